@@ -1,0 +1,301 @@
+import { ConfigError, type FieldIssue } from './errors';
+import {
+  boolSetting,
+  intSetting,
+  numberSetting,
+  type SettingSpec,
+  stringSetting,
+  urlSetting,
+} from './settingSchema';
+
+/**
+ * Every setting the app reads, in one list. This is the only place that knows environment variable
+ * names; `loadConfig` is the only function that reads `process.env` (STYLE C8). The README settings
+ * table, `local.settings.sample.json` and the infra check are generated from / checked against it.
+ */
+export const SETTINGS = {
+  storageConnection: stringSetting(
+    'AzureWebJobsStorage',
+    'Storage connection string for tables and queues (local stack / shared-key). Leave empty in Azure and set AzureWebJobsStorage__accountName instead.',
+  ),
+  storageAccountName: stringSetting(
+    'AzureWebJobsStorage__accountName',
+    'Storage account name for identity-based access (tables and queues via the managed identity).',
+    { pattern: /^[a-z0-9]{3,24}$/, patternText: '3-24 lowercase letters and digits' },
+  ),
+  keyVaultUrl: urlSetting(
+    'KEY_VAULT_URL',
+    'Key Vault that holds the endpoint keys, e.g. https://myvault.vault.azure.net',
+    {
+      required: true,
+    },
+  ),
+  keyVaultDisableChallengeResourceVerification: boolSetting(
+    'KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION',
+    'Skip the Key Vault challenge host check. Only for the local stand-in on a loopback address; never in Azure.',
+    { default: false },
+  ),
+  armEndpoint: urlSetting('ARM_ENDPOINT', 'Azure Resource Manager endpoint.', {
+    default: 'https://management.azure.com',
+  }),
+  mlApiVersion: stringSetting(
+    'ML_API_VERSION',
+    'api-version used for Microsoft.MachineLearningServices calls.',
+    {
+      default: '2025-12-01',
+      pattern: /^\d{4}-\d{2}-\d{2}(-preview)?$/,
+      patternText: 'a date such as 2025-12-01',
+    },
+  ),
+  managedIdentityClientId: stringSetting(
+    'AZURE_CLIENT_ID',
+    'Client id of a user-assigned managed identity; empty selects the system-assigned identity.',
+  ),
+  tablePrefix: stringSetting('TABLE_PREFIX', 'Prefix of the Table storage tables the app creates.', {
+    default: 'amlcb',
+    pattern: /^[A-Za-z][A-Za-z0-9]{0,40}$/,
+    patternText: 'letters and digits, starting with a letter',
+  }),
+  rotationSchedule: stringSetting(
+    'ROTATION_SCHEDULE',
+    'NCRONTAB (six fields) of the timer that looks for due endpoints.',
+    {
+      default: '0 */15 * * * *',
+      pattern: /^\S+(\s+\S+){5}$/,
+      patternText: 'six NCRONTAB fields: second minute hour day month day-of-week',
+    },
+  ),
+  rotationQueue: stringSetting(
+    'ROTATION_QUEUE',
+    'Storage queue that carries one rotation job per endpoint.',
+    {
+      default: 'rotation-jobs',
+      pattern: /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/,
+      patternText: 'a storage queue name (3-63 lowercase letters, digits and single hyphens)',
+    },
+  ),
+  rotationPeriodHours: intSetting('ROTATION_PERIOD_HOURS', 'Default time between rotations of an endpoint.', {
+    default: 720,
+    min: 1,
+  }),
+  rotationGraceHours: intSetting(
+    'ROTATION_GRACE_HOURS',
+    'Default time a slot that stopped being current is left untouched (consumers re-read Key Vault every 24 h).',
+    { default: 25, min: 0 },
+  ),
+  rotationMinGraceHours: intSetting(
+    'ROTATION_MIN_GRACE_HOURS',
+    'Smallest grace period an endpoint may be registered with.',
+    { default: 24, min: 0 },
+  ),
+  rotationLeaseSeconds: intSetting(
+    'ROTATION_LEASE_SECONDS',
+    'How long a rotation lease lasts before another run may take over.',
+    {
+      default: 600,
+      min: 10,
+    },
+  ),
+  rotationTestTimeoutSeconds: intSetting(
+    'ROTATION_TEST_TIMEOUT_SECONDS',
+    'How long the test step keeps trying the new key at the scoring URI before failing the rotation.',
+    { default: 300, min: 1 },
+  ),
+  endpointsFile: stringSetting(
+    'ENDPOINTS_FILE',
+    'Optional JSON file declaring endpoints (merged into the registry at start).',
+  ),
+  brokerSecretPepper: stringSetting(
+    'BROKER_SECRET_PEPPER',
+    'Server-side pepper for broker client secret hashes (at least 32 characters; Key Vault reference in Azure).',
+    { required: true, secret: true, pattern: /^.{32,}$/, patternText: 'at least 32 characters' },
+  ),
+  brokerMinTokenLifetimeSeconds: intSetting(
+    'BROKER_MIN_TOKEN_LIFETIME_SECONDS',
+    'Never hand out a token with less lifetime left than this.',
+    { default: 300, min: 0 },
+  ),
+  brokerRefreshFraction: numberSetting(
+    'BROKER_REFRESH_FRACTION',
+    'Refresh a cached token after this fraction of its lifetime when the issuer gives no refresh hint.',
+    { default: 0.5, min: 0.1, max: 0.95 },
+  ),
+  brokerCacheMaxEntries: intSetting(
+    'BROKER_CACHE_MAX_ENTRIES',
+    'Most tokens kept in the per-process cache.',
+    {
+      default: 1000,
+      min: 1,
+    },
+  ),
+  brokerDefaultRateLimitPerMinute: intSetting(
+    'BROKER_DEFAULT_RATE_LIMIT_PER_MINUTE',
+    'Token requests per minute allowed to a broker client that has no limit of its own.',
+    { default: 600, min: 1 },
+  ),
+  eventGridTopicEndpoint: urlSetting(
+    'EVENT_GRID_TOPIC_ENDPOINT',
+    'Event Grid topic that receives KeyRotated/RotationFailed/DriftDetected CloudEvents; empty sends nothing.',
+    { allowHttp: true },
+  ),
+  eventGridTopicKey: stringSetting(
+    'EVENT_GRID_TOPIC_KEY',
+    'Access key of that topic; empty uses the managed identity.',
+    {
+      secret: true,
+    },
+  ),
+  autoRegisterEnabled: boolSetting(
+    'AUTO_REGISTER_ENABLED',
+    'Register new Key endpoints for rotation from Azure ML / resource events.',
+    { default: false },
+  ),
+  autoRegisterTag: stringSetting(
+    'AUTO_REGISTER_TAG',
+    'Only endpoints carrying this tag (name or name=value) are auto-registered.',
+    { default: 'aml-credential-broker=rotate' },
+  ),
+  appInsightsConnectionString: stringSetting(
+    'APPLICATIONINSIGHTS_CONNECTION_STRING',
+    'Application Insights connection string; telemetry is off when empty.',
+  ),
+} as const;
+
+/** Typed, validated and frozen configuration of the app. */
+export interface AppConfig {
+  readonly storage:
+    | { readonly kind: 'connectionString'; readonly connectionString: string }
+    | { readonly kind: 'identity'; readonly accountName: string };
+  readonly keyVault: { readonly url: string; readonly disableChallengeResourceVerification: boolean };
+  readonly arm: { readonly endpoint: string; readonly mlApiVersion: string };
+  readonly identity: { readonly clientId?: string };
+  readonly tables: {
+    readonly endpoints: string;
+    readonly journal: string;
+    readonly clients: string;
+    readonly audit: string;
+    readonly events: string;
+  };
+  readonly rotation: {
+    readonly schedule: string;
+    readonly queue: string;
+    readonly defaultPeriodHours: number;
+    readonly defaultGraceHours: number;
+    readonly minGraceHours: number;
+    readonly leaseSeconds: number;
+    readonly testTimeoutSeconds: number;
+    readonly endpointsFile?: string;
+  };
+  readonly broker: {
+    readonly secretPepper: string;
+    readonly minTokenLifetimeSeconds: number;
+    readonly refreshFraction: number;
+    readonly cacheMaxEntries: number;
+    readonly defaultRateLimitPerMinute: number;
+  };
+  readonly events: {
+    readonly topicEndpoint?: string;
+    readonly topicKey?: string;
+    readonly autoRegisterEnabled: boolean;
+    readonly autoRegisterTag: string;
+  };
+  readonly telemetry: { readonly connectionString?: string };
+}
+
+type Env = Record<string, string | undefined>;
+type Parsed = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never };
+
+/**
+ * Reads and validates every setting once. Throws `ConfigError` naming each bad setting.
+ * @param env - the environment to read; defaults to `process.env` (tests pass a plain object)
+ * @example const config = loadConfig({ KEY_VAULT_URL: 'https://v.vault.azure.net', ... })
+ */
+export function loadConfig(env: Env = process.env): AppConfig {
+  const issues: FieldIssue[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [string, SettingSpec<unknown>][]) {
+    const result = setting.parse(env[setting.name]);
+    if (result.ok) values[key] = result.value;
+    else issues.push({ field: setting.name, message: result.message });
+  }
+  const v = values as Parsed;
+  if (!v.storageConnection && !v.storageAccountName) {
+    issues.push({
+      field: SETTINGS.storageConnection.name,
+      message: `or ${SETTINGS.storageAccountName.name} is required (where the app keeps its tables and queues)`,
+    });
+  }
+  if (
+    v.rotationGraceHours !== undefined &&
+    v.rotationMinGraceHours !== undefined &&
+    v.rotationGraceHours < v.rotationMinGraceHours
+  ) {
+    issues.push({
+      field: SETTINGS.rotationGraceHours.name,
+      message: `must be at least ROTATION_MIN_GRACE_HOURS (${v.rotationMinGraceHours})`,
+    });
+  }
+  if (
+    v.rotationPeriodHours !== undefined &&
+    v.rotationGraceHours !== undefined &&
+    v.rotationPeriodHours <= v.rotationGraceHours
+  ) {
+    issues.push({
+      field: SETTINGS.rotationPeriodHours.name,
+      message: `must be longer than ROTATION_GRACE_HOURS (${v.rotationGraceHours})`,
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const prefix = v.tablePrefix;
+  return deepFreeze<AppConfig>({
+    storage: v.storageConnection
+      ? { kind: 'connectionString', connectionString: v.storageConnection }
+      : { kind: 'identity', accountName: v.storageAccountName },
+    keyVault: {
+      url: v.keyVaultUrl,
+      disableChallengeResourceVerification: v.keyVaultDisableChallengeResourceVerification,
+    },
+    arm: { endpoint: v.armEndpoint, mlApiVersion: v.mlApiVersion },
+    identity: v.managedIdentityClientId ? { clientId: v.managedIdentityClientId } : {},
+    tables: {
+      endpoints: `${prefix}Endpoints`,
+      journal: `${prefix}RotationJournal`,
+      clients: `${prefix}BrokerClients`,
+      audit: `${prefix}BrokerAudit`,
+      events: `${prefix}ProcessedEvents`,
+    },
+    rotation: {
+      schedule: v.rotationSchedule,
+      queue: v.rotationQueue,
+      defaultPeriodHours: v.rotationPeriodHours,
+      defaultGraceHours: v.rotationGraceHours,
+      minGraceHours: v.rotationMinGraceHours,
+      leaseSeconds: v.rotationLeaseSeconds,
+      testTimeoutSeconds: v.rotationTestTimeoutSeconds,
+      ...(v.endpointsFile ? { endpointsFile: v.endpointsFile } : {}),
+    },
+    broker: {
+      secretPepper: v.brokerSecretPepper,
+      minTokenLifetimeSeconds: v.brokerMinTokenLifetimeSeconds,
+      refreshFraction: v.brokerRefreshFraction,
+      cacheMaxEntries: v.brokerCacheMaxEntries,
+      defaultRateLimitPerMinute: v.brokerDefaultRateLimitPerMinute,
+    },
+    events: {
+      ...(v.eventGridTopicEndpoint ? { topicEndpoint: v.eventGridTopicEndpoint } : {}),
+      ...(v.eventGridTopicKey ? { topicKey: v.eventGridTopicKey } : {}),
+      autoRegisterEnabled: v.autoRegisterEnabled,
+      autoRegisterTag: v.autoRegisterTag,
+    },
+    telemetry: v.appInsightsConnectionString ? { connectionString: v.appInsightsConnectionString } : {},
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,63 @@
+/**
+ * The endpoints the app looks after. Shared by rotation (keys) and the broker (tokens); stored in the
+ * endpoint registry table or declared in `ENDPOINTS_FILE`.
+ */
+
+/** Kinds of Azure ML endpoint the app knows. */
+export const ENDPOINT_KINDS = ['onlineEndpoint', 'serverlessEndpoint', 'v1WebService'] as const;
+export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
+
+/** How callers authenticate at the scoring URI (`properties.authMode` in ARM). */
+export const AUTH_MODES = ['Key', 'AMLToken', 'AADToken'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+/** The two key slots of an endpoint (`keyType` in ARM). */
+export const KEY_SLOTS = ['Primary', 'Secondary'] as const;
+export type KeySlot = (typeof KEY_SLOTS)[number];
+
+/** Returns the slot that is not `slot`. */
+export function otherSlot(slot: KeySlot): KeySlot {
+  return slot === 'Primary' ? 'Secondary' : 'Primary';
+}
+
+/** Where the endpoint lives in Azure Resource Manager. */
+export interface ArmCoordinates {
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly workspace: string;
+  /** Endpoint (or v1 service) name in the workspace. */
+  readonly name: string;
+}
+
+/** How the rotation's test step calls the scoring URI with a new key. */
+export interface ScoringProbeSpec {
+  readonly method: 'POST' | 'GET';
+  /** Appended to the scoring URI; empty for the URI itself. */
+  readonly path: string;
+  /** Request body sent with POST (JSON text). */
+  readonly body: string;
+  /** Statuses that count as "the key was accepted" (auth passed, whatever the model said). */
+  readonly acceptedStatuses: readonly number[];
+}
+
+/** An endpoint under the app's care. */
+export interface ManagedEndpoint {
+  /** Our name for it: lowercase letters, digits and hyphens, 3-63 characters. */
+  readonly id: string;
+  readonly kind: EndpointKind;
+  readonly arm: ArmCoordinates;
+  readonly authMode: AuthMode;
+  /** Key Vault secret that holds the current key (Key auth); `<secretName>-pending` is the pending secret. */
+  readonly secretName: string;
+  readonly rotationPeriodHours: number;
+  readonly gracePeriodHours: number;
+  readonly probe: ScoringProbeSpec;
+  /** The broker may hand out this endpoint's key to clients that also opted in. */
+  readonly brokerKeyAccess: boolean;
+  /** Disabled endpoints are neither rotated nor brokered. */
+  readonly enabled: boolean;
+  /** Set when the endpoint was deleted in Azure; kept for history, never rotated. */
+  readonly retiredAt?: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}

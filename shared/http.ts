@@ -1,0 +1,129 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+
+import { AppError, PayloadTooLargeError, ValidationError } from './errors';
+import { contextSink, createLogger } from './logging';
+
+/**
+ * The HTTP edge (STYLE C7): domain errors become responses here and nowhere else. Client errors (4xx)
+ * carry their safe message as RFC 9457 problem details; anything else is a generic 500 whose original
+ * is logged with the invocation id, so no stack trace or dependency detail reaches a caller.
+ */
+
+/** An error that knows its own wire format (for example RFC 6749 error bodies on OAuth routes). */
+export interface HttpRenderableError {
+  toHttpResponse(): HttpResponseInit;
+}
+
+function isRenderable(error: unknown): error is HttpRenderableError {
+  return typeof (error as Partial<HttpRenderableError> | null)?.toHttpResponse === 'function';
+}
+
+/** Default cap on request bodies the app reads. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Maps any thrown value to a response. Renderable errors render themselves, `AppError`s become problem
+ * details with their status, everything else a generic 500.
+ */
+export function errorToResponse(error: unknown, context: InvocationContext): HttpResponseInit {
+  if (isRenderable(error)) return error.toHttpResponse();
+  const log = createLogger('Http', contextSink(context));
+  if (error instanceof AppError && error.expose) {
+    return problem(error.status, error.code, error.message, context.invocationId, {
+      ...(error instanceof ValidationError ? { errors: error.issues } : {}),
+      retryAfterSeconds: error.retryAfterSeconds,
+    });
+  }
+  if (error instanceof AppError) {
+    log.warn(`request => failed`, { code: error.code, status: error.status, error: error.message });
+    return problem(
+      error.status,
+      error.code,
+      'A service this app depends on is not available. Try again later.',
+      context.invocationId,
+      { retryAfterSeconds: error.retryAfterSeconds },
+    );
+  }
+  log.error('request => unexpected error', {
+    error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+  });
+  return problem(500, 'InternalError', 'An unexpected error occurred.', context.invocationId, {});
+}
+
+/** Builds an `application/problem+json` response. */
+export function problem(
+  status: number,
+  code: string,
+  detail: string,
+  instance: string,
+  extra: { errors?: unknown; retryAfterSeconds?: number | undefined },
+): HttpResponseInit {
+  const headers: Record<string, string> = {
+    'content-type': 'application/problem+json',
+    'cache-control': 'no-store',
+  };
+  if (extra.retryAfterSeconds !== undefined)
+    headers['retry-after'] = String(Math.ceil(extra.retryAfterSeconds));
+  return {
+    status,
+    headers,
+    body: JSON.stringify({
+      type: 'about:blank',
+      title: code,
+      status,
+      detail,
+      code,
+      instance,
+      ...(extra.errors ? { errors: extra.errors } : {}),
+    }),
+  };
+}
+
+/** A Functions HTTP handler. */
+export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+
+/**
+ * Wraps a handler so every error it throws goes through `errorToResponse` (STYLE C13).
+ * @example app.http('x', { handler: withHttpErrors(async (req, ctx) => ({ jsonBody: {} })) })
+ */
+export function withHttpErrors(handler: HttpHandler): HttpHandler {
+  return async (request, context) => {
+    try {
+      return await handler(request, context);
+    } catch (error) {
+      return errorToResponse(error, context);
+    }
+  };
+}
+
+/**
+ * Reads the request body as text, refusing bodies above `maxBytes` (413) before parsing.
+ * @param maxBytes - cap in bytes
+ * @default maxBytes DEFAULT_MAX_BODY_BYTES
+ */
+export async function readBodyText(request: HttpRequest, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<string> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > maxBytes) throw new PayloadTooLargeError(`Request body must be at most ${maxBytes} bytes.`);
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.byteLength > maxBytes)
+    throw new PayloadTooLargeError(`Request body must be at most ${maxBytes} bytes.`);
+  return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+}
+
+/** Reads and parses a JSON object body; 400 naming `body` when it is not a JSON object. */
+export async function readJsonObject(
+  request: HttpRequest,
+  maxBytes = DEFAULT_MAX_BODY_BYTES,
+): Promise<Record<string, unknown>> {
+  const text = await readBodyText(request, maxBytes);
+  let parsed: unknown;
+  try {
+    parsed = text.trim() === '' ? undefined : JSON.parse(text);
+  } catch {
+    throw new ValidationError([{ field: 'body', message: 'must be valid JSON' }]);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
+  }
+  return parsed as Record<string, unknown>;
+}

@@ -1,0 +1,168 @@
+/**
+ * A tiny declarative schema for app settings. Each setting knows its name, its documentation and how
+ * to parse itself, so `loadConfig` can report every bad setting in one message and the settings table
+ * in the README, `local.settings.sample.json` and the Bicep check are all derived from one list.
+ */
+
+/** Result of parsing one raw environment value. */
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Documentation and parser of one setting. */
+export interface SettingSpec<T> {
+  /** Environment variable / app setting name. */
+  readonly name: string;
+  /** One line for the settings table. */
+  readonly description: string;
+  /** Default shown in docs; `undefined` when the setting is required or optional without default. */
+  readonly defaultText?: string;
+  /** True when the value is a secret (stored as a Key Vault reference in Azure, never logged). */
+  readonly secret?: boolean;
+  /** True when the app cannot start without it. */
+  readonly required: boolean;
+  /** Parses the raw value (undefined or empty when unset). */
+  parse(raw: string | undefined): ParseResult<T>;
+}
+
+type Rule<T> = (value: T) => string | undefined;
+
+function spec<T>(
+  name: string,
+  description: string,
+  convert: (raw: string) => ParseResult<T>,
+  options: { default?: T; required?: boolean; secret?: boolean; rules?: Rule<T>[] },
+): SettingSpec<T> {
+  const required = options.required ?? false;
+  return {
+    name,
+    description,
+    required,
+    ...(options.default !== undefined ? { defaultText: String(options.default) } : {}),
+    ...(options.secret ? { secret: true } : {}),
+    parse(raw) {
+      const trimmed = raw?.trim();
+      if (trimmed === undefined || trimmed === '') {
+        if (options.default !== undefined) return { ok: true, value: options.default };
+        if (required) return { ok: false, message: `is required (${description})` };
+        return { ok: true, value: undefined as T };
+      }
+      const converted = convert(trimmed);
+      if (!converted.ok) return converted;
+      for (const rule of options.rules ?? []) {
+        const problem = rule(converted.value);
+        if (problem) return { ok: false, message: problem };
+      }
+      return converted;
+    },
+  };
+}
+
+/** A free-form string. */
+export function stringSetting(
+  name: string,
+  description: string,
+  options: {
+    default?: string;
+    required?: boolean;
+    secret?: boolean;
+    pattern?: RegExp;
+    patternText?: string;
+  } = {},
+): SettingSpec<string> {
+  const rules: Rule<string>[] = [];
+  if (options.pattern) {
+    const pattern = options.pattern;
+    rules.push((v) =>
+      pattern.test(v) ? undefined : `must be ${options.patternText ?? `like ${String(pattern)}`}`,
+    );
+  }
+  return spec(name, description, (raw) => ({ ok: true, value: raw }), { ...options, rules });
+}
+
+/** An absolute URL; `https` only unless `allowHttp`. */
+export function urlSetting(
+  name: string,
+  description: string,
+  options: { default?: string; required?: boolean; allowHttp?: boolean } = {},
+): SettingSpec<string> {
+  return spec(
+    name,
+    description,
+    (raw) => {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        return { ok: false, message: `must be an absolute URL, got "${raw}"` };
+      }
+      const allowed = options.allowHttp ? ['https:', 'http:'] : ['https:'];
+      if (!allowed.includes(url.protocol)) {
+        return { ok: false, message: `must use ${allowed.join(' or ')}, got "${url.protocol}"` };
+      }
+      return { ok: true, value: raw.replace(/\/+$/, '') };
+    },
+    options,
+  );
+}
+
+/** An integer within bounds. */
+export function intSetting(
+  name: string,
+  description: string,
+  options: { default?: number; required?: boolean; min?: number; max?: number } = {},
+): SettingSpec<number> {
+  return spec(
+    name,
+    description,
+    (raw) => {
+      if (!/^-?\d+$/.test(raw)) return { ok: false, message: `must be a whole number, got "${raw}"` };
+      const value = Number(raw);
+      if (options.min !== undefined && value < options.min)
+        return { ok: false, message: `must be at least ${options.min}, got ${value}` };
+      if (options.max !== undefined && value > options.max)
+        return { ok: false, message: `must be at most ${options.max}, got ${value}` };
+      return { ok: true, value };
+    },
+    options,
+  );
+}
+
+/** A decimal number within bounds. */
+export function numberSetting(
+  name: string,
+  description: string,
+  options: { default?: number; min?: number; max?: number } = {},
+): SettingSpec<number> {
+  return spec(
+    name,
+    description,
+    (raw) => {
+      const value = Number(raw);
+      if (!Number.isFinite(value)) return { ok: false, message: `must be a number, got "${raw}"` };
+      if (options.min !== undefined && value < options.min)
+        return { ok: false, message: `must be at least ${options.min}, got ${value}` };
+      if (options.max !== undefined && value > options.max)
+        return { ok: false, message: `must be at most ${options.max}, got ${value}` };
+      return { ok: true, value };
+    },
+    options,
+  );
+}
+
+/** `true`/`false` (also `1`/`0`, `yes`/`no`). */
+export function boolSetting(
+  name: string,
+  description: string,
+  options: { default: boolean },
+): SettingSpec<boolean> {
+  return spec(
+    name,
+    description,
+    (raw) => {
+      const v = raw.toLowerCase();
+      if (['true', '1', 'yes'].includes(v)) return { ok: true, value: true };
+      if (['false', '0', 'no'].includes(v)) return { ok: true, value: false };
+      return { ok: false, message: `must be true or false, got "${raw}"` };
+    },
+    options,
+  );
+}
