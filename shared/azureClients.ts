@@ -1,0 +1,98 @@
+import { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
+import { TableClient } from '@azure/data-tables';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { QueueClient } from '@azure/storage-queue';
+
+import type { AppConfig } from './config';
+
+/**
+ * Builds the Azure SDK clients the adapters wrap, each once per process (a client, and above all a
+ * credential, per call would defeat connection reuse and token caching). Clients are created lazily
+ * so that a function that never touches Key Vault never builds a Key Vault client.
+ */
+export class AzureClients {
+  private credentialInstance?: TokenCredential;
+  private secretClientInstance?: SecretClient;
+  private readonly mlClients = new Map<string, AzureMachineLearningWorkspaces>();
+  private readonly tableClients = new Map<string, TableClient>();
+  private readonly queueClients = new Map<string, QueueClient>();
+
+  constructor(private readonly config: AppConfig) {}
+
+  /**
+   * The app's identity. `DefaultAzureCredential` resolves to the managed identity in Azure (and in the
+   * local stack, whose stand-in speaks the App Service protocol), and to a developer's Azure CLI login
+   * under `func start`.
+   */
+  get credential(): TokenCredential {
+    this.credentialInstance ??= new DefaultAzureCredential(
+      this.config.identity.clientId ? { managedIdentityClientId: this.config.identity.clientId } : {},
+    );
+    return this.credentialInstance;
+  }
+
+  /** The Key Vault secrets client. */
+  get secrets(): SecretClient {
+    this.secretClientInstance ??= new SecretClient(this.config.keyVault.url, this.credential, {
+      disableChallengeResourceVerification: this.config.keyVault.disableChallengeResourceVerification,
+    });
+    return this.secretClientInstance;
+  }
+
+  /** The Azure ML management client for one subscription (the SDK binds a client to a subscription). */
+  machineLearning(subscriptionId: string): AzureMachineLearningWorkspaces {
+    let client = this.mlClients.get(subscriptionId);
+    if (!client) {
+      const endpoint = this.config.arm.endpoint;
+      client = new AzureMachineLearningWorkspaces(this.credential, subscriptionId, {
+        endpoint,
+        $host: endpoint,
+        apiVersion: this.config.arm.mlApiVersion,
+        credentialScopes: ['https://management.azure.com/.default'],
+      });
+      this.mlClients.set(subscriptionId, client);
+    }
+    return client;
+  }
+
+  /** A Table storage client for one table. */
+  table(tableName: string): TableClient {
+    let client = this.tableClients.get(tableName);
+    if (!client) {
+      const storage = this.config.storage;
+      client =
+        storage.kind === 'connectionString'
+          ? TableClient.fromConnectionString(storage.connectionString, tableName, {
+              allowInsecureConnection:
+                /TableEndpoint=http:|DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true/i.test(
+                  storage.connectionString,
+                ),
+            })
+          : new TableClient(
+              `https://${storage.accountName}.table.core.windows.net`,
+              tableName,
+              this.credential,
+            );
+      this.tableClients.set(tableName, client);
+    }
+    return client;
+  }
+
+  /** A Storage queue client for one queue. */
+  queue(queueName: string): QueueClient {
+    let client = this.queueClients.get(queueName);
+    if (!client) {
+      const storage = this.config.storage;
+      client =
+        storage.kind === 'connectionString'
+          ? new QueueClient(storage.connectionString, queueName)
+          : new QueueClient(
+              `https://${storage.accountName}.queue.core.windows.net/${queueName}`,
+              this.credential,
+            );
+      this.queueClients.set(queueName, client);
+    }
+    return client;
+  }
+}

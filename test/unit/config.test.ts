@@ -1,0 +1,92 @@
+import { loadConfig, SETTINGS } from '../../shared/config';
+import { ConfigError } from '../../shared/errors';
+
+const validEnv = {
+  AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+  KEY_VAULT_URL: 'https://myvault.vault.azure.net/',
+  BROKER_SECRET_PEPPER: 'p'.repeat(40),
+};
+
+function configErrorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('loadConfig accepted an invalid environment');
+}
+
+describe('Function: loadConfig', () => {
+  it('applies documented defaults to a minimal environment', () => {
+    // Act
+    const config = loadConfig(validEnv);
+
+    // Assess
+    expect(config.keyVault).toEqual({
+      url: 'https://myvault.vault.azure.net',
+      disableChallengeResourceVerification: false,
+    });
+    expect(config.arm.endpoint).toBe('https://management.azure.com');
+    expect(config.rotation.defaultGraceHours).toBe(25);
+    expect(config.rotation.schedule).toBe('0 */15 * * * *');
+    expect(config.tables.journal).toBe('amlcbRotationJournal');
+    expect(config.storage).toEqual({
+      kind: 'connectionString',
+      connectionString: 'UseDevelopmentStorage=true',
+    });
+  });
+
+  it('returns a frozen object so no one changes settings after start-up', () => {
+    const config = loadConfig(validEnv);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.rotation)).toBe(true);
+  });
+
+  it('names every missing or malformed setting in one error', () => {
+    // Act
+    const error = configErrorOf({ KEY_VAULT_URL: 'http://plain.example', ROTATION_PERIOD_HOURS: 'soon' });
+
+    // Assess
+    const fields = error.issues.map((i) => i.field);
+    expect(fields).toEqual(
+      expect.arrayContaining([
+        'KEY_VAULT_URL',
+        'ROTATION_PERIOD_HOURS',
+        'BROKER_SECRET_PEPPER',
+        'AzureWebJobsStorage',
+      ]),
+    );
+    expect(error.message).toContain('KEY_VAULT_URL: must use https:');
+    expect(error.message).toContain('ROTATION_PERIOD_HOURS: must be a whole number, got "soon"');
+  });
+
+  it('rejects contradictory rotation periods', () => {
+    const error = configErrorOf({ ...validEnv, ROTATION_PERIOD_HOURS: '20', ROTATION_GRACE_HOURS: '25' });
+    expect(error.issues).toEqual([
+      { field: 'ROTATION_PERIOD_HOURS', message: 'must be longer than ROTATION_GRACE_HOURS (25)' },
+    ]);
+  });
+
+  it('rejects a grace period below the minimum', () => {
+    const error = configErrorOf({ ...validEnv, ROTATION_GRACE_HOURS: '2' });
+    expect(error.issues[0]?.field).toBe('ROTATION_GRACE_HOURS');
+  });
+
+  it('never echoes the value of a secret setting', () => {
+    const error = configErrorOf({ ...validEnv, BROKER_SECRET_PEPPER: 'short-secret-value' });
+    expect(error.message).not.toContain('short-secret-value');
+  });
+
+  it('selects identity-based storage when only the account name is set', () => {
+    const { AzureWebJobsStorage: _unused, ...rest } = validEnv;
+    const config = loadConfig({ ...rest, AzureWebJobsStorage__accountName: 'mystorage' });
+    expect(config.storage).toEqual({ kind: 'identity', accountName: 'mystorage' });
+  });
+
+  it('documents every setting with a description', () => {
+    for (const setting of Object.values(SETTINGS)) {
+      expect(setting.description.length).toBeGreaterThan(10);
+    }
+  });
+});
