@@ -45,6 +45,12 @@ function spec<T>(
         if (required) return { ok: false, message: `is required (${description})` };
         return { ok: true, value: undefined as T };
       }
+      if (/^<.*>$/s.test(trimmed)) {
+        return {
+          ok: false,
+          message: 'still holds the placeholder from local.settings.sample.json; set a value or remove it',
+        };
+      }
       const converted = convert(trimmed);
       if (!converted.ok) return converted;
       for (const rule of options.rules ?? []) {

@@ -90,3 +90,27 @@ describe('Function: loadConfig', () => {
     }
   });
 });
+
+describe('File: local.settings.sample.json', () => {
+  it('lists every setting the app reads', () => {
+    // Prepare
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sample = require('../../local.settings.sample.json') as { Values: Record<string, string> };
+
+    // Assess
+    for (const setting of Object.values(SETTINGS)) expect(Object.keys(sample.Values)).toContain(setting.name);
+  });
+
+  it('makes a copied placeholder fail start-up with a clear message', () => {
+    const error = configErrorOf({
+      ...validEnv,
+      AZURE_CLIENT_ID: '<Client id of a user-assigned managed identity>',
+    });
+    expect(error.issues).toEqual([
+      {
+        field: 'AZURE_CLIENT_ID',
+        message: 'still holds the placeholder from local.settings.sample.json; set a value or remove it',
+      },
+    ]);
+  });
+});

@@ -1,0 +1,75 @@
+/** One dependency the app needs, checked cheaply. */
+export interface HealthProbe {
+  /** Dependency name shown in the report, e.g. `keyVault`. */
+  readonly name: string;
+  /** Resolves when the dependency is usable; rejects with a reason otherwise. */
+  check(): Promise<void>;
+}
+
+/** State of one dependency in a health report. */
+export interface DependencyHealth {
+  name: string;
+  status: 'up' | 'down';
+  latencyMs: number;
+  /** Error class or code when down; never a secret or a full error message from the dependency. */
+  reason?: string;
+}
+
+/** What `GET /api/health` answers. */
+export interface HealthReport {
+  status: 'up' | 'degraded';
+  dependencies: DependencyHealth[];
+}
+
+/**
+ * Checks every dependency in parallel, each bounded by a timeout so a hung dependency cannot hang the
+ * health endpoint.
+ * @example await new HealthCheck({ probes: [storageProbe, keyVaultProbe] }).run()
+ */
+export class HealthCheck {
+  private readonly probes: readonly HealthProbe[];
+  private readonly timeoutMs: number;
+
+  /**
+   * @param options.probes - dependencies to check
+   * @param options.timeoutMs - per-probe limit
+   * @default options.timeoutMs 3000
+   */
+  constructor(options: { probes: readonly HealthProbe[]; timeoutMs?: number }) {
+    this.probes = options.probes;
+    this.timeoutMs = options.timeoutMs ?? 3000;
+  }
+
+  /** Runs all probes and summarises them. */
+  async run(): Promise<HealthReport> {
+    const dependencies = await Promise.all(this.probes.map((probe) => this.runProbe(probe)));
+    return { status: dependencies.every((d) => d.status === 'up') ? 'up' : 'degraded', dependencies };
+  }
+
+  private async runProbe(probe: HealthProbe): Promise<DependencyHealth> {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Timeout')), this.timeoutMs);
+    });
+    try {
+      await Promise.race([probe.check(), timeout]);
+      return { name: probe.name, status: 'up', latencyMs: Date.now() - started };
+    } catch (error) {
+      return { name: probe.name, status: 'down', latencyMs: Date.now() - started, reason: reasonOf(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const { code, statusCode, name } = error as { code?: unknown; statusCode?: unknown; name?: unknown };
+    if (typeof code === 'string') return code;
+    if (typeof statusCode === 'number') return `HTTP ${statusCode}`;
+    if (typeof name === 'string' && name !== 'Error') return name;
+    if (error instanceof Error && error.message === 'Timeout') return 'Timeout';
+  }
+  return 'Unavailable';
+}
