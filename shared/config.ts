@@ -74,16 +74,20 @@ export const SETTINGS = {
       patternText: 'a storage queue name (3-63 lowercase letters, digits and single hyphens)',
     },
   ),
-  rotationPeriodHours: intSetting('ROTATION_PERIOD_HOURS', 'Default time between rotations of an endpoint.', {
-    default: 720,
-    min: 1,
-  }),
-  rotationGraceHours: intSetting(
+  rotationPeriodHours: numberSetting(
+    'ROTATION_PERIOD_HOURS',
+    'Default time between rotations of an endpoint (hours; fractions allowed).',
+    {
+      default: 720,
+      min: 1,
+    },
+  ),
+  rotationGraceHours: numberSetting(
     'ROTATION_GRACE_HOURS',
     'Default time a slot that stopped being current is left untouched (consumers re-read Key Vault every 24 h).',
     { default: 25, min: 0 },
   ),
-  rotationMinGraceHours: intSetting(
+  rotationMinGraceHours: numberSetting(
     'ROTATION_MIN_GRACE_HOURS',
     'Smallest grace period an endpoint may be registered with.',
     { default: 24, min: 0 },

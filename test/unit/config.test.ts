@@ -58,7 +58,7 @@ describe('Function: loadConfig', () => {
       ]),
     );
     expect(error.message).toContain('KEY_VAULT_URL: must use https:');
-    expect(error.message).toContain('ROTATION_PERIOD_HOURS: must be a whole number, got "soon"');
+    expect(error.message).toContain('ROTATION_PERIOD_HOURS: must be a number, got "soon"');
   });
 
   it('rejects contradictory rotation periods', () => {

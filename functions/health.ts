@@ -1,0 +1,20 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+
+import { getServices, type ServiceResolver } from '../shared/services';
+import { withHttpErrors } from '../shared/http';
+
+/** `GET /api/health`: each dependency's state; 200 when all are up, 503 otherwise. Anonymous. */
+export function healthHandler(resolve: ServiceResolver = getServices) {
+  return withHttpErrors(
+    async (_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      const report = await resolve().health.run();
+      return {
+        status: report.status === 'up' ? 200 : 503,
+        headers: { 'cache-control': 'no-store' },
+        jsonBody: report,
+      };
+    },
+  );
+}
+
+app.http('health', { route: 'health', methods: ['GET'], authLevel: 'anonymous', handler: healthHandler() });

@@ -1,0 +1,75 @@
+import { AzureClients } from './azureClients';
+import { type AppConfig, loadConfig } from './config';
+import { HealthCheck } from './health';
+import { createLogger } from './logging';
+import { createTelemetry, type Telemetry } from './telemetry';
+
+/**
+ * The composition root: the one place that turns configuration into wired services. Everything is
+ * built lazily and once per process, so each Azure client (and its token cache) is shared by every
+ * invocation, and a function only pays for what it uses. Handlers resolve services inside the
+ * invocation (never at import time), which keeps module import cheap and tests free of module mocks.
+ */
+export class Services {
+  readonly clients: AzureClients;
+  private telemetryInstance?: Telemetry;
+  private healthInstance?: HealthCheck;
+
+  constructor(readonly config: AppConfig) {
+    this.clients = new AzureClients(config);
+  }
+
+  /** Application Insights when configured, otherwise a no-op. */
+  get telemetry(): Telemetry {
+    this.telemetryInstance ??= createTelemetry(
+      this.config.telemetry.connectionString,
+      'aml-credential-broker',
+      createLogger('Telemetry'),
+    );
+    return this.telemetryInstance;
+  }
+
+  /** Dependency checks behind `GET /api/health`. */
+  get health(): HealthCheck {
+    this.healthInstance ??= new HealthCheck({
+      probes: [
+        {
+          name: 'tables',
+          check: async () => void (await this.clients.table(this.config.tables.journal).createTable()),
+        },
+        {
+          name: 'queue',
+          check: async () => void (await this.clients.queue(this.config.rotation.queue).createIfNotExists()),
+        },
+        {
+          name: 'keyVault',
+          // Reading one page of secret properties proves reachability, identity and permission at once.
+          check: async () =>
+            void (await this.clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
+        },
+        {
+          name: 'managedIdentity',
+          check: async () =>
+            void (await this.clients.credential.getToken('https://management.azure.com/.default')),
+        },
+      ],
+    });
+    return this.healthInstance;
+  }
+}
+
+let current: Services | undefined;
+
+/** Returns the process-wide services, building them (and validating configuration) on first use. */
+export function getServices(): Services {
+  current ??= new Services(loadConfig());
+  return current;
+}
+
+/** Replaces (or clears) the process-wide services; tests only. */
+export function resetServicesForTests(replacement?: Services): void {
+  current = replacement;
+}
+
+/** How handlers obtain services; tests pass their own resolver. */
+export type ServiceResolver = () => Services;
