@@ -1,5 +1,5 @@
 /** Unit tests run anywhere; integration and e2e tests need the local stack the test runner prepares. */
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const tsJest = ['ts-jest', { diagnostics: false }];
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': tsJest },
