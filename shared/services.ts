@@ -1,8 +1,17 @@
 import { AzureClients } from './azureClients';
+import { type Clock, systemClock } from './clock';
 import { type AppConfig, loadConfig } from './config';
 import { HealthCheck } from './health';
 import { createLogger } from './logging';
 import { createTelemetry, type Telemetry } from './telemetry';
+
+/** What every domain module factory receives from the composition root. */
+export interface ModuleRoot {
+  readonly config: AppConfig;
+  readonly clients: AzureClients;
+  readonly telemetry: Telemetry;
+  readonly clock: Clock;
+}
 
 /**
  * The composition root: the one place that turns configuration into wired services. Everything is
@@ -15,8 +24,16 @@ export class Services {
   private telemetryInstance?: Telemetry;
   private healthInstance?: HealthCheck;
 
-  constructor(readonly config: AppConfig) {
+  constructor(
+    readonly config: AppConfig,
+    readonly clock: Clock = systemClock,
+  ) {
     this.clients = new AzureClients(config);
+  }
+
+  /** The pieces every module factory needs. */
+  get root(): ModuleRoot {
+    return { config: this.config, clients: this.clients, telemetry: this.telemetry, clock: this.clock };
   }
 
   /** Application Insights when configured, otherwise a no-op. */
