@@ -79,7 +79,7 @@ export const SETTINGS = {
     'Default time between rotations of an endpoint (hours; fractions allowed).',
     {
       default: 720,
-      min: 1,
+      min: 0.01,
     },
   ),
   rotationGraceHours: numberSetting(
