@@ -19,14 +19,21 @@ export type LogSink = (level: 'debug' | 'info' | 'warn' | 'error', line: string)
  * Property names that must never be logged even if a caller passes them by mistake. Defence in depth:
  * the primary rule is that secret values are never handed to a logger at all.
  */
-const FORBIDDEN_PROPS = /(^|_|-)(key|keys|value|token|secret|password|authorization|pepper|assertion)$/i;
+const SECRET_WORD = /(?:^|[_-])(?:key|keys|value|token|secret|password|authorization|pepper|assertion)$/i;
+const SECRET_CAMEL_SUFFIX =
+  /[a-z0-9](?:Key|Keys|Value|Token|Secret|Password|Authorization|Pepper|Assertion)$/;
+
+/** True for property names such as `key`, `access_token` or `clientSecret` that must never carry a value out. */
+export function isSecretPropertyName(name: string): boolean {
+  return SECRET_WORD.test(name) || SECRET_CAMEL_SUFFIX.test(name);
+}
 
 function formatProps(props: LogProps | undefined): string {
   if (!props) return '';
   const parts: string[] = [];
   for (const [name, value] of Object.entries(props)) {
     if (value === undefined) continue;
-    parts.push(`${name}=${FORBIDDEN_PROPS.test(name) ? '[redacted]' : String(value)}`);
+    parts.push(`${name}=${isSecretPropertyName(name) ? '[redacted]' : String(value)}`);
   }
   return parts.length ? ` ${parts.join(' ')}` : '';
 }

@@ -1,4 +1,4 @@
-import type { Logger } from './logging';
+import { isSecretPropertyName, type Logger } from './logging';
 
 /** Telemetry properties: names and ids only, never key, token or secret values. */
 export type TelemetryProps = Record<string, string | number | boolean | undefined>;
@@ -14,20 +14,18 @@ export interface Telemetry {
 /** Telemetry that goes nowhere (no connection string, unit tests, benchmarks). */
 export const noopTelemetry: Telemetry = { trackEvent() {}, trackMetric() {} };
 
-const FORBIDDEN = /(^|_|-)(key|keys|value|token|secret|password|authorization|pepper)$/i;
-
 /** Drops undefined values and any property whose name suggests secret material (defence in depth). */
 export function safeTelemetryProps(properties: TelemetryProps | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(properties ?? {})) {
     if (value === undefined) continue;
-    out[name] = FORBIDDEN.test(name) ? '[redacted]' : String(value);
+    out[name] = isSecretPropertyName(name) ? '[redacted]' : String(value);
   }
   return out;
 }
 
 /** Minimal structural view of the `applicationinsights` module used here. */
-interface AppInsightsModule {
+export interface AppInsightsModule {
   setup(connectionString: string): { setAutoCollectConsole(value: boolean): unknown; start(): unknown };
   defaultClient: {
     trackEvent(t: { name: string; properties: Record<string, string> }): void;
@@ -41,16 +39,18 @@ interface AppInsightsModule {
  * loaded only then: it pulls in OpenTelemetry, which would otherwise slow every cold start.
  * @param connectionString - `APPLICATIONINSIGHTS_CONNECTION_STRING`; undefined turns telemetry off
  * @param roleName - cloud role name shown in the application map
+ * @param load - loads the SDK; tests pass a capturing channel instead
  */
 export function createTelemetry(
   connectionString: string | undefined,
   roleName: string,
   logger: Logger,
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  load: () => AppInsightsModule = () => require('applicationinsights') as AppInsightsModule,
 ): Telemetry {
   if (!connectionString) return noopTelemetry;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const appInsights = require('applicationinsights') as AppInsightsModule;
+    const appInsights = load();
     const configuration = appInsights.setup(connectionString);
     configuration.setAutoCollectConsole(false);
     const client = appInsights.defaultClient;
