@@ -1,0 +1,155 @@
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+
+import { activateRegistry, appEnvironment, loadEntryPoints } from './coreApiShim';
+import { readHostJson } from './hostJson';
+import { createHttpServer } from './httpServer';
+import { invokeFunction, type InvocationInput } from './invocation';
+import { startQueues } from './queues';
+import { FunctionRegistry, type FunctionSummary, type RegisteredFunction } from './registry';
+import { startTimers } from './timers';
+
+export type { FunctionSummary } from './registry';
+
+/** Options of {@link startFunctionsHost}. */
+export interface FunctionsHostOptions {
+  /** HTTP port on 127.0.0.1; 0 picks a free one. */
+  readonly port: number;
+  readonly masterKey: string;
+  readonly defaultKey: string;
+  /** Absolute `.js` entry point files (usually globbed from package.json `main`). */
+  readonly entryPoints: string[];
+  /** Becomes `AzureWebJobsStorage` unless the environment already names another value. */
+  readonly storageConnectionString: string;
+  readonly hostJsonPath: string;
+  readonly log?: (line: string) => void;
+  /**
+   * App settings: applied to the app's process environment (restored on stop), as the real host
+   * passes them to the worker. @default process.env
+   */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** A running in-process Functions host. */
+export interface RunningFunctionsHost {
+  /** `http://127.0.0.1:<port>`; functions are under `/<routePrefix>`. */
+  readonly url: string;
+  functions(): FunctionSummary[];
+  stop(): Promise<void>;
+}
+
+const kind = (fn: RegisteredFunction): string => String(fn.trigger.type).toLowerCase();
+
+/**
+ * Runs a Functions v4 Node app the way the Functions host and Node worker do: loads the entry points
+ * (registrations captured through `@azure/functions-core`), runs `appStart` hooks, then serves HTTP
+ * triggers, fires timers and polls storage queues until {@link RunningFunctionsHost.stop}, which stops
+ * triggers, waits for running invocations and runs `appTerminate` hooks.
+ * @example const host = await startFunctionsHost({ port: 0, masterKey, defaultKey, entryPoints, storageConnectionString, hostJsonPath });
+ */
+export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<RunningFunctionsHost> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) };
+  env['AzureWebJobsStorage'] ??= opts.storageConnectionString;
+  if (env['AzureWebJobsStorage'] === '') env['AzureWebJobsStorage'] = opts.storageConnectionString;
+  const appEnv = appEnvironment();
+  const previous = new Map<string, string | undefined>();
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined || appEnv[key] === value) continue;
+    previous.set(key, appEnv[key]);
+    appEnv[key] = value;
+  }
+  const restoreEnv = (): void => {
+    for (const [key, value] of previous) {
+      if (value === undefined) delete appEnv[key];
+      else appEnv[key] = value;
+    }
+  };
+  const settings = readHostJson(opts.hostJsonPath);
+  const registry = new FunctionRegistry();
+  loadEntryPoints(opts.entryPoints, registry);
+  const appDir = dirname(opts.hostJsonPath);
+  activateRegistry(registry);
+  try {
+    await registry.runHooks('appStart', {
+      hookData: {},
+      appHookData: registry.appHookData,
+      functionAppDirectory: appDir,
+    });
+  } finally {
+    activateRegistry(undefined);
+  }
+
+  const all = [...registry.functions.values()];
+  const inFlight = new Set<Promise<unknown>>();
+  const run = (fn: RegisteredFunction, input: InvocationInput): Promise<unknown> => {
+    const p = invokeFunction(registry, fn, input, log);
+    inFlight.add(p);
+    void p.catch(() => undefined).finally(() => inFlight.delete(p));
+    return p;
+  };
+  const timers = startTimers({ functions: all.filter((f) => kind(f) === 'timertrigger'), env, run, log });
+  const queues = startQueues({
+    functions: all.filter((f) => kind(f) === 'queuetrigger'),
+    env,
+    settings: settings.queues,
+    run,
+    log,
+  });
+  const server = createHttpServer({
+    registry,
+    keys: { masterKey: opts.masterKey, defaultKey: opts.defaultKey },
+    routePrefix: settings.routePrefix,
+    log,
+    runNow: (fn, input) => {
+      if (kind(fn) === 'timertrigger') void timers.runNow(fn);
+      else if (kind(fn) === 'queuetrigger') void queues.runNow(fn, input);
+      else
+        void run(fn, {
+          data: { string: input ?? '' },
+          reason: 'This function was programmatically called via the host APIs.',
+        }).catch(() => undefined);
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, '127.0.0.1', () => resolve());
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  for (const line of banner(registry.summaries(), url, settings.routePrefix)) log(line);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    functions: () => registry.summaries(),
+    stop: () =>
+      (stopping ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await Promise.all([timers.stop(), queues.stop()]);
+        await Promise.all([...inFlight].map((p) => p.catch(() => undefined)));
+        await registry
+          .runHooks('appTerminate', { hookData: {}, appHookData: registry.appHookData })
+          .catch((e: unknown) => {
+            log(`appTerminate hook failed: ${e instanceof Error ? e.message : String(e)}`);
+          });
+        restoreEnv();
+      })()),
+  };
+}
+
+/** The function list as Core Tools prints it at start. */
+function banner(functions: FunctionSummary[], url: string, prefix: string): string[] {
+  const lines = ['', 'Functions:', ''];
+  for (const f of functions) {
+    const line =
+      f.route !== undefined
+        ? `[${(f.methods ?? []).join(',')}] ${url}/${prefix === '' ? '' : `${prefix}/`}${f.route}`
+        : f.trigger;
+    lines.push(`\t${f.name}: ${line}`, '');
+  }
+  lines.push(`Functions host listening on ${url}`);
+  return lines;
+}

@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/** Options of {@link spawnFunctionsHost}. */
+export interface SpawnFunctionsHostOptions {
+  /** App settings for the child (AzureWebJobsStorage and the app's own settings). */
+  readonly env: NodeJS.ProcessEnv;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly masterKey: string;
+  readonly defaultKey: string;
+  /** App root: holds package.json, host.json and dist/ (built with `tsc` first). */
+  readonly cwd: string;
+  /** How long to wait for `Functions host listening on`. @default 30000 */
+  readonly startTimeoutMs?: number;
+}
+
+/** A Functions host running in a child process. */
+export interface SpawnedFunctionsHost {
+  readonly url: string;
+  /** Everything the child printed so far (stdout and stderr interleaved). */
+  output(): string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node dist/local/host/main.js` in `cwd` and resolves once it prints its listening line
+ * (rejects with the captured output if it exits or times out first).
+ */
+export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promise<SpawnedFunctionsHost> {
+  const child = spawn(process.execPath, [join(opts.cwd, 'dist', 'local', 'host', 'main.js')], {
+    cwd: opts.cwd,
+    env: {
+      ...opts.env,
+      LOCAL_FUNCTIONS_PORT: String(opts.port),
+      LOCAL_FUNCTIONS_MASTER_KEY: opts.masterKey,
+      LOCAL_FUNCTIONS_DEFAULT_KEY: opts.defaultKey,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let captured = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => fail(new Error('Functions host did not start in time')),
+      opts.startTimeoutMs ?? 30000,
+    );
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${error.message}\n${captured}`));
+    };
+    const onData = (chunk: Buffer): void => {
+      captured += chunk.toString('utf8');
+      const m = /Functions host listening on (http:\/\/\S+)/.exec(captured);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) =>
+      fail(new Error(`Functions host exited with code ${String(code)} before listening`)),
+    );
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    output: () => captured,
+    stop: () =>
+      (stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(kill);
+      })()),
+  };
+}

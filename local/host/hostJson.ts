@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+
+/** The host.json settings the local host honours. */
+export interface HostSettings {
+  readonly routePrefix: string;
+  readonly queues: {
+    readonly maxDequeueCount: number;
+    /** Delay before a failed message becomes visible again (host.json `visibilityTimeout`). */
+    readonly visibilityTimeoutMs: number;
+    readonly batchSize: number;
+    readonly messageEncoding: 'base64' | 'none';
+    readonly maxPollingIntervalMs: number;
+  };
+}
+
+/** Parses a .NET TimeSpan `[d.]hh:mm:ss[.fff]` into milliseconds. */
+export function timeSpanToMs(value: string): number {
+  const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(value.trim());
+  if (!m) throw new Error(`Invalid TimeSpan "${value}" (expected hh:mm:ss)`);
+  const [, d, h, min, s, frac] = m;
+  const ms = Number(`0.${frac ?? '0'}`) * 1000;
+  return (((Number(d ?? 0) * 24 + Number(h)) * 60 + Number(min)) * 60 + Number(s)) * 1000 + ms;
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+}
+
+/**
+ * Reads host.json. Defaults are the Functions runtime's, except the maximum polling interval: 2 s
+ * (runtime: 1 min) unless host.json sets one, so local queue tests are not minute-slow.
+ */
+export function readHostJson(path: string): HostSettings {
+  const json = obj(JSON.parse(readFileSync(path, 'utf8')));
+  const ext = obj(json['extensions']);
+  const http = obj(ext['http']);
+  const q = obj(ext['queues']);
+  const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
+  const span = (v: unknown, d: number): number => (typeof v === 'string' ? timeSpanToMs(v) : d);
+  return {
+    routePrefix:
+      typeof http['routePrefix'] === 'string' ? http['routePrefix'].replace(/^\/+|\/+$/g, '') : 'api',
+    queues: {
+      maxDequeueCount: num(q['maxDequeueCount'], 5),
+      visibilityTimeoutMs: span(q['visibilityTimeout'], 0),
+      batchSize: num(q['batchSize'], 16),
+      messageEncoding: q['messageEncoding'] === 'none' ? 'none' : 'base64',
+      maxPollingIntervalMs: span(q['maxPollingInterval'], 2000),
+    },
+  };
+}
+
+/** Resolves `%SETTING%` references from the environment, like the host does for binding values. */
+export function resolveSettings(value: string, env: NodeJS.ProcessEnv): string {
+  return value.replace(/%([^%]+)%/g, (_m, name: string) => {
+    const v = env[name];
+    if (v === undefined) throw new Error(`App setting "${name}" referenced as %${name}% is not set`);
+    return v;
+  });
+}

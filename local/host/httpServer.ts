@@ -1,0 +1,168 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+import { type HostKeys, isAuthorized, presentedKey, toAuthLevel } from './auth';
+import type { RpcHttpData, RpcTypedData } from './coreApiTypes';
+import { invokeFunction } from './invocation';
+import type { FunctionRegistry, RegisteredFunction } from './registry';
+import { compileRoute, type CompiledRoute } from './routes';
+
+/** Options of {@link createHttpServer}. */
+export interface HttpServerOptions {
+  readonly registry: FunctionRegistry;
+  readonly keys: HostKeys;
+  readonly routePrefix: string;
+  readonly log: (line: string) => void;
+  /** Runs a non-HTTP function now (`POST /admin/functions/{name}`); resolves once it is started. */
+  readonly runNow: (fn: RegisteredFunction, input: string | undefined) => void;
+}
+
+interface HttpFunction {
+  readonly fn: RegisteredFunction;
+  readonly route: CompiledRoute;
+  readonly methods: string[];
+}
+
+function httpFunctions(registry: FunctionRegistry): HttpFunction[] {
+  const list: HttpFunction[] = [];
+  for (const fn of registry.functions.values()) {
+    if (String(fn.trigger.type).toLowerCase() !== 'httptrigger') continue;
+    const route = typeof fn.trigger['route'] === 'string' ? fn.trigger['route'] : fn.metadata.name;
+    const methods = Array.isArray(fn.trigger['methods'])
+      ? fn.trigger['methods'].map((m) => String(m).toUpperCase())
+      : ['GET', 'POST'];
+    list.push({ fn, route: compileRoute(route), methods });
+  }
+  return list.sort((a, b) => b.route.precedence - a.route.precedence);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function send(res: ServerResponse, status: number, body?: unknown): void {
+  if (body === undefined) {
+    res.writeHead(status, { 'content-length': '0' }).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res
+    .writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    })
+    .end(text);
+}
+
+function bodyBytes(body: RpcTypedData | null | undefined): Buffer {
+  if (!body) return Buffer.alloc(0);
+  if (body.bytes) return Buffer.from(body.bytes);
+  if (body.string !== undefined) return Buffer.from(body.string);
+  if (body.json !== undefined) return Buffer.from(body.json);
+  return Buffer.alloc(0);
+}
+
+/**
+ * The host's HTTP front: `/<prefix>/<route>` to HTTP-triggered functions (keys checked per auth level;
+ * an unknown route or a method the function does not accept is 404, as in the real host), plus the
+ * admin API (`GET /admin/host/status`, `POST /admin/functions/{name}`, master key) and `GET /`.
+ * A failing handler yields 500 with an empty body; the error goes to the host log only.
+ */
+export function createHttpServer(options: HttpServerOptions): Server {
+  const { registry, keys, log } = options;
+  let table: HttpFunction[] | undefined;
+  const prefix = options.routePrefix === '' ? '' : `/${options.routePrefix}`;
+  return createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+      const method = (req.method ?? 'GET').toUpperCase();
+      const path = url.pathname;
+      const key = presentedKey(req.headers, url);
+      if (path === '/' && method === 'GET')
+        return send(res, 200, { state: 'Running', functions: registry.summaries() });
+      if (path.toLowerCase().startsWith('/admin/')) {
+        if (!isAuthorized('admin', key, keys)) return send(res, 401);
+        if (path.toLowerCase() === '/admin/host/status' && method === 'GET')
+          return send(res, 200, { state: 'Running', version: '4.1000.0-local' });
+        const m = /^\/admin\/functions\/([^/]+)$/i.exec(path);
+        const fn = m?.[1] !== undefined ? registry.functions.get(decodeURIComponent(m[1])) : undefined;
+        if (!fn) return send(res, 404);
+        if (method === 'GET')
+          return send(res, 200, { name: fn.metadata.name, config: { bindings: fn.metadata.bindings } });
+        if (method !== 'POST') return send(res, 404);
+        if (String(fn.trigger.type).toLowerCase() === 'httptrigger') return send(res, 400);
+        const text = (await readBody(req)).toString('utf8');
+        let input: string | undefined;
+        try {
+          const parsed: unknown = text === '' ? {} : JSON.parse(text);
+          const raw =
+            typeof parsed === 'object' && parsed !== null
+              ? (parsed as Record<string, unknown>)['input']
+              : undefined;
+          input = typeof raw === 'string' ? raw : undefined;
+        } catch {
+          return send(res, 400);
+        }
+        options.runNow(fn, input);
+        return send(res, 202);
+      }
+      if (prefix !== '' && !(path.toLowerCase() === prefix || path.toLowerCase().startsWith(`${prefix}/`)))
+        return send(res, 404);
+      const rest = path.slice(prefix.length);
+      table ??= httpFunctions(registry);
+      let target: { fn: HttpFunction; params: Record<string, string> } | undefined;
+      for (const candidate of table) {
+        if (!candidate.methods.includes(method)) continue;
+        const params = candidate.route.match(rest);
+        if (params) {
+          target = { fn: candidate, params };
+          break;
+        }
+      }
+      if (!target) return send(res, 404);
+      if (!isAuthorized(toAuthLevel(target.fn.fn.trigger['authLevel']), key, keys)) return send(res, 401);
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      const query: Record<string, string> = {};
+      for (const name of new Set(url.searchParams.keys()))
+        query[name] = url.searchParams.getAll(name).join(',');
+      const body = await readBody(req);
+      const http: RpcHttpData = {
+        method,
+        url: url.toString(),
+        headers,
+        query,
+        params: target.params,
+        body: body.length > 0 ? { bytes: body } : null,
+      };
+      let response;
+      try {
+        response = await invokeFunction(
+          registry,
+          target.fn.fn,
+          { data: { http }, reason: `This function was programmatically called via the host APIs.` },
+          log,
+        );
+      } catch {
+        return send(res, 500);
+      }
+      const out = response.returnValue?.http;
+      if (!out) return send(res, 204);
+      const bytes = bodyBytes(out.body);
+      res.writeHead(Number(out.statusCode ?? '200'), {
+        ...(out.headers ?? {}),
+        'content-length': String(bytes.length),
+      });
+      res.end(bytes);
+    })().catch((error: unknown) => {
+      log(
+        `Local host: unexpected error serving a request: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      if (!res.headersSent) send(res, 500);
+      else res.destroy();
+    });
+  });
+}

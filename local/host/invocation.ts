@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+
+import type { CoreInvocationContext, RpcInvocationResponse, RpcTypedData } from './coreApiTypes';
+import type { FunctionRegistry, RegisteredFunction } from './registry';
+
+/** What a trigger driver hands to {@link invokeFunction}. */
+export interface InvocationInput {
+  /** The trigger's payload in RPC form (`{ http }`, `{ json }`, `{ string }`). */
+  readonly data: RpcTypedData;
+  readonly triggerMetadata?: Record<string, RpcTypedData>;
+  /** Why it ran, for the `Executing ...` line (as Core Tools prints). */
+  readonly reason: string;
+}
+
+/** Thrown when the handler (or a hook) failed; `cause` is the original error. */
+export class FunctionInvocationError extends Error {
+  constructor(functionName: string, options: ErrorOptions) {
+    super(`Exception while executing function: Functions.${functionName}`, options);
+    this.name = 'FunctionInvocationError';
+  }
+}
+
+const isError = (e: unknown): boolean =>
+  e instanceof Error || (typeof e === 'object' && e !== null && 'message' in e);
+
+/**
+ * Runs one invocation through the app's own programming model exactly as the Node worker does
+ * (azure-functions-nodejs-worker `InvocationHandler`): the library builds the real `HttpRequest` /
+ * `InvocationContext` / timer object from RPC data, pre/post-invocation hooks run around the handler,
+ * and the library converts the result (`HttpResponse` or `HttpResponseInit`) back to RPC form.
+ * @returns the invocation response (`returnValue.http` for HTTP triggers)
+ */
+export async function invokeFunction(
+  registry: FunctionRegistry,
+  fn: RegisteredFunction,
+  input: InvocationInput,
+  log: (line: string) => void,
+): Promise<RpcInvocationResponse> {
+  const model = registry.programmingModel;
+  if (!model) throw new Error('The app did not set a programming model (is it using @azure/functions v4?)');
+  const invocationId = randomUUID();
+  const name = fn.metadata.name;
+  const stamp = (): string => `[${new Date().toISOString()}]`;
+  const coreCtx: CoreInvocationContext = {
+    invocationId,
+    request: {
+      invocationId,
+      functionId: name,
+      inputData: [{ name: fn.triggerName, data: input.data }],
+      triggerMetadata: input.triggerMetadata ?? {},
+    },
+    metadata: fn.metadata,
+    log: (level, category, message) => {
+      if (category === 'user' || level === 'warning' || level === 'error') log(`${stamp()} ${message}`);
+    },
+  };
+  const started = Date.now();
+  log(`${stamp()} Executing 'Functions.${name}' (Reason='${input.reason}', Id=${invocationId})`);
+  try {
+    const invocModel = model.getInvocationModel(coreCtx);
+    const { context, inputs: initialInputs } = await invocModel.getArguments();
+    const hookData: Record<string, unknown> = {};
+    const pre: Record<string, unknown> = {
+      hookData,
+      appHookData: registry.appHookData,
+      invocationContext: context,
+      functionCallback: fn.callback,
+      inputs: initialInputs,
+    };
+    coreCtx.state = 'preInvocationHooks';
+    await registry.runHooks('preInvocation', pre);
+    coreCtx.state = undefined;
+    const inputs = pre['inputs'] as unknown[];
+    const callback = pre['functionCallback'] as RegisteredFunction['callback'];
+    const post: Record<string, unknown> = {
+      hookData,
+      appHookData: registry.appHookData,
+      invocationContext: context,
+      inputs,
+      result: null,
+      error: null,
+    };
+    coreCtx.state = 'invocation';
+    try {
+      post['result'] = await invocModel.invokeFunction(context, inputs, callback);
+    } catch (error) {
+      post['error'] = error;
+    }
+    coreCtx.state = 'postInvocationHooks';
+    await registry.runHooks('postInvocation', post);
+    coreCtx.state = undefined;
+    if (isError(post['error'])) throw post['error'];
+    const response = await invocModel.getResponse(context, post['result']);
+    log(
+      `${stamp()} Executed 'Functions.${name}' (Succeeded, Id=${invocationId}, Duration=${Date.now() - started}ms)`,
+    );
+    return response;
+  } catch (error) {
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    log(
+      `${stamp()} Executed 'Functions.${name}' (Failed, Id=${invocationId}, Duration=${Date.now() - started}ms)`,
+    );
+    log(
+      `${stamp()} System.Private.CoreLib: Exception while executing function: Functions.${name}. ${detail}`,
+    );
+    throw new FunctionInvocationError(name, { cause: error });
+  }
+}

@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+
+import { resolveEntryPoints } from './entryPoints';
+import { startFunctionsHost } from './FunctionsHost';
+
+/**
+ * Child-process entry: `node dist/local/host/main.js` in the app root. Settings from the environment:
+ * LOCAL_FUNCTIONS_PORT (default 7071), LOCAL_FUNCTIONS_MASTER_KEY, LOCAL_FUNCTIONS_DEFAULT_KEY (required),
+ * AzureWebJobsStorage (required). Prints `Functions host listening on <url>` when ready; exits cleanly
+ * on SIGINT/SIGTERM.
+ */
+async function main(): Promise<void> {
+  const env = process.env;
+  const masterKey = env['LOCAL_FUNCTIONS_MASTER_KEY'];
+  const defaultKey = env['LOCAL_FUNCTIONS_DEFAULT_KEY'];
+  const storage = env['AzureWebJobsStorage'];
+  if (!masterKey || !defaultKey)
+    throw new Error('LOCAL_FUNCTIONS_MASTER_KEY and LOCAL_FUNCTIONS_DEFAULT_KEY are required');
+  if (!storage) throw new Error('AzureWebJobsStorage is required');
+  const root = process.cwd();
+  const host = await startFunctionsHost({
+    port: Number(env['LOCAL_FUNCTIONS_PORT'] ?? 7071),
+    masterKey,
+    defaultKey,
+    entryPoints: resolveEntryPoints(root),
+    storageConnectionString: storage,
+    hostJsonPath: join(root, 'host.json'),
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
+  let exiting = false;
+  const shutdown = (signal: string): void => {
+    if (exiting) return;
+    exiting = true;
+    process.stdout.write(`Received ${signal}, stopping the Functions host\n`);
+    void host.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `Functions host failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});

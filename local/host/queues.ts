@@ -1,0 +1,191 @@
+import { QueueClient } from '@azure/storage-queue';
+
+import { type HostSettings, resolveSettings } from './hostJson';
+import type { InvocationInput } from './invocation';
+import type { RegisteredFunction } from './registry';
+
+/** Options of {@link startQueues}. */
+export interface QueuesOptions {
+  readonly functions: readonly RegisteredFunction[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly settings: HostSettings['queues'];
+  readonly run: (fn: RegisteredFunction, input: InvocationInput) => Promise<unknown>;
+  readonly log: (line: string) => void;
+  /** Shortest wait between polls of an empty queue. @default 100 (env LOCAL_FUNCTIONS_QUEUE_MIN_POLL_MS) */
+  readonly minPollMs?: number;
+}
+
+/** Running queue listeners. */
+export interface Queues {
+  /** Runs a queue function now with `input` as the message text (admin API); no retries. */
+  runNow(fn: RegisteredFunction, input: string | undefined): Promise<void>;
+  stop(): Promise<void>;
+}
+
+// How long a received message stays invisible while its handler runs (the SDK's 10 min lease).
+const LEASE_SECONDS = 600;
+
+function metadataOf(
+  m: {
+    messageId: string;
+    popReceipt: string;
+    dequeueCount: number;
+    insertedOn: Date;
+    expiresOn: Date;
+    nextVisibleOn: Date;
+  },
+  text: string,
+): InvocationInput['triggerMetadata'] {
+  return {
+    QueueTrigger: { string: text },
+    DequeueCount: { json: String(m.dequeueCount) },
+    Id: { string: m.messageId },
+    PopReceipt: { string: m.popReceipt },
+    InsertionTime: { json: JSON.stringify(m.insertedOn.toISOString()) },
+    ExpirationTime: { json: JSON.stringify(m.expiresOn.toISOString()) },
+    NextVisibleTime: { json: JSON.stringify(m.nextVisibleOn.toISOString()) },
+  };
+}
+
+function decode(text: string, encoding: 'base64' | 'none'): string {
+  if (encoding === 'none') return text;
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.toString('base64').replace(/=+$/, '') !== text.replace(/=+$/, '')) {
+    throw new Error('The input is not a valid Base-64 string (host.json messageEncoding is base64)');
+  }
+  return bytes.toString('utf8');
+}
+
+/**
+ * Polls a storage queue per queue-triggered function, like the WebJobs queue listener: batches of
+ * `batchSize`, run concurrently; delete on success; on failure the message becomes visible again after
+ * host.json `visibilityTimeout`, and once `dequeueCount` reaches `maxDequeueCount` it is copied to
+ * `<queue>-poison` and deleted. Empty polls back off exponentially from `minPollMs` to `maxPollingInterval`.
+ */
+export function startQueues(options: QueuesOptions): Queues {
+  const { settings, log } = options;
+  const minPoll = options.minPollMs ?? Number(options.env['LOCAL_FUNCTIONS_QUEUE_MIN_POLL_MS'] ?? 100);
+  let stopped = false;
+  const wakers = new Set<() => void>();
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        wakers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      wakers.add(done);
+    });
+
+  const clientFor = (fn: RegisteredFunction, suffix = ''): QueueClient => {
+    const setting =
+      typeof fn.trigger['connection'] === 'string' && fn.trigger['connection'] !== ''
+        ? fn.trigger['connection']
+        : 'AzureWebJobsStorage';
+    const connection = options.env[setting];
+    if (!connection)
+      throw new Error(`Queue function '${fn.metadata.name}': app setting "${setting}" is not set`);
+    return new QueueClient(
+      connection,
+      `${resolveSettings(String(fn.trigger['queueName'] ?? ''), options.env).toLowerCase()}${suffix}`,
+    );
+  };
+
+  const process = async (
+    fn: RegisteredFunction,
+    queue: QueueClient,
+    m: Parameters<typeof metadataOf>[0] & { messageText: string },
+  ): Promise<void> => {
+    const toPoison = async (): Promise<void> => {
+      const target = clientFor(fn, '-poison');
+      await target.createIfNotExists();
+      await target.sendMessage(m.messageText);
+      await queue.deleteMessage(m.messageId, m.popReceipt);
+      log(`Message ${m.messageId} moved to '${queue.name}-poison' after ${m.dequeueCount} attempts`);
+    };
+    if (m.dequeueCount > settings.maxDequeueCount) return toPoison();
+    try {
+      const text = decode(m.messageText, settings.messageEncoding);
+      await options.run(fn, {
+        data: { string: text },
+        triggerMetadata: metadataOf(m, text),
+        reason: `New queue message detected on '${queue.name}'.`,
+      });
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'FunctionInvocationError')) {
+        log(
+          `Queue function '${fn.metadata.name}': ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+      if (m.dequeueCount >= settings.maxDequeueCount) return toPoison();
+      await queue.updateMessage(
+        m.messageId,
+        m.popReceipt,
+        undefined,
+        Math.ceil(settings.visibilityTimeoutMs / 1000),
+      );
+      return;
+    }
+    await queue.deleteMessage(m.messageId, m.popReceipt);
+  };
+
+  const listen = async (fn: RegisteredFunction): Promise<void> => {
+    const queue = clientFor(fn);
+    let delay = minPoll;
+    while (!stopped) {
+      let received: Array<Parameters<typeof process>[2]> = [];
+      try {
+        const batch = await queue.receiveMessages({
+          numberOfMessages: Math.min(32, settings.batchSize),
+          visibilityTimeout: LEASE_SECONDS,
+        });
+        received = batch.receivedMessageItems;
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status !== 404)
+          log(
+            `Queue '${queue.name}': poll failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
+      }
+      if (received.length === 0) {
+        await sleep(delay);
+        delay = Math.min(delay * 2, settings.maxPollingIntervalMs);
+        continue;
+      }
+      delay = minPoll;
+      await Promise.all(
+        received.map((m) =>
+          process(fn, queue, m).catch((e: unknown) =>
+            log(`Queue '${queue.name}': ${e instanceof Error ? e.message : String(e)}`),
+          ),
+        ),
+      );
+    }
+  };
+
+  const loops = options.functions.map((fn) => {
+    log(
+      `Queue '${fn.metadata.name}': listening on '${resolveSettings(String(fn.trigger['queueName'] ?? ''), options.env)}'`,
+    );
+    return listen(fn);
+  });
+
+  return {
+    async runNow(fn, input) {
+      const text = input ?? '';
+      await options
+        .run(fn, {
+          data: { string: text },
+          triggerMetadata: { QueueTrigger: { string: text } },
+          reason: 'This function was programmatically called via the host APIs.',
+        })
+        .catch(() => undefined);
+    },
+    async stop() {
+      stopped = true;
+      for (const wake of [...wakers]) wake();
+      await Promise.all(loops);
+    },
+  };
+}
