@@ -1,0 +1,196 @@
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+
+/** Options of {@link startEventGridTopic}. */
+export interface EventGridTopicOptions {
+  /** Access key publishers must send in `aeg-sas-key`. */
+  key: string;
+  /** PEM certificate and key (local/certs.ts); plain HTTP when omitted. */
+  certPath?: string;
+  keyPath?: string;
+  /** @default 0 (random) */
+  port?: number;
+  /** Webhook URL each accepted batch is forwarded to (the local host's `/api/events?code=...`). */
+  forwardTo?: string;
+  log?: (line: string) => void;
+}
+
+/** One CloudEvent as received (JSON as sent by the publisher). */
+export type ReceivedCloudEvent = Record<string, unknown> & { id: string; type: string; source: string };
+
+/** One forwarding attempt to the webhook. */
+export interface ForwardResult {
+  readonly url: string;
+  readonly status: number | 'error';
+  readonly eventIds: readonly string[];
+}
+
+/** A running stand-in topic. */
+export interface RunningEventGridTopic {
+  /** Base URL, e.g. `https://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Topic endpoint to configure as `EVENT_GRID_TOPIC_ENDPOINT` (`<url>/api/events`). */
+  readonly endpoint: string;
+  /** Every CloudEvent accepted so far, oldest first. */
+  received(): ReceivedCloudEvent[];
+  /** Every forwarding attempt so far. */
+  forwarded(): ForwardResult[];
+  /** Sets (or clears) the webhook URL batches are forwarded to. */
+  forwardTo(url: string | undefined): void;
+  /** Resolves when at least `count` events were received. */
+  waitForEvents(count: number, timeoutMs?: number): Promise<ReceivedCloudEvent[]>;
+  clear(): void;
+  stop(): Promise<void>;
+}
+
+const MAX_BODY = 1024 * 1024;
+
+/**
+ * A stand-in Event Grid custom topic for the local stack. It accepts exactly what
+ * `EventGridPublisherClient` sends in CloudEvent mode (`POST <endpoint>?api-version=2018-01-01`,
+ * header `aeg-sas-key`, `application/cloudevents-batch+json` array), checks the key in constant
+ * time (401 otherwise, like Event Grid), records the events and, like a subscription would, forwards
+ * each batch to a webhook, asynchronously, after answering the publisher. `GET /_topic/received` lists
+ * the recorded events (the local stack's way to show a KeyRotated event arriving).
+ */
+export async function startEventGridTopic(options: EventGridTopicOptions): Promise<RunningEventGridTopic> {
+  const log = options.log ?? (() => undefined);
+  const events: ReceivedCloudEvent[] = [];
+  const forwards: ForwardResult[] = [];
+  const pending = new Set<Promise<void>>();
+  let target = options.forwardTo;
+  const expectedKey = Buffer.from(options.key);
+
+  const forward = (body: string, ids: string[], url: string): void => {
+    const attempt = fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/cloudevents-batch+json; charset=utf-8',
+        'aeg-event-type': 'Notification',
+      },
+      body,
+    })
+      .then(async (res) => {
+        await res.arrayBuffer();
+        forwards.push({ url: redact(url), status: res.status, eventIds: ids });
+        log(`forward => ${res.status} events=${ids.length}`);
+      })
+      .catch((error: unknown) => {
+        forwards.push({ url: redact(url), status: 'error', eventIds: ids });
+        log(`forward => failed ${error instanceof Error ? error.message : 'unknown'}`);
+      })
+      .finally(() => pending.delete(attempt));
+    pending.add(attempt);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '').split('?')[0];
+    // Loopback-only inspection for demos: `curl <url>/_topic/received` shows what was published.
+    if (req.method === 'GET' && path === '/_topic/received') return reply(res, 200, events);
+    if (req.method !== 'POST' || path !== '/api/events')
+      return reply(res, 404, { error: { code: 'NotFound' } });
+    const presented = Buffer.from(String(req.headers['aeg-sas-key'] ?? ''));
+    if (presented.length !== expectedKey.length || !timingSafeEqual(presented, expectedKey)) {
+      return reply(res, 401, { error: { code: 'Unauthorized', message: 'aeg-sas-key is missing or wrong' } });
+    }
+    const body = await readBody(req);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return reply(res, 400, { error: { code: 'BadRequest', message: 'body must be JSON' } });
+    }
+    const batch = Array.isArray(parsed) ? parsed : [parsed];
+    if (!batch.every(isCloudEvent)) {
+      return reply(res, 400, {
+        error: { code: 'BadRequest', message: 'each event needs id, type, source, specversion' },
+      });
+    }
+    events.push(...batch);
+    log(`publish => accepted ${batch.map((e) => e.type).join(',')}`);
+    reply(res, 200, undefined);
+    if (target)
+      forward(
+        JSON.stringify(batch),
+        batch.map((e) => e.id),
+        target,
+      );
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse) =>
+    void handle(req, res).catch(() => reply(res, 500, { error: { code: 'InternalError' } }));
+  const server: Server =
+    options.certPath && options.keyPath
+      ? createHttpsServer(
+          { cert: readFileSync(options.certPath), key: readFileSync(options.keyPath) },
+          listener,
+        )
+      : createHttpServer(listener);
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `${options.certPath ? 'https' : 'http'}://127.0.0.1:${port}`;
+
+  return {
+    url,
+    endpoint: `${url}/api/events`,
+    received: () => [...events],
+    forwarded: () => [...forwards],
+    forwardTo: (next) => void (target = next),
+    clear: () => void ((events.length = 0), (forwards.length = 0)),
+    waitForEvents: async (count, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < count) {
+        if (Date.now() > deadline) throw new Error(`expected ${count} events, got ${events.length}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return [...events];
+    },
+    stop: async () => {
+      await Promise.allSettled([...pending]);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function isCloudEvent(value: unknown): value is ReceivedCloudEvent {
+  const e = value as Record<string, unknown> | null;
+  return (
+    e !== null &&
+    typeof e === 'object' &&
+    typeof e['id'] === 'string' &&
+    typeof e['type'] === 'string' &&
+    typeof e['source'] === 'string' &&
+    e['specversion'] === '1.0'
+  );
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
+  res.end(body === undefined ? undefined : JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new Error('body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The forward URL carries a function key in `code=`; never keep it in records or logs. */
+function redact(url: string): string {
+  return url.replace(/([?&]code=)[^&]*/i, '$1[redacted]');
+}

@@ -1,0 +1,106 @@
+import type { Clock } from '../clock';
+import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
+import { ConflictError } from '../errors';
+import type { Logger } from '../logging';
+import type { EndpointDescriber } from './EndpointDescriber';
+import type { EventOutcome } from './EventOutcome';
+import type { EventsRotationPorts } from './EventsRotationPorts';
+import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
+import { readString, readStringMap } from './lenientData';
+import {
+  deriveEndpointId,
+  deriveSecretName,
+  matchesAutoRegisterFilter,
+  parseOnlineEndpointId,
+  parseWorkspaceId,
+  sameEndpoint,
+} from './onlineEndpointResource';
+
+/** Options of {@link EndpointAutoRegistrar}. */
+export interface EndpointAutoRegistrarOptions {
+  rotation: EventsRotationPorts;
+  describer: EndpointDescriber;
+  clock: Clock;
+  logger: Logger;
+  /** `AUTO_REGISTER_ENABLED`. @default false */
+  enabled: boolean;
+  /** `AUTO_REGISTER_TAG` (see `matchesAutoRegisterFilter`). */
+  filter: string;
+}
+
+/**
+ * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
+ * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` (the secret
+ * stays: consumers may still read it while they move on). Off unless switched on. Idempotent: the
+ * registry is checked first and a registration conflict counts as already registered. The endpoint
+ * is described at ARM (not trusted from the event), so a reordered write after a delete finds nothing.
+ */
+export class EndpointAutoRegistrar {
+  constructor(private readonly options: EndpointAutoRegistrarOptions) {}
+
+  /** Handles one ML/ARM event already known to be of a handled type. */
+  async handle(event: IncomingEvent): Promise<EventOutcome> {
+    const coords = coordinatesOf(event);
+    if (!coords) return outcome(event, 'ignored');
+    if (!this.options.enabled) return outcome(event, 'autoRegisterDisabled');
+    return event.type === EVENT_TYPES.resourceDeleteSuccess
+      ? this.retire(event, coords)
+      : this.register(event, coords);
+  }
+
+  private async register(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
+    const { rotation, describer, logger } = this.options;
+    const existing = (await rotation.registry.list()).find((e) => sameEndpoint(e.arm, coords));
+    if (existing) return outcome(event, 'alreadyRegistered', existing.id);
+    const description = await describer.describe(coords);
+    if (!description) return outcome(event, 'notAnOnlineEndpoint');
+    if (description.authMode !== 'Key') return outcome(event, 'notKeyAuth');
+    const tags = { ...(readStringMap(event.data, 'ServiceTags') ?? {}), ...description.tags };
+    if (!matchesAutoRegisterFilter(this.options.filter, coords.name, tags))
+      return outcome(event, 'filteredOut');
+    const id = deriveEndpointId(coords);
+    try {
+      await rotation.admin.register({
+        id,
+        kind: 'onlineEndpoint',
+        arm: coords,
+        authMode: 'Key',
+        secretName: deriveSecretName(id),
+      });
+    } catch (error) {
+      if (error instanceof ConflictError) return outcome(event, 'alreadyRegistered', id);
+      throw error;
+    }
+    logger.info('autoRegister => registered', {
+      endpointId: id,
+      workspace: coords.workspace,
+      name: coords.name,
+    });
+    return outcome(event, 'registered', id);
+  }
+
+  private async retire(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
+    const { rotation, logger, clock } = this.options;
+    const existing = (await rotation.registry.list()).find((e) => sameEndpoint(e.arm, coords));
+    if (!existing) return outcome(event, 'notManaged');
+    if (!existing.retiredAt) {
+      await rotation.admin.retire(existing.id, new Date(clock.now()).toISOString());
+      logger.info('autoRegister => retired, secret left in place', { endpointId: existing.id });
+    }
+    return outcome(event, 'retired', existing.id);
+  }
+}
+
+/** ARM events name the resource in `data.resourceUri` (and the subject); ML events the workspace + service. */
+function coordinatesOf(event: IncomingEvent): ArmCoordinates | undefined {
+  if (event.type !== EVENT_TYPES.modelDeployed) {
+    return parseOnlineEndpointId(readString(event.data, 'resourceUri') ?? event.subject);
+  }
+  const workspace = parseWorkspaceId(event.source);
+  const name = readString(event.data, 'ServiceName') ?? /^endpoints\/(.+)$/.exec(event.subject)?.[1];
+  return workspace && name ? { ...workspace, name } : undefined;
+}
+
+function outcome(event: IncomingEvent, action: EventOutcome['action'], endpointId?: string): EventOutcome {
+  return { id: event.id, type: event.type, action, ...(endpointId ? { endpointId } : {}) };
+}

@@ -1,0 +1,45 @@
+import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
+
+/** What auto-registration needs to know about an online endpoint. */
+export interface EndpointDescription {
+  /** ARM `properties.authMode` as returned (`Key`, `AMLToken`, `AADToken`). */
+  readonly authMode: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** Looks up an online endpoint's auth mode and tags (ARM `onlineEndpoints.get`). */
+export interface EndpointDescriber {
+  /** Undefined when the endpoint does not exist (deleted since, or not an online endpoint). */
+  describe(coords: ArmCoordinates): Promise<EndpointDescription | undefined>;
+}
+
+/** Structural view of `AzureMachineLearningWorkspaces(sub).onlineEndpoints.get`. */
+export interface OnlineEndpointsGetter {
+  get(
+    resourceGroup: string,
+    workspace: string,
+    name: string,
+  ): Promise<{ tags?: Record<string, string>; properties: { authMode: string } }>;
+}
+
+/**
+ * `EndpointDescriber` over the ARM SDK. A 404 means "nothing to register"; other failures propagate
+ * (the composition wraps transient ones so the webhook answers 503 and Event Grid retries).
+ */
+export class ArmEndpointDescriber implements EndpointDescriber {
+  constructor(
+    private readonly options: { onlineEndpoints: (subscriptionId: string) => OnlineEndpointsGetter },
+  ) {}
+
+  async describe(coords: ArmCoordinates): Promise<EndpointDescription | undefined> {
+    try {
+      const endpoint = await this.options
+        .onlineEndpoints(coords.subscriptionId)
+        .get(coords.resourceGroup, coords.workspace, coords.name);
+      return { authMode: endpoint.properties.authMode, tags: endpoint.tags ?? {} };
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,30 @@
+/** What the app did with one event (reported per event in the webhook's 200 body and in telemetry). */
+export const EVENT_ACTIONS = [
+  'rotationEnqueued',
+  'staleVersion',
+  'notManaged',
+  'endpointInactive',
+  'ownWrite',
+  'inSync',
+  'driftDetected',
+  'registered',
+  'alreadyRegistered',
+  'retired',
+  'autoRegisterDisabled',
+  'filteredOut',
+  'notKeyAuth',
+  'notAnOnlineEndpoint',
+  'ignored',
+  'unknownType',
+  'duplicate',
+  'rejected',
+] as const;
+export type EventAction = (typeof EVENT_ACTIONS)[number];
+
+/** The result of handling one event. */
+export interface EventOutcome {
+  readonly id: string;
+  readonly type: string;
+  readonly action: EventAction;
+  readonly endpointId?: string;
+}

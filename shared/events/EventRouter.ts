@@ -1,0 +1,95 @@
+import { AppError, DependencyUnavailableError } from '../errors';
+import type { Logger } from '../logging';
+import type { Telemetry } from '../telemetry';
+import type { EndpointAutoRegistrar } from './EndpointAutoRegistrar';
+import type { EventOutcome } from './EventOutcome';
+import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
+import { isTransientError } from './isTransientError';
+import type { KeyVaultReactions } from './KeyVaultReactions';
+import { readKeyVaultSecretEvent } from './keyVaultSecretEvent';
+
+/** Options of {@link EventRouter}. */
+export interface EventRouterOptions {
+  keyVault: Pick<KeyVaultReactions, 'onExpiry' | 'onNewVersion'>;
+  autoRegistrar: Pick<EndpointAutoRegistrar, 'handle'>;
+  logger: Logger;
+  telemetry: Telemetry;
+}
+
+/**
+ * Sends each event to its reaction by type. Failure policy (what Event Grid does next):
+ * - transient (dependency unavailable, throttled, network) → rethrown as `DependencyUnavailableError`,
+ *   the webhook answers 503 and Event Grid retries the delivery;
+ * - a definite "no" from the rotation module (validation, not found, conflict, dependency refused)
+ *   → acknowledged as `rejected` and logged: retrying cannot change the answer;
+ * - anything else (a bug) → rethrown, 500, retried and finally dead-lettered by Event Grid.
+ * Unknown types are acknowledged and counted.
+ */
+export class EventRouter {
+  constructor(private readonly options: EventRouterOptions) {}
+
+  /** Checks an event's data before anything in its delivery runs. @throws MalformedEventError */
+  validate(event: IncomingEvent): void {
+    if (KEY_VAULT_TYPES.has(event.type)) readKeyVaultSecretEvent(event);
+  }
+
+  /** Runs the reaction for one event. */
+  async route(event: IncomingEvent): Promise<EventOutcome> {
+    const { logger, telemetry } = this.options;
+    try {
+      const result = await this.dispatch(event);
+      logger.info(`route => ${result.action}`, {
+        eventId: event.id,
+        type: event.type,
+        endpointId: result.endpointId,
+      });
+      return result;
+    } catch (error) {
+      const props = {
+        eventId: event.id,
+        type: event.type,
+        error: error instanceof Error ? error.name : 'unknown',
+      };
+      if (isTransientError(error)) {
+        logger.warn('route => dependency unavailable, delivery will be retried', props);
+        throw error instanceof DependencyUnavailableError
+          ? error
+          : new DependencyUnavailableError('rotation', 'A dependency of the event reaction is unavailable.', {
+              cause: error,
+            });
+      }
+      if (error instanceof AppError && error.status !== 500) {
+        logger.error('route => rejected by the rotation module, acknowledged', {
+          ...props,
+          code: error.code,
+        });
+        telemetry.trackMetric('EventsRejected', 1, { type: event.type, code: error.code });
+        return { id: event.id, type: event.type, action: 'rejected' };
+      }
+      throw error;
+    }
+  }
+
+  private async dispatch(event: IncomingEvent): Promise<EventOutcome> {
+    switch (event.type) {
+      case EVENT_TYPES.secretNearExpiry:
+      case EVENT_TYPES.secretExpired:
+        return this.options.keyVault.onExpiry(event);
+      case EVENT_TYPES.secretNewVersionCreated:
+        return this.options.keyVault.onNewVersion(event);
+      case EVENT_TYPES.modelDeployed:
+      case EVENT_TYPES.resourceWriteSuccess:
+      case EVENT_TYPES.resourceDeleteSuccess:
+        return this.options.autoRegistrar.handle(event);
+      default:
+        this.options.telemetry.trackMetric('EventsUnknownType', 1, { type: event.type.slice(0, 200) });
+        return { id: event.id, type: event.type, action: 'unknownType' };
+    }
+  }
+}
+
+const KEY_VAULT_TYPES = new Set<string>([
+  EVENT_TYPES.secretNearExpiry,
+  EVENT_TYPES.secretExpired,
+  EVENT_TYPES.secretNewVersionCreated,
+]);

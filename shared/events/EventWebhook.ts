@@ -1,0 +1,109 @@
+import type { Clock } from '../clock';
+import type { Logger } from '../logging';
+import type { Telemetry } from '../telemetry';
+import { MalformedEventError } from './errors';
+import type { EventOutcome } from './EventOutcome';
+import type { EventRouter } from './EventRouter';
+import type { IncomingEvent } from './IncomingEvent';
+import { type DeliveryRequest, parseDelivery } from './parseDelivery';
+import type { ProcessedEventStore } from './ProcessedEventStore';
+
+/** A transport-neutral webhook reply; the function maps it to `HttpResponseInit`. */
+export interface WebhookReply {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly jsonBody?: unknown;
+}
+
+/** Options of {@link EventWebhook}. */
+export interface EventWebhookOptions {
+  router: Pick<EventRouter, 'validate' | 'route'>;
+  processed: ProcessedEventStore;
+  clock: Clock;
+  logger: Logger;
+  telemetry: Telemetry;
+}
+
+/**
+ * The Event Grid webhook: handshakes, then parse → validate all → for each event skip if already
+ * processed, react, remember. Events are remembered only after their reaction succeeded, so a 503
+ * (retry) never loses an event; a concurrent duplicate may react twice, which the rotation lease and
+ * journal absorb.
+ * @example await webhook.options({ header: (n) => req.headers.get(n), body: '' })
+ */
+export class EventWebhook {
+  constructor(private readonly options: EventWebhookOptions) {}
+
+  /**
+   * CloudEvents abuse protection (OPTIONS): grant the origin that asked, any rate. The function key
+   * in the URL already restricts who can reach this, so no origin allow-list is kept.
+   */
+  handshake(request: Pick<DeliveryRequest, 'header'>): WebhookReply {
+    const origin = request.header('webhook-request-origin')?.trim();
+    if (!origin) {
+      return {
+        status: 400,
+        headers: { allow: 'POST, OPTIONS' },
+        jsonBody: { error: 'WebHook-Request-Origin is required' },
+      };
+    }
+    this.options.logger.info('handshake => CloudEvents origin granted', { origin });
+    return {
+      status: 200,
+      headers: { 'webhook-allowed-origin': origin, 'webhook-allowed-rate': '*', allow: 'POST, OPTIONS' },
+    };
+  }
+
+  /** A POSTed delivery. @throws MalformedEventError (400) or DependencyUnavailableError (503) */
+  async deliver(request: DeliveryRequest): Promise<WebhookReply> {
+    const { logger, router } = this.options;
+    const delivery = this.parseAndLog(request);
+    if (delivery.kind === 'validation') {
+      logger.info('validation => subscription validation answered');
+      return { status: 200, headers: {}, jsonBody: { validationResponse: delivery.validationCode } };
+    }
+    // Validate the whole batch before reacting to any of it: a 400 then means "nothing happened".
+    this.logMalformed(() => delivery.events.forEach((event) => router.validate(event)));
+    const results: EventOutcome[] = [];
+    for (const event of delivery.events) results.push(await this.handleOne(event));
+    return { status: 200, headers: {}, jsonBody: { results } };
+  }
+
+  private parseAndLog(request: DeliveryRequest): ReturnType<typeof parseDelivery> {
+    return this.logMalformed(() => parseDelivery(request));
+  }
+
+  /** One clear line per rejected delivery: field names and what is wrong, never values. */
+  private logMalformed<T>(step: () => T): T {
+    try {
+      return step();
+    } catch (error) {
+      if (error instanceof MalformedEventError) {
+        this.options.logger.warn('deliver => malformed delivery rejected (400, dead-lettered)', {
+          issues: error.message.slice(0, 500),
+        });
+        this.options.telemetry.trackMetric('EventsMalformed', 1);
+      }
+      throw error;
+    }
+  }
+
+  private async handleOne(event: IncomingEvent): Promise<EventOutcome> {
+    const { processed, router, clock, telemetry } = this.options;
+    const eventTime = timeOf(event) ?? new Date(clock.now());
+    if (await processed.has(event.id, eventTime)) {
+      telemetry.trackMetric('EventsDuplicate', 1, { type: event.type });
+      return { id: event.id, type: event.type, action: 'duplicate' };
+    }
+    const result = await router.route(event);
+    await processed.markProcessed({ id: event.id, type: event.type, eventTime, outcome: result.action });
+    telemetry.trackMetric('EventsProcessed', 1, { type: event.type, action: result.action });
+    return result;
+  }
+}
+
+function timeOf(event: IncomingEvent): Date | undefined {
+  if (!event.time) return undefined;
+  const time = new Date(event.time);
+  return Number.isNaN(time.getTime()) ? undefined : time;
+}

@@ -1,0 +1,64 @@
+import type { ArmCoordinates, AuthMode, EndpointKind } from '../endpoints/ManagedEndpoint';
+
+/**
+ * The slice of the rotation module (CONTRACT §4) that event reactions use, declared structurally so the
+ * lead can pass the real `RotationModule` and tests an in-memory fake.
+ */
+export interface EventsRotationPorts {
+  readonly registry: {
+    /** The endpoint whose main secret is `secretName`. */
+    findBySecretName(secretName: string): Promise<EventsManagedEndpoint | undefined>;
+    /** Every registered endpoint (used to find one by ARM coordinates). */
+    list(): Promise<readonly EventsManagedEndpoint[]>;
+  };
+  readonly jobs: {
+    /** Enqueues one rotation job; duplicates are harmless (lease + journal). */
+    enqueue(job: EventsRotationJob): Promise<void>;
+  };
+  readonly drift: {
+    /** Compares the current Key Vault value with the endpoint's keys. */
+    check(endpointId: string): Promise<unknown>;
+  };
+  readonly admin: {
+    /** Registers a new endpoint (validates; conflicts when the id exists). */
+    register(input: EndpointRegistrationInput): Promise<unknown>;
+    /** Marks an endpoint retired: never rotated again, its secret left in place. */
+    retire(endpointId: string, at: string): Promise<unknown>;
+  };
+  readonly secrets: {
+    /** The current version of a secret, undefined when it does not exist. */
+    getCurrent(name: string): Promise<EventsSecretVersion | undefined>;
+  };
+}
+
+/** The fields of a managed endpoint the reactions read. */
+export interface EventsManagedEndpoint {
+  readonly id: string;
+  readonly arm: ArmCoordinates;
+  readonly secretName: string;
+  readonly enabled: boolean;
+  readonly retiredAt?: string;
+}
+
+/** The current secret version, without caring about its value. */
+export interface EventsSecretVersion {
+  readonly version: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** A rotation job (CONTRACT §4 `RotationJob`, reasons used by events). */
+export interface EventsRotationJob {
+  endpointId: string;
+  reason: 'nearExpiry' | 'expired' | 'drift';
+  urgent?: boolean;
+  requestedAt: string;
+}
+
+/** What auto-registration passes to `admin.register`; unset fields take the rotation defaults. */
+export interface EndpointRegistrationInput {
+  id: string;
+  kind: EndpointKind;
+  arm: ArmCoordinates;
+  authMode: AuthMode;
+  secretName: string;
+}

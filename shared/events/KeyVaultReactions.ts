@@ -1,0 +1,114 @@
+import type { Clock } from '../clock';
+import type { Logger } from '../logging';
+import type { Telemetry } from '../telemetry';
+import type { EventOutcome } from './EventOutcome';
+import type { EventsRotationPorts } from './EventsRotationPorts';
+import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
+import { readKeyVaultSecretEvent } from './keyVaultSecretEvent';
+import type { RotationEventSink } from './RotationEvent';
+
+/** Options of {@link KeyVaultReactions}. */
+export interface KeyVaultReactionsOptions {
+  rotation: EventsRotationPorts;
+  sink: RotationEventSink;
+  clock: Clock;
+  logger: Logger;
+  telemetry: Telemetry;
+}
+
+/** Tag our rotation writes on every main-secret version it creates (CONTRACT §4). */
+export const ROTATION_ID_TAG = 'rotationId';
+
+/**
+ * Reactions to Key Vault secret events on secrets the registry manages. Every reaction first reads the
+ * secret's *current* version: an event about an older version is stale (already rotated, or delivered
+ * out of order) and changes nothing, which makes redelivery and reordering harmless.
+ */
+export class KeyVaultReactions {
+  constructor(private readonly options: KeyVaultReactionsOptions) {}
+
+  /** `SecretNearExpiry` / `SecretExpired` → enqueue a rotation (expired: urgent). */
+  async onExpiry(event: IncomingEvent): Promise<EventOutcome> {
+    const { rotation, logger, clock } = this.options;
+    const expired = event.type === EVENT_TYPES.secretExpired;
+    const kv = readKeyVaultSecretEvent(event);
+    const endpoint = await rotation.registry.findBySecretName(kv.secretName);
+    if (!endpoint) return outcome(event, 'notManaged');
+    if (!endpoint.enabled || endpoint.retiredAt) return outcome(event, 'endpointInactive', endpoint.id);
+    const current = await rotation.secrets.getCurrent(kv.secretName);
+    if (current && kv.version && current.version !== kv.version) {
+      logger.info('expiry => stale version, already rotated', {
+        endpointId: endpoint.id,
+        secretName: kv.secretName,
+        eventVersion: kv.version,
+        currentVersion: current.version,
+      });
+      return outcome(event, 'staleVersion', endpoint.id);
+    }
+    const reason = expired ? 'expired' : 'nearExpiry';
+    await rotation.jobs.enqueue({
+      endpointId: endpoint.id,
+      reason,
+      ...(expired ? { urgent: true } : {}),
+      requestedAt: new Date(clock.now()).toISOString(),
+    });
+    const props = { endpointId: endpoint.id, secretName: kv.secretName, version: kv.version, reason };
+    // An expired secret means consumers may already be failing: that is an incident, not routine.
+    if (expired) logger.error('expired => secret expired, urgent rotation enqueued', props);
+    else logger.info('nearExpiry => rotation enqueued', props);
+    return outcome(event, 'rotationEnqueued', endpoint.id);
+  }
+
+  /**
+   * `SecretNewVersionCreated` → when the current version was not written by us (no `rotationId` tag),
+   * check whether it still matches a key at the endpoint. On mismatch: record and alert, never
+   * overwrite: a human may have set it on purpose.
+   */
+  async onNewVersion(event: IncomingEvent): Promise<EventOutcome> {
+    const { rotation, logger, telemetry, sink, clock } = this.options;
+    const kv = readKeyVaultSecretEvent(event);
+    const endpoint = await rotation.registry.findBySecretName(kv.secretName);
+    if (!endpoint) return outcome(event, 'notManaged');
+    if (endpoint.retiredAt) return outcome(event, 'endpointInactive', endpoint.id);
+    const current = await rotation.secrets.getCurrent(kv.secretName);
+    if (!current || (kv.version && current.version !== kv.version))
+      return outcome(event, 'staleVersion', endpoint.id);
+    if (current.tags[ROTATION_ID_TAG]) return outcome(event, 'ownWrite', endpoint.id);
+
+    const report = await rotation.drift.check(endpoint.id);
+    if (!isDrift(report)) {
+      logger.info('newVersion => external write matches an endpoint key', {
+        endpointId: endpoint.id,
+        version: current.version,
+      });
+      return outcome(event, 'inSync', endpoint.id);
+    }
+    const props = { endpointId: endpoint.id, secretName: kv.secretName, version: current.version };
+    logger.warn('newVersion => drift detected, secret left as written', props);
+    telemetry.trackEvent('DriftDetected', { ...props, source: 'SecretNewVersionCreated' });
+    await sink.publish({
+      type: 'DriftDetected',
+      endpointId: endpoint.id,
+      secretName: kv.secretName,
+      secretVersion: current.version,
+      reason: 'externalWrite',
+      time: new Date(clock.now()).toISOString(),
+    });
+    return outcome(event, 'driftDetected', endpoint.id);
+  }
+}
+
+/**
+ * Reads the rotation module's drift report without depending on its exact type: `inSync: false`,
+ * `drifted: true`, `matches: false` or a `status` naming drift all mean drift.
+ */
+export function isDrift(report: unknown): boolean {
+  if (report === null || typeof report !== 'object') return false;
+  const r = report as { inSync?: unknown; drifted?: unknown; matches?: unknown; status?: unknown };
+  if (r.inSync === false || r.drifted === true || r.matches === false) return true;
+  return typeof r.status === 'string' && /^(drift|drifted|mismatch)$/i.test(r.status);
+}
+
+function outcome(event: IncomingEvent, action: EventOutcome['action'], endpointId?: string): EventOutcome {
+  return { id: event.id, type: event.type, action, ...(endpointId ? { endpointId } : {}) };
+}

@@ -1,0 +1,96 @@
+import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
+
+import { createLogger, type LogSink } from '../logging';
+import type { ModuleRoot } from '../services';
+import { EndpointAutoRegistrar } from './EndpointAutoRegistrar';
+import { ArmEndpointDescriber, type EndpointDescriber } from './EndpointDescriber';
+import { EventGridRotationPublisher } from './EventGridRotationPublisher';
+import { EventRouter } from './EventRouter';
+import type { EventsRotationPorts } from './EventsRotationPorts';
+import { EventWebhook } from './EventWebhook';
+import { KeyVaultReactions } from './KeyVaultReactions';
+import type { ProcessedEventStore } from './ProcessedEventStore';
+import { noopRotationEventSink, type RotationEventSink } from './RotationEvent';
+import { TableProcessedEventStore } from './TableProcessedEventStore';
+
+/** What the events module offers the function layer. */
+export interface EventsModule {
+  readonly webhook: EventWebhook;
+  readonly router: EventRouter;
+  readonly processed: ProcessedEventStore;
+  /** The sink reactions publish through (DriftDetected). */
+  readonly sink: RotationEventSink;
+}
+
+/** Dependencies of {@link createEventsModule}; `sink`, `describer`, `processed` default to the real ones. */
+export interface EventsModuleDeps {
+  rotation: EventsRotationPorts;
+  sink?: RotationEventSink;
+  describer?: EndpointDescriber;
+  processed?: ProcessedEventStore;
+  /** Where log lines go. @default the console (the Functions host captures it) */
+  logSink?: LogSink;
+}
+
+/**
+ * The outgoing sink: Event Grid CloudEvents when `EVENT_GRID_TOPIC_ENDPOINT` is set (key credential
+ * when `EVENT_GRID_TOPIC_KEY` is set, otherwise the managed identity), else a sink that sends nothing.
+ */
+export function createRotationEventSink(root: ModuleRoot): RotationEventSink {
+  const { topicEndpoint, topicKey } = root.config.events;
+  if (!topicEndpoint) return noopRotationEventSink;
+  const credential = topicKey ? new AzureKeyCredential(topicKey) : root.clients.credential;
+  const client = new EventGridPublisherClient(topicEndpoint, 'CloudEvent', credential);
+  return new EventGridRotationPublisher({
+    client: { send: async (events) => client.send(events) },
+    logger: createLogger('EventPublisher'),
+    telemetry: root.telemetry,
+  });
+}
+
+/**
+ * Builds the webhook and its reactions over the rotation module's ports.
+ * @example const events = createEventsModule(root, { rotation: rotationModule });
+ */
+export function createEventsModule(root: ModuleRoot, deps: EventsModuleDeps): EventsModule {
+  const { config, clock, telemetry, clients } = root;
+  const sink = deps.sink ?? createRotationEventSink(root);
+  const logger = (component: string) => createLogger(component, deps.logSink);
+  const processed =
+    deps.processed ??
+    new TableProcessedEventStore({
+      table: clients.table(config.tables.events),
+      clock,
+      logger: logger('ProcessedEvents'),
+    });
+  const describer =
+    deps.describer ??
+    new ArmEndpointDescriber({ onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints });
+  const router = new EventRouter({
+    keyVault: new KeyVaultReactions({
+      rotation: deps.rotation,
+      sink,
+      clock,
+      logger: logger('KeyVaultEvents'),
+      telemetry,
+    }),
+    autoRegistrar: new EndpointAutoRegistrar({
+      rotation: deps.rotation,
+      describer,
+      clock,
+      logger: logger('AutoRegister'),
+      enabled: config.events.autoRegisterEnabled,
+      filter: config.events.autoRegisterTag,
+    }),
+    logger: logger('EventRouter'),
+    telemetry,
+  });
+  const webhook = new EventWebhook({
+    router,
+    processed,
+    clock,
+    logger: logger('EventWebhook'),
+    telemetry,
+  });
+  return { webhook, router, processed, sink };
+}

@@ -1,0 +1,78 @@
+import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
+
+const ONLINE_ENDPOINT_ID =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/workspaces\/([^/]+)\/onlineEndpoints\/([^/]+)\/?$/i;
+const WORKSPACE_ID =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/workspaces\/([^/]+)\/?$/i;
+
+/**
+ * Parses an online endpoint's ARM resource id. Sub-resources (deployments) and other resource types
+ * give undefined: only the endpoint itself carries keys.
+ */
+export function parseOnlineEndpointId(resourceId: string): ArmCoordinates | undefined {
+  const m = ONLINE_ENDPOINT_ID.exec(resourceId.trim());
+  if (!m) return undefined;
+  return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '', workspace: m[3] ?? '', name: m[4] ?? '' };
+}
+
+/** Parses a workspace resource id (the `topic`/`source` of Azure ML events). */
+export function parseWorkspaceId(resourceId: string): Omit<ArmCoordinates, 'name'> | undefined {
+  const m = WORKSPACE_ID.exec(resourceId.trim());
+  if (!m) return undefined;
+  return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '', workspace: m[3] ?? '' };
+}
+
+/** True when two coordinates name the same endpoint (ARM names are case-insensitive). */
+export function sameEndpoint(a: ArmCoordinates, b: ArmCoordinates): boolean {
+  const eq = (x: string, y: string) => x.toLowerCase() === y.toLowerCase();
+  return (
+    eq(a.subscriptionId, b.subscriptionId) &&
+    eq(a.resourceGroup, b.resourceGroup) &&
+    eq(a.workspace, b.workspace) &&
+    eq(a.name, b.name)
+  );
+}
+
+/** Our endpoint id for an auto-registered endpoint: `<workspace>-<name>`, lowercase, 3-63 characters. */
+export function deriveEndpointId(coords: ArmCoordinates): string {
+  const slug = `${coords.workspace}-${coords.name}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^-|-$/g, '');
+  return slug.slice(0, 63).replace(/-$/, '').padEnd(3, '0');
+}
+
+/** Key Vault secret name for an auto-registered endpoint (letters, digits, hyphens; at most 127). */
+export function deriveSecretName(endpointId: string): string {
+  return `aml-${endpointId}-key`.slice(0, 127);
+}
+
+/**
+ * Auto-registration filter (`AUTO_REGISTER_TAG`): comma-separated entries, each `tag`, `tag=value`
+ * or `name:<pattern>` (endpoint name, `*` wildcard). Any entry matching is enough.
+ */
+export function matchesAutoRegisterFilter(
+  filter: string,
+  endpointName: string,
+  tags: Readonly<Record<string, string>>,
+): boolean {
+  const lowerTags = new Map(Object.entries(tags).map(([k, v]) => [k.toLowerCase(), v]));
+  return filter
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .some((entry) => {
+      if (entry.toLowerCase().startsWith('name:')) {
+        const pattern = entry
+          .slice(5)
+          .trim()
+          .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*');
+        return new RegExp(`^${pattern}$`, 'i').test(endpointName);
+      }
+      const [tag = '', value] = entry.split('=', 2).map((s) => s.trim());
+      const actual = lowerTags.get(tag.toLowerCase());
+      return actual !== undefined && (value === undefined || actual === value);
+    });
+}

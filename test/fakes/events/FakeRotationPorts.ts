@@ -1,0 +1,96 @@
+import { ConflictError } from '../../../shared/errors';
+import type {
+  EndpointRegistrationInput,
+  EventsManagedEndpoint,
+  EventsRotationJob,
+  EventsRotationPorts,
+  EventsSecretVersion,
+} from '../../../shared/events/EventsRotationPorts';
+
+type PortName = 'registry' | 'jobs' | 'drift' | 'admin' | 'secrets';
+
+/**
+ * In-memory stand-in for the rotation module's ports used by events: a registry, a job queue that
+ * records jobs, secrets with current versions and tags, configurable drift reports, and one-shot
+ * failure injection per port.
+ */
+export class FakeRotationPorts implements EventsRotationPorts {
+  readonly endpoints: EventsManagedEndpoint[] = [];
+  readonly enqueued: EventsRotationJob[] = [];
+  readonly registered: EndpointRegistrationInput[] = [];
+  readonly retired: Array<{ id: string; at: string }> = [];
+  readonly driftChecks: string[] = [];
+  readonly currentSecrets = new Map<string, EventsSecretVersion>();
+  driftReport: unknown = { inSync: true };
+  private readonly failures = new Map<PortName, Error>();
+
+  /** The next call on `port` throws `error`. */
+  failNext(port: PortName, error: Error): void {
+    this.failures.set(port, error);
+  }
+
+  addEndpoint(e: Partial<EventsManagedEndpoint> & { id: string; secretName: string }): void {
+    this.endpoints.push({
+      enabled: true,
+      arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws', name: e.id },
+      ...e,
+    });
+  }
+
+  setCurrent(secretName: string, version: string, tags: Record<string, string> = {}): void {
+    this.currentSecrets.set(secretName, { version, tags });
+  }
+
+  readonly registry = {
+    findBySecretName: async (name: string) => (
+      this.fail('registry'),
+      this.endpoints.find((e) => e.secretName === name)
+    ),
+    list: async () => (this.fail('registry'), [...this.endpoints]),
+  };
+
+  readonly jobs = {
+    enqueue: async (job: EventsRotationJob) => {
+      this.fail('jobs');
+      this.enqueued.push(job);
+    },
+  };
+
+  readonly drift = {
+    check: async (endpointId: string) => {
+      this.fail('drift');
+      this.driftChecks.push(endpointId);
+      return this.driftReport;
+    },
+  };
+
+  readonly admin = {
+    register: async (input: EndpointRegistrationInput) => {
+      this.fail('admin');
+      if (this.endpoints.some((e) => e.id === input.id))
+        throw new ConflictError(`Endpoint ${input.id} exists.`);
+      this.registered.push(input);
+      this.endpoints.push({ id: input.id, arm: input.arm, secretName: input.secretName, enabled: true });
+      return input;
+    },
+    retire: async (id: string, at: string) => {
+      this.fail('admin');
+      this.retired.push({ id, at });
+      const index = this.endpoints.findIndex((e) => e.id === id);
+      const existing = this.endpoints[index];
+      if (existing) this.endpoints[index] = { ...existing, retiredAt: at };
+      return undefined;
+    },
+  };
+
+  readonly secrets = {
+    getCurrent: async (name: string) => (this.fail('secrets'), this.currentSecrets.get(name)),
+  };
+
+  private fail(port: PortName): void {
+    const error = this.failures.get(port);
+    if (error === undefined) return;
+    this.failures.delete(port);
+    throw error;
+  }
+}

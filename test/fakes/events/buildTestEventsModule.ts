@@ -1,0 +1,43 @@
+import { AzureClients } from '../../../shared/azureClients';
+import { loadConfig } from '../../../shared/config';
+import { createEventsModule, type EventsModule } from '../../../shared/events/module';
+import type { ModuleRoot } from '../../../shared/services';
+import { capturingSink, CapturingTelemetry, RecordingEventSink } from './capture';
+import { FakeEndpointDescriber } from './FakeEndpointDescriber';
+import { FakeRotationPorts } from './FakeRotationPorts';
+import { InMemoryProcessedEventStore } from './InMemoryProcessedEventStore';
+
+/** Everything a webhook test needs: the real module wired over in-memory fakes. */
+export interface TestEventsModule {
+  module: EventsModule;
+  rotation: FakeRotationPorts;
+  describer: FakeEndpointDescriber;
+  processed: InMemoryProcessedEventStore;
+  sink: RecordingEventSink;
+  telemetry: CapturingTelemetry;
+  clock: { now(): number; set(ms: number): void };
+  /** Formatted log lines (`level line`). */
+  logs: string[];
+}
+
+/** Builds the events module through `createEventsModule` with fakes for every port. */
+export function buildTestEventsModule(env: Record<string, string> = {}): TestEventsModule {
+  const config = loadConfig({
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    KEY_VAULT_URL: 'https://myvault.vault.azure.net/',
+    BROKER_SECRET_PEPPER: 'p'.repeat(40),
+    ...env,
+  });
+  let now = Date.parse('2026-11-23T02:00:00Z');
+  const clock = { now: () => now, set: (ms: number) => void (now = ms) };
+  const telemetry = new CapturingTelemetry();
+  // AzureClients builds SDK clients lazily; with every port faked none is ever built.
+  const root: ModuleRoot = { config, clients: new AzureClients(config), telemetry, clock };
+  const rotation = new FakeRotationPorts();
+  const describer = new FakeEndpointDescriber();
+  const processed = new InMemoryProcessedEventStore();
+  const sink = new RecordingEventSink();
+  const log = capturingSink();
+  const module = createEventsModule(root, { rotation, describer, processed, sink, logSink: log.sink });
+  return { module, rotation, describer, processed, sink, telemetry, clock, logs: log.lines };
+}

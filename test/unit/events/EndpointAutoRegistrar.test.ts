@@ -1,0 +1,133 @@
+import { EndpointAutoRegistrar } from '../../../shared/events/EndpointAutoRegistrar';
+import type { IncomingEvent } from '../../../shared/events/IncomingEvent';
+import { silentLogger } from '../../../shared/logging';
+import { FakeEndpointDescriber } from '../../fakes/events/FakeEndpointDescriber';
+import { FakeRotationPorts } from '../../fakes/events/FakeRotationPorts';
+
+const WS =
+  '/subscriptions/sub-1/resourceGroups/ml-rg/providers/Microsoft.MachineLearningServices/workspaces/ml-ws';
+const armEvent = (type: 'Write' | 'Delete', resource: string): IncomingEvent => ({
+  schema: 'eventGrid',
+  id: `${type}-${resource}`,
+  type: `Microsoft.Resources.Resource${type}Success`,
+  source: '/subscriptions/sub-1',
+  subject: resource,
+  data: { resourceUri: resource },
+});
+
+function build(enabled = true) {
+  const rotation = new FakeRotationPorts();
+  const describer = new FakeEndpointDescriber();
+  const registrar = new EndpointAutoRegistrar({
+    rotation,
+    describer,
+    clock: { now: () => Date.parse('2026-11-23T02:00:00Z') },
+    logger: silentLogger,
+    enabled,
+    filter: 'aml-credential-broker=rotate',
+  });
+  return { rotation, describer, registrar };
+}
+
+describe('Class: EndpointAutoRegistrar', () => {
+  describe('Method: handle', () => {
+    it('does not register an endpoint without the tag', async () => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { other: 'x' } });
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+      // Assess
+      expect(result.action).toBe('filteredOut');
+      expect(rotation.registered).toHaveLength(0);
+    });
+
+    it('does not register a token-auth endpoint (no key to rotate)', async () => {
+      // Prepare
+      const { describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'AMLToken', tags: { 'aml-credential-broker': 'rotate' } });
+
+      // Act + Assess
+      expect((await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`))).action).toBe(
+        'notKeyAuth',
+      );
+    });
+
+    it('ignores writes to deployments and other resources without calling ARM', async () => {
+      // Prepare
+      const { describer, registrar } = build();
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1/deployments/blue`));
+
+      // Assess
+      expect(result.action).toBe('ignored');
+      expect(describer.described).toHaveLength(0);
+    });
+
+    it('registers once when the same endpoint is written twice', async () => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+      const event = armEvent('Write', `${WS}/onlineEndpoints/e1`);
+
+      // Act
+      const first = await registrar.handle(event);
+      const second = await registrar.handle({ ...event, id: 'another-id' });
+
+      // Assess
+      expect([first.action, second.action]).toEqual(['registered', 'alreadyRegistered']);
+      expect(rotation.registered).toHaveLength(1);
+    });
+
+    it('does nothing when a write arrives after the delete of the same endpoint (reordered)', async () => {
+      // Prepare: the endpoint no longer exists in ARM
+      const { rotation, registrar } = build();
+
+      // Act
+      const del = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+      const write = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+      // Assess
+      expect([del.action, write.action]).toEqual(['notManaged', 'notAnOnlineEndpoint']);
+      expect(rotation.registered).toHaveLength(0);
+    });
+
+    it('retires a registered endpoint once, leaving its secret alone', async () => {
+      // Prepare
+      const { rotation, registrar } = build();
+      rotation.addEndpoint({
+        id: 'manual-id',
+        secretName: 'kept-secret',
+        arm: { subscriptionId: 'SUB-1', resourceGroup: 'ML-RG', workspace: 'ml-ws', name: 'e1' },
+      });
+
+      // Act
+      await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+      const again = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+
+      // Assess
+      expect(again.action).toBe('retired');
+      expect(rotation.retired).toEqual([{ id: 'manual-id', at: '2026-11-23T02:00:00.000Z' }]);
+    });
+
+    it('changes nothing when auto-registration is off', async () => {
+      // Prepare
+      const { rotation, registrar } = build(false);
+      rotation.addEndpoint({
+        id: 'e1',
+        secretName: 's',
+        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+      });
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+
+      // Assess
+      expect(result.action).toBe('autoRegisterDisabled');
+      expect(rotation.retired).toHaveLength(0);
+    });
+  });
+});

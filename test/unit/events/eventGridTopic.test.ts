@@ -1,0 +1,77 @@
+import { type RunningEventGridTopic, startEventGridTopic } from '../../../local/eventGridTopic';
+
+describe('Function: startEventGridTopic', () => {
+  let topic: RunningEventGridTopic;
+  const post = (body: string, key?: string) =>
+    fetch(`${topic.endpoint}?api-version=2018-01-01`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/cloudevents-batch+json; charset=utf-8',
+        ...(key ? { 'aeg-sas-key': key } : {}),
+      },
+      body,
+    });
+
+  beforeEach(async () => {
+    topic = await startEventGridTopic({ key: 'the-key' });
+  });
+  afterEach(async () => topic.stop());
+
+  it('records a batch sent with the right key and lists it at /_topic/received', async () => {
+    // Prepare
+    const event = { specversion: '1.0', id: '1', type: 't', source: '/s', data: { a: 1 } };
+
+    // Act
+    const response = await post(JSON.stringify([event]), 'the-key');
+    const listed = await (await fetch(`${topic.url}/_topic/received`)).json();
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(topic.received()).toEqual([event]);
+    expect(listed).toEqual([event]);
+  });
+
+  it.each([
+    ['no key', undefined],
+    ['a wrong key', 'the-kez'],
+    ['a key of another length', 'k'],
+  ])('refuses %s with 401 and records nothing', async (_name, key) => {
+    // Act
+    const response = await post(
+      JSON.stringify([{ specversion: '1.0', id: '1', type: 't', source: '/s' }]),
+      key,
+    );
+
+    // Assess
+    expect(response.status).toBe(401);
+    expect(topic.received()).toHaveLength(0);
+  });
+
+  it('refuses events that are not CloudEvents 1.0', async () => {
+    // Act
+    const response = await post(JSON.stringify([{ id: '1', eventType: 't' }]), 'the-key');
+
+    // Assess
+    expect(response.status).toBe(400);
+  });
+
+  it('records a failed forward without failing the publisher', async () => {
+    // Prepare
+    topic.forwardTo('http://127.0.0.1:1/api/events?code=secret-function-key');
+
+    // Act
+    const response = await post(
+      JSON.stringify([{ specversion: '1.0', id: '9', type: 't', source: '/s' }]),
+      'the-key',
+    );
+    const deadline = Date.now() + 5000;
+    while (topic.forwarded().length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(topic.forwarded()).toEqual([
+      { url: 'http://127.0.0.1:1/api/events?code=[redacted]', status: 'error', eventIds: ['9'] },
+    ]);
+  });
+});

@@ -1,0 +1,230 @@
+import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
+import { actions, fixture, send } from './webhookTestKit';
+
+const KV_VERSION = 'ee059b2bb5bc48398a53b168c6cdcb10';
+const CE = { 'content-type': 'application/cloudevents+json; charset=utf-8' };
+const schemas = [
+  ['eventgrid', {}],
+  ['cloudevents', CE],
+] as const;
+
+describe('Function: eventGridWebhook', () => {
+  describe('Method: recorded Azure samples (test/fixtures/azure/eventgrid)', () => {
+    it.each(schemas)(
+      'runs a drift check for SecretNewVersionCreated (%s schema) on a managed secret we did not write, and alerts on mismatch',
+      async (schema, headers) => {
+        // Prepare
+        const t = buildTestEventsModule();
+        t.rotation.addEndpoint({ id: 'sample', secretName: 'newsecret' });
+        t.rotation.setCurrent('newsecret', KV_VERSION, { owner: 'a-human' });
+        t.rotation.driftReport = { inSync: false };
+
+        // Act
+        const reply = await send(t.module, {
+          body: fixture(
+            'azure/eventgrid',
+            `keyvault-secret-new-version-created-${schema}-schema-restspec-example.json`,
+          ),
+          headers,
+        });
+
+        // Assess
+        expect(reply.status).toBe(200);
+        expect(actions(reply)).toEqual(['driftDetected']);
+        expect(t.rotation.driftChecks).toEqual(['sample']);
+        expect(t.rotation.enqueued).toHaveLength(0);
+        expect(t.sink.published).toEqual([
+          expect.objectContaining({ type: 'DriftDetected', endpointId: 'sample', secretVersion: KV_VERSION }),
+        ]);
+      },
+    );
+
+    it('skips the drift check when the new version carries our rotationId tag', async () => {
+      // Prepare
+      const t = buildTestEventsModule();
+      t.rotation.addEndpoint({ id: 'sample', secretName: 'newsecret' });
+      t.rotation.setCurrent('newsecret', KV_VERSION, { rotationId: 'r-1', slot: 'Secondary' });
+
+      // Act
+      const reply = await send(t.module, {
+        body: fixture(
+          'azure/eventgrid',
+          'keyvault-secret-new-version-created-eventgrid-schema-restspec-example.json',
+        ),
+      });
+
+      // Assess
+      expect(actions(reply)).toEqual(['ownWrite']);
+      expect(t.rotation.driftChecks).toHaveLength(0);
+    });
+
+    it('reports in sync when the external write matches an endpoint key, publishing nothing', async () => {
+      // Prepare
+      const t = buildTestEventsModule();
+      t.rotation.addEndpoint({ id: 'sample', secretName: 'newsecret' });
+      t.rotation.setCurrent('newsecret', KV_VERSION);
+
+      // Act
+      const reply = await send(t.module, {
+        body: fixture(
+          'azure/eventgrid',
+          'keyvault-secret-new-version-created-eventgrid-schema-restspec-example.json',
+        ),
+      });
+
+      // Assess
+      expect(actions(reply)).toEqual(['inSync']);
+      expect(t.sink.published).toHaveLength(0);
+    });
+
+    it.each(schemas)(
+      'registers a Key endpoint from ModelDeployed (%s schema) when auto-registration is on',
+      async (schema, headers) => {
+        // Prepare
+        const t = buildTestEventsModule({
+          AUTO_REGISTER_ENABLED: 'true',
+          AUTO_REGISTER_TAG: 'area=diabetes',
+        });
+        t.describer.add('{workspace-name}', 'my-sklearn-service', { authMode: 'Key', tags: {} });
+
+        // Act
+        const reply = await send(t.module, {
+          body: fixture('azure/eventgrid', `ml-model-deployed-${schema}-schema-restspec-example.json`),
+          headers,
+        });
+
+        // Assess
+        expect(actions(reply)).toEqual(['registered']);
+        expect(t.rotation.registered).toEqual([
+          expect.objectContaining({
+            kind: 'onlineEndpoint',
+            authMode: 'Key',
+            arm: expect.objectContaining({
+              workspace: '{workspace-name}',
+              name: 'my-sklearn-service',
+            }) as unknown,
+          }),
+        ]);
+      },
+    );
+
+    it('acknowledges ModelDeployed without registering when auto-registration is off (the default)', async () => {
+      // Prepare
+      const t = buildTestEventsModule();
+
+      // Act
+      const reply = await send(t.module, {
+        body: fixture('azure/eventgrid', 'ml-model-deployed-eventgrid-schema-restspec-example.json'),
+      });
+
+      // Assess
+      expect(actions(reply)).toEqual(['autoRegisterDisabled']);
+      expect(t.rotation.registered).toHaveLength(0);
+    });
+
+    it.each(schemas)(
+      'acknowledges and counts ModelRegistered (%s schema) as an unhandled type',
+      async (schema, headers) => {
+        // Prepare
+        const t = buildTestEventsModule();
+
+        // Act
+        const reply = await send(t.module, {
+          body: fixture('azure/eventgrid', `ml-model-registered-${schema}-schema-restspec-example.json`),
+          headers,
+        });
+
+        // Assess
+        expect(reply.status).toBe(200);
+        expect(actions(reply)).toEqual(['unknownType']);
+        expect(t.telemetry.count('EventsUnknownType')).toBe(1);
+      },
+    );
+  });
+
+  describe('Method: Key Vault expiry samples (test/fixtures/events)', () => {
+    it.each([
+      ['keyvault-secret-near-expiry-eventgrid-pascal-numbers.json', {}, 'nearExpiry', undefined],
+      ['keyvault-secret-near-expiry-cloudevents-camel-strings.json', CE, 'nearExpiry', undefined],
+      ['keyvault-secret-expired-eventgrid-null-times-stray-spaces.json', {}, 'expired', true],
+      ['keyvault-secret-expired-cloudevents-pascal-strings.json', CE, 'expired', true],
+    ] as const)('%s (headers %j) enqueues a %s rotation', async (name, headers, reason, urgent) => {
+      // Prepare
+      const t = buildTestEventsModule();
+      t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+      t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
+
+      // Act
+      const reply = await send(t.module, { body: fixture('events', name), headers });
+
+      // Assess
+      expect(actions(reply)).toEqual(['rotationEnqueued']);
+      expect(t.rotation.enqueued).toEqual([
+        {
+          endpointId: 'demo',
+          reason,
+          ...(urgent ? { urgent } : {}),
+          requestedAt: '2026-11-23T02:00:00.000Z',
+        },
+      ]);
+      if (reason === 'expired')
+        expect(t.logs.some((l) => l.startsWith('error KeyVaultEvents => expired'))).toBe(true);
+    });
+
+    it('acknowledges and ignores an expiry event about a version that is no longer current', async () => {
+      // Prepare
+      const t = buildTestEventsModule();
+      t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+      t.rotation.setCurrent('demo-key', 'v2', { rotationId: 'r-1' });
+
+      // Act
+      const reply = await send(t.module, {
+        body: fixture('events', 'keyvault-secret-near-expiry-eventgrid-pascal-numbers.json'),
+      });
+
+      // Assess
+      expect(actions(reply)).toEqual(['staleVersion']);
+      expect(t.rotation.enqueued).toHaveLength(0);
+    });
+
+    it('acknowledges an expiry event for a secret the registry does not manage', async () => {
+      // Prepare
+      const t = buildTestEventsModule();
+
+      // Act
+      const reply = await send(t.module, {
+        body: fixture('events', 'keyvault-secret-near-expiry-eventgrid-pascal-numbers.json'),
+      });
+
+      // Assess
+      expect(actions(reply)).toEqual(['notManaged']);
+    });
+  });
+
+  describe('Method: ARM resource events (test/fixtures/events)', () => {
+    it('registers a tagged Key online endpoint on ResourceWriteSuccess, then retires it on ResourceDeleteSuccess', async () => {
+      // Prepare
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+      t.describer.add('ml-ws', 'credit-score', {
+        authMode: 'Key',
+        tags: { 'aml-credential-broker': 'rotate' },
+      });
+
+      // Act
+      const write = await send(t.module, {
+        body: fixture('events', 'arm-resource-write-success-online-endpoint.json'),
+      });
+      const remove = await send(t.module, {
+        body: fixture('events', 'arm-resource-delete-success-online-endpoint.json'),
+      });
+
+      // Assess
+      expect(actions(write)).toEqual(['registered']);
+      expect(t.rotation.registered[0]).toEqual(
+        expect.objectContaining({ id: 'ml-ws-credit-score', secretName: 'aml-ml-ws-credit-score-key' }),
+      );
+      expect(actions(remove)).toEqual(['retired']);
+      expect(t.rotation.retired).toEqual([{ id: 'ml-ws-credit-score', at: '2026-11-23T02:00:00.000Z' }]);
+    });
+  });
+});

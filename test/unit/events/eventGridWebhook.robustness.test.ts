@@ -1,0 +1,201 @@
+import { DependencyUnavailableError, ValidationError } from '../../../shared/errors';
+import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
+import { actions, fixture, send } from './webhookTestKit';
+
+const nearExpiry = fixture('events', 'keyvault-secret-near-expiry-eventgrid-pascal-numbers.json');
+
+function managedDemo() {
+  const t = buildTestEventsModule();
+  t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+  t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
+  return t;
+}
+
+function kvEvent(id: string, type: string, version: string, time = '2026-11-23T01:00:00Z') {
+  return {
+    id,
+    topic: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
+    subject: 'demo-key',
+    eventType: type,
+    eventTime: time,
+    data: { ObjectName: 'demo-key', Version: version, NBF: null, EXP: 1766451600 },
+    dataVersion: '1',
+  };
+}
+
+describe('Function: eventGridWebhook', () => {
+  describe('Method: at-least-once delivery', () => {
+    it('skips the second delivery of the same event', async () => {
+      // Prepare
+      const t = managedDemo();
+
+      // Act
+      const first = await send(t.module, { body: nearExpiry });
+      const second = await send(t.module, { body: nearExpiry });
+
+      // Assess
+      expect(actions(first)).toEqual(['rotationEnqueued']);
+      expect(actions(second)).toEqual(['duplicate']);
+      expect(t.rotation.enqueued).toHaveLength(1);
+    });
+
+    it('changes nothing when an old near-expiry event arrives after the rotation it caused', async () => {
+      // Prepare: rotation finished (v2 current), then the v1 event is redelivered under a new id
+      const t = managedDemo();
+      t.rotation.setCurrent('demo-key', 'v2', { rotationId: 'r-1' });
+      const late = [kvEvent('late-1', 'Microsoft.KeyVault.SecretNearExpiry', 'v1')];
+
+      // Act
+      const reply = await send(t.module, { body: JSON.stringify(late) });
+
+      // Assess
+      expect(actions(reply)).toEqual(['staleVersion']);
+      expect(t.rotation.enqueued).toHaveLength(0);
+    });
+
+    it('treats our own NewVersionCreated arriving before the expiry event of the old version as harmless', async () => {
+      // Prepare: v2 (ours) is current; events arrive newest first
+      const t = managedDemo();
+      t.rotation.setCurrent('demo-key', 'v2', { rotationId: 'r-1' });
+      const batch = [
+        kvEvent('n-2', 'Microsoft.KeyVault.SecretNewVersionCreated', 'v2'),
+        kvEvent('e-1', 'Microsoft.KeyVault.SecretNearExpiry', 'v1'),
+      ];
+
+      // Act
+      const reply = await send(t.module, { body: JSON.stringify(batch) });
+
+      // Assess
+      expect(actions(reply)).toEqual(['ownWrite', 'staleVersion']);
+      expect(t.rotation.enqueued).toHaveLength(0);
+      expect(t.rotation.driftChecks).toHaveLength(0);
+    });
+
+    it('answers 503 on a transient failure without remembering the event, so the retry runs it', async () => {
+      // Prepare
+      const t = managedDemo();
+      t.rotation.failNext('jobs', new DependencyUnavailableError('queue', 'queue down'));
+
+      // Act
+      const failed = await send(t.module, { body: nearExpiry });
+      const retried = await send(t.module, { body: nearExpiry });
+
+      // Assess
+      expect(failed.status).toBe(503);
+      expect(failed.headers).toEqual(expect.objectContaining({ 'retry-after': '5' }));
+      expect(actions(retried)).toEqual(['rotationEnqueued']);
+      expect(t.rotation.enqueued).toHaveLength(1);
+    });
+
+    it('maps a raw SDK throttling error to 503', async () => {
+      // Prepare
+      const t = managedDemo();
+      t.rotation.failNext('secrets', Object.assign(new Error('Too Many Requests'), { statusCode: 429 }));
+
+      // Act
+      const reply = await send(t.module, { body: nearExpiry });
+
+      // Assess
+      expect(reply.status).toBe(503);
+    });
+
+    it('acknowledges a definite rejection from the rotation module instead of retrying forever', async () => {
+      // Prepare
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+      t.describer.add('ml-ws', 'credit-score', {
+        authMode: 'Key',
+        tags: { 'aml-credential-broker': 'rotate' },
+      });
+      t.rotation.failNext('admin', new ValidationError([{ field: 'id', message: 'bad' }]));
+
+      // Act
+      const reply = await send(t.module, {
+        body: fixture('events', 'arm-resource-write-success-online-endpoint.json'),
+      });
+
+      // Assess
+      expect(reply.status).toBe(200);
+      expect(actions(reply)).toEqual(['rejected']);
+      expect(t.telemetry.count('EventsRejected')).toBe(1);
+    });
+  });
+
+  describe('Method: malformed deliveries', () => {
+    it.each([
+      ['not JSON', '{"id": '],
+      ['an empty array', '[]'],
+      ['a number', '42'],
+      [
+        'missing data',
+        JSON.stringify([{ ...kvEvent('m-1', 'Microsoft.KeyVault.SecretNearExpiry', 'v1'), data: undefined }]),
+      ],
+      [
+        'data as a string',
+        JSON.stringify([{ ...kvEvent('m-2', 'Microsoft.KeyVault.SecretNearExpiry', 'v1'), data: 'x' }]),
+      ],
+      [
+        'id as a number',
+        JSON.stringify([{ ...kvEvent('m-3', 'Microsoft.KeyVault.SecretNearExpiry', 'v1'), id: 7 }]),
+      ],
+      ['missing eventType', JSON.stringify([{ ...kvEvent('m-4', 'x', 'v1'), eventType: undefined }])],
+      [
+        'EXP that is not a number',
+        JSON.stringify([
+          {
+            ...kvEvent('m-5', 'Microsoft.KeyVault.SecretExpired', 'v1'),
+            data: { ObjectName: 'demo-key', EXP: 'soon' },
+          },
+        ]),
+      ],
+      [
+        'a CloudEvent with the wrong specversion',
+        JSON.stringify({ specversion: '0.3', id: 'c', type: 't', source: 's', data: {} }),
+      ],
+    ])('rejects %s with 400 problem+json and a log line, touching nothing', async (_name, body) => {
+      // Prepare
+      const t = managedDemo();
+
+      // Act
+      const reply = await send(t.module, { body });
+
+      // Assess
+      expect(reply.status).toBe(400);
+      expect(reply.headers).toEqual(expect.objectContaining({ 'content-type': 'application/problem+json' }));
+      expect(reply.json()).toEqual(expect.objectContaining({ code: 'MalformedEvent' }));
+      expect(
+        t.logs.some((l) => l.startsWith('warn EventWebhook => deliver => malformed delivery rejected')),
+      ).toBe(true);
+      expect(t.rotation.enqueued).toHaveLength(0);
+    });
+
+    it('rejects the whole batch when one event is malformed, processing none of it', async () => {
+      // Prepare
+      const t = managedDemo();
+      const batch = [kvEvent('ok-1', 'Microsoft.KeyVault.SecretNearExpiry', 'v1'), { id: 'bad' }];
+
+      // Act
+      const reply = await send(t.module, { body: JSON.stringify(batch) });
+
+      // Assess
+      expect(reply.status).toBe(400);
+      expect(reply.json()['detail']).toContain('[1].eventType: is required');
+      expect(t.rotation.enqueued).toHaveLength(0);
+      expect(t.processed.records.size).toBe(0);
+    });
+
+    it('refuses a payload over the 1 MB cap with a 4xx, before parsing it', async () => {
+      // Prepare
+      const t = managedDemo();
+      const huge = JSON.stringify([
+        { ...kvEvent('h-1', 'Microsoft.KeyVault.SecretNearExpiry', 'v1'), pad: 'x'.repeat(1_100_000) },
+      ]);
+
+      // Act
+      const reply = await send(t.module, { body: huge });
+
+      // Assess
+      expect(reply.status).toBe(413);
+      expect(t.rotation.enqueued).toHaveLength(0);
+    });
+  });
+});

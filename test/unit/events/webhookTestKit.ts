@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
+
+import { eventGridWebhookHandler } from '../../../functions/eventGridWebhook';
+import type { EventsModule } from '../../../shared/events/module';
+
+/** Reads a JSON fixture as text. */
+export function fixture(folder: 'azure/eventgrid' | 'events', name: string): string {
+  return readFileSync(join(__dirname, '..', '..', 'fixtures', folder, name), 'utf8');
+}
+
+/** Sends one request through the real function handler, the way the Functions host would. */
+export async function send(
+  module: EventsModule,
+  init: { method?: string; body?: string; headers?: Record<string, string> },
+): Promise<HttpResponseInit & { json: () => Record<string, unknown> }> {
+  const request = new HttpRequest({
+    method: init.method ?? 'POST',
+    url: 'http://localhost:7071/api/events?code=k',
+    headers: { 'content-type': 'application/json', ...init.headers },
+    ...(init.body !== undefined ? { body: { string: init.body } } : {}),
+  });
+  const response = await eventGridWebhookHandler(() => module)(
+    request,
+    new InvocationContext({ invocationId: 'inv-1' }),
+  );
+  return {
+    ...response,
+    json: () =>
+      (response.jsonBody as Record<string, unknown> | undefined) ??
+      (JSON.parse(typeof response.body === 'string' ? response.body : '{}') as Record<string, unknown>),
+  };
+}
+
+/** The per-event actions of a 200 reply. */
+export function actions(reply: { json: () => Record<string, unknown> }): string[] {
+  return (reply.json()['results'] as Array<{ action: string }>).map((r) => r.action);
+}
