@@ -1,0 +1,146 @@
+// aml-credential-broker: one `az deployment group create` deploys the app, its storage, Key Vault, monitoring,
+// Event Grid and the least-privilege custom role on the ML workspace (which must be in this resource group;
+// for a workspace elsewhere deploy modules/mlRole.bicep into its resource group with the output principalId).
+targetScope = 'resourceGroup'
+
+@description('Short prefix for resource names (lowercase letters and digits).')
+@minLength(3)
+@maxLength(12)
+param baseName string
+param location string = resourceGroup().location
+@secure()
+@description('Server-side pepper for broker client secret hashes (at least 32 characters). Stored in Key Vault.')
+param brokerSecretPepper string
+@description('Name of the Azure ML workspace (in this resource group) whose endpoints the app manages; empty = skip the ML role.')
+param mlWorkspaceName string = ''
+@description('Key Vault secret names the app manages (Event Grid subject filter).')
+param managedSecretNames array = []
+@secure()
+@description('Function key of the events function; set on a second deployment once the code is published.')
+param eventsFunctionKey string = ''
+param createEventGridTopic bool = false
+param userAssignedIdentityId string = ''
+param userAssignedIdentityClientId string = ''
+param actionGroupId string = ''
+param mlApiVersion string = '2025-12-01'
+param rotationSchedule string = '0 */15 * * * *'
+param rotationPeriodHours string = '720'
+param rotationGraceHours string = '25'
+param autoRegisterEnabled bool = false
+param tags object = {
+  app: 'aml-credential-broker'
+}
+
+var suffix = uniqueString(resourceGroup().id, baseName)
+var storageAccountName = take(toLower('${baseName}${suffix}'), 24)
+var keyVaultName = take('${baseName}-kv-${suffix}', 24)
+var appName = '${baseName}-func-${suffix}'
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    storageAccountName: storageAccountName
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    baseName: baseName
+    actionGroupId: actionGroupId
+    tags: tags
+  }
+}
+
+module keyVault 'modules/keyVault.bicep' = {
+  name: 'keyVault'
+  params: {
+    location: location
+    keyVaultName: keyVaultName
+    brokerSecretPepper: brokerSecretPepper
+    tags: tags
+  }
+}
+
+module eventGridTopic 'modules/eventGridTopic.bicep' = if (createEventGridTopic) {
+  name: 'eventGridTopic'
+  params: {
+    location: location
+    baseName: baseName
+    tags: tags
+  }
+}
+
+module functionApp 'modules/functionApp.bicep' = {
+  name: 'functionApp'
+  params: {
+    location: location
+    appName: appName
+    planName: '${baseName}-plan-${suffix}'
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    keyVaultUrl: keyVault.outputs.uri
+    pepperSecretUri: keyVault.outputs.pepperSecretUri
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    userAssignedIdentityId: userAssignedIdentityId
+    userAssignedIdentityClientId: userAssignedIdentityClientId
+    mlApiVersion: mlApiVersion
+    rotationSchedule: rotationSchedule
+    rotationPeriodHours: rotationPeriodHours
+    rotationGraceHours: rotationGraceHours
+    autoRegisterEnabled: autoRegisterEnabled
+    eventGridTopicEndpoint: createEventGridTopic ? eventGridTopic.outputs.endpoint : ''
+    tags: union(tags, { 'azd-service-name': 'broker' })
+  }
+}
+
+module storageRoles 'modules/storageRoles.bicep' = {
+  name: 'storageRoles'
+  params: {
+    storageAccountName: storage.outputs.name
+    principalId: functionApp.outputs.principalId
+  }
+}
+
+module keyVaultRole 'modules/keyVaultRole.bicep' = {
+  name: 'keyVaultRole'
+  params: {
+    keyVaultName: keyVault.outputs.name
+    principalId: functionApp.outputs.principalId
+  }
+}
+
+module mlRole 'modules/mlRole.bicep' = if (!empty(mlWorkspaceName)) {
+  name: 'mlRole'
+  params: {
+    workspaceName: mlWorkspaceName
+    principalId: functionApp.outputs.principalId
+  }
+}
+
+module eventGrid 'modules/eventGrid.bicep' = {
+  name: 'eventGrid'
+  params: {
+    location: location
+    baseName: baseName
+    keyVaultName: keyVault.outputs.name
+    functionAppHostName: functionApp.outputs.defaultHostName
+    eventsFunctionKey: eventsFunctionKey
+    managedSecretNames: managedSecretNames
+    storageAccountId: storage.outputs.id
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    customTopicName: createEventGridTopic ? eventGridTopic.outputs.name : ''
+    principalId: functionApp.outputs.principalId
+    tags: tags
+  }
+}
+
+output functionAppName string = functionApp.outputs.name
+output functionAppHostName string = functionApp.outputs.defaultHostName
+output principalId string = functionApp.outputs.principalId
+output keyVaultName string = keyVault.outputs.name
+output keyVaultUri string = keyVault.outputs.uri
+output storageAccountName string = storage.outputs.name

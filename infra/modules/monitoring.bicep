@@ -1,0 +1,101 @@
+// Log Analytics + workspace-based Application Insights + scheduled query alerts on the app's telemetry.
+param location string
+param baseName string
+@description('Resource id of an existing action group to notify; empty = alerts fire without notification.')
+param actionGroupId string = ''
+param tags object = {}
+
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: '${baseName}-logs'
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: '${baseName}-ai'
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: false
+  }
+}
+
+var alerts = [
+  {
+    name: 'rotation-failed'
+    severity: 1
+    description: 'A key rotation failed (customEvents RotationFailed).'
+    query: 'customEvents | where name == "RotationFailed"'
+    threshold: 0
+  }
+  {
+    name: 'drift-detected'
+    severity: 2
+    description: 'Key Vault and the endpoint disagree about the current key (customEvents DriftDetected).'
+    query: 'customEvents | where name == "DriftDetected"'
+    threshold: 0
+  }
+  {
+    name: 'broker-5xx-rate'
+    severity: 2
+    description: 'More than 5% of broker token requests answered 5xx.'
+    query: 'requests | where name has "token" | summarize total = count(), failed = countif(toint(resultCode) >= 500) | where total > 20 and failed * 100.0 / total > 5'
+    threshold: 0
+  }
+  {
+    name: 'upstream-failures'
+    severity: 2
+    description: 'Calls to ARM, Key Vault or the managed identity endpoint are failing.'
+    query: 'dependencies | where success == false | summarize failed = count() by target | where failed > 10'
+    threshold: 0
+  }
+]
+
+resource rules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+  for alert in alerts: {
+    name: '${baseName}-${alert.name}'
+    location: location
+    tags: tags
+    properties: {
+      displayName: '${baseName} ${alert.name}'
+      description: alert.description
+      severity: alert.severity
+      enabled: true
+      scopes: [
+        insights.id
+      ]
+      evaluationFrequency: 'PT5M'
+      windowSize: 'PT15M'
+      criteria: {
+        allOf: [
+          {
+            query: alert.query
+            timeAggregation: 'Count'
+            operator: 'GreaterThan'
+            threshold: alert.threshold
+            failingPeriods: {
+              numberOfEvaluationPeriods: 1
+              minFailingPeriodsToAlert: 1
+            }
+          }
+        ]
+      }
+      actions: {
+        actionGroups: empty(actionGroupId) ? [] : [actionGroupId]
+      }
+    }
+  }
+]
+
+output connectionString string = insights.properties.ConnectionString
+output appInsightsId string = insights.id
+output logAnalyticsId string = logs.id
