@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+
+import { newKey, type EmulatorState, type EndpointRecord } from './state';
+import type {
+  EmulatorControl,
+  EmulatorSeed,
+  EndpointCoordinates,
+  OnlineAuthMode,
+  OnlineEndpointInput,
+  ServerlessEndpointInput,
+} from './types';
+
+const ONLINE_MODES: readonly string[] = ['Key', 'AMLToken', 'AADToken'];
+
+function nonNegative(value: number, what: string): number {
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`${what} must be a non-negative number`);
+  return value;
+}
+
+function record(
+  state: EmulatorState,
+  kind: EndpointRecord['kind'],
+  e: EndpointCoordinates & {
+    authMode: string;
+    primaryKey?: string;
+    secondaryKey?: string;
+    tags?: Record<string, string>;
+  },
+): EndpointRecord {
+  if (!state.workspace(e)) state.addWorkspace(e);
+  const now = new Date().toISOString();
+  return {
+    kind,
+    subscriptionId: e.subscriptionId,
+    resourceGroup: e.resourceGroup,
+    workspace: e.workspace,
+    name: e.name,
+    authMode: e.authMode,
+    keys: {
+      Primary: { value: e.primaryKey ?? newKey(), activeAt: 0 },
+      Secondary: { value: e.secondaryKey ?? newKey(), activeAt: 0 },
+    },
+    tags: { ...e.tags },
+    traffic: kind === 'online' ? { blue: 100 } : {},
+    provisioningState: 'Succeeded',
+    principalId: randomUUID(),
+    createdAt: now,
+    modifiedAt: now,
+  };
+}
+
+/** The {@link EmulatorControl} over one server's state. */
+export function createControl(state: EmulatorState): EmulatorControl {
+  const control: EmulatorControl = {
+    addUserAssignedIdentity: (clientId) => ({ principalId: state.addUserAssigned(clientId).principalId }),
+    addWorkspace: (ws) => void state.addWorkspace(ws),
+    addOnlineEndpoint: (e: OnlineEndpointInput) => {
+      if (!ONLINE_MODES.includes(e.authMode))
+        throw new TypeError(`authMode must be one of ${ONLINE_MODES.join(', ')}`);
+      const r = record(state, 'online', e);
+      state.putEndpoint(r);
+      return { scoringUri: state.scoringUri(r) };
+    },
+    addServerlessEndpoint: (e: ServerlessEndpointInput) => {
+      const r = record(state, 'serverless', { ...e, authMode: e.authMode ?? 'Key' });
+      state.putEndpoint(r);
+      return { scoringUri: state.scoringUri(r) };
+    },
+    deleteEndpoint: (c) => void state.removeEndpoint(c),
+    keys: (c) => {
+      state.settle(Date.now());
+      const e = state.endpoint('online', c) ?? state.endpoint('serverless', c);
+      if (!e) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
+      return { primaryKey: e.keys.Primary.value, secondaryKey: e.keys.Secondary.value };
+    },
+    restrictRoles: () => state.roles.restrict(),
+    grantRole: (principalId, scope, role) => state.roles.grant(principalId, scope, role),
+    setFault: (service, fault) => state.faults.set(service, fault),
+    clearFaults: () => state.faults.clear(),
+    setArmWriteThrottling: (t) => state.throttle.configure(t),
+    counters: () => state.counters(),
+    resetCounters: () => state.resetCounters(),
+    secretVersions: (name) =>
+      state.secrets
+        .versions(name)
+        .map((v) => ({ version: v.version, value: v.value, enabled: v.enabled, tags: { ...v.tags } })),
+    setRegenerateDelayMs: (ms) => void (state.settings.regenerateDelayMs = nonNegative(ms, 'ms')),
+    setKeyPropagationDelayMs: (ms) => void (state.settings.keyPropagationDelayMs = nonNegative(ms, 'ms')),
+    setTokenLifetimeSeconds: (s) => void (state.settings.tokenLifetimeSeconds = nonNegative(s, 'seconds')),
+    setEndpointTokenLifetimeSeconds: (s) =>
+      void (state.settings.endpointTokenLifetimeSeconds = nonNegative(s, 'seconds')),
+    seed: (data: EmulatorSeed) => {
+      for (const id of data.userAssignedIdentities ?? []) state.addUserAssigned(id);
+      for (const ws of data.workspaces ?? []) state.addWorkspace(ws);
+      for (const e of data.onlineEndpoints ?? [])
+        control.addOnlineEndpoint({ ...e, authMode: e.authMode as OnlineAuthMode });
+      for (const e of data.serverlessEndpoints ?? []) {
+        if (e.authMode !== undefined && e.authMode !== 'Key' && e.authMode !== 'None')
+          throw new TypeError('serverless authMode must be Key or None');
+        control.addServerlessEndpoint({ ...e, authMode: e.authMode ?? 'Key' });
+      }
+    },
+  };
+  return control;
+}

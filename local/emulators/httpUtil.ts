@@ -1,0 +1,94 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+
+/** One parsed request as every stand-in sees it (body already read). */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  readonly url: URL;
+  /** Decoded path segments, without empty ones (a trailing slash is kept in {@link trailingSlash}). */
+  readonly segments: readonly string[];
+  readonly trailingSlash: boolean;
+  /** Query; `api%2Dversion` arrives decoded as `api-version`. */
+  readonly query: URLSearchParams;
+  readonly bodyText: string;
+  /** ms since epoch when the request arrived. */
+  readonly now: number;
+}
+
+/** What a handler resolved: the counter name and the work to do. */
+export interface Route {
+  /** Counter name, e.g. `arm.listKeys`. */
+  readonly operation: string;
+  run(ctx: RequestContext): void | Promise<void>;
+}
+
+/** Largest request body accepted (Key Vault secrets are at most 25 KB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Reads the whole body as text, up to {@link MAX_BODY_BYTES}. */
+export async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Answers JSON (or a bare status when body is undefined). */
+export function send(
+  ctx: RequestContext,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+  contentType = 'application/json; charset=utf-8',
+): void {
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  const all: Record<string, string> = {
+    'cache-control': 'no-cache',
+    'x-ms-request-id': randomUUID(),
+    ...(text ? { 'content-type': contentType } : {}),
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  };
+  ctx.res.writeHead(status, all);
+  ctx.res.end(text);
+}
+
+/** Parses the body as a JSON object; undefined for an empty body; throws SyntaxError/TypeError otherwise. */
+export function jsonBody(ctx: RequestContext): Record<string, unknown> | undefined {
+  if (ctx.bodyText.trim() === '') return undefined;
+  const value: unknown = JSON.parse(ctx.bodyText);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new TypeError('body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** The bearer credential of the request, if any. */
+export function bearer(ctx: RequestContext): string | undefined {
+  const header = ctx.req.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+  return match?.[1];
+}
+
+/** A string-to-string record from an unknown value (tags); undefined when not one. */
+export function stringRecord(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Epoch seconds of a ms timestamp. */
+export function seconds(ms: number): number {
+  return Math.floor(ms / 1000);
+}

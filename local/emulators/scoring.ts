@@ -1,0 +1,93 @@
+import { timingSafeEqual } from 'node:crypto';
+
+import { endpointId, RP } from './armShapes';
+import { checkEntraToken } from './auth';
+import { bearer, jsonBody, send, seconds, type RequestContext, type Route } from './httpUtil';
+import type { EmulatorState, EndpointRecord } from './state';
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Why a scoring call is refused, or undefined when it is accepted. */
+function refusal(
+  state: EmulatorState,
+  ctx: RequestContext,
+  e: EndpointRecord,
+): { status: number; code: string } | undefined {
+  if (e.kind === 'serverless' && e.authMode === 'None') return undefined;
+  const presented =
+    bearer(ctx) ?? (e.kind === 'serverless' ? ctx.req.headers['api-key']?.toString() : undefined);
+  if (e.authMode === 'Key') {
+    const ok =
+      presented !== undefined && state.acceptedKeys(e, ctx.now).some((k) => sameSecret(k, presented));
+    return ok ? undefined : { status: 401, code: 'key_auth_access_denied' };
+  }
+  if (e.authMode === 'AMLToken') {
+    const verified = presented ? state.jwt.verify(presented, seconds(ctx.now)) : undefined;
+    const ws = state.workspace(e);
+    const c = verified?.ok ? verified.claims : undefined;
+    const ok =
+      c &&
+      c.iss === 'azureml' &&
+      c.aud === 'azureml' &&
+      c.endpointName === e.name &&
+      c.workspaceId === ws?.workspaceId;
+    return ok ? undefined : { status: 401, code: 'aml_token_auth_access_denied' };
+  }
+  const check = checkEntraToken(state, ctx, ['https://ml.azure.com']);
+  if (!check.ok) return { status: 401, code: 'aad_token_auth_access_denied' };
+  // aad_token scoring needs the score data action on the caller (reference §4).
+  if (!state.roles.allows(check.oid, `${RP}/workspaces/onlineEndpoints/score/action`, endpointId(e))) {
+    return { status: 403, code: 'aad_token_auth_access_denied' };
+  }
+  return undefined;
+}
+
+/** A tiny model: the sum of each row of `data`, like the recorded model's list of numbers. */
+function model(ctx: RequestContext): unknown {
+  try {
+    const data = jsonBody(ctx)?.data;
+    if (Array.isArray(data))
+      return data.map((row) =>
+        Array.isArray(row) ? row.reduce<number>((s, v) => s + (typeof v === 'number' ? v : 0), 0) : 0,
+      );
+  } catch {
+    // not JSON: still answer, the stand-in is about authentication
+  }
+  return [];
+}
+
+/** `POST /inference/{workspace}/{endpoint}/...` — the scoring URI of online and serverless endpoints. */
+export function scoringRoute(state: EmulatorState, ctx: RequestContext): Route | undefined {
+  const [root, workspace, name] = ctx.segments;
+  if (root !== 'inference' || !workspace || !name) return undefined;
+  return {
+    operation: 'scoring.score',
+    run: (c) => {
+      const e = state.endpointForScoring(workspace, name);
+      if (!e || c.method !== 'POST')
+        return send(c, e ? 405 : 404, { message: e ? 'Method not allowed' : 'Endpoint not found' });
+      const refused = refusal(state, c, e);
+      if (refused) {
+        state.count('scoring.rejected');
+        return send(
+          c,
+          refused.status,
+          { message: refused.code },
+          refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {},
+        );
+      }
+      state.count('scoring.accepted');
+      send(
+        c,
+        200,
+        model(c),
+        { 'azureml-model-deployment': Object.keys(e.traffic)[0] ?? 'default' },
+        'application/json',
+      );
+    },
+  };
+}

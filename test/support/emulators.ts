@@ -1,0 +1,33 @@
+import { ensureLocalCertificate } from '../../local/certs';
+import { startEmulators, type RunningEmulators } from '../../local/emulators';
+
+/**
+ * Starts the Azure stand-ins on a random port with the repository's local certificate
+ * (`.local/certs` under the working directory, which `NODE_EXTRA_CA_CERTS` must point at for SDK clients). Stop them in afterAll.
+ */
+export async function withEmulators(
+  options: { identityHeader?: string; log?: (line: string) => void } = {},
+): Promise<RunningEmulators> {
+  const cert = await ensureLocalCertificate('.local/certs');
+  return startEmulators({ port: 0, certPath: cert.certPath, keyPath: cert.keyPath, ...options });
+}
+
+/** A minimal HTTPS client for contract tests: plain `fetch` with the local CA trusted through NODE_EXTRA_CA_CERTS. */
+export async function call(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Headers; text: string; json: unknown }> {
+  const response = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers: init.headers ?? {},
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? (JSON.parse(text) as unknown) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
