@@ -1,8 +1,11 @@
 import { AzureClients } from './azureClients';
 import { type Clock, systemClock } from './clock';
+import { type BrokerModule, createBrokerModule } from './broker/module';
 import { type AppConfig, loadConfig } from './config';
+import { createEventsModule, createRotationEventSink, type EventsModule } from './events/module';
 import { HealthCheck } from './health';
 import { createLogger } from './logging';
+import { createRotationModule, type RotationEventSink, type RotationModule } from './rotation/module';
 import { createTelemetry, type Telemetry } from './telemetry';
 
 /** What every domain module factory receives from the composition root. */
@@ -23,6 +26,10 @@ export class Services {
   readonly clients: AzureClients;
   private telemetryInstance?: Telemetry;
   private healthInstance?: HealthCheck;
+  private sinkInstance?: RotationEventSink;
+  private rotationInstance?: RotationModule;
+  private brokerInstance?: BrokerModule;
+  private eventsInstance?: EventsModule;
 
   constructor(
     readonly config: AppConfig,
@@ -44,6 +51,33 @@ export class Services {
       createLogger('Telemetry'),
     );
     return this.telemetryInstance;
+  }
+
+  /** Where KeyRotated / RotationFailed / DriftDetected go; shared by rotation and the event reactions. */
+  get rotationEvents(): RotationEventSink {
+    this.sinkInstance ??= createRotationEventSink(this.root);
+    return this.sinkInstance;
+  }
+
+  /** Endpoint registry, rotation protocol, scheduler and admin. */
+  get rotation(): RotationModule {
+    this.rotationInstance ??= createRotationModule(this.root, { events: this.rotationEvents });
+    return this.rotationInstance;
+  }
+
+  /** The token broker, over the same endpoint registry. */
+  get broker(): BrokerModule {
+    this.brokerInstance ??= createBrokerModule(this.root, { endpoints: this.rotation.registry });
+    return this.brokerInstance;
+  }
+
+  /** Event Grid reactions. */
+  get events(): EventsModule {
+    this.eventsInstance ??= createEventsModule(this.root, {
+      rotation: this.rotation,
+      sink: this.rotationEvents,
+    });
+    return this.eventsInstance;
   }
 
   /** Dependency checks behind `GET /api/health`. */

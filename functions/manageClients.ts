@@ -1,0 +1,44 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+
+import type { BrokerModule } from '../shared/broker/module';
+import { readJsonObject, withHttpErrors } from '../shared/http';
+import { getServices } from '../shared/services';
+
+/** Resolves the broker inside the invocation (tests pass one built over fakes). */
+export type ManageClientsResolver = () => Pick<BrokerModule, 'admin'>;
+
+// The composition root exposes the module as `getServices().broker` (CONTRACT §3).
+const defaultResolver: ManageClientsResolver = () =>
+  (getServices() as unknown as { broker: BrokerModule }).broker;
+
+/**
+ * `GET /api/manage/clients` lists broker clients (never secrets or hashes); `POST` creates one and
+ * answers 201 with both secrets, the only time they are shown. Admin key.
+ */
+export function manageClientsHandler(resolve: ManageClientsResolver = defaultResolver) {
+  return withHttpErrors(
+    async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      const { admin } = resolve();
+      if (request.method === 'GET') {
+        return {
+          status: 200,
+          headers: { 'cache-control': 'no-store' },
+          jsonBody: { clients: await admin.list() },
+        };
+      }
+      const created = await admin.create(await readJsonObject(request));
+      return {
+        status: 201,
+        headers: { 'cache-control': 'no-store', location: `/api/manage/clients/${created.client.id}` },
+        jsonBody: created,
+      };
+    },
+  );
+}
+
+app.http('manageClients', {
+  route: 'manage/clients',
+  methods: ['GET', 'POST'],
+  authLevel: 'admin',
+  handler: manageClientsHandler(),
+});

@@ -1,0 +1,32 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+
+import { withHttpErrors } from '../shared/http';
+import type { RotationModule } from '../shared/rotation/module';
+import { getServices } from '../shared/services';
+
+/** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
+export type ManageResolver = () => Pick<RotationModule, 'admin'>;
+
+const defaultManageResolver: ManageResolver = () =>
+  (getServices() as unknown as { rotation: RotationModule }).rotation;
+
+/** `POST /api/manage/endpoints/{id}/rotate`: enqueues a rotation now (202; 409 while one runs). Admin key. */
+export function manageEndpointRotateHandler(resolve: ManageResolver = defaultManageResolver) {
+  return withHttpErrors(
+    async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      const job = await resolve().admin.rotateNow(request.params.id ?? '');
+      return {
+        status: 202,
+        headers: { location: `manage/endpoints/${job.endpointId}`, 'cache-control': 'no-store' },
+        jsonBody: { accepted: true, job },
+      };
+    },
+  );
+}
+
+app.http('manageEndpointRotate', {
+  route: 'manage/endpoints/{id}/rotate',
+  methods: ['POST'],
+  authLevel: 'admin',
+  handler: manageEndpointRotateHandler(),
+});

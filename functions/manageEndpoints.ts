@@ -1,0 +1,40 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+
+import { readJsonObject, withHttpErrors } from '../shared/http';
+import type { RotationModule } from '../shared/rotation/module';
+import { getServices } from '../shared/services';
+
+/** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
+export type ManageResolver = () => Pick<RotationModule, 'admin'>;
+
+// The composition root exposes the module as `getServices().rotation` (CONTRACT §3).
+const defaultManageResolver: ManageResolver = () =>
+  (getServices() as unknown as { rotation: RotationModule }).rotation;
+
+/** `GET /api/manage/endpoints` lists endpoints; `POST` registers one (201). Admin key. Never returns a key. */
+export function manageEndpointsHandler(resolve: ManageResolver = defaultManageResolver) {
+  return withHttpErrors(
+    async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
+      const { admin } = resolve();
+      if (request.method === 'GET')
+        return {
+          status: 200,
+          headers: { 'cache-control': 'no-store' },
+          jsonBody: { endpoints: await admin.list() },
+        };
+      const endpoint = await admin.register(await readJsonObject(request));
+      return {
+        status: 201,
+        headers: { location: `manage/endpoints/${endpoint.id}`, 'cache-control': 'no-store' },
+        jsonBody: endpoint,
+      };
+    },
+  );
+}
+
+app.http('manageEndpoints', {
+  route: 'manage/endpoints',
+  methods: ['GET', 'POST'],
+  authLevel: 'admin',
+  handler: manageEndpointsHandler(),
+});

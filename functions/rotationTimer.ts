@@ -1,0 +1,21 @@
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+
+import type { RotationModule } from '../shared/rotation/module';
+import { getServices } from '../shared/services';
+
+/** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
+export type RotationResolver = () => Pick<RotationModule, 'scheduler'>;
+
+// The composition root exposes the module as `getServices().rotation` (CONTRACT §3).
+const defaultResolver: RotationResolver = () =>
+  (getServices() as unknown as { rotation: RotationModule }).rotation;
+
+/** Timer (`ROTATION_SCHEDULE`, NCRONTAB): enqueues one rotation job per due endpoint. */
+export function rotationTimerHandler(resolve: RotationResolver = defaultResolver) {
+  return async (_timer: Timer, context: InvocationContext): Promise<void> => {
+    const { due, enqueued } = await resolve().scheduler.enqueueDue();
+    context.log(`RotationTimer => enqueueDue => due=${due} enqueued=${enqueued}`);
+  };
+}
+
+app.timer('rotationTimer', { schedule: '%ROTATION_SCHEDULE%', handler: rotationTimerHandler() });

@@ -1,0 +1,33 @@
+import { app, type InvocationContext } from '@azure/functions';
+
+import type { RotationModule } from '../shared/rotation/module';
+import { getServices } from '../shared/services';
+
+/** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
+export type RotationWorkerResolver = () => Pick<RotationModule, 'worker'>;
+
+const defaultResolver: RotationWorkerResolver = () =>
+  (getServices() as unknown as { rotation: RotationModule }).rotation;
+
+/**
+ * Queue trigger (`ROTATION_QUEUE`): runs one rotation job. A failed job throws, so the host makes the
+ * message visible again and retries; after host.json's `maxDequeueCount` it lands in `<queue>-poison`
+ * and the journal says why.
+ */
+export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultResolver) {
+  return async (message: unknown, context: InvocationContext): Promise<void> => {
+    const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
+    const outcome = await resolve().worker.handle(message, Number.isFinite(dequeueCount) ? dequeueCount : 1);
+    const detail =
+      outcome.status === 'skipped'
+        ? `reason=${outcome.reason}`
+        : `slot=${outcome.slot} version=${outcome.secretVersion}`;
+    context.log(`RotationWorker => run => ${outcome.status} endpoint=${outcome.endpointId} ${detail}`);
+  };
+}
+
+app.storageQueue('rotationWorker', {
+  queueName: '%ROTATION_QUEUE%',
+  connection: 'AzureWebJobsStorage',
+  handler: rotationWorkerHandler(),
+});

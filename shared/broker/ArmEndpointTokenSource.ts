@@ -1,0 +1,57 @@
+import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { classifyUpstreamError } from './classifyUpstreamError';
+import { UpstreamTokenError } from './errors';
+import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
+
+/** The `EndpointAuthToken` fields of ARM's `…/onlineEndpoints/{name}/token` answer (epoch seconds). */
+export interface EndpointAuthTokenShape {
+  accessToken?: string;
+  tokenType?: string;
+  expiryTimeUtc?: number;
+  refreshAfterTimeUtc?: number;
+}
+
+/** The one `onlineEndpoints` operation this source needs (structural view of the SDK client). */
+export interface OnlineEndpointTokenOperations {
+  getToken(resourceGroup: string, workspace: string, endpointName: string): Promise<EndpointAuthTokenShape>;
+}
+
+/** Options of {@link ArmEndpointTokenSource}. */
+export interface ArmEndpointTokenSourceOptions {
+  /** The SDK's `onlineEndpoints` operations for a subscription (a client is bound to one). */
+  onlineEndpoints(subscriptionId: string): OnlineEndpointTokenOperations;
+}
+
+/**
+ * Tokens of `AMLToken` online endpoints: ARM `POST …/onlineEndpoints/{name}/token` with the app's
+ * managed identity. `expiryTimeUtc` and `refreshAfterTimeUtc` are Unix epoch seconds
+ * (azure-ml-api.md §1.4); the refresh hint is passed on so the cache refreshes when ARM says.
+ * @example new ArmEndpointTokenSource({ onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints })
+ */
+export class ArmEndpointTokenSource implements UpstreamTokenSource<ManagedEndpoint> {
+  readonly upstream = 'amlToken' as const;
+
+  constructor(private readonly options: ArmEndpointTokenSourceOptions) {}
+
+  /** Fetches a fresh AML token for the endpoint. */
+  async getToken(endpoint: ManagedEndpoint): Promise<UpstreamToken> {
+    const { subscriptionId, resourceGroup, workspace, name } = endpoint.arm;
+    let answer: EndpointAuthTokenShape;
+    try {
+      answer = await this.options.onlineEndpoints(subscriptionId).getToken(resourceGroup, workspace, name);
+    } catch (error) {
+      throw classifyUpstreamError(this.upstream, error);
+    }
+    const { accessToken, expiryTimeUtc, refreshAfterTimeUtc } = answer;
+    if (!accessToken || typeof expiryTimeUtc !== 'number' || !Number.isFinite(expiryTimeUtc)) {
+      throw new UpstreamTokenError(this.upstream, 'badResponse');
+    }
+    return {
+      value: accessToken,
+      expiresOnMs: expiryTimeUtc * 1000,
+      ...(typeof refreshAfterTimeUtc === 'number' && Number.isFinite(refreshAfterTimeUtc)
+        ? { refreshAfterMs: refreshAfterTimeUtc * 1000 }
+        : {}),
+    };
+  }
+}

@@ -1,0 +1,36 @@
+import type { UpstreamClass } from './UpstreamToken';
+
+/** The broker's client protocols. */
+export const BROKER_PROTOCOLS = ['oauth', 'msi', 'amlToken'] as const;
+export type BrokerProtocol = (typeof BROKER_PROTOCOLS)[number];
+
+/** One decision of the broker: who asked for what, when, and the answer. Never the token or secret. */
+export interface AuditEntry {
+  /** Epoch ms of the decision (formatted off the hot path). */
+  readonly timeMs: number;
+  /** The client id as presented (truncated; unknown ids are recorded too). */
+  readonly clientId: string;
+  /** The scope as normalised, or as presented when it could not be. */
+  readonly scope: string;
+  readonly protocol: BrokerProtocol;
+  readonly outcome: 'issued' | 'denied';
+  /** Error code of a denial, e.g. `InvalidClient`, `ScopeNotAllowed`, `UpstreamUnavailable`. */
+  readonly reason?: string;
+  /** Where the credential came from (issued) or which upstream failed. */
+  readonly upstream?: UpstreamClass;
+  /** Failure class of an upstream denial, e.g. `throttled`. */
+  readonly failure?: string;
+}
+
+/**
+ * Where audit entries go (STYLE C3). `record` must be cheap and must not throw: it is called on the
+ * hot path, so implementations buffer and write in the background, logging (not raising) failures.
+ */
+export interface AuditLog {
+  /** Queues one entry. */
+  record(entry: AuditEntry): void;
+  /** Writes everything queued so far. */
+  flush(): Promise<void>;
+  /** Flushes and stops background work (process shutdown, tests). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,52 @@
+/**
+ * Broker clients: callers that cannot use Microsoft Entra ID and authenticate to the broker with a
+ * broker-issued secret instead. Two secrets (primary, secondary) let a client roll its own credential
+ * without downtime. Secrets are never stored: only `HMAC-SHA256(pepper, secret)`.
+ */
+
+/** The two secret slots of a client (route segment of the regenerate call). */
+export const SECRET_SLOTS = ['primary', 'secondary'] as const;
+export type SecretSlot = (typeof SECRET_SLOTS)[number];
+
+/** A client as stored. The hashes are base64url HMAC-SHA256 values and never leave the registry's users. */
+export interface BrokerClientRecord {
+  readonly id: string;
+  readonly displayName: string;
+  readonly primarySecretHash: string;
+  readonly secondarySecretHash: string;
+  /** Normalised scopes (endpoint ids and resource URIs without `/.default`). */
+  readonly allowedScopes: readonly string[];
+  /** Requests per minute; undefined uses the configured default. */
+  readonly rateLimitPerMinute?: number;
+  readonly enabled: boolean;
+  /** ISO time after which the client is refused. */
+  readonly expiresAt?: string;
+  /** The client may receive endpoint keys (only from endpoints that opted in too). */
+  readonly keyAccess: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** What the admin API shows: the record without any secret material. */
+export type BrokerClientView = Omit<BrokerClientRecord, 'primarySecretHash' | 'secondarySecretHash'>;
+
+/** Strips the hashes off a record. */
+export function toClientView(record: BrokerClientRecord): BrokerClientView {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { primarySecretHash: _p, secondarySecretHash: _s, ...view } = record;
+  return { ...view, allowedScopes: [...view.allowedScopes] };
+}
+
+/** Where broker clients are kept (STYLE C3). Table storage in Azure; in memory in tests. */
+export interface BrokerClientRegistry {
+  /** The client, or undefined when there is none with that id. */
+  get(id: string): Promise<BrokerClientRecord | undefined>;
+  /** Every client, in id order. */
+  list(): Promise<BrokerClientRecord[]>;
+  /** Stores a new client; `ConflictError` when the id is taken. */
+  create(record: BrokerClientRecord): Promise<void>;
+  /** Replaces an existing client; `NotFoundError` when it does not exist. */
+  update(record: BrokerClientRecord): Promise<void>;
+  /** Deletes a client; `NotFoundError` when it does not exist. */
+  delete(id: string): Promise<void>;
+}

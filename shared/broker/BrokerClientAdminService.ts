@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Clock } from '../clock';
+import { NotFoundError } from '../errors';
+import type { Logger } from '../logging';
+import {
+  type BrokerClientRecord,
+  type BrokerClientRegistry,
+  type BrokerClientView,
+  type SecretSlot,
+  toClientView,
+} from './BrokerClient';
+import { CLIENT_ID_PATTERN, parseClientFields } from './clientInput';
+import { SecretHasher } from './SecretHasher';
+
+/** A created client and both its secrets: the only time they are shown. */
+export interface CreatedBrokerClient {
+  readonly client: BrokerClientView;
+  readonly primarySecret: string;
+  readonly secondarySecret: string;
+}
+
+/** A regenerated secret: the only time it is shown. */
+export interface RegeneratedSecret {
+  readonly client: BrokerClientView;
+  readonly slot: SecretSlot;
+  readonly secret: string;
+}
+
+/** Options of {@link BrokerClientAdminService}. */
+export interface BrokerClientAdminServiceOptions {
+  registry: BrokerClientRegistry;
+  hasher: SecretHasher;
+  clock: Clock;
+  logger: Logger;
+  /** Called after every write with the client id (drops caches in this process). */
+  onChange?: (clientId: string) => void;
+}
+
+/**
+ * Manages broker clients for the admin API. Secrets are generated here (32 random bytes, base64url),
+ * returned exactly once (create, regenerate) and stored only as HMACs; list and get never return a
+ * secret or a hash. Writes in this process take effect at once; other instances see them within the
+ * authenticator's cache TTL.
+ * @example const { client, primarySecret } = await admin.create({ displayName: 'Legacy app', allowedScopes: ['demo-token'] });
+ */
+export class BrokerClientAdminService {
+  constructor(private readonly options: BrokerClientAdminServiceOptions) {}
+
+  /** Creates a client from an admin request body; `ValidationError`, `ConflictError` when the id is taken. */
+  async create(body: Record<string, unknown>): Promise<CreatedBrokerClient> {
+    const fields = parseClientFields(body, true);
+    const primarySecret = SecretHasher.generateSecret();
+    const secondarySecret = SecretHasher.generateSecret();
+    const now = new Date(this.options.clock.now()).toISOString();
+    const record: BrokerClientRecord = {
+      id: fields.id ?? randomUUID(),
+      displayName: fields.displayName ?? '',
+      allowedScopes: fields.allowedScopes ?? [],
+      ...(typeof fields.rateLimitPerMinute === 'number'
+        ? { rateLimitPerMinute: fields.rateLimitPerMinute }
+        : {}),
+      enabled: fields.enabled ?? true,
+      ...(typeof fields.expiresAt === 'string' ? { expiresAt: fields.expiresAt } : {}),
+      keyAccess: fields.keyAccess ?? false,
+      primarySecretHash: this.options.hasher.hashForStorage(primarySecret),
+      secondarySecretHash: this.options.hasher.hashForStorage(secondarySecret),
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.options.registry.create(record);
+    this.changed(record.id, 'create');
+    return { client: toClientView(record), primarySecret, secondarySecret };
+  }
+
+  /** Every client, without secrets or hashes. */
+  async list(): Promise<BrokerClientView[]> {
+    return (await this.options.registry.list()).map(toClientView);
+  }
+
+  /** One client, without secrets or hashes; `NotFoundError` when absent. */
+  async get(id: string): Promise<BrokerClientView> {
+    return toClientView(await this.require(id));
+  }
+
+  /** Changes scopes, limits, enabled flag, expiry or key access (`null` clears rate limit and expiry). */
+  async update(id: string, body: Record<string, unknown>): Promise<BrokerClientView> {
+    const fields = parseClientFields(body, false);
+    const current = await this.require(id);
+    const { rateLimitPerMinute, expiresAt, ...rest } = fields;
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { rateLimitPerMinute: _r, expiresAt: _e, ...base } = current;
+    const rate = rateLimitPerMinute === undefined ? current.rateLimitPerMinute : rateLimitPerMinute;
+    const expiry = expiresAt === undefined ? current.expiresAt : expiresAt;
+    const record: BrokerClientRecord = {
+      ...base,
+      ...rest,
+      ...(typeof rate === 'number' ? { rateLimitPerMinute: rate } : {}),
+      ...(typeof expiry === 'string' ? { expiresAt: expiry } : {}),
+      updatedAt: new Date(this.options.clock.now()).toISOString(),
+    };
+    await this.options.registry.update(record);
+    this.changed(id, 'update');
+    return toClientView(record);
+  }
+
+  /** Disables a client (it keeps its secrets; enable again with `update`). */
+  async disable(id: string): Promise<BrokerClientView> {
+    return this.update(id, { enabled: false });
+  }
+
+  /** Deletes a client; `NotFoundError` when absent. */
+  async delete(id: string): Promise<void> {
+    if (!CLIENT_ID_PATTERN.test(id)) throw new NotFoundError(`No broker client ${id.slice(0, 64)}.`);
+    await this.options.registry.delete(id);
+    this.changed(id, 'delete');
+  }
+
+  /** Replaces one secret; the other keeps working, so a client can roll without downtime. */
+  async regenerate(id: string, slot: SecretSlot): Promise<RegeneratedSecret> {
+    const current = await this.require(id);
+    const secret = SecretHasher.generateSecret();
+    const hash = this.options.hasher.hashForStorage(secret);
+    const record: BrokerClientRecord = {
+      ...current,
+      ...(slot === 'primary' ? { primarySecretHash: hash } : { secondarySecretHash: hash }),
+      updatedAt: new Date(this.options.clock.now()).toISOString(),
+    };
+    await this.options.registry.update(record);
+    this.changed(id, `regenerate ${slot}`);
+    return { client: toClientView(record), slot, secret };
+  }
+
+  private async require(id: string): Promise<BrokerClientRecord> {
+    const record = CLIENT_ID_PATTERN.test(id) ? await this.options.registry.get(id) : undefined;
+    if (!record) throw new NotFoundError(`No broker client ${id.slice(0, 64)}.`);
+    return record;
+  }
+
+  private changed(id: string, operation: string): void {
+    this.options.onChange?.(id);
+    this.options.logger.info(`${operation} => done`, { clientId: id });
+  }
+}

@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+
+import type { Clock } from '../clock';
+import { DependencyUnavailableError } from '../errors';
+import type { Logger } from '../logging';
+import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
+import { ClientBackoffError, ClientNotAuthorizedError, InvalidClientError } from './errors';
+import { FailureBackoff } from './FailureBackoff';
+import { LruMap } from './LruMap';
+import { SecretHasher } from './SecretHasher';
+
+/** A client that proved it holds one of its secrets, as the broker needs it on the hot path. */
+export interface AuthenticatedClient {
+  readonly id: string;
+  readonly allowedScopes: ReadonlySet<string>;
+  readonly rateLimitPerMinute: number;
+  readonly keyAccess: boolean;
+}
+
+interface LoadedClient extends AuthenticatedClient {
+  readonly primary: Buffer;
+  readonly secondary: Buffer;
+  readonly enabled: boolean;
+  readonly expiresAtMs: number;
+}
+
+interface Slot {
+  client: LoadedClient | undefined;
+  loadedAtMs: number;
+  loading: Promise<LoadedClient | undefined> | undefined;
+}
+
+/** Options of {@link ClientAuthenticator}. */
+export interface ClientAuthenticatorOptions {
+  registry: BrokerClientRegistry;
+  hasher: SecretHasher;
+  clock: Clock;
+  logger: Logger;
+  defaultRateLimitPerMinute: number;
+  /** @default new FailureBackoff() (5 free failures, then 1 s doubling to 60 s) */
+  backoff?: FailureBackoff;
+  /** How long a client record (or its absence) is reused before re-reading the registry. @default 30000 */
+  cacheTtlMs?: number;
+  /** Client records cached at once. @default 10000 */
+  maxCachedClients?: number;
+}
+
+/** Ids the registry can hold; anything else is answered as unknown without a registry read. */
+const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
+
+/**
+ * Authenticates broker clients by id and secret.
+ *
+ * - The presented secret is HMACed once and compared with both stored hashes with
+ *   `crypto.timingSafeEqual`, always both (no short circuit).
+ * - An unknown id is answered exactly like a wrong secret: same error, and the same work (an HMAC and
+ *   two constant-time compares against a random dummy hash); the registry read is cached for both.
+ * - Repeated failures for one id back off (429 + `Retry-After`, doubling to 60 s). A request with the
+ *   *right* secret still succeeds during a backoff and resets it: secrets are 256-bit random values, so
+ *   guessing is hopeless anyway, and an attacker spraying bad secrets at a known id cannot lock the
+ *   legitimate holder out. The backoff slows misconfigured clients and keeps failure traffic cheap.
+ * - Disabled and expired clients are refused only after the secret checked out, so the refusal tells
+ *   nothing to someone without the secret.
+ * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once, other
+ *   instances see changes within the TTL. A registry outage keeps serving stale records.
+ */
+export class ClientAuthenticator {
+  private readonly slots: LruMap<string, Slot>;
+  private readonly backoff: FailureBackoff;
+  private readonly cacheTtlMs: number;
+  private readonly dummyHash = randomBytes(32);
+
+  constructor(private readonly options: ClientAuthenticatorOptions) {
+    this.backoff = options.backoff ?? new FailureBackoff();
+    this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
+    this.slots = new LruMap(options.maxCachedClients ?? 10_000);
+  }
+
+  /**
+   * Checks the client's secret and standing.
+   * @throws InvalidClientError (401), ClientBackoffError (429), ClientNotAuthorizedError (403),
+   *   DependencyUnavailableError (503, registry unreachable and nothing cached)
+   */
+  async authenticate(clientId: string, secret: string): Promise<AuthenticatedClient> {
+    const presented = this.options.hasher.hash(secret);
+    const known = CLIENT_ID_PATTERN.test(clientId);
+    const client = known ? await this.lookup(clientId) : undefined;
+    const now = this.options.clock.now();
+    const matches = client
+      ? Number(SecretHasher.equal(presented, client.primary)) |
+        Number(SecretHasher.equal(presented, client.secondary))
+      : Number(SecretHasher.equal(presented, this.dummyHash)) &
+        Number(SecretHasher.equal(presented, this.dummyHash)) &
+        0;
+    const backoffKey = known ? clientId : clientId.slice(0, 128);
+    if (matches === 0 || !client) {
+      const waiting = this.backoff.retryAfterSeconds(backoffKey, now);
+      const next = this.backoff.recordFailure(backoffKey, now);
+      const retryAfter = Math.max(waiting, next);
+      if (retryAfter > 0) throw new ClientBackoffError(retryAfter);
+      throw new InvalidClientError();
+    }
+    this.backoff.reset(clientId);
+    if (!client.enabled) throw new ClientNotAuthorizedError('The client is disabled.');
+    if (now >= client.expiresAtMs) throw new ClientNotAuthorizedError('The client has expired.');
+    return client;
+  }
+
+  /** Forgets the cached record of a client (after an admin write in this process). */
+  invalidate(clientId: string): void {
+    this.slots.delete(clientId);
+  }
+
+  private async lookup(clientId: string): Promise<LoadedClient | undefined> {
+    const now = this.options.clock.now();
+    let slot = this.slots.get(clientId);
+    if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return slot.client;
+    if (!slot) {
+      slot = { client: undefined, loadedAtMs: -Infinity, loading: undefined };
+      this.slots.set(clientId, slot);
+    }
+    slot.loading ??= this.load(clientId, slot);
+    return slot.loading;
+  }
+
+  private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {
+    try {
+      const record = await this.options.registry.get(clientId);
+      slot.client = record ? this.prepare(record) : undefined;
+      slot.loadedAtMs = this.options.clock.now();
+      return slot.client;
+    } catch (error) {
+      this.options.logger.warn('lookup => registry unavailable', {
+        clientId,
+        servingStale: slot.client !== undefined,
+        error: error instanceof Error ? error.name : 'unknown',
+      });
+      if (slot.client) return slot.client;
+      throw new DependencyUnavailableError('clientRegistry', 'The client registry is not reachable.', {
+        cause: error,
+      });
+    } finally {
+      slot.loading = undefined;
+    }
+  }
+
+  private prepare(record: BrokerClientRecord): LoadedClient {
+    const expiresAtMs = record.expiresAt ? Date.parse(record.expiresAt) : Infinity;
+    return {
+      id: record.id,
+      allowedScopes: new Set(record.allowedScopes),
+      rateLimitPerMinute: record.rateLimitPerMinute ?? this.options.defaultRateLimitPerMinute,
+      keyAccess: record.keyAccess,
+      enabled: record.enabled,
+      expiresAtMs: Number.isNaN(expiresAtMs) ? -Infinity : expiresAtMs,
+      primary: Buffer.from(record.primarySecretHash, 'base64url'),
+      secondary: Buffer.from(record.secondarySecretHash, 'base64url'),
+    };
+  }
+}

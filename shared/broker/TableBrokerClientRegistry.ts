@@ -1,0 +1,140 @@
+import type { TableClient, TableEntity, TableEntityResult } from '@azure/data-tables';
+
+import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
+import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
+
+/** Options of {@link TableBrokerClientRegistry}. */
+export interface TableBrokerClientRegistryOptions {
+  /** The clients table (`config.tables.clients`). */
+  table: TableClient;
+}
+
+/** Every client row lives in one partition: the set is small and listed whole by the admin API. */
+const PARTITION = 'client';
+
+type Row = Record<string, unknown>;
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/**
+ * Broker clients in Table storage: PartitionKey `client`, RowKey = client id; scopes as a JSON array;
+ * the two secret HMACs as base64url strings (never the secrets). Storage errors other than the
+ * expected 404/409 become `DependencyUnavailableError('clientRegistry')`.
+ */
+export class TableBrokerClientRegistry implements BrokerClientRegistry {
+  private ready: Promise<unknown> | undefined;
+
+  constructor(private readonly options: TableBrokerClientRegistryOptions) {}
+
+  async get(id: string): Promise<BrokerClientRecord | undefined> {
+    await this.ensureTable();
+    try {
+      return fromRow(await this.options.table.getEntity<Row>(PARTITION, id));
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw unavailable(error);
+    }
+  }
+
+  async list(): Promise<BrokerClientRecord[]> {
+    await this.ensureTable();
+    const records: BrokerClientRecord[] = [];
+    try {
+      const rows = this.options.table.listEntities<Row>({
+        queryOptions: { filter: `PartitionKey eq '${PARTITION}'` },
+      });
+      for await (const row of rows) records.push(fromRow(row));
+    } catch (error) {
+      throw unavailable(error);
+    }
+    return records.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async create(record: BrokerClientRecord): Promise<void> {
+    await this.ensureTable();
+    try {
+      await this.options.table.createEntity(toRow(record));
+    } catch (error) {
+      if (statusOf(error) === 409) throw new ConflictError(`Broker client ${record.id} already exists.`);
+      throw unavailable(error);
+    }
+  }
+
+  async update(record: BrokerClientRecord): Promise<void> {
+    await this.ensureTable();
+    try {
+      await this.options.table.updateEntity(toRow(record), 'Replace', { etag: '*' });
+    } catch (error) {
+      if (statusOf(error) === 404) throw new NotFoundError(`No broker client ${record.id}.`);
+      throw unavailable(error);
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.ensureTable();
+    try {
+      await this.options.table.deleteEntity(PARTITION, id);
+    } catch (error) {
+      if (statusOf(error) === 404) throw new NotFoundError(`No broker client ${id}.`);
+      throw unavailable(error);
+    }
+  }
+
+  private async ensureTable(): Promise<void> {
+    this.ready ??= this.options.table.createTable().catch((error: unknown) => {
+      this.ready = undefined;
+      throw unavailable(error);
+    });
+    await this.ready;
+  }
+}
+
+function unavailable(error: unknown): DependencyUnavailableError {
+  return new DependencyUnavailableError('clientRegistry', 'The client registry is not reachable.', {
+    cause: error,
+  });
+}
+
+function toRow(record: BrokerClientRecord): TableEntity<Row> {
+  return {
+    partitionKey: PARTITION,
+    rowKey: record.id,
+    displayName: record.displayName,
+    primarySecretHash: record.primarySecretHash,
+    secondarySecretHash: record.secondarySecretHash,
+    allowedScopes: JSON.stringify(record.allowedScopes),
+    ...(record.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: record.rateLimitPerMinute } : {}),
+    enabled: record.enabled,
+    ...(record.expiresAt !== undefined ? { expiresAt: record.expiresAt } : {}),
+    keyAccess: record.keyAccess,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+function fromRow(row: TableEntityResult<Row> | Row): BrokerClientRecord {
+  const text = (name: string): string => (typeof row[name] === 'string' ? (row[name]) : '');
+  let scopes: unknown;
+  try {
+    scopes = JSON.parse(text('allowedScopes') || '[]');
+  } catch {
+    scopes = [];
+  }
+  const rate = row['rateLimitPerMinute'];
+  return {
+    id: text('rowKey'),
+    displayName: text('displayName'),
+    primarySecretHash: text('primarySecretHash'),
+    secondarySecretHash: text('secondarySecretHash'),
+    allowedScopes: Array.isArray(scopes) ? scopes.filter((s): s is string => typeof s === 'string') : [],
+    ...(typeof rate === 'number' ? { rateLimitPerMinute: rate } : {}),
+    enabled: row['enabled'] === true,
+    ...(text('expiresAt') ? { expiresAt: text('expiresAt') } : {}),
+    keyAccess: row['keyAccess'] === true,
+    createdAt: text('createdAt'),
+    updatedAt: text('updatedAt'),
+  };
+}

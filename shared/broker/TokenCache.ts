@@ -1,0 +1,233 @@
+import type { Clock } from '../clock';
+import type { Logger } from '../logging';
+import type { Telemetry } from '../telemetry';
+import { classifyUpstreamError } from './classifyUpstreamError';
+import { UpstreamTokenError, UpstreamUnavailableError } from './errors';
+import { LruMap } from './LruMap';
+import { isTransientFailure, type UpstreamClass, type UpstreamToken } from './UpstreamToken';
+
+/** A token the cache may hand out, with the times that govern it (epoch ms). */
+export interface CachedToken {
+  readonly value: string;
+  readonly expiresOnMs: number;
+  /** After this, a background refresh starts while the token keeps being served. */
+  readonly refreshAtMs: number;
+  /** After this the token has less than the minimum lifetime left and is never handed out. */
+  readonly servableUntilMs: number;
+}
+
+/** How to fetch the token behind one cache key. Build it once per scope, not per request. */
+export interface TokenFetch {
+  readonly upstream: UpstreamClass;
+  /** Azure region of the upstream, when known (telemetry only). */
+  readonly region?: string;
+  fetch(): Promise<UpstreamToken>;
+}
+
+/** Options of {@link TokenCache}. */
+export interface TokenCacheOptions {
+  clock: Clock;
+  logger: Logger;
+  telemetry: Telemetry;
+  /** Never hand out a token with less than this left. */
+  minLifetimeSeconds: number;
+  /** Refresh after this fraction of the lifetime when the issuer gives no refresh hint. */
+  refreshFraction: number;
+  /** Most cache keys kept. */
+  maxEntries: number;
+  /** Pause after a transient upstream failure. @default 2000 */
+  retryIntervalMs?: number;
+  /** Pause after a definite upstream failure (denied, not found, bad response). @default 30000 */
+  definiteFailureRetryMs?: number;
+  /** Floor between two refreshes of one key, however early the issuer's hint. @default 5000 */
+  minRefreshIntervalMs?: number;
+  /** How often the hit ratio metric is emitted. @default 60000 */
+  statsIntervalMs?: number;
+}
+
+interface Entry {
+  token: CachedToken | undefined;
+  inflight: Promise<CachedToken> | undefined;
+  /** No upstream call before this (after a failure). */
+  retryAtMs: number;
+  lastFailure: UpstreamTokenError | undefined;
+}
+
+const MAX_RETRY_AFTER_SECONDS = 60;
+
+/**
+ * Per-process token cache with the semantics of `@azure/core-rest-pipeline`'s token cycler (STYLE C9):
+ * one in-flight upstream call per key (N concurrent misses cause one fetch); refresh ahead at the
+ * issuer's `refreshAfter`, else at `refreshFraction` of the lifetime, in the background while the old
+ * token is still served; a token that is still servable keeps being served while the upstream fails
+ * (the workspace-region outage); a token with less than `minLifetimeSeconds` left is never handed out;
+ * after a failure the key rests for a retry interval so an outage is not hammered; bounded LRU size.
+ *
+ * ```
+ * fetchedAt ──────── refreshAt ─────────────── servableUntil ──── expiresOn
+ *   serve              serve + 1 background       fetch and wait      (min lifetime:
+ *                      refresh (single flight)    or 503 Retry-After    never served)
+ * ```
+ * @example const token = await cache.get('aml:demo-token', fetchSpec);
+ */
+export class TokenCache {
+  private readonly entries: LruMap<string, Entry>;
+  private readonly retryIntervalMs: number;
+  private readonly definiteFailureRetryMs: number;
+  private readonly minRefreshIntervalMs: number;
+  private readonly statsIntervalMs: number;
+  private readonly minLifetimeMs: number;
+  private hits = 0;
+  private misses = 0;
+  private statsSinceMs: number;
+
+  constructor(private readonly options: TokenCacheOptions) {
+    this.entries = new LruMap(options.maxEntries);
+    this.retryIntervalMs = options.retryIntervalMs ?? 2000;
+    this.definiteFailureRetryMs = options.definiteFailureRetryMs ?? 30_000;
+    this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5000;
+    this.statsIntervalMs = options.statsIntervalMs ?? 60_000;
+    this.minLifetimeMs = options.minLifetimeSeconds * 1000;
+    this.statsSinceMs = options.clock.now();
+  }
+
+  /** Number of keys held (bounded by `maxEntries`). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Returns a token with at least the minimum lifetime left for `key`, fetching through `source` when
+   * none is cached. Throws `UpstreamUnavailableError` (503, `Retry-After`) when none can be had.
+   * @param key - cache key, e.g. `aml:<endpointId>` or `mi:<resource>`
+   * @param source - how to fetch it
+   */
+  async get(key: string, source: TokenFetch): Promise<CachedToken> {
+    const now = this.options.clock.now();
+    if (now - this.statsSinceMs >= this.statsIntervalMs) this.emitStats(now);
+    let entry = this.entries.get(key);
+    const token = entry?.token;
+    if (entry && token && now < token.servableUntilMs) {
+      this.hits++;
+      if (this.shouldRefresh(entry, token, now)) this.refresh(key, entry, source).catch(() => undefined);
+      return token;
+    }
+    this.misses++;
+    if (!entry) {
+      entry = { token: undefined, inflight: undefined, retryAtMs: 0, lastFailure: undefined };
+      this.entries.set(key, entry);
+    }
+    if (entry.inflight) return entry.inflight;
+    if (entry.lastFailure && now < entry.retryAtMs) {
+      throw this.unavailable(entry.lastFailure, entry.retryAtMs - now);
+    }
+    return this.refresh(key, entry, source);
+  }
+
+  /** Drops the cached token of one key (all keys when omitted), e.g. after a rotation. */
+  invalidate(key?: string): void {
+    if (key === undefined) this.entries.clear();
+    else this.entries.delete(key);
+  }
+
+  /** Background refresh is due: past `refreshAt`, nothing in flight, not resting after a failure. */
+  private shouldRefresh(entry: Entry, token: CachedToken, now: number): boolean {
+    return now >= token.refreshAtMs && entry.inflight === undefined && now >= entry.retryAtMs;
+  }
+
+  private refresh(key: string, entry: Entry, source: TokenFetch): Promise<CachedToken> {
+    const startedMs = this.options.clock.now();
+    const inflight = source
+      .fetch()
+      .then((upstream) => this.accept(source, upstream, this.options.clock.now()))
+      .then(
+        (token) => {
+          this.trackLatency(source, this.options.clock.now() - startedMs, 'success');
+          entry.token = token;
+          entry.inflight = undefined;
+          entry.lastFailure = undefined;
+          entry.retryAtMs = 0;
+          // Re-insert: the entry may have been evicted while the fetch ran.
+          if (this.entries.peek(key) !== entry) this.entries.set(key, entry);
+          return token;
+        },
+        (error: unknown) => {
+          const now = this.options.clock.now();
+          const failure = classifyUpstreamError(source.upstream, error);
+          this.trackLatency(source, now - startedMs, failure.failure);
+          entry.inflight = undefined;
+          entry.lastFailure = failure;
+          entry.retryAtMs = now + this.pauseAfter(failure);
+          // Reset on hard failure: a token that can no longer be served is dropped (cycler semantics).
+          if (entry.token && now >= entry.token.servableUntilMs) entry.token = undefined;
+          this.options.logger.warn('refresh => upstream failed', {
+            cacheKey: key,
+            upstream: failure.upstream,
+            failure: failure.failure,
+            status: failure.upstreamStatus,
+            servingCached: entry.token !== undefined,
+          });
+          throw this.unavailable(failure, entry.retryAtMs - now, { cause: failure });
+        },
+      );
+    entry.inflight = inflight;
+    return inflight;
+  }
+
+  /** Validates an upstream answer and derives the refresh and servable times. */
+  private accept(source: TokenFetch, upstream: UpstreamToken, now: number): CachedToken {
+    if (
+      typeof upstream.value !== 'string' ||
+      upstream.value === '' ||
+      !Number.isFinite(upstream.expiresOnMs)
+    ) {
+      throw new UpstreamTokenError(source.upstream, 'badResponse');
+    }
+    const servableUntilMs = upstream.expiresOnMs - this.minLifetimeMs;
+    if (servableUntilMs <= now) throw new UpstreamTokenError(source.upstream, 'tooShortLived');
+    const hint =
+      upstream.refreshAfterMs !== undefined &&
+      Number.isFinite(upstream.refreshAfterMs) &&
+      upstream.refreshAfterMs < upstream.expiresOnMs
+        ? upstream.refreshAfterMs
+        : now + (upstream.expiresOnMs - now) * this.options.refreshFraction;
+    const refreshAtMs = Math.min(Math.max(hint, now + this.minRefreshIntervalMs), servableUntilMs);
+    return { value: upstream.value, expiresOnMs: upstream.expiresOnMs, refreshAtMs, servableUntilMs };
+  }
+
+  private pauseAfter(failure: UpstreamTokenError): number {
+    const hinted = failure.upstreamRetryAfterSeconds;
+    if (hinted !== undefined) return Math.min(hinted, MAX_RETRY_AFTER_SECONDS) * 1000;
+    return isTransientFailure(failure.failure) ? this.retryIntervalMs : this.definiteFailureRetryMs;
+  }
+
+  private unavailable(
+    failure: UpstreamTokenError,
+    waitMs: number,
+    options?: ErrorOptions,
+  ): UpstreamUnavailableError {
+    const seconds = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(waitMs / 1000)));
+    return new UpstreamUnavailableError(failure.upstream, failure.failure, seconds, options);
+  }
+
+  private trackLatency(source: TokenFetch, ms: number, outcome: string): void {
+    this.options.telemetry.trackMetric('BrokerUpstreamLatencyMs', ms, {
+      upstream: source.upstream,
+      region: source.region,
+      outcome,
+    });
+  }
+
+  private emitStats(now: number): void {
+    const total = this.hits + this.misses;
+    if (total > 0) {
+      this.options.telemetry.trackMetric('BrokerCacheHitRatio', this.hits / total, {
+        requests: total,
+        entries: this.entries.size,
+      });
+    }
+    this.hits = 0;
+    this.misses = 0;
+    this.statsSinceMs = now;
+  }
+}

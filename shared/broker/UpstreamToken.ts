@@ -1,0 +1,63 @@
+/**
+ * What the broker fetches from upstream, and the port every upstream adapter implements (STYLE C3).
+ * Times are epoch milliseconds inside the broker; the protocol modules convert to each wire format.
+ */
+
+/** Where a brokered credential comes from. Named in 503 bodies, audit rows and telemetry. */
+export const UPSTREAM_CLASSES = ['amlToken', 'managedIdentity', 'keyVault'] as const;
+export type UpstreamClass = (typeof UPSTREAM_CLASSES)[number];
+
+/**
+ * Why an upstream call gave no usable token. Transient classes (`network`, `throttled`, `serverError`,
+ * `credentialUnavailable`) are retried after a short pause; the rest after a long one.
+ */
+export const UPSTREAM_FAILURES = [
+  'network',
+  'throttled',
+  'serverError',
+  'credentialUnavailable',
+  'denied',
+  'notFound',
+  'rejected',
+  'badResponse',
+  'tooShortLived',
+  'unknown',
+] as const;
+export type UpstreamFailure = (typeof UPSTREAM_FAILURES)[number];
+
+const TRANSIENT: ReadonlySet<UpstreamFailure> = new Set([
+  'network',
+  'throttled',
+  'serverError',
+  'credentialUnavailable',
+  'unknown',
+]);
+
+/** True when the failure class is worth retrying soon. */
+export function isTransientFailure(failure: UpstreamFailure): boolean {
+  return TRANSIENT.has(failure);
+}
+
+/** A credential as an upstream issued it. */
+export interface UpstreamToken {
+  /** The token or key; never logged. */
+  readonly value: string;
+  /** When it stops working (epoch ms). */
+  readonly expiresOnMs: number;
+  /** When the issuer wants it refreshed (epoch ms), if it says. */
+  readonly refreshAfterMs?: number;
+}
+
+/**
+ * One upstream issuer (STYLE C3). Implementations translate SDK failures into `UpstreamTokenError`
+ * with a failure class; they do not cache (the `TokenCache` does).
+ */
+export interface UpstreamTokenSource<TTarget> {
+  /** Which upstream this is, for errors, audit and telemetry. */
+  readonly upstream: UpstreamClass;
+  /**
+   * Fetches a fresh credential for `target`.
+   * @param target - an endpoint or a resource URI, depending on the source
+   */
+  getToken(target: TTarget): Promise<UpstreamToken>;
+}

@@ -1,0 +1,99 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+
+import type { Clock } from '../clock';
+import { AppError, DependencyUnavailableError } from '../errors';
+import { problem } from '../http';
+import type { Logger } from '../logging';
+import { parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
+import { InvalidClientError, InvalidTokenRequestError, UpstreamUnavailableError } from './errors';
+import type { TokenBroker } from './TokenBroker';
+
+/** Options of {@link AmlTokenProtocol}. */
+export interface AmlTokenProtocolOptions {
+  broker: TokenBroker;
+  clock: Clock;
+  logger: Logger;
+  /** Realm named in `WWW-Authenticate`. @default 'aml-credential-broker' */
+  realm?: string;
+}
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+} as const;
+
+/**
+ * `POST /api/endpoints/{id}/token`: the Azure ML endpoint token shape (`EndpointAuthToken`,
+ * azure-ml-api.md §1.4), a drop-in for code that called ARM's `…/token` or `get_token()`:
+ * `{ accessToken, tokenType: 'Bearer', expiryTimeUtc, refreshAfterTimeUtc }`, times in epoch seconds.
+ * `refreshAfterTimeUtc` is when the broker itself will have a fresher token.
+ *
+ * Client authentication: `Authorization: Basic` (id and secret form-urlencoded as in OAuth), or
+ * `X-IDENTITY-HEADER: <secret>` with `?client_id=` (or `<clientId>:<secret>` in the header). Errors are
+ * problem details; 401 carries `WWW-Authenticate: Basic`; 429 and 503 carry `Retry-After`; a 503 names
+ * the upstream and its failure class. The request body is ignored.
+ */
+export class AmlTokenProtocol {
+  private readonly wwwAuthenticate: string;
+
+  constructor(private readonly options: AmlTokenProtocolOptions) {
+    this.wwwAuthenticate = `Basic realm="${options.realm ?? 'aml-credential-broker'}", charset="UTF-8"`;
+  }
+
+  /**
+   * Answers one token request; never throws.
+   * @param correlationId - the invocation id, used as the problem's `instance`
+   */
+  async handle(request: HttpRequest, correlationId: string): Promise<HttpResponseInit> {
+    try {
+      const endpointId = request.params['id'] ?? '';
+      const basic = parseBasicAuthorization(request.headers.get('authorization'));
+      const identity = parseIdentityHeader(
+        request.headers.get('x-identity-header'),
+        request.query.get('client_id'),
+      );
+      if (basic && identity) {
+        throw new InvalidTokenRequestError('Use one client authentication method, not both.');
+      }
+      const credentials = basic ?? identity;
+      if (!credentials) throw new InvalidClientError('Client authentication is required.');
+      const { token } = await this.options.broker.vend({
+        protocol: 'amlToken',
+        clientId: credentials.clientId,
+        secret: credentials.secret,
+        // Route ids are endpoint ids only; anything else fails the endpoint-id syntax in the broker.
+        scope: endpointId.includes(':') ? '' : endpointId,
+      });
+      return {
+        status: 200,
+        headers: JSON_HEADERS,
+        body: `{"accessToken":${JSON.stringify(token.value)},"tokenType":"Bearer","expiryTimeUtc":${Math.floor(token.expiresOnMs / 1000)},"refreshAfterTimeUtc":${Math.floor(token.refreshAtMs / 1000)}}`,
+      };
+    } catch (error) {
+      return this.errorResponse(error, correlationId);
+    }
+  }
+
+  private errorResponse(error: unknown, correlationId: string): HttpResponseInit {
+    if (
+      !(error instanceof AppError) ||
+      (error.status >= 500 && !(error instanceof DependencyUnavailableError))
+    ) {
+      this.options.logger.error('token => unexpected error', {
+        error: error instanceof Error ? error.name : 'unknown',
+      });
+      return problem(500, 'InternalError', 'An unexpected error occurred.', correlationId, {});
+    }
+    const detail =
+      error.expose || error instanceof UpstreamUnavailableError
+        ? error.message
+        : 'A service the broker depends on is not available. Try again later.';
+    const response = problem(error.status, error.code, detail, correlationId, {
+      retryAfterSeconds: error.retryAfterSeconds,
+    });
+    if (error.status === 401) {
+      (response.headers as Record<string, string>)['www-authenticate'] = this.wwwAuthenticate;
+    }
+    return response;
+  }
+}

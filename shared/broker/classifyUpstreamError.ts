@@ -1,0 +1,63 @@
+import { UpstreamTokenError } from './errors';
+import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'REQUEST_SEND_ERROR',
+  'UND_ERR_SOCKET',
+]);
+const CREDENTIAL_UNAVAILABLE = new Set(['CredentialUnavailableError', 'AggregateAuthenticationError']);
+
+/** The parts of SDK errors (`RestError`, identity's `AuthenticationError`) this classifier reads. */
+interface SdkErrorShape {
+  name?: unknown;
+  code?: unknown;
+  statusCode?: unknown;
+  response?: { headers?: { get?(name: string): string | undefined } };
+}
+
+function failureForStatus(status: number): UpstreamFailure {
+  if (status === 429) return 'throttled';
+  if (status === 408 || status >= 500) return 'serverError';
+  if (status === 401 || status === 403) return 'denied';
+  if (status === 404) return 'notFound';
+  return 'rejected';
+}
+
+function retryAfterSeconds(error: SdkErrorShape): number | undefined {
+  const header = error.response?.headers?.get?.('retry-after');
+  if (header === undefined) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/**
+ * Turns whatever an SDK threw into an `UpstreamTokenError` naming the failure class (STYLE C5: one
+ * named predicate for transient failures). Only the class, status and retry hint survive; the SDK's
+ * message and response body stay in `cause`, which is never rendered or logged.
+ * @param upstream - which upstream failed
+ * @param error - the thrown value
+ */
+export function classifyUpstreamError(upstream: UpstreamClass, error: unknown): UpstreamTokenError {
+  if (error instanceof UpstreamTokenError) return error;
+  const e = (error ?? {}) as SdkErrorShape;
+  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  let failure: UpstreamFailure = 'unknown';
+  if (status !== undefined) failure = failureForStatus(status);
+  else if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) failure = 'network';
+  else if (typeof e.name === 'string' && CREDENTIAL_UNAVAILABLE.has(e.name))
+    failure = 'credentialUnavailable';
+  const retryAfter = retryAfterSeconds(e);
+  return new UpstreamTokenError(upstream, failure, {
+    cause: error,
+    ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+    ...(status !== undefined ? { status } : {}),
+  });
+}

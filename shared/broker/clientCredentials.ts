@@ -1,0 +1,66 @@
+import { InvalidClientError, InvalidTokenRequestError } from './errors';
+
+/** A client id and secret as presented, and how. */
+export interface PresentedCredentials {
+  readonly clientId: string;
+  readonly secret: string;
+  readonly method: 'basic' | 'post' | 'identityHeader';
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** `application/x-www-form-urlencoded` decoding of one value (RFC 6749 §2.3.1, Appendix B). */
+function formDecode(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    throw new InvalidTokenRequestError('The Basic credentials are not form-urlencoded.');
+  }
+}
+
+/**
+ * Parses `Authorization: Basic …` as RFC 6749 §2.3.1 defines it for OAuth clients: the client id and
+ * secret are each form-urlencoded, joined by `:`, then base64-encoded. Undefined when the header is
+ * absent or not Basic; `InvalidTokenRequestError` when it is Basic but malformed.
+ * @param header - the `Authorization` header value
+ */
+export function parseBasicAuthorization(header: string | null): PresentedCredentials | undefined {
+  if (!header) return undefined;
+  const space = header.indexOf(' ');
+  if (space < 0 || header.slice(0, space).toLowerCase() !== 'basic') return undefined;
+  const encoded = header.slice(space + 1).trim();
+  if (!BASE64.test(encoded)) throw new InvalidTokenRequestError('The Basic credentials are not base64.');
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new InvalidTokenRequestError('The Basic credentials have no ":" separator.');
+  return {
+    clientId: formDecode(decoded.slice(0, colon)),
+    secret: formDecode(decoded.slice(colon + 1)),
+    method: 'basic',
+  };
+}
+
+/**
+ * Reads the managed-identity style credentials: the secret in `X-IDENTITY-HEADER` and the client id in
+ * the `client_id` query parameter. So that an unmodified SDK using a *system-assigned* identity (which
+ * sends no `client_id`) works too, the header may also carry `<clientId>:<secret>` (client ids and
+ * base64url secrets contain no `:`). When both name a client they must agree.
+ * @param header - the `X-IDENTITY-HEADER` value
+ * @param clientIdParam - the `client_id` query parameter
+ * @throws InvalidClientError when no client id can be determined or the two disagree
+ */
+export function parseIdentityHeader(
+  header: string | null,
+  clientIdParam: string | null,
+): PresentedCredentials | undefined {
+  if (header === null || header === '') return undefined;
+  const colon = header.indexOf(':');
+  const secret = colon < 0 ? header : header.slice(colon + 1);
+  const headerId = colon < 0 ? undefined : header.slice(0, colon);
+  if (headerId !== undefined && clientIdParam && clientIdParam !== headerId) {
+    throw new InvalidClientError();
+  }
+  const clientId = headerId ?? clientIdParam;
+  if (!clientId) throw new InvalidClientError('A client_id is required with X-IDENTITY-HEADER.');
+  return { clientId, secret, method: 'identityHeader' };
+}

@@ -1,0 +1,95 @@
+import { type FieldIssue, ValidationError } from '../errors';
+import { parseScope } from './scope';
+
+/** Fields an admin may set on a broker client. `null` clears an optional field on update. */
+export interface BrokerClientFields {
+  displayName?: string;
+  allowedScopes?: string[];
+  rateLimitPerMinute?: number | null;
+  enabled?: boolean;
+  expiresAt?: string | null;
+  keyAccess?: boolean;
+}
+
+/** Client ids: letters, digits, `.`, `_`, `-`; 3-64 characters (GUIDs fit). */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
+const MAX_SCOPES = 100;
+const MAX_RATE = 1_000_000;
+const FIELDS = ['displayName', 'allowedScopes', 'rateLimitPerMinute', 'enabled', 'expiresAt', 'keyAccess'];
+
+/**
+ * Validates an admin request body for create (`creating`: `id` allowed, `displayName` and
+ * `allowedScopes` required) or update (every field optional, `id` refused). Unknown fields are refused
+ * so that typos do not pass silently. Scopes come back normalised and de-duplicated.
+ * @throws ValidationError naming every bad field
+ */
+export function parseClientFields(
+  body: Record<string, unknown>,
+  creating: boolean,
+): BrokerClientFields & { id?: string } {
+  const issues: FieldIssue[] = [];
+  const out: BrokerClientFields & { id?: string } = {};
+  for (const name of Object.keys(body)) {
+    if (!FIELDS.includes(name) && !(creating && name === 'id')) {
+      issues.push({ field: name.slice(0, 64), message: 'is not a known field' });
+    }
+  }
+  const { id, displayName, allowedScopes, rateLimitPerMinute, enabled, expiresAt, keyAccess } = body;
+  if (creating && id !== undefined) {
+    if (typeof id === 'string' && CLIENT_ID_PATTERN.test(id)) out.id = id;
+    else issues.push({ field: 'id', message: 'must be 3-64 letters, digits, ".", "_" or "-"' });
+  }
+  if (displayName !== undefined || creating) {
+    if (typeof displayName === 'string' && displayName.trim().length > 0 && displayName.length <= 200) {
+      out.displayName = displayName.trim();
+    } else
+      issues.push({ field: 'displayName', message: 'must be a non-empty string of at most 200 characters' });
+  }
+  if (allowedScopes !== undefined || creating) {
+    const scopes = parseScopes(allowedScopes);
+    if (scopes) out.allowedScopes = scopes;
+    else {
+      issues.push({
+        field: 'allowedScopes',
+        message: `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`,
+      });
+    }
+  }
+  if (rateLimitPerMinute === null && !creating) out.rateLimitPerMinute = null;
+  else if (rateLimitPerMinute !== undefined) {
+    if (
+      Number.isInteger(rateLimitPerMinute) &&
+      (rateLimitPerMinute as number) >= 1 &&
+      (rateLimitPerMinute as number) <= MAX_RATE
+    ) {
+      out.rateLimitPerMinute = rateLimitPerMinute as number;
+    } else issues.push({ field: 'rateLimitPerMinute', message: `must be an integer from 1 to ${MAX_RATE}` });
+  }
+  for (const [name, value] of [
+    ['enabled', enabled],
+    ['keyAccess', keyAccess],
+  ] as const) {
+    if (value === undefined) continue;
+    if (typeof value === 'boolean') out[name] = value;
+    else issues.push({ field: name, message: 'must be true or false' });
+  }
+  if (expiresAt === null && !creating) out.expiresAt = null;
+  else if (expiresAt !== undefined) {
+    if (typeof expiresAt === 'string' && !Number.isNaN(Date.parse(expiresAt))) {
+      out.expiresAt = new Date(expiresAt).toISOString();
+    } else issues.push({ field: 'expiresAt', message: 'must be an ISO 8601 date-time' });
+  }
+  if (issues.length > 0) throw new ValidationError(issues);
+  return out;
+}
+
+function parseScopes(value: unknown): string[] | undefined {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_SCOPES) return undefined;
+  const scopes = new Set<string>();
+  for (const item of value) {
+    const parsed = typeof item === 'string' ? parseScope(item) : undefined;
+    if (!parsed) return undefined;
+    scopes.add(parsed.value);
+  }
+  return [...scopes];
+}

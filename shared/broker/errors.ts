@@ -1,0 +1,98 @@
+import { AppError, DependencyUnavailableError, RateLimitedError } from '../errors';
+import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
+
+/**
+ * The broker's errors. Every one carries a stable `code`; the protocol modules (OAuth, MSI, AML token)
+ * render them in their own wire formats, so no message here may contain a secret, a token or a hash.
+ * Authentication failures deliberately say nothing about *why* (unknown id vs wrong secret).
+ */
+
+/** Client authentication failed: unknown client id, wrong secret, or no credentials at all. 401. */
+export class InvalidClientError extends AppError {
+  readonly code = 'InvalidClient';
+  readonly status = 401;
+  constructor(message = 'Client authentication failed.', options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The request is malformed for its protocol (missing or repeated parameter, wrong content type). 400. */
+export class InvalidTokenRequestError extends AppError {
+  readonly code = 'InvalidRequest';
+  readonly status = 400;
+}
+
+/** The grant type is not `client_credentials`. 400. */
+export class UnsupportedGrantTypeError extends AppError {
+  readonly code = 'UnsupportedGrantType';
+  readonly status = 400;
+}
+
+/** Too many bad secrets for one client id: back off. 429 with `Retry-After`. */
+export class ClientBackoffError extends RateLimitedError {
+  override readonly code = 'ClientBackoff';
+  constructor(retryAfterSeconds: number) {
+    super(`Too many failed authentication attempts; retry after ${retryAfterSeconds} s.`, retryAfterSeconds);
+  }
+}
+
+/** The authenticated client exceeded its requests per minute. 429 with `Retry-After`. */
+export class ClientRateLimitedError extends RateLimitedError {
+  override readonly code = 'ClientRateLimited';
+  constructor(retryAfterSeconds: number) {
+    super(`Rate limit exceeded; retry after ${retryAfterSeconds} s.`, retryAfterSeconds);
+  }
+}
+
+/** The client authenticated but is disabled or past its expiry (`unauthorized_client` in OAuth). 403. */
+export class ClientNotAuthorizedError extends AppError {
+  readonly code = 'ClientNotAuthorized';
+  readonly status = 403;
+}
+
+/**
+ * The scope is malformed, not on the client's allow-list, or names nothing the broker can serve
+ * (unknown, disabled or retired endpoint; key access not opted in). `invalid_scope` in OAuth. 403.
+ */
+export class ScopeNotAllowedError extends AppError {
+  readonly code = 'ScopeNotAllowed';
+  readonly status = 403;
+}
+
+/** What an upstream adapter throws: the upstream, the failure class and the upstream's retry hint. */
+export class UpstreamTokenError extends DependencyUnavailableError {
+  override readonly code = 'UpstreamTokenFailed';
+  /** HTTP status the upstream answered with, when it answered. */
+  readonly upstreamStatus?: number;
+  /** The upstream's own `Retry-After`, when it sent one. */
+  readonly upstreamRetryAfterSeconds?: number;
+  constructor(
+    readonly upstream: UpstreamClass,
+    readonly failure: UpstreamFailure,
+    options?: ErrorOptions & { retryAfterSeconds?: number; status?: number },
+  ) {
+    super(upstream, `${upstream} token request failed (${failure}).`, options);
+    if (options?.status !== undefined) this.upstreamStatus = options.status;
+    if (options?.retryAfterSeconds !== undefined) this.upstreamRetryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/**
+ * No token with enough lifetime left can be had for a scope right now. 503 with `Retry-After`; the
+ * message names the upstream and the failure class (never its body, which may echo credentials).
+ */
+export class UpstreamUnavailableError extends DependencyUnavailableError {
+  override readonly code = 'UpstreamUnavailable';
+  constructor(
+    readonly upstream: UpstreamClass,
+    readonly failure: UpstreamFailure,
+    retryAfterSeconds: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      upstream,
+      `No valid token is available: upstream ${upstream} failed (${failure}). Retry after ${retryAfterSeconds} s.`,
+      { ...options, retryAfterSeconds },
+    );
+  }
+}

@@ -1,0 +1,142 @@
+import { createLogger, type LogSink } from '../logging';
+import type { ModuleRoot } from '../services';
+import { AmlTokenProtocol } from './amlTokenProtocol';
+import { ArmEndpointTokenSource } from './ArmEndpointTokenSource';
+import type { AuditLog } from './AuditLog';
+import type { BrokerClientRegistry } from './BrokerClient';
+import { BrokerClientAdminService } from './BrokerClientAdminService';
+import { ClientAuthenticator } from './ClientAuthenticator';
+import { KeyVaultKeySource } from './KeyVaultKeySource';
+import { ManagedIdentityTokenSource } from './ManagedIdentityTokenSource';
+import { MsiTokenProtocol } from './msiProtocol';
+import { OAuthTokenProtocol } from './oauthProtocol';
+import { RateLimiter } from './RateLimiter';
+import { type BrokerEndpointLookup, ScopeResolver, type UpstreamSources } from './ScopeResolver';
+import { SecretHasher } from './SecretHasher';
+import { TableAuditLog } from './TableAuditLog';
+import { TableBrokerClientRegistry } from './TableBrokerClientRegistry';
+import { TokenBroker } from './TokenBroker';
+import { TokenCache } from './TokenCache';
+
+export type { BrokerEndpointLookup } from './ScopeResolver';
+
+/** What the broker offers the function layer (and the composition root). */
+export interface BrokerModule {
+  /** The vend operation behind all three protocols. */
+  readonly broker: TokenBroker;
+  /** `POST /api/oauth2/token`. */
+  readonly oauth: OAuthTokenProtocol;
+  /** `GET /api/msi/token`. */
+  readonly msi: MsiTokenProtocol;
+  /** `POST /api/endpoints/{id}/token`. */
+  readonly amlToken: AmlTokenProtocol;
+  /** `manage/clients` admin operations. */
+  readonly admin: BrokerClientAdminService;
+  readonly cache: TokenCache;
+  readonly audit: AuditLog;
+  /**
+   * Forgets what the broker cached about an endpoint (its scope resolution and its token or key), so
+   * the next request reads the registry and the upstream again. Call after an endpoint changed or its
+   * key rotated; otherwise changes are picked up within 30 s (resolution) or at the token's refresh.
+   */
+  invalidateEndpoint(endpointId: string): void;
+}
+
+/** Dependencies of {@link createBrokerModule}; everything but `endpoints` defaults to the real adapter. */
+export interface BrokerModuleDeps {
+  /** The endpoint registry (the rotation module's `registry`). */
+  endpoints: BrokerEndpointLookup;
+  /** @default TableBrokerClientRegistry over `config.tables.clients` */
+  clients?: BrokerClientRegistry;
+  /** @default TableAuditLog over `config.tables.audit` */
+  audit?: AuditLog;
+  /** Upstream adapters to replace (tests, benchmarks). */
+  sources?: Partial<UpstreamSources>;
+  /** Where log lines go. @default the console (the Functions host captures it) */
+  logSink?: LogSink;
+}
+
+/**
+ * Builds the token broker over the app's identity, ARM, Key Vault and Table storage. Clients are used
+ * lazily: nothing touches Azure until the first request that needs it.
+ * @example const broker = createBrokerModule(services.root, { endpoints: rotationModule.registry });
+ */
+export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): BrokerModule {
+  const { config, clock, telemetry, clients } = root;
+  const logger = (component: string) => createLogger(component, deps.logSink);
+  const hasher = new SecretHasher(config.broker.secretPepper);
+  const registry =
+    deps.clients ?? new TableBrokerClientRegistry({ table: clients.table(config.tables.clients) });
+  const audit =
+    deps.audit ??
+    new TableAuditLog({ table: clients.table(config.tables.audit), logger: logger('BrokerAudit') });
+  const sources: UpstreamSources = {
+    amlToken:
+      deps.sources?.amlToken ??
+      new ArmEndpointTokenSource({ onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints }),
+    managedIdentity:
+      deps.sources?.managedIdentity ??
+      new ManagedIdentityTokenSource({
+        credential: { getToken: (scopes) => clients.credential.getToken(scopes) },
+      }),
+    keyVault:
+      deps.sources?.keyVault ??
+      new KeyVaultKeySource({ secrets: { getSecret: (name) => clients.secrets.getSecret(name) }, clock }),
+  };
+  const cache = new TokenCache({
+    clock,
+    telemetry,
+    logger: logger('TokenCache'),
+    minLifetimeSeconds: config.broker.minTokenLifetimeSeconds,
+    refreshFraction: config.broker.refreshFraction,
+    maxEntries: config.broker.cacheMaxEntries,
+  });
+  const authenticator = new ClientAuthenticator({
+    registry,
+    hasher,
+    clock,
+    logger: logger('ClientAuthenticator'),
+    defaultRateLimitPerMinute: config.broker.defaultRateLimitPerMinute,
+  });
+  const rateLimiter = new RateLimiter();
+  const resolver = new ScopeResolver({
+    endpoints: deps.endpoints,
+    sources,
+    clock,
+    logger: logger('ScopeResolver'),
+  });
+  const broker = new TokenBroker({
+    authenticator,
+    rateLimiter,
+    resolver,
+    cache,
+    audit,
+    telemetry,
+    clock,
+    logger: logger('TokenBroker'),
+  });
+  const admin = new BrokerClientAdminService({
+    registry,
+    hasher,
+    clock,
+    logger: logger('BrokerClientAdmin'),
+    onChange: (id) => {
+      authenticator.invalidate(id);
+      rateLimiter.forget(id);
+    },
+  });
+  return {
+    broker,
+    oauth: new OAuthTokenProtocol({ broker, clock, logger: logger('OAuthToken') }),
+    msi: new MsiTokenProtocol({ broker, clock, logger: logger('MsiToken') }),
+    amlToken: new AmlTokenProtocol({ broker, clock, logger: logger('AmlToken') }),
+    admin,
+    cache,
+    audit,
+    invalidateEndpoint: (endpointId) => {
+      resolver.invalidate(endpointId);
+      cache.invalidate(`aml:${endpointId}`);
+      cache.invalidate(`key:${endpointId}`);
+    },
+  };
+}

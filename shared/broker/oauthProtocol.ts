@@ -1,0 +1,150 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+
+import type { Clock } from '../clock';
+import { AppError, DependencyUnavailableError, PayloadTooLargeError, RateLimitedError } from '../errors';
+import { readBodyText } from '../http';
+import type { Logger } from '../logging';
+import { parseBasicAuthorization, type PresentedCredentials } from './clientCredentials';
+import {
+  ClientNotAuthorizedError,
+  InvalidClientError,
+  InvalidTokenRequestError,
+  ScopeNotAllowedError,
+  UnsupportedGrantTypeError,
+  UpstreamUnavailableError,
+} from './errors';
+import type { TokenBroker } from './TokenBroker';
+
+/** Options of {@link OAuthTokenProtocol}. */
+export interface OAuthTokenProtocolOptions {
+  broker: TokenBroker;
+  clock: Clock;
+  logger: Logger;
+  /** Realm named in `WWW-Authenticate`. @default 'aml-credential-broker' */
+  realm?: string;
+  /** Largest accepted form body. @default 8192 */
+  maxBodyBytes?: number;
+}
+
+const FORM = /^application\/x-www-form-urlencoded\s*(?:;|$)/i;
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+
+/**
+ * `POST /api/oauth2/token`: the OAuth 2.0 client credentials grant (RFC 6749 §4.4) with
+ * `client_secret_basic` (§2.3.1, id and secret form-urlencoded inside Basic) or `client_secret_post`.
+ * Using both at once is `invalid_request` (§2.3). Exactly one scope per request, since every upstream
+ * token has one audience; a request without `scope` gets the client's only allowed scope, and fails
+ * with `invalid_scope` when it has several (§3.3 "pre-defined default value or fail").
+ *
+ * Success (§5.1): `{ access_token, token_type: 'Bearer', expires_in, scope }` with `Cache-Control:
+ * no-store` and `Pragma: no-cache`. Errors (§5.2): `invalid_request`, `invalid_client` (401 with
+ * `WWW-Authenticate: Basic`), `unauthorized_client` (disabled or expired client), `invalid_scope`,
+ * `unsupported_grant_type`; beyond RFC 6749, `slow_down` with 429 (rate limit, backoff) and
+ * `temporarily_unavailable` with 503 (no upstream token), both with `Retry-After`.
+ */
+export class OAuthTokenProtocol {
+  private readonly wwwAuthenticate: string;
+  private readonly maxBodyBytes: number;
+
+  constructor(private readonly options: OAuthTokenProtocolOptions) {
+    this.wwwAuthenticate = `Basic realm="${options.realm ?? 'aml-credential-broker'}", charset="UTF-8"`;
+    this.maxBodyBytes = options.maxBodyBytes ?? 8192;
+  }
+
+  /** Answers one token request; never throws. */
+  async handle(request: HttpRequest): Promise<HttpResponseInit> {
+    try {
+      const form = await this.readForm(request);
+      const credentials = this.credentials(request, form);
+      const grantType = form.get('grant_type');
+      if (grantType !== 'client_credentials') {
+        throw new UnsupportedGrantTypeError('Only the client_credentials grant is supported.');
+      }
+      // An empty scope counts as omitted (the client's default applies).
+      const scope = form.get('scope')?.trim() || undefined;
+      const { token, scope: granted } = await this.options.broker.vend({
+        protocol: 'oauth',
+        clientId: credentials.clientId,
+        secret: credentials.secret,
+        scope,
+      });
+      const expiresIn = Math.floor((token.expiresOnMs - this.options.clock.now()) / 1000);
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json;charset=UTF-8', ...NO_STORE },
+        body: `{"access_token":${JSON.stringify(token.value)},"token_type":"Bearer","expires_in":${expiresIn},"scope":${JSON.stringify(scope ?? granted)}}`,
+      };
+    } catch (error) {
+      return this.errorResponse(error);
+    }
+  }
+
+  private async readForm(request: HttpRequest): Promise<URLSearchParams> {
+    if (!FORM.test(request.headers.get('content-type') ?? '')) {
+      throw new InvalidTokenRequestError('The body must be application/x-www-form-urlencoded.');
+    }
+    const form = new URLSearchParams(await readBodyText(request, this.maxBodyBytes));
+    const seen = new Set<string>();
+    for (const name of form.keys()) {
+      // RFC 6749 §3.2: request parameters must not be included more than once.
+      if (seen.has(name)) throw new InvalidTokenRequestError(`Parameter ${name.slice(0, 40)} is repeated.`);
+      seen.add(name);
+    }
+    return form;
+  }
+
+  private credentials(request: HttpRequest, form: URLSearchParams): PresentedCredentials {
+    const basic = parseBasicAuthorization(request.headers.get('authorization'));
+    const postId = form.get('client_id');
+    const postSecret = form.get('client_secret');
+    if (basic) {
+      if (postSecret !== null) {
+        throw new InvalidTokenRequestError(
+          'Use one client authentication method, not Basic and form fields.',
+        );
+      }
+      if (postId !== null && postId !== basic.clientId) {
+        throw new InvalidTokenRequestError('client_id does not match the Basic credentials.');
+      }
+      return basic;
+    }
+    if (postId !== null && postSecret !== null) {
+      return { clientId: postId, secret: postSecret, method: 'post' };
+    }
+    throw new InvalidClientError('Client authentication is required.');
+  }
+
+  private errorResponse(error: unknown): HttpResponseInit {
+    const [status, code] = this.classify(error);
+    const headers: Record<string, string> = { 'content-type': 'application/json;charset=UTF-8', ...NO_STORE };
+    if (status === 401) headers['www-authenticate'] = this.wwwAuthenticate;
+    const retryAfter = error instanceof AppError ? error.retryAfterSeconds : undefined;
+    if ((status === 429 || status === 503) && retryAfter !== undefined) {
+      headers['retry-after'] = String(Math.ceil(retryAfter));
+    }
+    const description =
+      error instanceof AppError && (error.expose || error instanceof UpstreamUnavailableError)
+        ? error.message
+        : status === 503
+          ? 'A service the broker depends on is not available. Try again later.'
+          : 'An unexpected error occurred.';
+    if (status === 500) {
+      this.options.logger.error('token => unexpected error', {
+        error: error instanceof Error ? error.name : 'unknown',
+      });
+    }
+    return { status, headers, body: JSON.stringify({ error: code, error_description: description }) };
+  }
+
+  private classify(error: unknown): [number, string] {
+    if (error instanceof InvalidClientError) return [401, 'invalid_client'];
+    if (error instanceof UnsupportedGrantTypeError) return [400, 'unsupported_grant_type'];
+    if (error instanceof ScopeNotAllowedError) return [400, 'invalid_scope'];
+    if (error instanceof ClientNotAuthorizedError) return [400, 'unauthorized_client'];
+    if (error instanceof RateLimitedError) return [429, 'slow_down'];
+    if (error instanceof PayloadTooLargeError) return [413, 'invalid_request'];
+    if (error instanceof DependencyUnavailableError) return [503, 'temporarily_unavailable'];
+    if (error instanceof AppError && error.status === 400) return [400, 'invalid_request'];
+    return [500, 'server_error'];
+  }
+}

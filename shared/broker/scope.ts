@@ -1,0 +1,44 @@
+/**
+ * Scope syntax shared by the three protocols and the admin API. A scope names either one managed
+ * endpoint (`<endpointId>` or `<endpointId>/.default`) or one resource URI (`https://ml.azure.com` or
+ * `https://ml.azure.com/.default`). Scopes are normalised before the allow-list check, so a client
+ * granted `https://ml.azure.com` may ask for `https://ml.azure.com/.default` or `https://ml.azure.com/`.
+ */
+
+/** A scope after normalisation. */
+export interface ParsedScope {
+  readonly kind: 'endpoint' | 'resource';
+  /** Endpoint id, or resource URI without `/.default` and trailing slash (lowercase scheme and host). */
+  readonly value: string;
+}
+
+/** Endpoint ids as the endpoint registry accepts them. */
+const ENDPOINT_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
+const DEFAULT_SUFFIX = '/.default';
+const MAX_SCOPE_LENGTH = 512;
+
+/** The resource of Entra tokens for Azure ML scoring (`AADToken` endpoints). */
+export const ML_RESOURCE = 'https://ml.azure.com';
+
+/**
+ * Parses one scope; undefined when it is neither an endpoint id nor an `https` resource URI.
+ * @param raw - the scope as the client sent it
+ * @example parseScope('https://ml.azure.com/.default') // { kind: 'resource', value: 'https://ml.azure.com' }
+ */
+export function parseScope(raw: string): ParsedScope | undefined {
+  if (raw.length === 0 || raw.length > MAX_SCOPE_LENGTH) return undefined;
+  const bare = raw.endsWith(DEFAULT_SUFFIX) ? raw.slice(0, -DEFAULT_SUFFIX.length) : raw;
+  if (ENDPOINT_ID.test(bare)) return { kind: 'endpoint', value: bare };
+  if (!/^https:\/\//i.test(bare)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(bare);
+  } catch {
+    return undefined;
+  }
+  if (url.username || url.password || url.search || url.hash || bare.includes('#') || bare.includes('?')) {
+    return undefined;
+  }
+  const path = url.pathname.replace(/\/+$/, '');
+  return { kind: 'resource', value: `${url.protocol}//${url.host}${path}` };
+}

@@ -1,0 +1,197 @@
+import { type FieldIssue, ValidationError } from '../errors';
+import {
+  AUTH_MODES,
+  type AuthMode,
+  ENDPOINT_KINDS,
+  type EndpointKind,
+  type ManagedEndpoint,
+  type ScoringProbeSpec,
+} from './ManagedEndpoint';
+
+/** Rotation defaults and limits an endpoint is validated against (from `AppConfig.rotation`). */
+export interface EndpointRules {
+  readonly defaultPeriodHours: number;
+  readonly defaultGraceHours: number;
+  readonly minGraceHours: number;
+}
+
+/** The probe used when none is given: POST `{}` to the scoring URI; any status but 401/403 proves the key. */
+export const DEFAULT_PROBE: ScoringProbeSpec = {
+  method: 'POST',
+  path: '',
+  body: '{}',
+  acceptedStatuses: [200, 400, 404, 415, 422, 424],
+};
+
+const PENDING_SUFFIX = '-pending';
+const ID = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+const SECRET_NAME = /^[0-9a-zA-Z-]+$/;
+const WORKSPACE = /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$/;
+const ARM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$/;
+const RESOURCE_GROUP = /^[-\w._()]{1,90}$/;
+const SUBSCRIPTION = /^[0-9a-zA-Z-]{1,64}$/;
+const FIELDS = new Set([
+  'id',
+  'kind',
+  'arm',
+  'authMode',
+  'secretName',
+  'rotationPeriodHours',
+  'gracePeriodHours',
+  'probe',
+  'brokerKeyAccess',
+  'enabled',
+  'retiredAt',
+  'createdAt',
+  'updatedAt',
+]);
+
+type Raw = Record<string, unknown>;
+
+/**
+ * Validates registration input (API body, ENDPOINTS_FILE entry, or an update merged over the stored
+ * endpoint) and returns the complete endpoint. Every bad field is named at once in a `ValidationError`.
+ * @param input - untrusted JSON value
+ * @param rules - defaults and the minimum grace period
+ * @param now - ISO time used for createdAt/updatedAt when absent
+ */
+export function validateEndpoint(input: unknown, rules: EndpointRules, now: string): ManagedEndpoint {
+  const issues: FieldIssue[] = [];
+  const bad = (field: string, message: string): void => void issues.push({ field, message });
+  if (!isObject(input)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
+  for (const key of Object.keys(input)) if (!FIELDS.has(key)) bad(key, 'is not a known field');
+
+  const id = input.id;
+  if (typeof id !== 'string' || !ID.test(id) || id.includes('--'))
+    bad(
+      'id',
+      '3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit',
+    );
+  const kind = input.kind ?? 'onlineEndpoint';
+  if (!ENDPOINT_KINDS.includes(kind as EndpointKind)) bad('kind', `one of ${ENDPOINT_KINDS.join(', ')}`);
+  const authMode = input.authMode ?? 'Key';
+  if (!AUTH_MODES.includes(authMode as AuthMode)) bad('authMode', `one of ${AUTH_MODES.join(', ')}`);
+
+  const arm = isObject(input.arm) ? input.arm : {};
+  if (!isObject(input.arm)) bad('arm', 'an object with subscriptionId, resourceGroup, workspace and name');
+  else {
+    checkText(arm.subscriptionId, SUBSCRIPTION, 'arm.subscriptionId', 'a subscription id', bad);
+    checkText(
+      arm.resourceGroup,
+      RESOURCE_GROUP,
+      'arm.resourceGroup',
+      'a resource group name (1-90 characters)',
+      bad,
+    );
+    checkText(
+      arm.workspace,
+      WORKSPACE,
+      'arm.workspace',
+      'a workspace name (3-33 letters, digits, _ and -)',
+      bad,
+    );
+    checkText(arm.name, ARM_NAME, 'arm.name', 'an endpoint name (letters, digits, - and _; up to 255)', bad);
+  }
+
+  const secretName = input.secretName ?? (typeof id === 'string' ? `${id}-key` : '');
+  const maxSecret = 127 - PENDING_SUFFIX.length;
+  if (typeof secretName !== 'string' || !SECRET_NAME.test(secretName) || secretName.length > maxSecret)
+    bad(
+      'secretName',
+      `1-${maxSecret} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
+    );
+
+  const period = input.rotationPeriodHours ?? rules.defaultPeriodHours;
+  const grace = input.gracePeriodHours ?? rules.defaultGraceHours;
+  if (!isPositive(period)) bad('rotationPeriodHours', 'a positive number of hours');
+  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < rules.minGraceHours)
+    bad(
+      'gracePeriodHours',
+      `a number of hours of at least ${rules.minGraceHours} (consumers re-read Key Vault only every 24 h)`,
+    );
+  else if (isPositive(period) && period <= grace)
+    bad('rotationPeriodHours', `must be longer than gracePeriodHours (${grace})`);
+
+  const probe = validateProbe(input.probe, bad);
+  for (const flag of ['brokerKeyAccess', 'enabled'] as const)
+    if (input[flag] !== undefined && typeof input[flag] !== 'boolean') bad(flag, 'true or false');
+  for (const time of ['retiredAt', 'createdAt', 'updatedAt'] as const)
+    if (
+      input[time] !== undefined &&
+      (typeof input[time] !== 'string' || Number.isNaN(Date.parse(input[time])))
+    )
+      bad(time, 'an ISO date-time');
+  if (issues.length > 0) throw new ValidationError(issues);
+
+  return {
+    id: id as string,
+    kind: kind as EndpointKind,
+    arm: {
+      subscriptionId: arm.subscriptionId as string,
+      resourceGroup: arm.resourceGroup as string,
+      workspace: arm.workspace as string,
+      name: arm.name as string,
+    },
+    authMode: authMode as AuthMode,
+    secretName: secretName as string,
+    rotationPeriodHours: period as number,
+    gracePeriodHours: grace as number,
+    probe,
+    brokerKeyAccess: (input.brokerKeyAccess as boolean | undefined) ?? false,
+    enabled: (input.enabled as boolean | undefined) ?? true,
+    ...(typeof input.retiredAt === 'string' ? { retiredAt: input.retiredAt } : {}),
+    createdAt: (input.createdAt as string | undefined) ?? now,
+    updatedAt: now,
+  };
+}
+
+function validateProbe(raw: unknown, bad: (field: string, message: string) => void): ScoringProbeSpec {
+  if (raw === undefined) return DEFAULT_PROBE;
+  if (!isObject(raw)) {
+    bad('probe', 'an object with method, path, body and acceptedStatuses');
+    return DEFAULT_PROBE;
+  }
+  const method = raw.method ?? DEFAULT_PROBE.method;
+  if (method !== 'POST' && method !== 'GET') bad('probe.method', 'POST or GET');
+  const path = raw.path ?? DEFAULT_PROBE.path;
+  if (typeof path !== 'string' || path.length > 2000 || (path !== '' && !/^[/?]/.test(path)))
+    bad('probe.path', 'empty, or a path starting with / or ? (up to 2000 characters)');
+  const body =
+    raw.body === undefined
+      ? DEFAULT_PROBE.body
+      : typeof raw.body === 'string'
+        ? raw.body
+        : JSON.stringify(raw.body);
+  if (body.length > 64 * 1024) bad('probe.body', 'at most 64 KiB');
+  const statuses = raw.acceptedStatuses ?? DEFAULT_PROBE.acceptedStatuses;
+  const okStatuses =
+    Array.isArray(statuses) &&
+    statuses.length > 0 &&
+    statuses.every((s) => Number.isInteger(s) && s >= 200 && s <= 599 && s !== 401 && s !== 403);
+  if (!okStatuses)
+    bad('probe.acceptedStatuses', 'a non-empty list of HTTP statuses (200-599, not 401 or 403)');
+  return {
+    method: method as 'POST' | 'GET',
+    path: path as string,
+    body,
+    acceptedStatuses: statuses as number[],
+  };
+}
+
+function checkText(
+  value: unknown,
+  pattern: RegExp,
+  field: string,
+  expected: string,
+  bad: (f: string, m: string) => void,
+): void {
+  if (typeof value !== 'string' || !pattern.test(value)) bad(field, expected);
+}
+
+function isObject(value: unknown): value is Raw {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isPositive(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}

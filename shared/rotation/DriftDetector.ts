@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Clock } from '../clock';
+import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
+import type { KeySlot } from '../endpoints/ManagedEndpoint';
+import type { Logger } from '../logging';
+import type { EndpointKeyClient } from './EndpointKeyClient';
+import { EndpointNotFoundError } from './errors';
+import type { RotationJournal } from './RotationJournal';
+import { slotHolding } from './RotationPlanner';
+import type { SecretStore } from './SecretStore';
+
+/** Result of comparing Key Vault with the endpoint's keys. Carries names and versions, never a key. */
+export interface DriftReport {
+  readonly endpointId: string;
+  /** False only when Key Vault's current version matches neither key. */
+  readonly inSync: boolean;
+  readonly status: 'inSync' | 'drift' | 'noSecret' | 'notKeyAuth' | 'rotationInProgress';
+  /** The slot whose key Key Vault holds. */
+  readonly slot?: KeySlot;
+  readonly secretVersion?: string;
+  readonly detail?: string;
+  readonly checkedAt: string;
+}
+
+/** Dependencies of {@link DriftDetector}. */
+export interface DriftDetectorOptions {
+  registry: EndpointRegistry;
+  secrets: SecretStore;
+  keys: EndpointKeyClient;
+  journal: RotationJournal;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Compares the current Key Vault value with `listKeys` and records the verdict on the endpoint's
+ * journal row. It takes the endpoint's lease for the few milliseconds it needs, so it never reads a
+ * half-done rotation or overwrites the row of a running one; during a rotation it answers
+ * `rotationInProgress`. It publishes nothing: callers (the rotator, event reactions) decide that.
+ */
+export class DriftDetector {
+  constructor(private readonly options: DriftDetectorOptions) {}
+
+  /** Checks one endpoint; throws `EndpointNotFoundError` when it is not registered. */
+  async check(endpointId: string): Promise<DriftReport> {
+    const { registry, secrets, keys, journal, clock, logger } = this.options;
+    const endpoint = await registry.get(endpointId);
+    if (!endpoint) throw new EndpointNotFoundError(endpointId);
+    const checkedAt = new Date(clock.now()).toISOString();
+    const report = (r: Omit<DriftReport, 'endpointId' | 'checkedAt'>): DriftReport => ({
+      endpointId,
+      checkedAt,
+      ...r,
+    });
+    if (endpoint.authMode !== 'Key') return report({ inSync: true, status: 'notKeyAuth' });
+
+    const lease = await journal.acquireLease(endpointId, `drift-${randomUUID()}`, 60_000);
+    if (!lease) return report({ inSync: true, status: 'rotationInProgress' });
+    try {
+      const { state } = await journal.getState(endpointId);
+      if (state.active) return report({ inSync: true, status: 'rotationInProgress' });
+      const current = await secrets.getCurrent(endpoint.secretName);
+      if (!current) return report({ inSync: true, status: 'noSecret' });
+      const slot = current.enabled ? slotHolding(current, await keys.listKeys(endpoint)) : undefined;
+      if (slot) {
+        if (state.drift?.detected)
+          await journal.saveState(endpointId, {
+            ...state,
+            drift: { detected: false, at: checkedAt, detail: 'in sync again' },
+          });
+        return report({ inSync: true, status: 'inSync', slot, secretVersion: current.version });
+      }
+      const detail = current.enabled
+        ? `version ${current.version} matches neither key of the endpoint`
+        : `the current version ${current.version} is disabled`;
+      await journal.saveState(endpointId, { ...state, drift: { detected: true, at: checkedAt, detail } });
+      logger.warn('check => drift detected', {
+        endpointId,
+        secretName: endpoint.secretName,
+        secretVersion: current.version,
+      });
+      return report({ inSync: false, status: 'drift', secretVersion: current.version, detail });
+    } finally {
+      await journal.releaseLease(lease).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,185 @@
+import type { Clock } from '../clock';
+import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
+import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { type EndpointRules, validateEndpoint } from '../endpoints/validateEndpoint';
+import { ValidationError } from '../errors';
+import {
+  AuthModeNotKeyError,
+  EndpointExistsError,
+  EndpointNotFoundError,
+  RotationInProgressError,
+} from './errors';
+import type { RotationJob, RotationJobQueue } from './RotationJob';
+import type { RotationFailure, RotationJournal } from './RotationJournal';
+import { lastRotatedAt } from './RotationPlanner';
+import { SECRET_TAGS, type SecretStore } from './SecretStore';
+
+/** What the status API shows. Never contains a key. */
+export interface EndpointStatus {
+  readonly endpoint: ManagedEndpoint;
+  /** Slot named by the current Key Vault version's tag (undefined before onboarding or for foreign versions). */
+  readonly slotInUse?: KeySlot;
+  readonly secretVersion?: string;
+  readonly lastRotatedAt?: string;
+  readonly nextDueAt?: string;
+  readonly lastOutcome?: string;
+  readonly lastError?: RotationFailure;
+  readonly drift?: { readonly detected: boolean; readonly at: string; readonly detail: string };
+  readonly inProgress?: {
+    readonly rotationId: string;
+    readonly slot: KeySlot;
+    readonly step: string;
+    readonly startedAt: string;
+  };
+}
+
+/** Dependencies of {@link EndpointAdminService}. */
+export interface EndpointAdminServiceOptions {
+  registry: EndpointRegistry;
+  journal: RotationJournal;
+  secrets: SecretStore;
+  jobs: RotationJobQueue;
+  clock: Clock;
+  rules: EndpointRules;
+}
+
+/**
+ * Registration and inspection of managed endpoints (the admin API's service). Validation names every
+ * bad field at once; the grace period may not go below the configured minimum and the period must be
+ * longer than the grace period.
+ * @example await admin.register({ id: 'demo-key', arm: { subscriptionId, resourceGroup, workspace, name } })
+ */
+export class EndpointAdminService {
+  constructor(private readonly options: EndpointAdminServiceOptions) {}
+
+  /** Validates and stores a new endpoint; unset fields take the rotation defaults. */
+  async register(input: unknown): Promise<ManagedEndpoint> {
+    const { registry, rules } = this.options;
+    const endpoint = validateEndpoint(stripServerFields(input), rules, this.now());
+    if (await registry.get(endpoint.id))
+      throw new EndpointExistsError(`Endpoint ${endpoint.id} is already registered.`);
+    const sameSecret = await registry.findBySecretName(endpoint.secretName);
+    if (sameSecret)
+      throw new EndpointExistsError(
+        `Secret ${endpoint.secretName} already belongs to endpoint ${sameSecret.id}.`,
+      );
+    await registry.put(endpoint);
+    return endpoint;
+  }
+
+  /** Every endpoint. */
+  async list(): Promise<readonly ManagedEndpoint[]> {
+    return this.options.registry.list();
+  }
+
+  /** Applies a partial update (the id cannot change) and re-validates the whole endpoint. */
+  async update(id: string, patch: unknown): Promise<ManagedEndpoint> {
+    const existing = await this.require(id);
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
+      throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
+    const changes = stripServerFields(patch) as Record<string, unknown>;
+    if (changes.id !== undefined && changes.id !== id)
+      throw new ValidationError([{ field: 'id', message: 'cannot be changed' }]);
+    const merged = {
+      ...existing,
+      ...changes,
+      arm: { ...existing.arm, ...(isObject(changes.arm) ? changes.arm : {}) },
+    };
+    const endpoint = validateEndpoint(merged, this.options.rules, this.now());
+    const sameSecret = await this.options.registry.findBySecretName(endpoint.secretName);
+    if (sameSecret && sameSecret.id !== id)
+      throw new EndpointExistsError(
+        `Secret ${endpoint.secretName} already belongs to endpoint ${sameSecret.id}.`,
+      );
+    await this.options.registry.put(endpoint);
+    return endpoint;
+  }
+
+  /** Removes an endpoint from the registry; its secrets are left in Key Vault. */
+  async remove(id: string): Promise<void> {
+    await this.require(id);
+    await this.options.registry.delete(id);
+  }
+
+  /** Marks an endpoint retired (deleted in Azure): never rotated again, kept for history. */
+  async retire(id: string, at: string): Promise<ManagedEndpoint> {
+    const existing = await this.require(id);
+    if (existing.retiredAt) return existing;
+    const retired = { ...existing, retiredAt: at, updatedAt: this.now() };
+    await this.options.registry.put(retired);
+    return retired;
+  }
+
+  /** Slot in use, last rotation, next due time, last error with its step, drift; never a key. */
+  async status(id: string): Promise<EndpointStatus> {
+    const endpoint = await this.require(id);
+    const { state } = await this.options.journal.getState(id);
+    const current =
+      endpoint.authMode === 'Key' ? await this.options.secrets.getCurrent(endpoint.secretName) : undefined;
+    const last = lastRotatedAt(state, current);
+    const slot = current?.tags[SECRET_TAGS.slot];
+    return {
+      endpoint,
+      ...(slot === 'Primary' || slot === 'Secondary' ? { slotInUse: slot } : {}),
+      ...(current ? { secretVersion: current.version } : {}),
+      ...(last !== undefined ? { lastRotatedAt: new Date(last).toISOString() } : {}),
+      ...(endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt
+        ? {
+            nextDueAt: new Date(
+              last === undefined ? this.options.clock.now() : last + endpoint.rotationPeriodHours * 3_600_000,
+            ).toISOString(),
+          }
+        : {}),
+      ...(state.lastOutcome ? { lastOutcome: state.lastOutcome } : {}),
+      ...(state.lastError ? { lastError: state.lastError } : {}),
+      ...(state.drift ? { drift: state.drift } : {}),
+      ...(state.active
+        ? {
+            inProgress: {
+              rotationId: state.active.rotationId,
+              slot: state.active.slot,
+              step: state.active.step,
+              startedAt: state.active.startedAt,
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** Enqueues a manual rotation now; 409 while one is running, 422 for endpoints without keys. */
+  async rotateNow(id: string): Promise<RotationJob> {
+    const endpoint = await this.require(id);
+    if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(id, endpoint.authMode);
+    if (endpoint.retiredAt || !endpoint.enabled)
+      throw new ValidationError([
+        { field: 'id', message: `endpoint ${id} is ${endpoint.retiredAt ? 'retired' : 'disabled'}` },
+      ]);
+    const { lease } = await this.options.journal.getState(id);
+    if (lease && !lease.owner.startsWith('drift-')) throw new RotationInProgressError(id);
+    const job: RotationJob = { endpointId: id, reason: 'manual', requestedAt: this.now() };
+    await this.options.jobs.enqueue(job);
+    return job;
+  }
+
+  private async require(id: string): Promise<ManagedEndpoint> {
+    const endpoint = await this.options.registry.get(id);
+    if (!endpoint) throw new EndpointNotFoundError(id);
+    return endpoint;
+  }
+
+  private now(): string {
+    return new Date(this.options.clock.now()).toISOString();
+  }
+}
+
+/** Server-owned fields are ignored on input rather than trusted. */
+function stripServerFields(input: unknown): unknown {
+  if (!isObject(input)) return input;
+  const rest = { ...input };
+  for (const field of ['createdAt', 'updatedAt', 'retiredAt']) delete rest[field];
+  return rest;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,37 @@
+import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+
+/** What ARM says about an endpoint right now. */
+export interface EndpointDescription {
+  /** `properties.authMode` as returned (`Key`, `AMLToken`, `AADToken`, serverless `None`...). */
+  readonly authMode: string;
+  /** The data-plane URI the test step calls. */
+  readonly scoringUri: string;
+}
+
+/** Both keys of an endpoint. Never logged, journaled or returned by an API. */
+export interface EndpointKeys {
+  readonly primaryKey: string;
+  readonly secondaryKey: string;
+}
+
+/**
+ * The control-plane operations on an endpoint's keys (port). One implementation per endpoint kind
+ * (v2 online, v2 serverless; v1 web services later) behind `EndpointKeyClientRouter`.
+ */
+export interface EndpointKeyClient {
+  /** Auth mode and scoring URI. */
+  describe(endpoint: ManagedEndpoint): Promise<EndpointDescription>;
+  /** Both current keys. */
+  listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys>;
+  /**
+   * Regenerates one slot and waits for the long-running operation to finish.
+   * @param keyValue - the value to set; omitted lets the service choose. Throws `KeyValueRejectedError`
+   *   when the service refuses the value (400), so the caller can retry without one.
+   */
+  regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void>;
+}
+
+/** Reads the key of one slot. */
+export function keyOf(keys: EndpointKeys, slot: KeySlot): string {
+  return slot === 'Primary' ? keys.primaryKey : keys.secondaryKey;
+}

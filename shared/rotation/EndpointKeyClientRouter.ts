@@ -1,0 +1,37 @@
+import type { EndpointKind, KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from './EndpointKeyClient';
+import { UnsupportedEndpointKindError } from './errors';
+
+/** Kinds with a key client today; v1 web services get theirs in a later issue. */
+const ROTATABLE_KINDS: ReadonlySet<EndpointKind> = new Set(['onlineEndpoint', 'serverlessEndpoint']);
+
+/** True when endpoints of `kind` can be rotated. */
+export function supportsRotation(kind: EndpointKind): boolean {
+  return ROTATABLE_KINDS.has(kind);
+}
+
+/**
+ * Dispatches to the key client of the endpoint's kind — the seam where the v1 web-service client will
+ * plug in. A kind without a client fails with `UnsupportedEndpointKindError`.
+ */
+export class EndpointKeyClientRouter implements EndpointKeyClient {
+  constructor(private readonly byKind: Partial<Record<EndpointKind, EndpointKeyClient>>) {}
+
+  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
+    return this.client(endpoint).describe(endpoint);
+  }
+
+  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
+    return this.client(endpoint).listKeys(endpoint);
+  }
+
+  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
+    return this.client(endpoint).regenerateKey(endpoint, slot, keyValue);
+  }
+
+  private client(endpoint: ManagedEndpoint): EndpointKeyClient {
+    const client = this.byKind[endpoint.kind];
+    if (!client) throw new UnsupportedEndpointKindError(endpoint.kind);
+    return client;
+  }
+}

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Clock } from '../clock';
+import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
+import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import type { Logger } from '../logging';
+import type { EndpointKeyClient } from './EndpointKeyClient';
+import { AuthModeNotKeyError, DriftDetectedError } from './errors';
+import type { RotationJob } from './RotationJob';
+import type { ActiveRotation, Lease, RotationJournal, RotationState } from './RotationJournal';
+import { RotationPlanner } from './RotationPlanner';
+import { RotationRecorder } from './RotationRecorder';
+import type { RotationSteps } from './RotationSteps';
+import { MANAGED_BY, SECRET_TAGS, type SecretStore } from './SecretStore';
+
+/** What one run achieved. Failures are thrown (after being journaled), so a queue retries them. */
+export type RotationOutcome =
+  | {
+      readonly status: 'rotated' | 'repaired';
+      readonly endpointId: string;
+      readonly rotationId: string;
+      readonly slot: KeySlot;
+      readonly secretVersion: string;
+      readonly resumed: boolean;
+    }
+  | {
+      readonly status: 'skipped';
+      readonly endpointId: string;
+      readonly reason: 'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace';
+      readonly detail?: string;
+    };
+
+/** Dependencies of {@link KeyRotator}. */
+export interface KeyRotatorOptions {
+  registry: EndpointRegistry;
+  secrets: SecretStore;
+  keys: EndpointKeyClient;
+  journal: RotationJournal;
+  steps: RotationSteps;
+  recorder: RotationRecorder;
+  clock: Clock;
+  logger: Logger;
+  leaseSeconds: number;
+  /** @default crypto.randomUUID */
+  newId?: () => string;
+}
+
+/**
+ * Runs the rotation protocol for one endpoint: lease → plan (or resume from the journal) → create →
+ * set → test → finish, journaling each step so that a crash anywhere converges on the next run.
+ * @example const outcome = await rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt })
+ */
+export class KeyRotator {
+  private readonly planner: RotationPlanner;
+  private readonly newId: () => string;
+
+  constructor(private readonly options: KeyRotatorOptions) {
+    this.planner = new RotationPlanner({ secrets: options.secrets, keys: options.keys });
+    this.newId = options.newId ?? randomUUID;
+  }
+
+  /** Runs (or resumes) one rotation. Throws when the rotation failed; the failure is journaled first. */
+  async run(job: RotationJob): Promise<RotationOutcome> {
+    const { registry, journal, leaseSeconds } = this.options;
+    const endpoint = await registry.get(job.endpointId);
+    const skip = (
+      reason: Extract<RotationOutcome, { status: 'skipped' }>['reason'],
+      detail?: string,
+    ): RotationOutcome => ({
+      status: 'skipped',
+      endpointId: job.endpointId,
+      reason,
+      ...(detail ? { detail } : {}),
+    });
+    if (!endpoint) return skip('notRegistered');
+    if (endpoint.retiredAt) return skip('retired');
+    if (!endpoint.enabled) return skip('disabled');
+    const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
+    if (!lease) return skip('inProgress');
+    const holder = { lease };
+    try {
+      return await this.underLease(endpoint, job, holder);
+    } finally {
+      await journal.releaseLease(holder.lease).catch(() => undefined);
+    }
+  }
+
+  private async underLease(
+    endpoint: ManagedEndpoint,
+    job: RotationJob,
+    holder: { lease: Lease },
+  ): Promise<RotationOutcome> {
+    const { journal, recorder, keys } = this.options;
+    const keepAlive = async (): Promise<void> => {
+      holder.lease = await journal.renewLease(holder.lease, this.options.leaseSeconds * 1000);
+    };
+    let { state } = await journal.getState(endpoint.id);
+    let active = state.active;
+    const resumed = active !== undefined;
+    try {
+      if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
+      const described = await keys.describe(endpoint);
+      if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
+      if (!active) {
+        const started = await this.start(endpoint, job, state);
+        if ('status' in started) return started;
+        ({ state, active } = started);
+      }
+      return await this.drive(endpoint, state, active, resumed, keepAlive);
+    } catch (error) {
+      await recorder.failed(endpoint, error);
+      throw error;
+    }
+  }
+
+  /** Plans a new rotation; onboarding and repair happen here. */
+  private async start(
+    endpoint: ManagedEndpoint,
+    job: RotationJob,
+    state: RotationState,
+  ): Promise<RotationOutcome | { state: RotationState; active: ActiveRotation }> {
+    const { recorder, clock, secrets } = this.options;
+    let plan = await this.planner.plan(endpoint, job, state, clock.now());
+    let onboarding = false;
+    if (plan.kind === 'onboard') {
+      // No secret yet: publish the key clients can use today (Primary), then rotate the other slot.
+      const at = new Date(clock.now()).toISOString();
+      await secrets.setVersion(endpoint.secretName, plan.keys.primaryKey, {
+        tags: {
+          [SECRET_TAGS.rotationId]: this.newId(),
+          [SECRET_TAGS.slot]: 'Primary',
+          [SECRET_TAGS.rotatedAt]: at,
+          [SECRET_TAGS.managedBy]: MANAGED_BY,
+        },
+        expiresOn: new Date(
+          clock.now() + (endpoint.rotationPeriodHours + endpoint.gracePeriodHours) * 3_600_000,
+        ),
+      });
+      onboarding = true;
+      // Re-plan as a forced run: the version just written must not make a scheduled job "not due".
+      plan = await this.planner.plan(endpoint, { ...job, reason: 'manual' }, state, clock.now());
+    }
+    switch (plan.kind) {
+      case 'skip':
+        return { status: 'skipped', endpointId: endpoint.id, reason: plan.reason, detail: plan.detail };
+      case 'drift':
+        await recorder.drift(endpoint, state, plan.detail);
+        throw new DriftDetectedError(endpoint.id, endpoint.secretName);
+      case 'repair':
+        return recorder.repaired(
+          endpoint,
+          plan.pending,
+          plan.slot,
+          await this.options.steps.finish(
+            {
+              endpoint,
+              rotationId: plan.pending.tags[SECRET_TAGS.rotationId] as string,
+              slot: plan.slot,
+              resumed: true,
+            },
+            endpoint.rotationPeriodHours,
+            endpoint.gracePeriodHours,
+          ),
+        );
+      case 'onboard':
+        // Only possible if the secret vanished between the write and the re-read; try again later.
+        throw new DriftDetectedError(endpoint.id, endpoint.secretName);
+      case 'rotate': {
+        const active: ActiveRotation = {
+          rotationId: this.newId(),
+          slot: plan.slot,
+          step: 'started',
+          reason: job.reason,
+          startedAt: new Date(clock.now()).toISOString(),
+          ...(onboarding ? { onboarding } : {}),
+        };
+        return { state: await recorder.started(endpoint, state, active), active };
+      }
+    }
+  }
+
+  /** Walks the remaining steps from the journaled one. */
+  private async drive(
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    active: ActiveRotation,
+    resumed: boolean,
+    keepAlive: () => Promise<void>,
+  ): Promise<RotationOutcome> {
+    const { steps, recorder } = this.options;
+    const ctx = { endpoint, rotationId: active.rotationId, slot: active.slot, resumed };
+    let current = active;
+    const advance = async (step: ActiveRotation['step']): Promise<void> => {
+      current = { ...current, step };
+      state = await recorder.step(endpoint, state, current);
+    };
+    if (current.step === 'started') {
+      await keepAlive();
+      await steps.create(ctx);
+      await advance('created');
+    }
+    if (current.step === 'created') {
+      await keepAlive();
+      await steps.set(ctx);
+      await advance('set');
+    }
+    if (current.step === 'set') {
+      await keepAlive();
+      await steps.test(ctx, keepAlive);
+      await advance('tested');
+    }
+    await keepAlive();
+    const version = await steps.finish(ctx, endpoint.rotationPeriodHours, endpoint.gracePeriodHours);
+    return recorder.finished(endpoint, current, version, resumed);
+  }
+}

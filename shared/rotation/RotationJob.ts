@@ -1,0 +1,19 @@
+/** Why a rotation was requested. */
+export const ROTATION_REASONS = ['schedule', 'manual', 'nearExpiry', 'expired', 'drift'] as const;
+export type RotationReason = (typeof ROTATION_REASONS)[number];
+
+/** One queue message: rotate this endpoint (CONTRACT §4). Duplicates are harmless (lease + journal). */
+export interface RotationJob {
+  endpointId: string;
+  reason: RotationReason;
+  /** Set for `expired`: may skip the grace period when that is safe. */
+  urgent?: boolean;
+  /** ISO time the job was requested. */
+  requestedAt: string;
+}
+
+/** Where rotation jobs go (port; `StorageRotationJobQueue` is the Storage queue adapter). */
+export interface RotationJobQueue {
+  /** Enqueues one job. */
+  enqueue(job: RotationJob): Promise<void>;
+}

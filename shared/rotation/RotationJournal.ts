@@ -1,0 +1,84 @@
+import type { KeySlot } from '../endpoints/ManagedEndpoint';
+import type { RotationStepName } from './errors';
+import type { RotationReason } from './RotationJob';
+
+/** A held lease: proof that this run may rotate the endpoint until `expiresAt`. */
+export interface Lease {
+  readonly endpointId: string;
+  readonly owner: string;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+  /** Opaque concurrency token of the lease row (Table ETag). */
+  readonly etag: string;
+}
+
+/** Steps a rotation has completed, in order. `started` = planned, nothing written yet. */
+export const COMPLETED_STEPS = ['started', 'created', 'set', 'tested', 'finished'] as const;
+export type CompletedStep = (typeof COMPLETED_STEPS)[number];
+
+/** The rotation an endpoint is in the middle of. */
+export interface ActiveRotation {
+  readonly rotationId: string;
+  readonly slot: KeySlot;
+  readonly step: Exclude<CompletedStep, 'finished'>;
+  readonly reason: RotationReason;
+  readonly startedAt: string;
+  /** First rotation: the main secret was just created from the other slot. */
+  readonly onboarding?: boolean;
+}
+
+/** The last failure, as shown by the status API (safe message; never a key). */
+export interface RotationFailure {
+  readonly code: string;
+  readonly message: string;
+  readonly step: RotationStepName | 'poison';
+  readonly at: string;
+  readonly rotationId?: string;
+}
+
+/** Per-endpoint summary row. */
+export interface RotationState {
+  readonly active?: ActiveRotation;
+  readonly lastOutcome?: 'succeeded' | 'failed' | 'skipped';
+  readonly lastOutcomeAt?: string;
+  readonly lastRotationId?: string;
+  /** ISO time of the last successful finish. */
+  readonly lastRotatedAt?: string;
+  readonly lastSlot?: KeySlot;
+  readonly lastError?: RotationFailure;
+  readonly drift?: { readonly detected: boolean; readonly at: string; readonly detail: string };
+}
+
+/** One journal line per step of a rotation. */
+export interface StepRecord {
+  readonly endpointId: string;
+  readonly rotationId: string;
+  readonly step: CompletedStep | 'failed' | 'skipped' | 'poison';
+  readonly at: string;
+  readonly slot?: KeySlot;
+  readonly detail?: string;
+}
+
+/**
+ * Durable rotation bookkeeping (port; `TableRotationJournal` is the Table storage adapter): the lease
+ * that serialises runs per endpoint, the endpoint's state row, and step records.
+ */
+export interface RotationJournal {
+  /**
+   * Takes the endpoint's lease for `ttlMs` when it is free, expired, or already ours (conditional
+   * write). Returns undefined when another owner holds an unexpired lease or wins the race.
+   */
+  acquireLease(endpointId: string, owner: string, ttlMs: number): Promise<Lease | undefined>;
+  /** Extends a held lease; throws `LeaseLostError` when it was taken over meanwhile. */
+  renewLease(lease: Lease, ttlMs: number): Promise<Lease>;
+  /** Gives the lease up (no-op when it was lost). */
+  releaseLease(lease: Lease): Promise<void>;
+  /** The endpoint's state row plus the current lease holder, if any. */
+  getState(
+    endpointId: string,
+  ): Promise<{ state: RotationState; lease?: { owner: string; expiresAt: number } }>;
+  /** Replaces the endpoint's state row. */
+  saveState(endpointId: string, state: RotationState): Promise<void>;
+  /** Appends one step record. */
+  appendStep(record: StepRecord): Promise<void>;
+}

@@ -1,0 +1,133 @@
+import { type KeySlot, type ManagedEndpoint, otherSlot } from '../endpoints/ManagedEndpoint';
+import { type EndpointKeyClient, type EndpointKeys, keyOf } from './EndpointKeyClient';
+import type { RotationJob } from './RotationJob';
+import type { RotationState } from './RotationJournal';
+import { pendingSecretName, SECRET_TAGS, type SecretStore, type SecretVersion } from './SecretStore';
+import { slotStoppedBeingCurrentAt } from './slotHistory';
+
+/** What a new run should do. */
+export type RotationPlan =
+  | { readonly kind: 'rotate'; readonly slot: KeySlot }
+  | { readonly kind: 'onboard'; readonly keys: EndpointKeys }
+  | { readonly kind: 'skip'; readonly reason: 'notDue' | 'inGrace'; readonly detail: string }
+  | { readonly kind: 'repair'; readonly pending: SecretVersion; readonly slot: KeySlot }
+  | { readonly kind: 'drift'; readonly detail: string };
+
+/** Dependencies of {@link RotationPlanner}. */
+export interface RotationPlannerOptions {
+  secrets: SecretStore;
+  keys: EndpointKeyClient;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Decides, for an endpoint with no rotation in progress, which slot may be regenerated — enforcing the
+ * two invariants before anything is written:
+ * 1. the slot whose value is in the current Key Vault version is never regenerated (the target is
+ *    always the *other* slot, established by comparing values, not by trusting tags);
+ * 2. a slot that stopped being current less than the grace period ago is left alone, because
+ *    consumers such as Key Vault references re-read only every 24 h.
+ */
+export class RotationPlanner {
+  constructor(private readonly options: RotationPlannerOptions) {}
+
+  /**
+   * @param endpoint - a Key endpoint
+   * @param job - the request (reason `schedule` is checked for being due; `expired` + urgent may skip grace)
+   * @param state - the endpoint's journal row
+   * @param now - epoch ms
+   */
+  async plan(
+    endpoint: ManagedEndpoint,
+    job: RotationJob,
+    state: RotationState,
+    now: number,
+  ): Promise<RotationPlan> {
+    const { secrets, keys } = this.options;
+    const current = await secrets.getCurrent(endpoint.secretName);
+    if (job.reason === 'schedule' && current && !isDue(endpoint, state, current, now))
+      return { kind: 'skip', reason: 'notDue', detail: 'the last rotation is more recent than the period' };
+    const endpointKeys = await keys.listKeys(endpoint);
+    if (!current) return { kind: 'onboard', keys: endpointKeys };
+
+    const currentSlot = current.enabled ? slotHolding(current, endpointKeys) : undefined;
+    if (!currentSlot) return this.driftOrRepair(endpoint, endpointKeys, current);
+
+    const target = otherSlot(currentSlot);
+    const versions = await secrets.listVersions(endpoint.secretName);
+    const stopped = slotStoppedBeingCurrentAt(versions, target);
+    const graceEnds = stopped ? stopped.at + endpoint.gracePeriodHours * HOUR_MS : Number.NEGATIVE_INFINITY;
+    if (now < graceEnds) {
+      // An urgent `expired` job may cut grace short only when the version that held the target slot
+      // has itself expired: clients honouring expiry no longer read that value.
+      const heldByExpired =
+        stopped?.heldBy.expiresOn !== undefined && stopped.heldBy.expiresOn.getTime() <= now;
+      if (!(job.urgent && job.reason === 'expired' && heldByExpired))
+        return {
+          kind: 'skip',
+          reason: 'inGrace',
+          detail: `${target} stopped being current less than ${endpoint.gracePeriodHours} h ago (grace ends ${new Date(graceEnds).toISOString()})`,
+        };
+    }
+    return { kind: 'rotate', slot: target };
+  }
+
+  /**
+   * Key Vault matches neither key. The one safe repair: our pending secret holds exactly the key the
+   * endpoint now has in that slot (a run crashed after `set` and lost its journal) — writing it makes Key
+   * Vault right again without regenerating anything. Anything else is reported, never guessed at.
+   */
+  private async driftOrRepair(
+    endpoint: ManagedEndpoint,
+    keys: EndpointKeys,
+    current: SecretVersion,
+  ): Promise<RotationPlan> {
+    const pending = await this.options.secrets.getCurrent(pendingSecretName(endpoint.secretName));
+    const slot = pending?.tags[SECRET_TAGS.slot];
+    if (
+      pending?.enabled &&
+      pending.tags[SECRET_TAGS.rotationId] &&
+      (slot === 'Primary' || slot === 'Secondary')
+    )
+      if (pending.value !== '' && keyOf(keys, slot) === pending.value)
+        return { kind: 'repair', pending, slot };
+    return {
+      kind: 'drift',
+      detail: current.enabled
+        ? `version ${current.version} matches neither key of the endpoint`
+        : `the current version ${current.version} is disabled`,
+    };
+  }
+}
+
+/** The slot whose key equals the secret's value (tag first, to break the tie if both keys are equal). */
+export function slotHolding(secret: SecretVersion, keys: EndpointKeys): KeySlot | undefined {
+  const tagged = secret.tags[SECRET_TAGS.slot];
+  if ((tagged === 'Primary' || tagged === 'Secondary') && keyOf(keys, tagged) === secret.value) return tagged;
+  if (keys.primaryKey === secret.value) return 'Primary';
+  if (keys.secondaryKey === secret.value) return 'Secondary';
+  return undefined;
+}
+
+/** Due when never rotated, or the last rotation (journal or Key Vault tag, whichever is later) is a period old. */
+export function isDue(
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  current: SecretVersion | undefined,
+  now: number,
+): boolean {
+  const last = lastRotatedAt(state, current);
+  return last === undefined || last + endpoint.rotationPeriodHours * HOUR_MS <= now;
+}
+
+/** Epoch ms of the last rotation we know of, if any. */
+export function lastRotatedAt(
+  state: RotationState,
+  current?: { tags: Readonly<Record<string, string>> },
+): number | undefined {
+  const times = [state.lastRotatedAt, current?.tags[SECRET_TAGS.rotatedAt]]
+    .map((t) => Date.parse(t ?? ''))
+    .filter((t) => !Number.isNaN(t));
+  return times.length ? Math.max(...times) : undefined;
+}

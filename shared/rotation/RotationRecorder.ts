@@ -1,0 +1,242 @@
+import type { Clock } from '../clock';
+import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import type { Logger } from '../logging';
+import type { Telemetry } from '../telemetry';
+import { errorCode, type RotationStepName, safeMessage } from './errors';
+import type { RotationOutcome } from './KeyRotator';
+import type { RotationEvent, RotationEventSink } from './RotationEventSink';
+import type { ActiveRotation, RotationJournal, RotationState } from './RotationJournal';
+import type { SecretVersion } from './SecretStore';
+
+/** Dependencies of {@link RotationRecorder}. */
+export interface RotationRecorderOptions {
+  journal: RotationJournal;
+  events: RotationEventSink;
+  telemetry: Telemetry;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** The step a rotation is in when its journal shows `step` completed. */
+export function nextStep(active: ActiveRotation | undefined): RotationStepName {
+  if (!active) return 'plan';
+  return ({ started: 'create', created: 'set', set: 'test', tested: 'finish' } as const)[active.step];
+}
+
+/**
+ * Everything a rotation leaves behind besides keys and secrets: the journal state row and step
+ * records, telemetry (RotationStarted/Succeeded/Failed, duration metric), logs and CloudEvents.
+ * Only names, ids, slots, versions and error codes are written — never a key.
+ */
+export class RotationRecorder {
+  constructor(private readonly options: RotationRecorderOptions) {}
+
+  /** A new rotation was planned. */
+  async started(
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    active: ActiveRotation,
+  ): Promise<RotationState> {
+    const next = await this.step(endpoint, state, active);
+    this.options.telemetry.trackEvent('RotationStarted', this.props(endpoint, active));
+    this.options.logger.info('rotate => started', this.props(endpoint, active));
+    return next;
+  }
+
+  /** A step completed. */
+  async step(
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    active: ActiveRotation,
+  ): Promise<RotationState> {
+    const next: RotationState = { ...state, active };
+    await this.options.journal.saveState(endpoint.id, next);
+    await this.options.journal.appendStep({
+      endpointId: endpoint.id,
+      rotationId: active.rotationId,
+      step: active.step,
+      at: this.now(),
+      slot: active.slot,
+    });
+    return next;
+  }
+
+  /** The new version is current. */
+  async finished(
+    endpoint: ManagedEndpoint,
+    active: ActiveRotation,
+    secretVersion: string,
+    resumed: boolean,
+  ): Promise<RotationOutcome> {
+    const { journal, telemetry, logger } = this.options;
+    const at = this.now();
+    await journal.saveState(endpoint.id, this.success(active.rotationId, active.slot, at));
+    await journal.appendStep({
+      endpointId: endpoint.id,
+      rotationId: active.rotationId,
+      step: 'finished',
+      at,
+      slot: active.slot,
+      detail: `version ${secretVersion}`,
+    });
+    const props = { ...this.props(endpoint, active), secretVersion, resumed };
+    telemetry.trackEvent('RotationSucceeded', props);
+    const startedAt = Date.parse(active.startedAt);
+    if (!Number.isNaN(startedAt))
+      telemetry.trackMetric('RotationDurationMs', this.options.clock.now() - startedAt, {
+        endpointId: endpoint.id,
+      });
+    logger.info('rotate => finished', props);
+    await this.publish({
+      type: 'KeyRotated',
+      endpointId: endpoint.id,
+      secretName: endpoint.secretName,
+      slot: active.slot,
+      secretVersion,
+      rotationId: active.rotationId,
+      reason: active.reason,
+      time: at,
+    });
+    return {
+      status: 'rotated',
+      endpointId: endpoint.id,
+      rotationId: active.rotationId,
+      slot: active.slot,
+      secretVersion,
+      resumed,
+    };
+  }
+
+  /** Drift was repaired from our own pending secret. */
+  async repaired(
+    endpoint: ManagedEndpoint,
+    pending: SecretVersion,
+    slot: KeySlot,
+    secretVersion: string,
+  ): Promise<RotationOutcome> {
+    const rotationId = pending.tags['rotationId'] as string;
+    const at = this.now();
+    await this.options.journal.saveState(endpoint.id, this.success(rotationId, slot, at));
+    await this.options.journal.appendStep({
+      endpointId: endpoint.id,
+      rotationId,
+      step: 'finished',
+      at,
+      slot,
+      detail: 'repaired drift from the pending secret',
+    });
+    this.options.logger.warn('rotate => drift repaired from pending secret', {
+      endpointId: endpoint.id,
+      rotationId,
+      slot,
+      secretVersion,
+    });
+    await this.publish({
+      type: 'KeyRotated',
+      endpointId: endpoint.id,
+      secretName: endpoint.secretName,
+      slot,
+      secretVersion,
+      rotationId,
+      reason: 'drift',
+      time: at,
+    });
+    return { status: 'repaired', endpointId: endpoint.id, rotationId, slot, secretVersion, resumed: true };
+  }
+
+  /** Key Vault matches neither key and nothing safe can be done. */
+  async drift(endpoint: ManagedEndpoint, state: RotationState, detail: string): Promise<void> {
+    const at = this.now();
+    await this.options.journal.saveState(endpoint.id, { ...state, drift: { detected: true, at, detail } });
+    this.options.telemetry.trackEvent('DriftDetected', {
+      endpointId: endpoint.id,
+      secretName: endpoint.secretName,
+    });
+    this.options.logger.error('rotate => drift detected, rotation refused', {
+      endpointId: endpoint.id,
+      detail,
+    });
+    await this.publish({
+      type: 'DriftDetected',
+      endpointId: endpoint.id,
+      secretName: endpoint.secretName,
+      reason: detail,
+      time: at,
+    });
+  }
+
+  /** The run failed; best effort (the journal itself may be what is down). */
+  async failed(endpoint: ManagedEndpoint, error: unknown): Promise<void> {
+    const { journal, telemetry, logger } = this.options;
+    const at = this.now();
+    const code = errorCode(error);
+    const message = safeMessage(error);
+    let step: RotationStepName = 'plan';
+    let rotationId: string | undefined;
+    try {
+      const { state } = await journal.getState(endpoint.id);
+      step = nextStep(state.active);
+      rotationId = state.active?.rotationId;
+      await journal.saveState(endpoint.id, {
+        ...state,
+        lastOutcome: 'failed',
+        lastOutcomeAt: at,
+        lastError: { code, message, step, at, ...(rotationId ? { rotationId } : {}) },
+      });
+      if (rotationId)
+        await journal.appendStep({
+          endpointId: endpoint.id,
+          rotationId,
+          step: 'failed',
+          at,
+          detail: `${step}: ${code}`,
+        });
+    } catch {
+      // The failure is still logged, counted and published below.
+    }
+    const props = { endpointId: endpoint.id, rotationId, step, code };
+    telemetry.trackEvent('RotationFailed', props);
+    logger.error('rotate => failed', { ...props, error: message });
+    await this.publish({
+      type: 'RotationFailed',
+      endpointId: endpoint.id,
+      secretName: endpoint.secretName,
+      step,
+      reason: code,
+      time: at,
+      ...(rotationId ? { rotationId } : {}),
+    });
+  }
+
+  private success(rotationId: string, slot: KeySlot, at: string): RotationState {
+    return {
+      lastOutcome: 'succeeded',
+      lastOutcomeAt: at,
+      lastRotationId: rotationId,
+      lastRotatedAt: at,
+      lastSlot: slot,
+    };
+  }
+
+  private async publish(event: RotationEvent): Promise<void> {
+    try {
+      await this.options.events.publish(event);
+    } catch (error) {
+      this.options.logger.warn('publish => event not sent', { type: event.type, error: errorCode(error) });
+    }
+  }
+
+  private props(endpoint: ManagedEndpoint, active: ActiveRotation): Record<string, string> {
+    return {
+      endpointId: endpoint.id,
+      rotationId: active.rotationId,
+      slot: active.slot,
+      reason: active.reason,
+      step: active.step,
+    };
+  }
+
+  private now(): string {
+    return new Date(this.options.clock.now()).toISOString();
+  }
+}

@@ -1,0 +1,87 @@
+import type { Clock } from '../clock';
+import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
+import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import type { Logger } from '../logging';
+import { supportsRotation } from './EndpointKeyClientRouter';
+import type { RotationJobQueue } from './RotationJob';
+import type { RotationJournal } from './RotationJournal';
+import { isDue } from './RotationPlanner';
+
+/** Dependencies of {@link RotationScheduler}. */
+export interface RotationSchedulerOptions {
+  registry: EndpointRegistry;
+  journal: RotationJournal;
+  jobs: RotationJobQueue;
+  clock: Clock;
+  logger: Logger;
+  /** Journal reads and enqueues in flight at once. @default 16 */
+  concurrency?: number;
+}
+
+/**
+ * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
+ * left half-done) and enqueues one job each. Enqueueing is cheap and duplicates are harmless, so the
+ * timer does not need a lease: the rotator re-checks "due" under the endpoint's lease.
+ */
+export class RotationScheduler {
+  constructor(private readonly options: RotationSchedulerOptions) {}
+
+  /**
+   * @param now - epoch ms (or a Date); defaults to the clock
+   * @returns how many endpoints were due and how many jobs were enqueued
+   */
+  async enqueueDue(
+    now: number | Date = this.options.clock.now(),
+  ): Promise<{ due: number; enqueued: number }> {
+    const at = typeof now === 'number' ? now : now.getTime();
+    const { registry, logger } = this.options;
+    const candidates = (await registry.list()).filter(
+      (e) => e.enabled && !e.retiredAt && e.authMode === 'Key' && supportsRotation(e.kind),
+    );
+    let due = 0;
+    let enqueued = 0;
+    let failed = 0;
+    await forEachLimited(candidates, this.options.concurrency ?? 16, async (endpoint) => {
+      try {
+        if (!(await this.isDueOrUnfinished(endpoint, at))) return;
+        due += 1;
+        await this.options.jobs.enqueue({
+          endpointId: endpoint.id,
+          reason: 'schedule',
+          requestedAt: new Date(at).toISOString(),
+        });
+        enqueued += 1;
+      } catch (error) {
+        failed += 1;
+        logger.warn('enqueueDue => endpoint skipped this round', {
+          endpointId: endpoint.id,
+          error: error instanceof Error ? error.name : 'Error',
+        });
+      }
+    });
+    logger.info('enqueueDue => done', { endpoints: candidates.length, due, enqueued, failed });
+    return { due, enqueued };
+  }
+
+  private async isDueOrUnfinished(endpoint: ManagedEndpoint, now: number): Promise<boolean> {
+    const { state } = await this.options.journal.getState(endpoint.id);
+    return state.active !== undefined || isDue(endpoint, state, undefined, now);
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next] as T;
+      next += 1;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

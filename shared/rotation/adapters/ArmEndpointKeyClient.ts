@@ -1,0 +1,93 @@
+import type { Sleep } from '../../clock';
+import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
+import { DependencyFailedError } from '../../errors';
+import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
+import { KeyValueRejectedError } from '../errors';
+import { withRetries } from '../retry';
+
+/** Structural view of `AzureMachineLearningWorkspaces(sub).onlineEndpoints` (2.1.1), so tests can pass a fake. */
+export interface OnlineEndpointOperations {
+  get(
+    resourceGroup: string,
+    workspace: string,
+    name: string,
+  ): Promise<{ properties: { authMode: string; scoringUri?: string } }>;
+  listKeys(
+    resourceGroup: string,
+    workspace: string,
+    name: string,
+  ): Promise<{ primaryKey?: string; secondaryKey?: string }>;
+  beginRegenerateKeysAndWait(
+    resourceGroup: string,
+    workspace: string,
+    name: string,
+    body: { keyType: string; keyValue?: string },
+    options?: { updateIntervalInMs?: number },
+  ): Promise<void>;
+}
+
+/** Options of {@link ArmEndpointKeyClient}. */
+export interface ArmEndpointKeyClientOptions {
+  /** The operations of the subscription's client (`clients.machineLearning(sub).onlineEndpoints`). */
+  onlineEndpoints: (subscriptionId: string) => OnlineEndpointOperations;
+  sleep: Sleep;
+  /** LRO polling interval when the service sends no `Retry-After`. @default 1000 */
+  pollIntervalMs?: number;
+  /** Our retry attempts on top of the SDK pipeline's. @default 3 */
+  attempts?: number;
+}
+
+/**
+ * `EndpointKeyClient` for v2 managed/Kubernetes online endpoints over `@azure/arm-machinelearning`.
+ * `regenerateKey` waits for the long-running operation (the SDK polls `Location`/`Azure-AsyncOperation`).
+ * A 400 to a request that carried our `keyValue` becomes `KeyValueRejectedError` (the accepted format is
+ * undocumented), so the rotator regenerates without a value instead.
+ */
+export class ArmEndpointKeyClient implements EndpointKeyClient {
+  constructor(private readonly options: ArmEndpointKeyClientOptions) {}
+
+  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
+    const { resourceGroup, workspace, name } = endpoint.arm;
+    const found = await this.retry(() => this.ops(endpoint).get(resourceGroup, workspace, name));
+    return { authMode: found.properties.authMode, scoringUri: found.properties.scoringUri ?? '' };
+  }
+
+  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
+    const { resourceGroup, workspace, name } = endpoint.arm;
+    const keys = await this.retry(() => this.ops(endpoint).listKeys(resourceGroup, workspace, name));
+    return { primaryKey: keys.primaryKey ?? '', secondaryKey: keys.secondaryKey ?? '' };
+  }
+
+  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
+    const { resourceGroup, workspace, name } = endpoint.arm;
+    const body = keyValue === undefined ? { keyType: slot } : { keyType: slot, keyValue };
+    try {
+      await this.retry(() =>
+        this.ops(endpoint).beginRegenerateKeysAndWait(resourceGroup, workspace, name, body, {
+          updateIntervalInMs: this.options.pollIntervalMs ?? 1000,
+        }),
+      );
+    } catch (error) {
+      throw rejectedValue(error, keyValue);
+    }
+  }
+
+  private ops(endpoint: ManagedEndpoint): OnlineEndpointOperations {
+    return this.options.onlineEndpoints(endpoint.arm.subscriptionId);
+  }
+
+  private retry<T>(operation: () => Promise<T>): Promise<T> {
+    return withRetries(operation, {
+      dependency: 'arm',
+      sleep: this.options.sleep,
+      attempts: this.options.attempts ?? 3,
+    });
+  }
+}
+
+/** A 400 to a request carrying our value means "not that value"; anything else passes through. */
+export function rejectedValue(error: unknown, keyValue: string | undefined): unknown {
+  if (keyValue !== undefined && error instanceof DependencyFailedError && error.dependencyStatus === 400)
+    return new KeyValueRejectedError({ cause: error });
+  return error;
+}

@@ -1,0 +1,151 @@
+import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
+
+import type { Sleep } from '../../clock';
+import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
+import { DependencyFailedError } from '../../errors';
+import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
+import { retryAfterMs, withRetries } from '../retry';
+import { rejectedValue } from './ArmEndpointKeyClient';
+
+/** The part of a core-client `ServiceClient` (the ML client) used here: its authenticated pipeline. */
+export interface ArmRequestSender {
+  sendRequest(request: ReturnType<typeof createPipelineRequest>): Promise<{
+    status: number;
+    bodyAsText?: string | null;
+    headers: { get(name: string): string | undefined };
+  }>;
+}
+
+/** Options of {@link ArmServerlessKeyClient}. */
+export interface ArmServerlessKeyClientOptions {
+  /** The subscription's ML client (`clients.machineLearning(sub)`), whose pipeline adds the ARM token and retries. */
+  client: (subscriptionId: string) => ArmRequestSender;
+  armEndpoint: string;
+  apiVersion: string;
+  sleep: Sleep;
+  /** @default 1000 */
+  pollIntervalMs?: number;
+  /** Longest the LRO is polled. @default 600000 */
+  pollTimeoutMs?: number;
+}
+
+interface Response {
+  status: number;
+  bodyAsText?: string | null;
+  headers: { get(name: string): string | undefined };
+}
+
+/**
+ * `EndpointKeyClient` for v2 serverless endpoints (`workspaces/serverlessEndpoints`). SDK 2.1.1 has no
+ * serverless operations, so the REST calls go through the ML client's own pipeline (same credential,
+ * token cache and retry policies). `regenerateKeys` answers 200 with keys, or 202 + `Location` /
+ * `Azure-AsyncOperation`, polled here until terminal, honouring `Retry-After`.
+ */
+export class ArmServerlessKeyClient implements EndpointKeyClient {
+  constructor(private readonly options: ArmServerlessKeyClientOptions) {}
+
+  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
+    const body = json(await this.send(endpoint, 'GET', this.url(endpoint, ''))) as {
+      properties?: { authMode?: string; inferenceEndpoint?: { uri?: string } };
+    };
+    return {
+      authMode: body.properties?.authMode ?? 'Unknown',
+      scoringUri: body.properties?.inferenceEndpoint?.uri ?? '',
+    };
+  }
+
+  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
+    const body = json(await this.send(endpoint, 'POST', this.url(endpoint, '/listKeys'))) as {
+      primaryKey?: string;
+      secondaryKey?: string;
+    };
+    return { primaryKey: body.primaryKey ?? '', secondaryKey: body.secondaryKey ?? '' };
+  }
+
+  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
+    const body = JSON.stringify(keyValue === undefined ? { keyType: slot } : { keyType: slot, keyValue });
+    let response: Response;
+    try {
+      response = await this.send(endpoint, 'POST', this.url(endpoint, '/regenerateKeys'), body);
+    } catch (error) {
+      throw rejectedValue(error, keyValue);
+    }
+    if (response.status === 202) await this.poll(endpoint, response);
+  }
+
+  private async poll(endpoint: ManagedEndpoint, accepted: Response): Promise<void> {
+    const { sleep, pollIntervalMs = 1000, pollTimeoutMs = 600_000 } = this.options;
+    const asyncOperation = accepted.headers.get('azure-asyncoperation');
+    const location = accepted.headers.get('location');
+    const url = asyncOperation ?? location;
+    if (!url) return;
+    let waited = 0;
+    let last: Response = accepted;
+    while (waited < pollTimeoutMs) {
+      const wait = retryAfterMs({ response: last }) ?? pollIntervalMs;
+      await sleep(wait);
+      waited += wait;
+      last = await this.send(endpoint, 'GET', url);
+      if (asyncOperation) {
+        const status = (json(last) as { status?: string }).status ?? '';
+        if (status === 'Succeeded') return;
+        if (status === 'Failed' || status === 'Canceled')
+          throw new DependencyFailedError(
+            'arm',
+            `regenerateKeys ended ${status} for endpoint ${endpoint.id}.`,
+          );
+      } else if (last.status !== 202) return;
+    }
+    throw new DependencyFailedError(
+      'arm',
+      `regenerateKeys of endpoint ${endpoint.id} did not finish in time.`,
+    );
+  }
+
+  private url(endpoint: ManagedEndpoint, action: string): string {
+    const { subscriptionId, resourceGroup, workspace, name } = endpoint.arm;
+    const path =
+      `/subscriptions/${encodeURIComponent(subscriptionId)}/resourceGroups/${encodeURIComponent(resourceGroup)}` +
+      `/providers/Microsoft.MachineLearningServices/workspaces/${encodeURIComponent(workspace)}` +
+      `/serverlessEndpoints/${encodeURIComponent(name)}${action}`;
+    return `${this.options.armEndpoint.replace(/\/+$/, '')}${path}?api-version=${encodeURIComponent(this.options.apiVersion)}`;
+  }
+
+  /** One call through the pipeline; non-2xx becomes a `RestError` so `withRetries` can classify it. */
+  private send(
+    endpoint: ManagedEndpoint,
+    method: 'GET' | 'POST',
+    url: string,
+    body?: string,
+  ): Promise<Response> {
+    return withRetries(
+      async () => {
+        const request = createPipelineRequest({
+          url,
+          method,
+          headers: createHttpHeaders(
+            body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
+          ),
+          ...(body === undefined ? {} : { body }),
+        });
+        const response = await this.options.client(endpoint.arm.subscriptionId).sendRequest(request);
+        if (response.status >= 400)
+          throw new RestError(`ARM answered ${response.status}`, {
+            statusCode: response.status,
+            response: response as never,
+            request,
+          });
+        return response;
+      },
+      { dependency: 'arm', sleep: this.options.sleep },
+    );
+  }
+}
+
+function json(response: Response): unknown {
+  try {
+    return JSON.parse(response.bodyAsText ?? '{}') as unknown;
+  } catch {
+    return {};
+  }
+}

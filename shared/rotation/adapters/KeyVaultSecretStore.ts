@@ -1,0 +1,117 @@
+import type { KeyVaultSecret, SecretClient, SecretProperties } from '@azure/keyvault-secrets';
+
+import type { Sleep } from '../../clock';
+import { DependencyFailedError } from '../../errors';
+import { withRetries } from '../retry';
+import {
+  SECRET_TAGS,
+  type SecretStore,
+  type SecretVersion,
+  type SecretVersionInfo,
+  type SetSecretOptions,
+} from '../SecretStore';
+
+/** Options of {@link KeyVaultSecretStore}. */
+export interface KeyVaultSecretStoreOptions {
+  client: SecretClient;
+  sleep: Sleep;
+  /** Our retry attempts on top of the SDK's. @default 3 */
+  attempts?: number;
+}
+
+/**
+ * `SecretStore` over `@azure/keyvault-secrets`. 404 means "absent". Reading a disabled version is
+ * refused by Key Vault (403 "...disabled secret"); that is answered from the version list instead, with
+ * an empty value and `enabled: false`. 429/5xx are retried honouring `Retry-After` (see `withRetries`).
+ */
+export class KeyVaultSecretStore implements SecretStore {
+  constructor(private readonly options: KeyVaultSecretStoreOptions) {}
+
+  async getCurrent(name: string): Promise<SecretVersion | undefined> {
+    return this.read(name, undefined);
+  }
+
+  async getVersion(name: string, version: string): Promise<SecretVersion | undefined> {
+    return this.read(name, version);
+  }
+
+  async listVersions(name: string): Promise<SecretVersionInfo[]> {
+    const versions = await this.retry(async () => {
+      const out: SecretVersionInfo[] = [];
+      for await (const properties of this.options.client.listPropertiesOfSecretVersions(name))
+        out.push(toInfo(properties));
+      return out;
+    });
+    // Key Vault lists by version id, and `createdOn` has one-second resolution: order by our
+    // millisecond `rotatedAt` tag where present, so two versions written in one second stay in order.
+    return versions.sort((a, b) => orderKey(b) - orderKey(a));
+  }
+
+  async setVersion(name: string, value: string, options: SetSecretOptions): Promise<SecretVersionInfo> {
+    const secret = await this.retry(() =>
+      this.options.client.setSecret(name, value, {
+        tags: { ...options.tags },
+        ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
+        enabled: true,
+      }),
+    );
+    return toInfo(secret.properties);
+  }
+
+  async disableVersion(name: string, version: string): Promise<void> {
+    await this.retry(() => this.options.client.updateSecretProperties(name, version, { enabled: false }));
+  }
+
+  private async read(name: string, version: string | undefined): Promise<SecretVersion | undefined> {
+    try {
+      const secret = await this.retry(() => this.options.client.getSecret(name, version ? { version } : {}));
+      return toVersion(secret);
+    } catch (error) {
+      const status = error instanceof DependencyFailedError ? error.dependencyStatus : undefined;
+      if (status === 404) return undefined;
+      if (status === 403 && isDisabledRefusal(error)) {
+        const versions = await this.listVersions(name);
+        const found = version ? versions.find((v) => v.version === version) : versions[0];
+        return found && { ...found, value: '' };
+      }
+      throw error;
+    }
+  }
+
+  private retry<T>(operation: () => Promise<T>): Promise<T> {
+    return withRetries(operation, {
+      dependency: 'keyVault',
+      sleep: this.options.sleep,
+      attempts: this.options.attempts ?? 3,
+    });
+  }
+}
+
+/** Key Vault's refusal to read a disabled version ("Operation get is not allowed on a disabled secret"). */
+function isDisabledRefusal(error: unknown): boolean {
+  const cause = (error as { cause?: { message?: string; code?: string } }).cause;
+  return /disabled/i.test(`${cause?.code ?? ''} ${cause?.message ?? ''}`);
+}
+
+function orderKey(version: SecretVersionInfo): number {
+  const tagged = Date.parse(version.tags[SECRET_TAGS.rotatedAt] ?? '');
+  return Number.isNaN(tagged) ? (version.createdOn?.getTime() ?? 0) : tagged;
+}
+
+function toVersion(secret: KeyVaultSecret): SecretVersion {
+  return {
+    ...toInfo(secret.properties),
+    value: secret.properties.enabled === false ? '' : (secret.value ?? ''),
+  };
+}
+
+function toInfo(p: SecretProperties): SecretVersionInfo {
+  return {
+    name: p.name,
+    version: p.version ?? '',
+    tags: { ...(p.tags ?? {}) },
+    enabled: p.enabled !== false,
+    ...(p.createdOn ? { createdOn: p.createdOn } : {}),
+    ...(p.expiresOn ? { expiresOn: p.expiresOn } : {}),
+  };
+}

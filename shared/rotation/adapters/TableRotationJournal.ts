@@ -1,0 +1,152 @@
+import type { TableClient } from '@azure/data-tables';
+
+import type { Clock, Sleep } from '../../clock';
+import { LeaseLostError } from '../errors';
+import { withRetries } from '../retry';
+import type { Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
+
+interface LeaseEntity {
+  partitionKey: string;
+  rowKey: string;
+  owner: string;
+  expiresAt: number;
+  etag?: string;
+}
+
+const LEASE = 'lease';
+const STATE = 'state';
+
+/**
+ * `RotationJournal` in one Table: per endpoint (partition = endpoint id) a `lease` row, a `state` row
+ * (JSON of `RotationState`) and one `step|<time>|<rotationId>|<step>` row per step.
+ *
+ * The lease is a classic optimistic lock: create-if-absent, or replace with `If-Match: <etag>` when the
+ * row is expired (or ours). Whoever's conditional write lands holds it; the loser gets 409/412 and backs
+ * off. Expiry means a crashed run is taken over after `ttl` without anyone cleaning up.
+ */
+export class TableRotationJournal implements RotationJournal {
+  private ready?: Promise<unknown>;
+
+  constructor(private readonly options: { table: TableClient; clock: Clock; sleep: Sleep }) {}
+
+  async acquireLease(endpointId: string, owner: string, ttlMs: number): Promise<Lease | undefined> {
+    const table = await this.table();
+    const existing = await this.retry(() => this.findLease(endpointId));
+    const now = this.options.clock.now();
+    if (existing && existing.owner !== owner && existing.expiresAt > now) return undefined;
+    const entity: LeaseEntity = { partitionKey: endpointId, rowKey: LEASE, owner, expiresAt: now + ttlMs };
+    try {
+      const response = existing
+        ? await table.updateEntity(entity, 'Replace', { etag: existing.etag as string })
+        : await table.createEntity(entity);
+      return { endpointId, owner, expiresAt: entity.expiresAt, etag: response.etag ?? '' };
+    } catch (error) {
+      if (statusOf(error) === 409 || statusOf(error) === 412) return undefined;
+      throw error;
+    }
+  }
+
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease> {
+    const table = await this.table();
+    const expiresAt = this.options.clock.now() + ttlMs;
+    try {
+      const response = await table.updateEntity(
+        { partitionKey: lease.endpointId, rowKey: LEASE, owner: lease.owner, expiresAt },
+        'Replace',
+        { etag: lease.etag },
+      );
+      return { ...lease, expiresAt, etag: response.etag ?? '' };
+    } catch (error) {
+      if (statusOf(error) === 404 || statusOf(error) === 412) throw new LeaseLostError(lease.endpointId);
+      throw error;
+    }
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    const table = await this.table();
+    try {
+      await table.deleteEntity(lease.endpointId, LEASE, { etag: lease.etag });
+    } catch (error) {
+      if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
+    }
+  }
+
+  async getState(
+    endpointId: string,
+  ): Promise<{ state: RotationState; lease?: { owner: string; expiresAt: number } }> {
+    await this.table();
+    const [row, lease] = await Promise.all([
+      this.retry(() => this.find<{ state: string }>(endpointId, STATE)),
+      this.retry(() => this.findLease(endpointId)),
+    ]);
+    const live = lease && lease.expiresAt > this.options.clock.now();
+    return {
+      state: row ? (JSON.parse(row.state) as RotationState) : {},
+      ...(live ? { lease: { owner: lease.owner, expiresAt: lease.expiresAt } } : {}),
+    };
+  }
+
+  async saveState(endpointId: string, state: RotationState): Promise<void> {
+    const table = await this.table();
+    await this.retry(() =>
+      table.upsertEntity(
+        { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(state) },
+        'Replace',
+      ),
+    );
+  }
+
+  async appendStep(record: StepRecord): Promise<void> {
+    const table = await this.table();
+    const rowKey = `step|${record.at}|${record.rotationId}|${record.step}`;
+    await this.retry(() =>
+      table.upsertEntity(
+        {
+          partitionKey: record.endpointId,
+          rowKey,
+          rotationId: record.rotationId,
+          step: record.step,
+          at: record.at,
+          ...(record.slot ? { slot: record.slot } : {}),
+          ...(record.detail ? { detail: record.detail } : {}),
+        },
+        'Replace',
+      ),
+    );
+  }
+
+  private async findLease(endpointId: string): Promise<LeaseEntity | undefined> {
+    return this.find<LeaseEntity>(endpointId, LEASE);
+  }
+
+  private async find<T extends object>(
+    partitionKey: string,
+    rowKey: string,
+  ): Promise<(T & { etag: string }) | undefined> {
+    try {
+      return await this.options.table.getEntity<T>(partitionKey, rowKey);
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private async table(): Promise<TableClient> {
+    this.ready ??= this.options.table.createTable().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    await this.ready;
+    return this.options.table;
+  }
+
+  private retry<T>(operation: () => Promise<T>): Promise<T> {
+    return withRetries(operation, { dependency: 'tables', sleep: this.options.sleep });
+  }
+}
+
+/** HTTP status of an SDK error, if any. */
+export function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}

@@ -1,0 +1,130 @@
+import { AppError, ConflictError, DependencyFailedError, NotFoundError } from '../errors';
+
+/**
+ * Errors of the rotation domain, each with a stable `code`. Messages name endpoints, slots, steps and
+ * secret names only — never a key value — because they end up in journal rows and problem bodies.
+ */
+
+/** Where in the protocol a rotation failed. */
+export const ROTATION_STEPS = ['plan', 'create', 'set', 'test', 'finish'] as const;
+export type RotationStepName = (typeof ROTATION_STEPS)[number];
+
+/** No endpoint with that id is registered. */
+export class EndpointNotFoundError extends NotFoundError {
+  override readonly code: string = 'ENDPOINT_NOT_FOUND';
+  constructor(readonly endpointId: string) {
+    super(`Endpoint ${endpointId} is not registered.`);
+  }
+}
+
+/** Another run holds the endpoint's lease (one rotation per endpoint at a time). */
+export class RotationInProgressError extends ConflictError {
+  override readonly code: string = 'ROTATION_IN_PROGRESS';
+  constructor(readonly endpointId: string) {
+    super(`A rotation of endpoint ${endpointId} is in progress.`);
+  }
+}
+
+/** This run lost its lease (it expired and another run took over); it stops without touching anything. */
+export class LeaseLostError extends ConflictError {
+  override readonly code: string = 'ROTATION_LEASE_LOST';
+  constructor(readonly endpointId: string) {
+    super(`The rotation lease of endpoint ${endpointId} was lost to another run.`);
+  }
+}
+
+/** An endpoint with that id (or secret name) already exists. */
+export class EndpointExistsError extends ConflictError {
+  override readonly code: string = 'ENDPOINT_EXISTS';
+}
+
+/** The endpoint is declared in ENDPOINTS_FILE and cannot be changed through the API. */
+export class EndpointReadOnlyError extends ConflictError {
+  override readonly code: string = 'ENDPOINT_READ_ONLY';
+  constructor(readonly endpointId: string) {
+    super(`Endpoint ${endpointId} is declared in ENDPOINTS_FILE; change it there.`);
+  }
+}
+
+/** Keys can only be rotated for endpoints whose auth mode is `Key`. */
+export class AuthModeNotKeyError extends AppError {
+  readonly code = 'AUTH_MODE_NOT_KEY';
+  readonly status = 422;
+  constructor(
+    readonly endpointId: string,
+    readonly authMode: string,
+  ) {
+    super(
+      `Endpoint ${endpointId} uses auth mode ${authMode}; only Key endpoints have keys to rotate ` +
+        `(AMLToken/AADToken endpoints are served by the token broker instead).`,
+    );
+  }
+}
+
+/** The endpoint kind has no key client yet (v1 web services come later). */
+export class UnsupportedEndpointKindError extends AppError {
+  readonly code = 'ENDPOINT_KIND_UNSUPPORTED';
+  readonly status = 422;
+  constructor(readonly kind: string) {
+    super(`Endpoints of kind ${kind} cannot be rotated yet.`);
+  }
+}
+
+/** Key Vault matches neither key of the endpoint and no safe repair exists; a human must decide. */
+export class DriftDetectedError extends AppError {
+  readonly code = 'DRIFT_DETECTED';
+  readonly status = 409;
+  constructor(
+    readonly endpointId: string,
+    readonly secretName: string,
+  ) {
+    super(
+      `The current version of secret ${secretName} matches neither key of endpoint ${endpointId}; ` +
+        `rotation refused until the drift is resolved.`,
+    );
+  }
+}
+
+/** Regenerating this slot would break the invariants (slot in Key Vault, or still within grace). */
+export class UnsafeRegenerationError extends AppError {
+  readonly code = 'UNSAFE_REGENERATION';
+  readonly status = 409;
+}
+
+/** The scoring URI kept rejecting the new key until the test deadline. Key Vault was not touched. */
+export class KeyNotAcceptedError extends DependencyFailedError {
+  override readonly code: string = 'NEW_KEY_NOT_ACCEPTED';
+  constructor(
+    readonly endpointId: string,
+    readonly lastStatus: number | undefined,
+  ) {
+    super(
+      'scoring',
+      `The scoring URI of endpoint ${endpointId} did not accept the new key before the test deadline ` +
+        `(last status ${lastStatus ?? 'none'}); Key Vault still holds the previous key.`,
+      lastStatus,
+    );
+  }
+}
+
+/** ARM answered 400 to our chosen key value; the caller regenerates without a value instead. */
+export class KeyValueRejectedError extends DependencyFailedError {
+  override readonly code: string = 'KEY_VALUE_REJECTED';
+  constructor(options?: ErrorOptions) {
+    super('arm', 'The endpoint rejected the proposed key value.', 400, options);
+  }
+}
+
+/** Reads the stable code of any error, for journal rows and telemetry. */
+export function errorCode(error: unknown): string {
+  if (error instanceof AppError) return error.code;
+  return error instanceof Error ? error.name : 'Unknown';
+}
+
+/** A message safe to journal and show: our own errors' messages, otherwise only the error's name and status. */
+export function safeMessage(error: unknown): string {
+  if (error instanceof AppError) return error.message;
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  const name = error instanceof Error ? error.name : 'Error';
+  return typeof status === 'number' ? `${name} (HTTP ${status})` : name;
+}

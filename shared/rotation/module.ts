@@ -1,0 +1,111 @@
+import { realSleep, type Sleep } from '../clock';
+import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
+import { TableEndpointRegistry } from '../endpoints/TableEndpointRegistry';
+import type { LogSink } from '../logging';
+import type { ModuleRoot } from '../services';
+import { ArmEndpointKeyClient } from './adapters/ArmEndpointKeyClient';
+import { ArmServerlessKeyClient } from './adapters/ArmServerlessKeyClient';
+import { HttpScoringProbe } from './adapters/HttpScoringProbe';
+import { KeyVaultSecretStore } from './adapters/KeyVaultSecretStore';
+import { StorageRotationJobQueue } from './adapters/StorageRotationJobQueue';
+import { TableRotationJournal } from './adapters/TableRotationJournal';
+import type { DriftDetector } from './DriftDetector';
+import type { EndpointAdminService } from './EndpointAdminService';
+import { EndpointKeyClientRouter } from './EndpointKeyClientRouter';
+import type { KeyRotator } from './KeyRotator';
+import type { RotationEventSink } from './RotationEventSink';
+import type { RotationJobQueue } from './RotationJob';
+import type { RotationJobHandler } from './RotationJobHandler';
+import type { RotationJournal } from './RotationJournal';
+import type { RotationScheduler } from './RotationScheduler';
+import type { SecretStore } from './SecretStore';
+import { wireRotation } from './wireRotation';
+
+export type { RotationOutcome } from './KeyRotator';
+export type { RotationEvent, RotationEventSink } from './RotationEventSink';
+export type { RotationJob } from './RotationJob';
+
+/** What other parts of the app may use (CONTRACT §4). */
+export interface RotationModule {
+  readonly registry: EndpointRegistry;
+  readonly admin: EndpointAdminService;
+  readonly jobs: RotationJobQueue;
+  readonly rotator: KeyRotator;
+  readonly scheduler: RotationScheduler;
+  readonly drift: DriftDetector;
+  readonly secrets: SecretStore;
+  /** The journal (status history, tests). */
+  readonly journal: RotationJournal;
+  /** Queue message → rotation run (used by the queue-triggered function). */
+  readonly worker: RotationJobHandler;
+}
+
+/** Dependencies of {@link createRotationModule}. */
+export interface RotationModuleDeps {
+  /** Where KeyRotated / RotationFailed / DriftDetected go (the events module's sink). */
+  events: RotationEventSink;
+  /** @default realSleep */
+  sleep?: Sleep;
+  /** @default the console */
+  logSink?: LogSink;
+  /** How often ARM long-running operations are polled when no `Retry-After` is sent. @default 1000 */
+  armPollIntervalMs?: number;
+  /** Wraps the Table journal (fault-injection tests: a crash right after a step). */
+  decorateJournal?: (journal: RotationJournal) => RotationJournal;
+}
+
+/**
+ * Builds the rotation module over the real adapters: Key Vault, ARM (online and serverless endpoints),
+ * fetch for the test step, Table storage for the registry and journal, a Storage queue for jobs.
+ * @example const rotation = createRotationModule(services.root, { events: createRotationEventSink(services.root) })
+ */
+export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps): RotationModule {
+  const { config, clients, clock, telemetry } = root;
+  const sleep = deps.sleep ?? realSleep;
+  const rules = {
+    defaultPeriodHours: config.rotation.defaultPeriodHours,
+    defaultGraceHours: config.rotation.defaultGraceHours,
+    minGraceHours: config.rotation.minGraceHours,
+  };
+  const decorate = deps.decorateJournal ?? ((journal: RotationJournal) => journal);
+  const keys = new EndpointKeyClientRouter({
+    onlineEndpoint: new ArmEndpointKeyClient({
+      onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints,
+      sleep,
+    }),
+    serverlessEndpoint: new ArmServerlessKeyClient({
+      client: (sub) => clients.machineLearning(sub),
+      armEndpoint: config.arm.endpoint,
+      apiVersion: config.arm.mlApiVersion,
+      sleep,
+      ...(deps.armPollIntervalMs ? { pollIntervalMs: deps.armPollIntervalMs } : {}),
+    }),
+  });
+  return wireRotation(
+    {
+      registry: new TableEndpointRegistry({
+        table: clients.table(config.tables.endpoints),
+        rules,
+        ...(config.rotation.endpointsFile ? { endpointsFile: config.rotation.endpointsFile } : {}),
+        now: () => new Date(clock.now()).toISOString(),
+      }),
+      secrets: new KeyVaultSecretStore({ client: clients.secrets, sleep }),
+      keys,
+      probe: new HttpScoringProbe(),
+      journal: decorate(
+        new TableRotationJournal({ table: clients.table(config.tables.journal), clock, sleep }),
+      ),
+      jobs: new StorageRotationJobQueue({ client: clients.queue(config.rotation.queue), sleep }),
+      events: deps.events,
+      telemetry,
+      clock,
+      sleep,
+      ...(deps.logSink ? { logSink: deps.logSink } : {}),
+    },
+    {
+      leaseSeconds: config.rotation.leaseSeconds,
+      testTimeoutSeconds: config.rotation.testTimeoutSeconds,
+      rules,
+    },
+  );
+}

@@ -1,0 +1,111 @@
+import type { Sleep } from '../clock';
+import { DependencyFailedError, DependencyUnavailableError } from '../errors';
+
+/** Options of {@link withRetries}. */
+export interface RetryOptions {
+  /** Name used in errors and logs: `arm`, `keyVault`, `tables`, `queue`. */
+  readonly dependency: string;
+  readonly sleep: Sleep;
+  /** Attempts in total, first one included. @default 3 */
+  readonly attempts?: number;
+  /** Delay when the service gave no `Retry-After`. Doubles per attempt. @default 1000 */
+  readonly baseDelayMs?: number;
+  /** Longest wait honoured, whatever `Retry-After` says (beyond it the job is better retried by the queue). @default 60000 */
+  readonly maxDelayMs?: number;
+}
+
+/** Statuses worth retrying: throttling and server-side failures. */
+export function isRetriableStatus(status: number | undefined): boolean {
+  return status === 408 || status === 429 || (status !== undefined && status >= 500);
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'REQUEST_SEND_ERROR',
+]);
+
+/** True for failures that mean "not usable right now": 408/429/5xx, network errors, aborted timeouts. */
+export function isTransientError(error: unknown): boolean {
+  if (error instanceof DependencyUnavailableError) return true;
+  const e = error as { statusCode?: number; code?: string; name?: string } | null;
+  if (!e) return false;
+  if (isRetriableStatus(e.statusCode)) return true;
+  if (e.statusCode === undefined && typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+  return e.name === 'AbortError' || e.name === 'TimeoutError';
+}
+
+/** The wait a failed response asked for (`Retry-After` seconds or HTTP date, or `retry-after-ms`), in ms. */
+export function retryAfterMs(error: unknown, now = Date.now()): number | undefined {
+  const headers = (error as { response?: { headers?: { get?(name: string): string | undefined } } } | null)
+    ?.response?.headers;
+  const ms = Number(headers?.get?.('retry-after-ms') ?? headers?.get?.('x-ms-retry-after-ms'));
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers?.get?.('retry-after');
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Runs `operation`, retrying transient failures (408/429/5xx/network) a bounded number of times and
+ * honouring `Retry-After`. The Azure SDK pipelines already retry up to 3 times underneath (their
+ * throttling policy honours `Retry-After` too), so the worst case per call is `attempts × 4` HTTP
+ * requests — bounded, and each retry layer waits as the service asked. Definite answers (other 4xx)
+ * are not retried and become `DependencyFailedError`; exhausted retries become
+ * `DependencyUnavailableError` carrying the last `Retry-After` so the queue can back off. Errors of
+ * our own (`AppError`s thrown inside `operation`) pass through untouched.
+ * @example await withRetries(() => client.listKeys(rg, ws, name), { dependency: 'arm', sleep })
+ */
+export async function withRetries<T>(operation: () => Promise<T>, options: RetryOptions): Promise<T> {
+  const attempts = options.attempts ?? 3;
+  const maxDelay = options.maxDelayMs ?? 60_000;
+  let delay = options.baseDelayMs ?? 1000;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isTransientError(error) || error instanceof DependencyUnavailableError)
+        throw translate(error, options.dependency);
+      const asked = retryAfterMs(error);
+      if (attempt >= attempts || (asked !== undefined && asked > maxDelay))
+        throw new DependencyUnavailableError(
+          options.dependency,
+          `${options.dependency} is unavailable (${describe(error)}).`,
+          {
+            cause: error,
+            retryAfterSeconds: Math.ceil((asked ?? delay) / 1000),
+          },
+        );
+      await options.sleep(asked ?? delay);
+      delay *= 2;
+    }
+  }
+}
+
+/** Maps a definite failure to `DependencyFailedError` (our own errors pass through). */
+function translate(error: unknown, dependency: string): unknown {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof status !== 'number' || error instanceof DependencyFailedError) return error;
+  if ((error as { name?: string }).name !== 'RestError') return error;
+  return new DependencyFailedError(
+    dependency,
+    `${dependency} refused the request (${describe(error)}).`,
+    status,
+    { cause: error },
+  );
+}
+
+/** Status and error code only: SDK messages can echo request details. */
+function describe(error: unknown): string {
+  const e = error as { statusCode?: number; code?: string; name?: string } | null;
+  return [e?.statusCode !== undefined ? `HTTP ${e.statusCode}` : undefined, e?.code ?? e?.name]
+    .filter(Boolean)
+    .join(' ');
+}

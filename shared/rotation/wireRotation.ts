@@ -1,0 +1,102 @@
+import type { Clock, Sleep } from '../clock';
+import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
+import type { EndpointRules } from '../endpoints/validateEndpoint';
+import { createLogger, type LogSink } from '../logging';
+import type { Telemetry } from '../telemetry';
+import { DriftDetector } from './DriftDetector';
+import { EndpointAdminService } from './EndpointAdminService';
+import type { EndpointKeyClient } from './EndpointKeyClient';
+import { generateKeyValue } from './generateKeyValue';
+import { KeyRotator } from './KeyRotator';
+import type { RotationEventSink } from './RotationEventSink';
+import type { RotationJobQueue } from './RotationJob';
+import { RotationJobHandler } from './RotationJobHandler';
+import type { RotationJournal } from './RotationJournal';
+import { RotationRecorder } from './RotationRecorder';
+import { RotationScheduler } from './RotationScheduler';
+import { RotationSteps } from './RotationSteps';
+import type { ScoringProbe } from './ScoringProbe';
+import type { SecretStore } from './SecretStore';
+
+/** The ports rotation runs on: SDK adapters in production, in-memory fakes in unit tests. */
+export interface RotationPorts {
+  registry: EndpointRegistry;
+  secrets: SecretStore;
+  keys: EndpointKeyClient;
+  probe: ScoringProbe;
+  journal: RotationJournal;
+  jobs: RotationJobQueue;
+  events: RotationEventSink;
+  telemetry: Telemetry;
+  clock: Clock;
+  sleep: Sleep;
+  /** Where log lines go. @default the console */
+  logSink?: LogSink;
+  /** @default generateKeyValue */
+  generateKey?: () => string;
+  newId?: () => string;
+}
+
+/** Numbers from `AppConfig.rotation`. */
+export interface RotationSettings {
+  readonly leaseSeconds: number;
+  readonly testTimeoutSeconds: number;
+  readonly rules: EndpointRules;
+}
+
+/** The services the rotation module offers, built over ports. */
+export interface RotationServices {
+  registry: EndpointRegistry;
+  admin: EndpointAdminService;
+  jobs: RotationJobQueue;
+  rotator: KeyRotator;
+  scheduler: RotationScheduler;
+  drift: DriftDetector;
+  secrets: SecretStore;
+  journal: RotationJournal;
+  /** Queue message → rotation run, with the poison record on the last delivery. */
+  worker: RotationJobHandler;
+}
+
+/**
+ * Wires the rotation domain over a set of ports (no SDK here, so tests use the very same wiring).
+ * @example const rotation = wireRotation(fakePorts, { leaseSeconds: 600, testTimeoutSeconds: 300, rules })
+ */
+export function wireRotation(ports: RotationPorts, settings: RotationSettings): RotationServices {
+  const { registry, secrets, keys, probe, journal, jobs, events, telemetry, clock, sleep } = ports;
+  const logger = (component: string) => createLogger(component, ports.logSink);
+  const steps = new RotationSteps({
+    secrets,
+    keys,
+    probe,
+    clock,
+    sleep,
+    logger: logger('RotationSteps'),
+    generateKey: ports.generateKey ?? generateKeyValue,
+    testTimeoutMs: settings.testTimeoutSeconds * 1000,
+  });
+  const recorder = new RotationRecorder({ journal, events, telemetry, clock, logger: logger('KeyRotator') });
+  const rotator = new KeyRotator({
+    registry,
+    secrets,
+    keys,
+    journal,
+    steps,
+    recorder,
+    clock,
+    logger: logger('KeyRotator'),
+    leaseSeconds: settings.leaseSeconds,
+    ...(ports.newId ? { newId: ports.newId } : {}),
+  });
+  return {
+    registry,
+    jobs,
+    secrets,
+    journal,
+    rotator,
+    worker: new RotationJobHandler({ rotator, journal, clock, logger: logger('RotationWorker') }),
+    scheduler: new RotationScheduler({ registry, journal, jobs, clock, logger: logger('RotationScheduler') }),
+    drift: new DriftDetector({ registry, secrets, keys, journal, clock, logger: logger('DriftDetector') }),
+    admin: new EndpointAdminService({ registry, journal, secrets, jobs, clock, rules: settings.rules }),
+  };
+}

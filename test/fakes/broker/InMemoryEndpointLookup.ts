@@ -1,0 +1,46 @@
+import type { BrokerEndpointLookup } from '../../../shared/broker/module';
+import type { AuthMode, ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+
+/** Endpoints in a map. */
+export class InMemoryEndpointLookup implements BrokerEndpointLookup {
+  readonly endpoints = new Map<string, ManagedEndpoint>();
+  reads = 0;
+  failing = false;
+  async get(id: string): Promise<ManagedEndpoint | undefined> {
+    this.reads++;
+    if (this.failing) throw new Error('registry down');
+    return this.endpoints.get(id);
+  }
+  add(endpoint: ManagedEndpoint): ManagedEndpoint {
+    this.endpoints.set(endpoint.id, endpoint);
+    return endpoint;
+  }
+}
+
+/** A managed endpoint with sensible defaults. */
+export function testEndpoint(
+  id: string,
+  authMode: AuthMode,
+  overrides: Partial<ManagedEndpoint> = {},
+): ManagedEndpoint {
+  return {
+    id,
+    kind: 'onlineEndpoint',
+    arm: {
+      subscriptionId: '00000000-0000-0000-0000-000000000001',
+      resourceGroup: 'rg',
+      workspace: 'ws',
+      name: id,
+    },
+    authMode,
+    secretName: `${id}-key`,
+    rotationPeriodHours: 720,
+    gracePeriodHours: 25,
+    probe: { method: 'POST', path: '', body: '{}', acceptedStatuses: [200] },
+    brokerKeyAccess: false,
+    enabled: true,
+    createdAt: '2026-11-01T00:00:00.000Z',
+    updatedAt: '2026-11-01T00:00:00.000Z',
+    ...overrides,
+  };
+}

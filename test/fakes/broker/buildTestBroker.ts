@@ -1,0 +1,81 @@
+import { AzureClients } from '../../../shared/azureClients';
+import { type BrokerModule, createBrokerModule } from '../../../shared/broker/module';
+import { loadConfig } from '../../../shared/config';
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import type { ModuleRoot } from '../../../shared/services';
+import { CapturingTelemetry } from './capture';
+import { CapturingAuditLog } from './CapturingAuditLog';
+import { FakeClock } from './FakeClock';
+import { FakeUpstreamSource } from './FakeUpstreamSource';
+import { InMemoryBrokerClientRegistry } from './InMemoryBrokerClientRegistry';
+import { InMemoryEndpointLookup, testEndpoint } from './InMemoryEndpointLookup';
+
+/** The pepper the test broker uses (so secret-scan tests can look for it). */
+export const TEST_PEPPER = 'test-pepper-0123456789-abcdefghijklmnopqrstuvwxyz';
+
+/** A broker module over fakes, with handles on every fake. */
+export interface TestBroker {
+  module: BrokerModule;
+  clock: FakeClock;
+  registry: InMemoryBrokerClientRegistry;
+  endpoints: InMemoryEndpointLookup;
+  audit: CapturingAuditLog;
+  telemetry: CapturingTelemetry;
+  aml: FakeUpstreamSource<ManagedEndpoint>;
+  mi: FakeUpstreamSource<string>;
+  keys: FakeUpstreamSource<ManagedEndpoint>;
+  /** Formatted log lines. */
+  logs: string[];
+  /** Creates a client through the admin service; returns its id and secrets. */
+  addClient(fields?: Record<string, unknown>): Promise<{ id: string; primary: string; secondary: string }>;
+}
+
+/**
+ * Builds the broker through `createBrokerModule` with fakes for every port. Endpoints `demo-token`
+ * (AMLToken), `demo-aad` (AADToken), `demo-key` (Key, broker key access on) exist. Time is a
+ * `FakeClock` starting at `options.startMs` (default 2026-11-23T02:00Z; pass `Date.now()` when a real
+ * client compares expiry times with its own clock).
+ */
+export function buildTestBroker(
+  env: Record<string, string> = {},
+  options: { startMs?: number } = {},
+): TestBroker {
+  const config = loadConfig({
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    KEY_VAULT_URL: 'https://myvault.vault.azure.net/',
+    BROKER_SECRET_PEPPER: TEST_PEPPER,
+    ...env,
+  });
+  const clock = new FakeClock(options.startMs);
+  const telemetry = new CapturingTelemetry();
+  // AzureClients builds SDK clients lazily; with every port faked none is ever built.
+  const root: ModuleRoot = { config, clients: new AzureClients(config), telemetry, clock };
+  const registry = new InMemoryBrokerClientRegistry();
+  const endpoints = new InMemoryEndpointLookup();
+  endpoints.add(testEndpoint('demo-token', 'AMLToken'));
+  endpoints.add(testEndpoint('demo-aad', 'AADToken'));
+  endpoints.add(testEndpoint('demo-key', 'Key', { brokerKeyAccess: true }));
+  const audit = new CapturingAuditLog();
+  const aml = new FakeUpstreamSource<ManagedEndpoint>('amlToken', clock);
+  const mi = new FakeUpstreamSource<string>('managedIdentity', clock);
+  const keys = new FakeUpstreamSource<ManagedEndpoint>('keyVault', clock);
+  const logs: string[] = [];
+  const module = createBrokerModule(root, {
+    endpoints,
+    clients: registry,
+    audit,
+    sources: { amlToken: aml, managedIdentity: mi, keyVault: keys },
+    logSink: (level, line) => void logs.push(`${level} ${line}`),
+  });
+  let n = 0;
+  const addClient = async (fields: Record<string, unknown> = {}) => {
+    const created = await module.admin.create({
+      id: `client-${++n}`,
+      displayName: `Client ${n}`,
+      allowedScopes: ['demo-token'],
+      ...fields,
+    });
+    return { id: created.client.id, primary: created.primarySecret, secondary: created.secondarySecret };
+  };
+  return { module, clock, registry, endpoints, audit, telemetry, aml, mi, keys, logs, addClient };
+}

@@ -1,0 +1,19 @@
+import type { ScoringProbeSpec } from '../../../shared/endpoints/ManagedEndpoint';
+import type { ScoringProbe } from '../../../shared/rotation/ScoringProbe';
+import type { FakeEndpointKeyClient } from './FakeEndpointKeyClient';
+
+/** Scores against the fake endpoints: 200 for a current, propagated key, else 401 (or whatever `forceStatus` says). */
+export class FakeScoringProbe implements ScoringProbe {
+  readonly calls: Array<{ scoringUri: string; status: number }> = [];
+  /** Answer this status to every call (e.g. 401 to simulate an endpoint that keeps rejecting). */
+  forceStatus: number | undefined;
+
+  constructor(private readonly keys: FakeEndpointKeyClient) {}
+
+  async call(scoringUri: string, key: string, _spec: ScoringProbeSpec): Promise<number> {
+    const endpointId = /^https:\/\/scoring\.test\/([^/]+)\/score$/.exec(scoringUri)?.[1] ?? '';
+    const status = this.forceStatus ?? (this.keys.accepts(endpointId, key) ? 200 : 401);
+    this.calls.push({ scoringUri, status });
+    return status;
+  }
+}

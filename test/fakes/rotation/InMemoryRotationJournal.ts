@@ -1,0 +1,89 @@
+import { LeaseLostError } from '../../../shared/rotation/errors';
+import type {
+  Lease,
+  RotationJournal,
+  RotationState,
+  StepRecord,
+} from '../../../shared/rotation/RotationJournal';
+import type { FakeClock } from './FakeClock';
+import { FaultPlan } from './FaultPlan';
+
+interface LeaseRow {
+  owner: string;
+  expiresAt: number;
+  etag: string;
+}
+
+/** The journal in memory, with the same conditional-write lease semantics as the Table adapter. */
+export class InMemoryRotationJournal implements RotationJournal {
+  private readonly leases = new Map<string, LeaseRow>();
+  private readonly states = new Map<string, RotationState>();
+  readonly steps: StepRecord[] = [];
+  private etagCounter = 0;
+
+  constructor(
+    private readonly clock: FakeClock,
+    readonly faults: FaultPlan = new FaultPlan(),
+  ) {}
+
+  /** Every row as JSON text, for leak scans. */
+  dump(): string {
+    return JSON.stringify({ leases: [...this.leases], states: [...this.states], steps: this.steps });
+  }
+
+  async acquireLease(endpointId: string, owner: string, ttlMs: number): Promise<Lease | undefined> {
+    this.faults.check();
+    const existing = this.leases.get(endpointId);
+    const now = this.clock.now();
+    if (existing && existing.owner !== owner && existing.expiresAt > now) return undefined;
+    // Yield once, as a network round trip would, so concurrent callers interleave like real ones.
+    const seenEtag = existing?.etag;
+    await Promise.resolve();
+    if (this.leases.get(endpointId)?.etag !== seenEtag) return undefined;
+    const row = { owner, expiresAt: now + ttlMs, etag: this.nextEtag() };
+    this.leases.set(endpointId, row);
+    return { endpointId, ...row };
+  }
+
+  async renewLease(lease: Lease, ttlMs: number): Promise<Lease> {
+    this.faults.check();
+    const existing = this.leases.get(lease.endpointId);
+    if (existing?.etag !== lease.etag) throw new LeaseLostError(lease.endpointId);
+    const row = { owner: lease.owner, expiresAt: this.clock.now() + ttlMs, etag: this.nextEtag() };
+    this.leases.set(lease.endpointId, row);
+    return { endpointId: lease.endpointId, ...row };
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    this.faults.check();
+    if (this.leases.get(lease.endpointId)?.etag === lease.etag) this.leases.delete(lease.endpointId);
+  }
+
+  async getState(
+    endpointId: string,
+  ): Promise<{ state: RotationState; lease?: { owner: string; expiresAt: number } }> {
+    this.faults.check();
+    const lease = this.leases.get(endpointId);
+    const live = lease && lease.expiresAt > this.clock.now();
+    return {
+      state: this.states.get(endpointId) ?? {},
+      ...(live ? { lease: { owner: lease.owner, expiresAt: lease.expiresAt } } : {}),
+    };
+  }
+
+  async saveState(endpointId: string, state: RotationState): Promise<void> {
+    this.faults.check();
+    this.states.set(endpointId, JSON.parse(JSON.stringify(state)) as RotationState);
+    this.faults.mutated('journal.saveState');
+  }
+
+  async appendStep(record: StepRecord): Promise<void> {
+    this.faults.check();
+    this.steps.push(record);
+  }
+
+  private nextEtag(): string {
+    this.etagCounter += 1;
+    return `W/"${this.etagCounter}"`;
+  }
+}

@@ -1,0 +1,116 @@
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
+import { type RotationServices, wireRotation } from '../../../shared/rotation/wireRotation';
+import { CapturingRotationEventSink } from './CapturingRotationEventSink';
+import { CapturingTelemetry } from './CapturingTelemetry';
+import { FakeClock } from './FakeClock';
+import { FakeEndpointKeyClient } from './FakeEndpointKeyClient';
+import { FakeScoringProbe } from './FakeScoringProbe';
+import { FaultPlan } from './FaultPlan';
+import { InMemoryEndpointRegistry } from './InMemoryEndpointRegistry';
+import { InMemoryRotationJobQueue } from './InMemoryRotationJobQueue';
+import { InMemoryRotationJournal } from './InMemoryRotationJournal';
+import { InMemorySecretStore } from './InMemorySecretStore';
+
+/** Every fake plus the wired rotation services over them. */
+export interface RotationFixture {
+  clock: FakeClock;
+  faults: FaultPlan;
+  secrets: InMemorySecretStore;
+  keys: FakeEndpointKeyClient;
+  probe: FakeScoringProbe;
+  journal: InMemoryRotationJournal;
+  registry: InMemoryEndpointRegistry;
+  jobs: InMemoryRotationJobQueue;
+  events: CapturingRotationEventSink;
+  telemetry: CapturingTelemetry;
+  logs: string[];
+  services: RotationServices;
+  /** Registers an endpoint with the fake registry and the fake ARM. */
+  addEndpoint(
+    overrides?: Partial<ManagedEndpoint>,
+    keys?: { primaryKey?: string; secondaryKey?: string },
+  ): ManagedEndpoint;
+  /** A second set of services over the same fakes (another process). */
+  anotherProcess(): RotationServices;
+}
+
+/** Builds the rotation module over in-memory fakes: period 100 h, grace 25 h, lease 600 s, test timeout 60 s. */
+export function buildRotationFixture(
+  options: { leaseSeconds?: number; testTimeoutSeconds?: number } = {},
+): RotationFixture {
+  const clock = new FakeClock();
+  const faults = new FaultPlan();
+  const secrets = new InMemorySecretStore(clock, faults);
+  const keys = new FakeEndpointKeyClient(clock, faults);
+  const probe = new FakeScoringProbe(keys);
+  const journal = new InMemoryRotationJournal(clock, faults);
+  const registry = new InMemoryEndpointRegistry();
+  const jobs = new InMemoryRotationJobQueue();
+  const events = new CapturingRotationEventSink();
+  const telemetry = new CapturingTelemetry();
+  const logs: string[] = [];
+  let keyCounter = 0;
+  const build = (): RotationServices =>
+    wireRotation(
+      {
+        registry,
+        secrets,
+        keys,
+        probe,
+        journal,
+        jobs,
+        events,
+        telemetry,
+        clock,
+        sleep: clock.sleep,
+        logSink: (level, line) => logs.push(`${level} ${line}`),
+        generateKey: () => `new-key-${(keyCounter += 1)}-${Math.random().toString(36).slice(2, 10)}`,
+      },
+      {
+        leaseSeconds: options.leaseSeconds ?? 600,
+        testTimeoutSeconds: options.testTimeoutSeconds ?? 60,
+        rules: { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 },
+      },
+    );
+  const addEndpoint = (
+    overrides: Partial<ManagedEndpoint> = {},
+    initial: { primaryKey?: string; secondaryKey?: string } = {},
+  ): ManagedEndpoint => {
+    const id = overrides.id ?? 'demo-key';
+    const endpoint: ManagedEndpoint = {
+      id,
+      kind: 'onlineEndpoint',
+      arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: id },
+      authMode: 'Key',
+      secretName: `${id}-secret`,
+      rotationPeriodHours: 100,
+      gracePeriodHours: 25,
+      probe: DEFAULT_PROBE,
+      brokerKeyAccess: false,
+      enabled: true,
+      createdAt: new Date(clock.now()).toISOString(),
+      updatedAt: new Date(clock.now()).toISOString(),
+      ...overrides,
+    };
+    registry.endpoints.set(id, endpoint);
+    keys.add(id, { authMode: endpoint.authMode, ...initial });
+    return endpoint;
+  };
+  return {
+    clock,
+    faults,
+    secrets,
+    keys,
+    probe,
+    journal,
+    registry,
+    jobs,
+    events,
+    telemetry,
+    logs,
+    services: build(),
+    addEndpoint,
+    anotherProcess: build,
+  };
+}

@@ -1,0 +1,262 @@
+import { HttpRequest, type HttpResponseInit } from '@azure/functions';
+
+import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import type { RunningEmulators } from '../../local/emulators';
+import { AzureClients } from '../../shared/azureClients';
+import { type BrokerModule, createBrokerModule } from '../../shared/broker/module';
+import { loadConfig } from '../../shared/config';
+import type { ModuleRoot } from '../../shared/services';
+import { CapturingTelemetry } from '../fakes/broker/capture';
+import { FakeClock } from '../fakes/broker/FakeClock';
+import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
+import { runMsiClient } from '../fakes/broker/offTheShelfClients';
+import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
+import { withEmulators } from '../support/emulators';
+
+/**
+ * The broker with its real adapters (DefaultAzureCredential → managed identity stand-in, ARM
+ * `onlineEndpoints.getToken`, Key Vault `getSecret`, Table storage on Azurite) against the local stack.
+ * Needs NODE_EXTRA_CA_CERTS=.local/certs/local-ca.pem (set by `npm test`).
+ */
+const SUB = '00000000-0000-0000-0000-0000000000b1';
+const WS = { subscriptionId: SUB, resourceGroup: 'rg-broker', workspace: 'ws-broker' };
+const PEPPER = 'integration-pepper-0123456789abcdefghijklmnop';
+const ENV_KEYS = [
+  'IDENTITY_ENDPOINT',
+  'IDENTITY_HEADER',
+  'AZURE_TOKEN_CREDENTIALS',
+  'MSI_ENDPOINT',
+  'MSI_SECRET',
+  'AZURE_CLIENT_ID',
+];
+
+jest.setTimeout(60_000);
+
+describe('Token broker on the local stack', () => {
+  let emulators: RunningEmulators;
+  let azurite: RunningAzurite;
+  let module: BrokerModule;
+  let clients: AzureClients;
+  let clock: FakeClock;
+  let config: ReturnType<typeof loadConfig>;
+  let served: ServedBroker;
+  const logs: string[] = [];
+  const scoring: Record<string, string> = {};
+  const savedEnv: Record<string, string | undefined> = {};
+  let client: { id: string; primary: string; secondary: string };
+
+  beforeAll(async () => {
+    [emulators, azurite] = await Promise.all([withEmulators(), startAzurite()]);
+    for (const key of ENV_KEYS) savedEnv[key] = process.env[key];
+    for (const key of ['MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID']) delete process.env[key];
+    process.env['IDENTITY_ENDPOINT'] = emulators.identityEndpoint;
+    process.env['IDENTITY_HEADER'] = emulators.identityHeader;
+    process.env['AZURE_TOKEN_CREDENTIALS'] = 'ManagedIdentityCredential';
+    const { control } = emulators;
+    control.addWorkspace(WS);
+    for (const [name, authMode] of [
+      ['int-token', 'AMLToken'],
+      ['int-aad', 'AADToken'],
+      ['int-key', 'Key'],
+    ] as const) {
+      scoring[name] = control.addOnlineEndpoint({ ...WS, name, authMode }).scoringUri;
+    }
+    config = loadConfig({
+      AzureWebJobsStorage: azurite.connectionString,
+      KEY_VAULT_URL: emulators.url,
+      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+      ARM_ENDPOINT: emulators.url,
+      BROKER_SECRET_PEPPER: PEPPER,
+      TABLE_PREFIX: `brk${Date.now() % 100000}`,
+    });
+    clock = new FakeClock(Date.now());
+    clients = new AzureClients(config);
+    const root: ModuleRoot = { config, clients, telemetry: new CapturingTelemetry(), clock };
+    const arm = (name: string) => ({ ...WS, name });
+    const endpoints = new InMemoryEndpointLookup();
+    endpoints.add(testEndpoint('int-token', 'AMLToken', { arm: arm('int-token') }));
+    endpoints.add(testEndpoint('int-aad', 'AADToken', { arm: arm('int-aad') }));
+    endpoints.add(
+      testEndpoint('int-key', 'Key', {
+        arm: arm('int-key'),
+        brokerKeyAccess: true,
+        secretName: 'int-key-secret',
+      }),
+    );
+    module = createBrokerModule(root, {
+      endpoints,
+      logSink: (level, line) => void logs.push(`${level} ${line}`),
+    });
+    await clients.secrets.setSecret('int-key-secret', control.keys(arm('int-key')).primaryKey, {
+      tags: { rotatedAt: new Date().toISOString(), slot: 'Primary' },
+    });
+    served = await serveBroker(module);
+    const created = await module.admin.create({
+      id: 'int-client',
+      displayName: 'Integration client',
+      allowedScopes: ['int-token', 'int-aad', 'int-key', 'https://ml.azure.com'],
+      keyAccess: true,
+    });
+    client = { id: created.client.id, primary: created.primarySecret, secondary: created.secondarySecret };
+  });
+
+  afterAll(async () => {
+    await module?.audit.close();
+    await served?.close();
+    await Promise.all([emulators?.stop(), azurite?.stop()]);
+    for (const key of ENV_KEYS) {
+      if (savedEnv[key] === undefined) delete process.env[key];
+      else process.env[key] = savedEnv[key];
+    }
+  });
+
+  const basic = () => `Basic ${Buffer.from(`${client.id}:${client.primary}`).toString('base64')}`;
+  const amlRequest = (id: string) =>
+    module.amlToken.handle(
+      new HttpRequest({
+        method: 'POST',
+        url: `http://l/api/endpoints/${id}/token`,
+        params: { id },
+        headers: { authorization: basic() },
+      }),
+      'int',
+    );
+  const body = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
+  const score = (name: string, token: string) =>
+    fetch(scoring[name] ?? '', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"data":[[1,2]]}',
+    });
+
+  it('200 concurrent cold requests make one ARM token call, and the token scores the AMLToken endpoint', async () => {
+    // Prepare
+    emulators.control.resetCounters();
+
+    // Act
+    const replies = await Promise.all(Array.from({ length: 200 }, () => amlRequest('int-token')));
+    const token = String(body(replies[0] as HttpResponseInit)['accessToken']);
+    const scored = await score('int-token', token);
+
+    // Assess
+    expect(replies.every((r) => r.status === 200)).toBe(true);
+    expect(emulators.control.counters()['arm.token']).toBe(1);
+    expect(scored.status).toBe(200);
+  });
+
+  it('a managed-identity token for ml.azure.com scores the AADToken endpoint', async () => {
+    // Act
+    const r = await amlRequest('int-aad');
+    const scored = await score('int-aad', String(body(r)['accessToken']));
+
+    // Assess
+    expect(r.status).toBe(200);
+    expect(scored.status).toBe(200);
+  });
+
+  it('the Key endpoint key comes from Key Vault and scores', async () => {
+    // Act
+    const r = await amlRequest('int-key');
+    const scored = await score('int-key', String(body(r)['accessToken']));
+
+    // Assess
+    expect(r.status).toBe(200);
+    expect(scored.status).toBe(200);
+  });
+
+  it('an unmodified ManagedIdentityCredential gets a token from the broker that scores', async () => {
+    // Act
+    const result = await runMsiClient(
+      { IDENTITY_ENDPOINT: `${served.url}/api/msi/token`, IDENTITY_HEADER: client.secondary },
+      'int-token/.default',
+      client.id,
+    );
+    const scored = await score('int-token', result.tokens?.[0]?.token ?? '');
+
+    // Assess
+    expect(result.ok).toBe(true);
+    expect(scored.status).toBe(200);
+  });
+
+  it('serves cached tokens through an ARM outage until the minimum lifetime, then 503, then recovers', async () => {
+    // Prepare
+    const first = body(await amlRequest('int-token'));
+    emulators.control.setFault('arm', { outage: true });
+
+    // Act
+    clock.set(Number(first['refreshAfterTimeUtc']) * 1000 + 1000);
+    const during = await amlRequest('int-token');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    clock.set(Number(first['expiryTimeUtc']) * 1000 - 299_000);
+    const exhausted = await amlRequest('int-token');
+    emulators.control.clearFaults();
+    clock.advance(2_001);
+    const recovered = await amlRequest('int-token');
+    clock.set(Date.now());
+
+    // Assess
+    expect(during.status).toBe(200);
+    expect(body(during)['accessToken']).toBe(first['accessToken']);
+    expect(exhausted.status).toBe(503);
+    expect((exhausted.headers as Record<string, string>)['retry-after']).toBeDefined();
+    expect(body(exhausted)['detail']).toContain('amlToken failed');
+    expect(recovered.status).toBe(200);
+  });
+
+  it('refuses unauthorized scopes and disabled clients; audit rows reach Table storage without secrets', async () => {
+    // Prepare
+    const other = await module.admin.create({
+      id: 'int-narrow',
+      displayName: 'Narrow',
+      allowedScopes: ['int-aad'],
+    });
+    const narrowAuth = `Basic ${Buffer.from(`int-narrow:${other.primarySecret}`).toString('base64')}`;
+    const request = () =>
+      module.amlToken.handle(
+        new HttpRequest({
+          method: 'POST',
+          url: 'http://l',
+          params: { id: 'int-token' },
+          headers: { authorization: narrowAuth },
+        }),
+        'int',
+      );
+
+    // Act
+    const refused = await request();
+    await module.admin.disable('int-narrow');
+    const disabled = await module.oauth.handle(
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://l/api/oauth2/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: narrowAuth },
+        body: { string: 'grant_type=client_credentials' },
+      }),
+    );
+    await module.audit.flush();
+    const auditRows: Array<Record<string, unknown>> = [];
+    for await (const row of clients.table(config.tables.audit).listEntities()) auditRows.push(row);
+    const clientRows: Array<Record<string, unknown>> = [];
+    for await (const row of clients.table(config.tables.clients).listEntities()) clientRows.push(row);
+
+    // Assess
+    expect(refused.status).toBe(403);
+    expect(disabled.status).toBe(400);
+    expect(body(disabled)['error']).toBe('unauthorized_client');
+    const reasons = auditRows.filter((r) => r['clientId'] === 'int-narrow').map((r) => r['reason']);
+    expect(reasons).toEqual(expect.arrayContaining(['ScopeNotAllowed', 'ClientNotAuthorized']));
+    expect(auditRows.filter((r) => r['outcome'] === 'issued').length).toBeGreaterThanOrEqual(200);
+    const stored = JSON.stringify([auditRows, clientRows, logs]);
+    for (const secret of [
+      client.primary,
+      client.secondary,
+      other.primarySecret,
+      other.secondarySecret,
+      PEPPER,
+    ]) {
+      expect(stored).not.toContain(secret);
+    }
+    expect(stored).not.toContain(emulators.control.keys({ ...WS, name: 'int-key' }).primaryKey);
+    expect(stored).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
+  });
+});

@@ -1,0 +1,296 @@
+import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import type { RunningEmulators } from '../../local/emulators';
+import { AzureClients } from '../../shared/azureClients';
+import type { Clock } from '../../shared/clock';
+import { type AppConfig, loadConfig } from '../../shared/config';
+import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
+import { KeyNotAcceptedError } from '../../shared/rotation/errors';
+import { createRotationModule, type RotationModule } from '../../shared/rotation/module';
+import type { RotationJob } from '../../shared/rotation/RotationJob';
+import type { RotationJournal } from '../../shared/rotation/RotationJournal';
+import { noopTelemetry } from '../../shared/telemetry';
+import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
+import { CrashError } from '../fakes/rotation/FaultPlan';
+import { withEmulators } from '../support/emulators';
+
+/**
+ * Rotation with its real adapters (Key Vault, ARM online endpoints, fetch to the scoring URI, Table
+ * storage and queues on Azurite) against the local stand-ins. Needs NODE_EXTRA_CA_CERTS (set by `npm test`).
+ */
+const SUB = '00000000-0000-0000-0000-0000000000r1';
+const WS = { subscriptionId: SUB, resourceGroup: 'rg-rot', workspace: 'ws-rot' };
+const ENV_KEYS = [
+  'IDENTITY_ENDPOINT',
+  'IDENTITY_HEADER',
+  'AZURE_TOKEN_CREDENTIALS',
+  'MSI_ENDPOINT',
+  'MSI_SECRET',
+  'AZURE_CLIENT_ID',
+];
+const GRACE_HOURS = 0.0003; // ~1 s: long enough to prove the rule, short enough for 20 rotations
+
+jest.setTimeout(120_000);
+
+describe('Rotation on the local stack', () => {
+  let emulators: RunningEmulators;
+  let azurite: RunningAzurite;
+  let config: AppConfig;
+  const savedEnv: Record<string, string | undefined> = {};
+  const logs: string[] = [];
+  const events = new CapturingRotationEventSink();
+
+  /** A process: its own clients (credential, token cache) and module; `clock` may run ahead to expire leases. */
+  function process_(
+    clock: Clock = { now: () => Date.now() },
+    decorateJournal?: (j: RotationJournal) => RotationJournal,
+  ): RotationModule {
+    const root = { config, clients: new AzureClients(config), telemetry: noopTelemetry, clock };
+    return createRotationModule(root, {
+      events,
+      logSink: (level, line) => logs.push(`${level} ${line}`),
+      armPollIntervalMs: 50,
+      ...(decorateJournal ? { decorateJournal } : {}),
+    });
+  }
+
+  async function register(
+    module: RotationModule,
+    name: string,
+    authMode: 'Key' | 'AMLToken' = 'Key',
+  ): Promise<ManagedEndpoint> {
+    emulators.control.addOnlineEndpoint({ ...WS, name, authMode });
+    return module.admin.register({
+      id: name,
+      arm: { ...WS, name },
+      authMode,
+      secretName: `${name}-secret`,
+      gracePeriodHours: GRACE_HOURS,
+      rotationPeriodHours: 1,
+    });
+  }
+
+  const job = (endpointId: string): RotationJob => ({
+    endpointId,
+    reason: 'manual',
+    requestedAt: new Date().toISOString(),
+  });
+
+  /** Runs manual jobs until one rotates (waiting out the short grace period). */
+  async function rotateOnce(module: RotationModule, endpointId: string): Promise<void> {
+    for (;;) {
+      const outcome = await module.rotator.run(job(endpointId));
+      if (outcome.status === 'rotated') return;
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  const coords = (name: string) => ({ ...WS, name });
+
+  beforeAll(async () => {
+    [emulators, azurite] = await Promise.all([withEmulators(), startAzurite()]);
+    for (const key of ENV_KEYS) savedEnv[key] = process.env[key];
+    for (const key of ['MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID']) delete process.env[key];
+    process.env['IDENTITY_ENDPOINT'] = emulators.identityEndpoint;
+    process.env['IDENTITY_HEADER'] = emulators.identityHeader;
+    process.env['AZURE_TOKEN_CREDENTIALS'] = 'ManagedIdentityCredential';
+    emulators.control.addWorkspace(WS);
+    emulators.control.setRegenerateDelayMs(50);
+    config = loadConfig({
+      AzureWebJobsStorage: azurite.connectionString,
+      KEY_VAULT_URL: emulators.url,
+      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+      ARM_ENDPOINT: emulators.url,
+      BROKER_SECRET_PEPPER: 'integration-pepper-0123456789abcdefghijklmnop',
+      TABLE_PREFIX: `rot${Date.now() % 100000}`,
+      ROTATION_PERIOD_HOURS: '1',
+      ROTATION_GRACE_HOURS: '0',
+      ROTATION_MIN_GRACE_HOURS: '0',
+      ROTATION_LEASE_SECONDS: '30',
+      ROTATION_TEST_TIMEOUT_SECONDS: '3',
+    });
+  });
+
+  afterAll(async () => {
+    for (const key of ENV_KEYS) {
+      if (savedEnv[key] === undefined) delete process.env[key];
+      else process.env[key] = savedEnv[key];
+    }
+    await Promise.all([emulators?.stop(), azurite?.stop()]);
+  });
+
+  afterEach(() => emulators.control.clearFaults());
+
+  it('a client reading the key from Key Vault sees zero rejected calls across 20 rotations', async () => {
+    // Prepare
+    const module = process_();
+    const endpoint = await register(module, 'zero-downtime');
+    await module.rotator.run(job(endpoint.id));
+    const { scoringUri } = {
+      scoringUri: `${emulators.url}/inference/${WS.workspace}/${endpoint.arm.name}/score`,
+    };
+    let stop = false;
+    let accepted = 0;
+    let rejected = 0;
+    const score = (key: string) =>
+      fetch(scoringUri, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: '{}',
+      }).then(async (r) => (await r.arrayBuffer(), r.status));
+    const client = (async () => {
+      // Like App Service Key Vault references, the client caches the key and re-reads once on 401.
+      let key = (await module.secrets.getCurrent(endpoint.secretName))?.value ?? '';
+      while (!stop) {
+        let status = await score(key);
+        if (status === 401) {
+          key = (await module.secrets.getCurrent(endpoint.secretName))?.value ?? '';
+          status = await score(key);
+        }
+        if (status === 401 || status === 403) rejected += 1;
+        else accepted += 1;
+      }
+    })();
+
+    // Act
+    for (let i = 0; i < 20; i += 1) await rotateOnce(module, endpoint.id);
+    stop = true;
+    await client;
+
+    // Assess
+    expect(rejected).toBe(0);
+    expect(accepted).toBeGreaterThan(20);
+    const versions = emulators.control.secretVersions(endpoint.secretName);
+    expect(versions).toHaveLength(22);
+    expect(versions.at(-1)?.value).toBe(
+      emulators.control.keys(coords(endpoint.arm.name))[
+        versions.at(-1)?.tags['slot'] === 'Primary' ? 'primaryKey' : 'secondaryKey'
+      ],
+    );
+  });
+
+  it.each(['created', 'set', 'tested', 'finish'])(
+    'a crash after %s converges on the next run with one regenerate',
+    async (crashAt) => {
+      // Prepare: a journal that "kills the process" right after the step is recorded (or after the final secret write)
+      const name = `crash-${crashAt}`;
+      const first = process_(undefined, (journal) => crashingJournal(journal, crashAt));
+      const endpoint = await register(first, name);
+      const regenerationsBefore = emulators.control.counters()['arm.regenerateKeys'] ?? 0;
+
+      // Act
+      await expect(first.rotator.run(job(endpoint.id))).rejects.toThrow(CrashError);
+      const later = { now: () => Date.now() + 31_000 }; // another process, after the lease expired
+      const outcome = await process_(later).rotator.run(job(endpoint.id));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Secondary', resumed: true });
+      expect((emulators.control.counters()['arm.regenerateKeys'] ?? 0) - regenerationsBefore).toBe(1);
+      const versions = emulators.control.secretVersions(endpoint.secretName);
+      expect(versions.map((v) => v.tags['slot'])).toEqual(['Primary', 'Secondary']);
+      expect(versions.at(-1)?.value).toBe(emulators.control.keys(coords(name)).secondaryKey);
+      expect(
+        emulators.control.secretVersions(`${endpoint.secretName}-pending`).every((v) => !v.enabled),
+      ).toBe(true);
+    },
+  );
+
+  it('two processes rotating the same endpoint at once: exactly one does it', async () => {
+    // Prepare
+    const a = process_();
+    const b = process_();
+    const endpoint = await register(a, 'contended');
+    const before = emulators.control.counters()['arm.regenerateKeys'] ?? 0;
+
+    // Act
+    const outcomes = await Promise.all([a.rotator.run(job(endpoint.id)), b.rotator.run(job(endpoint.id))]);
+
+    // Assess
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['rotated', 'skipped']);
+    expect((emulators.control.counters()['arm.regenerateKeys'] ?? 0) - before).toBe(1);
+  });
+
+  it('ARM throttling (429 + Retry-After) is waited out and the rotation completes', async () => {
+    // Prepare
+    const module = process_();
+    const endpoint = await register(module, 'throttled');
+    emulators.control.setArmWriteThrottling({ capacity: 1, refillPerSecond: 1 });
+    const throttledBefore = emulators.control.counters()['arm.throttled'] ?? 0;
+
+    // Act
+    const outcome = await module.rotator
+      .run(job(endpoint.id))
+      .finally(() => emulators.control.setArmWriteThrottling(undefined));
+
+    // Assess
+    expect(outcome.status).toBe('rotated');
+    expect((emulators.control.counters()['arm.throttled'] ?? 0) - throttledBefore).toBeGreaterThan(0);
+  });
+
+  it('a test step that keeps failing leaves Key Vault untouched and journals the step', async () => {
+    // Prepare
+    const module = process_();
+    const endpoint = await register(module, 'never-accepted');
+    await module.rotator.run(job(endpoint.id));
+    await new Promise((r) => setTimeout(r, GRACE_HOURS * 3_600_000 + 100));
+    const before = emulators.control.secretVersions(endpoint.secretName);
+    emulators.control.setFault('scoring', { status: 401 });
+
+    // Act
+    await expect(module.rotator.run(job(endpoint.id))).rejects.toThrow(KeyNotAcceptedError);
+
+    // Assess
+    expect(emulators.control.secretVersions(endpoint.secretName)).toEqual(before);
+    expect((await module.admin.status(endpoint.id)).lastError).toMatchObject({
+      step: 'test',
+      code: 'NEW_KEY_NOT_ACCEPTED',
+    });
+  });
+
+  it('left no key in any log line, journal row or event', async () => {
+    // Prepare: every key the endpoints hold now and every secret value ever written
+    const keys = ['zero-downtime', 'crash-set', 'contended', 'throttled', 'never-accepted'].flatMap((n) =>
+      Object.values(emulators.control.keys(coords(n))),
+    );
+    const written = ['zero-downtime', 'contended', 'throttled'].flatMap((n) =>
+      emulators.control.secretVersions(`${n}-secret`).map((v) => v.value),
+    );
+    const module = process_();
+    const rows: string[] = [];
+    const table = module.journal as unknown as {
+      options: { table: { listEntities(): AsyncIterable<unknown> } };
+    };
+    for await (const row of table.options.table.listEntities()) rows.push(JSON.stringify(row));
+
+    // Assess
+    const haystack = [...logs, ...rows, JSON.stringify(events.events)].join('\n');
+    expect(rows.length).toBeGreaterThan(10);
+    for (const secret of new Set([...keys, ...written])) expect(haystack).not.toContain(secret);
+  });
+});
+
+/** Decorates a journal so the process "dies" right after `step` is journaled (or after finish's secret write). */
+function crashingJournal(inner: RotationJournal, step: string): RotationJournal {
+  let dead = false;
+  const guard = <T>(fn: () => Promise<T>): Promise<T> => (dead ? Promise.reject(new CrashError()) : fn());
+  return {
+    acquireLease: (...a) => guard(() => inner.acquireLease(...a)),
+    renewLease: (lease, ttl) => guard(() => inner.renewLease(lease, ttl)),
+    releaseLease: (lease) => guard(() => inner.releaseLease(lease)),
+    getState: (id) => guard(() => inner.getState(id)),
+    saveState: (id, state) =>
+      guard(async () => {
+        // 'finish': die when the success row is about to be written, i.e. after the main secret version exists.
+        if (step === 'finish' && state.lastOutcome === 'succeeded') {
+          dead = true;
+          throw new CrashError();
+        }
+        await inner.saveState(id, state);
+        if (state.active?.step === step) {
+          dead = true;
+          throw new CrashError();
+        }
+      }),
+    appendStep: (record) => guard(() => inner.appendStep(record)),
+  };
+}

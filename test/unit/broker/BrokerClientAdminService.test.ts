@@ -1,0 +1,189 @@
+import { InvalidClientError } from '../../../shared/broker/errors';
+import { ConflictError, NotFoundError, ValidationError } from '../../../shared/errors';
+import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
+
+describe('Class: BrokerClientAdminService', () => {
+  describe('Method: create', () => {
+    it('returns both secrets once and stores only their HMACs', async () => {
+      // Prepare
+      const t = buildTestBroker();
+
+      // Act
+      const created = await t.module.admin.create({
+        id: 'legacy-app',
+        displayName: 'Legacy app',
+        allowedScopes: ['demo-token/.default', 'https://ml.azure.com/'],
+        rateLimitPerMinute: 120,
+      });
+
+      // Assess
+      expect(created.primarySecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(created.secondarySecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(created.primarySecret).not.toBe(created.secondarySecret);
+      expect(created.client).toMatchObject({
+        id: 'legacy-app',
+        allowedScopes: ['demo-token', 'https://ml.azure.com'],
+        rateLimitPerMinute: 120,
+        enabled: true,
+        keyAccess: false,
+      });
+      const stored = JSON.stringify([...t.registry.records.values()]);
+      expect(stored).not.toContain(created.primarySecret);
+      expect(stored).not.toContain(created.secondarySecret);
+      expect(JSON.stringify(created.client)).not.toMatch(/SecretHash/);
+    });
+
+    it('generates an id when none is given', async () => {
+      // Prepare
+      const t = buildTestBroker();
+
+      // Act
+      const created = await t.module.admin.create({ displayName: 'x', allowedScopes: ['demo-token'] });
+
+      // Assess
+      expect(created.client.id).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('names every invalid field, including unknown ones', async () => {
+      // Prepare
+      const t = buildTestBroker();
+
+      // Act
+      const error = (await t.module.admin
+        .create({
+          id: '!',
+          displayName: '',
+          allowedScopes: ['http://insecure'],
+          rateLimitPerMinute: 0,
+          colour: 'red',
+        })
+        .catch((e: unknown) => e)) as ValidationError;
+
+      // Assess
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error.issues.map((i) => i.field).sort()).toEqual(
+        ['allowedScopes', 'colour', 'displayName', 'id', 'rateLimitPerMinute'].sort(),
+      );
+    });
+
+    it('refuses a taken id', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      await t.addClient({ id: 'same-id' });
+
+      // Act
+      const again = t.addClient({ id: 'same-id' });
+
+      // Assess
+      await expect(again).rejects.toThrow(ConflictError);
+    });
+  });
+
+  describe('Method: list and get', () => {
+    it('never return a secret or a hash', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const a = await t.addClient();
+      const b = await t.addClient();
+
+      // Act
+      const listed = JSON.stringify(await t.module.admin.list());
+      const one = JSON.stringify(await t.module.admin.get(a.id));
+
+      // Assess
+      for (const text of [listed, one]) {
+        for (const secret of [a.primary, a.secondary, b.primary, b.secondary])
+          expect(text).not.toContain(secret);
+        for (const record of t.registry.records.values()) {
+          expect(text).not.toContain(record.primarySecretHash);
+          expect(text).not.toContain(record.secondarySecretHash);
+        }
+        expect(text).not.toMatch(/[Ss]ecret/);
+      }
+    });
+
+    it('get of an unknown id is NotFound', async () => {
+      // Prepare
+      const t = buildTestBroker();
+
+      // Act
+      const attempt = t.module.admin.get('nobody');
+
+      // Assess
+      await expect(attempt).rejects.toThrow(NotFoundError);
+    });
+  });
+
+  describe('Method: update', () => {
+    it('changes scopes and limits and clears them with null', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient({ rateLimitPerMinute: 5, expiresAt: '2027-01-01T00:00:00Z' });
+
+      // Act
+      const updated = await t.module.admin.update(c.id, {
+        allowedScopes: ['demo-aad'],
+        rateLimitPerMinute: null,
+        expiresAt: null,
+        keyAccess: true,
+      });
+
+      // Assess
+      expect(updated.allowedScopes).toEqual(['demo-aad']);
+      expect(updated.rateLimitPerMinute).toBeUndefined();
+      expect(updated.expiresAt).toBeUndefined();
+      expect(updated.keyAccess).toBe(true);
+    });
+
+    it('refuses to change the id', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+
+      // Act
+      const attempt = t.module.admin.update(c.id, { id: 'other' });
+
+      // Assess
+      await expect(attempt).rejects.toThrow(ValidationError);
+    });
+  });
+
+  describe('Method: regenerate', () => {
+    it('replaces one secret, returns it once, and leaves the other working', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      const vend = (secret: string) =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret, scope: 'demo-token' });
+
+      // Act
+      const regenerated = await t.module.admin.regenerate(c.id, 'primary');
+
+      // Assess
+      expect(regenerated.slot).toBe('primary');
+      expect(regenerated.secret).not.toBe(c.primary);
+      await expect(vend(c.primary)).rejects.toThrow(InvalidClientError);
+      await expect(vend(regenerated.secret)).resolves.toBeDefined();
+      await expect(vend(c.secondary)).resolves.toBeDefined();
+      expect(JSON.stringify(await t.module.admin.get(c.id))).not.toContain(regenerated.secret);
+    });
+  });
+
+  describe('Method: delete', () => {
+    it('removes the client so it can no longer authenticate', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+
+      // Act
+      await t.module.admin.delete(c.id);
+
+      // Assess
+      await expect(t.module.admin.get(c.id)).rejects.toThrow(NotFoundError);
+      await expect(
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' }),
+      ).rejects.toThrow(InvalidClientError);
+      await expect(t.module.admin.delete(c.id)).rejects.toThrow(NotFoundError);
+    });
+  });
+});

@@ -1,0 +1,225 @@
+import type { BrokerClientRecord } from '../../../shared/broker/BrokerClient';
+import { ClientAuthenticator } from '../../../shared/broker/ClientAuthenticator';
+import {
+  ClientBackoffError,
+  ClientNotAuthorizedError,
+  InvalidClientError,
+} from '../../../shared/broker/errors';
+import { FailureBackoff } from '../../../shared/broker/FailureBackoff';
+import { SecretHasher } from '../../../shared/broker/SecretHasher';
+import { DependencyUnavailableError } from '../../../shared/errors';
+import { CapturingLogger } from '../../fakes/broker/capture';
+import { FakeClock } from '../../fakes/broker/FakeClock';
+import { InMemoryBrokerClientRegistry } from '../../fakes/broker/InMemoryBrokerClientRegistry';
+
+const PEPPER = 'p'.repeat(40);
+
+function setup() {
+  const clock = new FakeClock();
+  const registry = new InMemoryBrokerClientRegistry();
+  const hasher = new SecretHasher(PEPPER);
+  const logger = new CapturingLogger();
+  const authenticator = new ClientAuthenticator({
+    registry,
+    hasher,
+    clock,
+    logger,
+    defaultRateLimitPerMinute: 600,
+    backoff: new FailureBackoff({ freeAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000 }),
+  });
+  const primary = SecretHasher.generateSecret();
+  const secondary = SecretHasher.generateSecret();
+  const record: BrokerClientRecord = {
+    id: 'legacy-app',
+    displayName: 'Legacy app',
+    primarySecretHash: hasher.hashForStorage(primary),
+    secondarySecretHash: hasher.hashForStorage(secondary),
+    allowedScopes: ['demo-token'],
+    enabled: true,
+    keyAccess: false,
+    createdAt: '2026-11-01T00:00:00.000Z',
+    updatedAt: '2026-11-01T00:00:00.000Z',
+  };
+  registry.records.set(record.id, record);
+  return { clock, registry, authenticator, primary, secondary, record, logger };
+}
+
+async function failure(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+}
+
+describe('Class: ClientAuthenticator', () => {
+  describe('Method: authenticate', () => {
+    it('accepts the primary and the secondary secret', async () => {
+      // Prepare
+      const { authenticator, primary, secondary } = setup();
+
+      // Act
+      const a = await authenticator.authenticate('legacy-app', primary);
+      const b = await authenticator.authenticate('legacy-app', secondary);
+
+      // Assess
+      expect(a.id).toBe('legacy-app');
+      expect(b.allowedScopes.has('demo-token')).toBe(true);
+      expect(b.rateLimitPerMinute).toBe(600);
+    });
+
+    it('answers an unknown id exactly like a wrong secret', async () => {
+      // Prepare
+      const { authenticator } = setup();
+
+      // Act
+      const wrong = (await failure(authenticator.authenticate('legacy-app', 'nope'))) as InvalidClientError;
+      const unknown = (await failure(
+        authenticator.authenticate('who-is-this', 'nope'),
+      )) as InvalidClientError;
+
+      // Assess
+      expect(wrong).toBeInstanceOf(InvalidClientError);
+      expect(unknown).toBeInstanceOf(InvalidClientError);
+      expect([unknown.code, unknown.status, unknown.message]).toEqual([
+        wrong.code,
+        wrong.status,
+        wrong.message,
+      ]);
+    });
+
+    it('spends comparable time on unknown ids and wrong secrets (dummy HMAC, cached lookups)', async () => {
+      // Prepare: interleave the two kinds so machine noise hits both alike.
+      const { authenticator } = setup();
+      const elapsed = { known: 0n, unknown: 0n };
+      const once = async (kind: 'known' | 'unknown', i: number) => {
+        const id = kind === 'known' ? 'legacy-app' : 'who-is-this';
+        const start = process.hrtime.bigint();
+        await authenticator.authenticate(id, `bad-${i}`).catch(() => undefined);
+        elapsed[kind] += process.hrtime.bigint() - start;
+      };
+      for (let i = 0; i < 200; i++) await once(i % 2 ? 'known' : 'unknown', i);
+      elapsed.known = 0n;
+      elapsed.unknown = 0n;
+
+      // Act
+      for (let i = 0; i < 2000; i++) await once(i % 2 ? 'known' : 'unknown', i);
+
+      // Assess: within a factor of 3 either way (a shortcut without the HMAC would be far faster).
+      const ratio = Number(elapsed.unknown) / Number(elapsed.known);
+      expect(ratio).toBeGreaterThan(1 / 3);
+      expect(ratio).toBeLessThan(3);
+    });
+
+    it('backs off repeated bad secrets with a growing, capped Retry-After', async () => {
+      // Prepare
+      const { authenticator, clock } = setup();
+      const retries: number[] = [];
+
+      // Act
+      for (let i = 0; i < 12; i++) {
+        const error = await failure(authenticator.authenticate('legacy-app', 'wrong'));
+        if (error instanceof ClientBackoffError) retries.push(error.retryAfterSeconds ?? 0);
+        else expect(error).toBeInstanceOf(InvalidClientError);
+        clock.advance(100);
+      }
+
+      // Assess
+      expect(retries[0]).toBe(1);
+      expect(retries[1]).toBe(2);
+      expect(Math.max(...retries)).toBe(60);
+      expect(retries.length).toBe(9);
+    });
+
+    it('backs off unknown ids the same way as known ones', async () => {
+      // Prepare
+      const { authenticator } = setup();
+      const kinds = async (id: string) => {
+        const out: string[] = [];
+        for (let i = 0; i < 6; i++)
+          out.push(((await failure(authenticator.authenticate(id, 'x'))) as Error).name);
+        return out;
+      };
+
+      // Act
+      const known = await kinds('legacy-app');
+      const unknown = await kinds('nobody-here');
+
+      // Assess
+      expect(unknown).toEqual(known);
+      expect(known.slice(-1)).toEqual(['ClientBackoffError']);
+    });
+
+    it('does not lock out the holder of the right secret and resets the backoff on success', async () => {
+      // Prepare
+      const { authenticator, primary } = setup();
+      for (let i = 0; i < 8; i++) await failure(authenticator.authenticate('legacy-app', 'wrong'));
+
+      // Act
+      const ok = await authenticator.authenticate('legacy-app', primary);
+      const afterReset = await failure(authenticator.authenticate('legacy-app', 'wrong'));
+
+      // Assess
+      expect(ok.id).toBe('legacy-app');
+      expect(afterReset).toBeInstanceOf(InvalidClientError);
+    });
+
+    it('refuses a disabled client only after its secret checked out', async () => {
+      // Prepare
+      const { authenticator, registry, record, primary } = setup();
+      registry.records.set(record.id, { ...record, enabled: false });
+
+      // Act
+      const withSecret = await failure(authenticator.authenticate('legacy-app', primary));
+      const withoutSecret = await failure(authenticator.authenticate('legacy-app', 'wrong'));
+
+      // Assess
+      expect(withSecret).toBeInstanceOf(ClientNotAuthorizedError);
+      expect(withoutSecret).toBeInstanceOf(InvalidClientError);
+    });
+
+    it('refuses an expired client', async () => {
+      // Prepare
+      const { authenticator, registry, record, primary, clock } = setup();
+      registry.records.set(record.id, { ...record, expiresAt: new Date(clock.now() - 1).toISOString() });
+
+      // Act
+      const attempt = authenticator.authenticate('legacy-app', primary);
+
+      // Assess
+      await expect(attempt).rejects.toThrow(ClientNotAuthorizedError);
+    });
+
+    it('reads the registry once per client within the cache TTL and again after it', async () => {
+      // Prepare
+      const { authenticator, registry, primary, clock } = setup();
+
+      // Act
+      await Promise.all(Array.from({ length: 20 }, () => authenticator.authenticate('legacy-app', primary)));
+      const readsWarm = registry.reads;
+      clock.advance(31_000);
+      await authenticator.authenticate('legacy-app', primary);
+
+      // Assess
+      expect(readsWarm).toBe(1);
+      expect(registry.reads).toBe(2);
+    });
+
+    it('serves the cached record during a registry outage, and 503 when nothing is cached', async () => {
+      // Prepare
+      const { authenticator, registry, primary, clock } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      registry.failing = true;
+      clock.advance(31_000);
+
+      // Act
+      const stale = await authenticator.authenticate('legacy-app', primary);
+      const cold = authenticator.authenticate('other-app', primary);
+
+      // Assess
+      expect(stale.id).toBe('legacy-app');
+      await expect(cold).rejects.toThrow(DependencyUnavailableError);
+    });
+  });
+});

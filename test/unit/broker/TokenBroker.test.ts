@@ -1,0 +1,270 @@
+import {
+  ClientNotAuthorizedError,
+  ClientRateLimitedError,
+  InvalidClientError,
+  ScopeNotAllowedError,
+  UpstreamUnavailableError,
+} from '../../../shared/broker/errors';
+import { DependencyUnavailableError } from '../../../shared/errors';
+import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
+import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+
+describe('Class: TokenBroker', () => {
+  describe('Method: vend', () => {
+    it('maps an AMLToken endpoint scope (with or without /.default) to the ARM endpoint token', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient({ allowedScopes: ['demo-token'] });
+
+      // Act
+      const a = await t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: c.id,
+        secret: c.primary,
+        scope: 'demo-token',
+      });
+      const b = await t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: c.id,
+        secret: c.secondary,
+        scope: 'demo-token/.default',
+      });
+
+      // Assess
+      expect(a.token.value).toBe('amlToken-token-1');
+      expect(b.token.value).toBe('amlToken-token-1');
+      expect(a.scope).toBe('demo-token');
+      expect(t.aml.calls).toBe(1);
+      expect(t.aml.targets[0]?.arm.name).toBe('demo-token');
+    });
+
+    it('maps ml.azure.com and AADToken endpoints to one managed-identity token for https://ml.azure.com', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient({ allowedScopes: ['https://ml.azure.com', 'demo-aad'] });
+
+      // Act
+      const raw = await t.module.broker.vend({
+        protocol: 'msi',
+        clientId: c.id,
+        secret: c.primary,
+        scope: 'https://ml.azure.com/.default',
+      });
+      const viaEndpoint = await t.module.broker.vend({
+        protocol: 'msi',
+        clientId: c.id,
+        secret: c.primary,
+        scope: 'demo-aad',
+      });
+
+      // Assess
+      expect(raw.token.value).toBe(viaEndpoint.token.value);
+      expect(t.mi.calls).toBe(1);
+      expect(t.mi.targets).toEqual(['https://ml.azure.com']);
+    });
+
+    it('uses the client’s only allowed scope when none is given, and refuses when it has several', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const one = await t.addClient({ allowedScopes: ['demo-token'] });
+      const two = await t.addClient({ allowedScopes: ['demo-token', 'demo-aad'] });
+
+      // Act
+      const vended = await t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: one.id,
+        secret: one.primary,
+        scope: undefined,
+      });
+      const refused = t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: two.id,
+        secret: two.primary,
+        scope: undefined,
+      });
+
+      // Assess
+      expect(vended.scope).toBe('demo-token');
+      await expect(refused).rejects.toThrow(ScopeNotAllowedError);
+    });
+
+    it('refuses a scope that is not on the allow-list, malformed, or several at once', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient({ allowedScopes: ['demo-token'] });
+      const vend = (scope: string) =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope });
+
+      // Act / Assess
+      await expect(vend('demo-aad')).rejects.toThrow(ScopeNotAllowedError);
+      await expect(vend('https://management.azure.com')).rejects.toThrow(ScopeNotAllowedError);
+      await expect(vend('Not A Scope!')).rejects.toThrow(ScopeNotAllowedError);
+      await expect(vend('demo-token demo-aad')).rejects.toThrow('exactly one scope');
+      expect(t.aml.calls + t.mi.calls).toBe(0);
+    });
+
+    it('refuses unknown, disabled and retired endpoints even when allowed', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      t.endpoints.add(testEndpoint('off-ep', 'AMLToken', { enabled: false }));
+      t.endpoints.add(testEndpoint('gone-ep', 'AMLToken', { retiredAt: '2026-11-01T00:00:00Z' }));
+      const c = await t.addClient({ allowedScopes: ['no-such-ep', 'off-ep', 'gone-ep'] });
+      const vend = (scope: string) =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope });
+
+      // Act / Assess
+      await expect(vend('no-such-ep')).rejects.toThrow(ScopeNotAllowedError);
+      await expect(vend('off-ep')).rejects.toThrow(ScopeNotAllowedError);
+      await expect(vend('gone-ep')).rejects.toThrow(ScopeNotAllowedError);
+    });
+
+    it('hands out a Key endpoint key only when both the endpoint and the client opted in', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      t.endpoints.add(testEndpoint('closed-key', 'Key', { brokerKeyAccess: false }));
+      const optedIn = await t.addClient({ allowedScopes: ['demo-key', 'closed-key'], keyAccess: true });
+      const notOptedIn = await t.addClient({ allowedScopes: ['demo-key'] });
+
+      // Act
+      const key = await t.module.broker.vend({
+        protocol: 'amlToken',
+        clientId: optedIn.id,
+        secret: optedIn.primary,
+        scope: 'demo-key',
+      });
+      const closed = t.module.broker.vend({
+        protocol: 'amlToken',
+        clientId: optedIn.id,
+        secret: optedIn.primary,
+        scope: 'closed-key',
+      });
+      const refused = t.module.broker.vend({
+        protocol: 'amlToken',
+        clientId: notOptedIn.id,
+        secret: notOptedIn.primary,
+        scope: 'demo-key',
+      });
+
+      // Assess
+      expect(key.token.value).toBe('keyVault-token-1');
+      await expect(closed).rejects.toThrow('Key access is not enabled for this endpoint');
+      await expect(refused).rejects.toThrow('Key access is not enabled for this client');
+      expect(t.keys.calls).toBe(1);
+    });
+
+    it('rate limits per client with 429 and Retry-After', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const limited = await t.addClient({ rateLimitPerMinute: 3 });
+      const other = await t.addClient();
+      const vend = (c: { id: string; primary: string }) =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+      for (let i = 0; i < 3; i++) await vend(limited);
+
+      // Act
+      const error = (await vend(limited).catch((e: unknown) => e)) as ClientRateLimitedError;
+      const unaffected = await vend(other);
+      t.clock.advance(20_001);
+      const refilled = await vend(limited);
+
+      // Assess
+      expect(error).toBeInstanceOf(ClientRateLimitedError);
+      expect(error.status).toBe(429);
+      expect(error.retryAfterSeconds).toBe(20);
+      expect(unaffected.token.value).toBeDefined();
+      expect(refilled.token.value).toBeDefined();
+    });
+
+    it('refuses disabled and expired clients, and honours admin changes at once', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      const vend = () =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+      await vend();
+
+      // Act
+      await t.module.admin.disable(c.id);
+      const disabled = vend();
+      await t.module.admin.update(c.id, {
+        enabled: true,
+        expiresAt: new Date(t.clock.now() - 1000).toISOString(),
+      });
+      const expired = vend();
+
+      // Assess
+      await expect(disabled).rejects.toThrow(ClientNotAuthorizedError);
+      await expect(expired).rejects.toThrow(ClientNotAuthorizedError);
+    });
+
+    it('answers 503 naming the upstream failure when no token can be had', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      t.aml.behaviour = { kind: 'error', error: Object.assign(new Error('forbidden'), { statusCode: 403 }) };
+
+      // Act
+      const error = (await t.module.broker
+        .vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' })
+        .catch((e: unknown) => e)) as UpstreamUnavailableError;
+
+      // Assess
+      expect(error).toBeInstanceOf(UpstreamUnavailableError);
+      expect(error.message).toContain('amlToken');
+      expect(error.message).toContain('denied');
+      expect(error.retryAfterSeconds).toBe(30);
+    });
+
+    it('answers 503 when the endpoint registry is unreachable and nothing is cached', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      t.endpoints.failing = true;
+
+      // Act
+      const attempt = t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: c.id,
+        secret: c.primary,
+        scope: 'demo-token',
+      });
+
+      // Assess
+      await expect(attempt).rejects.toThrow(DependencyUnavailableError);
+    });
+
+    it('audits every decision without the token and samples TokenIssued telemetry', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+
+      // Act
+      for (let i = 0; i < 150; i++) {
+        await t.module.broker.vend({
+          protocol: 'oauth',
+          clientId: c.id,
+          secret: c.primary,
+          scope: 'demo-token',
+        });
+      }
+      await expect(
+        t.module.broker.vend({ protocol: 'msi', clientId: c.id, secret: 'wrong', scope: 'demo-token' }),
+      ).rejects.toThrow(InvalidClientError);
+
+      // Assess
+      const issued = t.audit.entries.filter((e) => e.outcome === 'issued');
+      const denied = t.audit.entries.filter((e) => e.outcome === 'denied');
+      expect(issued).toHaveLength(150);
+      expect(issued[0]).toMatchObject({
+        clientId: c.id,
+        scope: 'demo-token',
+        protocol: 'oauth',
+        upstream: 'amlToken',
+      });
+      expect(denied).toEqual([expect.objectContaining({ reason: 'InvalidClient', protocol: 'msi' })]);
+      expect(t.audit.text()).not.toContain('amlToken-token');
+      expect(t.telemetry.events.filter((e) => e.name === 'TokenIssued')).toHaveLength(2);
+      expect(t.telemetry.events.filter((e) => e.name === 'TokenDenied')).toHaveLength(1);
+    });
+  });
+});

@@ -1,0 +1,262 @@
+import { UpstreamTokenError, UpstreamUnavailableError } from '../../../shared/broker/errors';
+import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
+import { FakeClock } from '../../fakes/broker/FakeClock';
+import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
+
+const HOUR = 3_600_000;
+
+function setup(overrides: { maxEntries?: number; minLifetimeSeconds?: number } = {}) {
+  const clock = new FakeClock();
+  const telemetry = new CapturingTelemetry();
+  const logger = new CapturingLogger();
+  const cache = new TokenCache({
+    clock,
+    telemetry,
+    logger,
+    minLifetimeSeconds: overrides.minLifetimeSeconds ?? 300,
+    refreshFraction: 0.5,
+    maxEntries: overrides.maxEntries ?? 100,
+  });
+  const source = new FakeUpstreamSource<string>('managedIdentity', clock);
+  const fetch: TokenFetch = {
+    upstream: 'managedIdentity',
+    fetch: () => source.getToken('https://ml.azure.com'),
+  };
+  return { clock, telemetry, logger, cache, source, fetch };
+}
+
+/** Lets pending promise callbacks run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('Class: TokenCache', () => {
+  describe('Method: get', () => {
+    it('makes one upstream call for 100 concurrent misses of one key', async () => {
+      // Prepare
+      const { cache, source, fetch } = setup();
+      source.behaviour = { kind: 'manual' };
+
+      // Act
+      const waiting = Array.from({ length: 100 }, () => cache.get('mi:ml', fetch));
+      await settle();
+      source.release({ lifetimeMs: HOUR });
+      const tokens = await Promise.all(waiting);
+
+      // Assess
+      expect(source.calls).toBe(1);
+      expect(new Set(tokens.map((t) => t.value))).toEqual(new Set(['managedIdentity-token-1']));
+    });
+
+    it('serves the cached token without calling upstream again', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup();
+      await cache.get('k', fetch);
+
+      // Act
+      clock.advance(10 * 60_000);
+      const token = await cache.get('k', fetch);
+
+      // Assess
+      expect(token.value).toBe('managedIdentity-token-1');
+      expect(source.calls).toBe(1);
+    });
+
+    it('refreshes ahead at the refresh fraction, serving the old token meanwhile', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup();
+      await cache.get('k', fetch);
+      clock.advance(HOUR / 2 + 1);
+
+      // Act
+      const during = await cache.get('k', fetch);
+      await settle();
+      const after = await cache.get('k', fetch);
+
+      // Assess
+      expect(during.value).toBe('managedIdentity-token-1');
+      expect(after.value).toBe('managedIdentity-token-2');
+      expect(source.calls).toBe(2);
+    });
+
+    it('honours the issuer refreshAfter hint before the fraction', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup();
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR, refreshAfterMs: 10 * 60_000 };
+      await cache.get('k', fetch);
+
+      // Act
+      clock.advance(9 * 60_000);
+      await cache.get('k', fetch);
+      await settle();
+      const callsBefore = source.calls;
+      clock.advance(2 * 60_000);
+      await cache.get('k', fetch);
+      await settle();
+
+      // Assess
+      expect(callsBefore).toBe(1);
+      expect(source.calls).toBe(2);
+    });
+
+    it('starts only one background refresh however many requests arrive during it', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup();
+      await cache.get('k', fetch);
+      clock.advance(HOUR / 2 + 1);
+      source.behaviour = { kind: 'manual' };
+
+      // Act
+      const served = await Promise.all(Array.from({ length: 50 }, () => cache.get('k', fetch)));
+      source.release({ lifetimeMs: HOUR });
+      await settle();
+
+      // Assess
+      expect(source.calls).toBe(2);
+      expect(served.every((t) => t.value === 'managedIdentity-token-1')).toBe(true);
+    });
+
+    it('keeps serving a still-valid token while the upstream fails', async () => {
+      // Prepare
+      const { cache, source, fetch, clock, logger } = setup();
+      await cache.get('k', fetch);
+      source.behaviour = { kind: 'error', error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) };
+
+      // Act
+      clock.advance(HOUR / 2 + 1);
+      const first = await cache.get('k', fetch);
+      await settle();
+      clock.advance(20 * 60_000);
+      const later = await cache.get('k', fetch);
+      await settle();
+
+      // Assess
+      expect(first.value).toBe('managedIdentity-token-1');
+      expect(later.value).toBe('managedIdentity-token-1');
+      expect(logger.lines.some((l) => l.props?.['failure'] === 'network')).toBe(true);
+    });
+
+    it('never hands out a token with less than the minimum lifetime left: 503 with Retry-After instead', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup({ minLifetimeSeconds: 300 });
+      await cache.get('k', fetch);
+      source.behaviour = { kind: 'error', error: Object.assign(new Error('down'), { statusCode: 503 }) };
+
+      // Act
+      clock.advance(HOUR - 299_000);
+      const attempt = cache.get('k', fetch);
+
+      // Assess
+      await expect(attempt).rejects.toThrow(UpstreamUnavailableError);
+      const error = (await attempt.catch((e: unknown) => e)) as UpstreamUnavailableError;
+      expect(error.status).toBe(503);
+      expect(error.upstream).toBe('managedIdentity');
+      expect(error.failure).toBe('serverError');
+      expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(error.message).toContain('serverError');
+    });
+
+    it('answers from the failure pause without calling upstream, then recovers without restart', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup();
+      source.behaviour = { kind: 'error', error: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) };
+      await expect(cache.get('k', fetch)).rejects.toThrow(UpstreamUnavailableError);
+
+      // Act
+      await expect(cache.get('k', fetch)).rejects.toThrow(UpstreamUnavailableError);
+      const callsDuringPause = source.calls;
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+      clock.advance(2001);
+      const recovered = await cache.get('k', fetch);
+
+      // Assess
+      expect(callsDuringPause).toBe(1);
+      expect(recovered.value).toBe('managedIdentity-token-2');
+    });
+
+    it('uses the upstream Retry-After after throttling', async () => {
+      // Prepare
+      const { cache, source, fetch } = setup();
+      source.behaviour = {
+        kind: 'error',
+        error: new UpstreamTokenError('managedIdentity', 'throttled', { retryAfterSeconds: 17 }),
+      };
+
+      // Act
+      const error = (await cache.get('k', fetch).catch((e: unknown) => e)) as UpstreamUnavailableError;
+
+      // Assess
+      expect(error).toBeInstanceOf(UpstreamUnavailableError);
+      expect(error.failure).toBe('throttled');
+      expect(error.retryAfterSeconds).toBe(17);
+    });
+
+    it('refuses a fresh token that is already too short-lived', async () => {
+      // Prepare
+      const { cache, source, fetch } = setup({ minLifetimeSeconds: 300 });
+      source.behaviour = { kind: 'token', lifetimeMs: 200_000 };
+
+      // Act
+      const error = (await cache.get('k', fetch).catch((e: unknown) => e)) as UpstreamUnavailableError;
+
+      // Assess
+      expect(error).toBeInstanceOf(UpstreamUnavailableError);
+      expect(error.failure).toBe('tooShortLived');
+    });
+
+    it('keeps at most maxEntries keys, dropping the least recently used', async () => {
+      // Prepare
+      const { cache, source, fetch } = setup({ maxEntries: 3 });
+
+      // Act
+      for (const key of ['a', 'b', 'c']) await cache.get(key, fetch);
+      await cache.get('a', fetch);
+      await cache.get('d', fetch);
+      const callsBefore = source.calls;
+      await cache.get('a', fetch);
+      await cache.get('b', fetch);
+
+      // Assess
+      expect(cache.size).toBe(3);
+      expect(callsBefore).toBe(4);
+      expect(source.calls).toBe(5);
+    });
+
+    it('emits the hit ratio and upstream latency without token values', async () => {
+      // Prepare
+      const { cache, fetch, clock, telemetry } = setup();
+      await cache.get('k', fetch);
+      await cache.get('k', fetch);
+      await cache.get('k', fetch);
+
+      // Act
+      clock.advance(61_000);
+      await cache.get('k', fetch);
+
+      // Assess
+      const ratio = telemetry.metrics.find((m) => m.name === 'BrokerCacheHitRatio');
+      expect(ratio?.value).toBeCloseTo(2 / 3);
+      expect(
+        telemetry.metrics.some(
+          (m) => m.name === 'BrokerUpstreamLatencyMs' && m.props?.['upstream'] === 'managedIdentity',
+        ),
+      ).toBe(true);
+      expect(telemetry.text()).not.toContain('managedIdentity-token');
+    });
+  });
+
+  describe('Method: invalidate', () => {
+    it('drops one key so the next request fetches again', async () => {
+      // Prepare
+      const { cache, source, fetch } = setup();
+      await cache.get('k', fetch);
+
+      // Act
+      cache.invalidate('k');
+      const token = await cache.get('k', fetch);
+
+      // Assess
+      expect(token.value).toBe('managedIdentity-token-2');
+      expect(source.calls).toBe(2);
+    });
+  });
+});

@@ -1,0 +1,113 @@
+import { HttpRequest, type HttpResponseInit } from '@azure/functions';
+
+import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+
+function post(id: string, headers: Record<string, string> = {}, query = ''): HttpRequest {
+  return new HttpRequest({
+    method: 'POST',
+    url: `http://localhost/api/endpoints/${id}/token${query}`,
+    headers,
+    params: { id },
+  });
+}
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+const json = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
+
+describe('Class: AmlTokenProtocol', () => {
+  let t: TestBroker;
+  let c: { id: string; primary: string; secondary: string };
+  beforeEach(async () => {
+    t = buildTestBroker();
+    c = await t.addClient({ allowedScopes: ['demo-token'] });
+  });
+
+  describe('Method: handle', () => {
+    it('answers the EndpointAuthToken shape in epoch seconds with Basic auth', async () => {
+      // Act
+      const r = await t.module.amlToken.handle(
+        post('demo-token', { authorization: basic(c.id, c.primary) }),
+        'i',
+      );
+
+      // Assess
+      const nowSeconds = Math.floor(t.clock.now() / 1000);
+      expect(r.status).toBe(200);
+      expect(json(r)).toEqual({
+        accessToken: 'amlToken-token-1',
+        tokenType: 'Bearer',
+        expiryTimeUtc: nowSeconds + 3600,
+        refreshAfterTimeUtc: nowSeconds + 1800,
+      });
+    });
+
+    it('accepts X-IDENTITY-HEADER with client_id, or <clientId>:<secret> in the header', async () => {
+      // Act
+      const withParam = await t.module.amlToken.handle(
+        post('demo-token', { 'x-identity-header': c.secondary }, `?client_id=${c.id}`),
+        'i',
+      );
+      const inHeader = await t.module.amlToken.handle(
+        post('demo-token', { 'x-identity-header': `${c.id}:${c.primary}` }),
+        'i',
+      );
+
+      // Assess
+      expect(withParam.status).toBe(200);
+      expect(inHeader.status).toBe(200);
+    });
+
+    it('answers 401 problem details with WWW-Authenticate without credentials', async () => {
+      // Act
+      const r = await t.module.amlToken.handle(post('demo-token'), 'inv-1');
+
+      // Assess
+      expect(r.status).toBe(401);
+      expect((r.headers as Record<string, string>)['www-authenticate']).toMatch(/^Basic realm=/);
+      expect((r.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+      expect(json(r)).toMatchObject({ code: 'InvalidClient', instance: 'inv-1' });
+    });
+
+    it('refuses both authentication methods at once', async () => {
+      // Act
+      const r = await t.module.amlToken.handle(
+        post('demo-token', {
+          authorization: basic(c.id, c.primary),
+          'x-identity-header': `${c.id}:${c.primary}`,
+        }),
+        'i',
+      );
+
+      // Assess
+      expect(r.status).toBe(400);
+    });
+
+    it('answers 403 for an endpoint outside the allow-list', async () => {
+      // Act
+      const r = await t.module.amlToken.handle(
+        post('demo-aad', { authorization: basic(c.id, c.primary) }),
+        'i',
+      );
+
+      // Assess
+      expect(r.status).toBe(403);
+      expect(json(r)['code']).toBe('ScopeNotAllowed');
+    });
+
+    it('answers 503 with Retry-After naming the upstream failure class', async () => {
+      // Prepare
+      t.aml.behaviour = { kind: 'error', error: Object.assign(new Error('throttled'), { statusCode: 429 }) };
+
+      // Act
+      const r = await t.module.amlToken.handle(
+        post('demo-token', { authorization: basic(c.id, c.primary) }),
+        'i',
+      );
+
+      // Assess
+      expect(r.status).toBe(503);
+      expect(json(r)['code']).toBe('UpstreamUnavailable');
+      expect(json(r)['detail']).toContain('amlToken failed (throttled)');
+      expect((r.headers as Record<string, string>)['retry-after']).toBe('2');
+    });
+  });
+});

@@ -1,0 +1,113 @@
+import { HttpRequest, InvocationContext } from '@azure/functions';
+
+import { manageClientHandler } from '../../../functions/manageClient';
+import { manageClientsHandler } from '../../../functions/manageClients';
+import { manageClientSecretHandler } from '../../../functions/manageClientSecret';
+import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
+
+const context = new InvocationContext({ invocationId: 'admin', logHandler: () => undefined });
+const body = (r: { jsonBody?: unknown; body?: unknown }) =>
+  (r.jsonBody ?? JSON.parse(String(r.body))) as Record<string, unknown>;
+
+describe('Admin functions: manage/clients', () => {
+  it('create answers 201 with both secrets once; list and get show neither', async () => {
+    // Prepare
+    const t = buildTestBroker();
+    const clients = manageClientsHandler(() => t.module);
+    const client = manageClientHandler(() => t.module);
+
+    // Act
+    const created = await clients(
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://l/api/manage/clients',
+        body: {
+          string: JSON.stringify({ id: 'legacy-app', displayName: 'Legacy', allowedScopes: ['demo-token'] }),
+        },
+      }),
+      context,
+    );
+    const listed = await clients(
+      new HttpRequest({ method: 'GET', url: 'http://l/api/manage/clients' }),
+      context,
+    );
+    const one = await client(
+      new HttpRequest({
+        method: 'GET',
+        url: 'http://l/api/manage/clients/legacy-app',
+        params: { id: 'legacy-app' },
+      }),
+      context,
+    );
+
+    // Assess
+    expect(created.status).toBe(201);
+    const { primarySecret, secondarySecret } = body(created) as {
+      primarySecret: string;
+      secondarySecret: string;
+    };
+    expect(primarySecret).toHaveLength(43);
+    expect(listed.status).toBe(200);
+    for (const r of [listed, one]) {
+      const text = JSON.stringify(body(r));
+      expect(text).not.toContain(primarySecret);
+      expect(text).not.toContain(secondarySecret);
+      expect(text).not.toMatch(/Hash/);
+    }
+    expect((body(one)['client'] as { id: string }).id).toBe('legacy-app');
+  });
+
+  it('patch disables, the secret route regenerates one slot, delete answers 204, bad input 400/404', async () => {
+    // Prepare
+    const t = buildTestBroker();
+    const c = await t.addClient();
+    const client = manageClientHandler(() => t.module);
+    const secret = manageClientSecretHandler(() => t.module);
+
+    // Act
+    const patched = await client(
+      new HttpRequest({
+        method: 'PATCH',
+        url: 'http://l',
+        params: { id: c.id },
+        body: { string: '{"enabled":false}' },
+      }),
+      context,
+    );
+    const regenerated = await secret(
+      new HttpRequest({ method: 'POST', url: 'http://l', params: { id: c.id, slot: 'secondary' } }),
+      context,
+    );
+    const badSlot = await secret(
+      new HttpRequest({ method: 'POST', url: 'http://l', params: { id: c.id, slot: 'tertiary' } }),
+      context,
+    );
+    const badPatch = await client(
+      new HttpRequest({
+        method: 'PATCH',
+        url: 'http://l',
+        params: { id: c.id },
+        body: { string: '{"enabled":"no"}' },
+      }),
+      context,
+    );
+    const deleted = await client(
+      new HttpRequest({ method: 'DELETE', url: 'http://l', params: { id: c.id } }),
+      context,
+    );
+    const missing = await client(
+      new HttpRequest({ method: 'GET', url: 'http://l', params: { id: c.id } }),
+      context,
+    );
+
+    // Assess
+    expect((body(patched)['client'] as { enabled: boolean }).enabled).toBe(false);
+    expect(regenerated.status).toBe(200);
+    expect(body(regenerated)['slot']).toBe('secondary');
+    expect(body(regenerated)['secret']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(badSlot.status).toBe(400);
+    expect(badPatch.status).toBe(400);
+    expect(deleted.status).toBe(204);
+    expect(missing.status).toBe(404);
+  });
+});

@@ -1,0 +1,132 @@
+import { HttpRequest, type HttpResponseInit } from '@azure/functions';
+
+import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+
+function get(query: string, headers: Record<string, string> = {}): HttpRequest {
+  return new HttpRequest({ method: 'GET', url: `http://localhost/api/msi/token?${query}`, headers });
+}
+const json = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
+
+describe('Class: MsiTokenProtocol', () => {
+  let t: TestBroker;
+  let c: { id: string; primary: string; secondary: string };
+  beforeEach(async () => {
+    t = buildTestBroker();
+    c = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
+  });
+
+  describe('Method: handle', () => {
+    it('answers the App Service shape, echoing the resource exactly as asked', async () => {
+      // Act
+      const r = await t.module.msi.handle(
+        get(
+          `api-version=2019-08-01&resource=${encodeURIComponent('https://ml.azure.com/')}&client_id=${c.id}`,
+          {
+            'x-identity-header': c.primary,
+          },
+        ),
+        'corr-1',
+      );
+
+      // Assess
+      expect(r.status).toBe(200);
+      expect(json(r)).toEqual({
+        access_token: 'managedIdentity-token-1',
+        expires_on: String(Math.floor(t.clock.now() / 1000) + 3600),
+        resource: 'https://ml.azure.com/',
+        token_type: 'Bearer',
+        client_id: c.id,
+      });
+    });
+
+    it('accepts an endpoint id as resource', async () => {
+      // Act
+      const r = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=demo-token&client_id=${c.id}`, {
+          'x-identity-header': c.primary,
+        }),
+        'corr-2',
+      );
+
+      // Assess
+      expect(json(r)['access_token']).toBe('amlToken-token-1');
+      expect(json(r)['resource']).toBe('demo-token');
+    });
+
+    it.each([
+      ['a missing api-version', 'resource=demo-token', 400],
+      ['another api-version', 'api-version=2017-09-01&resource=demo-token', 400],
+      ['a missing resource', 'api-version=2019-08-01', 400],
+      [
+        'mi_res_id instead of client_id',
+        'api-version=2019-08-01&resource=demo-token&mi_res_id=%2Fsubscriptions%2Fx',
+        400,
+      ],
+    ])('answers %s with %i in the App Service error shape', async (_name, query, status) => {
+      // Act
+      const r = await t.module.msi.handle(
+        get(`${query}&client_id=${c.id}`, { 'x-identity-header': c.primary }),
+        'corr-3',
+      );
+
+      // Assess
+      expect(r.status).toBe(status);
+      expect(Object.keys(json(r)).sort()).toEqual(['correlationId', 'message', 'statusCode']);
+      expect(json(r)).toMatchObject({ statusCode: status, correlationId: 'corr-3' });
+      expect(typeof json(r)['message']).toBe('string');
+    });
+
+    it('answers 401 without X-IDENTITY-HEADER, with a wrong secret, or without a client id', async () => {
+      // Act
+      const none = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=demo-token&client_id=${c.id}`),
+        'c',
+      );
+      const wrong = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=demo-token&client_id=${c.id}`, { 'x-identity-header': 'nope' }),
+        'c',
+      );
+      const noId = await t.module.msi.handle(
+        get('api-version=2019-08-01&resource=demo-token', { 'x-identity-header': c.primary }),
+        'c',
+      );
+
+      // Assess
+      expect([none.status, wrong.status, noId.status]).toEqual([401, 401, 401]);
+    });
+
+    it('answers 403 for a resource the client may not request', async () => {
+      // Act
+      const r = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=https://vault.azure.net&client_id=${c.id}`, {
+          'x-identity-header': c.primary,
+        }),
+        'c',
+      );
+
+      // Assess
+      expect(r.status).toBe(403);
+    });
+
+    it('answers 503 with Retry-After naming the upstream failure', async () => {
+      // Prepare
+      t.mi.behaviour = {
+        kind: 'error',
+        error: Object.assign(new Error('x'), { name: 'CredentialUnavailableError' }),
+      };
+
+      // Act
+      const r = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=https://ml.azure.com&client_id=${c.id}`, {
+          'x-identity-header': c.primary,
+        }),
+        'c',
+      );
+
+      // Assess
+      expect(r.status).toBe(503);
+      expect(json(r)['message']).toContain('managedIdentity failed (credentialUnavailable)');
+      expect((r.headers as Record<string, string>)['retry-after']).toBe('2');
+    });
+  });
+});

@@ -1,0 +1,175 @@
+import { HttpRequest, type HttpResponseInit } from '@azure/functions';
+
+import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+
+function post(body: string, headers: Record<string, string> = {}): HttpRequest {
+  return new HttpRequest({
+    method: 'POST',
+    url: 'http://localhost/api/oauth2/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: { string: body },
+  });
+}
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const json = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
+const header = (r: HttpResponseInit, name: string) => (r.headers as Record<string, string>)[name];
+
+describe('Class: OAuthTokenProtocol', () => {
+  let t: TestBroker;
+  let c: { id: string; primary: string; secondary: string };
+  beforeEach(async () => {
+    t = buildTestBroker();
+    c = await t.addClient({ allowedScopes: ['demo-token'] });
+  });
+
+  describe('Method: handle', () => {
+    it('answers RFC 6749 §5.1 with no-store headers for client_secret_post', async () => {
+      // Act
+      const r = await t.module.oauth.handle(
+        post(`grant_type=client_credentials&client_id=${c.id}&client_secret=${c.primary}&scope=demo-token`),
+      );
+
+      // Assess
+      expect(r.status).toBe(200);
+      expect(json(r)).toEqual({
+        access_token: 'amlToken-token-1',
+        token_type: 'Bearer',
+        expires_in: 3600,
+        scope: 'demo-token',
+      });
+      expect(header(r, 'cache-control')).toBe('no-store');
+      expect(header(r, 'pragma')).toBe('no-cache');
+    });
+
+    it('form-urldecodes the id and secret inside Basic (§2.3.1)', async () => {
+      // Prepare: "client%2D1" is the form-urlencoded spelling of "client-1".
+      const header64 = `Basic ${Buffer.from(`client%2D1:${c.primary}`).toString('base64')}`;
+
+      // Act
+      const r = await t.module.oauth.handle(
+        post('grant_type=client_credentials', { authorization: header64 }),
+      );
+
+      // Assess
+      expect(r.status).toBe(200);
+      expect(json(r)['scope']).toBe('demo-token');
+    });
+
+    it('refuses two client authentication methods at once with invalid_request', async () => {
+      // Act
+      const r = await t.module.oauth.handle(
+        post(`grant_type=client_credentials&client_secret=${c.primary}`, {
+          authorization: basic(c.id, c.primary),
+        }),
+      );
+
+      // Assess
+      expect(r.status).toBe(400);
+      expect(json(r)['error']).toBe('invalid_request');
+    });
+
+    it.each([
+      [
+        'a wrong grant type',
+        'grant_type=password&client_id=x&client_secret=y',
+        400,
+        'unsupported_grant_type',
+      ],
+      ['a missing grant type', 'client_id=x&client_secret=y', 400, 'unsupported_grant_type'],
+      [
+        'a repeated parameter',
+        'grant_type=client_credentials&grant_type=client_credentials',
+        400,
+        'invalid_request',
+      ],
+      ['no client authentication', 'grant_type=client_credentials', 401, 'invalid_client'],
+    ])('answers %s with its RFC 6749 error', async (_name, body, status, error) => {
+      // Act
+      const r = await t.module.oauth.handle(post(body));
+
+      // Assess
+      expect(r.status).toBe(status);
+      expect(json(r)['error']).toBe(error);
+      expect(header(r, 'cache-control')).toBe('no-store');
+    });
+
+    it('answers invalid_client 401 with WWW-Authenticate, the same for unknown ids and wrong secrets', async () => {
+      // Act
+      const wrong = await t.module.oauth.handle(
+        post('grant_type=client_credentials', { authorization: basic(c.id, 'x') }),
+      );
+      const unknown = await t.module.oauth.handle(
+        post('grant_type=client_credentials', { authorization: basic('nobody', 'x') }),
+      );
+
+      // Assess
+      expect(wrong.status).toBe(401);
+      expect(header(wrong, 'www-authenticate')).toMatch(/^Basic realm="aml-credential-broker"/);
+      expect(unknown).toEqual(wrong);
+    });
+
+    it('refuses a non-form body', async () => {
+      // Act
+      const r = await t.module.oauth.handle(post('{}', { 'content-type': 'application/json' }));
+
+      // Assess
+      expect(r.status).toBe(400);
+      expect(json(r)['error']).toBe('invalid_request');
+    });
+
+    it('refuses bodies over the size limit', async () => {
+      // Act
+      const r = await t.module.oauth.handle(post(`grant_type=client_credentials&x=${'a'.repeat(10_000)}`));
+
+      // Assess
+      expect(r.status).toBe(413);
+      expect(json(r)['error']).toBe('invalid_request');
+    });
+
+    it('answers unauthorized_client for a disabled client', async () => {
+      // Prepare
+      await t.module.admin.disable(c.id);
+
+      // Act
+      const r = await t.module.oauth.handle(
+        post('grant_type=client_credentials', { authorization: basic(c.id, c.primary) }),
+      );
+
+      // Assess
+      expect(r.status).toBe(400);
+      expect(json(r)['error']).toBe('unauthorized_client');
+    });
+
+    it('answers slow_down 429 with Retry-After over the rate limit', async () => {
+      // Prepare
+      await t.module.admin.update(c.id, { rateLimitPerMinute: 1 });
+      const request = () => post('grant_type=client_credentials', { authorization: basic(c.id, c.primary) });
+      await t.module.oauth.handle(request());
+
+      // Act
+      const r = await t.module.oauth.handle(request());
+
+      // Assess
+      expect(r.status).toBe(429);
+      expect(json(r)['error']).toBe('slow_down');
+      expect(header(r, 'retry-after')).toBe('60');
+    });
+
+    it('answers temporarily_unavailable 503 with Retry-After naming the upstream failure', async () => {
+      // Prepare
+      t.aml.behaviour = { kind: 'error', error: Object.assign(new Error('x'), { code: 'ECONNRESET' }) };
+
+      // Act
+      const r = await t.module.oauth.handle(
+        post('grant_type=client_credentials', { authorization: basic(c.id, c.primary) }),
+      );
+
+      // Assess
+      expect(r.status).toBe(503);
+      expect(json(r)['error']).toBe('temporarily_unavailable');
+      expect(json(r)['error_description']).toContain('amlToken failed (network)');
+      expect(header(r, 'retry-after')).toBe('2');
+    });
+  });
+});

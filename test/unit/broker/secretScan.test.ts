@@ -1,0 +1,147 @@
+import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
+
+import { endpointTokenHandler } from '../../../functions/endpointToken';
+import { manageClientHandler } from '../../../functions/manageClient';
+import { manageClientsHandler } from '../../../functions/manageClients';
+import { msiTokenHandler } from '../../../functions/msiToken';
+import { oauthTokenHandler } from '../../../functions/oauthToken';
+import { buildTestBroker, TEST_PEPPER } from '../../fakes/broker/buildTestBroker';
+
+describe('Secret hygiene across the broker', () => {
+  it('no client secret, pepper or token reaches logs, audit rows, telemetry or error bodies', async () => {
+    // Prepare
+    const t = buildTestBroker();
+    const lines: string[] = [];
+    const context = new InvocationContext({
+      invocationId: 'scan',
+      logHandler: (_l, ...args) => void lines.push(args.join(' ')),
+    });
+    const oauth = oauthTokenHandler(() => t.module);
+    const msi = msiTokenHandler(() => t.module);
+    const aml = endpointTokenHandler(() => t.module);
+    const a = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
+    const b = await t.addClient({ allowedScopes: ['demo-key'], keyAccess: true });
+    const secrets = [a.primary, a.secondary, b.primary, b.secondary];
+    const successBodies: string[] = [];
+    const otherBodies: string[] = [];
+    const keep = (r: HttpResponseInit) =>
+      (r.status === 200 ? successBodies : otherBodies).push((r.body as string | undefined) ?? '');
+    const basic = (id: string, s: string) => `Basic ${Buffer.from(`${id}:${s}`).toString('base64')}`;
+    const form = (body: string, auth?: string) =>
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://localhost/api/oauth2/token',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(auth ? { authorization: auth } : {}),
+        },
+        body: { string: body },
+      });
+
+    // Act: successes and every kind of failure, with secrets in the places callers put them.
+    keep(
+      await oauth(form('grant_type=client_credentials&scope=demo-token', basic(a.id, a.primary)), context),
+    );
+    keep(
+      await oauth(
+        form(
+          `grant_type=client_credentials&client_id=${a.id}&client_secret=${a.secondary}&scope=https://ml.azure.com`,
+        ),
+        context,
+      ),
+    );
+    keep(
+      await oauth(
+        form(`grant_type=client_credentials&client_id=${a.id}&client_secret=${b.primary}`),
+        context,
+      ),
+    );
+    keep(
+      await oauth(
+        form(`grant_type=client_credentials&client_secret=${a.primary}`, basic(a.id, a.primary)),
+        context,
+      ),
+    );
+    keep(await oauth(form(`grant_type=password&client_id=${b.id}&client_secret=${b.secondary}`), context));
+    keep(await oauth(form('grant_type=client_credentials&scope=demo-aad', basic(a.id, a.primary)), context));
+    for (let i = 0; i < 8; i++)
+      keep(await oauth(form('grant_type=client_credentials', basic(b.id, a.primary)), context));
+    keep(
+      await msi(
+        new HttpRequest({
+          method: 'GET',
+          url: `http://l/api/msi/token?api-version=2019-08-01&resource=demo-key&client_id=${b.id}`,
+          headers: { 'x-identity-header': b.primary },
+        }),
+        context,
+      ),
+    );
+    keep(
+      await msi(
+        new HttpRequest({
+          method: 'GET',
+          url: `http://l/api/msi/token?api-version=2019-08-01&resource=demo-key&client_id=${a.id}`,
+          headers: { 'x-identity-header': b.secondary },
+        }),
+        context,
+      ),
+    );
+    keep(
+      await aml(
+        new HttpRequest({
+          method: 'POST',
+          url: 'http://l/api/endpoints/demo-token/token',
+          params: { id: 'demo-token' },
+          headers: { 'x-identity-header': `${a.id}:${a.primary}` },
+        }),
+        context,
+      ),
+    );
+    t.aml.behaviour = {
+      kind: 'error',
+      error: Object.assign(new Error(`upstream echoed ${a.primary}`), { statusCode: 500 }),
+    };
+    t.module.cache.invalidate();
+    keep(
+      await aml(
+        new HttpRequest({
+          method: 'POST',
+          url: 'http://l/api/endpoints/demo-token/token',
+          params: { id: 'demo-token' },
+          headers: { authorization: basic(a.id, a.primary) },
+        }),
+        context,
+      ),
+    );
+    const listed = await manageClientsHandler(() => t.module)(
+      new HttpRequest({ method: 'GET', url: 'http://l/api/manage/clients' }),
+      context,
+    );
+    const one = await manageClientHandler(() => t.module)(
+      new HttpRequest({ method: 'GET', url: `http://l/api/manage/clients/${a.id}`, params: { id: a.id } }),
+      context,
+    );
+    await t.module.audit.flush();
+
+    // Assess
+    const tokens = ['amlToken-token', 'managedIdentity-token', 'keyVault-token'];
+    expect(successBodies.join()).toMatch(/amlToken-token-1/);
+    expect(successBodies.join()).toMatch(/keyVault-token-1/);
+    const everythingElse = [
+      ...otherBodies,
+      ...lines,
+      ...t.logs,
+      t.audit.text(),
+      t.telemetry.text(),
+      JSON.stringify(listed.jsonBody),
+      JSON.stringify(one.jsonBody),
+    ].join('\n');
+    expect(otherBodies.length).toBeGreaterThan(10);
+    for (const secret of [...secrets, TEST_PEPPER, ...tokens]) expect(everythingElse).not.toContain(secret);
+    for (const record of t.registry.records.values()) {
+      expect(everythingElse).not.toContain(record.primarySecretHash);
+      expect(everythingElse).not.toContain(record.secondarySecretHash);
+    }
+    for (const body of successBodies) for (const secret of secrets) expect(body).not.toContain(secret);
+  });
+});

@@ -1,0 +1,137 @@
+import { LruMap } from '../../../shared/broker/LruMap';
+import { RateLimiter } from '../../../shared/broker/RateLimiter';
+import { parseScope } from '../../../shared/broker/scope';
+import { type AuditRow, type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
+import { CapturingLogger } from '../../fakes/broker/capture';
+
+describe('Function: parseScope', () => {
+  it.each([
+    ['demo-token', { kind: 'endpoint', value: 'demo-token' }],
+    ['demo-token/.default', { kind: 'endpoint', value: 'demo-token' }],
+    ['https://ml.azure.com', { kind: 'resource', value: 'https://ml.azure.com' }],
+    ['https://ml.azure.com/', { kind: 'resource', value: 'https://ml.azure.com' }],
+    ['https://ML.azure.com/.default', { kind: 'resource', value: 'https://ml.azure.com' }],
+  ])('parses %s', (raw, expected) => {
+    expect(parseScope(raw)).toEqual(expected);
+  });
+
+  it.each([
+    '',
+    'http://ml.azure.com',
+    'https://u:p@ml.azure.com',
+    'https://x?y=1',
+    'UPPER',
+    'a b',
+    'x'.repeat(600),
+  ])('refuses %s', (raw) => {
+    expect(parseScope(raw)).toBeUndefined();
+  });
+});
+
+describe('Class: LruMap', () => {
+  it('evicts the least recently used entry past the bound', () => {
+    // Prepare
+    const evicted: string[] = [];
+    const map = new LruMap<string, number>(2, (k) => evicted.push(k));
+    map.set('a', 1);
+    map.set('b', 2);
+
+    // Act
+    map.get('a');
+    map.set('c', 3);
+
+    // Assess
+    expect(evicted).toEqual(['b']);
+    expect(map.size).toBe(2);
+  });
+});
+
+describe('Class: RateLimiter', () => {
+  it('allows a burst of the per-minute limit, then refills continuously', () => {
+    // Prepare
+    const limiter = new RateLimiter();
+    const now = 1_000_000;
+
+    // Act
+    const burst = Array.from({ length: 60 }, () => limiter.take('c', 60, now));
+    const over = limiter.take('c', 60, now);
+    const later = limiter.take('c', 60, now + 1000);
+
+    // Assess
+    expect(burst.every((r) => r === 0)).toBe(true);
+    expect(over).toBe(1);
+    expect(later).toBe(0);
+  });
+});
+
+describe('Class: TableAuditLog', () => {
+  class FakeTable implements AuditTable {
+    readonly batches: AuditRow[][] = [];
+    failNext = false;
+    async createTable(): Promise<void> {}
+    async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
+      if (this.failNext) {
+        this.failNext = false;
+        throw new Error('storage down');
+      }
+      this.batches.push(actions.map(([, row]) => row));
+    }
+  }
+
+  it('writes rows in batches of at most 100 per partition, off the hot path', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const day = Date.parse('2026-11-23T10:00:00Z');
+
+    // Act
+    for (let i = 0; i < 250; i++) {
+      audit.record({
+        timeMs: day + i,
+        clientId: 'c',
+        scope: 'demo-token',
+        protocol: 'oauth',
+        outcome: 'issued',
+        upstream: 'amlToken',
+      });
+    }
+    const writtenBeforeFlush = table.batches.length;
+    await audit.close();
+
+    // Assess
+    expect(writtenBeforeFlush).toBe(0);
+    expect(table.batches.map((b) => b.length)).toEqual([100, 100, 50]);
+    const row = table.batches[0]?.[0];
+    expect(row).toMatchObject({
+      partitionKey: '2026-11-23',
+      clientId: 'c',
+      outcome: 'issued',
+      upstream: 'amlToken',
+    });
+    expect(new Set(table.batches.flat().map((r) => r.rowKey)).size).toBe(250);
+  });
+
+  it('logs a failed batch instead of throwing', async () => {
+    // Prepare
+    const table = new FakeTable();
+    table.failNext = true;
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger });
+    audit.record({
+      timeMs: Date.now(),
+      clientId: 'c',
+      scope: 's',
+      protocol: 'msi',
+      outcome: 'denied',
+      reason: 'InvalidClient',
+    });
+
+    // Act
+    await audit.flush();
+
+    // Assess
+    expect(logger.lines).toEqual([
+      expect.objectContaining({ level: 'error', message: 'write => batch failed, entries lost' }),
+    ]);
+  });
+});

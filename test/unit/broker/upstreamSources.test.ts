@@ -1,0 +1,206 @@
+import { ArmEndpointTokenSource } from '../../../shared/broker/ArmEndpointTokenSource';
+import { classifyUpstreamError } from '../../../shared/broker/classifyUpstreamError';
+import { UpstreamTokenError } from '../../../shared/broker/errors';
+import { KeyVaultKeySource, type SecretReader } from '../../../shared/broker/KeyVaultKeySource';
+import { ManagedIdentityTokenSource } from '../../../shared/broker/ManagedIdentityTokenSource';
+import { FakeClock } from '../../fakes/broker/FakeClock';
+import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+
+const HOUR = 3_600_000;
+
+async function rejection(p: Promise<unknown>): Promise<UpstreamTokenError> {
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(UpstreamTokenError);
+  return error as UpstreamTokenError;
+}
+
+describe('Function: classifyUpstreamError', () => {
+  it.each([
+    [{ statusCode: 429 }, 'throttled'],
+    [{ statusCode: 503 }, 'serverError'],
+    [{ statusCode: 403 }, 'denied'],
+    [{ statusCode: 404 }, 'notFound'],
+    [{ statusCode: 400 }, 'rejected'],
+    [{ code: 'ECONNRESET' }, 'network'],
+    [{ name: 'CredentialUnavailableError' }, 'credentialUnavailable'],
+    [{}, 'unknown'],
+  ])('classifies %j as %s', (shape, failure) => {
+    // Act
+    const error = classifyUpstreamError(
+      'amlToken',
+      Object.assign(new Error('secret-bearing message'), shape),
+    );
+
+    // Assess
+    expect(error.failure).toBe(failure);
+    expect(error.message).not.toContain('secret-bearing');
+  });
+
+  it('keeps the upstream Retry-After', () => {
+    // Act
+    const error = classifyUpstreamError('amlToken', {
+      statusCode: 429,
+      response: { headers: { get: (n: string) => (n === 'retry-after' ? '12' : undefined) } },
+    });
+
+    // Assess
+    expect(error.upstreamRetryAfterSeconds).toBe(12);
+  });
+});
+
+describe('Class: ArmEndpointTokenSource', () => {
+  describe('Method: getToken', () => {
+    it('calls onlineEndpoints.getToken with the ARM coordinates and converts epoch seconds', async () => {
+      // Prepare
+      const calls: string[][] = [];
+      const source = new ArmEndpointTokenSource({
+        onlineEndpoints: (sub) => ({
+          getToken: async (rg, ws, name) => {
+            calls.push([sub, rg, ws, name]);
+            return {
+              accessToken: 'aml',
+              tokenType: 'Bearer',
+              expiryTimeUtc: 2_000_000_000,
+              refreshAfterTimeUtc: 1_999_990_000,
+            };
+          },
+        }),
+      });
+      const endpoint = testEndpoint('demo-token', 'AMLToken');
+
+      // Act
+      const token = await source.getToken(endpoint);
+
+      // Assess
+      expect(calls).toEqual([[endpoint.arm.subscriptionId, 'rg', 'ws', 'demo-token']]);
+      expect(token).toEqual({
+        value: 'aml',
+        expiresOnMs: 2_000_000_000_000,
+        refreshAfterMs: 1_999_990_000_000,
+      });
+    });
+
+    it('classifies SDK failures and refuses answers without a token', async () => {
+      // Prepare
+      const failing = new ArmEndpointTokenSource({
+        onlineEndpoints: () => ({
+          getToken: () => Promise.reject(Object.assign(new Error('x'), { statusCode: 403 })),
+        }),
+      });
+      const empty = new ArmEndpointTokenSource({ onlineEndpoints: () => ({ getToken: async () => ({}) }) });
+      const endpoint = testEndpoint('demo-token', 'AMLToken');
+
+      // Act
+      const denied = await rejection(failing.getToken(endpoint));
+      const bad = await rejection(empty.getToken(endpoint));
+
+      // Assess
+      expect([denied.upstream, denied.failure]).toEqual(['amlToken', 'denied']);
+      expect(bad.failure).toBe('badResponse');
+    });
+  });
+});
+
+describe('Class: ManagedIdentityTokenSource', () => {
+  describe('Method: getToken', () => {
+    it('asks the credential for <resource>/.default and passes the refresh hint on', async () => {
+      // Prepare
+      const scopes: Array<string | string[]> = [];
+      const source = new ManagedIdentityTokenSource({
+        credential: {
+          getToken: async (s) => {
+            scopes.push(s);
+            return { token: 'entra', expiresOnTimestamp: 5000, refreshAfterTimestamp: 4000 };
+          },
+        },
+      });
+
+      // Act
+      const token = await source.getToken('https://ml.azure.com');
+
+      // Assess
+      expect(scopes).toEqual(['https://ml.azure.com/.default']);
+      expect(token).toEqual({ value: 'entra', expiresOnMs: 5000, refreshAfterMs: 4000 });
+    });
+
+    it('turns a null answer into badResponse', async () => {
+      // Prepare
+      const source = new ManagedIdentityTokenSource({ credential: { getToken: async () => null } });
+
+      // Act
+      const error = await rejection(source.getToken('https://ml.azure.com'));
+
+      // Assess
+      expect(error.failure).toBe('badResponse');
+    });
+  });
+});
+
+describe('Class: KeyVaultKeySource', () => {
+  describe('Method: getToken', () => {
+    const clock = new FakeClock();
+    const endpoint = testEndpoint('demo-key', 'Key', { rotationPeriodHours: 24, gracePeriodHours: 2 });
+    const reader = (secret: Awaited<ReturnType<SecretReader['getSecret']>>): SecretReader => ({
+      getSecret: async () => secret,
+    });
+
+    it('uses the rotatedAt tag plus the period as refresh hint and keeps the key for the grace period after', async () => {
+      // Prepare
+      const rotatedAt = clock.now() - 4 * HOUR;
+      const source = new KeyVaultKeySource({
+        clock,
+        secrets: reader({
+          value: 'k1',
+          properties: { tags: { rotatedAt: new Date(rotatedAt).toISOString() } },
+        }),
+      });
+
+      // Act
+      const token = await source.getToken(endpoint);
+
+      // Assess
+      expect(token.value).toBe('k1');
+      expect(token.refreshAfterMs).toBe(rotatedAt + 24 * HOUR);
+      expect(token.expiresOnMs).toBe(rotatedAt + 26 * HOUR);
+    });
+
+    it('falls back to the secret expiry minus grace, and floors an overdue rotation at now', async () => {
+      // Prepare
+      const expiresOn = new Date(clock.now() + HOUR);
+      const source = new KeyVaultKeySource({
+        clock,
+        secrets: reader({ value: 'k2', properties: { expiresOn } }),
+      });
+
+      // Act
+      const token = await source.getToken(endpoint);
+
+      // Assess: next rotation was due an hour ago; the key is still current, so it works for grace from now.
+      expect(token.expiresOnMs).toBe(clock.now() + 2 * HOUR);
+      expect(token.refreshAfterMs).toBe(clock.now() + 60_000);
+    });
+
+    it('refuses a disabled secret and classifies Key Vault failures', async () => {
+      // Prepare
+      const disabled = new KeyVaultKeySource({
+        clock,
+        secrets: reader({ value: 'k', properties: { enabled: false } }),
+      });
+      const down = new KeyVaultKeySource({
+        clock,
+        secrets: { getSecret: () => Promise.reject(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })) },
+      });
+
+      // Act
+      const a = await rejection(disabled.getToken(endpoint));
+      const b = await rejection(down.getToken(endpoint));
+
+      // Assess
+      expect([a.upstream, a.failure]).toEqual(['keyVault', 'notFound']);
+      expect(b.failure).toBe('network');
+    });
+  });
+});

@@ -1,0 +1,119 @@
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
+import { DependencyFailedError } from '../../../shared/errors';
+import {
+  ArmEndpointKeyClient,
+  type OnlineEndpointOperations,
+} from '../../../shared/rotation/adapters/ArmEndpointKeyClient';
+import { ArmServerlessKeyClient } from '../../../shared/rotation/adapters/ArmServerlessKeyClient';
+import { EndpointKeyClientRouter } from '../../../shared/rotation/EndpointKeyClientRouter';
+import { KeyValueRejectedError, UnsupportedEndpointKindError } from '../../../shared/rotation/errors';
+
+const endpoint = (kind: ManagedEndpoint['kind']): ManagedEndpoint => ({
+  id: 'ep-one',
+  kind,
+  arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep1' },
+  authMode: 'Key',
+  secretName: 'ep-one',
+  rotationPeriodHours: 100,
+  gracePeriodHours: 25,
+  probe: DEFAULT_PROBE,
+  brokerKeyAccess: false,
+  enabled: true,
+  createdAt: '',
+  updatedAt: '',
+});
+
+const restError = (statusCode: number) =>
+  Object.assign(new Error(`HTTP ${statusCode}`), { name: 'RestError', statusCode });
+
+describe('Class: ArmEndpointKeyClient', () => {
+  it('maps a 400 to our key value to KeyValueRejectedError, and passes other failures through', async () => {
+    // Prepare
+    const bodies: unknown[] = [];
+    const ops: OnlineEndpointOperations = {
+      get: async () => ({ properties: { authMode: 'Key', scoringUri: 'https://x/score' } }),
+      listKeys: async () => ({ primaryKey: 'p', secondaryKey: 's' }),
+      beginRegenerateKeysAndWait: async (_rg, _ws, _n, body) => {
+        bodies.push(body);
+        if (body.keyValue !== undefined) throw restError(400);
+        throw restError(404);
+      },
+    };
+    const client = new ArmEndpointKeyClient({ onlineEndpoints: () => ops, sleep: async () => undefined });
+
+    // Act / Assess
+    await expect(client.regenerateKey(endpoint('onlineEndpoint'), 'Secondary', 'chosen')).rejects.toThrow(
+      KeyValueRejectedError,
+    );
+    await expect(client.regenerateKey(endpoint('onlineEndpoint'), 'Secondary')).rejects.toThrow(
+      DependencyFailedError,
+    );
+    expect(bodies).toEqual([{ keyType: 'Secondary', keyValue: 'chosen' }, { keyType: 'Secondary' }]);
+    expect(await client.describe(endpoint('onlineEndpoint'))).toEqual({
+      authMode: 'Key',
+      scoringUri: 'https://x/score',
+    });
+  });
+});
+
+describe('Class: ArmServerlessKeyClient', () => {
+  it('regenerates through the pipeline and polls the async operation until it succeeds', async () => {
+    // Prepare
+    const seen: string[] = [];
+    const waits: number[] = [];
+    let polls = 0;
+    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
+    const client = new ArmServerlessKeyClient({
+      armEndpoint: 'https://arm.test/',
+      apiVersion: '2025-06-01',
+      sleep: async (ms) => void waits.push(ms),
+      client: () => ({
+        sendRequest: async (request) => {
+          seen.push(
+            `${request.method} ${request.url} ${typeof request.body === 'string' ? request.body : ''}`,
+          );
+          if (request.url.includes('/regenerateKeys'))
+            return {
+              status: 202,
+              headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1', 'retry-after': '1' }),
+            };
+          if (request.url.endsWith('/op/1')) {
+            polls += 1;
+            return {
+              status: 200,
+              headers: headers({}),
+              bodyAsText: JSON.stringify({ status: polls < 2 ? 'InProgress' : 'Succeeded' }),
+            };
+          }
+          return {
+            status: 200,
+            headers: headers({}),
+            bodyAsText: JSON.stringify({
+              properties: { authMode: 'Key', inferenceEndpoint: { uri: 'https://s/score' } },
+            }),
+          };
+        },
+      }),
+    });
+
+    // Act
+    await client.regenerateKey(endpoint('serverlessEndpoint'), 'Primary', 'v');
+    const described = await client.describe(endpoint('serverlessEndpoint'));
+
+    // Assess
+    expect(seen[0]).toBe(
+      'POST https://arm.test/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws1/serverlessEndpoints/ep1/regenerateKeys?api-version=2025-06-01 {"keyType":"Primary","keyValue":"v"}',
+    );
+    expect(polls).toBe(2);
+    expect(waits[0]).toBe(1000);
+    expect(described).toEqual({ authMode: 'Key', scoringUri: 'https://s/score' });
+  });
+});
+
+describe('Class: EndpointKeyClientRouter', () => {
+  it('refuses kinds without a key client (v1 web services for now)', async () => {
+    const router = new EndpointKeyClientRouter({});
+    await expect(router.listKeys(endpoint('v1WebService'))).rejects.toThrow(UnsupportedEndpointKindError);
+  });
+});

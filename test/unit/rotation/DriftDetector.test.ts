@@ -1,0 +1,58 @@
+import { EndpointNotFoundError } from '../../../shared/rotation/errors';
+import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+
+describe('Class: DriftDetector', () => {
+  describe('Method: check', () => {
+    it('reports in sync with the slot Key Vault holds', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'p-1', secondaryKey: 's-1' });
+      f.secrets.seed('demo-key-secret', 's-1');
+
+      // Act
+      const report = await f.services.drift.check('demo-key');
+
+      // Assess
+      expect(report).toMatchObject({ inSync: true, status: 'inSync', slot: 'Secondary' });
+      expect(JSON.stringify(report)).not.toContain('s-1');
+    });
+
+    it('reports drift and records it on the journal row when Key Vault matches neither key', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'p-1', secondaryKey: 's-1' });
+      f.secrets.seed('demo-key-secret', 'something-else');
+
+      // Act
+      const report = await f.services.drift.check('demo-key');
+
+      // Assess
+      expect(report).toMatchObject({ inSync: false, status: 'drift' });
+      expect((await f.journal.getState('demo-key')).state.drift).toMatchObject({ detected: true });
+      expect(f.keys.regenerations).toHaveLength(0);
+    });
+
+    it('does not judge while a rotation holds the lease, nor endpoints without keys or secrets', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.addEndpoint({ id: 'token-one', authMode: 'AADToken' });
+      f.addEndpoint({ id: 'fresh-one' });
+      await f.journal.acquireLease('demo-key', 'someone', 60_000);
+
+      // Act
+      const reports = await Promise.all(
+        ['demo-key', 'token-one', 'fresh-one'].map((id) => f.services.drift.check(id)),
+      );
+
+      // Assess
+      expect(reports.map((r) => r.status)).toEqual(['rotationInProgress', 'notKeyAuth', 'noSecret']);
+      expect(reports.every((r) => r.inSync)).toBe(true);
+    });
+
+    it('throws for an unknown endpoint', async () => {
+      const f = buildRotationFixture();
+      await expect(f.services.drift.check('nope-one')).rejects.toThrow(EndpointNotFoundError);
+    });
+  });
+});

@@ -1,0 +1,215 @@
+import { ValidationError } from '../../../shared/errors';
+import {
+  AuthModeNotKeyError,
+  EndpointExistsError,
+  EndpointNotFoundError,
+  EndpointReadOnlyError,
+  RotationInProgressError,
+} from '../../../shared/rotation/errors';
+import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+
+const arm = {
+  subscriptionId: '00000000-0000-0000-0000-000000000001',
+  resourceGroup: 'rg-ml',
+  workspace: 'ws-one',
+  name: 'ep-1',
+};
+
+async function issuesOf(promise: Promise<unknown>): Promise<string[]> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ValidationError);
+  return (error as ValidationError).issues.map((i) => i.field).sort();
+}
+
+describe('Class: EndpointAdminService', () => {
+  describe('Method: register', () => {
+    it('stores a valid endpoint with defaults filled in', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+
+      // Act
+      const endpoint = await f.services.admin.register({ id: 'demo-key', arm });
+
+      // Assess
+      expect(endpoint).toMatchObject({
+        id: 'demo-key',
+        kind: 'onlineEndpoint',
+        authMode: 'Key',
+        secretName: 'demo-key-key',
+        rotationPeriodHours: 100,
+        gracePeriodHours: 25,
+        enabled: true,
+        brokerKeyAccess: false,
+      });
+      expect(await f.registry.get('demo-key')).toEqual(endpoint);
+    });
+
+    it('accepts the fields auto-registration sends', async () => {
+      const f = buildRotationFixture();
+      const endpoint = await f.services.admin.register({
+        id: 'auto-one',
+        kind: 'serverlessEndpoint',
+        arm,
+        authMode: 'Key',
+        secretName: 'auto-one',
+      });
+      expect(endpoint.kind).toBe('serverlessEndpoint');
+    });
+
+    it('names every invalid field at once', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+
+      // Act
+      const fields = await issuesOf(
+        f.services.admin.register({
+          id: 'Bad_ID',
+          kind: 'batch',
+          authMode: 'Password',
+          arm: { subscriptionId: '', resourceGroup: 'rg', workspace: 'w', name: '-x' },
+          secretName: 'has spaces',
+          gracePeriodHours: 2,
+          probe: { method: 'PUT', acceptedStatuses: [401] },
+          enabled: 'yes',
+          colour: 'blue',
+        }),
+      );
+
+      // Assess
+      expect(fields).toEqual([
+        'arm.name',
+        'arm.subscriptionId',
+        'arm.workspace',
+        'authMode',
+        'colour',
+        'enabled',
+        'gracePeriodHours',
+        'id',
+        'kind',
+        'probe.acceptedStatuses',
+        'probe.method',
+        'secretName',
+      ]);
+    });
+
+    it('enforces secret-name length with room for the -pending suffix, and period longer than grace', async () => {
+      const f = buildRotationFixture();
+      const fields = await issuesOf(
+        f.services.admin.register({
+          id: 'demo-key',
+          arm,
+          secretName: 'a'.repeat(120),
+          rotationPeriodHours: 25,
+          gracePeriodHours: 25,
+        }),
+      );
+      expect(fields).toEqual(['rotationPeriodHours', 'secretName']);
+      await expect(
+        f.services.admin.register({ id: 'demo-key', arm, secretName: 'a'.repeat(119) }),
+      ).resolves.toBeDefined();
+    });
+
+    it('refuses duplicate ids and secret names', async () => {
+      const f = buildRotationFixture();
+      await f.services.admin.register({ id: 'demo-key', arm, secretName: 'shared' });
+      await expect(f.services.admin.register({ id: 'demo-key', arm })).rejects.toThrow(EndpointExistsError);
+      await expect(f.services.admin.register({ id: 'other-one', arm, secretName: 'shared' })).rejects.toThrow(
+        EndpointExistsError,
+      );
+    });
+  });
+
+  describe('Method: update', () => {
+    it('merges a patch and re-validates the whole endpoint', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await f.services.admin.register({ id: 'demo-key', arm });
+
+      // Act
+      const updated = await f.services.admin.update('demo-key', {
+        rotationPeriodHours: 48,
+        arm: { name: 'ep-2' },
+      });
+
+      // Assess
+      expect(updated).toMatchObject({ rotationPeriodHours: 48, arm: { ...arm, name: 'ep-2' } });
+      expect(await issuesOf(f.services.admin.update('demo-key', { gracePeriodHours: 60 }))).toEqual([
+        'rotationPeriodHours',
+      ]);
+      expect(await issuesOf(f.services.admin.update('demo-key', { id: 'other-id' }))).toEqual(['id']);
+    });
+
+    it('refuses to change file-declared endpoints', async () => {
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.registry.readOnly.add('demo-key');
+      await expect(f.services.admin.update('demo-key', { enabled: false })).rejects.toThrow(
+        EndpointReadOnlyError,
+      );
+      await expect(f.services.admin.remove('demo-key')).rejects.toThrow(EndpointReadOnlyError);
+    });
+  });
+
+  describe('Method: remove / retire', () => {
+    it('removes and retires endpoints, and 404s unknown ones', async () => {
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'first-one' });
+      f.addEndpoint({ id: 'second-one' });
+      await f.services.admin.remove('first-one');
+      const retired = await f.services.admin.retire('second-one', '2026-02-01T00:00:00.000Z');
+      expect(await f.registry.get('first-one')).toBeUndefined();
+      expect(retired.retiredAt).toBe('2026-02-01T00:00:00.000Z');
+      await expect(f.services.admin.remove('nope-one')).rejects.toThrow(EndpointNotFoundError);
+    });
+  });
+
+  describe('Method: status', () => {
+    it('shows slot in use, last rotation, next due, last error with step and drift, but no key', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({
+        endpointId: 'demo-key',
+        reason: 'manual',
+        requestedAt: '2026-01-01T00:00:00Z',
+      });
+      f.clock.advanceHours(100);
+      f.probe.forceStatus = 401;
+      await f.services.rotator
+        .run({ endpointId: 'demo-key', reason: 'manual', requestedAt: '2026-01-01T00:00:00Z' })
+        .catch(() => undefined);
+
+      // Act
+      const status = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(status).toMatchObject({
+        slotInUse: 'Secondary',
+        lastRotatedAt: '2026-01-01T00:00:00.000Z',
+        nextDueAt: '2026-01-05T04:00:00.000Z',
+        lastOutcome: 'failed',
+        lastError: { code: 'NEW_KEY_NOT_ACCEPTED', step: 'test' },
+        inProgress: { slot: 'Primary', step: 'set' },
+      });
+      const text = JSON.stringify(status);
+      for (const key of f.keys.allKeys) expect(text).not.toContain(key);
+    });
+  });
+
+  describe('Method: rotateNow', () => {
+    it('enqueues a manual job, 409s while a rotation runs and 422s token endpoints', async () => {
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.addEndpoint({ id: 'token-one', authMode: 'AMLToken' });
+      const job = await f.services.admin.rotateNow('demo-key');
+      expect(f.jobs.jobs).toEqual([job]);
+      expect(job.reason).toBe('manual');
+      await f.journal.acquireLease('demo-key', 'another-run', 60_000);
+      await expect(f.services.admin.rotateNow('demo-key')).rejects.toThrow(RotationInProgressError);
+      await expect(f.services.admin.rotateNow('token-one')).rejects.toThrow(AuthModeNotKeyError);
+    });
+  });
+});

@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+
+import type { KeySlot } from '../../../shared/endpoints/ManagedEndpoint';
+import type { RotationJob } from '../../../shared/rotation/RotationJob';
+import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import { CrashError } from '../../fakes/rotation/FaultPlan';
+
+const HOUR = 3_600_000;
+const job = (reason: RotationJob['reason'] = 'manual'): RotationJob => ({
+  endpointId: 'demo-key',
+  reason,
+  requestedAt: '2026-01-01T00:00:00Z',
+});
+
+/** Runs a job, treating a simulated crash as "the process died" (a real crash leaves its lease behind). */
+async function runSurvivingCrash(f: RotationFixture, j: RotationJob = job()): Promise<string> {
+  try {
+    const outcome = await f.services.rotator.run(j);
+    return outcome.status;
+  } catch (error) {
+    if (!(error instanceof CrashError)) throw error;
+    f.faults.revive();
+    return 'crashed';
+  }
+}
+
+/**
+ * Checks the invariants at the moment a slot is regenerated, from Key Vault's history and the
+ * endpoint's keys only (not from anything the rotator believes):
+ * - the slot's key is not the current Key Vault value;
+ * - the slot's key stopped being the current Key Vault value at least the grace period ago.
+ */
+function watchInvariants(f: RotationFixture, graceHours: number, violations: string[]): void {
+  f.keys.onRegenerate = (endpointId: string, slot: KeySlot) => {
+    const value = f.keys.keysOf(endpointId)[slot];
+    const versions = f.secrets.versions('demo-key-secret');
+    const latest = versions.at(-1);
+    if (latest?.value === value) violations.push(`regenerated ${slot} while it was in Key Vault`);
+    const lastHeld = versions.map((v) => v.value).lastIndexOf(value);
+    const supersededBy = lastHeld >= 0 ? versions[lastHeld + 1] : undefined;
+    if (supersededBy?.createdOn && f.clock.now() - supersededBy.createdOn.getTime() < graceHours * HOUR)
+      violations.push(
+        `regenerated ${slot} ${(f.clock.now() - supersededBy.createdOn.getTime()) / HOUR} h after it stopped being current`,
+      );
+  };
+}
+
+/** After onboarding, the value clients read from Key Vault must always be a working key. */
+function keyVaultWorks(f: RotationFixture): boolean {
+  const latest = f.secrets.versions('demo-key-secret').at(-1);
+  if (!latest) return true;
+  const keys = f.keys.keysOf('demo-key');
+  return latest.value === keys.Primary || latest.value === keys.Secondary;
+}
+
+describe('Class: KeyRotator', () => {
+  describe('Method: run (crash and resume)', () => {
+    // Count the durable writes of an uninterrupted onboarding rotation, then crash after each one.
+    const reference = buildRotationFixture();
+    reference.addEndpoint();
+    const uninterrupted = reference.services.rotator.run(job()).then(() => reference.faults.mutations.length);
+
+    it('has durable writes to crash between', async () => {
+      expect(await uninterrupted).toBeGreaterThanOrEqual(8);
+    });
+
+    it.each(Array.from({ length: 12 }, (_, i) => i + 1))(
+      'converges after a crash following write %i, with exactly one regenerate per slot',
+      async (crashAfter) => {
+        // Prepare
+        const f = buildRotationFixture();
+        f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+        const total = await uninterrupted;
+        f.faults.crashAfter(crashAfter);
+
+        // Act: the first run dies; a later run (after the lease expired) takes over
+        const first = await runSurvivingCrash(f);
+        const early = await runSurvivingCrash(f);
+        f.clock.advance(601_000);
+        const second = await runSurvivingCrash(f);
+
+        // Assess
+        expect(first).toBe(crashAfter > total ? 'rotated' : 'crashed');
+        if (first === 'crashed') expect(['skipped', 'rotated']).toContain(early);
+        expect(['rotated', 'skipped']).toContain(second);
+        const versions = f.secrets.versions('demo-key-secret');
+        expect(versions.map((v) => v.tags.slot)).toEqual(['Primary', 'Secondary']);
+        expect(versions.at(-1)?.value).toBe(f.keys.keysOf('demo-key').Secondary);
+        expect(f.keys.keysOf('demo-key').Primary).toBe('initial-primary');
+        expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary']);
+        expect(f.secrets.versions('demo-key-secret-pending').every((v) => !v.enabled)).toBe(true);
+        expect((await f.journal.getState('demo-key')).state).toMatchObject({
+          lastOutcome: 'succeeded',
+          lastSlot: 'Secondary',
+        });
+      },
+    );
+  });
+
+  describe('Method: run (property: invariants over random histories)', () => {
+    type Command =
+      | { kind: 'advance'; hours: number }
+      | { kind: 'run'; reason: 'schedule' | 'manual' }
+      | { kind: 'crashRun'; after: number }
+      | { kind: 'concurrent' };
+    const command: fc.Arbitrary<Command> = fc.oneof(
+      fc.record({
+        kind: fc.constant('advance' as const),
+        hours: fc.double({ min: 0, max: 150, noNaN: true }),
+      }),
+      fc.record({
+        kind: fc.constant('run' as const),
+        reason: fc.constantFrom('schedule' as const, 'manual' as const),
+      }),
+      fc.record({ kind: fc.constant('crashRun' as const), after: fc.integer({ min: 1, max: 12 }) }),
+      fc.record({ kind: fc.constant('concurrent' as const) }),
+    );
+
+    it('never regenerates the slot in Key Vault or one within grace, and Key Vault always holds a working key', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 40 }), async (commands) => {
+          // Prepare
+          const f = buildRotationFixture();
+          f.addEndpoint();
+          const violations: string[] = [];
+          watchInvariants(f, 25, violations);
+
+          // Act
+          for (const c of commands) {
+            if (c.kind === 'advance') f.clock.advance(c.hours * HOUR);
+            else if (c.kind === 'run') await runSurvivingCrash(f, job(c.reason));
+            else if (c.kind === 'crashRun') {
+              f.faults.crashAfter(c.after);
+              await runSurvivingCrash(f);
+              f.faults.revive();
+            } else
+              await Promise.all([
+                runSurvivingCrash(f),
+                f
+                  .anotherProcess()
+                  .rotator.run(job())
+                  .catch(() => 'failed'),
+              ]);
+            if (!keyVaultWorks(f)) violations.push('Key Vault holds a key the endpoint does not accept');
+          }
+          // Every history converges: after the lease expired, one more run leaves nothing half-done.
+          f.clock.advance(601_000);
+          await runSurvivingCrash(f);
+
+          // Assess
+          expect(violations).toEqual([]);
+          expect((await f.journal.getState('demo-key')).state.active).toBeUndefined();
+        }),
+        { numRuns: 150 },
+      );
+    });
+  });
+});

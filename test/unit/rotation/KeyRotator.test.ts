@@ -1,0 +1,268 @@
+import {
+  AuthModeNotKeyError,
+  DriftDetectedError,
+  KeyNotAcceptedError,
+} from '../../../shared/rotation/errors';
+import type { RotationJob } from '../../../shared/rotation/RotationJob';
+import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
+
+const job = (reason: RotationJob['reason'] = 'manual', extra: Partial<RotationJob> = {}): RotationJob => ({
+  endpointId: 'demo-key',
+  reason,
+  requestedAt: '2026-01-01T00:00:00Z',
+  ...extra,
+});
+
+/** Onboards the endpoint: KV gets Primary, Secondary is rotated. */
+async function onboarded(f: RotationFixture): Promise<void> {
+  f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+  await f.services.rotator.run(job());
+}
+
+describe('Class: KeyRotator', () => {
+  describe('Method: run', () => {
+    it('onboards an endpoint without a secret: Primary to Key Vault first, then rotates Secondary', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+
+      // Act
+      const outcome = await f.services.rotator.run(job());
+
+      // Assess
+      const versions = f.secrets.versions('demo-key-secret');
+      expect(versions.map((v) => [v.value === 'initial-primary', v.tags.slot])).toEqual([
+        [true, 'Primary'],
+        [false, 'Secondary'],
+      ]);
+      expect(versions[1]?.value).toBe(f.keys.keysOf('demo-key').Secondary);
+      expect(f.keys.keysOf('demo-key').Primary).toBe('initial-primary');
+      expect(f.keys.regenerations.map((r) => [r.slot, r.withValue])).toEqual([['Secondary', true]]);
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Secondary', resumed: false });
+      expect(versions[1]?.tags).toMatchObject({ managedBy: 'aml-credential-broker', slot: 'Secondary' });
+      expect(versions[1]?.expiresOn?.getTime()).toBe(f.clock.now() + 125 * 3_600_000);
+      expect(f.secrets.versions('demo-key-secret-pending').every((v) => !v.enabled)).toBe(true);
+      expect(f.events.events.map((e) => e.type)).toEqual(['KeyRotated']);
+      expect(f.telemetry.events.map((e) => e.name)).toEqual(['RotationStarted', 'RotationSucceeded']);
+      expect(f.telemetry.metrics.map((m) => m.name)).toEqual(['RotationDurationMs']);
+    });
+
+    it('rotates the slot that is not in Key Vault once the period and grace have passed', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await onboarded(f);
+      const inKeyVault = f.keys.keysOf('demo-key').Secondary;
+      f.clock.advanceHours(100);
+
+      // Act
+      const outcome = await f.services.rotator.run(job('schedule'));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary' });
+      expect(f.keys.keysOf('demo-key').Secondary).toBe(inKeyVault);
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
+      const current = await f.secrets.getCurrent('demo-key-secret');
+      expect(current?.value).toBe(f.keys.keysOf('demo-key').Primary);
+    });
+
+    it('skips a slot that stopped being current less than the grace period ago', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(24);
+
+      // Act
+      const outcome = await f.services.rotator.run(job('manual'));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+      expect(f.keys.regenerations).toHaveLength(1);
+    });
+
+    it('skips a scheduled job that is not due yet (a duplicate of a finished one)', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(50);
+
+      // Act
+      const outcome = await f.services.rotator.run(job('schedule'));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'notDue' });
+    });
+
+    it('lets an urgent expired job skip grace only when the version holding that slot has expired', async () => {
+      // Prepare: rotate twice, so Secondary stopped being current just now
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      await f.services.rotator.run(job());
+      f.clock.advanceHours(1);
+      const secondaryVersion = f.secrets.versions('demo-key-secret')[1]?.version as string;
+
+      // Act
+      const plainManual = await f.services.rotator.run(job('manual', { urgent: true }));
+      const notExpired = await f.services.rotator.run(job('expired', { urgent: true }));
+      f.secrets.setExpiry('demo-key-secret', secondaryVersion, new Date(f.clock.now() - 1000));
+      const expired = await f.services.rotator.run(job('expired', { urgent: true }));
+
+      // Assess
+      expect(plainManual).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+      expect(notExpired).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+      expect(expired).toMatchObject({ status: 'rotated', slot: 'Secondary' });
+    });
+
+    it('rejects endpoints whose auth mode is not Key and journals why', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ authMode: 'AMLToken' });
+
+      // Act
+      await expect(f.services.rotator.run(job())).rejects.toThrow(AuthModeNotKeyError);
+
+      // Assess
+      const { state } = await f.journal.getState('demo-key');
+      expect(state.lastError).toMatchObject({ code: 'AUTH_MODE_NOT_KEY', step: 'plan' });
+      expect(state.lastError?.message).toMatch(/AMLToken.*only Key endpoints/);
+      expect(f.keys.regenerations).toHaveLength(0);
+    });
+
+    it('rejects a registered Key endpoint that ARM reports as token-authenticated', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.keys.setAuthMode('demo-key', 'AADToken');
+
+      // Act / Assess
+      await expect(f.services.rotator.run(job())).rejects.toThrow(AuthModeNotKeyError);
+      expect(f.secrets.versions('demo-key-secret')).toHaveLength(0);
+    });
+
+    it('leaves Key Vault untouched when the scoring endpoint keeps rejecting the new key, then resumes', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      const before = f.secrets.versions('demo-key-secret');
+      f.probe.forceStatus = 401;
+
+      // Act
+      await expect(f.services.rotator.run(job())).rejects.toThrow(KeyNotAcceptedError);
+      const { state } = await f.journal.getState('demo-key');
+      f.probe.forceStatus = undefined;
+      const retried = await f.services.rotator.run(job());
+
+      // Assess
+      expect(state.lastError).toMatchObject({ code: 'NEW_KEY_NOT_ACCEPTED', step: 'test' });
+      expect(state.active?.step).toBe('set');
+      expect(f.events.events.map((e) => e.type)).toContain('RotationFailed');
+      expect(before).toHaveLength(2);
+      expect(retried).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
+    });
+
+    it('keeps trying the new key while it propagates', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.keys.propagationMs = 20_000;
+
+      // Act
+      const outcome = await f.services.rotator.run(job());
+
+      // Assess
+      expect(outcome.status).toBe('rotated');
+      expect(f.probe.calls.filter((c) => c.status === 401).length).toBeGreaterThan(1);
+    });
+
+    it('falls back to a service-generated key when ARM rejects our value', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.keys.rejectKeyValues = true;
+
+      // Act
+      await f.services.rotator.run(job());
+
+      // Assess
+      expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(
+        f.keys.keysOf('demo-key').Secondary,
+      );
+      expect(f.keys.regenerations.map((r) => r.withValue)).toEqual([false]);
+    });
+
+    it('reports drift and regenerates nothing when Key Vault matches neither key', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.secrets.seed('demo-key-secret', 'typed-by-hand');
+      f.clock.advanceHours(200);
+
+      // Act
+      await expect(f.services.rotator.run(job())).rejects.toThrow(DriftDetectedError);
+
+      // Assess
+      expect(f.keys.regenerations).toHaveLength(1);
+      expect(f.events.events.at(-2)).toMatchObject({ type: 'DriftDetected', endpointId: 'demo-key' });
+      expect((await f.journal.getState('demo-key')).state.drift?.detected).toBe(true);
+    });
+
+    it('repairs drift from its own pending secret when the endpoint holds exactly that value', async () => {
+      // Prepare: a run set the key at the endpoint, then both its journal and Key Vault's main secret went astray
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      f.probe.forceStatus = 401;
+      await expect(f.services.rotator.run(job())).rejects.toThrow(KeyNotAcceptedError);
+      f.probe.forceStatus = undefined;
+      await f.journal.saveState('demo-key', {});
+      f.secrets.seed('demo-key-secret', 'typed-by-hand');
+
+      // Act
+      const outcome = await f.services.rotator.run(job());
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'repaired', slot: 'Primary' });
+      expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
+      expect(f.keys.regenerations).toHaveLength(2);
+    });
+
+    it('lets only one of two concurrent runs rotate', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      const other = f.anotherProcess();
+
+      // Act
+      const outcomes = await Promise.all([f.services.rotator.run(job()), other.rotator.run(job())]);
+
+      // Assess
+      expect(outcomes.map((o) => o.status).sort()).toEqual(['rotated', 'skipped']);
+      expect(outcomes.find((o) => o.status === 'skipped')).toMatchObject({ reason: 'inProgress' });
+      expect(f.keys.regenerations).toHaveLength(1);
+    });
+
+    it('skips unknown, disabled and retired endpoints without touching anything', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'off-one', enabled: false });
+      f.addEndpoint({ id: 'gone-one', retiredAt: '2025-12-01T00:00:00Z' });
+
+      // Act
+      const outcomes = await Promise.all(
+        ['nope-one', 'off-one', 'gone-one'].map((id) =>
+          f.services.rotator.run(job('manual', { endpointId: id })),
+        ),
+      );
+
+      // Assess
+      expect(outcomes.map((o) => (o.status === 'skipped' ? o.reason : o.status))).toEqual([
+        'notRegistered',
+        'disabled',
+        'retired',
+      ]);
+      expect(f.keys.calls).toHaveLength(0);
+    });
+  });
+});

@@ -1,0 +1,61 @@
+import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+
+describe('Class: RotationScheduler', () => {
+  describe('Method: enqueueDue', () => {
+    it('enqueues never-rotated, overdue and half-done endpoints, and nothing else', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      for (const id of ['never-rotated', 'recent-one', 'overdue-one', 'half-done']) f.addEndpoint({ id });
+      f.addEndpoint({ id: 'token-one', authMode: 'AMLToken' });
+      f.addEndpoint({ id: 'off-one', enabled: false });
+      f.addEndpoint({ id: 'gone-one', retiredAt: '2025-01-01T00:00:00Z' });
+      f.addEndpoint({ id: 'v1-service', kind: 'v1WebService' });
+      const hoursAgo = (h: number) => new Date(f.clock.now() - h * 3_600_000).toISOString();
+      await f.journal.saveState('recent-one', { lastRotatedAt: hoursAgo(10) });
+      await f.journal.saveState('overdue-one', { lastRotatedAt: hoursAgo(100) });
+      await f.journal.saveState('half-done', {
+        lastRotatedAt: hoursAgo(1),
+        active: {
+          rotationId: 'r1',
+          slot: 'Primary',
+          step: 'created',
+          reason: 'schedule',
+          startedAt: hoursAgo(1),
+        },
+      });
+
+      // Act
+      const result = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      expect(result).toEqual({ due: 3, enqueued: 3 });
+      expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual([
+        'half-done',
+        'never-rotated',
+        'overdue-one',
+      ]);
+      expect(f.jobs.jobs.every((j) => j.reason === 'schedule')).toBe(true);
+    });
+
+    it('keeps going when one endpoint cannot be read', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'first-one' });
+      f.addEndpoint({ id: 'second-one' });
+      const getState = f.journal.getState.bind(f.journal);
+      f.journal.getState = async (id) => {
+        if (id === 'first-one') throw new Error('table down');
+        return getState(id);
+      };
+
+      // Act
+      const result = await f.services.scheduler.enqueueDue(new Date(f.clock.now()));
+
+      // Assess
+      expect(result).toEqual({ due: 1, enqueued: 1 });
+      expect(f.logs.some((l) => l.includes('endpoint skipped this round') && l.includes('first-one'))).toBe(
+        true,
+      );
+    });
+  });
+});

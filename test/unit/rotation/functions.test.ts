@@ -1,0 +1,151 @@
+import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
+
+import { manageEndpointHandler } from '../../../functions/manageEndpoint';
+import { manageEndpointRotateHandler } from '../../../functions/manageEndpointRotate';
+import { manageEndpointsHandler } from '../../../functions/manageEndpoints';
+import { rotationTimerHandler } from '../../../functions/rotationTimer';
+import { rotationWorkerHandler } from '../../../functions/rotationWorker';
+import { ValidationError } from '../../../shared/errors';
+import { KeyNotAcceptedError } from '../../../shared/rotation/errors';
+import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
+
+const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'demo-key' };
+
+function request(
+  method: string,
+  path: string,
+  body?: unknown,
+  params: Record<string, string> = {},
+): HttpRequest {
+  return new HttpRequest({
+    method,
+    url: `http://localhost:7071/api/${path}`,
+    headers: { 'content-type': 'application/json' },
+    params,
+    ...(body !== undefined ? { body: { string: JSON.stringify(body) } } : {}),
+  });
+}
+
+const context = (triggerMetadata: Record<string, unknown> = {}) =>
+  new InvocationContext({ invocationId: 'inv-1', triggerMetadata, logHandler: () => undefined });
+
+function json(response: HttpResponseInit): Record<string, unknown> {
+  return (
+    (response.jsonBody as Record<string, unknown> | undefined) ??
+    (JSON.parse(typeof response.body === 'string' ? response.body : '{}') as Record<string, unknown>)
+  );
+}
+
+describe('Functions: manage/endpoints', () => {
+  let f: RotationFixture;
+  beforeEach(() => {
+    f = buildRotationFixture();
+  });
+
+  it('registers (201), lists, shows status, updates, rotates now (202) and removes (204)', async () => {
+    // Prepare
+    const collection = manageEndpointsHandler(() => f.services);
+    const item = manageEndpointHandler(() => f.services);
+    const rotate = manageEndpointRotateHandler(() => f.services);
+    const params = { id: 'demo-key' };
+
+    // Act
+    const created = await collection(request('POST', 'manage/endpoints', { id: 'demo-key', arm }), context());
+    const listed = await collection(request('GET', 'manage/endpoints'), context());
+    const status = await item(request('GET', 'manage/endpoints/demo-key', undefined, params), context());
+    const patched = await item(
+      request('PATCH', 'manage/endpoints/demo-key', { rotationPeriodHours: 48 }, params),
+      context(),
+    );
+    const rotated = await rotate(
+      request('POST', 'manage/endpoints/demo-key/rotate', undefined, params),
+      context(),
+    );
+    const removed = await item(request('DELETE', 'manage/endpoints/demo-key', undefined, params), context());
+    const gone = await item(request('GET', 'manage/endpoints/demo-key', undefined, params), context());
+
+    // Assess
+    expect(created.status).toBe(201);
+    expect((json(listed).endpoints as unknown[]).length).toBe(1);
+    expect(status.status).toBe(200);
+    expect(json(patched).rotationPeriodHours).toBe(48);
+    expect(rotated.status).toBe(202);
+    expect(f.jobs.jobs).toHaveLength(1);
+    expect(removed.status).toBe(204);
+    expect(gone.status).toBe(404);
+    expect(json(gone).code).toBe('ENDPOINT_NOT_FOUND');
+  });
+
+  it('answers 400 problem+json naming each invalid field', async () => {
+    // Act
+    const response = await manageEndpointsHandler(() => f.services)(
+      request('POST', 'manage/endpoints', { id: 'X', arm: { ...arm, workspace: '!' }, gracePeriodHours: 1 }),
+      context(),
+    );
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect((response.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+    const fields = (json(response).errors as Array<{ field: string }>).map((e) => e.field).sort();
+    expect(fields).toEqual(['arm.workspace', 'gracePeriodHours', 'id']);
+  });
+
+  it('answers 422 when rotating an endpoint without keys', async () => {
+    f.addEndpoint({ id: 'token-one', authMode: 'AMLToken' });
+    const response = await manageEndpointRotateHandler(() => f.services)(
+      request('POST', 'manage/endpoints/token-one/rotate', undefined, { id: 'token-one' }),
+      context(),
+    );
+    expect(response.status).toBe(422);
+    expect(json(response).code).toBe('AUTH_MODE_NOT_KEY');
+  });
+});
+
+describe('Functions: rotationTimer and rotationWorker', () => {
+  it('the timer enqueues due endpoints and the worker rotates from the message', async () => {
+    // Prepare
+    const f = buildRotationFixture();
+    f.addEndpoint();
+
+    // Act
+    await rotationTimerHandler(() => f.services)(
+      { isPastDue: false, scheduleStatus: undefined } as never,
+      context(),
+    );
+    await rotationWorkerHandler(() => f.services)(f.jobs.jobs[0], context({ dequeueCount: 1 }));
+
+    // Assess
+    expect(f.jobs.jobs).toHaveLength(1);
+    expect(f.keys.regenerations).toHaveLength(1);
+  });
+
+  it('the worker throws on failure so the host retries, and journals the poison reason on the last delivery', async () => {
+    // Prepare
+    const f = buildRotationFixture({ testTimeoutSeconds: 1 });
+    f.addEndpoint();
+    f.probe.forceStatus = 401;
+    const worker = rotationWorkerHandler(() => f.services);
+    const message = { endpointId: 'demo-key', reason: 'manual', requestedAt: '2026-01-01T00:00:00Z' };
+
+    // Act
+    await expect(worker(message, context({ dequeueCount: 1 }))).rejects.toThrow(KeyNotAcceptedError);
+    const afterFirst = (await f.journal.getState('demo-key')).state.lastError?.step;
+    await expect(worker(JSON.stringify(message), context({ dequeueCount: 5 }))).rejects.toThrow(
+      KeyNotAcceptedError,
+    );
+
+    // Assess
+    expect(afterFirst).toBe('test');
+    const { state } = await f.journal.getState('demo-key');
+    expect(state.lastError).toMatchObject({ step: 'poison', code: 'NEW_KEY_NOT_ACCEPTED' });
+    expect(state.lastError?.message).toMatch(/after 5 deliveries.*did not accept the new key/);
+    expect(f.journal.steps.at(-1)?.step).toBe('poison');
+  });
+
+  it('the worker rejects a malformed message', async () => {
+    const f = buildRotationFixture();
+    await expect(rotationWorkerHandler(() => f.services)({ reason: 'whenever' }, context())).rejects.toThrow(
+      ValidationError,
+    );
+  });
+});

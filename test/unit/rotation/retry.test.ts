@@ -1,0 +1,83 @@
+import { RestError } from '@azure/core-rest-pipeline';
+
+import { DependencyFailedError, DependencyUnavailableError } from '../../../shared/errors';
+import { isTransientError, retryAfterMs, withRetries } from '../../../shared/rotation/retry';
+
+function restError(statusCode: number, headers: Record<string, string> = {}): RestError {
+  return new RestError(`HTTP ${statusCode}`, {
+    statusCode,
+    response: { headers: { get: (n: string) => headers[n.toLowerCase()] } } as never,
+  });
+}
+
+describe('Function: withRetries', () => {
+  it('retries 429 honouring Retry-After, then succeeds', async () => {
+    // Prepare
+    const waits: number[] = [];
+    let calls = 0;
+    const op = async () => {
+      calls += 1;
+      if (calls < 3) throw restError(429, { 'retry-after': '7' });
+      return 'ok';
+    };
+
+    // Act
+    const result = await withRetries(op, { dependency: 'arm', sleep: async (ms) => void waits.push(ms) });
+
+    // Assess
+    expect(result).toBe('ok');
+    expect(waits).toEqual([7000, 7000]);
+  });
+
+  it('gives up after the bounded attempts with DependencyUnavailableError carrying the retry hint', async () => {
+    // Prepare
+    let calls = 0;
+    const op = async () => {
+      calls += 1;
+      throw restError(503, { 'retry-after': '2' });
+    };
+
+    // Act
+    const promise = withRetries(op, { dependency: 'keyVault', sleep: async () => undefined, attempts: 4 });
+
+    // Assess
+    await expect(promise).rejects.toThrow(DependencyUnavailableError);
+    await expect(promise).rejects.toMatchObject({ retryAfterSeconds: 2, dependency: 'keyVault' });
+    expect(calls).toBe(4);
+  });
+
+  it('does not wait longer than maxDelayMs: a long Retry-After goes back to the queue', async () => {
+    let calls = 0;
+    const promise = withRetries(
+      async () => {
+        calls += 1;
+        throw restError(429, { 'retry-after': '3600' });
+      },
+      { dependency: 'arm', sleep: async () => undefined },
+    );
+    await expect(promise).rejects.toMatchObject({ retryAfterSeconds: 3600 });
+    expect(calls).toBe(1);
+  });
+
+  it('does not retry a definite answer and maps it to DependencyFailedError with the status', async () => {
+    let calls = 0;
+    const promise = withRetries(
+      async () => {
+        calls += 1;
+        throw restError(403);
+      },
+      { dependency: 'arm', sleep: async () => undefined },
+    );
+    await expect(promise).rejects.toThrow(DependencyFailedError);
+    await expect(promise).rejects.toMatchObject({ dependencyStatus: 403 });
+    expect(calls).toBe(1);
+  });
+
+  it('classifies network errors as transient and reads HTTP-date Retry-After', () => {
+    expect(isTransientError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isTransientError(restError(404))).toBe(false);
+    expect(retryAfterMs(restError(429, { 'retry-after': new Date(61_000).toUTCString() }), 1000)).toBe(
+      60_000,
+    );
+  });
+});
