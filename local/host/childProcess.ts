@@ -13,6 +13,8 @@ export interface SpawnFunctionsHostOptions {
   readonly cwd: string;
   /** How long to wait for `Functions host listening on`. @default 30000 */
   readonly startTimeoutMs?: number;
+  /** Receives the child's output as it arrives (npm start shows it after the banner). */
+  readonly onOutput?: (chunk: string) => void;
 }
 
 /** A Functions host running in a child process. */
@@ -52,7 +54,9 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
       reject(new Error(`${error.message}\n${captured}`));
     };
     const onData = (chunk: Buffer): void => {
-      captured += chunk.toString('utf8');
+      const text = chunk.toString('utf8');
+      captured += text;
+      opts.onOutput?.(text);
       const m = /Functions host listening on (http:\/\/\S+)/.exec(captured);
       if (m?.[1]) {
         clearTimeout(timer);
