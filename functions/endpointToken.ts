@@ -7,9 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
 export type EndpointTokenResolver = () => Pick<BrokerModule, 'amlToken'>;
 
-// The composition root exposes the module as `getServices().broker` (CONTRACT §3).
-const defaultResolver: EndpointTokenResolver = () =>
-  (getServices() as unknown as { broker: BrokerModule }).broker;
+const defaultResolver: EndpointTokenResolver = () => getServices().broker;
 
 /**
  * `POST /api/endpoints/{id}/token` (anonymous; Basic or `X-IDENTITY-HEADER` client authentication): the

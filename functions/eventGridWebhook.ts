@@ -8,8 +8,7 @@ import { getServices } from '../shared/services';
 /** Resolves the events module inside the invocation (tests pass one built over fakes). */
 export type EventsResolver = () => Pick<EventsModule, 'webhook'>;
 
-// The composition root exposes the module as `getServices().events` (CONTRACT §3).
-const defaultResolver: EventsResolver = () => (getServices() as unknown as { events: EventsModule }).events;
+const defaultResolver: EventsResolver = () => getServices().events;
 
 /**
  * `POST|OPTIONS /api/events` (function key; Event Grid subscriptions pass `?code=`): the Event Grid and

@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
-import { getServices, type ServiceResolver } from '../shared/services';
 import { withHttpErrors } from '../shared/http';
+import { getServices, type ServiceResolver } from '../shared/services';
 
 /** `GET /api/health`: each dependency's state; 200 when all are up, 503 otherwise. Anonymous. */
 export function healthHandler(resolve: ServiceResolver = getServices) {

@@ -7,9 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
 export type ManageClientResolver = () => Pick<BrokerModule, 'admin'>;
 
-// The composition root exposes the module as `getServices().broker` (CONTRACT §3).
-const defaultResolver: ManageClientResolver = () =>
-  (getServices() as unknown as { broker: BrokerModule }).broker;
+const defaultResolver: ManageClientResolver = () => getServices().broker;
 
 /**
  * `/api/manage/clients/{id}`: `GET` one client (no secrets), `PATCH` scopes, rate limit, enabled flag,

@@ -9,9 +9,7 @@ import { getServices } from '../shared/services';
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
 export type ManageClientSecretResolver = () => Pick<BrokerModule, 'admin'>;
 
-// The composition root exposes the module as `getServices().broker` (CONTRACT §3).
-const defaultResolver: ManageClientSecretResolver = () =>
-  (getServices() as unknown as { broker: BrokerModule }).broker;
+const defaultResolver: ManageClientSecretResolver = () => getServices().broker;
 
 /**
  * `POST /api/manage/clients/{id}/secrets/{primary|secondary}`: replaces one secret and answers 200

@@ -7,9 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
 export type ManageClientsResolver = () => Pick<BrokerModule, 'admin'>;
 
-// The composition root exposes the module as `getServices().broker` (CONTRACT §3).
-const defaultResolver: ManageClientsResolver = () =>
-  (getServices() as unknown as { broker: BrokerModule }).broker;
+const defaultResolver: ManageClientsResolver = () => getServices().broker;
 
 /**
  * `GET /api/manage/clients` lists broker clients (never secrets or hashes); `POST` creates one and

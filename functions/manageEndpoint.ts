@@ -7,8 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
 export type ManageResolver = () => Pick<RotationModule, 'admin'>;
 
-const defaultManageResolver: ManageResolver = () =>
-  (getServices() as unknown as { rotation: RotationModule }).rotation;
+const defaultManageResolver: ManageResolver = () => getServices().rotation;
 
 /** `GET /api/manage/endpoints/{id}` status, `PATCH` update, `DELETE` remove (204). Admin key. Never returns a key. */
 export function manageEndpointHandler(resolve: ManageResolver = defaultManageResolver) {

@@ -7,8 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
 export type ManageResolver = () => Pick<RotationModule, 'admin'>;
 
-const defaultManageResolver: ManageResolver = () =>
-  (getServices() as unknown as { rotation: RotationModule }).rotation;
+const defaultManageResolver: ManageResolver = () => getServices().rotation;
 
 /** `POST /api/manage/endpoints/{id}/rotate`: enqueues a rotation now (202; 409 while one runs). Admin key. */
 export function manageEndpointRotateHandler(resolve: ManageResolver = defaultManageResolver) {

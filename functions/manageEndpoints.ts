@@ -7,9 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
 export type ManageResolver = () => Pick<RotationModule, 'admin'>;
 
-// The composition root exposes the module as `getServices().rotation` (CONTRACT §3).
-const defaultManageResolver: ManageResolver = () =>
-  (getServices() as unknown as { rotation: RotationModule }).rotation;
+const defaultManageResolver: ManageResolver = () => getServices().rotation;
 
 /** `GET /api/manage/endpoints` lists endpoints; `POST` registers one (201). Admin key. Never returns a key. */
 export function manageEndpointsHandler(resolve: ManageResolver = defaultManageResolver) {

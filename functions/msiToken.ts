@@ -7,8 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
 export type MsiTokenResolver = () => Pick<BrokerModule, 'msi'>;
 
-// The composition root exposes the module as `getServices().broker` (CONTRACT §3).
-const defaultResolver: MsiTokenResolver = () => (getServices() as unknown as { broker: BrokerModule }).broker;
+const defaultResolver: MsiTokenResolver = () => getServices().broker;
 
 /**
  * `GET /api/msi/token` (anonymous; the client's secret travels in `X-IDENTITY-HEADER`): the App Service

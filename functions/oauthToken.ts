@@ -7,9 +7,7 @@ import { getServices } from '../shared/services';
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
 export type OAuthTokenResolver = () => Pick<BrokerModule, 'oauth'>;
 
-// The composition root exposes the module as `getServices().broker` (CONTRACT §3).
-const defaultResolver: OAuthTokenResolver = () =>
-  (getServices() as unknown as { broker: BrokerModule }).broker;
+const defaultResolver: OAuthTokenResolver = () => getServices().broker;
 
 /**
  * `POST /api/oauth2/token` (anonymous; the client authenticates with its broker secret): the OAuth 2.0

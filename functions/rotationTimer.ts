@@ -6,9 +6,7 @@ import { getServices } from '../shared/services';
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
 export type RotationResolver = () => Pick<RotationModule, 'scheduler'>;
 
-// The composition root exposes the module as `getServices().rotation` (CONTRACT §3).
-const defaultResolver: RotationResolver = () =>
-  (getServices() as unknown as { rotation: RotationModule }).rotation;
+const defaultResolver: RotationResolver = () => getServices().rotation;
 
 /** Timer (`ROTATION_SCHEDULE`, NCRONTAB): enqueues one rotation job per due endpoint. */
 export function rotationTimerHandler(resolve: RotationResolver = defaultResolver) {

@@ -6,8 +6,7 @@ import { getServices } from '../shared/services';
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
 export type RotationWorkerResolver = () => Pick<RotationModule, 'worker'>;
 
-const defaultResolver: RotationWorkerResolver = () =>
-  (getServices() as unknown as { rotation: RotationModule }).rotation;
+const defaultResolver: RotationWorkerResolver = () => getServices().rotation;
 
 /**
  * Queue trigger (`ROTATION_QUEUE`): runs one rotation job. A failed job throws, so the host makes the

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -56,8 +57,6 @@ export async function ensureLocalCertificate(dir: string): Promise<LocalCertific
 
 function expiresSoon(certPath: string): boolean {
   try {
-    // X509Certificate is available on Node >= 15.6.
-    const { X509Certificate } = require('node:crypto') as typeof import('node:crypto');
     const cert = new X509Certificate(readFileSync(certPath));
     return new Date(cert.validTo).getTime() - Date.now() < 2 * 86_400_000;
   } catch {

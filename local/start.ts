@@ -38,6 +38,7 @@ function explain(error: unknown): string {
 async function main(): Promise<void> {
   const root = join(__dirname, '..', '..');
   console.log('aml-credential-broker: starting the local stack (Azurite, Azure stand-ins, Functions host)…');
+  // eslint-disable-next-line prefer-const -- the signal handlers below must see the stack once it exists
   let stack: LocalStack | undefined;
   const verbose = process.env.LOCAL_VERBOSE === 'true';
   let showHost = false;

@@ -1,6 +1,6 @@
 import { AzureClients } from './azureClients';
-import { type Clock, systemClock } from './clock';
 import { type BrokerModule, createBrokerModule } from './broker/module';
+import { type Clock, systemClock } from './clock';
 import { type AppConfig, loadConfig } from './config';
 import { createEventsModule, createRotationEventSink, type EventsModule } from './events/module';
 import { HealthCheck } from './health';

@@ -1,13 +1,5 @@
-import { jsonBody, send, type RequestContext, type Route } from './httpUtil';
-import type {
-  EmulatedService,
-  EmulatorControl,
-  EmulatorSeed,
-  EndpointCoordinates,
-  Fault,
-  OnlineEndpointInput,
-  ServerlessEndpointInput,
-} from './types';
+import { jsonBody, type RequestContext, type Route, send } from './httpUtil';
+import type { EmulatedService, EmulatorControl, EndpointCoordinates, OnlineEndpointInput } from './types';
 
 type Body = Record<string, unknown>;
 
@@ -42,7 +34,7 @@ function service(body: Body): EmulatedService {
 
 /** Admin methods: POST `/_emulator/{name}` with the method's arguments as a JSON object. */
 const METHODS: Record<string, (control: EmulatorControl, body: Body) => unknown> = {
-  seed: (c, b) => c.seed(b as EmulatorSeed),
+  seed: (c, b) => c.seed(b),
   addUserAssignedIdentity: (c, b) => c.addUserAssignedIdentity(str(b, 'clientId')),
   addWorkspace: (c, b) =>
     c.addWorkspace({
@@ -53,12 +45,12 @@ const METHODS: Record<string, (control: EmulatorControl, body: Body) => unknown>
     }),
   addOnlineEndpoint: (c, b) =>
     c.addOnlineEndpoint({ ...b, ...coords(b), authMode: str(b, 'authMode') } as OnlineEndpointInput),
-  addServerlessEndpoint: (c, b) => c.addServerlessEndpoint({ ...b, ...coords(b) } as ServerlessEndpointInput),
+  addServerlessEndpoint: (c, b) => c.addServerlessEndpoint({ ...b, ...coords(b) }),
   deleteEndpoint: (c, b) => c.deleteEndpoint(coords(b)),
   keys: (c, b) => c.keys(coords(b)),
   restrictRoles: (c) => c.restrictRoles(),
   grantRole: (c, b) => c.grantRole(str(b, 'principalId'), str(b, 'scope'), str(b, 'role')),
-  setFault: (c, b) => c.setFault(service(b), (b.fault ?? undefined) as Fault | undefined),
+  setFault: (c, b) => c.setFault(service(b), b.fault ?? undefined),
   clearFaults: (c) => c.clearFaults(),
   setArmWriteThrottling: (c, b) =>
     c.setArmWriteThrottling(

@@ -1,17 +1,17 @@
 import type { ArmCaller, ArmTarget } from './arm';
+import { retryAfter, startOperation } from './armOperations';
 import {
   armError,
   deploymentBody,
   onlineEndpointBody,
   operationUrls,
   resourceNotFound,
+  RP,
   serverlessEndpointBody,
   workspaceId,
-  RP,
 } from './armShapes';
-import { retryAfter, startOperation } from './armOperations';
-import { jsonBody, send, seconds, type RequestContext } from './httpUtil';
-import { newKey, type EmulatorState, type EndpointRecord, type WorkspaceRecord } from './state';
+import { jsonBody, type RequestContext, seconds, send } from './httpUtil';
+import { type EmulatorState, type EndpointRecord, newKey, type WorkspaceRecord } from './state';
 
 type Found = { ws: WorkspaceRecord; e: EndpointRecord };
 

@@ -4,8 +4,8 @@ import type { ArmTarget } from './arm';
 import { find } from './armHandlers';
 import { startOperation } from './armOperations';
 import { armError, onlineEndpointBody, operationUrls, resourceNotFound } from './armShapes';
-import { jsonBody, send, stringRecord, type RequestContext } from './httpUtil';
-import { newKey, type EmulatorState, type EndpointRecord } from './state';
+import { jsonBody, type RequestContext, send, stringRecord } from './httpUtil';
+import { type EmulatorState, type EndpointRecord, newKey } from './state';
 
 const AUTH_MODES = ['Key', 'AMLToken', 'AADToken'];
 /** How long create/update/delete stay in progress (the recording's took seconds; tests want speed). */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { ArmTarget } from './arm';
 import { armError, operationStatusBody, operationUrls } from './armShapes';
-import { send, type RequestContext } from './httpUtil';
+import { type RequestContext, send } from './httpUtil';
 import type { EmulatorState, OperationRecord, WorkspaceRecord } from './state';
 
 /** Starts an operation that completes after `delayMs` (lazily, see EmulatorState.settle). */

@@ -1,4 +1,4 @@
-import { send, type RequestContext } from './httpUtil';
+import { type RequestContext, send } from './httpUtil';
 import type { EmulatorState, EndpointRecord, OperationRecord, WorkspaceRecord } from './state';
 import type { WorkspaceCoordinates } from './types';
 

@@ -1,4 +1,4 @@
-import { bearer, seconds, type RequestContext } from './httpUtil';
+import { bearer, type RequestContext, seconds } from './httpUtil';
 import type { JwtClaims } from './jwt';
 import type { EmulatorState } from './state';
 

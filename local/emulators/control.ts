@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { newKey, type EmulatorState, type EndpointRecord } from './state';
+import { type EmulatorState, type EndpointRecord, newKey } from './state';
 import type {
   EmulatorControl,
   EmulatorSeed,

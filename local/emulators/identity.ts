@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { send, seconds, type RequestContext } from './httpUtil';
+import { type RequestContext, seconds, send } from './httpUtil';
 import type { EmulatorState, IdentityRecord } from './state';
 
 /** The App Service error shape `{ statusCode, message, correlationId }`. */

@@ -1,4 +1,4 @@
-import { createSign, createVerify, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createSign, createVerify, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 
 /** Claims of the tokens the stand-ins issue and verify. */
 export type JwtClaims = Record<string, string | number | boolean | string[]>;

@@ -1,5 +1,5 @@
 import { checkEntraToken } from './auth';
-import { jsonBody, send, seconds, stringRecord, type RequestContext, type Route } from './httpUtil';
+import { jsonBody, type RequestContext, type Route, seconds, send, stringRecord } from './httpUtil';
 import {
   challengeHeader,
   deletedBundle,

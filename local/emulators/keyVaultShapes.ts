@@ -1,4 +1,4 @@
-import { send, type RequestContext } from './httpUtil';
+import { type RequestContext, send } from './httpUtil';
 import type { DeletedSecret, SecretVersion } from './secretStore';
 import type { EmulatorState } from './state';
 

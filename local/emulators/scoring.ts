@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 
 import { endpointId, RP } from './armShapes';
 import { checkEntraToken } from './auth';
-import { bearer, jsonBody, send, seconds, type RequestContext, type Route } from './httpUtil';
+import { bearer, jsonBody, type RequestContext, type Route, seconds, send } from './httpUtil';
 import type { EmulatorState, EndpointRecord } from './state';
 
 function sameSecret(a: string, b: string): boolean {

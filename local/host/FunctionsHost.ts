@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { activateRegistry, appEnvironment, loadEntryPoints } from './coreApiShim';
 import { readHostJson } from './hostJson';
 import { createHttpServer } from './httpServer';
-import { invokeFunction, type InvocationInput } from './invocation';
+import { type InvocationInput, invokeFunction } from './invocation';
 import { startQueues } from './queues';
 import { FunctionRegistry, type FunctionSummary, type RegisteredFunction } from './registry';
 import { startTimers } from './timers';

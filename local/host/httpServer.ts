@@ -4,7 +4,7 @@ import { type HostKeys, isAuthorized, presentedKey, toAuthLevel } from './auth';
 import type { RpcHttpData, RpcTypedData } from './coreApiTypes';
 import { invokeFunction } from './invocation';
 import type { FunctionRegistry, RegisteredFunction } from './registry';
-import { compileRoute, type CompiledRoute } from './routes';
+import { type CompiledRoute, compileRoute } from './routes';
 
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {

@@ -88,7 +88,7 @@ export function startQueues(options: QueuesOptions): Queues {
       throw new Error(`Queue function '${fn.metadata.name}': app setting "${setting}" is not set`);
     return new QueueClient(
       connection,
-      `${resolveSettings(String(fn.trigger['queueName'] ?? ''), options.env).toLowerCase()}${suffix}`,
+      `${resolveSettings(bindingText(fn.trigger['queueName']), options.env).toLowerCase()}${suffix}`,
     );
   };
 
@@ -166,7 +166,7 @@ export function startQueues(options: QueuesOptions): Queues {
 
   const loops = options.functions.map((fn) => {
     log(
-      `Queue '${fn.metadata.name}': listening on '${resolveSettings(String(fn.trigger['queueName'] ?? ''), options.env)}'`,
+      `Queue '${fn.metadata.name}': listening on '${resolveSettings(bindingText(fn.trigger['queueName']), options.env)}'`,
     );
     return listen(fn);
   });
@@ -188,4 +188,9 @@ export function startQueues(options: QueuesOptions): Queues {
       await Promise.all(loops);
     },
   };
+}
+
+/** A binding property as text (the library passes strings; anything else is treated as unset). */
+function bindingText(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }

@@ -61,7 +61,7 @@ export class FunctionRegistry {
   summaries(): FunctionSummary[] {
     return [...this.functions.values()].map(({ metadata, trigger }) => {
       const str = (k: string): string | undefined =>
-        typeof trigger[k] === 'string' ? (trigger[k] as string) : undefined;
+        typeof trigger[k] === 'string' ? trigger[k] : undefined;
       const methods = Array.isArray(trigger['methods']) ? trigger['methods'].map(String) : undefined;
       return {
         name: metadata.name,

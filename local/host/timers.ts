@@ -73,7 +73,7 @@ export function startTimers(options: TimersOptions): Timers {
   };
 
   for (const fn of options.functions) {
-    const raw = String(fn.trigger['schedule'] ?? '');
+    const raw = bindingText(fn.trigger['schedule']);
     const expression = resolveSettings(raw, options.env);
     state.set(fn.metadata.name, { schedule: parseSchedule(expression), last: NEVER, lastUpdated: NEVER });
     options.log(
@@ -93,4 +93,9 @@ export function startTimers(options: TimersOptions): Timers {
       await Promise.all([...running]);
     },
   };
+}
+
+/** A binding property as text (the library passes strings; anything else is treated as unset). */
+function bindingText(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }

@@ -32,7 +32,6 @@ export type BrokerClientView = Omit<BrokerClientRecord, 'primarySecretHash' | 's
 
 /** Strips the hashes off a record. */
 export function toClientView(record: BrokerClientRecord): BrokerClientView {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   const { primarySecretHash: _p, secondarySecretHash: _s, ...view } = record;
   return { ...view, allowedScopes: [...view.allowedScopes] };
 }

@@ -88,7 +88,7 @@ export class BrokerClientAdminService {
     const fields = parseClientFields(body, false);
     const current = await this.require(id);
     const { rateLimitPerMinute, expiresAt, ...rest } = fields;
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+
     const { rateLimitPerMinute: _r, expiresAt: _e, ...base } = current;
     const rate = rateLimitPerMinute === undefined ? current.rateLimitPerMinute : rateLimitPerMinute;
     const expiry = expiresAt === undefined ? current.expiresAt : expiresAt;

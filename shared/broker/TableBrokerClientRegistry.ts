@@ -116,7 +116,7 @@ function toRow(record: BrokerClientRecord): TableEntity<Row> {
 }
 
 function fromRow(row: TableEntityResult<Row> | Row): BrokerClientRecord {
-  const text = (name: string): string => (typeof row[name] === 'string' ? (row[name]) : '');
+  const text = (name: string): string => (typeof row[name] === 'string' ? row[name] : '');
   let scopes: unknown;
   try {
     scopes = JSON.parse(text('allowedScopes') || '[]');

@@ -1,6 +1,6 @@
 import type { RunningEmulators } from '../../local/emulators';
 import { call, withEmulators } from '../support/emulators';
-import { fixture, headerMismatches, Replayer, shapeMismatches, type RecordedEntry } from './replay';
+import { fixture, headerMismatches, type RecordedEntry, Replayer, shapeMismatches } from './replay';
 
 // App Service fixtures only: the IMDS recordings describe another protocol the app never uses.
 const FILES = [

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import type { RunningEmulators } from '../../local/emulators';
 import { call, withEmulators } from '../support/emulators';
-import { fixture, headerMismatches, Replayer, shapeMismatches, type RecordedEntry } from './replay';
+import { fixture, headerMismatches, type RecordedEntry, Replayer, shapeMismatches } from './replay';
 
 const FILES = readdirSync(join(__dirname, '..', 'fixtures', 'azure', 'keyvault')).filter((f) =>
   f.endsWith('.json'),

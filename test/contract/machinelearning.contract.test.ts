@@ -1,12 +1,12 @@
 import type { RunningEmulators } from '../../local/emulators';
 import { call, withEmulators } from '../support/emulators';
 import {
+  type Actual,
   fixture,
   headerMismatches,
+  type RecordedEntry,
   Replayer,
   shapeMismatches,
-  type Actual,
-  type RecordedEntry,
 } from './replay';
 
 const RECORDING =

@@ -1,5 +1,5 @@
 import { ensureLocalCertificate } from '../../local/certs';
-import { startEmulators, type RunningEmulators } from '../../local/emulators';
+import { type RunningEmulators, startEmulators } from '../../local/emulators';
 
 /**
  * Starts the Azure stand-ins on a random port with the repository's local certificate

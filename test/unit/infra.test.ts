@@ -8,8 +8,8 @@ import {
   armDataActions,
   eventGridDataActions,
   keyVaultDataActions,
-  PERMISSIONS,
   permissionFor,
+  PERMISSIONS,
 } from '../../shared/permissions';
 
 const root = resolve(__dirname, '..', '..');
@@ -190,7 +190,7 @@ describe('Module: infra', () => {
       expect(modules.length).toBeGreaterThanOrEqual(8);
       for (const [, , path, body] of modules) {
         const module = read(join('infra', path ?? ''));
-        const params = /params: \{([\s\S]*?)\n  \}/.exec(body ?? '')?.[1] ?? '';
+        const params = /params: \{([\s\S]*?)\n {2}\}/.exec(body ?? '')?.[1] ?? '';
         const passed = [...params.matchAll(/^\s{4}(\w+):/gm)].map((m) => m[1] ?? '');
         const declared = new Set([...module.matchAll(/^param (\w+) /gm)].map((m) => m[1]));
         expect({ path, undeclared: passed.filter((p) => !declared.has(p)) }).toEqual({

@@ -1,5 +1,5 @@
-import { type AppInsightsModule, createTelemetry, noopTelemetry } from '../../shared/telemetry';
 import { silentLogger } from '../../shared/logging';
+import { type AppInsightsModule, createTelemetry, noopTelemetry } from '../../shared/telemetry';
 
 /** A stand-in for the Application Insights SDK that records what would be sent. */
 function capturingChannel() {
