@@ -3,8 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
-import { testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { buildTestBroker, TEST_PEPPER } from '../fakes/broker/buildTestBroker';
+import { testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 
 /**
  * `npm run bench`: in-process broker benchmarks, each reported against a baseline measured in the same
