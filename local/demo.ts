@@ -5,7 +5,7 @@ import demoSeed from './emulators/seed.demo.json';
 import type { LocalStack } from './stack';
 
 /** Where the demo data lives in Azure terms (matches `emulators/seed.demo.json`). */
-const DEMO_ARM = {
+export const DEMO_ARM = {
   subscriptionId: '00000000-0000-0000-0000-000000000001',
   resourceGroup: 'demo-rg',
   workspace: 'demo-ws',

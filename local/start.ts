@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { printBanner, seedDemo } from './demo';
+import { DEMO_ARM, printBanner, seedDemo } from './demo';
 import { type LocalStack, startLocalStack } from './stack';
 
 /** Ports of `npm start`, overridable because 7071 is often taken by a real Core Tools host. */
@@ -65,15 +65,18 @@ async function main(): Promise<void> {
     },
   });
   const demo = await seedDemo(stack, join(root, '.local'));
-  writeFileSync(
-    join(root, '.local', 'stack.json'),
-    JSON.stringify(
-      { functionsUrl: stack.functionsUrl, emulatorUrl: stack.emulatorUrl, ...demo.files },
-      null,
-      2,
-    ),
-    { mode: 0o600 },
-  );
+  const stackFile = {
+    functionsUrl: stack.functionsUrl,
+    caCertificatePath: join(root, '.local', 'certs', 'local-ca.pem'),
+    identityEndpoint: stack.emulators.identityEndpoint,
+    identityHeader: stack.emulators.identityHeader,
+    keyVaultUrl: stack.emulatorUrl,
+    armEndpoint: stack.emulatorUrl,
+    emulatorUrl: stack.emulatorUrl,
+    demo: { ...DEMO_ARM, endpointIds: demo.endpointIds },
+    ...demo.files,
+  };
+  writeFileSync(join(root, '.local', 'stack.json'), JSON.stringify(stackFile, null, 2), { mode: 0o600 });
   printBanner(stack, demo);
   showHost = true;
 }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 
 import { type HostKeys, isAuthorized, presentedKey, toAuthLevel } from './auth';
 import type { RpcHttpData, RpcTypedData } from './coreApiTypes';
+import { handleEventGridWebhook } from './eventGridWebhook';
 import { invokeFunction } from './invocation';
 import type { FunctionRegistry, RegisteredFunction } from './registry';
 import { type CompiledRoute, compileRoute } from './routes';
@@ -41,14 +42,20 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function send(res: ServerResponse, status: number, body?: unknown): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (body === undefined) {
-    res.writeHead(status, { 'content-length': '0' }).end();
+    res.writeHead(status, { ...headers, 'content-length': '0' }).end();
     return;
   }
   const text = JSON.stringify(body);
   res
     .writeHead(status, {
+      ...headers,
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(text),
     })
@@ -106,6 +113,16 @@ export function createHttpServer(options: HttpServerOptions): Server {
         }
         options.runNow(fn, input);
         return send(res, 202);
+      }
+      if (path.toLowerCase() === '/runtime/webhooks/eventgrid') {
+        // The real host checks its `eventgrid_extension` system key; locally the function keys stand in.
+        if (!isAuthorized('function', key, keys)) return send(res, 401);
+        const reply = await handleEventGridWebhook(
+          registry,
+          { method, url, headers: req.headers, body: await readBody(req) },
+          log,
+        );
+        return send(res, reply.status, reply.body, reply.headers);
       }
       if (prefix !== '' && !(path.toLowerCase() === prefix || path.toLowerCase().startsWith(`${prefix}/`)))
         return send(res, 404);
