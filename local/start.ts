@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     keyVaultUrl: stack.emulatorUrl,
     armEndpoint: stack.emulatorUrl,
     emulatorUrl: stack.emulatorUrl,
+    eventGridTopicUrl: stack.topic.url,
     demo: { ...DEMO_ARM, endpointIds: demo.endpointIds },
     ...demo.files,
   };
