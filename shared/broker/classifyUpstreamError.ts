@@ -1,16 +1,7 @@
+import { isNetworkErrorCode } from '../networkErrors';
 import { UpstreamTokenError } from './errors';
 import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'REQUEST_SEND_ERROR',
-  'UND_ERR_SOCKET',
-]);
 const CREDENTIAL_UNAVAILABLE = new Set(['CredentialUnavailableError', 'AggregateAuthenticationError']);
 
 /** The parts of SDK errors (`RestError`, identity's `AuthenticationError`) this classifier reads. */
@@ -51,7 +42,7 @@ export function classifyUpstreamError(upstream: UpstreamClass, error: unknown): 
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   let failure: UpstreamFailure = 'unknown';
   if (status !== undefined) failure = failureForStatus(status);
-  else if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) failure = 'network';
+  else if (isNetworkErrorCode(e.code)) failure = 'network';
   else if (typeof e.name === 'string' && CREDENTIAL_UNAVAILABLE.has(e.name))
     failure = 'credentialUnavailable';
   const retryAfter = retryAfterSeconds(e);

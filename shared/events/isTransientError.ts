@@ -1,8 +1,7 @@
 import { AppError, DependencyUnavailableError } from '../errors';
+import { isNetworkErrorCode } from '../networkErrors';
 
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-
 /**
  * True for failures worth a retry: our `DependencyUnavailableError`, or a raw SDK error with a
  * throttling/5xx status or a network error code (STYLE C5: one named predicate). Our other `AppError`s
@@ -13,5 +12,5 @@ export function isTransientError(error: unknown): boolean {
   if (error instanceof AppError) return false;
   const e = error as { statusCode?: unknown; code?: unknown } | null;
   if (typeof e?.statusCode === 'number') return TRANSIENT_STATUS.has(e.statusCode);
-  return typeof e?.code === 'string' && (NETWORK_CODES.has(e.code) || e.code === 'REQUEST_SEND_ERROR');
+  return isNetworkErrorCode(e?.code);
 }

@@ -1,5 +1,6 @@
 import type { Sleep } from '../clock';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
+import { isNetworkErrorCode } from '../networkErrors';
 
 /** Options of {@link withRetries}. */
 export interface RetryOptions {
@@ -19,23 +20,13 @@ export function isRetriableStatus(status: number | undefined): boolean {
   return status === 408 || status === 429 || (status !== undefined && status >= 500);
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'REQUEST_SEND_ERROR',
-]);
-
 /** True for failures that mean "not usable right now": 408/429/5xx, network errors, aborted timeouts. */
 export function isTransientError(error: unknown): boolean {
   if (error instanceof DependencyUnavailableError) return true;
   const e = error as { statusCode?: number; code?: string; name?: string } | null;
   if (!e) return false;
   if (isRetriableStatus(e.statusCode)) return true;
-  if (e.statusCode === undefined && typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
+  if (e.statusCode === undefined && isNetworkErrorCode(e.code)) return true;
   return e.name === 'AbortError' || e.name === 'TimeoutError';
 }
 

@@ -1,0 +1,16 @@
+/** Error codes Node and the Azure SDK pipeline use when a request never got an HTTP answer. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'REQUEST_SEND_ERROR',
+  'UND_ERR_SOCKET',
+]);
+
+/** True when `code` (an error's `code` property) means the dependency could not be reached at all. */
+export function isNetworkErrorCode(code: unknown): boolean {
+  return typeof code === 'string' && NETWORK_ERROR_CODES.has(code);
+}
