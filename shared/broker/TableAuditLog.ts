@@ -1,4 +1,5 @@
 import type { Logger } from '../logging';
+import { createTableOnce } from '../tableOnce';
 import type { AuditEntry, AuditLog } from './AuditLog';
 
 /** One audit row as written. */
@@ -35,7 +36,7 @@ export class TableAuditLog implements AuditLog {
   private buffer: AuditEntry[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private tableReady: Promise<unknown> | undefined;
+  private readonly createTable: () => Promise<void>;
   private sequence = 0;
   private dropped = 0;
   private readonly instance = Math.random().toString(36).slice(2, 8);
@@ -43,6 +44,7 @@ export class TableAuditLog implements AuditLog {
   private readonly maxBuffered: number;
 
   constructor(private readonly options: TableAuditLogOptions) {
+    this.createTable = createTableOnce(options.table);
     this.flushDelayMs = options.flushDelayMs ?? 1000;
     this.maxBuffered = options.maxBuffered ?? 10_000;
   }
@@ -92,10 +94,8 @@ export class TableAuditLog implements AuditLog {
       partitions.set(row.partitionKey, actions);
     }
     try {
-      this.tableReady ??= this.options.table.createTable();
-      await this.tableReady;
+      await this.createTable();
     } catch (error) {
-      this.tableReady = undefined;
       this.options.logger.error('write => table unavailable, entries lost', {
         lost: entries.length,
         error: error instanceof Error ? error.name : 'unknown',

@@ -1,6 +1,7 @@
 import type { TableClient, TableEntity, TableEntityResult } from '@azure/data-tables';
 
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
+import { createTableOnce } from '../tableOnce';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
 
 /** Options of {@link TableBrokerClientRegistry}. */
@@ -25,9 +26,11 @@ function statusOf(error: unknown): number | undefined {
  * expected 404/409 become `DependencyUnavailableError('clientRegistry')`.
  */
 export class TableBrokerClientRegistry implements BrokerClientRegistry {
-  private ready: Promise<unknown> | undefined;
+  private readonly createTable: () => Promise<void>;
 
-  constructor(private readonly options: TableBrokerClientRegistryOptions) {}
+  constructor(private readonly options: TableBrokerClientRegistryOptions) {
+    this.createTable = createTableOnce(options.table);
+  }
 
   async get(id: string): Promise<BrokerClientRecord | undefined> {
     await this.ensureTable();
@@ -84,11 +87,9 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
   }
 
   private async ensureTable(): Promise<void> {
-    this.ready ??= this.options.table.createTable().catch((error: unknown) => {
-      this.ready = undefined;
+    await this.createTable().catch((error: unknown) => {
       throw unavailable(error);
     });
-    await this.ready;
   }
 }
 

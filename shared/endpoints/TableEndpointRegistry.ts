@@ -4,6 +4,7 @@ import { odata, type TableClient } from '@azure/data-tables';
 
 import { ConfigError, ValidationError } from '../errors';
 import { EndpointReadOnlyError } from '../rotation/errors';
+import { createTableOnce } from '../tableOnce';
 import type { EndpointRegistry } from './EndpointRegistry';
 import type { ManagedEndpoint } from './ManagedEndpoint';
 import { type EndpointRules, validateEndpoint } from './validateEndpoint';
@@ -37,10 +38,12 @@ export interface TableEndpointRegistryOptions {
  * `ConfigError` naming each bad entry and field.
  */
 export class TableEndpointRegistry implements EndpointRegistry {
-  private ready?: Promise<unknown>;
+  private readonly createTable: () => Promise<void>;
   private fileEntries?: Promise<Map<string, ManagedEndpoint>>;
 
-  constructor(private readonly options: TableEndpointRegistryOptions) {}
+  constructor(private readonly options: TableEndpointRegistryOptions) {
+    this.createTable = createTableOnce(options.table);
+  }
 
   async get(id: string): Promise<ManagedEndpoint | undefined> {
     const declared = (await this.declared()).get(id);
@@ -137,11 +140,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
   }
 
   private async table(): Promise<TableClient> {
-    this.ready ??= this.options.table.createTable().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    await this.ready;
+    await this.createTable();
     return this.options.table;
   }
 }

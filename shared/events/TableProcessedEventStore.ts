@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
+import { createTableOnce } from '../tableOnce';
 import { dayPartition, type ProcessedEventRecord, type ProcessedEventStore } from './ProcessedEventStore';
 
 /** Structural view of the `@azure/data-tables` TableClient methods used. */
@@ -39,9 +40,10 @@ export class TableProcessedEventStore implements ProcessedEventStore {
   private readonly retentionDays: number;
   private readonly purgeIntervalMs: number;
   private lastPurge = 0;
-  private tableReady?: Promise<unknown>;
+  private readonly createTable: () => Promise<void>;
 
   constructor(private readonly options: TableProcessedEventStoreOptions) {
+    this.createTable = createTableOnce(options.table);
     this.retentionDays = options.retentionDays ?? 3;
     this.purgeIntervalMs = options.purgeIntervalMs ?? 3_600_000;
   }
@@ -111,12 +113,9 @@ export class TableProcessedEventStore implements ProcessedEventStore {
   }
 
   private async ensureTable(): Promise<void> {
-    this.tableReady ??= this.options.table.createTable().catch((error: unknown) => {
-      if (statusOf(error) === 409) return;
-      this.tableReady = undefined;
+    await this.createTable().catch((error: unknown) => {
       throw unavailable(error, 'createTable');
     });
-    await this.tableReady;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { TableClient } from '@azure/data-tables';
 
 import type { Clock, Sleep } from '../../clock';
+import { createTableOnce } from '../../tableOnce';
 import { LeaseLostError } from '../errors';
 import { withRetries } from '../retry';
 import type { Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
@@ -25,9 +26,11 @@ const STATE = 'state';
  * off. Expiry means a crashed run is taken over after `ttl` without anyone cleaning up.
  */
 export class TableRotationJournal implements RotationJournal {
-  private ready?: Promise<unknown>;
+  private readonly createTable: () => Promise<void>;
 
-  constructor(private readonly options: { table: TableClient; clock: Clock; sleep: Sleep }) {}
+  constructor(private readonly options: { table: TableClient; clock: Clock; sleep: Sleep }) {
+    this.createTable = createTableOnce(options.table);
+  }
 
   async acquireLease(endpointId: string, owner: string, ttlMs: number): Promise<Lease | undefined> {
     const table = await this.table();
@@ -132,11 +135,7 @@ export class TableRotationJournal implements RotationJournal {
   }
 
   private async table(): Promise<TableClient> {
-    this.ready ??= this.options.table.createTable().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    await this.ready;
+    await this.createTable();
     return this.options.table;
   }
 
