@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 
+import { childStopper } from './childStopper';
+
 /** Options of {@link startAzurite}. */
 export interface AzuriteOptions {
   /** Receives Azurite's output lines. */
@@ -50,7 +52,7 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
   for (const service of ['blob', 'queue', 'table'])
     args.push(`--${service}Host`, '127.0.0.1', `--${service}Port`, '0');
   const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = childStopper(child);
   let output = '';
   const ports = await new Promise<{ blob: number; queue: number; table: number }>((resolve, reject) => {
     const fail = (why: string): void => {
@@ -78,19 +80,11 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
     child.stderr.on('data', onData);
     child.once('exit', (code) => fail(`exited with code ${String(code)}`));
   });
-  let stopping: Promise<void> | undefined;
   return {
     connectionString: azuriteConnectionString(ports),
     blobPort: ports.blob,
     queuePort: ports.queue,
     tablePort: ports.table,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(kill);
-      })()),
+    stop,
   };
 }

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
+import { childStopper } from '../childStopper';
+
 /** Options of {@link spawnFunctionsHost}. */
 export interface SpawnFunctionsHostOptions {
   /** App settings for the child (AzureWebJobsStorage and the app's own settings). */
@@ -42,7 +44,7 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let captured = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = childStopper(child);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => fail(new Error('Functions host did not start in time')),
@@ -69,17 +71,9 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
       fail(new Error(`Functions host exited with code ${String(code)} before listening`)),
     );
   });
-  let stopping: Promise<void> | undefined;
   return {
     url,
     output: () => captured,
-    stop: () =>
-      (stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(kill);
-      })()),
+    stop,
   };
 }
