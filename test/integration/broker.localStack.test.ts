@@ -11,7 +11,7 @@ import { FakeClock } from '../fakes/broker/FakeClock';
 import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { runMsiClient } from '../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
-import { withEmulators } from '../support/emulators';
+import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 
 /**
  * The broker with its real adapters (DefaultAzureCredential → managed identity stand-in, ARM
@@ -21,14 +21,6 @@ import { withEmulators } from '../support/emulators';
 const SUB = '00000000-0000-0000-0000-0000000000b1';
 const WS = { subscriptionId: SUB, resourceGroup: 'rg-broker', workspace: 'ws-broker' };
 const PEPPER = 'integration-pepper-0123456789abcdefghijklmnop';
-const ENV_KEYS = [
-  'IDENTITY_ENDPOINT',
-  'IDENTITY_HEADER',
-  'AZURE_TOKEN_CREDENTIALS',
-  'MSI_ENDPOINT',
-  'MSI_SECRET',
-  'AZURE_CLIENT_ID',
-];
 
 jest.setTimeout(60_000);
 
@@ -42,16 +34,12 @@ describe('Token broker on the local stack', () => {
   let served: ServedBroker;
   const logs: string[] = [];
   const scoring: Record<string, string> = {};
-  const savedEnv: Record<string, string | undefined> = {};
+  let restoreEnv: () => void = () => undefined;
   let client: { id: string; primary: string; secondary: string };
 
   beforeAll(async () => {
     [emulators, azurite] = await Promise.all([withEmulators(), startAzurite()]);
-    for (const key of ENV_KEYS) savedEnv[key] = process.env[key];
-    for (const key of ['MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID']) delete process.env[key];
-    process.env['IDENTITY_ENDPOINT'] = emulators.identityEndpoint;
-    process.env['IDENTITY_HEADER'] = emulators.identityHeader;
-    process.env['AZURE_TOKEN_CREDENTIALS'] = 'ManagedIdentityCredential';
+    restoreEnv = useEmulatorIdentity(emulators);
     const { control } = emulators;
     control.addWorkspace(WS);
     for (const [name, authMode] of [
@@ -104,10 +92,7 @@ describe('Token broker on the local stack', () => {
     await module?.audit.close();
     await served?.close();
     await Promise.all([emulators?.stop(), azurite?.stop()]);
-    for (const key of ENV_KEYS) {
-      if (savedEnv[key] === undefined) delete process.env[key];
-      else process.env[key] = savedEnv[key];
-    }
+    restoreEnv();
   });
 
   const basic = () => `Basic ${Buffer.from(`${client.id}:${client.primary}`).toString('base64')}`;

@@ -11,7 +11,7 @@ import type { RotationJournal } from '../../shared/rotation/RotationJournal';
 import { noopTelemetry } from '../../shared/telemetry';
 import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
 import { CrashError } from '../fakes/rotation/FaultPlan';
-import { withEmulators } from '../support/emulators';
+import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 
 /**
  * Rotation with its real adapters (Key Vault, ARM online endpoints, fetch to the scoring URI, Table
@@ -19,14 +19,6 @@ import { withEmulators } from '../support/emulators';
  */
 const SUB = '00000000-0000-0000-0000-0000000000r1';
 const WS = { subscriptionId: SUB, resourceGroup: 'rg-rot', workspace: 'ws-rot' };
-const ENV_KEYS = [
-  'IDENTITY_ENDPOINT',
-  'IDENTITY_HEADER',
-  'AZURE_TOKEN_CREDENTIALS',
-  'MSI_ENDPOINT',
-  'MSI_SECRET',
-  'AZURE_CLIENT_ID',
-];
 const GRACE_HOURS = 0.0003; // ~1 s: long enough to prove the rule, short enough for 20 rotations
 
 jest.setTimeout(120_000);
@@ -35,7 +27,7 @@ describe('Rotation on the local stack', () => {
   let emulators: RunningEmulators;
   let azurite: RunningAzurite;
   let config: AppConfig;
-  const savedEnv: Record<string, string | undefined> = {};
+  let restoreEnv: () => void = () => undefined;
   const logs: string[] = [];
   const events = new CapturingRotationEventSink();
 
@@ -89,11 +81,7 @@ describe('Rotation on the local stack', () => {
 
   beforeAll(async () => {
     [emulators, azurite] = await Promise.all([withEmulators(), startAzurite()]);
-    for (const key of ENV_KEYS) savedEnv[key] = process.env[key];
-    for (const key of ['MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID']) delete process.env[key];
-    process.env['IDENTITY_ENDPOINT'] = emulators.identityEndpoint;
-    process.env['IDENTITY_HEADER'] = emulators.identityHeader;
-    process.env['AZURE_TOKEN_CREDENTIALS'] = 'ManagedIdentityCredential';
+    restoreEnv = useEmulatorIdentity(emulators);
     emulators.control.addWorkspace(WS);
     emulators.control.setRegenerateDelayMs(50);
     config = loadConfig({
@@ -112,10 +100,7 @@ describe('Rotation on the local stack', () => {
   });
 
   afterAll(async () => {
-    for (const key of ENV_KEYS) {
-      if (savedEnv[key] === undefined) delete process.env[key];
-      else process.env[key] = savedEnv[key];
-    }
+    restoreEnv();
     await Promise.all([emulators?.stop(), azurite?.stop()]);
   });
 

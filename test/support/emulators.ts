@@ -31,3 +31,30 @@ export async function call(
   }
   return { status: response.status, headers: response.headers, text, json };
 }
+
+const IDENTITY_ENV = [
+  'IDENTITY_ENDPOINT',
+  'IDENTITY_HEADER',
+  'AZURE_TOKEN_CREDENTIALS',
+  'MSI_ENDPOINT',
+  'MSI_SECRET',
+  'AZURE_CLIENT_ID',
+];
+
+/**
+ * Points this process's managed identity (what `DefaultAzureCredential` reads) at the stand-in, the
+ * way the local stack sets up the Functions host. Returns a function that restores the environment.
+ */
+export function useEmulatorIdentity(emulators: RunningEmulators): () => void {
+  const saved = Object.fromEntries(IDENTITY_ENV.map((key) => [key, process.env[key]]));
+  for (const key of ['MSI_ENDPOINT', 'MSI_SECRET', 'AZURE_CLIENT_ID']) delete process.env[key];
+  process.env['IDENTITY_ENDPOINT'] = emulators.identityEndpoint;
+  process.env['IDENTITY_HEADER'] = emulators.identityHeader;
+  process.env['AZURE_TOKEN_CREDENTIALS'] = 'ManagedIdentityCredential';
+  return () => {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  };
+}
