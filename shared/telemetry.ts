@@ -45,10 +45,10 @@ export interface TelemetrySampling {
  * are never sampled (host.json excludes `Event`; the SDK sends them as logs and metrics, not traces).
  */
 export function samplingFromHostJson(hostJson: unknown): TelemetrySampling {
-  const logging = (hostJson as { logging?: { applicationInsights?: { samplingSettings?: unknown } } })?.logging;
+  const logging = (hostJson as { logging?: { applicationInsights?: { samplingSettings?: unknown } } })
+    ?.logging;
   const settings = logging?.applicationInsights?.samplingSettings as
-    | { isEnabled?: unknown; maxTelemetryItemsPerSecond?: unknown }
-    | undefined;
+    { isEnabled?: unknown; maxTelemetryItemsPerSecond?: unknown } | undefined;
   if (settings?.isEnabled === false) return { tracesPerSecond: 0 };
   const max = settings?.maxTelemetryItemsPerSecond;
   return { tracesPerSecond: typeof max === 'number' && max > 0 ? max : 20 };
@@ -142,7 +142,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       .start();
     const client = sdk.appInsights.defaultClient;
     return {
-      trackEvent: (name, properties) => guard(() => client.trackEvent({ name, properties: safeTelemetryProps(properties) })),
+      trackEvent: (name, properties) =>
+        guard(() => client.trackEvent({ name, properties: safeTelemetryProps(properties) })),
       trackMetric: (name, value, properties) =>
         guard(() => client.trackMetric({ name, value, properties: safeTelemetryProps(properties) })),
     };

@@ -38,7 +38,18 @@ export interface BicepFile {
   readonly objects: Array<{ keys: string[]; line: number }>;
 }
 
-const KEYWORDS = new Set(['true', 'false', 'null', 'if', 'for', 'in', 'existing', 'targetScope', 'az', 'sys']);
+const KEYWORDS = new Set([
+  'true',
+  'false',
+  'null',
+  'if',
+  'for',
+  'in',
+  'existing',
+  'targetScope',
+  'az',
+  'sys',
+]);
 const DECLARATIONS = new Set(['param', 'var', 'resource', 'module', 'output']);
 const PUNCT = ['=>', '==', '!=', '>=', '<=', '&&', '||', '??', '?.', '.?', '::', ...'{}[]()=:,.?!<>+-*/%@|'];
 
@@ -150,7 +161,12 @@ function moduleParams(tokens: Token[], from: number): string[] {
     const t = tokens[j];
     if (['{', '[', '('].includes(t?.value ?? '')) depth += 1;
     if (['}', ']', ')'].includes(t?.value ?? '')) depth -= 1;
-    if (depth === 1 && t?.value === 'params' && tokens[j + 1]?.value === ':' && tokens[j + 2]?.value === '{') {
+    if (
+      depth === 1 &&
+      t?.value === 'params' &&
+      tokens[j + 1]?.value === ':' &&
+      tokens[j + 2]?.value === '{'
+    ) {
       const keys: string[] = [];
       const stop = closing(tokens, j + 2);
       let inner = 0;
@@ -158,7 +174,8 @@ function moduleParams(tokens: Token[], from: number): string[] {
         const u = tokens[k];
         if (['{', '[', '('].includes(u?.value ?? '')) inner += 1;
         if (['}', ']', ')'].includes(u?.value ?? '')) inner -= 1;
-        if (inner === 1 && tokens[k + 1]?.value === ':' && isKeyStart(tokens[k - 1])) keys.push(u?.value ?? '');
+        if (inner === 1 && tokens[k + 1]?.value === ':' && isKeyStart(tokens[k - 1]))
+          keys.push(u?.value ?? '');
       }
       return keys;
     }
@@ -169,7 +186,13 @@ function moduleParams(tokens: Token[], from: number): string[] {
 /** Reads one Bicep file. */
 export function readBicep(text: string): BicepFile {
   const tokens = tokenize(text);
-  const file: BicepFile = { declarations: [], locals: new Set(), references: [], functionCalls: [], objects: [] };
+  const file: BicepFile = {
+    declarations: [],
+    locals: new Set(),
+    references: [],
+    functionCalls: [],
+    objects: [],
+  };
   const skip = new Set<number>();
   tokens.forEach((t, i) => {
     const atLineStart = i === 0 || tokens[i - 1]?.kind === 'newline';

@@ -39,7 +39,9 @@ const named = (file: BicepFile, keyword: string): string[] =>
 describe('Module: infra/*.bicep (read without a compiler)', () => {
   it('finds main.bicep and every module', () => {
     // Assess
-    expect([...files.keys()]).toEqual(expect.arrayContaining(['main.bicep', join('modules', 'functionApp.bicep')]));
+    expect([...files.keys()]).toEqual(
+      expect.arrayContaining(['main.bicep', join('modules', 'functionApp.bicep')]),
+    );
     expect(files.size).toBeGreaterThanOrEqual(10);
   });
 
@@ -88,32 +90,37 @@ describe('Module: infra/*.bicep (read without a compiler)', () => {
     expect(bad).toEqual([]);
   });
 
-  it.each([...files])('%s: modules exist, get exactly declared params, and expose the outputs used', (path, file) => {
-    for (const module of file.declarations.filter((d) => d.keyword === 'module')) {
-      // Prepare
-      const target = relative(infra, join(infra, dirname(path), module.target ?? ''));
-      const callee = files.get(target);
-      // Assess
-      expect({ module: module.name, target, exists: callee !== undefined }).toEqual({
-        module: module.name,
-        target,
-        exists: true,
-      });
-      if (!callee) continue;
-      const declared = named(callee, 'param');
-      const required = callee.declarations.filter((d) => d.keyword === 'param' && !d.optional).map((d) => d.name);
-      const outputs = new Set(named(callee, 'output'));
-      const usedOutputs = file.references
-        .filter((r) => r.chain[0] === module.name && r.chain[1] === 'outputs')
-        .map((r) => r.chain[2] ?? '');
-      expect({
-        module: module.name,
-        undeclared: (module.passed ?? []).filter((p) => !declared.includes(p)),
-        missing: required.filter((r) => !(module.passed ?? []).includes(r)),
-        unknownOutputs: usedOutputs.filter((o) => !outputs.has(o)),
-      }).toEqual({ module: module.name, undeclared: [], missing: [], unknownOutputs: [] });
-    }
-  });
+  it.each([...files])(
+    '%s: modules exist, get exactly declared params, and expose the outputs used',
+    (path, file) => {
+      for (const module of file.declarations.filter((d) => d.keyword === 'module')) {
+        // Prepare
+        const target = relative(infra, join(infra, dirname(path), module.target ?? ''));
+        const callee = files.get(target);
+        // Assess
+        expect({ module: module.name, target, exists: callee !== undefined }).toEqual({
+          module: module.name,
+          target,
+          exists: true,
+        });
+        if (!callee) continue;
+        const declared = named(callee, 'param');
+        const required = callee.declarations
+          .filter((d) => d.keyword === 'param' && !d.optional)
+          .map((d) => d.name);
+        const outputs = new Set(named(callee, 'output'));
+        const usedOutputs = file.references
+          .filter((r) => r.chain[0] === module.name && r.chain[1] === 'outputs')
+          .map((r) => r.chain[2] ?? '');
+        expect({
+          module: module.name,
+          undeclared: (module.passed ?? []).filter((p) => !declared.includes(p)),
+          missing: required.filter((r) => !(module.passed ?? []).includes(r)),
+          unknownOutputs: usedOutputs.filter((o) => !outputs.has(o)),
+        }).toEqual({ module: module.name, undeclared: [], missing: [], unknownOutputs: [] });
+      }
+    },
+  );
 
   it('parameter files name only parameters main.bicep declares, and every required one', () => {
     // Prepare
@@ -123,9 +130,14 @@ describe('Module: infra/*.bicep (read without a compiler)', () => {
     // Act + Assess
     expect(parameterFiles.length).toBeGreaterThan(0);
     for (const name of parameterFiles) {
-      const json = JSON.parse(readFileSync(join(infra, name), 'utf8')) as { parameters: Record<string, unknown> };
+      const json = JSON.parse(readFileSync(join(infra, name), 'utf8')) as {
+        parameters: Record<string, unknown>;
+      };
       const given = Object.keys(json.parameters);
-      expect({ name, unknown: given.filter((g) => !named(main, 'param').includes(g)) }).toEqual({ name, unknown: [] });
+      expect({ name, unknown: given.filter((g) => !named(main, 'param').includes(g)) }).toEqual({
+        name,
+        unknown: [],
+      });
       expect({ name, missing: required.filter((r) => !given.includes(r)) }).toEqual({ name, missing: [] });
     }
     expect(existsSync(join(root, 'azure.yaml'))).toBe(true);

@@ -43,7 +43,10 @@ function capturingChannel() {
     },
   };
   // The resource only has to carry its attributes through to setAzureMonitorOptions here.
-  const sdk: TelemetrySdk = { appInsights, resource: (attributes) => ({ attributes }) as unknown as SdkResource };
+  const sdk: TelemetrySdk = {
+    appInsights,
+    resource: (attributes) => ({ attributes }) as unknown as SdkResource,
+  };
   return { sdk, sent, calls, options, started: () => started };
 }
 
@@ -98,8 +101,16 @@ describe('Function: createTelemetry', () => {
     const channel = capturingChannel();
     const telemetry = on(channel);
     // Act
-    telemetry.trackEvent('RotationSucceeded', { endpointId: 'demo', keyValue: 'S3CRET-VALUE', slot: 'Primary' });
-    telemetry.trackMetric('RotationDurationMs', 42, { endpointId: 'demo', access_token: 'eyJ.secret', x: undefined });
+    telemetry.trackEvent('RotationSucceeded', {
+      endpointId: 'demo',
+      keyValue: 'S3CRET-VALUE',
+      slot: 'Primary',
+    });
+    telemetry.trackMetric('RotationDurationMs', 42, {
+      endpointId: 'demo',
+      access_token: 'eyJ.secret',
+      x: undefined,
+    });
     // Assess
     expect(channel.sent).toEqual([
       {
@@ -154,14 +165,18 @@ describe('Function: samplingFromHostJson', () => {
     expect(samplingFromHostJson(settings({ isEnabled: false, maxTelemetryItemsPerSecond: 7 }))).toEqual({
       tracesPerSecond: 0,
     });
-    expect(samplingFromHostJson(settings({ maxTelemetryItemsPerSecond: 'x' }))).toEqual({ tracesPerSecond: 20 });
+    expect(samplingFromHostJson(settings({ maxTelemetryItemsPerSecond: 'x' }))).toEqual({
+      tracesPerSecond: 20,
+    });
     expect(samplingFromHostJson(undefined)).toEqual({ tracesPerSecond: 20 });
   });
 
   it("reads the repository's host.json, and a host.json one level further up (dist/shared)", () => {
     // Prepare
     const root = mkdtempSync(join(tmpdir(), 'host-json-'));
-    const host = { logging: { applicationInsights: { samplingSettings: { maxTelemetryItemsPerSecond: 3 } } } };
+    const host = {
+      logging: { applicationInsights: { samplingSettings: { maxTelemetryItemsPerSecond: 3 } } },
+    };
     writeFileSync(join(root, 'host.json'), JSON.stringify(host));
     // Act + Assess
     expect(readHostSampling(join(root, 'dist', 'shared'))).toEqual({ tracesPerSecond: 3 });
