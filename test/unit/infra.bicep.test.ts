@@ -143,3 +143,45 @@ describe('Module: infra/*.bicep (read without a compiler)', () => {
     expect(existsSync(join(root, 'azure.yaml'))).toBe(true);
   });
 });
+
+describe('Function: readBicep', () => {
+  it('sees what the checks above rely on: references, locals, calls, module params, object keys', () => {
+    // Prepare: a module call with a typo, a duplicate key, a loop variable and an unknown function.
+    const text = [
+      'param name string',
+      'param tags object = {}',
+      "var list = [for (item, i) in range(0, 2): '${name}-${item}']",
+      "module app 'modules/app.bicep' = if (!empty(name)) {",
+      "  name: 'app'",
+      '  params: {',
+      '    name: nmae',
+      '    settings: {',
+      "      A: 'x'",
+      "      A: 'y'",
+      '    }',
+      '  }',
+      '}',
+      'output url string = app.outputs.url',
+      'output x string = notAFunction(list[0])',
+    ].join('\n');
+    // Act
+    const file = readBicep(text);
+    // Assess
+    expect(file.declarations.map((d) => `${d.keyword} ${d.name} ${d.optional ?? ''}`)).toEqual([
+      'param name false',
+      'param tags true',
+      'var list ',
+      'module app ',
+      'output url ',
+      'output x ',
+    ]);
+    expect(file.declarations[3]?.passed).toEqual(['name', 'settings']);
+    expect([...file.locals].sort()).toEqual(['i', 'item']);
+    expect(file.references.map((r) => r.chain.join('.'))).toEqual(
+      expect.arrayContaining(['name', 'item', 'nmae', 'app.outputs.url', 'list']),
+    );
+    expect(file.references.map((r) => r.chain[0])).not.toContain('tags');
+    expect(file.functionCalls.map((c) => c.name)).toEqual(['range', 'empty', 'notAFunction']);
+    expect(file.objects.map((o) => o.keys)).toContainEqual(['A', 'A']);
+  });
+});
