@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -42,7 +43,9 @@ describe('Integration: createTelemetry with the real applicationinsights SDK', (
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const connectionString = `InstrumentationKey=00000000-0000-0000-0000-0000000000aa;IngestionEndpoint=${base}/;LiveEndpoint=${base}/`;
+    // A fresh instrumentation key per run: the exporter's offline retry store is keyed by it, so nothing
+    // persisted by an earlier run can be replayed into this one.
+    const connectionString = `InstrumentationKey=${randomUUID()};IngestionEndpoint=${base}/;LiveEndpoint=${base}/`;
     const probe = join(__dirname, '..', '..', 'dist', 'test', 'support', 'telemetryProbe.js');
     const child = spawn(process.execPath, [probe, connectionString, base, SECRET], { stdio: 'inherit' });
     exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
