@@ -75,3 +75,13 @@ export function routeMatches(template: string, path: string): boolean {
     .join('/');
   return new RegExp(`^${pattern}$`, 'i').test(path);
 }
+
+/** Custom event / metric names a KQL text filters on (`customEvents | where name == "X"` or `in ("X", "Y")`). */
+export function kqlTelemetryNames(text: string): Array<{ kind: 'event' | 'metric'; name: string }> {
+  return [...text.matchAll(/custom(Events|Metrics) \| where name (?:==|in) \(?([^)|\n]+)/g)].flatMap((m) =>
+    [...(m[2] ?? '').matchAll(/"(\w+)"/g)].map((n) => ({
+      kind: m[1] === 'Events' ? ('event' as const) : ('metric' as const),
+      name: n[1] ?? '',
+    })),
+  );
+}

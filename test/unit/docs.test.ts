@@ -3,7 +3,14 @@ import { join } from 'node:path';
 
 import { loadConfig, SETTINGS } from '../../shared/config';
 import { ROTATION_STEPS } from '../../shared/rotation/errors';
-import { emittedTelemetry, httpRoutes, readRepoFile, repoRoot, routeMatches } from '../support/codeFacts';
+import {
+  emittedTelemetry,
+  httpRoutes,
+  kqlTelemetryNames,
+  readRepoFile,
+  repoRoot,
+  routeMatches,
+} from '../support/codeFacts';
 
 /** The operator's guide names only routes, methods, settings, codes, tables and telemetry the code has. */
 const docs = new Map<string, string>([
@@ -120,15 +127,10 @@ describe('Docs: names', () => {
     const emitted = emittedTelemetry();
     const operations = docs.get('docs/operations.md') ?? '';
     // Act
-    const queried = [
-      ...all.matchAll(/custom(Events|Metrics) \| where name (?:==|in) \(?([^)|\n]+)/g),
-    ].flatMap((m) =>
-      [...(m[2] ?? '').matchAll(/"(\w+)"/g)].map((n) => `${m[1] === 'Events' ? 'event' : 'metric'} ${n[1]}`),
-    );
-    const unknown = queried.filter((q) => {
-      const [kind, name] = q.split(' ');
-      return !(kind === 'event' ? emitted.events : emitted.metrics).has(name ?? '');
-    });
+    const queried = kqlTelemetryNames(all);
+    const unknown = queried
+      .filter((q) => !(q.kind === 'event' ? emitted.events : emitted.metrics).has(q.name))
+      .map((q) => `${q.kind} ${q.name}`);
     const undocumented = [...emitted.events, ...emitted.metrics].filter(
       (n) => !operations.includes(`\`${n}\``),
     );

@@ -1,5 +1,11 @@
 import { SETTINGS } from '../../shared/config';
-import { bindingSettings, emittedTelemetry, httpRoutes, readRepoFile } from '../support/codeFacts';
+import {
+  bindingSettings,
+  emittedTelemetry,
+  httpRoutes,
+  kqlTelemetryNames,
+  readRepoFile,
+} from '../support/codeFacts';
 
 /** The alert rules and binding settings in infra/ name what the code really emits and reads. */
 const monitoring = readRepoFile('infra/modules/monitoring.bicep');
@@ -61,6 +67,35 @@ describe('Module: infra/modules/monitoring.bicep', () => {
     expect(query).toContain('customDimensions.outcome) != "success"');
     expect(cache).toMatch(/trackLatency\(source, [^,]+, 'success'\)/);
     expect(cache).toMatch(/'BrokerUpstreamLatencyMs', ms, \{\s+upstream:/);
+  });
+});
+
+describe('File: infra/workbook.json', () => {
+  it('is a workbook loaded by workbook.bicep whose queries name what the code emits and registers', () => {
+    // Prepare
+    const workbook = JSON.parse(readRepoFile('infra/workbook.json')) as {
+      version: string;
+      items: Array<{ type: number; content: { version?: string; query?: string } }>;
+    };
+    const emitted = emittedTelemetry();
+    const functions = httpRoutes().map((r) => r.name);
+    // Act
+    const queries = workbook.items.filter((i) => i.type === 3).map((i) => i.content.query ?? '');
+    const names = queries.flatMap(kqlTelemetryNames);
+    const unknown = names.filter((n) => !(n.kind === 'event' ? emitted.events : emitted.metrics).has(n.name));
+    const requestNames = queries.flatMap((q) =>
+      [...(/requests \| where name in \(([^)]*)\)/.exec(q)?.[1] ?? '').matchAll(/"(\w+)"/g)].map(
+        (m) => m[1] ?? '',
+      ),
+    );
+    // Assess
+    expect(workbook.version).toBe('Notebook/1.0');
+    expect(queries.length).toBeGreaterThanOrEqual(8);
+    expect(names.length).toBeGreaterThanOrEqual(10);
+    expect(unknown).toEqual([]);
+    expect(requestNames.length).toBeGreaterThan(0);
+    expect(requestNames.filter((n) => !functions.includes(n))).toEqual([]);
+    expect(readRepoFile('infra/modules/workbook.bicep')).toContain("loadTextContent('../workbook.json')");
   });
 });
 
