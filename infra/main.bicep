@@ -14,6 +14,8 @@ param location string = resourceGroup().location
 param brokerSecretPepper string
 @description('Name of the Azure ML workspace (in this resource group) whose endpoints the app manages; empty = skip the ML role.')
 param mlWorkspaceName string = ''
+@description('Online endpoints to scope the ML role to instead of the whole workspace (narrower; empty = workspace).')
+param mlOnlineEndpointNames array = []
 @description('Key Vault secret names the app manages (Event Grid subject filter).')
 @maxLength(25)
 param managedSecretNames array = []
@@ -135,6 +137,7 @@ module mlRole 'modules/mlRole.bicep' = if (!empty(mlWorkspaceName)) {
   params: {
     workspaceName: mlWorkspaceName
     principalId: appPrincipalId
+    onlineEndpointNames: mlOnlineEndpointNames
   }
 }
 
