@@ -33,6 +33,8 @@ param rotationSchedule string = '0 */15 * * * *'
 param rotationPeriodHours string = '720'
 param rotationGraceHours string = '25'
 param autoRegisterEnabled bool = false
+@description('Optional JSON file of declared endpoints inside the deployed package (ENDPOINTS_FILE).')
+param endpointsFile string = ''
 param tags object = {
   app: 'aml-credential-broker'
 }
@@ -108,6 +110,7 @@ module functionApp 'modules/functionApp.bicep' = {
     rotationPeriodHours: rotationPeriodHours
     rotationGraceHours: rotationGraceHours
     autoRegisterEnabled: autoRegisterEnabled
+    endpointsFile: endpointsFile
     eventGridTopicEndpoint: createEventGridTopic ? eventGridTopic.outputs.endpoint : ''
     tags: union(tags, { 'azd-service-name': 'broker' })
   }
