@@ -7,6 +7,9 @@ const common = {
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };
 module.exports = {
+  // Jest reads testTimeout from the global config only (a project-level value is silently ignored, and
+  // integration hooks that start Azurite on two busy cores then failed at the 5 s default).
+  testTimeout: 120000,
   projects: [
     {
       ...common,
@@ -17,7 +20,6 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
-      testTimeout: 120000,
     },
   ],
   collectCoverageFrom: ['shared/**/*.ts'],

@@ -9,24 +9,32 @@ targetScope = 'resourceGroup'
 param baseName string
 param location string = resourceGroup().location
 @secure()
+@minLength(32)
 @description('Server-side pepper for broker client secret hashes (at least 32 characters). Stored in Key Vault.')
 param brokerSecretPepper string
 @description('Name of the Azure ML workspace (in this resource group) whose endpoints the app manages; empty = skip the ML role.')
 param mlWorkspaceName string = ''
+@description('Online endpoints to scope the ML role to instead of the whole workspace (narrower; empty = workspace).')
+param mlOnlineEndpointNames array = []
 @description('Key Vault secret names the app manages (Event Grid subject filter).')
+@maxLength(25)
 param managedSecretNames array = []
 @secure()
 @description('Function key of the events function; set on a second deployment once the code is published.')
 param eventsFunctionKey string = ''
 param createEventGridTopic bool = false
+@description('Optional user-assigned identity (resource id, client id, principal id from `az identity show`). When set, the app, the host and Key Vault references use it and the role assignments go to it; otherwise to the system-assigned identity.')
 param userAssignedIdentityId string = ''
 param userAssignedIdentityClientId string = ''
+param userAssignedIdentityPrincipalId string = ''
 param actionGroupId string = ''
 param mlApiVersion string = '2025-12-01'
 param rotationSchedule string = '0 */15 * * * *'
 param rotationPeriodHours string = '720'
 param rotationGraceHours string = '25'
 param autoRegisterEnabled bool = false
+@description('Optional JSON file of declared endpoints inside the deployed package (ENDPOINTS_FILE).')
+param endpointsFile string = ''
 param tags object = {
   app: 'aml-credential-broker'
 }
@@ -51,6 +59,16 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     baseName: baseName
     actionGroupId: actionGroupId
+    tags: tags
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    baseName: baseName
+    appInsightsId: monitoring.outputs.appInsightsId
     tags: tags
   }
 }
@@ -92,16 +110,20 @@ module functionApp 'modules/functionApp.bicep' = {
     rotationPeriodHours: rotationPeriodHours
     rotationGraceHours: rotationGraceHours
     autoRegisterEnabled: autoRegisterEnabled
+    endpointsFile: endpointsFile
     eventGridTopicEndpoint: createEventGridTopic ? eventGridTopic.outputs.endpoint : ''
     tags: union(tags, { 'azd-service-name': 'broker' })
   }
 }
 
+// The identity the code runs as (AZURE_CLIENT_ID selects the user-assigned one when given) gets the roles.
+var appPrincipalId = empty(userAssignedIdentityId) ? functionApp.outputs.principalId : userAssignedIdentityPrincipalId
+
 module storageRoles 'modules/storageRoles.bicep' = {
   name: 'storageRoles'
   params: {
     storageAccountName: storage.outputs.name
-    principalId: functionApp.outputs.principalId
+    principalId: appPrincipalId
   }
 }
 
@@ -109,7 +131,7 @@ module keyVaultRole 'modules/keyVaultRole.bicep' = {
   name: 'keyVaultRole'
   params: {
     keyVaultName: keyVault.outputs.name
-    principalId: functionApp.outputs.principalId
+    principalId: appPrincipalId
   }
 }
 
@@ -117,7 +139,8 @@ module mlRole 'modules/mlRole.bicep' = if (!empty(mlWorkspaceName)) {
   name: 'mlRole'
   params: {
     workspaceName: mlWorkspaceName
-    principalId: functionApp.outputs.principalId
+    principalId: appPrincipalId
+    onlineEndpointNames: mlOnlineEndpointNames
   }
 }
 
@@ -133,14 +156,15 @@ module eventGrid 'modules/eventGrid.bicep' = {
     storageAccountId: storage.outputs.id
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     customTopicName: createEventGridTopic ? eventGridTopic.outputs.name : ''
-    principalId: functionApp.outputs.principalId
+    principalId: appPrincipalId
     tags: tags
   }
 }
 
 output functionAppName string = functionApp.outputs.name
 output functionAppHostName string = functionApp.outputs.defaultHostName
-output principalId string = functionApp.outputs.principalId
+@description('Object id of the identity that holds the role assignments.')
+output principalId string = appPrincipalId
 output keyVaultName string = keyVault.outputs.name
 output keyVaultUri string = keyVault.outputs.uri
 output storageAccountName string = storage.outputs.name

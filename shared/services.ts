@@ -6,7 +6,7 @@ import { createEventsModule, createRotationEventSink, type EventsModule } from '
 import { HealthCheck } from './health';
 import { createLogger } from './logging';
 import { createRotationModule, type RotationEventSink, type RotationModule } from './rotation/module';
-import { createTelemetry, type Telemetry } from './telemetry';
+import { createTelemetry, readHostSampling, type Telemetry } from './telemetry';
 
 /** What every domain module factory receives from the composition root. */
 export interface ModuleRoot {
@@ -45,11 +45,12 @@ export class Services {
 
   /** Application Insights when configured, otherwise a no-op. */
   get telemetry(): Telemetry {
-    this.telemetryInstance ??= createTelemetry(
-      this.config.telemetry.connectionString,
-      'aml-credential-broker',
-      createLogger('Telemetry'),
-    );
+    this.telemetryInstance ??= createTelemetry({
+      connectionString: this.config.telemetry.connectionString,
+      roleName: 'aml-credential-broker',
+      sampling: readHostSampling(),
+      logger: createLogger('Telemetry'),
+    });
     return this.telemetryInstance;
   }
 

@@ -1,4 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import type { AzureMonitorOpenTelemetryOptions } from 'applicationinsights';
+
 import { isSecretPropertyName, type Logger } from './logging';
+
+/** The OpenTelemetry resource type the SDK takes (type only: nothing is loaded at import). */
+type SdkResource = NonNullable<AzureMonitorOpenTelemetryOptions['resource']>;
 
 /** Telemetry properties: names and ids only, never key, token or secret values. */
 export type TelemetryProps = Record<string, string | number | boolean | undefined>;
@@ -24,48 +32,134 @@ export function safeTelemetryProps(properties: TelemetryProps | undefined): Reco
   return out;
 }
 
-/** Minimal structural view of the `applicationinsights` module used here. */
-export interface AppInsightsModule {
-  setup(connectionString: string): { setAutoCollectConsole(value: boolean): unknown; start(): unknown };
-  defaultClient: {
-    trackEvent(t: { name: string; properties: Record<string, string> }): void;
-    trackMetric(t: { name: string; value: number; properties: Record<string, string> }): void;
-    context: { tags: Record<string, string>; keys: { cloudRole: string } };
-  };
+/** Worker-side sampling, derived from the host's `logging.applicationInsights.samplingSettings`. */
+export interface TelemetrySampling {
+  /** Rate limit of sampled traces (requests + dependencies) per second; 0 = no rate limit. */
+  readonly tracesPerSecond: number;
 }
 
 /**
- * Starts Application Insights once per process when a connection string is configured. The module is
- * loaded only then: it pulls in OpenTelemetry, which would otherwise slow every cold start.
- * @param connectionString - `APPLICATIONINSIGHTS_CONNECTION_STRING`; undefined turns telemetry off
- * @param roleName - cloud role name shown in the application map
- * @param load - loads the SDK; tests pass a capturing channel instead
+ * Maps host.json sampling to the worker SDK, so one file governs both: the host samples its request
+ * telemetry adaptively at `maxTelemetryItemsPerSecond` (default 20), and the worker rate-limits its
+ * traces to the same figure; `isEnabled: false` turns sampling off in both. Custom events and metrics
+ * are never sampled (host.json excludes `Event`; the SDK sends them as logs and metrics, not traces).
  */
-export function createTelemetry(
-  connectionString: string | undefined,
-  roleName: string,
-  logger: Logger,
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  load: () => AppInsightsModule = () => require('applicationinsights') as AppInsightsModule,
-): Telemetry {
+export function samplingFromHostJson(hostJson: unknown): TelemetrySampling {
+  const logging = (hostJson as { logging?: { applicationInsights?: { samplingSettings?: unknown } } })
+    ?.logging;
+  const settings = logging?.applicationInsights?.samplingSettings as
+    { isEnabled?: unknown; maxTelemetryItemsPerSecond?: unknown } | undefined;
+  if (settings?.isEnabled === false) return { tracesPerSecond: 0 };
+  const max = settings?.maxTelemetryItemsPerSecond;
+  return { tracesPerSecond: typeof max === 'number' && max > 0 ? max : 20 };
+}
+
+/** Reads host.json next to the app (`dist/shared/..` when built, `shared/..` under ts-jest). */
+export function readHostSampling(from: string = __dirname): TelemetrySampling {
+  for (const path of [join(from, '..', 'host.json'), join(from, '..', '..', 'host.json')]) {
+    try {
+      return samplingFromHostJson(JSON.parse(readFileSync(path, 'utf8')) as unknown);
+    } catch {
+      // not here (or unreadable): try the next candidate, then fall back to the host default
+    }
+  }
+  return samplingFromHostJson(undefined);
+}
+
+/** Minimal structural view of the `applicationinsights` 3.x module used here. */
+export interface AppInsightsModule {
+  setup(connectionString: string): AppInsightsConfiguration;
+  defaultClient: {
+    trackEvent(t: { name: string; properties: Record<string, string> }): void;
+    trackMetric(t: { name: string; value: number; properties: Record<string, string> }): void;
+  };
+}
+
+/** The chained `Configuration` returned by `setup`. */
+export interface AppInsightsConfiguration {
+  setAutoCollectConsole(value: boolean): AppInsightsConfiguration;
+  setAutoCollectRequests(value: boolean): AppInsightsConfiguration;
+  setAutoCollectDependencies(value: boolean): AppInsightsConfiguration;
+  setAutoCollectExceptions(value: boolean): AppInsightsConfiguration;
+  setAzureMonitorOptions(options: AzureMonitorOpenTelemetryOptions): AppInsightsConfiguration;
+  start(): unknown;
+}
+
+/** The SDK plus the OpenTelemetry resource factory it takes the cloud role name from. */
+export interface TelemetrySdk {
+  readonly appInsights: AppInsightsModule;
+  /** `resourceFromAttributes` of the `@opentelemetry/resources` that `applicationinsights` uses. */
+  resource(attributes: Record<string, string>): SdkResource;
+}
+
+/** Loads the SDK only when telemetry is on: it pulls in OpenTelemetry, which would slow every cold start. */
+function loadSdk(): TelemetrySdk {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const appInsights = require('applicationinsights') as AppInsightsModule;
+  // Resolved from applicationinsights' own location, so it is the copy the SDK itself uses.
+  const from = dirname(require.resolve('applicationinsights'));
+  const resources = require(require.resolve('@opentelemetry/resources', { paths: [from] })) as {
+    resourceFromAttributes(attributes: Record<string, string>): SdkResource;
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { appInsights, resource: (attributes) => resources.resourceFromAttributes(attributes) };
+}
+
+/** How `createTelemetry` is configured. */
+export interface TelemetryOptions {
+  /** `APPLICATIONINSIGHTS_CONNECTION_STRING`; undefined turns telemetry off. */
+  readonly connectionString: string | undefined;
+  /** Cloud role name (OpenTelemetry `service.name`) of the worker's telemetry. */
+  readonly roleName: string;
+  readonly sampling: TelemetrySampling;
+  readonly logger: Logger;
+  /** Loads the SDK; tests pass a capturing channel instead. */
+  readonly sdk?: () => TelemetrySdk;
+}
+
+/**
+ * Starts Application Insights once per process when a connection string is configured: dependencies
+ * (Azure SDK and HTTP calls, correlated with the host's request telemetry through the SDK's Functions
+ * pre-invocation hook), exceptions, custom events and metrics. Requests are the host's: one per
+ * invocation, named after the function. Console capture stays off: our logger already reaches the
+ * host's log stream, and capturing it twice would double every trace.
+ */
+export function createTelemetry(options: TelemetryOptions): Telemetry {
+  const { connectionString, roleName, sampling, logger } = options;
   if (!connectionString) return noopTelemetry;
   try {
-    const appInsights = load();
-    const configuration = appInsights.setup(connectionString);
-    configuration.setAutoCollectConsole(false);
-    const client = appInsights.defaultClient;
-    client.context.tags[client.context.keys.cloudRole] = roleName;
-    configuration.start();
+    const sdk = (options.sdk ?? loadSdk)();
+    sdk.appInsights
+      .setup(connectionString)
+      .setAutoCollectConsole(false)
+      .setAutoCollectRequests(true)
+      .setAutoCollectDependencies(true)
+      .setAutoCollectExceptions(true)
+      .setAzureMonitorOptions({
+        resource: sdk.resource({ 'service.name': roleName }),
+        tracesPerSecond: sampling.tracesPerSecond,
+      })
+      .start();
+    const client = sdk.appInsights.defaultClient;
     return {
       trackEvent: (name, properties) =>
-        client.trackEvent({ name, properties: safeTelemetryProps(properties) }),
+        guard(() => client.trackEvent({ name, properties: safeTelemetryProps(properties) })),
       trackMetric: (name, value, properties) =>
-        client.trackMetric({ name, value, properties: safeTelemetryProps(properties) }),
+        guard(() => client.trackMetric({ name, value, properties: safeTelemetryProps(properties) })),
     };
   } catch (error) {
     logger.warn('start => Application Insights unavailable, telemetry off', {
       error: error instanceof Error ? error.name : 'unknown',
     });
     return noopTelemetry;
+  }
+}
+
+/** Telemetry must never fail the operation it describes. */
+function guard(send: () => void): void {
+  try {
+    send();
+  } catch {
+    // dropped: a rotation or token request is worth more than its telemetry item
   }
 }

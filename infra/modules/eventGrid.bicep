@@ -9,7 +9,8 @@ param functionAppHostName string
 @secure()
 @description('Function key for the events function (leave empty to create the subscription later, see docs/deployment.md).')
 param eventsFunctionKey string = ''
-@description('Names of the Key Vault secrets the app manages (subject filter). Empty = all secrets.')
+@description('Names of the Key Vault secrets the app manages (exact subject filter, at most 25). Empty = all secrets.')
+@maxLength(25)
 param managedSecretNames array = []
 param storageAccountId string
 param deadLetterContainerName string
@@ -36,56 +37,65 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   }
 }
 
-var subjectSets = empty(managedSecretNames) ? [''] : managedSecretNames
+// Key Vault events carry the secret name as subject. The rotation writes `<secret>-pending` as well; its events
+// mean nothing to the app, so they are filtered out here rather than delivered and acknowledged.
+var pendingFilter = {
+  operatorType: 'StringNotEndsWith'
+  key: 'subject'
+  values: [
+    '-pending'
+  ]
+}
+// Exact names (StringIn takes at most 25 values); empty = every secret in the vault.
+var namesFilter = {
+  operatorType: 'StringIn'
+  key: 'subject'
+  values: managedSecretNames
+}
 
-// One subscription per managed secret (subjectBeginsWith takes a single prefix).
-resource subscriptions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = [
-  for (secretName, i) in subjectSets: if (!empty(eventsFunctionKey)) {
-    parent: systemTopic
-    name: empty(secretName) ? 'all-secrets' : 'secret-${take(replace(secretName, '_', '-'), 50)}'
-    properties: {
-      destination: {
-        endpointType: 'WebHook'
+resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (!empty(eventsFunctionKey)) {
+  parent: systemTopic
+  name: 'managed-secrets'
+  properties: {
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        endpointUrl: 'https://${functionAppHostName}/api/events?code=${eventsFunctionKey}'
+        maxEventsPerBatch: 1
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    filter: {
+      includedEventTypes: [
+        'Microsoft.KeyVault.SecretNearExpiry'
+        'Microsoft.KeyVault.SecretExpired'
+        'Microsoft.KeyVault.SecretNewVersionCreated'
+      ]
+      advancedFilters: empty(managedSecretNames) ? [pendingFilter] : [namesFilter, pendingFilter]
+    }
+    retryPolicy: {
+      maxDeliveryAttempts: 30
+      eventTimeToLiveInMinutes: 1440
+    }
+    // Shared-key access is off on the account, so dead-lettering uses the system topic's identity.
+    deadLetterWithResourceIdentity: {
+      identity: {
+        type: 'SystemAssigned'
+      }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
         properties: {
-          endpointUrl: 'https://${functionAppHostName}/api/events?code=${eventsFunctionKey}'
-          maxEventsPerBatch: 1
-          preferredBatchSizeInKilobytes: 64
-        }
-      }
-      eventDeliverySchema: 'EventGridSchema'
-      filter: {
-        includedEventTypes: [
-          'Microsoft.KeyVault.SecretNearExpiry'
-          'Microsoft.KeyVault.SecretExpired'
-          'Microsoft.KeyVault.SecretNewVersionCreated'
-        ]
-        subjectBeginsWith: secretName
-        subjectEndsWith: ''
-        isSubjectCaseSensitive: false
-      }
-      retryPolicy: {
-        maxDeliveryAttempts: 30
-        eventTimeToLiveInMinutes: 1440
-      }
-      // Shared-key access is off on the account, so dead-lettering uses the system topic's identity.
-      deadLetterWithResourceIdentity: {
-        identity: {
-          type: 'SystemAssigned'
-        }
-        deadLetterDestination: {
-          endpointType: 'StorageBlob'
-          properties: {
-            resourceId: storageAccountId
-            blobContainerName: deadLetterContainerName
-          }
+          resourceId: storageAccountId
+          blobContainerName: deadLetterContainerName
         }
       }
     }
-    dependsOn: [
-      topicDeadLetterRole
-    ]
   }
-]
+  dependsOn: [
+    topicDeadLetterRole
+  ]
+}
 
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 

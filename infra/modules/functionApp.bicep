@@ -12,8 +12,9 @@ param pepperSecretUri string
 param eventGridTopicKeySecretUri string = ''
 param eventGridTopicEndpoint string = ''
 param appInsightsConnectionString string
-@description('Resource id of a user-assigned identity; empty = system-assigned only.')
+@description('Resource id of a user-assigned identity; empty = the system-assigned identity does everything.')
 param userAssignedIdentityId string = ''
+@description('Client id of that identity: the code (AZURE_CLIENT_ID) and the host storage connection use it.')
 param userAssignedIdentityClientId string = ''
 param mlApiVersion string = '2025-12-01'
 param tablePrefix string = 'amlcb'
@@ -84,9 +85,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         storage: {
           type: 'blobContainer'
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
-          authentication: {
-            type: 'SystemAssignedIdentity'
-          }
+          authentication: useUserAssigned
+            ? {
+                type: 'UserAssignedIdentity'
+                userAssignedIdentityResourceId: userAssignedIdentityId
+              }
+            : {
+                type: 'SystemAssignedIdentity'
+              }
         }
       }
       scaleAndConcurrency: {
@@ -100,6 +106,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     }
   }
 }
+
+// With a user-assigned identity, the host's storage connection must name it (AzureWebJobsStorage__clientId).
+var identitySettings = useUserAssigned ? { AzureWebJobsStorage__clientId: userAssignedIdentityClientId } : {}
 
 var baseSettings = {
   // Identity-based host storage (shared-key access is off on the account).
@@ -133,10 +142,10 @@ var baseSettings = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
-  properties: baseSettings
+  properties: union(baseSettings, identitySettings)
 }
 
-@description('Object id of the system-assigned identity (role assignments use it).')
+@description('Object id of the system-assigned identity.')
 output principalId string = site.identity.principalId
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName

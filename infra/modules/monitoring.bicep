@@ -29,34 +29,32 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// Event and metric names are the ones shared/ emits (test/unit/infra.alerts.test.ts checks them against the code);
+// request names are the function names of the three token routes.
 var alerts = [
   {
     name: 'rotation-failed'
     severity: 1
-    description: 'A key rotation failed (customEvents RotationFailed).'
+    description: 'A key rotation failed (customEvents RotationFailed; customDimensions.step and .code say where and why).'
     query: 'customEvents | where name == "RotationFailed"'
-    threshold: 0
   }
   {
     name: 'drift-detected'
     severity: 2
     description: 'Key Vault and the endpoint disagree about the current key (customEvents DriftDetected).'
     query: 'customEvents | where name == "DriftDetected"'
-    threshold: 0
   }
   {
     name: 'broker-5xx-rate'
     severity: 2
-    description: 'More than 5% of broker token requests answered 5xx.'
-    query: 'requests | where name has "token" | summarize total = count(), failed = countif(toint(resultCode) >= 500) | where total > 20 and failed * 100.0 / total > 5'
-    threshold: 0
+    description: 'More than 5% of broker token requests (at least 20 in the window) answered 5xx.'
+    query: 'requests | where name in ("oauthToken", "msiToken", "endpointToken") | summarize total = sum(itemCount), failed = sumif(itemCount, toint(resultCode) >= 500) | where total >= 20 and failed * 100.0 / total > 5'
   }
   {
     name: 'upstream-failures'
     severity: 2
-    description: 'Calls to ARM, Key Vault or the managed identity endpoint are failing.'
-    query: 'dependencies | where success == false | summarize failed = count() by target | where failed > 10'
-    threshold: 0
+    description: 'More than 10 failed upstream token fetches (broker) or failed dependency calls (ARM, Key Vault, storage, managed identity) per target.'
+    query: 'union (customMetrics | where name == "BrokerUpstreamLatencyMs" and tostring(customDimensions.outcome) != "success" | project target = tostring(customDimensions.upstream), n = valueCount), (dependencies | where success == false | project target, n = itemCount) | summarize failed = sum(n) by target | where failed > 10'
   }
 ]
 
@@ -81,7 +79,7 @@ resource rules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
             query: alert.query
             timeAggregation: 'Count'
             operator: 'GreaterThan'
-            threshold: alert.threshold
+            threshold: 0
             failingPeriods: {
               numberOfEvaluationPeriods: 1
               minFailingPeriodsToAlert: 1

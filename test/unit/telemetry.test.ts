@@ -1,52 +1,117 @@
-import { silentLogger } from '../../shared/logging';
-import { type AppInsightsModule, createTelemetry, noopTelemetry } from '../../shared/telemetry';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-/** A stand-in for the Application Insights SDK that records what would be sent. */
+import type * as RealSdk from 'applicationinsights';
+import type { AzureMonitorOpenTelemetryOptions } from 'applicationinsights';
+
+import { silentLogger } from '../../shared/logging';
+import {
+  type AppInsightsConfiguration,
+  type AppInsightsModule,
+  createTelemetry,
+  noopTelemetry,
+  readHostSampling,
+  samplingFromHostJson,
+  type TelemetrySdk,
+} from '../../shared/telemetry';
+
+type SdkResource = NonNullable<AzureMonitorOpenTelemetryOptions['resource']>;
+
+/** Compile-time proof that the real `applicationinsights` module has the shape the adapter relies on. */
+const realSdkFits: typeof RealSdk extends AppInsightsModule ? true : false = true;
+
+/** A stand-in for the Application Insights SDK that records configuration and what would be sent. */
 function capturingChannel() {
   const sent: Array<{ kind: string; name: string; properties: Record<string, string>; value?: number }> = [];
-  const tags: Record<string, string> = {};
+  const calls: string[] = [];
+  const options: unknown[] = [];
   let started = false;
-  const module: AppInsightsModule = {
-    setup: () => ({ setAutoCollectConsole: () => undefined, start: () => (started = true) }),
+  const configuration: AppInsightsConfiguration = {
+    setAutoCollectConsole: (v) => (calls.push(`console=${v}`), configuration),
+    setAutoCollectRequests: (v) => (calls.push(`requests=${v}`), configuration),
+    setAutoCollectDependencies: (v) => (calls.push(`dependencies=${v}`), configuration),
+    setAutoCollectExceptions: (v) => (calls.push(`exceptions=${v}`), configuration),
+    setAzureMonitorOptions: (o) => (options.push(o), configuration),
+    start: () => (started = true),
+  };
+  const appInsights: AppInsightsModule = {
+    setup: (connectionString) => (calls.push(`setup=${connectionString}`), configuration),
     defaultClient: {
       trackEvent: (t) => sent.push({ kind: 'event', ...t }),
       trackMetric: (t) => sent.push({ kind: 'metric', ...t }),
-      context: { tags, keys: { cloudRole: 'ai.cloud.role' } },
     },
   };
-  return { module, sent, tags, started: () => started };
+  // The resource only has to carry its attributes through to setAzureMonitorOptions here.
+  const sdk: TelemetrySdk = {
+    appInsights,
+    resource: (attributes) => ({ attributes }) as unknown as SdkResource,
+  };
+  return { sdk, sent, calls, options, started: () => started };
 }
 
-describe('Function: createTelemetry', () => {
-  it('is a no-op without a connection string', () => {
-    // Act
-    const telemetry = createTelemetry(undefined, 'role', silentLogger);
-
-    // Assess
-    expect(telemetry).toBe(noopTelemetry);
+const on = (channel: ReturnType<typeof capturingChannel>, logger = silentLogger) =>
+  createTelemetry({
+    connectionString: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
+    roleName: 'aml-credential-broker',
+    sampling: { tracesPerSecond: 20 },
+    logger,
+    sdk: () => channel.sdk,
   });
 
-  it('sends events and metrics with the cloud role name and redacts secret-named properties', () => {
+describe('Function: createTelemetry', () => {
+  it('is a no-op without a connection string, and never loads the SDK', () => {
+    // Prepare
+    const load = jest.fn(() => capturingChannel().sdk);
+    // Act
+    const telemetry = createTelemetry({
+      connectionString: undefined,
+      roleName: 'r',
+      sampling: { tracesPerSecond: 20 },
+      logger: silentLogger,
+      sdk: load,
+    });
+    // Assess
+    expect(telemetry).toBe(noopTelemetry);
+    expect(load).not.toHaveBeenCalled();
+    expect(realSdkFits).toBe(true);
+  });
+
+  it('starts once with dependencies, requests and exceptions on, console off, role name and sampling', () => {
     // Prepare
     const channel = capturingChannel();
-    const telemetry = createTelemetry(
-      'InstrumentationKey=x',
-      'aml-credential-broker',
-      silentLogger,
-      () => channel.module,
-    );
+    // Act
+    on(channel);
+    // Assess
+    expect(channel.started()).toBe(true);
+    expect(channel.calls).toEqual([
+      'setup=InstrumentationKey=00000000-0000-0000-0000-000000000000',
+      'console=false',
+      'requests=true',
+      'dependencies=true',
+      'exceptions=true',
+    ]);
+    expect(channel.options).toEqual([
+      { resource: { attributes: { 'service.name': 'aml-credential-broker' } }, tracesPerSecond: 20 },
+    ]);
+  });
 
+  it('sends events and metrics under their names and redacts secret-named properties', () => {
+    // Prepare
+    const channel = capturingChannel();
+    const telemetry = on(channel);
     // Act
     telemetry.trackEvent('RotationSucceeded', {
       endpointId: 'demo',
       keyValue: 'S3CRET-VALUE',
       slot: 'Primary',
     });
-    telemetry.trackMetric('RotationDurationMs', 42, { endpointId: 'demo', access_token: 'eyJ.secret' });
-
+    telemetry.trackMetric('RotationDurationMs', 42, {
+      endpointId: 'demo',
+      access_token: 'eyJ.secret',
+      x: undefined,
+    });
     // Assess
-    expect(channel.started()).toBe(true);
-    expect(channel.tags['ai.cloud.role']).toBe('aml-credential-broker');
     expect(channel.sent).toEqual([
       {
         kind: 'event',
@@ -63,18 +128,59 @@ describe('Function: createTelemetry', () => {
     expect(JSON.stringify(channel.sent)).not.toMatch(/S3CRET-VALUE|eyJ\.secret/);
   });
 
+  it('never lets a failing SDK call fail the caller', () => {
+    // Prepare
+    const channel = capturingChannel();
+    channel.sdk.appInsights.defaultClient.trackEvent = () => {
+      throw new Error('exporter down');
+    };
+    const telemetry = on(channel);
+    // Act + Assess
+    expect(() => telemetry.trackEvent('RotationFailed', { endpointId: 'demo' })).not.toThrow();
+  });
+
   it('turns telemetry off, with a warning, when the SDK cannot start', () => {
     // Prepare
     const warnings: string[] = [];
     const logger = { ...silentLogger, warn: (message: string) => void warnings.push(message) };
-
-    // Act
-    const telemetry = createTelemetry('InstrumentationKey=x', 'role', logger, () => {
+    const channel = capturingChannel();
+    channel.sdk.appInsights.setup = () => {
       throw new Error('boom');
-    });
-
+    };
+    // Act
+    const telemetry = on(channel, logger);
     // Assess
     expect(telemetry).toBe(noopTelemetry);
     expect(warnings).toEqual(['start => Application Insights unavailable, telemetry off']);
+  });
+});
+
+describe('Function: samplingFromHostJson', () => {
+  it('follows host.json: the rate limit of the host, none when disabled, 20/s by default', () => {
+    // Act + Assess
+    const settings = (s: unknown) => ({ logging: { applicationInsights: { samplingSettings: s } } });
+    expect(samplingFromHostJson(settings({ isEnabled: true, maxTelemetryItemsPerSecond: 7 }))).toEqual({
+      tracesPerSecond: 7,
+    });
+    expect(samplingFromHostJson(settings({ isEnabled: false, maxTelemetryItemsPerSecond: 7 }))).toEqual({
+      tracesPerSecond: 0,
+    });
+    expect(samplingFromHostJson(settings({ maxTelemetryItemsPerSecond: 'x' }))).toEqual({
+      tracesPerSecond: 20,
+    });
+    expect(samplingFromHostJson(undefined)).toEqual({ tracesPerSecond: 20 });
+  });
+
+  it("reads the repository's host.json, and a host.json one level further up (dist/shared)", () => {
+    // Prepare
+    const root = mkdtempSync(join(tmpdir(), 'host-json-'));
+    const host = {
+      logging: { applicationInsights: { samplingSettings: { maxTelemetryItemsPerSecond: 3 } } },
+    };
+    writeFileSync(join(root, 'host.json'), JSON.stringify(host));
+    // Act + Assess
+    expect(readHostSampling(join(root, 'dist', 'shared'))).toEqual({ tracesPerSecond: 3 });
+    expect(readHostSampling(join(__dirname, '..', '..', 'shared'))).toEqual({ tracesPerSecond: 20 });
+    expect(readHostSampling(join(root, 'no', 'where', 'deep'))).toEqual({ tracesPerSecond: 20 });
   });
 });

@@ -1,0 +1,43 @@
+import { SecretClient } from '@azure/keyvault-secrets';
+
+import { silentLogger } from '../../shared/logging';
+import { createTelemetry, readHostSampling } from '../../shared/telemetry';
+
+/**
+ * Child process of test/integration/telemetry.appinsights.test.ts. It loads the Azure SDK and `https`
+ * before telemetry starts, as the app does (services start telemetry lazily), then sends one custom
+ * event, one metric and one Key Vault SDK call (answered 404 by the fake), flushes and exits.
+ * Arguments: connection string, base URL of the fake ingestion endpoint, a secret value to leak-check.
+ */
+async function main(): Promise<void> {
+  const [connectionString, base, secret] = process.argv.slice(2);
+  const telemetry = createTelemetry({
+    connectionString,
+    roleName: 'aml-credential-broker',
+    sampling: { ...readHostSampling(), tracesPerSecond: 0 },
+    logger: silentLogger,
+  });
+  telemetry.trackEvent('RotationFailed', { endpointId: 'demo', step: 'set', keyValue: secret });
+  telemetry.trackMetric('RotationDurationMs', 1234, { endpointId: 'demo' });
+  const credential = {
+    getToken: async () => ({ token: 'probe-token', expiresOnTimestamp: Date.now() + 3.6e6 }),
+  };
+  const secrets = new SecretClient(`${base}/vault`, credential, {
+    disableChallengeResourceVerification: true,
+  });
+  await secrets.getSecret('probe-secret').catch(() => undefined);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sdk = require('applicationinsights') as {
+    defaultClient: { flush(): Promise<void>; shutdown(): Promise<void> };
+  };
+  await sdk.defaultClient.flush();
+  await sdk.defaultClient.shutdown();
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : 'probe failed');
+    process.exit(1);
+  },
+);

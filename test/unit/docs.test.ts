@@ -1,0 +1,179 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { loadConfig, SETTINGS } from '../../shared/config';
+import { ROTATION_STEPS } from '../../shared/rotation/errors';
+import {
+  emittedTelemetry,
+  httpRoutes,
+  kqlTelemetryNames,
+  readRepoFile,
+  repoRoot,
+  routeMatches,
+} from '../support/codeFacts';
+
+/** The operator's guide names only routes, methods, settings, codes, tables and telemetry the code has. */
+const docs = new Map<string, string>([
+  ...readdirSync(join(repoRoot, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f): [string, string] => [`docs/${f}`, readRepoFile(`docs/${f}`)]),
+  ['README.md', readRepoFile('README.md')],
+  ['infra/README.md', readRepoFile('infra/README.md')],
+]);
+const all = [...docs.values()].join('\n');
+const routes = httpRoutes();
+
+/** Environment names in the docs that are not app settings, with where they belong. */
+const NOT_APP_SETTINGS: Record<string, string> = {
+  IDENTITY_ENDPOINT: 'client side: points an unmodified Azure SDK at the broker',
+  IDENTITY_HEADER: 'client side, as above',
+  MSI_ENDPOINT: 'client side: must stay unset',
+  MSI_SECRET: 'client side: must stay unset',
+  LOCAL_FUNCTIONS_PORT: 'local stack',
+  LOCAL_EMULATOR_PORT: 'local stack',
+  LOCAL_VERBOSE: 'local stack',
+  AZURE_ENV_NAME: 'azd environment',
+  AZURE_LOCATION: 'azd environment',
+  AZURE_BROKER_SECRET_PEPPER: 'azd environment',
+  AZURE_ML_WORKSPACE_NAME: 'azd environment',
+  AZURE_EVENTS_FUNCTION_KEY: 'azd environment',
+};
+
+/** Error codes the rotation defines but never journals (refused at the API, or handled inside a step). */
+const NOT_JOURNALED: Record<string, string> = {
+  ENDPOINT_NOT_FOUND: 'admin API 404',
+  ENDPOINT_EXISTS: 'admin API 409 on create',
+  ENDPOINT_READ_ONLY: 'admin API 409 for ENDPOINTS_FILE entries',
+  KEY_VALUE_REJECTED: 'the set step falls back to regenerating without a value',
+};
+
+/** Shell commands with their `\` continuations joined. */
+function commands(text: string): string[] {
+  return text
+    .replace(/\\\n\s*/g, ' ')
+    .replace(/<br\/?>/g, ' ')
+    .split('\n');
+}
+
+/** API paths (after `/api/`, `$APP/`, `$BROKER/` or `{broker}/`), placeholders made concrete, query dropped. */
+function apiPaths(line: string): string[] {
+  return [...line.matchAll(/(?:\/api\/|\$APP\/|\$BROKER\/|\{broker\}\/)([^\s"'`)?]*)/g)]
+    .map((m) => (m[1] ?? '').replace(/<[^>]+>|\{[^}]+\}/g, 'x').replace(/\/$/, ''))
+    .filter((p) => p !== '' && p !== '…');
+}
+
+describe('Docs: routes', () => {
+  it.each([...docs])('%s names only routes that exist', (_, text) => {
+    // Act
+    const unknown = commands(text)
+      .flatMap(apiPaths)
+      .filter((path) => !routes.some((r) => routeMatches(r.route, path)));
+    // Assess
+    expect(unknown).toEqual([]);
+  });
+
+  it.each([...docs])('%s uses each route with a method it accepts', (_, text) => {
+    // Act
+    const wrong = commands(text)
+      .filter((line) => /\bcurl\b/.test(line))
+      .flatMap((line) => {
+        const method = /-X (\w+)/.exec(line)?.[1] ?? (/ (-d|--data\S*) /.test(line) ? 'POST' : 'GET');
+        return apiPaths(line)
+          .filter((path) => !routes.some((r) => routeMatches(r.route, path) && r.methods.includes(method)))
+          .map((path) => `${method} ${path}`);
+      });
+    // Assess
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe('Docs: names', () => {
+  it('mentions only settings, error codes and environment names that exist', () => {
+    // Prepare
+    const known = new Set([
+      ...Object.values(SETTINGS).map((s) => s.name),
+      ...sharedCodes(),
+      ...Object.keys(NOT_APP_SETTINGS),
+    ]);
+    // Act
+    const named = [...new Set([...all.matchAll(/`([A-Z][A-Z0-9]*_[A-Z0-9_]+)`/g)].map((m) => m[1] ?? ''))];
+    // Assess
+    expect(named.filter((n) => !known.has(n))).toEqual([]);
+    const azd = readRepoFile('infra/main.parameters.json');
+    for (const name of Object.keys(NOT_APP_SETTINGS).filter((n) => NOT_APP_SETTINGS[n] === 'azd environment'))
+      expect({ name, inParameters: azd.includes(`\${${name}`) }).toEqual({ name, inParameters: true });
+  });
+
+  it('names only tables the app creates', () => {
+    // Prepare
+    const tables = Object.values(
+      loadConfig({
+        KEY_VAULT_URL: 'https://v.vault.azure.net',
+        AzureWebJobsStorage__accountName: 'acct',
+        BROKER_SECRET_PEPPER: 'p'.repeat(32),
+      }).tables,
+    ).map((t) => t.replace(/^amlcb/, ''));
+    // Act
+    const named = [...all.matchAll(/(?:<prefix>|<TABLE_PREFIX>|amlcb)([A-Z][A-Za-z]+)/g)].map(
+      (m) => m[1] ?? '',
+    );
+    // Assess
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.filter((n) => !tables.includes(n))).toEqual([]);
+  });
+
+  it('queries and lists exactly the custom events and metrics shared/ emits', () => {
+    // Prepare
+    const emitted = emittedTelemetry();
+    const operations = docs.get('docs/operations.md') ?? '';
+    // Act
+    const queried = kqlTelemetryNames(all);
+    const unknown = queried
+      .filter((q) => !(q.kind === 'event' ? emitted.events : emitted.metrics).has(q.name))
+      .map((q) => `${q.kind} ${q.name}`);
+    const undocumented = [...emitted.events, ...emitted.metrics].filter(
+      (n) => !operations.includes(`\`${n}\``),
+    );
+    // Assess
+    expect(queried.length).toBeGreaterThan(5);
+    expect(unknown).toEqual([]);
+    expect(undocumented).toEqual([]);
+  });
+
+  it('gives a recovery row for every step and every code a rotation can journal', () => {
+    // Prepare
+    const operations = docs.get('docs/operations.md') ?? '';
+    const rotationCodes = [
+      ...readRepoFile('shared/rotation/errors.ts').matchAll(/code(?:: string)? = '(\w+)'/g),
+    ]
+      .map((m) => m[1] ?? '')
+      .filter((c) => !(c in NOT_JOURNALED));
+    // Act
+    const rows = operations.split('\n').filter((l) => l.startsWith('| `'));
+    const steps = [...ROTATION_STEPS, 'poison'].filter((s) => !rows.some((r) => r.startsWith(`| \`${s}\``)));
+    const codes = [...rotationCodes, 'DependencyFailed', 'DependencyUnavailable'].filter(
+      (c) => !operations.includes(`\`${c}\``),
+    );
+    // Assess
+    expect(steps).toEqual([]);
+    expect(codes).toEqual([]);
+    expect(operations).toContain(`all ${maxDequeueCount()} deliveries`);
+  });
+});
+
+function sharedCodes(): string[] {
+  const files = (dir: string): string[] =>
+    readdirSync(join(repoRoot, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    );
+  return files('shared').flatMap((f) =>
+    [...readFileSync(join(repoRoot, f), 'utf8').matchAll(/code(?:: string)? = '(\w+)'/g)].map(
+      (m) => m[1] ?? '',
+    ),
+  );
+}
+
+function maxDequeueCount(): number {
+  return (JSON.parse(readRepoFile('host.json')) as { extensions: { queues: { maxDequeueCount: number } } })
+    .extensions.queues.maxDequeueCount;
+}

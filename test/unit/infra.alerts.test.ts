@@ -1,0 +1,115 @@
+import { SETTINGS } from '../../shared/config';
+import {
+  bindingSettings,
+  emittedTelemetry,
+  httpRoutes,
+  kqlTelemetryNames,
+  readRepoFile,
+} from '../support/codeFacts';
+
+/** The alert rules and binding settings in infra/ name what the code really emits and reads. */
+const monitoring = readRepoFile('infra/modules/monitoring.bicep');
+const functionApp = readRepoFile('infra/modules/functionApp.bicep');
+
+/** `name: '...'` and `query: '...'` of each entry of the `alerts` array. */
+function alerts(): Array<{ name: string; query: string }> {
+  const block = /var alerts = \[([\s\S]*?)\n\]/.exec(monitoring)?.[1] ?? '';
+  return [...block.matchAll(/name: '([^']+)'[\s\S]*?query: '([^']+)'/g)].map((m) => ({
+    name: m[1] ?? '',
+    query: m[2] ?? '',
+  }));
+}
+
+const namesIn = (query: string, table: string): string[] =>
+  [...query.matchAll(new RegExp(`${table} \\| where name == "(\\w+)"`, 'g'))].map((m) => m[1] ?? '');
+
+describe('Module: infra/modules/monitoring.bicep', () => {
+  it('has the four alerts the issue asks for', () => {
+    // Act
+    const names = alerts().map((a) => a.name);
+    // Assess
+    expect(names).toEqual(['rotation-failed', 'drift-detected', 'broker-5xx-rate', 'upstream-failures']);
+  });
+
+  it('queries only custom events and metrics that shared/ emits', () => {
+    // Prepare
+    const emitted = emittedTelemetry();
+    const queries = alerts().map((a) => a.query);
+    // Act
+    const events = queries.flatMap((q) => namesIn(q, 'customEvents'));
+    const metrics = queries.flatMap((q) => namesIn(q, 'customMetrics'));
+    // Assess
+    expect(events.sort()).toEqual(['DriftDetected', 'RotationFailed']);
+    expect(events.filter((e) => !emitted.events.has(e))).toEqual([]);
+    expect(metrics).toEqual(['BrokerUpstreamLatencyMs']);
+    expect(metrics.filter((m) => !emitted.metrics.has(m))).toEqual([]);
+  });
+
+  it('measures the broker 5xx rate over exactly the token functions', () => {
+    // Prepare
+    const query = alerts().find((a) => a.name === 'broker-5xx-rate')?.query ?? '';
+    const tokenFunctions = httpRoutes()
+      .filter((r) => /(^|\/)token$/.test(r.route))
+      .map((r) => r.name);
+    // Act
+    const named = [...(/name in \(([^)]*)\)/.exec(query)?.[1] ?? '').matchAll(/"(\w+)"/g)].map((m) => m[1]);
+    // Assess
+    expect(named.sort()).toEqual(tokenFunctions.sort());
+    expect(tokenFunctions.length).toBeGreaterThanOrEqual(3);
+    expect(query).toContain('toint(resultCode) >= 500');
+  });
+
+  it('reads the upstream outcome dimension the broker sets', () => {
+    // Prepare
+    const query = alerts().find((a) => a.name === 'upstream-failures')?.query ?? '';
+    const cache = readRepoFile('shared/broker/TokenCache.ts');
+    // Assess
+    expect(query).toContain('customDimensions.outcome) != "success"');
+    expect(cache).toMatch(/trackLatency\(source, [^,]+, 'success'\)/);
+    expect(cache).toMatch(/'BrokerUpstreamLatencyMs', ms, \{\s+upstream:/);
+  });
+});
+
+describe('File: infra/workbook.json', () => {
+  it('is a workbook loaded by workbook.bicep whose queries name what the code emits and registers', () => {
+    // Prepare
+    const workbook = JSON.parse(readRepoFile('infra/workbook.json')) as {
+      version: string;
+      items: Array<{ type: number; content: { version?: string; query?: string } }>;
+    };
+    const emitted = emittedTelemetry();
+    const functions = httpRoutes().map((r) => r.name);
+    // Act
+    const queries = workbook.items.filter((i) => i.type === 3).map((i) => i.content.query ?? '');
+    const names = queries.flatMap(kqlTelemetryNames);
+    const unknown = names.filter((n) => !(n.kind === 'event' ? emitted.events : emitted.metrics).has(n.name));
+    const requestNames = queries.flatMap((q) =>
+      [...(/requests \| where name in \(([^)]*)\)/.exec(q)?.[1] ?? '').matchAll(/"(\w+)"/g)].map(
+        (m) => m[1] ?? '',
+      ),
+    );
+    // Assess
+    expect(workbook.version).toBe('Notebook/1.0');
+    expect(queries.length).toBeGreaterThanOrEqual(8);
+    expect(names.length).toBeGreaterThanOrEqual(10);
+    expect(unknown).toEqual([]);
+    expect(requestNames.length).toBeGreaterThan(0);
+    expect(requestNames.filter((n) => !functions.includes(n))).toEqual([]);
+    expect(readRepoFile('infra/modules/workbook.bicep')).toContain("loadTextContent('../workbook.json')");
+  });
+});
+
+describe('Module: infra/modules/functionApp.bicep bindings', () => {
+  it('sets every %SETTING% a trigger binding names, and each is a known setting', () => {
+    // Prepare
+    const names = Object.values(SETTINGS).map((s) => s.name);
+    // Act
+    const bindings = bindingSettings();
+    // Assess
+    expect(bindings.sort()).toEqual(['ROTATION_QUEUE', 'ROTATION_SCHEDULE']);
+    for (const name of bindings) {
+      expect(names).toContain(name);
+      expect(functionApp).toMatch(new RegExp(`^\\s+${name}: \\w+`, 'm'));
+    }
+  });
+});
