@@ -1,0 +1,213 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { QueueClient } from '@azure/storage-queue';
+
+import { ensureLocalCertificate } from '../../local/certs';
+import { startLocalStack } from '../../local/stack';
+import { useEmulatorIdentity } from '../support/emulators';
+import type { BenchResult } from './BenchResult';
+import { CpuSampler, StandInMeter } from './rotationAtScaleMeter';
+import { type ScaleRun, toResults } from './rotationAtScaleReport';
+import { benchModule, seedEndpoints } from './rotationAtScaleSeed';
+
+/** ARM's write bucket (reference §5) and the stand-ins' latency, as issue 3 states them. Not tunable. */
+export const THROTTLE = { capacity: 200, refillPerSecond: 10 } as const;
+const LATENCY_MS = 100;
+const ROOT = join(__dirname, '..', '..', '..');
+
+/** Counts the Functions host's failure lines as its output streams in (chunks may split lines). */
+function failureCounter(): { onOutput: (chunk: string) => void; failed: () => number; poison: () => number } {
+  let tail = '';
+  let failed = 0;
+  let poison = 0;
+  return {
+    onOutput: (chunk) => {
+      const lines = (tail + chunk).split('\n');
+      tail = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.includes('rotate => failed')) failed += 1;
+        if (line.includes('job goes to poison queue')) poison += 1;
+      }
+    },
+    failed: () => failed,
+    poison: () => poison,
+  };
+}
+
+async function queueLength(connection: string, name: string): Promise<number> {
+  try {
+    return (await new QueueClient(connection, name).getProperties()).approximateMessagesCount ?? 0;
+  } catch {
+    return 0; // never created: nothing went there
+  }
+}
+
+/** One run: seed `size` endpoints, throttle, fire the timer, wait until every endpoint rotated. */
+async function runOnce(size: number): Promise<ScaleRun> {
+  const log = (line: string): void => console.log(`[rotation ${size}] ${line}`);
+  const meter = new StandInMeter();
+  const host = failureCounter();
+  const stack = await startLocalStack({
+    root: ROOT,
+    functionsPort: 0,
+    emulatorPort: 0,
+    // The timer is fired once by hand, so its own schedule must not add rounds during the run.
+    settings: { ROTATION_SCHEDULE: '0 0 0 1 1 *', ROTATION_TEST_TIMEOUT_SECONDS: '300' },
+    log: (line) => meter.onLog(line),
+    onHostOutput: host.onOutput,
+  });
+  const restoreIdentity = useEmulatorIdentity(stack.emulators);
+  try {
+    const { control } = stack.emulators;
+    const module = benchModule(stack);
+    log(`seeding ${size} endpoints (ARM stand-in, registry table, Key Vault)…`);
+    const endpoints = await seedEndpoints(control, module, size);
+    for (const service of ['identity', 'keyVault', 'arm', 'scoring'] as const)
+      control.setFault(service, { latencyMs: LATENCY_MS });
+    control.setArmWriteThrottling(THROTTLE);
+    control.resetCounters();
+    meter.reset();
+
+    const cpu = new CpuSampler();
+    cpu.sample();
+    const started = Date.now();
+    const fired = await fetch(
+      `${stack.functionsUrl}/admin/functions/rotationTimer?code=${encodeURIComponent(stack.masterKey)}`,
+      { method: 'POST', body: '{}' },
+    );
+    if (fired.status >= 300) throw new Error(`the timer could not be fired (HTTP ${fired.status})`);
+
+    const pending = new Set(endpoints);
+    const samples: Array<{ tree: number; machine: number }> = [];
+    const deadline =
+      started + (Math.max(0, 2 * size - THROTTLE.capacity) / THROTTLE.refillPerSecond) * 4_000 + 300_000;
+    let lastReport = started;
+    while (pending.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      for (const e of [...pending]) if (control.secretVersions(e.secretName).length >= 2) pending.delete(e);
+      if (Date.now() - lastReport >= 10_000) {
+        lastReport = Date.now();
+        const usage = cpu.sample();
+        if (usage) samples.push(usage);
+        const w = meter.writes(control);
+        log(
+          `${Math.round((Date.now() - started) / 1000)} s: rotated ${size - pending.size}/${size}, ARM writes ${w.accepted} accepted, ${w.throttled} answered 429` +
+            (usage
+              ? `, CPU ${usage.tree.toFixed(0)}% of a core (stack) / ${usage.machine.toFixed(0)}% of the machine`
+              : ''),
+        );
+      }
+    }
+    const seconds = (Date.now() - started) / 1000;
+
+    // Let stragglers (duplicate deliveries) finish, so a late second regenerate would be seen.
+    const settle = Date.now() + 30_000;
+    while (Date.now() < settle && (await queueLength(stack.storageConnectionString, 'rotation-jobs')) > 0)
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+
+    const doubles = endpoints.filter(
+      (e) => meter.regeneratesOf(e.name) > 1 || control.secretVersions(e.secretName).length > 2,
+    ).length;
+    const poisoned = await queueLength(stack.storageConnectionString, 'rotation-jobs-poison');
+    const run: ScaleRun = {
+      size,
+      seconds,
+      writes: meter.writes(control),
+      notRotated: pending.size,
+      failedRuns: host.failed(),
+      poisoned: Math.max(poisoned, host.poison()),
+      doubles,
+      cpu: samples,
+    };
+    log(`done: ${JSON.stringify({ ...run, cpu: undefined })}`);
+    return run;
+  } finally {
+    restoreIdentity();
+    await stack.stop();
+  }
+}
+
+/** `BENCH_ROTATION_SIZES=1000,5000` (default both). */
+function defaultSizes(): number[] {
+  const raw = process.env['BENCH_ROTATION_SIZES'] ?? '1000,5000';
+  return raw
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/**
+ * Rotation at scale (issues 3 and 8): for each size, seeds that many Key endpoints, sets 100 ms
+ * latency on every stand-in and ARM's write bucket (200, 10/s), fires the real timer function and lets
+ * the local Functions host's queue trigger rotate them all through the real SDK clients. Reports total
+ * time against the throttling floor ((writes − 200) / 10 s, writes counted at the stand-in), failures,
+ * double rotations and the growth of time per endpoint between sizes.
+ * Node reads `NODE_EXTRA_CA_CERTS` only at start, so without it the runs happen in a child process.
+ * @example const results = await rotationAtScale([1000])
+ */
+export async function rotationAtScale(sizes: number[] = defaultSizes()): Promise<BenchResult[]> {
+  const cert = await ensureLocalCertificate(join(ROOT, '.local', 'certs'));
+  if (process.env['NODE_EXTRA_CA_CERTS'] !== cert.certPath) return inChild(sizes, cert.certPath);
+  const runs: ScaleRun[] = [];
+  for (const size of sizes) runs.push(await runOnce(size));
+  return toResults(runs, THROTTLE);
+}
+
+async function inChild(sizes: number[], certPath: string): Promise<BenchResult[]> {
+  const out = join(mkdtempSync(join(tmpdir(), 'rotation-bench-')), 'results.json');
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn(process.execPath, [__filename, sizes.join(','), '--out', out], {
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: certPath,
+        AZURE_TOKEN_CREDENTIALS: 'ManagedIdentityCredential',
+      },
+    });
+    child.on('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`the rotation benchmark exited with ${code}`);
+  return JSON.parse(readFileSync(out, 'utf8')) as BenchResult[];
+}
+
+/** `node dist/test/bench/rotationAtScale.js [1000,5000] [--out file.json]` */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const outAt = args.indexOf('--out');
+  const out = outAt >= 0 ? args[outAt + 1] : undefined;
+  const sizesArg = args.find((a, i) => !a.startsWith('--') && (outAt < 0 || i !== outAt + 1));
+  const sizes = sizesArg
+    ? sizesArg
+        .split(',')
+        .map(Number)
+        .filter((n) => Number.isInteger(n) && n > 0)
+    : defaultSizes();
+  const results = await rotationAtScale(sizes);
+  if (out) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(out, JSON.stringify(results));
+    return;
+  }
+  for (const r of results)
+    console.log(
+      `${r.met ? 'MET ' : 'MISS'} ${r.name}: ${r.value.toFixed(2)} ${r.unit}` +
+        (r.baseline !== undefined
+          ? ` (baseline ${r.baseline.toFixed(2)}, ratio ${r.ratio?.toFixed(2)})`
+          : '') +
+        ` — goal ${r.goal}${r.notes ? ` — ${r.notes}` : ''}`,
+    );
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,135 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+import type { EmulatorControl } from '../../local/emulators';
+
+/** ARM operations the stand-in counts against its write bucket (`write: true` in `local/emulators/arm.ts`). */
+const WRITE_OPERATIONS = [
+  'arm.createOrUpdate',
+  'arm.listKeys',
+  'arm.regenerateKeys',
+  'arm.token',
+  'arm.serverless.listKeys',
+  'arm.serverless.regenerateKeys',
+] as const;
+
+/** `[emulators] POST /subscriptions/…/onlineEndpoints/<name>/regenerateKeys -> 202 (arm.regenerateKeys)` */
+const REGENERATE_LINE = /^\[emulators\] POST \S*\/onlineEndpoints\/([^/\s]+)\/regenerateKeys -> 2\d\d \(/i;
+
+/** ARM writes as the stand-in saw them. */
+export interface WriteCounts {
+  /** Writes that took a token from the bucket (every write request that was not answered 429). */
+  readonly accepted: number;
+  /** Write requests refused with 429 + Retry-After. */
+  readonly throttled: number;
+  /** Accepted writes by operation. */
+  readonly byOperation: Readonly<Record<string, number>>;
+}
+
+/**
+ * Counts what the rotation benchmark needs at the stand-in: ARM writes (from the stand-in's own
+ * counters) and accepted regenerateKeys per endpoint (from its request log, which names the path),
+ * so that a double rotation is seen where it happens, not where the app says it happened.
+ */
+export class StandInMeter {
+  private readonly regenerates = new Map<string, number>();
+
+  /** Feed every `[emulators] …` log line of the stack here. */
+  readonly onLog = (line: string): void => {
+    const m = REGENERATE_LINE.exec(line);
+    if (m?.[1]) {
+      const name = decodeURIComponent(m[1]);
+      this.regenerates.set(name, (this.regenerates.get(name) ?? 0) + 1);
+    }
+  };
+
+  /** Accepted and throttled ARM writes since the counters were last reset. */
+  writes(control: EmulatorControl): WriteCounts {
+    const counters = control.counters();
+    const byOperation: Record<string, number> = {};
+    let total = 0;
+    for (const op of WRITE_OPERATIONS) {
+      const n = counters[op] ?? 0;
+      if (n > 0) byOperation[op] = n;
+      total += n;
+    }
+    const throttled = counters['arm.throttled'] ?? 0;
+    return { accepted: total - throttled, throttled, byOperation };
+  }
+
+  /** Accepted regenerateKeys requests of one endpoint (by ARM name). */
+  regeneratesOf(name: string): number {
+    return this.regenerates.get(name) ?? 0;
+  }
+
+  /** Forgets the per-endpoint counts (after seeding). */
+  reset(): void {
+    this.regenerates.clear();
+  }
+}
+
+/**
+ * CPU used by this process and its descendants (Azurite, the Functions host), from `/proc`, so the
+ * benchmark can tell whether the machine rather than the throttle was the limit. Linux only; elsewhere
+ * it reports nothing.
+ */
+export class CpuSampler {
+  private last?: { ticks: number; machine: { busy: number; total: number }; at: number };
+  private readonly ticksPerSecond = 100;
+
+  /**
+   * Since the previous call: `tree` = share of one core used by the process tree (100 = one core
+   * busy); `machine` = share of all cores busy, whoever used them (other work on a shared machine).
+   */
+  sample(): { tree: number; machine: number } | undefined {
+    const ticks = this.treeTicks(process.pid);
+    const machine = this.machineTicks();
+    if (ticks === undefined || machine === undefined) return undefined;
+    const at = Date.now();
+    const previous = this.last;
+    this.last = { ticks, machine, at };
+    if (!previous || at === previous.at) return undefined;
+    const total = machine.total - previous.machine.total;
+    return {
+      tree: ((ticks - previous.ticks) / this.ticksPerSecond / ((at - previous.at) / 1000)) * 100,
+      machine: total > 0 ? ((machine.busy - previous.machine.busy) / total) * 100 : 0,
+    };
+  }
+
+  private machineTicks(): { busy: number; total: number } | undefined {
+    try {
+      const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+      const values = cpu.split(/\s+/).slice(1).filter(Boolean).map(Number);
+      const total = values.reduce((a, b) => a + b, 0);
+      const idle = (values[3] ?? 0) + (values[4] ?? 0);
+      return { busy: total - idle, total };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private treeTicks(pid: number): number | undefined {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the `(comm)`: state is 3rd, utime 14th, stime 15th (1-based on the whole line).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      let ticks = Number(fields[11]) + Number(fields[12]);
+      for (const child of this.children(pid)) ticks += this.treeTicks(child) ?? 0;
+      return ticks;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private children(pid: number): number[] {
+    try {
+      return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+        readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+          .split(' ')
+          .filter((s) => s.trim() !== '')
+          .map(Number),
+      );
+    } catch {
+      return [];
+    }
+  }
+}
