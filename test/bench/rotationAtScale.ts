@@ -16,6 +16,8 @@ import { benchModule, seedEndpoints } from './rotationAtScaleSeed';
 /** ARM's write bucket (reference §5) and the stand-ins' latency, as issue 3 states them. Not tunable. */
 export const THROTTLE = { capacity: 200, refillPerSecond: 10 } as const;
 const LATENCY_MS = 100;
+/** Stand-in counters that count outcomes of requests already counted by operation, not requests. */
+const OUTCOME_COUNTERS = /\.(throttled|unauthorized|forbidden|notFound|accepted|rejected)$/;
 const ROOT = join(__dirname, '..', '..', '..');
 
 /** Counts the Functions host's failure lines as its output streams in (chunks may split lines). */
@@ -81,7 +83,7 @@ async function runOnce(size: number): Promise<ScaleRun> {
     if (fired.status >= 300) throw new Error(`the timer could not be fired (HTTP ${fired.status})`);
 
     const pending = new Set(endpoints);
-    const samples: Array<{ tree: number; machine: number }> = [];
+    const samples: NonNullable<ReturnType<CpuSampler['sample']>>[] = [];
     const deadline =
       started + (Math.max(0, 2 * size - THROTTLE.capacity) / THROTTLE.refillPerSecond) * 4_000 + 300_000;
     let lastReport = started;
@@ -122,8 +124,14 @@ async function runOnce(size: number): Promise<ScaleRun> {
       poisoned: Math.max(poisoned, host.poison()),
       doubles,
       cpu: samples,
+      requests: Object.fromEntries(
+        Object.entries(control.counters()).filter(
+          ([op]) => /^\w+\.\w+$/.test(op) && !OUTCOME_COUNTERS.test(op),
+        ),
+      ),
     };
     log(`done: ${JSON.stringify({ ...run, cpu: undefined })}`);
+    log(`host output kept: ${(stack.hostOutput().length / 1e6).toFixed(1)} MB`);
     return run;
   } finally {
     restoreIdentity();

@@ -73,26 +73,54 @@ export class StandInMeter {
  * it reports nothing.
  */
 export class CpuSampler {
-  private last?: { ticks: number; machine: { busy: number; total: number }; at: number };
+  private last?: { parts: Record<string, number>; machine: { busy: number; total: number }; at: number };
   private readonly ticksPerSecond = 100;
 
   /**
    * Since the previous call: `tree` = share of one core used by the process tree (100 = one core
-   * busy); `machine` = share of all cores busy, whoever used them (other work on a shared machine).
+   * busy), `parts` = the same per process (this one holds the stand-ins; Azurite; the Functions host),
+   * `machine` = share of all cores busy, whoever used them (other work on a shared machine).
    */
-  sample(): { tree: number; machine: number } | undefined {
-    const ticks = this.treeTicks(process.pid);
+  sample(): { tree: number; machine: number; parts: Record<string, number> } | undefined {
+    const parts = this.partTicks();
     const machine = this.machineTicks();
-    if (ticks === undefined || machine === undefined) return undefined;
+    if (!parts || machine === undefined) return undefined;
     const at = Date.now();
     const previous = this.last;
-    this.last = { ticks, machine, at };
+    this.last = { parts, machine, at };
     if (!previous || at === previous.at) return undefined;
+    const seconds = (at - previous.at) / 1000;
+    const share: Record<string, number> = {};
+    for (const [name, ticks] of Object.entries(parts))
+      share[name] = ((ticks - (previous.parts[name] ?? 0)) / this.ticksPerSecond / seconds) * 100;
     const total = machine.total - previous.machine.total;
     return {
-      tree: ((ticks - previous.ticks) / this.ticksPerSecond / ((at - previous.at) / 1000)) * 100,
+      tree: Object.values(share).reduce((a, b) => a + b, 0),
       machine: total > 0 ? ((machine.busy - previous.machine.busy) / total) * 100 : 0,
+      parts: share,
     };
+  }
+
+  private partTicks(): Record<string, number> | undefined {
+    const own = this.ownTicks(process.pid);
+    if (own === undefined) return undefined;
+    const parts: Record<string, number> = { 'stand-ins': own };
+    for (const child of this.children(process.pid)) {
+      const name = this.label(child);
+      parts[name] = (parts[name] ?? 0) + (this.treeTicks(child) ?? 0);
+    }
+    return parts;
+  }
+
+  private label(pid: number): string {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes('azurite')) return 'azurite';
+      if (cmd.includes('host/main')) return 'functions host';
+      return 'other';
+    } catch {
+      return 'other';
+    }
   }
 
   private machineTicks(): { busy: number; total: number } | undefined {
@@ -107,17 +135,21 @@ export class CpuSampler {
     }
   }
 
-  private treeTicks(pid: number): number | undefined {
+  private ownTicks(pid: number): number | undefined {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the `(comm)`: state is 3rd, utime 14th, stime 15th (1-based on the whole line).
+      // Fields after the `(comm)`: utime and stime are the 14th and 15th of the whole line.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      let ticks = Number(fields[11]) + Number(fields[12]);
-      for (const child of this.children(pid)) ticks += this.treeTicks(child) ?? 0;
-      return ticks;
+      return Number(fields[11]) + Number(fields[12]);
     } catch {
       return undefined;
     }
+  }
+
+  private treeTicks(pid: number): number | undefined {
+    const own = this.ownTicks(pid);
+    if (own === undefined) return undefined;
+    return this.children(pid).reduce((sum, child) => sum + (this.treeTicks(child) ?? 0), own);
   }
 
   private children(pid: number): number[] {

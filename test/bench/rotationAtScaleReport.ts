@@ -14,7 +14,9 @@ export interface ScaleRun {
   readonly poisoned: number;
   /** Endpoints with more than one accepted regenerateKeys, or more than one new main-secret version. */
   readonly doubles: number;
-  readonly cpu: ReadonlyArray<{ tree: number; machine: number }>;
+  readonly cpu: ReadonlyArray<{ tree: number; machine: number; parts: Record<string, number> }>;
+  /** Every request the stand-ins served during the run, by operation (identity, Key Vault, ARM, scoring). */
+  readonly requests: Readonly<Record<string, number>>;
 }
 
 /** The throttling floor: the bucket's burst is free, every further write waits for a refill. */
@@ -39,9 +41,14 @@ export function toResults(
       .map(([op, n]) => `${op.replace(/^arm\./, '')} ${n}`)
       .join(', ');
     const cpuTree = Math.max(0, ...run.cpu.map((c) => c.tree));
+    const names = [...new Set(run.cpu.flatMap((c) => Object.keys(c.parts)))];
+    const parts = names
+      .map((n) => `${n} ${mean(run.cpu.map((c) => c.parts[n] ?? 0)).toFixed(0)}%`)
+      .join(', ');
     const cpu = run.cpu.length
-      ? `; CPU of the stack: mean ${mean(run.cpu.map((c) => c.tree)).toFixed(0)}%, peak ${cpuTree.toFixed(0)}% of one core; machine mean ${mean(run.cpu.map((c) => c.machine)).toFixed(0)}% busy`
+      ? `; CPU of the stack: mean ${mean(run.cpu.map((c) => c.tree)).toFixed(0)}% (${parts}), peak ${cpuTree.toFixed(0)}% of one core; machine mean ${mean(run.cpu.map((c) => c.machine)).toFixed(0)}% busy`
       : '';
+    const served = Object.values(run.requests).reduce((a, b) => a + b, 0);
     results.push(
       {
         name: `rotation of ${run.size} endpoints: total time (s)`,
@@ -51,7 +58,9 @@ export function toResults(
         ratio,
         goal: `≤ 1.5× the throttling floor (writes − ${bucket.capacity}) / ${bucket.refillPerSecond} s`,
         met: run.notRotated === 0 && ratio <= 1.5,
-        notes: `${run.writes.accepted} ARM writes (${ops}), ${run.writes.throttled} answered 429; ${run.size - run.notRotated}/${run.size} rotated${cpu}`,
+        notes:
+          `${run.writes.accepted} ARM writes (${ops}), ${run.writes.throttled} answered 429; ` +
+          `${run.size - run.notRotated}/${run.size} rotated; ${(served / run.size).toFixed(1)} stand-in requests per endpoint${cpu}`,
       },
       {
         name: `rotation of ${run.size} endpoints: failures`,
