@@ -98,7 +98,8 @@ async function runOnce(size: number): Promise<ScaleRun> {
         log(
           `${Math.round((Date.now() - started) / 1000)} s: rotated ${size - pending.size}/${size}, ARM writes ${w.accepted} accepted, ${w.throttled} answered 429` +
             (usage
-              ? `, CPU ${usage.tree.toFixed(0)}% of a core (stack) / ${usage.machine.toFixed(0)}% of the machine`
+              ? `, CPU ${usage.tree.toFixed(0)}% of a core (stack) / ${usage.machine.toFixed(0)}% of the machine` +
+                `, host waiting for a CPU ${(usage.waits['functions host'] ?? 0).toFixed(0)}% of the time`
               : ''),
         );
       }

@@ -73,32 +73,64 @@ export class StandInMeter {
  * it reports nothing.
  */
 export class CpuSampler {
-  private last?: { parts: Record<string, number>; machine: { busy: number; total: number }; at: number };
+  private last?: {
+    parts: Record<string, number>;
+    waits: Record<string, number>;
+    machine: { busy: number; total: number };
+    at: number;
+  };
   private readonly ticksPerSecond = 100;
 
   /**
    * Since the previous call: `tree` = share of one core used by the process tree (100 = one core
    * busy), `parts` = the same per process (this one holds the stand-ins; Azurite; the Functions host),
-   * `machine` = share of all cores busy, whoever used them (other work on a shared machine).
+   * `machine` = share of all cores busy, whoever used them (other work on a shared machine), `waits` =
+   * share of the time each process's main thread (its event loop) was ready to run but waiting for a
+   * CPU (`/proc/<pid>/schedstat`): high means the machine, not the work, is the limit.
    */
-  sample(): { tree: number; machine: number; parts: Record<string, number> } | undefined {
+  sample():
+    | { tree: number; machine: number; parts: Record<string, number>; waits: Record<string, number> }
+    | undefined {
     const parts = this.partTicks();
     const machine = this.machineTicks();
     if (!parts || machine === undefined) return undefined;
+    const waits = this.partWaits();
     const at = Date.now();
     const previous = this.last;
-    this.last = { parts, machine, at };
+    this.last = { parts, waits, machine, at };
     if (!previous || at === previous.at) return undefined;
     const seconds = (at - previous.at) / 1000;
     const share: Record<string, number> = {};
     for (const [name, ticks] of Object.entries(parts))
       share[name] = ((ticks - (previous.parts[name] ?? 0)) / this.ticksPerSecond / seconds) * 100;
+    const waited: Record<string, number> = {};
+    for (const [name, ns] of Object.entries(waits))
+      waited[name] = ((ns - (previous.waits[name] ?? 0)) / 1e9 / seconds) * 100;
     const total = machine.total - previous.machine.total;
     return {
       tree: Object.values(share).reduce((a, b) => a + b, 0),
       machine: total > 0 ? ((machine.busy - previous.machine.busy) / total) * 100 : 0,
       parts: share,
+      waits: waited,
     };
+  }
+
+  private partWaits(): Record<string, number> {
+    const waits: Record<string, number> = { 'stand-ins': this.runQueueNs(process.pid) };
+    for (const child of this.children(process.pid)) {
+      const name = this.label(child);
+      waits[name] = (waits[name] ?? 0) + this.runQueueNs(child);
+    }
+    return waits;
+  }
+
+  /** Nanoseconds the process's main thread spent runnable but not running. */
+  private runQueueNs(pid: number): number {
+    try {
+      return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1] ?? 0);
+    } catch {
+      return 0;
+    }
   }
 
   private partTicks(): Record<string, number> | undefined {

@@ -14,7 +14,12 @@ export interface ScaleRun {
   readonly poisoned: number;
   /** Endpoints with more than one accepted regenerateKeys, or more than one new main-secret version. */
   readonly doubles: number;
-  readonly cpu: ReadonlyArray<{ tree: number; machine: number; parts: Record<string, number> }>;
+  readonly cpu: ReadonlyArray<{
+    tree: number;
+    machine: number;
+    parts: Record<string, number>;
+    waits: Record<string, number>;
+  }>;
   /** Every request the stand-ins served during the run, by operation (identity, Key Vault, ARM, scoring). */
   readonly requests: Readonly<Record<string, number>>;
 }
@@ -43,7 +48,10 @@ export function toResults(
     const cpuTree = Math.max(0, ...run.cpu.map((c) => c.tree));
     const names = [...new Set(run.cpu.flatMap((c) => Object.keys(c.parts)))];
     const parts = names
-      .map((n) => `${n} ${mean(run.cpu.map((c) => c.parts[n] ?? 0)).toFixed(0)}%`)
+      .map(
+        (n) =>
+          `${n} ${mean(run.cpu.map((c) => c.parts[n] ?? 0)).toFixed(0)}%, waiting for a CPU ${mean(run.cpu.map((c) => c.waits[n] ?? 0)).toFixed(0)}% of the time`,
+      )
       .join(', ');
     const cpu = run.cpu.length
       ? `; CPU of the stack: mean ${mean(run.cpu.map((c) => c.tree)).toFixed(0)}% (${parts}), peak ${cpuTree.toFixed(0)}% of one core; machine mean ${mean(run.cpu.map((c) => c.machine)).toFixed(0)}% busy`
