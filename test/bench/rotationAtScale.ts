@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -142,11 +142,7 @@ async function runOnce(size: number): Promise<ScaleRun> {
 
 /** `BENCH_ROTATION_SIZES=1000,5000` (default both). */
 function defaultSizes(): number[] {
-  const raw = process.env['BENCH_ROTATION_SIZES'] ?? '1000,5000';
-  return raw
-    .split(',')
-    .map((s) => Number(s.trim()))
-    .filter((n) => Number.isInteger(n) && n > 0);
+  return sizesOf(process.env['BENCH_ROTATION_SIZES'] ?? '1000,5000');
 }
 
 /**
@@ -155,21 +151,21 @@ function defaultSizes(): number[] {
  * the local Functions host's queue trigger rotate them all through the real SDK clients. Reports total
  * time against the throttling floor ((writes − 200) / 10 s, writes counted at the stand-in), failures,
  * double rotations and the growth of time per endpoint between sizes.
- * Node reads `NODE_EXTRA_CA_CERTS` only at start, so without it the runs happen in a child process.
+ * Each size runs in a child process: Node reads `NODE_EXTRA_CA_CERTS` only at start, and the identity
+ * library caches tokens per process, which a fresh stand-in (new signing key) would reject.
  * @example const results = await rotationAtScale([1000])
  */
 export async function rotationAtScale(sizes: number[] = defaultSizes()): Promise<BenchResult[]> {
   const cert = await ensureLocalCertificate(join(ROOT, '.local', 'certs'));
-  if (process.env['NODE_EXTRA_CA_CERTS'] !== cert.certPath) return inChild(sizes, cert.certPath);
   const runs: ScaleRun[] = [];
-  for (const size of sizes) runs.push(await runOnce(size));
+  for (const size of sizes) runs.push(await inChild(size, cert.certPath));
   return toResults(runs, THROTTLE);
 }
 
-async function inChild(sizes: number[], certPath: string): Promise<BenchResult[]> {
-  const out = join(mkdtempSync(join(tmpdir(), 'rotation-bench-')), 'results.json');
+async function inChild(size: number, certPath: string): Promise<ScaleRun> {
+  const out = join(mkdtempSync(join(tmpdir(), 'rotation-bench-')), 'run.json');
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [__filename, sizes.join(','), '--out', out], {
+    const child = spawn(process.execPath, [__filename, '--run', String(size), '--out', out], {
       stdio: 'inherit',
       env: {
         ...process.env,
@@ -179,28 +175,25 @@ async function inChild(sizes: number[], certPath: string): Promise<BenchResult[]
     });
     child.on('exit', resolve);
   });
-  if (code !== 0) throw new Error(`the rotation benchmark exited with ${code}`);
-  return JSON.parse(readFileSync(out, 'utf8')) as BenchResult[];
+  if (code !== 0) throw new Error(`the rotation benchmark of ${size} endpoints exited with ${code}`);
+  return JSON.parse(readFileSync(out, 'utf8')) as ScaleRun;
 }
 
-/** `node dist/test/bench/rotationAtScale.js [1000,5000] [--out file.json]` */
+function sizesOf(text: string): number[] {
+  return text
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** `node dist/test/bench/rotationAtScale.js [1000,5000]` (`--run <size> --out <file>`: one child run). */
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const outAt = args.indexOf('--out');
-  const out = outAt >= 0 ? args[outAt + 1] : undefined;
-  const sizesArg = args.find((a, i) => !a.startsWith('--') && (outAt < 0 || i !== outAt + 1));
-  const sizes = sizesArg
-    ? sizesArg
-        .split(',')
-        .map(Number)
-        .filter((n) => Number.isInteger(n) && n > 0)
-    : defaultSizes();
-  const results = await rotationAtScale(sizes);
-  if (out) {
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(out, JSON.stringify(results));
+  if (args[0] === '--run' && args[2] === '--out' && args[3]) {
+    writeFileSync(args[3], JSON.stringify(await runOnce(Number(args[1]))));
     return;
   }
+  const results = await rotationAtScale(args[0] ? sizesOf(args[0]) : defaultSizes());
   for (const r of results)
     console.log(
       `${r.met ? 'MET ' : 'MISS'} ${r.name}: ${r.value.toFixed(2)} ${r.unit}` +
