@@ -11,7 +11,8 @@ const defaultResolver: RotationWorkerResolver = () => getServices().rotation;
 /**
  * Queue trigger (`ROTATION_QUEUE`): runs one rotation job. A failed job throws, so the host makes the
  * message visible again and retries; after host.json's `maxDequeueCount` it lands in `<queue>-poison`
- * and the journal says why.
+ * and the journal says why. A job stopped by ARM throttling is not failed: it is put back on the queue
+ * with a delay and the message completes (`RotationJobHandler`).
  */
 export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {

@@ -5,6 +5,8 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import { QueueClient } from '@azure/storage-queue';
 
 import type { AppConfig } from './config';
+import { armWriteGatePolicy } from './rotation/adapters/armWriteGatePolicy';
+import { ArmWriteGate } from './rotation/ArmWriteGate';
 
 /**
  * Builds the Azure SDK clients the adapters wrap, each once per process (a client, and above all a
@@ -17,6 +19,11 @@ export class AzureClients {
   private readonly mlClients = new Map<string, AzureMachineLearningWorkspaces>();
   private readonly tableClients = new Map<string, TableClient>();
   private readonly queueClients = new Map<string, QueueClient>();
+  /**
+   * One ARM write gate for every ML client of this process: ARM's write bucket is per subscription and
+   * principal, so all writers of the process (rotation, broker token calls) must queue at the same gate.
+   */
+  private readonly armWrites = new ArmWriteGate();
 
   constructor(private readonly config: AppConfig) {}
 
@@ -50,6 +57,7 @@ export class AzureClients {
         $host: endpoint,
         apiVersion: this.config.arm.mlApiVersion,
         credentialScopes: ['https://management.azure.com/.default'],
+        additionalPolicies: [{ policy: armWriteGatePolicy(this.armWrites), position: 'perRetry' }],
       });
       this.mlClients.set(subscriptionId, client);
     }

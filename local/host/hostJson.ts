@@ -8,6 +8,11 @@ export interface HostSettings {
     /** Delay before a failed message becomes visible again (host.json `visibilityTimeout`). */
     readonly visibilityTimeoutMs: number;
     readonly batchSize: number;
+    /**
+     * A new batch is fetched once this few messages are still running (host.json `newBatchThreshold`;
+     * runtime default `batchSize / 2` on one core), so up to `batchSize + newBatchThreshold` run at once.
+     */
+    readonly newBatchThreshold: number;
     readonly messageEncoding: 'base64' | 'none';
     readonly maxPollingIntervalMs: number;
   };
@@ -37,13 +42,15 @@ export function readHostJson(path: string): HostSettings {
   const q = obj(ext['queues']);
   const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
   const span = (v: unknown, d: number): number => (typeof v === 'string' ? timeSpanToMs(v) : d);
+  const batchSize = num(q['batchSize'], 16);
   return {
     routePrefix:
       typeof http['routePrefix'] === 'string' ? http['routePrefix'].replace(/^\/+|\/+$/g, '') : 'api',
     queues: {
       maxDequeueCount: num(q['maxDequeueCount'], 5),
       visibilityTimeoutMs: span(q['visibilityTimeout'], 0),
-      batchSize: num(q['batchSize'], 16),
+      batchSize,
+      newBatchThreshold: num(q['newBatchThreshold'], Math.floor(batchSize / 2)),
       messageEncoding: q['messageEncoding'] === 'none' ? 'none' : 'base64',
       maxPollingIntervalMs: span(q['maxPollingInterval'], 2000),
     },

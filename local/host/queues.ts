@@ -58,7 +58,7 @@ function decode(text: string, encoding: 'base64' | 'none'): string {
 
 /**
  * Polls a storage queue per queue-triggered function, like the WebJobs queue listener: batches of
- * `batchSize`, run concurrently; delete on success; on failure the message becomes visible again after
+ * `batchSize`, run concurrently, the next batch fetched once `newBatchThreshold` or fewer are running; delete on success; on failure the message becomes visible again after
  * host.json `visibilityTimeout`, and once `dequeueCount` reaches `maxDequeueCount` it is copied to
  * `<queue>-poison` and deleted. Empty polls back off exponentially from `minPollMs` to `maxPollingInterval`.
  */
@@ -132,8 +132,14 @@ export function startQueues(options: QueuesOptions): Queues {
 
   const listen = async (fn: RegisteredFunction): Promise<void> => {
     const queue = clientFor(fn);
+    const running = new Set<Promise<void>>();
     let delay = minPoll;
     while (!stopped) {
+      // Like the WebJobs listener: fetch the next batch once no more than newBatchThreshold are running.
+      if (running.size > settings.newBatchThreshold) {
+        await Promise.race(running);
+        continue;
+      }
       let received: Array<Parameters<typeof process>[2]> = [];
       try {
         const batch = await queue.receiveMessages({
@@ -149,19 +155,19 @@ export function startQueues(options: QueuesOptions): Queues {
           );
       }
       if (received.length === 0) {
-        await sleep(delay);
+        await (running.size > 0 ? Promise.race([sleep(delay), ...running]) : sleep(delay));
         delay = Math.min(delay * 2, settings.maxPollingIntervalMs);
         continue;
       }
       delay = minPoll;
-      await Promise.all(
-        received.map((m) =>
-          process(fn, queue, m).catch((e: unknown) =>
-            log(`Queue '${queue.name}': ${e instanceof Error ? e.message : String(e)}`),
-          ),
-        ),
-      );
+      for (const m of received) {
+        const p: Promise<void> = process(fn, queue, m)
+          .catch((e: unknown) => log(`Queue '${queue.name}': ${e instanceof Error ? e.message : String(e)}`))
+          .finally(() => running.delete(p));
+        running.add(p);
+      }
     }
+    await Promise.all(running);
   };
 
   const loops = options.functions.map((fn) => {

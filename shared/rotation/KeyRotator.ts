@@ -5,7 +5,7 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
-import { AuthModeNotKeyError, DriftDetectedError } from './errors';
+import { ArmThrottledError, AuthModeNotKeyError, DriftDetectedError } from './errors';
 import type { RotationJob } from './RotationJob';
 import type { ActiveRotation, Lease, RotationJournal, RotationState } from './RotationJournal';
 import { RotationPlanner } from './RotationPlanner';
@@ -26,7 +26,8 @@ export type RotationOutcome =
   | {
       readonly status: 'skipped';
       readonly endpointId: string;
-      readonly reason: 'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace';
+      readonly reason:
+        'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace' | 'throttled';
       readonly detail?: string;
     };
 
@@ -108,7 +109,14 @@ export class KeyRotator {
       }
       return await this.drive(endpoint, state, active, resumed, keepAlive);
     } catch (error) {
-      await recorder.failed(endpoint, error);
+      // ARM throttling postpones a rotation, it does not fail it: no RotationFailed record or event. The
+      // journal keeps the step reached, so the deferred job resumes there (RotationJobHandler).
+      if (error instanceof ArmThrottledError)
+        this.options.logger.info('rotate => deferred, ARM is throttling writes', {
+          endpointId: endpoint.id,
+          retryAfterSeconds: error.retryAfterSeconds ?? 0,
+        });
+      else await recorder.failed(endpoint, error);
       throw error;
     }
   }

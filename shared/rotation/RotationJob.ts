@@ -10,10 +10,15 @@ export interface RotationJob {
   urgent?: boolean;
   /** ISO time the job was requested. */
   requestedAt: string;
+  /** How many times ARM throttling already pushed this job back (see `RotationJobHandler`). */
+  deferrals?: number;
 }
 
 /** Where rotation jobs go (port; `StorageRotationJobQueue` is the Storage queue adapter). */
 export interface RotationJobQueue {
-  /** Enqueues one job. */
-  enqueue(job: RotationJob): Promise<void>;
+  /**
+   * Enqueues one job.
+   * @param options - `delaySeconds`: the job stays invisible that long (throttled jobs wait out ARM)
+   */
+  enqueue(job: RotationJob, options?: { delaySeconds?: number }): Promise<void>;
 }

@@ -1,9 +1,14 @@
 import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
-import { errorCode, safeMessage } from './errors';
+import { ArmThrottledError, errorCode, safeMessage } from './errors';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
-import { ROTATION_REASONS, type RotationJob, type RotationReason } from './RotationJob';
+import {
+  ROTATION_REASONS,
+  type RotationJob,
+  type RotationJobQueue,
+  type RotationReason,
+} from './RotationJob';
 import type { RotationJournal } from './RotationJournal';
 
 /** Dependencies of {@link RotationJobHandler}. */
@@ -14,12 +19,24 @@ export interface RotationJobHandlerOptions {
   logger: Logger;
   /** host.json `extensions.queues.maxDequeueCount`. @default 5 */
   maxDequeueCount?: number;
+  /** Where a job throttled by ARM is put back with a delay; without it, throttled jobs fail like others. */
+  jobs?: RotationJobQueue;
+  /** How often one job may be pushed back by throttling before it counts as failing. @default 50 */
+  maxDeferrals?: number;
+  /** Jitter source for the push-back delay. @default Math.random */
+  random?: () => number;
 }
 
 /**
  * Turns one queue message into one rotation run. Failures are rethrown so the host retries the message
  * (visibility timeout, then again); on the last delivery the journal gets a `poison` record saying why,
  * because the host is about to move the message to `<queue>-poison` where nobody reads it by default.
+ *
+ * ARM throttling is not a failure: a run stopped by `ArmThrottledError` puts a copy of its job back on
+ * the queue, invisible for the `Retry-After` plus jitter (so deferred jobs do not return as one herd),
+ * and completes the message. The copy starts again at dequeue count 1, so a backlog far larger than
+ * ARM's write bucket never burns the message's deliveries and never reaches the poison queue. A job
+ * deferred `maxDeferrals` times is handled like any failure, so permanent throttling still surfaces.
  */
 export class RotationJobHandler {
   constructor(private readonly options: RotationJobHandlerOptions) {}
@@ -33,10 +50,32 @@ export class RotationJobHandler {
     try {
       return await this.options.rotator.run(job);
     } catch (error) {
+      const deferred = await this.deferIfThrottled(job, error);
+      if (deferred) return deferred;
       if (dequeueCount >= (this.options.maxDequeueCount ?? 5))
         await this.recordPoison(job, error, dequeueCount);
       throw error;
     }
+  }
+
+  private async deferIfThrottled(job: RotationJob, error: unknown): Promise<RotationOutcome | undefined> {
+    const { jobs, maxDeferrals = 50, random = Math.random, logger } = this.options;
+    const deferrals = job.deferrals ?? 0;
+    if (!jobs || !(error instanceof ArmThrottledError) || deferrals >= maxDeferrals) return undefined;
+    const wait = error.retryAfterSeconds ?? 1;
+    const delaySeconds = Math.ceil(wait + random() * Math.max(wait, 10));
+    await jobs.enqueue({ ...job, deferrals: deferrals + 1 }, { delaySeconds });
+    logger.info('handle => job deferred, ARM is throttling writes', {
+      endpointId: job.endpointId,
+      delaySeconds,
+      deferrals: deferrals + 1,
+    });
+    return {
+      status: 'skipped',
+      endpointId: job.endpointId,
+      reason: 'throttled',
+      detail: `re-enqueued with a ${delaySeconds} s delay`,
+    };
   }
 
   private async recordPoison(job: RotationJob, error: unknown, dequeueCount: number): Promise<void> {
@@ -96,5 +135,8 @@ export function parseRotationJob(message: unknown): RotationJob {
     reason: raw.reason as RotationReason,
     ...(raw.urgent === true ? { urgent: true } : {}),
     requestedAt: typeof raw.requestedAt === 'string' ? raw.requestedAt : new Date(0).toISOString(),
+    ...(typeof raw.deferrals === 'number' && Number.isInteger(raw.deferrals) && raw.deferrals > 0
+      ? { deferrals: raw.deferrals }
+      : {}),
   };
 }

@@ -1,4 +1,10 @@
-import { AppError, ConflictError, DependencyFailedError, NotFoundError } from '../errors';
+import {
+  AppError,
+  ConflictError,
+  DependencyFailedError,
+  DependencyUnavailableError,
+  NotFoundError,
+} from '../errors';
 
 /**
  * Errors of the rotation domain, each with a stable `code`. Messages name endpoints, slots, steps and
@@ -127,4 +133,19 @@ export function safeMessage(error: unknown): string {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   const name = error instanceof Error ? error.name : 'Error';
   return typeof status === 'number' ? `${name} (HTTP ${status})` : name;
+}
+
+/**
+ * ARM kept its write bucket closed for longer than a write may wait at the `ArmWriteGate`. Not a
+ * failure of the rotation: the job is re-enqueued with a delay (`retryAfterSeconds`) instead of being
+ * retried by the queue, so throttling never turns a job into a poison message.
+ */
+export class ArmThrottledError extends DependencyUnavailableError {
+  override readonly code: string = 'ARM_THROTTLED';
+  constructor(retryAfterSeconds: number, options?: ErrorOptions) {
+    super('arm', 'ARM is throttling writes (429); the write was not sent.', {
+      ...options,
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)),
+    });
+  }
 }

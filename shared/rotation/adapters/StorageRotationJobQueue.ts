@@ -13,7 +13,7 @@ export class StorageRotationJobQueue implements RotationJobQueue {
 
   constructor(private readonly options: { client: QueueClient; sleep: Sleep }) {}
 
-  async enqueue(job: RotationJob): Promise<void> {
+  async enqueue(job: RotationJob, options: { delaySeconds?: number } = {}): Promise<void> {
     const { client, sleep } = this.options;
     this.ready ??= client.createIfNotExists().catch((error: unknown) => {
       this.ready = undefined;
@@ -21,6 +21,10 @@ export class StorageRotationJobQueue implements RotationJobQueue {
     });
     await this.ready;
     const text = Buffer.from(JSON.stringify(job), 'utf8').toString('base64');
-    await withRetries(() => client.sendMessage(text), { dependency: 'queue', sleep });
+    const delay = Math.max(0, Math.ceil(options.delaySeconds ?? 0));
+    await withRetries(() => client.sendMessage(text, delay > 0 ? { visibilityTimeout: delay } : {}), {
+      dependency: 'queue',
+      sleep,
+    });
   }
 }

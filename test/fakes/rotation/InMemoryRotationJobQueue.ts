@@ -3,8 +3,11 @@ import type { RotationJob, RotationJobQueue } from '../../../shared/rotation/Rot
 /** Records enqueued jobs. */
 export class InMemoryRotationJobQueue implements RotationJobQueue {
   readonly jobs: RotationJob[] = [];
+  /** The `delaySeconds` each job was enqueued with (0 when none), by position in `jobs`. */
+  readonly delays: number[] = [];
 
-  async enqueue(job: RotationJob): Promise<void> {
+  async enqueue(job: RotationJob, options: { delaySeconds?: number } = {}): Promise<void> {
     this.jobs.push(job);
+    this.delays.push(options.delaySeconds ?? 0);
   }
 }

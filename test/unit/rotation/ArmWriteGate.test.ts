@@ -1,0 +1,119 @@
+import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
+import { FakeClock } from '../../fakes/rotation/FakeClock';
+
+/** Lets queued promise callbacks run (the gate wakes waiters through resolved promises). */
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+};
+
+describe('Class: ArmWriteGate', () => {
+  const build = () => {
+    const clock = new FakeClock();
+    const gate = new ArmWriteGate({ clock, sleep: clock.sleep, pacedConcurrency: 2, lowWatermark: 5 });
+    return { clock, gate, far: clock.now() + 60_000 };
+  };
+
+  it('lets every write through at once while ARM has not pushed back', async () => {
+    // Prepare
+    const { gate, far } = build();
+
+    // Act
+    const admitted = await Promise.all(Array.from({ length: 20 }, () => gate.acquire('sub', far)));
+
+    // Assess
+    expect(admitted.every(Boolean)).toBe(true);
+    expect(gate.isPaced('sub')).toBe(false);
+  });
+
+  it('closes the bucket for every writer until the Retry-After of a 429 has passed', async () => {
+    // Prepare
+    const { clock, gate, far } = build();
+    const start = clock.now();
+    await gate.acquire('sub', far);
+
+    // Act
+    gate.release('sub', { retryAfterMs: 3000 });
+    const closedFor = gate.closedForMs('sub');
+    const admitted = await gate.acquire('sub', far);
+
+    // Assess
+    expect(closedFor).toBe(3000);
+    expect(admitted).toBe(true);
+    expect(clock.now() - start).toBeGreaterThanOrEqual(3000);
+  });
+
+  it('gives up at once, without waiting, when the bucket stays closed past the deadline', async () => {
+    // Prepare
+    const { clock, gate } = build();
+    await gate.acquire('sub', clock.now() + 60_000);
+    gate.release('sub', { retryAfterMs: 30_000 });
+    const before = clock.now();
+
+    // Act
+    const admitted = await gate.acquire('sub', clock.now() + 10_000);
+
+    // Assess
+    expect(admitted).toBe(false);
+    expect(clock.now()).toBe(before);
+  });
+
+  it('after a 429, keeps at most pacedConcurrency writes in flight and admits the next as one completes', async () => {
+    // Prepare
+    const { gate, far } = build();
+    await gate.acquire('sub', far);
+    gate.release('sub', { retryAfterMs: 0 });
+    const order: number[] = [];
+    const writers = [1, 2, 3, 4].map((n) => gate.acquire('sub', far).then(() => order.push(n)));
+
+    // Act
+    await flush();
+    const firstWave = [...order];
+    gate.release('sub', { remaining: 0 });
+    await flush();
+    const secondWave = [...order];
+    gate.release('sub', { remaining: 0 });
+    await Promise.all(writers);
+
+    // Assess
+    expect(gate.isPaced('sub')).toBe(true);
+    expect(firstWave).toEqual([1, 2]);
+    expect(secondWave).toEqual([1, 2, 3]);
+    expect(order).toEqual([1, 2, 3, 4]);
+  });
+
+  it('starts pacing when the remaining-writes header runs low, and stops above twice the watermark', async () => {
+    // Prepare
+    const { gate, far } = build();
+
+    // Act
+    await gate.acquire('sub', far);
+    gate.release('sub', { remaining: 5 });
+    const pacedLow = gate.isPaced('sub');
+    await gate.acquire('sub', far);
+    gate.release('sub', { remaining: 8 });
+    const pacedBetween = gate.isPaced('sub');
+    await gate.acquire('sub', far);
+    gate.release('sub', { remaining: 11 });
+
+    // Assess
+    expect(pacedLow).toBe(true);
+    expect(pacedBetween).toBe(true);
+    expect(gate.isPaced('sub')).toBe(false);
+  });
+
+  it('keeps the buckets of different subscriptions apart', async () => {
+    // Prepare
+    const { clock, gate, far } = build();
+    await gate.acquire('sub-a', far);
+    gate.release('sub-a', { retryAfterMs: 5000 });
+    const before = clock.now();
+
+    // Act
+    const admitted = await gate.acquire('sub-b', far);
+
+    // Assess
+    expect(admitted).toBe(true);
+    expect(clock.now()).toBe(before);
+    expect(gate.closedForMs('sub-a')).toBe(5000);
+  });
+});

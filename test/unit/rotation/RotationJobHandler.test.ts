@@ -1,0 +1,83 @@
+import { ArmThrottledError, KeyNotAcceptedError } from '../../../shared/rotation/errors';
+import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
+import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+
+const message = { endpointId: 'demo-key', reason: 'schedule', requestedAt: '2026-01-01T00:00:00Z' };
+
+describe('Class: RotationJobHandler', () => {
+  describe('Method: handle', () => {
+    it('puts a job throttled by ARM back on the queue with a delay instead of failing it', async () => {
+      // Prepare: the last delivery, so a failure would go to the poison queue.
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.keys.failNext('regenerateKey', new ArmThrottledError(5));
+
+      // Act
+      const outcome = await f.services.worker.handle(message, 5);
+
+      // Assess: completed (no throw), one deferred copy, nothing journaled or published as a failure.
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'throttled' });
+      expect(f.jobs.jobs).toEqual([{ ...message, deferrals: 1 }]);
+      expect(f.jobs.delays[0]).toBeGreaterThanOrEqual(5);
+      expect(f.jobs.delays[0]).toBeLessThanOrEqual(15);
+      const { state } = await f.journal.getState('demo-key');
+      expect(state.lastError).toBeUndefined();
+      expect(f.events.events.filter((e) => e.type === 'RotationFailed')).toEqual([]);
+      expect(f.keys.regenerations).toHaveLength(0);
+    });
+
+    it('resumes the deferred job from the journaled step and rotates exactly once', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.keys.failNext('regenerateKey', new ArmThrottledError(5));
+      await f.services.worker.handle(message, 1);
+      const deferred = f.jobs.jobs[0];
+
+      // Act
+      const outcome = await f.services.worker.handle(JSON.parse(JSON.stringify(deferred)) as unknown, 1);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'rotated', resumed: true });
+      expect(f.keys.regenerations).toHaveLength(1);
+    });
+
+    it('handles a job deferred maxDeferrals times like any failure, so permanent throttling surfaces', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      const handler = new RotationJobHandler({
+        rotator: f.services.rotator,
+        journal: f.journal,
+        jobs: f.jobs,
+        clock: f.clock,
+        logger: { debug() {}, info() {}, warn() {}, error() {} },
+        maxDeferrals: 2,
+      });
+      f.keys.failNext('regenerateKey', new ArmThrottledError(5));
+
+      // Act / Assess
+      await expect(handler.handle({ ...message, deferrals: 2 }, 1)).rejects.toThrow(ArmThrottledError);
+      expect(f.jobs.jobs).toEqual([]);
+    });
+
+    it('still rethrows other failures so the host retries them', async () => {
+      // Prepare
+      const f = buildRotationFixture({ testTimeoutSeconds: 1 });
+      f.addEndpoint();
+      f.probe.forceStatus = 401;
+
+      // Act / Assess
+      await expect(f.services.worker.handle(message, 1)).rejects.toThrow(KeyNotAcceptedError);
+      expect(f.jobs.jobs).toEqual([]);
+    });
+  });
+
+  describe('Function: parseRotationJob', () => {
+    it('keeps a positive whole deferral count and drops anything else', () => {
+      expect(parseRotationJob({ ...message, deferrals: 3 }).deferrals).toBe(3);
+      expect(parseRotationJob({ ...message, deferrals: -1 })).not.toHaveProperty('deferrals');
+      expect(parseRotationJob({ ...message, deferrals: 'x' })).not.toHaveProperty('deferrals');
+    });
+  });
+});
