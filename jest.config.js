@@ -6,6 +6,17 @@ const common = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };
+// The fault matrix runs for minutes, so it is its own project (`npm run test:faults`, which passes
+// `--selectProjects faults`) and is left out of plain `npm test`.
+const faultsRequested = process.argv.some((arg, i, all) =>
+  arg === '--selectProjects' ? all[i + 1] === 'faults' : arg === '--selectProjects=faults',
+);
+const faults = {
+  ...common,
+  displayName: 'faults',
+  testMatch: ['<rootDir>/test/faults/**/*.test.ts'],
+  testTimeout: 600000,
+};
 module.exports = {
   projects: [
     {
@@ -19,6 +30,7 @@ module.exports = {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/e2e/**/*.test.ts'],
       testTimeout: 120000,
     },
+    ...(faultsRequested ? [faults] : []),
   ],
   collectCoverageFrom: ['shared/**/*.ts'],
   coverageThreshold: { './shared/': { lines: 70 } },

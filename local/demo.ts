@@ -58,7 +58,7 @@ export interface DemoResult {
 
 /** Calls the running app's admin API with the master key; throws with the answer when it is not 2xx. */
 export async function call(
-  stack: LocalStack,
+  stack: Pick<LocalStack, 'functionsUrl' | 'masterKey'>,
   method: string,
   path: string,
   body?: unknown,

@@ -49,7 +49,18 @@ export async function addKeyEndpoint(
   return { id: name, name, secretName, scoringUri, coords };
 }
 
-/** Asks the app to rotate an endpoint now (`POST /api/manage/endpoints/{id}/rotate`). */
-export async function rotateNow(stack: LocalStack, endpointId: string): Promise<void> {
-  await call(stack, 'POST', `manage/endpoints/${endpointId}/rotate`);
+/**
+ * Asks the app to rotate an endpoint now (`POST /api/manage/endpoints/{id}/rotate`).
+ * @param hostUrl - the host process to ask (any instance will do) @default stack.functionsUrl
+ */
+export async function rotateNow(
+  stack: LocalStack,
+  endpointId: string,
+  hostUrl = stack.functionsUrl,
+): Promise<void> {
+  await call(
+    { functionsUrl: hostUrl, masterKey: stack.masterKey },
+    'POST',
+    `manage/endpoints/${endpointId}/rotate`,
+  );
 }
