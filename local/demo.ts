@@ -56,7 +56,13 @@ export interface DemoResult {
   };
 }
 
-async function call(stack: LocalStack, method: string, path: string, body?: unknown): Promise<unknown> {
+/** Calls the running app's admin API with the master key; throws with the answer when it is not 2xx. */
+export async function call(
+  stack: Pick<LocalStack, 'functionsUrl' | 'masterKey'>,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const response = await fetch(`${stack.functionsUrl}/api/${path}`, {
     method,
     headers: { 'x-functions-key': stack.masterKey, 'content-type': 'application/json' },

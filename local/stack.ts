@@ -5,7 +5,7 @@ import { startAzurite } from './azurite';
 import { ensureLocalCertificate } from './certs';
 import { startEmulators } from './emulators';
 import { startEventGridTopic } from './eventGridTopic';
-import { spawnFunctionsHost } from './host/childProcess';
+import { type SpawnedFunctionsHost, spawnFunctionsHost } from './host/childProcess';
 
 /** How the local stack is laid out; every port may be 0 (pick a free one). */
 export interface LocalStackOptions {
@@ -30,8 +30,15 @@ export interface LocalStack {
   readonly storageConnectionString: string;
   readonly emulators: Awaited<ReturnType<typeof startEmulators>>;
   readonly topic: Awaited<ReturnType<typeof startEventGridTopic>>;
+  /** The Functions host started with the stack (tests may kill it to simulate a crash). */
+  readonly host: SpawnedFunctionsHost;
   /** Everything the Functions host printed so far (for secret scans in tests). */
   hostOutput(): string;
+  /**
+   * Starts one more Functions host process with the same settings and keys, sharing Azurite and the
+   * stand-ins (scale-out: several instances on one storage account). Stopped by `stop()`.
+   */
+  spawnHost(options?: { readonly onOutput?: (chunk: string) => void }): Promise<SpawnedFunctionsHost>;
   stop(): Promise<void>;
 }
 
@@ -102,15 +109,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...DEMO_SETTINGS,
       ...options.settings,
     };
-    const host = await spawnFunctionsHost({
-      env,
-      port: options.functionsPort,
-      masterKey,
-      defaultKey,
-      cwd: options.root,
-      ...(options.onHostOutput ? { onOutput: options.onHostOutput } : {}),
-    });
-    stoppers.push(() => host.stop());
+    const spawnHost = async (
+      onOutput: ((chunk: string) => void) | undefined,
+      port = 0,
+    ): Promise<SpawnedFunctionsHost> => {
+      const spawned = await spawnFunctionsHost({
+        env,
+        port,
+        masterKey,
+        defaultKey,
+        cwd: options.root,
+        ...(onOutput ? { onOutput } : {}),
+      });
+      stoppers.push(() => spawned.stop());
+      return spawned;
+    };
+    const host = await spawnHost(options.onHostOutput, options.functionsPort);
     topic.forwardTo(`${host.url}/api/events?code=${encodeURIComponent(defaultKey)}`);
 
     return {
@@ -121,7 +135,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       storageConnectionString: azurite.connectionString,
       emulators,
       topic,
+      host,
       hostOutput: () => host.output(),
+      spawnHost: (extra) => spawnHost(extra?.onOutput),
       stop: stopAll,
     };
   } catch (error) {

@@ -26,6 +26,8 @@ export interface SpawnedFunctionsHost {
   output(): string;
   /** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
   stop(): Promise<void>;
+  /** SIGKILL at once (a crash: no shutdown code runs); resolves when the child has exited. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
   });
   let captured = '';
   const stop = childStopper(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => fail(new Error('Functions host did not start in time')),
@@ -75,5 +78,9 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
     url,
     output: () => captured,
     stop,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
   };
 }

@@ -1,0 +1,109 @@
+import type { Fault } from '../../local/emulators';
+import type { SpawnedFunctionsHost } from '../../local/host/childProcess';
+import { SECRET_TAGS } from '../../shared/rotation/SecretStore';
+import { rotateNow } from '../support/stackEndpoints';
+import { waitFor } from '../support/waitFor';
+import type { MatrixStack } from './matrixStack';
+
+/** Where the host is killed: right after the journal records a step, or after finish's secret write. */
+export type KillPoint = 'created' | 'set' | 'tested' | 'secretWritten';
+
+/** What one crash did and how it converged. */
+export interface CrashResult {
+  readonly killPoint: KillPoint;
+  /** The journal's step as the killed process left it. */
+  readonly journalAtKill: string;
+  readonly regenerations: number;
+  readonly newVersions: number;
+  readonly convergedMs: number;
+}
+
+/**
+ * Every Key Vault call is slowed by this much while a crash case runs, so that after each journal
+ * write the host spends at least this long in its next call (every step starts with a Key Vault read)
+ * and the watcher below reliably kills it *at* the step, not somewhere later.
+ */
+const STEP_GAP_MS = 800;
+
+/**
+ * Rotates the crash endpoint and SIGKILLs the host process running it at `point`, watching only from
+ * outside: the journal table in Azurite (`state.active.step`) and, for `secretWritten`, the Key Vault
+ * stand-in's versions. The host running the rotation is the one whose output names the rotation id.
+ * A fresh host is started; the rotation must converge (the timer re-enqueues an unfinished rotation
+ * and the next run resumes once the 10 s lease has expired) with exactly one regenerate.
+ */
+export async function crashAtStep(
+  m: MatrixStack,
+  point: KillPoint,
+  /** The Key Vault fault of the surrounding case, replaced by the step gap until the kill, then restored. */
+  keyVaultFault?: Fault,
+): Promise<CrashResult> {
+  const { control } = m.stack.emulators;
+  const endpoint = m.crash;
+  const regenerationsBefore = m.standIns.regenerations(endpoint.name);
+  const versionsBefore = control.secretVersions(endpoint.secretName).length;
+  const lastBefore = (await m.journal.state(endpoint.id)).lastRotationId;
+  control.setFault('keyVault', { latencyMs: STEP_GAP_MS }); // a probability would spoil the gap
+  let victim: SpawnedFunctionsHost | undefined;
+  let rotationId = '';
+  try {
+    let askedAt = 0;
+    rotationId = await waitFor(
+      'the crash endpoint to start a rotation',
+      async () => {
+        const state = await m.journal.state(endpoint.id);
+        if (state.active) return state.active.rotationId;
+        if (Date.now() - askedAt > 5_000) {
+          askedAt = Date.now();
+          await rotateNow(m.stack, endpoint.id, m.live[0]?.url).catch(() => undefined); // leased: ask again
+        }
+        return undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 50, describe: () => hostTails(m) },
+    );
+    await waitFor(
+      `rotation ${rotationId} to reach ${point}`,
+      async () => {
+        const state = await m.journal.state(endpoint.id);
+        if (state.lastRotationId !== lastBefore || !state.active || state.active.rotationId !== rotationId)
+          throw new Error(`rotation ${rotationId} went past ${point} before the kill`);
+        if (point !== 'secretWritten') return state.active.step === point;
+        const current = control.secretVersions(endpoint.secretName).at(-1);
+        return current?.tags[SECRET_TAGS.rotationId] === rotationId;
+      },
+      { timeoutMs: 60_000, intervalMs: 40 },
+    );
+    victim = m.live.find((h) => h.output().includes(`rotationId=${rotationId}`));
+    if (!victim) throw new Error(`no live host names rotation ${rotationId} in its output`);
+    await m.killHost(victim);
+  } finally {
+    control.setFault('keyVault', keyVaultFault);
+  }
+  const killedAt = Date.now();
+  const atKill = (await m.journal.state(endpoint.id)).active?.step ?? 'none';
+  await m.spawnHost();
+  await waitFor(
+    `rotation ${rotationId} to converge after the kill`,
+    async () => {
+      const state = await m.journal.state(endpoint.id);
+      return state.lastRotationId === rotationId && state.lastOutcome === 'succeeded' && !state.active;
+    },
+    {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      describe: () => m.live.map((h) => h.output().slice(-3000)).join('\n---\n'),
+    },
+  );
+  return {
+    killPoint: point,
+    journalAtKill: atKill,
+    regenerations: m.standIns.regenerations(endpoint.name) - regenerationsBefore,
+    newVersions: control.secretVersions(endpoint.secretName).length - versionsBefore,
+    convergedMs: Date.now() - killedAt,
+  };
+}
+
+/** The last lines every live host printed (for timeout messages). */
+export function hostTails(m: MatrixStack): string {
+  return m.live.map((h) => `--- ${h.url}\n${h.output().slice(-4000)}`).join('\n');
+}

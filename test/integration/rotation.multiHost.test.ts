@@ -1,0 +1,125 @@
+import { join } from 'node:path';
+
+import { QueueClient } from '@azure/storage-queue';
+
+import type { SpawnedFunctionsHost } from '../../local/host/childProcess';
+import { type LocalStack, startLocalStack } from '../../local/stack';
+import { SECRET_TAGS } from '../../shared/rotation/SecretStore';
+import { addKeyEndpoint, type RegisteredKeyEndpoint } from '../support/stackEndpoints';
+import { leakedSecrets, StandInLog } from '../support/standInLog';
+import { allTableRowsText, journalReader } from '../support/storageTables';
+import { waitFor } from '../support/waitFor';
+
+/**
+ * Scale-out: several Functions host processes, each running the rotation timer and the queue worker,
+ * against one Azurite account and one set of stand-ins. Every timer enqueues every due endpoint, so
+ * jobs are duplicated across hosts; the lease and the journal must still rotate each one exactly once.
+ */
+const WS = {
+  subscriptionId: '00000000-0000-0000-0000-0000000000m1',
+  resourceGroup: 'rg-multi',
+  workspace: 'ws-multi',
+};
+const ENDPOINTS_PER_ROUND = 8;
+const TIMER_LINE = /RotationTimer => enqueueDue => due=(\d+)/g;
+
+jest.setTimeout(240_000);
+
+describe('Rotation with several host processes on one storage account', () => {
+  const root = join(__dirname, '..', '..');
+  const standIns = new StandInLog();
+  let stack: LocalStack;
+  const hosts: SpawnedFunctionsHost[] = [];
+
+  beforeAll(async () => {
+    stack = await startLocalStack({
+      root,
+      functionsPort: 0,
+      emulatorPort: 0,
+      log: standIns.sink,
+      // Every 2 s on every host; a period far longer than the test, so "once" is unambiguous.
+      settings: { ROTATION_SCHEDULE: '*/2 * * * * *', ROTATION_PERIOD_HOURS: '1' },
+    });
+    hosts.push(stack.host, await stack.spawnHost());
+    stack.emulators.control.addWorkspace(WS);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  /** Timer runs of a host so far, and how many of them found due endpoints. */
+  const timerRuns = (host: SpawnedFunctionsHost): { runs: number; withDue: number } => {
+    const due = [...host.output().matchAll(TIMER_LINE)].map((m) => Number(m[1]));
+    return { runs: due.length, withDue: due.filter((n) => n > 0).length };
+  };
+
+  async function rotateRoundExactlyOnce(round: string): Promise<void> {
+    // Prepare
+    const journal = journalReader(stack.storageConnectionString);
+    const endpoints: RegisteredKeyEndpoint[] = [];
+    for (let i = 0; i < ENDPOINTS_PER_ROUND; i += 1)
+      endpoints.push(await addKeyEndpoint(stack, WS, `multi-${round}-${i}`));
+    const queue = new QueueClient(stack.storageConnectionString, 'rotation-jobs');
+
+    // Act: wait until every endpoint is rotated, then let every host's timer run three more times
+    await waitFor(
+      'every endpoint rotated',
+      async () => {
+        const states = await Promise.all(endpoints.map((e) => journal.state(e.id)));
+        return states.every((s) => s.lastOutcome === 'succeeded' && !s.active);
+      },
+      {
+        timeoutMs: 150_000,
+        intervalMs: 500,
+        describe: () => hosts.map((h) => h.output().slice(-3000)).join('\n---\n'),
+      },
+    );
+    const runsThen = hosts.map((h) => timerRuns(h).runs);
+    await waitFor('three more timer runs on every host', () =>
+      hosts.every((h, i) => timerRuns(h).runs >= (runsThen[i] ?? 0) + 3),
+    );
+    await waitFor(
+      'the job queue to drain',
+      async () => (await queue.getProperties()).approximateMessagesCount === 0,
+      { timeoutMs: 60_000 },
+    );
+
+    // Assess: every host's timer saw due endpoints (so jobs were duplicated), yet one regenerate each
+    for (const host of hosts) expect(timerRuns(host).withDue).toBeGreaterThan(0);
+    for (const endpoint of endpoints) {
+      const versions = stack.emulators.control.secretVersions(endpoint.secretName);
+      const finished = (await journal.steps(endpoint.id)).filter((s) => s.step === 'finished');
+      expect({ id: endpoint.id, regenerations: standIns.regenerations(endpoint.name) }).toEqual({
+        id: endpoint.id,
+        regenerations: 1,
+      });
+      expect(versions.map((v) => v.tags[SECRET_TAGS.slot])).toEqual(['Primary', 'Secondary']);
+      expect(versions[1]?.value).toBe(stack.emulators.control.keys(endpoint.coords).secondaryKey);
+      expect(finished).toHaveLength(1);
+      expect(finished[0]?.rotationId).toBe(versions[1]?.tags[SECRET_TAGS.rotationId]);
+    }
+  }
+
+  it('two host processes running timer and queue: every due endpoint rotated exactly once', async () => {
+    await rotateRoundExactlyOnce('two');
+  });
+
+  it('three host processes running timer and queue: every due endpoint rotated exactly once', async () => {
+    hosts.push(await stack.spawnHost());
+    await rotateRoundExactlyOnce('three');
+  });
+
+  it('left no key in any host output or table row', async () => {
+    const haystack = [...hosts.map((h) => h.output()), await allTableRowsText(stack.storageConnectionString)];
+    const keys = new Map<string, string>();
+    for (const round of ['two', 'three'])
+      for (let i = 0; i < ENDPOINTS_PER_ROUND; i += 1) {
+        const name = `multi-${round}-${i}`;
+        for (const [slot, key] of Object.entries(stack.emulators.control.keys({ ...WS, name })))
+          keys.set(key, `${name} ${slot}`);
+      }
+    expect(keys.size).toBe(4 * ENDPOINTS_PER_ROUND);
+    expect(leakedSecrets(haystack.join('\n'), keys)).toEqual([]);
+  });
+});
