@@ -8,8 +8,6 @@ import { jsonBody, type RequestContext, send, stringRecord } from './httpUtil';
 import { type EmulatorState, type EndpointRecord, newKey } from './state';
 
 const AUTH_MODES = ['Key', 'AMLToken', 'AADToken'];
-/** How long create/update/delete stay in progress (the recording's took seconds; tests want speed). */
-const LIFECYCLE_DELAY_MS = 100;
 
 /** PUT online endpoint (201, also for an update) as a long-running operation, like the recorded exchange. */
 export function putOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
@@ -56,7 +54,7 @@ export function putOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarge
   if (existing) e.provisioningState = 'Updating';
   e.modifiedAt = nowIso;
   state.putEndpoint(e);
-  const op = startOperation(state, ctx, ws, LIFECYCLE_DELAY_MS, () => {
+  const op = startOperation(state, ctx, ws, state.settings.lifecycleDelayMs, () => {
     e.traffic = traffic;
     e.provisioningState = 'Succeeded';
   });
@@ -76,7 +74,7 @@ export function deleteOnline(state: EmulatorState, ctx: RequestContext, t: ArmTa
   const found = find(state, ctx, t, 'online');
   if (!found) return;
   found.e.provisioningState = 'Deleting';
-  const op = startOperation(state, ctx, found.ws, LIFECYCLE_DELAY_MS, () => {
+  const op = startOperation(state, ctx, found.ws, state.settings.lifecycleDelayMs, () => {
     if (state.endpoint('online', t) === found.e) state.removeEndpoint(t, 'online');
   });
   const [status, result] = operationUrls(state, op, ctx.query.get('api-version') ?? '');

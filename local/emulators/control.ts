@@ -85,6 +85,7 @@ export function createControl(state: EmulatorState): EmulatorControl {
         .versions(name)
         .map((v) => ({ version: v.version, value: v.value, enabled: v.enabled, tags: { ...v.tags } })),
     setRegenerateDelayMs: (ms) => void (state.settings.regenerateDelayMs = nonNegative(ms, 'ms')),
+    setLifecycleDelayMs: (ms) => void (state.settings.lifecycleDelayMs = nonNegative(ms, 'ms')),
     setKeyPropagationDelayMs: (ms) => void (state.settings.keyPropagationDelayMs = nonNegative(ms, 'ms')),
     setTokenLifetimeSeconds: (s) => void (state.settings.tokenLifetimeSeconds = nonNegative(s, 'seconds')),
     setEndpointTokenLifetimeSeconds: (s) =>

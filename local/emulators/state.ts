@@ -79,6 +79,8 @@ export class EmulatorState {
     tokenLifetimeSeconds: 3600,
     endpointTokenLifetimeSeconds: 86400,
     regenerateDelayMs: 200,
+    // Create/update/delete took seconds in the recording; tests want speed.
+    lifecycleDelayMs: 100,
     keyPropagationDelayMs: 0,
   };
 

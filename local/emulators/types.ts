@@ -96,6 +96,8 @@ export interface EmulatorControl {
   secretVersions(name: string): SecretVersionView[];
   /** How long a regenerateKeys operation stays in progress (default 200). */
   setRegenerateDelayMs(ms: number): void;
+  /** How long an endpoint create/update/delete operation stays in progress (default 100). */
+  setLifecycleDelayMs(ms: number): void;
   /** How long until a regenerated key is accepted at scoring (default 0); the replaced key works until then. */
   setKeyPropagationDelayMs(ms: number): void;
   /** Lifetime of managed-identity tokens (default 3600). */

@@ -46,6 +46,9 @@ afterAll(async () => {
 describe('Contract: ARM Azure ML stand-in replays the recorded update/get/token/score/delete exchange', () => {
   it('answers every recorded step with the recorded status, LRO headers and body shape', async () => {
     // Prepare: the recording starts with the endpoint already there (it was created earlier in the session).
+    // It polls once while the update still runs: on a loaded machine a 100 ms operation can finish before
+    // that poll arrives, so the replayed operation runs long enough to be seen running.
+    em.control.setLifecycleDelayMs(2_000);
     const { Entries } = fixture<{ Entries: RecordedEntry[] }>(RECORDING);
     const ws = {
       subscriptionId: '00000000-0000-0000-0000-000000000',
@@ -61,14 +64,13 @@ describe('Contract: ARM Azure ML stand-in replays the recorded update/get/token/
       // Act: a client polls a status URL until it is terminal; do the same where the recording shows a terminal status.
       let actual: Actual = await replayer.send(entry);
       const recordedStatus = (entry.ResponseBody as { status?: string } | null)?.status;
-      for (
-        let tries = 0;
+      const deadline = Date.now() + 20_000;
+      while (
         recordedStatus === 'Succeeded' &&
         (actual.json as { status?: string }).status !== 'Succeeded' &&
-        tries < 40;
-        tries++
+        Date.now() < deadline
       ) {
-        await new Promise((r) => setTimeout(r, 25));
+        await new Promise((r) => setTimeout(r, 100));
         actual = await replayer.send(entry);
       }
       if (entry.RequestUri.endsWith('/token?api-version=2022-02-01-preview'))
@@ -161,7 +163,9 @@ const SPEC: Array<{
 
 describe('Contract: ARM Azure ML stand-in answers the documented REST-spec examples', () => {
   beforeAll(async () => {
-    // The examples' coordinates; the deployment example needs a deployment, which a PUT with traffic creates.
+    // The examples' coordinates; the deployment example needs a deployment, which a PUT with traffic creates
+    // (an operation of zero length completes on the next request, whatever the machine's load).
+    em.control.setLifecycleDelayMs(0);
     const ws = {
       subscriptionId: '00000000-1111-2222-3333-444444444444',
       resourceGroup: 'test-rg',
@@ -179,7 +183,6 @@ describe('Contract: ARM Azure ML stand-in answers the documented REST-spec examp
       }),
     });
     expect(put.status).toBe(201);
-    await new Promise((r) => setTimeout(r, 150));
   });
 
   it.each(SPEC)('$file', async ({ file, method, path, optional }) => {
