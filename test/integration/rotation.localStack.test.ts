@@ -12,6 +12,7 @@ import { noopTelemetry } from '../../shared/telemetry';
 import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
 import { CrashError } from '../fakes/rotation/FaultPlan';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { startScoringProbe } from '../support/scoringProbe';
 
 /**
  * Rotation with its real adapters (Key Vault, ARM online endpoints, fetch to the scoring URI, Table
@@ -114,33 +115,15 @@ describe('Rotation on the local stack', () => {
     const { scoringUri } = {
       scoringUri: `${emulators.url}/inference/${WS.workspace}/${endpoint.arm.name}/score`,
     };
-    let stop = false;
-    let accepted = 0;
-    let rejected = 0;
-    const score = (key: string) =>
-      fetch(scoringUri, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: '{}',
-      }).then(async (r) => (await r.arrayBuffer(), r.status));
-    const client = (async () => {
-      // Like App Service Key Vault references, the client caches the key and re-reads once on 401.
-      let key = (await module.secrets.getCurrent(endpoint.secretName))?.value ?? '';
-      while (!stop) {
-        let status = await score(key);
-        if (status === 401) {
-          key = (await module.secrets.getCurrent(endpoint.secretName))?.value ?? '';
-          status = await score(key);
-        }
-        if (status === 401 || status === 403) rejected += 1;
-        else accepted += 1;
-      }
-    })();
+    // Like App Service Key Vault references, the client caches the key and re-reads once on 401.
+    const probe = startScoringProbe(
+      scoringUri,
+      async () => (await module.secrets.getCurrent(endpoint.secretName))?.value ?? '',
+    );
 
     // Act
     for (let i = 0; i < 20; i += 1) await rotateOnce(module, endpoint.id);
-    stop = true;
-    await client;
+    const { accepted, rejected } = await probe.stop();
 
     // Assess
     expect(rejected).toBe(0);
