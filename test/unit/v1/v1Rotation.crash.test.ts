@@ -1,4 +1,6 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { DependencyUnavailableError } from '../../../shared/errors';
+import { V1_RULES, V1RuleError } from '../../../shared/v1/v1Rules';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
 import { runSurvivingCrash, watchInvariants } from '../../fakes/rotation/crashHarness';
 
@@ -119,5 +121,38 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
     expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary' });
     expect(f.keys.keysOf('demo-key').Secondary).toBe(inUse);
     expect(violations).toEqual([]);
+  });
+
+  it('never writes a v1 key into a log line, journal row, event or telemetry item', async () => {
+    // Prepare
+    const f = v1Fixture();
+    // Act
+    await f.services.rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt: '' });
+    f.clock.advance(101 * 3_600_000);
+    await f.services.rotator.run({ endpointId: 'demo-key', reason: 'schedule', requestedAt: '' });
+    // Assess
+    const haystack = [...f.logs, f.journal.dump(), JSON.stringify(f.events.events), f.telemetry.text()].join(
+      '\n',
+    );
+    const values = [
+      ...f.keys.allKeys,
+      ...f.secrets.versions('demo-key-secret-pending').map((v) => v.value),
+    ].filter((v) => v !== '');
+    expect(values.length).toBeGreaterThan(4);
+    for (const value of values) expect(haystack).not.toContain(value);
+  });
+
+  it('rotate-now answers the v1 rule as 422, but still queues the job while the region cannot be read', async () => {
+    // Prepare
+    const f = v1Fixture();
+    // Act
+    f.keys.failNext('describe', new V1RuleError(V1_RULES.keyAuthDisabled, 'demo-key'));
+    const refused = f.services.admin.rotateNow('demo-key');
+    await expect(refused).rejects.toMatchObject({ status: 422, code: 'V1_KEY_AUTH_DISABLED' });
+    f.keys.failNext('describe', new DependencyUnavailableError('modelManagement', 'region down'));
+    const queued = await f.services.admin.rotateNow('demo-key');
+    // Assess
+    expect(queued).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    expect(f.jobs.jobs).toHaveLength(1);
   });
 });
