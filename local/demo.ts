@@ -41,6 +41,24 @@ const DEMO_ENDPOINTS = [
     authMode: 'AADToken',
     brokerKeyAccess: false,
   },
+  // Azure ML SDK v1 web services (seed.demo.json): an AKS service with token auth, brokered, and an
+  // ACI service with key auth, rotated on the demo schedule.
+  {
+    id: 'demo-aks-token',
+    kind: 'v1WebService',
+    name: 'demo-aks-token',
+    authMode: 'AMLToken',
+    brokerKeyAccess: false,
+    v1: { computeType: 'AKS', region: 'westeurope' },
+  },
+  {
+    id: 'demo-aci-key',
+    kind: 'v1WebService',
+    name: 'demo-aci-key',
+    authMode: 'Key',
+    brokerKeyAccess: false,
+    v1: { computeType: 'ACI', region: 'westeurope' },
+  },
 ] as const;
 
 /** What the demo created, for the banner and `.local/stack.json`. */
@@ -92,6 +110,7 @@ export async function seedDemo(
       authMode: endpoint.authMode,
       secretName: `${endpoint.id}-key`,
       brokerKeyAccess: endpoint.brokerKeyAccess,
+      ...('v1' in endpoint ? { v1: endpoint.v1 } : {}),
     });
   }
   for (const endpoint of DEMO_ENDPOINTS.filter((e) => e.authMode === 'Key')) {
@@ -134,6 +153,11 @@ export function printBanner(stack: LocalStack, demo: DemoResult): void {
       `  curl -s -H "X-IDENTITY-HEADER: ${secret}" "${api}/msi/token?api-version=2019-08-01&resource=https://ml.azure.com&client_id=${demo.clientId}"`,
       `  curl -s -X POST -u "${demo.clientId}:${secret}" ${api}/endpoints/demo-token-endpoint/token`,
       `  curl -s -H "x-functions-key: ${master}" ${api}/manage/endpoints/demo-key-endpoint`,
+      '',
+      'Azure ML SDK v1 web services (docs/v1-web-services.md): demo-aks-token (AKS, token auth, brokered),',
+      'demo-aci-key (ACI, key auth, rotated). A v1 token instead of AksWebservice.get_access_token(), and the rotation status:',
+      `  curl -s -X POST -u "${demo.clientId}:${secret}" ${api}/endpoints/demo-aks-token/token`,
+      `  curl -s -H "x-functions-key: ${master}" ${api}/manage/endpoints/demo-aci-key`,
       '',
       'Rotation runs at demo speed: watch for "KeyRotator" lines below. Ctrl-C stops everything.',
       '',

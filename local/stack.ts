@@ -94,6 +94,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       KEY_VAULT_URL: emulators.url,
       KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
       ARM_ENDPOINT: emulators.url,
+      // The v1 model-management stand-in plays each region's host under /mms/{region}.
+      V1_MMS_HOST_TEMPLATE: `${emulators.url}/mms/{region}`,
       IDENTITY_ENDPOINT: emulators.identityEndpoint,
       IDENTITY_HEADER: emulators.identityHeader,
       // Only the managed identity: a developer's Azure CLI login must never be picked up locally.

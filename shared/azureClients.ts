@@ -1,4 +1,11 @@
 import { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
+import {
+  bearerTokenAuthenticationPolicy,
+  createDefaultHttpClient,
+  createPipelineFromOptions,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
@@ -24,6 +31,7 @@ export class AzureClients {
    * principal, so all writers of the process (rotation, broker token calls) must queue at the same gate.
    */
   private readonly armWrites = new ArmWriteGate();
+  private mmsInstance?: { sendRequest(request: PipelineRequest): Promise<PipelineResponse> };
 
   constructor(private readonly config: AppConfig) {}
 
@@ -62,6 +70,26 @@ export class AzureClients {
       this.mlClients.set(subscriptionId, client);
     }
     return client;
+  }
+
+  /**
+   * The pipeline for the Azure ML SDK v1 model-management API (v1 web services): the app's credential
+   * with an ARM-audience bearer token, on whatever regional host the request names. Retries are left to
+   * the callers (rotation retries with backoff; the broker's cache rests after a failure instead).
+   */
+  get modelManagement(): { sendRequest(request: PipelineRequest): Promise<PipelineResponse> } {
+    if (!this.mmsInstance) {
+      const pipeline = createPipelineFromOptions({ retryOptions: { maxRetries: 0 } });
+      pipeline.addPolicy(
+        bearerTokenAuthenticationPolicy({
+          credential: this.credential,
+          scopes: 'https://management.azure.com/.default',
+        }),
+      );
+      const httpClient = createDefaultHttpClient();
+      this.mmsInstance = { sendRequest: (request) => pipeline.sendRequest(httpClient, request) };
+    }
+    return this.mmsInstance;
   }
 
   /** A Table storage client for one table. */

@@ -47,6 +47,15 @@ export const SETTINGS = {
       patternText: 'a date such as 2025-12-01',
     },
   ),
+  v1MmsHostTemplate: stringSetting(
+    'V1_MMS_HOST_TEMPLATE',
+    "Host of the Azure ML SDK v1 model-management API for v1 web services; {region} becomes the endpoint's v1.region. The default follows the workspace discoveryUrl pattern (exact derivation unconfirmed; see docs/v1-web-services.md).",
+    {
+      default: 'https://{region}.api.azureml.ms',
+      pattern: /^https:\/\/[^\s?#]+$/,
+      patternText: 'an https URL without query, such as https://{region}.api.azureml.ms',
+    },
+  ),
   managedIdentityClientId: stringSetting(
     'AZURE_CLIENT_ID',
     'Client id of a user-assigned managed identity; empty selects the system-assigned identity.',
@@ -172,6 +181,8 @@ export interface AppConfig {
     | { readonly kind: 'identity'; readonly accountName: string };
   readonly keyVault: { readonly url: string; readonly disableChallengeResourceVerification: boolean };
   readonly arm: { readonly endpoint: string; readonly mlApiVersion: string };
+  /** Azure ML SDK v1 web services. */
+  readonly v1: { readonly mmsHostTemplate: string };
   readonly identity: { readonly clientId?: string };
   readonly tables: {
     readonly endpoints: string;
@@ -261,6 +272,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       disableChallengeResourceVerification: v.keyVaultDisableChallengeResourceVerification,
     },
     arm: { endpoint: v.armEndpoint, mlApiVersion: v.mlApiVersion },
+    v1: { mmsHostTemplate: v.v1MmsHostTemplate.replace(/\/+$/, '') },
     identity: v.managedIdentityClientId ? { clientId: v.managedIdentityClientId } : {},
     tables: {
       endpoints: `${prefix}Endpoints`,

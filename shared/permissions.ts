@@ -65,8 +65,8 @@ export const PERMISSIONS = [
   {
     kind: 'arm',
     action: 'Microsoft.MachineLearningServices/workspaces/services/read',
-    operations: ['services.get'],
-    why: 'Read a v1 web service (ACI/AKS): auth settings and scoring URI.',
+    operations: ['services.get', 'services.operations.get'],
+    why: 'Read a v1 web service (ACI/AKS): auth flags and scoring URI; poll a v1 regenerateKeys operation (no separate action is listed for MMS operations; unconfirmed).',
   },
   {
     kind: 'arm',

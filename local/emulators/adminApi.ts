@@ -1,5 +1,6 @@
 import { jsonBody, type RequestContext, type Route, send } from './httpUtil';
 import type { EmulatedService, EmulatorControl, EndpointCoordinates, OnlineEndpointInput } from './types';
+import type { V1ServiceInput } from './v1State';
 
 type Body = Record<string, unknown>;
 
@@ -24,7 +25,7 @@ function coords(body: Body): EndpointCoordinates {
   };
 }
 
-const SERVICES: readonly string[] = ['identity', 'keyVault', 'arm', 'scoring'];
+const SERVICES: readonly string[] = ['identity', 'keyVault', 'arm', 'scoring', 'modelManagement'];
 
 function service(body: Body): EmulatedService {
   const value = str(body, 'service');
@@ -46,11 +47,14 @@ const METHODS: Record<string, (control: EmulatorControl, body: Body) => unknown>
   addOnlineEndpoint: (c, b) =>
     c.addOnlineEndpoint({ ...b, ...coords(b), authMode: str(b, 'authMode') } as OnlineEndpointInput),
   addServerlessEndpoint: (c, b) => c.addServerlessEndpoint({ ...b, ...coords(b) }),
+  addV1Service: (c, b) =>
+    c.addV1Service({ ...b, ...coords(b), computeType: str(b, 'computeType') } as V1ServiceInput),
   deleteEndpoint: (c, b) => c.deleteEndpoint(coords(b)),
   keys: (c, b) => c.keys(coords(b)),
   restrictRoles: (c) => c.restrictRoles(),
   grantRole: (c, b) => c.grantRole(str(b, 'principalId'), str(b, 'scope'), str(b, 'role')),
-  setFault: (c, b) => c.setFault(service(b), b.fault ?? undefined),
+  setFault: (c, b) =>
+    c.setFault(service(b), b.fault ?? undefined, typeof b.region === 'string' ? b.region : undefined),
   clearFaults: (c) => c.clearFaults(),
   setArmWriteThrottling: (c, b) =>
     c.setArmWriteThrottling(

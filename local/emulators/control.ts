@@ -9,6 +9,8 @@ import type {
   OnlineEndpointInput,
   ServerlessEndpointInput,
 } from './types';
+import { v1ScoringUri } from './v1Services';
+import { newV1Service, type V1ComputeType, type V1ServiceInput } from './v1State';
 
 const ONLINE_MODES: readonly string[] = ['Key', 'AMLToken', 'AADToken'];
 
@@ -66,16 +68,22 @@ export function createControl(state: EmulatorState): EmulatorControl {
       state.putEndpoint(r);
       return { scoringUri: state.scoringUri(r) };
     },
-    deleteEndpoint: (c) => void state.removeEndpoint(c),
+    addV1Service: (s: V1ServiceInput) => {
+      if (!state.workspace(s)) state.addWorkspace(s);
+      const r = newV1Service(s, newKey);
+      state.v1.put(r);
+      return { scoringUri: v1ScoringUri(state, r) };
+    },
+    deleteEndpoint: (c) => void (state.removeEndpoint(c) || state.v1.remove(c)),
     keys: (c) => {
       state.settle(Date.now());
-      const e = state.endpoint('online', c) ?? state.endpoint('serverless', c);
+      const e = state.endpoint('online', c) ?? state.endpoint('serverless', c) ?? state.v1.get(c);
       if (!e) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
       return { primaryKey: e.keys.Primary.value, secondaryKey: e.keys.Secondary.value };
     },
     restrictRoles: () => state.roles.restrict(),
     grantRole: (principalId, scope, role) => state.roles.grant(principalId, scope, role),
-    setFault: (service, fault) => state.faults.set(service, fault),
+    setFault: (service, fault, scope) => state.faults.set(service, fault, scope),
     clearFaults: () => state.faults.clear(),
     setArmWriteThrottling: (t) => state.throttle.configure(t),
     counters: () => state.counters(),
@@ -100,6 +108,8 @@ export function createControl(state: EmulatorState): EmulatorControl {
           throw new TypeError('serverless authMode must be Key or None');
         control.addServerlessEndpoint({ ...e, authMode: e.authMode ?? 'Key' });
       }
+      for (const s of data.v1Services ?? [])
+        control.addV1Service({ ...s, computeType: s.computeType as V1ComputeType });
     },
   };
   return control;

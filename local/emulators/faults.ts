@@ -8,14 +8,18 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 /** Per-service faults: latency, an error status, or a dropped connection, each with a probability. */
 export class FaultInjector {
-  private readonly faults = new Map<EmulatedService, Fault>();
+  private readonly faults = new Map<string, Fault>();
 
   constructor(private readonly random: () => number = Math.random) {}
 
-  /** Sets (or with undefined clears) the fault of one service. */
-  set(service: EmulatedService, fault: Fault | undefined): void {
-    if (fault === undefined) this.faults.delete(service);
-    else this.faults.set(service, { ...fault });
+  /**
+   * Sets (or with undefined clears) the fault of one service, or of one scope of it (a region of the
+   * model-management service: a regional outage).
+   */
+  set(service: EmulatedService, fault: Fault | undefined, scope?: string): void {
+    const key = scope === undefined ? service : `${service}:${scope.toLowerCase()}`;
+    if (fault === undefined) this.faults.delete(key);
+    else this.faults.set(key, { ...fault });
   }
 
   /** Clears every fault. */
@@ -24,8 +28,9 @@ export class FaultInjector {
   }
 
   /** Waits the configured latency, then says whether the request fails and how. */
-  async apply(service: EmulatedService): Promise<FaultDecision> {
-    const fault = this.faults.get(service);
+  async apply(service: EmulatedService, scope?: string): Promise<FaultDecision> {
+    const fault =
+      (scope !== undefined ? this.faults.get(`${service}:${scope}`) : undefined) ?? this.faults.get(service);
     if (!fault) return { kind: 'none' };
     if (this.random() >= (fault.probability ?? 1)) return { kind: 'none' };
     if (fault.latencyMs) await sleep(fault.latencyMs);

@@ -21,6 +21,8 @@ export interface RequestContext {
 export interface Route {
   /** Counter name, e.g. `arm.listKeys`. */
   readonly operation: string;
+  /** Narrows fault injection (the region of a model-management call): `setFault(service, fault, scope)`. */
+  readonly faultScope?: string;
   run(ctx: RequestContext): void | Promise<void>;
 }
 

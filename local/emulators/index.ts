@@ -21,6 +21,7 @@ export type {
   ServerlessEndpointInput,
   WorkspaceCoordinates,
 } from './types';
+export type { V1ComputeType, V1ServiceInput } from './v1State';
 
 /**
  * Starts the HTTPS stand-ins for Azure (managed identity, Key Vault, ARM Azure ML, scoring) on

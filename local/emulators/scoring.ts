@@ -46,8 +46,8 @@ function refusal(
   return undefined;
 }
 
-/** A tiny model: the sum of each row of `data`, like the recorded model's list of numbers. */
-function model(ctx: RequestContext): unknown {
+/** A tiny model (shared by the v1 scoring stand-in): the sum of each row of `data`, like the recorded model's list of numbers. */
+export function model(ctx: RequestContext): unknown {
   try {
     const data = jsonBody(ctx)?.data;
     if (Array.isArray(data))

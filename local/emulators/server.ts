@@ -11,6 +11,9 @@ import { kvError } from './keyVaultShapes';
 import { scoringRoute } from './scoring';
 import type { EmulatorState } from './state';
 import type { EmulatedService, EmulatorControl } from './types';
+import { v1ScoringRoute } from './v1Scoring';
+import { v1Route } from './v1Services';
+import { mmsError } from './v1Shapes';
 
 const CODES: Record<number, string> = {
   429: 'TooManyRequests',
@@ -51,6 +54,10 @@ function route(
   if (kv) return ['keyVault', kv];
   const arm = armRoute(state, ctx);
   if (arm) return ['arm', arm];
+  const mms = v1Route(state, ctx);
+  if (mms) return ['modelManagement', mms];
+  const v1Scoring = v1ScoringRoute(state, ctx);
+  if (v1Scoring) return ['scoring', v1Scoring];
   const scoring = scoringRoute(state, ctx);
   return scoring ? ['scoring', scoring] : undefined;
 }
@@ -70,6 +77,7 @@ function faultAnswer(
   if (service === 'keyVault')
     return kvError(ctx, status, status === 429 ? 'Throttled' : code, message, { headers });
   if (service === 'arm') return armError(ctx, status, code, message, headers);
+  if (service === 'modelManagement') return mmsError(ctx, status, code, message, headers);
   send(ctx, status, { message }, headers);
 }
 
@@ -98,7 +106,7 @@ export function createEmulatorServer(
         operation = r.operation;
         if (service !== 'admin') {
           state.count(operation);
-          const decision = await state.faults.apply(service);
+          const decision = await state.faults.apply(service, r.faultScope);
           if (decision.kind !== 'none') {
             state.count(`${operation}.faulted`);
             if (decision.kind === 'outage') {

@@ -5,6 +5,7 @@ import { JwtIssuer } from './jwt';
 import { RoleModel } from './roles';
 import { SecretStore } from './secretStore';
 import type { EndpointCoordinates, WorkspaceCoordinates } from './types';
+import { V1ServiceStore } from './v1State';
 
 /** A managed identity the identity stand-in can issue tokens for. */
 export interface IdentityRecord {
@@ -51,6 +52,12 @@ export interface OperationRecord {
   readonly complete: (at: number) => void;
 }
 
+/** Anything with two key slots: online and serverless endpoints, v1 web services. */
+export interface KeyedRecord {
+  readonly keys: { Primary: KeySlotState; Secondary: KeySlotState };
+  modifiedAt: string;
+}
+
 /** A fresh random endpoint key (32 URL-safe characters). */
 export function newKey(): string {
   return randomBytes(24).toString('base64url');
@@ -74,6 +81,8 @@ export class EmulatorState {
   readonly workspaces = new Map<string, WorkspaceRecord>();
   readonly endpoints = new Map<string, EndpointRecord>();
   readonly operations = new Map<string, OperationRecord>();
+  /** Azure ML SDK v1 web services (model-management stand-in). */
+  readonly v1 = new V1ServiceStore();
   private readonly counterMap = new Map<string, number>();
   settings = {
     tokenLifetimeSeconds: 3600,
@@ -178,7 +187,7 @@ export class EmulatorState {
   }
 
   /** Sets a key slot to `value` at time `at`; scoring keeps accepting the old value until propagation. */
-  setKey(e: EndpointRecord, slot: 'Primary' | 'Secondary', value: string, at: number): void {
+  setKey(e: KeyedRecord, slot: 'Primary' | 'Secondary', value: string, at: number): void {
     const current = e.keys[slot];
     const stillOld = at < current.activeAt ? current.previous : current.value;
     e.keys[slot] = {
@@ -190,7 +199,7 @@ export class EmulatorState {
   }
 
   /** Keys the scoring stand-in accepts for `e` at `now`. */
-  acceptedKeys(e: EndpointRecord, now: number): string[] {
+  acceptedKeys(e: KeyedRecord, now: number): string[] {
     return [e.keys.Primary, e.keys.Secondary].flatMap((slot) =>
       now >= slot.activeAt ? [slot.value] : slot.previous !== undefined ? [slot.previous] : [],
     );

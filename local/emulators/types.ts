@@ -1,7 +1,9 @@
+import type { V1ServiceInput } from './v1State';
+
 /** Public surface of the local Azure stand-ins (CONTRACT.md §1). */
 
 /** Which stand-in a fault applies to. */
-export type EmulatedService = 'identity' | 'keyVault' | 'arm' | 'scoring';
+export type EmulatedService = 'identity' | 'keyVault' | 'arm' | 'scoring' | 'modelManagement';
 
 /** Online endpoint auth modes the ARM stand-in knows (KnownEndpointAuthMode). */
 export type OnlineAuthMode = 'Key' | 'AMLToken' | 'AADToken';
@@ -63,6 +65,16 @@ export interface EmulatorSeed {
     EndpointCoordinates & { authMode?: string; primaryKey?: string; secondaryKey?: string }
   >;
   userAssignedIdentities?: ReadonlyArray<string>;
+  /** Azure ML SDK v1 web services; `computeType` is checked at run time (AKS or ACI). */
+  v1Services?: ReadonlyArray<
+    EndpointCoordinates & {
+      computeType: string;
+      authEnabled?: boolean;
+      tokenAuthEnabled?: boolean;
+      primaryKey?: string;
+      secondaryKey?: string;
+    }
+  >;
 }
 
 /** One stored secret version, for test assertions. */
@@ -79,14 +91,17 @@ export interface EmulatorControl {
   addWorkspace(ws: WorkspaceCoordinates & { location?: string }): void;
   addOnlineEndpoint(e: OnlineEndpointInput): { scoringUri: string };
   addServerlessEndpoint(e: ServerlessEndpointInput): { scoringUri: string };
+  /** Adds an Azure ML SDK v1 web service (AKS or ACI) with the v1 auth defaults and rules. */
+  addV1Service(s: V1ServiceInput): { scoringUri: string };
   deleteEndpoint(coords: EndpointCoordinates): void;
-  /** Current keys of an endpoint (for assertions; never log them). */
+  /** Current keys of an endpoint or v1 service (for assertions; never log them). */
   keys(coords: EndpointCoordinates): { primaryKey: string; secondaryKey: string };
   /** Role model: by default every principal has every role everywhere; call restrictRoles() to enforce grants. */
   restrictRoles(): void;
   /** scope: an ARM id prefix (e.g. `/subscriptions/x/resourceGroups/y`) or `keyvault`; role: a built-in role name or one action string. */
   grantRole(principalId: string, scope: string, role: string): void;
-  setFault(service: EmulatedService, fault: Fault | undefined): void;
+  /** `scope` narrows a `modelManagement` fault to one region (a regional outage). */
+  setFault(service: EmulatedService, fault: Fault | undefined, scope?: string): void;
   clearFaults(): void;
   /** ARM write bucket (per subscription and principal); off by default. */
   setArmWriteThrottling(t: { capacity: number; refillPerSecond: number } | undefined): void;
@@ -102,7 +117,7 @@ export interface EmulatorControl {
   setKeyPropagationDelayMs(ms: number): void;
   /** Lifetime of managed-identity tokens (default 3600). */
   setTokenLifetimeSeconds(seconds: number): void;
-  /** Lifetime of AML endpoint tokens from POST .../token (default 86400, refresh after half). */
+  /** Lifetime of AML endpoint tokens and v1 service tokens from POST .../token (default 86400, refresh after half). */
   setEndpointTokenLifetimeSeconds(seconds: number): void;
   /** Loads workspaces, endpoints and identities (e.g. `seed.demo.json`). */
   seed(data: EmulatorSeed): void;

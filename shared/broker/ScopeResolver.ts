@@ -4,6 +4,7 @@ import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { ScopeNotAllowedError } from './errors';
 import { LruMap } from './LruMap';
+import { resolveV1TokenScope, type V1ServiceLookup } from './resolveV1Scope';
 import { ML_RESOURCE, type ParsedScope } from './scope';
 import type { TokenFetch } from './TokenCache';
 import type { UpstreamTokenSource } from './UpstreamToken';
@@ -19,16 +20,21 @@ export interface UpstreamSources {
   amlToken: UpstreamTokenSource<ManagedEndpoint>;
   managedIdentity: UpstreamTokenSource<string>;
   keyVault: UpstreamTokenSource<ManagedEndpoint>;
+  /** v1 AKS service tokens (absent: v1 token scopes are refused). */
+  v1Token?: UpstreamTokenSource<ManagedEndpoint>;
 }
 
 /** Where a scope's tokens come from; built once per scope and reused by every request. */
 export interface ResolvedScope {
-  /** Token cache key: `aml:<id>`, `mi:<resource>` (AADToken endpoints share `mi:https://ml.azure.com`), `key:<id>`. */
+  /** Token cache key: `aml:<id>`, `v1:<id>`, `mi:<resource>` (AADToken endpoints share `mi:https://ml.azure.com`), `key:<id>`. */
   readonly cacheKey: string;
   readonly fetch: TokenFetch;
   /** The credential is an endpoint key: the client must have opted in to key access. */
   readonly requiresKeyAccess: boolean;
 }
+
+/** Pause before a failed lookup is tried again while the last answer is served. */
+const RETRY_MS = 5000;
 
 interface Slot {
   resolved: ResolvedScope | ScopeNotAllowedError;
@@ -41,6 +47,8 @@ export interface ScopeResolverOptions {
   sources: UpstreamSources;
   clock: Clock;
   logger: Logger;
+  /** Reads v1 web services' auth flags (v1 token scopes). */
+  v1Services?: V1ServiceLookup;
   /** How long an endpoint lookup is reused. @default 30000 */
   ttlMs?: number;
   /** Scopes remembered at once. @default 10000 */
@@ -49,13 +57,16 @@ export interface ScopeResolverOptions {
 
 /**
  * Maps a scope to its upstream: resource URIs to a managed-identity token for that resource; endpoint
- * ids by auth mode: `AMLToken` online endpoints to ARM's endpoint token, `AADToken` endpoints to a
+ * ids by auth mode: `AMLToken` online endpoints to ARM's endpoint token, `AMLToken` v1 web services to
+ * the service token (after the v1 rules, `resolveV1Scope.ts`), `AADToken` endpoints to a
  * managed-identity token for `https://ml.azure.com`, `Key` endpoints (only with `brokerKeyAccess`) to
  * the current key in Key Vault. Unknown, disabled and retired endpoints are refused. Lookups are cached
- * for `ttlMs` (also negative ones); an endpoint registry outage keeps using the last answer.
+ * for `ttlMs` (also negative ones) and built once for concurrent callers (single flight); an outage of
+ * the registry or of a v1 region keeps using the last answer, retried every few seconds.
  */
 export class ScopeResolver {
   private readonly slots: LruMap<string, Slot>;
+  private readonly building = new Map<string, Promise<Slot>>();
   private readonly ttlMs: number;
 
   constructor(private readonly options: ScopeResolverOptions) {
@@ -72,17 +83,34 @@ export class ScopeResolver {
     let slot = this.slots.get(scope.value);
     if (!slot || now - slot.resolvedAtMs >= this.ttlMs) {
       try {
-        slot = { resolved: await this.build(scope), resolvedAtMs: now };
-        this.slots.set(scope.value, slot);
+        slot = await this.buildOnce(scope, now);
       } catch (error) {
         if (!slot) throw error;
-        this.options.logger.warn('resolve => endpoint registry unavailable, using last answer', {
+        // Keep the last answer; look again in a few seconds rather than on every request.
+        slot.resolvedAtMs = now - this.ttlMs + Math.min(this.ttlMs, RETRY_MS);
+        this.options.logger.warn('resolve => lookup unavailable, using last answer', {
           scope: scope.value,
         });
       }
     }
     if (slot.resolved instanceof ScopeNotAllowedError) throw slot.resolved;
     return slot.resolved;
+  }
+
+  /** One build per scope at a time: N concurrent cold requests read the registry (and a v1 service) once. */
+  private buildOnce(scope: ParsedScope, now: number): Promise<Slot> {
+    let pending = this.building.get(scope.value);
+    if (!pending) {
+      pending = this.build(scope)
+        .then((resolved) => {
+          const slot = { resolved, resolvedAtMs: now };
+          this.slots.set(scope.value, slot);
+          return slot;
+        })
+        .finally(() => this.building.delete(scope.value));
+      this.building.set(scope.value, pending);
+    }
+    return pending;
   }
 
   /** Forgets cached resolutions (after an endpoint changed). */
@@ -109,6 +137,8 @@ export class ScopeResolver {
       case 'AADToken':
         return this.resource(ML_RESOURCE);
       case 'AMLToken': {
+        if (endpoint.kind === 'v1WebService')
+          return resolveV1TokenScope(endpoint, this.options.v1Services, sources.v1Token);
         if (endpoint.kind !== 'onlineEndpoint') {
           return new ScopeNotAllowedError('Tokens are brokered for online endpoints only.');
         }

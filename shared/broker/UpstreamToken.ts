@@ -4,7 +4,7 @@
  */
 
 /** Where a brokered credential comes from. Named in 503 bodies, audit rows and telemetry. */
-export const UPSTREAM_CLASSES = ['amlToken', 'managedIdentity', 'keyVault'] as const;
+export const UPSTREAM_CLASSES = ['amlToken', 'managedIdentity', 'keyVault', 'v1ServiceToken'] as const;
 export type UpstreamClass = (typeof UPSTREAM_CLASSES)[number];
 
 /**

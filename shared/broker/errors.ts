@@ -59,6 +59,20 @@ export class ScopeNotAllowedError extends AppError {
   readonly status = 403;
 }
 
+/**
+ * A token request for a v1 web service breaks a v1 auth rule (token auth only on AKS, off by default,
+ * never together with key auth). A `ScopeNotAllowedError`, so every protocol answers its 4xx
+ * (`invalid_scope` in OAuth); the message names the rule and its code.
+ */
+export class V1TokenRuleError extends ScopeNotAllowedError {
+  constructor(
+    readonly ruleCode: string,
+    ruleText: string,
+  ) {
+    super(`Tokens cannot be brokered for this v1 web service: ${ruleText} (${ruleCode}).`);
+  }
+}
+
 /** What an upstream adapter throws: the upstream, the failure class and the upstream's retry hint. */
 export class UpstreamTokenError extends DependencyUnavailableError {
   override readonly code = 'UpstreamTokenFailed';

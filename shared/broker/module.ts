@@ -1,5 +1,7 @@
+import { realSleep } from '../clock';
 import { createLogger, type LogSink } from '../logging';
 import type { ModuleRoot } from '../services';
+import { ModelManagementClient } from '../v1/ModelManagementClient';
 import { AmlTokenProtocol } from './amlTokenProtocol';
 import { ArmEndpointTokenSource } from './ArmEndpointTokenSource';
 import type { AuditLog } from './AuditLog';
@@ -11,12 +13,14 @@ import { ManagedIdentityTokenSource } from './ManagedIdentityTokenSource';
 import { MsiTokenProtocol } from './msiProtocol';
 import { OAuthTokenProtocol } from './oauthProtocol';
 import { RateLimiter } from './RateLimiter';
+import type { V1ServiceLookup } from './resolveV1Scope';
 import { type BrokerEndpointLookup, ScopeResolver, type UpstreamSources } from './ScopeResolver';
 import { SecretHasher } from './SecretHasher';
 import { TableAuditLog } from './TableAuditLog';
 import { TableBrokerClientRegistry } from './TableBrokerClientRegistry';
 import { TokenBroker } from './TokenBroker';
 import { TokenCache } from './TokenCache';
+import { V1ServiceTokenSource } from './V1ServiceTokenSource';
 
 export type { BrokerEndpointLookup } from './ScopeResolver';
 
@@ -52,12 +56,15 @@ export interface BrokerModuleDeps {
   audit?: AuditLog;
   /** Upstream adapters to replace (tests, benchmarks). */
   sources?: Partial<UpstreamSources>;
+  /** Reads v1 web services' auth flags. @default the model-management API of the service's region */
+  v1Services?: V1ServiceLookup;
   /** Where log lines go. @default the console (the Functions host captures it) */
   logSink?: LogSink;
 }
 
 /**
- * Builds the token broker over the app's identity, ARM, Key Vault and Table storage. Clients are used
+ * Builds the token broker over the app's identity, ARM, the v1 model-management API, Key Vault and
+ * Table storage. Clients are used
  * lazily: nothing touches Azure until the first request that needs it.
  * @example const broker = createBrokerModule(services.root, { endpoints: rotationModule.registry });
  */
@@ -70,6 +77,13 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
   const audit =
     deps.audit ??
     new TableAuditLog({ table: clients.table(config.tables.audit), logger: logger('BrokerAudit') });
+  // One attempt per call: the cache rests after a failure and keeps serving, so retries would only
+  // delay the 503 a client gets while a workspace region is down.
+  const mms = new ModelManagementClient({
+    sender: { sendRequest: (request) => clients.modelManagement.sendRequest(request) },
+    hostTemplate: config.v1.mmsHostTemplate,
+    sleep: realSleep,
+  });
   const sources: UpstreamSources = {
     amlToken:
       deps.sources?.amlToken ??
@@ -82,6 +96,7 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
     keyVault:
       deps.sources?.keyVault ??
       new KeyVaultKeySource({ secrets: { getSecret: (name) => clients.secrets.getSecret(name) }, clock }),
+    v1Token: deps.sources?.v1Token ?? new V1ServiceTokenSource(mms),
   };
   const cache = new TokenCache({
     clock,
@@ -102,6 +117,7 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
   const resolver = new ScopeResolver({
     endpoints: deps.endpoints,
     sources,
+    v1Services: deps.v1Services ?? mms,
     clock,
     logger: logger('ScopeResolver'),
   });
@@ -137,6 +153,7 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
       resolver.invalidate(endpointId);
       cache.invalidate(`aml:${endpointId}`);
       cache.invalidate(`key:${endpointId}`);
+      cache.invalidate(`v1:${endpointId}`);
     },
   };
 }

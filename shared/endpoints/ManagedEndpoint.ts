@@ -7,6 +7,21 @@
 export const ENDPOINT_KINDS = ['onlineEndpoint', 'serverlessEndpoint', 'v1WebService'] as const;
 export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
 
+/** Compute types of Azure ML SDK v1 web services (`computeType` in the model-management API). */
+export const V1_COMPUTE_TYPES = ['AKS', 'ACI'] as const;
+export type V1ComputeType = (typeof V1_COMPUTE_TYPES)[number];
+
+/**
+ * Where a v1 web service runs. Its model-management (MMS) host is the workspace region's; the host is
+ * derived from `V1_MMS_HOST_TEMPLATE` with `{region}` replaced (the exact derivation Azure uses is not
+ * confirmed, reference §8.10, hence a setting).
+ */
+export interface V1ServiceSpec {
+  readonly computeType: V1ComputeType;
+  /** Azure region of the workspace, e.g. `westeurope`. */
+  readonly region: string;
+}
+
 /** How callers authenticate at the scoring URI (`properties.authMode` in ARM). */
 export const AUTH_MODES = ['Key', 'AMLToken', 'AADToken'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -52,6 +67,8 @@ export interface ManagedEndpoint {
   readonly rotationPeriodHours: number;
   readonly gracePeriodHours: number;
   readonly probe: ScoringProbeSpec;
+  /** Required for (and only for) kind `v1WebService`. Auth mode `Key` = key auth, `AMLToken` = token auth. */
+  readonly v1?: V1ServiceSpec;
   /** The broker may hand out this endpoint's key to clients that also opted in. */
   readonly brokerKeyAccess: boolean;
   /** Disabled endpoints are neither rotated nor brokered. */

@@ -7,6 +7,7 @@ import {
   type ManagedEndpoint,
   type ScoringProbeSpec,
 } from './ManagedEndpoint';
+import { validateV1Service } from './validateV1Service';
 
 /** Rotation defaults and limits an endpoint is validated against (from `AppConfig.rotation`). */
 export interface EndpointRules {
@@ -39,6 +40,7 @@ const FIELDS = new Set([
   'rotationPeriodHours',
   'gracePeriodHours',
   'probe',
+  'v1',
   'brokerKeyAccess',
   'enabled',
   'retiredAt',
@@ -113,6 +115,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
     bad('rotationPeriodHours', `must be longer than gracePeriodHours (${grace})`);
 
   const probe = validateProbe(input.probe, bad);
+  const v1 = validateV1Service(input.v1, kind, authMode, (i) => void issues.push(i));
   for (const flag of ['brokerKeyAccess', 'enabled'] as const)
     if (input[flag] !== undefined && typeof input[flag] !== 'boolean') bad(flag, 'true or false');
   for (const time of ['retiredAt', 'createdAt', 'updatedAt'] as const)
@@ -137,6 +140,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
     rotationPeriodHours: period as number,
     gracePeriodHours: grace as number,
     probe,
+    ...(v1 ? { v1 } : {}),
     brokerKeyAccess: (input.brokerKeyAccess as boolean | undefined) ?? false,
     enabled: (input.enabled as boolean | undefined) ?? true,
     ...(typeof input.retiredAt === 'string' ? { retiredAt: input.retiredAt } : {}),

@@ -2,7 +2,8 @@ import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, validateEndpoint } from '../endpoints/validateEndpoint';
-import { ValidationError } from '../errors';
+import { DependencyUnavailableError, ValidationError } from '../errors';
+import type { EndpointKeyClient } from './EndpointKeyClient';
 import {
   AuthModeNotKeyError,
   EndpointExistsError,
@@ -39,6 +40,8 @@ export interface EndpointAdminServiceOptions {
   journal: RotationJournal;
   secrets: SecretStore;
   jobs: RotationJobQueue;
+  /** Checks a v1 web service's live auth flags before a manual rotation is accepted (omit to skip). */
+  keys?: Pick<EndpointKeyClient, 'describe'>;
   clock: Clock;
   rules: EndpointRules;
 }
@@ -156,9 +159,23 @@ export class EndpointAdminService {
       ]);
     const { lease } = await this.options.journal.getState(id);
     if (lease && !lease.owner.startsWith('drift-')) throw new RotationInProgressError(id);
+    if (endpoint.kind === 'v1WebService') await this.checkV1Rules(endpoint);
     const job: RotationJob = { endpointId: id, reason: 'manual', requestedAt: this.now() };
     await this.options.jobs.enqueue(job);
     return job;
+  }
+
+  /**
+   * A v1 service with key auth off (or on together with token auth) gets a 422 naming the v1 rule now,
+   * rather than a failed job later. When the region's model-management API is down the job is still
+   * queued: the rotator checks again before it touches anything.
+   */
+  private async checkV1Rules(endpoint: ManagedEndpoint): Promise<void> {
+    try {
+      await this.options.keys?.describe(endpoint);
+    } catch (error) {
+      if (!(error instanceof DependencyUnavailableError)) throw error;
+    }
   }
 
   private async require(id: string): Promise<ManagedEndpoint> {

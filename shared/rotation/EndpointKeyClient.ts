@@ -16,9 +16,14 @@ export interface EndpointKeys {
 
 /**
  * The control-plane operations on an endpoint's keys (port). One implementation per endpoint kind
- * (v2 online, v2 serverless; v1 web services later) behind `EndpointKeyClientRouter`.
+ * (v2 online, v2 serverless, v1 web services) behind `EndpointKeyClientRouter`.
  */
 export interface EndpointKeyClient {
+  /**
+   * Capability: false when the service cannot be given a key value (v1 web services), so the set step
+   * regenerates without one and reads the new value back. Absent means true.
+   */
+  setsKeyValue?(endpoint: ManagedEndpoint): boolean;
   /** Auth mode and scoring URI. */
   describe(endpoint: ManagedEndpoint): Promise<EndpointDescription>;
   /** Both current keys. */

@@ -2,8 +2,12 @@ import type { EndpointKind, KeySlot, ManagedEndpoint } from '../endpoints/Manage
 import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from './EndpointKeyClient';
 import { UnsupportedEndpointKindError } from './errors';
 
-/** Kinds with a key client today; v1 web services get theirs in a later issue. */
-const ROTATABLE_KINDS: ReadonlySet<EndpointKind> = new Set(['onlineEndpoint', 'serverlessEndpoint']);
+/** Kinds with a key client. */
+const ROTATABLE_KINDS: ReadonlySet<EndpointKind> = new Set([
+  'onlineEndpoint',
+  'serverlessEndpoint',
+  'v1WebService',
+]);
 
 /** True when endpoints of `kind` can be rotated. */
 export function supportsRotation(kind: EndpointKind): boolean {
@@ -11,11 +15,16 @@ export function supportsRotation(kind: EndpointKind): boolean {
 }
 
 /**
- * Dispatches to the key client of the endpoint's kind — the seam where the v1 web-service client will
- * plug in. A kind without a client fails with `UnsupportedEndpointKindError`.
+ * Dispatches to the key client of the endpoint's kind (online, serverless, v1 web service). A kind
+ * without a client fails with `UnsupportedEndpointKindError`.
  */
 export class EndpointKeyClientRouter implements EndpointKeyClient {
   constructor(private readonly byKind: Partial<Record<EndpointKind, EndpointKeyClient>>) {}
+
+  setsKeyValue(endpoint: ManagedEndpoint): boolean {
+    const client = this.client(endpoint);
+    return client.setsKeyValue?.(endpoint) ?? true;
+  }
 
   async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
     return this.client(endpoint).describe(endpoint);

@@ -56,17 +56,19 @@ export class RotationSteps {
   }
 
   /**
-   * set: the endpoint's slot takes the pending value. When the service refuses our value (400; its
-   * accepted format is undocumented) the slot is regenerated without one and the service's value
-   * becomes the pending value.
+   * set: the endpoint's slot takes the pending value. When the service cannot take a value (the key
+   * client's `setsKeyValue` capability is false: v1 web services) or refuses ours (400; its accepted
+   * format is undocumented), the slot is regenerated without one and the service's value becomes the
+   * pending value ({@link regenerateAndRead}).
    */
   async set(ctx: StepContext): Promise<SecretVersion> {
-    const { keys, secrets } = this.options;
+    const { keys } = this.options;
     const pending = await this.requirePending(ctx);
     await this.assertNotCurrent(ctx);
     // After a crash the regenerate may already have happened; regenerating again would be harmless for
     // the value, but costs an ARM write and breaks "one regenerate per slot per rotation".
     if (ctx.resumed && keyOf(await keys.listKeys(ctx.endpoint), ctx.slot) === pending.value) return pending;
+    if (keys.setsKeyValue?.(ctx.endpoint) === false) return this.regenerateAndRead(ctx);
     try {
       await keys.regenerateKey(ctx.endpoint, ctx.slot, pending.value);
       return pending;
@@ -76,13 +78,29 @@ export class RotationSteps {
         endpoint: ctx.endpoint.id,
         slot: ctx.slot,
       });
-      await keys.regenerateKey(ctx.endpoint, ctx.slot);
-      const value = keyOf(await keys.listKeys(ctx.endpoint), ctx.slot);
-      const written = await secrets.setVersion(pendingSecretName(ctx.endpoint.secretName), value, {
-        tags: this.tags(ctx),
-      });
-      return { ...written, value };
+      return this.regenerateAndRead(ctx);
     }
+  }
+
+  /**
+   * Regenerate-then-read: the service picks the value, which is read back into a new version of the
+   * pending secret (same rotation id and slot tags) before the test step uses it. Crash points:
+   * ```
+   * regenerate(slot) ──► listKeys ──► pending := value ──► journal "set"
+   *   crash here: the slot no longer equals the pending value; the resumed set step sees that and
+   *   regenerates the SAME slot again (never the current one: assertNotCurrent ran first), then reads
+   *                                    crash here: the slot equals the pending value; resume returns it
+   * ```
+   * Clients never see any of this: Key Vault's current version still names the other slot.
+   */
+  private async regenerateAndRead(ctx: StepContext): Promise<SecretVersion> {
+    const { keys, secrets } = this.options;
+    await keys.regenerateKey(ctx.endpoint, ctx.slot);
+    const value = keyOf(await keys.listKeys(ctx.endpoint), ctx.slot);
+    const written = await secrets.setVersion(pendingSecretName(ctx.endpoint.secretName), value, {
+      tags: this.tags(ctx),
+    });
+    return { ...written, value };
   }
 
   /**
@@ -125,8 +143,23 @@ export class RotationSteps {
       });
       version = written.version;
     }
-    if (pending) await secrets.disableVersion(pendingSecretName(name), pending.version);
+    if (pending) await this.disableSupersededPending(ctx, pending.version);
     return version as string;
+  }
+
+  /**
+   * Disables every enabled pending version of this rotation, the latest last (it is what `pending()`
+   * reads, so a crash midway leaves the step repeatable). Only the regenerate-then-read path leaves more
+   * than one: the create step's placeholder, which never reached the service.
+   */
+  private async disableSupersededPending(ctx: StepContext, latest: string): Promise<void> {
+    const { secrets } = this.options;
+    const name = pendingSecretName(ctx.endpoint.secretName);
+    const older = (await secrets.listVersions(name)).filter(
+      (v) => v.enabled && v.version !== latest && v.tags[SECRET_TAGS.rotationId] === ctx.rotationId,
+    );
+    for (const v of older.reverse()) await secrets.disableVersion(name, v.version);
+    await secrets.disableVersion(name, latest);
   }
 
   /** The pending version of this rotation, if one exists and is enabled. */

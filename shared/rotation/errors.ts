@@ -67,7 +67,7 @@ export class AuthModeNotKeyError extends AppError {
   }
 }
 
-/** The endpoint kind has no key client yet (v1 web services come later). */
+/** The endpoint kind has no key client in this deployment. */
 export class UnsupportedEndpointKindError extends AppError {
   readonly code = 'ENDPOINT_KIND_UNSUPPORTED';
   readonly status = 422;

@@ -3,12 +3,14 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { TableEndpointRegistry } from '../endpoints/TableEndpointRegistry';
 import type { LogSink } from '../logging';
 import type { ModuleRoot } from '../services';
+import { ModelManagementClient } from '../v1/ModelManagementClient';
 import { ArmEndpointKeyClient } from './adapters/ArmEndpointKeyClient';
 import { ArmServerlessKeyClient } from './adapters/ArmServerlessKeyClient';
 import { HttpScoringProbe } from './adapters/HttpScoringProbe';
 import { KeyVaultSecretStore } from './adapters/KeyVaultSecretStore';
 import { StorageRotationJobQueue } from './adapters/StorageRotationJobQueue';
 import { TableRotationJournal } from './adapters/TableRotationJournal';
+import { V1WebServiceKeyClient } from './adapters/V1WebServiceKeyClient';
 import type { DriftDetector } from './DriftDetector';
 import type { EndpointAdminService } from './EndpointAdminService';
 import { EndpointKeyClientRouter } from './EndpointKeyClientRouter';
@@ -48,7 +50,7 @@ export interface RotationModuleDeps {
   sleep?: Sleep;
   /** @default the console */
   logSink?: LogSink;
-  /** How often ARM long-running operations are polled when no `Retry-After` is sent. @default 1000 */
+  /** How often ARM (default 1000) and v1 model-management (default 5000, as the v1 SDK) operations are polled. */
   armPollIntervalMs?: number;
   /** Wraps the Table journal (fault-injection tests: a crash right after a step). */
   decorateJournal?: (journal: RotationJournal) => RotationJournal;
@@ -56,6 +58,7 @@ export interface RotationModuleDeps {
 
 /**
  * Builds the rotation module over the real adapters: Key Vault, ARM (online and serverless endpoints),
+ * the v1 model-management API (v1 web services),
  * fetch for the test step, Table storage for the registry and journal, a Storage queue for jobs.
  * @example const rotation = createRotationModule(services.root, { events: createRotationEventSink(services.root) })
  */
@@ -80,6 +83,15 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
       sleep,
       ...(deps.armPollIntervalMs ? { pollIntervalMs: deps.armPollIntervalMs } : {}),
     }),
+    v1WebService: new V1WebServiceKeyClient(
+      new ModelManagementClient({
+        sender: { sendRequest: (request) => clients.modelManagement.sendRequest(request) },
+        hostTemplate: config.v1.mmsHostTemplate,
+        sleep,
+        retries: {},
+        ...(deps.armPollIntervalMs ? { pollIntervalMs: deps.armPollIntervalMs } : {}),
+      }),
+    ),
   });
   return wireRotation(
     {

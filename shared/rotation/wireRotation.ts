@@ -97,6 +97,6 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     worker: new RotationJobHandler({ rotator, journal, jobs, clock, logger: logger('RotationWorker') }),
     scheduler: new RotationScheduler({ registry, journal, jobs, clock, logger: logger('RotationScheduler') }),
     drift: new DriftDetector({ registry, secrets, keys, journal, clock, logger: logger('DriftDetector') }),
-    admin: new EndpointAdminService({ registry, journal, secrets, jobs, clock, rules: settings.rules }),
+    admin: new EndpointAdminService({ registry, journal, secrets, jobs, keys, clock, rules: settings.rules }),
   };
 }

@@ -22,6 +22,8 @@ const EXEMPT_SETTINGS: Record<string, string> = {
     'connection string with a shared key; in Azure shared-key access is off and AzureWebJobsStorage__accountName is set instead',
   KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION:
     'only for the local Key Vault stand-in on a loopback address; must stay false (unset) in Azure',
+  V1_MMS_HOST_TEMPLATE:
+    'its default is the Azure host pattern (https://{region}.api.azureml.ms); set it only where that derivation proves wrong (docs/v1-web-services.md)',
 };
 
 /** SDK call patterns in shared/ → the operation name PERMISSIONS must cover. */
@@ -42,6 +44,12 @@ const CALL_PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   [/\/serverlessEndpoints\/[^'"`]*\/regenerateKeys/i, 'serverlessEndpoints.beginRegenerateKeys'],
   [/\/services\/[^'"`]*\/listkeys/i, 'services.aks.listKeys'],
   [/\/services\/[^'"`]*\/token/i, 'services.aks.getToken'],
+  // The v1 model-management client builds `…/services/{name}` + one of these suffixes.
+  [/\/modelmanagement\/v1\.0\//, 'services.get'],
+  [/'\/listkeys'/, 'services.aks.listKeys'],
+  [/'\/regenerateKeys'[\s\S]{0,120}keyType: slot \}/, 'services.aks.regenerateKeys'],
+  [/'\/token'/, 'services.aks.getToken'],
+  [/'operation-location'/, 'services.operations.get'],
   [/\.getSecret\(/, 'SecretClient.getSecret'],
   [/\.setSecret\(/, 'SecretClient.setSecret'],
   [/\.updateSecretProperties\(/, 'SecretClient.updateSecretProperties'],

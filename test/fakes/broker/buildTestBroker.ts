@@ -7,6 +7,7 @@ import { CapturingTelemetry } from './capture';
 import { CapturingAuditLog } from './CapturingAuditLog';
 import { FakeClock } from './FakeClock';
 import { FakeUpstreamSource } from './FakeUpstreamSource';
+import { FakeV1Services } from './FakeV1Services';
 import { InMemoryBrokerClientRegistry } from './InMemoryBrokerClientRegistry';
 import { InMemoryEndpointLookup, testEndpoint } from './InMemoryEndpointLookup';
 
@@ -24,6 +25,9 @@ export interface TestBroker {
   aml: FakeUpstreamSource<ManagedEndpoint>;
   mi: FakeUpstreamSource<string>;
   keys: FakeUpstreamSource<ManagedEndpoint>;
+  /** v1 service tokens and the v1 services' auth flags. */
+  v1: FakeUpstreamSource<ManagedEndpoint>;
+  v1Services: FakeV1Services;
   /** Formatted log lines. */
   logs: string[];
   /** Creates a client through the admin service; returns its id and secrets. */
@@ -32,7 +36,8 @@ export interface TestBroker {
 
 /**
  * Builds the broker through `createBrokerModule` with fakes for every port. Endpoints `demo-token`
- * (AMLToken), `demo-aad` (AADToken), `demo-key` (Key, broker key access on) exist. Time is a
+ * (AMLToken), `demo-aad` (AADToken), `demo-key` (Key, broker key access on) and the v1 AKS service
+ * `demo-aks` (token auth on, region westeurope) exist. Time is a
  * `FakeClock` starting at `options.startMs` (default 2026-11-23T02:00Z; pass `Date.now()` when a real
  * client compares expiry times with its own clock).
  */
@@ -55,16 +60,26 @@ export function buildTestBroker(
   endpoints.add(testEndpoint('demo-token', 'AMLToken'));
   endpoints.add(testEndpoint('demo-aad', 'AADToken'));
   endpoints.add(testEndpoint('demo-key', 'Key', { brokerKeyAccess: true }));
+  endpoints.add(
+    testEndpoint('demo-aks', 'AMLToken', {
+      kind: 'v1WebService',
+      v1: { computeType: 'AKS', region: 'westeurope' },
+    }),
+  );
+  const v1Services = new FakeV1Services();
+  v1Services.set('demo-aks', { computeType: 'AKS', authEnabled: false, tokenAuthEnabled: true });
   const audit = new CapturingAuditLog();
   const aml = new FakeUpstreamSource<ManagedEndpoint>('amlToken', clock);
   const mi = new FakeUpstreamSource<string>('managedIdentity', clock);
   const keys = new FakeUpstreamSource<ManagedEndpoint>('keyVault', clock);
+  const v1 = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', clock);
   const logs: string[] = [];
   const module = createBrokerModule(root, {
     endpoints,
     clients: registry,
     audit,
-    sources: { amlToken: aml, managedIdentity: mi, keyVault: keys },
+    sources: { amlToken: aml, managedIdentity: mi, keyVault: keys, v1Token: v1 },
+    v1Services,
     logSink: (level, line) => void logs.push(`${level} ${line}`),
   });
   let n = 0;
@@ -77,5 +92,19 @@ export function buildTestBroker(
     });
     return { id: created.client.id, primary: created.primarySecret, secondary: created.secondarySecret };
   };
-  return { module, clock, registry, endpoints, audit, telemetry, aml, mi, keys, logs, addClient };
+  return {
+    module,
+    clock,
+    registry,
+    endpoints,
+    audit,
+    telemetry,
+    aml,
+    mi,
+    keys,
+    v1,
+    v1Services,
+    logs,
+    addClient,
+  };
 }

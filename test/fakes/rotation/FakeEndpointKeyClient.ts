@@ -32,6 +32,8 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
   readonly calls: string[] = [];
   /** Refuse caller-chosen key values with a 400, as some services might. */
   rejectKeyValues = false;
+  /** Behave like a v1 web service: the service picks every value (`setsKeyValue` is false). */
+  serviceSetsValues = false;
   /** How long a regenerated key takes to be accepted at scoring. */
   propagationMs = 0;
   /** Called before a regenerate is applied; tests assert invariants here. */
@@ -87,6 +89,10 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
     return (['Primary', 'Secondary'] as const).some(
       (slot) => endpoint.keys[slot] === key && this.clock.now() >= endpoint.acceptedFrom[slot],
     );
+  }
+
+  setsKeyValue(): boolean {
+    return !this.serviceSetsValues;
   }
 
   async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {

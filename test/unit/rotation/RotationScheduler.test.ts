@@ -9,7 +9,11 @@ describe('Class: RotationScheduler', () => {
       f.addEndpoint({ id: 'token-one', authMode: 'AMLToken' });
       f.addEndpoint({ id: 'off-one', enabled: false });
       f.addEndpoint({ id: 'gone-one', retiredAt: '2025-01-01T00:00:00Z' });
-      f.addEndpoint({ id: 'v1-service', kind: 'v1WebService' });
+      f.addEndpoint({
+        id: 'v1-service',
+        kind: 'v1WebService',
+        v1: { computeType: 'ACI', region: 'westeurope' },
+      });
       const hoursAgo = (h: number) => new Date(f.clock.now() - h * 3_600_000).toISOString();
       await f.journal.saveState('recent-one', { lastRotatedAt: hoursAgo(10) });
       await f.journal.saveState('overdue-one', { lastRotatedAt: hoursAgo(100) });
@@ -28,11 +32,12 @@ describe('Class: RotationScheduler', () => {
       const result = await f.services.scheduler.enqueueDue(f.clock.now());
 
       // Assess
-      expect(result).toEqual({ due: 3, enqueued: 3 });
+      expect(result).toEqual({ due: 4, enqueued: 4 });
       expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual([
         'half-done',
         'never-rotated',
         'overdue-one',
+        'v1-service',
       ]);
       expect(f.jobs.jobs.every((j) => j.reason === 'schedule')).toBe(true);
     });

@@ -1,0 +1,203 @@
+import { startOperation } from './armOperations';
+import { RP, workspaceId } from './armShapes';
+import { checkEntraToken } from './auth';
+import { jsonBody, type RequestContext, type Route, seconds, send } from './httpUtil';
+import { type EmulatorState, newKey, type WorkspaceRecord } from './state';
+import { mmsError, v1OperationBody, v1ServiceBody } from './v1Shapes';
+import type { V1ServiceRecord } from './v1State';
+
+/**
+ * The Azure ML SDK v1 model-management routes (reference §3), under
+ * `[/mms/{region}]/modelmanagement/v1.0/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}`:
+ * `GET services/{name}`, `POST services/{name}/listkeys`, `POST services/{name}/regenerateKeys`
+ * (202 + `Operation-Location`), `POST services/{name}/token` (201 AuthToken) and `GET operations/{id}`.
+ * In Azure the host is the workspace region's; locally the optional `/mms/{region}` prefix plays the
+ * host, so a region outage can be injected (`setFault('modelManagement', fault, region)`).
+ * The 400 bodies for listkeys on a key-auth-off service and token on a service without token auth are
+ * the stand-in's own (ModelErrorResponse shape), not from a recording.
+ */
+
+const AUDIENCES = ['https://management.azure.com', 'https://management.core.windows.net'];
+const ML = `${RP}/workspaces`;
+
+interface Target {
+  readonly ws: WorkspaceRecord;
+  readonly base: string;
+  readonly rest: readonly string[];
+}
+
+function parse(state: EmulatorState, ctx: RequestContext): (Target & { region: string }) | Route | undefined {
+  let s = ctx.segments;
+  let region: string | undefined;
+  if (s[0]?.toLowerCase() === 'mms' && s[1]) {
+    region = s[1];
+    s = s.slice(2);
+  }
+  const l = s.map((x) => x.toLowerCase());
+  if (l[0] !== 'modelmanagement' || l[1] !== 'v1.0') return undefined;
+  if (l[2] !== 'subscriptions' || l[4] !== 'resourcegroups' || l[6] !== 'providers') return undefined;
+  if (l[7] !== RP.toLowerCase() || l[8] !== 'workspaces' || !s[9]) return undefined;
+  const coords = { subscriptionId: s[3] ?? '', resourceGroup: s[5] ?? '', workspace: s[9] };
+  const ws = state.workspace(coords);
+  const prefix = region ? `/mms/${encodeURIComponent(region)}` : '';
+  const base = `${state.url}${prefix}/modelmanagement/v1.0/subscriptions/${coords.subscriptionId}/resourceGroups/${coords.resourceGroup}/providers/${RP}/workspaces/${coords.workspace}`;
+  if (!ws || (region && region.toLowerCase() !== ws.location.toLowerCase()))
+    return {
+      operation: 'mms.workspaceNotFound',
+      run: (c) =>
+        mmsError(
+          c,
+          404,
+          'WorkspaceNotFound',
+          `Workspace '${coords.workspace}' was not found in this region.`,
+        ),
+    };
+  return { ws, base, rest: s.slice(10), region: region ?? ws.location };
+}
+
+/** Routes a model-management request: ARM-audience token, RBAC action, then the handler. */
+export function v1Route(state: EmulatorState, ctx: RequestContext): Route | undefined {
+  const parsed = parse(state, ctx);
+  if (!parsed || 'run' in parsed) return parsed;
+  const { ws, rest, region } = parsed;
+  const [collection, name, verb, extra] = rest.map((x, i) => (i === 1 ? x : x.toLowerCase()));
+  if (extra !== undefined || !name) return undefined;
+  const m = ctx.method;
+  const serviceScope = `${workspaceId(ws)}/services/${name}`;
+  let op: { operation: string; action: (s: V1ServiceRecord | undefined) => string; run: Handler } | undefined;
+  if (collection === 'operations' && m === 'GET' && verb === undefined)
+    op = { operation: 'mms.operation', action: () => `${ML}/services/read`, run: operation(name) };
+  else if (collection === 'services' && m === 'GET' && verb === undefined)
+    op = { operation: 'mms.get', action: () => `${ML}/services/read`, run: get };
+  else if (collection === 'services' && m === 'POST' && verb === 'listkeys')
+    op = { operation: 'mms.listKeys', action: listKeysAction, run: listKeys };
+  else if (collection === 'services' && m === 'POST' && verb === 'regeneratekeys')
+    op = { operation: 'mms.regenerateKeys', action: listKeysAction, run: regenerate };
+  else if (collection === 'services' && m === 'POST' && verb === 'token')
+    op = { operation: 'mms.token', action: () => `${ML}/services/aks/score/action`, run: token };
+  if (!op) return undefined;
+  const chosen = op;
+  return {
+    operation: chosen.operation,
+    faultScope: region.toLowerCase(),
+    run: (c) => {
+      const check = checkEntraToken(state, c, AUDIENCES);
+      if (!check.ok) {
+        state.count('mms.unauthorized');
+        return mmsError(c, 401, 'Unauthorized', 'The request has no valid Azure Resource Manager token.', {
+          'www-authenticate': 'Bearer',
+        });
+      }
+      const service = collection === 'services' ? state.v1.get({ ...ws, name }) : undefined;
+      const action = chosen.action(service);
+      if (!state.roles.allows(check.oid, action, serviceScope)) {
+        state.count('mms.forbidden');
+        return mmsError(
+          c,
+          403,
+          'AuthorizationFailed',
+          `The client with object id '${check.oid}' does not have authorization to perform action '${action}' over scope '${serviceScope}'.`,
+        );
+      }
+      if (collection === 'services' && !service)
+        return mmsError(
+          c,
+          404,
+          'ServiceNotFound',
+          `Service '${name}' was not found in workspace '${ws.workspace}'.`,
+        );
+      chosen.run(state, c, { ...parsed, ws }, service as V1ServiceRecord);
+    },
+  };
+}
+
+type Handler = (state: EmulatorState, ctx: RequestContext, t: Target, s: V1ServiceRecord) => void;
+
+function listKeysAction(s: V1ServiceRecord | undefined): string {
+  return `${ML}/services/${s?.computeType === 'ACI' ? 'aci' : 'aks'}/listkeys/action`;
+}
+
+/** Scoring URI of a v1 service on this server. */
+export function v1ScoringUri(state: EmulatorState, s: V1ServiceRecord): string {
+  return `${state.url}/v1/${encodeURIComponent(s.workspace)}/${encodeURIComponent(s.name)}/score`;
+}
+
+const get: Handler = (state, ctx, t, s) =>
+  send(ctx, 200, v1ServiceBody(s, v1ScoringUri(state, s), t.ws.location));
+
+function keyAuthOff(ctx: RequestContext, s: V1ServiceRecord): boolean {
+  if (s.authEnabled) return false;
+  mmsError(ctx, 400, 'BadRequest', `Service '${s.name}' does not have key authentication enabled.`);
+  return true;
+}
+
+const listKeys: Handler = (_state, ctx, _t, s) => {
+  if (keyAuthOff(ctx, s)) return;
+  send(ctx, 200, { primaryKey: s.keys.Primary.value, secondaryKey: s.keys.Secondary.value });
+};
+
+/** regenerateKeys: `{ keyType, keyValue? }` (the SDK capitalises keyType); 202 + Operation-Location. */
+const regenerate: Handler = (state, ctx, t, s) => {
+  if (keyAuthOff(ctx, s)) return;
+  let body: Record<string, unknown> | undefined;
+  try {
+    body = jsonBody(ctx);
+  } catch {
+    body = undefined;
+  }
+  const keyType = body?.keyType;
+  const keyValue = body?.keyValue;
+  if (
+    (keyType !== 'Primary' && keyType !== 'Secondary') ||
+    (keyValue !== undefined && keyValue !== null && typeof keyValue !== 'string')
+  )
+    return mmsError(ctx, 400, 'BadRequest', "The request body must be { keyType: 'Primary' | 'Secondary' }.");
+  const op = startOperation(state, ctx, t.ws, state.settings.regenerateDelayMs, (at) =>
+    state.setKey(s, keyType, typeof keyValue === 'string' && keyValue ? keyValue : newKey(), at),
+  );
+  send(ctx, 202, undefined, { 'operation-location': `${t.base}/operations/${encodeURIComponent(op.id)}` });
+};
+
+function operation(id: string): Handler {
+  return (state, ctx, t) => {
+    const op = state.operations.get(id.toLowerCase());
+    if (!op || op.subscriptionId.toLowerCase() !== t.ws.subscriptionId.toLowerCase())
+      return mmsError(ctx, 404, 'OperationNotFound', `Operation '${id}' was not found.`);
+    send(ctx, 200, v1OperationBody(op, ctx.now));
+  };
+}
+
+/** POST token: AKS services with token auth only; 201 AuthToken with epoch-second times. */
+const token: Handler = (state, ctx, t, s) => {
+  if (s.computeType !== 'AKS')
+    return mmsError(
+      ctx,
+      400,
+      'BadRequest',
+      `Token authentication is only supported on AKS services; '${s.name}' is ${s.computeType}.`,
+    );
+  if (!s.tokenAuthEnabled)
+    return mmsError(
+      ctx,
+      400,
+      'BadRequest',
+      `Service '${s.name}' does not have token authentication enabled.`,
+    );
+  const now = seconds(ctx.now);
+  const lifetime = state.settings.endpointTokenLifetimeSeconds;
+  const accessToken = state.jwt.sign({
+    iss: 'azureml',
+    aud: 'azureml',
+    serviceName: s.name,
+    serviceId: s.serviceId,
+    workspaceId: t.ws.workspaceId,
+    tid: state.tenantId,
+    exp: now + lifetime,
+  });
+  send(ctx, 201, {
+    accessToken,
+    tokenType: 'Bearer',
+    expiryOn: now + lifetime,
+    refreshAfter: now + Math.floor(lifetime / 2),
+  });
+};

@@ -1,0 +1,49 @@
+import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import type { V1ServiceToken } from '../v1/ModelManagementClient';
+import { classifyUpstreamError } from './classifyUpstreamError';
+import { UpstreamTokenError } from './errors';
+import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
+
+/** The one model-management call this source needs (`ModelManagementClient` satisfies it). */
+export interface V1TokenOperations {
+  token(endpoint: ManagedEndpoint): Promise<V1ServiceToken>;
+}
+
+/** Epoch seconds per reference §3; values above 1e12 are taken as milliseconds (reference §8.2). */
+function epochMs(value: number): number {
+  return value > 1e12 ? value : value * 1000;
+}
+
+/**
+ * Tokens of Azure ML SDK v1 AKS web services with token auth: `POST {mms}/services/{name}/token`
+ * with the app's identity (ARM audience), answering `AuthToken { accessToken, tokenType, expiryOn,
+ * refreshAfter }` (epoch seconds; 201 per the spec, 200 accepted). `refreshAfter` is passed on so the
+ * cache refreshes when the service says (the v1 docs: refresh after `refresh_by`). The call goes to the
+ * workspace region's host, so it fails while that region is down; the cache keeps serving meanwhile.
+ * @example new V1ServiceTokenSource(new ModelManagementClient({ sender, hostTemplate, sleep }))
+ */
+export class V1ServiceTokenSource implements UpstreamTokenSource<ManagedEndpoint> {
+  readonly upstream = 'v1ServiceToken' as const;
+
+  constructor(private readonly mms: V1TokenOperations) {}
+
+  /** Fetches a fresh service token. */
+  async getToken(endpoint: ManagedEndpoint): Promise<UpstreamToken> {
+    let answer: V1ServiceToken;
+    try {
+      answer = await this.mms.token(endpoint);
+    } catch (error) {
+      throw classifyUpstreamError(this.upstream, error);
+    }
+    const { accessToken, expiryOn, refreshAfter } = answer;
+    if (!accessToken || typeof expiryOn !== 'number' || !Number.isFinite(expiryOn))
+      throw new UpstreamTokenError(this.upstream, 'badResponse');
+    return {
+      value: accessToken,
+      expiresOnMs: epochMs(expiryOn),
+      ...(typeof refreshAfter === 'number' && Number.isFinite(refreshAfter)
+        ? { refreshAfterMs: epochMs(refreshAfter) }
+        : {}),
+    };
+  }
+}

@@ -1,0 +1,55 @@
+import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import type { V1ServiceDescription } from '../v1/ModelManagementClient';
+import { tokenRule } from '../v1/v1Rules';
+import { classifyUpstreamError } from './classifyUpstreamError';
+import { ScopeNotAllowedError, UpstreamUnavailableError, V1TokenRuleError } from './errors';
+import type { ResolvedScope } from './ScopeResolver';
+import type { UpstreamTokenSource } from './UpstreamToken';
+
+/** Reads a v1 web service's auth flags (port; `ModelManagementClient` satisfies it). */
+export interface V1ServiceLookup {
+  describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription>;
+}
+
+/** Seconds a client is asked to wait when the service's flags cannot be read. */
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Resolves the scope of a v1 web service registered with token auth: the v1 rules are checked first
+ * from the registration (token auth only on AKS), then against the service's live flags (token auth
+ * on, key auth off). A broken rule is a `V1TokenRuleError` (4xx naming it), cached like any refusal;
+ * an unreadable service (the workspace region is down) is a 503 with `Retry-After`, and the resolver
+ * keeps its last answer meanwhile, so cached tokens keep flowing.
+ * @param endpoint - a `v1WebService` endpoint with auth mode `AMLToken`
+ */
+export async function resolveV1TokenScope(
+  endpoint: ManagedEndpoint,
+  services: V1ServiceLookup | undefined,
+  source: UpstreamTokenSource<ManagedEndpoint> | undefined,
+): Promise<ResolvedScope | ScopeNotAllowedError> {
+  const registered = tokenRule(endpoint);
+  if (registered) return new V1TokenRuleError(registered.code, registered.text);
+  if (!services || !source) return new ScopeNotAllowedError('v1 service tokens are not configured.');
+  let service: V1ServiceDescription;
+  try {
+    service = await services.describe(endpoint);
+  } catch (error) {
+    const failure = classifyUpstreamError('v1ServiceToken', error);
+    if (failure.failure === 'notFound')
+      return new ScopeNotAllowedError('The v1 web service was not found in its workspace.');
+    throw new UpstreamUnavailableError('v1ServiceToken', failure.failure, RETRY_AFTER_SECONDS, {
+      cause: failure,
+    });
+  }
+  const rule = tokenRule(endpoint, service);
+  if (rule) return new V1TokenRuleError(rule.code, rule.text);
+  return {
+    cacheKey: `v1:${endpoint.id}`,
+    requiresKeyAccess: false,
+    fetch: {
+      upstream: 'v1ServiceToken',
+      ...(endpoint.v1 ? { region: endpoint.v1.region } : {}),
+      fetch: () => source.getToken(endpoint),
+    },
+  };
+}

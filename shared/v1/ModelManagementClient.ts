@@ -1,0 +1,165 @@
+import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
+
+import type { Sleep } from '../clock';
+import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { DependencyFailedError, DependencyUnavailableError } from '../errors';
+import { type RetryOptions, withRetries } from '../rotation/retry';
+
+/** The part of a core-rest-pipeline client used here: an authenticated `sendRequest` (ARM token). */
+export interface MmsRequestSender {
+  sendRequest(request: ReturnType<typeof createPipelineRequest>): Promise<MmsResponse>;
+}
+
+/** A response as the pipeline returns it. */
+export interface MmsResponse {
+  status: number;
+  bodyAsText?: string | null;
+  headers: { get(name: string): string | undefined };
+}
+
+/** What the model-management API says about a v1 web service (`GET …/services/{name}`). */
+export interface V1ServiceDescription {
+  /** `computeType` as returned (`AKS`, `ACI`, ...). */
+  readonly computeType: string;
+  /** Key auth (`authEnabled`); when absent, the v1 default: on for AKS, off for ACI. */
+  readonly authEnabled: boolean;
+  /** Token auth (`aadAuthEnabled` on the wire, `token_auth_enabled` in the SDK); AKS only. */
+  readonly tokenAuthEnabled: boolean;
+  readonly scoringUri: string;
+}
+
+/** `AuthToken` of `POST …/services/{name}/token` (times in epoch seconds). */
+export interface V1ServiceToken {
+  readonly accessToken?: string;
+  readonly tokenType?: string;
+  readonly expiryOn?: number;
+  readonly refreshAfter?: number;
+}
+
+/** Options of {@link ModelManagementClient}. */
+export interface ModelManagementClientOptions {
+  sender: MmsRequestSender;
+  /** `V1_MMS_HOST_TEMPLATE`, e.g. `https://{region}.api.azureml.ms`. */
+  hostTemplate: string;
+  sleep: Sleep;
+  /** Retries of transient failures (rotation); omitted = one attempt, the raw `RestError` is thrown (broker). */
+  retries?: Omit<RetryOptions, 'dependency' | 'sleep'>;
+  /** Interval between operation polls (the v1 SDK polls every 5 s). @default 5000 */
+  pollIntervalMs?: number;
+  /** Longest an operation is polled. @default 600000 */
+  pollTimeoutMs?: number;
+}
+
+const TERMINAL = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimedOut']);
+
+/**
+ * The Azure ML SDK v1 model-management (MMS) calls of reference §3, over the app's ARM-audience
+ * pipeline: `GET services/{name}`, `POST …/listkeys`, `POST …/regenerateKeys` (202 +
+ * `Operation-Location`, polled until `Succeeded`/`Failed`/`Cancelled`/`TimedOut`) and `POST …/token`.
+ * The host is the workspace region's (`hostTemplate` with `{region}`), which is why a regional outage
+ * stops these calls while ARM still answers.
+ * @example await mms.describe(endpoint) // { computeType: 'AKS', authEnabled: false, tokenAuthEnabled: true, scoringUri }
+ */
+export class ModelManagementClient {
+  constructor(private readonly options: ModelManagementClientOptions) {}
+
+  /** The service's compute type, auth flags and scoring URI. */
+  async describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription> {
+    const body = json(await this.send('GET', this.url(endpoint, ''))) as Record<string, unknown>;
+    const computeType = typeof body.computeType === 'string' ? body.computeType : 'UNKNOWN';
+    return {
+      computeType,
+      authEnabled: typeof body.authEnabled === 'boolean' ? body.authEnabled : computeType === 'AKS',
+      tokenAuthEnabled: body.aadAuthEnabled === true,
+      scoringUri: typeof body.scoringUri === 'string' ? body.scoringUri : '',
+    };
+  }
+
+  /** `Webservice.get_keys()`: both keys. */
+  async listKeys(endpoint: ManagedEndpoint): Promise<{ primaryKey: string; secondaryKey: string }> {
+    const body = json(await this.send('POST', this.url(endpoint, '/listkeys'))) as Record<string, unknown>;
+    return { primaryKey: text(body.primaryKey), secondaryKey: text(body.secondaryKey) };
+  }
+
+  /** `Webservice.regen_key(slot)` without a value; waits for the operation to end `Succeeded`. */
+  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot): Promise<void> {
+    const accepted = await this.send(
+      'POST',
+      this.url(endpoint, '/regenerateKeys'),
+      JSON.stringify({ keyType: slot }),
+    );
+    if (accepted.status === 200) return;
+    const location = accepted.headers.get('operation-location');
+    // The v1 SDK requires Operation-Location too: without it, completion cannot be known.
+    if (!location)
+      throw new DependencyFailedError(
+        'modelManagement',
+        `regenerateKeys of ${endpoint.id} gave no Operation-Location.`,
+      );
+    const { pollIntervalMs = 5000, pollTimeoutMs = 600_000, sleep } = this.options;
+    for (let waited = 0; waited < pollTimeoutMs; waited += pollIntervalMs) {
+      await sleep(pollIntervalMs);
+      const state = text((json(await this.send('GET', location)) as { state?: unknown }).state);
+      if (!TERMINAL.has(state)) continue;
+      if (state === 'Succeeded') return;
+      throw new DependencyFailedError('modelManagement', `regenerateKeys of ${endpoint.id} ended ${state}.`);
+    }
+    throw new DependencyUnavailableError(
+      'modelManagement',
+      `regenerateKeys of ${endpoint.id} did not finish in time.`,
+    );
+  }
+
+  /** `AksWebservice.get_access_token()`: the raw `AuthToken` answer (201 or 200). */
+  async token(endpoint: ManagedEndpoint): Promise<V1ServiceToken> {
+    return json(await this.send('POST', this.url(endpoint, '/token'))) as V1ServiceToken;
+  }
+
+  /** `{host}/modelmanagement/v1.0/subscriptions/…/workspaces/{ws}/services/{name}{action}`. */
+  url(endpoint: ManagedEndpoint, action: string): string {
+    const { subscriptionId, resourceGroup, workspace, name } = endpoint.arm;
+    const region = endpoint.v1?.region ?? '';
+    const host = this.options.hostTemplate.replace(/\{region\}/g, encodeURIComponent(region));
+    return (
+      `${host}/modelmanagement/v1.0/subscriptions/${encodeURIComponent(subscriptionId)}` +
+      `/resourceGroups/${encodeURIComponent(resourceGroup)}/providers/Microsoft.MachineLearningServices` +
+      `/workspaces/${encodeURIComponent(workspace)}/services/${encodeURIComponent(name)}${action}`
+    );
+  }
+
+  private send(method: 'GET' | 'POST', url: string, body?: string): Promise<MmsResponse> {
+    const once = async (): Promise<MmsResponse> => {
+      const request = createPipelineRequest({
+        url,
+        method,
+        headers: createHttpHeaders(
+          body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
+        ),
+        ...(body === undefined ? {} : { body }),
+      });
+      const response = await this.options.sender.sendRequest(request);
+      if (response.status >= 400)
+        throw new RestError(`Model management answered ${response.status}`, {
+          statusCode: response.status,
+          response: response as never,
+          request,
+        });
+      return response;
+    };
+    const { retries, sleep } = this.options;
+    return retries ? withRetries(once, { ...retries, dependency: 'modelManagement', sleep }) : once();
+  }
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+function json(response: MmsResponse): unknown {
+  try {
+    const value: unknown = JSON.parse(response.bodyAsText ?? '{}');
+    return typeof value === 'object' && value !== null ? value : {};
+  } catch {
+    return {};
+  }
+}

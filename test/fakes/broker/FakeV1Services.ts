@@ -1,0 +1,28 @@
+import type { V1ServiceLookup } from '../../../shared/broker/resolveV1Scope';
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import type { V1ServiceDescription } from '../../../shared/v1/ModelManagementClient';
+
+/** v1 web services' auth flags in a map (by endpoint id); counts reads; can fail like a region outage. */
+export class FakeV1Services implements V1ServiceLookup {
+  readonly services = new Map<string, V1ServiceDescription>();
+  reads = 0;
+  /** Thrown by every describe while set (e.g. a connection reset: the region is down). */
+  failWith: Error | undefined;
+
+  set(endpointId: string, flags: Partial<V1ServiceDescription> & { computeType: string }): void {
+    this.services.set(endpointId, {
+      authEnabled: flags.computeType === 'AKS',
+      tokenAuthEnabled: false,
+      scoringUri: `https://v1.test/${endpointId}/score`,
+      ...flags,
+    });
+  }
+
+  async describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription> {
+    this.reads++;
+    if (this.failWith !== undefined) throw this.failWith;
+    const service = this.services.get(endpoint.id);
+    if (!service) throw Object.assign(new Error('not found'), { name: 'RestError', statusCode: 404 });
+    return service;
+  }
+}

@@ -1,0 +1,152 @@
+import { V1ServiceTokenSource } from '../../../shared/broker/V1ServiceTokenSource';
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { DependencyFailedError } from '../../../shared/errors';
+import { V1WebServiceKeyClient } from '../../../shared/rotation/adapters/V1WebServiceKeyClient';
+import { KeyValueRejectedError } from '../../../shared/rotation/errors';
+import { type MmsResponse, ModelManagementClient } from '../../../shared/v1/ModelManagementClient';
+import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+
+const endpoint: ManagedEndpoint = testEndpoint('legacy', 'Key', {
+  kind: 'v1WebService',
+  arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'svc' },
+  v1: { computeType: 'ACI', region: 'westeurope' },
+});
+const BASE =
+  'https://westeurope.api.azureml.ms/modelmanagement/v1.0/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws1';
+
+/** A pipeline that answers from a script and records every request. */
+interface Scripted {
+  status: number;
+  bodyAsText?: string;
+  headers?: Record<string, string>;
+}
+
+function scripted(answers: Scripted[], options: { retries: boolean } = { retries: true }) {
+  const seen: string[] = [];
+  const waits: number[] = [];
+  const sender = {
+    sendRequest: async (request: { method: string; url: string; body?: unknown }): Promise<MmsResponse> => {
+      seen.push(
+        `${request.method} ${request.url}${typeof request.body === 'string' ? ` ${request.body}` : ''}`,
+      );
+      const next: Scripted = answers.shift() ?? { status: 500 };
+      const headers: Record<string, string> = next.headers ?? {};
+      return { status: next.status, bodyAsText: next.bodyAsText ?? '', headers: { get: (n) => headers[n] } };
+    },
+  };
+  const mms = new ModelManagementClient({
+    sender,
+    hostTemplate: 'https://{region}.api.azureml.ms',
+    sleep: async (ms) => void waits.push(ms),
+    ...(options.retries ? { retries: {} } : {}),
+    pollIntervalMs: 5000,
+  });
+  return { mms, seen, waits };
+}
+
+describe('Class: ModelManagementClient', () => {
+  it('builds the regional MMS URL and regenerates without a value, polling Operation-Location until Succeeded', async () => {
+    // Prepare
+    const op = `${BASE}/operations/op-1`;
+    const { mms, seen, waits } = scripted([
+      { status: 202, headers: { 'operation-location': op } },
+      { status: 200, bodyAsText: '{"state":"NotStarted"}' },
+      { status: 200, bodyAsText: '{"state":"Running"}' },
+      { status: 200, bodyAsText: '{"state":"Succeeded"}' },
+    ]);
+    // Act
+    await new V1WebServiceKeyClient(mms).regenerateKey(endpoint, 'Secondary');
+    // Assess
+    expect(seen).toEqual([
+      `POST ${BASE}/services/svc/regenerateKeys {"keyType":"Secondary"}`,
+      `GET ${op}`,
+      `GET ${op}`,
+      `GET ${op}`,
+    ]);
+    expect(waits).toEqual([5000, 5000, 5000]);
+  });
+
+  it.each(['Failed', 'Cancelled', 'TimedOut'])(
+    'fails the regenerate when the operation ends %s',
+    async (state) => {
+      // Prepare
+      const { mms } = scripted([
+        { status: 202, headers: { 'operation-location': `${BASE}/operations/op-2` } },
+        { status: 200, bodyAsText: JSON.stringify({ state }) },
+      ]);
+      // Act / Assess
+      await expect(mms.regenerateKey(endpoint, 'Primary')).rejects.toThrow(new RegExp(`ended ${state}`));
+    },
+  );
+
+  it('refuses a 202 without Operation-Location (the v1 SDK requires it too)', async () => {
+    const { mms } = scripted([{ status: 202 }]);
+    await expect(mms.regenerateKey(endpoint, 'Primary')).rejects.toThrow(DependencyFailedError);
+  });
+
+  it('retries a transient 503 and reads AuthKeys and the service flags', async () => {
+    // Prepare
+    const { mms, seen } = scripted([
+      { status: 503, headers: { 'retry-after': '1' } },
+      { status: 200, bodyAsText: '{"primaryKey":"p","secondaryKey":"s"}' },
+      {
+        status: 200,
+        bodyAsText: '{"computeType":"AKS","aadAuthEnabled":true,"authEnabled":false,"scoringUri":"u"}',
+      },
+    ]);
+    // Act
+    const keys = await mms.listKeys(endpoint);
+    const service = await mms.describe(endpoint);
+    // Assess
+    expect(keys).toEqual({ primaryKey: 'p', secondaryKey: 's' });
+    expect(service).toEqual({
+      computeType: 'AKS',
+      authEnabled: false,
+      tokenAuthEnabled: true,
+      scoringUri: 'u',
+    });
+    expect(seen.slice(0, 2)).toEqual([
+      `POST ${BASE}/services/svc/listkeys`,
+      `POST ${BASE}/services/svc/listkeys`,
+    ]);
+  });
+
+  it('the v1 key client refuses a caller-chosen value (v1 cannot set one) and says so through its capability', async () => {
+    const client = new V1WebServiceKeyClient(scripted([]).mms);
+    expect(client.setsKeyValue()).toBe(false);
+    await expect(client.regenerateKey(endpoint, 'Primary', 'chosen')).rejects.toThrow(KeyValueRejectedError);
+  });
+});
+
+describe('Class: V1ServiceTokenSource', () => {
+  it('reads AuthToken epoch seconds (201) into expiry and the refresh hint', async () => {
+    // Prepare
+    const { mms } = scripted([
+      {
+        status: 201,
+        bodyAsText:
+          '{"accessToken":"t","tokenType":"Bearer","expiryOn":1900000000,"refreshAfter":1899990000}',
+      },
+    ]);
+    // Act
+    const token = await new V1ServiceTokenSource(mms).getToken(endpoint);
+    // Assess
+    expect(token).toEqual({ value: 't', expiresOnMs: 1_900_000_000_000, refreshAfterMs: 1_899_990_000_000 });
+  });
+
+  it('classifies failures (region down, refusals) and rejects answers without a token', async () => {
+    // Prepare
+    const { mms } = scripted(
+      [{ status: 503 }, { status: 400 }, { status: 201, bodyAsText: '{"tokenType":"Bearer"}' }],
+      { retries: false },
+    );
+    const source = new V1ServiceTokenSource(mms);
+    // Act / Assess
+    await expect(source.getToken(endpoint)).rejects.toMatchObject({
+      failure: 'serverError',
+      upstream: 'v1ServiceToken',
+    });
+    await expect(source.getToken(endpoint)).rejects.toMatchObject({ failure: 'rejected' });
+    await expect(source.getToken(endpoint)).rejects.toMatchObject({ failure: 'badResponse' });
+  });
+});
