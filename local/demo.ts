@@ -56,7 +56,16 @@ export interface DemoResult {
   };
 }
 
-async function call(stack: LocalStack, method: string, path: string, body?: unknown): Promise<unknown> {
+/**
+ * Calls the running app's own HTTP API with the master key (JSON in, JSON out); throws with the
+ * status and body on any non-2xx answer. Used by the demo seed and the benchmarks' seed.
+ */
+export async function call(
+  stack: LocalStack,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const response = await fetch(`${stack.functionsUrl}/api/${path}`, {
     method,
     headers: { 'x-functions-key': stack.masterKey, 'content-type': 'application/json' },

@@ -5,7 +5,7 @@ import { startAzurite } from './azurite';
 import { ensureLocalCertificate } from './certs';
 import { startEmulators } from './emulators';
 import { startEventGridTopic } from './eventGridTopic';
-import { spawnFunctionsHost } from './host/childProcess';
+import { type SpawnedFunctionsHost, spawnFunctionsHost } from './host/childProcess';
 
 /** How the local stack is laid out; every port may be 0 (pick a free one). */
 export interface LocalStackOptions {
@@ -32,6 +32,12 @@ export interface LocalStack {
   readonly topic: Awaited<ReturnType<typeof startEventGridTopic>>;
   /** Everything the Functions host printed so far (for secret scans in tests). */
   hostOutput(): string;
+  /**
+   * Starts one more Functions host process on a free port, wired exactly like the first (same
+   * storage, stand-ins, keys and pepper; `settings` on top), e.g. to time a cold start against an
+   * already running stack. It is stopped with the stack if the caller has not stopped it before.
+   */
+  spawnHost(settings?: Readonly<Record<string, string>>): Promise<SpawnedFunctionsHost>;
   stop(): Promise<void>;
 }
 
@@ -122,6 +128,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       emulators,
       topic,
       hostOutput: () => host.output(),
+      spawnHost: async (settings) => {
+        const extra = await spawnFunctionsHost({
+          env: { ...env, ...settings },
+          port: 0,
+          masterKey,
+          defaultKey,
+          cwd: options.root,
+        });
+        stoppers.push(() => extra.stop());
+        return extra;
+      },
       stop: stopAll,
     };
   } catch (error) {

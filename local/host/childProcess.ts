@@ -55,12 +55,17 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
       child.kill('SIGKILL');
       reject(new Error(`${error.message}\n${captured}`));
     };
+    let listening = false;
     const onData = (chunk: Buffer): void => {
       const text = chunk.toString('utf8');
       captured += text;
       opts.onOutput?.(text);
+      // Look for the banner only until it is seen: rescanning everything captured on every chunk
+      // costs O(output²), which a busy host (a log line per invocation) turns into seconds of CPU.
+      if (listening) return;
       const m = /Functions host listening on (http:\/\/\S+)/.exec(captured);
       if (m?.[1]) {
+        listening = true;
         clearTimeout(timer);
         resolve(m[1]);
       }
