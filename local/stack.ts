@@ -18,6 +18,8 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
   /** Receives the Functions host's output as it arrives. */
   readonly onHostOutput?: (chunk: string) => void;
+  /** Node options for the Functions host process (e.g. `--cpu-prof` when profiling a benchmark). */
+  readonly hostNodeArgs?: readonly string[];
 }
 
 /** A running local stack and what a client needs to talk to it. */
@@ -115,6 +117,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       defaultKey,
       cwd: options.root,
       ...(options.onHostOutput ? { onOutput: options.onHostOutput } : {}),
+      ...(options.hostNodeArgs ? { nodeArgs: options.hostNodeArgs } : {}),
     });
     stoppers.push(() => host.stop());
     topic.forwardTo(`${host.url}/api/events?code=${encodeURIComponent(defaultKey)}`);

@@ -17,6 +17,8 @@ export interface SpawnFunctionsHostOptions {
   readonly startTimeoutMs?: number;
   /** Receives the child's output as it arrives (npm start shows it after the banner). */
   readonly onOutput?: (chunk: string) => void;
+  /** Node options for the child, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). @default [] */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** A Functions host running in a child process. */
@@ -33,16 +35,20 @@ export interface SpawnedFunctionsHost {
  * (rejects with the captured output if it exits or times out first).
  */
 export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promise<SpawnedFunctionsHost> {
-  const child = spawn(process.execPath, [join(opts.cwd, 'dist', 'local', 'host', 'main.js')], {
-    cwd: opts.cwd,
-    env: {
-      ...opts.env,
-      LOCAL_FUNCTIONS_PORT: String(opts.port),
-      LOCAL_FUNCTIONS_MASTER_KEY: opts.masterKey,
-      LOCAL_FUNCTIONS_DEFAULT_KEY: opts.defaultKey,
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), join(opts.cwd, 'dist', 'local', 'host', 'main.js')],
+    {
+      cwd: opts.cwd,
+      env: {
+        ...opts.env,
+        LOCAL_FUNCTIONS_PORT: String(opts.port),
+        LOCAL_FUNCTIONS_MASTER_KEY: opts.masterKey,
+        LOCAL_FUNCTIONS_DEFAULT_KEY: opts.defaultKey,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let captured = '';
   const stop = childStopper(child);
   const url = await new Promise<string>((resolve, reject) => {

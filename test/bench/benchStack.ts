@@ -25,12 +25,17 @@ export interface BenchStack {
  * runs, and registers the bench endpoint and client through the app's own admin API. The client's
  * rate limit is the highest the API accepts, so the broker never throttles the load.
  * @param settings - more app settings for the host (e.g. extra local-host entry points)
+ * @param hostNodeArgs - Node options for the host process (e.g. `--cpu-prof`)
  */
-export async function startBenchStack(settings: Readonly<Record<string, string>> = {}): Promise<BenchStack> {
+export async function startBenchStack(
+  settings: Readonly<Record<string, string>> = {},
+  hostNodeArgs: readonly string[] = [],
+): Promise<BenchStack> {
   const stack = await startLocalStack({
     root: REPO_ROOT,
     functionsPort: 0,
     emulatorPort: 0,
+    hostNodeArgs,
     settings: {
       // The timer stays quiet: no rotation competes with the load (once a year, on 1 January).
       ROTATION_SCHEDULE: '0 0 0 1 1 *',

@@ -28,12 +28,14 @@ async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
   mkdirSync(dir, { recursive: true });
   const bodyFile = join(dir, 'empty-body.json');
   rmSync(bodyFile, { force: true });
-  const bench = await startBenchStack({
-    LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS: join('dist', 'test', 'bench', 'hostFunctions', 'emptyToken.js'),
-    BENCH_EMPTY_BODY_FILE: bodyFile,
-    BROKER_MIN_TOKEN_LIFETIME_SECONDS: '5',
-    ...(options.profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir}` } : {}),
-  });
+  const bench = await startBenchStack(
+    {
+      LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS: join('dist', 'test', 'bench', 'hostFunctions', 'emptyToken.js'),
+      BENCH_EMPTY_BODY_FILE: bodyFile,
+      BROKER_MIN_TOKEN_LIFETIME_SECONDS: '5',
+    },
+    options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+  );
   let bare: BareServer | undefined;
   try {
     const { control } = bench.stack.emulators;
