@@ -24,6 +24,8 @@ export interface SpawnFunctionsHostOptions {
 /** A Functions host running in a child process. */
 export interface SpawnedFunctionsHost {
   readonly url: string;
+  /** Process id of the host (e.g. for a benchmark that reads its CPU time). */
+  readonly pid: number | undefined;
   /** Everything the child printed so far (stdout and stderr interleaved). */
   output(): string;
   /** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
@@ -84,6 +86,7 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
   });
   return {
     url,
+    pid: child.pid,
     output: () => captured,
     stop,
   };

@@ -14,6 +14,7 @@ import { RateLimiter } from './RateLimiter';
 import { type BrokerEndpointLookup, ScopeResolver, type UpstreamSources } from './ScopeResolver';
 import { SecretHasher } from './SecretHasher';
 import { TableAuditLog } from './TableAuditLog';
+import { TableBatchInserts } from './TableBatchInserts';
 import { TableBrokerClientRegistry } from './TableBrokerClientRegistry';
 import { TokenBroker } from './TokenBroker';
 import { TokenCache } from './TokenCache';
@@ -48,7 +49,7 @@ export interface BrokerModuleDeps {
   endpoints: BrokerEndpointLookup;
   /** @default TableBrokerClientRegistry over `config.tables.clients` */
   clients?: BrokerClientRegistry;
-  /** @default TableAuditLog over `config.tables.audit` */
+  /** @default TableAuditLog over `config.tables.audit` (inserts batched by TableBatchInserts) */
   audit?: AuditLog;
   /** Upstream adapters to replace (tests, benchmarks). */
   sources?: Partial<UpstreamSources>;
@@ -69,7 +70,10 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
     deps.clients ?? new TableBrokerClientRegistry({ table: clients.table(config.tables.clients) });
   const audit =
     deps.audit ??
-    new TableAuditLog({ table: clients.table(config.tables.audit), logger: logger('BrokerAudit') });
+    new TableAuditLog({
+      table: new TableBatchInserts(clients.table(config.tables.audit)),
+      logger: logger('BrokerAudit'),
+    });
   const sources: UpstreamSources = {
     amlToken:
       deps.sources?.amlToken ??

@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 
+import { processCpuMs } from './processCpu';
 import { isTokenBody, median } from './stats';
 
 /** One HTTP endpoint under load: every request is the same. */
@@ -9,6 +10,8 @@ export interface LoadTarget {
   readonly method: 'POST' | 'GET';
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: string;
+  /** The process that serves the target, whose CPU time is charged to it. */
+  readonly pid?: number | undefined;
 }
 
 /** What one short autocannon run measured. */
@@ -20,15 +23,26 @@ export interface LoadRound {
   /** Responses that were not 200, bodies that were not a token, connection errors and timeouts. */
   readonly failures: number;
   readonly statusCodes: Readonly<Record<string, number>>;
+  /** CPU time of the serving process per answer (µs), when its CPU time can be read. */
+  readonly cpuUsPerRequest: number | undefined;
 }
 
 /**
  * Runs autocannon against one target and checks every answer: status 200 and a body with a bearer
- * token (`isTokenBody`), so a run that errors or throttles cannot pass for a fast one.
+ * token (`isTokenBody`), so a run that errors or throttles cannot pass for a fast one. The serving
+ * process's CPU time is read from the start of the run to the end of a quiet `settleMs` after it, so
+ * work a request leaves behind (e.g. audit rows written a second later) is charged to its own run.
  * @param connections - concurrent keep-alive connections
  * @param seconds - duration of the run
+ * @param settleMs - idle time after the run, inside the CPU window
  */
-export async function runLoad(target: LoadTarget, connections: number, seconds: number): Promise<LoadRound> {
+export async function runLoad(
+  target: LoadTarget,
+  connections: number,
+  seconds: number,
+  settleMs = 0,
+): Promise<LoadRound> {
+  const cpuBefore = processCpuMs(target.pid);
   const result = await autocannon({
     url: target.url,
     method: target.method,
@@ -44,6 +58,8 @@ export async function runLoad(target: LoadTarget, connections: number, seconds: 
   );
   const responses = Object.values(statusCodes).reduce((a, b) => a + b, 0);
   const not200 = responses - (statusCodes['200'] ?? 0);
+  if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
+  const cpuAfter = processCpuMs(target.pid);
   return {
     requestsPerSecond: (statusCodes['200'] ?? 0) / result.duration,
     p50Ms: result.latency.p50,
@@ -51,6 +67,10 @@ export async function runLoad(target: LoadTarget, connections: number, seconds: 
     responses,
     failures: not200 + result.mismatches + result.errors + result.timeouts,
     statusCodes,
+    cpuUsPerRequest:
+      cpuBefore === undefined || cpuAfter === undefined || responses === 0
+        ? undefined
+        : ((cpuAfter - cpuBefore) * 1000) / responses,
   };
 }
 
@@ -61,17 +81,21 @@ export interface LoadSummary {
   readonly p99Ms: number;
   readonly responses: number;
   readonly failures: number;
+  /** Median CPU time of the serving process per answer (µs), when known for every round. */
+  readonly cpuUsPerRequest: number | undefined;
   readonly rounds: readonly LoadRound[];
 }
 
 /** Summarises rounds of one target by their medians (machine noise hits single rounds). */
 export function summarizeRounds(rounds: readonly LoadRound[]): LoadSummary {
+  const cpu = rounds.map((r) => r.cpuUsPerRequest);
   return {
     requestsPerSecond: median(rounds.map((r) => r.requestsPerSecond)),
     p50Ms: median(rounds.map((r) => r.p50Ms)),
     p99Ms: median(rounds.map((r) => r.p99Ms)),
     responses: rounds.reduce((n, r) => n + r.responses, 0),
     failures: rounds.reduce((n, r) => n + r.failures, 0),
+    cpuUsPerRequest: cpu.every((v) => v !== undefined) ? median(cpu) : undefined,
     rounds,
   };
 }
@@ -82,7 +106,7 @@ export function summarizeRounds(rounds: readonly LoadRound[]): LoadSummary {
  */
 export async function compareTargets(
   targets: readonly LoadTarget[],
-  options: { connections: number; rounds: number; seconds: number; warmupSeconds: number },
+  options: { connections: number; rounds: number; seconds: number; warmupSeconds: number; settleMs: number },
 ): Promise<Map<string, LoadSummary>> {
   for (const target of targets) await runLoad(target, options.connections, options.warmupSeconds);
   const rounds = new Map<string, LoadRound[]>(targets.map((t) => [t.name, []]));
@@ -90,7 +114,9 @@ export async function compareTargets(
     // Each round starts with a different target, so no target always runs right after the same one.
     for (let j = 0; j < targets.length; j++) {
       const target = targets[(i + j) % targets.length] as LoadTarget;
-      rounds.get(target.name)?.push(await runLoad(target, options.connections, options.seconds));
+      rounds
+        .get(target.name)
+        ?.push(await runLoad(target, options.connections, options.seconds, options.settleMs));
     }
   }
   return new Map([...rounds].map(([name, list]) => [name, summarizeRounds(list)]));

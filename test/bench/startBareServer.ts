@@ -6,6 +6,7 @@ import { childStopper } from '../../local/childStopper';
 /** The bare Node `http` baseline, running in its own process. */
 export interface BareServer {
   readonly url: string;
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -37,5 +38,5 @@ export async function startBareServer(bodyFile: string): Promise<BareServer> {
       reject(new Error(`the bare server exited with code ${String(code)}`));
     });
   });
-  return { url, stop };
+  return { url, pid: child.pid, stop };
 }

@@ -7,6 +7,7 @@ const round = (requestsPerSecond: number, p50Ms: number, p99Ms: number, failures
   responses: requestsPerSecond * 5,
   failures,
   statusCodes: { '200': requestsPerSecond * 5 - failures },
+  cpuUsPerRequest: p50Ms * 10,
 });
 
 describe('Function: summarizeRounds', () => {
