@@ -52,10 +52,12 @@ export interface ScopeResolverOptions {
  * ids by auth mode: `AMLToken` online endpoints to ARM's endpoint token, `AADToken` endpoints to a
  * managed-identity token for `https://ml.azure.com`, `Key` endpoints (only with `brokerKeyAccess`) to
  * the current key in Key Vault. Unknown, disabled and retired endpoints are refused. Lookups are cached
- * for `ttlMs` (also negative ones); an endpoint registry outage keeps using the last answer.
+ * for `ttlMs` (also negative ones), with one registry read per scope in flight at a time; an endpoint
+ * registry outage keeps using the last answer.
  */
 export class ScopeResolver {
   private readonly slots: LruMap<string, Slot>;
+  private readonly loading = new Map<string, Promise<Slot>>();
   private readonly ttlMs: number;
 
   constructor(private readonly options: ScopeResolverOptions) {
@@ -68,18 +70,9 @@ export class ScopeResolver {
    * @throws ScopeNotAllowedError when it names nothing the broker serves
    */
   async resolve(scope: ParsedScope): Promise<ResolvedScope> {
-    const now = this.options.clock.now();
     let slot = this.slots.get(scope.value);
-    if (!slot || now - slot.resolvedAtMs >= this.ttlMs) {
-      try {
-        slot = { resolved: await this.build(scope), resolvedAtMs: now };
-        this.slots.set(scope.value, slot);
-      } catch (error) {
-        if (!slot) throw error;
-        this.options.logger.warn('resolve => endpoint registry unavailable, using last answer', {
-          scope: scope.value,
-        });
-      }
+    if (!slot || this.options.clock.now() - slot.resolvedAtMs >= this.ttlMs) {
+      slot = await this.reload(scope, slot);
     }
     if (slot.resolved instanceof ScopeNotAllowedError) throw slot.resolved;
     return slot.resolved;
@@ -87,8 +80,43 @@ export class ScopeResolver {
 
   /** Forgets cached resolutions (after an endpoint changed). */
   invalidate(scopeValue?: string): void {
-    if (scopeValue === undefined) this.slots.clear();
-    else this.slots.delete(scopeValue);
+    if (scopeValue === undefined) {
+      this.slots.clear();
+      this.loading.clear();
+    } else {
+      this.slots.delete(scopeValue);
+      this.loading.delete(scopeValue);
+    }
+  }
+
+  /**
+   * One registry read per scope at a time: the requests that arrive while it runs (hundreds per
+   * second under load, each time the TTL runs out) share it instead of each reading the registry.
+   * A failed read keeps the last answer when there is one.
+   */
+  private reload(scope: ParsedScope, previous: Slot | undefined): Promise<Slot> {
+    const running = this.loading.get(scope.value);
+    if (running) return running;
+    const startedMs = this.options.clock.now();
+    let pending: Promise<Slot> | undefined = undefined;
+    pending = (async (): Promise<Slot> => {
+      try {
+        const slot = { resolved: await this.build(scope), resolvedAtMs: startedMs };
+        // An invalidate() while the read ran makes its answer stale: keep it for these callers only.
+        if (this.loading.get(scope.value) === pending) this.slots.set(scope.value, slot);
+        return slot;
+      } catch (error) {
+        if (!previous) throw error;
+        this.options.logger.warn('resolve => endpoint registry unavailable, using last answer', {
+          scope: scope.value,
+        });
+        return previous;
+      } finally {
+        if (this.loading.get(scope.value) === pending) this.loading.delete(scope.value);
+      }
+    })();
+    this.loading.set(scope.value, pending);
+    return pending;
   }
 
   private async build(scope: ParsedScope): Promise<ResolvedScope | ScopeNotAllowedError> {

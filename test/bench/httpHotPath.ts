@@ -8,7 +8,7 @@ import { type BareServer, startBareServer } from './startBareServer';
 import { fixedTokenBody, isTokenBody, ratio } from './stats';
 
 const CONNECTIONS = [64, 256] as const;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const ROUND_SECONDS = 5;
 const WARMUP_SECONDS = 2;
 /** Quiet time after each run: the broker's audit rows are written up to 1 s after their request. */
