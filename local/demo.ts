@@ -74,7 +74,10 @@ export interface DemoResult {
   };
 }
 
-/** Calls the running app's admin API with the master key; throws with the answer when it is not 2xx. */
+/**
+ * Calls the running app's own HTTP API with the master key (JSON in, JSON out); throws with the
+ * status and body on any non-2xx answer. Used by the demo seed and the benchmarks' seed.
+ */
 export async function call(
   stack: Pick<LocalStack, 'functionsUrl' | 'masterKey'>,
   method: string,

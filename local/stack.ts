@@ -18,12 +18,16 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
   /** Receives the Functions host's output as it arrives. */
   readonly onHostOutput?: (chunk: string) => void;
+  /** Node options for the Functions host process (e.g. `--cpu-prof` when profiling a benchmark). */
+  readonly hostNodeArgs?: readonly string[];
 }
 
 /** A running local stack and what a client needs to talk to it. */
 export interface LocalStack {
   /** `http://127.0.0.1:<port>`; functions are under `/api`. */
   readonly functionsUrl: string;
+  /** Process id of the Functions host. */
+  readonly functionsPid: number | undefined;
   readonly emulatorUrl: string;
   readonly masterKey: string;
   readonly defaultKey: string;
@@ -35,10 +39,15 @@ export interface LocalStack {
   /** Everything the Functions host printed so far (for secret scans in tests). */
   hostOutput(): string;
   /**
-   * Starts one more Functions host process with the same settings and keys, sharing Azurite and the
-   * stand-ins (scale-out: several instances on one storage account). Stopped by `stop()`.
+  /**
+   * Starts one more Functions host process on a free port with the same settings and keys, sharing
+   * Azurite and the stand-ins (scale-out: several instances on one storage account; or a cold start
+   * timed against an already running stack), with `settings` on top. Stopped by `stop()` at the latest.
    */
-  spawnHost(options?: { readonly onOutput?: (chunk: string) => void }): Promise<SpawnedFunctionsHost>;
+  spawnHost(options?: {
+    readonly onOutput?: (chunk: string) => void;
+    readonly settings?: Readonly<Record<string, string>>;
+  }): Promise<SpawnedFunctionsHost>;
   stop(): Promise<void>;
 }
 
@@ -112,25 +121,30 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...options.settings,
     };
     const spawnHost = async (
-      onOutput: ((chunk: string) => void) | undefined,
+      extra: { onOutput?: (chunk: string) => void; settings?: Readonly<Record<string, string>> },
       port = 0,
     ): Promise<SpawnedFunctionsHost> => {
       const spawned = await spawnFunctionsHost({
-        env,
+        env: { ...env, ...extra.settings },
         port,
         masterKey,
         defaultKey,
         cwd: options.root,
-        ...(onOutput ? { onOutput } : {}),
+        ...(extra.onOutput ? { onOutput: extra.onOutput } : {}),
+        ...(options.hostNodeArgs ? { nodeArgs: options.hostNodeArgs } : {}),
       });
       stoppers.push(() => spawned.stop());
       return spawned;
     };
-    const host = await spawnHost(options.onHostOutput, options.functionsPort);
+    const host = await spawnHost(
+      options.onHostOutput ? { onOutput: options.onHostOutput } : {},
+      options.functionsPort,
+    );
     topic.forwardTo(`${host.url}/api/events?code=${encodeURIComponent(defaultKey)}`);
 
     return {
       functionsUrl: host.url,
+      functionsPid: host.pid,
       emulatorUrl: emulators.url,
       masterKey,
       defaultKey,
@@ -139,7 +153,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       topic,
       host,
       hostOutput: () => host.output(),
-      spawnHost: (extra) => spawnHost(extra?.onOutput),
+      spawnHost: (extra) => spawnHost(extra ?? {}),
       stop: stopAll,
     };
   } catch (error) {

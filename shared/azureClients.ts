@@ -1,24 +1,19 @@
-import { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
-import {
-  bearerTokenAuthenticationPolicy,
-  createDefaultHttpClient,
-  createPipelineFromOptions,
-  type PipelineRequest,
-  type PipelineResponse,
-} from '@azure/core-rest-pipeline';
-import { TableClient } from '@azure/data-tables';
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
-import { SecretClient } from '@azure/keyvault-secrets';
-import { QueueClient } from '@azure/storage-queue';
+import type { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
+import type { PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
+import type { TableClient } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
+import type { SecretClient } from '@azure/keyvault-secrets';
+import type { QueueClient } from '@azure/storage-queue';
 
 import type { AppConfig } from './config';
 import { armWriteGatePolicy } from './rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from './rotation/ArmWriteGate';
+import { sdk } from './sdk';
 
 /**
  * Builds the Azure SDK clients the adapters wrap, each once per process (a client, and above all a
  * credential, per call would defeat connection reuse and token caching). Clients are created lazily
- * so that a function that never touches Key Vault never builds a Key Vault client.
+ * so that a function that never touches Key Vault never builds a Key Vault client, nor loads its SDK.
  */
 export class AzureClients {
   private credentialInstance?: TokenCredential;
@@ -41,7 +36,7 @@ export class AzureClients {
    * under `func start`.
    */
   get credential(): TokenCredential {
-    this.credentialInstance ??= new DefaultAzureCredential(
+    this.credentialInstance ??= new (sdk.identity().DefaultAzureCredential)(
       this.config.identity.clientId ? { managedIdentityClientId: this.config.identity.clientId } : {},
     );
     return this.credentialInstance;
@@ -49,9 +44,13 @@ export class AzureClients {
 
   /** The Key Vault secrets client. */
   get secrets(): SecretClient {
-    this.secretClientInstance ??= new SecretClient(this.config.keyVault.url, this.credential, {
-      disableChallengeResourceVerification: this.config.keyVault.disableChallengeResourceVerification,
-    });
+    this.secretClientInstance ??= new (sdk.keyVaultSecrets().SecretClient)(
+      this.config.keyVault.url,
+      this.credential,
+      {
+        disableChallengeResourceVerification: this.config.keyVault.disableChallengeResourceVerification,
+      },
+    );
     return this.secretClientInstance;
   }
 
@@ -60,13 +59,17 @@ export class AzureClients {
     let client = this.mlClients.get(subscriptionId);
     if (!client) {
       const endpoint = this.config.arm.endpoint;
-      client = new AzureMachineLearningWorkspaces(this.credential, subscriptionId, {
-        endpoint,
-        $host: endpoint,
-        apiVersion: this.config.arm.mlApiVersion,
-        credentialScopes: ['https://management.azure.com/.default'],
-        additionalPolicies: [{ policy: armWriteGatePolicy(this.armWrites), position: 'perRetry' }],
-      });
+      client = new (sdk.armMachineLearning().AzureMachineLearningWorkspaces)(
+        this.credential,
+        subscriptionId,
+        {
+          endpoint,
+          $host: endpoint,
+          apiVersion: this.config.arm.mlApiVersion,
+          credentialScopes: ['https://management.azure.com/.default'],
+          additionalPolicies: [{ policy: armWriteGatePolicy(this.armWrites), position: 'perRetry' }],
+        },
+      );
       this.mlClients.set(subscriptionId, client);
     }
     return client;
@@ -79,6 +82,8 @@ export class AzureClients {
    */
   get modelManagement(): { sendRequest(request: PipelineRequest): Promise<PipelineResponse> } {
     if (!this.mmsInstance) {
+      const { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createPipelineFromOptions } =
+        sdk.corePipeline();
       const pipeline = createPipelineFromOptions({ retryOptions: { maxRetries: 0 } });
       pipeline.addPolicy(
         bearerTokenAuthenticationPolicy({
@@ -96,6 +101,7 @@ export class AzureClients {
   table(tableName: string): TableClient {
     let client = this.tableClients.get(tableName);
     if (!client) {
+      const { TableClient } = sdk.tables();
       const storage = this.config.storage;
       client =
         storage.kind === 'connectionString'
@@ -119,6 +125,7 @@ export class AzureClients {
   queue(queueName: string): QueueClient {
     let client = this.queueClients.get(queueName);
     if (!client) {
+      const { QueueClient } = sdk.storageQueue();
       const storage = this.config.storage;
       client =
         storage.kind === 'connectionString'

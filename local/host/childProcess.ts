@@ -17,11 +17,15 @@ export interface SpawnFunctionsHostOptions {
   readonly startTimeoutMs?: number;
   /** Receives the child's output as it arrives (npm start shows it after the banner). */
   readonly onOutput?: (chunk: string) => void;
+  /** Node options for the child, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). @default [] */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** A Functions host running in a child process. */
 export interface SpawnedFunctionsHost {
   readonly url: string;
+  /** Process id of the host (e.g. for a benchmark that reads its CPU time). */
+  readonly pid: number | undefined;
   /** Everything the child printed so far (stdout and stderr interleaved). */
   output(): string;
   /** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
@@ -35,16 +39,20 @@ export interface SpawnedFunctionsHost {
  * (rejects with the captured output if it exits or times out first).
  */
 export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promise<SpawnedFunctionsHost> {
-  const child = spawn(process.execPath, [join(opts.cwd, 'dist', 'local', 'host', 'main.js')], {
-    cwd: opts.cwd,
-    env: {
-      ...opts.env,
-      LOCAL_FUNCTIONS_PORT: String(opts.port),
-      LOCAL_FUNCTIONS_MASTER_KEY: opts.masterKey,
-      LOCAL_FUNCTIONS_DEFAULT_KEY: opts.defaultKey,
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), join(opts.cwd, 'dist', 'local', 'host', 'main.js')],
+    {
+      cwd: opts.cwd,
+      env: {
+        ...opts.env,
+        LOCAL_FUNCTIONS_PORT: String(opts.port),
+        LOCAL_FUNCTIONS_MASTER_KEY: opts.masterKey,
+        LOCAL_FUNCTIONS_DEFAULT_KEY: opts.defaultKey,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let captured = '';
   const stop = childStopper(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -58,12 +66,17 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
       child.kill('SIGKILL');
       reject(new Error(`${error.message}\n${captured}`));
     };
+    let listening = false;
     const onData = (chunk: Buffer): void => {
       const text = chunk.toString('utf8');
       captured += text;
       opts.onOutput?.(text);
+      // Look for the banner only until it is seen: rescanning everything captured on every chunk
+      // costs O(output²), which a busy host (a log line per invocation) turns into seconds of CPU.
+      if (listening) return;
       const m = /Functions host listening on (http:\/\/\S+)/.exec(captured);
       if (m?.[1]) {
+        listening = true;
         clearTimeout(timer);
         resolve(m[1]);
       }
@@ -76,6 +89,7 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
   });
   return {
     url,
+    pid: child.pid,
     output: () => captured,
     stop,
     kill: async () => {

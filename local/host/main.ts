@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 
 import { resolveEntryPoints } from './entryPoints';
 import { startFunctionsHost } from './FunctionsHost';
@@ -6,7 +6,9 @@ import { startFunctionsHost } from './FunctionsHost';
 /**
  * Child-process entry: `node dist/local/host/main.js` in the app root. Settings from the environment:
  * LOCAL_FUNCTIONS_PORT (default 7071), LOCAL_FUNCTIONS_MASTER_KEY, LOCAL_FUNCTIONS_DEFAULT_KEY (required),
- * AzureWebJobsStorage (required). Prints `Functions host listening on <url>` when ready; exits cleanly
+ * AzureWebJobsStorage (required), LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS (optional: more `.js` entry point files,
+ * separated by the platform's path delimiter and relative to the app root, loaded after package.json
+ * `main`; local-host only, e.g. the benchmark's empty baseline function). Prints `Functions host listening on <url>` when ready; exits cleanly
  * on SIGINT/SIGTERM.
  */
 async function main(): Promise<void> {
@@ -22,7 +24,10 @@ async function main(): Promise<void> {
     port: Number(env['LOCAL_FUNCTIONS_PORT'] ?? 7071),
     masterKey,
     defaultKey,
-    entryPoints: resolveEntryPoints(root),
+    entryPoints: [
+      ...resolveEntryPoints(root),
+      ...extraEntryPoints(root, env['LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS']),
+    ],
     storageConnectionString: storage,
     hostJsonPath: join(root, 'host.json'),
     log: (line) => process.stdout.write(`${line}\n`),
@@ -39,6 +44,14 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/** Extra entry points a local-only caller (the benchmark) asks for; never part of the deployed app. */
+function extraEntryPoints(root: string, setting: string | undefined): string[] {
+  return (setting ?? '')
+    .split(delimiter)
+    .filter((file) => file !== '')
+    .map((file) => resolve(root, file));
 }
 
 main().catch((error: unknown) => {

@@ -97,26 +97,36 @@ export class ScopeResolver {
     return slot.resolved;
   }
 
-  /** One build per scope at a time: N concurrent cold requests read the registry (and a v1 service) once. */
+  /**
+   * One build per scope at a time: N concurrent cold requests (hundreds per second under load, each time
+   * the TTL runs out) read the registry, and a v1 service, once.
+   */
   private buildOnce(scope: ParsedScope, now: number): Promise<Slot> {
-    let pending = this.building.get(scope.value);
-    if (!pending) {
-      pending = this.build(scope)
-        .then((resolved) => {
-          const slot = { resolved, resolvedAtMs: now };
-          this.slots.set(scope.value, slot);
-          return slot;
-        })
-        .finally(() => this.building.delete(scope.value));
-      this.building.set(scope.value, pending);
-    }
+    const running = this.building.get(scope.value);
+    if (running) return running;
+    const pending: Promise<Slot> = this.build(scope)
+      .then((resolved) => {
+        const slot = { resolved, resolvedAtMs: now };
+        // An invalidate() while the read ran makes its answer stale: keep it for these callers only.
+        if (this.building.get(scope.value) === pending) this.slots.set(scope.value, slot);
+        return slot;
+      })
+      .finally(() => {
+        if (this.building.get(scope.value) === pending) this.building.delete(scope.value);
+      });
+    this.building.set(scope.value, pending);
     return pending;
   }
 
   /** Forgets cached resolutions (after an endpoint changed). */
   invalidate(scopeValue?: string): void {
-    if (scopeValue === undefined) this.slots.clear();
-    else this.slots.delete(scopeValue);
+    if (scopeValue === undefined) {
+      this.slots.clear();
+      this.building.clear();
+    } else {
+      this.slots.delete(scopeValue);
+      this.building.delete(scopeValue);
+    }
   }
 
   private async build(scope: ParsedScope): Promise<ResolvedScope | ScopeNotAllowedError> {

@@ -17,6 +17,7 @@ import type { V1ServiceLookup } from './resolveV1Scope';
 import { type BrokerEndpointLookup, ScopeResolver, type UpstreamSources } from './ScopeResolver';
 import { SecretHasher } from './SecretHasher';
 import { TableAuditLog } from './TableAuditLog';
+import { TableBatchInserts } from './TableBatchInserts';
 import { TableBrokerClientRegistry } from './TableBrokerClientRegistry';
 import { TokenBroker } from './TokenBroker';
 import { TokenCache } from './TokenCache';
@@ -52,7 +53,7 @@ export interface BrokerModuleDeps {
   endpoints: BrokerEndpointLookup;
   /** @default TableBrokerClientRegistry over `config.tables.clients` */
   clients?: BrokerClientRegistry;
-  /** @default TableAuditLog over `config.tables.audit` */
+  /** @default TableAuditLog over `config.tables.audit` (inserts batched by TableBatchInserts) */
   audit?: AuditLog;
   /** Upstream adapters to replace (tests, benchmarks). */
   sources?: Partial<UpstreamSources>;
@@ -76,7 +77,10 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
     deps.clients ?? new TableBrokerClientRegistry({ table: clients.table(config.tables.clients) });
   const audit =
     deps.audit ??
-    new TableAuditLog({ table: clients.table(config.tables.audit), logger: logger('BrokerAudit') });
+    new TableAuditLog({
+      table: new TableBatchInserts(clients.table(config.tables.audit)),
+      logger: logger('BrokerAudit'),
+    });
   // One attempt per call: the cache rests after a failure and keeps serving, so retries would only
   // delay the 503 a client gets while a workspace region is down.
   const mms = new ModelManagementClient({

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 
-import { odata, type TableClient } from '@azure/data-tables';
+import type { TableClient } from '@azure/data-tables';
 
 import { ConfigError, ValidationError } from '../errors';
 import { EndpointReadOnlyError } from '../rotation/errors';
+import { sdk } from '../sdk';
 import { createTableOnce } from '../tableOnce';
 import type { EndpointRegistry } from './EndpointRegistry';
 import type { ManagedEndpoint } from './ManagedEndpoint';
@@ -62,7 +63,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const table = await this.table();
     const all = new Map(declared);
     const rows = table.listEntities<EndpointEntity>({
-      queryOptions: { filter: odata`PartitionKey eq ${PARTITION}` },
+      queryOptions: { filter: sdk.tables().odata`PartitionKey eq ${PARTITION}` },
     });
     for await (const row of rows) if (!all.has(row.rowKey)) all.set(row.rowKey, parse(row));
     return [...all.values()].sort((a, b) => a.id.localeCompare(b.id));

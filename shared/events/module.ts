@@ -1,6 +1,5 @@
-import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
-
 import { createLogger, type LogSink } from '../logging';
+import { sdk } from '../sdk';
 import type { ModuleRoot } from '../services';
 import { EndpointAutoRegistrar } from './EndpointAutoRegistrar';
 import { ArmEndpointDescriber, type EndpointDescriber } from './EndpointDescriber';
@@ -39,6 +38,7 @@ export interface EventsModuleDeps {
 export function createRotationEventSink(root: ModuleRoot): RotationEventSink {
   const { topicEndpoint, topicKey } = root.config.events;
   if (!topicEndpoint) return noopRotationEventSink;
+  const { AzureKeyCredential, EventGridPublisherClient } = sdk.eventGrid();
   const credential = topicKey ? new AzureKeyCredential(topicKey) : root.clients.credential;
   const client = new EventGridPublisherClient(topicEndpoint, 'CloudEvent', credential);
   return new EventGridRotationPublisher({

@@ -1,13 +1,14 @@
-import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
+import type { PipelineRequest } from '@azure/core-rest-pipeline';
 
 import type { Sleep } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
 import { type RetryOptions, withRetries } from '../rotation/retry';
+import { sdk } from '../sdk';
 
 /** The part of a core-rest-pipeline client used here: an authenticated `sendRequest` (ARM token). */
 export interface MmsRequestSender {
-  sendRequest(request: ReturnType<typeof createPipelineRequest>): Promise<MmsResponse>;
+  sendRequest(request: PipelineRequest): Promise<MmsResponse>;
 }
 
 /** A response as the pipeline returns it. */
@@ -129,6 +130,7 @@ export class ModelManagementClient {
 
   private send(method: 'GET' | 'POST', url: string, body?: string): Promise<MmsResponse> {
     const once = async (): Promise<MmsResponse> => {
+      const { createHttpHeaders, createPipelineRequest, RestError } = sdk.corePipeline();
       const request = createPipelineRequest({
         url,
         method,

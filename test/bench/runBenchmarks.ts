@@ -1,136 +1,79 @@
-import { createHmac } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 
-import { buildTestBroker, TEST_PEPPER } from '../fakes/broker/buildTestBroker';
-import { testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
+import type { BenchResult, BenchRunOptions, BenchSuite } from './BenchResult';
+import { REPO_ROOT } from './benchStack';
+import { coldStartSuite } from './coldStart';
+import { httpSuite } from './httpHotPath';
+import { inProcessSuite } from './inProcess';
+import { describeMachine, machineLine, renderMarkdown } from './report';
+import { rotationAtScale } from './rotationAtScale';
+import { selectSuites } from './selectSuites';
+
+/** Every suite, in the order a full run takes them. Adding one is one line. */
+const SUITES: readonly BenchSuite[] = [
+  inProcessSuite,
+  httpSuite,
+  coldStartSuite,
+  {
+    name: 'rotation',
+    description:
+      'rotation of 1,000 and 5,000 endpoints against the throttled stand-ins (BENCH_ROTATION_SIZES)',
+    run: () => rotationAtScale(),
+  },
+];
 
 /**
- * `npm run bench`: in-process broker benchmarks, each reported against a baseline measured in the same
- * run (absolute numbers vary by machine; ratios and counts are what the goals are about).
- * Not yet here (issue 8 stays open): the HTTP hot path with autocannon, rotation at scale, cold start.
+ * `npm run bench [-- <suite>…] [--profile]`: runs the named suites (all by default), prints the
+ * machine and a Markdown table, and writes `bench-results/latest.json` and `latest.md`. `--profile`
+ * writes the Functions host's CPU profile to `bench-results/profiles/`. `BENCH_NOTE` adds a note on
+ * what else ran on the machine. A suite that fails is reported as such and makes the exit code 1.
  */
-interface Result {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly baseline?: number;
-  readonly goal: string;
-  readonly met: boolean;
-}
-
-const VENDS = 500_000;
-
-/** Warm-cache cost per vend, against the irreducible work: one HMAC of the secret and one map lookup. */
-async function vendCost(): Promise<Result[]> {
-  const broker = buildTestBroker();
-  const client = await broker.addClient({ rateLimitPerMinute: 1_000_000 });
-  const request = {
-    protocol: 'oauth' as const,
-    clientId: client.id,
-    secret: client.primary,
-    scope: 'demo-token',
-  };
-  await broker.module.broker.vend(request);
-
-  const table = new Map([
-    [client.id, createHmac('sha256', TEST_PEPPER).update(client.primary).digest('hex')],
-  ]);
-  let sink = 0;
-  const baseStart = process.hrtime.bigint();
-  for (let i = 0; i < VENDS; i++) {
-    const digest = createHmac('sha256', TEST_PEPPER).update(client.primary).digest('hex');
-    if (table.get(client.id) === digest) sink++;
-    await Promise.resolve();
-  }
-  const baselineUs = Number(process.hrtime.bigint() - baseStart) / 1000 / VENDS;
-
-  global.gc?.();
-  const heapBefore = process.memoryUsage().heapUsed;
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < VENDS; i++) await broker.module.broker.vend(request);
-  const vendUs = Number(process.hrtime.bigint() - start) / 1000 / VENDS;
-  const second = await broker.addClient({ rateLimitPerMinute: 1_000_000 });
-  const request2 = { ...request, clientId: second.id, secret: second.primary };
-  for (let i = 0; i < VENDS; i++) await broker.module.broker.vend(request2);
-  global.gc?.();
-  const growthMb = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
-  if (sink !== VENDS) throw new Error('baseline did not authenticate');
-  return [
-    {
-      name: 'vend cost, warm cache (µs)',
-      value: vendUs,
-      unit: 'µs',
-      baseline: baselineUs,
-      goal: '≤ 20 µs',
-      met: vendUs <= 20,
-    },
-    {
-      name: `heap growth after ${2 * VENDS} vends (MiB)`,
-      value: growthMb,
-      unit: 'MiB',
-      goal: global.gc ? '< 5 MiB (bounded cache)' : 'run with --expose-gc for a reliable figure',
-      met: growthMb < 5,
-    },
-  ];
-}
-
-/**
- * Ten simulated minutes at 2,000 requests/s over 50 AMLToken scopes with 1-minute tokens: how many
- * upstream calls each scope makes per refresh window (goal exactly 1).
- */
-async function upstreamAmplification(): Promise<Result[]> {
-  const broker = buildTestBroker({ BROKER_MIN_TOKEN_LIFETIME_SECONDS: '10', BROKER_REFRESH_FRACTION: '0.5' });
-  broker.aml.behaviour = { kind: 'token', lifetimeMs: 60_000 };
-  const scopes = Array.from({ length: 50 }, (_, i) => `bench-${i}`);
-  for (const id of scopes) broker.endpoints.add(testEndpoint(id, 'AMLToken'));
-  const client = await broker.addClient({ allowedScopes: scopes, rateLimitPerMinute: 1_000_000 });
-  const stepMs = 100;
-  const perStep = 200; // 2,000 requests/s
-  for (let t = 0; t < 600_000; t += stepMs) {
-    const batch: Array<Promise<unknown>> = [];
-    for (let i = 0; i < perStep; i++) {
-      const scope = scopes[(t / stepMs + i) % scopes.length] as string;
-      batch.push(
-        broker.module.broker.vend({ protocol: 'oauth', clientId: client.id, secret: client.primary, scope }),
-      );
-    }
-    await Promise.all(batch);
-    broker.clock.advance(stepMs);
-  }
-  const windows = 600_000 / 30_000; // refresh at half of a 60 s lifetime
-  const perScopePerWindow = broker.aml.calls / scopes.length / windows;
-  return [
-    {
-      name: 'upstream calls per scope per refresh window',
-      value: perScopePerWindow,
-      unit: 'calls',
-      goal: 'exactly 1',
-      met: Math.abs(perScopePerWindow - 1) < 0.06,
-    },
-  ];
-}
-
 async function main(): Promise<void> {
-  const results = [...(await vendCost()), ...(await upstreamAmplification())];
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  const rows = results.map(
-    (r) =>
-      `| ${r.name} | ${r.value.toFixed(2)} | ${r.baseline === undefined ? '—' : `${r.baseline.toFixed(2)} (×${(r.value / r.baseline).toFixed(2)})`} | ${r.goal} | ${r.met ? 'met' : 'NOT met'} |`,
+  const args = process.argv.slice(2);
+  const suites = selectSuites(
+    SUITES,
+    args.filter((a) => !a.startsWith('--')),
   );
-  const markdown = [
-    `Measured on ${machine}, ${new Date().toISOString()}`,
-    '',
-    '| Benchmark | Value | Baseline | Goal | |',
-    '|---|---|---|---|---|',
-    ...rows,
-  ].join('\n');
-  const dir = join(__dirname, '..', '..', '..', 'bench-results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify({ machine, results }, null, 2));
-  writeFileSync(join(dir, 'latest.md'), `${markdown}\n`);
-  console.log(markdown);
+  const outDir = join(REPO_ROOT, 'bench-results');
+  const options: BenchRunOptions = args.includes('--profile') ? { profileDir: join(outDir, 'profiles') } : {};
+  const machine = describeMachine();
+  const measuredAt = new Date();
+  console.log(`Benchmarks on ${machineLine(machine)} (load average ${machine.loadAverage})`);
+  const results: BenchResult[] = [];
+  let failed = false;
+  for (const suite of suites) {
+    console.log(`- ${suite.name}: ${suite.description}…`);
+    const started = Date.now();
+    try {
+      results.push(...(await suite.run(options)));
+    } catch (error) {
+      failed = true;
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`  ${suite.name} failed: ${message}`);
+      results.push({
+        name: `${suite.name} suite`,
+        value: Number.NaN,
+        unit: '',
+        goal: 'runs',
+        met: false,
+        notes: message.split('\n')[0] ?? '',
+      });
+    }
+    console.log(`  done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  const endLoad = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  const note = `Load average ${endLoad} at the end. ${process.env['BENCH_NOTE'] ?? ''}`.trim();
+  const markdown = renderMarkdown(results, machine, note, measuredAt);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(
+    join(outDir, 'latest.json'),
+    JSON.stringify({ measuredAt, machine, note, suites: suites.map((s) => s.name), results }, null, 2),
+  );
+  writeFileSync(join(outDir, 'latest.md'), `${markdown}\n`);
+  console.log(`\n${markdown}`);
+  if (failed) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {

@@ -74,7 +74,9 @@ describe('Class: TableProcessedEventStore (Azurite)', () => {
     table = TableClient.fromConnectionString(storage.connectionString, `events${Date.now()}`, {
       allowInsecureConnection: true,
     });
-  });
+    // Azurite takes longer than Jest's default 5 s hook timeout to start on a loaded machine (the
+    // integration project's testTimeout is not applied to hooks in this multi-project config).
+  }, 60_000);
   afterAll(async () => storage.stop());
 
   it('records an event once, sees the duplicate, and survives concurrent inserts of the same id', async () => {

@@ -1,8 +1,9 @@
-import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
+import type { createPipelineRequest } from '@azure/core-rest-pipeline';
 
 import type { Sleep } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
+import { sdk } from '../../sdk';
 import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
 import { retryAfterMs, withRetries } from '../retry';
 import { rejectedValue } from './ArmEndpointKeyClient';
@@ -120,6 +121,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
   ): Promise<Response> {
     return withRetries(
       async () => {
+        const { createHttpHeaders, createPipelineRequest, RestError } = sdk.corePipeline();
         const request = createPipelineRequest({
           url,
           method,

@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+
+import { app, type HttpResponseInit } from '@azure/functions';
+
+import { TOKEN_RESPONSE_HEADERS } from '../stats';
+
+/**
+ * Benchmark baseline, never deployed: an empty function answering a fixed token-shaped body through the
+ * same local host (and so the same request parsing, routing, invocation and response conversion) as the
+ * broker's token function. The local host loads it only when the benchmark names it in
+ * `LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS`. The body (same size as a real token answer, no real token) is
+ * written by the benchmark once it knows that size, to the file named by `BENCH_EMPTY_BODY_FILE`, and
+ * read on the first call only.
+ */
+let body: string | undefined;
+
+app.http('benchEmptyToken', {
+  route: 'bench/empty',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: async (): Promise<HttpResponseInit> => {
+    body ??= readFileSync(process.env['BENCH_EMPTY_BODY_FILE'] ?? '', 'utf8');
+    return { status: 200, headers: { ...TOKEN_RESPONSE_HEADERS }, body };
+  },
+});

@@ -1,0 +1,185 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { BenchResult, BenchRunOptions, BenchSuite } from './BenchResult';
+import { fetchOnce, REPO_ROOT, startBenchStack } from './benchStack';
+import { compareTargets, type LoadSummary, type LoadTarget } from './load';
+import { type BareServer, startBareServer } from './startBareServer';
+import { fixedTokenBody, isTokenBody, ratio } from './stats';
+
+const CONNECTIONS = [64, 256] as const;
+const ROUNDS = 5;
+const ROUND_SECONDS = 5;
+const WARMUP_SECONDS = 2;
+/** Quiet time after each run: the broker's audit rows are written up to 1 s after their request. */
+const SETTLE_MS = 1500;
+/** Upstream token lifetime during the run; the stand-in hints a refresh at half of it. */
+const TOKEN_LIFETIME_SECONDS = 60;
+const REFRESH_WINDOW_MS = (TOKEN_LIFETIME_SECONDS / 2) * 1000;
+const GOAL_RATIO = 0.9;
+
+/**
+ * Issue 7/8 hot path: warm-cache OAuth token vends through the local Functions host's HTTP path, next to
+ * two baselines measured in the same run: (a) a bare Node `http` server (own process) answering a fixed
+ * body of the same size, (b) an empty function answering that body through the same host process.
+ * Targets take turns in short rounds (medians reported); every answer must be 200 with a token.
+ * Upstream token calls are read from the stand-in's `arm.token` counter.
+ */
+async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
+  const dir = join(REPO_ROOT, '.local', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const bodyFile = join(dir, 'empty-body.json');
+  rmSync(bodyFile, { force: true });
+  const bench = await startBenchStack(
+    {
+      LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS: join('dist', 'test', 'bench', 'hostFunctions', 'emptyToken.js'),
+      BENCH_EMPTY_BODY_FILE: bodyFile,
+      BROKER_MIN_TOKEN_LIFETIME_SECONDS: '5',
+    },
+    options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+  );
+  let bare: BareServer | undefined;
+  try {
+    const { control } = bench.stack.emulators;
+    control.setEndpointTokenLifetimeSeconds(TOKEN_LIFETIME_SECONDS);
+    const first = await fetchOnce(bench.tokenRequest);
+    if (first.status !== 200 || !isTokenBody(first.text))
+      throw new Error(`the broker did not vend a token (status ${first.status})`);
+    const firstFetchMs = Date.now();
+    const bytes = Buffer.byteLength(first.text);
+    writeFileSync(bodyFile, fixedTokenBody(bytes));
+    bare = await startBareServer(bodyFile);
+    const targets: LoadTarget[] = [
+      bench.tokenRequest,
+      {
+        ...bench.tokenRequest,
+        name: 'empty',
+        url: `${bench.stack.functionsUrl}/api/bench/empty`,
+      },
+      { ...bench.tokenRequest, name: 'bare', url: bare.url, pid: bare.pid },
+    ];
+    for (const target of targets.slice(1)) {
+      const answer = await fetchOnce(target);
+      if (answer.status !== 200 || Buffer.byteLength(answer.text) !== bytes)
+        throw new Error(`baseline ${target.name} answered ${answer.status} with another body size`);
+    }
+    const callsBefore = control.counters()['arm.token'] ?? 0;
+    const results: BenchResult[] = [];
+    for (const connections of CONNECTIONS) {
+      const summaries = await compareTargets(targets, {
+        connections,
+        rounds: ROUNDS,
+        seconds: ROUND_SECONDS,
+        warmupSeconds: WARMUP_SECONDS,
+        settleMs: SETTLE_MS,
+      });
+      results.push(...rows(connections, summaries, bytes));
+    }
+    const calls = (control.counters()['arm.token'] ?? 0) - callsBefore;
+    const windows = Math.ceil((Date.now() - firstFetchMs) / REFRESH_WINDOW_MS);
+    results.push({
+      name: `upstream token calls during the HTTP run (1 scope, ${TOKEN_LIFETIME_SECONDS}-s tokens)`,
+      value: calls,
+      unit: 'calls',
+      baseline: windows,
+      baselineName: `refresh windows of ${REFRESH_WINDOW_MS / 1000} s`,
+      ratio: windows > 0 ? calls / windows : 0,
+      goal: '≤ 1 per scope per refresh window',
+      met: calls <= windows,
+    });
+    return results;
+  } finally {
+    await bare?.stop();
+    await bench.stop();
+  }
+}
+
+function rows(connections: number, summaries: Map<string, LoadSummary>, bytes: number): BenchResult[] {
+  const get = (name: string): LoadSummary => {
+    const summary = summaries.get(name);
+    if (!summary) throw new Error(`no measurements for ${name}`);
+    if (summary.failures > 0) {
+      const codes = summary.rounds.map((r) => JSON.stringify(r.statusCodes)).join(', ');
+      throw new Error(
+        `invalid run: ${name} had ${summary.failures} failed answers at ${connections} connections (${codes})`,
+      );
+    }
+    return summary;
+  };
+  const [broker, empty, bare] = [get('broker'), get('empty'), get('bare')];
+  const at = `${connections} connections`;
+  const vsEmpty = ratio(broker.requestsPerSecond, empty.requestsPerSecond);
+  const latency = (label: 'p50' | 'p99', pick: (s: LoadSummary) => number): BenchResult => ({
+    name: `HTTP token vend ${label} latency, ${at}`,
+    value: pick(broker),
+    unit: 'ms',
+    baseline: pick(empty),
+    baselineName: 'empty function',
+    ratio: ratio(pick(broker), pick(empty)),
+    goal: 'reported',
+    notes: `bare Node http ${pick(bare)} ms`,
+  });
+  return [
+    {
+      name: `HTTP token vend, ${at}, warm cache`,
+      value: broker.requestsPerSecond,
+      unit: 'req/s',
+      baseline: empty.requestsPerSecond,
+      baselineName: 'empty function, same host',
+      ratio: vsEmpty,
+      goal: `≥ ${GOAL_RATIO}× baseline`,
+      met: vsEmpty !== undefined && vsEmpty >= GOAL_RATIO,
+      notes: `${broker.responses.toLocaleString('en-US')} answers, all 200 with a token; ${bytes}-byte body`,
+    },
+    {
+      name: `HTTP token vend vs bare Node http, ${at}`,
+      value: broker.requestsPerSecond,
+      unit: 'req/s',
+      baseline: bare.requestsPerSecond,
+      baselineName: 'bare Node http',
+      ratio: ratio(broker.requestsPerSecond, bare.requestsPerSecond),
+      goal: 'reported (machine limit)',
+    },
+    {
+      name: `empty function vs bare Node http, ${at}`,
+      value: empty.requestsPerSecond,
+      unit: 'req/s',
+      baseline: bare.requestsPerSecond,
+      baselineName: 'bare Node http',
+      ratio: ratio(empty.requestsPerSecond, bare.requestsPerSecond),
+      goal: 'reported (the local host’s own cost)',
+    },
+    latency('p50', (s) => s.p50Ms),
+    latency('p99', (s) => s.p99Ms),
+    ...(broker.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
+      ? [cpuRow(at, broker.cpuUsPerRequest, empty.cpuUsPerRequest, bare.cpuUsPerRequest)]
+      : []),
+  ];
+}
+
+/**
+ * Host CPU per answer, broker vs empty function: the same goal seen without the noise other work on
+ * the machine adds to req/s (when the host is CPU-bound, req/s ≈ 1 / CPU per answer, so ≥ 0.9× req/s
+ * is ≤ 1.11× CPU). Includes the audit rows the broker writes in the background.
+ */
+function cpuRow(at: string, broker: number, empty: number, bare: number | undefined): BenchResult {
+  const cpuRatio = ratio(broker, empty);
+  return {
+    name: `host CPU per token vend, ${at}`,
+    value: broker,
+    unit: 'µs',
+    baseline: empty,
+    baselineName: 'empty function',
+    ratio: cpuRatio,
+    goal: `≤ ${(1 / GOAL_RATIO).toFixed(2)}× baseline (same goal, CPU view)`,
+    met: cpuRatio !== undefined && cpuRatio <= 1 / GOAL_RATIO,
+    ...(bare !== undefined ? { notes: `bare Node http ${bare.toFixed(0)} µs` } : {}),
+  };
+}
+
+/** `npm run bench -- http`. */
+export const httpSuite: BenchSuite = {
+  name: 'http',
+  description: `token vend through the local host at ${CONNECTIONS.join(' and ')} connections vs an empty function and bare Node http`,
+  run: httpHotPath,
+};

@@ -1,0 +1,79 @@
+import { parseScope } from '../../../shared/broker/scope';
+import { ScopeResolver } from '../../../shared/broker/ScopeResolver';
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { CapturingLogger } from '../../fakes/broker/capture';
+import { FakeClock } from '../../fakes/broker/FakeClock';
+import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
+import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+
+function setup() {
+  const clock = new FakeClock();
+  const endpoints = new InMemoryEndpointLookup();
+  endpoints.add(testEndpoint('demo-token', 'AMLToken'));
+  const logger = new CapturingLogger();
+  const resolver = new ScopeResolver({
+    endpoints,
+    clock,
+    logger,
+    sources: {
+      amlToken: new FakeUpstreamSource<ManagedEndpoint>('amlToken', clock),
+      managedIdentity: new FakeUpstreamSource<string>('managedIdentity', clock),
+      keyVault: new FakeUpstreamSource<ManagedEndpoint>('keyVault', clock),
+    },
+  });
+  const scope = parseScope('demo-token');
+  if (!scope) throw new Error('test scope did not parse');
+  return { clock, endpoints, logger, resolver, scope };
+}
+
+describe('Class: ScopeResolver', () => {
+  describe('Method: resolve', () => {
+    it('reads the registry once for concurrent requests, and once more when the TTL has run out', async () => {
+      // Prepare
+      const { clock, endpoints, resolver, scope } = setup();
+
+      // Act
+      const first = await Promise.all(Array.from({ length: 50 }, () => resolver.resolve(scope)));
+      const readsWarm = endpoints.reads;
+      clock.advance(31_000);
+      await Promise.all(Array.from({ length: 50 }, () => resolver.resolve(scope)));
+
+      // Assess
+      expect(first[0]?.cacheKey).toBe('aml:demo-token');
+      expect(readsWarm).toBe(1);
+      expect(endpoints.reads).toBe(2);
+    });
+
+    it('keeps the last answer through a registry outage, reading it once per attempt', async () => {
+      // Prepare
+      const { clock, endpoints, logger, resolver, scope } = setup();
+      await resolver.resolve(scope);
+      endpoints.failing = true;
+      clock.advance(31_000);
+
+      // Act
+      const answers = await Promise.all(Array.from({ length: 20 }, () => resolver.resolve(scope)));
+
+      // Assess
+      expect(answers.every((a) => a.cacheKey === 'aml:demo-token')).toBe(true);
+      expect(endpoints.reads).toBe(2);
+      expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    });
+
+    it('reads the registry again after an invalidate, even while a read is running', async () => {
+      // Prepare
+      const { endpoints, resolver, scope } = setup();
+      const running = resolver.resolve(scope);
+
+      // Act
+      resolver.invalidate('demo-token');
+      endpoints.endpoints.delete('demo-token');
+      const after = resolver.resolve(scope);
+
+      // Assess
+      await expect(running).resolves.toMatchObject({ cacheKey: 'aml:demo-token' });
+      await expect(after).rejects.toThrow('The scope names no endpoint the broker serves.');
+      expect(endpoints.reads).toBe(2);
+    });
+  });
+});
