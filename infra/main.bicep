@@ -29,6 +29,8 @@ param userAssignedIdentityClientId string = ''
 param userAssignedIdentityPrincipalId string = ''
 param actionGroupId string = ''
 param mlApiVersion string = '2025-12-01'
+@description('Host of the Azure ML SDK v1 model-management API for v1 web services; {region} is the service\'s region.')
+param v1MmsHostTemplate string = 'https://{region}.api.azureml.ms'
 param rotationSchedule string = '0 */15 * * * *'
 param rotationPeriodHours string = '720'
 param rotationGraceHours string = '25'
@@ -106,6 +108,7 @@ module functionApp 'modules/functionApp.bicep' = {
     userAssignedIdentityId: userAssignedIdentityId
     userAssignedIdentityClientId: userAssignedIdentityClientId
     mlApiVersion: mlApiVersion
+    v1MmsHostTemplate: v1MmsHostTemplate
     rotationSchedule: rotationSchedule
     rotationPeriodHours: rotationPeriodHours
     rotationGraceHours: rotationGraceHours

@@ -17,6 +17,8 @@ param userAssignedIdentityId string = ''
 @description('Client id of that identity: the code (AZURE_CLIENT_ID) and the host storage connection use it.')
 param userAssignedIdentityClientId string = ''
 param mlApiVersion string = '2025-12-01'
+@description('Host of the Azure ML SDK v1 model-management API; {region} is the web service\'s region (docs/v1-web-services.md).')
+param v1MmsHostTemplate string = 'https://{region}.api.azureml.ms'
 param tablePrefix string = 'amlcb'
 param rotationSchedule string = '0 */15 * * * *'
 param rotationQueue string = 'rotation-jobs'
@@ -117,6 +119,7 @@ var baseSettings = {
   KEY_VAULT_URL: keyVaultUrl
   ARM_ENDPOINT: environment().resourceManager
   ML_API_VERSION: mlApiVersion
+  V1_MMS_HOST_TEMPLATE: v1MmsHostTemplate
   TABLE_PREFIX: tablePrefix
   ROTATION_SCHEDULE: rotationSchedule
   ROTATION_QUEUE: rotationQueue

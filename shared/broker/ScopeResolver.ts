@@ -81,27 +81,17 @@ export class ScopeResolver {
   async resolve(scope: ParsedScope): Promise<ResolvedScope> {
     const now = this.options.clock.now();
     let slot = this.slots.get(scope.value);
-    if (!slot || now - slot.resolvedAtMs >= this.ttlMs) {
-      try {
-        slot = await this.buildOnce(scope, now);
-      } catch (error) {
-        if (!slot) throw error;
-        // Keep the last answer; look again in a few seconds rather than on every request.
-        slot.resolvedAtMs = now - this.ttlMs + Math.min(this.ttlMs, RETRY_MS);
-        this.options.logger.warn('resolve => lookup unavailable, using last answer', {
-          scope: scope.value,
-        });
-      }
-    }
+    if (!slot || now - slot.resolvedAtMs >= this.ttlMs) slot = await this.buildOnce(scope, slot, now);
     if (slot.resolved instanceof ScopeNotAllowedError) throw slot.resolved;
     return slot.resolved;
   }
 
   /**
    * One build per scope at a time: N concurrent cold requests (hundreds per second under load, each time
-   * the TTL runs out) read the registry, and a v1 service, once.
+   * the TTL runs out) read the registry, and a v1 service, once. When the read fails, the last answer
+   * (if any) is kept and looked at again in a few seconds rather than on every request.
    */
-  private buildOnce(scope: ParsedScope, now: number): Promise<Slot> {
+  private buildOnce(scope: ParsedScope, previous: Slot | undefined, now: number): Promise<Slot> {
     const running = this.building.get(scope.value);
     if (running) return running;
     const pending: Promise<Slot> = this.build(scope)
@@ -110,6 +100,12 @@ export class ScopeResolver {
         // An invalidate() while the read ran makes its answer stale: keep it for these callers only.
         if (this.building.get(scope.value) === pending) this.slots.set(scope.value, slot);
         return slot;
+      })
+      .catch((error: unknown) => {
+        if (!previous) throw error;
+        previous.resolvedAtMs = now - this.ttlMs + Math.min(this.ttlMs, RETRY_MS);
+        this.options.logger.warn('resolve => lookup unavailable, using last answer', { scope: scope.value });
+        return previous;
       })
       .finally(() => {
         if (this.building.get(scope.value) === pending) this.building.delete(scope.value);

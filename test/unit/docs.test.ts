@@ -32,6 +32,7 @@ const NOT_APP_SETTINGS: Record<string, string> = {
   LOCAL_FUNCTIONS_PORT: 'local stack',
   LOCAL_EMULATOR_PORT: 'local stack',
   LOCAL_VERBOSE: 'local stack',
+  LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS: 'local stack: the benchmarks load their empty function this way',
   AZURE_ENV_NAME: 'azd environment',
   AZURE_LOCATION: 'azd environment',
   AZURE_BROKER_SECRET_PEPPER: 'azd environment',
@@ -58,7 +59,12 @@ function commands(text: string): string[] {
 /** API paths (after `/api/`, `$APP/`, `$BROKER/` or `{broker}/`), placeholders made concrete, query dropped. */
 function apiPaths(line: string): string[] {
   return [...line.matchAll(/(?:\/api\/|\$APP\/|\$BROKER\/|\{broker\}\/)([^\s"'`)?]*)/g)]
-    .map((m) => (m[1] ?? '').replace(/<[^>]+>|\{[^}]+\}/g, 'x').replace(/\/$/, ''))
+    .map((m) =>
+      (m[1] ?? '')
+        .replace(/^api\//, '') // `{broker}/api/…`: the base and the prefix both matched
+        .replace(/<[^>]+>|\{[^}]+\}/g, 'x')
+        .replace(/\/$/, ''),
+    )
     .filter((p) => p !== '' && p !== '…');
 }
 
@@ -167,7 +173,8 @@ function sharedCodes(): string[] {
       e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
     );
   return files('shared').flatMap((f) =>
-    [...readFileSync(join(repoRoot, f), 'utf8').matchAll(/code(?:: string)? = '(\w+)'/g)].map(
+    // `readonly code = 'X'` on error classes, `code: 'X'` in rule tables (the v1 rules).
+    [...readFileSync(join(repoRoot, f), 'utf8').matchAll(/\bcode(?:: string)?(?: =|:) '(\w+)'/g)].map(
       (m) => m[1] ?? '',
     ),
   );

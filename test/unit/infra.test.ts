@@ -22,8 +22,6 @@ const EXEMPT_SETTINGS: Record<string, string> = {
     'connection string with a shared key; in Azure shared-key access is off and AzureWebJobsStorage__accountName is set instead',
   KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION:
     'only for the local Key Vault stand-in on a loopback address; must stay false (unset) in Azure',
-  V1_MMS_HOST_TEMPLATE:
-    'its default is the Azure host pattern (https://{region}.api.azureml.ms); set it only where that derivation proves wrong (docs/v1-web-services.md)',
 };
 
 /** SDK call patterns in shared/ → the operation name PERMISSIONS must cover. */
