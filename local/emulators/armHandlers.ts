@@ -10,7 +10,7 @@ import {
   serverlessEndpointBody,
   workspaceId,
 } from './armShapes';
-import { jsonBody, type RequestContext, seconds, send } from './httpUtil';
+import { regenerateBody, type RequestContext, seconds, send } from './httpUtil';
 import { type EmulatorState, type EndpointRecord, newKey, type WorkspaceRecord } from './state';
 
 type Found = { ws: WorkspaceRecord; e: EndpointRecord };
@@ -124,18 +124,8 @@ export function listKeys(kind: EndpointRecord['kind']) {
 function parseRegenerate(
   ctx: RequestContext,
 ): { slot: 'Primary' | 'Secondary'; keyValue?: string } | undefined {
-  let body: Record<string, unknown> | undefined;
-  try {
-    body = jsonBody(ctx);
-  } catch {
-    body = undefined;
-  }
-  const keyType = body?.keyType;
-  const keyValue = body?.keyValue;
-  if (
-    (keyType !== 'Primary' && keyType !== 'Secondary') ||
-    (keyValue !== undefined && keyValue !== null && (typeof keyValue !== 'string' || keyValue === ''))
-  ) {
+  const request = regenerateBody(ctx);
+  if (!request) {
     armError(
       ctx,
       400,
@@ -144,7 +134,7 @@ function parseRegenerate(
     );
     return undefined;
   }
-  return typeof keyValue === 'string' ? { slot: keyType, keyValue } : { slot: keyType };
+  return request;
 }
 
 /** POST regenerateKeys on an online endpoint: 202 + Azure-AsyncOperation + Location + Retry-After; the key changes at completion. */

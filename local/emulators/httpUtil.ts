@@ -94,3 +94,23 @@ export function stringRecord(value: unknown): Record<string, string> | undefined
 export function seconds(ms: number): number {
   return Math.floor(ms / 1000);
 }
+
+/**
+ * The body of a regenerateKeys call, `{ keyType, keyValue? }`, shared by the ARM and v1 stand-ins;
+ * undefined when it is malformed (each service answers that with its own error shape).
+ */
+export function regenerateBody(
+  ctx: RequestContext,
+): { slot: 'Primary' | 'Secondary'; keyValue?: string } | undefined {
+  let body: Record<string, unknown> | undefined;
+  try {
+    body = jsonBody(ctx);
+  } catch {
+    body = undefined;
+  }
+  const keyType = body?.keyType;
+  const keyValue = body?.keyValue;
+  if (keyType !== 'Primary' && keyType !== 'Secondary') return undefined;
+  if (keyValue === undefined || keyValue === null) return { slot: keyType };
+  return typeof keyValue === 'string' && keyValue !== '' ? { slot: keyType, keyValue } : undefined;
+}

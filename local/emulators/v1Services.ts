@@ -1,7 +1,7 @@
 import { startOperation } from './armOperations';
 import { RP, workspaceId } from './armShapes';
 import { checkEntraToken } from './auth';
-import { jsonBody, type RequestContext, type Route, seconds, send } from './httpUtil';
+import { regenerateBody, type RequestContext, type Route, seconds, send } from './httpUtil';
 import { type EmulatorState, newKey, type WorkspaceRecord } from './state';
 import { mmsError, v1OperationBody, v1ServiceBody } from './v1Shapes';
 import type { V1ServiceRecord } from './v1State';
@@ -139,21 +139,11 @@ const listKeys: Handler = (_state, ctx, _t, s) => {
 /** regenerateKeys: `{ keyType, keyValue? }` (the SDK capitalises keyType); 202 + Operation-Location. */
 const regenerate: Handler = (state, ctx, t, s) => {
   if (keyAuthOff(ctx, s)) return;
-  let body: Record<string, unknown> | undefined;
-  try {
-    body = jsonBody(ctx);
-  } catch {
-    body = undefined;
-  }
-  const keyType = body?.keyType;
-  const keyValue = body?.keyValue;
-  if (
-    (keyType !== 'Primary' && keyType !== 'Secondary') ||
-    (keyValue !== undefined && keyValue !== null && typeof keyValue !== 'string')
-  )
+  const request = regenerateBody(ctx);
+  if (!request)
     return mmsError(ctx, 400, 'BadRequest', "The request body must be { keyType: 'Primary' | 'Secondary' }.");
   const op = startOperation(state, ctx, t.ws, state.settings.regenerateDelayMs, (at) =>
-    state.setKey(s, keyType, typeof keyValue === 'string' && keyValue ? keyValue : newKey(), at),
+    state.setKey(s, request.slot, request.keyValue ?? newKey(), at),
   );
   send(ctx, 202, undefined, { 'operation-location': `${t.base}/operations/${encodeURIComponent(op.id)}` });
 };
