@@ -4,7 +4,7 @@ import type { Sleep } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
 import { type RetryOptions, withRetries } from '../rotation/retry';
-import { sdk } from '../sdk';
+import { sendPipelineRequest } from '../sendPipelineRequest';
 
 /** The part of a core-rest-pipeline client used here: an authenticated `sendRequest` (ARM token). */
 export interface MmsRequestSender {
@@ -129,25 +129,8 @@ export class ModelManagementClient {
   }
 
   private send(method: 'GET' | 'POST', url: string, body?: string): Promise<MmsResponse> {
-    const once = async (): Promise<MmsResponse> => {
-      const { createHttpHeaders, createPipelineRequest, RestError } = sdk.corePipeline();
-      const request = createPipelineRequest({
-        url,
-        method,
-        headers: createHttpHeaders(
-          body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
-        ),
-        ...(body === undefined ? {} : { body }),
-      });
-      const response = await this.options.sender.sendRequest(request);
-      if (response.status >= 400)
-        throw new RestError(`Model management answered ${response.status}`, {
-          statusCode: response.status,
-          response: response as never,
-          request,
-        });
-      return response;
-    };
+    const once = (): Promise<MmsResponse> =>
+      sendPipelineRequest(this.options.sender, 'Model management', method, url, body);
     const { retries, sleep } = this.options;
     return retries ? withRetries(once, { ...retries, dependency: 'modelManagement', sleep }) : once();
   }

@@ -3,7 +3,7 @@ import type { createPipelineRequest } from '@azure/core-rest-pipeline';
 import type { Sleep } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
-import { sdk } from '../../sdk';
+import { sendPipelineRequest } from '../../sendPipelineRequest';
 import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
 import { retryAfterMs, withRetries } from '../retry';
 import { rejectedValue } from './ArmEndpointKeyClient';
@@ -120,25 +120,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     body?: string,
   ): Promise<Response> {
     return withRetries(
-      async () => {
-        const { createHttpHeaders, createPipelineRequest, RestError } = sdk.corePipeline();
-        const request = createPipelineRequest({
-          url,
-          method,
-          headers: createHttpHeaders(
-            body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
-          ),
-          ...(body === undefined ? {} : { body }),
-        });
-        const response = await this.options.client(endpoint.arm.subscriptionId).sendRequest(request);
-        if (response.status >= 400)
-          throw new RestError(`ARM answered ${response.status}`, {
-            statusCode: response.status,
-            response: response as never,
-            request,
-          });
-        return response;
-      },
+      () => sendPipelineRequest(this.options.client(endpoint.arm.subscriptionId), 'ARM', method, url, body),
       { dependency: 'arm', sleep: this.options.sleep },
     );
   }
