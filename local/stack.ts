@@ -26,8 +26,6 @@ export interface LocalStackOptions {
 export interface LocalStack {
   /** `http://127.0.0.1:<port>`; functions are under `/api`. */
   readonly functionsUrl: string;
-  /** Process id of the Functions host. */
-  readonly functionsPid: number | undefined;
   readonly emulatorUrl: string;
   readonly masterKey: string;
   readonly defaultKey: string;
@@ -144,7 +142,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     return {
       functionsUrl: host.url,
-      functionsPid: host.pid,
       emulatorUrl: emulators.url,
       masterKey,
       defaultKey,

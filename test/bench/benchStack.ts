@@ -66,7 +66,7 @@ export async function startBenchStack(
       tokenRequest: {
         name: 'broker',
         url: `${stack.functionsUrl}/api/oauth2/token`,
-        pid: stack.functionsPid,
+        pid: stack.host.pid,
         method: 'POST',
         headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
         body: `grant_type=client_credentials&scope=${BENCH_ENDPOINT}`,
