@@ -51,6 +51,7 @@ const METHODS: Record<string, (control: EmulatorControl, body: Body) => unknown>
     c.addV1Service({ ...b, ...coords(b), computeType: str(b, 'computeType') } as V1ServiceInput),
   deleteEndpoint: (c, b) => c.deleteEndpoint(coords(b)),
   keys: (c, b) => c.keys(coords(b)),
+  keyChanges: (c, b) => c.keyChanges(coords(b)),
   restrictRoles: (c) => c.restrictRoles(),
   grantRole: (c, b) => c.grantRole(str(b, 'principalId'), str(b, 'scope'), str(b, 'role')),
   setFault: (c, b) =>

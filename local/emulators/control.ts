@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { type EmulatorState, type EndpointRecord, newKey } from './state';
+import { type EmulatorState, type EndpointRecord, type KeyedRecord, newKey } from './state';
 import type {
   EmulatorControl,
   EmulatorSeed,
@@ -53,6 +53,12 @@ function record(
 
 /** The {@link EmulatorControl} over one server's state. */
 export function createControl(state: EmulatorState): EmulatorControl {
+  const keyed = (c: EndpointCoordinates): KeyedRecord => {
+    state.settle(Date.now());
+    const e = state.endpoint('online', c) ?? state.endpoint('serverless', c) ?? state.v1.get(c);
+    if (!e) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
+    return e;
+  };
   const control: EmulatorControl = {
     addUserAssignedIdentity: (clientId) => ({ principalId: state.addUserAssigned(clientId).principalId }),
     addWorkspace: (ws) => void state.addWorkspace(ws),
@@ -76,10 +82,12 @@ export function createControl(state: EmulatorState): EmulatorControl {
     },
     deleteEndpoint: (c) => void (state.removeEndpoint(c) || state.v1.remove(c)),
     keys: (c) => {
-      state.settle(Date.now());
-      const e = state.endpoint('online', c) ?? state.endpoint('serverless', c) ?? state.v1.get(c);
-      if (!e) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
+      const e = keyed(c);
       return { primaryKey: e.keys.Primary.value, secondaryKey: e.keys.Secondary.value };
+    },
+    keyChanges: (c) => {
+      const e = keyed(c);
+      return (e.keys.Primary.changes ?? 0) + (e.keys.Secondary.changes ?? 0);
     },
     restrictRoles: () => state.roles.restrict(),
     grantRole: (principalId, scope, role) => state.roles.grant(principalId, scope, role),

@@ -26,6 +26,8 @@ export interface KeySlotState {
   value: string;
   previous?: string;
   activeAt: number;
+  /** How many times the slot was set to a value it did not hold (a retried regenerate with the same value is not a change). */
+  changes?: number;
 }
 
 /** An online or serverless endpoint. */
@@ -193,6 +195,7 @@ export class EmulatorState {
     e.keys[slot] = {
       value,
       activeAt: at + this.settings.keyPropagationDelayMs,
+      changes: (current.changes ?? 0) + (value === current.value ? 0 : 1),
       ...(stillOld !== undefined ? { previous: stillOld } : {}),
     };
     e.modifiedAt = new Date(at).toISOString();

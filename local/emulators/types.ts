@@ -96,6 +96,11 @@ export interface EmulatorControl {
   deleteEndpoint(coords: EndpointCoordinates): void;
   /** Current keys of an endpoint or v1 service (for assertions; never log them). */
   keys(coords: EndpointCoordinates): { primaryKey: string; secondaryKey: string };
+  /**
+   * How many times a key of the endpoint changed value. Unlike a count of regenerate calls, a call
+   * retried with the same `keyValue` (its answer was lost) does not count: it changes nothing.
+   */
+  keyChanges(coords: EndpointCoordinates): number;
   /** Role model: by default every principal has every role everywhere; call restrictRoles() to enforce grants. */
   restrictRoles(): void;
   /** scope: an ARM id prefix (e.g. `/subscriptions/x/resourceGroups/y`) or `keyvault`; role: a built-in role name or one action string. */

@@ -126,6 +126,30 @@ describe('Contract: fault injection', () => {
     });
   });
 
+  it('counts key changes, not regenerate calls: a retry with the same keyValue changes nothing', async () => {
+    // Prepare
+    const token = await armToken();
+    const coords = { ...DEMO, name: 'demo-serverless' };
+    const before = (await admin('keyChanges', coords)).json as number;
+    const url = `${em.url}/subscriptions/${DEMO.subscriptionId}/resourceGroups/demo-rg/providers/Microsoft.MachineLearningServices/workspaces/demo-ws/serverlessEndpoints/demo-serverless/regenerateKeys?api-version=2024-10-01`;
+    const regenerate = (body: unknown) =>
+      call(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    // Act
+    const answers = [
+      await regenerate({ keyType: 'Secondary', keyValue: 'contract-test-value-0123456789' }),
+      await regenerate({ keyType: 'Secondary', keyValue: 'contract-test-value-0123456789' }),
+      await regenerate({ keyType: 'Primary' }),
+    ];
+    const after = (await admin('keyChanges', coords)).json as number;
+    // Assess
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(after - before).toBe(2);
+  });
+
   it('never writes key or token values into its log', async () => {
     // Prepare
     const token = await armToken();

@@ -13,7 +13,10 @@ export interface CrashResult {
   readonly killPoint: KillPoint;
   /** The journal's step as the killed process left it. */
   readonly journalAtKill: string;
-  readonly regenerations: number;
+  /** Successful regenerate calls; more than one when a call whose answer was lost was retried. */
+  readonly regenerateCalls: number;
+  /** Key values changed by those calls: exactly one for a converged rotation. */
+  readonly keyChanges: number;
   readonly newVersions: number;
   readonly convergedMs: number;
 }
@@ -30,7 +33,7 @@ const STEP_GAP_MS = 800;
  * outside: the journal table in Azurite (`state.active.step`) and, for `secretWritten`, the Key Vault
  * stand-in's versions. The host running the rotation is the one whose output names the rotation id.
  * A fresh host is started; the rotation must converge (the timer re-enqueues an unfinished rotation
- * and the next run resumes once the 10 s lease has expired) with exactly one regenerate.
+ * and the next run resumes once the 10 s lease has expired) with exactly one key change.
  */
 export async function crashAtStep(
   m: MatrixStack,
@@ -41,6 +44,7 @@ export async function crashAtStep(
   const { control } = m.stack.emulators;
   const endpoint = m.crash;
   const regenerationsBefore = m.standIns.regenerations(endpoint.name);
+  const keyChangesBefore = control.keyChanges(endpoint.coords);
   const versionsBefore = control.secretVersions(endpoint.secretName).length;
   const lastBefore = (await m.journal.state(endpoint.id)).lastRotationId;
   control.setFault('keyVault', { latencyMs: STEP_GAP_MS }); // a probability would spoil the gap
@@ -97,7 +101,8 @@ export async function crashAtStep(
   return {
     killPoint: point,
     journalAtKill: atKill,
-    regenerations: m.standIns.regenerations(endpoint.name) - regenerationsBefore,
+    regenerateCalls: m.standIns.regenerations(endpoint.name) - regenerationsBefore,
+    keyChanges: control.keyChanges(endpoint.coords) - keyChangesBefore,
     newVersions: control.secretVersions(endpoint.secretName).length - versionsBefore,
     convergedMs: Date.now() - killedAt,
   };
