@@ -113,7 +113,9 @@ export async function readBodyText(request: HttpRequest, maxBytes = DEFAULT_MAX_
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
+  // Once the declared length has arrived, the read that would only report "done" is skipped.
+  const expected = Number.isFinite(declared) && declared > 0 ? declared : Infinity;
+  while (size < expected) {
     const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
     if (done || !value) break;
     size += value.byteLength;
@@ -123,6 +125,7 @@ export async function readBodyText(request: HttpRequest, maxBytes = DEFAULT_MAX_
     }
     chunks.push(value);
   }
+  reader.releaseLock();
   return UTF8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
 

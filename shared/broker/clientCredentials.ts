@@ -1,4 +1,5 @@
 import { InvalidClientError, InvalidTokenRequestError } from './errors';
+import { formDecode } from './formUrlEncoded';
 
 /** A client id and secret as presented, and how. */
 export interface PresentedCredentials {
@@ -7,16 +8,8 @@ export interface PresentedCredentials {
   readonly method: 'basic' | 'post' | 'identityHeader';
 }
 
+const NOT_FORM_ENCODED = 'The Basic credentials are not form-urlencoded.';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-
-/** `application/x-www-form-urlencoded` decoding of one value (RFC 6749 §2.3.1, Appendix B). */
-function formDecode(value: string): string {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '));
-  } catch {
-    throw new InvalidTokenRequestError('The Basic credentials are not form-urlencoded.');
-  }
-}
 
 /**
  * Parses `Authorization: Basic …` as RFC 6749 §2.3.1 defines it for OAuth clients: the client id and
@@ -34,8 +27,8 @@ export function parseBasicAuthorization(header: string | null): PresentedCredent
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new InvalidTokenRequestError('The Basic credentials have no ":" separator.');
   return {
-    clientId: formDecode(decoded.slice(0, colon)),
-    secret: formDecode(decoded.slice(colon + 1)),
+    clientId: formDecode(decoded.slice(0, colon), NOT_FORM_ENCODED),
+    secret: formDecode(decoded.slice(colon + 1), NOT_FORM_ENCODED),
     method: 'basic',
   };
 }

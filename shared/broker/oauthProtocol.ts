@@ -13,6 +13,7 @@ import {
   UnsupportedGrantTypeError,
   UpstreamUnavailableError,
 } from './errors';
+import { parseForm } from './formUrlEncoded';
 import type { TokenBroker } from './TokenBroker';
 
 /** Options of {@link OAuthTokenProtocol}. */
@@ -79,36 +80,29 @@ export class OAuthTokenProtocol {
     }
   }
 
-  private async readForm(request: HttpRequest): Promise<URLSearchParams> {
+  private async readForm(request: HttpRequest): Promise<Map<string, string>> {
     if (!FORM.test(request.headers.get('content-type') ?? '')) {
       throw new InvalidTokenRequestError('The body must be application/x-www-form-urlencoded.');
     }
-    const form = new URLSearchParams(await readBodyText(request, this.maxBodyBytes));
-    const seen = new Set<string>();
-    for (const name of form.keys()) {
-      // RFC 6749 §3.2: request parameters must not be included more than once.
-      if (seen.has(name)) throw new InvalidTokenRequestError(`Parameter ${name.slice(0, 40)} is repeated.`);
-      seen.add(name);
-    }
-    return form;
+    return parseForm(await readBodyText(request, this.maxBodyBytes));
   }
 
-  private credentials(request: HttpRequest, form: URLSearchParams): PresentedCredentials {
+  private credentials(request: HttpRequest, form: Map<string, string>): PresentedCredentials {
     const basic = parseBasicAuthorization(request.headers.get('authorization'));
     const postId = form.get('client_id');
     const postSecret = form.get('client_secret');
     if (basic) {
-      if (postSecret !== null) {
+      if (postSecret !== undefined) {
         throw new InvalidTokenRequestError(
           'Use one client authentication method, not Basic and form fields.',
         );
       }
-      if (postId !== null && postId !== basic.clientId) {
+      if (postId !== undefined && postId !== basic.clientId) {
         throw new InvalidTokenRequestError('client_id does not match the Basic credentials.');
       }
       return basic;
     }
-    if (postId !== null && postSecret !== null) {
+    if (postId !== undefined && postSecret !== undefined) {
       return { clientId: postId, secret: postSecret, method: 'post' };
     }
     throw new InvalidClientError('Client authentication is required.');

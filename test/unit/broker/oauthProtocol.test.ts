@@ -84,6 +84,12 @@ describe('Class: OAuthTokenProtocol', () => {
         'invalid_request',
       ],
       ['no client authentication', 'grant_type=client_credentials', 401, 'invalid_client'],
+      [
+        'a malformed percent escape',
+        'grant_type=client_credentials&client_id=x&client_secret=%E0%A4%A',
+        400,
+        'invalid_request',
+      ],
     ])('answers %s with its RFC 6749 error', async (_name, body, status, error) => {
       // Act
       const r = await t.module.oauth.handle(post(body));

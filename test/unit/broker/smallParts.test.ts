@@ -1,8 +1,31 @@
+import { formDecode, parseForm } from '../../../shared/broker/formUrlEncoded';
 import { LruMap } from '../../../shared/broker/LruMap';
 import { RateLimiter } from '../../../shared/broker/RateLimiter';
 import { parseScope } from '../../../shared/broker/scope';
 import { type AuditRow, type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
 import { CapturingLogger } from '../../fakes/broker/capture';
+
+describe('Function: parseForm', () => {
+  it('decodes names and values as URLSearchParams does for well-formed bodies', () => {
+    // Prepare
+    const body = 'grant_type=client_credentials&scope=a%2Fb+c&client_id=caf%C3%A9&empty=&bare&&x=%2B';
+    // Act
+    const form = parseForm(body);
+    // Assess
+    expect(Object.fromEntries(form)).toEqual(Object.fromEntries(new URLSearchParams(body)));
+  });
+
+  it('refuses a repeated parameter and a malformed escape, naming the problem', () => {
+    expect(() => parseForm('a=1&a=2')).toThrow('Parameter a is repeated.');
+    expect(() => parseForm('a%3D=1&a%3D=2')).toThrow('Parameter a= is repeated.');
+    expect(() => parseForm('a=%zz')).toThrow('The body is not form-urlencoded.');
+    expect(() => formDecode('%', 'custom refusal')).toThrow('custom refusal');
+  });
+
+  it('answers an empty body with no parameters', () => {
+    expect(parseForm('').size).toBe(0);
+  });
+});
 
 describe('Function: parseScope', () => {
   it.each([
