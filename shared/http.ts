@@ -125,7 +125,6 @@ export async function readBodyText(request: HttpRequest, maxBytes = DEFAULT_MAX_
     }
     chunks.push(value);
   }
-  reader.releaseLock();
   return UTF8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
 

@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Bytes of entropy in a broker client secret (256 bits, DESIGN "Broker client"). */
@@ -22,6 +23,14 @@ export class SecretHasher {
     return createHmac('sha256', this.key).update(secret, 'utf8').digest();
   }
 
+  /**
+   * An unkeyed SHA-256 of a presented secret, for in-memory lookups only (never stored or logged):
+   * one native call, where an HMAC first builds a keyed hash object.
+   */
+  static fingerprint(secret: string): string {
+    return sha256(secret);
+  }
+
   /** The HMAC as stored (base64url). */
   hashForStorage(secret: string): string {
     return this.hash(secret).toString('base64url');
@@ -37,3 +46,9 @@ export class SecretHasher {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 }
+
+/** `crypto.hash` (Node 20.12+), else the streaming API. */
+const sha256: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'base64')
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('base64');

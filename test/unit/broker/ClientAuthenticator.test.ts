@@ -14,10 +14,19 @@ import { InMemoryBrokerClientRegistry } from '../../fakes/broker/InMemoryBrokerC
 
 const PEPPER = 'p'.repeat(40);
 
+/** A real hasher that counts its HMACs. */
+class CountingHasher extends SecretHasher {
+  hmacs = 0;
+  override hash(secret: string): Buffer {
+    this.hmacs++;
+    return super.hash(secret);
+  }
+}
+
 function setup() {
   const clock = new FakeClock();
   const registry = new InMemoryBrokerClientRegistry();
-  const hasher = new SecretHasher(PEPPER);
+  const hasher = new CountingHasher(PEPPER);
   const logger = new CapturingLogger();
   const authenticator = new ClientAuthenticator({
     registry,
@@ -41,7 +50,7 @@ function setup() {
     updatedAt: '2026-11-01T00:00:00.000Z',
   };
   registry.records.set(record.id, record);
-  return { clock, registry, authenticator, primary, secondary, record, logger };
+  return { clock, registry, authenticator, primary, secondary, record, logger, hasher };
 }
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
@@ -220,6 +229,55 @@ describe('Class: ClientAuthenticator', () => {
       // Assess
       expect(stale.id).toBe('legacy-app');
       await expect(cold).rejects.toThrow(DependencyUnavailableError);
+    });
+
+    it('HMACs a matching secret once per cached record; wrong secrets are HMACed every time', async () => {
+      // Prepare
+      const { authenticator, hasher, primary, secondary } = setup();
+      const before = hasher.hmacs; // the stored hashes
+
+      // Act
+      for (let i = 0; i < 5; i++) await authenticator.authenticate('legacy-app', primary);
+      await authenticator.authenticate('legacy-app', secondary);
+      const afterMatches = hasher.hmacs;
+      for (let i = 0; i < 3; i++) await failure(authenticator.authenticate('legacy-app', 'wrong'));
+
+      // Assess
+      expect(afterMatches - before).toBe(2);
+      expect(hasher.hmacs - before).toBe(5);
+    });
+
+    it('refuses a remembered secret once the record no longer holds it (rotated in another instance)', async () => {
+      // Prepare
+      const { authenticator, registry, record, primary, clock } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      registry.records.set(record.id, {
+        ...record,
+        primarySecretHash: new SecretHasher(PEPPER).hashForStorage(SecretHasher.generateSecret()),
+      });
+
+      // Act
+      const withinTtl = await authenticator.authenticate('legacy-app', primary);
+      clock.advance(31_000);
+      const afterReload = await failure(authenticator.authenticate('legacy-app', primary));
+
+      // Assess
+      expect(withinTtl.id).toBe('legacy-app');
+      expect(afterReload).toBeInstanceOf(InvalidClientError);
+    });
+
+    it('refuses a remembered secret of a client disabled since', async () => {
+      // Prepare
+      const { authenticator, registry, record, primary } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      registry.records.set(record.id, { ...record, enabled: false });
+      authenticator.invalidate(record.id);
+
+      // Act
+      const refused = await failure(authenticator.authenticate('legacy-app', primary));
+
+      // Assess
+      expect(refused).toBeInstanceOf(ClientNotAuthorizedError);
     });
   });
 });
