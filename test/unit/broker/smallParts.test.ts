@@ -67,6 +67,32 @@ describe('Class: LruMap', () => {
     expect(evicted).toEqual(['b']);
     expect(map.size).toBe(2);
   });
+
+  it('keeps recency right through repeated hits on the newest key, deletes and clears', () => {
+    // Prepare
+    const evicted: string[] = [];
+    const map = new LruMap<string, number>(3, (k) => evicted.push(k));
+    map.set('a', 1);
+    map.set('b', 2);
+    map.set('c', 3);
+
+    // Act
+    map.get('a');
+    map.get('a');
+    map.delete('a');
+    map.set('d', 4);
+    map.get('b');
+    map.get('b');
+    map.set('e', 5); // evicts c: b was used after it
+    map.clear();
+    map.set('f', 6);
+    map.get('f');
+
+    // Assess
+    expect(evicted).toEqual(['c']);
+    expect(map.size).toBe(1);
+    expect(map.peek('f')).toBe(6);
+  });
 });
 
 describe('Class: RateLimiter', () => {
