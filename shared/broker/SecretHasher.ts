@@ -1,5 +1,11 @@
-import * as crypto from 'node:crypto';
-import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createHmac,
+  createSecretKey,
+  hash as oneShotHash,
+  type KeyObject,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 /** Bytes of entropy in a broker client secret (256 bits, DESIGN "Broker client"). */
 export const CLIENT_SECRET_BYTES = 32;
@@ -7,7 +13,7 @@ export const CLIENT_SECRET_BYTES = 32;
 /**
  * Hashes broker client secrets as `HMAC-SHA256(pepper, secret)`. Secrets are 256-bit random values,
  * so a fast keyed hash is enough (no password-style slow hash) and the hot path stays at one HMAC per
- * request; the pepper lives only in settings (a Key Vault reference in Azure), so a leaked table alone
+ * request at most (none once the secret matched: see {@link SecretHasher.fingerprint}); the pepper lives only in settings (a Key Vault reference in Azure), so a leaked table alone
  * does not allow offline checks.
  */
 export class SecretHasher {
@@ -25,10 +31,10 @@ export class SecretHasher {
 
   /**
    * An unkeyed SHA-256 of a presented secret, for in-memory lookups only (never stored or logged):
-   * one native call, where an HMAC first builds a keyed hash object.
+   * one native call (`crypto.hash`, Node 20.12+), where an HMAC first builds a keyed hash object.
    */
   static fingerprint(secret: string): string {
-    return sha256(secret);
+    return oneShotHash('sha256', secret, 'base64');
   }
 
   /** The HMAC as stored (base64url). */
@@ -46,9 +52,3 @@ export class SecretHasher {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 }
-
-/** `crypto.hash` (Node 20.12+), else the streaming API. */
-const sha256: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'base64')
-    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('base64');
