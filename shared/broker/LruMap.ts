@@ -7,7 +7,7 @@
 export class LruMap<K, V> {
   private readonly map = new Map<K, V>();
   /** The most recently used key: a hit on it (a busy client, a hot scope) needs no reordering. */
-  private newest: { key: K } | undefined;
+  private newest: K | undefined;
 
   /**
    * @param maxEntries - most entries kept (at least 1)
@@ -28,10 +28,10 @@ export class LruMap<K, V> {
   /** Returns the value and marks it most recently used. */
   get(key: K): V | undefined {
     const value = this.map.get(key);
-    if (value !== undefined && (this.newest === undefined || this.newest.key !== key)) {
+    if (value !== undefined && key !== this.newest) {
       this.map.delete(key);
       this.map.set(key, value);
-      this.newest = { key };
+      this.newest = key;
     }
     return value;
   }
@@ -45,7 +45,7 @@ export class LruMap<K, V> {
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, value);
-    this.newest = { key };
+    this.newest = key;
     while (this.map.size > this.maxEntries) {
       const oldest = this.map.keys().next();
       if (oldest.done) break;
@@ -57,7 +57,7 @@ export class LruMap<K, V> {
 
   /** Removes one entry. */
   delete(key: K): boolean {
-    if (this.newest?.key === key) this.newest = undefined;
+    if (key === this.newest) this.newest = undefined;
     return this.map.delete(key);
   }
 
