@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 
+import { rotateNow } from '../support/stackEndpoints';
 import { sleep, waitFor } from '../support/waitFor';
 import { type CaseReport, CaseRunner } from './caseRunner';
 import { crashAtStep, type CrashResult, type KillPoint } from './crashAtStep';
@@ -96,7 +97,11 @@ describe('Fault matrix', () => {
       control.setFault('arm', undefined);
       outage();
       const throttling = runner.upstreamDown('arm throttling');
-      control.setArmWriteThrottling({ capacity: 3, refillPerSecond: 0.25 });
+      // Tight enough that one rotation (list keys, regenerate, list keys) runs out of writes, and one is
+      // asked for: right after the outage the timer's own rotations may be backing off, and a window with
+      // no writes in it would test nothing.
+      control.setArmWriteThrottling({ capacity: 1, refillPerSecond: 0.2 });
+      await rotateNow(m.stack, m.crash.id, m.live[0]?.url).catch(() => undefined); // leased: one is running
       await sleep(10_000);
       control.setArmWriteThrottling(undefined);
       throttling();
