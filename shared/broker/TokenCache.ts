@@ -9,6 +9,8 @@ import { isTransientFailure, type UpstreamClass, type UpstreamToken } from './Up
 /** A token the cache may hand out, with the times that govern it (epoch ms). */
 export interface CachedToken {
   readonly value: string;
+  /** `value` as a JSON string literal: escaped once here, not in every answer that carries it. */
+  readonly valueJson: string;
   readonly expiresOnMs: number;
   /** After this, a background refresh starts while the token keeps being served. */
   readonly refreshAtMs: number;
@@ -192,7 +194,13 @@ export class TokenCache {
         ? upstream.refreshAfterMs
         : now + (upstream.expiresOnMs - now) * this.options.refreshFraction;
     const refreshAtMs = Math.min(Math.max(hint, now + this.minRefreshIntervalMs), servableUntilMs);
-    return { value: upstream.value, expiresOnMs: upstream.expiresOnMs, refreshAtMs, servableUntilMs };
+    return {
+      value: upstream.value,
+      valueJson: JSON.stringify(upstream.value),
+      expiresOnMs: upstream.expiresOnMs,
+      refreshAtMs,
+      servableUntilMs,
+    };
   }
 
   private pauseAfter(failure: UpstreamTokenError): number {

@@ -67,7 +67,7 @@ export class AmlTokenProtocol {
       return {
         status: 200,
         headers: JSON_HEADERS,
-        body: `{"accessToken":${JSON.stringify(token.value)},"tokenType":"Bearer","expiryTimeUtc":${Math.floor(token.expiresOnMs / 1000)},"refreshAfterTimeUtc":${Math.floor(token.refreshAtMs / 1000)}}`,
+        body: `{"accessToken":${token.valueJson},"tokenType":"Bearer","expiryTimeUtc":${Math.floor(token.expiresOnMs / 1000)},"refreshAfterTimeUtc":${Math.floor(token.refreshAtMs / 1000)}}`,
       };
     } catch (error) {
       return this.errorResponse(error, correlationId);

@@ -75,7 +75,7 @@ export class MsiTokenProtocol {
       return {
         status: 200,
         headers: JSON_HEADERS,
-        body: `{"access_token":${JSON.stringify(token.value)},"expires_on":"${Math.floor(token.expiresOnMs / 1000)}","resource":${JSON.stringify(resource)},"token_type":"Bearer","client_id":${JSON.stringify(credentials.clientId)}}`,
+        body: `{"access_token":${token.valueJson},"expires_on":"${Math.floor(token.expiresOnMs / 1000)}","resource":${JSON.stringify(resource)},"token_type":"Bearer","client_id":${JSON.stringify(credentials.clientId)}}`,
       };
     } catch (error) {
       return this.errorResponse(error, correlationId);

@@ -73,7 +73,7 @@ export class OAuthTokenProtocol {
       return {
         status: 200,
         headers: { 'content-type': 'application/json;charset=UTF-8', ...NO_STORE },
-        body: `{"access_token":${JSON.stringify(token.value)},"token_type":"Bearer","expires_in":${expiresIn},"scope":${JSON.stringify(scope ?? granted)}}`,
+        body: `{"access_token":${token.valueJson},"token_type":"Bearer","expires_in":${expiresIn},"scope":${JSON.stringify(scope ?? granted)}}`,
       };
     } catch (error) {
       return this.errorResponse(error);

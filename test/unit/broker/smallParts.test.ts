@@ -1,3 +1,4 @@
+import type { AuditEntry } from '../../../shared/broker/AuditLog';
 import { formDecode, parseForm } from '../../../shared/broker/formUrlEncoded';
 import { LruMap } from '../../../shared/broker/LruMap';
 import { RateLimiter } from '../../../shared/broker/RateLimiter';
@@ -127,37 +128,79 @@ describe('Class: TableAuditLog', () => {
     }
   }
 
-  it('writes rows in batches of at most 100 per partition, off the hot path', async () => {
+  const decision = (timeMs: number, clientId = 'c'): AuditEntry => ({
+    timeMs,
+    clientId,
+    scope: 'demo-token',
+    protocol: 'oauth',
+    outcome: 'issued',
+    upstream: 'amlToken',
+  });
+  const day = Date.parse('2026-11-23T10:00:00Z');
+
+  it('writes identical decisions of one interval as one row that keeps every decision time, off the hot path', async () => {
     // Prepare
     const table = new FakeTable();
     const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
-    const day = Date.parse('2026-11-23T10:00:00Z');
 
     // Act
-    for (let i = 0; i < 250; i++) {
-      audit.record({
-        timeMs: day + i,
-        clientId: 'c',
-        scope: 'demo-token',
-        protocol: 'oauth',
-        outcome: 'issued',
-        upstream: 'amlToken',
-      });
-    }
+    for (let i = 0; i < 250; i++) audit.record(decision(day + 2 * i));
+    audit.record({ ...decision(day + 7), outcome: 'denied', reason: 'RateLimited', upstream: undefined });
     const writtenBeforeFlush = table.batches.length;
     await audit.close();
 
     // Assess
     expect(writtenBeforeFlush).toBe(0);
-    expect(table.batches.map((b) => b.length)).toEqual([100, 100, 50]);
-    const row = table.batches[0]?.[0];
-    expect(row).toMatchObject({
+    expect(table.batches).toHaveLength(1);
+    const [issued, denied] = table.batches[0] ?? [];
+    expect(issued).toMatchObject({
       partitionKey: '2026-11-23',
+      time: '2026-11-23T10:00:00.000Z',
+      lastTime: '2026-11-23T10:00:00.498Z',
+      count: 250,
       clientId: 'c',
+      scope: 'demo-token',
+      protocol: 'oauth',
       outcome: 'issued',
       upstream: 'amlToken',
     });
-    expect(new Set(table.batches.flat().map((r) => r.rowKey)).size).toBe(250);
+    expect(String(issued?.['offsetsMs']).split(',').map(Number)).toEqual(
+      Array.from({ length: 250 }, (_, i) => 2 * i),
+    );
+    expect(denied).toMatchObject({
+      time: '2026-11-23T10:00:00.007Z',
+      count: 1,
+      offsetsMs: '0',
+      outcome: 'denied',
+      reason: 'RateLimited',
+    });
+    expect(denied).not.toHaveProperty('upstream');
+  });
+
+  it('splits rows at 1000 decisions and by UTC day, and batches at most 100 rows per partition', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const midnight = Date.parse('2026-11-24T00:00:00Z');
+
+    // Act
+    for (let i = 0; i < 1500; i++) audit.record(decision(day + i));
+    for (let i = 0; i < 250; i++) audit.record(decision(day, `client-${i}`));
+    audit.record(decision(midnight - 1));
+    audit.record(decision(midnight));
+    await audit.close();
+
+    // Assess
+    const rows = table.batches.flat();
+    expect(table.batches.map((b) => [b[0]?.partitionKey, b.length])).toEqual([
+      ['2026-11-23', 100],
+      ['2026-11-23', 100],
+      ['2026-11-23', 52],
+      ['2026-11-24', 1],
+    ]);
+    expect(rows.filter((r) => r['clientId'] === 'c').map((r) => r['count'])).toEqual([1000, 501, 1]);
+    expect(rows.reduce((sum, r) => sum + Number(r['count']), 0)).toBe(1752);
+    expect(new Set(rows.map((r) => r.rowKey)).size).toBe(rows.length);
   });
 
   it('logs a failed batch instead of throwing', async () => {
@@ -182,5 +225,6 @@ describe('Class: TableAuditLog', () => {
     expect(logger.lines).toEqual([
       expect.objectContaining({ level: 'error', message: 'write => batch failed, entries lost' }),
     ]);
+    expect(logger.lines[0]?.props?.['lost']).toBe(1);
   });
 });
