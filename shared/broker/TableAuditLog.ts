@@ -38,19 +38,19 @@ interface DecisionGroup {
 
 /**
  * Audit rows in Table storage, written off the hot path: `record` only adds the decision's time to its
- * group in a bounded buffer; a timer (started by the first entry, `unref`ed) writes the groups as batches of up to 100 rows per
- * partition in one transaction. Storage failures are logged with the number of decisions lost; they
- * never fail a token request.
+ * group in a bounded buffer; a timer (started by the first entry, `unref`ed) writes the groups as
+ * batches of up to 100 rows per partition in one transaction. Storage failures are logged with the
+ * number of decisions lost; they never fail a token request.
  *
  * One row records every identical decision of a flush interval (same client, scope, protocol,
  * outcome, reason, upstream and failure, same UTC day): `time` is the first decision, `lastTime` the
  * last, `count` how many, and `offsetsMs` each decision's time as milliseconds after `time`, in
- * order, so no decision and no time is lost. Why: Table storage spends far more CPU on an insert than
- * the broker spends on a vend (`npm run bench -- http`: a row per decision cost the host about
- * 80 µs per vend, twice the broker's own work), and a busy client asks for the same thing thousands
- * of times a second. PartitionKey = UTC day (`2026-11-23`), RowKey = zero-padded epoch ms of the
- * first decision + a sequence + an instance tag, so rows sort by time and never collide across
- * instances.
+ * order, so no decision and no time is lost. Why: an insert costs far more than a vend (`npm run
+ * bench -- http`: a row per decision cost Table storage about 80 µs and the host about 25 µs per
+ * vend, more than the rest of the broker's work), and a busy client asks for the same thing
+ * thousands of times a second. PartitionKey = UTC day (`2026-11-23`), RowKey = zero-padded epoch ms
+ * of the first decision + a sequence + an instance tag, so rows sort by time and never collide
+ * across instances.
  */
 export class TableAuditLog implements AuditLog {
   /** Decisions since the last flush, grouped as they arrive: each keeps only its time (a number), so a
@@ -185,9 +185,13 @@ export class TableAuditLog implements AuditLog {
   }
 }
 
-/** What identical decisions share: every field but the time, and the UTC day they fall on. */
+/**
+ * What identical decisions share: every field but the time, and the UTC day they fall on. JSON, not a
+ * separator, because presented client ids and scopes may hold any character.
+ */
 function groupKey(day: number, entry: AuditEntry): string {
-  return `${day}\u0000${entry.clientId}\u0000${entry.scope}\u0000${entry.protocol}\u0000${entry.outcome}\u0000${entry.reason ?? ''}\u0000${entry.upstream ?? ''}\u0000${entry.failure ?? ''}`;
+  const { clientId, scope, protocol, outcome, reason, upstream, failure } = entry;
+  return JSON.stringify([day, clientId, scope, protocol, outcome, reason, upstream, failure]);
 }
 
 function sameDecision(a: AuditEntry, b: AuditEntry): boolean {

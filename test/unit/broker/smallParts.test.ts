@@ -203,6 +203,28 @@ describe('Class: TableAuditLog', () => {
     expect(new Set(rows.map((r) => r.rowKey)).size).toBe(rows.length);
   });
 
+  it('keeps interleaved decisions apart, even when their fields differ only by where a NUL falls', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const a = { ...decision(day), clientId: 'a\u0000b', scope: 'c' };
+    const b = { ...decision(day), clientId: 'a', scope: 'b\u0000c' };
+
+    // Act
+    for (let i = 0; i < 3; i++) {
+      audit.record({ ...a, timeMs: day + i });
+      audit.record({ ...b, timeMs: day + i });
+    }
+    await audit.close();
+
+    // Assess
+    const rows = table.batches.flat();
+    expect(rows.map((r) => [r['clientId'], r['scope'], r['count'], r['offsetsMs']])).toEqual([
+      ['a\u0000b', 'c', 3, '0,1,2'],
+      ['a', 'b\u0000c', 3, '0,1,2'],
+    ]);
+  });
+
   it('logs a failed batch instead of throwing', async () => {
     // Prepare
     const table = new FakeTable();
