@@ -185,23 +185,22 @@ export class TableAuditLog implements AuditLog {
   }
 }
 
-/**
- * What identical decisions share: every field but the time, and the UTC day they fall on. JSON, not a
- * separator, because presented client ids and scopes may hold any character.
- */
+/** What identical decisions share, besides their UTC day: every field but the time. */
+const DECISION_FIELDS = [
+  'clientId',
+  'scope',
+  'protocol',
+  'outcome',
+  'reason',
+  'upstream',
+  'failure',
+] as const;
+
+/** JSON, not a separator, because presented client ids and scopes may hold any character. */
 function groupKey(day: number, entry: AuditEntry): string {
-  const { clientId, scope, protocol, outcome, reason, upstream, failure } = entry;
-  return JSON.stringify([day, clientId, scope, protocol, outcome, reason, upstream, failure]);
+  return JSON.stringify([day, ...DECISION_FIELDS.map((field) => entry[field])]);
 }
 
 function sameDecision(a: AuditEntry, b: AuditEntry): boolean {
-  return (
-    a.clientId === b.clientId &&
-    a.scope === b.scope &&
-    a.protocol === b.protocol &&
-    a.outcome === b.outcome &&
-    a.reason === b.reason &&
-    a.upstream === b.upstream &&
-    a.failure === b.failure
-  );
+  return DECISION_FIELDS.every((field) => a[field] === b[field]);
 }

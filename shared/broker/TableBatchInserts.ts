@@ -33,8 +33,9 @@ export type BatchTableClient = Pick<TableClient, 'url' | 'tableName' | 'pipeline
  * `TableClient`'s own pipeline, so authentication, retries and headers stay the SDK's. Why: the SDK
  * runs every operation of a transaction through its whole request pipeline (serialisation, tracing,
  * URL templating), which made writing an audit row cost more host CPU than serving the token it
- * records (`npm run bench -- http`, host CPU per vend 1.5× the empty function's); audit rows are
- * string-only, so building the changeset is plain text. For the same reason the request skips the
+ * records (`npm run bench -- http`, host CPU per vend 1.5× the empty function's); audit rows hold
+ * only strings and small integers (typed Edm.String and Edm.Int32 without annotations in the JSON
+ * format), so building the changeset is plain text. For the same reason the request skips the
  * policies that do nothing for a prebuilt text body read back as text ({@link IDLE_POLICIES}): about
  * 0.4 ms of host CPU per batch, measured against Azurite.
  */
