@@ -5,7 +5,7 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
-import { ArmThrottledError, AuthModeNotKeyError, DriftDetectedError } from './errors';
+import { ArmThrottledError, AuthModeNotKeyError, DriftDetectedError, LeaseLostError } from './errors';
 import type { RotationJob } from './RotationJob';
 import type { ActiveRotation, Lease, RotationJournal, RotationState } from './RotationJournal';
 import { RotationPlanner } from './RotationPlanner';
@@ -49,6 +49,11 @@ export interface KeyRotatorOptions {
 /**
  * Runs the rotation protocol for one endpoint: lease → plan (or resume from the journal) → create →
  * set → test → finish, journaling each step so that a crash anywhere converges on the next run.
+ *
+ * Every journal write is fenced by a lease renewal just before it. A run whose lease lapsed during a
+ * slow step (retries, a long LRO) may already have been taken over by another run, which can have
+ * finished the rotation; an unfenced write would put back the step the rotation has left, or mark a
+ * rotation failed that succeeded. Fenced, the lapsed run stops with `LeaseLostError` and writes nothing.
  * @example const outcome = await rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt })
  */
 export class KeyRotator {
@@ -95,6 +100,10 @@ export class KeyRotator {
     const keepAlive = async (): Promise<void> => {
       holder.lease = await journal.renewLease(holder.lease, this.options.leaseSeconds * 1000);
     };
+    const fenced = async <T>(write: () => Promise<T>): Promise<T> => {
+      await keepAlive();
+      return write();
+    };
     let { state } = await journal.getState(endpoint.id);
     let active = state.active;
     const resumed = active !== undefined;
@@ -103,11 +112,11 @@ export class KeyRotator {
       const described = await keys.describe(endpoint);
       if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
       if (!active) {
-        const started = await this.start(endpoint, job, state);
+        const started = await this.start(endpoint, job, state, fenced);
         if ('status' in started) return started;
         ({ state, active } = started);
       }
-      return await this.drive(endpoint, state, active, resumed, keepAlive);
+      return await this.drive(endpoint, state, active, resumed, keepAlive, fenced);
     } catch (error) {
       // ARM throttling postpones a rotation, it does not fail it: no RotationFailed record or event. The
       // journal keeps the step reached, so the deferred job resumes there (RotationJobHandler).
@@ -116,8 +125,23 @@ export class KeyRotator {
           endpointId: endpoint.id,
           retryAfterSeconds: error.retryAfterSeconds ?? 0,
         });
-      else await recorder.failed(endpoint, error);
+      else if (error instanceof LeaseLostError)
+        this.options.logger.warn('rotate => lease lost to another run, which carries on', {
+          endpointId: endpoint.id,
+        });
+      else await recorder.failed(endpoint, error, await this.stillHeld(keepAlive));
       throw error;
+    }
+  }
+
+  /** False when the lease has passed to another run (its journal is no longer ours to write). */
+  private async stillHeld(keepAlive: () => Promise<void>): Promise<boolean> {
+    try {
+      await keepAlive();
+      return true;
+    } catch (error) {
+      if (error instanceof LeaseLostError) return false;
+      return true; // the journal itself failing: recording the failure is still worth a try
     }
   }
 
@@ -126,6 +150,7 @@ export class KeyRotator {
     endpoint: ManagedEndpoint,
     job: RotationJob,
     state: RotationState,
+    fenced: Fenced,
   ): Promise<RotationOutcome | { state: RotationState; active: ActiveRotation }> {
     const { recorder, clock, secrets } = this.options;
     let plan = await this.planner.plan(endpoint, job, state, clock.now());
@@ -152,24 +177,21 @@ export class KeyRotator {
       case 'skip':
         return { status: 'skipped', endpointId: endpoint.id, reason: plan.reason, detail: plan.detail };
       case 'drift':
-        await recorder.drift(endpoint, state, plan.detail);
+        await fenced(() => recorder.drift(endpoint, state, plan.detail));
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
-      case 'repair':
-        return recorder.repaired(
-          endpoint,
-          plan.pending,
-          plan.slot,
-          await this.options.steps.finish(
-            {
-              endpoint,
-              rotationId: plan.pending.tags[SECRET_TAGS.rotationId] as string,
-              slot: plan.slot,
-              resumed: true,
-            },
-            endpoint.rotationPeriodHours,
-            endpoint.gracePeriodHours,
-          ),
+      case 'repair': {
+        const version = await this.options.steps.finish(
+          {
+            endpoint,
+            rotationId: plan.pending.tags[SECRET_TAGS.rotationId] as string,
+            slot: plan.slot,
+            resumed: true,
+          },
+          endpoint.rotationPeriodHours,
+          endpoint.gracePeriodHours,
         );
+        return fenced(() => recorder.repaired(endpoint, plan.pending, plan.slot, version));
+      }
       case 'onboard':
         // Only possible if the secret vanished between the write and the re-read; try again later.
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
@@ -182,7 +204,7 @@ export class KeyRotator {
           startedAt: new Date(clock.now()).toISOString(),
           ...(onboarding ? { onboarding } : {}),
         };
-        return { state: await recorder.started(endpoint, state, active), active };
+        return { state: await fenced(() => recorder.started(endpoint, state, active)), active };
       }
     }
   }
@@ -194,13 +216,14 @@ export class KeyRotator {
     active: ActiveRotation,
     resumed: boolean,
     keepAlive: () => Promise<void>,
+    fenced: Fenced,
   ): Promise<RotationOutcome> {
     const { steps, recorder } = this.options;
     const ctx = { endpoint, rotationId: active.rotationId, slot: active.slot, resumed };
     let current = active;
     const advance = async (step: ActiveRotation['step']): Promise<void> => {
       current = { ...current, step };
-      state = await recorder.step(endpoint, state, current);
+      state = await fenced(() => recorder.step(endpoint, state, current));
     };
     if (current.step === 'started') {
       await keepAlive();
@@ -219,6 +242,9 @@ export class KeyRotator {
     }
     await keepAlive();
     const version = await steps.finish(ctx, endpoint.rotationPeriodHours, endpoint.gracePeriodHours);
-    return recorder.finished(endpoint, current, version, resumed);
+    return fenced(() => recorder.finished(endpoint, current, version, resumed));
   }
 }
+
+/** Runs a journal write after renewing the lease; throws `LeaseLostError` (writing nothing) if it lapsed. */
+type Fenced = <T>(write: () => Promise<T>) => Promise<T>;

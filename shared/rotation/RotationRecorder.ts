@@ -165,8 +165,12 @@ export class RotationRecorder {
     });
   }
 
-  /** The run failed; best effort (the journal itself may be what is down). */
-  async failed(endpoint: ManagedEndpoint, error: unknown): Promise<void> {
+  /**
+   * The run failed; best effort (the journal itself may be what is down).
+   * @param ownsJournal - false when the lease passed to another run meanwhile: the failure is still
+   *   logged, counted and published, but the journal is that run's to write
+   */
+  async failed(endpoint: ManagedEndpoint, error: unknown, ownsJournal = true): Promise<void> {
     const { journal, telemetry, logger } = this.options;
     const at = this.now();
     const code = errorCode(error);
@@ -177,20 +181,22 @@ export class RotationRecorder {
       const { state } = await journal.getState(endpoint.id);
       step = nextStep(state.active);
       rotationId = state.active?.rotationId;
-      await journal.saveState(endpoint.id, {
-        ...state,
-        lastOutcome: 'failed',
-        lastOutcomeAt: at,
-        lastError: { code, message, step, at, ...(rotationId ? { rotationId } : {}) },
-      });
-      if (rotationId)
-        await journal.appendStep({
-          endpointId: endpoint.id,
-          rotationId,
-          step: 'failed',
-          at,
-          detail: `${step}: ${code}`,
+      if (ownsJournal) {
+        await journal.saveState(endpoint.id, {
+          ...state,
+          lastOutcome: 'failed',
+          lastOutcomeAt: at,
+          lastError: { code, message, step, at, ...(rotationId ? { rotationId } : {}) },
         });
+        if (rotationId)
+          await journal.appendStep({
+            endpointId: endpoint.id,
+            rotationId,
+            step: 'failed',
+            at,
+            detail: `${step}: ${code}`,
+          });
+      }
     } catch {
       // The failure is still logged, counted and published below.
     }
