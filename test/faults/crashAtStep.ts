@@ -86,16 +86,18 @@ export async function crashAtStep(
   const killedAt = Date.now();
   const atKill = (await m.journal.state(endpoint.id)).active?.step ?? 'none';
   await m.spawnHost();
+  let lastState = {};
   await waitFor(
     `rotation ${rotationId} to converge after the kill`,
     async () => {
       const state = await m.journal.state(endpoint.id);
+      lastState = state;
       return state.lastRotationId === rotationId && state.lastOutcome === 'succeeded' && !state.active;
     },
     {
       timeoutMs: 120_000,
       intervalMs: 250,
-      describe: () => m.live.map((h) => h.output().slice(-3000)).join('\n---\n'),
+      describe: () => convergenceStory(m, endpoint.id, rotationId, killedAt, lastState),
     },
   );
   return {
@@ -111,4 +113,28 @@ export async function crashAtStep(
 /** The last lines every live host printed (for timeout messages). */
 export function hostTails(m: MatrixStack): string {
   return m.live.map((h) => `--- ${h.url}\n${h.output().slice(-4000)}`).join('\n');
+}
+
+/**
+ * Why a rotation did not converge: the journal's state row as last read, and every line any host
+ * (killed ones included) printed about the endpoint or the rotation since the kill, oldest first.
+ */
+function convergenceStory(
+  m: MatrixStack,
+  endpointId: string,
+  rotationId: string,
+  killedAt: number,
+  state: object,
+): string {
+  const since = new Date(killedAt - 5_000).toISOString();
+  const lines = m.everHosts.flatMap((h) =>
+    h
+      .output()
+      .split('\n')
+      .filter((line) => line.includes(endpointId) || line.includes(rotationId))
+      .map((line) => ({ at: /\[(\S+Z)\]/.exec(line)?.[1] ?? '', text: `${h.url} ${line}` }))
+      .filter((line) => line.at >= since),
+  );
+  lines.sort((a, b) => a.at.localeCompare(b.at));
+  return [`journal state: ${JSON.stringify(state)}`, ...lines.slice(-150).map((l) => l.text)].join('\n');
 }
