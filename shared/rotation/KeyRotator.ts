@@ -225,22 +225,20 @@ export class KeyRotator {
       current = { ...current, step };
       state = await fenced(() => recorder.step(endpoint, state, current));
     };
+    // Each fenced advance renews the lease right before the next step; only the first step needs its own.
+    await keepAlive();
     if (current.step === 'started') {
-      await keepAlive();
       await steps.create(ctx);
       await advance('created');
     }
     if (current.step === 'created') {
-      await keepAlive();
       await steps.set(ctx);
       await advance('set');
     }
     if (current.step === 'set') {
-      await keepAlive();
       await steps.test(ctx, keepAlive);
       await advance('tested');
     }
-    await keepAlive();
     const version = await steps.finish(ctx, endpoint.rotationPeriodHours, endpoint.gracePeriodHours);
     return fenced(() => recorder.finished(endpoint, current, version, resumed));
   }

@@ -266,32 +266,38 @@ describe('Class: KeyRotator', () => {
       expect(f.keys.calls).toHaveLength(0);
     });
 
-    it('a run whose lease lapsed during a slow step writes nothing once another run has finished the rotation', async () => {
-      // Prepare: the first run stalls in the test step past its lease; a second process takes over
-      const f = buildRotationFixture({ leaseSeconds: 60 });
-      await onboarded(f);
-      f.clock.advanceHours(100);
-      const stall = f.probe.holdNextCall();
-      const lapsed = f.services.rotator.run(job('schedule'));
-      await stall.reached;
-      f.clock.advance(61_000);
-      const takeover = await f.anotherProcess().rotator.run(job('schedule'));
-      const stepsAfterTakeover = f.journal.steps.length;
-      const journalAfterTakeover = (await f.journal.getState('demo-key')).state;
+    it.each([
+      ['the key is accepted: its next journal write finds the lease gone', 200, LeaseLostError],
+      ['the test step times out: its failure is logged but not journaled', 401, KeyNotAcceptedError],
+    ] as const)(
+      'a run whose lease lapsed in a slow step writes nothing once another run finished the rotation (%s)',
+      async (_case, lateStatus, expectedError) => {
+        // Prepare: the first run stalls in the test step past its lease; a second process takes over
+        const f = buildRotationFixture({ leaseSeconds: 60 });
+        await onboarded(f);
+        f.clock.advanceHours(100);
+        const stall = f.probe.holdNextCall();
+        const lapsed = f.services.rotator.run(job('schedule'));
+        await stall.reached;
+        f.clock.advance(61_000);
+        const takeover = await f.anotherProcess().rotator.run(job('schedule'));
+        const stepsAfterTakeover = f.journal.steps.length;
+        const journalAfterTakeover = (await f.journal.getState('demo-key')).state;
 
-      // Act: the stalled scoring call answers
-      stall.release();
-      const error = await lapsed.catch((e: unknown) => e);
+        // Act: the stalled scoring call answers
+        f.probe.forceStatus = lateStatus;
+        stall.release();
+        const error = await lapsed.catch((e: unknown) => e);
 
-      // Assess
-      expect(takeover).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
-      expect(error).toBeInstanceOf(LeaseLostError);
-      expect(journalAfterTakeover).toMatchObject({ lastOutcome: 'succeeded', lastSlot: 'Primary' });
-      expect(journalAfterTakeover.active).toBeUndefined();
-      expect((await f.journal.getState('demo-key')).state).toEqual(journalAfterTakeover);
-      expect(f.journal.steps.length).toBe(stepsAfterTakeover);
-      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
-      expect(f.logs.join('\n')).toContain('lease lost to another run');
-    });
+        // Assess
+        expect(takeover).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+        expect(error).toBeInstanceOf(expectedError);
+        expect(journalAfterTakeover).toMatchObject({ lastOutcome: 'succeeded', lastSlot: 'Primary' });
+        expect(journalAfterTakeover.active).toBeUndefined();
+        expect((await f.journal.getState('demo-key')).state).toEqual(journalAfterTakeover);
+        expect(f.journal.steps.length).toBe(stepsAfterTakeover);
+        expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
+      },
+    );
   });
 });
