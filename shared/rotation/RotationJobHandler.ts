@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
-import { ArmThrottledError, errorCode, safeMessage } from './errors';
+import { ArmThrottledError, errorCode, LeaseLostError, safeMessage } from './errors';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
 import {
   ROTATION_REASONS,
@@ -50,6 +50,11 @@ export class RotationJobHandler {
     try {
       return await this.options.rotator.run(job);
     } catch (error) {
+      // Another run took the lapsed lease and owns the rotation now; should it die, the timer re-enqueues
+      // the unfinished rotation. Retrying this message would only queue behind it (and could journal a
+      // poison record over its progress).
+      if (error instanceof LeaseLostError)
+        return { status: 'skipped', endpointId: job.endpointId, reason: 'inProgress', detail: 'lease lost' };
       const deferred = await this.deferIfThrottled(job, error);
       if (deferred) return deferred;
       if (dequeueCount >= (this.options.maxDequeueCount ?? 5))

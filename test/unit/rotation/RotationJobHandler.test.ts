@@ -1,4 +1,4 @@
-import { ArmThrottledError, KeyNotAcceptedError } from '../../../shared/rotation/errors';
+import { ArmThrottledError, KeyNotAcceptedError, LeaseLostError } from '../../../shared/rotation/errors';
 import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
@@ -24,6 +24,27 @@ describe('Class: RotationJobHandler', () => {
       expect(state.lastError).toBeUndefined();
       expect(f.events.events.filter((e) => e.type === 'RotationFailed')).toEqual([]);
       expect(f.keys.regenerations).toHaveLength(0);
+    });
+
+    it('completes a job whose run lost its lease to another run, without a poison record on the last delivery', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      const handler = new RotationJobHandler({
+        rotator: { run: () => Promise.reject(new LeaseLostError('demo-key')) },
+        journal: f.journal,
+        jobs: f.jobs,
+        clock: f.clock,
+        logger: { debug() {}, info() {}, warn() {}, error() {} },
+      });
+
+      // Act
+      const outcome = await handler.handle(message, 5);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'inProgress', detail: 'lease lost' });
+      expect((await f.journal.getState('demo-key')).state).toEqual({});
+      expect(f.journal.steps).toEqual([]);
+      expect(f.jobs.jobs).toEqual([]);
     });
 
     it('resumes the deferred job from the journaled step and rotates exactly once', async () => {
