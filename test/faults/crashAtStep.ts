@@ -117,7 +117,7 @@ export function hostTails(m: MatrixStack): string {
 
 /**
  * Why a rotation did not converge: the journal's state row as last read, and every line any host
- * (killed ones included) printed about the endpoint or the rotation since the kill, oldest first.
+ * (killed ones included) printed about the endpoint or the rotation from 5 s before the kill, by time.
  */
 function convergenceStory(
   m: MatrixStack,
