@@ -6,8 +6,9 @@ import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
 import { ArmThrottledError, AuthModeNotKeyError, DriftDetectedError, LeaseLostError } from './errors';
+import { HeldLease } from './HeldLease';
 import type { RotationJob } from './RotationJob';
-import type { ActiveRotation, Lease, RotationJournal, RotationState } from './RotationJournal';
+import type { ActiveRotation, RotationJournal, RotationState } from './RotationJournal';
 import { RotationPlanner } from './RotationPlanner';
 import { RotationRecorder } from './RotationRecorder';
 import type { RotationSteps } from './RotationSteps';
@@ -49,11 +50,7 @@ export interface KeyRotatorOptions {
 /**
  * Runs the rotation protocol for one endpoint: lease → plan (or resume from the journal) → create →
  * set → test → finish, journaling each step so that a crash anywhere converges on the next run.
- *
- * Every journal write is fenced by a lease renewal just before it. A run whose lease lapsed during a
- * slow step (retries, a long LRO) may already have been taken over by another run, which can have
- * finished the rotation; an unfenced write would put back the step the rotation has left, or mark a
- * rotation failed that succeeded. Fenced, the lapsed run stops with `LeaseLostError` and writes nothing.
+ * Every journal write is fenced by a lease renewal just before it ({@link HeldLease}).
  * @example const outcome = await rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt })
  */
 export class KeyRotator {
@@ -83,27 +80,20 @@ export class KeyRotator {
     if (!endpoint.enabled) return skip('disabled');
     const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
     if (!lease) return skip('inProgress');
-    const holder = { lease };
+    const held = new HeldLease(journal, lease, leaseSeconds * 1000);
     try {
-      return await this.underLease(endpoint, job, holder);
+      return await this.underLease(endpoint, job, held);
     } finally {
-      await journal.releaseLease(holder.lease).catch(() => undefined);
+      await held.release();
     }
   }
 
   private async underLease(
     endpoint: ManagedEndpoint,
     job: RotationJob,
-    holder: { lease: Lease },
+    held: HeldLease,
   ): Promise<RotationOutcome> {
     const { journal, recorder, keys } = this.options;
-    const keepAlive = async (): Promise<void> => {
-      holder.lease = await journal.renewLease(holder.lease, this.options.leaseSeconds * 1000);
-    };
-    const fenced = async <T>(write: () => Promise<T>): Promise<T> => {
-      await keepAlive();
-      return write();
-    };
     let { state } = await journal.getState(endpoint.id);
     let active = state.active;
     const resumed = active !== undefined;
@@ -112,11 +102,11 @@ export class KeyRotator {
       const described = await keys.describe(endpoint);
       if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
       if (!active) {
-        const started = await this.start(endpoint, job, state, fenced);
+        const started = await this.start(endpoint, job, state, held);
         if ('status' in started) return started;
         ({ state, active } = started);
       }
-      return await this.drive(endpoint, state, active, resumed, keepAlive, fenced);
+      return await this.drive(endpoint, state, active, resumed, held);
     } catch (error) {
       // ARM throttling postpones a rotation, it does not fail it: no RotationFailed record or event. The
       // journal keeps the step reached, so the deferred job resumes there (RotationJobHandler).
@@ -129,19 +119,8 @@ export class KeyRotator {
         this.options.logger.warn('rotate => lease lost to another run, which carries on', {
           endpointId: endpoint.id,
         });
-      else await recorder.failed(endpoint, error, await this.stillHeld(keepAlive));
+      else await recorder.failed(endpoint, error, await held.stillHeld());
       throw error;
-    }
-  }
-
-  /** False when the lease has passed to another run (its journal is no longer ours to write). */
-  private async stillHeld(keepAlive: () => Promise<void>): Promise<boolean> {
-    try {
-      await keepAlive();
-      return true;
-    } catch (error) {
-      if (error instanceof LeaseLostError) return false;
-      return true; // the journal itself failing: recording the failure is still worth a try
     }
   }
 
@@ -150,7 +129,7 @@ export class KeyRotator {
     endpoint: ManagedEndpoint,
     job: RotationJob,
     state: RotationState,
-    fenced: Fenced,
+    held: HeldLease,
   ): Promise<RotationOutcome | { state: RotationState; active: ActiveRotation }> {
     const { recorder, clock, secrets } = this.options;
     let plan = await this.planner.plan(endpoint, job, state, clock.now());
@@ -177,7 +156,7 @@ export class KeyRotator {
       case 'skip':
         return { status: 'skipped', endpointId: endpoint.id, reason: plan.reason, detail: plan.detail };
       case 'drift':
-        await fenced(() => recorder.drift(endpoint, state, plan.detail));
+        await held.fenced(() => recorder.drift(endpoint, state, plan.detail));
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
       case 'repair': {
         const version = await this.options.steps.finish(
@@ -190,7 +169,7 @@ export class KeyRotator {
           endpoint.rotationPeriodHours,
           endpoint.gracePeriodHours,
         );
-        return fenced(() => recorder.repaired(endpoint, plan.pending, plan.slot, version));
+        return held.fenced(() => recorder.repaired(endpoint, plan.pending, plan.slot, version));
       }
       case 'onboard':
         // Only possible if the secret vanished between the write and the re-read; try again later.
@@ -204,7 +183,7 @@ export class KeyRotator {
           startedAt: new Date(clock.now()).toISOString(),
           ...(onboarding ? { onboarding } : {}),
         };
-        return { state: await fenced(() => recorder.started(endpoint, state, active)), active };
+        return { state: await held.fenced(() => recorder.started(endpoint, state, active)), active };
       }
     }
   }
@@ -215,18 +194,17 @@ export class KeyRotator {
     state: RotationState,
     active: ActiveRotation,
     resumed: boolean,
-    keepAlive: () => Promise<void>,
-    fenced: Fenced,
+    held: HeldLease,
   ): Promise<RotationOutcome> {
     const { steps, recorder } = this.options;
     const ctx = { endpoint, rotationId: active.rotationId, slot: active.slot, resumed };
     let current = active;
     const advance = async (step: ActiveRotation['step']): Promise<void> => {
       current = { ...current, step };
-      state = await fenced(() => recorder.step(endpoint, state, current));
+      state = await held.fenced(() => recorder.step(endpoint, state, current));
     };
     // Each fenced advance renews the lease right before the next step; only the first step needs its own.
-    await keepAlive();
+    await held.renew();
     if (current.step === 'started') {
       await steps.create(ctx);
       await advance('created');
@@ -236,13 +214,10 @@ export class KeyRotator {
       await advance('set');
     }
     if (current.step === 'set') {
-      await steps.test(ctx, keepAlive);
+      await steps.test(ctx, () => held.renew());
       await advance('tested');
     }
     const version = await steps.finish(ctx, endpoint.rotationPeriodHours, endpoint.gracePeriodHours);
-    return fenced(() => recorder.finished(endpoint, current, version, resumed));
+    return held.fenced(() => recorder.finished(endpoint, current, version, resumed));
   }
 }
-
-/** Runs a journal write after renewing the lease; throws `LeaseLostError` (writing nothing) if it lapsed. */
-type Fenced = <T>(write: () => Promise<T>) => Promise<T>;

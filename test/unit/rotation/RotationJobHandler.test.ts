@@ -1,3 +1,4 @@
+import { silentLogger } from '../../../shared/logging';
 import { ArmThrottledError, KeyNotAcceptedError, LeaseLostError } from '../../../shared/rotation/errors';
 import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
@@ -34,7 +35,7 @@ describe('Class: RotationJobHandler', () => {
         journal: f.journal,
         jobs: f.jobs,
         clock: f.clock,
-        logger: { debug() {}, info() {}, warn() {}, error() {} },
+        logger: silentLogger,
       });
 
       // Act
@@ -72,7 +73,7 @@ describe('Class: RotationJobHandler', () => {
         journal: f.journal,
         jobs: f.jobs,
         clock: f.clock,
-        logger: { debug() {}, info() {}, warn() {}, error() {} },
+        logger: silentLogger,
         maxDeferrals: 2,
       });
       f.keys.failNext('regenerateKey', new ArmThrottledError(5));
