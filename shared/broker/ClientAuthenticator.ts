@@ -20,8 +20,8 @@ export interface AuthenticatedClient {
 interface LoadedClient extends AuthenticatedClient {
   readonly primary: Buffer;
   readonly secondary: Buffer;
-  /** Fingerprints of secrets that matched this record (see `authenticate`); dropped with the record. */
-  readonly verified: Set<string>;
+  /** Secrets that matched this record (see `authenticate`), in memory only; dropped with the record. */
+  readonly verified: string[];
   readonly enabled: boolean;
   readonly expiresAtMs: number;
 }
@@ -54,10 +54,10 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  * Authenticates broker clients by id and secret.
  *
  * - The presented secret is HMACed once and compared with both stored hashes with
- *   `crypto.timingSafeEqual`, always both (no short circuit). A secret that matched is remembered by
- *   its SHA-256 fingerprint with the cached record, so a client's next requests skip the HMAC (the
- *   costliest step of a warm vend) until the record is reloaded or invalidated; a wrong secret never
- *   takes that path, so failures all cost the same.
+ *   `crypto.timingSafeEqual`, always both (no short circuit). A secret that matched is remembered with
+ *   the cached record, so a client's next requests skip the HMAC (the costliest step of a warm vend)
+ *   and compare it in constant time instead, until the record is reloaded or invalidated; a wrong
+ *   secret never takes that path, so failures all cost the same.
  * - An unknown id is answered exactly like a wrong secret: same error, and the same work (an HMAC and
  *   two constant-time compares against a random dummy hash); the registry read is cached for both.
  * - Repeated failures for one id back off (429 + `Retry-After`, doubling to 60 s). A request with the
@@ -90,12 +90,12 @@ export class ClientAuthenticator {
     const known = CLIENT_ID_PATTERN.test(clientId);
     const client = known ? await this.lookup(clientId) : undefined;
     const now = this.options.clock.now();
-    const fingerprint = SecretHasher.fingerprint(secret);
-    const matches = client?.verified.has(fingerprint) ? 1 : this.verify(client, secret);
-    if (matches === 1 && client) {
+    const remembered = client?.verified.some((known) => SecretHasher.sameSecret(secret, known)) ?? false;
+    const matches = remembered ? 1 : this.verify(client, secret);
+    if (matches === 1 && client && !remembered) {
       // Two live secrets per client; more entries only after a rotation, before the record reloads.
-      if (client.verified.size >= 4) client.verified.clear();
-      client.verified.add(fingerprint);
+      if (client.verified.length >= 4) client.verified.length = 0;
+      client.verified.push(secret);
     }
     const backoffKey = known ? clientId : clientId.slice(0, 128);
     if (matches === 0 || !client) {
@@ -171,7 +171,7 @@ export class ClientAuthenticator {
       expiresAtMs: Number.isNaN(expiresAtMs) ? -Infinity : expiresAtMs,
       primary: Buffer.from(record.primarySecretHash, 'base64url'),
       secondary: Buffer.from(record.secondarySecretHash, 'base64url'),
-      verified: new Set(),
+      verified: [],
     };
   }
 }

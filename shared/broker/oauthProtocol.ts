@@ -27,6 +27,7 @@ export interface OAuthTokenProtocolOptions {
   maxBodyBytes?: number;
 }
 
+const FORM_TYPE = 'application/x-www-form-urlencoded';
 const FORM = /^application\/x-www-form-urlencoded\s*(?:;|$)/i;
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 
@@ -81,7 +82,8 @@ export class OAuthTokenProtocol {
   }
 
   private async readForm(request: HttpRequest): Promise<Map<string, string>> {
-    if (!FORM.test(request.headers.get('content-type') ?? '')) {
+    const contentType = request.headers.get('content-type') ?? '';
+    if (contentType !== FORM_TYPE && !FORM.test(contentType)) {
       throw new InvalidTokenRequestError('The body must be application/x-www-form-urlencoded.');
     }
     return parseForm(await readBodyText(request, this.maxBodyBytes));

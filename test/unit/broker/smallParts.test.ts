@@ -1,8 +1,10 @@
 import type { AuditEntry } from '../../../shared/broker/AuditLog';
+import { parseBasicAuthorization } from '../../../shared/broker/clientCredentials';
 import { formDecode, parseForm } from '../../../shared/broker/formUrlEncoded';
 import { LruMap } from '../../../shared/broker/LruMap';
 import { RateLimiter } from '../../../shared/broker/RateLimiter';
 import { parseScope } from '../../../shared/broker/scope';
+import { SecretHasher } from '../../../shared/broker/SecretHasher';
 import { type AuditRow, type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
 import { CapturingLogger } from '../../fakes/broker/capture';
 
@@ -25,6 +27,42 @@ describe('Function: parseForm', () => {
 
   it('answers an empty body with no parameters', () => {
     expect(parseForm('').size).toBe(0);
+  });
+});
+
+describe('Function: parseBasicAuthorization', () => {
+  const basic = (text: string): string => `Basic ${Buffer.from(text, 'utf8').toString('base64')}`;
+
+  it('reads an ASCII id and secret, and the UTF-8 of a client that skipped form-encoding', () => {
+    expect(parseBasicAuthorization(basic('legacy-app:s3cr%2Bt'))).toEqual({
+      clientId: 'legacy-app',
+      secret: 's3cr+t',
+      method: 'basic',
+    });
+    expect(parseBasicAuthorization(basic('café:sécret'))).toMatchObject({
+      clientId: 'café',
+      secret: 'sécret',
+    });
+  });
+
+  it('refuses Basic values that are not base64 or have no separator, and ignores other schemes', () => {
+    expect(() => parseBasicAuthorization('Basic abcde')).toThrow('The Basic credentials are not base64.');
+    expect(() => parseBasicAuthorization('Basic a b')).toThrow('The Basic credentials are not base64.');
+    expect(() => parseBasicAuthorization(basic('no-separator'))).toThrow('no ":" separator');
+    expect(parseBasicAuthorization('Bearer abc')).toBeUndefined();
+    expect(parseBasicAuthorization(null)).toBeUndefined();
+  });
+});
+
+describe('Function: SecretHasher.sameSecret', () => {
+  it('is true only for the same characters, whatever the position of a difference or the length', () => {
+    const secret = SecretHasher.generateSecret();
+    const last = secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A');
+    expect(SecretHasher.sameSecret(secret, `${secret}`)).toBe(true);
+    expect(SecretHasher.sameSecret(secret, last)).toBe(false);
+    expect(SecretHasher.sameSecret(secret, `x${secret.slice(1)}`)).toBe(false);
+    expect(SecretHasher.sameSecret(secret, secret.slice(1))).toBe(false);
+    expect(SecretHasher.sameSecret('', '')).toBe(true);
   });
 });
 
