@@ -23,7 +23,8 @@ const GOAL_RATIO = 0.9;
 /**
  * Issue 7/8 hot path: warm-cache OAuth token vends through the local Functions host's HTTP path, next to
  * two baselines measured in the same run: (a) a bare Node `http` server (own process) answering a fixed
- * body of the same size, (b) an empty function answering that body through the same host process.
+ * body of the same size, (b) an empty function answering that body through the same host process; plus,
+ * reported only, (b) reading its form body first: the one step of the broker's that no token request skips.
  * Targets take turns in short rounds (medians reported); every answer must be 200 with a token.
  * Upstream token calls are read from the stand-in's `arm.token` counter.
  */
@@ -58,6 +59,11 @@ async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
         name: 'empty',
         url: `${bench.stack.functionsUrl}/api/bench/empty`,
       },
+      {
+        ...bench.tokenRequest,
+        name: 'emptyReadingBody',
+        url: `${bench.stack.functionsUrl}/api/bench/empty-reading-body`,
+      },
       { ...bench.tokenRequest, name: 'bare', url: bare.url, pid: bare.pid },
     ];
     for (const target of targets.slice(1)) {
@@ -75,7 +81,7 @@ async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
         warmupSeconds: WARMUP_SECONDS,
         settleMs: SETTLE_MS,
       });
-      results.push(...rows(connections, summaries, bytes));
+      results.push(...rows(connections, summaries, bytes, Buffer.byteLength(bench.tokenRequest.body ?? '')));
     }
     const calls = (control.counters()['arm.token'] ?? 0) - callsBefore;
     const windows = Math.ceil((Date.now() - firstFetchMs) / REFRESH_WINDOW_MS);
@@ -96,7 +102,12 @@ async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
   }
 }
 
-function rows(connections: number, summaries: Map<string, LoadSummary>, bytes: number): BenchResult[] {
+function rows(
+  connections: number,
+  summaries: Map<string, LoadSummary>,
+  bytes: number,
+  bodyBytes: number,
+): BenchResult[] {
   const get = (name: string): LoadSummary => {
     const summary = summaries.get(name);
     if (!summary) throw new Error(`no measurements for ${name}`);
@@ -108,7 +119,12 @@ function rows(connections: number, summaries: Map<string, LoadSummary>, bytes: n
     }
     return summary;
   };
-  const [broker, empty, bare] = [get('broker'), get('empty'), get('bare')];
+  const [broker, empty, bare, readingBody] = [
+    get('broker'),
+    get('empty'),
+    get('bare'),
+    get('emptyReadingBody'),
+  ];
   const at = `${connections} connections`;
   const vsEmpty = ratio(broker.requestsPerSecond, empty.requestsPerSecond);
   const latency = (label: 'p50' | 'p99', pick: (s: LoadSummary) => number): BenchResult => ({
@@ -150,6 +166,20 @@ function rows(connections: number, summaries: Map<string, LoadSummary>, bytes: n
       baselineName: 'bare Node http',
       ratio: ratio(empty.requestsPerSecond, bare.requestsPerSecond),
       goal: 'reported (the local host’s own cost)',
+    },
+    {
+      name: `empty function reading its ${bodyBytes}-byte form body, ${at}`,
+      value: readingBody.requestsPerSecond,
+      unit: 'req/s',
+      baseline: empty.requestsPerSecond,
+      baselineName: 'empty function',
+      ratio: ratio(readingBody.requestsPerSecond, empty.requestsPerSecond),
+      goal: 'reported (the body read every token request needs)',
+      ...(readingBody.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
+        ? {
+            notes: `host CPU ${readingBody.cpuUsPerRequest.toFixed(0)} µs against ${empty.cpuUsPerRequest.toFixed(0)} µs per answer`,
+          }
+        : {}),
     },
     latency('p50', (s) => s.p50Ms),
     latency('p99', (s) => s.p99Ms),
