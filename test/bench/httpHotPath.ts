@@ -3,9 +3,9 @@ import { join } from 'node:path';
 
 import type { BenchResult, BenchRunOptions, BenchSuite } from './BenchResult';
 import { fetchOnce, REPO_ROOT, startBenchStack } from './benchStack';
-import { compareTargets, type LoadSummary, type LoadTarget } from './load';
+import { compareTargets, type LoadRound, type LoadSummary, type LoadTarget } from './load';
 import { type BareServer, startBareServer } from './startBareServer';
-import { fixedTokenBody, isTokenBody, ratio } from './stats';
+import { fixedTokenBody, isTokenBody, median, medianInterval, ratio } from './stats';
 
 const CONNECTIONS = [64, 256] as const;
 /** Many short rounds rather than a few long ones: on this shared 2-core machine the speed of a target
@@ -147,7 +147,7 @@ function rows(
       ratio: vsEmpty,
       goal: `≥ ${GOAL_RATIO}× baseline`,
       met: vsEmpty !== undefined && vsEmpty >= GOAL_RATIO,
-      notes: `${broker.responses.toLocaleString('en-US')} answers, all 200 with a token; ${bytes}-byte body`,
+      notes: `${broker.responses.toLocaleString('en-US')} answers, all 200 with a token; ${bytes}-byte body; ${pairedRounds(broker, empty, (r) => r.requestsPerSecond)}`,
     },
     {
       name: `HTTP token vend vs bare Node http, ${at}`,
@@ -184,9 +184,39 @@ function rows(
     latency('p50', (s) => s.p50Ms),
     latency('p99', (s) => s.p99Ms),
     ...(broker.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
-      ? [cpuRow(at, broker.cpuUsPerRequest, empty.cpuUsPerRequest, bare.cpuUsPerRequest)]
+      ? [
+          cpuRow(
+            at,
+            broker.cpuUsPerRequest,
+            empty.cpuUsPerRequest,
+            `${bare.cpuUsPerRequest !== undefined ? `bare Node http ${bare.cpuUsPerRequest.toFixed(0)} µs; ` : ''}${pairedRounds(broker, empty, (r) => r.cpuUsPerRequest)}`,
+          ),
+        ]
       : []),
   ];
+}
+
+/**
+ * The broker's ratio to the empty function round by round (the two ran seconds apart, so slow drift of
+ * the machine cancels), with a distribution-free interval for its median: how far this run's verdict
+ * can be trusted.
+ */
+function pairedRounds(
+  broker: LoadSummary,
+  empty: LoadSummary,
+  pick: (round: LoadRound) => number | undefined,
+): string {
+  const ratios = broker.rounds.flatMap((round, i) => {
+    const other = empty.rounds[i];
+    const value = other ? ratio(pick(round) ?? NaN, pick(other) ?? NaN) : undefined;
+    return value === undefined ? [] : [value];
+  });
+  if (ratios.length === 0) return 'no paired rounds';
+  const interval = medianInterval(ratios);
+  const range = interval
+    ? `, ${(interval.confidence * 100).toFixed(0)} % interval ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×`
+    : '';
+  return `${ratios.length} paired rounds: median ${median(ratios).toFixed(2)}×${range}`;
 }
 
 /**
@@ -194,7 +224,7 @@ function rows(
  * the machine adds to req/s (when the host is CPU-bound, req/s ≈ 1 / CPU per answer, so ≥ 0.9× req/s
  * is ≤ 1.11× CPU). Includes the audit rows the broker writes in the background.
  */
-function cpuRow(at: string, broker: number, empty: number, bare: number | undefined): BenchResult {
+function cpuRow(at: string, broker: number, empty: number, notes: string): BenchResult {
   const cpuRatio = ratio(broker, empty);
   return {
     name: `host CPU per token vend, ${at}`,
@@ -205,7 +235,7 @@ function cpuRow(at: string, broker: number, empty: number, bare: number | undefi
     ratio: cpuRatio,
     goal: `≤ ${(1 / GOAL_RATIO).toFixed(2)}× baseline (same goal, CPU view)`,
     met: cpuRatio !== undefined && cpuRatio <= 1 / GOAL_RATIO,
-    ...(bare !== undefined ? { notes: `bare Node http ${bare.toFixed(0)} µs` } : {}),
+    notes,
   };
 }
 

@@ -13,6 +13,41 @@ export function median(values: readonly number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/** A distribution-free confidence interval for a median: two order statistics of the values. */
+export interface MedianInterval {
+  readonly low: number;
+  readonly high: number;
+  /** The interval's confidence (e.g. 0.961 for 9 values), from the binomial distribution. */
+  readonly confidence: number;
+}
+
+/**
+ * The interval [x(k), x(n−k+1)] of the sorted values with the largest k whose confidence is still at
+ * least `confidence` (each tail is Binomial(n, ½)); undefined when there are too few values for that
+ * (fewer than 6 at 95 %). No distribution is assumed, which suits machine noise.
+ * @param confidence - the least confidence wanted
+ * @default confidence 0.95
+ */
+export function medianInterval(values: readonly number[], confidence = 0.95): MedianInterval | undefined {
+  const n = values.length;
+  const sorted = [...values].sort((a, b) => a - b);
+  let tail = 0; // P(Binomial(n, ½) ≤ k − 1)
+  let chosen: MedianInterval | undefined;
+  for (let k = 1; 2 * k <= n; k++) {
+    tail += binomialHalf(n, k - 1);
+    if (1 - 2 * tail < confidence) break;
+    chosen = { low: sorted[k - 1] as number, high: sorted[n - k] as number, confidence: 1 - 2 * tail };
+  }
+  return chosen;
+}
+
+/** P(Binomial(n, ½) = k). */
+function binomialHalf(n: number, k: number): number {
+  let coefficient = 1;
+  for (let i = 1; i <= k; i++) coefficient = (coefficient * (n - k + i)) / i;
+  return coefficient / 2 ** n;
+}
+
 /** `value / baseline`, or undefined when the baseline is zero or not a finite number. */
 export function ratio(value: number, baseline: number): number | undefined {
   return Number.isFinite(baseline) && baseline !== 0 && Number.isFinite(value) ? value / baseline : undefined;

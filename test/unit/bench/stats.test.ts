@@ -1,4 +1,4 @@
-import { fixedTokenBody, isTokenBody, median, ratio } from '../../bench/stats';
+import { fixedTokenBody, isTokenBody, median, medianInterval, ratio } from '../../bench/stats';
 
 describe('Module: bench/stats', () => {
   describe('Function: median', () => {
@@ -21,6 +21,23 @@ describe('Module: bench/stats', () => {
     it('refuses an empty list', () => {
       // Act and assess
       expect(() => median([])).toThrow(RangeError);
+    });
+  });
+
+  describe('Function: medianInterval', () => {
+    it('takes the 2nd and 8th of 9 values, a 96.1 % interval (binomial tails of 10/512 each)', () => {
+      // Act
+      const interval = medianInterval([9, 1, 8, 2, 7, 3, 6, 4, 5]);
+
+      // Assess
+      expect(interval).toEqual({ low: 2, high: 8, confidence: expect.closeTo(1 - 20 / 512, 9) as number });
+    });
+
+    it('widens to the extremes when the count is small, and has none below 6 values at 95 %', () => {
+      // Act and assess
+      expect(medianInterval([3, 1, 2, 6, 5, 4])).toMatchObject({ low: 1, high: 6 });
+      expect(medianInterval([1, 2, 3, 4, 5])).toBeUndefined();
+      expect(medianInterval([1, 2, 3, 4, 5], 0.9)).toMatchObject({ low: 1, high: 5 });
     });
   });
 
