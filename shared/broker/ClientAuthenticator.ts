@@ -90,7 +90,8 @@ export class ClientAuthenticator {
     const known = CLIENT_ID_PATTERN.test(clientId);
     const client = known ? await this.lookup(clientId) : undefined;
     const now = this.options.clock.now();
-    const remembered = client?.verified.some((known) => SecretHasher.sameSecret(secret, known)) ?? false;
+    const remembered =
+      client?.verified.some((previous) => SecretHasher.sameSecret(secret, previous)) ?? false;
     const matches = remembered ? 1 : this.verify(client, secret);
     if (matches === 1 && client && !remembered) {
       // Two live secrets per client; more entries only after a rotation, before the record reloads.
