@@ -184,14 +184,7 @@ function rows(
     latency('p50', (s) => s.p50Ms),
     latency('p99', (s) => s.p99Ms),
     ...(broker.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
-      ? [
-          cpuRow(
-            at,
-            broker.cpuUsPerRequest,
-            empty.cpuUsPerRequest,
-            `${bare.cpuUsPerRequest !== undefined ? `bare Node http ${bare.cpuUsPerRequest.toFixed(0)} µs; ` : ''}${pairedRounds(broker, empty, (r) => r.cpuUsPerRequest)}`,
-          ),
-        ]
+      ? [cpuRow(at, broker.cpuUsPerRequest, empty.cpuUsPerRequest, cpuNotes(broker, empty, bare))]
       : []),
   ];
 }
@@ -217,6 +210,13 @@ function pairedRounds(
     ? `, ${(interval.confidence * 100).toFixed(0)} % interval ${interval.low.toFixed(2)}–${interval.high.toFixed(2)}×`
     : '';
   return `${ratios.length} paired rounds: median ${median(ratios).toFixed(2)}×${range}`;
+}
+
+function cpuNotes(broker: LoadSummary, empty: LoadSummary, bare: LoadSummary): string {
+  const paired = pairedRounds(broker, empty, (r) => r.cpuUsPerRequest);
+  return bare.cpuUsPerRequest === undefined
+    ? paired
+    : `bare Node http ${bare.cpuUsPerRequest.toFixed(0)} µs; ${paired}`;
 }
 
 /**
