@@ -16,6 +16,8 @@ export interface BenchStack {
   readonly stack: LocalStack;
   /** The OAuth client credentials request for the bench endpoint (Basic authentication). */
   readonly tokenRequest: LoadTarget;
+  /** The App Service managed identity request for the same endpoint (a GET: no body to read). */
+  readonly msiRequest: LoadTarget;
   stop(): Promise<void>;
 }
 
@@ -70,6 +72,13 @@ export async function startBenchStack(
         method: 'POST',
         headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
         body: `grant_type=client_credentials&scope=${BENCH_ENDPOINT}`,
+      },
+      msiRequest: {
+        name: 'msi',
+        url: `${stack.functionsUrl}/api/msi/token?resource=${BENCH_ENDPOINT}&api-version=2019-08-01&client_id=${created.client.id}`,
+        pid: stack.host.pid,
+        method: 'GET',
+        headers: { 'x-identity-header': created.primarySecret },
       },
       stop: () => stack.stop(),
     };

@@ -24,7 +24,8 @@ const GOAL_RATIO = 0.9;
  * Issue 7/8 hot path: warm-cache OAuth token vends through the local Functions host's HTTP path, next to
  * two baselines measured in the same run: (a) a bare Node `http` server (own process) answering a fixed
  * body of the same size, (b) an empty function answering that body through the same host process; plus,
- * reported only, (b) reading its form body first: the one step of the broker's that no token request skips.
+ * reported only, (b) reading its form body first: the one step of the broker's that no token request skips,
+ * and the managed identity protocol's GET against (b) asked the same GET.
  * Targets take turns in short rounds (medians reported); every answer must be 200 with a token.
  * Upstream token calls are read from the stand-in's `arm.token` counter.
  */
@@ -83,6 +84,7 @@ async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
       });
       results.push(...rows(connections, summaries, bytes, Buffer.byteLength(bench.tokenRequest.body ?? '')));
     }
+    results.push(...(await msiRows(bench.msiRequest, `${bench.stack.functionsUrl}/api/bench/empty`)));
     const calls = (control.counters()['arm.token'] ?? 0) - callsBefore;
     const windows = Math.ceil((Date.now() - firstFetchMs) / REFRESH_WINDOW_MS);
     results.push({
@@ -186,6 +188,51 @@ function rows(
     ...(broker.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
       ? [cpuRow(at, broker.cpuUsPerRequest, empty.cpuUsPerRequest, cpuNotes(broker, empty, bare))]
       : []),
+  ];
+}
+
+/**
+ * The managed identity protocol (a GET: no body, one header, the query the library parses for every
+ * request) against the empty function asked the same GET, at the goal's connection count: the broker's
+ * own work (authentication, rate limit, scope, cache, audit, answer) without the OAuth form body.
+ * Reported next to the goal, not part of it.
+ */
+async function msiRows(msi: LoadTarget, emptyUrl: string): Promise<BenchResult[]> {
+  const emptyGet: LoadTarget = { ...msi, name: 'emptyGet', url: `${emptyUrl}${new URL(msi.url).search}` };
+  const sizes: number[] = [];
+  for (const target of [msi, emptyGet]) {
+    const answer = await fetchOnce(target);
+    if (answer.status !== 200 || !isTokenBody(answer.text))
+      throw new Error(`${target.name} did not answer a token (status ${answer.status})`);
+    sizes.push(Buffer.byteLength(answer.text));
+  }
+  const connections = CONNECTIONS[0];
+  const summaries = await compareTargets([msi, emptyGet], {
+    connections,
+    rounds: ROUNDS,
+    seconds: ROUND_SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    settleMs: SETTLE_MS,
+  });
+  const [broker, empty] = [summaries.get('msi'), summaries.get('emptyGet')];
+  if (!broker || !empty) throw new Error('no measurements for the managed identity protocol');
+  if (broker.failures + empty.failures > 0)
+    throw new Error(`invalid run: ${broker.failures + empty.failures} failed answers in the GET rounds`);
+  const cpu =
+    broker.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
+      ? `; host CPU ${broker.cpuUsPerRequest.toFixed(0)} µs against ${empty.cpuUsPerRequest.toFixed(0)} µs per answer`
+      : '';
+  return [
+    {
+      name: `managed identity token vend (GET, no body), ${connections} connections, warm cache`,
+      value: broker.requestsPerSecond,
+      unit: 'req/s',
+      baseline: empty.requestsPerSecond,
+      baselineName: 'empty function, same GET',
+      ratio: ratio(broker.requestsPerSecond, empty.requestsPerSecond),
+      goal: 'reported (the broker without the form body)',
+      notes: `${sizes[0]}-byte answer against ${sizes[1]}; ${pairedRounds(broker, empty, (r) => r.requestsPerSecond)}${cpu}`,
+    },
   ];
 }
 

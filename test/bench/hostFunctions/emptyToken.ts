@@ -20,9 +20,10 @@ function fixedAnswer(): HttpResponseInit {
   return { status: 200, headers: { ...TOKEN_RESPONSE_HEADERS }, body };
 }
 
+// GET too: the baseline of the managed identity protocol's GET, asked with the same query and header.
 app.http('benchEmptyToken', {
   route: 'bench/empty',
-  methods: ['POST'],
+  methods: ['GET', 'POST'],
   authLevel: 'anonymous',
   handler: async (): Promise<HttpResponseInit> => fixedAnswer(),
 });
