@@ -33,6 +33,8 @@ const NOT_APP_SETTINGS: Record<string, string> = {
   LOCAL_EMULATOR_PORT: 'local stack',
   LOCAL_VERBOSE: 'local stack',
   LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS: 'local stack: the benchmarks load their empty function this way',
+  BENCH_HTTP_ROUNDS: 'benchmark: rounds of the http suite',
+  BENCH_HTTP_CONNECTIONS: 'benchmark: connection counts of the http suite',
   AZURE_ENV_NAME: 'azd environment',
   AZURE_LOCATION: 'azd environment',
   AZURE_BROKER_SECRET_PEPPER: 'azd environment',
