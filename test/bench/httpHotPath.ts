@@ -78,18 +78,12 @@ async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
     const callsBefore = control.counters()['arm.token'] ?? 0;
     const results: BenchResult[] = [];
     for (const connections of shape.connections) {
-      const summaries = await compareTargets(targets, {
-        connections,
-        rounds: shape.rounds,
-        seconds: ROUND_SECONDS,
-        warmupSeconds: WARMUP_SECONDS,
-        settleMs: SETTLE_MS,
-      });
+      const summaries = await compareAt(targets, connections, shape.rounds);
       results.push(...rows(connections, summaries, bytes, Buffer.byteLength(bench.tokenRequest.body ?? '')));
     }
     if (shape.connections.includes(GOAL_CONNECTIONS)) {
       const emptyUrl = `${bench.stack.functionsUrl}/api/bench/empty`;
-      results.push(...(await msiRows(bench.msiRequest, emptyUrl, shape.rounds)));
+      results.push(await msiRow(bench.msiRequest, emptyUrl, shape.rounds));
     }
     const calls = (control.counters()['arm.token'] ?? 0) - callsBefore;
     const windows = Math.ceil((Date.now() - firstFetchMs) / REFRESH_WINDOW_MS);
@@ -203,7 +197,7 @@ function rows(
  * own work (authentication, rate limit, scope, cache, audit, answer) without the OAuth form body.
  * Reported next to the goal, not part of it.
  */
-async function msiRows(msi: LoadTarget, emptyUrl: string, rounds: number): Promise<BenchResult[]> {
+async function msiRow(msi: LoadTarget, emptyUrl: string, rounds: number): Promise<BenchResult> {
   const emptyGet: LoadTarget = { ...msi, name: 'emptyGet', url: `${emptyUrl}${new URL(msi.url).search}` };
   const sizes: number[] = [];
   for (const target of [msi, emptyGet]) {
@@ -213,13 +207,7 @@ async function msiRows(msi: LoadTarget, emptyUrl: string, rounds: number): Promi
     sizes.push(Buffer.byteLength(answer.text));
   }
   const connections = GOAL_CONNECTIONS;
-  const summaries = await compareTargets([msi, emptyGet], {
-    connections,
-    rounds,
-    seconds: ROUND_SECONDS,
-    warmupSeconds: WARMUP_SECONDS,
-    settleMs: SETTLE_MS,
-  });
+  const summaries = await compareAt([msi, emptyGet], connections, rounds);
   const [broker, empty] = [summaries.get('msi'), summaries.get('emptyGet')];
   if (!broker || !empty) throw new Error('no measurements for the managed identity protocol');
   if (broker.failures + empty.failures > 0)
@@ -228,18 +216,31 @@ async function msiRows(msi: LoadTarget, emptyUrl: string, rounds: number): Promi
     broker.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
       ? `; host CPU ${broker.cpuUsPerRequest.toFixed(0)} µs against ${empty.cpuUsPerRequest.toFixed(0)} µs per answer`
       : '';
-  return [
-    {
-      name: `managed identity token vend (GET, no body), ${connections} connections, warm cache`,
-      value: broker.requestsPerSecond,
-      unit: 'req/s',
-      baseline: empty.requestsPerSecond,
-      baselineName: 'empty function, same GET',
-      ratio: ratio(broker.requestsPerSecond, empty.requestsPerSecond),
-      goal: 'reported (the broker without the form body)',
-      notes: `${sizes[0]}-byte answer against ${sizes[1]}; ${pairedRounds(broker, empty, (r) => r.requestsPerSecond)}${cpu}`,
-    },
-  ];
+  return {
+    name: `managed identity token vend (GET, no body), ${connections} connections, warm cache`,
+    value: broker.requestsPerSecond,
+    unit: 'req/s',
+    baseline: empty.requestsPerSecond,
+    baselineName: 'empty function, same GET',
+    ratio: ratio(broker.requestsPerSecond, empty.requestsPerSecond),
+    goal: 'reported (the broker without the form body)',
+    notes: `${sizes[0]}-byte answer against ${sizes[1]}; ${pairedRounds(broker, empty, (r) => r.requestsPerSecond)}${cpu}`,
+  };
+}
+
+/** The targets in turns at one connection count, with the run's round length, warm-up and settle time. */
+function compareAt(
+  targets: readonly LoadTarget[],
+  connections: number,
+  rounds: number,
+): Promise<Map<string, LoadSummary>> {
+  return compareTargets(targets, {
+    connections,
+    rounds,
+    seconds: ROUND_SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    settleMs: SETTLE_MS,
+  });
 }
 
 /**
