@@ -104,23 +104,33 @@ async function httpHotPath(options: BenchRunOptions): Promise<BenchResult[]> {
   }
 }
 
+/** A target's summary, refusing the run when any of its answers failed (a fast error is no result). */
+function validSummary(summaries: Map<string, LoadSummary>, name: string, connections: number): LoadSummary {
+  const summary = summaries.get(name);
+  if (!summary) throw new Error(`no measurements for ${name}`);
+  if (summary.failures > 0) {
+    const codes = summary.rounds.map((r) => JSON.stringify(r.statusCodes)).join(', ');
+    throw new Error(
+      `invalid run: ${name} had ${summary.failures} failed answers at ${connections} connections (${codes})`,
+    );
+  }
+  return summary;
+}
+
+/** `host CPU a µs against b µs per answer`, when both were read. */
+function cpuAgainst(target: LoadSummary, baseline: LoadSummary): string | undefined {
+  return target.cpuUsPerRequest !== undefined && baseline.cpuUsPerRequest !== undefined
+    ? `host CPU ${target.cpuUsPerRequest.toFixed(0)} µs against ${baseline.cpuUsPerRequest.toFixed(0)} µs per answer`
+    : undefined;
+}
+
 function rows(
   connections: number,
   summaries: Map<string, LoadSummary>,
   bytes: number,
   bodyBytes: number,
 ): BenchResult[] {
-  const get = (name: string): LoadSummary => {
-    const summary = summaries.get(name);
-    if (!summary) throw new Error(`no measurements for ${name}`);
-    if (summary.failures > 0) {
-      const codes = summary.rounds.map((r) => JSON.stringify(r.statusCodes)).join(', ');
-      throw new Error(
-        `invalid run: ${name} had ${summary.failures} failed answers at ${connections} connections (${codes})`,
-      );
-    }
-    return summary;
-  };
+  const get = (name: string): LoadSummary => validSummary(summaries, name, connections);
   const [broker, empty, bare, readingBody] = [
     get('broker'),
     get('empty'),
@@ -128,6 +138,7 @@ function rows(
     get('emptyReadingBody'),
   ];
   const at = `${connections} connections`;
+  const readingBodyCpu = cpuAgainst(readingBody, empty);
   const vsEmpty = ratio(broker.requestsPerSecond, empty.requestsPerSecond);
   const latency = (label: 'p50' | 'p99', pick: (s: LoadSummary) => number): BenchResult => ({
     name: `HTTP token vend ${label} latency, ${at}`,
@@ -177,11 +188,7 @@ function rows(
       baselineName: 'empty function',
       ratio: ratio(readingBody.requestsPerSecond, empty.requestsPerSecond),
       goal: 'reported (the body read every token request needs)',
-      ...(readingBody.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
-        ? {
-            notes: `host CPU ${readingBody.cpuUsPerRequest.toFixed(0)} µs against ${empty.cpuUsPerRequest.toFixed(0)} µs per answer`,
-          }
-        : {}),
+      ...(readingBodyCpu !== undefined ? { notes: readingBodyCpu } : {}),
     },
     latency('p50', (s) => s.p50Ms),
     latency('p99', (s) => s.p99Ms),
@@ -206,25 +213,19 @@ async function msiRow(msi: LoadTarget, emptyUrl: string, rounds: number): Promis
       throw new Error(`${target.name} did not answer a token (status ${answer.status})`);
     sizes.push(Buffer.byteLength(answer.text));
   }
-  const connections = GOAL_CONNECTIONS;
-  const summaries = await compareAt([msi, emptyGet], connections, rounds);
-  const [broker, empty] = [summaries.get('msi'), summaries.get('emptyGet')];
-  if (!broker || !empty) throw new Error('no measurements for the managed identity protocol');
-  if (broker.failures + empty.failures > 0)
-    throw new Error(`invalid run: ${broker.failures + empty.failures} failed answers in the GET rounds`);
-  const cpu =
-    broker.cpuUsPerRequest !== undefined && empty.cpuUsPerRequest !== undefined
-      ? `; host CPU ${broker.cpuUsPerRequest.toFixed(0)} µs against ${empty.cpuUsPerRequest.toFixed(0)} µs per answer`
-      : '';
+  const summaries = await compareAt([msi, emptyGet], GOAL_CONNECTIONS, rounds);
+  const broker = validSummary(summaries, msi.name, GOAL_CONNECTIONS);
+  const empty = validSummary(summaries, emptyGet.name, GOAL_CONNECTIONS);
+  const cpu = cpuAgainst(broker, empty);
   return {
-    name: `managed identity token vend (GET, no body), ${connections} connections, warm cache`,
+    name: `managed identity token vend (GET, no body), ${GOAL_CONNECTIONS} connections, warm cache`,
     value: broker.requestsPerSecond,
     unit: 'req/s',
     baseline: empty.requestsPerSecond,
     baselineName: 'empty function, same GET',
     ratio: ratio(broker.requestsPerSecond, empty.requestsPerSecond),
     goal: 'reported (the broker without the form body)',
-    notes: `${sizes[0]}-byte answer against ${sizes[1]}; ${pairedRounds(broker, empty, (r) => r.requestsPerSecond)}${cpu}`,
+    notes: `${sizes[0]}-byte answer against ${sizes[1]}; ${pairedRounds(broker, empty, (r) => r.requestsPerSecond)}${cpu ? `; ${cpu}` : ''}`,
   };
 }
 
