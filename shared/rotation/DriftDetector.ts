@@ -23,6 +23,9 @@ export interface DriftReport {
   readonly checkedAt: string;
 }
 
+/** How long a check holds the endpoint's lease: two reads and at most one journal write. */
+const DRIFT_LEASE_MS = 60_000;
+
 /** Dependencies of {@link DriftDetector}. */
 export interface DriftDetectorOptions {
   registry: EndpointRegistry;
@@ -55,7 +58,7 @@ export class DriftDetector {
     });
     if (endpoint.authMode !== 'Key') return report({ inSync: true, status: 'notKeyAuth' });
 
-    const lease = await journal.acquireLease(endpointId, `drift-${randomUUID()}`, 60_000);
+    const lease = await journal.acquireLease(endpointId, `drift-${randomUUID()}`, DRIFT_LEASE_MS);
     if (!lease) return report({ inSync: true, status: 'rotationInProgress' });
     try {
       const { state } = await journal.getState(endpointId);
@@ -65,16 +68,17 @@ export class DriftDetector {
       const slot = current.enabled ? slotHolding(current, await keys.listKeys(endpoint)) : undefined;
       if (slot) {
         if (state.drift?.detected)
-          await journal.saveState(endpointId, {
-            ...state,
-            drift: { detected: false, at: checkedAt, detail: 'in sync again' },
+          await journal.write(lease, DRIFT_LEASE_MS, {
+            state: { ...state, drift: { detected: false, at: checkedAt, detail: 'in sync again' } },
           });
         return report({ inSync: true, status: 'inSync', slot, secretVersion: current.version });
       }
       const detail = current.enabled
         ? `version ${current.version} matches neither key of the endpoint`
         : `the current version ${current.version} is disabled`;
-      await journal.saveState(endpointId, { ...state, drift: { detected: true, at: checkedAt, detail } });
+      await journal.write(lease, DRIFT_LEASE_MS, {
+        state: { ...state, drift: { detected: true, at: checkedAt, detail } },
+      });
       logger.warn('check => drift detected', {
         endpointId,
         secretName: endpoint.secretName,

@@ -1,11 +1,11 @@
-import { LeaseLostError } from './errors';
-import type { Lease, RotationJournal } from './RotationJournal';
+import type { JournalEntry, Lease, RotationJournal } from './RotationJournal';
 
 /**
- * The lease one rotation run holds on its endpoint. Journal writes go through {@link fenced}: a run whose
- * lease lapsed during a slow step (retries, a long LRO) may have been taken over by another run, which can
- * have finished the rotation; an unfenced write would put back a step the rotation has left, or mark a
- * rotation failed that succeeded. Fenced, the lapsed run stops with `LeaseLostError` and writes nothing.
+ * The lease one rotation run holds on its endpoint, and the only way that run writes its journal. A run
+ * whose lease lapsed during a slow step (retries, a long LRO) may have been taken over by another run,
+ * which can have finished the rotation; an unfenced write would put back a step the rotation has left,
+ * or mark a rotation failed that succeeded. Every {@link write} therefore renews the lease in the same
+ * atomic journal operation, and a lapsed run gets `LeaseLostError` with nothing written.
  */
 export class HeldLease {
   constructor(
@@ -19,21 +19,9 @@ export class HeldLease {
     this.lease = await this.journal.renewLease(this.lease, this.ttlMs);
   }
 
-  /** Runs a journal write right after renewing, so only the lease holder's writes land. */
-  async fenced<T>(write: () => Promise<T>): Promise<T> {
-    await this.renew();
-    return write();
-  }
-
-  /** False when the lease has passed to another run (its journal is no longer ours to write). */
-  async stillHeld(): Promise<boolean> {
-    try {
-      await this.renew();
-      return true;
-    } catch (error) {
-      if (error instanceof LeaseLostError) return false;
-      return true; // the journal itself failing: recording the failure is still worth a try
-    }
+  /** Writes the journal and extends the lease, atomically; `LeaseLostError` when it is no longer ours. */
+  async write(entry: JournalEntry): Promise<void> {
+    this.lease = await this.journal.write(this.lease, this.ttlMs, entry);
   }
 
   /** Best effort: an unreleased lease simply expires. */

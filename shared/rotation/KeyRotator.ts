@@ -50,7 +50,7 @@ export interface KeyRotatorOptions {
 /**
  * Runs the rotation protocol for one endpoint: lease → plan (or resume from the journal) → create →
  * set → test → finish, journaling each step so that a crash anywhere converges on the next run.
- * Every journal write is fenced by a lease renewal just before it ({@link HeldLease}).
+ * Every journal write renews the lease in the same atomic operation, so only the holder's land ({@link HeldLease}).
  * @example const outcome = await rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt })
  */
 export class KeyRotator {
@@ -119,7 +119,7 @@ export class KeyRotator {
         this.options.logger.warn('rotate => lease lost to another run, which carries on', {
           endpointId: endpoint.id,
         });
-      else await recorder.failed(endpoint, error, await held.stillHeld());
+      else await recorder.failed(held, endpoint, error);
       throw error;
     }
   }
@@ -156,7 +156,7 @@ export class KeyRotator {
       case 'skip':
         return { status: 'skipped', endpointId: endpoint.id, reason: plan.reason, detail: plan.detail };
       case 'drift':
-        await held.fenced(() => recorder.drift(endpoint, state, plan.detail));
+        await recorder.drift(held, endpoint, state, plan.detail);
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
       case 'repair': {
         const version = await this.options.steps.finish(
@@ -169,7 +169,7 @@ export class KeyRotator {
           endpoint.rotationPeriodHours,
           endpoint.gracePeriodHours,
         );
-        return held.fenced(() => recorder.repaired(endpoint, plan.pending, plan.slot, version));
+        return recorder.repaired(held, endpoint, plan.pending, plan.slot, version);
       }
       case 'onboard':
         // Only possible if the secret vanished between the write and the re-read; try again later.
@@ -183,7 +183,7 @@ export class KeyRotator {
           startedAt: new Date(clock.now()).toISOString(),
           ...(onboarding ? { onboarding } : {}),
         };
-        return { state: await held.fenced(() => recorder.started(endpoint, state, active)), active };
+        return { state: await recorder.started(held, endpoint, state, active), active };
       }
     }
   }
@@ -201,9 +201,9 @@ export class KeyRotator {
     let current = active;
     const advance = async (step: ActiveRotation['step']): Promise<void> => {
       current = { ...current, step };
-      state = await held.fenced(() => recorder.step(endpoint, state, current));
+      state = await recorder.step(held, state, current);
     };
-    // Each fenced advance renews the lease right before the next step; only the first step needs its own.
+    // Each journaled advance renews the lease before the next step; only the first step needs its own.
     await held.renew();
     if (current.step === 'started') {
       await steps.create(ctx);
@@ -218,6 +218,6 @@ export class KeyRotator {
       await advance('tested');
     }
     const version = await steps.finish(ctx, endpoint.rotationPeriodHours, endpoint.gracePeriodHours);
-    return held.fenced(() => recorder.finished(endpoint, current, version, resumed));
+    return recorder.finished(held, endpoint, current, version, resumed);
   }
 }

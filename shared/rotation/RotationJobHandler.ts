@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
@@ -10,6 +12,9 @@ import {
   type RotationReason,
 } from './RotationJob';
 import type { RotationJournal } from './RotationJournal';
+
+/** How long writing a poison record holds the endpoint's lease: one read and one journal write. */
+const POISON_LEASE_MS = 60_000;
 
 /** Dependencies of {@link RotationJobHandler}. */
 export interface RotationJobHandlerOptions {
@@ -89,21 +94,31 @@ export class RotationJobHandler {
     const code = errorCode(error);
     const message = `Gave up after ${dequeueCount} deliveries; the job goes to the poison queue. Last error: ${safeMessage(error)}`;
     try {
-      const { state } = await journal.getState(job.endpointId);
-      const rotationId = state.active?.rotationId ?? state.lastError?.rotationId ?? 'none';
-      await journal.saveState(job.endpointId, {
-        ...state,
-        lastOutcome: 'failed',
-        lastOutcomeAt: at,
-        lastError: { code, message, step: 'poison', at, ...(rotationId !== 'none' ? { rotationId } : {}) },
-      });
-      await journal.appendStep({
-        endpointId: job.endpointId,
-        rotationId,
-        step: 'poison',
-        at,
-        detail: `${code} after ${dequeueCount} deliveries`,
-      });
+      // Under the endpoint's lease like every journal write; a run holding it now owns the journal.
+      const lease = await journal.acquireLease(job.endpointId, `poison-${randomUUID()}`, POISON_LEASE_MS);
+      if (lease) {
+        try {
+          const { state } = await journal.getState(job.endpointId);
+          const rotationId = state.active?.rotationId ?? state.lastError?.rotationId ?? 'none';
+          await journal.write(lease, POISON_LEASE_MS, {
+            state: {
+              ...state,
+              lastOutcome: 'failed',
+              lastOutcomeAt: at,
+              lastError: {
+                code,
+                message,
+                step: 'poison',
+                at,
+                ...(rotationId !== 'none' ? { rotationId } : {}),
+              },
+            },
+            step: { rotationId, step: 'poison', at, detail: `${code} after ${dequeueCount} deliveries` },
+          });
+        } finally {
+          await journal.releaseLease(lease);
+        }
+      }
     } catch {
       // The journal may be what is failing; the log line below still tells the story.
     }

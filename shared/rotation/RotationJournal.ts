@@ -59,6 +59,12 @@ export interface StepRecord {
   readonly detail?: string;
 }
 
+/** What one journal write records: the endpoint's new state row and, optionally, one step record. */
+export interface JournalEntry {
+  readonly state: RotationState;
+  readonly step?: Omit<StepRecord, 'endpointId'>;
+}
+
 /**
  * Durable rotation bookkeeping (port; `TableRotationJournal` is the Table storage adapter): the lease
  * that serialises runs per endpoint, the endpoint's state row, and step records.
@@ -77,8 +83,12 @@ export interface RotationJournal {
   getState(
     endpointId: string,
   ): Promise<{ state: RotationState; lease?: { owner: string; expiresAt: number } }>;
-  /** Replaces the endpoint's state row. */
-  saveState(endpointId: string, state: RotationState): Promise<void>;
-  /** Appends one step record. */
-  appendStep(record: StepRecord): Promise<void>;
+  /**
+   * Renews `lease` and writes the endpoint's state row (and the step record, if any) as one atomic
+   * operation, which lands only while the lease is still the caller's. Otherwise it throws
+   * `LeaseLostError` and writes nothing: a run whose lease lapsed during a slow step (or a slow retry of
+   * this very write) cannot put back a step the run that took over has passed.
+   * @returns the renewed lease
+   */
+  write(lease: Lease, ttlMs: number, entry: JournalEntry): Promise<Lease>;
 }

@@ -5,7 +5,7 @@ import type { Telemetry } from '../telemetry';
 import { errorCode, type RotationStepName, safeMessage } from './errors';
 import type { RotationOutcome } from './KeyRotator';
 import type { RotationEvent, RotationEventSink } from './RotationEventSink';
-import type { ActiveRotation, RotationJournal, RotationState } from './RotationJournal';
+import type { ActiveRotation, JournalEntry, RotationJournal, RotationState } from './RotationJournal';
 import type { SecretVersion } from './SecretStore';
 
 /** Dependencies of {@link RotationRecorder}. */
@@ -17,6 +17,11 @@ export interface RotationRecorderOptions {
   logger: Logger;
 }
 
+/** Where a run's journal writes go: its `HeldLease`, which fences each one with the lease. */
+export interface JournalWriter {
+  write(entry: JournalEntry): Promise<void>;
+}
+
 /** The step a rotation is in when its journal shows `step` completed. */
 export function nextStep(active: ActiveRotation | undefined): RotationStepName {
   if (!active) return 'plan';
@@ -26,58 +31,54 @@ export function nextStep(active: ActiveRotation | undefined): RotationStepName {
 /**
  * Everything a rotation leaves behind besides keys and secrets: the journal state row and step
  * records, telemetry (RotationStarted/Succeeded/Failed, duration metric), logs and CloudEvents.
- * Only names, ids, slots, versions and error codes are written — never a key.
+ * Only names, ids, slots, versions and error codes are written — never a key. Each method writes the
+ * journal through the run's `writer`, one atomic write per outcome.
  */
 export class RotationRecorder {
   constructor(private readonly options: RotationRecorderOptions) {}
 
   /** A new rotation was planned. */
   async started(
+    writer: JournalWriter,
     endpoint: ManagedEndpoint,
     state: RotationState,
     active: ActiveRotation,
   ): Promise<RotationState> {
-    const next = await this.step(endpoint, state, active);
+    const next = await this.step(writer, state, active);
     this.options.telemetry.trackEvent('RotationStarted', this.props(endpoint, active));
     this.options.logger.info('rotate => started', this.props(endpoint, active));
     return next;
   }
 
   /** A step completed. */
-  async step(
-    endpoint: ManagedEndpoint,
-    state: RotationState,
-    active: ActiveRotation,
-  ): Promise<RotationState> {
+  async step(writer: JournalWriter, state: RotationState, active: ActiveRotation): Promise<RotationState> {
     const next: RotationState = { ...state, active };
-    await this.options.journal.saveState(endpoint.id, next);
-    await this.options.journal.appendStep({
-      endpointId: endpoint.id,
-      rotationId: active.rotationId,
-      step: active.step,
-      at: this.now(),
-      slot: active.slot,
+    await writer.write({
+      state: next,
+      step: { rotationId: active.rotationId, step: active.step, at: this.now(), slot: active.slot },
     });
     return next;
   }
 
   /** The new version is current. */
   async finished(
+    writer: JournalWriter,
     endpoint: ManagedEndpoint,
     active: ActiveRotation,
     secretVersion: string,
     resumed: boolean,
   ): Promise<RotationOutcome> {
-    const { journal, telemetry, logger } = this.options;
+    const { telemetry, logger } = this.options;
     const at = this.now();
-    await journal.saveState(endpoint.id, this.success(active.rotationId, active.slot, at));
-    await journal.appendStep({
-      endpointId: endpoint.id,
-      rotationId: active.rotationId,
-      step: 'finished',
-      at,
-      slot: active.slot,
-      detail: `version ${secretVersion}`,
+    await writer.write({
+      state: this.success(active.rotationId, active.slot, at),
+      step: {
+        rotationId: active.rotationId,
+        step: 'finished',
+        at,
+        slot: active.slot,
+        detail: `version ${secretVersion}`,
+      },
     });
     const props = { ...this.props(endpoint, active), secretVersion, resumed };
     telemetry.trackEvent('RotationSucceeded', props);
@@ -109,6 +110,7 @@ export class RotationRecorder {
 
   /** Drift was repaired from our own pending secret. */
   async repaired(
+    writer: JournalWriter,
     endpoint: ManagedEndpoint,
     pending: SecretVersion,
     slot: KeySlot,
@@ -116,14 +118,9 @@ export class RotationRecorder {
   ): Promise<RotationOutcome> {
     const rotationId = pending.tags['rotationId'] as string;
     const at = this.now();
-    await this.options.journal.saveState(endpoint.id, this.success(rotationId, slot, at));
-    await this.options.journal.appendStep({
-      endpointId: endpoint.id,
-      rotationId,
-      step: 'finished',
-      at,
-      slot,
-      detail: 'repaired drift from the pending secret',
+    await writer.write({
+      state: this.success(rotationId, slot, at),
+      step: { rotationId, step: 'finished', at, slot, detail: 'repaired drift from the pending secret' },
     });
     this.options.logger.warn('rotate => drift repaired from pending secret', {
       endpointId: endpoint.id,
@@ -145,9 +142,14 @@ export class RotationRecorder {
   }
 
   /** Key Vault matches neither key and nothing safe can be done. */
-  async drift(endpoint: ManagedEndpoint, state: RotationState, detail: string): Promise<void> {
+  async drift(
+    writer: JournalWriter,
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    detail: string,
+  ): Promise<void> {
     const at = this.now();
-    await this.options.journal.saveState(endpoint.id, { ...state, drift: { detected: true, at, detail } });
+    await writer.write({ state: { ...state, drift: { detected: true, at, detail } } });
     this.options.telemetry.trackEvent('DriftDetected', {
       endpointId: endpoint.id,
       secretName: endpoint.secretName,
@@ -166,11 +168,11 @@ export class RotationRecorder {
   }
 
   /**
-   * The run failed; best effort (the journal itself may be what is down).
-   * @param ownsJournal - false when the lease passed to another run meanwhile: the failure is still
-   *   logged, counted and published, but the journal is that run's to write
+   * The run failed; the journal write is best effort (the journal itself may be what is down, or the
+   * lease may have passed to another run meanwhile, whose journal it then is). The failure is logged,
+   * counted and published either way.
    */
-  async failed(endpoint: ManagedEndpoint, error: unknown, ownsJournal = true): Promise<void> {
+  async failed(writer: JournalWriter, endpoint: ManagedEndpoint, error: unknown): Promise<void> {
     const { journal, telemetry, logger } = this.options;
     const at = this.now();
     const code = errorCode(error);
@@ -181,22 +183,15 @@ export class RotationRecorder {
       const { state } = await journal.getState(endpoint.id);
       step = nextStep(state.active);
       rotationId = state.active?.rotationId;
-      if (ownsJournal) {
-        await journal.saveState(endpoint.id, {
+      await writer.write({
+        state: {
           ...state,
           lastOutcome: 'failed',
           lastOutcomeAt: at,
           lastError: { code, message, step, at, ...(rotationId ? { rotationId } : {}) },
-        });
-        if (rotationId)
-          await journal.appendStep({
-            endpointId: endpoint.id,
-            rotationId,
-            step: 'failed',
-            at,
-            detail: `${step}: ${code}`,
-          });
-      }
+        },
+        ...(rotationId ? { step: { rotationId, step: 'failed', at, detail: `${step}: ${code}` } } : {}),
+      });
     } catch {
       // The failure is still logged, counted and published below.
     }

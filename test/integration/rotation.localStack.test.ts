@@ -244,19 +244,19 @@ function crashingJournal(inner: RotationJournal, step: string): RotationJournal 
     renewLease: (lease, ttl) => guard(() => inner.renewLease(lease, ttl)),
     releaseLease: (lease) => guard(() => inner.releaseLease(lease)),
     getState: (id) => guard(() => inner.getState(id)),
-    saveState: (id, state) =>
+    write: (lease, ttl, entry) =>
       guard(async () => {
         // 'finish': die when the success row is about to be written, i.e. after the main secret version exists.
-        if (step === 'finish' && state.lastOutcome === 'succeeded') {
+        if (step === 'finish' && entry.state.lastOutcome === 'succeeded') {
           dead = true;
           throw new CrashError();
         }
-        await inner.saveState(id, state);
-        if (state.active?.step === step) {
+        const renewed = await inner.write(lease, ttl, entry);
+        if (entry.state.active?.step === step) {
           dead = true;
           throw new CrashError();
         }
+        return renewed;
       }),
-    appendStep: (record) => guard(() => inner.appendStep(record)),
   };
 }

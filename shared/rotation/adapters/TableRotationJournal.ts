@@ -1,17 +1,16 @@
-import type { TableClient } from '@azure/data-tables';
+import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
 
 import type { Clock, Sleep } from '../../clock';
 import { createTableOnce } from '../../tableOnce';
 import { LeaseLostError } from '../errors';
 import { withRetries } from '../retry';
-import type { Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
+import type { JournalEntry, Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
 
 interface LeaseEntity {
   partitionKey: string;
   rowKey: string;
   owner: string;
   expiresAt: number;
-  etag?: string;
 }
 
 const LEASE = 'lease';
@@ -24,6 +23,11 @@ const STATE = 'state';
  * The lease is a classic optimistic lock: create-if-absent, or replace with `If-Match: <etag>` when the
  * row is expired (or ours). Whoever's conditional write lands holds it; the loser gets 409/412 and backs
  * off. Expiry means a crashed run is taken over after `ttl` without anyone cleaning up.
+ *
+ * Every state write is one entity group transaction (all three rows share the endpoint's partition):
+ * the lease row replaced with `If-Match: <etag>` plus the state row and the step row. Table storage
+ * applies all of it or none of it, so the lease check and the write cannot come apart — not even when
+ * a retry of the write lands long after the lease lapsed.
  */
 export class TableRotationJournal implements RotationJournal {
   private readonly createTable: () => Promise<void>;
@@ -40,7 +44,7 @@ export class TableRotationJournal implements RotationJournal {
     const entity: LeaseEntity = { partitionKey: endpointId, rowKey: LEASE, owner, expiresAt: now + ttlMs };
     try {
       const response = existing
-        ? await table.updateEntity(entity, 'Replace', { etag: existing.etag as string })
+        ? await table.updateEntity(entity, 'Replace', { etag: existing.etag })
         : await table.createEntity(entity);
       return { endpointId, owner, expiresAt: entity.expiresAt, etag: response.etag ?? '' };
     } catch (error) {
@@ -89,36 +93,38 @@ export class TableRotationJournal implements RotationJournal {
     };
   }
 
-  async saveState(endpointId: string, state: RotationState): Promise<void> {
+  async write(lease: Lease, ttlMs: number, entry: JournalEntry): Promise<Lease> {
     const table = await this.table();
-    await this.retry(() =>
-      table.upsertEntity(
-        { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(state) },
+    const partitionKey = lease.endpointId;
+    const expiresAt = this.options.clock.now() + ttlMs;
+    const actions: TransactionAction[] = [
+      [
+        'update',
+        { partitionKey, rowKey: LEASE, owner: lease.owner, expiresAt },
         'Replace',
-      ),
-    );
+        { etag: lease.etag },
+      ],
+      ['upsert', { partitionKey, rowKey: STATE, state: JSON.stringify(entry.state) }, 'Replace'],
+    ];
+    if (entry.step) actions.push(['upsert', stepRow(partitionKey, entry.step), 'Replace']);
+    // undefined: the lease row is not the one the caller holds (412) or gone (404).
+    const etag = await this.retry(async () => {
+      try {
+        return (await table.submitTransaction(actions)).subResponses[0]?.etag ?? '';
+      } catch (error) {
+        if (statusOf(error) === 404 || statusOf(error) === 412) return undefined;
+        throw error;
+      }
+    });
+    if (etag !== undefined) return { ...lease, expiresAt, etag };
+    // A retry (ours or the SDK's) of a transaction that had landed finds its own lease row changed.
+    const landed = await this.retry(() => this.findLease(partitionKey));
+    if (landed?.owner === lease.owner && landed.expiresAt === expiresAt)
+      return { ...lease, expiresAt, etag: landed.etag };
+    throw new LeaseLostError(lease.endpointId);
   }
 
-  async appendStep(record: StepRecord): Promise<void> {
-    const table = await this.table();
-    const rowKey = `step|${record.at}|${record.rotationId}|${record.step}`;
-    await this.retry(() =>
-      table.upsertEntity(
-        {
-          partitionKey: record.endpointId,
-          rowKey,
-          rotationId: record.rotationId,
-          step: record.step,
-          at: record.at,
-          ...(record.slot ? { slot: record.slot } : {}),
-          ...(record.detail ? { detail: record.detail } : {}),
-        },
-        'Replace',
-      ),
-    );
-  }
-
-  private async findLease(endpointId: string): Promise<LeaseEntity | undefined> {
+  private async findLease(endpointId: string): Promise<(LeaseEntity & { etag: string }) | undefined> {
     return this.find<LeaseEntity>(endpointId, LEASE);
   }
 
@@ -142,6 +148,19 @@ export class TableRotationJournal implements RotationJournal {
   private retry<T>(operation: () => Promise<T>): Promise<T> {
     return withRetries(operation, { dependency: 'tables', sleep: this.options.sleep });
   }
+}
+
+/** The Table row of one step record: RowKey `step|<time>|<rotationId>|<step>` sorts a partition's steps by time. */
+function stepRow(partitionKey: string, step: Omit<StepRecord, 'endpointId'>): TableEntity {
+  return {
+    partitionKey,
+    rowKey: `step|${step.at}|${step.rotationId}|${step.step}`,
+    rotationId: step.rotationId,
+    step: step.step,
+    at: step.at,
+    ...(step.slot ? { slot: step.slot } : {}),
+    ...(step.detail ? { detail: step.detail } : {}),
+  };
 }
 
 /** HTTP status of an SDK error, if any. */

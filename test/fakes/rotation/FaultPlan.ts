@@ -14,7 +14,7 @@ export class CrashError extends Error {
 export class FaultPlan {
   private remaining: number | undefined;
   private dead = false;
-  /** Mutations seen, e.g. `kv.set:demo-key-pending`, `arm.regenerate:Secondary`, `journal.saveState`. */
+  /** Mutations seen, e.g. `kv.set:demo-key-pending`, `arm.regenerate:Secondary`, `journal.write`. */
   readonly mutations: string[] = [];
 
   crashAfter(mutations: number | undefined): void {

@@ -1,5 +1,6 @@
 import { LeaseLostError } from '../../../shared/rotation/errors';
 import type {
+  JournalEntry,
   Lease,
   RotationJournal,
   RotationState,
@@ -14,7 +15,7 @@ interface LeaseRow {
   etag: string;
 }
 
-/** The journal in memory, with the same conditional-write lease semantics as the Table adapter. */
+/** The journal in memory, with the same conditional-write lease semantics (and atomic fenced writes) as the Table adapter. */
 export class InMemoryRotationJournal implements RotationJournal {
   private readonly leases = new Map<string, LeaseRow>();
   private readonly states = new Map<string, RotationState>();
@@ -71,15 +72,18 @@ export class InMemoryRotationJournal implements RotationJournal {
     };
   }
 
-  async saveState(endpointId: string, state: RotationState): Promise<void> {
+  async write(lease: Lease, ttlMs: number, entry: JournalEntry): Promise<Lease> {
     this.faults.check();
-    this.states.set(endpointId, JSON.parse(JSON.stringify(state)) as RotationState);
-    this.faults.mutated('journal.saveState');
+    const renewed = await this.renewLease(lease, ttlMs);
+    this.states.set(lease.endpointId, JSON.parse(JSON.stringify(entry.state)) as RotationState);
+    if (entry.step) this.steps.push({ endpointId: lease.endpointId, ...entry.step });
+    this.faults.mutated('journal.write');
+    return renewed;
   }
 
-  async appendStep(record: StepRecord): Promise<void> {
-    this.faults.check();
-    this.steps.push(record);
+  /** Test set-up: a state row as an earlier run would have left it (no lease, no fault). */
+  seedState(endpointId: string, state: RotationState): void {
+    this.states.set(endpointId, state);
   }
 
   private nextEtag(): string {

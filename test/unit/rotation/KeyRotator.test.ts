@@ -217,7 +217,7 @@ describe('Class: KeyRotator', () => {
       f.probe.forceStatus = 401;
       await expect(f.services.rotator.run(job())).rejects.toThrow(KeyNotAcceptedError);
       f.probe.forceStatus = undefined;
-      await f.journal.saveState('demo-key', {});
+      f.journal.seedState('demo-key', {});
       f.secrets.seed('demo-key-secret', 'typed-by-hand');
 
       // Act

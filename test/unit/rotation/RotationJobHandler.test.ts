@@ -48,6 +48,24 @@ describe('Class: RotationJobHandler', () => {
       expect(f.jobs.jobs).toEqual([]);
     });
 
+    it('leaves the poison record to the run that holds the lease now, and still rethrows', async () => {
+      // Prepare: this delivery failed for good while another run holds the endpoint's lease
+      const f = buildRotationFixture();
+      await f.journal.acquireLease('demo-key', 'another-run', 600_000);
+      const handler = new RotationJobHandler({
+        rotator: { run: () => Promise.reject(new KeyNotAcceptedError('demo-key', 401)) },
+        journal: f.journal,
+        clock: f.clock,
+        logger: silentLogger,
+      });
+
+      // Act / Assess
+      await expect(handler.handle(message, 5)).rejects.toThrow(KeyNotAcceptedError);
+      expect((await f.journal.getState('demo-key')).state).toEqual({});
+      expect(f.journal.steps).toEqual([]);
+      expect((await f.journal.getState('demo-key')).lease).toMatchObject({ owner: 'another-run' });
+    });
+
     it('resumes the deferred job from the journaled step and rotates exactly once', async () => {
       // Prepare
       const f = buildRotationFixture();

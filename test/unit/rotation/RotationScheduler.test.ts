@@ -15,9 +15,9 @@ describe('Class: RotationScheduler', () => {
         v1: { computeType: 'ACI', region: 'westeurope' },
       });
       const hoursAgo = (h: number) => new Date(f.clock.now() - h * 3_600_000).toISOString();
-      await f.journal.saveState('recent-one', { lastRotatedAt: hoursAgo(10) });
-      await f.journal.saveState('overdue-one', { lastRotatedAt: hoursAgo(100) });
-      await f.journal.saveState('half-done', {
+      f.journal.seedState('recent-one', { lastRotatedAt: hoursAgo(10) });
+      f.journal.seedState('overdue-one', { lastRotatedAt: hoursAgo(100) });
+      f.journal.seedState('half-done', {
         lastRotatedAt: hoursAgo(1),
         active: {
           rotationId: 'r1',

@@ -50,17 +50,17 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
     expect(Object.values(f.keys.keysOf('demo-key'))).not.toContain(pending[0]?.value);
     expect(await reference).toEqual([
       'kv.set:demo-key-secret',
-      'journal.saveState',
+      'journal.write',
       'kv.set:demo-key-secret-pending',
-      'journal.saveState',
+      'journal.write',
       'arm.regenerate:Secondary',
       'kv.set:demo-key-secret-pending',
-      'journal.saveState',
-      'journal.saveState',
+      'journal.write',
+      'journal.write',
       'kv.set:demo-key-secret',
       'kv.disable:demo-key-secret-pending',
       'kv.disable:demo-key-secret-pending',
-      'journal.saveState',
+      'journal.write',
     ]);
   });
 

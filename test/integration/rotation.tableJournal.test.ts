@@ -1,0 +1,138 @@
+import { type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
+import { TableClient } from '@azure/data-tables';
+
+import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import { realSleep, systemClock } from '../../shared/clock';
+import { TableRotationJournal } from '../../shared/rotation/adapters/TableRotationJournal';
+import { LeaseLostError } from '../../shared/rotation/errors';
+import type { JournalEntry } from '../../shared/rotation/RotationJournal';
+import { journalReader } from '../support/storageTables';
+
+const TTL = 60_000;
+const TABLE = 'fencedRotationJournal';
+
+/** The fenced journal write against Azurite through the real TableClient (entity group transactions). */
+describe('Class: TableRotationJournal', () => {
+  let azurite: RunningAzurite;
+  let journal: TableRotationJournal;
+  let reader: ReturnType<typeof journalReader>;
+  /** Makes the connection drop once right after the next transaction reached the service. */
+  let dropNextTransactionAnswer = false;
+  /** Makes the next transaction fail to connect once, after running this (another run, meanwhile). */
+  let failNextTransactionAfter: (() => Promise<void>) | undefined;
+
+  const flakyTransactions: PipelinePolicy = {
+    name: 'flakyTransactions',
+    async sendRequest(request, next) {
+      if (!request.url.endsWith('/$batch')) return next(request);
+      const meanwhile = failNextTransactionAfter;
+      if (meanwhile) {
+        failNextTransactionAfter = undefined;
+        await meanwhile();
+        throw new RestError('connect ECONNREFUSED', { code: 'ECONNREFUSED', request });
+      }
+      const response = await next(request);
+      if (!dropNextTransactionAnswer) return response;
+      dropNextTransactionAnswer = false;
+      throw new RestError('socket hang up', { code: 'ECONNRESET', request });
+    },
+  };
+
+  beforeAll(async () => {
+    azurite = await startAzurite();
+    const table = TableClient.fromConnectionString(azurite.connectionString, TABLE, {
+      allowInsecureConnection: true,
+      retryOptions: { retryDelayInMs: 10 },
+      additionalPolicies: [{ policy: flakyTransactions, position: 'perRetry' }],
+    });
+    journal = new TableRotationJournal({ table, clock: systemClock, sleep: realSleep });
+    reader = journalReader(azurite.connectionString, TABLE.replace(/RotationJournal$/, ''));
+  }, 60_000);
+
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+
+  const entry = (step: 'created' | 'set', rotationId = 'r1'): JournalEntry => ({
+    state: { active: { rotationId, slot: 'Secondary', step, reason: 'manual', startedAt: 'then' } },
+    step: { rotationId, step, at: new Date().toISOString(), slot: 'Secondary' },
+  });
+
+  describe('Method: write', () => {
+    it('writes the state and step rows and renews the lease in one go', async () => {
+      // Prepare
+      const lease = await journal.acquireLease('ep-lands', 'run-a', TTL);
+
+      // Act
+      const renewed = await journal.write(lease!, TTL, entry('created'));
+      const again = await journal.write(renewed, TTL, entry('set'));
+
+      // Assess
+      expect(renewed.etag).not.toBe(lease!.etag);
+      expect(again.etag).not.toBe(renewed.etag);
+      expect((await reader.state('ep-lands')).active?.step).toBe('set');
+      expect((await reader.steps('ep-lands')).map((s) => s.step)).toEqual(['created', 'set']);
+      expect((await journal.getState('ep-lands')).lease).toMatchObject({ owner: 'run-a' });
+    });
+
+    it('refuses the write of a run whose lapsed lease another run took, and writes none of it', async () => {
+      // Prepare: run-a's lease lapses and run-b takes it and journals its own step
+      const lapsed = await journal.acquireLease('ep-taken', 'run-a', 1);
+      await realSleep(5);
+      const taken = await journal.acquireLease('ep-taken', 'run-b', TTL);
+      await journal.write(taken!, TTL, entry('created', 'r-b'));
+
+      // Act
+      const error = await journal.write(lapsed!, TTL, entry('set', 'r-a')).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect((await reader.state('ep-taken')).active).toMatchObject({ rotationId: 'r-b', step: 'created' });
+      expect((await reader.steps('ep-taken')).map((s) => s.rotationId)).toEqual(['r-b']);
+      expect((await journal.getState('ep-taken')).lease).toMatchObject({ owner: 'run-b' });
+    });
+
+    it('refuses a retried write that would land after another run took the lapsed lease', async () => {
+      // Prepare: run-a's first attempt fails to connect; its lease lapses and run-b takes it before the retry
+      const lapsed = await journal.acquireLease('ep-retry-late', 'run-a', 1);
+      failNextTransactionAfter = async () => {
+        await realSleep(5);
+        await journal.acquireLease('ep-retry-late', 'run-b', TTL);
+      };
+
+      // Act
+      const error = await journal.write(lapsed!, TTL, entry('set')).catch((e: unknown) => e);
+
+      // Assess
+      expect(failNextTransactionAfter).toBeUndefined();
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect(await reader.state('ep-retry-late')).toEqual({});
+      expect(await reader.steps('ep-retry-late')).toEqual([]);
+    });
+
+    it('refuses the write when the lease row is gone', async () => {
+      // Prepare: run-a's lease lapses; run-b takes it and gives it up
+      const lapsed = await journal.acquireLease('ep-gone', 'run-a', 1);
+      await realSleep(5);
+      await journal.releaseLease((await journal.acquireLease('ep-gone', 'run-b', TTL))!);
+
+      // Act / Assess
+      await expect(journal.write(lapsed!, TTL, entry('set'))).rejects.toBeInstanceOf(LeaseLostError);
+      expect(await reader.state('ep-gone')).toEqual({});
+    });
+
+    it('counts a transaction that landed but whose answer was lost as written, once', async () => {
+      // Prepare: the SDK retries the dropped transaction, which then finds its own lease row changed
+      const lease = await journal.acquireLease('ep-retried', 'run-a', TTL);
+      dropNextTransactionAnswer = true;
+
+      // Act
+      const renewed = await journal.write(lease!, TTL, entry('created'));
+
+      // Assess: the renewed lease is the one stored, so the run carries on writing
+      expect(dropNextTransactionAnswer).toBe(false);
+      await journal.write(renewed, TTL, entry('set'));
+      expect((await reader.steps('ep-retried')).map((s) => s.step)).toEqual(['created', 'set']);
+    });
+  });
+});
