@@ -6,6 +6,7 @@ import type { KeySlot } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
 import { EndpointNotFoundError } from './errors';
+import { HeldLease } from './HeldLease';
 import type { RotationJournal } from './RotationJournal';
 import { slotHolding } from './RotationPlanner';
 import type { SecretStore } from './SecretStore';
@@ -60,6 +61,7 @@ export class DriftDetector {
 
     const lease = await journal.acquireLease(endpointId, `drift-${randomUUID()}`, DRIFT_LEASE_MS);
     if (!lease) return report({ inSync: true, status: 'rotationInProgress' });
+    const held = new HeldLease(journal, lease, DRIFT_LEASE_MS);
     try {
       const { state } = await journal.getState(endpointId);
       if (state.active) return report({ inSync: true, status: 'rotationInProgress' });
@@ -68,7 +70,7 @@ export class DriftDetector {
       const slot = current.enabled ? slotHolding(current, await keys.listKeys(endpoint)) : undefined;
       if (slot) {
         if (state.drift?.detected)
-          await journal.write(lease, DRIFT_LEASE_MS, {
+          await held.write({
             state: { ...state, drift: { detected: false, at: checkedAt, detail: 'in sync again' } },
           });
         return report({ inSync: true, status: 'inSync', slot, secretVersion: current.version });
@@ -76,7 +78,7 @@ export class DriftDetector {
       const detail = current.enabled
         ? `version ${current.version} matches neither key of the endpoint`
         : `the current version ${current.version} is disabled`;
-      await journal.write(lease, DRIFT_LEASE_MS, {
+      await held.write({
         state: { ...state, drift: { detected: true, at: checkedAt, detail } },
       });
       logger.warn('check => drift detected', {
@@ -86,7 +88,7 @@ export class DriftDetector {
       });
       return report({ inSync: false, status: 'drift', secretVersion: current.version, detail });
     } finally {
-      await journal.releaseLease(lease).catch(() => undefined);
+      await held.release();
     }
   }
 }

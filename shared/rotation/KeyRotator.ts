@@ -50,7 +50,8 @@ export interface KeyRotatorOptions {
 /**
  * Runs the rotation protocol for one endpoint: lease → plan (or resume from the journal) → create →
  * set → test → finish, journaling each step so that a crash anywhere converges on the next run.
- * Every journal write renews the lease in the same atomic operation, so only the holder's land ({@link HeldLease}).
+ * Every journal write renews the lease in the same atomic operation, so only the lease holder's writes
+ * land ({@link HeldLease}).
  * @example const outcome = await rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt })
  */
 export class KeyRotator {

@@ -4,6 +4,7 @@ import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import { ArmThrottledError, errorCode, LeaseLostError, safeMessage } from './errors';
+import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
 import {
   ROTATION_REASONS,
@@ -97,10 +98,11 @@ export class RotationJobHandler {
       // Under the endpoint's lease like every journal write; a run holding it now owns the journal.
       const lease = await journal.acquireLease(job.endpointId, `poison-${randomUUID()}`, POISON_LEASE_MS);
       if (lease) {
+        const held = new HeldLease(journal, lease, POISON_LEASE_MS);
         try {
           const { state } = await journal.getState(job.endpointId);
           const rotationId = state.active?.rotationId ?? state.lastError?.rotationId ?? 'none';
-          await journal.write(lease, POISON_LEASE_MS, {
+          await held.write({
             state: {
               ...state,
               lastOutcome: 'failed',
@@ -116,7 +118,7 @@ export class RotationJobHandler {
             step: { rotationId, step: 'poison', at, detail: `${code} after ${dequeueCount} deliveries` },
           });
         } finally {
-          await journal.releaseLease(lease);
+          await held.release();
         }
       }
     } catch {
