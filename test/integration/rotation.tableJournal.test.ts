@@ -9,7 +9,8 @@ import type { JournalEntry } from '../../shared/rotation/RotationJournal';
 import { journalReader } from '../support/storageTables';
 
 const TTL = 60_000;
-const TABLE = 'fencedRotationJournal';
+/** The app's `TABLE_PREFIX` for this test's tables; the journal table is `<prefix>RotationJournal`. */
+const PREFIX = 'fenced';
 
 /** The fenced journal write against Azurite through the real TableClient (entity group transactions). */
 describe('Class: TableRotationJournal', () => {
@@ -40,13 +41,13 @@ describe('Class: TableRotationJournal', () => {
 
   beforeAll(async () => {
     azurite = await startAzurite();
-    const table = TableClient.fromConnectionString(azurite.connectionString, TABLE, {
+    const table = TableClient.fromConnectionString(azurite.connectionString, `${PREFIX}RotationJournal`, {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
       additionalPolicies: [{ policy: flakyTransactions, position: 'perRetry' }],
     });
     journal = new TableRotationJournal({ table, clock: systemClock, sleep: realSleep });
-    reader = journalReader(azurite.connectionString, TABLE.replace(/RotationJournal$/, ''));
+    reader = journalReader(azurite.connectionString, PREFIX);
   }, 60_000);
 
   afterAll(async () => {

@@ -6,12 +6,13 @@ import { LeaseLostError } from '../errors';
 import { withRetries } from '../retry';
 import type { JournalEntry, Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
 
-interface LeaseEntity {
+// A type, not an interface: transaction actions take it as a `Record<string, unknown>`.
+type LeaseEntity = {
   partitionKey: string;
   rowKey: string;
   owner: string;
   expiresAt: number;
-}
+};
 
 const LEASE = 'lease';
 const STATE = 'state';
@@ -41,7 +42,7 @@ export class TableRotationJournal implements RotationJournal {
     const existing = await this.retry(() => this.findLease(endpointId));
     const now = this.options.clock.now();
     if (existing && existing.owner !== owner && existing.expiresAt > now) return undefined;
-    const entity: LeaseEntity = { partitionKey: endpointId, rowKey: LEASE, owner, expiresAt: now + ttlMs };
+    const entity = leaseRow(endpointId, owner, now + ttlMs);
     try {
       const response = existing
         ? await table.updateEntity(entity, 'Replace', { etag: existing.etag })
@@ -57,11 +58,8 @@ export class TableRotationJournal implements RotationJournal {
     const table = await this.table();
     const expiresAt = this.options.clock.now() + ttlMs;
     try {
-      const response = await table.updateEntity(
-        { partitionKey: lease.endpointId, rowKey: LEASE, owner: lease.owner, expiresAt },
-        'Replace',
-        { etag: lease.etag },
-      );
+      const row = leaseRow(lease.endpointId, lease.owner, expiresAt);
+      const response = await table.updateEntity(row, 'Replace', { etag: lease.etag });
       return { ...lease, expiresAt, etag: response.etag ?? '' };
     } catch (error) {
       if (statusOf(error) === 404 || statusOf(error) === 412) throw new LeaseLostError(lease.endpointId);
@@ -98,12 +96,7 @@ export class TableRotationJournal implements RotationJournal {
     const partitionKey = lease.endpointId;
     const expiresAt = this.options.clock.now() + ttlMs;
     const actions: TransactionAction[] = [
-      [
-        'update',
-        { partitionKey, rowKey: LEASE, owner: lease.owner, expiresAt },
-        'Replace',
-        { etag: lease.etag },
-      ],
+      ['update', leaseRow(partitionKey, lease.owner, expiresAt), 'Replace', { etag: lease.etag }],
       ['upsert', { partitionKey, rowKey: STATE, state: JSON.stringify(entry.state) }, 'Replace'],
     ];
     if (entry.step) actions.push(['upsert', stepRow(partitionKey, entry.step), 'Replace']);
@@ -148,6 +141,10 @@ export class TableRotationJournal implements RotationJournal {
   private retry<T>(operation: () => Promise<T>): Promise<T> {
     return withRetries(operation, { dependency: 'tables', sleep: this.options.sleep });
   }
+}
+
+function leaseRow(endpointId: string, owner: string, expiresAt: number): LeaseEntity {
+  return { partitionKey: endpointId, rowKey: LEASE, owner, expiresAt };
 }
 
 /** The Table row of one step record: RowKey `step|<time>|<rotationId>|<step>` sorts a partition's steps by time. */

@@ -15,7 +15,10 @@ interface LeaseRow {
   etag: string;
 }
 
-/** The journal in memory, with the same conditional-write lease semantics (and atomic fenced writes) as the Table adapter. */
+/**
+ * The journal in memory, with the same conditional-write lease semantics (and atomic fenced writes) as
+ * the Table adapter.
+ */
 export class InMemoryRotationJournal implements RotationJournal {
   private readonly leases = new Map<string, LeaseRow>();
   private readonly states = new Map<string, RotationState>();
@@ -73,7 +76,6 @@ export class InMemoryRotationJournal implements RotationJournal {
   }
 
   async write(lease: Lease, ttlMs: number, entry: JournalEntry): Promise<Lease> {
-    this.faults.check();
     const renewed = await this.renewLease(lease, ttlMs);
     this.states.set(lease.endpointId, JSON.parse(JSON.stringify(entry.state)) as RotationState);
     if (entry.step) this.steps.push({ endpointId: lease.endpointId, ...entry.step });
