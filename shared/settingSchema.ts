@@ -110,6 +110,14 @@ export function urlSetting(
   );
 }
 
+function withinBounds(value: number, bounds: { min?: number; max?: number }): ParseResult<number> {
+  if (bounds.min !== undefined && value < bounds.min)
+    return { ok: false, message: `must be at least ${bounds.min}, got ${value}` };
+  if (bounds.max !== undefined && value > bounds.max)
+    return { ok: false, message: `must be at most ${bounds.max}, got ${value}` };
+  return { ok: true, value };
+}
+
 /** An integer within bounds. */
 export function intSetting(
   name: string,
@@ -121,12 +129,7 @@ export function intSetting(
     description,
     (raw) => {
       if (!/^-?\d+$/.test(raw)) return { ok: false, message: `must be a whole number, got "${raw}"` };
-      const value = Number(raw);
-      if (options.min !== undefined && value < options.min)
-        return { ok: false, message: `must be at least ${options.min}, got ${value}` };
-      if (options.max !== undefined && value > options.max)
-        return { ok: false, message: `must be at most ${options.max}, got ${value}` };
-      return { ok: true, value };
+      return withinBounds(Number(raw), options);
     },
     options,
   );
@@ -144,11 +147,7 @@ export function numberSetting(
     (raw) => {
       const value = Number(raw);
       if (!Number.isFinite(value)) return { ok: false, message: `must be a number, got "${raw}"` };
-      if (options.min !== undefined && value < options.min)
-        return { ok: false, message: `must be at least ${options.min}, got ${value}` };
-      if (options.max !== undefined && value > options.max)
-        return { ok: false, message: `must be at most ${options.max}, got ${value}` };
-      return { ok: true, value };
+      return withinBounds(value, options);
     },
     options,
   );
