@@ -43,6 +43,23 @@ describe('Function: loadConfig', () => {
     expect(Object.isFrozen(config.rotation)).toBe(true);
   });
 
+  it('names the bound a number setting is outside of, for whole and decimal numbers alike', () => {
+    // Act
+    const error = configErrorOf({
+      ...validEnv,
+      ROTATION_LEASE_SECONDS: '5',
+      ROTATION_TEST_TIMEOUT_SECONDS: '2.5',
+      BROKER_REFRESH_FRACTION: '0.99',
+      ROTATION_GRACE_HOURS: '-1',
+    });
+
+    // Assess
+    expect(error.message).toContain('ROTATION_LEASE_SECONDS: must be at least 10, got 5');
+    expect(error.message).toContain('ROTATION_TEST_TIMEOUT_SECONDS: must be a whole number, got "2.5"');
+    expect(error.message).toContain('BROKER_REFRESH_FRACTION: must be at most 0.95, got 0.99');
+    expect(error.message).toContain('ROTATION_GRACE_HOURS: must be at least 0, got -1');
+  });
+
   it('names every missing or malformed setting in one error', () => {
     // Act
     const error = configErrorOf({ KEY_VAULT_URL: 'http://plain.example', ROTATION_PERIOD_HOURS: 'soon' });
