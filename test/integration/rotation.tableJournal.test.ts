@@ -17,24 +17,24 @@ describe('Class: TableRotationJournal', () => {
   let azurite: RunningAzurite;
   let journal: TableRotationJournal;
   let reader: ReturnType<typeof journalReader>;
-  /** Makes the connection drop once right after the next transaction reached the service. */
-  let dropNextTransactionAnswer = false;
-  /** Makes the next transaction fail to connect once, after running this (another run, meanwhile). */
-  let failNextTransactionAfter: (() => Promise<void>) | undefined;
+  /** Makes the connection drop once right after the next write (lease or transaction) reached the service. */
+  let dropNextWriteAnswer = false;
+  /** Makes the next write fail to connect once, after running this (another run, meanwhile). */
+  let failNextWriteAfter: (() => Promise<void>) | undefined;
 
-  const flakyTransactions: PipelinePolicy = {
-    name: 'flakyTransactions',
+  const flakyWrites: PipelinePolicy = {
+    name: 'flakyWrites',
     async sendRequest(request, next) {
-      if (!request.url.endsWith('/$batch')) return next(request);
-      const meanwhile = failNextTransactionAfter;
+      if (request.method === 'GET' || request.url.endsWith('/Tables')) return next(request);
+      const meanwhile = failNextWriteAfter;
       if (meanwhile) {
-        failNextTransactionAfter = undefined;
+        failNextWriteAfter = undefined;
         await meanwhile();
         throw new RestError('connect ECONNREFUSED', { code: 'ECONNREFUSED', request });
       }
       const response = await next(request);
-      if (!dropNextTransactionAnswer) return response;
-      dropNextTransactionAnswer = false;
+      if (!dropNextWriteAnswer) return response;
+      dropNextWriteAnswer = false;
       throw new RestError('socket hang up', { code: 'ECONNRESET', request });
     },
   };
@@ -44,7 +44,7 @@ describe('Class: TableRotationJournal', () => {
     const table = TableClient.fromConnectionString(azurite.connectionString, `${PREFIX}RotationJournal`, {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
-      additionalPolicies: [{ policy: flakyTransactions, position: 'perRetry' }],
+      additionalPolicies: [{ policy: flakyWrites, position: 'perRetry' }],
     });
     journal = new TableRotationJournal({ table, clock: systemClock, sleep: realSleep });
     reader = journalReader(azurite.connectionString, PREFIX);
@@ -96,7 +96,7 @@ describe('Class: TableRotationJournal', () => {
     it('refuses a retried write that would land after another run took the lapsed lease', async () => {
       // Prepare: run-a's first attempt fails to connect; its lease lapses and run-b takes it before the retry
       const lapsed = await journal.acquireLease('ep-retry-late', 'run-a', 1);
-      failNextTransactionAfter = async () => {
+      failNextWriteAfter = async () => {
         await realSleep(5);
         await journal.acquireLease('ep-retry-late', 'run-b', TTL);
       };
@@ -105,7 +105,7 @@ describe('Class: TableRotationJournal', () => {
       const error = await journal.write(lapsed!, TTL, entry('set')).catch((e: unknown) => e);
 
       // Assess
-      expect(failNextTransactionAfter).toBeUndefined();
+      expect(failNextWriteAfter).toBeUndefined();
       expect(error).toBeInstanceOf(LeaseLostError);
       expect(await reader.state('ep-retry-late')).toEqual({});
       expect(await reader.steps('ep-retry-late')).toEqual([]);
@@ -125,15 +125,138 @@ describe('Class: TableRotationJournal', () => {
     it('counts a transaction that landed but whose answer was lost as written, once', async () => {
       // Prepare: the SDK retries the dropped transaction, which then finds its own lease row changed
       const lease = await journal.acquireLease('ep-retried', 'run-a', TTL);
-      dropNextTransactionAnswer = true;
+      dropNextWriteAnswer = true;
 
       // Act
       const renewed = await journal.write(lease!, TTL, entry('created'));
 
       // Assess: the renewed lease is the one stored, so the run carries on writing
-      expect(dropNextTransactionAnswer).toBe(false);
+      expect(dropNextWriteAnswer).toBe(false);
       await journal.write(renewed, TTL, entry('set'));
       expect((await reader.steps('ep-retried')).map((s) => s.step)).toEqual(['created', 'set']);
+    });
+  });
+  describe('Method: renewLease', () => {
+    it('extends the lease it holds', async () => {
+      // Prepare
+      const lease = await journal.acquireLease('ep-renew', 'run-a', 1_000);
+
+      // Act
+      const renewed = await journal.renewLease(lease!, TTL);
+
+      // Assess
+      expect(renewed.expiresAt).toBeGreaterThan(lease!.expiresAt);
+      expect((await journal.getState('ep-renew')).lease).toEqual({
+        owner: 'run-a',
+        expiresAt: renewed.expiresAt,
+      });
+    });
+
+    it('refuses to renew a lapsed lease another run took', async () => {
+      // Prepare
+      const lapsed = await journal.acquireLease('ep-renew-taken', 'run-a', 1);
+      await realSleep(5);
+      await journal.acquireLease('ep-renew-taken', 'run-b', TTL);
+
+      // Act / Assess
+      await expect(journal.renewLease(lapsed!, TTL)).rejects.toBeInstanceOf(LeaseLostError);
+      expect((await journal.getState('ep-renew-taken')).lease).toMatchObject({ owner: 'run-b' });
+    });
+
+    it('counts a renewal that landed but whose answer was lost as renewed, so the run keeps its lease', async () => {
+      // Prepare
+      const lease = await journal.acquireLease('ep-renew-retried', 'run-a', TTL);
+      dropNextWriteAnswer = true;
+
+      // Act
+      const renewed = await journal.renewLease(lease!, TTL);
+
+      // Assess: the run carries on writing with the renewed lease
+      expect(dropNextWriteAnswer).toBe(false);
+      await journal.write(renewed, TTL, entry('created'));
+      expect((await reader.steps('ep-renew-retried')).map((s) => s.step)).toEqual(['created']);
+    });
+
+    it('retries a renewal that failed to connect', async () => {
+      // Prepare
+      const lease = await journal.acquireLease('ep-renew-refused', 'run-a', TTL);
+      failNextWriteAfter = async () => undefined;
+
+      // Act
+      const renewed = await journal.renewLease(lease!, TTL);
+
+      // Assess
+      expect(failNextWriteAfter).toBeUndefined();
+      expect((await journal.getState('ep-renew-refused')).lease).toEqual({
+        owner: 'run-a',
+        expiresAt: renewed.expiresAt,
+      });
+    });
+  });
+
+  describe('Method: acquireLease', () => {
+    it('holds the lease it created even when the answer to the create was lost', async () => {
+      // Prepare: the SDK retries the dropped create, which then finds the row there (409)
+      dropNextWriteAnswer = true;
+
+      // Act
+      const lease = await journal.acquireLease('ep-acquire-retried', 'run-a', TTL);
+
+      // Assess
+      expect(dropNextWriteAnswer).toBe(false);
+      expect(lease).toMatchObject({ owner: 'run-a' });
+      await journal.write(lease!, TTL, entry('created'));
+      expect((await journal.getState('ep-acquire-retried')).lease).toMatchObject({ owner: 'run-a' });
+    });
+
+    it('holds a lapsed lease it took over even when the answer to the replace was lost', async () => {
+      // Prepare: the SDK retries the dropped replace, which then finds the row changed (412)
+      await journal.acquireLease('ep-takeover-retried', 'run-a', 1);
+      await realSleep(5);
+      dropNextWriteAnswer = true;
+
+      // Act
+      const lease = await journal.acquireLease('ep-takeover-retried', 'run-b', TTL);
+
+      // Assess
+      expect(dropNextWriteAnswer).toBe(false);
+      expect(lease).toMatchObject({ owner: 'run-b' });
+      await expect(journal.write(lease!, TTL, entry('created', 'r-b'))).resolves.toMatchObject({
+        owner: 'run-b',
+      });
+    });
+
+    it('leaves the lease to the run whose create came first', async () => {
+      // Prepare: run-b creates the row between run-a's read and run-a's create
+      failNextWriteAfter = async () => {
+        await journal.acquireLease('ep-acquire-race', 'run-b', TTL);
+      };
+
+      // Act
+      const lease = await journal.acquireLease('ep-acquire-race', 'run-a', TTL);
+
+      // Assess
+      expect(failNextWriteAfter).toBeUndefined();
+      expect(lease).toBeUndefined();
+      expect((await journal.getState('ep-acquire-race')).lease).toMatchObject({ owner: 'run-b' });
+    });
+  });
+
+  describe('Method: releaseLease', () => {
+    it('frees the lease even when the answer to the delete was lost', async () => {
+      // Prepare
+      const lease = await journal.acquireLease('ep-release-retried', 'run-a', TTL);
+      dropNextWriteAnswer = true;
+
+      // Act
+      await journal.releaseLease(lease!);
+
+      // Assess
+      expect(dropNextWriteAnswer).toBe(false);
+      expect((await journal.getState('ep-release-retried')).lease).toBeUndefined();
+      expect(await journal.acquireLease('ep-release-retried', 'run-b', TTL)).toMatchObject({
+        owner: 'run-b',
+      });
     });
   });
 });

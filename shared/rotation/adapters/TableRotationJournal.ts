@@ -28,7 +28,12 @@ const STATE = 'state';
  * Every state write is one entity group transaction (all three rows share the endpoint's partition):
  * the lease row replaced with `If-Match: <etag>` plus the state row and the step row. Table storage
  * applies all of it or none of it, so the lease check and the write cannot come apart — not even when
- * a retry of the write lands long after the lease lapsed.
+ * a retry of the write lands long after the lease lapsed. A renewal is that transaction with the lease
+ * row alone.
+ *
+ * Every conditional write is retried when transient. A retry of a write that had landed (its answer
+ * lost) finds the row changed and is refused; the lease row then carries our owner and the expiry we
+ * wrote, which tells that case apart from another run's write.
  */
 export class TableRotationJournal implements RotationJournal {
   private readonly createTable: () => Promise<void>;
@@ -42,38 +47,23 @@ export class TableRotationJournal implements RotationJournal {
     const existing = await this.retry(() => this.findLease(endpointId));
     const now = this.options.clock.now();
     if (existing && existing.owner !== owner && existing.expiresAt > now) return undefined;
-    const entity = leaseRow(endpointId, owner, now + ttlMs);
-    try {
-      const response = existing
-        ? await table.updateEntity(entity, 'Replace', { etag: existing.etag })
-        : await table.createEntity(entity);
-      return { endpointId, owner, expiresAt: entity.expiresAt, etag: response.etag ?? '' };
-    } catch (error) {
-      if (statusOf(error) === 409 || statusOf(error) === 412) return undefined;
-      throw error;
-    }
+    const row = leaseRow(endpointId, owner, now + ttlMs);
+    // 409: another run created the row first; 412 or 404: it changed or went since we read it.
+    const written = await this.conditionally([404, 409, 412], () =>
+      existing ? table.updateEntity(row, 'Replace', { etag: existing.etag }) : table.createEntity(row),
+    );
+    return written ? asLease(row, written.etag ?? '') : this.landed(row);
   }
 
   async renewLease(lease: Lease, ttlMs: number): Promise<Lease> {
-    const table = await this.table();
-    const expiresAt = this.options.clock.now() + ttlMs;
-    try {
-      const row = leaseRow(lease.endpointId, lease.owner, expiresAt);
-      const response = await table.updateEntity(row, 'Replace', { etag: lease.etag });
-      return { ...lease, expiresAt, etag: response.etag ?? '' };
-    } catch (error) {
-      if (statusOf(error) === 404 || statusOf(error) === 412) throw new LeaseLostError(lease.endpointId);
-      throw error;
-    }
+    return this.fencedWrite(lease, ttlMs, []);
   }
 
   async releaseLease(lease: Lease): Promise<void> {
     const table = await this.table();
-    try {
-      await table.deleteEntity(lease.endpointId, LEASE, { etag: lease.etag });
-    } catch (error) {
-      if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
-    }
+    await this.conditionally([404, 412], () =>
+      table.deleteEntity(lease.endpointId, LEASE, { etag: lease.etag }),
+    );
   }
 
   async getState(
@@ -92,29 +82,50 @@ export class TableRotationJournal implements RotationJournal {
   }
 
   async write(lease: Lease, ttlMs: number, entry: JournalEntry): Promise<Lease> {
-    const table = await this.table();
     const partitionKey = lease.endpointId;
-    const expiresAt = this.options.clock.now() + ttlMs;
-    const actions: TransactionAction[] = [
-      ['update', leaseRow(partitionKey, lease.owner, expiresAt), 'Replace', { etag: lease.etag }],
+    const rows: TransactionAction[] = [
       ['upsert', { partitionKey, rowKey: STATE, state: JSON.stringify(entry.state) }, 'Replace'],
     ];
-    if (entry.step) actions.push(['upsert', stepRow(partitionKey, entry.step), 'Replace']);
-    // undefined: the lease row is not the one the caller holds (412) or gone (404).
-    const etag = await this.retry(async () => {
+    if (entry.step) rows.push(['upsert', stepRow(partitionKey, entry.step), 'Replace']);
+    return this.fencedWrite(lease, ttlMs, rows);
+  }
+
+  /** Renews `lease` and applies `rows` in one transaction, or throws `LeaseLostError` and applies nothing. */
+  private async fencedWrite(lease: Lease, ttlMs: number, rows: TransactionAction[]): Promise<Lease> {
+    const table = await this.table();
+    const row = leaseRow(lease.endpointId, lease.owner, this.options.clock.now() + ttlMs);
+    const actions: TransactionAction[] = [['update', row, 'Replace', { etag: lease.etag }], ...rows];
+    // 412 or 404: the lease row is not the one the caller holds, or gone.
+    const written = await this.conditionally([404, 412], () => table.submitTransaction(actions));
+    const renewed = written ? asLease(row, written.subResponses[0]?.etag ?? '') : await this.landed(row);
+    if (!renewed) throw new LeaseLostError(lease.endpointId);
+    return renewed;
+  }
+
+  /**
+   * A conditional write, retried when transient; its answer, or `undefined` when the service refused its
+   * condition with one of `refusals`.
+   */
+  private conditionally<T>(refusals: number[], write: () => Promise<T>): Promise<T | undefined> {
+    return this.retry(async () => {
       try {
-        return (await table.submitTransaction(actions)).subResponses[0]?.etag ?? '';
+        return await write();
       } catch (error) {
-        if (statusOf(error) === 404 || statusOf(error) === 412) return undefined;
+        if (refusals.includes(statusOf(error) ?? 0)) return undefined;
         throw error;
       }
     });
-    if (etag !== undefined) return { ...lease, expiresAt, etag };
-    // A retry (ours or the SDK's) of a transaction that had landed finds its own lease row changed.
-    const landed = await this.retry(() => this.findLease(partitionKey));
-    if (landed?.owner === lease.owner && landed.expiresAt === expiresAt)
-      return { ...lease, expiresAt, etag: landed.etag };
-    throw new LeaseLostError(lease.endpointId);
+  }
+
+  /**
+   * After a refused conditional write of `row`: the lease, if the row is the one we wrote. That is a
+   * retry (ours or the SDK's) of a write that had landed but whose answer was lost.
+   */
+  private async landed(row: LeaseEntity): Promise<Lease | undefined> {
+    const stored = await this.retry(() => this.findLease(row.partitionKey));
+    return stored?.owner === row.owner && stored.expiresAt === row.expiresAt
+      ? asLease(row, stored.etag)
+      : undefined;
   }
 
   private async findLease(endpointId: string): Promise<(LeaseEntity & { etag: string }) | undefined> {
@@ -145,6 +156,10 @@ export class TableRotationJournal implements RotationJournal {
 
 function leaseRow(endpointId: string, owner: string, expiresAt: number): LeaseEntity {
   return { partitionKey: endpointId, rowKey: LEASE, owner, expiresAt };
+}
+
+function asLease(row: LeaseEntity, etag: string): Lease {
+  return { endpointId: row.partitionKey, owner: row.owner, expiresAt: row.expiresAt, etag };
 }
 
 /** The Table row of one step record: RowKey `step|<time>|<rotationId>|<step>` sorts a partition's steps by time. */
