@@ -25,14 +25,19 @@ export interface BrokerClientRecord {
   readonly keyAccess: boolean;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** The stored version this record was read at (set by the registry's reads; opaque). */
+  readonly version?: string;
 }
 
 /** What the admin API shows: the record without any secret material. */
-export type BrokerClientView = Omit<BrokerClientRecord, 'primarySecretHash' | 'secondarySecretHash'>;
+export type BrokerClientView = Omit<
+  BrokerClientRecord,
+  'primarySecretHash' | 'secondarySecretHash' | 'version'
+>;
 
-/** Strips the hashes off a record. */
+/** Strips the hashes (and the storage version) off a record. */
 export function toClientView(record: BrokerClientRecord): BrokerClientView {
-  const { primarySecretHash: _p, secondarySecretHash: _s, ...view } = record;
+  const { primarySecretHash: _p, secondarySecretHash: _s, version: _v, ...view } = record;
   return { ...view, allowedScopes: [...view.allowedScopes] };
 }
 
@@ -44,7 +49,11 @@ export interface BrokerClientRegistry {
   list(): Promise<BrokerClientRecord[]>;
   /** Stores a new client; `ConflictError` when the id is taken. */
   create(record: BrokerClientRecord): Promise<void>;
-  /** Replaces an existing client; `NotFoundError` when it does not exist. */
+  /**
+   * Replaces an existing client if it is still at `record.version` (whatever version when absent), so
+   * two admin calls that read the same client cannot undo each other. `NotFoundError` when it does
+   * not exist, `ClientChangedError` when another write came first.
+   */
   update(record: BrokerClientRecord): Promise<void>;
   /** Deletes a client; `NotFoundError` when it does not exist. */
   delete(id: string): Promise<void>;

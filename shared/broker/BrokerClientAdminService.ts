@@ -11,6 +11,7 @@ import {
   toClientView,
 } from './BrokerClient';
 import { CLIENT_ID_PATTERN, parseClientFields } from './clientInput';
+import { ClientChangedError } from './errors';
 import { SecretHasher } from './SecretHasher';
 
 /** A created client and both its secrets: the only time they are shown. */
@@ -26,6 +27,9 @@ export interface RegeneratedSecret {
   readonly slot: SecretSlot;
   readonly secret: string;
 }
+
+/** Read-modify-write attempts of one admin change before `ClientChangedError` reaches the caller. */
+const CHANGE_ATTEMPTS = 5;
 
 /** Options of {@link BrokerClientAdminService}. */
 export interface BrokerClientAdminServiceOptions {
@@ -86,20 +90,18 @@ export class BrokerClientAdminService {
   /** Changes scopes, limits, enabled flag, expiry or key access (`null` clears rate limit and expiry). */
   async update(id: string, body: Record<string, unknown>): Promise<BrokerClientView> {
     const fields = parseClientFields(body, false);
-    const current = await this.require(id);
     const { rateLimitPerMinute, expiresAt, ...rest } = fields;
-
-    const { rateLimitPerMinute: _r, expiresAt: _e, ...base } = current;
-    const rate = rateLimitPerMinute === undefined ? current.rateLimitPerMinute : rateLimitPerMinute;
-    const expiry = expiresAt === undefined ? current.expiresAt : expiresAt;
-    const record: BrokerClientRecord = {
-      ...base,
-      ...rest,
-      ...(typeof rate === 'number' ? { rateLimitPerMinute: rate } : {}),
-      ...(typeof expiry === 'string' ? { expiresAt: expiry } : {}),
-      updatedAt: new Date(this.options.clock.now()).toISOString(),
-    };
-    await this.options.registry.update(record);
+    const record = await this.change(id, (current) => {
+      const { rateLimitPerMinute: _r, expiresAt: _e, ...base } = current;
+      const rate = rateLimitPerMinute === undefined ? current.rateLimitPerMinute : rateLimitPerMinute;
+      const expiry = expiresAt === undefined ? current.expiresAt : expiresAt;
+      return {
+        ...base,
+        ...rest,
+        ...(typeof rate === 'number' ? { rateLimitPerMinute: rate } : {}),
+        ...(typeof expiry === 'string' ? { expiresAt: expiry } : {}),
+      };
+    });
     this.changed(id, 'update');
     return toClientView(record);
   }
@@ -118,17 +120,36 @@ export class BrokerClientAdminService {
 
   /** Replaces one secret; the other keeps working, so a client can roll without downtime. */
   async regenerate(id: string, slot: SecretSlot): Promise<RegeneratedSecret> {
-    const current = await this.require(id);
     const secret = SecretHasher.generateSecret();
     const hash = this.options.hasher.hashForStorage(secret);
-    const record: BrokerClientRecord = {
+    const record = await this.change(id, (current) => ({
       ...current,
       ...(slot === 'primary' ? { primarySecretHash: hash } : { secondarySecretHash: hash }),
-      updatedAt: new Date(this.options.clock.now()).toISOString(),
-    };
-    await this.options.registry.update(record);
+    }));
     this.changed(id, `regenerate ${slot}`);
     return { client: toClientView(record), slot, secret };
+  }
+
+  /**
+   * Reads the client, applies `edit` and writes it back if nobody wrote in between; otherwise reads
+   * again, so concurrent calls (a scope change and a secret regeneration) both take effect.
+   */
+  private async change(
+    id: string,
+    edit: (current: BrokerClientRecord) => BrokerClientRecord,
+  ): Promise<BrokerClientRecord> {
+    for (let attempt = 1; ; attempt++) {
+      const record = {
+        ...edit(await this.require(id)),
+        updatedAt: new Date(this.options.clock.now()).toISOString(),
+      };
+      try {
+        await this.options.registry.update(record);
+        return record;
+      } catch (error) {
+        if (!(error instanceof ClientChangedError) || attempt >= CHANGE_ATTEMPTS) throw error;
+      }
+    }
   }
 
   private async require(id: string): Promise<BrokerClientRecord> {

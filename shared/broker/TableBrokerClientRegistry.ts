@@ -3,6 +3,7 @@ import type { TableClient, TableEntity, TableEntityResult } from '@azure/data-ta
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
 import { createTableOnce } from '../tableOnce';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
+import { ClientChangedError } from './errors';
 
 /** Options of {@link TableBrokerClientRegistry}. */
 export interface TableBrokerClientRegistryOptions {
@@ -22,8 +23,9 @@ function statusOf(error: unknown): number | undefined {
 
 /**
  * Broker clients in Table storage: PartitionKey `client`, RowKey = client id; scopes as a JSON array;
- * the two secret HMACs as base64url strings (never the secrets). Storage errors other than the
- * expected 404/409 become `DependencyUnavailableError('clientRegistry')`.
+ * the two secret HMACs as base64url strings (never the secrets); the row's ETag is the record's
+ * `version`, and updates are conditional on it. Storage errors other than the expected 404/409/412
+ * become `DependencyUnavailableError('clientRegistry')`.
  */
 export class TableBrokerClientRegistry implements BrokerClientRegistry {
   private readonly createTable: () => Promise<void>;
@@ -61,17 +63,23 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
     try {
       await this.options.table.createEntity(toRow(record));
     } catch (error) {
-      if (statusOf(error) === 409) throw new ConflictError(`Broker client ${record.id} already exists.`);
-      throw unavailable(error);
+      if (statusOf(error) !== 409) throw unavailable(error);
+      // The SDK's retry of a create that landed (its answer lost) finds our own row: its secret hash
+      // comes from 256 random bits, so only this create can have written it.
+      const stored = await this.get(record.id);
+      if (stored?.primarySecretHash !== record.primarySecretHash)
+        throw new ConflictError(`Broker client ${record.id} already exists.`);
     }
   }
 
   async update(record: BrokerClientRecord): Promise<void> {
     await this.ensureTable();
     try {
-      await this.options.table.updateEntity(toRow(record), 'Replace', { etag: '*' });
+      await this.options.table.updateEntity(toRow(record), 'Replace', { etag: record.version ?? '*' });
     } catch (error) {
       if (statusOf(error) === 404) throw new NotFoundError(`No broker client ${record.id}.`);
+      if (statusOf(error) === 412)
+        throw new ClientChangedError(`Broker client ${record.id} changed meanwhile.`);
       throw unavailable(error);
     }
   }
@@ -137,5 +145,6 @@ function fromRow(row: TableEntityResult<Row> | Row): BrokerClientRecord {
     keyAccess: row['keyAccess'] === true,
     createdAt: text('createdAt'),
     updatedAt: text('updatedAt'),
+    ...(typeof row['etag'] === 'string' ? { version: row['etag'] } : {}),
   };
 }

@@ -1,4 +1,4 @@
-import { AppError, DependencyUnavailableError, RateLimitedError } from '../errors';
+import { AppError, ConflictError, DependencyUnavailableError, RateLimitedError } from '../errors';
 import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
 
 /**
@@ -48,6 +48,11 @@ export class ClientRateLimitedError extends RateLimitedError {
 export class ClientNotAuthorizedError extends AppError {
   readonly code = 'ClientNotAuthorized';
   readonly status = 403;
+}
+
+/** A client changed between the read and the write of an admin call (retried before it gets out). 409. */
+export class ClientChangedError extends ConflictError {
+  override readonly code = 'ClientChanged';
 }
 
 /**

@@ -1,11 +1,18 @@
 import type { BrokerClientRecord, BrokerClientRegistry } from '../../../shared/broker/BrokerClient';
+import { ClientChangedError } from '../../../shared/broker/errors';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../../../shared/errors';
 
-/** Broker clients in a map; `failing` simulates a storage outage; `reads` counts `get` calls. */
+/**
+ * Broker clients in a map, each stored with a version like a Table row's ETag; `failing` simulates a
+ * storage outage; `reads` counts `get` calls; `beforeUpdate` runs inside the next update, before its
+ * version check (another admin call landing in between).
+ */
 export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   readonly records = new Map<string, BrokerClientRecord>();
   failing = false;
   reads = 0;
+  beforeUpdate: (() => Promise<void>) | undefined;
+  private versions = 0;
 
   async get(id: string): Promise<BrokerClientRecord | undefined> {
     this.reads++;
@@ -19,16 +26,25 @@ export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   async create(record: BrokerClientRecord): Promise<void> {
     this.check();
     if (this.records.has(record.id)) throw new ConflictError(`Broker client ${record.id} already exists.`);
-    this.records.set(record.id, record);
+    this.store(record);
   }
   async update(record: BrokerClientRecord): Promise<void> {
     this.check();
-    if (!this.records.has(record.id)) throw new NotFoundError(`No broker client ${record.id}.`);
-    this.records.set(record.id, record);
+    const meanwhile = this.beforeUpdate;
+    this.beforeUpdate = undefined;
+    await meanwhile?.();
+    const stored = this.records.get(record.id);
+    if (!stored) throw new NotFoundError(`No broker client ${record.id}.`);
+    if (record.version !== undefined && record.version !== stored.version)
+      throw new ClientChangedError(`Broker client ${record.id} changed meanwhile.`);
+    this.store(record);
   }
   async delete(id: string): Promise<void> {
     this.check();
     if (!this.records.delete(id)) throw new NotFoundError(`No broker client ${id}.`);
+  }
+  private store(record: BrokerClientRecord): void {
+    this.records.set(record.id, { ...record, version: String(++this.versions) });
   }
   private check(): void {
     if (this.failing) throw new DependencyUnavailableError('clientRegistry', 'down');

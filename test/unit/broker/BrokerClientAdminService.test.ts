@@ -1,4 +1,4 @@
-import { InvalidClientError } from '../../../shared/broker/errors';
+import { ClientChangedError, InvalidClientError } from '../../../shared/broker/errors';
 import { ConflictError, NotFoundError, ValidationError } from '../../../shared/errors';
 import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
 
@@ -166,6 +166,74 @@ describe('Class: BrokerClientAdminService', () => {
       await expect(vend(regenerated.secret)).resolves.toBeDefined();
       await expect(vend(c.secondary)).resolves.toBeDefined();
       expect(JSON.stringify(await t.module.admin.get(c.id))).not.toContain(regenerated.secret);
+    });
+  });
+
+  describe('Concurrent changes', () => {
+    it('keeps both a secret regenerated and a scope change made while it was being written', async () => {
+      // Prepare: a scope change lands between the regeneration's read and its write
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      t.registry.beforeUpdate = async () => {
+        await t.module.admin.update(c.id, { allowedScopes: ['demo-token', 'demo-aad'] });
+      };
+
+      // Act
+      const regenerated = await t.module.admin.regenerate(c.id, 'primary');
+
+      // Assess
+      expect(t.registry.beforeUpdate).toBeUndefined();
+      expect((await t.module.admin.get(c.id)).allowedScopes).toEqual(['demo-token', 'demo-aad']);
+      await expect(
+        t.module.broker.vend({
+          protocol: 'oauth',
+          clientId: c.id,
+          secret: regenerated.secret,
+          scope: 'demo-aad',
+        }),
+      ).resolves.toBeDefined();
+    });
+
+    it('keeps both secrets when the primary and the secondary are regenerated at once', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      let secondary = '';
+      t.registry.beforeUpdate = async () => {
+        secondary = (await t.module.admin.regenerate(c.id, 'secondary')).secret;
+      };
+
+      // Act
+      const primary = (await t.module.admin.regenerate(c.id, 'primary')).secret;
+
+      // Assess
+      const vend = (secret: string) =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret, scope: 'demo-token' });
+      await expect(vend(primary)).resolves.toBeDefined();
+      await expect(vend(secondary)).resolves.toBeDefined();
+      await expect(vend(c.secondary)).rejects.toThrow(InvalidClientError);
+    });
+
+    it('answers 409 ClientChanged when other writes keep coming first', async () => {
+      // Prepare: every attempt finds the client changed
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      let interleaved = 0;
+      const interleave = async (): Promise<void> => {
+        interleaved++;
+        t.registry.records.set(c.id, { ...t.registry.records.get(c.id)!, version: `other-${interleaved}` });
+        t.registry.beforeUpdate = interleave;
+      };
+      t.registry.beforeUpdate = interleave;
+
+      // Act
+      const error = await t.module.admin.update(c.id, { enabled: false }).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(ClientChangedError);
+      expect(error).toMatchObject({ status: 409, code: 'ClientChanged' });
+      expect(interleaved).toBe(5);
+      expect((await t.module.admin.get(c.id)).enabled).toBe(true);
     });
   });
 

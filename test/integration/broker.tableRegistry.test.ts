@@ -1,0 +1,139 @@
+import { type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
+import { TableClient } from '@azure/data-tables';
+
+import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import type { BrokerClientRecord } from '../../shared/broker/BrokerClient';
+import { BrokerClientAdminService } from '../../shared/broker/BrokerClientAdminService';
+import { ClientChangedError } from '../../shared/broker/errors';
+import { SecretHasher } from '../../shared/broker/SecretHasher';
+import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
+import { systemClock } from '../../shared/clock';
+import { ConflictError } from '../../shared/errors';
+import { silentLogger } from '../../shared/logging';
+
+const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
+
+function record(id: string): BrokerClientRecord {
+  const now = new Date().toISOString();
+  return {
+    id,
+    displayName: id,
+    primarySecretHash: hasher.hashForStorage(SecretHasher.generateSecret()),
+    secondarySecretHash: hasher.hashForStorage(SecretHasher.generateSecret()),
+    allowedScopes: ['demo-token'],
+    enabled: true,
+    keyAccess: false,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** The broker client registry against Azurite through the real TableClient. */
+describe('Class: TableBrokerClientRegistry', () => {
+  let azurite: RunningAzurite;
+  let registry: TableBrokerClientRegistry;
+  /** Makes the connection drop once right after the next write reached the service. */
+  let dropNextWriteAnswer = false;
+  /** Runs once inside the next entity write, before it is sent (another admin call, meanwhile). */
+  let beforeNextWrite: (() => Promise<void>) | undefined;
+
+  const flakyWrites: PipelinePolicy = {
+    name: 'flakyWrites',
+    async sendRequest(request, next) {
+      if (request.method === 'GET' || request.url.endsWith('/Tables')) return next(request);
+      const meanwhile = beforeNextWrite;
+      beforeNextWrite = undefined;
+      await meanwhile?.();
+      const response = await next(request);
+      if (!dropNextWriteAnswer) return response;
+      dropNextWriteAnswer = false;
+      throw new RestError('socket hang up', { code: 'ECONNRESET', request });
+    },
+  };
+
+  beforeAll(async () => {
+    azurite = await startAzurite();
+    const table = TableClient.fromConnectionString(azurite.connectionString, 'registryBrokerClients', {
+      allowInsecureConnection: true,
+      retryOptions: { retryDelayInMs: 10 },
+      additionalPolicies: [{ policy: flakyWrites, position: 'perRetry' }],
+    });
+    registry = new TableBrokerClientRegistry({ table });
+  }, 60_000);
+
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+
+  it('reads a client back with the version it is stored at', async () => {
+    // Prepare
+    const created = record('versioned');
+    await registry.create(created);
+
+    // Act
+    const first = await registry.get('versioned');
+    await registry.update({ ...first!, displayName: 'renamed' });
+    const second = await registry.get('versioned');
+
+    // Assess
+    const { version, ...stored } = first!;
+    expect(stored).toEqual(created);
+    expect(version).toMatch(/\S/);
+    expect(second).toMatchObject({ displayName: 'renamed' });
+    expect(second!.version).not.toBe(first!.version);
+    expect((await registry.list()).find((c) => c.id === 'versioned')?.version).toBe(second!.version);
+  });
+
+  it('refuses an update read at a version that is no longer current, and keeps the newer write', async () => {
+    // Prepare: two admin calls read the same version; one writes first
+    await registry.create(record('stale'));
+    const readByBoth = (await registry.get('stale'))!;
+    await registry.update({ ...readByBoth, enabled: false });
+
+    // Act
+    const error = await registry.update({ ...readByBoth, displayName: 'late' }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ClientChangedError);
+    expect(await registry.get('stale')).toMatchObject({ enabled: false, displayName: 'stale' });
+  });
+
+  it('counts a create whose answer was lost as created, but refuses an id another create took', async () => {
+    // Prepare: the SDK retries the dropped create, which then finds the row there (409)
+    const ours = record('created-once');
+    dropNextWriteAnswer = true;
+
+    // Act
+    await registry.create(ours);
+    const taken = await registry.create(record('created-once')).catch((e: unknown) => e);
+
+    // Assess
+    expect(dropNextWriteAnswer).toBe(false);
+    expect(await registry.get('created-once')).toMatchObject({ primarySecretHash: ours.primarySecretHash });
+    expect(taken).toBeInstanceOf(ConflictError);
+  });
+
+  it('keeps both secrets when the primary and the secondary are regenerated at once (admin service)', async () => {
+    // Prepare: the secondary's regeneration lands between the primary's read and its write
+    const admin = new BrokerClientAdminService({
+      registry,
+      hasher,
+      clock: systemClock,
+      logger: silentLogger,
+    });
+    const { client } = await admin.create({ id: 'rolled', displayName: 'x', allowedScopes: ['demo-token'] });
+    let secondary = '';
+    beforeNextWrite = async () => {
+      secondary = (await admin.regenerate(client.id, 'secondary')).secret;
+    };
+
+    // Act
+    const primary = (await admin.regenerate(client.id, 'primary')).secret;
+
+    // Assess
+    expect(beforeNextWrite).toBeUndefined();
+    const stored = await registry.get(client.id);
+    expect(stored?.primarySecretHash).toBe(hasher.hashForStorage(primary));
+    expect(stored?.secondarySecretHash).toBe(hasher.hashForStorage(secondary));
+  });
+});
