@@ -1,4 +1,3 @@
-import { type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
@@ -10,6 +9,7 @@ import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClient
 import { systemClock } from '../../shared/clock';
 import { ConflictError } from '../../shared/errors';
 import { silentLogger } from '../../shared/logging';
+import { FlakyTableWrites } from '../support/FlakyTableWrites';
 
 const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
 
@@ -32,31 +32,14 @@ function record(id: string): BrokerClientRecord {
 describe('Class: TableBrokerClientRegistry', () => {
   let azurite: RunningAzurite;
   let registry: TableBrokerClientRegistry;
-  /** Makes the connection drop once right after the next write reached the service. */
-  let dropNextWriteAnswer = false;
-  /** Runs once inside the next entity write, before it is sent (another admin call, meanwhile). */
-  let beforeNextWrite: (() => Promise<void>) | undefined;
-
-  const flakyWrites: PipelinePolicy = {
-    name: 'flakyWrites',
-    async sendRequest(request, next) {
-      if (request.method === 'GET' || request.url.endsWith('/Tables')) return next(request);
-      const meanwhile = beforeNextWrite;
-      beforeNextWrite = undefined;
-      await meanwhile?.();
-      const response = await next(request);
-      if (!dropNextWriteAnswer) return response;
-      dropNextWriteAnswer = false;
-      throw new RestError('socket hang up', { code: 'ECONNRESET', request });
-    },
-  };
+  const flaky = new FlakyTableWrites();
 
   beforeAll(async () => {
     azurite = await startAzurite();
     const table = TableClient.fromConnectionString(azurite.connectionString, 'registryBrokerClients', {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
-      additionalPolicies: [{ policy: flakyWrites, position: 'perRetry' }],
+      additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
     });
     registry = new TableBrokerClientRegistry({ table });
   }, 60_000);
@@ -101,14 +84,14 @@ describe('Class: TableBrokerClientRegistry', () => {
   it('counts a create whose answer was lost as created, but refuses an id another create took', async () => {
     // Prepare: the SDK retries the dropped create, which then finds the row there (409)
     const ours = record('created-once');
-    dropNextWriteAnswer = true;
+    flaky.dropNextAnswer();
 
     // Act
     await registry.create(ours);
     const taken = await registry.create(record('created-once')).catch((e: unknown) => e);
 
     // Assess
-    expect(dropNextWriteAnswer).toBe(false);
+    expect(flaky.pending).toBe(false);
     expect(await registry.get('created-once')).toMatchObject({ primarySecretHash: ours.primarySecretHash });
     expect(taken).toBeInstanceOf(ConflictError);
   });
@@ -123,15 +106,15 @@ describe('Class: TableBrokerClientRegistry', () => {
     });
     const { client } = await admin.create({ id: 'rolled', displayName: 'x', allowedScopes: ['demo-token'] });
     let secondary = '';
-    beforeNextWrite = async () => {
+    flaky.beforeNextWrite(async () => {
       secondary = (await admin.regenerate(client.id, 'secondary')).secret;
-    };
+    });
 
     // Act
     const primary = (await admin.regenerate(client.id, 'primary')).secret;
 
     // Assess
-    expect(beforeNextWrite).toBeUndefined();
+    expect(flaky.pending).toBe(false);
     const stored = await registry.get(client.id);
     expect(stored?.primarySecretHash).toBe(hasher.hashForStorage(primary));
     expect(stored?.secondarySecretHash).toBe(hasher.hashForStorage(secondary));

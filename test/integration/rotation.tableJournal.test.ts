@@ -1,4 +1,3 @@
-import { type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
@@ -6,6 +5,7 @@ import { realSleep, systemClock } from '../../shared/clock';
 import { TableRotationJournal } from '../../shared/rotation/adapters/TableRotationJournal';
 import { LeaseLostError } from '../../shared/rotation/errors';
 import type { JournalEntry } from '../../shared/rotation/RotationJournal';
+import { FlakyTableWrites } from '../support/FlakyTableWrites';
 import { journalReader } from '../support/storageTables';
 
 const TTL = 60_000;
@@ -17,34 +17,14 @@ describe('Class: TableRotationJournal', () => {
   let azurite: RunningAzurite;
   let journal: TableRotationJournal;
   let reader: ReturnType<typeof journalReader>;
-  /** Makes the connection drop once right after the next write (lease or transaction) reached the service. */
-  let dropNextWriteAnswer = false;
-  /** Makes the next write fail to connect once, after running this (another run, meanwhile). */
-  let failNextWriteAfter: (() => Promise<void>) | undefined;
-
-  const flakyWrites: PipelinePolicy = {
-    name: 'flakyWrites',
-    async sendRequest(request, next) {
-      if (request.method === 'GET' || request.url.endsWith('/Tables')) return next(request);
-      const meanwhile = failNextWriteAfter;
-      if (meanwhile) {
-        failNextWriteAfter = undefined;
-        await meanwhile();
-        throw new RestError('connect ECONNREFUSED', { code: 'ECONNREFUSED', request });
-      }
-      const response = await next(request);
-      if (!dropNextWriteAnswer) return response;
-      dropNextWriteAnswer = false;
-      throw new RestError('socket hang up', { code: 'ECONNRESET', request });
-    },
-  };
+  const flaky = new FlakyTableWrites();
 
   beforeAll(async () => {
     azurite = await startAzurite();
     const table = TableClient.fromConnectionString(azurite.connectionString, `${PREFIX}RotationJournal`, {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
-      additionalPolicies: [{ policy: flakyWrites, position: 'perRetry' }],
+      additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
     });
     journal = new TableRotationJournal({ table, clock: systemClock, sleep: realSleep });
     reader = journalReader(azurite.connectionString, PREFIX);
@@ -96,16 +76,16 @@ describe('Class: TableRotationJournal', () => {
     it('refuses a retried write that would land after another run took the lapsed lease', async () => {
       // Prepare: run-a's first attempt fails to connect; its lease lapses and run-b takes it before the retry
       const lapsed = await journal.acquireLease('ep-retry-late', 'run-a', 1);
-      failNextWriteAfter = async () => {
+      flaky.failNextWriteAfter(async () => {
         await realSleep(5);
         await journal.acquireLease('ep-retry-late', 'run-b', TTL);
-      };
+      });
 
       // Act
       const error = await journal.write(lapsed!, TTL, entry('set')).catch((e: unknown) => e);
 
       // Assess
-      expect(failNextWriteAfter).toBeUndefined();
+      expect(flaky.pending).toBe(false);
       expect(error).toBeInstanceOf(LeaseLostError);
       expect(await reader.state('ep-retry-late')).toEqual({});
       expect(await reader.steps('ep-retry-late')).toEqual([]);
@@ -125,13 +105,13 @@ describe('Class: TableRotationJournal', () => {
     it('counts a transaction that landed but whose answer was lost as written, once', async () => {
       // Prepare: the SDK retries the dropped transaction, which then finds its own lease row changed
       const lease = await journal.acquireLease('ep-retried', 'run-a', TTL);
-      dropNextWriteAnswer = true;
+      flaky.dropNextAnswer();
 
       // Act
       const renewed = await journal.write(lease!, TTL, entry('created'));
 
       // Assess: the renewed lease is the one stored, so the run carries on writing
-      expect(dropNextWriteAnswer).toBe(false);
+      expect(flaky.pending).toBe(false);
       await journal.write(renewed, TTL, entry('set'));
       expect((await reader.steps('ep-retried')).map((s) => s.step)).toEqual(['created', 'set']);
     });
@@ -166,13 +146,13 @@ describe('Class: TableRotationJournal', () => {
     it('counts a renewal that landed but whose answer was lost as renewed, so the run keeps its lease', async () => {
       // Prepare
       const lease = await journal.acquireLease('ep-renew-retried', 'run-a', TTL);
-      dropNextWriteAnswer = true;
+      flaky.dropNextAnswer();
 
       // Act
       const renewed = await journal.renewLease(lease!, TTL);
 
       // Assess: the run carries on writing with the renewed lease
-      expect(dropNextWriteAnswer).toBe(false);
+      expect(flaky.pending).toBe(false);
       await journal.write(renewed, TTL, entry('created'));
       expect((await reader.steps('ep-renew-retried')).map((s) => s.step)).toEqual(['created']);
     });
@@ -180,13 +160,13 @@ describe('Class: TableRotationJournal', () => {
     it('retries a renewal that failed to connect', async () => {
       // Prepare
       const lease = await journal.acquireLease('ep-renew-refused', 'run-a', TTL);
-      failNextWriteAfter = async () => undefined;
+      flaky.failNextWriteAfter(async () => undefined);
 
       // Act
       const renewed = await journal.renewLease(lease!, TTL);
 
       // Assess
-      expect(failNextWriteAfter).toBeUndefined();
+      expect(flaky.pending).toBe(false);
       expect((await journal.getState('ep-renew-refused')).lease).toEqual({
         owner: 'run-a',
         expiresAt: renewed.expiresAt,
@@ -197,13 +177,13 @@ describe('Class: TableRotationJournal', () => {
   describe('Method: acquireLease', () => {
     it('holds the lease it created even when the answer to the create was lost', async () => {
       // Prepare: the SDK retries the dropped create, which then finds the row there (409)
-      dropNextWriteAnswer = true;
+      flaky.dropNextAnswer();
 
       // Act
       const lease = await journal.acquireLease('ep-acquire-retried', 'run-a', TTL);
 
       // Assess
-      expect(dropNextWriteAnswer).toBe(false);
+      expect(flaky.pending).toBe(false);
       expect(lease).toMatchObject({ owner: 'run-a' });
       await journal.write(lease!, TTL, entry('created'));
       expect((await journal.getState('ep-acquire-retried')).lease).toMatchObject({ owner: 'run-a' });
@@ -213,13 +193,13 @@ describe('Class: TableRotationJournal', () => {
       // Prepare: the SDK retries the dropped replace, which then finds the row changed (412)
       await journal.acquireLease('ep-takeover-retried', 'run-a', 1);
       await realSleep(5);
-      dropNextWriteAnswer = true;
+      flaky.dropNextAnswer();
 
       // Act
       const lease = await journal.acquireLease('ep-takeover-retried', 'run-b', TTL);
 
       // Assess
-      expect(dropNextWriteAnswer).toBe(false);
+      expect(flaky.pending).toBe(false);
       expect(lease).toMatchObject({ owner: 'run-b' });
       await expect(journal.write(lease!, TTL, entry('created', 'r-b'))).resolves.toMatchObject({
         owner: 'run-b',
@@ -228,15 +208,15 @@ describe('Class: TableRotationJournal', () => {
 
     it('leaves the lease to the run whose create came first', async () => {
       // Prepare: run-b creates the row between run-a's read and run-a's create
-      failNextWriteAfter = async () => {
+      flaky.failNextWriteAfter(async () => {
         await journal.acquireLease('ep-acquire-race', 'run-b', TTL);
-      };
+      });
 
       // Act
       const lease = await journal.acquireLease('ep-acquire-race', 'run-a', TTL);
 
       // Assess
-      expect(failNextWriteAfter).toBeUndefined();
+      expect(flaky.pending).toBe(false);
       expect(lease).toBeUndefined();
       expect((await journal.getState('ep-acquire-race')).lease).toMatchObject({ owner: 'run-b' });
     });
@@ -246,13 +226,13 @@ describe('Class: TableRotationJournal', () => {
     it('frees the lease even when the answer to the delete was lost', async () => {
       // Prepare
       const lease = await journal.acquireLease('ep-release-retried', 'run-a', TTL);
-      dropNextWriteAnswer = true;
+      flaky.dropNextAnswer();
 
       // Act
       await journal.releaseLease(lease!);
 
       // Assess
-      expect(dropNextWriteAnswer).toBe(false);
+      expect(flaky.pending).toBe(false);
       expect((await journal.getState('ep-release-retried')).lease).toBeUndefined();
       expect(await journal.acquireLease('ep-release-retried', 'run-b', TTL)).toMatchObject({
         owner: 'run-b',
