@@ -14,3 +14,9 @@ const NETWORK_ERROR_CODES = new Set([
 export function isNetworkErrorCode(code: unknown): boolean {
   return typeof code === 'string' && NETWORK_ERROR_CODES.has(code);
 }
+
+/** HTTP status of an Azure SDK error (`RestError.statusCode`), if it got an answer at all. */
+export function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}

@@ -1,3 +1,5 @@
+import { statusOf } from './networkErrors';
+
 /** The one Table storage operation {@link createTableOnce} needs. */
 export interface CreatableTable {
   createTable(): Promise<unknown>;
@@ -14,7 +16,7 @@ export function createTableOnce(table: CreatableTable): () => Promise<void> {
     ready ??= table.createTable().then(
       () => undefined,
       (error: unknown) => {
-        if ((error as { statusCode?: unknown } | null)?.statusCode === 409) return;
+        if (statusOf(error) === 409) return;
         ready = undefined;
         throw error;
       },

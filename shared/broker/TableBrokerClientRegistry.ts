@@ -1,6 +1,7 @@
 import type { TableClient, TableEntity, TableEntityResult } from '@azure/data-tables';
 
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
+import { statusOf } from '../networkErrors';
 import { createTableOnce } from '../tableOnce';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
 import { ClientChangedError } from './errors';
@@ -15,11 +16,6 @@ export interface TableBrokerClientRegistryOptions {
 const PARTITION = 'client';
 
 type Row = Record<string, unknown>;
-
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
 
 /**
  * Broker clients in Table storage: PartitionKey `client`, RowKey = client id; scopes as a JSON array;

@@ -1,6 +1,7 @@
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
 
 import type { Clock, Sleep } from '../../clock';
+import { statusOf } from '../../networkErrors';
 import { createTableOnce } from '../../tableOnce';
 import { LeaseLostError } from '../errors';
 import { withRetries } from '../retry';
@@ -173,10 +174,4 @@ function stepRow(partitionKey: string, step: Omit<StepRecord, 'endpointId'>): Ta
     ...(step.slot ? { slot: step.slot } : {}),
     ...(step.detail ? { detail: step.detail } : {}),
   };
-}
-
-/** HTTP status of an SDK error, if any. */
-export function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
 }
