@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import { NotFoundError } from '../errors';
 import type { Logger } from '../logging';
+import { retryWhileStale } from '../optimisticChange';
 import {
   type BrokerClientRecord,
   type BrokerClientRegistry,
@@ -27,9 +28,6 @@ export interface RegeneratedSecret {
   readonly slot: SecretSlot;
   readonly secret: string;
 }
-
-/** Read-modify-write attempts of one admin change before `ClientChangedError` reaches the caller. */
-const CHANGE_ATTEMPTS = 5;
 
 /** Options of {@link BrokerClientAdminService}. */
 export interface BrokerClientAdminServiceOptions {
@@ -138,18 +136,17 @@ export class BrokerClientAdminService {
     id: string,
     edit: (current: BrokerClientRecord) => BrokerClientRecord,
   ): Promise<BrokerClientRecord> {
-    for (let attempt = 1; ; attempt++) {
-      const record = {
-        ...edit(await this.require(id)),
-        updatedAt: new Date(this.options.clock.now()).toISOString(),
-      };
-      try {
+    return retryWhileStale(
+      (error) => error instanceof ClientChangedError,
+      async () => {
+        const record = {
+          ...edit(await this.require(id)),
+          updatedAt: new Date(this.options.clock.now()).toISOString(),
+        };
         await this.options.registry.update(record);
         return record;
-      } catch (error) {
-        if (!(error instanceof ClientChangedError) || attempt >= CHANGE_ATTEMPTS) throw error;
-      }
-    }
+      },
+    );
   }
 
   private async require(id: string): Promise<BrokerClientRecord> {

@@ -1,18 +1,37 @@
 import type { ManagedEndpoint } from './ManagedEndpoint';
 
+/** An endpoint as read for a change; `version` (the row's ETag) is what `replace` is conditional on. */
+export interface VersionedEndpoint {
+  readonly endpoint: ManagedEndpoint;
+  readonly version: string;
+}
+
 /**
  * The endpoints the app looks after (port; `TableEndpointRegistry` stores them in Table storage and
- * merges read-only entries declared in `ENDPOINTS_FILE`). Used by rotation and by the broker.
+ * merges read-only entries declared in `ENDPOINTS_FILE`). Used by rotation and by the broker. Writes
+ * never overwrite blindly: a create fails when the id is taken and a replace fails when the endpoint
+ * changed since it was read, so two admin calls (or an admin call and an Event Grid retirement) that
+ * overlap cannot undo each other.
  */
 export interface EndpointRegistry {
   /** One endpoint by id; undefined when unknown. */
   get(id: string): Promise<ManagedEndpoint | undefined>;
+  /** One endpoint with the version a `replace` must name; undefined when unknown. */
+  getVersioned(id: string): Promise<VersionedEndpoint | undefined>;
   /** Every endpoint, file-declared ones included, sorted by id. */
   list(): Promise<readonly ManagedEndpoint[]>;
   /** The endpoint whose main secret is `secretName`. */
   findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined>;
-  /** Creates or replaces a table entry; throws `EndpointReadOnlyError` for file-declared ids. */
-  put(endpoint: ManagedEndpoint): Promise<void>;
+  /**
+   * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken and
+   * `EndpointReadOnlyError` for file-declared ids.
+   */
+  create(endpoint: ManagedEndpoint): Promise<void>;
+  /**
+   * Replaces an endpoint if it is still at `version`. Throws `EndpointChangedError` when another write
+   * landed since, `EndpointNotFoundError` when it was deleted, `EndpointReadOnlyError` for file ids.
+   */
+  replace(endpoint: ManagedEndpoint, version: string): Promise<void>;
   /** Deletes a table entry (no-op when absent); throws `EndpointReadOnlyError` for file-declared ids. */
   delete(id: string): Promise<void>;
 }

@@ -3,14 +3,22 @@ import { readFile } from 'node:fs/promises';
 import type { TableClient } from '@azure/data-tables';
 
 import { ConfigError, ValidationError } from '../errors';
-import { EndpointReadOnlyError } from '../rotation/errors';
+import { statusOf } from '../networkErrors';
+import {
+  EndpointChangedError,
+  EndpointExistsError,
+  EndpointNotFoundError,
+  EndpointReadOnlyError,
+} from '../rotation/errors';
 import { sdk } from '../sdk';
 import { createTableOnce } from '../tableOnce';
-import type { EndpointRegistry } from './EndpointRegistry';
+import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
 import type { ManagedEndpoint } from './ManagedEndpoint';
 import { type EndpointRules, validateEndpoint } from './validateEndpoint';
 
 const PARTITION = 'endpoint';
+/** File entries cannot be replaced, so their version is never compared; it only fills the shape. */
+const FILE_VERSION = 'file';
 
 interface EndpointEntity {
   partitionKey: string;
@@ -36,7 +44,8 @@ export interface TableEndpointRegistryOptions {
  * `EndpointRegistry` in Table storage (partition `endpoint`, row key = id), plus read-only entries from
  * `ENDPOINTS_FILE` for small setups. A file entry wins over a table row with the same id and cannot be
  * changed through the API. The file is read and validated once per process; a bad file is a
- * `ConfigError` naming each bad entry and field.
+ * `ConfigError` naming each bad entry and field. A row's ETag is its version: creates are insert-only
+ * and replaces carry `If-Match`, so a 409 or 412 from the table becomes the port's typed error.
  */
 export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
@@ -47,13 +56,18 @@ export class TableEndpointRegistry implements EndpointRegistry {
   }
 
   async get(id: string): Promise<ManagedEndpoint | undefined> {
+    return (await this.getVersioned(id))?.endpoint;
+  }
+
+  async getVersioned(id: string): Promise<VersionedEndpoint | undefined> {
     const declared = (await this.declared()).get(id);
-    if (declared) return declared;
+    if (declared) return { endpoint: declared, version: FILE_VERSION };
     const table = await this.table();
     try {
-      return parse(await table.getEntity<EndpointEntity>(PARTITION, id));
+      const row = await table.getEntity<EndpointEntity>(PARTITION, id);
+      return { endpoint: parse(row), version: row.etag };
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      if (statusOf(error) === 404) return undefined;
       throw error;
     }
   }
@@ -73,26 +87,43 @@ export class TableEndpointRegistry implements EndpointRegistry {
     return (await this.list()).find((e) => e.secretName === secretName);
   }
 
-  async put(endpoint: ManagedEndpoint): Promise<void> {
-    if ((await this.declared()).has(endpoint.id)) throw new EndpointReadOnlyError(endpoint.id);
-    const table = await this.table();
-    const entity: EndpointEntity = {
-      partitionKey: PARTITION,
-      rowKey: endpoint.id,
-      endpoint: JSON.stringify(endpoint),
-      secretName: endpoint.secretName,
-    };
-    await table.upsertEntity(entity, 'Replace');
+  async create(endpoint: ManagedEndpoint): Promise<void> {
+    const table = await this.writable(endpoint.id);
+    try {
+      await table.createEntity(toEntity(endpoint));
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+      // The SDK's retry of a create that landed (its answer lost) finds the very row it sent.
+      const stored = await table.getEntity<EndpointEntity>(PARTITION, endpoint.id);
+      if (stored.endpoint !== JSON.stringify(endpoint))
+        throw new EndpointExistsError(`Endpoint ${endpoint.id} is already registered.`);
+    }
+  }
+
+  async replace(endpoint: ManagedEndpoint, version: string): Promise<void> {
+    const table = await this.writable(endpoint.id);
+    try {
+      await table.updateEntity(toEntity(endpoint), 'Replace', { etag: version });
+    } catch (error) {
+      if (statusOf(error) === 404) throw new EndpointNotFoundError(endpoint.id);
+      if (statusOf(error) === 412) throw new EndpointChangedError(endpoint.id);
+      throw error;
+    }
   }
 
   async delete(id: string): Promise<void> {
-    if ((await this.declared()).has(id)) throw new EndpointReadOnlyError(id);
-    const table = await this.table();
+    const table = await this.writable(id);
     try {
       await table.deleteEntity(PARTITION, id);
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+      if (statusOf(error) !== 404) throw error;
     }
+  }
+
+  /** The table, once `id` is known not to be a file entry. */
+  private async writable(id: string): Promise<TableClient> {
+    if ((await this.declared()).has(id)) throw new EndpointReadOnlyError(id);
+    return this.table();
   }
 
   private declared(): Promise<Map<string, ManagedEndpoint>> {
@@ -144,6 +175,15 @@ export class TableEndpointRegistry implements EndpointRegistry {
     await this.createTable();
     return this.options.table;
   }
+}
+
+function toEntity(endpoint: ManagedEndpoint): EndpointEntity {
+  return {
+    partitionKey: PARTITION,
+    rowKey: endpoint.id,
+    endpoint: JSON.stringify(endpoint),
+    secretName: endpoint.secretName,
+  };
 }
 
 function parse(entity: EndpointEntity): ManagedEndpoint {

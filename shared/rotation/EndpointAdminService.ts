@@ -3,9 +3,11 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, validateEndpoint } from '../endpoints/validateEndpoint';
 import { DependencyUnavailableError, ValidationError } from '../errors';
+import { retryWhileStale } from '../optimisticChange';
 import type { EndpointKeyClient } from './EndpointKeyClient';
 import {
   AuthModeNotKeyError,
+  EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
   RotationInProgressError,
@@ -59,14 +61,8 @@ export class EndpointAdminService {
   async register(input: unknown): Promise<ManagedEndpoint> {
     const { registry, rules } = this.options;
     const endpoint = validateEndpoint(stripServerFields(input), rules, this.now());
-    if (await registry.get(endpoint.id))
-      throw new EndpointExistsError(`Endpoint ${endpoint.id} is already registered.`);
-    const sameSecret = await registry.findBySecretName(endpoint.secretName);
-    if (sameSecret)
-      throw new EndpointExistsError(
-        `Secret ${endpoint.secretName} already belongs to endpoint ${sameSecret.id}.`,
-      );
-    await registry.put(endpoint);
+    await this.requireOwnSecret(endpoint);
+    await registry.create(endpoint);
     return endpoint;
   }
 
@@ -77,25 +73,20 @@ export class EndpointAdminService {
 
   /** Applies a partial update (the id cannot change) and re-validates the whole endpoint. */
   async update(id: string, patch: unknown): Promise<ManagedEndpoint> {
-    const existing = await this.require(id);
-    if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
-      throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
-    const changes = stripServerFields(patch) as Record<string, unknown>;
-    if (changes.id !== undefined && changes.id !== id)
-      throw new ValidationError([{ field: 'id', message: 'cannot be changed' }]);
-    const merged = {
-      ...existing,
-      ...changes,
-      arm: { ...existing.arm, ...(isObject(changes.arm) ? changes.arm : {}) },
-    };
-    const endpoint = validateEndpoint(merged, this.options.rules, this.now());
-    const sameSecret = await this.options.registry.findBySecretName(endpoint.secretName);
-    if (sameSecret && sameSecret.id !== id)
-      throw new EndpointExistsError(
-        `Secret ${endpoint.secretName} already belongs to endpoint ${sameSecret.id}.`,
-      );
-    await this.options.registry.put(endpoint);
-    return endpoint;
+    return this.change(id, async (existing) => {
+      if (!isObject(patch)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
+      const changes = stripServerFields(patch) as Record<string, unknown>;
+      if (changes.id !== undefined && changes.id !== id)
+        throw new ValidationError([{ field: 'id', message: 'cannot be changed' }]);
+      const merged = {
+        ...existing,
+        ...changes,
+        arm: { ...existing.arm, ...(isObject(changes.arm) ? changes.arm : {}) },
+      };
+      const endpoint = validateEndpoint(merged, this.options.rules, this.now());
+      await this.requireOwnSecret(endpoint);
+      return endpoint;
+    });
   }
 
   /** Removes an endpoint from the registry; its secrets are left in Key Vault. */
@@ -106,11 +97,9 @@ export class EndpointAdminService {
 
   /** Marks an endpoint retired (deleted in Azure): never rotated again, kept for history. */
   async retire(id: string, at: string): Promise<ManagedEndpoint> {
-    const existing = await this.require(id);
-    if (existing.retiredAt) return existing;
-    const retired = { ...existing, retiredAt: at, updatedAt: this.now() };
-    await this.options.registry.put(retired);
-    return retired;
+    return this.change(id, (existing) =>
+      existing.retiredAt ? undefined : { ...existing, retiredAt: at, updatedAt: this.now() },
+    );
   }
 
   /** Slot in use, last rotation, next due time, last error with its step, drift; never a key. */
@@ -182,6 +171,36 @@ export class EndpointAdminService {
     const endpoint = await this.options.registry.get(id);
     if (!endpoint) throw new EndpointNotFoundError(id);
     return endpoint;
+  }
+
+  /**
+   * Reads the endpoint, applies `edit` (undefined: nothing to write) and replaces it if nobody wrote in
+   * between; otherwise reads again, so an admin update and an Event Grid retirement that overlap both
+   * take effect instead of the later one undoing the earlier.
+   */
+  private async change(
+    id: string,
+    edit: (existing: ManagedEndpoint) => ManagedEndpoint | undefined | Promise<ManagedEndpoint | undefined>,
+  ): Promise<ManagedEndpoint> {
+    const { registry } = this.options;
+    return retryWhileStale(
+      (error) => error instanceof EndpointChangedError,
+      async () => {
+        const current = await registry.getVersioned(id);
+        if (!current) throw new EndpointNotFoundError(id);
+        const next = await edit(current.endpoint);
+        if (!next) return current.endpoint;
+        await registry.replace(next, current.version);
+        return next;
+      },
+    );
+  }
+
+  /** One Key Vault secret belongs to one endpoint: two would overwrite each other's keys. */
+  private async requireOwnSecret(endpoint: ManagedEndpoint): Promise<void> {
+    const owner = await this.options.registry.findBySecretName(endpoint.secretName);
+    if (owner && owner.id !== endpoint.id)
+      throw new EndpointExistsError(`Secret ${endpoint.secretName} already belongs to endpoint ${owner.id}.`);
   }
 
   private now(): string {

@@ -44,6 +44,14 @@ export class EndpointExistsError extends ConflictError {
   override readonly code: string = 'ENDPOINT_EXISTS';
 }
 
+/** The endpoint changed between the read and the write of an admin change (retried before it surfaces). */
+export class EndpointChangedError extends ConflictError {
+  override readonly code: string = 'ENDPOINT_CHANGED';
+  constructor(readonly endpointId: string) {
+    super(`Endpoint ${endpointId} changed meanwhile; read it again and retry.`);
+  }
+}
+
 /** The endpoint is declared in ENDPOINTS_FILE and cannot be changed through the API. */
 export class EndpointReadOnlyError extends ConflictError {
   override readonly code: string = 'ENDPOINT_READ_ONLY';

@@ -80,7 +80,7 @@ export async function seedEndpoints(
       rules,
       new Date().toISOString(),
     );
-    await module.registry.put(endpoint);
+    await module.registry.create(endpoint);
     await module.secrets.setVersion(e.secretName, primaryKey, {
       tags: {
         [SECRET_TAGS.rotationId]: `seed-${e.id}`,

@@ -47,6 +47,7 @@ const NOT_JOURNALED: Record<string, string> = {
   ENDPOINT_NOT_FOUND: 'admin API 404',
   ENDPOINT_EXISTS: 'admin API 409 on create',
   ENDPOINT_READ_ONLY: 'admin API 409 for ENDPOINTS_FILE entries',
+  ENDPOINT_CHANGED: 'admin API 409 when concurrent writes keep winning',
   KEY_VALUE_REJECTED: 'the set step falls back to regenerating without a value',
 };
 

@@ -1,14 +1,31 @@
-import type { EndpointRegistry } from '../../../shared/endpoints/EndpointRegistry';
+import type { EndpointRegistry, VersionedEndpoint } from '../../../shared/endpoints/EndpointRegistry';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
-import { EndpointReadOnlyError } from '../../../shared/rotation/errors';
+import {
+  EndpointChangedError,
+  EndpointExistsError,
+  EndpointNotFoundError,
+  EndpointReadOnlyError,
+} from '../../../shared/rotation/errors';
 
-/** The endpoint registry in memory; ids in `readOnly` behave like ENDPOINTS_FILE entries. */
+/**
+ * The endpoint registry in memory, each endpoint stored with a version like a Table row's ETag. Ids in
+ * `readOnly` behave like ENDPOINTS_FILE entries; `beforeReplace` runs inside the next replace, before
+ * its version check (another write landing in between).
+ */
 export class InMemoryEndpointRegistry implements EndpointRegistry {
   readonly endpoints = new Map<string, ManagedEndpoint>();
   readonly readOnly = new Set<string>();
+  beforeReplace: (() => Promise<void>) | undefined;
+  private readonly versions = new Map<string, string>();
+  private writes = 0;
 
   async get(id: string): Promise<ManagedEndpoint | undefined> {
     return this.endpoints.get(id);
+  }
+
+  async getVersioned(id: string): Promise<VersionedEndpoint | undefined> {
+    const endpoint = this.endpoints.get(id);
+    return endpoint && { endpoint, version: this.versionOf(id) };
   }
 
   async list(): Promise<readonly ManagedEndpoint[]> {
@@ -19,13 +36,40 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return [...this.endpoints.values()].find((e) => e.secretName === secretName);
   }
 
-  async put(endpoint: ManagedEndpoint): Promise<void> {
-    if (this.readOnly.has(endpoint.id)) throw new EndpointReadOnlyError(endpoint.id);
-    this.endpoints.set(endpoint.id, endpoint);
+  async create(endpoint: ManagedEndpoint): Promise<void> {
+    this.writable(endpoint.id);
+    if (this.endpoints.has(endpoint.id))
+      throw new EndpointExistsError(`Endpoint ${endpoint.id} is already registered.`);
+    this.store(endpoint);
+  }
+
+  async replace(endpoint: ManagedEndpoint, version: string): Promise<void> {
+    this.writable(endpoint.id);
+    const meanwhile = this.beforeReplace;
+    this.beforeReplace = undefined;
+    await meanwhile?.();
+    if (!this.endpoints.has(endpoint.id)) throw new EndpointNotFoundError(endpoint.id);
+    if (this.versionOf(endpoint.id) !== version) throw new EndpointChangedError(endpoint.id);
+    this.store(endpoint);
   }
 
   async delete(id: string): Promise<void> {
-    if (this.readOnly.has(id)) throw new EndpointReadOnlyError(id);
+    this.writable(id);
     this.endpoints.delete(id);
+    this.versions.delete(id);
+  }
+
+  /** Endpoints seeded straight into `endpoints` by a test have a version too. */
+  private versionOf(id: string): string {
+    return this.versions.get(id) ?? 'seeded';
+  }
+
+  private store(endpoint: ManagedEndpoint): void {
+    this.endpoints.set(endpoint.id, endpoint);
+    this.versions.set(endpoint.id, String(++this.writes));
+  }
+
+  private writable(id: string): void {
+    if (this.readOnly.has(id)) throw new EndpointReadOnlyError(id);
   }
 }

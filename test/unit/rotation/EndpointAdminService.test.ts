@@ -1,6 +1,7 @@
 import { ValidationError } from '../../../shared/errors';
 import {
   AuthModeNotKeyError,
+  EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointReadOnlyError,
@@ -163,6 +164,79 @@ describe('Class: EndpointAdminService', () => {
       expect(await f.registry.get('first-one')).toBeUndefined();
       expect(retired.retiredAt).toBe('2026-02-01T00:00:00.000Z');
       await expect(f.services.admin.remove('nope-one')).rejects.toThrow(EndpointNotFoundError);
+    });
+  });
+
+  describe('Concurrent changes', () => {
+    const at = '2026-02-01T00:00:00.000Z';
+
+    it('keeps a retirement that lands while a PATCH is being written', async () => {
+      // Prepare: Event Grid retires the endpoint between the PATCH's read and its write
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.registry.beforeReplace = async () => {
+        await f.services.admin.retire('demo-key', at);
+      };
+
+      // Act
+      const updated = await f.services.admin.update('demo-key', { rotationPeriodHours: 48 });
+
+      // Assess
+      expect(updated).toMatchObject({ rotationPeriodHours: 48, retiredAt: at });
+      expect(await f.registry.get('demo-key')).toEqual(updated);
+    });
+
+    it('keeps a PATCH that lands while a retirement is being written', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.registry.beforeReplace = async () => {
+        await f.services.admin.update('demo-key', { enabled: false });
+      };
+
+      // Act
+      const retired = await f.services.admin.retire('demo-key', at);
+
+      // Assess
+      expect(retired).toMatchObject({ enabled: false, retiredAt: at });
+      expect(await f.registry.get('demo-key')).toEqual(retired);
+    });
+
+    it('answers 409 ENDPOINT_CHANGED when other writes keep coming first', async () => {
+      // Prepare: every attempt finds the endpoint rewritten since its read
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      let interleaved = 0;
+      const interleave = async (): Promise<void> => {
+        interleaved++;
+        const current = await f.registry.getVersioned('demo-key');
+        await f.registry.replace(current!.endpoint, current!.version);
+        f.registry.beforeReplace = interleave;
+      };
+      f.registry.beforeReplace = interleave;
+
+      // Act
+      const error = await f.services.admin
+        .update('demo-key', { rotationPeriodHours: 48 })
+        .catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(EndpointChangedError);
+      expect(error).toMatchObject({ status: 409, code: 'ENDPOINT_CHANGED' });
+      expect(interleaved).toBe(5);
+      expect((await f.registry.get('demo-key'))?.rotationPeriodHours).not.toBe(48);
+    });
+
+    it('answers 404 when the endpoint is removed before the write', async () => {
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.registry.beforeReplace = async () => {
+        await f.services.admin.remove('demo-key');
+      };
+      await expect(f.services.admin.update('demo-key', { enabled: false })).rejects.toThrow(
+        EndpointNotFoundError,
+      );
+      expect(await f.registry.get('demo-key')).toBeUndefined();
     });
   });
 

@@ -27,7 +27,8 @@ describe('Class: TableEndpointRegistry', () => {
 
     // Assess
     expect(found).toMatchObject({ id: 'file-one', secretName: 'file-one-key', gracePeriodHours: 25 });
-    await expect(registry.put(found!)).rejects.toThrow(EndpointReadOnlyError);
+    await expect(registry.create(found!)).rejects.toThrow(EndpointReadOnlyError);
+    await expect(registry.replace(found!, 'file')).rejects.toThrow(EndpointReadOnlyError);
     await expect(registry.delete('file-one')).rejects.toThrow(EndpointReadOnlyError);
   });
 
