@@ -20,16 +20,18 @@ export interface EndpointRegistry {
   getVersioned(id: string): Promise<VersionedEndpoint | undefined>;
   /** Every endpoint, file-declared ones included, sorted by id. */
   list(): Promise<readonly ManagedEndpoint[]>;
-  /** The endpoint whose main secret is `secretName`. */
+  /** The endpoint whose main secret is `secretName`, compared as Key Vault does (ignoring case). */
   findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined>;
   /**
-   * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken and
-   * `EndpointReadOnlyError` for file-declared ids.
+   * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken or another stored
+   * endpoint owns its secret (however the two creates interleave), `EndpointReadOnlyError` for
+   * file-declared ids.
    */
   create(endpoint: ManagedEndpoint): Promise<void>;
   /**
    * Replaces an endpoint if it is still at `version`. Throws `EndpointChangedError` when another write
-   * landed since, `EndpointNotFoundError` when it was deleted, `EndpointReadOnlyError` for file ids.
+   * landed since, `EndpointNotFoundError` when it was deleted, `EndpointExistsError` when another
+   * stored endpoint owns the new secret, `EndpointReadOnlyError` for file ids.
    */
   replace(endpoint: ManagedEndpoint, version: string): Promise<void>;
   /** Deletes a table entry (no-op when absent); throws `EndpointReadOnlyError` for file-declared ids. */

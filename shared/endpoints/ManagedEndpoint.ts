@@ -78,3 +78,11 @@ export interface ManagedEndpoint {
   readonly createdAt: string;
   readonly updatedAt: string;
 }
+
+/**
+ * `secretName` as Key Vault tells secrets apart: object names ignore case, so two names that differ
+ * only in case are one secret (learn.microsoft.com, "About keys, secrets, and certificates").
+ */
+export function secretIdentity(secretName: string): string {
+  return secretName.toLowerCase();
+}

@@ -1,9 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
 
-import type { TableClient } from '@azure/data-tables';
-
-import { ConfigError, ValidationError } from '../errors';
 import { statusOf } from '../networkErrors';
+import { retryWhileStale } from '../optimisticChange';
 import {
   EndpointChangedError,
   EndpointExistsError,
@@ -13,20 +11,36 @@ import {
 import { sdk } from '../sdk';
 import { createTableOnce } from '../tableOnce';
 import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
-import type { ManagedEndpoint } from './ManagedEndpoint';
-import { type EndpointRules, validateEndpoint } from './validateEndpoint';
+import { readEndpointsFile } from './endpointsFile';
+import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
+import type { EndpointRules } from './validateEndpoint';
 
 const PARTITION = 'endpoint';
 /** File entries cannot be replaced, so their version is never compared; it only fills the shape. */
 const FILE_VERSION = 'file';
 
-interface EndpointEntity {
+/**
+ * Row keys of secret-name claims: one row per Key Vault secret, holding the id of the endpoint that
+ * owns it. An endpoint row and its claim are written in one transaction, so two endpoints can never
+ * own one secret, however their writes interleave. `~` sorts after every character of an endpoint id,
+ * so `RowKey lt '~'` lists endpoint rows only.
+ */
+const CLAIM_PREFIX = '~secret~';
+
+// Types, not interfaces: transaction actions take rows as a `Record<string, unknown>`.
+type SecretClaimEntity = {
+  partitionKey: string;
+  rowKey: string;
+  endpointId: string;
+};
+
+type EndpointEntity = {
   partitionKey: string;
   rowKey: string;
   /** The whole endpoint as JSON: one column keeps the schema in one place (validateEndpoint). */
   endpoint: string;
   secretName: string;
-}
+};
 
 /** Options of {@link TableEndpointRegistry}. */
 export interface TableEndpointRegistryOptions {
@@ -45,7 +59,8 @@ export interface TableEndpointRegistryOptions {
  * `ENDPOINTS_FILE` for small setups. A file entry wins over a table row with the same id and cannot be
  * changed through the API. The file is read and validated once per process; a bad file is a
  * `ConfigError` naming each bad entry and field. A row's ETag is its version: creates are insert-only
- * and replaces carry `If-Match`, so a 409 or 412 from the table becomes the port's typed error.
+ * and replaces carry `If-Match`, so a 409 or 412 from the table becomes the port's typed error. Each
+ * write carries the endpoint's secret-name claim in the same transaction (see `CLAIM_PREFIX`).
  */
 export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
@@ -62,14 +77,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
   async getVersioned(id: string): Promise<VersionedEndpoint | undefined> {
     const declared = (await this.declared()).get(id);
     if (declared) return { endpoint: declared, version: FILE_VERSION };
-    const table = await this.table();
-    try {
-      const row = await table.getEntity<EndpointEntity>(PARTITION, id);
-      return { endpoint: parse(row), version: row.etag };
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
+    const row = await readRow(await this.table(), id);
+    return row && { endpoint: parse(row), version: row.etag };
   }
 
   async list(): Promise<readonly ManagedEndpoint[]> {
@@ -77,47 +86,90 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const table = await this.table();
     const all = new Map(declared);
     const rows = table.listEntities<EndpointEntity>({
-      queryOptions: { filter: sdk.tables().odata`PartitionKey eq ${PARTITION}` },
+      queryOptions: {
+        filter: sdk.tables().odata`PartitionKey eq ${PARTITION} and RowKey lt ${CLAIM_PREFIX}`,
+      },
     });
     for await (const row of rows) if (!all.has(row.rowKey)) all.set(row.rowKey, parse(row));
     return [...all.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
-    return (await this.list()).find((e) => e.secretName === secretName);
+    const wanted = secretIdentity(secretName);
+    return (await this.list()).find((e) => secretIdentity(e.secretName) === wanted);
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
     const table = await this.writable(endpoint.id);
     try {
-      await table.createEntity(toEntity(endpoint));
+      await table.submitTransaction([
+        ['create', toEntity(endpoint)],
+        ['create', claimOf(endpoint)],
+      ]);
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
-      // The SDK's retry of a create that landed (its answer lost) finds the very row it sent.
-      const stored = await table.getEntity<EndpointEntity>(PARTITION, endpoint.id);
-      if (stored.endpoint !== JSON.stringify(endpoint))
-        throw new EndpointExistsError(`Endpoint ${endpoint.id} is already registered.`);
+      const [row, claim] = await Promise.all([readRow(table, endpoint.id), readClaim(table, endpoint)]);
+      // The SDK's retry of a create that landed (its answer lost) finds the very rows it sent.
+      if (row?.endpoint === JSON.stringify(endpoint) && claim?.endpointId === endpoint.id) return;
+      throw row || !claim
+        ? EndpointExistsError.idTaken(endpoint.id)
+        : EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
     }
   }
 
   async replace(endpoint: ManagedEndpoint, version: string): Promise<void> {
     const table = await this.writable(endpoint.id);
+    const stored = await readRow(table, endpoint.id);
+    if (!stored) throw new EndpointNotFoundError(endpoint.id);
+    if (stored.etag !== version) throw new EndpointChangedError(endpoint.id);
+    const actions: TransactionAction[] = [['update', toEntity(endpoint), 'Replace', { etag: version }]];
+    const claim = await readClaim(table, endpoint);
+    if (claim && claim.endpointId !== endpoint.id)
+      throw EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
+    // Rows written before claims existed get theirs on their first replace.
+    if (!claim) actions.push(['create', claimOf(endpoint)]);
+    if (secretIdentity(stored.secretName) !== secretIdentity(endpoint.secretName))
+      actions.push(...(await this.releaseClaim(table, endpoint.id, stored.secretName)));
     try {
-      await table.updateEntity(toEntity(endpoint), 'Replace', { etag: version });
+      await table.submitTransaction(actions);
     } catch (error) {
-      if (statusOf(error) === 404) throw new EndpointNotFoundError(endpoint.id);
-      if (statusOf(error) === 412) throw new EndpointChangedError(endpoint.id);
+      // 412 or 404: the row changed or went; 409: another endpoint claimed the secret meanwhile.
+      // The caller re-reads and decides again.
+      if ([404, 409, 412].includes(statusOf(error) ?? 0)) throw new EndpointChangedError(endpoint.id);
       throw error;
     }
   }
 
   async delete(id: string): Promise<void> {
     const table = await this.writable(id);
-    try {
-      await table.deleteEntity(PARTITION, id);
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-    }
+    await retryWhileStale(
+      (error) => error instanceof EndpointChangedError,
+      async () => {
+        const stored = await readRow(table, id);
+        if (!stored) return;
+        const actions: TransactionAction[] = [
+          ['delete', { partitionKey: PARTITION, rowKey: id }],
+          ...(await this.releaseClaim(table, id, stored.secretName)),
+        ];
+        try {
+          await table.submitTransaction(actions);
+        } catch (error) {
+          // 404: a rename moved the claim meanwhile, or our own delete landed and its answer was lost.
+          if (statusOf(error) === 404) throw new EndpointChangedError(id);
+          throw error;
+        }
+      },
+    );
+  }
+
+  /** The action that frees `secretName` when endpoint `id` holds its claim; none otherwise. */
+  private async releaseClaim(
+    table: TableClient,
+    id: string,
+    secretName: string,
+  ): Promise<TransactionAction[]> {
+    const claim = await readClaim(table, { secretName });
+    return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
   }
 
   /** The table, once `id` is known not to be a file entry. */
@@ -127,53 +179,53 @@ export class TableEndpointRegistry implements EndpointRegistry {
   }
 
   private declared(): Promise<Map<string, ManagedEndpoint>> {
-    this.fileEntries ??= this.loadFile();
-    return this.fileEntries;
-  }
-
-  private async loadFile(): Promise<Map<string, ManagedEndpoint>> {
-    const { endpointsFile, rules, now } = this.options;
-    const entries = new Map<string, ManagedEndpoint>();
-    if (!endpointsFile) return entries;
-    const read = this.options.readText ?? ((path: string) => readFile(path, 'utf8'));
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await read(endpointsFile));
-    } catch (error) {
-      throw new ConfigError([
-        {
-          field: 'ENDPOINTS_FILE',
-          message: `cannot be read as JSON (${error instanceof Error ? error.name : 'error'})`,
-        },
-      ]);
-    }
-    const list = Array.isArray(raw) ? raw : (raw as { endpoints?: unknown } | null)?.endpoints;
-    if (!Array.isArray(list))
-      throw new ConfigError([
-        { field: 'ENDPOINTS_FILE', message: 'must hold an array of endpoints or { "endpoints": [...] }' },
-      ]);
-    const issues = list.flatMap((item, index) => {
-      try {
-        const endpoint = validateEndpoint(item, rules, now());
-        if (entries.has(endpoint.id))
-          return [{ field: `ENDPOINTS_FILE[${index}].id`, message: 'is declared twice' }];
-        entries.set(endpoint.id, endpoint);
-        return [];
-      } catch (error) {
-        if (!(error instanceof ValidationError)) throw error;
-        return error.issues.map((i) => ({
-          field: `ENDPOINTS_FILE[${index}].${i.field}`,
-          message: i.message,
-        }));
-      }
+    const { endpointsFile, rules, now, readText } = this.options;
+    this.fileEntries ??= readEndpointsFile({
+      path: endpointsFile,
+      rules,
+      now,
+      ...(readText ? { readText } : {}),
     });
-    if (issues.length > 0) throw new ConfigError(issues);
-    return entries;
+    return this.fileEntries;
   }
 
   private async table(): Promise<TableClient> {
     await this.createTable();
     return this.options.table;
+  }
+}
+
+function claimOf(endpoint: ManagedEndpoint): SecretClaimEntity {
+  return { partitionKey: PARTITION, rowKey: claimKey(endpoint), endpointId: endpoint.id };
+}
+
+function claimKey(endpoint: Pick<ManagedEndpoint, 'secretName'>): string {
+  return `${CLAIM_PREFIX}${secretIdentity(endpoint.secretName)}`;
+}
+
+async function readRow(
+  table: TableClient,
+  id: string,
+): Promise<(EndpointEntity & { etag: string }) | undefined> {
+  return readEntity<EndpointEntity>(table, id);
+}
+
+async function readClaim(
+  table: TableClient,
+  endpoint: Pick<ManagedEndpoint, 'secretName'>,
+): Promise<SecretClaimEntity | undefined> {
+  return readEntity<SecretClaimEntity>(table, claimKey(endpoint));
+}
+
+async function readEntity<T extends object>(
+  table: TableClient,
+  rowKey: string,
+): Promise<(T & { etag: string }) | undefined> {
+  try {
+    return await table.getEntity<T>(PARTITION, rowKey);
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
   }
 }
 

@@ -200,7 +200,7 @@ export class EndpointAdminService {
   private async requireOwnSecret(endpoint: ManagedEndpoint): Promise<void> {
     const owner = await this.options.registry.findBySecretName(endpoint.secretName);
     if (owner && owner.id !== endpoint.id)
-      throw new EndpointExistsError(`Secret ${endpoint.secretName} already belongs to endpoint ${owner.id}.`);
+      throw EndpointExistsError.secretTaken(endpoint.secretName, owner.id);
   }
 
   private now(): string {

@@ -39,9 +39,17 @@ export class LeaseLostError extends ConflictError {
   }
 }
 
-/** An endpoint with that id (or secret name) already exists. */
+/** An endpoint with that id exists, or its Key Vault secret belongs to another endpoint. */
 export class EndpointExistsError extends ConflictError {
   override readonly code: string = 'ENDPOINT_EXISTS';
+
+  static idTaken(id: string): EndpointExistsError {
+    return new EndpointExistsError(`Endpoint ${id} is already registered.`);
+  }
+
+  static secretTaken(secretName: string, ownerId: string): EndpointExistsError {
+    return new EndpointExistsError(`Secret ${secretName} already belongs to endpoint ${ownerId}.`);
+  }
 }
 
 /** The endpoint changed between the read and the write of an admin change (retried before it surfaces). */

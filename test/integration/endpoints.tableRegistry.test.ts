@@ -29,13 +29,14 @@ function endpoint(id: string): ManagedEndpoint {
 /** The endpoint registry against Azurite through the real TableClient: writes never overwrite blindly. */
 describe('Class: TableEndpointRegistry (Azurite)', () => {
   let azurite: RunningAzurite;
+  let table: TableClient;
   let registry: TableEndpointRegistry;
   let admin: EndpointAdminService;
   const flaky = new FlakyTableWrites();
 
   beforeAll(async () => {
     azurite = await startAzurite();
-    const table = TableClient.fromConnectionString(azurite.connectionString, 'registryEndpoints', {
+    table = TableClient.fromConnectionString(azurite.connectionString, 'registryEndpoints', {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
       additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
@@ -146,5 +147,100 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     expect(second).toMatchObject({ id: 'raced-one', rotationPeriodHours: 48 });
     expect(first).toBeInstanceOf(EndpointExistsError);
     expect(await registry.get('raced-one')).toEqual(second);
+  });
+
+  describe('Secret-name claims: one endpoint per Key Vault secret', () => {
+    it('lets only one of two racing registrations of one secret win, whatever the case (admin service)', async () => {
+      // Prepare: both pass the "secret is free" check before either writes
+      const arm = endpoint('claim-a').arm;
+      let second: unknown;
+      flaky.beforeNextWrite(async () => {
+        second = await admin.register({ id: 'claim-b', arm, secretName: 'Shared-Secret' });
+      });
+
+      // Act
+      const first = await admin
+        .register({ id: 'claim-a', arm, secretName: 'shared-secret' })
+        .catch((e: unknown) => e);
+
+      // Assess
+      expect(second).toMatchObject({ id: 'claim-b' });
+      expect(first).toBeInstanceOf(EndpointExistsError);
+      expect((first as Error).message).toBe('Secret shared-secret already belongs to endpoint claim-b.');
+      expect(await registry.get('claim-a')).toBeUndefined();
+      expect((await registry.findBySecretName('SHARED-SECRET'))?.id).toBe('claim-b');
+    });
+
+    it('moves the claim when a secret is renamed, and frees it when the endpoint is deleted', async () => {
+      // Prepare
+      const arm = endpoint('mover').arm;
+      await admin.register({ id: 'mover', arm, secretName: 'before-name' });
+
+      // Act
+      await admin.update('mover', { secretName: 'after-name' });
+      const oldNameFree = await admin.register({ id: 'takes-old', arm, secretName: 'Before-Name' });
+      const newNameTaken = await admin
+        .register({ id: 'takes-new', arm, secretName: 'AFTER-NAME' })
+        .catch((e: unknown) => e);
+      await admin.remove('mover');
+      const freedAfterDelete = await admin.register({ id: 'takes-freed', arm, secretName: 'after-name' });
+
+      // Assess
+      expect(oldNameFree.id).toBe('takes-old');
+      expect(newNameTaken).toBeInstanceOf(EndpointExistsError);
+      expect(freedAfterDelete.id).toBe('takes-freed');
+      expect((await registry.list()).map((e) => e.id)).not.toContain('mover');
+    });
+
+    it('lets a rename and a registration race for one secret, and only one of them gets it', async () => {
+      // Prepare: the rename's transaction is sent just after a registration took the name
+      const arm = endpoint('renamer').arm;
+      await admin.register({ id: 'renamer', arm });
+      let registered: unknown;
+      flaky.beforeNextWrite(async () => {
+        registered = await admin.register({ id: 'newcomer', arm, secretName: 'wanted-name' });
+      });
+
+      // Act
+      const renamed = await admin.update('renamer', { secretName: 'wanted-name' }).catch((e: unknown) => e);
+
+      // Assess: the rename re-reads, sees the claim and is refused; nothing half-written
+      expect(registered).toMatchObject({ id: 'newcomer' });
+      expect(renamed).toBeInstanceOf(EndpointExistsError);
+      expect((await registry.get('renamer'))?.secretName).toBe('renamer-key');
+      expect((await registry.findBySecretName('wanted-name'))?.id).toBe('newcomer');
+    });
+
+    it('gives a row written before claims existed its claim on its first replace', async () => {
+      // Prepare: an endpoint row as older versions wrote it, with no claim row
+      const legacy = endpoint('legacy-one');
+      await table.createEntity({
+        partitionKey: 'endpoint',
+        rowKey: legacy.id,
+        endpoint: JSON.stringify(legacy),
+        secretName: legacy.secretName,
+      });
+
+      // Act
+      await admin.update('legacy-one', { rotationPeriodHours: 48 });
+      const racer = { ...endpoint('legacy-racer'), secretName: legacy.secretName };
+      const taken = await registry.create(racer).catch((e: unknown) => e);
+
+      // Assess: the claim now stops a create that skips the admin service's check
+      expect(taken).toBeInstanceOf(EndpointExistsError);
+      expect((await registry.get('legacy-one'))?.rotationPeriodHours).toBe(48);
+      expect((await registry.list()).every((e) => typeof e.id === 'string' && !e.id.startsWith('~'))).toBe(
+        true,
+      );
+    });
+
+    it('counts a delete whose answer was lost as done', async () => {
+      await registry.create(endpoint('deleted-once'));
+      flaky.dropNextAnswer();
+      await registry.delete('deleted-once');
+      expect(flaky.pending).toBe(false);
+      expect(await registry.get('deleted-once')).toBeUndefined();
+      await expect(registry.create(endpoint('deleted-once'))).resolves.toBeUndefined();
+    });
   });
 });

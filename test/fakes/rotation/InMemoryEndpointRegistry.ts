@@ -1,5 +1,5 @@
 import type { EndpointRegistry, VersionedEndpoint } from '../../../shared/endpoints/EndpointRegistry';
-import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { type ManagedEndpoint, secretIdentity } from '../../../shared/endpoints/ManagedEndpoint';
 import {
   EndpointChangedError,
   EndpointExistsError,
@@ -33,13 +33,13 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
   }
 
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
-    return [...this.endpoints.values()].find((e) => e.secretName === secretName);
+    return this.ownerOf(secretName);
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
     this.writable(endpoint.id);
-    if (this.endpoints.has(endpoint.id))
-      throw new EndpointExistsError(`Endpoint ${endpoint.id} is already registered.`);
+    if (this.endpoints.has(endpoint.id)) throw EndpointExistsError.idTaken(endpoint.id);
+    this.requireSecretFree(endpoint);
     this.store(endpoint);
   }
 
@@ -50,6 +50,7 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     await meanwhile?.();
     if (!this.endpoints.has(endpoint.id)) throw new EndpointNotFoundError(endpoint.id);
     if (this.versionOf(endpoint.id) !== version) throw new EndpointChangedError(endpoint.id);
+    this.requireSecretFree(endpoint);
     this.store(endpoint);
   }
 
@@ -57,6 +58,18 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     this.writable(id);
     this.endpoints.delete(id);
     this.versions.delete(id);
+  }
+
+  private ownerOf(secretName: string): ManagedEndpoint | undefined {
+    const wanted = secretIdentity(secretName);
+    return [...this.endpoints.values()].find((e) => secretIdentity(e.secretName) === wanted);
+  }
+
+  /** Like the Table registry's secret-name claims: one owner per Key Vault secret. */
+  private requireSecretFree(endpoint: ManagedEndpoint): void {
+    const owner = this.ownerOf(endpoint.secretName);
+    if (owner && owner.id !== endpoint.id)
+      throw EndpointExistsError.secretTaken(endpoint.secretName, owner.id);
   }
 
   /** Endpoints seeded straight into `endpoints` by a test have a version too. */

@@ -121,6 +121,30 @@ describe('Class: EndpointAdminService', () => {
         EndpointExistsError,
       );
     });
+
+    it('compares secret names as Key Vault does, ignoring case', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await f.services.admin.register({ id: 'demo-key', arm, secretName: 'Shared' });
+      await f.services.admin.register({ id: 'other-one', arm });
+
+      // Act
+      const registered = f.services.admin.register({ id: 'third-one', arm, secretName: 'SHARED' });
+      const renamed = f.services.admin.update('other-one', { secretName: 'shared' });
+
+      // Assess
+      await expect(registered).rejects.toThrow('Secret SHARED already belongs to endpoint demo-key.');
+      await expect(renamed).rejects.toThrow(EndpointExistsError);
+      expect(f.registry.endpoints.get('other-one')?.secretName).toBe('other-one-key');
+    });
+
+    it("refuses a secret name that is another endpoint's pending secret", async () => {
+      const f = buildRotationFixture();
+      for (const secretName of ['demo-key-pending', 'Demo-Key-PENDING'])
+        expect(await issuesOf(f.services.admin.register({ id: 'other-one', arm, secretName }))).toEqual([
+          'secretName',
+        ]);
+    });
   });
 
   describe('Method: update', () => {

@@ -43,6 +43,7 @@ describe('Class: TableEndpointRegistry', () => {
           { id: 'ok-one', arm },
           { id: 'ok-one', arm },
           { id: 'x', arm, gracePeriodHours: 1 },
+          { id: 'ok-two', arm, secretName: 'OK-ONE-KEY' },
         ]),
     });
     const error = await registry.get('ok-one').catch((e: unknown) => e);
@@ -51,6 +52,8 @@ describe('Class: TableEndpointRegistry', () => {
       'ENDPOINTS_FILE[1].id',
       'ENDPOINTS_FILE[2].id',
       'ENDPOINTS_FILE[2].gracePeriodHours',
+      'ENDPOINTS_FILE[3].secretName',
     ]);
+    expect((error as ConfigError).issues[3]?.message).toBe('is also the secret of ok-one');
   });
 });

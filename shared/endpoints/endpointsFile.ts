@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+
+import { ConfigError, ValidationError } from '../errors';
+import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
+import { type EndpointRules, validateEndpoint } from './validateEndpoint';
+
+/** Where `ENDPOINTS_FILE` is and how its entries are validated. */
+export interface EndpointsFileOptions {
+  /** `ENDPOINTS_FILE`; no path means no file entries. */
+  path?: string | undefined;
+  rules: EndpointRules;
+  /** Time stamped on entries without createdAt. */
+  now: () => string;
+  /** @default fs.readFile as UTF-8 */
+  readText?: (path: string) => Promise<string>;
+}
+
+/**
+ * The endpoints declared in `ENDPOINTS_FILE` (a JSON array, or `{ "endpoints": [...] }`), by id. A bad
+ * file is one `ConfigError` naming every bad entry and field, ids or secrets declared twice included.
+ */
+export async function readEndpointsFile(
+  options: EndpointsFileOptions,
+): Promise<Map<string, ManagedEndpoint>> {
+  const { path: endpointsFile, rules, now } = options;
+  const entries = new Map<string, ManagedEndpoint>();
+  const secretOwners = new Map<string, string>();
+  if (!endpointsFile) return entries;
+  const read = options.readText ?? ((path: string) => readFile(path, 'utf8'));
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await read(endpointsFile));
+  } catch (error) {
+    throw new ConfigError([
+      {
+        field: 'ENDPOINTS_FILE',
+        message: `cannot be read as JSON (${error instanceof Error ? error.name : 'error'})`,
+      },
+    ]);
+  }
+  const list = Array.isArray(raw) ? raw : (raw as { endpoints?: unknown } | null)?.endpoints;
+  if (!Array.isArray(list))
+    throw new ConfigError([
+      { field: 'ENDPOINTS_FILE', message: 'must hold an array of endpoints or { "endpoints": [...] }' },
+    ]);
+  const issues = list.flatMap((item, index) => {
+    try {
+      const endpoint = validateEndpoint(item, rules, now());
+      if (entries.has(endpoint.id))
+        return [{ field: `ENDPOINTS_FILE[${index}].id`, message: 'is declared twice' }];
+      const owner = secretOwners.get(secretIdentity(endpoint.secretName));
+      if (owner)
+        return [{ field: `ENDPOINTS_FILE[${index}].secretName`, message: `is also the secret of ${owner}` }];
+      entries.set(endpoint.id, endpoint);
+      secretOwners.set(secretIdentity(endpoint.secretName), endpoint.id);
+      return [];
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      return error.issues.map((i) => ({
+        field: `ENDPOINTS_FILE[${index}].${i.field}`,
+        message: i.message,
+      }));
+    }
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
+  return entries;
+}
