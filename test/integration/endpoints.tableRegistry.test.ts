@@ -1,3 +1,4 @@
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
@@ -33,13 +34,24 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
   let registry: TableEndpointRegistry;
   let admin: EndpointAdminService;
   const flaky = new FlakyTableWrites();
+  let scans = 0;
+  const scanCounter: PipelinePolicy = {
+    name: 'scanCounter',
+    sendRequest: async (request, next) => {
+      if (request.method === 'GET' && /[?&](%24|\$)filter=/.test(request.url)) scans++;
+      return next(request);
+    },
+  };
 
   beforeAll(async () => {
     azurite = await startAzurite();
     table = TableClient.fromConnectionString(azurite.connectionString, 'registryEndpoints', {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
-      additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
+      additionalPolicies: [
+        { policy: flaky.policy, position: 'perRetry' },
+        { policy: scanCounter, position: 'perCall' },
+      ],
     });
     registry = new TableEndpointRegistry({ table, rules, now: () => new Date().toISOString() });
     // Only the registry matters to register, update and retire; the other ports are in-memory.
@@ -232,6 +244,30 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect((await registry.list()).every((e) => typeof e.id === 'string' && !e.id.startsWith('~'))).toBe(
         true,
       );
+    });
+
+    it('finds an endpoint by its secret with point reads, and a row from before claims by a scan', async () => {
+      // Prepare
+      await registry.create(endpoint('found-by-claim'));
+      const legacy = endpoint('found-by-scan');
+      await table.createEntity({
+        partitionKey: 'endpoint',
+        rowKey: legacy.id,
+        endpoint: JSON.stringify(legacy),
+        secretName: legacy.secretName,
+      });
+      scans = 0;
+
+      // Act: Key Vault may report the name in another case than the endpoint's
+      const claimed = await registry.findBySecretName('FOUND-BY-CLAIM-KEY');
+      const scansForClaimed = scans;
+      const unclaimed = await registry.findBySecretName('found-by-scan-key');
+
+      // Assess
+      expect(claimed?.id).toBe('found-by-claim');
+      expect(scansForClaimed).toBe(0);
+      expect(unclaimed?.id).toBe('found-by-scan');
+      expect(scans).toBe(1);
     });
 
     it('counts a delete whose answer was lost as done', async () => {
