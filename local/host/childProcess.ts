@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 import { childStopper } from '../childStopper';
+import { OutputTail } from './OutputTail';
 
 /** Options of {@link spawnFunctionsHost}. */
 export interface SpawnFunctionsHostOptions {
@@ -17,6 +18,8 @@ export interface SpawnFunctionsHostOptions {
   readonly startTimeoutMs?: number;
   /** Receives the child's output as it arrives (npm start shows it after the banner). */
   readonly onOutput?: (chunk: string) => void;
+  /** Characters of output `output()` keeps (the latest). @default DEFAULT_OUTPUT_TAIL_CHARS */
+  readonly keptOutputChars?: number;
   /** Node options for the child, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). @default [] */
   readonly nodeArgs?: readonly string[];
 }
@@ -26,7 +29,7 @@ export interface SpawnedFunctionsHost {
   readonly url: string;
   /** Process id of the host (e.g. for a benchmark that reads its CPU time). */
   readonly pid: number | undefined;
-  /** Everything the child printed so far (stdout and stderr interleaved). */
+  /** What the child printed so far, stdout and stderr interleaved (the latest `keptOutputChars`). */
   output(): string;
   /** SIGTERM, then SIGKILL after 5 s; resolves when the child has exited. */
   stop(): Promise<void>;
@@ -53,7 +56,7 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  let captured = '';
+  const captured = new OutputTail(opts.keptOutputChars);
   const stop = childStopper(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -64,17 +67,17 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
     const fail = (error: Error): void => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new Error(`${error.message}\n${captured}`));
+      reject(new Error(`${error.message}\n${captured.toString()}`));
     };
     let listening = false;
     const onData = (chunk: Buffer): void => {
       const text = chunk.toString('utf8');
-      captured += text;
+      captured.append(text);
       opts.onOutput?.(text);
       // Look for the banner only until it is seen: rescanning everything captured on every chunk
       // costs O(output²), which a busy host (a log line per invocation) turns into seconds of CPU.
       if (listening) return;
-      const m = /Functions host listening on (http:\/\/\S+)/.exec(captured);
+      const m = /Functions host listening on (http:\/\/\S+)/.exec(captured.toString());
       if (m?.[1]) {
         listening = true;
         clearTimeout(timer);
@@ -90,7 +93,7 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
   return {
     url,
     pid: child.pid,
-    output: () => captured,
+    output: () => captured.toString(),
     stop,
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

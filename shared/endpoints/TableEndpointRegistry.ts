@@ -138,7 +138,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     // Rows written before claims existed get theirs on their first replace.
     if (!claim) actions.push(['create', claimOf(endpoint)]);
     if (secretIdentity(stored.secretName) !== secretIdentity(endpoint.secretName))
-      actions.push(...(await this.releaseClaim(table, endpoint.id, stored.secretName)));
+      actions.push(...(await releaseClaim(table, endpoint.id, stored.secretName)));
     try {
       await table.submitTransaction(actions);
     } catch (error) {
@@ -158,7 +158,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
         if (!stored) return;
         const actions: TransactionAction[] = [
           ['delete', { partitionKey: PARTITION, rowKey: id }],
-          ...(await this.releaseClaim(table, id, stored.secretName)),
+          ...(await releaseClaim(table, id, stored.secretName)),
         ];
         try {
           await table.submitTransaction(actions);
@@ -169,16 +169,6 @@ export class TableEndpointRegistry implements EndpointRegistry {
         }
       },
     );
-  }
-
-  /** The action that frees `secretName` when endpoint `id` holds its claim; none otherwise. */
-  private async releaseClaim(
-    table: TableClient,
-    id: string,
-    secretName: string,
-  ): Promise<TransactionAction[]> {
-    const claim = await readClaim(table, { secretName });
-    return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
   }
 
   /** The table, once `id` is known not to be a file entry. */
@@ -224,6 +214,16 @@ async function readClaim(
   endpoint: Pick<ManagedEndpoint, 'secretName'>,
 ): Promise<SecretClaimEntity | undefined> {
   return readEntity<SecretClaimEntity>(table, claimKey(endpoint));
+}
+
+/** The action that frees `secretName` when endpoint `id` holds its claim; none otherwise. */
+async function releaseClaim(
+  table: TableClient,
+  id: string,
+  secretName: string,
+): Promise<TransactionAction[]> {
+  const claim = await readClaim(table, { secretName });
+  return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
 }
 
 async function readEntity<T extends object>(
