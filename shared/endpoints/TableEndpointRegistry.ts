@@ -97,15 +97,16 @@ export class TableEndpointRegistry implements EndpointRegistry {
   /** Two point reads through the secret's claim (one per Key Vault event); a table scan only on a miss. */
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
     const wanted = secretIdentity(secretName);
+    const owns = (e: ManagedEndpoint): boolean => secretIdentity(e.secretName) === wanted;
     const declared = await this.declared();
-    for (const endpoint of declared.values())
-      if (secretIdentity(endpoint.secretName) === wanted) return endpoint;
+    const declaredOwner = [...declared.values()].find(owns);
+    if (declaredOwner) return declaredOwner;
     const table = await this.table();
     const claim = await readClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
     // Rows written before claims existed have none.
-    return (await this.list()).find((e) => secretIdentity(e.secretName) === wanted);
+    return (await this.list()).find(owns);
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {

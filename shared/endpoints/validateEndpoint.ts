@@ -6,6 +6,7 @@ import {
   type EndpointKind,
   type ManagedEndpoint,
   type ScoringProbeSpec,
+  secretIdentity,
 } from './ManagedEndpoint';
 import { validateV1Service } from './validateV1Service';
 
@@ -103,7 +104,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
       `1-${maxSecret} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
     );
   // Key Vault names ignore case, so "X-PENDING" would be the pending secret of the endpoint whose secret is "x".
-  else if (secretName.toLowerCase().endsWith(PENDING_SUFFIX))
+  else if (secretIdentity(secretName).endsWith(PENDING_SUFFIX))
     bad('secretName', `must not end in "${PENDING_SUFFIX}": that name is the pending secret of another one`);
 
   const period = input.rotationPeriodHours ?? rules.defaultPeriodHours;
