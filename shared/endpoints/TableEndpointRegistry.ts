@@ -65,6 +65,12 @@ export interface TableEndpointRegistryOptions {
 export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
   private fileEntries?: Promise<Map<string, ManagedEndpoint>>;
+  /**
+   * Set once a scan found every endpoint row with its claim. This code writes no row without one, so
+   * from then on a claim miss is the answer, and an event about a secret nobody registered (a vault
+   * shared with other apps) costs two point reads instead of a scan of every endpoint.
+   */
+  private everyRowClaimed = false;
 
   constructor(private readonly options: TableEndpointRegistryOptions) {
     this.createTable = createTableOnce(options.table);
@@ -94,19 +100,23 @@ export class TableEndpointRegistry implements EndpointRegistry {
     return [...all.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Two point reads through the secret's claim (one per Key Vault event); a table scan only on a miss. */
+  /**
+   * Two point reads through the secret's claim (one per Key Vault event). A miss scans the table only
+   * while rows written before claims existed may be left; the first scan that finds none stops that.
+   */
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
     const wanted = secretIdentity(secretName);
-    const owns = (e: ManagedEndpoint): boolean => secretIdentity(e.secretName) === wanted;
     const declared = await this.declared();
-    const declaredOwner = [...declared.values()].find(owns);
+    const declaredOwner = [...declared.values()].find((e) => secretIdentity(e.secretName) === wanted);
     if (declaredOwner) return declaredOwner;
     const table = await this.table();
     const claim = await readClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
-    // Rows written before claims existed have none.
-    return (await this.list()).find(owns);
+    if (this.everyRowClaimed) return undefined;
+    const scan = await scanForOwner(table, wanted, declared);
+    if (scan.unclaimedRows === 0) this.everyRowClaimed = true;
+    return scan.owner;
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
@@ -193,6 +203,34 @@ export class TableEndpointRegistry implements EndpointRegistry {
     await this.createTable();
     return this.options.table;
   }
+}
+
+/**
+ * One pass over the partition: the row owning the secret `wanted` (ids in `declared` excepted: their file
+ * entry wins), and how many rows lack their claim (rows written before claims existed). Claims sort
+ * after rows, and a row is written with its claim, so a row listed here has its claim listed too.
+ */
+async function scanForOwner(
+  table: TableClient,
+  wanted: string,
+  declared: ReadonlyMap<string, ManagedEndpoint>,
+): Promise<{ owner: ManagedEndpoint | undefined; unclaimedRows: number }> {
+  const claims = new Map<string, string>();
+  const rows: EndpointEntity[] = [];
+  const entities = table.listEntities<EndpointEntity & SecretClaimEntity>({
+    queryOptions: { filter: sdk.tables().odata`PartitionKey eq ${PARTITION}` },
+  });
+  for await (const entity of entities) {
+    if (entity.rowKey.startsWith(CLAIM_PREFIX)) claims.set(entity.rowKey, entity.endpointId);
+    else rows.push(entity);
+  }
+  let owner: ManagedEndpoint | undefined;
+  let unclaimedRows = 0;
+  for (const row of rows) {
+    if (claims.get(claimKey(row)) !== row.rowKey) unclaimedRows++;
+    if (!owner && !declared.has(row.rowKey) && secretIdentity(row.secretName) === wanted) owner = parse(row);
+  }
+  return { owner, unclaimedRows };
 }
 
 function claimOf(endpoint: ManagedEndpoint): SecretClaimEntity {

@@ -250,22 +250,38 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect((await registry.list()).map((e) => e.id).filter((id) => id.startsWith('~'))).toEqual([]);
     });
 
-    it('finds an endpoint by its secret with point reads, and a row from before claims by a scan', async () => {
-      // Prepare
+    it('finds an endpoint by its secret with point reads, and scans on a miss only while a row from before claims is left', async () => {
+      // Prepare: a process starts against a table that still holds a row written before claims
       await registry.create(endpoint('found-by-claim'));
       await writeRowWithoutClaim('found-by-scan');
+      const restarted = new TableEndpointRegistry({ table, rules, now: () => new Date().toISOString() });
       scans = 0;
 
       // Act: Key Vault may report the name in another case than the endpoint's
-      const claimed = await registry.findBySecretName('FOUND-BY-CLAIM-KEY');
+      const claimed = await restarted.findBySecretName('FOUND-BY-CLAIM-KEY');
       const scansForClaimed = scans;
-      const unclaimed = await registry.findBySecretName('found-by-scan-key');
+      const unclaimed = await restarted.findBySecretName('found-by-scan-key');
+      const missWhileUnclaimed = await restarted.findBySecretName('some-other-apps-secret');
+      const scansWhileUnclaimed = scans;
+      // The old row's first replace gives it its claim; the next miss finds every row claimed.
+      await admin.update('found-by-scan', { rotationPeriodHours: 48 });
+      await restarted.findBySecretName('some-other-apps-secret');
+      const scansUntilAllClaimed = scans;
+      const laterMisses = await Promise.all(
+        ['another-apps-secret', 'yet-another-secret'].map((name) => restarted.findBySecretName(name)),
+      );
+      const foundByClaimNow = await restarted.findBySecretName('FOUND-BY-SCAN-KEY');
 
       // Assess
       expect(claimed?.id).toBe('found-by-claim');
       expect(scansForClaimed).toBe(0);
       expect(unclaimed?.id).toBe('found-by-scan');
-      expect(scans).toBe(1);
+      expect(missWhileUnclaimed).toBeUndefined();
+      expect(scansWhileUnclaimed).toBe(2);
+      expect(scansUntilAllClaimed).toBe(3);
+      expect(laterMisses).toEqual([undefined, undefined]);
+      expect(foundByClaimNow?.id).toBe('found-by-scan');
+      expect(scans).toBe(3);
     });
 
     it('counts a delete whose answer was lost as done', async () => {
