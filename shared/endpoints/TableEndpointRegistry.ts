@@ -68,7 +68,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
   /**
    * Set once a scan found every endpoint row with its claim. This code writes no row without one, so
    * from then on a claim miss is the answer, and an event about a secret nobody registered (a vault
-   * shared with other apps) costs two point reads instead of a scan of every endpoint.
+   * shared with other apps) costs one point read instead of a scan of every endpoint.
    */
   private everyRowClaimed = false;
 
@@ -106,15 +106,16 @@ export class TableEndpointRegistry implements EndpointRegistry {
    */
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
     const wanted = secretIdentity(secretName);
+    const owns = (e: Pick<ManagedEndpoint, 'secretName'>): boolean => secretIdentity(e.secretName) === wanted;
     const declared = await this.declared();
-    const declaredOwner = [...declared.values()].find((e) => secretIdentity(e.secretName) === wanted);
+    const declaredOwner = [...declared.values()].find(owns);
     if (declaredOwner) return declaredOwner;
     const table = await this.table();
     const claim = await readClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
     if (this.everyRowClaimed) return undefined;
-    const scan = await scanForOwner(table, wanted, declared);
+    const scan = await scanForOwner(table, owns, declared);
     if (scan.unclaimedRows === 0) this.everyRowClaimed = true;
     return scan.owner;
   }
@@ -206,13 +207,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
 }
 
 /**
- * One pass over the partition: the row owning the secret `wanted` (ids in `declared` excepted: their file
+ * One pass over the partition: the row that `owns` the secret (ids in `declared` excepted: their file
  * entry wins), and how many rows lack their claim (rows written before claims existed). Claims sort
  * after rows, and a row is written with its claim, so a row listed here has its claim listed too.
  */
 async function scanForOwner(
   table: TableClient,
-  wanted: string,
+  owns: (row: Pick<ManagedEndpoint, 'secretName'>) => boolean,
   declared: ReadonlyMap<string, ManagedEndpoint>,
 ): Promise<{ owner: ManagedEndpoint | undefined; unclaimedRows: number }> {
   const claims = new Map<string, string>();
@@ -228,7 +229,7 @@ async function scanForOwner(
   let unclaimedRows = 0;
   for (const row of rows) {
     if (claims.get(claimKey(row)) !== row.rowKey) unclaimedRows++;
-    if (!owner && !declared.has(row.rowKey) && secretIdentity(row.secretName) === wanted) owner = parse(row);
+    if (!owner && !declared.has(row.rowKey) && owns(row)) owner = parse(row);
   }
   return { owner, unclaimedRows };
 }
