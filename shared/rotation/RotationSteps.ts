@@ -12,6 +12,8 @@ import {
   type SecretVersion,
 } from './SecretStore';
 
+const MAX_TEST_BACKOFF_MS = 10_000;
+
 /** Dependencies of {@link RotationSteps}. */
 export interface RotationStepsOptions {
   secrets: SecretStore;
@@ -24,6 +26,12 @@ export interface RotationStepsOptions {
   generateKey: () => string;
   /** How long the test step keeps trying. */
   testTimeoutMs: number;
+  /**
+   * How long the caller's rotation lease lasts. The test step's backoff stays under a quarter of it, so
+   * its `keepAlive` renews the lease long before it lapses (with a 10-s lease, a 10-s backoff would let
+   * another run take the endpoint over and waste this one).
+   */
+  leaseMs: number;
 }
 
 /** The rotation being worked on. */
@@ -108,18 +116,19 @@ export class RotationSteps {
    * @param keepAlive - called between attempts so a long test keeps the lease
    */
   async test(ctx: StepContext, keepAlive?: () => Promise<void>): Promise<void> {
-    const { keys, probe, clock, sleep, testTimeoutMs } = this.options;
+    const { keys, probe, clock, sleep, testTimeoutMs, leaseMs } = this.options;
+    const maxDelay = Math.min(MAX_TEST_BACKOFF_MS, leaseMs / 4);
     const pending = await this.requirePending(ctx);
     const { scoringUri } = await keys.describe(ctx.endpoint);
     const deadline = clock.now() + testTimeoutMs;
-    let delay = 250;
+    let delay = Math.min(250, maxDelay);
     let lastStatus: number | undefined;
     for (;;) {
       lastStatus = await probe.call(scoringUri, pending.value, ctx.endpoint.probe).catch(() => undefined);
       if (lastStatus !== undefined && ctx.endpoint.probe.acceptedStatuses.includes(lastStatus)) return;
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
       await sleep(Math.min(delay, Math.max(0, deadline - clock.now())));
-      delay = Math.min(delay * 2, 10_000);
+      delay = Math.min(delay * 2, maxDelay);
       await keepAlive?.();
     }
   }

@@ -74,6 +74,7 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     logger: logger('RotationSteps'),
     generateKey: ports.generateKey ?? generateKeyValue,
     testTimeoutMs: settings.testTimeoutSeconds * 1000,
+    leaseMs: settings.leaseSeconds * 1000,
   });
   const recorder = new RotationRecorder({ journal, events, telemetry, clock, logger: logger('KeyRotator') });
   const rotator = new KeyRotator({

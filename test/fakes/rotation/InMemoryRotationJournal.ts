@@ -23,6 +23,8 @@ export class InMemoryRotationJournal implements RotationJournal {
   private readonly leases = new Map<string, LeaseRow>();
   private readonly states = new Map<string, RotationState>();
   readonly steps: StepRecord[] = [];
+  /** Renewals that came after the lease had expired: windows in which another run could have taken over. */
+  lapsedRenewals = 0;
   private etagCounter = 0;
 
   constructor(
@@ -53,6 +55,7 @@ export class InMemoryRotationJournal implements RotationJournal {
     this.faults.check();
     const existing = this.leases.get(lease.endpointId);
     if (existing?.etag !== lease.etag) throw new LeaseLostError(lease.endpointId);
+    if (existing.expiresAt <= this.clock.now()) this.lapsedRenewals += 1;
     const row = { owner: lease.owner, expiresAt: this.clock.now() + ttlMs, etag: this.nextEtag() };
     this.leases.set(lease.endpointId, row);
     return { endpointId: lease.endpointId, ...row };

@@ -177,6 +177,21 @@ describe('Class: KeyRotator', () => {
       expect(f.probe.calls.filter((c) => c.status === 401).length).toBeGreaterThan(1);
     });
 
+    it('renews a short lease before it lapses while the new key propagates slowly', async () => {
+      // Prepare
+      const f = buildRotationFixture({ leaseSeconds: 10, testTimeoutSeconds: 120 });
+      f.addEndpoint();
+      f.keys.propagationMs = 60_000;
+
+      // Act
+      const outcome = await f.services.rotator.run(job());
+
+      // Assess
+      expect(outcome.status).toBe('rotated');
+      expect(f.journal.lapsedRenewals).toBe(0);
+      expect(f.probe.calls.filter((c) => c.status === 401).length).toBeGreaterThan(20);
+    });
+
     it('falls back to a service-generated key when ARM rejects our value', async () => {
       // Prepare
       const f = buildRotationFixture();
