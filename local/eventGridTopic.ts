@@ -57,8 +57,8 @@ const MAX_BODY = 1024 * 1024;
  * A stand-in Event Grid custom topic for the local stack. It accepts exactly what
  * `EventGridPublisherClient` sends in CloudEvent mode (`POST <endpoint>?api-version=2018-01-01`,
  * header `aeg-sas-key`, `application/cloudevents-batch+json` array), checks the key in constant
- * time (401 otherwise, like Event Grid), records the events and, like a subscription would, forwards
- * each batch to a webhook, asynchronously, after answering the publisher. `GET /_topic/received` lists
+ * time (401 otherwise, like Event Grid) and records the events. When a webhook is set (a subscription), it
+ * forwards each batch there, asynchronously, after answering the publisher. `GET /_topic/received` lists
  * the recorded events (the local stack's way to show a KeyRotated event arriving).
  */
 export async function startEventGridTopic(options: EventGridTopicOptions): Promise<RunningEventGridTopic> {

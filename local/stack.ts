@@ -138,7 +138,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       options.onHostOutput ? { onOutput: options.onHostOutput } : {},
       options.functionsPort,
     );
-    topic.forwardTo(`${host.url}/api/events?code=${encodeURIComponent(defaultKey)}`);
 
     return {
       functionsUrl: host.url,
