@@ -14,7 +14,8 @@ export interface ArmWriteGatePolicyOptions {
   clock?: Clock;
   /**
    * Longest one write (all its SDK retries included) waits at the gate before it fails with
-   * `ArmThrottledError`. Well below the rotation lease (600 s), so a waiting rotation never loses it.
+   * `ArmThrottledError`. Well below the default rotation lease (600 s), so a waiting rotation keeps it; with a
+   * lease shorter than this, a run waiting here can lose its lease to a run that resumes from the journal.
    * @default 60000
    */
   maxWaitMs?: number;
