@@ -12,7 +12,8 @@ import {
   type SecretVersion,
 } from './SecretStore';
 
-const MAX_TEST_BACKOFF_MS = 10_000;
+/** Longest wait between two test attempts, and longest one scoring call, whatever the lease. */
+const MAX_TEST_ATTEMPT_MS = 10_000;
 
 /** Dependencies of {@link RotationSteps}. */
 export interface RotationStepsOptions {
@@ -27,9 +28,10 @@ export interface RotationStepsOptions {
   /** How long the test step keeps trying. */
   testTimeoutMs: number;
   /**
-   * How long the caller's rotation lease lasts. The test step's backoff stays under a quarter of it, so
-   * its `keepAlive` renews the lease long before it lapses (with a 10-s lease, a 10-s backoff would let
-   * another run take the endpoint over and waste this one).
+   * How long the caller's rotation lease lasts. Between two of the test step's `keepAlive` renewals come
+   * one scoring call (at most half the lease) and one backoff (at most a quarter), so the lease never
+   * lapses while a key propagates (with a 10-s lease, a 10-s backoff would let another run take the
+   * endpoint over and waste this one).
    */
   leaseMs: number;
 }
@@ -117,14 +119,17 @@ export class RotationSteps {
    */
   async test(ctx: StepContext, keepAlive?: () => Promise<void>): Promise<void> {
     const { keys, probe, clock, sleep, testTimeoutMs, leaseMs } = this.options;
-    const maxDelay = Math.min(MAX_TEST_BACKOFF_MS, leaseMs / 4);
+    const callTimeout = Math.min(MAX_TEST_ATTEMPT_MS, leaseMs / 2);
+    const maxDelay = Math.min(MAX_TEST_ATTEMPT_MS, leaseMs / 4);
     const pending = await this.requirePending(ctx);
     const { scoringUri } = await keys.describe(ctx.endpoint);
     const deadline = clock.now() + testTimeoutMs;
-    let delay = Math.min(250, maxDelay);
+    let delay = 250;
     let lastStatus: number | undefined;
     for (;;) {
-      lastStatus = await probe.call(scoringUri, pending.value, ctx.endpoint.probe).catch(() => undefined);
+      lastStatus = await probe
+        .call(scoringUri, pending.value, ctx.endpoint.probe, callTimeout)
+        .catch(() => undefined);
       if (lastStatus !== undefined && ctx.endpoint.probe.acceptedStatuses.includes(lastStatus)) return;
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
       await sleep(Math.min(delay, Math.max(0, deadline - clock.now())));

@@ -4,7 +4,7 @@ import type { ScoringProbeSpec } from '../endpoints/ManagedEndpoint';
 export interface ScoringProbe {
   /**
    * Sends the probe request with `Authorization: Bearer <key>` and returns the HTTP status.
-   * Network failures and timeouts reject.
+   * Network failures and calls that take longer than `timeoutMs` reject.
    */
-  call(scoringUri: string, key: string, spec: ScoringProbeSpec): Promise<number>;
+  call(scoringUri: string, key: string, spec: ScoringProbeSpec, timeoutMs: number): Promise<number>;
 }

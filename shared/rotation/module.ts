@@ -103,8 +103,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
       }),
       secrets: new KeyVaultSecretStore({ client: clients.secrets, sleep }),
       keys,
-      // A probe that hangs must not outlast the lease the test step renews between attempts.
-      probe: new HttpScoringProbe({ timeoutMs: Math.min(10_000, (config.rotation.leaseSeconds * 1000) / 2) }),
+      probe: new HttpScoringProbe(),
       journal: decorate(
         new TableRotationJournal({ table: clients.table(config.tables.journal), clock, sleep }),
       ),

@@ -3,8 +3,6 @@ import type { ScoringProbe } from '../ScoringProbe';
 
 /** Options of {@link HttpScoringProbe}. */
 export interface HttpScoringProbeOptions {
-  /** Per-call timeout. @default 10000 */
-  timeoutMs?: number;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
 }
@@ -16,13 +14,13 @@ export interface HttpScoringProbeOptions {
 export class HttpScoringProbe implements ScoringProbe {
   constructor(private readonly options: HttpScoringProbeOptions = {}) {}
 
-  async call(scoringUri: string, key: string, spec: ScoringProbeSpec): Promise<number> {
+  async call(scoringUri: string, key: string, spec: ScoringProbeSpec, timeoutMs: number): Promise<number> {
     const doFetch = this.options.fetch ?? fetch;
     const response = await doFetch(`${scoringUri}${spec.path}`, {
       method: spec.method,
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       ...(spec.method === 'POST' ? { body: spec.body } : {}),
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     await response.arrayBuffer().catch(() => undefined);
     return response.status;
