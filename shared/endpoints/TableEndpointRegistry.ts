@@ -71,6 +71,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * shared with other apps) costs one point read instead of a scan of every endpoint.
    */
   private everyRowClaimed = false;
+  /** The scan in flight: a burst of events on a cold process shares one pass over the table. */
+  private pendingScan?: Promise<ScannedPartition>;
 
   constructor(private readonly options: TableEndpointRegistryOptions) {
     this.createTable = createTableOnce(options.table);
@@ -115,9 +117,11 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
     if (this.everyRowClaimed) return undefined;
-    const scan = await scanForOwner(table, owns, declared);
+    const scan = await this.scan(table);
     if (scan.unclaimedRows === 0) this.everyRowClaimed = true;
-    return scan.owner;
+    // A file entry wins over a row with its id, so such a row owns nothing.
+    const owner = scan.rows.find((r) => !declared.has(r.rowKey) && owns(r));
+    return owner && parse(owner);
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
@@ -189,6 +193,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
     return this.table();
   }
 
+  private scan(table: TableClient): Promise<ScannedPartition> {
+    this.pendingScan ??= scanPartition(table).finally(() => {
+      this.pendingScan = undefined;
+    });
+    return this.pendingScan;
+  }
+
   private declared(): Promise<Map<string, ManagedEndpoint>> {
     const { endpointsFile, rules, now, readText } = this.options;
     this.fileEntries ??= readEndpointsFile({
@@ -206,16 +217,17 @@ export class TableEndpointRegistry implements EndpointRegistry {
   }
 }
 
+interface ScannedPartition {
+  readonly rows: readonly EndpointEntity[];
+  /** Rows that lack their claim (written before claims existed). */
+  readonly unclaimedRows: number;
+}
+
 /**
- * One pass over the partition: the row that `owns` the secret (ids in `declared` excepted: their file
- * entry wins), and how many rows lack their claim (rows written before claims existed). Claims sort
- * after rows, and a row is written with its claim, so a row listed here has its claim listed too.
+ * One pass over the partition: every endpoint row, and how many lack their claim. Claims sort after
+ * rows, and a row is written with its claim, so a row listed here has its claim listed too.
  */
-async function scanForOwner(
-  table: TableClient,
-  owns: (row: Pick<ManagedEndpoint, 'secretName'>) => boolean,
-  declared: ReadonlyMap<string, ManagedEndpoint>,
-): Promise<{ owner: ManagedEndpoint | undefined; unclaimedRows: number }> {
+async function scanPartition(table: TableClient): Promise<ScannedPartition> {
   const claims = new Map<string, string>();
   const rows: EndpointEntity[] = [];
   const entities = table.listEntities<EndpointEntity & SecretClaimEntity>({
@@ -225,13 +237,8 @@ async function scanForOwner(
     if (entity.rowKey.startsWith(CLAIM_PREFIX)) claims.set(entity.rowKey, entity.endpointId);
     else rows.push(entity);
   }
-  let owner: ManagedEndpoint | undefined;
-  let unclaimedRows = 0;
-  for (const row of rows) {
-    if (claims.get(claimKey(row)) !== row.rowKey) unclaimedRows++;
-    if (!owner && !declared.has(row.rowKey) && owns(row)) owner = parse(row);
-  }
-  return { owner, unclaimedRows };
+  const unclaimedRows = rows.filter((row) => claims.get(claimKey(row)) !== row.rowKey).length;
+  return { rows, unclaimedRows };
 }
 
 function claimOf(endpoint: ManagedEndpoint): SecretClaimEntity {
