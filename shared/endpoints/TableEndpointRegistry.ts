@@ -118,7 +118,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     if (row) return parse(row);
     if (this.everyRowClaimed) return undefined;
     const scan = await this.scan(table);
-    if (scan.unclaimedRows === 0) this.everyRowClaimed = true;
+    if (scan.everyRowClaimed) this.everyRowClaimed = true;
     // A file entry wins over a row with its id, so such a row owns nothing.
     const owner = scan.rows.find((r) => !declared.has(r.rowKey) && owns(r));
     return owner && parse(owner);
@@ -219,12 +219,12 @@ export class TableEndpointRegistry implements EndpointRegistry {
 
 interface ScannedPartition {
   readonly rows: readonly EndpointEntity[];
-  /** Rows that lack their claim (written before claims existed). */
-  readonly unclaimedRows: number;
+  /** No row lacks its claim (only rows written before claims existed can). */
+  readonly everyRowClaimed: boolean;
 }
 
 /**
- * One pass over the partition: every endpoint row, and how many lack their claim. Claims sort after
+ * One pass over the partition: every endpoint row, and whether each has its claim. Claims sort after
  * rows, and a row is written with its claim, so a row listed here has its claim listed too.
  */
 async function scanPartition(table: TableClient): Promise<ScannedPartition> {
@@ -237,8 +237,7 @@ async function scanPartition(table: TableClient): Promise<ScannedPartition> {
     if (entity.rowKey.startsWith(CLAIM_PREFIX)) claims.set(entity.rowKey, entity.endpointId);
     else rows.push(entity);
   }
-  const unclaimedRows = rows.filter((row) => claims.get(claimKey(row)) !== row.rowKey).length;
-  return { rows, unclaimedRows };
+  return { rows, everyRowClaimed: rows.every((row) => claims.get(claimKey(row)) === row.rowKey) };
 }
 
 function claimOf(endpoint: ManagedEndpoint): SecretClaimEntity {
