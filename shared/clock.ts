@@ -12,3 +12,16 @@ export type Sleep = (ms: number) => Promise<void>;
 
 /** The real sleep. */
 export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Calls `tick` every `everyMs` until the returned function is called. A port, like {@link Sleep}, so that
+ * tests drive it from a fake clock instead of waiting.
+ */
+export type Repeat = (everyMs: number, tick: () => void) => () => void;
+
+/** The real repeat; it never keeps the process alive on its own. */
+export const realRepeat: Repeat = (everyMs, tick) => {
+  const timer = setInterval(tick, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+};

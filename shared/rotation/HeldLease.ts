@@ -1,3 +1,5 @@
+import { realRepeat, type Repeat } from '../clock';
+import { LeaseLostError } from './errors';
 import type { JournalEntry, Lease, RotationJournal } from './RotationJournal';
 
 /**
@@ -12,11 +14,44 @@ export class HeldLease {
     private readonly journal: RotationJournal,
     private lease: Lease,
     private readonly ttlMs: number,
+    private readonly repeat: Repeat = realRepeat,
   ) {}
 
   /** Extends the lease; throws `LeaseLostError` when another run holds it now. */
   async renew(): Promise<void> {
     this.lease = await this.journal.renewLease(this.lease, this.ttlMs);
+  }
+
+  /**
+   * Runs `work`, a step with no natural pause to renew in (the set step's regenerate: up to a minute
+   * waiting for ARM's write throttle, then a long-running operation), renewing the lease every third of
+   * its life meanwhile. Renewals run one at a time and the last has settled when this returns, so the
+   * next {@link write} carries the lease's current ETag. A renewal refused because another run took the
+   * lease surfaces as `LeaseLostError` once `work` settles, in place of its result: the run must stop.
+   */
+  async keptAliveWhile<T>(work: () => Promise<T>): Promise<T> {
+    let renewals = Promise.resolve();
+    let lost: LeaseLostError | undefined;
+    const stop = this.repeat(this.ttlMs / 3, () => {
+      renewals = renewals.then(() =>
+        lost
+          ? undefined
+          : this.renew().catch((error: unknown) => {
+              // Any other failure (the journal's own retries gave up): the next tick tries again, and the
+              // next journal write is the fence either way.
+              if (error instanceof LeaseLostError) lost = error;
+            }),
+      );
+    });
+    const outcome = await work().then(
+      (value) => ({ done: true as const, value }),
+      (error: unknown) => ({ done: false as const, error }),
+    );
+    stop();
+    await renewals;
+    if (lost) throw lost;
+    if (!outcome.done) throw outcome.error;
+    return outcome.value;
   }
 
   /** Writes the journal and extends the lease, atomically; `LeaseLostError` when it is no longer ours. */

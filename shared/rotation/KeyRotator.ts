@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import type { Clock, Repeat } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
@@ -41,6 +41,8 @@ export interface KeyRotatorOptions {
   steps: RotationSteps;
   recorder: RotationRecorder;
   clock: Clock;
+  /** Drives the lease renewals during the set step ({@link HeldLease.keptAliveWhile}). */
+  repeat: Repeat;
   logger: Logger;
   leaseSeconds: number;
   /** @default crypto.randomUUID */
@@ -81,7 +83,7 @@ export class KeyRotator {
     if (!endpoint.enabled) return skip('disabled');
     const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
     if (!lease) return skip('inProgress');
-    const held = new HeldLease(journal, lease, leaseSeconds * 1000);
+    const held = new HeldLease(journal, lease, leaseSeconds * 1000, this.options.repeat);
     try {
       return await this.underLease(endpoint, job, held);
     } finally {
@@ -205,13 +207,14 @@ export class KeyRotator {
       state = await recorder.step(held, state, current);
     };
     // Each journaled advance renews the lease before the next step; only the first step needs its own.
+    // Within a step: set renews on a timer (its regenerate cannot be paused), test between attempts.
     await held.renew();
     if (current.step === 'started') {
       await steps.create(ctx);
       await advance('created');
     }
     if (current.step === 'created') {
-      await steps.set(ctx);
+      await held.keptAliveWhile(() => steps.set(ctx));
       await advance('set');
     }
     if (current.step === 'set') {

@@ -1,4 +1,4 @@
-import type { Clock, Sleep } from '../clock';
+import { type Clock, realRepeat, type Repeat, type Sleep } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { EndpointRules } from '../endpoints/validateEndpoint';
 import { createLogger, type LogSink } from '../logging';
@@ -30,6 +30,8 @@ export interface RotationPorts {
   telemetry: Telemetry;
   clock: Clock;
   sleep: Sleep;
+  /** @default realRepeat */
+  repeat?: Repeat;
   /** Where log lines go. @default the console */
   logSink?: LogSink;
   /** @default generateKeyValue */
@@ -85,6 +87,7 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     steps,
     recorder,
     clock,
+    repeat: ports.repeat ?? realRepeat,
     logger: logger('KeyRotator'),
     leaseSeconds: settings.leaseSeconds,
     ...(ports.newId ? { newId: ports.newId } : {}),

@@ -13,6 +13,7 @@ import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationE
 import { CrashError } from '../fakes/rotation/FaultPlan';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { standInVaultClient, startProbeClient } from '../support/probeClient';
+import { waitFor } from '../support/waitFor';
 
 /**
  * Rotation with its real adapters (Key Vault, ARM online endpoints, fetch to the scoring URI, Table
@@ -32,12 +33,27 @@ describe('Rotation on the local stack', () => {
   const logs: string[] = [];
   const events = new CapturingRotationEventSink();
 
-  /** A process: its own clients (credential, token cache) and module; `clock` may run ahead to expire leases. */
+  /**
+   * A process: its own clients (credential, token cache) and module; `clock` may run ahead to expire leases,
+   * `leaseSeconds` replaces the configured lease.
+   */
   function process_(
-    clock: Clock = { now: () => Date.now() },
-    decorateJournal?: (j: RotationJournal) => RotationJournal,
+    options: {
+      clock?: Clock;
+      decorateJournal?: (j: RotationJournal) => RotationJournal;
+      leaseSeconds?: number;
+    } = {},
   ): RotationModule {
-    const root = { config, clients: new AzureClients(config), telemetry: noopTelemetry, clock };
+    const { clock = { now: () => Date.now() }, decorateJournal, leaseSeconds } = options;
+    const processConfig = leaseSeconds
+      ? { ...config, rotation: { ...config.rotation, leaseSeconds } }
+      : config;
+    const root = {
+      config: processConfig,
+      clients: new AzureClients(processConfig),
+      telemetry: noopTelemetry,
+      clock,
+    };
     return createRotationModule(root, {
       events,
       logSink: (level, line) => logs.push(`${level} ${line}`),
@@ -107,6 +123,35 @@ describe('Rotation on the local stack', () => {
 
   afterEach(() => emulators.control.clearFaults());
 
+  it('a regenerate that outlasts the lease keeps it: a second process finds the rotation in progress', async () => {
+    // Prepare: a 10-s lease (the smallest allowed) and a regenerate whose long-running operation takes 13 s.
+    // First in the file: the SDK's poller leaves a timer of one Retry-After (13 s) running after the LRO is done.
+    const a = process_({ leaseSeconds: 10 });
+    const b = process_({ leaseSeconds: 10 });
+    const endpoint = await register(a, 'slow-regenerate');
+    await a.rotator.run(job(endpoint.id));
+    await new Promise((r) => setTimeout(r, GRACE_HOURS * 3_600_000 + 100));
+    const before = emulators.control.counters()['arm.regenerateKeys'] ?? 0;
+    emulators.control.setRegenerateDelayMs(13_000);
+
+    try {
+      // Act: b tries 11 s after a's regenerate started, when a's last journal write is over 10 s old
+      const slow = a.rotator.run(job(endpoint.id));
+      const started = (): boolean => (emulators.control.counters()['arm.regenerateKeys'] ?? 0) > before;
+      await waitFor('the regenerate to start', started, { intervalMs: 20 });
+      await new Promise((r) => setTimeout(r, 11_000));
+      const second = await b.rotator.run(job(endpoint.id));
+      const outcome = await slow;
+
+      // Assess
+      expect(second).toMatchObject({ status: 'skipped', reason: 'inProgress' });
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: false });
+      expect((emulators.control.counters()['arm.regenerateKeys'] ?? 0) - before).toBe(1);
+    } finally {
+      emulators.control.setRegenerateDelayMs(50);
+    }
+  });
+
   it('a client reading the key from Key Vault sees zero rejected calls across 20 rotations', async () => {
     // Prepare
     const module = process_();
@@ -140,14 +185,14 @@ describe('Rotation on the local stack', () => {
     async (crashAt) => {
       // Prepare: a journal that "kills the process" right after the step is recorded (or after the final secret write)
       const name = `crash-${crashAt}`;
-      const first = process_(undefined, (journal) => crashingJournal(journal, crashAt));
+      const first = process_({ decorateJournal: (journal) => crashingJournal(journal, crashAt) });
       const endpoint = await register(first, name);
       const regenerationsBefore = emulators.control.counters()['arm.regenerateKeys'] ?? 0;
 
       // Act
       await expect(first.rotator.run(job(endpoint.id))).rejects.toThrow(CrashError);
       const later = { now: () => Date.now() + 31_000 }; // another process, after the lease expired
-      const outcome = await process_(later).rotator.run(job(endpoint.id));
+      const outcome = await process_({ clock: later }).rotator.run(job(endpoint.id));
 
       // Assess
       expect(outcome).toMatchObject({ status: 'rotated', slot: 'Secondary', resumed: true });
@@ -215,10 +260,15 @@ describe('Rotation on the local stack', () => {
 
   it('left no key in any log line, journal row or event', async () => {
     // Prepare: every key the endpoints hold now and every secret value ever written
-    const keys = ['zero-downtime', 'crash-set', 'contended', 'throttled', 'never-accepted'].flatMap((n) =>
-      Object.values(emulators.control.keys(coords(n))),
-    );
-    const written = ['zero-downtime', 'contended', 'throttled'].flatMap((n) =>
+    const keys = [
+      'zero-downtime',
+      'crash-set',
+      'contended',
+      'slow-regenerate',
+      'throttled',
+      'never-accepted',
+    ].flatMap((n) => Object.values(emulators.control.keys(coords(n))));
+    const written = ['zero-downtime', 'contended', 'slow-regenerate', 'throttled'].flatMap((n) =>
       emulators.control.secretVersions(`${n}-secret`).map((v) => v.value),
     );
     const module = process_();

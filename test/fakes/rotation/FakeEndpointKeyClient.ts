@@ -41,6 +41,8 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
   /** Every key value the fake has held, for leak scans. */
   readonly allKeys: string[] = [];
 
+  private held: { until: Promise<void>; reached: () => void } | undefined;
+
   constructor(
     private readonly clock: FakeClock,
     readonly faults: FaultPlan = new FaultPlan(),
@@ -91,6 +93,19 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
     );
   }
 
+  /**
+   * Makes the next regenerate a long-running operation that completes when the returned `release` is
+   * called; `reached` resolves once it is running. Later regenerates are not held.
+   */
+  holdNextRegenerate(): { reached: Promise<void>; release: () => void } {
+    let release = (): void => undefined;
+    let reached = (): void => undefined;
+    const until = new Promise<void>((resolve) => (release = resolve));
+    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+    this.held = { until, reached };
+    return { reached: reachedPromise, release };
+  }
+
   setsKeyValue(): boolean {
     return !this.serviceSetsValues;
   }
@@ -112,6 +127,12 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
   async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
     this.enter('regenerateKey', endpoint.id);
     if (keyValue !== undefined && this.rejectKeyValues) throw new KeyValueRejectedError();
+    const held = this.held;
+    this.held = undefined;
+    if (held) {
+      held.reached();
+      await held.until;
+    }
     this.onRegenerate?.(endpoint.id, slot);
     const target = this.get(endpoint.id);
     target.keys[slot] = keyValue ?? this.newKey();

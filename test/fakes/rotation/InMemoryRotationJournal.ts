@@ -25,6 +25,8 @@ export class InMemoryRotationJournal implements RotationJournal {
   readonly steps: StepRecord[] = [];
   /** Renewals that came after the lease had expired: windows in which another run could have taken over. */
   lapsedRenewals = 0;
+  /** The next this many renewals fail as they would with Table storage out of reach (writes renew too). */
+  failRenewals = 0;
   private etagCounter = 0;
 
   constructor(
@@ -53,6 +55,10 @@ export class InMemoryRotationJournal implements RotationJournal {
 
   async renewLease(lease: Lease, ttlMs: number): Promise<Lease> {
     this.faults.check();
+    if (this.failRenewals > 0) {
+      this.failRenewals -= 1;
+      throw new Error('simulated storage outage');
+    }
     const existing = this.leases.get(lease.endpointId);
     if (existing?.etag !== lease.etag) throw new LeaseLostError(lease.endpointId);
     if (existing.expiresAt <= this.clock.now()) this.lapsedRenewals += 1;

@@ -64,6 +64,7 @@ export function buildRotationFixture(
         telemetry,
         clock,
         sleep: clock.sleep,
+        repeat: clock.repeat,
         logSink: (level, line) => logs.push(`${level} ${line}`),
         generateKey: () => `new-key-${(keyCounter += 1)}-${Math.random().toString(36).slice(2, 10)}`,
       },

@@ -14,6 +14,9 @@ const job = (reason: RotationJob['reason'] = 'manual', extra: Partial<RotationJo
   ...extra,
 });
 
+/** Lets every promise that is ready run (renewals a clock tick started). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Onboards the endpoint: KV gets Primary, Secondary is rotated. */
 async function onboarded(f: RotationFixture): Promise<void> {
   f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
@@ -190,6 +193,60 @@ describe('Class: KeyRotator', () => {
       expect(outcome.status).toBe('rotated');
       expect(f.journal.lapsedRenewals).toBe(0);
       expect(f.probe.calls.filter((c) => c.status === 401).length).toBeGreaterThan(20);
+    });
+
+    it('keeps its lease through a regenerate that outlasts it', async () => {
+      // Prepare: a 60-s lease and a regenerate (ARM's throttle wait plus the LRO) that runs 100 s
+      const f = buildRotationFixture({ leaseSeconds: 60 });
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      const slow = f.keys.holdNextRegenerate();
+      const run = f.services.rotator.run(job('schedule'));
+      await slow.reached;
+
+      // Act
+      f.clock.advance(50_000);
+      await settle();
+      f.clock.advance(50_000);
+      await settle();
+      const second = await f.anotherProcess().rotator.run(job('schedule'));
+      slow.release();
+      const outcome = await run;
+
+      // Assess
+      expect(second).toMatchObject({ status: 'skipped', reason: 'inProgress' });
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: false });
+      expect(f.journal.lapsedRenewals).toBe(0);
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
+    });
+
+    it('stops after a slow regenerate when its renewals failed and another run took the endpoint over', async () => {
+      // Prepare: storage is out of reach for the first three renewals, long enough for the lease to lapse
+      const f = buildRotationFixture({ leaseSeconds: 60 });
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      const slow = f.keys.holdNextRegenerate();
+      const run = f.services.rotator.run(job('schedule'));
+      await slow.reached;
+      f.journal.failRenewals = 3;
+      f.clock.advance(65_000);
+      await settle();
+      const takeover = await f.anotherProcess().rotator.run(job('schedule'));
+      const stepsAfterTakeover = f.journal.steps.length;
+
+      // Act: the next renewal finds the lease gone, then the regenerate completes
+      f.clock.advance(20_000);
+      await settle();
+      slow.release();
+      const error = await run.catch((e: unknown) => e);
+
+      // Assess
+      expect(takeover).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect(f.journal.steps.length).toBe(stepsAfterTakeover);
+      expect(f.journal.failRenewals).toBe(0);
+      // The late regenerate carried the same pending value, so clients still read a key the service holds.
+      expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
     });
 
     it('falls back to a service-generated key when ARM rejects our value', async () => {
