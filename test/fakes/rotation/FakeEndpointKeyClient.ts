@@ -7,6 +7,7 @@ import type {
 import { KeyValueRejectedError } from '../../../shared/rotation/errors';
 import type { FakeClock } from './FakeClock';
 import { FaultPlan } from './FaultPlan';
+import { type HeldCall, NextCallHold } from './NextCallHold';
 
 interface FakeEndpoint {
   authMode: string;
@@ -41,7 +42,7 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
   /** Every key value the fake has held, for leak scans. */
   readonly allKeys: string[] = [];
 
-  private held: { until: Promise<void>; reached: () => void } | undefined;
+  private readonly nextCall = new NextCallHold();
 
   constructor(
     private readonly clock: FakeClock,
@@ -97,13 +98,8 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
    * Makes the next regenerate a long-running operation that completes when the returned `release` is
    * called; `reached` resolves once it is running. Later regenerates are not held.
    */
-  holdNextRegenerate(): { reached: Promise<void>; release: () => void } {
-    let release = (): void => undefined;
-    let reached = (): void => undefined;
-    const until = new Promise<void>((resolve) => (release = resolve));
-    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
-    this.held = { until, reached };
-    return { reached: reachedPromise, release };
+  holdNextRegenerate(): HeldCall {
+    return this.nextCall.hold();
   }
 
   setsKeyValue(): boolean {
@@ -127,12 +123,7 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
   async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
     this.enter('regenerateKey', endpoint.id);
     if (keyValue !== undefined && this.rejectKeyValues) throw new KeyValueRejectedError();
-    const held = this.held;
-    this.held = undefined;
-    if (held) {
-      held.reached();
-      await held.until;
-    }
+    await this.nextCall.pass();
     this.onRegenerate?.(endpoint.id, slot);
     const target = this.get(endpoint.id);
     target.keys[slot] = keyValue ?? this.newKey();

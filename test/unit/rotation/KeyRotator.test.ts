@@ -4,8 +4,10 @@ import {
   KeyNotAcceptedError,
   LeaseLostError,
 } from '../../../shared/rotation/errors';
+import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
 import type { RotationJob } from '../../../shared/rotation/RotationJob';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import type { HeldCall } from '../../fakes/rotation/NextCallHold';
 
 const job = (reason: RotationJob['reason'] = 'manual', extra: Partial<RotationJob> = {}): RotationJob => ({
   endpointId: 'demo-key',
@@ -16,6 +18,22 @@ const job = (reason: RotationJob['reason'] = 'manual', extra: Partial<RotationJo
 
 /** Lets every promise that is ready run (renewals a clock tick started). */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A due scheduled run under a 60-s lease, stalled in the slow call `hold` picks (a scoring call, a
+ * regenerate); resolves once the run waits there.
+ */
+async function stalledRun(
+  hold: (f: RotationFixture) => HeldCall,
+): Promise<{ f: RotationFixture; run: Promise<RotationOutcome>; release: () => void }> {
+  const f = buildRotationFixture({ leaseSeconds: 60 });
+  await onboarded(f);
+  f.clock.advanceHours(100);
+  const stall = hold(f);
+  const run = f.services.rotator.run(job('schedule'));
+  await stall.reached;
+  return { f, run, release: stall.release };
+}
 
 /** Onboards the endpoint: KV gets Primary, Secondary is rotated. */
 async function onboarded(f: RotationFixture): Promise<void> {
@@ -197,12 +215,7 @@ describe('Class: KeyRotator', () => {
 
     it('keeps its lease through a regenerate that outlasts it', async () => {
       // Prepare: a 60-s lease and a regenerate (ARM's throttle wait plus the LRO) that runs 100 s
-      const f = buildRotationFixture({ leaseSeconds: 60 });
-      await onboarded(f);
-      f.clock.advanceHours(100);
-      const slow = f.keys.holdNextRegenerate();
-      const run = f.services.rotator.run(job('schedule'));
-      await slow.reached;
+      const { f, run, release } = await stalledRun((fixture) => fixture.keys.holdNextRegenerate());
 
       // Act
       f.clock.advance(50_000);
@@ -210,7 +223,7 @@ describe('Class: KeyRotator', () => {
       f.clock.advance(50_000);
       await settle();
       const second = await f.anotherProcess().rotator.run(job('schedule'));
-      slow.release();
+      release();
       const outcome = await run;
 
       // Assess
@@ -222,12 +235,7 @@ describe('Class: KeyRotator', () => {
 
     it('stops after a slow regenerate when its renewals failed and another run took the endpoint over', async () => {
       // Prepare: storage is out of reach for the first three renewals, long enough for the lease to lapse
-      const f = buildRotationFixture({ leaseSeconds: 60 });
-      await onboarded(f);
-      f.clock.advanceHours(100);
-      const slow = f.keys.holdNextRegenerate();
-      const run = f.services.rotator.run(job('schedule'));
-      await slow.reached;
+      const { f, run, release } = await stalledRun((fixture) => fixture.keys.holdNextRegenerate());
       f.journal.failRenewals = 3;
       f.clock.advance(65_000);
       await settle();
@@ -237,7 +245,7 @@ describe('Class: KeyRotator', () => {
       // Act: the next renewal finds the lease gone, then the regenerate completes
       f.clock.advance(20_000);
       await settle();
-      slow.release();
+      release();
       const error = await run.catch((e: unknown) => e);
 
       // Assess
@@ -345,12 +353,7 @@ describe('Class: KeyRotator', () => {
       'a run whose lease lapsed in a slow step writes nothing once another run finished the rotation (%s)',
       async (_case, lateStatus, expectedError) => {
         // Prepare: the first run stalls in the test step past its lease; a second process takes over
-        const f = buildRotationFixture({ leaseSeconds: 60 });
-        await onboarded(f);
-        f.clock.advanceHours(100);
-        const stall = f.probe.holdNextCall();
-        const lapsed = f.services.rotator.run(job('schedule'));
-        await stall.reached;
+        const { f, run: lapsed, release } = await stalledRun((fixture) => fixture.probe.holdNextCall());
         f.clock.advance(61_000);
         const takeover = await f.anotherProcess().rotator.run(job('schedule'));
         const stepsAfterTakeover = f.journal.steps.length;
@@ -358,7 +361,7 @@ describe('Class: KeyRotator', () => {
 
         // Act: the stalled scoring call answers
         f.probe.forceStatus = lateStatus;
-        stall.release();
+        release();
         const error = await lapsed.catch((e: unknown) => e);
 
         // Assess
