@@ -1,4 +1,4 @@
-import { realRepeat, type Repeat } from '../clock';
+import type { Repeat } from '../clock';
 import { LeaseLostError } from './errors';
 import type { JournalEntry, Lease, RotationJournal } from './RotationJournal';
 
@@ -14,7 +14,6 @@ export class HeldLease {
     private readonly journal: RotationJournal,
     private lease: Lease,
     private readonly ttlMs: number,
-    private readonly repeat: Repeat = realRepeat,
   ) {}
 
   /** Extends the lease; throws `LeaseLostError` when another run holds it now. */
@@ -28,11 +27,12 @@ export class HeldLease {
    * its life meanwhile. Renewals run one at a time and the last has settled when this returns, so the
    * next {@link write} carries the lease's current ETag. A renewal refused because another run took the
    * lease surfaces as `LeaseLostError` once `work` settles, in place of its result: the run must stop.
+   * @param repeat - the timer (`realRepeat`; the fake clock's in tests)
    */
-  async keptAliveWhile<T>(work: () => Promise<T>): Promise<T> {
+  async keptAliveWhile<T>(work: () => Promise<T>, repeat: Repeat): Promise<T> {
     let renewals = Promise.resolve();
     let lost: LeaseLostError | undefined;
-    const stop = this.repeat(this.ttlMs / 3, () => {
+    const stop = repeat(this.ttlMs / 3, () => {
       renewals = renewals.then(() =>
         lost
           ? undefined

@@ -83,7 +83,7 @@ export class KeyRotator {
     if (!endpoint.enabled) return skip('disabled');
     const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
     if (!lease) return skip('inProgress');
-    const held = new HeldLease(journal, lease, leaseSeconds * 1000, this.options.repeat);
+    const held = new HeldLease(journal, lease, leaseSeconds * 1000);
     try {
       return await this.underLease(endpoint, job, held);
     } finally {
@@ -214,7 +214,7 @@ export class KeyRotator {
       await advance('created');
     }
     if (current.step === 'created') {
-      await held.keptAliveWhile(() => steps.set(ctx));
+      await held.keptAliveWhile(() => steps.set(ctx), this.options.repeat);
       await advance('set');
     }
     if (current.step === 'set') {

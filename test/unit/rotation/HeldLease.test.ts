@@ -12,7 +12,7 @@ async function held(): Promise<{ clock: FakeClock; journal: InMemoryRotationJour
   const journal = new InMemoryRotationJournal(clock);
   const acquired = await journal.acquireLease('ep', 'run-a', TTL);
   if (!acquired) throw new Error('lease not acquired');
-  return { clock, journal, lease: new HeldLease(journal, acquired, TTL, clock.repeat) };
+  return { clock, journal, lease: new HeldLease(journal, acquired, TTL) };
 }
 
 const expiry = async (journal: InMemoryRotationJournal): Promise<number | undefined> =>
@@ -26,6 +26,7 @@ describe('Class: HeldLease', () => {
       let finish = (): void => undefined;
       const work = lease.keptAliveWhile(
         () => new Promise<string>((resolve) => (finish = () => resolve('done'))),
+        clock.repeat,
       );
 
       // Act
@@ -51,6 +52,7 @@ describe('Class: HeldLease', () => {
       let fail = (): void => undefined;
       const work = lease.keptAliveWhile(
         () => new Promise<void>((_resolve, reject) => (fail = () => reject(failure))),
+        clock.repeat,
       );
 
       // Act
@@ -66,7 +68,10 @@ describe('Class: HeldLease', () => {
       // Prepare
       const { clock, journal, lease } = await held();
       let finish = (): void => undefined;
-      const work = lease.keptAliveWhile(() => new Promise<void>((resolve) => (finish = resolve)));
+      const work = lease.keptAliveWhile(
+        () => new Promise<void>((resolve) => (finish = resolve)),
+        clock.repeat,
+      );
       journal.failRenewals = 1;
 
       // Act
