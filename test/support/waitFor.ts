@@ -33,3 +33,8 @@ export async function waitFor<T>(
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Lets every promise callback that is ready run (work a fake clock's tick or a resolved call started). */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

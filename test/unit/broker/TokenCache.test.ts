@@ -3,6 +3,7 @@ import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
 import { FakeClock } from '../../fakes/broker/FakeClock';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
+import { settle } from '../../support/waitFor';
 
 const HOUR = 3_600_000;
 
@@ -25,9 +26,6 @@ function setup(overrides: { maxEntries?: number; minLifetimeSeconds?: number } =
   };
   return { clock, telemetry, logger, cache, source, fetch };
 }
-
-/** Lets pending promise callbacks run. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('Class: TokenCache', () => {
   describe('Method: get', () => {

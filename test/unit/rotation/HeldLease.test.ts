@@ -1,11 +1,9 @@
 import { HeldLease } from '../../../shared/rotation/HeldLease';
 import { FakeClock } from '../../fakes/rotation/FakeClock';
 import { InMemoryRotationJournal } from '../../fakes/rotation/InMemoryRotationJournal';
+import { settle } from '../../support/waitFor';
 
 const TTL = 30_000;
-
-/** Lets every promise that is ready run (renewals a clock tick started). */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function held(): Promise<{ clock: FakeClock; journal: InMemoryRotationJournal; lease: HeldLease }> {
   const clock = new FakeClock();

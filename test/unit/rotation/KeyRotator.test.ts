@@ -8,6 +8,7 @@ import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
 import type { RotationJob } from '../../../shared/rotation/RotationJob';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
 import type { HeldCall } from '../../fakes/rotation/NextCallHold';
+import { settle } from '../../support/waitFor';
 
 const job = (reason: RotationJob['reason'] = 'manual', extra: Partial<RotationJob> = {}): RotationJob => ({
   endpointId: 'demo-key',
@@ -15,9 +16,6 @@ const job = (reason: RotationJob['reason'] = 'manual', extra: Partial<RotationJo
   requestedAt: '2026-01-01T00:00:00Z',
   ...extra,
 });
-
-/** Lets every promise that is ready run (renewals a clock tick started). */
-const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * A due scheduled run under a 60-s lease, stalled in the slow call `hold` picks (a scoring call, a
