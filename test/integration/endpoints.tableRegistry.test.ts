@@ -1,5 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
-
 import { isRestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 
@@ -20,6 +18,7 @@ import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQ
 import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';
 import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
+import { sleep } from '../support/waitFor';
 
 const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
 const retiredAt = '2026-02-01T00:00:00.000Z';
@@ -45,7 +44,7 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     sendRequest: async (request, next) => {
       const scan = request.method === 'GET' && /[?&](%24|\$)filter=/.test(request.url);
       if (scan) scans++;
-      while (scan && pointMisses < scansWaitForPointMisses) await delay(5);
+      while (scan && pointMisses < scansWaitForPointMisses) await sleep(5);
       try {
         return await next(request);
       } catch (error) {

@@ -13,7 +13,7 @@ import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationE
 import { CrashError } from '../fakes/rotation/FaultPlan';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { standInVaultClient, startProbeClient } from '../support/probeClient';
-import { waitFor } from '../support/waitFor';
+import { sleep, waitFor } from '../support/waitFor';
 
 /**
  * Rotation with its real adapters (Key Vault, ARM online endpoints, fetch to the scoring URI, Table
@@ -22,6 +22,9 @@ import { waitFor } from '../support/waitFor';
 const SUB = '00000000-0000-0000-0000-0000000000r1';
 const WS = { subscriptionId: SUB, resourceGroup: 'rg-rot', workspace: 'ws-rot' };
 const GRACE_HOURS = 0.0003; // ~1 s: long enough to prove the rule, short enough for 20 rotations
+
+/** Waits until the slot a rotation just left is out of its grace period. */
+const pastGrace = (): Promise<void> => sleep(GRACE_HOURS * 3_600_000 + 100);
 
 jest.setTimeout(120_000);
 
@@ -90,7 +93,7 @@ describe('Rotation on the local stack', () => {
       const outcome = await module.rotator.run(job(endpointId));
       if (outcome.status === 'rotated') return;
       expect(outcome).toMatchObject({ status: 'skipped', reason: 'inGrace' });
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
 
@@ -130,7 +133,7 @@ describe('Rotation on the local stack', () => {
     const b = process_({ leaseSeconds: 10 });
     const endpoint = await register(a, 'slow-regenerate');
     await a.rotator.run(job(endpoint.id));
-    await new Promise((r) => setTimeout(r, GRACE_HOURS * 3_600_000 + 100));
+    await pastGrace();
     const before = emulators.control.counters()['arm.regenerateKeys'] ?? 0;
     emulators.control.setRegenerateDelayMs(13_000);
 
@@ -139,7 +142,7 @@ describe('Rotation on the local stack', () => {
       const slow = a.rotator.run(job(endpoint.id));
       const started = (): boolean => (emulators.control.counters()['arm.regenerateKeys'] ?? 0) > before;
       await waitFor('the regenerate to start', started, { intervalMs: 20 });
-      await new Promise((r) => setTimeout(r, 11_000));
+      await sleep(11_000);
       const second = await b.rotator.run(job(endpoint.id));
       const outcome = await slow;
 
@@ -243,7 +246,7 @@ describe('Rotation on the local stack', () => {
     const module = process_();
     const endpoint = await register(module, 'never-accepted');
     await module.rotator.run(job(endpoint.id));
-    await new Promise((r) => setTimeout(r, GRACE_HOURS * 3_600_000 + 100));
+    await pastGrace();
     const before = emulators.control.secretVersions(endpoint.secretName);
     emulators.control.setFault('scoring', { status: 401 });
 
