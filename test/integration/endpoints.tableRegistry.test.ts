@@ -12,7 +12,7 @@ import {
   EndpointExistsError,
   EndpointNotFoundError,
 } from '../../shared/rotation/errors';
-import { FakeClock } from '../fakes/rotation/FakeClock';
+import { FakeClock } from '../fakes/FakeClock';
 import { FaultPlan } from '../fakes/rotation/FaultPlan';
 import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
 import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';

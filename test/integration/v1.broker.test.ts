@@ -5,10 +5,10 @@ import { type BrokerModule, createBrokerModule } from '../../shared/broker/modul
 import { loadConfig } from '../../shared/config';
 import type { ModuleRoot } from '../../shared/services';
 import { CapturingTelemetry } from '../fakes/broker/capture';
-import { FakeClock } from '../fakes/broker/FakeClock';
 import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { runMsiClient, runOAuthClient } from '../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
+import { FakeClock } from '../fakes/FakeClock';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 
 /**

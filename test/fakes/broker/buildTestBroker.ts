@@ -3,9 +3,9 @@ import { type BrokerModule, createBrokerModule } from '../../../shared/broker/mo
 import { loadConfig } from '../../../shared/config';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import type { ModuleRoot } from '../../../shared/services';
+import { FakeClock } from '../FakeClock';
 import { CapturingTelemetry } from './capture';
 import { CapturingAuditLog } from './CapturingAuditLog';
-import { FakeClock } from './FakeClock';
 import { FakeUpstreamSource } from './FakeUpstreamSource';
 import { FakeV1Services } from './FakeV1Services';
 import { InMemoryBrokerClientRegistry } from './InMemoryBrokerClientRegistry';

@@ -5,7 +5,7 @@ import type {
   EndpointKeys,
 } from '../../../shared/rotation/EndpointKeyClient';
 import { KeyValueRejectedError } from '../../../shared/rotation/errors';
-import type { FakeClock } from './FakeClock';
+import type { FakeClock } from '../FakeClock';
 import { FaultPlan } from './FaultPlan';
 import { type HeldCall, NextCallHold } from './NextCallHold';
 

@@ -6,7 +6,7 @@ import type {
   RotationState,
   StepRecord,
 } from '../../../shared/rotation/RotationJournal';
-import type { FakeClock } from './FakeClock';
+import type { FakeClock } from '../FakeClock';
 import { FaultPlan } from './FaultPlan';
 
 interface LeaseRow {

@@ -4,7 +4,7 @@ import type {
   SecretVersionInfo,
   SetSecretOptions,
 } from '../../../shared/rotation/SecretStore';
-import type { FakeClock } from './FakeClock';
+import type { FakeClock } from '../FakeClock';
 import { FaultPlan } from './FaultPlan';
 
 /** Key Vault secrets in memory: versions in order, tags, enabled flag, expiry; crash and failure injection. */

@@ -9,8 +9,8 @@ import { FailureBackoff } from '../../../shared/broker/FailureBackoff';
 import { SecretHasher } from '../../../shared/broker/SecretHasher';
 import { DependencyUnavailableError } from '../../../shared/errors';
 import { CapturingLogger } from '../../fakes/broker/capture';
-import { FakeClock } from '../../fakes/broker/FakeClock';
 import { InMemoryBrokerClientRegistry } from '../../fakes/broker/InMemoryBrokerClientRegistry';
+import { FakeClock } from '../../fakes/FakeClock';
 
 const PEPPER = 'p'.repeat(40);
 

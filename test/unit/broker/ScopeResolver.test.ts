@@ -2,9 +2,9 @@ import { parseScope } from '../../../shared/broker/scope';
 import { ScopeResolver } from '../../../shared/broker/ScopeResolver';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { CapturingLogger } from '../../fakes/broker/capture';
-import { FakeClock } from '../../fakes/broker/FakeClock';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
 import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { FakeClock } from '../../fakes/FakeClock';
 
 function setup() {
   const clock = new FakeClock();

@@ -1,8 +1,8 @@
 import { UpstreamTokenError, UpstreamUnavailableError } from '../../../shared/broker/errors';
 import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
-import { FakeClock } from '../../fakes/broker/FakeClock';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
+import { FakeClock } from '../../fakes/FakeClock';
 import { settle } from '../../support/waitFor';
 
 const HOUR = 3_600_000;

@@ -3,8 +3,8 @@ import { classifyUpstreamError } from '../../../shared/broker/classifyUpstreamEr
 import { UpstreamTokenError } from '../../../shared/broker/errors';
 import { KeyVaultKeySource, type SecretReader } from '../../../shared/broker/KeyVaultKeySource';
 import { ManagedIdentityTokenSource } from '../../../shared/broker/ManagedIdentityTokenSource';
-import { FakeClock } from '../../fakes/broker/FakeClock';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { FakeClock } from '../../fakes/FakeClock';
 
 const HOUR = 3_600_000;
 

@@ -1,5 +1,5 @@
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
-import { FakeClock } from '../../fakes/rotation/FakeClock';
+import { FakeClock } from '../../fakes/FakeClock';
 
 /** Lets queued promise callbacks run (the gate wakes waiters through resolved promises). */
 const flush = async (): Promise<void> => {

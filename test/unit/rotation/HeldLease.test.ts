@@ -1,5 +1,5 @@
 import { HeldLease } from '../../../shared/rotation/HeldLease';
-import { FakeClock } from '../../fakes/rotation/FakeClock';
+import { FakeClock } from '../../fakes/FakeClock';
 import { InMemoryRotationJournal } from '../../fakes/rotation/InMemoryRotationJournal';
 import { settle } from '../../support/waitFor';
 

@@ -9,7 +9,7 @@ import {
 import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { ArmThrottledError } from '../../../shared/rotation/errors';
-import { FakeClock } from '../../fakes/rotation/FakeClock';
+import { FakeClock } from '../../fakes/FakeClock';
 
 const SUB = '00000000-0000-0000-0000-000000000001';
 const ARM = 'https://arm.test';

@@ -3,8 +3,8 @@ import { loadConfig } from '../../../shared/config';
 import type { EventsRotationPorts } from '../../../shared/events/EventsRotationPorts';
 import { createRotationModule, type RotationModule } from '../../../shared/rotation/module';
 import { noopTelemetry } from '../../../shared/telemetry';
+import { FakeClock } from '../../fakes/FakeClock';
 import { CapturingRotationEventSink } from '../../fakes/rotation/CapturingRotationEventSink';
-import { FakeClock } from '../../fakes/rotation/FakeClock';
 
 describe('Function: createRotationModule', () => {
   it('builds every part lazily (no network at construction) and fits the ports the events module uses', () => {

@@ -1,4 +1,4 @@
-import type { Clock, Repeat, Sleep } from '../../../shared/clock';
+import type { Clock, Repeat, Sleep } from '../../shared/clock';
 
 interface Repeater {
   readonly everyMs: number;
@@ -6,7 +6,10 @@ interface Repeater {
   readonly tick: () => void;
 }
 
-/** A clock tests move by hand; `sleep` advances it instead of waiting, and `repeat` ticks as it moves. */
+/**
+ * A clock tests move by hand: `advance` and `sleep` move it on (ticking every `repeat` that falls due),
+ * `set` puts it anywhere, for tests that follow a real service's timestamps.
+ */
 export class FakeClock implements Clock {
   private readonly repeaters = new Set<Repeater>();
 
@@ -28,6 +31,10 @@ export class FakeClock implements Clock {
 
   advanceHours(hours: number): void {
     this.advance(hours * 3_600_000);
+  }
+
+  set(ms: number): void {
+    this.current = ms;
   }
 
   readonly sleep: Sleep = async (ms) => {
