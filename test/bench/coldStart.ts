@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { sleep } from '../support/waitFor';
 import type { BenchResult, BenchSuite } from './BenchResult';
 import { fetchOnce, REPO_ROOT, startBenchStack } from './benchStack';
 import { isTokenBody, median } from './stats';
@@ -47,7 +48,7 @@ async function coldStart(): Promise<BenchResult[]> {
           if (answer?.status === 200 && isTokenBody(answer.text)) break;
           if (elapsedMs(started) > FIRST_TOKEN_DEADLINE_MS)
             throw new Error(`no token within ${FIRST_TOKEN_DEADLINE_MS} ms (last status ${answer?.status})`);
-          await new Promise((resolve) => setTimeout(resolve, 10));
+          await sleep(10);
         }
         firstToken.push(elapsedMs(started));
       } finally {

@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 
+import { sleep } from '../support/waitFor';
 import { processCpuMs } from './processCpu';
 import { isTokenBody, median } from './stats';
 
@@ -58,7 +59,7 @@ export async function runLoad(
   );
   const responses = Object.values(statusCodes).reduce((a, b) => a + b, 0);
   const not200 = responses - (statusCodes['200'] ?? 0);
-  if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
+  if (settleMs > 0) await sleep(settleMs);
   const cpuAfter = processCpuMs(target.pid);
   return {
     requestsPerSecond: (statusCodes['200'] ?? 0) / result.duration,

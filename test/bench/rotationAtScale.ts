@@ -8,6 +8,7 @@ import { QueueClient } from '@azure/storage-queue';
 import { ensureLocalCertificate } from '../../local/certs';
 import { startLocalStack } from '../../local/stack';
 import { useEmulatorIdentity } from '../support/emulators';
+import { sleep } from '../support/waitFor';
 import type { BenchResult } from './BenchResult';
 import { CpuSampler, StandInMeter } from './rotationAtScaleMeter';
 import { type ScaleRun, toResults } from './rotationAtScaleReport';
@@ -88,7 +89,7 @@ async function runOnce(size: number): Promise<ScaleRun> {
       started + (Math.max(0, 2 * size - THROTTLE.capacity) / THROTTLE.refillPerSecond) * 4_000 + 300_000;
     let lastReport = started;
     while (pending.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await sleep(1000);
       for (const e of [...pending]) if (control.secretVersions(e.secretName).length >= 2) pending.delete(e);
       if (Date.now() - lastReport >= 10_000) {
         lastReport = Date.now();
@@ -109,8 +110,8 @@ async function runOnce(size: number): Promise<ScaleRun> {
     // Let stragglers (duplicate deliveries) finish, so a late second regenerate would be seen.
     const settle = Date.now() + 30_000;
     while (Date.now() < settle && (await queueLength(stack.storageConnectionString, 'rotation-jobs')) > 0)
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+      await sleep(1000);
+    await sleep(3000);
 
     const doubles = endpoints.filter(
       (e) => meter.regeneratesOf(e.name) > 1 || control.secretVersions(e.secretName).length > 2,

@@ -1,5 +1,6 @@
 import type { RunningEmulators } from '../../local/emulators';
 import { call, withEmulators } from '../support/emulators';
+import { sleep } from '../support/waitFor';
 import {
   type Actual,
   fixture,
@@ -70,7 +71,7 @@ describe('Contract: ARM Azure ML stand-in replays the recorded update/get/token/
         (actual.json as { status?: string }).status !== 'Succeeded' &&
         Date.now() < deadline
       ) {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
         actual = await replayer.send(entry);
       }
       if (entry.RequestUri.endsWith('/token?api-version=2022-02-01-preview'))

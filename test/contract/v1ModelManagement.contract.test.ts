@@ -1,5 +1,6 @@
 import type { RunningEmulators } from '../../local/emulators';
 import { call, withEmulators } from '../support/emulators';
+import { sleep } from '../support/waitFor';
 
 /**
  * The v1 model-management stand-in answers in the shapes of reference §3 (modelManagement.json
@@ -92,7 +93,7 @@ describe('Contract: v1 model-management stand-in', () => {
       expect(polled.status).toBe(200);
       state = (polled.json as { state: string }).state;
       expect(['NotStarted', 'Running', 'Succeeded']).toContain(state);
-      if (state !== 'Succeeded') await new Promise((r) => setTimeout(r, 50));
+      if (state !== 'Succeeded') await sleep(50);
     }
     const after = (await post('aci-key/listkeys')).json as { primaryKey: string; secondaryKey: string };
     // Assess

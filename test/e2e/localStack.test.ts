@@ -2,6 +2,7 @@ import { join } from 'node:path';
 
 import { seedDemo } from '../../local/demo';
 import { type LocalStack, startLocalStack } from '../../local/stack';
+import { sleep } from '../support/waitFor';
 
 /**
  * What `npm start` gives a user, end to end: the compiled app in the local Functions host, talking to
@@ -40,7 +41,7 @@ describe('Local stack (npm start)', () => {
     let status: { lastRotation?: { outcome?: string }; secretVersion?: string } = {};
     for (let i = 0; i < 60 && !status.secretVersion; i++) {
       status = (await (await fetch(api, { headers })).json()) as typeof status;
-      if (!status.secretVersion) await new Promise((r) => setTimeout(r, 500));
+      if (!status.secretVersion) await sleep(500);
     }
 
     // Act

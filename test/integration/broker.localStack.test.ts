@@ -12,6 +12,7 @@ import { runMsiClient } from '../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
 import { FakeClock } from '../fakes/FakeClock';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { sleep } from '../support/waitFor';
 
 /**
  * The broker with its real adapters (DefaultAzureCredential → managed identity stand-in, ARM
@@ -171,7 +172,7 @@ describe('Token broker on the local stack', () => {
     // Act
     clock.set(Number(first['refreshAfterTimeUtc']) * 1000 + 1000);
     const during = await amlRequest('int-token');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     clock.set(Number(first['expiryTimeUtc']) * 1000 - 299_000);
     const exhausted = await amlRequest('int-token');
     emulators.control.clearFaults();

@@ -4,6 +4,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 
 import type { RunningEmulators } from '../../local/emulators';
 import { call, withEmulators } from '../support/emulators';
+import { sleep } from '../support/waitFor';
 
 jest.setTimeout(30_000);
 
@@ -232,7 +233,7 @@ describe('Class: AzureMachineLearningWorkspaces against the ARM stand-in', () =>
     const fresh =
       (await client.onlineEndpoints.listKeys(WS.resourceGroup, WS.workspace, 'key-ep')).primaryKey ?? '';
     const early = [await score(uri, old), await score(uri, fresh)];
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     const late = [await score(uri, old), await score(uri, fresh)];
     // Assess
     expect(fresh).not.toBe(old);

@@ -7,6 +7,7 @@ import { TableClient } from '@azure/data-tables';
 
 import { TableProcessedEventStore } from '../../shared/events/TableProcessedEventStore';
 import { silentLogger } from '../../shared/logging';
+import { sleep } from '../support/waitFor';
 
 interface Storage {
   connectionString: string;
@@ -48,7 +49,7 @@ async function startStorage(): Promise<Storage> {
       break;
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
   return {

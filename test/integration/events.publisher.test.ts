@@ -13,6 +13,7 @@ import { createRotationEventSink } from '../../shared/events/module';
 import type { ModuleRoot } from '../../shared/services';
 import { buildTestEventsModule } from '../fakes/events/buildTestEventsModule';
 import { CapturingTelemetry } from '../fakes/events/capture';
+import { sleep } from '../support/waitFor';
 
 const TOPIC_KEY = 'dG9waWMta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr';
 const ROTATED_KEY = 'ENDPOINT-KEY-VALUE-THAT-MUST-NOT-BE-PUBLISHED';
@@ -146,8 +147,7 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
         time: new Date().toISOString(),
       });
       const deadline = Date.now() + 5000;
-      while (topic.forwarded().length === 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
+      while (topic.forwarded().length === 0 && Date.now() < deadline) await sleep(20);
 
       // Assess
       expect(topic.forwarded()).toEqual([

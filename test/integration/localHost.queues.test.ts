@@ -4,6 +4,7 @@ import { QueueClient } from '@azure/storage-queue';
 
 import { startAzurite } from '../../local/azurite';
 import { startFunctionsHost } from '../../local/host/FunctionsHost';
+import { sleep } from '../support/waitFor';
 
 const app = join(__dirname, '..', 'fixtures', 'functions-app');
 const masterKey = 'master-key-for-queue-tests';
@@ -43,7 +44,7 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
         seen.push(JSON.parse(Buffer.from(m.messageText, 'base64').toString('utf8')) as Report);
         await results.deleteMessage(m.messageId, m.popReceipt);
       }
-      if (batch.receivedMessageItems.length === 0) await new Promise((r) => setTimeout(r, 100));
+      if (batch.receivedMessageItems.length === 0) await sleep(100);
     }
   }
 
@@ -98,7 +99,7 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
         poisoned = (await poison.peekMessages({ numberOfMessages: 5 })).peekedMessageItems.map(
           (m) => m.messageText,
         );
-      if (poisoned.length === 0) await new Promise((r) => setTimeout(r, 200));
+      if (poisoned.length === 0) await sleep(200);
     }
     // Assess
     expect(seen.filter((r) => r.message?.n === 2).map((r) => r.dequeueCount)).toEqual([1, 2, 3]);

@@ -10,6 +10,7 @@ import { runMsiClient, runOAuthClient } from '../fakes/broker/offTheShelfClients
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
 import { FakeClock } from '../fakes/FakeClock';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { sleep } from '../support/waitFor';
 
 /**
  * The broker vending Azure ML SDK v1 AKS service tokens with its real adapters (DefaultAzureCredential
@@ -169,7 +170,7 @@ describe('v1 service tokens through the broker on the local stack', () => {
     clock.set(Number(first['refreshAfterTimeUtc']) * 1000 + 1000);
     const during = await amlShape();
     const duringBody = (await during.json()) as Record<string, unknown>;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     clock.set(Number(first['expiryTimeUtc']) * 1000 - 299_000);
     const exhausted = await amlShape();
     const exhaustedBody = await exhausted.text();
@@ -178,7 +179,7 @@ describe('v1 service tokens through the broker on the local stack', () => {
     // The stand-in issues tokens on real time while this clock ran a day ahead: a fresh token is
     // servable here only once real time moved on by more than those pauses since the first token.
     const firstIssuedSeconds = Number(first['expiryTimeUtc']) - 86_400;
-    while (Date.now() < (firstIssuedSeconds + 8) * 1000) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() < (firstIssuedSeconds + 8) * 1000) await sleep(100);
     const recovered = await amlShape();
     const recoveredBody = (await recovered.json()) as Record<string, unknown>;
     clock.set(Date.now());

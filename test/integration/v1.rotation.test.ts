@@ -11,6 +11,7 @@ import { V1RuleError } from '../../shared/v1/v1Rules';
 import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { standInVaultClient, startProbeClient } from '../support/probeClient';
+import { sleep } from '../support/waitFor';
 
 /**
  * Rotation of Azure ML SDK v1 web services with the real adapters (the MMS pipeline with the managed
@@ -63,7 +64,7 @@ describe('v1 web service rotation on the local stack', () => {
       const outcome = await module.rotator.run(job(endpointId));
       if (outcome.status === 'rotated') return;
       expect(outcome).toMatchObject({ status: 'skipped', reason: 'inGrace' });
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
 

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { sleep } from '../support/waitFor';
+
 /** Built by `pretest`; the parent below runs it as plain JavaScript. */
 const childStopperJs = join(__dirname, '..', '..', 'dist', 'local', 'childStopper.js');
 
@@ -36,7 +38,7 @@ describe('Function: childStopper', () => {
     // Assess
     expect(code).not.toBe(0);
     expect(childPid).toBeGreaterThan(0);
-    for (let i = 0; i < 50 && isAlive(childPid); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && isAlive(childPid); i++) await sleep(20);
     expect(isAlive(childPid)).toBe(false);
   });
 });

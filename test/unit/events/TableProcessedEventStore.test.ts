@@ -4,6 +4,7 @@ import {
   TableProcessedEventStore,
 } from '../../../shared/events/TableProcessedEventStore';
 import { silentLogger } from '../../../shared/logging';
+import { settle } from '../../support/waitFor';
 
 /** A Map-backed table with the TableClient's 404/409 semantics. */
 class FakeTable implements ProcessedEventsTable {
@@ -98,7 +99,7 @@ describe('Class: TableProcessedEventStore', () => {
 
       // Act: the first write triggers a background purge with cutoff 2026-11-21
       await store.markProcessed({ id: 'new', type: 'T', eventTime: new Date(now), outcome: 'ok' });
-      await new Promise((resolve) => setImmediate(resolve));
+      await settle();
 
       // Assess
       expect([...table.rows.keys()].sort()).toEqual(['2026-11-22|recent', '2026-11-23|new']);

@@ -1,4 +1,5 @@
 import { type RunningEventGridTopic, startEventGridTopic } from '../../../local/eventGridTopic';
+import { sleep } from '../../support/waitFor';
 
 describe('Function: startEventGridTopic', () => {
   let topic: RunningEventGridTopic;
@@ -65,8 +66,7 @@ describe('Function: startEventGridTopic', () => {
       'the-key',
     );
     const deadline = Date.now() + 5000;
-    while (topic.forwarded().length === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
+    while (topic.forwarded().length === 0 && Date.now() < deadline) await sleep(20);
 
     // Assess
     expect(response.status).toBe(200);

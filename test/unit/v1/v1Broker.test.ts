@@ -1,5 +1,6 @@
 import { UpstreamUnavailableError } from '../../../shared/broker/errors';
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { settle } from '../../support/waitFor';
 
 const SECOND = 1000;
 const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
@@ -26,7 +27,7 @@ describe('Broker: v1 AKS service tokens', () => {
     const beforeHint = await vend();
     t.clock.advance(2 * SECOND);
     const atHint = await vend(); // still the old token; the refresh runs in the background
-    await new Promise((r) => setImmediate(r));
+    await settle();
     const afterRefresh = await vend();
     // Assess
     expect(first.token.value).toBe('v1ServiceToken-token-1');
@@ -46,7 +47,7 @@ describe('Broker: v1 AKS service tokens', () => {
     t.v1.behaviour = { kind: 'manual' };
     // Act
     const all = Array.from({ length: 200 }, () => vend());
-    for (let i = 0; i < 20 && t.v1.calls === 0; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20 && t.v1.calls === 0; i++) await settle();
     t.v1.release({ lifetimeMs: 3600 * SECOND });
     const results = await Promise.all(all);
     // Assess
@@ -67,7 +68,7 @@ describe('Broker: v1 AKS service tokens', () => {
     for (let s = 0; s < 840; s += 60) {
       t.clock.advance(60 * SECOND);
       served.push((await vend()).token.value);
-      await new Promise((r) => setImmediate(r));
+      await settle();
     }
     // Act 2: past the last servable moment (expiry minus the 300 s minimum lifetime)
     t.clock.advance(120 * SECOND);
