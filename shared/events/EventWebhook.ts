@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
 import { MalformedEventError } from './errors';
@@ -37,15 +38,14 @@ export class EventWebhook {
   /**
    * CloudEvents abuse protection (OPTIONS): grant the origin that asked, any rate. The function key
    * in the URL already restricts who can reach this, so no origin allow-list is kept.
+   * @throws ValidationError (400 problem details) naming the header when the origin is missing
    */
   handshake(request: Pick<DeliveryRequest, 'header'>): WebhookReply {
     const origin = request.header('webhook-request-origin')?.trim();
     if (!origin) {
-      return {
-        status: 400,
-        headers: { allow: 'POST, OPTIONS' },
-        jsonBody: { error: 'WebHook-Request-Origin is required' },
-      };
+      throw new ValidationError([
+        { field: 'WebHook-Request-Origin', message: 'header is required in the CloudEvents handshake' },
+      ]);
     }
     this.options.logger.info('handshake => CloudEvents origin granted', { origin });
     return {

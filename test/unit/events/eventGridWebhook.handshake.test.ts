@@ -50,6 +50,11 @@ describe('Function: eventGridWebhook', () => {
       // Assess
       expect(reply.status).toBe(400);
       expect(reply.headers).not.toHaveProperty('webhook-allowed-origin');
+      expect((reply.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+      expect(reply.json()).toMatchObject({
+        code: 'ValidationFailed',
+        errors: [{ field: 'WebHook-Request-Origin' }],
+      });
     });
   });
 });
