@@ -38,7 +38,7 @@ export interface TestBroker {
  * Builds the broker through `createBrokerModule` with fakes for every port. Endpoints `demo-token`
  * (AMLToken), `demo-aad` (AADToken), `demo-key` (Key, broker key access on) and the v1 AKS service
  * `demo-aks` (token auth on, region westeurope) exist. Time is a
- * `FakeClock` starting at `options.startMs` (default 2026-11-23T02:00Z; pass `Date.now()` when a real
+ * `FakeClock` starting at `options.startMs` (default 2026-01-01T00:00Z; pass `Date.now()` when a real
  * client compares expiry times with its own clock).
  */
 export function buildTestBroker(

@@ -2,6 +2,7 @@ import { AzureClients } from '../../../shared/azureClients';
 import { loadConfig } from '../../../shared/config';
 import { createEventsModule, type EventsModule } from '../../../shared/events/module';
 import type { ModuleRoot } from '../../../shared/services';
+import { FakeClock } from '../FakeClock';
 import { capturingSink, CapturingTelemetry, RecordingEventSink } from './capture';
 import { FakeEndpointDescriber } from './FakeEndpointDescriber';
 import { FakeRotationPorts } from './FakeRotationPorts';
@@ -15,7 +16,7 @@ export interface TestEventsModule {
   processed: InMemoryProcessedEventStore;
   sink: RecordingEventSink;
   telemetry: CapturingTelemetry;
-  clock: { now(): number; set(ms: number): void };
+  clock: FakeClock;
   /** Formatted log lines (`level line`). */
   logs: string[];
 }
@@ -28,8 +29,7 @@ export function buildTestEventsModule(env: Record<string, string> = {}): TestEve
     BROKER_SECRET_PEPPER: 'p'.repeat(40),
     ...env,
   });
-  let now = Date.parse('2026-11-23T02:00:00Z');
-  const clock = { now: () => now, set: (ms: number) => void (now = ms) };
+  const clock = new FakeClock(Date.parse('2026-11-23T02:00:00Z'));
   const telemetry = new CapturingTelemetry();
   // AzureClients builds SDK clients lazily; with every port faked none is ever built.
   const root: ModuleRoot = { config, clients: new AzureClients(config), telemetry, clock };
