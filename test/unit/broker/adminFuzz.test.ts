@@ -1,0 +1,89 @@
+import { InvocationContext } from '@azure/functions';
+import fc from 'fast-check';
+
+import { manageClientHandler } from '../../../functions/manageClient';
+import { manageClientsHandler } from '../../../functions/manageClients';
+import { manageClientSecretHandler } from '../../../functions/manageClientSecret';
+import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
+import { expectClientErrorShape, fuzzRequest, jsonBody, printable } from '../../support/fuzzInput';
+
+const VALID_CREATE = {
+  id: 'fuzz-client',
+  displayName: 'Fuzzed client',
+  allowedScopes: ['demo-token', 'https://ml.azure.com'],
+  rateLimitPerMinute: 600,
+  enabled: true,
+  keyAccess: false,
+  expiresAt: '2030-01-01T00:00:00Z',
+};
+const { id: _id, ...VALID_UPDATE } = VALID_CREATE;
+const clientId = fc.oneof(fc.constant('client-1'), printable);
+
+describe('Admin routes for broker clients under fuzzed input', () => {
+  const t = buildTestBroker();
+  const context = new InvocationContext({ invocationId: 'fuzz', logHandler: () => undefined });
+  const clients = manageClientsHandler(() => t.module);
+  const client = manageClientHandler(() => t.module);
+  const secrets = manageClientSecretHandler(() => t.module);
+  const snapshot = () => JSON.stringify([...t.registry.records.entries()]);
+  beforeAll(async () => {
+    await t.addClient({ allowedScopes: ['demo-token'] });
+  });
+
+  it('POST manage/clients answers 201 or a problem 4xx, and a refused create stores nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(jsonBody(VALID_CREATE), async (body) => {
+        const req = fuzzRequest({
+          method: 'POST',
+          url: 'http://l/api/manage/clients',
+          headers: { 'content-type': 'application/json' },
+          body: { string: body },
+        });
+        fc.pre(req !== undefined);
+        const before = snapshot();
+        const response = await clients(req, context);
+        expectClientErrorShape(response);
+        if ((response.status ?? 200) >= 400) expect(snapshot()).toBe(before);
+        // A create that succeeded is undone, so the next run's id is free again.
+        else await t.module.admin.delete((response.jsonBody as { client: { id: string } }).client.id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('PATCH manage/clients/{id} answers 200 or a problem 4xx, and a refused update changes nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(clientId, jsonBody(VALID_UPDATE), async (id, body) => {
+        const req = fuzzRequest({
+          method: 'PATCH',
+          url: 'http://l/api/manage/clients/x',
+          params: { id },
+          body: { string: body },
+        });
+        fc.pre(req !== undefined);
+        const before = snapshot();
+        const response = await client(req, context);
+        expectClientErrorShape(response);
+        if ((response.status ?? 200) >= 400) expect(snapshot()).toBe(before);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('GET manage/clients/{id} and POST …/secrets/{slot} never answer 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        clientId,
+        fc.oneof(fc.constantFrom('primary', 'secondary'), printable),
+        async (id, slot) => {
+          const get = fuzzRequest({ method: 'GET', url: 'http://l/api/manage/clients/x', params: { id } });
+          const regenerate = fuzzRequest({ method: 'POST', url: 'http://l', params: { id, slot } });
+          fc.pre(get !== undefined && regenerate !== undefined);
+          expectClientErrorShape(await client(get, context));
+          expectClientErrorShape(await secrets(regenerate, context));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

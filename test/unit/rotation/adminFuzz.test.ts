@@ -1,0 +1,94 @@
+import { InvocationContext } from '@azure/functions';
+import fc from 'fast-check';
+
+import { manageEndpointHandler } from '../../../functions/manageEndpoint';
+import { manageEndpointRotateHandler } from '../../../functions/manageEndpointRotate';
+import { manageEndpointsHandler } from '../../../functions/manageEndpoints';
+import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import { expectClientErrorShape, fuzzRequest, jsonBody, printable } from '../../support/fuzzInput';
+
+const VALID_ONLINE = {
+  id: 'fuzz-online',
+  kind: 'onlineEndpoint',
+  arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'fuzz-online' },
+  authMode: 'Key',
+  secretName: 'fuzz-online-key',
+  rotationPeriodHours: 100,
+  gracePeriodHours: 25,
+  probe: { method: 'POST', path: '/score', body: '{}', acceptedStatuses: [200, 422] },
+  brokerKeyAccess: false,
+  enabled: true,
+};
+const VALID_V1 = {
+  id: 'fuzz-aci',
+  kind: 'v1WebService',
+  arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'fuzz-aci' },
+  authMode: 'Key',
+  v1: { computeType: 'ACI', region: 'westeurope' },
+};
+const VALID_UPDATE = {
+  rotationPeriodHours: 48,
+  gracePeriodHours: 24,
+  probe: { method: 'GET', path: '', body: '', acceptedStatuses: [200] },
+  enabled: false,
+  brokerKeyAccess: true,
+};
+const endpointId = fc.oneof(fc.constant('demo-key'), printable);
+
+describe('Admin routes for endpoints under fuzzed input', () => {
+  const f = buildRotationFixture();
+  const context = new InvocationContext({ invocationId: 'fuzz', logHandler: () => undefined });
+  const collection = manageEndpointsHandler(() => f.services);
+  const item = manageEndpointHandler(() => f.services);
+  const rotate = manageEndpointRotateHandler(() => f.services);
+  const snapshot = () => JSON.stringify([...f.registry.endpoints.entries()]);
+  f.addEndpoint();
+
+  it('POST manage/endpoints answers 201 or a problem 4xx, and a refused registration stores nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(jsonBody(VALID_ONLINE), jsonBody(VALID_V1)), async (body) => {
+        const req = fuzzRequest({
+          method: 'POST',
+          url: 'http://l/api/manage/endpoints',
+          headers: { 'content-type': 'application/json' },
+          body: { string: body },
+        });
+        fc.pre(req !== undefined);
+        const before = snapshot();
+        const response = await collection(req, context);
+        expectClientErrorShape(response);
+        if ((response.status ?? 200) >= 400) expect(snapshot()).toBe(before);
+        // A registration that succeeded is undone, so the next run's id is free again.
+        else await f.services.admin.remove((response.jsonBody as { id: string }).id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('PATCH manage/endpoints/{id} answers 200 or a problem 4xx, and a refused update changes nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(endpointId, jsonBody(VALID_UPDATE), async (id, body) => {
+        const req = fuzzRequest({ method: 'PATCH', url: 'http://l', params: { id }, body: { string: body } });
+        fc.pre(req !== undefined);
+        const before = snapshot();
+        const response = await item(req, context);
+        expectClientErrorShape(response);
+        if ((response.status ?? 200) >= 400) expect(snapshot()).toBe(before);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('GET manage/endpoints/{id} and POST …/rotate never answer 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(endpointId, async (id) => {
+        const get = fuzzRequest({ method: 'GET', url: 'http://l', params: { id } });
+        const rotateNow = fuzzRequest({ method: 'POST', url: 'http://l', params: { id } });
+        fc.pre(get !== undefined && rotateNow !== undefined);
+        expectClientErrorShape(await item(get, context));
+        expectClientErrorShape(await rotate(rotateNow, context));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
