@@ -80,6 +80,21 @@ export function fuzzRequest(init: ConstructorParameters<typeof HttpRequest>[0]):
   }
 }
 
+/** A JSON request with a fuzzed body (and route parameters), or undefined as {@link fuzzRequest}. */
+export function fuzzJsonRequest(
+  method: string,
+  body: string,
+  params: Record<string, string> = {},
+): HttpRequest | undefined {
+  return fuzzRequest({
+    method,
+    url: 'http://localhost/api/fuzzed',
+    headers: { 'content-type': 'application/json' },
+    params,
+    body: { string: body },
+  });
+}
+
 /**
  * Fails unless the response is what a caller's mistake deserves: below 500, and every 4xx an
  * `application/problem+json` body whose `status` matches and whose `code` is stable, with no stack trace.
@@ -96,4 +111,19 @@ export function expectClientErrorShape(response: HttpResponseInit): void {
   expect(body.status).toBe(status);
   expect(body.code).toMatch(/^[A-Za-z_]+$/);
   expect(text).not.toMatch(/\n\s+at /);
+}
+
+/**
+ * Sends one fuzzed write and checks its answer with {@link expectClientErrorShape}; when it is refused,
+ * `state()` must read as before: nothing half-written. Returns the response.
+ */
+export async function expectCleanAnswer<R extends HttpResponseInit>(
+  state: () => string,
+  send: () => Promise<R>,
+): Promise<R> {
+  const before = state();
+  const response = await send();
+  expectClientErrorShape(response);
+  if ((response.status ?? 200) >= 400) expect(state()).toBe(before);
+  return response;
 }

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
-import { anyText, expectClientErrorShape, nearValid, printable } from '../../support/fuzzInput';
+import {
+  anyText,
+  expectCleanAnswer,
+  expectClientErrorShape,
+  nearValid,
+  printable,
+} from '../../support/fuzzInput';
 import { fixture, send } from './webhookTestKit';
 
 /** Every recorded delivery, Event Grid and CloudEvents schemas, single events and batches. */
@@ -84,10 +90,7 @@ describe('Function: eventGridWebhook under fuzzed input', () => {
       fc.asyncProperty(body, headers, async (text, sent) => {
         // Every delivery is new to the webhook, so it reaches the reactions instead of the duplicate check.
         t.processed.records.clear();
-        const before = effects();
-        const reply = await send(t.module, { body: text, headers: sent });
-        expectClientErrorShape(reply);
-        if ((reply.status ?? 200) >= 400) expect(effects()).toBe(before);
+        await expectCleanAnswer(effects, () => send(t.module, { body: text, headers: sent }));
       }),
       { numRuns: 400 },
     );
