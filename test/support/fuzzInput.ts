@@ -62,13 +62,18 @@ export function nearValid(valid: Json): fc.Arbitrary<Json> {
   return fc.array(mutation, { maxLength: 3 }).map((mutations) => apply(valid, mutations));
 }
 
-/** A request body: near-valid JSON most of the time, else JSON of another shape or text that is not JSON. */
-export function jsonBody(valid: Json): fc.Arbitrary<string> {
+/** A request body: `near` most of the time, else JSON of another shape or text that is not JSON. */
+export function orMalformed(near: fc.Arbitrary<string>): fc.Arbitrary<string> {
   return fc.oneof(
-    { weight: 6, arbitrary: nearValid(valid).map((value) => JSON.stringify(value)) },
+    { weight: 6, arbitrary: near },
     { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)) },
     { weight: 1, arbitrary: anyText },
   );
+}
+
+/** A request body near the valid one ({@link nearValid}), or malformed. */
+export function jsonBody(valid: Json): fc.Arbitrary<string> {
+  return orMalformed(nearValid(valid).map((value) => JSON.stringify(value)));
 }
 
 /** Builds a request; undefined when the library itself refuses the input (not our code's concern). */
@@ -80,18 +85,17 @@ export function fuzzRequest(init: ConstructorParameters<typeof HttpRequest>[0]):
   }
 }
 
-/** A JSON request with a fuzzed body (and route parameters), or undefined as {@link fuzzRequest}. */
-export function fuzzJsonRequest(
-  method: string,
-  body: string,
-  params: Record<string, string> = {},
-): HttpRequest | undefined {
-  return fuzzRequest({
+/**
+ * A request to an admin route with fuzzed route parameters and, when given, a fuzzed JSON body. Unlike
+ * {@link fuzzRequest} it cannot be refused by the library: URL, method and headers are fixed.
+ */
+export function routeRequest(method: string, params: Record<string, string>, body?: string): HttpRequest {
+  return new HttpRequest({
     method,
     url: 'http://localhost/api/fuzzed',
     headers: { 'content-type': 'application/json' },
     params,
-    body: { string: body },
+    ...(body !== undefined ? { body: { string: body } } : {}),
   });
 }
 

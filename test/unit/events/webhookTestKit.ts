@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
@@ -6,9 +6,18 @@ import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/fu
 import { eventGridWebhookHandler } from '../../../functions/eventGridWebhook';
 import type { EventsModule } from '../../../shared/events/module';
 
+type FixtureFolder = 'azure/eventgrid' | 'events';
+
+const fixtureDir = (folder: FixtureFolder): string => join(__dirname, '..', '..', 'fixtures', folder);
+
 /** Reads a JSON fixture as text. */
-export function fixture(folder: 'azure/eventgrid' | 'events', name: string): string {
-  return readFileSync(join(__dirname, '..', '..', 'fixtures', folder, name), 'utf8');
+export function fixture(folder: FixtureFolder, name: string): string {
+  return readFileSync(join(fixtureDir(folder), name), 'utf8');
+}
+
+/** The names of every JSON fixture in a folder. */
+export function fixtureNames(folder: FixtureFolder): string[] {
+  return readdirSync(fixtureDir(folder)).filter((name) => name.endsWith('.json'));
 }
 
 /** Sends one request through the real function handler, the way the Functions host would. */
