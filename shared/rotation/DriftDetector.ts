@@ -7,7 +7,7 @@ import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
 import { EndpointNotFoundError } from './errors';
 import { HeldLease } from './HeldLease';
-import type { RotationJournal } from './RotationJournal';
+import { DRIFT_LEASE_OWNER_PREFIX, type RotationJournal } from './RotationJournal';
 import { slotHolding } from './RotationPlanner';
 import type { SecretStore } from './SecretStore';
 
@@ -59,7 +59,11 @@ export class DriftDetector {
     });
     if (endpoint.authMode !== 'Key') return report({ inSync: true, status: 'notKeyAuth' });
 
-    const lease = await journal.acquireLease(endpointId, `drift-${randomUUID()}`, DRIFT_LEASE_MS);
+    const lease = await journal.acquireLease(
+      endpointId,
+      `${DRIFT_LEASE_OWNER_PREFIX}${randomUUID()}`,
+      DRIFT_LEASE_MS,
+    );
     if (!lease) return report({ inSync: true, status: 'rotationInProgress' });
     const held = new HeldLease(journal, lease, DRIFT_LEASE_MS);
     try {

@@ -13,7 +13,7 @@ import {
   RotationInProgressError,
 } from './errors';
 import type { RotationJob, RotationJobQueue } from './RotationJob';
-import type { RotationFailure, RotationJournal } from './RotationJournal';
+import { isRotationRunning, type RotationFailure, type RotationJournal } from './RotationJournal';
 import { lastRotatedAt } from './RotationPlanner';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
 
@@ -147,7 +147,7 @@ export class EndpointAdminService {
         { field: 'id', message: `endpoint ${id} is ${endpoint.retiredAt ? 'retired' : 'disabled'}` },
       ]);
     const { lease } = await this.options.journal.getState(id);
-    if (lease && !lease.owner.startsWith('drift-')) throw new RotationInProgressError(id);
+    if (isRotationRunning(lease)) throw new RotationInProgressError(id);
     if (endpoint.kind === 'v1WebService') await this.checkV1Rules(endpoint);
     const job: RotationJob = { endpointId: id, reason: 'manual', requestedAt: this.now() };
     await this.options.jobs.enqueue(job);

@@ -12,6 +12,17 @@ export interface Lease {
   readonly etag: string;
 }
 
+/** Owners of the brief lease a drift check takes start with this (see `DriftDetector`). */
+export const DRIFT_LEASE_OWNER_PREFIX = 'drift-';
+
+/**
+ * Whether a live lease from `getState` means a rotation run (or its poison record) is at work on the
+ * endpoint now, rather than a drift check that holds it for a moment.
+ */
+export function isRotationRunning(lease: { readonly owner: string } | undefined): boolean {
+  return lease !== undefined && !lease.owner.startsWith(DRIFT_LEASE_OWNER_PREFIX);
+}
+
 /** Steps a rotation has completed, in order. `started` = planned, nothing written yet. */
 export const COMPLETED_STEPS = ['started', 'created', 'set', 'tested', 'finished'] as const;
 export type CompletedStep = (typeof COMPLETED_STEPS)[number];

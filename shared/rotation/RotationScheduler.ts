@@ -4,7 +4,7 @@ import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import { supportsRotation } from './EndpointKeyClientRouter';
 import type { RotationJobQueue } from './RotationJob';
-import type { RotationJournal } from './RotationJournal';
+import { isRotationRunning, type RotationJournal } from './RotationJournal';
 import { isDue } from './RotationPlanner';
 
 /** Dependencies of {@link RotationScheduler}. */
@@ -20,8 +20,9 @@ export interface RotationSchedulerOptions {
 
 /**
  * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
- * left half-done) and enqueues one job each. Enqueueing is cheap and duplicates are harmless, so the
- * timer does not need a lease: the rotator re-checks "due" under the endpoint's lease.
+ * left half-done) and not being rotated right now, and enqueues one job each. The timer takes no lease:
+ * duplicates (two instances' ticks, or a run that starts just after the check) are harmless, because
+ * the rotator re-checks "due" under the endpoint's lease.
  */
 export class RotationScheduler {
   constructor(private readonly options: RotationSchedulerOptions) {}
@@ -64,7 +65,10 @@ export class RotationScheduler {
   }
 
   private async isDueOrUnfinished(endpoint: ManagedEndpoint, now: number): Promise<boolean> {
-    const { state } = await this.options.journal.getState(endpoint.id);
+    const { state, lease } = await this.options.journal.getState(endpoint.id);
+    // A run at work finishes the rotation, or the host retries its message; a job queued now would only
+    // find the endpoint busy. A crashed run's lease lapses, and the tick after that resumes its rotation.
+    if (isRotationRunning(lease)) return false;
     return state.active !== undefined || isDue(endpoint, state, undefined, now);
   }
 }

@@ -42,6 +42,41 @@ describe('Class: RotationScheduler', () => {
       expect(f.jobs.jobs.every((j) => j.reason === 'schedule')).toBe(true);
     });
 
+    it('leaves an endpoint alone while a run holds its lease, and resumes it once that lease lapses', async () => {
+      // Prepare: a half-done rotation whose run is at work, and a due endpoint under a drift check's lease
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'being-rotated' });
+      f.addEndpoint({ id: 'drift-checked' });
+      f.journal.seedState('being-rotated', {
+        active: {
+          rotationId: 'r1',
+          slot: 'Primary',
+          step: 'set',
+          reason: 'manual',
+          startedAt: new Date(f.clock.now()).toISOString(),
+        },
+      });
+      await f.journal.acquireLease('being-rotated', 'run-1', 60_000);
+      await f.journal.acquireLease('drift-checked', 'drift-1', 60_000);
+
+      // Act: one tick while the run works, one after its lease lapsed (the run crashed)
+      const working = await f.services.scheduler.enqueueDue(f.clock.now());
+      const queuedWhileWorking = f.jobs.jobs.map((j) => j.endpointId);
+      f.clock.advance(60_001);
+      const lapsed = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      expect(working).toEqual({ due: 1, enqueued: 1 });
+      expect(queuedWhileWorking).toEqual(['drift-checked']);
+      expect(lapsed).toEqual({ due: 2, enqueued: 2 });
+      expect(
+        f.jobs.jobs
+          .map((j) => j.endpointId)
+          .slice(1)
+          .sort(),
+      ).toEqual(['being-rotated', 'drift-checked']);
+    });
+
     it('keeps going when one endpoint cannot be read', async () => {
       // Prepare
       const f = buildRotationFixture();
