@@ -44,7 +44,7 @@ export class RotationScheduler {
     let failed = 0;
     await forEachLimited(candidates, this.options.concurrency ?? 16, async (endpoint) => {
       try {
-        if (!(await this.isDueOrUnfinished(endpoint, at))) return;
+        if (!(await this.needsJob(endpoint, at))) return;
         due += 1;
         await this.options.jobs.enqueue({
           endpointId: endpoint.id,
@@ -64,7 +64,7 @@ export class RotationScheduler {
     return { due, enqueued };
   }
 
-  private async isDueOrUnfinished(endpoint: ManagedEndpoint, now: number): Promise<boolean> {
+  private async needsJob(endpoint: ManagedEndpoint, now: number): Promise<boolean> {
     const { state, lease } = await this.options.journal.getState(endpoint.id);
     // A run at work finishes the rotation, or the host retries its message; a job queued now would only
     // find the endpoint busy. A crashed run's lease lapses, and the tick after that resumes its rotation.
