@@ -1,3 +1,5 @@
+import { realSleep, type Sleep } from '../../shared/clock';
+
 /** Options of {@link waitFor}. */
 export interface WaitForOptions {
   /** Give up after this long. @default 60000 */
@@ -29,10 +31,8 @@ export async function waitFor<T>(
   }
 }
 
-/** A plain delay (pacing loops; never a substitute for waiting on a condition). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+/** A plain delay (pacing loops; never a substitute for waiting on a condition): the app's own. */
+export const sleep: Sleep = realSleep;
 
 /** Lets every promise callback that is ready run (work a fake clock's tick or a resolved call started). */
 export function settle(): Promise<void> {
