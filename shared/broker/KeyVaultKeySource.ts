@@ -28,9 +28,12 @@ const HOUR_MS = 3_600_000;
  *
  * A key is a static secret, not a token: the "expiry" handed out is how long the key is guaranteed to
  * keep working. Rotation never regenerates the slot held by the current version, and never the slot
- * that stopped being current less than the grace period ago, so a key read as current works at least
- * until `max(next rotation, now) + grace`. The refresh hint is the next rotation time (the `rotatedAt`
- * tag plus the rotation period, else the secret's expiry minus the grace period).
+ * that stopped being current less than the grace period ago. A rotation may come at any moment, not
+ * only at the scheduled time (`POST …/rotate`, a near-expiry event), and a second one may regenerate
+ * this key's slot once the grace period after the first has passed; so the one guarantee is `now +
+ * grace`. The refresh hint is the next rotation time (the `rotatedAt` tag plus the rotation period, else
+ * the secret's expiry minus the grace period); when that lies beyond the guarantee, the cache refreshes
+ * at its usual fraction of the lifetime, so a key replaced early is picked up well within its grace.
  */
 export class KeyVaultKeySource implements UpstreamTokenSource<ManagedEndpoint> {
   readonly upstream = 'keyVault' as const;
@@ -55,7 +58,7 @@ export class KeyVaultKeySource implements UpstreamTokenSource<ManagedEndpoint> {
     const nextRotationMs = this.nextRotation(endpoint, secret.properties, graceMs, now);
     return {
       value: secret.value,
-      expiresOnMs: Math.max(nextRotationMs, now) + graceMs,
+      expiresOnMs: now + graceMs,
       refreshAfterMs: Math.max(nextRotationMs, now + this.overdueRefreshMs),
     };
   }

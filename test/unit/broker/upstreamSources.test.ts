@@ -3,8 +3,11 @@ import { classifyUpstreamError } from '../../../shared/broker/classifyUpstreamEr
 import { UpstreamTokenError } from '../../../shared/broker/errors';
 import { KeyVaultKeySource, type SecretReader } from '../../../shared/broker/KeyVaultKeySource';
 import { ManagedIdentityTokenSource } from '../../../shared/broker/ManagedIdentityTokenSource';
+import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
 import { FakeClock } from '../../fakes/FakeClock';
+import { settle } from '../../support/waitFor';
 
 const HOUR = 3_600_000;
 
@@ -147,8 +150,8 @@ describe('Class: KeyVaultKeySource', () => {
       getSecret: async () => secret,
     });
 
-    it('uses the rotatedAt tag plus the period as refresh hint and keeps the key for the grace period after', async () => {
-      // Prepare
+    it('promises the key for the grace period from now, whenever the next rotation is scheduled', async () => {
+      // Prepare: rotated 4 h ago, so the next scheduled rotation is 20 h away.
       const rotatedAt = clock.now() - 4 * HOUR;
       const source = new KeyVaultKeySource({
         clock,
@@ -161,10 +164,43 @@ describe('Class: KeyVaultKeySource', () => {
       // Act
       const token = await source.getToken(endpoint);
 
-      // Assess
+      // Assess: a manual rotation now, and a second one once grace has passed, would regenerate this
+      // key's slot long before the scheduled rotation; only `now + grace` holds whatever comes next.
       expect(token.value).toBe('k1');
+      expect(token.expiresOnMs).toBe(clock.now() + 2 * HOUR);
       expect(token.refreshAfterMs).toBe(rotatedAt + 24 * HOUR);
-      expect(token.expiresOnMs).toBe(rotatedAt + 26 * HOUR);
+    });
+
+    it('has the cache re-read the key at half the grace period when the next rotation is further away', async () => {
+      // Prepare: the scheduled rotation is 20 h away; the grace period is 2 h.
+      const readAt = clock.now();
+      const tags = { rotatedAt: new Date(readAt - 4 * HOUR).toISOString() };
+      let value = 'k1';
+      const source = new KeyVaultKeySource({
+        clock,
+        secrets: { getSecret: async () => ({ value, properties: { tags } }) },
+      });
+      const cache = new TokenCache({
+        clock,
+        logger: new CapturingLogger(),
+        telemetry: new CapturingTelemetry(),
+        minLifetimeSeconds: 300,
+        refreshFraction: 0.5,
+        maxEntries: 10,
+      });
+      const fetch: TokenFetch = { upstream: 'keyVault', fetch: () => source.getToken(endpoint) };
+
+      // Act: a manual rotation replaces the key right after the first read.
+      const first = await cache.get('key:demo-key', fetch);
+      value = 'k2';
+      clock.advance(HOUR);
+      await cache.get('key:demo-key', fetch);
+      await settle();
+      const later = await cache.get('key:demo-key', fetch);
+
+      // Assess: the new key is served after an hour, while the old one still has its grace.
+      expect(first.refreshAtMs).toBe(readAt + HOUR);
+      expect(later.value).toBe('k2');
     });
 
     it('falls back to the secret expiry minus grace, and floors an overdue rotation at now', async () => {
