@@ -52,6 +52,8 @@ export interface LocalStack {
 /**
  * Demo-speed rotation: a key is rotated every 3 minutes and the retired slot is left alone for 72
  * seconds, so `npm start` shows whole rotations within minutes. Real defaults are 720 h and 25 h.
+ * A brokered key is guaranteed for the grace period only, so the minimum lifetime the broker insists
+ * on (300 s by default) comes down with it, or the demo Key endpoint's key could never be handed out.
  */
 export const DEMO_SETTINGS: Readonly<Record<string, string>> = {
   ROTATION_SCHEDULE: '*/20 * * * * *',
@@ -59,6 +61,7 @@ export const DEMO_SETTINGS: Readonly<Record<string, string>> = {
   ROTATION_GRACE_HOURS: '0.02',
   ROTATION_MIN_GRACE_HOURS: '0.01',
   ROTATION_TEST_TIMEOUT_SECONDS: '60',
+  BROKER_MIN_TOKEN_LIFETIME_SECONDS: '30',
 };
 
 /**

@@ -60,6 +60,27 @@ describe('Local stack (npm start)', () => {
     expect(JSON.stringify(status)).not.toContain(current?.value);
   });
 
+  it('hands the demo client the Key endpoint key in the Azure ML token shape, and it scores', async () => {
+    // Act: the demo endpoint and client both opted in to key access.
+    const startedS = Date.now() / 1000;
+    const response = await fetch(`${stack.functionsUrl}/api/endpoints/demo-key-endpoint/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+    });
+    const body = (await response.json()) as { accessToken: string; expiryTimeUtc: number };
+    const score = await fetch(`${stack.emulatorUrl}/inference/demo-ws/demo-key-endpoint/score`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${body.accessToken}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+
+    // Assess: the key is promised for the demo's 72-s grace period, not until the next rotation.
+    expect(response.status).toBe(200);
+    expect(score.status).toBe(200);
+    expect(body.expiryTimeUtc).toBeGreaterThan(startedS + 30);
+    expect(body.expiryTimeUtc).toBeLessThanOrEqual(Date.now() / 1000 + 72);
+  });
+
   it('vends an AML endpoint token over OAuth client credentials that the scoring URI accepts', async () => {
     // Act
     const response = await fetch(`${stack.functionsUrl}/api/oauth2/token`, {
