@@ -15,6 +15,11 @@ export interface EndpointRules {
   readonly defaultPeriodHours: number;
   readonly defaultGraceHours: number;
   readonly minGraceHours: number;
+  /**
+   * The broker's minimum token lifetime (`BROKER_MIN_TOKEN_LIFETIME_SECONDS`): a brokered key is promised
+   * for its grace period only, so `brokerKeyAccess` needs a longer grace period. Omit to skip the check.
+   */
+  readonly brokerMinLifetimeSeconds?: number;
 }
 
 /** The probe used when none is given: POST `{}` to the scoring URI; any status but 401/403 proves the key. */
@@ -117,6 +122,19 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
     );
   else if (isPositive(period) && period <= grace)
     bad('rotationPeriodHours', `must be longer than gracePeriodHours (${grace})`);
+
+  const minLifetime = rules.brokerMinLifetimeSeconds;
+  if (
+    authMode === 'Key' &&
+    input.brokerKeyAccess === true &&
+    typeof grace === 'number' &&
+    minLifetime !== undefined &&
+    grace * 3600 <= minLifetime
+  )
+    bad(
+      'brokerKeyAccess',
+      `needs gracePeriodHours above BROKER_MIN_TOKEN_LIFETIME_SECONDS (${minLifetime} s): a brokered key is promised for the grace period only`,
+    );
 
   const probe = validateProbe(input.probe, bad);
   const v1 = validateV1Service(input.v1, kind, authMode, (i) => void issues.push(i));

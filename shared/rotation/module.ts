@@ -69,6 +69,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
     defaultPeriodHours: config.rotation.defaultPeriodHours,
     defaultGraceHours: config.rotation.defaultGraceHours,
     minGraceHours: config.rotation.minGraceHours,
+    brokerMinLifetimeSeconds: config.broker.minTokenLifetimeSeconds,
   };
   const decorate = deps.decorateJournal ?? ((journal: RotationJournal) => journal);
   const keys = new EndpointKeyClientRouter({

@@ -1,5 +1,5 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
-import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
+import { DEFAULT_PROBE, type EndpointRules } from '../../../shared/endpoints/validateEndpoint';
 import { type RotationServices, wireRotation } from '../../../shared/rotation/wireRotation';
 import { FakeClock } from '../FakeClock';
 import { CapturingRotationEventSink } from './CapturingRotationEventSink';
@@ -37,7 +37,7 @@ export interface RotationFixture {
 
 /** Builds the rotation module over in-memory fakes: period 100 h, grace 25 h, lease 600 s, test timeout 60 s. */
 export function buildRotationFixture(
-  options: { leaseSeconds?: number; testTimeoutSeconds?: number } = {},
+  options: { leaseSeconds?: number; testTimeoutSeconds?: number; rules?: Partial<EndpointRules> } = {},
 ): RotationFixture {
   const clock = new FakeClock();
   const faults = new FaultPlan();
@@ -71,7 +71,7 @@ export function buildRotationFixture(
       {
         leaseSeconds: options.leaseSeconds ?? 600,
         testTimeoutSeconds: options.testTimeoutSeconds ?? 60,
-        rules: { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 },
+        rules: { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24, ...options.rules },
       },
     );
   const addEndpoint = (

@@ -113,6 +113,33 @@ describe('Class: EndpointAdminService', () => {
       ).resolves.toBeDefined();
     });
 
+    it('refuses broker key access when the grace period is not longer than the minimum token lifetime', async () => {
+      // Prepare: a demo-speed deployment (grace may be as short as 36 s) with the broker's 300-s minimum.
+      const f = buildRotationFixture({ rules: { minGraceHours: 0.01, brokerMinLifetimeSeconds: 300 } });
+      const endpoint = { arm, authMode: 'Key', brokerKeyAccess: true, rotationPeriodHours: 1 };
+
+      // Act
+      const short = await issuesOf(
+        f.services.admin.register({ ...endpoint, id: 'short', gracePeriodHours: 0.05 }),
+      );
+      const longer = await f.services.admin.register({ ...endpoint, id: 'longer', gracePeriodHours: 0.1 });
+      const patched = await issuesOf(f.services.admin.update('longer', { gracePeriodHours: 0.08 }));
+      const tokenOnly = await f.services.admin.register({
+        ...endpoint,
+        id: 'no-key-access',
+        secretName: 'no-key-access-key',
+        arm: { ...arm, name: 'ep-2' },
+        brokerKeyAccess: false,
+        gracePeriodHours: 0.05,
+      });
+
+      // Assess: 180 s and 288 s are not enough; 360 s is, and without key access nothing is checked.
+      expect(short).toEqual(['brokerKeyAccess']);
+      expect(longer.gracePeriodHours).toBe(0.1);
+      expect(patched).toEqual(['brokerKeyAccess']);
+      expect(tokenOnly.brokerKeyAccess).toBe(false);
+    });
+
     it('refuses duplicate ids and secret names', async () => {
       const f = buildRotationFixture();
       await f.services.admin.register({ id: 'demo-key', arm, secretName: 'shared' });
