@@ -163,7 +163,7 @@ export class TokenCache {
           // Reset on hard failure: a token that can no longer be served is dropped (cycler semantics).
           if (entry.token && now >= entry.token.servableUntilMs) entry.token = undefined;
           this.options.logger.warn('refresh => upstream failed', {
-            cacheKey: key,
+            cacheEntry: key,
             upstream: failure.upstream,
             failure: failure.failure,
             status: failure.upstreamStatus,

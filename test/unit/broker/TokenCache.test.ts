@@ -1,5 +1,6 @@
 import { UpstreamTokenError, UpstreamUnavailableError } from '../../../shared/broker/errors';
 import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
+import { isSecretPropertyName } from '../../../shared/logging';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
 import { FakeClock } from '../../fakes/FakeClock';
@@ -130,7 +131,10 @@ describe('Class: TokenCache', () => {
       // Assess
       expect(first.value).toBe('managedIdentity-token-1');
       expect(later.value).toBe('managedIdentity-token-1');
-      expect(logger.lines.some((l) => l.props?.['failure'] === 'network')).toBe(true);
+      const warning = logger.lines.find((l) => l.props?.['failure'] === 'network');
+      expect(warning?.props?.['cacheEntry']).toBe('k');
+      // Names the logger redacts (`…Key`, `…Token`) would hide which cache entry failed.
+      expect(Object.keys(warning?.props ?? {}).filter(isSecretPropertyName)).toEqual([]);
     });
 
     it('never hands out a token with less than the minimum lifetime left: 503 with Retry-After instead', async () => {
