@@ -62,7 +62,11 @@ export class Services {
 
   /** Endpoint registry, rotation protocol, scheduler and admin. */
   get rotation(): RotationModule {
-    this.rotationInstance ??= createRotationModule(this.root, { events: this.rotationEvents });
+    this.rotationInstance ??= createRotationModule(this.root, {
+      events: this.rotationEvents,
+      // Other instances see an endpoint change when their 30-s resolution runs out; this one at once.
+      onEndpointChange: (id) => this.brokerInstance?.invalidateEndpoint(id),
+    });
     return this.rotationInstance;
   }
 

@@ -41,8 +41,8 @@ export interface BrokerModule {
   readonly audit: AuditLog;
   /**
    * Forgets what the broker cached about an endpoint (its scope resolution and its token or key), so
-   * the next request reads the registry and the upstream again. Call after an endpoint changed or its
-   * key rotated; otherwise changes are picked up within 30 s (resolution) or at the token's refresh.
+   * the next request reads the registry and the upstream again. The composition root calls it after
+   * each endpoint write in this process; other instances pick a change up within 30 s (resolution).
    */
   invalidateEndpoint(endpointId: string): void;
 }

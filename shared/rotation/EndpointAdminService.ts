@@ -46,6 +46,8 @@ export interface EndpointAdminServiceOptions {
   keys?: Pick<EndpointKeyClient, 'describe'>;
   clock: Clock;
   rules: EndpointRules;
+  /** Told the endpoint's id after each write, so this process stops using what it cached about it. */
+  onChange?: (endpointId: string) => void;
 }
 
 /**
@@ -63,6 +65,7 @@ export class EndpointAdminService {
     const endpoint = validateEndpoint(stripServerFields(input), rules, this.now());
     await this.requireOwnSecret(endpoint);
     await registry.create(endpoint);
+    this.options.onChange?.(endpoint.id);
     return endpoint;
   }
 
@@ -93,6 +96,7 @@ export class EndpointAdminService {
   async remove(id: string): Promise<void> {
     await this.require(id);
     await this.options.registry.delete(id);
+    this.options.onChange?.(id);
   }
 
   /** Marks an endpoint retired (deleted in Azure): never rotated again, kept for history. */
@@ -191,6 +195,7 @@ export class EndpointAdminService {
         const next = await edit(current.endpoint);
         if (!next) return current.endpoint;
         await registry.replace(next, current.version);
+        this.options.onChange?.(id);
         return next;
       },
     );

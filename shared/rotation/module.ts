@@ -54,6 +54,8 @@ export interface RotationModuleDeps {
   armPollIntervalMs?: number;
   /** Wraps the Table journal (fault-injection tests: a crash right after a step). */
   decorateJournal?: (journal: RotationJournal) => RotationJournal;
+  /** Told an endpoint's id after the admin API or an event wrote it. */
+  onEndpointChange?: (endpointId: string) => void;
 }
 
 /**
@@ -114,6 +116,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
       clock,
       sleep,
       ...(deps.logSink ? { logSink: deps.logSink } : {}),
+      ...(deps.onEndpointChange ? { onEndpointChange: deps.onEndpointChange } : {}),
     },
     {
       leaseSeconds: config.rotation.leaseSeconds,

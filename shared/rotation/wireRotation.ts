@@ -37,6 +37,8 @@ export interface RotationPorts {
   /** @default generateKeyValue */
   generateKey?: () => string;
   newId?: () => string;
+  /** Told an endpoint's id after the admin service wrote it (the broker drops what it cached). */
+  onEndpointChange?: (endpointId: string) => void;
 }
 
 /** Numbers from `AppConfig.rotation`. */
@@ -101,6 +103,15 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     worker: new RotationJobHandler({ rotator, journal, jobs, clock, logger: logger('RotationWorker') }),
     scheduler: new RotationScheduler({ registry, journal, jobs, clock, logger: logger('RotationScheduler') }),
     drift: new DriftDetector({ registry, secrets, keys, journal, clock, logger: logger('DriftDetector') }),
-    admin: new EndpointAdminService({ registry, journal, secrets, jobs, keys, clock, rules: settings.rules }),
+    admin: new EndpointAdminService({
+      registry,
+      journal,
+      secrets,
+      jobs,
+      keys,
+      clock,
+      rules: settings.rules,
+      ...(ports.onEndpointChange ? { onChange: ports.onEndpointChange } : {}),
+    }),
   };
 }

@@ -105,6 +105,34 @@ describe('Local stack (npm start)', () => {
     expect(score.status).toBe(200);
   });
 
+  it('refuses an endpoint as soon as the admin API disables it, and serves it again once enabled', async () => {
+    // Prepare: a vend has cached the endpoint's scope resolution and token.
+    const api = `${stack.functionsUrl}/api/manage/endpoints/demo-aad-endpoint`;
+    const admin = { 'x-functions-key': stack.masterKey, 'content-type': 'application/json' };
+    const vend = () =>
+      fetch(`${stack.functionsUrl}/api/oauth2/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'grant_type=client_credentials&scope=demo-aad-endpoint',
+      });
+    expect((await vend()).status).toBe(200);
+
+    // Act: well within the 30 s a resolution is otherwise reused.
+    const disabled = await fetch(api, { method: 'PATCH', headers: admin, body: '{"enabled":false}' });
+    const refused = await vend();
+    const enabled = await fetch(api, { method: 'PATCH', headers: admin, body: '{"enabled":true}' });
+    const served = await vend();
+
+    // Assess
+    expect([disabled.status, enabled.status]).toEqual([200, 200]);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_scope' });
+    expect(served.status).toBe(200);
+  });
+
   it('answers a wrong secret with invalid_client and never logs secrets', async () => {
     // Act
     const response = await fetch(`${stack.functionsUrl}/api/oauth2/token`, {

@@ -25,6 +25,8 @@ export interface RotationFixture {
   events: CapturingRotationEventSink;
   telemetry: CapturingTelemetry;
   logs: string[];
+  /** Endpoint ids the admin service reported as written, in order. */
+  changedEndpoints: string[];
   services: RotationServices;
   /** Registers an endpoint with the fake registry and the fake ARM. */
   addEndpoint(
@@ -50,6 +52,7 @@ export function buildRotationFixture(
   const events = new CapturingRotationEventSink();
   const telemetry = new CapturingTelemetry();
   const logs: string[] = [];
+  const changedEndpoints: string[] = [];
   let keyCounter = 0;
   const build = (): RotationServices =>
     wireRotation(
@@ -66,6 +69,7 @@ export function buildRotationFixture(
         sleep: clock.sleep,
         repeat: clock.repeat,
         logSink: (level, line) => logs.push(`${level} ${line}`),
+        onEndpointChange: (id) => void changedEndpoints.push(id),
         generateKey: () => `new-key-${(keyCounter += 1)}-${Math.random().toString(36).slice(2, 10)}`,
       },
       {
@@ -110,6 +114,7 @@ export function buildRotationFixture(
     events,
     telemetry,
     logs,
+    changedEndpoints,
     services: build(),
     addEndpoint,
     anotherProcess: build,

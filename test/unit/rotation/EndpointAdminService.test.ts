@@ -218,6 +218,25 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Change notices', () => {
+    it('reports each written endpoint once, and nothing for refused or empty writes', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+
+      // Act
+      await f.services.admin.register({ id: 'first-one', arm });
+      await f.services.admin.register({ id: 'second-one', arm: { ...arm, name: 'ep-2' } });
+      await f.services.admin.update('first-one', { enabled: false });
+      await issuesOf(f.services.admin.update('first-one', { gracePeriodHours: 1 }));
+      await f.services.admin.retire('second-one', '2026-02-01T00:00:00.000Z');
+      await f.services.admin.retire('second-one', '2026-02-02T00:00:00.000Z');
+      await f.services.admin.remove('first-one');
+
+      // Assess: the broker forgets exactly the endpoints whose registration changed.
+      expect(f.changedEndpoints).toEqual(['first-one', 'second-one', 'first-one', 'second-one', 'first-one']);
+    });
+  });
+
   describe('Concurrent changes', () => {
     const at = '2026-02-01T00:00:00.000Z';
 
