@@ -53,6 +53,8 @@ interface Entry {
   /** No upstream call before this (after a failure). */
   retryAtMs: number;
   lastFailure: UpstreamTokenError | undefined;
+  /** Dropped for space while a fetch ran: the fetch puts it back. Not set by `invalidate`. */
+  evicted: boolean;
 }
 
 const MAX_RETRY_AFTER_SECONDS = 60;
@@ -84,7 +86,9 @@ export class TokenCache {
   private statsSinceMs: number;
 
   constructor(private readonly options: TokenCacheOptions) {
-    this.entries = new LruMap(options.maxEntries);
+    this.entries = new LruMap(options.maxEntries, (_key, entry) => {
+      entry.evicted = true;
+    });
     this.retryIntervalMs = options.retryIntervalMs ?? 2000;
     this.definiteFailureRetryMs = options.definiteFailureRetryMs ?? 30_000;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5000;
@@ -116,7 +120,7 @@ export class TokenCache {
     }
     this.misses++;
     if (!entry) {
-      entry = { token: undefined, inflight: undefined, retryAtMs: 0, lastFailure: undefined };
+      entry = { token: undefined, inflight: undefined, retryAtMs: 0, lastFailure: undefined, evicted: false };
       this.entries.set(key, entry);
     }
     if (entry.inflight) return entry.inflight;
@@ -126,7 +130,10 @@ export class TokenCache {
     return this.refresh(key, entry, source);
   }
 
-  /** Drops the cached token of one key (all keys when omitted), e.g. after a rotation. */
+  /**
+   * Drops the cached token of one key (all keys when omitted), e.g. after its endpoint changed. A fetch
+   * still running answers its own callers but is not kept: it may have read the old state.
+   */
   invalidate(key?: string): void {
     if (key === undefined) this.entries.clear();
     else this.entries.delete(key);
@@ -149,8 +156,10 @@ export class TokenCache {
           entry.inflight = undefined;
           entry.lastFailure = undefined;
           entry.retryAtMs = 0;
-          // Re-insert: the entry may have been evicted while the fetch ran.
-          if (this.entries.peek(key) !== entry) this.entries.set(key, entry);
+          if (entry.evicted && this.entries.peek(key) === undefined) {
+            entry.evicted = false;
+            this.entries.set(key, entry);
+          }
           return token;
         },
         (error: unknown) => {

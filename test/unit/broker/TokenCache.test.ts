@@ -223,6 +223,25 @@ describe('Class: TokenCache', () => {
       expect(source.calls).toBe(5);
     });
 
+    it('keeps the token of a key that was dropped for space while its fetch ran', async () => {
+      // Prepare
+      const { cache, source, fetch } = setup({ maxEntries: 1 });
+      source.behaviour = { kind: 'manual' };
+      const running = cache.get('a', fetch);
+      await settle();
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+      await cache.get('b', fetch);
+
+      // Act
+      source.release({ lifetimeMs: HOUR });
+      await running;
+      const again = await cache.get('a', fetch);
+
+      // Assess: served from the cache, no third call (the fake names a token by the calls made when it is issued).
+      expect(again.value).toBe('managedIdentity-token-2');
+      expect(source.calls).toBe(2);
+    });
+
     it('emits the hit ratio and upstream latency without token values', async () => {
       // Prepare
       const { cache, fetch, clock, telemetry } = setup();
@@ -258,6 +277,26 @@ describe('Class: TokenCache', () => {
 
       // Assess
       expect(token.value).toBe('managedIdentity-token-2');
+      expect(source.calls).toBe(2);
+    });
+
+    it('does not keep what a fetch that was running at the time brings back', async () => {
+      // Prepare: a fetch that started before the endpoint changed.
+      const { cache, source, fetch } = setup();
+      source.behaviour = { kind: 'manual' };
+      const running = cache.get('k', fetch);
+      await settle();
+
+      // Act
+      cache.invalidate('k');
+      source.release({ lifetimeMs: HOUR });
+      const answered = await running;
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+      const next = await cache.get('k', fetch);
+
+      // Assess: its own caller gets it; the next request reads the upstream again.
+      expect(answered.value).toBe('managedIdentity-token-1');
+      expect(next.value).toBe('managedIdentity-token-2');
       expect(source.calls).toBe(2);
     });
   });
