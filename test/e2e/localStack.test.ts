@@ -25,6 +25,20 @@ describe('Local stack (npm start)', () => {
     await stack?.stop();
   });
 
+  const basic = () => `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
+  const oauthToken = (scope: string) =>
+    fetch(`${stack.functionsUrl}/api/oauth2/token`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=client_credentials&scope=${scope}`,
+    });
+  const score = (endpoint: string, bearer: string) =>
+    fetch(`${stack.emulatorUrl}/inference/demo-ws/${endpoint}/score`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+
   it('reports every dependency up', async () => {
     // Act
     const response = await fetch(`${stack.functionsUrl}/api/health`);
@@ -65,59 +79,36 @@ describe('Local stack (npm start)', () => {
     const startedS = Date.now() / 1000;
     const response = await fetch(`${stack.functionsUrl}/api/endpoints/demo-key-endpoint/token`, {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      headers: { authorization: basic() },
     });
     const body = (await response.json()) as { accessToken: string; expiryTimeUtc: number };
-    const score = await fetch(`${stack.emulatorUrl}/inference/demo-ws/demo-key-endpoint/score`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${body.accessToken}`, 'content-type': 'application/json' },
-      body: '{}',
-    });
+    const scored = await score('demo-key-endpoint', body.accessToken);
 
     // Assess: the key is promised for the demo's 72-s grace period, not until the next rotation.
     expect(response.status).toBe(200);
-    expect(score.status).toBe(200);
+    expect(scored.status).toBe(200);
     expect(body.expiryTimeUtc).toBeGreaterThan(startedS + 30);
     expect(body.expiryTimeUtc).toBeLessThanOrEqual(Date.now() / 1000 + 72);
   });
 
   it('vends an AML endpoint token over OAuth client credentials that the scoring URI accepts', async () => {
     // Act
-    const response = await fetch(`${stack.functionsUrl}/api/oauth2/token`, {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: 'grant_type=client_credentials&scope=demo-token-endpoint',
-    });
+    const response = await oauthToken('demo-token-endpoint');
     const body = (await response.json()) as { access_token: string; token_type: string };
-    const score = await fetch(`${stack.emulatorUrl}/inference/demo-ws/demo-token-endpoint/score`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${body.access_token}`, 'content-type': 'application/json' },
-      body: '{}',
-    });
+    const scored = await score('demo-token-endpoint', body.access_token);
 
     // Assess
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(body.token_type).toBe('Bearer');
-    expect(score.status).toBe(200);
+    expect(scored.status).toBe(200);
   });
 
   it('refuses an endpoint as soon as the admin API disables it, and serves it again once enabled', async () => {
     // Prepare: a vend has cached the endpoint's scope resolution and token.
     const api = `${stack.functionsUrl}/api/manage/endpoints/demo-aad-endpoint`;
     const admin = { 'x-functions-key': stack.masterKey, 'content-type': 'application/json' };
-    const vend = () =>
-      fetch(`${stack.functionsUrl}/api/oauth2/token`, {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: 'grant_type=client_credentials&scope=demo-aad-endpoint',
-      });
+    const vend = () => oauthToken('demo-aad-endpoint');
     expect((await vend()).status).toBe(200);
 
     // Act: well within the 30 s a resolution is otherwise reused.
