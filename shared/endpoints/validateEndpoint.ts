@@ -122,18 +122,15 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
     );
   else if (isPositive(period) && period <= grace)
     bad('rotationPeriodHours', `must be longer than gracePeriodHours (${grace})`);
-
-  const minLifetime = rules.brokerMinLifetimeSeconds;
-  if (
+  else if (
     authMode === 'Key' &&
     input.brokerKeyAccess === true &&
-    typeof grace === 'number' &&
-    minLifetime !== undefined &&
-    grace * 3600 <= minLifetime
+    rules.brokerMinLifetimeSeconds !== undefined &&
+    grace * 3600 <= rules.brokerMinLifetimeSeconds
   )
     bad(
       'brokerKeyAccess',
-      `needs gracePeriodHours above BROKER_MIN_TOKEN_LIFETIME_SECONDS (${minLifetime} s): a brokered key is promised for the grace period only`,
+      `needs gracePeriodHours above BROKER_MIN_TOKEN_LIFETIME_SECONDS (${rules.brokerMinLifetimeSeconds} s): a brokered key is promised for the grace period only`,
     );
 
   const probe = validateProbe(input.probe, bad);

@@ -124,6 +124,7 @@ describe('Class: EndpointAdminService', () => {
       );
       const longer = await f.services.admin.register({ ...endpoint, id: 'longer', gracePeriodHours: 0.1 });
       const patched = await issuesOf(f.services.admin.update('longer', { gracePeriodHours: 0.08 }));
+      const belowMinimum = await issuesOf(f.services.admin.update('longer', { gracePeriodHours: 0.005 }));
       const tokenOnly = await f.services.admin.register({
         ...endpoint,
         id: 'no-key-access',
@@ -133,10 +134,12 @@ describe('Class: EndpointAdminService', () => {
         gracePeriodHours: 0.05,
       });
 
-      // Assess: 180 s and 288 s are not enough; 360 s is, and without key access nothing is checked.
+      // Assess: 180 s and 288 s are not enough; 360 s is; a grace period refused on its own is named once;
+      // without key access nothing is checked.
       expect(short).toEqual(['brokerKeyAccess']);
       expect(longer.gracePeriodHours).toBe(0.1);
       expect(patched).toEqual(['brokerKeyAccess']);
+      expect(belowMinimum).toEqual(['gracePeriodHours']);
       expect(tokenOnly.brokerKeyAccess).toBe(false);
     });
 
