@@ -31,6 +31,14 @@ export class Services {
   private brokerInstance?: BrokerModule;
   private eventsInstance?: EventsModule;
 
+  /**
+   * Drops what this process's broker cached about an endpoint (if the broker was built here at all).
+   * Other instances see the change when their endpoint lookup (30 s) runs out, or a key at its next
+   * refresh (by default half the grace period).
+   */
+  private readonly forgetBrokeredEndpoint = (endpointId: string): void =>
+    this.brokerInstance?.invalidateEndpoint(endpointId);
+
   constructor(
     readonly config: AppConfig,
     readonly clock: Clock = systemClock,
@@ -64,8 +72,7 @@ export class Services {
   get rotation(): RotationModule {
     this.rotationInstance ??= createRotationModule(this.root, {
       events: this.rotationEvents,
-      // Other instances see an endpoint change when their 30-s resolution runs out; this one at once.
-      onEndpointChange: (id) => this.brokerInstance?.invalidateEndpoint(id),
+      onEndpointChange: this.forgetBrokeredEndpoint,
     });
     return this.rotationInstance;
   }
@@ -81,6 +88,7 @@ export class Services {
     this.eventsInstance ??= createEventsModule(this.root, {
       rotation: this.rotation,
       sink: this.rotationEvents,
+      onKeyReplaced: this.forgetBrokeredEndpoint,
     });
     return this.eventsInstance;
   }

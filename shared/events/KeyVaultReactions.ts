@@ -14,6 +14,8 @@ export interface KeyVaultReactionsOptions {
   clock: Clock;
   logger: Logger;
   telemetry: Telemetry;
+  /** Told when someone other than the rotation wrote an endpoint's current key (the broker drops its copy). */
+  onKeyReplaced?: (endpointId: string) => void;
 }
 
 /** Tag our rotation writes on every main-secret version it creates (CONTRACT §4). */
@@ -74,6 +76,9 @@ export class KeyVaultReactions {
     if (!current || (kv.version && current.version !== kv.version))
       return outcome(event, 'staleVersion', endpoint.id);
     if (current.tags[ROTATION_ID_TAG]) return outcome(event, 'ownWrite', endpoint.id);
+    // A rotation leaves the replaced key working for the grace period; a person's write (fixing drift,
+    // say) promises nothing about the key it replaced.
+    this.options.onKeyReplaced?.(endpoint.id);
 
     const report = await rotation.drift.check(endpoint.id);
     if (!isDrift(report)) {

@@ -29,6 +29,8 @@ export interface EventsModuleDeps {
   processed?: ProcessedEventStore;
   /** Where log lines go. @default the console (the Functions host captures it) */
   logSink?: LogSink;
+  /** Told an endpoint's id when a Key Vault write outside rotation replaced its current key. */
+  onKeyReplaced?: (endpointId: string) => void;
 }
 
 /**
@@ -73,6 +75,7 @@ export function createEventsModule(root: ModuleRoot, deps: EventsModuleDeps): Ev
       clock,
       logger: logger('KeyVaultEvents'),
       telemetry,
+      ...(deps.onKeyReplaced ? { onKeyReplaced: deps.onKeyReplaced } : {}),
     }),
     autoRegistrar: new EndpointAutoRegistrar({
       rotation: deps.rotation,

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 
-import { seedDemo } from '../../local/demo';
+import { DEMO_ARM, seedDemo } from '../../local/demo';
 import { type LocalStack, startLocalStack } from '../../local/stack';
+import { deliver, secretEvent } from '../faults/keyVaultEvents';
+import { useEmulatorIdentity } from '../support/emulators';
+import { standInVaultClient } from '../support/probeClient';
 import { sleep } from '../support/waitFor';
 
 /**
@@ -32,6 +35,16 @@ describe('Local stack (npm start)', () => {
       headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' },
       body: `grant_type=client_credentials&scope=${scope}`,
     });
+  const keyToken = async () => {
+    const response = await fetch(`${stack.functionsUrl}/api/endpoints/demo-key-endpoint/token`, {
+      method: 'POST',
+      headers: { authorization: basic() },
+    });
+    return {
+      status: response.status,
+      body: (await response.json()) as { accessToken: string; expiryTimeUtc: number },
+    };
+  };
   const score = (endpoint: string, bearer: string) =>
     fetch(`${stack.emulatorUrl}/inference/demo-ws/${endpoint}/score`, {
       method: 'POST',
@@ -61,12 +74,7 @@ describe('Local stack (npm start)', () => {
     // Act
     const versions = stack.emulators.control.secretVersions('demo-key-endpoint-key');
     const current = versions[versions.length - 1];
-    const keys = stack.emulators.control.keys({
-      subscriptionId: '00000000-0000-0000-0000-000000000001',
-      resourceGroup: 'demo-rg',
-      workspace: 'demo-ws',
-      name: 'demo-key-endpoint',
-    });
+    const keys = stack.emulators.control.keys({ ...DEMO_ARM, name: 'demo-key-endpoint' });
 
     // Assess: the vault holds a key the endpoint accepts, and the status never shows it.
     expect(status.secretVersion).toBeDefined();
@@ -77,18 +85,41 @@ describe('Local stack (npm start)', () => {
   it('hands the demo client the Key endpoint key in the Azure ML token shape, and it scores', async () => {
     // Act: the demo endpoint and client both opted in to key access.
     const startedS = Date.now() / 1000;
-    const response = await fetch(`${stack.functionsUrl}/api/endpoints/demo-key-endpoint/token`, {
-      method: 'POST',
-      headers: { authorization: basic() },
-    });
-    const body = (await response.json()) as { accessToken: string; expiryTimeUtc: number };
+    const { status, body } = await keyToken();
     const scored = await score('demo-key-endpoint', body.accessToken);
 
     // Assess: the key is promised for the demo's 72-s grace period, not until the next rotation.
-    expect(response.status).toBe(200);
+    expect(status).toBe(200);
     expect(scored.status).toBe(200);
     expect(body.expiryTimeUtc).toBeGreaterThan(startedS + 30);
     expect(body.expiryTimeUtc).toBeLessThanOrEqual(Date.now() / 1000 + 72);
+  });
+
+  it("hands out a key a person wrote to Key Vault once the write's Event Grid event arrives", async () => {
+    // Prepare: the broker has the current key cached; a person writes the endpoint's other key (fixing
+    // drift, say), which promises nothing about the key it replaced.
+    const cached = (await keyToken()).body.accessToken;
+    const keys = stack.emulators.control.keys({ ...DEMO_ARM, name: 'demo-key-endpoint' });
+    const other = cached === keys.primaryKey ? keys.secondaryKey : keys.primaryKey;
+    const restoreEnv = useEmulatorIdentity(stack.emulators);
+    const written = await standInVaultClient(stack.emulators.url)
+      .setSecret('demo-key-endpoint-key', other)
+      .finally(restoreEnv);
+    const event = secretEvent(
+      'SecretNewVersionCreated',
+      stack.emulators.url,
+      'demo-key-endpoint-key',
+      written.properties.version ?? '',
+    );
+
+    // Act
+    const delivered = await deliver(stack.functionsUrl, stack.defaultKey, [event]);
+    const after = await keyToken();
+
+    // Assess: without the event, the cached key would be served until half the grace period.
+    expect(delivered).toEqual([200]);
+    expect(after.status).toBe(200);
+    expect(after.body.accessToken).toBe(other);
   });
 
   it('vends an AML endpoint token over OAuth client credentials that the scoring URI accepts', async () => {

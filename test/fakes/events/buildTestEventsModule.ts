@@ -19,6 +19,8 @@ export interface TestEventsModule {
   clock: FakeClock;
   /** Formatted log lines (`level line`). */
   logs: string[];
+  /** Endpoint ids whose current key a write outside rotation replaced, in order. */
+  keysReplaced: string[];
 }
 
 /** Builds the events module through `createEventsModule` with fakes for every port. */
@@ -38,6 +40,14 @@ export function buildTestEventsModule(env: Record<string, string> = {}): TestEve
   const processed = new InMemoryProcessedEventStore();
   const sink = new RecordingEventSink();
   const log = capturingSink();
-  const module = createEventsModule(root, { rotation, describer, processed, sink, logSink: log.sink });
-  return { module, rotation, describer, processed, sink, telemetry, clock, logs: log.lines };
+  const keysReplaced: string[] = [];
+  const module = createEventsModule(root, {
+    rotation,
+    describer,
+    processed,
+    sink,
+    logSink: log.sink,
+    onKeyReplaced: (id) => void keysReplaced.push(id),
+  });
+  return { module, rotation, describer, processed, sink, telemetry, clock, logs: log.lines, keysReplaced };
 }

@@ -32,6 +32,7 @@ describe('Function: eventGridWebhook', () => {
         expect(reply.status).toBe(200);
         expect(actions(reply)).toEqual(['driftDetected']);
         expect(t.rotation.driftChecks).toEqual(['sample']);
+        expect(t.keysReplaced).toEqual(['sample']);
         expect(t.rotation.enqueued).toHaveLength(0);
         expect(t.sink.published).toEqual([
           expect.objectContaining({ type: 'DriftDetected', endpointId: 'sample', secretVersion: KV_VERSION }),
@@ -56,6 +57,7 @@ describe('Function: eventGridWebhook', () => {
       // Assess
       expect(actions(reply)).toEqual(['ownWrite']);
       expect(t.rotation.driftChecks).toHaveLength(0);
+      expect(t.keysReplaced).toHaveLength(0);
     });
 
     it('reports in sync when the external write matches an endpoint key, publishing nothing', async () => {
@@ -72,9 +74,10 @@ describe('Function: eventGridWebhook', () => {
         ),
       });
 
-      // Assess
+      // Assess: the broker still drops its copy: the key a person replaced may already be gone.
       expect(actions(reply)).toEqual(['inSync']);
       expect(t.sink.published).toHaveLength(0);
+      expect(t.keysReplaced).toEqual(['sample']);
     });
 
     it.each(schemas)(

@@ -69,6 +69,7 @@ describe('Function: eventGridWebhook', () => {
       expect(actions(reply)).toEqual(['ownWrite', 'staleVersion']);
       expect(t.rotation.enqueued).toHaveLength(0);
       expect(t.rotation.driftChecks).toHaveLength(0);
+      expect(t.keysReplaced).toHaveLength(0);
     });
 
     it('answers 503 on a transient failure without remembering the event, so the retry runs it', async () => {
