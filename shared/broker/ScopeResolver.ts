@@ -5,7 +5,7 @@ import type { Logger } from '../logging';
 import { ScopeNotAllowedError } from './errors';
 import { LruMap } from './LruMap';
 import { resolveV1TokenScope, type V1ServiceLookup } from './resolveV1Scope';
-import { ML_RESOURCE, type ParsedScope } from './scope';
+import { endpointCacheKey, ML_RESOURCE, type ParsedScope } from './scope';
 import type { TokenFetch } from './TokenCache';
 import type { UpstreamTokenSource } from './UpstreamToken';
 
@@ -150,7 +150,7 @@ export class ScopeResolver {
         }
         const target = endpoint;
         return {
-          cacheKey: `aml:${endpoint.id}`,
+          cacheKey: endpointCacheKey('aml', endpoint.id),
           requiresKeyAccess: false,
           fetch: { upstream: 'amlToken', fetch: () => sources.amlToken.getToken(target) },
         };
@@ -161,7 +161,7 @@ export class ScopeResolver {
         }
         const target = endpoint;
         return {
-          cacheKey: `key:${endpoint.id}`,
+          cacheKey: endpointCacheKey('key', endpoint.id),
           requiresKeyAccess: true,
           fetch: { upstream: 'keyVault', fetch: () => sources.keyVault.getToken(target) },
         };

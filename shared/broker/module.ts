@@ -14,6 +14,7 @@ import { MsiTokenProtocol } from './msiProtocol';
 import { OAuthTokenProtocol } from './oauthProtocol';
 import { RateLimiter } from './RateLimiter';
 import type { V1ServiceLookup } from './resolveV1Scope';
+import { ENDPOINT_TOKEN_KINDS, endpointCacheKey } from './scope';
 import { type BrokerEndpointLookup, ScopeResolver, type UpstreamSources } from './ScopeResolver';
 import { SecretHasher } from './SecretHasher';
 import { TableAuditLog } from './TableAuditLog';
@@ -155,9 +156,7 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
     audit,
     invalidateEndpoint: (endpointId) => {
       resolver.invalidate(endpointId);
-      cache.invalidate(`aml:${endpointId}`);
-      cache.invalidate(`key:${endpointId}`);
-      cache.invalidate(`v1:${endpointId}`);
+      for (const kind of ENDPOINT_TOKEN_KINDS) cache.invalidate(endpointCacheKey(kind, endpointId));
     },
   };
 }

@@ -3,6 +3,7 @@ import type { V1ServiceDescription } from '../v1/ModelManagementClient';
 import { tokenRule } from '../v1/v1Rules';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { ScopeNotAllowedError, UpstreamUnavailableError, V1TokenRuleError } from './errors';
+import { endpointCacheKey } from './scope';
 import type { ResolvedScope } from './ScopeResolver';
 import type { UpstreamTokenSource } from './UpstreamToken';
 
@@ -44,7 +45,7 @@ export async function resolveV1TokenScope(
   const rule = tokenRule(endpoint, service);
   if (rule) return new V1TokenRuleError(rule.code, rule.text);
   return {
-    cacheKey: `v1:${endpoint.id}`,
+    cacheKey: endpointCacheKey('v1', endpoint.id),
     requiresKeyAccess: false,
     fetch: {
       upstream: 'v1ServiceToken',

@@ -17,6 +17,14 @@ const ENDPOINT_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 const DEFAULT_SUFFIX = '/.default';
 const MAX_SCOPE_LENGTH = 512;
 
+/** What the token cache may hold for one endpoint: its AML token, its key, or its v1 service token. */
+export const ENDPOINT_TOKEN_KINDS = ['aml', 'key', 'v1'] as const;
+
+/** The token cache key of one endpoint's token or key (the broker drops all of them on a change). */
+export function endpointCacheKey(kind: (typeof ENDPOINT_TOKEN_KINDS)[number], endpointId: string): string {
+  return `${kind}:${endpointId}`;
+}
+
 /** The resource of Entra tokens for Azure ML scoring (`AADToken` endpoints). */
 export const ML_RESOURCE = 'https://ml.azure.com';
 
