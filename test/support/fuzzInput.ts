@@ -1,5 +1,8 @@
-import { HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
 import fc from 'fast-check';
+
+/** The invocation context fuzzed handlers run in: its log lines are dropped (thousands of runs). */
+export const fuzzContext = new InvocationContext({ invocationId: 'fuzz', logHandler: () => undefined });
 
 /** Short strings of printable ASCII, punctuation included (ids, headers, query values). */
 export const printable = fc.string({
@@ -130,4 +133,43 @@ export async function expectCleanAnswer<R extends HttpResponseInit>(
   expectClientErrorShape(response);
   if ((response.status ?? 200) >= 400) expect(state()).toBe(before);
   return response;
+}
+
+/** An admin route handler, as the function files export it. */
+type RouteHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
+
+/**
+ * 300 fuzzed `POST` bodies to a create route, each answered cleanly ({@link expectCleanAnswer}); a
+ * create that succeeded is undone with `undo(body)`, so the next run's id is free again.
+ */
+export async function expectCleanCreates(
+  bodies: fc.Arbitrary<string>,
+  create: RouteHandler,
+  state: () => string,
+  undo: (created: unknown) => Promise<void>,
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(bodies, async (body) => {
+      const req = routeRequest('POST', {}, body);
+      const response = await expectCleanAnswer(state, () => create(req, fuzzContext));
+      if ((response.status ?? 200) < 400) await undo(response.jsonBody);
+    }),
+    { numRuns: 300 },
+  );
+}
+
+/** 300 fuzzed `PATCH` bodies to fuzzed ids of an update route, each answered cleanly ({@link expectCleanAnswer}). */
+export async function expectCleanUpdates(
+  ids: fc.Arbitrary<string>,
+  bodies: fc.Arbitrary<string>,
+  update: RouteHandler,
+  state: () => string,
+): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(ids, bodies, async (id, body) => {
+      const req = routeRequest('PATCH', { id }, body);
+      await expectCleanAnswer(state, () => update(req, fuzzContext));
+    }),
+    { numRuns: 300 },
+  );
 }

@@ -1,11 +1,10 @@
-import { InvocationContext } from '@azure/functions';
 import fc from 'fast-check';
 
 import { endpointTokenHandler } from '../../../functions/endpointToken';
 import { msiTokenHandler } from '../../../functions/msiToken';
 import { oauthTokenHandler } from '../../../functions/oauthToken';
 import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
-import { anyText, fuzzRequest, printable } from '../../support/fuzzInput';
+import { anyText, fuzzContext, fuzzRequest, printable } from '../../support/fuzzInput';
 
 const formPair = fc.tuple(
   fc.constantFrom('grant_type', 'client_id', 'client_secret', 'scope', 'other'),
@@ -22,7 +21,6 @@ const authHeader = fc.oneof(
 
 describe('Broker routes under fuzzed input', () => {
   const t = buildTestBroker();
-  const context = new InvocationContext({ invocationId: 'fuzz', logHandler: () => undefined });
   const oauth = oauthTokenHandler(() => t.module);
   const msi = msiTokenHandler(() => t.module);
   const aml = endpointTokenHandler(() => t.module);
@@ -52,7 +50,7 @@ describe('Broker routes under fuzzed input', () => {
             body: { string: body },
           });
           fc.pre(req !== undefined);
-          const r = await oauth(req, context);
+          const r = await oauth(req, fuzzContext);
           expect(r.status).toBeLessThan(500);
         },
       ),
@@ -75,7 +73,7 @@ describe('Broker routes under fuzzed input', () => {
             headers: identity !== undefined ? { 'x-identity-header': identity } : {},
           });
           fc.pre(req !== undefined);
-          const r = await msi(req, context);
+          const r = await msi(req, fuzzContext);
           expect(r.status).toBeLessThan(500);
         },
       ),
@@ -100,7 +98,7 @@ describe('Broker routes under fuzzed input', () => {
             },
           });
           fc.pre(req !== undefined);
-          const r = await aml(req, context);
+          const r = await aml(req, fuzzContext);
           expect(r.status).toBeLessThan(500);
         },
       ),
