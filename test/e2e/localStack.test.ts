@@ -2,8 +2,8 @@ import { join } from 'node:path';
 
 import { DEMO_ARM, seedDemo } from '../../local/demo';
 import { type LocalStack, startLocalStack } from '../../local/stack';
-import { deliver, secretEvent } from '../faults/keyVaultEvents';
 import { useEmulatorIdentity } from '../support/emulators';
+import { deliver, secretEvent } from '../support/keyVaultEvents';
 import { standInVaultClient } from '../support/probeClient';
 import { sleep } from '../support/waitFor';
 
@@ -46,7 +46,7 @@ describe('Local stack (npm start)', () => {
     };
   };
   const score = (endpoint: string, bearer: string) =>
-    fetch(`${stack.emulatorUrl}/inference/demo-ws/${endpoint}/score`, {
+    fetch(`${stack.emulatorUrl}/inference/${DEMO_ARM.workspace}/${endpoint}/score`, {
       method: 'POST',
       headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
       body: '{}',

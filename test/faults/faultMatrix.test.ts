@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 
+import { deliver, secretEvent } from '../support/keyVaultEvents';
 import { rotateNow } from '../support/stackEndpoints';
 import { sleep, waitFor } from '../support/waitFor';
 import { type CaseReport, CaseRunner } from './caseRunner';
 import { crashAtStep, type CrashResult, type KillPoint } from './crashAtStep';
-import { deliver, secretEvent } from './keyVaultEvents';
 import { type MatrixStack, startMatrixStack } from './matrixStack';
 import { writeFaultReport } from './report';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { sleep } from '../support/waitFor';
+import { sleep } from './waitFor';
 
 /** A Key Vault secret event in the Event Grid schema, shaped like the recorded deliveries in test/fixtures. */
 export interface SecretEvent {
