@@ -30,6 +30,7 @@ const nearRecorded = fc.constantFrom(...recorded).chain((delivery) => {
 });
 
 const body = orMalformed(nearRecorded);
+const RECORDED_VERSION = 'ee059b2bb5bc48398a53b168c6cdcb10';
 
 const contentType = fc.constantFrom(
   'application/json',
@@ -67,12 +68,17 @@ describe('Function: eventGridWebhook under fuzzed input', () => {
   const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
   t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
   t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
+  // The recorded SecretNewVersionCreated samples name this secret and version, written by a person: the
+  // accepted ones among their variants reach the "key replaced" notice, so a refused one must not.
+  t.rotation.addEndpoint({ id: 'sample', secretName: 'newsecret' });
+  t.rotation.setCurrent('newsecret', RECORDED_VERSION, { owner: 'a-human' });
   const effects = () =>
     JSON.stringify([
       t.rotation.enqueued,
       t.rotation.registered,
       t.rotation.retired,
       t.rotation.driftChecks,
+      t.keysReplaced,
       [...t.processed.records.keys()],
     ]);
 
