@@ -1,9 +1,8 @@
 import type { Logger } from '../logging';
+import { statusOf } from '../networkErrors';
 import { createTableOnce } from '../tableOnce';
 import type { AuditEntry, AuditLog } from './AuditLog';
-
-/** One audit row as written. */
-export type AuditRow = { partitionKey: string; rowKey: string } & Record<string, unknown>;
+import { type AuditBatch, type AuditRow, AuditRowBuilder, DecisionGroups } from './auditRows';
 
 /** The `TableClient` operations the audit log uses (structural, so tests can pass a capturing fake). */
 export interface AuditTable {
@@ -19,79 +18,57 @@ export interface TableAuditLogOptions {
   flushDelayMs?: number;
   /** Decisions held before new ones are dropped (and counted) while writes lag. @default 10000 */
   maxBuffered?: number;
+  /** Rows kept for another try while Table storage is failing; beyond them rows are lost (and counted). @default 2000 */
+  maxHeldRows?: number;
 }
 
-/** Table transactions take at most 100 operations, all in one partition. */
-const BATCH = 100;
-const MAX_TEXT = 256;
-/** Decisions one row holds; its `offsetsMs` then stays under 8 KB, far below a property's 64 KiB. */
-const MAX_DECISIONS_PER_ROW = 1000;
-const DAY_MS = 86_400_000;
-
-/** Identical decisions of one flush interval (every field but the time), written as one row. */
-interface DecisionGroup {
-  readonly first: AuditEntry;
-  /** UTC day number of the group's decisions. */
-  readonly day: number;
-  readonly times: number[];
-}
+/** Longest pause between tries while Table storage keeps failing. */
+const MAX_RETRY_DELAY_MS = 60_000;
+/** Refusals that the same bytes will meet again: the batch is lost, not retried. */
+const DEFINITE_REFUSALS = new Set([400, 413]);
 
 /**
  * Audit rows in Table storage, written off the hot path: `record` only adds the decision's time to its
  * group in a bounded buffer; a timer (started by the first entry, `unref`ed) writes the groups as
- * batches of up to 100 rows per partition in one transaction. Storage failures are logged with the
- * number of decisions lost; they never fail a token request.
- *
- * One row records every identical decision of a flush interval (same client, scope, protocol,
- * outcome, reason, upstream and failure, same UTC day): `time` is the first decision, `lastTime` the
- * last, `count` how many, and `offsetsMs` each decision's time as milliseconds after `time`, in
- * order, so no decision and no time is lost. Why: an insert costs far more than a vend (`npm run
- * bench -- http`: a row per decision cost Table storage about 80 µs and the host about 25 µs per
- * vend, more than the rest of the broker's work), and a busy client asks for the same thing
- * thousands of times a second. PartitionKey = UTC day (`2026-11-23`), RowKey = zero-padded epoch ms
- * of the first decision + a sequence + an instance tag, so rows sort by time and never collide
- * across instances.
+ * batches of up to 100 rows per partition in one transaction. Storage failures never fail a token
+ * request: while Table storage is unreachable or failing (after the SDK's own retries), the rows are
+ * kept, in order, and tried again with a growing pause (up to a minute), so an outage loses no
+ * decision unless more than `maxHeldRows` rows pile up; a batch whose earlier try landed although its
+ * answer was lost comes back 409 and counts as written. Lost rows are logged with their number of
+ * decisions. Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
-  /** Decisions since the last flush, grouped as they arrive: each keeps only its time (a number), so a
-   * second of traffic does not hold thousands of entry objects long enough to reach the old GC space. */
-  private groups = new Map<string, DecisionGroup>();
-  /** The group of the previous decision: a busy client's next decision is usually the same one. */
-  private lastGroup: DecisionGroup | undefined;
-  private buffered = 0;
+  /** Decisions since the last flush. */
+  private readonly decisions = new DecisionGroups();
+  private readonly rows = new AuditRowBuilder();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private readonly createTable: () => Promise<void>;
-  private sequence = 0;
   private dropped = 0;
-  private readonly instance = Math.random().toString(36).slice(2, 8);
+  /** Batches a failed write kept for the next try, oldest first, and their row and decision counts. */
+  private held: AuditBatch[] = [];
+  private heldRows = 0;
+  private heldDecisions = 0;
+  /** Writes in a row that ended with rows held (sets the pause before the next try). */
+  private failedWrites = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly flushDelayMs: number;
   private readonly maxBuffered: number;
+  private readonly maxHeldRows: number;
 
   constructor(private readonly options: TableAuditLogOptions) {
     this.createTable = createTableOnce(options.table);
     this.flushDelayMs = options.flushDelayMs ?? 1000;
     this.maxBuffered = options.maxBuffered ?? 10_000;
+    this.maxHeldRows = options.maxHeldRows ?? 2000;
   }
 
   record(entry: AuditEntry): void {
-    if (this.buffered >= this.maxBuffered) {
+    if (this.decisions.size >= this.maxBuffered) {
       this.dropped++;
       return;
     }
-    this.buffered++;
-    const day = Math.floor(entry.timeMs / DAY_MS);
-    let group = this.lastGroup;
-    if (!group || group.day !== day || !sameDecision(group.first, entry)) {
-      const key = groupKey(day, entry);
-      group = this.groups.get(key);
-      if (!group) {
-        group = { first: entry, day, times: [] };
-        this.groups.set(key, group);
-      }
-      this.lastGroup = group;
-    }
-    group.times.push(entry.timeMs);
+    this.decisions.add(entry);
     if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), this.flushDelayMs);
       this.timer.unref();
@@ -101,13 +78,9 @@ export class TableAuditLog implements AuditLog {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const groups = [...this.groups.values()];
-    const decisions = this.buffered;
-    this.groups = new Map();
-    this.lastGroup = undefined;
-    this.buffered = 0;
+    const groups = this.decisions.drain();
     this.writing = this.writing
-      .then(() => this.write(groups, decisions))
+      .then(() => this.write(this.rows.toBatches(groups)))
       .catch((error: unknown) =>
         this.options.logger.error('write => failed', {
           error: error instanceof Error ? error.name : 'unknown',
@@ -116,91 +89,111 @@ export class TableAuditLog implements AuditLog {
     return this.writing;
   }
 
+  /** Flushes, trying held rows once more without waiting for their pause; what still fails is lost. */
   async close(): Promise<void> {
+    this.stopRetryTimer();
     await this.flush();
+    this.stopRetryTimer();
+    if (this.heldDecisions > 0) this.lose(this.takeHeld(), 'closed');
   }
 
-  private async write(groups: readonly DecisionGroup[], decisions: number): Promise<void> {
+  private async write(fresh: AuditBatch[]): Promise<void> {
     if (this.dropped > 0) {
       this.options.logger.warn('record => buffer full, entries dropped', { dropped: this.dropped });
       this.dropped = 0;
     }
-    if (decisions === 0) return;
-    const partitions = new Map<string, Array<['create', AuditRow]>>();
-    for (const group of groups) {
-      // Decisions are recorded in clock order, except across awaits that read the clock earlier.
-      group.times.sort((a, b) => a - b);
-      for (let i = 0; i < group.times.length; i += MAX_DECISIONS_PER_ROW) {
-        const row = this.toRow(group.first, group.times.slice(i, i + MAX_DECISIONS_PER_ROW));
-        const actions = partitions.get(row.partitionKey) ?? [];
-        actions.push(['create', row]);
-        partitions.set(row.partitionKey, actions);
-      }
-    }
+    // While a retry is pending, Table storage was failing a moment ago: new rows queue behind the held ones.
+    if (this.retryTimer) return this.hold(fresh);
+    const batches = [...this.takeHeld(), ...fresh];
+    if (batches.length === 0) return;
+    let failure: unknown;
     try {
       await this.createTable();
     } catch (error) {
-      this.options.logger.error('write => table unavailable, entries lost', {
-        lost: decisions,
-        error: error instanceof Error ? error.name : 'unknown',
-      });
-      return;
+      failure = error;
     }
-    for (const actions of partitions.values()) {
-      for (let i = 0; i < actions.length; i += BATCH) {
-        const batch = actions.slice(i, i + BATCH);
-        try {
-          await this.options.table.submitTransaction(batch);
-        } catch (error) {
-          this.options.logger.error('write => batch failed, entries lost', {
-            lost: batch.reduce((sum, [, row]) => sum + Number(row['count']), 0),
-            error: error instanceof Error ? error.name : 'unknown',
-          });
+    const refused: AuditBatch[] = [];
+    const kept: AuditBatch[] = [];
+    for (const batch of batches) {
+      // Once storage failed, the rest wait for the next try instead of each meeting the SDK's retries.
+      if (failure !== undefined) {
+        kept.push(batch);
+        continue;
+      }
+      try {
+        await this.options.table.submitTransaction(batch.actions);
+      } catch (error) {
+        const status = statusOf(error);
+        // Row keys are unique to this instance, so a conflict means an earlier try of this very batch
+        // landed (every row: a transaction is atomic) and only its answer was lost.
+        if (status === 409) continue;
+        if (status !== undefined && DEFINITE_REFUSALS.has(status)) refused.push(batch);
+        else {
+          failure = error;
+          kept.push(batch);
         }
       }
     }
+    if (refused.length > 0) this.lose(refused, 'refused');
+    this.hold(kept);
+    this.afterWrite(failure);
   }
 
-  /** One row for `times` (ascending) of decisions identical to `entry`. */
-  private toRow(entry: AuditEntry, times: number[]): AuditRow {
-    const firstMs = times[0] ?? entry.timeMs;
-    const lastMs = times[times.length - 1] ?? firstMs;
-    const time = new Date(firstMs).toISOString();
-    this.sequence = (this.sequence + 1) % 1_000_000;
-    return {
-      partitionKey: time.slice(0, 10),
-      rowKey: `${String(firstMs).padStart(15, '0')}-${String(this.sequence).padStart(6, '0')}-${this.instance}`,
-      time,
-      lastTime: new Date(lastMs).toISOString(),
-      count: times.length,
-      offsetsMs: times.map((t) => t - firstMs).join(','),
-      clientId: entry.clientId.slice(0, MAX_TEXT),
-      scope: entry.scope.slice(0, MAX_TEXT),
-      protocol: entry.protocol,
-      outcome: entry.outcome,
-      ...(entry.reason ? { reason: entry.reason } : {}),
-      ...(entry.upstream ? { upstream: entry.upstream } : {}),
-      ...(entry.failure ? { failure: entry.failure } : {}),
-    };
+  /** Schedules the next try while rows are held, and says when storage is back. */
+  private afterWrite(failure: unknown): void {
+    const { logger } = this.options;
+    if (this.held.length === 0) {
+      if (this.failedWrites > 0) logger.info('write => storage back, held entries written');
+      this.failedWrites = 0;
+      return;
+    }
+    this.failedWrites += 1;
+    const delayMs = Math.min(MAX_RETRY_DELAY_MS, this.flushDelayMs * 2 ** this.failedWrites);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.flush();
+    }, delayMs);
+    this.retryTimer.unref();
+    logger.warn('write => storage failing, entries held for retry', {
+      held: this.heldDecisions,
+      retryInSeconds: Math.round(delayMs / 1000),
+      error: failure instanceof Error ? failure.name : 'unknown',
+      status: statusOf(failure),
+    });
   }
-}
 
-/** What identical decisions share, besides their UTC day: every field but the time. */
-const DECISION_FIELDS = [
-  'clientId',
-  'scope',
-  'protocol',
-  'outcome',
-  'reason',
-  'upstream',
-  'failure',
-] as const;
+  /** Keeps `batches` for the next try, as far as {@link TableAuditLogOptions.maxHeldRows} allows. */
+  private hold(batches: readonly AuditBatch[]): void {
+    const overflow: AuditBatch[] = [];
+    for (const batch of batches) {
+      if (this.heldRows + batch.actions.length > this.maxHeldRows) {
+        overflow.push(batch);
+        continue;
+      }
+      this.held.push(batch);
+      this.heldRows += batch.actions.length;
+      this.heldDecisions += batch.decisions;
+    }
+    if (overflow.length > 0) this.lose(overflow, 'too many held');
+  }
 
-/** JSON, not a separator, because presented client ids and scopes may hold any character. */
-function groupKey(day: number, entry: AuditEntry): string {
-  return JSON.stringify([day, ...DECISION_FIELDS.map((field) => entry[field])]);
-}
+  private takeHeld(): AuditBatch[] {
+    const held = this.held;
+    this.held = [];
+    this.heldRows = 0;
+    this.heldDecisions = 0;
+    return held;
+  }
 
-function sameDecision(a: AuditEntry, b: AuditEntry): boolean {
-  return DECISION_FIELDS.every((field) => a[field] === b[field]);
+  private lose(batches: readonly AuditBatch[], why: 'refused' | 'too many held' | 'closed'): void {
+    this.options.logger.error('write => entries lost', {
+      lost: batches.reduce((sum, batch) => sum + batch.decisions, 0),
+      why,
+    });
+  }
+
+  private stopRetryTimer(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
 }

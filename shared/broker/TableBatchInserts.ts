@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 
 import { sdk } from '../sdk';
-import type { AuditRow, AuditTable } from './TableAuditLog';
+import type { AuditRow } from './auditRows';
+import type { AuditTable } from './TableAuditLog';
 
 const CRLF = '\r\n';
 

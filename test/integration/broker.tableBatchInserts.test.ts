@@ -1,8 +1,12 @@
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
-import type { AuditRow } from '../../shared/broker/TableAuditLog';
+import type { AuditRow } from '../../shared/broker/auditRows';
+import { TableAuditLog } from '../../shared/broker/TableAuditLog';
 import { TableBatchInserts } from '../../shared/broker/TableBatchInserts';
+import { CapturingLogger } from '../fakes/broker/capture';
+import { FlakyTableWrites } from '../support/FlakyTableWrites';
+import { waitFor } from '../support/waitFor';
 
 /** The hand-built `$batch` insert against Azurite through the real TableClient pipeline (shared key). */
 describe('Class: TableBatchInserts', () => {
@@ -63,4 +67,68 @@ describe('Class: TableBatchInserts', () => {
       await expect(client.getEntity('2026-12-01', '001000-bench')).rejects.toMatchObject({ statusCode: 404 });
     });
   });
+
+  describe('Class: TableAuditLog over it', () => {
+    it('loses no decision through a storage outage or a lost answer, and writes each exactly once', async () => {
+      // Prepare: one SDK retry, quickly, so "down" outlasts the SDK's own retries at once
+      const flaky = new FlakyTableWrites();
+      const auditClient = TableClient.fromConnectionString(
+        azurite.connectionString,
+        `audit${Date.now() % 100000}`,
+        {
+          allowInsecureConnection: true,
+          retryOptions: { maxRetries: 1, retryDelayInMs: 10 },
+          additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
+        },
+      );
+      const logger = new CapturingLogger();
+      const audit = new TableAuditLog({
+        table: new TableBatchInserts(auditClient),
+        logger,
+        flushDelayMs: 20,
+      });
+      const decide = (clientId: string) =>
+        audit.record({
+          timeMs: Date.now(),
+          clientId,
+          scope: 'demo-token',
+          protocol: 'oauth',
+          outcome: 'issued',
+        });
+
+      // Act: decisions during an outage, then one whose write lands but whose answer is lost
+      flaky.down = true;
+      for (let i = 0; i < 5; i++) decide('during-outage');
+      await audit.flush();
+      decide('queued-behind');
+      await audit.flush();
+      flaky.down = false;
+      flaky.dropNextAnswer();
+      await waitFor('the held rows', async () => (await countDecisions(auditClient)) === 6, {
+        timeoutMs: 10_000,
+      });
+      decide('after');
+      await audit.close();
+
+      // Assess
+      const rows: Array<Record<string, unknown>> = [];
+      for await (const entity of auditClient.listEntities()) rows.push(entity);
+      expect(rows.map((r) => [r['clientId'], r['count']])).toEqual([
+        ['during-outage', 5],
+        ['queued-behind', 1],
+        ['after', 1],
+      ]);
+      expect(flaky.pending).toBe(false);
+      expect(logger.lines.map((l) => l.message)).toEqual([
+        'write => storage failing, entries held for retry',
+        'write => storage back, held entries written',
+      ]);
+    });
+  });
 });
+
+async function countDecisions(client: TableClient): Promise<number> {
+  let sum = 0;
+  for await (const entity of client.listEntities()) sum += Number(entity['count']);
+  return sum;
+}

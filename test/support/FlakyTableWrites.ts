@@ -3,9 +3,12 @@ import { type PipelinePolicy, RestError } from '@azure/core-rest-pipeline';
 /**
  * A `TableClient` pipeline policy (`position: 'perRetry'`) that misbehaves on the next entity write when
  * a test asks it to: the answer is lost after the write landed, the connection is refused, or something
- * else (another run, another admin call) happens first. Reads and table creation pass untouched.
+ * else (another run, another admin call) happens first; or, while `down`, refuses every write.
+ * Reads and table creation pass untouched.
  */
 export class FlakyTableWrites {
+  /** While true, every write fails to connect (storage unreachable). */
+  down = false;
   private dropAnswer = false;
   private meanwhile: (() => Promise<void>) | undefined;
   private refuse = false;
@@ -15,7 +18,7 @@ export class FlakyTableWrites {
     sendRequest: async (request, next) => {
       if (request.method === 'GET' || request.url.endsWith('/Tables')) return next(request);
       const meanwhile = this.meanwhile;
-      const refuse = this.refuse;
+      const refuse = this.refuse || this.down;
       this.meanwhile = undefined;
       this.refuse = false;
       await meanwhile?.();

@@ -1,12 +1,9 @@
-import type { AuditEntry } from '../../../shared/broker/AuditLog';
 import { parseBasicAuthorization } from '../../../shared/broker/clientCredentials';
 import { formDecode, parseForm } from '../../../shared/broker/formUrlEncoded';
 import { LruMap } from '../../../shared/broker/LruMap';
 import { RateLimiter } from '../../../shared/broker/RateLimiter';
 import { parseScope } from '../../../shared/broker/scope';
 import { SecretHasher } from '../../../shared/broker/SecretHasher';
-import { type AuditRow, type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
-import { CapturingLogger } from '../../fakes/broker/capture';
 
 describe('Function: parseForm', () => {
   it('decodes names and values as URLSearchParams does for well-formed bodies', () => {
@@ -151,142 +148,5 @@ describe('Class: RateLimiter', () => {
     expect(burst.every((r) => r === 0)).toBe(true);
     expect(over).toBe(1);
     expect(later).toBe(0);
-  });
-});
-
-describe('Class: TableAuditLog', () => {
-  class FakeTable implements AuditTable {
-    readonly batches: AuditRow[][] = [];
-    failNext = false;
-    async createTable(): Promise<void> {}
-    async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
-      if (this.failNext) {
-        this.failNext = false;
-        throw new Error('storage down');
-      }
-      this.batches.push(actions.map(([, row]) => row));
-    }
-  }
-
-  const decision = (timeMs: number, clientId = 'c'): AuditEntry => ({
-    timeMs,
-    clientId,
-    scope: 'demo-token',
-    protocol: 'oauth',
-    outcome: 'issued',
-    upstream: 'amlToken',
-  });
-  const day = Date.parse('2026-11-23T10:00:00Z');
-
-  it('writes identical decisions of one interval as one row that keeps every decision time, off the hot path', async () => {
-    // Prepare
-    const table = new FakeTable();
-    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
-
-    // Act
-    for (let i = 0; i < 250; i++) audit.record(decision(day + 2 * i));
-    audit.record({ ...decision(day + 7), outcome: 'denied', reason: 'RateLimited', upstream: undefined });
-    const writtenBeforeFlush = table.batches.length;
-    await audit.close();
-
-    // Assess
-    expect(writtenBeforeFlush).toBe(0);
-    expect(table.batches).toHaveLength(1);
-    const [issued, denied] = table.batches[0] ?? [];
-    expect(issued).toMatchObject({
-      partitionKey: '2026-11-23',
-      time: '2026-11-23T10:00:00.000Z',
-      lastTime: '2026-11-23T10:00:00.498Z',
-      count: 250,
-      clientId: 'c',
-      scope: 'demo-token',
-      protocol: 'oauth',
-      outcome: 'issued',
-      upstream: 'amlToken',
-    });
-    expect(String(issued?.['offsetsMs']).split(',').map(Number)).toEqual(
-      Array.from({ length: 250 }, (_, i) => 2 * i),
-    );
-    expect(denied).toMatchObject({
-      time: '2026-11-23T10:00:00.007Z',
-      count: 1,
-      offsetsMs: '0',
-      outcome: 'denied',
-      reason: 'RateLimited',
-    });
-    expect(denied).not.toHaveProperty('upstream');
-  });
-
-  it('splits rows at 1000 decisions and by UTC day, and batches at most 100 rows per partition', async () => {
-    // Prepare
-    const table = new FakeTable();
-    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
-    const midnight = Date.parse('2026-11-24T00:00:00Z');
-
-    // Act
-    for (let i = 0; i < 1500; i++) audit.record(decision(day + i));
-    for (let i = 0; i < 250; i++) audit.record(decision(day, `client-${i}`));
-    audit.record(decision(midnight - 1));
-    audit.record(decision(midnight));
-    await audit.close();
-
-    // Assess
-    const rows = table.batches.flat();
-    expect(table.batches.map((b) => [b[0]?.partitionKey, b.length])).toEqual([
-      ['2026-11-23', 100],
-      ['2026-11-23', 100],
-      ['2026-11-23', 52],
-      ['2026-11-24', 1],
-    ]);
-    expect(rows.filter((r) => r['clientId'] === 'c').map((r) => r['count'])).toEqual([1000, 501, 1]);
-    expect(rows.reduce((sum, r) => sum + Number(r['count']), 0)).toBe(1752);
-    expect(new Set(rows.map((r) => r.rowKey)).size).toBe(rows.length);
-  });
-
-  it('keeps interleaved decisions apart, even when their fields differ only by where a NUL falls', async () => {
-    // Prepare
-    const table = new FakeTable();
-    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
-    const a = { ...decision(day), clientId: 'a\u0000b', scope: 'c' };
-    const b = { ...decision(day), clientId: 'a', scope: 'b\u0000c' };
-
-    // Act
-    for (let i = 0; i < 3; i++) {
-      audit.record({ ...a, timeMs: day + i });
-      audit.record({ ...b, timeMs: day + i });
-    }
-    await audit.close();
-
-    // Assess
-    const rows = table.batches.flat();
-    expect(rows.map((r) => [r['clientId'], r['scope'], r['count'], r['offsetsMs']])).toEqual([
-      ['a\u0000b', 'c', 3, '0,1,2'],
-      ['a', 'b\u0000c', 3, '0,1,2'],
-    ]);
-  });
-
-  it('logs a failed batch instead of throwing', async () => {
-    // Prepare
-    const table = new FakeTable();
-    table.failNext = true;
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger });
-    audit.record({
-      timeMs: Date.now(),
-      clientId: 'c',
-      scope: 's',
-      protocol: 'msi',
-      outcome: 'denied',
-      reason: 'InvalidClient',
-    });
-
-    // Act
-    await audit.flush();
-
-    // Assess
-    expect(logger.lines).toEqual([
-      expect.objectContaining({ level: 'error', message: 'write => batch failed, entries lost' }),
-    ]);
-    expect(logger.lines[0]?.props?.['lost']).toBe(1);
   });
 });

@@ -1,0 +1,238 @@
+import { RestError } from '@azure/core-rest-pipeline';
+
+import type { AuditEntry } from '../../../shared/broker/AuditLog';
+import type { AuditRow } from '../../../shared/broker/auditRows';
+import { type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
+import { CapturingLogger } from '../../fakes/broker/capture';
+import { waitFor } from '../../support/waitFor';
+
+/**
+ * A Table that stores batches atomically (a batch with an existing row key is refused 409, as Table
+ * storage does) and fails on demand: down (503 after the SDK's retries), refusing with a status, or
+ * storing the next batch and then losing the answer (a network error).
+ */
+class FakeTable implements AuditTable {
+  readonly batches: AuditRow[][] = [];
+  private readonly keys = new Set<string>();
+  tries = 0;
+  down = false;
+  refuse: number | undefined;
+  loseNextAnswer = false;
+  async createTable(): Promise<void> {}
+  async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
+    this.tries += 1;
+    if (this.down) throw new RestError('Service Unavailable', { statusCode: 503 });
+    if (this.refuse !== undefined) throw new RestError('refused', { statusCode: this.refuse });
+    if (actions.some(([, row]) => this.keys.has(row.rowKey)))
+      throw new RestError('EntityAlreadyExists', { statusCode: 409 });
+    for (const [, row] of actions) this.keys.add(row.rowKey);
+    this.batches.push(actions.map(([, row]) => row));
+    if (this.loseNextAnswer) {
+      this.loseNextAnswer = false;
+      throw new RestError('socket hang up', { code: 'ECONNRESET' });
+    }
+  }
+}
+
+describe('Class: TableAuditLog', () => {
+  const decision = (timeMs: number, clientId = 'c'): AuditEntry => ({
+    timeMs,
+    clientId,
+    scope: 'demo-token',
+    protocol: 'oauth',
+    outcome: 'issued',
+    upstream: 'amlToken',
+  });
+  const day = Date.parse('2026-11-23T10:00:00Z');
+
+  it('writes identical decisions of one interval as one row that keeps every decision time, off the hot path', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+
+    // Act
+    for (let i = 0; i < 250; i++) audit.record(decision(day + 2 * i));
+    audit.record({ ...decision(day + 7), outcome: 'denied', reason: 'RateLimited', upstream: undefined });
+    const writtenBeforeFlush = table.batches.length;
+    await audit.close();
+
+    // Assess
+    expect(writtenBeforeFlush).toBe(0);
+    expect(table.batches).toHaveLength(1);
+    const [issued, denied] = table.batches[0] ?? [];
+    expect(issued).toMatchObject({
+      partitionKey: '2026-11-23',
+      time: '2026-11-23T10:00:00.000Z',
+      lastTime: '2026-11-23T10:00:00.498Z',
+      count: 250,
+      clientId: 'c',
+      scope: 'demo-token',
+      protocol: 'oauth',
+      outcome: 'issued',
+      upstream: 'amlToken',
+    });
+    expect(String(issued?.['offsetsMs']).split(',').map(Number)).toEqual(
+      Array.from({ length: 250 }, (_, i) => 2 * i),
+    );
+    expect(denied).toMatchObject({
+      time: '2026-11-23T10:00:00.007Z',
+      count: 1,
+      offsetsMs: '0',
+      outcome: 'denied',
+      reason: 'RateLimited',
+    });
+    expect(denied).not.toHaveProperty('upstream');
+  });
+
+  it('splits rows at 1000 decisions and by UTC day, and batches at most 100 rows per partition', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const midnight = Date.parse('2026-11-24T00:00:00Z');
+
+    // Act
+    for (let i = 0; i < 1500; i++) audit.record(decision(day + i));
+    for (let i = 0; i < 250; i++) audit.record(decision(day, `client-${i}`));
+    audit.record(decision(midnight - 1));
+    audit.record(decision(midnight));
+    await audit.close();
+
+    // Assess
+    const rows = table.batches.flat();
+    expect(table.batches.map((b) => [b[0]?.partitionKey, b.length])).toEqual([
+      ['2026-11-23', 100],
+      ['2026-11-23', 100],
+      ['2026-11-23', 52],
+      ['2026-11-24', 1],
+    ]);
+    expect(rows.filter((r) => r['clientId'] === 'c').map((r) => r['count'])).toEqual([1000, 501, 1]);
+    expect(rows.reduce((sum, r) => sum + Number(r['count']), 0)).toBe(1752);
+    expect(new Set(rows.map((r) => r.rowKey)).size).toBe(rows.length);
+  });
+
+  it('keeps interleaved decisions apart, even when their fields differ only by where a NUL falls', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const a = { ...decision(day), clientId: 'a\u0000b', scope: 'c' };
+    const b = { ...decision(day), clientId: 'a', scope: 'b\u0000c' };
+
+    // Act
+    for (let i = 0; i < 3; i++) {
+      audit.record({ ...a, timeMs: day + i });
+      audit.record({ ...b, timeMs: day + i });
+    }
+    await audit.close();
+
+    // Assess
+    const rows = table.batches.flat();
+    expect(rows.map((r) => [r['clientId'], r['scope'], r['count'], r['offsetsMs']])).toEqual([
+      ['a\u0000b', 'c', 3, '0,1,2'],
+      ['a', 'b\u0000c', 3, '0,1,2'],
+    ]);
+  });
+
+  it('keeps the rows while Table storage fails and writes each once, in order, when it is back', async () => {
+    // Prepare
+    const table = new FakeTable();
+    table.down = true;
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, flushDelayMs: 5 });
+
+    // Act: one write fails, the next interval's decisions queue behind it, then storage recovers
+    for (let i = 0; i < 3; i++) audit.record(decision(day + i));
+    await audit.flush();
+    audit.record(decision(day + 10, 'later'));
+    await audit.flush();
+    const whileDown = { written: table.batches.length, tries: table.tries };
+    table.down = false;
+    await waitFor('the held rows to be written', () => table.batches.length > 0, {
+      intervalMs: 5,
+      timeoutMs: 5000,
+    });
+    await audit.close();
+
+    // Assess
+    expect(whileDown).toEqual({ written: 0, tries: 1 });
+    const rows = table.batches.flat();
+    expect(rows.map((r) => [r['clientId'], r['count']])).toEqual([
+      ['c', 3],
+      ['later', 1],
+    ]);
+    expect(logger.lines.map((l) => [l.level, l.message])).toEqual([
+      ['warn', 'write => storage failing, entries held for retry'],
+      ['info', 'write => storage back, held entries written'],
+    ]);
+    expect(logger.lines[0]?.props).toMatchObject({ held: 3, status: 503, error: 'RestError' });
+  });
+
+  it('counts a batch whose earlier try landed, though its answer was lost, as written', async () => {
+    // Prepare: the write lands and the connection drops before the answer; the retry meets its own rows
+    const table = new FakeTable();
+    table.loseNextAnswer = true;
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, flushDelayMs: 5 });
+
+    // Act
+    audit.record(decision(day));
+    await audit.flush();
+    await waitFor('the retry', () => table.tries >= 2, { intervalMs: 5, timeoutMs: 5000 });
+    await audit.close();
+
+    // Assess
+    expect(table.batches.flat().map((r) => r['count'])).toEqual([1]);
+    expect(logger.lines.map((l) => l.message)).toEqual([
+      'write => storage failing, entries held for retry',
+      'write => storage back, held entries written',
+    ]);
+  });
+
+  it('loses a batch the table refuses outright, and rows beyond maxHeldRows, saying how many decisions', async () => {
+    // Prepare
+    const refusing = new FakeTable();
+    refusing.refuse = 400;
+    const full = new FakeTable();
+    full.down = true;
+    const logger = new CapturingLogger();
+    const refusingLog = new TableAuditLog({ table: refusing, logger, flushDelayMs: 10_000 });
+    const fullLog = new TableAuditLog({ table: full, logger, flushDelayMs: 10_000, maxHeldRows: 100 });
+
+    // Act
+    refusingLog.record(decision(day));
+    await refusingLog.flush();
+    for (let i = 0; i < 150; i++) fullLog.record(decision(day, `client-${i}`));
+    await fullLog.flush();
+
+    // Assess
+    expect(refusing.tries).toBe(1);
+    expect(logger.lines.filter((l) => l.message === 'write => entries lost').map((l) => l.props)).toEqual([
+      { lost: 1, why: 'refused' },
+      { lost: 50, why: 'too many held' },
+    ]);
+    await refusingLog.close();
+    full.down = false;
+    await fullLog.close();
+    expect(full.batches.flat()).toHaveLength(100);
+  });
+
+  it('tries the held rows once more on close and logs the decisions still lost', async () => {
+    // Prepare
+    const table = new FakeTable();
+    table.down = true;
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, flushDelayMs: 10_000 });
+    for (let i = 0; i < 4; i++) audit.record(decision(day + i));
+    await audit.flush();
+
+    // Act
+    await audit.close();
+
+    // Assess
+    expect(table.tries).toBe(2);
+    expect(logger.lines.at(-1)).toMatchObject({
+      level: 'error',
+      message: 'write => entries lost',
+      props: { lost: 4, why: 'closed' },
+    });
+  });
+});
