@@ -93,6 +93,14 @@ export class Services {
     return this.eventsInstance;
   }
 
+  /**
+   * Finishes the background work of what this process built: the audit decisions the broker still
+   * buffers (written about once a second) or holds for another try. Builds nothing.
+   */
+  async close(): Promise<void> {
+    await this.brokerInstance?.audit.close();
+  }
+
   /** Dependency checks behind `GET /api/health`. */
   get health(): HealthCheck {
     this.healthInstance ??= new HealthCheck({
@@ -128,6 +136,11 @@ let current: Services | undefined;
 export function getServices(): Services {
   current ??= new Services(loadConfig());
   return current;
+}
+
+/** Closes the process-wide services if this process built them ({@link Services.close}). */
+export async function closeServices(): Promise<void> {
+  await current?.close();
 }
 
 /** Replaces (or clears) the process-wide services; tests only. */

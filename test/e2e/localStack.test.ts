@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 
+import { odata, TableClient } from '@azure/data-tables';
+
 import { DEMO_ARM, seedDemo } from '../../local/demo';
 import { type LocalStack, startLocalStack } from '../../local/stack';
 import { useEmulatorIdentity } from '../support/emulators';
@@ -171,5 +173,31 @@ describe('Local stack (npm start)', () => {
     for (const version of stack.emulators.control.secretVersions('demo-key-endpoint-key')) {
       expect(output).not.toContain(version.value);
     }
+  });
+
+  it("writes a stopping instance's last audit decisions before it exits", async () => {
+    // Prepare: a second instance; its only decision is a refusal of a scope no one else asks for
+    const instance = await stack.spawnHost();
+    const scope = `shutdown-probe-${Date.now()}`;
+
+    // Act: stop it (SIGTERM, as on scale-in) right after the decision, well inside the audit's 1-s flush
+    const refused = await fetch(`${instance.url}/api/oauth2/token`, {
+      method: 'POST',
+      headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=client_credentials&scope=${scope}`,
+    });
+    await instance.stop();
+
+    // Assess
+    expect(refused.status).toBe(400);
+    const audit = TableClient.fromConnectionString(stack.storageConnectionString, 'amlcbBrokerAudit', {
+      allowInsecureConnection: true,
+    });
+    const rows: Array<Record<string, unknown>> = [];
+    for await (const row of audit.listEntities({ queryOptions: { filter: odata`scope eq ${scope}` } }))
+      rows.push(row);
+    expect(rows).toEqual([
+      expect.objectContaining({ clientId, scope, outcome: 'denied', reason: 'ScopeNotAllowed', count: 1 }),
+    ]);
   });
 });
