@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { UPSTREAM_CLASSES, UPSTREAM_FAILURES } from '../../shared/broker/UpstreamToken';
 import { loadConfig, SETTINGS } from '../../shared/config';
 import { ROTATION_STEPS } from '../../shared/rotation/errors';
 import {
@@ -167,6 +168,19 @@ describe('Docs: names', () => {
     expect(steps).toEqual([]);
     expect(codes).toEqual([]);
     expect(operations).toContain(`all ${maxDequeueCount()} deliveries`);
+  });
+
+  it('explains every upstream and failure class a broker 503 can name', () => {
+    // Prepare
+    const operations = docs.get('docs/operations.md') ?? '';
+    const section = operations.slice(operations.indexOf('## Broker answers 503'));
+    // Act
+    const rows = section.split('\n').filter((l) => l.startsWith('| `'));
+    const failures = UPSTREAM_FAILURES.filter((f) => !rows.some((r) => r.startsWith(`| \`${f}\``)));
+    const upstreams = UPSTREAM_CLASSES.filter((u) => !section.includes(`\`${u}\``));
+    // Assess
+    expect(failures).toEqual([]);
+    expect(upstreams).toEqual([]);
   });
 });
 
