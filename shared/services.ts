@@ -95,10 +95,12 @@ export class Services {
 
   /**
    * Finishes the background work of what this process built: the audit decisions the broker still
-   * buffers (written about once a second) or holds for another try. Builds nothing.
+   * buffers (written about once a second) or holds for another try, then the telemetry the exporters
+   * still batch. Builds nothing.
    */
   async close(): Promise<void> {
     await this.brokerInstance?.audit.close();
+    await this.telemetryInstance?.flush();
   }
 
   /** Dependency checks behind `GET /api/health`. */

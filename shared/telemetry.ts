@@ -17,10 +17,12 @@ export interface Telemetry {
   trackEvent(name: string, properties?: TelemetryProps): void;
   /** A measurement such as `RotationDurationMs`. */
   trackMetric(name: string, value: number, properties?: TelemetryProps): void;
+  /** Sends what is still batched (graceful shutdown); never rejects. */
+  flush(): Promise<void>;
 }
 
 /** Telemetry that goes nowhere (no connection string, unit tests, benchmarks). */
-export const noopTelemetry: Telemetry = { trackEvent() {}, trackMetric() {} };
+export const noopTelemetry: Telemetry = { trackEvent() {}, trackMetric() {}, flush: async () => {} };
 
 /** Drops undefined values and any property whose name suggests secret material (defence in depth). */
 export function safeTelemetryProps(properties: TelemetryProps | undefined): Record<string, string> {
@@ -72,6 +74,7 @@ export interface AppInsightsModule {
   defaultClient: {
     trackEvent(t: { name: string; properties: Record<string, string> }): void;
     trackMetric(t: { name: string; value: number; properties: Record<string, string> }): void;
+    flush(): Promise<void>;
   };
 }
 
@@ -146,6 +149,14 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
         guard(() => client.trackEvent({ name, properties: safeTelemetryProps(properties) })),
       trackMetric: (name, value, properties) =>
         guard(() => client.trackMetric({ name, value, properties: safeTelemetryProps(properties) })),
+      // The exporters batch (metrics for up to a minute): a stopping instance would drop the rest.
+      flush: async () => {
+        try {
+          await client.flush();
+        } catch {
+          // dropped, as in guard: shutdown goes on without the last telemetry items
+        }
+      },
     };
   } catch (error) {
     logger.warn('start => Application Insights unavailable, telemetry off', {

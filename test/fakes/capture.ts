@@ -24,6 +24,7 @@ export class CapturingTelemetry implements Telemetry {
   trackMetric(name: string, value: number, props?: TelemetryProps): void {
     this.metrics.push({ name, value, props });
   }
+  async flush(): Promise<void> {}
   /** Sum of a metric's values. */
   count(name: string): number {
     return this.metrics.filter((m) => m.name === name).reduce((sum, m) => sum + m.value, 0);

@@ -40,6 +40,7 @@ function capturingChannel() {
     defaultClient: {
       trackEvent: (t) => sent.push({ kind: 'event', ...t }),
       trackMetric: (t) => sent.push({ kind: 'metric', ...t }),
+      flush: async () => void sent.push({ kind: 'flush', name: '', properties: {} }),
     },
   };
   // The resource only has to carry its attributes through to setAzureMonitorOptions here.
@@ -137,6 +138,17 @@ describe('Function: createTelemetry', () => {
     const telemetry = on(channel);
     // Act + Assess
     expect(() => telemetry.trackEvent('RotationFailed', { endpointId: 'demo' })).not.toThrow();
+  });
+
+  it('flushes through the SDK, and a failing flush does not fail the shutdown', async () => {
+    // Prepare
+    const channel = capturingChannel();
+    const telemetry = on(channel);
+    await telemetry.flush();
+    channel.sdk.appInsights.defaultClient.flush = () => Promise.reject(new Error('exporter down'));
+    // Act + Assess
+    await expect(telemetry.flush()).resolves.toBeUndefined();
+    expect(channel.sent.map((s) => s.kind)).toEqual(['flush']);
   });
 
   it('turns telemetry off, with a warning, when the SDK cannot start', () => {
