@@ -9,6 +9,12 @@ export interface AzuriteOptions {
   readonly log?: (line: string) => void;
   /** @default 30000 */
   readonly startTimeoutMs?: number;
+  /**
+   * Run Azurite in its own process group, so Ctrl-C in a terminal does not reach it and whoever
+   * started it stops it last (`npm start`). Then only this process's exit (or its stop) ends it.
+   * @default false
+   */
+  readonly ownProcessGroup?: boolean;
 }
 
 /** A running in-memory Azurite. */
@@ -51,7 +57,10 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
   ];
   for (const service of ['blob', 'queue', 'table'])
     args.push(`--${service}Host`, '127.0.0.1', `--${service}Port`, '0');
-  const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [entry, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.ownProcessGroup ?? false,
+  });
   const stop = childStopper(child);
   let output = '';
   const ports = await new Promise<{ blob: number; queue: number; table: number }>((resolve, reject) => {

@@ -20,6 +20,12 @@ export interface LocalStackOptions {
   readonly onHostOutput?: (chunk: string) => void;
   /** Node options for the Functions host process (e.g. `--cpu-prof` when profiling a benchmark). */
   readonly hostNodeArgs?: readonly string[];
+  /**
+   * Started from a terminal (`npm start`): Ctrl-C reaches the Functions host, not Azurite, so the host's
+   * shutdown hook still writes the last audit decisions before `stop()` ends Azurite. Tests leave this
+   * off, so a test run stopped with Ctrl-C takes its Azurite down with it.
+   */
+  readonly interactive?: boolean;
 }
 
 /** A running local stack and what a client needs to talk to it. */
@@ -77,7 +83,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
   };
   try {
-    const azurite = await startAzurite({ log: (line) => log(`[azurite] ${line}`) });
+    const azurite = await startAzurite({
+      log: (line) => log(`[azurite] ${line}`),
+      ownProcessGroup: options.interactive ?? false,
+    });
     stoppers.push(() => azurite.stop());
     const emulators = await startEmulators({
       port: options.emulatorPort,

@@ -49,9 +49,12 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // A closed terminal: Azurite, in its own process group, would not hear of it.
+  process.once('SIGHUP', () => void shutdown('SIGHUP'));
 
   stack = await startLocalStack({
     root,
+    interactive: true,
     functionsPort: port(PORT_SETTINGS.functions),
     emulatorPort: port(PORT_SETTINGS.emulators),
     log: verbose ? (line) => console.log(line) : undefined,

@@ -9,7 +9,7 @@ import { startFunctionsHost } from './FunctionsHost';
  * AzureWebJobsStorage (required), LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS (optional: more `.js` entry point files,
  * separated by the platform's path delimiter and relative to the app root, loaded after package.json
  * `main`; local-host only, e.g. the benchmark's empty baseline function). Prints `Functions host listening on <url>` when ready; exits cleanly
- * on SIGINT/SIGTERM.
+ * on SIGINT/SIGTERM/SIGHUP (running `appTerminate` hooks).
  */
 async function main(): Promise<void> {
   const env = process.env;
@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGHUP', () => shutdown('SIGHUP'));
 }
 
 /** Extra entry points a local-only caller (the benchmark) asks for; never part of the deployed app. */
