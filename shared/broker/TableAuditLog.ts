@@ -45,10 +45,8 @@ export class TableAuditLog implements AuditLog {
   private writing: Promise<void> = Promise.resolve();
   private readonly createTable: () => Promise<void>;
   private dropped = 0;
-  /** Batches a failed write kept for the next try, oldest first, and their row and decision counts. */
+  /** Batches a failed write kept for the next try, oldest first. */
   private held: AuditBatch[] = [];
-  private heldRows = 0;
-  private heldDecisions = 0;
   /** Writes in a row that ended with rows held (sets the pause before the next try). */
   private failedWrites = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -94,7 +92,7 @@ export class TableAuditLog implements AuditLog {
     this.stopRetryTimer();
     await this.flush();
     this.stopRetryTimer();
-    if (this.heldDecisions > 0) this.lose(this.takeHeld(), 'closed');
+    if (this.held.length > 0) this.lose(this.takeHeld(), 'closed');
   }
 
   private async write(fresh: AuditBatch[]): Promise<void> {
@@ -155,7 +153,7 @@ export class TableAuditLog implements AuditLog {
     }, delayMs);
     this.retryTimer.unref();
     logger.warn('write => storage failing, entries held for retry', {
-      held: this.heldDecisions,
+      held: decisionsIn(this.held),
       retryInSeconds: Math.round(delayMs / 1000),
       error: failure instanceof Error ? failure.name : 'unknown',
       status: statusOf(failure),
@@ -164,15 +162,15 @@ export class TableAuditLog implements AuditLog {
 
   /** Keeps `batches` for the next try, as far as {@link TableAuditLogOptions.maxHeldRows} allows. */
   private hold(batches: readonly AuditBatch[]): void {
+    let rows = this.held.reduce((sum, batch) => sum + batch.actions.length, 0);
     const overflow: AuditBatch[] = [];
     for (const batch of batches) {
-      if (this.heldRows + batch.actions.length > this.maxHeldRows) {
+      if (rows + batch.actions.length > this.maxHeldRows) {
         overflow.push(batch);
         continue;
       }
       this.held.push(batch);
-      this.heldRows += batch.actions.length;
-      this.heldDecisions += batch.decisions;
+      rows += batch.actions.length;
     }
     if (overflow.length > 0) this.lose(overflow, 'too many held');
   }
@@ -180,14 +178,12 @@ export class TableAuditLog implements AuditLog {
   private takeHeld(): AuditBatch[] {
     const held = this.held;
     this.held = [];
-    this.heldRows = 0;
-    this.heldDecisions = 0;
     return held;
   }
 
   private lose(batches: readonly AuditBatch[], why: 'refused' | 'too many held' | 'closed'): void {
     this.options.logger.error('write => entries lost', {
-      lost: batches.reduce((sum, batch) => sum + batch.decisions, 0),
+      lost: decisionsIn(batches),
       why,
     });
   }
@@ -196,4 +192,9 @@ export class TableAuditLog implements AuditLog {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
+}
+
+/** Decisions the batches record. */
+function decisionsIn(batches: readonly AuditBatch[]): number {
+  return batches.reduce((sum, batch) => sum + batch.decisions, 0);
 }
