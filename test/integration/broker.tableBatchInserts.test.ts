@@ -43,8 +43,7 @@ describe('Class: TableBatchInserts', () => {
       );
 
       // Assess
-      const stored: Array<Record<string, unknown>> = [];
-      for await (const entity of client.listEntities()) stored.push(entity);
+      const stored = await rowsOf(client);
       expect(stored).toHaveLength(100);
       expect(stored[42]).toMatchObject({
         partitionKey: '2026-12-01',
@@ -104,15 +103,14 @@ describe('Class: TableBatchInserts', () => {
       await audit.flush();
       flaky.down = false;
       flaky.dropNextAnswer();
-      await waitFor('the held rows', async () => (await countDecisions(auditClient)) === 6, {
-        timeoutMs: 10_000,
-      });
+      const decisions = async () =>
+        (await rowsOf(auditClient)).reduce((sum, r) => sum + Number(r['count']), 0);
+      await waitFor('the held rows', async () => (await decisions()) === 6, { timeoutMs: 10_000 });
       decide('after');
       await audit.close();
 
       // Assess
-      const rows: Array<Record<string, unknown>> = [];
-      for await (const entity of auditClient.listEntities()) rows.push(entity);
+      const rows = await rowsOf(auditClient);
       expect(rows.map((r) => [r['clientId'], r['count']])).toEqual([
         ['during-outage', 5],
         ['queued-behind', 1],
@@ -127,8 +125,8 @@ describe('Class: TableBatchInserts', () => {
   });
 });
 
-async function countDecisions(client: TableClient): Promise<number> {
-  let sum = 0;
-  for await (const entity of client.listEntities()) sum += Number(entity['count']);
-  return sum;
+async function rowsOf(client: TableClient): Promise<Array<Record<string, unknown>>> {
+  const rows: Array<Record<string, unknown>> = [];
+  for await (const entity of client.listEntities()) rows.push(entity);
+  return rows;
 }
