@@ -14,7 +14,7 @@ export interface RotationJob {
   deferrals?: number;
 }
 
-/** Where rotation jobs go (port; `StorageRotationJobQueue` is the Storage queue adapter). */
+/** Where rotation jobs go (port; `StorageJsonQueue` is the Storage queue adapter). */
 export interface RotationJobQueue {
   /**
    * Enqueues one job.

@@ -3,12 +3,12 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { TableEndpointRegistry } from '../endpoints/TableEndpointRegistry';
 import type { LogSink } from '../logging';
 import type { ModuleRoot } from '../services';
+import { StorageJsonQueue } from '../StorageJsonQueue';
 import { ModelManagementClient } from '../v1/ModelManagementClient';
 import { ArmEndpointKeyClient } from './adapters/ArmEndpointKeyClient';
 import { ArmServerlessKeyClient } from './adapters/ArmServerlessKeyClient';
 import { HttpScoringProbe } from './adapters/HttpScoringProbe';
 import { KeyVaultSecretStore } from './adapters/KeyVaultSecretStore';
-import { StorageRotationJobQueue } from './adapters/StorageRotationJobQueue';
 import { TableRotationJournal } from './adapters/TableRotationJournal';
 import { V1WebServiceKeyClient } from './adapters/V1WebServiceKeyClient';
 import type { DriftDetector } from './DriftDetector';
@@ -16,7 +16,7 @@ import type { EndpointAdminService } from './EndpointAdminService';
 import { EndpointKeyClientRouter } from './EndpointKeyClientRouter';
 import type { KeyRotator } from './KeyRotator';
 import type { RotationEventSink } from './RotationEventSink';
-import type { RotationJobQueue } from './RotationJob';
+import type { RotationJob, RotationJobQueue } from './RotationJob';
 import type { RotationJobHandler } from './RotationJobHandler';
 import type { RotationJournal } from './RotationJournal';
 import type { RotationScheduler } from './RotationScheduler';
@@ -110,7 +110,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
       journal: decorate(
         new TableRotationJournal({ table: clients.table(config.tables.journal), clock, sleep }),
       ),
-      jobs: new StorageRotationJobQueue({ client: clients.queue(config.rotation.queue), sleep }),
+      jobs: new StorageJsonQueue<RotationJob>({ client: clients.queue(config.rotation.queue), sleep }),
       events: deps.events,
       telemetry,
       clock,

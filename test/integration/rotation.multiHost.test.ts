@@ -5,8 +5,9 @@ import { QueueClient } from '@azure/storage-queue';
 import type { SpawnedFunctionsHost } from '../../local/host/childProcess';
 import { type LocalStack, startLocalStack } from '../../local/stack';
 import { realSleep } from '../../shared/clock';
-import { StorageRotationJobQueue } from '../../shared/rotation/adapters/StorageRotationJobQueue';
+import type { RotationJob } from '../../shared/rotation/RotationJob';
 import { SECRET_TAGS } from '../../shared/rotation/SecretStore';
+import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { addKeyEndpoint, type RegisteredKeyEndpoint } from '../support/stackEndpoints';
 import { leakedSecrets, StandInLog } from '../support/standInLog';
 import { allTableRowsText, journalReader } from '../support/storageTables';
@@ -62,7 +63,7 @@ describe('Rotation with several host processes on one storage account', () => {
     for (let i = 0; i < ENDPOINTS_PER_ROUND; i += 1)
       endpoints.push(await addKeyEndpoint(stack, WS, `multi-${round}-${i}`));
     const queue = new QueueClient(stack.storageConnectionString, 'rotation-jobs');
-    const jobs = new StorageRotationJobQueue({ client: queue, sleep: realSleep });
+    const jobs = new StorageJsonQueue<RotationJob>({ client: queue, sleep: realSleep });
     const requestedAt = new Date().toISOString();
     for (const endpoint of endpoints)
       for (const _ of hosts) await jobs.enqueue({ endpointId: endpoint.id, reason: 'schedule', requestedAt });
