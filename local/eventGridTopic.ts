@@ -45,6 +45,8 @@ export interface RunningEventGridTopic {
   forwarded(): ForwardResult[];
   /** Sets (or clears) the webhook URL batches are forwarded to. */
   forwardTo(url: string | undefined): void;
+  /** While set, every publish is answered with this status and recorded nowhere (a topic outage). */
+  failWith(status: number | undefined): void;
   /** Resolves when at least `count` events were received. */
   waitForEvents(count: number, timeoutMs?: number): Promise<ReceivedCloudEvent[]>;
   clear(): void;
@@ -67,6 +69,7 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
   const forwards: ForwardResult[] = [];
   const pending = new Set<Promise<void>>();
   let target = options.forwardTo;
+  let outage: number | undefined;
   const expectedKey = Buffer.from(options.key);
 
   const forward = (body: string, ids: string[], url: string): void => {
@@ -102,6 +105,10 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
       return reply(res, 401, { error: { code: 'Unauthorized', message: 'aeg-sas-key is missing or wrong' } });
     }
     const body = await readBody(req);
+    if (outage !== undefined) {
+      log(`publish => answered ${outage} (outage)`);
+      return reply(res, outage, { error: { code: 'ServiceUnavailable', message: 'injected outage' } });
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
@@ -144,6 +151,7 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
     received: () => [...events],
     forwarded: () => [...forwards],
     forwardTo: (next) => void (target = next),
+    failWith: (status) => void (outage = status),
     clear: () => void ((events.length = 0), (forwards.length = 0)),
     waitForEvents: async (count, timeoutMs = 10_000) => {
       const deadline = Date.now() + timeoutMs;

@@ -48,6 +48,21 @@ describe('Function: startEventGridTopic', () => {
     expect(topic.received()).toHaveLength(0);
   });
 
+  it('answers every publish with the injected status during an outage, and records again after it', async () => {
+    // Prepare
+    const event = { specversion: '1.0', id: '1', type: 't', source: '/s' };
+    topic.failWith(503);
+
+    // Act
+    const during = await post(JSON.stringify([event]), 'the-key');
+    topic.failWith(undefined);
+    const after = await post(JSON.stringify([event]), 'the-key');
+
+    // Assess
+    expect([during.status, after.status]).toEqual([503, 200]);
+    expect(topic.received()).toEqual([event]);
+  });
+
   it('refuses events that are not CloudEvents 1.0', async () => {
     // Act
     const response = await post(JSON.stringify([{ id: '1', eventType: 't' }]), 'the-key');
