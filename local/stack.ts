@@ -125,8 +125,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       EVENT_GRID_TOPIC_ENDPOINT: topic.endpoint,
       EVENT_GRID_TOPIC_KEY: topicKey,
       // Binding expressions (%ROTATION_QUEUE%) are resolved by the host from app settings, where
-      // config defaults do not apply, so these two must always be set (the Bicep sets them too).
+      // config defaults do not apply, so these must always be set (the Bicep sets them too).
       ROTATION_QUEUE: 'rotation-jobs',
+      EVENTS_RETRY_QUEUE: 'event-publish-retries',
       ...DEMO_SETTINGS,
       ...options.settings,
     };

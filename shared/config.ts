@@ -8,6 +8,12 @@ import {
   urlSetting,
 } from './settingSchema';
 
+/** Azure Storage's queue naming rule. */
+const QUEUE_NAME = {
+  pattern: /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/,
+  patternText: 'a storage queue name (3-63 lowercase letters, digits and single hyphens)',
+};
+
 /**
  * Every setting the app reads, in one list. This is the only place that knows environment variable
  * names; `loadConfig` is the only function that reads `process.env` (STYLE C8). The README settings
@@ -79,8 +85,7 @@ export const SETTINGS = {
     'Storage queue that carries one rotation job per endpoint.',
     {
       default: 'rotation-jobs',
-      pattern: /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/,
-      patternText: 'a storage queue name (3-63 lowercase letters, digits and single hyphens)',
+      ...QUEUE_NAME,
     },
   ),
   rotationPeriodHours: numberSetting(
@@ -158,6 +163,14 @@ export const SETTINGS = {
       secret: true,
     },
   ),
+  eventsRetryQueue: stringSetting(
+    'EVENTS_RETRY_QUEUE',
+    'Storage queue where a CloudEvent whose publish failed waits for its next try (retried for a day).',
+    {
+      default: 'event-publish-retries',
+      ...QUEUE_NAME,
+    },
+  ),
   autoRegisterEnabled: boolSetting(
     'AUTO_REGISTER_ENABLED',
     'Register new Key endpoints for rotation from Azure ML / resource events.',
@@ -211,6 +224,7 @@ export interface AppConfig {
   readonly events: {
     readonly topicEndpoint?: string;
     readonly topicKey?: string;
+    readonly retryQueue: string;
     readonly autoRegisterEnabled: boolean;
     readonly autoRegisterTag: string;
   };
@@ -301,6 +315,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     events: {
       ...(v.eventGridTopicEndpoint ? { topicEndpoint: v.eventGridTopicEndpoint } : {}),
       ...(v.eventGridTopicKey ? { topicKey: v.eventGridTopicKey } : {}),
+      retryQueue: v.eventsRetryQueue,
       autoRegisterEnabled: v.autoRegisterEnabled,
       autoRegisterTag: v.autoRegisterTag,
     },

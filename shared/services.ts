@@ -2,10 +2,15 @@ import { AzureClients } from './azureClients';
 import { type BrokerModule, createBrokerModule } from './broker/module';
 import { type Clock, systemClock } from './clock';
 import { type AppConfig, loadConfig } from './config';
-import { createEventsModule, createRotationEventSink, type EventsModule } from './events/module';
+import {
+  createEventsModule,
+  createRotationEventSink,
+  type EventsModule,
+  type RotationEventPublisher,
+} from './events/module';
 import { HealthCheck } from './health';
 import { createLogger } from './logging';
-import { createRotationModule, type RotationEventSink, type RotationModule } from './rotation/module';
+import { createRotationModule, type RotationModule } from './rotation/module';
 import { createTelemetry, readHostSampling, type Telemetry } from './telemetry';
 
 /** What every domain module factory receives from the composition root. */
@@ -26,7 +31,7 @@ export class Services {
   readonly clients: AzureClients;
   private telemetryInstance?: Telemetry;
   private healthInstance?: HealthCheck;
-  private sinkInstance?: RotationEventSink;
+  private sinkInstance?: RotationEventPublisher;
   private rotationInstance?: RotationModule;
   private brokerInstance?: BrokerModule;
   private eventsInstance?: EventsModule;
@@ -62,8 +67,11 @@ export class Services {
     return this.telemetryInstance;
   }
 
-  /** Where KeyRotated / RotationFailed / DriftDetected go; shared by rotation and the event reactions. */
-  get rotationEvents(): RotationEventSink {
+  /**
+   * Where KeyRotated / RotationFailed / DriftDetected go; shared by rotation, the event reactions and
+   * the queue function that tries failed publishes again.
+   */
+  get rotationEvents(): RotationEventPublisher {
     this.sinkInstance ??= createRotationEventSink(this.root);
     return this.sinkInstance;
   }

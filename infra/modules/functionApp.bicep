@@ -22,6 +22,7 @@ param v1MmsHostTemplate string = 'https://{region}.api.azureml.ms'
 param tablePrefix string = 'amlcb'
 param rotationSchedule string = '0 */15 * * * *'
 param rotationQueue string = 'rotation-jobs'
+param eventsRetryQueue string = 'event-publish-retries'
 param rotationPeriodHours string = '720'
 param rotationGraceHours string = '25'
 param rotationMinGraceHours string = '24'
@@ -136,6 +137,7 @@ var baseSettings = {
   BROKER_DEFAULT_RATE_LIMIT_PER_MINUTE: brokerDefaultRateLimitPerMinute
   EVENT_GRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
   EVENT_GRID_TOPIC_KEY: empty(eventGridTopicKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${eventGridTopicKeySecretUri})'
+  EVENTS_RETRY_QUEUE: eventsRetryQueue
   AUTO_REGISTER_ENABLED: autoRegisterEnabled ? 'true' : 'false'
   AUTO_REGISTER_TAG: autoRegisterTag
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString

@@ -56,6 +56,12 @@ var alerts = [
     description: 'More than 10 failed upstream token fetches (broker) or failed dependency calls (ARM, Key Vault, storage, managed identity) per target.'
     query: 'union (customMetrics | where name == "BrokerUpstreamLatencyMs" and tostring(customDimensions.outcome) != "success" | project target = tostring(customDimensions.upstream), n = valueCount), (dependencies | where success == false | project target, n = itemCount) | summarize failed = sum(n) by target | where failed > 10'
   }
+  {
+    name: 'events-lost'
+    severity: 3
+    description: 'A KeyRotated/RotationFailed/DriftDetected CloudEvent could not be published for a day and was given up (customMetrics EventsPublishLost; the EventPublisher log line names the event).'
+    query: 'customMetrics | where name == "EventsPublishLost"'
+  }
 ]
 
 resource rules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [

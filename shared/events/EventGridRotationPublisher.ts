@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
 
+import type { Clock } from '../clock';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
+import {
+  DEFAULT_PUBLISH_RETRY_POLICY,
+  eventFields,
+  type PublishRetry,
+  type PublishRetryHandler,
+  type PublishRetryPolicy,
+  type PublishRetryQueue,
+  type RepublishOutcome,
+  retryDelaySeconds,
+} from './PublishRetry';
 import { PUBLISHED_EVENT_TYPE_PREFIX, type RotationEvent, type RotationEventSink } from './RotationEvent';
 
 /** The CloudEvent this app publishes (the shape `EventGridPublisherClient<'CloudEvent'>.send` takes). */
@@ -37,6 +48,11 @@ export interface EventGridRotationPublisherOptions {
   client: CloudEventPublisher;
   logger: Logger;
   telemetry: Telemetry;
+  clock: Clock;
+  /** Where a failed publish waits for its next try. */
+  retries: PublishRetryQueue;
+  /** @default DEFAULT_PUBLISH_RETRY_POLICY */
+  retryPolicy?: PublishRetryPolicy;
   /** @default randomUUID */
   newId?: () => string;
 }
@@ -44,51 +60,107 @@ export interface EventGridRotationPublisherOptions {
 /**
  * Publishes rotation outcomes as CloudEvents (`aml-credential-broker.KeyRotated|RotationFailed|
  * DriftDetected`, source `/aml-credential-broker/endpoints/<id>`, subject = secret name) so consumers
- * can re-read the secret at once instead of waiting for their refresh. A failed publish is logged and
- * counted but never thrown: the rotation itself has already happened and must not be undone or retried.
+ * can re-read the secret at once instead of waiting for their refresh. `publish` never throws: the
+ * rotation has already happened and must not be undone or retried for an event. A publish that still
+ * fails after the SDK's retries is held on the retry queue and tried again for a day (`republish`),
+ * with the same CloudEvent id, so consumers that dedupe by id see it once.
  */
-export class EventGridRotationPublisher implements RotationEventSink {
-  constructor(private readonly options: EventGridRotationPublisherOptions) {}
+export class EventGridRotationPublisher implements RotationEventSink, PublishRetryHandler {
+  private readonly policy: PublishRetryPolicy;
+
+  constructor(private readonly options: EventGridRotationPublisherOptions) {
+    this.policy = options.retryPolicy ?? DEFAULT_PUBLISH_RETRY_POLICY;
+  }
 
   async publish(event: RotationEvent): Promise<void> {
-    const { client, logger, telemetry } = this.options;
-    const cloudEvent = toCloudEvent(event, (this.options.newId ?? randomUUID)());
+    const eventId = (this.options.newId ?? randomUUID)();
+    const failure = await this.send(event, eventId, 1);
+    if (!failure) return;
+    const retry: PublishRetry = {
+      eventId,
+      event: eventFields(event),
+      attempt: 2,
+      firstFailedAt: new Date(this.options.clock.now()).toISOString(),
+    };
     try {
-      await client.send([cloudEvent]);
-      logger.info('publish => sent', {
-        type: cloudEvent.type,
-        endpointId: event.endpointId,
-        eventId: cloudEvent.id,
-      });
-      telemetry.trackMetric('EventsPublished', 1, { type: event.type });
+      await this.hold(retry, failure);
     } catch (error) {
-      logger.warn('publish => failed, rotation unaffected', {
-        type: cloudEvent.type,
-        endpointId: event.endpointId,
-        error: error instanceof Error ? error.name : 'unknown',
-        status: (error as { statusCode?: number }).statusCode,
-      });
-      telemetry.trackMetric('EventsPublishFailed', 1, { type: event.type });
+      this.lost(retry, 1, `retry queue unavailable (${errorName(error)})`);
     }
   }
+
+  async republish(retry: PublishRetry): Promise<RepublishOutcome> {
+    const { eventId, event, attempt } = retry;
+    const failure = await this.send(event, eventId, attempt);
+    if (!failure) return { status: 'sent', eventId, type: event.type, attempt };
+    const elapsedMs = this.options.clock.now() - Date.parse(retry.firstFailedAt);
+    if (elapsedMs >= this.policy.giveUpAfterHours * 3_600_000) {
+      const why = `still failing ${this.policy.giveUpAfterHours} h after the first try`;
+      this.lost(retry, attempt, why);
+      return { status: 'lost', eventId, type: event.type, attempt, why };
+    }
+    const retryInSeconds = await this.hold({ ...retry, attempt: attempt + 1 }, failure);
+    return { status: 'retryQueued', eventId, type: event.type, attempt, retryInSeconds };
+  }
+
+  /** One try; the error when it failed. */
+  private async send(event: RotationEvent, eventId: string, attempt: number): Promise<unknown> {
+    const { client, logger, telemetry } = this.options;
+    try {
+      await client.send([toCloudEvent(event, eventId)]);
+    } catch (error) {
+      telemetry.trackMetric('EventsPublishFailed', 1, { type: event.type });
+      return error ?? new Error('publish failed');
+    }
+    logger.info('publish => sent', {
+      type: event.type,
+      endpointId: event.endpointId,
+      eventId,
+      ...(attempt > 1 ? { attempt } : {}),
+    });
+    telemetry.trackMetric('EventsPublished', 1, { type: event.type });
+    return undefined;
+  }
+
+  /** Puts `retry` on the queue for its next try; returns the wait. */
+  private async hold(retry: PublishRetry, failure: unknown): Promise<number> {
+    const delaySeconds = retryDelaySeconds(this.policy, retry.attempt);
+    await this.options.retries.enqueue(retry, { delaySeconds });
+    this.options.logger.warn('publish => failed, held for retry', {
+      type: retry.event.type,
+      endpointId: retry.event.endpointId,
+      eventId: retry.eventId,
+      failedAttempt: retry.attempt - 1,
+      retryInSeconds: delaySeconds,
+      error: errorName(failure),
+      status: (failure as { statusCode?: number } | null)?.statusCode,
+    });
+    return delaySeconds;
+  }
+
+  private lost(retry: PublishRetry, attempts: number, why: string): void {
+    this.options.logger.error('publish => event lost', {
+      type: retry.event.type,
+      endpointId: retry.event.endpointId,
+      eventId: retry.eventId,
+      attempts,
+      why,
+    });
+    this.options.telemetry.trackMetric('EventsPublishLost', 1, { type: retry.event.type });
+  }
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'unknown';
 }
 
 /** Maps a rotation event to the published CloudEvent, copying only the allow-listed fields. */
 export function toCloudEvent(event: RotationEvent, id: string): OutgoingCloudEvent {
-  const data: RotationEventData = {
-    endpointId: event.endpointId,
-    secretName: event.secretName,
-    time: event.time,
-  };
-  if (event.slot !== undefined) data.slot = event.slot;
-  if (event.secretVersion !== undefined) data.secretVersion = event.secretVersion;
-  if (event.rotationId !== undefined) data.rotationId = event.rotationId;
-  if (event.step !== undefined) data.step = event.step;
-  if (event.reason !== undefined) data.reason = event.reason;
+  const { type, ...data }: RotationEvent = eventFields(event);
   const time = new Date(event.time);
   return {
     id,
-    type: `${PUBLISHED_EVENT_TYPE_PREFIX}${event.type}`,
+    type: `${PUBLISHED_EVENT_TYPE_PREFIX}${type}`,
     source: `/aml-credential-broker/endpoints/${event.endpointId}`,
     subject: event.secretName,
     time: Number.isNaN(time.getTime()) ? new Date() : time,

@@ -1,6 +1,10 @@
-import { createLogger, type LogSink } from '../logging';
+import { realSleep } from '../clock';
+import { SETTINGS } from '../config';
+import { createLogger, type Logger, type LogSink } from '../logging';
 import { sdk } from '../sdk';
 import type { ModuleRoot } from '../services';
+import { StorageJsonQueue } from '../StorageJsonQueue';
+import type { Telemetry } from '../telemetry';
 import { EndpointAutoRegistrar } from './EndpointAutoRegistrar';
 import { ArmEndpointDescriber, type EndpointDescriber } from './EndpointDescriber';
 import { EventGridRotationPublisher } from './EventGridRotationPublisher';
@@ -9,6 +13,7 @@ import type { EventsRotationPorts } from './EventsRotationPorts';
 import { EventWebhook } from './EventWebhook';
 import { KeyVaultReactions } from './KeyVaultReactions';
 import type { ProcessedEventStore } from './ProcessedEventStore';
+import type { PublishRetry, PublishRetryHandler } from './PublishRetry';
 import { noopRotationEventSink, type RotationEventSink } from './RotationEvent';
 import { TableProcessedEventStore } from './TableProcessedEventStore';
 
@@ -33,21 +38,41 @@ export interface EventsModuleDeps {
   onKeyReplaced?: (endpointId: string) => void;
 }
 
+/** The outgoing side: publishes rotation events and tries held ones again. */
+export type RotationEventPublisher = RotationEventSink & PublishRetryHandler;
+
 /**
  * The outgoing sink: Event Grid CloudEvents when `EVENT_GRID_TOPIC_ENDPOINT` is set (key credential
- * when `EVENT_GRID_TOPIC_KEY` is set, otherwise the managed identity), else a sink that sends nothing.
+ * when `EVENT_GRID_TOPIC_KEY` is set, otherwise the managed identity), with failed publishes held on
+ * `EVENTS_RETRY_QUEUE`; else a sink that sends nothing.
  */
-export function createRotationEventSink(root: ModuleRoot): RotationEventSink {
-  const { topicEndpoint, topicKey } = root.config.events;
-  if (!topicEndpoint) return noopRotationEventSink;
+export function createRotationEventSink(root: ModuleRoot): RotationEventPublisher {
+  const { topicEndpoint, topicKey, retryQueue } = root.config.events;
+  const logger = createLogger('EventPublisher');
+  if (!topicEndpoint) return unpublishedEvents(logger, root.telemetry);
   const { AzureKeyCredential, EventGridPublisherClient } = sdk.eventGrid();
   const credential = topicKey ? new AzureKeyCredential(topicKey) : root.clients.credential;
   const client = new EventGridPublisherClient(topicEndpoint, 'CloudEvent', credential);
   return new EventGridRotationPublisher({
     client: { send: async (events) => client.send(events) },
-    logger: createLogger('EventPublisher'),
+    retries: new StorageJsonQueue<PublishRetry>({ client: root.clients.queue(retryQueue), sleep: realSleep }),
+    logger,
     telemetry: root.telemetry,
+    clock: root.clock,
   });
+}
+
+/** No topic: nothing is sent, and events held while one was configured cannot be sent either. */
+function unpublishedEvents(logger: Logger, telemetry: Telemetry): RotationEventPublisher {
+  return {
+    publish: (event) => noopRotationEventSink.publish(event),
+    republish: ({ eventId, event, attempt }) => {
+      const why = `${SETTINGS.eventGridTopicEndpoint.name} is not set any more`;
+      logger.warn('publish => event lost', { type: event.type, endpointId: event.endpointId, eventId, why });
+      telemetry.trackMetric('EventsPublishLost', 1, { type: event.type });
+      return Promise.resolve({ status: 'lost', eventId, type: event.type, attempt, why });
+    },
+  };
 }
 
 /**

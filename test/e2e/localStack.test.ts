@@ -1,9 +1,12 @@
 import { join } from 'node:path';
 
 import { odata, TableClient } from '@azure/data-tables';
+import { QueueClient } from '@azure/storage-queue';
 
 import { DEMO_ARM, seedDemo } from '../../local/demo';
 import { type LocalStack, startLocalStack } from '../../local/stack';
+import type { PublishRetry } from '../../shared/events/PublishRetry';
+import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { useEmulatorIdentity } from '../support/emulators';
 import { deliver, secretEvent } from '../support/keyVaultEvents';
 import { standInVaultClient } from '../support/probeClient';
@@ -198,6 +201,34 @@ describe('Local stack (npm start)', () => {
       rows.push(row);
     expect(rows).toEqual([
       expect.objectContaining({ clientId, scope, outcome: 'denied', reason: 'ScopeNotAllowed', count: 1 }),
+    ]);
+  });
+
+  it('publishes an event held on the retry queue through the queue function, with its first id', async () => {
+    // Prepare: what the publisher leaves on EVENTS_RETRY_QUEUE when the topic was down at the first try
+    const held: PublishRetry = {
+      eventId: `held-${Date.now()}`,
+      event: {
+        type: 'KeyRotated',
+        endpointId: 'demo-key-endpoint',
+        secretName: 'demo-key-endpoint-key',
+        time: new Date().toISOString(),
+      },
+      attempt: 2,
+      firstFailedAt: new Date().toISOString(),
+    };
+    const queue = new QueueClient(stack.storageConnectionString, 'event-publish-retries');
+
+    // Act
+    await new StorageJsonQueue<PublishRetry>({ client: queue, sleep }).enqueue(held);
+
+    // Assess
+    const reported = `EventPublishRetry => run => sent type=KeyRotated eventId=${held.eventId} attempt=2`;
+    const deadline = Date.now() + 20_000;
+    while (!stack.hostOutput().includes(reported) && Date.now() < deadline) await sleep(50);
+    expect(stack.hostOutput()).toContain(reported);
+    expect(stack.topic.received().filter((e) => e.id === held.eventId)).toEqual([
+      expect.objectContaining({ type: 'aml-credential-broker.KeyRotated', subject: 'demo-key-endpoint-key' }),
     ]);
   });
 });

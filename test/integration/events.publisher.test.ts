@@ -2,33 +2,44 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
+import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
 import { HttpRequest, InvocationContext } from '@azure/functions';
+import { QueueClient } from '@azure/storage-queue';
 
 import { eventGridWebhookHandler } from '../../functions/eventGridWebhook';
+import { eventPublishRetryHandler } from '../../functions/eventPublishRetry';
+import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import { ensureLocalCertificate } from '../../local/certs';
 import { type RunningEventGridTopic, startEventGridTopic } from '../../local/eventGridTopic';
 import { AzureClients } from '../../shared/azureClients';
 import { loadConfig } from '../../shared/config';
+import { EventGridRotationPublisher } from '../../shared/events/EventGridRotationPublisher';
 import { createRotationEventSink } from '../../shared/events/module';
+import type { PublishRetry } from '../../shared/events/PublishRetry';
 import type { ModuleRoot } from '../../shared/services';
+import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { buildTestEventsModule } from '../fakes/events/buildTestEventsModule';
-import { CapturingTelemetry } from '../fakes/events/capture';
+import { CapturingLogger, CapturingTelemetry } from '../fakes/events/capture';
 import { sleep } from '../support/waitFor';
 
 const TOPIC_KEY = 'dG9waWMta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr';
 const ROTATED_KEY = 'ENDPOINT-KEY-VALUE-THAT-MUST-NOT-BE-PUBLISHED';
 
+const RETRY_QUEUE = 'event-publish-retries-it';
+
 function rootFor(
   topic: RunningEventGridTopic,
   key: string,
+  storage: string,
   telemetry = new CapturingTelemetry(),
 ): ModuleRoot {
   const config = loadConfig({
-    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    AzureWebJobsStorage: storage,
     KEY_VAULT_URL: 'https://myvault.vault.azure.net/',
     BROKER_SECRET_PEPPER: 'p'.repeat(40),
     EVENT_GRID_TOPIC_ENDPOINT: topic.endpoint,
     EVENT_GRID_TOPIC_KEY: key,
+    EVENTS_RETRY_QUEUE: RETRY_QUEUE,
   });
   return { config, clients: new AzureClients(config), telemetry, clock: { now: () => Date.now() } };
 }
@@ -66,17 +77,27 @@ async function serveWebhook(
 
 describe('Function: createRotationEventSink (real EventGridPublisherClient → local topic)', () => {
   let topic: RunningEventGridTopic;
+  let azurite: RunningAzurite;
+  let retries: QueueClient;
 
   beforeAll(async () => {
     const cert = await ensureLocalCertificate(join(__dirname, '..', '..', '.local', 'certs'));
-    topic = await startEventGridTopic({ key: TOPIC_KEY, certPath: cert.certPath, keyPath: cert.keyPath });
+    [topic, azurite] = await Promise.all([
+      startEventGridTopic({ key: TOPIC_KEY, certPath: cert.certPath, keyPath: cert.keyPath }),
+      startAzurite(),
+    ]);
+    retries = new QueueClient(azurite.connectionString, RETRY_QUEUE);
   });
-  afterEach(() => topic.clear());
-  afterAll(async () => topic.stop());
+  afterEach(async () => {
+    topic.failWith(undefined);
+    topic.clear();
+    await retries.clearMessages().catch(() => undefined);
+  });
+  afterAll(async () => Promise.all([topic.stop(), azurite.stop()]));
 
   it('publishes KeyRotated as a CloudEvent over HTTPS, with no key in the payload', async () => {
     // Prepare
-    const sink = createRotationEventSink(rootFor(topic, TOPIC_KEY));
+    const sink = createRotationEventSink(rootFor(topic, TOPIC_KEY, azurite.connectionString));
 
     // Act
     await sink.publish({
@@ -112,10 +133,10 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
     expect(wire).not.toContain(TOPIC_KEY);
   });
 
-  it('does not fail the caller when the topic refuses the key; the failure is counted', async () => {
+  it('holds an event the topic refuses on the retry queue, without failing the caller', async () => {
     // Prepare
     const telemetry = new CapturingTelemetry();
-    const sink = createRotationEventSink(rootFor(topic, 'wrong-key', telemetry));
+    const sink = createRotationEventSink(rootFor(topic, 'wrong-key', azurite.connectionString, telemetry));
 
     // Act
     await sink.publish({
@@ -126,17 +147,83 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
       time: new Date().toISOString(),
     });
 
-    // Assess
+    // Assess: one message, invisible for the first retry's minute.
     expect(topic.received()).toHaveLength(0);
     expect(telemetry.count('EventsPublishFailed')).toBe(1);
+    expect((await retries.getProperties()).approximateMessagesCount).toBe(1);
+    expect((await retries.receiveMessages()).receivedMessageItems).toHaveLength(0);
   });
+
+  it('publishes a held event once the topic is back, once, with the id of its first try', async () => {
+    // Prepare: the real SDK clients, with a one-second first retry instead of a minute.
+    const logger = new CapturingLogger();
+    const publisher = new EventGridRotationPublisher({
+      client: new EventGridPublisherClient(topic.endpoint, 'CloudEvent', new AzureKeyCredential(TOPIC_KEY), {
+        retryOptions: { maxRetries: 0 },
+      }),
+      retries: new StorageJsonQueue<PublishRetry>({ client: retries, sleep }),
+      retryPolicy: { firstDelaySeconds: 1, maxDelaySeconds: 1, giveUpAfterHours: 1 },
+      logger,
+      telemetry: new CapturingTelemetry(),
+      clock: { now: () => Date.now() },
+    });
+    const retryFunction = eventPublishRetryHandler(() => publisher);
+    const lines: string[] = [];
+    const context = new InvocationContext({ logHandler: (_l, ...args) => void lines.push(args.join(' ')) });
+    topic.failWith(503);
+
+    // Act: the first try and one retry meet the outage; the retry after it lands.
+    await publisher.publish({
+      type: 'KeyRotated',
+      endpointId: 'demo-key',
+      secretName: 'demo-key-secret',
+      slot: 'Primary',
+      secretVersion: 'v3',
+      time: new Date().toISOString(),
+    });
+    const first = await deliverNext(retryFunction, context);
+    topic.failWith(undefined);
+    const second = await deliverNext(retryFunction, context);
+
+    // Assess
+    expect(first.attempt).toBe(2);
+    expect(second).toEqual({ ...first, attempt: 3 });
+    expect(lines).toEqual([
+      `EventPublishRetry => run => retryQueued type=KeyRotated eventId=${first.eventId} attempt=2 retryInSeconds=1`,
+      `EventPublishRetry => run => sent type=KeyRotated eventId=${first.eventId} attempt=3`,
+    ]);
+    expect(topic.received().map((e) => [e.id, e.type])).toEqual([
+      [first.eventId, 'aml-credential-broker.KeyRotated'],
+    ]);
+    expect((await retries.getProperties()).approximateMessagesCount).toBe(0);
+    expect(JSON.stringify([first, second, logger.lines])).not.toContain(TOPIC_KEY);
+  });
+
+  /** Waits for the next held event to become visible and runs the queue function on it, as the host would. */
+  async function deliverNext(
+    retryFunction: ReturnType<typeof eventPublishRetryHandler>,
+    context: InvocationContext,
+  ): Promise<PublishRetry> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [message] = (await retries.receiveMessages()).receivedMessageItems;
+      if (message) {
+        const text = Buffer.from(message.messageText, 'base64').toString('utf8');
+        await retryFunction(JSON.parse(text), context);
+        await retries.deleteMessage(message.messageId, message.popReceipt);
+        return JSON.parse(text) as PublishRetry;
+      }
+      if (Date.now() > deadline) throw new Error('no held event became visible');
+      await sleep(100);
+    }
+  }
 
   it('forwards published events to the webhook, which accepts them (own types are acknowledged)', async () => {
     // Prepare
     const t = buildTestEventsModule();
     const webhook = await serveWebhook(t.module);
     topic.forwardTo(webhook.url);
-    const sink = createRotationEventSink(rootFor(topic, TOPIC_KEY));
+    const sink = createRotationEventSink(rootFor(topic, TOPIC_KEY, azurite.connectionString));
 
     try {
       // Act

@@ -24,11 +24,17 @@ const namesIn = (query: string, table: string): string[] =>
   [...query.matchAll(new RegExp(`${table} \\| where name == "(\\w+)"`, 'g'))].map((m) => m[1] ?? '');
 
 describe('Module: infra/modules/monitoring.bicep', () => {
-  it('has the four alerts the issue asks for', () => {
+  it('has the four alerts the issue asks for, and one for events given up', () => {
     // Act
     const names = alerts().map((a) => a.name);
     // Assess
-    expect(names).toEqual(['rotation-failed', 'drift-detected', 'broker-5xx-rate', 'upstream-failures']);
+    expect(names).toEqual([
+      'rotation-failed',
+      'drift-detected',
+      'broker-5xx-rate',
+      'upstream-failures',
+      'events-lost',
+    ]);
   });
 
   it('queries only custom events and metrics that shared/ emits', () => {
@@ -41,7 +47,7 @@ describe('Module: infra/modules/monitoring.bicep', () => {
     // Assess
     expect(events.sort()).toEqual(['DriftDetected', 'RotationFailed']);
     expect(events.filter((e) => !emitted.events.has(e))).toEqual([]);
-    expect(metrics).toEqual(['BrokerUpstreamLatencyMs']);
+    expect(metrics).toEqual(['BrokerUpstreamLatencyMs', 'EventsPublishLost']);
     expect(metrics.filter((m) => !emitted.metrics.has(m))).toEqual([]);
   });
 
@@ -106,7 +112,7 @@ describe('Module: infra/modules/functionApp.bicep bindings', () => {
     // Act
     const bindings = bindingSettings();
     // Assess
-    expect(bindings.sort()).toEqual(['ROTATION_QUEUE', 'ROTATION_SCHEDULE']);
+    expect(bindings.sort()).toEqual(['EVENTS_RETRY_QUEUE', 'ROTATION_QUEUE', 'ROTATION_SCHEDULE']);
     for (const name of bindings) {
       expect(names).toContain(name);
       expect(functionApp).toMatch(new RegExp(`^\\s+${name}: \\w+`, 'm'));

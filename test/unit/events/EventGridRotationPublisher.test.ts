@@ -1,14 +1,22 @@
 import { AzureClients } from '../../../shared/azureClients';
 import { loadConfig } from '../../../shared/config';
+import { ValidationError } from '../../../shared/errors';
 import {
   type CloudEventPublisher,
   EventGridRotationPublisher,
-  type OutgoingCloudEvent,
 } from '../../../shared/events/EventGridRotationPublisher';
 import { createRotationEventSink } from '../../../shared/events/module';
-import { noopRotationEventSink, type RotationEvent } from '../../../shared/events/RotationEvent';
+import {
+  DEFAULT_PUBLISH_RETRY_POLICY,
+  parsePublishRetry,
+  retryDelaySeconds,
+} from '../../../shared/events/PublishRetry';
+import type { RotationEvent } from '../../../shared/events/RotationEvent';
 import { noopTelemetry } from '../../../shared/telemetry';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/events/capture';
+import { InMemoryPublishRetryQueue } from '../../fakes/events/InMemoryPublishRetryQueue';
+import { ScriptedTopic } from '../../fakes/events/ScriptedTopic';
+import { FakeClock } from '../../fakes/FakeClock';
 
 const rotated: RotationEvent = {
   type: 'KeyRotated',
@@ -20,66 +28,263 @@ const rotated: RotationEvent = {
   time: '2026-11-23T02:00:00.000Z',
 };
 
+function publisherOver(topic: CloudEventPublisher = new ScriptedTopic()) {
+  const logger = new CapturingLogger();
+  const telemetry = new CapturingTelemetry();
+  const clock = new FakeClock(Date.parse('2026-11-23T02:00:00Z'));
+  const retries = new InMemoryPublishRetryQueue();
+  let ids = 0;
+  const publisher = new EventGridRotationPublisher({
+    client: topic,
+    logger,
+    telemetry,
+    clock,
+    retries,
+    newId: () => `evt-${++ids}`,
+  });
+  return { publisher, logger, telemetry, clock, retries };
+}
+
 describe('Class: EventGridRotationPublisher', () => {
   describe('Method: publish', () => {
     it('sends one CloudEvent with the allow-listed fields only', async () => {
       // Prepare
-      const sent: OutgoingCloudEvent[][] = [];
-      const client: CloudEventPublisher = { send: async (events) => void sent.push(events) };
-      const publisher = new EventGridRotationPublisher({
-        client,
-        logger: new CapturingLogger(),
-        telemetry: noopTelemetry,
-        newId: () => 'evt-1',
-      });
+      const topic = new ScriptedTopic();
+      const { publisher, retries } = publisherOver(topic);
       const withExtra = { ...rotated, key: 'SUPER-SECRET-KEY' } as RotationEvent;
 
       // Act
       await publisher.publish(withExtra);
 
       // Assess
-      expect(sent).toEqual([
-        [
-          {
-            id: 'evt-1',
-            type: 'aml-credential-broker.KeyRotated',
-            source: '/aml-credential-broker/endpoints/demo-key',
-            subject: 'demo-key-secret',
-            time: new Date('2026-11-23T02:00:00.000Z'),
-            datacontenttype: 'application/json',
-            data: {
-              endpointId: 'demo-key',
-              secretName: 'demo-key-secret',
-              slot: 'Secondary',
-              secretVersion: 'v2',
-              rotationId: 'r-1',
-              time: '2026-11-23T02:00:00.000Z',
-            },
+      expect(topic.sent).toEqual([
+        {
+          id: 'evt-1',
+          type: 'aml-credential-broker.KeyRotated',
+          source: '/aml-credential-broker/endpoints/demo-key',
+          subject: 'demo-key-secret',
+          time: new Date('2026-11-23T02:00:00.000Z'),
+          datacontenttype: 'application/json',
+          data: {
+            endpointId: 'demo-key',
+            secretName: 'demo-key-secret',
+            slot: 'Secondary',
+            secretVersion: 'v2',
+            rotationId: 'r-1',
+            time: '2026-11-23T02:00:00.000Z',
           },
-        ],
+        },
       ]);
-      expect(JSON.stringify(sent)).not.toContain('SUPER-SECRET-KEY');
+      expect(JSON.stringify(topic.sent)).not.toContain('SUPER-SECRET-KEY');
+      expect(retries.held).toEqual([]);
     });
 
-    it('logs and counts a failed publish without throwing', async () => {
+    it('holds only the allow-listed fields when the publish fails', async () => {
       // Prepare
-      const logger = new CapturingLogger();
-      const telemetry = new CapturingTelemetry();
-      const publisher = new EventGridRotationPublisher({
-        client: { send: () => Promise.reject(Object.assign(new Error('boom'), { statusCode: 503 })) },
-        logger,
-        telemetry,
-      });
+      const topic = new ScriptedTopic();
+      topic.fail(1);
+      const { publisher, retries } = publisherOver(topic);
+
+      // Act
+      await publisher.publish({ ...rotated, key: 'SUPER-SECRET-KEY' } as RotationEvent);
+
+      // Assess
+      expect(retries.take().event).toEqual(rotated);
+    });
+
+    it('holds a failed publish for a retry a minute later, with the same event id, without throwing', async () => {
+      // Prepare
+      const topic = new ScriptedTopic();
+      topic.fail(1);
+      const { publisher, logger, telemetry, retries } = publisherOver(topic);
 
       // Act
       await publisher.publish({ ...rotated, type: 'RotationFailed', step: 'set' });
 
       // Assess
+      expect(retries.held).toEqual([
+        {
+          retry: {
+            eventId: 'evt-1',
+            event: { ...rotated, type: 'RotationFailed', step: 'set' },
+            attempt: 2,
+            firstFailedAt: '2026-11-23T02:00:00.000Z',
+          },
+          delaySeconds: 60,
+        },
+      ]);
       expect(telemetry.count('EventsPublishFailed')).toBe(1);
       expect(logger.lines).toEqual([
-        expect.objectContaining({ level: 'warn', message: 'publish => failed, rotation unaffected' }),
+        {
+          level: 'warn',
+          message: 'publish => failed, held for retry',
+          props: {
+            type: 'RotationFailed',
+            endpointId: 'demo-key',
+            eventId: 'evt-1',
+            failedAttempt: 1,
+            retryInSeconds: 60,
+            error: 'RestError',
+            status: 503,
+          },
+        },
       ]);
     });
+
+    it('logs the event as lost when the retry queue fails too, and still does not throw', async () => {
+      // Prepare
+      const topic = new ScriptedTopic();
+      topic.fail(1);
+      const { publisher, logger, telemetry, retries } = publisherOver(topic);
+      retries.down = true;
+
+      // Act
+      await publisher.publish(rotated);
+
+      // Assess
+      expect(telemetry.count('EventsPublishLost')).toBe(1);
+      expect(logger.lines.map((l) => [l.level, l.message])).toEqual([['error', 'publish => event lost']]);
+      expect(logger.lines[0]?.props).toMatchObject({
+        eventId: 'evt-1',
+        attempts: 1,
+        why: 'retry queue unavailable (RestError)',
+      });
+    });
+  });
+
+  describe('Method: republish', () => {
+    it('sends a held event with its first id once the topic is back, so the consumer sees it once', async () => {
+      // Prepare
+      const topic = new ScriptedTopic();
+      topic.fail(3);
+      const { publisher, logger, telemetry, clock, retries } = publisherOver(topic);
+      await publisher.publish(rotated);
+
+      // Act: two retries fail, the third lands.
+      const outcomes = [];
+      for (let i = 0; i < 3; i += 1) {
+        clock.advance(retries.nextDelaySeconds() * 1000);
+        outcomes.push(await publisher.republish(retries.take()));
+      }
+
+      // Assess
+      expect(outcomes).toEqual([
+        { status: 'retryQueued', eventId: 'evt-1', type: 'KeyRotated', attempt: 2, retryInSeconds: 120 },
+        { status: 'retryQueued', eventId: 'evt-1', type: 'KeyRotated', attempt: 3, retryInSeconds: 240 },
+        { status: 'sent', eventId: 'evt-1', type: 'KeyRotated', attempt: 4 },
+      ]);
+      expect(topic.sent.map((e) => e.id)).toEqual(['evt-1']);
+      expect(topic.sent[0]?.time).toEqual(new Date(rotated.time));
+      expect(retries.held).toEqual([]);
+      expect(telemetry.count('EventsPublishFailed')).toBe(3);
+      expect(telemetry.count('EventsPublished')).toBe(1);
+      expect(logger.lines.at(-1)).toEqual({
+        level: 'info',
+        message: 'publish => sent',
+        props: { type: 'KeyRotated', endpointId: 'demo-key', eventId: 'evt-1', attempt: 4 },
+      });
+    });
+
+    it('waits at most an hour between tries', () => {
+      // Act
+      const delays = [2, 3, 7, 8, 20].map((attempt) =>
+        retryDelaySeconds(DEFAULT_PUBLISH_RETRY_POLICY, attempt),
+      );
+
+      // Assess
+      expect(delays).toEqual([60, 120, 1920, 3600, 3600]);
+    });
+
+    it('gives the event up a day after the first failure and logs it as lost', async () => {
+      // Prepare
+      const topic = new ScriptedTopic();
+      topic.fail(1000);
+      const { publisher, logger, telemetry, clock, retries } = publisherOver(topic);
+      await publisher.publish(rotated);
+
+      // Act
+      let outcome;
+      let tries = 1;
+      do {
+        clock.advance(retries.nextDelaySeconds() * 1000);
+        outcome = await publisher.republish(retries.take());
+        tries += 1;
+      } while (outcome.status === 'retryQueued');
+
+      // Assess
+      expect(outcome).toEqual({
+        status: 'lost',
+        eventId: 'evt-1',
+        type: 'KeyRotated',
+        attempt: tries,
+        why: 'still failing 24 h after the first try',
+      });
+      expect(tries).toBe(30);
+      expect(retries.held).toEqual([]);
+      expect(telemetry.count('EventsPublishLost')).toBe(1);
+      expect(logger.lines.at(-1)).toEqual(
+        expect.objectContaining({ level: 'error', message: 'publish => event lost' }),
+      );
+    });
+
+    it('throws when the event can be neither sent nor held again, so the queue delivers it again', async () => {
+      // Prepare
+      const topic = new ScriptedTopic();
+      topic.fail(2);
+      const { publisher, retries } = publisherOver(topic);
+      await publisher.publish(rotated);
+      const held = retries.take();
+      retries.down = true;
+
+      // Act + Assess
+      await expect(publisher.republish(held)).rejects.toThrow('queue unavailable');
+    });
+  });
+});
+
+describe('Function: parsePublishRetry', () => {
+  const valid = { eventId: 'evt-1', event: rotated, attempt: 2, firstFailedAt: '2026-11-23T02:00:00.000Z' };
+
+  it('reads a held event from its queue text and drops fields the CloudEvent does not carry', () => {
+    // Act
+    const parsed = parsePublishRetry(
+      JSON.stringify({ ...valid, event: { ...rotated, key: 'SUPER-SECRET-KEY' } }),
+    );
+
+    // Assess
+    expect(parsed).toEqual(valid);
+  });
+
+  it('names every bad field', () => {
+    // Act
+    let error: unknown;
+    try {
+      parsePublishRetry({
+        eventId: '',
+        attempt: 1,
+        firstFailedAt: 'soon',
+        event: { type: 'Other', slot: 'Third' },
+      });
+    } catch (caught) {
+      error = caught;
+    }
+
+    // Assess
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).issues.map((i) => i.field)).toEqual([
+      'eventId',
+      'attempt',
+      'firstFailedAt',
+      'event.type',
+      'event.endpointId',
+      'event.secretName',
+      'event.time',
+      'event.slot',
+    ]);
+  });
+
+  it('refuses text that is not JSON', () => {
+    expect(() => parsePublishRetry('{not json')).toThrow('message: must be JSON');
   });
 });
 
@@ -94,9 +299,23 @@ describe('Function: createRotationEventSink', () => {
     return { config, clients: new AzureClients(config), telemetry: noopTelemetry, clock: { now: () => 0 } };
   };
 
-  it('sends nothing when no topic is configured', () => {
-    // Act + Assess
-    expect(createRotationEventSink(rootOf({}))).toBe(noopRotationEventSink);
+  it('sends nothing when no topic is configured, and reports events held earlier as lost', async () => {
+    // Prepare
+    const sink = createRotationEventSink(rootOf({}));
+    const held = { eventId: 'evt-1', event: rotated, attempt: 2, firstFailedAt: rotated.time };
+
+    // Act
+    await sink.publish(rotated);
+    const outcome = await sink.republish(held);
+
+    // Assess
+    expect(outcome).toEqual({
+      status: 'lost',
+      eventId: 'evt-1',
+      type: 'KeyRotated',
+      attempt: 2,
+      why: 'EVENT_GRID_TOPIC_ENDPOINT is not set any more',
+    });
   });
 
   it('builds an Event Grid publisher when a topic is configured', () => {

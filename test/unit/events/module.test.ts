@@ -1,13 +1,12 @@
 import { AzureClients } from '../../../shared/azureClients';
 import { loadConfig } from '../../../shared/config';
 import { createEventsModule } from '../../../shared/events/module';
-import { noopRotationEventSink } from '../../../shared/events/RotationEvent';
 import { TableProcessedEventStore } from '../../../shared/events/TableProcessedEventStore';
 import { noopTelemetry } from '../../../shared/telemetry';
 import { FakeRotationPorts } from '../../fakes/events/FakeRotationPorts';
 
 describe('Function: createEventsModule', () => {
-  it('wires the Table-backed store and the configured sink by default, without touching Azure', () => {
+  it('wires the Table-backed store and the configured sink by default, without touching Azure', async () => {
     // Prepare
     const config = loadConfig({
       AzureWebJobsStorage: 'UseDevelopmentStorage=true',
@@ -26,7 +25,9 @@ describe('Function: createEventsModule', () => {
 
     // Assess
     expect(module.processed).toBeInstanceOf(TableProcessedEventStore);
-    expect(module.sink).toBe(noopRotationEventSink);
+    await expect(
+      module.sink.publish({ type: 'KeyRotated', endpointId: 'e', secretName: 's', time: '' }),
+    ).resolves.toBeUndefined();
     expect(typeof module.webhook.deliver).toBe('function');
   });
 });

@@ -1,0 +1,129 @@
+import { ValidationError } from '../errors';
+import type { RotationEvent } from './RotationEvent';
+
+const EVENT_TYPES: readonly RotationEvent['type'][] = ['KeyRotated', 'RotationFailed', 'DriftDetected'];
+
+/**
+ * One event waiting to be published again (a message on `EVENTS_RETRY_QUEUE`). It keeps the CloudEvent
+ * id of the first try, so a consumer that dedupes by id sees one event however many tries it took.
+ * Names, versions and ids only, like the event itself.
+ */
+export interface PublishRetry {
+  eventId: string;
+  event: RotationEvent;
+  /** The try this message is for: 2 is the first retry. */
+  attempt: number;
+  /** ISO time of the first failed try; the retries stop `giveUpAfterHours` after it. */
+  firstFailedAt: string;
+}
+
+/** Where failed publishes wait for their next try (port; `StorageJsonQueue` is the Storage adapter). */
+export interface PublishRetryQueue {
+  enqueue(retry: PublishRetry, options: { delaySeconds: number }): Promise<void>;
+}
+
+/** How long a failed publish keeps being tried. */
+export interface PublishRetryPolicy {
+  /** Wait before the first retry; doubles per try. */
+  readonly firstDelaySeconds: number;
+  readonly maxDelaySeconds: number;
+  /** After this long since the first failure the event is given up and logged as lost. */
+  readonly giveUpAfterHours: number;
+}
+
+/**
+ * 1, 2, 4 … 60 minutes, for a day: Event Grid keeps retrying its own deliveries for a day too, and a
+ * consumer that missed the event has re-read the secret on its own schedule long before.
+ */
+export const DEFAULT_PUBLISH_RETRY_POLICY: PublishRetryPolicy = {
+  firstDelaySeconds: 60,
+  maxDelaySeconds: 3600,
+  giveUpAfterHours: 24,
+};
+
+/** The wait before try `attempt` (2 = first retry). */
+export function retryDelaySeconds(policy: PublishRetryPolicy, attempt: number): number {
+  return Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** Math.max(0, attempt - 2));
+}
+
+/** Validates a queue message as a {@link PublishRetry} (`ValidationError` naming each bad field). */
+export function parsePublishRetry(message: unknown): PublishRetry {
+  let value = message;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      throw new ValidationError([{ field: 'message', message: 'must be JSON' }]);
+    }
+  }
+  const raw = record(value);
+  const event = record(raw.event);
+  const issues = [];
+  if (!nonEmpty(raw.eventId)) issues.push({ field: 'eventId', message: 'the CloudEvent id' });
+  if (!Number.isInteger(raw.attempt) || (raw.attempt as number) < 2)
+    issues.push({ field: 'attempt', message: 'a whole number from 2' });
+  if (typeof raw.firstFailedAt !== 'string' || Number.isNaN(Date.parse(raw.firstFailedAt)))
+    issues.push({ field: 'firstFailedAt', message: 'an ISO time' });
+  if (!EVENT_TYPES.includes(event.type as RotationEvent['type']))
+    issues.push({ field: 'event.type', message: `one of ${EVENT_TYPES.join(', ')}` });
+  for (const field of ['endpointId', 'secretName', 'time'] as const)
+    if (!nonEmpty(event[field])) issues.push({ field: `event.${field}`, message: 'a non-empty string' });
+  if (event.slot !== undefined && event.slot !== 'Primary' && event.slot !== 'Secondary')
+    issues.push({ field: 'event.slot', message: 'Primary or Secondary when present' });
+  for (const field of OPTIONAL_TEXT)
+    if (event[field] !== undefined && typeof event[field] !== 'string')
+      issues.push({ field: `event.${field}`, message: 'a string when present' });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return {
+    eventId: raw.eventId as string,
+    attempt: raw.attempt as number,
+    firstFailedAt: raw.firstFailedAt as string,
+    event: eventFields(event as unknown as RotationEvent),
+  };
+}
+
+/**
+ * The event's own fields, copied one by one: whatever else an object carries (or a hand-edited message
+ * holds) never rides along into a queue message or a CloudEvent.
+ */
+export function eventFields(event: RotationEvent): RotationEvent {
+  const copy: RotationEvent = {
+    type: event.type,
+    endpointId: event.endpointId,
+    secretName: event.secretName,
+    time: event.time,
+  };
+  if (event.slot !== undefined) copy.slot = event.slot;
+  for (const field of OPTIONAL_TEXT) if (event[field] !== undefined) copy[field] = event[field];
+  return copy;
+}
+
+const OPTIONAL_TEXT = ['secretVersion', 'rotationId', 'step', 'reason'] as const;
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function nonEmpty(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
+}
+
+/** What became of one retry. */
+export interface RepublishOutcome {
+  readonly status: 'sent' | 'retryQueued' | 'lost';
+  readonly eventId: string;
+  readonly type: RotationEvent['type'];
+  readonly attempt: number;
+  /** Set for `retryQueued`. */
+  readonly retryInSeconds?: number;
+  /** Set for `lost`. */
+  readonly why?: string;
+}
+
+/** Tries a held event again (the `eventPublishRetry` queue function's port). */
+export interface PublishRetryHandler {
+  /** Throws only when the event could neither be sent nor held again, so the queue delivers it again. */
+  republish(retry: PublishRetry): Promise<RepublishOutcome>;
+}

@@ -1,0 +1,81 @@
+import { InvocationContext } from '@azure/functions';
+
+import { eventPublishRetryHandler } from '../../../functions/eventPublishRetry';
+import { ValidationError } from '../../../shared/errors';
+import { EventGridRotationPublisher } from '../../../shared/events/EventGridRotationPublisher';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/events/capture';
+import { InMemoryPublishRetryQueue } from '../../fakes/events/InMemoryPublishRetryQueue';
+import { ScriptedTopic } from '../../fakes/events/ScriptedTopic';
+import { FakeClock } from '../../fakes/FakeClock';
+
+function fixture() {
+  const topic = new ScriptedTopic();
+  const retries = new InMemoryPublishRetryQueue();
+  const publisher = new EventGridRotationPublisher({
+    client: topic,
+    retries,
+    logger: new CapturingLogger(),
+    telemetry: new CapturingTelemetry(),
+    clock: new FakeClock(Date.parse('2026-11-23T02:00:00Z')),
+    newId: () => 'evt-1',
+  });
+  const lines: string[] = [];
+  const context = new InvocationContext({
+    invocationId: 'inv-1',
+    logHandler: (_level, ...args) => void lines.push(args.join(' ')),
+  });
+  return { topic, retries, publisher, context, lines };
+}
+
+const rotated = {
+  type: 'KeyRotated',
+  endpointId: 'demo-key',
+  secretName: 'demo-key-secret',
+  slot: 'Secondary',
+  secretVersion: 'v2',
+  time: '2026-11-23T02:00:00.000Z',
+} as const;
+
+describe('Function: eventPublishRetry', () => {
+  it('publishes a held event from its queue message and says so', async () => {
+    // Prepare
+    const f = fixture();
+    f.topic.fail(1);
+    await f.publisher.publish(rotated);
+    const message = JSON.parse(JSON.stringify(f.retries.take())) as unknown;
+
+    // Act
+    await eventPublishRetryHandler(() => f.publisher)(message, f.context);
+
+    // Assess
+    expect(f.topic.sent.map((e) => [e.id, e.type])).toEqual([['evt-1', 'aml-credential-broker.KeyRotated']]);
+    expect(f.lines).toEqual(['EventPublishRetry => run => sent type=KeyRotated eventId=evt-1 attempt=2']);
+  });
+
+  it('holds it again with a longer delay while the topic still fails, and completes the message', async () => {
+    // Prepare
+    const f = fixture();
+    f.topic.fail(2);
+    await f.publisher.publish(rotated);
+
+    // Act
+    await eventPublishRetryHandler(() => f.publisher)(f.retries.take(), f.context);
+
+    // Assess
+    expect(f.retries.held.map((h) => [h.retry.attempt, h.delaySeconds])).toEqual([[3, 120]]);
+    expect(f.lines).toEqual([
+      'EventPublishRetry => run => retryQueued type=KeyRotated eventId=evt-1 attempt=2 retryInSeconds=120',
+    ]);
+  });
+
+  it('rejects a malformed message, so it ends in the poison queue', async () => {
+    // Prepare
+    const f = fixture();
+
+    // Act + Assess
+    await expect(
+      eventPublishRetryHandler(() => f.publisher)({ eventId: 'evt-1', attempt: 2 }, f.context),
+    ).rejects.toThrow(ValidationError);
+    expect(f.topic.sent).toEqual([]);
+  });
+});
