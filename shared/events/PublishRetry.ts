@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors';
+import { fieldsOf, queueMessageFields } from '../queueMessage';
 import type { RotationEvent } from './RotationEvent';
 
 const EVENT_TYPES: readonly RotationEvent['type'][] = ['KeyRotated', 'RotationFailed', 'DriftDetected'];
@@ -48,16 +49,8 @@ export function retryDelaySeconds(policy: PublishRetryPolicy, attempt: number): 
 
 /** Validates a queue message as a {@link PublishRetry} (`ValidationError` naming each bad field). */
 export function parsePublishRetry(message: unknown): PublishRetry {
-  let value = message;
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      throw new ValidationError([{ field: 'message', message: 'must be JSON' }]);
-    }
-  }
-  const raw = record(value);
-  const event = record(raw.event);
+  const raw = queueMessageFields(message);
+  const event = fieldsOf(raw.event);
   const issues = [];
   if (!nonEmpty(raw.eventId)) issues.push({ field: 'eventId', message: 'the CloudEvent id' });
   if (!Number.isInteger(raw.attempt) || (raw.attempt as number) < 2)
@@ -99,12 +92,6 @@ export function eventFields(event: RotationEvent): RotationEvent {
 }
 
 const OPTIONAL_TEXT = ['secretVersion', 'rotationId', 'step', 'reason'] as const;
-
-function record(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : {};
-}
 
 function nonEmpty(value: unknown): value is string {
   return typeof value === 'string' && value !== '';

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
+import { queueMessageFields } from '../queueMessage';
 import { ArmThrottledError, errorCode, LeaseLostError, safeMessage } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
@@ -135,15 +136,7 @@ export class RotationJobHandler {
 
 /** Validates a queue message as a `RotationJob` (400-style `ValidationError` naming each bad field). */
 export function parseRotationJob(message: unknown): RotationJob {
-  let value = message;
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch {
-      throw new ValidationError([{ field: 'message', message: 'must be JSON' }]);
-    }
-  }
-  const raw = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const raw = queueMessageFields(message);
   const issues = [];
   if (typeof raw.endpointId !== 'string' || raw.endpointId === '')
     issues.push({ field: 'endpointId', message: 'a registered endpoint id' });

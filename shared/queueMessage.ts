@@ -1,0 +1,25 @@
+import { ValidationError } from './errors';
+
+/**
+ * The fields of a queue message. The Functions host hands a JSON message over parsed, or as text when
+ * it could not tell; either way the caller gets an object to validate field by field (empty when the
+ * message is not a JSON object, so each missing field is named).
+ */
+export function queueMessageFields(message: unknown): Record<string, unknown> {
+  let value = message;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      throw new ValidationError([{ field: 'message', message: 'must be JSON' }]);
+    }
+  }
+  return fieldsOf(value);
+}
+
+/** `value` as a record of fields; empty when it is not an object. */
+export function fieldsOf(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
