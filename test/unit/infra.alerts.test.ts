@@ -37,6 +37,17 @@ describe('Module: infra/modules/monitoring.bicep', () => {
     ]);
   });
 
+  it('has every alert explained in docs/operations.md', () => {
+    // Prepare
+    const operations = readRepoFile('docs/operations.md');
+    // Act
+    const undocumented = alerts()
+      .map((a) => a.name)
+      .filter((name) => !operations.includes(`\`${name}\``));
+    // Assess
+    expect(undocumented).toEqual([]);
+  });
+
   it('queries only custom events and metrics that shared/ emits', () => {
     // Prepare
     const emitted = emittedTelemetry();
