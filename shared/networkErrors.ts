@@ -20,3 +20,8 @@ export function statusOf(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' ? status : undefined;
 }
+
+/** The name of a thrown error (`RestError`, `AbortError`, …) for a log line: never its message, which may quote a request. */
+export function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'unknown';
+}

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { AzureMonitorOpenTelemetryOptions } from 'applicationinsights';
 
 import { isSecretPropertyName, type Logger } from './logging';
+import { errorName } from './networkErrors';
 
 /** The OpenTelemetry resource type the SDK takes (type only: nothing is loaded at import). */
 type SdkResource = NonNullable<AzureMonitorOpenTelemetryOptions['resource']>;
@@ -160,7 +161,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     };
   } catch (error) {
     logger.warn('start => Application Insights unavailable, telemetry off', {
-      error: error instanceof Error ? error.name : 'unknown',
+      error: errorName(error),
     });
     return noopTelemetry;
   }

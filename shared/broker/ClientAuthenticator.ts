@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
 import { ClientBackoffError, ClientNotAuthorizedError, InvalidClientError } from './errors';
 import { FailureBackoff } from './FailureBackoff';
@@ -150,7 +151,7 @@ export class ClientAuthenticator {
       this.options.logger.warn('lookup => registry unavailable', {
         clientId,
         servingStale: slot.client !== undefined,
-        error: error instanceof Error ? error.name : 'unknown',
+        error: errorName(error),
       });
       if (slot.client) return slot.client;
       throw new DependencyUnavailableError('clientRegistry', 'The client registry is not reachable.', {

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging';
-import { statusOf } from '../networkErrors';
+import { errorName, statusOf } from '../networkErrors';
 import { createTableOnce } from '../tableOnce';
 import type { AuditEntry, AuditLog } from './AuditLog';
 import { type AuditBatch, type AuditRow, AuditRowBuilder, DecisionGroups } from './auditRows';
@@ -81,7 +81,7 @@ export class TableAuditLog implements AuditLog {
       .then(() => this.write(this.rows.toBatches(groups)))
       .catch((error: unknown) =>
         this.options.logger.error('write => failed', {
-          error: error instanceof Error ? error.name : 'unknown',
+          error: errorName(error),
         }),
       );
     return this.writing;
@@ -155,7 +155,7 @@ export class TableAuditLog implements AuditLog {
     logger.warn('write => storage failing, entries held for retry', {
       held: decisionsIn(this.held),
       retryInSeconds: Math.round(delayMs / 1000),
-      error: failure instanceof Error ? failure.name : 'unknown',
+      error: errorName(failure),
       status: statusOf(failure),
     });
   }

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock';
 import { AppError } from '../errors';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import type { Telemetry } from '../telemetry';
 import type { AuditLog, BrokerProtocol } from './AuditLog';
 import type { ClientAuthenticator } from './ClientAuthenticator';
@@ -153,7 +154,7 @@ export class TokenBroker {
     });
     if (!(error instanceof AppError)) {
       this.options.logger.error('vend => unexpected error', {
-        error: error instanceof Error ? error.name : 'unknown',
+        error: errorName(error),
       });
     }
   }

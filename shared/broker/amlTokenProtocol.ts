@@ -4,6 +4,7 @@ import type { Clock } from '../clock';
 import { AppError, DependencyUnavailableError } from '../errors';
 import { problem } from '../http';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import { parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
 import { InvalidClientError, InvalidTokenRequestError, UpstreamUnavailableError } from './errors';
 import type { TokenBroker } from './TokenBroker';
@@ -80,7 +81,7 @@ export class AmlTokenProtocol {
       (error.status >= 500 && !(error instanceof DependencyUnavailableError))
     ) {
       this.options.logger.error('token => unexpected error', {
-        error: error instanceof Error ? error.name : 'unknown',
+        error: errorName(error),
       });
       return problem(500, 'InternalError', 'An unexpected error occurred.', correlationId, {});
     }

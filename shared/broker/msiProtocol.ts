@@ -3,6 +3,7 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { Clock } from '../clock';
 import { AppError, DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import { parseIdentityHeader } from './clientCredentials';
 import { InvalidClientError, UpstreamUnavailableError } from './errors';
 import type { TokenBroker } from './TokenBroker';
@@ -95,7 +96,7 @@ export class MsiTokenProtocol {
     if (status >= 500 && status !== 503) {
       status = 500;
       this.options.logger.error('token => unexpected error', {
-        error: error instanceof Error ? error.name : 'unknown',
+        error: errorName(error),
       });
     }
     const headers: Record<string, string> = { ...JSON_HEADERS };

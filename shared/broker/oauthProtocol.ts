@@ -4,6 +4,7 @@ import type { Clock } from '../clock';
 import { AppError, DependencyUnavailableError, PayloadTooLargeError, RateLimitedError } from '../errors';
 import { readBodyText } from '../http';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import { parseBasicAuthorization, type PresentedCredentials } from './clientCredentials';
 import {
   ClientNotAuthorizedError,
@@ -128,7 +129,7 @@ export class OAuthTokenProtocol {
           : 'An unexpected error occurred.';
     if (status === 500) {
       this.options.logger.error('token => unexpected error', {
-        error: error instanceof Error ? error.name : 'unknown',
+        error: errorName(error),
       });
     }
     return { status, headers, body: JSON.stringify({ error: code, error_description: description }) };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Clock } from '../clock';
 import type { Logger } from '../logging';
+import { errorName, statusOf } from '../networkErrors';
 import type { Telemetry } from '../telemetry';
 import {
   DEFAULT_PUBLISH_RETRY_POLICY,
@@ -133,7 +134,7 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
       failedAttempt: retry.attempt - 1,
       retryInSeconds: delaySeconds,
       error: errorName(failure),
-      status: (failure as { statusCode?: number } | null)?.statusCode,
+      status: statusOf(failure),
     });
     return delaySeconds;
   }
@@ -148,10 +149,6 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
     });
     this.options.telemetry.trackMetric('EventsPublishLost', 1, { type: retry.event.type });
   }
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'unknown';
 }
 
 /** Maps a rotation event to the published CloudEvent, copying only the allow-listed fields. */

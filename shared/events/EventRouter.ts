@@ -1,5 +1,6 @@
 import { AppError, DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import type { Telemetry } from '../telemetry';
 import type { EndpointAutoRegistrar } from './EndpointAutoRegistrar';
 import type { EventOutcome } from './EventOutcome';
@@ -48,7 +49,7 @@ export class EventRouter {
       const props = {
         eventId: event.id,
         type: event.type,
-        error: error instanceof Error ? error.name : 'unknown',
+        error: errorName(error),
       };
       if (isTransientError(error)) {
         logger.warn('route => dependency unavailable, delivery will be retried', props);

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import { createTableOnce } from '../tableOnce';
 import { dayPartition, type ProcessedEventRecord, type ProcessedEventStore } from './ProcessedEventStore';
 
@@ -107,7 +108,7 @@ export class TableProcessedEventStore implements ProcessedEventStore {
       (deleted) => this.options.logger.info('purge => done', { deleted }),
       (error: unknown) =>
         this.options.logger.warn('purge => failed, retried later', {
-          error: error instanceof Error ? error.name : 'unknown',
+          error: errorName(error),
         }),
     );
   }
