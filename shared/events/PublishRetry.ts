@@ -1,8 +1,7 @@
+import { KEY_SLOTS, type KeySlot } from '../endpoints/ManagedEndpoint';
 import { ValidationError } from '../errors';
 import { fieldsOf, queueMessageFields } from '../queueMessage';
-import type { RotationEvent } from './RotationEvent';
-
-const EVENT_TYPES: readonly RotationEvent['type'][] = ['KeyRotated', 'RotationFailed', 'DriftDetected'];
+import { ROTATION_EVENT_TYPES, type RotationEvent } from './RotationEvent';
 
 /**
  * One event waiting to be published again (a message on `EVENTS_RETRY_QUEUE`). It keeps the CloudEvent
@@ -57,12 +56,12 @@ export function parsePublishRetry(message: unknown): PublishRetry {
     issues.push({ field: 'attempt', message: 'a whole number from 2' });
   if (typeof raw.firstFailedAt !== 'string' || Number.isNaN(Date.parse(raw.firstFailedAt)))
     issues.push({ field: 'firstFailedAt', message: 'an ISO time' });
-  if (!EVENT_TYPES.includes(event.type as RotationEvent['type']))
-    issues.push({ field: 'event.type', message: `one of ${EVENT_TYPES.join(', ')}` });
+  if (!ROTATION_EVENT_TYPES.includes(event.type as RotationEvent['type']))
+    issues.push({ field: 'event.type', message: `one of ${ROTATION_EVENT_TYPES.join(', ')}` });
   for (const field of ['endpointId', 'secretName', 'time'] as const)
     if (!nonEmpty(event[field])) issues.push({ field: `event.${field}`, message: 'a non-empty string' });
-  if (event.slot !== undefined && event.slot !== 'Primary' && event.slot !== 'Secondary')
-    issues.push({ field: 'event.slot', message: 'Primary or Secondary when present' });
+  if (event.slot !== undefined && !KEY_SLOTS.includes(event.slot as KeySlot))
+    issues.push({ field: 'event.slot', message: `${KEY_SLOTS.join(' or ')} when present` });
   for (const field of OPTIONAL_TEXT)
     if (event[field] !== undefined && typeof event[field] !== 'string')
       issues.push({ field: `event.${field}`, message: 'a string when present' });

@@ -1,7 +1,11 @@
 import type { RotationEventSink } from '../rotation/RotationEventSink';
 
 /** The port is declared by its consumer, the rotator; this module supplies the Event Grid side of it. */
-export type { RotationEvent, RotationEventSink } from '../rotation/RotationEventSink';
+export {
+  ROTATION_EVENT_TYPES,
+  type RotationEvent,
+  type RotationEventSink,
+} from '../rotation/RotationEventSink';
 
 /** CloudEvent type prefix of the events this app publishes. */
 export const PUBLISHED_EVENT_TYPE_PREFIX = 'aml-credential-broker.';
