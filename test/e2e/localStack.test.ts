@@ -10,7 +10,7 @@ import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { useEmulatorIdentity } from '../support/emulators';
 import { deliver, secretEvent } from '../support/keyVaultEvents';
 import { standInVaultClient } from '../support/probeClient';
-import { sleep } from '../support/waitFor';
+import { sleep, waitFor } from '../support/waitFor';
 
 /**
  * What `npm start` gives a user, end to end: the compiled app in the local Functions host, talking to
@@ -224,8 +224,10 @@ describe('Local stack (npm start)', () => {
 
     // Assess
     const reported = `EventPublishRetry => run => sent type=KeyRotated eventId=${held.eventId} attempt=2`;
-    const deadline = Date.now() + 20_000;
-    while (!stack.hostOutput().includes(reported) && Date.now() < deadline) await sleep(50);
+    await waitFor('the host to publish the held event', () => stack.hostOutput().includes(reported), {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
     expect(stack.hostOutput()).toContain(reported);
     expect(stack.topic.received().filter((e) => e.id === held.eventId)).toEqual([
       expect.objectContaining({ type: 'aml-credential-broker.KeyRotated', subject: 'demo-key-endpoint-key' }),

@@ -20,7 +20,7 @@ import type { ModuleRoot } from '../../shared/services';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { buildTestEventsModule } from '../fakes/events/buildTestEventsModule';
 import { CapturingLogger, CapturingTelemetry } from '../fakes/events/capture';
-import { sleep } from '../support/waitFor';
+import { sleep, waitFor } from '../support/waitFor';
 
 const TOPIC_KEY = 'dG9waWMta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr';
 const ROTATED_KEY = 'ENDPOINT-KEY-VALUE-THAT-MUST-NOT-BE-PUBLISHED';
@@ -204,18 +204,15 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
     retryFunction: ReturnType<typeof eventPublishRetryHandler>,
     context: InvocationContext,
   ): Promise<PublishRetry> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const [message] = (await retries.receiveMessages()).receivedMessageItems;
-      if (message) {
-        const text = Buffer.from(message.messageText, 'base64').toString('utf8');
-        await retryFunction(JSON.parse(text), context);
-        await retries.deleteMessage(message.messageId, message.popReceipt);
-        return JSON.parse(text) as PublishRetry;
-      }
-      if (Date.now() > deadline) throw new Error('no held event became visible');
-      await sleep(100);
-    }
+    const message = await waitFor(
+      'a held event to become visible',
+      async () => (await retries.receiveMessages()).receivedMessageItems[0],
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    const text = Buffer.from(message.messageText, 'base64').toString('utf8');
+    await retryFunction(JSON.parse(text), context);
+    await retries.deleteMessage(message.messageId, message.popReceipt);
+    return JSON.parse(text) as PublishRetry;
   }
 
   it('forwards published events to the webhook, which accepts them (own types are acknowledged)', async () => {
