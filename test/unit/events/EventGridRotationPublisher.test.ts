@@ -1,10 +1,7 @@
 import { AzureClients } from '../../../shared/azureClients';
 import { loadConfig } from '../../../shared/config';
 import { ValidationError } from '../../../shared/errors';
-import {
-  type CloudEventPublisher,
-  EventGridRotationPublisher,
-} from '../../../shared/events/EventGridRotationPublisher';
+import { EventGridRotationPublisher } from '../../../shared/events/EventGridRotationPublisher';
 import { createRotationEventSink } from '../../../shared/events/module';
 import {
   DEFAULT_PUBLISH_RETRY_POLICY,
@@ -13,10 +10,7 @@ import {
 } from '../../../shared/events/PublishRetry';
 import type { RotationEvent } from '../../../shared/events/RotationEvent';
 import { noopTelemetry } from '../../../shared/telemetry';
-import { CapturingLogger, CapturingTelemetry } from '../../fakes/events/capture';
-import { InMemoryPublishRetryQueue } from '../../fakes/events/InMemoryPublishRetryQueue';
-import { ScriptedTopic } from '../../fakes/events/ScriptedTopic';
-import { FakeClock } from '../../fakes/FakeClock';
+import { buildTestPublisher } from '../../fakes/events/buildTestPublisher';
 
 const rotated: RotationEvent = {
   type: 'KeyRotated',
@@ -28,29 +22,11 @@ const rotated: RotationEvent = {
   time: '2026-11-23T02:00:00.000Z',
 };
 
-function publisherOver(topic: CloudEventPublisher = new ScriptedTopic()) {
-  const logger = new CapturingLogger();
-  const telemetry = new CapturingTelemetry();
-  const clock = new FakeClock(Date.parse('2026-11-23T02:00:00Z'));
-  const retries = new InMemoryPublishRetryQueue();
-  let ids = 0;
-  const publisher = new EventGridRotationPublisher({
-    client: topic,
-    logger,
-    telemetry,
-    clock,
-    retries,
-    newId: () => `evt-${++ids}`,
-  });
-  return { publisher, logger, telemetry, clock, retries };
-}
-
 describe('Class: EventGridRotationPublisher', () => {
   describe('Method: publish', () => {
     it('sends one CloudEvent with the allow-listed fields only', async () => {
       // Prepare
-      const topic = new ScriptedTopic();
-      const { publisher, retries } = publisherOver(topic);
+      const { publisher, retries, topic } = buildTestPublisher();
       const withExtra = { ...rotated, key: 'SUPER-SECRET-KEY' } as RotationEvent;
 
       // Act
@@ -81,9 +57,8 @@ describe('Class: EventGridRotationPublisher', () => {
 
     it('holds only the allow-listed fields when the publish fails', async () => {
       // Prepare
-      const topic = new ScriptedTopic();
+      const { publisher, retries, topic } = buildTestPublisher();
       topic.fail(1);
-      const { publisher, retries } = publisherOver(topic);
 
       // Act
       await publisher.publish({ ...rotated, key: 'SUPER-SECRET-KEY' } as RotationEvent);
@@ -94,9 +69,8 @@ describe('Class: EventGridRotationPublisher', () => {
 
     it('holds a failed publish for a retry a minute later, with the same event id, without throwing', async () => {
       // Prepare
-      const topic = new ScriptedTopic();
+      const { publisher, logger, telemetry, retries, topic } = buildTestPublisher();
       topic.fail(1);
-      const { publisher, logger, telemetry, retries } = publisherOver(topic);
 
       // Act
       await publisher.publish({ ...rotated, type: 'RotationFailed', step: 'set' });
@@ -133,9 +107,8 @@ describe('Class: EventGridRotationPublisher', () => {
 
     it('logs the event as lost when the retry queue fails too, and still does not throw', async () => {
       // Prepare
-      const topic = new ScriptedTopic();
+      const { publisher, logger, telemetry, retries, topic } = buildTestPublisher();
       topic.fail(1);
-      const { publisher, logger, telemetry, retries } = publisherOver(topic);
       retries.down = true;
 
       // Act
@@ -155,9 +128,8 @@ describe('Class: EventGridRotationPublisher', () => {
   describe('Method: republish', () => {
     it('sends a held event with its first id once the topic is back, so the consumer sees it once', async () => {
       // Prepare
-      const topic = new ScriptedTopic();
+      const { publisher, logger, telemetry, clock, retries, topic } = buildTestPublisher();
       topic.fail(3);
-      const { publisher, logger, telemetry, clock, retries } = publisherOver(topic);
       await publisher.publish(rotated);
 
       // Act: two retries fail, the third lands.
@@ -197,9 +169,8 @@ describe('Class: EventGridRotationPublisher', () => {
 
     it('gives the event up a day after the first failure and logs it as lost', async () => {
       // Prepare
-      const topic = new ScriptedTopic();
+      const { publisher, logger, telemetry, clock, retries, topic } = buildTestPublisher();
       topic.fail(1000);
-      const { publisher, logger, telemetry, clock, retries } = publisherOver(topic);
       await publisher.publish(rotated);
 
       // Act
@@ -229,9 +200,8 @@ describe('Class: EventGridRotationPublisher', () => {
 
     it('throws when the event can be neither sent nor held again, so the queue delivers it again', async () => {
       // Prepare
-      const topic = new ScriptedTopic();
+      const { publisher, retries, topic } = buildTestPublisher();
       topic.fail(2);
-      const { publisher, retries } = publisherOver(topic);
       await publisher.publish(rotated);
       const held = retries.take();
       retries.down = true;

@@ -2,29 +2,15 @@ import { InvocationContext } from '@azure/functions';
 
 import { eventPublishRetryHandler } from '../../../functions/eventPublishRetry';
 import { ValidationError } from '../../../shared/errors';
-import { EventGridRotationPublisher } from '../../../shared/events/EventGridRotationPublisher';
-import { CapturingLogger, CapturingTelemetry } from '../../fakes/events/capture';
-import { InMemoryPublishRetryQueue } from '../../fakes/events/InMemoryPublishRetryQueue';
-import { ScriptedTopic } from '../../fakes/events/ScriptedTopic';
-import { FakeClock } from '../../fakes/FakeClock';
+import { buildTestPublisher } from '../../fakes/events/buildTestPublisher';
 
 function fixture() {
-  const topic = new ScriptedTopic();
-  const retries = new InMemoryPublishRetryQueue();
-  const publisher = new EventGridRotationPublisher({
-    client: topic,
-    retries,
-    logger: new CapturingLogger(),
-    telemetry: new CapturingTelemetry(),
-    clock: new FakeClock(Date.parse('2026-11-23T02:00:00Z')),
-    newId: () => 'evt-1',
-  });
   const lines: string[] = [];
   const context = new InvocationContext({
     invocationId: 'inv-1',
     logHandler: (_level, ...args) => void lines.push(args.join(' ')),
   });
-  return { topic, retries, publisher, context, lines };
+  return { ...buildTestPublisher(), context, lines };
 }
 
 const rotated = {
