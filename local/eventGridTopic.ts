@@ -47,6 +47,12 @@ export interface RunningEventGridTopic {
   forwardTo(url: string | undefined): void;
   /** While set, every publish is answered with this status and recorded nowhere (a topic outage). */
   failWith(status: number | undefined): void;
+  /**
+   * While on, publishes are left unanswered; turning it off carries on with each one whose publisher is
+   * still connected. A publisher killed meanwhile delivers nothing (the fault matrix kills a host whose
+   * publish hangs here, between a rotation's finish and its event).
+   */
+  stall(on: boolean): void;
   /** Resolves when at least `count` events were received. */
   waitForEvents(count: number, timeoutMs?: number): Promise<ReceivedCloudEvent[]>;
   clear(): void;
@@ -70,6 +76,7 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
   const pending = new Set<Promise<void>>();
   let target = options.forwardTo;
   let outage: number | undefined;
+  let stalled: { released: Promise<void>; release: () => void } | undefined;
   const expectedKey = Buffer.from(options.key);
 
   const forward = (body: string, ids: string[], url: string): void => {
@@ -103,6 +110,12 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
     const presented = Buffer.from(String(req.headers['aeg-sas-key'] ?? ''));
     if (presented.length !== expectedKey.length || !timingSafeEqual(presented, expectedKey)) {
       return reply(res, 401, { error: { code: 'Unauthorized', message: 'aeg-sas-key is missing or wrong' } });
+    }
+    if (stalled) {
+      let gone = false;
+      res.once('close', () => void (gone = true));
+      await stalled.released;
+      if (gone || req.destroyed) return log('publish => publisher gone while stalled, nothing recorded');
     }
     const body = await readBody(req);
     if (outage !== undefined) {
@@ -152,6 +165,16 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
     forwarded: () => [...forwards],
     forwardTo: (next) => void (target = next),
     failWith: (status) => void (outage = status),
+    stall: (on) => {
+      if (on && !stalled) {
+        let release = () => undefined as void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        stalled = { released, release };
+      } else if (!on && stalled) {
+        stalled.release();
+        stalled = undefined;
+      }
+    },
     clear: () => void ((events.length = 0), (forwards.length = 0)),
     waitForEvents: async (count, timeoutMs = 10_000) => {
       const deadline = Date.now() + timeoutMs;
@@ -162,6 +185,7 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
       return [...events];
     },
     stop: async () => {
+      stalled?.release();
       await Promise.allSettled([...pending]);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -63,6 +63,38 @@ describe('Function: startEventGridTopic', () => {
     expect(topic.received()).toEqual([event]);
   });
 
+  it('holds publishes while stalled, then records those whose publisher is still there', async () => {
+    // Prepare
+    const event = (id: string) => JSON.stringify([{ specversion: '1.0', id, type: 't', source: '/s' }]);
+    await topic.stop();
+    const lines: string[] = [];
+    topic = await startEventGridTopic({ key: 'the-key', log: (line) => void lines.push(line) });
+    topic.stall(true);
+    const waiting = post(event('stays'), 'the-key');
+    const killed = new AbortController();
+    const abandoned = fetch(`${topic.endpoint}?api-version=2018-01-01`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'aeg-sas-key': 'the-key' },
+      body: event('killed'),
+      signal: killed.signal,
+    }).catch(() => 'aborted');
+
+    // Act: one publisher goes away mid-stall (a killed process), then the stall ends
+    await sleep(100);
+    const receivedWhileStalled = topic.received().length;
+    killed.abort();
+    expect(await abandoned).toBe('aborted');
+    await sleep(100);
+    topic.stall(false);
+    const answer = await waiting;
+
+    // Assess
+    expect(receivedWhileStalled).toBe(0);
+    expect(answer.status).toBe(200);
+    expect(topic.received().map((e) => e.id)).toEqual(['stays']);
+    expect(lines).toContain('publish => publisher gone while stalled, nothing recorded');
+  });
+
   it('refuses events that are not CloudEvents 1.0', async () => {
     // Act
     const response = await post(JSON.stringify([{ id: '1', eventType: 't' }]), 'the-key');
