@@ -51,7 +51,9 @@ export interface KeyRotatorOptions {
 
 /**
  * Runs the rotation protocol for one endpoint: lease → plan (or resume from the journal) → create →
- * set → test → finish, journaling each step so that a crash anywhere converges on the next run.
+ * set → test → finish, journaling each step so that a crash anywhere converges on the next run. The
+ * finish journals its `KeyRotated` event with it, and a run first sends any such event a stopped run
+ * left unsent.
  * Every journal write renews the lease in the same atomic operation, so only the lease holder's writes
  * land ({@link HeldLease}).
  * @example const outcome = await rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt })
@@ -101,6 +103,14 @@ export class KeyRotator {
     let active = state.active;
     const resumed = active !== undefined;
     try {
+      if (state.unsentEvent) {
+        this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
+          endpointId: endpoint.id,
+          type: state.unsentEvent.event.type,
+          eventId: state.unsentEvent.eventId,
+        });
+        state = await recorder.sendUnsent(held, state);
+      }
       if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
       const described = await keys.describe(endpoint);
       if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);

@@ -1,5 +1,6 @@
 import type { KeySlot } from '../endpoints/ManagedEndpoint';
 import type { RotationStepName } from './errors';
+import type { RotationEvent } from './RotationEventSink';
 import type { RotationReason } from './RotationJob';
 
 /** A held lease: proof that this run may rotate the endpoint until `expiresAt`. */
@@ -58,6 +59,18 @@ export interface RotationState {
   readonly lastSlot?: KeySlot;
   readonly lastError?: RotationFailure;
   readonly drift?: { readonly detected: boolean; readonly at: string; readonly detail: string };
+  /**
+   * The `KeyRotated` event of the last finish, not yet handed to the event sink. It is written in the
+   * same atomic journal write as the finish and cleared once the sink has taken it, so a run that stops
+   * between the two leaves it here and the next run sends it, with the same CloudEvent id.
+   */
+  readonly unsentEvent?: UnsentEvent;
+}
+
+/** An event journaled with the outcome it reports (an outbox entry). Names, versions and ids only. */
+export interface UnsentEvent {
+  readonly eventId: string;
+  readonly event: RotationEvent;
 }
 
 /** One journal line per step of a rotation. */

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import type { Clock } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
@@ -5,7 +7,13 @@ import type { Telemetry } from '../telemetry';
 import { errorCode, type RotationStepName, safeMessage } from './errors';
 import type { RotationOutcome } from './KeyRotator';
 import type { RotationEvent, RotationEventSink } from './RotationEventSink';
-import type { ActiveRotation, JournalEntry, RotationJournal, RotationState } from './RotationJournal';
+import type {
+  ActiveRotation,
+  JournalEntry,
+  RotationJournal,
+  RotationState,
+  UnsentEvent,
+} from './RotationJournal';
 import type { SecretVersion } from './SecretStore';
 
 /** Dependencies of {@link RotationRecorder}. */
@@ -15,6 +23,8 @@ export interface RotationRecorderOptions {
   telemetry: Telemetry;
   clock: Clock;
   logger: Logger;
+  /** Ids of the events journaled before they are sent. @default crypto.randomUUID */
+  newId?: () => string;
 }
 
 /** Where a run's journal writes go: its `HeldLease`, which fences each one with the lease. */
@@ -32,7 +42,9 @@ export function nextStep(active: ActiveRotation | undefined): RotationStepName {
  * Everything a rotation leaves behind besides keys and secrets: the journal state row and step
  * records, telemetry (RotationStarted/Succeeded/Failed, duration metric), logs and CloudEvents.
  * Only names, ids, slots, versions and error codes are written — never a key. Each method writes the
- * journal through the run's `writer`, one atomic write per outcome.
+ * journal through the run's `writer`, one atomic write per outcome. A finish journals its `KeyRotated`
+ * event in that same write and clears it once sent ({@link sendUnsent}), so a run that stops in between
+ * cannot lose it.
  */
 export class RotationRecorder {
   constructor(private readonly options: RotationRecorderOptions) {}
@@ -70,8 +82,18 @@ export class RotationRecorder {
   ): Promise<RotationOutcome> {
     const { telemetry, logger } = this.options;
     const at = this.now();
+    const state = this.success(active.rotationId, active.slot, at, {
+      type: 'KeyRotated',
+      endpointId: endpoint.id,
+      secretName: endpoint.secretName,
+      slot: active.slot,
+      secretVersion,
+      rotationId: active.rotationId,
+      reason: active.reason,
+      time: at,
+    });
     await writer.write({
-      state: this.success(active.rotationId, active.slot, at),
+      state,
       step: {
         rotationId: active.rotationId,
         step: 'finished',
@@ -88,16 +110,7 @@ export class RotationRecorder {
         endpointId: endpoint.id,
       });
     logger.info('rotate => finished', props);
-    await this.publish({
-      type: 'KeyRotated',
-      endpointId: endpoint.id,
-      secretName: endpoint.secretName,
-      slot: active.slot,
-      secretVersion,
-      rotationId: active.rotationId,
-      reason: active.reason,
-      time: at,
-    });
+    await this.sendUnsent(writer, state);
     return {
       status: 'rotated',
       endpointId: endpoint.id,
@@ -118,17 +131,7 @@ export class RotationRecorder {
   ): Promise<RotationOutcome> {
     const rotationId = pending.tags['rotationId'] as string;
     const at = this.now();
-    await writer.write({
-      state: this.success(rotationId, slot, at),
-      step: { rotationId, step: 'finished', at, slot, detail: 'repaired drift from the pending secret' },
-    });
-    this.options.logger.warn('rotate => drift repaired from pending secret', {
-      endpointId: endpoint.id,
-      rotationId,
-      slot,
-      secretVersion,
-    });
-    await this.publish({
+    const state = this.success(rotationId, slot, at, {
       type: 'KeyRotated',
       endpointId: endpoint.id,
       secretName: endpoint.secretName,
@@ -138,7 +141,46 @@ export class RotationRecorder {
       reason: 'drift',
       time: at,
     });
+    await writer.write({
+      state,
+      step: { rotationId, step: 'finished', at, slot, detail: 'repaired drift from the pending secret' },
+    });
+    this.options.logger.warn('rotate => drift repaired from pending secret', {
+      endpointId: endpoint.id,
+      rotationId,
+      slot,
+      secretVersion,
+    });
+    await this.sendUnsent(writer, state);
     return { status: 'repaired', endpointId: endpoint.id, rotationId, slot, secretVersion, resumed: true };
+  }
+
+  /**
+   * Hands the journal's unsent event to the sink, then clears it from the journal. A run calls this
+   * after its own finish, and first thing under its lease for an event a stopped run left behind. A
+   * clear that fails only means the next run sends the event again under the same id, so it is logged,
+   * not thrown: the outcome it reports stands.
+   * @returns the state as journaled now
+   */
+  async sendUnsent(writer: JournalWriter, state: RotationState): Promise<RotationState> {
+    const { unsentEvent, ...sent } = state;
+    if (!unsentEvent) return state;
+    await this.publish(unsentEvent.event, unsentEvent.eventId);
+    try {
+      await writer.write({ state: sent });
+      return sent;
+    } catch (error) {
+      this.options.logger.warn(
+        'publish => event handed on, journal not cleared; the next run sends it again',
+        {
+          endpointId: unsentEvent.event.endpointId,
+          type: unsentEvent.event.type,
+          eventId: unsentEvent.eventId,
+          error: errorCode(error),
+        },
+      );
+      return state;
+    }
   }
 
   /** Key Vault matches neither key and nothing safe can be done. */
@@ -209,19 +251,21 @@ export class RotationRecorder {
     });
   }
 
-  private success(rotationId: string, slot: KeySlot, at: string): RotationState {
+  private success(rotationId: string, slot: KeySlot, at: string, event: RotationEvent): RotationState {
+    const unsentEvent: UnsentEvent = { eventId: (this.options.newId ?? randomUUID)(), event };
     return {
       lastOutcome: 'succeeded',
       lastOutcomeAt: at,
       lastRotationId: rotationId,
       lastRotatedAt: at,
       lastSlot: slot,
+      unsentEvent,
     };
   }
 
-  private async publish(event: RotationEvent): Promise<void> {
+  private async publish(event: RotationEvent, eventId?: string): Promise<void> {
     try {
-      await this.options.events.publish(event);
+      await this.options.events.publish(event, eventId);
     } catch (error) {
       this.options.logger.warn('publish => event not sent', { type: event.type, error: errorCode(error) });
     }

@@ -67,9 +67,12 @@ export class RotationScheduler {
   private async needsJob(endpoint: ManagedEndpoint, now: number): Promise<boolean> {
     const { state, lease } = await this.options.journal.getState(endpoint.id);
     // A run at work finishes the rotation, or the host retries its message; a job queued now would only
-    // find the endpoint busy. A crashed run's lease lapses, and the tick after that resumes its rotation.
+    // find the endpoint busy. A crashed run's lease lapses, and the tick after that resumes its rotation,
+    // or sends the event it journaled and stopped before sending.
     if (isRotationRunning(lease)) return false;
-    return state.active !== undefined || isDue(endpoint, state, undefined, now);
+    return (
+      state.active !== undefined || state.unsentEvent !== undefined || isDue(endpoint, state, undefined, now)
+    );
   }
 }
 

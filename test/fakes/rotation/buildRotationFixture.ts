@@ -49,7 +49,7 @@ export function buildRotationFixture(
   const journal = new InMemoryRotationJournal(clock, faults);
   const registry = new InMemoryEndpointRegistry();
   const jobs = new InMemoryRotationJobQueue();
-  const events = new CapturingRotationEventSink();
+  const events = new CapturingRotationEventSink(faults);
   const telemetry = new CapturingTelemetry();
   const logs: string[] = [];
   const changedEndpoints: string[] = [];

@@ -10,16 +10,41 @@ export function crashJob(reason: RotationJob['reason'] = 'manual', endpointId = 
   return { endpointId, reason, requestedAt: '2026-01-01T00:00:00Z' };
 }
 
-/** Runs a job, treating a simulated crash as "the process died" (a real crash leaves its lease behind). */
+/**
+ * Runs a job, treating a simulated crash as "the process died" (a real crash leaves its lease behind).
+ * A crash in a best-effort tail the run swallows (sending the finished rotation's event, clearing it
+ * from the journal) is a crash all the same.
+ */
 export async function runSurvivingCrash(f: RotationFixture, j: RotationJob = crashJob()): Promise<string> {
   try {
     const outcome = await f.services.rotator.run(j);
-    return outcome.status;
+    if (!f.faults.isDead) return outcome.status;
+    f.faults.revive();
+    return 'crashed';
   } catch (error) {
     if (!(error instanceof CrashError)) throw error;
     f.faults.revive();
     return 'crashed';
   }
+}
+
+/**
+ * The 1-based number of the journal write that finishes the rotation in `mutations` (the write just
+ * before its `KeyRotated` publish): a crash after it leaves nothing to rotate, only the event to send.
+ */
+export function finishWrite(mutations: readonly string[]): number {
+  const publish = mutations.indexOf('events.publish:KeyRotated');
+  if (publish < 1 || mutations[publish - 1] !== 'journal.write')
+    throw new Error(`no finishing journal write before a KeyRotated publish in ${mutations.join(', ')}`);
+  return publish;
+}
+
+/**
+ * The distinct CloudEvent ids `KeyRotated` was published under. One id, however many runs a crash made
+ * send it, is what lets a consumer that dedupes by id see the rotation once.
+ */
+export function keyRotatedEventIds(f: RotationFixture): Array<string | undefined> {
+  return [...new Set(f.events.eventIds.filter((_, i) => f.events.events[i]?.type === 'KeyRotated'))];
 }
 
 /**

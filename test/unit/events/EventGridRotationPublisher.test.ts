@@ -55,6 +55,20 @@ describe('Class: EventGridRotationPublisher', () => {
       expect(retries.held).toEqual([]);
     });
 
+    it('sends and holds under the id it is given, so a run sending a journaled event again reuses it', async () => {
+      // Prepare
+      const { publisher, retries, topic } = buildTestPublisher();
+      topic.fail(1);
+
+      // Act
+      await publisher.publish(rotated, 'journaled-id');
+      await publisher.publish(rotated, 'journaled-id');
+
+      // Assess
+      expect(topic.sent.map((e) => e.id)).toEqual(['journaled-id']);
+      expect(retries.take().eventId).toBe('journaled-id');
+    });
+
     it('holds only the allow-listed fields when the publish fails', async () => {
       // Prepare
       const { publisher, retries, topic } = buildTestPublisher();

@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
-import { crashJob, runSurvivingCrash, watchInvariants } from '../../fakes/rotation/crashHarness';
+import {
+  crashJob,
+  keyRotatedEventIds,
+  runSurvivingCrash,
+  watchInvariants,
+} from '../../fakes/rotation/crashHarness';
 
 const HOUR = 3_600_000;
 const job = crashJob;
@@ -25,8 +30,8 @@ describe('Class: KeyRotator', () => {
       expect(await uninterrupted).toBeGreaterThanOrEqual(8);
     });
 
-    it.each(Array.from({ length: 12 }, (_, i) => i + 1))(
-      'converges after a crash following write %i, with exactly one regenerate per slot',
+    it.each(Array.from({ length: 14 }, (_, i) => i + 1))(
+      'converges after a crash following write %i, with exactly one regenerate per slot and one KeyRotated',
       async (crashAfter) => {
         // Prepare
         const f = buildRotationFixture();
@@ -50,9 +55,15 @@ describe('Class: KeyRotator', () => {
         expect(f.keys.keysOf('demo-key').Primary).toBe('initial-primary');
         expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary']);
         expect(f.secrets.versions('demo-key-secret-pending').every((v) => !v.enabled)).toBe(true);
-        expect((await f.journal.getState('demo-key')).state).toMatchObject({
-          lastOutcome: 'succeeded',
-          lastSlot: 'Secondary',
+        const { state } = await f.journal.getState('demo-key');
+        expect(state).toMatchObject({ lastOutcome: 'succeeded', lastSlot: 'Secondary' });
+        // The event went out under one id, also when the crash fell between the finish and its publish.
+        expect(state.unsentEvent).toBeUndefined();
+        expect(keyRotatedEventIds(f)).toEqual([expect.any(String)]);
+        expect(f.events.events.filter((e) => e.type === 'KeyRotated').at(-1)).toMatchObject({
+          endpointId: 'demo-key',
+          slot: 'Secondary',
+          rotationId: state.lastRotationId,
         });
       },
     );

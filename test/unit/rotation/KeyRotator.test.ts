@@ -67,6 +67,34 @@ describe('Class: KeyRotator', () => {
       expect(f.telemetry.metrics.map((m) => m.name)).toEqual(['RotationDurationMs']);
     });
 
+    it('keeps a finish whose event the journal could not mark sent, and the next run sends it again under the same id', async () => {
+      // Prepare: Table storage fails right after the KeyRotated publish
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.events.onPublish = () => void (f.journal.failRenewals = 1);
+
+      // Act
+      const outcome = await f.services.rotator.run(job());
+      const leftInJournal = (await f.journal.getState('demo-key')).state.unsentEvent;
+      f.events.onPublish = undefined;
+      const next = await f.services.rotator.run(job('schedule'));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Secondary' });
+      expect(leftInJournal?.event).toMatchObject({
+        type: 'KeyRotated',
+        rotationId: outcome.status === 'rotated' ? outcome.rotationId : '',
+      });
+      expect(f.logs.some((l) => l.startsWith('warn') && l.includes('journal not cleared'))).toBe(true);
+      expect(next).toMatchObject({ status: 'skipped', reason: 'notDue' });
+      expect(f.logs.some((l) => l.includes('sending the event a stopped run left in the journal'))).toBe(
+        true,
+      );
+      expect(f.events.events.map((e) => e.type)).toEqual(['KeyRotated', 'KeyRotated']);
+      expect(f.events.eventIds).toEqual([leftInJournal?.eventId, leftInJournal?.eventId]);
+      expect((await f.journal.getState('demo-key')).state.unsentEvent).toBeUndefined();
+    });
+
     it('rotates the slot that is not in Key Vault once the period and grace have passed', async () => {
       // Prepare
       const f = buildRotationFixture();

@@ -2,10 +2,11 @@ import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture'
 
 describe('Class: RotationScheduler', () => {
   describe('Method: enqueueDue', () => {
-    it('enqueues never-rotated, overdue and half-done endpoints, and nothing else', async () => {
+    it('enqueues never-rotated, overdue, half-done and event-unsent endpoints, and nothing else', async () => {
       // Prepare
       const f = buildRotationFixture();
-      for (const id of ['never-rotated', 'recent-one', 'overdue-one', 'half-done']) f.addEndpoint({ id });
+      for (const id of ['never-rotated', 'recent-one', 'overdue-one', 'half-done', 'event-unsent'])
+        f.addEndpoint({ id });
       f.addEndpoint({ id: 'token-one', authMode: 'AMLToken' });
       f.addEndpoint({ id: 'off-one', enabled: false });
       f.addEndpoint({ id: 'gone-one', retiredAt: '2025-01-01T00:00:00Z' });
@@ -27,13 +28,22 @@ describe('Class: RotationScheduler', () => {
           startedAt: hoursAgo(1),
         },
       });
+      // Rotated an hour ago by a run that stopped before sending its KeyRotated event.
+      f.journal.seedState('event-unsent', {
+        lastRotatedAt: hoursAgo(1),
+        unsentEvent: {
+          eventId: 'e1',
+          event: { type: 'KeyRotated', endpointId: 'event-unsent', secretName: 's', time: hoursAgo(1) },
+        },
+      });
 
       // Act
       const result = await f.services.scheduler.enqueueDue(f.clock.now());
 
       // Assess
-      expect(result).toEqual({ due: 4, enqueued: 4 });
+      expect(result).toEqual({ due: 5, enqueued: 5 });
       expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual([
+        'event-unsent',
         'half-done',
         'never-rotated',
         'overdue-one',

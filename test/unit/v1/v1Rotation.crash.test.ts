@@ -2,7 +2,12 @@ import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint'
 import { DependencyUnavailableError } from '../../../shared/errors';
 import { V1_RULES, V1RuleError } from '../../../shared/v1/v1Rules';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
-import { runSurvivingCrash, watchInvariants } from '../../fakes/rotation/crashHarness';
+import {
+  finishWrite,
+  keyRotatedEventIds,
+  runSurvivingCrash,
+  watchInvariants,
+} from '../../fakes/rotation/crashHarness';
 
 const V1: Partial<ManagedEndpoint> = {
   kind: 'v1WebService',
@@ -61,13 +66,16 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
       'kv.disable:demo-key-secret-pending',
       'kv.disable:demo-key-secret-pending',
       'journal.write',
+      'events.publish:KeyRotated',
+      'journal.write',
     ]);
   });
 
   // Crash after each durable write: onboarding, create, the regenerate (before the read-back), the
   // read-back into the pending secret, set/test journal rows, finish's Key Vault write, the two pending
-  // disables (the create step's placeholder, then the read-back value).
-  it.each(Array.from({ length: 12 }, (_, i) => i + 1))(
+  // disables (the create step's placeholder, then the read-back value), the finishing journal write, the
+  // KeyRotated publish and the journal write that marks it sent.
+  it.each(Array.from({ length: 14 }, (_, i) => i + 1))(
     'converges after a crash following write %i, never regenerating the current slot',
     async (crashAfter) => {
       // Prepare
@@ -83,8 +91,8 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
       const second = await runSurvivingCrash(f, job);
       // Assess: same outcome as without a crash
       expect(first).toBe('crashed');
-      // After the last write the rotation was complete: the next run finds nothing due.
-      expect(second).toBe(crashAfter === mutations.length ? 'skipped' : 'rotated');
+      // After the finishing write the rotation was complete: the next run only sends its event, if unsent.
+      expect(second).toBe(crashAfter >= finishWrite(mutations) ? 'skipped' : 'rotated');
       expect(violations).toEqual([]);
       const versions = f.secrets.versions('demo-key-secret');
       expect(versions.map((v) => v.tags.slot)).toEqual(['Primary', 'Secondary']);
@@ -96,10 +104,10 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
       const readBackLost = crashedAfter === 'arm.regenerate:Secondary';
       expect(f.keys.regenerations).toHaveLength(readBackLost ? 2 : 1);
       expect(f.secrets.versions('demo-key-secret-pending').every((v) => !v.enabled)).toBe(true);
-      expect((await f.journal.getState('demo-key')).state).toMatchObject({
-        lastOutcome: 'succeeded',
-        lastSlot: 'Secondary',
-      });
+      const { state } = await f.journal.getState('demo-key');
+      expect(state).toMatchObject({ lastOutcome: 'succeeded', lastSlot: 'Secondary' });
+      expect(state.unsentEvent).toBeUndefined();
+      expect(keyRotatedEventIds(f)).toEqual([expect.any(String)]);
     },
   );
 
