@@ -5,8 +5,11 @@ import { rotateNow } from '../support/stackEndpoints';
 import { waitFor } from '../support/waitFor';
 import type { MatrixStack } from './matrixStack';
 
-/** Where the host is killed: right after the journal records a step, or after finish's secret write. */
-export type KillPoint = 'created' | 'set' | 'tested' | 'secretWritten';
+/**
+ * Where the host is killed: right after the journal records a step, after finish's secret write, or
+ * after the journal records the finish but before its KeyRotated event reached the topic (`finished`).
+ */
+export type KillPoint = 'created' | 'set' | 'tested' | 'secretWritten' | 'finished';
 
 /** What one crash did and how it converged. */
 export interface CrashResult {
@@ -19,6 +22,12 @@ export interface CrashResult {
   readonly keyChanges: number;
   readonly newVersions: number;
   readonly convergedMs: number;
+  /**
+   * `finished` only: the id the finish journaled its KeyRotated event under, and the ids of every
+   * KeyRotated the topic received for the rotation (the fresh host's send, under that same id).
+   */
+  readonly journaledEventId?: string;
+  readonly receivedEventIds?: readonly string[];
 }
 
 /**
@@ -47,7 +56,11 @@ export async function crashAtStep(
   const keyChangesBefore = control.keyChanges(endpoint.coords);
   const versionsBefore = control.secretVersions(endpoint.secretName).length;
   const lastBefore = (await m.journal.state(endpoint.id)).lastRotationId;
+  const { topic } = m.stack;
   control.setFault('keyVault', { latencyMs: STEP_GAP_MS }); // a probability would spoil the gap
+  // The finish's publish hangs at the topic until the kill, so the host dies between finish and event.
+  if (point === 'finished') topic.stall(true);
+  let journaledEventId: string | undefined;
   let victim: SpawnedFunctionsHost | undefined;
   let rotationId = '';
   try {
@@ -69,6 +82,10 @@ export async function crashAtStep(
       `rotation ${rotationId} to reach ${point}`,
       async () => {
         const state = await m.journal.state(endpoint.id);
+        if (point === 'finished') {
+          journaledEventId = state.unsentEvent?.eventId;
+          return state.lastRotationId === rotationId && journaledEventId !== undefined;
+        }
         if (state.lastRotationId !== lastBefore || !state.active || state.active.rotationId !== rotationId)
           throw new Error(`rotation ${rotationId} went past ${point} before the kill`);
         if (point !== 'secretWritten') return state.active.step === point;
@@ -82,9 +99,17 @@ export async function crashAtStep(
     await m.killHost(victim);
   } finally {
     control.setFault('keyVault', keyVaultFault);
+    topic.stall(false);
   }
+  const keyRotatedIds = () =>
+    topic
+      .received()
+      .filter((e) => e.type.endsWith('.KeyRotated') && JSON.stringify(e['data']).includes(rotationId))
+      .map((e) => e.id);
   const killedAt = Date.now();
-  const atKill = (await m.journal.state(endpoint.id)).active?.step ?? 'none';
+  const stateAtKill = await m.journal.state(endpoint.id);
+  const atKill =
+    stateAtKill.active?.step ?? (stateAtKill.lastRotationId === rotationId ? 'finished' : 'none');
   await m.spawnHost();
   let lastState = {};
   await waitFor(
@@ -92,7 +117,9 @@ export async function crashAtStep(
     async () => {
       const state = await m.journal.state(endpoint.id);
       lastState = state;
-      return state.lastRotationId === rotationId && state.lastOutcome === 'succeeded' && !state.active;
+      const rotated =
+        state.lastRotationId === rotationId && state.lastOutcome === 'succeeded' && !state.active;
+      return rotated && (point !== 'finished' || (!state.unsentEvent && keyRotatedIds().length > 0));
     },
     {
       timeoutMs: 120_000,
@@ -107,6 +134,7 @@ export async function crashAtStep(
     keyChanges: control.keyChanges(endpoint.coords) - keyChangesBefore,
     newVersions: control.secretVersions(endpoint.secretName).length - versionsBefore,
     convergedMs: Date.now() - killedAt,
+    ...(point === 'finished' ? { journaledEventId, receivedEventIds: keyRotatedIds() } : {}),
   };
 }
 

@@ -63,16 +63,26 @@ describe('Fault matrix', () => {
     expect(crash?.regenerateCalls).toBeGreaterThanOrEqual(1);
   }
 
-  it.each<KillPoint>(['created', 'set', 'tested', 'secretWritten'])(
+  it.each<KillPoint>(['created', 'set', 'tested', 'secretWritten', 'finished'])(
     'host process killed after %s: the rotation converges on a fresh host',
     async (point) => {
       let crash: CrashResult | undefined;
       const report = await runner.run(`killed after ${point}`, async () => {
         crash = await crashAtStep(m, point);
-        return `journal at kill: ${crash.journalAtKill}; converged ${(crash.convergedMs / 1000).toFixed(1)} s after the kill; regenerate calls ${crash.regenerateCalls}, key changes ${crash.keyChanges}`;
+        const event =
+          point === 'finished'
+            ? `; KeyRotated received ${crash.receivedEventIds?.length ?? 0}× under the journaled id`
+            : '';
+        return `journal at kill: ${crash.journalAtKill}; converged ${(crash.convergedMs / 1000).toFixed(1)} s after the kill; regenerate calls ${crash.regenerateCalls}, key changes ${crash.keyChanges}${event}`;
       });
       expectGoals(report);
       expectConverged(crash, point);
+      // Killed between the finish and its event: a later run sends the event the finish journaled.
+      if (point === 'finished') {
+        expect(crash?.journaledEventId).toEqual(expect.any(String));
+        expect(crash?.receivedEventIds?.length).toBeGreaterThan(0);
+        expect(new Set(crash?.receivedEventIds)).toEqual(new Set([crash?.journaledEventId]));
+      }
     },
   );
 
