@@ -1,7 +1,7 @@
 import type { QueueClient } from '@azure/storage-queue';
 
 import type { Sleep } from './clock';
-import { withRetries } from './rotation/retry';
+import { withRetries } from './retry';
 
 /**
  * Sends JSON messages to one Storage queue: rotation jobs (`RotationJobQueue`) and events waiting to

@@ -1,11 +1,11 @@
 import { AppError, DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
+import { isTransientError } from '../retry';
 import type { Telemetry } from '../telemetry';
 import type { EndpointAutoRegistrar } from './EndpointAutoRegistrar';
 import type { EventOutcome } from './EventOutcome';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
-import { isTransientError } from './isTransientError';
 import type { KeyVaultReactions } from './KeyVaultReactions';
 import { readKeyVaultSecretEvent } from './keyVaultSecretEvent';
 

@@ -3,7 +3,7 @@ import type { PipelineRequest } from '@azure/core-rest-pipeline';
 import type { Sleep } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
-import { type RetryOptions, withRetries } from '../rotation/retry';
+import { type RetryOptions, withRetries } from '../retry';
 import { sendPipelineRequest } from '../sendPipelineRequest';
 
 /** The part of a core-rest-pipeline client used here: an authenticated `sendRequest` (ARM token). */

@@ -1,9 +1,9 @@
 import type { Sleep } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
+import { withRetries } from '../../retry';
 import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
 import { KeyValueRejectedError } from '../errors';
-import { withRetries } from '../retry';
 
 /** Structural view of `AzureMachineLearningWorkspaces(sub).onlineEndpoints` (2.1.1), so tests can pass a fake. */
 export interface OnlineEndpointOperations {

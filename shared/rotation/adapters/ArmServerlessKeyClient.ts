@@ -3,9 +3,9 @@ import type { createPipelineRequest } from '@azure/core-rest-pipeline';
 import type { Sleep } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
+import { retryAfterMs, withRetries } from '../../retry';
 import { sendPipelineRequest } from '../../sendPipelineRequest';
 import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
-import { retryAfterMs, withRetries } from '../retry';
 import { rejectedValue } from './ArmEndpointKeyClient';
 
 /** The part of a core-client `ServiceClient` (the ML client) used here: its authenticated pipeline. */

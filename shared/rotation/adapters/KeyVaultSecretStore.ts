@@ -2,7 +2,7 @@ import type { KeyVaultSecret, SecretClient, SecretProperties } from '@azure/keyv
 
 import type { Sleep } from '../../clock';
 import { DependencyFailedError } from '../../errors';
-import { withRetries } from '../retry';
+import { withRetries } from '../../retry';
 import {
   SECRET_TAGS,
   type SecretStore,

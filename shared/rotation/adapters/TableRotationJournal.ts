@@ -2,9 +2,9 @@ import type { TableClient, TableEntity, TransactionAction } from '@azure/data-ta
 
 import type { Clock, Sleep } from '../../clock';
 import { statusOf } from '../../networkErrors';
+import { withRetries } from '../../retry';
 import { createTableOnce } from '../../tableOnce';
 import { LeaseLostError } from '../errors';
-import { withRetries } from '../retry';
 import type { JournalEntry, Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
 
 // A type, not an interface: transaction actions take it as a `Record<string, unknown>`.

@@ -1,9 +1,9 @@
 import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 
 import { type Clock, systemClock } from '../../clock';
+import { retryAfterMs } from '../../retry';
 import type { ArmWriteGate, WriteAnswer } from '../ArmWriteGate';
 import { ArmThrottledError } from '../errors';
-import { retryAfterMs } from '../retry';
 
 /** ARM counts these as writes (reference §5: POST actions such as listKeys included); DELETE has its own bucket. */
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);

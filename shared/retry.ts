@@ -1,6 +1,6 @@
-import type { Sleep } from '../clock';
-import { DependencyFailedError, DependencyUnavailableError } from '../errors';
-import { isNetworkErrorCode } from '../networkErrors';
+import type { Sleep } from './clock';
+import { AppError, DependencyFailedError, DependencyUnavailableError } from './errors';
+import { isNetworkErrorCode } from './networkErrors';
 
 /** Options of {@link withRetries}. */
 export interface RetryOptions {
@@ -15,19 +15,22 @@ export interface RetryOptions {
   readonly maxDelayMs?: number;
 }
 
-/** Statuses worth retrying: throttling and server-side failures. */
-export function isRetriableStatus(status: number | undefined): boolean {
-  return status === 408 || status === 429 || (status !== undefined && status >= 500);
-}
+/** Statuses that mean "busy or down right now": timeout, throttling, server failures that pass. */
+const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
-/** True for failures that mean "not usable right now": 408/429/5xx, network errors, aborted timeouts. */
+/**
+ * True for failures worth another try later: our `DependencyUnavailableError`, a raw SDK error with a
+ * transient status, a network error code, or an aborted or timed-out call. Our other `AppError`s are
+ * definite answers, even `DependencyFailedError` (502 = "the dependency said no"). The rotation's
+ * retries and the Event Grid webhook (5xx, so Event Grid delivers again) both decide by this.
+ */
 export function isTransientError(error: unknown): boolean {
   if (error instanceof DependencyUnavailableError) return true;
-  const e = error as { statusCode?: number; code?: string; name?: string } | null;
+  if (error instanceof AppError) return false;
+  const e = error as { statusCode?: unknown; code?: unknown; name?: unknown } | null;
   if (!e) return false;
-  if (isRetriableStatus(e.statusCode)) return true;
-  if (e.statusCode === undefined && isNetworkErrorCode(e.code)) return true;
-  return e.name === 'AbortError' || e.name === 'TimeoutError';
+  if (typeof e.statusCode === 'number') return TRANSIENT_STATUS.has(e.statusCode);
+  return isNetworkErrorCode(e.code) || e.name === 'AbortError' || e.name === 'TimeoutError';
 }
 
 /** The wait a failed response asked for (`Retry-After` seconds or HTTP date, or `retry-after-ms`), in ms. */

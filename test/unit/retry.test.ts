@@ -1,7 +1,7 @@
 import { RestError } from '@azure/core-rest-pipeline';
 
-import { DependencyFailedError, DependencyUnavailableError } from '../../../shared/errors';
-import { isTransientError, retryAfterMs, withRetries } from '../../../shared/rotation/retry';
+import { DependencyFailedError, DependencyUnavailableError } from '../../shared/errors';
+import { isTransientError, retryAfterMs, withRetries } from '../../shared/retry';
 
 function restError(statusCode: number, headers: Record<string, string> = {}): RestError {
   return new RestError(`HTTP ${statusCode}`, {
@@ -71,6 +71,25 @@ describe('Function: withRetries', () => {
     await expect(promise).rejects.toThrow(DependencyFailedError);
     await expect(promise).rejects.toMatchObject({ dependencyStatus: 403 });
     expect(calls).toBe(1);
+  });
+
+  it.each<[string, unknown, boolean]>([
+    ['503', 'status:503', true],
+    ['429', 'status:429', true],
+    ['408', 'status:408', true],
+    ['501 (the service will not do it)', 'status:501', false],
+    ['404', 'status:404', false],
+    ['a timed-out call', Object.assign(new Error('t'), { name: 'TimeoutError' }), true],
+    ['an aborted call', Object.assign(new Error('a'), { name: 'AbortError' }), true],
+    ['our DependencyUnavailableError', new DependencyUnavailableError('arm', 'down'), true],
+    ['our DependencyFailedError (a definite answer)', new DependencyFailedError('arm', 'no', 403), false],
+    ['nothing thrown', undefined, false],
+  ])('decides whether %s is worth another try', (_name, thrown, transient) => {
+    const error =
+      typeof thrown === 'string' && thrown.startsWith('status:')
+        ? restError(Number(thrown.slice(7)))
+        : thrown;
+    expect(isTransientError(error)).toBe(transient);
   });
 
   it('classifies network errors as transient and reads HTTP-date Retry-After', () => {
