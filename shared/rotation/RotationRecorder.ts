@@ -7,13 +7,7 @@ import type { Telemetry } from '../telemetry';
 import { errorCode, type RotationStepName, safeMessage } from './errors';
 import type { RotationOutcome } from './KeyRotator';
 import type { RotationEvent, RotationEventSink } from './RotationEventSink';
-import type {
-  ActiveRotation,
-  JournalEntry,
-  RotationJournal,
-  RotationState,
-  UnsentEvent,
-} from './RotationJournal';
+import type { ActiveRotation, JournalEntry, RotationJournal, RotationState } from './RotationJournal';
 import type { SecretVersion } from './SecretStore';
 
 /** Dependencies of {@link RotationRecorder}. */
@@ -82,25 +76,11 @@ export class RotationRecorder {
   ): Promise<RotationOutcome> {
     const { telemetry, logger } = this.options;
     const at = this.now();
-    const state = this.success(active.rotationId, active.slot, at, {
-      type: 'KeyRotated',
-      endpointId: endpoint.id,
-      secretName: endpoint.secretName,
-      slot: active.slot,
-      secretVersion,
-      rotationId: active.rotationId,
-      reason: active.reason,
-      time: at,
-    });
+    const { rotationId, slot, reason } = active;
+    const state = this.finishedState(endpoint, { rotationId, slot, secretVersion, reason }, at);
     await writer.write({
       state,
-      step: {
-        rotationId: active.rotationId,
-        step: 'finished',
-        at,
-        slot: active.slot,
-        detail: `version ${secretVersion}`,
-      },
+      step: { rotationId, step: 'finished', at, slot, detail: `version ${secretVersion}` },
     });
     const props = { ...this.props(endpoint, active), secretVersion, resumed };
     telemetry.trackEvent('RotationSucceeded', props);
@@ -111,14 +91,7 @@ export class RotationRecorder {
       });
     logger.info('rotate => finished', props);
     await this.sendUnsent(writer, state);
-    return {
-      status: 'rotated',
-      endpointId: endpoint.id,
-      rotationId: active.rotationId,
-      slot: active.slot,
-      secretVersion,
-      resumed,
-    };
+    return { status: 'rotated', endpointId: endpoint.id, rotationId, slot, secretVersion, resumed };
   }
 
   /** Drift was repaired from our own pending secret. */
@@ -131,16 +104,7 @@ export class RotationRecorder {
   ): Promise<RotationOutcome> {
     const rotationId = pending.tags['rotationId'] as string;
     const at = this.now();
-    const state = this.success(rotationId, slot, at, {
-      type: 'KeyRotated',
-      endpointId: endpoint.id,
-      secretName: endpoint.secretName,
-      slot,
-      secretVersion,
-      rotationId,
-      reason: 'drift',
-      time: at,
-    });
+    const state = this.finishedState(endpoint, { rotationId, slot, secretVersion, reason: 'drift' }, at);
     await writer.write({
       state,
       step: { rotationId, step: 'finished', at, slot, detail: 'repaired drift from the pending secret' },
@@ -251,15 +215,30 @@ export class RotationRecorder {
     });
   }
 
-  private success(rotationId: string, slot: KeySlot, at: string, event: RotationEvent): RotationState {
-    const unsentEvent: UnsentEvent = { eventId: (this.options.newId ?? randomUUID)(), event };
+  /** The state row of a finished rotation, its `KeyRotated` event journaled with it as unsent. */
+  private finishedState(
+    endpoint: ManagedEndpoint,
+    done: { rotationId: string; slot: KeySlot; secretVersion: string; reason: string },
+    at: string,
+  ): RotationState {
+    const { rotationId, slot, secretVersion, reason } = done;
+    const event: RotationEvent = {
+      type: 'KeyRotated',
+      endpointId: endpoint.id,
+      secretName: endpoint.secretName,
+      slot,
+      secretVersion,
+      rotationId,
+      reason,
+      time: at,
+    };
     return {
       lastOutcome: 'succeeded',
       lastOutcomeAt: at,
       lastRotationId: rotationId,
       lastRotatedAt: at,
       lastSlot: slot,
-      unsentEvent,
+      unsentEvent: { eventId: (this.options.newId ?? randomUUID)(), event },
     };
   }
 
