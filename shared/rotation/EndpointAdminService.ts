@@ -34,6 +34,8 @@ export interface EndpointStatus {
     readonly step: string;
     readonly startedAt: string;
   };
+  /** A finished rotation's `KeyRotated` event its run stopped before sending; the next run sends it. */
+  readonly unsentEvent?: { readonly type: string; readonly eventId: string; readonly time: string };
 }
 
 /** Dependencies of {@link EndpointAdminService}. */
@@ -136,6 +138,15 @@ export class EndpointAdminService {
               slot: state.active.slot,
               step: state.active.step,
               startedAt: state.active.startedAt,
+            },
+          }
+        : {}),
+      ...(state.unsentEvent
+        ? {
+            unsentEvent: {
+              type: state.unsentEvent.event.type,
+              eventId: state.unsentEvent.eventId,
+              time: state.unsentEvent.event.time,
             },
           }
         : {}),

@@ -346,6 +346,31 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Method: status (unsent event)', () => {
+    it('shows a KeyRotated event the journal still holds as unsent, until a run sends it and clears it', async () => {
+      // Prepare: Table storage fails right after the publish, so the journal keeps the event as unsent
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.events.onPublish = () => void (f.journal.failRenewals = 1);
+      await f.services.rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt: '' });
+      const journaled = (await f.journal.getState('demo-key')).state.unsentEvent;
+
+      // Act
+      const stopped = await f.services.admin.status('demo-key');
+      f.events.onPublish = undefined;
+      await f.services.rotator.run({ endpointId: 'demo-key', reason: 'schedule', requestedAt: '' });
+      const sent = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(stopped.unsentEvent).toEqual({
+        type: 'KeyRotated',
+        eventId: journaled?.eventId,
+        time: journaled?.event.time,
+      });
+      expect(sent.unsentEvent).toBeUndefined();
+    });
+  });
+
   describe('Method: rotateNow', () => {
     it('enqueues a manual job, 409s while a rotation runs and 422s token endpoints', async () => {
       const f = buildRotationFixture();
