@@ -1,6 +1,7 @@
 import type { QueueClient } from '@azure/storage-queue';
 
 import type { Sleep } from './clock';
+import { createOnce } from './createOnce';
 import { withRetries } from './retry';
 
 /**
@@ -10,9 +11,11 @@ import { withRetries } from './retry';
  * use.
  */
 export class StorageJsonQueue<T> {
-  private ready?: Promise<unknown>;
+  private readonly createQueue: () => Promise<void>;
 
-  constructor(private readonly options: { client: QueueClient; sleep: Sleep }) {}
+  constructor(private readonly options: { client: QueueClient; sleep: Sleep }) {
+    this.createQueue = createOnce(() => options.client.createIfNotExists());
+  }
 
   /**
    * Sends one message.
@@ -20,11 +23,7 @@ export class StorageJsonQueue<T> {
    */
   async enqueue(message: T, options: { delaySeconds?: number } = {}): Promise<void> {
     const { client, sleep } = this.options;
-    this.ready ??= client.createIfNotExists().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    await this.ready;
+    await this.createQueue();
     const text = Buffer.from(JSON.stringify(message), 'utf8').toString('base64');
     const delay = Math.max(0, Math.ceil(options.delaySeconds ?? 0));
     await withRetries(() => client.sendMessage(text, delay > 0 ? { visibilityTimeout: delay } : {}), {

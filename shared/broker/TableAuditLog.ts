@@ -1,6 +1,6 @@
+import { createTableOnce } from '../createOnce';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
-import { createTableOnce } from '../tableOnce';
 import type { AuditEntry, AuditLog } from './AuditLog';
 import { type AuditBatch, type AuditRow, AuditRowBuilder, DecisionGroups } from './auditRows';
 

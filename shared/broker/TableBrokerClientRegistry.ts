@@ -1,8 +1,8 @@
 import type { TableClient, TableEntity, TableEntityResult } from '@azure/data-tables';
 
+import { createTableOnce } from '../createOnce';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
 import { statusOf } from '../networkErrors';
-import { createTableOnce } from '../tableOnce';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
 import { ClientChangedError } from './errors';
 

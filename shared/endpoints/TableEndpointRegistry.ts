@@ -1,5 +1,6 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
+import { createTableOnce } from '../createOnce';
 import { statusOf } from '../networkErrors';
 import { retryWhileStale } from '../optimisticChange';
 import {
@@ -9,7 +10,6 @@ import {
   EndpointReadOnlyError,
 } from '../rotation/errors';
 import { sdk } from '../sdk';
-import { createTableOnce } from '../tableOnce';
 import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
 import { readEndpointsFile } from './endpointsFile';
 import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';

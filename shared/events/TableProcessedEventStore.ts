@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 
 import type { Clock } from '../clock';
+import { createTableOnce } from '../createOnce';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
-import { createTableOnce } from '../tableOnce';
 import { dayPartition, type ProcessedEventRecord, type ProcessedEventStore } from './ProcessedEventStore';
 
 /** Structural view of the `@azure/data-tables` TableClient methods used. */

@@ -1,9 +1,9 @@
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
 
 import type { Clock, Sleep } from '../../clock';
+import { createTableOnce } from '../../createOnce';
 import { statusOf } from '../../networkErrors';
 import { withRetries } from '../../retry';
-import { createTableOnce } from '../../tableOnce';
 import { LeaseLostError } from '../errors';
 import type { JournalEntry, Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
 
