@@ -3,7 +3,8 @@ import { loadConfig } from '../../../shared/config';
 import { createEventsModule, type EventsModule } from '../../../shared/events/module';
 import type { ModuleRoot } from '../../../shared/services';
 import { FakeClock } from '../FakeClock';
-import { capturingSink, CapturingTelemetry, RecordingEventSink } from './capture';
+import { CapturingRotationEventSink } from '../rotation/CapturingRotationEventSink';
+import { capturingSink, CapturingTelemetry } from './capture';
 import { FakeEndpointDescriber } from './FakeEndpointDescriber';
 import { FakeRotationPorts } from './FakeRotationPorts';
 import { InMemoryProcessedEventStore } from './InMemoryProcessedEventStore';
@@ -14,7 +15,7 @@ export interface TestEventsModule {
   rotation: FakeRotationPorts;
   describer: FakeEndpointDescriber;
   processed: InMemoryProcessedEventStore;
-  sink: RecordingEventSink;
+  sink: CapturingRotationEventSink;
   telemetry: CapturingTelemetry;
   clock: FakeClock;
   /** Formatted log lines (`level line`). */
@@ -38,7 +39,7 @@ export function buildTestEventsModule(env: Record<string, string> = {}): TestEve
   const rotation = new FakeRotationPorts();
   const describer = new FakeEndpointDescriber();
   const processed = new InMemoryProcessedEventStore();
-  const sink = new RecordingEventSink();
+  const sink = new CapturingRotationEventSink();
   const log = capturingSink();
   const keysReplaced: string[] = [];
   const module = createEventsModule(root, {

@@ -34,7 +34,7 @@ describe('Function: eventGridWebhook', () => {
         expect(t.rotation.driftChecks).toEqual(['sample']);
         expect(t.keysReplaced).toEqual(['sample']);
         expect(t.rotation.enqueued).toHaveLength(0);
-        expect(t.sink.published).toEqual([
+        expect(t.sink.events).toEqual([
           expect.objectContaining({ type: 'DriftDetected', endpointId: 'sample', secretVersion: KV_VERSION }),
         ]);
       },
@@ -76,7 +76,7 @@ describe('Function: eventGridWebhook', () => {
 
       // Assess: the broker still drops its copy: the key a person replaced may already be gone.
       expect(actions(reply)).toEqual(['inSync']);
-      expect(t.sink.published).toHaveLength(0);
+      expect(t.sink.events).toHaveLength(0);
       expect(t.keysReplaced).toEqual(['sample']);
     });
 
