@@ -11,6 +11,7 @@ import {
   type PublishRetryHandler,
   type PublishRetryPolicy,
   type PublishRetryQueue,
+  reportLostEvent,
   type RepublishOutcome,
   retryDelaySeconds,
 } from './PublishRetry';
@@ -140,14 +141,7 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
   }
 
   private lost(retry: PublishRetry, attempts: number, why: string): void {
-    this.options.logger.error('publish => event lost', {
-      type: retry.event.type,
-      endpointId: retry.event.endpointId,
-      eventId: retry.eventId,
-      attempts,
-      why,
-    });
-    this.options.telemetry.trackMetric('EventsPublishLost', 1, { type: retry.event.type });
+    reportLostEvent(this.options, 'error', { eventId: retry.eventId, event: retry.event, attempts, why });
   }
 }
 

@@ -1,6 +1,8 @@
 import { KEY_SLOTS, type KeySlot } from '../endpoints/ManagedEndpoint';
 import { ValidationError } from '../errors';
+import type { Logger } from '../logging';
 import { fieldsOf, queueMessageFields } from '../queueMessage';
+import type { Telemetry } from '../telemetry';
 import { ROTATION_EVENT_TYPES, type RotationEvent } from './RotationEvent';
 
 /**
@@ -112,4 +114,25 @@ export interface RepublishOutcome {
 export interface PublishRetryHandler {
   /** Throws only when the event could neither be sent nor held again, so the queue delivers it again. */
   republish(retry: PublishRetry): Promise<RepublishOutcome>;
+}
+
+/**
+ * Logs `publish => event lost` and counts `EventsPublishLost` (the `events-lost` alert's metric) for an
+ * event given up: at error when its tries ran out or it could not be held, at warn when the topic was
+ * removed on purpose.
+ */
+export function reportLostEvent(
+  out: { logger: Logger; telemetry: Telemetry },
+  level: 'error' | 'warn',
+  lost: { eventId: string; event: RotationEvent; attempts?: number; why: string },
+): void {
+  const { eventId, event, attempts, why } = lost;
+  out.logger[level]('publish => event lost', {
+    type: event.type,
+    endpointId: event.endpointId,
+    eventId,
+    ...(attempts !== undefined ? { attempts } : {}),
+    why,
+  });
+  out.telemetry.trackMetric('EventsPublishLost', 1, { type: event.type });
 }

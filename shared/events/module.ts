@@ -13,7 +13,7 @@ import type { EventsRotationPorts } from './EventsRotationPorts';
 import { EventWebhook } from './EventWebhook';
 import { KeyVaultReactions } from './KeyVaultReactions';
 import type { ProcessedEventStore } from './ProcessedEventStore';
-import type { PublishRetry, PublishRetryHandler } from './PublishRetry';
+import { type PublishRetry, type PublishRetryHandler, reportLostEvent } from './PublishRetry';
 import { noopRotationEventSink, type RotationEventSink } from './RotationEvent';
 import { TableProcessedEventStore } from './TableProcessedEventStore';
 
@@ -68,8 +68,7 @@ function unpublishedEvents(logger: Logger, telemetry: Telemetry): RotationEventP
     publish: (event) => noopRotationEventSink.publish(event),
     republish: ({ eventId, event, attempt }) => {
       const why = `${SETTINGS.eventGridTopicEndpoint.name} is not set any more`;
-      logger.warn('publish => event lost', { type: event.type, endpointId: event.endpointId, eventId, why });
-      telemetry.trackMetric('EventsPublishLost', 1, { type: event.type });
+      reportLostEvent({ logger, telemetry }, 'warn', { eventId, event, why });
       return Promise.resolve({ status: 'lost', eventId, type: event.type, attempt, why });
     },
   };
