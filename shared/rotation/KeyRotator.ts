@@ -81,13 +81,17 @@ export class KeyRotator {
       ...(detail ? { detail } : {}),
     });
     if (!endpoint) return skip('notRegistered');
-    if (endpoint.retiredAt) return skip('retired');
-    if (!endpoint.enabled) return skip('disabled');
+    const parked = endpoint.retiredAt ? 'retired' : endpoint.enabled ? undefined : 'disabled';
+    // A parked endpoint is not rotated, but a rotation it finished before it was parked still has to
+    // announce its new key: consumers hold the old one.
+    if (parked && !(await journal.getState(endpoint.id)).state.unsentEvent) return skip(parked);
     const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
     if (!lease) return skip('inProgress');
     const held = new HeldLease(journal, lease, leaseSeconds * 1000);
     try {
-      return await this.underLease(endpoint, job, held);
+      if (!parked) return await this.underLease(endpoint, job, held);
+      await this.sendLeftBehind(endpoint, (await journal.getState(endpoint.id)).state, held);
+      return skip(parked);
     } finally {
       await held.release();
     }
@@ -103,14 +107,7 @@ export class KeyRotator {
     let active = state.active;
     const resumed = active !== undefined;
     try {
-      if (state.unsentEvent) {
-        this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
-          endpointId: endpoint.id,
-          type: state.unsentEvent.event.type,
-          eventId: state.unsentEvent.eventId,
-        });
-        state = await recorder.sendUnsent(held, state);
-      }
+      state = await this.sendLeftBehind(endpoint, state, held);
       if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
       const described = await keys.describe(endpoint);
       if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
@@ -135,6 +132,21 @@ export class KeyRotator {
       else await recorder.failed(held, endpoint, error);
       throw error;
     }
+  }
+
+  /** Sends the event a stopped run journaled with its finish and did not get to send. */
+  private async sendLeftBehind(
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    held: HeldLease,
+  ): Promise<RotationState> {
+    if (!state.unsentEvent) return state;
+    this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
+      endpointId: endpoint.id,
+      type: state.unsentEvent.event.type,
+      eventId: state.unsentEvent.eventId,
+    });
+    return this.options.recorder.sendUnsent(held, state);
   }
 
   /** Plans a new rotation; onboarding and repair happen here. */

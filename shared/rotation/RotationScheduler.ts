@@ -20,7 +20,8 @@ export interface RotationSchedulerOptions {
 
 /**
  * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
- * left half-done) and not being rotated right now, and enqueues one job each. The timer takes no lease:
+ * left half-done) or whose journal holds an event a stopped run did not send (disabled and retired
+ * endpoints included), and not being rotated right now, and enqueues one job each. The timer takes no lease:
  * duplicates (two instances' ticks, or a run that starts just after the check) are harmless, because
  * the rotator re-checks "due" under the endpoint's lease.
  */
@@ -36,8 +37,9 @@ export class RotationScheduler {
   ): Promise<{ due: number; enqueued: number }> {
     const at = typeof now === 'number' ? now : now.getTime();
     const { registry, logger } = this.options;
+    // Disabled and retired endpoints are looked at too: one may still hold an event to send.
     const candidates = (await registry.list()).filter(
-      (e) => e.enabled && !e.retiredAt && e.authMode === 'Key' && supportsRotation(e.kind),
+      (e) => e.authMode === 'Key' && supportsRotation(e.kind),
     );
     let due = 0;
     let enqueued = 0;
@@ -70,9 +72,9 @@ export class RotationScheduler {
     // find the endpoint busy. A crashed run's lease lapses, and the tick after that resumes its rotation,
     // or sends the event it journaled and stopped before sending.
     if (isRotationRunning(lease)) return false;
-    return (
-      state.active !== undefined || state.unsentEvent !== undefined || isDue(endpoint, state, undefined, now)
-    );
+    if (state.unsentEvent !== undefined) return true;
+    if (!endpoint.enabled || endpoint.retiredAt) return false;
+    return state.active !== undefined || isDue(endpoint, state, undefined, now);
   }
 }
 

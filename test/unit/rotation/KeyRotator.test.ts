@@ -373,6 +373,42 @@ describe('Class: KeyRotator', () => {
     });
 
     it.each([
+      ['disabled', { enabled: false }],
+      ['retired', { retiredAt: '2025-12-01T00:00:00Z' }],
+    ] as const)(
+      'sends the event a stopped run left unsent even once the endpoint is %s, and rotates nothing',
+      async (reason, parked) => {
+        // Prepare: a run finished a rotation and stopped before sending its KeyRotated event
+        const f = buildRotationFixture();
+        f.addEndpoint({ id: 'parked-one', ...parked });
+        const unsentEvent = {
+          eventId: 'e-left',
+          event: {
+            type: 'KeyRotated' as const,
+            endpointId: 'parked-one',
+            secretName: 'parked-one-secret',
+            time: new Date(f.clock.now()).toISOString(),
+          },
+        };
+        f.journal.seedState('parked-one', { lastRotatedAt: unsentEvent.event.time, unsentEvent });
+
+        // Act
+        const first = await f.services.rotator.run(job('schedule', { endpointId: 'parked-one' }));
+        const second = await f.services.rotator.run(job('schedule', { endpointId: 'parked-one' }));
+
+        // Assess
+        expect([first, second]).toEqual([
+          { status: 'skipped', endpointId: 'parked-one', reason },
+          { status: 'skipped', endpointId: 'parked-one', reason },
+        ]);
+        expect(f.events.events).toEqual([unsentEvent.event]);
+        expect(f.events.eventIds).toEqual(['e-left']);
+        expect((await f.journal.getState('parked-one')).state.unsentEvent).toBeUndefined();
+        expect(f.keys.calls).toHaveLength(0);
+      },
+    );
+
+    it.each([
       ['the key is accepted: its next journal write finds the lease gone', 200, LeaseLostError],
       ['the test step times out: its failure is logged but not journaled', 401, KeyNotAcceptedError],
     ] as const)(

@@ -52,6 +52,31 @@ describe('Class: RotationScheduler', () => {
       expect(f.jobs.jobs.every((j) => j.reason === 'schedule')).toBe(true);
     });
 
+    it('enqueues a disabled or retired endpoint only while its journal holds an unsent event', async () => {
+      // Prepare: both were parked right after a run finished their rotation and stopped before the send
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'off-unsent', enabled: false });
+      f.addEndpoint({ id: 'gone-unsent', retiredAt: '2025-01-01T00:00:00Z' });
+      f.addEndpoint({ id: 'off-overdue', enabled: false });
+      const longAgo = new Date(f.clock.now() - 1000 * 3_600_000).toISOString();
+      for (const id of ['off-unsent', 'gone-unsent'])
+        f.journal.seedState(id, {
+          lastRotatedAt: longAgo,
+          unsentEvent: {
+            eventId: `e-${id}`,
+            event: { type: 'KeyRotated', endpointId: id, secretName: 's', time: longAgo },
+          },
+        });
+      f.journal.seedState('off-overdue', { lastRotatedAt: longAgo });
+
+      // Act
+      const result = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      expect(result).toEqual({ due: 2, enqueued: 2 });
+      expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual(['gone-unsent', 'off-unsent']);
+    });
+
     it('leaves an endpoint alone while a run holds its lease, and resumes it once that lease lapses', async () => {
       // Prepare: a half-done rotation whose run is at work, and a due endpoint under a drift check's lease
       const f = buildRotationFixture();
