@@ -104,11 +104,6 @@ export class BrokerClientAdminService {
     return toClientView(record);
   }
 
-  /** Disables a client (it keeps its secrets; enable again with `update`). */
-  async disable(id: string): Promise<BrokerClientView> {
-    return this.update(id, { enabled: false });
-  }
-
   /** Deletes a client; `NotFoundError` when absent. */
   async delete(id: string): Promise<void> {
     if (!CLIENT_ID_PATTERN.test(id)) throw new NotFoundError(`No broker client ${id.slice(0, 64)}.`);

@@ -210,7 +210,7 @@ describe('Token broker on the local stack', () => {
 
     // Act
     const refused = await request();
-    await module.admin.disable('int-narrow');
+    await module.admin.update('int-narrow', { enabled: false });
     const disabled = await module.oauth.handle(
       new HttpRequest({
         method: 'POST',

@@ -184,7 +184,7 @@ describe('Class: TokenBroker', () => {
       await vend();
 
       // Act
-      await t.module.admin.disable(c.id);
+      await t.module.admin.update(c.id, { enabled: false });
       const disabled = vend();
       await t.module.admin.update(c.id, {
         enabled: true,

@@ -135,7 +135,7 @@ describe('Class: OAuthTokenProtocol', () => {
 
     it('answers unauthorized_client for a disabled client', async () => {
       // Prepare
-      await t.module.admin.disable(c.id);
+      await t.module.admin.update(c.id, { enabled: false });
 
       // Act
       const r = await t.module.oauth.handle(
