@@ -8,6 +8,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** Options of {@link startEventGridTopic}. */
 export interface EventGridTopicOptions {
@@ -60,6 +61,7 @@ export interface RunningEventGridTopic {
 }
 
 const MAX_BODY = 1024 * 1024;
+const STALL_CLOSE_GRACE_MS = 50;
 
 /**
  * A stand-in Event Grid custom topic for the local stack. It accepts exactly what
@@ -115,6 +117,9 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
       let gone = false;
       res.once('close', () => void (gone = true));
       await stalled.released;
+      // A publisher killed just before the release has its socket's close reach this process a loop
+      // turn or two later; without the pause its publish would be recorded as if it had been sent.
+      await delay(STALL_CLOSE_GRACE_MS);
       if (gone || req.destroyed) return log('publish => publisher gone while stalled, nothing recorded');
     }
     const body = await readBody(req);
