@@ -81,17 +81,19 @@ export class KeyRotator {
       ...(detail ? { detail } : {}),
     });
     if (!endpoint) return skip('notRegistered');
-    const parked = endpoint.retiredAt ? 'retired' : endpoint.enabled ? undefined : 'disabled';
-    // A parked endpoint is not rotated, but a rotation it finished before it was parked still has to
-    // announce its new key: consumers hold the old one.
-    if (parked && !(await journal.getState(endpoint.id)).state.unsentEvent) return skip(parked);
+    if (endpoint.retiredAt) return skip('retired');
+    // A disabled endpoint is not rotated, but a rotation it finished before it was disabled still has to
+    // announce its new key: its consumers hold the old one. (A retired endpoint is gone from Azure, and
+    // its keys with it.)
+    if (!endpoint.enabled && !(await journal.getState(endpoint.id)).state.unsentEvent)
+      return skip('disabled');
     const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
     if (!lease) return skip('inProgress');
     const held = new HeldLease(journal, lease, leaseSeconds * 1000);
     try {
-      if (!parked) return await this.underLease(endpoint, job, held);
+      if (endpoint.enabled) return await this.underLease(endpoint, job, held);
       await this.sendLeftBehind(endpoint, (await journal.getState(endpoint.id)).state, held);
-      return skip(parked);
+      return skip('disabled');
     } finally {
       await held.release();
     }

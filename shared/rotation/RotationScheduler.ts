@@ -20,8 +20,8 @@ export interface RotationSchedulerOptions {
 
 /**
  * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
- * left half-done) or whose journal holds an event a stopped run did not send (disabled and retired
- * endpoints included), and not being rotated right now, and enqueues one job each. The timer takes no lease:
+ * left half-done) or whose journal holds an event a stopped run did not send (disabled endpoints
+ * included), and not being rotated right now, and enqueues one job each. The timer takes no lease:
  * duplicates (two instances' ticks, or a run that starts just after the check) are harmless, because
  * the rotator re-checks "due" under the endpoint's lease.
  */
@@ -37,9 +37,9 @@ export class RotationScheduler {
   ): Promise<{ due: number; enqueued: number }> {
     const at = typeof now === 'number' ? now : now.getTime();
     const { registry, logger } = this.options;
-    // Disabled and retired endpoints are looked at too: one may still hold an event to send.
+    // Disabled endpoints are looked at too: one may still hold an event to send.
     const candidates = (await registry.list()).filter(
-      (e) => e.authMode === 'Key' && supportsRotation(e.kind),
+      (e) => !e.retiredAt && e.authMode === 'Key' && supportsRotation(e.kind),
     );
     let due = 0;
     let enqueued = 0;
@@ -73,7 +73,7 @@ export class RotationScheduler {
     // or sends the event it journaled and stopped before sending.
     if (isRotationRunning(lease)) return false;
     if (state.unsentEvent !== undefined) return true;
-    if (!endpoint.enabled || endpoint.retiredAt) return false;
+    if (!endpoint.enabled) return false;
     return state.active !== undefined || isDue(endpoint, state, undefined, now);
   }
 }

@@ -373,12 +373,13 @@ describe('Class: KeyRotator', () => {
     });
 
     it.each([
-      ['disabled', { enabled: false }],
-      ['retired', { retiredAt: '2025-12-01T00:00:00Z' }],
+      ['disabled', { enabled: false }, 1],
+      ['retired', { retiredAt: '2025-12-01T00:00:00Z' }, 0],
     ] as const)(
-      'sends the event a stopped run left unsent even once the endpoint is %s, and rotates nothing',
-      async (reason, parked) => {
-        // Prepare: a run finished a rotation and stopped before sending its KeyRotated event
+      'a run on a %s endpoint sends the event a stopped run left unsent %i times, and rotates nothing',
+      async (reason, parked, sent) => {
+        // Prepare: a run finished a rotation and stopped before sending its KeyRotated event; the
+        // endpoint was then disabled (its key still serves) or retired (deleted in Azure, key and all)
         const f = buildRotationFixture();
         f.addEndpoint({ id: 'parked-one', ...parked });
         const unsentEvent = {
@@ -401,9 +402,11 @@ describe('Class: KeyRotator', () => {
           { status: 'skipped', endpointId: 'parked-one', reason },
           { status: 'skipped', endpointId: 'parked-one', reason },
         ]);
-        expect(f.events.events).toEqual([unsentEvent.event]);
-        expect(f.events.eventIds).toEqual(['e-left']);
-        expect((await f.journal.getState('parked-one')).state.unsentEvent).toBeUndefined();
+        expect(f.events.events).toEqual(sent ? [unsentEvent.event] : []);
+        expect(f.events.eventIds).toEqual(sent ? ['e-left'] : []);
+        expect((await f.journal.getState('parked-one')).state.unsentEvent).toEqual(
+          sent ? undefined : unsentEvent,
+        );
         expect(f.keys.calls).toHaveLength(0);
       },
     );

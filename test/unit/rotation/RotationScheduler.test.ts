@@ -52,7 +52,7 @@ describe('Class: RotationScheduler', () => {
       expect(f.jobs.jobs.every((j) => j.reason === 'schedule')).toBe(true);
     });
 
-    it('enqueues a disabled or retired endpoint only while its journal holds an unsent event', async () => {
+    it('enqueues a disabled endpoint only while its journal holds an unsent event, and a retired one never', async () => {
       // Prepare: both were parked right after a run finished their rotation and stopped before the send
       const f = buildRotationFixture();
       f.addEndpoint({ id: 'off-unsent', enabled: false });
@@ -73,8 +73,8 @@ describe('Class: RotationScheduler', () => {
       const result = await f.services.scheduler.enqueueDue(f.clock.now());
 
       // Assess
-      expect(result).toEqual({ due: 2, enqueued: 2 });
-      expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual(['gone-unsent', 'off-unsent']);
+      expect(result).toEqual({ due: 1, enqueued: 1 });
+      expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['off-unsent']);
     });
 
     it('leaves an endpoint alone while a run holds its lease, and resumes it once that lease lapses', async () => {
