@@ -1,0 +1,170 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { waitFor } from '../support/waitFor';
+
+const run = promisify(execFile);
+const REPO = join(__dirname, '..', '..');
+
+/** A process as `ps` saw it; its start time keeps a reused process id from passing for it. */
+interface SeenProcess {
+  readonly pid: number;
+  readonly since: string;
+}
+
+function processTable(): Array<SeenProcess & { ppid: number }> {
+  return execFileSync('ps', ['-eo', 'pid=,ppid=,lstart='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [pid = '', ppid = '', ...since] = line.trim().split(/\s+/);
+      return { pid: Number(pid), ppid: Number(ppid), since: since.join(' ') };
+    });
+}
+
+/** The processes below `pid` (children, grandchildren, …). */
+function descendantsOf(pid: number): SeenProcess[] {
+  const table = processTable();
+  const found: SeenProcess[] = [];
+  const walk = (parent: number): void => {
+    for (const row of table)
+      if (row.ppid === parent) {
+        found.push({ pid: row.pid, since: row.since });
+        walk(row.pid);
+      }
+  };
+  walk(pid);
+  return found;
+}
+
+function isRunning(seen: SeenProcess): boolean {
+  return processTable().some((row) => row.pid === seen.pid && row.since === seen.since);
+}
+
+/** What each kind of printed command must answer, recognised by its route. */
+function expectedShape(command: string): { route: string; fields: string[] } {
+  const shapes = [
+    { route: '/api/health', fields: ['status', 'dependencies'] },
+    { route: '/api/oauth2/token', fields: ['access_token', 'token_type', 'expires_in', 'scope'] },
+    { route: '/api/msi/token', fields: ['access_token', 'expires_on', 'resource', 'token_type'] },
+    { route: '/token', fields: ['accessToken', 'tokenType', 'expiryTimeUtc', 'refreshAfterTimeUtc'] },
+    { route: '/api/manage/endpoints/', fields: ['endpoint'] },
+  ];
+  const shape = shapes.find((s) => command.includes(s.route));
+  if (!shape) throw new Error(`the banner printed a command this test does not know: ${command}`);
+  return shape;
+}
+
+/**
+ * `npm start` as a user runs it: the real start script in its own process, the way a terminal runs it
+ * (its own process group, which Ctrl-C signals as a whole). It runs in a copy of the built app with
+ * its own `.local/`, so a stack the developer has running keeps its `stack.json`. Every `curl` line the
+ * banner prints is run as pasted, by bash, from that copy's root.
+ */
+describe('npm start (the start script in its own process)', () => {
+  let root: string;
+  let start: ChildProcess;
+  let output = '';
+  /** Every process the script started, so that a failed test still leaves none behind. */
+  let started: SeenProcess[] = [];
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'amlcb-start-'));
+    cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true });
+    for (const file of ['host.json', 'package.json']) copyFileSync(join(REPO, file), join(root, file));
+    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+    start = spawn(process.execPath, [join(root, 'dist', 'local', 'start.js')], {
+      cwd: root,
+      env: { ...process.env, LOCAL_FUNCTIONS_PORT: '0', LOCAL_EMULATOR_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    start.stdout?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    start.stderr?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    await waitFor('the start banner', () => output.includes('Ctrl-C stops everything.'), {
+      timeoutMs: 120_000,
+      describe: () => output.slice(-3000),
+    });
+    started = descendantsOf(start.pid as number);
+  }, 150_000);
+
+  afterAll(() => {
+    const left = start?.pid === undefined ? started : [...started, ...descendantsOf(start.pid)];
+    for (const seen of left) if (isRunning(seen)) process.kill(seen.pid, 'SIGKILL');
+    if (start?.exitCode === null && start.signalCode === null) start.kill('SIGKILL');
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('prints a curl line for each protocol, and every printed curl line works as pasted', async () => {
+    // Prepare
+    const commands = output
+      .split('\n')
+      .filter((line) => /^\s+curl /.test(line))
+      .map((line) => line.trim());
+
+    // Act: the Key endpoint's key exists once its first rotation has run, seconds after the banner
+    const answers = [];
+    for (const command of commands) {
+      const shape = expectedShape(command);
+      const body = await waitFor(
+        `an answer with ${shape.fields.join(', ')} to: ${command}`,
+        async () => {
+          try {
+            const { stdout } = await run('bash', ['-c', command], { cwd: root, timeout: 30_000 });
+            const parsed = JSON.parse(stdout) as Record<string, unknown>;
+            return shape.fields.every((field) => field in parsed) ? parsed : undefined;
+          } catch {
+            return undefined; // curl failed, or the answer was not JSON yet
+          }
+        },
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
+      answers.push({ route: shape.route, body });
+    }
+
+    // Assess
+    for (const route of ['/api/oauth2/token', '/api/msi/token', '/token', '/api/health'])
+      expect(commands.some((c) => expectedShape(c).route === route)).toBe(true);
+    expect(answers.filter((a) => a.route === '/token').map((a) => a.body['tokenType'])).toEqual(
+      expect.arrayContaining(['Bearer']),
+    );
+    const stackFile = JSON.parse(readFileSync(join(root, '.local', 'stack.json'), 'utf8')) as {
+      clientSecret: string;
+      masterKey: string;
+    };
+    expect(output).not.toContain(stackFile.clientSecret);
+    expect(output).not.toContain(stackFile.masterKey);
+    for (const { body } of answers) {
+      const token = body['access_token'] ?? body['accessToken'];
+      if (typeof token === 'string') expect(output).not.toContain(token);
+    }
+  });
+
+  it('stops itself and every process it started on Ctrl-C', async () => {
+    // Prepare
+    const pid = start.pid as number;
+    const known = new Set(started.map((p) => p.pid));
+    started = [...started, ...descendantsOf(pid).filter((p) => !known.has(p.pid))];
+    const exited = new Promise<number | null>((resolve) => start.once('exit', (code) => resolve(code)));
+
+    // Act: what a terminal does on Ctrl-C, SIGINT to the whole foreground process group
+    process.kill(-pid, 'SIGINT');
+    const code = await exited;
+
+    // Assess
+    expect(started.length).toBeGreaterThanOrEqual(2); // Azurite and the Functions host at least
+    expect(code).toBe(0);
+    expect(output).toContain('SIGINT received: stopping the local stack');
+    await waitFor('every process npm start started to exit', () => !started.some(isRunning), {
+      timeoutMs: 15_000,
+      describe: () =>
+        `still running: ${started
+          .filter(isRunning)
+          .map((p) => p.pid)
+          .join(', ')}`,
+    });
+  });
+});
