@@ -1,6 +1,6 @@
 import type { Sleep } from './clock';
 import { AppError, DependencyFailedError, DependencyUnavailableError } from './errors';
-import { isNetworkErrorCode } from './networkErrors';
+import { isNetworkErrorCode, statusOf } from './networkErrors';
 
 /** Options of {@link withRetries}. */
 export interface RetryOptions {
@@ -85,8 +85,8 @@ export async function withRetries<T>(operation: () => Promise<T>, options: Retry
 
 /** Maps a definite failure to `DependencyFailedError` (our own errors pass through). */
 function translate(error: unknown, dependency: string): unknown {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  if (typeof status !== 'number' || error instanceof DependencyFailedError) return error;
+  const status = statusOf(error);
+  if (status === undefined || error instanceof DependencyFailedError) return error;
   if ((error as { name?: string }).name !== 'RestError') return error;
   return new DependencyFailedError(
     dependency,

@@ -1,4 +1,5 @@
 import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
+import { statusOf } from '../networkErrors';
 
 /** What auto-registration needs to know about an online endpoint. */
 export interface EndpointDescription {
@@ -38,7 +39,7 @@ export class ArmEndpointDescriber implements EndpointDescriber {
         .get(coords.resourceGroup, coords.workspace, coords.name);
       return { authMode: endpoint.properties.authMode, tags: endpoint.tags ?? {} };
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      if (statusOf(error) === 404) return undefined;
       throw error;
     }
   }

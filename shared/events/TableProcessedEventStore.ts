@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { createTableOnce } from '../createOnce';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
-import { errorName } from '../networkErrors';
+import { errorName, statusOf } from '../networkErrors';
 import { dayPartition, type ProcessedEventRecord, type ProcessedEventStore } from './ProcessedEventStore';
 
 /** Structural view of the `@azure/data-tables` TableClient methods used. */
@@ -28,8 +28,6 @@ export interface TableProcessedEventStoreOptions {
   /** Minimum time between lazy purges in one process. @default 3_600_000 */
   purgeIntervalMs?: number;
 }
-
-const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
 
 /**
  * `ProcessedEventStore` in Table storage. Partition = UTC day of the event's own time (identical on

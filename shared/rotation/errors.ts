@@ -5,6 +5,7 @@ import {
   DependencyUnavailableError,
   NotFoundError,
 } from '../errors';
+import { statusOf } from '../networkErrors';
 
 /**
  * Errors of the rotation domain, each with a stable `code`. Messages name endpoints, slots, steps and
@@ -146,9 +147,9 @@ export function errorCode(error: unknown): string {
 /** A message safe to journal and show: our own errors' messages, otherwise only the error's name and status. */
 export function safeMessage(error: unknown): string {
   if (error instanceof AppError) return error.message;
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  const status = statusOf(error);
   const name = error instanceof Error ? error.name : 'Error';
-  return typeof status === 'number' ? `${name} (HTTP ${status})` : name;
+  return status !== undefined ? `${name} (HTTP ${status})` : name;
 }
 
 /**
