@@ -2,6 +2,7 @@ import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
 import type { RotationJobQueue } from './RotationJob';
 import { isRotationRunning, type RotationJournal } from './RotationJournal';
@@ -58,7 +59,7 @@ export class RotationScheduler {
         failed += 1;
         logger.warn('enqueueDue => endpoint skipped this round', {
           endpointId: endpoint.id,
-          error: error instanceof Error ? error.name : 'Error',
+          error: errorName(error),
         });
       }
     });
