@@ -91,9 +91,7 @@ export class KeyRotator {
     if (!lease) return skip('inProgress');
     const held = new HeldLease(journal, lease, leaseSeconds * 1000);
     try {
-      if (endpoint.enabled) return await this.underLease(endpoint, job, held);
-      await this.sendLeftBehind(endpoint, (await journal.getState(endpoint.id)).state, held);
-      return skip('disabled');
+      return await this.underLease(endpoint, job, held);
     } finally {
       await held.release();
     }
@@ -109,7 +107,16 @@ export class KeyRotator {
     let active = state.active;
     const resumed = active !== undefined;
     try {
-      state = await this.sendLeftBehind(endpoint, state, held);
+      if (state.unsentEvent) {
+        this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
+          endpointId: endpoint.id,
+          type: state.unsentEvent.event.type,
+          eventId: state.unsentEvent.eventId,
+        });
+        state = await recorder.sendUnsent(held, state);
+      }
+      // That event is all a disabled endpoint's run is for.
+      if (!endpoint.enabled) return { status: 'skipped', endpointId: endpoint.id, reason: 'disabled' };
       if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
       const described = await keys.describe(endpoint);
       if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
@@ -134,21 +141,6 @@ export class KeyRotator {
       else await recorder.failed(held, endpoint, error);
       throw error;
     }
-  }
-
-  /** Sends the event a stopped run journaled with its finish and did not get to send. */
-  private async sendLeftBehind(
-    endpoint: ManagedEndpoint,
-    state: RotationState,
-    held: HeldLease,
-  ): Promise<RotationState> {
-    if (!state.unsentEvent) return state;
-    this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
-      endpointId: endpoint.id,
-      type: state.unsentEvent.event.type,
-      eventId: state.unsentEvent.eventId,
-    });
-    return this.options.recorder.sendUnsent(held, state);
   }
 
   /** Plans a new rotation; onboarding and repair happen here. */
