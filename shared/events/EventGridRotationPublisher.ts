@@ -74,8 +74,7 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
     this.policy = options.retryPolicy ?? DEFAULT_PUBLISH_RETRY_POLICY;
   }
 
-  async publish(event: RotationEvent, id?: string): Promise<void> {
-    const eventId = id ?? (this.options.newId ?? randomUUID)();
+  async publish(event: RotationEvent, eventId = (this.options.newId ?? randomUUID)()): Promise<void> {
     const failure = await this.send(event, eventId, 1);
     if (!failure) return;
     const retry: PublishRetry = {
