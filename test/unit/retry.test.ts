@@ -10,6 +10,18 @@ function restError(statusCode: number, headers: Record<string, string> = {}): Re
   });
 }
 
+/** An operation that always throws `error`, and how often it was called. */
+function alwaysFailing(error: Error): { op: () => Promise<never>; calls: () => number } {
+  let calls = 0;
+  return {
+    op: async () => {
+      calls += 1;
+      throw error;
+    },
+    calls: () => calls,
+  };
+}
+
 describe('Function: withRetries', () => {
   it('retries 429 honouring Retry-After, then succeeds', async () => {
     // Prepare
@@ -31,46 +43,34 @@ describe('Function: withRetries', () => {
 
   it('gives up after the bounded attempts with DependencyUnavailableError carrying the retry hint', async () => {
     // Prepare
-    let calls = 0;
-    const op = async () => {
-      calls += 1;
-      throw restError(503, { 'retry-after': '2' });
-    };
+    const failing = alwaysFailing(restError(503, { 'retry-after': '2' }));
 
     // Act
-    const promise = withRetries(op, { dependency: 'keyVault', sleep: async () => undefined, attempts: 4 });
+    const promise = withRetries(failing.op, {
+      dependency: 'keyVault',
+      sleep: async () => undefined,
+      attempts: 4,
+    });
 
     // Assess
     await expect(promise).rejects.toThrow(DependencyUnavailableError);
     await expect(promise).rejects.toMatchObject({ retryAfterSeconds: 2, dependency: 'keyVault' });
-    expect(calls).toBe(4);
+    expect(failing.calls()).toBe(4);
   });
 
   it('does not wait longer than maxDelayMs: a long Retry-After goes back to the queue', async () => {
-    let calls = 0;
-    const promise = withRetries(
-      async () => {
-        calls += 1;
-        throw restError(429, { 'retry-after': '3600' });
-      },
-      { dependency: 'arm', sleep: async () => undefined },
-    );
+    const failing = alwaysFailing(restError(429, { 'retry-after': '3600' }));
+    const promise = withRetries(failing.op, { dependency: 'arm', sleep: async () => undefined });
     await expect(promise).rejects.toMatchObject({ retryAfterSeconds: 3600 });
-    expect(calls).toBe(1);
+    expect(failing.calls()).toBe(1);
   });
 
   it('does not retry a definite answer and maps it to DependencyFailedError with the status', async () => {
-    let calls = 0;
-    const promise = withRetries(
-      async () => {
-        calls += 1;
-        throw restError(403);
-      },
-      { dependency: 'arm', sleep: async () => undefined },
-    );
+    const failing = alwaysFailing(restError(403));
+    const promise = withRetries(failing.op, { dependency: 'arm', sleep: async () => undefined });
     await expect(promise).rejects.toThrow(DependencyFailedError);
     await expect(promise).rejects.toMatchObject({ dependencyStatus: 403 });
-    expect(calls).toBe(1);
+    expect(failing.calls()).toBe(1);
   });
 
   it.each<[string, unknown, boolean]>([
