@@ -63,7 +63,9 @@ export class RotationScheduler {
         });
       }
     });
-    logger.info('enqueueDue => done', { endpoints: candidates.length, due, enqueued, failed });
+    // Disabled endpoints are counted apart, so that `endpoints` is not read as the number kept rotating.
+    const disabled = candidates.filter((e) => !e.enabled).length;
+    logger.info('enqueueDue => done', { endpoints: candidates.length, disabled, due, enqueued, failed });
     return { due, enqueued };
   }
 

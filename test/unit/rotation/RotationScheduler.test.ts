@@ -50,6 +50,8 @@ describe('Class: RotationScheduler', () => {
         'v1-service',
       ]);
       expect(f.jobs.jobs.every((j) => j.reason === 'schedule')).toBe(true);
+      const summary = f.logs.find((l) => l.includes('enqueueDue => done'));
+      expect(summary).toMatch(/endpoints=7 disabled=1 due=5 enqueued=5 failed=0/);
     });
 
     it('enqueues a disabled endpoint only while its journal holds an unsent event, and a retired one never', async () => {
