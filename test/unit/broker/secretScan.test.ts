@@ -37,6 +37,19 @@ describe('Secret hygiene across the broker', () => {
         },
         body: { string: body },
       });
+    const msiGet = (clientId: string, identityHeader: string) =>
+      new HttpRequest({
+        method: 'GET',
+        url: `http://l/api/msi/token?api-version=2019-08-01&resource=demo-key&client_id=${clientId}`,
+        headers: { 'x-identity-header': identityHeader },
+      });
+    const amlPost = (headers: Record<string, string>) =>
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://l/api/endpoints/demo-token/token',
+        params: { id: 'demo-token' },
+        headers,
+      });
 
     // Act: successes and every kind of failure, with secrets in the places callers put them.
     keep(
@@ -66,53 +79,15 @@ describe('Secret hygiene across the broker', () => {
     keep(await oauth(form('grant_type=client_credentials&scope=demo-aad', basic(a.id, a.primary)), context));
     for (let i = 0; i < 8; i++)
       keep(await oauth(form('grant_type=client_credentials', basic(b.id, a.primary)), context));
-    keep(
-      await msi(
-        new HttpRequest({
-          method: 'GET',
-          url: `http://l/api/msi/token?api-version=2019-08-01&resource=demo-key&client_id=${b.id}`,
-          headers: { 'x-identity-header': b.primary },
-        }),
-        context,
-      ),
-    );
-    keep(
-      await msi(
-        new HttpRequest({
-          method: 'GET',
-          url: `http://l/api/msi/token?api-version=2019-08-01&resource=demo-key&client_id=${a.id}`,
-          headers: { 'x-identity-header': b.secondary },
-        }),
-        context,
-      ),
-    );
-    keep(
-      await aml(
-        new HttpRequest({
-          method: 'POST',
-          url: 'http://l/api/endpoints/demo-token/token',
-          params: { id: 'demo-token' },
-          headers: { 'x-identity-header': `${a.id}:${a.primary}` },
-        }),
-        context,
-      ),
-    );
+    keep(await msi(msiGet(b.id, b.primary), context));
+    keep(await msi(msiGet(a.id, b.secondary), context));
+    keep(await aml(amlPost({ 'x-identity-header': `${a.id}:${a.primary}` }), context));
     t.aml.behaviour = {
       kind: 'error',
       error: Object.assign(new Error(`upstream echoed ${a.primary}`), { statusCode: 500 }),
     };
     t.module.cache.invalidate();
-    keep(
-      await aml(
-        new HttpRequest({
-          method: 'POST',
-          url: 'http://l/api/endpoints/demo-token/token',
-          params: { id: 'demo-token' },
-          headers: { authorization: basic(a.id, a.primary) },
-        }),
-        context,
-      ),
-    );
+    keep(await aml(amlPost({ authorization: basic(a.id, a.primary) }), context));
     const listed = await manageClientsHandler(() => t.module)(
       new HttpRequest({ method: 'GET', url: 'http://l/api/manage/clients' }),
       context,
