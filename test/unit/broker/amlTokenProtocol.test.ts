@@ -1,6 +1,7 @@
-import { HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { HttpRequest } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { basicAuth, jsonOf } from '../../fakes/broker/httpParts';
 
 function post(id: string, headers: Record<string, string> = {}, query = ''): HttpRequest {
   return new HttpRequest({
@@ -10,8 +11,6 @@ function post(id: string, headers: Record<string, string> = {}, query = ''): Htt
     params: { id },
   });
 }
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-const json = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
 
 describe('Class: AmlTokenProtocol', () => {
   let t: TestBroker;
@@ -25,14 +24,14 @@ describe('Class: AmlTokenProtocol', () => {
     it('answers the EndpointAuthToken shape in epoch seconds with Basic auth', async () => {
       // Act
       const r = await t.module.amlToken.handle(
-        post('demo-token', { authorization: basic(c.id, c.primary) }),
+        post('demo-token', { authorization: basicAuth(c.id, c.primary) }),
         'i',
       );
 
       // Assess
       const nowSeconds = Math.floor(t.clock.now() / 1000);
       expect(r.status).toBe(200);
-      expect(json(r)).toEqual({
+      expect(jsonOf(r)).toEqual({
         accessToken: 'amlToken-token-1',
         tokenType: 'Bearer',
         expiryTimeUtc: nowSeconds + 3600,
@@ -64,14 +63,14 @@ describe('Class: AmlTokenProtocol', () => {
       expect(r.status).toBe(401);
       expect((r.headers as Record<string, string>)['www-authenticate']).toMatch(/^Basic realm=/);
       expect((r.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
-      expect(json(r)).toMatchObject({ code: 'InvalidClient', instance: 'inv-1' });
+      expect(jsonOf(r)).toMatchObject({ code: 'InvalidClient', instance: 'inv-1' });
     });
 
     it('refuses both authentication methods at once', async () => {
       // Act
       const r = await t.module.amlToken.handle(
         post('demo-token', {
-          authorization: basic(c.id, c.primary),
+          authorization: basicAuth(c.id, c.primary),
           'x-identity-header': `${c.id}:${c.primary}`,
         }),
         'i',
@@ -84,13 +83,13 @@ describe('Class: AmlTokenProtocol', () => {
     it('answers 403 for an endpoint outside the allow-list', async () => {
       // Act
       const r = await t.module.amlToken.handle(
-        post('demo-aad', { authorization: basic(c.id, c.primary) }),
+        post('demo-aad', { authorization: basicAuth(c.id, c.primary) }),
         'i',
       );
 
       // Assess
       expect(r.status).toBe(403);
-      expect(json(r)['code']).toBe('ScopeNotAllowed');
+      expect(jsonOf(r)['code']).toBe('ScopeNotAllowed');
     });
 
     it('answers 503 with Retry-After naming the upstream failure class', async () => {
@@ -99,14 +98,14 @@ describe('Class: AmlTokenProtocol', () => {
 
       // Act
       const r = await t.module.amlToken.handle(
-        post('demo-token', { authorization: basic(c.id, c.primary) }),
+        post('demo-token', { authorization: basicAuth(c.id, c.primary) }),
         'i',
       );
 
       // Assess
       expect(r.status).toBe(503);
-      expect(json(r)['code']).toBe('UpstreamUnavailable');
-      expect(json(r)['detail']).toContain('amlToken failed (throttled)');
+      expect(jsonOf(r)['code']).toBe('UpstreamUnavailable');
+      expect(jsonOf(r)['detail']).toContain('amlToken failed (throttled)');
       expect((r.headers as Record<string, string>)['retry-after']).toBe('2');
     });
   });

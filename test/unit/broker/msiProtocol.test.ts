@@ -1,11 +1,11 @@
-import { HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { HttpRequest } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { jsonOf } from '../../fakes/broker/httpParts';
 
 function get(query: string, headers: Record<string, string> = {}): HttpRequest {
   return new HttpRequest({ method: 'GET', url: `http://localhost/api/msi/token?${query}`, headers });
 }
-const json = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
 
 describe('Class: MsiTokenProtocol', () => {
   let t: TestBroker;
@@ -30,7 +30,7 @@ describe('Class: MsiTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(200);
-      expect(json(r)).toEqual({
+      expect(jsonOf(r)).toEqual({
         access_token: 'managedIdentity-token-1',
         expires_on: String(Math.floor(t.clock.now() / 1000) + 3600),
         resource: 'https://ml.azure.com/',
@@ -49,8 +49,8 @@ describe('Class: MsiTokenProtocol', () => {
       );
 
       // Assess
-      expect(json(r)['access_token']).toBe('amlToken-token-1');
-      expect(json(r)['resource']).toBe('demo-token');
+      expect(jsonOf(r)['access_token']).toBe('amlToken-token-1');
+      expect(jsonOf(r)['resource']).toBe('demo-token');
     });
 
     it.each([
@@ -71,9 +71,9 @@ describe('Class: MsiTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(status);
-      expect(Object.keys(json(r)).sort()).toEqual(['correlationId', 'message', 'statusCode']);
-      expect(json(r)).toMatchObject({ statusCode: status, correlationId: 'corr-3' });
-      expect(typeof json(r)['message']).toBe('string');
+      expect(Object.keys(jsonOf(r)).sort()).toEqual(['correlationId', 'message', 'statusCode']);
+      expect(jsonOf(r)).toMatchObject({ statusCode: status, correlationId: 'corr-3' });
+      expect(typeof jsonOf(r)['message']).toBe('string');
     });
 
     it('answers 401 without X-IDENTITY-HEADER, with a wrong secret, or without a client id', async () => {
@@ -125,7 +125,7 @@ describe('Class: MsiTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(503);
-      expect(json(r)['message']).toContain('managedIdentity failed (credentialUnavailable)');
+      expect(jsonOf(r)['message']).toContain('managedIdentity failed (credentialUnavailable)');
       expect((r.headers as Record<string, string>)['retry-after']).toBe('2');
     });
   });

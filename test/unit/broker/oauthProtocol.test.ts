@@ -1,6 +1,7 @@
 import { HttpRequest, type HttpResponseInit } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { basicAuth, jsonOf } from '../../fakes/broker/httpParts';
 
 function post(body: string, headers: Record<string, string> = {}): HttpRequest {
   return new HttpRequest({
@@ -10,9 +11,6 @@ function post(body: string, headers: Record<string, string> = {}): HttpRequest {
     body: { string: body },
   });
 }
-const basic = (id: string, secret: string) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-const json = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
 const header = (r: HttpResponseInit, name: string) => (r.headers as Record<string, string>)[name];
 
 describe('Class: OAuthTokenProtocol', () => {
@@ -32,7 +30,7 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(200);
-      expect(json(r)).toEqual({
+      expect(jsonOf(r)).toEqual({
         access_token: 'amlToken-token-1',
         token_type: 'Bearer',
         expires_in: 3600,
@@ -53,20 +51,20 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(200);
-      expect(json(r)['scope']).toBe('demo-token');
+      expect(jsonOf(r)['scope']).toBe('demo-token');
     });
 
     it('refuses two client authentication methods at once with invalid_request', async () => {
       // Act
       const r = await t.module.oauth.handle(
         post(`grant_type=client_credentials&client_secret=${c.primary}`, {
-          authorization: basic(c.id, c.primary),
+          authorization: basicAuth(c.id, c.primary),
         }),
       );
 
       // Assess
       expect(r.status).toBe(400);
-      expect(json(r)['error']).toBe('invalid_request');
+      expect(jsonOf(r)['error']).toBe('invalid_request');
     });
 
     it.each([
@@ -96,17 +94,17 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(status);
-      expect(json(r)['error']).toBe(error);
+      expect(jsonOf(r)['error']).toBe(error);
       expect(header(r, 'cache-control')).toBe('no-store');
     });
 
     it('answers invalid_client 401 with WWW-Authenticate, the same for unknown ids and wrong secrets', async () => {
       // Act
       const wrong = await t.module.oauth.handle(
-        post('grant_type=client_credentials', { authorization: basic(c.id, 'x') }),
+        post('grant_type=client_credentials', { authorization: basicAuth(c.id, 'x') }),
       );
       const unknown = await t.module.oauth.handle(
-        post('grant_type=client_credentials', { authorization: basic('nobody', 'x') }),
+        post('grant_type=client_credentials', { authorization: basicAuth('nobody', 'x') }),
       );
 
       // Assess
@@ -121,7 +119,7 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(400);
-      expect(json(r)['error']).toBe('invalid_request');
+      expect(jsonOf(r)['error']).toBe('invalid_request');
     });
 
     it('refuses bodies over the size limit', async () => {
@@ -130,7 +128,7 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(413);
-      expect(json(r)['error']).toBe('invalid_request');
+      expect(jsonOf(r)['error']).toBe('invalid_request');
     });
 
     it('answers unauthorized_client for a disabled client', async () => {
@@ -139,18 +137,19 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Act
       const r = await t.module.oauth.handle(
-        post('grant_type=client_credentials', { authorization: basic(c.id, c.primary) }),
+        post('grant_type=client_credentials', { authorization: basicAuth(c.id, c.primary) }),
       );
 
       // Assess
       expect(r.status).toBe(400);
-      expect(json(r)['error']).toBe('unauthorized_client');
+      expect(jsonOf(r)['error']).toBe('unauthorized_client');
     });
 
     it('answers slow_down 429 with Retry-After over the rate limit', async () => {
       // Prepare
       await t.module.admin.update(c.id, { rateLimitPerMinute: 1 });
-      const request = () => post('grant_type=client_credentials', { authorization: basic(c.id, c.primary) });
+      const request = () =>
+        post('grant_type=client_credentials', { authorization: basicAuth(c.id, c.primary) });
       await t.module.oauth.handle(request());
 
       // Act
@@ -158,7 +157,7 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Assess
       expect(r.status).toBe(429);
-      expect(json(r)['error']).toBe('slow_down');
+      expect(jsonOf(r)['error']).toBe('slow_down');
       expect(header(r, 'retry-after')).toBe('60');
     });
 
@@ -168,13 +167,13 @@ describe('Class: OAuthTokenProtocol', () => {
 
       // Act
       const r = await t.module.oauth.handle(
-        post('grant_type=client_credentials', { authorization: basic(c.id, c.primary) }),
+        post('grant_type=client_credentials', { authorization: basicAuth(c.id, c.primary) }),
       );
 
       // Assess
       expect(r.status).toBe(503);
-      expect(json(r)['error']).toBe('temporarily_unavailable');
-      expect(json(r)['error_description']).toContain('amlToken failed (network)');
+      expect(jsonOf(r)['error']).toBe('temporarily_unavailable');
+      expect(jsonOf(r)['error_description']).toContain('amlToken failed (network)');
       expect(header(r, 'retry-after')).toBe('2');
     });
   });

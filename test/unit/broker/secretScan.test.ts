@@ -6,6 +6,7 @@ import { manageClientsHandler } from '../../../functions/manageClients';
 import { msiTokenHandler } from '../../../functions/msiToken';
 import { oauthTokenHandler } from '../../../functions/oauthToken';
 import { buildTestBroker, TEST_PEPPER } from '../../fakes/broker/buildTestBroker';
+import { basicAuth } from '../../fakes/broker/httpParts';
 
 describe('Secret hygiene across the broker', () => {
   it('no client secret, pepper or token reaches logs, audit rows, telemetry or error bodies', async () => {
@@ -26,7 +27,6 @@ describe('Secret hygiene across the broker', () => {
     const otherBodies: string[] = [];
     const keep = (r: HttpResponseInit) =>
       (r.status === 200 ? successBodies : otherBodies).push((r.body as string | undefined) ?? '');
-    const basic = (id: string, s: string) => `Basic ${Buffer.from(`${id}:${s}`).toString('base64')}`;
     const form = (body: string, auth?: string) =>
       new HttpRequest({
         method: 'POST',
@@ -53,7 +53,10 @@ describe('Secret hygiene across the broker', () => {
 
     // Act: successes and every kind of failure, with secrets in the places callers put them.
     keep(
-      await oauth(form('grant_type=client_credentials&scope=demo-token', basic(a.id, a.primary)), context),
+      await oauth(
+        form('grant_type=client_credentials&scope=demo-token', basicAuth(a.id, a.primary)),
+        context,
+      ),
     );
     keep(
       await oauth(
@@ -71,14 +74,16 @@ describe('Secret hygiene across the broker', () => {
     );
     keep(
       await oauth(
-        form(`grant_type=client_credentials&client_secret=${a.primary}`, basic(a.id, a.primary)),
+        form(`grant_type=client_credentials&client_secret=${a.primary}`, basicAuth(a.id, a.primary)),
         context,
       ),
     );
     keep(await oauth(form(`grant_type=password&client_id=${b.id}&client_secret=${b.secondary}`), context));
-    keep(await oauth(form('grant_type=client_credentials&scope=demo-aad', basic(a.id, a.primary)), context));
+    keep(
+      await oauth(form('grant_type=client_credentials&scope=demo-aad', basicAuth(a.id, a.primary)), context),
+    );
     for (let i = 0; i < 8; i++)
-      keep(await oauth(form('grant_type=client_credentials', basic(b.id, a.primary)), context));
+      keep(await oauth(form('grant_type=client_credentials', basicAuth(b.id, a.primary)), context));
     keep(await msi(msiGet(b.id, b.primary), context));
     keep(await msi(msiGet(a.id, b.secondary), context));
     keep(await aml(amlPost({ 'x-identity-header': `${a.id}:${a.primary}` }), context));
@@ -87,7 +92,7 @@ describe('Secret hygiene across the broker', () => {
       error: Object.assign(new Error(`upstream echoed ${a.primary}`), { statusCode: 500 }),
     };
     t.module.cache.invalidate();
-    keep(await aml(amlPost({ authorization: basic(a.id, a.primary) }), context));
+    keep(await aml(amlPost({ authorization: basicAuth(a.id, a.primary) }), context));
     const listed = await manageClientsHandler(() => t.module)(
       new HttpRequest({ method: 'GET', url: 'http://l/api/manage/clients' }),
       context,
