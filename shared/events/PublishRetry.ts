@@ -131,7 +131,7 @@ export function reportLostEvent(
     type: event.type,
     endpointId: event.endpointId,
     eventId,
-    ...(attempts !== undefined ? { attempts } : {}),
+    attempts,
     why,
   });
   out.telemetry.trackMetric('EventsPublishLost', 1, { type: event.type });
