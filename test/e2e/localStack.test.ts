@@ -8,6 +8,7 @@ import { type LocalStack, startLocalStack } from '../../local/stack';
 import type { PublishRetry } from '../../shared/events/PublishRetry';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { useEmulatorIdentity } from '../support/emulators';
+import { basicAuth } from '../support/httpParts';
 import { deliver, secretEvent } from '../support/keyVaultEvents';
 import { standInVaultClient } from '../support/probeClient';
 import { sleep, waitFor } from '../support/waitFor';
@@ -33,17 +34,19 @@ describe('Local stack (npm start)', () => {
     await stack?.stop();
   });
 
-  const basic = () => `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
   const oauthToken = (scope: string) =>
     fetch(`${stack.functionsUrl}/api/oauth2/token`, {
       method: 'POST',
-      headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        authorization: basicAuth(clientId, secret),
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: `grant_type=client_credentials&scope=${scope}`,
     });
   const keyToken = async () => {
     const response = await fetch(`${stack.functionsUrl}/api/endpoints/demo-key-endpoint/token`, {
       method: 'POST',
-      headers: { authorization: basic() },
+      headers: { authorization: basicAuth(clientId, secret) },
     });
     return {
       status: response.status,
@@ -186,7 +189,10 @@ describe('Local stack (npm start)', () => {
     // Act: stop it (SIGTERM, as on scale-in) right after the decision, well inside the audit's 1-s flush
     const refused = await fetch(`${instance.url}/api/oauth2/token`, {
       method: 'POST',
-      headers: { authorization: basic(), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: {
+        authorization: basicAuth(clientId, secret),
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       body: `grant_type=client_credentials&scope=${scope}`,
     });
     await instance.stop();

@@ -12,6 +12,7 @@ import { runMsiClient } from '../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
 import { FakeClock } from '../fakes/FakeClock';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { basicAuth, jsonOf } from '../support/httpParts';
 import { sleep } from '../support/waitFor';
 
 /**
@@ -96,18 +97,16 @@ describe('Token broker on the local stack', () => {
     restoreEnv();
   });
 
-  const basic = () => `Basic ${Buffer.from(`${client.id}:${client.primary}`).toString('base64')}`;
   const amlRequest = (id: string) =>
     module.amlToken.handle(
       new HttpRequest({
         method: 'POST',
         url: `http://l/api/endpoints/${id}/token`,
         params: { id },
-        headers: { authorization: basic() },
+        headers: { authorization: basicAuth(client.id, client.primary) },
       }),
       'int',
     );
-  const body = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
   const score = (name: string, token: string) =>
     fetch(scoring[name] ?? '', {
       method: 'POST',
@@ -121,7 +120,7 @@ describe('Token broker on the local stack', () => {
 
     // Act
     const replies = await Promise.all(Array.from({ length: 200 }, () => amlRequest('int-token')));
-    const token = String(body(replies[0] as HttpResponseInit)['accessToken']);
+    const token = String(jsonOf(replies[0] as HttpResponseInit)['accessToken']);
     const scored = await score('int-token', token);
 
     // Assess
@@ -133,7 +132,7 @@ describe('Token broker on the local stack', () => {
   it('a managed-identity token for ml.azure.com scores the AADToken endpoint', async () => {
     // Act
     const r = await amlRequest('int-aad');
-    const scored = await score('int-aad', String(body(r)['accessToken']));
+    const scored = await score('int-aad', String(jsonOf(r)['accessToken']));
 
     // Assess
     expect(r.status).toBe(200);
@@ -143,7 +142,7 @@ describe('Token broker on the local stack', () => {
   it('the Key endpoint key comes from Key Vault and scores', async () => {
     // Act
     const r = await amlRequest('int-key');
-    const scored = await score('int-key', String(body(r)['accessToken']));
+    const scored = await score('int-key', String(jsonOf(r)['accessToken']));
 
     // Assess
     expect(r.status).toBe(200);
@@ -166,7 +165,7 @@ describe('Token broker on the local stack', () => {
 
   it('serves cached tokens through an ARM outage until the minimum lifetime, then 503, then recovers', async () => {
     // Prepare
-    const first = body(await amlRequest('int-token'));
+    const first = jsonOf(await amlRequest('int-token'));
     emulators.control.setFault('arm', { outage: true });
 
     // Act
@@ -182,10 +181,10 @@ describe('Token broker on the local stack', () => {
 
     // Assess
     expect(during.status).toBe(200);
-    expect(body(during)['accessToken']).toBe(first['accessToken']);
+    expect(jsonOf(during)['accessToken']).toBe(first['accessToken']);
     expect(exhausted.status).toBe(503);
     expect((exhausted.headers as Record<string, string>)['retry-after']).toBeDefined();
-    expect(body(exhausted)['detail']).toContain('amlToken failed');
+    expect(jsonOf(exhausted)['detail']).toContain('amlToken failed');
     expect(recovered.status).toBe(200);
   });
 
@@ -228,7 +227,7 @@ describe('Token broker on the local stack', () => {
     // Assess
     expect(refused.status).toBe(403);
     expect(disabled.status).toBe(400);
-    expect(body(disabled)['error']).toBe('unauthorized_client');
+    expect(jsonOf(disabled)['error']).toBe('unauthorized_client');
     const reasons = auditRows.filter((r) => r['clientId'] === 'int-narrow').map((r) => r['reason']);
     expect(reasons).toEqual(expect.arrayContaining(['ScopeNotAllowed', 'ClientNotAuthorized']));
     const issued = auditRows.filter((r) => r['outcome'] === 'issued');

@@ -10,6 +10,7 @@ import { runMsiClient, runOAuthClient } from '../fakes/broker/offTheShelfClients
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
 import { FakeClock } from '../fakes/FakeClock';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { basicAuth } from '../support/httpParts';
 import { sleep } from '../support/waitFor';
 
 /**
@@ -97,11 +98,10 @@ describe('v1 service tokens through the broker on the local stack', () => {
 
   afterEach(() => emulators.control.clearFaults());
 
-  const basic = () => `Basic ${Buffer.from(`${client.id}:${client.primary}`).toString('base64')}`;
   const amlShape = () =>
     fetch(`${served.url}/api/endpoints/aks-token/token`, {
       method: 'POST',
-      headers: { authorization: basic() },
+      headers: { authorization: basicAuth(client.id, client.primary) },
     });
   const score = (token: string) =>
     fetch(scoringUri, {
@@ -152,7 +152,7 @@ describe('v1 service tokens through the broker on the local stack', () => {
     const oauth = await runOAuthClient(served.url, 'post', client.id, client.primary, 'aks-keyonly');
     const aml = await fetch(`${served.url}/api/endpoints/aks-keyonly/token`, {
       method: 'POST',
-      headers: { authorization: basic() },
+      headers: { authorization: basicAuth(client.id, client.primary) },
     });
     const body = (await aml.json()) as Record<string, unknown>;
     // Assess

@@ -1,7 +1,7 @@
 import { HttpRequest } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
-import { basicAuth, jsonOf } from '../../fakes/broker/httpParts';
+import { basicAuth, jsonOf } from '../../support/httpParts';
 
 function post(id: string, headers: Record<string, string> = {}, query = ''): HttpRequest {
   return new HttpRequest({

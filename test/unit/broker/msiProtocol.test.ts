@@ -1,7 +1,7 @@
 import { HttpRequest } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
-import { jsonOf } from '../../fakes/broker/httpParts';
+import { jsonOf } from '../../support/httpParts';
 
 function get(query: string, headers: Record<string, string> = {}): HttpRequest {
   return new HttpRequest({ method: 'GET', url: `http://localhost/api/msi/token?${query}`, headers });

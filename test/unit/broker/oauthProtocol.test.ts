@@ -1,7 +1,7 @@
 import { HttpRequest, type HttpResponseInit } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
-import { basicAuth, jsonOf } from '../../fakes/broker/httpParts';
+import { basicAuth, jsonOf } from '../../support/httpParts';
 
 function post(body: string, headers: Record<string, string> = {}): HttpRequest {
   return new HttpRequest({

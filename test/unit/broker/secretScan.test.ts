@@ -6,7 +6,7 @@ import { manageClientsHandler } from '../../../functions/manageClients';
 import { msiTokenHandler } from '../../../functions/msiToken';
 import { oauthTokenHandler } from '../../../functions/oauthToken';
 import { buildTestBroker, TEST_PEPPER } from '../../fakes/broker/buildTestBroker';
-import { basicAuth } from '../../fakes/broker/httpParts';
+import { basicAuth } from '../../support/httpParts';
 
 describe('Secret hygiene across the broker', () => {
   it('no client secret, pepper or token reaches logs, audit rows, telemetry or error bodies', async () => {
