@@ -1,5 +1,5 @@
 import { createTableOnce } from '../createOnce';
-import type { Logger } from '../logging';
+import type { Logger, LogProps } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
 import type { AuditEntry, AuditLog } from './AuditLog';
 import { type AuditBatch, type AuditRow, AuditRowBuilder, DecisionGroups } from './auditRows';
@@ -34,8 +34,8 @@ const DEFINITE_REFUSALS = new Set([400, 413]);
  * request: while Table storage is unreachable or failing (after the SDK's own retries), the rows are
  * kept, in order, and tried again with a growing pause (up to a minute), so an outage loses no
  * decision unless more than `maxHeldRows` rows pile up; a batch whose earlier try landed although its
- * answer was lost comes back 409 and counts as written. Lost rows are logged with their number of
- * decisions. Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
+ * answer was lost comes back 409 and counts as written. Rows the table does not get are logged, with
+ * their number of decisions and then one by one. Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
   /** Decisions since the last flush. */
@@ -181,17 +181,32 @@ export class TableAuditLog implements AuditLog {
     return held;
   }
 
+  /**
+   * Says how many decisions the table will not get, then logs each of their rows, which hold no secret,
+   * so the trail lives on in the logs (Application Insights traces in Azure).
+   */
   private lose(batches: readonly AuditBatch[], why: 'refused' | 'too many held' | 'closed'): void {
-    this.options.logger.error('write => entries lost', {
-      lost: decisionsIn(batches),
-      why,
-    });
+    const { logger } = this.options;
+    logger.error('write => entries lost', { lost: decisionsIn(batches), why });
+    for (const batch of batches) {
+      for (const [, row] of batch.actions) logger.warn('write => lost row', columnsOf(row));
+    }
   }
 
   private stopRetryTimer(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
+}
+
+/** A row's columns but its keys (the time says the day; the row key only made it unique). */
+function columnsOf(row: AuditRow): LogProps {
+  const props: LogProps = {};
+  for (const [name, value] of Object.entries(row)) {
+    if (name === 'partitionKey' || name === 'rowKey') continue;
+    if (typeof value === 'string' || typeof value === 'number') props[name] = value;
+  }
+  return props;
 }
 
 /** Decisions the batches record. */

@@ -209,13 +209,18 @@ describe('Class: TableAuditLog', () => {
       { lost: 1, why: 'refused' },
       { lost: 50, why: 'too many held' },
     ]);
+    const lostRows = logger.lines.filter((l) => l.message === 'write => lost row');
+    expect(lostRows.map((l) => l.props?.['clientId'])).toEqual([
+      'c',
+      ...Array.from({ length: 50 }, (_, i) => `client-${100 + i}`),
+    ]);
     await refusingLog.close();
     full.down = false;
     await fullLog.close();
     expect(full.batches.flat()).toHaveLength(100);
   });
 
-  it('tries the held rows once more on close and logs the decisions still lost', async () => {
+  it('tries the held rows once more on close and logs the decisions still lost, row by row', async () => {
     // Prepare
     const table = new FakeTable();
     table.down = true;
@@ -229,10 +234,25 @@ describe('Class: TableAuditLog', () => {
 
     // Assess
     expect(table.tries).toBe(2);
-    expect(logger.lines.at(-1)).toMatchObject({
-      level: 'error',
-      message: 'write => entries lost',
-      props: { lost: 4, why: 'closed' },
-    });
+    const lost = logger.lines.findIndex((l) => l.message === 'write => entries lost');
+    expect(logger.lines[lost]).toMatchObject({ level: 'error', props: { lost: 4, why: 'closed' } });
+    // The lost row follows, with its columns, so the trail survives in the logs.
+    expect(logger.lines.slice(lost + 1)).toEqual([
+      {
+        level: 'warn',
+        message: 'write => lost row',
+        props: {
+          time: new Date(day).toISOString(),
+          lastTime: new Date(day + 3).toISOString(),
+          count: 4,
+          offsetsMs: '0,1,2,3',
+          clientId: 'c',
+          scope: 'demo-token',
+          protocol: 'oauth',
+          outcome: 'issued',
+          upstream: 'amlToken',
+        },
+      },
+    ]);
   });
 });
