@@ -1,5 +1,5 @@
 import { createTableOnce } from '../createOnce';
-import type { Logger, LogProps } from '../logging';
+import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
 import type { AuditEntry, AuditLog } from './AuditLog';
 import { type AuditBatch, type AuditRow, AuditRowBuilder, DecisionGroups } from './auditRows';
@@ -189,7 +189,7 @@ export class TableAuditLog implements AuditLog {
     const { logger } = this.options;
     logger.error('write => entries lost', { lost: decisionsIn(batches), why });
     for (const batch of batches) {
-      for (const [, row] of batch.actions) logger.warn('write => lost row', columnsOf(row));
+      for (const [, row] of batch.actions) logger.warn('write => lost row', { row: columnsJson(row) });
     }
   }
 
@@ -199,14 +199,12 @@ export class TableAuditLog implements AuditLog {
   }
 }
 
-/** A row's columns but its keys (the time says the day; the row key only made it unique). */
-function columnsOf(row: AuditRow): LogProps {
-  const props: LogProps = {};
-  for (const [name, value] of Object.entries(row)) {
-    if (name === 'partitionKey' || name === 'rowKey') continue;
-    if (typeof value === 'string' || typeof value === 'number') props[name] = value;
-  }
-  return props;
+/**
+ * A row's columns but its keys (the time says the day; the row key only made it unique), as JSON, since
+ * presented client ids and scopes may hold spaces or any other character.
+ */
+function columnsJson({ partitionKey: _day, rowKey: _unique, ...columns }: AuditRow): string {
+  return JSON.stringify(columns);
 }
 
 /** Decisions the batches record. */
