@@ -122,6 +122,62 @@ describe('Class: TableBatchInserts', () => {
         'write => storage back, held entries written',
       ]);
     });
+
+    it('logs a row that misses the table at close with the columns the table stores', async () => {
+      // Prepare: the same decisions for two audit logs over one table, the first closing during an outage
+      const flaky = new FlakyTableWrites();
+      const auditClient = TableClient.fromConnectionString(
+        azurite.connectionString,
+        `closing${Date.now() % 100000}`,
+        {
+          allowInsecureConnection: true,
+          retryOptions: { maxRetries: 1, retryDelayInMs: 10 },
+          additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
+        },
+      );
+      const logger = new CapturingLogger();
+      const auditLog = () =>
+        new TableAuditLog({ table: new TableBatchInserts(auditClient), logger, flushDelayMs: 10_000 });
+      const closing = auditLog();
+      const stored = auditLog();
+      const timeMs = Date.now();
+      for (const audit of [closing, stored]) {
+        for (const offset of [0, 7]) {
+          audit.record({
+            timeMs: timeMs + offset,
+            clientId: 'client with spaces=and "quotes"',
+            scope: 'demo-token',
+            protocol: 'msi',
+            outcome: 'denied',
+            reason: 'ScopeNotAllowed',
+          });
+        }
+      }
+
+      // Act
+      flaky.down = true;
+      await closing.close();
+      flaky.down = false;
+      await stored.close();
+
+      // Assess
+      const [row] = await rowsOf(auditClient);
+      const {
+        partitionKey: _day,
+        rowKey: _unique,
+        etag: _etag,
+        timestamp: _timestamp,
+        ...columns
+      } = row ?? {};
+      const logged = logger.lines.filter((l) => l.message === 'write => lost row');
+      expect(logged).toHaveLength(1);
+      expect(JSON.parse(String(logged[0]?.props?.['row']))).toEqual(columns);
+      expect(columns).toMatchObject({
+        count: 2,
+        offsetsMs: '0,7',
+        clientId: 'client with spaces=and "quotes"',
+      });
+    });
   });
 });
 
