@@ -16,7 +16,11 @@ export interface TableAuditLogOptions {
   logger: Logger;
   /** Delay between the first queued entry and the write. @default 1000 */
   flushDelayMs?: number;
-  /** Decisions held before new ones are dropped (and counted) while writes lag. @default 10000 */
+  /**
+   * Different decisions one flush interval holds; a decision that would make one more is dropped and
+   * counted. An identical decision only adds its time to its row, so only a flood of made-up client ids
+   * or scopes reaches this. @default 10000
+   */
   maxBuffered?: number;
   /** Rows kept for another try while Table storage is failing; beyond them rows are lost (and counted). @default 2000 */
   maxHeldRows?: number;
@@ -62,11 +66,10 @@ export class TableAuditLog implements AuditLog {
   }
 
   record(entry: AuditEntry): void {
-    if (this.decisions.size >= this.maxBuffered) {
+    if (!this.decisions.add(entry, this.maxBuffered)) {
       this.dropped++;
       return;
     }
-    this.decisions.add(entry);
     if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), this.flushDelayMs);
       this.timer.unref();

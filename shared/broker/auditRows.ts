@@ -35,27 +35,27 @@ export class DecisionGroups {
   private groups = new Map<string, DecisionGroup>();
   /** The group of the previous decision: a busy client's next decision is usually the same one. */
   private last: DecisionGroup | undefined;
-  private count = 0;
 
-  /** Decisions added since the last {@link drain}. */
-  get size(): number {
-    return this.count;
-  }
-
-  add(entry: AuditEntry): void {
-    this.count++;
+  /**
+   * Adds the decision to its group.
+   * @param maxGroups - groups allowed; a decision that would start one more is not added
+   * @returns whether the decision was added
+   */
+  add(entry: AuditEntry, maxGroups = Infinity): boolean {
     const day = Math.floor(entry.timeMs / DAY_MS);
     let group = this.last;
     if (!group || group.day !== day || !sameDecision(group.first, entry)) {
       const key = groupKey(day, entry);
       group = this.groups.get(key);
       if (!group) {
+        if (this.groups.size >= maxGroups) return false;
         group = { first: entry, day, times: [] };
         this.groups.set(key, group);
       }
       this.last = group;
     }
     group.times.push(entry.timeMs);
+    return true;
   }
 
   /** The groups so far, in the order they began; starts afresh. */
@@ -63,7 +63,6 @@ export class DecisionGroups {
     const groups = [...this.groups.values()];
     this.groups = new Map();
     this.last = undefined;
-    this.count = 0;
     return groups;
   }
 }

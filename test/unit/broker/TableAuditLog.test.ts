@@ -132,6 +132,27 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
+  it('keeps every identical decision, and drops and counts only those that would start a decision beyond maxBuffered', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, flushDelayMs: 10_000, maxBuffered: 3 });
+
+    // Act: a busy client, two more, two that would be a fourth and fifth, and the busy client again
+    for (let i = 0; i < 5000; i++) audit.record(decision(day + i, 'busy'));
+    for (const clientId of ['b', 'c', 'made-up-1', 'made-up-2', 'busy'])
+      audit.record(decision(day, clientId));
+    await audit.flush();
+
+    // Assess
+    const rows = table.batches.flat();
+    expect(new Set(rows.map((r) => r['clientId']))).toEqual(new Set(['busy', 'b', 'c']));
+    expect(rows.reduce((sum, r) => sum + Number(r['count']), 0)).toBe(5003);
+    expect(logger.lines).toEqual([
+      { level: 'warn', message: 'record => buffer full, entries dropped', props: { dropped: 2 } },
+    ]);
+  });
+
   it('keeps the rows while Table storage fails and writes each once, in order, when it is back', async () => {
     // Prepare
     const table = new FakeTable();
