@@ -25,3 +25,21 @@ export const realRepeat: Repeat = (everyMs, tick) => {
   timer.unref();
   return () => clearInterval(timer);
 };
+
+/**
+ * Waits for `work`, but no longer than `ms`: the work goes on past it, and the timer never keeps the
+ * process alive. Rejects when the work does, in time.
+ * @returns whether the work finished in time
+ */
+export async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

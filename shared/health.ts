@@ -1,3 +1,5 @@
+import { finishesWithin } from './clock';
+
 /** One dependency the app needs, checked cheaply. */
 export interface HealthProbe {
   /** Dependency name shown in the report, e.g. `keyVault`. */
@@ -48,17 +50,11 @@ export class HealthCheck {
 
   private async runProbe(probe: HealthProbe): Promise<DependencyHealth> {
     const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('Timeout')), this.timeoutMs);
-    });
     try {
-      await Promise.race([probe.check(), timeout]);
+      if (!(await finishesWithin(probe.check(), this.timeoutMs))) throw new Error('Timeout');
       return { name: probe.name, status: 'up', latencyMs: Date.now() - started };
     } catch (error) {
       return { name: probe.name, status: 'down', latencyMs: Date.now() - started, reason: reasonOf(error) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { finishesWithin } from '../clock';
 import { createTableOnce } from '../createOnce';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
@@ -24,6 +25,12 @@ export interface TableAuditLogOptions {
   maxBuffered?: number;
   /** Rows kept for another try while Table storage is failing; beyond them rows are lost (and counted). @default 2000 */
   maxHeldRows?: number;
+  /**
+   * How long {@link TableAuditLog.close} waits for Table storage before it logs what is still unwritten.
+   * The Functions host gives a stopping worker 5 s in all (`WorkerTerminateGracePeriodInSeconds`), and
+   * the telemetry flush and the log lines themselves need some of it. @default 3000
+   */
+  closeTimeoutMs?: number;
 }
 
 /** Longest pause between tries while Table storage keeps failing. */
@@ -39,7 +46,8 @@ const DEFINITE_REFUSALS = new Set([400, 413]);
  * kept, in order, and tried again with a growing pause (up to a minute), so an outage loses no
  * decision unless more than `maxHeldRows` rows pile up; a batch whose earlier try landed although its
  * answer was lost comes back 409 and counts as written. Rows the table does not get are logged, with
- * their number of decisions and then one by one. Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
+ * their number of decisions and then one by one. Identical decisions of a flush interval share one row
+ * ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
   /** Decisions since the last flush. */
@@ -51,18 +59,24 @@ export class TableAuditLog implements AuditLog {
   private dropped = 0;
   /** Batches a failed write kept for the next try, oldest first. */
   private held: AuditBatch[] = [];
+  /** Every batch not yet written or lost: waiting for a write, being written, or held. */
+  private readonly unwritten = new Set<AuditBatch>();
+  /** Set by {@link close}: no more pauses and tries. */
+  private closed = false;
   /** Writes in a row that ended with rows held (sets the pause before the next try). */
   private failedWrites = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly flushDelayMs: number;
   private readonly maxBuffered: number;
   private readonly maxHeldRows: number;
+  private readonly closeTimeoutMs: number;
 
   constructor(private readonly options: TableAuditLogOptions) {
     this.createTable = createTableOnce(options.table);
     this.flushDelayMs = options.flushDelayMs ?? 1000;
     this.maxBuffered = options.maxBuffered ?? 10_000;
     this.maxHeldRows = options.maxHeldRows ?? 2000;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
   }
 
   record(entry: AuditEntry): void {
@@ -79,9 +93,10 @@ export class TableAuditLog implements AuditLog {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const groups = this.decisions.drain();
+    const fresh = this.rows.toBatches(this.decisions.drain());
+    for (const batch of fresh) this.unwritten.add(batch);
     this.writing = this.writing
-      .then(() => this.write(this.rows.toBatches(groups)))
+      .then(() => this.write(fresh))
       .catch((error: unknown) =>
         this.options.logger.error('write => failed', {
           error: errorName(error),
@@ -90,12 +105,17 @@ export class TableAuditLog implements AuditLog {
     return this.writing;
   }
 
-  /** Flushes, trying held rows once more without waiting for their pause; what still fails is lost. */
+  /**
+   * Flushes, trying held rows once more without waiting for their pause. What is still unwritten when
+   * that fails, or when Table storage has not answered within `closeTimeoutMs`, is lost (and logged).
+   */
   async close(): Promise<void> {
+    this.closed = true;
     this.stopRetryTimer();
-    await this.flush();
+    await finishesWithin(this.flush(), this.closeTimeoutMs);
     this.stopRetryTimer();
-    if (this.held.length > 0) this.lose(this.takeHeld(), 'closed');
+    this.held = [];
+    if (this.unwritten.size > 0) this.lose([...this.unwritten], 'closed');
   }
 
   private async write(fresh: AuditBatch[]): Promise<void> {
@@ -116,6 +136,8 @@ export class TableAuditLog implements AuditLog {
     const refused: AuditBatch[] = [];
     const kept: AuditBatch[] = [];
     for (const batch of batches) {
+      // A close that could not wait has logged it already.
+      if (!this.unwritten.has(batch)) continue;
       // Once storage failed, the rest wait for the next try instead of each meeting the SDK's retries.
       if (failure !== undefined) {
         kept.push(batch);
@@ -123,12 +145,13 @@ export class TableAuditLog implements AuditLog {
       }
       try {
         await this.options.table.submitTransaction(batch.actions);
+        this.unwritten.delete(batch);
       } catch (error) {
         const status = statusOf(error);
         // Row keys are unique to this instance, so a conflict means an earlier try of this very batch
         // landed (every row: a transaction is atomic) and only its answer was lost.
-        if (status === 409) continue;
-        if (status !== undefined && DEFINITE_REFUSALS.has(status)) refused.push(batch);
+        if (status === 409) this.unwritten.delete(batch);
+        else if (status !== undefined && DEFINITE_REFUSALS.has(status)) refused.push(batch);
         else {
           failure = error;
           kept.push(batch);
@@ -143,6 +166,7 @@ export class TableAuditLog implements AuditLog {
   /** Schedules the next try while rows are held, and says when storage is back. */
   private afterWrite(failure: unknown): void {
     const { logger } = this.options;
+    if (this.closed) return;
     if (this.held.length === 0) {
       if (this.failedWrites > 0) logger.info('write => storage back, held entries written');
       this.failedWrites = 0;
@@ -192,6 +216,7 @@ export class TableAuditLog implements AuditLog {
     const { logger } = this.options;
     logger.error('write => entries lost', { lost: decisionsIn(batches), why });
     for (const batch of batches) {
+      this.unwritten.delete(batch);
       for (const [, row] of batch.actions) logger.warn('write => lost row', { row: columnsJson(row) });
     }
   }

@@ -18,9 +18,13 @@ class FakeTable implements AuditTable {
   down = false;
   refuse: number | undefined;
   loseNextAnswer = false;
+  /** Answers nothing until {@link answerStalled}, as a connection into a black hole would. */
+  stall = false;
+  private readonly stalled: Array<() => void> = [];
   async createTable(): Promise<void> {}
   async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
     this.tries += 1;
+    if (this.stall) await new Promise<void>((resolve) => this.stalled.push(resolve));
     if (this.down) throw new RestError('Service Unavailable', { statusCode: 503 });
     if (this.refuse !== undefined) throw new RestError('refused', { statusCode: this.refuse });
     if (actions.some(([, row]) => this.keys.has(row.rowKey)))
@@ -31,6 +35,10 @@ class FakeTable implements AuditTable {
       this.loseNextAnswer = false;
       throw new RestError('socket hang up', { code: 'ECONNRESET' });
     }
+  }
+  answerStalled(): void {
+    this.stall = false;
+    for (const answer of this.stalled.splice(0)) answer();
   }
 }
 
@@ -271,5 +279,32 @@ describe('Class: TableAuditLog', () => {
       outcome: 'issued',
       upstream: 'amlToken',
     });
+  });
+
+  it('logs what is unwritten when Table storage does not answer within closeTimeoutMs, and only once', async () => {
+    // Prepare
+    const table = new FakeTable();
+    table.stall = true;
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, flushDelayMs: 10_000, closeTimeoutMs: 50 });
+    audit.record(decision(day, 'being-written'));
+    void audit.flush();
+    audit.record(decision(day, 'waiting'));
+
+    // Act
+    const started = Date.now();
+    await audit.close();
+    const closedAfterMs = Date.now() - started;
+    table.answerStalled();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    // Assess: both rows logged at close; the late answer adds no line and no retry
+    expect(closedAfterMs).toBeLessThan(2000);
+    expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
+      ['write => entries lost', { lost: 2, why: 'closed' }],
+      ['write => lost row', { row: expect.stringContaining('"clientId":"being-written"') as unknown }],
+      ['write => lost row', { row: expect.stringContaining('"clientId":"waiting"') as unknown }],
+    ]);
+    expect(table.tries).toBe(1);
   });
 });
