@@ -68,18 +68,24 @@ describe('Class: TableBatchInserts', () => {
   });
 
   describe('Class: TableAuditLog over it', () => {
-    it('loses no decision through a storage outage or a lost answer, and writes each exactly once', async () => {
-      // Prepare: one SDK retry, quickly, so "down" outlasts the SDK's own retries at once
+    /** A new table whose writes fail on demand; one SDK retry, quickly, so "down" outlasts the SDK's own retries. */
+    const flakyTable = (prefix: string) => {
       const flaky = new FlakyTableWrites();
       const auditClient = TableClient.fromConnectionString(
         azurite.connectionString,
-        `audit${Date.now() % 100000}`,
+        `${prefix}${Date.now() % 100000}`,
         {
           allowInsecureConnection: true,
           retryOptions: { maxRetries: 1, retryDelayInMs: 10 },
           additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
         },
       );
+      return { flaky, auditClient };
+    };
+
+    it('loses no decision through a storage outage or a lost answer, and writes each exactly once', async () => {
+      // Prepare
+      const { flaky, auditClient } = flakyTable('audit');
       const logger = new CapturingLogger();
       const audit = new TableAuditLog({
         table: new TableBatchInserts(auditClient),
@@ -125,16 +131,7 @@ describe('Class: TableBatchInserts', () => {
 
     it('logs a row that misses the table at close with the columns the table stores', async () => {
       // Prepare: the same decisions for two audit logs over one table, the first closing during an outage
-      const flaky = new FlakyTableWrites();
-      const auditClient = TableClient.fromConnectionString(
-        azurite.connectionString,
-        `closing${Date.now() % 100000}`,
-        {
-          allowInsecureConnection: true,
-          retryOptions: { maxRetries: 1, retryDelayInMs: 10 },
-          additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
-        },
-      );
+      const { flaky, auditClient } = flakyTable('closing');
       const logger = new CapturingLogger();
       const auditLog = () =>
         new TableAuditLog({ table: new TableBatchInserts(auditClient), logger, flushDelayMs: 10_000 });
