@@ -24,6 +24,8 @@ export interface RunningAzurite {
   readonly blobPort: number;
   readonly queuePort: number;
   readonly tablePort: number;
+  /** The Azurite process (tests pause it with SIGSTOP: storage that stops answering). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -94,6 +96,7 @@ export async function startAzurite(opts: AzuriteOptions = {}): Promise<RunningAz
     blobPort: ports.blob,
     queuePort: ports.queue,
     tablePort: ports.table,
+    pid: child.pid,
     stop,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, finishesWithin } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -46,6 +46,12 @@ export interface ClientAuthenticatorOptions {
   cacheTtlMs?: number;
   /** Client records cached at once. @default 10000 */
   maxCachedClients?: number;
+  /**
+   * How long the request that starts the re-read of an expired record waits for it before it is served
+   * the previous answer (requests meanwhile get that at once): a healthy registry answers in
+   * milliseconds, and a slow or silent one then holds no request up for longer than this. @default 1000
+   */
+  reloadWaitMs?: number;
 }
 
 /** Ids the registry can hold; anything else is answered as unknown without a registry read. */
@@ -68,17 +74,20 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  * - Disabled and expired clients are refused only after the secret checked out, so the refusal tells
  *   nothing to someone without the secret.
  * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once, other
- *   instances see changes within the TTL. A registry outage keeps serving stale records.
+ *   instances see changes within the TTL. A registry outage keeps serving stale records, and so does
+ *   a re-read that is still running (after `reloadWaitMs` for the request that started it).
  */
 export class ClientAuthenticator {
   private readonly slots: LruMap<string, Slot>;
   private readonly backoff: FailureBackoff;
   private readonly cacheTtlMs: number;
+  private readonly reloadWaitMs: number;
   private readonly dummyHash = randomBytes(32);
 
   constructor(private readonly options: ClientAuthenticatorOptions) {
     this.backoff = options.backoff ?? new FailureBackoff();
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
+    this.reloadWaitMs = options.reloadWaitMs ?? 1000;
     this.slots = new LruMap(options.maxCachedClients ?? 10_000);
   }
 
@@ -137,8 +146,12 @@ export class ClientAuthenticator {
       slot = { client: undefined, loadedAtMs: -Infinity, loading: undefined };
       this.slots.set(clientId, slot);
     }
-    slot.loading ??= this.load(clientId, slot);
-    return slot.loading;
+    const reading = slot.loading !== undefined;
+    const loading = (slot.loading ??= this.load(clientId, slot));
+    if (slot.loadedAtMs === -Infinity) return loading; // nothing to serve meanwhile
+    // The request that starts a re-read waits for it, briefly; the others meanwhile get the last answer.
+    if (!reading && (await finishesWithin(loading, this.reloadWaitMs))) return loading;
+    return slot.client;
   }
 
   private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock';
+import { type Clock, finishesWithin } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -53,6 +53,12 @@ export interface ScopeResolverOptions {
   ttlMs?: number;
   /** Scopes remembered at once. @default 10000 */
   maxEntries?: number;
+  /**
+   * How long the request that starts the re-read of an expired lookup waits for it before it is served
+   * the last answer (requests meanwhile get that at once): a slow or silent registry (or v1 region) then
+   * holds no request up for longer than this. @default 1000
+   */
+  reloadWaitMs?: number;
 }
 
 /**
@@ -62,15 +68,18 @@ export interface ScopeResolverOptions {
  * managed-identity token for `https://ml.azure.com`, `Key` endpoints (only with `brokerKeyAccess`) to
  * the current key in Key Vault. Unknown, disabled and retired endpoints are refused. Lookups are cached
  * for `ttlMs` (also negative ones) and built once for concurrent callers (single flight); an outage of
- * the registry or of a v1 region keeps using the last answer, retried every few seconds.
+ * the registry or of a v1 region keeps using the last answer, retried every few seconds, and so does a
+ * re-read that is still running (after `reloadWaitMs` for the request that started it).
  */
 export class ScopeResolver {
   private readonly slots: LruMap<string, Slot>;
   private readonly building = new Map<string, Promise<Slot>>();
   private readonly ttlMs: number;
+  private readonly reloadWaitMs: number;
 
   constructor(private readonly options: ScopeResolverOptions) {
     this.ttlMs = options.ttlMs ?? 30_000;
+    this.reloadWaitMs = options.reloadWaitMs ?? 1000;
     this.slots = new LruMap(options.maxEntries ?? 10_000);
   }
 
@@ -81,7 +90,12 @@ export class ScopeResolver {
   async resolve(scope: ParsedScope): Promise<ResolvedScope> {
     const now = this.options.clock.now();
     let slot = this.slots.get(scope.value);
-    if (!slot || now - slot.resolvedAtMs >= this.ttlMs) slot = await this.buildOnce(scope, slot, now);
+    if (!slot || now - slot.resolvedAtMs >= this.ttlMs) {
+      const reading = this.building.has(scope.value);
+      const building = this.buildOnce(scope, slot, now);
+      // The request that starts a re-read waits for it, briefly; the others meanwhile get the last answer.
+      if (!slot || (!reading && (await finishesWithin(building, this.reloadWaitMs)))) slot = await building;
+    }
     if (slot.resolved instanceof ScopeNotAllowedError) throw slot.resolved;
     return slot.resolved;
   }

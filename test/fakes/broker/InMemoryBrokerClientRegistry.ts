@@ -1,15 +1,17 @@
 import type { BrokerClientRecord, BrokerClientRegistry } from '../../../shared/broker/BrokerClient';
 import { ClientChangedError } from '../../../shared/broker/errors';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../../../shared/errors';
+import { Gate } from '../../support/Gate';
 
 /**
  * Broker clients in a map, each stored with a version like a Table row's ETag; `failing` simulates a
- * storage outage; `reads` counts `get` calls; `beforeUpdate` runs inside the next update, before its
+ * storage outage, a closed `answers` gate answers that do not arrive (read, then held); `reads` counts `get` calls; `beforeUpdate` runs inside the next update, before its
  * version check (another admin call landing in between).
  */
 export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   readonly records = new Map<string, BrokerClientRecord>();
   failing = false;
+  readonly answers = new Gate();
   reads = 0;
   beforeUpdate: (() => Promise<void>) | undefined;
   private versions = 0;
@@ -17,7 +19,9 @@ export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   async get(id: string): Promise<BrokerClientRecord | undefined> {
     this.reads++;
     this.check();
-    return this.records.get(id);
+    const record = this.records.get(id);
+    await this.answers.pass();
+    return record;
   }
   async list(): Promise<BrokerClientRecord[]> {
     this.check();

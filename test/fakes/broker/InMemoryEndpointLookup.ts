@@ -1,15 +1,22 @@
 import type { BrokerEndpointLookup } from '../../../shared/broker/module';
 import type { AuthMode, ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { Gate } from '../../support/Gate';
 
-/** Endpoints in a map. */
+/**
+ * Endpoints in a map; `failing` simulates an outage, a closed `answers` gate a registry whose answers
+ * do not arrive (read, then held).
+ */
 export class InMemoryEndpointLookup implements BrokerEndpointLookup {
   readonly endpoints = new Map<string, ManagedEndpoint>();
   reads = 0;
   failing = false;
+  readonly answers = new Gate();
   async get(id: string): Promise<ManagedEndpoint | undefined> {
     this.reads++;
     if (this.failing) throw new Error('registry down');
-    return this.endpoints.get(id);
+    const endpoint = this.endpoints.get(id);
+    await this.answers.pass();
+    return endpoint;
   }
   add(endpoint: ManagedEndpoint): ManagedEndpoint {
     this.endpoints.set(endpoint.id, endpoint);

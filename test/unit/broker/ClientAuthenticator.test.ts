@@ -1,5 +1,8 @@
 import type { BrokerClientRecord } from '../../../shared/broker/BrokerClient';
-import { ClientAuthenticator } from '../../../shared/broker/ClientAuthenticator';
+import {
+  ClientAuthenticator,
+  type ClientAuthenticatorOptions,
+} from '../../../shared/broker/ClientAuthenticator';
 import {
   ClientBackoffError,
   ClientNotAuthorizedError,
@@ -23,7 +26,7 @@ class CountingHasher extends SecretHasher {
   }
 }
 
-function setup() {
+function setup(overrides: Partial<ClientAuthenticatorOptions> = {}) {
   const clock = new FakeClock();
   const registry = new InMemoryBrokerClientRegistry();
   const hasher = new CountingHasher(PEPPER);
@@ -35,6 +38,7 @@ function setup() {
     logger,
     defaultRateLimitPerMinute: 600,
     backoff: new FailureBackoff({ freeAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000 }),
+    ...overrides,
   });
   const primary = SecretHasher.generateSecret();
   const secondary = SecretHasher.generateSecret();
@@ -229,6 +233,31 @@ describe('Class: ClientAuthenticator', () => {
       // Assess
       expect(stale.id).toBe('legacy-app');
       await expect(cold).rejects.toThrow(DependencyUnavailableError);
+    });
+
+    it('serves the cached record when the re-read does not answer within reloadWaitMs, and the answer once it comes', async () => {
+      // Prepare
+      const { authenticator, registry, record, primary, clock } = setup({ reloadWaitMs: 30 });
+      await authenticator.authenticate('legacy-app', primary);
+      clock.advance(31_000);
+      registry.records.set(record.id, { ...record, enabled: false });
+      registry.answers.close();
+
+      // Act: the request that starts the re-read waits 30 ms; one meanwhile is answered before it
+      let firstAnswered = false;
+      const first = authenticator.authenticate('legacy-app', primary).finally(() => (firstAnswered = true));
+      const meanwhile = await authenticator.authenticate('legacy-app', primary);
+      const answeredBeforeFirst = !firstAnswered;
+      const stale = await first;
+      registry.answers.open();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const fresh = authenticator.authenticate('legacy-app', primary);
+
+      // Assess
+      expect([stale.id, meanwhile.id]).toEqual(['legacy-app', 'legacy-app']);
+      expect(answeredBeforeFirst).toBe(true);
+      await expect(fresh).rejects.toThrow(ClientNotAuthorizedError);
+      expect(registry.reads).toBe(2);
     });
 
     it('HMACs a matching secret once per cached record; wrong secrets are HMACed every time', async () => {

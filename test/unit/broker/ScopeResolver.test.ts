@@ -1,12 +1,12 @@
 import { parseScope } from '../../../shared/broker/scope';
-import { ScopeResolver } from '../../../shared/broker/ScopeResolver';
+import { ScopeResolver, type ScopeResolverOptions } from '../../../shared/broker/ScopeResolver';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { CapturingLogger } from '../../fakes/broker/capture';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
 import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
 import { FakeClock } from '../../fakes/FakeClock';
 
-function setup() {
+function setup(overrides: Partial<ScopeResolverOptions> = {}) {
   const clock = new FakeClock();
   const endpoints = new InMemoryEndpointLookup();
   endpoints.add(testEndpoint('demo-token', 'AMLToken'));
@@ -20,6 +20,7 @@ function setup() {
       managedIdentity: new FakeUpstreamSource<string>('managedIdentity', clock),
       keyVault: new FakeUpstreamSource<ManagedEndpoint>('keyVault', clock),
     },
+    ...overrides,
   });
   const scope = parseScope('demo-token');
   if (!scope) throw new Error('test scope did not parse');
@@ -58,6 +59,31 @@ describe('Class: ScopeResolver', () => {
       expect(answers.every((a) => a.cacheKey === 'aml:demo-token')).toBe(true);
       expect(endpoints.reads).toBe(2);
       expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    });
+
+    it('keeps the last answer while a re-read has not answered within reloadWaitMs, then takes the new one', async () => {
+      // Prepare
+      const { clock, endpoints, resolver, scope } = setup({ reloadWaitMs: 30 });
+      await resolver.resolve(scope);
+      clock.advance(31_000);
+      endpoints.endpoints.delete('demo-token');
+      endpoints.answers.close();
+
+      // Act: the request that starts the re-read waits 30 ms; one meanwhile is answered before it
+      let firstAnswered = false;
+      const first = resolver.resolve(scope).finally(() => (firstAnswered = true));
+      const meanwhile = await resolver.resolve(scope);
+      const answeredBeforeFirst = !firstAnswered;
+      const last = await first;
+      endpoints.answers.open();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const fresh = resolver.resolve(scope);
+
+      // Assess
+      expect([last.cacheKey, meanwhile.cacheKey]).toEqual(['aml:demo-token', 'aml:demo-token']);
+      expect(answeredBeforeFirst).toBe(true);
+      await expect(fresh).rejects.toThrow('The scope names no endpoint the broker serves.');
+      expect(endpoints.reads).toBe(2);
     });
 
     it('reads the registry again after an invalidate, even while a read is running', async () => {
