@@ -26,20 +26,43 @@ export const realRepeat: Repeat = (everyMs, tick) => {
   return () => clearInterval(timer);
 };
 
+/** Thrown by {@link withinTimeLimit} when the work has not finished in time. */
+export class TimeLimitError extends Error {
+  override readonly name = 'TimeLimitError';
+  constructor(readonly limitMs: number) {
+    super(`No answer within ${limitMs} ms.`);
+  }
+}
+
 /**
- * Waits for `work`, but no longer than `ms`: the work goes on past it, and the timer never keeps the
- * process alive. Rejects when the work does, in time.
- * @returns whether the work finished in time
+ * The work's outcome, or a {@link TimeLimitError} once `ms` have passed: for calls that may never
+ * answer (the Azure SDKs set no time limit on a request). The work itself is not stopped; its late
+ * outcome is dropped.
  */
-export async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+export async function withinTimeLimit<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeLimitError(ms)), ms);
     timer.unref();
   });
   try {
-    return await Promise.race([work.then(() => true), late]);
+    return await Promise.race([work, late]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Waits for `work`, but no longer than `ms` (the work goes on past it). Rejects when the work does, in
+ * time.
+ * @returns whether the work finished in time
+ */
+export async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  try {
+    await withinTimeLimit(work, ms);
+    return true;
+  } catch (error) {
+    if (error instanceof TimeLimitError) return false;
+    throw error;
   }
 }

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock';
+import { type Clock, withinTimeLimit } from '../clock';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
 import { classifyUpstreamError } from './classifyUpstreamError';
@@ -41,6 +41,12 @@ export interface TokenCacheOptions {
   retryIntervalMs?: number;
   /** Pause after a definite upstream failure (denied, not found, bad response). @default 30000 */
   definiteFailureRetryMs?: number;
+  /**
+   * Longest an upstream call may take before it counts as failed (`timeout`): the Azure SDKs set no time
+   * limit, and one call that never answers would otherwise hold its key's single flight, and every
+   * request that waits on it, for good. Its late answer is dropped. @default 30000
+   */
+  fetchTimeLimitMs?: number;
   /** Floor between two refreshes of one key, however early the issuer's hint. @default 5000 */
   minRefreshIntervalMs?: number;
   /** How often the hit ratio metric is emitted. @default 60000 */
@@ -79,6 +85,7 @@ export class TokenCache {
   private readonly retryIntervalMs: number;
   private readonly definiteFailureRetryMs: number;
   private readonly minRefreshIntervalMs: number;
+  private readonly fetchTimeLimitMs: number;
   private readonly statsIntervalMs: number;
   private readonly minLifetimeMs: number;
   private hits = 0;
@@ -92,6 +99,7 @@ export class TokenCache {
     this.retryIntervalMs = options.retryIntervalMs ?? 2000;
     this.definiteFailureRetryMs = options.definiteFailureRetryMs ?? 30_000;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5000;
+    this.fetchTimeLimitMs = options.fetchTimeLimitMs ?? 30_000;
     this.statsIntervalMs = options.statsIntervalMs ?? 60_000;
     this.minLifetimeMs = options.minLifetimeSeconds * 1000;
     this.statsSinceMs = options.clock.now();
@@ -146,8 +154,7 @@ export class TokenCache {
 
   private refresh(key: string, entry: Entry, source: TokenFetch): Promise<CachedToken> {
     const startedMs = this.options.clock.now();
-    const inflight = source
-      .fetch()
+    const inflight = withinTimeLimit(source.fetch(), this.fetchTimeLimitMs)
       .then((upstream) => this.accept(source, upstream, this.options.clock.now()))
       .then(
         (token) => {

@@ -8,11 +8,12 @@ export const UPSTREAM_CLASSES = ['amlToken', 'managedIdentity', 'keyVault', 'v1S
 export type UpstreamClass = (typeof UPSTREAM_CLASSES)[number];
 
 /**
- * Why an upstream call gave no usable token. Transient classes (`network`, `throttled`, `serverError`,
- * `credentialUnavailable`) are retried after a short pause; the rest after a long one.
+ * Why an upstream call gave no usable token. Transient classes (`network`, `timeout`, `throttled`,
+ * `serverError`, `credentialUnavailable`) are retried after a short pause; the rest after a long one.
  */
 export const UPSTREAM_FAILURES = [
   'network',
+  'timeout',
   'throttled',
   'serverError',
   'credentialUnavailable',
@@ -27,6 +28,7 @@ export type UpstreamFailure = (typeof UPSTREAM_FAILURES)[number];
 
 const TRANSIENT: ReadonlySet<UpstreamFailure> = new Set([
   'network',
+  'timeout',
   'throttled',
   'serverError',
   'credentialUnavailable',

@@ -1,3 +1,4 @@
+import { TimeLimitError } from '../clock';
 import { isNetworkErrorCode } from '../networkErrors';
 import { UpstreamTokenError } from './errors';
 import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
@@ -38,6 +39,7 @@ function retryAfterSeconds(error: SdkErrorShape): number | undefined {
  */
 export function classifyUpstreamError(upstream: UpstreamClass, error: unknown): UpstreamTokenError {
   if (error instanceof UpstreamTokenError) return error;
+  if (error instanceof TimeLimitError) return new UpstreamTokenError(upstream, 'timeout', { cause: error });
   const e = (error ?? {}) as SdkErrorShape;
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   let failure: UpstreamFailure = 'unknown';

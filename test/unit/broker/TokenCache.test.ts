@@ -8,7 +8,9 @@ import { settle } from '../../support/waitFor';
 
 const HOUR = 3_600_000;
 
-function setup(overrides: { maxEntries?: number; minLifetimeSeconds?: number } = {}) {
+function setup(
+  overrides: { maxEntries?: number; minLifetimeSeconds?: number; fetchTimeLimitMs?: number } = {},
+) {
   const clock = new FakeClock();
   const telemetry = new CapturingTelemetry();
   const logger = new CapturingLogger();
@@ -19,6 +21,7 @@ function setup(overrides: { maxEntries?: number; minLifetimeSeconds?: number } =
     minLifetimeSeconds: overrides.minLifetimeSeconds ?? 300,
     refreshFraction: 0.5,
     maxEntries: overrides.maxEntries ?? 100,
+    ...(overrides.fetchTimeLimitMs !== undefined ? { fetchTimeLimitMs: overrides.fetchTimeLimitMs } : {}),
   });
   const source = new FakeUpstreamSource<string>('managedIdentity', clock);
   const fetch: TokenFetch = {
@@ -44,6 +47,35 @@ describe('Class: TokenCache', () => {
       // Assess
       expect(source.calls).toBe(1);
       expect(new Set(tokens.map((t) => t.value))).toEqual(new Set(['managedIdentity-token-1']));
+    });
+
+    it('gives up an upstream call that does not answer within fetchTimeLimitMs, so the key is not held for good', async () => {
+      // Prepare: a token past its servable time whose refresh never answers
+      const { cache, source, fetch, clock, logger } = setup({ fetchTimeLimitMs: 30 });
+      await cache.get('k', fetch);
+      clock.advance(HOUR - 4 * 60_000);
+      source.behaviour = { kind: 'manual' };
+
+      // Act
+      const waiting = [cache.get('k', fetch), cache.get('k', fetch)];
+      const refused = await Promise.allSettled(waiting);
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+      clock.advance(2_000);
+      const recovered = await cache.get('k', fetch);
+      source.release({ lifetimeMs: HOUR }); // the given-up call answers late: dropped
+
+      // Assess
+      expect(refused.map((r) => (r.status === 'rejected' ? (r.reason as unknown) : r.value))).toEqual([
+        expect.objectContaining({ upstream: 'managedIdentity', failure: 'timeout', retryAfterSeconds: 2 }),
+        expect.objectContaining({ upstream: 'managedIdentity', failure: 'timeout', retryAfterSeconds: 2 }),
+      ]);
+      expect(recovered.value).toBe('managedIdentity-token-3');
+      expect(source.calls).toBe(3);
+      expect(logger.lines.find((l) => l.message === 'refresh => upstream failed')?.props).toMatchObject({
+        failure: 'timeout',
+        servingCached: false,
+      });
+      expect((await cache.get('k', fetch)).value).toBe('managedIdentity-token-3');
     });
 
     it('serves the cached token without calling upstream again', async () => {
