@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { type Clock, finishesWithin } from '../clock';
+import { type Clock, finishesWithin, withinTimeLimit } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -52,6 +52,11 @@ export interface ClientAuthenticatorOptions {
    * milliseconds, and a slow or silent one then holds no request up for longer than this. @default 1000
    */
   reloadWaitMs?: number;
+  /**
+   * Longest a registry read may take before it counts as failed: the Tables SDK sets no time limit, and
+   * a read that never answers would hold its client's lookups for good. @default 10000
+   */
+  readTimeLimitMs?: number;
 }
 
 /** Ids the registry can hold; anything else is answered as unknown without a registry read. */
@@ -82,12 +87,14 @@ export class ClientAuthenticator {
   private readonly backoff: FailureBackoff;
   private readonly cacheTtlMs: number;
   private readonly reloadWaitMs: number;
+  private readonly readTimeLimitMs: number;
   private readonly dummyHash = randomBytes(32);
 
   constructor(private readonly options: ClientAuthenticatorOptions) {
     this.backoff = options.backoff ?? new FailureBackoff();
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.reloadWaitMs = options.reloadWaitMs ?? 1000;
+    this.readTimeLimitMs = options.readTimeLimitMs ?? 10_000;
     this.slots = new LruMap(options.maxCachedClients ?? 10_000);
   }
 
@@ -156,7 +163,7 @@ export class ClientAuthenticator {
 
   private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {
     try {
-      const record = await this.options.registry.get(clientId);
+      const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs);
       slot.client = record ? this.prepare(record) : undefined;
       slot.loadedAtMs = this.options.clock.now();
       return slot.client;

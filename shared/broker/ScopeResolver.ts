@@ -1,4 +1,4 @@
-import { type Clock, finishesWithin } from '../clock';
+import { type Clock, finishesWithin, withinTimeLimit } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -59,6 +59,11 @@ export interface ScopeResolverOptions {
    * holds no request up for longer than this. @default 1000
    */
   reloadWaitMs?: number;
+  /**
+   * Longest a registry or v1 service read may take before it counts as failed: the SDKs set no time
+   * limit, and a read that never answers would hold its scope's lookups for good. @default 10000
+   */
+  readTimeLimitMs?: number;
 }
 
 /**
@@ -76,10 +81,12 @@ export class ScopeResolver {
   private readonly building = new Map<string, Promise<Slot>>();
   private readonly ttlMs: number;
   private readonly reloadWaitMs: number;
+  private readonly readTimeLimitMs: number;
 
   constructor(private readonly options: ScopeResolverOptions) {
     this.ttlMs = options.ttlMs ?? 30_000;
     this.reloadWaitMs = options.reloadWaitMs ?? 1000;
+    this.readTimeLimitMs = options.readTimeLimitMs ?? 10_000;
     this.slots = new LruMap(options.maxEntries ?? 10_000);
   }
 
@@ -143,7 +150,7 @@ export class ScopeResolver {
     if (scope.kind === 'resource') return this.resource(scope.value);
     let endpoint: ManagedEndpoint | undefined;
     try {
-      endpoint = await this.options.endpoints.get(scope.value);
+      endpoint = await withinTimeLimit(this.options.endpoints.get(scope.value), this.readTimeLimitMs);
     } catch (error) {
       throw new DependencyUnavailableError('endpointRegistry', 'The endpoint registry is not reachable.', {
         cause: error,
@@ -158,7 +165,11 @@ export class ScopeResolver {
         return this.resource(ML_RESOURCE);
       case 'AMLToken': {
         if (endpoint.kind === 'v1WebService')
-          return resolveV1TokenScope(endpoint, this.options.v1Services, sources.v1Token);
+          return resolveV1TokenScope(endpoint, {
+            services: this.options.v1Services,
+            source: sources.v1Token,
+            timeLimitMs: this.readTimeLimitMs,
+          });
         if (endpoint.kind !== 'onlineEndpoint') {
           return new ScopeNotAllowedError('Tokens are brokered for online endpoints only.');
         }

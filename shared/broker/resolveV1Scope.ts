@@ -1,3 +1,4 @@
+import { withinTimeLimit } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { V1ServiceDescription } from '../v1/ModelManagementClient';
 import { tokenRule } from '../v1/v1Rules';
@@ -10,6 +11,14 @@ import type { UpstreamTokenSource } from './UpstreamToken';
 /** Reads a v1 web service's auth flags (port; `ModelManagementClient` satisfies it). */
 export interface V1ServiceLookup {
   describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription>;
+}
+
+/** How {@link resolveV1TokenScope} reads a v1 service and its token. */
+export interface V1ScopeReaders {
+  services: V1ServiceLookup | undefined;
+  source: UpstreamTokenSource<ManagedEndpoint> | undefined;
+  /** Longest the service's flags may take to read before the read counts as failed (`timeout`). */
+  timeLimitMs: number;
 }
 
 /** Seconds a client is asked to wait when the service's flags cannot be read. */
@@ -25,15 +34,14 @@ const RETRY_AFTER_SECONDS = 5;
  */
 export async function resolveV1TokenScope(
   endpoint: ManagedEndpoint,
-  services: V1ServiceLookup | undefined,
-  source: UpstreamTokenSource<ManagedEndpoint> | undefined,
+  { services, source, timeLimitMs }: V1ScopeReaders,
 ): Promise<ResolvedScope | ScopeNotAllowedError> {
   const registered = tokenRule(endpoint);
   if (registered) return new V1TokenRuleError(registered.code, registered.text);
   if (!services || !source) return new ScopeNotAllowedError('v1 service tokens are not configured.');
   let service: V1ServiceDescription;
   try {
-    service = await services.describe(endpoint);
+    service = await withinTimeLimit(services.describe(endpoint), timeLimitMs);
   } catch (error) {
     const failure = classifyUpstreamError('v1ServiceToken', error);
     if (failure.failure === 'notFound')

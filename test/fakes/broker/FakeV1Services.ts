@@ -1,13 +1,18 @@
 import type { V1ServiceLookup } from '../../../shared/broker/resolveV1Scope';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import type { V1ServiceDescription } from '../../../shared/v1/ModelManagementClient';
+import { Gate } from '../../support/Gate';
 
-/** v1 web services' auth flags in a map (by endpoint id); counts reads; can fail like a region outage. */
+/**
+ * v1 web services' auth flags in a map (by endpoint id); counts reads; can fail like a region outage,
+ * or hold its answers (a closed `answers` gate) like a region that has stopped answering.
+ */
 export class FakeV1Services implements V1ServiceLookup {
   readonly services = new Map<string, V1ServiceDescription>();
   reads = 0;
   /** Thrown by every describe while set (e.g. a connection reset: the region is down). */
   failWith: Error | undefined;
+  readonly answers = new Gate();
 
   set(endpointId: string, flags: Partial<V1ServiceDescription> & { computeType: string }): void {
     this.services.set(endpointId, {
@@ -20,6 +25,7 @@ export class FakeV1Services implements V1ServiceLookup {
 
   async describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription> {
     this.reads++;
+    await this.answers.pass();
     if (this.failWith !== undefined) throw this.failWith;
     const service = this.services.get(endpoint.id);
     if (!service) throw Object.assign(new Error('not found'), { name: 'RestError', statusCode: 404 });

@@ -260,6 +260,22 @@ describe('Class: ClientAuthenticator', () => {
       expect(registry.reads).toBe(2);
     });
 
+    it('gives up a registry read that does not answer within readTimeLimitMs: 503, and no lasting hold', async () => {
+      // Prepare: nothing cached, and a registry that has stopped answering
+      const { authenticator, registry, primary } = setup({ readTimeLimitMs: 30 });
+      registry.answers.close();
+
+      // Act
+      const cold = await failure(authenticator.authenticate('legacy-app', primary));
+      registry.answers.open();
+      const afterwards = await authenticator.authenticate('legacy-app', primary);
+
+      // Assess
+      expect(cold).toBeInstanceOf(DependencyUnavailableError);
+      expect(afterwards.id).toBe('legacy-app');
+      expect(registry.reads).toBe(2);
+    });
+
     it('HMACs a matching secret once per cached record; wrong secrets are HMACed every time', async () => {
       // Prepare
       const { authenticator, hasher, primary, secondary } = setup();

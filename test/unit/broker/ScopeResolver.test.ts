@@ -1,6 +1,7 @@
 import { parseScope } from '../../../shared/broker/scope';
 import { ScopeResolver, type ScopeResolverOptions } from '../../../shared/broker/ScopeResolver';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { DependencyUnavailableError } from '../../../shared/errors';
 import { CapturingLogger } from '../../fakes/broker/capture';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
 import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
@@ -83,6 +84,23 @@ describe('Class: ScopeResolver', () => {
       expect([last.cacheKey, meanwhile.cacheKey]).toEqual(['aml:demo-token', 'aml:demo-token']);
       expect(answeredBeforeFirst).toBe(true);
       await expect(fresh).rejects.toThrow('The scope names no endpoint the broker serves.');
+      expect(endpoints.reads).toBe(2);
+    });
+
+    it('gives up a registry read that does not answer within readTimeLimitMs: 503, and no lasting hold', async () => {
+      // Prepare: nothing cached, and a registry that has stopped answering
+      const { endpoints, resolver, scope } = setup({ readTimeLimitMs: 30 });
+      endpoints.answers.close();
+
+      // Act
+      const cold = await resolver.resolve(scope).catch((error: unknown) => error);
+      endpoints.answers.open();
+      const afterwards = await resolver.resolve(scope);
+
+      // Assess
+      expect(cold).toBeInstanceOf(DependencyUnavailableError);
+      expect(cold).toMatchObject({ dependency: 'endpointRegistry' });
+      expect(afterwards.cacheKey).toBe('aml:demo-token');
       expect(endpoints.reads).toBe(2);
     });
 

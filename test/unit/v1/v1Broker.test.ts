@@ -1,5 +1,11 @@
 import { UpstreamUnavailableError } from '../../../shared/broker/errors';
+import { resolveV1TokenScope } from '../../../shared/broker/resolveV1Scope';
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
+import { FakeV1Services } from '../../fakes/broker/FakeV1Services';
+import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { FakeClock } from '../../fakes/FakeClock';
 import { settle } from '../../support/waitFor';
 
 const SECOND = 1000;
@@ -112,5 +118,27 @@ describe('Broker: v1 AKS service tokens', () => {
     expect(refused).toBeInstanceOf(UpstreamUnavailableError);
     expect((refused as UpstreamUnavailableError).status).toBe(503);
     expect((refused as UpstreamUnavailableError).retryAfterSeconds).toBe(5);
+  });
+
+  it('answers 503 timeout when the region does not answer the service read within the time limit', async () => {
+    // Prepare
+    const endpoint = testEndpoint('demo-aks', 'AMLToken', {
+      kind: 'v1WebService',
+      v1: { computeType: 'AKS', region: 'westeurope' },
+    });
+    const services = new FakeV1Services();
+    services.set('demo-aks', { computeType: 'AKS', tokenAuthEnabled: true, authEnabled: false });
+    services.answers.close();
+    const source = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', new FakeClock());
+
+    // Act
+    const refused = await resolveV1TokenScope(endpoint, { services, source, timeLimitMs: 30 }).catch(
+      (error: unknown) => error,
+    );
+
+    // Assess
+    expect(refused).toBeInstanceOf(UpstreamUnavailableError);
+    expect(refused).toMatchObject({ upstream: 'v1ServiceToken', failure: 'timeout', retryAfterSeconds: 5 });
+    services.answers.open();
   });
 });
