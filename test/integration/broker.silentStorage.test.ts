@@ -7,6 +7,7 @@ import { SecretHasher } from '../../shared/broker/SecretHasher';
 import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
 import { finishesWithin, systemClock } from '../../shared/clock';
 import { CapturingLogger } from '../fakes/broker/capture';
+import { clientRecord } from '../support/clientRecords';
 import { sleep } from '../support/waitFor';
 
 const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
@@ -45,18 +46,7 @@ describe('Broker client lookups while Table storage is silent', () => {
   it('serves the cached record within reloadWaitMs, and reads the registry again once storage answers', async () => {
     // Prepare: a client, authenticated once, whose cached record has expired
     const secret = SecretHasher.generateSecret();
-    const now = new Date().toISOString();
-    await registry.create({
-      id: 'silent-client',
-      displayName: 'Silent storage client',
-      primarySecretHash: hasher.hashForStorage(secret),
-      secondarySecretHash: hasher.hashForStorage(SecretHasher.generateSecret()),
-      allowedScopes: ['demo-token'],
-      enabled: true,
-      keyAccess: false,
-      createdAt: now,
-      updatedAt: now,
-    });
+    await registry.create(clientRecord('silent-client', hasher, secret));
     const authenticator = new ClientAuthenticator({
       registry,
       hasher,

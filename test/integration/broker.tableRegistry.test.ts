@@ -9,24 +9,12 @@ import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClient
 import { systemClock } from '../../shared/clock';
 import { ConflictError } from '../../shared/errors';
 import { silentLogger } from '../../shared/logging';
+import { clientRecord } from '../support/clientRecords';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
 
 const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
 
-function record(id: string): BrokerClientRecord {
-  const now = new Date().toISOString();
-  return {
-    id,
-    displayName: id,
-    primarySecretHash: hasher.hashForStorage(SecretHasher.generateSecret()),
-    secondarySecretHash: hasher.hashForStorage(SecretHasher.generateSecret()),
-    allowedScopes: ['demo-token'],
-    enabled: true,
-    keyAccess: false,
-    createdAt: now,
-    updatedAt: now,
-  };
-}
+const record = (id: string): BrokerClientRecord => clientRecord(id, hasher);
 
 /** The broker client registry against Azurite through the real TableClient. */
 describe('Class: TableBrokerClientRegistry', () => {
