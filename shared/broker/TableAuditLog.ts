@@ -2,6 +2,7 @@ import { finishesWithin } from '../clock';
 import { createTableOnce } from '../createOnce';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
+import type { Telemetry, TelemetryProps } from '../telemetry';
 import type { AuditEntry, AuditLog } from './AuditLog';
 import { type AuditBatch, type AuditRow, AuditRowBuilder, DecisionGroups } from './auditRows';
 
@@ -15,6 +16,8 @@ export interface AuditTable {
 export interface TableAuditLogOptions {
   table: AuditTable;
   logger: Logger;
+  /** Where rows that miss the table go instead, as `AuditRowLost` events (never sampled). */
+  telemetry: Telemetry;
   /** Delay between the first queued entry and the write. @default 1000 */
   flushDelayMs?: number;
   /**
@@ -45,8 +48,8 @@ const DEFINITE_REFUSALS = new Set([400, 413]);
  * request: while Table storage is unreachable or failing (after the SDK's own retries), the rows are
  * kept, in order, and tried again with a growing pause (up to a minute), so an outage loses no
  * decision unless more than `maxHeldRows` rows pile up; a batch whose earlier try landed although its
- * answer was lost comes back 409 and counts as written. Rows the table does not get are logged, with
- * their number of decisions and then one by one. Identical decisions of a flush interval share one row
+ * answer was lost comes back 409 and counts as written. Rows the table does not get are counted in the
+ * log and sent, one by one, as `AuditRowLost` telemetry events. Identical decisions of a flush interval share one row
  * ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
@@ -209,15 +212,17 @@ export class TableAuditLog implements AuditLog {
   }
 
   /**
-   * Says how many decisions the table will not get, then logs each of their rows, which hold no secret,
-   * so the trail lives on in the logs (Application Insights traces in Azure).
+   * Logs how many decisions the table will not get, and sends each of their rows (which hold no secret)
+   * as an `AuditRowLost` event: custom events are never sampled, where log lines are, so the trail
+   * lives on in Application Insights.
    */
   private lose(batches: readonly AuditBatch[], why: 'refused' | 'too many held' | 'closed'): void {
-    const { logger } = this.options;
-    logger.error('write => entries lost', { lost: decisionsIn(batches), why });
+    this.options.logger.error('write => entries lost', { lost: decisionsIn(batches), why });
     for (const batch of batches) {
       this.unwritten.delete(batch);
-      for (const [, row] of batch.actions) logger.warn('write => lost row', { row: columnsJson(row) });
+      for (const [, row] of batch.actions) {
+        this.options.telemetry.trackEvent('AuditRowLost', { ...columnsOf(row), why });
+      }
     }
   }
 
@@ -227,12 +232,13 @@ export class TableAuditLog implements AuditLog {
   }
 }
 
-/**
- * A row's columns but its keys (the time says the day; the row key only made it unique), as JSON, since
- * presented client ids and scopes may hold spaces or any other character.
- */
-function columnsJson({ partitionKey: _day, rowKey: _unique, ...columns }: AuditRow): string {
-  return JSON.stringify(columns);
+/** A row's columns but its keys (the time says the day; the row key only made it unique). */
+function columnsOf({ partitionKey: _day, rowKey: _unique, ...columns }: AuditRow): TelemetryProps {
+  const props: TelemetryProps = {};
+  for (const [name, value] of Object.entries(columns)) {
+    if (typeof value === 'string' || typeof value === 'number') props[name] = value;
+  }
+  return props;
 }
 
 /** Decisions the batches record. */

@@ -81,6 +81,7 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
     new TableAuditLog({
       table: new TableBatchInserts(clients.table(config.tables.audit)),
       logger: logger('BrokerAudit'),
+      telemetry,
     });
   // One attempt per call: the cache rests after a failure and keeps serving, so retries would only
   // delay the 503 a client gets while a workspace region is down.

@@ -4,7 +4,7 @@ import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import type { AuditRow } from '../../shared/broker/auditRows';
 import { TableAuditLog } from '../../shared/broker/TableAuditLog';
 import { TableBatchInserts } from '../../shared/broker/TableBatchInserts';
-import { CapturingLogger } from '../fakes/broker/capture';
+import { CapturingLogger, CapturingTelemetry } from '../fakes/broker/capture';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
 import { waitFor } from '../support/waitFor';
 
@@ -90,6 +90,7 @@ describe('Class: TableBatchInserts', () => {
       const audit = new TableAuditLog({
         table: new TableBatchInserts(auditClient),
         logger,
+        telemetry: new CapturingTelemetry(),
         flushDelayMs: 20,
       });
       const decide = (clientId: string) =>
@@ -129,12 +130,17 @@ describe('Class: TableBatchInserts', () => {
       ]);
     });
 
-    it('logs a row that misses the table at close with the columns the table stores', async () => {
+    it('sends a row that misses the table at close as an event with the columns the table stores', async () => {
       // Prepare: the same decisions for two audit logs over one table, the first closing during an outage
       const { flaky, auditClient } = flakyTable('closing');
-      const logger = new CapturingLogger();
+      const telemetry = new CapturingTelemetry();
       const auditLog = () =>
-        new TableAuditLog({ table: new TableBatchInserts(auditClient), logger, flushDelayMs: 10_000 });
+        new TableAuditLog({
+          table: new TableBatchInserts(auditClient),
+          logger: new CapturingLogger(),
+          telemetry,
+          flushDelayMs: 10_000,
+        });
       const closing = auditLog();
       const stored = auditLog();
       const timeMs = Date.now();
@@ -166,9 +172,7 @@ describe('Class: TableBatchInserts', () => {
         timestamp: _timestamp,
         ...columns
       } = row ?? {};
-      const logged = logger.lines.filter((l) => l.message === 'write => lost row');
-      expect(logged).toHaveLength(1);
-      expect(JSON.parse(String(logged[0]?.props?.['row']))).toEqual(columns);
+      expect(telemetry.events).toEqual([{ name: 'AuditRowLost', props: { ...columns, why: 'closed' } }]);
       expect(columns).toMatchObject({
         count: 2,
         offsetsMs: '0,7',

@@ -114,21 +114,6 @@ describe('File: infra/workbook.json', () => {
     expect(requestNames.filter((n) => !functions.includes(n))).toEqual([]);
     expect(readRepoFile('infra/modules/workbook.bicep')).toContain("loadTextContent('../workbook.json')");
   });
-
-  it('finds the audit rows logged instead of stored by the component and message the code logs them with', () => {
-    // Prepare
-    const prefix = 'BrokerAudit => write => lost row ';
-    // Act
-    const workbook = readRepoFile('infra/workbook.json');
-    const operations = readRepoFile('docs/operations.md');
-    // Assess
-    expect(workbook).toContain(`startswith \\"${prefix}\\"`);
-    expect(operations).toContain(`startswith "${prefix}"`);
-    expect(readRepoFile('shared/broker/module.ts')).toContain("logger: logger('BrokerAudit')");
-    expect(readRepoFile('shared/broker/TableAuditLog.ts')).toContain(
-      "logger.warn('write => lost row', { row: columnsJson(row) })",
-    );
-  });
 });
 
 describe('Module: infra/modules/functionApp.bicep bindings', () => {

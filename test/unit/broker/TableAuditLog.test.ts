@@ -3,7 +3,7 @@ import { RestError } from '@azure/core-rest-pipeline';
 import type { AuditEntry } from '../../../shared/broker/AuditLog';
 import type { AuditRow } from '../../../shared/broker/auditRows';
 import { type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
-import { CapturingLogger } from '../../fakes/broker/capture';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
 import { waitFor } from '../../support/waitFor';
 
 /**
@@ -52,11 +52,21 @@ describe('Class: TableAuditLog', () => {
     upstream: 'amlToken',
   });
   const day = Date.parse('2026-11-23T10:00:00Z');
+  let telemetry: CapturingTelemetry;
+  beforeEach(() => {
+    telemetry = new CapturingTelemetry();
+  });
+  const lostRows = () => telemetry.events.filter((e) => e.name === 'AuditRowLost').map((e) => e.props);
 
   it('writes identical decisions of one interval as one row that keeps every decision time, off the hot path', async () => {
     // Prepare
     const table = new FakeTable();
-    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const audit = new TableAuditLog({
+      table,
+      logger: new CapturingLogger(),
+      telemetry,
+      flushDelayMs: 10_000,
+    });
 
     // Act
     for (let i = 0; i < 250; i++) audit.record(decision(day + 2 * i));
@@ -95,7 +105,12 @@ describe('Class: TableAuditLog', () => {
   it('splits rows at 1000 decisions and by UTC day, and batches at most 100 rows per partition', async () => {
     // Prepare
     const table = new FakeTable();
-    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const audit = new TableAuditLog({
+      table,
+      logger: new CapturingLogger(),
+      telemetry,
+      flushDelayMs: 10_000,
+    });
     const midnight = Date.parse('2026-11-24T00:00:00Z');
 
     // Act
@@ -121,7 +136,12 @@ describe('Class: TableAuditLog', () => {
   it('keeps interleaved decisions apart, even when their fields differ only by where a NUL falls', async () => {
     // Prepare
     const table = new FakeTable();
-    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), flushDelayMs: 10_000 });
+    const audit = new TableAuditLog({
+      table,
+      logger: new CapturingLogger(),
+      telemetry,
+      flushDelayMs: 10_000,
+    });
     const a = { ...decision(day), clientId: 'a\u0000b', scope: 'c' };
     const b = { ...decision(day), clientId: 'a', scope: 'b\u0000c' };
 
@@ -144,7 +164,7 @@ describe('Class: TableAuditLog', () => {
     // Prepare
     const table = new FakeTable();
     const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, flushDelayMs: 10_000, maxBuffered: 3 });
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, maxBuffered: 3 });
 
     // Act: a busy client, two more, two that would be a fourth and fifth, and the busy client again
     for (let i = 0; i < 5000; i++) audit.record(decision(day + i, 'busy'));
@@ -166,7 +186,7 @@ describe('Class: TableAuditLog', () => {
     const table = new FakeTable();
     table.down = true;
     const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, flushDelayMs: 5 });
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 5 });
 
     // Act: one write fails, the next interval's decisions queue behind it, then storage recovers
     for (let i = 0; i < 3; i++) audit.record(decision(day + i));
@@ -200,7 +220,7 @@ describe('Class: TableAuditLog', () => {
     const table = new FakeTable();
     table.loseNextAnswer = true;
     const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, flushDelayMs: 5 });
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 5 });
 
     // Act
     audit.record(decision(day));
@@ -223,8 +243,14 @@ describe('Class: TableAuditLog', () => {
     const full = new FakeTable();
     full.down = true;
     const logger = new CapturingLogger();
-    const refusingLog = new TableAuditLog({ table: refusing, logger, flushDelayMs: 10_000 });
-    const fullLog = new TableAuditLog({ table: full, logger, flushDelayMs: 10_000, maxHeldRows: 100 });
+    const refusingLog = new TableAuditLog({ table: refusing, logger, telemetry, flushDelayMs: 10_000 });
+    const fullLog = new TableAuditLog({
+      table: full,
+      logger,
+      telemetry,
+      flushDelayMs: 10_000,
+      maxHeldRows: 100,
+    });
 
     // Act
     refusingLog.record(decision(day));
@@ -238,8 +264,7 @@ describe('Class: TableAuditLog', () => {
       { lost: 1, why: 'refused' },
       { lost: 50, why: 'too many held' },
     ]);
-    const lostRows = logger.lines.filter((l) => l.message === 'write => lost row');
-    expect(lostRows.map((l) => (JSON.parse(String(l.props?.['row'])) as AuditRow)['clientId'])).toEqual([
+    expect(lostRows().map((row) => row?.['clientId'])).toEqual([
       'c',
       ...Array.from({ length: 50 }, (_, i) => `client-${100 + i}`),
     ]);
@@ -249,12 +274,12 @@ describe('Class: TableAuditLog', () => {
     expect(full.batches.flat()).toHaveLength(100);
   });
 
-  it('tries the held rows once more on close and logs the decisions still lost, row by row', async () => {
+  it('tries the held rows once more on close, then counts the decisions still lost and sends their rows as events', async () => {
     // Prepare
     const table = new FakeTable();
     table.down = true;
     const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, flushDelayMs: 10_000 });
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000 });
     for (let i = 0; i < 4; i++) audit.record(decision(day + i));
     await audit.flush();
 
@@ -263,30 +288,34 @@ describe('Class: TableAuditLog', () => {
 
     // Assess
     expect(table.tries).toBe(2);
-    const lost = logger.lines.findIndex((l) => l.message === 'write => entries lost');
-    expect(logger.lines[lost]).toMatchObject({ level: 'error', props: { lost: 4, why: 'closed' } });
-    // The lost row follows, with its columns, so the trail survives in the logs.
-    const rows = logger.lines.slice(lost + 1);
-    expect(rows.map((l) => [l.level, l.message])).toEqual([['warn', 'write => lost row']]);
-    expect(JSON.parse(String(rows[0]?.props?.['row']))).toEqual({
-      time: new Date(day).toISOString(),
-      lastTime: new Date(day + 3).toISOString(),
-      count: 4,
-      offsetsMs: '0,1,2,3',
-      clientId: 'c',
-      scope: 'demo-token',
-      protocol: 'oauth',
-      outcome: 'issued',
-      upstream: 'amlToken',
+    expect(logger.lines.at(-1)).toMatchObject({
+      level: 'error',
+      message: 'write => entries lost',
+      props: { lost: 4, why: 'closed' },
     });
+    // The lost row goes to telemetry with its columns, so the trail survives in Application Insights.
+    expect(lostRows()).toEqual([
+      {
+        time: new Date(day).toISOString(),
+        lastTime: new Date(day + 3).toISOString(),
+        count: 4,
+        offsetsMs: '0,1,2,3',
+        clientId: 'c',
+        scope: 'demo-token',
+        protocol: 'oauth',
+        outcome: 'issued',
+        upstream: 'amlToken',
+        why: 'closed',
+      },
+    ]);
   });
 
-  it('logs what is unwritten when Table storage does not answer within closeTimeoutMs, and only once', async () => {
+  it('gives up what is unwritten when Table storage does not answer within closeTimeoutMs, and only once', async () => {
     // Prepare
     const table = new FakeTable();
     table.stall = true;
     const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, flushDelayMs: 10_000, closeTimeoutMs: 50 });
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, closeTimeoutMs: 50 });
     audit.record(decision(day, 'being-written'));
     void audit.flush();
     audit.record(decision(day, 'waiting'));
@@ -298,13 +327,12 @@ describe('Class: TableAuditLog', () => {
     table.answerStalled();
     await new Promise((resolve) => setTimeout(resolve, 20));
 
-    // Assess: both rows logged at close; the late answer adds no line and no retry
+    // Assess: both rows given up at close; the late answer adds nothing and no retry
     expect(closedAfterMs).toBeLessThan(2000);
     expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
       ['write => entries lost', { lost: 2, why: 'closed' }],
-      ['write => lost row', { row: expect.stringContaining('"clientId":"being-written"') as unknown }],
-      ['write => lost row', { row: expect.stringContaining('"clientId":"waiting"') as unknown }],
     ]);
+    expect(lostRows().map((row) => row?.['clientId'])).toEqual(['being-written', 'waiting']);
     expect(table.tries).toBe(1);
   });
 });
