@@ -1,4 +1,4 @@
-import { finishesWithin } from '../clock';
+import { finishesWithin, withinTimeLimit } from '../clock';
 import { createTableOnce } from '../createOnce';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
@@ -34,6 +34,12 @@ export interface TableAuditLogOptions {
    * the telemetry flush and the log lines themselves need some of it. @default 3000
    */
   closeTimeoutMs?: number;
+  /**
+   * Longest one write may take before it counts as failed and its rows are held for another try: the
+   * Tables SDK sets no time limit, and one write that never answered would stop every later one. A write
+   * that lands after all comes back 409 on the next try and counts as written. @default 30000
+   */
+  writeTimeLimitMs?: number;
 }
 
 /** Longest pause between tries while Table storage keeps failing. */
@@ -73,6 +79,7 @@ export class TableAuditLog implements AuditLog {
   private readonly maxBuffered: number;
   private readonly maxHeldRows: number;
   private readonly closeTimeoutMs: number;
+  private readonly writeTimeLimitMs: number;
 
   constructor(private readonly options: TableAuditLogOptions) {
     this.createTable = createTableOnce(options.table);
@@ -80,6 +87,7 @@ export class TableAuditLog implements AuditLog {
     this.maxBuffered = options.maxBuffered ?? 10_000;
     this.maxHeldRows = options.maxHeldRows ?? 2000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
+    this.writeTimeLimitMs = options.writeTimeLimitMs ?? 30_000;
   }
 
   record(entry: AuditEntry): void {
@@ -147,7 +155,7 @@ export class TableAuditLog implements AuditLog {
         continue;
       }
       try {
-        await this.options.table.submitTransaction(batch.actions);
+        await withinTimeLimit(this.options.table.submitTransaction(batch.actions), this.writeTimeLimitMs);
         this.unwritten.delete(batch);
       } catch (error) {
         const status = statusOf(error);

@@ -236,6 +236,30 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
+  it('holds a write that does not answer within writeTimeLimitMs for another try, and counts it once when it lands late', async () => {
+    // Prepare
+    const table = new FakeTable();
+    table.stall = true;
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 5, writeTimeLimitMs: 30 });
+    audit.record(decision(day, 'silent'));
+
+    // Act: the write gets no answer; later it lands after all, and the next try meets its own rows
+    await audit.flush();
+    table.answerStalled();
+    await waitFor('the retry', () => logger.lines.length === 2);
+    audit.record(decision(day, 'after'));
+    await audit.flush();
+
+    // Assess
+    expect(logger.lines.map((l) => [l.message, l.props?.['error']])).toEqual([
+      ['write => storage failing, entries held for retry', 'TimeLimitError'],
+      ['write => storage back, held entries written', undefined],
+    ]);
+    expect(table.batches.flat().map((r) => r['clientId'])).toEqual(['silent', 'after']);
+    expect(lostRows()).toEqual([]);
+  });
+
   it('loses a batch the table refuses outright, and rows beyond maxHeldRows, saying how many decisions', async () => {
     // Prepare
     const refusing = new FakeTable();
