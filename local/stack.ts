@@ -36,6 +36,8 @@ export interface LocalStack {
   readonly masterKey: string;
   readonly defaultKey: string;
   readonly storageConnectionString: string;
+  /** The Azurite process (tests pause it with SIGSTOP: storage that stops answering). */
+  readonly storagePid: number | undefined;
   readonly emulators: Awaited<ReturnType<typeof startEmulators>>;
   readonly topic: Awaited<ReturnType<typeof startEventGridTopic>>;
   /** The Functions host started with the stack (tests may kill it to simulate a crash). */
@@ -158,6 +160,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       masterKey,
       defaultKey,
       storageConnectionString: azurite.connectionString,
+      storagePid: azurite.pid,
       emulators,
       topic,
       host,

@@ -199,6 +199,25 @@ describe('Fault matrix', () => {
     expect(control.keyChanges(endpoint.coords) - keyChangesBefore).toBe(1);
   });
 
+  it('Table storage not answering', async () => {
+    const pid = m.stack.storagePid;
+    if (pid === undefined) throw new Error('Azurite has no process id');
+    const report = await runner.run('Table storage silent', async () => {
+      // Only a host that has not yet seen the broker client may answer 503 (it has no record to serve).
+      const silent = runner.upstreamDown('table storage silent');
+      // SIGSTOP: connections stay open and nothing answers, which the Azure SDKs wait on without limit.
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await sleep(15_000);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+        silent();
+      }
+      return 'Azurite (tables, queues, blobs) paused for 15 s';
+    });
+    expectGoals(report);
+  });
+
   it('three host processes sharing one storage account', async () => {
     const report = await runner.run('three host processes', async () => {
       while (m.live.length < 3) await m.spawnHost();

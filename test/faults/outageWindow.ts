@@ -1,6 +1,6 @@
 import type { BrokerCall } from './brokerClient';
 
-/** A period during which an upstream of the broker (managed identity or ARM) was made to fail. */
+/** A period during which something the broker needs (managed identity, ARM, Table storage) was made to fail. */
 export interface UpstreamFault {
   readonly what: string;
   readonly from: number;

@@ -55,8 +55,9 @@ export function writeFaultReport(root: string, reports: readonly CaseReport[], t
     'Probe: reads the key from Key Vault with `SecretClient` (every 2 s and after a 401, once), scores continuously;',
     'a call still refused with 401/403 after the re-read is *rejected*. Broker: OAuth client credentials against the',
     'live hosts in turn. A broker 5xx is *in window* only when it is 503 with Retry-After, an upstream of the token',
-    `(managed identity or ARM) was failing (until ${RECOVERY_MS / 1000} s after recovery), and the host had no cached`,
-    'token with at least the minimum lifetime left. Connection errors come from hosts being SIGKILLed.',
+    `(managed identity or ARM), or Table storage, was failing (until ${RECOVERY_MS / 1000} s after recovery), and the`,
+    'host had no cached token with at least the minimum lifetime left (for storage: it had not issued this client a',
+    'token yet, so it had no client record to fall back on). Connection errors come from hosts being SIGKILLed.',
     '',
   ].join('\n');
   writeFileSync(join(dir, 'faults.md'), md);
