@@ -118,7 +118,7 @@ export class TableAuditLog implements AuditLog {
 
   /**
    * Flushes, trying held rows once more without waiting for their pause. What is still unwritten when
-   * that fails, or when Table storage has not answered within `closeTimeoutMs`, is lost (and logged).
+   * that fails, or when Table storage has not answered within `closeTimeoutMs`, is lost (and reported).
    */
   async close(): Promise<void> {
     this.closed = true;
