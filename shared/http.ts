@@ -2,6 +2,8 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 
 import { AppError, PayloadTooLargeError, ValidationError } from './errors';
 import { contextSink, createLogger } from './logging';
+import { errorName } from './networkErrors';
+import { isTransientError } from './retry';
 
 /**
  * The HTTP edge (STYLE C7): domain errors become responses here and nowhere else. Client errors (4xx)
@@ -42,6 +44,17 @@ export function errorToResponse(error: unknown, context: InvocationContext): Htt
       'A service this app depends on is not available. Try again later.',
       context.invocationId,
       { retryAfterSeconds: error.retryAfterSeconds },
+    );
+  }
+  // A raw SDK failure that passes (a 503 from storage, a reset connection, no answer in time): 503 too.
+  if (isTransientError(error)) {
+    log.warn('request => dependency unavailable', { error: errorName(error) });
+    return problem(
+      503,
+      'DependencyUnavailable',
+      'A service this app depends on is not available. Try again later.',
+      context.invocationId,
+      { retryAfterSeconds: 5 },
     );
   }
   log.error('request => unexpected error', {

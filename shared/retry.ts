@@ -1,4 +1,4 @@
-import type { Sleep } from './clock';
+import { type Sleep, TimeLimitError } from './clock';
 import { AppError, DependencyFailedError, DependencyUnavailableError } from './errors';
 import { isNetworkErrorCode, statusOf } from './networkErrors';
 
@@ -20,12 +20,13 @@ const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 /**
  * True for failures worth another try later: our `DependencyUnavailableError`, a raw SDK error with a
- * transient status, a network error code, or an aborted or timed-out call. Our other `AppError`s are
+ * transient status, a network error code, or an aborted, timed-out or unanswered ({@link TimeLimitError})
+ * call. Our other `AppError`s are
  * definite answers, even `DependencyFailedError` (502 = "the dependency said no"). The rotation's
  * retries and the Event Grid webhook (5xx, so Event Grid delivers again) both decide by this.
  */
 export function isTransientError(error: unknown): boolean {
-  if (error instanceof DependencyUnavailableError) return true;
+  if (error instanceof DependencyUnavailableError || error instanceof TimeLimitError) return true;
   if (error instanceof AppError) return false;
   const e = error as { statusCode?: unknown; code?: unknown; name?: unknown } | null;
   if (!e) return false;

@@ -1,0 +1,52 @@
+import { RestError } from '@azure/core-rest-pipeline';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+
+import { TimeLimitError } from '../../shared/clock';
+import { withHttpErrors } from '../../shared/http';
+
+/** Answers of a handler that throws `error`, through the one mapping every HTTP function uses. */
+async function answerTo(
+  error: unknown,
+): Promise<{ status?: number; headers: Record<string, string>; body: unknown }> {
+  const handler = withHttpErrors(async () => {
+    throw error;
+  });
+  const response = await handler(
+    new HttpRequest({ url: 'http://localhost/api/x', method: 'GET' }),
+    new InvocationContext({ invocationId: 'inv-1', logHandler: () => undefined }),
+  );
+  return {
+    ...(response.status !== undefined ? { status: response.status } : {}),
+    headers: { ...(response.headers as Record<string, string>) },
+    body: JSON.parse(response.body as string) as unknown,
+  };
+}
+
+describe('Function: withHttpErrors', () => {
+  it.each([
+    ['a storage 503 the SDK gave up on', new RestError('Service Unavailable', { statusCode: 503 })],
+    ['a reset connection', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
+    ['a call with no answer in time', new TimeLimitError(30_000)],
+  ])('answers %s with 503, Retry-After and problem details, not a 500', async (_what, error) => {
+    // Act
+    const answer = await answerTo(error);
+
+    // Assess
+    expect(answer.status).toBe(503);
+    expect(answer.headers['retry-after']).toBe('5');
+    expect(answer.body).toMatchObject({ status: 503, code: 'DependencyUnavailable', instance: 'inv-1' });
+  });
+
+  it('answers anything else unexpected with 500 and no detail', async () => {
+    // Act
+    const answer = await answerTo(new TypeError('x is undefined'));
+
+    // Assess
+    expect(answer.status).toBe(500);
+    expect(answer.body).toMatchObject({
+      status: 500,
+      code: 'InternalError',
+      detail: 'An unexpected error occurred.',
+    });
+  });
+});
