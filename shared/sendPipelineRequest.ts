@@ -11,6 +11,7 @@ export interface PipelineRequestSender<R extends { status: number }> {
  * Sends one JSON (or empty-bodied) request through `sender` and turns a non-2xx answer into a
  * `RestError`, so `withRetries` and the error classifiers can read its status.
  * @param service - named in the error message, e.g. `ARM`
+ * @param abortSignal - cancels the request (a caller that gave it up)
  */
 export async function sendPipelineRequest<R extends { status: number }>(
   sender: PipelineRequestSender<R>,
@@ -18,6 +19,7 @@ export async function sendPipelineRequest<R extends { status: number }>(
   method: 'GET' | 'POST',
   url: string,
   body?: string,
+  abortSignal?: AbortSignal,
 ): Promise<R> {
   const { createHttpHeaders, createPipelineRequest, RestError } = sdk.corePipeline();
   const request = createPipelineRequest({
@@ -27,6 +29,7 @@ export async function sendPipelineRequest<R extends { status: number }>(
       body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
     ),
     ...(body === undefined ? {} : { body }),
+    ...(abortSignal ? { abortSignal } : {}),
   });
   const response = await sender.sendRequest(request);
   if (response.status >= 400)

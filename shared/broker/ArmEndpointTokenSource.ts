@@ -13,7 +13,12 @@ export interface EndpointAuthTokenShape {
 
 /** The one `onlineEndpoints` operation this source needs (structural view of the SDK client). */
 export interface OnlineEndpointTokenOperations {
-  getToken(resourceGroup: string, workspace: string, endpointName: string): Promise<EndpointAuthTokenShape>;
+  getToken(
+    resourceGroup: string,
+    workspace: string,
+    endpointName: string,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<EndpointAuthTokenShape>;
 }
 
 /** Options of {@link ArmEndpointTokenSource}. */
@@ -34,11 +39,13 @@ export class ArmEndpointTokenSource implements UpstreamTokenSource<ManagedEndpoi
   constructor(private readonly options: ArmEndpointTokenSourceOptions) {}
 
   /** Fetches a fresh AML token for the endpoint. */
-  async getToken(endpoint: ManagedEndpoint): Promise<UpstreamToken> {
+  async getToken(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<UpstreamToken> {
     const { subscriptionId, resourceGroup, workspace, name } = endpoint.arm;
     let answer: EndpointAuthTokenShape;
     try {
-      answer = await this.options.onlineEndpoints(subscriptionId).getToken(resourceGroup, workspace, name);
+      answer = await this.options
+        .onlineEndpoints(subscriptionId)
+        .getToken(resourceGroup, workspace, name, abortSignal ? { abortSignal } : {});
     } catch (error) {
       throw classifyUpstreamError(this.upstream, error);
     }

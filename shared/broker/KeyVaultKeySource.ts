@@ -6,7 +6,10 @@ import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
 
 /** The fields of a Key Vault secret this source reads (structural view of `SecretClient.getSecret`). */
 export interface SecretReader {
-  getSecret(name: string): Promise<{
+  getSecret(
+    name: string,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<{
     value?: string;
     properties: { enabled?: boolean; expiresOn?: Date; tags?: Record<string, string> };
   }>;
@@ -44,10 +47,10 @@ export class KeyVaultKeySource implements UpstreamTokenSource<ManagedEndpoint> {
   }
 
   /** Reads the endpoint's current key. */
-  async getToken(endpoint: ManagedEndpoint): Promise<UpstreamToken> {
+  async getToken(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<UpstreamToken> {
     let secret: Awaited<ReturnType<SecretReader['getSecret']>>;
     try {
-      secret = await this.options.secrets.getSecret(endpoint.secretName);
+      secret = await this.options.secrets.getSecret(endpoint.secretName, abortSignal ? { abortSignal } : {});
     } catch (error) {
       throw classifyUpstreamError(this.upstream, error);
     }

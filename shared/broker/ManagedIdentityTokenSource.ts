@@ -6,6 +6,7 @@ import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
 export interface AccessTokenCredential {
   getToken(
     scopes: string | string[],
+    options?: { abortSignal?: AbortSignal },
   ): Promise<{ token: string; expiresOnTimestamp: number; refreshAfterTimestamp?: number } | null>;
 }
 
@@ -29,10 +30,13 @@ export class ManagedIdentityTokenSource implements UpstreamTokenSource<string> {
    * Fetches a token for `resource`.
    * @param resource - resource URI without `/.default`, e.g. `https://ml.azure.com`
    */
-  async getToken(resource: string): Promise<UpstreamToken> {
+  async getToken(resource: string, abortSignal?: AbortSignal): Promise<UpstreamToken> {
     let answer: Awaited<ReturnType<AccessTokenCredential['getToken']>>;
     try {
-      answer = await this.options.credential.getToken(`${resource}/.default`);
+      answer = await this.options.credential.getToken(
+        `${resource}/.default`,
+        abortSignal ? { abortSignal } : {},
+      );
     } catch (error) {
       throw classifyUpstreamError(this.upstream, error);
     }

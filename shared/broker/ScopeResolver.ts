@@ -177,7 +177,7 @@ export class ScopeResolver {
         return {
           cacheKey: endpointCacheKey('aml', endpoint.id),
           requiresKeyAccess: false,
-          fetch: { upstream: 'amlToken', fetch: () => sources.amlToken.getToken(target) },
+          fetch: { upstream: 'amlToken', fetch: (signal) => sources.amlToken.getToken(target, signal) },
         };
       }
       case 'Key': {
@@ -188,7 +188,7 @@ export class ScopeResolver {
         return {
           cacheKey: endpointCacheKey('key', endpoint.id),
           requiresKeyAccess: true,
-          fetch: { upstream: 'keyVault', fetch: () => sources.keyVault.getToken(target) },
+          fetch: { upstream: 'keyVault', fetch: (signal) => sources.keyVault.getToken(target, signal) },
         };
       }
     }
@@ -199,7 +199,7 @@ export class ScopeResolver {
     return {
       cacheKey: `mi:${resource}`,
       requiresKeyAccess: false,
-      fetch: { upstream: 'managedIdentity', fetch: () => source.getToken(resource) },
+      fetch: { upstream: 'managedIdentity', fetch: (signal) => source.getToken(resource, signal) },
     };
   }
 }

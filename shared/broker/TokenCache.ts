@@ -1,4 +1,4 @@
-import { type Clock, withinTimeLimit } from '../clock';
+import { type Clock, TimeLimitError, withinTimeLimit } from '../clock';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
 import { classifyUpstreamError } from './classifyUpstreamError';
@@ -23,7 +23,8 @@ export interface TokenFetch {
   readonly upstream: UpstreamClass;
   /** Azure region of the upstream, when known (telemetry only). */
   readonly region?: string;
-  fetch(): Promise<UpstreamToken>;
+  /** @param abortSignal - fires when the cache gives the call up (see `fetchTimeLimitMs`) */
+  fetch(abortSignal?: AbortSignal): Promise<UpstreamToken>;
 }
 
 /** Options of {@link TokenCache}. */
@@ -44,7 +45,7 @@ export interface TokenCacheOptions {
   /**
    * Longest an upstream call may take before it counts as failed (`timeout`): the Azure SDKs set no time
    * limit, and one call that never answers would otherwise hold its key's single flight, and every
-   * request that waits on it, for good. Its late answer is dropped. @default 30000
+   * request that waits on it, for good. The call is then aborted (its request closed). @default 30000
    */
   fetchTimeLimitMs?: number;
   /** Floor between two refreshes of one key, however early the issuer's hint. @default 5000 */
@@ -154,7 +155,8 @@ export class TokenCache {
 
   private refresh(key: string, entry: Entry, source: TokenFetch): Promise<CachedToken> {
     const startedMs = this.options.clock.now();
-    const inflight = withinTimeLimit(source.fetch(), this.fetchTimeLimitMs)
+    const giveUp = new AbortController();
+    const inflight = withinTimeLimit(source.fetch(giveUp.signal), this.fetchTimeLimitMs)
       .then((upstream) => this.accept(source, upstream, this.options.clock.now()))
       .then(
         (token) => {
@@ -170,6 +172,7 @@ export class TokenCache {
           return token;
         },
         (error: unknown) => {
+          if (error instanceof TimeLimitError) giveUp.abort(error);
           const now = this.options.clock.now();
           const failure = classifyUpstreamError(source.upstream, error);
           this.trackLatency(source, now - startedMs, failure.failure);

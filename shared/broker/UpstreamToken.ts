@@ -60,6 +60,8 @@ export interface UpstreamTokenSource<TTarget> {
   /**
    * Fetches a fresh credential for `target`.
    * @param target - an endpoint or a resource URI, depending on the source
+   * @param abortSignal - fires when the cache gives the call up; passed to the SDK call, which then
+   *   closes its request instead of leaving it open
    */
-  getToken(target: TTarget): Promise<UpstreamToken>;
+  getToken(target: TTarget, abortSignal?: AbortSignal): Promise<UpstreamToken>;
 }

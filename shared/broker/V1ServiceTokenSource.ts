@@ -6,7 +6,7 @@ import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
 
 /** The one model-management call this source needs (`ModelManagementClient` satisfies it). */
 export interface V1TokenOperations {
-  token(endpoint: ManagedEndpoint): Promise<V1ServiceToken>;
+  token(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<V1ServiceToken>;
 }
 
 /** Epoch seconds per reference §3; values above 1e12 are taken as milliseconds (reference §8.2). */
@@ -28,10 +28,10 @@ export class V1ServiceTokenSource implements UpstreamTokenSource<ManagedEndpoint
   constructor(private readonly mms: V1TokenOperations) {}
 
   /** Fetches a fresh service token. */
-  async getToken(endpoint: ManagedEndpoint): Promise<UpstreamToken> {
+  async getToken(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<UpstreamToken> {
     let answer: V1ServiceToken;
     try {
-      answer = await this.mms.token(endpoint);
+      answer = await this.mms.token(endpoint, abortSignal);
     } catch (error) {
       throw classifyUpstreamError(this.upstream, error);
     }

@@ -58,7 +58,7 @@ export async function resolveV1TokenScope(
     fetch: {
       upstream: 'v1ServiceToken',
       ...(endpoint.v1 ? { region: endpoint.v1.region } : {}),
-      fetch: () => source.getToken(endpoint),
+      fetch: (signal) => source.getToken(endpoint, signal),
     },
   };
 }

@@ -112,8 +112,10 @@ export class ModelManagementClient {
   }
 
   /** `AksWebservice.get_access_token()`: the raw `AuthToken` answer (201 or 200). */
-  async token(endpoint: ManagedEndpoint): Promise<V1ServiceToken> {
-    return json(await this.send('POST', this.url(endpoint, '/token'))) as V1ServiceToken;
+  async token(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<V1ServiceToken> {
+    return json(
+      await this.send('POST', this.url(endpoint, '/token'), undefined, abortSignal),
+    ) as V1ServiceToken;
   }
 
   /** `{host}/modelmanagement/v1.0/subscriptions/…/workspaces/{ws}/services/{name}{action}`. */
@@ -128,9 +130,14 @@ export class ModelManagementClient {
     );
   }
 
-  private send(method: 'GET' | 'POST', url: string, body?: string): Promise<MmsResponse> {
+  private send(
+    method: 'GET' | 'POST',
+    url: string,
+    body?: string,
+    abortSignal?: AbortSignal,
+  ): Promise<MmsResponse> {
     const once = (): Promise<MmsResponse> =>
-      sendPipelineRequest(this.options.sender, 'Model management', method, url, body);
+      sendPipelineRequest(this.options.sender, 'Model management', method, url, body, abortSignal);
     const { retries, sleep } = this.options;
     return retries ? withRetries(once, { ...retries, dependency: 'modelManagement', sleep }) : once();
   }

@@ -14,6 +14,8 @@ export type FakeBehaviour =
 export class FakeUpstreamSource<T> implements UpstreamTokenSource<T> {
   calls = 0;
   readonly targets: T[] = [];
+  /** The abort signal of each call, in order. */
+  readonly signals: Array<AbortSignal | undefined> = [];
   behaviour: FakeBehaviour = { kind: 'token', lifetimeMs: 3_600_000 };
   private pending: Array<{ resolve(t: UpstreamToken): void; reject(e: unknown): void }> = [];
 
@@ -22,9 +24,10 @@ export class FakeUpstreamSource<T> implements UpstreamTokenSource<T> {
     private readonly clock: Clock,
   ) {}
 
-  async getToken(target: T): Promise<UpstreamToken> {
+  async getToken(target: T, abortSignal?: AbortSignal): Promise<UpstreamToken> {
     this.calls++;
     this.targets.push(target);
+    this.signals.push(abortSignal);
     const behaviour = this.behaviour;
     if (behaviour.kind === 'error') throw behaviour.error;
     if (behaviour.kind === 'manual') {

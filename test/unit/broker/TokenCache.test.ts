@@ -26,7 +26,7 @@ function setup(
   const source = new FakeUpstreamSource<string>('managedIdentity', clock);
   const fetch: TokenFetch = {
     upstream: 'managedIdentity',
-    fetch: () => source.getToken('https://ml.azure.com'),
+    fetch: (signal) => source.getToken('https://ml.azure.com', signal),
   };
   return { clock, telemetry, logger, cache, source, fetch };
 }
@@ -71,6 +71,8 @@ describe('Class: TokenCache', () => {
       ]);
       expect(recovered.value).toBe('managedIdentity-token-3');
       expect(source.calls).toBe(3);
+      // The given-up call was aborted (its SDK request closed); the others were not.
+      expect(source.signals.map((s) => s?.aborted)).toEqual([false, true, false]);
       expect(logger.lines.find((l) => l.message === 'refresh => upstream failed')?.props).toMatchObject({
         failure: 'timeout',
         servingCached: false,

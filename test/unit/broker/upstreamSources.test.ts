@@ -240,3 +240,45 @@ describe('Class: KeyVaultKeySource', () => {
     });
   });
 });
+
+describe('Upstream sources and the abort signal', () => {
+  it('pass the signal the cache gives each call on to their SDK call, so a given-up request is closed', async () => {
+    // Prepare: SDK stand-ins that record the options they were called with
+    const seen: Array<{ abortSignal?: AbortSignal } | undefined> = [];
+    const signal = new AbortController().signal;
+    const endpoint = testEndpoint('demo', 'AMLToken');
+    const arm = new ArmEndpointTokenSource({
+      onlineEndpoints: () => ({
+        getToken: async (_rg, _ws, _name, options) => {
+          seen.push(options);
+          return { accessToken: 't', expiryTimeUtc: 2_000_000_000 };
+        },
+      }),
+    });
+    const identity = new ManagedIdentityTokenSource({
+      credential: {
+        getToken: async (_scopes, options) => {
+          seen.push(options);
+          return { token: 't', expiresOnTimestamp: 2_000_000_000_000 };
+        },
+      },
+    });
+    const vault = new KeyVaultKeySource({
+      clock: new FakeClock(),
+      secrets: {
+        getSecret: async (_name, options) => {
+          seen.push(options);
+          return { value: 'k', properties: {} };
+        },
+      },
+    });
+
+    // Act
+    await arm.getToken(endpoint, signal);
+    await identity.getToken('https://ml.azure.com', signal);
+    await vault.getToken(testEndpoint('demo-key', 'Key'), signal);
+
+    // Assess
+    expect(seen.map((options) => options?.abortSignal)).toEqual([signal, signal, signal]);
+  });
+});

@@ -23,9 +23,16 @@ interface Scripted {
 
 function scripted(answers: Scripted[], options: { retries: boolean } = { retries: true }) {
   const seen: string[] = [];
+  const signals: unknown[] = [];
   const waits: number[] = [];
   const sender = {
-    sendRequest: async (request: { method: string; url: string; body?: unknown }): Promise<MmsResponse> => {
+    sendRequest: async (request: {
+      method: string;
+      url: string;
+      body?: unknown;
+      abortSignal?: unknown;
+    }): Promise<MmsResponse> => {
+      signals.push(request.abortSignal);
       seen.push(
         `${request.method} ${request.url}${typeof request.body === 'string' ? ` ${request.body}` : ''}`,
       );
@@ -41,7 +48,7 @@ function scripted(answers: Scripted[], options: { retries: boolean } = { retries
     ...(options.retries ? { retries: {} } : {}),
     pollIntervalMs: 5000,
   });
-  return { mms, seen, waits };
+  return { mms, seen, signals, waits };
 }
 
 describe('Class: ModelManagementClient', () => {
@@ -121,17 +128,19 @@ describe('Class: ModelManagementClient', () => {
 describe('Class: V1ServiceTokenSource', () => {
   it('reads AuthToken epoch seconds (201) into expiry and the refresh hint', async () => {
     // Prepare
-    const { mms } = scripted([
+    const { mms, signals } = scripted([
       {
         status: 201,
         bodyAsText:
           '{"accessToken":"t","tokenType":"Bearer","expiryOn":1900000000,"refreshAfter":1899990000}',
       },
     ]);
+    const signal = new AbortController().signal;
     // Act
-    const token = await new V1ServiceTokenSource(mms).getToken(endpoint);
+    const token = await new V1ServiceTokenSource(mms).getToken(endpoint, signal);
     // Assess
     expect(token).toEqual({ value: 't', expiresOnMs: 1_900_000_000_000, refreshAfterMs: 1_899_990_000_000 });
+    expect(signals).toEqual([signal]); // the request a cache gives up is closed
   });
 
   it('classifies failures (region down, refusals) and rejects answers without a token', async () => {
