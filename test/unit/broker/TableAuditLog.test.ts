@@ -4,12 +4,14 @@ import type { AuditEntry } from '../../../shared/broker/AuditLog';
 import type { AuditRow } from '../../../shared/broker/auditRows';
 import { type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
+import { Gate } from '../../support/Gate';
 import { waitFor } from '../../support/waitFor';
 
 /**
  * A Table that stores batches atomically (a batch with an existing row key is refused 409, as Table
  * storage does) and fails on demand: down (503 after the SDK's retries), refusing with a status, or
- * storing the next batch and then losing the answer (a network error).
+ * storing the next batch and then losing the answer (a network error); a closed `answers` gate holds
+ * every answer, as a connection into a black hole would.
  */
 class FakeTable implements AuditTable {
   readonly batches: AuditRow[][] = [];
@@ -18,13 +20,11 @@ class FakeTable implements AuditTable {
   down = false;
   refuse: number | undefined;
   loseNextAnswer = false;
-  /** Answers nothing until {@link answerStalled}, as a connection into a black hole would. */
-  stall = false;
-  private readonly stalled: Array<() => void> = [];
+  readonly answers = new Gate();
   async createTable(): Promise<void> {}
   async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
     this.tries += 1;
-    if (this.stall) await new Promise<void>((resolve) => this.stalled.push(resolve));
+    await this.answers.pass();
     if (this.down) throw new RestError('Service Unavailable', { statusCode: 503 });
     if (this.refuse !== undefined) throw new RestError('refused', { statusCode: this.refuse });
     if (actions.some(([, row]) => this.keys.has(row.rowKey)))
@@ -35,10 +35,6 @@ class FakeTable implements AuditTable {
       this.loseNextAnswer = false;
       throw new RestError('socket hang up', { code: 'ECONNRESET' });
     }
-  }
-  answerStalled(): void {
-    this.stall = false;
-    for (const answer of this.stalled.splice(0)) answer();
   }
 }
 
@@ -239,14 +235,14 @@ describe('Class: TableAuditLog', () => {
   it('holds a write that does not answer within writeTimeLimitMs for another try, and counts it once when it lands late', async () => {
     // Prepare
     const table = new FakeTable();
-    table.stall = true;
+    table.answers.close();
     const logger = new CapturingLogger();
     const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 5, writeTimeLimitMs: 30 });
     audit.record(decision(day, 'silent'));
 
     // Act: the write gets no answer; later it lands after all, and the next try meets its own rows
     await audit.flush();
-    table.answerStalled();
+    table.answers.open();
     await waitFor('the retry', () => logger.lines.length === 2);
     audit.record(decision(day, 'after'));
     await audit.flush();
@@ -337,7 +333,7 @@ describe('Class: TableAuditLog', () => {
   it('gives up what is unwritten when Table storage does not answer within closeTimeoutMs, and only once', async () => {
     // Prepare
     const table = new FakeTable();
-    table.stall = true;
+    table.answers.close();
     const logger = new CapturingLogger();
     const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, closeTimeoutMs: 50 });
     audit.record(decision(day, 'being-written'));
@@ -348,7 +344,7 @@ describe('Class: TableAuditLog', () => {
     const started = Date.now();
     await audit.close();
     const closedAfterMs = Date.now() - started;
-    table.answerStalled();
+    table.answers.open();
     await new Promise((resolve) => setTimeout(resolve, 20));
 
     // Assess: both rows given up at close; the late answer adds nothing and no retry
