@@ -53,6 +53,21 @@ export async function withinTimeLimit<T>(work: Promise<T>, ms: number): Promise<
 }
 
 /**
+ * What a cache answers while one of its entries is re-read: the request that started the re-read waits
+ * for it, but no longer than `waitMs`; every other request, and that one once the wait is over, gets
+ * the previous answer at once. So a slow or silent store holds no request up for longer than `waitMs`.
+ * @param startedHere - whether this request started the re-read
+ */
+export async function reReadOrPrevious<T>(
+  reRead: Promise<T>,
+  previous: T,
+  startedHere: boolean,
+  waitMs: number,
+): Promise<T> {
+  return startedHere && (await finishesWithin(reRead, waitMs)) ? reRead : previous;
+}
+
+/**
  * Waits for `work`, but no longer than `ms` (the work goes on past it). Rejects when the work does, in
  * time.
  * @returns whether the work finished in time

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { type Clock, finishesWithin, withinTimeLimit } from '../clock';
+import { type Clock, reReadOrPrevious, withinTimeLimit } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -153,12 +153,10 @@ export class ClientAuthenticator {
       slot = { client: undefined, loadedAtMs: -Infinity, loading: undefined };
       this.slots.set(clientId, slot);
     }
-    const reading = slot.loading !== undefined;
+    const startedHere = slot.loading === undefined;
     const loading = (slot.loading ??= this.load(clientId, slot));
     if (slot.loadedAtMs === -Infinity) return loading; // nothing to serve meanwhile
-    // The request that starts a re-read waits for it, briefly; the others meanwhile get the last answer.
-    if (!reading && (await finishesWithin(loading, this.reloadWaitMs))) return loading;
-    return slot.client;
+    return reReadOrPrevious(loading, slot.client, startedHere, this.reloadWaitMs);
   }
 
   private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {

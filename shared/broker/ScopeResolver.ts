@@ -1,4 +1,4 @@
-import { type Clock, finishesWithin, withinTimeLimit } from '../clock';
+import { type Clock, reReadOrPrevious, withinTimeLimit } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -98,10 +98,9 @@ export class ScopeResolver {
     const now = this.options.clock.now();
     let slot = this.slots.get(scope.value);
     if (!slot || now - slot.resolvedAtMs >= this.ttlMs) {
-      const reading = this.building.has(scope.value);
+      const startedHere = !this.building.has(scope.value);
       const building = this.buildOnce(scope, slot, now);
-      // The request that starts a re-read waits for it, briefly; the others meanwhile get the last answer.
-      if (!slot || (!reading && (await finishesWithin(building, this.reloadWaitMs)))) slot = await building;
+      slot = await (slot ? reReadOrPrevious(building, slot, startedHere, this.reloadWaitMs) : building);
     }
     if (slot.resolved instanceof ScopeNotAllowedError) throw slot.resolved;
     return slot.resolved;
