@@ -1,4 +1,4 @@
-import { finishesWithin } from './clock';
+import { TimeLimitError, withinTimeLimit } from './clock';
 
 /** One dependency the app needs, checked cheaply. */
 export interface HealthProbe {
@@ -51,7 +51,7 @@ export class HealthCheck {
   private async runProbe(probe: HealthProbe): Promise<DependencyHealth> {
     const started = Date.now();
     try {
-      if (!(await finishesWithin(probe.check(), this.timeoutMs))) throw new Error('Timeout');
+      await withinTimeLimit(probe.check(), this.timeoutMs);
       return { name: probe.name, status: 'up', latencyMs: Date.now() - started };
     } catch (error) {
       return { name: probe.name, status: 'down', latencyMs: Date.now() - started, reason: reasonOf(error) };
@@ -60,12 +60,12 @@ export class HealthCheck {
 }
 
 function reasonOf(error: unknown): string {
+  if (error instanceof TimeLimitError) return 'Timeout';
   if (error && typeof error === 'object') {
     const { code, statusCode, name } = error as { code?: unknown; statusCode?: unknown; name?: unknown };
     if (typeof code === 'string') return code;
     if (typeof statusCode === 'number') return `HTTP ${statusCode}`;
     if (typeof name === 'string' && name !== 'Error') return name;
-    if (error instanceof Error && error.message === 'Timeout') return 'Timeout';
   }
   return 'Unavailable';
 }
