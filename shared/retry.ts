@@ -21,9 +21,9 @@ const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 /**
  * True for failures worth another try later: our `DependencyUnavailableError`, a raw SDK error with a
  * transient status, a network error code, or an aborted, timed-out or unanswered ({@link TimeLimitError})
- * call. Our other `AppError`s are
- * definite answers, even `DependencyFailedError` (502 = "the dependency said no"). The rotation's
- * retries and the Event Grid webhook (5xx, so Event Grid delivers again) both decide by this.
+ * call. Our other `AppError`s are definite answers, even `DependencyFailedError` (502 = "the dependency
+ * said no"). The rotation's retries, the Event Grid webhook (5xx, so Event Grid delivers again) and the
+ * HTTP layer's 503 all decide by this.
  */
 export function isTransientError(error: unknown): boolean {
   if (error instanceof DependencyUnavailableError || error instanceof TimeLimitError) return true;

@@ -29,7 +29,7 @@ export interface TableAuditLogOptions {
   /** Rows kept for another try while Table storage is failing; beyond them rows are lost (and counted). @default 2000 */
   maxHeldRows?: number;
   /**
-   * How long {@link TableAuditLog.close} waits for Table storage before it logs what is still unwritten.
+   * How long {@link TableAuditLog.close} waits for Table storage before it reports what is unwritten.
    * The Functions host gives a stopping worker 5 s in all (`WorkerTerminateGracePeriodInSeconds`), and
    * the telemetry flush and the log lines themselves need some of it. @default 3000
    */
@@ -55,8 +55,8 @@ const DEFINITE_REFUSALS = new Set([400, 413]);
  * kept, in order, and tried again with a growing pause (up to a minute), so an outage loses no
  * decision unless more than `maxHeldRows` rows pile up; a batch whose earlier try landed although its
  * answer was lost comes back 409 and counts as written. Rows the table does not get are counted in the
- * log and sent, one by one, as `AuditRowLost` telemetry events. Identical decisions of a flush interval share one row
- * ({@link AuditRowBuilder}).
+ * log and sent, one by one, as `AuditRowLost` telemetry events. Identical decisions of a flush interval
+ * share one row ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
   /** Decisions since the last flush. */
@@ -147,7 +147,7 @@ export class TableAuditLog implements AuditLog {
     const refused: AuditBatch[] = [];
     const kept: AuditBatch[] = [];
     for (const batch of batches) {
-      // A close that could not wait has logged it already.
+      // A close that could not wait has reported it already.
       if (!this.unwritten.has(batch)) continue;
       // Once storage failed, the rest wait for the next try instead of each meeting the SDK's retries.
       if (failure !== undefined) {

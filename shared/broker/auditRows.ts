@@ -41,7 +41,7 @@ export class DecisionGroups {
    * @param maxGroups - groups allowed; a decision that would start one more is not added
    * @returns whether the decision was added
    */
-  add(entry: AuditEntry, maxGroups = Infinity): boolean {
+  add(entry: AuditEntry, maxGroups: number): boolean {
     const day = Math.floor(entry.timeMs / DAY_MS);
     let group = this.last;
     if (!group || group.day !== day || !sameDecision(group.first, entry)) {
