@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 
 import { deliver, secretEvent } from '../support/keyVaultEvents';
+import { ProcessPause } from '../support/ProcessPause';
 import { rotateNow } from '../support/stackEndpoints';
 import { sleep, waitFor } from '../support/waitFor';
 import { type CaseReport, CaseRunner } from './caseRunner';
@@ -200,17 +201,15 @@ describe('Fault matrix', () => {
   });
 
   it('Table storage not answering', async () => {
-    const pid = m.stack.storagePid;
-    if (pid === undefined) throw new Error('Azurite has no process id');
+    const storage = new ProcessPause(m.stack.storagePid, 'Azurite');
     const report = await runner.run('Table storage silent', async () => {
       // Only a host that has not yet seen the broker client may answer 503 (it has no record to serve).
       const silent = runner.upstreamDown('table storage silent');
-      // SIGSTOP: connections stay open and nothing answers, which the Azure SDKs wait on without limit.
-      process.kill(pid, 'SIGSTOP');
+      storage.pause();
       try {
         await sleep(15_000);
       } finally {
-        process.kill(pid, 'SIGCONT');
+        storage.resume();
         silent();
       }
       return 'Azurite (tables, queues, blobs) paused for 15 s';

@@ -8,6 +8,7 @@ import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClient
 import { finishesWithin, systemClock } from '../../shared/clock';
 import { CapturingLogger } from '../fakes/broker/capture';
 import { clientRecord } from '../support/clientRecords';
+import { ProcessPause } from '../support/ProcessPause';
 import { sleep } from '../support/waitFor';
 
 const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
@@ -23,15 +24,11 @@ const RELOAD_WAIT_MS = 400;
 describe('Broker client lookups while Table storage is silent', () => {
   let azurite: RunningAzurite;
   let registry: TableBrokerClientRegistry;
-  const paused = { now: false };
-  const pause = (on: boolean): void => {
-    if (azurite?.pid === undefined || paused.now === on) return;
-    process.kill(azurite.pid, on ? 'SIGSTOP' : 'SIGCONT');
-    paused.now = on;
-  };
+  let storage: ProcessPause | undefined;
 
   beforeAll(async () => {
     azurite = await startAzurite();
+    storage = new ProcessPause(azurite.pid, 'Azurite');
     const table = TableClient.fromConnectionString(azurite.connectionString, 'silentBrokerClients', {
       allowInsecureConnection: true,
     });
@@ -39,7 +36,7 @@ describe('Broker client lookups while Table storage is silent', () => {
   }, 60_000);
 
   afterAll(async () => {
-    pause(false);
+    storage?.resume();
     await azurite?.stop();
   });
 
@@ -60,7 +57,7 @@ describe('Broker client lookups while Table storage is silent', () => {
     await sleep(CACHE_TTL_MS + 50);
 
     // Act: storage goes silent
-    pause(true);
+    storage?.pause();
     const started = Date.now();
     const first = await authenticator.authenticate('silent-client', secret);
     const firstMs = Date.now() - started;
@@ -68,7 +65,7 @@ describe('Broker client lookups while Table storage is silent', () => {
     const directRead = registry.get('silent-client');
     const directReadAnswered = await finishesWithin(directRead, 1000);
     // Storage answers again; the client is disabled meanwhile
-    pause(false);
+    storage?.resume();
     const stored = await directRead;
     if (!stored) throw new Error('the client record is gone');
     await registry.update({ ...stored, enabled: false });
