@@ -97,11 +97,14 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
     managedIdentity:
       deps.sources?.managedIdentity ??
       new ManagedIdentityTokenSource({
-        credential: { getToken: (scopes) => clients.credential.getToken(scopes) },
+        credential: { getToken: (...args) => clients.credential.getToken(...args) },
       }),
     keyVault:
       deps.sources?.keyVault ??
-      new KeyVaultKeySource({ secrets: { getSecret: (name) => clients.secrets.getSecret(name) }, clock }),
+      new KeyVaultKeySource({
+        secrets: { getSecret: (...args) => clients.secrets.getSecret(...args) },
+        clock,
+      }),
     v1Token: deps.sources?.v1Token ?? new V1ServiceTokenSource(mms),
   };
   const cache = new TokenCache({
