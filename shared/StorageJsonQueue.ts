@@ -3,6 +3,20 @@ import type { QueueClient } from '@azure/storage-queue';
 import type { Sleep } from './clock';
 import { createOnce } from './createOnce';
 import { withRetries } from './retry';
+import { DEFAULT_TRY_TIME_LIMIT_MS } from './timeLimitedHttpClient';
+
+/** Options of {@link StorageJsonQueue}. */
+export interface StorageJsonQueueOptions {
+  client: QueueClient;
+  sleep: Sleep;
+  /**
+   * Longest one call to the queue waits for an answer before it is aborted (and, for a send, tried
+   * again): the limit the shared transport sets on the other clients (`AzureClients.tryTimeLimitMs`),
+   * which the Storage queue SDK, keeping a transport of its own, does not use.
+   * @default 30000
+   */
+  tryTimeLimitMs?: number;
+}
 
 /**
  * Sends JSON messages to one Storage queue: rotation jobs (`RotationJobQueue`) and events waiting to
@@ -12,9 +26,13 @@ import { withRetries } from './retry';
  */
 export class StorageJsonQueue<T> {
   private readonly createQueue: () => Promise<void>;
+  private readonly tryTimeLimitMs: number;
 
-  constructor(private readonly options: { client: QueueClient; sleep: Sleep }) {
-    this.createQueue = createOnce(() => options.client.createIfNotExists());
+  constructor(private readonly options: StorageJsonQueueOptions) {
+    this.tryTimeLimitMs = options.tryTimeLimitMs ?? DEFAULT_TRY_TIME_LIMIT_MS;
+    this.createQueue = createOnce(() =>
+      options.client.createIfNotExists({ abortSignal: AbortSignal.timeout(this.tryTimeLimitMs) }),
+    );
   }
 
   /**
@@ -26,9 +44,13 @@ export class StorageJsonQueue<T> {
     await this.createQueue();
     const text = Buffer.from(JSON.stringify(message), 'utf8').toString('base64');
     const delay = Math.max(0, Math.ceil(options.delaySeconds ?? 0));
-    await withRetries(() => client.sendMessage(text, delay > 0 ? { visibilityTimeout: delay } : {}), {
-      dependency: 'queue',
-      sleep,
-    });
+    await withRetries(
+      () =>
+        client.sendMessage(text, {
+          abortSignal: AbortSignal.timeout(this.tryTimeLimitMs),
+          ...(delay > 0 ? { visibilityTimeout: delay } : {}),
+        }),
+      { dependency: 'queue', sleep },
+    );
   }
 }

@@ -1,5 +1,5 @@
 import type { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
-import type { PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import type { TableClient } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import type { SecretClient } from '@azure/keyvault-secrets';
@@ -9,6 +9,13 @@ import type { AppConfig } from './config';
 import { armWriteGatePolicy } from './rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from './rotation/ArmWriteGate';
 import { sdk } from './sdk';
+import { DEFAULT_TRY_TIME_LIMIT_MS, timeLimitedHttpClient } from './timeLimitedHttpClient';
+
+/** Options of {@link AzureClients}. */
+export interface AzureClientsOptions {
+  /** Longest one try of a request waits for its answer's headers (see `timeLimitedHttpClient`). @default 30000 */
+  tryTimeLimitMs?: number;
+}
 
 /**
  * Builds the Azure SDK clients the adapters wrap, each once per process (a client, and above all a
@@ -27,18 +34,41 @@ export class AzureClients {
    */
   private readonly armWrites = new ArmWriteGate();
   private mmsInstance?: { sendRequest(request: PipelineRequest): Promise<PipelineResponse> };
+  private httpClientInstance?: HttpClient;
+  /** Longest one try of a request waits for an answer (see {@link AzureClientsOptions}). */
+  readonly tryTimeLimitMs: number;
 
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    options: AzureClientsOptions = {},
+  ) {
+    this.tryTimeLimitMs = options.tryTimeLimitMs ?? DEFAULT_TRY_TIME_LIMIT_MS;
+  }
+
+  /**
+   * The transport every client here shares: one connection pool per host, and a time limit on each try,
+   * since the SDKs set none (`timeLimitedHttpClient`).
+   */
+  get httpClient(): HttpClient {
+    this.httpClientInstance ??= timeLimitedHttpClient(
+      sdk.corePipeline().createDefaultHttpClient(),
+      this.tryTimeLimitMs,
+    );
+    return this.httpClientInstance;
+  }
 
   /**
    * The app's identity. `DefaultAzureCredential` resolves to the managed identity in Azure (and in the
    * local stack, whose stand-in speaks the App Service protocol), and to a developer's Azure CLI login
-   * under `func start`.
+   * under `func start`. With `AZURE_TOKEN_CREDENTIALS` naming one credential (the local stack names the
+   * managed identity) the SDK drops these options, the shared transport among them; `AZURE_CLIENT_ID`
+   * it reads itself.
    */
   get credential(): TokenCredential {
-    this.credentialInstance ??= new (sdk.identity().DefaultAzureCredential)(
-      this.config.identity.clientId ? { managedIdentityClientId: this.config.identity.clientId } : {},
-    );
+    this.credentialInstance ??= new (sdk.identity().DefaultAzureCredential)({
+      httpClient: this.httpClient,
+      ...(this.config.identity.clientId ? { managedIdentityClientId: this.config.identity.clientId } : {}),
+    });
     return this.credentialInstance;
   }
 
@@ -48,6 +78,7 @@ export class AzureClients {
       this.config.keyVault.url,
       this.credential,
       {
+        httpClient: this.httpClient,
         disableChallengeResourceVerification: this.config.keyVault.disableChallengeResourceVerification,
       },
     );
@@ -67,6 +98,7 @@ export class AzureClients {
           $host: endpoint,
           apiVersion: this.config.arm.mlApiVersion,
           credentialScopes: ['https://management.azure.com/.default'],
+          httpClient: this.httpClient,
           additionalPolicies: [{ policy: armWriteGatePolicy(this.armWrites), position: 'perRetry' }],
         },
       );
@@ -82,8 +114,7 @@ export class AzureClients {
    */
   get modelManagement(): { sendRequest(request: PipelineRequest): Promise<PipelineResponse> } {
     if (!this.mmsInstance) {
-      const { bearerTokenAuthenticationPolicy, createDefaultHttpClient, createPipelineFromOptions } =
-        sdk.corePipeline();
+      const { bearerTokenAuthenticationPolicy, createPipelineFromOptions } = sdk.corePipeline();
       const pipeline = createPipelineFromOptions({ retryOptions: { maxRetries: 0 } });
       pipeline.addPolicy(
         bearerTokenAuthenticationPolicy({
@@ -91,7 +122,7 @@ export class AzureClients {
           scopes: 'https://management.azure.com/.default',
         }),
       );
-      const httpClient = createDefaultHttpClient();
+      const httpClient = this.httpClient;
       this.mmsInstance = { sendRequest: (request) => pipeline.sendRequest(httpClient, request) };
     }
     return this.mmsInstance;
@@ -106,6 +137,7 @@ export class AzureClients {
       client =
         storage.kind === 'connectionString'
           ? TableClient.fromConnectionString(storage.connectionString, tableName, {
+              httpClient: this.httpClient,
               allowInsecureConnection:
                 /TableEndpoint=http:|DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true/i.test(
                   storage.connectionString,
@@ -115,13 +147,17 @@ export class AzureClients {
               `https://${storage.accountName}.table.core.windows.net`,
               tableName,
               this.credential,
+              { httpClient: this.httpClient },
             );
       this.tableClients.set(tableName, client);
     }
     return client;
   }
 
-  /** A Storage queue client for one queue. */
+  /**
+   * A Storage queue client for one queue. Its SDK keeps a transport of its own, so the shared one's time
+   * limit does not reach it: callers pass {@link tryTimeLimitMs} per call (`StorageJsonQueue`).
+   */
   queue(queueName: string): QueueClient {
     let client = this.queueClients.get(queueName);
     if (!client) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { TableClient } from '@azure/data-tables';
 
 import { sdk } from '../sdk';
@@ -41,10 +42,16 @@ export type BatchTableClient = Pick<TableClient, 'url' | 'tableName' | 'pipeline
  * 0.4 ms of host CPU per batch, measured against Azurite.
  */
 export class TableBatchInserts implements AuditTable {
-  private httpClient: ReturnType<ReturnType<typeof sdk.corePipeline>['createDefaultHttpClient']> | undefined;
   private pipeline: BatchTableClient['pipeline'] | undefined;
 
-  constructor(private readonly client: BatchTableClient) {}
+  /**
+   * @param httpClient - the transport the `TableClient` was built with (its pipeline does not hold
+   *   it), so batches share its connections and its time limit
+   */
+  constructor(
+    private readonly client: BatchTableClient,
+    private readonly httpClient: HttpClient,
+  ) {}
 
   createTable(): Promise<unknown> {
     return this.client.createTable();
@@ -55,8 +62,7 @@ export class TableBatchInserts implements AuditTable {
    * @throws RestError when the batch or one of its inserts is refused (e.g. 409 for a duplicate row)
    */
   async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
-    const { createDefaultHttpClient, createHttpHeaders, createPipelineRequest, RestError } =
-      sdk.corePipeline();
+    const { createHttpHeaders, createPipelineRequest, RestError } = sdk.corePipeline();
     const [base, sas] = this.client.url.replace(/\/+$/, '').split('?');
     const tableUrl = `${base}/${this.client.tableName}`;
     const batch = `batch_${randomUUID()}`;
@@ -92,7 +98,6 @@ export class TableBatchInserts implements AuditTable {
       }),
       allowInsecureConnection: base?.startsWith('http:') ?? false,
     });
-    this.httpClient ??= createDefaultHttpClient();
     this.pipeline ??= this.leanPipeline();
     const response = await this.pipeline.sendRequest(this.httpClient, request);
     const body = response.bodyAsText ?? '';

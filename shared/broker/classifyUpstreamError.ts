@@ -45,6 +45,8 @@ export function classifyUpstreamError(upstream: UpstreamClass, error: unknown): 
   let failure: UpstreamFailure = 'unknown';
   if (status !== undefined) failure = failureForStatus(status);
   else if (isNetworkErrorCode(e.code)) failure = 'network';
+  // The only aborts are the app's own time limits (the cache's, or the transport's on one try).
+  else if (e.name === 'AbortError') failure = 'timeout';
   else if (typeof e.name === 'string' && CREDENTIAL_UNAVAILABLE.has(e.name))
     failure = 'credentialUnavailable';
   const retryAfter = retryAfterSeconds(e);

@@ -79,7 +79,7 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
   const audit =
     deps.audit ??
     new TableAuditLog({
-      table: new TableBatchInserts(clients.table(config.tables.audit)),
+      table: new TableBatchInserts(clients.table(config.tables.audit), clients.httpClient),
       logger: logger('BrokerAudit'),
       telemetry,
     });

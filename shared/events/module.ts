@@ -52,10 +52,16 @@ export function createRotationEventSink(root: ModuleRoot): RotationEventPublishe
   if (!topicEndpoint) return unpublishedEvents(logger, root.telemetry);
   const { AzureKeyCredential, EventGridPublisherClient } = sdk.eventGrid();
   const credential = topicKey ? new AzureKeyCredential(topicKey) : root.clients.credential;
-  const client = new EventGridPublisherClient(topicEndpoint, 'CloudEvent', credential);
+  const client = new EventGridPublisherClient(topicEndpoint, 'CloudEvent', credential, {
+    httpClient: root.clients.httpClient,
+  });
   return new EventGridRotationPublisher({
     client: { send: async (events) => client.send(events) },
-    retries: new StorageJsonQueue<PublishRetry>({ client: root.clients.queue(retryQueue), sleep: realSleep }),
+    retries: new StorageJsonQueue<PublishRetry>({
+      client: root.clients.queue(retryQueue),
+      sleep: realSleep,
+      tryTimeLimitMs: root.clients.tryTimeLimitMs,
+    }),
     logger,
     telemetry: root.telemetry,
     clock: root.clock,

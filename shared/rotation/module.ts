@@ -110,7 +110,11 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
       journal: decorate(
         new TableRotationJournal({ table: clients.table(config.tables.journal), clock, sleep }),
       ),
-      jobs: new StorageJsonQueue<RotationJob>({ client: clients.queue(config.rotation.queue), sleep }),
+      jobs: new StorageJsonQueue<RotationJob>({
+        client: clients.queue(config.rotation.queue),
+        sleep,
+        tryTimeLimitMs: clients.tryTimeLimitMs,
+      }),
       events: deps.events,
       telemetry,
       clock,

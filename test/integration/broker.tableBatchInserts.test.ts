@@ -1,3 +1,4 @@
+import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
@@ -19,7 +20,7 @@ describe('Class: TableBatchInserts', () => {
     client = TableClient.fromConnectionString(azurite.connectionString, `batch${Date.now() % 100000}`, {
       allowInsecureConnection: true,
     });
-    inserts = new TableBatchInserts(client);
+    inserts = new TableBatchInserts(client, createDefaultHttpClient());
     await inserts.createTable();
   }, 60_000);
 
@@ -88,7 +89,7 @@ describe('Class: TableBatchInserts', () => {
       const { flaky, auditClient } = flakyTable('audit');
       const logger = new CapturingLogger();
       const audit = new TableAuditLog({
-        table: new TableBatchInserts(auditClient),
+        table: new TableBatchInserts(auditClient, createDefaultHttpClient()),
         logger,
         telemetry: new CapturingTelemetry(),
         flushDelayMs: 20,
@@ -136,7 +137,7 @@ describe('Class: TableBatchInserts', () => {
       const telemetry = new CapturingTelemetry();
       const auditLog = () =>
         new TableAuditLog({
-          table: new TableBatchInserts(auditClient),
+          table: new TableBatchInserts(auditClient, createDefaultHttpClient()),
           logger: new CapturingLogger(),
           telemetry,
           flushDelayMs: 10_000,

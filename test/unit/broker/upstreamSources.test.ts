@@ -29,6 +29,7 @@ describe('Function: classifyUpstreamError', () => {
     [{ statusCode: 400 }, 'rejected'],
     [{ code: 'ECONNRESET' }, 'network'],
     [{ name: 'CredentialUnavailableError' }, 'credentialUnavailable'],
+    [{ name: 'AbortError' }, 'timeout'],
     [{}, 'unknown'],
   ])('classifies %j as %s', (shape, failure) => {
     // Act
