@@ -16,21 +16,31 @@ export function formDecode(value: string, refusal = 'The body is not form-urlenc
 }
 
 /**
- * Parses a form body into its parameters. Stricter than `URLSearchParams`, and cheaper on the token
- * hot path: a repeated parameter is refused (RFC 6749 §3.2: "MUST NOT be included more than once")
- * and so is a malformed percent escape, where `URLSearchParams` would silently keep the raw text.
- * Empty pairs (`a=1&&b=2`) are skipped; a name without `=` has the empty value.
+ * Parses a form body into its parameters as RFC 6749 §3.2 reads a token request, and cheaper than
+ * `URLSearchParams` on the token hot path. A parameter without a value (`a=`, or a bare `a`) is left
+ * out: "Parameters sent without a value MUST be treated as if they were omitted". A repeat of a
+ * parameter in `recognised` is refused ("MUST NOT be included more than once"); a repeat of any other
+ * is ignored, as unrecognised parameters must be, and some (RFC 8707 `resource`) may legally repeat.
+ * A malformed percent escape is refused where `URLSearchParams` would silently keep the raw text,
+ * except in what is left out or ignored, which is never decoded. Empty pairs (`a=1&&b=2`) are skipped.
+ * @param recognised - the parameters the caller reads
  * @throws InvalidTokenRequestError
  */
-export function parseForm(body: string): Map<string, string> {
+export function parseForm(body: string, recognised: ReadonlySet<string>): Map<string, string> {
   const form = new Map<string, string>();
   if (body === '') return form;
   for (const pair of body.split('&')) {
-    if (pair === '') continue;
     const equals = pair.indexOf('=');
-    const name = formDecode(equals < 0 ? pair : pair.slice(0, equals));
-    if (form.has(name)) throw new InvalidTokenRequestError(`Parameter ${name.slice(0, 40)} is repeated.`);
-    form.set(name, equals < 0 ? '' : formDecode(pair.slice(equals + 1)));
+    // Checked before decoding, so an omitted parameter (or an empty pair) costs no decoding.
+    if (equals < 0 || equals === pair.length - 1) continue;
+    const name = formDecode(pair.slice(0, equals));
+    if (form.has(name)) {
+      // Only a repeat pays for the lookup, so a well-formed request costs what it did.
+      if (recognised.has(name))
+        throw new InvalidTokenRequestError(`Parameter ${name.slice(0, 40)} is repeated.`);
+      continue;
+    }
+    form.set(name, formDecode(pair.slice(equals + 1)));
   }
   return form;
 }

@@ -31,6 +31,8 @@ export interface OAuthTokenProtocolOptions {
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const FORM = /^application\/x-www-form-urlencoded\s*(?:;|$)/i;
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+/** The parameters this route reads: only these may not repeat; any other is ignored (RFC 6749 §3.2). */
+const PARAMETERS: ReadonlySet<string> = new Set(['grant_type', 'scope', 'client_id', 'client_secret']);
 
 /** Refuses a body that is not a form, before reading it. */
 function requireForm(request: HttpRequest): void {
@@ -44,9 +46,11 @@ function requireForm(request: HttpRequest): void {
 /**
  * `POST /api/oauth2/token`: the OAuth 2.0 client credentials grant (RFC 6749 §4.4) with
  * `client_secret_basic` (§2.3.1, id and secret form-urlencoded inside Basic) or `client_secret_post`.
- * Using both at once is `invalid_request` (§2.3). Exactly one scope per request, since every upstream
- * token has one audience; a request without `scope` gets the client's only allowed scope, and fails
- * with `invalid_scope` when it has several (§3.3 "pre-defined default value or fail").
+ * Using both at once is `invalid_request` (§2.3). As §3.2 asks, a parameter sent without a value counts
+ * as omitted, a repeated one is `invalid_request`, and parameters the route does not read are ignored,
+ * repeated or not. Exactly one scope per request, since every upstream token has one audience; a
+ * request without `scope` gets the client's only allowed scope, and fails with `invalid_scope` when it
+ * has several (§3.3 "pre-defined default value or fail").
  *
  * Success (§5.1): `{ access_token, token_type: 'Bearer', expires_in, scope }` with `Cache-Control:
  * no-store` and `Pragma: no-cache`. Errors (§5.2): `invalid_request`, `invalid_client` (401 with
@@ -67,13 +71,13 @@ export class OAuthTokenProtocol {
   async handle(request: HttpRequest): Promise<HttpResponseInit> {
     try {
       requireForm(request);
-      const form = parseForm(await readBodyText(request, this.maxBodyBytes));
+      const form = parseForm(await readBodyText(request, this.maxBodyBytes), PARAMETERS);
       const credentials = this.credentials(request, form);
       const grantType = form.get('grant_type');
       if (grantType !== 'client_credentials') {
         throw new UnsupportedGrantTypeError('Only the client_credentials grant is supported.');
       }
-      // An empty scope counts as omitted (the client's default applies).
+      // parseForm left out an empty scope; a blank one counts as omitted too (the client's default applies).
       const scope = form.get('scope')?.trim() || undefined;
       const { token, scope: granted } = await this.options.broker.vend({
         protocol: 'oauth',

@@ -68,6 +68,21 @@ describe('Class: OAuthTokenProtocol', () => {
     });
 
     it.each([
+      ['an empty client_id', 'grant_type=client_credentials&client_id='],
+      ['an empty client_secret', 'grant_type=client_credentials&client_secret='],
+      ['a client_secret without =', 'grant_type=client_credentials&client_secret'],
+      ['a repeated unknown parameter', 'grant_type=client_credentials&foo=1&foo=2'],
+      ['a repeated resource (RFC 8707)', 'grant_type=client_credentials&resource=https%3A%2F%2Fa&resource=b'],
+    ])('issues the token to Basic beside %s, as omitted or unrecognised (§3.2)', async (_name, body) => {
+      // Act
+      const r = await t.module.oauth.handle(post(body, { authorization: basicAuth(c.id, c.primary) }));
+
+      // Assess
+      expect(r.status).toBe(200);
+      expect(jsonOf(r)['scope']).toBe('demo-token');
+    });
+
+    it.each([
       [
         'a wrong grant type',
         'grant_type=password&client_id=x&client_secret=y',
@@ -78,6 +93,12 @@ describe('Class: OAuthTokenProtocol', () => {
       [
         'a repeated parameter',
         'grant_type=client_credentials&grant_type=client_credentials',
+        400,
+        'invalid_request',
+      ],
+      [
+        'a repeated scope',
+        'grant_type=client_credentials&client_id=x&client_secret=y&scope=a&scope=a',
         400,
         'invalid_request',
       ],

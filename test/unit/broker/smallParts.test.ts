@@ -6,24 +6,40 @@ import { parseScope } from '../../../shared/broker/scope';
 import { SecretHasher } from '../../../shared/broker/SecretHasher';
 
 describe('Function: parseForm', () => {
+  const recognised: ReadonlySet<string> = new Set(['a', 'a=', 'grant_type', 'scope', 'client_id']);
+
   it('decodes names and values as URLSearchParams does for well-formed bodies', () => {
     // Prepare
-    const body = 'grant_type=client_credentials&scope=a%2Fb+c&client_id=caf%C3%A9&empty=&bare&&x=%2B';
+    const body = 'grant_type=client_credentials&scope=a%2Fb+c&client_id=caf%C3%A9&&x=%2B';
     // Act
-    const form = parseForm(body);
+    const form = parseForm(body, recognised);
     // Assess
     expect(Object.fromEntries(form)).toEqual(Object.fromEntries(new URLSearchParams(body)));
   });
 
-  it('refuses a repeated parameter and a malformed escape, naming the problem', () => {
-    expect(() => parseForm('a=1&a=2')).toThrow('Parameter a is repeated.');
-    expect(() => parseForm('a%3D=1&a%3D=2')).toThrow('Parameter a= is repeated.');
-    expect(() => parseForm('a=%zz')).toThrow('The body is not form-urlencoded.');
+  it('leaves out parameters sent without a value, as omitted ones (RFC 6749 §3.2)', () => {
+    // Act
+    const form = parseForm('empty=&bare&client_id=&client_id=x&scope', recognised);
+    // Assess
+    expect(Object.fromEntries(form)).toEqual({ client_id: 'x' });
+  });
+
+  it('ignores a repeated parameter it does not recognise, keeping the first value (RFC 6749 §3.2)', () => {
+    // Act
+    const form = parseForm('resource=r1&grant_type=g&resource=r2&foo=1&foo=%zz', recognised);
+    // Assess
+    expect(Object.fromEntries(form)).toEqual({ resource: 'r1', grant_type: 'g', foo: '1' });
+  });
+
+  it('refuses a repeated recognised parameter and a malformed escape, naming the problem', () => {
+    expect(() => parseForm('a=1&a=2', recognised)).toThrow('Parameter a is repeated.');
+    expect(() => parseForm('a%3D=1&a%3D=2', recognised)).toThrow('Parameter a= is repeated.');
+    expect(() => parseForm('a=%zz', recognised)).toThrow('The body is not form-urlencoded.');
     expect(() => formDecode('%', 'custom refusal')).toThrow('custom refusal');
   });
 
   it('answers an empty body with no parameters', () => {
-    expect(parseForm('').size).toBe(0);
+    expect(parseForm('', recognised).size).toBe(0);
   });
 });
 
