@@ -53,9 +53,10 @@ function requireForm(request: HttpRequest): void {
  * has several (§3.3 "pre-defined default value or fail").
  *
  * Success (§5.1): `{ access_token, token_type: 'Bearer', expires_in, scope }` with `Cache-Control:
- * no-store` and `Pragma: no-cache`. Errors (§5.2): `invalid_request`, `invalid_client` (401 with
- * `WWW-Authenticate: Basic`), `unauthorized_client` (disabled or expired client), `invalid_scope`,
- * `unsupported_grant_type`; beyond RFC 6749, `slow_down` with 429 (rate limit, backoff) and
+ * no-store` and `Pragma: no-cache`. Errors (§5.2): `invalid_request` (malformed, a parameter repeated,
+ * `grant_type` missing), `invalid_client` (401 with `WWW-Authenticate: Basic`), `unauthorized_client`
+ * (disabled or expired client), `invalid_scope`, `unsupported_grant_type` (a grant type other than
+ * `client_credentials`); beyond RFC 6749, `slow_down` with 429 (rate limit, backoff) and
  * `temporarily_unavailable` with 503 (no upstream token), both with `Retry-After`.
  */
 export class OAuthTokenProtocol {
@@ -75,6 +76,9 @@ export class OAuthTokenProtocol {
       const credentials = this.credentials(request, form);
       const grantType = form.get('grant_type');
       if (grantType !== 'client_credentials') {
+        // §5.2: a missing required parameter is invalid_request; unsupported_grant_type is for one sent.
+        if (grantType === undefined)
+          throw new InvalidTokenRequestError('The grant_type parameter is required.');
         throw new UnsupportedGrantTypeError('Only the client_credentials grant is supported.');
       }
       // parseForm left out an empty scope; a blank one counts as omitted too (the client's default applies).

@@ -89,7 +89,8 @@ describe('Class: OAuthTokenProtocol', () => {
         400,
         'unsupported_grant_type',
       ],
-      ['a missing grant type', 'client_id=x&client_secret=y', 400, 'unsupported_grant_type'],
+      ['a missing grant type', 'client_id=x&client_secret=y', 400, 'invalid_request'],
+      ['a grant type without a value', 'grant_type=&client_id=x&client_secret=y', 400, 'invalid_request'],
       [
         'a repeated parameter',
         'grant_type=client_credentials&grant_type=client_credentials',
@@ -117,6 +118,18 @@ describe('Class: OAuthTokenProtocol', () => {
       expect(r.status).toBe(status);
       expect(jsonOf(r)['error']).toBe(error);
       expect(header(r, 'cache-control')).toBe('no-store');
+    });
+
+    it('answers an empty body with Basic credentials with invalid_request, as grant_type is missing (§5.2)', async () => {
+      // Act
+      const r = await t.module.oauth.handle(post('', { authorization: basicAuth(c.id, c.primary) }));
+
+      // Assess
+      expect(r.status).toBe(400);
+      expect(jsonOf(r)).toEqual({
+        error: 'invalid_request',
+        error_description: 'The grant_type parameter is required.',
+      });
     });
 
     it('answers invalid_client 401 with WWW-Authenticate, the same for unknown ids and wrong secrets', async () => {
