@@ -1,4 +1,4 @@
-import { InvalidClientError, InvalidTokenRequestError } from './errors';
+import { InvalidClientError } from './errors';
 import { formDecode } from './formUrlEncoded';
 
 /** A client id and secret as presented, and how. */
@@ -8,30 +8,46 @@ export interface PresentedCredentials {
   readonly method: 'basic' | 'post' | 'identityHeader';
 }
 
-const NOT_FORM_ENCODED = 'The Basic credentials are not form-urlencoded.';
+const NOT_BASE64 = 'The Basic credentials are not base64.';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
  * Parses `Authorization: Basic …` as RFC 6749 §2.3.1 defines it for OAuth clients: the client id and
  * secret are each form-urlencoded, joined by `:`, then base64-encoded. Undefined when the header is
- * absent or not Basic; `InvalidTokenRequestError` when it is Basic but malformed.
+ * absent or not Basic.
+ *
+ * A malformed Basic value is `InvalidClientError`, a failed authentication (401 with
+ * `WWW-Authenticate: Basic`): the client did try to authenticate with the header, and RFC 6749 §5.2
+ * answers that with 401 and the scheme it used. It is thrown before any client is looked up, so it
+ * never counts towards the bad-secret backoff of an id the value may name: nothing in a malformed
+ * value is a trustworthy client id, and refusing it costs less than the backoff's own check.
  * @param header - the `Authorization` header value
+ * @throws InvalidClientError
  */
 export function parseBasicAuthorization(header: string | null): PresentedCredentials | undefined {
   if (!header) return undefined;
   const space = header.indexOf(' ');
-  if (space < 0 || header.slice(0, space).toLowerCase() !== 'basic') return undefined;
+  if (space < 0) {
+    // The scheme alone (HTTP trims `Basic ` to `Basic`) is a Basic attempt without credentials.
+    if (header.toLowerCase() === 'basic') throw new InvalidClientError('The Basic credentials are missing.');
+    return undefined;
+  }
+  if (header.slice(0, space).toLowerCase() !== 'basic') return undefined;
   const encoded = header.slice(space + 1).trim();
-  if (!BASE64.test(encoded)) throw new InvalidTokenRequestError('The Basic credentials are not base64.');
+  if (!BASE64.test(encoded)) throw new InvalidClientError(NOT_BASE64);
   const decoded = decodeBase64(encoded);
-  if (decoded === undefined) throw new InvalidTokenRequestError('The Basic credentials are not base64.');
+  if (decoded === undefined) throw new InvalidClientError(NOT_BASE64);
   const colon = decoded.indexOf(':');
-  if (colon < 0) throw new InvalidTokenRequestError('The Basic credentials have no ":" separator.');
-  return {
-    clientId: formDecode(decoded.slice(0, colon), NOT_FORM_ENCODED),
-    secret: formDecode(decoded.slice(colon + 1), NOT_FORM_ENCODED),
-    method: 'basic',
-  };
+  if (colon < 0) throw new InvalidClientError('The Basic credentials have no ":" separator.');
+  try {
+    return {
+      clientId: formDecode(decoded.slice(0, colon)),
+      secret: formDecode(decoded.slice(colon + 1)),
+      method: 'basic',
+    };
+  } catch (error) {
+    throw new InvalidClientError('The Basic credentials are not form-urlencoded.', { cause: error });
+  }
 }
 
 /** Non-ASCII (percent-encoding was skipped by the client): the bytes are then read as UTF-8. */

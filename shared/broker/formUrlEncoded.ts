@@ -3,15 +3,14 @@ import { InvalidTokenRequestError } from './errors';
 /**
  * `application/x-www-form-urlencoded` decoding of one name or value (RFC 6749 Appendix B): `+` is a
  * space, then percent-decoding as UTF-8. Values without either (the common case) are returned as is.
- * @param refusal - the error message when a percent escape is malformed
- * @throws InvalidTokenRequestError
+ * @throws InvalidTokenRequestError when a percent escape is malformed
  */
-export function formDecode(value: string, refusal = 'The body is not form-urlencoded.'): string {
+export function formDecode(value: string): string {
   if (!value.includes('%') && !value.includes('+')) return value;
   try {
     return decodeURIComponent(value.replace(/\+/g, ' '));
   } catch {
-    throw new InvalidTokenRequestError(refusal);
+    throw new InvalidTokenRequestError('The body is not form-urlencoded.');
   }
 }
 

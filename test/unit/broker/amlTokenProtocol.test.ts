@@ -66,6 +66,19 @@ describe('Class: AmlTokenProtocol', () => {
       expect(jsonOf(r)).toMatchObject({ code: 'InvalidClient', instance: 'inv-1' });
     });
 
+    it('answers a malformed Basic header with 401 InvalidClient and WWW-Authenticate, as OAuth does', async () => {
+      // Act
+      const r = await t.module.amlToken.handle(post('demo-token', { authorization: 'Basic !!!' }), 'inv-2');
+
+      // Assess
+      expect(r.status).toBe(401);
+      expect((r.headers as Record<string, string>)['www-authenticate']).toMatch(/^Basic realm=/);
+      expect(jsonOf(r)).toMatchObject({
+        code: 'InvalidClient',
+        detail: 'The Basic credentials are not base64.',
+      });
+    });
+
     it('refuses both authentication methods at once', async () => {
       // Act
       const r = await t.module.amlToken.handle(

@@ -95,6 +95,26 @@ describe('Class: MsiTokenProtocol', () => {
       expect([none.status, wrong.status, noId.status]).toEqual([401, 401, 401]);
     });
 
+    it.each([
+      ['an empty client id before the ":"', `:secret`, `&client_id=client-1`],
+      ['an empty client id and no client_id', `:secret`, ''],
+      ['only a ":"', ':', ''],
+    ])(
+      'answers an X-IDENTITY-HEADER with %s with 401 in its own shape, without a Basic challenge',
+      async (_name, identity, clientId) => {
+        // Act
+        const r = await t.module.msi.handle(
+          get(`api-version=2019-08-01&resource=demo-token${clientId}`, { 'x-identity-header': identity }),
+          'c',
+        );
+
+        // Assess
+        expect(r.status).toBe(401);
+        expect(jsonOf(r)).toMatchObject({ statusCode: 401, correlationId: 'c' });
+        expect((r.headers as Record<string, string>)['www-authenticate']).toBeUndefined();
+      },
+    );
+
     it('answers 403 for a resource the client may not request', async () => {
       // Act
       const r = await t.module.msi.handle(

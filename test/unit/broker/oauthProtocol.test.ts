@@ -147,6 +147,42 @@ describe('Class: OAuthTokenProtocol', () => {
       expect(unknown).toEqual(wrong);
     });
 
+    it.each([
+      ['not base64', 'Basic !!!'],
+      ['empty', 'Basic'],
+      ['without a ":"', `Basic ${Buffer.from('client-1').toString('base64')}`],
+      ['with a bad escape in the id', `Basic ${Buffer.from('client%zz:secret').toString('base64')}`],
+      ['with a bad escape in the secret', `Basic ${Buffer.from('client-1:s%zz').toString('base64')}`],
+    ])(
+      'answers a Basic header %s with invalid_client 401 and WWW-Authenticate: Basic (§5.2)',
+      async (_name, authorization) => {
+        // Act
+        const r = await t.module.oauth.handle(post('grant_type=client_credentials', { authorization }));
+
+        // Assess
+        expect(r.status).toBe(401);
+        expect(jsonOf(r)['error']).toBe('invalid_client');
+        expect(header(r, 'www-authenticate')).toMatch(/^Basic realm="aml-credential-broker"/);
+      },
+    );
+
+    it('does not count malformed Basic headers that name a client towards its backoff', async () => {
+      // Prepare: more malformed headers naming the client than the 5 failures allowed before a backoff.
+      const malformed = `Basic ${Buffer.from(`${c.id}:%zz`).toString('base64')}`;
+      for (let i = 0; i < 8; i++) {
+        await t.module.oauth.handle(post('grant_type=client_credentials', { authorization: malformed }));
+      }
+
+      // Act
+      const wrong = await t.module.oauth.handle(
+        post('grant_type=client_credentials', { authorization: basicAuth(c.id, 'x') }),
+      );
+
+      // Assess: the first wrong secret is a plain failure, not a backoff.
+      expect(wrong.status).toBe(401);
+      expect(jsonOf(wrong)['error']).toBe('invalid_client');
+    });
+
     it('refuses a non-form body', async () => {
       // Act
       const r = await t.module.oauth.handle(post('{}', { 'content-type': 'application/json' }));

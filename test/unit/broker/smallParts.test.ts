@@ -1,4 +1,5 @@
 import { parseBasicAuthorization } from '../../../shared/broker/clientCredentials';
+import { InvalidClientError } from '../../../shared/broker/errors';
 import { formDecode, parseForm } from '../../../shared/broker/formUrlEncoded';
 import { LruMap } from '../../../shared/broker/LruMap';
 import { RateLimiter } from '../../../shared/broker/RateLimiter';
@@ -35,7 +36,7 @@ describe('Function: parseForm', () => {
     expect(() => parseForm('a=1&a=2', recognised)).toThrow('Parameter a is repeated.');
     expect(() => parseForm('a%3D=1&a%3D=2', recognised)).toThrow('Parameter a= is repeated.');
     expect(() => parseForm('a=%zz', recognised)).toThrow('The body is not form-urlencoded.');
-    expect(() => formDecode('%', 'custom refusal')).toThrow('custom refusal');
+    expect(() => formDecode('%')).toThrow('The body is not form-urlencoded.');
   });
 
   it('answers an empty body with no parameters', () => {
@@ -58,11 +59,25 @@ describe('Function: parseBasicAuthorization', () => {
     });
   });
 
-  it('refuses Basic values that are not base64 or have no separator, and ignores other schemes', () => {
-    expect(() => parseBasicAuthorization('Basic abcde')).toThrow('The Basic credentials are not base64.');
-    expect(() => parseBasicAuthorization('Basic a b')).toThrow('The Basic credentials are not base64.');
-    expect(() => parseBasicAuthorization(basic('no-separator'))).toThrow('no ":" separator');
+  it('refuses malformed Basic values as failed authentication, and ignores other schemes', () => {
+    const refused = (header: string): unknown => {
+      try {
+        return parseBasicAuthorization(header);
+      } catch (error) {
+        return error;
+      }
+    };
+    expect(refused('Basic abcde')).toEqual(new InvalidClientError('The Basic credentials are not base64.'));
+    expect(refused('Basic a b')).toEqual(new InvalidClientError('The Basic credentials are not base64.'));
+    expect(refused('Basic')).toEqual(new InvalidClientError('The Basic credentials are missing.'));
+    expect(refused(basic('no-separator'))).toBeInstanceOf(InvalidClientError);
+    expect(refused(basic('no-separator'))).toHaveProperty('message', expect.stringContaining('no ":"'));
+    expect(refused(basic('a%zz:b'))).toEqual(
+      new InvalidClientError('The Basic credentials are not form-urlencoded.'),
+    );
+    expect(refused(basic('a:b%'))).toBeInstanceOf(InvalidClientError);
     expect(parseBasicAuthorization('Bearer abc')).toBeUndefined();
+    expect(parseBasicAuthorization('Basically')).toBeUndefined();
     expect(parseBasicAuthorization(null)).toBeUndefined();
   });
 });
