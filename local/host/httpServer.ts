@@ -5,7 +5,7 @@ import type { RpcHttpData, RpcTypedData } from './coreApiTypes';
 import { handleEventGridWebhook } from './eventGridWebhook';
 import { invokeFunction } from './invocation';
 import type { FunctionRegistry, RegisteredFunction } from './registry';
-import { type CompiledRoute, compileRoute } from './routes';
+import { type CompiledRoute, compileRoute, decodePathSegment } from './routes';
 
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
@@ -93,7 +93,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
         if (path.toLowerCase() === '/admin/host/status' && method === 'GET')
           return send(res, 200, { state: 'Running', version: '4.1000.0-local' });
         const m = /^\/admin\/functions\/([^/]+)$/i.exec(path);
-        const fn = m?.[1] !== undefined ? registry.functions.get(decodeURIComponent(m[1])) : undefined;
+        const fn = m?.[1] !== undefined ? registry.functions.get(decodePathSegment(m[1])) : undefined;
         if (!fn) return send(res, 404);
         if (method === 'GET')
           return send(res, 200, { name: fn.metadata.name, config: { bindings: fn.metadata.bindings } });

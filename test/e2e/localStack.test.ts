@@ -181,6 +181,27 @@ describe('Local stack (npm start)', () => {
     }
   });
 
+  it("answers a malformed escape in a route value with the function's own 4xx, as the real host does", async () => {
+    // Act
+    const token = await fetch(`${stack.functionsUrl}/api/endpoints/%FF/token`, {
+      method: 'POST',
+      headers: { authorization: basicAuth(clientId, secret) },
+    });
+    const manage = await fetch(`${stack.functionsUrl}/api/manage/endpoints/%FF`, {
+      headers: { 'x-functions-key': stack.masterKey },
+    });
+
+    // Assess
+    expect(token.status).toBe(403);
+    expect(await token.json()).toMatchObject({ code: 'ScopeNotAllowed' });
+    expect(manage.status).toBe(404);
+    expect(await manage.json()).toMatchObject({
+      code: 'ENDPOINT_NOT_FOUND',
+      detail: 'Endpoint %FF is not registered.',
+    });
+    expect(stack.hostOutput()).not.toContain('unexpected error serving a request');
+  });
+
   it("writes a stopping instance's last audit decisions before it exits", async () => {
     // Prepare: a second instance; its only decision is a refusal of a scope no one else asks for
     const instance = await stack.spawnHost();

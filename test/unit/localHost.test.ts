@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 
 import { startFunctionsHost } from '../../local/host/FunctionsHost';
+import { compileRoute, decodePathSegment } from '../../local/host/routes';
 
 const app = join(__dirname, '..', 'fixtures', 'functions-app');
 const masterKey = 'master-key-for-tests';
@@ -105,6 +106,20 @@ describe('Function: startFunctionsHost', () => {
     expect(adminWithMaster.status).toBe(204);
   });
 
+  it('hands a route value with a malformed escape to the function undecoded, as the real host does', async () => {
+    // Act
+    const res = await fetch(`${host.url}/api/items/%FF/caf%C3%A9%zz`);
+    const literal = await fetch(`${host.url}/api/%FFitems/1`);
+    const admin = await fetch(`${host.url}/admin/functions/%FF`, {
+      headers: { 'x-functions-key': masterKey },
+    });
+    // Assess
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Record<string, unknown>)['params']).toEqual({ id: '%FF', tag: 'café%zz' });
+    expect([literal.status, admin.status]).toEqual([404, 404]);
+    expect(lines.filter((l) => l.includes('unexpected error serving a request'))).toEqual([]);
+  });
+
   it('turns a thrown handler error into an empty 500 and logs it on the host only', async () => {
     // Act
     const res = await fetch(`${host.url}/api/boom`);
@@ -147,5 +162,32 @@ describe('Function: startFunctionsHost', () => {
     } finally {
       await second.stop();
     }
+  });
+});
+
+describe('Function: decodePathSegment', () => {
+  it('decodes what is well formed and leaves each malformed escape as sent, as ASP.NET Core does', () => {
+    expect(decodePathSegment('caf%C3%A9%20x')).toBe('café x');
+    expect(decodePathSegment('%FF')).toBe('%FF');
+    expect(decodePathSegment('%zz%4')).toBe('%zz%4');
+    // A lead byte whose continuation is missing or wrong, an overlong form and a surrogate stay raw.
+    expect(decodePathSegment('%C3%A9%E0%A4')).toBe('é%E0%A4');
+    expect(decodePathSegment('%C3x%41')).toBe('%C3xA');
+    expect(decodePathSegment('%C0%AF')).toBe('%C0%AF');
+    expect(decodePathSegment('%ED%A0%80')).toBe('%ED%A0%80');
+    expect(decodePathSegment('%F0%9F%98%80%')).toBe('😀%');
+  });
+});
+
+describe('Function: compileRoute', () => {
+  it('matches literals and a catch-all through malformed escapes without throwing', () => {
+    // Prepare
+    const route = compileRoute('files/{*rest}');
+    // Act
+    const matched = route.match('/files/a%FF/b%C3%A9');
+    const literal = route.match('/fil%FFes/a');
+    // Assess
+    expect(matched).toEqual({ rest: 'a%FF/bé' });
+    expect(literal).toBeUndefined();
   });
 });
