@@ -225,8 +225,11 @@ export class TableAuditLog implements AuditLog {
    * lives on in Application Insights.
    */
   private lose(batches: readonly AuditBatch[], why: 'refused' | 'too many held' | 'closed'): void {
-    this.options.logger.error('write => entries lost', { lost: decisionsIn(batches), why });
-    for (const batch of batches) {
+    // A close that could not wait has reported what its write had in hand, which may be answered later.
+    const lost = batches.filter((batch) => this.unwritten.has(batch));
+    if (lost.length === 0) return;
+    this.options.logger.error('write => entries lost', { lost: decisionsIn(lost), why });
+    for (const batch of lost) {
       this.unwritten.delete(batch);
       for (const [, row] of batch.actions) {
         this.options.telemetry.trackEvent('AuditRowLost', { ...columnsOf(row), why });

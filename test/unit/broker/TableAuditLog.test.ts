@@ -355,4 +355,26 @@ describe('Class: TableAuditLog', () => {
     expect(lostRows().map((row) => row?.['clientId'])).toEqual(['being-written', 'waiting']);
     expect(table.tries).toBe(1);
   });
+
+  it('does not report a batch lost twice when the write a close gave up is refused late', async () => {
+    // Prepare
+    const table = new FakeTable();
+    table.answers.close();
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, closeTimeoutMs: 50 });
+    audit.record(decision(day, 'being-written'));
+    void audit.flush();
+
+    // Act
+    await audit.close();
+    table.refuse = 400;
+    table.answers.open();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    // Assess
+    expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
+      ['write => entries lost', { lost: 1, why: 'closed' }],
+    ]);
+    expect(lostRows().map((row) => row?.['why'])).toEqual(['closed']);
+  });
 });
