@@ -67,6 +67,18 @@ export async function reReadOrPrevious<T>(
   return startedHere && (await finishesWithin(reRead, waitMs)) ? reRead : previous;
 }
 
+/** Pause before a failed re-read is tried again while the previous answer is served. */
+export const REREAD_RETRY_MS = 5000;
+
+/**
+ * The load time to give an answer kept after its re-read failed at `failedAtMs`, so that it is re-read
+ * again `REREAD_RETRY_MS` later (or after `ttlMs`, if shorter), not on the next request: the time of the
+ * failure, not of the read's start, since a read given up for time fails seconds after it started.
+ */
+export function keptAfterFailedReRead(failedAtMs: number, ttlMs: number): number {
+  return failedAtMs - ttlMs + Math.min(ttlMs, REREAD_RETRY_MS);
+}
+
 /**
  * Waits for `work`, but no longer than `ms` (the work goes on past it). Rejects when the work does, in
  * time.

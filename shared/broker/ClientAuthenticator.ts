@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { type Clock, reReadOrPrevious, withinTimeLimit } from '../clock';
+import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimit } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -79,8 +79,9 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  * - Disabled and expired clients are refused only after the secret checked out, so the refusal tells
  *   nothing to someone without the secret.
  * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once, other
- *   instances see changes within the TTL. A registry outage keeps serving stale records, and so does
- *   a re-read that is still running (after `reloadWaitMs` for the request that started it).
+ *   instances see changes within the TTL. A registry outage keeps serving stale records (read again
+ *   every few seconds meanwhile, not on every request), and so does a re-read that is still running
+ *   (after `reloadWaitMs` for the request that started it).
  */
 export class ClientAuthenticator {
   private readonly slots: LruMap<string, Slot>;
@@ -171,7 +172,10 @@ export class ClientAuthenticator {
         servingStale: slot.client !== undefined,
         error: errorName(error),
       });
-      if (slot.client) return slot.client;
+      if (slot.client) {
+        slot.loadedAtMs = keptAfterFailedReRead(this.options.clock.now(), this.cacheTtlMs);
+        return slot.client;
+      }
       throw new DependencyUnavailableError('clientRegistry', 'The client registry is not reachable.', {
         cause: error,
       });

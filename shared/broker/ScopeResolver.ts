@@ -1,4 +1,4 @@
-import { type Clock, reReadOrPrevious, withinTimeLimit } from '../clock';
+import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimit } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -32,9 +32,6 @@ export interface ResolvedScope {
   /** The credential is an endpoint key: the client must have opted in to key access. */
   readonly requiresKeyAccess: boolean;
 }
-
-/** Pause before a failed lookup is tried again while the last answer is served. */
-const RETRY_MS = 5000;
 
 interface Slot {
   resolved: ResolvedScope | ScopeNotAllowedError;
@@ -123,7 +120,7 @@ export class ScopeResolver {
       })
       .catch((error: unknown) => {
         if (!previous) throw error;
-        previous.resolvedAtMs = now - this.ttlMs + Math.min(this.ttlMs, RETRY_MS);
+        previous.resolvedAtMs = keptAfterFailedReRead(this.options.clock.now(), this.ttlMs);
         this.options.logger.warn('resolve => lookup unavailable, using last answer', { scope: scope.value });
         return previous;
       })

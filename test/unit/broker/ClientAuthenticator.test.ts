@@ -235,6 +235,30 @@ describe('Class: ClientAuthenticator', () => {
       await expect(cold).rejects.toThrow(DependencyUnavailableError);
     });
 
+    it('reads a silent registry again a few seconds after a read was given up, not on every request', async () => {
+      // Prepare: a cached record, then a re-read given up for time 10 s (by the clock) after it started
+      const { authenticator, registry, primary, clock } = setup({ reloadWaitMs: 1, readTimeLimitMs: 20 });
+      await authenticator.authenticate('legacy-app', primary);
+      clock.advance(31_000);
+      registry.answers.close();
+      await authenticator.authenticate('legacy-app', primary);
+      clock.advance(10_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const readsAfterGivingUp = registry.reads;
+
+      // Act
+      clock.advance(1_000);
+      await authenticator.authenticate('legacy-app', primary);
+      const readsOneSecondLater = registry.reads;
+      clock.advance(4_000);
+      await authenticator.authenticate('legacy-app', primary);
+
+      // Assess
+      expect(readsOneSecondLater).toBe(readsAfterGivingUp);
+      expect(registry.reads).toBe(readsAfterGivingUp + 1);
+      registry.answers.open();
+    });
+
     it('serves the cached record when the re-read does not answer within reloadWaitMs, and the answer once it comes', async () => {
       // Prepare
       const { authenticator, registry, record, primary, clock } = setup({ reloadWaitMs: 30 });

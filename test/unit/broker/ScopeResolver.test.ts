@@ -62,6 +62,30 @@ describe('Class: ScopeResolver', () => {
       expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
     });
 
+    it('reads a silent registry again a few seconds after a read was given up, not on every request', async () => {
+      // Prepare: a resolved scope, then a re-read given up for time 10 s (by the clock) after it started
+      const { clock, endpoints, resolver, scope } = setup({ reloadWaitMs: 1, readTimeLimitMs: 20 });
+      await resolver.resolve(scope);
+      clock.advance(31_000);
+      endpoints.answers.close();
+      await resolver.resolve(scope);
+      clock.advance(10_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const readsAfterGivingUp = endpoints.reads;
+
+      // Act
+      clock.advance(1_000);
+      await resolver.resolve(scope);
+      const readsOneSecondLater = endpoints.reads;
+      clock.advance(4_000);
+      await resolver.resolve(scope);
+
+      // Assess
+      expect(readsOneSecondLater).toBe(readsAfterGivingUp);
+      expect(endpoints.reads).toBe(readsAfterGivingUp + 1);
+      endpoints.answers.open();
+    });
+
     it('keeps the last answer while a re-read has not answered within reloadWaitMs, then takes the new one', async () => {
       // Prepare
       const { clock, endpoints, resolver, scope } = setup({ reloadWaitMs: 30 });
