@@ -12,20 +12,10 @@ import type { ModuleRoot } from '../../shared/services';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { CapturingTelemetry } from '../fakes/events/capture';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
-import { SilentServer } from '../support/SilentServer';
+import { failureOf, SilentServer } from '../support/SilentServer';
 import { waitFor } from '../support/waitFor';
 
 const TRY_TIME_LIMIT_MS = 400;
-
-/** Runs `call`, which must fail; returns its error and how long it took. */
-async function failureOf(call: () => Promise<unknown>): Promise<{ error: unknown; ms: number }> {
-  const started = Date.now();
-  const error = await call().then(
-    () => new Error('the call answered'),
-    (e: unknown) => e,
-  );
-  return { error, ms: Date.now() - started };
-}
 
 /**
  * Every Azure client the app builds gives up a try that hears nothing for `tryTimeLimitMs`, and closes

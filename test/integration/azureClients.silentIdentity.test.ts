@@ -1,19 +1,9 @@
 import { AzureClients } from '../../shared/azureClients';
 import { loadConfig } from '../../shared/config';
-import { SilentServer } from '../support/SilentServer';
+import { failureOf, SilentServer } from '../support/SilentServer';
 import { waitFor } from '../support/waitFor';
 
 const TRY_TIME_LIMIT_MS = 400;
-
-/** Runs `call`, which must fail; returns its error and how long it took. */
-async function failureOf(call: () => Promise<unknown>): Promise<{ error: unknown; ms: number }> {
-  const started = Date.now();
-  const error = await call().then(
-    () => new Error('the call answered'),
-    (e: unknown) => e,
-  );
-  return { error, ms: Date.now() - started };
-}
 
 /**
  * The app's credential facing a managed identity endpoint that accepts connections and never answers:

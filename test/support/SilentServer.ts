@@ -45,3 +45,13 @@ export class SilentServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
+
+/** Runs `call`, which must fail; returns its error and how long it took. */
+export async function failureOf(call: () => Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+  const started = Date.now();
+  const error = await call().then(
+    () => new Error('the call answered'),
+    (e: unknown) => e,
+  );
+  return { error, ms: Date.now() - started };
+}

@@ -330,51 +330,36 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
-  it('gives up what is unwritten when Table storage does not answer within closeTimeoutMs, and only once', async () => {
-    // Prepare
-    const table = new FakeTable();
-    table.answers.close();
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, closeTimeoutMs: 50 });
-    audit.record(decision(day, 'being-written'));
-    void audit.flush();
-    audit.record(decision(day, 'waiting'));
+  it.each([
+    ['lands', undefined],
+    ['is refused', 400],
+  ])(
+    'gives up what is unwritten when Table storage does not answer within closeTimeoutMs, and only once (the late write %s)',
+    async (_late, refusal) => {
+      // Prepare
+      const table = new FakeTable();
+      table.answers.close();
+      const logger = new CapturingLogger();
+      const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, closeTimeoutMs: 50 });
+      audit.record(decision(day, 'being-written'));
+      void audit.flush();
+      audit.record(decision(day, 'waiting'));
 
-    // Act
-    const started = Date.now();
-    await audit.close();
-    const closedAfterMs = Date.now() - started;
-    table.answers.open();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+      // Act
+      const started = Date.now();
+      await audit.close();
+      const closedAfterMs = Date.now() - started;
+      table.refuse = refusal;
+      table.answers.open();
+      await new Promise((resolve) => setTimeout(resolve, 20));
 
-    // Assess: both rows given up at close; the late answer adds nothing and no retry
-    expect(closedAfterMs).toBeLessThan(2000);
-    expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
-      ['write => entries lost', { lost: 2, why: 'closed' }],
-    ]);
-    expect(lostRows().map((row) => row?.['clientId'])).toEqual(['being-written', 'waiting']);
-    expect(table.tries).toBe(1);
-  });
-
-  it('does not report a batch lost twice when the write a close gave up is refused late', async () => {
-    // Prepare
-    const table = new FakeTable();
-    table.answers.close();
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, closeTimeoutMs: 50 });
-    audit.record(decision(day, 'being-written'));
-    void audit.flush();
-
-    // Act
-    await audit.close();
-    table.refuse = 400;
-    table.answers.open();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-
-    // Assess
-    expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
-      ['write => entries lost', { lost: 1, why: 'closed' }],
-    ]);
-    expect(lostRows().map((row) => row?.['why'])).toEqual(['closed']);
-  });
+      // Assess: both rows given up at close; the late answer adds nothing and no retry
+      expect(closedAfterMs).toBeLessThan(2000);
+      expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
+        ['write => entries lost', { lost: 2, why: 'closed' }],
+      ]);
+      expect(lostRows().map((row) => row?.['clientId'])).toEqual(['being-written', 'waiting']);
+      expect(table.tries).toBe(1);
+    },
+  );
 });
