@@ -1,4 +1,5 @@
 import { type FieldIssue, ValidationError } from '../errors';
+import { TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import { parseScope } from './scope';
 
 /** Fields an admin may set on a broker client. `null` clears an optional field on update. */
@@ -47,13 +48,19 @@ export function parseClientFields(
   }
   if (allowedScopes !== undefined || creating) {
     const scopes = parseScopes(allowedScopes);
-    if (scopes) out.allowedScopes = scopes;
-    else {
+    // The registry stores the normalised scopes as one JSON array in one Table storage property.
+    const stored = scopes ? JSON.stringify(scopes).length : 0;
+    if (!scopes)
       issues.push({
         field: 'allowedScopes',
         message: `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`,
       });
-    }
+    else if (stored > TABLE_STRING_MAX_CHARS)
+      issues.push({
+        field: 'allowedScopes',
+        message: `must take at most ${TABLE_STRING_MAX_CHARS} characters as stored, the size of one Table storage property (the normalised scopes as a JSON array: ${stored} here)`,
+      });
+    else out.allowedScopes = scopes;
   }
   if (rateLimitPerMinute === null && !creating) out.rateLimitPerMinute = null;
   else if (rateLimitPerMinute !== undefined) {

@@ -1,4 +1,5 @@
 import { type FieldIssue, ValidationError } from '../errors';
+import { jsonStringLength, TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import {
   AUTH_MODES,
   type AuthMode,
@@ -29,6 +30,18 @@ export const DEFAULT_PROBE: ScoringProbeSpec = {
   body: '{}',
   acceptedStatuses: [200, 400, 404, 415, 422, 424],
 };
+
+/**
+ * The registry stores a whole endpoint as JSON in one Table storage property (`TableEndpointRegistry`),
+ * which holds TABLE_STRING_MAX_CHARS (32,768) characters. Every field but the probe's is short by its
+ * pattern or is written by the app (under 1,200 characters together, property names included); the
+ * path takes at most 6 × 2,000 once JSON-escaped (a control character becomes `\u00XX`) and the
+ * statuses 100 × 4. The body is counted as stored, escaped, and gets 16,384 of the 19,000 or more left,
+ * so the largest endpoint accepted fits (test/integration/endpoints.tableRegistry.test.ts stores it).
+ */
+const MAX_PROBE_PATH = 2000;
+const MAX_PROBE_STATUSES = 100;
+export const MAX_PROBE_BODY_STORED = 16 * 1024;
 
 const PENDING_SUFFIX = '-pending';
 const ID = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
@@ -177,22 +190,30 @@ function validateProbe(raw: unknown, bad: (field: string, message: string) => vo
   const method = raw.method ?? DEFAULT_PROBE.method;
   if (method !== 'POST' && method !== 'GET') bad('probe.method', 'POST or GET');
   const path = raw.path ?? DEFAULT_PROBE.path;
-  if (typeof path !== 'string' || path.length > 2000 || (path !== '' && !/^[/?]/.test(path)))
-    bad('probe.path', 'empty, or a path starting with / or ? (up to 2000 characters)');
+  if (typeof path !== 'string' || path.length > MAX_PROBE_PATH || (path !== '' && !/^[/?]/.test(path)))
+    bad('probe.path', `empty, or a path starting with / or ? (up to ${MAX_PROBE_PATH} characters)`);
   const body =
     raw.body === undefined
       ? DEFAULT_PROBE.body
       : typeof raw.body === 'string'
         ? raw.body
         : JSON.stringify(raw.body);
-  if (body.length > 64 * 1024) bad('probe.body', 'at most 64 KiB');
+  if (jsonStringLength(body) > MAX_PROBE_BODY_STORED)
+    bad(
+      'probe.body',
+      `at most ${MAX_PROBE_BODY_STORED} characters as stored (JSON-escaped: a quote, backslash or line break counts 2, another control character 6), so the endpoint fits one Table storage property (${TABLE_STRING_MAX_CHARS} characters)`,
+    );
   const statuses = raw.acceptedStatuses ?? DEFAULT_PROBE.acceptedStatuses;
   const okStatuses =
     Array.isArray(statuses) &&
     statuses.length > 0 &&
+    statuses.length <= MAX_PROBE_STATUSES &&
     statuses.every((s) => Number.isInteger(s) && s >= 200 && s <= 599 && s !== 401 && s !== 403);
   if (!okStatuses)
-    bad('probe.acceptedStatuses', 'a non-empty list of HTTP statuses (200-599, not 401 or 403)');
+    bad(
+      'probe.acceptedStatuses',
+      `a list of 1-${MAX_PROBE_STATUSES} HTTP statuses (200-599, not 401 or 403)`,
+    );
   return {
     method: method as 'POST' | 'GET',
     path: path as string,

@@ -11,6 +11,7 @@ import { ConflictError } from '../../shared/errors';
 import { silentLogger } from '../../shared/logging';
 import { clientRecord } from '../support/clientRecords';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
+import { scopesStoredAs } from '../support/tableLimitInputs';
 
 const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
 
@@ -106,5 +107,25 @@ describe('Class: TableBrokerClientRegistry', () => {
     const stored = await registry.get(client.id);
     expect(stored?.primarySecretHash).toBe(hasher.hashForStorage(primary));
     expect(stored?.secondarySecretHash).toBe(hasher.hashForStorage(secondary));
+  });
+
+  it('stores the largest scope list the admin API accepts, which fills one Table storage property', async () => {
+    // Prepare: scopes whose JSON array takes exactly 32,768 characters (one more is refused with 400)
+    const admin = new BrokerClientAdminService({
+      registry,
+      hasher,
+      clock: systemClock,
+      logger: silentLogger,
+    });
+    const allowedScopes = scopesStoredAs(32_768);
+
+    // Act
+    const { client } = await admin.create({ id: 'widest', displayName: 'x', allowedScopes });
+
+    // Assess: the limit is storage's own, one character more is refused by Azurite
+    expect(client.allowedScopes).toEqual(allowedScopes);
+    expect((await registry.get('widest'))?.allowedScopes).toEqual(allowedScopes);
+    const over = { ...record('wider'), allowedScopes: scopesStoredAs(32_769) };
+    await expect(registry.create(over)).rejects.toThrow();
   });
 });

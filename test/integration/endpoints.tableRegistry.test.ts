@@ -18,6 +18,7 @@ import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQ
 import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';
 import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
+import { largestEndpointInput } from '../support/tableLimitInputs';
 import { sleep } from '../support/waitFor';
 
 const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
@@ -93,6 +94,19 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
 
   afterAll(async () => {
     await azurite?.stop();
+  });
+
+  it('stores the largest endpoint the admin API accepts in its one Table storage property', async () => {
+    // Prepare: every field at its longest as stored; a retirement adds the last field the app writes
+    const largest = largestEndpointInput();
+
+    // Act
+    await admin.register(largest);
+    const retired = await admin.retire(largest.id, retiredAt);
+
+    // Assess
+    expect(await registry.get(largest.id)).toEqual(retired);
+    expect(retired.probe).toEqual(largest.probe);
   });
 
   it('reads an endpoint back with a version that changes on every write', async () => {

@@ -1,6 +1,7 @@
 import { ClientChangedError, InvalidClientError } from '../../../shared/broker/errors';
 import { ConflictError, NotFoundError, ValidationError } from '../../../shared/errors';
 import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
+import { scopesStoredAs } from '../../support/tableLimitInputs';
 
 describe('Class: BrokerClientAdminService', () => {
   describe('Method: create', () => {
@@ -64,6 +65,29 @@ describe('Class: BrokerClientAdminService', () => {
       expect(error.issues.map((i) => i.field).sort()).toEqual(
         ['allowedScopes', 'colour', 'displayName', 'id', 'rateLimitPerMinute'].sort(),
       );
+    });
+
+    it('refuses scopes that would not fit one Table storage property, naming the field and the limit', async () => {
+      // Prepare: one character over the property as stored, and the reviewer's 100 scopes of 490 characters
+      const t = buildTestBroker();
+      const over = scopesStoredAs(32_769);
+      const long = Array.from({ length: 100 }, (_, i) => `https://s${i}.example.com/${'a'.repeat(470)}`);
+
+      // Act
+      const error = (await t.module.admin
+        .create({ id: 'over-scopes', displayName: 'x', allowedScopes: over })
+        .catch((e: unknown) => e)) as ValidationError;
+      const reported = (await t.module.admin
+        .create({ id: 'long-scopes', displayName: 'x', allowedScopes: long })
+        .catch((e: unknown) => e)) as ValidationError;
+
+      // Assess
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error.status).toBe(400);
+      expect(error.issues.map((i) => i.field)).toEqual(['allowedScopes']);
+      expect(error.message).toMatch(/at most 32768 characters as stored.*32769 here/);
+      expect(reported.issues.map((i) => i.field)).toEqual(['allowedScopes']);
+      expect(t.registry.records.size).toBe(0);
     });
 
     it('refuses a taken id', async () => {

@@ -8,6 +8,7 @@ import {
   RotationInProgressError,
 } from '../../../shared/rotation/errors';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import { largestEndpointInput } from '../../support/tableLimitInputs';
 
 const arm = {
   subscriptionId: '00000000-0000-0000-0000-000000000001',
@@ -141,6 +142,34 @@ describe('Class: EndpointAdminService', () => {
       expect(patched).toEqual(['brokerKeyAccess']);
       expect(belowMinimum).toEqual(['gracePeriodHours']);
       expect(tokenOnly.brokerKeyAccess).toBe(false);
+    });
+
+    it('refuses a probe that would not fit one Table storage property, naming the field and the limit', async () => {
+      // Prepare: the largest endpoint accepted, and one whose body takes one character more as stored
+      const f = buildRotationFixture();
+      const largest = largestEndpointInput();
+      const overBody = largestEndpointInput(16_385);
+      const manyStatuses = { id: 'many-statuses', arm, probe: { acceptedStatuses: Array(101).fill(200) } };
+
+      // Act
+      const accepted = await f.services.admin.register(largest);
+      const error = await f.services.admin
+        .register({ ...overBody, id: 'over-body' })
+        .catch((e: unknown) => e);
+      const reported = await issuesOf(
+        f.services.admin.register({ id: 'reported', arm, probe: { body: 'x'.repeat(40_000) } }),
+      );
+      const statuses = await issuesOf(f.services.admin.register(manyStatuses));
+
+      // Assess
+      expect(JSON.stringify({ ...accepted, retiredAt: accepted.createdAt }).length).toBeLessThanOrEqual(
+        32_768,
+      );
+      expect(error).toMatchObject({ status: 400, issues: [{ field: 'probe.body' }] });
+      expect((error as ValidationError).message).toMatch(/at most 16384 characters as stored.*32768/);
+      expect(reported).toEqual(['probe.body']);
+      expect(statuses).toEqual(['probe.acceptedStatuses']);
+      expect(f.registry.endpoints.size).toBe(1);
     });
 
     it('refuses duplicate ids and secret names', async () => {
