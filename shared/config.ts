@@ -1,3 +1,4 @@
+import { MAX_PERIOD_HOURS } from './endpoints/validateEndpoint';
 import { ConfigError, type FieldIssue } from './errors';
 import {
   boolSetting,
@@ -94,17 +95,18 @@ export const SETTINGS = {
     {
       default: 720,
       min: 0.01,
+      max: MAX_PERIOD_HOURS,
     },
   ),
   rotationGraceHours: numberSetting(
     'ROTATION_GRACE_HOURS',
     'Default time a slot that stopped being current is left untouched (consumers re-read Key Vault every 24 h).',
-    { default: 25, min: 0 },
+    { default: 25, min: 0, max: MAX_PERIOD_HOURS },
   ),
   rotationMinGraceHours: numberSetting(
     'ROTATION_MIN_GRACE_HOURS',
     'Smallest grace period an endpoint may be registered with.',
-    { default: 24, min: 0 },
+    { default: 24, min: 0, max: MAX_PERIOD_HOURS },
   ),
   rotationLeaseSeconds: intSetting(
     'ROTATION_LEASE_SECONDS',

@@ -43,6 +43,12 @@ const MAX_PROBE_PATH = 2000;
 const MAX_PROBE_STATUSES = 100;
 export const MAX_PROBE_BODY_STORED = 16 * 1024;
 
+/**
+ * Longest rotation or grace period: ten years. Longer periods are no rotation at all, and huge ones
+ * (1e300) made due times and secret expiries that are no valid date (RangeError on the status API).
+ */
+export const MAX_PERIOD_HOURS = 87_600;
+
 const PENDING_SUFFIX = '-pending';
 const ID = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const SECRET_NAME = /^[0-9a-zA-Z-]+$/;
@@ -127,13 +133,20 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
 
   const period = input.rotationPeriodHours ?? rules.defaultPeriodHours;
   const grace = input.gracePeriodHours ?? rules.defaultGraceHours;
-  if (!isPositive(period)) bad('rotationPeriodHours', 'a positive number of hours');
-  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < rules.minGraceHours)
+  const periodOk = isPositive(period) && period <= MAX_PERIOD_HOURS;
+  if (!periodOk)
+    bad('rotationPeriodHours', `a positive number of hours, at most ${MAX_PERIOD_HOURS} (10 years)`);
+  if (
+    typeof grace !== 'number' ||
+    !Number.isFinite(grace) ||
+    grace < rules.minGraceHours ||
+    grace > MAX_PERIOD_HOURS
+  )
     bad(
       'gracePeriodHours',
-      `a number of hours of at least ${rules.minGraceHours} (consumers re-read Key Vault only every 24 h)`,
+      `a number of hours of at least ${rules.minGraceHours} (consumers re-read Key Vault only every 24 h) and at most ${MAX_PERIOD_HOURS} (10 years)`,
     );
-  else if (isPositive(period) && period <= grace)
+  else if (periodOk && period <= grace)
     bad('rotationPeriodHours', `must be longer than gracePeriodHours (${grace})`);
   else if (
     authMode === 'Key' &&

@@ -85,6 +85,24 @@ describe('Function: loadConfig', () => {
     ]);
   });
 
+  it('caps the default periods at the ten years an endpoint may be registered with', () => {
+    // Act
+    const error = configErrorOf({
+      ...validEnv,
+      ROTATION_PERIOD_HOURS: '1e300',
+      ROTATION_GRACE_HOURS: '87601',
+      ROTATION_MIN_GRACE_HOURS: '87601',
+    });
+
+    // Assess
+    expect(error.issues.map((i) => i.field).sort()).toEqual([
+      'ROTATION_GRACE_HOURS',
+      'ROTATION_MIN_GRACE_HOURS',
+      'ROTATION_PERIOD_HOURS',
+    ]);
+    expect(error.message).toContain('ROTATION_PERIOD_HOURS: must be at most 87600, got 1e+300');
+  });
+
   it('rejects a grace period below the minimum', () => {
     const error = configErrorOf({ ...validEnv, ROTATION_GRACE_HOURS: '2' });
     expect(error.issues[0]?.field).toBe('ROTATION_GRACE_HOURS');

@@ -114,6 +114,42 @@ describe('Class: EndpointAdminService', () => {
       ).resolves.toBeDefined();
     });
 
+    it('caps both periods at ten years, so due times and secret expiries stay valid dates', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      const longest = { id: 'longest', arm, rotationPeriodHours: 87_600, gracePeriodHours: 87_599 };
+      f.keys.add('longest', { authMode: 'Key' });
+
+      // Act
+      const huge = await issuesOf(f.services.admin.register({ id: 'huge', arm, rotationPeriodHours: 1e300 }));
+      const over = await issuesOf(
+        f.services.admin.register({ id: 'over', arm, rotationPeriodHours: 87_600.5 }),
+      );
+      const hugeGrace = await issuesOf(
+        f.services.admin.register({
+          id: 'huge-grace',
+          arm,
+          gracePeriodHours: 1e300,
+          rotationPeriodHours: 1e301,
+        }),
+      );
+      await f.services.admin.register(longest);
+      const patched = await issuesOf(f.services.admin.update('longest', { rotationPeriodHours: 1e300 }));
+      await f.services.rotator.run({ endpointId: 'longest', reason: 'manual', requestedAt: '' });
+      const status = await f.services.admin.status('longest');
+      const secret = await f.secrets.getCurrent('longest-key');
+
+      // Assess
+      expect(huge).toEqual(['rotationPeriodHours']);
+      expect(over).toEqual(['rotationPeriodHours']);
+      expect(hugeGrace).toEqual(['gracePeriodHours', 'rotationPeriodHours']);
+      expect(patched).toEqual(['rotationPeriodHours']);
+      expect(status.nextDueAt).toBe(
+        new Date(Date.parse(status.lastRotatedAt!) + 87_600 * 3_600_000).toISOString(),
+      );
+      expect(secret?.expiresOn?.getTime()).toBeGreaterThan(Date.parse(status.nextDueAt!));
+    });
+
     it('refuses broker key access when the grace period is not longer than the minimum token lifetime', async () => {
       // Prepare: a demo-speed deployment (grace may be as short as 36 s) with the broker's 300-s minimum.
       const f = buildRotationFixture({ rules: { minGraceHours: 0.01, brokerMinLifetimeSeconds: 300 } });
