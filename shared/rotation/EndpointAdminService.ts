@@ -76,7 +76,11 @@ export class EndpointAdminService {
     return this.options.registry.list();
   }
 
-  /** Applies a partial update (the id cannot change) and re-validates the whole endpoint. */
+  /**
+   * Applies a partial update (the id cannot change) and re-validates the whole endpoint. The nested
+   * objects `probe` and `v1` change only the fields the patch names, as the top level does, so
+   * `{ probe: { acceptedStatuses } }` keeps the probe's path and body.
+   */
   async update(id: string, patch: unknown): Promise<ManagedEndpoint> {
     return this.change(id, async (existing) => {
       if (!isObject(patch)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
@@ -87,6 +91,10 @@ export class EndpointAdminService {
         ...existing,
         ...changes,
         arm: { ...existing.arm, ...(isObject(changes.arm) ? changes.arm : {}) },
+        probe: mergeNested(existing.probe, changes.probe),
+        ...(existing.v1 !== undefined || changes.v1 !== undefined
+          ? { v1: mergeNested(existing.v1, changes.v1) }
+          : {}),
       };
       const endpoint = validateEndpoint(merged, this.options.rules, this.now());
       await this.requireOwnSecret(endpoint);
@@ -230,6 +238,15 @@ function stripServerFields(input: unknown): unknown {
   const rest = { ...input };
   for (const field of ['createdAt', 'updatedAt', 'retiredAt']) delete rest[field];
   return rest;
+}
+
+/**
+ * A nested object of a PATCH over the stored one, field by field. Anything else that is given (a
+ * string, null, a list) replaces it, so that validation refuses it rather than the patch ignoring it.
+ */
+function mergeNested(stored: object | undefined, change: unknown): unknown {
+  if (change === undefined) return stored;
+  return isObject(change) ? { ...stored, ...change } : change;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -262,6 +262,27 @@ describe('Class: EndpointAdminService', () => {
       expect(await issuesOf(f.services.admin.update('demo-key', { id: 'other-id' }))).toEqual(['id']);
     });
 
+    it('merges probe and v1 field by field, as it does arm', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      const probe = { method: 'POST', path: '/score', body: '{"rows":[1]}', acceptedStatuses: [200] };
+      await f.services.admin.register({ id: 'demo-key', arm, probe });
+      await f.services.admin.register({
+        id: 'v1-one',
+        kind: 'v1WebService',
+        arm: { ...arm, name: 'v1-one' },
+        v1: { computeType: 'AKS', region: 'westeurope' },
+      });
+
+      // Act
+      const statuses = await f.services.admin.update('demo-key', { probe: { acceptedStatuses: [200, 422] } });
+      const region = await f.services.admin.update('v1-one', { v1: { region: 'northeurope' } });
+
+      // Assess
+      expect(statuses.probe).toEqual({ ...probe, acceptedStatuses: [200, 422] });
+      expect(region.v1).toEqual({ computeType: 'AKS', region: 'northeurope' });
+    });
+
     it('refuses to change file-declared endpoints', async () => {
       const f = buildRotationFixture();
       f.addEndpoint();
