@@ -73,6 +73,9 @@ const FIELDS = new Set([
   'updatedAt',
 ]);
 
+const ARM_FIELDS = new Set(['subscriptionId', 'resourceGroup', 'workspace', 'name']);
+const PROBE_FIELDS = new Set(['method', 'path', 'body', 'acceptedStatuses']);
+
 type Raw = Record<string, unknown>;
 
 /**
@@ -102,6 +105,9 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   const arm = isObject(input.arm) ? input.arm : {};
   if (!isObject(input.arm)) bad('arm', 'an object with subscriptionId, resourceGroup, workspace and name');
   else {
+    // Unknown keys are refused here and in probe as at the top level and in v1: a PATCH with a misspelt
+    // field would otherwise answer 200 and keep the stored value.
+    for (const key of Object.keys(arm)) if (!ARM_FIELDS.has(key)) bad(`arm.${key}`, 'is not a known field');
     checkText(arm.subscriptionId, SUBSCRIPTION, 'arm.subscriptionId', 'a subscription id', bad);
     checkText(
       arm.resourceGroup,
@@ -200,6 +206,7 @@ function validateProbe(raw: unknown, bad: (field: string, message: string) => vo
     bad('probe', 'an object with method, path, body and acceptedStatuses');
     return DEFAULT_PROBE;
   }
+  for (const key of Object.keys(raw)) if (!PROBE_FIELDS.has(key)) bad(`probe.${key}`, 'is not a known field');
   const method = raw.method ?? DEFAULT_PROBE.method;
   if (method !== 'POST' && method !== 'GET') bad('probe.method', 'POST or GET');
   const path = raw.path ?? DEFAULT_PROBE.path;

@@ -78,7 +78,7 @@ export class EndpointAdminService {
 
   /**
    * Applies a partial update (the id cannot change) and re-validates the whole endpoint. The nested
-   * objects `probe` and `v1` change only the fields the patch names, as the top level does, so
+   * objects `arm`, `probe` and `v1` change only the fields the patch names, as the top level does, so
    * `{ probe: { acceptedStatuses } }` keeps the probe's path and body.
    */
   async update(id: string, patch: unknown): Promise<ManagedEndpoint> {
@@ -90,7 +90,7 @@ export class EndpointAdminService {
       const merged = {
         ...existing,
         ...changes,
-        arm: { ...existing.arm, ...(isObject(changes.arm) ? changes.arm : {}) },
+        arm: mergeNested(existing.arm, changes.arm),
         probe: mergeNested(existing.probe, changes.probe),
         ...(existing.v1 !== undefined || changes.v1 !== undefined
           ? { v1: mergeNested(existing.v1, changes.v1) }

@@ -283,6 +283,40 @@ describe('Class: EndpointAdminService', () => {
       expect(region.v1).toEqual({ computeType: 'AKS', region: 'northeurope' });
     });
 
+    it('refuses an arm, probe or v1 that is not an object, and unknown fields inside them, as POST does', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await f.services.admin.register({ id: 'demo-key', arm });
+      const before = await f.registry.get('demo-key');
+
+      // Act
+      const notObjects = [];
+      for (const field of ['arm', 'probe', 'v1'])
+        for (const value of ['x', 42, null, []])
+          notObjects.push({
+            field,
+            value,
+            issues: await issuesOf(f.services.admin.update('demo-key', { [field]: value })),
+          });
+      const patched = await issuesOf(
+        f.services.admin.update('demo-key', { arm: { subscriptonId: 'sub-2' }, probe: { mehtod: 'GET' } }),
+      );
+      const posted = await issuesOf(
+        f.services.admin.register({
+          id: 'other-one',
+          arm: { ...arm, subscriptonId: 'x' },
+          probe: { mehtod: 'GET' },
+        }),
+      );
+
+      // Assess
+      for (const { field, value, issues } of notObjects)
+        expect({ field, value, issues }).toEqual({ field, value, issues: [field] });
+      expect(patched).toEqual(['arm.subscriptonId', 'probe.mehtod']);
+      expect(posted).toEqual(['arm.subscriptonId', 'probe.mehtod']);
+      expect(await f.registry.get('demo-key')).toEqual(before);
+    });
+
     it('refuses to change file-declared endpoints', async () => {
       const f = buildRotationFixture();
       f.addEndpoint();

@@ -90,6 +90,28 @@ describe('Functions: manage/endpoints', () => {
     expect(fields).toEqual(['arm.workspace', 'gracePeriodHours', 'id']);
   });
 
+  it('answers 400 naming arm to a PATCH whose arm is not an object, as to such a POST', async () => {
+    // Prepare
+    f.addEndpoint();
+    const params = { id: 'demo-key' };
+
+    // Act
+    const patched = await manageEndpointHandler(() => f.services)(
+      request('PATCH', 'manage/endpoints/demo-key', { arm: 'x' }, params),
+      context(),
+    );
+    const posted = await manageEndpointsHandler(() => f.services)(
+      request('POST', 'manage/endpoints', { id: 'other-one', arm: 'x' }),
+      context(),
+    );
+
+    // Assess
+    for (const response of [patched, posted]) {
+      expect(response.status).toBe(400);
+      expect((json(response).errors as Array<{ field: string }>).map((e) => e.field)).toEqual(['arm']);
+    }
+  });
+
   it('answers 422 when rotating an endpoint without keys', async () => {
     f.addEndpoint({ id: 'token-one', authMode: 'AMLToken' });
     const response = await manageEndpointRotateHandler(() => f.services)(
