@@ -1,4 +1,5 @@
 import { type FieldIssue, ValidationError } from '../errors';
+import { parseIsoDateTime } from '../isoDateTime';
 import { TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import { parseScope } from './scope';
 
@@ -82,9 +83,14 @@ export function parseClientFields(
   }
   if (expiresAt === null && !creating) out.expiresAt = null;
   else if (expiresAt !== undefined) {
-    if (typeof expiresAt === 'string' && !Number.isNaN(Date.parse(expiresAt))) {
-      out.expiresAt = new Date(expiresAt).toISOString();
-    } else issues.push({ field: 'expiresAt', message: 'must be an ISO 8601 date-time' });
+    const at = typeof expiresAt === 'string' ? parseIsoDateTime(expiresAt) : undefined;
+    if (at !== undefined) out.expiresAt = new Date(at).toISOString();
+    else
+      issues.push({
+        field: 'expiresAt',
+        message:
+          'must be an ISO 8601 date-time with seconds and an offset, such as 2030-12-31T00:00:00Z, on a real date',
+      });
   }
   if (issues.length > 0) throw new ValidationError(issues);
   return out;

@@ -90,6 +90,40 @@ describe('Class: BrokerClientAdminService', () => {
       expect(t.registry.records.size).toBe(0);
     });
 
+    it('takes expiresAt only as an ISO 8601 date-time with an offset, on a real date', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const refused = [
+        '1',
+        '2026-02-31T00:00:00Z',
+        '2027-02-29T00:00:00Z',
+        '12/31/2030',
+        '2030-12-31',
+        '2030-12-31T00:00:00',
+        '2030-12-31T24:00:00Z',
+        '2030-12-31 00:00:00Z',
+        'Tue Dec 31 2030 00:00:00 GMT+0000',
+      ];
+      const create = (id: string, expiresAt: unknown) =>
+        t.module.admin.create({ id, displayName: 'x', allowedScopes: ['demo-token'], expiresAt });
+
+      // Act
+      const errors = await Promise.all(
+        refused.map((at, i) => create(`refused-${i}`, at).catch((e: unknown) => e)),
+      );
+      const offset = await create('offset', '2030-12-31T23:59:59.25+02:00');
+      const leapDay = await create('leap-day', '2028-02-29T00:00:00Z');
+      const patched = await t.module.admin.update('leap-day', { expiresAt: '1' }).catch((e: unknown) => e);
+
+      // Assess
+      const fields = errors.map((e) => (e instanceof ValidationError ? e.issues.map((i) => i.field) : e));
+      expect(fields).toEqual(refused.map(() => ['expiresAt']));
+      expect(offset.client.expiresAt).toBe('2030-12-31T21:59:59.250Z');
+      expect(leapDay.client.expiresAt).toBe('2028-02-29T00:00:00.000Z');
+      expect(patched).toBeInstanceOf(ValidationError);
+      expect((await t.module.admin.get('leap-day')).expiresAt).toBe('2028-02-29T00:00:00.000Z');
+    });
+
     it('refuses a taken id', async () => {
       // Prepare
       const t = buildTestBroker();
