@@ -27,7 +27,10 @@ export function manageClientsHandler(resolve: ManageClientsResolver = defaultRes
       const created = await admin.create(await readJsonObject(request));
       return {
         status: 201,
-        headers: { 'cache-control': 'no-store', location: `/api/manage/clients/${created.client.id}` },
+        headers: {
+          'cache-control': 'no-store',
+          location: `/api/manage/clients/${encodeURIComponent(created.client.id)}`,
+        },
         jsonBody: created,
       };
     },

@@ -16,7 +16,11 @@ export function manageEndpointRotateHandler(resolve: ManageResolver = defaultMan
       const job = await resolve().admin.rotateNow(request.params.id ?? '');
       return {
         status: 202,
-        headers: { location: `manage/endpoints/${job.endpointId}`, 'cache-control': 'no-store' },
+        // The endpoint's status, where the job's outcome shows (an absolute path, as for a create).
+        headers: {
+          'cache-control': 'no-store',
+          location: `/api/manage/endpoints/${encodeURIComponent(job.endpointId)}`,
+        },
         jsonBody: { accepted: true, job },
       };
     },

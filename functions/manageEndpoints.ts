@@ -23,7 +23,11 @@ export function manageEndpointsHandler(resolve: ManageResolver = defaultManageRe
       const endpoint = await admin.register(await readJsonObject(request));
       return {
         status: 201,
-        headers: { location: `manage/endpoints/${endpoint.id}`, 'cache-control': 'no-store' },
+        // Absolute path: a relative one resolves against the request's own path (manage/manage/...).
+        headers: {
+          'cache-control': 'no-store',
+          location: `/api/manage/endpoints/${encodeURIComponent(endpoint.id)}`,
+        },
         jsonBody: endpoint,
       };
     },

@@ -42,6 +42,7 @@ describe('Admin functions: manage/clients', () => {
 
     // Assess
     expect(created.status).toBe(201);
+    expect((created.headers as Record<string, string>)['location']).toBe('/api/manage/clients/legacy-app');
     const { primarySecret, secondarySecret } = body(created) as {
       primarySecret: string;
       secondarySecret: string;

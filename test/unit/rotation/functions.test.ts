@@ -76,6 +76,23 @@ describe('Functions: manage/endpoints', () => {
     expect(json(gone).code).toBe('ENDPOINT_NOT_FOUND');
   });
 
+  it('answers a registration and a rotation with a Location that resolves to the endpoint under /api', async () => {
+    // Prepare
+    const params = { id: 'demo-key' };
+    const registration = request('POST', 'manage/endpoints', { id: 'demo-key', arm });
+    const rotation = request('POST', 'manage/endpoints/demo-key/rotate', undefined, params);
+
+    // Act
+    const created = await manageEndpointsHandler(() => f.services)(registration, context());
+    const rotated = await manageEndpointRotateHandler(() => f.services)(rotation, context());
+
+    // Assess: a client resolves Location against the URL it called
+    const resolved = (response: HttpResponseInit, called: HttpRequest): string =>
+      new URL((response.headers as Record<string, string>)['location'] ?? '', called.url).pathname;
+    expect(resolved(created, registration)).toBe('/api/manage/endpoints/demo-key');
+    expect(resolved(rotated, rotation)).toBe('/api/manage/endpoints/demo-key');
+  });
+
   it('answers 400 problem+json naming each invalid field', async () => {
     // Act
     const response = await manageEndpointsHandler(() => f.services)(
