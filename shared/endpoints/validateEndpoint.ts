@@ -79,6 +79,14 @@ const PROBE_FIELDS = new Set(['method', 'path', 'body', 'acceptedStatuses']);
 type Raw = Record<string, unknown>;
 
 /**
+ * True for a well-formed endpoint id. Anything else cannot be registered, so callers answer "not found"
+ * without asking storage, which refuses some such keys (`a/b`) with a 500 of its own.
+ */
+export function isEndpointId(value: unknown): value is string {
+  return typeof value === 'string' && ID.test(value) && !value.includes('--');
+}
+
+/**
  * Validates registration input (API body, ENDPOINTS_FILE entry, or an update merged over the stored
  * endpoint) and returns the complete endpoint. Every bad field is named at once in a `ValidationError`.
  * @param input - untrusted JSON value
@@ -92,7 +100,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   for (const key of Object.keys(input)) if (!FIELDS.has(key)) bad(key, 'is not a known field');
 
   const id = input.id;
-  if (typeof id !== 'string' || !ID.test(id) || id.includes('--'))
+  if (!isEndpointId(id))
     bad(
       'id',
       '3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit',

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
-import { type EndpointRules, validateEndpoint } from '../endpoints/validateEndpoint';
+import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
 import { DependencyUnavailableError, ValidationError } from '../errors';
 import { retryWhileStale } from '../optimisticChange';
 import type { EndpointKeyClient } from './EndpointKeyClient';
@@ -191,7 +191,7 @@ export class EndpointAdminService {
   }
 
   private async require(id: string): Promise<ManagedEndpoint> {
-    const endpoint = await this.options.registry.get(id);
+    const endpoint = isEndpointId(id) ? await this.options.registry.get(id) : undefined;
     if (!endpoint) throw new EndpointNotFoundError(id);
     return endpoint;
   }
@@ -209,7 +209,7 @@ export class EndpointAdminService {
     return retryWhileStale(
       (error) => error instanceof EndpointChangedError,
       async () => {
-        const current = await registry.getVersioned(id);
+        const current = isEndpointId(id) ? await registry.getVersioned(id) : undefined;
         if (!current) throw new EndpointNotFoundError(id);
         const next = await edit(current.endpoint);
         if (!next) return current.endpoint;

@@ -16,11 +16,14 @@ import { statusOf } from '../networkErrors';
 export const ROTATION_STEPS = ['plan', 'create', 'set', 'test', 'finish'] as const;
 export type RotationStepName = (typeof ROTATION_STEPS)[number];
 
-/** No endpoint with that id is registered. */
+/**
+ * No endpoint with that id is registered. The message shows at most 64 characters of the id (every
+ * valid id fits): it is answered to whoever sent the id, which may be any length.
+ */
 export class EndpointNotFoundError extends NotFoundError {
   override readonly code: string = 'ENDPOINT_NOT_FOUND';
   constructor(readonly endpointId: string) {
-    super(`Endpoint ${endpointId} is not registered.`);
+    super(`Endpoint ${endpointId.slice(0, 64)} is not registered.`);
   }
 }
 

@@ -109,6 +109,30 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     expect(retired.probe).toEqual(largest.probe);
   });
 
+  it('answers 404 to ids no endpoint can have without asking the table, which answers 500 to some', async () => {
+    // Prepare: a slash is no valid row key (Azurite answers 500), 2,000 characters exceed one (1 KiB)
+    const ids = ['a/b', 'a?b', 'x'.repeat(2000)];
+
+    // Act
+    const errors = await Promise.all(
+      ids.flatMap((id) =>
+        [
+          admin.status(id),
+          admin.update(id, { enabled: false }),
+          admin.remove(id),
+          admin.rotateNow(id),
+          admin.retire(id, retiredAt),
+        ].map((call) => call.catch((e: unknown) => e)),
+      ),
+    );
+
+    // Assess
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(EndpointNotFoundError);
+      expect((error as EndpointNotFoundError).message.length).toBeLessThan(100);
+    }
+  });
+
   it('reads an endpoint back with a version that changes on every write', async () => {
     // Prepare
     const created = endpoint('versioned');

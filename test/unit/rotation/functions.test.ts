@@ -129,6 +129,29 @@ describe('Functions: manage/endpoints', () => {
     }
   });
 
+  it('answers 404 to an id no endpoint can have, showing at most 64 characters of it', async () => {
+    // Prepare
+    const item = manageEndpointHandler(() => f.services);
+    const rotate = manageEndpointRotateHandler(() => f.services);
+    const long = { id: `${'x'.repeat(1999)}y` };
+
+    // Act
+    const responses = [
+      await item(request('GET', 'manage/endpoints/x', undefined, long), context()),
+      await item(request('PATCH', 'manage/endpoints/x', { enabled: false }, long), context()),
+      await item(request('DELETE', 'manage/endpoints/x', undefined, long), context()),
+      await rotate(request('POST', 'manage/endpoints/x/rotate', undefined, long), context()),
+      await item(request('GET', 'manage/endpoints/a%2Fb', undefined, { id: 'a/b' }), context()),
+    ];
+
+    // Assess
+    for (const response of responses) {
+      expect(response.status).toBe(404);
+      expect(json(response).code).toBe('ENDPOINT_NOT_FOUND');
+      expect(JSON.stringify(json(response))).not.toContain('x'.repeat(65));
+    }
+  });
+
   it('answers 422 when rotating an endpoint without keys', async () => {
     f.addEndpoint({ id: 'token-one', authMode: 'AMLToken' });
     const response = await manageEndpointRotateHandler(() => f.services)(
