@@ -23,6 +23,9 @@ function isRenderable(error: unknown): error is HttpRenderableError {
 /** Default cap on request bodies the app reads. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
+/** What a client is told when a dependency failed: never the dependency's own message. */
+const DEPENDENCY_UNAVAILABLE = 'A service this app depends on is not available. Try again later.';
+
 /**
  * Maps any thrown value to a response. Renderable errors render themselves, `AppError`s become problem
  * details with their status, everything else a generic 500.
@@ -38,24 +41,16 @@ export function errorToResponse(error: unknown, context: InvocationContext): Htt
   }
   if (error instanceof AppError) {
     log.warn(`request => failed`, { code: error.code, status: error.status, error: error.message });
-    return problem(
-      error.status,
-      error.code,
-      'A service this app depends on is not available. Try again later.',
-      context.invocationId,
-      { retryAfterSeconds: error.retryAfterSeconds },
-    );
+    return problem(error.status, error.code, DEPENDENCY_UNAVAILABLE, context.invocationId, {
+      retryAfterSeconds: error.retryAfterSeconds,
+    });
   }
   // A raw SDK failure that passes (a 503 from storage, a reset connection, no answer in time): 503 too.
   if (isTransientError(error)) {
     log.warn('request => dependency unavailable', { error: errorName(error) });
-    return problem(
-      503,
-      'DependencyUnavailable',
-      'A service this app depends on is not available. Try again later.',
-      context.invocationId,
-      { retryAfterSeconds: 5 },
-    );
+    return problem(503, 'DependencyUnavailable', DEPENDENCY_UNAVAILABLE, context.invocationId, {
+      retryAfterSeconds: 5,
+    });
   }
   log.error('request => unexpected error', {
     error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
