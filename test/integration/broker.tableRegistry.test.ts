@@ -37,6 +37,9 @@ describe('Class: TableBrokerClientRegistry', () => {
     await azurite?.stop();
   });
 
+  const adminService = () =>
+    new BrokerClientAdminService({ registry, hasher, clock: systemClock, logger: silentLogger });
+
   it('reads a client back with the version it is stored at', async () => {
     // Prepare
     const created = record('versioned');
@@ -87,12 +90,7 @@ describe('Class: TableBrokerClientRegistry', () => {
 
   it('keeps both secrets when the primary and the secondary are regenerated at once (admin service)', async () => {
     // Prepare: the secondary's regeneration lands between the primary's read and its write
-    const admin = new BrokerClientAdminService({
-      registry,
-      hasher,
-      clock: systemClock,
-      logger: silentLogger,
-    });
+    const admin = adminService();
     const { client } = await admin.create({ id: 'rolled', displayName: 'x', allowedScopes: ['demo-token'] });
     let secondary = '';
     flaky.beforeNextWrite(async () => {
@@ -111,12 +109,7 @@ describe('Class: TableBrokerClientRegistry', () => {
 
   it('stores the largest scope list the admin API accepts, which fills one Table storage property', async () => {
     // Prepare: scopes whose JSON array takes exactly 32,768 characters (one more is refused with 400)
-    const admin = new BrokerClientAdminService({
-      registry,
-      hasher,
-      clock: systemClock,
-      logger: silentLogger,
-    });
+    const admin = adminService();
     const allowedScopes = scopesStoredAs(32_768);
 
     // Act
