@@ -125,11 +125,16 @@ async function populate(
     rateLimitPerMinute: 6000,
   })) as { client: { id: string }; primarySecret: string; secondarySecret: string };
 
-  // The timer onboards every endpoint (never rotated = due): Primary published, Secondary rotated.
+  // The timer onboards every endpoint (never rotated = due): Primary published, Secondary rotated, and
+  // the rotation journaled as finished (the secret is written a step before that), so that no case
+  // starts while an onboarding rotation is still active.
   const rotating = [...periodic, crash, events];
+  const journal = journalReader(stack.storageConnectionString);
+  const onboarded = async (e: RegisteredKeyEndpoint): Promise<boolean> =>
+    control.secretVersions(e.secretName).length >= 2 && !(await journal.state(e.id)).active;
   await waitFor(
     'every Key endpoint onboarded',
-    () => rotating.every((e) => control.secretVersions(e.secretName).length >= 2),
+    async () => (await Promise.all(rotating.map(onboarded))).every(Boolean),
     { timeoutMs: 120_000, intervalMs: 500, describe: () => stack.hostOutput().slice(-4000) },
   );
   const vault = standInVaultClient(stack.emulators.url);
@@ -154,7 +159,7 @@ async function populate(
   return {
     stack,
     standIns,
-    journal: journalReader(stack.storageConnectionString),
+    journal,
     periodic,
     crash,
     events,
