@@ -4,7 +4,7 @@ import { ConflictError } from '../errors';
 import type { Logger } from '../logging';
 import type { EndpointDescriber } from './EndpointDescriber';
 import type { EventOutcome } from './EventOutcome';
-import type { EventsRotationPorts } from './EventsRotationPorts';
+import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import { readString, readStringMap } from './lenientData';
 import {
@@ -32,8 +32,8 @@ export interface EndpointAutoRegistrarOptions {
  * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
  * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` (the secret
  * stays: consumers may still read it while they move on). Off unless switched on. Idempotent: the
- * registry is checked first and a registration conflict counts as already registered. The endpoint
- * is described at ARM (not trusted from the event), so a reordered write after a delete finds nothing.
+ * registry is checked first, and a registration conflict counts as already registered when the endpoint
+ * now registered at those coordinates is this one. The endpoint is described at ARM (not trusted from the event), so a reordered write after a delete finds nothing.
  */
 export class EndpointAutoRegistrar {
   constructor(private readonly options: EndpointAutoRegistrarOptions) {}
@@ -50,7 +50,7 @@ export class EndpointAutoRegistrar {
 
   private async register(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
     const { rotation, describer, logger } = this.options;
-    const existing = (await rotation.registry.list()).find((e) => sameEndpoint(e.arm, coords));
+    const existing = await this.registered(coords);
     if (existing) return outcome(event, 'alreadyRegistered', existing.id);
     const description = await describer.describe(coords);
     if (!description) return outcome(event, 'notAnOnlineEndpoint');
@@ -68,7 +68,11 @@ export class EndpointAutoRegistrar {
         secretName: deriveSecretName(id),
       });
     } catch (error) {
-      if (error instanceof ConflictError) return outcome(event, 'alreadyRegistered', id);
+      // A twin delivery registered this endpoint meanwhile. Any other conflict (a workspace of the same
+      // name in another resource group took the id, or another endpoint owns the secret name) is
+      // rethrown: the router acknowledges it as `rejected` and logs it, as this endpoint is not rotated.
+      const twin = error instanceof ConflictError && (await this.registered(coords));
+      if (twin) return outcome(event, 'alreadyRegistered', twin.id);
       throw error;
     }
     logger.info('autoRegister => registered', {
@@ -79,9 +83,14 @@ export class EndpointAutoRegistrar {
     return outcome(event, 'registered', id);
   }
 
+  /** The registered endpoint at these ARM coordinates, whatever its id. */
+  private async registered(coords: ArmCoordinates): Promise<EventsManagedEndpoint | undefined> {
+    return (await this.options.rotation.registry.list()).find((e) => sameEndpoint(e.arm, coords));
+  }
+
   private async retire(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
-    const existing = (await rotation.registry.list()).find((e) => sameEndpoint(e.arm, coords));
+    const existing = await this.registered(coords);
     if (!existing) return outcome(event, 'notManaged');
     if (!existing.retiredAt) {
       await rotation.admin.retire(existing.id, new Date(clock.now()).toISOString());

@@ -69,6 +69,9 @@ export class FakeRotationPorts implements EventsRotationPorts {
       this.fail('admin');
       if (this.endpoints.some((e) => e.id === input.id))
         throw new ConflictError(`Endpoint ${input.id} exists.`);
+      // As the admin service: one Key Vault secret belongs to one endpoint.
+      if (this.endpoints.some((e) => e.secretName.toLowerCase() === input.secretName.toLowerCase()))
+        throw new ConflictError(`Secret ${input.secretName} belongs to another endpoint.`);
       this.registered.push(input);
       this.endpoints.push({ id: input.id, arm: input.arm, secretName: input.secretName, enabled: true });
       return input;

@@ -1,3 +1,4 @@
+import { ConflictError } from '../../../shared/errors';
 import { EndpointAutoRegistrar } from '../../../shared/events/EndpointAutoRegistrar';
 import type { IncomingEvent } from '../../../shared/events/IncomingEvent';
 import { silentLogger } from '../../../shared/logging';
@@ -79,6 +80,47 @@ describe('Class: EndpointAutoRegistrar', () => {
 
       // Assess
       expect([first.action, second.action]).toEqual(['registered', 'alreadyRegistered']);
+      expect(rotation.registered).toHaveLength(1);
+    });
+
+    it.each([
+      ['its derived id', { id: 'ml-ws-e1', secretName: 'other-secret' }],
+      ['its derived secret name', { id: 'hand-made', secretName: 'aml-ml-ws-e1-key' }],
+    ])(
+      'refuses, not reports as registered, an endpoint whose %s belongs to another endpoint',
+      async (_what, taken) => {
+        // Prepare: a workspace of the same name in another resource group already has an "e1" registered
+        const { rotation, describer, registrar } = build();
+        rotation.addEndpoint({
+          ...taken,
+          arm: { subscriptionId: 'sub-1', resourceGroup: 'other-rg', workspace: 'ml-ws', name: 'e1' },
+        });
+        describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+
+        // Act
+        const handled = registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+        // Assess: the router acknowledges the conflict as `rejected`, logged at error, for a person to settle
+        await expect(handled).rejects.toBeInstanceOf(ConflictError);
+        expect(rotation.registered).toHaveLength(0);
+      },
+    );
+
+    it('counts a conflict with a twin delivery that registered the same endpoint meanwhile as already registered', async () => {
+      // Prepare: the registry shows nothing, then the twin's registration lands just before this one
+      const { rotation, describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+      const register = rotation.admin.register;
+      rotation.admin.register = async (input) => {
+        await register(input);
+        return register(input);
+      };
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+      // Assess
+      expect(result).toMatchObject({ action: 'alreadyRegistered', endpointId: 'ml-ws-e1' });
       expect(rotation.registered).toHaveLength(1);
     });
 
