@@ -13,7 +13,7 @@ import { sdk } from '../sdk';
 import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
 import { readEndpointsFile } from './endpointsFile';
 import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
-import type { EndpointRules } from './validateEndpoint';
+import { type EndpointRules, isSecretName } from './validateEndpoint';
 
 const PARTITION = 'endpoint';
 /** File entries cannot be replaced, so their version is never compared; it only fills the shape. */
@@ -107,6 +107,9 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * while rows written before claims existed may be left; the first scan that finds none stops that.
    */
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
+    // Key Vault events name any secret; one no endpoint can have (a/b, say) is no row key either, and
+    // storage answers such a read with an error (Azurite: 500) that would be retried for a day.
+    if (!isSecretName(secretName)) return undefined;
     const wanted = secretIdentity(secretName);
     const owns = (e: Pick<ManagedEndpoint, 'secretName'>): boolean => secretIdentity(e.secretName) === wanted;
     const declared = await this.declared();

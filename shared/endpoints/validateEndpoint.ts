@@ -86,6 +86,14 @@ export function isEndpointId(value: unknown): value is string {
   return typeof value === 'string' && ID.test(value) && !value.includes('--');
 }
 
+/** Longest main secret name: Key Vault allows 127 characters, and the pending secret appends a suffix. */
+const MAX_SECRET_NAME = 127 - PENDING_SUFFIX.length;
+
+/** True when `value` can be an endpoint's main secret name (Key Vault's name rules, room for the suffix). */
+export function isSecretName(value: unknown): value is string {
+  return typeof value === 'string' && SECRET_NAME.test(value) && value.length <= MAX_SECRET_NAME;
+}
+
 /**
  * Validates registration input (API body, ENDPOINTS_FILE entry, or an update merged over the stored
  * endpoint) and returns the complete endpoint. Every bad field is named at once in a `ValidationError`.
@@ -135,11 +143,10 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   }
 
   const secretName = input.secretName ?? (typeof id === 'string' ? `${id}-key` : '');
-  const maxSecret = 127 - PENDING_SUFFIX.length;
-  if (typeof secretName !== 'string' || !SECRET_NAME.test(secretName) || secretName.length > maxSecret)
+  if (!isSecretName(secretName))
     bad(
       'secretName',
-      `1-${maxSecret} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
+      `1-${MAX_SECRET_NAME} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
     );
   // Key Vault names ignore case, so "X-PENDING" would be the pending secret of the endpoint whose secret is "x".
   else if (secretIdentity(secretName).endsWith(PENDING_SUFFIX))

@@ -133,6 +133,18 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     }
   });
 
+  it('finds no owner for a secret name Key Vault cannot have, without asking the table, which answers 500 to some', async () => {
+    // Prepare: a Key Vault event names any secret it likes; a slash is no valid row key (Azurite answers
+    // 500), 2,000 characters exceed one (1 KiB)
+    const names = ['a/b', 'a?b', 'a b', 'x'.repeat(2000)];
+
+    // Act
+    const owners = await Promise.all(names.map((name) => registry.findBySecretName(name)));
+
+    // Assess
+    expect(owners).toEqual(names.map(() => undefined));
+  });
+
   it('reads an endpoint back with a version that changes on every write', async () => {
     // Prepare
     const created = endpoint('versioned');
