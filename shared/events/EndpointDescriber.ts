@@ -1,5 +1,7 @@
 import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
+import { DependencyFailedError } from '../errors';
 import { statusOf } from '../networkErrors';
+import { isTransientError } from '../retry';
 
 /** What auto-registration needs to know about an online endpoint. */
 export interface EndpointDescription {
@@ -24,8 +26,9 @@ export interface OnlineEndpointsGetter {
 }
 
 /**
- * `EndpointDescriber` over the ARM SDK. A 404 means "nothing to register"; other failures propagate
- * (the composition wraps transient ones so the webhook answers 503 and Event Grid retries).
+ * `EndpointDescriber` over the ARM SDK. A 404 means "nothing to register", another definite answer is a
+ * `DependencyFailedError`; transient failures propagate (the router wraps them so the webhook answers 503
+ * and Event Grid retries).
  */
 export class ArmEndpointDescriber implements EndpointDescriber {
   constructor(
@@ -39,7 +42,19 @@ export class ArmEndpointDescriber implements EndpointDescriber {
         .get(coords.resourceGroup, coords.workspace, coords.name);
       return { authMode: endpoint.properties.authMode, tags: endpoint.tags ?? {} };
     } catch (error) {
-      if (statusOf(error) === 404) return undefined;
+      const status = statusOf(error);
+      if (status === 404) return undefined;
+      // A definite "no" (403: no read role on that workspace; 400) is no bug and no outage: as the
+      // rotation module's refusals, it is acknowledged as rejected, since retrying cannot change it.
+      if (status !== undefined && !isTransientError(error))
+        throw new DependencyFailedError(
+          'arm',
+          `ARM refused to describe the endpoint (HTTP ${status}).`,
+          status,
+          {
+            cause: error,
+          },
+        );
       throw error;
     }
   }

@@ -1,5 +1,6 @@
 import { AzureClients } from '../../../shared/azureClients';
 import { loadConfig } from '../../../shared/config';
+import type { EndpointDescriber } from '../../../shared/events/EndpointDescriber';
 import { createEventsModule, type EventsModule } from '../../../shared/events/module';
 import type { ModuleRoot } from '../../../shared/services';
 import { FakeClock } from '../FakeClock';
@@ -24,8 +25,11 @@ export interface TestEventsModule {
   keysReplaced: string[];
 }
 
-/** Builds the events module through `createEventsModule` with fakes for every port. */
-export function buildTestEventsModule(env: Record<string, string> = {}): TestEventsModule {
+/** Builds the events module through `createEventsModule` with fakes for every port (or the describer given). */
+export function buildTestEventsModule(
+  env: Record<string, string> = {},
+  ports: { describer?: EndpointDescriber } = {},
+): TestEventsModule {
   const config = loadConfig({
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
     KEY_VAULT_URL: 'https://myvault.vault.azure.net/',
@@ -44,7 +48,7 @@ export function buildTestEventsModule(env: Record<string, string> = {}): TestEve
   const keysReplaced: string[] = [];
   const module = createEventsModule(root, {
     rotation,
-    describer,
+    describer: ports.describer ?? describer,
     processed,
     sink,
     logSink: log.sink,

@@ -1,4 +1,9 @@
+import { RestError } from '@azure/core-rest-pipeline';
+
+import { DependencyFailedError } from '../../../shared/errors';
 import { ArmEndpointDescriber, type OnlineEndpointsGetter } from '../../../shared/events/EndpointDescriber';
+import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
+import { actions, fixture, send } from './webhookTestKit';
 
 const coords = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws', name: 'e1' };
 
@@ -46,6 +51,42 @@ describe('Class: ArmEndpointDescriber', () => {
 
       // Act + Assess
       await expect(describer.describe(coords)).rejects.toBe(failure);
+    });
+
+    it('answers a definite refusal (403: no read role on the workspace) as DependencyFailedError, not as a raw SDK error', async () => {
+      // Prepare
+      const refused = new RestError('The client does not have authorization', {
+        statusCode: 403,
+        code: 'AuthorizationFailed',
+      });
+      const { describer } = describerWith(() => Promise.reject(refused));
+
+      // Act + Assess
+      await expect(describer.describe(coords)).rejects.toBeInstanceOf(DependencyFailedError);
+    });
+  });
+
+  describe('Method: in the webhook', () => {
+    it('acknowledges an event about an endpoint ARM refuses to describe as rejected, not as a 500 bug', async () => {
+      // Prepare
+      const refused = new RestError('The client does not have authorization', {
+        statusCode: 403,
+        code: 'AuthorizationFailed',
+      });
+      const t = buildTestEventsModule(
+        { AUTO_REGISTER_ENABLED: 'true' },
+        { describer: describerWith(() => Promise.reject(refused)).describer },
+      );
+
+      // Act
+      const reply = await send(t.module, {
+        body: fixture('events', 'arm-resource-write-success-online-endpoint.json'),
+      });
+
+      // Assess
+      expect(reply.status).toBe(200);
+      expect(actions(reply)).toEqual(['rejected']);
+      expect(t.telemetry.count('EventsRejected')).toBe(1);
     });
   });
 });
