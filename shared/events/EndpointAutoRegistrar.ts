@@ -31,9 +31,11 @@ export interface EndpointAutoRegistrarOptions {
 /**
  * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
  * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` (the secret
- * stays: consumers may still read it while they move on). Off unless switched on. Idempotent: the
- * registry is checked first, and a registration conflict counts as already registered when the endpoint
- * now registered at those coordinates is this one. The endpoint is described at ARM (not trusted from the event), so a reordered write after a delete finds nothing.
+ * stays: consumers may still read it while they move on); a retired endpoint that ARM describes again
+ * is reinstated. Off unless switched on. Idempotent: the registry is checked first, and a registration
+ * conflict counts as already registered when the endpoint now registered at those coordinates is this
+ * one. The endpoint is described at ARM (not trusted from the event), so a reordered write after a
+ * delete finds nothing.
  */
 export class EndpointAutoRegistrar {
   constructor(private readonly options: EndpointAutoRegistrarOptions) {}
@@ -51,13 +53,14 @@ export class EndpointAutoRegistrar {
   private async register(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
     const { rotation, describer, logger } = this.options;
     const existing = await this.registered(coords);
-    if (existing) return outcome(event, 'alreadyRegistered', existing.id);
+    if (existing && !existing.retiredAt) return outcome(event, 'alreadyRegistered', existing.id);
     const description = await describer.describe(coords);
     if (!description) return outcome(event, 'notAnOnlineEndpoint');
     if (description.authMode !== 'Key') return outcome(event, 'notKeyAuth');
     const tags = { ...(readStringMap(event.data, 'ServiceTags') ?? {}), ...description.tags };
     if (!matchesAutoRegisterFilter(this.options.filter, coords.name, tags))
       return outcome(event, 'filteredOut');
+    if (existing) return this.reinstate(event, existing);
     const id = deriveEndpointId(coords);
     try {
       await rotation.admin.register({
@@ -81,6 +84,29 @@ export class EndpointAutoRegistrar {
       name: coords.name,
     });
     return outcome(event, 'registered', id);
+  }
+
+  /**
+   * The endpoint was deleted in Azure (so retired here) and ARM now describes it again: it was re-created
+   * under the same name, with new keys, and the Key Vault secret still holds a deleted key. It is rotated
+   * again from now on, and a `drift` job is queued at once: the rotation finds Key Vault matching neither
+   * key and fails with `DRIFT_DETECTED` (a `RotationFailed` event and the status's `lastError` name the
+   * fix), since which key clients should get is a person's call, not a guess; if someone already wrote
+   * a current key, it rotates as usual.
+   */
+  private async reinstate(event: IncomingEvent, endpoint: EventsManagedEndpoint): Promise<EventOutcome> {
+    const { rotation, logger, clock } = this.options;
+    await rotation.admin.reinstate(endpoint.id);
+    await rotation.jobs.enqueue({
+      endpointId: endpoint.id,
+      reason: 'drift',
+      requestedAt: new Date(clock.now()).toISOString(),
+    });
+    logger.warn('autoRegister => re-created endpoint reinstated, drift check queued', {
+      endpointId: endpoint.id,
+      retiredAt: endpoint.retiredAt,
+    });
+    return outcome(event, 'reinstated', endpoint.id);
   }
 
   /** The registered endpoint at these ARM coordinates, whatever its id. */

@@ -10,6 +10,7 @@ export const EVENT_ACTIONS = [
   'registered',
   'alreadyRegistered',
   'retired',
+  'reinstated',
   'autoRegisterDisabled',
   'filteredOut',
   'notKeyAuth',

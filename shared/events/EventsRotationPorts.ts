@@ -24,6 +24,8 @@ export interface EventsRotationPorts {
     register(input: EndpointRegistrationInput): Promise<unknown>;
     /** Marks an endpoint retired: never rotated again, its secret left in place. */
     retire(endpointId: string, at: string): Promise<unknown>;
+    /** Takes a retired endpoint back: rotated again. */
+    reinstate(endpointId: string): Promise<unknown>;
   };
   readonly secrets: {
     /** The current version of a secret, undefined when it does not exist. */

@@ -116,6 +116,13 @@ export class EndpointAdminService {
     );
   }
 
+  /** Takes a retired endpoint back (re-created in Azure under the same name): rotated again from now on. */
+  async reinstate(id: string): Promise<ManagedEndpoint> {
+    return this.change(id, ({ retiredAt, ...rest }) =>
+      retiredAt === undefined ? undefined : { ...rest, updatedAt: this.now() },
+    );
+  }
+
   /** Slot in use, last rotation, next due time, last error with its step, drift; never a key. */
   async status(id: string): Promise<EndpointStatus> {
     const endpoint = await this.require(id);

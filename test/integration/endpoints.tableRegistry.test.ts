@@ -109,6 +109,19 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     expect(retired.probe).toEqual(largest.probe);
   });
 
+  it('stores a reinstated endpoint without the retirement (the row is replaced, not merged)', async () => {
+    // Prepare
+    await admin.register({ id: 'reinstated-one', arm: endpoint('reinstated-one').arm });
+    await admin.retire('reinstated-one', retiredAt);
+
+    // Act
+    const reinstated = await admin.reinstate('reinstated-one');
+
+    // Assess
+    expect(reinstated.retiredAt).toBeUndefined();
+    expect(await registry.get('reinstated-one')).toEqual(reinstated);
+  });
+
   it('answers 404 to ids no endpoint can have without asking the table, which answers 500 to some', async () => {
     // Prepare: a slash is no valid row key (Azurite answers 500), 2,000 characters exceed one (1 KiB)
     const ids = ['a/b', 'a?b', 'x'.repeat(2000)];

@@ -19,6 +19,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
   readonly enqueued: EventsRotationJob[] = [];
   readonly registered: EndpointRegistrationInput[] = [];
   readonly retired: Array<{ id: string; at: string }> = [];
+  readonly reinstated: string[] = [];
   readonly driftChecks: string[] = [];
   readonly currentSecrets = new Map<string, EventsSecretVersion>();
   driftReport: unknown = { inSync: true };
@@ -82,6 +83,14 @@ export class FakeRotationPorts implements EventsRotationPorts {
       const index = this.endpoints.findIndex((e) => e.id === id);
       const existing = this.endpoints[index];
       if (existing) this.endpoints[index] = { ...existing, retiredAt: at };
+      return undefined;
+    },
+    reinstate: async (id: string) => {
+      this.fail('admin');
+      this.reinstated.push(id);
+      const index = this.endpoints.findIndex((e) => e.id === id);
+      const existing = this.endpoints[index];
+      if (existing) this.endpoints[index] = { ...existing, retiredAt: undefined };
       return undefined;
     },
   };

@@ -155,6 +155,62 @@ describe('Class: EndpointAutoRegistrar', () => {
       expect(rotation.retired).toEqual([{ id: 'manual-id', at: '2026-11-23T02:00:00.000Z' }]);
     });
 
+    it('reinstates an endpoint re-created under the same name after its delete, and queues a drift job', async () => {
+      // Prepare: registered, then deleted in Azure (retired here), then created again with the tag
+      const { rotation, describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+      await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+      await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+
+      // Act
+      const recreated = await registrar.handle({
+        ...armEvent('Write', `${WS}/onlineEndpoints/e1`),
+        id: 'again',
+      });
+      const twin = await registrar.handle({ ...armEvent('Write', `${WS}/onlineEndpoints/e1`), id: 'twin' });
+
+      // Assess: rotated again, and the deleted endpoint's key in Key Vault is checked at once
+      expect(recreated).toMatchObject({ action: 'reinstated', endpointId: 'ml-ws-e1' });
+      expect(twin).toMatchObject({ action: 'alreadyRegistered', endpointId: 'ml-ws-e1' });
+      expect(rotation.reinstated).toEqual(['ml-ws-e1']);
+      expect(rotation.endpoints.find((e) => e.id === 'ml-ws-e1')?.retiredAt).toBeUndefined();
+      expect(rotation.enqueued).toEqual([
+        { endpointId: 'ml-ws-e1', reason: 'drift', requestedAt: '2026-11-23T02:00:00.000Z' },
+      ]);
+      expect(rotation.registered).toHaveLength(1);
+    });
+
+    it.each([
+      ['still deleted (a write delivered late)', undefined, 'notAnOnlineEndpoint'],
+      ['re-created without the tag', { authMode: 'Key', tags: {} }, 'filteredOut'],
+      [
+        're-created with token auth',
+        { authMode: 'AMLToken', tags: { 'aml-credential-broker': 'rotate' } },
+        'notKeyAuth',
+      ],
+    ] as const)(
+      'leaves a retired endpoint retired when ARM describes it %s',
+      async (_case, description, action) => {
+        // Prepare
+        const { rotation, describer, registrar } = build();
+        rotation.addEndpoint({
+          id: 'ml-ws-e1',
+          secretName: 'aml-ml-ws-e1-key',
+          arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+        });
+        await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+        if (description) describer.add('ml-ws', 'e1', { ...description });
+
+        // Act
+        const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+        // Assess
+        expect(result.action).toBe(action);
+        expect(rotation.reinstated).toHaveLength(0);
+        expect(rotation.enqueued).toHaveLength(0);
+      },
+    );
+
     it('changes nothing when auto-registration is off', async () => {
       // Prepare
       const { rotation, registrar } = build(false);

@@ -339,6 +339,25 @@ describe('Class: EndpointAdminService', () => {
       expect(retired.retiredAt).toBe('2026-02-01T00:00:00.000Z');
       await expect(f.services.admin.remove('nope-one')).rejects.toThrow(EndpointNotFoundError);
     });
+
+    it('reinstates a retired endpoint, and changes nothing for one that is not retired', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'first-one' });
+      f.addEndpoint({ id: 'second-one' });
+      await f.services.admin.retire('second-one', '2026-02-01T00:00:00.000Z');
+      const active = await f.registry.get('first-one');
+
+      // Act
+      const reinstated = await f.services.admin.reinstate('second-one');
+      const untouched = await f.services.admin.reinstate('first-one');
+
+      // Assess
+      expect(reinstated.retiredAt).toBeUndefined();
+      expect(await f.registry.get('second-one')).toEqual(reinstated);
+      expect(untouched).toEqual(active);
+      await expect(f.services.admin.reinstate('nope-one')).rejects.toThrow(EndpointNotFoundError);
+    });
   });
 
   describe('Change notices', () => {
