@@ -5,7 +5,13 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
-import { ArmThrottledError, AuthModeNotKeyError, DriftDetectedError, LeaseLostError } from './errors';
+import {
+  ArmThrottledError,
+  AuthModeNotKeyError,
+  DriftDetectedError,
+  LeaseLostError,
+  UNSAFE_REGENERATION,
+} from './errors';
 import { HeldLease } from './HeldLease';
 import type { RotationJob } from './RotationJob';
 import type { ActiveRotation, RotationJournal, RotationState } from './RotationJournal';
@@ -104,6 +110,7 @@ export class KeyRotator {
   ): Promise<RotationOutcome> {
     const { journal, recorder, keys } = this.options;
     let { state } = await journal.getState(endpoint.id);
+    if (refusedAndRequestedAgain(state, job)) state = await recorder.abandoned(held, endpoint, state);
     let active = state.active;
     const resumed = active !== undefined;
     try {
@@ -240,4 +247,19 @@ export class KeyRotator {
     const version = await steps.finish(ctx, endpoint.rotationPeriodHours, endpoint.gracePeriodHours);
     return recorder.finished(held, endpoint, current, version, resumed);
   }
+}
+
+/**
+ * A rotation refused as unsafe (its pending secret vanished or was disabled, or its target slot became
+ * the current one) can never be resumed: every run would refuse it again. An operator's "rotate now"
+ * after that refusal is the decision operations.md asks for: the refused rotation is dropped and a new
+ * one is planned from Key Vault and the endpoint's keys, which enforce both invariants again by value.
+ */
+function refusedAndRequestedAgain(state: RotationState, job: RotationJob): boolean {
+  return (
+    job.reason === 'manual' &&
+    state.active !== undefined &&
+    state.lastError?.code === UNSAFE_REGENERATION &&
+    state.lastError.rotationId === state.active.rotationId
+  );
 }

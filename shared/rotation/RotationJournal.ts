@@ -77,7 +77,8 @@ export interface UnsentEvent {
 export interface StepRecord {
   readonly endpointId: string;
   readonly rotationId: string;
-  readonly step: CompletedStep | 'failed' | 'skipped' | 'poison';
+  /** `abandoned`: a rotation refused as unsafe was dropped at an operator's request (`POST …/rotate`). */
+  readonly step: CompletedStep | 'failed' | 'skipped' | 'poison' | 'abandoned';
   readonly at: string;
   readonly slot?: KeySlot;
   readonly detail?: string;

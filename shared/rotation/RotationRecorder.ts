@@ -66,6 +66,32 @@ export class RotationRecorder {
     return next;
   }
 
+  /**
+   * A rotation refused as unsafe is dropped at an operator's request (`KeyRotator`), so that the run
+   * plans a new one; its step record says so, and its last error stays until a rotation finishes.
+   * @returns the state as journaled now, with no rotation in progress
+   */
+  async abandoned(
+    writer: JournalWriter,
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+  ): Promise<RotationState> {
+    const { active, ...rest } = state;
+    if (!active) return state;
+    const { rotationId, slot, step } = active;
+    await writer.write({
+      state: rest,
+      step: { rotationId, step: 'abandoned', at: this.now(), slot, detail: `refused after ${step}` },
+    });
+    this.options.logger.warn('rotate => refused rotation abandoned, planning a new one', {
+      endpointId: endpoint.id,
+      rotationId,
+      slot,
+      step,
+    });
+    return rest;
+  }
+
   /** The new version is current. */
   async finished(
     writer: JournalWriter,

@@ -117,6 +117,9 @@ export class UnsafeRegenerationError extends AppError {
   readonly status = 409;
 }
 
+/** Code of {@link UnsafeRegenerationError}, which a later run reads back from the journal (typed to match it). */
+export const UNSAFE_REGENERATION: UnsafeRegenerationError['code'] = 'UNSAFE_REGENERATION';
+
 /** The scoring URI kept rejecting the new key until the test deadline. Key Vault was not touched. */
 export class KeyNotAcceptedError extends DependencyFailedError {
   override readonly code: string = 'NEW_KEY_NOT_ACCEPTED';

@@ -1,8 +1,10 @@
+import { DependencyUnavailableError } from '../../../shared/errors';
 import {
   AuthModeNotKeyError,
   DriftDetectedError,
   KeyNotAcceptedError,
   LeaseLostError,
+  UnsafeRegenerationError,
 } from '../../../shared/rotation/errors';
 import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
 import type { RotationJob } from '../../../shared/rotation/RotationJob';
@@ -333,6 +335,33 @@ describe('Class: KeyRotator', () => {
       expect(outcome).toMatchObject({ status: 'repaired', slot: 'Primary' });
       expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
       expect(f.keys.regenerations).toHaveLength(2);
+    });
+
+    it('plans from scratch on "rotate now" after it refused a rotation whose pending secret was disabled', async () => {
+      // Prepare: a run stopped after create (ARM down), then someone disabled the pending secret, and the
+      // resumed run refused to regenerate (UNSAFE_REGENERATION)
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
+      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+      const abandoned = (await f.journal.getState('demo-key')).state.active?.rotationId;
+      const pending = await f.secrets.getCurrent('demo-key-secret-pending');
+      await f.secrets.disableVersion('demo-key-secret-pending', pending?.version ?? '');
+      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(UnsafeRegenerationError);
+
+      // Act: the operator checked the secrets and asks for a rotation now (operations.md)
+      const outcome = await f.services.rotator.run(job('manual'));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: false });
+      expect(outcome.status === 'rotated' && outcome.rotationId).not.toBe(abandoned);
+      expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
+      expect((await f.journal.getState('demo-key')).state.active).toBeUndefined();
+      expect(f.journal.steps.filter((s) => s.step === 'abandoned')).toMatchObject([
+        { rotationId: abandoned, detail: 'refused after created' },
+      ]);
     });
 
     it('lets only one of two concurrent runs rotate', async () => {
