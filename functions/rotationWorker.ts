@@ -18,9 +18,10 @@ export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultR
   return async (message: unknown, context: InvocationContext): Promise<void> => {
     const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
     const outcome = await resolve().worker.handle(message, Number.isFinite(dequeueCount) ? dequeueCount : 1);
+    // A skip is journaled nowhere: this line is where an operator finds why a run did nothing.
     const detail =
       outcome.status === 'skipped'
-        ? `reason=${outcome.reason}`
+        ? `reason=${outcome.reason}${outcome.detail ? ` (${outcome.detail})` : ''}`
         : `slot=${outcome.slot} version=${outcome.secretVersion}`;
     context.log(`RotationWorker => run => ${outcome.status} endpoint=${outcome.endpointId} ${detail}`);
   };

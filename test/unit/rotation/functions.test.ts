@@ -204,6 +204,32 @@ describe('Functions: rotationTimer and rotationWorker', () => {
     expect(f.journal.steps.at(-1)?.step).toBe('poison');
   });
 
+  it('the worker logs why a run did nothing, with when the grace period ends', async () => {
+    // Prepare: "rotate now" a day after the first rotation, while the other slot is within grace
+    const f = buildRotationFixture();
+    f.addEndpoint();
+    const worker = rotationWorkerHandler(() => f.services);
+    const message = { endpointId: 'demo-key', reason: 'manual', requestedAt: '2026-01-01T00:00:00Z' };
+    await worker(message, context());
+    f.clock.advanceHours(24);
+    const lines: string[] = [];
+    const logged = new InvocationContext({
+      invocationId: 'inv-2',
+      triggerMetadata: { dequeueCount: 1 },
+      logHandler: (_level, ...args) => void lines.push(args.join(' ')),
+    });
+
+    // Act
+    await worker(message, logged);
+
+    // Assess
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^RotationWorker => run => skipped endpoint=demo-key reason=inGrace \(Primary stopped being current less than 25 h ago \(grace ends 2026-01-02T01:00:00.000Z\)\)$/,
+      ),
+    ]);
+  });
+
   it('the worker rejects a malformed message', async () => {
     const f = buildRotationFixture();
     await expect(rotationWorkerHandler(() => f.services)({ reason: 'whenever' }, context())).rejects.toThrow(
