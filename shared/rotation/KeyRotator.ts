@@ -9,12 +9,18 @@ import {
   ArmThrottledError,
   AuthModeNotKeyError,
   DriftDetectedError,
+  EndpointBusyError,
   LeaseLostError,
   UNSAFE_REGENERATION,
 } from './errors';
 import { HeldLease } from './HeldLease';
 import type { RotationJob } from './RotationJob';
-import type { ActiveRotation, RotationJournal, RotationState } from './RotationJournal';
+import {
+  type ActiveRotation,
+  isRotationRunning,
+  type RotationJournal,
+  type RotationState,
+} from './RotationJournal';
 import { RotationPlanner } from './RotationPlanner';
 import { RotationRecorder } from './RotationRecorder';
 import type { RotationSteps } from './RotationSteps';
@@ -94,7 +100,14 @@ export class KeyRotator {
     if (!endpoint.enabled && !(await journal.getState(endpoint.id)).state.unsentEvent)
       return skip('disabled');
     const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
-    if (!lease) return skip('inProgress');
+    if (!lease) {
+      // A rotation run at work carries this job's rotation out. A drift check holds the lease only for a
+      // moment, and dropping the job then would lose a "rotate now" (which the admin API accepts during a
+      // check) or an expiry event's job: nothing enqueues those again. The queue retries it instead.
+      if (!isRotationRunning((await journal.getState(endpoint.id)).lease))
+        throw new EndpointBusyError(endpoint.id);
+      return skip('inProgress');
+    }
     const held = new HeldLease(journal, lease, leaseSeconds * 1000);
     try {
       return await this.underLease(endpoint, job, held);

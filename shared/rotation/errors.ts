@@ -35,6 +35,17 @@ export class RotationInProgressError extends ConflictError {
   }
 }
 
+/**
+ * A drift check holds the endpoint's lease for a moment (`DriftDetector`). A job that meets it is tried
+ * again by the queue rather than dropped: nothing would enqueue an operator's "rotate now" again.
+ */
+export class EndpointBusyError extends DependencyUnavailableError {
+  override readonly code: string = 'ENDPOINT_BUSY';
+  constructor(readonly endpointId: string) {
+    super('journal', `A drift check of endpoint ${endpointId} holds its lease for a moment; try again.`);
+  }
+}
+
 /** This run lost its lease (it expired and another run took over); it stops without touching anything. */
 export class LeaseLostError extends ConflictError {
   override readonly code: string = 'ROTATION_LEASE_LOST';

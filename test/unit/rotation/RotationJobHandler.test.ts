@@ -1,6 +1,12 @@
 import { silentLogger } from '../../../shared/logging';
-import { ArmThrottledError, KeyNotAcceptedError, LeaseLostError } from '../../../shared/rotation/errors';
+import {
+  ArmThrottledError,
+  EndpointBusyError,
+  KeyNotAcceptedError,
+  LeaseLostError,
+} from '../../../shared/rotation/errors';
 import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
+import { DRIFT_LEASE_OWNER_PREFIX } from '../../../shared/rotation/RotationJournal';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
 const message = { endpointId: 'demo-key', reason: 'schedule', requestedAt: '2026-01-01T00:00:00Z' };
@@ -99,6 +105,28 @@ describe('Class: RotationJobHandler', () => {
       // Act / Assess
       await expect(handler.handle({ ...message, deferrals: 2 }, 1)).rejects.toThrow(ArmThrottledError);
       expect(f.jobs.jobs).toEqual([]);
+    });
+
+    it('has the host retry a "rotate now" that arrives while a drift check holds the lease, instead of dropping it', async () => {
+      // Prepare: an operator fixed drift by hand (the new version's event starts a drift check) and asks
+      // for a rotation at once
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({ ...message, reason: 'manual' });
+      f.clock.advanceHours(100);
+      const check = await f.journal.acquireLease('demo-key', `${DRIFT_LEASE_OWNER_PREFIX}check`, 60_000);
+      const job = await f.services.admin.rotateNow('demo-key');
+
+      // Act
+      const during = f.services.worker.handle(job, 1);
+      await during.catch(() => undefined);
+      if (check) await f.journal.releaseLease(check);
+      const after = await f.services.worker.handle(job, 2);
+
+      // Assess
+      await expect(during).rejects.toThrow(EndpointBusyError);
+      expect(after).toMatchObject({ status: 'rotated', slot: 'Primary' });
+      expect(f.events.events.filter((e) => e.type === 'RotationFailed')).toEqual([]);
     });
 
     it('still rethrows other failures so the host retries them', async () => {
