@@ -30,6 +30,17 @@ export interface FunctionsHostOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * The app refused to start: one of its `appStart` hooks threw (for this app, a missing or malformed
+ * setting). Its message is the app's own, meant for the operator; where in the app it was thrown is not.
+ */
+export class AppStartFailedError extends Error {
+  constructor(cause: unknown) {
+    super(`The app did not start: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'AppStartFailedError';
+  }
+}
+
 /** A running in-process Functions host. */
 export interface RunningFunctionsHost {
   /** `http://127.0.0.1:<port>`; functions are under `/<routePrefix>`. */
@@ -76,6 +87,9 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
       appHookData: registry.appHookData,
       functionAppDirectory: appDir,
     });
+  } catch (error) {
+    restoreEnv();
+    throw new AppStartFailedError(error);
   } finally {
     activateRegistry(undefined);
   }

@@ -1,7 +1,7 @@
 import { delimiter, join, resolve } from 'node:path';
 
 import { resolveEntryPoints } from './entryPoints';
-import { startFunctionsHost } from './FunctionsHost';
+import { AppStartFailedError, startFunctionsHost } from './FunctionsHost';
 
 /**
  * Child-process entry: `node dist/local/host/main.js` in the app root. Settings from the environment:
@@ -56,8 +56,13 @@ function extraEntryPoints(root: string, setting: string | undefined): string[] {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(
-    `Functions host failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
+  // The app's own refusal is told as the app words it; a failure of the host itself keeps its stack.
+  const told =
+    error instanceof AppStartFailedError
+      ? error.message
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error);
+  process.stderr.write(`Functions host failed to start: ${told}\n`);
   process.exit(1);
 });
