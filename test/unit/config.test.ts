@@ -113,6 +113,27 @@ describe('Function: loadConfig', () => {
     expect(error.message).not.toContain('short-secret-value');
   });
 
+  it('refuses a Key Vault reference the platform left unresolved, without echoing it', () => {
+    // Prepare: App Service hands the app the reference text itself when it cannot read the secret
+    // (role not yet propagated, secret missing), and that text is longer than 32 characters.
+    const reference =
+      '@Microsoft.KeyVault(SecretUri=https://amlcb-kv.vault.azure.net/secrets/broker-secret-pepper)';
+
+    // Act
+    const error = configErrorOf({
+      ...validEnv,
+      BROKER_SECRET_PEPPER: reference,
+      EVENT_GRID_TOPIC_KEY: reference,
+    });
+
+    // Assess
+    expect(error.issues.map((i) => i.field)).toEqual(['BROKER_SECRET_PEPPER', 'EVENT_GRID_TOPIC_KEY']);
+    expect(error.message).toContain(
+      'BROKER_SECRET_PEPPER: is a Key Vault reference the platform did not resolve',
+    );
+    expect(error.message).not.toContain('amlcb-kv');
+  });
+
   it('selects identity-based storage when only the account name is set', () => {
     const { AzureWebJobsStorage: _unused, ...rest } = validEnv;
     const config = loadConfig({ ...rest, AzureWebJobsStorage__accountName: 'mystorage' });
