@@ -157,6 +157,26 @@ describe('File: local.settings.sample.json', () => {
     for (const setting of Object.values(SETTINGS)) expect(Object.keys(sample.Values)).toContain(setting.name);
   });
 
+  it('is a valid configuration once the three settings the README names are filled in', () => {
+    // Prepare: README, "Running against real Azure", step 3.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sample = require('../../local.settings.sample.json') as { Values: Record<string, string> };
+
+    // Act
+    const config = loadConfig({
+      ...sample.Values,
+      KEY_VAULT_URL: 'https://myvault.vault.azure.net',
+      AzureWebJobsStorage:
+        'DefaultEndpointsProtocol=https;AccountName=mystorage;EndpointSuffix=core.windows.net',
+      BROKER_SECRET_PEPPER: 'p'.repeat(40),
+    });
+
+    // Assess
+    expect(config.keyVault.url).toBe('https://myvault.vault.azure.net');
+    expect(config.identity).toEqual({});
+    expect(config.events.topicEndpoint).toBeUndefined();
+  });
+
   it('makes a copied placeholder fail start-up with a clear message', () => {
     const error = configErrorOf({
       ...validEnv,
