@@ -219,4 +219,16 @@ describe('Module: docs/security.md', () => {
     // Assess
     expect(absent).toEqual([]);
   });
+
+  it('names, beside each permission, every SDK operation it covers', () => {
+    // Prepare
+    const rows = read('docs/security.md').split('\n');
+    // Act
+    const missing = PERMISSIONS.flatMap((p) => {
+      const row = rows.find((line) => line.includes(`\`${p.action}\``)) ?? '';
+      return (p.operations as readonly string[]).filter((op) => !row.includes(`\`${op}\``));
+    });
+    // Assess
+    expect(missing).toEqual([]);
+  });
 });
