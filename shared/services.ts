@@ -2,6 +2,7 @@ import { AzureClients } from './azureClients';
 import { type BrokerModule, createBrokerModule } from './broker/module';
 import { type Clock, systemClock } from './clock';
 import { type AppConfig, loadConfig } from './config';
+import { readEndpointsFile } from './endpoints/endpointsFile';
 import {
   createEventsModule,
   createRotationEventSink,
@@ -10,7 +11,7 @@ import {
 } from './events/module';
 import { HealthCheck } from './health';
 import { createLogger } from './logging';
-import { createRotationModule, type RotationModule } from './rotation/module';
+import { createRotationModule, endpointRulesOf, type RotationModule } from './rotation/module';
 import { createTelemetry, readHostSampling, type Telemetry } from './telemetry';
 
 /** What every domain module factory receives from the composition root. */
@@ -99,6 +100,19 @@ export class Services {
       onKeyReplaced: this.forgetBrokeredEndpoint,
     });
     return this.eventsInstance;
+  }
+
+  /**
+   * Reads and validates `ENDPOINTS_FILE` (when set), so that a bad file stops the app at start-up naming
+   * each bad entry and field, as a bad setting does, rather than failing its first endpoint lookup. The
+   * registry reads the file again when first used; this builds nothing.
+   */
+  async checkEndpointsFile(): Promise<void> {
+    await readEndpointsFile({
+      path: this.config.rotation.endpointsFile,
+      rules: endpointRulesOf(this.config),
+      now: () => new Date(this.clock.now()).toISOString(),
+    });
   }
 
   /**

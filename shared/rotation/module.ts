@@ -1,6 +1,8 @@
 import { realSleep, type Sleep } from '../clock';
+import type { AppConfig } from '../config';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { TableEndpointRegistry } from '../endpoints/TableEndpointRegistry';
+import type { EndpointRules } from '../endpoints/validateEndpoint';
 import type { LogSink } from '../logging';
 import type { ModuleRoot } from '../services';
 import { StorageJsonQueue } from '../StorageJsonQueue';
@@ -58,6 +60,16 @@ export interface RotationModuleDeps {
   onEndpointChange?: (endpointId: string) => void;
 }
 
+/** The rules every endpoint registration is validated by (API, events, `ENDPOINTS_FILE`). */
+export function endpointRulesOf(config: AppConfig): EndpointRules {
+  return {
+    defaultPeriodHours: config.rotation.defaultPeriodHours,
+    defaultGraceHours: config.rotation.defaultGraceHours,
+    minGraceHours: config.rotation.minGraceHours,
+    brokerMinLifetimeSeconds: config.broker.minTokenLifetimeSeconds,
+  };
+}
+
 /**
  * Builds the rotation module over the real adapters: Key Vault, ARM (online and serverless endpoints),
  * the v1 model-management API (v1 web services),
@@ -67,12 +79,7 @@ export interface RotationModuleDeps {
 export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps): RotationModule {
   const { config, clients, clock, telemetry } = root;
   const sleep = deps.sleep ?? realSleep;
-  const rules = {
-    defaultPeriodHours: config.rotation.defaultPeriodHours,
-    defaultGraceHours: config.rotation.defaultGraceHours,
-    minGraceHours: config.rotation.minGraceHours,
-    brokerMinLifetimeSeconds: config.broker.minTokenLifetimeSeconds,
-  };
+  const rules = endpointRulesOf(config);
   const decorate = deps.decorateJournal ?? ((journal: RotationJournal) => journal);
   const keys = new EndpointKeyClientRouter({
     onlineEndpoint: new ArmEndpointKeyClient({

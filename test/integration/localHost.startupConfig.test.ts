@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { spawnFunctionsHost } from '../../local/host/childProcess';
@@ -21,14 +23,18 @@ async function startFailure(settings: Record<string, string>): Promise<string> {
   throw new Error('the app started with these settings');
 }
 
+/** The host itself resolves these binding expressions before the app starts (README, Settings). */
+const bindingSettings = {
+  ROTATION_SCHEDULE: '0 */15 * * * *',
+  ROTATION_QUEUE: 'rotation-jobs',
+  EVENTS_RETRY_QUEUE: 'event-publish-retries',
+};
+
 describe('Local host: the app with a bad setting', () => {
   it('stops at start-up with one message naming each bad setting, not at its first request', async () => {
     // Act
     const message = await startFailure({
-      // The host itself resolves these binding expressions before the app starts (README, Settings).
-      ROTATION_SCHEDULE: '0 */15 * * * *',
-      ROTATION_QUEUE: 'rotation-jobs',
-      EVENTS_RETRY_QUEUE: 'event-publish-retries',
+      ...bindingSettings,
       KEY_VAULT_URL: 'not a url',
       ROTATION_LEASE_SECONDS: '-5',
     });
@@ -38,5 +44,36 @@ describe('Local host: the app with a bad setting', () => {
     expect(message).toContain('ROTATION_LEASE_SECONDS: must be at least 10, got -5');
     expect(message).toContain('BROKER_SECRET_PEPPER: is required');
     expect(message).not.toMatch(/^\s+at /m);
+  });
+
+  it('stops at start-up naming each bad entry and field of ENDPOINTS_FILE, not at its first endpoint lookup', async () => {
+    // Prepare: valid settings, and a file with a misspelt probe field and a period over ten years
+    const dir = mkdtempSync(join(tmpdir(), 'endpoints-file-'));
+    const file = join(dir, 'endpoints.json');
+    const arm = { subscriptionId: 'sub', resourceGroup: 'rg', workspace: 'ws', name: 'ep' };
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { id: 'first-one', arm, probe: { acceptedStatus: [200] } },
+        { id: 'second-one', arm: { ...arm, name: 'ep-2' }, rotationPeriodHours: 1e300 },
+      ]),
+    );
+
+    try {
+      // Act
+      const message = await startFailure({
+        ...bindingSettings,
+        KEY_VAULT_URL: 'https://vault.example.net/',
+        BROKER_SECRET_PEPPER: 'p'.repeat(40),
+        ENDPOINTS_FILE: file,
+      });
+
+      // Assess
+      expect(message).toContain('ENDPOINTS_FILE[0].probe.acceptedStatus');
+      expect(message).toContain('ENDPOINTS_FILE[1].rotationPeriodHours');
+      expect(message).not.toMatch(/^\s+at /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
