@@ -19,9 +19,10 @@ export type LogSink = (level: 'debug' | 'info' | 'warn' | 'error', line: string)
  * Property names that must never be logged even if a caller passes them by mistake. Defence in depth:
  * the primary rule is that secret values are never handed to a logger at all.
  */
-const SECRET_WORD = /(?:^|[_-])(?:key|keys|value|token|secret|password|authorization|pepper|assertion)$/i;
+const SECRET_WORD =
+  /(?:^|[_-])(?:keys?|value|tokens?|secrets?|password|authorization|pepper|assertion|credentials?|connectionstring|sig|signature|sas|header)$/i;
 const SECRET_CAMEL_SUFFIX =
-  /[a-z0-9](?:Key|Keys|Value|Token|Secret|Password|Authorization|Pepper|Assertion)$/;
+  /[a-z0-9](?:Keys?|Value|Tokens?|Secrets?|Password|Authorization|Pepper|Assertion|Credentials?|ConnectionString|Signature|Sas|Header)$/;
 
 /** True for property names such as `key`, `access_token` or `clientSecret` that must never carry a value out. */
 export function isSecretPropertyName(name: string): boolean {

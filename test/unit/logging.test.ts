@@ -1,12 +1,29 @@
 import { createLogger, isSecretPropertyName } from '../../shared/logging';
 
 describe('Function: isSecretPropertyName', () => {
-  it.each(['key', 'primaryKey', 'keyValue', 'access_token', 'clientSecret', 'x-api-key', 'pepper'])(
-    'treats %s as secret',
-    (name) => expect(isSecretPropertyName(name)).toBe(true),
-  );
+  it.each([
+    'key',
+    'primaryKey',
+    'keyValue',
+    'access_token',
+    'clientSecret',
+    'x-api-key',
+    'pepper',
+    'secrets',
+    'clientSecrets',
+    'tokens',
+    'credential',
+    'credentials',
+    'connectionString',
+    'storage_connectionstring',
+    'sig',
+    'signature',
+    'sas',
+    'identityHeader',
+    'x-identity-header',
+  ])('treats %s as secret', (name) => expect(isSecretPropertyName(name)).toBe(true));
 
-  it.each(['endpointId', 'secretName', 'secretVersion', 'tokenType', 'slot', 'monkey'])(
+  it.each(['endpointId', 'secretName', 'secretVersion', 'tokenType', 'slot', 'monkey', 'design', 'headers'])(
     'lets %s through',
     (name) => expect(isSecretPropertyName(name)).toBe(false),
   );
