@@ -1,7 +1,7 @@
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { UpstreamTokenError } from './errors';
-import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
+import { epochSecondsToMs, type UpstreamToken, type UpstreamTokenSource } from './UpstreamToken';
 
 /** The `EndpointAuthToken` fields of ARM's `…/onlineEndpoints/{name}/token` answer (epoch seconds). */
 export interface EndpointAuthTokenShape {
@@ -30,7 +30,8 @@ export interface ArmEndpointTokenSourceOptions {
 /**
  * Tokens of `AMLToken` online endpoints: ARM `POST …/onlineEndpoints/{name}/token` with the app's
  * managed identity. `expiryTimeUtc` and `refreshAfterTimeUtc` are Unix epoch seconds
- * (azure-ml-api.md §1.4); the refresh hint is passed on so the cache refreshes when ARM says.
+ * (azure-ml-api.md §1.4; above 1e12, milliseconds: §8.2); the refresh hint is passed on so the cache
+ * refreshes when ARM says.
  * @example new ArmEndpointTokenSource({ onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints })
  */
 export class ArmEndpointTokenSource implements UpstreamTokenSource<ManagedEndpoint> {
@@ -55,9 +56,9 @@ export class ArmEndpointTokenSource implements UpstreamTokenSource<ManagedEndpoi
     }
     return {
       value: accessToken,
-      expiresOnMs: expiryTimeUtc * 1000,
+      expiresOnMs: epochSecondsToMs(expiryTimeUtc),
       ...(typeof refreshAfterTimeUtc === 'number' && Number.isFinite(refreshAfterTimeUtc)
-        ? { refreshAfterMs: refreshAfterTimeUtc * 1000 }
+        ? { refreshAfterMs: epochSecondsToMs(refreshAfterTimeUtc) }
         : {}),
     };
   }

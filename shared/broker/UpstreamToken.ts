@@ -40,6 +40,16 @@ export function isTransientFailure(failure: UpstreamFailure): boolean {
   return TRANSIENT.has(failure);
 }
 
+/**
+ * An Azure ML token time (`expiryTimeUtc`, `refreshAfterTimeUtc`, v1 `expiryOn`, `refreshAfter`) in epoch
+ * milliseconds. The REST docs do not state the unit; the SDKs read seconds, so seconds it is, except
+ * that a value above 1e12 (a seconds value that far lies past the year 33,000) is already milliseconds
+ * (reference §8.2): read as seconds, it would be cached as valid for millennia and never refreshed.
+ */
+export function epochSecondsToMs(value: number): number {
+  return value > 1e12 ? value : value * 1000;
+}
+
 /** A credential as an upstream issued it. */
 export interface UpstreamToken {
   /** The token or key; never logged. */

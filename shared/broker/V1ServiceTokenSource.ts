@@ -2,24 +2,20 @@ import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { V1ServiceToken } from '../v1/ModelManagementClient';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { UpstreamTokenError } from './errors';
-import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
+import { epochSecondsToMs, type UpstreamToken, type UpstreamTokenSource } from './UpstreamToken';
 
 /** The one model-management call this source needs (`ModelManagementClient` satisfies it). */
 export interface V1TokenOperations {
   token(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<V1ServiceToken>;
 }
 
-/** Epoch seconds per reference §3; values above 1e12 are taken as milliseconds (reference §8.2). */
-function epochMs(value: number): number {
-  return value > 1e12 ? value : value * 1000;
-}
-
 /**
  * Tokens of Azure ML SDK v1 AKS web services with token auth: `POST {mms}/services/{name}/token`
  * with the app's identity (ARM audience), answering `AuthToken { accessToken, tokenType, expiryOn,
- * refreshAfter }` (epoch seconds; 201 per the spec, 200 accepted). `refreshAfter` is passed on so the
- * cache refreshes when the service says (the v1 docs: refresh after `refresh_by`). The call goes to the
- * workspace region's host, so it fails while that region is down; the cache keeps serving meanwhile.
+ * refreshAfter }` (epoch seconds, above 1e12 milliseconds; 201 per the spec, 200 accepted).
+ * `refreshAfter` is passed on so the cache refreshes when the service says (the v1 docs: refresh after
+ * `refresh_by`). The call goes to the workspace region's host, so it fails while that region is down;
+ * the cache keeps serving meanwhile.
  * @example new V1ServiceTokenSource(new ModelManagementClient({ sender, hostTemplate, sleep }))
  */
 export class V1ServiceTokenSource implements UpstreamTokenSource<ManagedEndpoint> {
@@ -40,9 +36,9 @@ export class V1ServiceTokenSource implements UpstreamTokenSource<ManagedEndpoint
       throw new UpstreamTokenError(this.upstream, 'badResponse');
     return {
       value: accessToken,
-      expiresOnMs: epochMs(expiryOn),
+      expiresOnMs: epochSecondsToMs(expiryOn),
       ...(typeof refreshAfter === 'number' && Number.isFinite(refreshAfter)
-        ? { refreshAfterMs: epochMs(refreshAfter) }
+        ? { refreshAfterMs: epochSecondsToMs(refreshAfter) }
         : {}),
     };
   }

@@ -87,6 +87,29 @@ describe('Class: ArmEndpointTokenSource', () => {
       });
     });
 
+    it('reads times above 1e12 as epoch milliseconds, as the v1 source does (reference §8.2)', async () => {
+      // Prepare: the unit of expiryTimeUtc is not documented; a millisecond answer must not read as year 50,000.
+      const source = new ArmEndpointTokenSource({
+        onlineEndpoints: () => ({
+          getToken: async () => ({
+            accessToken: 'aml',
+            expiryTimeUtc: 2_000_000_000_000,
+            refreshAfterTimeUtc: 1_999_990_000_000,
+          }),
+        }),
+      });
+
+      // Act
+      const token = await source.getToken(testEndpoint('demo-token', 'AMLToken'));
+
+      // Assess
+      expect(token).toEqual({
+        value: 'aml',
+        expiresOnMs: 2_000_000_000_000,
+        refreshAfterMs: 1_999_990_000_000,
+      });
+    });
+
     it('classifies SDK failures and refuses answers without a token', async () => {
       // Prepare
       const failing = new ArmEndpointTokenSource({
