@@ -21,6 +21,18 @@ export function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/**
+ * True when Key Vault refused to read a secret version because the version is disabled: 403 `Forbidden`
+ * "Operation get is not allowed on a disabled secret." (inner code `SecretDisabled`, which the SDK's
+ * `RestError` does not surface). The status alone reads as a missing role.
+ * @param error - the SDK's error (not a wrapper of it)
+ */
+export function isDisabledSecretRefusal(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const text = [e?.code, e?.message].filter((part) => typeof part === 'string').join(' ');
+  return statusOf(error) === 403 && /disabled/i.test(text);
+}
+
 /** The name of a thrown error (`RestError`, `AbortError`, …) for a log line: never its message, which may quote a request. */
 export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'unknown';

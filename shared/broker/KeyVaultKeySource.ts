@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { isDisabledSecretRefusal } from '../networkErrors';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { UpstreamTokenError } from './errors';
 import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
@@ -52,6 +53,10 @@ export class KeyVaultKeySource implements UpstreamTokenSource<ManagedEndpoint> {
     try {
       secret = await this.options.secrets.getSecret(endpoint.secretName, abortSignal ? { abortSignal } : {});
     } catch (error) {
+      // A disabled current version is refused with 403 too; it is the secret, not a role, that is missing.
+      if (isDisabledSecretRefusal(error)) {
+        throw new UpstreamTokenError(this.upstream, 'notFound', { cause: error, status: 403 });
+      }
       throw classifyUpstreamError(this.upstream, error);
     }
     if (secret.properties.enabled === false) throw new UpstreamTokenError(this.upstream, 'notFound');

@@ -2,6 +2,7 @@ import type { KeyVaultSecret, SecretClient, SecretProperties } from '@azure/keyv
 
 import type { Sleep } from '../../clock';
 import { DependencyFailedError } from '../../errors';
+import { isDisabledSecretRefusal } from '../../networkErrors';
 import { withRetries } from '../../retry';
 import {
   SECRET_TAGS,
@@ -69,7 +70,7 @@ export class KeyVaultSecretStore implements SecretStore {
     } catch (error) {
       const status = error instanceof DependencyFailedError ? error.dependencyStatus : undefined;
       if (status === 404) return undefined;
-      if (status === 403 && isDisabledRefusal(error)) {
+      if (status === 403 && isDisabledSecretRefusal((error as Error).cause)) {
         const versions = await this.listVersions(name);
         const found = version ? versions.find((v) => v.version === version) : versions[0];
         return found && { ...found, value: '' };
@@ -85,12 +86,6 @@ export class KeyVaultSecretStore implements SecretStore {
       attempts: this.options.attempts ?? 3,
     });
   }
-}
-
-/** Key Vault's refusal to read a disabled version ("Operation get is not allowed on a disabled secret"). */
-function isDisabledRefusal(error: unknown): boolean {
-  const cause = (error as { cause?: { message?: string; code?: string } }).cause;
-  return /disabled/i.test(`${cause?.code ?? ''} ${cause?.message ?? ''}`);
 }
 
 function orderKey(version: SecretVersionInfo): number {

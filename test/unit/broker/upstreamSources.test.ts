@@ -1,3 +1,5 @@
+import { RestError } from '@azure/core-rest-pipeline';
+
 import { ArmEndpointTokenSource } from '../../../shared/broker/ArmEndpointTokenSource';
 import { classifyUpstreamError } from '../../../shared/broker/classifyUpstreamError';
 import { UpstreamTokenError } from '../../../shared/broker/errors';
@@ -261,6 +263,39 @@ describe('Class: KeyVaultKeySource', () => {
       // Assess
       expect([a.upstream, a.failure]).toEqual(['keyVault', 'notFound']);
       expect(b.failure).toBe('network');
+    });
+
+    it('names a disabled current version notFound, as Key Vault refuses it (403), not denied', async () => {
+      // Prepare: what SecretClient.getSecret throws for a disabled latest version (keyvault fixture
+      // secrets-get-disabled-403.json, and the stand-in); "denied" would send the operator after a role.
+      const refusal = new RestError('Operation get is not allowed on a disabled secret.', {
+        code: 'Forbidden',
+        statusCode: 403,
+      });
+      const disabled = new KeyVaultKeySource({
+        clock,
+        secrets: { getSecret: () => Promise.reject(refusal) },
+      });
+      const forbidden = new KeyVaultKeySource({
+        clock,
+        secrets: {
+          getSecret: () =>
+            Promise.reject(
+              new RestError('Caller is not authorized to perform action on resource.', {
+                code: 'Forbidden',
+                statusCode: 403,
+              }),
+            ),
+        },
+      });
+
+      // Act
+      const a = await rejection(disabled.getToken(endpoint));
+      const b = await rejection(forbidden.getToken(endpoint));
+
+      // Assess
+      expect([a.failure, a.upstreamStatus]).toEqual(['notFound', 403]);
+      expect(b.failure).toBe('denied');
     });
   });
 });
