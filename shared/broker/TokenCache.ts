@@ -60,8 +60,6 @@ interface Entry {
   /** No upstream call before this (after a failure). */
   retryAtMs: number;
   lastFailure: UpstreamTokenError | undefined;
-  /** Dropped for space while a fetch ran: the fetch puts it back. Not set by `invalidate`. */
-  evicted: boolean;
 }
 
 const MAX_RETRY_AFTER_SECONDS = 60;
@@ -83,6 +81,12 @@ const MAX_RETRY_AFTER_SECONDS = 60;
  */
 export class TokenCache {
   private readonly entries: LruMap<string, Entry>;
+  /**
+   * Entries dropped for space while their fetch ran, until it settles: a request for the key meanwhile
+   * takes the entry back and joins that fetch (single flight), and a fetch that succeeds puts its entry
+   * back. Holds only running fetches, each bounded by `fetchTimeLimitMs`.
+   */
+  private readonly droppedInFlight = new Map<string, Entry>();
   private readonly retryIntervalMs: number;
   private readonly definiteFailureRetryMs: number;
   private readonly minRefreshIntervalMs: number;
@@ -94,8 +98,8 @@ export class TokenCache {
   private statsSinceMs: number;
 
   constructor(private readonly options: TokenCacheOptions) {
-    this.entries = new LruMap(options.maxEntries, (_key, entry) => {
-      entry.evicted = true;
+    this.entries = new LruMap(options.maxEntries, (key, entry) => {
+      if (entry.inflight) this.droppedInFlight.set(key, entry);
     });
     this.retryIntervalMs = options.retryIntervalMs ?? 2000;
     this.definiteFailureRetryMs = options.definiteFailureRetryMs ?? 30_000;
@@ -120,7 +124,7 @@ export class TokenCache {
   async get(key: string, source: TokenFetch): Promise<CachedToken> {
     const now = this.options.clock.now();
     if (now - this.statsSinceMs >= this.statsIntervalMs) this.emitStats(now);
-    let entry = this.entries.get(key);
+    let entry = this.entries.get(key) ?? this.takeBack(key);
     const token = entry?.token;
     if (entry && token && now < token.servableUntilMs) {
       this.hits++;
@@ -129,7 +133,7 @@ export class TokenCache {
     }
     this.misses++;
     if (!entry) {
-      entry = { token: undefined, inflight: undefined, retryAtMs: 0, lastFailure: undefined, evicted: false };
+      entry = { token: undefined, inflight: undefined, retryAtMs: 0, lastFailure: undefined };
       this.entries.set(key, entry);
     }
     if (entry.inflight) return entry.inflight;
@@ -144,8 +148,23 @@ export class TokenCache {
    * still running answers its own callers but is not kept: it may have read the old state.
    */
   invalidate(key?: string): void {
-    if (key === undefined) this.entries.clear();
-    else this.entries.delete(key);
+    if (key === undefined) {
+      this.entries.clear();
+      this.droppedInFlight.clear();
+    } else {
+      this.entries.delete(key);
+      this.droppedInFlight.delete(key);
+    }
+  }
+
+  /** The entry of `key` dropped for space while its fetch runs, put back in the cache; else undefined. */
+  private takeBack(key: string): Entry | undefined {
+    const entry = this.droppedInFlight.get(key);
+    if (entry) {
+      this.droppedInFlight.delete(key);
+      this.entries.set(key, entry);
+    }
+    return entry;
   }
 
   /** Background refresh is due: past `refreshAt`, nothing in flight, not resting after a failure. */
@@ -165,10 +184,7 @@ export class TokenCache {
           entry.inflight = undefined;
           entry.lastFailure = undefined;
           entry.retryAtMs = 0;
-          if (entry.evicted && this.entries.peek(key) === undefined) {
-            entry.evicted = false;
-            this.entries.set(key, entry);
-          }
+          if (this.droppedInFlight.get(key) === entry) this.takeBack(key);
           return token;
         },
         (error: unknown) => {
@@ -177,6 +193,7 @@ export class TokenCache {
           const failure = classifyUpstreamError(source.upstream, error);
           this.trackLatency(source, now - startedMs, failure.failure);
           entry.inflight = undefined;
+          if (this.droppedInFlight.get(key) === entry) this.droppedInFlight.delete(key);
           entry.lastFailure = failure;
           entry.retryAtMs = now + this.pauseAfter(failure);
           // Reset on hard failure: a token that can no longer be served is dropped (cycler semantics).

@@ -276,6 +276,48 @@ describe('Class: TokenCache', () => {
       expect(source.calls).toBe(2);
     });
 
+    it('joins the running fetch of a key that was dropped for space, instead of starting a second one', async () => {
+      // Prepare: a's fetch is still running when b pushes a out of a one-entry cache.
+      const { cache, source, fetch } = setup({ maxEntries: 1 });
+      source.behaviour = { kind: 'manual' };
+      const first = cache.get('a', fetch);
+      await settle();
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+      await cache.get('b', fetch);
+      source.behaviour = { kind: 'manual' };
+
+      // Act: a is asked for again while its first fetch still runs.
+      const second = cache.get('a', fetch);
+      await settle();
+      const callsWhileRunning = source.calls;
+      source.release({ lifetimeMs: HOUR });
+      const [a1, a2] = await Promise.all([first, second]);
+
+      // Assess: one upstream call for a, as for any N concurrent misses of one key.
+      expect(callsWhileRunning).toBe(2);
+      expect(a2.value).toBe(a1.value);
+    });
+
+    it('does not put back a key invalidated while its fetch ran after it was dropped for space', async () => {
+      // Prepare: a's fetch runs, b pushes a out, then a's endpoint changes (its key was replaced).
+      const { cache, source, fetch } = setup({ maxEntries: 1 });
+      source.behaviour = { kind: 'manual' };
+      const running = cache.get('a', fetch);
+      await settle();
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+      await cache.get('b', fetch);
+      cache.invalidate('a');
+
+      // Act
+      source.release({ lifetimeMs: HOUR });
+      const stale = await running;
+      const next = await cache.get('a', fetch);
+
+      // Assess: the fetch that read the old state answers its own caller only.
+      expect(next.value).not.toBe(stale.value);
+      expect(source.calls).toBe(3);
+    });
+
     it('emits the hit ratio and upstream latency without token values', async () => {
       // Prepare
       const { cache, fetch, clock, telemetry } = setup();
