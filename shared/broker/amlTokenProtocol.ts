@@ -22,12 +22,20 @@ const JSON_HEADERS = {
   'content-type': 'application/json; charset=utf-8',
   'cache-control': 'no-store',
 } as const;
+/**
+ * How far ahead `refreshAfterTimeUtc` lies when the broker's own refresh time has passed (its refresh
+ * is running, or the upstream fails and the cached token is served meanwhile): a time already past
+ * would have every client that follows the hint ask again on each call, spending its rate limit on the
+ * broker through an outage. As long as the broker itself rests after a definite upstream failure.
+ */
+const DUE_REFRESH_AFTER_MS = 30_000;
 
 /**
  * `POST /api/endpoints/{id}/token`: the Azure ML endpoint token shape (`EndpointAuthToken`,
  * azure-ml-api.md §1.4), a drop-in for code that called ARM's `…/token` or `get_token()`:
  * `{ accessToken, tokenType: 'Bearer', expiryTimeUtc, refreshAfterTimeUtc }`, times in epoch seconds.
- * `refreshAfterTimeUtc` is when the broker itself will have a fresher token.
+ * `refreshAfterTimeUtc` is when the broker itself will have a fresher token; never in the past (once
+ * that time has passed, 30 s from now), never after `expiryTimeUtc`.
  *
  * Client authentication: `Authorization: Basic` (id and secret form-urlencoded as in OAuth), or
  * `X-IDENTITY-HEADER: <secret>` with `?client_id=` (or `<clientId>:<secret>` in the header). Errors are
@@ -65,10 +73,13 @@ export class AmlTokenProtocol {
         // Route ids are endpoint ids only; anything else fails the endpoint-id syntax in the broker.
         scope: endpointId.includes(':') ? '' : endpointId,
       });
+      const now = this.options.clock.now();
+      const refreshAfterMs =
+        token.refreshAtMs > now ? token.refreshAtMs : Math.min(now + DUE_REFRESH_AFTER_MS, token.expiresOnMs);
       return {
         status: 200,
         headers: JSON_HEADERS,
-        body: `{"accessToken":${token.valueJson},"tokenType":"Bearer","expiryTimeUtc":${Math.floor(token.expiresOnMs / 1000)},"refreshAfterTimeUtc":${Math.floor(token.refreshAtMs / 1000)}}`,
+        body: `{"accessToken":${token.valueJson},"tokenType":"Bearer","expiryTimeUtc":${Math.floor(token.expiresOnMs / 1000)},"refreshAfterTimeUtc":${Math.floor(refreshAfterMs / 1000)}}`,
       };
     } catch (error) {
       return this.errorResponse(error, correlationId);

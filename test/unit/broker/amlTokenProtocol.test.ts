@@ -2,6 +2,7 @@ import { HttpRequest } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
 import { basicAuth, jsonOf } from '../../support/httpParts';
+import { settle } from '../../support/waitFor';
 
 function post(id: string, headers: Record<string, string> = {}, query = ''): HttpRequest {
   return new HttpRequest({
@@ -37,6 +38,29 @@ describe('Class: AmlTokenProtocol', () => {
         expiryTimeUtc: nowSeconds + 3600,
         refreshAfterTimeUtc: nowSeconds + 1800,
       });
+    });
+
+    it('never names a refreshAfterTimeUtc already past, while the upstream fails and the cached token is served', async () => {
+      // Prepare: a token whose refresh time (30 min) has passed, and an ARM that fails meanwhile.
+      const request = () =>
+        t.module.amlToken.handle(post('demo-token', { authorization: basicAuth(c.id, c.primary) }), 'i');
+      await request();
+      t.aml.behaviour = { kind: 'error', error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) };
+      t.clock.advance(40 * 60_000);
+
+      // Act: one answer starts the refresh, which fails; the next is served while the failure pause runs.
+      const answers = [jsonOf(await request())];
+      await settle();
+      answers.push(jsonOf(await request()));
+
+      // Assess: the same token, with a hint a client following "refresh after refreshAfterTimeUtc" does not
+      // take as "due now" on each call (which, through an outage, would spend its rate limit on the broker).
+      const nowSeconds = Math.floor(t.clock.now() / 1000);
+      for (const answer of answers) {
+        expect(answer['accessToken']).toBe('amlToken-token-1');
+        expect(answer['refreshAfterTimeUtc']).toBeGreaterThan(nowSeconds);
+        expect(answer['refreshAfterTimeUtc']).toBeLessThanOrEqual(Number(answer['expiryTimeUtc']));
+      }
     });
 
     it('accepts X-IDENTITY-HEADER with client_id, or <clientId>:<secret> in the header', async () => {
