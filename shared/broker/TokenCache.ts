@@ -38,7 +38,7 @@ export interface TokenCacheOptions {
   refreshFraction: number;
   /** Most cache keys kept. */
   maxEntries: number;
-  /** Pause after a transient upstream failure. @default 2000 */
+  /** Pause after a transient upstream failure, and the shortest after any failure. @default 2000 */
   retryIntervalMs?: number;
   /** Pause after a definite upstream failure (denied, not found, bad response). @default 30000 */
   definiteFailureRetryMs?: number;
@@ -241,7 +241,10 @@ export class TokenCache {
 
   private pauseAfter(failure: UpstreamTokenError): number {
     const hinted = failure.upstreamRetryAfterSeconds;
-    if (hinted !== undefined) return Math.min(hinted, MAX_RETRY_AFTER_SECONDS) * 1000;
+    // Never shorter than the retry interval: a Retry-After of 0 (or a negative one, read as 0) would
+    // otherwise send every request during an outage to the upstream.
+    if (hinted !== undefined)
+      return Math.max(this.retryIntervalMs, Math.min(hinted, MAX_RETRY_AFTER_SECONDS) * 1000);
     return isTransientFailure(failure.failure) ? this.retryIntervalMs : this.definiteFailureRetryMs;
   }
 

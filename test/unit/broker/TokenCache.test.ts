@@ -226,6 +226,35 @@ describe('Class: TokenCache', () => {
       expect(error.retryAfterSeconds).toBe(17);
     });
 
+    it.each([0, -5])(
+      'still rests for its retry interval when the upstream asks for a Retry-After of %s',
+      async (header) => {
+        // Prepare: an upstream that is down and asks for no wait at all (or a malformed negative one).
+        const { cache, source, fetch, clock } = setup();
+        source.behaviour = {
+          kind: 'error',
+          error: Object.assign(new Error('down'), {
+            statusCode: 503,
+            response: { headers: { get: (n: string) => (n === 'retry-after' ? String(header) : undefined) } },
+          }),
+        };
+
+        // Act: requests right after the failure.
+        const first = (await cache.get('k', fetch).catch((e: unknown) => e)) as UpstreamUnavailableError;
+        await expect(cache.get('k', fetch)).rejects.toThrow(UpstreamUnavailableError);
+        clock.advance(1_000);
+        await expect(cache.get('k', fetch)).rejects.toThrow(UpstreamUnavailableError);
+        const callsDuringPause = source.calls;
+        clock.advance(1_001);
+        await expect(cache.get('k', fetch)).rejects.toThrow(UpstreamUnavailableError);
+
+        // Assess: one call per retry interval, as after any transient failure, and an honest Retry-After.
+        expect(callsDuringPause).toBe(1);
+        expect(source.calls).toBe(2);
+        expect(first.retryAfterSeconds).toBe(2);
+      },
+    );
+
     it('refuses a fresh token that is already too short-lived', async () => {
       // Prepare
       const { cache, source, fetch } = setup({ minLifetimeSeconds: 300 });
