@@ -26,7 +26,7 @@ const JSON_HEADERS = {
  * How far ahead `refreshAfterTimeUtc` lies when the broker's own refresh time has passed (its refresh
  * is running, or the upstream fails and the cached token is served meanwhile): a time already past
  * would have every client that follows the hint ask again on each call, spending its rate limit on the
- * broker through an outage. As long as the broker itself rests after a definite upstream failure.
+ * broker through an outage. 30 s is as long as the broker itself rests after a definite upstream failure.
  */
 const DUE_REFRESH_AFTER_MS = 30_000;
 
