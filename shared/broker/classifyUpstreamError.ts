@@ -1,5 +1,6 @@
 import { TimeLimitError } from '../clock';
 import { isNetworkErrorCode } from '../networkErrors';
+import { retryAfterMs } from '../retry';
 import { UpstreamTokenError } from './errors';
 import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
 
@@ -10,7 +11,6 @@ interface SdkErrorShape {
   name?: unknown;
   code?: unknown;
   statusCode?: unknown;
-  response?: { headers?: { get?(name: string): string | undefined } };
 }
 
 function failureForStatus(status: number): UpstreamFailure {
@@ -19,15 +19,6 @@ function failureForStatus(status: number): UpstreamFailure {
   if (status === 401 || status === 403) return 'denied';
   if (status === 404) return 'notFound';
   return 'rejected';
-}
-
-function retryAfterSeconds(error: SdkErrorShape): number | undefined {
-  const header = error.response?.headers?.get?.('retry-after');
-  if (header === undefined) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 /**
@@ -49,7 +40,8 @@ export function classifyUpstreamError(upstream: UpstreamClass, error: unknown): 
   else if (e.name === 'AbortError') failure = 'timeout';
   else if (typeof e.name === 'string' && CREDENTIAL_UNAVAILABLE.has(e.name))
     failure = 'credentialUnavailable';
-  const retryAfter = retryAfterSeconds(e);
+  const retryAfterMillis = retryAfterMs(error);
+  const retryAfter = retryAfterMillis === undefined ? undefined : retryAfterMillis / 1000;
   return new UpstreamTokenError(upstream, failure, {
     cause: error,
     ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),

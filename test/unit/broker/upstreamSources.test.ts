@@ -45,15 +45,19 @@ describe('Function: classifyUpstreamError', () => {
     expect(error.message).not.toContain('secret-bearing');
   });
 
-  it('keeps the upstream Retry-After', () => {
+  it.each([
+    ['retry-after', '12', 12],
+    ['retry-after-ms', '1500', 1.5],
+    ['x-ms-retry-after-ms', '2500', 2.5],
+  ])('keeps the upstream wait of a %s header', (name, value, seconds) => {
     // Act
     const error = classifyUpstreamError('amlToken', {
       statusCode: 429,
-      response: { headers: { get: (n: string) => (n === 'retry-after' ? '12' : undefined) } },
+      response: { headers: { get: (n: string) => (n === name ? value : undefined) } },
     });
 
     // Assess
-    expect(error.upstreamRetryAfterSeconds).toBe(12);
+    expect(error.upstreamRetryAfterSeconds).toBe(seconds);
   });
 });
 
