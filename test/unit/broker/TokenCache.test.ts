@@ -31,6 +31,18 @@ function setup(
   return { clock, telemetry, logger, cache, source, fetch };
 }
 
+/** A one-entry cache whose key `a` is pushed out by `b` while a's fetch is still running. */
+async function droppedWhileFetching() {
+  const fixture = setup({ maxEntries: 1 });
+  const { cache, source, fetch } = fixture;
+  source.behaviour = { kind: 'manual' };
+  const running = cache.get('a', fetch);
+  await settle();
+  source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+  await cache.get('b', fetch);
+  return { ...fixture, running };
+}
+
 describe('Class: TokenCache', () => {
   describe('Method: get', () => {
     it('makes one upstream call for 100 concurrent misses of one key', async () => {
@@ -288,12 +300,7 @@ describe('Class: TokenCache', () => {
 
     it('keeps the token of a key that was dropped for space while its fetch ran', async () => {
       // Prepare
-      const { cache, source, fetch } = setup({ maxEntries: 1 });
-      source.behaviour = { kind: 'manual' };
-      const running = cache.get('a', fetch);
-      await settle();
-      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
-      await cache.get('b', fetch);
+      const { cache, source, fetch, running } = await droppedWhileFetching();
 
       // Act
       source.release({ lifetimeMs: HOUR });
@@ -307,12 +314,7 @@ describe('Class: TokenCache', () => {
 
     it('joins the running fetch of a key that was dropped for space, instead of starting a second one', async () => {
       // Prepare: a's fetch is still running when b pushes a out of a one-entry cache.
-      const { cache, source, fetch } = setup({ maxEntries: 1 });
-      source.behaviour = { kind: 'manual' };
-      const first = cache.get('a', fetch);
-      await settle();
-      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
-      await cache.get('b', fetch);
+      const { cache, source, fetch, running: first } = await droppedWhileFetching();
       source.behaviour = { kind: 'manual' };
 
       // Act: a is asked for again while its first fetch still runs.
@@ -329,12 +331,7 @@ describe('Class: TokenCache', () => {
 
     it('does not put back a key invalidated while its fetch ran after it was dropped for space', async () => {
       // Prepare: a's fetch runs, b pushes a out, then a's endpoint changes (its key was replaced).
-      const { cache, source, fetch } = setup({ maxEntries: 1 });
-      source.behaviour = { kind: 'manual' };
-      const running = cache.get('a', fetch);
-      await settle();
-      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
-      await cache.get('b', fetch);
+      const { cache, source, fetch, running } = await droppedWhileFetching();
       cache.invalidate('a');
 
       // Act
