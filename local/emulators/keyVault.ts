@@ -139,6 +139,16 @@ function setSecret(state: EmulatorState, ctx: RequestContext, name: string): voi
   if (body.value.length > 25 * 1024) return kvError(ctx, 400, 'BadParameter', 'Secret value is too large.');
   const props = properties(body);
   if (typeof props === 'string') return kvError(ctx, 400, 'BadParameter', props);
+  // Soft delete is always on in Azure: a deleted name stays taken until it is recovered or purged.
+  const deleted = state.secrets.getDeleted(name);
+  if (deleted)
+    return kvError(
+      ctx,
+      409,
+      'Conflict',
+      `Secret ${deleted.name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
+      { inner: 'ObjectIsDeletedButRecoverable' },
+    );
   const version = state.secrets.set(name, body.value, props, seconds(ctx.now));
   send(ctx, 200, secretBundle(state, state.secrets.displayName(name), version, true));
 }

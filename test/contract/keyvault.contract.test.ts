@@ -107,3 +107,37 @@ describe('Contract: Key Vault stand-in behaviour the fixtures imply', () => {
     );
   });
 });
+
+describe('Contract: Key Vault stand-in soft delete', () => {
+  it('refuses to set a secret whose deleted version is still recoverable (409) until it is purged', async () => {
+    // Prepare: every vault has soft delete on; a deleted name stays taken until it is recovered or purged.
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const put = (): ReturnType<typeof call> =>
+      call(`${em.url}/secrets/soft-deleted?api-version=7.6`, {
+        method: 'PUT',
+        headers: auth,
+        body: '{"value":"v2"}',
+      });
+    await call(`${em.url}/secrets/soft-deleted?api-version=7.6`, {
+      method: 'PUT',
+      headers: auth,
+      body: '{"value":"v1"}',
+    });
+    await call(`${em.url}/secrets/soft-deleted?api-version=7.6`, { method: 'DELETE', headers: auth });
+    // Act
+    const refused = await put();
+    await call(`${em.url}/deletedsecrets/soft-deleted?api-version=7.6`, { method: 'DELETE', headers: auth });
+    const accepted = await put();
+    // Assess: the recorded Key Vault answer (Conflict, innererror ObjectIsDeletedButRecoverable).
+    expect(refused.status).toBe(409);
+    expect(refused.json).toEqual({
+      error: {
+        code: 'Conflict',
+        message:
+          'Secret soft-deleted is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.',
+        innererror: { code: 'ObjectIsDeletedButRecoverable' },
+      },
+    });
+    expect(accepted.status).toBe(200);
+  });
+});
