@@ -29,16 +29,31 @@ export interface Route {
 /** Largest request body accepted (Key Vault secrets are at most 25 KB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-/** Reads the whole body as text, up to {@link MAX_BODY_BYTES}. */
+/** A request the stand-ins cannot read (answered 400, or 413 for {@link tooLarge}), not a stand-in bug. */
+export class UnreadableRequestError extends Error {
+  constructor(
+    message: string,
+    readonly tooLarge = false,
+  ) {
+    super(message);
+    this.name = 'UnreadableRequestError';
+  }
+}
+
+/**
+ * Reads the whole body as text, up to {@link MAX_BODY_BYTES}; a longer body is read to its end and
+ * discarded (so the client, still sending, receives the 413) and throws {@link UnreadableRequestError}.
+ */
 export async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
     size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
-    chunks.push(buffer);
+    if (size <= MAX_BODY_BYTES) chunks.push(buffer);
   }
+  if (size > MAX_BODY_BYTES)
+    throw new UnreadableRequestError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`, true);
   return Buffer.concat(chunks).toString('utf8');
 }
 

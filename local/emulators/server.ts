@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:https';
 import { adminRoute } from './adminApi';
 import { armRoute } from './arm';
 import { armError } from './armShapes';
-import { readBody, type RequestContext, type Route, send } from './httpUtil';
+import { readBody, type RequestContext, type Route, send, UnreadableRequestError } from './httpUtil';
 import { handleIdentityToken, identityError } from './identity';
 import { keyVaultRoute } from './keyVault';
 import { kvError } from './keyVaultShapes';
@@ -23,10 +23,18 @@ const CODES: Record<number, string> = {
   504: 'GatewayTimeout',
 };
 
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new UnreadableRequestError('The request URL is not valid.');
+  }
+}
+
 function context(req: IncomingMessage, res: ServerResponse, bodyText: string): RequestContext {
   const url = new URL(req.url ?? '/', 'https://127.0.0.1');
   const raw = url.pathname.split('/');
-  const segments = raw.filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  const segments = raw.filter((s) => s !== '').map(decodeSegment);
   return {
     req,
     res,
@@ -118,8 +126,21 @@ export function createEmulatorServer(
           }
         }
         await r.run(ctx);
-      } catch {
-        if (ctx && !res.headersSent)
+      } catch (error) {
+        // A request Azure would refuse (bad escape in the path, oversized body) gets a definite 4xx, as
+        // there: a dropped connection reads as an outage, which the app retries instead of failing.
+        if (res.headersSent) res.destroy();
+        else if (error instanceof UnreadableRequestError) {
+          const status = error.tooLarge ? 413 : 400;
+          const code = error.tooLarge ? 'RequestEntityTooLarge' : 'BadRequest';
+          const text = JSON.stringify({ error: { code, message: error.message } });
+          res
+            .writeHead(status, {
+              'content-type': 'application/json; charset=utf-8',
+              'content-length': String(Buffer.byteLength(text)),
+            })
+            .end(text);
+        } else if (ctx)
           send(ctx, 500, { error: { code: 'InternalServerError', message: 'The stand-in failed.' } });
         else res.destroy();
       } finally {

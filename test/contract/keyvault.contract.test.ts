@@ -141,3 +141,26 @@ describe('Contract: Key Vault stand-in soft delete', () => {
     expect(accepted.status).toBe(200);
   });
 });
+
+describe('Contract: Key Vault stand-in answers requests it cannot parse', () => {
+  it('answers a malformed percent-escape in the path with 400, as Azure does, instead of dropping the connection', async () => {
+    // Act: a dropped connection reads as an outage to the SDK (retried), where Azure answers a definite 400.
+    const answer = await call(`${em.url}/secrets/a%zz?api-version=7.6`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    // Assess
+    expect(answer.status).toBe(400);
+    expect(answer.json).toEqual({ error: { code: 'BadRequest', message: expect.any(String) as unknown } });
+  });
+
+  it('answers a body over the stand-in limit with 413 instead of dropping the connection', async () => {
+    // Act
+    const answer = await call(`${em.url}/secrets/too-big?api-version=7.6`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'x'.repeat(2 * 1024 * 1024) }),
+    });
+    // Assess
+    expect(answer.status).toBe(413);
+  });
+});
