@@ -34,7 +34,8 @@ export class RotationPlanner {
 
   /**
    * @param endpoint - a Key endpoint
-   * @param job - the request (reason `schedule` is checked for being due; `expired` + urgent may skip grace)
+   * @param job - the request (reasons `schedule` and `nearExpiry` wait for the schedule, see
+   *   `waitsForSchedule`; `expired` + urgent may skip grace)
    * @param state - the endpoint's journal row
    * @param now - epoch ms
    */
@@ -46,7 +47,7 @@ export class RotationPlanner {
   ): Promise<RotationPlan> {
     const { secrets, keys } = this.options;
     const current = await secrets.getCurrent(endpoint.secretName);
-    if (job.reason === 'schedule' && current && !isDue(endpoint, state, current, now))
+    if (current && waitsForSchedule(job, endpoint, state, current, now))
       return { kind: 'skip', reason: 'notDue', detail: 'the last rotation is more recent than the period' };
     const endpointKeys = await keys.listKeys(endpoint);
     if (!current) return { kind: 'onboard', keys: endpointKeys };
@@ -119,6 +120,31 @@ export function isDue(
 ): boolean {
   const last = lastRotatedAt(state, current);
   return last === undefined || last + endpoint.rotationPeriodHours * HOUR_MS <= now;
+}
+
+/**
+ * Whether a job must wait for the endpoint's schedule. A scheduled job waits for the period, and so does
+ * a near-expiry one: Key Vault raises `SecretNearExpiry` 30 days before a version expires, and the
+ * versions the app writes expire a period plus the grace period after their rotation, so the event comes
+ * before the schedule whenever the grace period is under 30 days (with the defaults, 25 h after each
+ * rotation). Rotating then would override `rotationPeriodHours`. Only a version that expires before its
+ * scheduled rotation (one written by hand with an earlier expiry) is rotated ahead of it. Other reasons
+ * (manual, expired, drift) never wait.
+ */
+function waitsForSchedule(
+  job: RotationJob,
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  current: SecretVersion,
+  now: number,
+): boolean {
+  if (job.reason !== 'schedule' && job.reason !== 'nearExpiry') return false;
+  if (isDue(endpoint, state, current, now)) return false;
+  if (job.reason === 'schedule') return true;
+  // Not due, so there is a last rotation and the next one is a period after it.
+  const nextDueMs = (lastRotatedAt(state, current) ?? now) + endpoint.rotationPeriodHours * HOUR_MS;
+  const expiresOnMs = current.expiresOn?.getTime();
+  return expiresOnMs === undefined || expiresOnMs >= nextDueMs;
 }
 
 /** Epoch ms of the last rotation we know of, if any. */

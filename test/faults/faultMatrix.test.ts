@@ -159,23 +159,25 @@ describe('Fault matrix', () => {
       const [older, current] = before.slice(-2).map((v) => v.version);
       const [a, b] = [m.live[0]?.url ?? '', m.live[1]?.url ?? m.live[0]?.url ?? ''];
       const key = m.stack.defaultKey;
-      const nearExpiry = secretEvent('SecretNearExpiry', vault, endpoint.secretName, current ?? '');
-      // Our own write first, then the same near-expiry event to two instances at once, then stale
-      // events about the older version (arriving late), then a second near-expiry for the same version.
+      // SecretExpired, not SecretNearExpiry: a near-expiry job waits for the schedule (the event comes 30 days
+      // before the expiry the app sets), an expired one rotates at once.
+      const expired = secretEvent('SecretExpired', vault, endpoint.secretName, current ?? '');
+      // Our own write first, then the same expiry event to two instances at once, then stale events
+      // about the older version (arriving late), then a second expiry event for the same version.
       statuses.push(
         await deliver(a, key, [
           secretEvent('SecretNewVersionCreated', vault, endpoint.secretName, current ?? ''),
         ]),
       );
-      statuses.push(...(await Promise.all([deliver(a, key, [nearExpiry]), deliver(b, key, [nearExpiry])])));
+      statuses.push(...(await Promise.all([deliver(a, key, [expired]), deliver(b, key, [expired])])));
       statuses.push(
         await deliver(b, key, [
           secretEvent('SecretNewVersionCreated', vault, endpoint.secretName, older ?? ''),
-          secretEvent('SecretNearExpiry', vault, endpoint.secretName, older ?? ''),
+          secretEvent('SecretExpired', vault, endpoint.secretName, older ?? ''),
         ]),
       );
       statuses.push(
-        await deliver(a, key, [secretEvent('SecretNearExpiry', vault, endpoint.secretName, current ?? '')]),
+        await deliver(a, key, [secretEvent('SecretExpired', vault, endpoint.secretName, current ?? '')]),
       );
       await waitFor(
         'the event-driven rotation',
@@ -186,7 +188,7 @@ describe('Fault matrix', () => {
       );
       // Redelivery after the rotation: now stale.
       const rotated = control.secretVersions(endpoint.secretName).at(-1)?.version ?? '';
-      statuses.push(await deliver(b, key, [nearExpiry]));
+      statuses.push(await deliver(b, key, [expired]));
       statuses.push(
         await deliver(a, key, [secretEvent('SecretNewVersionCreated', vault, endpoint.secretName, rotated)]),
       );
@@ -240,8 +242,8 @@ describe('Fault matrix', () => {
       control.setArmWriteThrottling({ capacity: 10, refillPerSecond: 1 });
       while (m.live.length < 3) await m.spawnHost();
       const current = control.secretVersions(m.events.secretName).at(-1)?.version ?? '';
-      const nearExpiry = secretEvent('SecretNearExpiry', m.stack.emulators.url, m.events.secretName, current);
-      const events = Promise.all(m.live.map((h) => deliver(h.url, m.stack.defaultKey, [nearExpiry])));
+      const expired = secretEvent('SecretExpired', m.stack.emulators.url, m.events.secretName, current);
+      const events = Promise.all(m.live.map((h) => deliver(h.url, m.stack.defaultKey, [expired])));
       crash = await crashAtStep(m, 'set', keyVaultFault);
       await events;
       await sleep(Math.max(0, until - Date.now()));

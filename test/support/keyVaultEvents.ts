@@ -16,7 +16,7 @@ export interface SecretEvent {
 
 /** Builds one `Microsoft.KeyVault.Secret*` event about a version of a secret. */
 export function secretEvent(
-  kind: 'SecretNearExpiry' | 'SecretNewVersionCreated',
+  kind: 'SecretNearExpiry' | 'SecretExpired' | 'SecretNewVersionCreated',
   vaultUrl: string,
   secretName: string,
   version: string,
@@ -36,7 +36,7 @@ export function secretEvent(
       ObjectName: secretName,
       Version: version,
       NBF: null,
-      EXP: Math.floor(Date.now() / 1000) + 60,
+      EXP: Math.floor(Date.now() / 1000) + (kind === 'SecretExpired' ? -1 : 60),
     },
     dataVersion: '1',
     metadataVersion: '1',

@@ -142,6 +142,40 @@ describe('Class: KeyRotator', () => {
       expect(outcome).toMatchObject({ status: 'skipped', reason: 'notDue' });
     });
 
+    it('waits for the schedule on a near-expiry job, which Key Vault raises 30 days before the expiry the app sets', async () => {
+      // Prepare: a 100 h period and 25 h grace make a version expire 125 h after its rotation, so Key Vault's
+      // near-expiry event (30 days ahead) comes at once; 26 h on, the grace is over and only the schedule holds
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(26);
+
+      // Act
+      const outcome = await f.services.rotator.run(job('nearExpiry'));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'notDue' });
+      expect(f.keys.regenerations).toHaveLength(1);
+    });
+
+    it('rotates ahead of the schedule on a near-expiry job when the current version expires before its scheduled rotation', async () => {
+      // Prepare: someone set the current version to expire in 10 h, long before the next rotation (74 h)
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(26);
+      const current = await f.secrets.getCurrent('demo-key-secret');
+      f.secrets.setExpiry(
+        'demo-key-secret',
+        current?.version ?? '',
+        new Date(f.clock.now() + 10 * 3_600_000),
+      );
+
+      // Act
+      const outcome = await f.services.rotator.run(job('nearExpiry'));
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary' });
+    });
+
     it('lets an urgent expired job skip grace only when the version holding that slot has expired', async () => {
       // Prepare: rotate twice, so Secondary stopped being current just now
       const f = buildRotationFixture();
