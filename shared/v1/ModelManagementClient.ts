@@ -56,7 +56,8 @@ const TERMINAL = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimedOut']);
 /**
  * The Azure ML SDK v1 model-management (MMS) calls of reference §3, over the app's ARM-audience
  * pipeline: `GET services/{name}`, `POST …/listkeys`, `POST …/regenerateKeys` (202 +
- * `Operation-Location`, polled until `Succeeded`/`Failed`/`Cancelled`/`TimedOut`) and `POST …/token`.
+ * `Operation-Location`, whose operation is polled until `Succeeded`/`Failed`/`Cancelled`/`TimedOut`)
+ * and `POST …/token`.
  * The host is the workspace region's (`hostTemplate` with `{region}`), which is why a regional outage
  * stops these calls while ARM still answers.
  * @example await mms.describe(endpoint) // { computeType: 'AKS', authEnabled: false, tokenAuthEnabled: true, scoringUri }
@@ -97,10 +98,11 @@ export class ModelManagementClient {
         'modelManagement',
         `regenerateKeys of ${endpoint.id} gave no Operation-Location.`,
       );
+    const poll = this.operationUrl(endpoint, location);
     const { pollIntervalMs = 5000, pollTimeoutMs = 600_000, sleep } = this.options;
     for (let waited = 0; waited < pollTimeoutMs; waited += pollIntervalMs) {
       await sleep(pollIntervalMs);
-      const state = text((json(await this.send('GET', location)) as { state?: unknown }).state);
+      const state = text((json(await this.send('GET', poll)) as { state?: unknown }).state);
       if (!TERMINAL.has(state)) continue;
       if (state === 'Succeeded') return;
       throw new DependencyFailedError('modelManagement', `regenerateKeys of ${endpoint.id} ended ${state}.`);
@@ -120,13 +122,29 @@ export class ModelManagementClient {
 
   /** `{host}/modelmanagement/v1.0/subscriptions/…/workspaces/{ws}/services/{name}{action}`. */
   url(endpoint: ManagedEndpoint, action: string): string {
-    const { subscriptionId, resourceGroup, workspace, name } = endpoint.arm;
+    return `${this.workspaceUrl(endpoint)}/services/${encodeURIComponent(endpoint.arm.name)}${action}`;
+  }
+
+  /**
+   * Where a regenerate's operation is polled: `{workspace base}/operations/{id}`, the id being the last
+   * path segment of `Operation-Location`. That is how the v1 SDK polls (`regen_key`); it never requests
+   * the header itself, whose form is undocumented (a path, or another host, would fail the request or
+   * carry the app's ARM token elsewhere).
+   */
+  private operationUrl(endpoint: ManagedEndpoint, location: string): string {
+    const id = new URL(location, 'https://operation.invalid').pathname.split('/').pop() ?? '';
+    return `${this.workspaceUrl(endpoint)}/operations/${id}`;
+  }
+
+  /** `{host}/modelmanagement/v1.0/subscriptions/…/workspaces/{ws}`, the host being the region's. */
+  private workspaceUrl(endpoint: ManagedEndpoint): string {
+    const { subscriptionId, resourceGroup, workspace } = endpoint.arm;
     const region = endpoint.v1?.region ?? '';
     const host = this.options.hostTemplate.replace(/\{region\}/g, encodeURIComponent(region));
     return (
       `${host}/modelmanagement/v1.0/subscriptions/${encodeURIComponent(subscriptionId)}` +
       `/resourceGroups/${encodeURIComponent(resourceGroup)}/providers/Microsoft.MachineLearningServices` +
-      `/workspaces/${encodeURIComponent(workspace)}/services/${encodeURIComponent(name)}${action}`
+      `/workspaces/${encodeURIComponent(workspace)}`
     );
   }
 

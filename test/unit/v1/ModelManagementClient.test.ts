@@ -52,7 +52,7 @@ function scripted(answers: Scripted[], options: { retries: boolean } = { retries
 }
 
 describe('Class: ModelManagementClient', () => {
-  it('builds the regional MMS URL and regenerates without a value, polling Operation-Location until Succeeded', async () => {
+  it('builds the regional MMS URL and regenerates without a value, polling the operation until Succeeded', async () => {
     // Prepare
     const op = `${BASE}/operations/op-1`;
     const { mms, seen, waits } = scripted([
@@ -72,6 +72,30 @@ describe('Class: ModelManagementClient', () => {
     ]);
     expect(waits).toEqual([5000, 5000, 5000]);
   });
+
+  it.each([
+    [
+      'a path',
+      '/api/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws1/operations/op-7',
+    ],
+    [
+      'another host',
+      'https://mms.internal.example/modelmanagement/v1.0/operations/op-7?api-version=2019-09-30',
+    ],
+  ])(
+    'polls {workspace base}/operations/{id} as the v1 SDK does when Operation-Location is %s',
+    async (_, location) => {
+      // Prepare: the SDK only takes the id from Operation-Location (regen_key), so its form is unknown
+      const { mms, seen } = scripted([
+        { status: 202, headers: { 'operation-location': location } },
+        { status: 200, bodyAsText: '{"state":"Succeeded"}' },
+      ]);
+      // Act
+      await mms.regenerateKey(endpoint, 'Primary');
+      // Assess
+      expect(seen[1]).toBe(`GET ${BASE}/operations/op-7`);
+    },
+  );
 
   it.each(['Failed', 'Cancelled', 'TimedOut'])(
     'fails the regenerate when the operation ends %s',
