@@ -90,8 +90,10 @@ export class ModelManagementClient {
       this.url(endpoint, '/regenerateKeys'),
       JSON.stringify({ keyType: slot }),
     );
-    if (accepted.status === 200) return;
     const location = accepted.headers.get('operation-location');
+    // The v1 SDK waits for the operation whenever a success names one, whatever its status: reading the
+    // keys back before it ends would take the slot's old value for the new one.
+    if (!location && accepted.status === 200) return;
     // The v1 SDK requires Operation-Location too: without it, completion cannot be known.
     if (!location)
       throw new DependencyFailedError(

@@ -110,6 +110,25 @@ describe('Class: ModelManagementClient', () => {
     },
   );
 
+  it('waits for the operation a 200 names in Operation-Location, as the v1 SDK does for any success', async () => {
+    // Prepare: read back before the operation ends, the slot would still hold its old value
+    const { mms, seen } = scripted([
+      { status: 200, headers: { 'operation-location': `${BASE}/operations/op-3` } },
+      { status: 200, bodyAsText: '{"state":"Running"}' },
+      { status: 200, bodyAsText: '{"state":"Succeeded"}' },
+    ]);
+    // Act
+    await mms.regenerateKey(endpoint, 'Secondary');
+    // Assess
+    expect(seen.slice(1)).toEqual([`GET ${BASE}/operations/op-3`, `GET ${BASE}/operations/op-3`]);
+  });
+
+  it('takes a 200 without Operation-Location as done (the spec also allows a synchronous AuthKeys answer)', async () => {
+    const { mms, seen } = scripted([{ status: 200, bodyAsText: '{"primaryKey":"p","secondaryKey":"s"}' }]);
+    await mms.regenerateKey(endpoint, 'Secondary');
+    expect(seen).toHaveLength(1);
+  });
+
   it('refuses a 202 without Operation-Location (the v1 SDK requires it too)', async () => {
     const { mms } = scripted([{ status: 202 }]);
     await expect(mms.regenerateKey(endpoint, 'Primary')).rejects.toThrow(DependencyFailedError);
