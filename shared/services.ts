@@ -39,8 +39,8 @@ export class Services {
 
   /**
    * Drops what this process's broker cached about an endpoint (if the broker was built here at all).
-   * Other instances see the change when their endpoint lookup (30 s) runs out, or a key at its next
-   * refresh (by default half the grace period).
+   * Other instances see a registration change when their endpoint lookup (30 s) runs out, and a new
+   * version of a key's secret at the key's next refresh (by default half the grace period).
    */
   private readonly forgetBrokeredEndpoint = (endpointId: string): void =>
     this.brokerInstance?.invalidateEndpoint(endpointId);

@@ -5,7 +5,7 @@ import type { Logger } from '../logging';
 import { ScopeNotAllowedError } from './errors';
 import { LruMap } from './LruMap';
 import { resolveV1TokenScope, type V1ServiceLookup } from './resolveV1Scope';
-import { endpointCacheKey, ML_RESOURCE, type ParsedScope } from './scope';
+import { endpointCacheKey, endpointOrigin, ML_RESOURCE, type ParsedScope } from './scope';
 import type { TokenFetch } from './TokenCache';
 import type { UpstreamTokenSource } from './UpstreamToken';
 
@@ -173,7 +173,11 @@ export class ScopeResolver {
         return {
           cacheKey: endpointCacheKey('aml', endpoint.id),
           requiresKeyAccess: false,
-          fetch: { upstream: 'amlToken', fetch: (signal) => sources.amlToken.getToken(target, signal) },
+          fetch: {
+            upstream: 'amlToken',
+            origin: endpointOrigin(target),
+            fetch: (signal) => sources.amlToken.getToken(target, signal),
+          },
         };
       }
       case 'Key': {
@@ -184,7 +188,11 @@ export class ScopeResolver {
         return {
           cacheKey: endpointCacheKey('key', endpoint.id),
           requiresKeyAccess: true,
-          fetch: { upstream: 'keyVault', fetch: (signal) => sources.keyVault.getToken(target, signal) },
+          fetch: {
+            upstream: 'keyVault',
+            origin: endpointOrigin(target),
+            fetch: (signal) => sources.keyVault.getToken(target, signal),
+          },
         };
       }
     }

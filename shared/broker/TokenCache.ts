@@ -21,6 +21,11 @@ export interface CachedToken {
 /** How to fetch the token behind one cache key. Build it once per scope, not per request. */
 export interface TokenFetch {
   readonly upstream: UpstreamClass;
+  /**
+   * What the token is fetched from, when one cache key may stand for different things over time (an
+   * endpoint id: `endpointOrigin`). A token cached for another origin is not handed out.
+   */
+  readonly origin?: string;
   /** Azure region of the upstream, when known (telemetry only). */
   readonly region?: string;
   /** @param abortSignal - fires when the cache gives the call up (see `fetchTimeLimitMs`) */
@@ -55,6 +60,8 @@ export interface TokenCacheOptions {
 }
 
 interface Entry {
+  /** The `origin` of the fetch that created the entry. */
+  readonly origin: string | undefined;
   token: CachedToken | undefined;
   inflight: Promise<CachedToken> | undefined;
   /** No upstream call before this (after a failure). */
@@ -125,6 +132,12 @@ export class TokenCache {
     const now = this.options.clock.now();
     if (now - this.statsSinceMs >= this.statsIntervalMs) this.emitStats(now);
     let entry = this.entries.get(key) ?? this.takeBack(key);
+    if (entry && entry.origin !== source.origin) {
+      // The key stands for something else now (an endpoint changed on another instance, or a lookup
+      // read before a change here): its token, or the fetch running for it, belongs to the old one.
+      this.invalidate(key);
+      entry = undefined;
+    }
     const token = entry?.token;
     if (entry && token && now < token.servableUntilMs) {
       this.hits++;
@@ -133,7 +146,13 @@ export class TokenCache {
     }
     this.misses++;
     if (!entry) {
-      entry = { token: undefined, inflight: undefined, retryAtMs: 0, lastFailure: undefined };
+      entry = {
+        origin: source.origin,
+        token: undefined,
+        inflight: undefined,
+        retryAtMs: 0,
+        lastFailure: undefined,
+      };
       this.entries.set(key, entry);
     }
     if (entry.inflight) return entry.inflight;

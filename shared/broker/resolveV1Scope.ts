@@ -4,7 +4,7 @@ import type { V1ServiceDescription } from '../v1/ModelManagementClient';
 import { tokenRule } from '../v1/v1Rules';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { ScopeNotAllowedError, UpstreamUnavailableError, V1TokenRuleError } from './errors';
-import { endpointCacheKey } from './scope';
+import { endpointCacheKey, endpointOrigin } from './scope';
 import type { ResolvedScope } from './ScopeResolver';
 import type { UpstreamTokenSource } from './UpstreamToken';
 
@@ -57,6 +57,7 @@ export async function resolveV1TokenScope(
     requiresKeyAccess: false,
     fetch: {
       upstream: 'v1ServiceToken',
+      origin: endpointOrigin(endpoint),
       ...(endpoint.v1 ? { region: endpoint.v1.region } : {}),
       fetch: (signal) => source.getToken(endpoint, signal),
     },

@@ -1,3 +1,5 @@
+import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+
 /**
  * Scope syntax shared by the three protocols and the admin API. A scope names either one managed
  * endpoint (`<endpointId>` or `<endpointId>/.default`) or one resource URI (`https://ml.azure.com` or
@@ -23,6 +25,30 @@ export const ENDPOINT_TOKEN_KINDS = ['aml', 'key', 'v1'] as const;
 /** The token cache key of one endpoint's token or key (the broker drops all of them on a change). */
 export function endpointCacheKey(kind: (typeof ENDPOINT_TOKEN_KINDS)[number], endpointId: string): string {
   return `${kind}:${endpointId}`;
+}
+
+/**
+ * What an endpoint's token or key is fetched from: the fields the upstream sources read (ARM
+ * coordinates, kind and v1 host; the Key Vault secret and the periods a key's lifetime and refresh
+ * derive from). The token cache hands a cached token only to requests for the same origin, so an
+ * endpoint changed on another instance (re-registered elsewhere under its id, `arm` or `secretName`
+ * patched) is served from the new origin once this instance's lookup runs out, not from a token or
+ * key of the old one until that would have been refreshed.
+ */
+export function endpointOrigin(endpoint: ManagedEndpoint): string {
+  const { arm, v1 } = endpoint;
+  return JSON.stringify([
+    endpoint.kind,
+    arm.subscriptionId,
+    arm.resourceGroup,
+    arm.workspace,
+    arm.name,
+    v1?.computeType ?? '',
+    v1?.region ?? '',
+    endpoint.secretName,
+    endpoint.gracePeriodHours,
+    endpoint.rotationPeriodHours,
+  ]);
 }
 
 /** The resource of Entra tokens for Azure ML scoring (`AADToken` endpoints). */
