@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
@@ -12,10 +14,14 @@ import {
   EndpointNotFoundError,
   RotationInProgressError,
 } from './errors';
+import { HeldLease } from './HeldLease';
 import type { RotationJob, RotationJobQueue } from './RotationJob';
 import { isRotationRunning, type RotationFailure, type RotationJournal } from './RotationJournal';
 import { lastRotatedAt } from './RotationPlanner';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
+
+/** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
+const REGISTER_LEASE_MS = 60_000;
 
 /** What the status API shows. Never contains a key. */
 export interface EndpointStatus {
@@ -66,6 +72,8 @@ export class EndpointAdminService {
     const { registry, rules } = this.options;
     const endpoint = validateEndpoint(stripServerFields(input), rules, this.now());
     await this.requireOwnSecret(endpoint);
+    // A taken id is refused by create (ENDPOINT_EXISTS, or ENDPOINT_READ_ONLY for a file entry).
+    if (!(await registry.get(endpoint.id))) await this.forgetDeletedRegistration(endpoint);
     await registry.create(endpoint);
     this.options.onChange?.(endpoint.id);
     return endpoint;
@@ -225,6 +233,47 @@ export class EndpointAdminService {
         return next;
       },
     );
+  }
+
+  /**
+   * The rotation journal is kept per endpoint id and outlives a `DELETE`, so an id registered again
+   * inherited the deleted endpoint's rotation: a rotation left in progress was resumed against the new
+   * endpoint (refused as unsafe, or a slot regenerated without the plan's checks by value), and the last
+   * rotation's time kept the new one from being onboarded until the deleted one's next due time. So a
+   * registration starts without that state; only when Key Vault's current version of its secret was
+   * written by the journal's last rotation (the same endpoint registered again, as events.md suggests
+   * after a wrong retirement) does that rotation stay its last one, so its schedule is kept.
+   */
+  private async forgetDeletedRegistration(endpoint: ManagedEndpoint): Promise<void> {
+    const { journal, secrets } = this.options;
+    const { state, lease: holder } = await journal.getState(endpoint.id);
+    if (Object.keys(state).length === 0) return;
+    if (holder) throw new RotationInProgressError(endpoint.id);
+    const lease = await journal.acquireLease(endpoint.id, `register-${randomUUID()}`, REGISTER_LEASE_MS);
+    if (!lease) throw new RotationInProgressError(endpoint.id);
+    const held = new HeldLease(journal, lease, REGISTER_LEASE_MS);
+    try {
+      const current = await secrets.getCurrent(endpoint.secretName);
+      const { active, lastRotatedAt: at, lastRotationId, lastSlot } = state;
+      const sameSecret =
+        lastRotationId !== undefined && current?.tags[SECRET_TAGS.rotationId] === lastRotationId;
+      await held.write({
+        state: sameSecret ? { lastRotatedAt: at, lastRotationId, lastSlot } : {},
+        ...(active
+          ? {
+              step: {
+                rotationId: active.rotationId,
+                step: 'abandoned',
+                at: this.now(),
+                slot: active.slot,
+                detail: `endpoint deleted after ${active.step} and registered again`,
+              },
+            }
+          : {}),
+      });
+    } finally {
+      await held.release();
+    }
   }
 
   /** One Key Vault secret belongs to one endpoint: two would overwrite each other's keys. */

@@ -340,6 +340,59 @@ describe('Class: EndpointAdminService', () => {
       await expect(f.services.admin.remove('nope-one')).rejects.toThrow(EndpointNotFoundError);
     });
 
+    it('gives an endpoint registered under a deleted one’s id a rotation history of its own', async () => {
+      // Prepare: demo-key rotated, then a rotation of it failed at the test step and was left in progress
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      const run = () =>
+        f.services.rotator.run({
+          endpointId: 'demo-key',
+          reason: 'manual',
+          requestedAt: '2026-01-01T00:00:00Z',
+        });
+      await run();
+      f.clock.advanceHours(30);
+      f.probe.forceStatus = 401;
+      await run().catch(() => undefined);
+      f.probe.forceStatus = undefined;
+      await f.services.admin.remove('demo-key');
+
+      // Act: the id is registered again, for an endpoint with a secret of its own
+      await f.services.admin.register({ id: 'demo-key', arm, secretName: 'other-secret' });
+      const status = await f.services.admin.status('demo-key');
+      const scheduled = await f.services.scheduler.enqueueDue();
+      const outcome = await run();
+
+      // Assess
+      expect(status).not.toHaveProperty('lastRotatedAt');
+      expect(status).not.toHaveProperty('lastError');
+      expect(status).not.toHaveProperty('inProgress');
+      expect(scheduled).toEqual({ due: 1, enqueued: 1 });
+      expect(outcome).toMatchObject({ status: 'rotated', resumed: false });
+      expect(await f.secrets.getCurrent('other-secret')).toBeDefined();
+    });
+
+    it('keeps the schedule of an endpoint deleted and registered again with the secret it rotated', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({
+        endpointId: 'demo-key',
+        reason: 'manual',
+        requestedAt: '2026-01-01T00:00:00Z',
+      });
+      await f.services.admin.remove('demo-key');
+
+      // Act
+      await f.services.admin.register({ id: 'demo-key', arm, secretName: 'demo-key-secret' });
+      const status = await f.services.admin.status('demo-key');
+      const scheduled = await f.services.scheduler.enqueueDue();
+
+      // Assess
+      expect(status).toMatchObject({ lastRotatedAt: '2026-01-01T00:00:00.000Z' });
+      expect(scheduled).toEqual({ due: 0, enqueued: 0 });
+    });
+
     it('reinstates a retired endpoint, and changes nothing for one that is not retired', async () => {
       // Prepare
       const f = buildRotationFixture();
