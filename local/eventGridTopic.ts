@@ -10,10 +10,21 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 
+import type { RunningEmulators } from './emulators';
+
 /** Options of {@link startEventGridTopic}. */
 export interface EventGridTopicOptions {
-  /** Access key publishers must send in `aeg-sas-key`. */
-  key: string;
+  /**
+   * The topic's access key, accepted in `aeg-sas-key`. Left out, the topic has local auth disabled, as
+   * infra/ deploys it (`disableLocalAuth: true`): every key is refused and only bearer tokens publish.
+   */
+  key?: string;
+  /**
+   * Checks `Authorization: Bearer` tokens (the Azure stand-ins' `checkToken`): a token the identity
+   * stand-in issued for Event Grid is accepted, as Azure accepts the app's managed identity. Left out,
+   * every bearer token is refused.
+   */
+  checkToken?: RunningEmulators['checkToken'];
   /** PEM certificate and key (local/certs.ts); plain HTTP when omitted. */
   certPath?: string;
   keyPath?: string;
@@ -62,14 +73,18 @@ export interface RunningEventGridTopic {
 
 const MAX_BODY = 1024 * 1024;
 const STALL_CLOSE_GRACE_MS = 50;
+/** The audience of the token `EventGridPublisherClient` asks for (scope `https://eventgrid.azure.net/.default`). */
+const EVENT_GRID_AUDIENCE = 'https://eventgrid.azure.net';
 
 /**
  * A stand-in Event Grid custom topic for the local stack. It accepts exactly what
  * `EventGridPublisherClient` sends in CloudEvent mode (`POST <endpoint>?api-version=2018-01-01`,
- * header `aeg-sas-key`, `application/cloudevents-batch+json` array), checks the key in constant
- * time (401 otherwise, like Event Grid) and records the events. When a webhook is set (a subscription), it
- * forwards each batch there, asynchronously, after answering the publisher. `GET /_topic/received` lists
- * the recorded events (the local stack's way to show a KeyRotated event arriving).
+ * `application/cloudevents-batch+json` array) with either credential Azure takes: an Entra bearer token
+ * for Event Grid, or the access key in `aeg-sas-key` (compared in constant time) unless local auth is
+ * disabled. Anything else is answered 401 in Event Grid's words; accepted events are recorded. When a
+ * webhook is set (a subscription), it forwards each batch there, asynchronously, after answering the
+ * publisher. `GET /_topic/received` lists the recorded events (the local stack's way to show a KeyRotated
+ * event arriving).
  */
 export async function startEventGridTopic(options: EventGridTopicOptions): Promise<RunningEventGridTopic> {
   const log = options.log ?? (() => undefined);
@@ -79,7 +94,23 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
   let target = options.forwardTo;
   let outage: number | undefined;
   let stalled: { released: Promise<void>; release: () => void } | undefined;
-  const expectedKey = Buffer.from(options.key);
+  const expectedKey = options.key === undefined ? undefined : Buffer.from(options.key);
+
+  /** Why Event Grid would refuse this publish (its 401 message), or undefined when it is authorized. */
+  const refusal = (req: IncomingMessage): string | undefined => {
+    const authorization = req.headers.authorization ?? '';
+    const key = Buffer.from(String(req.headers['aeg-sas-key'] ?? ''));
+    if (!authorization && key.length === 0)
+      return 'Request must contain one of the following authorization signature: aeg-sas-token, aeg-sas-key.';
+    const authorized = /^Bearer\s/i.test(authorization)
+      ? options.checkToken?.(req, [EVENT_GRID_AUDIENCE]).ok === true
+      : expectedKey !== undefined && key.length === expectedKey.length && timingSafeEqual(key, expectedKey);
+    // Event Grid words a wrong key, a key while local auth is disabled and a refused token alike (as other
+    // Event Grid emulators record it; Microsoft's docs show no error body).
+    return authorized
+      ? undefined
+      : `The request authorization key is not authorized for ${(req.headers.host ?? '').toUpperCase()}.`;
+  };
 
   const forward = (body: string, ids: string[], url: string): void => {
     const attempt = fetch(url, {
@@ -109,9 +140,11 @@ export async function startEventGridTopic(options: EventGridTopicOptions): Promi
     if (req.method === 'GET' && path === '/_topic/received') return reply(res, 200, events);
     if (req.method !== 'POST' || path !== '/api/events')
       return reply(res, 404, { error: { code: 'NotFound' } });
-    const presented = Buffer.from(String(req.headers['aeg-sas-key'] ?? ''));
-    if (presented.length !== expectedKey.length || !timingSafeEqual(presented, expectedKey)) {
-      return reply(res, 401, { error: { code: 'Unauthorized', message: 'aeg-sas-key is missing or wrong' } });
+    const refused = refusal(req);
+    if (refused) {
+      log('publish => refused (401)');
+      const error = { code: 'Unauthorized', message: refused };
+      return reply(res, 401, { error: { ...error, details: [error] } });
     }
     if (stalled) {
       let gone = false;

@@ -21,7 +21,7 @@ function normalise(aud: string): string {
  */
 export function checkEntraToken(
   state: EmulatorState,
-  ctx: RequestContext,
+  ctx: Pick<RequestContext, 'req' | 'now'>,
   audiences: readonly string[],
 ): TokenCheck {
   const token = bearer(ctx);

@@ -87,7 +87,7 @@ export function jsonBody(ctx: RequestContext): Record<string, unknown> | undefin
 }
 
 /** The bearer credential of the request, if any. */
-export function bearer(ctx: RequestContext): string | undefined {
+export function bearer(ctx: Pick<RequestContext, 'req'>): string | undefined {
   const header = ctx.req.headers.authorization;
   if (!header) return undefined;
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());

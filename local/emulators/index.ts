@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 
+import { checkEntraToken } from './auth';
 import { createControl } from './control';
 import { createEmulatorServer } from './server';
 import { EmulatorState } from './state';
 import type { EmulatorOptions, RunningEmulators } from './types';
 
+export type { TokenCheck } from './auth';
 export type {
   EmulatedService,
   EmulatorControl,
@@ -50,6 +52,7 @@ export async function startEmulators(opts: EmulatorOptions): Promise<RunningEmul
     systemPrincipalId: state.system.principalId,
     tenantId: state.tenantId,
     control,
+    checkToken: (req, audiences) => checkEntraToken(state, { req, now: Date.now() }, audiences),
     stop: () => {
       stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,3 +1,6 @@
+import type { IncomingMessage } from 'node:http';
+
+import type { TokenCheck } from './auth';
 import type { V1ServiceInput } from './v1State';
 
 /** Public surface of the local Azure stand-ins (CONTRACT.md §1). */
@@ -152,5 +155,10 @@ export interface RunningEmulators {
   /** Tenant of every token the stand-ins issue. */
   readonly tenantId: string;
   readonly control: EmulatorControl;
+  /**
+   * Checks the request's `Authorization: Bearer` token as the stand-ins served here do (issued by this
+   * identity stand-in, live, for one of `audiences`), for a stand-in served elsewhere (the Event Grid topic).
+   */
+  readonly checkToken: (req: IncomingMessage, audiences: readonly string[]) => TokenCheck;
   stop(): Promise<void>;
 }

@@ -10,6 +10,7 @@ import { eventGridWebhookHandler } from '../../functions/eventGridWebhook';
 import { eventPublishRetryHandler } from '../../functions/eventPublishRetry';
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import { ensureLocalCertificate } from '../../local/certs';
+import type { RunningEmulators } from '../../local/emulators';
 import { type RunningEventGridTopic, startEventGridTopic } from '../../local/eventGridTopic';
 import { AzureClients } from '../../shared/azureClients';
 import { loadConfig } from '../../shared/config';
@@ -20,6 +21,7 @@ import type { ModuleRoot } from '../../shared/services';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { buildTestEventsModule } from '../fakes/events/buildTestEventsModule';
 import { CapturingLogger, CapturingTelemetry } from '../fakes/events/capture';
+import { call, useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { sleep, waitFor } from '../support/waitFor';
 
 const TOPIC_KEY = 'dG9waWMta2V5LXRoYXQtbXVzdC1uZXZlci1sZWFr';
@@ -214,6 +216,92 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
     await retries.deleteMessage(message.messageId, message.popReceipt);
     return JSON.parse(text) as PublishRetry;
   }
+
+  describe('with the managed identity, on a topic with local auth disabled (as infra/ deploys it)', () => {
+    let emulators: RunningEmulators;
+    let restoreIdentity: () => void;
+    let idTopic: RunningEventGridTopic;
+    const batch = [
+      { specversion: '1.0', id: 'e-1', type: 't', source: '/s', time: new Date().toISOString() },
+    ];
+
+    beforeAll(async () => {
+      const cert = await ensureLocalCertificate(join(__dirname, '..', '..', '.local', 'certs'));
+      emulators = await withEmulators();
+      restoreIdentity = useEmulatorIdentity(emulators);
+      idTopic = await startEventGridTopic({
+        certPath: cert.certPath,
+        keyPath: cert.keyPath,
+        checkToken: emulators.checkToken,
+      });
+    });
+    afterEach(() => idTopic.clear());
+    afterAll(async () => {
+      restoreIdentity();
+      await Promise.all([idTopic.stop(), emulators.stop()]);
+    });
+
+    it("publishes with the app's credential (a bearer token for Event Grid) and the event arrives", async () => {
+      // Prepare: no EVENT_GRID_TOPIC_KEY, so the sink uses the app's managed identity, as in Azure.
+      const telemetry = new CapturingTelemetry();
+      const sink = createRotationEventSink(rootFor(idTopic, '', azurite.connectionString, telemetry));
+
+      // Act
+      await sink.publish({
+        type: 'KeyRotated',
+        endpointId: 'demo-key',
+        secretName: 'demo-key-secret',
+        slot: 'Primary',
+        secretVersion: 'v7',
+        time: new Date().toISOString(),
+      });
+
+      // Assess
+      expect(idTopic.received().map((e) => [e.type, e.subject])).toEqual([
+        ['aml-credential-broker.KeyRotated', 'demo-key-secret'],
+      ]);
+      expect(telemetry.count('EventsPublishFailed')).toBe(0);
+      expect(emulators.control.counters()['identity.token']).toBeGreaterThan(0);
+    });
+
+    it('refuses a token for another audience and an access key with 401, recording nothing', async () => {
+      // Prepare: the app's credential asked for Key Vault's audience instead of Event Grid's.
+      const credential = new AzureClients(rootFor(idTopic, '', azurite.connectionString).config).credential;
+      const vaultToken = { getToken: () => credential.getToken('https://vault.azure.net/.default') };
+      const publisher = (auth: ConstructorParameters<typeof EventGridPublisherClient>[2]) =>
+        new EventGridPublisherClient(idTopic.endpoint, 'CloudEvent', auth, {
+          retryOptions: { maxRetries: 0 },
+        });
+      const event = { type: 't', source: '/s', data: {} };
+
+      // Act, Assess
+      await expect(publisher(vaultToken).send([event])).rejects.toMatchObject({ statusCode: 401 });
+      await expect(publisher(new AzureKeyCredential(TOPIC_KEY)).send([event])).rejects.toMatchObject({
+        statusCode: 401,
+      });
+      expect(idTopic.received()).toHaveLength(0);
+    });
+
+    it('refuses a publish without any credential with 401, as Event Grid words it', async () => {
+      // Act
+      const response = await call(`${idTopic.endpoint}?api-version=2018-01-01`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/cloudevents-batch+json; charset=utf-8' },
+        body: JSON.stringify(batch),
+      });
+
+      // Assess
+      expect(response.status).toBe(401);
+      expect(response.json).toMatchObject({
+        error: {
+          code: 'Unauthorized',
+          message:
+            'Request must contain one of the following authorization signature: aeg-sas-token, aeg-sas-key.',
+        },
+      });
+      expect(idTopic.received()).toHaveLength(0);
+    });
+  });
 
   it('forwards published events to the webhook, which accepts them (own types are acknowledged)', async () => {
     // Prepare

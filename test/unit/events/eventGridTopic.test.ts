@@ -48,6 +48,26 @@ describe('Function: startEventGridTopic', () => {
     expect(topic.received()).toHaveLength(0);
   });
 
+  it('refuses the access key with 401 when local auth is disabled (no key), naming the topic as Event Grid does', async () => {
+    // Prepare
+    await topic.stop();
+    topic = await startEventGridTopic({});
+
+    // Act
+    const response = await post(
+      JSON.stringify([{ specversion: '1.0', id: '1', type: 't', source: '/s' }]),
+      'the-key',
+    );
+
+    // Assess
+    const message = `The request authorization key is not authorized for ${new URL(topic.url).host}.`;
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({
+      error: { code: 'Unauthorized', message, details: [{ code: 'Unauthorized', message }] },
+    });
+    expect(topic.received()).toHaveLength(0);
+  });
+
   it('answers every publish with the injected status during an outage, and records again after it', async () => {
     // Prepare
     const event = { specversion: '1.0', id: '1', type: 't', source: '/s' };
