@@ -100,11 +100,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const masterKey = randomBytes(24).toString('base64url');
     const defaultKey = randomBytes(24).toString('base64url');
-    const topicKey = randomBytes(32).toString('base64');
+    // As infra/ deploys it: local auth disabled, the app publishes with its managed identity.
     const topic = await startEventGridTopic({
       certPath: cert.certPath,
       keyPath: cert.keyPath,
-      key: topicKey,
+      checkToken: emulators.checkToken,
     });
     stoppers.push(() => topic.stop());
 
@@ -125,7 +125,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       MSI_SECRET: '',
       BROKER_SECRET_PEPPER: randomBytes(32).toString('base64url'),
       EVENT_GRID_TOPIC_ENDPOINT: topic.endpoint,
-      EVENT_GRID_TOPIC_KEY: topicKey,
+      // Empty, as in Azure (and whatever the shell holds): the managed identity publishes.
+      EVENT_GRID_TOPIC_KEY: '',
       // Binding expressions (%ROTATION_QUEUE%) are resolved by the host from app settings, where
       // config defaults do not apply, so these must always be set (the Bicep sets them too).
       ROTATION_QUEUE: 'rotation-jobs',

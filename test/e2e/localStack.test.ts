@@ -88,6 +88,12 @@ describe('Local stack (npm start)', () => {
     expect(status.secretVersion).toBeDefined();
     expect([keys.primaryKey, keys.secondaryKey]).toContain(current?.value);
     expect(JSON.stringify(status)).not.toContain(current?.value);
+    // Its KeyRotated reaches the topic, published with the managed identity: the stack, like infra/, has no key.
+    await waitFor('the KeyRotated event at the topic', () =>
+      stack.topic
+        .received()
+        .some((e) => e.type === 'aml-credential-broker.KeyRotated' && e.subject === 'demo-key-endpoint-key'),
+    );
   });
 
   it('hands the demo client the Key endpoint key in the Azure ML token shape, and it scores', async () => {
