@@ -7,7 +7,8 @@ import {
   EndpointReadOnlyError,
   RotationInProgressError,
 } from '../../../shared/rotation/errors';
-import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
+import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
 import { largestEndpointInput } from '../../support/tableLimitInputs';
 
 const arm = {
@@ -16,6 +17,15 @@ const arm = {
   workspace: 'ws-one',
   name: 'ep-1',
 };
+
+/** A manual rotation of the fixture's demo-key endpoint, as `POST …/rotate` would queue it. */
+function rotateDemoKeyNow(f: RotationFixture): Promise<RotationOutcome> {
+  return f.services.rotator.run({
+    endpointId: 'demo-key',
+    reason: 'manual',
+    requestedAt: '2026-01-01T00:00:00Z',
+  });
+}
 
 async function issuesOf(promise: Promise<unknown>): Promise<string[]> {
   const error = await promise.then(
@@ -344,12 +354,7 @@ describe('Class: EndpointAdminService', () => {
       // Prepare: demo-key rotated, then a rotation of it failed at the test step and was left in progress
       const f = buildRotationFixture();
       f.addEndpoint();
-      const run = () =>
-        f.services.rotator.run({
-          endpointId: 'demo-key',
-          reason: 'manual',
-          requestedAt: '2026-01-01T00:00:00Z',
-        });
+      const run = () => rotateDemoKeyNow(f);
       await run();
       f.clock.advanceHours(30);
       f.probe.forceStatus = 401;
@@ -376,11 +381,7 @@ describe('Class: EndpointAdminService', () => {
       // Prepare
       const f = buildRotationFixture();
       f.addEndpoint();
-      await f.services.rotator.run({
-        endpointId: 'demo-key',
-        reason: 'manual',
-        requestedAt: '2026-01-01T00:00:00Z',
-      });
+      await rotateDemoKeyNow(f);
       await f.services.admin.remove('demo-key');
 
       // Act
@@ -510,11 +511,7 @@ describe('Class: EndpointAdminService', () => {
       // Prepare
       const f = buildRotationFixture();
       f.addEndpoint();
-      await f.services.rotator.run({
-        endpointId: 'demo-key',
-        reason: 'manual',
-        requestedAt: '2026-01-01T00:00:00Z',
-      });
+      await rotateDemoKeyNow(f);
       f.clock.advanceHours(100);
       f.probe.forceStatus = 401;
       await f.services.rotator
