@@ -16,7 +16,12 @@ import {
 } from './errors';
 import { HeldLease } from './HeldLease';
 import type { RotationJob, RotationJobQueue } from './RotationJob';
-import { isRotationRunning, type RotationFailure, type RotationJournal } from './RotationJournal';
+import {
+  abandonedStep,
+  isRotationRunning,
+  type RotationFailure,
+  type RotationJournal,
+} from './RotationJournal';
 import { lastRotatedAt } from './RotationPlanner';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
 
@@ -261,13 +266,11 @@ export class EndpointAdminService {
         state: sameSecret ? { lastRotatedAt: at, lastRotationId, lastSlot } : {},
         ...(active
           ? {
-              step: {
-                rotationId: active.rotationId,
-                step: 'abandoned',
-                at: this.now(),
-                slot: active.slot,
-                detail: `endpoint deleted after ${active.step} and registered again`,
-              },
+              step: abandonedStep(
+                active,
+                this.now(),
+                `endpoint deleted after ${active.step} and registered again`,
+              ),
             }
           : {}),
       });

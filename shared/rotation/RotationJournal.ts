@@ -77,11 +77,23 @@ export interface UnsentEvent {
 export interface StepRecord {
   readonly endpointId: string;
   readonly rotationId: string;
-  /** `abandoned`: a rotation refused as unsafe was dropped at an operator's request (`POST …/rotate`). */
+  /**
+   * `abandoned`: a rotation dropped unfinished, refused as unsafe and then requested again
+   * (`POST …/rotate`), or left behind by an endpoint deleted and registered again (`abandonedStep`).
+   */
   readonly step: CompletedStep | 'failed' | 'skipped' | 'poison' | 'abandoned';
   readonly at: string;
   readonly slot?: KeySlot;
   readonly detail?: string;
+}
+
+/** The step record of a rotation dropped unfinished; `why` says after which step and for what reason. */
+export function abandonedStep(
+  active: ActiveRotation,
+  at: string,
+  why: string,
+): Omit<StepRecord, 'endpointId'> {
+  return { rotationId: active.rotationId, step: 'abandoned', at, slot: active.slot, detail: why };
 }
 
 /** What one journal write records: the endpoint's new state row and, optionally, one step record. */

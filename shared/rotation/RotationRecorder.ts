@@ -7,7 +7,13 @@ import type { Telemetry } from '../telemetry';
 import { errorCode, type RotationStepName, safeMessage } from './errors';
 import type { RotationOutcome } from './KeyRotator';
 import type { RotationEvent, RotationEventSink } from './RotationEventSink';
-import type { ActiveRotation, JournalEntry, RotationJournal, RotationState } from './RotationJournal';
+import {
+  abandonedStep,
+  type ActiveRotation,
+  type JournalEntry,
+  type RotationJournal,
+  type RotationState,
+} from './RotationJournal';
 import type { SecretVersion } from './SecretStore';
 
 /** Dependencies of {@link RotationRecorder}. */
@@ -79,10 +85,7 @@ export class RotationRecorder {
     const { active, ...rest } = state;
     if (!active) return state;
     const { rotationId, slot, step } = active;
-    await writer.write({
-      state: rest,
-      step: { rotationId, step: 'abandoned', at: this.now(), slot, detail: `refused after ${step}` },
-    });
+    await writer.write({ state: rest, step: abandonedStep(active, this.now(), `refused after ${step}`) });
     this.options.logger.warn('rotate => refused rotation abandoned, planning a new one', {
       endpointId: endpoint.id,
       rotationId,
