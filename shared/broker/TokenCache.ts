@@ -69,6 +69,8 @@ interface Entry {
   lastFailure: UpstreamTokenError | undefined;
 }
 
+/** Default pause after a definite upstream failure (`definiteFailureRetryMs`). */
+export const DEFINITE_FAILURE_RETRY_MS = 30_000;
 const MAX_RETRY_AFTER_SECONDS = 60;
 
 /**
@@ -109,7 +111,7 @@ export class TokenCache {
       if (entry.inflight) this.droppedInFlight.set(key, entry);
     });
     this.retryIntervalMs = options.retryIntervalMs ?? 2000;
-    this.definiteFailureRetryMs = options.definiteFailureRetryMs ?? 30_000;
+    this.definiteFailureRetryMs = options.definiteFailureRetryMs ?? DEFINITE_FAILURE_RETRY_MS;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5000;
     this.fetchTimeLimitMs = options.fetchTimeLimitMs ?? 30_000;
     this.statsIntervalMs = options.statsIntervalMs ?? 60_000;

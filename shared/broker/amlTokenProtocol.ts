@@ -8,6 +8,7 @@ import { errorName } from '../networkErrors';
 import { parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
 import { InvalidClientError, InvalidTokenRequestError, UpstreamUnavailableError } from './errors';
 import type { TokenBroker } from './TokenBroker';
+import { DEFINITE_FAILURE_RETRY_MS } from './TokenCache';
 
 /** Options of {@link AmlTokenProtocol}. */
 export interface AmlTokenProtocolOptions {
@@ -26,9 +27,9 @@ const JSON_HEADERS = {
  * How far ahead `refreshAfterTimeUtc` lies when the broker's own refresh time has passed (its refresh
  * is running, or the upstream fails and the cached token is served meanwhile): a time already past
  * would have every client that follows the hint ask again on each call, spending its rate limit on the
- * broker through an outage. 30 s is as long as the broker itself rests after a definite upstream failure.
+ * broker through an outage. As long as the broker itself rests after a definite upstream failure.
  */
-const DUE_REFRESH_AFTER_MS = 30_000;
+const DUE_REFRESH_AFTER_MS = DEFINITE_FAILURE_RETRY_MS;
 
 /**
  * `POST /api/endpoints/{id}/token`: the Azure ML endpoint token shape (`EndpointAuthToken`,
