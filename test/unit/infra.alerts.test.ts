@@ -85,6 +85,22 @@ describe('Module: infra/modules/monitoring.bicep', () => {
     expect(cache).toMatch(/trackLatency\(source, [^,]+, 'success'\)/);
     expect(cache).toMatch(/'BrokerUpstreamLatencyMs', ms, \{\s+upstream:/);
   });
+
+  it('queries requests the host actually records: Host.Results is not filtered above Information', () => {
+    // Prepare: the host writes the `requests` table from the Host.Results category, every row at
+    // Information, failed invocations included; a 5xx the handler answers is a successful invocation.
+    const logLevel = (
+      JSON.parse(readRepoFile('host.json')) as { logging: { logLevel: Record<string, string> } }
+    ).logging.logLevel;
+    const levels = ['Trace', 'Debug', 'Information', 'Warning', 'Error', 'Critical', 'None'];
+    // Act: the most specific category prefix wins, as in the host's filter.
+    const category = ['Host.Results', 'Host', 'default'].find((c) => c in logLevel) ?? 'default';
+    const level = logLevel[category] ?? 'Information';
+    const queryingRequests = alerts().filter((a) => a.query.startsWith('requests'));
+    // Assess
+    expect(queryingRequests.map((a) => a.name)).toEqual(['broker-5xx-rate']);
+    expect(levels.indexOf(level)).toBeLessThanOrEqual(levels.indexOf('Information'));
+  });
 });
 
 describe('File: infra/workbook.json', () => {
