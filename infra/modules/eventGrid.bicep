@@ -38,7 +38,9 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
 }
 
 // Key Vault events carry the secret name as subject. The rotation writes `<secret>-pending` as well; its events
-// mean nothing to the app, so they are filtered out here rather than delivered and acknowledged.
+// mean nothing to the app, so they are filtered out here rather than delivered and acknowledged. With exact names
+// the name filter already leaves them out (no managed secret name ends in -pending), and Event Grid allows 25
+// filter values per subscription in all, so the -pending filter is used only without names.
 var pendingFilter = {
   operatorType: 'StringNotEndsWith'
   key: 'subject'
@@ -72,7 +74,7 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-
         'Microsoft.KeyVault.SecretExpired'
         'Microsoft.KeyVault.SecretNewVersionCreated'
       ]
-      advancedFilters: empty(managedSecretNames) ? [pendingFilter] : [namesFilter, pendingFilter]
+      advancedFilters: empty(managedSecretNames) ? [pendingFilter] : [namesFilter]
     }
     retryPolicy: {
       maxDeliveryAttempts: 30

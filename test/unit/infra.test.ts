@@ -207,6 +207,28 @@ describe('Module: infra', () => {
       expect(bicep).toMatch(/operatorType: 'StringIn'\s+key: 'subject'\s+values: managedSecretNames/);
       expect(bicep).toMatch(/operatorType: 'StringNotEndsWith'\s+key: 'subject'\s+values: \[\s+'-pending'/);
     });
+
+    it("stays within Event Grid's 25 advanced filter values per subscription at the most names allowed", () => {
+      // Prepare
+      const bicep = read('infra/modules/eventGrid.bicep');
+      const maxNames = (text: string) =>
+        Number(/@maxLength\((\d+)\)\s+param managedSecretNames array/.exec(text)?.[1] ?? NaN);
+      const filterValues = (name: string): number => {
+        const block = new RegExp(`var ${name} = \\{([\\s\\S]*?)\\n\\}`).exec(bicep)?.[1] ?? '';
+        if (/values: managedSecretNames/.test(block)) return maxNames(bicep);
+        return [...(/values: \[([^\]]*)\]/.exec(block)?.[1] ?? '').matchAll(/'[^']*'/g)].length;
+      };
+      // Act: the filters used when names are given.
+      const withNames = /advancedFilters: empty\(managedSecretNames\) \? \[\w+\] : \[([^\]]+)\]/.exec(
+        bicep,
+      )?.[1];
+      const used = (withNames ?? '').split(',').map((v) => v.trim());
+      const total = used.reduce((sum, name) => sum + filterValues(name), 0);
+      // Assess
+      expect(used).toContain('namesFilter');
+      expect(total).toBeLessThanOrEqual(25);
+      expect(maxNames(read('infra/main.bicep'))).toBeLessThanOrEqual(maxNames(bicep));
+    });
   });
 });
 
