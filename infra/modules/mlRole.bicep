@@ -16,7 +16,8 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' exi
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, roleJson.roleName)
   properties: {
-    roleName: '${roleJson.roleName} (${resourceGroup().name})'
+    // Role names are unique per tenant; resource group names repeat across subscriptions.
+    roleName: '${roleJson.roleName} (${resourceGroup().name}, ${uniqueString(resourceGroup().id)})'
     description: roleJson.description
     type: 'CustomRole'
     permissions: [

@@ -113,6 +113,16 @@ describe('Module: infra', () => {
         expect(bicep).toContain(`${field}: roleJson.${field}`);
       }
     });
+
+    it('names the role uniquely in the tenant, not only by resource group name', () => {
+      // Prepare: custom role names must be unique in the tenant, and resource group names repeat across
+      // subscriptions (rg-amlcb in a dev and a prod subscription).
+      const bicep = read('infra/modules/mlRole.bicep');
+      // Act
+      const roleName = /^\s+roleName: (.*)$/m.exec(bicep)?.[1] ?? '';
+      // Assess
+      expect(roleName).toMatch(/subscription\(\)\.subscriptionId|resourceGroup\(\)\.id/);
+    });
   });
 
   describe('Method: PERMISSIONS', () => {
