@@ -3,7 +3,7 @@
 // for a workspace elsewhere deploy modules/mlRole.bicep into its resource group with the output principalId).
 targetScope = 'resourceGroup'
 
-@description('Short prefix for resource names (lowercase letters and digits).')
+@description('Short prefix for resource names (letters, digits and single hyphens, as in an azd environment name; the storage account name drops the hyphens).')
 @minLength(3)
 @maxLength(12)
 param baseName string
@@ -42,7 +42,7 @@ param tags object = {
 }
 
 var suffix = uniqueString(resourceGroup().id, baseName)
-var storageAccountName = take(toLower('${baseName}${suffix}'), 24)
+var storageAccountName = take(toLower(replace('${baseName}${suffix}', '-', '')), 24)
 var keyVaultName = take('${baseName}-kv-${suffix}', 24)
 var appName = '${baseName}-func-${suffix}'
 

@@ -199,6 +199,18 @@ describe('Module: infra', () => {
   });
 
   describe('Method: main.bicep', () => {
+    it('derives a valid storage account name from an azd environment name with hyphens', () => {
+      // Prepare: azd passes its environment name (letters, digits, hyphens: amlcb-dev) as baseName,
+      // and storage account names allow lowercase letters and digits only.
+      const bicep = read('infra/main.bicep');
+      // Act
+      const expression = /^var storageAccountName = (.*)$/m.exec(bicep)?.[1] ?? '';
+      // Assess
+      expect(expression).toMatch(/replace\(.*'-', ''\)/);
+      expect(expression).toMatch(/toLower\(/);
+      expect(expression).toMatch(/take\(.*, 24\)$/);
+    });
+
     it('subscribes the vault system topic to exactly the three secret events', () => {
       // Prepare
       const bicep = read('infra/modules/eventGrid.bicep');
