@@ -1,5 +1,6 @@
 import { MAX_PERIOD_HOURS } from './endpoints/validateEndpoint';
 import { ConfigError, type FieldIssue } from './errors';
+import { parseSchedule } from './ncrontab';
 import {
   boolSetting,
   intSetting,
@@ -275,6 +276,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
       field: SETTINGS.rotationPeriodHours.name,
       message: `must be longer than ROTATION_GRACE_HOURS (${v.rotationGraceHours})`,
     });
+  }
+  // Six fields pass the pattern; the host refuses a field it cannot parse and never runs the timer.
+  if (v.rotationSchedule !== undefined) {
+    try {
+      parseSchedule(v.rotationSchedule);
+    } catch (error) {
+      issues.push({ field: SETTINGS.rotationSchedule.name, message: (error as Error).message });
+    }
   }
   if (issues.length > 0) throw new ConfigError(issues);
 

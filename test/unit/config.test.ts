@@ -78,6 +78,21 @@ describe('Function: loadConfig', () => {
     expect(error.message).toContain('ROTATION_PERIOD_HOURS: must be a number, got "soon"');
   });
 
+  it('refuses a ROTATION_SCHEDULE of six fields that is no NCRONTAB, naming the bad field', () => {
+    // Act: six fields each, so only parsing them tells; the host would refuse them and never run the timer
+    const minute = configErrorOf({ ...validEnv, ROTATION_SCHEDULE: '0 60 * * * *' });
+    const weekday = configErrorOf({ ...validEnv, ROTATION_SCHEDULE: '0 0 3 * * MONDAY' });
+
+    // Assess
+    expect(minute.issues).toEqual([
+      { field: 'ROTATION_SCHEDULE', message: 'Invalid minute field "60": 60 is outside 0-59' },
+    ]);
+    expect(weekday.message).toContain('ROTATION_SCHEDULE: Invalid day-of-week field "MONDAY"');
+    expect(loadConfig({ ...validEnv, ROTATION_SCHEDULE: '0 30 2 * * MON-FRI' }).rotation.schedule).toBe(
+      '0 30 2 * * MON-FRI',
+    );
+  });
+
   it('rejects contradictory rotation periods', () => {
     const error = configErrorOf({ ...validEnv, ROTATION_PERIOD_HOURS: '20', ROTATION_GRACE_HOURS: '25' });
     expect(error.issues).toEqual([
