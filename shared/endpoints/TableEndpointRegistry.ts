@@ -1,6 +1,7 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { createTableOnce } from '../createOnce';
+import { createLogger, type Logger } from '../logging';
 import { statusOf } from '../networkErrors';
 import { retryWhileStale } from '../optimisticChange';
 import {
@@ -52,6 +53,8 @@ export interface TableEndpointRegistryOptions {
   readText?: (path: string) => Promise<string>;
   /** Time stamped on file entries without createdAt. */
   now: () => string;
+  /** Where `list` reports a row it skipped. @default the console */
+  logger?: Logger;
 }
 
 /**
@@ -98,7 +101,17 @@ export class TableEndpointRegistry implements EndpointRegistry {
         filter: sdk.tables().odata`PartitionKey eq ${PARTITION} and RowKey lt ${CLAIM_PREFIX}`,
       },
     });
-    for await (const row of rows) if (!all.has(row.rowKey)) all.set(row.rowKey, parse(row));
+    for await (const row of rows) {
+      if (all.has(row.rowKey)) continue;
+      // One row edited by hand must not fail the listing, and with it the timer's whole round.
+      const endpoint = readable(row);
+      if (endpoint) all.set(row.rowKey, endpoint);
+      else
+        (this.options.logger ?? createLogger('EndpointRegistry')).warn('list => row skipped, unreadable', {
+          endpointId: row.rowKey,
+          why: 'its endpoint column is not the JSON of an endpoint',
+        });
+    }
     return [...all.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
@@ -298,4 +311,16 @@ function toEntity(endpoint: ManagedEndpoint): EndpointEntity {
 
 function parse(entity: EndpointEntity): ManagedEndpoint {
   return JSON.parse(entity.endpoint) as ManagedEndpoint;
+}
+
+/** The row's endpoint; undefined when its column is not JSON of an object with the row's id. */
+function readable(entity: EndpointEntity): ManagedEndpoint | undefined {
+  try {
+    const endpoint = parse(entity) as Partial<ManagedEndpoint> | null;
+    return typeof endpoint === 'object' && endpoint !== null && endpoint.id === entity.rowKey
+      ? (endpoint as ManagedEndpoint)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }

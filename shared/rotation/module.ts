@@ -3,7 +3,7 @@ import type { AppConfig } from '../config';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { TableEndpointRegistry } from '../endpoints/TableEndpointRegistry';
 import type { EndpointRules } from '../endpoints/validateEndpoint';
-import type { LogSink } from '../logging';
+import { createLogger, type LogSink } from '../logging';
 import type { ModuleRoot } from '../services';
 import { StorageJsonQueue } from '../StorageJsonQueue';
 import { ModelManagementClient } from '../v1/ModelManagementClient';
@@ -110,6 +110,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
         rules,
         ...(config.rotation.endpointsFile ? { endpointsFile: config.rotation.endpointsFile } : {}),
         now: () => new Date(clock.now()).toISOString(),
+        logger: createLogger('EndpointRegistry', deps.logSink),
       }),
       secrets: new KeyVaultSecretStore({ client: clients.secrets, sleep }),
       keys,

@@ -1,8 +1,12 @@
 import type { TableClient } from '@azure/data-tables';
 
 import { TableEndpointRegistry } from '../../../shared/endpoints/TableEndpointRegistry';
+import { validateEndpoint } from '../../../shared/endpoints/validateEndpoint';
 import { ConfigError } from '../../../shared/errors';
+import { createLogger, silentLogger } from '../../../shared/logging';
 import { EndpointReadOnlyError } from '../../../shared/rotation/errors';
+import { RotationScheduler } from '../../../shared/rotation/RotationScheduler';
+import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
 const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
 const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep1' };
@@ -55,5 +59,60 @@ describe('Class: TableEndpointRegistry', () => {
       'ENDPOINTS_FILE[3].secretName',
     ]);
     expect((error as ConfigError).issues[3]?.message).toBe('is also the secret of ok-one');
+  });
+});
+
+describe('Class: TableEndpointRegistry (an unreadable row)', () => {
+  /** A table listing `rows` as the SDK pages them; only what `list` needs. */
+  const tableListing = (rows: { rowKey: string; endpoint: string }[]): TableClient =>
+    ({
+      createTable: async () => undefined,
+      listEntities: () =>
+        (async function* () {
+          for (const row of rows) yield { partitionKey: 'endpoint', secretName: `${row.rowKey}-key`, ...row };
+        })(),
+    }) as unknown as TableClient;
+  const stored = (id: string) =>
+    JSON.stringify(validateEndpoint({ id, arm: { ...arm, name: id } }, rules, '2026-01-01T00:00:00.000Z'));
+
+  it('lists the other endpoints and names the row it skipped, so one bad row does not stop the timer', async () => {
+    // Prepare: a row edited by hand (Storage Explorer) between two good ones
+    const lines: string[] = [];
+    const registry = new TableEndpointRegistry({
+      table: tableListing([
+        { rowKey: 'first-one', endpoint: stored('first-one') },
+        { rowKey: 'hand-edited', endpoint: '{"id": "hand-edited", ' },
+        { rowKey: 'not-an-object', endpoint: '42' },
+        { rowKey: 'last-one', endpoint: stored('last-one') },
+      ]),
+      rules,
+      now: () => '2026-01-01T00:00:00.000Z',
+      logger: createLogger('EndpointRegistry', (level, line) => lines.push(`${level} ${line}`)),
+    });
+    const f = buildRotationFixture();
+    const scheduler = new RotationScheduler({
+      registry,
+      journal: f.journal,
+      jobs: f.jobs,
+      clock: f.clock,
+      logger: silentLogger,
+    });
+
+    // Act
+    const listed = await registry.list();
+    const result = await scheduler.enqueueDue(f.clock.now());
+
+    // Assess
+    expect(listed.map((e) => e.id)).toEqual(['first-one', 'last-one']);
+    expect(result).toEqual({ due: 2, enqueued: 2 });
+    expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['first-one', 'last-one']);
+    expect([...new Set(lines)]).toEqual([
+      expect.stringMatching(
+        /^warn EndpointRegistry => list => row skipped, unreadable endpointId=hand-edited/,
+      ),
+      expect.stringMatching(
+        /^warn EndpointRegistry => list => row skipped, unreadable endpointId=not-an-object/,
+      ),
+    ]);
   });
 });
