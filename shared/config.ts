@@ -119,8 +119,8 @@ export const SETTINGS = {
   ),
   rotationTestTimeoutSeconds: intSetting(
     'ROTATION_TEST_TIMEOUT_SECONDS',
-    'How long the test step keeps trying the new key at the scoring URI before failing the rotation.',
-    { default: 300, min: 1 },
+    "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480, so that a run, with up to a minute at ARM's write gate for each of its two writes, ends within host.json's 10-minute functionTimeout).",
+    { default: 300, min: 1, max: 480 },
   ),
   endpointsFile: stringSetting(
     'ENDPOINTS_FILE',

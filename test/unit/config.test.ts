@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { loadConfig, SETTINGS } from '../../shared/config';
 import { ConfigError } from '../../shared/errors';
 
@@ -76,6 +79,27 @@ describe('Function: loadConfig', () => {
     );
     expect(error.message).toContain('KEY_VAULT_URL: must use https:');
     expect(error.message).toContain('ROTATION_PERIOD_HOURS: must be a number, got "soon"');
+  });
+
+  it('keeps the test step short enough for a rotation to end within host.json functionTimeout', () => {
+    // Prepare: a run that outlives functionTimeout is not failed but cut off: the host restarts the Node
+    // worker, which ends every invocation in it (other rotations, token requests), and the job's retry
+    // finds the lease still held. Besides the test step, a run waits at ARM's write gate up to 60 s for
+    // each of its two writes (listKeys to plan, regenerateKeys).
+    const hostJson = JSON.parse(readFileSync(join(__dirname, '../../host.json'), 'utf8')) as {
+      functionTimeout: string;
+    };
+    const [h = 0, m = 0, s = 0] = hostJson.functionTimeout.split(':').map(Number);
+    const functionTimeoutSeconds = (h * 60 + m) * 60 + s;
+    const longest = functionTimeoutSeconds - 2 * 60;
+
+    // Act
+    const accepted = loadConfig({ ...validEnv, ROTATION_TEST_TIMEOUT_SECONDS: String(longest) });
+    const error = configErrorOf({ ...validEnv, ROTATION_TEST_TIMEOUT_SECONDS: String(longest + 1) });
+
+    // Assess
+    expect(accepted.rotation.testTimeoutSeconds).toBe(longest);
+    expect(error.message).toContain(`ROTATION_TEST_TIMEOUT_SECONDS: must be at most ${longest}`);
   });
 
   it('refuses a ROTATION_SCHEDULE of six fields that is no NCRONTAB, naming the bad field', () => {
