@@ -227,13 +227,10 @@ function validateProbe(raw: unknown, bad: (field: string, message: string) => vo
   const path = raw.path ?? DEFAULT_PROBE.path;
   if (typeof path !== 'string' || path.length > MAX_PROBE_PATH || (path !== '' && !/^[/?]/.test(path)))
     bad('probe.path', `empty, or a path starting with / or ? (up to ${MAX_PROBE_PATH} characters)`);
-  const body =
-    raw.body === undefined
-      ? DEFAULT_PROBE.body
-      : typeof raw.body === 'string'
-        ? raw.body
-        : JSON.stringify(raw.body);
-  if (jsonStringLength(body) > MAX_PROBE_BODY_STORED)
+  const body = probeBodyText(raw.body);
+  if (body === undefined)
+    bad('probe.body', 'a string, or JSON nested shallowly enough to be written out (send it as a string)');
+  else if (jsonStringLength(body) > MAX_PROBE_BODY_STORED)
     bad(
       'probe.body',
       `at most ${MAX_PROBE_BODY_STORED} characters as stored (JSON-escaped: a quote, backslash or line break counts 2, another control character 6), so the endpoint fits one Table storage property (${TABLE_STRING_MAX_CHARS} characters)`,
@@ -252,9 +249,24 @@ function validateProbe(raw: unknown, bad: (field: string, message: string) => vo
   return {
     method: method as 'POST' | 'GET',
     path: path as string,
-    body,
+    body: body ?? DEFAULT_PROBE.body,
     acceptedStatuses: statuses as number[],
   };
+}
+
+/**
+ * The probe body as sent: a string as is, any other JSON value written out. JSON nested a few thousand
+ * deep (30 KB fits the request cap) is parsed but overflows the stack when written out again, so it is
+ * undefined here and refused, rather than a RangeError answered with a 500.
+ */
+function probeBodyText(raw: unknown): string | undefined {
+  if (raw === undefined) return DEFAULT_PROBE.body;
+  if (typeof raw === 'string') return raw;
+  try {
+    return JSON.stringify(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 function checkText(

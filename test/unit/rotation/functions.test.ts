@@ -129,6 +129,37 @@ describe('Functions: manage/endpoints', () => {
     }
   });
 
+  it('answers 400 naming probe.body to a probe body nested too deeply to store, not a 500', async () => {
+    // Prepare: 30 KB of nested objects as the probe body, well under the 64 KB body cap
+    f.addEndpoint();
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    const text = (fields: Record<string, unknown>): string =>
+      JSON.stringify({ ...fields, probe: { body: 'DEEP' } }).replace('"DEEP"', deep);
+    const raw = (method: string, body: string, params: Record<string, string> = {}): HttpRequest =>
+      new HttpRequest({
+        method,
+        url: 'http://localhost:7071/api/manage/endpoints',
+        params,
+        body: { string: body },
+      });
+
+    // Act
+    const posted = await manageEndpointsHandler(() => f.services)(
+      raw('POST', text({ id: 'deep-one', arm })),
+      context(),
+    );
+    const patched = await manageEndpointHandler(() => f.services)(
+      raw('PATCH', text({}), { id: 'demo-key' }),
+      context(),
+    );
+
+    // Assess
+    for (const response of [posted, patched]) {
+      expect(response.status).toBe(400);
+      expect((json(response).errors as Array<{ field: string }>).map((e) => e.field)).toEqual(['probe.body']);
+    }
+  });
+
   it('answers 404 to an id no endpoint can have, showing at most 64 characters of it', async () => {
     // Prepare
     const item = manageEndpointHandler(() => f.services);
