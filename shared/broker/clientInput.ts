@@ -13,7 +13,7 @@ export interface BrokerClientFields {
   keyAccess?: boolean;
 }
 
-/** Client ids: letters, digits, `.`, `_`, `-`; 3-64 characters (GUIDs fit). */
+/** Client ids: letters, digits, `.`, `_`, `-`, starting with a letter or digit; 3-64 characters (GUIDs fit). */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
 const MAX_SCOPES = 100;
 const MAX_RATE = 1_000_000;
@@ -39,7 +39,11 @@ export function parseClientFields(
   const { id, displayName, allowedScopes, rateLimitPerMinute, enabled, expiresAt, keyAccess } = body;
   if (creating && id !== undefined) {
     if (typeof id === 'string' && CLIENT_ID_PATTERN.test(id)) out.id = id;
-    else issues.push({ field: 'id', message: 'must be 3-64 letters, digits, ".", "_" or "-"' });
+    else
+      issues.push({
+        field: 'id',
+        message: 'must be 3-64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+      });
   }
   if (displayName !== undefined || creating) {
     if (typeof displayName === 'string' && displayName.trim().length > 0 && displayName.length <= 200) {

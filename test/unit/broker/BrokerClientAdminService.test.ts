@@ -124,6 +124,29 @@ describe('Class: BrokerClientAdminService', () => {
       expect((await t.module.admin.get('leap-day')).expiresAt).toBe('2028-02-29T00:00:00.000Z');
     });
 
+    it('refuses an id that starts with ".", "_" or "-", saying it must start with a letter or digit', async () => {
+      // Prepare
+      const t = buildTestBroker();
+
+      // Act
+      const errors = await Promise.all(
+        ['_svc-account', '.hidden', '-dash'].map(
+          (id) =>
+            t.module.admin
+              .create({ id, displayName: 'x', allowedScopes: ['demo-token'] })
+              .catch((e: unknown) => e) as Promise<ValidationError>,
+        ),
+      );
+
+      // Assess: the message names the rule the id broke, not only rules it keeps
+      for (const error of errors) {
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(error.issues).toEqual([
+          { field: 'id', message: expect.stringContaining('starting with a letter or digit') as unknown },
+        ]);
+      }
+    });
+
     it('refuses a taken id', async () => {
       // Prepare
       const t = buildTestBroker();
