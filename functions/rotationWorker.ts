@@ -12,7 +12,8 @@ const defaultResolver: RotationWorkerResolver = () => getServices().rotation;
  * Queue trigger (`ROTATION_QUEUE`): runs one rotation job. A failed job throws, so the host makes the
  * message visible again and retries; after host.json's `maxDequeueCount` it lands in `<queue>-poison`
  * and the journal says why. A job stopped by ARM throttling is not failed: it is put back on the queue
- * with a delay and the message completes (`RotationJobHandler`).
+ * with a delay and the message completes; so does one whose failure only a person can fix, such as drift
+ * (`RotationJobHandler`).
  */
 export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
@@ -22,7 +23,9 @@ export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultR
     const detail =
       outcome.status === 'skipped'
         ? `reason=${outcome.reason}${outcome.detail ? ` (${outcome.detail})` : ''}`
-        : `slot=${outcome.slot} version=${outcome.secretVersion}`;
+        : outcome.status === 'failed'
+          ? `code=${outcome.code} (waits for a person; see the endpoint's status)`
+          : `slot=${outcome.slot} version=${outcome.secretVersion}`;
     context.log(`RotationWorker => run => ${outcome.status} endpoint=${outcome.endpointId} ${detail}`);
   };
 }

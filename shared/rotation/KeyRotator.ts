@@ -42,6 +42,12 @@ export type RotationOutcome =
       readonly reason:
         'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace' | 'throttled';
       readonly detail?: string;
+    }
+  | {
+      /** Journaled and published; left for a person to fix (`needsOperator` in errors.ts), so not retried. */
+      readonly status: 'failed';
+      readonly endpointId: string;
+      readonly code: string;
     };
 
 /** Dependencies of {@link KeyRotator}. */

@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import { queueMessageFields } from '../queueMessage';
-import { ArmThrottledError, errorCode, LeaseLostError, safeMessage } from './errors';
+import { ArmThrottledError, errorCode, LeaseLostError, needsOperator, safeMessage } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
 import {
@@ -38,6 +38,8 @@ export interface RotationJobHandlerOptions {
  * Turns one queue message into one rotation run. Failures are rethrown so the host retries the message
  * (visibility timeout, then again); on the last delivery the journal gets a `poison` record saying why,
  * because the host is about to move the message to `<queue>-poison` where nobody reads it by default.
+ * A failure only a person can fix (`needsOperator`: drift, an unsafe regeneration, a wrong auth mode)
+ * completes the message instead, as outcome `failed`: the run has journaled and published it already.
  *
  * ARM throttling is not a failure: a run stopped by `ArmThrottledError` puts a copy of its job back on
  * the queue, invisible for the `Retry-After` plus jitter (so deferred jobs do not return as one herd),
@@ -64,6 +66,9 @@ export class RotationJobHandler {
         return { status: 'skipped', endpointId: job.endpointId, reason: 'inProgress', detail: 'lease lost' };
       const deferred = await this.deferIfThrottled(job, error);
       if (deferred) return deferred;
+      // The run journaled and published this failure; every redelivery would only fail and alert again.
+      const code = errorCode(error);
+      if (needsOperator(code)) return { status: 'failed', endpointId: job.endpointId, code };
       if (dequeueCount >= (this.options.maxDequeueCount ?? 5))
         await this.recordPoison(job, error, dequeueCount);
       throw error;

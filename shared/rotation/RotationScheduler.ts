@@ -4,8 +4,9 @@ import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
+import { needsOperator, OPERATOR_REMINDER_MS } from './errors';
 import type { RotationJobQueue } from './RotationJob';
-import { isRotationRunning, type RotationJournal } from './RotationJournal';
+import { isRotationRunning, type RotationJournal, type RotationState } from './RotationJournal';
 import { isDue } from './RotationPlanner';
 
 /** Dependencies of {@link RotationScheduler}. */
@@ -22,7 +23,8 @@ export interface RotationSchedulerOptions {
 /**
  * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
  * left half-done) or whose journal holds an event a stopped run did not send (disabled endpoints
- * included), and not being rotated right now, and enqueues one job each. The timer takes no lease:
+ * included), and not being rotated right now nor waiting for a person to fix their last failure, and
+ * enqueues one job each. The timer takes no lease:
  * duplicates (two instances' ticks, or a run that starts just after the check) are harmless, because
  * the rotator re-checks "due" under the endpoint's lease.
  */
@@ -76,9 +78,21 @@ export class RotationScheduler {
     // or sends the event it journaled and stopped before sending.
     if (isRotationRunning(lease)) return false;
     if (state.unsentEvent !== undefined) return true;
-    if (!endpoint.enabled) return false;
+    if (!endpoint.enabled || awaitsOperator(state, now)) return false;
     return state.active !== undefined || isDue(endpoint, state, undefined, now);
   }
+}
+
+/**
+ * Whether the last run failed in a way only a person can fix, less than {@link OPERATOR_REMINDER_MS} ago:
+ * every tick would fail and alert again. The fix ends with `POST …/rotate`, which the timer does not wait for;
+ * drift fixed by hand also ends the wait once a drift check (the new version's event) finds the keys in sync.
+ */
+function awaitsOperator(state: RotationState, now: number): boolean {
+  const failure = state.lastError;
+  if (state.lastOutcome !== 'failed' || failure === undefined || !needsOperator(failure.code)) return false;
+  if (failure.code === 'DRIFT_DETECTED' && state.drift?.detected === false) return false;
+  return now - Date.parse(failure.at) < OPERATOR_REMINDER_MS;
 }
 
 /** Runs `work` over `items` with at most `limit` in flight. */

@@ -155,6 +155,26 @@ export class KeyValueRejectedError extends DependencyFailedError {
   }
 }
 
+/**
+ * Codes of failures that no retry can fix: a person has to act (operations.md gives each remedy), then
+ * `POST …/rotate`. The queue does not redeliver them and the timer tries them again only once
+ * {@link OPERATOR_REMINDER_MS} has passed, so one drifted endpoint raises one alert a day, not twenty an hour.
+ */
+const OPERATOR_ACTION_CODES: ReadonlySet<string> = new Set([
+  'DRIFT_DETECTED',
+  UNSAFE_REGENERATION,
+  'AUTH_MODE_NOT_KEY',
+  'ENDPOINT_KIND_UNSUPPORTED',
+]);
+
+/** How long the timer leaves a failure only a person can fix before it runs (and reports) it again. */
+export const OPERATOR_REMINDER_MS = 24 * 3_600_000;
+
+/** Whether a failure with this code waits for a person rather than for a retry. */
+export function needsOperator(code: string): boolean {
+  return OPERATOR_ACTION_CODES.has(code);
+}
+
 /** Reads the stable code of any error, for journal rows and telemetry. */
 export function errorCode(error: unknown): string {
   if (error instanceof AppError) return error.code;

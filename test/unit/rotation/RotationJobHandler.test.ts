@@ -129,6 +129,26 @@ describe('Class: RotationJobHandler', () => {
       expect(f.events.events.filter((e) => e.type === 'RotationFailed')).toEqual([]);
     });
 
+    it('completes a drifted job on its first delivery: one alert, no redelivery, no poison record', async () => {
+      // Prepare: Key Vault holds a value that is neither key of the endpoint
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({ ...message, reason: 'manual' });
+      f.secrets.seed('demo-key-secret', 'typed-by-hand');
+      f.clock.advanceHours(800);
+
+      // Act
+      const outcome = await f.services.worker.handle(message, 1);
+
+      // Assess: the host completes the message (no throw), so nothing repeats the failure
+      expect(outcome).toEqual({ status: 'failed', endpointId: 'demo-key', code: 'DRIFT_DETECTED' });
+      expect(f.events.events.filter((e) => e.type === 'DriftDetected')).toHaveLength(1);
+      expect(f.events.events.filter((e) => e.type === 'RotationFailed')).toHaveLength(1);
+      const { state } = await f.journal.getState('demo-key');
+      expect(state.lastError).toMatchObject({ code: 'DRIFT_DETECTED', step: 'plan' });
+      expect(f.keys.regenerations).toHaveLength(1);
+    });
+
     it('still rethrows other failures so the host retries them', async () => {
       // Prepare
       const f = buildRotationFixture({ testTimeoutSeconds: 1 });

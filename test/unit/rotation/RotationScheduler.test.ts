@@ -114,6 +114,57 @@ describe('Class: RotationScheduler', () => {
       ).toEqual(['being-rotated', 'drift-checked']);
     });
 
+    it('leaves a failure only a person can fix to the person for a day, and retries other failures every tick', async () => {
+      // Prepare: both overdue; one failed on drift, one on an outage, a minute ago
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'drifted' });
+      f.addEndpoint({ id: 'outage-hit' });
+      const at = new Date(f.clock.now() - 60_000).toISOString();
+      const failedWith = (code: string) => ({
+        lastRotatedAt: new Date(f.clock.now() - 1_000 * 3_600_000).toISOString(),
+        lastOutcome: 'failed' as const,
+        lastOutcomeAt: at,
+        lastError: { code, message: 'm', step: 'plan' as const, at },
+      });
+      f.journal.seedState('drifted', failedWith('DRIFT_DETECTED'));
+      f.journal.seedState('outage-hit', failedWith('DependencyUnavailable'));
+      const ticks: string[][] = [];
+
+      // Act: a tick every 15 minutes for a day and one more
+      for (let tick = 0; tick <= 96; tick += 1) {
+        f.jobs.jobs.length = 0;
+        await f.services.scheduler.enqueueDue(f.clock.now());
+        ticks.push(f.jobs.jobs.map((j) => j.endpointId).sort());
+        f.clock.advanceHours(0.25);
+      }
+
+      // Assess: the outage is retried on every tick, the drift once its day is over (the last tick)
+      expect(ticks.every((ids) => ids.includes('outage-hit'))).toBe(true);
+      expect(ticks.map((ids) => ids.includes('drifted')).lastIndexOf(false)).toBe(95);
+      expect(ticks.filter((ids) => ids.includes('drifted'))).toHaveLength(1);
+    });
+
+    it('rotates a drifted endpoint on the next tick once a drift check finds the key a person wrote in sync', async () => {
+      // Prepare: drift refused a rotation; then a person wrote the endpoint's key, and its event ran a check
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt: '' });
+      f.secrets.seed('demo-key-secret', 'typed-by-hand');
+      f.clock.advanceHours(800);
+      await f.services.worker.handle({ endpointId: 'demo-key', reason: 'schedule' }, 1);
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      const whileDrifted = f.jobs.jobs.length;
+      f.secrets.seed('demo-key-secret', f.keys.keysOf('demo-key').Primary);
+      await expect(f.services.drift.check('demo-key')).resolves.toMatchObject({ status: 'inSync' });
+
+      // Act
+      await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      expect(whileDrifted).toBe(0);
+      expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['demo-key']);
+    });
+
     it('keeps going when one endpoint cannot be read', async () => {
       // Prepare
       const f = buildRotationFixture();

@@ -261,6 +261,31 @@ describe('Functions: rotationTimer and rotationWorker', () => {
     ]);
   });
 
+  it('the worker completes a drifted job and logs its code, so the host does not redeliver it', async () => {
+    // Prepare: Key Vault holds a value that is neither key of the endpoint
+    const f = buildRotationFixture();
+    f.addEndpoint();
+    const worker = rotationWorkerHandler(() => f.services);
+    const message = { endpointId: 'demo-key', reason: 'manual', requestedAt: '2026-01-01T00:00:00Z' };
+    await worker(message, context());
+    f.secrets.seed('demo-key-secret', 'typed-by-hand');
+    f.clock.advanceHours(800);
+    const lines: string[] = [];
+    const logged = new InvocationContext({
+      invocationId: 'inv-2',
+      triggerMetadata: { dequeueCount: 1 },
+      logHandler: (_level, ...args) => void lines.push(args.join(' ')),
+    });
+
+    // Act
+    await worker({ ...message, reason: 'schedule' }, logged);
+
+    // Assess
+    expect(lines).toEqual([
+      "RotationWorker => run => failed endpoint=demo-key code=DRIFT_DETECTED (waits for a person; see the endpoint's status)",
+    ]);
+  });
+
   it('the worker rejects a malformed message', async () => {
     const f = buildRotationFixture();
     await expect(rotationWorkerHandler(() => f.services)({ reason: 'whenever' }, context())).rejects.toThrow(
