@@ -1,6 +1,6 @@
 import { MAX_PERIOD_HOURS } from './endpoints/validateEndpoint';
 import { ConfigError, type FieldIssue } from './errors';
-import { parseSchedule } from './ncrontab';
+import { NcrontabError, nextOccurrence } from './ncrontab';
 import {
   boolSetting,
   intSetting,
@@ -9,6 +9,21 @@ import {
   stringSetting,
   urlSetting,
 } from './settingSchema';
+
+/**
+ * What keeps the timer from running `expression`, if anything. The Functions host reads the schedule
+ * itself and, on one it cannot run, fails the timer function alone: the app would start, answer and
+ * report healthy, and never rotate.
+ */
+function scheduleProblem(expression: string): string | undefined {
+  try {
+    nextOccurrence(expression, new Date());
+    return undefined;
+  } catch (error) {
+    if (error instanceof NcrontabError) return error.message;
+    throw error;
+  }
+}
 
 /** Azure Storage's queue naming rule. */
 const QUEUE_NAME = {
@@ -80,6 +95,7 @@ export const SETTINGS = {
       default: '0 */15 * * * *',
       pattern: /^\S+(\s+\S+){5}$/,
       patternText: 'six NCRONTAB fields: second minute hour day month day-of-week',
+      check: scheduleProblem,
     },
   ),
   rotationQueue: stringSetting(
@@ -276,14 +292,6 @@ export function loadConfig(env: Env = process.env): AppConfig {
       field: SETTINGS.rotationPeriodHours.name,
       message: `must be longer than ROTATION_GRACE_HOURS (${v.rotationGraceHours})`,
     });
-  }
-  // Six fields pass the pattern; the host refuses a field it cannot parse and never runs the timer.
-  if (v.rotationSchedule !== undefined) {
-    try {
-      parseSchedule(v.rotationSchedule);
-    } catch (error) {
-      issues.push({ field: SETTINGS.rotationSchedule.name, message: (error as Error).message });
-    }
   }
   if (issues.length > 0) throw new ConfigError(issues);
 

@@ -81,6 +81,8 @@ export function stringSetting(
     secret?: boolean;
     pattern?: RegExp;
     patternText?: string;
+    /** Checked after the pattern: says what is wrong with the value, or nothing. */
+    check?: Rule<string>;
   } = {},
 ): SettingSpec<string> {
   const rules: Rule<string>[] = [];
@@ -90,6 +92,7 @@ export function stringSetting(
       pattern.test(v) ? undefined : `must be ${options.patternText ?? `like ${String(pattern)}`}`,
     );
   }
+  if (options.check) rules.push(options.check);
   return spec(name, description, (raw) => ({ ok: true, value: raw }), { ...options, rules });
 }
 

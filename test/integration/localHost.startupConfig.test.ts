@@ -46,6 +46,20 @@ describe('Local host: the app with a bad setting', () => {
     expect(message).not.toMatch(/^\s+at /m);
   });
 
+  it('stops at start-up naming a ROTATION_SCHEDULE the timer cannot run, not with a stack trace', async () => {
+    // Act: six fields, but minute 75
+    const message = await startFailure({
+      ...bindingSettings,
+      ROTATION_SCHEDULE: '0 75 * * * *',
+      KEY_VAULT_URL: 'https://vault.example.net/',
+      BROKER_SECRET_PEPPER: 'p'.repeat(40),
+    });
+
+    // Assess
+    expect(message).toContain('ROTATION_SCHEDULE: Invalid minute field "75"');
+    expect(message).not.toMatch(/^\s+at /m);
+  });
+
   it('stops at start-up naming each bad entry and field of ENDPOINTS_FILE, not at its first endpoint lookup', async () => {
     // Prepare: valid settings, and a file with a misspelt probe field and a period over ten years
     const dir = mkdtempSync(join(tmpdir(), 'endpoints-file-'));
