@@ -67,7 +67,10 @@ export async function spawnFunctionsHost(opts: SpawnFunctionsHostOptions): Promi
     const fail = (error: Error): void => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      reject(new Error(`${error.message}\n${captured.toString()}`));
+      const failure = new Error(`${error.message}\n${captured.toString()}`);
+      // Its port was taken: say so as a server in this process would, so `npm start` names the setting.
+      if (/listen EADDRINUSE/.test(captured.toString())) Object.assign(failure, { code: 'EADDRINUSE' });
+      reject(failure);
     };
     let listening = false;
     const onData = (chunk: Buffer): void => {

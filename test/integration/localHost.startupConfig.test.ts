@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -88,6 +89,43 @@ describe('Local host: the app with a bad setting', () => {
       expect(message).not.toMatch(/^\s+at /m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Local host: its port taken', () => {
+  it('fails with EADDRINUSE, as a server in this process would, so npm start can say which setting moves it', async () => {
+    // Prepare: another server (a Core Tools host, say) on the port
+    const other = createServer();
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const { port } = other.address() as AddressInfo;
+
+    try {
+      // Act
+      const failure = await spawnFunctionsHost({
+        env: {
+          PATH: process.env.PATH ?? '',
+          AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+          ...bindingSettings,
+          KEY_VAULT_URL: 'https://vault.example.net/',
+          BROKER_SECRET_PEPPER: 'p'.repeat(40),
+        },
+        port,
+        masterKey: 'master-key-for-tests',
+        defaultKey: 'default-key-for-tests',
+        cwd: root,
+      }).then(
+        async (host) => {
+          await host.stop();
+          throw new Error('the host started on a port in use');
+        },
+        (error: unknown) => error,
+      );
+
+      // Assess
+      expect(failure).toMatchObject({ code: 'EADDRINUSE' });
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
     }
   });
 });
