@@ -42,15 +42,24 @@ async function main(): Promise<void> {
   let stack: LocalStack | undefined;
   const verbose = process.env.LOCAL_VERBOSE === 'true';
   let showHost = false;
+  let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) {
+      // A second Ctrl-C while the host finishes its invocations: stop at once. Exiting kills every child
+      // still running (childStopper); dying of the signal instead would leave Azurite, in its own process
+      // group, running with its ports.
+      console.log(`\n${signal} received again: stopping at once`);
+      process.exit(130);
+    }
+    stopping = true;
     console.log(`\n${signal} received: stopping the local stack…`);
     await stack?.stop();
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
   // A closed terminal: Azurite, in its own process group, would not hear of it.
-  process.once('SIGHUP', () => void shutdown('SIGHUP'));
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
 
   stack = await startLocalStack({
     root,

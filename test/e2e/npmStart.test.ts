@@ -168,3 +168,60 @@ describe('npm start (the start script in its own process)', () => {
     });
   });
 });
+
+describe('npm start stopped with Ctrl-C twice (the second before the first has stopped everything)', () => {
+  let root: string;
+  let start: ChildProcess;
+  let output = '';
+  let started: SeenProcess[] = [];
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'amlcb-start-'));
+    cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true });
+    for (const file of ['host.json', 'package.json']) copyFileSync(join(REPO, file), join(root, file));
+    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+    start = spawn(process.execPath, [join(root, 'dist', 'local', 'start.js')], {
+      cwd: root,
+      env: { ...process.env, LOCAL_FUNCTIONS_PORT: '0', LOCAL_EMULATOR_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    start.stdout?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    start.stderr?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+    await waitFor('the start banner', () => output.includes('Ctrl-C stops everything.'), {
+      timeoutMs: 120_000,
+      describe: () => output.slice(-3000),
+    });
+    started = descendantsOf(start.pid as number);
+  }, 150_000);
+
+  afterAll(() => {
+    const left = start?.pid === undefined ? started : [...started, ...descendantsOf(start.pid)];
+    for (const seen of left) if (isRunning(seen)) process.kill(seen.pid, 'SIGKILL');
+    if (start?.exitCode === null && start.signalCode === null) start.kill('SIGKILL');
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('stops at once and leaves no process behind, Azurite in its own process group included', async () => {
+    // Prepare
+    const pid = start.pid as number;
+    const exited = new Promise<void>((resolve) => start.once('exit', () => resolve()));
+
+    // Act: Ctrl-C, then Ctrl-C again while the stack is still stopping
+    process.kill(-pid, 'SIGINT');
+    await waitFor('the first Ctrl-C to be taken', () => output.includes('SIGINT received'));
+    process.kill(-pid, 'SIGINT');
+    await exited;
+
+    // Assess
+    expect(started.length).toBeGreaterThanOrEqual(2);
+    await waitFor('every process npm start started to exit', () => !started.some(isRunning), {
+      timeoutMs: 15_000,
+      describe: () =>
+        `still running: ${started
+          .filter(isRunning)
+          .map((p) => p.pid)
+          .join(', ')}`,
+    });
+  });
+});
