@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -16,14 +16,14 @@ const VALID_DAYS = 30;
 
 /**
  * Returns the self-signed certificate (SAN `localhost`, `127.0.0.1`) that the local stand-ins serve,
- * generating it under `dir` when missing or close to expiry. The Azure SDKs refuse bearer tokens over
- * plain HTTP, so the stand-ins must be HTTPS; Node trusts this certificate only through
+ * generating it under `dir` when missing, close to expiry or not matching its key. The Azure SDKs refuse
+ * bearer tokens over plain HTTP, so the stand-ins must be HTTPS; Node trusts this certificate only through
  * `NODE_EXTRA_CA_CERTS`, which it reads at process start, so callers generate it before spawning.
  */
 export async function ensureLocalCertificate(dir: string): Promise<LocalCertificate> {
   const certPath = join(dir, 'local-ca.pem');
   const keyPath = join(dir, 'local-ca-key.pem');
-  if (existsSync(certPath) && existsSync(keyPath) && !expiresSoon(certPath)) {
+  if (existsSync(certPath) && existsSync(keyPath) && reusable(certPath, keyPath)) {
     return { certPath, keyPath, cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
   }
   mkdirSync(dir, { recursive: true });
@@ -55,11 +55,17 @@ export async function ensureLocalCertificate(dir: string): Promise<LocalCertific
   return { certPath, keyPath, cert: pems.cert, key: pems.private };
 }
 
-function expiresSoon(certPath: string): boolean {
+/**
+ * Whether an earlier run's pair can serve again: not close to expiry, and the key is the certificate's
+ * (a run stopped between the two writes, or an edited file, would otherwise stop every later start
+ * with an OpenSSL message such as "key values mismatch").
+ */
+function reusable(certPath: string, keyPath: string): boolean {
   try {
     const cert = new X509Certificate(readFileSync(certPath));
-    return new Date(cert.validTo).getTime() - Date.now() < 2 * 86_400_000;
+    if (new Date(cert.validTo).getTime() - Date.now() < 2 * 86_400_000) return false;
+    return cert.checkPrivateKey(createPrivateKey(readFileSync(keyPath)));
   } catch {
-    return true;
+    return false;
   }
 }
