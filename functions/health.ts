@@ -3,7 +3,10 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { withHttpErrors } from '../shared/http';
 import { getServices, type ServiceResolver } from '../shared/services';
 
-/** `GET /api/health`: each dependency's state; 200 when all are up, 503 otherwise. Anonymous. */
+/**
+ * `GET /api/health`: each dependency's state; 200 when all are up, 503 otherwise. Anonymous, so calls of the
+ * same second share one check (`HealthCheck`) rather than each calling Key Vault and storage.
+ */
 export function healthHandler(resolve: ServiceResolver = getServices) {
   return withHttpErrors(
     async (_request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {

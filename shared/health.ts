@@ -25,25 +25,45 @@ export interface HealthReport {
 
 /**
  * Checks every dependency in parallel, each bounded by a timeout so a hung dependency cannot hang the
- * health endpoint.
+ * health endpoint. One check runs at a time, and its report answers the callers that come within
+ * `reuseMs` of its end: the endpoint is anonymous, and each check calls Key Vault, whose request limit
+ * is per vault, so a flood of calls must not become one on the vault the rotation and the key's
+ * consumers read.
  * @example await new HealthCheck({ probes: [storageProbe, keyVaultProbe] }).run()
  */
 export class HealthCheck {
   private readonly probes: readonly HealthProbe[];
   private readonly timeoutMs: number;
+  private readonly reuseMs: number;
+  /** The check running, or the last one with when it ended. */
+  private latest?: { report: Promise<HealthReport>; endedAt?: number };
 
   /**
    * @param options.probes - dependencies to check
    * @param options.timeoutMs - per-probe limit
+   * @param options.reuseMs - how long a finished check's report still answers
    * @default options.timeoutMs 3000
+   * @default options.reuseMs 1000
    */
-  constructor(options: { probes: readonly HealthProbe[]; timeoutMs?: number }) {
+  constructor(options: { probes: readonly HealthProbe[]; timeoutMs?: number; reuseMs?: number }) {
     this.probes = options.probes;
     this.timeoutMs = options.timeoutMs ?? 3000;
+    this.reuseMs = options.reuseMs ?? 1000;
+  }
+
+  /** The running check's report, a report of the last `reuseMs`, or a new check's. */
+  run(): Promise<HealthReport> {
+    const latest = this.latest;
+    if (latest && (latest.endedAt === undefined || Date.now() - latest.endedAt < this.reuseMs))
+      return latest.report;
+    const next: { report: Promise<HealthReport>; endedAt?: number } = { report: this.check() };
+    void next.report.then(() => (next.endedAt = Date.now()));
+    this.latest = next;
+    return next.report;
   }
 
   /** Runs all probes and summarises them. */
-  async run(): Promise<HealthReport> {
+  private async check(): Promise<HealthReport> {
     const dependencies = await Promise.all(this.probes.map((probe) => this.runProbe(probe)));
     return { status: dependencies.every((d) => d.status === 'up') ? 'up' : 'degraded', dependencies };
   }

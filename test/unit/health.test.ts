@@ -35,6 +35,44 @@ describe('Class: HealthCheck', () => {
       expect(JSON.stringify(report)).not.toContain('secret-looking detail');
     });
 
+    it('shares one check among callers of the same second, so anonymous calls cannot multiply calls to the vault', async () => {
+      // Prepare: a dependency that answers after 20 ms, and counts its calls
+      let calls = 0;
+      const probe = {
+        name: 'keyVault',
+        check: async () => {
+          calls++;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        },
+      };
+      const check = new HealthCheck({ probes: [probe] });
+
+      // Act: fifty at once, then one more just after
+      const reports = await Promise.all(Array.from({ length: 50 }, () => check.run()));
+      const after = await check.run();
+
+      // Assess
+      expect(calls).toBe(1);
+      expect(new Set([...reports, after]).size).toBe(1);
+    });
+
+    it('checks again once the last report is older than reuseMs', async () => {
+      // Prepare
+      let calls = 0;
+      const check = new HealthCheck({
+        probes: [{ name: 'tables', check: async () => void calls++ }],
+        reuseMs: 10,
+      });
+      await check.run();
+
+      // Act
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await check.run();
+
+      // Assess
+      expect(calls).toBe(2);
+    });
+
     it('bounds a hung probe by the timeout', async () => {
       // Prepare
       const check = new HealthCheck({
