@@ -30,6 +30,8 @@ interface LoadedClient extends AuthenticatedClient {
 interface Slot {
   client: LoadedClient | undefined;
   loadedAtMs: number;
+  /** When the last registry read of this id started (a refusal's re-read waits {@link RECHECK_MS} after it). */
+  readAtMs: number;
   loading: Promise<LoadedClient | undefined> | undefined;
 }
 
@@ -59,6 +61,9 @@ export interface ClientAuthenticatorOptions {
   readTimeLimitMs?: number;
 }
 
+/** Least time between a read of a client's record and the re-read a refusal starts (see `authenticate`). */
+const RECHECK_MS = 2000;
+
 /** Ids the registry can hold; anything else is answered as unknown without a registry read. */
 const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
 
@@ -78,8 +83,10 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  *   legitimate holder out. The backoff slows misconfigured clients and keeps failure traffic cheap.
  * - Disabled and expired clients are refused only after the secret checked out, so the refusal tells
  *   nothing to someone without the secret.
- * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once, other
- *   instances see changes within the TTL. A registry outage keeps serving stale records (read again
+ * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once. Before it
+ *   refuses a request (wrong secret, unknown id, disabled or expired), an instance reads the record
+ *   again, at most once per id every {@link RECHECK_MS}, so a secret regenerated or a client created or
+ *   enabled on another instance works everywhere at once; other changes are seen within the TTL. A registry outage keeps serving stale records (read again
  *   every few seconds meanwhile, not on every request), and so does a re-read that is still running
  *   (after `reloadWaitMs` for the request that started it).
  */
@@ -106,15 +113,16 @@ export class ClientAuthenticator {
    */
   async authenticate(clientId: string, secret: string): Promise<AuthenticatedClient> {
     const known = CLIENT_ID_PATTERN.test(clientId);
-    const client = known ? await this.lookup(clientId) : undefined;
-    const now = this.options.clock.now();
-    const remembered =
-      client?.verified.some((previous) => SecretHasher.sameSecret(secret, previous)) ?? false;
-    const matches = remembered ? 1 : this.verify(client, secret);
-    if (matches === 1 && client && !remembered) {
-      // Two live secrets per client; more entries only after a rotation, before the record reloads.
-      if (client.verified.length >= 4) client.verified.length = 0;
-      client.verified.push(secret);
+    let client = known ? await this.lookup(clientId) : undefined;
+    let now = this.options.clock.now();
+    let matches = this.match(client, secret);
+    if (known && (matches === 0 || !client?.enabled || now >= client.expiresAtMs)) {
+      const reRead = await this.recheck(clientId, client);
+      if (reRead !== client) {
+        client = reRead;
+        now = this.options.clock.now();
+        matches = this.match(client, secret);
+      }
     }
     const backoffKey = known ? clientId : clientId.slice(0, 128);
     if (matches === 0 || !client) {
@@ -128,6 +136,38 @@ export class ClientAuthenticator {
     if (!client.enabled) throw new ClientNotAuthorizedError('The client is disabled.');
     if (now >= client.expiresAtMs) throw new ClientNotAuthorizedError('The client has expired.');
     return client;
+  }
+
+  /** 1 when the secret is one of the client's, else 0; a secret that matched is remembered with the record. */
+  private match(client: LoadedClient | undefined, secret: string): number {
+    if (client?.verified.some((previous) => SecretHasher.sameSecret(secret, previous))) return 1;
+    const matches = this.verify(client, secret);
+    if (matches === 1 && client) {
+      // Two live secrets per client; more entries only after a rotation, before the record reloads.
+      if (client.verified.length >= 4) client.verified.length = 0;
+      client.verified.push(secret);
+    }
+    return matches;
+  }
+
+  /**
+   * The record read again before a refusal: another instance may have regenerated a secret, or created or
+   * enabled the client, less than `cacheTtlMs` ago. At most one read per id every {@link RECHECK_MS}, so
+   * wrong secrets cannot turn into a storage read each; a read that fails or is slow keeps the refusal.
+   */
+  private async recheck(
+    clientId: string,
+    previous: LoadedClient | undefined,
+  ): Promise<LoadedClient | undefined> {
+    const slot = this.slots.get(clientId);
+    if (!slot || this.options.clock.now() - slot.readAtMs < RECHECK_MS) return previous;
+    const startedHere = slot.loading === undefined;
+    const loading = (slot.loading ??= this.load(clientId, slot));
+    try {
+      return await reReadOrPrevious(loading, previous, startedHere, this.reloadWaitMs);
+    } catch {
+      return previous;
+    }
   }
 
   /** 1 when the secret's HMAC equals one of the stored hashes, else 0; the same work either way. */
@@ -151,7 +191,7 @@ export class ClientAuthenticator {
     let slot = this.slots.get(clientId);
     if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return slot.client;
     if (!slot) {
-      slot = { client: undefined, loadedAtMs: -Infinity, loading: undefined };
+      slot = { client: undefined, loadedAtMs: -Infinity, readAtMs: -Infinity, loading: undefined };
       this.slots.set(clientId, slot);
     }
     const startedHere = slot.loading === undefined;
@@ -161,6 +201,7 @@ export class ClientAuthenticator {
   }
 
   private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {
+    slot.readAtMs = this.options.clock.now();
     try {
       const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs);
       slot.client = record ? this.prepare(record) : undefined;

@@ -300,6 +300,55 @@ describe('Class: ClientAuthenticator', () => {
       expect(registry.reads).toBe(2);
     });
 
+    it('accepts at once a secret regenerated, or a client created or enabled, on another instance', async () => {
+      // Prepare: this instance holds the record (and an unknown id's absence) from 5 s ago
+      const { authenticator, registry, record, primary, hasher, clock } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      await failure(authenticator.authenticate('new-app', primary));
+      clock.advance(5_000);
+      const regenerated = SecretHasher.generateSecret();
+      registry.records.set(record.id, { ...record, secondarySecretHash: hasher.hashForStorage(regenerated) });
+      registry.records.set('new-app', { ...record, id: 'new-app', enabled: false });
+      await failure(authenticator.authenticate('new-app', primary));
+      clock.advance(5_000);
+      registry.records.set('new-app', { ...record, id: 'new-app', enabled: true });
+
+      // Act
+      const withNewSecret = await authenticator.authenticate('legacy-app', regenerated);
+      const created = await authenticator.authenticate('new-app', primary);
+
+      // Assess
+      expect(withNewSecret.id).toBe('legacy-app');
+      expect(created.id).toBe('new-app');
+    });
+
+    it('re-reads before a refusal at most once per client every 2 s, and keeps the refusal when that read fails', async () => {
+      // Prepare
+      const { authenticator, registry, primary, clock } = setup({
+        backoff: new FailureBackoff({ freeAttempts: 1000, baseDelayMs: 1000, maxDelayMs: 60_000 }),
+      });
+      await authenticator.authenticate('legacy-app', primary);
+      const readsBefore = registry.reads;
+
+      // Act: 100 wrong secrets within 2 s, then 100 more; then the same while the registry fails
+      const refusals: unknown[] = [];
+      for (let i = 0; i < 100; i++)
+        refusals.push(await failure(authenticator.authenticate('legacy-app', 'x')));
+      clock.advance(2_000);
+      for (let i = 0; i < 100; i++)
+        refusals.push(await failure(authenticator.authenticate('legacy-app', 'x')));
+      const readsHealthy = registry.reads - readsBefore;
+      registry.failing = true;
+      clock.advance(2_000);
+      for (let i = 0; i < 100; i++)
+        refusals.push(await failure(authenticator.authenticate('legacy-app', 'x')));
+
+      // Assess: one re-read per 2-s window (the first is within 2 s of the cached read), a 401 throughout
+      expect(readsHealthy).toBe(1);
+      expect(registry.reads - readsBefore).toBe(2);
+      expect(refusals.every((e) => e instanceof InvalidClientError)).toBe(true);
+    });
+
     it('HMACs a matching secret once per cached record; wrong secrets are HMACed every time', async () => {
       // Prepare
       const { authenticator, hasher, primary, secondary } = setup();
