@@ -116,7 +116,12 @@ export function urlSetting(
       if (!allowed.includes(url.protocol)) {
         return { ok: false, message: `must use ${allowed.join(' or ')}, got "${url.protocol}"` };
       }
-      return { ok: true, value: raw.replace(/\/+$/, '') };
+      // Settings are shown in errors and support output; a password in one would travel with it.
+      if (url.username || url.password)
+        return { ok: false, message: 'must not hold a user name or password (the app authenticates itself)' };
+      if (url.search || url.hash) return { ok: false, message: 'must have no query string or fragment' };
+      // As parsed: "https:vault.azure.net" or a host in capitals would otherwise reach the SDKs as typed.
+      return { ok: true, value: `${url.protocol}//${url.host}${url.pathname}`.replace(/\/+$/, '') };
     },
     options,
   );
@@ -140,7 +145,8 @@ export function intSetting(
     name,
     description,
     (raw) => {
-      if (!/^-?\d+$/.test(raw)) return { ok: false, message: `must be a whole number, got "${raw}"` };
+      if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)))
+        return { ok: false, message: `must be a whole number, got "${raw}"` };
       return withinBounds(Number(raw), options);
     },
     options,
@@ -157,7 +163,8 @@ export function numberSetting(
     name,
     description,
     (raw) => {
-      const value = Number(raw);
+      // Decimal only: Number() would also read "0x10" as 16 and "" as 0.
+      const value = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(raw) ? Number(raw) : NaN;
       if (!Number.isFinite(value)) return { ok: false, message: `must be a number, got "${raw}"` };
       return withinBounds(value, options);
     },

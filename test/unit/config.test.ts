@@ -63,6 +63,31 @@ describe('Function: loadConfig', () => {
     expect(error.message).toContain('ROTATION_GRACE_HOURS: must be at least 0, got -1');
   });
 
+  it('reads numbers as decimals and URLs as parsed, refusing what a typo or a pasted credential makes of them', () => {
+    // Act
+    const hex = configErrorOf({ ...validEnv, ROTATION_PERIOD_HOURS: '0x10' });
+    const huge = configErrorOf({ ...validEnv, ROTATION_LEASE_SECONDS: '1'.repeat(30) });
+    const withPassword = configErrorOf({
+      ...validEnv,
+      KEY_VAULT_URL: 'https://me:hunter2@v.vault.azure.net',
+    });
+    const withQuery = configErrorOf({ ...validEnv, ARM_ENDPOINT: 'https://management.azure.com/?x=1' });
+    const config = loadConfig({
+      ...validEnv,
+      ROTATION_PERIOD_HOURS: '26.5',
+      KEY_VAULT_URL: 'https:MyVault.vault.azure.net/',
+    });
+
+    // Assess
+    expect(hex.message).toContain('ROTATION_PERIOD_HOURS: must be a number, got "0x10"');
+    expect(huge.message).toContain('ROTATION_LEASE_SECONDS: must be a whole number');
+    expect(withPassword.message).toContain('KEY_VAULT_URL: must not hold a user name or password');
+    expect(withPassword.message).not.toContain('hunter2');
+    expect(withQuery.message).toContain('ARM_ENDPOINT: must have no query string or fragment');
+    expect(config.rotation.defaultPeriodHours).toBe(26.5);
+    expect(config.keyVault.url).toBe('https://myvault.vault.azure.net');
+  });
+
   it('names every missing or malformed setting in one error', () => {
     // Act
     const error = configErrorOf({ KEY_VAULT_URL: 'http://plain.example', ROTATION_PERIOD_HOURS: 'soon' });
