@@ -11,8 +11,8 @@ const defaultResolver: RotationResolver = () => getServices().rotation;
 /** Timer (`ROTATION_SCHEDULE`, NCRONTAB): enqueues one rotation job per due endpoint. */
 export function rotationTimerHandler(resolve: RotationResolver = defaultResolver) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
-    const { due, enqueued } = await resolve().scheduler.enqueueDue();
-    context.log(`RotationTimer => enqueueDue => due=${due} enqueued=${enqueued}`);
+    const { due, enqueued, failed } = await resolve().scheduler.enqueueDue();
+    context.log(`RotationTimer => enqueueDue => due=${due} enqueued=${enqueued} failed=${failed}`);
   };
 }
 

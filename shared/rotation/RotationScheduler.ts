@@ -1,6 +1,7 @@
 import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
@@ -33,11 +34,14 @@ export class RotationScheduler {
 
   /**
    * @param now - epoch ms (or a Date); defaults to the clock
-   * @returns how many endpoints were due and how many jobs were enqueued
+   * @returns how many endpoints were due, how many jobs were enqueued, and for how many endpoints the
+   *   check or the enqueue failed (they are tried again next tick)
+   * @throws DependencyUnavailableError when it failed for every endpoint it looked at (journal or queue down),
+   *   so the timer's run shows as failed rather than as a quiet round
    */
   async enqueueDue(
     now: number | Date = this.options.clock.now(),
-  ): Promise<{ due: number; enqueued: number }> {
+  ): Promise<{ due: number; enqueued: number; failed: number }> {
     const at = typeof now === 'number' ? now : now.getTime();
     const { registry, logger } = this.options;
     // Disabled endpoints are looked at too: one may still hold an event to send.
@@ -68,7 +72,12 @@ export class RotationScheduler {
     // Disabled endpoints are counted apart, so that `endpoints` is not read as the number kept rotating.
     const disabled = candidates.filter((e) => !e.enabled).length;
     logger.info('enqueueDue => done', { endpoints: candidates.length, disabled, due, enqueued, failed });
-    return { due, enqueued };
+    if (failed > 0 && failed === candidates.length)
+      throw new DependencyUnavailableError(
+        'journal',
+        `No endpoint could be checked or enqueued this round (${failed} failed); the next tick tries again.`,
+      );
+    return { due, enqueued, failed };
   }
 
   private async needsJob(endpoint: ManagedEndpoint, now: number): Promise<boolean> {

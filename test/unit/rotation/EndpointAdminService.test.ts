@@ -372,7 +372,7 @@ describe('Class: EndpointAdminService', () => {
       expect(status).not.toHaveProperty('lastRotatedAt');
       expect(status).not.toHaveProperty('lastError');
       expect(status).not.toHaveProperty('inProgress');
-      expect(scheduled).toEqual({ due: 1, enqueued: 1 });
+      expect(scheduled).toEqual({ due: 1, enqueued: 1, failed: 0 });
       expect(outcome).toMatchObject({ status: 'rotated', resumed: false });
       expect(await f.secrets.getCurrent('other-secret')).toBeDefined();
     });
@@ -391,7 +391,7 @@ describe('Class: EndpointAdminService', () => {
 
       // Assess
       expect(status).toMatchObject({ lastRotatedAt: '2026-01-01T00:00:00.000Z' });
-      expect(scheduled).toEqual({ due: 0, enqueued: 0 });
+      expect(scheduled).toEqual({ due: 0, enqueued: 0, failed: 0 });
     });
 
     it('reinstates a retired endpoint, and changes nothing for one that is not retired', async () => {

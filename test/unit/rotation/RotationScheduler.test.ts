@@ -41,7 +41,7 @@ describe('Class: RotationScheduler', () => {
       const result = await f.services.scheduler.enqueueDue(f.clock.now());
 
       // Assess
-      expect(result).toEqual({ due: 5, enqueued: 5 });
+      expect(result).toEqual({ due: 5, enqueued: 5, failed: 0 });
       expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual([
         'event-unsent',
         'half-done',
@@ -75,7 +75,7 @@ describe('Class: RotationScheduler', () => {
       const result = await f.services.scheduler.enqueueDue(f.clock.now());
 
       // Assess
-      expect(result).toEqual({ due: 1, enqueued: 1 });
+      expect(result).toEqual({ due: 1, enqueued: 1, failed: 0 });
       expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['off-unsent']);
     });
 
@@ -103,9 +103,9 @@ describe('Class: RotationScheduler', () => {
       const lapsed = await f.services.scheduler.enqueueDue(f.clock.now());
 
       // Assess
-      expect(working).toEqual({ due: 1, enqueued: 1 });
+      expect(working).toEqual({ due: 1, enqueued: 1, failed: 0 });
       expect(queuedWhileWorking).toEqual(['drift-checked']);
-      expect(lapsed).toEqual({ due: 2, enqueued: 2 });
+      expect(lapsed).toEqual({ due: 2, enqueued: 2, failed: 0 });
       expect(
         f.jobs.jobs
           .map((j) => j.endpointId)
@@ -180,10 +180,28 @@ describe('Class: RotationScheduler', () => {
       const result = await f.services.scheduler.enqueueDue(new Date(f.clock.now()));
 
       // Assess
-      expect(result).toEqual({ due: 1, enqueued: 1 });
+      expect(result).toEqual({ due: 1, enqueued: 1, failed: 1 });
       expect(f.logs.some((l) => l.includes('endpoint skipped this round') && l.includes('first-one'))).toBe(
         true,
       );
+    });
+
+    it('fails the round when no endpoint could be checked or enqueued, so the timer run shows as failed', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'first-one' });
+      f.addEndpoint({ id: 'second-one' });
+      f.journal.getState = () => Promise.reject(new Error('table down'));
+
+      // Act
+      const round = f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      await expect(round).rejects.toMatchObject({
+        code: 'DependencyUnavailable',
+        message: 'No endpoint could be checked or enqueued this round (2 failed); the next tick tries again.',
+      });
+      expect(f.logs.find((l) => l.includes('enqueueDue => done'))).toMatch(/due=0 enqueued=0 failed=2/);
     });
   });
 });

@@ -104,7 +104,7 @@ describe('Class: TableEndpointRegistry (an unreadable row)', () => {
 
     // Assess
     expect(listed.map((e) => e.id)).toEqual(['first-one', 'last-one']);
-    expect(result).toEqual({ due: 2, enqueued: 2 });
+    expect(result).toEqual({ due: 2, enqueued: 2, failed: 0 });
     expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['first-one', 'last-one']);
     expect([...new Set(lines)]).toEqual([
       expect.stringMatching(
