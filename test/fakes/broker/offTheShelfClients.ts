@@ -49,6 +49,14 @@ const [scope, clientId, repeat] = process.argv.slice(1);
   console.log(JSON.stringify({ ok: true, tokens }));
 })().catch((error) => console.log(JSON.stringify({ ok: false, name: error.name, message: error.message })));`;
 
+/** argv: scope. `DefaultAzureCredential` with nothing but its environment (AZURE_CLIENT_ID and the two above). */
+const DEFAULT_CLIENT = `
+const { DefaultAzureCredential } = require('@azure/identity');
+const [scope] = process.argv.slice(1);
+new DefaultAzureCredential().getToken(scope)
+  .then((t) => console.log(JSON.stringify({ ok: true, tokens: [{ token: t.token, expiresOnTimestamp: t.expiresOnTimestamp }] })))
+  .catch((error) => console.log(JSON.stringify({ ok: false, name: error.name, message: error.message })));`;
+
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -103,4 +111,15 @@ export function runMsiClient(
   repeat = 1,
 ): Promise<MsiClientResult> {
   return runScript(['-e', MSI_CLIENT, scope, clientId ?? '', String(repeat)], env);
+}
+
+/**
+ * Runs `new DefaultAzureCredential().getToken(scope)` in a process whose environment holds only `PATH`
+ * and `env` (IDENTITY_ENDPOINT, IDENTITY_HEADER, AZURE_CLIENT_ID).
+ */
+export function runDefaultCredentialClient(
+  env: Record<string, string>,
+  scope: string,
+): Promise<MsiClientResult> {
+  return runScript(['-e', DEFAULT_CLIENT, scope], env);
 }

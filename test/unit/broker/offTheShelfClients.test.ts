@@ -1,5 +1,9 @@
 import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
-import { runMsiClient, runOAuthClient } from '../../fakes/broker/offTheShelfClients';
+import {
+  runDefaultCredentialClient,
+  runMsiClient,
+  runOAuthClient,
+} from '../../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../../fakes/broker/serveBroker';
 
 describe('Protocols with off-the-shelf clients', () => {
@@ -97,6 +101,25 @@ describe('Protocols with off-the-shelf clients', () => {
       // Assess
       expect(result.ok).toBe(true);
       expect(result.tokens?.[0]?.token).toBe('amlToken-token-1');
+    });
+
+    it('takes the client id from AZURE_CLIENT_ID with DefaultAzureCredential, as docs/clients.md says', async () => {
+      // Prepare: the bare ManagedIdentityCredential does not read AZURE_CLIENT_ID; DefaultAzureCredential does.
+      const env = {
+        IDENTITY_ENDPOINT: `${served.url}/api/msi/token`,
+        IDENTITY_HEADER: c.primary,
+        AZURE_CLIENT_ID: c.id,
+      };
+
+      // Act
+      const viaDefault = await runDefaultCredentialClient(env, 'demo-token/.default');
+      const viaBare = await runMsiClient(env, 'demo-token/.default');
+
+      // Assess
+      expect(viaDefault.ok).toBe(true);
+      expect(viaDefault.tokens?.[0]?.token).toBe('amlToken-token-1');
+      expect(viaBare.ok).toBe(false);
+      expect(viaBare.message).toContain('A client_id is required with X-IDENTITY-HEADER');
     });
 
     it('fails fast with a wrong secret', async () => {
