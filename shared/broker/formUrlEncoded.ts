@@ -20,8 +20,10 @@ export function formDecode(value: string): string {
  * out: "Parameters sent without a value MUST be treated as if they were omitted". A repeat of a
  * parameter in `recognised` is refused ("MUST NOT be included more than once"); a repeat of any other
  * is ignored, as unrecognised parameters must be, and some (RFC 8707 `resource`) may legally repeat.
- * A malformed percent escape is refused where `URLSearchParams` would silently keep the raw text,
- * except in what is left out or ignored, which is never decoded. Empty pairs (`a=1&&b=2`) are skipped.
+ * A malformed percent escape in a recognised parameter's value is refused where `URLSearchParams`
+ * would silently keep the raw text; elsewhere it is ignored (an unrecognised value keeps its raw text,
+ * a name that does not decode is left out, an omitted value is never decoded). Empty pairs
+ * (`a=1&&b=2`) are skipped.
  * @param recognised - the parameters the caller reads
  * @throws InvalidTokenRequestError
  */
@@ -32,14 +34,27 @@ export function parseForm(body: string, recognised: ReadonlySet<string>): Map<st
     const equals = pair.indexOf('=');
     // Checked before decoding, so an omitted parameter (or an empty pair) costs no decoding.
     if (equals < 0 || equals === pair.length - 1) continue;
-    const name = formDecode(pair.slice(0, equals));
+    let name: string;
+    try {
+      name = formDecode(pair.slice(0, equals));
+    } catch {
+      // Not a name the caller reads, whatever it meant: ignored as unrecognised parameters must be.
+      continue;
+    }
     if (form.has(name)) {
       // Only a repeat pays for the lookup, so a well-formed request costs what it did.
       if (recognised.has(name))
         throw new InvalidTokenRequestError(`Parameter ${name.slice(0, 40)} is repeated.`);
       continue;
     }
-    form.set(name, formDecode(pair.slice(equals + 1)));
+    const raw = pair.slice(equals + 1);
+    try {
+      form.set(name, formDecode(raw));
+    } catch (error) {
+      // Only a value the caller reads must decode; another keeps its raw text, as in URLSearchParams.
+      if (recognised.has(name)) throw error;
+      form.set(name, raw);
+    }
   }
   return form;
 }

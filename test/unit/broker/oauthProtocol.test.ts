@@ -183,6 +183,19 @@ describe('Class: OAuthTokenProtocol', () => {
       expect(jsonOf(wrong)['error']).toBe('invalid_client');
     });
 
+    it('ignores an unrecognised parameter that is not form-urlencoded, as RFC 6749 §3.2 asks', async () => {
+      // Act
+      const r = await t.module.oauth.handle(
+        post(
+          `grant_type=client_credentials&client_id=${c.id}&client_secret=${c.primary}&scope=demo-token&note=100%&x%zz=1`,
+        ),
+      );
+
+      // Assess
+      expect(r.status).toBe(200);
+      expect(jsonOf(r)['scope']).toBe('demo-token');
+    });
+
     it('refuses a non-form body', async () => {
       // Act
       const r = await t.module.oauth.handle(post('{}', { 'content-type': 'application/json' }));

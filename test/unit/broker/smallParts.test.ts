@@ -32,6 +32,13 @@ describe('Function: parseForm', () => {
     expect(Object.fromEntries(form)).toEqual({ resource: 'r1', grant_type: 'g', foo: '1' });
   });
 
+  it('ignores an unrecognised parameter whose name or value is not form-urlencoded (RFC 6749 §3.2)', () => {
+    // Act
+    const form = parseForm('grant_type=g&note=100%&x%zz=1&scope=s', recognised);
+    // Assess: the raw value is kept, as URLSearchParams keeps it; a name that does not decode is left out.
+    expect(Object.fromEntries(form)).toEqual({ grant_type: 'g', note: '100%', scope: 's' });
+  });
+
   it('refuses a repeated recognised parameter and a malformed escape, naming the problem', () => {
     expect(() => parseForm('a=1&a=2', recognised)).toThrow('Parameter a is repeated.');
     expect(() => parseForm('a%3D=1&a%3D=2', recognised)).toThrow('Parameter a= is repeated.');
