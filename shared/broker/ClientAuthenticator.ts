@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimit } from '../clock';
 import { DependencyUnavailableError } from '../errors';
@@ -181,6 +181,15 @@ export class ClientAuthenticator {
           0;
   }
 
+  /**
+   * `clientId` as audit rows, telemetry and logs may hold it: as sent when this instance holds it as a
+   * registered client, else `unregistered:` and 16 hex digits of its SHA-256. An id that is no client's
+   * may be a secret pasted into the id field (`curl -u "$SECRET:$ID"`), and nothing may store a secret.
+   */
+  recordableId(clientId: string): string {
+    return this.slots.peek(clientId)?.client !== undefined ? clientId : unregisteredId(clientId);
+  }
+
   /** Forgets the cached record of a client (after an admin write in this process). */
   invalidate(clientId: string): void {
     this.slots.delete(clientId);
@@ -209,7 +218,7 @@ export class ClientAuthenticator {
       return slot.client;
     } catch (error) {
       this.options.logger.warn('lookup => registry unavailable', {
-        clientId,
+        clientId: this.recordableId(clientId),
         servingStale: slot.client !== undefined,
         error: errorName(error),
       });
@@ -239,4 +248,9 @@ export class ClientAuthenticator {
       verified: [],
     };
   }
+}
+
+/** The recorded form of an id no registered client has (see `ClientAuthenticator.recordableId`). */
+export function unregisteredId(clientId: string): string {
+  return `unregistered:${createHash('sha256').update(clientId, 'utf8').digest('hex').slice(0, 16)}`;
 }

@@ -134,9 +134,10 @@ export class TokenBroker {
     const reason = error instanceof AppError ? error.code : 'InternalError';
     const upstream = error instanceof UpstreamUnavailableError ? error.upstream : undefined;
     const failure = error instanceof UpstreamUnavailableError ? error.failure : undefined;
+    const clientId = this.options.authenticator.recordableId(request.clientId);
     this.options.audit.record({
       timeMs: this.options.clock.now(),
-      clientId: request.clientId.slice(0, 128),
+      clientId,
       scope: scope.slice(0, 256),
       protocol: request.protocol,
       outcome: 'denied',
@@ -147,7 +148,7 @@ export class TokenBroker {
     this.options.telemetry.trackEvent('TokenDenied', {
       reason,
       protocol: request.protocol,
-      clientId: request.clientId.slice(0, 128),
+      clientId,
       scope: scope.slice(0, 256),
       upstream,
       failure,

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import {
   ClientNotAuthorizedError,
   ClientRateLimitedError,
@@ -265,6 +267,35 @@ describe('Class: TokenBroker', () => {
       expect(t.audit.text()).not.toContain('amlToken-token');
       expect(t.telemetry.events.filter((e) => e.name === 'TokenIssued')).toHaveLength(2);
       expect(t.telemetry.events.filter((e) => e.name === 'TokenDenied')).toHaveLength(1);
+    });
+
+    it('records an id that is no registered client as a fingerprint, so a secret sent as the id is stored nowhere', async () => {
+      // Prepare: a client that swaps its id and secret, and one that sends a wrong secret
+      const t = buildTestBroker();
+      const c = await t.addClient();
+
+      // Act
+      const swapped = t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: c.primary,
+        secret: c.id,
+        scope: 'demo-token',
+      });
+      const wrongSecret = t.module.broker.vend({
+        protocol: 'msi',
+        clientId: c.id,
+        secret: 'wrong',
+        scope: 'demo-token',
+      });
+
+      // Assess
+      await expect(swapped).rejects.toThrow(InvalidClientError);
+      await expect(wrongSecret).rejects.toThrow(InvalidClientError);
+      const fingerprint = `unregistered:${createHash('sha256').update(c.primary).digest('hex').slice(0, 16)}`;
+      expect(t.audit.entries.map((e) => e.clientId)).toEqual([fingerprint, c.id]);
+      const denials = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+      expect(denials.map((e) => e.props?.['clientId'])).toEqual([fingerprint, c.id]);
+      expect([t.audit.text(), t.telemetry.text(), t.logs.join('\n')].join('\n')).not.toContain(c.primary);
     });
   });
 });
