@@ -2,6 +2,7 @@ import { RestError } from '@azure/core-rest-pipeline';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 
 import { TimeLimitError } from '../../shared/clock';
+import { DependencyFailedError, DependencyUnavailableError } from '../../shared/errors';
 import { withHttpErrors } from '../../shared/http';
 
 /** Answers of a handler that throws `error`, through the one mapping every HTTP function uses. */
@@ -49,4 +50,35 @@ describe('Function: withHttpErrors', () => {
       detail: 'An unexpected error occurred.',
     });
   });
+
+  it.each([
+    [
+      'an unavailable dependency',
+      new DependencyUnavailableError('keyVault', 'keyVault is unavailable (getSecret echoed s3cret-value)'),
+      503,
+      'DependencyUnavailable',
+    ],
+    [
+      'a dependency that refused',
+      new DependencyFailedError('arm', 'arm refused the request (listKeys echoed s3cret-value)', 403),
+      502,
+      'DependencyFailed',
+    ],
+  ])(
+    'answers %s with its status and code, and a generic detail instead of its message',
+    async (_what, error, status, code) => {
+      // Act
+      const answer = await answerTo(error);
+
+      // Assess: 5xx messages are only logged (shared/errors.ts)
+      expect(answer.status).toBe(status);
+      expect(answer.body).toMatchObject({
+        status,
+        code,
+        detail: 'A service this app depends on is not available. Try again later.',
+        instance: 'inv-1',
+      });
+      expect(JSON.stringify(answer.body)).not.toContain('s3cret-value');
+    },
+  );
 });

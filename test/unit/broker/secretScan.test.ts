@@ -124,4 +124,76 @@ describe('Secret hygiene across the broker', () => {
     }
     for (const body of successBodies) for (const secret of secrets) expect(body).not.toContain(secret);
   });
+
+  it('answers an outage and an unexpected failure on every token route with a generic message, never the error’s own', async () => {
+    // Prepare: the client registry down (503), then a failure no one planned for, carrying a secret (500)
+    const t = buildTestBroker();
+    const lines: string[] = [];
+    const context = new InvocationContext({
+      invocationId: 'generic',
+      logHandler: (_l, ...args) => void lines.push(args.join(' ')),
+    });
+    const c = await t.addClient({ allowedScopes: ['demo-token'] });
+    const send = () =>
+      Promise.all([
+        oauthTokenHandler(() => t.module)(
+          new HttpRequest({
+            method: 'POST',
+            url: 'http://l/api/oauth2/token',
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              authorization: basicAuth(c.id, c.primary),
+            },
+            body: { string: 'grant_type=client_credentials&scope=demo-token' },
+          }),
+          context,
+        ),
+        msiTokenHandler(() => t.module)(
+          new HttpRequest({
+            method: 'GET',
+            url: `http://l/api/msi/token?api-version=2019-08-01&resource=demo-token&client_id=${c.id}`,
+            headers: { 'x-identity-header': c.primary },
+          }),
+          context,
+        ),
+        endpointTokenHandler(() => t.module)(
+          new HttpRequest({
+            method: 'POST',
+            url: 'http://l/api/endpoints/demo-token/token',
+            params: { id: 'demo-token' },
+            headers: { authorization: basicAuth(c.id, c.primary) },
+          }),
+          context,
+        ),
+      ]);
+    const messages = (answers: HttpResponseInit[]) =>
+      answers.map((r) => {
+        const body = JSON.parse(r.body as string) as Record<string, unknown>;
+        return { status: r.status, message: body['error_description'] ?? body['message'] ?? body['detail'] };
+      });
+
+    // Act
+    t.registry.failing = true;
+    const outage = await send();
+    t.registry.failing = false;
+    const leaked = `audit store echoed ${c.primary}`;
+    const record = t.audit.record.bind(t.audit);
+    t.audit.record = (entry) => {
+      if (entry.outcome === 'issued') throw new Error(leaked);
+      record(entry);
+    };
+    const unexpected = await send();
+
+    // Assess
+    const unavailable = 'A service the broker depends on is not available. Try again later.';
+    expect(messages(outage)).toEqual([503, 503, 503].map((status) => ({ status, message: unavailable })));
+    const generic = 'An unexpected error occurred.';
+    expect(messages(unexpected)).toEqual([500, 500, 500].map((status) => ({ status, message: generic })));
+    expect(t.logs.filter((l) => l.includes('vend => unexpected error'))).toHaveLength(3);
+    const everything = [...outage, ...unexpected]
+      .map((r) => r.body as string)
+      .concat(lines, t.logs)
+      .join('\n');
+    expect(everything).not.toContain(c.primary);
+  });
 });
