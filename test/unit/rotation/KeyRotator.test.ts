@@ -189,11 +189,13 @@ describe('Class: KeyRotator', () => {
       const plainManual = await f.services.rotator.run(job('manual', { urgent: true }));
       const notExpired = await f.services.rotator.run(job('expired', { urgent: true }));
       f.secrets.setExpiry('demo-key-secret', secondaryVersion, new Date(f.clock.now() - 1000));
+      const notUrgent = await f.services.rotator.run(job('expired'));
       const expired = await f.services.rotator.run(job('expired', { urgent: true }));
 
       // Assess
       expect(plainManual).toMatchObject({ status: 'skipped', reason: 'inGrace' });
       expect(notExpired).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+      expect(notUrgent).toMatchObject({ status: 'skipped', reason: 'inGrace' });
       expect(expired).toMatchObject({ status: 'rotated', slot: 'Secondary' });
     });
 
