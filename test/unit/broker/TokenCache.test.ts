@@ -183,6 +183,33 @@ describe('Class: TokenCache', () => {
       expect(Object.keys(warning?.props ?? {}).filter(isSecretPropertyName)).toEqual([]);
     });
 
+    it('rests after a failed background refresh too: requests served the still-valid token do not ask the upstream again until the pause ends', async () => {
+      // Prepare: the background refresh of a cached token fails with a transient error (2 s pause)
+      const { cache, source, fetch, clock } = setup();
+      await cache.get('k', fetch);
+      source.behaviour = { kind: 'error', error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) };
+      clock.advance(HOUR / 2 + 1);
+      await cache.get('k', fetch);
+      await settle();
+
+      // Act: a second of traffic during the pause, then one request after it
+      const served = [];
+      for (let i = 0; i < 20; i++) {
+        served.push(await cache.get('k', fetch));
+        await settle();
+        clock.advance(50);
+      }
+      const callsDuringPause = source.calls;
+      clock.advance(1001);
+      await cache.get('k', fetch);
+      await settle();
+
+      // Assess
+      expect(served.every((t) => t.value === 'managedIdentity-token-1')).toBe(true);
+      expect(callsDuringPause).toBe(2);
+      expect(source.calls).toBe(3);
+    });
+
     it('never hands out a token with less than the minimum lifetime left: 503 with Retry-After instead', async () => {
       // Prepare
       const { cache, source, fetch, clock } = setup({ minLifetimeSeconds: 300 });
