@@ -160,6 +160,41 @@ describe('Class: EndpointAdminService', () => {
       expect(secret?.expiresOn?.getTime()).toBeGreaterThan(Date.parse(status.nextDueAt!));
     });
 
+    it('refuses a probe that cannot prove a key: no statuses, a status outside 200-599, a path not starting with / or ?', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      const probes = [
+        { acceptedStatuses: [] },
+        { acceptedStatuses: [199] },
+        { acceptedStatuses: [200, 600] },
+        { acceptedStatuses: [200.5] },
+        { path: 'score' },
+        { path: 'x'.repeat(2001) },
+      ];
+
+      // Act
+      const refused = [];
+      for (const [i, probe] of probes.entries())
+        refused.push(await issuesOf(f.services.admin.register({ id: `probe-${i}`, arm, probe })));
+      const accepted = await f.services.admin.register({
+        id: 'probe-ok',
+        arm,
+        probe: { path: '?verbose=true', acceptedStatuses: [200, 599] },
+      });
+
+      // Assess
+      expect(refused).toEqual([
+        ['probe.acceptedStatuses'],
+        ['probe.acceptedStatuses'],
+        ['probe.acceptedStatuses'],
+        ['probe.acceptedStatuses'],
+        ['probe.path'],
+        ['probe.path'],
+      ]);
+      expect(accepted.probe).toMatchObject({ path: '?verbose=true', acceptedStatuses: [200, 599] });
+      expect([...f.registry.endpoints.keys()]).toEqual(['probe-ok']);
+    });
+
     it('refuses broker key access when the grace period is not longer than the minimum token lifetime', async () => {
       // Prepare: a demo-speed deployment (grace may be as short as 36 s) with the broker's 300-s minimum.
       const f = buildRotationFixture({ rules: { minGraceHours: 0.01, brokerMinLifetimeSeconds: 300 } });
@@ -171,6 +206,7 @@ describe('Class: EndpointAdminService', () => {
       );
       const longer = await f.services.admin.register({ ...endpoint, id: 'longer', gracePeriodHours: 0.1 });
       const patched = await issuesOf(f.services.admin.update('longer', { gracePeriodHours: 0.08 }));
+      const equal = await issuesOf(f.services.admin.update('longer', { gracePeriodHours: 300 / 3600 }));
       const belowMinimum = await issuesOf(f.services.admin.update('longer', { gracePeriodHours: 0.005 }));
       const tokenOnly = await f.services.admin.register({
         ...endpoint,
@@ -181,11 +217,12 @@ describe('Class: EndpointAdminService', () => {
         gracePeriodHours: 0.05,
       });
 
-      // Assess: 180 s and 288 s are not enough; 360 s is; a grace period refused on its own is named once;
-      // without key access nothing is checked.
+      // Assess: 180 s, 288 s and exactly 300 s are not enough; 360 s is; a grace period refused on its own
+      // is named once; without key access nothing is checked.
       expect(short).toEqual(['brokerKeyAccess']);
       expect(longer.gracePeriodHours).toBe(0.1);
       expect(patched).toEqual(['brokerKeyAccess']);
+      expect(equal).toEqual(['brokerKeyAccess']);
       expect(belowMinimum).toEqual(['gracePeriodHours']);
       expect(tokenOnly.brokerKeyAccess).toBe(false);
     });
