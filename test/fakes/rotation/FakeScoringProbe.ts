@@ -5,7 +5,8 @@ import { type HeldCall, NextCallHold } from './NextCallHold';
 
 /** Scores against the fake endpoints: 200 for a current, propagated key, else 401 (or whatever `forceStatus` says). */
 export class FakeScoringProbe implements ScoringProbe {
-  readonly calls: Array<{ scoringUri: string; status: number }> = [];
+  /** Every call: where it went, what it answered, and the time limit the caller gave it. */
+  readonly calls: Array<{ scoringUri: string; status: number; timeoutMs: number }> = [];
   /** Answer this status to every call (e.g. 401 to simulate an endpoint that keeps rejecting). */
   forceStatus: number | undefined;
 
@@ -21,11 +22,11 @@ export class FakeScoringProbe implements ScoringProbe {
     return this.nextCall.hold();
   }
 
-  async call(scoringUri: string, key: string, _spec: ScoringProbeSpec): Promise<number> {
+  async call(scoringUri: string, key: string, _spec: ScoringProbeSpec, timeoutMs: number): Promise<number> {
     await this.nextCall.pass();
     const endpointId = /^https:\/\/scoring\.test\/([^/]+)\/score$/.exec(scoringUri)?.[1] ?? '';
     const status = this.forceStatus ?? (this.keys.accepts(endpointId, key) ? 200 : 401);
-    this.calls.push({ scoringUri, status });
+    this.calls.push({ scoringUri, status, timeoutMs });
     return status;
   }
 }

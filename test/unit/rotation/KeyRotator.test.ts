@@ -260,6 +260,7 @@ describe('Class: KeyRotator', () => {
       // Assess
       expect(outcome.status).toBe('rotated');
       expect(f.probe.calls.filter((c) => c.status === 401).length).toBeGreaterThan(1);
+      expect(new Set(f.probe.calls.map((c) => c.timeoutMs))).toEqual(new Set([10_000]));
     });
 
     it('renews a short lease before it lapses while the new key propagates slowly', async () => {
@@ -275,6 +276,8 @@ describe('Class: KeyRotator', () => {
       expect(outcome.status).toBe('rotated');
       expect(f.journal.lapsedRenewals).toBe(0);
       expect(f.probe.calls.filter((c) => c.status === 401).length).toBeGreaterThan(20);
+      // Each scoring call may take at most half the 10-s lease (operations.md), not the usual 10 s.
+      expect(new Set(f.probe.calls.map((c) => c.timeoutMs))).toEqual(new Set([5_000]));
     });
 
     it('keeps its lease through a regenerate that outlasts it', async () => {
