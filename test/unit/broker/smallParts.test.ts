@@ -187,4 +187,18 @@ describe('Class: RateLimiter', () => {
     expect(over).toBe(1);
     expect(later).toBe(0);
   });
+
+  it('never banks more than the per-minute limit, however long the client was idle', () => {
+    // Prepare: one request, then an idle hour
+    const limiter = new RateLimiter();
+    const now = 1_000_000;
+    limiter.take('c', 60, now);
+
+    // Act
+    const burst = Array.from({ length: 61 }, () => limiter.take('c', 60, now + 3_600_000));
+
+    // Assess: the 61st request of that instant waits, as after any full minute
+    expect(burst.filter((r) => r === 0)).toHaveLength(60);
+    expect(burst.at(-1)).toBe(1);
+  });
 });
