@@ -6,7 +6,7 @@ import type { EndpointDescriber } from './EndpointDescriber';
 import type { EventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
-import { readString, readStringMap } from './lenientData';
+import { readString } from './lenientData';
 import {
   deriveEndpointId,
   deriveSecretName,
@@ -57,8 +57,9 @@ export class EndpointAutoRegistrar {
     const description = await describer.describe(coords);
     if (!description) return outcome(event, 'notAnOnlineEndpoint');
     if (description.authMode !== 'Key') return outcome(event, 'notKeyAuth');
-    const tags = { ...(readStringMap(event.data, 'ServiceTags') ?? {}), ...description.tags };
-    if (!matchesAutoRegisterFilter(this.options.filter, coords.name, tags))
+    // The endpoint's own tags at ARM only: a ModelDeployed event's ServiceTags are a v1 service's (which
+    // may share the name) or whatever a caller with the function key sent, and must not opt anyone in.
+    if (!matchesAutoRegisterFilter(this.options.filter, coords.name, description.tags))
       return outcome(event, 'filteredOut');
     if (existing) return this.reinstate(event, existing);
     const id = deriveEndpointId(coords);

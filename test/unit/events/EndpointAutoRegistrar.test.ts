@@ -45,6 +45,27 @@ describe('Class: EndpointAutoRegistrar', () => {
       expect(rotation.registered).toHaveLength(0);
     });
 
+    it('takes the opt-in tag from ARM only, never from the event (its ServiceTags are the sender’s word)', async () => {
+      // Prepare: a ModelDeployed event (a v1 service of the same name, or a forged POST) carries the tag
+      const { rotation, describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: {} });
+      const event: IncomingEvent = {
+        schema: 'eventGrid',
+        id: 'deployed-e1',
+        type: 'Microsoft.MachineLearningServices.ModelDeployed',
+        source: WS,
+        subject: 'endpoints/e1',
+        data: { ServiceName: 'e1', ServiceTags: { 'aml-credential-broker': 'rotate' } },
+      };
+
+      // Act
+      const result = await registrar.handle(event);
+
+      // Assess: the endpoint's owner never opted in, so its keys are not rotated
+      expect(result.action).toBe('filteredOut');
+      expect(rotation.registered).toHaveLength(0);
+    });
+
     it('does not register a token-auth endpoint (no key to rotate)', async () => {
       // Prepare
       const { describer, registrar } = build();

@@ -88,7 +88,11 @@ describe('Function: eventGridWebhook', () => {
           AUTO_REGISTER_ENABLED: 'true',
           AUTO_REGISTER_TAG: 'area=diabetes',
         });
-        t.describer.add('{workspace-name}', 'my-sklearn-service', { authMode: 'Key', tags: {} });
+        // The tag is the endpoint's at ARM: the sample's own ServiceTags (area=diabetes) opt nothing in.
+        t.describer.add('{workspace-name}', 'my-sklearn-service', {
+          authMode: 'Key',
+          tags: { area: 'diabetes' },
+        });
 
         // Act
         const reply = await send(t.module, {
