@@ -29,12 +29,24 @@ export function isSecretPropertyName(name: string): boolean {
   return SECRET_WORD.test(name) || SECRET_CAMEL_SUFFIX.test(name);
 }
 
+/** Line breaks and other control characters, which a value from a request would otherwise print as is. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** A value as one line: `\r`, `\n` and any other control character become JSON-style escapes. */
+function oneLine(value: string): string {
+  return value.replace(CONTROL, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 function formatProps(props: LogProps | undefined): string {
   if (!props) return '';
   const parts: string[] = [];
   for (const [name, value] of Object.entries(props)) {
     if (value === undefined) continue;
-    parts.push(`${name}=${isSecretPropertyName(name) ? '[redacted]' : String(value)}`);
+    // Ids, types and versions may come from a request body (an event): one value, one line.
+    parts.push(`${name}=${isSecretPropertyName(name) ? '[redacted]' : oneLine(String(value))}`);
   }
   return parts.length ? ` ${parts.join(' ')}` : '';
 }

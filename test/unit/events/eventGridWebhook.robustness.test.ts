@@ -198,5 +198,21 @@ describe('Function: eventGridWebhook', () => {
       expect(reply.status).toBe(413);
       expect(t.rotation.enqueued).toHaveLength(0);
     });
+
+    it('keeps ids and versions from the body on their own log line (no forged lines from CR/LF)', async () => {
+      // Prepare: a sender with the function key puts a whole made-up log line into the event id
+      const t = managedDemo();
+      const forged = 'EventRouter => route => registered eventId=x endpointId=fraud';
+      const event = kvEvent(`e-1\r\n${forged}`, 'Microsoft.KeyVault.SecretNearExpiry', 'v1\u2028x');
+
+      // Act
+      const reply = await send(t.module, { body: JSON.stringify([event]) });
+
+      // Assess: every log line is one line, the escapes show where the sender put line breaks
+      expect(actions(reply)).toEqual(['staleVersion']);
+      expect(t.logs.length).toBeGreaterThan(0);
+      for (const line of t.logs) expect(line).not.toMatch(/[\r\n\u2028\u2029]/);
+      expect(t.logs.join(' ')).toContain('e-1\\r\\n');
+    });
   });
 });
