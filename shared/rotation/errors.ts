@@ -6,6 +6,7 @@ import {
   NotFoundError,
 } from '../errors';
 import { statusOf } from '../networkErrors';
+import { V1_RULES } from '../v1/v1Rules';
 
 /**
  * Errors of the rotation domain, each with a stable `code`. Messages name endpoints, slots, steps and
@@ -165,6 +166,10 @@ const OPERATOR_ACTION_CODES: ReadonlySet<string> = new Set([
   UNSAFE_REGENERATION,
   'AUTH_MODE_NOT_KEY',
   'ENDPOINT_KIND_UNSUPPORTED',
+  // A v1 service whose auth settings forbid key rotation: it stays so until a person redeploys or re-registers it.
+  V1_RULES.keyAuthDisabled.code,
+  V1_RULES.keyAndTokenExclusive.code,
+  V1_RULES.computeTypeMismatch.code,
 ]);
 
 /** How long the timer leaves a failure only a person can fix before it runs (and reports) it again. */

@@ -7,6 +7,7 @@ import {
 } from '../../../shared/rotation/errors';
 import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
 import { DRIFT_LEASE_OWNER_PREFIX } from '../../../shared/rotation/RotationJournal';
+import { V1_RULES, V1RuleError } from '../../../shared/v1/v1Rules';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
 const message = { endpointId: 'demo-key', reason: 'schedule', requestedAt: '2026-01-01T00:00:00Z' };
@@ -148,6 +149,25 @@ describe('Class: RotationJobHandler', () => {
       expect(state.lastError).toMatchObject({ code: 'DRIFT_DETECTED', step: 'plan' });
       expect(f.keys.regenerations).toHaveLength(1);
     });
+
+    it.each([V1_RULES.keyAuthDisabled, V1_RULES.keyAndTokenExclusive, V1_RULES.computeTypeMismatch])(
+      'completes a v1 job refused by the rule $code on its first delivery: one alert, no redelivery',
+      async (rule) => {
+        // Prepare: the service's auth settings changed in Azure; no retry can change them back
+        const f = buildRotationFixture();
+        f.addEndpoint();
+        f.keys.failNext('describe', new V1RuleError(rule, 'demo-key'));
+
+        // Act
+        const outcome = await f.services.worker.handle(message, 1);
+
+        // Assess
+        expect(outcome).toEqual({ status: 'failed', endpointId: 'demo-key', code: rule.code });
+        expect(f.events.events.filter((e) => e.type === 'RotationFailed')).toHaveLength(1);
+        const { state } = await f.journal.getState('demo-key');
+        expect(state.lastError).toMatchObject({ code: rule.code, step: 'plan' });
+      },
+    );
 
     it('still rethrows other failures so the host retries them', async () => {
       // Prepare

@@ -126,8 +126,14 @@ describe('Class: RotationScheduler', () => {
         lastOutcomeAt: at,
         lastError: { code, message: 'm', step: 'plan' as const, at },
       });
+      f.addEndpoint({
+        id: 'v1-key-auth-off',
+        kind: 'v1WebService',
+        v1: { computeType: 'ACI', region: 'westeurope' },
+      });
       f.journal.seedState('drifted', failedWith('DRIFT_DETECTED'));
       f.journal.seedState('outage-hit', failedWith('DependencyUnavailable'));
+      f.journal.seedState('v1-key-auth-off', failedWith('V1_KEY_AUTH_DISABLED'));
       const ticks: string[][] = [];
 
       // Act: a tick every 15 minutes for a day and one more
@@ -142,6 +148,9 @@ describe('Class: RotationScheduler', () => {
       expect(ticks.every((ids) => ids.includes('outage-hit'))).toBe(true);
       expect(ticks.map((ids) => ids.includes('drifted')).lastIndexOf(false)).toBe(95);
       expect(ticks.filter((ids) => ids.includes('drifted'))).toHaveLength(1);
+      expect(ticks.map((ids) => ids.includes('v1-key-auth-off'))).toEqual(
+        ticks.map((ids) => ids.includes('drifted')),
+      );
     });
 
     it('rotates a drifted endpoint on the next tick once a drift check finds the key a person wrote in sync', async () => {
