@@ -24,9 +24,12 @@ export interface OAuthTokenProtocolOptions {
   logger: Logger;
   /** Realm named in `WWW-Authenticate`. @default 'aml-credential-broker' */
   realm?: string;
-  /** Largest accepted form body. @default 8192 */
+  /** Largest accepted form body. @default OAUTH_MAX_BODY_BYTES */
   maxBodyBytes?: number;
 }
+
+/** Largest OAuth form body accepted by default (a token request's form is well under 1 KiB). */
+export const OAUTH_MAX_BODY_BYTES = 8192;
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const FORM = /^application\/x-www-form-urlencoded\s*(?:;|$)/i;
@@ -65,7 +68,7 @@ export class OAuthTokenProtocol {
 
   constructor(private readonly options: OAuthTokenProtocolOptions) {
     this.wwwAuthenticate = `Basic realm="${options.realm ?? 'aml-credential-broker'}", charset="UTF-8"`;
-    this.maxBodyBytes = options.maxBodyBytes ?? 8192;
+    this.maxBodyBytes = options.maxBodyBytes ?? OAUTH_MAX_BODY_BYTES;
   }
 
   /** Answers one token request; never throws. */

@@ -1,8 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { OAUTH_MAX_BODY_BYTES } from '../../shared/broker/oauthProtocol';
 import { UPSTREAM_CLASSES, UPSTREAM_FAILURES } from '../../shared/broker/UpstreamToken';
 import { loadConfig, SETTINGS } from '../../shared/config';
+import { MAX_DELIVERY_BYTES } from '../../shared/events/parseDelivery';
+import { DEFAULT_MAX_BODY_BYTES } from '../../shared/http';
 import { ROTATION_STEPS } from '../../shared/rotation/errors';
 import {
   emittedTelemetry,
@@ -181,6 +184,23 @@ describe('Docs: names', () => {
     // Assess
     expect(failures).toEqual([]);
     expect(upstreams).toEqual([]);
+  });
+});
+
+describe('Docs: limits', () => {
+  it('states the request body caps the code enforces', () => {
+    // Prepare
+    const security = docs.get('docs/security.md') ?? '';
+    const limits = security.slice(security.indexOf('## Limits')).split(/\n- /);
+    // Act
+    const line =
+      limits.map((item) => item.replace(/\s+/g, ' ')).find((item) => item.includes('bodies')) ?? '';
+    // Assess
+    expect(line).toContain(`Admin request bodies are capped at ${DEFAULT_MAX_BODY_BYTES / 1024} KiB`);
+    expect(line).toContain(
+      `OAuth token requests (\`POST /api/oauth2/token\`, a form) at ${OAUTH_MAX_BODY_BYTES / 1024} KiB`,
+    );
+    expect(line).toContain(`Event Grid deliveries at ${MAX_DELIVERY_BYTES / 1024 / 1024} MB`);
   });
 });
 
