@@ -182,6 +182,14 @@ export class ClientAuthenticator {
   }
 
   /**
+   * Reads the record of `clientId` into the cache if it may be a client's (a request refused before
+   * authentication still names its client, and {@link recordableId} goes by the cache); never throws.
+   */
+  async learn(clientId: string): Promise<void> {
+    if (CLIENT_ID_PATTERN.test(clientId)) await this.lookup(clientId).catch(() => undefined);
+  }
+
+  /**
    * `clientId` as audit rows, telemetry and logs may hold it: as sent when this instance holds it as a
    * registered client, else `unregistered:` and 16 hex digits of its SHA-256. An id that is no client's
    * may be a secret pasted into the id field (`curl -u "$SECRET:$ID"`), and nothing may store a secret.

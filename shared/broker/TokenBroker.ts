@@ -22,6 +22,9 @@ export interface VendRequest {
   readonly scope: string | undefined;
 }
 
+/** What a request refused before it reached the broker presented: no secret. */
+export type PresentedRequest = Omit<VendRequest, 'secret'>;
+
 /** A vended credential and the (normalised) scope it is for. */
 export interface VendResult {
   readonly token: CachedToken;
@@ -97,6 +100,16 @@ export class TokenBroker {
     }
   }
 
+  /**
+   * Audits and counts a request its protocol refused before {@link vend} (malformed, or without usable
+   * credentials), with the client id and scope it presented as far as they could be read (`''` when
+   * not), so that every decision of a token route has its audit row and `TokenDenied` event.
+   */
+  async refused(request: PresentedRequest, error: unknown): Promise<void> {
+    await this.options.authenticator.learn(request.clientId);
+    this.denied(request, request.scope ?? '', error);
+  }
+
   private parse(scope: string): ParsedScope {
     let parsed = this.parsed.get(scope);
     if (parsed === undefined) {
@@ -130,11 +143,11 @@ export class TokenBroker {
     }
   }
 
-  private denied(request: VendRequest, scope: string, error: unknown): void {
+  private denied(request: PresentedRequest, scope: string, error: unknown): void {
     const reason = error instanceof AppError ? error.code : 'InternalError';
     const upstream = error instanceof UpstreamUnavailableError ? error.upstream : undefined;
     const failure = error instanceof UpstreamUnavailableError ? error.failure : undefined;
-    const clientId = this.options.authenticator.recordableId(request.clientId);
+    const clientId = request.clientId && this.options.authenticator.recordableId(request.clientId);
     this.options.audit.record({
       timeMs: this.options.clock.now(),
       clientId,

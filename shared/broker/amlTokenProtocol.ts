@@ -32,6 +32,27 @@ const JSON_HEADERS = {
 const DUE_REFRESH_AFTER_MS = DEFINITE_FAILURE_RETRY_MS;
 
 /**
+ * The client id a refused request names: from the first of Basic and the identity header that parses (a
+ * malformed Basic value names none), else `client_id`.
+ */
+function presentedClientId(request: HttpRequest): string {
+  const clientIdParam = request.query.get('client_id');
+  const readers = [
+    () => parseBasicAuthorization(request.headers.get('authorization')),
+    () => parseIdentityHeader(request.headers.get('x-identity-header'), clientIdParam),
+  ];
+  for (const read of readers) {
+    try {
+      const credentials = read();
+      if (credentials) return credentials.clientId;
+    } catch {
+      // unreadable: try the next
+    }
+  }
+  return clientIdParam ?? '';
+}
+
+/**
  * `POST /api/endpoints/{id}/token`: the Azure ML endpoint token shape (`EndpointAuthToken`,
  * azure-ml-api.md §1.4), a drop-in for code that called ARM's `…/token` or `get_token()`:
  * `{ accessToken, tokenType: 'Bearer', expiryTimeUtc, refreshAfterTimeUtc }`, times in epoch seconds.
@@ -55,8 +76,9 @@ export class AmlTokenProtocol {
    * @param correlationId - the invocation id, used as the problem's `instance`
    */
   async handle(request: HttpRequest, correlationId: string): Promise<HttpResponseInit> {
+    const endpointId = request.params['id'] ?? '';
+    let vending = false;
     try {
-      const endpointId = request.params['id'] ?? '';
       const basic = parseBasicAuthorization(request.headers.get('authorization'));
       const identity = parseIdentityHeader(
         request.headers.get('x-identity-header'),
@@ -67,6 +89,7 @@ export class AmlTokenProtocol {
       }
       const credentials = basic ?? identity;
       if (!credentials) throw new InvalidClientError('Client authentication is required.');
+      vending = true;
       const { token } = await this.options.broker.vend({
         protocol: 'amlToken',
         clientId: credentials.clientId,
@@ -83,6 +106,13 @@ export class AmlTokenProtocol {
         body: `{"accessToken":${token.valueJson},"tokenType":"Bearer","expiryTimeUtc":${Math.floor(token.expiresOnMs / 1000)},"refreshAfterTimeUtc":${Math.floor(refreshAfterMs / 1000)}}`,
       };
     } catch (error) {
+      // The broker audits its own refusals; one made here, before it, is audited with what was presented.
+      if (!vending) {
+        await this.options.broker.refused(
+          { protocol: 'amlToken', clientId: presentedClientId(request), scope: endpointId },
+          error,
+        );
+      }
       return this.errorResponse(error, correlationId);
     }
   }

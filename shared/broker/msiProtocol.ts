@@ -28,6 +28,20 @@ class MsiBadRequest extends AppError {
   readonly status = 400;
 }
 
+/** The client id a refused request names: the identity header's when it parses, else `client_id`. */
+function presentedClientId(request: HttpRequest): string {
+  const clientIdParam = request.query.get('client_id');
+  try {
+    return (
+      parseIdentityHeader(request.headers.get('x-identity-header'), clientIdParam)?.clientId ??
+      clientIdParam ??
+      ''
+    );
+  } catch {
+    return clientIdParam ?? '';
+  }
+}
+
 /**
  * `GET /api/msi/token`: the App Service managed identity protocol (api-version 2019-08-01), so that an
  * unmodified `ManagedIdentityCredential` (any language) pointed at the broker with `IDENTITY_ENDPOINT`
@@ -51,6 +65,7 @@ export class MsiTokenProtocol {
    * @param correlationId - the invocation id, echoed in error bodies
    */
   async handle(request: HttpRequest, correlationId: string): Promise<HttpResponseInit> {
+    let vending = false;
     try {
       const query = request.query;
       if (query.get('api-version') !== API_VERSION) {
@@ -67,6 +82,7 @@ export class MsiTokenProtocol {
         query.get('client_id'),
       );
       if (!credentials) throw new InvalidClientError('The X-IDENTITY-HEADER header is required.');
+      vending = true;
       const { token } = await this.options.broker.vend({
         protocol: 'msi',
         clientId: credentials.clientId,
@@ -79,6 +95,14 @@ export class MsiTokenProtocol {
         body: `{"access_token":${token.valueJson},"expires_on":"${Math.floor(token.expiresOnMs / 1000)}","resource":${JSON.stringify(resource)},"token_type":"Bearer","client_id":${JSON.stringify(credentials.clientId)}}`,
       };
     } catch (error) {
+      // The broker audits its own refusals; one made here, before it, is audited with what was presented.
+      if (!vending) {
+        const scope = request.query.get('resource') ?? '';
+        await this.options.broker.refused(
+          { protocol: 'msi', clientId: presentedClientId(request), scope },
+          error,
+        );
+      }
       return this.errorResponse(error, correlationId);
     }
   }

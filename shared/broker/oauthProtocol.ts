@@ -46,6 +46,17 @@ function requireForm(request: HttpRequest): void {
   }
 }
 
+/** The client id a refused request names: Basic's when it parses (a malformed one names none), else the form's. */
+function presentedClientId(request: HttpRequest, form: Map<string, string> | undefined): string {
+  try {
+    const basic = parseBasicAuthorization(request.headers.get('authorization'));
+    if (basic) return basic.clientId;
+  } catch {
+    return '';
+  }
+  return form?.get('client_id') ?? '';
+}
+
 /**
  * `POST /api/oauth2/token`: the OAuth 2.0 client credentials grant (RFC 6749 §4.4) with
  * `client_secret_basic` (§2.3.1, id and secret form-urlencoded inside Basic) or `client_secret_post`.
@@ -73,9 +84,11 @@ export class OAuthTokenProtocol {
 
   /** Answers one token request; never throws. */
   async handle(request: HttpRequest): Promise<HttpResponseInit> {
+    let form: Map<string, string> | undefined;
+    let vending = false;
     try {
       requireForm(request);
-      const form = parseForm(await readBodyText(request, this.maxBodyBytes), PARAMETERS);
+      form = parseForm(await readBodyText(request, this.maxBodyBytes), PARAMETERS);
       const credentials = this.credentials(request, form);
       const grantType = form.get('grant_type');
       if (grantType !== 'client_credentials') {
@@ -86,6 +99,7 @@ export class OAuthTokenProtocol {
       }
       // parseForm left out an empty scope; a blank one counts as omitted too (the client's default applies).
       const scope = form.get('scope')?.trim() || undefined;
+      vending = true;
       const { token, scope: granted } = await this.options.broker.vend({
         protocol: 'oauth',
         clientId: credentials.clientId,
@@ -99,6 +113,13 @@ export class OAuthTokenProtocol {
         body: `{"access_token":${token.valueJson},"token_type":"Bearer","expires_in":${expiresIn},"scope":${JSON.stringify(scope ?? granted)}}`,
       };
     } catch (error) {
+      // The broker audits its own refusals; one made here, before it, is audited with what was presented.
+      if (!vending) {
+        await this.options.broker.refused(
+          { protocol: 'oauth', clientId: presentedClientId(request, form), scope: form?.get('scope') },
+          error,
+        );
+      }
       return this.errorResponse(error);
     }
   }

@@ -117,6 +117,50 @@ describe('Class: AmlTokenProtocol', () => {
       expect(r.status).toBe(400);
     });
 
+    it('audits and counts a request refused before the broker, with the client and endpoint it presented', async () => {
+      // Act
+      const refusals = [
+        await t.module.amlToken.handle(post('demo-token'), 'i'),
+        await t.module.amlToken.handle(post('demo-token', { authorization: 'Basic !!!' }), 'i'),
+        await t.module.amlToken.handle(
+          post('demo-token', {
+            authorization: basicAuth(c.id, c.primary),
+            'x-identity-header': `${c.id}:${c.primary}`,
+          }),
+          'i',
+        ),
+      ];
+
+      // Assess
+      expect(refusals.map((r) => r.status)).toEqual([401, 401, 400]);
+      const denied = t.audit.entries.map(({ timeMs: _time, ...entry }) => entry);
+      expect(denied).toEqual([
+        {
+          clientId: '',
+          scope: 'demo-token',
+          protocol: 'amlToken',
+          outcome: 'denied',
+          reason: 'InvalidClient',
+        },
+        {
+          clientId: '',
+          scope: 'demo-token',
+          protocol: 'amlToken',
+          outcome: 'denied',
+          reason: 'InvalidClient',
+        },
+        {
+          clientId: c.id,
+          scope: 'demo-token',
+          protocol: 'amlToken',
+          outcome: 'denied',
+          reason: 'InvalidRequest',
+        },
+      ]);
+      expect(t.telemetry.events.filter((e) => e.name === 'TokenDenied')).toHaveLength(3);
+      expect(t.audit.text()).not.toContain(c.primary);
+    });
+
     it('answers 403 for an endpoint outside the allow-list', async () => {
       // Act
       const r = await t.module.amlToken.handle(

@@ -115,6 +115,39 @@ describe('Class: MsiTokenProtocol', () => {
       },
     );
 
+    it('audits and counts a request refused before the broker, with the client and resource it presented', async () => {
+      // Act
+      const refusals = [
+        await t.module.msi.handle(
+          get(`resource=demo-token&client_id=${c.id}`, { 'x-identity-header': c.primary }),
+          'c',
+        ),
+        await t.module.msi.handle(get(`api-version=2019-08-01&client_id=${c.id}`), 'c'),
+        await t.module.msi.handle(get(`api-version=2019-08-01&resource=demo-token&client_id=${c.id}`), 'c'),
+        await t.module.msi.handle(
+          get('api-version=2019-08-01&resource=demo-token', { 'x-identity-header': `${c.id}:wrong` }),
+          'c',
+        ),
+        await t.module.msi.handle(
+          get('api-version=2019-08-01&resource=demo-token&object_id=x', { 'x-identity-header': `${c.id}:s` }),
+          'c',
+        ),
+      ];
+
+      // Assess: one denial each, the last but one from the broker (a wrong secret)
+      expect(refusals.map((r) => r.status)).toEqual([400, 400, 401, 401, 400]);
+      const denied = t.audit.entries.map(({ timeMs: _time, ...entry }) => entry);
+      expect(denied).toEqual([
+        { clientId: c.id, scope: 'demo-token', protocol: 'msi', outcome: 'denied', reason: 'BadRequest' },
+        { clientId: c.id, scope: '', protocol: 'msi', outcome: 'denied', reason: 'BadRequest' },
+        { clientId: c.id, scope: 'demo-token', protocol: 'msi', outcome: 'denied', reason: 'InvalidClient' },
+        { clientId: c.id, scope: 'demo-token', protocol: 'msi', outcome: 'denied', reason: 'InvalidClient' },
+        { clientId: c.id, scope: 'demo-token', protocol: 'msi', outcome: 'denied', reason: 'BadRequest' },
+      ]);
+      expect(t.telemetry.events.filter((e) => e.name === 'TokenDenied')).toHaveLength(5);
+      expect(t.audit.text()).not.toContain(c.primary);
+    });
+
     it('answers 403 for a resource the client may not request', async () => {
       // Act
       const r = await t.module.msi.handle(

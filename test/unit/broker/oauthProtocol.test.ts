@@ -196,6 +196,52 @@ describe('Class: OAuthTokenProtocol', () => {
       expect(jsonOf(r)['scope']).toBe('demo-token');
     });
 
+    it('audits and counts a request refused before the broker, with the client and scope it presented', async () => {
+      // Act
+      const refusals = [
+        await t.module.oauth.handle(post('grant_type=client_credentials&scope=demo-token')),
+        await t.module.oauth.handle(post('{}', { 'content-type': 'application/json' })),
+        await t.module.oauth.handle(
+          post(`grant_type=password&client_id=${c.id}&client_secret=${c.primary}&scope=demo-token`),
+        ),
+        await t.module.oauth.handle(
+          post(`grant_type=client_credentials&client_secret=x&scope=demo-token`, {
+            authorization: basicAuth(c.id, c.primary),
+          }),
+        ),
+        await t.module.oauth.handle(post('grant_type=client_credentials', { authorization: 'Basic !!!' })),
+        await t.module.oauth.handle(post(`grant_type=client_credentials&x=${'a'.repeat(10_000)}`)),
+      ];
+
+      // Assess: one denial each, as for a refusal inside the broker (a wrong secret, say)
+      expect(refusals.map((r) => r.status)).toEqual([401, 400, 400, 400, 401, 413]);
+      const denied = t.audit.entries.map(({ timeMs: _time, ...entry }) => entry);
+      expect(denied).toEqual([
+        { clientId: '', scope: 'demo-token', protocol: 'oauth', outcome: 'denied', reason: 'InvalidClient' },
+        { clientId: '', scope: '', protocol: 'oauth', outcome: 'denied', reason: 'InvalidRequest' },
+        {
+          clientId: c.id,
+          scope: 'demo-token',
+          protocol: 'oauth',
+          outcome: 'denied',
+          reason: 'UnsupportedGrantType',
+        },
+        {
+          clientId: c.id,
+          scope: 'demo-token',
+          protocol: 'oauth',
+          outcome: 'denied',
+          reason: 'InvalidRequest',
+        },
+        { clientId: '', scope: '', protocol: 'oauth', outcome: 'denied', reason: 'InvalidClient' },
+        { clientId: '', scope: '', protocol: 'oauth', outcome: 'denied', reason: 'PayloadTooLarge' },
+      ]);
+      expect(
+        t.telemetry.events.filter((e) => e.name === 'TokenDenied').map((e) => e.props?.['reason']),
+      ).toEqual(denied.map((e) => e.reason));
+      expect(t.audit.text()).not.toContain(c.primary);
+    });
+
     it('refuses a non-form body', async () => {
       // Act
       const r = await t.module.oauth.handle(post('{}', { 'content-type': 'application/json' }));
