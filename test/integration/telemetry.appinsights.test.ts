@@ -10,7 +10,14 @@ import { ensureLocalCertificate } from '../../local/certs';
 /** One Application Insights envelope as the exporter posts it to `/v2.1/track`. */
 interface Envelope {
   tags?: Record<string, string>;
-  data?: { baseType?: string; baseData?: { name?: string; properties?: Record<string, string> } };
+  data?: {
+    baseType?: string;
+    baseData?: {
+      name?: string;
+      properties?: Record<string, string>;
+      metrics?: Array<{ name: string; value: number; count?: number; min?: number; max?: number }>;
+    };
+  };
 }
 
 const SECRET = 'S3CRET-KEY-VALUE-for-telemetry';
@@ -78,6 +85,16 @@ describe('Integration: createTelemetry with the real applicationinsights SDK', (
     const [metric] = find('MetricData', 'RotationDurationMs');
     // Assess
     expect(metric?.data?.baseData?.properties).toEqual({ endpointId: 'demo' });
+  });
+
+  it('delivers one aggregate per metric and dimensions: value is the sum of the recordings, count their number', () => {
+    // Act: the queries must read customMetrics' value as a sum (docs/operations.md, infra/workbook.json)
+    const metrics = find('MetricData', 'BrokerUpstreamLatencyMs');
+    // Assess
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0]?.data?.baseData?.metrics).toEqual([
+      expect.objectContaining({ name: 'BrokerUpstreamLatencyMs', value: 400, count: 2, min: 100, max: 300 }),
+    ]);
   });
 
   it('records the Azure SDK call as a dependency, loaded before telemetry started', () => {

@@ -6,7 +6,7 @@ import { createTelemetry, readHostSampling } from '../../shared/telemetry';
 /**
  * Child process of test/integration/telemetry.appinsights.test.ts. It loads the Azure SDK and `https`
  * before telemetry starts, as the app does (services start telemetry lazily), then sends one custom
- * event, one metric and one Key Vault SDK call (answered 404 by the fake), flushes through the adapter
+ * event, one metric, another one twice and one Key Vault SDK call (answered 404 by the fake), flushes through the adapter
  * (`Telemetry.flush`, as the app's shutdown hook does) and exits.
  * Arguments: connection string, base URL of the fake ingestion endpoint, a secret value to leak-check.
  */
@@ -20,6 +20,10 @@ async function main(): Promise<void> {
   });
   telemetry.trackEvent('RotationFailed', { endpointId: 'demo', step: 'set', keyValue: secret });
   telemetry.trackMetric('RotationDurationMs', 1234, { endpointId: 'demo' });
+  // Two upstream fetches with the same dimensions, as a busy instance makes within a minute.
+  for (const ms of [100, 300]) {
+    telemetry.trackMetric('BrokerUpstreamLatencyMs', ms, { upstream: 'amlToken', outcome: 'success' });
+  }
   const credential = {
     getToken: async () => ({ token: 'probe-token', expiresOnTimestamp: Date.now() + 3.6e6 }),
   };

@@ -132,6 +132,36 @@ describe('File: infra/workbook.json', () => {
   });
 });
 
+describe('Queries of the broker metrics BrokerUpstreamLatencyMs and BrokerCacheHitRatio', () => {
+  it('read each customMetrics row as the aggregate the SDK sends: a sum of valueCount measurements, never one', () => {
+    // Prepare: the SDK sends one row per minute and dimensions, value = the sum of that minute's
+    // recordings (test/integration/telemetry.appinsights.test.ts), so a percentile of value is a
+    // percentile of sums, and counting rows undercounts fetches.
+    const workbook = JSON.parse(readRepoFile('infra/workbook.json')) as {
+      items: Array<{ content: { query?: string } }>;
+    };
+    const texts = [
+      ...workbook.items.map((i) => i.content.query ?? ''),
+      readRepoFile('docs/operations.md'),
+      readRepoFile('docs/v1-web-services.md'),
+    ];
+    // Act: each query that reads the metric, with its continuation lines (`| …`, `by …`)
+    const queries = texts.flatMap((text) =>
+      [
+        ...text.matchAll(
+          /customMetrics\s*\|\s*where name == "Broker(?:UpstreamLatencyMs|CacheHitRatio)"[^\n]*(?:\n\s*(?:\||by )[^\n]*)*/g,
+        ),
+      ].map((m) => m[0]),
+    );
+    // Assess
+    expect(queries.length).toBeGreaterThanOrEqual(5);
+    for (const query of queries) {
+      expect(query).not.toMatch(/percentile\(value|avg\(value|countif\(/);
+      expect(query).toContain('valueCount');
+    }
+  });
+});
+
 describe('Module: infra/modules/functionApp.bicep bindings', () => {
   it('sets every %SETTING% a trigger binding names, and each is a known setting', () => {
     // Prepare
