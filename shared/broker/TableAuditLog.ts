@@ -21,9 +21,10 @@ export interface TableAuditLogOptions {
   /** Delay between the first queued entry and the write. @default 1000 */
   flushDelayMs?: number;
   /**
-   * Different decisions one flush interval holds; a decision that would make one more is dropped and
-   * counted. An identical decision only adds its time to its row, so only a flood of made-up client ids
-   * or scopes reaches this. @default 10000
+   * Different decisions of each outcome (issued, denied) one flush interval holds; a decision that would
+   * make one more is dropped and counted. An identical decision only adds its time to its row, so only a
+   * flood of made-up client ids or scopes reaches this, and its denials never crowd out an issuance.
+   * @default 10000
    */
   maxBuffered?: number;
   /** Rows kept for another try while Table storage is failing; beyond them rows are lost (and counted). @default 2000 */

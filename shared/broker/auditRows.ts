@@ -33,12 +33,17 @@ export interface DecisionGroup {
  */
 export class DecisionGroups {
   private groups = new Map<string, DecisionGroup>();
+  /**
+   * Groups per outcome: each outcome has its own cap, so a flood of denials (made-up client ids cost an
+   * attacker nothing) cannot crowd an issuance out of the trail.
+   */
+  private perOutcome = { issued: 0, denied: 0 };
   /** The group of the previous decision: a busy client's next decision is usually the same one. */
   private last: DecisionGroup | undefined;
 
   /**
    * Adds the decision to its group.
-   * @param maxGroups - groups allowed; a decision that would start one more is not added
+   * @param maxGroups - groups allowed per outcome; a decision that would start one more is not added
    * @returns whether the decision was added
    */
   add(entry: AuditEntry, maxGroups: number): boolean {
@@ -48,9 +53,10 @@ export class DecisionGroups {
       const key = groupKey(day, entry);
       group = this.groups.get(key);
       if (!group) {
-        if (this.groups.size >= maxGroups) return false;
+        if (this.perOutcome[entry.outcome] >= maxGroups) return false;
         group = { first: entry, day, times: [] };
         this.groups.set(key, group);
+        this.perOutcome[entry.outcome] += 1;
       }
       this.last = group;
     }
@@ -62,6 +68,7 @@ export class DecisionGroups {
   drain(): DecisionGroup[] {
     const groups = [...this.groups.values()];
     this.groups = new Map();
+    this.perOutcome = { issued: 0, denied: 0 };
     this.last = undefined;
     return groups;
   }

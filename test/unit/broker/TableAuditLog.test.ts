@@ -177,6 +177,31 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
+  it('keeps an issuance when a flood of made-up client ids has filled the buffer with denials', async () => {
+    // Prepare
+    const table = new FakeTable();
+    const logger = new CapturingLogger();
+    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, maxBuffered: 3 });
+    const refused = (clientId: string): AuditEntry => ({
+      ...decision(day, clientId),
+      outcome: 'denied',
+      reason: 'InvalidClient',
+    });
+
+    // Act: unauthenticated requests with made-up ids, then a token issued (say, to a stolen secret)
+    for (let i = 0; i < 10; i++) audit.record(refused(`made-up-${i}`));
+    audit.record(decision(day + 1, 'stolen'));
+    await audit.flush();
+
+    // Assess: the issuance has its row; only denials were dropped
+    const rows = table.batches.flat();
+    expect(rows.filter((r) => r['outcome'] === 'issued').map((r) => r['clientId'])).toEqual(['stolen']);
+    expect(rows.filter((r) => r['outcome'] === 'denied')).toHaveLength(3);
+    expect(logger.lines).toEqual([
+      { level: 'warn', message: 'record => buffer full, entries dropped', props: { dropped: 7 } },
+    ]);
+  });
+
   it('keeps the rows while Table storage fails and writes each once, in order, when it is back', async () => {
     // Prepare
     const table = new FakeTable();
