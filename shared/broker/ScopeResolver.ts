@@ -5,7 +5,13 @@ import type { Logger } from '../logging';
 import { ScopeNotAllowedError } from './errors';
 import { LruMap } from './LruMap';
 import { resolveV1TokenScope, type V1ServiceLookup } from './resolveV1Scope';
-import { endpointCacheKey, endpointOrigin, ML_RESOURCE, type ParsedScope } from './scope';
+import {
+  endpointCacheKey,
+  endpointOrigin,
+  isPrivilegedResource,
+  ML_RESOURCE,
+  type ParsedScope,
+} from './scope';
 import type { TokenFetch } from './TokenCache';
 import type { UpstreamTokenSource } from './UpstreamToken';
 
@@ -143,6 +149,10 @@ export class ScopeResolver {
   }
 
   private async build(scope: ParsedScope): Promise<ResolvedScope | ScopeNotAllowedError> {
+    if (isPrivilegedResource(scope))
+      return new ScopeNotAllowedError(
+        `${scope.value} tokens carry the broker's own rights (its keys, secrets and storage); no client gets one.`,
+      );
     if (scope.kind === 'resource') return this.resource(scope.value);
     let endpoint: ManagedEndpoint | undefined;
     try {

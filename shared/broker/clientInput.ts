@@ -1,7 +1,7 @@
 import { type FieldIssue, ValidationError } from '../errors';
 import { parseIsoDateTime } from '../isoDateTime';
 import { TABLE_STRING_MAX_CHARS } from '../tableLimits';
-import { parseScope } from './scope';
+import { isPrivilegedResource, parseScope } from './scope';
 
 /** Fields an admin may set on a broker client. `null` clears an optional field on update. */
 export interface BrokerClientFields {
@@ -60,6 +60,11 @@ export function parseClientFields(
         field: 'allowedScopes',
         message: `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`,
       });
+    else if (scopes.some(isPrivilegedScope))
+      issues.push({
+        field: 'allowedScopes',
+        message: `must not name ${scopes.filter(isPrivilegedScope).join(', ')}: a token for it would carry the broker's own rights (ARM, Key Vault, Storage, Event Grid), not the client's`,
+      });
     else if (stored > TABLE_STRING_MAX_CHARS)
       issues.push({
         field: 'allowedScopes',
@@ -109,4 +114,10 @@ function parseScopes(value: unknown): string[] | undefined {
     scopes.add(parsed.value);
   }
   return [...scopes];
+}
+
+/** A normalised scope (as stored) whose token would carry the broker's own rights. */
+function isPrivilegedScope(scope: string): boolean {
+  const parsed = parseScope(scope);
+  return parsed !== undefined && isPrivilegedResource(parsed);
 }

@@ -51,6 +51,20 @@ export function endpointOrigin(endpoint: ManagedEndpoint): string {
   ]);
 }
 
+/**
+ * Hosts of the resources on which the app's own identity holds the rights that run the app: ARM (it reads
+ * and regenerates every endpoint's keys), Key Vault (every managed key and the pepper), Storage (the client
+ * registry, journal and audit trail) and Event Grid. A token for one of them would hand a client the app's
+ * powers, not a client's, so no client may be allowed one and the broker never vends one.
+ */
+const PRIVILEGED_RESOURCE_HOST =
+  /^(management\.(azure\.com|core\.windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)|storage\.azure\.com|eventgrid\.azure\.net|([^.]+\.)?(vault|managedhsm)\.(azure\.net|usgovcloudapi\.net|azure\.cn)|[^.]+\.(blob|queue|table|file|dfs)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn))$/i;
+
+/** Whether the scope is a resource whose token would carry the app's own rights (see above). */
+export function isPrivilegedResource(scope: ParsedScope): boolean {
+  return scope.kind === 'resource' && PRIVILEGED_RESOURCE_HOST.test(new URL(scope.value).hostname);
+}
+
 /** The resource of Entra tokens for Azure ML scoring (`AADToken` endpoints). */
 export const ML_RESOURCE = 'https://ml.azure.com';
 

@@ -90,6 +90,44 @@ describe('Class: BrokerClientAdminService', () => {
       expect(t.registry.records.size).toBe(0);
     });
 
+    it("refuses resource scopes whose token would carry the broker's own rights, naming them", async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const privileged = [
+        'https://management.azure.com/.default',
+        'https://vault.azure.net',
+        'https://myvault.vault.azure.net',
+        'https://storage.azure.com/',
+        'https://acct.table.core.windows.net',
+        'https://eventgrid.azure.net',
+      ];
+
+      // Act
+      const error = (await t.module.admin
+        .create({
+          id: 'too-mighty',
+          displayName: 'x',
+          allowedScopes: [...privileged, 'https://ml.azure.com'],
+        })
+        .catch((e: unknown) => e)) as ValidationError;
+      const fine = await t.module.admin.create({
+        id: 'just-ml',
+        displayName: 'x',
+        allowedScopes: ['https://ml.azure.com', 'https://cognitiveservices.azure.com', 'demo-token'],
+      });
+
+      // Assess
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error.issues).toEqual([
+        {
+          field: 'allowedScopes',
+          message:
+            "must not name https://management.azure.com, https://vault.azure.net, https://myvault.vault.azure.net, https://storage.azure.com, https://acct.table.core.windows.net, https://eventgrid.azure.net: a token for it would carry the broker's own rights (ARM, Key Vault, Storage, Event Grid), not the client's",
+        },
+      ]);
+      expect(fine.client.allowedScopes).toHaveLength(3);
+    });
+
     it('takes expiresAt only as an ISO 8601 date-time with an offset, on a real date', async () => {
       // Prepare
       const t = buildTestBroker();

@@ -120,6 +120,28 @@ describe('Class: TokenBroker', () => {
       await expect(vend('gone-ep')).rejects.toThrow(ScopeNotAllowedError);
     });
 
+    it("never vends a token carrying the broker's own rights, even to a client whose stored allow-list names it", async () => {
+      // Prepare: a record written before the admin API refused such scopes
+      const t = buildTestBroker();
+      const c = await t.addClient({ allowedScopes: ['demo-token'] });
+      const record = t.registry.records.get(c.id);
+      if (record)
+        t.registry.records.set(c.id, { ...record, allowedScopes: ['https://management.azure.com'] });
+      t.clock.advance(31_000);
+
+      // Act
+      const refused = t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: c.id,
+        secret: c.primary,
+        scope: 'https://management.azure.com/.default',
+      });
+
+      // Assess
+      await expect(refused).rejects.toThrow(/carry the broker's own rights/);
+      expect(t.mi.calls).toBe(0);
+    });
+
     it('hands out a Key endpoint key only when both the endpoint and the client opted in', async () => {
       // Prepare
       const t = buildTestBroker();
