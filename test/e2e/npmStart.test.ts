@@ -44,6 +44,52 @@ function isRunning(seen: SeenProcess): boolean {
   return processTable().some((row) => row.pid === seen.pid && row.since === seen.since);
 }
 
+/** `npm start` running in a copy of the built app, and what it printed and started. */
+interface RunningStack {
+  readonly root: string;
+  readonly start: ChildProcess;
+  /** Everything printed so far (stdout and stderr). */
+  output(): string;
+  /** Every process the script started by the time its banner was printed. */
+  readonly started: SeenProcess[];
+}
+
+/**
+ * Starts the real start script in its own process, the way a terminal runs it (its own process group,
+ * which Ctrl-C signals as a whole), in a copy of the built app with its own `.local/`, so that a stack the
+ * developer has running keeps its `stack.json`; resolves once the banner is printed.
+ */
+async function startStackInCopy(): Promise<RunningStack> {
+  const root = mkdtempSync(join(tmpdir(), 'amlcb-start-'));
+  cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true });
+  for (const file of ['host.json', 'package.json']) copyFileSync(join(REPO, file), join(root, file));
+  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+  const start = spawn(process.execPath, [join(root, 'dist', 'local', 'start.js')], {
+    cwd: root,
+    env: { ...process.env, LOCAL_FUNCTIONS_PORT: '0', LOCAL_EMULATOR_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  start.stdout?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+  start.stderr?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
+  await waitFor('the start banner', () => output.includes('Ctrl-C stops everything.'), {
+    timeoutMs: 120_000,
+    describe: () => output.slice(-3000),
+  });
+  return { root, start, output: () => output, started: descendantsOf(start.pid as number) };
+}
+
+/** Kills whatever of the stack is still running (a failed test included) and removes its copy. */
+function removeStack(stack: RunningStack | undefined, seen: SeenProcess[]): void {
+  if (!stack) return;
+  const { start, root } = stack;
+  const left = start.pid === undefined ? seen : [...seen, ...descendantsOf(start.pid)];
+  for (const p of left) if (isRunning(p)) process.kill(p.pid, 'SIGKILL');
+  if (start.exitCode === null && start.signalCode === null) start.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+}
+
 /** What each kind of printed command must answer, recognised by its route. */
 function expectedShape(command: string): { route: string; fields: string[] } {
   const shapes = [
@@ -58,49 +104,23 @@ function expectedShape(command: string): { route: string; fields: string[] } {
   return shape;
 }
 
-/**
- * `npm start` as a user runs it: the real start script in its own process, the way a terminal runs it
- * (its own process group, which Ctrl-C signals as a whole). It runs in a copy of the built app with
- * its own `.local/`, so a stack the developer has running keeps its `stack.json`. Every `curl` line the
- * banner prints is run as pasted, by bash, from that copy's root.
- */
+/** `npm start` as a user runs it (`startStackInCopy`); every `curl` line its banner prints is run as pasted, by bash. */
 describe('npm start (the start script in its own process)', () => {
-  let root: string;
-  let start: ChildProcess;
-  let output = '';
+  let stack: RunningStack;
   /** Every process the script started, so that a failed test still leaves none behind. */
   let started: SeenProcess[] = [];
 
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'amlcb-start-'));
-    cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true });
-    for (const file of ['host.json', 'package.json']) copyFileSync(join(REPO, file), join(root, file));
-    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
-    start = spawn(process.execPath, [join(root, 'dist', 'local', 'start.js')], {
-      cwd: root,
-      env: { ...process.env, LOCAL_FUNCTIONS_PORT: '0', LOCAL_EMULATOR_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    start.stdout?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
-    start.stderr?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
-    await waitFor('the start banner', () => output.includes('Ctrl-C stops everything.'), {
-      timeoutMs: 120_000,
-      describe: () => output.slice(-3000),
-    });
-    started = descendantsOf(start.pid as number);
+    stack = await startStackInCopy();
+    started = stack.started;
   }, 150_000);
 
-  afterAll(() => {
-    const left = start?.pid === undefined ? started : [...started, ...descendantsOf(start.pid)];
-    for (const seen of left) if (isRunning(seen)) process.kill(seen.pid, 'SIGKILL');
-    if (start?.exitCode === null && start.signalCode === null) start.kill('SIGKILL');
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => removeStack(stack, started));
 
   it('prints a curl line for each protocol, and every printed curl line works as pasted', async () => {
     // Prepare
-    const commands = output
+    const commands = stack
+      .output()
       .split('\n')
       .filter((line) => /^\s+curl /.test(line))
       .map((line) => line.trim());
@@ -113,7 +133,7 @@ describe('npm start (the start script in its own process)', () => {
         `an answer with ${shape.fields.join(', ')} to: ${command}`,
         async () => {
           try {
-            const { stdout } = await run('bash', ['-c', command], { cwd: root, timeout: 30_000 });
+            const { stdout } = await run('bash', ['-c', command], { cwd: stack.root, timeout: 30_000 });
             const parsed = JSON.parse(stdout) as Record<string, unknown>;
             return shape.fields.every((field) => field in parsed) ? parsed : undefined;
           } catch {
@@ -131,24 +151,24 @@ describe('npm start (the start script in its own process)', () => {
     expect(answers.filter((a) => a.route === '/token').map((a) => a.body['tokenType'])).toEqual(
       expect.arrayContaining(['Bearer']),
     );
-    const stackFile = JSON.parse(readFileSync(join(root, '.local', 'stack.json'), 'utf8')) as {
+    const stackFile = JSON.parse(readFileSync(join(stack.root, '.local', 'stack.json'), 'utf8')) as {
       clientSecret: string;
       masterKey: string;
     };
-    expect(output).not.toContain(stackFile.clientSecret);
-    expect(output).not.toContain(stackFile.masterKey);
+    expect(stack.output()).not.toContain(stackFile.clientSecret);
+    expect(stack.output()).not.toContain(stackFile.masterKey);
     for (const { body } of answers) {
       const token = body['access_token'] ?? body['accessToken'];
-      if (typeof token === 'string') expect(output).not.toContain(token);
+      if (typeof token === 'string') expect(stack.output()).not.toContain(token);
     }
   });
 
   it('stops itself and every process it started on Ctrl-C', async () => {
     // Prepare
-    const pid = start.pid as number;
+    const pid = stack.start.pid as number;
     const known = new Set(started.map((p) => p.pid));
     started = [...started, ...descendantsOf(pid).filter((p) => !known.has(p.pid))];
-    const exited = new Promise<number | null>((resolve) => start.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => stack.start.once('exit', (code) => resolve(code)));
 
     // Act: what a terminal does on Ctrl-C, SIGINT to the whole foreground process group
     process.kill(-pid, 'SIGINT');
@@ -157,7 +177,7 @@ describe('npm start (the start script in its own process)', () => {
     // Assess
     expect(started.length).toBeGreaterThanOrEqual(2); // Azurite and the Functions host at least
     expect(code).toBe(0);
-    expect(output).toContain('SIGINT received: stopping the local stack');
+    expect(stack.output()).toContain('SIGINT received: stopping the local stack');
     await waitFor('every process npm start started to exit', () => !started.some(isRunning), {
       timeoutMs: 15_000,
       describe: () =>
@@ -170,46 +190,24 @@ describe('npm start (the start script in its own process)', () => {
 });
 
 describe('npm start stopped with Ctrl-C twice (the second before the first has stopped everything)', () => {
-  let root: string;
-  let start: ChildProcess;
-  let output = '';
+  let stack: RunningStack;
   let started: SeenProcess[] = [];
 
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'amlcb-start-'));
-    cpSync(join(REPO, 'dist'), join(root, 'dist'), { recursive: true });
-    for (const file of ['host.json', 'package.json']) copyFileSync(join(REPO, file), join(root, file));
-    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
-    start = spawn(process.execPath, [join(root, 'dist', 'local', 'start.js')], {
-      cwd: root,
-      env: { ...process.env, LOCAL_FUNCTIONS_PORT: '0', LOCAL_EMULATOR_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    start.stdout?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
-    start.stderr?.on('data', (chunk: Buffer) => void (output += chunk.toString()));
-    await waitFor('the start banner', () => output.includes('Ctrl-C stops everything.'), {
-      timeoutMs: 120_000,
-      describe: () => output.slice(-3000),
-    });
-    started = descendantsOf(start.pid as number);
+    stack = await startStackInCopy();
+    started = stack.started;
   }, 150_000);
 
-  afterAll(() => {
-    const left = start?.pid === undefined ? started : [...started, ...descendantsOf(start.pid)];
-    for (const seen of left) if (isRunning(seen)) process.kill(seen.pid, 'SIGKILL');
-    if (start?.exitCode === null && start.signalCode === null) start.kill('SIGKILL');
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => removeStack(stack, started));
 
   it('stops at once and leaves no process behind, Azurite in its own process group included', async () => {
     // Prepare
-    const pid = start.pid as number;
-    const exited = new Promise<void>((resolve) => start.once('exit', () => resolve()));
+    const pid = stack.start.pid as number;
+    const exited = new Promise<void>((resolve) => stack.start.once('exit', () => resolve()));
 
     // Act: Ctrl-C, then Ctrl-C again while the stack is still stopping
     process.kill(-pid, 'SIGINT');
-    await waitFor('the first Ctrl-C to be taken', () => output.includes('SIGINT received'));
+    await waitFor('the first Ctrl-C to be taken', () => stack.output().includes('SIGINT received'));
     process.kill(-pid, 'SIGINT');
     await exited;
 
