@@ -65,7 +65,7 @@ export class TableAuditLog implements AuditLog {
   private readonly rows = new AuditRowBuilder();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
-  private readonly createTable: () => Promise<void>;
+  private createTable: () => Promise<void>;
   private dropped = 0;
   /** Batches a failed write kept for the next try, oldest first. */
   private held: AuditBatch[] = [];
@@ -165,6 +165,9 @@ export class TableAuditLog implements AuditLog {
         if (status === 409) this.unwritten.delete(batch);
         else if (status !== undefined && DEFINITE_REFUSALS.has(status)) refused.push(batch);
         else {
+          // The table was deleted while the app ran (an operator dropping old rows at once): create it
+          // again before the next try, which the rows wait for like any failure.
+          if (status === 404) this.createTable = createTableOnce(this.options.table);
           failure = error;
           kept.push(batch);
         }

@@ -21,10 +21,17 @@ class FakeTable implements AuditTable {
   refuse: number | undefined;
   loseNextAnswer = false;
   readonly answers = new Gate();
-  async createTable(): Promise<void> {}
+  /** Deleted by an operator: inserts answer 404 until the table is created again. */
+  deleted = false;
+  creations = 0;
+  async createTable(): Promise<void> {
+    this.creations += 1;
+    this.deleted = false;
+  }
   async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
     this.tries += 1;
     await this.answers.pass();
+    if (this.deleted) throw new RestError('TableNotFound', { statusCode: 404 });
     if (this.down) throw new RestError('Service Unavailable', { statusCode: 503 });
     if (this.refuse !== undefined) throw new RestError('refused', { statusCode: this.refuse });
     if (actions.some(([, row]) => this.keys.has(row.rowKey)))
@@ -53,6 +60,26 @@ describe('Class: TableAuditLog', () => {
     telemetry = new CapturingTelemetry();
   });
   const lostRows = () => telemetry.events.filter((e) => e.name === 'AuditRowLost').map((e) => e.props);
+
+  it('creates the table again when it was deleted while the app ran, and writes the rows it held', async () => {
+    // Prepare: a first row written, then the table deleted (say, to drop old audit rows at once)
+    const table = new FakeTable();
+    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), telemetry, flushDelayMs: 1 });
+    audit.record(decision(day));
+    await audit.flush();
+    table.deleted = true;
+
+    // Act
+    audit.record(decision(day + 1000, 'after-delete'));
+    await audit.flush();
+    await waitFor('the held row to be written', () => table.batches.length === 2, { timeoutMs: 5000 });
+    await audit.close();
+
+    // Assess
+    expect(table.creations).toBe(2);
+    expect(table.batches[1]?.[0]).toMatchObject({ clientId: 'after-delete' });
+    expect(lostRows()).toEqual([]);
+  });
 
   it('writes identical decisions of one interval as one row that keeps every decision time, off the hot path', async () => {
     // Prepare
