@@ -86,9 +86,10 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once. Before it
  *   refuses a request (wrong secret, unknown id, disabled or expired), an instance reads the record
  *   again, at most once per id every {@link RECHECK_MS}, so a secret regenerated or a client created or
- *   enabled on another instance works everywhere at once; other changes are seen within the TTL. A registry outage keeps serving stale records (read again
- *   every few seconds meanwhile, not on every request), and so does a re-read that is still running
- *   (after `reloadWaitMs` for the request that started it).
+ *   enabled on another instance works everywhere at once; other changes are seen within the TTL.
+ * - A registry outage keeps serving stale records (read again every few seconds meanwhile, not on every
+ *   request), and so does a re-read that is still running (after `reloadWaitMs` for the request that
+ *   started it).
  */
 export class ClientAuthenticator {
   private readonly slots: LruMap<string, Slot>;

@@ -63,7 +63,9 @@ export function parseClientFields(
     else if (scopes.some(isPrivilegedScope))
       issues.push({
         field: 'allowedScopes',
-        message: `must not name ${scopes.filter(isPrivilegedScope).join(', ')}: a token for it would carry the broker's own rights (ARM, Key Vault, Storage, Event Grid), not the client's`,
+        message:
+          `must not name ${scopes.filter(isPrivilegedScope).join(', ')}: a token for it would carry ` +
+          "the broker's own rights (ARM, Key Vault, Storage, Event Grid), not the client's",
       });
     else if (stored > TABLE_STRING_MAX_CHARS)
       issues.push({

@@ -57,12 +57,19 @@ export function endpointOrigin(endpoint: ManagedEndpoint): string {
  * registry, journal and audit trail) and Event Grid. A token for one of them would hand a client the app's
  * powers, not a client's, so no client may be allowed one and the broker never vends one.
  */
-const PRIVILEGED_RESOURCE_HOST =
-  /^(management\.(azure\.com|core\.windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)|storage\.azure\.com|eventgrid\.azure\.net|([^.]+\.)?(vault|managedhsm)\.(azure\.net|usgovcloudapi\.net|azure\.cn)|[^.]+\.(blob|queue|table|file|dfs)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn))$/i;
+const PRIVILEGED_RESOURCE_HOSTS: readonly RegExp[] = [
+  /^management\.(azure\.com|core\.windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/, // ARM
+  /^([^.]+\.)?(vault|managedhsm)\.(azure\.net|usgovcloudapi\.net|azure\.cn)$/, // Key Vault, Managed HSM
+  /^storage\.azure\.com$/, // Storage, any account
+  /^[^.]+\.(blob|queue|table|file|dfs)\.core\.(windows\.net|usgovcloudapi\.net|chinacloudapi\.cn)$/, // one account
+  /^eventgrid\.azure\.net$/, // Event Grid
+];
 
 /** Whether the scope is a resource whose token would carry the app's own rights (see above). */
 export function isPrivilegedResource(scope: ParsedScope): boolean {
-  return scope.kind === 'resource' && PRIVILEGED_RESOURCE_HOST.test(new URL(scope.value).hostname);
+  if (scope.kind !== 'resource') return false;
+  const host = new URL(scope.value).hostname; // lowercase, as URL gives it
+  return PRIVILEGED_RESOURCE_HOSTS.some((pattern) => pattern.test(host));
 }
 
 /** The resource of Entra tokens for Azure ML scoring (`AADToken` endpoints). */
