@@ -24,13 +24,15 @@ export function statusOf(error: unknown): number | undefined {
 /**
  * True when Key Vault refused to read a secret version because the version is disabled: 403 `Forbidden`
  * "Operation get is not allowed on a disabled secret." (inner code `SecretDisabled`, which the SDK's
- * `RestError` does not surface). The status alone reads as a missing role.
+ * `RestError` does not surface). The status alone reads as a missing role. "Disabled" alone is not
+ * enough: a vault closed to public networks answers 403 "Public network access is disabled ..."
+ * (`ForbiddenByConnection`), which is a denial.
  * @param error - the SDK's error (not a wrapper of it)
  */
 export function isDisabledSecretRefusal(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown } | null;
   const text = [e?.code, e?.message].filter((part) => typeof part === 'string').join(' ');
-  return statusOf(error) === 403 && /disabled/i.test(text);
+  return statusOf(error) === 403 && /\bdisabled secret\b/i.test(text);
 }
 
 /** The name of a thrown error (`RestError`, `AbortError`, …) for a log line: never its message, which may quote a request. */

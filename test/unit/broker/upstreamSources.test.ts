@@ -301,6 +301,29 @@ describe('Class: KeyVaultKeySource', () => {
       expect([a.failure, a.upstreamStatus]).toEqual(['notFound', 403]);
       expect(b.failure).toBe('denied');
     });
+
+    it('names a vault closed to public networks denied, though its 403 says "disabled"', async () => {
+      // Prepare: Key Vault's answer when public network access is off (403 Forbidden, inner code
+      // ForbiddenByConnection); "notFound" would send the operator to rename or delete the endpoint.
+      const closed = new KeyVaultKeySource({
+        clock,
+        secrets: {
+          getSecret: () =>
+            Promise.reject(
+              new RestError(
+                'Public network access is disabled and request is not from a trusted service nor via an approved private link.\r\nCaller: appid=a;oid=o;iss=https://sts.windows.net/t/\r\nVault: v;location=westeurope',
+                { code: 'Forbidden', statusCode: 403 },
+              ),
+            ),
+        },
+      });
+
+      // Act
+      const error = await rejection(closed.getToken(endpoint));
+
+      // Assess
+      expect([error.failure, error.upstreamStatus]).toEqual(['denied', 403]);
+    });
   });
 });
 
