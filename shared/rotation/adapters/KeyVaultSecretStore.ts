@@ -72,7 +72,10 @@ export class KeyVaultSecretStore implements SecretStore {
       if (status === 404) return undefined;
       if (status === 403 && isDisabledSecretRefusal((error as Error).cause)) {
         const versions = await this.listVersions(name);
-        const found = version ? versions.find((v) => v.version === version) : versions[0];
+        // The latest version was refused for being disabled, so it is the newest disabled one: the newest
+        // of all may be an enabled one (a `rotatedAt` tag from a clock ahead of Key Vault's, a version
+        // written in the same second), and its empty value would read as a key matching nothing.
+        const found = versions.find((v) => (version ? v.version === version : !v.enabled));
         return found && { ...found, value: '' };
       }
       throw error;

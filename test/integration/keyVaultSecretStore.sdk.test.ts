@@ -1,0 +1,46 @@
+import { ManagedIdentityCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+
+import type { RunningEmulators } from '../../local/emulators';
+import { KeyVaultSecretStore } from '../../shared/rotation/adapters/KeyVaultSecretStore';
+import { SECRET_TAGS } from '../../shared/rotation/SecretStore';
+import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+
+let em: RunningEmulators;
+let restoreEnv: () => void;
+let store: KeyVaultSecretStore;
+
+beforeAll(async () => {
+  em = await withEmulators();
+  restoreEnv = useEmulatorIdentity(em);
+  // Same client options as shared/azureClients.ts against the stand-in.
+  const client = new SecretClient(em.url, new ManagedIdentityCredential(), {
+    disableChallengeResourceVerification: true,
+  });
+  store = new KeyVaultSecretStore({ client, sleep: () => Promise.resolve() });
+});
+
+afterAll(async () => {
+  restoreEnv();
+  await em.stop();
+});
+
+describe('Class: KeyVaultSecretStore with the real SecretClient against the Key Vault stand-in', () => {
+  it('reports a disabled latest version as the current one, never an older enabled version', async () => {
+    // Prepare: a rotation's version (its rotatedAt tag from an app clock 1.5 s ahead of Key Vault's),
+    // then a version written by hand just after it (no tags, createdOn in whole seconds), then disabled.
+    const rotated = await store.setVersion('disabled-latest', 'rotated-key', {
+      tags: { [SECRET_TAGS.rotatedAt]: new Date(Date.now() + 1500).toISOString() },
+    });
+    const byHand = await store.setVersion('disabled-latest', 'hand-written-key', { tags: {} });
+    await store.disableVersion('disabled-latest', byHand.version);
+
+    // Act: Key Vault refuses the latest version (403 SecretDisabled), so the store reads the version list.
+    const current = await store.getCurrent('disabled-latest');
+
+    // Assess: the version Key Vault refused, not the older enabled one with an empty value, which drift
+    // detection would report as "matches neither key" instead of "is disabled".
+    expect(rotated.version).not.toBe(byHand.version);
+    expect(current).toMatchObject({ version: byHand.version, enabled: false, value: '' });
+  });
+});
