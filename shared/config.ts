@@ -293,6 +293,18 @@ export function loadConfig(env: Env = process.env): AppConfig {
       message: `must be longer than ROTATION_GRACE_HOURS (${v.rotationGraceHours})`,
     });
   }
+  // Without the check a host that answers as the vault can ask the app's identity for a token for any
+  // resource; the stand-in needs it off only because it runs on a loopback address.
+  if (
+    v.keyVaultDisableChallengeResourceVerification &&
+    v.keyVaultUrl !== undefined &&
+    !isLoopbackUrl(v.keyVaultUrl)
+  ) {
+    issues.push({
+      field: SETTINGS.keyVaultDisableChallengeResourceVerification.name,
+      message: `may be true only for a Key Vault stand-in on a loopback address, not for ${new URL(v.keyVaultUrl).host}`,
+    });
+  }
   if (issues.length > 0) throw new ConfigError(issues);
 
   const prefix = v.tablePrefix;
@@ -348,4 +360,10 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Whether the URL names this machine (127.0.0.0/8, ::1 or localhost). */
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }

@@ -88,6 +88,26 @@ describe('Function: loadConfig', () => {
     expect(config.keyVault.url).toBe('https://myvault.vault.azure.net');
   });
 
+  it('allows skipping the Key Vault challenge check only for a vault on a loopback address', () => {
+    // Act
+    const remote = configErrorOf({ ...validEnv, KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true' });
+    const local = loadConfig({
+      ...validEnv,
+      KEY_VAULT_URL: 'https://127.0.0.1:8443',
+      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+    });
+
+    // Assess
+    expect(remote.issues).toEqual([
+      {
+        field: 'KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION',
+        message:
+          'may be true only for a Key Vault stand-in on a loopback address, not for myvault.vault.azure.net',
+      },
+    ]);
+    expect(local.keyVault.disableChallengeResourceVerification).toBe(true);
+  });
+
   it('names every missing or malformed setting in one error', () => {
     // Act
     const error = configErrorOf({ KEY_VAULT_URL: 'http://plain.example', ROTATION_PERIOD_HOURS: 'soon' });
