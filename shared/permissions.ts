@@ -109,11 +109,7 @@ export const PERMISSIONS = [
   {
     kind: 'keyVaultData',
     action: 'Microsoft.KeyVault/vaults/secrets/readMetadata/action',
-    operations: [
-      'SecretClient.listPropertiesOfSecrets',
-      'SecretClient.listPropertiesOfSecretVersions',
-      'SecretClient.getSecretProperties',
-    ],
+    operations: ['SecretClient.listPropertiesOfSecrets', 'SecretClient.listPropertiesOfSecretVersions'],
     why: 'Inspect versions and tags (grace period, idempotency) and the health check.',
   },
   {
