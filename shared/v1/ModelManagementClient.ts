@@ -65,10 +65,19 @@ const TERMINAL = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimedOut']);
 export class ModelManagementClient {
   constructor(private readonly options: ModelManagementClientOptions) {}
 
-  /** The service's compute type, auth flags and scoring URI. */
+  /**
+   * The service's compute type, auth flags and scoring URI. An answer without `computeType` (required in
+   * `ServiceResponseBase`) is no service description, e.g. another host's page under a wrong
+   * `V1_MMS_HOST_TEMPLATE`: a `DependencyFailedError`, not a compute type that breaks a v1 rule.
+   */
   async describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription> {
     const body = json(await this.send('GET', this.url(endpoint, ''))) as Record<string, unknown>;
-    const computeType = typeof body.computeType === 'string' ? body.computeType : 'UNKNOWN';
+    const computeType = body.computeType;
+    if (typeof computeType !== 'string' || computeType === '')
+      throw new DependencyFailedError(
+        'modelManagement',
+        `The model-management answer for ${endpoint.id} names no computeType; check that V1_MMS_HOST_TEMPLATE gives the workspace region's host.`,
+      );
     return {
       computeType,
       authEnabled: typeof body.authEnabled === 'boolean' ? body.authEnabled : computeType === 'AKS',

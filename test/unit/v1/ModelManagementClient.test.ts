@@ -161,6 +161,24 @@ describe('Class: ModelManagementClient', () => {
     ]);
   });
 
+  it.each([
+    ['an empty body', ''],
+    ['an HTML page', '<html><body>Sign in</body></html>'],
+    ['JSON without computeType', '{"name":"svc","authEnabled":true}'],
+  ])(
+    'refuses a service answer with %s (computeType is required) rather than reading it as another compute type',
+    async (_, bodyAsText) => {
+      // Prepare: a wrong V1_MMS_HOST_TEMPLATE (its derivation is unconfirmed) may reach a host answering 200
+      const { mms } = scripted([{ status: 200, bodyAsText }]);
+      // Act
+      const described = new V1WebServiceKeyClient(mms).describe(endpoint);
+      // Assess: not V1_COMPUTE_TYPE_MISMATCH, which tells the operator to change v1.computeType and
+      // holds the endpoint for a day as "needs a person"
+      await expect(described).rejects.toThrow(DependencyFailedError);
+      await expect(described).rejects.not.toHaveProperty('code', 'V1_COMPUTE_TYPE_MISMATCH');
+    },
+  );
+
   it('the v1 key client refuses a caller-chosen value (v1 cannot set one) and says so through its capability', async () => {
     const client = new V1WebServiceKeyClient(scripted([]).mms);
     expect(client.setsKeyValue()).toBe(false);
