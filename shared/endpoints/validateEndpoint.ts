@@ -54,6 +54,8 @@ const ID = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const SECRET_NAME = /^[0-9a-zA-Z-]+$/;
 const WORKSPACE = /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$/;
 const ARM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$/;
+/** A v1 web service name as azureml-core deploys one (`webservice_name_validation`, reference §3 [S15]). */
+const V1_SERVICE_NAME = /^[a-z][-a-z0-9]{1,30}[a-z0-9]$/;
 const RESOURCE_GROUP = /^[-\w._()]{1,90}$/;
 const SUBSCRIPTION = /^[0-9a-zA-Z-]{1,64}$/;
 const FIELDS = new Set([
@@ -139,7 +141,22 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
       'a workspace name (3-33 letters, digits, _ and -)',
       bad,
     );
-    checkText(arm.name, ARM_NAME, 'arm.name', 'an endpoint name (letters, digits, - and _; up to 255)', bad);
+    if (kind === 'v1WebService')
+      checkText(
+        arm.name,
+        V1_SERVICE_NAME,
+        'arm.name',
+        'a v1 web service name (3-32 lowercase letters, digits and -, starting with a letter and ending with a letter or digit, as azureml-core requires)',
+        bad,
+      );
+    else
+      checkText(
+        arm.name,
+        ARM_NAME,
+        'arm.name',
+        'an endpoint name (letters, digits, - and _; up to 255)',
+        bad,
+      );
   }
 
   const secretName = input.secretName ?? (typeof id === 'string' ? `${id}-key` : '');

@@ -9,7 +9,9 @@ import { MAX_PROBE_BODY_STORED } from '../../shared/endpoints/validateEndpoint';
 export function largestEndpointInput(bodyStored = MAX_PROBE_BODY_STORED) {
   return {
     id: 'e'.repeat(63),
-    kind: 'v1WebService',
+    // An online endpoint: its name may take 255 characters, which outweighs a v1 service's block (a v1
+    // service name takes at most 32).
+    kind: 'onlineEndpoint',
     arm: {
       subscriptionId: 's'.repeat(64),
       resourceGroup: 'r'.repeat(90),
@@ -26,7 +28,6 @@ export function largestEndpointInput(bodyStored = MAX_PROBE_BODY_STORED) {
       body: '"'.repeat(Math.floor(bodyStored / 2)) + (bodyStored % 2 === 1 ? 'b' : ''),
       acceptedStatuses: Array.from({ length: 100 }, () => 599),
     },
-    v1: { computeType: 'AKS', region: `w${'a'.repeat(39)}` },
     brokerKeyAccess: false,
     enabled: false,
   };

@@ -155,6 +155,46 @@ describe('v1 rules (reference §3), one test each', () => {
     );
   });
 
+  it.each(['Churn-ACI', 'churn_aci', 'ab', '1churn', 'churn-', 'c'.repeat(33)])(
+    'a v1 service name the v1 SDK cannot deploy (%s) is refused at registration, naming the rule',
+    (name) => {
+      // Act
+      const attempt = () =>
+        validateEndpoint(
+          {
+            id: 'svc-1',
+            kind: 'v1WebService',
+            arm: { ...ARM, name },
+            v1: { computeType: 'ACI', region: 'westeurope' },
+          },
+          RULES,
+          NOW,
+        );
+      // Assess: webservice_name_validation in azureml-core (reference §3, S15)
+      expect(attempt).toThrow(ValidationError);
+      expect(attempt).toThrow(/arm\.name: a v1 web service name/);
+    },
+  );
+
+  it('a v1 service name the v1 SDK deploys is accepted, and v2 names keep their own rule', () => {
+    for (const name of ['abc', 'churn-aci-2', 'c'.repeat(32)])
+      expect(
+        validateEndpoint(
+          {
+            id: 'svc-1',
+            kind: 'v1WebService',
+            arm: { ...ARM, name },
+            v1: { computeType: 'AKS', region: 'westeurope' },
+          },
+          RULES,
+          NOW,
+        ).arm.name,
+      ).toBe(name);
+    expect(
+      validateEndpoint({ id: 'svc-1', arm: { ...ARM, name: 'Churn_Online' } }, RULES, NOW).arm.name,
+    ).toBe('Churn_Online');
+  });
+
   it('a service on another compute type than registered is refused for rotation', async () => {
     // Act
     const rotation = keyClientFor({ computeType: 'AKS', authEnabled: true }).describe(v1Endpoint('ACI'));
