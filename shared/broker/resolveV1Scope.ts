@@ -21,14 +21,17 @@ export interface V1ScopeReaders {
   timeLimitMs: number;
 }
 
-/** Seconds a client is asked to wait when the service's flags cannot be read. */
+/** Seconds a client is asked to wait when the service's flags cannot be read (at least). */
 const RETRY_AFTER_SECONDS = 5;
+/** Longest wait passed on from model management's own `Retry-After` (as the token cache caps it). */
+const MAX_RETRY_AFTER_SECONDS = 60;
 
 /**
  * Resolves the scope of a v1 web service registered with token auth: the v1 rules are checked first
  * from the registration (token auth only on AKS), then against the service's live flags (token auth
  * on, key auth off). A broken rule is a `V1TokenRuleError` (4xx naming it), cached like any refusal;
- * an unreadable service (the workspace region is down) is a 503 with `Retry-After`, and the resolver
+ * an unreadable service (the workspace region is down) is a 503 with `Retry-After` (5 s, or the
+ * longer wait a throttling model-management API asks for, up to 60 s), and the resolver
  * keeps its last answer meanwhile, so cached tokens keep flowing.
  * @param endpoint - a `v1WebService` endpoint with auth mode `AMLToken`
  */
@@ -46,9 +49,10 @@ export async function resolveV1TokenScope(
     const failure = classifyUpstreamError('v1ServiceToken', error);
     if (failure.failure === 'notFound')
       return new ScopeNotAllowedError('The v1 web service was not found in its workspace.');
-    throw new UpstreamUnavailableError('v1ServiceToken', failure.failure, RETRY_AFTER_SECONDS, {
-      cause: failure,
-    });
+    // A throttled read (429) names its wait: clients told 5 s would keep the region throttled.
+    const asked = failure.upstreamRetryAfterSeconds ?? 0;
+    const retryAfter = Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(RETRY_AFTER_SECONDS, Math.ceil(asked)));
+    throw new UpstreamUnavailableError('v1ServiceToken', failure.failure, retryAfter, { cause: failure });
   }
   const rule = tokenRule(endpoint, service);
   if (rule) return new V1TokenRuleError(rule.code, rule.text);

@@ -120,6 +120,21 @@ describe('Broker: v1 AKS service tokens', () => {
     expect((refused as UpstreamUnavailableError).retryAfterSeconds).toBe(5);
   });
 
+  it('passes on the Retry-After of a throttled (429) service read instead of asking clients back in 5 s', async () => {
+    // Prepare: model management throttles the app and asks for 30 s
+    const { t, vend } = await setUp();
+    t.v1Services.failWith = Object.assign(new Error('Model management answered 429'), {
+      name: 'RestError',
+      statusCode: 429,
+      response: { headers: { get: (n: string) => (n === 'retry-after' ? '30' : undefined) } },
+    });
+    // Act
+    const refused = await vend().catch((e: unknown) => e);
+    // Assess
+    expect(refused).toBeInstanceOf(UpstreamUnavailableError);
+    expect(refused).toMatchObject({ status: 503, failure: 'throttled', retryAfterSeconds: 30 });
+  });
+
   it('answers 503 timeout when the region does not answer the service read within the time limit', async () => {
     // Prepare
     const endpoint = testEndpoint('demo-aks', 'AMLToken', {
