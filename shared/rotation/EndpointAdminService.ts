@@ -4,8 +4,9 @@ import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
-import { DependencyUnavailableError, ValidationError } from '../errors';
+import { ValidationError } from '../errors';
 import { retryWhileStale } from '../optimisticChange';
+import { V1RuleError } from '../v1/v1Rules';
 import type { EndpointKeyClient } from './EndpointKeyClient';
 import {
   AuthModeNotKeyError,
@@ -199,14 +200,16 @@ export class EndpointAdminService {
 
   /**
    * A v1 service with key auth off (or on together with token auth) gets a 422 naming the v1 rule now,
-   * rather than a failed job later. When the region's model-management API is down the job is still
-   * queued: the rotator checks again before it touches anything.
+   * rather than a failed job later. Any other failure to read the service queues the job all the same:
+   * the rotator checks again before it touches anything, and records what went wrong where every
+   * failure is shown (status, `RotationFailed`). The region down retries there; a definite no (404
+   * service gone, 403 role missing) would otherwise be a 502 saying "try again later", naming nothing.
    */
   private async checkV1Rules(endpoint: ManagedEndpoint): Promise<void> {
     try {
       await this.options.keys?.describe(endpoint);
     } catch (error) {
-      if (!(error instanceof DependencyUnavailableError)) throw error;
+      if (error instanceof V1RuleError) throw error;
     }
   }
 

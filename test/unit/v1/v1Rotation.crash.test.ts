@@ -1,5 +1,5 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
-import { DependencyUnavailableError } from '../../../shared/errors';
+import { DependencyFailedError, DependencyUnavailableError } from '../../../shared/errors';
 import { V1_RULES, V1RuleError } from '../../../shared/v1/v1Rules';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
 import {
@@ -162,5 +162,26 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
     // Assess
     expect(queued).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
     expect(f.jobs.jobs).toHaveLength(1);
+  });
+
+  it('rotate-now queues the job when model management says a definite no (404 service gone), so the cause reaches the status and a RotationFailed event', async () => {
+    // Prepare: the service was deleted; a synchronous 502 said only "not available, try again later"
+    const f = v1Fixture();
+    const gone = new DependencyFailedError(
+      'modelManagement',
+      'modelManagement refused the request (HTTP 404 RestError).',
+      404,
+    );
+    f.keys.failNext('describe', gone);
+    // Act
+    const queued = await f.services.admin.rotateNow('demo-key');
+    f.keys.failNext('describe', gone);
+    await f.services.rotator.run(f.jobs.jobs[0]!).catch(() => undefined);
+    // Assess
+    expect(queued).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    const { state } = await f.journal.getState('demo-key');
+    expect(state.lastError?.code).toBe('DependencyFailed');
+    expect(state.lastError?.message).toMatch(/HTTP 404/);
+    expect(f.events.events.map((e) => e.type)).toContain('RotationFailed');
   });
 });
