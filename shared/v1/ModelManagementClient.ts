@@ -114,6 +114,12 @@ export class ModelManagementClient {
     for (let waited = 0; waited < pollTimeoutMs; waited += pollIntervalMs) {
       await sleep(pollIntervalMs);
       const state = text((json(await this.send('GET', poll)) as { state?: unknown }).state);
+      // As the v1 SDK: an answer without a state is no operation status, and polling it would only wait.
+      if (!state)
+        throw new DependencyFailedError(
+          'modelManagement',
+          `The regenerateKeys operation of ${endpoint.id} answered without a state.`,
+        );
       if (!TERMINAL.has(state)) continue;
       if (state === 'Succeeded') return;
       throw new DependencyFailedError('modelManagement', `regenerateKeys of ${endpoint.id} ended ${state}.`);

@@ -110,6 +110,17 @@ describe('Class: ModelManagementClient', () => {
     },
   );
 
+  it('fails the regenerate at once when the operation answer has no state (the v1 SDK raises too), not after 10 minutes of polling', async () => {
+    // Prepare
+    const { mms, seen } = scripted([
+      { status: 202, headers: { 'operation-location': `${BASE}/operations/op-4` } },
+      ...Array.from({ length: 200 }, () => ({ status: 200, bodyAsText: '<html>not an operation</html>' })),
+    ]);
+    // Act / Assess
+    await expect(mms.regenerateKey(endpoint, 'Secondary')).rejects.toThrow(DependencyFailedError);
+    expect(seen).toHaveLength(2);
+  });
+
   it('waits for the operation a 200 names in Operation-Location, as the v1 SDK does for any success', async () => {
     // Prepare: read back before the operation ends, the slot would still hold its old value
     const { mms, seen } = scripted([
