@@ -86,10 +86,20 @@ export class ModelManagementClient {
     };
   }
 
-  /** `Webservice.get_keys()`: both keys. */
+  /**
+   * `Webservice.get_keys()`: both keys. An answer missing either one fails, as in the v1 SDK: an empty
+   * key read here would be onboarded into Key Vault, or read back as a new key, for clients to use.
+   */
   async listKeys(endpoint: ManagedEndpoint): Promise<{ primaryKey: string; secondaryKey: string }> {
     const body = json(await this.send('POST', this.url(endpoint, '/listkeys'))) as Record<string, unknown>;
-    return { primaryKey: text(body.primaryKey), secondaryKey: text(body.secondaryKey) };
+    const primaryKey = text(body.primaryKey);
+    const secondaryKey = text(body.secondaryKey);
+    if (!primaryKey || !secondaryKey)
+      throw new DependencyFailedError(
+        'modelManagement',
+        `listkeys of ${endpoint.id} answered without ${primaryKey ? 'secondaryKey' : 'primaryKey'}.`,
+      );
+    return { primaryKey, secondaryKey };
   }
 
   /** `Webservice.regen_key(slot)` without a value; waits for the operation to end `Succeeded`. */

@@ -190,6 +190,20 @@ describe('Class: ModelManagementClient', () => {
     },
   );
 
+  it.each([
+    ['no keys', '{}'],
+    ['null keys', '{"primaryKey":null,"secondaryKey":null}'],
+    ['an empty secondary key', '{"primaryKey":"p","secondaryKey":""}'],
+  ])(
+    'refuses a listkeys answer with %s (the v1 SDK raises too) rather than reading empty keys',
+    async (_, bodyAsText) => {
+      // Prepare: an empty key read here would be onboarded into Key Vault as the key clients use
+      const { mms } = scripted([{ status: 200, bodyAsText }]);
+      // Act / Assess
+      await expect(new V1WebServiceKeyClient(mms).listKeys(endpoint)).rejects.toThrow(DependencyFailedError);
+    },
+  );
+
   it('the v1 key client refuses a caller-chosen value (v1 cannot set one) and says so through its capability', async () => {
     const client = new V1WebServiceKeyClient(scripted([]).mms);
     expect(client.setsKeyValue()).toBe(false);
