@@ -1,3 +1,5 @@
+import { UpstreamUnavailableError } from '../../../shared/broker/errors';
+import { resolveV1TokenScope } from '../../../shared/broker/resolveV1Scope';
 import { V1ServiceTokenSource } from '../../../shared/broker/V1ServiceTokenSource';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../../shared/errors';
@@ -208,6 +210,27 @@ describe('Class: ModelManagementClient', () => {
     const client = new V1WebServiceKeyClient(scripted([]).mms);
     expect(client.setsKeyValue()).toBe(false);
     await expect(client.regenerateKey(endpoint, 'Primary', 'chosen')).rejects.toThrow(KeyValueRejectedError);
+  });
+});
+
+describe('Function: resolveV1TokenScope over the model-management client', () => {
+  it('answers 503 (retry), not a cached 403 naming V1_COMPUTE_TYPE_MISMATCH, when the service answer names no computeType', async () => {
+    // Prepare: an AKS token service, and a host that answers 200 with a page instead of the service
+    const { mms } = scripted([{ status: 200, bodyAsText: '<html></html>' }], { retries: false });
+    const aks = {
+      ...endpoint,
+      authMode: 'AMLToken' as const,
+      v1: { computeType: 'AKS' as const, region: 'westeurope' },
+    };
+    // Act
+    const resolved = await resolveV1TokenScope(aks, {
+      services: mms,
+      source: new V1ServiceTokenSource(mms),
+      timeLimitMs: 1000,
+    }).catch((e: unknown) => e);
+    // Assess
+    expect(resolved).toBeInstanceOf(UpstreamUnavailableError);
+    expect(resolved).toMatchObject({ status: 503 });
   });
 });
 
