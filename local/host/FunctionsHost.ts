@@ -97,7 +97,7 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
   const all = [...registry.functions.values()];
   const inFlight = new Set<Promise<unknown>>();
   const run = (fn: RegisteredFunction, input: InvocationInput): Promise<unknown> => {
-    const p = invokeFunction(registry, fn, input, log);
+    const p = invokeFunction(registry, fn, input, log, settings.functionTimeoutMs);
     inFlight.add(p);
     void p.catch(() => undefined).finally(() => inFlight.delete(p));
     return p;
@@ -114,6 +114,7 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
     registry,
     keys: { masterKey: opts.masterKey, defaultKey: opts.defaultKey },
     routePrefix: settings.routePrefix,
+    functionTimeoutMs: settings.functionTimeoutMs,
     log,
     runNow: (fn, input) => {
       if (kind(fn) === 'timertrigger') void timers.runNow(fn);

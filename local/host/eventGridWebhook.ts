@@ -27,6 +27,7 @@ export async function handleEventGridWebhook(
   registry: FunctionRegistry,
   request: { method: string; url: URL; headers: IncomingHttpHeaders; body: Buffer },
   log: (line: string) => void,
+  functionTimeoutMs?: number,
 ): Promise<WebhookReply> {
   if (request.method === 'OPTIONS') {
     const origin = header(request.headers, 'webhook-request-origin');
@@ -66,6 +67,7 @@ export async function handleEventGridWebhook(
         fn,
         { data: { json: JSON.stringify(event) }, reason: 'EventGrid trigger fired' },
         log,
+        functionTimeoutMs,
       );
     } catch {
       return { status: 500 };

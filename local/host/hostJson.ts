@@ -3,6 +3,12 @@ import { readFileSync } from 'node:fs';
 /** The host.json settings the local host honours. */
 export interface HostSettings {
   readonly routePrefix: string;
+  /**
+   * host.json `functionTimeout`: an invocation still running after this fails (the real host then
+   * restarts the worker). Unset: 30 min, the default of the Flex Consumption, Premium and Dedicated
+   * plans; `-1`: no limit (undefined).
+   */
+  readonly functionTimeoutMs: number | undefined;
   readonly queues: {
     readonly maxDequeueCount: number;
     /** Delay before a failed message becomes visible again (host.json `visibilityTimeout`). */
@@ -27,6 +33,8 @@ export function timeSpanToMs(value: string): number {
   return (((Number(d ?? 0) * 24 + Number(h)) * 60 + Number(min)) * 60 + Number(s)) * 1000 + ms;
 }
 
+const DEFAULT_FUNCTION_TIMEOUT_MS = 30 * 60 * 1000;
+
 function obj(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
 }
@@ -43,7 +51,10 @@ export function readHostJson(path: string): HostSettings {
   const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
   const span = (v: unknown, d: number): number => (typeof v === 'string' ? timeSpanToMs(v) : d);
   const batchSize = num(q['batchSize'], 16);
+  const timeout = json['functionTimeout'];
   return {
+    functionTimeoutMs:
+      timeout === '-1' || timeout === -1 ? undefined : span(timeout, DEFAULT_FUNCTION_TIMEOUT_MS),
     routePrefix:
       typeof http['routePrefix'] === 'string' ? http['routePrefix'].replace(/^\/+|\/+$/g, '') : 'api',
     queues: {

@@ -12,6 +12,8 @@ export interface HttpServerOptions {
   readonly registry: FunctionRegistry;
   readonly keys: HostKeys;
   readonly routePrefix: string;
+  /** host.json `functionTimeout` (undefined: no limit). */
+  readonly functionTimeoutMs?: number;
   readonly log: (line: string) => void;
   /** Runs a non-HTTP function now (`POST /admin/functions/{name}`); resolves once it is started. */
   readonly runNow: (fn: RegisteredFunction, input: string | undefined) => void;
@@ -121,6 +123,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
           registry,
           { method, url, headers: req.headers, body: await readBody(req) },
           log,
+          options.functionTimeoutMs,
         );
         return send(res, reply.status, reply.body, reply.headers);
       }
@@ -162,6 +165,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
           target.fn.fn,
           { data: { http }, reason: `This function was programmatically called via the host APIs.` },
           log,
+          options.functionTimeoutMs,
         );
       } catch {
         return send(res, 500);

@@ -28,6 +28,7 @@ const isError = (e: unknown): boolean =>
  * (azure-functions-nodejs-worker `InvocationHandler`): the library builds the real `HttpRequest` /
  * `InvocationContext` / timer object from RPC data, pre/post-invocation hooks run around the handler,
  * and the library converts the result (`HttpResponse` or `HttpResponseInit`) back to RPC form.
+ * An invocation still running after `timeoutMs` (host.json `functionTimeout`) fails, as in the real host.
  * @returns the invocation response (`returnValue.http` for HTTP triggers)
  */
 export async function invokeFunction(
@@ -35,6 +36,7 @@ export async function invokeFunction(
   fn: RegisteredFunction,
   input: InvocationInput,
   log: (line: string) => void,
+  timeoutMs?: number,
 ): Promise<RpcInvocationResponse> {
   const model = registry.programmingModel;
   if (!model) throw new Error('The app did not set a programming model (is it using @azure/functions v4?)');
@@ -54,9 +56,7 @@ export async function invokeFunction(
       if (category === 'user' || level === 'warning' || level === 'error') log(`${stamp()} ${message}`);
     },
   };
-  const started = Date.now();
-  log(`${stamp()} Executing 'Functions.${name}' (Reason='${input.reason}', Id=${invocationId})`);
-  try {
+  const execute = async (): Promise<RpcInvocationResponse> => {
     const invocModel = model.getInvocationModel(coreCtx);
     const { context, inputs: initialInputs } = await invocModel.getArguments();
     const hookData: Record<string, unknown> = {};
@@ -90,7 +90,28 @@ export async function invokeFunction(
     await registry.runHooks('postInvocation', post);
     coreCtx.state = undefined;
     if (isError(post['error'])) throw post['error'];
-    const response = await invocModel.getResponse(context, post['result']);
+    return invocModel.getResponse(context, post['result']);
+  };
+  const started = Date.now();
+  log(`${stamp()} Executing 'Functions.${name}' (Reason='${input.reason}', Id=${invocationId})`);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const work = execute();
+    const response = await (timeoutMs === undefined || timeoutMs > MAX_TIMER_MS
+      ? work
+      : Promise.race([
+          work,
+          new Promise<never>((_resolve, reject) => {
+            timer = setTimeout(() => {
+              // The worker cannot stop a running handler; the real host then restarts the worker.
+              void work.catch(() => undefined);
+              log(
+                `${stamp()} Timeout value of ${timeSpan(timeoutMs)} exceeded by function 'Functions.${name}' (Id: '${invocationId}'). Initiating cancellation.`,
+              );
+              reject(new FunctionTimeoutError(timeSpan(timeoutMs), name));
+            }, timeoutMs);
+          }),
+        ]));
     log(
       `${stamp()} Executed 'Functions.${name}' (Succeeded, Id=${invocationId}, Duration=${Date.now() - started}ms)`,
     );
@@ -104,5 +125,29 @@ export async function invokeFunction(
       `${stamp()} System.Private.CoreLib: Exception while executing function: Functions.${name}. ${detail}`,
     );
     throw new FunctionInvocationError(name, { cause: error });
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/** Longest `setTimeout` delay; a host.json `functionTimeout` beyond it is treated as no limit. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The host's `FunctionTimeoutException`: the invocation outlived host.json `functionTimeout`. */
+class FunctionTimeoutError extends Error {
+  constructor(span: string, functionName: string) {
+    super(`Timeout value of ${span} was exceeded by function: Functions.${functionName}`);
+    this.name = 'FunctionTimeoutError';
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
+
+/** Milliseconds as a .NET TimeSpan (`[d.]hh:mm:ss[.fff]`), as the host prints `functionTimeout`. */
+function timeSpan(ms: number): string {
+  const days = Math.floor(ms / 86_400_000);
+  const clock = new Date(ms % 86_400_000)
+    .toISOString()
+    .slice(11, 23)
+    .replace(/\.000$/, '');
+  return days > 0 ? `${days}.${clock}` : clock;
 }
