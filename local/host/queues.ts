@@ -60,7 +60,8 @@ function decode(text: string, encoding: 'base64' | 'none'): string {
  * Polls a storage queue per queue-triggered function, like the WebJobs queue listener: batches of
  * `batchSize`, run concurrently, the next batch fetched once `newBatchThreshold` or fewer are running; delete on success; on failure the message becomes visible again after
  * host.json `visibilityTimeout`, and once `dequeueCount` reaches `maxDequeueCount` it is copied to
- * `<queue>-poison` and deleted. Empty polls back off exponentially from `minPollMs` to `maxPollingInterval`.
+ * `<queue>-poison` and deleted; a message that is not base64 (with `messageEncoding: base64`) goes there at
+ * once, without invoking the function. Empty polls back off exponentially from `minPollMs` to `maxPollingInterval`.
  */
 export function startQueues(options: QueuesOptions): Queues {
   const { settings, log } = options;
@@ -105,8 +106,15 @@ export function startQueues(options: QueuesOptions): Queues {
       log(`Message ${m.messageId} moved to '${queue.name}-poison' after ${m.dequeueCount} attempts`);
     };
     if (m.dequeueCount > settings.maxDequeueCount) return toPoison();
+    let text: string;
     try {
-      const text = decode(m.messageText, settings.messageEncoding);
+      text = decode(m.messageText, settings.messageEncoding);
+    } catch (error) {
+      // Like the queues extension (5.x): retrying cannot fix the encoding, so no retries.
+      log(`Queue function '${fn.metadata.name}': ${error instanceof Error ? error.message : String(error)}`);
+      return toPoison();
+    }
+    try {
       await options.run(fn, {
         data: { string: text },
         triggerMetadata: metadataOf(m, text),

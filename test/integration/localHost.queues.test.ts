@@ -107,6 +107,27 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
     expect((await work.peekMessages()).peekedMessageItems).toHaveLength(0);
   });
 
+  it('moves a message that is not base64 to <queue>-poison at once, as the real host does', async () => {
+    // Act
+    const raw = '{"n":3} sent without base64';
+    const { messageId } = await work.sendMessage(raw);
+    let poisoned: string[] = [];
+    const deadline = Date.now() + 10000;
+    while (!poisoned.includes(raw) && Date.now() < deadline) {
+      if (await poison.exists())
+        poisoned = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map(
+          (m) => m.messageText,
+        );
+      if (!poisoned.includes(raw)) await sleep(200);
+    }
+    // Assess
+    expect(poisoned).toContain(raw);
+    expect(hostLog.filter((l) => l.includes(`Message ${messageId} moved`))).toEqual([
+      `Message ${messageId} moved to 'work-items-poison' after 1 attempts`,
+    ]);
+    expect(seen.some((r) => r.message?.n === 3)).toBe(false);
+  });
+
   it('runs a timer on its every-second schedule with the timer object shape', async () => {
     // Act
     await waitFor(() => seen.filter((r) => r.kind === 'timer').length >= 2);
