@@ -38,11 +38,17 @@ export function startTimers(options: TimersOptions): Timers {
     const s = state.get(fn.metadata.name);
     if (!s) return;
     const now = new Date();
-    const next = nextOccurrence(s.schedule, now);
+    // As the WebJobs TimerListener: the status recorded by the previous run (whose Next is this
+    // occurrence), and isPastDue only for an occurrence missed while the host was down, which a host
+    // that keeps no schedule status across restarts never sees; a late timer is not past due.
     const timerInfo = {
       Schedule: { AdjustForDST: s.schedule.kind === 'cron' },
-      ScheduleStatus: { Last: s.last, Next: next.toISOString(), LastUpdated: s.lastUpdated },
-      IsPastDue: due !== undefined && now.getTime() - due.getTime() > 1000,
+      ScheduleStatus: {
+        Last: s.last,
+        Next: (due ?? nextOccurrence(s.schedule, now)).toISOString(),
+        LastUpdated: s.lastUpdated,
+      },
+      IsPastDue: false,
     };
     s.last = (due ?? now).toISOString();
     s.lastUpdated = now.toISOString();
