@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -55,7 +56,7 @@ const kind = (fn: RegisteredFunction): string => String(fn.trigger.type).toLower
  * Runs a Functions v4 Node app the way the Functions host and Node worker do: loads the entry points
  * (registrations captured through `@azure/functions-core`), runs `appStart` hooks, then serves HTTP
  * triggers, fires timers and polls storage queues until {@link RunningFunctionsHost.stop}, which stops
- * triggers, waits for running invocations and runs `appTerminate` hooks.
+ * triggers, lets requests being answered and running invocations finish and runs `appTerminate` hooks.
  * @example const host = await startFunctionsHost({ port: 0, masterKey, defaultKey, entryPoints, storageConnectionString, hostJsonPath });
  */
 export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<RunningFunctionsHost> {
@@ -126,6 +127,13 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
         }).catch(() => undefined);
     },
   });
+  // Requests being answered: stop lets them finish, as the real host drains before it shuts down.
+  const answering = new Set<Promise<void>>();
+  server.on('request', (_req: unknown, res: ServerResponse) => {
+    const p = new Promise<void>((resolve) => res.once('close', resolve));
+    answering.add(p);
+    void p.then(() => answering.delete(p));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, '127.0.0.1', () => resolve());
@@ -141,7 +149,7 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
       (stopping ??= (async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
-          server.closeAllConnections();
+          void Promise.all([...answering]).then(() => server.closeAllConnections());
         });
         await Promise.all([timers.stop(), queues.stop()]);
         await Promise.all([...inFlight].map((p) => p.catch(() => undefined)));
