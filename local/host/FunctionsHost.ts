@@ -84,7 +84,7 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
   activateRegistry(registry);
   try {
     await registry.runHooks('appStart', {
-      hookData: {},
+      hookData: registry.appLevelOnlyHookData,
       appHookData: registry.appHookData,
       functionAppDirectory: appDir,
     });
@@ -154,7 +154,10 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
         await Promise.all([timers.stop(), queues.stop()]);
         await Promise.all([...inFlight].map((p) => p.catch(() => undefined)));
         await registry
-          .runHooks('appTerminate', { hookData: {}, appHookData: registry.appHookData })
+          .runHooks('appTerminate', {
+            hookData: registry.appLevelOnlyHookData,
+            appHookData: registry.appHookData,
+          })
           .catch((e: unknown) => {
             log(`appTerminate hook failed: ${e instanceof Error ? e.message : String(e)}`);
           });

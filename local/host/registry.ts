@@ -32,6 +32,8 @@ export class FunctionRegistry {
   readonly hooks = new Map<string, HookCallback[]>();
   programmingModel: ProgrammingModel | undefined;
   readonly appHookData: Record<string, unknown> = {};
+  /** `hookData` of the appStart and appTerminate hooks: one object for both, as in the Node worker. */
+  readonly appLevelOnlyHookData: Record<string, unknown> = {};
 
   /** Records a function; a second registration with the same name replaces the first (like the worker). */
   register(metadata: FunctionMetadata, callback: FunctionCallback): () => void {

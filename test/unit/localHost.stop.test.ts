@@ -1,3 +1,5 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startFunctionsHost } from '../../local/host/FunctionsHost';
@@ -30,5 +32,27 @@ describe('Function: startFunctionsHost (stop)', () => {
       () => 0,
     );
     expect(refused).toBe(0);
+  });
+
+  it('gives appTerminate the hookData that appStart filled, as the Node worker does', async () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'local-host-hooks-'));
+    const out = join(dir, 'hooks.json');
+    const host = await startFunctionsHost({
+      port: 0,
+      masterKey: 'master-key-for-stop-tests',
+      defaultKey: 'default-key-for-stop-tests',
+      entryPoints: [join(app, 'appHooks.js')],
+      storageConnectionString: 'UseDevelopmentStorage=true',
+      hostJsonPath: join(app, 'host.json'),
+      env: { ...process.env, FIXTURE_HOOKS_OUT: out },
+      log: () => undefined,
+    });
+    // Act
+    await host.stop();
+    const seen = JSON.parse(readFileSync(out, 'utf8')) as unknown;
+    rmSync(dir, { recursive: true, force: true });
+    // Assess
+    expect(seen).toEqual({ startedAt: 'start' });
   });
 });
