@@ -1,4 +1,5 @@
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { DependencyFailedError } from '../errors';
 
 /** What ARM says about an endpoint right now. */
 export interface EndpointDescription {
@@ -39,4 +40,24 @@ export interface EndpointKeyClient {
 /** Reads the key of one slot. */
 export function keyOf(keys: EndpointKeys, slot: KeySlot): string {
   return slot === 'Primary' ? keys.primaryKey : keys.secondaryKey;
+}
+
+/**
+ * The keys of a list-keys answer, refusing one without both (as the v1 SDK's `get_keys` does): an empty key
+ * read here would be onboarded into Key Vault, or read back as the new key, for clients to use.
+ * @param dependency - the service that answered, for the error (`arm`, `modelManagement`)
+ */
+export function bothKeys(
+  dependency: string,
+  endpointId: string,
+  answer: { primaryKey?: unknown; secondaryKey?: unknown },
+): EndpointKeys {
+  const primaryKey = typeof answer.primaryKey === 'string' ? answer.primaryKey : '';
+  const secondaryKey = typeof answer.secondaryKey === 'string' ? answer.secondaryKey : '';
+  if (!primaryKey || !secondaryKey)
+    throw new DependencyFailedError(
+      dependency,
+      `The key list of ${endpointId} came without ${primaryKey ? 'secondaryKey' : 'primaryKey'}.`,
+    );
+  return { primaryKey, secondaryKey };
 }

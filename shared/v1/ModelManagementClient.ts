@@ -4,6 +4,7 @@ import type { Sleep } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
 import { type RetryOptions, withRetries } from '../retry';
+import { bothKeys } from '../rotation/EndpointKeyClient';
 import { sendPipelineRequest } from '../sendPipelineRequest';
 
 /** The part of a core-rest-pipeline client used here: an authenticated `sendRequest` (ARM token). */
@@ -92,14 +93,7 @@ export class ModelManagementClient {
    */
   async listKeys(endpoint: ManagedEndpoint): Promise<{ primaryKey: string; secondaryKey: string }> {
     const body = json(await this.send('POST', this.url(endpoint, '/listkeys'))) as Record<string, unknown>;
-    const primaryKey = text(body.primaryKey);
-    const secondaryKey = text(body.secondaryKey);
-    if (!primaryKey || !secondaryKey)
-      throw new DependencyFailedError(
-        'modelManagement',
-        `listkeys of ${endpoint.id} answered without ${primaryKey ? 'secondaryKey' : 'primaryKey'}.`,
-      );
-    return { primaryKey, secondaryKey };
+    return bothKeys('modelManagement', endpoint.id, body);
   }
 
   /** `Webservice.regen_key(slot)` without a value; waits for the operation to end `Succeeded`. */

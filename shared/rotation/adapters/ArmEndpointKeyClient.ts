@@ -2,7 +2,12 @@ import type { Sleep } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
 import { withRetries } from '../../retry';
-import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
+import {
+  bothKeys,
+  type EndpointDescription,
+  type EndpointKeyClient,
+  type EndpointKeys,
+} from '../EndpointKeyClient';
 import { KeyValueRejectedError } from '../errors';
 
 /** Structural view of `AzureMachineLearningWorkspaces(sub).onlineEndpoints` (2.1.1), so tests can pass a fake. */
@@ -55,7 +60,7 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
   async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
     const { resourceGroup, workspace, name } = endpoint.arm;
     const keys = await this.retry(() => this.ops(endpoint).listKeys(resourceGroup, workspace, name));
-    return { primaryKey: keys.primaryKey ?? '', secondaryKey: keys.secondaryKey ?? '' };
+    return bothKeys('arm', endpoint.id, keys);
   }
 
   async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {

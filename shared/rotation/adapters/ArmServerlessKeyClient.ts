@@ -5,7 +5,12 @@ import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
 import { retryAfterMs, withRetries } from '../../retry';
 import { sendPipelineRequest } from '../../sendPipelineRequest';
-import type { EndpointDescription, EndpointKeyClient, EndpointKeys } from '../EndpointKeyClient';
+import {
+  bothKeys,
+  type EndpointDescription,
+  type EndpointKeyClient,
+  type EndpointKeys,
+} from '../EndpointKeyClient';
 import { rejectedValue } from './ArmEndpointKeyClient';
 
 /** The part of a core-client `ServiceClient` (the ML client) used here: its authenticated pipeline. */
@@ -57,10 +62,10 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
 
   async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
     const body = json(await this.send(endpoint, 'POST', this.url(endpoint, '/listKeys'))) as {
-      primaryKey?: string;
-      secondaryKey?: string;
+      primaryKey?: unknown;
+      secondaryKey?: unknown;
     };
-    return { primaryKey: body.primaryKey ?? '', secondaryKey: body.secondaryKey ?? '' };
+    return bothKeys('arm', endpoint.id, body);
   }
 
   async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {

@@ -57,6 +57,45 @@ describe('Class: ArmEndpointKeyClient', () => {
   });
 });
 
+describe('Function: listKeys of the ARM key clients', () => {
+  it.each([
+    ['no secondaryKey', { primaryKey: 'p' }],
+    ['a null primaryKey', { primaryKey: null, secondaryKey: 's' }],
+    ['empty keys', { primaryKey: '', secondaryKey: '' }],
+  ])(
+    'refuses an answer with %s instead of reading an empty key (online and serverless)',
+    async (_, answer) => {
+      // Prepare
+      const online = new ArmEndpointKeyClient({
+        onlineEndpoints: () => ({
+          get: async () => ({ properties: { authMode: 'Key' } }),
+          listKeys: async () => answer as { primaryKey?: string; secondaryKey?: string },
+          beginRegenerateKeysAndWait: async () => undefined,
+        }),
+        sleep: async () => undefined,
+      });
+      const serverless = new ArmServerlessKeyClient({
+        armEndpoint: 'https://arm.test/',
+        apiVersion: '2025-06-01',
+        sleep: async () => undefined,
+        client: () => ({
+          sendRequest: async () => ({
+            status: 200,
+            headers: { get: () => undefined },
+            bodyAsText: JSON.stringify(answer),
+          }),
+        }),
+      });
+
+      // Act / Assess
+      await expect(online.listKeys(endpoint('onlineEndpoint'))).rejects.toThrow(DependencyFailedError);
+      await expect(serverless.listKeys(endpoint('serverlessEndpoint'))).rejects.toThrow(
+        /The key list of ep-one came without/,
+      );
+    },
+  );
+});
+
 describe('Class: ArmServerlessKeyClient', () => {
   it('regenerates through the pipeline and polls the async operation until it succeeds', async () => {
     // Prepare
