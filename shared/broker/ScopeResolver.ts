@@ -40,8 +40,11 @@ export interface ResolvedScope {
 }
 
 interface Slot {
-  resolved: ResolvedScope | ScopeNotAllowedError;
+  /** The answer; an error is thrown to the scope's requests (a refusal, or a failed read: see `failed`). */
+  resolved: ResolvedScope | Error;
   resolvedAtMs: number;
+  /** The read failed with nothing to serve instead: `resolved` answers until the next try, seconds later. */
+  failed?: true;
 }
 
 /** Options of {@link ScopeResolver}. */
@@ -105,7 +108,7 @@ export class ScopeResolver {
       const building = this.buildOnce(scope, slot, now);
       slot = await (slot ? reReadOrPrevious(building, slot, startedHere, this.reloadWaitMs) : building);
     }
-    if (slot.resolved instanceof ScopeNotAllowedError) throw slot.resolved;
+    if (slot.resolved instanceof Error) throw slot.resolved;
     return slot.resolved;
   }
 
@@ -125,8 +128,16 @@ export class ScopeResolver {
         return slot;
       })
       .catch((error: unknown) => {
-        if (!previous) throw error;
-        previous.resolvedAtMs = keptAfterFailedReRead(this.options.clock.now(), this.ttlMs);
+        const retryAtMs = keptAfterFailedReRead(this.options.clock.now(), this.ttlMs);
+        if (!previous || previous.failed) {
+          // Nothing to serve: this failure answers the scope's requests until the next try, a few seconds
+          // on, rather than each one reading a failing registry or v1 region again.
+          const failure = error instanceof Error ? error : new Error(String(error));
+          if (this.building.get(scope.value) === pending)
+            this.slots.set(scope.value, { resolved: failure, resolvedAtMs: retryAtMs, failed: true });
+          throw error;
+        }
+        previous.resolvedAtMs = retryAtMs;
         this.options.logger.warn('resolve => lookup unavailable, using last answer', { scope: scope.value });
         return previous;
       })

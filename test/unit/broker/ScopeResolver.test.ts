@@ -113,18 +113,41 @@ describe('Class: ScopeResolver', () => {
 
     it('gives up a registry read that does not answer within readTimeLimitMs: 503, and no lasting hold', async () => {
       // Prepare: nothing cached, and a registry that has stopped answering
-      const { endpoints, resolver, scope } = setup({ readTimeLimitMs: 30 });
+      const { clock, endpoints, resolver, scope } = setup({ readTimeLimitMs: 30 });
       endpoints.answers.close();
 
       // Act
       const cold = await resolver.resolve(scope).catch((error: unknown) => error);
       endpoints.answers.open();
+      clock.advance(5_000);
       const afterwards = await resolver.resolve(scope);
 
       // Assess
       expect(cold).toBeInstanceOf(DependencyUnavailableError);
       expect(cold).toMatchObject({ dependency: 'endpointRegistry' });
       expect(afterwards.cacheKey).toBe('aml:demo-token');
+      expect(endpoints.reads).toBe(2);
+    });
+
+    it('answers a cold scope whose read failed with that failure for a few seconds, not a read per request', async () => {
+      // Prepare: nothing cached, and a failing registry
+      const { clock, endpoints, resolver, scope } = setup({ readTimeLimitMs: 30 });
+      endpoints.answers.close();
+      await resolver.resolve(scope).catch(() => undefined);
+      endpoints.answers.open();
+
+      // Act: 50 requests within the pause, then one after it
+      const during = await Promise.all(
+        Array.from({ length: 50 }, () => resolver.resolve(scope).catch((error: unknown) => error)),
+      );
+      const readsDuring = endpoints.reads;
+      clock.advance(5_000);
+      const after = await resolver.resolve(scope);
+
+      // Assess
+      expect(during.every((e) => e instanceof DependencyUnavailableError)).toBe(true);
+      expect(readsDuring).toBe(1);
+      expect(after.cacheKey).toBe('aml:demo-token');
       expect(endpoints.reads).toBe(2);
     });
 
