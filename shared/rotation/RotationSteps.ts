@@ -74,10 +74,13 @@ export class RotationSteps {
   async set(ctx: StepContext): Promise<SecretVersion> {
     const { keys } = this.options;
     const pending = await this.requirePending(ctx);
-    await this.assertNotCurrent(ctx);
+    // A resumed run reads the keys (an ARM write, so only then): Key Vault may have been written by hand
+    // since the plan compared values, and the regenerate may already have happened (below).
+    const held = ctx.resumed ? keyOf(await keys.listKeys(ctx.endpoint), ctx.slot) : undefined;
+    await this.assertNotCurrent(ctx, held);
     // After a crash the regenerate may already have happened; regenerating again would be harmless for
     // the value, but costs an ARM write and breaks "one regenerate per slot per rotation".
-    if (ctx.resumed && keyOf(await keys.listKeys(ctx.endpoint), ctx.slot) === pending.value) return pending;
+    if (held === pending.value) return pending;
     if (keys.setsKeyValue?.(ctx.endpoint) === false) return this.regenerateAndRead(ctx);
     try {
       await keys.regenerateKey(ctx.endpoint, ctx.slot, pending.value);
@@ -192,11 +195,15 @@ export class RotationSteps {
     return pending;
   }
 
-  /** Defence in depth: re-read Key Vault right before regenerating; never touch the slot it names. */
-  private async assertNotCurrent(ctx: StepContext): Promise<void> {
+  /**
+   * Defence in depth: re-read Key Vault right before regenerating; never touch the slot it names, nor the
+   * slot whose key it holds (`slotKey`, when read: a version written by hand carries no tags).
+   */
+  private async assertNotCurrent(ctx: StepContext, slotKey?: string): Promise<void> {
     const current = await this.options.secrets.getCurrent(ctx.endpoint.secretName);
     if (
-      current?.tags[SECRET_TAGS.slot] === ctx.slot &&
+      current !== undefined &&
+      (current.tags[SECRET_TAGS.slot] === ctx.slot || (current.enabled && current.value === slotKey)) &&
       current.tags[SECRET_TAGS.rotationId] !== ctx.rotationId
     )
       throw new UnsafeRegenerationError(

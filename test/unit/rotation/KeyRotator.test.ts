@@ -403,6 +403,25 @@ describe('Class: KeyRotator', () => {
       ]);
     });
 
+    it('refuses to regenerate the target slot once a version written by hand (no tags) holds its key', async () => {
+      // Prepare: a run stopped after create (ARM down); then a person wrote the Primary key, the target
+      // slot, into Key Vault as its new version, as the DRIFT_DETECTED remedy in operations.md shows
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
+      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+      f.secrets.seed('demo-key-secret', f.keys.keysOf('demo-key').Primary);
+
+      // Act: the queue's retry resumes the rotation
+      const error = await f.services.rotator.run(job('schedule')).catch((e: unknown) => e);
+
+      // Assess: clients read the Primary key from Key Vault now; it must keep working
+      expect(error).toBeInstanceOf(UnsafeRegenerationError);
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary']);
+      expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
+    });
+
     it('lets only one of two concurrent runs rotate', async () => {
       // Prepare
       const f = buildRotationFixture();
