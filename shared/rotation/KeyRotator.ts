@@ -251,6 +251,18 @@ export class KeyRotator {
     // Each journaled advance renews the lease before the next step; only the first step needs its own.
     // Within a step: set renews on a timer (its regenerate cannot be paused), test between attempts.
     await held.renew();
+    // A run stopped after set, and the slot was regenerated outside the app since (portal, CLI): testing
+    // the pending value would fail on every run, and finishing would publish a key the endpoint refuses.
+    // The set step puts the pending value back (never into the slot Key Vault holds: assertNotCurrent).
+    if (resumed && (current.step === 'set' || current.step === 'tested') && (await steps.slotLost(ctx))) {
+      this.options.logger.warn('rotate => the slot no longer holds the pending value, setting it again', {
+        endpointId: endpoint.id,
+        rotationId: current.rotationId,
+        slot: current.slot,
+        step: current.step,
+      });
+      current = { ...current, step: 'created' };
+    }
     if (current.step === 'started') {
       await steps.create(ctx);
       await advance('created');

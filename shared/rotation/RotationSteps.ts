@@ -179,6 +179,16 @@ export class RotationSteps {
     await secrets.disableVersion(name, latest);
   }
 
+  /**
+   * Whether the endpoint's slot holds a value other than this rotation's pending one: after the set step,
+   * only someone regenerating the slot outside the app does that. False when the pending secret is gone.
+   */
+  async slotLost(ctx: StepContext): Promise<boolean> {
+    const pending = await this.pending(ctx);
+    if (!pending) return false;
+    return keyOf(await this.options.keys.listKeys(ctx.endpoint), ctx.slot) !== pending.value;
+  }
+
   /** The pending version of this rotation, if one exists and is enabled. */
   async pending(ctx: StepContext): Promise<SecretVersion | undefined> {
     const pending = await this.options.secrets.getCurrent(pendingSecretName(ctx.endpoint.secretName));

@@ -422,6 +422,35 @@ describe('Class: KeyRotator', () => {
       expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
     });
 
+    it.each([
+      ['set', 5],
+      ['tested', 6],
+    ] as const)(
+      'sets the key again when the target slot was regenerated outside the app after a run stopped at %s',
+      async (step, writes) => {
+        // Prepare: a run died after its write journaling the step; then someone regenerated that slot
+        // (portal, CLI) while the lease lapsed
+        const f = buildRotationFixture();
+        await onboarded(f);
+        f.clock.advanceHours(100);
+        f.faults.crashAfter(writes);
+        await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow('simulated crash');
+        f.faults.revive();
+        expect((await f.journal.getState('demo-key')).state.active?.step).toBe(step);
+        f.keys.setKey('demo-key', 'Primary', 'regenerated-in-the-portal');
+        f.clock.advance(601_000);
+
+        // Act
+        const outcome = await f.services.rotator.run(job('schedule'));
+
+        // Assess: Key Vault holds a key the endpoint accepts
+        expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+        const current = await f.secrets.getCurrent('demo-key-secret');
+        expect(current?.value).toBe(f.keys.keysOf('demo-key').Primary);
+        expect(f.keys.accepts('demo-key', current?.value ?? '')).toBe(true);
+      },
+    );
+
     it('lets only one of two concurrent runs rotate', async () => {
       // Prepare
       const f = buildRotationFixture();
