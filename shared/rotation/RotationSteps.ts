@@ -11,6 +11,7 @@ import {
   type SecretStore,
   type SecretVersion,
 } from './SecretStore';
+import { slotStoppedBeingCurrentAt } from './slotHistory';
 
 /** Longest wait between two test attempts, and longest one scoring call, whatever the lease. */
 const MAX_TEST_ATTEMPT_MS = 10_000;
@@ -207,17 +208,25 @@ export class RotationSteps {
 
   /**
    * Defence in depth: re-read Key Vault right before regenerating; never touch the slot it names, nor the
-   * slot whose key it holds (`slotKey`, when read: a version written by hand carries no tags).
+   * slot whose key it holds (`slotKey`, when read: a version written by hand carries no tags). A resumed
+   * run also checks grace again: versions written since the plan may have made the slot current and then
+   * replaced it (the plan's exception for an expired version holding it stands).
    */
   private async assertNotCurrent(ctx: StepContext, slotKey?: string): Promise<void> {
-    const current = await this.options.secrets.getCurrent(ctx.endpoint.secretName);
-    if (
-      current !== undefined &&
-      (current.tags[SECRET_TAGS.slot] === ctx.slot || (current.enabled && current.value === slotKey)) &&
-      current.tags[SECRET_TAGS.rotationId] !== ctx.rotationId
-    )
+    const { secrets, clock } = this.options;
+    const current = await secrets.getCurrent(ctx.endpoint.secretName);
+    if (current === undefined || current.tags[SECRET_TAGS.rotationId] === ctx.rotationId) return;
+    if (current.tags[SECRET_TAGS.slot] === ctx.slot || (current.enabled && current.value === slotKey))
       throw new UnsafeRegenerationError(
         `Refusing to regenerate ${ctx.slot} of endpoint ${ctx.endpoint.id}: it is the slot in the current Key Vault version.`,
+      );
+    if (!ctx.resumed) return;
+    const stopped = slotStoppedBeingCurrentAt(await secrets.listVersions(ctx.endpoint.secretName), ctx.slot);
+    const now = clock.now();
+    const expired = (stopped?.heldBy.expiresOn?.getTime() ?? Number.POSITIVE_INFINITY) <= now;
+    if (stopped && now < stopped.at + ctx.endpoint.gracePeriodHours * 3_600_000 && !expired)
+      throw new UnsafeRegenerationError(
+        `Refusing to regenerate ${ctx.slot} of endpoint ${ctx.endpoint.id}: it stopped being current in Key Vault less than ${ctx.endpoint.gracePeriodHours} h ago.`,
       );
   }
 

@@ -422,6 +422,26 @@ describe('Class: KeyRotator', () => {
       expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
     });
 
+    it('refuses to regenerate the target slot that versions written by hand made current and then replaced, within grace', async () => {
+      // Prepare: a run stopped after create (ARM down); then a person wrote the Primary key (the target
+      // slot) into Key Vault, and a moment later the Secondary key: readers in between hold Primary
+      const f = buildRotationFixture();
+      await onboarded(f);
+      f.clock.advanceHours(100);
+      f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
+      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+      f.secrets.seed('demo-key-secret', f.keys.keysOf('demo-key').Primary);
+      f.clock.advance(60_000);
+      f.secrets.seed('demo-key-secret', f.keys.keysOf('demo-key').Secondary);
+
+      // Act: the queue's retry resumes the rotation
+      const error = await f.services.rotator.run(job('schedule')).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(UnsafeRegenerationError);
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary']);
+    });
+
     it.each([
       ['set', 5],
       ['tested', 6],
