@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
 import type { EventOutcome } from './EventOutcome';
@@ -81,6 +82,12 @@ export class KeyVaultReactions {
     this.options.onKeyReplaced?.(endpoint.id);
 
     const report = await rotation.drift.check(endpoint.id);
+    // A rotation in progress (running, or journaled and awaiting resumption) meant nothing was compared:
+    // Event Grid tries again (503) once it is over, instead of the write being remembered as in sync.
+    if (isRotationInProgress(report))
+      throw new DependencyUnavailableError('rotation', 'A rotation of the endpoint is in progress.', {
+        retryAfterSeconds: 30,
+      });
     if (!isDrift(report)) {
       logger.info('newVersion => external write matches an endpoint key', {
         endpointId: endpoint.id,
@@ -112,6 +119,15 @@ export function isDrift(report: unknown): boolean {
   const r = report as { inSync?: unknown; drifted?: unknown; matches?: unknown; status?: unknown };
   if (r.inSync === false || r.drifted === true || r.matches === false) return true;
   return typeof r.status === 'string' && /^(drift|drifted|mismatch)$/i.test(r.status);
+}
+
+/** True when the drift check met a running rotation (`status: 'rotationInProgress'`) and compared nothing. */
+function isRotationInProgress(report: unknown): boolean {
+  return (
+    report !== null &&
+    typeof report === 'object' &&
+    (report as { status?: unknown }).status === 'rotationInProgress'
+  );
 }
 
 function outcome(event: IncomingEvent, action: EventOutcome['action'], endpointId?: string): EventOutcome {

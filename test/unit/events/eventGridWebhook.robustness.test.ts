@@ -88,6 +88,25 @@ describe('Function: eventGridWebhook', () => {
       expect(t.rotation.enqueued).toHaveLength(1);
     });
 
+    it("answers 503 for a person's write met by a running rotation, so the retry runs the drift check", async () => {
+      // Prepare: the drift check finds the endpoint's lease held and checks nothing
+      const t = managedDemo();
+      t.rotation.setCurrent('demo-key', 'v2', { owner: 'a-human' });
+      t.rotation.driftReport = { endpointId: 'demo', inSync: true, status: 'rotationInProgress' };
+      const write = JSON.stringify([kvEvent('w-1', 'Microsoft.KeyVault.SecretNewVersionCreated', 'v2')]);
+
+      // Act
+      const busy = await send(t.module, { body: write });
+      t.rotation.driftReport = { endpointId: 'demo', inSync: false, status: 'drift' };
+      const retried = await send(t.module, { body: write });
+
+      // Assess: not reported in sync (nothing was compared), not remembered, checked on the retry
+      expect(busy.status).toBe(503);
+      expect(t.logs.some((l) => l.includes('external write matches'))).toBe(false);
+      expect(actions(retried)).toEqual(['driftDetected']);
+      expect(t.sink.events).toEqual([expect.objectContaining({ type: 'DriftDetected', endpointId: 'demo' })]);
+    });
+
     it('maps a raw SDK throttling error to 503', async () => {
       // Prepare
       const t = managedDemo();
