@@ -2,6 +2,7 @@ import type { Clock } from '../clock';
 import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
 import { ConflictError } from '../errors';
 import type { Logger } from '../logging';
+import { errorName } from '../networkErrors';
 import type { EndpointDescriber } from './EndpointDescriber';
 import type { EventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
@@ -98,11 +99,25 @@ export class EndpointAutoRegistrar {
   private async reinstate(event: IncomingEvent, endpoint: EventsManagedEndpoint): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
     await rotation.admin.reinstate(endpoint.id);
-    await rotation.jobs.enqueue({
-      endpointId: endpoint.id,
-      reason: 'drift',
-      requestedAt: new Date(clock.now()).toISOString(),
-    });
+    try {
+      await rotation.jobs.enqueue({
+        endpointId: endpoint.id,
+        reason: 'drift',
+        requestedAt: new Date(clock.now()).toISOString(),
+      });
+    } catch (error) {
+      // Retired again, as it was: Event Grid's retry (a 503) must come this way again, whereas finding the
+      // endpoint in service it would answer alreadyRegistered and the drift job would never be queued.
+      await rotation.admin
+        .retire(endpoint.id, endpoint.retiredAt ?? new Date(clock.now()).toISOString())
+        .catch((undo: unknown) =>
+          logger.error('autoRegister => reinstated, but its drift check could not be queued', {
+            endpointId: endpoint.id,
+            error: errorName(undo),
+          }),
+        );
+      throw error;
+    }
     logger.warn('autoRegister => re-created endpoint reinstated, drift check queued', {
       endpointId: endpoint.id,
       retiredAt: endpoint.retiredAt,

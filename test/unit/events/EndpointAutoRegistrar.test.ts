@@ -1,4 +1,4 @@
-import { ConflictError } from '../../../shared/errors';
+import { ConflictError, DependencyUnavailableError } from '../../../shared/errors';
 import { EndpointAutoRegistrar } from '../../../shared/events/EndpointAutoRegistrar';
 import type { IncomingEvent } from '../../../shared/events/IncomingEvent';
 import { silentLogger } from '../../../shared/logging';
@@ -199,6 +199,28 @@ describe('Class: EndpointAutoRegistrar', () => {
         { endpointId: 'ml-ws-e1', reason: 'drift', requestedAt: '2026-11-23T02:00:00.000Z' },
       ]);
       expect(rotation.registered).toHaveLength(1);
+    });
+
+    it('still queues the drift job on the retry when the queue was down as it reinstated', async () => {
+      // Prepare: registered, deleted in Azure (retired), re-created; the job queue fails once
+      const { rotation, describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+      await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+      await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+      const recreated = { ...armEvent('Write', `${WS}/onlineEndpoints/e1`), id: 'again' };
+      rotation.failNext('jobs', new DependencyUnavailableError('queue', 'queue down'));
+
+      // Act: the failure becomes a 503, and Event Grid delivers the same event again
+      const failed = registrar.handle(recreated);
+      await expect(failed).rejects.toThrow(DependencyUnavailableError);
+      const retried = await registrar.handle(recreated);
+
+      // Assess: the retry takes the reinstate path again instead of answering alreadyRegistered
+      expect(retried).toMatchObject({ action: 'reinstated', endpointId: 'ml-ws-e1' });
+      expect(rotation.enqueued).toEqual([
+        { endpointId: 'ml-ws-e1', reason: 'drift', requestedAt: '2026-11-23T02:00:00.000Z' },
+      ]);
+      expect(rotation.endpoints.find((e) => e.id === 'ml-ws-e1')?.retiredAt).toBeUndefined();
     });
 
     it.each([
