@@ -6,6 +6,7 @@ export const EVENT_ACTIONS = [
   'endpointInactive',
   'ownWrite',
   'inSync',
+  'rotationInProgress',
   'driftDetected',
   'registered',
   'alreadyRegistered',

@@ -1,5 +1,4 @@
 import type { Clock } from '../clock';
-import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
 import type { EventOutcome } from './EventOutcome';
@@ -82,12 +81,17 @@ export class KeyVaultReactions {
     this.options.onKeyReplaced?.(endpoint.id);
 
     const report = await rotation.drift.check(endpoint.id);
-    // A rotation in progress (running, or journaled and awaiting resumption) meant nothing was compared:
-    // Event Grid tries again (503) once it is over, instead of the write being remembered as in sync.
-    if (isRotationInProgress(report))
-      throw new DependencyUnavailableError('rotation', 'A rotation of the endpoint is in progress.', {
-        retryAfterSeconds: 30,
+    // A rotation in progress (running, or journaled and awaiting resumption) meant nothing was compared.
+    // Not "in sync", and not retried either: the rotation's own steps compare Key Vault with the endpoint
+    // again before they regenerate or finish (a wrong key is reported there), and a retry would meet a
+    // stuck rotation for Event Grid's whole day, or the local demo's rotations every few minutes.
+    if (isRotationInProgress(report)) {
+      logger.info('newVersion => a rotation is in progress; its next step compares Key Vault again', {
+        endpointId: endpoint.id,
+        version: current.version,
       });
+      return outcome(event, 'rotationInProgress', endpoint.id);
+    }
     if (!isDrift(report)) {
       logger.info('newVersion => external write matches an endpoint key', {
         endpointId: endpoint.id,

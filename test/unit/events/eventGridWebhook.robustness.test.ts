@@ -88,7 +88,7 @@ describe('Function: eventGridWebhook', () => {
       expect(t.rotation.enqueued).toHaveLength(1);
     });
 
-    it("answers 503 for a person's write met by a running rotation, so the retry runs the drift check", async () => {
+    it("does not report a person's write as in sync when its drift check met a running rotation", async () => {
       // Prepare: the drift check finds the endpoint's lease held and checks nothing
       const t = managedDemo();
       t.rotation.setCurrent('demo-key', 'v2', { owner: 'a-human' });
@@ -97,14 +97,12 @@ describe('Function: eventGridWebhook', () => {
 
       // Act
       const busy = await send(t.module, { body: write });
-      t.rotation.driftReport = { endpointId: 'demo', inSync: false, status: 'drift' };
-      const retried = await send(t.module, { body: write });
 
-      // Assess: not reported in sync (nothing was compared), not remembered, checked on the retry
-      expect(busy.status).toBe(503);
+      // Assess: answered (no day of retries against a stuck rotation), but not as in sync
+      expect(busy.status).toBe(200);
+      expect(actions(busy)).toEqual(['rotationInProgress']);
       expect(t.logs.some((l) => l.includes('external write matches'))).toBe(false);
-      expect(actions(retried)).toEqual(['driftDetected']);
-      expect(t.sink.events).toEqual([expect.objectContaining({ type: 'DriftDetected', endpointId: 'demo' })]);
+      expect(t.logs.some((l) => l.includes('a rotation is in progress'))).toBe(true);
     });
 
     it('maps a raw SDK throttling error to 503', async () => {
