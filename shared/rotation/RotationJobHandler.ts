@@ -15,6 +15,9 @@ import {
 } from './RotationJob';
 import type { RotationJournal } from './RotationJournal';
 
+/** Least delay before a "rotate now" that met a running rotation is tried again. */
+const BUSY_RETRY_SECONDS = 30;
+
 /** How long writing a poison record holds the endpoint's lease: one read and one journal write. */
 const POISON_LEASE_MS = 60_000;
 
@@ -57,7 +60,12 @@ export class RotationJobHandler {
   async handle(message: unknown, dequeueCount: number): Promise<RotationOutcome> {
     const job = parseRotationJob(message);
     try {
-      return await this.options.rotator.run(job);
+      const outcome = await this.options.rotator.run(job);
+      // A run at work held the lease and may only be skipping (a duplicate or not-due job): an operator's
+      // "rotate now", answered 202, must not be dropped with it.
+      if (job.reason === 'manual' && outcome.status === 'skipped' && outcome.reason === 'inProgress')
+        return await this.deferBusy(job);
+      return outcome;
     } catch (error) {
       // Another run took the lapsed lease and owns the rotation now; should it die, the timer re-enqueues
       // the unfinished rotation. Retrying this message would only queue behind it (and could journal a
@@ -93,6 +101,31 @@ export class RotationJobHandler {
       reason: 'throttled',
       detail: `re-enqueued with a ${delaySeconds} s delay`,
     };
+  }
+
+  /**
+   * Puts a "rotate now" that met another run holding the lease back on the queue until the lease is free.
+   * If that run rotated, the deferred job then finds the other slot within grace and skips: nothing
+   * rotates twice.
+   */
+  private async deferBusy(job: RotationJob): Promise<RotationOutcome> {
+    const { jobs, maxDeferrals = 50, random = Math.random, logger } = this.options;
+    const deferrals = job.deferrals ?? 0;
+    const skipped = (detail: string): RotationOutcome => ({
+      status: 'skipped',
+      endpointId: job.endpointId,
+      reason: 'inProgress',
+      detail,
+    });
+    if (!jobs || deferrals >= maxDeferrals) return skipped('a rotation kept the lease; not tried again');
+    const delaySeconds = Math.ceil(BUSY_RETRY_SECONDS + random() * BUSY_RETRY_SECONDS);
+    await jobs.enqueue({ ...job, deferrals: deferrals + 1 }, { delaySeconds });
+    logger.info('handle => manual job deferred, another run holds the lease', {
+      endpointId: job.endpointId,
+      delaySeconds,
+      deferrals: deferrals + 1,
+    });
+    return skipped(`another run holds the lease; re-enqueued with a ${delaySeconds} s delay`);
   }
 
   private async recordPoison(job: RotationJob, error: unknown, dequeueCount: number): Promise<void> {

@@ -169,6 +169,53 @@ describe('Class: RotationJobHandler', () => {
       },
     );
 
+    it('puts a "rotate now" that met another run back on the queue until the lease is free, then rotates', async () => {
+      // Prepare: rotated long ago; another run (say, a duplicate scheduled job) holds the lease right now
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({ ...message, reason: 'manual' });
+      f.clock.advanceHours(100);
+      const other = await f.journal.acquireLease('demo-key', 'another-run', 600_000);
+      const manual = { ...message, reason: 'manual' };
+
+      // Act
+      const met = await f.services.worker.handle(manual, 1);
+      const scheduled = await f.services.worker.handle(message, 1);
+      if (other) await f.journal.releaseLease(other);
+      const deferred = f.jobs.jobs.shift();
+      const later = await f.services.worker.handle(JSON.parse(JSON.stringify(deferred)) as unknown, 1);
+
+      // Assess: only the manual job came back, and it rotated once the lease was free
+      expect(met).toMatchObject({ status: 'skipped', reason: 'inProgress' });
+      expect(scheduled).toMatchObject({ status: 'skipped', reason: 'inProgress' });
+      expect(deferred).toEqual({ ...manual, deferrals: 1 });
+      expect(f.jobs.delays[0]).toBeGreaterThanOrEqual(30);
+      expect(f.jobs.jobs).toEqual([]);
+      expect(later).toMatchObject({ status: 'rotated' });
+    });
+
+    it('gives a "rotate now" up once it has met a running rotation maxDeferrals times', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.journal.acquireLease('demo-key', 'another-run', 600_000);
+      const handler = new RotationJobHandler({
+        rotator: f.services.rotator,
+        journal: f.journal,
+        jobs: f.jobs,
+        clock: f.clock,
+        logger: silentLogger,
+        maxDeferrals: 2,
+      });
+
+      // Act
+      const outcome = await handler.handle({ ...message, reason: 'manual', deferrals: 2 }, 1);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'inProgress' });
+      expect(f.jobs.jobs).toEqual([]);
+    });
+
     it('still rethrows other failures so the host retries them', async () => {
       // Prepare
       const f = buildRotationFixture({ testTimeoutSeconds: 1 });
