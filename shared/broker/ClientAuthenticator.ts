@@ -119,8 +119,10 @@ export class ClientAuthenticator {
     let matches = this.match(client, secret);
     if (known && (matches === 0 || !client?.enabled || now >= client.expiresAtMs)) {
       const reRead = await this.recheck(clientId, client);
-      if (reRead !== client) {
-        client = reRead;
+      // Matched again even when the record came back unchanged (or as no client's), so that a refusal
+      // costs unknown ids and wrong secrets the same work.
+      if (reRead) {
+        client = reRead.client;
         now = this.options.clock.now();
         matches = this.match(client, secret);
       }
@@ -155,19 +157,20 @@ export class ClientAuthenticator {
    * The record read again before a refusal: another instance may have regenerated a secret, or created or
    * enabled the client, less than `cacheTtlMs` ago. At most one read per id every {@link RECHECK_MS}, so
    * wrong secrets cannot turn into a storage read each; a read that fails or is slow keeps the refusal.
+   * @returns undefined when no re-read was due
    */
   private async recheck(
     clientId: string,
     previous: LoadedClient | undefined,
-  ): Promise<LoadedClient | undefined> {
+  ): Promise<{ client: LoadedClient | undefined } | undefined> {
     const slot = this.slots.get(clientId);
-    if (!slot || this.options.clock.now() - slot.readAtMs < RECHECK_MS) return previous;
+    if (!slot || this.options.clock.now() - slot.readAtMs < RECHECK_MS) return undefined;
     const startedHere = slot.loading === undefined;
     const loading = (slot.loading ??= this.load(clientId, slot));
     try {
-      return await reReadOrPrevious(loading, previous, startedHere, this.reloadWaitMs);
+      return { client: await reReadOrPrevious(loading, previous, startedHere, this.reloadWaitMs) };
     } catch {
-      return previous;
+      return { client: previous };
     }
   }
 

@@ -127,6 +127,34 @@ describe('Class: ClientAuthenticator', () => {
       expect(registry.reads).toBe(readsWarm);
     });
 
+    it('does the same work for unknown ids and wrong secrets when the refusal re-reads the record', async () => {
+      // Prepare: each request 2 s after the last, so every refusal re-reads its record first
+      const { authenticator, hasher, registry, clock } = setup({
+        backoff: new FailureBackoff({ freeAttempts: 1000, baseDelayMs: 1000, maxDelayMs: 60_000 }),
+      });
+      const work = { known: { hmacs: 0, reads: 0 }, unknown: { hmacs: 0, reads: 0 } };
+      const once = async (kind: 'known' | 'unknown', i: number) => {
+        const id = kind === 'known' ? 'legacy-app' : 'who-is-this';
+        const [hmacs, reads] = [hasher.hmacs, registry.reads];
+        expect(await failure(authenticator.authenticate(id, `bad-${i}`))).toBeInstanceOf(InvalidClientError);
+        work[kind].hmacs += hasher.hmacs - hmacs;
+        work[kind].reads += registry.reads - reads;
+      };
+      await once('known', -1);
+      await once('unknown', -1);
+      work.known = { hmacs: 0, reads: 0 };
+      work.unknown = { hmacs: 0, reads: 0 };
+
+      // Act
+      for (let i = 0; i < 20; i++) {
+        clock.advance(2_000);
+        await once(i % 2 ? 'known' : 'unknown', i);
+      }
+
+      // Assess: a second HMAC only for registered ids would tell them apart
+      expect(work.known).toEqual(work.unknown);
+    });
+
     it('backs off repeated bad secrets with a growing, capped Retry-After', async () => {
       // Prepare
       const { authenticator, clock } = setup();
