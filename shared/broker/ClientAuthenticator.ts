@@ -1,6 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimit } from '../clock';
+import {
+  type Clock,
+  finishesWithin,
+  keptAfterFailedReRead,
+  reReadOrPrevious,
+  withinTimeLimit,
+} from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -190,7 +196,9 @@ export class ClientAuthenticator {
    * authentication still names its client, and {@link recordableId} goes by the cache); never throws.
    */
   async learn(clientId: string): Promise<void> {
-    if (CLIENT_ID_PATTERN.test(clientId)) await this.lookup(clientId).catch(() => undefined);
+    if (!CLIENT_ID_PATTERN.test(clientId)) return;
+    // A refusal waits no longer for it than a re-read may hold a request up (the read goes on).
+    await finishesWithin(this.lookup(clientId), this.reloadWaitMs).catch(() => false);
   }
 
   /**
