@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock, Repeat } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
 import {
@@ -217,8 +218,12 @@ export class KeyRotator {
         return recorder.repaired(held, endpoint, plan.pending, plan.slot, version);
       }
       case 'onboard':
-        // Only possible if the secret vanished between the write and the re-read; try again later.
-        throw new DriftDetectedError(endpoint.id, endpoint.secretName);
+        // Only possible if the secret vanished between the write and the re-read: a retry, not drift (which
+        // would wait a day for a person).
+        throw new DependencyUnavailableError(
+          'keyVault',
+          `Secret ${endpoint.secretName} was written for onboarding but could not be read back; the next run tries again.`,
+        );
       case 'rotate': {
         const active: ActiveRotation = {
           rotationId: this.newId(),
