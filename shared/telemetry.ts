@@ -9,6 +9,9 @@ import { errorName } from './networkErrors';
 /** The OpenTelemetry resource type the SDK takes (type only: nothing is loaded at import). */
 type SdkResource = NonNullable<AzureMonitorOpenTelemetryOptions['resource']>;
 
+/** The OpenTelemetry span processor type the SDK takes (type only). */
+type SdkSpanProcessor = NonNullable<AzureMonitorOpenTelemetryOptions['spanProcessors']>[number];
+
 /** Telemetry properties: names and ids only, never key, token or secret values. */
 export type TelemetryProps = Record<string, string | number | boolean | undefined>;
 
@@ -69,6 +72,42 @@ export function readHostSampling(from: string = __dirname): TelemetrySampling {
   return samplingFromHostJson(undefined);
 }
 
+/** Span attributes a dependency's name, data and target are built from (old and new HTTP conventions). */
+const URL_ATTRIBUTES = ['url.full', 'http.url', 'http.target', 'url.path'] as const;
+
+/**
+ * Drops the keys from a Table storage entity address: `/<table>(PartitionKey='…',RowKey='…')` becomes
+ * `/<table>(redacted)`. A point read puts its RowKey into the URL, and the broker reads the client id
+ * it was sent, which is a client secret when a caller swaps the two (`curl -u "$SECRET:$ID"`).
+ */
+export function redactTableKeys(url: string): string {
+  return url.replace(/(\/[A-Za-z][A-Za-z0-9]*)\([^?#]*/g, '$1(redacted)');
+}
+
+/**
+ * Strips Table entity keys from the URL attributes of every span (see {@link redactTableKeys}): at
+ * start, before the SDK's own processor feeds Live Metrics and standard metrics with them at end, and
+ * again at end, before the exporter, for any set meanwhile.
+ */
+export const tableKeyRedactor: SdkSpanProcessor = {
+  onStart(span) {
+    for (const name of URL_ATTRIBUTES) {
+      const value = span.attributes[name];
+      if (typeof value === 'string' && value.includes('(')) span.setAttribute(name, redactTableKeys(value));
+    }
+  },
+  onEnd(span) {
+    // Ended spans ignore setAttribute; the exporter reads this same attributes object.
+    const attributes = span.attributes as Record<string, unknown>;
+    for (const name of URL_ATTRIBUTES) {
+      const value = attributes[name];
+      if (typeof value === 'string' && value.includes('(')) attributes[name] = redactTableKeys(value);
+    }
+  },
+  forceFlush: async () => {},
+  shutdown: async () => {},
+};
+
 /** Minimal structural view of the `applicationinsights` 3.x module used here. */
 export interface AppInsightsModule {
   setup(connectionString: string): AppInsightsConfiguration;
@@ -124,8 +163,8 @@ export interface TelemetryOptions {
 /**
  * Starts Application Insights once per process when a connection string is configured: dependencies
  * (Azure SDK and HTTP calls, correlated with the host's request telemetry through the SDK's Functions
- * pre-invocation hook), exceptions, custom events and metrics. Requests are the host's: one per
- * invocation, named after the function. Console capture stays off: our logger already reaches the
+ * pre-invocation hook; Table entity keys stripped from their URLs), exceptions, custom events and
+ * metrics. Requests are the host's: one per invocation, named after the function. Console capture stays off: our logger already reaches the
  * host's log stream, and capturing it twice would double every trace.
  */
 export function createTelemetry(options: TelemetryOptions): Telemetry {
@@ -142,6 +181,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       .setAzureMonitorOptions({
         resource: sdk.resource({ 'service.name': roleName }),
         tracesPerSecond: sampling.tracesPerSecond,
+        spanProcessors: [tableKeyRedactor],
       })
       .start();
     const client = sdk.appInsights.defaultClient;

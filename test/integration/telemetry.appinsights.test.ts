@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
+import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import { ensureLocalCertificate } from '../../local/certs';
 
 /** One Application Insights envelope as the exporter posts it to `/v2.1/track`. */
@@ -21,6 +22,8 @@ interface Envelope {
 }
 
 const SECRET = 'S3CRET-KEY-VALUE-for-telemetry';
+/** A broker client secret (32 random bytes, base64url) a caller sent as the client id. */
+const CLIENT_SECRET = 'q7Vb0cX2kP9sLmN4tR6wY8zA1dF3gH5jK7lQ9eU2iO0';
 
 /**
  * The real `applicationinsights` 3.x SDK, started by our adapter in a plain Node child process (Jest's
@@ -32,8 +35,10 @@ describe('Integration: createTelemetry with the real applicationinsights SDK', (
   const bodies: string[] = [];
   let server: Server;
   let exitCode: number | null;
+  let azurite: RunningAzurite;
 
   beforeAll(async () => {
+    azurite = await startAzurite();
     const cert = await ensureLocalCertificate('.local/certs');
     server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
       const chunks: Buffer[] = [];
@@ -54,12 +59,17 @@ describe('Integration: createTelemetry with the real applicationinsights SDK', (
     // persisted by an earlier run can be replayed into this one.
     const connectionString = `InstrumentationKey=${randomUUID()};IngestionEndpoint=${base}/;LiveEndpoint=${base}/`;
     const probe = join(__dirname, '..', '..', 'dist', 'test', 'support', 'telemetryProbe.js');
-    const child = spawn(process.execPath, [probe, connectionString, base, SECRET], { stdio: 'inherit' });
+    const child = spawn(
+      process.execPath,
+      [probe, connectionString, base, SECRET, azurite.connectionString, CLIENT_SECRET],
+      { stdio: 'inherit' },
+    );
     exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   }, 120_000);
 
   afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await azurite?.stop();
   });
 
   const find = (type: string, name: string) =>
@@ -103,6 +113,14 @@ describe('Integration: createTelemetry with the real applicationinsights SDK', (
     // Assess
     expect(dependencies).toHaveLength(1);
     expect(dependencies[0]?.tags?.['ai.cloud.role']).toBe('aml-credential-broker');
+  });
+
+  it('records the client registry read as a dependency without the client id it looked up', () => {
+    // Act: a caller that swapped id and secret has the broker look its secret up as an id
+    const [read] = find('RemoteDependencyData', 'GET /devstoreaccount1/probeBrokerClients(redacted)');
+    // Assess
+    expect(read?.data?.baseData).toMatchObject({ resultCode: '404' });
+    expect(bodies.join('\n')).not.toContain(CLIENT_SECRET);
   });
 
   it('never sends the secret value anywhere', () => {

@@ -12,7 +12,9 @@ import {
   createTelemetry,
   noopTelemetry,
   readHostSampling,
+  redactTableKeys,
   samplingFromHostJson,
+  tableKeyRedactor,
   type TelemetrySdk,
 } from '../../shared/telemetry';
 
@@ -93,7 +95,11 @@ describe('Function: createTelemetry', () => {
       'exceptions=true',
     ]);
     expect(channel.options).toEqual([
-      { resource: { attributes: { 'service.name': 'aml-credential-broker' } }, tracesPerSecond: 20 },
+      {
+        resource: { attributes: { 'service.name': 'aml-credential-broker' } },
+        tracesPerSecond: 20,
+        spanProcessors: [tableKeyRedactor],
+      },
     ]);
   });
 
@@ -164,6 +170,23 @@ describe('Function: createTelemetry', () => {
     // Assess
     expect(telemetry).toBe(noopTelemetry);
     expect(warnings).toEqual(['start => Application Insights unavailable, telemetry off']);
+  });
+});
+
+describe('Function: redactTableKeys', () => {
+  it('drops the keys of a Table entity address and keeps the table, the query and other URLs', () => {
+    // Act + Assess
+    expect(
+      redactTableKeys(
+        "https://acct.table.core.windows.net/amlcbBrokerClients(PartitionKey='client',RowKey='q7Vb0c-x_Y')?x=1",
+      ),
+    ).toBe('https://acct.table.core.windows.net/amlcbBrokerClients(redacted)?x=1');
+    expect(redactTableKeys("/devstoreaccount1/t(PartitionKey='a',RowKey='b')")).toBe(
+      '/devstoreaccount1/t(redacted)',
+    );
+    expect(redactTableKeys('https://vault.azure.net/secrets/name/?api-version=7.5')).toBe(
+      'https://vault.azure.net/secrets/name/?api-version=7.5',
+    );
   });
 });
 
