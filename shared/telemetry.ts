@@ -164,8 +164,8 @@ export interface TelemetryOptions {
  * Starts Application Insights once per process when a connection string is configured: dependencies
  * (Azure SDK and HTTP calls, correlated with the host's request telemetry through the SDK's Functions
  * pre-invocation hook; Table entity keys stripped from their URLs), exceptions, custom events and
- * metrics. Requests are the host's: one per invocation, named after the function. Console capture stays off: our logger already reaches the
- * host's log stream, and capturing it twice would double every trace.
+ * metrics. Requests are the host's: one per invocation, named after the function. Console capture stays
+ * off: our logger already reaches the host's log stream, and capturing it twice would double every trace.
  */
 export function createTelemetry(options: TelemetryOptions): Telemetry {
   const { connectionString, roleName, sampling, logger } = options;
