@@ -24,6 +24,7 @@ import {
   type RotationJournal,
 } from './RotationJournal';
 import { lastRotatedAt } from './RotationPlanner';
+import { operatorHoldEndsAt } from './RotationScheduler';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
 
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
@@ -37,6 +38,11 @@ export interface EndpointStatus {
   readonly secretVersion?: string;
   readonly lastRotatedAt?: string;
   readonly nextDueAt?: string;
+  /**
+   * The last run failed in a way only a person can fix: the timer leaves the endpoint alone until then
+   * (`POST …/rotate` after the fix runs at once).
+   */
+  readonly waitingForOperatorUntil?: string;
   readonly lastOutcome?: string;
   readonly lastError?: RotationFailure;
   readonly drift?: { readonly detected: boolean; readonly at: string; readonly detail: string };
@@ -145,6 +151,7 @@ export class EndpointAdminService {
       endpoint.authMode === 'Key' ? await this.options.secrets.getCurrent(endpoint.secretName) : undefined;
     const last = lastRotatedAt(state, current);
     const slot = current?.tags[SECRET_TAGS.slot];
+    const holdEndsAt = operatorHoldEndsAt(state);
     return {
       endpoint,
       ...(slot === 'Primary' || slot === 'Secondary' ? { slotInUse: slot } : {}),
@@ -156,6 +163,9 @@ export class EndpointAdminService {
               last === undefined ? this.options.clock.now() : last + endpoint.rotationPeriodHours * 3_600_000,
             ).toISOString(),
           }
+        : {}),
+      ...(holdEndsAt !== undefined && this.options.clock.now() < holdEndsAt
+        ? { waitingForOperatorUntil: new Date(holdEndsAt).toISOString() }
         : {}),
       ...(state.lastOutcome ? { lastOutcome: state.lastOutcome } : {}),
       ...(state.lastError ? { lastError: state.lastError } : {}),

@@ -93,15 +93,23 @@ export class RotationScheduler {
 }
 
 /**
- * Whether the last run failed in a way only a person can fix, less than {@link OPERATOR_REMINDER_MS} ago:
- * every tick would fail and alert again. The fix ends with `POST …/rotate`, which the timer does not wait for;
- * drift fixed by hand also ends the wait once a drift check (the new version's event) finds the keys in sync.
+ * When the timer takes up again an endpoint whose last run failed in a way only a person can fix, or
+ * undefined when it is not waiting: every tick until then would fail and alert again. The fix ends with
+ * `POST …/rotate`, which the timer does not wait for; drift fixed by hand also ends the wait once a drift
+ * check (the new version's event) finds the keys in sync. The status API shows it.
  */
-function awaitsOperator(state: RotationState, now: number): boolean {
+export function operatorHoldEndsAt(state: RotationState): number | undefined {
   const failure = state.lastError;
-  if (state.lastOutcome !== 'failed' || failure === undefined || !needsOperator(failure.code)) return false;
-  if (failure.code === 'DRIFT_DETECTED' && state.drift?.detected === false) return false;
-  return now - Date.parse(failure.at) < OPERATOR_REMINDER_MS;
+  if (state.lastOutcome !== 'failed' || failure === undefined || !needsOperator(failure.code))
+    return undefined;
+  if (failure.code === 'DRIFT_DETECTED' && state.drift?.detected === false) return undefined;
+  const at = Date.parse(failure.at);
+  return Number.isNaN(at) ? undefined : at + OPERATOR_REMINDER_MS;
+}
+
+function awaitsOperator(state: RotationState, now: number): boolean {
+  const endsAt = operatorHoldEndsAt(state);
+  return endsAt !== undefined && now < endsAt;
 }
 
 /** Runs `work` over `items` with at most `limit` in flight. */

@@ -569,6 +569,30 @@ describe('Class: EndpointAdminService', () => {
       });
       const text = JSON.stringify(status);
       for (const key of f.keys.allKeys) expect(text).not.toContain(key);
+      expect(status.waitingForOperatorUntil).toBeUndefined(); // a retry may fix that one
+    });
+
+    it('shows until when the timer leaves an endpoint alone after a failure only a person can fix', async () => {
+      // Prepare: Key Vault holds a value that is neither key of the endpoint
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      f.secrets.seed('demo-key-secret', 'typed-by-hand');
+      f.clock.advanceHours(800);
+      const failedAt = f.clock.now();
+      await f.services.worker.handle({ endpointId: 'demo-key', reason: 'schedule' }, 1);
+
+      // Act
+      const held = await f.services.admin.status('demo-key');
+      f.clock.advanceHours(24);
+      const after = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(held).toMatchObject({
+        lastError: { code: 'DRIFT_DETECTED' },
+        waitingForOperatorUntil: new Date(failedAt + 24 * 3_600_000).toISOString(),
+      });
+      expect(after.waitingForOperatorUntil).toBeUndefined();
     });
   });
 
