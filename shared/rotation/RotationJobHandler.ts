@@ -84,17 +84,9 @@ export class RotationJobHandler {
   }
 
   private async deferIfThrottled(job: RotationJob, error: unknown): Promise<RotationOutcome | undefined> {
-    const { jobs, maxDeferrals = 50, random = Math.random, logger } = this.options;
-    const deferrals = job.deferrals ?? 0;
-    if (!jobs || !(error instanceof ArmThrottledError) || deferrals >= maxDeferrals) return undefined;
+    if (!(error instanceof ArmThrottledError) || !this.mayDefer(job)) return undefined;
     const wait = error.retryAfterSeconds ?? 1;
-    const delaySeconds = Math.ceil(wait + random() * Math.max(wait, 10));
-    await jobs.enqueue({ ...job, deferrals: deferrals + 1 }, { delaySeconds });
-    logger.info('handle => job deferred, ARM is throttling writes', {
-      endpointId: job.endpointId,
-      delaySeconds,
-      deferrals: deferrals + 1,
-    });
+    const delaySeconds = await this.putBack(job, wait, Math.max(wait, 10), 'ARM is throttling writes');
     return {
       status: 'skipped',
       endpointId: job.endpointId,
@@ -109,23 +101,44 @@ export class RotationJobHandler {
    * rotates twice.
    */
   private async deferBusy(job: RotationJob): Promise<RotationOutcome> {
-    const { jobs, maxDeferrals = 50, random = Math.random, logger } = this.options;
-    const deferrals = job.deferrals ?? 0;
     const skipped = (detail: string): RotationOutcome => ({
       status: 'skipped',
       endpointId: job.endpointId,
       reason: 'inProgress',
       detail,
     });
-    if (!jobs || deferrals >= maxDeferrals) return skipped('a rotation kept the lease; not tried again');
-    const delaySeconds = Math.ceil(BUSY_RETRY_SECONDS + random() * BUSY_RETRY_SECONDS);
-    await jobs.enqueue({ ...job, deferrals: deferrals + 1 }, { delaySeconds });
-    logger.info('handle => manual job deferred, another run holds the lease', {
-      endpointId: job.endpointId,
-      delaySeconds,
-      deferrals: deferrals + 1,
-    });
+    if (!this.mayDefer(job)) return skipped('a rotation kept the lease; not tried again');
+    const delaySeconds = await this.putBack(
+      job,
+      BUSY_RETRY_SECONDS,
+      BUSY_RETRY_SECONDS,
+      'another run holds the lease',
+    );
     return skipped(`another run holds the lease; re-enqueued with a ${delaySeconds} s delay`);
+  }
+
+  /** Whether a queue to put jobs back on is there and the job has deferrals left. */
+  private mayDefer(job: RotationJob): boolean {
+    return this.options.jobs !== undefined && (job.deferrals ?? 0) < (this.options.maxDeferrals ?? 50);
+  }
+
+  /**
+   * Enqueues a copy of the job, invisible for `minSeconds` plus up to `jitterSeconds` (so deferred jobs do
+   * not return as one herd), counting one more deferral.
+   * @returns the delay chosen, in seconds
+   */
+  private async putBack(
+    job: RotationJob,
+    minSeconds: number,
+    jitterSeconds: number,
+    why: string,
+  ): Promise<number> {
+    const { jobs, random = Math.random, logger } = this.options;
+    const deferrals = (job.deferrals ?? 0) + 1;
+    const delaySeconds = Math.ceil(minSeconds + random() * jitterSeconds);
+    await jobs?.enqueue({ ...job, deferrals }, { delaySeconds });
+    logger.info(`handle => job deferred, ${why}`, { endpointId: job.endpointId, delaySeconds, deferrals });
+    return delaySeconds;
   }
 
   private async recordPoison(job: RotationJob, error: unknown, dequeueCount: number): Promise<void> {
