@@ -41,6 +41,16 @@ async function onboarded(f: RotationFixture): Promise<void> {
   await f.services.rotator.run(job());
 }
 
+/** An onboarded endpoint, due, whose scheduled run stopped after create (ARM down at the regenerate). */
+async function stoppedAfterCreate(): Promise<RotationFixture> {
+  const f = buildRotationFixture();
+  await onboarded(f);
+  f.clock.advanceHours(100);
+  f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
+  await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+  return f;
+}
+
 describe('Class: KeyRotator', () => {
   describe('Method: run', () => {
     it('onboards an endpoint without a secret: Primary to Key Vault first, then rotates Secondary', async () => {
@@ -379,11 +389,7 @@ describe('Class: KeyRotator', () => {
     it('plans from scratch on "rotate now" after it refused a rotation whose pending secret was disabled', async () => {
       // Prepare: a run stopped after create (ARM down), then someone disabled the pending secret, and the
       // resumed run refused to regenerate (UNSAFE_REGENERATION)
-      const f = buildRotationFixture();
-      await onboarded(f);
-      f.clock.advanceHours(100);
-      f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
-      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+      const f = await stoppedAfterCreate();
       const abandoned = (await f.journal.getState('demo-key')).state.active?.rotationId;
       const pending = await f.secrets.getCurrent('demo-key-secret-pending');
       await f.secrets.disableVersion('demo-key-secret-pending', pending?.version ?? '');
@@ -406,11 +412,7 @@ describe('Class: KeyRotator', () => {
     it('refuses to regenerate the target slot once a version written by hand (no tags) holds its key', async () => {
       // Prepare: a run stopped after create (ARM down); then a person wrote the Primary key, the target
       // slot, into Key Vault as its new version, as the DRIFT_DETECTED remedy in operations.md shows
-      const f = buildRotationFixture();
-      await onboarded(f);
-      f.clock.advanceHours(100);
-      f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
-      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+      const f = await stoppedAfterCreate();
       f.secrets.seed('demo-key-secret', f.keys.keysOf('demo-key').Primary);
 
       // Act: the queue's retry resumes the rotation
@@ -425,11 +427,7 @@ describe('Class: KeyRotator', () => {
     it('refuses to regenerate the target slot that versions written by hand made current and then replaced, within grace', async () => {
       // Prepare: a run stopped after create (ARM down); then a person wrote the Primary key (the target
       // slot) into Key Vault, and a moment later the Secondary key: readers in between hold Primary
-      const f = buildRotationFixture();
-      await onboarded(f);
-      f.clock.advanceHours(100);
-      f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
-      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+      const f = await stoppedAfterCreate();
       f.secrets.seed('demo-key-secret', f.keys.keysOf('demo-key').Primary);
       f.clock.advance(60_000);
       f.secrets.seed('demo-key-secret', f.keys.keysOf('demo-key').Secondary);
