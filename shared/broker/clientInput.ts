@@ -1,7 +1,7 @@
 import { type FieldIssue, ValidationError } from '../errors';
 import { parseIsoDateTime } from '../isoDateTime';
 import { TABLE_STRING_MAX_CHARS } from '../tableLimits';
-import { isPrivilegedResource, parseScope } from './scope';
+import { isPrivilegedResource, type ParsedScope, parseScope } from './scope';
 
 /** Fields an admin may set on a broker client. `null` clears an optional field on update. */
 export interface BrokerClientFields {
@@ -52,7 +52,9 @@ export function parseClientFields(
       issues.push({ field: 'displayName', message: 'must be a non-empty string of at most 200 characters' });
   }
   if (allowedScopes !== undefined || creating) {
-    const scopes = parseScopes(allowedScopes);
+    const parsed = parseScopes(allowedScopes);
+    const scopes = parsed?.map((scope) => scope.value);
+    const privileged = parsed?.filter(isPrivilegedResource).map((scope) => scope.value) ?? [];
     // The registry stores the normalised scopes as one JSON array in one Table storage property.
     const stored = scopes ? JSON.stringify(scopes).length : 0;
     if (!scopes)
@@ -60,11 +62,11 @@ export function parseClientFields(
         field: 'allowedScopes',
         message: `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`,
       });
-    else if (scopes.some(isPrivilegedScope))
+    else if (privileged.length > 0)
       issues.push({
         field: 'allowedScopes',
         message:
-          `must not name ${scopes.filter(isPrivilegedScope).join(', ')}: a token for it would carry ` +
+          `must not name ${privileged.join(', ')}: a token for it would carry ` +
           "the broker's own rights (ARM, Key Vault, Storage, Event Grid), not the client's",
       });
     else if (stored > TABLE_STRING_MAX_CHARS)
@@ -107,19 +109,13 @@ export function parseClientFields(
   return out;
 }
 
-function parseScopes(value: unknown): string[] | undefined {
+function parseScopes(value: unknown): ParsedScope[] | undefined {
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_SCOPES) return undefined;
-  const scopes = new Set<string>();
+  const scopes = new Map<string, ParsedScope>();
   for (const item of value) {
     const parsed = typeof item === 'string' ? parseScope(item) : undefined;
     if (!parsed) return undefined;
-    scopes.add(parsed.value);
+    scopes.set(parsed.value, parsed);
   }
-  return [...scopes];
-}
-
-/** A normalised scope (as stored) whose token would carry the broker's own rights. */
-function isPrivilegedScope(scope: string): boolean {
-  const parsed = parseScope(scope);
-  return parsed !== undefined && isPrivilegedResource(parsed);
+  return [...scopes.values()];
 }
