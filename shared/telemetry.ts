@@ -84,6 +84,17 @@ export function redactTableKeys(url: string): string {
   return url.replace(/(\/[A-Za-z][A-Za-z0-9]*)\([^?#]*/g, '$1(redacted)');
 }
 
+/** Hands `write` each URL attribute that carries Table entity keys, with the keys stripped. */
+function redactUrlAttributes(
+  attributes: Readonly<Record<string, unknown>>,
+  write: (name: string, value: string) => void,
+): void {
+  for (const name of URL_ATTRIBUTES) {
+    const value = attributes[name];
+    if (typeof value === 'string' && value.includes('(')) write(name, redactTableKeys(value));
+  }
+}
+
 /**
  * Strips Table entity keys from the URL attributes of every span (see {@link redactTableKeys}): at
  * start, before the SDK's own processor feeds Live Metrics and standard metrics with them at end, and
@@ -91,18 +102,12 @@ export function redactTableKeys(url: string): string {
  */
 export const tableKeyRedactor: SdkSpanProcessor = {
   onStart(span) {
-    for (const name of URL_ATTRIBUTES) {
-      const value = span.attributes[name];
-      if (typeof value === 'string' && value.includes('(')) span.setAttribute(name, redactTableKeys(value));
-    }
+    redactUrlAttributes(span.attributes, (name, value) => span.setAttribute(name, value));
   },
   onEnd(span) {
     // Ended spans ignore setAttribute; the exporter reads this same attributes object.
     const attributes = span.attributes as Record<string, unknown>;
-    for (const name of URL_ATTRIBUTES) {
-      const value = attributes[name];
-      if (typeof value === 'string' && value.includes('(')) attributes[name] = redactTableKeys(value);
-    }
+    redactUrlAttributes(attributes, (name, value) => (attributes[name] = value));
   },
   forceFlush: async () => {},
   shutdown: async () => {},
