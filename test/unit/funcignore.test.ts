@@ -60,6 +60,9 @@ describe('File: .funcignore', () => {
     'test/unit/config.test.ts',
     'infra/main.bicep',
     'docs/deployment.md',
+    'dist/test/runTests.js',
+    'dist/test/bench/hostFunctions/emptyToken.js',
+    'dist/local/emulators/main.js',
   ])('leaves out %s', (path) => {
     expect(ignored(path)).toBe(true);
   });
