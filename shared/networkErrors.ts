@@ -35,6 +35,17 @@ export function isDisabledSecretRefusal(error: unknown): boolean {
   return statusOf(error) === 403 && /\bdisabled secret\b/i.test(text);
 }
 
+/**
+ * Whether Key Vault refused a write because the name belongs to a deleted, recoverable secret (409 Conflict,
+ * innererror `ObjectIsDeletedButRecoverable`; the SDK's `RestError` keeps the message, not the innererror).
+ */
+export function isDeletedSecretConflict(error: unknown): boolean {
+  const e = error as { message?: unknown } | null;
+  return (
+    statusOf(error) === 409 && typeof e?.message === 'string' && /deleted but recoverable/i.test(e.message)
+  );
+}
+
 /** The name of a thrown error (`RestError`, `AbortError`, …) for a log line: never its message, which may quote a request. */
 export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'unknown';

@@ -132,6 +132,22 @@ export class UnsafeRegenerationError extends AppError {
 /** Code of {@link UnsafeRegenerationError}, which a later run reads back from the journal (typed to match it). */
 export const UNSAFE_REGENERATION: UnsafeRegenerationError['code'] = 'UNSAFE_REGENERATION';
 
+/**
+ * Key Vault refused to write a secret whose name belongs to a deleted one (409, `ObjectIsDeletedButRecoverable`):
+ * soft delete keeps the name until a person recovers or purges the secret, so no retry can succeed.
+ */
+export class SecretDeletedError extends DependencyFailedError {
+  override readonly code: string = 'SECRET_DELETED';
+  constructor(secretName: string, options?: ErrorOptions) {
+    super(
+      'keyVault',
+      `Key Vault secret ${secretName} is deleted but recoverable; recover it (az keyvault secret recover) or purge it, then rotate again.`,
+      409,
+      options,
+    );
+  }
+}
+
 /** The scoring URI kept rejecting the new key until the test deadline. Key Vault was not touched. */
 export class KeyNotAcceptedError extends DependencyFailedError {
   override readonly code: string = 'NEW_KEY_NOT_ACCEPTED';
@@ -166,6 +182,8 @@ const OPERATOR_ACTION_CODES: ReadonlySet<string> = new Set([
   UNSAFE_REGENERATION,
   'AUTH_MODE_NOT_KEY',
   'ENDPOINT_KIND_UNSUPPORTED',
+  // A deleted secret keeps its name in Key Vault until a person recovers or purges it.
+  'SECRET_DELETED',
   // A v1 service whose auth settings forbid key rotation: it stays so until a person redeploys or re-registers it.
   V1_RULES.keyAuthDisabled.code,
   V1_RULES.keyAndTokenExclusive.code,

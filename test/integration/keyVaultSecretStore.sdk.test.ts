@@ -3,6 +3,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 
 import type { RunningEmulators } from '../../local/emulators';
 import { KeyVaultSecretStore } from '../../shared/rotation/adapters/KeyVaultSecretStore';
+import { needsOperator, type SecretDeletedError } from '../../shared/rotation/errors';
 import { SECRET_TAGS } from '../../shared/rotation/SecretStore';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 
@@ -42,5 +43,29 @@ describe('Class: KeyVaultSecretStore with the real SecretClient against the Key 
     // detection would report as "matches neither key" instead of "is disabled".
     expect(rotated.version).not.toBe(byHand.version);
     expect(current).toMatchObject({ version: byHand.version, enabled: false, value: '' });
+  });
+});
+
+describe('Class: KeyVaultSecretStore writing a secret that was deleted', () => {
+  it('refuses with SECRET_DELETED, a failure only a person can fix, instead of a plain dependency failure', async () => {
+    // Prepare: a secret deleted by hand; Key Vault keeps its name (soft delete) until it is recovered or purged.
+    await store.setVersion('deleted-by-hand', 'old-key', { tags: {} });
+    const client = new SecretClient(em.url, new ManagedIdentityCredential(), {
+      disableChallengeResourceVerification: true,
+    });
+    const poller = await client.beginDeleteSecret('deleted-by-hand', { intervalInMs: 10 });
+    await poller.pollUntilDone();
+
+    // Act: Key Vault answers 409 Conflict, innererror ObjectIsDeletedButRecoverable.
+    const failure = await store.setVersion('deleted-by-hand', 'new-key', { tags: {} }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    // Assess: a code the timer holds for a day (needsOperator), and a message that names the remedy, not the value.
+    expect(failure).toMatchObject({ code: 'SECRET_DELETED' });
+    expect(needsOperator((failure as SecretDeletedError).code)).toBe(true);
+    expect((failure as Error).message).toMatch(/deleted-by-hand.*recover/);
+    expect((failure as Error).message).not.toContain('new-key');
   });
 });

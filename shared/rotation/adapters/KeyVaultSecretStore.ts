@@ -2,8 +2,9 @@ import type { KeyVaultSecret, SecretClient, SecretProperties } from '@azure/keyv
 
 import type { Sleep } from '../../clock';
 import { DependencyFailedError } from '../../errors';
-import { isDisabledSecretRefusal } from '../../networkErrors';
+import { isDeletedSecretConflict, isDisabledSecretRefusal } from '../../networkErrors';
 import { withRetries } from '../../retry';
+import { SecretDeletedError } from '../errors';
 import {
   SECRET_TAGS,
   type SecretStore,
@@ -23,7 +24,7 @@ export interface KeyVaultSecretStoreOptions {
 /**
  * `SecretStore` over `@azure/keyvault-secrets`. 404 means "absent". Reading a disabled version is
  * refused by Key Vault (403 "...disabled secret"); that is answered from the version list instead, with
- * an empty value and `enabled: false`. 429/5xx are retried honouring `Retry-After` (see `withRetries`).
+ * an empty value and `enabled: false`. Writing a deleted secret's name is `SecretDeletedError`. 429/5xx are retried honouring `Retry-After` (see `withRetries`).
  */
 export class KeyVaultSecretStore implements SecretStore {
   constructor(private readonly options: KeyVaultSecretStoreOptions) {}
@@ -49,14 +50,20 @@ export class KeyVaultSecretStore implements SecretStore {
   }
 
   async setVersion(name: string, value: string, options: SetSecretOptions): Promise<SecretVersionInfo> {
-    const secret = await this.retry(() =>
-      this.options.client.setSecret(name, value, {
-        tags: { ...options.tags },
-        ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
-        enabled: true,
-      }),
-    );
-    return toInfo(secret.properties);
+    try {
+      const secret = await this.retry(() =>
+        this.options.client.setSecret(name, value, {
+          tags: { ...options.tags },
+          ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
+          enabled: true,
+        }),
+      );
+      return toInfo(secret.properties);
+    } catch (error) {
+      if (error instanceof DependencyFailedError && isDeletedSecretConflict(error.cause))
+        throw new SecretDeletedError(name, { cause: error });
+      throw error;
+    }
   }
 
   async disableVersion(name: string, version: string): Promise<void> {

@@ -4,6 +4,7 @@ import {
   EndpointBusyError,
   KeyNotAcceptedError,
   LeaseLostError,
+  SecretDeletedError,
 } from '../../../shared/rotation/errors';
 import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
 import { DRIFT_LEASE_OWNER_PREFIX } from '../../../shared/rotation/RotationJournal';
@@ -168,6 +169,22 @@ describe('Class: RotationJobHandler', () => {
         expect(state.lastError).toMatchObject({ code: rule.code, step: 'plan' });
       },
     );
+
+    it('completes a job that met a deleted Key Vault secret on its first delivery: a person recovers or purges it', async () => {
+      // Prepare: the secret was deleted by hand; Key Vault keeps its name until it is recovered or purged
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.secrets.failNext(new SecretDeletedError('demo-key'));
+
+      // Act
+      const outcome = await f.services.worker.handle(message, 1);
+
+      // Assess: no throw (no redelivery), one failure journaled and published
+      expect(outcome).toEqual({ status: 'failed', endpointId: 'demo-key', code: 'SECRET_DELETED' });
+      expect(f.events.events.filter((e) => e.type === 'RotationFailed')).toHaveLength(1);
+      const { state } = await f.journal.getState('demo-key');
+      expect(state.lastError).toMatchObject({ code: 'SECRET_DELETED' });
+    });
 
     it('puts a "rotate now" that met another run back on the queue until the lease is free, then rotates', async () => {
       // Prepare: rotated long ago; another run (say, a duplicate scheduled job) holds the lease right now
