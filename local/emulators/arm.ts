@@ -39,10 +39,36 @@ interface ArmOperation {
   /** Counts against the ARM write bucket (PUT and POST actions, reference §5). */
   write: boolean;
   scope: string;
+  /** ARM resource type under the provider, whose registered api-versions the request must use. */
+  resourceType?: string;
 }
 
 const AUDIENCES = ['https://management.azure.com', 'https://management.core.windows.net'];
 const ML = `${RP}/workspaces`;
+
+/**
+ * The first api-versions (stable, preview) in which the ML resource provider registered each type
+ * (azure-rest-api-specs: online endpoints from 2021-03-01-preview and 2022-05-01; serverless endpoints
+ * from 2023-08-01-preview and 2024-04-01, so not in 2023-10-01). ARM refuses an older or malformed
+ * api-version with 400 NoRegisteredProviderFound before the provider sees the request.
+ */
+const FIRST_API_VERSIONS: Record<string, { stable: string; preview: string }> = {
+  'workspaces/onlineEndpoints': { stable: '2022-05-01', preview: '2021-03-01-preview' },
+  'workspaces/onlineEndpoints/deployments': { stable: '2022-05-01', preview: '2021-03-01-preview' },
+  'workspaces/serverlessEndpoints': { stable: '2024-04-01', preview: '2023-08-01-preview' },
+};
+
+/** True when `apiVersion` is a real date (`yyyy-mm-dd[-preview]`) no older than the type's first one. */
+function registered(apiVersion: string, resourceType: string | undefined): boolean {
+  const match = /^(\d{4})-(\d{2})-(\d{2})(-preview)?$/.exec(apiVersion);
+  if (!match) return false;
+  const [, y, m, d, preview] = match;
+  const date = new Date(`${y}-${m}-${d}T00:00:00Z`);
+  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== `${y}-${m}-${d}`) return false;
+  const first = resourceType ? FIRST_API_VERSIONS[resourceType] : undefined;
+  if (!first) return true;
+  return apiVersion.slice(0, 10) >= (preview ? first.preview : first.stable).slice(0, 10);
+}
 
 function resolve(ctx: RequestContext, t: ArmTarget, rest: readonly string[]): ArmOperation | undefined {
   const m = ctx.method;
@@ -61,6 +87,12 @@ function resolve(ctx: RequestContext, t: ArmTarget, rest: readonly string[]): Ar
     write,
     scope,
     ...(action ? { action } : {}),
+    resourceType:
+      collection === 'onlineendpoints'
+        ? `workspaces/onlineEndpoints${verb === 'deployments' ? '/deployments' : ''}`
+        : collection === 'serverlessendpoints'
+          ? 'workspaces/serverlessEndpoints'
+          : 'workspaces',
   });
   if (rest.length === 0 && m === 'GET')
     return op('arm.getWorkspace', handlers.getWorkspace, `${ML}/read`, false, ws);
@@ -213,6 +245,19 @@ export function armRoute(state: EmulatorState, ctx: RequestContext): Route | und
           400,
           'MissingApiVersionParameter',
           'The api-version query parameter (?api-version=) is required for all requests.',
+        );
+      }
+      const apiVersion = c.query.get('api-version') ?? '';
+      if (!registered(apiVersion, op.resourceType)) {
+        const first = op.resourceType ? FIRST_API_VERSIONS[op.resourceType] : undefined;
+        return armError(
+          c,
+          400,
+          'NoRegisteredProviderFound',
+          `No registered resource provider found for location '${state.workspace(target)?.location ?? 'westeurope'}' and API version '${apiVersion}' for type '${op.resourceType ?? 'locations'}'.` +
+            (first
+              ? ` The supported api-versions are '${first.stable}' and later, and previews from '${first.preview}'.`
+              : ''),
         );
       }
       const headers: Record<string, string> = {};

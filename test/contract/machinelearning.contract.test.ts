@@ -252,4 +252,48 @@ describe('Contract: ARM Azure ML stand-in errors', () => {
     expect(token.json).toMatchObject({ error: { code: 'UserError' } });
     expect(noVersion.json).toMatchObject({ error: { code: 'MissingApiVersionParameter' } });
   });
+
+  it('refuses an api-version in which the provider has no such resource type with 400 NoRegisteredProviderFound', async () => {
+    // Prepare: one ML_API_VERSION serves both kinds; serverless endpoints exist from 2023-08-01-preview and
+    // 2024-04-01 on (not in 2023-10-01), online endpoints from 2021-03-01-preview and 2022-05-01 on.
+    const ws = { subscriptionId: 'sub-ver', resourceGroup: 'rg', workspace: 'ws' };
+    em.control.addOnlineEndpoint({ ...ws, name: 'online', authMode: 'Key' });
+    em.control.addServerlessEndpoint({ ...ws, name: 'serverless' });
+    const base = `${em.url}/subscriptions/sub-ver/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws`;
+    const status = async (path: string, apiVersion: string, method = 'GET'): Promise<number> =>
+      (
+        await call(`${base}/${path}?api-version=${apiVersion}`, {
+          method,
+          headers: { authorization: `Bearer ${armToken}` },
+        })
+      ).status;
+    // Act
+    const serverlessTooOld = await call(
+      `${base}/serverlessEndpoints/serverless/listKeys?api-version=2023-10-01`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${armToken}` },
+      },
+    );
+    const answers = [
+      await status('serverlessEndpoints/serverless', '2024-04-01'),
+      await status('serverlessEndpoints/serverless', '2023-08-01-preview'),
+      await status('onlineEndpoints/online', '2023-10-01'),
+      await status('onlineEndpoints/online', '2022-02-01-preview'),
+      await status('onlineEndpoints/online', '2021-07-01'),
+      await status('onlineEndpoints/online', '2025-13-01'),
+      await status('onlineEndpoints/online', 'latest'),
+    ];
+    // Assess
+    expect(serverlessTooOld.status).toBe(400);
+    expect(serverlessTooOld.json).toMatchObject({
+      error: {
+        code: 'NoRegisteredProviderFound',
+        message: expect.stringContaining(
+          "API version '2023-10-01' for type 'workspaces/serverlessEndpoints'",
+        ) as unknown,
+      },
+    });
+    expect(answers).toEqual([200, 200, 200, 200, 400, 400, 400]);
+  });
 });
