@@ -63,7 +63,7 @@ export const SETTINGS = {
   }),
   mlApiVersion: stringSetting(
     'ML_API_VERSION',
-    'api-version used for Microsoft.MachineLearningServices calls.',
+    'api-version used for Microsoft.MachineLearningServices calls. Serverless endpoints need 2024-04-01 or later (previews: 2023-08-01-preview or later); ARM refuses an older one with 400 NoRegisteredProviderFound.',
     {
       default: '2025-12-01',
       pattern: /^\d{4}-\d{2}-\d{2}(-preview)?$/,
