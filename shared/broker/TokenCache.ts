@@ -244,12 +244,16 @@ export class TokenCache {
     }
     const servableUntilMs = upstream.expiresOnMs - this.minLifetimeMs;
     if (servableUntilMs <= now) throw new UpstreamTokenError(source.upstream, 'tooShortLived');
-    const hint =
+    const hinted =
       upstream.refreshAfterMs !== undefined &&
       Number.isFinite(upstream.refreshAfterMs) &&
-      upstream.refreshAfterMs < upstream.expiresOnMs
+      upstream.refreshAfterMs < servableUntilMs
         ? upstream.refreshAfterMs
         : now + (upstream.expiresOnMs - now) * this.options.refreshFraction;
+    // A refresh due only once the token is no longer served is no refresh ahead: requests would wait for
+    // it, and an outage would meet them with nothing to serve. Take the fraction of the servable time.
+    const hint =
+      hinted < servableUntilMs ? hinted : now + (servableUntilMs - now) * this.options.refreshFraction;
     const refreshAtMs = Math.min(Math.max(hint, now + this.minRefreshIntervalMs), servableUntilMs);
     return {
       value: upstream.value,

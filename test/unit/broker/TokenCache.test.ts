@@ -143,6 +143,36 @@ describe('Class: TokenCache', () => {
       expect(source.calls).toBe(2);
     });
 
+    it.each([
+      ['an issuer hint in the last minutes before expiry', { refreshAfterMs: HOUR - 60_000 }, 300],
+      ['the refresh fraction with a long minimum lifetime', {}, 1800],
+    ])(
+      'refreshes ahead, while the token is still served, when %s falls after it stops being servable',
+      async (_case, hint, minLifetimeSeconds) => {
+        // Prepare: the upstream fails once the token has been cached.
+        const { cache, source, fetch, clock } = setup({ minLifetimeSeconds });
+        source.behaviour = { kind: 'token', lifetimeMs: HOUR, ...hint };
+        const cached = await cache.get('k', fetch);
+        source.behaviour = {
+          kind: 'error',
+          error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }),
+        };
+
+        // Act: a request a minute while the token may be served.
+        while (clock.now() + 60_000 < cached.servableUntilMs) {
+          clock.advance(60_000);
+          await cache.get('k', fetch);
+          await settle();
+        }
+        const callsWhileServed = source.calls;
+
+        // Assess: the outage was met while the token could still be served (a background refresh),
+        // not first by a request that then had nothing to serve.
+        expect(cached.refreshAtMs).toBeLessThan(cached.servableUntilMs);
+        expect(callsWhileServed).toBeGreaterThan(1);
+      },
+    );
+
     it('starts only one background refresh however many requests arrive during it', async () => {
       // Prepare
       const { cache, source, fetch, clock } = setup();
