@@ -92,8 +92,9 @@ export class TokenCache {
   private readonly entries: LruMap<string, Entry>;
   /**
    * Entries dropped for space while their fetch ran, until it settles: a request for the key meanwhile
-   * takes the entry back and joins that fetch (single flight), and a fetch that succeeds puts its entry
-   * back. Holds only running fetches, each bounded by `fetchTimeLimitMs`.
+   * takes the entry back and joins that fetch (single flight), and a fetch that succeeds, or fails while
+   * the entry's token can still be served, puts its entry back. Holds only running fetches, each bounded
+   * by `fetchTimeLimitMs`.
    */
   private readonly droppedInFlight = new Map<string, Entry>();
   private readonly retryIntervalMs: number;
@@ -214,11 +215,15 @@ export class TokenCache {
           const failure = classifyUpstreamError(source.upstream, error);
           this.trackLatency(source, now - startedMs, failure.failure);
           entry.inflight = undefined;
-          if (this.droppedInFlight.get(key) === entry) this.droppedInFlight.delete(key);
           entry.lastFailure = failure;
           entry.retryAtMs = now + this.pauseAfter(failure);
           // Reset on hard failure: a token that can no longer be served is dropped (cycler semantics).
           if (entry.token && now >= entry.token.servableUntilMs) entry.token = undefined;
+          // Dropped for space meanwhile: a token still served goes back, as after a refresh that succeeds.
+          if (this.droppedInFlight.get(key) === entry) {
+            if (entry.token) this.takeBack(key);
+            else this.droppedInFlight.delete(key);
+          }
           this.options.logger.warn('refresh => upstream failed', {
             cacheEntry: key,
             upstream: failure.upstream,

@@ -386,6 +386,28 @@ describe('Class: TokenCache', () => {
       expect(a2.value).toBe(a1.value);
     });
 
+    it('keeps serving the still-valid token of a key dropped for space while its background refresh ran and failed', async () => {
+      // Prepare: a's background refresh runs when b pushes a out of a one-entry cache.
+      const { cache, source, fetch, clock } = setup({ maxEntries: 1 });
+      await cache.get('a', fetch);
+      clock.advance(HOUR / 2 + 1);
+      source.behaviour = { kind: 'manual' };
+      await cache.get('a', fetch);
+      await settle();
+      source.behaviour = { kind: 'token', lifetimeMs: HOUR };
+      await cache.get('b', fetch);
+
+      // Act: the refresh fails (the upstream is down), then a is asked for again.
+      source.release({ error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) });
+      await settle();
+      source.behaviour = { kind: 'error', error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }) };
+      const again = await cache.get('a', fetch).catch((e: unknown) => e);
+
+      // Assess: as after a refresh that succeeds, the entry is back; its token is served without a call.
+      expect(again).toMatchObject({ value: 'managedIdentity-token-1' });
+      expect(source.calls).toBe(3);
+    });
+
     it('does not put back a key invalidated while its fetch ran after it was dropped for space', async () => {
       // Prepare: a's fetch runs, b pushes a out, then a's endpoint changes (its key was replaced).
       const { cache, source, fetch, running } = await droppedWhileFetching();
