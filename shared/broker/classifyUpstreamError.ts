@@ -1,6 +1,7 @@
 import { TimeLimitError } from '../clock';
 import { isNetworkErrorCode } from '../networkErrors';
 import { retryAfterMs } from '../retry';
+import { ArmThrottledError } from '../rotation/errors';
 import { UpstreamTokenError } from './errors';
 import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
 
@@ -31,6 +32,13 @@ function failureForStatus(status: number): UpstreamFailure {
 export function classifyUpstreamError(upstream: UpstreamClass, error: unknown): UpstreamTokenError {
   if (error instanceof UpstreamTokenError) return error;
   if (error instanceof TimeLimitError) return new UpstreamTokenError(upstream, 'timeout', { cause: error });
+  // ARM's `token` is a write: the app's ARM write gate holds it back, unsent, while ARM throttles writes.
+  if (error instanceof ArmThrottledError) {
+    return new UpstreamTokenError(upstream, 'throttled', {
+      cause: error,
+      ...(error.retryAfterSeconds !== undefined ? { retryAfterSeconds: error.retryAfterSeconds } : {}),
+    });
+  }
   const e = (error ?? {}) as SdkErrorShape;
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   let failure: UpstreamFailure = 'unknown';

@@ -1,4 +1,5 @@
-import { RestError } from '@azure/core-rest-pipeline';
+import { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
+import { type HttpClient, RestError } from '@azure/core-rest-pipeline';
 
 import { ArmEndpointTokenSource } from '../../../shared/broker/ArmEndpointTokenSource';
 import { classifyUpstreamError } from '../../../shared/broker/classifyUpstreamError';
@@ -6,12 +7,15 @@ import { UpstreamTokenError } from '../../../shared/broker/errors';
 import { KeyVaultKeySource, type SecretReader } from '../../../shared/broker/KeyVaultKeySource';
 import { ManagedIdentityTokenSource } from '../../../shared/broker/ManagedIdentityTokenSource';
 import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
+import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGatePolicy';
+import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
 import { FakeClock } from '../../fakes/FakeClock';
 import { settle } from '../../support/waitFor';
 
 const HOUR = 3_600_000;
+const SUB = '00000000-0000-0000-0000-000000000001';
 
 async function rejection(p: Promise<unknown>): Promise<UpstreamTokenError> {
   const error = await p.then(
@@ -133,6 +137,38 @@ describe('Class: ArmEndpointTokenSource', () => {
       // Assess
       expect([denied.upstream, denied.failure]).toEqual(['amlToken', 'denied']);
       expect(bad.failure).toBe('badResponse');
+    });
+
+    it('names a token call held back by the ARM write gate throttled, with the wait the gate knows', async () => {
+      // Prepare: the token POST is a write; ARM closed the subscription's write bucket for longer than a
+      // write may wait at the gate (rotation work shares that bucket).
+      const clock = new FakeClock();
+      const gate = new ArmWriteGate({ clock, sleep: clock.sleep });
+      gate.release(SUB, { retryAfterMs: 300_000 });
+      const httpClient: HttpClient = {
+        sendRequest: () => Promise.reject(new Error('the gate sends nothing while closed')),
+      };
+      const ml = new AzureMachineLearningWorkspaces(
+        { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + HOUR }) },
+        SUB,
+        {
+          endpoint: 'https://arm.test',
+          $host: 'https://arm.test',
+          httpClient,
+          additionalPolicies: [{ policy: armWriteGatePolicy(gate, { clock }), position: 'perRetry' }],
+        },
+      );
+      const source = new ArmEndpointTokenSource({ onlineEndpoints: () => ml.onlineEndpoints });
+      const endpoint = testEndpoint('demo-token', 'AMLToken', {
+        arm: { subscriptionId: SUB, resourceGroup: 'rg', workspace: 'ws', name: 'ep' },
+      });
+
+      // Act
+      const held = await rejection(source.getToken(endpoint));
+
+      // Assess: as a 429 from ARM itself would be (operations.md: ARM's write bucket), not `unknown`.
+      expect(held.failure).toBe('throttled');
+      expect(held.upstreamRetryAfterSeconds).toBe(300);
     });
   });
 });
