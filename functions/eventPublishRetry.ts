@@ -12,11 +12,16 @@ const defaultResolver: PublishRetryResolver = () => getServices().rotationEvents
  * Queue trigger (`EVENTS_RETRY_QUEUE`): tries once more to publish a CloudEvent whose publish failed.
  * Still failing, it is held again with a longer delay and this message completes; after a day it is
  * logged as lost. Only a message that can be neither sent nor held again throws, so the host delivers
- * it again; a malformed one reaches `<queue>-poison` after host.json's `maxDequeueCount`.
+ * it again (on its last delivery it is logged as lost instead); a malformed one reaches `<queue>-poison`
+ * after host.json's `maxDequeueCount`.
  */
 export function eventPublishRetryHandler(resolve: PublishRetryResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const outcome = await resolve().republish(parsePublishRetry(message));
+    const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
+    const outcome = await resolve().republish(
+      parsePublishRetry(message),
+      Number.isFinite(dequeueCount) ? dequeueCount : 1,
+    );
     const detail =
       outcome.status === 'retryQueued'
         ? ` retryInSeconds=${outcome.retryInSeconds}`

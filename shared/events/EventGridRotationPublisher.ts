@@ -7,6 +7,7 @@ import type { Telemetry } from '../telemetry';
 import {
   DEFAULT_PUBLISH_RETRY_POLICY,
   eventFields,
+  MAX_DEQUEUE_COUNT,
   type PublishRetry,
   type PublishRetryHandler,
   type PublishRetryPolicy,
@@ -57,6 +58,8 @@ export interface EventGridRotationPublisherOptions {
   retryPolicy?: PublishRetryPolicy;
   /** @default randomUUID */
   newId?: () => string;
+  /** host.json `extensions.queues.maxDequeueCount`. @default 5 */
+  maxDequeueCount?: number;
 }
 
 /**
@@ -90,7 +93,7 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
     }
   }
 
-  async republish(retry: PublishRetry): Promise<RepublishOutcome> {
+  async republish(retry: PublishRetry, dequeueCount = 1): Promise<RepublishOutcome> {
     const { eventId, event, attempt } = retry;
     const failure = await this.send(event, eventId, attempt);
     if (!failure) return { status: 'sent', eventId, type: event.type, attempt };
@@ -100,8 +103,16 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
       this.lost(retry, attempt, why);
       return { status: 'lost', eventId, type: event.type, attempt, why };
     }
-    const retryInSeconds = await this.hold({ ...retry, attempt: attempt + 1 }, failure);
-    return { status: 'retryQueued', eventId, type: event.type, attempt, retryInSeconds };
+    try {
+      const retryInSeconds = await this.hold({ ...retry, attempt: attempt + 1 }, failure);
+      return { status: 'retryQueued', eventId, type: event.type, attempt, retryInSeconds };
+    } catch (error) {
+      // The host would move this message to the poison queue now, unannounced.
+      if (dequeueCount < (this.options.maxDequeueCount ?? MAX_DEQUEUE_COUNT)) throw error;
+      const why = `retry queue unavailable (${errorName(error)})`;
+      this.lost(retry, attempt, why);
+      return { status: 'lost', eventId, type: event.type, attempt, why };
+    }
   }
 
   /** One try; the error when it failed. */

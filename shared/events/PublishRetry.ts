@@ -112,9 +112,17 @@ export interface RepublishOutcome {
 
 /** Tries a held event again (the `eventPublishRetry` queue function's port). */
 export interface PublishRetryHandler {
-  /** Throws only when the event could neither be sent nor held again, so the queue delivers it again. */
-  republish(retry: PublishRetry): Promise<RepublishOutcome>;
+  /**
+   * Throws only when the event could neither be sent nor held again, so the queue delivers it again; on
+   * the last delivery (host.json `maxDequeueCount`) it reports the event lost instead, because the
+   * message would otherwise end in the poison queue, where nobody reads it, without an `events-lost` alert.
+   * @param dequeueCount - `triggerMetadata.dequeueCount` (1 on the first delivery)
+   */
+  republish(retry: PublishRetry, dequeueCount?: number): Promise<RepublishOutcome>;
 }
+
+/** host.json `extensions.queues.maxDequeueCount`: the delivery after which a failing message is poison. */
+export const MAX_DEQUEUE_COUNT = 5;
 
 /**
  * Logs `publish => event lost` and counts `EventsPublishLost` (the `events-lost` alert's metric) for an

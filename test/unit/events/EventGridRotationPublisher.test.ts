@@ -223,6 +223,40 @@ describe('Class: EventGridRotationPublisher', () => {
       // Act + Assess
       await expect(publisher.republish(held)).rejects.toThrow('queue unavailable');
     });
+
+    it('reports the event lost on the last delivery when it can be neither sent nor held, not only left in poison', async () => {
+      // Prepare
+      const { publisher, logger, telemetry, retries, topic } = buildTestPublisher();
+      topic.fail(3);
+      await publisher.publish(rotated);
+      const held = retries.take();
+      retries.down = true;
+
+      // Act: deliveries 1 to 4 throw so the queue tries again; the 5th is the last before the poison queue.
+      await expect(publisher.republish(held, 4)).rejects.toThrow('queue unavailable');
+      const outcome = await publisher.republish(held, 5);
+
+      // Assess
+      expect(outcome).toEqual({
+        status: 'lost',
+        eventId: 'evt-1',
+        type: 'KeyRotated',
+        attempt: 2,
+        why: 'retry queue unavailable (RestError)',
+      });
+      expect(telemetry.count('EventsPublishLost')).toBe(1);
+      expect(logger.lines.at(-1)).toEqual({
+        level: 'error',
+        message: 'publish => event lost',
+        props: {
+          type: 'KeyRotated',
+          endpointId: 'demo-key',
+          eventId: 'evt-1',
+          attempts: 2,
+          why: 'retry queue unavailable (RestError)',
+        },
+      });
+    });
   });
 });
 

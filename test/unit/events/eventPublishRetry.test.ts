@@ -54,6 +54,29 @@ describe('Function: eventPublishRetry', () => {
     ]);
   });
 
+  it('passes the dequeue count on, so the last delivery of an event it cannot hold is reported lost', async () => {
+    // Prepare
+    const f = fixture();
+    f.topic.fail(2);
+    await f.publisher.publish(rotated);
+    const message = f.retries.take();
+    f.retries.down = true;
+    const lastDelivery = new InvocationContext({
+      invocationId: 'inv-5',
+      triggerMetadata: { dequeueCount: 5 },
+      logHandler: (_level, ...args) => void f.lines.push(args.join(' ')),
+    });
+
+    // Act
+    await eventPublishRetryHandler(() => f.publisher)(message, lastDelivery);
+
+    // Assess
+    expect(f.telemetry.count('EventsPublishLost')).toBe(1);
+    expect(f.lines).toEqual([
+      'EventPublishRetry => run => lost type=KeyRotated eventId=evt-1 attempt=2 why=retry queue unavailable (RestError)',
+    ]);
+  });
+
   it('rejects a malformed message, so it ends in the poison queue', async () => {
     // Prepare
     const f = fixture();
