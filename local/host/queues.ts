@@ -47,13 +47,18 @@ function metadataOf(
   };
 }
 
+/**
+ * Decodes like the queues extension (`Convert.FromBase64String`): white space is skipped, and what is left
+ * must be whole groups of four base64 characters, `=` padding only at the end. Node's decoder would also
+ * take text without its padding or in the URL alphabet, which Azure then moves to the poison queue.
+ */
 function decode(text: string, encoding: 'base64' | 'none'): string {
   if (encoding === 'none') return text;
-  const bytes = Buffer.from(text, 'base64');
-  if (bytes.toString('base64').replace(/=+$/, '') !== text.replace(/=+$/, '')) {
+  const compact = text.replace(/[ \t\r\n]/g, '');
+  if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) {
     throw new Error('The input is not a valid Base-64 string (host.json messageEncoding is base64)');
   }
-  return bytes.toString('utf8');
+  return Buffer.from(compact, 'base64').toString('utf8');
 }
 
 /**

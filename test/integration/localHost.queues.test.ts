@@ -128,6 +128,33 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
     expect(seen.some((r) => r.message?.n === 3)).toBe(false);
   });
 
+  it('moves base64 the real host cannot decode (padding left off) to <queue>-poison at once, so it cannot pass only locally', async () => {
+    // Prepare: Convert.FromBase64String, which the queues extension decodes with, refuses text without its padding.
+    const unpadded = encode({ n: 4 }).replace(/=+$/, '');
+    const padded = Buffer.from(JSON.stringify({ n: 5 }))
+      .toString('base64')
+      .replace(/(.{4})/g, '$1\n');
+
+    // Act
+    const { messageId } = await work.sendMessage(unpadded);
+    await work.sendMessage(padded);
+    await waitFor(() => seen.some((r) => r.message?.n === 5));
+    let poisoned: string[] = [];
+    const deadline = Date.now() + 10000;
+    while (!poisoned.includes(unpadded) && Date.now() < deadline) {
+      if (await poison.exists())
+        poisoned = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map(
+          (m) => m.messageText,
+        );
+      if (!poisoned.includes(unpadded)) await sleep(200);
+    }
+
+    // Assess: line breaks inside base64 are allowed, as they are for Convert.FromBase64String.
+    expect(poisoned).toContain(unpadded);
+    expect(hostLog).toContain(`Message ${messageId} moved to 'work-items-poison' after 1 attempts`);
+    expect(seen.some((r) => r.message?.n === 4)).toBe(false);
+  });
+
   it('runs a timer on its every-second schedule with the timer object shape', async () => {
     // Act
     await waitFor(() => seen.filter((r) => r.kind === 'timer').length >= 2);
