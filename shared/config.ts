@@ -25,10 +25,15 @@ function scheduleProblem(expression: string): string | undefined {
   }
 }
 
-/** Azure Storage's queue naming rule. */
+/**
+ * Azure Storage's queue naming rule, leaving room for `-poison`: the Functions queues extension moves a
+ * failing message to `<queue>-poison` only when that name is valid and the queue is not a poison queue
+ * itself; otherwise the message is never moved and comes back every 10 minutes for as long as it lives.
+ */
 const QUEUE_NAME = {
-  pattern: /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/,
-  patternText: 'a storage queue name (3-63 lowercase letters, digits and single hyphens)',
+  pattern: /^(?!.*-poison$)[a-z0-9](?!.*--)[a-z0-9-]{1,54}[a-z0-9]$/,
+  patternText:
+    'a storage queue name of 3-56 lowercase letters, digits and single hyphens (room for the "-poison" suffix), not ending in "-poison"',
 };
 
 /**

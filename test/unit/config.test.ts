@@ -162,6 +162,23 @@ describe('Function: loadConfig', () => {
     );
   });
 
+  it('refuses a queue name the Functions host keeps no poison queue for, so failing jobs do reach <queue>-poison', () => {
+    // Prepare: the queues extension uses `<queue>-poison` only when that name is valid (63 characters at
+    // most) and the queue is not itself a poison queue; otherwise a failing message is never moved.
+    const longest = `q${'a'.repeat(54)}1`;
+
+    // Act
+    const errors = [`q${'a'.repeat(55)}1`, 'rotation-jobs-poison'].map((name) =>
+      configErrorOf({ ...validEnv, ROTATION_QUEUE: name, EVENTS_RETRY_QUEUE: name }),
+    );
+    const config = loadConfig({ ...validEnv, ROTATION_QUEUE: longest });
+
+    // Assess
+    for (const error of errors)
+      expect(error.issues.map((i) => i.field)).toEqual(['ROTATION_QUEUE', 'EVENTS_RETRY_QUEUE']);
+    expect(config.rotation.queue).toBe(longest);
+  });
+
   it('rejects contradictory rotation periods', () => {
     const error = configErrorOf({ ...validEnv, ROTATION_PERIOD_HOURS: '20', ROTATION_GRACE_HOURS: '25' });
     expect(error.issues).toEqual([
