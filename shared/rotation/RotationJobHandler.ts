@@ -58,7 +58,7 @@ export class RotationJobHandler {
    * @param dequeueCount - `triggerMetadata.dequeueCount` (1 on the first delivery)
    */
   async handle(message: unknown, dequeueCount: number): Promise<RotationOutcome> {
-    const job = parseRotationJob(message);
+    const job = this.parseOrReport(message, dequeueCount);
     try {
       const outcome = await this.options.rotator.run(job);
       // A run at work held the lease and may only be skipping (a duplicate or not-due job): an operator's
@@ -79,6 +79,24 @@ export class RotationJobHandler {
       if (needsOperator(code)) return { status: 'failed', endpointId: job.endpointId, code };
       if (dequeueCount >= (this.options.maxDequeueCount ?? 5))
         await this.recordPoison(job, error, dequeueCount);
+      throw error;
+    }
+  }
+
+  /**
+   * Parses the message; a malformed one is rethrown like any failure, and on its last delivery logged with
+   * the bad fields (never their values), because it has no endpoint whose journal could say why it went to
+   * the poison queue.
+   */
+  private parseOrReport(message: unknown, dequeueCount: number): RotationJob {
+    try {
+      return parseRotationJob(message);
+    } catch (error) {
+      if (error instanceof ValidationError && dequeueCount >= (this.options.maxDequeueCount ?? 5))
+        this.options.logger.error('handle => malformed job goes to poison queue', {
+          dequeueCount,
+          issues: error.message,
+        });
       throw error;
     }
   }

@@ -1,3 +1,4 @@
+import { ValidationError } from '../../../shared/errors';
 import { silentLogger } from '../../../shared/logging';
 import {
   ArmThrottledError,
@@ -9,6 +10,7 @@ import {
 import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
 import { DRIFT_LEASE_OWNER_PREFIX } from '../../../shared/rotation/RotationJournal';
 import { V1_RULES, V1RuleError } from '../../../shared/v1/v1Rules';
+import { CapturingLogger } from '../../fakes/capture';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
 const message = { endpointId: 'demo-key', reason: 'schedule', requestedAt: '2026-01-01T00:00:00Z' };
@@ -242,6 +244,41 @@ describe('Class: RotationJobHandler', () => {
       // Act / Assess
       await expect(f.services.worker.handle(message, 1)).rejects.toThrow(KeyNotAcceptedError);
       expect(f.jobs.jobs).toEqual([]);
+    });
+  });
+
+  describe('Method: handle (malformed message)', () => {
+    it('says on the last delivery that a malformed job goes to the poison queue, naming the bad fields', async () => {
+      // Prepare: a hand-written job with a reason this version does not know
+      const f = buildRotationFixture();
+      const logger = new CapturingLogger();
+      const handler = new RotationJobHandler({
+        rotator: { run: () => Promise.reject(new Error('not reached')) },
+        journal: f.journal,
+        jobs: f.jobs,
+        clock: f.clock,
+        logger,
+      });
+      const malformed = { endpointId: 'demo-key', reason: 'rotate', key: 'NOT-TO-BE-LOGGED' };
+
+      // Act
+      await expect(handler.handle(malformed, 4)).rejects.toThrow(ValidationError);
+      const early = logger.lines.length;
+      await expect(handler.handle(malformed, 5)).rejects.toThrow(ValidationError);
+
+      // Assess
+      expect(early).toBe(0);
+      expect(logger.lines).toEqual([
+        {
+          level: 'error',
+          message: 'handle => malformed job goes to poison queue',
+          props: {
+            dequeueCount: 5,
+            issues: 'reason: one of schedule, manual, nearExpiry, expired, drift',
+          },
+        },
+      ]);
+      expect(JSON.stringify(logger.lines)).not.toContain('NOT-TO-BE-LOGGED');
     });
   });
 
