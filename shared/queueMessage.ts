@@ -1,6 +1,12 @@
 import { ValidationError } from './errors';
 
 /**
+ * host.json `extensions.queues.maxDequeueCount`: the delivery after which the host moves a failing message to
+ * `<queue>-poison` (a unit test keeps the two equal).
+ */
+export const MAX_DEQUEUE_COUNT = 5;
+
+/**
  * The fields of a queue message. The Functions host hands a JSON message over parsed, or as text when
  * it could not tell; either way the caller gets an object to validate field by field (empty when the
  * message is not a JSON object, so each missing field is named).

@@ -3,11 +3,11 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
+import { MAX_DEQUEUE_COUNT } from '../queueMessage';
 import type { Telemetry } from '../telemetry';
 import {
   DEFAULT_PUBLISH_RETRY_POLICY,
   eventFields,
-  MAX_DEQUEUE_COUNT,
   type PublishRetry,
   type PublishRetryHandler,
   type PublishRetryPolicy,

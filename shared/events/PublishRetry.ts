@@ -121,9 +121,6 @@ export interface PublishRetryHandler {
   republish(retry: PublishRetry, dequeueCount?: number): Promise<RepublishOutcome>;
 }
 
-/** host.json `extensions.queues.maxDequeueCount`: the delivery after which a failing message is poison. */
-export const MAX_DEQUEUE_COUNT = 5;
-
 /**
  * Logs `publish => event lost` and counts `EventsPublishLost` (the `events-lost` alert's metric) for an
  * event given up: at error when its tries ran out or it could not be held, at warn when the topic was

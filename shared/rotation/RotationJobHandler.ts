@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
-import { queueMessageFields } from '../queueMessage';
+import { MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
 import { ArmThrottledError, errorCode, LeaseLostError, needsOperator, safeMessage } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
@@ -77,7 +77,7 @@ export class RotationJobHandler {
       // The run journaled and published this failure; every redelivery would only fail and alert again.
       const code = errorCode(error);
       if (needsOperator(code)) return { status: 'failed', endpointId: job.endpointId, code };
-      if (dequeueCount >= (this.options.maxDequeueCount ?? 5))
+      if (dequeueCount >= (this.options.maxDequeueCount ?? MAX_DEQUEUE_COUNT))
         await this.recordPoison(job, error, dequeueCount);
       throw error;
     }
@@ -92,7 +92,10 @@ export class RotationJobHandler {
     try {
       return parseRotationJob(message);
     } catch (error) {
-      if (error instanceof ValidationError && dequeueCount >= (this.options.maxDequeueCount ?? 5))
+      if (
+        error instanceof ValidationError &&
+        dequeueCount >= (this.options.maxDequeueCount ?? MAX_DEQUEUE_COUNT)
+      )
         this.options.logger.error('handle => malformed job goes to poison queue', {
           dequeueCount,
           issues: error.message,

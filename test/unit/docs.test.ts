@@ -6,6 +6,7 @@ import { UPSTREAM_CLASSES, UPSTREAM_FAILURES } from '../../shared/broker/Upstrea
 import { loadConfig, SETTINGS } from '../../shared/config';
 import { MAX_DELIVERY_BYTES } from '../../shared/events/parseDelivery';
 import { DEFAULT_MAX_BODY_BYTES } from '../../shared/http';
+import { MAX_DEQUEUE_COUNT } from '../../shared/queueMessage';
 import { ROTATION_STEPS } from '../../shared/rotation/errors';
 import {
   emittedTelemetry,
@@ -171,6 +172,10 @@ describe('Docs: names', () => {
     expect(steps).toEqual([]);
     expect(codes).toEqual([]);
     expect(operations).toContain(`all ${maxDequeueCount()} deliveries`);
+  });
+
+  it('knows the delivery host.json makes the last one, where the app reports what goes to a poison queue', () => {
+    expect(maxDequeueCount()).toBe(MAX_DEQUEUE_COUNT);
   });
 
   it('explains every upstream and failure class a broker 503 can name', () => {
