@@ -178,7 +178,6 @@ export const SETTINGS = {
   eventGridTopicEndpoint: urlSetting(
     'EVENT_GRID_TOPIC_ENDPOINT',
     'Event Grid topic that receives KeyRotated/RotationFailed/DriftDetected CloudEvents; empty sends nothing.',
-    { allowHttp: true },
   ),
   eventGridTopicKey: stringSetting(
     'EVENT_GRID_TOPIC_KEY',

@@ -88,6 +88,20 @@ describe('Function: loadConfig', () => {
     expect(config.keyVault.url).toBe('https://myvault.vault.azure.net');
   });
 
+  it('refuses a plain-http Event Grid topic, to which neither a key nor the managed identity can publish', () => {
+    // Prepare: the SDK refuses to send the topic key over http (allowInsecureConnection is off), and
+    // the bearer policy refuses any non-https URL; every publish would fail and be held for a day.
+    const env = { ...validEnv, EVENT_GRID_TOPIC_ENDPOINT: 'http://127.0.0.1:8080/api/events' };
+
+    // Act
+    const error = configErrorOf(env);
+
+    // Assess
+    expect(error.issues).toEqual([
+      { field: 'EVENT_GRID_TOPIC_ENDPOINT', message: 'must use https:, got "http:"' },
+    ]);
+  });
+
   it('allows skipping the Key Vault challenge check only for a vault on a loopback address', () => {
     // Act
     const remote = configErrorOf({ ...validEnv, KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true' });
