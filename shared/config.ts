@@ -87,6 +87,13 @@ export const SETTINGS = {
   managedIdentityClientId: stringSetting(
     'AZURE_CLIENT_ID',
     'Client id of a user-assigned managed identity; empty selects the system-assigned identity.',
+    // Its name or resource id, easy to paste instead, would be accepted here and then refused by the
+    // identity endpoint on every token request.
+    {
+      pattern: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+      patternText:
+        "a client id (a GUID such as 00000000-0000-0000-0000-000000000000), not the identity's name or resource id",
+    },
   ),
   tablePrefix: stringSetting('TABLE_PREFIX', 'Prefix of the Table storage tables the app creates.', {
     default: 'amlcb',

@@ -249,6 +249,20 @@ describe('Function: loadConfig', () => {
     expect(error.message).not.toContain('amlcb-kv');
   });
 
+  it('refuses an AZURE_CLIENT_ID that is not a client id, which no identity endpoint would answer', () => {
+    // Act: the identity's name, and its resource id, both common mix-ups for its client id
+    const errors = [
+      'amlcb-identity',
+      '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id',
+    ].map((value) => configErrorOf({ ...validEnv, AZURE_CLIENT_ID: value }));
+    const config = loadConfig({ ...validEnv, AZURE_CLIENT_ID: ' 6E1F2A3B-4C5D-4E6F-8A9B-0C1D2E3F4A5B ' });
+
+    // Assess
+    for (const error of errors) expect(error.issues.map((i) => i.field)).toEqual(['AZURE_CLIENT_ID']);
+    expect(errors[0]?.message).toContain('AZURE_CLIENT_ID: must be a client id (a GUID');
+    expect(config.identity).toEqual({ clientId: '6E1F2A3B-4C5D-4E6F-8A9B-0C1D2E3F4A5B' });
+  });
+
   it('selects identity-based storage when only the account name is set', () => {
     const { AzureWebJobsStorage: _unused, ...rest } = validEnv;
     const config = loadConfig({ ...rest, AzureWebJobsStorage__accountName: 'mystorage' });
