@@ -304,6 +304,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
       message: `must be longer than ROTATION_GRACE_HOURS (${v.rotationGraceHours})`,
     });
   }
+  // SecretClient puts its paths after whatever the URL holds: under a secret's URI every call answers 404.
+  if (v.keyVaultUrl !== undefined && new URL(v.keyVaultUrl).pathname !== '/') {
+    issues.push({
+      field: SETTINGS.keyVaultUrl.name,
+      message:
+        "must be the vault's address alone, such as https://myvault.vault.azure.net, without a path (a secret's URI names a secret, not the vault)",
+    });
+  }
   // Without the check a host that answers as the vault can ask the app's identity for a token for any
   // resource; the stand-in needs it off only because it runs on a loopback address.
   if (

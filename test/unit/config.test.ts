@@ -102,6 +102,18 @@ describe('Function: loadConfig', () => {
     ]);
   });
 
+  it("refuses a KEY_VAULT_URL with a path, such as a secret's URI, under which every vault call answers 404", () => {
+    // Act
+    const error = configErrorOf({
+      ...validEnv,
+      KEY_VAULT_URL: 'https://myvault.vault.azure.net/secrets/broker-secret-pepper',
+    });
+
+    // Assess
+    expect(error.issues.map((i) => i.field)).toEqual(['KEY_VAULT_URL']);
+    expect(error.message).toContain("KEY_VAULT_URL: must be the vault's address alone");
+  });
+
   it('allows skipping the Key Vault challenge check only for a vault on a loopback address', () => {
     // Act
     const remote = configErrorOf({ ...validEnv, KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true' });
