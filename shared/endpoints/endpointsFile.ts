@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 
 import { ConfigError, ValidationError } from '../errors';
 import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
@@ -27,9 +28,22 @@ export async function readEndpointsFile(
   const secretOwners = new Map<string, string>();
   if (!endpointsFile) return entries;
   const read = options.readText ?? ((path: string) => readFile(path, 'utf8'));
+  let text: string;
+  try {
+    text = await read(endpointsFile);
+  } catch (error) {
+    // Missing or unreadable says so, and where a relative path led (the worker's working directory).
+    const code = (error as { code?: unknown } | null)?.code;
+    throw new ConfigError([
+      {
+        field: 'ENDPOINTS_FILE',
+        message: `cannot be read at ${resolve(endpointsFile)}${typeof code === 'string' ? ` (${code})` : ''}`,
+      },
+    ]);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(await read(endpointsFile));
+    raw = JSON.parse(text);
   } catch (error) {
     throw new ConfigError([
       {

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+
 import type { TableClient } from '@azure/data-tables';
 
 import { TableEndpointRegistry } from '../../../shared/endpoints/TableEndpointRegistry';
@@ -59,6 +61,42 @@ describe('Class: TableEndpointRegistry', () => {
       'ENDPOINTS_FILE[3].secretName',
     ]);
     expect((error as ConfigError).issues[3]?.message).toBe('is also the secret of ok-one');
+  });
+
+  it('says a missing file is missing, and where it was looked for, rather than that it is not JSON', async () => {
+    // Prepare: a relative path resolves against the worker's working directory (docs/operations.md)
+    const registry = new TableEndpointRegistry({
+      table: unusedTable,
+      rules,
+      endpointsFile: 'no-such-dir/endpoints.json',
+      now: () => '',
+    });
+
+    // Act
+    const error = await registry.get('any-one').catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toEqual([
+      {
+        field: 'ENDPOINTS_FILE',
+        message: `cannot be read at ${resolve('no-such-dir/endpoints.json')} (ENOENT)`,
+      },
+    ]);
+  });
+
+  it('says a file that is not JSON is not JSON', async () => {
+    const registry = new TableEndpointRegistry({
+      table: unusedTable,
+      rules,
+      endpointsFile: 'endpoints.json',
+      now: () => '',
+      readText: async () => '[{ "id": "one", }]',
+    });
+    const error = await registry.get('one').catch((e: unknown) => e);
+    expect((error as ConfigError).issues).toEqual([
+      { field: 'ENDPOINTS_FILE', message: 'cannot be read as JSON (SyntaxError)' },
+    ]);
   });
 });
 
