@@ -304,6 +304,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
       message: `must be longer than ROTATION_GRACE_HOURS (${v.rotationGraceHours})`,
     });
   }
+  if (v.eventGridTopicKey && !v.eventGridTopicEndpoint) {
+    issues.push({
+      field: SETTINGS.eventGridTopicEndpoint.name,
+      message: `is required when ${SETTINGS.eventGridTopicKey.name} is set (without it no event is sent)`,
+    });
+  }
   // SecretClient puts its paths after whatever the URL holds: under a secret's URI every call answers 404.
   if (v.keyVaultUrl !== undefined && new URL(v.keyVaultUrl).pathname !== '/') {
     issues.push({

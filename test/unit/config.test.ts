@@ -114,6 +114,20 @@ describe('Function: loadConfig', () => {
     expect(error.message).toContain("KEY_VAULT_URL: must be the vault's address alone");
   });
 
+  it('refuses an Event Grid topic key without the topic it belongs to, which would silently send nothing', () => {
+    // Act
+    const error = configErrorOf({ ...validEnv, EVENT_GRID_TOPIC_KEY: 'k'.repeat(44) });
+
+    // Assess
+    expect(error.issues).toEqual([
+      {
+        field: 'EVENT_GRID_TOPIC_ENDPOINT',
+        message: 'is required when EVENT_GRID_TOPIC_KEY is set (without it no event is sent)',
+      },
+    ]);
+    expect(error.message).not.toContain('kkkk');
+  });
+
   it('allows skipping the Key Vault challenge check only for a vault on a loopback address', () => {
     // Act
     const remote = configErrorOf({ ...validEnv, KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true' });
