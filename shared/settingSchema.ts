@@ -51,13 +51,21 @@ function spec<T>(
           message: 'still holds the placeholder from local.settings.sample.json; set a value or remove it',
         };
       }
-      // App Service passes a Key Vault reference it could not resolve through as its own text, which
-      // would pass most rules (the pepper's 32 characters included) and silently become the value.
+      // App Service passes a Key Vault (or App Configuration) reference it could not resolve through as
+      // its own text, which would pass most rules (the pepper's 32 characters included) and silently
+      // become the value.
       if (/^@Microsoft\.KeyVault\(/i.test(trimmed)) {
         return {
           ok: false,
           message:
             "is a Key Vault reference the platform did not resolve: give the app's identity a role that reads the secret (Key Vault Secrets User or Officer), check that the secret exists, then restart the app",
+        };
+      }
+      if (/^@Microsoft\.AppConfiguration\(/i.test(trimmed)) {
+        return {
+          ok: false,
+          message:
+            "is an App Configuration reference the platform did not resolve: give the app's identity the App Configuration Data Reader role on the store, check that the key exists, then restart the app",
         };
       }
       const converted = convert(trimmed);

@@ -289,6 +289,23 @@ describe('Function: loadConfig', () => {
     expect(config.identity).toEqual({ clientId: '6E1F2A3B-4C5D-4E6F-8A9B-0C1D2E3F4A5B' });
   });
 
+  it('refuses an App Configuration reference the platform left unresolved, without echoing it', () => {
+    // Prepare: App Service resolves these as it does Key Vault references, and passes the text through
+    // the same way when it cannot; as a pepper it would pass the 32-character rule.
+    const reference =
+      '@Microsoft.AppConfiguration(Endpoint=https://amlcb-config.azconfig.io; Key=broker-secret-pepper)';
+
+    // Act
+    const error = configErrorOf({ ...validEnv, BROKER_SECRET_PEPPER: reference });
+
+    // Assess
+    expect(error.issues.map((i) => i.field)).toEqual(['BROKER_SECRET_PEPPER']);
+    expect(error.message).toContain(
+      'BROKER_SECRET_PEPPER: is an App Configuration reference the platform did not resolve',
+    );
+    expect(error.message).not.toContain('amlcb-config');
+  });
+
   it('selects identity-based storage when only the account name is set', () => {
     const { AzureWebJobsStorage: _unused, ...rest } = validEnv;
     const config = loadConfig({ ...rest, AzureWebJobsStorage__accountName: 'mystorage' });
