@@ -157,7 +157,7 @@ export const SETTINGS = {
   brokerSecretPepper: stringSetting(
     'BROKER_SECRET_PEPPER',
     'Server-side pepper for broker client secret hashes (at least 32 characters; Key Vault reference in Azure).',
-    { required: true, secret: true, pattern: /^.{32,}$/, patternText: 'at least 32 characters' },
+    { required: true, secret: true, pattern: /^.{32,}$/s, patternText: 'at least 32 characters' },
   ),
   brokerMinTokenLifetimeSeconds: intSetting(
     'BROKER_MIN_TOKEN_LIFETIME_SECONDS',

@@ -254,6 +254,17 @@ describe('Function: loadConfig', () => {
     expect(error.message).not.toContain('short-secret-value');
   });
 
+  it('takes a long pepper that spans lines, as `openssl rand -base64 64` prints it', () => {
+    // Prepare: openssl wraps base64 at 64 characters, so a longer pepper arrives with a line break.
+    const pepper = `${'a'.repeat(64)}\n${'b'.repeat(24)}`;
+
+    // Act
+    const config = loadConfig({ ...validEnv, BROKER_SECRET_PEPPER: pepper });
+
+    // Assess
+    expect(config.broker.secretPepper).toBe(pepper);
+  });
+
   it('refuses a Key Vault reference the platform left unresolved, without echoing it', () => {
     // Prepare: App Service hands the app the reference text itself when it cannot read the secret
     // (role not yet propagated, secret missing), and that text is longer than 32 characters.
