@@ -63,9 +63,13 @@ export const SETTINGS = {
     'Skip the Key Vault challenge host check. Only for the local stand-in on a loopback address; never in Azure.',
     { default: false },
   ),
-  armEndpoint: urlSetting('ARM_ENDPOINT', 'Azure Resource Manager endpoint.', {
-    default: 'https://management.azure.com',
-  }),
+  armEndpoint: urlSetting(
+    'ARM_ENDPOINT',
+    'Azure Resource Manager endpoint. The public cloud only (or a local stand-in): tokens are asked for https://management.azure.com and identity-based storage is reached at *.core.windows.net.',
+    {
+      default: 'https://management.azure.com',
+    },
+  ),
   mlApiVersion: stringSetting(
     'ML_API_VERSION',
     'api-version used for Microsoft.MachineLearningServices calls. Serverless endpoints need 2024-04-01 or later (previews: 2023-08-01-preview or later); ARM refuses an older one with 400 NoRegisteredProviderFound.',
