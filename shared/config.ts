@@ -212,7 +212,7 @@ export const SETTINGS = {
   ),
   autoRegisterTag: stringSetting(
     'AUTO_REGISTER_TAG',
-    'Only endpoints carrying this tag (name or name=value) are auto-registered.',
+    'Which endpoints are auto-registered: comma-separated entries, each tag, tag=value or name:PATTERN (endpoint name, * wildcard); any match registers (docs/events.md).',
     { default: 'aml-credential-broker=rotate' },
   ),
   appInsightsConnectionString: stringSetting(
