@@ -26,6 +26,25 @@ function scheduleProblem(expression: string): string | undefined {
 }
 
 /**
+ * What is wrong with a storage connection string, if anything: `Name=value` pairs naming the account or
+ * its endpoints (or the emulator). Anything else reaches the Storage SDKs, which fail every call on it
+ * (a TypeError from the Tables SDK). Never echoes the value: it may hold the account key.
+ */
+function connectionStringProblem(value: string): string | undefined {
+  const names = value
+    .split(';')
+    .filter((part) => part.trim() !== '')
+    .map((part) => (/^\s*([A-Za-z]+)\s*=/.exec(part)?.[1] ?? '').toLowerCase());
+  const wellFormed = names.every((name) => name !== '');
+  const namesStorage = names.some((name) =>
+    ['accountname', 'usedevelopmentstorage', 'tableendpoint', 'queueendpoint'].includes(name),
+  );
+  return wellFormed && namesStorage
+    ? undefined
+    : 'must be a storage connection string (AccountName=…;AccountKey=…, or UseDevelopmentStorage=true); an account name alone belongs in AzureWebJobsStorage__accountName';
+}
+
+/**
  * Azure Storage's queue naming rule, leaving room for `-poison`: the Functions queues extension moves a
  * failing message to `<queue>-poison` only when that name is valid and the queue is not a poison queue
  * itself; otherwise the message is never moved and comes back every 10 minutes for as long as it lives.
@@ -45,6 +64,7 @@ export const SETTINGS = {
   storageConnection: stringSetting(
     'AzureWebJobsStorage',
     'Storage connection string for tables and queues (local stack / shared-key). Leave empty in Azure and set AzureWebJobsStorage__accountName instead.',
+    { check: connectionStringProblem },
   ),
   storageAccountName: stringSetting(
     'AzureWebJobsStorage__accountName',
@@ -282,7 +302,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     else issues.push({ field: setting.name, message: result.message });
   }
   const v = values as Parsed;
-  if (!v.storageConnection && !v.storageAccountName) {
+  const storageNames = [SETTINGS.storageConnection.name, SETTINGS.storageAccountName.name];
+  // One that is set but malformed is named above already.
+  if (!v.storageConnection && !v.storageAccountName && !issues.some((i) => storageNames.includes(i.field))) {
     issues.push({
       field: SETTINGS.storageConnection.name,
       message: `or ${SETTINGS.storageAccountName.name} is required (where the app keeps its tables and queues)`,

@@ -317,6 +317,26 @@ describe('Function: loadConfig', () => {
     expect(error.message).not.toContain('amlcb-config');
   });
 
+  it('refuses an AzureWebJobsStorage that is no connection string, without echoing it', () => {
+    // Prepare: the account name in place of the connection string (the two settings differ by a suffix),
+    // which the Tables SDK would meet with a TypeError on every call
+    const { AzureWebJobsStorage: _unused, ...rest } = validEnv;
+
+    // Act
+    const error = configErrorOf({ ...rest, AzureWebJobsStorage: 'mystorageaccount' });
+    const accepted = [
+      'UseDevelopmentStorage=true',
+      'DefaultEndpointsProtocol=https;AccountName=mystorage;AccountKey=a2V5;EndpointSuffix=core.windows.net',
+      'TableEndpoint=https://s.table.core.windows.net/;QueueEndpoint=https://s.queue.core.windows.net/;SharedAccessSignature=sv=2022-11-02&sig=x',
+    ].map((connectionString) => loadConfig({ ...rest, AzureWebJobsStorage: connectionString }).storage.kind);
+
+    // Assess
+    expect(error.issues.map((i) => i.field)).toEqual(['AzureWebJobsStorage']);
+    expect(error.message).toContain('AzureWebJobsStorage: must be a storage connection string');
+    expect(error.message).not.toContain('mystorageaccount');
+    expect(accepted).toEqual(['connectionString', 'connectionString', 'connectionString']);
+  });
+
   it('selects identity-based storage when only the account name is set', () => {
     const { AzureWebJobsStorage: _unused, ...rest } = validEnv;
     const config = loadConfig({ ...rest, AzureWebJobsStorage__accountName: 'mystorage' });
