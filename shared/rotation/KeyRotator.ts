@@ -206,16 +206,11 @@ export class KeyRotator {
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
       case 'repair': {
         const version = await this.options.steps.finish(
-          {
-            endpoint,
-            rotationId: plan.pending.tags[SECRET_TAGS.rotationId] as string,
-            slot: plan.slot,
-            resumed: true,
-          },
+          { endpoint, rotationId: plan.rotationId, slot: plan.slot, resumed: true },
           endpoint.rotationPeriodHours,
           endpoint.gracePeriodHours,
         );
-        return recorder.repaired(held, endpoint, plan.pending, plan.slot, version);
+        return recorder.repaired(held, endpoint, plan.rotationId, plan.slot, version);
       }
       case 'onboard':
         // Only possible if the secret vanished between the write and the re-read: a retry, not drift (which

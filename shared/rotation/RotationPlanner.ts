@@ -10,7 +10,8 @@ export type RotationPlan =
   | { readonly kind: 'rotate'; readonly slot: KeySlot }
   | { readonly kind: 'onboard'; readonly keys: EndpointKeys }
   | { readonly kind: 'skip'; readonly reason: 'notDue' | 'inGrace'; readonly detail: string }
-  | { readonly kind: 'repair'; readonly pending: SecretVersion; readonly slot: KeySlot }
+  /** Finish the rotation whose pending secret (tagged with its id and slot) the endpoint's slot already holds. */
+  | { readonly kind: 'repair'; readonly rotationId: string; readonly slot: KeySlot }
   | { readonly kind: 'drift'; readonly detail: string };
 
 /** Dependencies of {@link RotationPlanner}. */
@@ -86,13 +87,10 @@ export class RotationPlanner {
   ): Promise<RotationPlan> {
     const pending = await this.options.secrets.getCurrent(pendingSecretName(endpoint.secretName));
     const slot = pending?.tags[SECRET_TAGS.slot];
-    if (
-      pending?.enabled &&
-      pending.tags[SECRET_TAGS.rotationId] &&
-      (slot === 'Primary' || slot === 'Secondary')
-    )
+    const rotationId = pending?.tags[SECRET_TAGS.rotationId];
+    if (pending?.enabled && rotationId && (slot === 'Primary' || slot === 'Secondary'))
       if (pending.value !== '' && keyOf(keys, slot) === pending.value)
-        return { kind: 'repair', pending, slot };
+        return { kind: 'repair', rotationId, slot };
     return {
       kind: 'drift',
       detail: current.enabled

@@ -14,7 +14,6 @@ import {
   type RotationJournal,
   type RotationState,
 } from './RotationJournal';
-import type { SecretVersion } from './SecretStore';
 
 /** Dependencies of {@link RotationRecorder}. */
 export interface RotationRecorderOptions {
@@ -127,11 +126,10 @@ export class RotationRecorder {
   async repaired(
     writer: JournalWriter,
     endpoint: ManagedEndpoint,
-    pending: SecretVersion,
+    rotationId: string,
     slot: KeySlot,
     secretVersion: string,
   ): Promise<RotationOutcome> {
-    const rotationId = pending.tags['rotationId'] as string;
     const at = this.now();
     const state = this.finishedState(endpoint, { rotationId, slot, secretVersion, reason: 'drift' }, at);
     await writer.write({
