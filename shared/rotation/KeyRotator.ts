@@ -25,7 +25,7 @@ import {
 import { RotationPlanner } from './RotationPlanner';
 import { RotationRecorder } from './RotationRecorder';
 import type { RotationSteps } from './RotationSteps';
-import { MANAGED_BY, SECRET_TAGS, type SecretStore } from './SecretStore';
+import type { SecretStore } from './SecretStore';
 
 /** What one run achieved. Failures are thrown (after being journaled), so a queue retries them. */
 export type RotationOutcome =
@@ -177,23 +177,12 @@ export class KeyRotator {
     state: RotationState,
     held: HeldLease,
   ): Promise<RotationOutcome | { state: RotationState; active: ActiveRotation }> {
-    const { recorder, clock, secrets } = this.options;
+    const { recorder, clock, steps } = this.options;
     let plan = await this.planner.plan(endpoint, job, state, clock.now());
     let onboarding = false;
     if (plan.kind === 'onboard') {
       // No secret yet: publish the key clients can use today (Primary), then rotate the other slot.
-      const at = new Date(clock.now()).toISOString();
-      await secrets.setVersion(endpoint.secretName, plan.keys.primaryKey, {
-        tags: {
-          [SECRET_TAGS.rotationId]: this.newId(),
-          [SECRET_TAGS.slot]: 'Primary',
-          [SECRET_TAGS.rotatedAt]: at,
-          [SECRET_TAGS.managedBy]: MANAGED_BY,
-        },
-        expiresOn: new Date(
-          clock.now() + (endpoint.rotationPeriodHours + endpoint.gracePeriodHours) * 3_600_000,
-        ),
-      });
+      await steps.onboard(endpoint, this.newId(), plan.keys.primaryKey);
       onboarding = true;
       // Re-plan as a forced run: the version just written must not make a scheduled job "not due".
       plan = await this.planner.plan(endpoint, { ...job, reason: 'manual' }, state, clock.now());
@@ -205,11 +194,12 @@ export class KeyRotator {
         await recorder.drift(held, endpoint, state, plan.detail);
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
       case 'repair': {
-        const version = await this.options.steps.finish(
-          { endpoint, rotationId: plan.rotationId, slot: plan.slot, resumed: true },
-          endpoint.rotationPeriodHours,
-          endpoint.gracePeriodHours,
-        );
+        const version = await steps.finish({
+          endpoint,
+          rotationId: plan.rotationId,
+          slot: plan.slot,
+          resumed: true,
+        });
         return recorder.repaired(held, endpoint, plan.rotationId, plan.slot, version);
       }
       case 'onboard':
@@ -275,7 +265,7 @@ export class KeyRotator {
       await steps.test(ctx, () => held.renew());
       await advance('tested');
     }
-    const version = await steps.finish(ctx, endpoint.rotationPeriodHours, endpoint.gracePeriodHours);
+    const version = await steps.finish(ctx);
     return recorder.finished(held, endpoint, current, version, resumed);
   }
 }

@@ -10,6 +10,7 @@ import {
   SECRET_TAGS,
   type SecretStore,
   type SecretVersion,
+  type SecretVersionInfo,
 } from './SecretStore';
 import { slotStoppedBeingCurrentAt } from './slotHistory';
 
@@ -50,7 +51,7 @@ export interface StepContext {
  * The four idempotent steps of the rotation protocol (DESIGN.md). Each can be repeated after a crash:
  * create reuses a pending secret carrying the rotation id, set skips the regenerate when the endpoint
  * already holds the pending value, test is read-only, finish is done when the current version carries
- * the rotation id.
+ * the rotation id. `onboard` writes an endpoint's first version the way finish writes every later one.
  */
 export class RotationSteps {
   constructor(private readonly options: RotationStepsOptions) {}
@@ -143,26 +144,42 @@ export class RotationSteps {
   }
 
   /**
+   * onboard: an endpoint with no secret yet gets the key its clients can use today as the first
+   * version, tagged and expiring like a finished rotation's, so that the run can rotate the other slot.
+   */
+  async onboard(endpoint: ManagedEndpoint, rotationId: string, primaryKey: string): Promise<void> {
+    await this.publish({ endpoint, rotationId, slot: 'Primary', resumed: false }, primaryKey);
+  }
+
+  /**
    * finish: the new value becomes the current version of the main secret; the pending secret is
    * disabled. A current version carrying this rotation id means the write already happened.
    */
-  async finish(ctx: StepContext, periodHours: number, graceHours: number): Promise<string> {
-    const { secrets, clock } = this.options;
-    const name = ctx.endpoint.secretName;
-    const current = await secrets.getCurrent(name);
+  async finish(ctx: StepContext): Promise<string> {
+    const current = await this.options.secrets.getCurrent(ctx.endpoint.secretName);
     const pending = await this.pending(ctx);
-    let version = current?.version;
-    if (current?.tags[SECRET_TAGS.rotationId] !== ctx.rotationId) {
-      if (!pending) return (await this.requirePending(ctx)).version;
-      const now = clock.now();
-      const written = await secrets.setVersion(name, pending.value, {
-        tags: { ...this.tags(ctx), [SECRET_TAGS.rotatedAt]: new Date(now).toISOString() },
-        expiresOn: new Date(now + (periodHours + graceHours) * 3_600_000),
-      });
-      version = written.version;
-    }
+    let version: string;
+    if (current?.tags[SECRET_TAGS.rotationId] === ctx.rotationId) version = current.version;
+    // Neither written nor pending: requirePending refuses the finish as unsafe.
+    else if (!pending) return (await this.requirePending(ctx)).version;
+    else version = (await this.publish(ctx, pending.value)).version;
     if (pending) await this.disableSupersededPending(ctx, pending.version);
-    return version as string;
+    return version;
+  }
+
+  /**
+   * Writes `value` as the current version of the endpoint's secret, tagged with the rotation and
+   * expiring a rotation period plus the grace period from now (DESIGN.md, finish). Onboarding writes
+   * its first version the same way, so `waitsForSchedule` and the status API read both alike.
+   */
+  private async publish(ctx: StepContext, value: string): Promise<SecretVersionInfo> {
+    const { secrets, clock } = this.options;
+    const { secretName, rotationPeriodHours, gracePeriodHours } = ctx.endpoint;
+    const now = clock.now();
+    return secrets.setVersion(secretName, value, {
+      tags: { ...this.tags(ctx), [SECRET_TAGS.rotatedAt]: new Date(now).toISOString() },
+      expiresOn: new Date(now + (rotationPeriodHours + gracePeriodHours) * 3_600_000),
+    });
   }
 
   /**
