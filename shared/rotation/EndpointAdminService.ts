@@ -23,7 +23,7 @@ import {
   type RotationFailure,
   type RotationJournal,
 } from './RotationJournal';
-import { lastRotatedAt } from './RotationPlanner';
+import { lastRotatedAt, nextDueAt } from './RotationPlanner';
 import { operatorHoldEndsAt } from './RotationScheduler';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
 
@@ -160,7 +160,7 @@ export class EndpointAdminService {
       ...(endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt
         ? {
             nextDueAt: new Date(
-              last === undefined ? this.options.clock.now() : last + endpoint.rotationPeriodHours * 3_600_000,
+              nextDueAt(endpoint, state, current) ?? this.options.clock.now(),
             ).toISOString(),
           }
         : {}),

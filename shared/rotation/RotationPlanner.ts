@@ -116,8 +116,18 @@ export function isDue(
   current: SecretVersion | undefined,
   now: number,
 ): boolean {
+  const dueAt = nextDueAt(endpoint, state, current);
+  return dueAt === undefined || dueAt <= now;
+}
+
+/** Epoch ms a period after the last rotation we know of; undefined when never rotated (due at once). */
+export function nextDueAt(
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  current?: { tags: Readonly<Record<string, string>> },
+): number | undefined {
   const last = lastRotatedAt(state, current);
-  return last === undefined || last + endpoint.rotationPeriodHours * HOUR_MS <= now;
+  return last === undefined ? undefined : last + endpoint.rotationPeriodHours * HOUR_MS;
 }
 
 /**
@@ -139,8 +149,8 @@ function waitsForSchedule(
   if (job.reason !== 'schedule' && job.reason !== 'nearExpiry') return false;
   if (isDue(endpoint, state, current, now)) return false;
   if (job.reason === 'schedule') return true;
-  // Not due, so there is a last rotation and the next one is a period after it.
-  const nextDueMs = (lastRotatedAt(state, current) ?? now) + endpoint.rotationPeriodHours * HOUR_MS;
+  // Not due, so there is a last rotation and a next due time.
+  const nextDueMs = nextDueAt(endpoint, state, current) ?? now;
   const expiresOnMs = current.expiresOn?.getTime();
   return expiresOnMs === undefined || expiresOnMs >= nextDueMs;
 }
