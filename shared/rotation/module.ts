@@ -1,6 +1,5 @@
 import { realSleep, type Sleep } from '../clock';
 import type { AppConfig } from '../config';
-import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { TableEndpointRegistry } from '../endpoints/TableEndpointRegistry';
 import type { EndpointRules } from '../endpoints/validateEndpoint';
 import { createLogger, type LogSink } from '../logging';
@@ -13,36 +12,18 @@ import { HttpScoringProbe } from './adapters/HttpScoringProbe';
 import { KeyVaultSecretStore } from './adapters/KeyVaultSecretStore';
 import { TableRotationJournal } from './adapters/TableRotationJournal';
 import { V1WebServiceKeyClient } from './adapters/V1WebServiceKeyClient';
-import type { DriftDetector } from './DriftDetector';
-import type { EndpointAdminService } from './EndpointAdminService';
 import { EndpointKeyClientRouter } from './EndpointKeyClientRouter';
-import type { KeyRotator } from './KeyRotator';
 import type { RotationEventSink } from './RotationEventSink';
-import type { RotationJob, RotationJobQueue } from './RotationJob';
-import type { RotationJobHandler } from './RotationJobHandler';
+import type { RotationJob } from './RotationJob';
 import type { RotationJournal } from './RotationJournal';
-import type { RotationScheduler } from './RotationScheduler';
-import type { SecretStore } from './SecretStore';
-import { wireRotation } from './wireRotation';
+import { type RotationServices, wireRotation } from './wireRotation';
 
 export type { RotationOutcome } from './KeyRotator';
 export type { RotationEvent, RotationEventSink } from './RotationEventSink';
 export type { RotationJob } from './RotationJob';
 
-/** What other parts of the app may use (CONTRACT §4). */
-export interface RotationModule {
-  readonly registry: EndpointRegistry;
-  readonly admin: EndpointAdminService;
-  readonly jobs: RotationJobQueue;
-  readonly rotator: KeyRotator;
-  readonly scheduler: RotationScheduler;
-  readonly drift: DriftDetector;
-  readonly secrets: SecretStore;
-  /** The journal (status history, tests). */
-  readonly journal: RotationJournal;
-  /** Queue message → rotation run (used by the queue-triggered function). */
-  readonly worker: RotationJobHandler;
-}
+/** What other parts of the app may use (CONTRACT §4): the services {@link wireRotation} builds. */
+export type RotationModule = RotationServices;
 
 /** Dependencies of {@link createRotationModule}. */
 export interface RotationModuleDeps {

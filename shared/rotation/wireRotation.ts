@@ -48,18 +48,19 @@ export interface RotationSettings {
   readonly rules: EndpointRules;
 }
 
-/** The services the rotation module offers, built over ports. */
+/** The services the rotation module offers, built over ports (`RotationModule`, CONTRACT §4). */
 export interface RotationServices {
-  registry: EndpointRegistry;
-  admin: EndpointAdminService;
-  jobs: RotationJobQueue;
-  rotator: KeyRotator;
-  scheduler: RotationScheduler;
-  drift: DriftDetector;
-  secrets: SecretStore;
-  journal: RotationJournal;
-  /** Queue message → rotation run, with the poison record on the last delivery. */
-  worker: RotationJobHandler;
+  readonly registry: EndpointRegistry;
+  readonly admin: EndpointAdminService;
+  readonly jobs: RotationJobQueue;
+  readonly rotator: KeyRotator;
+  readonly scheduler: RotationScheduler;
+  readonly drift: DriftDetector;
+  readonly secrets: SecretStore;
+  /** The journal (status history, tests). */
+  readonly journal: RotationJournal;
+  /** Queue message → rotation run, with the poison record on the last delivery (the queue-triggered function). */
+  readonly worker: RotationJobHandler;
 }
 
 /**
