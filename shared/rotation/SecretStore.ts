@@ -25,8 +25,6 @@ export interface SetSecretOptions {
 export interface SecretStore {
   /** The latest version of `name` (what clients without a version read); undefined when the secret does not exist. */
   getCurrent(name: string): Promise<SecretVersion | undefined>;
-  /** One version by id; undefined when absent. */
-  getVersion(name: string, version: string): Promise<SecretVersion | undefined>;
   /** Properties of every version, newest first (no values). */
   listVersions(name: string): Promise<SecretVersionInfo[]>;
   /** Writes a new version (enabled) and returns its properties. */

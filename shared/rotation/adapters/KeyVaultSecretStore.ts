@@ -30,11 +30,20 @@ export class KeyVaultSecretStore implements SecretStore {
   constructor(private readonly options: KeyVaultSecretStoreOptions) {}
 
   async getCurrent(name: string): Promise<SecretVersion | undefined> {
-    return this.read(name, undefined);
-  }
-
-  async getVersion(name: string, version: string): Promise<SecretVersion | undefined> {
-    return this.read(name, version);
+    try {
+      return toVersion(await this.retry(() => this.options.client.getSecret(name)));
+    } catch (error) {
+      const status = error instanceof DependencyFailedError ? error.dependencyStatus : undefined;
+      if (status === 404) return undefined;
+      if (status === 403 && isDisabledSecretRefusal((error as Error).cause)) {
+        // The latest version was refused for being disabled, so it is the newest disabled one: the newest
+        // of all may be an enabled one (a `rotatedAt` tag from a clock ahead of Key Vault's, a version
+        // written in the same second), and its empty value would read as a key matching nothing.
+        const found = (await this.listVersions(name)).find((v) => !v.enabled);
+        return found && { ...found, value: '' };
+      }
+      throw error;
+    }
   }
 
   async listVersions(name: string): Promise<SecretVersionInfo[]> {
@@ -68,25 +77,6 @@ export class KeyVaultSecretStore implements SecretStore {
 
   async disableVersion(name: string, version: string): Promise<void> {
     await this.retry(() => this.options.client.updateSecretProperties(name, version, { enabled: false }));
-  }
-
-  private async read(name: string, version: string | undefined): Promise<SecretVersion | undefined> {
-    try {
-      const secret = await this.retry(() => this.options.client.getSecret(name, version ? { version } : {}));
-      return toVersion(secret);
-    } catch (error) {
-      const status = error instanceof DependencyFailedError ? error.dependencyStatus : undefined;
-      if (status === 404) return undefined;
-      if (status === 403 && isDisabledSecretRefusal((error as Error).cause)) {
-        const versions = await this.listVersions(name);
-        // The latest version was refused for being disabled, so it is the newest disabled one: the newest
-        // of all may be an enabled one (a `rotatedAt` tag from a clock ahead of Key Vault's, a version
-        // written in the same second), and its empty value would read as a key matching nothing.
-        const found = versions.find((v) => (version ? v.version === version : !v.enabled));
-        return found && { ...found, value: '' };
-      }
-      throw error;
-    }
   }
 
   private retry<T>(operation: () => Promise<T>): Promise<T> {

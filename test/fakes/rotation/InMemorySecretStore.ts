@@ -49,12 +49,6 @@ export class InMemorySecretStore implements SecretStore {
     return latest && this.readable(latest);
   }
 
-  async getVersion(name: string, version: string): Promise<SecretVersion | undefined> {
-    this.enter();
-    const found = this.secrets.get(name)?.find((v) => v.version === version);
-    return found && this.readable(found);
-  }
-
   async listVersions(name: string): Promise<SecretVersionInfo[]> {
     this.enter();
     return [...(this.secrets.get(name) ?? [])].reverse().map(infoOf);
