@@ -27,7 +27,10 @@ import { RotationRecorder } from './RotationRecorder';
 import type { RotationSteps } from './RotationSteps';
 import type { SecretStore } from './SecretStore';
 
-/** What one run achieved. Failures are thrown (after being journaled), so a queue retries them. */
+/**
+ * What one run achieved. Failures are thrown (after being journaled); `RotationJobHandler` decides
+ * which of them the queue retries (`RotationJobOutcome`).
+ */
 export type RotationOutcome =
   | {
       readonly status: 'rotated' | 'repaired';
@@ -40,15 +43,8 @@ export type RotationOutcome =
   | {
       readonly status: 'skipped';
       readonly endpointId: string;
-      readonly reason:
-        'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace' | 'throttled';
+      readonly reason: 'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace';
       readonly detail?: string;
-    }
-  | {
-      /** Journaled and published; left for a person to fix (`needsOperator` in errors.ts), so not retried. */
-      readonly status: 'failed';
-      readonly endpointId: string;
-      readonly code: string;
     };
 
 /** Dependencies of {@link KeyRotator}. */

@@ -21,6 +21,26 @@ const BUSY_RETRY_SECONDS = 30;
 /** How long writing a poison record holds the endpoint's lease: one read and one journal write. */
 const POISON_LEASE_MS = 60_000;
 
+/**
+ * What one queue message came to: the run's outcome, or a failure the handler completes the message
+ * for instead of rethrowing it.
+ */
+export type RotationJobOutcome =
+  | RotationOutcome
+  | {
+      /** Stopped by ARM throttling; a copy of the job waits on the queue. */
+      readonly status: 'skipped';
+      readonly endpointId: string;
+      readonly reason: 'throttled';
+      readonly detail: string;
+    }
+  | {
+      /** Journaled and published; left for a person to fix (`needsOperator` in errors.ts), so not retried. */
+      readonly status: 'failed';
+      readonly endpointId: string;
+      readonly code: string;
+    };
+
 /** Dependencies of {@link RotationJobHandler}. */
 export interface RotationJobHandlerOptions {
   rotator: Pick<KeyRotator, 'run'>;
@@ -57,7 +77,7 @@ export class RotationJobHandler {
    * @param message - the queue message as the host hands it over (parsed JSON object or text)
    * @param dequeueCount - `triggerMetadata.dequeueCount` (1 on the first delivery)
    */
-  async handle(message: unknown, dequeueCount: number): Promise<RotationOutcome> {
+  async handle(message: unknown, dequeueCount: number): Promise<RotationJobOutcome> {
     const job = this.parseOrReport(message, dequeueCount);
     try {
       const outcome = await this.options.rotator.run(job);
@@ -104,7 +124,7 @@ export class RotationJobHandler {
     }
   }
 
-  private async deferIfThrottled(job: RotationJob, error: unknown): Promise<RotationOutcome | undefined> {
+  private async deferIfThrottled(job: RotationJob, error: unknown): Promise<RotationJobOutcome | undefined> {
     if (!(error instanceof ArmThrottledError) || !this.mayDefer(job)) return undefined;
     const wait = error.retryAfterSeconds ?? 1;
     const delaySeconds = await this.putBack(job, wait, Math.max(wait, 10), 'ARM is throttling writes');
