@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
-import { SECRET_SLOTS, type SecretSlot } from '../shared/broker/BrokerClient';
+import { SECRET_SLOTS } from '../shared/broker/BrokerClient';
 import type { BrokerModule } from '../shared/broker/module';
 import { ValidationError } from '../shared/errors';
 import { withHttpErrors } from '../shared/http';
@@ -18,11 +18,9 @@ const defaultResolver: ManageClientSecretResolver = () => getServices().broker;
 export function manageClientSecretHandler(resolve: ManageClientSecretResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
-      const slot = request.params['slot'] ?? '';
-      if (!(SECRET_SLOTS as readonly string[]).includes(slot)) {
-        throw new ValidationError([{ field: 'slot', message: 'must be primary or secondary' }]);
-      }
-      const regenerated = await resolve().admin.regenerate(request.params['id'] ?? '', slot as SecretSlot);
+      const slot = SECRET_SLOTS.find((known) => known === request.params['slot']);
+      if (!slot) throw new ValidationError([{ field: 'slot', message: 'must be primary or secondary' }]);
+      const regenerated = await resolve().admin.regenerate(request.params['id'] ?? '', slot);
       return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: regenerated };
     },
   );
