@@ -1,4 +1,5 @@
 import type { ArmCoordinates, AuthMode, EndpointKind } from '../endpoints/ManagedEndpoint';
+import type { DriftReport } from '../rotation/DriftDetector';
 
 /**
  * The slice of the rotation module (CONTRACT §4) that event reactions use, declared structurally so the
@@ -17,7 +18,7 @@ export interface EventsRotationPorts {
   };
   readonly drift: {
     /** Compares the current Key Vault value with the endpoint's keys. */
-    check(endpointId: string): Promise<unknown>;
+    check(endpointId: string): Promise<Pick<DriftReport, 'status'>>;
   };
   readonly admin: {
     /** Registers a new endpoint (validates; conflicts when the id exists). */

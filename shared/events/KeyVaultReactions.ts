@@ -85,14 +85,14 @@ export class KeyVaultReactions {
     // Not "in sync", and not retried either: the rotation's own steps compare Key Vault with the endpoint
     // again before they regenerate or finish (a wrong key is reported there), and a retry would meet a
     // stuck rotation for Event Grid's whole day, or the local demo's rotations every few minutes.
-    if (isRotationInProgress(report)) {
+    if (report.status === 'rotationInProgress') {
       logger.info('newVersion => a rotation is in progress; its next step compares Key Vault again', {
         endpointId: endpoint.id,
         version: current.version,
       });
       return outcome(event, 'rotationInProgress', endpoint.id);
     }
-    if (!isDrift(report)) {
+    if (report.status !== 'drift') {
       logger.info('newVersion => external write matches an endpoint key', {
         endpointId: endpoint.id,
         version: current.version,
@@ -112,26 +112,6 @@ export class KeyVaultReactions {
     });
     return outcome(event, 'driftDetected', endpoint.id);
   }
-}
-
-/**
- * Reads the rotation module's drift report without depending on its exact type: `inSync: false`,
- * `drifted: true`, `matches: false` or a `status` naming drift all mean drift.
- */
-export function isDrift(report: unknown): boolean {
-  if (report === null || typeof report !== 'object') return false;
-  const r = report as { inSync?: unknown; drifted?: unknown; matches?: unknown; status?: unknown };
-  if (r.inSync === false || r.drifted === true || r.matches === false) return true;
-  return typeof r.status === 'string' && /^(drift|drifted|mismatch)$/i.test(r.status);
-}
-
-/** True when the drift check met a running rotation (`status: 'rotationInProgress'`) and compared nothing. */
-function isRotationInProgress(report: unknown): boolean {
-  return (
-    report !== null &&
-    typeof report === 'object' &&
-    (report as { status?: unknown }).status === 'rotationInProgress'
-  );
 }
 
 function outcome(event: IncomingEvent, action: EventOutcome['action'], endpointId?: string): EventOutcome {

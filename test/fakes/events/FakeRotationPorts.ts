@@ -6,6 +6,7 @@ import type {
   EventsRotationPorts,
   EventsSecretVersion,
 } from '../../../shared/events/EventsRotationPorts';
+import type { DriftReport } from '../../../shared/rotation/DriftDetector';
 
 type PortName = 'registry' | 'jobs' | 'drift' | 'admin' | 'secrets';
 
@@ -22,7 +23,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
   readonly reinstated: string[] = [];
   readonly driftChecks: string[] = [];
   readonly currentSecrets = new Map<string, EventsSecretVersion>();
-  driftReport: unknown = { inSync: true };
+  driftReport: Pick<DriftReport, 'status'> = { status: 'inSync' };
   private readonly failures = new Map<PortName, Error>();
 
   /** The next call on `port` throws `error`. */

@@ -17,7 +17,7 @@ describe('Function: eventGridWebhook', () => {
         const t = buildTestEventsModule();
         t.rotation.addEndpoint({ id: 'sample', secretName: 'newsecret' });
         t.rotation.setCurrent('newsecret', KV_VERSION, { owner: 'a-human' });
-        t.rotation.driftReport = { inSync: false };
+        t.rotation.driftReport = { status: 'drift' };
 
         // Act
         const reply = await send(t.module, {

@@ -92,7 +92,7 @@ describe('Function: eventGridWebhook', () => {
       // Prepare: the drift check finds the endpoint's lease held and checks nothing
       const t = managedDemo();
       t.rotation.setCurrent('demo-key', 'v2', { owner: 'a-human' });
-      t.rotation.driftReport = { endpointId: 'demo', inSync: true, status: 'rotationInProgress' };
+      t.rotation.driftReport = { status: 'rotationInProgress' };
       const write = JSON.stringify([kvEvent('w-1', 'Microsoft.KeyVault.SecretNewVersionCreated', 'v2')]);
 
       // Act
