@@ -84,7 +84,13 @@ export function createHttpServer(options: HttpServerOptions): Server {
   const prefix = options.routePrefix === '' ? '' : `/${options.routePrefix}`;
   return createServer((req, res) => {
     void (async () => {
-      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+      // A Host header that is no host makes `new URL` throw; Kestrel answers such a request 400.
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+      } catch {
+        return send(res, 400);
+      }
       const method = (req.method ?? 'GET').toUpperCase();
       const path = url.pathname;
       const key = presentedKey(req.headers, url);

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import { startFunctionsHost } from '../../local/host/FunctionsHost';
@@ -120,6 +121,30 @@ describe('Function: startFunctionsHost', () => {
       tag: 'caf%C3%A9%zz',
     });
     expect([literal.status, admin.status]).toEqual([404, 404]);
+    expect(lines.filter((l) => l.includes('unexpected error serving a request'))).toEqual([]);
+  });
+
+  it('answers a request whose Host header is no host with 400, as Kestrel does, not 500', async () => {
+    // Prepare: fetch cannot send such a Host header, so the request is written by hand.
+    const url = host.url;
+    const raw = (hostHeader: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(url).port), '127.0.0.1', () =>
+          socket.end(`GET /api/items/1 HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: close\r\n\r\n`),
+        );
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+    // Act
+    const answers = await Promise.all(['[bad', 'a b', 'x:y:z'].map(raw));
+    // Assess
+    expect(answers.map((a) => a.split('\r\n')[0])).toEqual([
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+      'HTTP/1.1 400 Bad Request',
+    ]);
     expect(lines.filter((l) => l.includes('unexpected error serving a request'))).toEqual([]);
   });
 
