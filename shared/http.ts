@@ -105,14 +105,21 @@ export function withHttpErrors(handler: HttpHandler): HttpHandler {
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: false });
+/** JSON must be UTF-8 (RFC 8259 §8.1): a JSON body that is not is refused rather than altered. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Reads the request body as text, refusing bodies above `maxBytes` (413): from the declared length
  * before reading, and while reading for bodies that do not declare one.
  * @param maxBytes - cap in bytes
  * @default maxBytes DEFAULT_MAX_BODY_BYTES
+ * @param decoder - lenient by default (bad bytes become U+FFFD); a fatal one throws `ERR_ENCODING_INVALID_ENCODED_DATA`
  */
-export async function readBodyText(request: HttpRequest, maxBytes = DEFAULT_MAX_BODY_BYTES): Promise<string> {
+export async function readBodyText(
+  request: HttpRequest,
+  maxBytes = DEFAULT_MAX_BODY_BYTES,
+  decoder: { decode(bytes?: Uint8Array): string } = UTF8,
+): Promise<string> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > maxBytes) throw new PayloadTooLargeError(`Request body must be at most ${maxBytes} bytes.`);
   if (!request.body) return '';
@@ -133,15 +140,21 @@ export async function readBodyText(request: HttpRequest, maxBytes = DEFAULT_MAX_
     }
     chunks.push(value);
   }
-  return UTF8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  return decoder.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 }
 
-/** Reads and parses a JSON object body; 400 naming `body` when it is not a JSON object. */
+/** Reads and parses a JSON object body; 400 naming `body` when it is not UTF-8 or not a JSON object. */
 export async function readJsonObject(
   request: HttpRequest,
   maxBytes = DEFAULT_MAX_BODY_BYTES,
 ): Promise<Record<string, unknown>> {
-  const text = await readBodyText(request, maxBytes);
+  let text: string;
+  try {
+    text = await readBodyText(request, maxBytes, STRICT_UTF8);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== 'ERR_ENCODING_INVALID_ENCODED_DATA') throw error;
+    throw new ValidationError([{ field: 'body', message: 'must be UTF-8' }]);
+  }
   let parsed: unknown;
   try {
     parsed = text.trim() === '' ? undefined : JSON.parse(text);

@@ -111,4 +111,34 @@ describe('Admin functions: manage/clients', () => {
     expect(deleted.status).toBe(204);
     expect(missing.status).toBe(404);
   });
+
+  it('refuses a body that is not UTF-8 with 400 naming body, rather than storing U+FFFD in its place', async () => {
+    // Prepare: a display name with a byte that is no UTF-8 (Latin-1 é), and one with a BOM, which is fine
+    const t = buildTestBroker();
+    const clients = manageClientsHandler(() => t.module);
+    const post = (bytes: Buffer) =>
+      clients(
+        new HttpRequest({ method: 'POST', url: 'http://l/api/manage/clients', body: { bytes } }),
+        context,
+      );
+    const json = '{"id":"latin-app","displayName":"Caf\xe9","allowedScopes":["demo-token"]}';
+
+    // Act
+    const latin1 = await post(Buffer.from(json, 'latin1'));
+    const listed = await clients(
+      new HttpRequest({ method: 'GET', url: 'http://l/api/manage/clients' }),
+      context,
+    );
+    const withBom = await post(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json, 'utf8')]));
+
+    // Assess
+    expect(latin1.status).toBe(400);
+    expect(body(latin1)).toMatchObject({
+      code: 'ValidationFailed',
+      errors: [{ field: 'body', message: 'must be UTF-8' }],
+    });
+    expect(body(listed)['clients']).toEqual([]);
+    expect(withBom.status).toBe(201);
+    expect((body(withBom)['client'] as { displayName: string }).displayName).toBe('Caf\u00e9');
+  });
 });
