@@ -17,6 +17,9 @@ export interface BrokerClientFields {
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
 const MAX_SCOPES = 100;
 const MAX_RATE = 1_000_000;
+/** The instants whose UTC date-time has four year digits, as RFC 3339 requires. */
+const MIN_EXPIRY_MS = Date.parse('0000-01-01T00:00:00.000Z');
+const MAX_EXPIRY_MS = Date.parse('9999-12-31T23:59:59.999Z');
 const FIELDS = ['displayName', 'allowedScopes', 'rateLimitPerMinute', 'enabled', 'expiresAt', 'keyAccess'];
 
 /**
@@ -97,7 +100,14 @@ export function parseClientFields(
   if (expiresAt === null && !creating) out.expiresAt = null;
   else if (expiresAt !== undefined) {
     const at = typeof expiresAt === 'string' ? parseIsoDateTime(expiresAt) : undefined;
-    if (at !== undefined) out.expiresAt = new Date(at).toISOString();
+    // An offset can carry 9999-12-31 past the year 9999 in UTC (or 0000-01-01 before the year 0), which
+    // toISOString writes "+010000-…", no RFC 3339 date-time, so this API itself refused it sent back.
+    if (at !== undefined && (at < MIN_EXPIRY_MS || at > MAX_EXPIRY_MS))
+      issues.push({
+        field: 'expiresAt',
+        message: 'must fall between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z once kept in UTC',
+      });
+    else if (at !== undefined) out.expiresAt = new Date(at).toISOString();
     else
       issues.push({
         field: 'expiresAt',

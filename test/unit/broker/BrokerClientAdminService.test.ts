@@ -152,8 +152,25 @@ describe('Class: BrokerClientAdminService', () => {
       const offset = await create('offset', '2030-12-31T23:59:59.25+02:00');
       const leapDay = await create('leap-day', '2028-02-29T00:00:00Z');
       const patched = await t.module.admin.update('leap-day', { expiresAt: '1' }).catch((e: unknown) => e);
+      // In UTC these fall in the years 10000 and -1, which no ISO 8601 date-time (kept in UTC) can name:
+      // stored, they came back as "+010000-01-01T13:59:59.000Z", which this API itself then refused.
+      const outOfRange = await Promise.all(
+        ['9999-12-31T23:59:59-14:00', '0000-01-01T00:00:00+14:00'].map((at, i) =>
+          create(`range-${i}`, at).catch((e: unknown) => e),
+        ),
+      );
+      const lastDay = await create('last-day', '9999-12-31T23:59:59Z');
 
       // Assess
+      expect(outOfRange.map((e) => (e instanceof ValidationError ? e.issues : e))).toEqual(
+        outOfRange.map(() => [
+          {
+            field: 'expiresAt',
+            message: 'must fall between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z once kept in UTC',
+          },
+        ]),
+      );
+      expect(lastDay.client.expiresAt).toBe('9999-12-31T23:59:59.000Z');
       const fields = errors.map((e) => (e instanceof ValidationError ? e.issues.map((i) => i.field) : e));
       expect(fields).toEqual(refused.map(() => ['expiresAt']));
       expect(offset.client.expiresAt).toBe('2030-12-31T21:59:59.250Z');
