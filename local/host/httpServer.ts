@@ -38,9 +38,24 @@ function httpFunctions(registry: FunctionRegistry): HttpFunction[] {
   return list.sort((a, b) => b.route.precedence - a.route.precedence);
 }
 
+/**
+ * The real host's cap on request bodies (`FUNCTIONS_REQUEST_BODY_SIZE_LIMIT`, 100 MB by default): a
+ * larger one is answered 413 there, where reading it whole would let one request exhaust memory here.
+ */
+const MAX_REQUEST_BODY_BYTES = 104_857_600;
+
+/** A request body over {@link MAX_REQUEST_BODY_BYTES}: answered 413. */
+class RequestBodyTooLarge extends Error {}
+
 async function readBody(req: IncomingMessage): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) throw new RequestBodyTooLarge();
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_REQUEST_BODY_BYTES) throw new RequestBodyTooLarge();
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks);
 }
 
@@ -185,6 +200,11 @@ export function createHttpServer(options: HttpServerOptions): Server {
       });
       res.end(bytes);
     })().catch((error: unknown) => {
+      if (error instanceof RequestBodyTooLarge) {
+        // The rest of the body is not read: the connection closes once the answer is out.
+        if (!res.headersSent) send(res, 413, undefined, { connection: 'close' });
+        return;
+      }
       log(
         `Local host: unexpected error serving a request: ${error instanceof Error ? error.message : String(error)}`,
       );

@@ -148,6 +148,29 @@ describe('Function: startFunctionsHost', () => {
     expect(lines.filter((l) => l.includes('unexpected error serving a request'))).toEqual([]);
   });
 
+  it("answers a body over the real host's 100 MB limit with 413 before reading it, not by buffering it", async () => {
+    // Prepare: the declared length is over the limit; the few bytes sent never reach the function.
+    const url = new URL(host.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), '127.0.0.1', () =>
+        socket.write(
+          `POST /api/items/1 HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 104857601\r\n\r\n{"a":1}`,
+        ),
+      );
+      let text = '';
+      // A host that waits for the rest of the body never answers: what came within 3 s is the answer.
+      const waited = setTimeout(() => socket.destroy(), 3000);
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.on('close', () => {
+        clearTimeout(waited);
+        resolve(text);
+      });
+      socket.on('error', reject);
+    });
+    // Assess
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+
   it('turns a thrown handler error into an empty 500 and logs it on the host only', async () => {
     // Act
     const res = await fetch(`${host.url}/api/boom`);
