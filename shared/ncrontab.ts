@@ -1,7 +1,9 @@
 /**
  * NCRONTAB schedules as the Azure Functions timer trigger reads them: six fields
  * `{second} {minute} {hour} {day} {month} {day-of-week}` (UTC), each `*`, a value, a range `a-b`,
- * a list `a,b`, or a step `*\/n` / `a-b/n` / `a/n`; months JAN–DEC and days SUN–SAT by name (0 or 7 = Sunday).
+ * a list `a,b`, or a step `*\/n` / `a-b/n` / `a/n`; months and days also by name or a prefix of it (`JAN`,
+ * `Monday`, `MON`). As in NCrontab (the library the host parses with): days of the week are 0-6 (0 = Sunday;
+ * 7 is refused there, so here too), and a range written backwards (`5-1`) means the same range forwards.
  * The TimeSpan form `hh:mm:ss` (a fixed interval) is accepted too.
  */
 
@@ -24,10 +26,29 @@ const FIELDS = [
   { name: 'hour', min: 0, max: 23 },
   { name: 'day', min: 1, max: 31 },
   { name: 'month', min: 1, max: 12 },
-  { name: 'day-of-week', min: 0, max: 7 },
+  { name: 'day-of-week', min: 0, max: 6 },
 ] as const;
-const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
-const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+const MONTHS = [
+  'JANUARY',
+  'FEBRUARY',
+  'MARCH',
+  'APRIL',
+  'MAY',
+  'JUNE',
+  'JULY',
+  'AUGUST',
+  'SEPTEMBER',
+  'OCTOBER',
+  'NOVEMBER',
+  'DECEMBER',
+];
+const DAYS = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'];
+
+/** The index of the first name that starts with `text` (NCrontab matches names by prefix), or -1. */
+function nameIndex(names: readonly string[], text: string): number {
+  const upper = text.toUpperCase();
+  return upper === '' ? -1 : names.findIndex((name) => name.startsWith(upper));
+}
 
 function parseField(text: string, index: number): boolean[] {
   const spec = FIELDS[index];
@@ -36,8 +57,7 @@ function parseField(text: string, index: number): boolean[] {
     throw new NcrontabError(`Invalid ${spec.name} field "${text}": ${why}`);
   };
   const value = (v: string): number => {
-    const upper = v.toUpperCase();
-    const named = index === 4 ? MONTHS.indexOf(upper) + 1 : index === 5 ? DAYS.indexOf(upper) : -1;
+    const named = index === 4 ? nameIndex(MONTHS, v) + 1 : index === 5 ? nameIndex(DAYS, v) : -1;
     const n =
       named > 0 || (index === 5 && named === 0)
         ? named
@@ -62,14 +82,13 @@ function parseField(text: string, index: number): boolean[] {
     else if (range.includes('-')) {
       const [a = '', b = ''] = range.split('-');
       [from, to] = [value(a), value(b)];
-      if (from > to) fail(`range ${from}-${to} is reversed`);
+      if (from > to) [from, to] = [to, from];
     } else {
       from = value(range);
       to = stepText === undefined ? from : spec.max;
     }
     for (let v = from; v <= to; v += step) allowed[v] = true;
   }
-  if (index === 5 && allowed[7]) allowed[0] = true;
   return allowed;
 }
 
