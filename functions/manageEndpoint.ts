@@ -5,12 +5,12 @@ import type { RotationModule } from '../shared/rotation/module';
 import { getServices } from '../shared/services';
 
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
-export type ManageResolver = () => Pick<RotationModule, 'admin'>;
+export type ManageEndpointResolver = () => Pick<RotationModule, 'admin'>;
 
-const defaultManageResolver: ManageResolver = () => getServices().rotation;
+const defaultResolver: ManageEndpointResolver = () => getServices().rotation;
 
 /** `GET /api/manage/endpoints/{id}` status, `PATCH` update, `DELETE` remove (204). Admin key. Never returns a key. */
-export function manageEndpointHandler(resolve: ManageResolver = defaultManageResolver) {
+export function manageEndpointHandler(resolve: ManageEndpointResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       const { admin } = resolve();

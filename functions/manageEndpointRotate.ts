@@ -5,12 +5,12 @@ import type { RotationModule } from '../shared/rotation/module';
 import { getServices } from '../shared/services';
 
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
-export type ManageResolver = () => Pick<RotationModule, 'admin'>;
+export type ManageEndpointRotateResolver = () => Pick<RotationModule, 'admin'>;
 
-const defaultManageResolver: ManageResolver = () => getServices().rotation;
+const defaultResolver: ManageEndpointRotateResolver = () => getServices().rotation;
 
 /** `POST /api/manage/endpoints/{id}/rotate`: enqueues a rotation now (202; 409 while one runs). Admin key. */
-export function manageEndpointRotateHandler(resolve: ManageResolver = defaultManageResolver) {
+export function manageEndpointRotateHandler(resolve: ManageEndpointRotateResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       const job = await resolve().admin.rotateNow(request.params.id ?? '');

@@ -5,12 +5,12 @@ import type { RotationModule } from '../shared/rotation/module';
 import { getServices } from '../shared/services';
 
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
-export type ManageResolver = () => Pick<RotationModule, 'admin'>;
+export type ManageEndpointsResolver = () => Pick<RotationModule, 'admin'>;
 
-const defaultManageResolver: ManageResolver = () => getServices().rotation;
+const defaultResolver: ManageEndpointsResolver = () => getServices().rotation;
 
 /** `GET /api/manage/endpoints` lists endpoints; `POST` registers one (201). Admin key. Never returns a key. */
-export function manageEndpointsHandler(resolve: ManageResolver = defaultManageResolver) {
+export function manageEndpointsHandler(resolve: ManageEndpointsResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       const { admin } = resolve();
