@@ -1,6 +1,7 @@
 import { app, type InvocationContext } from '@azure/functions';
 
 import { parsePublishRetry, type PublishRetryHandler } from '../shared/events/PublishRetry';
+import { dequeueCountOf } from '../shared/queueMessage';
 import { getServices } from '../shared/services';
 
 /** Resolves the publisher inside the invocation (tests pass one built over fakes). */
@@ -17,10 +18,9 @@ const defaultResolver: PublishRetryResolver = () => getServices().rotationEvents
  */
 export function eventPublishRetryHandler(resolve: PublishRetryResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
     const outcome = await resolve().republish(
       parsePublishRetry(message),
-      Number.isFinite(dequeueCount) ? dequeueCount : 1,
+      dequeueCountOf(context.triggerMetadata),
     );
     const detail =
       outcome.status === 'retryQueued'

@@ -1,5 +1,6 @@
 import { app, type InvocationContext } from '@azure/functions';
 
+import { dequeueCountOf } from '../shared/queueMessage';
 import type { RotationModule } from '../shared/rotation/module';
 import { getServices } from '../shared/services';
 
@@ -17,8 +18,7 @@ const defaultResolver: RotationWorkerResolver = () => getServices().rotation;
  */
 export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const dequeueCount = Number(context.triggerMetadata?.dequeueCount ?? 1);
-    const outcome = await resolve().worker.handle(message, Number.isFinite(dequeueCount) ? dequeueCount : 1);
+    const outcome = await resolve().worker.handle(message, dequeueCountOf(context.triggerMetadata));
     // A skip is journaled nowhere: this line is where an operator finds why a run did nothing.
     const detail =
       outcome.status === 'skipped'

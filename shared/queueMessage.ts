@@ -7,6 +7,15 @@ import { ValidationError } from './errors';
 export const MAX_DEQUEUE_COUNT = 5;
 
 /**
+ * Which delivery of its queue message an invocation is (`triggerMetadata.dequeueCount`, 1 on the first);
+ * 1 when the host did not say, so a handler never mistakes a missing count for its last delivery.
+ */
+export function dequeueCountOf(triggerMetadata: Readonly<Record<string, unknown>> | undefined): number {
+  const count = Number(triggerMetadata?.['dequeueCount'] ?? 1);
+  return Number.isFinite(count) ? count : 1;
+}
+
+/**
  * The fields of a queue message. The Functions host hands a JSON message over parsed, or as text when
  * it could not tell; either way the caller gets an object to validate field by field (empty when the
  * message is not a JSON object, so each missing field is named).
