@@ -4,7 +4,7 @@ import { ConflictError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import type { EndpointDescriber } from './EndpointDescriber';
-import type { EventOutcome } from './EventOutcome';
+import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import { readString } from './lenientData';
@@ -44,8 +44,8 @@ export class EndpointAutoRegistrar {
   /** Handles one ML/ARM event already known to be of a handled type. */
   async handle(event: IncomingEvent): Promise<EventOutcome> {
     const coords = coordinatesOf(event);
-    if (!coords) return outcome(event, 'ignored');
-    if (!this.options.enabled) return outcome(event, 'autoRegisterDisabled');
+    if (!coords) return eventOutcome(event, 'ignored');
+    if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
     return event.type === EVENT_TYPES.resourceDeleteSuccess
       ? this.retire(event, coords)
       : this.register(event, coords);
@@ -54,14 +54,14 @@ export class EndpointAutoRegistrar {
   private async register(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
     const { rotation, describer, logger } = this.options;
     const existing = await this.registered(coords);
-    if (existing && !existing.retiredAt) return outcome(event, 'alreadyRegistered', existing.id);
+    if (existing && !existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
     const description = await describer.describe(coords);
-    if (!description) return outcome(event, 'notAnOnlineEndpoint');
-    if (description.authMode !== 'Key') return outcome(event, 'notKeyAuth');
+    if (!description) return eventOutcome(event, 'notAnOnlineEndpoint');
+    if (description.authMode !== 'Key') return eventOutcome(event, 'notKeyAuth');
     // The endpoint's own tags at ARM only: a ModelDeployed event's ServiceTags are a v1 service's (which
     // may share the name) or whatever a caller with the function key sent, and must not opt anyone in.
     if (!matchesAutoRegisterFilter(this.options.filter, coords.name, description.tags))
-      return outcome(event, 'filteredOut');
+      return eventOutcome(event, 'filteredOut');
     if (existing) return this.reinstate(event, existing);
     const id = deriveEndpointId(coords);
     try {
@@ -77,7 +77,7 @@ export class EndpointAutoRegistrar {
       // name in another resource group took the id, or another endpoint owns the secret name) is
       // rethrown: the router acknowledges it as `rejected` and logs it, as this endpoint is not rotated.
       const twin = error instanceof ConflictError && (await this.registered(coords));
-      if (twin) return outcome(event, 'alreadyRegistered', twin.id);
+      if (twin) return eventOutcome(event, 'alreadyRegistered', twin.id);
       throw error;
     }
     logger.info('autoRegister => registered', {
@@ -85,7 +85,7 @@ export class EndpointAutoRegistrar {
       workspace: coords.workspace,
       name: coords.name,
     });
-    return outcome(event, 'registered', id);
+    return eventOutcome(event, 'registered', id);
   }
 
   /**
@@ -122,7 +122,7 @@ export class EndpointAutoRegistrar {
       endpointId: endpoint.id,
       retiredAt: endpoint.retiredAt,
     });
-    return outcome(event, 'reinstated', endpoint.id);
+    return eventOutcome(event, 'reinstated', endpoint.id);
   }
 
   /** The registered endpoint at these ARM coordinates, whatever its id. */
@@ -133,12 +133,12 @@ export class EndpointAutoRegistrar {
   private async retire(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
     const existing = await this.registered(coords);
-    if (!existing) return outcome(event, 'notManaged');
+    if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
       await rotation.admin.retire(existing.id, new Date(clock.now()).toISOString());
       logger.info('autoRegister => retired, secret left in place', { endpointId: existing.id });
     }
-    return outcome(event, 'retired', existing.id);
+    return eventOutcome(event, 'retired', existing.id);
   }
 }
 
@@ -150,8 +150,4 @@ function coordinatesOf(event: IncomingEvent): ArmCoordinates | undefined {
   const workspace = parseWorkspaceId(event.source);
   const name = readString(event.data, 'ServiceName') ?? /^endpoints\/(.+)$/.exec(event.subject)?.[1];
   return workspace && name ? { ...workspace, name } : undefined;
-}
-
-function outcome(event: IncomingEvent, action: EventOutcome['action'], endpointId?: string): EventOutcome {
-  return { id: event.id, type: event.type, action, ...(endpointId ? { endpointId } : {}) };
 }

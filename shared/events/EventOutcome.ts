@@ -1,3 +1,5 @@
+import type { IncomingEvent } from './IncomingEvent';
+
 /** What the app did with one event (reported per event in the webhook's 200 body and in telemetry). */
 export const EVENT_ACTIONS = [
   'rotationEnqueued',
@@ -29,4 +31,9 @@ export interface EventOutcome {
   readonly type: string;
   readonly action: EventAction;
   readonly endpointId?: string;
+}
+
+/** The outcome of `event`: `action`, and the endpoint it concerned when there is one. */
+export function eventOutcome(event: IncomingEvent, action: EventAction, endpointId?: string): EventOutcome {
+  return { id: event.id, type: event.type, action, ...(endpointId ? { endpointId } : {}) };
 }

@@ -4,7 +4,7 @@ import { errorName } from '../networkErrors';
 import { isTransientError } from '../retry';
 import type { Telemetry } from '../telemetry';
 import type { EndpointAutoRegistrar } from './EndpointAutoRegistrar';
-import type { EventOutcome } from './EventOutcome';
+import { type EventOutcome, eventOutcome } from './EventOutcome';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import type { KeyVaultReactions } from './KeyVaultReactions';
 import { readKeyVaultSecretEvent } from './keyVaultSecretEvent';
@@ -65,7 +65,7 @@ export class EventRouter {
           code: error.code,
         });
         telemetry.trackMetric('EventsRejected', 1, { type: event.type, code: error.code });
-        return { id: event.id, type: event.type, action: 'rejected' };
+        return eventOutcome(event, 'rejected');
       }
       throw error;
     }
@@ -84,7 +84,7 @@ export class EventRouter {
         return this.options.autoRegistrar.handle(event);
       default:
         this.options.telemetry.trackMetric('EventsUnknownType', 1, { type: event.type.slice(0, 200) });
-        return { id: event.id, type: event.type, action: 'unknownType' };
+        return eventOutcome(event, 'unknownType');
     }
   }
 }

@@ -3,7 +3,7 @@ import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
 import { MalformedEventError } from './errors';
-import type { EventOutcome } from './EventOutcome';
+import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventRouter } from './EventRouter';
 import type { IncomingEvent } from './IncomingEvent';
 import { type DeliveryRequest, parseDelivery } from './parseDelivery';
@@ -93,7 +93,7 @@ export class EventWebhook {
     const eventTime = timeOf(event) ?? new Date(clock.now());
     if (await processed.has(event.id, eventTime)) {
       telemetry.trackMetric('EventsDuplicate', 1, { type: event.type });
-      return { id: event.id, type: event.type, action: 'duplicate' };
+      return eventOutcome(event, 'duplicate');
     }
     const result = await router.route(event);
     await processed.markProcessed({ id: event.id, type: event.type, eventTime, outcome: result.action });

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
-import type { EventOutcome } from './EventOutcome';
+import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import { readKeyVaultSecretEvent } from './keyVaultSecretEvent';
@@ -35,8 +35,8 @@ export class KeyVaultReactions {
     const expired = event.type === EVENT_TYPES.secretExpired;
     const kv = readKeyVaultSecretEvent(event);
     const endpoint = await rotation.registry.findBySecretName(kv.secretName);
-    if (!endpoint) return outcome(event, 'notManaged');
-    if (!endpoint.enabled || endpoint.retiredAt) return outcome(event, 'endpointInactive', endpoint.id);
+    if (!endpoint) return eventOutcome(event, 'notManaged');
+    if (!endpoint.enabled || endpoint.retiredAt) return eventOutcome(event, 'endpointInactive', endpoint.id);
     const current = await rotation.secrets.getCurrent(kv.secretName);
     if (current && kv.version && current.version !== kv.version) {
       logger.info('expiry => stale version, already rotated', {
@@ -45,7 +45,7 @@ export class KeyVaultReactions {
         eventVersion: kv.version,
         currentVersion: current.version,
       });
-      return outcome(event, 'staleVersion', endpoint.id);
+      return eventOutcome(event, 'staleVersion', endpoint.id);
     }
     const reason = expired ? 'expired' : 'nearExpiry';
     await rotation.jobs.enqueue({
@@ -58,7 +58,7 @@ export class KeyVaultReactions {
     // An expired secret means consumers may already be failing: that is an incident, not routine.
     if (expired) logger.error('expired => secret expired, urgent rotation enqueued', props);
     else logger.info('nearExpiry => rotation enqueued', props);
-    return outcome(event, 'rotationEnqueued', endpoint.id);
+    return eventOutcome(event, 'rotationEnqueued', endpoint.id);
   }
 
   /**
@@ -70,12 +70,12 @@ export class KeyVaultReactions {
     const { rotation, logger, telemetry, sink, clock } = this.options;
     const kv = readKeyVaultSecretEvent(event);
     const endpoint = await rotation.registry.findBySecretName(kv.secretName);
-    if (!endpoint) return outcome(event, 'notManaged');
-    if (endpoint.retiredAt) return outcome(event, 'endpointInactive', endpoint.id);
+    if (!endpoint) return eventOutcome(event, 'notManaged');
+    if (endpoint.retiredAt) return eventOutcome(event, 'endpointInactive', endpoint.id);
     const current = await rotation.secrets.getCurrent(kv.secretName);
     if (!current || (kv.version && current.version !== kv.version))
-      return outcome(event, 'staleVersion', endpoint.id);
-    if (current.tags[ROTATION_ID_TAG]) return outcome(event, 'ownWrite', endpoint.id);
+      return eventOutcome(event, 'staleVersion', endpoint.id);
+    if (current.tags[ROTATION_ID_TAG]) return eventOutcome(event, 'ownWrite', endpoint.id);
     // A rotation leaves the replaced key working for the grace period; a person's write (fixing drift,
     // say) promises nothing about the key it replaced.
     this.options.onKeyReplaced?.(endpoint.id);
@@ -90,14 +90,14 @@ export class KeyVaultReactions {
         endpointId: endpoint.id,
         version: current.version,
       });
-      return outcome(event, 'rotationInProgress', endpoint.id);
+      return eventOutcome(event, 'rotationInProgress', endpoint.id);
     }
     if (report.status !== 'drift') {
       logger.info('newVersion => external write matches an endpoint key', {
         endpointId: endpoint.id,
         version: current.version,
       });
-      return outcome(event, 'inSync', endpoint.id);
+      return eventOutcome(event, 'inSync', endpoint.id);
     }
     const props = { endpointId: endpoint.id, secretName: kv.secretName, version: current.version };
     logger.warn('newVersion => drift detected, secret left as written', props);
@@ -110,10 +110,6 @@ export class KeyVaultReactions {
       reason: 'externalWrite',
       time: new Date(clock.now()).toISOString(),
     });
-    return outcome(event, 'driftDetected', endpoint.id);
+    return eventOutcome(event, 'driftDetected', endpoint.id);
   }
-}
-
-function outcome(event: IncomingEvent, action: EventOutcome['action'], endpointId?: string): EventOutcome {
-  return { id: event.id, type: event.type, action, ...(endpointId ? { endpointId } : {}) };
 }
