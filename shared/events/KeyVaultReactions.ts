@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
 import type { Logger } from '../logging';
+import { SECRET_TAGS } from '../rotation/SecretStore';
 import type { Telemetry } from '../telemetry';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsRotationPorts } from './EventsRotationPorts';
@@ -17,9 +18,6 @@ export interface KeyVaultReactionsOptions {
   /** Told when someone other than the rotation wrote an endpoint's current key (the broker drops its copy). */
   onKeyReplaced?: (endpointId: string) => void;
 }
-
-/** Tag our rotation writes on every main-secret version it creates (CONTRACT §4). */
-export const ROTATION_ID_TAG = 'rotationId';
 
 /**
  * Reactions to Key Vault secret events on secrets the registry manages. Every reaction first reads the
@@ -75,7 +73,7 @@ export class KeyVaultReactions {
     const current = await rotation.secrets.getCurrent(kv.secretName);
     if (!current || (kv.version && current.version !== kv.version))
       return eventOutcome(event, 'staleVersion', endpoint.id);
-    if (current.tags[ROTATION_ID_TAG]) return eventOutcome(event, 'ownWrite', endpoint.id);
+    if (current.tags[SECRET_TAGS.rotationId]) return eventOutcome(event, 'ownWrite', endpoint.id);
     // A rotation leaves the replaced key working for the grace period; a person's write (fixing drift,
     // say) promises nothing about the key it replaced.
     this.options.onKeyReplaced?.(endpoint.id);
