@@ -167,10 +167,5 @@ export async function closeServices(): Promise<void> {
   await current?.close();
 }
 
-/** Replaces (or clears) the process-wide services; tests only. */
-export function resetServicesForTests(replacement?: Services): void {
-  current = replacement;
-}
-
 /** How handlers obtain services; tests pass their own resolver. */
 export type ServiceResolver = () => Services;

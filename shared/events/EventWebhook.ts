@@ -30,7 +30,7 @@ export interface EventWebhookOptions {
  * processed, react, remember. Events are remembered only after their reaction succeeded, so a 503
  * (retry) never loses an event; a concurrent duplicate may react twice, which the rotation lease and
  * journal absorb.
- * @example await webhook.options({ header: (n) => req.headers.get(n), body: '' })
+ * @example const reply = await webhook.deliver({ header: (n) => req.headers.get(n), body })
  */
 export class EventWebhook {
   constructor(private readonly options: EventWebhookOptions) {}

@@ -3,7 +3,7 @@ import type { DriftReport } from '../rotation/DriftDetector';
 
 /**
  * The slice of the rotation module (CONTRACT §4) that event reactions use, declared structurally so the
- * lead can pass the real `RotationModule` and tests an in-memory fake.
+ * composition root (`Services.events`) can pass the real `RotationModule` and tests an in-memory fake.
  */
 export interface EventsRotationPorts {
   readonly registry: {

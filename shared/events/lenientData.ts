@@ -24,20 +24,6 @@ export function readString(data: Readonly<Record<string, unknown>>, name: string
   return trimmed === '' ? undefined : trimmed;
 }
 
-/** A string-to-string map (tags), dropping non-string values; undefined when absent or not an object. */
-export function readStringMap(
-  data: Readonly<Record<string, unknown>>,
-  name: string,
-): Record<string, string> | undefined {
-  const value = readField(data, name);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof v === 'string') out[k.trim()] = v;
-  }
-  return out;
-}
-
 /**
  * Seconds since the epoch (Key Vault NBF/EXP) as a Date: number, numeric string or null/absent
  * (undefined). Anything else (a non-numeric string, an object) is reported as `invalid` so the caller
