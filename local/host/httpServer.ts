@@ -87,6 +87,22 @@ function bodyBytes(body: RpcTypedData | null | undefined): Buffer {
   return Buffer.alloc(0);
 }
 
+/** The HTTP function a request is for, with the route parameters its path filled in. */
+interface RouteMatch {
+  readonly fn: RegisteredFunction;
+  readonly params: Record<string, string>;
+}
+
+/** What every route of the front reads from a request. */
+interface FrontRequest {
+  readonly req: IncomingMessage;
+  readonly url: URL;
+  readonly method: string;
+  readonly path: string;
+  /** The function or master key the request presents, if any. */
+  readonly key: string | undefined;
+}
+
 /**
  * The host's HTTP front: `/<prefix>/<route>` to HTTP-triggered functions (keys checked per auth level;
  * an unknown route or a method the function does not accept is 404, as in the real host), plus the
@@ -97,109 +113,48 @@ export function createHttpServer(options: HttpServerOptions): Server {
   const { registry, keys, log } = options;
   let table: HttpFunction[] | undefined;
   const prefix = options.routePrefix === '' ? '' : `/${options.routePrefix}`;
+
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // A Host header that is no host makes `new URL` throw; Kestrel answers such a request 400.
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+    } catch {
+      return send(res, 400);
+    }
+    const request: FrontRequest = {
+      req,
+      url,
+      method: (req.method ?? 'GET').toUpperCase(),
+      path: url.pathname,
+      key: presentedKey(req.headers, url),
+    };
+    const { method, path } = request;
+    if (path === '/' && method === 'GET')
+      return send(res, 200, { state: 'Running', functions: registry.summaries() });
+    if (path.toLowerCase().startsWith('/admin/')) return serveAdmin(request, res, options);
+    if (path.toLowerCase() === '/runtime/webhooks/eventgrid') {
+      // The real host checks its `eventgrid_extension` system key; locally the function keys stand in.
+      if (!isAuthorized('function', request.key, keys)) return send(res, 401);
+      const reply = await handleEventGridWebhook(
+        registry,
+        { method, url, headers: req.headers, body: await readBody(req) },
+        log,
+        options.functionTimeoutMs,
+      );
+      return send(res, reply.status, reply.body, reply.headers);
+    }
+    if (prefix !== '' && !(path.toLowerCase() === prefix || path.toLowerCase().startsWith(`${prefix}/`)))
+      return send(res, 404);
+    table ??= httpFunctions(registry);
+    const target = findHttpFunction(table, method, path.slice(prefix.length));
+    if (!target) return send(res, 404);
+    if (!isAuthorized(toAuthLevel(target.fn.trigger['authLevel']), request.key, keys)) return send(res, 401);
+    return serveHttpFunction(request, res, target, options);
+  };
+
   return createServer((req, res) => {
-    void (async () => {
-      // A Host header that is no host makes `new URL` throw; Kestrel answers such a request 400.
-      let url: URL;
-      try {
-        url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
-      } catch {
-        return send(res, 400);
-      }
-      const method = (req.method ?? 'GET').toUpperCase();
-      const path = url.pathname;
-      const key = presentedKey(req.headers, url);
-      if (path === '/' && method === 'GET')
-        return send(res, 200, { state: 'Running', functions: registry.summaries() });
-      if (path.toLowerCase().startsWith('/admin/')) {
-        if (!isAuthorized('admin', key, keys)) return send(res, 401);
-        if (path.toLowerCase() === '/admin/host/status' && method === 'GET')
-          return send(res, 200, { state: 'Running', version: '4.1000.0-local' });
-        const m = /^\/admin\/functions\/([^/]+)$/i.exec(path);
-        const fn = m?.[1] !== undefined ? registry.functions.get(decodePathSegment(m[1])) : undefined;
-        if (!fn) return send(res, 404);
-        if (method === 'GET')
-          return send(res, 200, { name: fn.metadata.name, config: { bindings: fn.metadata.bindings } });
-        if (method !== 'POST') return send(res, 404);
-        if (String(fn.trigger.type).toLowerCase() === 'httptrigger') return send(res, 400);
-        const text = (await readBody(req)).toString('utf8');
-        let input: string | undefined;
-        try {
-          const parsed: unknown = text === '' ? {} : JSON.parse(text);
-          const raw =
-            typeof parsed === 'object' && parsed !== null
-              ? (parsed as Record<string, unknown>)['input']
-              : undefined;
-          input = typeof raw === 'string' ? raw : undefined;
-        } catch {
-          return send(res, 400);
-        }
-        options.runNow(fn, input);
-        return send(res, 202);
-      }
-      if (path.toLowerCase() === '/runtime/webhooks/eventgrid') {
-        // The real host checks its `eventgrid_extension` system key; locally the function keys stand in.
-        if (!isAuthorized('function', key, keys)) return send(res, 401);
-        const reply = await handleEventGridWebhook(
-          registry,
-          { method, url, headers: req.headers, body: await readBody(req) },
-          log,
-          options.functionTimeoutMs,
-        );
-        return send(res, reply.status, reply.body, reply.headers);
-      }
-      if (prefix !== '' && !(path.toLowerCase() === prefix || path.toLowerCase().startsWith(`${prefix}/`)))
-        return send(res, 404);
-      const rest = path.slice(prefix.length);
-      table ??= httpFunctions(registry);
-      let target: { fn: HttpFunction; params: Record<string, string> } | undefined;
-      for (const candidate of table) {
-        if (!candidate.methods.includes(method)) continue;
-        const params = candidate.route.match(rest);
-        if (params) {
-          target = { fn: candidate, params };
-          break;
-        }
-      }
-      if (!target) return send(res, 404);
-      if (!isAuthorized(toAuthLevel(target.fn.fn.trigger['authLevel']), key, keys)) return send(res, 401);
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-      }
-      const query: Record<string, string> = {};
-      for (const name of new Set(url.searchParams.keys()))
-        query[name] = url.searchParams.getAll(name).join(',');
-      const body = await readBody(req);
-      const http: RpcHttpData = {
-        method,
-        url: url.toString(),
-        headers,
-        query,
-        params: target.params,
-        body: body.length > 0 ? { bytes: body } : null,
-      };
-      let response;
-      try {
-        response = await invokeFunction(
-          registry,
-          target.fn.fn,
-          { data: { http }, reason: `This function was programmatically called via the host APIs.` },
-          log,
-          options.functionTimeoutMs,
-        );
-      } catch {
-        return send(res, 500);
-      }
-      const out = response.returnValue?.http;
-      if (!out) return send(res, 204);
-      const bytes = bodyBytes(out.body);
-      res.writeHead(Number(out.statusCode ?? '200'), {
-        ...(out.headers ?? {}),
-        'content-length': String(bytes.length),
-      });
-      res.end(bytes);
-    })().catch((error: unknown) => {
+    void serve(req, res).catch((error: unknown) => {
       if (error instanceof RequestBodyTooLarge) {
         // The rest of the body is not read: the connection closes once the answer is out.
         if (!res.headersSent) send(res, 413, undefined, { connection: 'close' });
@@ -212,4 +167,96 @@ export function createHttpServer(options: HttpServerOptions): Server {
       else res.destroy();
     });
   });
+}
+
+/** The admin API (master key): host status, a function's bindings, and running a non-HTTP function now. */
+async function serveAdmin(
+  request: FrontRequest,
+  res: ServerResponse,
+  options: HttpServerOptions,
+): Promise<void> {
+  const { method, path } = request;
+  if (!isAuthorized('admin', request.key, options.keys)) return send(res, 401);
+  if (path.toLowerCase() === '/admin/host/status' && method === 'GET')
+    return send(res, 200, { state: 'Running', version: '4.1000.0-local' });
+  const m = /^\/admin\/functions\/([^/]+)$/i.exec(path);
+  const fn = m?.[1] !== undefined ? options.registry.functions.get(decodePathSegment(m[1])) : undefined;
+  if (!fn) return send(res, 404);
+  if (method === 'GET')
+    return send(res, 200, { name: fn.metadata.name, config: { bindings: fn.metadata.bindings } });
+  if (method !== 'POST') return send(res, 404);
+  if (String(fn.trigger.type).toLowerCase() === 'httptrigger') return send(res, 400);
+  const text = (await readBody(request.req)).toString('utf8');
+  let input: string | undefined;
+  try {
+    const parsed: unknown = text === '' ? {} : JSON.parse(text);
+    const raw =
+      typeof parsed === 'object' && parsed !== null
+        ? (parsed as Record<string, unknown>)['input']
+        : undefined;
+    input = typeof raw === 'string' ? raw : undefined;
+  } catch {
+    return send(res, 400);
+  }
+  options.runNow(fn, input);
+  return send(res, 202);
+}
+
+/** The first function, by route precedence, that takes `method` and whose route matches `path`. */
+function findHttpFunction(
+  table: readonly HttpFunction[],
+  method: string,
+  path: string,
+): RouteMatch | undefined {
+  for (const candidate of table) {
+    if (!candidate.methods.includes(method)) continue;
+    const params = candidate.route.match(path);
+    if (params) return { fn: candidate.fn, params };
+  }
+  return undefined;
+}
+
+/** Runs an HTTP-triggered function on the request and writes its response. */
+async function serveHttpFunction(
+  request: FrontRequest,
+  res: ServerResponse,
+  target: RouteMatch,
+  options: HttpServerOptions,
+): Promise<void> {
+  const { req, url } = request;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const name of new Set(url.searchParams.keys())) query[name] = url.searchParams.getAll(name).join(',');
+  const body = await readBody(req);
+  const http: RpcHttpData = {
+    method: request.method,
+    url: url.toString(),
+    headers,
+    query,
+    params: target.params,
+    body: body.length > 0 ? { bytes: body } : null,
+  };
+  let response;
+  try {
+    response = await invokeFunction(
+      options.registry,
+      target.fn,
+      { data: { http }, reason: `This function was programmatically called via the host APIs.` },
+      options.log,
+      options.functionTimeoutMs,
+    );
+  } catch {
+    return send(res, 500);
+  }
+  const out = response.returnValue?.http;
+  if (!out) return send(res, 204);
+  const bytes = bodyBytes(out.body);
+  res.writeHead(Number(out.statusCode ?? '200'), {
+    ...(out.headers ?? {}),
+    'content-length': String(bytes.length),
+  });
+  res.end(bytes);
 }
