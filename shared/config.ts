@@ -301,10 +301,24 @@ export function loadConfig(env: Env = process.env): AppConfig {
     if (result.ok) values[key] = result.value;
     else issues.push({ field: setting.name, message: result.message });
   }
+  // A setting that failed to parse has no value here, whatever `Parsed` says: the checks test for that.
   const v = values as Parsed;
+  issues.push(...crossSettingIssues(v, issues));
+  if (issues.length > 0) throw new ConfigError(issues);
+  return toAppConfig(v);
+}
+
+/**
+ * The rules no single setting's spec can hold: between settings (one storage setting at least, the grace
+ * period within the rotation period, a topic key only with a topic) and on the vault's parsed URL (its
+ * address alone; the challenge check skipped only on a loopback address). `named` are the issues found
+ * so far, so a setting already named is not named again.
+ */
+function crossSettingIssues(v: Parsed, named: readonly FieldIssue[]): FieldIssue[] {
+  const issues: FieldIssue[] = [];
   const storageNames = [SETTINGS.storageConnection.name, SETTINGS.storageAccountName.name];
-  // One that is set but malformed is named above already.
-  if (!v.storageConnection && !v.storageAccountName && !issues.some((i) => storageNames.includes(i.field))) {
+  // One that is set but malformed is in `named` already.
+  if (!v.storageConnection && !v.storageAccountName && !named.some((i) => storageNames.includes(i.field))) {
     issues.push({
       field: SETTINGS.storageConnection.name,
       message: `or ${SETTINGS.storageAccountName.name} is required (where the app keeps its tables and queues)`,
@@ -356,8 +370,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
       message: `may be true only for a Key Vault stand-in on a loopback address, not for ${new URL(v.keyVaultUrl).host}`,
     });
   }
-  if (issues.length > 0) throw new ConfigError(issues);
+  return issues;
+}
 
+/** The validated settings as the app's typed, frozen configuration. */
+function toAppConfig(v: Parsed): AppConfig {
   const prefix = v.tablePrefix;
   return deepFreeze<AppConfig>({
     storage: v.storageConnection
