@@ -109,7 +109,13 @@ function resolve(ctx: RequestContext, t: ArmTarget, rest: readonly string[]): Ar
     if (rest.length === 3 && m === 'POST' && verb === 'listkeys')
       return op('arm.listKeys', handlers.listKeys('online'), `${a}/listKeys/action`, true, scope);
     if (rest.length === 3 && m === 'POST' && verb === 'regeneratekeys')
-      return op('arm.regenerateKeys', handlers.regenerateOnline, `${a}/regenerateKeys/action`, true, scope);
+      return op(
+        'arm.regenerateKeys',
+        handlers.regenerateKeys('online'),
+        `${a}/regenerateKeys/action`,
+        true,
+        scope,
+      );
     if (rest.length === 3 && m === 'POST' && verb === 'token')
       return op('arm.token', handlers.getToken, `${a}/token/action`, true, scope);
     if (rest.length === 3 && m === 'GET' && verb === 'deployments')
@@ -133,7 +139,7 @@ function resolve(ctx: RequestContext, t: ArmTarget, rest: readonly string[]): Ar
     if (rest.length === 3 && m === 'POST' && verb === 'regeneratekeys')
       return op(
         'arm.serverless.regenerateKeys',
-        handlers.regenerateServerless,
+        handlers.regenerateKeys('serverless'),
         `${a}/regenerateKeys/action`,
         true,
         scope,

@@ -137,31 +137,32 @@ function parseRegenerate(
   return request;
 }
 
-/** POST regenerateKeys on an online endpoint: 202 + Azure-AsyncOperation + Location + Retry-After; the key changes at completion. */
-export function regenerateOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const found = find(state, ctx, t, 'online');
-  const request = found && parseRegenerate(ctx);
-  if (!found || !request) return;
-  const { e, ws } = found;
-  const op = startOperation(state, ctx, ws, state.settings.regenerateDelayMs, (at) => {
-    state.setKey(e, request.slot, request.keyValue ?? newKey(), at);
-  });
-  const [status, result] = operationUrls(state, op, apiVersion(ctx));
-  send(ctx, 202, undefined, {
-    'azure-asyncoperation': status,
-    location: result,
-    'retry-after': retryAfter(op, ctx.now),
-    'x-ms-async-operation-timeout': 'PT1H',
-  });
-}
-
-/** POST regenerateKeys on a serverless endpoint: synchronous 200 with the keys (the spec example's 200 form). */
-export function regenerateServerless(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const found = find(state, ctx, t, 'serverless');
-  const request = found && parseRegenerate(ctx);
-  if (!found || !request) return;
-  state.setKey(found.e, request.slot, request.keyValue ?? newKey(), ctx.now);
-  send(ctx, 200, { primaryKey: found.e.keys.Primary.value, secondaryKey: found.e.keys.Secondary.value });
+/**
+ * POST regenerateKeys: 202 + Azure-AsyncOperation + Location + Retry-After; the key changes at completion.
+ * Online endpoints end with no result (final result void); serverless endpoints' operation result (the
+ * Location, final-state-via location) is EndpointAuthKeys. The spec examples also document a 200, but both
+ * are long-running operations (TypeSpec ArmResourceActionAsync), so callers must handle the 202.
+ */
+export function regenerateKeys(kind: EndpointRecord['kind']) {
+  return (state: EmulatorState, ctx: RequestContext, t: ArmTarget): void => {
+    const found = find(state, ctx, t, kind);
+    const request = found && parseRegenerate(ctx);
+    if (!found || !request) return;
+    const { e, ws } = found;
+    const op = startOperation(state, ctx, ws, state.settings.regenerateDelayMs, (at) => {
+      state.setKey(e, request.slot, request.keyValue ?? newKey(), at);
+      return kind === 'serverless'
+        ? { primaryKey: e.keys.Primary.value, secondaryKey: e.keys.Secondary.value }
+        : undefined;
+    });
+    const [status, result] = operationUrls(state, op, apiVersion(ctx));
+    send(ctx, 202, undefined, {
+      'azure-asyncoperation': status,
+      location: result,
+      'retry-after': retryAfter(op, ctx.now),
+      'x-ms-async-operation-timeout': 'PT1H',
+    });
+  };
 }
 
 /** POST token (AMLToken endpoints only): an AML token with the recorded claim set. */

@@ -5,13 +5,16 @@ import { armError, operationStatusBody, operationUrls } from './armShapes';
 import { type RequestContext, send } from './httpUtil';
 import type { EmulatorState, OperationRecord, WorkspaceRecord } from './state';
 
-/** Starts an operation that completes after `delayMs` (lazily, see EmulatorState.settle). */
+/**
+ * Starts an operation that completes after `delayMs` (lazily, see EmulatorState.settle); what `complete`
+ * returns is the operation's result body.
+ */
 export function startOperation(
   state: EmulatorState,
   ctx: RequestContext,
   ws: WorkspaceRecord,
   delayMs: number,
-  complete: (at: number) => void,
+  complete: (at: number) => unknown,
 ): OperationRecord {
   const op: OperationRecord = {
     id: `oe:${ws.workspaceId}:${randomUUID()}`,
@@ -45,7 +48,7 @@ export function operationStatus(state: EmulatorState, ctx: RequestContext, t: Ar
   );
 }
 
-/** GET mfeOperationResults/{id}: 202 while running, 200 when done. */
+/** GET mfeOperationResults/{id}: 202 while running, 200 with the operation's result (if any) when done. */
 export function operationResult(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
   const op = state.operations.get(t.operationId.toLowerCase());
   if (!op || op.subscriptionId.toLowerCase() !== t.subscriptionId.toLowerCase()) {
@@ -55,5 +58,5 @@ export function operationResult(state: EmulatorState, ctx: RequestContext, t: Ar
     const [, result] = operationUrls(state, op, ctx.query.get('api-version') ?? '');
     return send(ctx, 202, undefined, { location: result, 'retry-after': retryAfter(op, ctx.now) });
   }
-  send(ctx, 200, undefined);
+  send(ctx, 200, op.result);
 }

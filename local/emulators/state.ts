@@ -51,7 +51,10 @@ export interface OperationRecord {
   readonly startedAt: number;
   readonly completeAt: number;
   done: boolean;
-  readonly complete: (at: number) => void;
+  /** Runs at completion; what it returns is the body of the operation result (mfeOperationResults). */
+  readonly complete: (at: number) => unknown;
+  /** Body of the operation result once done (e.g. the keys of a serverless regenerateKeys). */
+  result?: unknown;
 }
 
 /** Anything with two key slots: online and serverless endpoints, v1 web services. */
@@ -183,7 +186,7 @@ export class EmulatorState {
     for (const op of this.operations.values()) {
       if (!op.done && op.completeAt <= now) {
         op.done = true;
-        op.complete(op.completeAt);
+        op.result = op.complete(op.completeAt);
       }
     }
   }

@@ -1,6 +1,7 @@
 import type { RunningEmulators } from '../../local/emulators';
 import demoSeed from '../../local/emulators/seed.demo.json';
 import { call, withEmulators } from '../support/emulators';
+import { sleep } from '../support/waitFor';
 
 const DEMO = {
   subscriptionId: '00000000-0000-0000-0000-000000000001',
@@ -132,12 +133,22 @@ describe('Contract: fault injection', () => {
     const coords = { ...DEMO, name: 'demo-serverless' };
     const before = (await admin('keyChanges', coords)).json as number;
     const url = `${em.url}/subscriptions/${DEMO.subscriptionId}/resourceGroups/demo-rg/providers/Microsoft.MachineLearningServices/workspaces/demo-ws/serverlessEndpoints/demo-serverless/regenerateKeys?api-version=2024-10-01`;
-    const regenerate = (body: unknown) =>
-      call(url, {
+    // A long-running operation: wait until it has completed, so the next call starts after it.
+    const regenerate = async (body: unknown) => {
+      const accepted = await call(url, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
+      const status = accepted.headers.get('azure-asyncoperation') ?? '';
+      const deadline = Date.now() + 20_000;
+      while (status && Date.now() < deadline) {
+        const poll = await call(status, { headers: { authorization: `Bearer ${token}` } });
+        if ((poll.json as { status?: string }).status === 'Succeeded') break;
+        await sleep(50);
+      }
+      return accepted;
+    };
     // Act
     const answers = [
       await regenerate({ keyType: 'Secondary', keyValue: 'contract-test-value-0123456789' }),
@@ -146,7 +157,7 @@ describe('Contract: fault injection', () => {
     ];
     const after = (await admin('keyChanges', coords)).json as number;
     // Assess
-    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers.map((a) => a.status)).toEqual([202, 202, 202]);
     expect(after - before).toBe(2);
   });
 

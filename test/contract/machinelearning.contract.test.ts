@@ -297,3 +297,52 @@ describe('Contract: ARM Azure ML stand-in errors', () => {
     expect(answers).toEqual([200, 200, 200, 200, 400, 400, 400]);
   });
 });
+
+describe('Contract: ARM Azure ML stand-in runs serverless regenerateKeys as a long-running operation', () => {
+  it('answers 202 with Azure-AsyncOperation, Location and Retry-After, changes the key at completion and gives the keys as the operation result', async () => {
+    // Prepare: the 2024-04-01 example's 202 has a Location at mfeOperationResults, the 2025-12-01 one an
+    // Azure-AsyncOperation; the operation (ArmResourceActionAsync, final-state-via location) ends with EndpointAuthKeys.
+    const ws = { subscriptionId: 'sub-sls-lro', resourceGroup: 'rg', workspace: 'ws' };
+    em.control.addServerlessEndpoint({ ...ws, name: 'sls' });
+    const before = em.control.keys({ ...ws, name: 'sls' });
+    const base = `${em.url}/subscriptions/${ws.subscriptionId}/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/serverlessEndpoints/sls`;
+    const auth = { authorization: `Bearer ${armToken}` };
+    em.control.setRegenerateDelayMs(1_000);
+    try {
+      // Act
+      const accepted = await call(`${base}/regenerateKeys?api-version=2025-12-01`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ keyType: 'Secondary', keyValue: 'serverless-lro-secondary-0123456789' }),
+      });
+      const duringKeys = em.control.keys({ ...ws, name: 'sls' });
+      const statusUrl = accepted.headers.get('azure-asyncoperation') ?? '';
+      const resultUrl = accepted.headers.get('location') ?? '';
+      const running = await call(resultUrl, { headers: auth });
+      let status = await call(statusUrl, { headers: auth });
+      const deadline = Date.now() + 20_000;
+      while ((status.json as { status?: string }).status !== 'Succeeded' && Date.now() < deadline) {
+        await sleep(100);
+        status = await call(statusUrl, { headers: auth });
+      }
+      const result = await call(resultUrl, { headers: auth });
+      // Assess
+      expect(accepted.status).toBe(202);
+      expect(accepted.text).toBe('');
+      expect(statusUrl).toContain('/mfeOperationsStatus/');
+      expect(resultUrl).toContain('/mfeOperationResults/');
+      expect(accepted.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(duringKeys).toEqual(before);
+      expect(running.status).toBe(202);
+      expect((status.json as { status?: string }).status).toBe('Succeeded');
+      expect(result.status).toBe(200);
+      expect(result.json).toEqual({
+        primaryKey: before.primaryKey,
+        secondaryKey: 'serverless-lro-secondary-0123456789',
+      });
+      expect(em.control.keys({ ...ws, name: 'sls' })).toEqual(result.json);
+    } finally {
+      em.control.setRegenerateDelayMs(0);
+    }
+  });
+});

@@ -95,6 +95,12 @@ describe('Serverless endpoint rotation on the local stack', () => {
     expect(stats.accepted).toBeGreaterThan(ROTATIONS);
     expect(stats.keysSeen.size).toBeGreaterThanOrEqual(2); // it followed the rotations
     expect(standIns.regenerations(endpoint.name)).toBe(ROTATIONS);
+    // Each regenerateKeys was a 202 whose operation the app polled through the ML client's pipeline.
+    const polls = standIns.lines.filter(
+      (line) =>
+        line.includes(`/subscriptions/${WS.subscriptionId}/`) && line.includes('(arm.operationStatus)'),
+    );
+    expect(polls.length).toBeGreaterThanOrEqual(ROTATIONS);
     expect(versions.map((v) => v.tags[SECRET_TAGS.slot])).toEqual([
       'Primary',
       'Secondary',
