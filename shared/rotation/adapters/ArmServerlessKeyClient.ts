@@ -88,7 +88,8 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     let waited = 0;
     let last: Response = accepted;
     while (waited < pollTimeoutMs) {
-      const wait = retryAfterMs({ response: last }) ?? pollIntervalMs;
+      // Retry-After: 0 (or none) waits the interval, as the SDK's poller does: no busy loop, and the timeout counts.
+      const wait = retryAfterMs({ response: last }) || pollIntervalMs;
       await sleep(wait);
       waited += wait;
       last = await this.send(endpoint, 'GET', url);

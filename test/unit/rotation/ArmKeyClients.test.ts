@@ -150,6 +150,47 @@ describe('Class: ArmServerlessKeyClient', () => {
   });
 });
 
+describe('Class: ArmServerlessKeyClient polling bounds', () => {
+  it('waits its poll interval when the operation answers Retry-After: 0, so the poll timeout still ends a stuck operation', async () => {
+    // Prepare: an operation that never ends and always asks to be polled again at once
+    let polls = 0;
+    const waits: number[] = [];
+    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
+    const client = new ArmServerlessKeyClient({
+      armEndpoint: 'https://arm.test',
+      apiVersion: '2025-06-01',
+      pollIntervalMs: 1000,
+      pollTimeoutMs: 10_000,
+      sleep: async (ms) => void waits.push(ms),
+      client: () => ({
+        sendRequest: async (request) => {
+          if (request.url.includes('/regenerateKeys'))
+            return {
+              status: 202,
+              headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1', 'retry-after': '0' }),
+            };
+          polls += 1;
+          // A safety stop so the unbounded loop ends the test instead of hanging it.
+          const status = polls > 10_000 ? 'Succeeded' : 'InProgress';
+          return {
+            status: 200,
+            headers: headers({ 'retry-after': '0' }),
+            bodyAsText: JSON.stringify({ status }),
+          };
+        },
+      }),
+    });
+
+    // Act
+    const outcome = client.regenerateKey(endpoint('serverlessEndpoint'), 'Primary');
+
+    // Assess: about pollTimeoutMs / pollIntervalMs polls, each after a wait, then a definite failure
+    await expect(outcome).rejects.toThrow(DependencyFailedError);
+    expect(polls).toBe(10);
+    expect(waits.every((ms) => ms === 1000)).toBe(true);
+  });
+});
+
 describe('Class: EndpointKeyClientRouter', () => {
   it('refuses kinds without a key client (v1 web services for now)', async () => {
     const router = new EndpointKeyClientRouter({});
