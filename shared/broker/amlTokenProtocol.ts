@@ -6,7 +6,8 @@ import { problem } from '../http';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
-import { InvalidClientError, InvalidTokenRequestError, UpstreamUnavailableError } from './errors';
+import { InvalidClientError, InvalidTokenRequestError } from './errors';
+import { basicChallenge, clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
 import { DEFINITE_FAILURE_RETRY_MS } from './TokenCache';
 
@@ -68,7 +69,7 @@ export class AmlTokenProtocol {
   private readonly wwwAuthenticate: string;
 
   constructor(private readonly options: AmlTokenProtocolOptions) {
-    this.wwwAuthenticate = `Basic realm="${options.realm ?? 'aml-credential-broker'}", charset="UTF-8"`;
+    this.wwwAuthenticate = basicChallenge(options.realm);
   }
 
   /**
@@ -125,13 +126,9 @@ export class AmlTokenProtocol {
       this.options.logger.error('token => unexpected error', {
         error: errorName(error),
       });
-      return problem(500, 'InternalError', 'An unexpected error occurred.', correlationId, {});
+      return problem(500, 'InternalError', clientMessage(error), correlationId, {});
     }
-    const detail =
-      error.expose || error instanceof UpstreamUnavailableError
-        ? error.message
-        : 'A service the broker depends on is not available. Try again later.';
-    const response = problem(error.status, error.code, detail, correlationId, {
+    const response = problem(error.status, error.code, clientMessage(error), correlationId, {
       retryAfterSeconds: error.retryAfterSeconds,
     });
     if (error.status === 401) {

@@ -1,11 +1,12 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 
 import type { Clock } from '../clock';
-import { AppError, DependencyUnavailableError } from '../errors';
+import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { parseIdentityHeader } from './clientCredentials';
-import { InvalidClientError, UpstreamUnavailableError } from './errors';
+import { InvalidClientError } from './errors';
+import { clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
 
 /** Options of {@link MsiTokenProtocol}. */
@@ -108,15 +109,8 @@ export class MsiTokenProtocol {
   }
 
   private errorResponse(error: unknown, correlationId: string): HttpResponseInit {
-    let status = 500;
-    let message = 'An unexpected error occurred.';
-    if (error instanceof AppError) {
-      status = error.status === 413 ? 400 : error.status;
-      if (error.expose || error instanceof UpstreamUnavailableError) message = error.message;
-      else if (error instanceof DependencyUnavailableError) {
-        message = 'A service the broker depends on is not available. Try again later.';
-      }
-    }
+    // The errors of this protocol (see the class comment) have no 413: a request too large is a bad one.
+    let status = error instanceof AppError ? (error.status === 413 ? 400 : error.status) : 500;
     if (status >= 500 && status !== 503) {
       status = 500;
       this.options.logger.error('token => unexpected error', {
@@ -126,6 +120,10 @@ export class MsiTokenProtocol {
     const headers: Record<string, string> = { ...JSON_HEADERS };
     const retryAfter = error instanceof AppError ? error.retryAfterSeconds : undefined;
     if (retryAfter !== undefined) headers['retry-after'] = String(Math.ceil(retryAfter));
-    return { status, headers, body: JSON.stringify({ statusCode: status, message, correlationId }) };
+    return {
+      status,
+      headers,
+      body: JSON.stringify({ statusCode: status, message: clientMessage(error), correlationId }),
+    };
   }
 }

@@ -12,9 +12,9 @@ import {
   InvalidTokenRequestError,
   ScopeNotAllowedError,
   UnsupportedGrantTypeError,
-  UpstreamUnavailableError,
 } from './errors';
 import { parseForm } from './formUrlEncoded';
+import { basicChallenge, clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
 
 /** Options of {@link OAuthTokenProtocol}. */
@@ -78,7 +78,7 @@ export class OAuthTokenProtocol {
   private readonly maxBodyBytes: number;
 
   constructor(private readonly options: OAuthTokenProtocolOptions) {
-    this.wwwAuthenticate = `Basic realm="${options.realm ?? 'aml-credential-broker'}", charset="UTF-8"`;
+    this.wwwAuthenticate = basicChallenge(options.realm);
     this.maxBodyBytes = options.maxBodyBytes ?? OAUTH_MAX_BODY_BYTES;
   }
 
@@ -153,18 +153,16 @@ export class OAuthTokenProtocol {
     if ((status === 429 || status === 503) && retryAfter !== undefined) {
       headers['retry-after'] = String(Math.ceil(retryAfter));
     }
-    const description =
-      error instanceof AppError && (error.expose || error instanceof UpstreamUnavailableError)
-        ? error.message
-        : status === 503
-          ? 'A service the broker depends on is not available. Try again later.'
-          : 'An unexpected error occurred.';
     if (status === 500) {
       this.options.logger.error('token => unexpected error', {
         error: errorName(error),
       });
     }
-    return { status, headers, body: JSON.stringify({ error: code, error_description: description }) };
+    return {
+      status,
+      headers,
+      body: JSON.stringify({ error: code, error_description: clientMessage(error) }),
+    };
   }
 
   private classify(error: unknown): [number, string] {
