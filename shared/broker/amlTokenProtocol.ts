@@ -5,7 +5,7 @@ import { AppError, DependencyUnavailableError } from '../errors';
 import { problem } from '../http';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
-import { parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
+import { namedClientId, parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
 import { InvalidClientError, InvalidTokenRequestError } from './errors';
 import { basicChallenge, clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
@@ -38,19 +38,12 @@ const DUE_REFRESH_AFTER_MS = DEFINITE_FAILURE_RETRY_MS;
  */
 function presentedClientId(request: HttpRequest): string {
   const clientIdParam = request.query.get('client_id');
-  const readers = [
-    () => parseBasicAuthorization(request.headers.get('authorization')),
-    () => parseIdentityHeader(request.headers.get('x-identity-header'), clientIdParam),
-  ];
-  for (const read of readers) {
-    try {
-      const credentials = read();
-      if (credentials) return credentials.clientId;
-    } catch {
-      // unreadable: try the next
-    }
-  }
-  return clientIdParam ?? '';
+  return (
+    namedClientId(() => parseBasicAuthorization(request.headers.get('authorization'))) ??
+    namedClientId(() => parseIdentityHeader(request.headers.get('x-identity-header'), clientIdParam)) ??
+    clientIdParam ??
+    ''
+  );
 }
 
 /**

@@ -91,3 +91,16 @@ export function parseIdentityHeader(
   if (!clientId) throw new InvalidClientError('A client_id is required with X-IDENTITY-HEADER.');
   return { clientId, secret, method: 'identityHeader' };
 }
+
+/**
+ * The client id that credentials name, for the audit row of a request refused before authentication;
+ * undefined when there are none or they do not parse.
+ * @param read - one of the parsers above, bound to the request's headers
+ */
+export function namedClientId(read: () => PresentedCredentials | undefined): string | undefined {
+  try {
+    return read()?.clientId;
+  } catch {
+    return undefined;
+  }
+}

@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
-import { parseIdentityHeader } from './clientCredentials';
+import { namedClientId, parseIdentityHeader } from './clientCredentials';
 import { InvalidClientError } from './errors';
 import { clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
@@ -32,15 +32,11 @@ class MsiBadRequest extends AppError {
 /** The client id a refused request names: the identity header's when it parses, else `client_id`. */
 function presentedClientId(request: HttpRequest): string {
   const clientIdParam = request.query.get('client_id');
-  try {
-    return (
-      parseIdentityHeader(request.headers.get('x-identity-header'), clientIdParam)?.clientId ??
-      clientIdParam ??
-      ''
-    );
-  } catch {
-    return clientIdParam ?? '';
-  }
+  return (
+    namedClientId(() => parseIdentityHeader(request.headers.get('x-identity-header'), clientIdParam)) ??
+    clientIdParam ??
+    ''
+  );
 }
 
 /**
