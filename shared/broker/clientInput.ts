@@ -22,6 +22,11 @@ const MIN_EXPIRY_MS = Date.parse('0000-01-01T00:00:00.000Z');
 const MAX_EXPIRY_MS = Date.parse('9999-12-31T23:59:59.999Z');
 const FIELDS = ['displayName', 'allowedScopes', 'rateLimitPerMinute', 'enabled', 'expiresAt', 'keyAccess'];
 
+/** What is wrong with one field, as its {@link FieldIssue} message. */
+interface Refusal {
+  readonly issue: string;
+}
+
 /**
  * Validates an admin request body for create (`creating`: `id` allowed, `displayName` and
  * `allowedScopes` required) or update (every field optional, `id` refused). Unknown fields are refused
@@ -55,38 +60,14 @@ export function parseClientFields(
       issues.push({ field: 'displayName', message: 'must be a non-empty string of at most 200 characters' });
   }
   if (allowedScopes !== undefined || creating) {
-    const parsed = parseScopes(allowedScopes);
-    const scopes = parsed?.map((scope) => scope.value);
-    const privileged = parsed?.filter(isPrivilegedResource).map((scope) => scope.value) ?? [];
-    // The registry stores the normalised scopes as one JSON array in one Table storage property.
-    const stored = scopes ? JSON.stringify(scopes).length : 0;
-    if (!scopes)
-      issues.push({
-        field: 'allowedScopes',
-        message: `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`,
-      });
-    else if (privileged.length > 0)
-      issues.push({
-        field: 'allowedScopes',
-        message:
-          `must not name ${privileged.join(', ')}: a token for it would carry ` +
-          "the broker's own rights (ARM, Key Vault, Storage, Event Grid), not the client's",
-      });
-    else if (stored > TABLE_STRING_MAX_CHARS)
-      issues.push({
-        field: 'allowedScopes',
-        message: `must take at most ${TABLE_STRING_MAX_CHARS} characters as stored, the size of one Table storage property (the normalised scopes as a JSON array: ${stored} here)`,
-      });
+    const scopes = parseAllowedScopes(allowedScopes);
+    if ('issue' in scopes) issues.push({ field: 'allowedScopes', message: scopes.issue });
     else out.allowedScopes = scopes;
   }
   if (rateLimitPerMinute === null && !creating) out.rateLimitPerMinute = null;
   else if (rateLimitPerMinute !== undefined) {
-    if (
-      Number.isInteger(rateLimitPerMinute) &&
-      (rateLimitPerMinute as number) >= 1 &&
-      (rateLimitPerMinute as number) <= MAX_RATE
-    ) {
-      out.rateLimitPerMinute = rateLimitPerMinute as number;
+    if (typeof rateLimitPerMinute === 'number' && isRateLimit(rateLimitPerMinute)) {
+      out.rateLimitPerMinute = rateLimitPerMinute;
     } else issues.push({ field: 'rateLimitPerMinute', message: `must be an integer from 1 to ${MAX_RATE}` });
   }
   for (const [name, value] of [
@@ -99,24 +80,56 @@ export function parseClientFields(
   }
   if (expiresAt === null && !creating) out.expiresAt = null;
   else if (expiresAt !== undefined) {
-    const at = typeof expiresAt === 'string' ? parseIsoDateTime(expiresAt) : undefined;
-    // An offset can carry 9999-12-31 past the year 9999 in UTC (or 0000-01-01 before the year 0), which
-    // toISOString writes "+010000-…", no RFC 3339 date-time, so this API itself refused it sent back.
-    if (at !== undefined && (at < MIN_EXPIRY_MS || at > MAX_EXPIRY_MS))
-      issues.push({
-        field: 'expiresAt',
-        message: 'must fall between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z once kept in UTC',
-      });
-    else if (at !== undefined) out.expiresAt = new Date(at).toISOString();
-    else
-      issues.push({
-        field: 'expiresAt',
-        message:
-          'must be an ISO 8601 date-time with seconds and an offset, such as 2030-12-31T00:00:00Z, on a real date',
-      });
+    const expiry = parseExpiresAt(expiresAt);
+    if (typeof expiry === 'string') out.expiresAt = expiry;
+    else issues.push({ field: 'expiresAt', message: expiry.issue });
   }
   if (issues.length > 0) throw new ValidationError(issues);
   return out;
+}
+
+function isRateLimit(perMinute: number): boolean {
+  return Number.isInteger(perMinute) && perMinute >= 1 && perMinute <= MAX_RATE;
+}
+
+/** The normalised scopes as the registry stores them, or why they cannot be granted. */
+function parseAllowedScopes(value: unknown): string[] | Refusal {
+  const parsed = parseScopes(value);
+  if (!parsed) return { issue: `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs` };
+  const privileged = parsed.filter(isPrivilegedResource).map((scope) => scope.value);
+  if (privileged.length > 0) {
+    return {
+      issue:
+        `must not name ${privileged.join(', ')}: a token for it would carry ` +
+        "the broker's own rights (ARM, Key Vault, Storage, Event Grid), not the client's",
+    };
+  }
+  const scopes = parsed.map((scope) => scope.value);
+  // The registry stores the normalised scopes as one JSON array in one Table storage property.
+  const stored = JSON.stringify(scopes).length;
+  if (stored > TABLE_STRING_MAX_CHARS) {
+    return {
+      issue: `must take at most ${TABLE_STRING_MAX_CHARS} characters as stored, the size of one Table storage property (the normalised scopes as a JSON array: ${stored} here)`,
+    };
+  }
+  return scopes;
+}
+
+/** The expiry as stored (UTC, milliseconds), or why it is no RFC 3339 date-time the API can answer. */
+function parseExpiresAt(value: unknown): string | Refusal {
+  const at = typeof value === 'string' ? parseIsoDateTime(value) : undefined;
+  if (at === undefined) {
+    return {
+      issue:
+        'must be an ISO 8601 date-time with seconds and an offset, such as 2030-12-31T00:00:00Z, on a real date',
+    };
+  }
+  // An offset can carry 9999-12-31 past the year 9999 in UTC (or 0000-01-01 before the year 0), which
+  // toISOString writes "+010000-…": no RFC 3339 date-time, so this API would refuse its own answer.
+  if (at < MIN_EXPIRY_MS || at > MAX_EXPIRY_MS) {
+    return { issue: 'must fall between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z once kept in UTC' };
+  }
+  return new Date(at).toISOString();
 }
 
 function parseScopes(value: unknown): ParsedScope[] | undefined {
