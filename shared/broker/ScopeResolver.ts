@@ -190,31 +190,13 @@ export class ScopeResolver {
         if (endpoint.kind !== 'onlineEndpoint') {
           return new ScopeNotAllowedError('Tokens are brokered for online endpoints only.');
         }
-        const target = endpoint;
-        return {
-          cacheKey: endpointCacheKey('aml', endpoint.id),
-          requiresKeyAccess: false,
-          fetch: {
-            upstream: 'amlToken',
-            origin: endpointOrigin(target),
-            fetch: (signal) => sources.amlToken.getToken(target, signal),
-          },
-        };
+        return endpointScope(endpoint, 'aml', sources.amlToken);
       }
       case 'Key': {
         if (!endpoint.brokerKeyAccess) {
           return new ScopeNotAllowedError('Key access is not enabled for this endpoint.');
         }
-        const target = endpoint;
-        return {
-          cacheKey: endpointCacheKey('key', endpoint.id),
-          requiresKeyAccess: true,
-          fetch: {
-            upstream: 'keyVault',
-            origin: endpointOrigin(target),
-            fetch: (signal) => sources.keyVault.getToken(target, signal),
-          },
-        };
+        return endpointScope(endpoint, 'key', sources.keyVault);
       }
     }
   }
@@ -227,4 +209,25 @@ export class ScopeResolver {
       fetch: { upstream: 'managedIdentity', fetch: (signal) => source.getToken(resource, signal) },
     };
   }
+}
+
+/**
+ * The scope of an online endpoint's AML token, or of an endpoint's key (which only clients with key
+ * access get), fetched by `source`: cached under the endpoint's id, and served only while the endpoint
+ * keeps the origin it had here (see `endpointOrigin`).
+ */
+function endpointScope(
+  endpoint: ManagedEndpoint,
+  kind: 'aml' | 'key',
+  source: UpstreamTokenSource<ManagedEndpoint>,
+): ResolvedScope {
+  return {
+    cacheKey: endpointCacheKey(kind, endpoint.id),
+    requiresKeyAccess: kind === 'key',
+    fetch: {
+      upstream: kind === 'key' ? 'keyVault' : 'amlToken',
+      origin: endpointOrigin(endpoint),
+      fetch: (signal) => source.getToken(endpoint, signal),
+    },
+  };
 }
