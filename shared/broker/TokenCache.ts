@@ -194,48 +194,73 @@ export class TokenCache {
     return now >= token.refreshAtMs && entry.inflight === undefined && now >= entry.retryAtMs;
   }
 
+  /** Starts the upstream call of `key` as the entry's single flight; its callers share the answer. */
   private refresh(key: string, entry: Entry, source: TokenFetch): Promise<CachedToken> {
     const startedMs = this.options.clock.now();
     const giveUp = new AbortController();
     const inflight = withinTimeLimit(source.fetch(giveUp.signal), this.fetchTimeLimitMs)
       .then((upstream) => this.accept(source, upstream, this.options.clock.now()))
       .then(
-        (token) => {
-          this.trackLatency(source, this.options.clock.now() - startedMs, 'success');
-          entry.token = token;
-          entry.inflight = undefined;
-          entry.lastFailure = undefined;
-          entry.retryAtMs = 0;
-          if (this.droppedInFlight.get(key) === entry) this.takeBack(key);
-          return token;
-        },
+        (token) => this.fetched(key, entry, source, token, startedMs),
         (error: unknown) => {
           if (error instanceof TimeLimitError) giveUp.abort(error);
-          const now = this.options.clock.now();
-          const failure = classifyUpstreamError(source.upstream, error);
-          this.trackLatency(source, now - startedMs, failure.failure);
-          entry.inflight = undefined;
-          entry.lastFailure = failure;
-          entry.retryAtMs = now + this.pauseAfter(failure);
-          // Reset on hard failure: a token that can no longer be served is dropped (cycler semantics).
-          if (entry.token && now >= entry.token.servableUntilMs) entry.token = undefined;
-          // Dropped for space meanwhile: a token still served goes back, as after a refresh that succeeds.
-          if (this.droppedInFlight.get(key) === entry) {
-            if (entry.token) this.takeBack(key);
-            else this.droppedInFlight.delete(key);
-          }
-          this.options.logger.warn('refresh => upstream failed', {
-            cacheEntry: key,
-            upstream: failure.upstream,
-            failure: failure.failure,
-            status: failure.upstreamStatus,
-            servingCached: entry.token !== undefined,
-          });
-          throw this.unavailable(failure, entry.retryAtMs - now, { cause: failure });
+          throw this.fetchFailed(key, entry, source, error, startedMs);
         },
       );
     entry.inflight = inflight;
     return inflight;
+  }
+
+  /** Stores a fetched token and clears the entry's failure. */
+  private fetched(
+    key: string,
+    entry: Entry,
+    source: TokenFetch,
+    token: CachedToken,
+    startedMs: number,
+  ): CachedToken {
+    this.trackLatency(source, this.options.clock.now() - startedMs, 'success');
+    entry.token = token;
+    entry.inflight = undefined;
+    entry.lastFailure = undefined;
+    entry.retryAtMs = 0;
+    if (this.droppedInFlight.get(key) === entry) this.takeBack(key);
+    return token;
+  }
+
+  /**
+   * Records a failed fetch: the entry rests before its next upstream call, and keeps its token only
+   * while that can still be served.
+   * @returns the error for the fetch's callers (503 with `Retry-After`)
+   */
+  private fetchFailed(
+    key: string,
+    entry: Entry,
+    source: TokenFetch,
+    error: unknown,
+    startedMs: number,
+  ): UpstreamUnavailableError {
+    const now = this.options.clock.now();
+    const failure = classifyUpstreamError(source.upstream, error);
+    this.trackLatency(source, now - startedMs, failure.failure);
+    entry.inflight = undefined;
+    entry.lastFailure = failure;
+    entry.retryAtMs = now + this.pauseAfter(failure);
+    // Reset on hard failure: a token that can no longer be served is dropped (cycler semantics).
+    if (entry.token && now >= entry.token.servableUntilMs) entry.token = undefined;
+    // Dropped for space meanwhile: a token still served goes back, as after a refresh that succeeds.
+    if (this.droppedInFlight.get(key) === entry) {
+      if (entry.token) this.takeBack(key);
+      else this.droppedInFlight.delete(key);
+    }
+    this.options.logger.warn('refresh => upstream failed', {
+      cacheEntry: key,
+      upstream: failure.upstream,
+      failure: failure.failure,
+      status: failure.upstreamStatus,
+      servingCached: entry.token !== undefined,
+    });
+    return this.unavailable(failure, entry.retryAtMs - now, { cause: failure });
   }
 
   /** Validates an upstream answer and derives the refresh and servable times. */
