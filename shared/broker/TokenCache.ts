@@ -71,7 +71,8 @@ interface Entry {
 
 /** Default pause after a definite upstream failure (`definiteFailureRetryMs`). */
 export const DEFINITE_FAILURE_RETRY_MS = 30_000;
-const MAX_RETRY_AFTER_SECONDS = 60;
+/** Longest `Retry-After` the broker passes on or asks for while an upstream is unavailable. */
+export const MAX_RETRY_AFTER_SECONDS = 60;
 
 /**
  * Per-process token cache with the semantics of `@azure/core-rest-pipeline`'s token cycler (STYLE C9):

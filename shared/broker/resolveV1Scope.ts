@@ -6,6 +6,7 @@ import { classifyUpstreamError } from './classifyUpstreamError';
 import { ScopeNotAllowedError, UpstreamUnavailableError, V1TokenRuleError } from './errors';
 import { endpointCacheKey, endpointOrigin } from './scope';
 import type { ResolvedScope } from './ScopeResolver';
+import { MAX_RETRY_AFTER_SECONDS } from './TokenCache';
 import type { UpstreamTokenSource } from './UpstreamToken';
 
 /** Reads a v1 web service's auth flags (port; `ModelManagementClient` satisfies it). */
@@ -23,8 +24,6 @@ export interface V1ScopeReaders {
 
 /** Seconds a client is asked to wait when the service's flags cannot be read (at least). */
 const RETRY_AFTER_SECONDS = 5;
-/** Longest wait passed on from model management's own `Retry-After` (as the token cache caps it). */
-const MAX_RETRY_AFTER_SECONDS = 60;
 
 /**
  * Resolves the scope of a v1 web service registered with token auth: the v1 rules are checked first
