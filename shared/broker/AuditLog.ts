@@ -8,7 +8,10 @@ export type BrokerProtocol = (typeof BROKER_PROTOCOLS)[number];
 export interface AuditEntry {
   /** Epoch ms of the decision (formatted off the hot path). */
   readonly timeMs: number;
-  /** The client id as presented (truncated; unknown ids are recorded too). */
+  /**
+   * The client id as presented when it is a registered client's, else `unregistered:` and a hash of it
+   * (it may be a secret pasted into the id field: see `ClientAuthenticator.recordableId`).
+   */
   readonly clientId: string;
   /** The scope as normalised, or as presented when it could not be. */
   readonly scope: string;

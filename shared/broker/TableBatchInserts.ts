@@ -34,7 +34,7 @@ export type BatchTableClient = Pick<TableClient, 'url' | 'tableName' | 'pipeline
  * multipart changeset, the format the SDK's `submitTransaction` sends) built here, through the
  * `TableClient`'s own pipeline, so authentication, retries and headers stay the SDK's. Why: the SDK
  * runs every operation of a transaction through its whole request pipeline (serialisation, tracing,
- * URL templating), which made writing an audit row cost more host CPU than serving the token it
+ * URL templating), so that writing an audit row would cost more host CPU than serving the token it
  * records (`npm run bench -- http`, host CPU per vend 1.5× the empty function's); audit rows hold
  * only strings and small integers (typed Edm.String and Edm.Int32 without annotations in the JSON
  * format), so building the changeset is plain text. For the same reason the request skips the

@@ -49,7 +49,8 @@ export interface TokenBrokerOptions {
  * The broker's one operation: authenticate the client, apply its rate limit, check the scope against
  * its allow-list, map the scope to an upstream and hand out a cached (or freshly fetched) token. Every
  * decision is audited (client, scope, outcome, upstream; never the token) and counted in telemetry.
- * The warm path does one HMAC and a handful of map lookups, with no I/O.
+ * The warm path does a handful of map lookups and no I/O, and no HMAC either once the client's
+ * secret has matched (see {@link ClientAuthenticator}).
  * @example const { token } = await broker.vend({ protocol: 'oauth', clientId, secret, scope: 'demo-token' });
  */
 export class TokenBroker {

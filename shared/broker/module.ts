@@ -66,8 +66,7 @@ export interface BrokerModuleDeps {
 
 /**
  * Builds the token broker over the app's identity, ARM, the v1 model-management API, Key Vault and
- * Table storage. Clients are used
- * lazily: nothing touches Azure until the first request that needs it.
+ * Table storage. Clients are used lazily: nothing touches Azure until the first request that needs it.
  * @example const broker = createBrokerModule(services.root, { endpoints: rotationModule.registry });
  */
 export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): BrokerModule {
