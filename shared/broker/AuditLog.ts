@@ -4,6 +4,9 @@ import type { UpstreamClass } from './UpstreamToken';
 export const BROKER_PROTOCOLS = ['oauth', 'msi', 'amlToken'] as const;
 export type BrokerProtocol = (typeof BROKER_PROTOCOLS)[number];
 
+/** Longest client id or scope an audit row or denial event keeps: a presented one may be any length. */
+export const MAX_AUDIT_TEXT = 256;
+
 /** One decision of the broker: who asked for what, when, and the answer. Never the token or secret. */
 export interface AuditEntry {
   /** Epoch ms of the decision (formatted off the hot path). */

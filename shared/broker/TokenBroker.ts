@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import type { Telemetry } from '../telemetry';
-import type { AuditLog, BrokerProtocol } from './AuditLog';
+import { type AuditLog, type BrokerProtocol, MAX_AUDIT_TEXT } from './AuditLog';
 import type { ClientAuthenticator } from './ClientAuthenticator';
 import { ClientRateLimitedError, ScopeNotAllowedError, UpstreamUnavailableError } from './errors';
 import { LruMap } from './LruMap';
@@ -149,10 +149,11 @@ export class TokenBroker {
     const upstream = error instanceof UpstreamUnavailableError ? error.upstream : undefined;
     const failure = error instanceof UpstreamUnavailableError ? error.failure : undefined;
     const clientId = request.clientId && this.options.authenticator.recordableId(request.clientId);
+    const recordedScope = scope.slice(0, MAX_AUDIT_TEXT);
     this.options.audit.record({
       timeMs: this.options.clock.now(),
       clientId,
-      scope: scope.slice(0, 256),
+      scope: recordedScope,
       protocol: request.protocol,
       outcome: 'denied',
       reason,
@@ -163,7 +164,7 @@ export class TokenBroker {
       reason,
       protocol: request.protocol,
       clientId,
-      scope: scope.slice(0, 256),
+      scope: recordedScope,
       upstream,
       failure,
     });

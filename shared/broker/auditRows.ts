@@ -1,4 +1,4 @@
-import type { AuditEntry } from './AuditLog';
+import { type AuditEntry, MAX_AUDIT_TEXT } from './AuditLog';
 
 /** One audit row as written. */
 export type AuditRow = { partitionKey: string; rowKey: string } & Record<string, unknown>;
@@ -12,7 +12,6 @@ export interface AuditBatch {
 
 /** Table transactions take at most 100 operations, all in one partition. */
 const BATCH = 100;
-const MAX_TEXT = 256;
 /** Decisions one row holds; its `offsetsMs` then stays under 8 KB, far below a property's 64 KiB. */
 const MAX_DECISIONS_PER_ROW = 1000;
 const DAY_MS = 86_400_000;
@@ -127,8 +126,8 @@ export class AuditRowBuilder {
       lastTime: new Date(lastMs).toISOString(),
       count: times.length,
       offsetsMs: times.map((t) => t - firstMs).join(','),
-      clientId: entry.clientId.slice(0, MAX_TEXT),
-      scope: entry.scope.slice(0, MAX_TEXT),
+      clientId: entry.clientId.slice(0, MAX_AUDIT_TEXT),
+      scope: entry.scope.slice(0, MAX_AUDIT_TEXT),
       protocol: entry.protocol,
       outcome: entry.outcome,
       ...(entry.reason ? { reason: entry.reason } : {}),
