@@ -1,4 +1,4 @@
-/** Time source, injected so that tests can move time (STYLE C9). */
+/** Time source, injected so that tests can move time. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

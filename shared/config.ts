@@ -57,7 +57,7 @@ const QUEUE_NAME = {
 
 /**
  * Every setting the app reads, in one list. This is the only place that knows environment variable
- * names; `loadConfig` is the only function that reads `process.env` (STYLE C8). The README settings
+ * names; `loadConfig` is the only function that reads `process.env`. The README settings
  * table, `local.settings.sample.json` and the infra check are generated from / checked against it.
  */
 export const SETTINGS = {

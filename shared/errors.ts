@@ -3,7 +3,7 @@
  * HTTP status; `shared/http.ts` maps them to responses in one place. Messages of 4xx errors are shown to
  * callers, so they must never contain key, token or secret material; 5xx messages are only logged.
  *
- * Two families are kept apart (STYLE C6): `DependencyUnavailableError` means "not usable right now,
+ * Two families are kept apart: `DependencyUnavailableError` means "not usable right now,
  * retry" and everything else means "the answer is no". Event and queue handlers decide retry vs
  * dead-letter from that alone.
  */

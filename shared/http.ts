@@ -6,7 +6,7 @@ import { errorName } from './networkErrors';
 import { isTransientError } from './retry';
 
 /**
- * The HTTP edge (STYLE C7): domain errors become responses here and nowhere else. Client errors (4xx)
+ * The HTTP edge: domain errors become responses here and nowhere else. Client errors (4xx)
  * carry their safe message as RFC 9457 problem details; anything else is a generic 500 whose original
  * is logged with the invocation id, so no stack trace or dependency detail reaches a caller.
  */
@@ -91,7 +91,7 @@ export function problem(
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
 /**
- * Wraps a handler so every error it throws goes through `errorToResponse` (STYLE C13).
+ * Wraps a handler so every error it throws goes through `errorToResponse`.
  * @example app.http('x', { handler: withHttpErrors(async (req, ctx) => ({ jsonBody: {} })) })
  */
 export function withHttpErrors(handler: HttpHandler): HttpHandler {

@@ -1,5 +1,5 @@
 /**
- * The one logging port every service receives (STYLE C10). Messages read `Component => operation =>
+ * The one logging port every service receives. Messages read `Component => operation =>
  * outcome`; properties carry names, ids, versions and hashes, never key, token or secret values.
  */
 export interface Logger {

@@ -89,7 +89,7 @@ function faultAnswer(
   send(ctx, status, { message }, headers);
 }
 
-/** One HTTPS server serving every stand-in by path (CONTRACT §0). */
+/** One HTTPS server serving every stand-in by path. */
 export function createEmulatorServer(
   state: EmulatorState,
   control: EmulatorControl,

@@ -29,7 +29,7 @@ export interface AuditEntry {
 }
 
 /**
- * Where audit entries go (STYLE C3). `record` must be cheap and must not throw: it is called on the
+ * Where audit entries go. `record` must be cheap and must not throw: it is called on the
  * hot path, so implementations buffer and write in the background, logging (not raising) failures.
  */
 export interface AuditLog {

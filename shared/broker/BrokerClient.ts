@@ -41,7 +41,7 @@ export function toClientView(record: BrokerClientRecord): BrokerClientView {
   return { ...view, allowedScopes: [...view.allowedScopes] };
 }
 
-/** Where broker clients are kept (STYLE C3). Table storage in Azure; in memory in tests. */
+/** Where broker clients are kept. Table storage in Azure; in memory in tests. */
 export interface BrokerClientRegistry {
   /** The client, or undefined when there is none with that id. */
   get(id: string): Promise<BrokerClientRecord | undefined>;

@@ -75,7 +75,7 @@ export const DEFINITE_FAILURE_RETRY_MS = 30_000;
 export const MAX_RETRY_AFTER_SECONDS = 60;
 
 /**
- * Per-process token cache with the semantics of `@azure/core-rest-pipeline`'s token cycler (STYLE C9):
+ * Per-process token cache with the semantics of `@azure/core-rest-pipeline`'s token cycler:
  * one in-flight upstream call per key (N concurrent misses cause one fetch); refresh ahead at the
  * issuer's `refreshAfter`, else at `refreshFraction` of the lifetime, in the background while the old
  * token is still served; a token that is still servable keeps being served while the upstream fails

@@ -1,5 +1,5 @@
 /**
- * What the broker fetches from upstream, and the port every upstream adapter implements (STYLE C3).
+ * What the broker fetches from upstream, and the port every upstream adapter implements.
  * Times are epoch milliseconds inside the broker; the protocol modules convert to each wire format.
  */
 
@@ -61,7 +61,7 @@ export interface UpstreamToken {
 }
 
 /**
- * One upstream issuer (STYLE C3). Implementations translate SDK failures into `UpstreamTokenError`
+ * One upstream issuer. Implementations translate SDK failures into `UpstreamTokenError`
  * with a failure class; they do not cache (the `TokenCache` does).
  */
 export interface UpstreamTokenSource<TTarget> {

@@ -23,7 +23,7 @@ function failureForStatus(status: number): UpstreamFailure {
 }
 
 /**
- * Turns whatever an SDK threw into an `UpstreamTokenError` naming the failure class (STYLE C5: one
+ * Turns whatever an SDK threw into an `UpstreamTokenError` naming the failure class (one
  * named predicate for transient failures). Only the class, status and retry hint survive; the SDK's
  * message and response body stay in `cause`, which is never rendered or logged.
  * @param upstream - which upstream failed

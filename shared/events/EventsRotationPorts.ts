@@ -2,7 +2,7 @@ import type { ArmCoordinates, AuthMode, EndpointKind } from '../endpoints/Manage
 import type { DriftReport } from '../rotation/DriftDetector';
 
 /**
- * The slice of the rotation module (CONTRACT §4) that event reactions use, declared structurally so the
+ * The slice of the rotation module that event reactions use, declared structurally so the
  * composition root (`Services.events`) can pass the real `RotationModule` and tests an in-memory fake.
  */
 export interface EventsRotationPorts {
@@ -49,7 +49,7 @@ export interface EventsSecretVersion {
   readonly tags: Readonly<Record<string, string>>;
 }
 
-/** A rotation job (CONTRACT §4 `RotationJob`, reasons used by events). */
+/** A rotation job (`RotationJob`, with the reasons events use). */
 export interface EventsRotationJob {
   endpointId: string;
   reason: 'nearExpiry' | 'expired' | 'drift';
