@@ -54,9 +54,14 @@ export class HeldLease {
     return outcome.value;
   }
 
-  /** Writes the journal and extends the lease, atomically; `LeaseLostError` when it is no longer ours. */
+  /**
+   * Writes the journal and extends the lease, atomically; `LeaseLostError` when it is no longer ours. The
+   * state row is written without the timer's `enqueuedAt`: a run at work has taken a job up, so should it
+   * stop (a crash, a failure), the timer queues the endpoint again at its next tick, as it did before.
+   */
   async write(entry: JournalEntry): Promise<void> {
-    this.lease = await this.journal.write(this.lease, this.ttlMs, entry);
+    const { enqueuedAt: _taken, ...state } = entry.state;
+    this.lease = await this.journal.write(this.lease, this.ttlMs, { ...entry, state });
   }
 
   /** Best effort: an unreleased lease simply expires. */

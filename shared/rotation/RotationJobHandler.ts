@@ -179,7 +179,22 @@ export class RotationJobHandler {
     const delaySeconds = Math.ceil(minSeconds + random() * jitterSeconds);
     await jobs?.enqueue({ ...job, deferrals }, { delaySeconds });
     logger.info(`handle => job deferred, ${why}`, { endpointId: job.endpointId, delaySeconds, deferrals });
+    await this.markEnqueued(job.endpointId);
     return delaySeconds;
+  }
+
+  /**
+   * Notes the copy in the journal, so the timer does not queue another job for the endpoint while it waits
+   * (a run that got past its first step dropped the timer's mark). Best effort: a mark that fails only
+   * lets the next tick queue a duplicate, which the run skips.
+   */
+  private async markEnqueued(endpointId: string): Promise<void> {
+    const { journal, clock, logger } = this.options;
+    try {
+      await journal.markEnqueued(endpointId, new Date(clock.now()).toISOString());
+    } catch (error) {
+      logger.warn('handle => job deferred, journal not marked', { endpointId, error: errorCode(error) });
+    }
   }
 
   private async recordPoison(job: RotationJob, error: unknown, dequeueCount: number): Promise<void> {

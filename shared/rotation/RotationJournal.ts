@@ -65,6 +65,12 @@ export interface RotationState {
    * between the two leaves it here and the next run sends it, with the same CloudEvent id.
    */
   readonly unsentEvent?: UnsentEvent;
+  /**
+   * ISO time the timer queued a job for the endpoint (`RotationScheduler`), or the worker put one back on
+   * the queue, that no run has taken up since: the timer queues no other while it may still wait. Written
+   * by `markEnqueued`; a run's next journal write drops it (`HeldLease.write`).
+   */
+  readonly enqueuedAt?: string;
 }
 
 /** An event journaled with the outcome it reports (an outbox entry). Names, versions and ids only. */
@@ -128,4 +134,12 @@ export interface RotationJournal {
    * @returns the renewed lease
    */
   write(lease: Lease, ttlMs: number, entry: JournalEntry): Promise<Lease>;
+  /**
+   * Sets `enqueuedAt` in the endpoint's state row: the one write taken without the lease (by the timer, and
+   * by the worker for a job it puts back on the queue). It is conditional on the row being the one it read
+   * just before (optimistic concurrency), so it never undoes a run's write; when a run wrote meanwhile it
+   * is given up.
+   * @returns whether the mark landed
+   */
+  markEnqueued(endpointId: string, at: string): Promise<boolean>;
 }

@@ -22,12 +22,27 @@ export interface RotationSchedulerOptions {
 }
 
 /**
+ * How long a job the timer queued may still be waiting on the queue, so that it is not queued again.
+ * A backlog drains at ARM's write refill (2 writes per scheduled rotation, 10/s after a burst of 200):
+ * 5,000 endpoints take about 17 minutes, longer than the default tick of 15, so every tick would add a
+ * duplicate for each endpoint still waiting. An hour covers a backlog of about 18,000 endpoints (four
+ * default ticks); a message that was lost all the same (expired, cleared by hand) is queued again an hour
+ * after it was sent, a small delay against rotation periods of days. Never longer than the endpoint's
+ * own period.
+ */
+export const QUEUED_JOB_WAIT_MS = 3_600_000;
+
+const HOUR_MS = 3_600_000;
+
+/**
  * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
  * left half-done) or whose journal holds an event a stopped run did not send (disabled endpoints
- * included), and not being rotated right now nor waiting for a person to fix their last failure, and
- * enqueues one job each. The timer takes no lease:
- * duplicates (two instances' ticks, or a run that starts just after the check) are harmless, because
- * the rotator re-checks "due" under the endpoint's lease.
+ * included), and not being rotated right now, nor waiting for a person to fix their last failure, nor
+ * with a job queued that may still be waiting ({@link QUEUED_JOB_WAIT_MS}; a run's journal write since
+ * ends that wait), and enqueues one job each, noting the time in the journal (`enqueuedAt`). The
+ * timer takes no lease: duplicates (two instances' ticks, a run that starts just after the check, a job
+ * queued by an event or an operator) are harmless, because the rotator re-checks "due" under the
+ * endpoint's lease.
  */
 export class RotationScheduler {
   constructor(private readonly options: RotationSchedulerOptions) {}
@@ -51,16 +66,17 @@ export class RotationScheduler {
     let due = 0;
     let enqueued = 0;
     let failed = 0;
+    let waiting = 0;
     await forEachLimited(candidates, this.options.concurrency ?? 16, async (endpoint) => {
       try {
-        if (!(await this.needsJob(endpoint, at))) return;
+        const need = await this.needsJob(endpoint, at);
+        if (need === 'queued') waiting += 1;
+        if (need !== true) return;
         due += 1;
-        await this.options.jobs.enqueue({
-          endpointId: endpoint.id,
-          reason: 'schedule',
-          requestedAt: new Date(at).toISOString(),
-        });
+        const requestedAt = new Date(at).toISOString();
+        await this.options.jobs.enqueue({ endpointId: endpoint.id, reason: 'schedule', requestedAt });
         enqueued += 1;
+        await this.markEnqueued(endpoint, requestedAt);
       } catch (error) {
         failed += 1;
         logger.warn('enqueueDue => endpoint skipped this round', {
@@ -71,7 +87,14 @@ export class RotationScheduler {
     });
     // Disabled endpoints are counted apart, so that `endpoints` is not read as the number kept rotating.
     const disabled = candidates.filter((e) => !e.enabled).length;
-    logger.info('enqueueDue => done', { endpoints: candidates.length, disabled, due, enqueued, failed });
+    logger.info('enqueueDue => done', {
+      endpoints: candidates.length,
+      disabled,
+      due,
+      enqueued,
+      failed,
+      waiting,
+    });
     if (failed > 0 && failed === candidates.length)
       throw new DependencyUnavailableError(
         'journal',
@@ -80,16 +103,51 @@ export class RotationScheduler {
     return { due, enqueued, failed };
   }
 
-  private async needsJob(endpoint: ManagedEndpoint, now: number): Promise<boolean> {
+  /**
+   * Whether the endpoint needs a job now; `'queued'` when it would, but the job an earlier tick queued may
+   * still be waiting on the queue.
+   */
+  private async needsJob(endpoint: ManagedEndpoint, now: number): Promise<boolean | 'queued'> {
     const { state, lease } = await this.options.journal.getState(endpoint.id);
     // A run at work finishes the rotation, or the host retries its message; a job queued now would only
     // find the endpoint busy. A crashed run's lease lapses, and the tick after that resumes its rotation,
     // or sends the event it journaled and stopped before sending.
     if (isRotationRunning(lease)) return false;
-    if (state.unsentEvent !== undefined) return true;
-    if (!endpoint.enabled || awaitsOperator(state, now)) return false;
-    return state.active !== undefined || isDue(endpoint, state, undefined, now);
+    const needed =
+      state.unsentEvent !== undefined ||
+      (endpoint.enabled &&
+        !awaitsOperator(state, now) &&
+        (state.active !== undefined || isDue(endpoint, state, undefined, now)));
+    return needed && queuedJobWaits(endpoint, state, now) ? 'queued' : needed;
   }
+
+  /**
+   * Notes the job in the journal; a mark that fails only means the next tick may queue a duplicate, which
+   * the run skips, so the job counts as enqueued all the same.
+   */
+  private async markEnqueued(endpoint: ManagedEndpoint, at: string): Promise<void> {
+    try {
+      await this.options.journal.markEnqueued(endpoint.id, at);
+    } catch (error) {
+      this.options.logger.warn('enqueueDue => job queued, journal not marked', {
+        endpointId: endpoint.id,
+        error: errorName(error),
+      });
+    }
+  }
+}
+
+/**
+ * Whether the job queued at `state.enqueuedAt` may still be waiting on the queue: it was queued less than
+ * {@link QUEUED_JOB_WAIT_MS} (or the endpoint's period) ago, and no run has written the journal since
+ * (each run's write drops the mark, `HeldLease.write`; a job put back by the worker marks it again). A
+ * mark further in the future than that (a clock far off) does not hold the endpoint back either.
+ */
+function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: number): boolean {
+  const queuedAt = Date.parse(state.enqueuedAt ?? '');
+  if (Number.isNaN(queuedAt)) return false;
+  const wait = Math.min(QUEUED_JOB_WAIT_MS, endpoint.rotationPeriodHours * HOUR_MS);
+  return Math.abs(now - queuedAt) < wait;
 }
 
 /**

@@ -297,6 +297,7 @@ function crashingJournal(inner: RotationJournal, step: string): RotationJournal 
     renewLease: (lease, ttl) => guard(() => inner.renewLease(lease, ttl)),
     releaseLease: (lease) => guard(() => inner.releaseLease(lease)),
     getState: (id) => guard(() => inner.getState(id)),
+    markEnqueued: (id, at) => guard(() => inner.markEnqueued(id, at)),
     write: (lease, ttl, entry) =>
       guard(async () => {
         // 'finish': die when the success row is about to be written, i.e. after the main secret version exists.

@@ -222,6 +222,45 @@ describe('Class: TableRotationJournal', () => {
     });
   });
 
+  describe('Method: markEnqueued', () => {
+    it('sets enqueuedAt in the state row and keeps the rest of it', async () => {
+      // Prepare: a run journaled a step and stopped
+      const lease = await journal.acquireLease('ep-mark', 'run-a', TTL);
+      await journal.releaseLease(await journal.write(lease!, TTL, entry('created')));
+
+      // Act
+      const marked = await journal.markEnqueued('ep-mark', '2026-01-01T00:15:00.000Z');
+      const fresh = await journal.markEnqueued('ep-mark-new', '2026-01-01T00:15:00.000Z');
+
+      // Assess
+      expect([marked, fresh]).toEqual([true, true]);
+      expect((await journal.getState('ep-mark')).state).toEqual({
+        ...entry('created').state,
+        enqueuedAt: '2026-01-01T00:15:00.000Z',
+      });
+      expect(await reader.state('ep-mark-new')).toEqual({ enqueuedAt: '2026-01-01T00:15:00.000Z' });
+    });
+
+    it("gives the mark up when a run writes the state row between the timer's read and its write", async () => {
+      // Prepare: one endpoint with a state row, one without; a run journals each just before the mark lands
+      const first = await journal.acquireLease('ep-mark-race', 'run-a', TTL);
+      const held = await journal.write(first!, TTL, entry('created'));
+      flaky.beforeNextWrite(async () => void (await journal.write(held, TTL, entry('set'))));
+      const marked = await journal.markEnqueued('ep-mark-race', '2026-01-01T00:15:00.000Z');
+      const other = await journal.acquireLease('ep-mark-race-new', 'run-b', TTL);
+      flaky.beforeNextWrite(async () => void (await journal.write(other!, TTL, entry('created'))));
+
+      // Act
+      const created = await journal.markEnqueued('ep-mark-race-new', '2026-01-01T00:15:00.000Z');
+
+      // Assess: the runs' writes stand
+      expect(flaky.pending).toBe(false);
+      expect([marked, created]).toEqual([false, false]);
+      expect(await reader.state('ep-mark-race')).toEqual(entry('set').state);
+      expect(await reader.state('ep-mark-race-new')).toEqual(entry('created').state);
+    });
+  });
+
   describe('Method: releaseLease', () => {
     it('frees the lease even when the answer to the delete was lost', async () => {
       // Prepare

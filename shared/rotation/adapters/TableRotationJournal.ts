@@ -30,7 +30,9 @@ const STATE = 'state';
  * the lease row replaced with `If-Match: <etag>` plus the state row and the step row. Table storage
  * applies all of it or none of it, so the lease check and the write cannot come apart — not even when
  * a retry of the write lands long after the lease lapsed. A renewal is that transaction with the lease
- * row alone.
+ * row alone. `markEnqueued` (the timer's note of a queued job) is the one write without the lease: a
+ * replace of the state row `If-Match` the ETag it just read (or a create when there is none), refused when
+ * a run wrote first.
  *
  * Every conditional write is retried when transient. A retry of a write that had landed (its answer
  * lost) finds the row changed and is refused; the lease row then carries our owner and the expiry we
@@ -89,6 +91,18 @@ export class TableRotationJournal implements RotationJournal {
     ];
     if (entry.step) rows.push(['upsert', stepRow(partitionKey, entry.step), 'Replace']);
     return this.fencedWrite(lease, ttlMs, rows);
+  }
+
+  async markEnqueued(endpointId: string, at: string): Promise<boolean> {
+    const table = await this.table();
+    const row = await this.retry(() => this.find<{ state: string }>(endpointId, STATE));
+    const state: RotationState = { ...(row ? (JSON.parse(row.state) as RotationState) : {}), enqueuedAt: at };
+    const entity = { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(state) };
+    // 409: a run created the row first; 412 or 404: a run wrote it (or it went) since we read it.
+    const written = await this.conditionally([404, 409, 412], () =>
+      row ? table.updateEntity(entity, 'Replace', { etag: row.etag }) : table.createEntity(entity),
+    );
+    return written !== undefined;
   }
 
   /** Renews `lease` and applies `rows` in one transaction, or throws `LeaseLostError` and applies nothing. */

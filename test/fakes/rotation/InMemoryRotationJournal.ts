@@ -92,6 +92,16 @@ export class InMemoryRotationJournal implements RotationJournal {
     return renewed;
   }
 
+  async markEnqueued(endpointId: string, at: string): Promise<boolean> {
+    this.faults.check();
+    const seen = this.states.get(endpointId);
+    // Yield once, as the read and the conditional write would; a run's write meanwhile wins.
+    await Promise.resolve();
+    if (this.states.get(endpointId) !== seen) return false;
+    this.states.set(endpointId, { ...seen, enqueuedAt: at });
+    return true;
+  }
+
   /** Test set-up: a state row as an earlier run would have left it (no lease, no fault). */
   seedState(endpointId: string, state: RotationState): void {
     this.states.set(endpointId, state);

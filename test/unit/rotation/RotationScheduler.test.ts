@@ -1,4 +1,7 @@
+import { DependencyUnavailableError } from '../../../shared/errors';
+import { ArmThrottledError } from '../../../shared/rotation/errors';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import { CrashError } from '../../fakes/rotation/FaultPlan';
 
 describe('Class: RotationScheduler', () => {
   describe('Method: enqueueDue', () => {
@@ -102,16 +105,11 @@ describe('Class: RotationScheduler', () => {
       f.clock.advance(60_001);
       const lapsed = await f.services.scheduler.enqueueDue(f.clock.now());
 
-      // Assess
+      // Assess: drift-checked's job from the first tick is still waiting on the queue
       expect(working).toEqual({ due: 1, enqueued: 1, failed: 0 });
       expect(queuedWhileWorking).toEqual(['drift-checked']);
-      expect(lapsed).toEqual({ due: 2, enqueued: 2, failed: 0 });
-      expect(
-        f.jobs.jobs
-          .map((j) => j.endpointId)
-          .slice(1)
-          .sort(),
-      ).toEqual(['being-rotated', 'drift-checked']);
+      expect(lapsed).toEqual({ due: 1, enqueued: 1, failed: 0 });
+      expect(f.jobs.jobs.map((j) => j.endpointId).slice(1)).toEqual(['being-rotated']);
     });
 
     it('leaves a failure only a person can fix to the person for a day, and retries other failures every tick', async () => {
@@ -134,13 +132,20 @@ describe('Class: RotationScheduler', () => {
       f.journal.seedState('drifted', failedWith('DRIFT_DETECTED'));
       f.journal.seedState('outage-hit', failedWith('DependencyUnavailable'));
       f.journal.seedState('v1-key-auth-off', failedWith('V1_KEY_AUTH_DISABLED'));
+      const getCurrent = f.secrets.getCurrent.bind(f.secrets);
+      f.secrets.getCurrent = async (name) => {
+        if (name.startsWith('outage-hit')) throw new DependencyUnavailableError('keyVault', 'down');
+        return getCurrent(name);
+      };
       const ticks: string[][] = [];
 
-      // Act: a tick every 15 minutes for a day and one more
+      // Act: a tick every 15 minutes for a day and one more; the worker takes the outage's job, which fails again
       for (let tick = 0; tick <= 96; tick += 1) {
         f.jobs.jobs.length = 0;
         await f.services.scheduler.enqueueDue(f.clock.now());
         ticks.push(f.jobs.jobs.map((j) => j.endpointId).sort());
+        for (const job of f.jobs.jobs.filter((j) => j.endpointId === 'outage-hit'))
+          await f.services.rotator.run(job).catch(() => undefined);
         f.clock.advanceHours(0.25);
       }
 
@@ -172,6 +177,96 @@ describe('Class: RotationScheduler', () => {
       // Assess
       expect(whileDrifted).toBe(0);
       expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['demo-key']);
+    });
+
+    it('queues one job per due endpoint while the queue is not drained, and again once that job can no longer be waiting', async () => {
+      // Prepare: a backlog that ARM throttling holds up: nothing is taken off the queue for an hour and more
+      const f = buildRotationFixture();
+      for (let i = 0; i < 50; i += 1) f.addEndpoint({ id: `backlog-${i}` });
+      const perTick: number[] = [];
+
+      // Act: a tick every 15 minutes (the default schedule) for an hour and a half
+      for (let tick = 0; tick < 6; tick += 1) {
+        const before = f.jobs.jobs.length;
+        await f.services.scheduler.enqueueDue(f.clock.now());
+        perTick.push(f.jobs.jobs.length - before);
+        f.clock.advanceHours(0.25);
+      }
+
+      // Assess: the first tick's jobs wait and are not queued again; an hour on, a job still not taken
+      // (a lost message) is queued once more
+      expect(perTick).toEqual([50, 0, 0, 0, 50, 0]);
+      expect(new Set(f.jobs.jobs.slice(0, 50).map((j) => j.endpointId)).size).toBe(50);
+      expect(f.logs.filter((l) => l.includes('enqueueDue => done'))[1]).toMatch(
+        /due=0 enqueued=0 failed=0 waiting=50/,
+      );
+    });
+
+    it('queues again on the next tick once a run took the job and failed, and never for a run that finished', async () => {
+      // Prepare: two never-rotated endpoints; Key Vault fails for one of them
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'kv-outage' });
+      f.addEndpoint({ id: 'rotates-fine' });
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      const getCurrent = f.secrets.getCurrent.bind(f.secrets);
+      f.secrets.getCurrent = async (name) => {
+        if (name.startsWith('kv-outage')) throw new Error('vault down');
+        return getCurrent(name);
+      };
+
+      // Act: the worker takes both jobs (one fails), then the next tick
+      for (const queued of f.jobs.jobs.splice(0)) await f.services.rotator.run(queued).catch(() => undefined);
+      f.clock.advanceHours(0.25);
+      await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['kv-outage']);
+    });
+
+    it('queues no other job while the worker has put the job back on the queue for ARM throttling', async () => {
+      // Prepare: the run gets past create, then ARM throttles the regenerate; the worker puts the job back
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      f.keys.failNext('regenerateKey', new ArmThrottledError(30));
+      const outcome = await f.services.worker.handle(f.jobs.jobs[0], 1);
+      const queued = f.jobs.jobs.length;
+
+      // Act: the next ticks, while the copy waits (a backlog holds it up)
+      for (let tick = 0; tick < 3; tick += 1) {
+        f.clock.advanceHours(0.25);
+        await f.services.scheduler.enqueueDue(f.clock.now());
+      }
+
+      // Assess: the rotation is half-done (due), but its job is on the queue
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'throttled' });
+      expect((await f.journal.getState('demo-key')).state.active?.step).toBe('created');
+      expect(queued).toBe(2);
+      expect(f.jobs.jobs).toHaveLength(2);
+    });
+
+    it('queues a job again at the first tick after a run that took it died mid-rotation and its lease lapsed', async () => {
+      // Prepare: the run dies right after it journaled its first step (counted on an uninterrupted run)
+      const reference = buildRotationFixture();
+      reference.addEndpoint();
+      await reference.services.rotator.run({ endpointId: 'demo-key', reason: 'schedule', requestedAt: '' });
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      f.faults.crashAfter(reference.faults.mutations.indexOf('journal.write') + 1);
+      await expect(f.services.worker.handle(f.jobs.jobs[0], 1)).rejects.toBeInstanceOf(CrashError);
+      f.faults.revive();
+
+      // Act: a tick while its lease holds, and the first after it lapsed (600 s)
+      f.clock.advanceHours(0.1);
+      const whileHeld = await f.services.scheduler.enqueueDue(f.clock.now());
+      f.clock.advanceHours(0.25);
+      const lapsed = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      expect((await f.journal.getState('demo-key')).state.active?.step).toBe('started');
+      expect(whileHeld).toMatchObject({ enqueued: 0 });
+      expect(lapsed).toMatchObject({ enqueued: 1 });
     });
 
     it('keeps going when one endpoint cannot be read', async () => {
