@@ -11,6 +11,7 @@ import {
   AuthModeNotKeyError,
   DriftDetectedError,
   EndpointBusyError,
+  errorCode,
   LeaseLostError,
   UNSAFE_REGENERATION,
 } from './errors';
@@ -185,6 +186,7 @@ export class KeyRotator {
     }
     switch (plan.kind) {
       case 'skip':
+        if (plan.rotatedAt) await this.journalRotatedAt(endpoint, state, plan.rotatedAt, held);
         return { status: 'skipped', endpointId: endpoint.id, reason: plan.reason, detail: plan.detail };
       case 'drift':
         await recorder.drift(held, endpoint, state, plan.detail);
@@ -216,6 +218,29 @@ export class KeyRotator {
         };
         return { state: await recorder.started(held, endpoint, state, active), active };
       }
+    }
+  }
+
+  /**
+   * A job found the endpoint not due by Key Vault's `rotatedAt` tag alone: the journal does not know that
+   * rotation (its table was recreated, or the endpoint registered again). The timer reads the journal
+   * only, so it would queue a job on every tick that is skipped here, until Key Vault's due time; the
+   * journal takes the tag's time as the last rotation, and both judge "due" alike. The status, which reads
+   * both, shows the same. Best effort: the skip stands either way.
+   */
+  private async journalRotatedAt(
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    rotatedAt: string,
+    held: HeldLease,
+  ): Promise<void> {
+    try {
+      await held.write({ state: { ...state, lastRotatedAt: rotatedAt } });
+    } catch (error) {
+      this.options.logger.warn('rotate => not due by Key Vault, journal not updated', {
+        endpointId: endpoint.id,
+        error: errorCode(error),
+      });
     }
   }
 

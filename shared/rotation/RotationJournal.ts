@@ -54,7 +54,10 @@ export interface RotationState {
   readonly lastOutcome?: 'succeeded' | 'failed' | 'skipped';
   readonly lastOutcomeAt?: string;
   readonly lastRotationId?: string;
-  /** ISO time of the last successful finish. */
+  /**
+   * ISO time of the last successful finish, or Key Vault's `rotatedAt` tag when a run found that later
+   * (the journal had lost the rotation it tells of).
+   */
   readonly lastRotatedAt?: string;
   readonly lastSlot?: KeySlot;
   readonly lastError?: RotationFailure;

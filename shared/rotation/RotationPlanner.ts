@@ -9,7 +9,13 @@ import { slotStoppedBeingCurrentAt } from './slotHistory';
 export type RotationPlan =
   | { readonly kind: 'rotate'; readonly slot: KeySlot }
   | { readonly kind: 'onboard'; readonly keys: EndpointKeys }
-  | { readonly kind: 'skip'; readonly reason: 'notDue' | 'inGrace'; readonly detail: string }
+  | {
+      readonly kind: 'skip';
+      readonly reason: 'notDue' | 'inGrace';
+      readonly detail: string;
+      /** Not due by Key Vault's `rotatedAt` tag, later than the journal's last rotation: that tag (ISO). */
+      readonly rotatedAt?: string;
+    }
   /** Finish the rotation whose pending secret (tagged with its id and slot) the endpoint's slot already holds. */
   | { readonly kind: 'repair'; readonly rotationId: string; readonly slot: KeySlot }
   | { readonly kind: 'drift'; readonly detail: string };
@@ -49,7 +55,12 @@ export class RotationPlanner {
     const { secrets, keys } = this.options;
     const current = await secrets.getCurrent(endpoint.secretName);
     if (current && waitsForSchedule(job, endpoint, state, current, now))
-      return { kind: 'skip', reason: 'notDue', detail: 'the last rotation is more recent than the period' };
+      return {
+        kind: 'skip',
+        reason: 'notDue',
+        detail: 'the last rotation is more recent than the period',
+        ...rotatedLaterInKeyVault(state, current),
+      };
     const endpointKeys = await keys.listKeys(endpoint);
     if (!current) return { kind: 'onboard', keys: endpointKeys };
 
@@ -153,6 +164,15 @@ function waitsForSchedule(
   const nextDueMs = nextDueAt(endpoint, state, current) ?? now;
   const expiresOnMs = current.expiresOn?.getTime();
   return expiresOnMs === undefined || expiresOnMs >= nextDueMs;
+}
+
+/** Key Vault's `rotatedAt` tag (ISO) when it is later than the journal's last rotation, or nothing. */
+function rotatedLaterInKeyVault(state: RotationState, current: SecretVersion): { rotatedAt?: string } {
+  const tagged = lastRotatedAt({}, current);
+  const journaled = lastRotatedAt(state);
+  return tagged !== undefined && (journaled === undefined || tagged > journaled)
+    ? { rotatedAt: new Date(tagged).toISOString() }
+    : {};
 }
 
 /** Epoch ms of the last rotation we know of, if any. */

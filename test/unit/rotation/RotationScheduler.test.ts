@@ -269,6 +269,38 @@ describe('Class: RotationScheduler', () => {
       expect(lapsed).toMatchObject({ enqueued: 1 });
     });
 
+    it('queues an endpoint whose last rotation only Key Vault knows once, not on every tick until Key Vault says it is due', async () => {
+      // Prepare: rotated an hour ago; then the journal was lost (table recreated), Key Vault's rotatedAt tag remains
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({ endpointId: 'demo-key', reason: 'manual', requestedAt: '' });
+      f.journal.seedState('demo-key', {});
+      f.clock.advanceHours(1);
+      const queued: string[] = [];
+      const outcomes: unknown[] = [];
+      const describes = () => f.keys.calls.filter((c) => c.startsWith('describe')).length;
+      const describesBefore = describes();
+
+      // Act: a tick every 15 minutes for 3 hours, the worker draining the queue after each
+      for (let tick = 0; tick < 12; tick += 1) {
+        await f.services.scheduler.enqueueDue(f.clock.now());
+        for (const job of f.jobs.jobs.splice(0)) {
+          queued.push(job.endpointId);
+          outcomes.push(await f.services.worker.handle(job, 1));
+        }
+        f.clock.advanceHours(0.25);
+      }
+      const describesWhileNotDue = describes() - describesBefore;
+      f.clock.advanceHours(100);
+      await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess: one job, skipped as not due; queued again once the period since the rotation has passed
+      expect(queued).toEqual(['demo-key']);
+      expect(outcomes).toEqual([expect.objectContaining({ status: 'skipped', reason: 'notDue' })]);
+      expect(describesWhileNotDue).toBe(1);
+      expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['demo-key']);
+    });
+
     it('keeps going when one endpoint cannot be read', async () => {
       // Prepare
       const f = buildRotationFixture();
