@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import { MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
-import { ArmThrottledError, errorCode, LeaseLostError, needsOperator, safeMessage } from './errors';
+import { ArmThrottledError, errorCode, LeaseLostError, needsOperator } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
 import {
@@ -14,6 +13,7 @@ import {
   type RotationReason,
 } from './RotationJob';
 import type { RotationJournal } from './RotationJournal';
+import type { RotationRecorder } from './RotationRecorder';
 
 /** Least delay before a "rotate now" that met a running rotation is tried again. */
 const BUSY_RETRY_SECONDS = 30;
@@ -45,7 +45,8 @@ export type RotationJobOutcome =
 export interface RotationJobHandlerOptions {
   rotator: Pick<KeyRotator, 'run'>;
   journal: RotationJournal;
-  clock: Clock;
+  /** Writes the poison record of a job's last delivery. */
+  recorder: Pick<RotationRecorder, 'poisoned'>;
   logger: Logger;
   /** host.json `extensions.queues.maxDequeueCount`. @default 5 */
   maxDequeueCount?: number;
@@ -198,44 +199,21 @@ export class RotationJobHandler {
   }
 
   private async recordPoison(job: RotationJob, error: unknown, dequeueCount: number): Promise<void> {
-    const { journal, clock, logger } = this.options;
-    const at = new Date(clock.now()).toISOString();
-    const code = errorCode(error);
-    const message = `Gave up after ${dequeueCount} deliveries; the job goes to the poison queue. Last error: ${safeMessage(error)}`;
-    try {
-      // Under the endpoint's lease like every journal write; a run holding it now owns the journal.
-      const lease = await journal.acquireLease(job.endpointId, `poison-${randomUUID()}`, POISON_LEASE_MS);
-      if (lease) {
-        const held = new HeldLease(journal, lease, POISON_LEASE_MS);
-        try {
-          const { state } = await journal.getState(job.endpointId);
-          const rotationId = state.active?.rotationId ?? state.lastError?.rotationId ?? 'none';
-          await held.write({
-            state: {
-              ...state,
-              lastOutcome: 'failed',
-              lastOutcomeAt: at,
-              lastError: {
-                code,
-                message,
-                step: 'poison',
-                at,
-                ...(rotationId !== 'none' ? { rotationId } : {}),
-              },
-            },
-            step: { rotationId, step: 'poison', at, detail: `${code} after ${dequeueCount} deliveries` },
-          });
-        } finally {
-          await held.release();
-        }
-      }
-    } catch {
-      // The journal may be what is failing; the log line below still tells the story.
+    const { journal, recorder, logger } = this.options;
+    // Under the endpoint's lease like every journal write; a run holding it now owns the journal. The
+    // journal may be what is failing: the log line below still tells the story.
+    const lease = await journal
+      .acquireLease(job.endpointId, `poison-${randomUUID()}`, POISON_LEASE_MS)
+      .catch(() => undefined);
+    if (lease) {
+      const held = new HeldLease(journal, lease, POISON_LEASE_MS);
+      await recorder.poisoned(held, job.endpointId, error, dequeueCount).catch(() => undefined);
+      await held.release();
     }
     logger.error('handle => job goes to poison queue', {
       endpointId: job.endpointId,
       reason: job.reason,
-      code,
+      code: errorCode(error),
       dequeueCount,
     });
   }

@@ -11,6 +11,7 @@ import {
   abandonedStep,
   type ActiveRotation,
   type JournalEntry,
+  type RotationFailure,
   type RotationJournal,
   type RotationState,
 } from './RotationJournal';
@@ -217,12 +218,7 @@ export class RotationRecorder {
       step = nextStep(state.active);
       rotationId = state.active?.rotationId;
       await writer.write({
-        state: {
-          ...state,
-          lastOutcome: 'failed',
-          lastOutcomeAt: at,
-          lastError: { code, message, step, at, ...(rotationId ? { rotationId } : {}) },
-        },
+        state: failedState(state, { code, message, step, at, ...(rotationId ? { rotationId } : {}) }),
         ...(rotationId ? { step: { rotationId, step: 'failed', at, detail: `${step}: ${code}` } } : {}),
       });
     } catch {
@@ -239,6 +235,34 @@ export class RotationRecorder {
       reason: code,
       time: at,
       ...(rotationId ? { rotationId } : {}),
+    });
+  }
+
+  /**
+   * A job gave up on its last delivery and goes to the poison queue, where nobody reads it by default: the
+   * state row says so, naming the rotation it was in (if any), so the status API shows why. Failures
+   * are thrown: `RotationJobHandler` logs the poison message whether or not the journal took it.
+   */
+  async poisoned(
+    writer: JournalWriter,
+    endpointId: string,
+    error: unknown,
+    dequeueCount: number,
+  ): Promise<void> {
+    const at = this.now();
+    const code = errorCode(error);
+    const message = `Gave up after ${dequeueCount} deliveries; the job goes to the poison queue. Last error: ${safeMessage(error)}`;
+    const { state } = await this.options.journal.getState(endpointId);
+    const rotationId = state.active?.rotationId ?? state.lastError?.rotationId ?? 'none';
+    await writer.write({
+      state: failedState(state, {
+        code,
+        message,
+        step: 'poison',
+        at,
+        ...(rotationId !== 'none' ? { rotationId } : {}),
+      }),
+      step: { rotationId, step: 'poison', at, detail: `${code} after ${dequeueCount} deliveries` },
     });
   }
 
@@ -290,4 +314,9 @@ export class RotationRecorder {
   private now(): string {
     return new Date(this.options.clock.now()).toISOString();
   }
+}
+
+/** The state row of a failed run: the row as it was, with the failure as its last outcome and error. */
+function failedState(state: RotationState, failure: RotationFailure): RotationState {
+  return { ...state, lastOutcome: 'failed', lastOutcomeAt: failure.at, lastError: failure };
 }

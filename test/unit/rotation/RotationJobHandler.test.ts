@@ -9,9 +9,16 @@ import {
 } from '../../../shared/rotation/errors';
 import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
 import { DRIFT_LEASE_OWNER_PREFIX } from '../../../shared/rotation/RotationJournal';
+import { RotationRecorder } from '../../../shared/rotation/RotationRecorder';
 import { V1_RULES, V1RuleError } from '../../../shared/v1/v1Rules';
 import { CapturingLogger } from '../../fakes/capture';
-import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
+
+/** A recorder over the fixture's fakes, for handlers built around a stand-in rotator. */
+function recorderFor(f: RotationFixture): RotationRecorder {
+  const { journal, events, telemetry, clock } = f;
+  return new RotationRecorder({ journal, events, telemetry, clock, logger: silentLogger });
+}
 
 const message = { endpointId: 'demo-key', reason: 'schedule', requestedAt: '2026-01-01T00:00:00Z' };
 
@@ -43,8 +50,8 @@ describe('Class: RotationJobHandler', () => {
       const handler = new RotationJobHandler({
         rotator: { run: () => Promise.reject(new LeaseLostError('demo-key')) },
         journal: f.journal,
+        recorder: recorderFor(f),
         jobs: f.jobs,
-        clock: f.clock,
         logger: silentLogger,
       });
 
@@ -65,7 +72,7 @@ describe('Class: RotationJobHandler', () => {
       const handler = new RotationJobHandler({
         rotator: { run: () => Promise.reject(new KeyNotAcceptedError('demo-key', 401)) },
         journal: f.journal,
-        clock: f.clock,
+        recorder: recorderFor(f),
         logger: silentLogger,
       });
 
@@ -99,8 +106,8 @@ describe('Class: RotationJobHandler', () => {
       const handler = new RotationJobHandler({
         rotator: f.services.rotator,
         journal: f.journal,
+        recorder: recorderFor(f),
         jobs: f.jobs,
-        clock: f.clock,
         logger: silentLogger,
         maxDeferrals: 2,
       });
@@ -221,8 +228,8 @@ describe('Class: RotationJobHandler', () => {
       const handler = new RotationJobHandler({
         rotator: f.services.rotator,
         journal: f.journal,
+        recorder: recorderFor(f),
         jobs: f.jobs,
-        clock: f.clock,
         logger: silentLogger,
         maxDeferrals: 2,
       });
@@ -255,8 +262,8 @@ describe('Class: RotationJobHandler', () => {
       const handler = new RotationJobHandler({
         rotator: { run: () => Promise.reject(new Error('not reached')) },
         journal: f.journal,
+        recorder: recorderFor(f),
         jobs: f.jobs,
-        clock: f.clock,
         logger,
       });
       const malformed = { endpointId: 'demo-key', reason: 'rotate', key: 'NOT-TO-BE-LOGGED' };
