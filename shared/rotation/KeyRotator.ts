@@ -125,55 +125,69 @@ export class KeyRotator {
     job: RotationJob,
     held: HeldLease,
   ): Promise<RotationOutcome> {
-    const { journal, recorder, keys } = this.options;
+    const { journal, recorder } = this.options;
     let { state } = await journal.getState(endpoint.id);
     if (refusedAndRequestedAgain(state, job)) state = await recorder.abandoned(held, endpoint, state);
-    let active = state.active;
-    const resumed = active !== undefined;
+    const active = state.active;
     try {
-      if (state.unsentEvent) {
-        this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
-          endpointId: endpoint.id,
-          type: state.unsentEvent.event.type,
-          eventId: state.unsentEvent.eventId,
-        });
-        state = await recorder.sendUnsent(held, state);
-      }
+      state = await this.sendLeftBehindEvent(endpoint, state, held);
       // That event is all a disabled endpoint's run is for.
       if (!endpoint.enabled) return { status: 'skipped', endpointId: endpoint.id, reason: 'disabled' };
-      if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
-      const described = await keys.describe(endpoint);
-      if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
-      if (!active) {
-        const started = await this.start(endpoint, job, state, held);
-        if ('status' in started) return started;
-        ({ state, active } = started);
-      }
-      return await this.drive(endpoint, state, active, resumed, held);
+      await this.requireKeyAuth(endpoint);
+      if (!active) return await this.start(endpoint, job, state, held);
+      return await this.drive(endpoint, state, active, true, held);
     } catch (error) {
-      // ARM throttling postpones a rotation, it does not fail it: no RotationFailed record or event. The
-      // journal keeps the step reached, so the deferred job resumes there (RotationJobHandler).
-      if (error instanceof ArmThrottledError)
-        this.options.logger.info('rotate => deferred, ARM is throttling writes', {
-          endpointId: endpoint.id,
-          retryAfterSeconds: error.retryAfterSeconds ?? 0,
-        });
-      else if (error instanceof LeaseLostError)
-        this.options.logger.warn('rotate => lease lost to another run, which carries on', {
-          endpointId: endpoint.id,
-        });
-      else await recorder.failed(held, endpoint, error);
+      await this.reportStopped(endpoint, error, held);
       throw error;
     }
   }
 
-  /** Plans a new rotation; onboarding and repair happen here. */
+  /** Sends the `KeyRotated` event a stopped run left unsent in the journal, if any. */
+  private async sendLeftBehindEvent(
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    held: HeldLease,
+  ): Promise<RotationState> {
+    if (!state.unsentEvent) return state;
+    this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
+      endpointId: endpoint.id,
+      type: state.unsentEvent.event.type,
+      eventId: state.unsentEvent.eventId,
+    });
+    return this.options.recorder.sendUnsent(held, state);
+  }
+
+  /** Both the registration and the endpoint itself must say `Key`: a token endpoint has no keys to rotate. */
+  private async requireKeyAuth(endpoint: ManagedEndpoint): Promise<void> {
+    if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
+    const described = await this.options.keys.describe(endpoint);
+    if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
+  }
+
+  /**
+   * Records why a run stopped. ARM throttling postpones a rotation, it does not fail it: no RotationFailed
+   * record or event, and the journal keeps the step reached, so the deferred job resumes there
+   * (RotationJobHandler). A run that lost its lease leaves the journal to the run that took it.
+   */
+  private async reportStopped(endpoint: ManagedEndpoint, error: unknown, held: HeldLease): Promise<void> {
+    const { logger, recorder } = this.options;
+    if (error instanceof ArmThrottledError)
+      logger.info('rotate => deferred, ARM is throttling writes', {
+        endpointId: endpoint.id,
+        retryAfterSeconds: error.retryAfterSeconds ?? 0,
+      });
+    else if (error instanceof LeaseLostError)
+      logger.warn('rotate => lease lost to another run, which carries on', { endpointId: endpoint.id });
+    else await recorder.failed(held, endpoint, error);
+  }
+
+  /** Plans a new rotation and drives it; onboarding and repair happen here. */
   private async start(
     endpoint: ManagedEndpoint,
     job: RotationJob,
     state: RotationState,
     held: HeldLease,
-  ): Promise<RotationOutcome | { state: RotationState; active: ActiveRotation }> {
+  ): Promise<RotationOutcome> {
     const { recorder, clock, steps } = this.options;
     let plan = await this.planner.plan(endpoint, job, state, clock.now());
     let onboarding = false;
@@ -216,7 +230,8 @@ export class KeyRotator {
           startedAt: new Date(clock.now()).toISOString(),
           ...(onboarding ? { onboarding } : {}),
         };
-        return { state: await recorder.started(held, endpoint, state, active), active };
+        const started = await recorder.started(held, endpoint, state, active);
+        return this.drive(endpoint, started, active, false, held);
       }
     }
   }
