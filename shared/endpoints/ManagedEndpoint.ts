@@ -30,6 +30,11 @@ export type AuthMode = (typeof AUTH_MODES)[number];
 export const KEY_SLOTS = ['Primary', 'Secondary'] as const;
 export type KeySlot = (typeof KEY_SLOTS)[number];
 
+/** Whether `value` names a key slot, e.g. a Key Vault tag read back (tags are any text). */
+export function isKeySlot(value: unknown): value is KeySlot {
+  return KEY_SLOTS.some((slot) => slot === value);
+}
+
 /** Returns the slot that is not `slot`. */
 export function otherSlot(slot: KeySlot): KeySlot {
   return slot === 'Primary' ? 'Secondary' : 'Primary';

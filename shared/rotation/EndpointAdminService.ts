@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { isKeySlot, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
 import { retryWhileStale } from '../optimisticChange';
@@ -154,7 +154,7 @@ export class EndpointAdminService {
     const holdEndsAt = operatorHoldEndsAt(state);
     return {
       endpoint,
-      ...(slot === 'Primary' || slot === 'Secondary' ? { slotInUse: slot } : {}),
+      ...(isKeySlot(slot) ? { slotInUse: slot } : {}),
       ...(current ? { secretVersion: current.version } : {}),
       ...(last !== undefined ? { lastRotatedAt: new Date(last).toISOString() } : {}),
       ...(endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt

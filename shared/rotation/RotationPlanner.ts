@@ -1,4 +1,4 @@
-import { type KeySlot, type ManagedEndpoint, otherSlot } from '../endpoints/ManagedEndpoint';
+import { isKeySlot, type KeySlot, type ManagedEndpoint, otherSlot } from '../endpoints/ManagedEndpoint';
 import { type EndpointKeyClient, type EndpointKeys, keyOf } from './EndpointKeyClient';
 import type { RotationJob } from './RotationJob';
 import type { RotationState } from './RotationJournal';
@@ -99,7 +99,7 @@ export class RotationPlanner {
     const pending = await this.options.secrets.getCurrent(pendingSecretName(endpoint.secretName));
     const slot = pending?.tags[SECRET_TAGS.slot];
     const rotationId = pending?.tags[SECRET_TAGS.rotationId];
-    if (pending?.enabled && rotationId && (slot === 'Primary' || slot === 'Secondary'))
+    if (pending?.enabled && rotationId && isKeySlot(slot))
       if (pending.value !== '' && keyOf(keys, slot) === pending.value)
         return { kind: 'repair', rotationId, slot };
     return {
@@ -114,7 +114,7 @@ export class RotationPlanner {
 /** The slot whose key equals the secret's value (tag first, to break the tie if both keys are equal). */
 export function slotHolding(secret: SecretVersion, keys: EndpointKeys): KeySlot | undefined {
   const tagged = secret.tags[SECRET_TAGS.slot];
-  if ((tagged === 'Primary' || tagged === 'Secondary') && keyOf(keys, tagged) === secret.value) return tagged;
+  if (isKeySlot(tagged) && keyOf(keys, tagged) === secret.value) return tagged;
   if (keys.primaryKey === secret.value) return 'Primary';
   if (keys.secondaryKey === secret.value) return 'Secondary';
   return undefined;
