@@ -8,7 +8,7 @@ import type { EndpointKeyClient } from './EndpointKeyClient';
 import { EndpointNotFoundError } from './errors';
 import { HeldLease } from './HeldLease';
 import { DRIFT_LEASE_OWNER_PREFIX, type RotationJournal } from './RotationJournal';
-import { slotHolding } from './RotationPlanner';
+import { driftDetail, slotHolding } from './RotationPlanner';
 import type { SecretStore } from './SecretStore';
 
 /** Result of comparing Key Vault with the endpoint's keys. Carries names and versions, never a key. */
@@ -79,9 +79,7 @@ export class DriftDetector {
           });
         return report({ inSync: true, status: 'inSync', slot, secretVersion: current.version });
       }
-      const detail = current.enabled
-        ? `version ${current.version} matches neither key of the endpoint`
-        : `the current version ${current.version} is disabled`;
+      const detail = driftDetail(current);
       await held.write({
         state: { ...state, drift: { detected: true, at: checkedAt, detail } },
       });

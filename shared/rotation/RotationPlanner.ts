@@ -102,12 +102,7 @@ export class RotationPlanner {
     if (pending?.enabled && rotationId && isKeySlot(slot))
       if (pending.value !== '' && keyOf(keys, slot) === pending.value)
         return { kind: 'repair', rotationId, slot };
-    return {
-      kind: 'drift',
-      detail: current.enabled
-        ? `version ${current.version} matches neither key of the endpoint`
-        : `the current version ${current.version} is disabled`,
-    };
+    return { kind: 'drift', detail: driftDetail(current) };
   }
 }
 
@@ -118,6 +113,16 @@ export function slotHolding(secret: SecretVersion, keys: EndpointKeys): KeySlot 
   if (keys.primaryKey === secret.value) return 'Primary';
   if (keys.secondaryKey === secret.value) return 'Secondary';
   return undefined;
+}
+
+/**
+ * Why Key Vault's current version counts as drift when {@link slotHolding} finds no slot for it: the
+ * `detail` of the journal's drift record and of the `DriftDetected` event.
+ */
+export function driftDetail(current: SecretVersion): string {
+  return current.enabled
+    ? `version ${current.version} matches neither key of the endpoint`
+    : `the current version ${current.version} is disabled`;
 }
 
 /** Due when never rotated, or the last rotation (journal or Key Vault tag, whichever is later) is a period old. */
