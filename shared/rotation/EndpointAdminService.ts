@@ -16,16 +16,19 @@ import {
   RotationInProgressError,
 } from './errors';
 import { HeldLease } from './HeldLease';
+import type { RotationEvent } from './RotationEventSink';
 import type { RotationJob, RotationJobQueue } from './RotationJob';
 import {
   abandonedStep,
+  type ActiveRotation,
   isRotationRunning,
   type RotationFailure,
   type RotationJournal,
+  type RotationState,
 } from './RotationJournal';
 import { lastRotatedAt, nextDueAt } from './RotationPlanner';
 import { operatorHoldEndsAt } from './RotationScheduler';
-import { SECRET_TAGS, type SecretStore } from './SecretStore';
+import { SECRET_TAGS, type SecretStore, type SecretVersion } from './SecretStore';
 
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
 const REGISTER_LEASE_MS = 60_000;
@@ -43,17 +46,17 @@ export interface EndpointStatus {
    * (`POST …/rotate` after the fix runs at once).
    */
   readonly waitingForOperatorUntil?: string;
-  readonly lastOutcome?: string;
+  readonly lastOutcome?: RotationState['lastOutcome'];
   readonly lastError?: RotationFailure;
-  readonly drift?: { readonly detected: boolean; readonly at: string; readonly detail: string };
-  readonly inProgress?: {
-    readonly rotationId: string;
-    readonly slot: KeySlot;
-    readonly step: string;
-    readonly startedAt: string;
-  };
+  readonly drift?: RotationState['drift'];
+  /** The rotation under way: the step it last completed (`ActiveRotation`). */
+  readonly inProgress?: Pick<ActiveRotation, 'rotationId' | 'slot' | 'step' | 'startedAt'>;
   /** A finished rotation's `KeyRotated` event its run stopped before sending; the next run sends it. */
-  readonly unsentEvent?: { readonly type: string; readonly eventId: string; readonly time: string };
+  readonly unsentEvent?: {
+    readonly type: RotationEvent['type'];
+    readonly eventId: string;
+    readonly time: string;
+  };
 }
 
 /** Dependencies of {@link EndpointAdminService}. */
@@ -82,7 +85,7 @@ export class EndpointAdminService {
   /** Validates and stores a new endpoint; unset fields take the rotation defaults. */
   async register(input: unknown): Promise<ManagedEndpoint> {
     const { registry, rules } = this.options;
-    const endpoint = validateEndpoint(stripServerFields(input), rules, this.now());
+    const endpoint = validateEndpoint(isObject(input) ? stripServerFields(input) : input, rules, this.now());
     await this.requireOwnSecret(endpoint);
     // A taken id is refused by create (ENDPOINT_EXISTS, or ENDPOINT_READ_ONLY for a file entry).
     if (!(await registry.get(endpoint.id))) await this.forgetDeletedRegistration(endpoint);
@@ -104,7 +107,7 @@ export class EndpointAdminService {
   async update(id: string, patch: unknown): Promise<ManagedEndpoint> {
     return this.change(id, async (existing) => {
       if (!isObject(patch)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
-      const changes = stripServerFields(patch) as Record<string, unknown>;
+      const changes = stripServerFields(patch);
       if (changes.id !== undefined && changes.id !== id)
         throw new ValidationError([{ field: 'id', message: 'cannot be changed' }]);
       const merged = {
@@ -149,45 +152,31 @@ export class EndpointAdminService {
     const { state } = await this.options.journal.getState(id);
     const current =
       endpoint.authMode === 'Key' ? await this.options.secrets.getCurrent(endpoint.secretName) : undefined;
-    const last = lastRotatedAt(state, current);
-    const slot = current?.tags[SECRET_TAGS.slot];
-    const holdEndsAt = operatorHoldEndsAt(state);
     return {
       endpoint,
-      ...(isKeySlot(slot) ? { slotInUse: slot } : {}),
-      ...(current ? { secretVersion: current.version } : {}),
+      ...keyVaultStatus(current),
+      ...this.scheduleStatus(endpoint, state, current),
+      ...journalStatus(state),
+    };
+  }
+
+  /** When the endpoint was last rotated, when it is due next, and whether it waits for a person. */
+  private scheduleStatus(
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    current: SecretVersion | undefined,
+  ): Pick<EndpointStatus, 'lastRotatedAt' | 'nextDueAt' | 'waitingForOperatorUntil'> {
+    const now = this.options.clock.now();
+    const last = lastRotatedAt(state, current);
+    const scheduled = endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt;
+    // Never rotated: due at once.
+    const dueAt = scheduled ? (nextDueAt(endpoint, state, current) ?? now) : undefined;
+    const holdEndsAt = operatorHoldEndsAt(state);
+    return {
       ...(last !== undefined ? { lastRotatedAt: new Date(last).toISOString() } : {}),
-      ...(endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt
-        ? {
-            nextDueAt: new Date(
-              nextDueAt(endpoint, state, current) ?? this.options.clock.now(),
-            ).toISOString(),
-          }
-        : {}),
-      ...(holdEndsAt !== undefined && this.options.clock.now() < holdEndsAt
+      ...(dueAt !== undefined ? { nextDueAt: new Date(dueAt).toISOString() } : {}),
+      ...(holdEndsAt !== undefined && now < holdEndsAt
         ? { waitingForOperatorUntil: new Date(holdEndsAt).toISOString() }
-        : {}),
-      ...(state.lastOutcome ? { lastOutcome: state.lastOutcome } : {}),
-      ...(state.lastError ? { lastError: state.lastError } : {}),
-      ...(state.drift ? { drift: state.drift } : {}),
-      ...(state.active
-        ? {
-            inProgress: {
-              rotationId: state.active.rotationId,
-              slot: state.active.slot,
-              step: state.active.step,
-              startedAt: state.active.startedAt,
-            },
-          }
-        : {}),
-      ...(state.unsentEvent
-        ? {
-            unsentEvent: {
-              type: state.unsentEvent.event.type,
-              eventId: state.unsentEvent.eventId,
-              time: state.unsentEvent.event.time,
-            },
-          }
         : {}),
     };
   }
@@ -304,9 +293,50 @@ export class EndpointAdminService {
   }
 }
 
+/** Which slot Key Vault's current version names, and which version that is. */
+function keyVaultStatus(
+  current: SecretVersion | undefined,
+): Pick<EndpointStatus, 'slotInUse' | 'secretVersion'> {
+  const slot = current?.tags[SECRET_TAGS.slot];
+  return {
+    ...(isKeySlot(slot) ? { slotInUse: slot } : {}),
+    ...(current ? { secretVersion: current.version } : {}),
+  };
+}
+
+/** What the journal's state row says: the last outcome and error, drift, a rotation under way, an unsent event. */
+function journalStatus(
+  state: RotationState,
+): Pick<EndpointStatus, 'lastOutcome' | 'lastError' | 'drift' | 'inProgress' | 'unsentEvent'> {
+  const { lastOutcome, lastError, drift, active, unsentEvent } = state;
+  return {
+    ...(lastOutcome ? { lastOutcome } : {}),
+    ...(lastError ? { lastError } : {}),
+    ...(drift ? { drift } : {}),
+    ...(active
+      ? {
+          inProgress: {
+            rotationId: active.rotationId,
+            slot: active.slot,
+            step: active.step,
+            startedAt: active.startedAt,
+          },
+        }
+      : {}),
+    ...(unsentEvent
+      ? {
+          unsentEvent: {
+            type: unsentEvent.event.type,
+            eventId: unsentEvent.eventId,
+            time: unsentEvent.event.time,
+          },
+        }
+      : {}),
+  };
+}
+
 /** Server-owned fields are ignored on input rather than trusted. */
-function stripServerFields(input: unknown): unknown {
-  if (!isObject(input)) return input;
+function stripServerFields(input: Record<string, unknown>): Record<string, unknown> {
   const rest = { ...input };
   for (const field of ['createdAt', 'updatedAt', 'retiredAt']) delete rest[field];
   return rest;
