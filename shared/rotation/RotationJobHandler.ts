@@ -6,12 +6,7 @@ import { MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
 import { ArmThrottledError, errorCode, LeaseLostError, needsOperator } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
-import {
-  ROTATION_REASONS,
-  type RotationJob,
-  type RotationJobQueue,
-  type RotationReason,
-} from './RotationJob';
+import { ROTATION_REASONS, type RotationJob, type RotationJobQueue } from './RotationJob';
 import type { RotationJournal } from './RotationJournal';
 import type { RotationRecorder } from './RotationRecorder';
 
@@ -222,17 +217,19 @@ export class RotationJobHandler {
 /** Validates a queue message as a `RotationJob` (400-style `ValidationError` naming each bad field). */
 export function parseRotationJob(message: unknown): RotationJob {
   const raw = queueMessageFields(message);
+  const endpointId = typeof raw.endpointId === 'string' && raw.endpointId !== '' ? raw.endpointId : undefined;
+  const reason = ROTATION_REASONS.find((known) => known === raw.reason);
   const issues = [];
-  if (typeof raw.endpointId !== 'string' || raw.endpointId === '')
-    issues.push({ field: 'endpointId', message: 'a registered endpoint id' });
-  if (!ROTATION_REASONS.includes(raw.reason as RotationReason))
+  if (endpointId === undefined) issues.push({ field: 'endpointId', message: 'a registered endpoint id' });
+  if (reason === undefined)
     issues.push({ field: 'reason', message: `one of ${ROTATION_REASONS.join(', ')}` });
   if (raw.urgent !== undefined && typeof raw.urgent !== 'boolean')
     issues.push({ field: 'urgent', message: 'true or false' });
-  if (issues.length > 0) throw new ValidationError(issues);
+  if (endpointId === undefined || reason === undefined || issues.length > 0)
+    throw new ValidationError(issues);
   return {
-    endpointId: raw.endpointId as string,
-    reason: raw.reason as RotationReason,
+    endpointId,
+    reason,
     ...(raw.urgent === true ? { urgent: true } : {}),
     requestedAt: typeof raw.requestedAt === 'string' ? raw.requestedAt : new Date(0).toISOString(),
     ...(typeof raw.deferrals === 'number' && Number.isInteger(raw.deferrals) && raw.deferrals > 0

@@ -22,13 +22,14 @@ export function slotStoppedBeingCurrentAt(
   slot: KeySlot,
 ): { at: number; heldBy: SecretVersionInfo } | undefined {
   const current = otherSlot(slot);
-  for (let index = 1; index < versions.length; index += 1) {
-    const version = versions[index] as SecretVersionInfo;
-    // The newest version is current by definition (its slot was established by value, not by tag); an
-    // older one without our slot tag may have held `slot`, so it ends the run (the safe reading).
-    if (version.tags[SECRET_TAGS.slot] === current) continue;
-    const oldestOfRun = versions[index - 1] as SecretVersionInfo;
-    return { at: writtenAt(oldestOfRun), heldBy: version };
+  // The oldest version of the run walked so far; none yet at the newest version, which is current by
+  // definition (its slot was established by value, not by tag).
+  let oldestOfRun: SecretVersionInfo | undefined;
+  for (const version of versions) {
+    // An older version without our slot tag may have held `slot`, so it ends the run (the safe reading).
+    if (oldestOfRun && version.tags[SECRET_TAGS.slot] !== current)
+      return { at: writtenAt(oldestOfRun), heldBy: version };
+    oldestOfRun = version;
   }
   return undefined;
 }
