@@ -3,6 +3,7 @@ import type { PipelineRequest } from '@azure/core-rest-pipeline';
 import type { Sleep } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
+import { fieldsOf } from '../queueMessage';
 import { type RetryOptions, withRetries } from '../retry';
 import { bothKeys } from '../rotation/EndpointKeyClient';
 import { sendPipelineRequest } from '../sendPipelineRequest';
@@ -72,7 +73,7 @@ export class ModelManagementClient {
    * `V1_MMS_HOST_TEMPLATE`: a `DependencyFailedError`, not a compute type that breaks a v1 rule.
    */
   async describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription> {
-    const body = json(await this.send('GET', this.url(endpoint, ''))) as Record<string, unknown>;
+    const body = json(await this.send('GET', this.url(endpoint, '')));
     const computeType = body.computeType;
     if (typeof computeType !== 'string' || computeType === '')
       throw new DependencyFailedError(
@@ -92,8 +93,11 @@ export class ModelManagementClient {
    * key read here would be onboarded into Key Vault, or read back as a new key, for clients to use.
    */
   async listKeys(endpoint: ManagedEndpoint): Promise<{ primaryKey: string; secondaryKey: string }> {
-    const body = json(await this.send('POST', this.url(endpoint, '/listkeys'))) as Record<string, unknown>;
-    return bothKeys('modelManagement', endpoint.id, body);
+    return bothKeys(
+      'modelManagement',
+      endpoint.id,
+      json(await this.send('POST', this.url(endpoint, '/listkeys'))),
+    );
   }
 
   /** `Webservice.regen_key(slot)` without a value; waits for the operation to end `Succeeded`. */
@@ -117,7 +121,7 @@ export class ModelManagementClient {
     const { pollIntervalMs = 5000, pollTimeoutMs = 600_000, sleep } = this.options;
     for (let waited = 0; waited < pollTimeoutMs; waited += pollIntervalMs) {
       await sleep(pollIntervalMs);
-      const state = text((json(await this.send('GET', poll)) as { state?: unknown }).state);
+      const state = text(json(await this.send('GET', poll)).state);
       // As the v1 SDK: an answer without a state is no operation status, and polling it would only wait.
       if (!state)
         throw new DependencyFailedError(
@@ -134,11 +138,19 @@ export class ModelManagementClient {
     );
   }
 
-  /** `AksWebservice.get_access_token()`: the raw `AuthToken` answer (201 or 200). */
+  /**
+   * `AksWebservice.get_access_token()`: the `AuthToken` answer (201 or 200), each field only when it has
+   * its type, so the caller sees a malformed answer as fields missing.
+   */
   async token(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<V1ServiceToken> {
-    return json(
-      await this.send('POST', this.url(endpoint, '/token'), undefined, abortSignal),
-    ) as V1ServiceToken;
+    const answer = json(await this.send('POST', this.url(endpoint, '/token'), undefined, abortSignal));
+    const { accessToken, tokenType, expiryOn, refreshAfter } = answer;
+    return {
+      ...(typeof accessToken === 'string' ? { accessToken } : {}),
+      ...(typeof tokenType === 'string' ? { tokenType } : {}),
+      ...(typeof expiryOn === 'number' ? { expiryOn } : {}),
+      ...(typeof refreshAfter === 'number' ? { refreshAfter } : {}),
+    };
   }
 
   /** `{host}/modelmanagement/v1.0/subscriptions/…/workspaces/{ws}/services/{name}{action}`. */
@@ -186,10 +198,10 @@ function text(value: unknown): string {
   return typeof value === 'string' ? value : '';
 }
 
-function json(response: MmsResponse): unknown {
+/** The body's fields; none when it is not a JSON object. */
+function json(response: MmsResponse): Record<string, unknown> {
   try {
-    const value: unknown = JSON.parse(response.bodyAsText ?? '{}');
-    return typeof value === 'object' && value !== null ? value : {};
+    return fieldsOf(JSON.parse(response.bodyAsText ?? '{}'));
   } catch {
     return {};
   }

@@ -1,8 +1,9 @@
-import type { createPipelineRequest } from '@azure/core-rest-pipeline';
+import type { PipelineRequest } from '@azure/core-rest-pipeline';
 
 import type { Sleep } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
+import { fieldsOf } from '../../queueMessage';
 import { retryAfterMs, withRetries } from '../../retry';
 import { sendPipelineRequest } from '../../sendPipelineRequest';
 import {
@@ -15,11 +16,14 @@ import { rejectedValue } from './ArmEndpointKeyClient';
 
 /** The part of a core-client `ServiceClient` (the ML client) used here: its authenticated pipeline. */
 export interface ArmRequestSender {
-  sendRequest(request: ReturnType<typeof createPipelineRequest>): Promise<{
-    status: number;
-    bodyAsText?: string | null;
-    headers: { get(name: string): string | undefined };
-  }>;
+  sendRequest(request: PipelineRequest): Promise<ArmResponse>;
+}
+
+/** A response as the pipeline returns it. */
+export interface ArmResponse {
+  status: number;
+  bodyAsText?: string | null;
+  headers: { get(name: string): string | undefined };
 }
 
 /** Options of {@link ArmServerlessKeyClient}. */
@@ -35,12 +39,6 @@ export interface ArmServerlessKeyClientOptions {
   pollTimeoutMs?: number;
 }
 
-interface Response {
-  status: number;
-  bodyAsText?: string | null;
-  headers: { get(name: string): string | undefined };
-}
-
 /**
  * `EndpointKeyClient` for v2 serverless endpoints (`workspaces/serverlessEndpoints`). SDK 2.1.1 has no
  * serverless operations, so the REST calls go through the ML client's own pipeline (same credential,
@@ -51,26 +49,26 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
   constructor(private readonly options: ArmServerlessKeyClientOptions) {}
 
   async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
-    const body = json(await this.send(endpoint, 'GET', this.url(endpoint, ''))) as {
-      properties?: { authMode?: string; inferenceEndpoint?: { uri?: string } };
-    };
+    const { properties } = json(await this.send(endpoint, 'GET', this.url(endpoint, '')));
+    const { authMode, inferenceEndpoint } = fieldsOf(properties);
+    const { uri } = fieldsOf(inferenceEndpoint);
     return {
-      authMode: body.properties?.authMode ?? 'Unknown',
-      scoringUri: body.properties?.inferenceEndpoint?.uri ?? '',
+      authMode: typeof authMode === 'string' ? authMode : 'Unknown',
+      scoringUri: typeof uri === 'string' ? uri : '',
     };
   }
 
   async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
-    const body = json(await this.send(endpoint, 'POST', this.url(endpoint, '/listKeys'))) as {
-      primaryKey?: unknown;
-      secondaryKey?: unknown;
-    };
-    return bothKeys('arm', endpoint.id, body);
+    return bothKeys(
+      'arm',
+      endpoint.id,
+      json(await this.send(endpoint, 'POST', this.url(endpoint, '/listKeys'))),
+    );
   }
 
   async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
     const body = JSON.stringify(keyValue === undefined ? { keyType: slot } : { keyType: slot, keyValue });
-    let response: Response;
+    let response: ArmResponse;
     try {
       response = await this.send(endpoint, 'POST', this.url(endpoint, '/regenerateKeys'), body);
     } catch (error) {
@@ -79,14 +77,14 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     if (response.status === 202) await this.poll(endpoint, response);
   }
 
-  private async poll(endpoint: ManagedEndpoint, accepted: Response): Promise<void> {
+  private async poll(endpoint: ManagedEndpoint, accepted: ArmResponse): Promise<void> {
     const { sleep, pollIntervalMs = 1000, pollTimeoutMs = 600_000 } = this.options;
     const asyncOperation = accepted.headers.get('azure-asyncoperation');
     const location = accepted.headers.get('location');
     const url = asyncOperation ?? location;
     if (!url) return;
     let waited = 0;
-    let last: Response = accepted;
+    let last: ArmResponse = accepted;
     while (waited < pollTimeoutMs) {
       // Retry-After: 0 (or none) waits the interval, as the SDK's poller does: no busy loop, and the timeout counts.
       const wait = retryAfterMs({ response: last }) || pollIntervalMs;
@@ -94,7 +92,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
       waited += wait;
       last = await this.send(endpoint, 'GET', url);
       if (asyncOperation) {
-        const status = (json(last) as { status?: string }).status ?? '';
+        const { status } = json(last);
         if (status === 'Succeeded') return;
         if (status === 'Failed' || status === 'Canceled')
           throw new DependencyFailedError(
@@ -124,7 +122,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     method: 'GET' | 'POST',
     url: string,
     body?: string,
-  ): Promise<Response> {
+  ): Promise<ArmResponse> {
     return withRetries(
       () => sendPipelineRequest(this.options.client(endpoint.arm.subscriptionId), 'ARM', method, url, body),
       { dependency: 'arm', sleep: this.options.sleep },
@@ -132,9 +130,10 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
   }
 }
 
-function json(response: Response): unknown {
+/** The body's fields; none when it is not a JSON object. */
+function json(response: ArmResponse): Record<string, unknown> {
   try {
-    return JSON.parse(response.bodyAsText ?? '{}') as unknown;
+    return fieldsOf(JSON.parse(response.bodyAsText ?? '{}'));
   } catch {
     return {};
   }
