@@ -1,3 +1,8 @@
+/**
+ * Errors of the rotation domain, each with a stable `code`. Messages name endpoints, slots, steps and
+ * secret names only — never a key value — because they end up in journal rows and problem bodies.
+ */
+
 import {
   AppError,
   ConflictError,
@@ -7,11 +12,6 @@ import {
 } from '../errors';
 import { statusOf } from '../networkErrors';
 import { V1_RULES } from '../v1/v1Rules';
-
-/**
- * Errors of the rotation domain, each with a stable `code`. Messages name endpoints, slots, steps and
- * secret names only — never a key value — because they end up in journal rows and problem bodies.
- */
 
 /** Where in the protocol a rotation failed. */
 export const ROTATION_STEPS = ['plan', 'create', 'set', 'test', 'finish'] as const;

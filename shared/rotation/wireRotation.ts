@@ -81,6 +81,8 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     testTimeoutMs: settings.testTimeoutSeconds * 1000,
     leaseMs: settings.leaseSeconds * 1000,
   });
+  // The recorder writes a run's outcome lines (`rotate => started`, `rotate => failed`); under the
+  // rotator's name they read as one story with its own (`rotate => deferred`), as operations.md has them.
   const recorder = new RotationRecorder({ journal, events, telemetry, clock, logger: logger('KeyRotator') });
   const rotator = new KeyRotator({
     registry,
