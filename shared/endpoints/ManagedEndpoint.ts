@@ -60,6 +60,9 @@ export interface ScoringProbeSpec {
   readonly acceptedStatuses: readonly number[];
 }
 
+/** One hour in ms: an endpoint's periods are set in hours (`rotationPeriodHours`, `gracePeriodHours`). */
+export const HOUR_MS = 3_600_000;
+
 /** An endpoint under the app's care. */
 export interface ManagedEndpoint {
   /** Our name for it: lowercase letters, digits and hyphens, 3-63 characters. */

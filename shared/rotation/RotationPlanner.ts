@@ -1,4 +1,10 @@
-import { isKeySlot, type KeySlot, type ManagedEndpoint, otherSlot } from '../endpoints/ManagedEndpoint';
+import {
+  HOUR_MS,
+  isKeySlot,
+  type KeySlot,
+  type ManagedEndpoint,
+  otherSlot,
+} from '../endpoints/ManagedEndpoint';
 import { type EndpointKeyClient, type EndpointKeys, keyOf } from './EndpointKeyClient';
 import type { RotationJob } from './RotationJob';
 import type { RotationState } from './RotationJournal';
@@ -25,8 +31,6 @@ export interface RotationPlannerOptions {
   secrets: SecretStore;
   keys: EndpointKeyClient;
 }
-
-const HOUR_MS = 3_600_000;
 
 /**
  * Decides, for an endpoint with no rotation in progress, which slot may be regenerated — enforcing the

@@ -1,5 +1,5 @@
 import type { Clock, Sleep } from '../clock';
-import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { HOUR_MS, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import { type EndpointKeyClient, keyOf } from './EndpointKeyClient';
 import { KeyNotAcceptedError, KeyValueRejectedError, UnsafeRegenerationError } from './errors';
@@ -178,7 +178,7 @@ export class RotationSteps {
     const now = clock.now();
     return secrets.setVersion(secretName, value, {
       tags: { ...this.tags(ctx), [SECRET_TAGS.rotatedAt]: new Date(now).toISOString() },
-      expiresOn: new Date(now + (rotationPeriodHours + gracePeriodHours) * 3_600_000),
+      expiresOn: new Date(now + (rotationPeriodHours + gracePeriodHours) * HOUR_MS),
     });
   }
 
@@ -241,7 +241,7 @@ export class RotationSteps {
     const stopped = slotStoppedBeingCurrentAt(await secrets.listVersions(ctx.endpoint.secretName), ctx.slot);
     const now = clock.now();
     const expired = (stopped?.heldBy.expiresOn?.getTime() ?? Number.POSITIVE_INFINITY) <= now;
-    if (stopped && now < stopped.at + ctx.endpoint.gracePeriodHours * 3_600_000 && !expired)
+    if (stopped && now < stopped.at + ctx.endpoint.gracePeriodHours * HOUR_MS && !expired)
       throw new UnsafeRegenerationError(
         `Refusing to regenerate ${ctx.slot} of endpoint ${ctx.endpoint.id}: it stopped being current in Key Vault less than ${ctx.endpoint.gracePeriodHours} h ago.`,
       );

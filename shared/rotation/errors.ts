@@ -3,6 +3,7 @@
  * secret names only — never a key value — because they end up in journal rows and problem bodies.
  */
 
+import { HOUR_MS } from '../endpoints/ManagedEndpoint';
 import {
   AppError,
   ConflictError,
@@ -191,7 +192,7 @@ const OPERATOR_ACTION_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** How long the timer leaves a failure only a person can fix before it runs (and reports) it again. */
-export const OPERATOR_REMINDER_MS = 24 * 3_600_000;
+export const OPERATOR_REMINDER_MS = 24 * HOUR_MS;
 
 /** Whether a failure with this code waits for a person rather than for a retry. */
 export function needsOperator(code: string): boolean {
