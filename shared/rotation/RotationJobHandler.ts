@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import type { Clock } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import { MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
@@ -42,6 +43,8 @@ export interface RotationJobHandlerOptions {
   journal: RotationJournal;
   /** Writes the poison record of a job's last delivery. */
   recorder: Pick<RotationRecorder, 'poisoned'>;
+  /** Time of the timer's note when a job is put back on the queue. */
+  clock: Clock;
   logger: Logger;
   /** host.json `extensions.queues.maxDequeueCount`. @default 5 */
   maxDequeueCount?: number;

@@ -103,7 +103,14 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     secrets,
     journal,
     rotator,
-    worker: new RotationJobHandler({ rotator, journal, recorder, jobs, logger: logger('RotationWorker') }),
+    worker: new RotationJobHandler({
+      rotator,
+      journal,
+      recorder,
+      jobs,
+      clock,
+      logger: logger('RotationWorker'),
+    }),
     scheduler: new RotationScheduler({ registry, journal, jobs, clock, logger: logger('RotationScheduler') }),
     drift: new DriftDetector({ registry, secrets, keys, journal, clock, logger: logger('DriftDetector') }),
     admin: new EndpointAdminService({

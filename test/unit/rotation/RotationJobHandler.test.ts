@@ -51,6 +51,7 @@ describe('Class: RotationJobHandler', () => {
         rotator: { run: () => Promise.reject(new LeaseLostError('demo-key')) },
         journal: f.journal,
         recorder: recorderFor(f),
+        clock: f.clock,
         jobs: f.jobs,
         logger: silentLogger,
       });
@@ -73,6 +74,7 @@ describe('Class: RotationJobHandler', () => {
         rotator: { run: () => Promise.reject(new KeyNotAcceptedError('demo-key', 401)) },
         journal: f.journal,
         recorder: recorderFor(f),
+        clock: f.clock,
         logger: silentLogger,
       });
 
@@ -107,6 +109,7 @@ describe('Class: RotationJobHandler', () => {
         rotator: f.services.rotator,
         journal: f.journal,
         recorder: recorderFor(f),
+        clock: f.clock,
         jobs: f.jobs,
         logger: silentLogger,
         maxDeferrals: 2,
@@ -229,6 +232,7 @@ describe('Class: RotationJobHandler', () => {
         rotator: f.services.rotator,
         journal: f.journal,
         recorder: recorderFor(f),
+        clock: f.clock,
         jobs: f.jobs,
         logger: silentLogger,
         maxDeferrals: 2,
@@ -263,6 +267,7 @@ describe('Class: RotationJobHandler', () => {
         rotator: { run: () => Promise.reject(new Error('not reached')) },
         journal: f.journal,
         recorder: recorderFor(f),
+        clock: f.clock,
         jobs: f.jobs,
         logger,
       });
