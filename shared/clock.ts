@@ -7,6 +7,11 @@ export interface Clock {
 /** The real clock. */
 export const systemClock: Clock = { now: () => Date.now() };
 
+/** The clock's time as an ISO 8601 string, the form every stored and published time takes. */
+export function isoNow(clock: Clock): string {
+  return new Date(clock.now()).toISOString();
+}
+
 /** Resolves after `ms` milliseconds; a port so tests and benchmarks can skip real waiting. */
 export type Sleep = (ms: number) => Promise<void>;
 

@@ -1,6 +1,6 @@
 import { AzureClients } from './azureClients';
 import { type BrokerModule, createBrokerModule } from './broker/module';
-import { type Clock, systemClock } from './clock';
+import { type Clock, isoNow, systemClock } from './clock';
 import { type AppConfig, loadConfig } from './config';
 import { readEndpointsFile } from './endpoints/endpointsFile';
 import {
@@ -111,7 +111,7 @@ export class Services {
     await readEndpointsFile({
       path: this.config.rotation.endpointsFile,
       rules: endpointRulesOf(this.config),
-      now: () => new Date(this.clock.now()).toISOString(),
+      now: () => isoNow(this.clock),
     });
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import { NotFoundError } from '../errors';
 import type { Logger } from '../logging';
 import { retryWhileStale } from '../optimisticChange';
@@ -54,7 +54,7 @@ export class BrokerClientAdminService {
     const fields = parseClientFields(body, true);
     const primarySecret = SecretHasher.generateSecret();
     const secondarySecret = SecretHasher.generateSecret();
-    const now = new Date(this.options.clock.now()).toISOString();
+    const now = isoNow(this.options.clock);
     const record: BrokerClientRecord = {
       id: fields.id ?? randomUUID(),
       displayName: fields.displayName ?? '',
@@ -136,7 +136,7 @@ export class BrokerClientAdminService {
       async () => {
         const record = {
           ...edit(await this.require(id)),
-          updatedAt: new Date(this.options.clock.now()).toISOString(),
+          updatedAt: isoNow(this.options.clock),
         };
         await this.options.registry.update(record);
         return record;

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { HOUR_MS, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { isDisabledSecretRefusal } from '../networkErrors';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { UpstreamTokenError } from './errors';
@@ -23,8 +23,6 @@ export interface KeyVaultKeySourceOptions {
   /** Floor of the refresh hint when the endpoint's rotation is overdue. @default 60000 */
   overdueRefreshMs?: number;
 }
-
-const HOUR_MS = 3_600_000;
 
 /**
  * The current key of a `Key` endpoint, read from the endpoint's Key Vault secret (the value rotation

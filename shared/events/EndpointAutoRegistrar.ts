@@ -1,4 +1,4 @@
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
 import { ConflictError } from '../errors';
 import type { Logger } from '../logging';
@@ -103,19 +103,17 @@ export class EndpointAutoRegistrar {
       await rotation.jobs.enqueue({
         endpointId: endpoint.id,
         reason: 'drift',
-        requestedAt: new Date(clock.now()).toISOString(),
+        requestedAt: isoNow(clock),
       });
     } catch (error) {
       // Retired again, as it was: Event Grid's retry (a 503) must come this way again, whereas finding the
       // endpoint in service it would answer alreadyRegistered and the drift job would never be queued.
-      await rotation.admin
-        .retire(endpoint.id, endpoint.retiredAt ?? new Date(clock.now()).toISOString())
-        .catch((undo: unknown) =>
-          logger.error('autoRegister => reinstated, but its drift check could not be queued', {
-            endpointId: endpoint.id,
-            error: errorName(undo),
-          }),
-        );
+      await rotation.admin.retire(endpoint.id, endpoint.retiredAt ?? isoNow(clock)).catch((undo: unknown) =>
+        logger.error('autoRegister => reinstated, but its drift check could not be queued', {
+          endpointId: endpoint.id,
+          error: errorName(undo),
+        }),
+      );
       throw error;
     }
     logger.warn('autoRegister => re-created endpoint reinstated, drift check queued', {
@@ -135,7 +133,7 @@ export class EndpointAutoRegistrar {
     const existing = await this.registered(coords);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
-      await rotation.admin.retire(existing.id, new Date(clock.now()).toISOString());
+      await rotation.admin.retire(existing.id, isoNow(clock));
       logger.info('autoRegister => retired, secret left in place', { endpointId: existing.id });
     }
     return eventOutcome(event, 'retired', existing.id);

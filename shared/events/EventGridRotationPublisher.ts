@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
 import { MAX_DEQUEUE_COUNT } from '../queueMessage';
@@ -84,7 +84,7 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
       eventId,
       event: eventFields(event),
       attempt: 2,
-      firstFailedAt: new Date(this.options.clock.now()).toISOString(),
+      firstFailedAt: isoNow(this.options.clock),
     };
     try {
       await this.hold(retry, failure);

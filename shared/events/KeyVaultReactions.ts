@@ -1,4 +1,4 @@
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import type { Logger } from '../logging';
 import { SECRET_TAGS } from '../rotation/SecretStore';
 import type { Telemetry } from '../telemetry';
@@ -50,7 +50,7 @@ export class KeyVaultReactions {
       endpointId: endpoint.id,
       reason,
       ...(expired ? { urgent: true } : {}),
-      requestedAt: new Date(clock.now()).toISOString(),
+      requestedAt: isoNow(clock),
     });
     const props = { endpointId: endpoint.id, secretName: kv.secretName, version: kv.version, reason };
     // An expired secret means consumers may already be failing: that is an incident, not routine.
@@ -106,7 +106,7 @@ export class KeyVaultReactions {
       secretName: kv.secretName,
       secretVersion: current.version,
       reason: 'externalWrite',
-      time: new Date(clock.now()).toISOString(),
+      time: isoNow(clock),
     });
     return eventOutcome(event, 'driftDetected', endpoint.id);
   }

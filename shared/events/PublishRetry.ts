@@ -1,4 +1,4 @@
-import { KEY_SLOTS, type KeySlot } from '../endpoints/ManagedEndpoint';
+import { isKeySlot, KEY_SLOTS } from '../endpoints/ManagedEndpoint';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import { fieldsOf, queueMessageFields } from '../queueMessage';
@@ -62,7 +62,7 @@ export function parsePublishRetry(message: unknown): PublishRetry {
     issues.push({ field: 'event.type', message: `one of ${ROTATION_EVENT_TYPES.join(', ')}` });
   for (const field of ['endpointId', 'secretName', 'time'] as const)
     if (!nonEmpty(event[field])) issues.push({ field: `event.${field}`, message: 'a non-empty string' });
-  if (event.slot !== undefined && !KEY_SLOTS.includes(event.slot as KeySlot))
+  if (event.slot !== undefined && !isKeySlot(event.slot))
     issues.push({ field: 'event.slot', message: `${KEY_SLOTS.join(' or ')} when present` });
   for (const field of OPTIONAL_TEXT)
     if (event[field] !== undefined && typeof event[field] !== 'string')

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import { createTableOnce } from '../createOnce';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -67,7 +67,7 @@ export class TableProcessedEventStore implements ProcessedEventStore {
         eventId: record.id.slice(0, 512),
         eventType: record.type.slice(0, 256),
         outcome: record.outcome,
-        processedAt: new Date(this.options.clock.now()).toISOString(),
+        processedAt: isoNow(this.options.clock),
       });
     } catch (error) {
       if (statusOf(error) !== 409) throw unavailable(error, 'write');

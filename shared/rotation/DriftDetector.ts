@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
@@ -51,7 +51,7 @@ export class DriftDetector {
     const { registry, secrets, keys, journal, clock, logger } = this.options;
     const endpoint = await registry.get(endpointId);
     if (!endpoint) throw new EndpointNotFoundError(endpointId);
-    const checkedAt = new Date(clock.now()).toISOString();
+    const checkedAt = isoNow(clock);
     const report = (r: Omit<DriftReport, 'endpointId' | 'checkedAt'>): DriftReport => ({
       endpointId,
       checkedAt,

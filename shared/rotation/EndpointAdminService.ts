@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { isKeySlot, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
@@ -289,7 +289,7 @@ export class EndpointAdminService {
   }
 
   private now(): string {
-    return new Date(this.options.clock.now()).toISOString();
+    return isoNow(this.options.clock);
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock, Repeat } from '../clock';
+import { type Clock, isoNow, type Repeat } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
@@ -227,7 +227,7 @@ export class KeyRotator {
           slot: plan.slot,
           step: 'started',
           reason: job.reason,
-          startedAt: new Date(clock.now()).toISOString(),
+          startedAt: isoNow(clock),
           ...(onboarding ? { onboarding } : {}),
         };
         const started = await recorder.started(held, endpoint, state, active);

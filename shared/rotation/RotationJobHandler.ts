@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import { MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
@@ -190,7 +190,7 @@ export class RotationJobHandler {
   private async markEnqueued(endpointId: string): Promise<void> {
     const { journal, clock, logger } = this.options;
     try {
-      await journal.markEnqueued(endpointId, new Date(clock.now()).toISOString());
+      await journal.markEnqueued(endpointId, isoNow(clock));
     } catch (error) {
       logger.warn('handle => job deferred, journal not marked', { endpointId, error: errorCode(error) });
     }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Clock } from '../clock';
+import { type Clock, isoNow } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
@@ -312,7 +312,7 @@ export class RotationRecorder {
   }
 
   private now(): string {
-    return new Date(this.options.clock.now()).toISOString();
+    return isoNow(this.options.clock);
   }
 }
 

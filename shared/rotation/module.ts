@@ -1,4 +1,4 @@
-import { realSleep, type Sleep } from '../clock';
+import { isoNow, realSleep, type Sleep } from '../clock';
 import type { AppConfig } from '../config';
 import { TableEndpointRegistry } from '../endpoints/TableEndpointRegistry';
 import type { EndpointRules } from '../endpoints/validateEndpoint';
@@ -90,7 +90,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
         table: clients.table(config.tables.endpoints),
         rules,
         ...(config.rotation.endpointsFile ? { endpointsFile: config.rotation.endpointsFile } : {}),
-        now: () => new Date(clock.now()).toISOString(),
+        now: () => isoNow(clock),
         logger: createLogger('EndpointRegistry', deps.logSink),
       }),
       secrets: new KeyVaultSecretStore({ client: clients.secrets, sleep }),
