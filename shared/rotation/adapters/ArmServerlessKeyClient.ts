@@ -92,12 +92,14 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
       waited += wait;
       last = await this.send(endpoint, 'GET', url);
       if (asyncOperation) {
+        // Compared as the SDK's poller does: without case, `Cancelled` as well as `Canceled`.
         const { status } = json(last);
-        if (status === 'Succeeded') return;
-        if (status === 'Failed' || status === 'Canceled')
+        const state = typeof status === 'string' ? status.toLowerCase() : '';
+        if (state === 'succeeded') return;
+        if (state === 'failed' || state === 'canceled' || state === 'cancelled')
           throw new DependencyFailedError(
             'arm',
-            `regenerateKeys ended ${status} for endpoint ${endpoint.id}.`,
+            `regenerateKeys ended ${String(status)} for endpoint ${endpoint.id}.`,
           );
       } else if (last.status !== 202) return;
     }

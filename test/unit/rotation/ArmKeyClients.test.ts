@@ -189,6 +189,42 @@ describe('Class: ArmServerlessKeyClient polling bounds', () => {
     expect(polls).toBe(10);
     expect(waits.every((ms) => ms === 1000)).toBe(true);
   });
+
+  it.each([
+    ['succeeded', 'resolves'],
+    ['Cancelled', 'rejects'],
+    ['FAILED', 'rejects'],
+  ])(
+    'reads the operation status %s as ARM pollers do (any case, both spellings of cancelled): it %s at once',
+    async (status, ending) => {
+      // Prepare: the SDK's poller compares statuses without case and takes Cancelled too
+      let polls = 0;
+      const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
+      const client = new ArmServerlessKeyClient({
+        armEndpoint: 'https://arm.test',
+        apiVersion: '2025-06-01',
+        pollIntervalMs: 1000,
+        pollTimeoutMs: 600_000,
+        sleep: async () => undefined,
+        client: () => ({
+          sendRequest: async (request) => {
+            if (request.url.includes('/regenerateKeys'))
+              return { status: 202, headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1' }) };
+            polls += 1;
+            return { status: 200, headers: headers({}), bodyAsText: JSON.stringify({ status }) };
+          },
+        }),
+      });
+
+      // Act
+      const outcome = client.regenerateKey(endpoint('serverlessEndpoint'), 'Primary');
+
+      // Assess: one poll decides it, instead of polling until the 10-minute timeout
+      if (ending === 'resolves') await expect(outcome).resolves.toBeUndefined();
+      else await expect(outcome).rejects.toThrow(/regenerateKeys ended/);
+      expect(polls).toBe(1);
+    },
+  );
 });
 
 describe('Class: EndpointKeyClientRouter', () => {
