@@ -3,7 +3,7 @@ import type { KeySlot } from '../endpoints/ManagedEndpoint';
 /** The kinds of {@link RotationEvent}. */
 export const ROTATION_EVENT_TYPES = ['KeyRotated', 'RotationFailed', 'DriftDetected'] as const;
 
-/** What rotation reports to the outside world (CONTRACT §4). Names, versions and ids only: never a key. */
+/** What rotation reports to the outside world. Names, versions and ids only: never a key. */
 export interface RotationEvent {
   type: (typeof ROTATION_EVENT_TYPES)[number];
   endpointId: string;

@@ -2,7 +2,7 @@
 export const ROTATION_REASONS = ['schedule', 'manual', 'nearExpiry', 'expired', 'drift'] as const;
 export type RotationReason = (typeof ROTATION_REASONS)[number];
 
-/** One queue message: rotate this endpoint (CONTRACT §4). Duplicates are harmless (lease + journal). */
+/** One queue message: rotate this endpoint. Duplicates are harmless (lease + journal). */
 export interface RotationJob {
   endpointId: string;
   reason: RotationReason;

@@ -38,7 +38,7 @@ export function pendingSecretName(secretName: string): string {
   return `${secretName}-pending`;
 }
 
-/** Tags this app writes on the versions it creates (CONTRACT §4). */
+/** Tags this app writes on the versions it creates. */
 export const SECRET_TAGS = {
   rotationId: 'rotationId',
   slot: 'slot',

@@ -22,7 +22,7 @@ export type { RotationOutcome } from './KeyRotator';
 export type { RotationEvent, RotationEventSink } from './RotationEventSink';
 export type { RotationJob } from './RotationJob';
 
-/** What other parts of the app may use (CONTRACT §4): the services {@link wireRotation} builds. */
+/** What other parts of the app may use: the services {@link wireRotation} builds. */
 export type RotationModule = RotationServices;
 
 /** Dependencies of {@link createRotationModule}. */

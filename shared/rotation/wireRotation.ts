@@ -48,7 +48,7 @@ export interface RotationSettings {
   readonly rules: EndpointRules;
 }
 
-/** The services the rotation module offers, built over ports (`RotationModule`, CONTRACT §4). */
+/** The services the rotation module offers, built over ports (`RotationModule`). */
 export interface RotationServices {
   readonly registry: EndpointRegistry;
   readonly admin: EndpointAdminService;
