@@ -21,7 +21,12 @@ param mlApiVersion string = '2025-12-01'
 param v1MmsHostTemplate string = 'https://{region}.api.azureml.ms'
 param tablePrefix string = 'amlcb'
 param rotationSchedule string = '0 */15 * * * *'
+// At most 56 characters: the host moves a failing message to '<queue>-poison', itself at most 63 (the app refuses longer names at start).
+@minLength(3)
+@maxLength(56)
 param rotationQueue string = 'rotation-jobs'
+@minLength(3)
+@maxLength(56)
 param eventsRetryQueue string = 'event-publish-retries'
 param rotationPeriodHours string = '720'
 param rotationGraceHours string = '25'
