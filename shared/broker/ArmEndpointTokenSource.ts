@@ -1,6 +1,7 @@
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { UpstreamTokenError } from './errors';
+import { DEFAULT_FETCH_TIME_LIMIT_MS } from './TokenCache';
 import { epochSecondsToMs, type UpstreamToken, type UpstreamTokenSource } from './UpstreamToken';
 
 /** The `EndpointAuthToken` fields of ARM's `…/onlineEndpoints/{name}/token` answer (epoch seconds). */
@@ -17,7 +18,7 @@ export interface OnlineEndpointTokenOperations {
     resourceGroup: string,
     workspace: string,
     endpointName: string,
-    options?: { abortSignal?: AbortSignal },
+    options?: { abortSignal?: AbortSignal; requestOptions?: { timeout?: number } },
   ): Promise<EndpointAuthTokenShape>;
 }
 
@@ -25,6 +26,13 @@ export interface OnlineEndpointTokenOperations {
 export interface ArmEndpointTokenSourceOptions {
   /** The SDK's `onlineEndpoints` operations for a subscription (a client is bound to one). */
   onlineEndpoints(subscriptionId: string): OnlineEndpointTokenOperations;
+  /**
+   * The token cache's `fetchTimeLimitMs`, given to each call as its request's time limit: the `token`
+   * POST is an ARM write, and the app's write gate fails a call it would hold longer than that as
+   * throttled, with ARM's wait, instead of holding it until the cache gives it up as a `timeout`.
+   * @default DEFAULT_FETCH_TIME_LIMIT_MS
+   */
+  fetchTimeLimitMs?: number;
 }
 
 /**
@@ -44,9 +52,10 @@ export class ArmEndpointTokenSource implements UpstreamTokenSource<ManagedEndpoi
     const { subscriptionId, resourceGroup, workspace, name } = endpoint.arm;
     let answer: EndpointAuthTokenShape;
     try {
-      answer = await this.options
-        .onlineEndpoints(subscriptionId)
-        .getToken(resourceGroup, workspace, name, abortSignal ? { abortSignal } : {});
+      answer = await this.options.onlineEndpoints(subscriptionId).getToken(resourceGroup, workspace, name, {
+        ...(abortSignal ? { abortSignal } : {}),
+        requestOptions: { timeout: this.options.fetchTimeLimitMs ?? DEFAULT_FETCH_TIME_LIMIT_MS },
+      });
     } catch (error) {
       throw classifyUpstreamError(this.upstream, error);
     }

@@ -50,7 +50,8 @@ export interface TokenCacheOptions {
   /**
    * Longest an upstream call may take before it counts as failed (`timeout`): the Azure SDKs set no time
    * limit, and one call that never answers would otherwise hold its key's single flight, and every
-   * request that waits on it, for good. The call is then aborted (its request closed). @default 30000
+   * request that waits on it, for good. The call is then aborted (its request closed).
+   * @default DEFAULT_FETCH_TIME_LIMIT_MS
    */
   fetchTimeLimitMs?: number;
   /** Floor between two refreshes of one key, however early the issuer's hint. @default 5000 */
@@ -69,6 +70,8 @@ interface Entry {
   lastFailure: UpstreamTokenError | undefined;
 }
 
+/** Default time limit of one upstream call (`fetchTimeLimitMs`). */
+export const DEFAULT_FETCH_TIME_LIMIT_MS = 30_000;
 /** Default pause after a definite upstream failure (`definiteFailureRetryMs`). */
 export const DEFINITE_FAILURE_RETRY_MS = 30_000;
 /** Longest `Retry-After` the broker passes on or asks for while an upstream is unavailable. */
@@ -115,7 +118,7 @@ export class TokenCache {
     this.retryIntervalMs = options.retryIntervalMs ?? 2000;
     this.definiteFailureRetryMs = options.definiteFailureRetryMs ?? DEFINITE_FAILURE_RETRY_MS;
     this.minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5000;
-    this.fetchTimeLimitMs = options.fetchTimeLimitMs ?? 30_000;
+    this.fetchTimeLimitMs = options.fetchTimeLimitMs ?? DEFAULT_FETCH_TIME_LIMIT_MS;
     this.statsIntervalMs = options.statsIntervalMs ?? 60_000;
     this.minLifetimeMs = options.minLifetimeSeconds * 1000;
     this.statsSinceMs = options.clock.now();

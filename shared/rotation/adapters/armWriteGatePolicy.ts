@@ -16,6 +16,7 @@ export interface ArmWriteGatePolicyOptions {
    * Longest one write (all its SDK retries included) waits at the gate before it fails with
    * `ArmThrottledError`. Well below the default rotation lease (600 s), so a waiting rotation keeps it; with a
    * lease shorter than this, a run waiting here can lose its lease to a run that resumes from the journal.
+   * A request with a time limit of its own (`timeout`, set before the gate) waits at most that long.
    * @default 60000
    */
   maxWaitMs?: number;
@@ -58,7 +59,9 @@ export function armWriteGatePolicy(
     async sendRequest(request, next) {
       if (!WRITE_METHODS.has(request.method.toUpperCase())) return next(request);
       const bucket = bucketOf(request.url);
-      const deadline = deadlines.get(request) ?? clock.now() + maxWaitMs;
+      // A request with a time limit of its own (the broker's token calls: the cache's) waits no longer.
+      const waitMs = request.timeout > 0 ? Math.min(maxWaitMs, request.timeout) : maxWaitMs;
+      const deadline = deadlines.get(request) ?? clock.now() + waitMs;
       deadlines.set(request, deadline);
       for (;;) {
         if (!(await gate.acquire(bucket, deadline)))

@@ -170,6 +170,62 @@ describe('Class: ArmEndpointTokenSource', () => {
       expect(held.failure).toBe('throttled');
       expect(held.upstreamRetryAfterSeconds).toBe(300);
     });
+
+    it('fails a token call at once as throttled when the gate would hold it longer than the cache waits', async () => {
+      // Prepare: ARM closed the write bucket for 45 s: under the gate's 60 s, over the cache's time limit.
+      // The gate's sleep never ends, as a real 45 s would not within the cache's limit.
+      const clock = new FakeClock();
+      const slept: number[] = [];
+      const gate = new ArmWriteGate({
+        clock,
+        sleep: (ms) => {
+          slept.push(ms);
+          return new Promise<void>(() => undefined);
+        },
+      });
+      gate.release(SUB, { retryAfterMs: 45_000 });
+      const httpClient: HttpClient = {
+        sendRequest: () => Promise.reject(new Error('the gate sends nothing while closed')),
+      };
+      const ml = new AzureMachineLearningWorkspaces(
+        { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + HOUR }) },
+        SUB,
+        {
+          endpoint: 'https://arm.test',
+          $host: 'https://arm.test',
+          httpClient,
+          additionalPolicies: [{ policy: armWriteGatePolicy(gate, { clock }), position: 'perRetry' }],
+        },
+      );
+      const fetchTimeLimitMs = 500;
+      const source = new ArmEndpointTokenSource({
+        onlineEndpoints: () => ml.onlineEndpoints,
+        fetchTimeLimitMs,
+      });
+      const endpoint = testEndpoint('demo-token', 'AMLToken', {
+        arm: { subscriptionId: SUB, resourceGroup: 'rg', workspace: 'ws', name: 'ep' },
+      });
+      const fetch: TokenFetch = {
+        upstream: 'amlToken',
+        fetch: (signal) => source.getToken(endpoint, signal),
+      };
+      const cache = new TokenCache({
+        clock,
+        logger: new CapturingLogger(),
+        telemetry: new CapturingTelemetry(),
+        minLifetimeSeconds: 300,
+        refreshFraction: 0.5,
+        maxEntries: 10,
+        fetchTimeLimitMs,
+      });
+
+      // Act
+      const refused = await cache.get('aml:demo-token', fetch).catch((error: unknown) => error);
+
+      // Assess: the wait ARM asked for, not a `timeout` with the 2 s pause of one.
+      expect(refused).toMatchObject({ upstream: 'amlToken', failure: 'throttled', retryAfterSeconds: 45 });
+      expect(slept).toEqual([]);
+    });
   });
 });
 
