@@ -70,20 +70,29 @@ export class ArmWriteGate {
    */
   async acquire(key: string, deadline: number): Promise<boolean> {
     const bucket = this.bucket(key);
-    for (;;) {
-      const now = this.clock.now();
-      if (bucket.closedUntil > now) {
-        if (bucket.closedUntil > deadline) return false;
-        await this.sleep(bucket.closedUntil - now);
-        continue;
+    // Set while this call holds the turn a release gave it: leaving without a slot, it hands it on.
+    let woken = false;
+    try {
+      for (;;) {
+        const now = this.clock.now();
+        if (bucket.closedUntil > now) {
+          if (bucket.closedUntil > deadline) return false;
+          await this.sleep(bucket.closedUntil - now);
+          continue;
+        }
+        if (bucket.paced && bucket.inFlight >= this.pacedConcurrency) {
+          if (now >= deadline) return false;
+          woken = false;
+          await new Promise<void>((resolve) => bucket.waiters.push(resolve));
+          woken = true;
+          continue;
+        }
+        woken = false;
+        bucket.inFlight += 1;
+        return true;
       }
-      if (bucket.paced && bucket.inFlight >= this.pacedConcurrency) {
-        if (now >= deadline) return false;
-        await new Promise<void>((resolve) => bucket.waiters.push(resolve));
-        continue;
-      }
-      bucket.inFlight += 1;
-      return true;
+    } finally {
+      if (woken) bucket.waiters.shift()?.();
     }
   }
 

@@ -116,4 +116,25 @@ describe('Class: ArmWriteGate', () => {
     expect(clock.now()).toBe(before);
     expect(gate.closedForMs('sub-a')).toBe(5000);
   });
+
+  it('hands the turn a release gave a queued write on when that write gives up instead of taking it', async () => {
+    // Prepare: paced to one write in flight; A (10 s left) and B (60 s left) wait in line behind it.
+    const clock = new FakeClock();
+    const gate = new ArmWriteGate({ clock, sleep: clock.sleep, pacedConcurrency: 1 });
+    await gate.acquire('sub', clock.now() + 60_000);
+    gate.release('sub', { remaining: 0 });
+    await gate.acquire('sub', clock.now() + 60_000);
+    const a = gate.acquire('sub', clock.now() + 10_000);
+    const b = gate.acquire('sub', clock.now() + 60_000);
+    await flush();
+
+    // Act: the write in flight gets a 429 asking for 30 s, and its caller gives it up (nothing re-sent)
+    gate.release('sub', { retryAfterMs: 30_000 });
+    const admittedA = await a;
+    const admittedB = await Promise.race([b, flush().then(() => 'still in line')]);
+
+    // Assess: A cannot wait 30 s; B can, and must not stay in line with nothing in flight to wake it.
+    expect(admittedA).toBe(false);
+    expect(admittedB).toBe(true);
+  });
 });
