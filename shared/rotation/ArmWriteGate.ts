@@ -23,6 +23,13 @@ export interface WriteAnswer {
   readonly remaining?: number;
 }
 
+/** What the gate reads of an abort signal: a DOM `AbortSignal`, or the SDK's `AbortSignalLike`. */
+export interface GiveUpSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 interface Bucket {
   closedUntil: number;
   inFlight: number;
@@ -65,25 +72,27 @@ export class ArmWriteGate {
 
   /**
    * Waits until one write to bucket `key` may be sent. Resolves false, without waiting, when the bucket
-   * stays closed past `deadline` (epoch ms), or when the deadline passed while queued.
+   * stays closed past `deadline` (epoch ms), or when the deadline passed while queued. Rejects with an
+   * `AbortError` as soon as `abortSignal` fires (its caller gave the write up), having taken nothing.
    * Every `true` must be followed by one {@link release}.
    */
-  async acquire(key: string, deadline: number): Promise<boolean> {
+  async acquire(key: string, deadline: number, abortSignal?: GiveUpSignal): Promise<boolean> {
     const bucket = this.bucket(key);
     // Set while this call holds the turn a release gave it: leaving without a slot, it hands it on.
     let woken = false;
     try {
       for (;;) {
+        if (abortSignal?.aborted) throw abortError();
         const now = this.clock.now();
         if (bucket.closedUntil > now) {
           if (bucket.closedUntil > deadline) return false;
-          await this.sleep(bucket.closedUntil - now);
+          await untilAborted(this.sleep(bucket.closedUntil - now), abortSignal);
           continue;
         }
         if (bucket.paced && bucket.inFlight >= this.pacedConcurrency) {
           if (now >= deadline) return false;
           woken = false;
-          await new Promise<void>((resolve) => bucket.waiters.push(resolve));
+          await this.inLine(bucket, abortSignal);
           woken = true;
           continue;
         }
@@ -120,6 +129,23 @@ export class ArmWriteGate {
     return this.buckets.get(key)?.paced ?? false;
   }
 
+  /** Waits for a release to wake this call; leaves the line, taking no turn, when `abortSignal` fires. */
+  private inLine(bucket: Bucket, abortSignal: GiveUpSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const leave = (): void => {
+        const at = bucket.waiters.indexOf(wake);
+        if (at >= 0) bucket.waiters.splice(at, 1);
+        reject(abortError());
+      };
+      const wake = (): void => {
+        abortSignal?.removeEventListener('abort', leave);
+        resolve();
+      };
+      bucket.waiters.push(wake);
+      abortSignal?.addEventListener('abort', leave, { once: true });
+    });
+  }
+
   private bucket(key: string): Bucket {
     let bucket = this.buckets.get(key);
     if (!bucket) {
@@ -127,5 +153,25 @@ export class ArmWriteGate {
       this.buckets.set(key, bucket);
     }
     return bucket;
+  }
+}
+
+/** What a write given up while it waited at the gate fails with, as the SDK's aborted requests do. */
+function abortError(): Error {
+  return new DOMException('The write was given up while it waited at the ARM write gate.', 'AbortError');
+}
+
+/** `wait`, or an `AbortError` as soon as `abortSignal` fires (the wait itself runs on, unheeded). */
+async function untilAborted(wait: Promise<void>, abortSignal: GiveUpSignal | undefined): Promise<void> {
+  if (!abortSignal) return wait;
+  let leave: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    leave = () => reject(abortError());
+    abortSignal.addEventListener('abort', leave, { once: true });
+  });
+  try {
+    await Promise.race([wait, aborted]);
+  } finally {
+    if (leave) abortSignal.removeEventListener('abort', leave);
   }
 }

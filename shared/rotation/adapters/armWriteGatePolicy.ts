@@ -43,7 +43,8 @@ function answerOf(response: PipelineResponse): WriteAnswer {
  * up: it closes the gate and the same request is sent again once it reopens — sending before
  * `Retry-After` is useless, and this way throttling does not use up the bounded retries of the SDK
  * (3) and of `withRetries` (3). Waiting is bounded per request instead: past `maxWaitMs` the write fails
- * with `ArmThrottledError` (a `DependencyUnavailableError`, which no retry layer repeats).
+ * with `ArmThrottledError` (a `DependencyUnavailableError`, which no retry layer repeats). A request
+ * whose abort signal fires while it waits (the broker's cache gave the call up) leaves the gate at once.
  * @example new AzureMachineLearningWorkspaces(cred, sub, { additionalPolicies: [{ policy: armWriteGatePolicy(gate), position: 'perRetry' }] })
  */
 export function armWriteGatePolicy(
@@ -64,7 +65,7 @@ export function armWriteGatePolicy(
       const deadline = deadlines.get(request) ?? clock.now() + waitMs;
       deadlines.set(request, deadline);
       for (;;) {
-        if (!(await gate.acquire(bucket, deadline)))
+        if (!(await gate.acquire(bucket, deadline, request.abortSignal)))
           throw new ArmThrottledError(Math.max(1000, gate.closedForMs(bucket)) / 1000);
         let response: PipelineResponse;
         try {

@@ -137,4 +137,28 @@ describe('Class: ArmWriteGate', () => {
     expect(admittedA).toBe(false);
     expect(admittedB).toBe(true);
   });
+
+  it('hands the turn on when a write is given up just after a release woke it', async () => {
+    // Prepare: paced to one write in flight; T (whose caller may give up) and R wait in line behind it.
+    const clock = new FakeClock();
+    const gate = new ArmWriteGate({ clock, sleep: clock.sleep, pacedConcurrency: 1 });
+    await gate.acquire('sub', clock.now() + 60_000);
+    gate.release('sub', { remaining: 0 });
+    await gate.acquire('sub', clock.now() + 60_000);
+    const givenUp = new AbortController();
+    const t = gate
+      .acquire('sub', clock.now() + 60_000, givenUp.signal)
+      .catch((e: unknown) => (e as Error).name);
+    const r = gate.acquire('sub', clock.now() + 60_000);
+    await flush();
+
+    // Act: the release wakes T, whose caller gives it up before T runs again
+    gate.release('sub', { remaining: 0 });
+    givenUp.abort();
+    const admittedR = await Promise.race([r, flush().then(() => 'still in line')]);
+
+    // Assess
+    expect(await t).toBe('AbortError');
+    expect(admittedR).toBe(true);
+  });
 });

@@ -10,6 +10,8 @@ import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGa
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { ArmThrottledError } from '../../../shared/rotation/errors';
 import { FakeClock } from '../../fakes/FakeClock';
+import { Gate } from '../../support/Gate';
+import { settle } from '../../support/waitFor';
 
 const SUB = '00000000-0000-0000-0000-000000000001';
 const ARM = 'https://arm.test';
@@ -108,5 +110,65 @@ describe('Function: armWriteGatePolicy', () => {
     expect(endpoint.properties.authMode).toBe('Key');
     expect(seen.map((r) => r.method)).toEqual(['GET']);
     expect(clock.now()).toBe(before);
+  });
+
+  it('ends a write whose caller gave it up while the gate is closed at once, and never lets it through', async () => {
+    // Prepare: ARM closed the bucket for 45 s; the gate's sleep lasts until the test ends it.
+    const clock = new FakeClock();
+    const reopen = new Gate();
+    reopen.close();
+    const gate = new ArmWriteGate({ clock, sleep: () => reopen.pass() });
+    gate.release(SUB, { retryAfterMs: 45_000 });
+    const { client, seen } = scriptedHttp([{ status: 200, body: { accessToken: 't', expiryTimeUtc: 2e9 } }]);
+    const givenUp = new AbortController();
+    const call = mlClient(client, gate, clock).onlineEndpoints.getToken('rg', 'ws', 'ep', {
+      abortSignal: givenUp.signal,
+    });
+    const outcome = call.then(
+      () => 'answered',
+      (error: unknown) => (error as Error).name,
+    );
+
+    // Act
+    await settle();
+    givenUp.abort();
+    await settle();
+    const whileClosed = await Promise.race([outcome, settle().then(() => 'still waiting')]);
+    clock.advance(45_000);
+    reopen.open();
+    await settle();
+
+    // Assess
+    expect(whileClosed).toBe('AbortError');
+    expect(seen).toEqual([]);
+  });
+
+  it('takes a given-up write out of the paced queue, so the turn goes to the write behind it', async () => {
+    // Prepare: paced to one write in flight, which another write holds; a token call waits in line,
+    // a rotation's listKeys behind it.
+    const clock = new FakeClock();
+    const gate = new ArmWriteGate({ clock, sleep: clock.sleep, pacedConcurrency: 1 });
+    await gate.acquire(SUB, clock.now() + 60_000);
+    gate.release(SUB, { remaining: 0 });
+    await gate.acquire(SUB, clock.now() + 60_000);
+    const { client, seen } = scriptedHttp([{ status: 200, body: { primaryKey: 'p', secondaryKey: 's' } }]);
+    const ml = mlClient(client, gate, clock);
+    const givenUp = new AbortController();
+    const token = ml.onlineEndpoints
+      .getToken('rg', 'ws', 'ep', { abortSignal: givenUp.signal })
+      .catch((error: unknown) => (error as Error).name);
+    await settle();
+    const keys = ml.onlineEndpoints.listKeys('rg', 'ws', 'ep');
+    await settle();
+
+    // Act
+    givenUp.abort();
+    await settle();
+    gate.release(SUB, { remaining: 0 });
+
+    // Assess
+    await expect(keys).resolves.toEqual({ primaryKey: 'p', secondaryKey: 's' });
+    expect(await token).toBe('AbortError');
+    expect(seen.map((r) => r.url.split('?')[0]?.split('/').pop())).toEqual(['listKeys']);
   });
 });
