@@ -32,7 +32,8 @@ function answerOf(response: PipelineResponse): WriteAnswer {
   const header = response.headers.get('x-ms-ratelimit-remaining-subscription-writes');
   const remaining = header === undefined ? Number.NaN : Number(header);
   return {
-    ...(response.status === 429 ? { retryAfterMs: retryAfterMs({ response }) ?? 1000 } : {}),
+    // At least a second, as when ARM names no wait: a `Retry-After: 0` (or a past date) would resend at once.
+    ...(response.status === 429 ? { retryAfterMs: Math.max(retryAfterMs({ response }) ?? 0, 1000) } : {}),
     ...(Number.isFinite(remaining) ? { remaining } : {}),
   };
 }

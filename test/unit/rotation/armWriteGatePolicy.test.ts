@@ -78,6 +78,22 @@ describe('Function: armWriteGatePolicy', () => {
     expect(gate.isPaced(SUB)).toBe(true);
   });
 
+  it('waits a second before resending a write ARM throttled with Retry-After: 0, instead of resending at once', async () => {
+    // Prepare: ARM keeps answering 429 with a zero wait
+    const clock = new FakeClock();
+    const gate = new ArmWriteGate({ clock, sleep: clock.sleep });
+    const { client, seen } = scriptedHttp(
+      Array.from({ length: 500 }, () => ({ status: 429, headers: { 'retry-after': '0' } })),
+    );
+
+    // Act
+    const call = mlClient(client, gate, clock, 10_000).onlineEndpoints.listKeys('rg', 'ws', 'ep');
+
+    // Assess: one send per second of the write's 10-s wait, not a resend loop
+    await expect(call).rejects.toThrow(ArmThrottledError);
+    expect(seen.length).toBeLessThanOrEqual(11);
+  });
+
   it('fails with ArmThrottledError, without sending, when ARM asks to wait longer than the write may', async () => {
     // Prepare
     const clock = new FakeClock();
