@@ -5,9 +5,9 @@ import { dirname } from 'node:path';
 import { activateRegistry, appEnvironment, loadEntryPoints } from './coreApiShim';
 import { readHostJson } from './hostJson';
 import { createHttpServer } from './httpServer';
-import { type InvocationInput, invokeFunction } from './invocation';
+import { HOST_API_REASON, type InvocationInput, invokeFunction } from './invocation';
 import { startQueues } from './queues';
-import { FunctionRegistry, type FunctionSummary, type RegisteredFunction } from './registry';
+import { FunctionRegistry, type FunctionSummary, type RegisteredFunction, triggerKind } from './registry';
 import { startTimers } from './timers';
 
 export type { FunctionSummary } from './registry';
@@ -49,8 +49,6 @@ export interface RunningFunctionsHost {
   functions(): FunctionSummary[];
   stop(): Promise<void>;
 }
-
-const kind = (fn: RegisteredFunction): string => String(fn.trigger.type).toLowerCase();
 
 /**
  * Runs a Functions v4 Node app the way the Functions host and Node worker do: loads the entry points
@@ -103,9 +101,14 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
     void p.catch(() => undefined).finally(() => inFlight.delete(p));
     return p;
   };
-  const timers = startTimers({ functions: all.filter((f) => kind(f) === 'timertrigger'), env, run, log });
+  const timers = startTimers({
+    functions: all.filter((f) => triggerKind(f) === 'timertrigger'),
+    env,
+    run,
+    log,
+  });
   const queues = startQueues({
-    functions: all.filter((f) => kind(f) === 'queuetrigger'),
+    functions: all.filter((f) => triggerKind(f) === 'queuetrigger'),
     env,
     settings: settings.queues,
     run,
@@ -118,12 +121,12 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
     functionTimeoutMs: settings.functionTimeoutMs,
     log,
     runNow: (fn, input) => {
-      if (kind(fn) === 'timertrigger') void timers.runNow(fn);
-      else if (kind(fn) === 'queuetrigger') void queues.runNow(fn, input);
+      if (triggerKind(fn) === 'timertrigger') void timers.runNow(fn);
+      else if (triggerKind(fn) === 'queuetrigger') void queues.runNow(fn, input);
       else
         void run(fn, {
           data: { string: input ?? '' },
-          reason: 'This function was programmatically called via the host APIs.',
+          reason: HOST_API_REASON,
         }).catch(() => undefined);
     },
   });

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 import { invokeFunction } from './invocation';
-import type { FunctionRegistry } from './registry';
+import { type FunctionRegistry, triggerKind } from './registry';
 
 /** A reply of the Event Grid extension endpoint. */
 export interface WebhookReply {
@@ -38,9 +38,7 @@ export async function handleEventGridWebhook(
   if (request.method !== 'POST') return { status: 404 };
   const name = request.url.searchParams.get('functionName') ?? '';
   const fn = [...registry.functions.values()].find(
-    (f) =>
-      f.metadata.name.toLowerCase() === name.toLowerCase() &&
-      String(f.trigger.type).toLowerCase() === 'eventgridtrigger',
+    (f) => f.metadata.name.toLowerCase() === name.toLowerCase() && triggerKind(f) === 'eventgridtrigger',
   );
   if (!fn) return { status: 404, body: { error: `No Event Grid-triggered function named '${name}'.` } };
   let parsed: unknown;

@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type HostKeys, isAuthorized, presentedKey, toAuthLevel } from './auth';
 import type { RpcHttpData, RpcTypedData } from './coreApiTypes';
 import { handleEventGridWebhook } from './eventGridWebhook';
-import { invokeFunction } from './invocation';
-import type { FunctionRegistry, RegisteredFunction } from './registry';
+import { HOST_API_REASON, invokeFunction } from './invocation';
+import { type FunctionRegistry, type RegisteredFunction, triggerKind } from './registry';
 import { type CompiledRoute, compileRoute, decodePathSegment } from './routes';
 
 /** Options of {@link createHttpServer}. */
@@ -28,7 +28,7 @@ interface HttpFunction {
 function httpFunctions(registry: FunctionRegistry): HttpFunction[] {
   const list: HttpFunction[] = [];
   for (const fn of registry.functions.values()) {
-    if (String(fn.trigger.type).toLowerCase() !== 'httptrigger') continue;
+    if (triggerKind(fn) !== 'httptrigger') continue;
     const route = typeof fn.trigger['route'] === 'string' ? fn.trigger['route'] : fn.metadata.name;
     const methods = Array.isArray(fn.trigger['methods'])
       ? fn.trigger['methods'].map((m) => String(m).toUpperCase())
@@ -185,7 +185,7 @@ async function serveAdmin(
   if (method === 'GET')
     return send(res, 200, { name: fn.metadata.name, config: { bindings: fn.metadata.bindings } });
   if (method !== 'POST') return send(res, 404);
-  if (String(fn.trigger.type).toLowerCase() === 'httptrigger') return send(res, 400);
+  if (triggerKind(fn) === 'httptrigger') return send(res, 400);
   const text = (await readBody(request.req)).toString('utf8');
   let input: string | undefined;
   try {
@@ -244,7 +244,7 @@ async function serveHttpFunction(
     response = await invokeFunction(
       options.registry,
       target.fn,
-      { data: { http }, reason: `This function was programmatically called via the host APIs.` },
+      { data: { http }, reason: HOST_API_REASON },
       options.log,
       options.functionTimeoutMs,
     );

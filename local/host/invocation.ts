@@ -12,6 +12,9 @@ export interface InvocationInput {
   readonly reason: string;
 }
 
+/** The `Reason` Core Tools prints for an invocation through the host: an HTTP request or the admin API. */
+export const HOST_API_REASON = 'This function was programmatically called via the host APIs.';
+
 /** Thrown when the handler (or a hook) failed; `cause` is the original error. */
 export class FunctionInvocationError extends Error {
   constructor(functionName: string, options: ErrorOptions) {

@@ -1,8 +1,8 @@
 import { type DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
 
 import { type HostSettings, resolveSettings } from './hostJson';
-import type { InvocationInput } from './invocation';
-import type { RegisteredFunction } from './registry';
+import { HOST_API_REASON, type InvocationInput } from './invocation';
+import { bindingText, type RegisteredFunction } from './registry';
 
 /** Options of {@link startQueues}. */
 export interface QueuesOptions {
@@ -48,7 +48,7 @@ export function startQueues(options: QueuesOptions): Queues {
         .run(fn, {
           data: { string: text },
           triggerMetadata: { QueueTrigger: { string: text } },
-          reason: 'This function was programmatically called via the host APIs.',
+          reason: HOST_API_REASON,
         })
         .catch(() => undefined);
     },
@@ -230,9 +230,4 @@ function queueNameOf(fn: RegisteredFunction, env: NodeJS.ProcessEnv): string {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** A binding property as text (the library passes strings; anything else is treated as unset). */
-function bindingText(value: unknown): string {
-  return typeof value === 'string' ? value : '';
 }

@@ -15,6 +15,16 @@ export interface RegisteredFunction {
   readonly trigger: RpcBindingInfo;
 }
 
+/** The trigger's type in lower case (`httptrigger`, `timertrigger`, ...), as the host matches it. */
+export function triggerKind(fn: RegisteredFunction): string {
+  return String(fn.trigger.type).toLowerCase();
+}
+
+/** A binding property as text (the library passes strings; anything else is treated as unset). */
+export function bindingText(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
 /** What the host prints and `functions()` returns for each function. */
 export interface FunctionSummary {
   readonly name: string;
@@ -61,14 +71,15 @@ export class FunctionRegistry {
 
   /** Function list for banners and `GET /`. */
   summaries(): FunctionSummary[] {
-    return [...this.functions.values()].map(({ metadata, trigger }) => {
+    return [...this.functions.values()].map((fn) => {
+      const { metadata, trigger } = fn;
       const str = (k: string): string | undefined =>
         typeof trigger[k] === 'string' ? trigger[k] : undefined;
       const methods = Array.isArray(trigger['methods']) ? trigger['methods'].map(String) : undefined;
       return {
         name: metadata.name,
         trigger: String(trigger.type),
-        ...(str('type')?.toLowerCase() === 'httptrigger'
+        ...(triggerKind(fn) === 'httptrigger'
           ? {
               route: str('route') ?? metadata.name,
               methods: methods ?? ['GET', 'POST'],

@@ -1,7 +1,7 @@
 import { nextOccurrence, parseSchedule, type Schedule } from '../../shared/ncrontab';
 import { resolveSettings } from './hostJson';
-import type { InvocationInput } from './invocation';
-import type { RegisteredFunction } from './registry';
+import { HOST_API_REASON, type InvocationInput } from './invocation';
+import { bindingText, type RegisteredFunction } from './registry';
 
 /** Options of {@link startTimers}. */
 export interface TimersOptions {
@@ -91,7 +91,7 @@ export function startTimers(options: TimersOptions): Timers {
   }
 
   return {
-    runNow: (fn) => fire(fn, undefined, 'This function was programmatically called via the host APIs.'),
+    runNow: (fn) => fire(fn, undefined, HOST_API_REASON),
     async stop(): Promise<void> {
       stopped = true;
       for (const h of handles) clearTimeout(h);
@@ -99,9 +99,4 @@ export function startTimers(options: TimersOptions): Timers {
       await Promise.all([...running]);
     },
   };
-}
-
-/** A binding property as text (the library passes strings; anything else is treated as unset). */
-function bindingText(value: unknown): string {
-  return typeof value === 'string' ? value : '';
 }
