@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -55,42 +55,23 @@ export interface RunningFunctionsHost {
  * (registrations captured through `@azure/functions-core`), runs `appStart` hooks, then serves HTTP
  * triggers, fires timers and polls storage queues until {@link RunningFunctionsHost.stop}, which stops
  * triggers, lets requests being answered and running invocations finish and runs `appTerminate` hooks.
- * @example const host = await startFunctionsHost({ port: 0, masterKey, defaultKey, entryPoints, storageConnectionString, hostJsonPath });
+ * @example
+ * const host = await startFunctionsHost({
+ *   port: 0, masterKey, defaultKey, entryPoints, storageConnectionString, hostJsonPath,
+ * });
  */
 export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<RunningFunctionsHost> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) };
-  env['AzureWebJobsStorage'] ??= opts.storageConnectionString;
-  if (env['AzureWebJobsStorage'] === '') env['AzureWebJobsStorage'] = opts.storageConnectionString;
-  const appEnv = appEnvironment();
-  const previous = new Map<string, string | undefined>();
-  for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || appEnv[key] === value) continue;
-    previous.set(key, appEnv[key]);
-    appEnv[key] = value;
-  }
-  const restoreEnv = (): void => {
-    for (const [key, value] of previous) {
-      if (value === undefined) delete appEnv[key];
-      else appEnv[key] = value;
-    }
-  };
+  const env = appSettingsOf(opts);
+  const restoreEnv = applyAppSettings(env);
   const settings = readHostJson(opts.hostJsonPath);
   const registry = new FunctionRegistry();
   loadEntryPoints(opts.entryPoints, registry);
-  const appDir = dirname(opts.hostJsonPath);
-  activateRegistry(registry);
   try {
-    await registry.runHooks('appStart', {
-      hookData: registry.appLevelOnlyHookData,
-      appHookData: registry.appHookData,
-      functionAppDirectory: appDir,
-    });
+    await runAppStartHooks(registry, dirname(opts.hostJsonPath));
   } catch (error) {
     restoreEnv();
-    throw new AppStartFailedError(error);
-  } finally {
-    activateRegistry(undefined);
+    throw error;
   }
 
   const all = [...registry.functions.values()];
@@ -123,20 +104,10 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
     runNow: (fn, input) => {
       if (triggerKind(fn) === 'timertrigger') void timers.runNow(fn);
       else if (triggerKind(fn) === 'queuetrigger') void queues.runNow(fn, input);
-      else
-        void run(fn, {
-          data: { string: input ?? '' },
-          reason: HOST_API_REASON,
-        }).catch(() => undefined);
+      else void run(fn, { data: { string: input ?? '' }, reason: HOST_API_REASON }).catch(() => undefined);
     },
   });
-  // Requests being answered: stop lets them finish, as the real host drains before it shuts down.
-  const answering = new Set<Promise<void>>();
-  server.on('request', (_req: unknown, res: ServerResponse) => {
-    const p = new Promise<void>((resolve) => res.once('close', resolve));
-    answering.add(p);
-    void p.then(() => answering.delete(p));
-  });
+  const closeServer = drainingClose(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, '127.0.0.1', () => resolve());
@@ -150,10 +121,7 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
     functions: () => registry.summaries(),
     stop: () =>
       (stopping ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          void Promise.all([...answering]).then(() => server.closeAllConnections());
-        });
+        await closeServer();
         await Promise.all([timers.stop(), queues.stop()]);
         await Promise.all([...inFlight].map((p) => p.catch(() => undefined)));
         await registry
@@ -167,6 +135,67 @@ export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<Ru
         restoreEnv();
       })()),
   };
+}
+
+/** The app settings: the given environment, with `AzureWebJobsStorage` defaulted when unset or empty. */
+function appSettingsOf(opts: FunctionsHostOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) };
+  if (!env['AzureWebJobsStorage']) env['AzureWebJobsStorage'] = opts.storageConnectionString;
+  return env;
+}
+
+/**
+ * Writes the app settings into the environment the app reads, as the real host hands them to the worker.
+ * @returns a function that puts back the values they replaced (when the host stops or fails to start)
+ */
+function applyAppSettings(env: NodeJS.ProcessEnv): () => void {
+  const appEnv = appEnvironment();
+  const previous = new Map<string, string | undefined>();
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined || appEnv[key] === value) continue;
+    previous.set(key, appEnv[key]);
+    appEnv[key] = value;
+  }
+  return () => {
+    for (const [key, value] of previous) {
+      if (value === undefined) delete appEnv[key];
+      else appEnv[key] = value;
+    }
+  };
+}
+
+/** Runs the app's `appStart` hooks with its registry active; a hook that throws fails the start. */
+async function runAppStartHooks(registry: FunctionRegistry, functionAppDirectory: string): Promise<void> {
+  activateRegistry(registry);
+  try {
+    await registry.runHooks('appStart', {
+      hookData: registry.appLevelOnlyHookData,
+      appHookData: registry.appHookData,
+      functionAppDirectory,
+    });
+  } catch (error) {
+    throw new AppStartFailedError(error);
+  } finally {
+    activateRegistry(undefined);
+  }
+}
+
+/**
+ * Tracks the requests `server` is answering and returns how to close it as the real host does before it
+ * shuts down: stop accepting, let those requests be answered, then drop the idle keep-alive connections.
+ */
+function drainingClose(server: Server): () => Promise<void> {
+  const answering = new Set<Promise<void>>();
+  server.on('request', (_req: unknown, res: ServerResponse) => {
+    const p = new Promise<void>((resolve) => res.once('close', resolve));
+    answering.add(p);
+    void p.then(() => answering.delete(p));
+  });
+  return () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      void Promise.all([...answering]).then(() => server.closeAllConnections());
+    });
 }
 
 /** The function list as Core Tools prints it at start. */
