@@ -45,7 +45,6 @@ export interface LocalStack {
   /** Everything the Functions host printed so far (for secret scans in tests). */
   hostOutput(): string;
   /**
-  /**
    * Starts one more Functions host process on a free port with the same settings and keys, sharing
    * Azurite and the stand-ins (scale-out: several instances on one storage account; or a cold start
    * timed against an already running stack), with `settings` on top. Stopped by `stop()` at the latest.

@@ -13,7 +13,10 @@ import { DEFAULT_TRY_TIME_LIMIT_MS, timeLimitedHttpClient } from './timeLimitedH
 
 /** Options of {@link AzureClients}. */
 export interface AzureClientsOptions {
-  /** Longest one try of a request waits for its answer's headers (see `timeLimitedHttpClient`). @default 30000 */
+  /**
+   * Longest one try of a request waits for its answer's headers (see `timeLimitedHttpClient`).
+   * @default 30000
+   */
   tryTimeLimitMs?: number;
 }
 

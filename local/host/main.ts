@@ -6,10 +6,11 @@ import { AppStartFailedError, startFunctionsHost } from './FunctionsHost';
 /**
  * Child-process entry: `node dist/local/host/main.js` in the app root. Settings from the environment:
  * LOCAL_FUNCTIONS_PORT (default 7071), LOCAL_FUNCTIONS_MASTER_KEY, LOCAL_FUNCTIONS_DEFAULT_KEY (required),
- * AzureWebJobsStorage (required), LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS (optional: more `.js` entry point files,
- * separated by the platform's path delimiter and relative to the app root, loaded after package.json
- * `main`; local-host only, e.g. the benchmark's empty baseline function). Prints `Functions host listening on <url>` when ready; exits cleanly
- * on SIGINT/SIGTERM/SIGHUP (running `appTerminate` hooks).
+ * AzureWebJobsStorage (required), LOCAL_FUNCTIONS_EXTRA_ENTRY_POINTS (optional: more `.js` entry point
+ * files, separated by the platform's path delimiter and relative to the app root, loaded after
+ * package.json `main`; local-host only, e.g. the benchmark's empty baseline function). Prints
+ * `Functions host listening on <url>` when ready; exits cleanly on SIGINT/SIGTERM/SIGHUP (running
+ * `appTerminate` hooks).
  */
 async function main(): Promise<void> {
   const env = process.env;
