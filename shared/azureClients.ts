@@ -11,6 +11,9 @@ import { ArmWriteGate } from './rotation/ArmWriteGate';
 import { sdk } from './sdk';
 import { DEFAULT_TRY_TIME_LIMIT_MS, timeLimitedHttpClient } from './timeLimitedHttpClient';
 
+/** The scope of a token for Azure Resource Manager (the ML management API and the v1 model management). */
+export const ARM_SCOPE = 'https://management.azure.com/.default';
+
 /** Options of {@link AzureClients}. */
 export interface AzureClientsOptions {
   /**
@@ -122,7 +125,7 @@ export class AzureClients {
       pipeline.addPolicy(
         bearerTokenAuthenticationPolicy({
           credential: this.credential,
-          scopes: 'https://management.azure.com/.default',
+          scopes: ARM_SCOPE,
         }),
       );
       const httpClient = this.httpClient;

@@ -1,4 +1,6 @@
+import { ARM_SCOPE, type AzureClients } from './azureClients';
 import { TimeLimitError, withinTimeLimit } from './clock';
+import type { AppConfig } from './config';
 
 /** One dependency the app needs, checked cheaply. */
 export interface HealthProbe {
@@ -6,6 +8,37 @@ export interface HealthProbe {
   readonly name: string;
   /** Resolves when the dependency is usable; rejects with a reason otherwise. */
   check(): Promise<void>;
+}
+
+/**
+ * The app's dependencies, each checked with the cheapest call that proves it usable: the journal table
+ * and the rotation queue answer (each created if missing), Key Vault lists one page of secrets, and the
+ * managed identity gets an ARM token.
+ */
+export function dependencyProbes(
+  clients: Pick<AzureClients, 'table' | 'queue' | 'secrets' | 'credential'>,
+  config: Pick<AppConfig, 'tables' | 'rotation'>,
+): HealthProbe[] {
+  return [
+    {
+      name: 'tables',
+      check: async () => void (await clients.table(config.tables.journal).createTable()),
+    },
+    {
+      name: 'queue',
+      check: async () => void (await clients.queue(config.rotation.queue).createIfNotExists()),
+    },
+    {
+      name: 'keyVault',
+      // Reading one page of secret properties proves reachability, identity and permission at once.
+      check: async () =>
+        void (await clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
+    },
+    {
+      name: 'managedIdentity',
+      check: async () => void (await clients.credential.getToken(ARM_SCOPE)),
+    },
+  ];
 }
 
 /** State of one dependency in a health report. */

@@ -9,7 +9,7 @@ import {
   type EventsModule,
   type RotationEventPublisher,
 } from './events/module';
-import { HealthCheck } from './health';
+import { dependencyProbes, HealthCheck } from './health';
 import { createLogger } from './logging';
 import { createRotationModule, endpointRulesOf, type RotationModule } from './rotation/module';
 import { createTelemetry, readHostSampling, type Telemetry } from './telemetry';
@@ -127,29 +127,7 @@ export class Services {
 
   /** Dependency checks behind `GET /api/health`. */
   get health(): HealthCheck {
-    this.healthInstance ??= new HealthCheck({
-      probes: [
-        {
-          name: 'tables',
-          check: async () => void (await this.clients.table(this.config.tables.journal).createTable()),
-        },
-        {
-          name: 'queue',
-          check: async () => void (await this.clients.queue(this.config.rotation.queue).createIfNotExists()),
-        },
-        {
-          name: 'keyVault',
-          // Reading one page of secret properties proves reachability, identity and permission at once.
-          check: async () =>
-            void (await this.clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
-        },
-        {
-          name: 'managedIdentity',
-          check: async () =>
-            void (await this.clients.credential.getToken('https://management.azure.com/.default')),
-        },
-      ],
-    });
+    this.healthInstance ??= new HealthCheck({ probes: dependencyProbes(this.clients, this.config) });
     return this.healthInstance;
   }
 }
@@ -166,6 +144,3 @@ export function getServices(): Services {
 export async function closeServices(): Promise<void> {
   await current?.close();
 }
-
-/** How handlers obtain services; tests pass their own resolver. */
-export type ServiceResolver = () => Services;
