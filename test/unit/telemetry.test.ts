@@ -6,15 +6,14 @@ import type * as RealSdk from 'applicationinsights';
 import type { AzureMonitorOpenTelemetryOptions } from 'applicationinsights';
 
 import { silentLogger } from '../../shared/logging';
+import { tableKeyRedactor } from '../../shared/tableKeyRedactor';
 import {
   type AppInsightsConfiguration,
   type AppInsightsModule,
   createTelemetry,
   noopTelemetry,
   readHostSampling,
-  redactTableKeys,
   samplingFromHostJson,
-  tableKeyRedactor,
   type TelemetrySdk,
 } from '../../shared/telemetry';
 
@@ -170,23 +169,6 @@ describe('Function: createTelemetry', () => {
     // Assess
     expect(telemetry).toBe(noopTelemetry);
     expect(warnings).toEqual(['start => Application Insights unavailable, telemetry off']);
-  });
-});
-
-describe('Function: redactTableKeys', () => {
-  it('drops the keys of a Table entity address and keeps the table, the query and other URLs', () => {
-    // Act + Assess
-    expect(
-      redactTableKeys(
-        "https://acct.table.core.windows.net/amlcbBrokerClients(PartitionKey='client',RowKey='q7Vb0c-x_Y')?x=1",
-      ),
-    ).toBe('https://acct.table.core.windows.net/amlcbBrokerClients(redacted)?x=1');
-    expect(redactTableKeys("/devstoreaccount1/t(PartitionKey='a',RowKey='b')")).toBe(
-      '/devstoreaccount1/t(redacted)',
-    );
-    expect(redactTableKeys('https://vault.azure.net/secrets/name/?api-version=7.5')).toBe(
-      'https://vault.azure.net/secrets/name/?api-version=7.5',
-    );
   });
 });
 
