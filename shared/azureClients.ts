@@ -136,28 +136,19 @@ export class AzureClients {
 
   /** A Table storage client for one table. */
   table(tableName: string): TableClient {
-    let client = this.tableClients.get(tableName);
-    if (!client) {
+    return cachedByName(this.tableClients, tableName, () => {
       const { TableClient } = sdk.tables();
       const storage = this.config.storage;
-      client =
-        storage.kind === 'connectionString'
-          ? TableClient.fromConnectionString(storage.connectionString, tableName, {
-              httpClient: this.httpClient,
-              allowInsecureConnection:
-                /TableEndpoint=http:|DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true/i.test(
-                  storage.connectionString,
-                ),
-            })
-          : new TableClient(
-              `https://${storage.accountName}.table.core.windows.net`,
-              tableName,
-              this.credential,
-              { httpClient: this.httpClient },
-            );
-      this.tableClients.set(tableName, client);
-    }
-    return client;
+      if (storage.kind === 'connectionString') {
+        return TableClient.fromConnectionString(storage.connectionString, tableName, {
+          httpClient: this.httpClient,
+          allowInsecureConnection: isPlainHttpStorage(storage.connectionString),
+        });
+      }
+      return new TableClient(storageServiceUrl(storage.accountName, 'table'), tableName, this.credential, {
+        httpClient: this.httpClient,
+      });
+    });
   }
 
   /**
@@ -165,19 +156,39 @@ export class AzureClients {
    * limit does not reach it: callers pass {@link tryTimeLimitMs} per call (`StorageJsonQueue`).
    */
   queue(queueName: string): QueueClient {
-    let client = this.queueClients.get(queueName);
-    if (!client) {
+    return cachedByName(this.queueClients, queueName, () => {
       const { QueueClient } = sdk.storageQueue();
       const storage = this.config.storage;
-      client =
-        storage.kind === 'connectionString'
-          ? new QueueClient(storage.connectionString, queueName)
-          : new QueueClient(
-              `https://${storage.accountName}.queue.core.windows.net/${queueName}`,
-              this.credential,
-            );
-      this.queueClients.set(queueName, client);
-    }
-    return client;
+      if (storage.kind === 'connectionString') return new QueueClient(storage.connectionString, queueName);
+      return new QueueClient(
+        `${storageServiceUrl(storage.accountName, 'queue')}/${queueName}`,
+        this.credential,
+      );
+    });
   }
+}
+
+/** The client `clients` holds under `name`, created (once) by `create` when missing. */
+function cachedByName<T>(clients: Map<string, T>, name: string, create: () => T): T {
+  let client = clients.get(name);
+  if (!client) {
+    client = create();
+    clients.set(name, client);
+  }
+  return client;
+}
+
+/** The public-cloud endpoint of one storage service of an account reached with the app's identity. */
+function storageServiceUrl(accountName: string, service: 'table' | 'queue'): string {
+  return `https://${accountName}.${service}.core.windows.net`;
+}
+
+/**
+ * Whether a connection string points at plain-HTTP storage (Azurite in the local stack), to which the
+ * Tables SDK sends some requests (transactions) only when told it may (`allowInsecureConnection`).
+ */
+function isPlainHttpStorage(connectionString: string): boolean {
+  return /TableEndpoint=http:|DefaultEndpointsProtocol=http;|UseDevelopmentStorage=true/i.test(
+    connectionString,
+  );
 }
