@@ -36,6 +36,8 @@ export interface LocalStack {
   readonly masterKey: string;
   readonly defaultKey: string;
   readonly storageConnectionString: string;
+  /** The certificate the stand-ins serve, which clients trust through `NODE_EXTRA_CA_CERTS`. */
+  readonly caCertificatePath: string;
   /** The Azurite process (tests pause it with SIGSTOP: storage that stops answering). */
   readonly storagePid: number | undefined;
   readonly emulators: Awaited<ReturnType<typeof startEmulators>>;
@@ -160,6 +162,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       masterKey,
       defaultKey,
       storageConnectionString: azurite.connectionString,
+      caCertificatePath: cert.certPath,
       storagePid: azurite.pid,
       emulators,
       topic,

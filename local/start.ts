@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const demo = await seedDemo(stack, join(root, '.local'));
   const stackFile = {
     functionsUrl: stack.functionsUrl,
-    caCertificatePath: join(root, '.local', 'certs', 'local-ca.pem'),
+    caCertificatePath: stack.caCertificatePath,
     identityEndpoint: stack.emulators.identityEndpoint,
     identityHeader: stack.emulators.identityHeader,
     keyVaultUrl: stack.emulatorUrl,
