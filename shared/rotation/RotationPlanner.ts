@@ -9,7 +9,7 @@ import { type EndpointKeyClient, type EndpointKeys, keyOf } from './EndpointKeyC
 import type { RotationJob } from './RotationJob';
 import type { RotationState } from './RotationJournal';
 import { pendingSecretName, SECRET_TAGS, type SecretStore, type SecretVersion } from './SecretStore';
-import { slotStoppedBeingCurrentAt } from './slotHistory';
+import { slotInGrace } from './slotHistory';
 
 /** What a new run should do. */
 export type RotationPlan =
@@ -73,20 +73,15 @@ export class RotationPlanner {
 
     const target = otherSlot(currentSlot);
     const versions = await secrets.listVersions(endpoint.secretName);
-    const stopped = slotStoppedBeingCurrentAt(versions, target);
-    const graceEnds = stopped ? stopped.at + endpoint.gracePeriodHours * HOUR_MS : Number.NEGATIVE_INFINITY;
-    if (now < graceEnds) {
-      // An urgent `expired` job may cut grace short only when the version that held the target slot
-      // has itself expired: clients honouring expiry no longer read that value.
-      const heldByExpired =
-        stopped?.heldBy.expiresOn !== undefined && stopped.heldBy.expiresOn.getTime() <= now;
-      if (!(job.urgent && job.reason === 'expired' && heldByExpired))
-        return {
-          kind: 'skip',
-          reason: 'inGrace',
-          detail: `${target} stopped being current less than ${endpoint.gracePeriodHours} h ago (grace ends ${new Date(graceEnds).toISOString()})`,
-        };
-    }
+    const grace = slotInGrace(versions, target, endpoint.gracePeriodHours, now);
+    // An urgent `expired` job may cut grace short only when the version that held the target slot has
+    // itself expired.
+    if (grace && !(job.urgent && job.reason === 'expired' && grace.heldByExpired))
+      return {
+        kind: 'skip',
+        reason: 'inGrace',
+        detail: `${target} stopped being current less than ${endpoint.gracePeriodHours} h ago (grace ends ${new Date(grace.endsAt).toISOString()})`,
+      };
     return { kind: 'rotate', slot: target };
   }
 

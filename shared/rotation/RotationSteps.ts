@@ -12,7 +12,7 @@ import {
   type SecretVersion,
   type SecretVersionInfo,
 } from './SecretStore';
-import { slotStoppedBeingCurrentAt } from './slotHistory';
+import { slotInGrace } from './slotHistory';
 
 /** Longest wait between two test attempts, and longest one scoring call, whatever the lease. */
 const MAX_TEST_ATTEMPT_MS = 10_000;
@@ -227,7 +227,7 @@ export class RotationSteps {
    * Defence in depth: re-read Key Vault right before regenerating; never touch the slot it names, nor the
    * slot whose key it holds (`slotKey`, when read: a version written by hand carries no tags). A resumed
    * run also checks grace again: versions written since the plan may have made the slot current and then
-   * replaced it (the plan's exception for an expired version holding it stands).
+   * replaced it (a version that held it and has expired lets the run through: {@link slotInGrace}).
    */
   private async assertNotCurrent(ctx: StepContext, slotKey?: string): Promise<void> {
     const { secrets, clock } = this.options;
@@ -238,10 +238,9 @@ export class RotationSteps {
         `Refusing to regenerate ${ctx.slot} of endpoint ${ctx.endpoint.id}: it is the slot in the current Key Vault version.`,
       );
     if (!ctx.resumed) return;
-    const stopped = slotStoppedBeingCurrentAt(await secrets.listVersions(ctx.endpoint.secretName), ctx.slot);
-    const now = clock.now();
-    const expired = (stopped?.heldBy.expiresOn?.getTime() ?? Number.POSITIVE_INFINITY) <= now;
-    if (stopped && now < stopped.at + ctx.endpoint.gracePeriodHours * HOUR_MS && !expired)
+    const versions = await secrets.listVersions(ctx.endpoint.secretName);
+    const grace = slotInGrace(versions, ctx.slot, ctx.endpoint.gracePeriodHours, clock.now());
+    if (grace && !grace.heldByExpired)
       throw new UnsafeRegenerationError(
         `Refusing to regenerate ${ctx.slot} of endpoint ${ctx.endpoint.id}: it stopped being current in Key Vault less than ${ctx.endpoint.gracePeriodHours} h ago.`,
       );

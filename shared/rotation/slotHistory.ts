@@ -1,4 +1,4 @@
-import { type KeySlot, otherSlot } from '../endpoints/ManagedEndpoint';
+import { HOUR_MS, type KeySlot, otherSlot } from '../endpoints/ManagedEndpoint';
 import { SECRET_TAGS, type SecretVersionInfo } from './SecretStore';
 
 /**
@@ -32,6 +32,39 @@ export function slotStoppedBeingCurrentAt(
     oldestOfRun = version;
   }
   return undefined;
+}
+
+/** The grace period a slot is still in. */
+export interface SlotGrace {
+  /** Epoch ms when the grace period ends. */
+  readonly endsAt: number;
+  /** The version that held the slot has expired: clients that honour expiry no longer read its value. */
+  readonly heldByExpired: boolean;
+}
+
+/**
+ * The grace period `slot` is still in at `now` — it stopped being current less than `gracePeriodHours`
+ * ago, and consumers such as Key Vault references may still read its value — or undefined when the slot
+ * is free to regenerate (it stopped being current longer ago, or never was).
+ *
+ * The one exception to grace is `heldByExpired`, and its two callers apply it differently. The planner
+ * cuts grace short only for an urgent `expired` job. The set step's re-check of a resumed run
+ * (`RotationSteps`) knows no job (the journal keeps a rotation's reason, not `urgent`), so an expired
+ * holder alone lets it through: that run was planned already, and the re-check only guards against
+ * versions written since.
+ */
+export function slotInGrace(
+  versions: readonly SecretVersionInfo[],
+  slot: KeySlot,
+  gracePeriodHours: number,
+  now: number,
+): SlotGrace | undefined {
+  const stopped = slotStoppedBeingCurrentAt(versions, slot);
+  if (!stopped) return undefined;
+  const endsAt = stopped.at + gracePeriodHours * HOUR_MS;
+  if (now >= endsAt) return undefined;
+  const expiresOn = stopped.heldBy.expiresOn?.getTime();
+  return { endsAt, heldByExpired: expiresOn !== undefined && expiresOn <= now };
 }
 
 /**
