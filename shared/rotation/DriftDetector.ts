@@ -59,14 +59,10 @@ export class DriftDetector {
     });
     if (endpoint.authMode !== 'Key') return report({ inSync: true, status: 'notKeyAuth' });
 
-    const lease = await journal.acquireLease(
-      endpointId,
-      `${DRIFT_LEASE_OWNER_PREFIX}${randomUUID()}`,
-      DRIFT_LEASE_MS,
-    );
-    if (!lease) return report({ inSync: true, status: 'rotationInProgress' });
-    const held = new HeldLease(journal, lease, DRIFT_LEASE_MS);
-    try {
+    const owner = `${DRIFT_LEASE_OWNER_PREFIX}${randomUUID()}`;
+    const held = await HeldLease.acquire(journal, endpointId, owner, DRIFT_LEASE_MS);
+    if (!held) return report({ inSync: true, status: 'rotationInProgress' });
+    return held.releaseAfter(async () => {
       const { state } = await journal.getState(endpointId);
       if (state.active) return report({ inSync: true, status: 'rotationInProgress' });
       const current = await secrets.getCurrent(endpoint.secretName);
@@ -89,8 +85,6 @@ export class DriftDetector {
         secretVersion: current.version,
       });
       return report({ inSync: false, status: 'drift', secretVersion: current.version, detail });
-    } finally {
-      await held.release();
-    }
+    });
   }
 }

@@ -256,10 +256,9 @@ export class EndpointAdminService {
     const { state, lease: holder } = await journal.getState(endpoint.id);
     if (Object.keys(state).length === 0) return;
     if (holder) throw new RotationInProgressError(endpoint.id);
-    const lease = await journal.acquireLease(endpoint.id, `register-${randomUUID()}`, REGISTER_LEASE_MS);
-    if (!lease) throw new RotationInProgressError(endpoint.id);
-    const held = new HeldLease(journal, lease, REGISTER_LEASE_MS);
-    try {
+    const held = await HeldLease.acquire(journal, endpoint.id, `register-${randomUUID()}`, REGISTER_LEASE_MS);
+    if (!held) throw new RotationInProgressError(endpoint.id);
+    await held.releaseAfter(async () => {
       const current = await secrets.getCurrent(endpoint.secretName);
       const { active, lastRotatedAt: at, lastRotationId, lastSlot } = state;
       const sameSecret =
@@ -276,9 +275,7 @@ export class EndpointAdminService {
             }
           : {}),
       });
-    } finally {
-      await held.release();
-    }
+    });
   }
 
   /** One Key Vault secret belongs to one endpoint: two would overwrite each other's keys. */

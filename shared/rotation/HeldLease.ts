@@ -16,6 +16,29 @@ export class HeldLease {
     private readonly ttlMs: number,
   ) {}
 
+  /**
+   * Takes the endpoint's lease for `ttlMs` when it is free, expired or already `owner`'s
+   * (`RotationJournal.acquireLease`); undefined when another owner holds it.
+   */
+  static async acquire(
+    journal: RotationJournal,
+    endpointId: string,
+    owner: string,
+    ttlMs: number,
+  ): Promise<HeldLease | undefined> {
+    const lease = await journal.acquireLease(endpointId, owner, ttlMs);
+    return lease && new HeldLease(journal, lease, ttlMs);
+  }
+
+  /** Runs `work` under the lease, then gives the lease up, whether `work` returned or threw. */
+  async releaseAfter<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } finally {
+      await this.release();
+    }
+  }
+
   /** Extends the lease; throws `LeaseLostError` when another run holds it now. */
   async renew(): Promise<void> {
     this.lease = await this.journal.renewLease(this.lease, this.ttlMs);
@@ -65,7 +88,7 @@ export class HeldLease {
   }
 
   /** Best effort: an unreleased lease simply expires. */
-  async release(): Promise<void> {
+  private async release(): Promise<void> {
     await this.journal.releaseLease(this.lease).catch(() => undefined);
   }
 }

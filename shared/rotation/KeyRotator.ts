@@ -103,8 +103,8 @@ export class KeyRotator {
     // its keys with it.)
     if (!endpoint.enabled && !(await journal.getState(endpoint.id)).state.unsentEvent)
       return skip('disabled');
-    const lease = await journal.acquireLease(endpoint.id, this.newId(), leaseSeconds * 1000);
-    if (!lease) {
+    const held = await HeldLease.acquire(journal, endpoint.id, this.newId(), leaseSeconds * 1000);
+    if (!held) {
       // A rotation run at work carries this job's rotation out. A drift check holds the lease only for a
       // moment, and dropping the job then would lose a "rotate now" (which the admin API accepts during a
       // check) or an expiry event's job: nothing enqueues those again. The queue retries it instead.
@@ -112,12 +112,7 @@ export class KeyRotator {
         throw new EndpointBusyError(endpoint.id);
       return skip('inProgress');
     }
-    const held = new HeldLease(journal, lease, leaseSeconds * 1000);
-    try {
-      return await this.underLease(endpoint, job, held);
-    } finally {
-      await held.release();
-    }
+    return held.releaseAfter(() => this.underLease(endpoint, job, held));
   }
 
   private async underLease(

@@ -198,15 +198,13 @@ export class RotationJobHandler {
 
   private async recordPoison(job: RotationJob, error: unknown, dequeueCount: number): Promise<void> {
     const { journal, recorder, logger } = this.options;
-    // Under the endpoint's lease like every journal write; a run holding it now owns the journal. The
-    // journal may be what is failing: the log line below still tells the story.
-    const lease = await journal
-      .acquireLease(job.endpointId, `poison-${randomUUID()}`, POISON_LEASE_MS)
-      .catch(() => undefined);
-    if (lease) {
-      const held = new HeldLease(journal, lease, POISON_LEASE_MS);
-      await recorder.poisoned(held, job.endpointId, error, dequeueCount).catch(() => undefined);
-      await held.release();
+    // Under the endpoint's lease like every journal write; a run holding it now owns the journal.
+    try {
+      const owner = `poison-${randomUUID()}`;
+      const held = await HeldLease.acquire(journal, job.endpointId, owner, POISON_LEASE_MS);
+      await held?.releaseAfter(() => recorder.poisoned(held, job.endpointId, error, dequeueCount));
+    } catch {
+      // The journal may be what is failing: the log line below still tells the story.
     }
     logger.error('handle => job goes to poison queue', {
       endpointId: job.endpointId,
