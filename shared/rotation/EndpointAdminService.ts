@@ -16,6 +16,7 @@ import {
   RotationInProgressError,
 } from './errors';
 import { HeldLease } from './HeldLease';
+import { operatorHoldEndsAt } from './operatorHold';
 import type { RotationEvent } from './RotationEventSink';
 import type { RotationJob, RotationJobQueue } from './RotationJob';
 import {
@@ -27,7 +28,6 @@ import {
   type RotationState,
 } from './RotationJournal';
 import { lastRotatedAt, nextDueAt } from './RotationPlanner';
-import { operatorHoldEndsAt } from './RotationScheduler';
 import { SECRET_TAGS, type SecretStore, type SecretVersion } from './SecretStore';
 
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */

@@ -4,9 +4,10 @@ import { type Clock, isoNow } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import { MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
-import { ArmThrottledError, errorCode, LeaseLostError, needsOperator } from './errors';
+import { ArmThrottledError, errorCode, LeaseLostError } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
+import { needsOperator } from './operatorHold';
 import { ROTATION_REASONS, type RotationJob, type RotationJobQueue } from './RotationJob';
 import type { RotationJournal } from './RotationJournal';
 import type { RotationRecorder } from './RotationRecorder';
@@ -31,7 +32,7 @@ export type RotationJobOutcome =
       readonly detail: string;
     }
   | {
-      /** Journaled and published; left for a person to fix (`needsOperator` in errors.ts), so not retried. */
+      /** Journaled and published; left for a person to fix (`needsOperator`), so not retried. */
       readonly status: 'failed';
       readonly endpointId: string;
       readonly code: string;

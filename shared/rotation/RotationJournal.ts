@@ -1,5 +1,4 @@
 import type { KeySlot } from '../endpoints/ManagedEndpoint';
-import type { RotationStepName } from './errors';
 import type { RotationEvent } from './RotationEventSink';
 import type { RotationReason } from './RotationJob';
 
@@ -23,6 +22,10 @@ export const DRIFT_LEASE_OWNER_PREFIX = 'drift-';
 export function isRotationRunning(lease: { readonly owner: string } | undefined): boolean {
   return lease !== undefined && !lease.owner.startsWith(DRIFT_LEASE_OWNER_PREFIX);
 }
+
+/** Where in the protocol a rotation failed. */
+export const ROTATION_STEPS = ['plan', 'create', 'set', 'test', 'finish'] as const;
+export type RotationStepName = (typeof ROTATION_STEPS)[number];
 
 /** Steps a rotation has completed, in order. `started` = planned, nothing written yet. */
 export const COMPLETED_STEPS = ['started', 'created', 'set', 'tested', 'finished'] as const;

@@ -4,7 +4,7 @@ import { type Clock, isoNow } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
-import { errorCode, type RotationStepName, safeMessage } from './errors';
+import { errorCode, safeMessage } from './errors';
 import type { RotationOutcome } from './KeyRotator';
 import type { RotationEvent, RotationEventSink } from './RotationEventSink';
 import {
@@ -14,6 +14,7 @@ import {
   type RotationFailure,
   type RotationJournal,
   type RotationState,
+  type RotationStepName,
 } from './RotationJournal';
 
 /** Dependencies of {@link RotationRecorder}. */

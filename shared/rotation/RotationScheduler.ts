@@ -5,7 +5,7 @@ import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
-import { needsOperator, OPERATOR_REMINDER_MS } from './errors';
+import { operatorHoldEndsAt } from './operatorHold';
 import type { RotationJobQueue } from './RotationJob';
 import { isRotationRunning, type RotationJournal, type RotationState } from './RotationJournal';
 import { isDue } from './RotationPlanner';
@@ -148,21 +148,6 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
   if (Number.isNaN(queuedAt)) return false;
   const wait = Math.min(QUEUED_JOB_WAIT_MS, endpoint.rotationPeriodHours * HOUR_MS);
   return Math.abs(now - queuedAt) < wait;
-}
-
-/**
- * When the timer takes up again an endpoint whose last run failed in a way only a person can fix, or
- * undefined when it is not waiting: every tick until then would fail and alert again. The fix ends with
- * `POST …/rotate`, which the timer does not wait for; drift fixed by hand also ends the wait once a drift
- * check (the new version's event) finds the keys in sync. The status API shows it.
- */
-export function operatorHoldEndsAt(state: RotationState): number | undefined {
-  const failure = state.lastError;
-  if (state.lastOutcome !== 'failed' || failure === undefined || !needsOperator(failure.code))
-    return undefined;
-  if (failure.code === 'DRIFT_DETECTED' && state.drift?.detected === false) return undefined;
-  const at = Date.parse(failure.at);
-  return Number.isNaN(at) ? undefined : at + OPERATOR_REMINDER_MS;
 }
 
 function awaitsOperator(state: RotationState, now: number): boolean {

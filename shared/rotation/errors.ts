@@ -3,7 +3,6 @@
  * secret names only — never a key value — because they end up in journal rows and problem bodies.
  */
 
-import { HOUR_MS } from '../endpoints/ManagedEndpoint';
 import {
   AppError,
   ConflictError,
@@ -12,11 +11,6 @@ import {
   NotFoundError,
 } from '../errors';
 import { statusOf } from '../networkErrors';
-import { V1_RULES } from '../v1/v1Rules';
-
-/** Where in the protocol a rotation failed. */
-export const ROTATION_STEPS = ['plan', 'create', 'set', 'test', 'finish'] as const;
-export type RotationStepName = (typeof ROTATION_STEPS)[number];
 
 /**
  * No endpoint with that id is registered. The message shows at most 64 characters of the id (every
@@ -171,32 +165,6 @@ export class KeyValueRejectedError extends DependencyFailedError {
   constructor(options?: ErrorOptions) {
     super('arm', 'The endpoint rejected the proposed key value.', 400, options);
   }
-}
-
-/**
- * Codes of failures that no retry can fix: a person has to act (operations.md gives each remedy), then
- * `POST …/rotate`. The queue does not redeliver them and the timer tries them again only once
- * {@link OPERATOR_REMINDER_MS} has passed, so one drifted endpoint raises one alert a day, not twenty an hour.
- */
-const OPERATOR_ACTION_CODES: ReadonlySet<string> = new Set([
-  'DRIFT_DETECTED',
-  UNSAFE_REGENERATION,
-  'AUTH_MODE_NOT_KEY',
-  'ENDPOINT_KIND_UNSUPPORTED',
-  // A deleted secret keeps its name in Key Vault until a person recovers or purges it.
-  'SECRET_DELETED',
-  // A v1 service whose auth settings forbid key rotation: it stays so until a person redeploys or re-registers it.
-  V1_RULES.keyAuthDisabled.code,
-  V1_RULES.keyAndTokenExclusive.code,
-  V1_RULES.computeTypeMismatch.code,
-]);
-
-/** How long the timer leaves a failure only a person can fix before it runs (and reports) it again. */
-export const OPERATOR_REMINDER_MS = 24 * HOUR_MS;
-
-/** Whether a failure with this code waits for a person rather than for a retry. */
-export function needsOperator(code: string): boolean {
-  return OPERATOR_ACTION_CODES.has(code);
 }
 
 /** Reads the stable code of any error, for journal rows and telemetry. */

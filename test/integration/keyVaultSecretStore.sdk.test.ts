@@ -3,7 +3,8 @@ import { SecretClient } from '@azure/keyvault-secrets';
 
 import type { RunningEmulators } from '../../local/emulators';
 import { KeyVaultSecretStore } from '../../shared/rotation/adapters/KeyVaultSecretStore';
-import { needsOperator, type SecretDeletedError } from '../../shared/rotation/errors';
+import type { SecretDeletedError } from '../../shared/rotation/errors';
+import { needsOperator } from '../../shared/rotation/operatorHold';
 import { SECRET_TAGS } from '../../shared/rotation/SecretStore';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 

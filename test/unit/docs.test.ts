@@ -7,7 +7,7 @@ import { loadConfig, SETTINGS } from '../../shared/config';
 import { MAX_DELIVERY_BYTES } from '../../shared/events/parseDelivery';
 import { DEFAULT_MAX_BODY_BYTES } from '../../shared/http';
 import { MAX_DEQUEUE_COUNT } from '../../shared/queueMessage';
-import { ROTATION_STEPS } from '../../shared/rotation/errors';
+import { ROTATION_STEPS } from '../../shared/rotation/RotationJournal';
 import {
   emittedTelemetry,
   httpRoutes,
