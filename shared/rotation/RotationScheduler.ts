@@ -1,7 +1,8 @@
 import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { HOUR_MS, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
+import { forEachLimited } from '../forEachLimited';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
@@ -30,9 +31,7 @@ export interface RotationSchedulerOptions {
  * after it was sent, a small delay against rotation periods of days. Never longer than the endpoint's
  * own period.
  */
-export const QUEUED_JOB_WAIT_MS = 3_600_000;
-
-const HOUR_MS = 3_600_000;
+const QUEUED_JOB_WAIT_MS = HOUR_MS;
 
 /**
  * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
@@ -48,16 +47,15 @@ export class RotationScheduler {
   constructor(private readonly options: RotationSchedulerOptions) {}
 
   /**
-   * @param now - epoch ms (or a Date); defaults to the clock
+   * @param now - epoch ms; defaults to the clock
    * @returns how many endpoints were due, how many jobs were enqueued, and for how many endpoints the
    *   check or the enqueue failed (they are tried again next tick)
    * @throws DependencyUnavailableError when it failed for every endpoint it looked at (journal or queue down),
    *   so the timer's run shows as failed rather than as a quiet round
    */
   async enqueueDue(
-    now: number | Date = this.options.clock.now(),
+    now: number = this.options.clock.now(),
   ): Promise<{ due: number; enqueued: number; failed: number }> {
-    const at = typeof now === 'number' ? now : now.getTime();
     const { registry, logger } = this.options;
     // Disabled endpoints are looked at too: one may still hold an event to send.
     const candidates = (await registry.list()).filter(
@@ -69,11 +67,11 @@ export class RotationScheduler {
     let waiting = 0;
     await forEachLimited(candidates, this.options.concurrency ?? 16, async (endpoint) => {
       try {
-        const need = await this.needsJob(endpoint, at);
+        const need = await this.needsJob(endpoint, now);
         if (need === 'queued') waiting += 1;
         if (need !== true) return;
         due += 1;
-        const requestedAt = new Date(at).toISOString();
+        const requestedAt = new Date(now).toISOString();
         await this.options.jobs.enqueue({ endpointId: endpoint.id, reason: 'schedule', requestedAt });
         enqueued += 1;
         await this.markEnqueued(endpoint, requestedAt);
@@ -153,21 +151,4 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
 function awaitsOperator(state: RotationState, now: number): boolean {
   const endsAt = operatorHoldEndsAt(state);
   return endsAt !== undefined && now < endsAt;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-export async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next] as T;
-      next += 1;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

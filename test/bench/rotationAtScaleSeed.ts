@@ -5,8 +5,8 @@ import type { LocalStack } from '../../local/stack';
 import { AzureClients } from '../../shared/azureClients';
 import { loadConfig } from '../../shared/config';
 import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
+import { forEachLimited } from '../../shared/forEachLimited';
 import { createRotationModule, type RotationModule } from '../../shared/rotation/module';
-import { forEachLimited } from '../../shared/rotation/RotationScheduler';
 import { MANAGED_BY, SECRET_TAGS } from '../../shared/rotation/SecretStore';
 import { noopTelemetry } from '../../shared/telemetry';
 

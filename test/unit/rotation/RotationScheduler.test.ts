@@ -313,7 +313,7 @@ describe('Class: RotationScheduler', () => {
       };
 
       // Act
-      const result = await f.services.scheduler.enqueueDue(new Date(f.clock.now()));
+      const result = await f.services.scheduler.enqueueDue(f.clock.now());
 
       // Assess
       expect(result).toEqual({ due: 1, enqueued: 1, failed: 1 });
