@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import { isKeySlot, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
 import { retryWhileStale } from '../optimisticChange';
 import { V1RuleError } from '../v1/v1Rules';
 import type { EndpointKeyClient } from './EndpointKeyClient';
+import { type EndpointStatus, endpointStatus } from './endpointStatus';
 import {
   AuthModeNotKeyError,
   EndpointChangedError,
@@ -16,48 +17,12 @@ import {
   RotationInProgressError,
 } from './errors';
 import { HeldLease } from './HeldLease';
-import { operatorHoldEndsAt } from './operatorHold';
-import type { RotationEvent } from './RotationEventSink';
 import type { RotationJob, RotationJobQueue } from './RotationJob';
-import {
-  abandonedStep,
-  type ActiveRotation,
-  isRotationRunning,
-  type RotationFailure,
-  type RotationJournal,
-  type RotationState,
-} from './RotationJournal';
-import { lastRotatedAt, nextDueAt } from './RotationPlanner';
-import { SECRET_TAGS, type SecretStore, type SecretVersion } from './SecretStore';
+import { abandonedStep, isRotationRunning, type RotationJournal } from './RotationJournal';
+import { SECRET_TAGS, type SecretStore } from './SecretStore';
 
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
 const REGISTER_LEASE_MS = 60_000;
-
-/** What the status API shows. Never contains a key. */
-export interface EndpointStatus {
-  readonly endpoint: ManagedEndpoint;
-  /** Slot named by the current Key Vault version's tag (undefined before onboarding or for foreign versions). */
-  readonly slotInUse?: KeySlot;
-  readonly secretVersion?: string;
-  readonly lastRotatedAt?: string;
-  readonly nextDueAt?: string;
-  /**
-   * The last run failed in a way only a person can fix: the timer leaves the endpoint alone until then
-   * (`POST …/rotate` after the fix runs at once).
-   */
-  readonly waitingForOperatorUntil?: string;
-  readonly lastOutcome?: RotationState['lastOutcome'];
-  readonly lastError?: RotationFailure;
-  readonly drift?: RotationState['drift'];
-  /** The rotation under way: the step it last completed (`ActiveRotation`). */
-  readonly inProgress?: Pick<ActiveRotation, 'rotationId' | 'slot' | 'step' | 'startedAt'>;
-  /** A finished rotation's `KeyRotated` event its run stopped before sending; the next run sends it. */
-  readonly unsentEvent?: {
-    readonly type: RotationEvent['type'];
-    readonly eventId: string;
-    readonly time: string;
-  };
-}
 
 /** Dependencies of {@link EndpointAdminService}. */
 export interface EndpointAdminServiceOptions {
@@ -152,33 +117,7 @@ export class EndpointAdminService {
     const { state } = await this.options.journal.getState(id);
     const current =
       endpoint.authMode === 'Key' ? await this.options.secrets.getCurrent(endpoint.secretName) : undefined;
-    return {
-      endpoint,
-      ...keyVaultStatus(current),
-      ...this.scheduleStatus(endpoint, state, current),
-      ...journalStatus(state),
-    };
-  }
-
-  /** When the endpoint was last rotated, when it is due next, and whether it waits for a person. */
-  private scheduleStatus(
-    endpoint: ManagedEndpoint,
-    state: RotationState,
-    current: SecretVersion | undefined,
-  ): Pick<EndpointStatus, 'lastRotatedAt' | 'nextDueAt' | 'waitingForOperatorUntil'> {
-    const now = this.options.clock.now();
-    const last = lastRotatedAt(state, current);
-    const scheduled = endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt;
-    // Never rotated: due at once.
-    const dueAt = scheduled ? (nextDueAt(endpoint, state, current) ?? now) : undefined;
-    const holdEndsAt = operatorHoldEndsAt(state);
-    return {
-      ...(last !== undefined ? { lastRotatedAt: new Date(last).toISOString() } : {}),
-      ...(dueAt !== undefined ? { nextDueAt: new Date(dueAt).toISOString() } : {}),
-      ...(holdEndsAt !== undefined && now < holdEndsAt
-        ? { waitingForOperatorUntil: new Date(holdEndsAt).toISOString() }
-        : {}),
-    };
+    return endpointStatus(endpoint, state, current, this.options.clock.now());
   }
 
   /** Enqueues a manual rotation now; 409 while one is running, 422 for endpoints without keys. */
@@ -288,48 +227,6 @@ export class EndpointAdminService {
   private now(): string {
     return isoNow(this.options.clock);
   }
-}
-
-/** Which slot Key Vault's current version names, and which version that is. */
-function keyVaultStatus(
-  current: SecretVersion | undefined,
-): Pick<EndpointStatus, 'slotInUse' | 'secretVersion'> {
-  const slot = current?.tags[SECRET_TAGS.slot];
-  return {
-    ...(isKeySlot(slot) ? { slotInUse: slot } : {}),
-    ...(current ? { secretVersion: current.version } : {}),
-  };
-}
-
-/** What the journal's state row says: the last outcome and error, drift, a rotation under way, an unsent event. */
-function journalStatus(
-  state: RotationState,
-): Pick<EndpointStatus, 'lastOutcome' | 'lastError' | 'drift' | 'inProgress' | 'unsentEvent'> {
-  const { lastOutcome, lastError, drift, active, unsentEvent } = state;
-  return {
-    ...(lastOutcome ? { lastOutcome } : {}),
-    ...(lastError ? { lastError } : {}),
-    ...(drift ? { drift } : {}),
-    ...(active
-      ? {
-          inProgress: {
-            rotationId: active.rotationId,
-            slot: active.slot,
-            step: active.step,
-            startedAt: active.startedAt,
-          },
-        }
-      : {}),
-    ...(unsentEvent
-      ? {
-          unsentEvent: {
-            type: unsentEvent.event.type,
-            eventId: unsentEvent.eventId,
-            time: unsentEvent.event.time,
-          },
-        }
-      : {}),
-  };
 }
 
 /** Server-owned fields are ignored on input rather than trusted. */

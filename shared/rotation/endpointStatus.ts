@@ -1,0 +1,114 @@
+import { isKeySlot, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { operatorHoldEndsAt } from './operatorHold';
+import type { RotationEvent } from './RotationEventSink';
+import type { ActiveRotation, RotationFailure, RotationState } from './RotationJournal';
+import { lastRotatedAt, nextDueAt } from './RotationPlanner';
+import { SECRET_TAGS, type SecretVersion } from './SecretStore';
+
+/** What the status API shows. Never contains a key. */
+export interface EndpointStatus {
+  readonly endpoint: ManagedEndpoint;
+  /** Slot named by the current Key Vault version's tag (undefined before onboarding or for foreign versions). */
+  readonly slotInUse?: KeySlot;
+  readonly secretVersion?: string;
+  readonly lastRotatedAt?: string;
+  readonly nextDueAt?: string;
+  /**
+   * The last run failed in a way only a person can fix: the timer leaves the endpoint alone until then
+   * (`POST …/rotate` after the fix runs at once).
+   */
+  readonly waitingForOperatorUntil?: string;
+  readonly lastOutcome?: RotationState['lastOutcome'];
+  readonly lastError?: RotationFailure;
+  readonly drift?: RotationState['drift'];
+  /** The rotation under way: the step it last completed (`ActiveRotation`). */
+  readonly inProgress?: Pick<ActiveRotation, 'rotationId' | 'slot' | 'step' | 'startedAt'>;
+  /** A finished rotation's `KeyRotated` event its run stopped before sending; the next run sends it. */
+  readonly unsentEvent?: {
+    readonly type: RotationEvent['type'];
+    readonly eventId: string;
+    readonly time: string;
+  };
+}
+
+/**
+ * The status API's answer for one endpoint, from its registration, its journal row and Key Vault's
+ * current version (undefined before onboarding, and not read for an endpoint without keys).
+ * @param now - epoch ms
+ */
+export function endpointStatus(
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  current: SecretVersion | undefined,
+  now: number,
+): EndpointStatus {
+  return {
+    endpoint,
+    ...keyVaultStatus(current),
+    ...scheduleStatus(endpoint, state, current, now),
+    ...journalStatus(state),
+  };
+}
+
+/** Which slot Key Vault's current version names, and which version that is. */
+function keyVaultStatus(
+  current: SecretVersion | undefined,
+): Pick<EndpointStatus, 'slotInUse' | 'secretVersion'> {
+  const slot = current?.tags[SECRET_TAGS.slot];
+  return {
+    ...(isKeySlot(slot) ? { slotInUse: slot } : {}),
+    ...(current ? { secretVersion: current.version } : {}),
+  };
+}
+
+/** When the endpoint was last rotated, when it is due next, and whether it waits for a person. */
+function scheduleStatus(
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  current: SecretVersion | undefined,
+  now: number,
+): Pick<EndpointStatus, 'lastRotatedAt' | 'nextDueAt' | 'waitingForOperatorUntil'> {
+  const last = lastRotatedAt(state, current);
+  const scheduled = endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt;
+  // Never rotated: due at once.
+  const dueAt = scheduled ? (nextDueAt(endpoint, state, current) ?? now) : undefined;
+  const holdEndsAt = operatorHoldEndsAt(state);
+  return {
+    ...(last !== undefined ? { lastRotatedAt: new Date(last).toISOString() } : {}),
+    ...(dueAt !== undefined ? { nextDueAt: new Date(dueAt).toISOString() } : {}),
+    ...(holdEndsAt !== undefined && now < holdEndsAt
+      ? { waitingForOperatorUntil: new Date(holdEndsAt).toISOString() }
+      : {}),
+  };
+}
+
+/** What the journal's state row says: the last outcome and error, drift, a rotation under way, an unsent event. */
+function journalStatus(
+  state: RotationState,
+): Pick<EndpointStatus, 'lastOutcome' | 'lastError' | 'drift' | 'inProgress' | 'unsentEvent'> {
+  const { lastOutcome, lastError, drift, active, unsentEvent } = state;
+  return {
+    ...(lastOutcome ? { lastOutcome } : {}),
+    ...(lastError ? { lastError } : {}),
+    ...(drift ? { drift } : {}),
+    ...(active
+      ? {
+          inProgress: {
+            rotationId: active.rotationId,
+            slot: active.slot,
+            step: active.step,
+            startedAt: active.startedAt,
+          },
+        }
+      : {}),
+    ...(unsentEvent
+      ? {
+          unsentEvent: {
+            type: unsentEvent.event.type,
+            eventId: unsentEvent.eventId,
+            time: unsentEvent.event.time,
+          },
+        }
+      : {}),
+  };
+}
