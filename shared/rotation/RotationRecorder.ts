@@ -33,12 +33,6 @@ export interface JournalWriter {
   write(entry: JournalEntry): Promise<void>;
 }
 
-/** The step a rotation is in when its journal shows `step` completed. */
-export function nextStep(active: ActiveRotation | undefined): RotationStepName {
-  if (!active) return 'plan';
-  return ({ started: 'create', created: 'set', set: 'test', tested: 'finish' } as const)[active.step];
-}
-
 /**
  * Everything a rotation leaves behind besides keys and secrets: the journal state row and step
  * records, telemetry (RotationStarted/Succeeded/Failed, duration metric), logs and CloudEvents.
@@ -320,4 +314,10 @@ export class RotationRecorder {
 /** The state row of a failed run: the row as it was, with the failure as its last outcome and error. */
 function failedState(state: RotationState, failure: RotationFailure): RotationState {
   return { ...state, lastOutcome: 'failed', lastOutcomeAt: failure.at, lastError: failure };
+}
+
+/** The step a rotation is in when its journal shows `step` completed. */
+function nextStep(active: ActiveRotation | undefined): RotationStepName {
+  if (!active) return 'plan';
+  return ({ started: 'create', created: 'set', set: 'test', tested: 'finish' } as const)[active.step];
 }

@@ -1,39 +1,6 @@
 import { HOUR_MS, type KeySlot, otherSlot } from '../endpoints/ManagedEndpoint';
 import { SECRET_TAGS, type SecretVersionInfo } from './SecretStore';
 
-/**
- * When did `slot` stop being what clients read from Key Vault?
- *
- * Versions are walked newest first. The newest run of versions that hold the *other* slot (the current
- * one) is skipped; the version before that run held `slot` (or is not ours, so it may have) — `slot`
- * stopped being current when the oldest version of the run was written. If the walk runs out, `slot`
- * was never in Key Vault and has no grace period to respect (first rotation after onboarding).
- *
- * ```
- * oldest ... [S] [P] [P*]   ← newest (current, slot P)
- *                 ^ Secondary stopped being current here (rotatedAt of this version)
- * ```
- * @param versions - properties of every version, newest first (`SecretStore.listVersions`)
- * @param slot - the slot that is about to be regenerated
- * @returns epoch ms and the version that held `slot`, or undefined when `slot` was never current
- */
-export function slotStoppedBeingCurrentAt(
-  versions: readonly SecretVersionInfo[],
-  slot: KeySlot,
-): { at: number; heldBy: SecretVersionInfo } | undefined {
-  const current = otherSlot(slot);
-  // The oldest version of the run walked so far; none yet at the newest version, which is current by
-  // definition (its slot was established by value, not by tag).
-  let oldestOfRun: SecretVersionInfo | undefined;
-  for (const version of versions) {
-    // An older version without our slot tag may have held `slot`, so it ends the run (the safe reading).
-    if (oldestOfRun && version.tags[SECRET_TAGS.slot] !== current)
-      return { at: writtenAt(oldestOfRun), heldBy: version };
-    oldestOfRun = version;
-  }
-  return undefined;
-}
-
 /** The grace period a slot is still in. */
 export interface SlotGrace {
   /** Epoch ms when the grace period ends. */
@@ -68,10 +35,43 @@ export function slotInGrace(
 }
 
 /**
+ * When did `slot` stop being what clients read from Key Vault?
+ *
+ * Versions are walked newest first. The newest run of versions that hold the *other* slot (the current
+ * one) is skipped; the version before that run held `slot` (or is not ours, so it may have) — `slot`
+ * stopped being current when the oldest version of the run was written. If the walk runs out, `slot`
+ * was never in Key Vault and has no grace period to respect (first rotation after onboarding).
+ *
+ * ```
+ * oldest ... [S] [P] [P*]   ← newest (current, slot P)
+ *                 ^ Secondary stopped being current here (rotatedAt of this version)
+ * ```
+ * @param versions - properties of every version, newest first (`SecretStore.listVersions`)
+ * @param slot - the slot that is about to be regenerated
+ * @returns epoch ms and the version that held `slot`, or undefined when `slot` was never current
+ */
+function slotStoppedBeingCurrentAt(
+  versions: readonly SecretVersionInfo[],
+  slot: KeySlot,
+): { at: number; heldBy: SecretVersionInfo } | undefined {
+  const current = otherSlot(slot);
+  // The oldest version of the run walked so far; none yet at the newest version, which is current by
+  // definition (its slot was established by value, not by tag).
+  let oldestOfRun: SecretVersionInfo | undefined;
+  for (const version of versions) {
+    // An older version without our slot tag may have held `slot`, so it ends the run (the safe reading).
+    if (oldestOfRun && version.tags[SECRET_TAGS.slot] !== current)
+      return { at: writtenAt(oldestOfRun), heldBy: version };
+    oldestOfRun = version;
+  }
+  return undefined;
+}
+
+/**
  * When a version was written: our `rotatedAt` tag, else Key Vault's `createdOn`; unknown counts as
  * "never long enough ago" (+Infinity), the reading that can only delay a rotation, never break a client.
  */
-export function writtenAt(version: SecretVersionInfo): number {
+function writtenAt(version: SecretVersionInfo): number {
   const tagged = Date.parse(version.tags[SECRET_TAGS.rotatedAt] ?? '');
   if (!Number.isNaN(tagged)) return tagged;
   return version.createdOn?.getTime() ?? Number.POSITIVE_INFINITY;
