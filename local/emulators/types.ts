@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TokenCheck } from './auth';
 import type { V1ServiceInput } from './v1State';
 
-/** Public surface of the local Azure stand-ins (CONTRACT.md §1). */
+/** Public surface of the local Azure stand-ins. */
 
 /** Which stand-in a fault applies to. */
 export type EmulatedService = 'identity' | 'keyVault' | 'arm' | 'scoring' | 'modelManagement';
