@@ -103,7 +103,7 @@ export class AzureClients {
           endpoint,
           $host: endpoint,
           apiVersion: this.config.arm.mlApiVersion,
-          credentialScopes: ['https://management.azure.com/.default'],
+          credentialScopes: [ARM_SCOPE],
           httpClient: this.httpClient,
           additionalPolicies: [{ policy: armWriteGatePolicy(this.armWrites), position: 'perRetry' }],
         },
