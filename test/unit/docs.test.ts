@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { OAUTH_MAX_BODY_BYTES } from '../../shared/broker/oauthProtocol';
 import { UPSTREAM_CLASSES, UPSTREAM_FAILURES } from '../../shared/broker/UpstreamToken';
@@ -45,6 +45,14 @@ const NOT_APP_SETTINGS: Record<string, string> = {
   AZURE_BROKER_SECRET_PEPPER: 'azd environment',
   AZURE_ML_WORKSPACE_NAME: 'azd environment',
   AZURE_EVENTS_FUNCTION_KEY: 'azd environment',
+};
+
+/** Files the docs name that a run writes (gitignored), with what writes them. */
+const NOT_IN_REPO: Record<string, string> = {
+  '.local/stack.json': 'npm start: the demo client secret and host keys',
+  'local.settings.json': 'the user, from local.settings.sample.json',
+  'bench-results/latest.json': 'npm run bench',
+  'latest.md': 'npm run bench, beside latest.json',
 };
 
 /** Error codes the rotation defines but never journals (refused at the API, or handled inside a step). */
@@ -102,6 +110,21 @@ describe('Docs: routes', () => {
 });
 
 describe('Docs: names', () => {
+  it.each([...docs])('%s names only files the repository has', (doc, text) => {
+    // Prepare
+    const inRepo = repoFiles();
+    // Act
+    const named = [...text.matchAll(/`([\w./-]+\.(?:ts|js|md|json|bicep|yaml))`/g)].map((m) => m[1] ?? '');
+    const missing = named.filter(
+      (path) =>
+        !(path in NOT_IN_REPO) &&
+        !inRepo.has(join(dirname(doc), path)) &&
+        ![...inRepo].some((file) => file === path || file.endsWith(`/${path}`)),
+    );
+    // Assess
+    expect(missing).toEqual([]);
+  });
+
   it('mentions only settings, error codes and environment names that exist', () => {
     // Prepare
     const known = new Set([
@@ -225,4 +248,14 @@ function sharedCodes(): string[] {
 function maxDequeueCount(): number {
   return (JSON.parse(readRepoFile('host.json')) as { extensions: { queues: { maxDequeueCount: number } } })
     .extensions.queues.maxDequeueCount;
+}
+
+/** Every file of the repository (not dependencies, build output or local state), as repository paths. */
+function repoFiles(): Set<string> {
+  const skip = new Set(['node_modules', 'dist', '.git', '.local', 'coverage', 'bench-results']);
+  const walk = (dir: string): string[] =>
+    readdirSync(join(repoRoot, dir), { withFileTypes: true }).flatMap((e) =>
+      skip.has(e.name) ? [] : e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+    );
+  return new Set(walk('.').map((f) => f.replace(/^\.\//, '')));
 }
