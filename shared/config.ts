@@ -73,7 +73,7 @@ export const SETTINGS = {
   ),
   keyVaultUrl: urlSetting(
     'KEY_VAULT_URL',
-    'Key Vault that holds the endpoint keys, e.g. https://myvault.vault.azure.net',
+    "Key Vault that holds the endpoint keys: the vault's address alone, e.g. https://myvault.vault.azure.net (no path; a secret's URI is refused).",
     {
       required: true,
     },
@@ -110,7 +110,7 @@ export const SETTINGS = {
   ),
   managedIdentityClientId: stringSetting(
     'AZURE_CLIENT_ID',
-    'Client id of a user-assigned managed identity; empty selects the system-assigned identity.',
+    'Client id (a GUID) of a user-assigned managed identity, not its name or resource id; empty selects the system-assigned identity.',
     // Its name or resource id, easy to paste instead, would be accepted here and then refused by the
     // identity endpoint on every token request.
     {
@@ -126,7 +126,7 @@ export const SETTINGS = {
   }),
   rotationSchedule: stringSetting(
     'ROTATION_SCHEDULE',
-    'NCRONTAB (six fields) of the timer that looks for due endpoints.',
+    'NCRONTAB (six fields: second minute hour day month day-of-week, day-of-week 0-6 with 0 = Sunday, or names) of the timer that looks for due endpoints.',
     {
       default: '0 */15 * * * *',
       pattern: /^\S+(\s+\S+){5}$/,
@@ -136,7 +136,7 @@ export const SETTINGS = {
   ),
   rotationQueue: stringSetting(
     'ROTATION_QUEUE',
-    'Storage queue that carries one rotation job per endpoint.',
+    'Storage queue that carries one rotation job per endpoint (3-56 characters, leaving room for its -poison queue).',
     {
       default: 'rotation-jobs',
       ...QUEUE_NAME,
@@ -208,18 +208,18 @@ export const SETTINGS = {
   ),
   eventGridTopicEndpoint: urlSetting(
     'EVENT_GRID_TOPIC_ENDPOINT',
-    'Event Grid topic that receives KeyRotated/RotationFailed/DriftDetected CloudEvents; empty sends nothing.',
+    'Event Grid topic (https) that receives KeyRotated/RotationFailed/DriftDetected CloudEvents; empty sends nothing.',
   ),
   eventGridTopicKey: stringSetting(
     'EVENT_GRID_TOPIC_KEY',
-    'Access key of that topic; empty uses the managed identity.',
+    'Access key of that topic (refused without EVENT_GRID_TOPIC_ENDPOINT); empty uses the managed identity.',
     {
       secret: true,
     },
   ),
   eventsRetryQueue: stringSetting(
     'EVENTS_RETRY_QUEUE',
-    'Storage queue where a CloudEvent whose publish failed waits for its next try (retried for a day).',
+    'Storage queue where a CloudEvent whose publish failed waits for its next try (retried for a day; 3-56 characters, leaving room for its -poison queue).',
     {
       default: 'event-publish-retries',
       ...QUEUE_NAME,
