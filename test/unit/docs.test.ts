@@ -7,6 +7,7 @@ import { loadConfig, SETTINGS } from '../../shared/config';
 import { MAX_DELIVERY_BYTES } from '../../shared/events/parseDelivery';
 import { DEFAULT_MAX_BODY_BYTES } from '../../shared/http';
 import { MAX_DEQUEUE_COUNT } from '../../shared/queueMessage';
+import { needsOperator } from '../../shared/rotation/operatorHold';
 import { ROTATION_STEPS } from '../../shared/rotation/RotationJournal';
 import {
   emittedTelemetry,
@@ -195,6 +196,18 @@ describe('Docs: names', () => {
     expect(steps).toEqual([]);
     expect(codes).toEqual([]);
     expect(operations).toContain(`all ${maxDequeueCount()} deliveries`);
+  });
+
+  it('lists exactly the failures that wait for a person, which the queue does not retry', () => {
+    // Prepare
+    const operations = (docs.get('docs/operations.md') ?? '').replace(/\s+/g, ' ');
+    const start = operations.indexOf('A failure that only a person can fix (');
+    const listed = operations.slice(start, operations.indexOf(') is not retried by the queue', start));
+    // Act
+    const named = [...listed.matchAll(/`(\w+)`/g)].map((m) => m[1] ?? '');
+    // Assess
+    expect(start).toBeGreaterThan(0);
+    expect(named.sort()).toEqual([...new Set(sharedCodes().filter(needsOperator))].sort());
   });
 
   it('knows the delivery host.json makes the last one, where the app reports what goes to a poison queue', () => {
