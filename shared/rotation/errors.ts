@@ -136,7 +136,7 @@ export class SecretDeletedError extends DependencyFailedError {
   constructor(secretName: string, options?: ErrorOptions) {
     super(
       'keyVault',
-      `Key Vault secret ${secretName} is deleted but recoverable; recover it (az keyvault secret recover) or purge it, then rotate again.`,
+      `Key Vault secret ${secretName} is deleted but recoverable; recover it (az keyvault secret recover), or PATCH the endpoint to another secretName; then rotate again.`,
       409,
       options,
     );
