@@ -36,7 +36,7 @@ interface ArmOperation {
   handler: ArmHandler;
   /** RBAC action checked at {@link scope}; undefined = any authenticated caller. */
   action?: string;
-  /** Counts against the ARM write bucket (PUT and POST actions, reference §5). */
+  /** Counts against the ARM write bucket: PUT and POST actions do; DELETE has a bucket of its own in ARM. */
   write: boolean;
   scope: string;
   /** ARM resource type under the provider, whose registered api-versions the request must use. */

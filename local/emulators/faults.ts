@@ -49,8 +49,8 @@ export type ThrottleResult =
   { allowed: true; remaining: number } | { allowed: false; retryAfterSeconds: number };
 
 /**
- * ARM's regional token bucket for writes (reference §5: 200 tokens, 10/s refill per subscription
- * and principal). Off until configured.
+ * ARM's regional token bucket for writes (in Azure 200 tokens refilled at 10 a second, per subscription
+ * and principal). Off until configured, so tests that do not study throttling never meet it.
  */
 export class WriteThrottle {
   private config: { capacity: number; refillPerSecond: number } | undefined;

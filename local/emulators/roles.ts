@@ -9,7 +9,8 @@ function builtInRoles(): Record<string, string[]> {
     owner: ['*'],
     contributor: ['*'],
     reader: ['*/read'],
-    // Actions `workspaces/*/read|action|delete|write` minus workspace-level NotActions (reference §7.2).
+    // The role's Actions `workspaces/*/read|action|delete|write`; its NotActions are left out: they deny
+    // actions on the workspace itself, which no stand-in checks.
     'azureml data scientist': [
       'Microsoft.MachineLearningServices/workspaces/*/read',
       'Microsoft.MachineLearningServices/workspaces/*/action',

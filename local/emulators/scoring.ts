@@ -39,7 +39,8 @@ function refusal(
   }
   const check = checkEntraToken(state, ctx, ['https://ml.azure.com']);
   if (!check.ok) return { status: 401, code: 'aad_token_auth_access_denied' };
-  // aad_token scoring needs the score data action on the caller (reference §4).
+  // Azure ML checks the caller's role assignment for the score data action before an AADToken call
+  // reaches the deployment, so a valid token without it is a 403, not a 401.
   if (!state.roles.allows(check.oid, `${RP}/workspaces/onlineEndpoints/score/action`, endpointId(e))) {
     return { status: 403, code: 'aad_token_auth_access_denied' };
   }

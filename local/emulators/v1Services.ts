@@ -7,7 +7,7 @@ import { mmsError, v1OperationBody, v1ServiceBody } from './v1Shapes';
 import type { V1ServiceRecord } from './v1State';
 
 /**
- * The Azure ML SDK v1 model-management routes (reference §3), under
+ * The Azure ML SDK v1 model-management routes, under
  * `[/mms/{region}]/modelmanagement/v1.0/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{ws}`:
  * `GET services/{name}`, `POST services/{name}/listkeys`, `POST services/{name}/regenerateKeys`
  * (202 + `Operation-Location`), `POST services/{name}/token` (201 AuthToken) and `GET operations/{id}`.

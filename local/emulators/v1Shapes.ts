@@ -3,8 +3,8 @@ import type { OperationRecord } from './state';
 import type { V1ServiceRecord } from './v1State';
 
 /**
- * Wire shapes of the v1 model-management service (MMS, `modelManagement.json` 2019-09-30, reference
- * §3): `ServiceResponseBase` + the ACI/AKS fields, `AuthKeys`, `AuthToken`, `AsyncOperationStatus` and
+ * Wire shapes of the v1 model-management service (MMS, REST spec `modelManagement.json` 2019-09-30):
+ * `ServiceResponseBase` + the ACI/AKS fields, `AuthKeys`, `AuthToken`, `AsyncOperationStatus` and
  * `ModelErrorResponse`. Field names follow the spec; values are the stand-in's own.
  */
 

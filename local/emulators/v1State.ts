@@ -9,7 +9,7 @@ export type V1ComputeType = 'AKS' | 'ACI';
 /** One Azure ML SDK v1 web service as the model-management stand-in keeps it. */
 export interface V1ServiceRecord extends EndpointCoordinates {
   readonly computeType: V1ComputeType;
-  /** Key auth (`auth_enabled`): on by default for AKS, off for ACI (reference §3). */
+  /** Key auth (`auth_enabled`): on by default for AKS, off for ACI (the v1 SDK's defaults). */
   readonly authEnabled: boolean;
   /** Token auth (`token_auth_enabled`, `aadAuthEnabled` on the wire): AKS only, off by default. */
   readonly tokenAuthEnabled: boolean;

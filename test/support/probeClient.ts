@@ -41,9 +41,9 @@ export interface ProbeClient {
 }
 
 /**
- * The zero-downtime consumer of DESIGN.md: reads the endpoint key from Key Vault with the real
- * `SecretClient`, scores continuously with it, and on a 401 re-reads the key at most once before
- * counting the call as rejected. Network failures are counted apart: they are not key rejections.
+ * A key consumer that a rotation must never break (it sees no downtime): reads the endpoint key from
+ * Key Vault with the real `SecretClient`, scores continuously with it, and on a 401 re-reads the key at
+ * most once before counting the call as rejected. Network failures are counted apart: they are not key rejections.
  */
 export function startProbeClient(options: ProbeClientOptions): ProbeClient {
   const stats: ProbeStats = {
