@@ -34,3 +34,9 @@ export class CapturingTelemetry implements Telemetry {
     return JSON.stringify({ events: this.events, metrics: this.metrics });
   }
 }
+
+/** A log sink that keeps formatted lines (`level line`), as a module's `logSink` writes them. */
+export function capturingSink(): { sink: (level: string, line: string) => void; lines: string[] } {
+  const lines: string[] = [];
+  return { sink: (level, line) => void lines.push(`${level} ${line}`), lines };
+}

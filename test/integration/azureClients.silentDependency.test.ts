@@ -10,7 +10,7 @@ import { createRotationEventSink } from '../../shared/events/module';
 import { isTransientError } from '../../shared/retry';
 import type { ModuleRoot } from '../../shared/services';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
-import { CapturingTelemetry } from '../fakes/events/capture';
+import { CapturingTelemetry } from '../fakes/capture';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { failureOf, SilentServer } from '../support/SilentServer';
 import { waitFor } from '../support/waitFor';

@@ -6,7 +6,7 @@ import { ClientNotAuthorizedError } from '../../shared/broker/errors';
 import { SecretHasher } from '../../shared/broker/SecretHasher';
 import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
 import { finishesWithin, systemClock } from '../../shared/clock';
-import { CapturingLogger } from '../fakes/broker/capture';
+import { CapturingLogger } from '../fakes/capture';
 import { clientRecord } from '../support/clientRecords';
 import { ProcessPause } from '../support/ProcessPause';
 import { sleep } from '../support/waitFor';

@@ -6,8 +6,8 @@ import { ArmEndpointTokenSource } from '../../shared/broker/ArmEndpointTokenSour
 import { UpstreamUnavailableError } from '../../shared/broker/errors';
 import { TokenCache, type TokenFetch } from '../../shared/broker/TokenCache';
 import { systemClock } from '../../shared/clock';
-import { CapturingLogger, CapturingTelemetry } from '../fakes/broker/capture';
 import { testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
+import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { sleep } from '../support/waitFor';
 

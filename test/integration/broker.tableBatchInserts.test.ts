@@ -5,7 +5,7 @@ import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import type { AuditRow } from '../../shared/broker/auditRows';
 import { TableAuditLog } from '../../shared/broker/TableAuditLog';
 import { TableBatchInserts } from '../../shared/broker/TableBatchInserts';
-import { CapturingLogger, CapturingTelemetry } from '../fakes/broker/capture';
+import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
 import { waitFor } from '../support/waitFor';
 

@@ -19,8 +19,8 @@ import { createRotationEventSink } from '../../shared/events/module';
 import type { PublishRetry } from '../../shared/events/PublishRetry';
 import type { ModuleRoot } from '../../shared/services';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
+import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { buildTestEventsModule } from '../fakes/events/buildTestEventsModule';
-import { CapturingLogger, CapturingTelemetry } from '../fakes/events/capture';
 import { call, useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { sleep, waitFor } from '../support/waitFor';
 

@@ -3,8 +3,8 @@ import { type BrokerModule, createBrokerModule } from '../../../shared/broker/mo
 import { loadConfig } from '../../../shared/config';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import type { ModuleRoot } from '../../../shared/services';
+import { capturingSink, CapturingTelemetry } from '../capture';
 import { FakeClock } from '../FakeClock';
-import { CapturingTelemetry } from './capture';
 import { CapturingAuditLog } from './CapturingAuditLog';
 import { FakeUpstreamSource } from './FakeUpstreamSource';
 import { FakeV1Services } from './FakeV1Services';
@@ -73,14 +73,14 @@ export function buildTestBroker(
   const mi = new FakeUpstreamSource<string>('managedIdentity', clock);
   const keys = new FakeUpstreamSource<ManagedEndpoint>('keyVault', clock);
   const v1 = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', clock);
-  const logs: string[] = [];
+  const log = capturingSink();
   const module = createBrokerModule(root, {
     endpoints,
     clients: registry,
     audit,
     sources: { amlToken: aml, managedIdentity: mi, keyVault: keys, v1Token: v1 },
     v1Services,
-    logSink: (level, line) => void logs.push(`${level} ${line}`),
+    logSink: log.sink,
   });
   let n = 0;
   const addClient = async (fields: Record<string, unknown> = {}) => {
@@ -104,7 +104,7 @@ export function buildTestBroker(
     keys,
     v1,
     v1Services,
-    logs,
+    logs: log.lines,
     addClient,
   };
 }

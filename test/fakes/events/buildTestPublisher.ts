@@ -1,6 +1,6 @@
 import { EventGridRotationPublisher } from '../../../shared/events/EventGridRotationPublisher';
+import { CapturingLogger, CapturingTelemetry } from '../capture';
 import { FakeClock } from '../FakeClock';
-import { CapturingLogger, CapturingTelemetry } from './capture';
 import { InMemoryPublishRetryQueue } from './InMemoryPublishRetryQueue';
 import { ScriptedTopic } from './ScriptedTopic';
 

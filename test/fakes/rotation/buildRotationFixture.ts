@@ -1,9 +1,9 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { DEFAULT_PROBE, type EndpointRules } from '../../../shared/endpoints/validateEndpoint';
 import { type RotationServices, wireRotation } from '../../../shared/rotation/wireRotation';
+import { CapturingTelemetry } from '../capture';
 import { FakeClock } from '../FakeClock';
 import { CapturingRotationEventSink } from './CapturingRotationEventSink';
-import { CapturingTelemetry } from './CapturingTelemetry';
 import { FakeEndpointKeyClient } from './FakeEndpointKeyClient';
 import { FakeScoringProbe } from './FakeScoringProbe';
 import { FaultPlan } from './FaultPlan';

@@ -11,8 +11,8 @@ import {
 import { FailureBackoff } from '../../../shared/broker/FailureBackoff';
 import { SecretHasher } from '../../../shared/broker/SecretHasher';
 import { DependencyUnavailableError } from '../../../shared/errors';
-import { CapturingLogger } from '../../fakes/broker/capture';
 import { InMemoryBrokerClientRegistry } from '../../fakes/broker/InMemoryBrokerClientRegistry';
+import { CapturingLogger } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
 
 const PEPPER = 'p'.repeat(40);

@@ -2,9 +2,9 @@ import { parseScope } from '../../../shared/broker/scope';
 import { ScopeResolver, type ScopeResolverOptions } from '../../../shared/broker/ScopeResolver';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../../../shared/errors';
-import { CapturingLogger } from '../../fakes/broker/capture';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
 import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { CapturingLogger } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
 
 function setup(overrides: Partial<ScopeResolverOptions> = {}) {

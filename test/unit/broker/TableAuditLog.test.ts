@@ -3,7 +3,7 @@ import { RestError } from '@azure/core-rest-pipeline';
 import type { AuditEntry } from '../../../shared/broker/AuditLog';
 import type { AuditRow } from '../../../shared/broker/auditRows';
 import { type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
-import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { Gate } from '../../support/Gate';
 import { waitFor } from '../../support/waitFor';
 

@@ -1,8 +1,8 @@
 import { UpstreamTokenError, UpstreamUnavailableError } from '../../../shared/broker/errors';
 import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
 import { isSecretPropertyName } from '../../../shared/logging';
-import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
 import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
 import { settle } from '../../support/waitFor';
 

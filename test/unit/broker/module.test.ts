@@ -4,10 +4,10 @@ import type { SecretClient } from '@azure/keyvault-secrets';
 import { AzureClients } from '../../../shared/azureClients';
 import { createBrokerModule } from '../../../shared/broker/module';
 import { loadConfig } from '../../../shared/config';
-import { CapturingTelemetry } from '../../fakes/broker/capture';
 import { CapturingAuditLog } from '../../fakes/broker/CapturingAuditLog';
 import { InMemoryBrokerClientRegistry } from '../../fakes/broker/InMemoryBrokerClientRegistry';
 import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { CapturingTelemetry } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
 import { waitFor } from '../../support/waitFor';
 

@@ -9,8 +9,8 @@ import { ManagedIdentityTokenSource } from '../../../shared/broker/ManagedIdenti
 import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
 import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
-import { CapturingLogger, CapturingTelemetry } from '../../fakes/broker/capture';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
 import { settle } from '../../support/waitFor';
 

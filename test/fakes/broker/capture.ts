@@ -1,1 +1,0 @@
-export { CapturingLogger, CapturingTelemetry } from '../capture';

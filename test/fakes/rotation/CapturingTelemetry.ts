@@ -1,1 +1,0 @@
-export { CapturingTelemetry } from '../capture';
