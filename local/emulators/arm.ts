@@ -1,8 +1,8 @@
 import * as handlers from './armHandlers';
 import { deleteOnline, putOnline } from './armLifecycle';
 import { operationResult, operationStatus } from './armOperations';
-import { armError, RP, workspaceId } from './armShapes';
-import { checkEntraToken, type TokenCheck } from './auth';
+import { armError, ML_WORKSPACES, RP, workspaceId } from './armShapes';
+import { ARM_AUDIENCES, checkEntraToken, type TokenCheck } from './auth';
 import type { RequestContext, Route } from './httpUtil';
 import type { EmulatorState } from './state';
 
@@ -42,9 +42,6 @@ interface ArmOperation {
   /** ARM resource type under the provider, whose registered api-versions the request must use. */
   resourceType?: string;
 }
-
-const AUDIENCES = ['https://management.azure.com', 'https://management.core.windows.net'];
-const ML = `${RP}/workspaces`;
 
 /**
  * The first api-versions (stable, preview) in which the ML resource provider registered each type
@@ -95,10 +92,10 @@ function resolve(ctx: RequestContext, t: ArmTarget, rest: readonly string[]): Ar
           : 'workspaces',
   });
   if (rest.length === 0 && m === 'GET')
-    return op('arm.getWorkspace', handlers.getWorkspace, `${ML}/read`, false, ws);
+    return op('arm.getWorkspace', handlers.getWorkspace, `${ML_WORKSPACES}/read`, false, ws);
   if (collection === 'onlineendpoints') {
     const scope = `${ws}/onlineEndpoints${name ? `/${name}` : ''}`;
-    const a = `${ML}/onlineEndpoints`;
+    const a = `${ML_WORKSPACES}/onlineEndpoints`;
     if (rest.length === 1 && m === 'GET')
       return op('arm.list', handlers.listOnline, `${a}/read`, false, scope);
     if (rest.length === 2 && m === 'GET') return op('arm.get', handlers.getOnline, `${a}/read`, false, scope);
@@ -125,7 +122,7 @@ function resolve(ctx: RequestContext, t: ArmTarget, rest: readonly string[]): Ar
   }
   if (collection === 'serverlessendpoints' && name) {
     const scope = `${ws}/serverlessEndpoints/${name}`;
-    const a = `${ML}/serverlessEndpoints`;
+    const a = `${ML_WORKSPACES}/serverlessEndpoints`;
     if (rest.length === 2 && m === 'GET')
       return op('arm.serverless.get', handlers.getServerless, `${a}/read`, false, scope);
     if (rest.length === 3 && m === 'POST' && verb === 'listkeys')
@@ -243,7 +240,7 @@ export function armRoute(state: EmulatorState, ctx: RequestContext): Route | und
   return {
     operation: op.operation,
     run: (c) => {
-      const check = checkEntraToken(state, c, AUDIENCES);
+      const check = checkEntraToken(state, c, ARM_AUDIENCES);
       if (!check.ok) return unauthorized(state, c, check);
       if (!c.query.get('api-version')) {
         return armError(

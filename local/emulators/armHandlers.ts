@@ -3,10 +3,11 @@ import { retryAfter, startOperation } from './armOperations';
 import {
   armError,
   deploymentBody,
+  ML_WORKSPACES,
+  ONLINE_SCORE_ACTION,
   onlineEndpointBody,
   operationUrls,
   resourceNotFound,
-  RP,
   serverlessEndpointBody,
   workspaceId,
 } from './armShapes';
@@ -46,7 +47,7 @@ export function getWorkspace(state: EmulatorState, ctx: RequestContext, t: ArmTa
   send(ctx, 200, {
     id: workspaceId(ws),
     name: ws.workspace,
-    type: `${RP}/workspaces`,
+    type: ML_WORKSPACES,
     location: ws.location,
     properties: {
       workspaceId: ws.workspaceId,
@@ -186,7 +187,7 @@ export function getToken(state: EmulatorState, ctx: RequestContext, t: ArmTarget
     workspaceId: ws.workspaceId,
     tid: state.tenantId,
     oid: caller.oid,
-    actions: JSON.stringify([`${RP}/workspaces/onlineEndpoints/score/action`]),
+    actions: JSON.stringify([ONLINE_SCORE_ACTION]),
     endpointName: e.name,
     serviceId: e.name,
     exp,

@@ -6,8 +6,7 @@ import { startOperation } from './armOperations';
 import { armError, onlineEndpointBody, operationUrls, resourceNotFound } from './armShapes';
 import { jsonBody, type RequestContext, send, stringRecord } from './httpUtil';
 import { type EmulatorState, type EndpointRecord, newKey } from './state';
-
-const AUTH_MODES = ['Key', 'AMLToken', 'AADToken'];
+import { isOnlineAuthMode, ONLINE_AUTH_MODES } from './types';
 
 /** PUT online endpoint (201, also for an update) as a long-running operation, like the recorded exchange. */
 export function putOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
@@ -21,12 +20,12 @@ export function putOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarge
   }
   const props = body?.properties as Record<string, unknown> | undefined;
   const authMode = props?.authMode;
-  if (!body || typeof authMode !== 'string' || !AUTH_MODES.includes(authMode)) {
+  if (!body || !isOnlineAuthMode(authMode)) {
     return armError(
       ctx,
       400,
       'UserError',
-      "properties.authMode must be one of 'Key', 'AMLToken', 'AADToken'.",
+      `properties.authMode must be one of ${ONLINE_AUTH_MODES.map((m) => `'${m}'`).join(', ')}.`,
     );
   }
   const traffic: Record<string, number> = {};

@@ -5,6 +5,12 @@ import type { WorkspaceCoordinates } from './types';
 /** The ML resource provider namespace as ARM spells it in ids. */
 export const RP = 'Microsoft.MachineLearningServices';
 
+/** RBAC actions on ML workspaces, and on everything under them, start with this. */
+export const ML_WORKSPACES = `${RP}/workspaces`;
+
+/** The data action that lets a caller score an online endpoint (AADToken calls; AML tokens carry it). */
+export const ONLINE_SCORE_ACTION = `${ML_WORKSPACES}/onlineEndpoints/score/action`;
+
 /** ARM id of a workspace. */
 export function workspaceId(c: WorkspaceCoordinates): string {
   return `/subscriptions/${c.subscriptionId}/resourceGroups/${c.resourceGroup}/providers/${RP}/workspaces/${c.workspace}`;

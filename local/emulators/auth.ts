@@ -11,6 +11,12 @@ export type TokenCheck =
   | { ok: true; claims: JwtClaims; oid: string; appid: string; iss: string }
   | { ok: false; problem: TokenProblem; audience?: string; exp?: number };
 
+/** The audiences ARM accepts a token for; the v1 model-management service takes ARM tokens too. */
+export const ARM_AUDIENCES: readonly string[] = [
+  'https://management.azure.com',
+  'https://management.core.windows.net',
+];
+
 function normalise(aud: string): string {
   return aud.replace(/\/+$/, '').toLowerCase();
 }

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 
 import { type EmulatorState, type EndpointRecord, type KeyedRecord, newKey } from './state';
-import type {
-  EmulatorControl,
-  EmulatorSeed,
-  EndpointCoordinates,
-  OnlineAuthMode,
-  OnlineEndpointInput,
-  ServerlessEndpointInput,
+import {
+  type EmulatorControl,
+  type EmulatorSeed,
+  type EndpointCoordinates,
+  isOnlineAuthMode,
+  ONLINE_AUTH_MODES,
+  type OnlineAuthMode,
+  type OnlineEndpointInput,
+  type ServerlessEndpointInput,
 } from './types';
 import { v1ScoringUri } from './v1Services';
 import { newV1Service, type V1ComputeType, type V1ServiceInput } from './v1State';
-
-const ONLINE_MODES: readonly string[] = ['Key', 'AMLToken', 'AADToken'];
 
 function nonNegative(value: number, what: string): number {
   if (!Number.isFinite(value) || value < 0) throw new TypeError(`${what} must be a non-negative number`);
@@ -63,8 +63,8 @@ export function createControl(state: EmulatorState): EmulatorControl {
     addUserAssignedIdentity: (clientId) => ({ principalId: state.addUserAssigned(clientId).principalId }),
     addWorkspace: (ws) => void state.addWorkspace(ws),
     addOnlineEndpoint: (e: OnlineEndpointInput) => {
-      if (!ONLINE_MODES.includes(e.authMode))
-        throw new TypeError(`authMode must be one of ${ONLINE_MODES.join(', ')}`);
+      if (!isOnlineAuthMode(e.authMode))
+        throw new TypeError(`authMode must be one of ${ONLINE_AUTH_MODES.join(', ')}`);
       const r = record(state, 'online', e);
       state.putEndpoint(r);
       return { scoringUri: state.scoringUri(r) };

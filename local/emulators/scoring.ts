@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 
-import { endpointId, RP } from './armShapes';
+import { endpointId, ONLINE_SCORE_ACTION } from './armShapes';
 import { checkEntraToken } from './auth';
 import { bearer, jsonBody, type RequestContext, type Route, seconds, send } from './httpUtil';
 import type { EmulatorState, EndpointRecord } from './state';
@@ -41,7 +41,7 @@ function refusal(
   if (!check.ok) return { status: 401, code: 'aad_token_auth_access_denied' };
   // Azure ML checks the caller's role assignment for the score data action before an AADToken call
   // reaches the deployment, so a valid token without it is a 403, not a 401.
-  if (!state.roles.allows(check.oid, `${RP}/workspaces/onlineEndpoints/score/action`, endpointId(e))) {
+  if (!state.roles.allows(check.oid, ONLINE_SCORE_ACTION, endpointId(e))) {
     return { status: 403, code: 'aad_token_auth_access_denied' };
   }
   return undefined;

@@ -9,7 +9,15 @@ import type { V1ServiceInput } from './v1State';
 export type EmulatedService = 'identity' | 'keyVault' | 'arm' | 'scoring' | 'modelManagement';
 
 /** Online endpoint auth modes the ARM stand-in knows (KnownEndpointAuthMode). */
-export type OnlineAuthMode = 'Key' | 'AMLToken' | 'AADToken';
+export const ONLINE_AUTH_MODES = ['Key', 'AMLToken', 'AADToken'] as const;
+
+/** One of {@link ONLINE_AUTH_MODES}. */
+export type OnlineAuthMode = (typeof ONLINE_AUTH_MODES)[number];
+
+/** Whether `value` is an online endpoint auth mode (seed JSON and request bodies carry plain strings). */
+export function isOnlineAuthMode(value: unknown): value is OnlineAuthMode {
+  return (ONLINE_AUTH_MODES as readonly unknown[]).includes(value);
+}
 
 /** A fault injected into every request of one service until cleared. */
 export interface Fault {

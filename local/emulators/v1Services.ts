@@ -1,6 +1,6 @@
 import { startOperation } from './armOperations';
-import { RP, workspaceId } from './armShapes';
-import { checkEntraToken } from './auth';
+import { ML_WORKSPACES, RP, workspaceId } from './armShapes';
+import { ARM_AUDIENCES, checkEntraToken } from './auth';
 import { regenerateBody, type RequestContext, type Route, seconds, send } from './httpUtil';
 import { type EmulatorState, newKey, type WorkspaceRecord } from './state';
 import { mmsError, v1OperationBody, v1ServiceBody } from './v1Shapes';
@@ -16,9 +16,6 @@ import type { V1ServiceRecord } from './v1State';
  * The 400 bodies for listkeys on a key-auth-off service and token on a service without token auth are
  * the stand-in's own (ModelErrorResponse shape), not from a recording.
  */
-
-const AUDIENCES = ['https://management.azure.com', 'https://management.core.windows.net'];
-const ML = `${RP}/workspaces`;
 
 interface Target {
   readonly ws: WorkspaceRecord;
@@ -40,7 +37,7 @@ function parse(state: EmulatorState, ctx: RequestContext): (Target & { region: s
   const coords = { subscriptionId: s[3] ?? '', resourceGroup: s[5] ?? '', workspace: s[9] };
   const ws = state.workspace(coords);
   const prefix = region ? `/mms/${encodeURIComponent(region)}` : '';
-  const base = `${state.url}${prefix}/modelmanagement/v1.0/subscriptions/${coords.subscriptionId}/resourceGroups/${coords.resourceGroup}/providers/${RP}/workspaces/${coords.workspace}`;
+  const base = `${state.url}${prefix}/modelmanagement/v1.0${workspaceId(coords)}`;
   if (!ws || (region && region.toLowerCase() !== ws.location.toLowerCase()))
     return {
       operation: 'mms.workspaceNotFound',
@@ -66,22 +63,22 @@ export function v1Route(state: EmulatorState, ctx: RequestContext): Route | unde
   const serviceScope = `${workspaceId(ws)}/services/${name}`;
   let op: { operation: string; action: (s: V1ServiceRecord | undefined) => string; run: Handler } | undefined;
   if (collection === 'operations' && m === 'GET' && verb === undefined)
-    op = { operation: 'mms.operation', action: () => `${ML}/services/read`, run: operation(name) };
+    op = { operation: 'mms.operation', action: () => `${ML_WORKSPACES}/services/read`, run: operation(name) };
   else if (collection === 'services' && m === 'GET' && verb === undefined)
-    op = { operation: 'mms.get', action: () => `${ML}/services/read`, run: get };
+    op = { operation: 'mms.get', action: () => `${ML_WORKSPACES}/services/read`, run: get };
   else if (collection === 'services' && m === 'POST' && verb === 'listkeys')
     op = { operation: 'mms.listKeys', action: listKeysAction, run: listKeys };
   else if (collection === 'services' && m === 'POST' && verb === 'regeneratekeys')
     op = { operation: 'mms.regenerateKeys', action: listKeysAction, run: regenerate };
   else if (collection === 'services' && m === 'POST' && verb === 'token')
-    op = { operation: 'mms.token', action: () => `${ML}/services/aks/score/action`, run: token };
+    op = { operation: 'mms.token', action: () => `${ML_WORKSPACES}/services/aks/score/action`, run: token };
   if (!op) return undefined;
   const chosen = op;
   return {
     operation: chosen.operation,
     faultScope: region.toLowerCase(),
     run: (c) => {
-      const check = checkEntraToken(state, c, AUDIENCES);
+      const check = checkEntraToken(state, c, ARM_AUDIENCES);
       if (!check.ok) {
         state.count('mms.unauthorized');
         return mmsError(c, 401, 'Unauthorized', 'The request has no valid Azure Resource Manager token.', {
@@ -114,7 +111,7 @@ export function v1Route(state: EmulatorState, ctx: RequestContext): Route | unde
 type Handler = (state: EmulatorState, ctx: RequestContext, t: Target, s: V1ServiceRecord) => void;
 
 function listKeysAction(s: V1ServiceRecord | undefined): string {
-  return `${ML}/services/${s?.computeType === 'ACI' ? 'aci' : 'aks'}/listkeys/action`;
+  return `${ML_WORKSPACES}/services/${s?.computeType === 'ACI' ? 'aci' : 'aks'}/listkeys/action`;
 }
 
 /** Scoring URI of a v1 service on this server. */
