@@ -12,7 +12,8 @@ import {
   workspaceId,
 } from './armShapes';
 import { regenerateBody, type RequestContext, seconds, send } from './httpUtil';
-import { type EmulatorState, type EndpointRecord, newKey, type WorkspaceRecord } from './state';
+import { authKeys, newKey } from './keySlots';
+import type { EmulatorState, EndpointRecord, WorkspaceRecord } from './state';
 
 type Found = { ws: WorkspaceRecord; e: EndpointRecord };
 
@@ -117,8 +118,7 @@ export function getDeployment(state: EmulatorState, ctx: RequestContext, t: ArmT
 export function listKeys(kind: EndpointRecord['kind']) {
   return (state: EmulatorState, ctx: RequestContext, t: ArmTarget): void => {
     const found = find(state, ctx, t, kind);
-    if (found)
-      send(ctx, 200, { primaryKey: found.e.keys.Primary.value, secondaryKey: found.e.keys.Secondary.value });
+    if (found) send(ctx, 200, authKeys(found.e));
   };
 }
 
@@ -152,9 +152,7 @@ export function regenerateKeys(kind: EndpointRecord['kind']) {
     const { e, ws } = found;
     const op = startOperation(state, ctx, ws, state.settings.regenerateDelayMs, (at) => {
       state.setKey(e, request.slot, request.keyValue ?? newKey(), at);
-      return kind === 'serverless'
-        ? { primaryKey: e.keys.Primary.value, secondaryKey: e.keys.Secondary.value }
-        : undefined;
+      return kind === 'serverless' ? authKeys(e) : undefined;
     });
     const [status, result] = operationUrls(state, op, apiVersion(ctx));
     send(ctx, 202, undefined, {

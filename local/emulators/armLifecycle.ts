@@ -5,7 +5,8 @@ import { find } from './armHandlers';
 import { startOperation } from './armOperations';
 import { armError, onlineEndpointBody, operationUrls, resourceNotFound } from './armShapes';
 import { jsonBody, type RequestContext, send, stringRecord } from './httpUtil';
-import { type EmulatorState, type EndpointRecord, newKey } from './state';
+import { newKeySlots } from './keySlots';
+import type { EmulatorState, EndpointRecord } from './state';
 import { isOnlineAuthMode, ONLINE_AUTH_MODES } from './types';
 
 /** PUT online endpoint (201, also for an update) as a long-running operation, like the recorded exchange. */
@@ -40,7 +41,7 @@ export function putOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarge
     workspace: t.workspace,
     name: t.name,
     authMode,
-    keys: { Primary: { value: newKey(), activeAt: 0 }, Secondary: { value: newKey(), activeAt: 0 } },
+    keys: newKeySlots(),
     tags: {},
     traffic: {},
     provisioningState: 'Creating',

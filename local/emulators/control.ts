@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
-import { type EmulatorState, type EndpointRecord, type KeyedRecord, newKey } from './state';
+import { authKeys, type KeyedRecord, newKeySlots } from './keySlots';
+import type { EmulatorState, EndpointRecord } from './state';
 import {
   type EmulatorControl,
   type EmulatorSeed,
@@ -38,10 +39,7 @@ function record(
     workspace: e.workspace,
     name: e.name,
     authMode: e.authMode,
-    keys: {
-      Primary: { value: e.primaryKey ?? newKey(), activeAt: 0 },
-      Secondary: { value: e.secondaryKey ?? newKey(), activeAt: 0 },
-    },
+    keys: newKeySlots(e.primaryKey, e.secondaryKey),
     tags: { ...e.tags },
     traffic: kind === 'online' ? { blue: 100 } : {},
     provisioningState: 'Succeeded',
@@ -76,15 +74,12 @@ export function createControl(state: EmulatorState): EmulatorControl {
     },
     addV1Service: (s: V1ServiceInput) => {
       if (!state.workspace(s)) state.addWorkspace(s);
-      const r = newV1Service(s, newKey);
+      const r = newV1Service(s);
       state.v1.put(r);
       return { scoringUri: v1ScoringUri(state, r) };
     },
     deleteEndpoint: (c) => void (state.removeEndpoint(c) || state.v1.remove(c)),
-    keys: (c) => {
-      const e = keyed(c);
-      return { primaryKey: e.keys.Primary.value, secondaryKey: e.keys.Secondary.value };
-    },
+    keys: (c) => authKeys(keyed(c)),
     keyChanges: (c) => {
       const e = keyed(c);
       return (e.keys.Primary.changes ?? 0) + (e.keys.Secondary.changes ?? 0);

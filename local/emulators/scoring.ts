@@ -1,15 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
-
 import { endpointId, ONLINE_SCORE_ACTION } from './armShapes';
 import { checkEntraToken } from './auth';
 import { bearer, jsonBody, type RequestContext, type Route, seconds, send } from './httpUtil';
+import { keyAccepted } from './keySlots';
 import type { EmulatorState, EndpointRecord } from './state';
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /** Why a scoring call is refused, or undefined when it is accepted. */
 function refusal(
@@ -21,8 +14,7 @@ function refusal(
   const presented =
     bearer(ctx) ?? (e.kind === 'serverless' ? ctx.req.headers['api-key']?.toString() : undefined);
   if (e.authMode === 'Key') {
-    const ok =
-      presented !== undefined && state.acceptedKeys(e, ctx.now).some((k) => sameSecret(k, presented));
+    const ok = presented !== undefined && keyAccepted(e, presented, ctx.now);
     return ok ? undefined : { status: 401, code: 'key_auth_access_denied' };
   }
   if (e.authMode === 'AMLToken') {

@@ -1,7 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 import { FaultInjector, WriteThrottle } from './faults';
 import { JwtIssuer } from './jwt';
+import type { KeyedRecord, KeySlotState } from './keySlots';
 import { RoleModel } from './roles';
 import { SecretStore } from './secretStore';
 import type { EndpointCoordinates, WorkspaceCoordinates } from './types';
@@ -19,15 +20,6 @@ export interface WorkspaceRecord extends WorkspaceCoordinates {
   readonly location: string;
   /** The workspace's GUID (AML tokens carry it as `workspaceId`). */
   readonly workspaceId: string;
-}
-
-/** One key slot: `value` is what listKeys returns; scoring accepts `previous` until `activeAt`. */
-export interface KeySlotState {
-  value: string;
-  previous?: string;
-  activeAt: number;
-  /** How many times the slot was set to a value it did not hold (a retried regenerate with the same value is not a change). */
-  changes?: number;
 }
 
 /** An online or serverless endpoint. */
@@ -55,17 +47,6 @@ export interface OperationRecord {
   readonly complete: (at: number) => unknown;
   /** Body of the operation result once done (e.g. the keys of a serverless regenerateKeys). */
   result?: unknown;
-}
-
-/** Anything with two key slots: online and serverless endpoints, v1 web services. */
-export interface KeyedRecord {
-  readonly keys: { Primary: KeySlotState; Secondary: KeySlotState };
-  modifiedAt: string;
-}
-
-/** A fresh random endpoint key (32 URL-safe characters). */
-export function newKey(): string {
-  return randomBytes(24).toString('base64url');
 }
 
 function lower(...parts: string[]): string {
@@ -202,13 +183,6 @@ export class EmulatorState {
       ...(stillOld !== undefined ? { previous: stillOld } : {}),
     };
     e.modifiedAt = new Date(at).toISOString();
-  }
-
-  /** Keys the scoring stand-in accepts for `e` at `now`. */
-  acceptedKeys(e: KeyedRecord, now: number): string[] {
-    return [e.keys.Primary, e.keys.Secondary].flatMap((slot) =>
-      now >= slot.activeAt ? [slot.value] : slot.previous !== undefined ? [slot.previous] : [],
-    );
   }
 
   private endpointKey(kind: string, c: EndpointCoordinates): string {

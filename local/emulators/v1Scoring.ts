@@ -1,22 +1,15 @@
-import { timingSafeEqual } from 'node:crypto';
-
 import { bearer, type RequestContext, type Route, seconds, send } from './httpUtil';
+import { keyAccepted } from './keySlots';
 import { model } from './scoring';
 import type { EmulatorState } from './state';
 import type { V1ServiceRecord } from './v1State';
-
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /** True when the request's bearer credential is accepted by `s` (no auth at all accepts anything). */
 function accepted(state: EmulatorState, ctx: RequestContext, s: V1ServiceRecord): boolean {
   if (!s.authEnabled && !s.tokenAuthEnabled) return true;
   const presented = bearer(ctx);
   if (presented === undefined) return false;
-  if (s.authEnabled) return state.acceptedKeys(s, ctx.now).some((k) => same(k, presented));
+  if (s.authEnabled) return keyAccepted(s, presented, ctx.now);
   const verified = state.jwt.verify(presented, seconds(ctx.now));
   const ws = state.workspace(s);
   const c = verified.ok ? verified.claims : undefined;

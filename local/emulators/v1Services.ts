@@ -2,7 +2,8 @@ import { startOperation } from './armOperations';
 import { ML_WORKSPACES, RP, workspaceId } from './armShapes';
 import { ARM_AUDIENCES, checkEntraToken } from './auth';
 import { regenerateBody, type RequestContext, type Route, seconds, send } from './httpUtil';
-import { type EmulatorState, newKey, type WorkspaceRecord } from './state';
+import { authKeys, newKey } from './keySlots';
+import type { EmulatorState, WorkspaceRecord } from './state';
 import { mmsError, v1OperationBody, v1ServiceBody } from './v1Shapes';
 import type { V1ServiceRecord } from './v1State';
 
@@ -130,7 +131,7 @@ function keyAuthOff(ctx: RequestContext, s: V1ServiceRecord): boolean {
 
 const listKeys: Handler = (_state, ctx, _t, s) => {
   if (keyAuthOff(ctx, s)) return;
-  send(ctx, 200, { primaryKey: s.keys.Primary.value, secondaryKey: s.keys.Secondary.value });
+  send(ctx, 200, authKeys(s));
 };
 
 /** regenerateKeys: `{ keyType, keyValue? }` (the SDK capitalises keyType); 202 + Operation-Location. */

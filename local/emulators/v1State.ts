@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { KeySlotState } from './state';
+import { type KeySlotState, newKeySlots } from './keySlots';
 import type { EndpointCoordinates } from './types';
 
 /** Compute types of the v1 web services the stand-in serves (MMS `computeType`). */
@@ -69,7 +69,7 @@ export interface V1ServiceInput extends EndpointCoordinates {
  * Builds a service record, applying the v1 defaults and refusing what the v1 SDK refuses: token auth
  * on ACI, and key and token auth on at the same time.
  */
-export function newV1Service(input: V1ServiceInput, newKey: () => string): V1ServiceRecord {
+export function newV1Service(input: V1ServiceInput): V1ServiceRecord {
   if (input.computeType !== 'AKS' && input.computeType !== 'ACI')
     throw new TypeError('computeType must be AKS or ACI');
   const authEnabled = input.authEnabled ?? input.computeType === 'AKS';
@@ -87,10 +87,7 @@ export function newV1Service(input: V1ServiceInput, newKey: () => string): V1Ser
     computeType: input.computeType,
     authEnabled,
     tokenAuthEnabled,
-    keys: {
-      Primary: { value: input.primaryKey ?? newKey(), activeAt: 0 },
-      Secondary: { value: input.secondaryKey ?? newKey(), activeAt: 0 },
-    },
+    keys: newKeySlots(input.primaryKey, input.secondaryKey),
     serviceId: randomUUID(),
     createdAt: now,
     modifiedAt: now,
