@@ -56,7 +56,7 @@ const FIRST_API_VERSIONS: Record<string, { stable: string; preview: string }> = 
 };
 
 /** True when `apiVersion` is a real date (`yyyy-mm-dd[-preview]`) no older than the type's first one. */
-function registered(apiVersion: string, resourceType: string | undefined): boolean {
+function apiVersionRegistered(apiVersion: string, resourceType: string | undefined): boolean {
   const match = /^(\d{4})-(\d{2})-(\d{2})(-preview)?$/.exec(apiVersion);
   if (!match) return false;
   const [, y, m, d, preview] = match;
@@ -251,7 +251,7 @@ export function armRoute(state: EmulatorState, ctx: RequestContext): Route | und
         );
       }
       const apiVersion = c.query.get('api-version') ?? '';
-      if (!registered(apiVersion, op.resourceType)) {
+      if (!apiVersionRegistered(apiVersion, op.resourceType)) {
         const first = op.resourceType ? FIRST_API_VERSIONS[op.resourceType] : undefined;
         return armError(
           c,

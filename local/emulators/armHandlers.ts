@@ -17,7 +17,11 @@ import type { EmulatorState, EndpointRecord, WorkspaceRecord } from './state';
 
 type Found = { ws: WorkspaceRecord; e: EndpointRecord };
 
-export function find(
+/**
+ * The endpoint the path names and its workspace; undefined once it has answered ARM's 404 for
+ * whichever of the two is missing.
+ */
+export function endpointOrNotFound(
   state: EmulatorState,
   ctx: RequestContext,
   t: ArmTarget,
@@ -82,26 +86,26 @@ export function listOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarg
 
 /** GET one online endpoint. */
 export function getOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const found = find(state, ctx, t, 'online');
+  const found = endpointOrNotFound(state, ctx, t, 'online');
   if (found) send(ctx, 200, onlineEndpointBody(state, found.e, found.ws));
 }
 
 /** GET one serverless endpoint. */
 export function getServerless(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const found = find(state, ctx, t, 'serverless');
+  const found = endpointOrNotFound(state, ctx, t, 'serverless');
   if (found) send(ctx, 200, serverlessEndpointBody(state, found.e, found.ws));
 }
 
 /** GET deployments of an online endpoint (one per traffic entry). */
 export function listDeployments(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const found = find(state, ctx, t, 'online');
+  const found = endpointOrNotFound(state, ctx, t, 'online');
   if (found)
     send(ctx, 200, { value: Object.keys(found.e.traffic).map((d) => deploymentBody(found.e, found.ws, d)) });
 }
 
 /** GET one deployment of an online endpoint. */
 export function getDeployment(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const found = find(state, ctx, t, 'online');
+  const found = endpointOrNotFound(state, ctx, t, 'online');
   if (!found) return;
   const deployment = ctx.segments[ctx.segments.length - 1] ?? '';
   const name = Object.keys(found.e.traffic).find((d) => d.toLowerCase() === deployment.toLowerCase());
@@ -117,7 +121,7 @@ export function getDeployment(state: EmulatorState, ctx: RequestContext, t: ArmT
 /** POST listKeys → EndpointAuthKeys. */
 export function listKeys(kind: EndpointRecord['kind']) {
   return (state: EmulatorState, ctx: RequestContext, t: ArmTarget): void => {
-    const found = find(state, ctx, t, kind);
+    const found = endpointOrNotFound(state, ctx, t, kind);
     if (found) send(ctx, 200, authKeys(found.e));
   };
 }
@@ -146,7 +150,7 @@ function parseRegenerate(
  */
 export function regenerateKeys(kind: EndpointRecord['kind']) {
   return (state: EmulatorState, ctx: RequestContext, t: ArmTarget): void => {
-    const found = find(state, ctx, t, kind);
+    const found = endpointOrNotFound(state, ctx, t, kind);
     const request = found && parseRegenerate(ctx);
     if (!found || !request) return;
     const { e, ws } = found;
@@ -166,7 +170,7 @@ export function regenerateKeys(kind: EndpointRecord['kind']) {
 
 /** POST token (AMLToken endpoints only): an AML token with the recorded claim set. */
 export function getToken(state: EmulatorState, ctx: RequestContext, t: ArmTarget, caller: ArmCaller): void {
-  const found = find(state, ctx, t, 'online');
+  const found = endpointOrNotFound(state, ctx, t, 'online');
   if (!found) return;
   const { e, ws } = found;
   if (e.authMode !== 'AMLToken') {

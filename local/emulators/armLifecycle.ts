@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { ArmTarget } from './arm';
-import { find } from './armHandlers';
+import { endpointOrNotFound } from './armHandlers';
 import { startOperation } from './armOperations';
 import { armError, onlineEndpointBody, operationUrls, resourceNotFound } from './armShapes';
 import { jsonBody, type RequestContext, send, stringRecord } from './httpUtil';
@@ -71,7 +71,7 @@ export function putOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarge
 /** DELETE online endpoint: 202 + Azure-AsyncOperation + Location, body `null` (recorded); 204 when absent. */
 export function deleteOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
   if (state.workspace(t) && !state.endpoint('online', t)) return send(ctx, 204, undefined);
-  const found = find(state, ctx, t, 'online');
+  const found = endpointOrNotFound(state, ctx, t, 'online');
   if (!found) return;
   found.e.provisioningState = 'Deleting';
   const op = startOperation(state, ctx, found.ws, state.settings.lifecycleDelayMs, () => {

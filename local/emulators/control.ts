@@ -20,7 +20,11 @@ function nonNegative(value: number, what: string): number {
   return value;
 }
 
-function record(
+/**
+ * A ready endpoint (provisioning succeeded; an online one sends all traffic to deployment `blue`), its
+ * workspace added when missing.
+ */
+function readyEndpoint(
   state: EmulatorState,
   kind: EndpointRecord['kind'],
   e: EndpointCoordinates & {
@@ -51,7 +55,8 @@ function record(
 
 /** The {@link EmulatorControl} over one server's state. */
 export function createControl(state: EmulatorState): EmulatorControl {
-  const keyed = (c: EndpointCoordinates): KeyedRecord => {
+  /** The online or serverless endpoint or v1 service at `c`, its finished operations applied. */
+  const endpointOrService = (c: EndpointCoordinates): KeyedRecord => {
     state.settle(Date.now());
     const e = state.endpoint('online', c) ?? state.endpoint('serverless', c) ?? state.v1.get(c);
     if (!e) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
@@ -63,12 +68,12 @@ export function createControl(state: EmulatorState): EmulatorControl {
     addOnlineEndpoint: (e: OnlineEndpointInput) => {
       if (!isOnlineAuthMode(e.authMode))
         throw new TypeError(`authMode must be one of ${ONLINE_AUTH_MODES.join(', ')}`);
-      const r = record(state, 'online', e);
+      const r = readyEndpoint(state, 'online', e);
       state.putEndpoint(r);
       return { scoringUri: state.scoringUri(r) };
     },
     addServerlessEndpoint: (e: ServerlessEndpointInput) => {
-      const r = record(state, 'serverless', { ...e, authMode: e.authMode ?? 'Key' });
+      const r = readyEndpoint(state, 'serverless', { ...e, authMode: e.authMode ?? 'Key' });
       state.putEndpoint(r);
       return { scoringUri: state.scoringUri(r) };
     },
@@ -79,9 +84,9 @@ export function createControl(state: EmulatorState): EmulatorControl {
       return { scoringUri: v1ScoringUri(state, r) };
     },
     deleteEndpoint: (c) => void (state.removeEndpoint(c) || state.v1.remove(c)),
-    keys: (c) => authKeys(keyed(c)),
+    keys: (c) => authKeys(endpointOrService(c)),
     keyChanges: (c) => {
-      const e = keyed(c);
+      const e = endpointOrService(c);
       return (e.keys.Primary.changes ?? 0) + (e.keys.Secondary.changes ?? 0);
     },
     restrictRoles: () => state.roles.restrict(),

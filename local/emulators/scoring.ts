@@ -39,8 +39,11 @@ function refusal(
   return undefined;
 }
 
-/** A tiny model (shared by the v1 scoring stand-in): the sum of each row of `data`, like the recorded model's list of numbers. */
-export function model(ctx: RequestContext): unknown {
+/**
+ * What the stand-ins' tiny model answers (online, serverless and v1 alike): the sum of each row of
+ * `data`, a list of numbers like the recorded model's.
+ */
+export function rowSums(ctx: RequestContext): unknown {
   try {
     const data = jsonBody(ctx)?.data;
     if (Array.isArray(data))
@@ -77,7 +80,7 @@ export function scoringRoute(state: EmulatorState, ctx: RequestContext): Route |
       send(
         c,
         200,
-        model(c),
+        rowSums(c),
         { 'azureml-model-deployment': Object.keys(e.traffic)[0] ?? 'default' },
         'application/json',
       );

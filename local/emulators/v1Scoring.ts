@@ -1,6 +1,6 @@
 import { bearer, type RequestContext, type Route, seconds, send } from './httpUtil';
 import { keyAccepted } from './keySlots';
-import { model } from './scoring';
+import { rowSums } from './scoring';
 import type { EmulatorState } from './state';
 import type { V1ServiceRecord } from './v1State';
 
@@ -31,7 +31,7 @@ export function v1ScoringRoute(state: EmulatorState, ctx: RequestContext): Route
         return send(c, 401, { message: 'Unauthorized' }, { 'www-authenticate': 'Bearer' });
       }
       state.count('scoring.accepted');
-      send(c, 200, model(c), {}, 'application/json');
+      send(c, 200, rowSums(c), {}, 'application/json');
     },
   };
 }
