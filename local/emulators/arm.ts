@@ -1,8 +1,9 @@
+import { unregisteredApiVersion } from './armApiVersions';
 import * as handlers from './armHandlers';
 import { deleteOnline, putOnline } from './armLifecycle';
 import { operationResult, operationStatus } from './armOperations';
-import { armError, ML_WORKSPACES, RP, workspaceId } from './armShapes';
-import { ARM_AUDIENCES, checkEntraToken, type TokenCheck } from './auth';
+import { armError, armUnauthorized, ML_WORKSPACES, RP, workspaceId } from './armShapes';
+import { ARM_AUDIENCES, checkEntraToken } from './auth';
 import type { RequestContext, Route } from './httpUtil';
 import type { EmulatorState } from './state';
 
@@ -43,106 +44,119 @@ interface ArmOperation {
   resourceType?: string;
 }
 
-/**
- * The first api-versions (stable, preview) in which the ML resource provider registered each type
- * (azure-rest-api-specs: online endpoints from 2021-03-01-preview and 2022-05-01; serverless endpoints
- * from 2023-08-01-preview and 2024-04-01, so not in 2023-10-01). ARM refuses an older or malformed
- * api-version with 400 NoRegisteredProviderFound before the provider sees the request.
- */
-const FIRST_API_VERSIONS: Record<string, { stable: string; preview: string }> = {
-  'workspaces/onlineEndpoints': { stable: '2022-05-01', preview: '2021-03-01-preview' },
-  'workspaces/onlineEndpoints/deployments': { stable: '2022-05-01', preview: '2021-03-01-preview' },
-  'workspaces/serverlessEndpoints': { stable: '2024-04-01', preview: '2023-08-01-preview' },
-};
-
-/** True when `apiVersion` is a real date (`yyyy-mm-dd[-preview]`) no older than the type's first one. */
-function apiVersionRegistered(apiVersion: string, resourceType: string | undefined): boolean {
-  const match = /^(\d{4})-(\d{2})-(\d{2})(-preview)?$/.exec(apiVersion);
-  if (!match) return false;
-  const [, y, m, d, preview] = match;
-  const date = new Date(`${y}-${m}-${d}T00:00:00Z`);
-  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== `${y}-${m}-${d}`) return false;
-  const first = resourceType ? FIRST_API_VERSIONS[resourceType] : undefined;
-  if (!first) return true;
-  return apiVersion.slice(0, 10) >= (preview ? first.preview : first.stable).slice(0, 10);
+/** What an operation under a workspace runs and what it takes. */
+interface WorkspaceRoute {
+  readonly operation: string;
+  readonly handler: ArmHandler;
+  /** RBAC action, after `Microsoft.MachineLearningServices/workspaces/`. */
+  readonly action: string;
+  /** See {@link ArmOperation.write}. */
+  readonly write?: true;
 }
 
+/**
+ * The operations on a workspace and under it, by method and the path after the workspace (`{name}`
+ * the endpoint, `{deployment}` a deployment; matched case-insensitively, as ARM does).
+ */
+const WORKSPACE_ROUTES: Record<string, WorkspaceRoute> = {
+  GET: { operation: 'arm.getWorkspace', handler: handlers.getWorkspace, action: 'read' },
+  'GET onlineEndpoints': {
+    operation: 'arm.list',
+    handler: handlers.listOnline,
+    action: 'onlineEndpoints/read',
+  },
+  'GET onlineEndpoints/{name}': {
+    operation: 'arm.get',
+    handler: handlers.getOnline,
+    action: 'onlineEndpoints/read',
+  },
+  'PUT onlineEndpoints/{name}': {
+    operation: 'arm.createOrUpdate',
+    handler: putOnline,
+    action: 'onlineEndpoints/write',
+    write: true,
+  },
+  'DELETE onlineEndpoints/{name}': {
+    operation: 'arm.delete',
+    handler: deleteOnline,
+    action: 'onlineEndpoints/delete',
+  },
+  'POST onlineEndpoints/{name}/listKeys': {
+    operation: 'arm.listKeys',
+    handler: handlers.listKeys('online'),
+    action: 'onlineEndpoints/listKeys/action',
+    write: true,
+  },
+  'POST onlineEndpoints/{name}/regenerateKeys': {
+    operation: 'arm.regenerateKeys',
+    handler: handlers.regenerateKeys('online'),
+    action: 'onlineEndpoints/regenerateKeys/action',
+    write: true,
+  },
+  'POST onlineEndpoints/{name}/token': {
+    operation: 'arm.token',
+    handler: handlers.getToken,
+    action: 'onlineEndpoints/token/action',
+    write: true,
+  },
+  'GET onlineEndpoints/{name}/deployments': {
+    operation: 'arm.listDeployments',
+    handler: handlers.listDeployments,
+    action: 'onlineEndpoints/deployments/read',
+  },
+  'GET onlineEndpoints/{name}/deployments/{deployment}': {
+    operation: 'arm.getDeployment',
+    handler: handlers.getDeployment,
+    action: 'onlineEndpoints/deployments/read',
+  },
+  'GET serverlessEndpoints/{name}': {
+    operation: 'arm.serverless.get',
+    handler: handlers.getServerless,
+    action: 'serverlessEndpoints/read',
+  },
+  'POST serverlessEndpoints/{name}/listKeys': {
+    operation: 'arm.serverless.listKeys',
+    handler: handlers.listKeys('serverless'),
+    action: 'serverlessEndpoints/listKeys/action',
+    write: true,
+  },
+  'POST serverlessEndpoints/{name}/regenerateKeys': {
+    operation: 'arm.serverless.regenerateKeys',
+    handler: handlers.regenerateKeys('serverless'),
+    action: 'serverlessEndpoints/regenerateKeys/action',
+    write: true,
+  },
+};
+
+/** {@link WORKSPACE_ROUTES} by lower-cased key, each with its path as written there. */
+const ROUTES_BY_KEY = new Map(
+  Object.entries(WORKSPACE_ROUTES).map(([key, route]) => [
+    key.toLowerCase(),
+    { route, path: key.split(' ')[1]?.split('/') ?? [] },
+  ]),
+);
+
+/** The operation `rest` (the path after the workspace) names; sets `t.name` to the endpoint name. */
 function resolve(ctx: RequestContext, t: ArmTarget, rest: readonly string[]): ArmOperation | undefined {
-  const m = ctx.method;
-  const ws = workspaceId(t);
-  const [collection, name, verb] = rest.map((s, i) => (i === 1 ? s : s.toLowerCase()));
+  const name = rest[1];
   t.name = name ?? '';
-  const op = (
-    operation: string,
-    handler: ArmHandler,
-    action: string | undefined,
-    write: boolean,
-    scope: string,
-  ): ArmOperation => ({
-    operation,
-    handler,
-    write,
-    scope,
-    ...(action ? { action } : {}),
-    resourceType:
-      collection === 'onlineendpoints'
-        ? `workspaces/onlineEndpoints${verb === 'deployments' ? '/deployments' : ''}`
-        : collection === 'serverlessendpoints'
-          ? 'workspaces/serverlessEndpoints'
-          : 'workspaces',
-  });
-  if (rest.length === 0 && m === 'GET')
-    return op('arm.getWorkspace', handlers.getWorkspace, `${ML_WORKSPACES}/read`, false, ws);
-  if (collection === 'onlineendpoints') {
-    const scope = `${ws}/onlineEndpoints${name ? `/${name}` : ''}`;
-    const a = `${ML_WORKSPACES}/onlineEndpoints`;
-    if (rest.length === 1 && m === 'GET')
-      return op('arm.list', handlers.listOnline, `${a}/read`, false, scope);
-    if (rest.length === 2 && m === 'GET') return op('arm.get', handlers.getOnline, `${a}/read`, false, scope);
-    if (rest.length === 2 && m === 'PUT')
-      return op('arm.createOrUpdate', putOnline, `${a}/write`, true, scope);
-    if (rest.length === 2 && m === 'DELETE')
-      return op('arm.delete', deleteOnline, `${a}/delete`, false, scope);
-    if (rest.length === 3 && m === 'POST' && verb === 'listkeys')
-      return op('arm.listKeys', handlers.listKeys('online'), `${a}/listKeys/action`, true, scope);
-    if (rest.length === 3 && m === 'POST' && verb === 'regeneratekeys')
-      return op(
-        'arm.regenerateKeys',
-        handlers.regenerateKeys('online'),
-        `${a}/regenerateKeys/action`,
-        true,
-        scope,
-      );
-    if (rest.length === 3 && m === 'POST' && verb === 'token')
-      return op('arm.token', handlers.getToken, `${a}/token/action`, true, scope);
-    if (rest.length === 3 && m === 'GET' && verb === 'deployments')
-      return op('arm.listDeployments', handlers.listDeployments, `${a}/deployments/read`, false, scope);
-    if (rest.length === 4 && m === 'GET' && verb === 'deployments')
-      return op('arm.getDeployment', handlers.getDeployment, `${a}/deployments/read`, false, scope);
-  }
-  if (collection === 'serverlessendpoints' && name) {
-    const scope = `${ws}/serverlessEndpoints/${name}`;
-    const a = `${ML_WORKSPACES}/serverlessEndpoints`;
-    if (rest.length === 2 && m === 'GET')
-      return op('arm.serverless.get', handlers.getServerless, `${a}/read`, false, scope);
-    if (rest.length === 3 && m === 'POST' && verb === 'listkeys')
-      return op(
-        'arm.serverless.listKeys',
-        handlers.listKeys('serverless'),
-        `${a}/listKeys/action`,
-        true,
-        scope,
-      );
-    if (rest.length === 3 && m === 'POST' && verb === 'regeneratekeys')
-      return op(
-        'arm.serverless.regenerateKeys',
-        handlers.regenerateKeys('serverless'),
-        `${a}/regenerateKeys/action`,
-        true,
-        scope,
-      );
-  }
-  return undefined;
+  const pattern = rest.map((s, i) => (i === 1 ? '{name}' : i === 3 ? '{deployment}' : s));
+  const found = ROUTES_BY_KEY.get([ctx.method, pattern.join('/')].filter(Boolean).join(' ').toLowerCase());
+  // A segment holding an escaped '/' must not pass for two of the route's.
+  if (!found || found.path.length !== rest.length) return undefined;
+  const { route, path } = found;
+  const [collection] = path;
+  const ws = workspaceId(t);
+  return {
+    operation: route.operation,
+    handler: route.handler,
+    action: `${ML_WORKSPACES}/${route.action}`,
+    write: route.write ?? false,
+    scope: collection ? `${ws}/${collection}${name ? `/${name}` : ''}` : ws,
+    resourceType: ['workspaces', collection, path[2] === 'deployments' ? 'deployments' : undefined]
+      .filter(Boolean)
+      .join('/'),
+  };
 }
 
 function parse(ctx: RequestContext): { target: ArmTarget; op: ArmOperation } | undefined {
@@ -194,44 +208,6 @@ function parse(ctx: RequestContext): { target: ArmTarget; op: ArmOperation } | u
   return op ? { target, op } : undefined;
 }
 
-function unauthorized(
-  state: EmulatorState,
-  ctx: RequestContext,
-  check: Exclude<TokenCheck, { ok: true }>,
-): void {
-  state.count('arm.unauthorized');
-  const www = {
-    'www-authenticate': `Bearer authorization_uri="https://login.windows.net/", error="invalid_token", error_description="The authentication failed because of missing 'Authorization' header."`,
-  };
-  const now = new Date(ctx.now).toISOString();
-  switch (check.problem) {
-    case 'missing':
-      return armError(
-        ctx,
-        401,
-        'AuthenticationFailed',
-        "Authentication failed. The 'Authorization' header is missing.",
-        www,
-      );
-    case 'expired':
-      return armError(
-        ctx,
-        401,
-        'ExpiredAuthenticationToken',
-        `The access token expiry UTC time '${new Date((check.exp ?? 0) * 1000).toISOString()}' is earlier than current UTC time '${now}'.`,
-      );
-    case 'audience':
-      return armError(
-        ctx,
-        401,
-        'InvalidAuthenticationTokenAudience',
-        `The access token has been obtained for wrong audience or resource '${check.audience ?? ''}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.`,
-      );
-    default:
-      return armError(ctx, 401, 'InvalidAuthenticationToken', 'The access token is invalid.');
-  }
-}
-
 /** Routes an ARM request: authentication, api-version, write throttling, RBAC, then the handler. */
 export function armRoute(state: EmulatorState, ctx: RequestContext): Route | undefined {
   const parsed = parse(ctx);
@@ -241,7 +217,10 @@ export function armRoute(state: EmulatorState, ctx: RequestContext): Route | und
     operation: op.operation,
     run: (c) => {
       const check = checkEntraToken(state, c, ARM_AUDIENCES);
-      if (!check.ok) return unauthorized(state, c, check);
+      if (!check.ok) {
+        state.count('arm.unauthorized');
+        return armUnauthorized(c, check);
+      }
       if (!c.query.get('api-version')) {
         return armError(
           c,
@@ -251,18 +230,9 @@ export function armRoute(state: EmulatorState, ctx: RequestContext): Route | und
         );
       }
       const apiVersion = c.query.get('api-version') ?? '';
-      if (!apiVersionRegistered(apiVersion, op.resourceType)) {
-        const first = op.resourceType ? FIRST_API_VERSIONS[op.resourceType] : undefined;
-        return armError(
-          c,
-          400,
-          'NoRegisteredProviderFound',
-          `No registered resource provider found for location '${state.workspace(target)?.location ?? 'westeurope'}' and API version '${apiVersion}' for type '${op.resourceType ?? 'locations'}'.` +
-            (first
-              ? ` The supported api-versions are '${first.stable}' and later, and previews from '${first.preview}'.`
-              : ''),
-        );
-      }
+      const location = state.workspace(target)?.location ?? 'westeurope';
+      const unregistered = unregisteredApiVersion(apiVersion, op.resourceType, location);
+      if (unregistered) return armError(c, 400, 'NoRegisteredProviderFound', unregistered);
       const headers: Record<string, string> = {};
       if (op.write) {
         const taken = state.throttle.take(`${target.subscriptionId.toLowerCase()}|${check.oid}`, c.now);

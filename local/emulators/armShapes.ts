@@ -1,3 +1,4 @@
+import type { TokenCheck } from './auth';
 import { type RequestContext, send } from './httpUtil';
 import type { EmulatorState, EndpointRecord, OperationRecord, WorkspaceRecord } from './state';
 import type { WorkspaceCoordinates } from './types';
@@ -187,4 +188,38 @@ export function operationStatusBody(
     percentComplete: op.done ? 100 : 0,
     status: op.done ? 'Succeeded' : 'Updating',
   };
+}
+
+/** ARM's 401 for a token it refuses, in ARM's words for each problem. */
+export function armUnauthorized(ctx: RequestContext, check: Exclude<TokenCheck, { ok: true }>): void {
+  const www = {
+    'www-authenticate': `Bearer authorization_uri="https://login.windows.net/", error="invalid_token", error_description="The authentication failed because of missing 'Authorization' header."`,
+  };
+  const now = new Date(ctx.now).toISOString();
+  switch (check.problem) {
+    case 'missing':
+      return armError(
+        ctx,
+        401,
+        'AuthenticationFailed',
+        "Authentication failed. The 'Authorization' header is missing.",
+        www,
+      );
+    case 'expired':
+      return armError(
+        ctx,
+        401,
+        'ExpiredAuthenticationToken',
+        `The access token expiry UTC time '${new Date((check.exp ?? 0) * 1000).toISOString()}' is earlier than current UTC time '${now}'.`,
+      );
+    case 'audience':
+      return armError(
+        ctx,
+        401,
+        'InvalidAuthenticationTokenAudience',
+        `The access token has been obtained for wrong audience or resource '${check.audience ?? ''}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.`,
+      );
+    default:
+      return armError(ctx, 401, 'InvalidAuthenticationToken', 'The access token is invalid.');
+  }
 }
