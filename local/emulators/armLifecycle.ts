@@ -4,7 +4,7 @@ import type { ArmTarget } from './arm';
 import { endpointOrNotFound } from './armHandlers';
 import { startOperation } from './armOperations';
 import { armError, onlineEndpointBody, operationUrls, resourceNotFound } from './armShapes';
-import { jsonBody, type RequestContext, send, stringRecord } from './httpUtil';
+import { jsonBodyOrUndefined, type RequestContext, send, stringRecord } from './httpUtil';
 import { newKeySlots } from './keySlots';
 import type { EmulatorState, EndpointRecord } from './state';
 import { isOnlineAuthMode, ONLINE_AUTH_MODES } from './types';
@@ -13,12 +13,7 @@ import { isOnlineAuthMode, ONLINE_AUTH_MODES } from './types';
 export function putOnline(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
   const ws = state.workspace(t);
   if (!ws) return resourceNotFound(ctx, t, `workspaces/${t.workspace}`);
-  let body: Record<string, unknown> | undefined;
-  try {
-    body = jsonBody(ctx);
-  } catch {
-    body = undefined;
-  }
+  const body = jsonBodyOrUndefined(ctx);
   const props = body?.properties as Record<string, unknown> | undefined;
   const authMode = props?.authMode;
   if (!body || !isOnlineAuthMode(authMode)) {

@@ -36,8 +36,8 @@ export function retryAfter(op: OperationRecord, now: number): string {
 
 /** GET mfeOperationsStatus/{id}. */
 export function operationStatus(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const op = state.operations.get(t.operationId.toLowerCase());
-  if (!op || op.subscriptionId.toLowerCase() !== t.subscriptionId.toLowerCase()) {
+  const op = state.operationIn(t.subscriptionId, t.operationId);
+  if (!op) {
     return armError(ctx, 404, 'NotFound', `Operation '${t.operationId}' was not found.`);
   }
   send(
@@ -50,8 +50,8 @@ export function operationStatus(state: EmulatorState, ctx: RequestContext, t: Ar
 
 /** GET mfeOperationResults/{id}: 202 while running, 200 with the operation's result (if any) when done. */
 export function operationResult(state: EmulatorState, ctx: RequestContext, t: ArmTarget): void {
-  const op = state.operations.get(t.operationId.toLowerCase());
-  if (!op || op.subscriptionId.toLowerCase() !== t.subscriptionId.toLowerCase()) {
+  const op = state.operationIn(t.subscriptionId, t.operationId);
+  if (!op) {
     return armError(ctx, 404, 'NotFound', `Operation '${t.operationId}' was not found.`);
   }
   if (!op.done) {

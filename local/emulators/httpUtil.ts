@@ -86,6 +86,15 @@ export function jsonBody(ctx: RequestContext): Record<string, unknown> | undefin
   return value as Record<string, unknown>;
 }
 
+/** The body as a JSON object; undefined when it is empty or anything else (for callers that refuse both alike). */
+export function jsonBodyOrUndefined(ctx: RequestContext): Record<string, unknown> | undefined {
+  try {
+    return jsonBody(ctx);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The bearer credential of the request, if any. */
 export function bearer(ctx: Pick<RequestContext, 'req'>): string | undefined {
   const header = ctx.req.headers.authorization;
@@ -117,12 +126,7 @@ export function seconds(ms: number): number {
 export function regenerateBody(
   ctx: RequestContext,
 ): { slot: 'Primary' | 'Secondary'; keyValue?: string } | undefined {
-  let body: Record<string, unknown> | undefined;
-  try {
-    body = jsonBody(ctx);
-  } catch {
-    body = undefined;
-  }
+  const body = jsonBodyOrUndefined(ctx);
   const keyType = body?.keyType;
   const keyValue = body?.keyValue;
   if (keyType !== 'Primary' && keyType !== 'Secondary') return undefined;

@@ -1,5 +1,12 @@
 import { checkEntraToken } from './auth';
-import { jsonBody, type RequestContext, type Route, seconds, send, stringRecord } from './httpUtil';
+import {
+  jsonBodyOrUndefined,
+  type RequestContext,
+  type Route,
+  seconds,
+  send,
+  stringRecord,
+} from './httpUtil';
 import {
   challengeHeader,
   deletedBundle,
@@ -120,15 +127,11 @@ function properties(body: Record<string, unknown>): SecretProperties | string {
   return props;
 }
 
+/** The body as a JSON object, or undefined once it has answered Key Vault's 400 for any other body. */
 function parseBody(ctx: RequestContext): Record<string, unknown> | undefined {
-  try {
-    const body = jsonBody(ctx);
-    if (body) return body;
-  } catch {
-    // fall through to the error below
-  }
-  kvError(ctx, 400, 'BadParameter', 'The request body is not a valid JSON object.');
-  return undefined;
+  const body = jsonBodyOrUndefined(ctx);
+  if (!body) kvError(ctx, 400, 'BadParameter', 'The request body is not a valid JSON object.');
+  return body;
 }
 
 function setSecret(state: EmulatorState, ctx: RequestContext, name: string): void {

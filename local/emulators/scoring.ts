@@ -1,6 +1,6 @@
 import { endpointId, ONLINE_SCORE_ACTION } from './armShapes';
 import { checkEntraToken } from './auth';
-import { bearer, jsonBody, type RequestContext, type Route, seconds, send } from './httpUtil';
+import { bearer, jsonBodyOrUndefined, type RequestContext, type Route, seconds, send } from './httpUtil';
 import { keyAccepted } from './keySlots';
 import type { EmulatorState, EndpointRecord } from './state';
 
@@ -44,16 +44,12 @@ function refusal(
  * `data`, a list of numbers like the recorded model's.
  */
 export function rowSums(ctx: RequestContext): unknown {
-  try {
-    const data = jsonBody(ctx)?.data;
-    if (Array.isArray(data))
-      return data.map((row) =>
-        Array.isArray(row) ? row.reduce<number>((s, v) => s + (typeof v === 'number' ? v : 0), 0) : 0,
-      );
-  } catch {
-    // not JSON: still answer, the stand-in is about authentication
-  }
-  return [];
+  // A body that is not JSON still gets an answer: the stand-in is about authentication.
+  const data = jsonBodyOrUndefined(ctx)?.data;
+  if (!Array.isArray(data)) return [];
+  return data.map((row) =>
+    Array.isArray(row) ? row.reduce<number>((s, v) => s + (typeof v === 'number' ? v : 0), 0) : 0,
+  );
 }
 
 /** `POST /inference/{workspace}/{endpoint}/...` — the scoring URI of online and serverless endpoints. */

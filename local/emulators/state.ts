@@ -162,6 +162,12 @@ export class EmulatorState {
     return e.kind === 'online' ? `${base}/score` : base;
   }
 
+  /** The operation `id` (any case) when it was started in `subscriptionId`: no other subscription finds it. */
+  operationIn(subscriptionId: string, id: string): OperationRecord | undefined {
+    const op = this.operations.get(id.toLowerCase());
+    return op?.subscriptionId.toLowerCase() === subscriptionId.toLowerCase() ? op : undefined;
+  }
+
   /** Completes every operation whose time has come (lazily, so no timers outlive the server). */
   settle(now: number): void {
     for (const op of this.operations.values()) {

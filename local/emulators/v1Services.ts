@@ -148,9 +148,8 @@ const regenerate: Handler = (state, ctx, t, s) => {
 
 function operation(id: string): Handler {
   return (state, ctx, t) => {
-    const op = state.operations.get(id.toLowerCase());
-    if (!op || op.subscriptionId.toLowerCase() !== t.ws.subscriptionId.toLowerCase())
-      return mmsError(ctx, 404, 'OperationNotFound', `Operation '${id}' was not found.`);
+    const op = state.operationIn(t.ws.subscriptionId, id);
+    if (!op) return mmsError(ctx, 404, 'OperationNotFound', `Operation '${id}' was not found.`);
     send(ctx, 200, v1OperationBody(op, ctx.now));
   };
 }
