@@ -53,30 +53,44 @@ function parse(state: EmulatorState, ctx: RequestContext): (Target & { region: s
   return { ws, base, rest: s.slice(10), region: region ?? ws.location };
 }
 
-/** Routes a model-management request: ARM-audience token, RBAC action, then the handler. */
+const READ_SERVICES = `${ML_WORKSPACES}/services/read`;
+
+/** A call on `services/{name}[/{verb}]`: its counter name, the RBAC action it needs, and the handler. */
+interface ServiceCall {
+  readonly operation: string;
+  readonly action: (s: V1ServiceRecord | undefined) => string;
+  readonly run: Handler;
+}
+
+/** The service call `method` and `verb` (lower case) name, if any. */
+function serviceCall(method: string, verb: string | undefined): ServiceCall | undefined {
+  if (method === 'GET' && verb === undefined)
+    return { operation: 'mms.get', action: () => READ_SERVICES, run: get };
+  if (method !== 'POST') return undefined;
+  if (verb === 'listkeys') return { operation: 'mms.listKeys', action: listKeysAction, run: listKeys };
+  if (verb === 'regeneratekeys')
+    return { operation: 'mms.regenerateKeys', action: listKeysAction, run: regenerate };
+  if (verb === 'token')
+    return { operation: 'mms.token', action: () => `${ML_WORKSPACES}/services/aks/score/action`, run: token };
+  return undefined;
+}
+
+/**
+ * Routes a model-management request: ARM-audience token, RBAC action, then the service call, or the
+ * poll of an operation (`GET operations/{id}`, the one call not on a service).
+ */
 export function v1Route(state: EmulatorState, ctx: RequestContext): Route | undefined {
   const parsed = parse(state, ctx);
   if (!parsed || 'run' in parsed) return parsed;
   const { ws, rest, region } = parsed;
   const [collection, name, verb, extra] = rest.map((x, i) => (i === 1 ? x : x.toLowerCase()));
   if (extra !== undefined || !name) return undefined;
-  const m = ctx.method;
+  const call = collection === 'services' ? serviceCall(ctx.method, verb) : undefined;
+  const pollsOperation = collection === 'operations' && ctx.method === 'GET' && verb === undefined;
+  if (!call && !pollsOperation) return undefined;
   const serviceScope = `${workspaceId(ws)}/services/${name}`;
-  let op: { operation: string; action: (s: V1ServiceRecord | undefined) => string; run: Handler } | undefined;
-  if (collection === 'operations' && m === 'GET' && verb === undefined)
-    op = { operation: 'mms.operation', action: () => `${ML_WORKSPACES}/services/read`, run: operation(name) };
-  else if (collection === 'services' && m === 'GET' && verb === undefined)
-    op = { operation: 'mms.get', action: () => `${ML_WORKSPACES}/services/read`, run: get };
-  else if (collection === 'services' && m === 'POST' && verb === 'listkeys')
-    op = { operation: 'mms.listKeys', action: listKeysAction, run: listKeys };
-  else if (collection === 'services' && m === 'POST' && verb === 'regeneratekeys')
-    op = { operation: 'mms.regenerateKeys', action: listKeysAction, run: regenerate };
-  else if (collection === 'services' && m === 'POST' && verb === 'token')
-    op = { operation: 'mms.token', action: () => `${ML_WORKSPACES}/services/aks/score/action`, run: token };
-  if (!op) return undefined;
-  const chosen = op;
   return {
-    operation: chosen.operation,
+    operation: call?.operation ?? 'mms.operation',
     faultScope: region.toLowerCase(),
     run: (c) => {
       const check = checkEntraToken(state, c, ARM_AUDIENCES);
@@ -86,8 +100,8 @@ export function v1Route(state: EmulatorState, ctx: RequestContext): Route | unde
           'www-authenticate': 'Bearer',
         });
       }
-      const service = collection === 'services' ? state.v1.get({ ...ws, name }) : undefined;
-      const action = chosen.action(service);
+      const service = call ? state.v1.get({ ...ws, name }) : undefined;
+      const action = call ? call.action(service) : READ_SERVICES;
       if (!state.roles.allows(check.oid, action, serviceScope)) {
         state.count('mms.forbidden');
         return mmsError(
@@ -97,14 +111,15 @@ export function v1Route(state: EmulatorState, ctx: RequestContext): Route | unde
           `The client with object id '${check.oid}' does not have authorization to perform action '${action}' over scope '${serviceScope}'.`,
         );
       }
-      if (collection === 'services' && !service)
+      if (!call) return pollOperation(state, c, parsed, name);
+      if (!service)
         return mmsError(
           c,
           404,
           'ServiceNotFound',
           `Service '${name}' was not found in workspace '${ws.workspace}'.`,
         );
-      chosen.run(state, c, { ...parsed, ws }, service as V1ServiceRecord);
+      call.run(state, c, parsed, service);
     },
   };
 }
@@ -146,12 +161,11 @@ const regenerate: Handler = (state, ctx, t, s) => {
   send(ctx, 202, undefined, { 'operation-location': `${t.base}/operations/${encodeURIComponent(op.id)}` });
 };
 
-function operation(id: string): Handler {
-  return (state, ctx, t) => {
-    const op = state.operationIn(t.ws.subscriptionId, id);
-    if (!op) return mmsError(ctx, 404, 'OperationNotFound', `Operation '${id}' was not found.`);
-    send(ctx, 200, v1OperationBody(op, ctx.now));
-  };
+/** `GET operations/{id}`: the state of a regenerateKeys operation started in this subscription. */
+function pollOperation(state: EmulatorState, ctx: RequestContext, t: Target, id: string): void {
+  const op = state.operationIn(t.ws.subscriptionId, id);
+  if (!op) return mmsError(ctx, 404, 'OperationNotFound', `Operation '${id}' was not found.`);
+  send(ctx, 200, v1OperationBody(op, ctx.now));
 }
 
 /** POST token: AKS services with token auth only; 201 AuthToken with epoch-second times. */
