@@ -4,7 +4,7 @@
  * `arm` and `armData` entries; Key Vault entries are covered by the Key Vault Secrets Officer role
  * assignment (or a narrower custom role built from `keyVaultDataActions()`); `test/unit/infra.test.ts`
  * checks that every SDK call site in `shared/` has its entry here. Source of the strings:
- * ../shared/reference/azure-ml-api.md §7 (resource-provider operations list).
+ * the Azure resource-provider operations list (Microsoft.MachineLearningServices, Microsoft.KeyVault, …).
  */
 export const PERMISSIONS = [
   // --- Azure ML control plane (Actions) ---

@@ -38,7 +38,7 @@ export interface ArmEndpointTokenSourceOptions {
 /**
  * Tokens of `AMLToken` online endpoints: ARM `POST …/onlineEndpoints/{name}/token` with the app's
  * managed identity. `expiryTimeUtc` and `refreshAfterTimeUtc` are Unix epoch seconds
- * (azure-ml-api.md §1.4; above 1e12, milliseconds: §8.2); the refresh hint is passed on so the cache
+ * (`EndpointAuthToken`; above 1e12, milliseconds, see `epochSecondsToMs`); the refresh hint is passed on so the cache
  * refreshes when ARM says.
  * @example new ArmEndpointTokenSource({ onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints })
  */

@@ -44,7 +44,7 @@ export function isTransientFailure(failure: UpstreamFailure): boolean {
  * An Azure ML token time (`expiryTimeUtc`, `refreshAfterTimeUtc`, v1 `expiryOn`, `refreshAfter`) in epoch
  * milliseconds. The REST docs do not state the unit; the SDKs read seconds, so seconds it is, except
  * that a value above 1e12 (a seconds value that far lies past the year 33,000) is already milliseconds
- * (reference §8.2): read as seconds, it would be cached as valid for millennia and never refreshed.
+ * read as seconds, it would be cached as valid for millennia and never refreshed.
  */
 export function epochSecondsToMs(value: number): number {
   return value > 1e12 ? value : value * 1000;

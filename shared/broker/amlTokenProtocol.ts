@@ -47,8 +47,8 @@ function presentedClientId(request: HttpRequest): string {
 }
 
 /**
- * `POST /api/endpoints/{id}/token`: the Azure ML endpoint token shape (`EndpointAuthToken`,
- * azure-ml-api.md §1.4), a drop-in for code that called ARM's `…/token` or `get_token()`:
+ * `POST /api/endpoints/{id}/token`: the Azure ML endpoint token shape (ARM's
+ * `EndpointAuthToken`), a drop-in for code that called ARM's `…/token` or `get_token()`:
  * `{ accessToken, tokenType: 'Bearer', expiryTimeUtc, refreshAfterTimeUtc }`, times in epoch seconds.
  * `refreshAfterTimeUtc` is when the broker itself will have a fresher token; never in the past (once
  * that time has passed, 30 s from now), never after `expiryTimeUtc`.

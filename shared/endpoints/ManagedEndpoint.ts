@@ -14,7 +14,7 @@ export type V1ComputeType = (typeof V1_COMPUTE_TYPES)[number];
 /**
  * Where a v1 web service runs. Its model-management (MMS) host is the workspace region's; the host is
  * derived from `V1_MMS_HOST_TEMPLATE` with `{region}` replaced (the exact derivation Azure uses is not
- * confirmed, reference §8.10, hence a setting).
+ * documented, hence a setting).
  */
 export interface V1ServiceSpec {
   readonly computeType: V1ComputeType;

@@ -54,7 +54,7 @@ const ID = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const SECRET_NAME = /^[0-9a-zA-Z-]+$/;
 const WORKSPACE = /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$/;
 const ARM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$/;
-/** A v1 web service name as azureml-core deploys one (`webservice_name_validation`, reference §3 [S15]). */
+/** A v1 web service name as azureml-core deploys one (`webservice_name_validation` in azureml-core). */
 const V1_SERVICE_NAME = /^[a-z][-a-z0-9]{1,30}[a-z0-9]$/;
 const RESOURCE_GROUP = /^[-\w._()]{1,90}$/;
 const SUBSCRIPTION = /^[0-9a-zA-Z-]{1,64}$/;

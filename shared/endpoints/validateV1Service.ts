@@ -5,7 +5,7 @@ const REGION = /^[a-z][a-z0-9]{1,39}$/;
 
 /**
  * Validates the `v1` field against the kind and auth mode, with the v1 rules that can be checked
- * without calling Azure (reference §3): token auth exists only on AKS, and a v1 service authenticates
+ * without calling Azure (the v1 documentation): token auth exists only on AKS, and a v1 service authenticates
  * callers with a key or a token, never an Entra token. The service's live flags are checked at rotation
  * and token time (`shared/v1/v1Rules.ts`).
  * @returns the spec, or undefined for other kinds (or when invalid; issues were reported)

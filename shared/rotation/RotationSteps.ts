@@ -48,7 +48,7 @@ export interface StepContext {
 }
 
 /**
- * The four idempotent steps of the rotation protocol (DESIGN.md). Each can be repeated after a crash:
+ * The four idempotent steps of the rotation protocol (docs/architecture.md, "Rotation data flow"). Each can be repeated after a crash:
  * create reuses a pending secret carrying the rotation id, set skips the regenerate when the endpoint
  * already holds the pending value, test is read-only, finish is done when the current version carries
  * the rotation id. `onboard` writes an endpoint's first version the way finish writes every later one.
@@ -169,7 +169,7 @@ export class RotationSteps {
 
   /**
    * Writes `value` as the current version of the endpoint's secret, tagged with the rotation and
-   * expiring a rotation period plus the grace period from now (DESIGN.md, finish). Onboarding writes
+   * expiring a rotation period plus the grace period from now (the finish step). Onboarding writes
    * its first version the same way, so `waitsForSchedule` and the status API read both alike.
    */
   private async publish(ctx: StepContext, value: string): Promise<SecretVersionInfo> {

@@ -56,7 +56,7 @@ export interface ModelManagementClientOptions {
 const TERMINAL = new Set(['Succeeded', 'Failed', 'Cancelled', 'TimedOut']);
 
 /**
- * The Azure ML SDK v1 model-management (MMS) calls of reference §3, over the app's ARM-audience
+ * The Azure ML SDK v1 model-management (MMS) calls (the routes azureml-core uses), over the app's ARM-audience
  * pipeline: `GET services/{name}`, `POST …/listkeys`, `POST …/regenerateKeys` (202 +
  * `Operation-Location`, whose operation is polled until `Succeeded`/`Failed`/`Cancelled`/`TimedOut`)
  * and `POST …/token`.

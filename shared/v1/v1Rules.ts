@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import type { V1ServiceDescription } from './ModelManagementClient';
 
 /**
- * The auth rules of Azure ML SDK v1 web services, from the v1 documentation (reference §3), each with
+ * The auth rules of Azure ML SDK v1 web services, from the v1 documentation ("Authenticate with ML web services") and azureml-core, each with
  * a stable code and the sentence shown in 4xx bodies:
  * - AKS services have key auth on by default, ACI services off (`auth_enabled`);
  * - token auth exists only on AKS, is off by default (`token_auth_enabled`);

@@ -14,7 +14,7 @@ import { CpuSampler, StandInMeter } from './rotationAtScaleMeter';
 import { type ScaleRun, toResults } from './rotationAtScaleReport';
 import { benchModule, seedEndpoints } from './rotationAtScaleSeed';
 
-/** ARM's write bucket (reference §5) and the stand-ins' latency, as issue 3 states them. Not tunable. */
+/** ARM's write bucket and the stand-ins' latency, as issue 3 states them. Not tunable. */
 export const THROTTLE = { capacity: 200, refillPerSecond: 10 } as const;
 const LATENCY_MS = 100;
 /** Stand-in counters that count outcomes of requests already counted by operation, not requests. */

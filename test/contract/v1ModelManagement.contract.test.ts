@@ -3,7 +3,7 @@ import { call, withEmulators } from '../support/emulators';
 import { sleep } from '../support/waitFor';
 
 /**
- * The v1 model-management stand-in answers in the shapes of reference §3 (modelManagement.json
+ * The v1 model-management stand-in answers in the shapes of the v1 API (modelManagement.json
  * 2019-09-30 and what azureml-core reads): AuthKeys, 202 + Operation-Location polled to a terminal
  * AsyncOperationStatus.state, AuthToken with epoch-second times, and the v1 auth rules.
  */

@@ -18,7 +18,7 @@ export const RECOVERY_MS = 15_000;
 const SLACK_MS = 1_500;
 
 /**
- * The documented outage window (DESIGN.md, "Token broker"): a broker answer of 5xx is correct only
+ * The documented outage window (issue 7, "Upstream tokens"): a broker answer of 5xx is correct only
  * when it is `503` with `Retry-After`, while an upstream of the token is failing (from the fault's
  * start until {@link RECOVERY_MS} after it ends), and when the host has no cached token with at
  * least the minimum lifetime left — i.e. the last token it issued to this client expires within the

@@ -5,7 +5,7 @@ import { retryAfterMs } from '../../retry';
 import type { ArmWriteGate, WriteAnswer } from '../ArmWriteGate';
 import { ArmThrottledError } from '../errors';
 
-/** ARM counts these as writes (reference §5: POST actions such as listKeys included); DELETE has its own bucket. */
+/** ARM counts these as writes (POST actions such as listKeys included); DELETE has its own bucket. */
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /** Options of {@link armWriteGatePolicy}. */

@@ -97,7 +97,7 @@ describe('Class: ArmEndpointTokenSource', () => {
       });
     });
 
-    it('reads times above 1e12 as epoch milliseconds, as the v1 source does (reference §8.2)', async () => {
+    it('reads times above 1e12 as epoch milliseconds, as the v1 source does', async () => {
       // Prepare: the unit of expiryTimeUtc is not documented; a millisecond answer must not read as year 50,000.
       const source = new ArmEndpointTokenSource({
         onlineEndpoints: () => ({

@@ -67,7 +67,7 @@ async function oauthTokenFor(
   return { status: reply.status ?? 0, body: JSON.parse(reply.body as string) as Record<string, string> };
 }
 
-describe('v1 rules (reference §3), one test each', () => {
+describe('v1 rules, one test each', () => {
   it('AKS services have key auth on by default: an AKS service that does not say is rotatable', async () => {
     // Act
     const described = await keyClientFor({ computeType: 'AKS' }).describe(v1Endpoint('AKS'));
@@ -170,7 +170,7 @@ describe('v1 rules (reference §3), one test each', () => {
           RULES,
           NOW,
         );
-      // Assess: webservice_name_validation in azureml-core (reference §3, S15)
+      // Assess: webservice_name_validation in azureml-core
       expect(attempt).toThrow(ValidationError);
       expect(attempt).toThrow(/arm\.name: a v1 web service name/);
     },
