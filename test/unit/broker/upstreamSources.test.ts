@@ -17,6 +17,23 @@ import { settle } from '../../support/waitFor';
 const HOUR = 3_600_000;
 const SUB = '00000000-0000-0000-0000-000000000001';
 
+/** The real ARM SDK client behind the app's write gate, over a transport that fails if anything is sent. */
+function armBehindClosedGate(gate: ArmWriteGate, clock: FakeClock): AzureMachineLearningWorkspaces {
+  const httpClient: HttpClient = {
+    sendRequest: () => Promise.reject(new Error('the gate sends nothing while closed')),
+  };
+  return new AzureMachineLearningWorkspaces(
+    { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + HOUR }) },
+    SUB,
+    {
+      endpoint: 'https://arm.test',
+      $host: 'https://arm.test',
+      httpClient,
+      additionalPolicies: [{ policy: armWriteGatePolicy(gate, { clock }), position: 'perRetry' }],
+    },
+  );
+}
+
 async function rejection(p: Promise<unknown>): Promise<UpstreamTokenError> {
   const error = await p.then(
     () => undefined,
@@ -145,19 +162,7 @@ describe('Class: ArmEndpointTokenSource', () => {
       const clock = new FakeClock();
       const gate = new ArmWriteGate({ clock, sleep: clock.sleep });
       gate.release(SUB, { retryAfterMs: 300_000 });
-      const httpClient: HttpClient = {
-        sendRequest: () => Promise.reject(new Error('the gate sends nothing while closed')),
-      };
-      const ml = new AzureMachineLearningWorkspaces(
-        { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + HOUR }) },
-        SUB,
-        {
-          endpoint: 'https://arm.test',
-          $host: 'https://arm.test',
-          httpClient,
-          additionalPolicies: [{ policy: armWriteGatePolicy(gate, { clock }), position: 'perRetry' }],
-        },
-      );
+      const ml = armBehindClosedGate(gate, clock);
       const source = new ArmEndpointTokenSource({ onlineEndpoints: () => ml.onlineEndpoints });
       const endpoint = testEndpoint('demo-token', 'AMLToken', {
         arm: { subscriptionId: SUB, resourceGroup: 'rg', workspace: 'ws', name: 'ep' },
@@ -184,19 +189,7 @@ describe('Class: ArmEndpointTokenSource', () => {
         },
       });
       gate.release(SUB, { retryAfterMs: 45_000 });
-      const httpClient: HttpClient = {
-        sendRequest: () => Promise.reject(new Error('the gate sends nothing while closed')),
-      };
-      const ml = new AzureMachineLearningWorkspaces(
-        { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + HOUR }) },
-        SUB,
-        {
-          endpoint: 'https://arm.test',
-          $host: 'https://arm.test',
-          httpClient,
-          additionalPolicies: [{ policy: armWriteGatePolicy(gate, { clock }), position: 'perRetry' }],
-        },
-      );
+      const ml = armBehindClosedGate(gate, clock);
       const fetchTimeLimitMs = 500;
       const source = new ArmEndpointTokenSource({
         onlineEndpoints: () => ml.onlineEndpoints,
