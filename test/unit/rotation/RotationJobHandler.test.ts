@@ -7,7 +7,11 @@ import {
   LeaseLostError,
   SecretDeletedError,
 } from '../../../shared/rotation/errors';
-import { parseRotationJob, RotationJobHandler } from '../../../shared/rotation/RotationJobHandler';
+import {
+  parseRotationJob,
+  RotationJobHandler,
+  type RotationJobHandlerOptions,
+} from '../../../shared/rotation/RotationJobHandler';
 import { DRIFT_LEASE_OWNER_PREFIX } from '../../../shared/rotation/RotationJournal';
 import { RotationRecorder } from '../../../shared/rotation/RotationRecorder';
 import { V1_RULES, V1RuleError } from '../../../shared/v1/v1Rules';
@@ -18,6 +22,22 @@ import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation
 function recorderFor(f: RotationFixture): RotationRecorder {
   const { journal, events, telemetry, clock } = f;
   return new RotationRecorder({ journal, events, telemetry, clock, logger: silentLogger });
+}
+
+/** A handler over the fixture, with its queue for put-back jobs; `options` replaces any part. */
+function handlerFor(
+  f: RotationFixture,
+  options: Partial<RotationJobHandlerOptions> = {},
+): RotationJobHandler {
+  return new RotationJobHandler({
+    rotator: f.services.rotator,
+    journal: f.journal,
+    recorder: recorderFor(f),
+    clock: f.clock,
+    jobs: f.jobs,
+    logger: silentLogger,
+    ...options,
+  });
 }
 
 const message = { endpointId: 'demo-key', reason: 'schedule', requestedAt: '2026-01-01T00:00:00Z' };
@@ -47,13 +67,8 @@ describe('Class: RotationJobHandler', () => {
     it('completes a job whose run lost its lease to another run, without a poison record on the last delivery', async () => {
       // Prepare
       const f = buildRotationFixture();
-      const handler = new RotationJobHandler({
+      const handler = handlerFor(f, {
         rotator: { run: () => Promise.reject(new LeaseLostError('demo-key')) },
-        journal: f.journal,
-        recorder: recorderFor(f),
-        clock: f.clock,
-        jobs: f.jobs,
-        logger: silentLogger,
       });
 
       // Act
@@ -105,15 +120,7 @@ describe('Class: RotationJobHandler', () => {
       // Prepare
       const f = buildRotationFixture();
       f.addEndpoint();
-      const handler = new RotationJobHandler({
-        rotator: f.services.rotator,
-        journal: f.journal,
-        recorder: recorderFor(f),
-        clock: f.clock,
-        jobs: f.jobs,
-        logger: silentLogger,
-        maxDeferrals: 2,
-      });
+      const handler = handlerFor(f, { maxDeferrals: 2 });
       f.keys.failNext('regenerateKey', new ArmThrottledError(5));
 
       // Act / Assess
@@ -228,15 +235,7 @@ describe('Class: RotationJobHandler', () => {
       const f = buildRotationFixture();
       f.addEndpoint();
       await f.journal.acquireLease('demo-key', 'another-run', 600_000);
-      const handler = new RotationJobHandler({
-        rotator: f.services.rotator,
-        journal: f.journal,
-        recorder: recorderFor(f),
-        clock: f.clock,
-        jobs: f.jobs,
-        logger: silentLogger,
-        maxDeferrals: 2,
-      });
+      const handler = handlerFor(f, { maxDeferrals: 2 });
 
       // Act
       const outcome = await handler.handle({ ...message, reason: 'manual', deferrals: 2 }, 1);
@@ -263,12 +262,8 @@ describe('Class: RotationJobHandler', () => {
       // Prepare: a hand-written job with a reason this version does not know
       const f = buildRotationFixture();
       const logger = new CapturingLogger();
-      const handler = new RotationJobHandler({
+      const handler = handlerFor(f, {
         rotator: { run: () => Promise.reject(new Error('not reached')) },
-        journal: f.journal,
-        recorder: recorderFor(f),
-        clock: f.clock,
-        jobs: f.jobs,
         logger,
       });
       const malformed = { endpointId: 'demo-key', reason: 'rotate', key: 'NOT-TO-BE-LOGGED' };
