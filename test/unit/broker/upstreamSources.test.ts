@@ -6,7 +6,7 @@ import { classifyUpstreamError } from '../../../shared/broker/classifyUpstreamEr
 import { UpstreamTokenError } from '../../../shared/broker/errors';
 import { KeyVaultKeySource, type SecretReader } from '../../../shared/broker/KeyVaultKeySource';
 import { ManagedIdentityTokenSource } from '../../../shared/broker/ManagedIdentityTokenSource';
-import { TokenCache, type TokenFetch } from '../../../shared/broker/TokenCache';
+import { TokenCache, type TokenCacheOptions, type TokenFetch } from '../../../shared/broker/TokenCache';
 import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
@@ -32,6 +32,19 @@ function armBehindClosedGate(gate: ArmWriteGate, clock: FakeClock): AzureMachine
       additionalPolicies: [{ policy: armWriteGatePolicy(gate, { clock }), position: 'perRetry' }],
     },
   );
+}
+
+/** The broker's token cache with the app's defaults (5-min minimum lifetime, refresh at half). */
+function cacheOn(clock: FakeClock, options: Partial<TokenCacheOptions> = {}): TokenCache {
+  return new TokenCache({
+    clock,
+    logger: new CapturingLogger(),
+    telemetry: new CapturingTelemetry(),
+    minLifetimeSeconds: 300,
+    refreshFraction: 0.5,
+    maxEntries: 10,
+    ...options,
+  });
 }
 
 async function rejection(p: Promise<unknown>): Promise<UpstreamTokenError> {
@@ -202,15 +215,7 @@ describe('Class: ArmEndpointTokenSource', () => {
         upstream: 'amlToken',
         fetch: (signal) => source.getToken(endpoint, signal),
       };
-      const cache = new TokenCache({
-        clock,
-        logger: new CapturingLogger(),
-        telemetry: new CapturingTelemetry(),
-        minLifetimeSeconds: 300,
-        refreshFraction: 0.5,
-        maxEntries: 10,
-        fetchTimeLimitMs,
-      });
+      const cache = cacheOn(clock, { fetchTimeLimitMs });
 
       // Act
       const refused = await cache.get('aml:demo-token', fetch).catch((error: unknown) => error);
@@ -295,14 +300,7 @@ describe('Class: KeyVaultKeySource', () => {
         clock,
         secrets: { getSecret: async () => ({ value, properties: { tags } }) },
       });
-      const cache = new TokenCache({
-        clock,
-        logger: new CapturingLogger(),
-        telemetry: new CapturingTelemetry(),
-        minLifetimeSeconds: 300,
-        refreshFraction: 0.5,
-        maxEntries: 10,
-      });
+      const cache = cacheOn(clock);
       const fetch: TokenFetch = { upstream: 'keyVault', fetch: () => source.getToken(endpoint) };
 
       // Act: a manual rotation replaces the key right after the first read.
