@@ -6,18 +6,24 @@ import { startFunctionsHost } from '../../local/host/FunctionsHost';
 
 const app = join(__dirname, '..', 'fixtures', 'functions-app');
 
+/** The local host over one fixture entry point, quiet, on a free port. */
+function startHost(entryPoint: string, env?: NodeJS.ProcessEnv): ReturnType<typeof startFunctionsHost> {
+  return startFunctionsHost({
+    port: 0,
+    masterKey: 'master-key-for-stop-tests',
+    defaultKey: 'default-key-for-stop-tests',
+    entryPoints: [join(app, entryPoint)],
+    storageConnectionString: 'UseDevelopmentStorage=true',
+    hostJsonPath: join(app, 'host.json'),
+    ...(env ? { env } : {}),
+    log: () => undefined,
+  });
+}
+
 describe('Function: startFunctionsHost (stop)', () => {
   it('lets a running HTTP invocation answer before the host stops, as the real host drains', async () => {
     // Arrange
-    const host = await startFunctionsHost({
-      port: 0,
-      masterKey: 'master-key-for-stop-tests',
-      defaultKey: 'default-key-for-stop-tests',
-      entryPoints: [join(app, 'slowFunctions.js')],
-      storageConnectionString: 'UseDevelopmentStorage=true',
-      hostJsonPath: join(app, 'host.json'),
-      log: () => undefined,
-    });
+    const host = await startHost('slowFunctions.js');
     const answer = fetch(`${host.url}/api/slow?ms=300`).then(
       async (res) => [res.status, await res.text()],
       (error: unknown) => [0, error instanceof Error ? error.message : String(error)],
@@ -38,16 +44,7 @@ describe('Function: startFunctionsHost (stop)', () => {
     // Arrange
     const dir = mkdtempSync(join(tmpdir(), 'local-host-hooks-'));
     const out = join(dir, 'hooks.json');
-    const host = await startFunctionsHost({
-      port: 0,
-      masterKey: 'master-key-for-stop-tests',
-      defaultKey: 'default-key-for-stop-tests',
-      entryPoints: [join(app, 'appHooks.js')],
-      storageConnectionString: 'UseDevelopmentStorage=true',
-      hostJsonPath: join(app, 'host.json'),
-      env: { ...process.env, FIXTURE_HOOKS_OUT: out },
-      log: () => undefined,
-    });
+    const host = await startHost('appHooks.js', { ...process.env, FIXTURE_HOOKS_OUT: out });
     // Act
     await host.stop();
     const seen = JSON.parse(readFileSync(out, 'utf8')) as unknown;

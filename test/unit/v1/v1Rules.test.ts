@@ -67,6 +67,15 @@ async function oauthTokenFor(
   return { status: reply.status ?? 0, body: JSON.parse(reply.body as string) as Record<string, string> };
 }
 
+/** Validates a v1 web service registration named `name` on `computeType`. */
+function validateV1Named(name: string, computeType: 'ACI' | 'AKS'): ManagedEndpoint {
+  return validateEndpoint(
+    { id: 'svc-1', kind: 'v1WebService', arm: { ...ARM, name }, v1: { computeType, region: 'westeurope' } },
+    RULES,
+    NOW,
+  );
+}
+
 describe('v1 rules, one test each', () => {
   it('AKS services have key auth on by default: an AKS service that does not say is rotatable', async () => {
     // Act
@@ -159,17 +168,7 @@ describe('v1 rules, one test each', () => {
     'a v1 service name the v1 SDK cannot deploy (%s) is refused at registration, naming the rule',
     (name) => {
       // Act
-      const attempt = () =>
-        validateEndpoint(
-          {
-            id: 'svc-1',
-            kind: 'v1WebService',
-            arm: { ...ARM, name },
-            v1: { computeType: 'ACI', region: 'westeurope' },
-          },
-          RULES,
-          NOW,
-        );
+      const attempt = () => validateV1Named(name, 'ACI');
       // Assess: webservice_name_validation in azureml-core
       expect(attempt).toThrow(ValidationError);
       expect(attempt).toThrow(/arm\.name: a v1 web service name/);
@@ -178,18 +177,7 @@ describe('v1 rules, one test each', () => {
 
   it('a v1 service name the v1 SDK deploys is accepted, and v2 names keep their own rule', () => {
     for (const name of ['abc', 'churn-aci-2', 'c'.repeat(32)])
-      expect(
-        validateEndpoint(
-          {
-            id: 'svc-1',
-            kind: 'v1WebService',
-            arm: { ...ARM, name },
-            v1: { computeType: 'AKS', region: 'westeurope' },
-          },
-          RULES,
-          NOW,
-        ).arm.name,
-      ).toBe(name);
+      expect(validateV1Named(name, 'AKS').arm.name).toBe(name);
     expect(
       validateEndpoint({ id: 'svc-1', arm: { ...ARM, name: 'Churn_Online' } }, RULES, NOW).arm.name,
     ).toBe('Churn_Online');
