@@ -76,6 +76,9 @@ export const SETTINGS = {
     "Key Vault that holds the endpoint keys: the vault's address alone, e.g. https://myvault.vault.azure.net (no path; a secret's URI is refused).",
     {
       required: true,
+      // SecretClient puts its paths after whatever the URL holds: under a secret's URI every call answers 404.
+      pathRefusal:
+        "must be the vault's address alone, such as https://myvault.vault.azure.net, without a path (a secret's URI names a secret, not the vault)",
     },
   ),
   keyVaultDisableChallengeResourceVerification: boolSetting(
@@ -348,14 +351,6 @@ function crossSettingIssues(v: Parsed, named: readonly FieldIssue[]): FieldIssue
     issues.push({
       field: SETTINGS.eventGridTopicEndpoint.name,
       message: `is required when ${SETTINGS.eventGridTopicKey.name} is set (without it no event is sent)`,
-    });
-  }
-  // SecretClient puts its paths after whatever the URL holds: under a secret's URI every call answers 404.
-  if (v.keyVaultUrl !== undefined && new URL(v.keyVaultUrl).pathname !== '/') {
-    issues.push({
-      field: SETTINGS.keyVaultUrl.name,
-      message:
-        "must be the vault's address alone, such as https://myvault.vault.azure.net, without a path (a secret's URI names a secret, not the vault)",
     });
   }
   // Without the check a host that answers as the vault can ask the app's identity for a token for any

@@ -104,11 +104,11 @@ export function stringSetting(
   return spec(name, description, (raw) => ({ ok: true, value: raw }), { ...options, rules });
 }
 
-/** An absolute URL; `https` only unless `allowHttp`. */
+/** An absolute URL; `https` only unless `allowHttp`; with `pathRefusal`, an origin alone (that message if not). */
 export function urlSetting(
   name: string,
   description: string,
-  options: { default?: string; required?: boolean; allowHttp?: boolean } = {},
+  options: { default?: string; required?: boolean; allowHttp?: boolean; pathRefusal?: string } = {},
 ): SettingSpec<string> {
   return spec(
     name,
@@ -128,6 +128,8 @@ export function urlSetting(
       if (url.username || url.password)
         return { ok: false, message: 'must not hold a user name or password (the app authenticates itself)' };
       if (url.search || url.hash) return { ok: false, message: 'must have no query string or fragment' };
+      if (options.pathRefusal !== undefined && url.pathname !== '/')
+        return { ok: false, message: options.pathRefusal };
       // As parsed: "https:vault.azure.net" or a host in capitals would otherwise reach the SDKs as typed.
       return { ok: true, value: `${url.protocol}//${url.host}${url.pathname}`.replace(/\/+$/, '') };
     },
