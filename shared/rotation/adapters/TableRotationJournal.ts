@@ -79,7 +79,7 @@ export class TableRotationJournal implements RotationJournal {
     ]);
     const live = lease && lease.expiresAt > this.options.clock.now();
     return {
-      state: row ? (JSON.parse(row.state) as RotationState) : {},
+      state: stateOf(row),
       ...(live ? { lease: { owner: lease.owner, expiresAt: lease.expiresAt } } : {}),
     };
   }
@@ -96,7 +96,7 @@ export class TableRotationJournal implements RotationJournal {
   async markEnqueued(endpointId: string, at: string): Promise<boolean> {
     const table = await this.table();
     const row = await this.retry(() => this.find<{ state: string }>(endpointId, STATE));
-    const state: RotationState = { ...(row ? (JSON.parse(row.state) as RotationState) : {}), enqueuedAt: at };
+    const state: RotationState = { ...stateOf(row), enqueuedAt: at };
     const entity = { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(state) };
     // 409: a run created the row first; 412 or 404: a run wrote it (or it went) since we read it.
     const written = await this.conditionally([404, 409, 412], () =>
@@ -188,4 +188,9 @@ function stepRow(partitionKey: string, step: Omit<StepRecord, 'endpointId'>): Ta
     ...(step.slot ? { slot: step.slot } : {}),
     ...(step.detail ? { detail: step.detail } : {}),
   };
+}
+
+/** The state a journal state row holds (written only by this journal), or none when there is no row. */
+function stateOf(row: { state: string } | undefined): RotationState {
+  return row ? (JSON.parse(row.state) as RotationState) : {};
 }
