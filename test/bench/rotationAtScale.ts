@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -164,7 +164,8 @@ export async function rotationAtScale(sizes: number[] = defaultSizes()): Promise
 }
 
 async function inChild(size: number, certPath: string): Promise<ScaleRun> {
-  const out = join(mkdtempSync(join(tmpdir(), 'rotation-bench-')), 'run.json');
+  const dir = mkdtempSync(join(tmpdir(), 'rotation-bench-'));
+  const out = join(dir, 'run.json');
   const code = await new Promise<number | null>((resolve) => {
     const child = spawn(process.execPath, [__filename, '--run', String(size), '--out', out], {
       stdio: 'inherit',
@@ -176,8 +177,12 @@ async function inChild(size: number, certPath: string): Promise<ScaleRun> {
     });
     child.on('exit', resolve);
   });
-  if (code !== 0) throw new Error(`the rotation benchmark of ${size} endpoints exited with ${code}`);
-  return JSON.parse(readFileSync(out, 'utf8')) as ScaleRun;
+  try {
+    if (code !== 0) throw new Error(`the rotation benchmark of ${size} endpoints exited with ${code}`);
+    return JSON.parse(readFileSync(out, 'utf8')) as ScaleRun;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function sizesOf(text: string): number[] {

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -195,9 +195,14 @@ describe('Function: samplingFromHostJson', () => {
       logging: { applicationInsights: { samplingSettings: { maxTelemetryItemsPerSecond: 3 } } },
     };
     writeFileSync(join(root, 'host.json'), JSON.stringify(host));
-    // Act + Assess
-    expect(readHostSampling(join(root, 'dist', 'shared'))).toEqual({ tracesPerSecond: 3 });
-    expect(readHostSampling(join(__dirname, '..', '..', 'shared'))).toEqual({ tracesPerSecond: 20 });
-    expect(readHostSampling(join(root, 'no', 'where', 'deep'))).toEqual({ tracesPerSecond: 20 });
+    // Act
+    const read = [
+      readHostSampling(join(root, 'dist', 'shared')),
+      readHostSampling(join(__dirname, '..', '..', 'shared')),
+      readHostSampling(join(root, 'no', 'where', 'deep')),
+    ];
+    rmSync(root, { recursive: true, force: true });
+    // Assess
+    expect(read).toEqual([{ tracesPerSecond: 3 }, { tracesPerSecond: 20 }, { tracesPerSecond: 20 }]);
   });
 });
