@@ -38,7 +38,7 @@ export function parseBasicAuthorization(header: string | null): PresentedCredent
   const decoded = decodeBase64(encoded);
   if (decoded === undefined) throw new InvalidClientError(NOT_BASE64);
   const colon = decoded.indexOf(':');
-  if (colon < 0) throw new InvalidClientError('The Basic credentials have no ":" separator.');
+  if (colon < 0) throw new InvalidClientError('The Basic credentials have no colon between id and secret.');
   try {
     return {
       clientId: formDecode(decoded.slice(0, colon)),

@@ -166,6 +166,30 @@ describe('Class: OAuthTokenProtocol', () => {
       },
     );
 
+    it.each([
+      [
+        'a Basic header without a ":"',
+        'grant_type=client_credentials',
+        `Basic ${Buffer.from('client-1').toString('base64')}`,
+      ],
+      ['a Basic header that is not base64', 'grant_type=client_credentials', 'Basic !!!'],
+      ['a repeated parameter', 'grant_type=client_credentials&grant_type=client_credentials', undefined],
+      ['an unsupported grant type', 'grant_type=password', undefined],
+      ['several scopes', 'grant_type=client_credentials&scope=demo-token+other', undefined],
+    ])(
+      "writes the error_description of %s in the characters RFC 6749 §5.2 allows (no '\"' or '\\')",
+      async (_name, body, authorization) => {
+        // Act
+        const r = await t.module.oauth.handle(
+          post(body, { authorization: authorization ?? basicAuth(c.id, c.primary) }),
+        );
+
+        // Assess
+        expect(r.status).toBeGreaterThanOrEqual(400);
+        expect(jsonOf(r)['error_description']).toMatch(/^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/);
+      },
+    );
+
     it('does not count malformed Basic headers that name a client towards its backoff', async () => {
       // Prepare: more malformed headers naming the client than the 5 failures allowed before a backoff.
       const malformed = `Basic ${Buffer.from(`${c.id}:%zz`).toString('base64')}`;

@@ -78,7 +78,7 @@ describe('Function: parseBasicAuthorization', () => {
     expect(refused('Basic a b')).toEqual(new InvalidClientError('The Basic credentials are not base64.'));
     expect(refused('Basic')).toEqual(new InvalidClientError('The Basic credentials are missing.'));
     expect(refused(basic('no-separator'))).toBeInstanceOf(InvalidClientError);
-    expect(refused(basic('no-separator'))).toHaveProperty('message', expect.stringContaining('no ":"'));
+    expect(refused(basic('no-separator'))).toHaveProperty('message', expect.stringContaining('no colon'));
     expect(refused(basic('a%zz:b'))).toEqual(
       new InvalidClientError('The Basic credentials are not form-urlencoded.'),
     );
