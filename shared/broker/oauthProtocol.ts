@@ -15,6 +15,7 @@ import {
 } from './errors';
 import { parseForm } from './formUrlEncoded';
 import { basicChallenge, clientMessage } from './protocolReplies';
+import { parseScope } from './scope';
 import type { TokenBroker } from './TokenBroker';
 
 /** Options of {@link OAuthTokenProtocol}. */
@@ -46,6 +47,28 @@ function requireForm(request: HttpRequest): void {
   }
 }
 
+/**
+ * The one token the request asks for: `scope`, or when there is none `resource` (RFC 8707; what clients
+ * written for Azure AD's v1 endpoint send instead). Ignoring a `resource` would hand such a client the token
+ * of its only allowed scope whatever it asked for, so one that names another token than `scope` is refused.
+ * RFC 8707 lets `resource` repeat; every token has one audience, so the first is the one asked for (the
+ * answer's `scope` names it). `undefined` (neither, or only blank values) leaves the choice to the client's
+ * default.
+ */
+function requestedScope(form: Map<string, string>): string | undefined {
+  // parseForm left out empty values; blank ones count as omitted too.
+  const scope = form.get('scope')?.trim() || undefined;
+  const resource = form.get('resource')?.trim() || undefined;
+  if (resource === undefined || resource === scope) return scope;
+  if (scope === undefined) return resource;
+  // A scope that does not parse is refused as such (invalid_scope) by the broker.
+  const parsed = parseScope(scope);
+  if (parsed !== undefined && parsed.value !== parseScope(resource)?.value) {
+    throw new InvalidTokenRequestError('scope and resource name different tokens; send one of them.');
+  }
+  return scope;
+}
+
 /** The client id a refused request names: Basic's when it parses (a malformed one names none), else the form's. */
 function presentedClientId(request: HttpRequest, form: Map<string, string> | undefined): string {
   try {
@@ -60,7 +83,8 @@ function presentedClientId(request: HttpRequest, form: Map<string, string> | und
 /**
  * `POST /api/oauth2/token`: the OAuth 2.0 client credentials grant (RFC 6749 §4.4) with
  * `client_secret_basic` (§2.3.1, id and secret form-urlencoded inside Basic) or `client_secret_post`.
- * Using both at once is `invalid_request` (§2.3). As §3.2 asks, a parameter sent without a value counts
+ * Using both at once is `invalid_request` (§2.3). RFC 8707's `resource` stands in for a missing `scope`.
+ * As §3.2 asks, a parameter sent without a value counts
  * as omitted, a repeated one is `invalid_request`, and parameters the route does not read are ignored,
  * repeated or not. Exactly one scope per request, since every upstream token has one audience; a
  * request without `scope` gets the client's only allowed scope, and fails with `invalid_scope` when it
@@ -97,8 +121,7 @@ export class OAuthTokenProtocol {
           throw new InvalidTokenRequestError('The grant_type parameter is required.');
         throw new UnsupportedGrantTypeError('Only the client_credentials grant is supported.');
       }
-      // parseForm left out an empty scope; a blank one counts as omitted too (the client's default applies).
-      const scope = form.get('scope')?.trim() || undefined;
+      const scope = requestedScope(form);
       vending = true;
       const { token, scope: granted } = await this.options.broker.vend({
         protocol: 'oauth',
@@ -116,7 +139,11 @@ export class OAuthTokenProtocol {
       // The broker audits its own refusals; one made here, before it, is audited with what was presented.
       if (!vending) {
         await this.options.broker.refused(
-          { protocol: 'oauth', clientId: presentedClientId(request, form), scope: form?.get('scope') },
+          {
+            protocol: 'oauth',
+            clientId: presentedClientId(request, form),
+            scope: form?.get('scope') ?? form?.get('resource'),
+          },
           error,
         );
       }

@@ -72,7 +72,7 @@ describe('Class: OAuthTokenProtocol', () => {
       ['an empty client_secret', 'grant_type=client_credentials&client_secret='],
       ['a client_secret without =', 'grant_type=client_credentials&client_secret'],
       ['a repeated unknown parameter', 'grant_type=client_credentials&foo=1&foo=2'],
-      ['a repeated resource (RFC 8707)', 'grant_type=client_credentials&resource=https%3A%2F%2Fa&resource=b'],
+      ['a repeated resource (RFC 8707)', 'grant_type=client_credentials&resource=demo-token&resource=b'],
     ])('issues the token to Basic beside %s, as omitted or unrecognised (§3.2)', async (_name, body) => {
       // Act
       const r = await t.module.oauth.handle(post(body, { authorization: basicAuth(c.id, c.primary) }));
@@ -118,6 +118,35 @@ describe('Class: OAuthTokenProtocol', () => {
       expect(r.status).toBe(status);
       expect(jsonOf(r)['error']).toBe(error);
       expect(header(r, 'cache-control')).toBe('no-store');
+    });
+
+    it('takes RFC 8707 resource, as Azure AD v1 clients send it, for the token a request without scope asks for', async () => {
+      // Prepare: a client allowed two tokens, so its default cannot stand in for what it asked.
+      const two = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
+      const form = (extra: string) =>
+        post(`grant_type=client_credentials&client_id=${two.id}&client_secret=${two.primary}${extra}`);
+
+      // Act
+      const byResource = await t.module.oauth.handle(form('&resource=https%3A%2F%2Fml.azure.com'));
+      const both = await t.module.oauth.handle(form('&scope=demo-token%2F.default&resource=demo-token'));
+      const different = await t.module.oauth.handle(
+        form('&scope=demo-token&resource=https%3A%2F%2Fml.azure.com'),
+      );
+      const unlike = await t.module.oauth.handle(
+        post(`grant_type=client_credentials&resource=https%3A%2F%2Fa`, {
+          authorization: basicAuth(c.id, c.primary),
+        }),
+      );
+
+      // Assess
+      expect([byResource.status, jsonOf(byResource)['scope']]).toEqual([200, 'https://ml.azure.com']);
+      expect([both.status, jsonOf(both)['scope']]).toEqual([200, 'demo-token/.default']);
+      expect(jsonOf(different)).toEqual({
+        error: 'invalid_request',
+        error_description: 'scope and resource name different tokens; send one of them.',
+      });
+      // The only allowed scope is not granted in place of another token asked for by resource.
+      expect([unlike.status, jsonOf(unlike)['error']]).toEqual([400, 'invalid_scope']);
     });
 
     it('answers an empty body with Basic credentials with invalid_request, as grant_type is missing (§5.2)', async () => {
