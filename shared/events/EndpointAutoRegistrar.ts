@@ -123,9 +123,14 @@ export class EndpointAutoRegistrar {
     return eventOutcome(event, 'reinstated', endpoint.id);
   }
 
-  /** The registered endpoint at these ARM coordinates, whatever its id. */
+  /**
+   * The registered online endpoint at these ARM coordinates, whatever its id. Only an online endpoint: a
+   * v1 web service or serverless endpoint of the same name in the workspace is another resource.
+   */
   private async registered(coords: ArmCoordinates): Promise<EventsManagedEndpoint | undefined> {
-    return (await this.options.rotation.registry.list()).find((e) => sameEndpoint(e.arm, coords));
+    return (await this.options.rotation.registry.list()).find(
+      (e) => e.kind === 'onlineEndpoint' && sameEndpoint(e.arm, coords),
+    );
   }
 
   private async retire(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {

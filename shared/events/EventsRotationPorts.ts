@@ -37,6 +37,8 @@ export interface EventsRotationPorts {
 /** The fields of a managed endpoint the reactions read. */
 export interface EventsManagedEndpoint {
   readonly id: string;
+  /** ARM coordinates name a resource of this kind: an online endpoint and a v1 service may share them. */
+  readonly kind: EndpointKind;
   readonly arm: ArmCoordinates;
   readonly secretName: string;
   readonly enabled: boolean;

@@ -33,6 +33,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
 
   addEndpoint(e: Partial<EventsManagedEndpoint> & { id: string; secretName: string }): void {
     this.endpoints.push({
+      kind: 'onlineEndpoint',
       enabled: true,
       arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws', name: e.id },
       ...e,
@@ -75,7 +76,13 @@ export class FakeRotationPorts implements EventsRotationPorts {
       if (this.endpoints.some((e) => e.secretName.toLowerCase() === input.secretName.toLowerCase()))
         throw new ConflictError(`Secret ${input.secretName} belongs to another endpoint.`);
       this.registered.push(input);
-      this.endpoints.push({ id: input.id, arm: input.arm, secretName: input.secretName, enabled: true });
+      this.endpoints.push({
+        id: input.id,
+        kind: input.kind,
+        arm: input.arm,
+        secretName: input.secretName,
+        enabled: true,
+      });
       return input;
     },
     retire: async (id: string, at: string) => {

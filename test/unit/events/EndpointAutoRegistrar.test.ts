@@ -254,6 +254,31 @@ describe('Class: EndpointAutoRegistrar', () => {
       },
     );
 
+    it.each(['v1WebService', 'serverlessEndpoint'] as const)(
+      'leaves a registered %s alone when an online endpoint of the same name in its workspace is written or deleted',
+      async (kind) => {
+        // Prepare: a v1 web service (or serverless endpoint) shares workspace and name with an online endpoint
+        const { rotation, describer, registrar } = build();
+        rotation.addEndpoint({
+          id: 'scorer-other',
+          kind,
+          secretName: 'scorer-other-key',
+          arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'scorer' },
+        });
+        describer.add('ml-ws', 'scorer', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+
+        // Act
+        const write = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/scorer`));
+        const del = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/scorer`));
+
+        // Assess: the online endpoint is registered in its own right, and only it is retired
+        expect(write).toMatchObject({ action: 'registered', endpointId: 'ml-ws-scorer' });
+        expect(del).toMatchObject({ action: 'retired', endpointId: 'ml-ws-scorer' });
+        expect(rotation.retired.map((r) => r.id)).toEqual(['ml-ws-scorer']);
+        expect(rotation.endpoints.find((e) => e.id === 'scorer-other')?.retiredAt).toBeUndefined();
+      },
+    );
+
     it('changes nothing when auto-registration is off', async () => {
       // Prepare
       const { rotation, registrar } = build(false);
