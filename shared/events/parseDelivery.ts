@@ -84,6 +84,16 @@ function requireString(
   return '';
 }
 
+/**
+ * The event id, which becomes the processed-events row key: text with a lone UTF-16 surrogate (a JSON
+ * `\ud800` escape) cannot be encoded as one, and would fail every delivery as a storage outage (503).
+ */
+function requireId(item: Json, at: string, issues: FieldIssue[]): string {
+  const id = requireString(item, 'id', at, issues);
+  if (/\p{Cs}/u.test(id)) issues.push({ field: `${at}id`, message: 'must be well-formed Unicode text' });
+  return id;
+}
+
 function requireData(item: Json, at: string, issues: FieldIssue[]): Json {
   const data = item['data'];
   if (isObject(data)) return data;
@@ -101,7 +111,7 @@ function optionalString(item: Json, name: string, at: string, issues: FieldIssue
 
 function parseEventGridEvent(item: Json, at: string, issues: FieldIssue[]): IncomingEvent | undefined {
   const before = issues.length;
-  const id = requireString(item, 'id', at, issues);
+  const id = requireId(item, at, issues);
   const type = requireString(item, 'eventType', at, issues);
   const subject = requireString(item, 'subject', at, issues, true);
   const time = requireString(item, 'eventTime', at, issues);
@@ -115,7 +125,7 @@ function parseCloudEvent(item: Json, at: string, issues: FieldIssue[]): Incoming
   const before = issues.length;
   const spec = readString(item, 'specversion');
   if (spec !== '1.0') issues.push({ field: `${at}specversion`, message: 'must be "1.0"' });
-  const id = requireString(item, 'id', at, issues);
+  const id = requireId(item, at, issues);
   const type = requireString(item, 'type', at, issues);
   const source = requireString(item, 'source', at, issues);
   const subject = optionalString(item, 'subject', at, issues) ?? '';

@@ -1,4 +1,8 @@
 import { DependencyUnavailableError, ValidationError } from '../../../shared/errors';
+import { EventWebhook } from '../../../shared/events/EventWebhook';
+import { TableProcessedEventStore } from '../../../shared/events/TableProcessedEventStore';
+import { silentLogger } from '../../../shared/logging';
+import { noopTelemetry } from '../../../shared/telemetry';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 import { actions, fixture, send } from './webhookTestKit';
 
@@ -185,6 +189,42 @@ describe('Function: eventGridWebhook', () => {
       ).toBe(true);
       expect(t.rotation.enqueued).toHaveLength(0);
     });
+
+    it.each([
+      ['an Event Grid event', { id: 'e-\ud800' }],
+      ['a CloudEvent', { specversion: '1.0', id: '\udc00e', type: 'T', source: 's', data: {} }],
+    ])(
+      'rejects %s whose id is not well-formed Unicode (a lone surrogate) with 400, not a 503 retried for a day',
+      async (_kind, patch) => {
+        // Prepare: the real Table-backed store, whose row key cannot encode such an id
+        const t = managedDemo();
+        const table = {
+          createTable: async () => undefined,
+          getEntity: async () => {
+            throw Object.assign(new Error('not found'), { statusCode: 404 });
+          },
+          createEntity: async () => undefined,
+          deleteEntity: async () => undefined,
+          listEntities: async function* () {},
+        };
+        const webhook = new EventWebhook({
+          router: t.module.router,
+          processed: new TableProcessedEventStore({ table, clock: t.clock, logger: silentLogger }),
+          clock: t.clock,
+          logger: silentLogger,
+          telemetry: noopTelemetry,
+        });
+        const event = 'specversion' in patch ? patch : { ...kvEvent('u-1', 'T', 'v1'), ...patch };
+
+        // Act: JSON escapes carry the lone surrogate through the body's UTF-8
+        const reply = await send({ ...t.module, webhook }, { body: JSON.stringify([event]) });
+
+        // Assess
+        expect(reply.status).toBe(400);
+        expect(reply.json()['detail']).toContain('[0].id: must be well-formed Unicode text');
+        expect(t.rotation.enqueued).toHaveLength(0);
+      },
+    );
 
     it('rejects the whole batch when one event is malformed, processing none of it', async () => {
       // Prepare
