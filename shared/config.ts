@@ -209,6 +209,11 @@ export const SETTINGS = {
     'Token requests per minute allowed to a broker client that has no limit of its own.',
     { default: 600, min: 1 },
   ),
+  brokerClientColdReadsPerSecond: intSetting(
+    'BROKER_CLIENT_COLD_READS_PER_SECOND',
+    'Client registry reads per second (bursts of ten times as many) each instance makes for client ids it holds no client record of; beyond them token requests from such ids get 503 with Retry-After (docs/security.md).',
+    { default: 20, min: 1 },
+  ),
   eventGridTopicEndpoint: urlSetting(
     'EVENT_GRID_TOPIC_ENDPOINT',
     'Event Grid topic (https) that receives KeyRotated/RotationFailed/DriftDetected CloudEvents; empty sends nothing.',
@@ -277,6 +282,7 @@ export interface AppConfig {
     readonly refreshFraction: number;
     readonly cacheMaxEntries: number;
     readonly defaultRateLimitPerMinute: number;
+    readonly clientColdReadsPerSecond: number;
   };
   readonly events: {
     readonly topicEndpoint?: string;
@@ -405,6 +411,7 @@ function toAppConfig(v: Parsed): AppConfig {
       refreshFraction: v.brokerRefreshFraction,
       cacheMaxEntries: v.brokerCacheMaxEntries,
       defaultRateLimitPerMinute: v.brokerDefaultRateLimitPerMinute,
+      clientColdReadsPerSecond: v.brokerClientColdReadsPerSecond,
     },
     events: {
       ...(v.eventGridTopicEndpoint ? { topicEndpoint: v.eventGridTopicEndpoint } : {}),

@@ -38,6 +38,7 @@ param brokerMinTokenLifetimeSeconds string = '300'
 param brokerRefreshFraction string = '0.5'
 param brokerCacheMaxEntries string = '1000'
 param brokerDefaultRateLimitPerMinute string = '600'
+param brokerClientColdReadsPerSecond string = '20'
 param autoRegisterEnabled bool = false
 param autoRegisterTag string = 'aml-credential-broker=rotate'
 param maximumInstanceCount int = 40
@@ -140,6 +141,7 @@ var baseSettings = {
   BROKER_REFRESH_FRACTION: brokerRefreshFraction
   BROKER_CACHE_MAX_ENTRIES: brokerCacheMaxEntries
   BROKER_DEFAULT_RATE_LIMIT_PER_MINUTE: brokerDefaultRateLimitPerMinute
+  BROKER_CLIENT_COLD_READS_PER_SECOND: brokerClientColdReadsPerSecond
   EVENT_GRID_TOPIC_ENDPOINT: eventGridTopicEndpoint
   EVENT_GRID_TOPIC_KEY: empty(eventGridTopicKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${eventGridTopicKeySecretUri})'
   EVENTS_RETRY_QUEUE: eventsRetryQueue

@@ -11,7 +11,13 @@ import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
-import { ClientBackoffError, ClientNotAuthorizedError, InvalidClientError } from './errors';
+import { ColdReadBudget } from './ColdReadBudget';
+import {
+  ClientBackoffError,
+  ClientLookupsBusyError,
+  ClientNotAuthorizedError,
+  InvalidClientError,
+} from './errors';
 import { FailureBackoff } from './FailureBackoff';
 import { LruMap } from './LruMap';
 import { SecretHasher } from './SecretHasher';
@@ -52,8 +58,16 @@ export interface ClientAuthenticatorOptions {
   backoff?: FailureBackoff;
   /** How long a client record (or its absence) is reused before re-reading the registry. @default 30000 */
   cacheTtlMs?: number;
-  /** Client records cached at once. @default 10000 */
+  /**
+   * Registered clients' records cached at once. Ids the registry has no record of are cached apart, as
+   * many again, so that made-up ids cannot push a client's record out. @default 10000
+   */
   maxCachedClients?: number;
+  /**
+   * Registry reads for ids not cached as a registered client's (made-up ids cost these).
+   * @default new ColdReadBudget() (20 a second, bursts of 200)
+   */
+  coldReads?: ColdReadBudget;
   /**
    * How long the request that starts the re-read of an expired record waits for it before it is served
    * the previous answer (requests meanwhile get that at once): a healthy registry answers in
@@ -69,6 +83,9 @@ export interface ClientAuthenticatorOptions {
 
 /** Least time between a read of a client's record and the re-read a refusal starts (see `authenticate`). */
 const RECHECK_MS = 2000;
+
+/** Least time between two `lookup => cold reads held back` log lines. */
+const HELD_BACK_LOG_MS = 60_000;
 
 /** Ids the registry can hold; anything else is answered as unknown without a registry read. */
 const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
@@ -89,6 +106,12 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  *   legitimate holder out. The backoff slows misconfigured clients and keeps failure traffic cheap.
  * - Disabled and expired clients are refused only after the secret checked out, so the refusal tells
  *   nothing to someone without the secret.
+ * - Registered clients' records and the absence of a record are cached apart, so a flood of made-up ids
+ *   churns only the latter. Reading an id not cached as a registered client's takes one read from a
+ *   process-wide {@link ColdReadBudget}; with none left the id is refused unread, and for a second
+ *   after that every refusal (known id or not, wrong secret or unknown id) is a 503 `ClientLookupsBusy`
+ *   with `Retry-After` instead of a 401: a client whose record was not read is told to retry, not that
+ *   its secret is wrong, and the answer still says nothing about whether the id exists.
  * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once. Before it
  *   refuses a request (wrong secret, unknown id, disabled or expired), an instance reads the record
  *   again, at most once per id every {@link RECHECK_MS}, so a secret regenerated or a client created or
@@ -98,7 +121,13 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  *   started it).
  */
 export class ClientAuthenticator {
-  private readonly slots: LruMap<string, Slot>;
+  /** Registered clients' records (and ids an admin write just touched, unread). */
+  private readonly known: LruMap<string, Slot>;
+  /** Ids read and found to have no record, or whose first read is running. */
+  private readonly absent: LruMap<string, Slot>;
+  private readonly coldReads: ColdReadBudget;
+  private heldBack = 0;
+  private heldBackLoggedAtMs = -Infinity;
   private readonly backoff: FailureBackoff;
   private readonly cacheTtlMs: number;
   private readonly reloadWaitMs: number;
@@ -110,20 +139,23 @@ export class ClientAuthenticator {
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.reloadWaitMs = options.reloadWaitMs ?? 1000;
     this.readTimeLimitMs = options.readTimeLimitMs ?? 10_000;
-    this.slots = new LruMap(options.maxCachedClients ?? 10_000);
+    this.known = new LruMap(options.maxCachedClients ?? 10_000);
+    this.absent = new LruMap(options.maxCachedClients ?? 10_000);
+    this.coldReads = options.coldReads ?? new ColdReadBudget();
   }
 
   /**
    * Checks the client's secret and standing.
    * @throws InvalidClientError (401), ClientBackoffError (429), ClientNotAuthorizedError (403),
+   *   ClientLookupsBusyError (503, refused while registry reads are held back),
    *   DependencyUnavailableError (503, registry unreachable and nothing cached)
    */
   async authenticate(clientId: string, secret: string): Promise<AuthenticatedClient> {
-    const known = CLIENT_ID_PATTERN.test(clientId);
-    let client = known ? await this.lookup(clientId) : undefined;
+    const wellFormed = CLIENT_ID_PATTERN.test(clientId);
+    let client = wellFormed ? await this.lookup(clientId) : undefined;
     let now = this.options.clock.now();
     let matches = this.match(client, secret);
-    if (known && (matches === 0 || !client?.enabled || now >= client.expiresAtMs)) {
+    if (wellFormed && (matches === 0 || !client?.enabled || now >= client.expiresAtMs)) {
       const reRead = await this.recheck(clientId, client);
       // Matched again even when the record came back unchanged (or as no client's), so that a refusal
       // costs unknown ids and wrong secrets the same work.
@@ -133,9 +165,13 @@ export class ClientAuthenticator {
         matches = this.match(client, secret);
       }
     }
-    const backoffKey = known ? clientId : clientId.slice(0, 128);
+    const backoffKey = wellFormed ? clientId : clientId.slice(0, 128);
     if (matches === 0 || !client) {
       const waiting = this.backoff.retryAfterSeconds(backoffKey, now);
+      // Not counted as a failure: the broker, not the client, fell short (a refused read's client may
+      // hold the right secret), and counting it would back a client off for a flood it did not send.
+      const busy = this.coldReads.busyRetryAfterSeconds(now);
+      if (busy > 0 && waiting === 0) throw new ClientLookupsBusyError(busy);
       const next = this.backoff.recordFailure(backoffKey, now);
       const retryAfter = Math.max(waiting, next);
       if (retryAfter > 0) throw new ClientBackoffError(retryAfter);
@@ -163,15 +199,19 @@ export class ClientAuthenticator {
    * The record read again before a refusal: another instance may have regenerated a secret, or created or
    * enabled the client, less than `cacheTtlMs` ago. At most one read per id every {@link RECHECK_MS}, so
    * wrong secrets cannot turn into a storage read each; a read that fails or is slow keeps the refusal.
-   * @returns undefined when no re-read was due
+   * An id not cached as a registered client's is re-read only within the cold-read budget.
+   * @returns undefined when no re-read was due (or allowed)
    */
   private async recheck(
     clientId: string,
     previous: LoadedClient | undefined,
   ): Promise<{ client: LoadedClient | undefined } | undefined> {
-    const slot = this.slots.get(clientId);
-    if (!slot || this.options.clock.now() - slot.readAtMs < RECHECK_MS) return undefined;
+    const now = this.options.clock.now();
+    const registered = this.known.get(clientId);
+    const slot = registered ?? this.absent.get(clientId);
+    if (!slot || now - slot.readAtMs < RECHECK_MS) return undefined;
     const startedHere = slot.loading === undefined;
+    if (startedHere && !registered && !this.takeColdRead(now)) return undefined;
     const loading = (slot.loading ??= this.load(clientId, slot));
     try {
       return { client: await reReadOrPrevious(loading, previous, startedHere, this.reloadWaitMs) };
@@ -207,21 +247,33 @@ export class ClientAuthenticator {
    * may be a secret pasted into the id field (`curl -u "$SECRET:$ID"`), and nothing may store a secret.
    */
   recordableId(clientId: string): string {
-    return this.slots.peek(clientId)?.client !== undefined ? clientId : unregisteredId(clientId);
+    return this.known.peek(clientId)?.client !== undefined ? clientId : unregisteredId(clientId);
   }
 
-  /** Forgets the cached record of a client (after an admin write in this process). */
+  /**
+   * Forgets the cached record of a client (after an admin write in this process). The id stays among the
+   * registered ones, unread, so its next request reads the registry at once whatever the cold-read
+   * budget: a client created a moment ago authenticates, and one disabled or deleted is refused, during
+   * a flood of made-up ids too.
+   */
   invalidate(clientId: string): void {
-    this.slots.delete(clientId);
+    this.absent.delete(clientId);
+    this.known.set(clientId, emptySlot());
   }
 
   private async lookup(clientId: string): Promise<LoadedClient | undefined> {
     const now = this.options.clock.now();
-    let slot = this.slots.get(clientId);
+    let slot = this.known.get(clientId);
     if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return slot.client;
     if (!slot) {
-      slot = { client: undefined, loadedAtMs: -Infinity, readAtMs: -Infinity, loading: undefined };
-      this.slots.set(clientId, slot);
+      slot = this.absent.get(clientId);
+      if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return undefined;
+      // The read a made-up id costs: within the budget, else the id is refused unread (as no client's).
+      if (slot?.loading === undefined && !this.takeColdRead(now)) return undefined;
+      if (!slot) {
+        slot = emptySlot();
+        this.absent.set(clientId, slot);
+      }
     }
     const startedHere = slot.loading === undefined;
     const loading = (slot.loading ??= this.load(clientId, slot));
@@ -235,6 +287,7 @@ export class ClientAuthenticator {
       const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs);
       slot.client = record ? this.prepare(record) : undefined;
       slot.loadedAtMs = this.options.clock.now();
+      this.file(clientId, slot);
       return slot.client;
     } catch (error) {
       this.options.logger.warn('lookup => registry unavailable', {
@@ -254,6 +307,32 @@ export class ClientAuthenticator {
     }
   }
 
+  /**
+   * Moves a slot just read to the cache its answer belongs in (a client created, or deleted, since the
+   * last read), if it is still the one cached for the id: an admin write meanwhile replaced it.
+   */
+  private file(clientId: string, slot: Slot): void {
+    if (slot.client && this.absent.peek(clientId) === slot) {
+      this.absent.delete(clientId);
+      this.known.set(clientId, slot);
+    } else if (!slot.client && this.known.peek(clientId) === slot) {
+      this.known.delete(clientId);
+      this.absent.set(clientId, slot);
+    }
+  }
+
+  /** One read from the cold-read budget; a refusal is logged at most once a minute, with their number. */
+  private takeColdRead(now: number): boolean {
+    if (this.coldReads.take(now)) return true;
+    this.heldBack++;
+    if (now - this.heldBackLoggedAtMs >= HELD_BACK_LOG_MS) {
+      this.options.logger.warn('lookup => cold reads held back', { heldBack: this.heldBack });
+      this.heldBack = 0;
+      this.heldBackLoggedAtMs = now;
+    }
+    return false;
+  }
+
   private prepare(record: BrokerClientRecord): LoadedClient {
     const expiresAtMs = record.expiresAt ? Date.parse(record.expiresAt) : Infinity;
     return {
@@ -268,6 +347,10 @@ export class ClientAuthenticator {
       verified: [],
     };
   }
+}
+
+function emptySlot(): Slot {
+  return { client: undefined, loadedAtMs: -Infinity, readAtMs: -Infinity, loading: undefined };
 }
 
 /** The recorded form of an id no registered client has (see `ClientAuthenticator.recordableId`). */

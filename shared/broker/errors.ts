@@ -36,6 +36,19 @@ export class ClientBackoffError extends RateLimitedError {
   }
 }
 
+/**
+ * A refused authentication while the instance holds back client registry reads (a flood of unknown
+ * client ids spent its cold-read budget): the id may be a client's whose record was not read, so the
+ * client is told to retry rather than that its secret is wrong. Given for every refusal meanwhile, known
+ * id or not, so it tells nothing about the id. 503 with `Retry-After`.
+ */
+export class ClientLookupsBusyError extends DependencyUnavailableError {
+  override readonly code = 'ClientLookupsBusy';
+  constructor(retryAfterSeconds: number) {
+    super('clientRegistry', 'Client lookups are held back; retry shortly.', { retryAfterSeconds });
+  }
+}
+
 /** The authenticated client exceeded its requests per minute. 429 with `Retry-After`. */
 export class ClientRateLimitedError extends RateLimitedError {
   override readonly code = 'ClientRateLimited';

@@ -8,6 +8,7 @@ import type { AuditLog } from './AuditLog';
 import type { BrokerClientRegistry } from './BrokerClient';
 import { BrokerClientAdminService } from './BrokerClientAdminService';
 import { ClientAuthenticator } from './ClientAuthenticator';
+import { ColdReadBudget } from './ColdReadBudget';
 import { KeyVaultKeySource } from './KeyVaultKeySource';
 import { ManagedIdentityTokenSource } from './ManagedIdentityTokenSource';
 import { MsiTokenProtocol } from './msiProtocol';
@@ -120,6 +121,7 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
     clock,
     logger: logger('ClientAuthenticator'),
     defaultRateLimitPerMinute: config.broker.defaultRateLimitPerMinute,
+    coldReads: new ColdReadBudget({ perSecond: config.broker.clientColdReadsPerSecond }),
   });
   const rateLimiter = new RateLimiter();
   const resolver = new ScopeResolver({

@@ -3,8 +3,10 @@ import {
   ClientAuthenticator,
   type ClientAuthenticatorOptions,
 } from '../../../shared/broker/ClientAuthenticator';
+import { ColdReadBudget } from '../../../shared/broker/ColdReadBudget';
 import {
   ClientBackoffError,
+  ClientLookupsBusyError,
   ClientNotAuthorizedError,
   InvalidClientError,
 } from '../../../shared/broker/errors';
@@ -56,6 +58,19 @@ function setup(overrides: Partial<ClientAuthenticatorOptions> = {}) {
   registry.records.set(record.id, record);
   return { clock, registry, authenticator, primary, secondary, record, logger, hasher };
 }
+
+/** A real budget that counts what it is asked for. */
+class CountingBudget extends ColdReadBudget {
+  takes = 0;
+  override take(now: number): boolean {
+    this.takes++;
+    return super.take(now);
+  }
+}
+
+/** `count` made-up, well-formed client ids, none of them a client's. */
+const madeUpIds = (count: number, tag = 'x'): string[] =>
+  Array.from({ length: count }, (_, i) => `made-up-${tag}-${i}`);
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
   return p.then(
@@ -426,6 +441,160 @@ describe('Class: ClientAuthenticator', () => {
 
       // Assess
       expect(refused).toBeInstanceOf(ClientNotAuthorizedError);
+    });
+  });
+
+  describe('A flood of made-up client ids', () => {
+    it('never pushes a registered client out of the cache, even with reads to spare', async () => {
+      // Prepare: room for 50 records, and a budget that reads every made-up id
+      const { authenticator, registry, primary } = setup({
+        maxCachedClients: 50,
+        coldReads: new ColdReadBudget({ perSecond: 1_000_000 }),
+      });
+      await authenticator.authenticate('legacy-app', primary);
+      for (const id of madeUpIds(1000)) await failure(authenticator.authenticate(id, 'guess'));
+      const readsAfterFlood = registry.reads;
+
+      // Act
+      const client = await authenticator.authenticate('legacy-app', primary);
+
+      // Assess: every made-up id was read, the client's record was not read again
+      expect(readsAfterFlood).toBe(1 + 1000);
+      expect(client.id).toBe('legacy-app');
+      expect(registry.reads).toBe(readsAfterFlood);
+      expect(authenticator.recordableId('legacy-app')).toBe('legacy-app');
+    });
+
+    it('costs the registry at most the budget: its burst, then perSecond reads a second', async () => {
+      // Prepare: 1,000 new ids a second for 10 s against a budget of 10 a second in bursts of 20
+      const { authenticator, registry, clock, logger } = setup({
+        coldReads: new ColdReadBudget({ perSecond: 10, burst: 20 }),
+      });
+      const outcomes = new Map<string, number>();
+
+      // Act
+      for (const id of madeUpIds(10_000)) {
+        const error = (await failure(authenticator.authenticate(id, 'guess'))) as Error;
+        outcomes.set(error.name, (outcomes.get(error.name) ?? 0) + 1);
+        clock.advance(1);
+      }
+
+      // Assess: 20 + 10 × 10 s reads at most, and a log line a minute, not one per refusal
+      expect(registry.reads).toBeGreaterThanOrEqual(100);
+      expect(registry.reads).toBeLessThanOrEqual(20 + 10 * 10);
+      expect(outcomes.get('InvalidClientError')).toBeGreaterThan(0);
+      expect(outcomes.get('ClientLookupsBusyError')).toBeGreaterThan(9000);
+      expect([...outcomes.keys()].sort()).toEqual(['ClientLookupsBusyError', 'InvalidClientError']);
+      const heldBack = logger.lines.filter((l) => l.message === 'lookup => cold reads held back');
+      expect(heldBack).toHaveLength(1);
+    });
+
+    it('re-reads a made-up id after the cache TTL only within the budget', async () => {
+      // Prepare: 100 made-up ids, read once each, then known absent for the TTL
+      const budget = new ColdReadBudget({ perSecond: 1, burst: 100 });
+      const { authenticator, registry, clock } = setup({ coldReads: budget });
+      const ids = madeUpIds(100);
+      for (const id of ids) await failure(authenticator.authenticate(id, 'guess'));
+      const readsFirstRound = registry.reads;
+      clock.advance(31_000); // 31 reads back in the budget
+
+      // Act: the same ids again, and again every 2 s (each refusal may re-read its id)
+      for (let round = 0; round < 3; round++) {
+        for (const id of ids) await failure(authenticator.authenticate(id, 'guess'));
+        clock.advance(2_000);
+      }
+
+      // Assess
+      expect(readsFirstRound).toBe(100);
+      expect(registry.reads - readsFirstRound).toBeLessThanOrEqual(31 + 2 + 2);
+    });
+
+    it('answers every refusal alike while reads are held back: made-up id, wrong secret, cached absence', async () => {
+      // Prepare: a cached client, a cached unknown id, then a budget spent by made-up ids
+      const { authenticator, primary } = setup({ coldReads: new ColdReadBudget({ perSecond: 1, burst: 3 }) });
+      await authenticator.authenticate('legacy-app', primary);
+      await failure(authenticator.authenticate('who-is-this', 'guess'));
+      for (const id of madeUpIds(5)) await failure(authenticator.authenticate(id, 'guess'));
+
+      // Act
+      const madeUp = (await failure(
+        authenticator.authenticate('never-seen', 'guess'),
+      )) as ClientLookupsBusyError;
+      const wrong = (await failure(
+        authenticator.authenticate('legacy-app', 'guess'),
+      )) as ClientLookupsBusyError;
+      const absent = (await failure(
+        authenticator.authenticate('who-is-this', 'guess'),
+      )) as ClientLookupsBusyError;
+
+      // Assess: one answer, 503 with Retry-After, whatever the id
+      expect(madeUp).toBeInstanceOf(ClientLookupsBusyError);
+      const shape = (e: ClientLookupsBusyError) => [e.name, e.code, e.status, e.message, e.retryAfterSeconds];
+      expect(shape(madeUp)).toEqual(['ClientLookupsBusyError', 'ClientLookupsBusy', 503, madeUp.message, 1]);
+      expect(shape(wrong)).toEqual(shape(madeUp));
+      expect(shape(absent)).toEqual(shape(madeUp));
+    });
+
+    it('serves a cached client its token without touching the budget, while reads are held back', async () => {
+      // Prepare
+      const budget = new CountingBudget({ perSecond: 1, burst: 1 });
+      const { authenticator, registry, primary } = setup({ coldReads: budget });
+      await authenticator.authenticate('legacy-app', primary);
+      for (const id of madeUpIds(3)) await failure(authenticator.authenticate(id, 'guess'));
+      const [takes, reads] = [budget.takes, registry.reads];
+
+      // Act
+      for (let i = 0; i < 100; i++) await authenticator.authenticate('legacy-app', primary);
+
+      // Assess
+      expect(budget.takes).toBe(takes);
+      expect(registry.reads).toBe(reads);
+    });
+
+    it('tells an uncached client to retry, never backs it off for the flood, and serves it once a read is back', async () => {
+      // Prepare: a registered client this instance has not read, and a spent budget
+      const { authenticator, registry, record, primary, clock } = setup({
+        coldReads: new ColdReadBudget({ perSecond: 1, burst: 1 }),
+      });
+      registry.records.set('other-app', { ...record, id: 'other-app' });
+      for (const id of madeUpIds(2)) await failure(authenticator.authenticate(id, 'guess'));
+
+      // Act: retries within the second (more than the 3 free failures), then one after it
+      const meanwhile: unknown[] = [];
+      for (let i = 0; i < 10; i++)
+        meanwhile.push(await failure(authenticator.authenticate('other-app', primary)));
+      clock.advance(1_000);
+      const later = await authenticator.authenticate('other-app', primary);
+
+      // Assess
+      expect(meanwhile.every((e) => e instanceof ClientLookupsBusyError)).toBe(true);
+      expect(later.id).toBe('other-app');
+    });
+
+    it('reads at once, whatever the budget, a client an admin write touched: created, disabled or deleted', async () => {
+      // Prepare: a cached client and a spent budget
+      const { authenticator, registry, record, primary } = setup({
+        coldReads: new ColdReadBudget({ perSecond: 1, burst: 1 }),
+      });
+      await authenticator.authenticate('legacy-app', primary);
+      for (const id of madeUpIds(2)) await failure(authenticator.authenticate(id, 'guess'));
+
+      // Act: what the admin service's onChange does after each write
+      registry.records.set('new-app', { ...record, id: 'new-app' });
+      authenticator.invalidate('new-app');
+      const created = await authenticator.authenticate('new-app', primary);
+      registry.records.set('legacy-app', { ...record, enabled: false });
+      authenticator.invalidate('legacy-app');
+      const disabled = await failure(authenticator.authenticate('legacy-app', primary));
+      registry.records.delete('new-app');
+      authenticator.invalidate('new-app');
+      const deleted = await failure(authenticator.authenticate('new-app', primary));
+
+      // Assess
+      expect(created.id).toBe('new-app');
+      expect(disabled).toBeInstanceOf(ClientNotAuthorizedError);
+      expect(deleted).toBeInstanceOf(ClientLookupsBusyError);
+      expect(authenticator.recordableId('new-app')).toMatch(/^unregistered:/);
     });
   });
 });
