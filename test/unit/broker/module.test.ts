@@ -2,8 +2,10 @@ import type { TokenCredential } from '@azure/identity';
 import type { SecretClient } from '@azure/keyvault-secrets';
 
 import { AzureClients } from '../../../shared/azureClients';
+import { ClientLookupsBusyError, ClientNotAuthorizedError } from '../../../shared/broker/errors';
 import { createBrokerModule } from '../../../shared/broker/module';
 import { loadConfig } from '../../../shared/config';
+import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
 import { CapturingAuditLog } from '../../fakes/broker/CapturingAuditLog';
 import { InMemoryBrokerClientRegistry } from '../../fakes/broker/InMemoryBrokerClientRegistry';
 import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
@@ -73,5 +75,38 @@ describe('Function: createBrokerModule', () => {
     // Assess
     expect(clients.tokenCalls[0]?.[1]).toEqual({ abortSignal: expect.any(AbortSignal) as unknown });
     expect(clients.secretCalls[0]?.[1]).toEqual({ abortSignal: expect.any(AbortSignal) as unknown });
+  });
+
+  it('spends at most BROKER_CLIENT_COLD_READS_PER_SECOND reads on made-up ids, and reads clients an admin write touched at once', async () => {
+    // Prepare: 1 read a second (bursts of 10), a client in use, then 200 made-up ids in one instant
+    const { module, registry, addClient, audit } = buildTestBroker({
+      BROKER_CLIENT_COLD_READS_PER_SECOND: '1',
+    });
+    const vend = (clientId: string, secret: string) =>
+      module.broker.vend({ protocol: 'oauth', clientId, secret, scope: 'demo-token' });
+    const inUse = await addClient();
+    await vend(inUse.id, inUse.primary);
+    const readsBefore = registry.reads;
+    const flood = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => vend(`made-up-${i}`, 'guess')),
+    );
+    const floodReads = registry.reads - readsBefore;
+
+    // Act: the client in use, a client created now, and a client disabled now, while reads are held back
+    const served = await vend(inUse.id, inUse.primary);
+    const readsServing = registry.reads - readsBefore - floodReads;
+    const created = await addClient();
+    const createdServed = await vend(created.id, created.primary);
+    await module.admin.update(inUse.id, { enabled: false });
+    const disabled = await vend(inUse.id, inUse.primary).catch((e: unknown) => e);
+
+    // Assess
+    expect(floodReads).toBeLessThanOrEqual(10);
+    expect(flood.every((r) => r.status === 'rejected')).toBe(true);
+    expect(flood.at(-1)).toMatchObject({ reason: expect.any(ClientLookupsBusyError) as unknown });
+    expect(audit.entries.some((e) => e.reason === 'ClientLookupsBusy')).toBe(true);
+    expect([served.scope, readsServing]).toEqual(['demo-token', 0]);
+    expect(createdServed.scope).toBe('demo-token');
+    expect(disabled).toBeInstanceOf(ClientNotAuthorizedError);
   });
 });
