@@ -2,7 +2,11 @@ import { RestError } from '@azure/core-rest-pipeline';
 
 import type { AuditEntry } from '../../../shared/broker/AuditLog';
 import type { AuditRow } from '../../../shared/broker/auditRows';
-import { type AuditTable, TableAuditLog } from '../../../shared/broker/TableAuditLog';
+import {
+  type AuditTable,
+  TableAuditLog,
+  type TableAuditLogOptions,
+} from '../../../shared/broker/TableAuditLog';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { Gate } from '../../support/Gate';
 import { waitFor } from '../../support/waitFor';
@@ -24,6 +28,15 @@ class FakeTable implements AuditTable {
   /** Deleted by an operator: inserts answer 404 until the table is created again. */
   deleted = false;
   creations = 0;
+
+  /** @param start - how the table behaves from the first write; `silent` closes `answers` */
+  constructor(start: { down?: boolean; refuse?: number; loseNextAnswer?: boolean; silent?: boolean } = {}) {
+    this.down = start.down ?? false;
+    this.refuse = start.refuse;
+    this.loseNextAnswer = start.loseNextAnswer ?? false;
+    if (start.silent) this.answers.close();
+  }
+
   async createTable(): Promise<void> {
     this.creations += 1;
     this.deleted = false;
@@ -45,6 +58,11 @@ class FakeTable implements AuditTable {
   }
 }
 
+/** A flush delay (which also paces retries) longer than any test: rows are written by flush() and close() only. */
+const FLUSH_ONLY_WHEN_ASKED_MS = 10_000;
+/** A flush delay short enough that held rows are tried again while a test waits for them. */
+const RETRY_SOON_MS = 5;
+
 describe('Class: TableAuditLog', () => {
   const decision = (timeMs: number, clientId = 'c'): AuditEntry => ({
     timeMs,
@@ -60,11 +78,19 @@ describe('Class: TableAuditLog', () => {
     telemetry = new CapturingTelemetry();
   });
   const lostRows = () => telemetry.events.filter((e) => e.name === 'AuditRowLost').map((e) => e.props);
+  /** The log under test on `table`, reporting to this test's telemetry and a logger of its own. */
+  const auditLogOn = (
+    table: FakeTable,
+    options: Omit<TableAuditLogOptions, 'table' | 'logger' | 'telemetry'>,
+  ) => {
+    const logger = new CapturingLogger();
+    return { audit: new TableAuditLog({ table, logger, telemetry, ...options }), logger };
+  };
 
   it('creates the table again when it was deleted while the app ran, and writes the rows it held', async () => {
     // Prepare: a first row written, then the table deleted (say, to drop old audit rows at once)
     const table = new FakeTable();
-    const audit = new TableAuditLog({ table, logger: new CapturingLogger(), telemetry, flushDelayMs: 1 });
+    const { audit } = auditLogOn(table, { flushDelayMs: 1 });
     audit.record(decision(day));
     await audit.flush();
     table.deleted = true;
@@ -84,12 +110,7 @@ describe('Class: TableAuditLog', () => {
   it('writes identical decisions of one interval as one row that keeps every decision time, off the hot path', async () => {
     // Prepare
     const table = new FakeTable();
-    const audit = new TableAuditLog({
-      table,
-      logger: new CapturingLogger(),
-      telemetry,
-      flushDelayMs: 10_000,
-    });
+    const { audit } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS });
 
     // Act
     for (let i = 0; i < 250; i++) audit.record(decision(day + 2 * i));
@@ -128,12 +149,7 @@ describe('Class: TableAuditLog', () => {
   it('splits rows at 1000 decisions and by UTC day, and batches at most 100 rows per partition', async () => {
     // Prepare
     const table = new FakeTable();
-    const audit = new TableAuditLog({
-      table,
-      logger: new CapturingLogger(),
-      telemetry,
-      flushDelayMs: 10_000,
-    });
+    const { audit } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS });
     const midnight = Date.parse('2026-11-24T00:00:00Z');
 
     // Act
@@ -159,12 +175,7 @@ describe('Class: TableAuditLog', () => {
   it('keeps interleaved decisions apart, even when their fields differ only by where a NUL falls', async () => {
     // Prepare
     const table = new FakeTable();
-    const audit = new TableAuditLog({
-      table,
-      logger: new CapturingLogger(),
-      telemetry,
-      flushDelayMs: 10_000,
-    });
+    const { audit } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS });
     const a = { ...decision(day), clientId: 'a\u0000b', scope: 'c' };
     const b = { ...decision(day), clientId: 'a', scope: 'b\u0000c' };
 
@@ -186,8 +197,7 @@ describe('Class: TableAuditLog', () => {
   it('keeps every identical decision, and drops and counts only those that would start a decision beyond maxBuffered', async () => {
     // Prepare
     const table = new FakeTable();
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, maxBuffered: 3 });
+    const { audit, logger } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, maxBuffered: 3 });
 
     // Act: a busy client, two more, two that would be a fourth and fifth, and the busy client again
     for (let i = 0; i < 5000; i++) audit.record(decision(day + i, 'busy'));
@@ -207,8 +217,7 @@ describe('Class: TableAuditLog', () => {
   it('keeps an issuance when a flood of made-up client ids has filled the buffer with denials', async () => {
     // Prepare
     const table = new FakeTable();
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, maxBuffered: 3 });
+    const { audit, logger } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, maxBuffered: 3 });
     const refused = (clientId: string): AuditEntry => ({
       ...decision(day, clientId),
       outcome: 'denied',
@@ -231,10 +240,8 @@ describe('Class: TableAuditLog', () => {
 
   it('keeps the rows while Table storage fails and writes each once, in order, when it is back', async () => {
     // Prepare
-    const table = new FakeTable();
-    table.down = true;
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 5 });
+    const table = new FakeTable({ down: true });
+    const { audit, logger } = auditLogOn(table, { flushDelayMs: RETRY_SOON_MS });
 
     // Act: one write fails, the next interval's decisions queue behind it, then storage recovers
     for (let i = 0; i < 3; i++) audit.record(decision(day + i));
@@ -244,7 +251,7 @@ describe('Class: TableAuditLog', () => {
     const whileDown = { written: table.batches.length, tries: table.tries };
     table.down = false;
     await waitFor('the held rows to be written', () => table.batches.length > 0, {
-      intervalMs: 5,
+      intervalMs: RETRY_SOON_MS,
       timeoutMs: 5000,
     });
     await audit.close();
@@ -265,15 +272,13 @@ describe('Class: TableAuditLog', () => {
 
   it('counts a batch whose earlier try landed, though its answer was lost, as written', async () => {
     // Prepare: the write lands and the connection drops before the answer; the retry meets its own rows
-    const table = new FakeTable();
-    table.loseNextAnswer = true;
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 5 });
+    const table = new FakeTable({ loseNextAnswer: true });
+    const { audit, logger } = auditLogOn(table, { flushDelayMs: RETRY_SOON_MS });
 
     // Act
     audit.record(decision(day));
     await audit.flush();
-    await waitFor('the retry', () => table.tries >= 2, { intervalMs: 5, timeoutMs: 5000 });
+    await waitFor('the retry', () => table.tries >= 2, { intervalMs: RETRY_SOON_MS, timeoutMs: 5000 });
     await audit.close();
 
     // Assess
@@ -286,10 +291,8 @@ describe('Class: TableAuditLog', () => {
 
   it('holds a write that does not answer within writeTimeLimitMs for another try, and counts it once when it lands late', async () => {
     // Prepare
-    const table = new FakeTable();
-    table.answers.close();
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 5, writeTimeLimitMs: 30 });
+    const table = new FakeTable({ silent: true });
+    const { audit, logger } = auditLogOn(table, { flushDelayMs: RETRY_SOON_MS, writeTimeLimitMs: 30 });
     audit.record(decision(day, 'silent'));
 
     // Act: the write gets no answer; later it lands after all, and the next try meets its own rows
@@ -310,17 +313,20 @@ describe('Class: TableAuditLog', () => {
 
   it('loses a batch the table refuses outright, and rows beyond maxHeldRows, saying how many decisions', async () => {
     // Prepare
-    const refusing = new FakeTable();
-    refusing.refuse = 400;
-    const full = new FakeTable();
-    full.down = true;
+    const refusing = new FakeTable({ refuse: 400 });
+    const full = new FakeTable({ down: true });
     const logger = new CapturingLogger();
-    const refusingLog = new TableAuditLog({ table: refusing, logger, telemetry, flushDelayMs: 10_000 });
+    const refusingLog = new TableAuditLog({
+      table: refusing,
+      logger,
+      telemetry,
+      flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS,
+    });
     const fullLog = new TableAuditLog({
       table: full,
       logger,
       telemetry,
-      flushDelayMs: 10_000,
+      flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS,
       maxHeldRows: 100,
     });
 
@@ -348,10 +354,8 @@ describe('Class: TableAuditLog', () => {
 
   it('tries the held rows once more on close, then counts the decisions still lost and sends their rows as events', async () => {
     // Prepare
-    const table = new FakeTable();
-    table.down = true;
-    const logger = new CapturingLogger();
-    const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000 });
+    const table = new FakeTable({ down: true });
+    const { audit, logger } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS });
     for (let i = 0; i < 4; i++) audit.record(decision(day + i));
     await audit.flush();
 
@@ -389,10 +393,11 @@ describe('Class: TableAuditLog', () => {
     'gives up what is unwritten when Table storage does not answer within closeTimeoutMs, and only once (the late write %s)',
     async (_late, refusal) => {
       // Prepare
-      const table = new FakeTable();
-      table.answers.close();
-      const logger = new CapturingLogger();
-      const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, closeTimeoutMs: 50 });
+      const table = new FakeTable({ silent: true });
+      const { audit, logger } = auditLogOn(table, {
+        flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS,
+        closeTimeoutMs: 50,
+      });
       audit.record(decision(day, 'being-written'));
       void audit.flush();
       audit.record(decision(day, 'waiting'));
