@@ -318,8 +318,10 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
         secretName: 's',
         time: new Date().toISOString(),
       });
-      const deadline = Date.now() + 5000;
-      while (topic.forwarded().length === 0 && Date.now() < deadline) await sleep(20);
+      await waitFor('the forward to the webhook', () => topic.forwarded().length > 0, {
+        timeoutMs: 5000,
+        intervalMs: 20,
+      });
 
       // Assess
       expect(topic.forwarded()).toEqual([

@@ -3,11 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { startFunctionsHost } from '../../local/host/FunctionsHost';
+import { waitFor } from '../support/waitFor';
 
 const app = join(__dirname, '..', 'fixtures', 'functions-app');
 
-/** The local host over one fixture entry point, quiet, on a free port. */
-function startHost(entryPoint: string, env?: NodeJS.ProcessEnv): ReturnType<typeof startFunctionsHost> {
+/** The local host over one fixture entry point, on a free port; its lines go to `log` (default: nowhere). */
+function startHost(
+  entryPoint: string,
+  env?: NodeJS.ProcessEnv,
+  log: (line: string) => void = () => undefined,
+): ReturnType<typeof startFunctionsHost> {
   return startFunctionsHost({
     port: 0,
     masterKey: 'master-key-for-stop-tests',
@@ -16,19 +21,26 @@ function startHost(entryPoint: string, env?: NodeJS.ProcessEnv): ReturnType<type
     storageConnectionString: 'UseDevelopmentStorage=true',
     hostJsonPath: join(app, 'host.json'),
     ...(env ? { env } : {}),
-    log: () => undefined,
+    log,
   });
 }
 
 describe('Function: startFunctionsHost (stop)', () => {
   it('lets a running HTTP invocation answer before the host stops, as the real host drains', async () => {
     // Arrange
-    const host = await startHost('slowFunctions.js');
+    const lines: string[] = [];
+    const host = await startHost('slowFunctions.js', undefined, (line) => void lines.push(line));
     const answer = fetch(`${host.url}/api/slow?ms=300`).then(
       async (res) => [res.status, await res.text()],
       (error: unknown) => [0, error instanceof Error ? error.message : String(error)],
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor(
+      'the slow invocation to start',
+      () => lines.some((l) => l.includes("Executing 'Functions.slow'")),
+      {
+        intervalMs: 5,
+      },
+    );
     // Act
     await host.stop();
     // Assess

@@ -16,6 +16,7 @@ import { DependencyUnavailableError } from '../../../shared/errors';
 import { InMemoryBrokerClientRegistry } from '../../fakes/broker/InMemoryBrokerClientRegistry';
 import { CapturingLogger } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
+import { settle } from '../../support/waitFor';
 
 const PEPPER = 'p'.repeat(40);
 
@@ -319,7 +320,7 @@ describe('Class: ClientAuthenticator', () => {
       const answeredBeforeFirst = !firstAnswered;
       const stale = await first;
       registry.answers.open();
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await settle();
       const fresh = authenticator.authenticate('legacy-app', primary);
 
       // Assess

@@ -6,6 +6,7 @@ import { FakeUpstreamSource } from '../../fakes/broker/FakeUpstreamSource';
 import { InMemoryEndpointLookup, testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
 import { CapturingLogger } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
+import { settle } from '../../support/waitFor';
 
 function setup(overrides: Partial<ScopeResolverOptions> = {}) {
   const clock = new FakeClock();
@@ -101,7 +102,7 @@ describe('Class: ScopeResolver', () => {
       const answeredBeforeFirst = !firstAnswered;
       const last = await first;
       endpoints.answers.open();
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await settle();
       const fresh = resolver.resolve(scope);
 
       // Assess

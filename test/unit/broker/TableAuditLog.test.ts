@@ -9,7 +9,7 @@ import {
 } from '../../../shared/broker/TableAuditLog';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { Gate } from '../../support/Gate';
-import { waitFor } from '../../support/waitFor';
+import { settle, waitFor } from '../../support/waitFor';
 
 /**
  * A Table that stores batches atomically (a batch with an existing row key is refused 409, as Table
@@ -408,7 +408,7 @@ describe('Class: TableAuditLog', () => {
       const closedAfterMs = Date.now() - started;
       table.refuse = refusal;
       table.answers.open();
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await settle(); // the late answer is taken
 
       // Assess: both rows given up at close; the late answer adds nothing and no retry
       expect(closedAfterMs).toBeLessThan(2000);

@@ -1,5 +1,5 @@
 import { type RunningEventGridTopic, startEventGridTopic } from '../../../local/eventGridTopic';
-import { sleep } from '../../support/waitFor';
+import { sleep, waitFor } from '../../support/waitFor';
 
 describe('Function: startEventGridTopic', () => {
   let topic: RunningEventGridTopic;
@@ -131,8 +131,10 @@ describe('Function: startEventGridTopic', () => {
       JSON.stringify([{ specversion: '1.0', id: '9', type: 't', source: '/s' }]),
       'the-key',
     );
-    const deadline = Date.now() + 5000;
-    while (topic.forwarded().length === 0 && Date.now() < deadline) await sleep(20);
+    await waitFor('the forward to be recorded', () => topic.forwarded().length > 0, {
+      timeoutMs: 5000,
+      intervalMs: 20,
+    });
 
     // Assess
     expect(response.status).toBe(200);
