@@ -4,7 +4,7 @@ import { QueueClient } from '@azure/storage-queue';
 
 import { startAzurite } from '../../local/azurite';
 import { startFunctionsHost } from '../../local/host/FunctionsHost';
-import { sleep } from '../support/waitFor';
+import { sleep, waitFor } from '../support/waitFor';
 
 const app = join(__dirname, '..', 'fixtures', 'functions-app');
 const masterKey = 'master-key-for-queue-tests';
@@ -33,8 +33,8 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
   const seen: Report[] = [];
   const hostLog: string[] = [];
 
-  /** Drains the results queue the fixture functions write to until `done` holds. */
-  async function waitFor(done: () => boolean, timeoutMs = 20000): Promise<void> {
+  /** Drains the results queue the fixture functions write to into `seen` until `done` holds. */
+  async function drainResultsUntil(done: () => boolean, timeoutMs = 20000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!done()) {
       if (Date.now() > deadline)
@@ -47,6 +47,14 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
       if (batch.receivedMessageItems.length === 0) await sleep(100);
     }
   }
+
+  /** The texts on the poison queue (none before the host has created it). */
+  async function poisonedTexts(): Promise<string[]> {
+    if (!(await poison.exists())) return [];
+    const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
+    return peekedMessageItems.map((m) => m.messageText);
+  }
+  const POISON_WAIT = { timeoutMs: 10000, intervalMs: 200 };
 
   beforeAll(async () => {
     azurite = await startAzurite();
@@ -81,7 +89,7 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
   it('delivers a base64 JSON message as a parsed object with dequeueCount and id', async () => {
     // Act
     await work.sendMessage(encode({ n: 1 }));
-    await waitFor(() => seen.some((r) => r.kind === 'queue' && r.message?.n === 1));
+    await drainResultsUntil(() => seen.some((r) => r.kind === 'queue' && r.message?.n === 1));
     // Assess
     const report = seen.find((r) => r.kind === 'queue' && r.message?.n === 1);
     expect(report).toMatchObject({ message: { n: 1 }, dequeueCount: 1 });
@@ -91,16 +99,15 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
   it('retries a failing message until maxDequeueCount, then moves it to <queue>-poison', async () => {
     // Act
     await work.sendMessage(encode({ n: 2, fail: true }));
-    await waitFor(() => seen.filter((r) => r.message?.n === 2).length >= 3);
-    let poisoned: string[] = [];
-    const deadline = Date.now() + 10000;
-    while (poisoned.length === 0 && Date.now() < deadline) {
-      if (await poison.exists())
-        poisoned = (await poison.peekMessages({ numberOfMessages: 5 })).peekedMessageItems.map(
-          (m) => m.messageText,
-        );
-      if (poisoned.length === 0) await sleep(200);
-    }
+    await drainResultsUntil(() => seen.filter((r) => r.message?.n === 2).length >= 3);
+    const poisoned = await waitFor(
+      'a message on the poison queue',
+      async () => {
+        const texts = await poisonedTexts();
+        return texts.length > 0 && texts;
+      },
+      POISON_WAIT,
+    );
     // Assess
     expect(seen.filter((r) => r.message?.n === 2).map((r) => r.dequeueCount)).toEqual([1, 2, 3]);
     expect(poisoned).toEqual([encode({ n: 2, fail: true })]);
@@ -111,17 +118,16 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
     // Act
     const raw = '{"n":3} sent without base64';
     const { messageId } = await work.sendMessage(raw);
-    let poisoned: string[] = [];
     // The host logs the move after it has deleted the original, so the line may follow the poison message.
     const moved = () => hostLog.filter((l) => l.includes(`Message ${messageId} moved`));
-    const deadline = Date.now() + 10000;
-    while (!(poisoned.includes(raw) && moved().length > 0) && Date.now() < deadline) {
-      if (await poison.exists())
-        poisoned = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map(
-          (m) => m.messageText,
-        );
-      if (!(poisoned.includes(raw) && moved().length > 0)) await sleep(200);
-    }
+    const poisoned = await waitFor(
+      'the message on the poison queue and its move logged',
+      async () => {
+        const texts = await poisonedTexts();
+        return texts.includes(raw) && moved().length > 0 && texts;
+      },
+      POISON_WAIT,
+    );
     // Assess
     expect(poisoned).toContain(raw);
     expect(moved()).toEqual([`Message ${messageId} moved to 'work-items-poison' after 1 attempts`]);
@@ -138,19 +144,17 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
     // Act
     const { messageId } = await work.sendMessage(unpadded);
     await work.sendMessage(padded);
-    await waitFor(() => seen.some((r) => r.message?.n === 5));
-    let poisoned: string[] = [];
+    await drainResultsUntil(() => seen.some((r) => r.message?.n === 5));
     const line = `Message ${messageId} moved to 'work-items-poison' after 1 attempts`;
     // As above: the host logs the move after deleting the original.
-    const done = () => poisoned.includes(unpadded) && hostLog.includes(line);
-    const deadline = Date.now() + 10000;
-    while (!done() && Date.now() < deadline) {
-      if (await poison.exists())
-        poisoned = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map(
-          (m) => m.messageText,
-        );
-      if (!done()) await sleep(200);
-    }
+    const poisoned = await waitFor(
+      'the message on the poison queue and its move logged',
+      async () => {
+        const texts = await poisonedTexts();
+        return texts.includes(unpadded) && hostLog.includes(line) && texts;
+      },
+      POISON_WAIT,
+    );
 
     // Assess: line breaks inside base64 are allowed, as they are for Convert.FromBase64String.
     expect(poisoned).toContain(unpadded);
@@ -160,7 +164,7 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
 
   it('runs a timer on its every-second schedule with the timer object shape', async () => {
     // Act
-    await waitFor(() => seen.filter((r) => r.kind === 'timer').length >= 2);
+    await drainResultsUntil(() => seen.filter((r) => r.kind === 'timer').length >= 2);
     // Assess
     const timer = seen.find((r) => r.kind === 'timer')?.timer;
     expect(timer).toMatchObject({ isPastDue: false, schedule: { adjustForDST: true } });
@@ -181,7 +185,9 @@ describe('Function: startFunctionsHost (queues and timers on Azurite)', () => {
       method: 'POST',
       body: '{}',
     });
-    await waitFor(() => seen.filter((r) => r.kind === 'queue' && r.message?.n === 99).length > before);
+    await drainResultsUntil(
+      () => seen.filter((r) => r.kind === 'queue' && r.message?.n === 99).length > before,
+    );
     // Assess
     expect(denied.status).toBe(401);
     expect(res.status).toBe(202);
