@@ -90,6 +90,43 @@ function removeStack(stack: RunningStack | undefined, seen: SeenProcess[]): void
   rmSync(root, { recursive: true, force: true });
 }
 
+/** The stack one describe block tests: `stack` once its beforeAll ran, and every process it is known to have started. */
+interface StackUnderTest {
+  readonly stack: RunningStack;
+  /** Every process the script started, so that a failed test still leaves none behind. */
+  started: SeenProcess[];
+}
+
+/** Starts the stack in a copy before the block's tests, and kills and removes whatever is left of it after them. */
+function useStackInCopy(): StackUnderTest {
+  let running: RunningStack | undefined;
+  const underTest: StackUnderTest = {
+    get stack(): RunningStack {
+      if (!running) throw new Error('the stack has not started (did its beforeAll fail?)');
+      return running;
+    },
+    started: [],
+  };
+  beforeAll(async () => {
+    running = await startStackInCopy();
+    underTest.started = running.started;
+  }, 150_000);
+  afterAll(() => removeStack(running, underTest.started));
+  return underTest;
+}
+
+/** Waits until none of `started` runs any more, naming the ones still running on timeout. */
+async function waitForEveryProcessToExit(started: SeenProcess[]): Promise<void> {
+  await waitFor('every process npm start started to exit', () => !started.some(isRunning), {
+    timeoutMs: 15_000,
+    describe: () =>
+      `still running: ${started
+        .filter(isRunning)
+        .map((p) => p.pid)
+        .join(', ')}`,
+  });
+}
+
 /** What each kind of printed command must answer, recognised by its route. */
 function expectedShape(command: string): { route: string; fields: string[] } {
   const shapes = [
@@ -106,19 +143,11 @@ function expectedShape(command: string): { route: string; fields: string[] } {
 
 /** `npm start` as a user runs it (`startStackInCopy`); every `curl` line its banner prints is run as pasted, by bash. */
 describe('npm start (the start script in its own process)', () => {
-  let stack: RunningStack;
-  /** Every process the script started, so that a failed test still leaves none behind. */
-  let started: SeenProcess[] = [];
-
-  beforeAll(async () => {
-    stack = await startStackInCopy();
-    started = stack.started;
-  }, 150_000);
-
-  afterAll(() => removeStack(stack, started));
+  const npmStart = useStackInCopy();
 
   it('prints a curl line for each protocol, and every printed curl line works as pasted', async () => {
     // Prepare
+    const { stack } = npmStart;
     const commands = stack
       .output()
       .split('\n')
@@ -164,10 +193,11 @@ describe('npm start (the start script in its own process)', () => {
   });
 
   it('stops itself and every process it started on Ctrl-C', async () => {
-    // Prepare
+    // Prepare: the processes started since the banner count too
+    const { stack } = npmStart;
     const pid = stack.start.pid as number;
-    const known = new Set(started.map((p) => p.pid));
-    started = [...started, ...descendantsOf(pid).filter((p) => !known.has(p.pid))];
+    const known = new Set(npmStart.started.map((p) => p.pid));
+    npmStart.started = [...npmStart.started, ...descendantsOf(pid).filter((p) => !known.has(p.pid))];
     const exited = new Promise<number | null>((resolve) => stack.start.once('exit', (code) => resolve(code)));
 
     // Act: what a terminal does on Ctrl-C, SIGINT to the whole foreground process group
@@ -175,33 +205,19 @@ describe('npm start (the start script in its own process)', () => {
     const code = await exited;
 
     // Assess
-    expect(started.length).toBeGreaterThanOrEqual(2); // Azurite and the Functions host at least
+    expect(npmStart.started.length).toBeGreaterThanOrEqual(2); // Azurite and the Functions host at least
     expect(code).toBe(0);
     expect(stack.output()).toContain('SIGINT received: stopping the local stack');
-    await waitFor('every process npm start started to exit', () => !started.some(isRunning), {
-      timeoutMs: 15_000,
-      describe: () =>
-        `still running: ${started
-          .filter(isRunning)
-          .map((p) => p.pid)
-          .join(', ')}`,
-    });
+    await waitForEveryProcessToExit(npmStart.started);
   });
 });
 
 describe('npm start stopped with Ctrl-C twice (the second before the first has stopped everything)', () => {
-  let stack: RunningStack;
-  let started: SeenProcess[] = [];
-
-  beforeAll(async () => {
-    stack = await startStackInCopy();
-    started = stack.started;
-  }, 150_000);
-
-  afterAll(() => removeStack(stack, started));
+  const npmStart = useStackInCopy();
 
   it('stops at once and leaves no process behind, Azurite in its own process group included', async () => {
     // Prepare
+    const { stack } = npmStart;
     const pid = stack.start.pid as number;
     const exited = new Promise<void>((resolve) => stack.start.once('exit', () => resolve()));
 
@@ -220,14 +236,7 @@ describe('npm start stopped with Ctrl-C twice (the second before the first has s
     await exited;
 
     // Assess
-    expect(started.length).toBeGreaterThanOrEqual(2);
-    await waitFor('every process npm start started to exit', () => !started.some(isRunning), {
-      timeoutMs: 15_000,
-      describe: () =>
-        `still running: ${started
-          .filter(isRunning)
-          .map((p) => p.pid)
-          .join(', ')}`,
-    });
+    expect(npmStart.started.length).toBeGreaterThanOrEqual(2);
+    await waitForEveryProcessToExit(npmStart.started);
   });
 });
