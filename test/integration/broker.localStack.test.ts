@@ -6,6 +6,7 @@ import { AzureClients } from '../../shared/azureClients';
 import { type BrokerModule, createBrokerModule } from '../../shared/broker/module';
 import { loadConfig } from '../../shared/config';
 import type { ModuleRoot } from '../../shared/services';
+import { type TestClient, testClientOf } from '../fakes/broker/buildTestBroker';
 import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { runMsiClient } from '../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
@@ -37,7 +38,7 @@ describe('Token broker on the local stack', () => {
   const logs: string[] = [];
   const scoring: Record<string, string> = {};
   let restoreEnv: () => void = () => undefined;
-  let client: { id: string; primary: string; secondary: string };
+  let client: TestClient;
 
   beforeAll(async () => {
     [emulators, azurite] = await Promise.all([withEmulators(), startAzurite()]);
@@ -87,7 +88,7 @@ describe('Token broker on the local stack', () => {
       allowedScopes: ['int-token', 'int-aad', 'int-key', 'https://ml.azure.com'],
       keyAccess: true,
     });
-    client = { id: created.client.id, primary: created.primarySecret, secondary: created.secondarySecret };
+    client = testClientOf(created);
   });
 
   afterAll(async () => {

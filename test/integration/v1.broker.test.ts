@@ -4,6 +4,7 @@ import { AzureClients } from '../../shared/azureClients';
 import { type BrokerModule, createBrokerModule } from '../../shared/broker/module';
 import { loadConfig } from '../../shared/config';
 import type { ModuleRoot } from '../../shared/services';
+import { type TestClient, testClientOf } from '../fakes/broker/buildTestBroker';
 import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { runMsiClient, runOAuthClient } from '../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
@@ -37,7 +38,7 @@ describe('v1 service tokens through the broker on the local stack', () => {
   let served: ServedBroker;
   let clock: FakeClock;
   let scoringUri: string;
-  let client: { id: string; primary: string; secondary: string };
+  let client: TestClient;
   const telemetry = new CapturingTelemetry();
   const logs: string[] = [];
   let restoreEnv: () => void = () => undefined;
@@ -86,7 +87,7 @@ describe('v1 service tokens through the broker on the local stack', () => {
       displayName: 'Legacy v1 client',
       allowedScopes: ['aks-token', 'aks-keyonly'],
     });
-    client = { id: created.client.id, primary: created.primarySecret, secondary: created.secondarySecret };
+    client = testClientOf(created);
   });
 
   afterAll(async () => {

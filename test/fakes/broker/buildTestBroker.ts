@@ -1,4 +1,5 @@
 import { AzureClients } from '../../../shared/azureClients';
+import type { CreatedBrokerClient } from '../../../shared/broker/BrokerClientAdminService';
 import { type BrokerModule, createBrokerModule } from '../../../shared/broker/module';
 import { loadConfig } from '../../../shared/config';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
@@ -13,6 +14,18 @@ import { InMemoryEndpointLookup, testEndpoint } from './InMemoryEndpointLookup';
 
 /** The pepper the test broker uses (so secret-scan tests can look for it). */
 export const TEST_PEPPER = 'test-pepper-0123456789-abcdefghijklmnopqrstuvwxyz';
+
+/** A broker client as a test uses it: its id and the two secrets it was created with. */
+export interface TestClient {
+  readonly id: string;
+  readonly primary: string;
+  readonly secondary: string;
+}
+
+/** The test's view of what the admin service answered on create. */
+export function testClientOf(created: CreatedBrokerClient): TestClient {
+  return { id: created.client.id, primary: created.primarySecret, secondary: created.secondarySecret };
+}
 
 /** A broker module over fakes, with handles on every fake. */
 export interface TestBroker {
@@ -31,7 +44,7 @@ export interface TestBroker {
   /** Formatted log lines. */
   logs: string[];
   /** Creates a client through the admin service; returns its id and secrets. */
-  addClient(fields?: Record<string, unknown>): Promise<{ id: string; primary: string; secondary: string }>;
+  addClient(fields?: Record<string, unknown>): Promise<TestClient>;
 }
 
 /**
@@ -83,15 +96,15 @@ export function buildTestBroker(
     logSink: log.sink,
   });
   let n = 0;
-  const addClient = async (fields: Record<string, unknown> = {}) => {
-    const created = await module.admin.create({
-      id: `client-${++n}`,
-      displayName: `Client ${n}`,
-      allowedScopes: ['demo-token'],
-      ...fields,
-    });
-    return { id: created.client.id, primary: created.primarySecret, secondary: created.secondarySecret };
-  };
+  const addClient = async (fields: Record<string, unknown> = {}) =>
+    testClientOf(
+      await module.admin.create({
+        id: `client-${++n}`,
+        displayName: `Client ${n}`,
+        allowedScopes: ['demo-token'],
+        ...fields,
+      }),
+    );
   return {
     module,
     clock,

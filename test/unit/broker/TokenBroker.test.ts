@@ -8,7 +8,7 @@ import {
   UpstreamUnavailableError,
 } from '../../../shared/broker/errors';
 import { DependencyUnavailableError } from '../../../shared/errors';
-import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
+import { buildTestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
 
 describe('Class: TokenBroker', () => {
@@ -181,7 +181,7 @@ describe('Class: TokenBroker', () => {
       const t = buildTestBroker();
       const limited = await t.addClient({ rateLimitPerMinute: 3 });
       const other = await t.addClient();
-      const vend = (c: { id: string; primary: string }) =>
+      const vend = (c: TestClient) =>
         t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
       for (let i = 0; i < 3; i++) await vend(limited);
 

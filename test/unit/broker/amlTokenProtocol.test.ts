@@ -1,6 +1,6 @@
 import { HttpRequest } from '@azure/functions';
 
-import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { buildTestBroker, type TestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { basicAuth, jsonOf } from '../../support/httpParts';
 import { settle } from '../../support/waitFor';
 
@@ -15,7 +15,7 @@ function post(id: string, headers: Record<string, string> = {}, query = ''): Htt
 
 describe('Class: AmlTokenProtocol', () => {
   let t: TestBroker;
-  let c: { id: string; primary: string; secondary: string };
+  let c: TestClient;
   beforeEach(async () => {
     t = buildTestBroker();
     c = await t.addClient({ allowedScopes: ['demo-token'] });

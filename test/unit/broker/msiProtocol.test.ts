@@ -1,6 +1,6 @@
 import { HttpRequest } from '@azure/functions';
 
-import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { buildTestBroker, type TestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { jsonOf } from '../../support/httpParts';
 
 function get(query: string, headers: Record<string, string> = {}): HttpRequest {
@@ -9,7 +9,7 @@ function get(query: string, headers: Record<string, string> = {}): HttpRequest {
 
 describe('Class: MsiTokenProtocol', () => {
   let t: TestBroker;
-  let c: { id: string; primary: string; secondary: string };
+  let c: TestClient;
   beforeEach(async () => {
     t = buildTestBroker();
     c = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });

@@ -1,6 +1,6 @@
 import { HttpRequest, type HttpResponseInit } from '@azure/functions';
 
-import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { buildTestBroker, type TestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { basicAuth, jsonOf } from '../../support/httpParts';
 
 function post(body: string, headers: Record<string, string> = {}): HttpRequest {
@@ -15,7 +15,7 @@ const header = (r: HttpResponseInit, name: string) => (r.headers as Record<strin
 
 describe('Class: OAuthTokenProtocol', () => {
   let t: TestBroker;
-  let c: { id: string; primary: string; secondary: string };
+  let c: TestClient;
   beforeEach(async () => {
     t = buildTestBroker();
     c = await t.addClient({ allowedScopes: ['demo-token'] });

@@ -1,4 +1,4 @@
-import { buildTestBroker, type TestBroker } from '../../fakes/broker/buildTestBroker';
+import { buildTestBroker, type TestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import {
   runDefaultCredentialClient,
   runMsiClient,
@@ -9,7 +9,7 @@ import { serveBroker, type ServedBroker } from '../../fakes/broker/serveBroker';
 describe('Protocols with off-the-shelf clients', () => {
   let t: TestBroker;
   let served: ServedBroker;
-  let c: { id: string; primary: string; secondary: string };
+  let c: TestClient;
 
   beforeAll(async () => {
     t = buildTestBroker({}, { startMs: Date.now() });
