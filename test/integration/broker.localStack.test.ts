@@ -12,7 +12,12 @@ import { runMsiClient } from '../fakes/broker/offTheShelfClients';
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
 import { CapturingTelemetry } from '../fakes/capture';
 import { FakeClock } from '../fakes/FakeClock';
-import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import {
+  INTEGRATION_PEPPER,
+  standInSettings,
+  useEmulatorIdentity,
+  withEmulators,
+} from '../support/emulators';
 import { basicAuth, jsonOf } from '../support/httpParts';
 import { sleep } from '../support/waitFor';
 
@@ -23,7 +28,6 @@ import { sleep } from '../support/waitFor';
  */
 const SUB = '00000000-0000-0000-0000-0000000000b1';
 const WS = { subscriptionId: SUB, resourceGroup: 'rg-broker', workspace: 'ws-broker' };
-const PEPPER = 'integration-pepper-0123456789abcdefghijklmnop';
 
 jest.setTimeout(60_000);
 
@@ -52,14 +56,7 @@ describe('Token broker on the local stack', () => {
     ] as const) {
       scoring[name] = control.addOnlineEndpoint({ ...WS, name, authMode }).scoringUri;
     }
-    config = loadConfig({
-      AzureWebJobsStorage: azurite.connectionString,
-      KEY_VAULT_URL: emulators.url,
-      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      ARM_ENDPOINT: emulators.url,
-      BROKER_SECRET_PEPPER: PEPPER,
-      TABLE_PREFIX: `brk${Date.now() % 100000}`,
-    });
+    config = loadConfig(standInSettings(emulators, azurite, 'brk'));
     clock = new FakeClock(Date.now());
     clients = new AzureClients(config);
     const root: ModuleRoot = { config, clients, telemetry: new CapturingTelemetry(), clock };
@@ -240,7 +237,7 @@ describe('Token broker on the local stack', () => {
       client.secondary,
       other.primarySecret,
       other.secondarySecret,
-      PEPPER,
+      INTEGRATION_PEPPER,
     ]) {
       expect(stored).not.toContain(secret);
     }

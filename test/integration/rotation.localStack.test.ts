@@ -11,7 +11,7 @@ import type { RotationJournal } from '../../shared/rotation/RotationJournal';
 import { noopTelemetry } from '../../shared/telemetry';
 import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
 import { CrashError } from '../fakes/rotation/FaultPlan';
-import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { standInSettings, useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { standInVaultClient, startProbeClient } from '../support/probeClient';
 import { sleep, waitFor } from '../support/waitFor';
 
@@ -105,12 +105,7 @@ describe('Rotation on the local stack', () => {
     emulators.control.addWorkspace(WS);
     emulators.control.setRegenerateDelayMs(50);
     config = loadConfig({
-      AzureWebJobsStorage: azurite.connectionString,
-      KEY_VAULT_URL: emulators.url,
-      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      ARM_ENDPOINT: emulators.url,
-      BROKER_SECRET_PEPPER: 'integration-pepper-0123456789abcdefghijklmnop',
-      TABLE_PREFIX: `rot${Date.now() % 100000}`,
+      ...standInSettings(emulators, azurite, 'rot'),
       ROTATION_PERIOD_HOURS: '1',
       ROTATION_GRACE_HOURS: '0',
       ROTATION_MIN_GRACE_HOURS: '0',

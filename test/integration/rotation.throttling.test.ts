@@ -5,7 +5,7 @@ import { loadConfig } from '../../shared/config';
 import { createRotationModule } from '../../shared/rotation/module';
 import { noopTelemetry } from '../../shared/telemetry';
 import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
-import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { standInSettings, useEmulatorIdentity, withEmulators } from '../support/emulators';
 
 /**
  * Rotation under sustained ARM write throttling, through the real SDK clients and the ARM write gate:
@@ -40,12 +40,7 @@ describe('Rotation under ARM write throttling', () => {
     // against a bucket of 2 refilled 1/s, so ARM answers 429 most of the time. Without the gate, ten
     // writers retrying on their own (3 × 4 tries, 1 s apart) over one token a second lose that race.
     const config = loadConfig({
-      AzureWebJobsStorage: azurite.connectionString,
-      KEY_VAULT_URL: emulators.url,
-      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      ARM_ENDPOINT: emulators.url,
-      BROKER_SECRET_PEPPER: 'integration-pepper-0123456789abcdefghijklmnop',
-      TABLE_PREFIX: `thr${Date.now() % 100000}`,
+      ...standInSettings(emulators, azurite, 'thr'),
       ROTATION_GRACE_HOURS: '0',
       ROTATION_MIN_GRACE_HOURS: '0',
       ROTATION_TEST_TIMEOUT_SECONDS: '30',

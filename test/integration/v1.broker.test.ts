@@ -10,7 +10,12 @@ import { runMsiClient, runOAuthClient } from '../fakes/broker/offTheShelfClients
 import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
 import { CapturingTelemetry } from '../fakes/capture';
 import { FakeClock } from '../fakes/FakeClock';
-import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import {
+  INTEGRATION_PEPPER,
+  standInSettings,
+  useEmulatorIdentity,
+  withEmulators,
+} from '../support/emulators';
 import { basicAuth } from '../support/httpParts';
 import { sleep } from '../support/waitFor';
 
@@ -25,7 +30,6 @@ const WS = {
   workspace: 'ws-v1b',
 };
 const REGION = 'westus2';
-const PEPPER = 'integration-pepper-0123456789abcdefghijklmnop';
 
 jest.setTimeout(90_000);
 
@@ -63,13 +67,8 @@ describe('v1 service tokens through the broker on the local stack', () => {
     }));
     emulators.control.addV1Service({ ...WS, name: 'aks-keyonly', computeType: 'AKS' });
     config = loadConfig({
-      AzureWebJobsStorage: azurite.connectionString,
-      KEY_VAULT_URL: emulators.url,
-      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      ARM_ENDPOINT: emulators.url,
+      ...standInSettings(emulators, azurite, 'v1b'),
       V1_MMS_HOST_TEMPLATE: `${emulators.url}/mms/{region}`,
-      BROKER_SECRET_PEPPER: PEPPER,
-      TABLE_PREFIX: `v1b${Date.now() % 100000}`,
     });
     clock = new FakeClock(Date.now());
     clients = new AzureClients(config);
@@ -211,7 +210,7 @@ describe('v1 service tokens through the broker on the local stack', () => {
       true,
     );
     const stored = JSON.stringify([rows, logs, telemetry.text()]);
-    for (const secret of [token, client.primary, client.secondary, PEPPER])
+    for (const secret of [token, client.primary, client.secondary, INTEGRATION_PEPPER])
       expect(stored).not.toContain(secret);
     expect(stored).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
   });

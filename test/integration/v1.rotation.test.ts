@@ -9,7 +9,7 @@ import type { RotationJob } from '../../shared/rotation/RotationJob';
 import { noopTelemetry } from '../../shared/telemetry';
 import { V1RuleError } from '../../shared/v1/v1Rules';
 import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
-import { useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { standInSettings, useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { standInVaultClient, startProbeClient } from '../support/probeClient';
 import { sleep } from '../support/waitFor';
 
@@ -74,13 +74,8 @@ describe('v1 web service rotation on the local stack', () => {
     emulators.control.addWorkspace({ ...WS, location: REGION });
     emulators.control.setRegenerateDelayMs(50);
     config = loadConfig({
-      AzureWebJobsStorage: azurite.connectionString,
-      KEY_VAULT_URL: emulators.url,
-      KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
-      ARM_ENDPOINT: emulators.url,
+      ...standInSettings(emulators, azurite, 'v1r'),
       V1_MMS_HOST_TEMPLATE: `${emulators.url}/mms/{region}`,
-      BROKER_SECRET_PEPPER: 'integration-pepper-0123456789abcdefghijklmnop',
-      TABLE_PREFIX: `v1r${Date.now() % 100000}`,
       ROTATION_PERIOD_HOURS: '1',
       ROTATION_GRACE_HOURS: '0',
       ROTATION_MIN_GRACE_HOURS: '0',

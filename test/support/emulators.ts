@@ -1,3 +1,4 @@
+import type { RunningAzurite } from '../../local/azurite';
 import { ensureLocalCertificate } from '../../local/certs';
 import { type RunningEmulators, startEmulators } from '../../local/emulators';
 
@@ -10,6 +11,29 @@ export async function withEmulators(
 ): Promise<RunningEmulators> {
   const cert = await ensureLocalCertificate('.local/certs');
   return startEmulators({ port: 0, certPath: cert.certPath, keyPath: cert.keyPath, ...options });
+}
+
+/** The pepper of the in-process integration apps (a test may look for it where it must not appear). */
+export const INTEGRATION_PEPPER = 'integration-pepper-0123456789abcdefghijklmnop';
+
+/**
+ * The settings that point an app built in the test process at the stand-ins: Key Vault and ARM at the
+ * emulators (their certificate names no vault.azure.net host, so the challenge check is off), storage on
+ * Azurite. Tables get `tablePrefix` and a number of this run, so runs on one Azurite never share a table.
+ */
+export function standInSettings(
+  emulators: RunningEmulators,
+  azurite: RunningAzurite,
+  tablePrefix: string,
+): Record<string, string> {
+  return {
+    AzureWebJobsStorage: azurite.connectionString,
+    KEY_VAULT_URL: emulators.url,
+    KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: 'true',
+    ARM_ENDPOINT: emulators.url,
+    BROKER_SECRET_PEPPER: INTEGRATION_PEPPER,
+    TABLE_PREFIX: `${tablePrefix}${Date.now() % 100000}`,
+  };
 }
 
 /** A minimal HTTPS client for contract tests: plain `fetch` with the local CA trusted through NODE_EXTRA_CA_CERTS. */
