@@ -66,6 +66,9 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
+/** A purge interval longer than any clock's time since the epoch: no write ever starts a purge. */
+const NO_LAZY_PURGE_MS = 1e15;
+
 describe('Class: TableProcessedEventStore (Azurite)', () => {
   let storage: Storage;
   let table: TableClient;
@@ -80,15 +83,19 @@ describe('Class: TableProcessedEventStore (Azurite)', () => {
   }, 60_000);
   afterAll(async () => storage.stop());
 
-  it('records an event once, sees the duplicate, and survives concurrent inserts of the same id', async () => {
-    // Prepare
-    const now = Date.parse('2026-11-23T12:00:00Z');
-    const store = new TableProcessedEventStore({
+  /** The store on this suite's table with its clock stopped at `now`; it purges only when a test calls purgeOlderThan. */
+  const storeAt = (now: number) =>
+    new TableProcessedEventStore({
       table,
       clock: { now: () => now },
       logger: silentLogger,
-      purgeIntervalMs: 1e15,
+      purgeIntervalMs: NO_LAZY_PURGE_MS,
     });
+
+  it('records an event once, sees the duplicate, and survives concurrent inserts of the same id', async () => {
+    // Prepare
+    const now = Date.parse('2026-11-23T12:00:00Z');
+    const store = storeAt(now);
     const record = {
       id: 'evt/1?#',
       type: 'Microsoft.KeyVault.SecretNearExpiry',
@@ -112,12 +119,7 @@ describe('Class: TableProcessedEventStore (Azurite)', () => {
   it('purges rows of days older than the cutoff and keeps the rest', async () => {
     // Prepare
     const now = Date.parse('2026-11-23T12:00:00Z');
-    const store = new TableProcessedEventStore({
-      table,
-      clock: { now: () => now },
-      logger: silentLogger,
-      purgeIntervalMs: 1e15,
-    });
+    const store = storeAt(now);
     await store.markProcessed({
       id: 'old',
       type: 'T',
