@@ -17,16 +17,20 @@ const unusedTable = {
   createTable: async () => Promise.reject(new Error('table not expected')),
 } as unknown as TableClient;
 
+/** A registry serving ENDPOINTS_FILE only, whose `endpoints.json` reads as `text`; touching the table fails. */
+const fileRegistry = (text: string) =>
+  new TableEndpointRegistry({
+    table: unusedTable,
+    rules,
+    endpointsFile: 'endpoints.json',
+    now: () => '2026-01-01T00:00:00.000Z',
+    readText: async () => text,
+  });
+
 describe('Class: TableEndpointRegistry', () => {
   it('serves ENDPOINTS_FILE entries read-only', async () => {
     // Prepare
-    const registry = new TableEndpointRegistry({
-      table: unusedTable,
-      rules,
-      endpointsFile: 'endpoints.json',
-      now: () => '2026-01-01T00:00:00.000Z',
-      readText: async () => JSON.stringify({ endpoints: [{ id: 'file-one', arm }] }),
-    });
+    const registry = fileRegistry(JSON.stringify({ endpoints: [{ id: 'file-one', arm }] }));
 
     // Act
     const found = await registry.get('file-one');
@@ -39,20 +43,20 @@ describe('Class: TableEndpointRegistry', () => {
   });
 
   it('names every bad entry and field of a bad file', async () => {
-    const registry = new TableEndpointRegistry({
-      table: unusedTable,
-      rules,
-      endpointsFile: 'endpoints.json',
-      now: () => '',
-      readText: async () =>
-        JSON.stringify([
-          { id: 'ok-one', arm },
-          { id: 'ok-one', arm },
-          { id: 'x', arm, gracePeriodHours: 1 },
-          { id: 'ok-two', arm, secretName: 'OK-ONE-KEY' },
-        ]),
-    });
+    // Prepare: an id given twice, a grace below the minimum, and another entry's secret name (Key Vault ignores case)
+    const registry = fileRegistry(
+      JSON.stringify([
+        { id: 'ok-one', arm },
+        { id: 'ok-one', arm },
+        { id: 'x', arm, gracePeriodHours: 1 },
+        { id: 'ok-two', arm, secretName: 'OK-ONE-KEY' },
+      ]),
+    );
+
+    // Act
     const error = await registry.get('ok-one').catch((e: unknown) => e);
+
+    // Assess
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues.map((i) => i.field)).toEqual([
       'ENDPOINTS_FILE[1].id',
@@ -86,14 +90,14 @@ describe('Class: TableEndpointRegistry', () => {
   });
 
   it('says a file that is not JSON is not JSON', async () => {
-    const registry = new TableEndpointRegistry({
-      table: unusedTable,
-      rules,
-      endpointsFile: 'endpoints.json',
-      now: () => '',
-      readText: async () => '[{ "id": "one", }]',
-    });
+    // Prepare
+    const registry = fileRegistry('[{ "id": "one", }]');
+
+    // Act
     const error = await registry.get('one').catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues).toEqual([
       { field: 'ENDPOINTS_FILE', message: 'cannot be read as JSON (SyntaxError)' },
     ]);
