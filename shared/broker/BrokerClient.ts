@@ -1,3 +1,5 @@
+import type { Page, PageRequest } from '../listPages';
+
 /**
  * Broker clients: callers that cannot use Microsoft Entra ID and authenticate to the broker with a
  * broker-issued secret instead. Two secrets (primary, secondary) let a client roll its own credential
@@ -47,6 +49,11 @@ export interface BrokerClientRegistry {
   get(id: string): Promise<BrokerClientRecord | undefined>;
   /** Every client, in id order. */
   list(): Promise<BrokerClientRecord[]>;
+  /**
+   * One page of clients in id order as Table storage orders keys (code point by code point): the ids
+   * after `request.after`, at most `request.top` of them. Only a page without `after` is the last.
+   */
+  listPage(request: PageRequest): Promise<Page<BrokerClientRecord>>;
   /** Stores a new client; `ConflictError` when the id is taken. */
   create(record: BrokerClientRecord): Promise<void>;
   /**

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import { NotFoundError } from '../errors';
+import type { Page, PageRequest } from '../listPages';
 import type { Logger } from '../logging';
 import { retryWhileStale } from '../optimisticChange';
 import {
@@ -78,6 +79,12 @@ export class BrokerClientAdminService {
   /** Every client, without secrets or hashes. */
   async list(): Promise<BrokerClientView[]> {
     return (await this.options.registry.list()).map(toClientView);
+  }
+
+  /** One page of clients in id order, without secrets or hashes (the admin API's list). */
+  async listPage(request: PageRequest): Promise<Page<BrokerClientView>> {
+    const page = await this.options.registry.listPage(request);
+    return { ...page, items: page.items.map(toClientView) };
   }
 
   /** One client, without secrets or hashes; `NotFoundError` when absent. */

@@ -2,7 +2,10 @@ import type { TableClient, TableEntity, TableEntityResult } from '@azure/data-ta
 
 import { createTableOnce } from '../createOnce';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
+import type { Page, PageRequest } from '../listPages';
 import { statusOf } from '../networkErrors';
+import { sdk } from '../sdk';
+import { readRowsPage } from '../tablePages';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
 import { ClientChangedError } from './errors';
 
@@ -12,7 +15,7 @@ export interface TableBrokerClientRegistryOptions {
   table: TableClient;
 }
 
-/** Every client row lives in one partition: the set is small and listed whole by the admin API. */
+/** Every client row lives in one partition, which the admin API lists a page at a time. */
 const PARTITION = 'client';
 
 type Row = Record<string, unknown>;
@@ -52,6 +55,23 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
       throw unavailable(error);
     }
     return records.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async listPage({ top, after }: PageRequest): Promise<Page<BrokerClientRecord>> {
+    await this.ensureTable();
+    const { odata } = sdk.tables();
+    const filter =
+      after === undefined
+        ? odata`PartitionKey eq ${PARTITION}`
+        : odata`PartitionKey eq ${PARTITION} and RowKey gt ${after}`;
+    try {
+      const { rows, more } = await readRowsPage<Row>(this.options.table, filter, top);
+      const items = rows.map(fromRow);
+      const last = items.at(-1);
+      return more && last ? { items, after: last.id } : { items };
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 
   async create(record: BrokerClientRecord): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Page, PageRequest } from '../listPages';
 import type { ManagedEndpoint } from './ManagedEndpoint';
 
 /** An endpoint as read for a change; `version` (the row's ETag) is what `replace` is conditional on. */
@@ -20,6 +21,12 @@ export interface EndpointRegistry {
   getVersioned(id: string): Promise<VersionedEndpoint | undefined>;
   /** Every endpoint, file-declared ones included, sorted by id. */
   list(): Promise<readonly ManagedEndpoint[]>;
+  /**
+   * One page of endpoints, file-declared ones included, in id order as Table storage orders keys
+   * (code point by code point): the ids after `request.after`, at most `request.top` of them. A page
+   * may hold fewer while more follow; only a page without `after` is the last.
+   */
+  listPage(request: PageRequest): Promise<Page<ManagedEndpoint>>;
   /** The endpoint whose main secret is `secretName`, compared as Key Vault does (ignoring case). */
   findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined>;
   /**

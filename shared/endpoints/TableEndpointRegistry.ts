@@ -1,6 +1,7 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { createTableOnce } from '../createOnce';
+import type { Page, PageRequest } from '../listPages';
 import { createLogger, type Logger } from '../logging';
 import { statusOf } from '../networkErrors';
 import { retryWhileStale } from '../optimisticChange';
@@ -11,6 +12,7 @@ import {
   EndpointReadOnlyError,
 } from '../rotation/errors';
 import { sdk } from '../sdk';
+import { readRowsPage } from '../tablePages';
 import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
 import { readEndpointsFile } from './endpointsFile';
 import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
@@ -53,7 +55,7 @@ export interface TableEndpointRegistryOptions {
   readText?: (path: string) => Promise<string>;
   /** Time stamped on file entries without createdAt. */
   now: () => string;
-  /** Where `list` reports a row it skipped. @default the console */
+  /** Where `list` and `listPage` report a row they skipped. @default the console */
   logger?: Logger;
 }
 
@@ -104,15 +106,39 @@ export class TableEndpointRegistry implements EndpointRegistry {
     for await (const row of rows) {
       if (all.has(row.rowKey)) continue;
       // One row edited by hand must not fail the listing, and with it the timer's whole round.
-      const endpoint = readable(row);
+      const endpoint = this.readable(row, 'list');
       if (endpoint) all.set(row.rowKey, endpoint);
-      else
-        (this.options.logger ?? createLogger('EndpointRegistry')).warn('list => row skipped, unreadable', {
-          endpointId: row.rowKey,
-          why: 'its endpoint column is not the JSON of an endpoint',
-        });
     }
     return [...all.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * At most `top` table rows after `after`, merged with the file entries in the key range those rows
+   * cover: while rows are left in the table, a file entry past the last row read waits for the page
+   * that reads the table that far, so no row sorts between two entries of different pages unseen.
+   */
+  async listPage({ top, after }: PageRequest): Promise<Page<ManagedEndpoint>> {
+    const declared = await this.declared();
+    const table = await this.table();
+    const { odata } = sdk.tables();
+    const filter =
+      after === undefined
+        ? odata`PartitionKey eq ${PARTITION} and RowKey lt ${CLAIM_PREFIX}`
+        : odata`PartitionKey eq ${PARTITION} and RowKey gt ${after} and RowKey lt ${CLAIM_PREFIX}`;
+    const { rows, more } = await readRowsPage<EndpointEntity>(table, filter, top);
+    const readTo = more ? rows.at(-1)?.rowKey : undefined;
+    const inRange = (id: string): boolean =>
+      (after === undefined || id > after) && (readTo === undefined || id <= readTo);
+    const found = [...declared.values()].filter((e) => inRange(e.id));
+    for (const row of rows) {
+      if (declared.has(row.rowKey)) continue;
+      const endpoint = this.readable(row, 'listPage');
+      if (endpoint) found.push(endpoint);
+    }
+    // Code point order, as Table storage orders keys (localeCompare would not match the next page's filter).
+    const items = found.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, top);
+    if (found.length > top) return { items, after: items[items.length - 1]!.id };
+    return readTo === undefined ? { items } : { items, after: readTo };
   }
 
   /**
@@ -201,6 +227,20 @@ export class TableEndpointRegistry implements EndpointRegistry {
         }
       },
     );
+  }
+
+  /** The row's endpoint; undefined, and the row named in a warning, when it cannot be read. */
+  private readable(row: EndpointEntity, operation: string): ManagedEndpoint | undefined {
+    const endpoint = readable(row);
+    if (!endpoint)
+      (this.options.logger ?? createLogger('EndpointRegistry')).warn(
+        `${operation} => row skipped, unreadable`,
+        {
+          endpointId: row.rowKey,
+          why: 'its endpoint column is not the JSON of an endpoint',
+        },
+      );
+    return endpoint;
   }
 
   /** The table, once `id` is known not to be a file entry. */

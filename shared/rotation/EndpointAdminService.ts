@@ -5,6 +5,7 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
+import type { Page, PageRequest } from '../listPages';
 import { retryWhileStale } from '../optimisticChange';
 import { V1RuleError } from '../v1/v1Rules';
 import type { EndpointKeyClient } from './EndpointKeyClient';
@@ -62,6 +63,11 @@ export class EndpointAdminService {
   /** Every endpoint. */
   async list(): Promise<readonly ManagedEndpoint[]> {
     return this.options.registry.list();
+  }
+
+  /** One page of endpoints in id order (the admin API's list). */
+  async listPage(request: PageRequest): Promise<Page<ManagedEndpoint>> {
+    return this.options.registry.listPage(request);
   }
 
   /**

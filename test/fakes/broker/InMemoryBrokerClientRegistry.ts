@@ -1,12 +1,15 @@
 import type { BrokerClientRecord, BrokerClientRegistry } from '../../../shared/broker/BrokerClient';
 import { ClientChangedError } from '../../../shared/broker/errors';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../../../shared/errors';
+import type { Page, PageRequest } from '../../../shared/listPages';
 import { Gate } from '../../support/Gate';
+import { keyPage } from '../keyPage';
 
 /**
  * Broker clients in a map, each stored with a version like a Table row's ETag; `failing` simulates a
  * storage outage, a closed `answers` gate answers that do not arrive (read, then held); `reads` counts `get` calls; `beforeUpdate` runs inside the next update, before its
- * version check (another admin call landing in between).
+ * version check (another admin call landing in between); `serverPageLimit` makes `listPage` answer
+ * shorter pages than asked for, as Table storage may.
  */
 export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   readonly records = new Map<string, BrokerClientRecord>();
@@ -14,6 +17,7 @@ export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   readonly answers = new Gate();
   reads = 0;
   beforeUpdate: (() => Promise<void>) | undefined;
+  serverPageLimit = Infinity;
   private versions = 0;
 
   async get(id: string): Promise<BrokerClientRecord | undefined> {
@@ -26,6 +30,10 @@ export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   async list(): Promise<BrokerClientRecord[]> {
     this.check();
     return [...this.records.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+  async listPage(request: PageRequest): Promise<Page<BrokerClientRecord>> {
+    this.check();
+    return keyPage(this.records.values(), request, this.serverPageLimit);
   }
   async create(record: BrokerClientRecord): Promise<void> {
     this.check();

@@ -1,21 +1,25 @@
 import type { EndpointRegistry, VersionedEndpoint } from '../../../shared/endpoints/EndpointRegistry';
 import { type ManagedEndpoint, secretIdentity } from '../../../shared/endpoints/ManagedEndpoint';
+import type { Page, PageRequest } from '../../../shared/listPages';
 import {
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointReadOnlyError,
 } from '../../../shared/rotation/errors';
+import { keyPage } from '../keyPage';
 
 /**
  * The endpoint registry in memory, each endpoint stored with a version like a Table row's ETag. Ids in
  * `readOnly` behave like ENDPOINTS_FILE entries; `beforeReplace` runs inside the next replace, before
- * its version check (another write landing in between).
+ * its version check (another write landing in between). `serverPageLimit` makes `listPage` answer
+ * shorter pages than asked for, as Table storage may.
  */
 export class InMemoryEndpointRegistry implements EndpointRegistry {
   readonly endpoints = new Map<string, ManagedEndpoint>();
   readonly readOnly = new Set<string>();
   beforeReplace: (() => Promise<void>) | undefined;
+  serverPageLimit = Infinity;
   private readonly versions = new Map<string, string>();
   private writes = 0;
 
@@ -30,6 +34,10 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
 
   async list(): Promise<readonly ManagedEndpoint[]> {
     return [...this.endpoints.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async listPage(request: PageRequest): Promise<Page<ManagedEndpoint>> {
+    return keyPage(this.endpoints.values(), request, this.serverPageLimit);
   }
 
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {

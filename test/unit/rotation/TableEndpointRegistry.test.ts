@@ -8,6 +8,7 @@ import { ConfigError } from '../../../shared/errors';
 import { createLogger, silentLogger } from '../../../shared/logging';
 import { EndpointReadOnlyError } from '../../../shared/rotation/errors';
 import { RotationScheduler } from '../../../shared/rotation/RotationScheduler';
+import { PagedTable } from '../../fakes/PagedTable';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
 const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
@@ -156,5 +157,94 @@ describe('Class: TableEndpointRegistry (an unreadable row)', () => {
         /^warn EndpointRegistry => list => row skipped, unreadable endpointId=not-an-object/,
       ),
     ]);
+  });
+});
+
+describe('Class: TableEndpointRegistry (Method: listPage)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+  const tableIds = Array.from({ length: 23 }, (_, i) => `ep-${String(i * 2).padStart(2, '0')}`);
+  // Between, before and after the table's ids, and one that shadows a row (the file entry wins).
+  const fileIds = ['aa-first', 'ep-05', 'ep-20', 'zz-last'];
+
+  function registryOver(table: PagedTable, lines: string[] = []): TableEndpointRegistry {
+    for (const id of tableIds) {
+      const endpoint = valid(id);
+      table.add({ partitionKey: 'endpoint', rowKey: id, endpoint: JSON.stringify(endpoint), secretName: id });
+      // The secret-name claim beside each row, which a page must never show.
+      table.add({ partitionKey: 'endpoint', rowKey: `~secret~${id}-key`, endpointId: id });
+    }
+    table.add({ partitionKey: 'endpoint', rowKey: 'ep-07', endpoint: '{"id": ', secretName: 'ep-07-key' });
+    table.add({ partitionKey: 'other', rowKey: 'ep-99', endpoint: JSON.stringify(valid('ep-99')) });
+    return new TableEndpointRegistry({
+      table: table.asTableClient(),
+      rules,
+      endpointsFile: 'endpoints.json',
+      readText: async () => JSON.stringify(fileIds.map((id) => ({ id, arm: { ...arm, name: id } }))),
+      now: () => at,
+      logger: createLogger('EndpointRegistry', (level, line) => lines.push(`${level} ${line}`)),
+    });
+  }
+
+  async function walk(registry: TableEndpointRegistry, top: number) {
+    const pages: string[][] = [];
+    let after: string | undefined;
+    do {
+      const page = await registry.listPage(after === undefined ? { top } : { top, after });
+      pages.push(page.items.map((e) => e.id));
+      after = page.after;
+    } while (after !== undefined && pages.length < 100);
+    return pages;
+  }
+
+  it.each([
+    ['one a page', 1, 1000, 0],
+    ['storage answering 3 rows at most, twice none', 5, 3, 2],
+    ['storage answering one empty page first', 7, 1000, 1],
+    ['one page for all', 100, 1000, 0],
+  ])(
+    'walks every endpoint exactly once, in key order, file entries merged (%s)',
+    async (_what, top, serverPageLimit, emptyAnswers) => {
+      // Prepare
+      const table = Object.assign(new PagedTable(), { serverPageLimit, emptyAnswers });
+      const lines: string[] = [];
+      const registry = registryOver(table, lines);
+
+      // Act
+      const pages = await walk(registry, top);
+
+      // Assess
+      const expected = [...new Set([...tableIds, ...fileIds])].sort();
+      expect(pages.flat()).toEqual(expected);
+      expect(Math.max(...pages.map((p) => p.length))).toBeLessThanOrEqual(top);
+      expect(Math.max(...table.asked)).toBeLessThanOrEqual(top);
+      expect((await registry.get('ep-05'))?.arm.name).toBe('ep-05');
+      // A page cut short by file entries reads some rows again, so the skipped row may be named twice.
+      expect(lines.join('\n')).toContain('listPage => row skipped, unreadable endpointId=ep-07');
+    },
+  );
+
+  it('reads no more rows than the page holds, however many the table has', async () => {
+    // Prepare
+    const table = new PagedTable();
+    for (let i = 0; i < 1500; i++) {
+      const id = `ep-${String(i).padStart(4, '0')}`;
+      table.add({
+        partitionKey: 'endpoint',
+        rowKey: id,
+        endpoint: JSON.stringify(valid(id)),
+        secretName: id,
+      });
+    }
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+
+    // Act
+    const first = await registry.listPage({ top: 10 });
+    const second = await registry.listPage({ top: 10, after: first.after! });
+
+    // Assess
+    expect(first.items.map((e) => e.id)).toEqual(Array.from({ length: 10 }, (_, i) => `ep-000${i}`));
+    expect(second.items[0]?.id).toBe('ep-0010');
+    expect(table.asked).toEqual([10, 10]);
   });
 });

@@ -1,0 +1,123 @@
+import type { HttpRequest } from '@azure/functions';
+
+import { type FieldIssue, ValidationError } from './errors';
+
+/**
+ * Paged lists of the admin API, shaped the way Azure's own list operations are (ARM: `$top`,
+ * `$skipToken`; a body of `value` and, unless it is the last page, an absolute `nextLink`). One list
+ * used to be every record in one body, read whole into memory: with 1,000 endpoints of maximal probe
+ * that was about 17 MB per call.
+ *
+ * A page starts after a key (keyset paging): the `$skipToken` carries the row key the previous page
+ * ended at, and the registry asks Table storage for the rows after it. So a record written or deleted
+ * between two calls never shifts the others, and a walk sees every record that existed throughout it
+ * exactly once. The token is opaque to callers but not signed: a token edited into another well-formed
+ * one only starts the page elsewhere in the same list, which an admin-key holder may read anyway;
+ * anything else is refused with a 400 naming `$skipToken`.
+ */
+
+/** Records per page when the caller names no `$top`. */
+export const DEFAULT_PAGE_SIZE = 100;
+/** The largest `$top`: Table storage's own largest page, so a page is usually one storage request. */
+export const MAX_PAGE_SIZE = 1000;
+
+/** Which page of a list to read. */
+export interface PageRequest {
+  /** Records at most (1 to {@link MAX_PAGE_SIZE}). */
+  readonly top: number;
+  /** The key the previous page ended at; the page holds keys after it only. Absent: from the start. */
+  readonly after?: string;
+}
+
+/** One page of records in key order. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  /** Where the next page starts (exclusive); absent on the last page. */
+  readonly after?: string;
+}
+
+/** The admin lists that page; a token of one is refused by the other. */
+export type ListName = 'endpoints' | 'clients';
+
+const TOP = '$top';
+const SKIP_TOKEN = '$skipToken';
+const TOKEN_VERSION = 1;
+/** A row key is at most 1 KiB; its token (JSON, base64url) stays well inside this. */
+const MAX_TOKEN_CHARS = 4096;
+/** Characters Table storage refuses in a key (learn.microsoft.com, "Understanding the Table service data model"). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NOT_IN_ROW_KEY = /[/\\#?\u0000-\u001f\u007f-\u009f]/;
+
+/** Reads `$top` and `$skipToken` of a list request; a 400 names each bad one. */
+export function readPageRequest(request: HttpRequest, list: ListName): PageRequest {
+  const issues: FieldIssue[] = [];
+  const top = readTop(request, issues);
+  const token = single(request, SKIP_TOKEN, issues);
+  const after = token === undefined ? undefined : readSkipToken(token, list);
+  if (token !== undefined && after === undefined)
+    issues.push({
+      field: SKIP_TOKEN,
+      message: `must be the ${SKIP_TOKEN} of a nextLink this list answered; start again without it`,
+    });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return after === undefined ? { top } : { top, after };
+}
+
+/**
+ * The response body of a page: `value`, and the absolute `nextLink` to the next page unless this is
+ * the last. The link is built from the request's own origin and path and carries only `$top` and
+ * `$skipToken`: not a `code` query parameter, so the admin key never lands in a response body (send it
+ * in the `x-functions-key` header).
+ */
+export function pageBody<T>(
+  request: HttpRequest,
+  list: ListName,
+  { top }: PageRequest,
+  page: Page<T>,
+): { value: readonly T[]; nextLink?: string } {
+  if (page.after === undefined) return { value: page.items };
+  const url = new URL(request.url);
+  const token = Buffer.from(JSON.stringify({ v: TOKEN_VERSION, list, after: page.after })).toString(
+    'base64url',
+  );
+  // `$` spelled out, as Azure's nextLinks do; base64url needs no escaping.
+  return { value: page.items, nextLink: `${url.origin}${url.pathname}?${TOP}=${top}&${SKIP_TOKEN}=${token}` };
+}
+
+function readTop(request: HttpRequest, issues: FieldIssue[]): number {
+  const text = single(request, TOP, issues);
+  if (text === undefined) return DEFAULT_PAGE_SIZE;
+  const top = /^[0-9]{1,4}$/.test(text) ? Number(text) : NaN;
+  if (top >= 1 && top <= MAX_PAGE_SIZE) return top;
+  issues.push({ field: TOP, message: `must be a whole number from 1 to ${MAX_PAGE_SIZE}` });
+  return DEFAULT_PAGE_SIZE;
+}
+
+/**
+ * The parameter's one value; undefined when absent, and when empty or repeated, which is also an
+ * issue: which page was meant?
+ */
+function single(request: HttpRequest, name: string, issues: FieldIssue[]): string | undefined {
+  const values = request.query.getAll(name);
+  if (values.length > 1) issues.push({ field: name, message: 'must be given once' });
+  else if (values[0] === '') issues.push({ field: name, message: 'must not be empty' });
+  return values.length === 1 && values[0] !== '' ? values[0] : undefined;
+}
+
+/** The key a token this list issued names; undefined for anything else (edited, cut short, another list's). */
+function readSkipToken(token: string, list: ListName): string | undefined {
+  if (token.length > MAX_TOKEN_CHARS || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
+  const bytes = Buffer.from(token, 'base64url');
+  // Decoding skips what is not base64url and stray bits; only a token that encodes back is one we made.
+  if (bytes.toString('base64url') !== token) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+  const { v, list: named, after } = (parsed ?? {}) as { v?: unknown; list?: unknown; after?: unknown };
+  const isKey =
+    typeof after === 'string' && after.length > 0 && after.length <= 1024 && !NOT_IN_ROW_KEY.test(after);
+  return v === TOKEN_VERSION && named === list && isKey ? after : undefined;
+}

@@ -1,0 +1,74 @@
+import type { TableClient } from '@azure/data-tables';
+
+type Row = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/**
+ * The part of a `TableClient` that paged reads use, over rows in memory: `listEntities(...).byPage`
+ * with the SDK's `maxPageSize` and `continuationToken`, and filters of the shape the registries send
+ * (`PartitionKey eq`, `RowKey gt`/`lt`, joined by `and`). Rows come in key order. Like Table storage,
+ * an answer may be cut short while rows are left: at `serverPageLimit` rows, or empty (with a
+ * continuation) for each request `emptyAnswers` still counts, as after a 5-second query limit.
+ */
+export class PagedTable {
+  readonly rows = new Map<string, Row>();
+  serverPageLimit = 1000;
+  emptyAnswers = 0;
+  /** The `maxPageSize` of each request, for "never asks for more than it keeps" checks. */
+  readonly asked: number[] = [];
+
+  add(row: Row): void {
+    this.rows.set(`${row.partitionKey}\u0000${row.rowKey}`, row);
+  }
+
+  asTableClient(): TableClient {
+    return this as unknown as TableClient;
+  }
+
+  async createTable(): Promise<void> {}
+
+  listEntities(options: { queryOptions?: { filter?: string } } = {}) {
+    const matches = rowFilter(options.queryOptions?.filter ?? '');
+    return {
+      byPage: (settings: { maxPageSize?: number; continuationToken?: string } = {}) =>
+        this.pages(matches, settings.maxPageSize ?? 1000, settings.continuationToken),
+    };
+  }
+
+  private async *pages(matches: (row: Row) => boolean, maxPageSize: number, token?: string) {
+    let from = token === undefined ? undefined : (JSON.parse(token) as { next: string }).next;
+    for (;;) {
+      this.asked.push(maxPageSize);
+      const left = [...this.rows.values()]
+        .filter(matches)
+        .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1))
+        .filter((row) => from === undefined || keyOf(row) >= from);
+      const size = this.emptyAnswers > 0 && left.length > 0 ? (this.emptyAnswers--, 0) : maxPageSize;
+      const page = left.slice(0, Math.min(size, this.serverPageLimit)).map((row) => ({ ...row, etag: 'e' }));
+      const next = left[page.length];
+      from = next && keyOf(next);
+      yield Object.assign(page, next ? { continuationToken: JSON.stringify({ next: from }) } : {});
+      if (!next) return;
+    }
+  }
+}
+
+function keyOf(row: Row): string {
+  return `${row.partitionKey}\u0000${row.rowKey}`;
+}
+
+/** The filter as a predicate; a clause it does not know fails the test rather than matching all. */
+function rowFilter(filter: string): (row: Row) => boolean {
+  const tests = filter.split(' and ').map((clause) => {
+    const m = /^(PartitionKey|RowKey) (eq|gt|lt) '((?:[^']|'')*)'$/.exec(clause.trim());
+    if (!m) throw new Error(`PagedTable: unsupported filter clause ${clause}`);
+    const [, name, op, quoted] = m;
+    const value = quoted!.replaceAll("''", "'");
+    const pick = (row: Row) => (name === 'PartitionKey' ? row.partitionKey : row.rowKey);
+    return op === 'eq'
+      ? (row: Row) => pick(row) === value
+      : op === 'gt'
+        ? (row: Row) => pick(row) > value
+        : (row: Row) => pick(row) < value;
+  });
+  return (row) => tests.every((t) => t(row));
+}

@@ -1,0 +1,121 @@
+import { HttpRequest } from '@azure/functions';
+
+import { ValidationError } from '../../shared/errors';
+import {
+  DEFAULT_PAGE_SIZE,
+  type ListName,
+  MAX_PAGE_SIZE,
+  pageBody,
+  readPageRequest,
+} from '../../shared/listPages';
+
+const get = (query: string): HttpRequest =>
+  new HttpRequest({ method: 'GET', url: `https://app.example/api/manage/endpoints${query}` });
+
+/** The `$skipToken` of the nextLink a page ending at `after` answers. */
+function tokenAfter(after: string, list: ListName = 'endpoints'): string {
+  const { nextLink } = pageBody(get(''), list, { top: 5 }, { items: [], after });
+  return new URL(nextLink!).searchParams.get('$skipToken')!;
+}
+
+/** The fields a refused request names. */
+function refusedFields(read: () => unknown): string[] {
+  try {
+    read();
+  } catch (error) {
+    if (error instanceof ValidationError) return error.issues.map((i) => i.field);
+    throw error;
+  }
+  throw new Error('not refused');
+}
+
+describe('Module: listPages', () => {
+  describe('Function: readPageRequest', () => {
+    it(`reads the first page of ${DEFAULT_PAGE_SIZE} when no parameter is given`, () => {
+      expect(readPageRequest(get(''), 'endpoints')).toEqual({ top: DEFAULT_PAGE_SIZE });
+    });
+
+    it('reads $top from 1 to the maximum', () => {
+      expect(readPageRequest(get('?$top=1'), 'endpoints')).toEqual({ top: 1 });
+      expect(readPageRequest(get(`?%24top=${MAX_PAGE_SIZE}`), 'endpoints')).toEqual({ top: MAX_PAGE_SIZE });
+    });
+
+    it.each(['0', String(MAX_PAGE_SIZE + 1), '-1', '1e2', '2.5', ' 5', 'ten', '', '99999999999999999999'])(
+      'refuses $top=%p with a 400 naming $top',
+      (value) => {
+        expect(refusedFields(() => readPageRequest(get(`?$top=${value}`), 'endpoints'))).toEqual(['$top']);
+      },
+    );
+
+    it('refuses a $top given twice rather than guess which was meant', () => {
+      expect(refusedFields(() => readPageRequest(get('?$top=5&$top=50'), 'endpoints'))).toEqual(['$top']);
+    });
+
+    it('reads back the key a nextLink of the same list carries', () => {
+      // Act
+      const page = readPageRequest(get(`?$top=5&$skipToken=${tokenAfter('ep-042')}`), 'endpoints');
+
+      // Assess
+      expect(page).toEqual({ top: 5, after: 'ep-042' });
+    });
+
+    it('reads back a key with characters OData and URLs escape', () => {
+      const after = "o'brien & co+1 é";
+      expect(readPageRequest(get(`?$skipToken=${tokenAfter(after)}`), 'endpoints').after).toBe(after);
+    });
+
+    const token = tokenAfter('ep-042');
+    const other = (json: unknown) => Buffer.from(JSON.stringify(json)).toString('base64url');
+    it.each([
+      ['not base64url', '%%%garbage'],
+      ['a character changed', `${token.slice(0, 5)}${token[5] === 'A' ? 'B' : 'A'}${token.slice(6)}`],
+      ['cut short', token.slice(0, -3)],
+      ['with stray bits', `${token}A`],
+      ['empty', ''],
+      ['given twice', `${token}&$skipToken=${token}`],
+      ['of the clients list', tokenAfter('ep-042', 'clients')],
+      ['of another version', other({ v: 2, list: 'endpoints', after: 'ep-042' })],
+      ['naming no key', other({ v: 1, list: 'endpoints', after: '' })],
+      ['naming a key storage refuses', other({ v: 1, list: 'endpoints', after: 'a/b' })],
+      ['naming a number', other({ v: 1, list: 'endpoints', after: 42 })],
+      ['of JSON that is no object', other(null)],
+      ['far too long', 'A'.repeat(5000)],
+    ])('refuses a $skipToken %s with a 400 naming $skipToken, never a 500', (_what, value) => {
+      expect(refusedFields(() => readPageRequest(get(`?$skipToken=${value}`), 'endpoints'))).toEqual([
+        '$skipToken',
+      ]);
+    });
+
+    it('names both parameters at once when both are bad', () => {
+      expect(refusedFields(() => readPageRequest(get('?$top=0&$skipToken=x'), 'endpoints'))).toEqual([
+        '$top',
+        '$skipToken',
+      ]);
+    });
+  });
+
+  describe('Function: pageBody', () => {
+    it('answers the last page with value only', () => {
+      expect(pageBody(get(''), 'endpoints', { top: 5 }, { items: [1, 2] })).toEqual({ value: [1, 2] });
+    });
+
+    it('links the next page absolutely, with $top and $skipToken only: never the key a caller sent as code', () => {
+      // Act
+      const body = pageBody(
+        get('?code=admin-key-value&$top=2&other=1'),
+        'endpoints',
+        { top: 2 },
+        { items: [1, 2], after: 'ep-2' },
+      );
+
+      // Assess
+      const next = new URL(body.nextLink!);
+      expect(body.value).toEqual([1, 2]);
+      expect(`${next.origin}${next.pathname}`).toBe('https://app.example/api/manage/endpoints');
+      expect([...next.searchParams.keys()]).toEqual(['$top', '$skipToken']);
+      expect(body.nextLink).toContain('?$top=2&$skipToken=');
+      expect(body.nextLink).not.toContain('admin-key-value');
+      expect(readPageRequest(get(next.search), 'endpoints')).toEqual({ top: 2, after: 'ep-2' });
+    });
+  });
+});
