@@ -2,6 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 
 import type { BrokerModule } from '../shared/broker/module';
 import { readJsonObject, withHttpErrors } from '../shared/http';
+import { pageBody, readPageRequest } from '../shared/listPages';
 import { getServices } from '../shared/services';
 
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
@@ -10,7 +11,8 @@ export type ManageClientsResolver = () => Pick<BrokerModule, 'admin'>;
 const defaultResolver: ManageClientsResolver = () => getServices().broker;
 
 /**
- * `GET /api/manage/clients` lists broker clients (never secrets or hashes); `POST` creates one and
+ * `GET /api/manage/clients` lists broker clients a page at a time (`$top`, `$skipToken`; `value` and
+ * `nextLink`; never secrets or hashes); `POST` creates one and
  * answers 201 with both secrets, the only time they are shown. Admin key.
  */
 export function manageClientsHandler(resolve: ManageClientsResolver = defaultResolver) {
@@ -18,10 +20,11 @@ export function manageClientsHandler(resolve: ManageClientsResolver = defaultRes
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       const { admin } = resolve();
       if (request.method === 'GET') {
+        const page = readPageRequest(request, 'clients');
         return {
           status: 200,
           headers: { 'cache-control': 'no-store' },
-          jsonBody: { clients: await admin.list() },
+          jsonBody: pageBody(request, 'clients', page, await admin.listPage(page)),
         };
       }
       const created = await admin.create(await readJsonObject(request));

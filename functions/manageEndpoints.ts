@@ -1,6 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
 import { readJsonObject, withHttpErrors } from '../shared/http';
+import { pageBody, readPageRequest } from '../shared/listPages';
 import type { RotationModule } from '../shared/rotation/module';
 import { getServices } from '../shared/services';
 
@@ -9,17 +10,22 @@ export type ManageEndpointsResolver = () => Pick<RotationModule, 'admin'>;
 
 const defaultResolver: ManageEndpointsResolver = () => getServices().rotation;
 
-/** `GET /api/manage/endpoints` lists endpoints; `POST` registers one (201). Admin key. Never returns a key. */
+/**
+ * `GET /api/manage/endpoints` lists endpoints a page at a time (`$top`, `$skipToken`; `value` and
+ * `nextLink`); `POST` registers one (201). Admin key. Never returns a key.
+ */
 export function manageEndpointsHandler(resolve: ManageEndpointsResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
       const { admin } = resolve();
-      if (request.method === 'GET')
+      if (request.method === 'GET') {
+        const page = readPageRequest(request, 'endpoints');
         return {
           status: 200,
           headers: { 'cache-control': 'no-store' },
-          jsonBody: { endpoints: await admin.list() },
+          jsonBody: pageBody(request, 'endpoints', page, await admin.listPage(page)),
         };
+      }
       const endpoint = await admin.register(await readJsonObject(request));
       return {
         status: 201,

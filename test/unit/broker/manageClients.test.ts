@@ -137,8 +137,38 @@ describe('Admin functions: manage/clients', () => {
       code: 'ValidationFailed',
       errors: [{ field: 'body', message: 'must be UTF-8' }],
     });
-    expect(body(listed)['clients']).toEqual([]);
+    expect(body(listed)['value']).toEqual([]);
     expect(withBom.status).toBe(201);
     expect((body(withBom)['client'] as { displayName: string }).displayName).toBe('Caf\u00e9');
+  });
+
+  it('lists a page at a time and follows nextLink to the last page; a tampered $skipToken is a 400', async () => {
+    // Prepare: 12 clients; storage answering 2 at most, as Table storage may while rows are left
+    const t = buildTestBroker();
+    const clients = manageClientsHandler(() => t.module);
+    const ids = Array.from({ length: 12 }, (_, i) => `client-${String(11 - i).padStart(2, '0')}`);
+    for (const id of ids) await t.module.admin.create({ id, displayName: id, allowedScopes: ['demo-token'] });
+    t.registry.serverPageLimit = 2;
+
+    // Act
+    const seen: string[] = [];
+    const links: string[] = [];
+    let next: string | undefined = 'http://l/api/manage/clients?$top=5';
+    while (next !== undefined && links.length < 50) {
+      const answer = body(await clients(new HttpRequest({ method: 'GET', url: next }), context));
+      seen.push(...(answer['value'] as Array<{ id: string }>).map((c) => c.id));
+      next = answer['nextLink'] as string | undefined;
+      if (next) links.push(next);
+    }
+    const tampered = await clients(
+      new HttpRequest({ method: 'GET', url: `${links[0]!.slice(0, -4)}AAAA` }),
+      context,
+    );
+
+    // Assess
+    expect(seen).toEqual([...ids].sort());
+    expect(links.length).toBe(5);
+    expect(tampered.status).toBe(400);
+    expect(body(tampered)).toMatchObject({ code: 'ValidationFailed', errors: [{ field: '$skipToken' }] });
   });
 });

@@ -66,7 +66,7 @@ describe('Functions: manage/endpoints', () => {
 
     // Assess
     expect(created.status).toBe(201);
-    expect((json(listed).endpoints as unknown[]).length).toBe(1);
+    expect((json(listed).value as unknown[]).length).toBe(1);
     expect(status.status).toBe(200);
     expect(json(patched).rotationPeriodHours).toBe(48);
     expect(rotated.status).toBe(202);
@@ -74,6 +74,71 @@ describe('Functions: manage/endpoints', () => {
     expect(removed.status).toBe(204);
     expect(gone.status).toBe(404);
     expect(json(gone).code).toBe('ENDPOINT_NOT_FOUND');
+  });
+
+  it('lists a page at a time: $top endpoints and a nextLink, followed to the last page, each endpoint once', async () => {
+    // Prepare: 25 endpoints; storage answering 3 at most, as Table storage may while rows are left
+    const ids = Array.from({ length: 25 }, (_, i) => `ep-${String(24 - i).padStart(2, '0')}`);
+    for (const id of ids) f.addEndpoint({ id });
+    f.registry.serverPageLimit = 3;
+    const list = manageEndpointsHandler(() => f.services);
+
+    // Act
+    const pages: Array<Record<string, unknown>> = [];
+    let next: string | undefined = 'http://localhost:7071/api/manage/endpoints?$top=10';
+    while (next !== undefined && pages.length < 50) {
+      const response = await list(new HttpRequest({ method: 'GET', url: next }), context());
+      expect(response.status).toBe(200);
+      pages.push(json(response));
+      next = json(response).nextLink as string | undefined;
+    }
+    const firstDefault = json(await list(request('GET', 'manage/endpoints'), context()));
+
+    // Assess
+    const seen = pages.flatMap((p) => (p.value as Array<{ id: string }>).map((e) => e.id));
+    expect(seen).toEqual([...ids].sort());
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.at(-1)).not.toHaveProperty('nextLink');
+    expect(pages[0]!.nextLink).toMatch(
+      /^http:\/\/localhost:7071\/api\/manage\/endpoints\?\$top=10&\$skipToken=[\w-]+$/,
+    );
+    expect(firstDefault.value).toHaveLength(3);
+    expect(firstDefault.nextLink).toContain('$top=100&');
+  });
+
+  it('answers a bad $top or $skipToken with 400 problem details naming the parameter, never a 500', async () => {
+    // Prepare
+    f.addEndpoint({ id: 'ep-01' });
+    f.addEndpoint({ id: 'ep-02' });
+    f.registry.serverPageLimit = 1;
+    const list = manageEndpointsHandler(() => f.services);
+    const first = json(await list(request('GET', 'manage/endpoints'), context()));
+    const token = new URL(first.nextLink as string).searchParams.get('$skipToken')!;
+    const clientsToken = Buffer.from(JSON.stringify({ v: 1, list: 'clients', after: 'ep-01' })).toString(
+      'base64url',
+    );
+
+    // Act
+    const answers = await Promise.all(
+      [
+        ['$top', '?$top=5000'],
+        ['$top', '?$top=abc'],
+        ['$skipToken', `?$skipToken=${token.slice(0, -2)}`],
+        ['$skipToken', `?$skipToken=${token}x`],
+        ['$skipToken', `?$skipToken=${clientsToken}`],
+        ['$skipToken', '?$skipToken=%00'],
+      ].map(async ([field, query]) => ({
+        field,
+        response: await list(request('GET', `manage/endpoints${query}`), context()),
+      })),
+    );
+
+    // Assess
+    for (const { field, response } of answers) {
+      expect(response.status).toBe(400);
+      expect((response.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+      expect(json(response)).toMatchObject({ code: 'ValidationFailed', errors: [{ field }] });
+    }
   });
 
   it('answers a registration and a rotation with a Location that resolves to the endpoint under /api', async () => {
