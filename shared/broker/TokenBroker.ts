@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import type { Telemetry } from '../telemetry';
-import { type AuditLog, type BrokerProtocol, MAX_AUDIT_TEXT } from './AuditLog';
+import { type AuditLog, auditText, type BrokerProtocol } from './AuditLog';
 import type { ClientAuthenticator } from './ClientAuthenticator';
 import { ClientRateLimitedError, ScopeNotAllowedError, UpstreamUnavailableError } from './errors';
 import { LruMap } from './LruMap';
@@ -149,7 +149,7 @@ export class TokenBroker {
     const upstream = error instanceof UpstreamUnavailableError ? error.upstream : undefined;
     const failure = error instanceof UpstreamUnavailableError ? error.failure : undefined;
     const clientId = request.clientId && this.options.authenticator.recordableId(request.clientId);
-    const recordedScope = scope.slice(0, MAX_AUDIT_TEXT);
+    const recordedScope = auditText(scope);
     this.options.audit.record({
       timeMs: this.options.clock.now(),
       clientId,

@@ -1,4 +1,4 @@
-import { type AuditEntry, MAX_AUDIT_TEXT } from './AuditLog';
+import { type AuditEntry, auditText } from './AuditLog';
 
 /** One audit row as written. */
 export type AuditRow = { partitionKey: string; rowKey: string } & Record<string, unknown>;
@@ -126,8 +126,8 @@ export class AuditRowBuilder {
       lastTime: new Date(lastMs).toISOString(),
       count: times.length,
       offsetsMs: times.map((t) => t - firstMs).join(','),
-      clientId: entry.clientId.slice(0, MAX_AUDIT_TEXT),
-      scope: entry.scope.slice(0, MAX_AUDIT_TEXT),
+      clientId: auditText(entry.clientId),
+      scope: auditText(entry.scope),
       protocol: entry.protocol,
       outcome: entry.outcome,
       ...(entry.reason ? { reason: entry.reason } : {}),

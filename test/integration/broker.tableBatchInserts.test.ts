@@ -131,6 +131,32 @@ describe('Class: TableBatchInserts', () => {
       ]);
     });
 
+    it('stores a scope cut at 256 characters as whole characters, where half an emoji went in as written', async () => {
+      // Prepare: Azurite stores a lone surrogate as sent; Table storage need not, and would refuse the batch
+      const { auditClient } = flakyTable('cut');
+      const audit = new TableAuditLog({
+        table: new TableBatchInserts(auditClient, createDefaultHttpClient()),
+        logger: new CapturingLogger(),
+        telemetry: new CapturingTelemetry(),
+        flushDelayMs: 10_000,
+      });
+
+      // Act
+      audit.record({
+        timeMs: Date.now(),
+        clientId: 'unregistered:0123456789abcdef',
+        scope: `${'s'.repeat(255)}\u{1F600}`,
+        protocol: 'oauth',
+        outcome: 'denied',
+        reason: 'ScopeNotAllowed',
+      });
+      await audit.close();
+
+      // Assess
+      const [row] = await rowsOf(auditClient);
+      expect(row?.['scope']).toBe('s'.repeat(255));
+    });
+
     it('sends a row that misses the table at close as an event with the columns the table stores', async () => {
       // Prepare: the same decisions for two audit logs over one table, the first closing during an outage
       const { flaky, auditClient } = flakyTable('closing');

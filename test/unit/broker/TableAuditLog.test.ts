@@ -194,6 +194,27 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
+  it('cuts a client id or scope at 256 characters without splitting a surrogate pair', async () => {
+    // Prepare: a row that half an emoji would make text no Table accepts for certain
+    const table = new FakeTable();
+    const audit = new TableAuditLog({
+      table,
+      logger: new CapturingLogger(),
+      telemetry,
+      flushDelayMs: 10_000,
+    });
+    const long = `${'s'.repeat(255)}\u{1F600}`;
+
+    // Act
+    audit.record({ ...decision(day, `${'c'.repeat(254)}\u{1F600}\u{1F600}`), scope: long });
+    await audit.close();
+
+    // Assess
+    const [row] = table.batches.flat();
+    expect(row?.['scope']).toBe('s'.repeat(255));
+    expect(row?.['clientId']).toBe(`${'c'.repeat(254)}\u{1F600}`);
+  });
+
   it('keeps every identical decision, and drops and counts only those that would start a decision beyond maxBuffered', async () => {
     // Prepare
     const table = new FakeTable();

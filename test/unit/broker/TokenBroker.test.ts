@@ -319,5 +319,22 @@ describe('Class: TokenBroker', () => {
       expect(denials.map((e) => e.props?.['clientId'])).toEqual([fingerprint, c.id]);
       expect([t.audit.text(), t.telemetry.text(), t.logs.join('\n')].join('\n')).not.toContain(c.primary);
     });
+
+    it('cuts a long presented scope before a character beyond U+FFFF, never inside its surrogate pair', async () => {
+      // Prepare: an emoji (two UTF-16 code units) across the 256-unit cut
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      const scope = `${'a'.repeat(255)}\u{1F600}tail`;
+
+      // Act
+      await expect(
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope }),
+      ).rejects.toThrow(ScopeNotAllowedError);
+
+      // Assess: the row and the event keep the 255 characters before it, and no half of it
+      const event = t.telemetry.events.find((e) => e.name === 'TokenDenied');
+      expect(t.audit.entries.map((e) => e.scope)).toEqual(['a'.repeat(255)]);
+      expect(event?.props?.['scope']).toBe('a'.repeat(255));
+    });
   });
 });
