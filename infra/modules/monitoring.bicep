@@ -62,6 +62,12 @@ var alerts = [
     description: 'A KeyRotated/RotationFailed/DriftDetected CloudEvent could not be published for a day and was given up (customMetrics EventsPublishLost; the EventPublisher log line names the event).'
     query: 'customMetrics | where name == "EventsPublishLost"'
   }
+  {
+    name: 'audit-lost'
+    severity: 3
+    description: 'Broker decisions missed the audit table (customMetrics AuditDecisionsLost; customDimensions.why says why; the rows are AuditRowLost events, except why == "buffer full").'
+    query: 'customMetrics | where name == "AuditDecisionsLost"'
+  }
 ]
 
 resource rules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [

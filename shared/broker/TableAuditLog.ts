@@ -4,7 +4,16 @@ import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
 import type { Telemetry, TelemetryProps } from '../telemetry';
 import type { AuditEntry, AuditLog } from './AuditLog';
-import { type AuditBatch, type AuditRow, AuditRowBuilder, DecisionGroups } from './auditRows';
+import {
+  type AuditBatch,
+  type AuditRow,
+  AuditRowBuilder,
+  batchOf,
+  coarsenDenials,
+  type DecisionGroup,
+  DecisionGroups,
+  rowsFor,
+} from './auditRows';
 
 /** The `TableClient` operations the audit log uses (structural, so tests can pass a capturing fake). */
 export interface AuditTable {
@@ -27,7 +36,11 @@ export interface TableAuditLogOptions {
    * @default 10000
    */
   maxBuffered?: number;
-  /** Rows kept for another try while Table storage is failing; beyond them rows are lost (and counted). @default 2000 */
+  /**
+   * Rows kept in memory for Table storage: held for another try while it fails, or waiting behind
+   * writes while it is slow. Beyond half of them, a flush interval's further denials are recorded
+   * coarse ({@link coarsenDenials}); beyond all of them, rows are lost (and counted). @default 2000
+   */
   maxHeldRows?: number;
   /**
    * How long {@link TableAuditLog.close} waits for Table storage before it reports what is unwritten.
@@ -55,9 +68,10 @@ const DEFINITE_REFUSALS = new Set([400, 413]);
  * request: while Table storage is unreachable or failing (after the SDK's own retries), the rows are
  * kept, in order, and tried again with a growing pause (up to a minute), so an outage loses no
  * decision unless more than `maxHeldRows` rows pile up; a batch whose earlier try landed although its
- * answer was lost comes back 409 and counts as written. Rows the table does not get are counted in the
- * log and sent, one by one, as `AuditRowLost` telemetry events. Identical decisions of a flush interval
- * share one row ({@link AuditRowBuilder}).
+ * answer was lost comes back 409 and counts as written. The same bound holds while storage is slow but
+ * answering, with denials recorded coarse first ({@link coarsenDenials}). Rows the table does not get
+ * are counted in the log and the `AuditDecisionsLost` metric, and sent, one by one, as `AuditRowLost`
+ * telemetry events. Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
   /** Decisions since the last flush. */
@@ -73,6 +87,8 @@ export class TableAuditLog implements AuditLog {
   private readonly unwritten = new Set<AuditBatch>();
   /** Set by {@link close}: no more pauses and tries. */
   private closed = false;
+  /** Whether the last flush recorded denials coarse (its log line is written once per stretch). */
+  private coarse = false;
   /** Writes in a row that ended with rows held (sets the pause before the next try). */
   private failedWrites = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -105,8 +121,7 @@ export class TableAuditLog implements AuditLog {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const fresh = this.rows.toBatches(this.decisions.drain());
-    for (const batch of fresh) this.unwritten.add(batch);
+    const fresh = this.admit(this.rows.toBatches(this.coarsened(this.decisions.drain())));
     this.writing = this.writing
       .then(() => this.write(fresh))
       .catch((error: unknown) =>
@@ -130,9 +145,58 @@ export class TableAuditLog implements AuditLog {
     if (this.unwritten.size > 0) this.lose([...this.unwritten], 'closed');
   }
 
+  /**
+   * The interval's groups, with denials beyond what half of `maxHeldRows` has room for made coarse.
+   * Why: while Table storage is slow but answering, every flush queues its rows behind the writes in
+   * progress, and a flood of made-up client ids makes a row per decision: 3,000 a second grew the heap
+   * by 0.7 MB a second behind 50 ms batch writes, with no log line and nothing lost to say so.
+   */
+  private coarsened(groups: DecisionGroup[]): DecisionGroup[] {
+    const waiting = rowsIn(this.unwritten);
+    const exactRows = Math.floor(this.maxHeldRows / 2) - waiting;
+    if (rowsFor(groups) <= exactRows) {
+      if (this.coarse) this.options.logger.info('flush => denials recorded exact again');
+      this.coarse = false;
+      return groups;
+    }
+    const coarse = coarsenDenials(groups, exactRows);
+    if (coarse.merged > 0 && !this.coarse) {
+      this.options.logger.warn('flush => too many rows waiting, denials recorded coarse', {
+        waitingRows: waiting,
+        freshRows: rowsFor(groups),
+        merged: coarse.merged,
+      });
+    }
+    this.coarse ||= coarse.merged > 0;
+    return coarse.groups;
+  }
+
+  /**
+   * Registers `fresh` as unwritten and returns what `maxHeldRows` has room for, in order: the rest is
+   * lost at once (and counted), so that memory stays bounded however slow Table storage answers.
+   */
+  private admit(fresh: AuditBatch[]): AuditBatch[] {
+    let room = this.maxHeldRows - rowsIn(this.unwritten);
+    const admitted: AuditBatch[] = [];
+    const overflow: AuditBatch[] = [];
+    for (const batch of fresh) {
+      const fits = Math.max(0, Math.min(room, batch.actions.length));
+      room -= fits;
+      if (fits === batch.actions.length) admitted.push(batch);
+      else {
+        if (fits > 0) admitted.push(batchOf(batch.actions.slice(0, fits)));
+        overflow.push(batchOf(batch.actions.slice(fits)));
+      }
+    }
+    for (const batch of [...admitted, ...overflow]) this.unwritten.add(batch);
+    if (overflow.length > 0) this.lose(overflow, 'too many held');
+    return admitted;
+  }
+
   private async write(fresh: AuditBatch[]): Promise<void> {
     if (this.dropped > 0) {
       this.options.logger.warn('record => buffer full, entries dropped', { dropped: this.dropped });
+      this.options.telemetry.trackMetric('AuditDecisionsLost', this.dropped, { why: 'buffer full' });
       this.dropped = 0;
     }
     // While a retry is pending, Table storage was failing a moment ago: new rows queue behind the held ones.
@@ -233,6 +297,8 @@ export class TableAuditLog implements AuditLog {
     const lost = batches.filter((batch) => this.unwritten.has(batch));
     if (lost.length === 0) return;
     this.options.logger.error('write => entries lost', { lost: decisionsIn(lost), why });
+    // The alert's metric: log lines are sampled, and the events below are one per row, not per decision.
+    this.options.telemetry.trackMetric('AuditDecisionsLost', decisionsIn(lost), { why });
     for (const batch of lost) {
       this.unwritten.delete(batch);
       for (const [, row] of batch.actions) {
@@ -254,6 +320,13 @@ function columnsOf({ partitionKey: _day, rowKey: _unique, ...columns }: AuditRow
     if (typeof value === 'string' || typeof value === 'number') props[name] = value;
   }
   return props;
+}
+
+/** Rows of the batches. */
+function rowsIn(batches: Iterable<AuditBatch>): number {
+  let rows = 0;
+  for (const batch of batches) rows += batch.actions.length;
+  return rows;
 }
 
 /** Decisions the batches record. */

@@ -16,12 +16,67 @@ const BATCH = 100;
 const MAX_DECISIONS_PER_ROW = 1000;
 const DAY_MS = 86_400_000;
 
+/** A coarse row's client id or scope when its decisions differed in it. */
+export const VARIOUS = '*';
+
 /** Identical decisions of one flush interval (every field but the time), written as one row. */
 export interface DecisionGroup {
   readonly first: AuditEntry;
   /** UTC day number of the group's decisions. */
   readonly day: number;
   readonly times: number[];
+  /** Set on a coarse group: how many groups (client id and scope pairs) {@link coarsenDenials} merged. */
+  readonly merged?: number;
+}
+
+/** Rows the groups make. */
+export function rowsFor(groups: readonly DecisionGroup[]): number {
+  return groups.reduce((sum, group) => sum + Math.ceil(group.times.length / MAX_DECISIONS_PER_ROW), 0);
+}
+
+/**
+ * Keeps every issuance's group and, in the order they began, the denials' groups as long as they make at
+ * most `exactRows` rows (what issuances make counts against it); merges each further denial group into
+ * one coarse group per UTC day, protocol, reason, upstream and failure class, whose client id and scope
+ * are {@link VARIOUS} where its decisions differed in them. Every decision and its time is kept: only
+ * who asked for what is lost, for denials beyond the budget, which a flood of made-up client ids or
+ * scopes makes and a token issued never does (issuances are as many as clients' allowed scopes).
+ * @returns the groups, and how many denial groups were merged
+ */
+export function coarsenDenials(
+  groups: readonly DecisionGroup[],
+  exactRows: number,
+): { groups: DecisionGroup[]; merged: number } {
+  let budget = exactRows - rowsFor(groups.filter((group) => group.first.outcome === 'issued'));
+  const kept: DecisionGroup[] = [];
+  const coarse = new Map<string, { first: AuditEntry; day: number; times: number[]; merged: number }>();
+  let merged = 0;
+  for (const group of groups) {
+    const rows = rowsFor([group]);
+    if (group.first.outcome === 'issued' || rows <= budget) {
+      if (group.first.outcome === 'denied') budget -= rows;
+      kept.push(group);
+      continue;
+    }
+    merged += 1;
+    const key = JSON.stringify([group.day, ...COARSE_FIELDS.map((field) => group.first[field])]);
+    const into = coarse.get(key);
+    if (!into) {
+      coarse.set(key, { first: group.first, day: group.day, times: [...group.times], merged: 1 });
+      continue;
+    }
+    const { clientId, scope } = into.first;
+    if (clientId !== group.first.clientId || scope !== group.first.scope) {
+      into.first = {
+        ...into.first,
+        clientId: clientId === group.first.clientId ? clientId : VARIOUS,
+        scope: scope === group.first.scope ? scope : VARIOUS,
+      };
+    }
+    for (const time of group.times) into.times.push(time);
+    into.merged += 1;
+  }
+  return { groups: [...kept, ...coarse.values()], merged };
 }
 
 /**
@@ -94,7 +149,7 @@ export class AuditRowBuilder {
       // Decisions are recorded in clock order, except across awaits that read the clock earlier.
       group.times.sort((a, b) => a - b);
       for (let i = 0; i < group.times.length; i += MAX_DECISIONS_PER_ROW) {
-        const row = this.toRow(group.first, group.times.slice(i, i + MAX_DECISIONS_PER_ROW));
+        const row = this.toRow(group, group.times.slice(i, i + MAX_DECISIONS_PER_ROW));
         const actions = partitions.get(row.partitionKey) ?? [];
         actions.push(['create', row]);
         partitions.set(row.partitionKey, actions);
@@ -103,18 +158,14 @@ export class AuditRowBuilder {
     const batches: AuditBatch[] = [];
     for (const actions of partitions.values()) {
       for (let i = 0; i < actions.length; i += BATCH) {
-        const slice = actions.slice(i, i + BATCH);
-        batches.push({
-          actions: slice,
-          decisions: slice.reduce((sum, [, row]) => sum + Number(row['count']), 0),
-        });
+        batches.push(batchOf(actions.slice(i, i + BATCH)));
       }
     }
     return batches;
   }
 
-  /** One row for `times` (ascending) of decisions identical to `entry`. */
-  private toRow(entry: AuditEntry, times: number[]): AuditRow {
+  /** One row for `times` (ascending), some or all of the group's. */
+  private toRow({ first: entry, merged }: DecisionGroup, times: number[]): AuditRow {
     const firstMs = times[0] ?? entry.timeMs;
     const lastMs = times[times.length - 1] ?? firstMs;
     const time = new Date(firstMs).toISOString();
@@ -133,8 +184,14 @@ export class AuditRowBuilder {
       ...(entry.reason ? { reason: entry.reason } : {}),
       ...(entry.upstream ? { upstream: entry.upstream } : {}),
       ...(entry.failure ? { failure: entry.failure } : {}),
+      ...(merged !== undefined ? { merged } : {}),
     };
   }
+}
+
+/** One batch of the rows. */
+export function batchOf(actions: Array<['create', AuditRow]>): AuditBatch {
+  return { actions, decisions: actions.reduce((sum, [, row]) => sum + Number(row['count']), 0) };
 }
 
 /** What identical decisions share, besides their UTC day: every field but the time. */
@@ -147,6 +204,9 @@ const DECISION_FIELDS = [
   'upstream',
   'failure',
 ] as const;
+
+/** What the decisions of a coarse group share, besides their UTC day: all but the client id and scope. */
+const COARSE_FIELDS = ['protocol', 'outcome', 'reason', 'upstream', 'failure'] as const;
 
 /** JSON, not a separator, because presented client ids and scopes may hold any character. */
 function groupKey(day: number, entry: AuditEntry): string {

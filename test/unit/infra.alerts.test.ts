@@ -24,7 +24,7 @@ const namesIn = (query: string, table: string): string[] =>
   [...query.matchAll(new RegExp(`${table} \\| where name == "(\\w+)"`, 'g'))].map((m) => m[1] ?? '');
 
 describe('Module: infra/modules/monitoring.bicep', () => {
-  it('has the four alerts the issue asks for, and one for events given up', () => {
+  it('has the four alerts the issue asks for, one for events given up and one for audit rows lost', () => {
     // Act
     const names = alerts().map((a) => a.name);
     // Assess
@@ -34,6 +34,7 @@ describe('Module: infra/modules/monitoring.bicep', () => {
       'broker-5xx-rate',
       'upstream-failures',
       'events-lost',
+      'audit-lost',
     ]);
   });
 
@@ -58,7 +59,7 @@ describe('Module: infra/modules/monitoring.bicep', () => {
     // Assess
     expect(events.sort()).toEqual(['DriftDetected', 'RotationFailed']);
     expect(events.filter((e) => !emitted.events.has(e))).toEqual([]);
-    expect(metrics).toEqual(['BrokerUpstreamLatencyMs', 'EventsPublishLost']);
+    expect(metrics).toEqual(['BrokerUpstreamLatencyMs', 'EventsPublishLost', 'AuditDecisionsLost']);
     expect(metrics.filter((m) => !emitted.metrics.has(m))).toEqual([]);
   });
 

@@ -259,6 +259,107 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
+  describe('while Table storage is slow but answering', () => {
+    const refused = (timeMs: number, clientId: string): AuditEntry => ({
+      ...decision(timeMs, clientId),
+      outcome: 'denied',
+      reason: 'InvalidClient',
+      upstream: undefined,
+    });
+
+    it('records the denials beyond half of maxHeldRows coarse, keeping every decision and time, and issuances exact', async () => {
+      // Prepare: a write that has not answered yet, with four rows in it
+      const table = new FakeTable();
+      table.answers.close();
+      const logger = new CapturingLogger();
+      const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, maxHeldRows: 10 });
+      for (let i = 0; i < 4; i++) audit.record(refused(day, `early-${i}`));
+      void audit.flush();
+
+      // Act: the next interval, a flood of made-up ids and a token issued, while those rows wait
+      for (let i = 0; i < 6; i++) audit.record(refused(day + 1000 + i, `made-up-${i}`));
+      audit.record(decision(day + 1003, 'stolen'));
+      void audit.flush();
+      table.answers.open();
+      await audit.close();
+
+      // Assess
+      const rows = table.batches.flat();
+      expect(rows.map((r) => [r['clientId'], r['scope'], r['count'], r['merged']])).toEqual([
+        ['early-0', 'demo-token', 1, undefined],
+        ['early-1', 'demo-token', 1, undefined],
+        ['early-2', 'demo-token', 1, undefined],
+        ['early-3', 'demo-token', 1, undefined],
+        ['stolen', 'demo-token', 1, undefined],
+        ['*', 'demo-token', 6, 6],
+      ]);
+      expect(rows.at(-1)).toMatchObject({
+        offsetsMs: '0,1,2,3,4,5',
+        reason: 'InvalidClient',
+        outcome: 'denied',
+      });
+      expect(logger.lines).toEqual([
+        {
+          level: 'warn',
+          message: 'flush => too many rows waiting, denials recorded coarse',
+          props: { waitingRows: 4, freshRows: 7, merged: 6 },
+        },
+      ]);
+      expect(lostRows()).toEqual([]);
+    });
+
+    it('holds no more than maxHeldRows rows, and loses the rest at once, counted in AuditDecisionsLost', async () => {
+      // Prepare: issuances to different clients (never made coarse), behind a write that does not answer
+      const table = new FakeTable();
+      table.answers.close();
+      const logger = new CapturingLogger();
+      const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, maxHeldRows: 4 });
+
+      // Act: two intervals of three rows each
+      for (const interval of [0, 1]) {
+        for (let i = 0; i < 3; i++) audit.record(decision(day + interval * 1000, `client-${interval}-${i}`));
+        void audit.flush();
+      }
+
+      // Assess: the second interval's last two rows are lost at once, not queued
+      expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
+        ['write => entries lost', { lost: 2, why: 'too many held' }],
+      ]);
+      expect(lostRows().map((row) => row?.['clientId'])).toEqual(['client-1-1', 'client-1-2']);
+      expect(telemetry.metrics).toEqual([
+        { name: 'AuditDecisionsLost', value: 2, props: { why: 'too many held' } },
+      ]);
+      table.answers.open();
+      await audit.close();
+      expect(table.batches.flat().map((r) => r['clientId'])).toEqual([
+        'client-0-0',
+        'client-0-1',
+        'client-0-2',
+        'client-1-0',
+      ]);
+    });
+  });
+
+  it('counts decisions dropped from a full buffer in AuditDecisionsLost, which log lines alone would not alert on', async () => {
+    // Prepare
+    const audit = new TableAuditLog({
+      table: new FakeTable(),
+      logger: new CapturingLogger(),
+      telemetry,
+      flushDelayMs: 10_000,
+      maxBuffered: 1,
+    });
+
+    // Act
+    for (const clientId of ['a', 'b', 'c']) audit.record(decision(day, clientId));
+    await audit.close();
+
+    // Assess
+    expect(telemetry.metrics).toEqual([
+      { name: 'AuditDecisionsLost', value: 2, props: { why: 'buffer full' } },
+    ]);
+  });
+
   it('keeps the rows while Table storage fails and writes each once, in order, when it is back', async () => {
     // Prepare
     const table = new FakeTable({ down: true });
