@@ -133,7 +133,7 @@ describe('File: infra/workbook.json', () => {
   });
 });
 
-describe('Queries of the broker metrics BrokerUpstreamLatencyMs and BrokerCacheHitRatio', () => {
+describe('Queries of the broker metrics BrokerUpstreamLatencyMs, BrokerCacheHitRatio and BrokerTokensDenied', () => {
   it('read each customMetrics row as the aggregate the SDK sends: a sum of valueCount measurements, never one', () => {
     // Prepare: the SDK sends one row per minute and dimensions, value = the sum of that minute's
     // recordings (test/integration/telemetry.appinsights.test.ts), so a percentile of value is a
@@ -150,7 +150,7 @@ describe('Queries of the broker metrics BrokerUpstreamLatencyMs and BrokerCacheH
     const queries = texts.flatMap((text) =>
       [
         ...text.matchAll(
-          /customMetrics\s*\|\s*where name == "Broker(?:UpstreamLatencyMs|CacheHitRatio)"[^\n]*(?:\n\s*(?:\||by )[^\n]*)*/g,
+          /customMetrics\s*\|\s*where name == "Broker(?:UpstreamLatencyMs|CacheHitRatio|TokensDenied)"[^\n]*(?:\n\s*(?:\||by )[^\n]*)*/g,
         ),
       ].map((m) => m[0]),
     );

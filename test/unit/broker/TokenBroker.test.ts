@@ -320,6 +320,39 @@ describe('Class: TokenBroker', () => {
       expect([t.audit.text(), t.telemetry.text(), t.logs.join('\n')].join('\n')).not.toContain(c.primary);
     });
 
+    it('sends at most 10 TokenDenied events a second, saying how many went without, and counts every denial in BrokerTokensDenied', async () => {
+      // Prepare: a flood of made-up client ids (each new, so no backoff slows it)
+      const t = buildTestBroker();
+      const refuse = (i: number) =>
+        expect(
+          t.module.broker.vend({
+            protocol: 'oauth',
+            clientId: `made-up-${i}`,
+            secret: 'x',
+            scope: 'demo-token',
+          }),
+        ).rejects.toThrow(InvalidClientError);
+
+      // Act: 25 refusals within one second, then one in the next
+      for (let i = 0; i < 25; i++) await refuse(i);
+      t.clock.advance(1000);
+      await refuse(25);
+
+      // Assess
+      const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+      expect(events).toHaveLength(11);
+      expect(events.map((e) => e.props?.['unsentBefore'])).toEqual([...Array<undefined>(10), 15]);
+      const counted = t.telemetry.metrics.filter((m) => m.name === 'BrokerTokensDenied');
+      expect(counted.reduce((sum, m) => sum + m.value, 0)).toBe(26);
+      expect(counted[0]?.props).toEqual({
+        reason: 'InvalidClient',
+        protocol: 'oauth',
+        upstream: undefined,
+        failure: undefined,
+      });
+      expect(t.audit.entries).toHaveLength(26);
+    });
+
     it('cuts a long presented scope before a character beyond U+FFFF, never inside its surrogate pair', async () => {
       // Prepare: an emoji (two UTF-16 code units) across the 256-unit cut
       const t = buildTestBroker();
