@@ -5,6 +5,7 @@ import { type BrokerModule, createBrokerModule } from '../../shared/broker/modul
 import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
 import { loadConfig } from '../../shared/config';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
+import type { PageRequest } from '../../shared/listPages';
 import { CapturingAuditLog } from '../fakes/broker/CapturingAuditLog';
 import { FakeUpstreamSource } from '../fakes/broker/FakeUpstreamSource';
 import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
@@ -22,6 +23,7 @@ class CountingRegistry implements BrokerClientRegistry {
     return this.inner.get(id);
   }
   list = () => this.inner.list();
+  listPage = (request: PageRequest) => this.inner.listPage(request);
   create = (record: BrokerClientRecord) => this.inner.create(record);
   update = (record: BrokerClientRecord) => this.inner.update(record);
   delete = (id: string) => this.inner.delete(id);
