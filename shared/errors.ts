@@ -22,6 +22,13 @@ export abstract class AppError extends Error {
   abstract readonly status: number;
   /** Seconds a caller should wait before retrying (sent as `Retry-After`). */
   readonly retryAfterSeconds?: number;
+  /**
+   * True for a "not now" that passes by itself (another run holds a lease, other writes kept winning a
+   * race), though an API caller is answered its status (409) all the same. A caller that can try again
+   * later on its own, such as the Event Grid webhook (503, so Event Grid delivers again), does so rather
+   * than take it as a definite "no".
+   */
+  readonly temporary?: boolean;
 
   constructor(message: string, options?: ErrorOptions & { retryAfterSeconds?: number }) {
     super(message, options);

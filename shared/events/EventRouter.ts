@@ -19,8 +19,9 @@ export interface EventRouterOptions {
 
 /**
  * Sends each event to its reaction by type. Failure policy (what Event Grid does next):
- * - transient (dependency unavailable, throttled, network) → rethrown as `DependencyUnavailableError`,
- *   the webhook answers 503 and Event Grid retries the delivery;
+ * - transient (dependency unavailable, throttled, network), or a conflict that passes by itself
+ *   (`AppError.temporary`: a lease held on the id, a write race lost every time) → rethrown as
+ *   `DependencyUnavailableError`, the webhook answers 503 and Event Grid retries the delivery;
  * - a definite "no" from the rotation module (validation, not found, conflict, dependency refused)
  *   → acknowledged as `rejected` and logged: retrying cannot change the answer;
  * - anything else (a bug) → rethrown, 500, retried and finally dead-lettered by Event Grid.
@@ -58,6 +59,13 @@ export class EventRouter {
           : new DependencyUnavailableError('rotation', 'A dependency of the event reaction is unavailable.', {
               cause: error,
             });
+      }
+      if (error instanceof AppError && error.temporary) {
+        // Recorded as rejected, the event would be lost: no later delivery of it would come.
+        logger.warn('route => temporary conflict, delivery will be retried', { ...props, code: error.code });
+        throw new DependencyUnavailableError('rotation', 'The event reaction met a temporary conflict.', {
+          cause: error,
+        });
       }
       if (error instanceof AppError && error.status !== 500) {
         logger.error('route => rejected by the rotation module, acknowledged', {

@@ -26,6 +26,7 @@ export class EndpointNotFoundError extends NotFoundError {
 /** Another run holds the endpoint's lease (one rotation per endpoint at a time). */
 export class RotationInProgressError extends ConflictError {
   override readonly code: string = 'ROTATION_IN_PROGRESS';
+  override readonly temporary = true;
   constructor(readonly endpointId: string) {
     super(`A rotation of endpoint ${endpointId} is in progress.`);
   }
@@ -45,6 +46,7 @@ export class EndpointBusyError extends DependencyUnavailableError {
 /** This run lost its lease (it expired and another run took over); it stops without touching anything. */
 export class LeaseLostError extends ConflictError {
   override readonly code: string = 'ROTATION_LEASE_LOST';
+  override readonly temporary = true;
   constructor(readonly endpointId: string) {
     super(`The rotation lease of endpoint ${endpointId} was lost to another run.`);
   }
@@ -66,6 +68,7 @@ export class EndpointExistsError extends ConflictError {
 /** The endpoint changed between the read and the write of an admin change (retried before it surfaces). */
 export class EndpointChangedError extends ConflictError {
   override readonly code: string = 'ENDPOINT_CHANGED';
+  override readonly temporary = true;
   constructor(readonly endpointId: string) {
     super(`Endpoint ${endpointId} changed meanwhile; read it again and retry.`);
   }

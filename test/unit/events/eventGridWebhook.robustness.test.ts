@@ -2,6 +2,7 @@ import { DependencyUnavailableError, ValidationError } from '../../../shared/err
 import { EventWebhook } from '../../../shared/events/EventWebhook';
 import { TableProcessedEventStore } from '../../../shared/events/TableProcessedEventStore';
 import { silentLogger } from '../../../shared/logging';
+import { EndpointChangedError, RotationInProgressError } from '../../../shared/rotation/errors';
 import { noopTelemetry } from '../../../shared/telemetry';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 import { actions, fixture, send } from './webhookTestKit';
@@ -140,6 +141,53 @@ describe('Function: eventGridWebhook', () => {
       expect(actions(reply)).toEqual(['rejected']);
       expect(t.telemetry.count('EventsRejected')).toBe(1);
     });
+    it.each([
+      [
+        'a registration meeting a rotation lease still held on its id',
+        'arm-resource-write-success-online-endpoint.json',
+        new RotationInProgressError('ml-ws-credit-score'),
+        'registered',
+      ],
+      [
+        'a retirement losing its conditional write to other writes every time',
+        'arm-resource-delete-success-online-endpoint.json',
+        new EndpointChangedError('ml-ws-credit-score'),
+        'retired',
+      ],
+    ])(
+      'answers 503, not a remembered rejection, to %s (a conflict that passes), so the retry runs it',
+      async (_case, body, conflict, action) => {
+        // Prepare: auto-registration on, the endpoint described at ARM (and registered, for the delete)
+        const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+        t.describer.add('ml-ws', 'credit-score', {
+          authMode: 'Key',
+          tags: { 'aml-credential-broker': 'rotate' },
+        });
+        if (action === 'retired')
+          t.rotation.addEndpoint({
+            id: 'ml-ws-credit-score',
+            secretName: 'aml-ml-ws-credit-score-key',
+            arm: {
+              subscriptionId: '00000000-0000-0000-0000-000000000001',
+              resourceGroup: 'ml-rg',
+              workspace: 'ml-ws',
+              name: 'credit-score',
+            },
+          });
+        t.rotation.failNext('admin', conflict);
+        const delivery = fixture('events', body);
+
+        // Act
+        const failed = await send(t.module, { body: delivery });
+        const retried = await send(t.module, { body: delivery });
+
+        // Assess: Event Grid retries a 503; nothing was recorded processed, so the retry reacts
+        expect(failed.status).toBe(503);
+        expect(failed.headers).toEqual(expect.objectContaining({ 'retry-after': '5' }));
+        expect(t.telemetry.count('EventsRejected')).toBe(0);
+        expect(actions(retried)).toEqual([action]);
+      },
+    );
   });
 
   describe('Method: malformed deliveries', () => {
