@@ -6,7 +6,7 @@ import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import { readKeyVaultSecretEvent } from './keyVaultSecretEvent';
-import type { RotationEventSink } from './RotationEvent';
+import { reactionEventId, type RotationEventSink } from './RotationEvent';
 
 /** Options of {@link KeyVaultReactions}. */
 export interface KeyVaultReactionsOptions {
@@ -100,14 +100,18 @@ export class KeyVaultReactions {
     const props = { endpointId: endpoint.id, secretName: kv.secretName, version: current.version };
     logger.warn('newVersion => drift detected, secret left as written', props);
     telemetry.trackEvent('DriftDetected', { ...props, source: 'SecretNewVersionCreated' });
-    await sink.publish({
-      type: 'DriftDetected',
-      endpointId: endpoint.id,
-      secretName: kv.secretName,
-      secretVersion: current.version,
-      reason: 'externalWrite',
-      time: isoNow(clock),
-    });
+    // Named after the incoming event: a redelivery of it (a 503 after this, a twin) publishes the same id.
+    await sink.publish(
+      {
+        type: 'DriftDetected',
+        endpointId: endpoint.id,
+        secretName: kv.secretName,
+        secretVersion: current.version,
+        reason: 'externalWrite',
+        time: isoNow(clock),
+      },
+      reactionEventId(event.id, 'DriftDetected'),
+    );
     return eventOutcome(event, 'driftDetected', endpoint.id);
   }
 }

@@ -110,6 +110,34 @@ describe('Function: eventGridWebhook', () => {
       expect(t.logs.some((l) => l.includes('a rotation is in progress'))).toBe(true);
     });
 
+    it('publishes DriftDetected again under the same CloudEvent id when a delivery is retried, so consumers can dedupe', async () => {
+      // Prepare: a person's write that drifts; remembering the event fails once (503, Event Grid retries)
+      const t = managedDemo();
+      t.rotation.setCurrent('demo-key', 'v2', { owner: 'a-human' });
+      t.rotation.driftReport = { status: 'drift' };
+      const markProcessed = t.processed.markProcessed.bind(t.processed);
+      let failures = 1;
+      t.processed.markProcessed = async (record) => {
+        if (failures-- > 0) throw new DependencyUnavailableError('tables', 'tables down');
+        return markProcessed(record);
+      };
+      const write = (id: string) =>
+        JSON.stringify([kvEvent(id, 'Microsoft.KeyVault.SecretNewVersionCreated', 'v2')]);
+
+      // Act
+      const failed = await send(t.module, { body: write('w-1') });
+      const retried = await send(t.module, { body: write('w-1') });
+      const another = await send(t.module, { body: write('w-2') });
+
+      // Assess: one id per incoming event, the same on every delivery of it
+      expect(failed.status).toBe(503);
+      expect([actions(retried), actions(another)]).toEqual([['driftDetected'], ['driftDetected']]);
+      const [first, again, other] = t.sink.eventIds;
+      expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(again).toBe(first);
+      expect(other).not.toBe(first);
+    });
+
     it('maps a raw SDK throttling error to 503', async () => {
       // Prepare
       const t = managedDemo();
