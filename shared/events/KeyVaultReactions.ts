@@ -5,7 +5,7 @@ import type { Telemetry } from '../telemetry';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
-import { readKeyVaultSecretEvent } from './keyVaultSecretEvent';
+import { type KeyVaultSecretEvent, readKeyVaultSecretEvent } from './keyVaultSecretEvent';
 import { reactionEventId, type RotationEventSink } from './RotationEvent';
 
 /** Options of {@link KeyVaultReactions}. */
@@ -17,6 +17,11 @@ export interface KeyVaultReactionsOptions {
   telemetry: Telemetry;
   /** Told when someone other than the rotation wrote an endpoint's current key (the broker drops its copy). */
   onKeyReplaced?: (endpointId: string) => void;
+  /**
+   * Name of the app's vault (`KEY_VAULT_URL`'s, see `vaultNameOf`): an event whose `VaultName` is another
+   * is not ours, whatever its secret is called. Undefined (a local stand-in): not compared.
+   */
+  vaultName?: string;
 }
 
 /**
@@ -32,6 +37,7 @@ export class KeyVaultReactions {
     const { rotation, logger, clock } = this.options;
     const expired = event.type === EVENT_TYPES.secretExpired;
     const kv = readKeyVaultSecretEvent(event);
+    if (this.fromAnotherVault(kv, 'expiry')) return eventOutcome(event, 'notManaged');
     const endpoint = await rotation.registry.findBySecretName(kv.secretName);
     if (!endpoint) return eventOutcome(event, 'notManaged');
     if (!endpoint.enabled || endpoint.retiredAt) return eventOutcome(event, 'endpointInactive', endpoint.id);
@@ -67,6 +73,7 @@ export class KeyVaultReactions {
   async onNewVersion(event: IncomingEvent): Promise<EventOutcome> {
     const { rotation, logger, telemetry, sink, clock } = this.options;
     const kv = readKeyVaultSecretEvent(event);
+    if (this.fromAnotherVault(kv, 'newVersion')) return eventOutcome(event, 'notManaged');
     const endpoint = await rotation.registry.findBySecretName(kv.secretName);
     if (!endpoint) return eventOutcome(event, 'notManaged');
     if (endpoint.retiredAt) return eventOutcome(event, 'endpointInactive', endpoint.id);
@@ -113,5 +120,19 @@ export class KeyVaultReactions {
       reactionEventId(event.id, 'DriftDetected'),
     );
     return eventOutcome(event, 'driftDetected', endpoint.id);
+  }
+
+  /**
+   * An event about a secret of another vault (a subscription on another vault, or on a copy of this one,
+   * delivering here): the secret of the same name in the app's vault is not what changed.
+   */
+  private fromAnotherVault(kv: KeyVaultSecretEvent, reaction: 'expiry' | 'newVersion'): boolean {
+    const ours = this.options.vaultName;
+    if (!ours || !kv.vaultName || kv.vaultName.toLowerCase() === ours.toLowerCase()) return false;
+    this.options.logger.info(`${reaction} => event about another vault, not ours`, {
+      vaultName: kv.vaultName,
+      secretName: kv.secretName,
+    });
+    return true;
   }
 }

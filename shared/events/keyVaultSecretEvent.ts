@@ -38,3 +38,13 @@ export function readKeyVaultSecretEvent(event: IncomingEvent): KeyVaultSecretEve
     ...(expiresOn instanceof Date ? { expiresOn } : {}),
   };
 }
+
+/**
+ * The vault's name from its address (`https://<name>.vault.azure.net`, or a sovereign cloud's
+ * `<name>.vault.<suffix>`), which Key Vault events carry as `VaultName`; undefined for an address that
+ * names no vault that way (a local stand-in on a loopback address).
+ * @example vaultNameOf('https://myvault.vault.azure.net/') // 'myvault'
+ */
+export function vaultNameOf(vaultUrl: string): string | undefined {
+  return /^([a-z0-9-]+)\.vault\./i.exec(new URL(vaultUrl).hostname)?.[1];
+}

@@ -12,6 +12,7 @@ import { EventRouter } from './EventRouter';
 import type { EventsRotationPorts } from './EventsRotationPorts';
 import { EventWebhook } from './EventWebhook';
 import { KeyVaultReactions } from './KeyVaultReactions';
+import { vaultNameOf } from './keyVaultSecretEvent';
 import type { ProcessedEventStore } from './ProcessedEventStore';
 import { type PublishRetry, type PublishRetryHandler, reportLostEvent } from './PublishRetry';
 import { noopRotationEventSink, type RotationEventSink } from './RotationEvent';
@@ -106,6 +107,7 @@ export function createEventsModule(root: ModuleRoot, deps: EventsModuleDeps): Ev
       logger: logger('KeyVaultEvents'),
       telemetry,
       ...(deps.onKeyReplaced ? { onKeyReplaced: deps.onKeyReplaced } : {}),
+      vaultName: vaultNameOf(config.keyVault.url),
     }),
     autoRegistrar: new EndpointAutoRegistrar({
       rotation: deps.rotation,

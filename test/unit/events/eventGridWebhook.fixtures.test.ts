@@ -208,6 +208,70 @@ describe('Function: eventGridWebhook', () => {
     });
   });
 
+  describe("Method: events about another vault than KEY_VAULT_URL's", () => {
+    const fromVault = (name: string, vaultName: string): string => {
+      const [event] = JSON.parse(fixture('events', name)) as Array<{ data: Record<string, unknown> }>;
+      return JSON.stringify([{ ...event, data: { ...event?.data, VaultName: vaultName } }]);
+    };
+
+    it('acknowledges an expiry event about a same-named secret in another vault as not ours', async () => {
+      // Prepare: a subscription on another vault (or a copy of one) delivers here; demo-key is managed
+      const t = buildTestEventsModule();
+      t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+      t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
+
+      // Act
+      const reply = await send(t.module, {
+        body: fromVault('keyvault-secret-expired-eventgrid-null-times-stray-spaces.json', 'other-kv'),
+      });
+
+      // Assess
+      expect(actions(reply)).toEqual(['notManaged']);
+      expect(t.rotation.enqueued).toHaveLength(0);
+      expect(t.logs.some((l) => l.includes('another vault') && l.includes('other-kv'))).toBe(true);
+    });
+
+    it('runs no drift check for a new version of a same-named secret in another vault', async () => {
+      // Prepare
+      const t = buildTestEventsModule();
+      t.rotation.addEndpoint({ id: 'sample', secretName: 'newsecret' });
+      t.rotation.setCurrent('newsecret', KV_VERSION, { owner: 'a-human' });
+      t.rotation.driftReport = { status: 'drift' };
+      const event = JSON.parse(
+        fixture(
+          'azure/eventgrid',
+          'keyvault-secret-new-version-created-eventgrid-schema-restspec-example.json',
+        ),
+      ) as { data: Record<string, unknown> };
+
+      // Act
+      const reply = await send(t.module, {
+        body: JSON.stringify([{ ...event, data: { ...event.data, VaultName: 'other-kv' } }]),
+      });
+
+      // Assess: the broker keeps its key, nothing is compared or published
+      expect(actions(reply)).toEqual(['notManaged']);
+      expect(t.rotation.driftChecks).toHaveLength(0);
+      expect(t.keysReplaced).toHaveLength(0);
+      expect(t.sink.events).toHaveLength(0);
+    });
+
+    it('compares vault names regardless of case', async () => {
+      // Prepare
+      const t = buildTestEventsModule();
+      t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+      t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
+
+      // Act
+      const reply = await send(t.module, {
+        body: fromVault('keyvault-secret-near-expiry-eventgrid-pascal-numbers.json', 'SAMPLE-KV'),
+      });
+
+      // Assess
+      expect(actions(reply)).toEqual(['rotationEnqueued']);
+    });
+  });
+
   describe('Method: ARM resource events (test/fixtures/events)', () => {
     it('registers a tagged Key online endpoint on ResourceWriteSuccess, then retires it on ResourceDeleteSuccess', async () => {
       // Prepare

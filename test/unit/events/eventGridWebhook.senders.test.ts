@@ -9,10 +9,10 @@ import { CloudEvent, HTTP } from 'cloudevents';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 import { actions, send } from './webhookTestKit';
 
-const SOURCE = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv';
+const SOURCE = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/sample-kv';
 const nearExpiryData: KeyVaultSecretNearExpiryEventData = {
-  id: 'https://kv.vault.azure.net/secrets/demo-key/v1',
-  vaultName: 'kv',
+  id: 'https://sample-kv.vault.azure.net/secrets/demo-key/v1',
+  vaultName: 'sample-kv',
   objectType: 'Secret',
   objectName: 'demo-key',
   version: 'v1',
