@@ -1,8 +1,9 @@
 import { type Clock, isoNow } from '../clock';
 import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
-import { ConflictError } from '../errors';
+import { AppError, ConflictError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
+import { isTransientError } from '../retry';
 import type { EndpointDescriber } from './EndpointDescriber';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
@@ -15,6 +16,7 @@ import {
   parseOnlineEndpointId,
   parseWorkspaceId,
   sameEndpoint,
+  sameWorkspace,
 } from './onlineEndpointResource';
 
 /** Options of {@link EndpointAutoRegistrar}. */
@@ -31,8 +33,8 @@ export interface EndpointAutoRegistrarOptions {
 
 /**
  * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
- * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` (the secret
- * stays: consumers may still read it while they move on); a retired endpoint that ARM describes again
+ * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` of the endpoint
+ * or of its workspace (the secret stays: consumers may still read it while they move on); a retired endpoint that ARM describes again
  * is reinstated. Off unless switched on. Idempotent: the registry is checked first, and a registration
  * conflict counts as already registered when the endpoint now registered at those coordinates is this
  * one. The endpoint is described at ARM (not trusted from the event), so a reordered write after a
@@ -43,6 +45,11 @@ export class EndpointAutoRegistrar {
 
   /** Handles one ML/ARM event already known to be of a handled type. */
   async handle(event: IncomingEvent): Promise<EventOutcome> {
+    const workspace = deletedWorkspaceOf(event);
+    if (workspace) {
+      if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
+      return this.retireWorkspace(event, workspace);
+    }
     const coords = coordinatesOf(event);
     if (!coords) return eventOutcome(event, 'ignored');
     if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
@@ -143,6 +150,43 @@ export class EndpointAutoRegistrar {
     }
     return eventOutcome(event, 'retired', existing.id);
   }
+
+  /**
+   * A deleted workspace takes its inference endpoints with it (hard-deleted, even when the workspace is
+   * only soft-deleted), and ARM raises no delete event for each of them: every endpoint registered in it,
+   * whatever its kind, is retired as its own delete would retire it. One that cannot be retired (declared
+   * in ENDPOINTS_FILE, say) does not keep the others in service; its error is thrown after them, a
+   * retryable one first, so that the router retries the event or acknowledges it as `rejected`.
+   */
+  private async retireWorkspace(
+    event: IncomingEvent,
+    workspace: Omit<ArmCoordinates, 'name'>,
+  ): Promise<EventOutcome> {
+    const { rotation, logger, clock } = this.options;
+    const inWorkspace = (await rotation.registry.list()).filter((e) => sameWorkspace(e.arm, workspace));
+    if (inWorkspace.length === 0) return eventOutcome(event, 'notManaged');
+    const errors: unknown[] = [];
+    for (const endpoint of inWorkspace.filter((e) => !e.retiredAt)) {
+      try {
+        await rotation.admin.retire(endpoint.id, isoNow(clock));
+        logger.info('autoRegister => workspace deleted, endpoint retired, secret left in place', {
+          endpointId: endpoint.id,
+          workspace: workspace.workspace,
+        });
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    const retryable = (e: unknown) => isTransientError(e) || (e instanceof AppError && e.temporary === true);
+    if (errors.length > 0) throw errors.find(retryable) ?? errors[0];
+    return eventOutcome(event, 'retired');
+  }
+}
+
+/** The workspace a `ResourceDeleteSuccess` event says was deleted (its resource id in `data.resourceUri` or the subject). */
+function deletedWorkspaceOf(event: IncomingEvent): Omit<ArmCoordinates, 'name'> | undefined {
+  if (event.type !== EVENT_TYPES.resourceDeleteSuccess) return undefined;
+  return parseWorkspaceId(readString(event.data, 'resourceUri') ?? event.subject);
 }
 
 /** ARM events name the resource in `data.resourceUri` (and the subject); ML events the workspace + service. */

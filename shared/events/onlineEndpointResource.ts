@@ -24,14 +24,19 @@ export function parseWorkspaceId(resourceId: string): Omit<ArmCoordinates, 'name
 
 /** True when two coordinates name the same endpoint (ARM names are case-insensitive). */
 export function sameEndpoint(a: ArmCoordinates, b: ArmCoordinates): boolean {
-  const eq = (x: string, y: string) => x.toLowerCase() === y.toLowerCase();
+  return sameWorkspace(a, b) && eq(a.name, b.name);
+}
+
+/** True when two coordinates name the same workspace (ARM names are case-insensitive). */
+export function sameWorkspace(a: Omit<ArmCoordinates, 'name'>, b: Omit<ArmCoordinates, 'name'>): boolean {
   return (
     eq(a.subscriptionId, b.subscriptionId) &&
     eq(a.resourceGroup, b.resourceGroup) &&
-    eq(a.workspace, b.workspace) &&
-    eq(a.name, b.name)
+    eq(a.workspace, b.workspace)
   );
 }
+
+const eq = (x: string, y: string): boolean => x.toLowerCase() === y.toLowerCase();
 
 /** Our endpoint id for an auto-registered endpoint: `<workspace>-<name>`, lowercase, 3-63 characters. */
 export function deriveEndpointId(coords: ArmCoordinates): string {

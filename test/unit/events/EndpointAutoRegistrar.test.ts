@@ -279,6 +279,89 @@ describe('Class: EndpointAutoRegistrar', () => {
       },
     );
 
+    it('retires every registered endpoint of a deleted workspace (ARM sends no delete for each of them)', async () => {
+      // Prepare: two endpoints in the workspace, one already retired, one in a workspace of the same name
+      // in another resource group, one in another workspace
+      const { rotation, registrar } = build();
+      const at = (resourceGroup: string, workspace: string, name: string) => ({
+        subscriptionId: 'SUB-1',
+        resourceGroup,
+        workspace,
+        name,
+      });
+      rotation.addEndpoint({ id: 'online', secretName: 's1', arm: at('ML-RG', 'ML-WS', 'e1') });
+      rotation.addEndpoint({
+        id: 'serverless',
+        kind: 'serverlessEndpoint',
+        secretName: 's2',
+        arm: at('ml-rg', 'ml-ws', 'llm'),
+      });
+      rotation.addEndpoint({
+        id: 'gone-before',
+        secretName: 's3',
+        arm: at('ml-rg', 'ml-ws', 'e0'),
+        retiredAt: '2026-01-01T00:00:00.000Z',
+      });
+      rotation.addEndpoint({ id: 'other-rg', secretName: 's4', arm: at('other-rg', 'ml-ws', 'e1') });
+      rotation.addEndpoint({ id: 'other-ws', secretName: 's5', arm: at('ml-rg', 'ml-ws-2', 'e1') });
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', WS));
+      const again = await registrar.handle(armEvent('Delete', WS));
+
+      // Assess: retired once each, secrets left alone
+      expect([result.action, again.action]).toEqual(['retired', 'retired']);
+      expect(rotation.retired).toEqual([
+        { id: 'online', at: '2026-11-23T02:00:00.000Z' },
+        { id: 'serverless', at: '2026-11-23T02:00:00.000Z' },
+      ]);
+    });
+
+    it('still retires the other endpoints of a deleted workspace when one cannot be retired', async () => {
+      // Prepare: the first one refuses (declared in ENDPOINTS_FILE, say)
+      const { rotation, registrar } = build();
+      const arm = (name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace: 'ml-ws',
+        name,
+      });
+      rotation.addEndpoint({ id: 'from-file', secretName: 's1', arm: arm('e1') });
+      rotation.addEndpoint({ id: 'from-api', secretName: 's2', arm: arm('e2') });
+      rotation.failNext('admin', new ConflictError('Endpoint from-file is declared in ENDPOINTS_FILE.'));
+
+      // Act
+      const handled = registrar.handle(armEvent('Delete', WS));
+
+      // Assess: the refusal reaches the router (acknowledged as rejected), after the rest were retired
+      await expect(handled).rejects.toBeInstanceOf(ConflictError);
+      expect(rotation.retired.map((r) => r.id)).toEqual(['from-api']);
+    });
+
+    it('acknowledges the delete of a workspace without registered endpoints as not managed', async () => {
+      // Prepare
+      const { rotation, registrar } = build();
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', WS));
+
+      // Assess
+      expect(result.action).toBe('notManaged');
+      expect(rotation.retired).toHaveLength(0);
+    });
+
+    it('ignores a write to a workspace (no endpoint to register)', async () => {
+      // Prepare
+      const { describer, registrar } = build();
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', WS));
+
+      // Assess
+      expect(result.action).toBe('ignored');
+      expect(describer.described).toHaveLength(0);
+    });
+
     it('changes nothing when auto-registration is off', async () => {
       // Prepare
       const { rotation, registrar } = build(false);
@@ -290,9 +373,10 @@ describe('Class: EndpointAutoRegistrar', () => {
 
       // Act
       const result = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+      const workspace = await registrar.handle(armEvent('Delete', WS));
 
       // Assess
-      expect(result.action).toBe('autoRegisterDisabled');
+      expect([result.action, workspace.action]).toEqual(['autoRegisterDisabled', 'autoRegisterDisabled']);
       expect(rotation.retired).toHaveLength(0);
     });
   });
