@@ -17,3 +17,14 @@ export const TABLE_STRING_MAX_CHARS = 32 * 1024;
 export function jsonStringLength(value: string): number {
   return JSON.stringify(value).length - 2;
 }
+
+/**
+ * `text` cut to at most `max` UTF-16 code units, one fewer when the cut would fall inside a surrogate
+ * pair (a character beyond U+FFFF, such as an emoji): half a pair is no character, and a row holding one
+ * is text Table storage need not accept, where a refused batch takes its other rows with it.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}

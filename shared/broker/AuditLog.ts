@@ -1,3 +1,4 @@
+import { cutText } from '../tableLimits';
 import type { UpstreamClass } from './UpstreamToken';
 
 /** The broker's client protocols. */
@@ -8,15 +9,11 @@ export type BrokerProtocol = (typeof BROKER_PROTOCOLS)[number];
 export const MAX_AUDIT_TEXT = 256;
 
 /**
- * `text` cut to {@link MAX_AUDIT_TEXT} UTF-16 code units, one fewer when the cut would fall inside a
- * surrogate pair (a character beyond U+FFFF, such as an emoji): half a pair is no character, and a row
- * or event holding one is text that Table storage and Application Insights need not accept, where a
- * refused batch takes up to 99 other decisions' rows with it.
+ * `text` cut to {@link MAX_AUDIT_TEXT} UTF-16 code units, never inside a surrogate pair (see `cutText`),
+ * so that a row or event holding it is text Table storage and Application Insights accept.
  */
 export function auditText(text: string): string {
-  if (text.length <= MAX_AUDIT_TEXT) return text;
-  const last = text.charCodeAt(MAX_AUDIT_TEXT - 1);
-  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_AUDIT_TEXT - 1 : MAX_AUDIT_TEXT);
+  return cutText(text, MAX_AUDIT_TEXT);
 }
 
 /** One decision of the broker: who asked for what, when, and the answer. Never the token or secret. */

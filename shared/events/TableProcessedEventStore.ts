@@ -5,6 +5,7 @@ import { createTableOnce } from '../createOnce';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
+import { cutText } from '../tableLimits';
 import { dayPartition, type ProcessedEventRecord, type ProcessedEventStore } from './ProcessedEventStore';
 
 /** Structural view of the `@azure/data-tables` TableClient methods used. */
@@ -65,7 +66,7 @@ export class TableProcessedEventStore implements ProcessedEventStore {
         partitionKey: dayPartition(record.eventTime),
         rowKey: rowKeyOf(record.id),
         eventId: record.id.slice(0, 512),
-        eventType: record.type.slice(0, 256),
+        eventType: cutText(record.type, 256),
         outcome: record.outcome,
         processedAt: isoNow(this.options.clock),
       });

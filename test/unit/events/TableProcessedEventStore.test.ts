@@ -72,6 +72,25 @@ describe('Class: TableProcessedEventStore', () => {
       expect([...table.rows.keys()]).toEqual(['2026-11-20|a%2Fb%3Fc%23d']);
     });
 
+    it('keeps at most 256 characters of the event type, never half of a surrogate pair', async () => {
+      // Prepare: the 256th code unit is the first half of an emoji.
+      const table = new FakeTable();
+      const store = new TableProcessedEventStore({
+        table,
+        clock: { now: () => 0 },
+        logger: silentLogger,
+        purgeIntervalMs: 1e15,
+      });
+      const type = `${'T'.repeat(255)}\u{1F511}tail`;
+
+      // Act
+      await store.markProcessed({ id: 'e1', type, eventTime: at('2026-11-20T10:00:00Z'), outcome: 'ok' });
+
+      // Assess
+      const [row] = [...table.rows.values()];
+      expect(row?.['eventType']).toBe('T'.repeat(255));
+    });
+
     it('reports an unreachable table as DependencyUnavailableError (the webhook answers 503)', async () => {
       // Prepare
       const table = new FakeTable();
