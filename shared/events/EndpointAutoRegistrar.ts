@@ -10,13 +10,15 @@ import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotatio
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import { readString } from './lenientData';
 import {
+  type ArmScope,
   deriveEndpointId,
   deriveSecretName,
   matchesAutoRegisterFilter,
   parseOnlineEndpointId,
+  parseResourceGroupId,
   parseWorkspaceId,
   sameEndpoint,
-  sameWorkspace,
+  withinScope,
 } from './onlineEndpointResource';
 
 /** Options of {@link EndpointAutoRegistrar}. */
@@ -33,9 +35,9 @@ export interface EndpointAutoRegistrarOptions {
 
 /**
  * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
- * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` of the endpoint
- * or of its workspace (the secret stays: consumers may still read it while they move on); a retired endpoint that ARM describes again
- * is reinstated. Off unless switched on. Idempotent: the registry is checked first, and a registration
+ * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` of the endpoint,
+ * of its workspace or of its resource group (the secret stays: consumers may still read it while they
+ * move on); a retired endpoint that ARM describes again is reinstated. Off unless switched on. Idempotent: the registry is checked first, and a registration
  * conflict counts as already registered when the endpoint now registered at those coordinates is this
  * one. The endpoint is described at ARM (not trusted from the event), so a reordered write after a
  * delete finds nothing.
@@ -45,10 +47,10 @@ export class EndpointAutoRegistrar {
 
   /** Handles one ML/ARM event already known to be of a handled type. */
   async handle(event: IncomingEvent): Promise<EventOutcome> {
-    const workspace = deletedWorkspaceOf(event);
-    if (workspace) {
+    const scope = deletedScopeOf(event);
+    if (scope) {
       if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
-      return this.retireWorkspace(event, workspace);
+      return this.retireAllIn(event, scope);
     }
     const coords = coordinatesOf(event);
     if (!coords) return eventOutcome(event, 'ignored');
@@ -153,26 +155,24 @@ export class EndpointAutoRegistrar {
 
   /**
    * A deleted workspace takes its inference endpoints with it (hard-deleted, even when the workspace is
-   * only soft-deleted), and ARM raises no delete event for each of them: every endpoint registered in it,
-   * whatever its kind, is retired as its own delete would retire it. One that cannot be retired (declared
-   * in ENDPOINTS_FILE, say) does not keep the others in service; its error is thrown after them, a
-   * retryable one first, so that the router retries the event or acknowledges it as `rejected`.
+   * only soft-deleted), and a deleted resource group its workspaces, and ARM raises no delete event for
+   * each of them: every endpoint registered in the scope, whatever its kind, is retired as its own delete
+   * would retire it. One that cannot be retired (declared in ENDPOINTS_FILE, say) does not keep the
+   * others in service; its error is thrown after them, a retryable one first, so that the router retries
+   * the event or acknowledges it as `rejected`.
    */
-  private async retireWorkspace(
-    event: IncomingEvent,
-    workspace: Omit<ArmCoordinates, 'name'>,
-  ): Promise<EventOutcome> {
+  private async retireAllIn(event: IncomingEvent, scope: ArmScope): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
-    const inWorkspace = (await rotation.registry.list()).filter((e) => sameWorkspace(e.arm, workspace));
-    if (inWorkspace.length === 0) return eventOutcome(event, 'notManaged');
+    const inScope = (await rotation.registry.list()).filter((e) => withinScope(e.arm, scope));
+    if (inScope.length === 0) return eventOutcome(event, 'notManaged');
     const errors: unknown[] = [];
-    for (const endpoint of inWorkspace.filter((e) => !e.retiredAt)) {
+    for (const endpoint of inScope.filter((e) => !e.retiredAt)) {
       try {
         await rotation.admin.retire(endpoint.id, isoNow(clock));
-        logger.info('autoRegister => workspace deleted, endpoint retired, secret left in place', {
-          endpointId: endpoint.id,
-          workspace: workspace.workspace,
-        });
+        logger.info(
+          `autoRegister => ${scope.workspace === undefined ? 'resource group' : 'workspace'} deleted, endpoint retired, secret left in place`,
+          { endpointId: endpoint.id, resourceGroup: scope.resourceGroup, workspace: scope.workspace },
+        );
       } catch (error) {
         errors.push(error);
       }
@@ -183,10 +183,14 @@ export class EndpointAutoRegistrar {
   }
 }
 
-/** The workspace a `ResourceDeleteSuccess` event says was deleted (its resource id in `data.resourceUri` or the subject). */
-function deletedWorkspaceOf(event: IncomingEvent): Omit<ArmCoordinates, 'name'> | undefined {
+/**
+ * The workspace or resource group a `ResourceDeleteSuccess` event says was deleted (its resource id in
+ * `data.resourceUri` or the subject; a resource group's delete names the group itself).
+ */
+function deletedScopeOf(event: IncomingEvent): ArmScope | undefined {
   if (event.type !== EVENT_TYPES.resourceDeleteSuccess) return undefined;
-  return parseWorkspaceId(readString(event.data, 'resourceUri') ?? event.subject);
+  const resourceId = readString(event.data, 'resourceUri') ?? event.subject;
+  return parseWorkspaceId(resourceId) ?? parseResourceGroupId(resourceId);
 }
 
 /** ARM events name the resource in `data.resourceUri` (and the subject); ML events the workspace + service. */

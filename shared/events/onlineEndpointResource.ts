@@ -4,6 +4,12 @@ const ONLINE_ENDPOINT_ID =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/workspaces\/([^/]+)\/onlineEndpoints\/([^/]+)\/?$/i;
 const WORKSPACE_ID =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/workspaces\/([^/]+)\/?$/i;
+const RESOURCE_GROUP_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/?$/i;
+
+/** A workspace, or a whole resource group when `workspace` is absent: what one delete takes with it. */
+export type ArmScope = Pick<ArmCoordinates, 'subscriptionId' | 'resourceGroup'> & {
+  readonly workspace?: string;
+};
 
 /**
  * Parses an online endpoint's ARM resource id. Sub-resources (deployments) and other resource types
@@ -22,17 +28,24 @@ export function parseWorkspaceId(resourceId: string): Omit<ArmCoordinates, 'name
   return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '', workspace: m[3] ?? '' };
 }
 
-/** True when two coordinates name the same endpoint (ARM names are case-insensitive). */
-export function sameEndpoint(a: ArmCoordinates, b: ArmCoordinates): boolean {
-  return sameWorkspace(a, b) && eq(a.name, b.name);
+/** Parses a resource group's id (`/subscriptions/{sub}/resourceGroups/{rg}`, the subject of its delete). */
+export function parseResourceGroupId(resourceId: string): ArmScope | undefined {
+  const m = RESOURCE_GROUP_ID.exec(resourceId.trim());
+  if (!m) return undefined;
+  return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '' };
 }
 
-/** True when two coordinates name the same workspace (ARM names are case-insensitive). */
-export function sameWorkspace(a: Omit<ArmCoordinates, 'name'>, b: Omit<ArmCoordinates, 'name'>): boolean {
+/** True when two coordinates name the same endpoint (ARM names are case-insensitive). */
+export function sameEndpoint(a: ArmCoordinates, b: ArmCoordinates): boolean {
+  return withinScope(a, b) && eq(a.name, b.name);
+}
+
+/** True when the endpoint at `arm` lies in `scope`'s workspace, or resource group (ARM names are case-insensitive). */
+export function withinScope(arm: ArmCoordinates, scope: ArmScope): boolean {
   return (
-    eq(a.subscriptionId, b.subscriptionId) &&
-    eq(a.resourceGroup, b.resourceGroup) &&
-    eq(a.workspace, b.workspace)
+    eq(arm.subscriptionId, scope.subscriptionId) &&
+    eq(arm.resourceGroup, scope.resourceGroup) &&
+    (scope.workspace === undefined || eq(arm.workspace, scope.workspace))
   );
 }
 

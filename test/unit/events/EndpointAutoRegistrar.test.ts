@@ -350,6 +350,52 @@ describe('Class: EndpointAutoRegistrar', () => {
       expect(rotation.retired).toHaveLength(0);
     });
 
+    it('retires every registered endpoint of a deleted resource group, in all its workspaces (ARM sends no delete for each)', async () => {
+      // Prepare: two workspaces in the group (ids written in other casings), one endpoint in a group of
+      // the same name in another subscription, one in a group whose name only starts the same
+      const { rotation, registrar } = build();
+      const at = (subscriptionId: string, resourceGroup: string, workspace: string, name: string) => ({
+        subscriptionId,
+        resourceGroup,
+        workspace,
+        name,
+      });
+      rotation.addEndpoint({ id: 'online', secretName: 's1', arm: at('SUB-1', 'ML-RG', 'ml-ws', 'e1') });
+      rotation.addEndpoint({
+        id: 'v1',
+        kind: 'v1WebService',
+        secretName: 's2',
+        arm: at('sub-1', 'ml-rg', 'other-ws', 'svc'),
+      });
+      rotation.addEndpoint({ id: 'other-sub', secretName: 's3', arm: at('sub-2', 'ml-rg', 'ml-ws', 'e1') });
+      rotation.addEndpoint({ id: 'longer-rg', secretName: 's4', arm: at('sub-1', 'ml-rg-2', 'ml-ws', 'e1') });
+
+      // Act: the subject ARM gives the delete of the group itself (no provider segment)
+      const result = await registrar.handle(armEvent('Delete', '/subscriptions/sub-1/resourcegroups/Ml-Rg'));
+
+      // Assess
+      expect(result.action).toBe('retired');
+      expect(rotation.retired).toEqual([
+        { id: 'online', at: '2026-11-23T02:00:00.000Z' },
+        { id: 'v1', at: '2026-11-23T02:00:00.000Z' },
+      ]);
+    });
+
+    it('acknowledges the delete of a resource group without registered endpoints as not managed, and ignores its write', async () => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({ id: 'elsewhere', secretName: 's1' });
+
+      // Act
+      const deleted = await registrar.handle(armEvent('Delete', '/subscriptions/sub-1/resourceGroups/ml-rg'));
+      const written = await registrar.handle(armEvent('Write', '/subscriptions/sub-1/resourceGroups/ml-rg'));
+
+      // Assess
+      expect([deleted.action, written.action]).toEqual(['notManaged', 'ignored']);
+      expect(rotation.retired).toHaveLength(0);
+      expect(describer.described).toHaveLength(0);
+    });
+
     it('ignores a write to a workspace (no endpoint to register)', async () => {
       // Prepare
       const { describer, registrar } = build();
@@ -374,9 +420,14 @@ describe('Class: EndpointAutoRegistrar', () => {
       // Act
       const result = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
       const workspace = await registrar.handle(armEvent('Delete', WS));
+      const group = await registrar.handle(armEvent('Delete', '/subscriptions/sub-1/resourceGroups/ml-rg'));
 
       // Assess
-      expect([result.action, workspace.action]).toEqual(['autoRegisterDisabled', 'autoRegisterDisabled']);
+      expect([result.action, workspace.action, group.action]).toEqual([
+        'autoRegisterDisabled',
+        'autoRegisterDisabled',
+        'autoRegisterDisabled',
+      ]);
       expect(rotation.retired).toHaveLength(0);
     });
   });

@@ -316,5 +316,24 @@ describe('Function: eventGridWebhook', () => {
       expect(actions(remove)).toEqual(['retired']);
       expect(t.rotation.retired).toEqual([{ id: 'ml-ws-credit-score', at: '2026-11-23T02:00:00.000Z' }]);
     });
+
+    it('retires the endpoints of a resource group on its ResourceDeleteSuccess', async () => {
+      // Prepare: registered from its write; then the resource group holding its workspace is deleted
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+      t.describer.add('ml-ws', 'credit-score', {
+        authMode: 'Key',
+        tags: { 'aml-credential-broker': 'rotate' },
+      });
+      await send(t.module, { body: fixture('events', 'arm-resource-write-success-online-endpoint.json') });
+
+      // Act
+      const remove = await send(t.module, {
+        body: fixture('events', 'arm-resource-delete-success-resource-group.json'),
+      });
+
+      // Assess
+      expect(actions(remove)).toEqual(['retired']);
+      expect(t.rotation.retired).toEqual([{ id: 'ml-ws-credit-score', at: '2026-11-23T02:00:00.000Z' }]);
+    });
   });
 });

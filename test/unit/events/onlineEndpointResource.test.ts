@@ -3,6 +3,7 @@ import {
   deriveSecretName,
   matchesAutoRegisterFilter,
   parseOnlineEndpointId,
+  parseResourceGroupId,
   parseWorkspaceId,
 } from '../../../shared/events/onlineEndpointResource';
 
@@ -47,6 +48,25 @@ describe('Function: parseWorkspaceId', () => {
       resourceGroup: 'ml-rg',
       workspace: 'ml-ws',
     });
+  });
+});
+
+describe('Function: parseResourceGroupId', () => {
+  it('reads a resource group id, in any casing', () => {
+    // Act + Assess
+    expect(parseResourceGroupId('/SUBSCRIPTIONS/sub-1/RESOURCEGROUPS/ML-RG')).toEqual({
+      subscriptionId: 'sub-1',
+      resourceGroup: 'ML-RG',
+    });
+  });
+
+  it.each([
+    ['a workspace', ID.replace('/onlineEndpoints/credit-score', '')],
+    ['a resource in the group', ID],
+    ['a subscription', '/subscriptions/sub-1'],
+  ])('ignores %s', (_name, id) => {
+    // Act + Assess
+    expect(parseResourceGroupId(id)).toBeUndefined();
   });
 });
 
