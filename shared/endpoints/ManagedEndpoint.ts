@@ -83,8 +83,25 @@ export interface ManagedEndpoint {
   readonly enabled: boolean;
   /** Set when the endpoint was deleted in Azure; kept for history, never rotated. */
   readonly retiredAt?: string;
+  /** When a retired endpoint was last taken back (re-created in Azure under the same name). */
+  readonly reinstatedAt?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+}
+
+/**
+ * True when the endpoint was registered, or last reinstated, after `time` (an Azure delete's time): a
+ * delete from before, delivered late (Event Grid retries for a day), was of the resource before it was
+ * re-created, not of the one in service now. A time that is not a date says nothing.
+ */
+export function registeredAfter(
+  endpoint: { readonly createdAt?: string; readonly reinstatedAt?: string },
+  time: string,
+): boolean {
+  const deleted = Date.parse(time);
+  return [endpoint.createdAt, endpoint.reinstatedAt].some(
+    (since) => since !== undefined && Date.parse(since) > deleted,
+  );
 }
 
 /**

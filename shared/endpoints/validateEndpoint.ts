@@ -71,6 +71,7 @@ const FIELDS = new Set([
   'brokerKeyAccess',
   'enabled',
   'retiredAt',
+  'reinstatedAt',
   'createdAt',
   'updatedAt',
 ]);
@@ -201,7 +202,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   const v1 = validateV1Service(input.v1, kind, authMode, (i) => void issues.push(i));
   for (const flag of ['brokerKeyAccess', 'enabled'] as const)
     if (input[flag] !== undefined && typeof input[flag] !== 'boolean') bad(flag, 'true or false');
-  for (const time of ['retiredAt', 'createdAt', 'updatedAt'] as const)
+  for (const time of ['retiredAt', 'reinstatedAt', 'createdAt', 'updatedAt'] as const)
     if (
       input[time] !== undefined &&
       (typeof input[time] !== 'string' || Number.isNaN(Date.parse(input[time])))
@@ -227,6 +228,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
     brokerKeyAccess: (input.brokerKeyAccess as boolean | undefined) ?? false,
     enabled: (input.enabled as boolean | undefined) ?? true,
     ...(typeof input.retiredAt === 'string' ? { retiredAt: input.retiredAt } : {}),
+    ...(typeof input.reinstatedAt === 'string' ? { reinstatedAt: input.reinstatedAt } : {}),
     createdAt: (input.createdAt as string | undefined) ?? now,
     updatedAt: now,
   };

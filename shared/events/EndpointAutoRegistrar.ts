@@ -1,5 +1,5 @@
 import { type Clock, isoNow } from '../clock';
-import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
+import { type ArmCoordinates, registeredAfter } from '../endpoints/ManagedEndpoint';
 import { AppError, ConflictError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -147,7 +147,8 @@ export class EndpointAutoRegistrar {
     const existing = await this.registered(coords);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
-      await rotation.admin.retire(existing.id, isoNow(clock));
+      if (deletedBefore(event, existing)) return this.keep(event, [existing]);
+      await rotation.admin.retire(existing.id, isoNow(clock), event.time);
       logger.info('autoRegister => retired, secret left in place', { endpointId: existing.id });
     }
     return eventOutcome(event, 'retired', existing.id);
@@ -165,10 +166,13 @@ export class EndpointAutoRegistrar {
     const { rotation, logger, clock } = this.options;
     const inScope = (await rotation.registry.list()).filter((e) => withinScope(e.arm, scope));
     if (inScope.length === 0) return eventOutcome(event, 'notManaged');
+    const live = inScope.filter((e) => !e.retiredAt);
+    const kept = live.filter((e) => deletedBefore(event, e));
+    const stale = kept.length > 0 ? this.keep(event, kept) : undefined;
     const errors: unknown[] = [];
-    for (const endpoint of inScope.filter((e) => !e.retiredAt)) {
+    for (const endpoint of live.filter((e) => !kept.includes(e))) {
       try {
-        await rotation.admin.retire(endpoint.id, isoNow(clock));
+        await rotation.admin.retire(endpoint.id, isoNow(clock), event.time);
         logger.info(
           `autoRegister => ${scope.workspace === undefined ? 'resource group' : 'workspace'} deleted, endpoint retired, secret left in place`,
           { endpointId: endpoint.id, resourceGroup: scope.resourceGroup, workspace: scope.workspace },
@@ -179,8 +183,25 @@ export class EndpointAutoRegistrar {
     }
     const retryable = (e: unknown) => isTransientError(e) || (e instanceof AppError && e.temporary === true);
     if (errors.length > 0) throw errors.find(retryable) ?? errors[0];
-    return eventOutcome(event, 'retired');
+    return stale && kept.length === live.length ? stale : eventOutcome(event, 'retired');
   }
+
+  /**
+   * A delete delivered after the endpoint was registered or reinstated (Event Grid retries for a day, and
+   * does not keep order) was of the resource before it was re-created: what is registered now stays.
+   */
+  private keep(event: IncomingEvent, kept: readonly EventsManagedEndpoint[]): EventOutcome {
+    this.options.logger.info('autoRegister => delete older than the registration, endpoint kept in service', {
+      endpointId: kept.map((e) => e.id).join(','),
+      deletedAt: event.time,
+    });
+    return eventOutcome(event, 'staleDelete', kept.length === 1 ? kept[0]?.id : undefined);
+  }
+}
+
+/** True when `event` (a delete) happened before `endpoint` was registered or reinstated. */
+function deletedBefore(event: IncomingEvent, endpoint: EventsManagedEndpoint): boolean {
+  return event.time !== undefined && registeredAfter(endpoint, event.time);
 }
 
 /**

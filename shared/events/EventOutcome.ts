@@ -13,6 +13,7 @@ export const EVENT_ACTIONS = [
   'registered',
   'alreadyRegistered',
   'retired',
+  'staleDelete',
   'reinstated',
   'autoRegisterDisabled',
   'filteredOut',

@@ -23,8 +23,11 @@ export interface EventsRotationPorts {
   readonly admin: {
     /** Registers a new endpoint (validates; conflicts when the id exists). */
     register(input: EndpointRegistrationInput): Promise<unknown>;
-    /** Marks an endpoint retired: never rotated again, its secret left in place. */
-    retire(endpointId: string, at: string): Promise<unknown>;
+    /**
+     * Marks an endpoint retired: never rotated again, its secret left in place. Not when it was
+     * registered or reinstated after `deletedAt` (the time of the Azure delete, when known).
+     */
+    retire(endpointId: string, at: string, deletedAt?: string): Promise<unknown>;
     /** Takes a retired endpoint back: rotated again. */
     reinstate(endpointId: string): Promise<unknown>;
   };
@@ -43,6 +46,9 @@ export interface EventsManagedEndpoint {
   readonly secretName: string;
   readonly enabled: boolean;
   readonly retiredAt?: string;
+  /** When it was registered, and last reinstated: a delete from before then was of another resource. */
+  readonly createdAt?: string;
+  readonly reinstatedAt?: string;
 }
 
 /** The current secret version, without caring about its value. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { type ManagedEndpoint, registeredAfter } from '../endpoints/ManagedEndpoint';
 import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
 import type { Page, PageRequest } from '../listPages';
@@ -103,17 +103,24 @@ export class EndpointAdminService {
     this.options.onChange?.(id);
   }
 
-  /** Marks an endpoint retired (deleted in Azure): never rotated again, kept for history. */
-  async retire(id: string, at: string): Promise<ManagedEndpoint> {
+  /**
+   * Marks an endpoint retired (deleted in Azure): never rotated again, kept for history. Given when Azure
+   * deleted it (`deletedAt`), an endpoint registered or reinstated since is left in service: that delete,
+   * delivered late, was of the resource before it was re-created. Checked on the version written, so a
+   * reinstatement that lands meanwhile is kept too.
+   */
+  async retire(id: string, at: string, deletedAt?: string): Promise<ManagedEndpoint> {
     return this.change(id, (existing) =>
-      existing.retiredAt ? undefined : { ...existing, retiredAt: at, updatedAt: this.now() },
+      existing.retiredAt || (deletedAt !== undefined && registeredAfter(existing, deletedAt))
+        ? undefined
+        : { ...existing, retiredAt: at, updatedAt: this.now() },
     );
   }
 
   /** Takes a retired endpoint back (re-created in Azure under the same name): rotated again from now on. */
   async reinstate(id: string): Promise<ManagedEndpoint> {
     return this.change(id, ({ retiredAt, ...rest }) =>
-      retiredAt === undefined ? undefined : { ...rest, updatedAt: this.now() },
+      retiredAt === undefined ? undefined : { ...rest, reinstatedAt: this.now(), updatedAt: this.now() },
     );
   }
 
@@ -238,7 +245,7 @@ export class EndpointAdminService {
 /** Server-owned fields are ignored on input rather than trusted. */
 function stripServerFields(input: Record<string, unknown>): Record<string, unknown> {
   const rest = { ...input };
-  for (const field of ['createdAt', 'updatedAt', 'retiredAt']) delete rest[field];
+  for (const field of ['createdAt', 'updatedAt', 'retiredAt', 'reinstatedAt']) delete rest[field];
   return rest;
 }
 

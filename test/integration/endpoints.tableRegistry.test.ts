@@ -97,14 +97,18 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
   });
 
   it('stores the largest endpoint the admin API accepts in its one Table storage property', async () => {
-    // Prepare: every field at its longest as stored; a retirement adds the last field the app writes
+    // Prepare: every field at its longest as stored; a reinstatement and a retirement add the last fields
+    // the app writes
     const largest = largestEndpointInput();
 
     // Act
     await admin.register(largest);
+    await admin.retire(largest.id, retiredAt);
+    await admin.reinstate(largest.id);
     const retired = await admin.retire(largest.id, retiredAt);
 
     // Assess
+    expect(retired).toHaveProperty('reinstatedAt');
     expect(await registry.get(largest.id)).toEqual(retired);
     expect(retired.probe).toEqual(largest.probe);
   });

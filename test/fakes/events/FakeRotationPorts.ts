@@ -1,3 +1,4 @@
+import { registeredAfter } from '../../../shared/endpoints/ManagedEndpoint';
 import { ConflictError } from '../../../shared/errors';
 import type {
   EndpointRegistrationInput,
@@ -85,11 +86,13 @@ export class FakeRotationPorts implements EventsRotationPorts {
       });
       return input;
     },
-    retire: async (id: string, at: string) => {
+    retire: async (id: string, at: string, deletedAt?: string) => {
       this.fail('admin');
-      this.retired.push({ id, at });
       const index = this.endpoints.findIndex((e) => e.id === id);
       const existing = this.endpoints[index];
+      // As the admin service: an endpoint registered or reinstated after the delete stays in service.
+      if (existing && deletedAt !== undefined && registeredAfter(existing, deletedAt)) return undefined;
+      this.retired.push({ id, at });
       if (existing) this.endpoints[index] = { ...existing, retiredAt: at };
       return undefined;
     },

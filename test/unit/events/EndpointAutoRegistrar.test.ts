@@ -176,6 +176,52 @@ describe('Class: EndpointAutoRegistrar', () => {
       expect(rotation.retired).toEqual([{ id: 'manual-id', at: '2026-11-23T02:00:00.000Z' }]);
     });
 
+    it('does not retire an endpoint registered or reinstated after the delete (delivered late, it was of the resource before)', async () => {
+      // Prepare: the delete happened at 01:55; Event Grid delivers it at 02:00, after its retries
+      const { rotation, registrar } = build();
+      const arm = (name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace: 'ml-ws',
+        name,
+      });
+      rotation.addEndpoint({
+        id: 'registered-after',
+        secretName: 's1',
+        arm: arm('e1'),
+        createdAt: '2026-11-23T01:56:00.000Z',
+      });
+      rotation.addEndpoint({
+        id: 'reinstated-after',
+        secretName: 's2',
+        arm: arm('e2'),
+        createdAt: '2026-01-01T00:00:00.000Z',
+        reinstatedAt: '2026-11-23T01:57:00.000Z',
+      });
+      rotation.addEndpoint({
+        id: 'before',
+        secretName: 's3',
+        arm: arm('e3'),
+        createdAt: '2026-11-23T01:54:00.000Z',
+      });
+      const late = (name: string) => ({
+        ...armEvent('Delete', `${WS}/onlineEndpoints/${name}`),
+        time: '2026-11-23T01:55:00.0000000Z',
+      });
+
+      // Act
+      const results = [await registrar.handle(late('e1')), await registrar.handle(late('e2'))];
+      const before = await registrar.handle(late('e3'));
+
+      // Assess
+      expect(results).toEqual([
+        expect.objectContaining({ action: 'staleDelete', endpointId: 'registered-after' }),
+        expect.objectContaining({ action: 'staleDelete', endpointId: 'reinstated-after' }),
+      ]);
+      expect(before.action).toBe('retired');
+      expect(rotation.retired).toEqual([{ id: 'before', at: '2026-11-23T02:00:00.000Z' }]);
+    });
+
     it('reinstates an endpoint re-created under the same name after its delete, and queues a drift job', async () => {
       // Prepare: registered, then deleted in Azure (retired here), then created again with the tag
       const { rotation, describer, registrar } = build();
@@ -379,6 +425,40 @@ describe('Class: EndpointAutoRegistrar', () => {
         { id: 'online', at: '2026-11-23T02:00:00.000Z' },
         { id: 'v1', at: '2026-11-23T02:00:00.000Z' },
       ]);
+    });
+
+    it('leaves in service the endpoints of a deleted workspace or resource group registered after its delete', async () => {
+      // Prepare: the group (and workspace) were re-created and one endpoint registered again before the
+      // late delete events arrive
+      const { rotation, registrar } = build();
+      const arm = (name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace: 'ml-ws',
+        name,
+      });
+      rotation.addEndpoint({
+        id: 'old',
+        secretName: 's1',
+        arm: arm('e1'),
+        createdAt: '2026-11-01T00:00:00Z',
+      });
+      rotation.addEndpoint({
+        id: 'new',
+        secretName: 's2',
+        arm: arm('e2'),
+        createdAt: '2026-11-23T01:58:00Z',
+      });
+      const group = '/subscriptions/sub-1/resourceGroups/ml-rg';
+      const late = (resource: string, time: string) => ({ ...armEvent('Delete', resource), time });
+
+      // Act: the group's delete at 01:55, then a workspace delete older still, once `old` is retired
+      const groupDeleted = await registrar.handle(late(group, '2026-11-23T01:55:00Z'));
+      const workspaceDeleted = await registrar.handle(late(WS, '2026-11-23T01:50:00Z'));
+
+      // Assess
+      expect([groupDeleted.action, workspaceDeleted.action]).toEqual(['retired', 'staleDelete']);
+      expect(rotation.retired).toEqual([{ id: 'old', at: '2026-11-23T02:00:00.000Z' }]);
     });
 
     it('acknowledges the delete of a resource group without registered endpoints as not managed, and ignores its write', async () => {

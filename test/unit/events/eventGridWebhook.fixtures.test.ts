@@ -317,6 +317,36 @@ describe('Function: eventGridWebhook', () => {
       expect(t.rotation.retired).toEqual([{ id: 'ml-ws-credit-score', at: '2026-11-23T02:00:00.000Z' }]);
     });
 
+    it('keeps in service an endpoint registered after a ResourceDeleteSuccess delivered late (by its eventTime)', async () => {
+      // Prepare: the endpoint was deleted at 01:50 and re-created and registered at 01:52; Event Grid
+      // delivers the old delete only now, after its retries
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+      t.rotation.addEndpoint({
+        id: 'ml-ws-credit-score',
+        secretName: 'aml-ml-ws-credit-score-key',
+        arm: {
+          subscriptionId: '00000000-0000-0000-0000-000000000001',
+          resourceGroup: 'ml-rg',
+          workspace: 'ml-ws',
+          name: 'credit-score',
+        },
+        createdAt: '2026-11-23T01:52:00.000Z',
+      });
+
+      // Act
+      const endpoint = await send(t.module, {
+        body: fixture('events', 'arm-resource-delete-success-online-endpoint.json'),
+      });
+      const group = await send(t.module, {
+        body: fixture('events', 'arm-resource-delete-success-resource-group.json'),
+      });
+
+      // Assess: the group's delete (01:56) came after the registration, so it retires it
+      expect(actions(endpoint)).toEqual(['staleDelete']);
+      expect(actions(group)).toEqual(['retired']);
+      expect(t.rotation.retired).toEqual([{ id: 'ml-ws-credit-score', at: '2026-11-23T02:00:00.000Z' }]);
+    });
+
     it('retires the endpoints of a resource group on its ResourceDeleteSuccess', async () => {
       // Prepare: registered from its write; then the resource group holding its workspace is deleted
       const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });

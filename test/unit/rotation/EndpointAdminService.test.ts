@@ -451,6 +451,83 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Method: retire after a late delete', () => {
+    // FakeClock starts at 2026-01-01T00:00:00Z; Azure deleted the endpoint's resource an hour before.
+    const deletedAt = '2025-12-31T23:00:00.0000000Z';
+
+    it('keeps in service an endpoint registered after the delete (the delete was of the resource before it)', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      await f.services.admin.register({ id: 'demo-key', arm });
+      f.clock.advanceHours(1);
+
+      // Act
+      const kept = await f.services.admin.retire('demo-key', '2026-01-01T01:00:00.000Z', deletedAt);
+
+      // Assess
+      expect(kept.retiredAt).toBeUndefined();
+      expect((await f.registry.get('demo-key'))?.retiredAt).toBeUndefined();
+    });
+
+    it('keeps in service an endpoint reinstated after the delete, and retires it for a later one', async () => {
+      // Prepare: registered long ago, retired, reinstated at 00:00 (the re-created endpoint's write)
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'demo-key', createdAt: '2025-06-01T00:00:00.000Z' });
+      await f.services.admin.retire('demo-key', '2025-12-31T22:00:00.000Z');
+      const reinstated = await f.services.admin.reinstate('demo-key');
+      f.clock.advanceHours(1);
+
+      // Act
+      const kept = await f.services.admin.retire('demo-key', '2026-01-01T01:00:00.000Z', deletedAt);
+      const retired = await f.services.admin.retire(
+        'demo-key',
+        '2026-01-01T01:00:00.000Z',
+        '2026-01-01T00:30:00Z',
+      );
+
+      // Assess
+      expect(reinstated.reinstatedAt).toBe('2026-01-01T00:00:00.000Z');
+      expect(kept.retiredAt).toBeUndefined();
+      expect(retired.retiredAt).toBe('2026-01-01T01:00:00.000Z');
+    });
+
+    it('retires an endpoint registered before the delete', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'demo-key', createdAt: '2025-06-01T00:00:00.000Z' });
+
+      // Act
+      const retired = await f.services.admin.retire('demo-key', '2026-01-01T00:00:00.000Z', deletedAt);
+
+      // Assess
+      expect(retired.retiredAt).toBe('2026-01-01T00:00:00.000Z');
+    });
+
+    it('keeps reinstatedAt through a PATCH and ignores it in a request body', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'demo-key' });
+      await f.services.admin.retire('demo-key', '2025-12-31T22:00:00.000Z');
+      await f.services.admin.reinstate('demo-key');
+      f.clock.advanceHours(1);
+
+      // Act
+      const patched = await f.services.admin.update('demo-key', {
+        enabled: false,
+        reinstatedAt: '2030-01-01T00:00:00.000Z',
+      });
+      const registered = await f.services.admin.register({
+        id: 'other-key',
+        arm: { ...arm, name: 'ep-2' },
+        reinstatedAt: '2030-01-01T00:00:00.000Z',
+      });
+
+      // Assess
+      expect(patched).toMatchObject({ enabled: false, reinstatedAt: '2026-01-01T00:00:00.000Z' });
+      expect(registered).not.toHaveProperty('reinstatedAt');
+    });
+  });
+
   describe('Change notices', () => {
     it('reports each written endpoint once, and nothing for refused or empty writes', async () => {
       // Prepare
