@@ -27,14 +27,24 @@ export interface EndpointKeyClient {
   setsKeyValue?(endpoint: ManagedEndpoint): boolean;
   /** Auth mode and scoring URI. */
   describe(endpoint: ManagedEndpoint): Promise<EndpointDescription>;
-  /** Both current keys. */
-  listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys>;
+  /**
+   * Both current keys.
+   * @param abortSignal - fires when the caller gave up (a rotation run out of time): the call stops waiting
+   */
+  listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys>;
   /**
    * Regenerates one slot and waits for the long-running operation to finish.
    * @param keyValue - the value to set; omitted lets the service choose. Throws `KeyValueRejectedError`
    *   when the service refuses the value (400), so the caller can retry without one.
+   * @param abortSignal - fires when the caller gave up (a rotation run out of time): the operation is no
+   *   longer waited for or polled, and the call rejects
    */
-  regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void>;
+  regenerateKey(
+    endpoint: ManagedEndpoint,
+    slot: KeySlot,
+    keyValue?: string,
+    abortSignal?: AbortSignal,
+  ): Promise<void>;
 }
 
 /** Reads the key of one slot. */

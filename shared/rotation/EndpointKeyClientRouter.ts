@@ -30,12 +30,17 @@ export class EndpointKeyClientRouter implements EndpointKeyClient {
     return this.client(endpoint).describe(endpoint);
   }
 
-  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
-    return this.client(endpoint).listKeys(endpoint);
+  async listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys> {
+    return this.client(endpoint).listKeys(endpoint, abortSignal);
   }
 
-  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
-    return this.client(endpoint).regenerateKey(endpoint, slot, keyValue);
+  async regenerateKey(
+    endpoint: ManagedEndpoint,
+    slot: KeySlot,
+    keyValue?: string,
+    abortSignal?: AbortSignal,
+  ): Promise<void> {
+    return this.client(endpoint).regenerateKey(endpoint, slot, keyValue, abortSignal);
   }
 
   private client(endpoint: ManagedEndpoint): EndpointKeyClient {

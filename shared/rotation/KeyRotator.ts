@@ -13,6 +13,7 @@ import {
   EndpointBusyError,
   errorCode,
   LeaseLostError,
+  RotationOutOfTimeError,
   UNSAFE_REGENERATION,
 } from './errors';
 import { HeldLease } from './HeldLease';
@@ -24,8 +25,9 @@ import {
   type RotationState,
 } from './RotationJournal';
 import { RotationPlanner } from './RotationPlanner';
-import { RotationRecorder } from './RotationRecorder';
+import { nextStep, RotationRecorder } from './RotationRecorder';
 import type { RotationSteps } from './RotationSteps';
+import { FUNCTION_TIMEOUT_MS, RunBudget, STOP_MARGIN_MS } from './RunBudget';
 import type { SecretStore } from './SecretStore';
 
 /**
@@ -57,10 +59,15 @@ export interface KeyRotatorOptions {
   steps: RotationSteps;
   recorder: RotationRecorder;
   clock: Clock;
-  /** Drives the lease renewals during the set step ({@link HeldLease.keptAliveWhile}). */
+  /**
+   * Drives the lease renewals during the set step ({@link HeldLease.keptAliveWhile}) and ends each run's
+   * time budget.
+   */
   repeat: Repeat;
   logger: Logger;
   leaseSeconds: number;
+  /** How long one run may take ({@link RunBudget}). @default host.json functionTimeout less a minute */
+  runBudgetMs?: number;
   /** @default crypto.randomUUID */
   newId?: () => string;
 }
@@ -83,8 +90,23 @@ export class KeyRotator {
     this.newId = options.newId ?? randomUUID;
   }
 
-  /** Runs (or resumes) one rotation. Throws when the rotation failed; the failure is journaled first. */
+  /**
+   * Runs (or resumes) one rotation. Throws when the rotation failed; the failure is journaled first. A run
+   * that spends its time budget stops with `RotationOutOfTimeError` rather than run on until the host kills it.
+   */
   async run(job: RotationJob): Promise<RotationOutcome> {
+    const budget = new RunBudget(
+      this.options.repeat,
+      this.options.runBudgetMs ?? FUNCTION_TIMEOUT_MS - STOP_MARGIN_MS,
+    );
+    try {
+      return await this.runWithin(job, budget);
+    } finally {
+      budget.end();
+    }
+  }
+
+  private async runWithin(job: RotationJob, budget: RunBudget): Promise<RotationOutcome> {
     const { registry, journal, leaseSeconds } = this.options;
     const endpoint = await registry.get(job.endpointId);
     const skip = (
@@ -112,13 +134,14 @@ export class KeyRotator {
         throw new EndpointBusyError(endpoint.id);
       return skip('inProgress');
     }
-    return held.releaseAfter(() => this.underLease(endpoint, job, held));
+    return held.releaseAfter(() => this.underLease(endpoint, job, held, budget));
   }
 
   private async underLease(
     endpoint: ManagedEndpoint,
     job: RotationJob,
     held: HeldLease,
+    budget: RunBudget,
   ): Promise<RotationOutcome> {
     const { journal, recorder } = this.options;
     let { state } = await journal.getState(endpoint.id);
@@ -129,8 +152,8 @@ export class KeyRotator {
       // That event is all a disabled endpoint's run is for.
       if (!endpoint.enabled) return { status: 'skipped', endpointId: endpoint.id, reason: 'disabled' };
       await this.requireKeyAuth(endpoint);
-      if (!active) return await this.start(endpoint, job, state, held);
-      return await this.drive(endpoint, state, active, true, held);
+      if (!active) return await this.start(endpoint, job, state, held, budget);
+      return await this.drive(endpoint, state, active, true, held, budget);
     } catch (error) {
       await this.reportStopped(endpoint, error, held);
       throw error;
@@ -182,6 +205,7 @@ export class KeyRotator {
     job: RotationJob,
     state: RotationState,
     held: HeldLease,
+    budget: RunBudget,
   ): Promise<RotationOutcome> {
     const { recorder, clock, steps } = this.options;
     let plan = await this.planner.plan(endpoint, job, state, clock.now());
@@ -226,7 +250,7 @@ export class KeyRotator {
           ...(onboarding ? { onboarding } : {}),
         };
         const started = await recorder.started(held, endpoint, state, active);
-        return this.drive(endpoint, started, active, false, held);
+        return this.drive(endpoint, started, active, false, held, budget);
       }
     }
   }
@@ -254,20 +278,41 @@ export class KeyRotator {
     }
   }
 
-  /** Walks the remaining steps from the journaled one. */
+  /**
+   * Walks the remaining steps from the journaled one. Each step draws from the run's time budget: none is
+   * begun once it is spent, and the one it runs out in stops (its calls are given up through the budget's
+   * signal), with `RotationOutOfTimeError` naming that step. The journal then shows the last step
+   * completed, as after a crash, and the next delivery resumes there.
+   */
   private async drive(
     endpoint: ManagedEndpoint,
     state: RotationState,
     active: ActiveRotation,
     resumed: boolean,
     held: HeldLease,
+    budget: RunBudget,
   ): Promise<RotationOutcome> {
     const { steps, recorder } = this.options;
-    const ctx = { endpoint, rotationId: active.rotationId, slot: active.slot, resumed };
+    const ctx = {
+      endpoint,
+      rotationId: active.rotationId,
+      slot: active.slot,
+      resumed,
+      signal: budget.signal,
+    };
     let current = active;
     const advance = async (step: ActiveRotation['step']): Promise<void> => {
       current = { ...current, step };
       state = await recorder.step(held, state, current);
+    };
+    const inBudget = async <T>(work: () => Promise<T>): Promise<T> => {
+      try {
+        if (budget.spent) throw budget.signal.reason;
+        return await budget.race(work());
+      } catch (error) {
+        if (!budget.spent) throw error;
+        throw new RotationOutOfTimeError(endpoint.id, nextStep(current), budget.ms, { cause: error });
+      }
     };
     // Each journaled advance renews the lease before the next step; only the first step needs its own.
     // Within a step: set renews on a timer (its regenerate cannot be paused), test between attempts.
@@ -275,7 +320,11 @@ export class KeyRotator {
     // A run stopped after set, and the slot was regenerated outside the app since (portal, CLI): testing
     // the pending value would fail on every run, and finishing would publish a key the endpoint refuses.
     // The set step puts the pending value back (never into the slot Key Vault holds: assertNotCurrent).
-    if (resumed && (current.step === 'set' || current.step === 'tested') && (await steps.slotLost(ctx))) {
+    if (
+      resumed &&
+      (current.step === 'set' || current.step === 'tested') &&
+      (await inBudget(() => steps.slotLost(ctx)))
+    ) {
       this.options.logger.warn('rotate => the slot no longer holds the pending value, setting it again', {
         endpointId: endpoint.id,
         rotationId: current.rotationId,
@@ -285,18 +334,18 @@ export class KeyRotator {
       current = { ...current, step: 'created' };
     }
     if (current.step === 'started') {
-      await steps.create(ctx);
+      await inBudget(() => steps.create(ctx));
       await advance('created');
     }
     if (current.step === 'created') {
-      await held.keptAliveWhile(() => steps.set(ctx), this.options.repeat);
+      await held.keptAliveWhile(() => inBudget(() => steps.set(ctx)), this.options.repeat);
       await advance('set');
     }
     if (current.step === 'set') {
-      await steps.test(ctx, () => held.renew());
+      await inBudget(() => steps.test(ctx, () => held.renew()));
       await advance('tested');
     }
-    const version = await steps.finish(ctx);
+    const version = await inBudget(() => steps.finish(ctx));
     return recorder.finished(held, endpoint, current, version, resumed);
   }
 }

@@ -317,7 +317,7 @@ function failedState(state: RotationState, failure: RotationFailure): RotationSt
 }
 
 /** The step a rotation is in when its journal shows `step` completed. */
-function nextStep(active: ActiveRotation | undefined): RotationStepName {
+export function nextStep(active: ActiveRotation | undefined): RotationStepName {
   if (!active) return 'plan';
   return ({ started: 'create', created: 'set', set: 'test', tested: 'finish' } as const)[active.step];
 }

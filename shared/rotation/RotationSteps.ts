@@ -45,6 +45,11 @@ export interface StepContext {
   readonly slot: KeySlot;
   /** True when continuing a run that an earlier process started. */
   readonly resumed: boolean;
+  /**
+   * Fires when the run's time budget is spent (`RunBudget`): the key client's calls give up, and the test
+   * step makes no further attempt.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -78,14 +83,14 @@ export class RotationSteps {
     const pending = await this.requirePending(ctx);
     // A resumed run reads the keys (an ARM write, so only then): Key Vault may have been written by hand
     // since the plan compared values, and the regenerate may already have happened (below).
-    const held = ctx.resumed ? keyOf(await keys.listKeys(ctx.endpoint), ctx.slot) : undefined;
+    const held = ctx.resumed ? keyOf(await keys.listKeys(ctx.endpoint, ctx.signal), ctx.slot) : undefined;
     await this.assertNotCurrent(ctx, held);
     // After a crash the regenerate may already have happened; regenerating again would be harmless for
     // the value, but costs an ARM write and breaks "one regenerate per slot per rotation".
     if (held === pending.value) return pending;
     if (keys.setsKeyValue?.(ctx.endpoint) === false) return this.regenerateAndRead(ctx);
     try {
-      await keys.regenerateKey(ctx.endpoint, ctx.slot, pending.value);
+      await keys.regenerateKey(ctx.endpoint, ctx.slot, pending.value, ctx.signal);
       return pending;
     } catch (error) {
       if (!(error instanceof KeyValueRejectedError)) throw error;
@@ -110,8 +115,8 @@ export class RotationSteps {
    */
   private async regenerateAndRead(ctx: StepContext): Promise<SecretVersion> {
     const { keys, secrets } = this.options;
-    await keys.regenerateKey(ctx.endpoint, ctx.slot);
-    const value = keyOf(await keys.listKeys(ctx.endpoint), ctx.slot);
+    await keys.regenerateKey(ctx.endpoint, ctx.slot, undefined, ctx.signal);
+    const value = keyOf(await keys.listKeys(ctx.endpoint, ctx.signal), ctx.slot);
     const written = await secrets.setVersion(pendingSecretName(ctx.endpoint.secretName), value, {
       tags: this.tags(ctx),
     });
@@ -138,6 +143,8 @@ export class RotationSteps {
       if (lastStatus !== undefined && ctx.endpoint.probe.acceptedStatuses.includes(lastStatus)) return;
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
       await sleep(Math.min(delay, Math.max(0, deadline - clock.now())));
+      // The run is out of time: it stops here, and the next run tests again for the whole timeout.
+      ctx.signal?.throwIfAborted();
       delay = Math.min(delay * 2, maxDelay);
       await keepAlive?.();
     }
@@ -204,7 +211,7 @@ export class RotationSteps {
   async slotLost(ctx: StepContext): Promise<boolean> {
     const pending = await this.pending(ctx);
     if (!pending) return false;
-    return keyOf(await this.options.keys.listKeys(ctx.endpoint), ctx.slot) !== pending.value;
+    return keyOf(await this.options.keys.listKeys(ctx.endpoint, ctx.signal), ctx.slot) !== pending.value;
   }
 
   /** The pending version of this rotation, if one exists and is enabled. */

@@ -198,3 +198,25 @@ export class ArmThrottledError extends DependencyUnavailableError {
     });
   }
 }
+
+/**
+ * A run spent its time budget (`RunBudget`: host.json's `functionTimeout` less a margin) in `step` and
+ * stopped there rather than be killed by the host. Nothing failed: the journal keeps the step reached
+ * and the queue's next delivery resumes at it, like any `DependencyUnavailableError`.
+ */
+export class RotationOutOfTimeError extends DependencyUnavailableError {
+  override readonly code: string = 'ROTATION_OUT_OF_TIME';
+  constructor(
+    readonly endpointId: string,
+    readonly step: string,
+    budgetMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'rotation',
+      `The run of endpoint ${endpointId} stopped in step ${step}: it used up its ${budgetMs / 1000} s, ` +
+        `host.json's functionTimeout less a margin to stop in; the next delivery resumes at ${step}.`,
+      options,
+    );
+  }
+}

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+import { readHostJson } from '../../local/host/hostJson';
 import { OAUTH_MAX_BODY_BYTES } from '../../shared/broker/oauthProtocol';
 import { UPSTREAM_CLASSES, UPSTREAM_FAILURES } from '../../shared/broker/UpstreamToken';
 import { loadConfig, SETTINGS } from '../../shared/config';
@@ -9,6 +10,7 @@ import { DEFAULT_MAX_BODY_BYTES } from '../../shared/http';
 import { MAX_DEQUEUE_COUNT } from '../../shared/queueMessage';
 import { needsOperator } from '../../shared/rotation/operatorHold';
 import { ROTATION_STEPS } from '../../shared/rotation/RotationJournal';
+import { FUNCTION_TIMEOUT_MS } from '../../shared/rotation/RunBudget';
 import {
   emittedTelemetry,
   httpRoutes,
@@ -212,6 +214,10 @@ describe('Docs: names', () => {
 
   it('knows the delivery host.json makes the last one, where the app reports what goes to a poison queue', () => {
     expect(maxDequeueCount()).toBe(MAX_DEQUEUE_COUNT);
+  });
+
+  it("knows host.json's functionTimeout, which a rotation run's time budget is cut from", () => {
+    expect(readHostJson(join(repoRoot, 'host.json')).functionTimeoutMs).toBe(FUNCTION_TIMEOUT_MS);
   });
 
   it('explains every upstream and failure class a broker 503 can name', () => {

@@ -1,0 +1,74 @@
+import type { Repeat } from '../clock';
+
+/**
+ * host.json `functionTimeout` (a unit test keeps the two equal): the host kills an invocation still running
+ * then, and restarts the worker process with every other run it had.
+ */
+export const FUNCTION_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * What a run keeps back from {@link FUNCTION_TIMEOUT_MS} to stop cleanly once its budget is spent: the work
+ * no budget interrupts (journaling the stop, releasing the lease, a poison record on the last delivery, a
+ * Key Vault or journal call in flight) and the wait a step is in when the budget ends (a scoring call or a
+ * pause between test attempts: at most 10 s each).
+ */
+export const STOP_MARGIN_MS = 60_000;
+
+/**
+ * The time one rotation run may take. Every wait of the steps draws from it: the set step's
+ * long-running operation and its waits at ARM's write gate, the test step's attempts. Once it is spent,
+ * the run stops at the step it is in, which it leaves as a crash would (the journal says where to
+ * resume), and the queue delivers the job again: a run that ends itself is logged and journaled, where
+ * one the host kills is not.
+ */
+export class RunBudget {
+  private readonly controller = new AbortController();
+  private readonly stopTimer: () => void;
+
+  /**
+   * @param repeat - the timer that ends the budget (`realRepeat`; the fake clock's in tests)
+   */
+  constructor(
+    repeat: Repeat,
+    readonly ms: number,
+  ) {
+    this.stopTimer = repeat(ms, () => {
+      this.stopTimer();
+      this.controller.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
+    });
+  }
+
+  /** Fires when the budget is spent; the adapters hand it to their calls, which then give up. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get spent(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /**
+   * `work`'s outcome, or the signal's `AbortError` as soon as the budget is spent. Calls that cannot be
+   * interrupted where they wait (the SDK's pause between two polls of an operation) are left to stop
+   * at their next request, which the same signal refuses.
+   */
+  async race<T>(work: Promise<T>): Promise<T> {
+    const signal = this.controller.signal;
+    let leave: (() => void) | undefined;
+    const spent = new Promise<never>((_, reject) => {
+      leave = () => reject(signal.reason as Error);
+      if (signal.aborted) leave();
+      else signal.addEventListener('abort', leave, { once: true });
+    });
+    try {
+      return await Promise.race([work, spent]);
+    } finally {
+      if (leave) signal.removeEventListener('abort', leave);
+    }
+  }
+
+  /** Ends the timer; call once the run is over. */
+  end(): void {
+    this.stopTimer();
+  }
+}
