@@ -58,6 +58,30 @@ export async function withinTimeLimit<T>(work: Promise<T>, ms: number): Promise<
 }
 
 /**
+ * `work`'s outcome, or the signal's reason as soon as `abortSignal` fires (its caller gave the work up):
+ * for waits the signal cannot reach, such as a pause between two polls. The work goes on until it heeds
+ * the signal itself; its late outcome is dropped.
+ */
+export async function untilAborted<T>(work: Promise<T>, abortSignal: AbortSignal | undefined): Promise<T> {
+  if (!abortSignal) return work;
+  if (abortSignal.aborted) {
+    // Given up already: even work that has finished meanwhile is not taken up (nor its failure left unheard).
+    work.catch(() => undefined);
+    throw abortSignal.reason as Error;
+  }
+  let leave: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    leave = () => reject(abortSignal.reason as Error);
+    abortSignal.addEventListener('abort', leave, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    if (leave) abortSignal.removeEventListener('abort', leave);
+  }
+}
+
+/**
  * What a cache answers while one of its entries is re-read: the request that started the re-read waits
  * for it, but no longer than `waitMs`; every other request, and that one once the wait is over, gets
  * the previous answer at once. So a slow or silent store holds no request up for longer than `waitMs`.

@@ -13,6 +13,8 @@ export interface RetryOptions {
   readonly baseDelayMs?: number;
   /** Longest wait honoured, whatever `Retry-After` says (beyond it the job is better retried by the queue). @default 60000 */
   readonly maxDelayMs?: number;
+  /** The caller's: once it fires, a failure is not tried again (the call it aborted would only fail again). */
+  readonly abortSignal?: AbortSignal;
 }
 
 /** Statuses that mean "busy or down right now": timeout, throttling, server failures that pass. */
@@ -66,6 +68,7 @@ export async function withRetries<T>(operation: () => Promise<T>, options: Retry
     try {
       return await operation();
     } catch (error) {
+      if (options.abortSignal?.aborted) throw error;
       if (!isTransientError(error) || error instanceof DependencyUnavailableError)
         throw translate(error, options.dependency);
       const asked = retryAfterMs(error);

@@ -1,4 +1,4 @@
-import type { Repeat } from '../clock';
+import { type Repeat, untilAborted } from '../clock';
 
 /**
  * host.json `functionTimeout` (a unit test keeps the two equal): the host kills an invocation still running
@@ -48,23 +48,11 @@ export class RunBudget {
   }
 
   /**
-   * `work`'s outcome, or the signal's `AbortError` as soon as the budget is spent. Calls that cannot be
-   * interrupted where they wait (the SDK's pause between two polls of an operation) are left to stop
-   * at their next request, which the same signal refuses.
+   * `work`'s outcome, or the signal's `AbortError` as soon as the budget is spent, so the run stops on time
+   * even where a call heeds the signal late (the SDK's poller notices it at its next poll only).
    */
-  async race<T>(work: Promise<T>): Promise<T> {
-    const signal = this.controller.signal;
-    let leave: (() => void) | undefined;
-    const spent = new Promise<never>((_, reject) => {
-      leave = () => reject(signal.reason as Error);
-      if (signal.aborted) leave();
-      else signal.addEventListener('abort', leave, { once: true });
-    });
-    try {
-      return await Promise.race([work, spent]);
-    } finally {
-      if (leave) signal.removeEventListener('abort', leave);
-    }
+  race<T>(work: Promise<T>): Promise<T> {
+    return untilAborted(work, this.controller.signal);
   }
 
   /** Ends the timer; call once the run is over. */

@@ -1,6 +1,6 @@
 import type { PipelineRequest } from '@azure/core-rest-pipeline';
 
-import type { Sleep } from '../clock';
+import { type Sleep, untilAborted } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
 import { fieldsOf } from '../queueMessage';
@@ -92,20 +92,27 @@ export class ModelManagementClient {
    * `Webservice.get_keys()`: both keys. An answer missing either one fails, as in the v1 SDK: an empty
    * key read here would be onboarded into Key Vault, or read back as a new key, for clients to use.
    */
-  async listKeys(endpoint: ManagedEndpoint): Promise<{ primaryKey: string; secondaryKey: string }> {
+  async listKeys(
+    endpoint: ManagedEndpoint,
+    abortSignal?: AbortSignal,
+  ): Promise<{ primaryKey: string; secondaryKey: string }> {
     return bothKeys(
       'modelManagement',
       endpoint.id,
-      json(await this.send('POST', this.url(endpoint, '/listkeys'))),
+      json(await this.send('POST', this.url(endpoint, '/listkeys'), undefined, abortSignal)),
     );
   }
 
-  /** `Webservice.regen_key(slot)` without a value; waits for the operation to end `Succeeded`. */
-  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot): Promise<void> {
+  /**
+   * `Webservice.regen_key(slot)` without a value; waits for the operation to end `Succeeded`.
+   * @param abortSignal - once it fires, the operation is polled no more and the call rejects
+   */
+  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, abortSignal?: AbortSignal): Promise<void> {
     const accepted = await this.send(
       'POST',
       this.url(endpoint, '/regenerateKeys'),
       JSON.stringify({ keyType: slot }),
+      abortSignal,
     );
     const location = accepted.headers.get('operation-location');
     // The v1 SDK waits for the operation whenever a success names one, whatever its status: reading the
@@ -120,8 +127,8 @@ export class ModelManagementClient {
     const poll = this.operationUrl(endpoint, location);
     const { pollIntervalMs = 5000, pollTimeoutMs = 600_000, sleep } = this.options;
     for (let waited = 0; waited < pollTimeoutMs; waited += pollIntervalMs) {
-      await sleep(pollIntervalMs);
-      const state = text(json(await this.send('GET', poll)).state);
+      await untilAborted(sleep(pollIntervalMs), abortSignal);
+      const state = text(json(await this.send('GET', poll, undefined, abortSignal)).state);
       // As the v1 SDK: an answer without a state is no operation status, and polling it would only wait.
       if (!state)
         throw new DependencyFailedError(
@@ -190,7 +197,14 @@ export class ModelManagementClient {
     const once = (): Promise<MmsResponse> =>
       sendPipelineRequest(this.options.sender, 'Model management', method, url, body, abortSignal);
     const { retries, sleep } = this.options;
-    return retries ? withRetries(once, { ...retries, dependency: 'modelManagement', sleep }) : once();
+    return retries
+      ? withRetries(once, {
+          ...retries,
+          dependency: 'modelManagement',
+          sleep,
+          ...(abortSignal ? { abortSignal } : {}),
+        })
+      : once();
   }
 }
 

@@ -3,6 +3,9 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 
 import type { RunningEmulators } from '../../local/emulators';
+import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
+import { DEFAULT_PROBE } from '../../shared/endpoints/validateEndpoint';
+import { ArmEndpointKeyClient } from '../../shared/rotation/adapters/ArmEndpointKeyClient';
 import { call, withEmulators } from '../support/emulators';
 import { sleep } from '../support/waitFor';
 
@@ -186,6 +189,50 @@ describe('Class: AzureMachineLearningWorkspaces against the ARM stand-in', () =>
     expect(after).toMatchObject({ primaryKey: before.primaryKey, secondaryKey: 'new-secondary-value' });
     expect(em.control.counters()).toMatchObject({ 'arm.regenerateKeys': 1, 'arm.listKeys': 2 });
     expect(em.control.counters()['arm.operationStatus']).toBeGreaterThanOrEqual(1);
+  });
+
+  it('gives up a regenerate at once when its caller does, and the SDK polls it no more (ArmEndpointKeyClient over the SDK)', async () => {
+    // Prepare: an operation that runs on after the caller (a rotation run out of time) gives up; ARM asks
+    // the SDK to wait 3 s (Retry-After) between polls, and the SDK's poller honours it
+    em.control.setRegenerateDelayMs(3000);
+    const keys = new ArmEndpointKeyClient({ onlineEndpoints: () => ml().onlineEndpoints, sleep });
+    const controller = new AbortController();
+    const endpoint: ManagedEndpoint = {
+      id: 'key-ep',
+      kind: 'onlineEndpoint',
+      arm: { ...WS, name: 'key-ep' },
+      authMode: 'Key',
+      secretName: 'key-ep',
+      rotationPeriodHours: 100,
+      gracePeriodHours: 25,
+      probe: DEFAULT_PROBE,
+      brokerKeyAccess: false,
+      enabled: true,
+      createdAt: '',
+      updatedAt: '',
+    };
+    try {
+      const outcome = keys.regenerateKey(endpoint, 'Secondary', 'abandoned-value', controller.signal).then(
+        () => 'finished',
+        (error: unknown) => (error as Error).name,
+      );
+      // The SDK polls twice at once (beginRegenerateKeys, then pollUntilDone), then waits Retry-After.
+      while ((em.control.counters()['arm.operationStatus'] ?? 0) < 2) await sleep(20);
+
+      // Act
+      controller.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
+      const givenUpAt = Date.now();
+      const ended = await outcome;
+      const stoppedIn = Date.now() - givenUpAt;
+      await sleep(3500);
+
+      // Assess: the call ended without waiting out the SDK's pause, whose next poll the signal refused
+      expect(ended).toBe('AbortError');
+      expect(stoppedIn).toBeLessThan(100);
+      expect(em.control.counters()).toMatchObject({ 'arm.regenerateKeys': 1, 'arm.operationStatus': 2 });
+    } finally {
+      em.control.setRegenerateDelayMs(50);
+    }
   });
 
   it('issues AML tokens that the scoring URI accepts, and refuses /token on a Key endpoint', async () => {

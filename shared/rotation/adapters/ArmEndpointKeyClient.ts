@@ -1,4 +1,4 @@
-import type { Sleep } from '../../clock';
+import { type Sleep, untilAborted } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
 import { withRetries } from '../../retry';
@@ -21,13 +21,14 @@ export interface OnlineEndpointOperations {
     resourceGroup: string,
     workspace: string,
     name: string,
+    options?: { abortSignal?: AbortSignal },
   ): Promise<{ primaryKey?: string; secondaryKey?: string }>;
   beginRegenerateKeysAndWait(
     resourceGroup: string,
     workspace: string,
     name: string,
     body: { keyType: string; keyValue?: string },
-    options?: { updateIntervalInMs?: number },
+    options?: { updateIntervalInMs?: number; abortSignal?: AbortSignal },
   ): Promise<void>;
 }
 
@@ -57,20 +58,41 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
     return { authMode: found.properties.authMode, scoringUri: found.properties.scoringUri ?? '' };
   }
 
-  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
+  /** @param abortSignal - given to the SDK call: it leaves ARM's write gate, or its request, when it fires */
+  async listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys> {
     const { resourceGroup, workspace, name } = endpoint.arm;
-    const keys = await this.retry(() => this.ops(endpoint).listKeys(resourceGroup, workspace, name));
+    const keys = await this.retry(
+      () => this.ops(endpoint).listKeys(resourceGroup, workspace, name, abortSignal ? { abortSignal } : {}),
+      abortSignal,
+    );
     return bothKeys('arm', endpoint.id, keys);
   }
 
-  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
+  /**
+   * @param abortSignal - given to the SDK: a write waiting at ARM's write gate leaves it, and the poller,
+   *   which has no time limit of its own, stops at its next request. That may follow a pause as long as
+   *   the operation's `Retry-After`, so the call does not wait for it: it rejects as soon as the signal fires.
+   */
+  async regenerateKey(
+    endpoint: ManagedEndpoint,
+    slot: KeySlot,
+    keyValue?: string,
+    abortSignal?: AbortSignal,
+  ): Promise<void> {
     const { resourceGroup, workspace, name } = endpoint.arm;
     const body = keyValue === undefined ? { keyType: slot } : { keyType: slot, keyValue };
+    const options = {
+      updateIntervalInMs: this.options.pollIntervalMs ?? 1000,
+      ...(abortSignal ? { abortSignal } : {}),
+    };
     try {
-      await this.retry(() =>
-        this.ops(endpoint).beginRegenerateKeysAndWait(resourceGroup, workspace, name, body, {
-          updateIntervalInMs: this.options.pollIntervalMs ?? 1000,
-        }),
+      await this.retry(
+        () =>
+          untilAborted(
+            this.ops(endpoint).beginRegenerateKeysAndWait(resourceGroup, workspace, name, body, options),
+            abortSignal,
+          ),
+        abortSignal,
       );
     } catch (error) {
       throw rejectedValue(error, keyValue);
@@ -81,11 +103,12 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
     return this.options.onlineEndpoints(endpoint.arm.subscriptionId);
   }
 
-  private retry<T>(operation: () => Promise<T>): Promise<T> {
+  private retry<T>(operation: () => Promise<T>, abortSignal?: AbortSignal): Promise<T> {
     return withRetries(operation, {
       dependency: 'arm',
       sleep: this.options.sleep,
       attempts: this.options.attempts ?? 3,
+      ...(abortSignal ? { abortSignal } : {}),
     });
   }
 }

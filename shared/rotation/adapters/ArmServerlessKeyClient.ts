@@ -1,6 +1,6 @@
 import type { PipelineRequest } from '@azure/core-rest-pipeline';
 
-import type { Sleep } from '../../clock';
+import { type Sleep, untilAborted } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
 import { fieldsOf } from '../../queueMessage';
@@ -58,26 +58,36 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     };
   }
 
-  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
+  async listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys> {
     return bothKeys(
       'arm',
       endpoint.id,
-      json(await this.send(endpoint, 'POST', this.url(endpoint, '/listKeys'))),
+      json(await this.send(endpoint, 'POST', this.url(endpoint, '/listKeys'), undefined, abortSignal)),
     );
   }
 
-  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
+  /** @param abortSignal - once it fires, the operation is polled no more and the call rejects */
+  async regenerateKey(
+    endpoint: ManagedEndpoint,
+    slot: KeySlot,
+    keyValue?: string,
+    abortSignal?: AbortSignal,
+  ): Promise<void> {
     const body = JSON.stringify(keyValue === undefined ? { keyType: slot } : { keyType: slot, keyValue });
     let response: ArmResponse;
     try {
-      response = await this.send(endpoint, 'POST', this.url(endpoint, '/regenerateKeys'), body);
+      response = await this.send(endpoint, 'POST', this.url(endpoint, '/regenerateKeys'), body, abortSignal);
     } catch (error) {
       throw rejectedValue(error, keyValue);
     }
-    if (response.status === 202) await this.poll(endpoint, response);
+    if (response.status === 202) await this.poll(endpoint, response, abortSignal);
   }
 
-  private async poll(endpoint: ManagedEndpoint, accepted: ArmResponse): Promise<void> {
+  private async poll(
+    endpoint: ManagedEndpoint,
+    accepted: ArmResponse,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<void> {
     const { sleep, pollIntervalMs = 1000, pollTimeoutMs = 600_000 } = this.options;
     const asyncOperation = accepted.headers.get('azure-asyncoperation');
     const location = accepted.headers.get('location');
@@ -88,9 +98,9 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     while (waited < pollTimeoutMs) {
       // Retry-After: 0 (or none) waits the interval, as the SDK's poller does: no busy loop, and the timeout counts.
       const wait = retryAfterMs({ response: last }) || pollIntervalMs;
-      await sleep(wait);
+      await untilAborted(sleep(wait), abortSignal);
       waited += wait;
-      last = await this.send(endpoint, 'GET', url);
+      last = await this.send(endpoint, 'GET', url, undefined, abortSignal);
       if (asyncOperation) {
         // Compared as the SDK's poller does: without case, `Cancelled` as well as `Canceled`.
         const { status } = json(last);
@@ -124,11 +134,14 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     method: 'GET' | 'POST',
     url: string,
     body?: string,
+    abortSignal?: AbortSignal,
   ): Promise<ArmResponse> {
-    return withRetries(
-      () => sendPipelineRequest(this.options.client(endpoint.arm.subscriptionId), 'ARM', method, url, body),
-      { dependency: 'arm', sleep: this.options.sleep },
-    );
+    const client = this.options.client(endpoint.arm.subscriptionId);
+    return withRetries(() => sendPipelineRequest(client, 'ARM', method, url, body, abortSignal), {
+      dependency: 'arm',
+      sleep: this.options.sleep,
+      ...(abortSignal ? { abortSignal } : {}),
+    });
   }
 }
 

@@ -28,13 +28,18 @@ export class V1WebServiceKeyClient implements EndpointKeyClient {
     return { authMode: 'Key', scoringUri: service.scoringUri };
   }
 
-  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
-    return this.mms.listKeys(endpoint);
+  async listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys> {
+    return this.mms.listKeys(endpoint, abortSignal);
   }
 
   /** Regenerates one slot (service-chosen value); a value is refused as `KeyValueRejectedError`. */
-  async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
+  async regenerateKey(
+    endpoint: ManagedEndpoint,
+    slot: KeySlot,
+    keyValue?: string,
+    abortSignal?: AbortSignal,
+  ): Promise<void> {
     if (keyValue !== undefined) throw new KeyValueRejectedError();
-    await this.mms.regenerateKey(endpoint, slot);
+    await this.mms.regenerateKey(endpoint, slot, abortSignal);
   }
 }

@@ -57,6 +57,38 @@ describe('Class: ArmEndpointKeyClient', () => {
   });
 });
 
+describe('Class: ArmEndpointKeyClient (a caller that gives up)', () => {
+  it('stops waiting for a regenerate whose operation never ends once the signal fires, and hands the signal to the SDK', async () => {
+    // Prepare: the SDK polls on for as long as the operation runs; it sees the signal only at its next poll
+    const given: Array<AbortSignal | undefined> = [];
+    let calls = 0;
+    const ops: OnlineEndpointOperations = {
+      get: async () => ({ properties: { authMode: 'Key' } }),
+      listKeys: async (_rg, _ws, _n, options) => {
+        given.push(options?.abortSignal);
+        return { primaryKey: 'p', secondaryKey: 's' };
+      },
+      beginRegenerateKeysAndWait: (_rg, _ws, _n, _body, options) => {
+        calls += 1;
+        given.push(options?.abortSignal);
+        return new Promise<void>(() => undefined);
+      },
+    };
+    const client = new ArmEndpointKeyClient({ onlineEndpoints: () => ops, sleep: async () => undefined });
+    const controller = new AbortController();
+
+    // Act
+    await client.listKeys(endpoint('onlineEndpoint'), controller.signal);
+    const regenerate = client.regenerateKey(endpoint('onlineEndpoint'), 'Primary', 'v', controller.signal);
+    controller.abort(new DOMException('out of time', 'AbortError'));
+
+    // Assess: rejected as the caller's abort, not retried (another attempt would be refused the same way)
+    await expect(regenerate).rejects.toMatchObject({ name: 'AbortError' });
+    expect(calls).toBe(1);
+    expect(given).toEqual([controller.signal, controller.signal]);
+  });
+});
+
 describe('Function: listKeys of the ARM key clients', () => {
   it.each([
     ['no secondaryKey', { primaryKey: 'p' }],
@@ -188,6 +220,42 @@ describe('Class: ArmServerlessKeyClient polling bounds', () => {
     await expect(outcome).rejects.toThrow(DependencyFailedError);
     expect(polls).toBe(10);
     expect(waits.every((ms) => ms === 1000)).toBe(true);
+  });
+
+  it('stops polling an operation that never ends once the signal fires, well before its poll timeout', async () => {
+    // Prepare: an operation that stays InProgress; the caller gives up during the third wait
+    const controller = new AbortController();
+    const signals: unknown[] = [];
+    let polls = 0;
+    let waits = 0;
+    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
+    const client = new ArmServerlessKeyClient({
+      armEndpoint: 'https://arm.test',
+      apiVersion: '2025-06-01',
+      pollIntervalMs: 1000,
+      pollTimeoutMs: 600_000,
+      sleep: async () => {
+        waits += 1;
+        if (waits === 3) controller.abort(new DOMException('out of time', 'AbortError'));
+      },
+      client: () => ({
+        sendRequest: async (request) => {
+          signals.push(request.abortSignal);
+          if (request.url.includes('/regenerateKeys'))
+            return { status: 202, headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1' }) };
+          polls += 1;
+          return { status: 200, headers: headers({}), bodyAsText: JSON.stringify({ status: 'InProgress' }) };
+        },
+      }),
+    });
+
+    // Act
+    const outcome = client.regenerateKey(endpoint('serverlessEndpoint'), 'Primary', 'v', controller.signal);
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ name: 'AbortError' });
+    expect(polls).toBe(2);
+    expect(signals.every((s) => s === controller.signal)).toBe(true);
   });
 
   it.each([

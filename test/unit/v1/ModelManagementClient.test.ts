@@ -142,6 +142,42 @@ describe('Class: ModelManagementClient', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('stops polling the operation once the caller gives up (a rotation run out of time), before its poll timeout', async () => {
+    // Prepare: an operation that keeps running; the caller gives up during the third wait
+    const controller = new AbortController();
+    const signals: unknown[] = [];
+    let polls = 0;
+    let waits = 0;
+    const mms = new ModelManagementClient({
+      sender: {
+        sendRequest: async (request) => {
+          signals.push(request.abortSignal);
+          if (request.method === 'POST')
+            return {
+              status: 202,
+              headers: { get: (n) => (n === 'operation-location' ? 'op-6' : undefined) },
+            };
+          polls += 1;
+          return { status: 200, bodyAsText: '{"state":"Running"}', headers: { get: () => undefined } };
+        },
+      },
+      hostTemplate: 'https://{region}.api.azureml.ms',
+      sleep: async () => {
+        waits += 1;
+        if (waits === 3) controller.abort(new DOMException('out of time', 'AbortError'));
+      },
+      retries: {},
+    });
+
+    // Act
+    const regenerate = mms.regenerateKey(endpoint, 'Primary', controller.signal);
+
+    // Assess: no further poll, and every request carried the caller's signal
+    await expect(regenerate).rejects.toMatchObject({ name: 'AbortError' });
+    expect(polls).toBe(2);
+    expect(signals.every((signal) => signal === controller.signal)).toBe(true);
+  });
+
   it('refuses a 202 without Operation-Location (the v1 SDK requires it too)', async () => {
     const { mms } = scripted([{ status: 202 }]);
     await expect(mms.regenerateKey(endpoint, 'Primary')).rejects.toThrow(DependencyFailedError);
