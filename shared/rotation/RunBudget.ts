@@ -7,10 +7,9 @@ import { type Repeat, untilAborted } from '../clock';
 export const FUNCTION_TIMEOUT_MS = 10 * 60_000;
 
 /**
- * What a run keeps back from {@link FUNCTION_TIMEOUT_MS} to stop cleanly once its budget is spent: the work
- * no budget interrupts (journaling the stop, releasing the lease, a poison record on the last delivery, a
- * Key Vault or journal call in flight) and the wait a step is in when the budget ends (a scoring call or a
- * pause between test attempts: at most 10 s each).
+ * What a run keeps back from {@link FUNCTION_TIMEOUT_MS} for the work no budget interrupts: once it is spent,
+ * journaling the stop (with the journal's retries), releasing the lease, and on the last delivery the poison
+ * record; and a plan that was still reading Key Vault and the endpoint's keys when it ran out.
  */
 export const STOP_MARGIN_MS = 60_000;
 
