@@ -20,6 +20,7 @@ import { HeldLease } from './HeldLease';
 import type { RotationJob } from './RotationJob';
 import {
   type ActiveRotation,
+  COMPLETED_STEPS,
   isRotationRunning,
   type RotationJournal,
   type RotationState,
@@ -317,6 +318,17 @@ export class KeyRotator {
     // Each journaled advance renews the lease before the next step; only the first step needs its own.
     // Within a step: set renews on a timer (its regenerate cannot be paused), test between attempts.
     await held.renew();
+    // A step this version has no name for was journaled by a newer one (a rolling deployment, or a
+    // rollback). Walking past every known step would publish the pending value unset and untested; set,
+    // test and finish can each be repeated and check by value, so the run goes on from set instead.
+    if (!COMPLETED_STEPS.includes(current.step)) {
+      this.options.logger.warn('rotate => journaled step this version does not know, resuming at set', {
+        endpointId: endpoint.id,
+        rotationId: current.rotationId,
+        step: String(current.step),
+      });
+      current = { ...current, step: 'created' };
+    }
     // A run stopped after set, and the slot was regenerated outside the app since (portal, CLI): testing
     // the pending value would fail on every run, and finishing would publish a key the endpoint refuses.
     // The set step puts the pending value back (never into the slot Key Vault holds: assertNotCurrent).

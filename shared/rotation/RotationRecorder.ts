@@ -316,8 +316,17 @@ function failedState(state: RotationState, failure: RotationFailure): RotationSt
   return { ...state, lastOutcome: 'failed', lastOutcomeAt: failure.at, lastError: failure };
 }
 
-/** The step a rotation is in when its journal shows `step` completed. */
+/**
+ * The step a rotation is in when its journal shows `step` completed; `set` for a step a newer version
+ * journaled, where `KeyRotator` resumes such a rotation.
+ */
 export function nextStep(active: ActiveRotation | undefined): RotationStepName {
   if (!active) return 'plan';
-  return ({ started: 'create', created: 'set', set: 'test', tested: 'finish' } as const)[active.step];
+  const next: Partial<Record<string, RotationStepName>> = {
+    started: 'create',
+    created: 'set',
+    set: 'test',
+    tested: 'finish',
+  };
+  return next[active.step] ?? 'set';
 }

@@ -409,6 +409,29 @@ describe('Class: KeyRotator', () => {
       ]);
     });
 
+    it('resumes a rotation journaled at a step it does not know (a newer version wrote it) from the set step, not at the finish', async () => {
+      // Prepare: a run stopped after create; a newer version, during a rolling deployment, journaled a
+      // step this version has no name for before it stopped too
+      const f = await stoppedAfterCreate();
+      const { state } = await f.journal.getState('demo-key');
+      const active = { ...state.active!, step: 'staged' } as unknown as NonNullable<typeof state.active>;
+      f.journal.seedState('demo-key', { ...state, active });
+
+      // Act: the first run meets ARM down at the regenerate, the next one gets through
+      f.keys.failNext('regenerateKey', new DependencyUnavailableError('arm', 'down'));
+      await expect(f.services.rotator.run(job('schedule'))).rejects.toThrow(DependencyUnavailableError);
+      const failed = (await f.journal.getState('demo-key')).state;
+      const outcome = await f.services.rotator.run(job('schedule'));
+
+      // Assess: the failure names the step the run was in; Key Vault gets the new key only once the
+      // slot holds it and it was tested
+      expect(failed.lastError).toMatchObject({ code: 'DependencyUnavailable', step: 'set' });
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
+      expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
+      expect(f.logs.some((l) => l.includes('journaled step this version does not know'))).toBe(true);
+    });
+
     it('refuses to regenerate the target slot once a version written by hand (no tags) holds its key', async () => {
       // Prepare: a run stopped after create (ARM down); then a person wrote the Primary key, the target
       // slot, into Key Vault as its new version, as the DRIFT_DETECTED remedy in operations.md shows
