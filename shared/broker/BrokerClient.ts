@@ -29,17 +29,23 @@ export interface BrokerClientRecord {
   readonly updatedAt: string;
   /** The stored version this record was read at (set by the registry's reads; opaque). */
   readonly version?: string;
+  /**
+   * What the stored row holds besides these fields, as read: columns a newer version wrote (deployed
+   * beside this one during a rolling deployment), which this version writes back as they were, so its
+   * changes do not drop them. Never shown.
+   */
+  readonly otherColumns?: Readonly<Record<string, unknown>>;
 }
 
 /** What the admin API shows: the record without any secret material. */
 export type BrokerClientView = Omit<
   BrokerClientRecord,
-  'primarySecretHash' | 'secondarySecretHash' | 'version'
+  'primarySecretHash' | 'secondarySecretHash' | 'version' | 'otherColumns'
 >;
 
-/** Strips the hashes (and the storage version) off a record. */
+/** Strips the hashes (and what only storage needs: its version, other versions' columns) off a record. */
 export function toClientView(record: BrokerClientRecord): BrokerClientView {
-  const { primarySecretHash: _p, secondarySecretHash: _s, version: _v, ...view } = record;
+  const { primarySecretHash: _p, secondarySecretHash: _s, version: _v, otherColumns: _o, ...view } = record;
   return { ...view, allowedScopes: [...view.allowedScopes] };
 }
 

@@ -21,6 +21,28 @@ const PARTITION = 'client';
 type Row = Record<string, unknown>;
 
 /**
+ * The columns this version writes, and those storage adds to a row it reads. Any other column was
+ * written by another version and is carried through an update as it was read (`otherColumns`): an
+ * update replaces the whole row, since clearing a rate limit or an expiry removes its column.
+ */
+const OWN_COLUMNS = new Set([
+  'partitionKey',
+  'rowKey',
+  'etag',
+  'timestamp',
+  'displayName',
+  'primarySecretHash',
+  'secondarySecretHash',
+  'allowedScopes',
+  'rateLimitPerMinute',
+  'enabled',
+  'expiresAt',
+  'keyAccess',
+  'createdAt',
+  'updatedAt',
+]);
+
+/**
  * Broker clients in Table storage: PartitionKey `client`, RowKey = client id; scopes as a JSON array;
  * the two secret HMACs as base64url strings (never the secrets); the row's ETag is the record's
  * `version`, and updates are conditional on it. Storage errors other than the expected 404/409/412
@@ -125,6 +147,7 @@ function unavailable(error: unknown): DependencyUnavailableError {
 
 function toRow(record: BrokerClientRecord): TableEntity<Row> {
   return {
+    ...record.otherColumns,
     partitionKey: PARTITION,
     rowKey: record.id,
     displayName: record.displayName,
@@ -162,5 +185,12 @@ function fromRow(row: TableEntityResult<Row> | Row): BrokerClientRecord {
     createdAt: text('createdAt'),
     updatedAt: text('updatedAt'),
     ...(typeof row['etag'] === 'string' ? { version: row['etag'] } : {}),
+    ...otherColumnsOf(row),
   };
+}
+
+/** The row's columns this version does not write (`otherColumns`); none when it has none. */
+function otherColumnsOf(row: Row): { otherColumns?: Row } {
+  const other = Object.entries(row).filter(([name]) => !OWN_COLUMNS.has(name) && !name.startsWith('odata.'));
+  return other.length > 0 ? { otherColumns: Object.fromEntries(other) } : {};
 }

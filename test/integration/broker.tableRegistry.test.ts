@@ -21,11 +21,12 @@ const record = (id: string): BrokerClientRecord => clientRecord(id, hasher);
 describe('Class: TableBrokerClientRegistry', () => {
   let azurite: RunningAzurite;
   let registry: TableBrokerClientRegistry;
+  let table: TableClient;
   const flaky = new FlakyTableWrites();
 
   beforeAll(async () => {
     azurite = await startAzurite();
-    const table = TableClient.fromConnectionString(azurite.connectionString, 'registryBrokerClients', {
+    table = TableClient.fromConnectionString(azurite.connectionString, 'registryBrokerClients', {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
       additionalPolicies: [{ policy: flaky.policy, position: 'perRetry' }],
@@ -105,6 +106,33 @@ describe('Class: TableBrokerClientRegistry', () => {
     const stored = await registry.get(client.id);
     expect(stored?.primarySecretHash).toBe(hasher.hashForStorage(primary));
     expect(stored?.secondarySecretHash).toBe(hasher.hashForStorage(secondary));
+  });
+
+  it('keeps the columns a newer version wrote through an update and a regeneration (rolling deployment)', async () => {
+    // Prepare: a newer version, deployed beside this one, stored columns this version does not know
+    const admin = adminService();
+    const { client } = await admin.create({
+      id: 'newer-columns',
+      displayName: 'x',
+      allowedScopes: ['demo-token'],
+    });
+    const newer = {
+      allowedNetworks: '["10.0.0.0/8"]',
+      secretsRotatedAt: new Date('2026-12-01T00:00:00.000Z'),
+      grantsIssued: BigInt('9007199254740993'),
+    };
+    await table.updateEntity({ partitionKey: 'client', rowKey: client.id, ...newer }, 'Merge');
+
+    // Act
+    await admin.update(client.id, { displayName: 'renamed', rateLimitPerMinute: null });
+    await admin.regenerate(client.id, 'secondary');
+
+    // Assess: the row keeps them, as that version wrote them; the admin API shows none of them
+    const row = await table.getEntity<Record<string, unknown>>('client', client.id);
+    expect(row).toMatchObject({ ...newer, displayName: 'renamed' });
+    const view = await admin.get(client.id);
+    expect(view).not.toHaveProperty('allowedNetworks');
+    expect(view).not.toHaveProperty('otherColumns');
   });
 
   it('stores the largest scope list the admin API accepts, which fills one Table storage property', async () => {
