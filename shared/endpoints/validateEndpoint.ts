@@ -89,6 +89,21 @@ export function isEndpointId(value: unknown): value is string {
   return typeof value === 'string' && ID.test(value) && !value.includes('--');
 }
 
+/**
+ * A stored endpoint split into the fields this version knows and those it does not: fields a newer
+ * version stored (deployed beside this one during a rolling deployment), which an update carries over
+ * unchecked and unchanged instead of refusing them or dropping them.
+ */
+export function splitStoredFields(stored: ManagedEndpoint): {
+  known: Raw;
+  other: Raw;
+} {
+  const known: Raw = {};
+  const other: Raw = {};
+  for (const [key, value] of Object.entries(stored)) (FIELDS.has(key) ? known : other)[key] = value;
+  return { known, other };
+}
+
 /** Longest main secret name: Key Vault allows 127 characters, and the pending secret appends a suffix. */
 const MAX_SECRET_NAME = 127 - PENDING_SUFFIX.length;
 

@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { type ManagedEndpoint, registeredAfter } from '../endpoints/ManagedEndpoint';
-import { type EndpointRules, isEndpointId, validateEndpoint } from '../endpoints/validateEndpoint';
+import {
+  type EndpointRules,
+  isEndpointId,
+  splitStoredFields,
+  validateEndpoint,
+} from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
 import type { Page, PageRequest } from '../listPages';
 import { retryWhileStale } from '../optimisticChange';
@@ -73,26 +78,28 @@ export class EndpointAdminService {
   /**
    * Applies a partial update (the id cannot change) and re-validates the whole endpoint. The nested
    * objects `arm`, `probe` and `v1` change only the fields the patch names, as the top level does, so
-   * `{ probe: { acceptedStatuses } }` keeps the probe's path and body.
+   * `{ probe: { acceptedStatuses } }` keeps the probe's path and body. Stored fields this version does
+   * not know (a newer version's) are kept as they are; the patch may not name them.
    */
   async update(id: string, patch: unknown): Promise<ManagedEndpoint> {
-    return this.change(id, async (existing) => {
+    return this.change(id, async (stored) => {
       if (!isObject(patch)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
       const changes = stripServerFields(patch);
       if (changes.id !== undefined && changes.id !== id)
         throw new ValidationError([{ field: 'id', message: 'cannot be changed' }]);
+      const { known: existing, other } = splitStoredFields(stored);
       const merged = {
         ...existing,
         ...changes,
-        arm: mergeNested(existing.arm, changes.arm),
-        probe: mergeNested(existing.probe, changes.probe),
-        ...(existing.v1 !== undefined || changes.v1 !== undefined
-          ? { v1: mergeNested(existing.v1, changes.v1) }
+        arm: mergeNested(stored.arm, changes.arm),
+        probe: mergeNested(stored.probe, changes.probe),
+        ...(stored.v1 !== undefined || changes.v1 !== undefined
+          ? { v1: mergeNested(stored.v1, changes.v1) }
           : {}),
       };
       const endpoint = validateEndpoint(merged, this.options.rules, this.now());
       await this.requireOwnSecret(endpoint);
-      return endpoint;
+      return { ...other, ...endpoint };
     });
   }
 

@@ -364,6 +364,23 @@ describe('Class: EndpointAdminService', () => {
       expect(await f.registry.get('demo-key')).toEqual(before);
     });
 
+    it('keeps the fields a newer version stored, unchecked and unchanged, and still refuses unknown fields in the patch', async () => {
+      // Prepare: a newer version, deployed beside this one, stored fields this version does not know
+      const f = buildRotationFixture();
+      const registered = await f.services.admin.register({ id: 'demo-key', arm });
+      const newer = { owner: { team: 'scoring' }, notifyOnRotation: true };
+      f.registry.endpoints.set('demo-key', { ...registered, ...newer });
+
+      // Act
+      const updated = await f.services.admin.update('demo-key', { rotationPeriodHours: 48 });
+      const misspelt = await issuesOf(f.services.admin.update('demo-key', { rotationPeriodHour: 48 }));
+
+      // Assess
+      expect(updated).toMatchObject({ rotationPeriodHours: 48, ...newer });
+      expect(await f.registry.get('demo-key')).toEqual(updated);
+      expect(misspelt).toEqual(['rotationPeriodHour']);
+    });
+
     it('refuses to change file-declared endpoints', async () => {
       const f = buildRotationFixture();
       f.addEndpoint();
