@@ -189,7 +189,9 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const stored = await readRow(table, endpoint.id);
     if (!stored) throw new EndpointNotFoundError(endpoint.id);
     if (stored.etag !== version) throw new EndpointChangedError(endpoint.id);
-    const actions: TransactionAction[] = [['update', toEntity(endpoint), 'Replace', { etag: version }]];
+    // Merge: the row's two columns are rewritten whole, and a column another version wrote beside them
+    // (a rolling deployment runs two at once) stays.
+    const actions: TransactionAction[] = [['update', toEntity(endpoint), 'Merge', { etag: version }]];
     const claim = await readClaim(table, endpoint);
     if (claim && claim.endpointId !== endpoint.id)
       throw EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);

@@ -126,6 +126,21 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     expect(await registry.get('reinstated-one')).toEqual(reinstated);
   });
 
+  it('keeps the columns a newer version wrote beside the endpoint through a PATCH and a retirement (rolling deployment)', async () => {
+    // Prepare: a newer version, deployed beside this one, stored a column this version does not write
+    await admin.register({ id: 'newer-column', arm: endpoint('newer-column').arm });
+    const newer = { retiredIndex: 'no', reviewedAt: new Date('2026-12-01T00:00:00.000Z') };
+    await table.updateEntity({ partitionKey: 'endpoint', rowKey: 'newer-column', ...newer }, 'Merge');
+
+    // Act
+    await admin.update('newer-column', { enabled: false });
+    const retired = await admin.retire('newer-column', retiredAt);
+
+    // Assess
+    expect(await table.getEntity('endpoint', 'newer-column')).toMatchObject(newer);
+    expect(await registry.get('newer-column')).toEqual(retired);
+  });
+
   it('answers 404 to ids no endpoint can have without asking the table, which answers 500 to some', async () => {
     // Prepare: a slash is no valid row key (Azurite answers 500), 2,000 characters exceed one (1 KiB)
     const ids = ['a/b', 'a?b', 'x'.repeat(2000)];
