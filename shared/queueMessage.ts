@@ -38,3 +38,14 @@ export function fieldsOf(value: unknown): Record<string, unknown> {
     ? (value as Record<string, unknown>)
     : {};
 }
+
+/**
+ * The format version a queue message names in `v`; 1 when it names none, as every message this version
+ * writes. A version that changes a message so that an older one would refuse it or misread it (a new
+ * reason or event type, a field whose loss matters) writes a higher `v`, and a reader puts a message of a
+ * format above its own back on the queue for an instance that reads it: during a rolling deployment both
+ * versions take messages from one queue (docs/architecture.md, "Rolling deployments").
+ */
+export function formatOf(fields: Readonly<Record<string, unknown>>): number {
+  return Number.isInteger(fields.v) && (fields.v as number) > 1 ? (fields.v as number) : 1;
+}

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { type Clock, isoNow } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
-import { MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
+import { formatOf, MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
 import { ArmThrottledError, errorCode, LeaseLostError } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
@@ -15,6 +15,12 @@ import type { RotationRecorder } from './RotationRecorder';
 /** Least delay before a "rotate now" that met a running rotation is tried again. */
 const BUSY_RETRY_SECONDS = 30;
 
+/** Least delay before a job of a newer format is offered again, for an instance of its version to take. */
+const NEWER_FORMAT_RETRY_SECONDS = 60;
+
+/** The newest job format this version reads (`formatOf`). */
+const JOB_FORMAT = 1;
+
 /** How long writing a poison record holds the endpoint's lease: one read and one journal write. */
 const POISON_LEASE_MS = 60_000;
 
@@ -25,10 +31,13 @@ const POISON_LEASE_MS = 60_000;
 export type RotationJobOutcome =
   | RotationOutcome
   | {
-      /** Stopped by ARM throttling; a copy of the job waits on the queue. */
+      /**
+       * Stopped by ARM throttling, or written by a newer version in a format this one does not read; a
+       * copy of the job waits on the queue.
+       */
       readonly status: 'skipped';
       readonly endpointId: string;
-      readonly reason: 'throttled';
+      readonly reason: 'throttled' | 'newerFormat';
       readonly detail: string;
     }
   | {
@@ -78,6 +87,8 @@ export class RotationJobHandler {
    * @param dequeueCount - `triggerMetadata.dequeueCount` (1 on the first delivery)
    */
   async handle(message: unknown, dequeueCount: number): Promise<RotationJobOutcome> {
+    const newer = await this.offerToNewerVersion(message, dequeueCount);
+    if (newer) return newer;
     const job = this.parseOrReport(message, dequeueCount);
     try {
       const outcome = await this.options.rotator.run(job);
@@ -122,6 +133,45 @@ export class RotationJobHandler {
         });
       throw error;
     }
+  }
+
+  /**
+   * A job of a format above this version's, which a newer version wrote during a rolling deployment, is
+   * put back on the queue as written (one more deferral counted) for an instance of that version, instead
+   * of failing it as malformed into the poison queue. Once deferred `maxDeferrals` times (no such
+   * instance took it: a rollback) it is parsed, and refused, like any other job.
+   */
+  private async offerToNewerVersion(
+    message: unknown,
+    dequeueCount: number,
+  ): Promise<RotationJobOutcome | undefined> {
+    let fields: Record<string, unknown>;
+    try {
+      fields = queueMessageFields(message);
+    } catch {
+      return undefined;
+    }
+    const format = formatOf(fields);
+    const deferrals = Number.isInteger(fields.deferrals) ? Math.max(0, fields.deferrals as number) : 0;
+    const { jobs, random = Math.random, logger } = this.options;
+    if (format <= JOB_FORMAT || !jobs || deferrals >= (this.options.maxDeferrals ?? 50)) return undefined;
+    const endpointId = typeof fields.endpointId === 'string' ? fields.endpointId : '';
+    const delaySeconds = Math.ceil(NEWER_FORMAT_RETRY_SECONDS * (1 + random()));
+    // The job is this version's type only in name: every field goes back as the newer version wrote it.
+    await jobs.enqueue({ ...fields, deferrals: deferrals + 1 } as unknown as RotationJob, { delaySeconds });
+    logger.info('handle => job of a newer format put back for an instance that reads it', {
+      endpointId,
+      format,
+      delaySeconds,
+      deferrals: deferrals + 1,
+      dequeueCount,
+    });
+    return {
+      status: 'skipped',
+      endpointId,
+      reason: 'newerFormat',
+      detail: `format ${format}; re-enqueued with a ${delaySeconds} s delay`,
+    };
   }
 
   private async deferIfThrottled(job: RotationJob, error: unknown): Promise<RotationJobOutcome | undefined> {

@@ -289,6 +289,46 @@ describe('Class: RotationJobHandler', () => {
     });
   });
 
+  describe('Method: handle (message of a newer format)', () => {
+    // A job a newer version wrote, during a rolling deployment, with a reason this version has no name for
+    const newer = {
+      v: 2,
+      endpointId: 'demo-key',
+      reason: 'compromised',
+      requestedAt: '2026-01-01T00:00:00Z',
+      requestedBy: 'soc',
+    };
+
+    it('puts it back on the queue, every field as written, for an instance of that version, even on its last delivery', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      const handler = handlerFor(f, { rotator: { run: () => Promise.reject(new Error('not reached')) } });
+
+      // Act
+      const outcome = await handler.handle(JSON.stringify(newer), 5);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', endpointId: 'demo-key', reason: 'newerFormat' });
+      expect(f.jobs.jobs).toEqual([{ ...newer, deferrals: 1 }]);
+      expect(f.jobs.delays[0]).toBeGreaterThanOrEqual(60);
+      expect(f.jobs.delays[0]).toBeLessThanOrEqual(120);
+    });
+
+    it('gives it up like a malformed job once put back maxDeferrals times, when no instance of that version took it', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      const logger = new CapturingLogger();
+      const handler = handlerFor(f, { maxDeferrals: 2, logger });
+
+      // Act + Assess
+      await expect(handler.handle({ ...newer, deferrals: 2 }, 5)).rejects.toThrow(ValidationError);
+      expect(f.jobs.jobs).toEqual([]);
+      expect(logger.lines).toMatchObject([
+        { level: 'error', message: 'handle => malformed job goes to poison queue' },
+      ]);
+    });
+  });
+
   describe('Function: parseRotationJob', () => {
     it('keeps a positive whole deferral count and drops anything else', () => {
       expect(parseRotationJob({ ...message, deferrals: 3 }).deferrals).toBe(3);
