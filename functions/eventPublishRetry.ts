@@ -1,7 +1,11 @@
 import { app, type InvocationContext } from '@azure/functions';
 
-import { parsePublishRetry, type PublishRetryHandler } from '../shared/events/PublishRetry';
-import { dequeueCountOf } from '../shared/queueMessage';
+import {
+  parsePublishRetry,
+  PUBLISH_RETRY_FORMAT,
+  type PublishRetryHandler,
+} from '../shared/events/PublishRetry';
+import { dequeueCountOf, formatOf, queueMessageFields } from '../shared/queueMessage';
 import { getServices } from '../shared/services';
 
 /** Resolves the publisher inside the invocation (tests pass one built over fakes). */
@@ -18,13 +22,16 @@ const defaultResolver: PublishRetryResolver = () => getServices().rotationEvents
  */
 export function eventPublishRetryHandler(resolve: PublishRetryResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const outcome = await resolve().republish(
-      parsePublishRetry(message),
-      dequeueCountOf(context.triggerMetadata),
-    );
+    const fields = queueMessageFields(message);
+    const dequeueCount = dequeueCountOf(context.triggerMetadata);
+    // A newer version's held event (a rolling deployment) waits for an instance that reads its format.
+    const outcome =
+      formatOf(fields) > PUBLISH_RETRY_FORMAT
+        ? await resolve().holdForNewerVersion(fields, dequeueCount)
+        : await resolve().republish(parsePublishRetry(fields), dequeueCount);
     const detail =
       outcome.status === 'retryQueued'
-        ? ` retryInSeconds=${outcome.retryInSeconds}`
+        ? ` retryInSeconds=${outcome.retryInSeconds}${outcome.format ? ` (format ${outcome.format})` : ''}`
         : outcome.status === 'lost'
           ? ` why=${outcome.why}`
           : '';

@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { type Clock, isoNow } from '../clock';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
-import { MAX_DEQUEUE_COUNT } from '../queueMessage';
+import { formatOf, MAX_DEQUEUE_COUNT } from '../queueMessage';
 import type { Telemetry } from '../telemetry';
 import {
   DEFAULT_PUBLISH_RETRY_POLICY,
   eventFields,
+  heldEventOf,
   type PublishRetry,
   type PublishRetryHandler,
   type PublishRetryPolicy,
@@ -17,6 +18,9 @@ import {
   retryDelaySeconds,
 } from './PublishRetry';
 import { PUBLISHED_EVENT_TYPE_PREFIX, type RotationEvent, type RotationEventSink } from './RotationEvent';
+
+/** Delay before a held event of a newer format is offered again, for an instance of its version to take. */
+const NEWER_FORMAT_RETRY_SECONDS = 60;
 
 /** The CloudEvent this app publishes (the shape `EventGridPublisherClient<'CloudEvent'>.send` takes). */
 export interface OutgoingCloudEvent {
@@ -113,6 +117,35 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
       this.lost(retry, attempt, why);
       return { status: 'lost', eventId, type: event.type, attempt, why };
     }
+  }
+
+  async holdForNewerVersion(
+    message: Readonly<Record<string, unknown>>,
+    dequeueCount = 1,
+  ): Promise<RepublishOutcome> {
+    const { eventId, event, attempt, firstFailedAtMs } = heldEventOf(message);
+    const format = formatOf(message);
+    const outcome = { eventId, type: event.type, attempt, format };
+    const lost = (why: string): RepublishOutcome => {
+      reportLostEvent(this.options, 'error', { eventId, event, attempts: attempt, why });
+      return { status: 'lost', ...outcome, why };
+    };
+    const { giveUpAfterHours } = this.policy;
+    // Not-a-number (no first try named) gives up too.
+    if (!(this.options.clock.now() - firstFailedAtMs < giveUpAfterHours * 3_600_000))
+      return lost(
+        `format ${format}, which no instance took up within ${giveUpAfterHours} h of the first try`,
+      );
+    try {
+      // This version's type only in name: the message goes back as the newer version wrote it.
+      await this.options.retries.enqueue(message as unknown as PublishRetry, {
+        delaySeconds: NEWER_FORMAT_RETRY_SECONDS,
+      });
+    } catch (error) {
+      if (dequeueCount < (this.options.maxDequeueCount ?? MAX_DEQUEUE_COUNT)) throw error;
+      return lost(`retry queue unavailable (${errorName(error)})`);
+    }
+    return { status: 'retryQueued', ...outcome, retryInSeconds: NEWER_FORMAT_RETRY_SECONDS };
   }
 
   /** One try; the error when it failed. */

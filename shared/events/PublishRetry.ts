@@ -48,6 +48,30 @@ export function retryDelaySeconds(policy: PublishRetryPolicy, attempt: number): 
   return Math.min(policy.maxDelaySeconds, policy.firstDelaySeconds * 2 ** Math.max(0, attempt - 2));
 }
 
+/**
+ * The newest format of a held event this version reads (`formatOf`). A newer format may change the
+ * event; `eventId`, `attempt` and `firstFailedAt` keep their meaning in every format, so that a version
+ * holding a message it cannot read for the one that can still knows when to give it up.
+ */
+export const PUBLISH_RETRY_FORMAT = 1;
+
+/** What any version can read of a held event, whatever its format: its names, for logs, and its age. */
+export function heldEventOf(fields: Readonly<Record<string, unknown>>): {
+  eventId: string;
+  event: Pick<RotationEvent, 'endpointId'> & { type: string };
+  attempt: number;
+  firstFailedAtMs: number;
+} {
+  const event = fieldsOf(fields.event);
+  const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+  return {
+    eventId: text(fields.eventId),
+    event: { type: text(event.type), endpointId: text(event.endpointId) },
+    attempt: Number.isInteger(fields.attempt) ? (fields.attempt as number) : 0,
+    firstFailedAtMs: Date.parse(text(fields.firstFailedAt)),
+  };
+}
+
 /** Validates a queue message as a {@link PublishRetry} (`ValidationError` naming each bad field). */
 export function parsePublishRetry(message: unknown): PublishRetry {
   const raw = queueMessageFields(message);
@@ -102,8 +126,11 @@ function nonEmpty(value: unknown): value is string {
 export interface RepublishOutcome {
   readonly status: 'sent' | 'retryQueued' | 'lost';
   readonly eventId: string;
-  readonly type: RotationEvent['type'];
+  /** The event's type; one of a newer version's too, for a held event of its format. */
+  readonly type: string;
   readonly attempt: number;
+  /** Set for a held event of a format above this version's ({@link PublishRetryHandler.holdForNewerVersion}). */
+  readonly format?: number;
   /** Set for `retryQueued`. */
   readonly retryInSeconds?: number;
   /** Set for `lost`. */
@@ -119,6 +146,16 @@ export interface PublishRetryHandler {
    * @param dequeueCount - `triggerMetadata.dequeueCount` (1 on the first delivery)
    */
   republish(retry: PublishRetry, dequeueCount?: number): Promise<RepublishOutcome>;
+  /**
+   * Holds again, as written, a held event of a format above this version's, which a newer version wrote
+   * during a rolling deployment, for an instance that reads it; gives it up as lost when the retries of
+   * any held event would have stopped. Throws, and reports, like `republish`.
+   * @param message - the queue message's fields
+   */
+  holdForNewerVersion(
+    message: Readonly<Record<string, unknown>>,
+    dequeueCount?: number,
+  ): Promise<RepublishOutcome>;
 }
 
 /**
@@ -129,7 +166,12 @@ export interface PublishRetryHandler {
 export function reportLostEvent(
   out: { logger: Logger; telemetry: Telemetry },
   level: 'error' | 'warn',
-  lost: { eventId: string; event: RotationEvent; attempts?: number; why: string },
+  lost: {
+    eventId: string;
+    event: Pick<RotationEvent, 'endpointId'> & { type: string };
+    attempts?: number;
+    why: string;
+  },
 ): void {
   const { eventId, event, attempts, why } = lost;
   out.logger[level]('publish => event lost', {

@@ -1,6 +1,7 @@
 import { realSleep } from '../clock';
 import { SETTINGS } from '../config';
 import { createLogger, type Logger, type LogSink } from '../logging';
+import { formatOf } from '../queueMessage';
 import { sdk } from '../sdk';
 import type { ModuleRoot } from '../services';
 import { StorageJsonQueue } from '../StorageJsonQueue';
@@ -14,7 +15,7 @@ import { EventWebhook } from './EventWebhook';
 import { KeyVaultReactions } from './KeyVaultReactions';
 import { vaultNameOf } from './keyVaultSecretEvent';
 import type { ProcessedEventStore } from './ProcessedEventStore';
-import { type PublishRetry, type PublishRetryHandler, reportLostEvent } from './PublishRetry';
+import { heldEventOf, type PublishRetry, type PublishRetryHandler, reportLostEvent } from './PublishRetry';
 import { noopRotationEventSink, type RotationEventSink } from './RotationEvent';
 import { TableProcessedEventStore } from './TableProcessedEventStore';
 
@@ -71,12 +72,17 @@ export function createRotationEventSink(root: ModuleRoot): RotationEventPublishe
 
 /** No topic: nothing is sent, and events held while one was configured cannot be sent either. */
 function unpublishedEvents(logger: Logger, telemetry: Telemetry): RotationEventPublisher {
+  const lost = (eventId: string, event: { type: string; endpointId: string }, attempt: number) => {
+    const why = `${SETTINGS.eventGridTopicEndpoint.name} is not set any more`;
+    reportLostEvent({ logger, telemetry }, 'warn', { eventId, event, why });
+    return { status: 'lost' as const, eventId, type: event.type, attempt, why };
+  };
   return {
     publish: (event) => noopRotationEventSink.publish(event),
-    republish: ({ eventId, event, attempt }) => {
-      const why = `${SETTINGS.eventGridTopicEndpoint.name} is not set any more`;
-      reportLostEvent({ logger, telemetry }, 'warn', { eventId, event, why });
-      return Promise.resolve({ status: 'lost', eventId, type: event.type, attempt, why });
+    republish: ({ eventId, event, attempt }) => Promise.resolve(lost(eventId, event, attempt)),
+    holdForNewerVersion: (message) => {
+      const { eventId, event, attempt } = heldEventOf(message);
+      return Promise.resolve({ ...lost(eventId, event, attempt), format: formatOf(message) });
     },
   };
 }

@@ -77,6 +77,63 @@ describe('Function: eventPublishRetry', () => {
     ]);
   });
 
+  describe('a held event of a newer format (rolling deployment)', () => {
+    // Held by a newer version, with an event type this version has no name for
+    const newer = {
+      v: 2,
+      eventId: 'evt-9',
+      attempt: 3,
+      firstFailedAt: '2026-11-23T01:00:00.000Z',
+      event: {
+        type: 'EndpointRetired',
+        endpointId: 'demo-key',
+        workspace: 'ws1',
+        time: '2026-11-23T00:59:00Z',
+      },
+    };
+    const lastDelivery = (lines: string[]) =>
+      new InvocationContext({
+        invocationId: 'inv-5',
+        triggerMetadata: { dequeueCount: 5 },
+        logHandler: (_level, ...args) => void lines.push(args.join(' ')),
+      });
+
+    it('is held again as written for an instance that reads it, even on its last delivery', async () => {
+      // Prepare
+      const f = fixture();
+
+      // Act
+      await eventPublishRetryHandler(() => f.publisher)(JSON.stringify(newer), lastDelivery(f.lines));
+
+      // Assess
+      expect(f.topic.sent).toEqual([]);
+      expect(f.retries.held.map((h) => h.retry)).toEqual([newer]);
+      expect(f.retries.nextDelaySeconds()).toBeGreaterThanOrEqual(60);
+      expect(f.retries.nextDelaySeconds()).toBeLessThanOrEqual(120);
+      expect(f.lines).toEqual([
+        expect.stringMatching(
+          /^EventPublishRetry => run => retryQueued type=EndpointRetired eventId=evt-9 attempt=3 retryInSeconds=\d+ \(format 2\)$/,
+        ),
+      ]);
+    });
+
+    it('is reported lost a day after its first failure, as any held event', async () => {
+      // Prepare
+      const f = fixture();
+      f.clock.advance(23 * 3_600_000);
+
+      // Act
+      await eventPublishRetryHandler(() => f.publisher)(newer, f.context);
+
+      // Assess
+      expect(f.retries.held).toEqual([]);
+      expect(f.telemetry.count('EventsPublishLost')).toBe(1);
+      expect(f.lines).toEqual([
+        'EventPublishRetry => run => lost type=EndpointRetired eventId=evt-9 attempt=3 why=format 2, which no instance took up within 24 h of the first try',
+      ]);
+    });
+  });
+
   it('rejects a malformed message, so it ends in the poison queue', async () => {
     // Prepare
     const f = fixture();
