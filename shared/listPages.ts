@@ -36,6 +36,29 @@ export interface Page<T> {
   readonly after?: string;
 }
 
+/** Anything that reads a list one page at a time (the registries' `listPage`). */
+export type ListPage<T> = (request: PageRequest) => Promise<Page<T>>;
+
+/**
+ * Every record of a paged list, in key order, read one page of `top` at a time: what a caller walking a
+ * whole registry holds is one page, never the list (every endpoint at its largest, about 30 KB each, was
+ * 30 MB per 1,000 when read whole). A page is read when the one before it has been taken; a caller that
+ * stops early reads no further. 100 records keep a page of the largest endpoints near 3 MB, and 5,000
+ * endpoints take 50 storage queries, few beside the per-endpoint reads of a walk that does anything
+ * with each.
+ */
+export async function* eachListed<T>(listPage: ListPage<T>, top = DEFAULT_PAGE_SIZE): AsyncGenerator<T> {
+  let after: string | undefined;
+  do {
+    const page = await listPage(after === undefined ? { top } : { top, after });
+    // A page that ends where it started would be read again and again.
+    if (page.after !== undefined && page.after === after)
+      throw new Error(`listPage did not move past ${after}`);
+    after = page.after;
+    yield* page.items;
+  } while (after !== undefined);
+}
+
 /** The admin lists that page; a token of one is refused by the other. */
 export type ListName = 'endpoints' | 'clients';
 

@@ -3,11 +3,14 @@ import { HttpRequest } from '@azure/functions';
 import { ValidationError } from '../../shared/errors';
 import {
   DEFAULT_PAGE_SIZE,
+  eachListed,
   type ListName,
   MAX_PAGE_SIZE,
   pageBody,
+  type PageRequest,
   readPageRequest,
 } from '../../shared/listPages';
+import { keyPage } from '../fakes/keyPage';
 
 const get = (query: string): HttpRequest =>
   new HttpRequest({ method: 'GET', url: `https://app.example/api/manage/endpoints${query}` });
@@ -116,6 +119,48 @@ describe('Module: listPages', () => {
       expect(body.nextLink).toContain('?$top=2&$skipToken=');
       expect(body.nextLink).not.toContain('admin-key-value');
       expect(readPageRequest(get(next.search), 'endpoints')).toEqual({ top: 2, after: 'ep-2' });
+    });
+  });
+  describe('Function: eachListed', () => {
+    const records = Array.from({ length: 12 }, (_, i) => ({ id: `r-${String(i).padStart(2, '0')}` }));
+
+    it('yields every record once, in key order, following short pages to the last', async () => {
+      // Prepare: storage answers 5 records at most, whatever the page asks
+      const asked: PageRequest[] = [];
+      const listPage = async (request: PageRequest) => (asked.push(request), keyPage(records, request, 5));
+
+      // Act
+      const seen: string[] = [];
+      for await (const record of eachListed(listPage, 8)) seen.push(record.id);
+
+      // Assess
+      expect(seen).toEqual(records.map((r) => r.id));
+      expect(asked).toEqual([{ top: 8 }, { top: 8, after: 'r-04' }, { top: 8, after: 'r-09' }]);
+    });
+
+    it(`reads a page only when the one before was taken, ${DEFAULT_PAGE_SIZE} records by default`, async () => {
+      // Prepare
+      const asked: PageRequest[] = [];
+      const listPage = async (request: PageRequest) => (asked.push(request), keyPage(records, request, 4));
+
+      // Act: the caller stops at the first record of the second page
+      for await (const record of eachListed(listPage)) if (record.id === 'r-04') break;
+
+      // Assess
+      expect(asked).toEqual([{ top: DEFAULT_PAGE_SIZE }, { top: DEFAULT_PAGE_SIZE, after: 'r-03' }]);
+    });
+
+    it('fails rather than read the same page forever when a page ends where it started', async () => {
+      // Prepare: a list whose pages always end at r-00
+      const listPage = async () => ({ items: [records[0]!], after: 'r-00' });
+
+      // Act
+      const walk = async () => {
+        for await (const record of eachListed(listPage)) void record;
+      };
+
+      // Assess
+      await expect(walk()).rejects.toThrow('listPage did not move past r-00');
     });
   });
 });
