@@ -3,6 +3,7 @@ import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { HOUR_MS, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import { forEachLimited } from '../forEachLimited';
+import { eachListed } from '../listPages';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
@@ -34,6 +35,25 @@ export interface RotationSchedulerOptions {
 const QUEUED_JOB_WAIT_MS = HOUR_MS;
 
 /**
+ * How often a round still going logs how far it got. A round over 5,000 endpoints takes seconds while
+ * storage answers promptly; one that runs for minutes (storage throttling, a slow queue) says so while
+ * it runs, rather than only at its end or not at all if the host stops it at its function timeout.
+ */
+const PROGRESS_EVERY_MS = 60_000;
+
+/** What a round counts, as its summary line logs it. */
+interface RoundCounts {
+  /** Endpoints looked at: not retired, key auth, of a kind that rotates (disabled ones included). */
+  endpoints: number;
+  disabled: number;
+  due: number;
+  enqueued: number;
+  failed: number;
+  /** Needing a job, but the one an earlier tick queued may still be waiting. */
+  waiting: number;
+}
+
+/**
  * Finds the endpoints that are due (never rotated, last rotation at least a period ago, or a rotation
  * left half-done) or whose journal holds an event a stopped run did not send (disabled endpoints
  * included), and not being rotated right now, nor waiting for a person to fix their last failure, nor
@@ -51,54 +71,72 @@ export class RotationScheduler {
    * @returns how many endpoints were due, how many jobs were enqueued, and for how many endpoints the
    *   check or the enqueue failed (they are tried again next tick)
    * @throws DependencyUnavailableError when it failed for every endpoint it looked at (journal or queue down),
-   *   so the timer's run shows as failed rather than as a quiet round
+   *   so the timer's run shows as failed rather than as a quiet round; the registry's own error when a page
+   *   of it could not be read (the jobs queued before that stay queued)
    */
   async enqueueDue(
     now: number = this.options.clock.now(),
   ): Promise<{ due: number; enqueued: number; failed: number }> {
-    const { registry, logger } = this.options;
-    // Disabled endpoints are looked at too: one may still hold an event to send.
-    const candidates = (await registry.list()).filter(
-      (e) => !e.retiredAt && e.authMode === 'Key' && supportsRotation(e.kind),
-    );
-    let due = 0;
-    let enqueued = 0;
-    let failed = 0;
-    let waiting = 0;
-    await forEachLimited(candidates, this.options.concurrency ?? 16, async (endpoint) => {
-      try {
-        const need = await this.needsJob(endpoint, now);
-        if (need === 'queued') waiting += 1;
-        if (need !== true) return;
-        due += 1;
-        const requestedAt = new Date(now).toISOString();
-        await this.options.jobs.enqueue({ endpointId: endpoint.id, reason: 'schedule', requestedAt });
-        enqueued += 1;
-        await this.markEnqueued(endpoint, requestedAt);
-      } catch (error) {
-        failed += 1;
-        logger.warn('enqueueDue => endpoint skipped this round', {
-          endpointId: endpoint.id,
-          error: errorName(error),
-        });
-      }
-    });
-    // Disabled endpoints are counted apart, so that `endpoints` is not read as the number kept rotating.
-    const disabled = candidates.filter((e) => !e.enabled).length;
-    logger.info('enqueueDue => done', {
-      endpoints: candidates.length,
-      disabled,
-      due,
-      enqueued,
-      failed,
-      waiting,
-    });
-    if (failed > 0 && failed === candidates.length)
+    const { registry, logger, clock } = this.options;
+    const round: RoundCounts = { endpoints: 0, disabled: 0, due: 0, enqueued: 0, failed: 0, waiting: 0 };
+    const startedAt = clock.now();
+    let loggedAt = startedAt;
+    // The last endpoint taken: ids come in key order, so it says how far into the registry the round got.
+    let through: string | undefined;
+    // Page by page: the round holds one page of endpoints and the counts, whatever the registry's size.
+    const endpoints = eachListed((request) => registry.listPage(request));
+    try {
+      await forEachLimited(endpoints, this.options.concurrency ?? 16, async (endpoint) => {
+        through = endpoint.id;
+        // Disabled endpoints are looked at too: one may still hold an event to send.
+        if (endpoint.retiredAt || endpoint.authMode !== 'Key' || !supportsRotation(endpoint.kind)) return;
+        round.endpoints += 1;
+        // Counted apart, so that `endpoints` is not read as the number kept rotating.
+        if (!endpoint.enabled) round.disabled += 1;
+        await this.enqueueIfNeeded(endpoint, now, round);
+        if (clock.now() - loggedAt < PROGRESS_EVERY_MS) return;
+        loggedAt = clock.now();
+        logger.info('enqueueDue => in progress', { ...round, through, elapsedMs: loggedAt - startedAt });
+      });
+    } catch (error) {
+      // The registry failed partway: the jobs queued so far stay queued (the next tick does not queue them
+      // again), and the endpoints after `through` wait for that tick.
+      logger.warn('enqueueDue => stopped, registry not read to the end', {
+        ...round,
+        through,
+        elapsedMs: clock.now() - startedAt,
+        error: errorName(error),
+      });
+      throw error;
+    }
+    logger.info('enqueueDue => done', { ...round, elapsedMs: clock.now() - startedAt });
+    const { due, enqueued, failed } = round;
+    if (failed > 0 && failed === round.endpoints)
       throw new DependencyUnavailableError(
         'journal',
         `No endpoint could be checked or enqueued this round (${failed} failed); the next tick tries again.`,
       );
     return { due, enqueued, failed };
+  }
+
+  /** Checks one endpoint and queues its job if it needs one, counting the outcome in `round`. */
+  private async enqueueIfNeeded(endpoint: ManagedEndpoint, now: number, round: RoundCounts): Promise<void> {
+    try {
+      const need = await this.needsJob(endpoint, now);
+      if (need === 'queued') round.waiting += 1;
+      if (need !== true) return;
+      round.due += 1;
+      const requestedAt = new Date(now).toISOString();
+      await this.options.jobs.enqueue({ endpointId: endpoint.id, reason: 'schedule', requestedAt });
+      round.enqueued += 1;
+      await this.markEnqueued(endpoint, requestedAt);
+    } catch (error) {
+      round.failed += 1;
+      this.options.logger.warn('enqueueDue => endpoint skipped this round', {
+        endpointId: endpoint.id,
+        error: errorName(error),
+      });
+    }
   }
 
   /**

@@ -1,7 +1,16 @@
+import { TableEndpointRegistry } from '../../../shared/endpoints/TableEndpointRegistry';
+import { validateEndpoint } from '../../../shared/endpoints/validateEndpoint';
 import { DependencyUnavailableError } from '../../../shared/errors';
+import { silentLogger } from '../../../shared/logging';
 import { ArmThrottledError } from '../../../shared/rotation/errors';
+import { RotationScheduler } from '../../../shared/rotation/RotationScheduler';
+import { PagedTable } from '../../fakes/PagedTable';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 import { CrashError } from '../../fakes/rotation/FaultPlan';
+import { settle } from '../../support/waitFor';
+
+const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
+const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep' };
 
 describe('Class: RotationScheduler', () => {
   describe('Method: enqueueDue', () => {
@@ -338,6 +347,127 @@ describe('Class: RotationScheduler', () => {
         message: 'No endpoint could be checked or enqueued this round (2 failed); the next tick tries again.',
       });
       expect(f.logs.find((l) => l.includes('enqueueDue => done'))).toMatch(/due=0 enqueued=0 failed=2/);
+    });
+    it('reads the registry a page at a time, checking a page before it reads the next', async () => {
+      // Prepare: 250 endpoints; storage answers 60 at most a request, as Table storage may cut answers short
+      const f = buildRotationFixture();
+      for (let i = 0; i < 250; i += 1) f.addEndpoint({ id: `ep-${String(i).padStart(3, '0')}` });
+      f.registry.serverPageLimit = 60;
+      const asked: number[] = [];
+      let handedOut = 0;
+      let checked = 0;
+      let mostHeld = 0;
+      const listPage = f.registry.listPage.bind(f.registry);
+      f.registry.listPage = async (request) => {
+        const page = await listPage(request);
+        asked.push(request.top);
+        handedOut += page.items.length;
+        mostHeld = Math.max(mostHeld, handedOut - checked);
+        return page;
+      };
+      const getState = f.journal.getState.bind(f.journal);
+      f.journal.getState = async (id) => ((checked += 1), getState(id));
+
+      // Act
+      const result = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess: every endpoint once, never more than a page read and not yet checked
+      expect(result).toEqual({ due: 250, enqueued: 250, failed: 0 });
+      expect(new Set(f.jobs.jobs.map((j) => j.endpointId)).size).toBe(250);
+      expect(asked).toHaveLength(5);
+      expect(Math.max(...asked)).toBeLessThanOrEqual(100);
+      expect(mostHeld).toBeLessThanOrEqual(60);
+    });
+
+    it('checks each endpoint of the Table registry once, ENDPOINTS_FILE entries merged between short pages', async () => {
+      // Prepare: table rows, file entries before, between and after them, and one file entry over a row
+      const f = buildRotationFixture();
+      const table = Object.assign(new PagedTable(), { serverPageLimit: 7, emptyAnswers: 2 });
+      const tableIds = Array.from({ length: 40 }, (_, i) => `ep-${String(i * 2).padStart(2, '0')}`);
+      const fileIds = ['aa-file', 'ep-13', 'ep-20', 'zz-file'];
+      const at = new Date(f.clock.now()).toISOString();
+      const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+      for (const id of tableIds)
+        table.add({
+          partitionKey: 'endpoint',
+          rowKey: id,
+          endpoint: JSON.stringify(valid(id)),
+          secretName: id,
+        });
+      const registry = new TableEndpointRegistry({
+        table: table.asTableClient(),
+        rules,
+        endpointsFile: 'endpoints.json',
+        readText: async () => JSON.stringify(fileIds.map((id) => ({ id, arm: { ...arm, name: id } }))),
+        now: () => at,
+      });
+      const checked: string[] = [];
+      const getState = f.journal.getState.bind(f.journal);
+      f.journal.getState = async (id) => (checked.push(id), getState(id));
+      const scheduler = new RotationScheduler({
+        registry,
+        journal: f.journal,
+        jobs: f.jobs,
+        clock: f.clock,
+        logger: silentLogger,
+      });
+
+      // Act
+      const result = await scheduler.enqueueDue(f.clock.now());
+
+      // Assess
+      const every = [...new Set([...tableIds, ...fileIds])].sort();
+      expect(checked.sort()).toEqual(every);
+      expect(result).toEqual({ due: every.length, enqueued: every.length, failed: 0 });
+      expect(Math.max(...table.asked)).toBeLessThanOrEqual(100);
+    });
+
+    it('logs how far a long round got once a minute, and how long the round took in its summary', async () => {
+      // Prepare: each journal read takes a second (storage throttled), 200 endpoints, 16 at a time
+      const f = buildRotationFixture();
+      for (let i = 0; i < 200; i += 1) f.addEndpoint({ id: `ep-${String(i).padStart(3, '0')}` });
+      const getState = f.journal.getState.bind(f.journal);
+      f.journal.getState = async (id) => (f.clock.advance(1_000), getState(id));
+
+      // Act
+      await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess: 200 s: three lines on the way, each naming the last endpoint taken, then the summary
+      const progress = f.logs.filter((l) => l.includes('enqueueDue => in progress'));
+      expect(progress).toHaveLength(3);
+      expect(progress[0]).toMatch(
+        /^info RotationScheduler => enqueueDue => in progress endpoints=\d+ disabled=0 due=\d+ enqueued=\d+ failed=0 waiting=0 through=ep-\d{3} elapsedMs=6\d{4}$/,
+      );
+      const summary = f.logs.find((l) => l.includes('enqueueDue => done'));
+      expect(summary).toMatch(
+        /endpoints=200 disabled=0 due=200 enqueued=200 failed=0 waiting=0 elapsedMs=200000$/,
+      );
+    });
+
+    it('fails the round with the registry’s error when a page cannot be read, keeping the jobs queued before it', async () => {
+      // Prepare: the second page's read fails (storage out of reach)
+      const f = buildRotationFixture();
+      for (let i = 0; i < 150; i += 1) f.addEndpoint({ id: `ep-${String(i).padStart(3, '0')}` });
+      const listPage = f.registry.listPage.bind(f.registry);
+      f.registry.listPage = async (request) => {
+        if (request.after !== undefined) throw new DependencyUnavailableError('tableStorage', 'storage down');
+        return listPage(request);
+      };
+
+      // Act
+      const round = f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess: the first page's jobs are queued (and noted, so the next tick does not queue them again)
+      await expect(round).rejects.toThrow('storage down');
+      const queued = f.jobs.jobs.length;
+      await settle();
+      expect(queued).toBe(100);
+      expect(f.jobs.jobs).toHaveLength(100);
+      expect((await f.journal.getState('ep-099')).state.enqueuedAt).toBeDefined();
+      expect(f.logs.some((l) => l.includes('enqueueDue => done'))).toBe(false);
+      expect(f.logs.find((l) => l.includes('registry not read to the end'))).toMatch(
+        /^warn RotationScheduler => enqueueDue => stopped, registry not read to the end endpoints=100 disabled=0 due=100 enqueued=100 failed=0 waiting=0 through=ep-099 elapsedMs=0 error=DependencyUnavailableError/,
+      );
     });
   });
 });

@@ -106,15 +106,28 @@ describe('Class: TableEndpointRegistry', () => {
 });
 
 describe('Class: TableEndpointRegistry (an unreadable row)', () => {
-  /** A table listing `rows` as the SDK pages them; only what `list` needs. */
-  const tableListing = (rows: { rowKey: string; endpoint: string }[]): TableClient =>
-    ({
+  /** A table listing `rows` as the SDK does, row by row or in one page; only what `list` and `listPage` need. */
+  const tableListing = (rows: { rowKey: string; endpoint: string }[]): TableClient => {
+    const entities = rows.map((row) => ({
+      partitionKey: 'endpoint',
+      secretName: `${row.rowKey}-key`,
+      ...row,
+    }));
+    return {
       createTable: async () => undefined,
       listEntities: () =>
-        (async function* () {
-          for (const row of rows) yield { partitionKey: 'endpoint', secretName: `${row.rowKey}-key`, ...row };
-        })(),
-    }) as unknown as TableClient;
+        Object.assign(
+          (async function* () {
+            yield* entities;
+          })(),
+          {
+            byPage: async function* () {
+              yield entities;
+            },
+          },
+        ),
+    } as unknown as TableClient;
+  };
   const stored = (id: string) =>
     JSON.stringify(validateEndpoint({ id, arm: { ...arm, name: id } }, rules, '2026-01-01T00:00:00.000Z'));
 
@@ -143,18 +156,28 @@ describe('Class: TableEndpointRegistry (an unreadable row)', () => {
 
     // Act
     const listed = await registry.list();
+    const listLines = lines.splice(0);
     const result = await scheduler.enqueueDue(f.clock.now());
 
     // Assess
     expect(listed.map((e) => e.id)).toEqual(['first-one', 'last-one']);
     expect(result).toEqual({ due: 2, enqueued: 2, failed: 0 });
     expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['first-one', 'last-one']);
-    expect([...new Set(lines)]).toEqual([
+    expect([...new Set(listLines)]).toEqual([
       expect.stringMatching(
         /^warn EndpointRegistry => list => row skipped, unreadable endpointId=hand-edited/,
       ),
       expect.stringMatching(
         /^warn EndpointRegistry => list => row skipped, unreadable endpointId=not-an-object/,
+      ),
+    ]);
+    // The timer reads the registry page by page.
+    expect([...new Set(lines)]).toEqual([
+      expect.stringMatching(
+        /^warn EndpointRegistry => listPage => row skipped, unreadable endpointId=hand-edited/,
+      ),
+      expect.stringMatching(
+        /^warn EndpointRegistry => listPage => row skipped, unreadable endpointId=not-an-object/,
       ),
     ]);
   });
