@@ -1,6 +1,7 @@
 import { type Clock, isoNow } from '../clock';
 import { type ArmCoordinates, registeredAfter } from '../endpoints/ManagedEndpoint';
 import { AppError, ConflictError } from '../errors';
+import { eachListed } from '../listPages';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { isTransientError } from '../retry';
@@ -133,13 +134,26 @@ export class EndpointAutoRegistrar {
   }
 
   /**
-   * The registered online endpoint at these ARM coordinates, whatever its id. Only an online endpoint: a
-   * v1 web service or serverless endpoint of the same name in the workspace is another resource.
+   * The registered online endpoint at these ARM coordinates, whatever its id, one in service before a
+   * retired one. Only an online endpoint: a v1 web service or serverless endpoint of the same name in the
+   * workspace is another resource. The id auto-registration gives it is read first, one point read for
+   * the events about an endpoint it registered (every later write of that endpoint raises one); the
+   * registry is walked page by page only when that finds none in service (a new endpoint, one
+   * registered by hand under another id, a retired one), and stops at the first in service.
    */
   private async registered(coords: ArmCoordinates): Promise<EventsManagedEndpoint | undefined> {
-    return (await this.options.rotation.registry.list()).find(
-      (e) => e.kind === 'onlineEndpoint' && sameEndpoint(e.arm, coords),
-    );
+    const { registry } = this.options.rotation;
+    const isAt = (e: EventsManagedEndpoint): boolean =>
+      e.kind === 'onlineEndpoint' && sameEndpoint(e.arm, coords);
+    const derived = await registry.get(deriveEndpointId(coords));
+    if (derived && isAt(derived) && !derived.retiredAt) return derived;
+    let retired = derived && isAt(derived) ? derived : undefined;
+    for await (const endpoint of eachListed((request) => registry.listPage(request))) {
+      if (!isAt(endpoint)) continue;
+      if (!endpoint.retiredAt) return endpoint;
+      retired ??= endpoint;
+    }
+    return retired;
   }
 
   private async retire(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
@@ -164,7 +178,10 @@ export class EndpointAutoRegistrar {
    */
   private async retireAllIn(event: IncomingEvent, scope: ArmScope): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
-    const inScope = (await rotation.registry.list()).filter((e) => withinScope(e.arm, scope));
+    // Only the scope's endpoints are kept from the walk: a page of the registry at a time.
+    const inScope: EventsManagedEndpoint[] = [];
+    for await (const endpoint of eachListed((request) => rotation.registry.listPage(request)))
+      if (withinScope(endpoint.arm, scope)) inScope.push(endpoint);
     if (inScope.length === 0) return eventOutcome(event, 'notManaged');
     const live = inScope.filter((e) => !e.retiredAt);
     const kept = live.filter((e) => deletedBefore(event, e));

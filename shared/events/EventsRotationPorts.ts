@@ -1,4 +1,5 @@
 import type { ArmCoordinates, AuthMode, EndpointKind } from '../endpoints/ManagedEndpoint';
+import type { Page, PageRequest } from '../listPages';
 import type { DriftReport } from '../rotation/DriftDetector';
 
 /**
@@ -9,8 +10,10 @@ export interface EventsRotationPorts {
   readonly registry: {
     /** The endpoint whose main secret is `secretName`. */
     findBySecretName(secretName: string): Promise<EventsManagedEndpoint | undefined>;
-    /** Every registered endpoint (used to find one by ARM coordinates). */
-    list(): Promise<readonly EventsManagedEndpoint[]>;
+    /** One endpoint by id (an auto-registered endpoint's id derives from its ARM coordinates). */
+    get(id: string): Promise<EventsManagedEndpoint | undefined>;
+    /** One page of endpoints in id order (walked to find endpoints by ARM coordinates). */
+    listPage(request: PageRequest): Promise<Page<EventsManagedEndpoint>>;
   };
   readonly jobs: {
     /** Enqueues one rotation job; duplicates are harmless (lease + journal). */

@@ -7,12 +7,15 @@ import type {
   EventsRotationPorts,
   EventsSecretVersion,
 } from '../../../shared/events/EventsRotationPorts';
+import type { PageRequest } from '../../../shared/listPages';
 import type { DriftReport } from '../../../shared/rotation/DriftDetector';
+import { keyPage } from '../keyPage';
 
 type PortName = 'registry' | 'jobs' | 'drift' | 'admin' | 'secrets';
 
 /**
- * In-memory stand-in for the rotation module's ports used by events: a registry, a job queue that
+ * In-memory stand-in for the rotation module's ports used by events: a registry (paged as Table storage
+ * pages, `keyPage`), a job queue that
  * records jobs, secrets with current versions and tags, configurable drift reports, and one-shot
  * failure injection per port.
  */
@@ -25,6 +28,10 @@ export class FakeRotationPorts implements EventsRotationPorts {
   readonly driftChecks: string[] = [];
   readonly currentSecrets = new Map<string, EventsSecretVersion>();
   driftReport: Pick<DriftReport, 'status'> = { status: 'inSync' };
+  /** Each `registry.listPage` request, in order. */
+  readonly pageRequests: PageRequest[] = [];
+  /** Endpoints per page at most, whatever `top` asks (Table storage may answer short pages). */
+  serverPageLimit = Infinity;
   private readonly failures = new Map<PortName, Error>();
 
   /** The next call on `port` throws `error`. */
@@ -50,7 +57,12 @@ export class FakeRotationPorts implements EventsRotationPorts {
       this.fail('registry'),
       this.endpoints.find((e) => e.secretName === name)
     ),
-    list: async () => (this.fail('registry'), [...this.endpoints]),
+    get: async (id: string) => (this.fail('registry'), this.endpoints.find((e) => e.id === id)),
+    listPage: async (request: PageRequest) => {
+      this.fail('registry');
+      this.pageRequests.push(request);
+      return keyPage(this.endpoints, request, this.serverPageLimit);
+    },
   };
 
   readonly jobs = {

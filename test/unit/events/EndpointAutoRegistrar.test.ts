@@ -364,7 +364,7 @@ describe('Class: EndpointAutoRegistrar', () => {
     });
 
     it('still retires the other endpoints of a deleted workspace when one cannot be retired', async () => {
-      // Prepare: the first one refuses (declared in ENDPOINTS_FILE, say)
+      // Prepare: the first one in id order (the registry's) refuses (declared in ENDPOINTS_FILE, say)
       const { rotation, registrar } = build();
       const arm = (name: string) => ({
         subscriptionId: 'sub-1',
@@ -372,9 +372,9 @@ describe('Class: EndpointAutoRegistrar', () => {
         workspace: 'ml-ws',
         name,
       });
-      rotation.addEndpoint({ id: 'from-file', secretName: 's1', arm: arm('e1') });
+      rotation.addEndpoint({ id: 'file-declared', secretName: 's1', arm: arm('e1') });
       rotation.addEndpoint({ id: 'from-api', secretName: 's2', arm: arm('e2') });
-      rotation.failNext('admin', new ConflictError('Endpoint from-file is declared in ENDPOINTS_FILE.'));
+      rotation.failNext('admin', new ConflictError('Endpoint file-declared is declared in ENDPOINTS_FILE.'));
 
       // Act
       const handled = registrar.handle(armEvent('Delete', WS));
@@ -382,6 +382,92 @@ describe('Class: EndpointAutoRegistrar', () => {
       // Assess: the refusal reaches the router (acknowledged as rejected), after the rest were retired
       await expect(handled).rejects.toBeInstanceOf(ConflictError);
       expect(rotation.retired.map((r) => r.id)).toEqual(['from-api']);
+    });
+
+    it('finds an endpoint it registered by the id it gave it, one point read, without reading the registry', async () => {
+      // Prepare: registered by an earlier event
+      const { rotation, describer, registrar } = build();
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+      await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+      rotation.pageRequests.length = 0;
+
+      // Act: a later write of the endpoint (each raises an event), then its delete
+      const written = await registrar.handle({ ...armEvent('Write', `${WS}/onlineEndpoints/e1`), id: 'w2' });
+      const deleted = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+
+      // Assess
+      expect(written).toMatchObject({ action: 'alreadyRegistered', endpointId: 'ml-ws-e1' });
+      expect(deleted).toMatchObject({ action: 'retired', endpointId: 'ml-ws-e1' });
+      expect(rotation.pageRequests).toEqual([]);
+    });
+
+    it('finds an endpoint registered by hand under another id a page at a time, reading no page past it', async () => {
+      // Prepare: 9 endpoints elsewhere around it; storage answers 2 a request
+      const { rotation, registrar } = build();
+      for (const id of ['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'b3', 'b4', 'z9'])
+        rotation.addEndpoint({ id, secretName: `${id}-key` });
+      rotation.addEndpoint({
+        id: 'by-hand',
+        secretName: 'by-hand-key',
+        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+      });
+      rotation.serverPageLimit = 2;
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+
+      // Assess: a1 a2 | a3 a4 | b1 b2 | b3 b4 | by-hand …: the fifth page holds it, z9 is never read
+      expect(result).toMatchObject({ action: 'retired', endpointId: 'by-hand' });
+      expect(rotation.pageRequests.map((r) => r.after)).toEqual([undefined, 'a2', 'a4', 'b2', 'b4']);
+      expect(rotation.pageRequests.every((r) => r.top <= 100)).toBe(true);
+    });
+
+    it('counts an endpoint registered in service as registered, not reinstating a retired registration at the same place', async () => {
+      // Prepare: the registration it made was retired; a person then registered the endpoint by hand
+      const { rotation, describer, registrar } = build();
+      const arm = { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' };
+      rotation.addEndpoint({
+        id: 'ml-ws-e1',
+        secretName: 'aml-ml-ws-e1-key',
+        arm,
+        retiredAt: '2026-01-01T00:00:00Z',
+      });
+      rotation.addEndpoint({ id: 'by-hand', secretName: 'by-hand-key', arm });
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+      // Assess: one registration rotates the endpoint's keys, not two
+      expect(result).toMatchObject({ action: 'alreadyRegistered', endpointId: 'by-hand' });
+      expect(rotation.reinstated).toEqual([]);
+      expect(rotation.enqueued).toEqual([]);
+    });
+
+    it('retires the endpoints of a deleted workspace found on every page of the registry', async () => {
+      // Prepare: the workspace's endpoints spread over pages of 2, among others'
+      const { rotation, registrar } = build();
+      const at = (workspace: string, name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace,
+        name,
+      });
+      for (let i = 0; i < 8; i += 1)
+        rotation.addEndpoint({
+          id: `ep-${i}`,
+          secretName: `s${i}`,
+          arm: at(i % 3 ? 'other-ws' : 'ml-ws', `e${i}`),
+        });
+      rotation.serverPageLimit = 2;
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', WS));
+
+      // Assess
+      expect(result.action).toBe('retired');
+      expect(rotation.retired.map((r) => r.id)).toEqual(['ep-0', 'ep-3', 'ep-6']);
+      expect(rotation.pageRequests).toHaveLength(4);
     });
 
     it('acknowledges the delete of a workspace without registered endpoints as not managed', async () => {

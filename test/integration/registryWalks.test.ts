@@ -1,0 +1,179 @@
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { TableClient } from '@azure/data-tables';
+
+import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import { systemClock } from '../../shared/clock';
+import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegistry';
+import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
+import { EndpointAutoRegistrar } from '../../shared/events/EndpointAutoRegistrar';
+import type { IncomingEvent } from '../../shared/events/IncomingEvent';
+import { silentLogger } from '../../shared/logging';
+import { EndpointAdminService } from '../../shared/rotation/EndpointAdminService';
+import { RotationScheduler } from '../../shared/rotation/RotationScheduler';
+import { FakeEndpointDescriber } from '../fakes/events/FakeEndpointDescriber';
+import { FakeClock } from '../fakes/FakeClock';
+import { FaultPlan } from '../fakes/rotation/FaultPlan';
+import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
+import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';
+import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
+
+const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
+const at = (workspace: string, name: string) => ({
+  subscriptionId: 'sub-1',
+  resourceGroup: 'ml-rg',
+  workspace,
+  name,
+});
+const WS =
+  '/subscriptions/sub-1/resourceGroups/ml-rg/providers/Microsoft.MachineLearningServices/workspaces/ml-ws';
+const deleted = (resource: string): IncomingEvent => ({
+  schema: 'eventGrid',
+  id: `delete-${resource}`,
+  type: 'Microsoft.Resources.ResourceDeleteSuccess',
+  source: '/subscriptions/sub-1',
+  subject: resource,
+  data: { resourceUri: resource },
+});
+
+/**
+ * Table storage answers at most `limit` rows a query here (real storage cuts answers short too), and
+ * counts the queries (point reads are not queries) and the most rows one asked for.
+ */
+class Wire {
+  queries = 0;
+  largestAsked = 0;
+  constructor(private readonly limit: number) {}
+  readonly policy: PipelinePolicy = {
+    name: 'wire',
+    sendRequest: async (request, next) => {
+      const top = /([?&](?:%24|\$)top=)(\d+)/.exec(request.url);
+      if (request.method === 'GET' && /[?&](%24|\$)filter=/.test(request.url)) this.queries++;
+      if (request.method === 'GET' && top) {
+        this.largestAsked = Math.max(this.largestAsked, Number(top[2]));
+        request.url = request.url.replace(top[0], `${top[1]}${Math.min(Number(top[2]), this.limit)}`);
+      }
+      return next(request);
+    },
+  };
+}
+
+/** The rotation timer and the auto-registrar walking the endpoint registry in Azurite, page by page. */
+describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', () => {
+  let azurite: RunningAzurite;
+  const wire = new Wire(40);
+  let registry: TableEndpointRegistry;
+  let admin: EndpointAdminService;
+  const fakeClock = new FakeClock();
+  const faults = new FaultPlan();
+  // 260 rows in the table, in workspaces other than ml-ws but the few below; ENDPOINTS_FILE entries
+  // before, between and after them, one over a row of the table.
+  const tableIds = Array.from({ length: 260 }, (_, i) => `ep-${String(i).padStart(3, '0')}`);
+  const fileIds = ['aa-file', 'ep-100', 'ep-150-file', 'zz-file'];
+  const inWorkspace = new Set(['ep-010', 'ep-130', 'ep-250']);
+
+  beforeAll(async () => {
+    azurite = await startAzurite();
+    const now = () => new Date().toISOString();
+    const table = TableClient.fromConnectionString(azurite.connectionString, 'walkedEndpoints', {
+      allowInsecureConnection: true,
+      retryOptions: { retryDelayInMs: 10 },
+      additionalPolicies: [{ policy: wire.policy, position: 'perCall' }],
+    });
+    registry = new TableEndpointRegistry({
+      table,
+      rules,
+      now,
+      endpointsFile: 'endpoints.json',
+      readText: async () => JSON.stringify(fileIds.map((id) => ({ id, arm: at('file-ws', id) }))),
+    });
+    admin = new EndpointAdminService({
+      registry,
+      journal: new InMemoryRotationJournal(fakeClock, faults),
+      secrets: new InMemorySecretStore(fakeClock, faults),
+      jobs: new InMemoryRotationJobQueue(),
+      clock: systemClock,
+      rules,
+    });
+    const arm = (id: string) => at(inWorkspace.has(id) ? 'ml-ws' : 'other-ws', id);
+    for (const id of tableIds) {
+      const endpoint = validateEndpoint({ id, arm: arm(id) }, rules, now());
+      // The registry refuses a file entry's id; a row written before the file declared it is still there.
+      if (fileIds.includes(id))
+        await table.createEntity({
+          partitionKey: 'endpoint',
+          rowKey: id,
+          endpoint: JSON.stringify(endpoint),
+          secretName: endpoint.secretName,
+        });
+      else await registry.create(endpoint);
+    }
+    // Registered by auto-registration (its id derives from the coordinates) and by hand under another id.
+    await registry.create(validateEndpoint({ id: 'ml-ws-auto', arm: at('ml-ws', 'auto') }, rules, now()));
+  }, 120_000);
+
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+
+  it('the timer checks every endpoint once, file entries merged, asking storage for a page of 100 at a time', async () => {
+    // Prepare
+    const journal = new InMemoryRotationJournal(fakeClock, faults);
+    const checked: string[] = [];
+    const getState = journal.getState.bind(journal);
+    journal.getState = async (id) => (checked.push(id), getState(id));
+    const jobs = new InMemoryRotationJobQueue();
+    const scheduler = new RotationScheduler({
+      registry,
+      journal,
+      jobs,
+      clock: fakeClock,
+      logger: silentLogger,
+    });
+    wire.largestAsked = 0;
+
+    // Act
+    const result = await scheduler.enqueueDue(fakeClock.now());
+
+    // Assess
+    const every = [...new Set([...tableIds, ...fileIds, 'ml-ws-auto'])].sort();
+    expect(checked.sort()).toEqual(every);
+    expect(result).toEqual({ due: every.length, enqueued: every.length, failed: 0 });
+    // Pages of 100 ($top), each read in requests of 40 rows at most (storage's cut): never the whole table.
+    expect(wire.largestAsked).toBe(100);
+  });
+
+  it('the auto-registrar finds an endpoint it registered with a point read, and one registered by hand by walking', async () => {
+    // Prepare
+    const registrar = new EndpointAutoRegistrar({
+      rotation: {
+        registry,
+        admin,
+        jobs: new InMemoryRotationJobQueue(),
+        drift: { check: async () => ({ status: 'inSync' as const }) },
+        secrets: { getCurrent: async () => undefined },
+      },
+      describer: new FakeEndpointDescriber(),
+      clock: systemClock,
+      logger: silentLogger,
+      enabled: true,
+      filter: 'aml-credential-broker=rotate',
+    });
+    wire.queries = 0;
+
+    // Act
+    const auto = await registrar.handle(deleted(`${WS}/onlineEndpoints/auto`));
+    const queriesForAuto = wire.queries;
+    const byHand = await registrar.handle(deleted(`${WS}/onlineEndpoints/ep-130`));
+    const workspace = await registrar.handle(deleted(WS));
+
+    // Assess
+    expect(auto).toMatchObject({ action: 'retired', endpointId: 'ml-ws-auto' });
+    expect(queriesForAuto).toBe(0);
+    expect(byHand).toMatchObject({ action: 'retired', endpointId: 'ep-130' });
+    expect(workspace.action).toBe('retired');
+    for (const id of ['ml-ws-auto', ...inWorkspace])
+      expect((await registry.get(id))?.retiredAt).toBeDefined();
+    expect((await registry.get('ep-011'))?.retiredAt).toBeUndefined();
+    expect(wire.largestAsked).toBeLessThanOrEqual(100);
+  });
+});
