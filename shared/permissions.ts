@@ -12,7 +12,7 @@ export const PERMISSIONS = [
     kind: 'arm',
     action: 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read',
     operations: ['onlineEndpoints.get', 'onlineEndpoints.list'],
-    why: 'Read authMode and scoringUri of an online endpoint (registration, test step, broker).',
+    why: 'Read authMode and scoringUri of an online endpoint (registration, test step, broker), and whether a deleted one exists again.',
   },
   {
     kind: 'arm',
@@ -48,7 +48,7 @@ export const PERMISSIONS = [
     kind: 'arm',
     action: 'Microsoft.MachineLearningServices/workspaces/serverlessEndpoints/read',
     operations: ['serverlessEndpoints.get'],
-    why: 'Read authMode and inference URI of a serverless endpoint.',
+    why: 'Read authMode and inference URI of a serverless endpoint, and whether a deleted one exists again.',
   },
   {
     kind: 'arm',

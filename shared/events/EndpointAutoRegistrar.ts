@@ -1,6 +1,6 @@
 import { type Clock, isoNow } from '../clock';
 import { type ArmCoordinates, registeredAfter } from '../endpoints/ManagedEndpoint';
-import { AppError, ConflictError } from '../errors';
+import { AppError, ConflictError, DependencyFailedError } from '../errors';
 import { eachListed } from '../listPages';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -161,7 +161,8 @@ export class EndpointAutoRegistrar {
     const existing = await this.registered(coords);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
-      if (deletedBefore(event, existing)) return this.keep(event, [existing]);
+      if (deletedBefore(event, existing)) return this.keep(event, [existing], 'registeredAfter');
+      if (await this.existsAtArm(existing)) return this.keep(event, [existing], 'existsAtArm');
       await rotation.admin.retire(existing.id, isoNow(clock), event.time);
       logger.info('autoRegister => retired, secret left in place', { endpointId: existing.id });
     }
@@ -185,10 +186,16 @@ export class EndpointAutoRegistrar {
     if (inScope.length === 0) return eventOutcome(event, 'notManaged');
     const live = inScope.filter((e) => !e.retiredAt);
     const kept = live.filter((e) => deletedBefore(event, e));
-    const stale = kept.length > 0 ? this.keep(event, kept) : undefined;
+    if (kept.length > 0) this.keep(event, kept, 'registeredAfter');
+    const recreated: EventsManagedEndpoint[] = [];
     const errors: unknown[] = [];
     for (const endpoint of live.filter((e) => !kept.includes(e))) {
       try {
+        // The scope's delete took its endpoints with it: one ARM has now was created since.
+        if (await this.existsAtArm(endpoint)) {
+          recreated.push(endpoint);
+          continue;
+        }
         await rotation.admin.retire(endpoint.id, isoNow(clock), event.time);
         logger.info(
           `autoRegister => ${scope.workspace === undefined ? 'resource group' : 'workspace'} deleted, endpoint retired, secret left in place`,
@@ -199,19 +206,53 @@ export class EndpointAutoRegistrar {
       }
     }
     const retryable = (e: unknown) => isTransientError(e) || (e instanceof AppError && e.temporary === true);
+    if (recreated.length > 0) this.keep(event, recreated, 'existsAtArm');
     if (errors.length > 0) throw errors.find(retryable) ?? errors[0];
-    return stale && kept.length === live.length ? stale : eventOutcome(event, 'retired');
+    const staying = [...kept, ...recreated];
+    return staying.length > 0 && staying.length === live.length
+      ? eventOutcome(event, 'staleDelete', staying.length === 1 ? staying[0]?.id : undefined)
+      : eventOutcome(event, 'retired');
+  }
+
+  /**
+   * Whether ARM has the endpoint now, asked before a delete retires it: Event Grid retries a delete for a
+   * day and does not keep order, so the delete of an endpoint since re-created under the same name (whose
+   * write found its registration still in service) may come last, and no time in the registration tells
+   * it from a current one. A v1 web service is no ARM resource: not asked. A definite refusal (403: the
+   * app's role was on the deleted workspace or group, and went with it) takes the delete at its word, as
+   * before this check, rather than failing every delivery for a day and leaving the endpoint in service;
+   * ARM unavailable (throttled, down) is thrown, so that Event Grid delivers the delete again.
+   */
+  private async existsAtArm(endpoint: EventsManagedEndpoint): Promise<boolean> {
+    if (endpoint.kind === 'v1WebService') return false;
+    try {
+      return await this.options.describer.exists(endpoint.kind, endpoint.arm);
+    } catch (error) {
+      if (!(error instanceof DependencyFailedError)) throw error;
+      this.options.logger.warn(
+        'autoRegister => ARM refused to say whether the endpoint exists, retired on the delete alone',
+        { endpointId: endpoint.id, status: error.dependencyStatus },
+      );
+      return false;
+    }
   }
 
   /**
    * A delete delivered after the endpoint was registered or reinstated (Event Grid retries for a day, and
-   * does not keep order) was of the resource before it was re-created: what is registered now stays.
+   * does not keep order), or while ARM has the endpoint again, was of the resource before it was
+   * re-created: what is registered now stays.
    */
-  private keep(event: IncomingEvent, kept: readonly EventsManagedEndpoint[]): EventOutcome {
-    this.options.logger.info('autoRegister => delete older than the registration, endpoint kept in service', {
-      endpointId: kept.map((e) => e.id).join(','),
-      deletedAt: event.time,
-    });
+  private keep(
+    event: IncomingEvent,
+    kept: readonly EventsManagedEndpoint[],
+    why: 'registeredAfter' | 'existsAtArm',
+  ): EventOutcome {
+    this.options.logger.info(
+      why === 'registeredAfter'
+        ? 'autoRegister => delete older than the registration, endpoint kept in service'
+        : 'autoRegister => endpoint exists at ARM again, delete was of the one before, kept in service',
+      { endpointId: kept.map((e) => e.id).join(','), deletedAt: event.time },
+    );
     return eventOutcome(event, 'staleDelete', kept.length === 1 ? kept[0]?.id : undefined);
   }
 }

@@ -1,4 +1,4 @@
-import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
+import type { ArmCoordinates, EndpointKind } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../errors';
 import { statusOf } from '../networkErrors';
 import { isTransientError } from '../retry';
@@ -10,10 +10,19 @@ export interface EndpointDescription {
   readonly tags: Readonly<Record<string, string>>;
 }
 
-/** Looks up an online endpoint's auth mode and tags (ARM `onlineEndpoints.get`). */
+/** The kinds of endpoint that are ARM resources (a v1 web service lives in the workspace's model management). */
+export type ArmEndpointKind = Extract<EndpointKind, 'onlineEndpoint' | 'serverlessEndpoint'>;
+
+/** Looks up an online endpoint's auth mode and tags (ARM `onlineEndpoints.get`), and whether an endpoint exists. */
 export interface EndpointDescriber {
   /** Undefined when the endpoint does not exist (deleted since, or not an online endpoint). */
   describe(coords: ArmCoordinates): Promise<EndpointDescription | undefined>;
+  /**
+   * Whether ARM has the endpoint of `kind` at `coords` now: false for a 404 (the endpoint, its workspace or
+   * its resource group is gone) and for one being deleted (`provisioningState` `Deleting`). A definite
+   * refusal (403) is a `DependencyFailedError`; transient failures propagate.
+   */
+  exists(kind: ArmEndpointKind, coords: ArmCoordinates): Promise<boolean>;
 }
 
 /** Structural view of `AzureMachineLearningWorkspaces(sub).onlineEndpoints.get`. */
@@ -22,8 +31,14 @@ export interface OnlineEndpointsGetter {
     resourceGroup: string,
     workspace: string,
     name: string,
-  ): Promise<{ tags?: Record<string, string>; properties: { authMode: string } }>;
+  ): Promise<{ tags?: Record<string, string>; properties: { authMode: string; provisioningState?: string } }>;
 }
+
+/**
+ * Reads a serverless endpoint at ARM (the rotation's `ArmServerlessKeyClient.describe`, whose failures are
+ * `withRetries`'s: a definite answer is a `DependencyFailedError` carrying the status).
+ */
+export type ServerlessEndpointGetter = (coords: ArmCoordinates) => Promise<{ provisioningState?: string }>;
 
 /**
  * `EndpointDescriber` over the ARM SDK. A 404 means "nothing to register", another definite answer is a
@@ -32,8 +47,34 @@ export interface OnlineEndpointsGetter {
  */
 export class ArmEndpointDescriber implements EndpointDescriber {
   constructor(
-    private readonly options: { onlineEndpoints: (subscriptionId: string) => OnlineEndpointsGetter },
+    private readonly options: {
+      onlineEndpoints: (subscriptionId: string) => OnlineEndpointsGetter;
+      serverlessEndpoints: ServerlessEndpointGetter;
+    },
   ) {}
+
+  async exists(kind: ArmEndpointKind, coords: ArmCoordinates): Promise<boolean> {
+    try {
+      const { provisioningState } =
+        kind === 'serverlessEndpoint'
+          ? await this.options.serverlessEndpoints(coords)
+          : (
+              await this.options
+                .onlineEndpoints(coords.subscriptionId)
+                .get(coords.resourceGroup, coords.workspace, coords.name)
+            ).properties;
+      // A delete is a long-running operation: until it ends, ARM still shows the endpoint, as Deleting.
+      return provisioningState?.toLowerCase() !== 'deleting';
+    } catch (error) {
+      const status = error instanceof DependencyFailedError ? error.dependencyStatus : statusOf(error);
+      if (status === 404) return false;
+      if (status !== undefined && !isTransientError(error) && !(error instanceof DependencyFailedError))
+        throw new DependencyFailedError('arm', `ARM refused to read the endpoint (HTTP ${status}).`, status, {
+          cause: error,
+        });
+      throw error;
+    }
+  }
 
   async describe(coords: ArmCoordinates): Promise<EndpointDescription | undefined> {
     try {

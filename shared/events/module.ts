@@ -2,6 +2,7 @@ import { realSleep } from '../clock';
 import { SETTINGS } from '../config';
 import { createLogger, type Logger, type LogSink } from '../logging';
 import { formatOf } from '../queueMessage';
+import { ArmServerlessKeyClient } from '../rotation/adapters/ArmServerlessKeyClient';
 import { sdk } from '../sdk';
 import type { ModuleRoot } from '../services';
 import { StorageJsonQueue } from '../StorageJsonQueue';
@@ -102,9 +103,19 @@ export function createEventsModule(root: ModuleRoot, deps: EventsModuleDeps): Ev
       clock,
       logger: logger('ProcessedEvents'),
     });
+  // Serverless endpoints are read as rotation reads them (SDK 2.1.1 has no serverless operations).
+  const serverless = new ArmServerlessKeyClient({
+    client: (sub) => clients.machineLearning(sub),
+    armEndpoint: config.arm.endpoint,
+    apiVersion: config.arm.mlApiVersion,
+    sleep: realSleep,
+  });
   const describer =
     deps.describer ??
-    new ArmEndpointDescriber({ onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints });
+    new ArmEndpointDescriber({
+      onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints,
+      serverlessEndpoints: (arm) => serverless.describe({ arm }),
+    });
   const router = new EventRouter({
     keyVault: new KeyVaultReactions({
       rotation: deps.rotation,

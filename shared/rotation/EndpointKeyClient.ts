@@ -7,6 +7,8 @@ export interface EndpointDescription {
   readonly authMode: string;
   /** The data-plane URI the test step calls. */
   readonly scoringUri: string;
+  /** `properties.provisioningState` (`Succeeded`, `Deleting`...), where the client reads it. */
+  readonly provisioningState?: string;
 }
 
 /** Both keys of an endpoint. Never logged, journaled or returned by an API. */

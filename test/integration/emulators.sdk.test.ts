@@ -5,7 +5,9 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import type { RunningEmulators } from '../../local/emulators';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
 import { DEFAULT_PROBE } from '../../shared/endpoints/validateEndpoint';
+import { ArmEndpointDescriber } from '../../shared/events/EndpointDescriber';
 import { ArmEndpointKeyClient } from '../../shared/rotation/adapters/ArmEndpointKeyClient';
+import { ArmServerlessKeyClient } from '../../shared/rotation/adapters/ArmServerlessKeyClient';
 import { call, withEmulators } from '../support/emulators';
 import { sleep } from '../support/waitFor';
 
@@ -311,6 +313,44 @@ describe('Class: AzureMachineLearningWorkspaces against the ARM stand-in', () =>
     await expect(client.onlineEndpoints.get(WS.resourceGroup, WS.workspace, 'nope')).rejects.toMatchObject({
       statusCode: 404,
       code: 'ResourceNotFound',
+    });
+  });
+});
+
+describe('Class: ArmEndpointDescriber against the ARM stand-in', () => {
+  it('tells an endpoint ARM has from one being deleted or gone, online and serverless (a delete event is checked so)', async () => {
+    // Prepare: built as the events module builds it, over the SDK and the serverless client's pipeline
+    const client = ml();
+    const serverless = new ArmServerlessKeyClient({
+      client: () => client,
+      armEndpoint: em.url,
+      apiVersion: API_VERSION,
+      sleep,
+    });
+    const describer = new ArmEndpointDescriber({
+      onlineEndpoints: () => client.onlineEndpoints,
+      serverlessEndpoints: (arm) => serverless.describe({ arm }),
+    });
+    em.control.addOnlineEndpoint({ ...WS, name: 'doomed-ep', authMode: 'Key' });
+    em.control.addServerlessEndpoint({ ...WS, name: 'llm-ep' });
+    const at = (name: string) => ({ ...WS, name });
+
+    // Act
+    const live = await describer.exists('onlineEndpoint', at('doomed-ep'));
+    const poller = await client.onlineEndpoints.beginDelete(WS.resourceGroup, WS.workspace, 'doomed-ep');
+    const deleting = await describer.exists('onlineEndpoint', at('doomed-ep'));
+    await poller.pollUntilDone();
+    const deleted = await describer.exists('onlineEndpoint', at('doomed-ep'));
+    const serverlessLive = await describer.exists('serverlessEndpoint', at('llm-ep'));
+    const serverlessGone = await describer.exists('serverlessEndpoint', at('no-such-llm'));
+    const workspaceGone = await describer.exists('onlineEndpoint', { ...at('key-ep'), workspace: 'no-ws' });
+
+    // Assess
+    expect({ live, deleting, deleted }).toEqual({ live: true, deleting: false, deleted: false });
+    expect({ serverlessLive, serverlessGone, workspaceGone }).toEqual({
+      serverlessLive: true,
+      serverlessGone: false,
+      workspaceGone: false,
     });
   });
 });

@@ -48,13 +48,15 @@ export interface ArmServerlessKeyClientOptions {
 export class ArmServerlessKeyClient implements EndpointKeyClient {
   constructor(private readonly options: ArmServerlessKeyClientOptions) {}
 
-  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
+  /** Only the ARM coordinates are read: the events module asks whether an endpoint still exists with them. */
+  async describe(endpoint: Pick<ManagedEndpoint, 'arm'>): Promise<EndpointDescription> {
     const { properties } = json(await this.send(endpoint, 'GET', this.url(endpoint, '')));
-    const { authMode, inferenceEndpoint } = fieldsOf(properties);
+    const { authMode, inferenceEndpoint, provisioningState } = fieldsOf(properties);
     const { uri } = fieldsOf(inferenceEndpoint);
     return {
       authMode: typeof authMode === 'string' ? authMode : 'Unknown',
       scoringUri: typeof uri === 'string' ? uri : '',
+      ...(typeof provisioningState === 'string' ? { provisioningState } : {}),
     };
   }
 
@@ -119,7 +121,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     );
   }
 
-  private url(endpoint: ManagedEndpoint, action: string): string {
+  private url(endpoint: Pick<ManagedEndpoint, 'arm'>, action: string): string {
     const { subscriptionId, resourceGroup, workspace, name } = endpoint.arm;
     const path =
       `/subscriptions/${encodeURIComponent(subscriptionId)}/resourceGroups/${encodeURIComponent(resourceGroup)}` +
@@ -130,7 +132,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
 
   /** One call through the pipeline; non-2xx becomes a `RestError` so `withRetries` can classify it. */
   private send(
-    endpoint: ManagedEndpoint,
+    endpoint: Pick<ManagedEndpoint, 'arm'>,
     method: 'GET' | 'POST',
     url: string,
     body?: string,

@@ -1,18 +1,26 @@
 import { RestError } from '@azure/core-rest-pipeline';
 
-import { DependencyFailedError } from '../../../shared/errors';
-import { ArmEndpointDescriber, type OnlineEndpointsGetter } from '../../../shared/events/EndpointDescriber';
+import { DependencyFailedError, DependencyUnavailableError } from '../../../shared/errors';
+import {
+  ArmEndpointDescriber,
+  type OnlineEndpointsGetter,
+  type ServerlessEndpointGetter,
+} from '../../../shared/events/EndpointDescriber';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 import { actions, fixture, send } from './webhookTestKit';
 
 const coords = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws', name: 'e1' };
 
-function describerWith(get: OnlineEndpointsGetter['get']) {
+function describerWith(
+  get: OnlineEndpointsGetter['get'],
+  serverless: ServerlessEndpointGetter = () => Promise.reject(new Error('not expected')),
+) {
   const calls: string[] = [];
   const describer = new ArmEndpointDescriber({
     onlineEndpoints: (sub) => ({
       get: (rg, ws, name) => (calls.push(`${sub}/${rg}/${ws}/${name}`), get(rg, ws, name)),
     }),
+    serverlessEndpoints: (arm) => (calls.push(`serverless ${arm.workspace}/${arm.name}`), serverless(arm)),
   });
   return { describer, calls };
 }
@@ -63,6 +71,66 @@ describe('Class: ArmEndpointDescriber', () => {
 
       // Act + Assess
       await expect(describer.describe(coords)).rejects.toBeInstanceOf(DependencyFailedError);
+    });
+  });
+
+  describe('Method: exists', () => {
+    const endpoint = (provisioningState: string) => async () => ({
+      properties: { authMode: 'Key', provisioningState },
+    });
+
+    it('says an online endpoint ARM returns exists, and one being deleted does not', async () => {
+      // Act
+      const live = await describerWith(endpoint('Succeeded')).describer.exists('onlineEndpoint', coords);
+      const deleting = await describerWith(endpoint('Deleting')).describer.exists('onlineEndpoint', coords);
+
+      // Assess
+      expect([live, deleting]).toEqual([true, false]);
+    });
+
+    it('says an endpoint ARM answers 404 for (it, its workspace or its resource group is gone) does not exist', async () => {
+      // Prepare
+      const notFound = new RestError('not found', { statusCode: 404, code: 'ResourceNotFound' });
+      const { describer, calls } = describerWith(
+        () => Promise.reject(notFound),
+        // As ArmServerlessKeyClient throws it: withRetries turns a definite answer into DependencyFailedError
+        () => Promise.reject(new DependencyFailedError('arm', 'arm refused the request (HTTP 404).', 404)),
+      );
+
+      // Act
+      const online = await describer.exists('onlineEndpoint', coords);
+      const serverless = await describer.exists('serverlessEndpoint', coords);
+
+      // Assess
+      expect([online, serverless]).toEqual([false, false]);
+      expect(calls).toEqual(['sub-1/rg/ws/e1', 'serverless ws/e1']);
+    });
+
+    it('reads a serverless endpoint with its own GET', async () => {
+      // Prepare
+      const { describer } = describerWith(endpoint('Succeeded'), async () => ({
+        provisioningState: 'Succeeded',
+      }));
+
+      // Act + Assess
+      expect(await describer.exists('serverlessEndpoint', coords)).toBe(true);
+    });
+
+    it('answers a refusal as DependencyFailedError, and lets an outage through for a retry', async () => {
+      // Prepare
+      const refused = new RestError('no role', { statusCode: 403, code: 'AuthorizationFailed' });
+      const busy = new DependencyUnavailableError('arm', 'arm is unavailable (HTTP 429).');
+
+      // Act
+      const online = describerWith(() => Promise.reject(refused)).describer.exists('onlineEndpoint', coords);
+      const serverless = describerWith(endpoint('Succeeded'), () => Promise.reject(busy)).describer.exists(
+        'serverlessEndpoint',
+        coords,
+      );
+
+      // Assess
+      await expect(online).rejects.toBeInstanceOf(DependencyFailedError);
+      await expect(serverless).rejects.toBe(busy);
     });
   });
 

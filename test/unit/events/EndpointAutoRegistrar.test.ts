@@ -1,4 +1,4 @@
-import { ConflictError, DependencyUnavailableError } from '../../../shared/errors';
+import { ConflictError, DependencyFailedError, DependencyUnavailableError } from '../../../shared/errors';
 import { EndpointAutoRegistrar } from '../../../shared/events/EndpointAutoRegistrar';
 import type { IncomingEvent } from '../../../shared/events/IncomingEvent';
 import { silentLogger } from '../../../shared/logging';
@@ -222,12 +222,106 @@ describe('Class: EndpointAutoRegistrar', () => {
       expect(rotation.retired).toEqual([{ id: 'before', at: '2026-11-23T02:00:00.000Z' }]);
     });
 
+    it('does not retire a registration never retired when ARM has its endpoint again (the late delete was of the one before)', async () => {
+      // Prepare: registered long ago; deleted in Azure at 01:50 and re-created at 01:52, whose write found the
+      // registration still in service; Event Grid delivers the 01:50 delete only now, after its retries
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({
+        id: 'ml-ws-e1',
+        secretName: 'aml-ml-ws-e1-key',
+        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+        createdAt: '2026-11-01T00:00:00.000Z',
+      });
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+      const write = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+      // Act
+      const late = await registrar.handle({
+        ...armEvent('Delete', `${WS}/onlineEndpoints/e1`),
+        time: '2026-11-23T01:50:00.0000000Z',
+      });
+
+      // Assess: no timestamp tells it apart, ARM does: the live endpoint stays in service
+      expect(write.action).toBe('alreadyRegistered');
+      expect(late).toMatchObject({ action: 'staleDelete', endpointId: 'ml-ws-e1' });
+      expect(describer.checked).toEqual(['onlineEndpoint ml-ws/e1']);
+      expect(rotation.retired).toHaveLength(0);
+    });
+
+    it('retires on the delete alone when ARM refuses to say whether the endpoint exists (403: no role left on a deleted scope)', async () => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({
+        id: 'ml-ws-e1',
+        secretName: 'aml-ml-ws-e1-key',
+        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+      });
+      describer.failNextCheck(new DependencyFailedError('arm', 'ARM refused (HTTP 403).', 403));
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+
+      // Assess
+      expect(result).toMatchObject({ action: 'retired', endpointId: 'ml-ws-e1' });
+      expect(rotation.retired.map((r) => r.id)).toEqual(['ml-ws-e1']);
+    });
+
+    it('retires nothing while ARM is unavailable, so that Event Grid delivers the delete again', async () => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({
+        id: 'ml-ws-e1',
+        secretName: 'aml-ml-ws-e1-key',
+        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+      });
+      describer.failNextCheck(new DependencyUnavailableError('arm', 'throttled'));
+
+      // Act
+      const failed = registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+
+      // Assess: the router answers 503; the retry finds the endpoint gone and retires it
+      await expect(failed).rejects.toBeInstanceOf(DependencyUnavailableError);
+      expect(rotation.retired).toHaveLength(0);
+      expect((await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`))).action).toBe('retired');
+    });
+
+    it('keeps in service the endpoints of a deleted workspace or resource group that ARM has again, retiring the rest', async () => {
+      // Prepare: the workspace was deleted and re-created with e1 (its registration never retired), not e2;
+      // a v1 web service is no ARM resource and is retired on the delete alone
+      const { rotation, describer, registrar } = build();
+      const arm = (name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace: 'ml-ws',
+        name,
+      });
+      rotation.addEndpoint({ id: 'back', secretName: 's1', arm: arm('e1') });
+      rotation.addEndpoint({ id: 'gone', kind: 'serverlessEndpoint', secretName: 's2', arm: arm('e2') });
+      rotation.addEndpoint({ id: 'v1', kind: 'v1WebService', secretName: 's3', arm: arm('svc') });
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: {} });
+
+      // Act
+      const workspace = await registrar.handle(armEvent('Delete', WS));
+      const group = await registrar.handle(armEvent('Delete', '/subscriptions/sub-1/resourceGroups/ml-rg'));
+
+      // Assess
+      expect([workspace.action, group.action]).toEqual(['retired', 'staleDelete']);
+      expect(rotation.retired.map((r) => r.id)).toEqual(['gone', 'v1']);
+      expect(describer.checked).toEqual([
+        'onlineEndpoint ml-ws/e1',
+        'serverlessEndpoint ml-ws/e2',
+        'onlineEndpoint ml-ws/e1',
+      ]);
+    });
+
     it('reinstates an endpoint re-created under the same name after its delete, and queues a drift job', async () => {
       // Prepare: registered, then deleted in Azure (retired here), then created again with the tag
       const { rotation, describer, registrar } = build();
       describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
       await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+      describer.remove('ml-ws', 'e1');
       await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
 
       // Act
       const recreated = await registrar.handle({
@@ -252,7 +346,9 @@ describe('Class: EndpointAutoRegistrar', () => {
       const { rotation, describer, registrar } = build();
       describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
       await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+      describer.remove('ml-ws', 'e1');
       await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+      describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
       const recreated = { ...armEvent('Write', `${WS}/onlineEndpoints/e1`), id: 'again' };
       rotation.failNext('jobs', new DependencyUnavailableError('queue', 'queue down'));
 
@@ -315,6 +411,7 @@ describe('Class: EndpointAutoRegistrar', () => {
 
         // Act
         const write = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/scorer`));
+        describer.remove('ml-ws', 'scorer');
         const del = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/scorer`));
 
         // Assess: the online endpoint is registered in its own right, and only it is retired

@@ -285,6 +285,7 @@ describe('Function: eventGridWebhook', () => {
       const write = await send(t.module, {
         body: fixture('events', 'arm-resource-write-success-online-endpoint.json'),
       });
+      t.describer.remove('ml-ws', 'credit-score');
       const remove = await send(t.module, {
         body: fixture('events', 'arm-resource-delete-success-online-endpoint.json'),
       });
@@ -306,6 +307,7 @@ describe('Function: eventGridWebhook', () => {
         tags: { 'aml-credential-broker': 'rotate' },
       });
       await send(t.module, { body: fixture('events', 'arm-resource-write-success-online-endpoint.json') });
+      t.describer.remove('ml-ws', 'credit-score');
 
       // Act
       const remove = await send(t.module, {
@@ -355,6 +357,7 @@ describe('Function: eventGridWebhook', () => {
         tags: { 'aml-credential-broker': 'rotate' },
       });
       await send(t.module, { body: fixture('events', 'arm-resource-write-success-online-endpoint.json') });
+      t.describer.remove('ml-ws', 'credit-score');
 
       // Act
       const remove = await send(t.module, {

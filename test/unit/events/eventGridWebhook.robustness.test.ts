@@ -191,6 +191,8 @@ describe('Function: eventGridWebhook', () => {
           authMode: 'Key',
           tags: { 'aml-credential-broker': 'rotate' },
         });
+        // ARM has the endpoint no more once it is deleted
+        if (action === 'retired') t.describer.remove('ml-ws', 'credit-score');
         if (action === 'retired')
           t.rotation.addEndpoint({
             id: 'ml-ws-credit-score',
