@@ -5,7 +5,7 @@ import { eachListed } from '../listPages';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { isTransientError } from '../retry';
-import type { EndpointDescriber } from './EndpointDescriber';
+import type { ArmEndpointKind, EndpointDescriber } from './EndpointDescriber';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
@@ -17,6 +17,7 @@ import {
   matchesAutoRegisterFilter,
   parseOnlineEndpointId,
   parseResourceGroupId,
+  parseServerlessEndpointId,
   parseWorkspaceId,
   sameEndpoint,
   withinScope,
@@ -36,8 +37,8 @@ export interface EndpointAutoRegistrarOptions {
 
 /**
  * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
- * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` of the endpoint,
- * of its workspace or of its resource group (the secret stays: consumers may still read it while they
+ * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` of the endpoint
+ * (online, or serverless registered by hand), of its workspace or of its resource group (the secret stays: consumers may still read it while they
  * move on); a retired endpoint that ARM describes again is reinstated. Off unless switched on. Idempotent: the registry is checked first, and a registration
  * conflict counts as already registered when the endpoint now registered at those coordinates is this
  * one. The endpoint is described at ARM (not trusted from the event), so a reordered write after a
@@ -53,12 +54,15 @@ export class EndpointAutoRegistrar {
       if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
       return this.retireAllIn(event, scope);
     }
+    const deleted = deletedEndpointOf(event);
+    if (deleted) {
+      if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
+      return this.retire(event, deleted.coords, deleted.kind);
+    }
     const coords = coordinatesOf(event);
     if (!coords) return eventOutcome(event, 'ignored');
     if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
-    return event.type === EVENT_TYPES.resourceDeleteSuccess
-      ? this.retire(event, coords)
-      : this.register(event, coords);
+    return this.register(event, coords);
   }
 
   private async register(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
@@ -134,17 +138,19 @@ export class EndpointAutoRegistrar {
   }
 
   /**
-   * The registered online endpoint at these ARM coordinates, whatever its id, one in service before a
-   * retired one. Only an online endpoint: a v1 web service or serverless endpoint of the same name in the
-   * workspace is another resource. The id auto-registration gives it is read first, one point read for
-   * the events about an endpoint it registered (every later write of that endpoint raises one); the
-   * registry is walked page by page only when that finds none in service (a new endpoint, one
+   * The registered endpoint of `kind` (an online endpoint unless said) at these ARM coordinates, whatever
+   * its id, one in service before a retired one: a v1 web service or endpoint of another kind of the same
+   * name in the workspace is another resource. The id auto-registration gives it is read first, one point
+   * read for the events about an endpoint it registered (every later write of that endpoint raises one);
+   * the registry is walked page by page only when that finds none in service (a new endpoint, one
    * registered by hand under another id, a retired one), and stops at the first in service.
    */
-  private async registered(coords: ArmCoordinates): Promise<EventsManagedEndpoint | undefined> {
+  private async registered(
+    coords: ArmCoordinates,
+    kind: ArmEndpointKind = 'onlineEndpoint',
+  ): Promise<EventsManagedEndpoint | undefined> {
     const { registry } = this.options.rotation;
-    const isAt = (e: EventsManagedEndpoint): boolean =>
-      e.kind === 'onlineEndpoint' && sameEndpoint(e.arm, coords);
+    const isAt = (e: EventsManagedEndpoint): boolean => e.kind === kind && sameEndpoint(e.arm, coords);
     const derived = await registry.get(deriveEndpointId(coords));
     if (derived && isAt(derived) && !derived.retiredAt) return derived;
     let retired = derived && isAt(derived) ? derived : undefined;
@@ -156,9 +162,14 @@ export class EndpointAutoRegistrar {
     return retired;
   }
 
-  private async retire(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
+  /** An online or serverless endpoint's own delete (serverless endpoints are registered by hand only). */
+  private async retire(
+    event: IncomingEvent,
+    coords: ArmCoordinates,
+    kind: ArmEndpointKind,
+  ): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
-    const existing = await this.registered(coords);
+    const existing = await this.registered(coords, kind);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
       if (deletedBefore(event, existing)) return this.keep(event, [existing], 'registeredAfter');
@@ -272,7 +283,25 @@ function deletedScopeOf(event: IncomingEvent): ArmScope | undefined {
   return parseWorkspaceId(resourceId) ?? parseResourceGroupId(resourceId);
 }
 
-/** ARM events name the resource in `data.resourceUri` (and the subject); ML events the workspace + service. */
+/**
+ * The online or serverless endpoint a `ResourceDeleteSuccess` event says was deleted (its resource id in
+ * `data.resourceUri` or the subject). v1 web services are not ARM resources: ARM raises nothing for them.
+ */
+function deletedEndpointOf(
+  event: IncomingEvent,
+): { kind: ArmEndpointKind; coords: ArmCoordinates } | undefined {
+  if (event.type !== EVENT_TYPES.resourceDeleteSuccess) return undefined;
+  const resourceId = readString(event.data, 'resourceUri') ?? event.subject;
+  const online = parseOnlineEndpointId(resourceId);
+  if (online) return { kind: 'onlineEndpoint', coords: online };
+  const serverless = parseServerlessEndpointId(resourceId);
+  return serverless ? { kind: 'serverlessEndpoint', coords: serverless } : undefined;
+}
+
+/**
+ * The online endpoint a write names: ARM events in `data.resourceUri` (and the subject), ML events by
+ * workspace + service. Only online endpoints are registered from events.
+ */
 function coordinatesOf(event: IncomingEvent): ArmCoordinates | undefined {
   if (event.type !== EVENT_TYPES.modelDeployed) {
     return parseOnlineEndpointId(readString(event.data, 'resourceUri') ?? event.subject);

@@ -2,6 +2,8 @@ import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
 
 const ONLINE_ENDPOINT_ID =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/workspaces\/([^/]+)\/onlineEndpoints\/([^/]+)\/?$/i;
+const SERVERLESS_ENDPOINT_ID =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/workspaces\/([^/]+)\/serverlessEndpoints\/([^/]+)\/?$/i;
 const WORKSPACE_ID =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/workspaces\/([^/]+)\/?$/i;
 const RESOURCE_GROUP_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/?$/i;
@@ -17,6 +19,16 @@ export type ArmScope = Pick<ArmCoordinates, 'subscriptionId' | 'resourceGroup'> 
  */
 export function parseOnlineEndpointId(resourceId: string): ArmCoordinates | undefined {
   const m = ONLINE_ENDPOINT_ID.exec(resourceId.trim());
+  if (!m) return undefined;
+  return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '', workspace: m[3] ?? '', name: m[4] ?? '' };
+}
+
+/**
+ * Parses a serverless endpoint's ARM resource id (`…/workspaces/{ws}/serverlessEndpoints/{name}`), as a
+ * serverless registration's `arm` names it.
+ */
+export function parseServerlessEndpointId(resourceId: string): ArmCoordinates | undefined {
+  const m = SERVERLESS_ENDPOINT_ID.exec(resourceId.trim());
   if (!m) return undefined;
   return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '', workspace: m[3] ?? '', name: m[4] ?? '' };
 }

@@ -422,6 +422,66 @@ describe('Class: EndpointAutoRegistrar', () => {
       },
     );
 
+    it('retires a serverless endpoint registered by hand on its own delete, not an online endpoint of the same name', async () => {
+      // Prepare: serverless endpoints are registered by hand (kind serverlessEndpoint, arm naming the endpoint)
+      const { rotation, describer, registrar } = build();
+      const arm = { subscriptionId: 'SUB-1', resourceGroup: 'ML-RG', workspace: 'ml-ws', name: 'llm' };
+      rotation.addEndpoint({ id: 'llm', kind: 'serverlessEndpoint', secretName: 's1', arm });
+      rotation.addEndpoint({ id: 'online-llm', secretName: 's2', arm });
+
+      // Act
+      const write = await registrar.handle(armEvent('Write', `${WS}/serverlessEndpoints/llm`));
+      const deleted = await registrar.handle(armEvent('Delete', `${WS}/serverlessEndpoints/llm`));
+      const unknown = await registrar.handle(armEvent('Delete', `${WS}/serverlessEndpoints/other`));
+
+      // Assess: checked at ARM first, as an online endpoint's delete; a write registers nothing
+      expect(write.action).toBe('ignored');
+      expect(deleted).toMatchObject({ action: 'retired', endpointId: 'llm' });
+      expect(unknown.action).toBe('notManaged');
+      expect(rotation.retired.map((r) => r.id)).toEqual(['llm']);
+      expect(describer.checked).toEqual(['serverlessEndpoint ml-ws/llm']);
+      expect(describer.described).toHaveLength(0);
+    });
+
+    it('keeps a serverless endpoint in service when its delete is older than the registration, or ARM has it again', async () => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      const arm = (name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace: 'ml-ws',
+        name,
+      });
+      rotation.addEndpoint({
+        id: 'registered-after',
+        kind: 'serverlessEndpoint',
+        secretName: 's1',
+        arm: arm('llm-1'),
+        createdAt: '2026-11-23T01:56:00.000Z',
+      });
+      rotation.addEndpoint({
+        id: 'recreated',
+        kind: 'serverlessEndpoint',
+        secretName: 's2',
+        arm: arm('llm-2'),
+      });
+      describer.addServerless('ml-ws', 'llm-2');
+      const late = (name: string) => ({
+        ...armEvent('Delete', `${WS}/serverlessEndpoints/${name}`),
+        time: '2026-11-23T01:55:00.0000000Z',
+      });
+
+      // Act
+      const results = [await registrar.handle(late('llm-1')), await registrar.handle(late('llm-2'))];
+
+      // Assess
+      expect(results).toEqual([
+        expect.objectContaining({ action: 'staleDelete', endpointId: 'registered-after' }),
+        expect.objectContaining({ action: 'staleDelete', endpointId: 'recreated' }),
+      ]);
+      expect(rotation.retired).toHaveLength(0);
+    });
+
     it('retires every registered endpoint of a deleted workspace (ARM sends no delete for each of them)', async () => {
       // Prepare: two endpoints in the workspace, one already retired, one in a workspace of the same name
       // in another resource group, one in another workspace

@@ -299,6 +299,31 @@ describe('Function: eventGridWebhook', () => {
       expect(t.rotation.retired).toEqual([{ id: 'ml-ws-credit-score', at: '2026-11-23T02:00:00.000Z' }]);
     });
 
+    it('retires a serverless endpoint registered by hand on its ResourceDeleteSuccess', async () => {
+      // Prepare
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+      t.rotation.addEndpoint({
+        id: 'phi-chat',
+        kind: 'serverlessEndpoint',
+        secretName: 'phi-chat-key',
+        arm: {
+          subscriptionId: '00000000-0000-0000-0000-000000000001',
+          resourceGroup: 'ml-rg',
+          workspace: 'ml-ws',
+          name: 'phi-chat',
+        },
+      });
+
+      // Act
+      const remove = await send(t.module, {
+        body: fixture('events', 'arm-resource-delete-success-serverless-endpoint.json'),
+      });
+
+      // Assess
+      expect(actions(remove)).toEqual(['retired']);
+      expect(t.rotation.retired).toEqual([{ id: 'phi-chat', at: '2026-11-23T02:00:00.000Z' }]);
+    });
+
     it('retires the endpoints of a workspace on its ResourceDeleteSuccess', async () => {
       // Prepare: registered from its write; then the whole workspace is deleted
       const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });

@@ -4,11 +4,29 @@ import {
   matchesAutoRegisterFilter,
   parseOnlineEndpointId,
   parseResourceGroupId,
+  parseServerlessEndpointId,
   parseWorkspaceId,
 } from '../../../shared/events/onlineEndpointResource';
 
 const ID =
   '/subscriptions/sub-1/resourceGroups/ml-rg/providers/Microsoft.MachineLearningServices/workspaces/ml-ws/onlineEndpoints/credit-score';
+
+describe('Function: parseServerlessEndpointId', () => {
+  it('reads the four coordinates of a serverless endpoint id, in any casing, and nothing else', () => {
+    // Prepare
+    const id = ID.replace('onlineEndpoints', 'serverlessendpoints');
+
+    // Act + Assess
+    expect(parseServerlessEndpointId(id)).toEqual({
+      subscriptionId: 'sub-1',
+      resourceGroup: 'ml-rg',
+      workspace: 'ml-ws',
+      name: 'credit-score',
+    });
+    expect(parseServerlessEndpointId(ID)).toBeUndefined();
+    expect(parseServerlessEndpointId(`${id}/listKeys`)).toBeUndefined();
+  });
+});
 
 describe('Function: parseOnlineEndpointId', () => {
   it('reads the four coordinates of an online endpoint id, in any casing', () => {
