@@ -550,6 +550,7 @@ describe('Class: EndpointAutoRegistrar', () => {
 
       // Act: a later write of the endpoint (each raises an event), then its delete
       const written = await registrar.handle({ ...armEvent('Write', `${WS}/onlineEndpoints/e1`), id: 'w2' });
+      describer.remove('ml-ws', 'e1');
       const deleted = await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
 
       // Assess
