@@ -1,5 +1,5 @@
 import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimit } from '../clock';
-import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { ScopeNotAllowedError } from './errors';
@@ -77,7 +77,8 @@ export interface ScopeResolverOptions {
  * ids by auth mode: `AMLToken` online endpoints to ARM's endpoint token, `AMLToken` v1 web services to
  * the service token (after the v1 rules, `resolveV1Scope.ts`), `AADToken` endpoints to a
  * managed-identity token for `https://ml.azure.com`, `Key` endpoints (only with `brokerKeyAccess`) to
- * the current key in Key Vault. Unknown, disabled and retired endpoints are refused. Lookups are cached
+ * the current key in Key Vault. Unknown, disabled and retired endpoints are refused, and so are those of a
+ * kind or auth mode this version does not know (a newer one registered them). Lookups are cached
  * for `ttlMs` (also negative ones) and built once for concurrent callers (single flight); an outage of
  * the registry or of a v1 region keeps using the last answer, retried every few seconds, and so does a
  * re-read that is still running (after `reloadWaitMs` for the request that started it).
@@ -173,7 +174,9 @@ export class ScopeResolver {
         cause: error,
       });
     }
-    if (!endpoint || !endpoint.enabled || endpoint.retiredAt) {
+    // A kind or auth mode a newer version registered (a rolling deployment) is no cause to act: this
+    // version cannot tell which upstream serves it, so it serves none.
+    if (!endpoint || !endpoint.enabled || endpoint.retiredAt || unknownHere(endpoint)) {
       return new ScopeNotAllowedError('The scope names no endpoint the broker serves.');
     }
     const { sources } = this.options;

@@ -26,6 +26,29 @@ export interface V1ServiceSpec {
 export const AUTH_MODES = ['Key', 'AMLToken', 'AADToken'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
+/** Whether `kind` is one this version knows (a newer one may register others: see `unknownHere`). */
+export function isKnownKind(kind: unknown): kind is EndpointKind {
+  return ENDPOINT_KINDS.some((known) => known === kind);
+}
+
+/** Whether `authMode` is one this version knows (a newer one may register others: see `unknownHere`). */
+export function isKnownAuthMode(authMode: unknown): authMode is AuthMode {
+  return AUTH_MODES.some((known) => known === authMode);
+}
+
+/**
+ * Which of the endpoint's `kind` and `authMode` this version does not know, if any. During a rolling
+ * deployment (or after a rollback) a newer version may have registered an endpoint of a kind or auth
+ * mode added since; such a value is no cause to act (architecture.md, "Rolling deployments"): the
+ * endpoint is read and shown, but neither brokered nor rotated here.
+ */
+export function unknownHere(
+  endpoint: Pick<ManagedEndpoint, 'kind' | 'authMode'>,
+): 'kind' | 'authMode' | undefined {
+  if (!isKnownKind(endpoint.kind)) return 'kind';
+  return isKnownAuthMode(endpoint.authMode) ? undefined : 'authMode';
+}
+
 /** The two key slots of an endpoint (`keyType` in ARM). */
 export const KEY_SLOTS = ['Primary', 'Secondary'] as const;
 export type KeySlot = (typeof KEY_SLOTS)[number];

@@ -5,6 +5,8 @@ import {
   type AuthMode,
   ENDPOINT_KINDS,
   type EndpointKind,
+  isKnownAuthMode,
+  isKnownKind,
   type ManagedEndpoint,
   type ScoringProbeSpec,
   secretIdentity,
@@ -132,9 +134,9 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
       '3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit',
     );
   const kind = input.kind ?? 'onlineEndpoint';
-  if (!ENDPOINT_KINDS.includes(kind as EndpointKind)) bad('kind', `one of ${ENDPOINT_KINDS.join(', ')}`);
+  if (!isKnownKind(kind)) bad('kind', `one of ${ENDPOINT_KINDS.join(', ')}`);
   const authMode = input.authMode ?? 'Key';
-  if (!AUTH_MODES.includes(authMode as AuthMode)) bad('authMode', `one of ${AUTH_MODES.join(', ')}`);
+  if (!isKnownAuthMode(authMode)) bad('authMode', `one of ${AUTH_MODES.join(', ')}`);
 
   const arm = isObject(input.arm) ? input.arm : {};
   if (!isObject(input.arm)) bad('arm', 'an object with subscriptionId, resourceGroup, workspace and name');

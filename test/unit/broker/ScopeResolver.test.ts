@@ -169,3 +169,25 @@ describe('Class: ScopeResolver', () => {
     });
   });
 });
+
+describe('Class: ScopeResolver (an endpoint a newer version registered)', () => {
+  it.each([
+    ['a kind', { kind: 'managedComputeEndpoint', authMode: 'AMLToken' }],
+    ['a kind', { kind: 'managedComputeEndpoint', authMode: 'AADToken' }],
+    ['a kind', { kind: 'managedComputeEndpoint', authMode: 'Key', brokerKeyAccess: true }],
+    ['an auth mode', { authMode: 'ManagedIdentityToken' }],
+  ])(
+    'refuses the scope of an endpoint whose %s this version does not know, as it refuses an unknown one',
+    async (_what, newer) => {
+      // Prepare: a newer version, deployed beside this one, registered the endpoint
+      const { endpoints, resolver, scope } = setup();
+      endpoints.add({ ...testEndpoint('demo-token', 'Key'), ...newer } as unknown as ManagedEndpoint);
+
+      // Act
+      const resolved = resolver.resolve(scope);
+
+      // Assess
+      await expect(resolved).rejects.toThrow('The scope names no endpoint the broker serves.');
+    },
+  );
+});
