@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow, type Repeat } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { type KeySlot, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
@@ -47,7 +47,8 @@ export type RotationOutcome =
   | {
       readonly status: 'skipped';
       readonly endpointId: string;
-      readonly reason: 'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace';
+      readonly reason:
+        'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace' | 'notKnownHere';
       readonly detail?: string;
     };
 
@@ -121,6 +122,19 @@ export class KeyRotator {
     });
     if (!endpoint) return skip('notRegistered');
     if (endpoint.retiredAt) return skip('retired');
+    // A kind or auth mode a newer version registered (a rolling deployment) is no cause to act: this version
+    // has no key client for it, or cannot tell whether it has keys. Nothing is journaled either: a failure
+    // recorded here would hold the newer version's timer off the endpoint (RotationJobHandler puts the job
+    // back for an instance that knows it).
+    const unknown = unknownHere(endpoint);
+    if (unknown) {
+      const value = String(endpoint[unknown]).slice(0, 64);
+      this.options.logger.warn(`rotate => endpoint of a ${unknown} this version does not know, skipped`, {
+        endpointId: endpoint.id,
+        [unknown]: value,
+      });
+      return skip('notKnownHere', `${unknown} ${value}`);
+    }
     // A disabled endpoint is not rotated, but a rotation it finished before it was disabled still has to
     // announce its new key: its consumers hold the old one. (A retired endpoint is gone from Azure, and
     // its keys with it.)

@@ -96,6 +96,8 @@ export class RotationJobHandler {
       // "rotate now", answered 202, must not be dropped with it.
       if (job.reason === 'manual' && outcome.status === 'skipped' && outcome.reason === 'inProgress')
         return await this.deferBusy(job);
+      if (outcome.status === 'skipped' && outcome.reason === 'notKnownHere')
+        return await this.offerToVersionThatKnows(job, outcome);
       return outcome;
     } catch (error) {
       // Another run took the lapsed lease and owns the rotation now; should it die, the timer re-enqueues
@@ -206,6 +208,26 @@ export class RotationJobHandler {
       'another run holds the lease',
     );
     return skipped(`another run holds the lease; re-enqueued with a ${delaySeconds} s delay`);
+  }
+
+  /**
+   * A job for an endpoint of a kind or auth mode this version does not know (a newer version registered it,
+   * during a rolling deployment) is put back on the queue for an instance that knows it, as a job of a
+   * newer format is: skipped, a "rotate now" or an expiry's job would be lost. Once put back `maxDeferrals`
+   * times (no such instance took it: a rollback) it is skipped.
+   */
+  private async offerToVersionThatKnows(
+    job: RotationJob,
+    outcome: Extract<RotationOutcome, { status: 'skipped' }>,
+  ): Promise<RotationOutcome> {
+    if (!this.mayDefer(job)) return outcome;
+    const delaySeconds = await this.putBack(
+      job,
+      NEWER_FORMAT_RETRY_SECONDS,
+      NEWER_FORMAT_RETRY_SECONDS,
+      'its endpoint is of a kind or auth mode this version does not know',
+    );
+    return { ...outcome, detail: `${outcome.detail ?? ''}; re-enqueued with a ${delaySeconds} s delay` };
   }
 
   /** Whether a queue to put jobs back on is there and the job has deferrals left. */

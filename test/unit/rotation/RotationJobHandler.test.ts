@@ -1,3 +1,4 @@
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { ValidationError } from '../../../shared/errors';
 import { silentLogger } from '../../../shared/logging';
 import {
@@ -326,6 +327,56 @@ describe('Class: RotationJobHandler', () => {
       expect(logger.lines).toMatchObject([
         { level: 'error', message: 'handle => malformed job goes to poison queue' },
       ]);
+    });
+  });
+
+  describe('Method: handle (an endpoint a newer version registered)', () => {
+    // During a rolling deployment a newer version registered the endpoint with a kind or auth mode added since
+    const unknownToThisVersion = [
+      ['kind', { kind: 'managedComputeEndpoint' }],
+      ['authMode', { authMode: 'ManagedIdentityToken' }],
+    ] as const;
+
+    it.each(unknownToThisVersion)(
+      'touches nothing for an endpoint whose %s this version does not know, and puts the job back for an instance that knows it',
+      async (field, newer) => {
+        // Prepare: the last delivery, so a failure would go to the poison queue
+        const f = buildRotationFixture();
+        f.addEndpoint(newer as unknown as Partial<ManagedEndpoint>);
+
+        // Act
+        const outcome = await f.services.worker.handle(message, 5);
+
+        // Assess: no key call, no Key Vault write, no failure journaled (which would hold the newer
+        // version's timer off for a day) or published; a warning and a copy of the job
+        expect(outcome).toMatchObject({ status: 'skipped', endpointId: 'demo-key', reason: 'notKnownHere' });
+        expect(f.keys.calls).toHaveLength(0);
+        expect(f.secrets.versions('demo-key-secret')).toHaveLength(0);
+        const { state } = await f.journal.getState('demo-key');
+        expect(state.lastOutcome).toBeUndefined();
+        expect(state.lastError).toBeUndefined();
+        expect(f.events.events).toEqual([]);
+        expect(f.jobs.jobs).toEqual([{ ...message, deferrals: 1 }]);
+        expect(f.jobs.delays[0]).toBeGreaterThanOrEqual(60);
+        expect(
+          f.logs.filter((l) => l.startsWith('warn') && l.includes('this version does not know')),
+        ).toEqual([expect.stringContaining(field)]);
+      },
+    );
+
+    it('skips it without putting it back once put back maxDeferrals times, when no instance knew it', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({ kind: 'managedComputeEndpoint' } as unknown as Partial<ManagedEndpoint>);
+      const handler = handlerFor(f, { maxDeferrals: 2 });
+
+      // Act
+      const outcome = await handler.handle({ ...message, deferrals: 2 }, 5);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', reason: 'notKnownHere' });
+      expect(f.jobs.jobs).toEqual([]);
+      expect(f.keys.calls).toHaveLength(0);
     });
   });
 
