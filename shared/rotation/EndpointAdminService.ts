@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import { type ManagedEndpoint, registeredAfter } from '../endpoints/ManagedEndpoint';
+import { type ManagedEndpoint, registeredAfter, unknownHere } from '../endpoints/ManagedEndpoint';
 import {
   type EndpointRules,
   isEndpointId,
@@ -20,6 +20,7 @@ import {
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
+  EndpointNotKnownHereError,
   RotationInProgressError,
 } from './errors';
 import { HeldLease } from './HeldLease';
@@ -79,7 +80,8 @@ export class EndpointAdminService {
    * Applies a partial update (the id cannot change) and re-validates the whole endpoint. The nested
    * objects `arm`, `probe` and `v1` change only the fields the patch names, as the top level does, so
    * `{ probe: { acceptedStatuses } }` keeps the probe's path and body. Stored fields this version does
-   * not know (a newer version's) are kept as they are; the patch may not name them.
+   * not know (a newer version's) are kept as they are; the patch may not name them. An endpoint of a kind
+   * or auth mode this version does not know (a newer version's) is not changed: its rules are not known here.
    */
   async update(id: string, patch: unknown): Promise<ManagedEndpoint> {
     return this.change(id, async (stored) => {
@@ -97,6 +99,9 @@ export class EndpointAdminService {
           ? { v1: mergeNested(stored.v1, changes.v1) }
           : {}),
       };
+      const unknown = unknownHere(merged as unknown as ManagedEndpoint);
+      if (unknown && changes[unknown] === undefined)
+        throw new EndpointNotKnownHereError(id, unknown, String(stored[unknown]));
       const endpoint = validateEndpoint(merged, this.options.rules, this.now());
       await this.requireOwnSecret(endpoint);
       return { ...other, ...endpoint };

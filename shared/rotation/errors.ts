@@ -82,6 +82,25 @@ export class EndpointReadOnlyError extends ConflictError {
   }
 }
 
+/**
+ * The stored endpoint has a kind or auth mode this version does not know: a newer version, deployed beside
+ * this one (a rolling deployment), registered it. This version cannot validate a change to it, so it
+ * changes nothing, rather than answer 400 naming a field the caller never sent.
+ */
+export class EndpointNotKnownHereError extends ConflictError {
+  override readonly code: string = 'ENDPOINT_NOT_KNOWN_HERE';
+  constructor(
+    readonly endpointId: string,
+    field: 'kind' | 'authMode',
+    value: string,
+  ) {
+    super(
+      `Endpoint ${endpointId} has ${field} ${value.slice(0, 64)}, which this version of the app does not know ` +
+        `(a newer version registered it); during a deployment, try again once it is complete.`,
+    );
+  }
+}
+
 /** Keys can only be rotated for endpoints whose auth mode is `Key`. */
 export class AuthModeNotKeyError extends AppError {
   readonly code = 'AUTH_MODE_NOT_KEY';

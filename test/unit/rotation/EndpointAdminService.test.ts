@@ -4,6 +4,7 @@ import {
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
+  EndpointNotKnownHereError,
   EndpointReadOnlyError,
   RotationInProgressError,
 } from '../../../shared/rotation/errors';
@@ -380,6 +381,36 @@ describe('Class: EndpointAdminService', () => {
       expect(await f.registry.get('demo-key')).toEqual(updated);
       expect(misspelt).toEqual(['rotationPeriodHour']);
     });
+
+    it.each([
+      ['kind', { kind: 'managedComputeEndpoint' }],
+      ['authMode', { authMode: 'ManagedIdentityToken' }],
+    ] as const)(
+      'refuses a patch of an endpoint whose %s this version does not know with a conflict naming no field, and changes nothing',
+      async (field, newer) => {
+        // Prepare: a newer version, deployed beside this one, registered the endpoint with a value added since
+        const f = buildRotationFixture();
+        const registered = await f.services.admin.register({ id: 'demo-key', arm });
+        const stored = { ...registered, ...newer } as unknown as typeof registered;
+        f.registry.endpoints.set('demo-key', stored);
+
+        // Act
+        const answer = await f.services.admin.update('demo-key', { rotationPeriodHours: 48 }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        const sentByCaller = await issuesOf(f.services.admin.update('demo-key', newer));
+
+        // Assess: a 409 that says why (not a 400 naming a field the caller never sent); a patch that
+        // names the value itself is still a 400 naming it
+        expect(answer).toBeInstanceOf(EndpointNotKnownHereError);
+        expect(answer).toMatchObject({ status: 409, code: 'ENDPOINT_NOT_KNOWN_HERE' });
+        expect((answer as Error).message).toContain(`${field} ${Object.values(newer)[0]}`);
+        expect(sentByCaller).toEqual([field]);
+        expect(await f.registry.get('demo-key')).toEqual(stored);
+        await expect(f.services.admin.status('demo-key')).resolves.toMatchObject({ endpoint: stored });
+      },
+    );
 
     it('refuses to change file-declared endpoints', async () => {
       const f = buildRotationFixture();
