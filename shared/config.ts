@@ -7,6 +7,7 @@ import {
   numberSetting,
   type SettingSpec,
   stringSetting,
+  timeSpanSetting,
   urlSetting,
 } from './settingSchema';
 
@@ -54,6 +55,9 @@ const QUEUE_NAME = {
   patternText:
     'a storage queue name of 3-56 lowercase letters, digits and single hyphens (room for the "-poison" suffix), not ending in "-poison"',
 };
+
+/** What a rotation run keeps of the host's functionTimeout besides its test step (see crossSettingIssues). */
+const TEST_STEP_RESERVE_SECONDS = 2 * 60;
 
 /**
  * Every setting the app reads, in one list. This is the only place that knows environment variable
@@ -177,6 +181,11 @@ export const SETTINGS = {
     "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480, so that a run, with up to a minute at ARM's write gate for each of its two writes, ends within host.json's 10-minute functionTimeout).",
     { default: 300, min: 1, max: 480 },
   ),
+  functionTimeout: timeSpanSetting(
+    'AzureFunctionsJobHost__functionTimeout',
+    "Overrides host.json's functionTimeout (00:10:00), as the Functions host reads it in Azure (and the local host too): how long one invocation may run, hh:mm:ss, at least 00:02:00, or -1 for no limit. A rotation run stops itself a minute before it (with -1, a minute before host.json's), and ROTATION_TEST_TIMEOUT_SECONDS may be at most it less 2 minutes. Empty: host.json's.",
+    { min: '00:02:00' },
+  ),
   endpointsFile: stringSetting(
     'ENDPOINTS_FILE',
     'Optional JSON file declaring endpoints (merged into the registry at start).',
@@ -274,6 +283,11 @@ export interface AppConfig {
     readonly minGraceHours: number;
     readonly leaseSeconds: number;
     readonly testTimeoutSeconds: number;
+    /**
+     * How long the host lets one invocation run, when `AzureFunctionsJobHost__functionTimeout` sets a limit
+     * over host.json's (absent: host.json's, `FUNCTION_TIMEOUT_MS`, which also stands for no limit).
+     */
+    readonly functionTimeoutMs?: number;
     readonly endpointsFile?: string;
   };
   readonly broker: {
@@ -353,6 +367,22 @@ function crossSettingIssues(v: Parsed, named: readonly FieldIssue[]): FieldIssue
       message: `must be longer than ROTATION_GRACE_HOURS (${v.rotationGraceHours})`,
     });
   }
+  // As host.json's 10 minutes leave the test step 8 (ROTATION_TEST_TIMEOUT_SECONDS' own bound): a run also
+  // waits up to a minute at ARM's write gate for each of its two writes, and the next delivery resumes a
+  // test step the run's budget cut, testing for the whole timeout again.
+  const functionTimeoutMs = v.functionTimeout;
+  if (
+    functionTimeoutMs !== undefined &&
+    Number.isFinite(functionTimeoutMs) &&
+    v.rotationTestTimeoutSeconds !== undefined &&
+    v.rotationTestTimeoutSeconds > Math.floor(functionTimeoutMs / 1000) - TEST_STEP_RESERVE_SECONDS
+  ) {
+    const allowed = Math.floor(functionTimeoutMs / 1000);
+    issues.push({
+      field: SETTINGS.rotationTestTimeoutSeconds.name,
+      message: `must be at most ${allowed - TEST_STEP_RESERVE_SECONDS} while ${SETTINGS.functionTimeout.name} allows an invocation ${allowed} s`,
+    });
+  }
   if (v.eventGridTopicKey && !v.eventGridTopicEndpoint) {
     issues.push({
       field: SETTINGS.eventGridTopicEndpoint.name,
@@ -403,6 +433,9 @@ function toAppConfig(v: Parsed): AppConfig {
       minGraceHours: v.rotationMinGraceHours,
       leaseSeconds: v.rotationLeaseSeconds,
       testTimeoutSeconds: v.rotationTestTimeoutSeconds,
+      ...(v.functionTimeout !== undefined && Number.isFinite(v.functionTimeout)
+        ? { functionTimeoutMs: v.functionTimeout }
+        : {}),
       ...(v.endpointsFile ? { endpointsFile: v.endpointsFile } : {}),
     },
     broker: {

@@ -200,3 +200,44 @@ export function boolSetting(
     options,
   );
 }
+
+/**
+ * Milliseconds of a .NET TimeSpan as the Functions host reads one from host.json or an app setting:
+ * `hh:mm:ss`, `d.hh:mm:ss` beyond a day, seconds with an optional fraction (hours below 24, minutes and
+ * seconds below 60, as .NET requires); undefined for any other text.
+ */
+export function timeSpanMs(text: string): number | undefined {
+  const m = /^(?:(\d{1,8})\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/.exec(text);
+  if (!m) return undefined;
+  const [d, h, min, s] = m.slice(1, 5).map((part) => Number(part ?? 0)) as [number, number, number, number];
+  if (h > 23 || min > 59 || s > 59) return undefined;
+  return (((d * 24 + h) * 60 + min) * 60 + s) * 1000 + Math.round(Number(`0.${m[5] ?? '0'}`) * 1000);
+}
+
+/**
+ * A duration the Functions host reads (a .NET TimeSpan, see {@link timeSpanMs}) in milliseconds, of at
+ * least `min` (written the same way); `-1`, the host's "no limit", is `Infinity`.
+ */
+export function timeSpanSetting(
+  name: string,
+  description: string,
+  options: { min: string },
+): SettingSpec<number | undefined> {
+  const minMs = timeSpanMs(options.min) ?? 0;
+  return spec<number | undefined>(
+    name,
+    description,
+    (raw) => {
+      if (raw === '-1') return { ok: true, value: Infinity };
+      const ms = timeSpanMs(raw);
+      if (ms === undefined)
+        return {
+          ok: false,
+          message: `must be a duration hh:mm:ss (d.hh:mm:ss beyond a day), or -1 for no limit, got "${raw}"`,
+        };
+      if (ms < minMs) return { ok: false, message: `must be at least ${options.min}, got ${raw}` };
+      return { ok: true, value: ms };
+    },
+    {},
+  );
+}

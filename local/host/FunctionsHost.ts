@@ -63,8 +63,8 @@ export interface RunningFunctionsHost {
 export async function startFunctionsHost(opts: FunctionsHostOptions): Promise<RunningFunctionsHost> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const env = appSettingsOf(opts);
+  const settings = readHostJson(opts.hostJsonPath, env);
   const restoreEnv = applyAppSettings(env);
-  const settings = readHostJson(opts.hostJsonPath);
   const registry = new FunctionRegistry();
   loadEntryPoints(opts.entryPoints, registry);
   try {

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 export interface HostSettings {
   readonly routePrefix: string;
   /**
-   * host.json `functionTimeout`: an invocation still running after this fails (the real host then
-   * restarts the worker). Unset: 30 min, the default of the Flex Consumption, Premium and Dedicated
-   * plans; `-1`: no limit (undefined).
+   * host.json `functionTimeout`, or the app setting `AzureFunctionsJobHost__functionTimeout` that overrides
+   * it: an invocation still running after this fails (the real host then restarts the worker). Unset: 30
+   * min, the default of the Flex Consumption, Premium and Dedicated plans; `-1`: no limit (undefined).
    */
   readonly functionTimeoutMs: number | undefined;
   readonly queues: {
@@ -39,11 +39,16 @@ function obj(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
 }
 
+/** The app setting through which the host in Azure takes `functionTimeout` over host.json's. */
+const FUNCTION_TIMEOUT_SETTING = 'AzureFunctionsJobHost__functionTimeout';
+
 /**
  * Reads host.json. Defaults are the Functions runtime's, except the maximum polling interval: 2 s
  * (runtime: 1 min) unless host.json sets one, so local queue tests are not minute-slow.
+ * @param env - the app settings: `AzureFunctionsJobHost__functionTimeout` overrides host.json's
+ *   `functionTimeout`, as in Azure
  */
-export function readHostJson(path: string): HostSettings {
+export function readHostJson(path: string, env: NodeJS.ProcessEnv = {}): HostSettings {
   const json = obj(JSON.parse(readFileSync(path, 'utf8')));
   const ext = obj(json['extensions']);
   const http = obj(ext['http']);
@@ -51,10 +56,18 @@ export function readHostJson(path: string): HostSettings {
   const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
   const span = (v: unknown, d: number): number => (typeof v === 'string' ? timeSpanToMs(v) : d);
   const batchSize = num(q['batchSize'], 16);
-  const timeout = json['functionTimeout'];
+  const override = env[FUNCTION_TIMEOUT_SETTING]?.trim();
+  const timeout = override || json['functionTimeout'];
+  let functionTimeoutMs: number | undefined;
+  try {
+    functionTimeoutMs =
+      timeout === '-1' || timeout === -1 ? undefined : span(timeout, DEFAULT_FUNCTION_TIMEOUT_MS);
+  } catch (error) {
+    if (!override) throw error;
+    throw new Error(`App setting ${FUNCTION_TIMEOUT_SETTING}: ${(error as Error).message}`);
+  }
   return {
-    functionTimeoutMs:
-      timeout === '-1' || timeout === -1 ? undefined : span(timeout, DEFAULT_FUNCTION_TIMEOUT_MS),
+    functionTimeoutMs,
     routePrefix:
       typeof http['routePrefix'] === 'string' ? http['routePrefix'].replace(/^\/+|\/+$/g, '') : 'api',
     queues: {

@@ -2,7 +2,8 @@ import { type Repeat, untilAborted } from '../clock';
 
 /**
  * host.json `functionTimeout` (a unit test keeps the two equal): the host kills an invocation still running
- * then, and restarts the worker process with every other run it had.
+ * then, and restarts the worker process with every other run it had. The app setting
+ * `AzureFunctionsJobHost__functionTimeout` overrides it (`AppConfig.rotation.functionTimeoutMs`).
  */
 export const FUNCTION_TIMEOUT_MS = 10 * 60_000;
 

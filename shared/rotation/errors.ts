@@ -219,7 +219,7 @@ export class ArmThrottledError extends DependencyUnavailableError {
 }
 
 /**
- * A run spent its time budget (`RunBudget`: host.json's `functionTimeout` less a margin) in `step` and
+ * A run spent its time budget (`RunBudget`: the host's `functionTimeout` less a margin) in `step` and
  * stopped there rather than be killed by the host. Nothing failed: the journal keeps the step reached
  * and the queue's next delivery resumes at it, like any `DependencyUnavailableError`.
  */
@@ -234,7 +234,7 @@ export class RotationOutOfTimeError extends DependencyUnavailableError {
     super(
       'rotation',
       `The run of endpoint ${endpointId} stopped in step ${step}: it used up its ${budgetMs / 1000} s, ` +
-        `host.json's functionTimeout less a margin to stop in; the next delivery resumes at ${step}.`,
+        `the host's functionTimeout less a margin to stop in; the next delivery resumes at ${step}.`,
       options,
     );
   }

@@ -114,6 +114,9 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
     {
       leaseSeconds: config.rotation.leaseSeconds,
       testTimeoutSeconds: config.rotation.testTimeoutSeconds,
+      ...(config.rotation.functionTimeoutMs !== undefined
+        ? { functionTimeoutMs: config.rotation.functionTimeoutMs }
+        : {}),
       rules,
     },
   );

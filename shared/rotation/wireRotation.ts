@@ -15,6 +15,7 @@ import type { RotationJournal } from './RotationJournal';
 import { RotationRecorder } from './RotationRecorder';
 import { RotationScheduler } from './RotationScheduler';
 import { RotationSteps } from './RotationSteps';
+import { STOP_MARGIN_MS } from './RunBudget';
 import type { ScoringProbe } from './ScoringProbe';
 import type { SecretStore } from './SecretStore';
 
@@ -45,6 +46,8 @@ export interface RotationPorts {
 export interface RotationSettings {
   readonly leaseSeconds: number;
   readonly testTimeoutSeconds: number;
+  /** The host's functionTimeout when an app setting overrides host.json's (`AppConfig.rotation`). */
+  readonly functionTimeoutMs?: number;
   readonly rules: EndpointRules;
 }
 
@@ -95,6 +98,9 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     repeat: ports.repeat ?? realRepeat,
     logger: logger('KeyRotator'),
     leaseSeconds: settings.leaseSeconds,
+    ...(settings.functionTimeoutMs !== undefined
+      ? { runBudgetMs: settings.functionTimeoutMs - STOP_MARGIN_MS }
+      : {}),
     ...(ports.newId ? { newId: ports.newId } : {}),
   });
   return {

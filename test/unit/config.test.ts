@@ -187,6 +187,49 @@ describe('Function: loadConfig', () => {
     expect(error.message).toContain(`ROTATION_TEST_TIMEOUT_SECONDS: must be at most ${longest}`);
   });
 
+  it('reads AzureFunctionsJobHost__functionTimeout, the app setting that overrides host.json functionTimeout in Azure', () => {
+    // Act
+    const override = loadConfig({
+      ...validEnv,
+      AzureFunctionsJobHost__functionTimeout: '00:05:00',
+      ROTATION_TEST_TIMEOUT_SECONDS: '180',
+    });
+    const noLimit = loadConfig({ ...validEnv, AzureFunctionsJobHost__functionTimeout: '-1' });
+    const unset = loadConfig(validEnv);
+    const error = configErrorOf({ ...validEnv, AzureFunctionsJobHost__functionTimeout: 'ten minutes' });
+    const tooShort = configErrorOf({ ...validEnv, AzureFunctionsJobHost__functionTimeout: '00:01:00' });
+    const noTime = configErrorOf({ ...validEnv, AzureFunctionsJobHost__functionTimeout: '00:61:00' });
+
+    // Assess: a limit of its own; none (-1) and unset leave host.json's
+    expect(override.rotation.functionTimeoutMs).toBe(300_000);
+    expect(noLimit.rotation.functionTimeoutMs).toBeUndefined();
+    expect(unset.rotation.functionTimeoutMs).toBeUndefined();
+    expect(error.issues.map((i) => i.field)).toEqual(['AzureFunctionsJobHost__functionTimeout']);
+    expect(error.message).toContain('hh:mm:ss');
+    expect(tooShort.message).toContain('AzureFunctionsJobHost__functionTimeout: must be at least 00:02:00');
+    expect(noTime.issues.map((i) => i.field)).toEqual(['AzureFunctionsJobHost__functionTimeout']);
+  });
+
+  it('keeps the test step short enough for a rotation to end within a functionTimeout lowered by app setting', () => {
+    // Act: 5 minutes leave the test step 3 (as 10 leave it 8)
+    const accepted = loadConfig({
+      ...validEnv,
+      AzureFunctionsJobHost__functionTimeout: '00:05:00',
+      ROTATION_TEST_TIMEOUT_SECONDS: '180',
+    });
+    const error = configErrorOf({ ...validEnv, AzureFunctionsJobHost__functionTimeout: '00:05:00' });
+
+    // Assess
+    expect(accepted.rotation.testTimeoutSeconds).toBe(180);
+    expect(error.issues).toEqual([
+      {
+        field: 'ROTATION_TEST_TIMEOUT_SECONDS',
+        message:
+          'must be at most 180 while AzureFunctionsJobHost__functionTimeout allows an invocation 300 s',
+      },
+    ]);
+  });
+
   it('names ROTATION_SCHEDULE when its six fields are not a schedule the timer can run', () => {
     // Act: a minute past 59, a word, and a date that never comes
     const errors = ['0 75 * * * *', '0 */15 * * * often', '0 0 0 31 2 *'].map((schedule) =>

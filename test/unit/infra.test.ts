@@ -22,6 +22,8 @@ const EXEMPT_SETTINGS: Record<string, string> = {
     'connection string with a shared key; in Azure shared-key access is off and AzureWebJobsStorage__accountName is set instead',
   KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION:
     'only for the local Key Vault stand-in on a loopback address; must stay false (unset) in Azure',
+  AzureFunctionsJobHost__functionTimeout:
+    "an operator's override of host.json's functionTimeout; unset, host.json's holds",
 };
 
 /** SDK call patterns in shared/ → the operation name PERMISSIONS must cover. */

@@ -54,6 +54,34 @@ describe('Function: startFunctionsHost (host.json functionTimeout)', () => {
   });
 });
 
+describe('Function: startFunctionsHost (functionTimeout by app setting)', () => {
+  it('fails an invocation that outlives the functionTimeout an app setting sets over host.json', async () => {
+    // Prepare: host.json allows 10 minutes, the app setting 1 second
+    const dir = mkdtempSync(join(tmpdir(), 'local-host-timeout-'));
+    const hostJson = join(dir, 'host.json');
+    writeFileSync(hostJson, JSON.stringify({ version: '2.0', functionTimeout: '00:10:00' }));
+    const host = await startFunctionsHost({
+      port: 0,
+      masterKey: 'master-key-for-timeout-tests',
+      defaultKey: 'default-key-for-timeout-tests',
+      entryPoints: [join(app, 'slowFunctions.js')],
+      storageConnectionString: 'UseDevelopmentStorage=true',
+      hostJsonPath: hostJson,
+      env: { ...process.env, AzureFunctionsJobHost__functionTimeout: '00:00:01' },
+      log: () => undefined,
+    });
+    try {
+      // Act
+      const res = await fetch(`${host.url}/api/slow?ms=4000`);
+      // Assess
+      expect(res.status).toBe(500);
+    } finally {
+      await host.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('Function: readHostJson (functionTimeout)', () => {
   it('reads a TimeSpan, defaults to the 30 minutes of the Flex Consumption plan and takes -1 as no limit', () => {
     // Arrange
@@ -67,5 +95,27 @@ describe('Function: readHostJson (functionTimeout)', () => {
     rmSync(dir, { recursive: true, force: true });
     // Assess
     expect(values).toEqual([600000, 1800000, undefined]);
+  });
+
+  it('takes the AzureFunctionsJobHost__functionTimeout app setting over host.json, as the host in Azure does', () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'local-host-json-'));
+    const read = (json: object, setting: string | undefined): number | undefined => {
+      writeFileSync(join(dir, 'host.json'), JSON.stringify(json));
+      return readHostJson(join(dir, 'host.json'), { AzureFunctionsJobHost__functionTimeout: setting })
+        .functionTimeoutMs;
+    };
+    // Act
+    const values = [
+      read({ functionTimeout: '00:10:00' }, '00:05:00'),
+      read({}, '00:05:00'),
+      read({ functionTimeout: '00:10:00' }, '-1'),
+      read({ functionTimeout: '00:10:00' }, ''),
+    ];
+    const bad = (): unknown => read({ functionTimeout: '00:10:00' }, 'soon');
+    // Assess
+    expect(bad).toThrow(/AzureFunctionsJobHost__functionTimeout.*hh:mm:ss/);
+    rmSync(dir, { recursive: true, force: true });
+    expect(values).toEqual([300000, 300000, undefined, 600000]);
   });
 });

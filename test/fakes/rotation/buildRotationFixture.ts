@@ -39,7 +39,13 @@ export interface RotationFixture {
 
 /** Builds the rotation module over in-memory fakes: period 100 h, grace 25 h, lease 600 s, test timeout 60 s. */
 export function buildRotationFixture(
-  options: { leaseSeconds?: number; testTimeoutSeconds?: number; rules?: Partial<EndpointRules> } = {},
+  options: {
+    leaseSeconds?: number;
+    testTimeoutSeconds?: number;
+    /** The host's functionTimeout when an app setting overrides host.json's. */
+    functionTimeoutMs?: number;
+    rules?: Partial<EndpointRules>;
+  } = {},
 ): RotationFixture {
   const clock = new FakeClock();
   const faults = new FaultPlan();
@@ -75,6 +81,7 @@ export function buildRotationFixture(
       {
         leaseSeconds: options.leaseSeconds ?? 600,
         testTimeoutSeconds: options.testTimeoutSeconds ?? 60,
+        ...(options.functionTimeoutMs ? { functionTimeoutMs: options.functionTimeoutMs } : {}),
         rules: { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24, ...options.rules },
       },
     );

@@ -17,8 +17,8 @@ const job = (reason: RotationJob['reason'] = 'schedule'): RotationJob => ({
 });
 
 /** An onboarded endpoint whose Secondary was rotated, due again: its next run rotates Primary. */
-async function dueEndpoint(testTimeoutSeconds = 60): Promise<RotationFixture> {
-  const f = buildRotationFixture({ testTimeoutSeconds });
+async function dueEndpoint(testTimeoutSeconds = 60, functionTimeoutMs?: number): Promise<RotationFixture> {
+  const f = buildRotationFixture({ testTimeoutSeconds, ...(functionTimeoutMs ? { functionTimeoutMs } : {}) });
   f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
   await f.services.rotator.run(job('manual'));
   f.clock.advanceHours(100);
@@ -34,6 +34,7 @@ async function hostTime(
   f: RotationFixture,
   run: Promise<unknown>,
   startedAt = f.clock.now(),
+  functionTimeoutMs = FUNCTION_TIMEOUT_MS,
 ): Promise<number | undefined> {
   let endedAt: number | undefined;
   void run.then(
@@ -41,7 +42,7 @@ async function hostTime(
     () => (endedAt = f.clock.now()),
   );
   await settle();
-  while (endedAt === undefined && f.clock.now() - startedAt < FUNCTION_TIMEOUT_MS) {
+  while (endedAt === undefined && f.clock.now() - startedAt < functionTimeoutMs) {
     f.clock.advance(1000);
     await settle();
   }
@@ -75,6 +76,22 @@ describe('Class: KeyRotator (time budget of a run)', () => {
     // Assess
     expect(resumed).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
     expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary', 'Primary']);
+  });
+
+  it('stops a run within a functionTimeout an app setting lowered (AzureFunctionsJobHost__functionTimeout)', async () => {
+    // Prepare: the host allows 5 minutes; ARM's regenerateKeys long-running operation never finishes
+    const functionTimeoutMs = 5 * 60_000;
+    const f = await dueEndpoint(60, functionTimeoutMs);
+    f.keys.holdNextRegenerate();
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run, f.clock.now(), functionTimeoutMs);
+
+    // Assess: ended by itself a minute before the host would have killed it
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThanOrEqual(functionTimeoutMs - 60_000);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
   });
 
   it('stops the test step when a slow regenerate left too little of the run for it, leaving Key Vault untouched', async () => {
