@@ -178,7 +178,7 @@ export const SETTINGS = {
   ),
   rotationTestTimeoutSeconds: intSetting(
     'ROTATION_TEST_TIMEOUT_SECONDS',
-    "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480, so that a run, with up to a minute at ARM's write gate for each of its two writes, ends within host.json's 10-minute functionTimeout).",
+    "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480: host.json's 10-minute functionTimeout less 2 minutes, or less if AzureFunctionsJobHost__functionTimeout lowers it). A run has that timeout less a minute (9 minutes); when its regenerate and ARM's write gate (up to a minute for each of its two writes) took too much of it, it stops in the test step with ROTATION_OUT_OF_TIME and the next delivery tests again for the whole timeout.",
     { default: 300, min: 1, max: 480 },
   ),
   functionTimeout: timeSpanSetting(
