@@ -1,6 +1,7 @@
-import { type Clock, isoNow } from '../clock';
+import { type Clock, isoNow, TimeLimitError, untilAborted } from '../clock';
 import { type ArmCoordinates, registeredAfter } from '../endpoints/ManagedEndpoint';
-import { AppError, ConflictError, DependencyFailedError } from '../errors';
+import { AppError, ConflictError, DependencyFailedError, DependencyUnavailableError } from '../errors';
+import { forEachLimited } from '../forEachLimited';
 import { eachListed } from '../listPages';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
@@ -33,7 +34,19 @@ export interface EndpointAutoRegistrarOptions {
   enabled: boolean;
   /** `AUTO_REGISTER_TAG` (see `matchesAutoRegisterFilter`). */
   filter: string;
+  /**
+   * How long a delete's ARM checks may take before the webhook answers: Event Grid waits 30 s for it, then
+   * delivers the event again. @default 20000
+   */
+  budgetMs?: number;
+  /** ARM checks in flight at once for the endpoints of a deleted workspace or resource group. @default 4 */
+  armConcurrency?: number;
 }
+
+/** Default of {@link EndpointAutoRegistrarOptions.budgetMs}: Event Grid's 30 s, less room for the rest. */
+const DELETE_BUDGET_MS = 20_000;
+/** Default of {@link EndpointAutoRegistrarOptions.armConcurrency}: a few reads, far below ARM's limits. */
+const ARM_CONCURRENCY = 4;
 
 /**
  * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
@@ -173,7 +186,8 @@ export class EndpointAutoRegistrar {
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
       if (deletedBefore(event, existing)) return this.keep(event, [existing], 'registeredAfter');
-      if (await this.existsAtArm(existing)) return this.keep(event, [existing], 'existsAtArm');
+      const exists = await this.withinBudget((budget) => this.existsAtArm(existing, budget));
+      if (exists) return this.keep(event, [existing], 'existsAtArm');
       await rotation.admin.retire(existing.id, isoNow(clock), event.time);
       logger.info('autoRegister => retired, secret left in place', { endpointId: existing.id });
     }
@@ -186,7 +200,9 @@ export class EndpointAutoRegistrar {
    * each of them: every endpoint registered in the scope, whatever its kind, is retired as its own delete
    * would retire it. One that cannot be retired (declared in ENDPOINTS_FILE, say) does not keep the
    * others in service; its error is thrown after them, a retryable one first, so that the router retries
-   * the event or acknowledges it as `rejected`.
+   * the event or acknowledges it as `rejected`. The endpoints are checked at ARM a few at a time within the
+   * budget; those left when it is spent are thrown as unavailable (503), for Event Grid's next delivery,
+   * which skips the ones retired by this one: every delivery goes further.
    */
   private async retireAllIn(event: IncomingEvent, scope: ArmScope): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
@@ -199,25 +215,55 @@ export class EndpointAutoRegistrar {
     const kept = live.filter((e) => deletedBefore(event, e));
     if (kept.length > 0) this.keep(event, kept, 'registeredAfter');
     const recreated: EventsManagedEndpoint[] = [];
+    const left: EventsManagedEndpoint[] = [];
     const errors: unknown[] = [];
-    for (const endpoint of live.filter((e) => !kept.includes(e))) {
-      try {
-        // The scope's delete took its endpoints with it: one ARM has now was created since.
-        if (await this.existsAtArm(endpoint)) {
-          recreated.push(endpoint);
-          continue;
-        }
-        await rotation.admin.retire(endpoint.id, isoNow(clock), event.time);
-        logger.info(
-          `autoRegister => ${scope.workspace === undefined ? 'resource group' : 'workspace'} deleted, endpoint retired, secret left in place`,
-          { endpointId: endpoint.id, resourceGroup: scope.resourceGroup, workspace: scope.workspace },
-        );
-      } catch (error) {
-        errors.push(error);
-      }
-    }
+    const what = scope.workspace === undefined ? 'resource group' : 'workspace';
+    await this.withinBudget((budget) =>
+      forEachLimited(
+        live.filter((e) => !kept.includes(e)),
+        this.options.armConcurrency ?? ARM_CONCURRENCY,
+        async (endpoint) => {
+          // Out of time: left for the next delivery, which skips the ones retired by this one.
+          if (budget.aborted) {
+            left.push(endpoint);
+            return;
+          }
+          try {
+            // The scope's delete took its endpoints with it: one ARM has now was created since.
+            if (await this.existsAtArm(endpoint, budget)) {
+              recreated.push(endpoint);
+              return;
+            }
+            await rotation.admin.retire(endpoint.id, isoNow(clock), event.time);
+            logger.info(`autoRegister => ${what} deleted, endpoint retired, secret left in place`, {
+              endpointId: endpoint.id,
+              resourceGroup: scope.resourceGroup,
+              workspace: scope.workspace,
+            });
+          } catch (error) {
+            if (budget.aborted && error === budget.reason) left.push(endpoint);
+            else errors.push(error);
+          }
+        },
+      ),
+    );
     const retryable = (e: unknown) => isTransientError(e) || (e instanceof AppError && e.temporary === true);
     if (recreated.length > 0) this.keep(event, recreated, 'existsAtArm');
+    if (left.length > 0) {
+      logger.warn(`autoRegister => ${what} deleted, endpoints left for the next delivery (out of time)`, {
+        left: left.length,
+        endpoints: live.length,
+        resourceGroup: scope.resourceGroup,
+        workspace: scope.workspace,
+      });
+      // Retried (503), even past a definite "no" for another endpoint: that one answers the same next time.
+      errors.unshift(
+        new DependencyUnavailableError(
+          'arm',
+          `${left.length} of the ${live.length} endpoints of the deleted ${what} are left for the next delivery.`,
+        ),
+      );
+    }
     if (errors.length > 0) throw errors.find(retryable) ?? errors[0];
     const staying = [...kept, ...recreated];
     return staying.length > 0 && staying.length === live.length
@@ -234,10 +280,11 @@ export class EndpointAutoRegistrar {
    * before this check, rather than failing every delivery for a day and leaving the endpoint in service;
    * ARM unavailable (throttled, down) is thrown, so that Event Grid delivers the delete again.
    */
-  private async existsAtArm(endpoint: EventsManagedEndpoint): Promise<boolean> {
+  private async existsAtArm(endpoint: EventsManagedEndpoint, budget: AbortSignal): Promise<boolean> {
     if (endpoint.kind === 'v1WebService') return false;
     try {
-      return await this.options.describer.exists(endpoint.kind, endpoint.arm);
+      // A check ARM holds past the budget (a `Retry-After` waited out) is given up: its answer is not used.
+      return await untilAborted(this.options.describer.exists(endpoint.kind, endpoint.arm), budget);
     } catch (error) {
       if (!(error instanceof DependencyFailedError)) throw error;
       this.options.logger.warn(
@@ -245,6 +292,22 @@ export class EndpointAutoRegistrar {
         { endpointId: endpoint.id, status: error.dependencyStatus },
       );
       return false;
+    }
+  }
+
+  /**
+   * Runs `work` with a signal that fires (a `TimeLimitError`, transient: the webhook answers 503) once the
+   * delete's budget is spent, so that the answer reaches Event Grid within its 30 s and the event is
+   * delivered again, rather than answered late and delivered again while it still runs.
+   */
+  private async withinBudget<T>(work: (budget: AbortSignal) => Promise<T>): Promise<T> {
+    const budgetMs = this.options.budgetMs ?? DELETE_BUDGET_MS;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new TimeLimitError(budgetMs)), budgetMs);
+    try {
+      return await work(controller.signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -12,6 +12,12 @@ export class FakeEndpointDescriber implements EndpointDescriber {
   private readonly endpoints = new Map<string, EndpointDescription>();
   private readonly serverless = new Set<string>();
   private failure: Error | undefined;
+  /** How long each existence check takes (ARM's latency), in ms; `slowMs` for the ones named there. */
+  latencyMs = 0;
+  readonly slowMs = new Map<string, number>();
+  /** Existence checks in flight now, and the most at once. */
+  inFlight = 0;
+  maxInFlight = 0;
 
   add(workspace: string, name: string, description: EndpointDescription): void {
     this.endpoints.set(`${workspace}/${name}`.toLowerCase(), description);
@@ -40,6 +46,13 @@ export class FakeEndpointDescriber implements EndpointDescriber {
   async exists(kind: 'onlineEndpoint' | 'serverlessEndpoint', coords: ArmCoordinates): Promise<boolean> {
     const key = `${coords.workspace}/${coords.name}`.toLowerCase();
     this.checked.push(`${kind} ${key}`);
+    const latency = this.slowMs.get(key) ?? this.latencyMs;
+    if (latency > 0) {
+      this.inFlight += 1;
+      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      await new Promise((resolve) => setTimeout(resolve, latency).unref());
+      this.inFlight -= 1;
+    }
     const failure = this.failure;
     this.failure = undefined;
     if (failure) throw failure;

@@ -1,7 +1,11 @@
 import { ConflictError, DependencyFailedError, DependencyUnavailableError } from '../../../shared/errors';
-import { EndpointAutoRegistrar } from '../../../shared/events/EndpointAutoRegistrar';
+import {
+  EndpointAutoRegistrar,
+  type EndpointAutoRegistrarOptions,
+} from '../../../shared/events/EndpointAutoRegistrar';
 import type { IncomingEvent } from '../../../shared/events/IncomingEvent';
 import { silentLogger } from '../../../shared/logging';
+import { isTransientError } from '../../../shared/retry';
 import { FakeEndpointDescriber } from '../../fakes/events/FakeEndpointDescriber';
 import { FakeRotationPorts } from '../../fakes/events/FakeRotationPorts';
 
@@ -16,7 +20,7 @@ const armEvent = (type: 'Write' | 'Delete', resource: string): IncomingEvent => 
   data: { resourceUri: resource },
 });
 
-function build(enabled = true) {
+function build(enabled = true, more: Partial<EndpointAutoRegistrarOptions> = {}) {
   const rotation = new FakeRotationPorts();
   const describer = new FakeEndpointDescriber();
   const registrar = new EndpointAutoRegistrar({
@@ -26,6 +30,7 @@ function build(enabled = true) {
     logger: silentLogger,
     enabled,
     filter: 'aml-credential-broker=rotate',
+    ...more,
   });
   return { rotation, describer, registrar };
 }
@@ -306,7 +311,8 @@ describe('Class: EndpointAutoRegistrar', () => {
 
       // Assess
       expect([workspace.action, group.action]).toEqual(['retired', 'staleDelete']);
-      expect(rotation.retired.map((r) => r.id)).toEqual(['gone', 'v1']);
+      // (in the order ARM answers: the endpoints are checked a few at a time)
+      expect(rotation.retired.map((r) => r.id).sort()).toEqual(['gone', 'v1']);
       expect(describer.checked).toEqual([
         'onlineEndpoint ml-ws/e1',
         'serverlessEndpoint ml-ws/e2',
@@ -665,10 +671,100 @@ describe('Class: EndpointAutoRegistrar', () => {
 
       // Assess
       expect(result.action).toBe('retired');
-      expect(rotation.retired).toEqual([
+      expect([...rotation.retired].sort((a, b) => a.id.localeCompare(b.id))).toEqual([
         { id: 'online', at: '2026-11-23T02:00:00.000Z' },
         { id: 'v1', at: '2026-11-23T02:00:00.000Z' },
       ]);
+    });
+
+    it('checks the endpoints of a deleted resource group at ARM a few at a time, not one after another', async () => {
+      // Prepare: 24 endpoints in three workspaces of the group; each ARM GET takes 50 ms
+      const { rotation, describer, registrar } = build();
+      for (let i = 0; i < 24; i += 1)
+        rotation.addEndpoint({
+          id: `ep-${String(i).padStart(2, '0')}`,
+          secretName: `s${i}`,
+          arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: `ws-${i % 3}`, name: `e${i}` },
+        });
+      describer.latencyMs = 50;
+
+      // Act
+      const started = Date.now();
+      const result = await registrar.handle(armEvent('Delete', '/subscriptions/sub-1/resourceGroups/ml-rg'));
+      const tookMs = Date.now() - started;
+
+      // Assess: one after another would take 1.2 s of Event Grid's 30 s; a few at once, not all 24 at ARM
+      expect(result.action).toBe('retired');
+      expect(rotation.retired).toHaveLength(24);
+      expect(describer.checked).toHaveLength(24);
+      expect(describer.maxInFlight).toBeGreaterThan(1);
+      expect(describer.maxInFlight).toBeLessThanOrEqual(8);
+      expect(tookMs).toBeLessThan(600);
+    });
+
+    it('answers a delete with more endpoints than its time allows in time, for Event Grid to deliver it again, each delivery going further', async () => {
+      // Prepare: 30 endpoints, 50 ms per ARM GET, 200 ms of time per delivery
+      const { rotation, describer, registrar } = build(true, { budgetMs: 200 });
+      for (let i = 0; i < 30; i += 1)
+        rotation.addEndpoint({
+          id: `ep-${String(i).padStart(2, '0')}`,
+          secretName: `s${i}`,
+          arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: `e${i}` },
+        });
+      describer.latencyMs = 50;
+      const event = armEvent('Delete', WS);
+
+      // Act: Event Grid delivers the event again after each 503, as it does
+      const retiredAfter: number[] = [];
+      const answeredInMs: number[] = [];
+      let result;
+      for (let delivery = 0; delivery < 10 && result === undefined; delivery += 1) {
+        const started = Date.now();
+        try {
+          result = await registrar.handle(event);
+        } catch (error) {
+          expect(isTransientError(error)).toBe(true);
+        }
+        answeredInMs.push(Date.now() - started);
+        retiredAfter.push(rotation.retired.length);
+      }
+
+      // Assess: every delivery answered near its time and retired more; all 30 retired once each in the end
+      expect(result?.action).toBe('retired');
+      expect(retiredAfter.length).toBeGreaterThan(1);
+      retiredAfter.forEach((n, i) => expect(n).toBeGreaterThan(retiredAfter[i - 1] ?? 0));
+      answeredInMs.forEach((ms) => expect(ms).toBeLessThan(550));
+      expect(new Set(rotation.retired.map((r) => r.id)).size).toBe(30);
+      expect(rotation.retired).toHaveLength(30);
+    });
+
+    it('answers in time when ARM holds an existence check (a Retry-After wait), retiring nothing it did not hear about', async () => {
+      // Prepare: ARM answers e1 after 3 s (throttled), e2 at once
+      const { rotation, describer, registrar } = build(true, { budgetMs: 200 });
+      const arm = (name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace: 'ml-ws',
+        name,
+      });
+      rotation.addEndpoint({ id: 'held', secretName: 's1', arm: arm('e1') });
+      rotation.addEndpoint({ id: 'quick', secretName: 's2', arm: arm('e2') });
+      describer.slowMs.set('ml-ws/e1', 3000);
+
+      // Act
+      const started = Date.now();
+      const own = registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`)).catch((e: unknown) => e);
+      const ownError = await own;
+      const ownMs = Date.now() - started;
+      const workspace = await registrar.handle(armEvent('Delete', WS)).catch((e: unknown) => e);
+      const allMs = Date.now() - started;
+
+      // Assess: both answered (503: Event Grid delivers them again) well within Event Grid's 30 s
+      expect(isTransientError(ownError)).toBe(true);
+      expect(isTransientError(workspace)).toBe(true);
+      expect(ownMs).toBeLessThan(1000);
+      expect(allMs).toBeLessThan(2000);
+      expect(rotation.retired.map((r) => r.id)).toEqual(['quick']);
     });
 
     it('leaves in service the endpoints of a deleted workspace or resource group registered after its delete', async () => {
