@@ -52,7 +52,7 @@ const ARM_CONCURRENCY = 4;
  * Registers new `Key` online endpoints for rotation from `ModelDeployed` and ARM
  * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` of the endpoint
  * (online, or serverless registered by hand), of its workspace or of its resource group (the secret stays: consumers may still read it while they
- * move on); a retired endpoint that ARM describes again is reinstated. Off unless switched on. Idempotent: the registry is checked first, and a registration
+ * move on); a retired endpoint that ARM describes again is reinstated (a serverless one on its own write). Off unless switched on. Idempotent: the registry is checked first, and a registration
  * conflict counts as already registered when the endpoint now registered at those coordinates is this
  * one. The endpoint is described at ARM (not trusted from the event), so a reordered write after a
  * delete finds nothing.
@@ -71,6 +71,11 @@ export class EndpointAutoRegistrar {
     if (deleted) {
       if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
       return this.retire(event, deleted.coords, deleted.kind);
+    }
+    const serverless = writtenServerlessEndpointOf(event);
+    if (serverless) {
+      if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
+      return this.reinstateServerless(event, serverless);
     }
     const coords = coordinatesOf(event);
     if (!coords) return eventOutcome(event, 'ignored');
@@ -113,6 +118,22 @@ export class EndpointAutoRegistrar {
       name: coords.name,
     });
     return eventOutcome(event, 'registered', id);
+  }
+
+  /**
+   * A serverless endpoint's write: one registered by hand and retired by a delete is reinstated as a
+   * re-created online endpoint is, once ARM has it again with keys (a write delivered after the delete finds
+   * it gone). None is registered from an event: serverless endpoints are registered by hand.
+   */
+  private async reinstateServerless(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
+    const existing = await this.registered(coords, 'serverlessEndpoint');
+    if (!existing) return eventOutcome(event, 'notManaged');
+    if (!existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
+    const description = await this.options.describer.describe(coords, 'serverlessEndpoint');
+    if (!description) return eventOutcome(event, 'ignored');
+    // `KeyAndAad` has keys too; `Aad` alone has none to rotate.
+    if (!/^key(andaad)?$/i.test(description.authMode)) return eventOutcome(event, 'notKeyAuth', existing.id);
+    return this.reinstate(event, existing);
   }
 
   /**
@@ -359,6 +380,12 @@ function deletedEndpointOf(
   if (online) return { kind: 'onlineEndpoint', coords: online };
   const serverless = parseServerlessEndpointId(resourceId);
   return serverless ? { kind: 'serverlessEndpoint', coords: serverless } : undefined;
+}
+
+/** The serverless endpoint a `ResourceWriteSuccess` names (`…/workspaces/{ws}/serverlessEndpoints/{name}`). */
+function writtenServerlessEndpointOf(event: IncomingEvent): ArmCoordinates | undefined {
+  if (event.type !== EVENT_TYPES.resourceWriteSuccess) return undefined;
+  return parseServerlessEndpointId(readString(event.data, 'resourceUri') ?? event.subject);
 }
 
 /**

@@ -3,9 +3,9 @@ import { DependencyFailedError } from '../errors';
 import { statusOf } from '../networkErrors';
 import { isTransientError } from '../retry';
 
-/** What auto-registration needs to know about an online endpoint. */
+/** What auto-registration needs to know about an online or serverless endpoint. */
 export interface EndpointDescription {
-  /** ARM `properties.authMode` as returned (`Key`, `AMLToken`, `AADToken`). */
+  /** ARM `properties.authMode` as returned (`Key`, `AMLToken`, `AADToken`; serverless `Key`, `Aad`, `KeyAndAad`). */
   readonly authMode: string;
   readonly tags: Readonly<Record<string, string>>;
 }
@@ -15,8 +15,11 @@ export type ArmEndpointKind = Extract<EndpointKind, 'onlineEndpoint' | 'serverle
 
 /** Looks up an online endpoint's auth mode and tags (ARM `onlineEndpoints.get`), and whether an endpoint exists. */
 export interface EndpointDescriber {
-  /** Undefined when the endpoint does not exist (deleted since, or not an online endpoint). */
-  describe(coords: ArmCoordinates): Promise<EndpointDescription | undefined>;
+  /**
+   * Undefined when the endpoint of `kind` (an online endpoint unless said) does not exist (deleted since, or
+   * not of that kind); a serverless endpoint has no tags here, and one being deleted does not exist.
+   */
+  describe(coords: ArmCoordinates, kind?: ArmEndpointKind): Promise<EndpointDescription | undefined>;
   /**
    * Whether ARM has the endpoint of `kind` at `coords` now: false for a 404 (the endpoint, its workspace or
    * its resource group is gone) and for one being deleted (`provisioningState` `Deleting`). A definite
@@ -38,7 +41,9 @@ export interface OnlineEndpointsGetter {
  * Reads a serverless endpoint at ARM (the rotation's `ArmServerlessKeyClient.describe`, whose failures are
  * `withRetries`'s: a definite answer is a `DependencyFailedError` carrying the status).
  */
-export type ServerlessEndpointGetter = (coords: ArmCoordinates) => Promise<{ provisioningState?: string }>;
+export type ServerlessEndpointGetter = (
+  coords: ArmCoordinates,
+) => Promise<{ provisioningState?: string; authMode?: string }>;
 
 /**
  * `EndpointDescriber` over the ARM SDK. A 404 means "nothing to register", another definite answer is a
@@ -76,7 +81,11 @@ export class ArmEndpointDescriber implements EndpointDescriber {
     }
   }
 
-  async describe(coords: ArmCoordinates): Promise<EndpointDescription | undefined> {
+  async describe(
+    coords: ArmCoordinates,
+    kind: ArmEndpointKind = 'onlineEndpoint',
+  ): Promise<EndpointDescription | undefined> {
+    if (kind === 'serverlessEndpoint') return this.describeServerless(coords);
     try {
       const endpoint = await this.options
         .onlineEndpoints(coords.subscriptionId)
@@ -96,6 +105,18 @@ export class ArmEndpointDescriber implements EndpointDescriber {
             cause: error,
           },
         );
+      throw error;
+    }
+  }
+
+  /** A serverless endpoint's auth mode (its failures are `withRetries`'s: a 404 is a `DependencyFailedError`). */
+  private async describeServerless(coords: ArmCoordinates): Promise<EndpointDescription | undefined> {
+    try {
+      const { authMode, provisioningState } = await this.options.serverlessEndpoints(coords);
+      if (provisioningState?.toLowerCase() === 'deleting') return undefined;
+      return { authMode: authMode ?? 'Unknown', tags: {} };
+    } catch (error) {
+      if (error instanceof DependencyFailedError && error.dependencyStatus === 404) return undefined;
       throw error;
     }
   }

@@ -1,16 +1,22 @@
 import type { ArmCoordinates } from '../../../shared/endpoints/ManagedEndpoint';
-import type { EndpointDescriber, EndpointDescription } from '../../../shared/events/EndpointDescriber';
+import type {
+  ArmEndpointKind,
+  EndpointDescriber,
+  EndpointDescription,
+} from '../../../shared/events/EndpointDescriber';
 
 /**
- * `EndpointDescriber` over a map of `<workspace>/<name>` → description (online endpoints), and a set of
- * serverless endpoints ARM has. An endpoint exists at ARM while it is in either, until `remove`.
+ * `EndpointDescriber` over a map of `<workspace>/<name>` → description (online endpoints), and one of the
+ * serverless endpoints ARM has → their auth mode. An endpoint exists at ARM while it is in either, until `remove`.
  */
 export class FakeEndpointDescriber implements EndpointDescriber {
+  /** The coordinates of each `describe`, in order (`describedKinds` the kind asked for). */
   readonly described: ArmCoordinates[] = [];
+  readonly describedKinds: ArmEndpointKind[] = [];
   /** `<kind> <workspace>/<name>` of each existence check, in order. */
   readonly checked: string[] = [];
   private readonly endpoints = new Map<string, EndpointDescription>();
-  private readonly serverless = new Set<string>();
+  private readonly serverless = new Map<string, string>();
   private failure: Error | undefined;
   /** How long each existence check takes (ARM's latency), in ms; `slowMs` for the ones named there. */
   latencyMs = 0;
@@ -23,8 +29,8 @@ export class FakeEndpointDescriber implements EndpointDescriber {
     this.endpoints.set(`${workspace}/${name}`.toLowerCase(), description);
   }
 
-  addServerless(workspace: string, name: string): void {
-    this.serverless.add(`${workspace}/${name}`.toLowerCase());
+  addServerless(workspace: string, name: string, authMode = 'Key'): void {
+    this.serverless.set(`${workspace}/${name}`.toLowerCase(), authMode);
   }
 
   /** ARM no longer has it (deleted). */
@@ -38,9 +44,16 @@ export class FakeEndpointDescriber implements EndpointDescriber {
     this.failure = error;
   }
 
-  async describe(coords: ArmCoordinates): Promise<EndpointDescription | undefined> {
+  async describe(
+    coords: ArmCoordinates,
+    kind: ArmEndpointKind = 'onlineEndpoint',
+  ): Promise<EndpointDescription | undefined> {
     this.described.push(coords);
-    return this.endpoints.get(`${coords.workspace}/${coords.name}`.toLowerCase());
+    this.describedKinds.push(kind);
+    const key = `${coords.workspace}/${coords.name}`.toLowerCase();
+    if (kind === 'onlineEndpoint') return this.endpoints.get(key);
+    const authMode = this.serverless.get(key);
+    return authMode === undefined ? undefined : { authMode, tags: {} };
   }
 
   async exists(kind: 'onlineEndpoint' | 'serverlessEndpoint', coords: ArmCoordinates): Promise<boolean> {

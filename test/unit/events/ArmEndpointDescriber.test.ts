@@ -74,6 +74,47 @@ describe('Class: ArmEndpointDescriber', () => {
     });
   });
 
+  describe('Method: describe (serverless)', () => {
+    it('reads a serverless endpoint’s auth mode with its own GET; gone (404) or being deleted is undefined', async () => {
+      // Prepare
+      const notFound = new DependencyFailedError('arm', 'arm refused the request (HTTP 404).', 404);
+      const serverless = (answer: () => Promise<{ authMode?: string; provisioningState?: string }>) =>
+        describerWith(() => Promise.reject(new Error('not an online endpoint')), answer);
+      const live = serverless(async () => ({ authMode: 'Key', provisioningState: 'Succeeded' }));
+
+      // Act
+      const described = await live.describer.describe(coords, 'serverlessEndpoint');
+      const deleting = await serverless(async () => ({
+        authMode: 'Key',
+        provisioningState: 'Deleting',
+      })).describer.describe(coords, 'serverlessEndpoint');
+      const gone = await serverless(() => Promise.reject(notFound)).describer.describe(
+        coords,
+        'serverlessEndpoint',
+      );
+
+      // Assess
+      expect(described).toEqual({ authMode: 'Key', tags: {} });
+      expect(live.calls).toEqual(['serverless ws/e1']);
+      expect([deleting, gone]).toEqual([undefined, undefined]);
+    });
+
+    it('lets a refusal or an outage of the serverless GET through', async () => {
+      // Prepare
+      const refused = new DependencyFailedError('arm', 'arm refused the request (HTTP 403).', 403);
+      const busy = new DependencyUnavailableError('arm', 'arm is unavailable (HTTP 429).');
+      const failing = (error: Error) =>
+        describerWith(
+          () => Promise.reject(new Error('not expected')),
+          () => Promise.reject(error),
+        ).describer.describe(coords, 'serverlessEndpoint');
+
+      // Act + Assess
+      await expect(failing(refused)).rejects.toBe(refused);
+      await expect(failing(busy)).rejects.toBe(busy);
+    });
+  });
+
   describe('Method: exists', () => {
     const endpoint = (provisioningState: string) => async () => ({
       properties: { authMode: 'Key', provisioningState },

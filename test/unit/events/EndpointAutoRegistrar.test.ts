@@ -441,12 +441,106 @@ describe('Class: EndpointAutoRegistrar', () => {
       const unknown = await registrar.handle(armEvent('Delete', `${WS}/serverlessEndpoints/other`));
 
       // Assess: checked at ARM first, as an online endpoint's delete; a write registers nothing
-      expect(write.action).toBe('ignored');
+      expect(write).toMatchObject({ action: 'alreadyRegistered', endpointId: 'llm' });
       expect(deleted).toMatchObject({ action: 'retired', endpointId: 'llm' });
       expect(unknown.action).toBe('notManaged');
       expect(rotation.retired.map((r) => r.id)).toEqual(['llm']);
       expect(describer.checked).toEqual(['serverlessEndpoint ml-ws/llm']);
       expect(describer.described).toHaveLength(0);
+    });
+
+    it('reinstates a serverless endpoint registered by hand when it is created again after its delete, and queues a drift job', async () => {
+      // Prepare: registered by hand, deleted in Azure (retired here), created again under the same name
+      const { rotation, describer, registrar } = build();
+      const arm = { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'llm' };
+      rotation.addEndpoint({ id: 'llm', kind: 'serverlessEndpoint', secretName: 's1', arm });
+      await registrar.handle(armEvent('Delete', `${WS}/serverlessEndpoints/llm`));
+      describer.addServerless('ml-ws', 'llm');
+
+      // Act: its write (operation …/serverlessEndpoints/write), then a second delivery of it
+      const written = await registrar.handle(armEvent('Write', `${WS}/serverlessEndpoints/llm`));
+      const twin = await registrar.handle({
+        ...armEvent('Write', `${WS}/serverlessEndpoints/llm`),
+        id: 'twin',
+      });
+
+      // Assess: rotated again without a DELETE and POST by hand, the deleted endpoint's key checked at once
+      expect(written).toMatchObject({ action: 'reinstated', endpointId: 'llm' });
+      expect(twin).toMatchObject({ action: 'alreadyRegistered', endpointId: 'llm' });
+      expect(rotation.reinstated).toEqual(['llm']);
+      expect(rotation.enqueued).toEqual([
+        { endpointId: 'llm', reason: 'drift', requestedAt: '2026-11-23T02:00:00.000Z' },
+      ]);
+      expect(describer.describedKinds).toEqual(['serverlessEndpoint']);
+      expect(rotation.registered).toHaveLength(0);
+    });
+
+    it('registers no serverless endpoint from its write, and leaves a retired one retired unless ARM has it with keys', async () => {
+      // Prepare: llm-1 retired and still deleted at ARM (its write delivered late); llm-2 retired and created
+      // again with Entra ID auth only; an online endpoint "llm-3" retired, a serverless one of that name created;
+      // llm-4 never registered
+      const { rotation, describer, registrar } = build();
+      const arm = (name: string) => ({
+        subscriptionId: 'sub-1',
+        resourceGroup: 'ml-rg',
+        workspace: 'ml-ws',
+        name,
+      });
+      const retiredAt = '2026-11-01T00:00:00.000Z';
+      rotation.addEndpoint({
+        id: 'gone',
+        kind: 'serverlessEndpoint',
+        secretName: 's1',
+        arm: arm('llm-1'),
+        retiredAt,
+      });
+      rotation.addEndpoint({
+        id: 'aad',
+        kind: 'serverlessEndpoint',
+        secretName: 's2',
+        arm: arm('llm-2'),
+        retiredAt,
+      });
+      rotation.addEndpoint({ id: 'online', secretName: 's3', arm: arm('llm-3'), retiredAt });
+      describer.addServerless('ml-ws', 'llm-2', 'Aad');
+      describer.addServerless('ml-ws', 'llm-3');
+      describer.addServerless('ml-ws', 'llm-4');
+      const write = (name: string) =>
+        registrar.handle(armEvent('Write', `${WS}/serverlessEndpoints/${name}`));
+
+      // Act
+      const results = [
+        await write('llm-1'),
+        await write('llm-2'),
+        await write('llm-3'),
+        await write('llm-4'),
+      ];
+
+      // Assess
+      expect(results.map((r) => r.action)).toEqual(['ignored', 'notKeyAuth', 'notManaged', 'notManaged']);
+      expect(rotation.reinstated).toHaveLength(0);
+      expect(rotation.registered).toHaveLength(0);
+      expect(rotation.enqueued).toHaveLength(0);
+    });
+
+    it('leaves serverless writes alone when auto-registration is off', async () => {
+      // Prepare
+      const { rotation, describer, registrar } = build(false);
+      rotation.addEndpoint({
+        id: 'llm',
+        kind: 'serverlessEndpoint',
+        secretName: 's1',
+        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'llm' },
+        retiredAt: '2026-11-01T00:00:00.000Z',
+      });
+      describer.addServerless('ml-ws', 'llm');
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/serverlessEndpoints/llm`));
+
+      // Assess
+      expect(result.action).toBe('autoRegisterDisabled');
+      expect(rotation.reinstated).toHaveLength(0);
     });
 
     it('keeps a serverless endpoint in service when its delete is older than the registration, or ARM has it again', async () => {
