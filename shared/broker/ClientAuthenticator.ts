@@ -37,6 +37,8 @@ interface LoadedClient extends AuthenticatedClient {
   readonly verified: string[];
   readonly enabled: boolean;
   readonly expiresAtMs: number;
+  /** The id's counter in the {@link FailureBackoff}, found once per read rather than on every success. */
+  readonly backoffCounter: number;
 }
 
 interface Slot {
@@ -104,6 +106,8 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  *   *right* secret still succeeds during a backoff and resets it: secrets are 256-bit random values, so
  *   guessing is hopeless anyway, and an attacker spraying bad secrets at a known id cannot lock the
  *   legitimate holder out. The backoff slows misconfigured clients and keeps failure traffic cheap.
+ *   Its counters are a fixed table, not a cache of ids, so failures for made-up ids cannot make it
+ *   forget a client's (or an unknown id's) failures; a cached client's counter is found once per read.
  * - Disabled and expired clients are refused only after the secret checked out, so the refusal tells
  *   nothing to someone without the secret.
  * - Registered clients' records and the absence of a record are cached apart, so a flood of made-up ids
@@ -165,19 +169,19 @@ export class ClientAuthenticator {
         matches = this.match(client, secret);
       }
     }
-    const backoffKey = wellFormed ? clientId : clientId.slice(0, 128);
     if (matches === 0 || !client) {
-      const waiting = this.backoff.retryAfterSeconds(backoffKey, now);
+      const backoffCounter = this.backoff.counterOf(wellFormed ? clientId : clientId.slice(0, 128));
+      const waiting = this.backoff.retryAfterSeconds(backoffCounter, now);
       // Not counted as a failure: the broker, not the client, fell short (a refused read's client may
       // hold the right secret), and counting it would back a client off for a flood it did not send.
       const busy = this.coldReads.busyRetryAfterSeconds(now);
       if (busy > 0 && waiting === 0) throw new ClientLookupsBusyError(busy);
-      const next = this.backoff.recordFailure(backoffKey, now);
+      const next = this.backoff.recordFailure(backoffCounter, now);
       const retryAfter = Math.max(waiting, next);
       if (retryAfter > 0) throw new ClientBackoffError(retryAfter);
       throw new InvalidClientError();
     }
-    this.backoff.reset(clientId);
+    this.backoff.reset(client.backoffCounter);
     if (!client.enabled) throw new ClientNotAuthorizedError('The client is disabled.');
     if (now >= client.expiresAtMs) throw new ClientNotAuthorizedError('The client has expired.');
     return client;
@@ -285,7 +289,7 @@ export class ClientAuthenticator {
     slot.readAtMs = this.options.clock.now();
     try {
       const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs);
-      slot.client = record ? this.prepare(record) : undefined;
+      slot.client = record ? this.prepare(record, clientId) : undefined;
       slot.loadedAtMs = this.options.clock.now();
       this.file(clientId, slot);
       return slot.client;
@@ -333,7 +337,7 @@ export class ClientAuthenticator {
     return false;
   }
 
-  private prepare(record: BrokerClientRecord): LoadedClient {
+  private prepare(record: BrokerClientRecord, clientId: string): LoadedClient {
     const expiresAtMs = record.expiresAt ? Date.parse(record.expiresAt) : Infinity;
     return {
       id: record.id,
@@ -345,6 +349,7 @@ export class ClientAuthenticator {
       primary: Buffer.from(record.primarySecretHash, 'base64url'),
       secondary: Buffer.from(record.secondarySecretHash, 'base64url'),
       verified: [],
+      backoffCounter: this.backoff.counterOf(clientId),
     };
   }
 }

@@ -2,7 +2,7 @@
  * A size-bounded map that forgets the least recently used entry first. Built on `Map`'s insertion
  * order: a hit moves the key to the end, an insert past the bound drops the first key. Every operation
  * is O(1); the broker uses it wherever a caller-controlled key could otherwise grow memory without
- * bound (tokens per scope, client records, failure counters, rate buckets).
+ * bound (tokens per scope, client records, rate buckets).
  */
 export class LruMap<K, V> {
   private readonly map = new Map<K, V>();

@@ -224,6 +224,31 @@ describe('Class: ClientAuthenticator', () => {
       expect(afterReset).toBeInstanceOf(InvalidClientError);
     });
 
+    it('finds no backoff counter for a cached client presenting its secret, only for refusals', async () => {
+      // Prepare: a backoff that counts the ids it hashes to a counter
+      class CountingBackoff extends FailureBackoff {
+        lookups = 0;
+        override counterOf(clientId: string): number {
+          this.lookups++;
+          return super.counterOf(clientId);
+        }
+      }
+      const backoff = new CountingBackoff({ freeAttempts: 3 });
+      const { authenticator, primary } = setup({ backoff });
+      await authenticator.authenticate('legacy-app', primary);
+      const afterRead = backoff.lookups;
+
+      // Act
+      for (let i = 0; i < 100; i++) await authenticator.authenticate('legacy-app', primary);
+      const afterWarm = backoff.lookups;
+      await failure(authenticator.authenticate('legacy-app', 'wrong'));
+
+      // Assess: one per record read and one per refusal, none on the warm path
+      expect(afterRead).toBe(1);
+      expect(afterWarm).toBe(afterRead);
+      expect(backoff.lookups).toBe(afterWarm + 1);
+    });
+
     it('refuses a disabled client only after its secret checked out', async () => {
       // Prepare
       const { authenticator, registry, record, primary } = setup();
@@ -570,6 +595,39 @@ describe('Class: ClientAuthenticator', () => {
       // Assess
       expect(meanwhile.every((e) => e instanceof ClientLookupsBusyError)).toBe(true);
       expect(later.id).toBe('other-app');
+    });
+
+    it("cannot reset a registered client's backoff with failures for made-up ids", async () => {
+      // Prepare: a client backing off (3 free failures, the 4th backs off), then more failures for made-up
+      // ids than the backoff used to track: ids outside the id pattern (no read, no budget) and well-formed
+      // ones read within a budget that allows them all
+      const { authenticator } = setup({ coldReads: new ColdReadBudget({ perSecond: 1_000_000 }) });
+      for (let i = 0; i < 4; i++) await failure(authenticator.authenticate('legacy-app', 'guess'));
+      for (let i = 0; i < 10_001; i++) await failure(authenticator.authenticate(`made up ${i}`, 'guess'));
+      for (const id of madeUpIds(10_001)) await failure(authenticator.authenticate(id, 'guess'));
+
+      // Act
+      const next = await failure(authenticator.authenticate('legacy-app', 'guess'));
+
+      // Assess: still backing off (5 failures: 2 s at least), not a fresh 401
+      expect(next).toBeInstanceOf(ClientBackoffError);
+      expect((next as ClientBackoffError).retryAfterSeconds).toBeGreaterThanOrEqual(2);
+    });
+
+    it('keeps backing off an unknown id through the same flood, as it does a registered one', async () => {
+      // Prepare: the same history for a registered id and an id that is no client's
+      const { authenticator } = setup();
+      for (const id of ['legacy-app', 'nobody-here'])
+        for (let i = 0; i < 4; i++) await failure(authenticator.authenticate(id, 'guess'));
+      for (let i = 0; i < 20_002; i++) await failure(authenticator.authenticate(`made up ${i}`, 'guess'));
+
+      // Act
+      const registered = await failure(authenticator.authenticate('legacy-app', 'guess'));
+      const unknown = await failure(authenticator.authenticate('nobody-here', 'guess'));
+
+      // Assess: a flood that forgot one and kept the other would tell which id is registered
+      expect(registered).toBeInstanceOf(ClientBackoffError);
+      expect(unknown).toBeInstanceOf(ClientBackoffError);
     });
 
     it('reads at once, whatever the budget, a client an admin write touched: created, disabled or deleted', async () => {
