@@ -47,6 +47,8 @@ interface Slot {
   /** When the last registry read of this id started (a refusal's re-read waits {@link RECHECK_MS} after it). */
   readAtMs: number;
   loading: Promise<LoadedClient | undefined> | undefined;
+  /** A registered client's read started by a request not yet refused: the first refusal pays for it. */
+  unpaidRead: boolean;
 }
 
 /** Options of {@link ClientAuthenticator}. */
@@ -115,7 +117,9 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  *   process-wide {@link ColdReadBudget}; with none left the id is refused unread, and for a second
  *   after that every refusal (known id or not, wrong secret or unknown id) is a 503 `ClientLookupsBusy`
  *   with `Retry-After` instead of a 401: a client whose record was not read is told to retry, not that
- *   its secret is wrong, and the answer still says nothing about whether the id exists.
+ *   its secret is wrong, and the answer still says nothing about whether the id exists. A registered
+ *   client's reads are never held back, but a refused request takes from the budget for the read it
+ *   caused as it would for an unknown id's, so that neither the answer nor the budget left tells them apart.
  * - Records are cached for `cacheTtlMs`; admin writes in this process invalidate at once. Before it
  *   refuses a request (wrong secret, unknown id, disabled or expired), an instance reads the record
  *   again, at most once per id every {@link RECHECK_MS}, so a secret regenerated or a client created or
@@ -170,6 +174,7 @@ export class ClientAuthenticator {
       }
     }
     if (matches === 0 || !client) {
+      this.payForRead(clientId, now);
       const backoffCounter = this.backoff.counterOf(wellFormed ? clientId : clientId.slice(0, 128));
       const waiting = this.backoff.retryAfterSeconds(backoffCounter, now);
       // Not counted as a failure: the broker, not the client, fell short (a refused read's client may
@@ -215,7 +220,8 @@ export class ClientAuthenticator {
     const slot = registered ?? this.absent.get(clientId);
     if (!slot || now - slot.readAtMs < RECHECK_MS) return undefined;
     const startedHere = slot.loading === undefined;
-    if (startedHere && !registered && !this.takeColdRead(now)) return undefined;
+    // A registered id's read is never held back, but is paid for as an unknown id's (see `payForRead`).
+    if (startedHere && !this.takeColdRead(now) && !registered) return undefined;
     const loading = (slot.loading ??= this.load(clientId, slot));
     try {
       return { client: await reReadOrPrevious(loading, previous, startedHere, this.reloadWaitMs) };
@@ -241,8 +247,24 @@ export class ClientAuthenticator {
    */
   async learn(clientId: string): Promise<void> {
     if (!CLIENT_ID_PATTERN.test(clientId)) return;
+    const reading = this.lookup(clientId);
+    this.payForRead(clientId, this.options.clock.now());
     // A refusal waits no longer for it than a re-read may hold a request up (the read goes on).
-    await finishesWithin(this.lookup(clientId), this.reloadWaitMs).catch(() => false);
+    await finishesWithin(reading, this.reloadWaitMs).catch(() => false);
+  }
+
+  /**
+   * Takes from the cold-read budget for the read of a registered client's record that a refused request
+   * caused, as the read of an unknown id's would have taken: a registered client's reads are never held
+   * back, but if a refusal did not pay for them, a caller who spent the budget could tell registered ids
+   * (401) from unknown ones (503, or a budget spent sooner). Paid at the refusal, not when the read
+   * starts, so that a client's own requests (reading its record again every `cacheTtlMs`) cost nothing.
+   */
+  private payForRead(clientId: string, now: number): void {
+    const slot = this.known.peek(clientId);
+    if (!slot?.unpaidRead) return;
+    slot.unpaidRead = false;
+    this.takeColdRead(now);
   }
 
   /**
@@ -269,6 +291,7 @@ export class ClientAuthenticator {
     const now = this.options.clock.now();
     let slot = this.known.get(clientId);
     if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return slot.client;
+    const registered = slot !== undefined;
     if (!slot) {
       slot = this.absent.get(clientId);
       if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return undefined;
@@ -280,6 +303,7 @@ export class ClientAuthenticator {
       }
     }
     const startedHere = slot.loading === undefined;
+    if (startedHere && registered) slot.unpaidRead = true;
     const loading = (slot.loading ??= this.load(clientId, slot));
     if (slot.loadedAtMs === -Infinity) return loading; // nothing to serve meanwhile
     return reReadOrPrevious(loading, slot.client, startedHere, this.reloadWaitMs);
@@ -355,7 +379,13 @@ export class ClientAuthenticator {
 }
 
 function emptySlot(): Slot {
-  return { client: undefined, loadedAtMs: -Infinity, readAtMs: -Infinity, loading: undefined };
+  return {
+    client: undefined,
+    loadedAtMs: -Infinity,
+    readAtMs: -Infinity,
+    loading: undefined,
+    unpaidRead: false,
+  };
 }
 
 /** The recorded form of an id no registered client has (see `ClientAuthenticator.recordableId`). */

@@ -12,9 +12,10 @@ const BUSY_MS = 1000;
 /**
  * The process's allowance of client registry reads for ids it does not hold as a registered client's:
  * a token bucket, so a flood of made-up client ids costs Table storage at most `perSecond` reads a second
- * (after a first `burst`), not one read per id. Reads of registered clients it holds are not counted:
+ * (after a first `burst`), not one read per id. Reads of registered clients it holds are never held back:
  * they are bounded by the number of clients, and a disabled client must be seen within the cache TTL
- * whatever the flood.
+ * whatever the flood; one that a refused request caused is counted as an unknown id's would be, so that
+ * the budget tells nothing about which ids are registered.
  */
 export class ColdReadBudget {
   private readonly perMs: number;

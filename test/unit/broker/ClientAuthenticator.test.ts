@@ -597,6 +597,73 @@ describe('Class: ClientAuthenticator', () => {
       expect(later.id).toBe('other-app');
     });
 
+    it.each([
+      ['re-read before the refusal', 3_000],
+      ['re-read after the cache TTL', 31_000],
+    ])(
+      'answers a wrong secret and an unknown id alike once the budget is spent, none refused yet (%s)',
+      async (_, cachedFor) => {
+        // Prepare: the id cached (a client's record, or no record), then a budget spent by made-up ids
+        // without a read refused, as a caller can time it
+        const attempt = async (id: string) => {
+          const { authenticator, clock } = setup({
+            backoff: new FailureBackoff({ freeAttempts: 100 }),
+            coldReads: new ColdReadBudget({ perSecond: 1, burst: 3 }),
+          });
+          await failure(authenticator.authenticate(id, 'guess'));
+          clock.advance(cachedFor);
+          for (const madeUp of madeUpIds(3)) await failure(authenticator.authenticate(madeUp, 'guess'));
+          return ((await failure(authenticator.authenticate(id, 'guess'))) as Error).name;
+        };
+
+        // Act
+        const registered = await attempt('legacy-app');
+        const unknown = await attempt('who-is-this');
+
+        // Assess: a 401 for one and a 503 for the other would tell which ids are registered
+        expect(unknown).toBe('ClientLookupsBusyError');
+        expect(registered).toBe(unknown);
+      },
+    );
+
+    it('takes as much from the budget for a refusal before the broker whether the id is registered or not', async () => {
+      // Prepare
+      const takes = async (id: string) => {
+        const budget = new CountingBudget();
+        const { authenticator, clock } = setup({ coldReads: budget });
+        await authenticator.learn(id);
+        clock.advance(31_000);
+        const before = budget.takes;
+        await authenticator.learn(id);
+        return budget.takes - before;
+      };
+
+      // Act
+      const registered = await takes('legacy-app');
+      const unknown = await takes('who-is-this');
+
+      // Assess
+      expect([registered, unknown]).toEqual([1, 1]);
+    });
+
+    it("takes nothing from the budget for a client's own reads of its record, every cache TTL", async () => {
+      // Prepare
+      const budget = new CountingBudget({ perSecond: 1, burst: 1 });
+      const { authenticator, registry, primary, clock } = setup({ coldReads: budget });
+      await authenticator.authenticate('legacy-app', primary);
+      const [takes, reads] = [budget.takes, registry.reads];
+
+      // Act
+      for (let i = 0; i < 5; i++) {
+        clock.advance(31_000);
+        await authenticator.authenticate('legacy-app', primary);
+      }
+
+      // Assess
+      expect(registry.reads).toBe(reads + 5);
+      expect(budget.takes).toBe(takes);
+    });
+
     it("cannot reset a registered client's backoff with failures for made-up ids", async () => {
       // Prepare: a client backing off (3 free failures, the 4th backs off), then more failures for made-up
       // ids than the backoff used to track: ids outside the id pattern (no read, no budget) and well-formed
