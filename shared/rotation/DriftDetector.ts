@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import type { KeySlot } from '../endpoints/ManagedEndpoint';
+import { type KeySlot, unknownHere } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
-import { EndpointNotFoundError } from './errors';
+import { EndpointNotFoundError, EndpointNotKnownHereError } from './errors';
 import { HeldLease } from './HeldLease';
 import { DRIFT_LEASE_OWNER_PREFIX, type RotationJournal } from './RotationJournal';
 import { driftDetail, slotHolding } from './RotationPlanner';
@@ -46,11 +46,20 @@ export interface DriftDetectorOptions {
 export class DriftDetector {
   constructor(private readonly options: DriftDetectorOptions) {}
 
-  /** Checks one endpoint; throws `EndpointNotFoundError` when it is not registered. */
+  /**
+   * Checks one endpoint; throws `EndpointNotFoundError` when it is not registered, and
+   * `EndpointNotKnownHereError` (temporary) when a newer version registered it with a kind or auth mode this
+   * version does not know: it cannot tell how to read its keys, or whether it has any.
+   */
   async check(endpointId: string): Promise<DriftReport> {
     const { registry, secrets, keys, journal, clock, logger } = this.options;
     const endpoint = await registry.get(endpointId);
     if (!endpoint) throw new EndpointNotFoundError(endpointId);
+    // No verdict rather than a wrong one (the router has no key client for the kind: a 422 that the event
+    // reaction took as a definite no; an unknown auth mode read as "no keys"): the caller tries again, perhaps
+    // on an instance of the version that registered it (the webhook answers 503 and Event Grid redelivers).
+    const unknown = unknownHere(endpoint);
+    if (unknown) throw new EndpointNotKnownHereError(endpointId, unknown, String(endpoint[unknown]));
     const checkedAt = isoNow(clock);
     const report = (r: Omit<DriftReport, 'endpointId' | 'checkedAt'>): DriftReport => ({
       endpointId,

@@ -84,11 +84,14 @@ export class EndpointReadOnlyError extends ConflictError {
 
 /**
  * The stored endpoint has a kind or auth mode this version does not know: a newer version, deployed beside
- * this one (a rolling deployment), registered it. This version cannot validate a change to it, so it
- * changes nothing, rather than answer 400 naming a field the caller never sent.
+ * this one (a rolling deployment), registered it. This version cannot validate a change to it, nor judge
+ * its keys, so it changes and judges nothing, rather than answer 400 naming a field the caller never sent
+ * or a verdict of its own. Temporary: an instance of the newer version can, so a caller that can try again
+ * by itself (the Event Grid webhook: 503) does.
  */
 export class EndpointNotKnownHereError extends ConflictError {
   override readonly code: string = 'ENDPOINT_NOT_KNOWN_HERE';
+  override readonly temporary = true;
   constructor(
     readonly endpointId: string,
     field: 'kind' | 'authMode',

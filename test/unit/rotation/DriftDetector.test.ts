@@ -1,4 +1,5 @@
-import { EndpointNotFoundError } from '../../../shared/rotation/errors';
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { EndpointNotFoundError, EndpointNotKnownHereError } from '../../../shared/rotation/errors';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
 describe('Class: DriftDetector', () => {
@@ -55,4 +56,31 @@ describe('Class: DriftDetector', () => {
       await expect(f.services.drift.check('nope-one')).rejects.toThrow(EndpointNotFoundError);
     });
   });
+});
+
+describe('Class: DriftDetector (an endpoint a newer version registered)', () => {
+  it.each([
+    ['kind', { kind: 'managedComputeEndpoint' }],
+    ['authMode', { authMode: 'ManagedIdentityToken' }],
+  ] as const)(
+    'gives no verdict on an endpoint whose %s this version does not know: a temporary refusal, nothing read or written',
+    async (field, newer) => {
+      // Prepare: during a rolling deployment a newer version registered it; someone wrote its secret
+      const f = buildRotationFixture();
+      f.addEndpoint(newer as unknown as Partial<ManagedEndpoint>, { primaryKey: 'p-1', secondaryKey: 's-1' });
+      f.secrets.seed('demo-key-secret', 'written-by-hand');
+
+      // Act
+      const checked = f.services.drift.check('demo-key');
+
+      // Assess: no "notKeyAuth" or "drift" of its own, and no lease or journal write
+      await expect(checked).rejects.toThrow(EndpointNotKnownHereError);
+      await expect(checked).rejects.toMatchObject({ code: 'ENDPOINT_NOT_KNOWN_HERE', temporary: true });
+      await expect(checked).rejects.toThrow(`${field} ${Object.values(newer)[0]}`);
+      expect(f.keys.calls).toHaveLength(0);
+      const { state, lease } = await f.journal.getState('demo-key');
+      expect(state).toEqual({});
+      expect(lease).toBeUndefined();
+    },
+  );
 });
