@@ -145,9 +145,15 @@ export class EndpointAdminService {
     return endpointStatus(endpoint, state, current, this.options.clock.now());
   }
 
-  /** Enqueues a manual rotation now; 409 while one is running, 422 for endpoints without keys. */
+  /**
+   * Enqueues a manual rotation now; 409 while one is running, 422 for endpoints without keys, 409
+   * `ENDPOINT_NOT_KNOWN_HERE` for one of a kind or auth mode this version does not know (a newer version's):
+   * whether it has keys, and what must hold before they rotate, is not known here.
+   */
   async rotateNow(id: string): Promise<RotationJob> {
     const endpoint = await this.require(id);
+    const unknown = unknownHere(endpoint);
+    if (unknown) throw new EndpointNotKnownHereError(id, unknown, String(endpoint[unknown]));
     if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(id, endpoint.authMode);
     if (endpoint.retiredAt || !endpoint.enabled)
       throw new ValidationError([

@@ -1,3 +1,4 @@
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { ValidationError } from '../../../shared/errors';
 import {
   AuthModeNotKeyError,
@@ -758,5 +759,29 @@ describe('Class: EndpointAdminService', () => {
       await expect(f.services.admin.rotateNow('demo-key')).rejects.toThrow(RotationInProgressError);
       await expect(f.services.admin.rotateNow('token-one')).rejects.toThrow(AuthModeNotKeyError);
     });
+
+    it.each([
+      ['kind', { kind: 'managedComputeEndpoint' }],
+      ['authMode', { authMode: 'ManagedIdentityToken' }],
+    ] as const)(
+      'refuses to rotate an endpoint whose %s this version does not know with the conflict a PATCH answers, and queues nothing',
+      async (field, newer) => {
+        // Prepare: a newer version, deployed beside this one, registered the endpoint with a value added since
+        const f = buildRotationFixture();
+        f.addEndpoint(newer as unknown as Partial<ManagedEndpoint>);
+
+        // Act
+        const answer = await f.services.admin.rotateNow('demo-key').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+
+        // Assess: not 422 "only Key endpoints have keys" (it may have), nor a job this version cannot vouch for
+        expect(answer).toBeInstanceOf(EndpointNotKnownHereError);
+        expect(answer).toMatchObject({ status: 409, code: 'ENDPOINT_NOT_KNOWN_HERE' });
+        expect((answer as Error).message).toContain(`${field} ${Object.values(newer)[0]}`);
+        expect(f.jobs.jobs).toEqual([]);
+      },
+    );
   });
 });
