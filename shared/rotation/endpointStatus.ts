@@ -1,4 +1,4 @@
-import { isKeySlot, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { isKeySlot, type KeySlot, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { operatorHoldEndsAt } from './operatorHold';
 import type { RotationEvent } from './RotationEventSink';
 import type { ActiveRotation, RotationFailure, RotationState } from './RotationJournal';
@@ -12,7 +12,17 @@ export interface EndpointStatus {
   readonly slotInUse?: KeySlot;
   readonly secretVersion?: string;
   readonly lastRotatedAt?: string;
+  /** When this version's timer would rotate it: only for an enabled `Key` endpoint it knows. */
   readonly nextDueAt?: string;
+  /**
+   * The endpoint's kind or auth mode is one this version does not know (a newer version registered it, during
+   * a rolling deployment): this version neither rotates nor brokers it, and leaves it to one that knows it.
+   */
+  readonly notKnownHere?: {
+    readonly field: 'kind' | 'authMode';
+    readonly value: string;
+    readonly note: string;
+  };
   /**
    * The last run failed in a way only a person can fix: the timer leaves the endpoint alone until then
    * (`POST …/rotate` after the fix runs at once).
@@ -46,7 +56,24 @@ export function endpointStatus(
     endpoint,
     ...keyVaultStatus(current),
     ...scheduleStatus(endpoint, state, current, now),
+    ...notKnownHereStatus(endpoint),
     ...journalStatus(state),
+  };
+}
+
+/** What this version does not know about the endpoint (a newer version's kind or auth mode), and what it does. */
+function notKnownHereStatus(endpoint: ManagedEndpoint): Pick<EndpointStatus, 'notKnownHere'> {
+  const field = unknownHere(endpoint);
+  if (!field) return {};
+  const value = String(endpoint[field]).slice(0, 64);
+  return {
+    notKnownHere: {
+      field,
+      value,
+      note:
+        `This version of the app does not know ${field} ${value} (a newer version registered the endpoint): it ` +
+        `neither rotates nor brokers it, and leaves it to a version that knows it.`,
+    },
   };
 }
 
@@ -69,7 +96,9 @@ function scheduleStatus(
   now: number,
 ): Pick<EndpointStatus, 'lastRotatedAt' | 'nextDueAt' | 'waitingForOperatorUntil'> {
   const last = lastRotatedAt(state, current);
-  const scheduled = endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt;
+  // Not an endpoint this version would rotate (a kind it does not know: `notKnownHere`) shows no due time.
+  const scheduled =
+    endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt && !unknownHere(endpoint);
   // Never rotated: due at once.
   const dueAt = scheduled ? (nextDueAt(endpoint, state, current) ?? now) : undefined;
   const holdEndsAt = operatorHoldEndsAt(state);

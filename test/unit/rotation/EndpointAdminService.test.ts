@@ -722,6 +722,42 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Method: status (an endpoint a newer version registered)', () => {
+    it.each([
+      ['kind', { kind: 'managedComputeEndpoint' }],
+      ['authMode', { authMode: 'ManagedIdentityToken' }],
+    ] as const)(
+      'says this version does not know its %s and leaves it to one that does, with no due time of its own',
+      async (field, newer) => {
+        // Prepare: a newer version, deployed beside this one, registered the endpoint and rotated it once
+        const f = buildRotationFixture();
+        f.addEndpoint();
+        await rotateDemoKeyNow(f);
+        const registered = f.registry.endpoints.get('demo-key');
+        f.registry.endpoints.set('demo-key', { ...registered, ...newer } as unknown as ManagedEndpoint);
+        f.clock.advanceHours(200);
+
+        // Act
+        const status = await f.services.admin.status('demo-key');
+
+        // Assess: no nextDueAt (this version would not rotate it then, nor ever); what it does not know, and why
+        expect(status.nextDueAt).toBeUndefined();
+        expect(status.notKnownHere).toEqual({
+          field,
+          value: Object.values(newer)[0],
+          note: expect.stringContaining('leaves it to a version that knows it') as unknown,
+        });
+        expect(status).toMatchObject({ lastRotatedAt: '2026-01-01T00:00:00.000Z', lastOutcome: 'succeeded' });
+      },
+    );
+
+    it('shows nothing of the kind for an endpoint this version knows', async () => {
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      expect(await f.services.admin.status('demo-key')).not.toHaveProperty('notKnownHere');
+    });
+  });
+
   describe('Method: status (unsent event)', () => {
     it('shows a KeyRotated event the journal still holds as unsent, until a run sends it and clears it', async () => {
       // Prepare: Table storage fails right after the publish, so the journal keeps the event as unsent
