@@ -1,11 +1,12 @@
 import { type Clock, isoNow, TimeLimitError, untilAborted } from '../clock';
-import { type ArmCoordinates, registeredAfter } from '../endpoints/ManagedEndpoint';
+import { type ArmCoordinates, isKnownKind, registeredAfter, unknownHere } from '../endpoints/ManagedEndpoint';
 import { AppError, ConflictError, DependencyFailedError, DependencyUnavailableError } from '../errors';
 import { forEachLimited } from '../forEachLimited';
 import { eachListed } from '../listPages';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { isTransientError } from '../retry';
+import { EndpointNotKnownHereError } from '../rotation/errors';
 import type { ArmEndpointKind, EndpointDescriber } from './EndpointDescriber';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
@@ -89,6 +90,12 @@ export class EndpointAutoRegistrar {
     if (existing && !existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
     const description = await describer.describe(coords);
     if (!description) return eventOutcome(event, 'notAnOnlineEndpoint');
+    // Whether a retired endpoint is taken back depends on its auth mode: one a newer version registered with
+    // an auth mode this version does not know is left to a version that knows it (temporary: Event Grid
+    // delivers the event again), neither reinstated nor acknowledged as notKeyAuth here.
+    const unknown = existing && unknownHere(existing);
+    if (existing && unknown)
+      throw new EndpointNotKnownHereError(existing.id, unknown, String(existing[unknown]));
     if (description.authMode !== 'Key') return eventOutcome(event, 'notKeyAuth');
     // The endpoint's own tags at ARM only: a ModelDeployed event's ServiceTags are a v1 service's (which
     // may share the name) or whatever a caller with the function key sent, and must not opt anyone in.
@@ -302,6 +309,11 @@ export class EndpointAutoRegistrar {
    * ARM unavailable (throttled, down) is thrown, so that Event Grid delivers the delete again.
    */
   private async existsAtArm(endpoint: EventsManagedEndpoint, budget: AbortSignal): Promise<boolean> {
+    // A kind a newer version registered (a rolling deployment): which resource to ask for is not known here,
+    // and asking for an online endpoint of that name answers another question. Temporary: Event Grid
+    // delivers the delete again, perhaps to an instance that knows the kind.
+    if (!isKnownKind(endpoint.kind))
+      throw new EndpointNotKnownHereError(endpoint.id, 'kind', String(endpoint.kind));
     if (endpoint.kind === 'v1WebService') return false;
     try {
       // A check ARM holds past the budget (a `Retry-After` waited out) is given up: its answer is not used.

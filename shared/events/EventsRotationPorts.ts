@@ -45,6 +45,8 @@ export interface EventsManagedEndpoint {
   readonly id: string;
   /** ARM coordinates name a resource of this kind: an online endpoint and a v1 service may share them. */
   readonly kind: EndpointKind;
+  /** Whether a retired endpoint is taken back depends on it (see `unknownHere` for one a newer version wrote). */
+  readonly authMode: AuthMode;
   readonly arm: ArmCoordinates;
   readonly secretName: string;
   readonly enabled: boolean;

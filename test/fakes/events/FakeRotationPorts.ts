@@ -42,6 +42,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
   addEndpoint(e: Partial<EventsManagedEndpoint> & { id: string; secretName: string }): void {
     this.endpoints.push({
       kind: 'onlineEndpoint',
+      authMode: 'Key',
       enabled: true,
       arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws', name: e.id },
       ...e,
@@ -92,6 +93,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
       this.endpoints.push({
         id: input.id,
         kind: input.kind,
+        authMode: input.authMode,
         arm: input.arm,
         secretName: input.secretName,
         enabled: true,

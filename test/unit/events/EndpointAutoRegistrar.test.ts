@@ -6,6 +6,7 @@ import {
 import type { IncomingEvent } from '../../../shared/events/IncomingEvent';
 import { silentLogger } from '../../../shared/logging';
 import { isTransientError } from '../../../shared/retry';
+import { EndpointNotKnownHereError } from '../../../shared/rotation/errors';
 import { FakeEndpointDescriber } from '../../fakes/events/FakeEndpointDescriber';
 import { FakeRotationPorts } from '../../fakes/events/FakeRotationPorts';
 
@@ -944,5 +945,80 @@ describe('Class: EndpointAutoRegistrar', () => {
       ]);
       expect(rotation.retired).toHaveLength(0);
     });
+  });
+});
+
+describe('Class: EndpointAutoRegistrar (an endpoint a newer version registered)', () => {
+  // During a rolling deployment a newer version registered these with a kind or auth mode added since
+  const arm = (name: string) => ({
+    subscriptionId: 'sub-1',
+    resourceGroup: 'ml-rg',
+    workspace: 'ml-ws',
+    name,
+  });
+
+  it('leaves an endpoint of a kind this version does not know in a deleted workspace to a version that knows it, retiring the rest', async () => {
+    // Prepare: this version cannot tell which ARM resource an endpoint of that kind is, so cannot ask
+    // whether ARM has it again (it would ask for an online endpoint of that name)
+    const { rotation, describer, registrar } = build();
+    rotation.addEndpoint({ id: 'known', secretName: 's1', arm: arm('e1') });
+    rotation.addEndpoint({
+      id: 'newer',
+      kind: 'managedComputeEndpoint' as unknown as 'onlineEndpoint',
+      secretName: 's2',
+      arm: arm('e2'),
+    });
+
+    // Act
+    const handled = registrar.handle(armEvent('Delete', WS));
+
+    // Assess: a temporary refusal (the router answers 503 and Event Grid delivers the delete again,
+    // perhaps to an instance that knows the kind), after the one it knows was retired
+    await expect(handled).rejects.toBeInstanceOf(EndpointNotKnownHereError);
+    await expect(handled).rejects.toMatchObject({ temporary: true });
+    expect(rotation.retired.map((r) => r.id)).toEqual(['known']);
+    expect(describer.checked).toEqual(['onlineEndpoint ml-ws/e1']);
+  });
+
+  it.each(['Key', 'ManagedIdentityToken'])(
+    'leaves the reinstatement of a retired endpoint of an auth mode this version does not know to a version that knows it (ARM says %s)',
+    async (armAuthMode) => {
+      // Prepare: retired after its delete; the endpoint is created again at ARM
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({
+        id: 'ml-ws-e1',
+        authMode: 'ManagedIdentityToken' as unknown as 'Key',
+        secretName: 's1',
+        arm: arm('e1'),
+        retiredAt: '2026-11-22T00:00:00.000Z',
+      });
+      describer.add('ml-ws', 'e1', { authMode: armAuthMode, tags: { 'aml-credential-broker': 'rotate' } });
+
+      // Act
+      const handled = registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+      // Assess: neither reinstated with a drift job nor acknowledged as notKeyAuth by a version that cannot
+      // tell whether that auth mode has keys
+      await expect(handled).rejects.toBeInstanceOf(EndpointNotKnownHereError);
+      await expect(handled).rejects.toMatchObject({ temporary: true });
+      expect(rotation.reinstated).toEqual([]);
+      expect(rotation.enqueued).toEqual([]);
+      expect(rotation.registered).toEqual([]);
+    },
+  );
+
+  it('counts an endpoint of an auth mode this version does not know still in service as registered', async () => {
+    const { rotation, describer, registrar } = build();
+    rotation.addEndpoint({
+      id: 'ml-ws-e1',
+      authMode: 'ManagedIdentityToken' as unknown as 'Key',
+      secretName: 's1',
+      arm: arm('e1'),
+    });
+    describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
+
+    const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+    expect(result).toMatchObject({ action: 'alreadyRegistered', endpointId: 'ml-ws-e1' });
   });
 });
