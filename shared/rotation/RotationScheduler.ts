@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import { HOUR_MS, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { HOUR_MS, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import { forEachLimited } from '../forEachLimited';
 import { eachListed } from '../listPages';
@@ -51,6 +51,11 @@ interface RoundCounts {
   failed: number;
   /** Needing a job, but the one an earlier tick queued may still be waiting. */
   waiting: number;
+  /**
+   * Not retired, of a kind or auth mode this version does not know (a newer version registered them, during a
+   * rolling deployment): left to that version's timer, not counted in `endpoints`; logged only when not 0.
+   */
+  notKnownHere: number;
 }
 
 /**
@@ -78,7 +83,15 @@ export class RotationScheduler {
     now: number = this.options.clock.now(),
   ): Promise<{ due: number; enqueued: number; failed: number }> {
     const { registry, logger, clock } = this.options;
-    const round: RoundCounts = { endpoints: 0, disabled: 0, due: 0, enqueued: 0, failed: 0, waiting: 0 };
+    const round: RoundCounts = {
+      endpoints: 0,
+      disabled: 0,
+      due: 0,
+      enqueued: 0,
+      failed: 0,
+      waiting: 0,
+      notKnownHere: 0,
+    };
     const startedAt = clock.now();
     let loggedAt = startedAt;
     // The last endpoint taken: ids come in key order, so it says how far into the registry the round got.
@@ -89,27 +102,37 @@ export class RotationScheduler {
       await forEachLimited(endpoints, this.options.concurrency ?? 16, async (endpoint) => {
         through = endpoint.id;
         // Disabled endpoints are looked at too: one may still hold an event to send.
-        if (endpoint.retiredAt || endpoint.authMode !== 'Key' || !supportsRotation(endpoint.kind)) return;
+        if (endpoint.retiredAt) return;
+        // A job queued here for one a newer version registered would only be put back on the queue.
+        if (unknownHere(endpoint)) {
+          round.notKnownHere += 1;
+          return;
+        }
+        if (endpoint.authMode !== 'Key' || !supportsRotation(endpoint.kind)) return;
         round.endpoints += 1;
         // Counted apart, so that `endpoints` is not read as the number kept rotating.
         if (!endpoint.enabled) round.disabled += 1;
         await this.enqueueIfNeeded(endpoint, now, round);
         if (clock.now() - loggedAt < PROGRESS_EVERY_MS) return;
         loggedAt = clock.now();
-        logger.info('enqueueDue => in progress', { ...round, through, elapsedMs: loggedAt - startedAt });
+        logger.info('enqueueDue => in progress', {
+          ...logged(round),
+          through,
+          elapsedMs: loggedAt - startedAt,
+        });
       });
     } catch (error) {
       // The registry failed partway: the jobs queued so far stay queued (the next tick does not queue them
       // again), and the endpoints after `through` wait for that tick.
       logger.warn('enqueueDue => stopped, registry not read to the end', {
-        ...round,
+        ...logged(round),
         through,
         elapsedMs: clock.now() - startedAt,
         error: errorName(error),
       });
       throw error;
     }
-    logger.info('enqueueDue => done', { ...round, elapsedMs: clock.now() - startedAt });
+    logger.info('enqueueDue => done', { ...logged(round), elapsedMs: clock.now() - startedAt });
     const { due, enqueued, failed } = round;
     if (failed > 0 && failed === round.endpoints)
       throw new DependencyUnavailableError(
@@ -184,6 +207,12 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
   if (Number.isNaN(queuedAt)) return false;
   const wait = Math.min(QUEUED_JOB_WAIT_MS, endpoint.rotationPeriodHours * HOUR_MS);
   return Math.abs(now - queuedAt) < wait;
+}
+
+/** A round's counts as logged: `notKnownHere` only when there are such endpoints (during a rolling deployment). */
+function logged(round: RoundCounts): Partial<RoundCounts> {
+  const { notKnownHere, ...counts } = round;
+  return notKnownHere > 0 ? round : counts;
 }
 
 function awaitsOperator(state: RotationState, now: number): boolean {

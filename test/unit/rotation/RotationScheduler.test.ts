@@ -1,3 +1,4 @@
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { TableEndpointRegistry } from '../../../shared/endpoints/TableEndpointRegistry';
 import { validateEndpoint } from '../../../shared/endpoints/validateEndpoint';
 import { DependencyUnavailableError } from '../../../shared/errors';
@@ -64,6 +65,29 @@ describe('Class: RotationScheduler', () => {
       expect(f.jobs.jobs.every((j) => j.reason === 'schedule')).toBe(true);
       const summary = f.logs.find((l) => l.includes('enqueueDue => done'));
       expect(summary).toMatch(/endpoints=7 disabled=1 due=5 enqueued=5 failed=0/);
+    });
+
+    it('queues nothing for an endpoint whose kind or auth mode this version does not know, and counts it', async () => {
+      // Prepare: during a rolling deployment a newer version registered both, never rotated (due at once if
+      // this version knew them); its own timer rotates them, and a job queued here would only be put back
+      const f = buildRotationFixture();
+      f.addEndpoint({
+        id: 'newer-kind',
+        kind: 'managedComputeEndpoint',
+      } as unknown as Partial<ManagedEndpoint>);
+      f.addEndpoint({
+        id: 'newer-auth',
+        authMode: 'ManagedIdentityToken',
+      } as unknown as Partial<ManagedEndpoint>);
+      f.addEndpoint({ id: 'known-one' });
+
+      // Act
+      const result = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess: the summary says why they were not queued, so an operator of this version can tell
+      expect(result).toEqual({ due: 1, enqueued: 1, failed: 0 });
+      expect(f.jobs.jobs.map((j) => j.endpointId)).toEqual(['known-one']);
+      expect(f.logs.find((l) => l.includes('enqueueDue => done'))).toMatch(/endpoints=1 .*notKnownHere=2/);
     });
 
     it('enqueues a disabled endpoint only while its journal holds an unsent event, and a retired one never', async () => {
