@@ -10,18 +10,20 @@ export interface RowsPage<T> {
  * Up to `top` rows matching `filter`, in key order, without reading past them. Table storage may answer
  * a query with fewer rows than asked for, even none, and a continuation (at a 5 s or partition
  * boundary, or at 1,000 rows); the next request goes on from that continuation and asks only for the
- * rows still missing, so no more than `top` rows are ever held.
+ * rows still missing, so no more than `top` rows are ever held. `select` names the only properties
+ * read (the keys too, when wanted).
  */
 export async function readRowsPage<T extends object>(
   table: Pick<TableClient, 'listEntities'>,
   filter: string,
   top: number,
+  select?: string[],
 ): Promise<RowsPage<T>> {
   const rows: TableEntityResult<T>[] = [];
   let continuationToken: string | undefined;
   do {
     const pages = table
-      .listEntities<T>({ queryOptions: { filter } })
+      .listEntities<T>({ queryOptions: { filter, ...(select ? { select } : {}) } })
       .byPage({ maxPageSize: top - rows.length, ...(continuationToken ? { continuationToken } : {}) });
     // The first `next()` of `byPage` always answers one request's page.
     const answer: IteratorResult<TableEntityResultPage<T>, unknown> = await pages.next();

@@ -1,7 +1,8 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { createTableOnce } from '../createOnce';
-import type { Page, PageRequest } from '../listPages';
+import { forEachLimited } from '../forEachLimited';
+import { MAX_PAGE_SIZE, type Page, type PageRequest } from '../listPages';
 import { createLogger, type Logger } from '../logging';
 import { statusOf } from '../networkErrors';
 import { retryWhileStale } from '../optimisticChange';
@@ -76,8 +77,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * shared with other apps) costs one point read instead of a scan of every endpoint.
    */
   private everyRowClaimed = false;
-  /** The scan in flight: a burst of events on a cold process shares one pass over the table. */
-  private pendingScan?: Promise<ScannedPartition>;
+  /** The scan in flight: a burst of events on a cold process shares one walk of the table. */
+  private pendingScan?: SecretScan;
 
   constructor(private readonly options: TableEndpointRegistryOptions) {
     this.createTable = createTableOnce(options.table);
@@ -159,11 +160,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
     if (this.everyRowClaimed) return undefined;
-    const scan = await this.scan(table);
-    if (scan.everyRowClaimed) this.everyRowClaimed = true;
-    // A file entry wins over a row with its id, so such a row owns nothing.
-    const owner = scan.rows.find((r) => !declared.has(r.rowKey) && owns(r));
-    return owner && parse(owner);
+    const ownerId = await this.ownerByScan(table, declared, wanted);
+    // The walk read keys and secret names only; the owner is read whole, as it is now.
+    const owner = ownerId === undefined ? undefined : await readRow(table, ownerId);
+    return owner && owns(owner) ? parse(owner) : undefined;
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
@@ -251,11 +251,34 @@ export class TableEndpointRegistry implements EndpointRegistry {
     return this.table();
   }
 
-  private scan(table: TableClient): Promise<ScannedPartition> {
-    this.pendingScan ??= scanPartition(table).finally(() => {
-      this.pendingScan = undefined;
-    });
-    return this.pendingScan;
+  /**
+   * The key of the first row (in key order) that owns the secret, by a walk of the table that misses
+   * arriving together share: one that arrives after the walk has passed rows waits for it, and walks
+   * again only if rows without claims were found (a row it passed may own its secret).
+   */
+  private async ownerByScan(
+    table: TableClient,
+    declared: ReadonlyMap<string, ManagedEndpoint>,
+    wanted: string,
+  ): Promise<string | undefined> {
+    for (;;) {
+      const pending = this.pendingScan;
+      if (pending) {
+        const asked = pending.ask(wanted);
+        const everyRowClaimed = await pending.done;
+        if (everyRowClaimed) this.everyRowClaimed = true;
+        if (asked) return pending.ownerOf(wanted);
+        // A claim miss while every row has its claim: no row owns the secret.
+        if (everyRowClaimed) return undefined;
+        continue;
+      }
+      const scan = new SecretScan(table, declared);
+      const clear = (): void => {
+        if (this.pendingScan === scan) this.pendingScan = undefined;
+      };
+      void scan.done.then(clear, clear);
+      this.pendingScan = scan;
+    }
   }
 
   private declared(): Promise<Map<string, ManagedEndpoint>> {
@@ -275,27 +298,81 @@ export class TableEndpointRegistry implements EndpointRegistry {
   }
 }
 
-interface ScannedPartition {
-  readonly rows: readonly EndpointEntity[];
-  /** No row lacks its claim (only rows written before claims existed can). */
-  readonly everyRowClaimed: boolean;
-}
+/** Rows a secret-name scan reads at once: their keys and secret names only, some 300 KB at most. */
+const SCAN_PAGE = MAX_PAGE_SIZE;
+/** Claims a scan reads at once. */
+const CLAIM_READS = 16;
+
+type ScannedRow = Pick<EndpointEntity, 'rowKey' | 'secretName'>;
 
 /**
- * One pass over the partition: every endpoint row, and whether each has its claim. Claims sort after
- * rows, and a row is written with its claim, so a row listed here has its claim listed too.
+ * One pass over the endpoint rows, a page of keys and secret names at a time, for the secrets whose
+ * claims were missed: the first row owning each (a file entry wins over a row with its id, so such a
+ * row owns nothing), and whether every row has its claim (only rows written before claims existed
+ * lack one). It holds one page, never the table: once a row without its claim is seen, the claims are
+ * not read further, and once every secret asked about has an owner too, no further page is.
  */
-async function scanPartition(table: TableClient): Promise<ScannedPartition> {
-  const claims = new Map<string, string>();
-  const rows: EndpointEntity[] = [];
-  const entities = table.listEntities<EndpointEntity & SecretClaimEntity>({
-    queryOptions: { filter: sdk.tables().odata`PartitionKey eq ${PARTITION}` },
-  });
-  for await (const entity of entities) {
-    if (entity.rowKey.startsWith(CLAIM_PREFIX)) claims.set(entity.rowKey, entity.endpointId);
-    else rows.push(entity);
+class SecretScan {
+  /** Whether every row has its claim. */
+  readonly done: Promise<boolean>;
+  private readonly owners = new Map<string, string | undefined>();
+  private started = false;
+
+  constructor(
+    private readonly table: TableClient,
+    private readonly declared: ReadonlyMap<string, ManagedEndpoint>,
+  ) {
+    this.done = this.walk();
   }
-  return { rows, everyRowClaimed: rows.every((row) => claims.get(claimKey(row)) === row.rowKey) };
+
+  /** Looks for the owner of `identity` too; false once rows were passed (one of them may own it). */
+  ask(identity: string): boolean {
+    if (this.started) return false;
+    if (!this.owners.has(identity)) this.owners.set(identity, undefined);
+    return true;
+  }
+
+  ownerOf(identity: string): string | undefined {
+    return this.owners.get(identity);
+  }
+
+  private async walk(): Promise<boolean> {
+    const { odata } = sdk.tables();
+    let everyRowClaimed = true;
+    let after: string | undefined;
+    do {
+      const filter =
+        after === undefined
+          ? odata`PartitionKey eq ${PARTITION} and RowKey lt ${CLAIM_PREFIX}`
+          : odata`PartitionKey eq ${PARTITION} and RowKey gt ${after} and RowKey lt ${CLAIM_PREFIX}`;
+      const { rows, more } = await readRowsPage<ScannedRow>(this.table, filter, SCAN_PAGE, [
+        'rowKey',
+        'secretName',
+      ]);
+      this.started = true;
+      for (const row of rows) {
+        if (typeof row.secretName !== 'string' || this.declared.has(row.rowKey)) continue;
+        const identity = secretIdentity(row.secretName);
+        if (this.owners.has(identity) && this.owners.get(identity) === undefined)
+          this.owners.set(identity, row.rowKey);
+      }
+      if (everyRowClaimed) everyRowClaimed = await everyClaimed(this.table, rows);
+      const ownersLeft = [...this.owners.values()].includes(undefined);
+      after = more && (everyRowClaimed || ownersLeft) ? rows.at(-1)?.rowKey : undefined;
+    } while (after !== undefined);
+    return everyRowClaimed;
+  }
+}
+
+/** Whether each row's claim names it: one point read per row, a few at a time. */
+async function everyClaimed(table: TableClient, rows: readonly ScannedRow[]): Promise<boolean> {
+  let claimed = true;
+  await forEachLimited(rows, CLAIM_READS, async (row) => {
+    if (!claimed) return;
+    const claim = typeof row.secretName === 'string' ? await readClaim(table, row) : undefined;
+    if (claim?.endpointId !== row.rowKey) claimed = false;
+  });
+  return claimed;
 }
 
 function claimOf(endpoint: ManagedEndpoint): SecretClaimEntity {

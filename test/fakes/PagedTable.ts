@@ -4,10 +4,12 @@ type Row = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
 /**
  * The part of a `TableClient` that paged reads use, over rows in memory: `listEntities(...).byPage`
- * with the SDK's `maxPageSize` and `continuationToken`, and filters of the shape the registries send
- * (`PartitionKey eq`, `RowKey gt`/`lt`, joined by `and`). Rows come in key order. Like Table storage,
- * an answer may be cut short while rows are left: at `serverPageLimit` rows, or empty (with a
- * continuation) for each request `emptyAnswers` still counts, as after a 5-second query limit.
+ * with the SDK's `maxPageSize` and `continuationToken`, `select`, filters of the shape the registries
+ * send (`PartitionKey eq`, `RowKey gt`/`lt`, joined by `and`), and point reads (`getEntity`, a 404 for
+ * a row not there). Rows come in key order. Like Table storage, an answer may be cut short while rows
+ * are left: at `serverPageLimit` rows, or empty (with a continuation) for each request `emptyAnswers`
+ * still counts, as after a 5-second query limit. Iterating `listEntities(...)` itself reads every
+ * matching row and is counted in `asked` as a request for `Infinity`.
  */
 export class PagedTable {
   readonly rows = new Map<string, Row>();
@@ -26,15 +28,31 @@ export class PagedTable {
 
   async createTable(): Promise<void> {}
 
-  listEntities(options: { queryOptions?: { filter?: string } } = {}) {
+  async getEntity(partitionKey: string, rowKey: string): Promise<Row & { etag: string }> {
+    const row = this.rows.get(`${partitionKey}\u0000${rowKey}`);
+    if (!row) throw Object.assign(new Error('ResourceNotFound'), { statusCode: 404 });
+    return { ...row, etag: 'e' };
+  }
+
+  listEntities(options: { queryOptions?: { filter?: string; select?: string[] } } = {}) {
     const matches = rowFilter(options.queryOptions?.filter ?? '');
+    const select = options.queryOptions?.select;
+    const pages = (settings: { maxPageSize?: number; continuationToken?: string } = {}) =>
+      this.pages(matches, select, settings.maxPageSize ?? 1000, settings.continuationToken);
     return {
-      byPage: (settings: { maxPageSize?: number; continuationToken?: string } = {}) =>
-        this.pages(matches, settings.maxPageSize ?? 1000, settings.continuationToken),
+      byPage: pages,
+      [Symbol.asyncIterator]: async function* () {
+        for await (const page of pages({ maxPageSize: Infinity })) yield* page;
+      },
     };
   }
 
-  private async *pages(matches: (row: Row) => boolean, maxPageSize: number, token?: string) {
+  private async *pages(
+    matches: (row: Row) => boolean,
+    select: string[] | undefined,
+    maxPageSize: number,
+    token?: string,
+  ) {
     let from = token === undefined ? undefined : (JSON.parse(token) as { next: string }).next;
     for (;;) {
       this.asked.push(maxPageSize);
@@ -43,13 +61,20 @@ export class PagedTable {
         .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1))
         .filter((row) => from === undefined || keyOf(row) >= from);
       const size = this.emptyAnswers > 0 && left.length > 0 ? (this.emptyAnswers--, 0) : maxPageSize;
-      const page = left.slice(0, Math.min(size, this.serverPageLimit)).map((row) => ({ ...row, etag: 'e' }));
+      const page = left
+        .slice(0, Math.min(size, this.serverPageLimit))
+        .map((row) => ({ ...(select ? project(row, select) : row), etag: 'e' }));
       const next = left[page.length];
       from = next && keyOf(next);
       yield Object.assign(page, next ? { continuationToken: JSON.stringify({ next: from }) } : {});
       if (!next) return;
     }
   }
+}
+
+/** Only the selected properties, as Table storage answers a `$select` (keys too only when named). */
+function project(row: Row, select: string[]): Partial<Row> {
+  return Object.fromEntries(Object.entries(row).filter(([name]) => select.includes(name)));
 }
 
 function keyOf(row: Row): string {

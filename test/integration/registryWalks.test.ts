@@ -42,12 +42,19 @@ const deleted = (resource: string): IncomingEvent => ({
 class Wire {
   queries = 0;
   largestAsked = 0;
+  /** The distinct \$select of the queries. */
+  readonly selects = new Set<string>();
+  get selected(): string[] {
+    return [...this.selects];
+  }
   constructor(private readonly limit: number) {}
   readonly policy: PipelinePolicy = {
     name: 'wire',
     sendRequest: async (request, next) => {
       const top = /([?&](?:%24|\$)top=)(\d+)/.exec(request.url);
       if (request.method === 'GET' && /[?&](%24|\$)filter=/.test(request.url)) this.queries++;
+      const select = /[?&](?:%24|\$)select=([^&]*)/.exec(request.url);
+      if (select) this.selects.add(decodeURIComponent(select[1]!));
       if (request.method === 'GET' && top) {
         this.largestAsked = Math.max(this.largestAsked, Number(top[2]));
         request.url = request.url.replace(top[0], `${top[1]}${Math.min(Number(top[2]), this.limit)}`);
@@ -61,6 +68,7 @@ class Wire {
 describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', () => {
   let azurite: RunningAzurite;
   const wire = new Wire(40);
+  let table: TableClient;
   let registry: TableEndpointRegistry;
   let admin: EndpointAdminService;
   const fakeClock = new FakeClock();
@@ -74,7 +82,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
   beforeAll(async () => {
     azurite = await startAzurite();
     const now = () => new Date().toISOString();
-    const table = TableClient.fromConnectionString(azurite.connectionString, 'walkedEndpoints', {
+    table = TableClient.fromConnectionString(azurite.connectionString, 'walkedEndpoints', {
       allowInsecureConnection: true,
       retryOptions: { retryDelayInMs: 10 },
       additionalPolicies: [{ policy: wire.policy, position: 'perCall' }],
@@ -175,5 +183,32 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
       expect((await registry.get(id))?.retiredAt).toBeDefined();
     expect((await registry.get('ep-011'))?.retiredAt).toBeUndefined();
     expect(wire.largestAsked).toBeLessThanOrEqual(100);
+  });
+
+  it('a Key Vault event about a secret no claim names walks the rows page by page, keys and secret names only', async () => {
+    // Prepare: a row from before claims existed, after every other (the file entry's row has no claim
+    // either, so misses scan)
+    const legacy = validateEndpoint(
+      { id: 'zz-legacy', arm: at('other-ws', 'zz-legacy') },
+      rules,
+      new Date().toISOString(),
+    );
+    await table.createEntity({
+      partitionKey: 'endpoint',
+      rowKey: legacy.id,
+      endpoint: JSON.stringify(legacy),
+      secretName: legacy.secretName,
+    });
+    [wire.queries, wire.largestAsked] = [0, 0];
+
+    // Act
+    const found = await registry.findBySecretName('ZZ-LEGACY-KEY');
+    const none = await registry.findBySecretName('another-apps-secret');
+
+    // Assess: 263 rows in answers of 40 at most, twice
+    expect(found).toEqual(legacy);
+    expect(none).toBeUndefined();
+    expect(wire.queries).toBe(14);
+    expect(wire.selected).toEqual(['RowKey,secretName']);
   });
 });

@@ -271,3 +271,90 @@ describe('Class: TableEndpointRegistry (Method: listPage)', () => {
     expect(table.asked).toEqual([10, 10]);
   });
 });
+
+describe('Class: TableEndpointRegistry (Method: findBySecretName)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+
+  /** `count` endpoint rows with their claims, as this version writes them. */
+  function claimedRows(table: PagedTable, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const endpoint = valid(`ep-${String(i).padStart(4, '0')}`);
+      table.add({
+        partitionKey: 'endpoint',
+        rowKey: endpoint.id,
+        endpoint: JSON.stringify(endpoint),
+        secretName: endpoint.secretName,
+      });
+      table.add({
+        partitionKey: 'endpoint',
+        rowKey: `~secret~${endpoint.secretName}`,
+        endpointId: endpoint.id,
+      });
+    }
+  }
+
+  it('walks the rows a page at a time on a claim miss, with the answers of a whole read', async () => {
+    // Prepare: 2,500 rows with claims, and one from before claims existed at either end
+    const table = new PagedTable();
+    claimedRows(table, 2500);
+    for (const id of ['aa-legacy', 'zz-legacy']) {
+      const endpoint = valid(id);
+      table.add({
+        partitionKey: 'endpoint',
+        rowKey: id,
+        endpoint: JSON.stringify(endpoint),
+        secretName: endpoint.secretName,
+      });
+    }
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+
+    // Act: Key Vault may name the secret in another case
+    const found = await Promise.all(
+      ['ZZ-LEGACY-KEY', 'aa-legacy-key', 'ep-1234-key', 'another-apps-secret'].map((name) =>
+        registry.findBySecretName(name),
+      ),
+    );
+
+    // Assess: no request asks for more rows than one page holds
+    expect(found.map((e) => e?.id)).toEqual(['zz-legacy', 'aa-legacy', 'ep-1234', undefined]);
+    expect(found[0]).toEqual(valid('zz-legacy'));
+    expect(Math.max(...table.asked)).toBeLessThanOrEqual(1000);
+  });
+});
+
+describe('Class: TableEndpointRegistry (Method: findBySecretName, misses meeting a scan)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+
+  it('answers a miss that arrives after the scan passed rows by walking again, when rows without claims are left', async () => {
+    // Prepare: two rows from before claims; the second miss arrives once the first walk has read its page
+    const table = new PagedTable();
+    for (const id of ['aa-legacy', 'zz-legacy']) {
+      const endpoint = valid(id);
+      table.add({
+        partitionKey: 'endpoint',
+        rowKey: id,
+        endpoint: JSON.stringify(endpoint),
+        secretName: id + '-key',
+      });
+    }
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+    let late: Promise<unknown> | undefined;
+    const getEntity = table.getEntity.bind(table);
+    table.getEntity = async (partitionKey, rowKey) => {
+      if (rowKey.startsWith('~secret~aa-legacy') && table.asked.length === 1)
+        late ??= registry.findBySecretName('aa-legacy-key');
+      return getEntity(partitionKey, rowKey);
+    };
+
+    // Act
+    const first = await registry.findBySecretName('zz-legacy-key');
+    const second = await late;
+
+    // Assess: one walk each
+    expect(first).toEqual(valid('zz-legacy'));
+    expect(second).toEqual(valid('aa-legacy'));
+    expect(table.asked).toEqual([1000, 1000]);
+  });
+});
