@@ -54,7 +54,7 @@ export interface TableEndpointRegistryOptions {
   endpointsFile?: string;
   /** @default fs.readFile as UTF-8 */
   readText?: (path: string) => Promise<string>;
-  /** Time stamped on file entries without createdAt. */
+  /** Time stamped on file entries without createdAt; the clock of the secret-name scans, too. */
   now: () => string;
   /** Where `list` and `listPage` report a row they skipped. @default the console */
   logger?: Logger;
@@ -72,11 +72,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
   private fileEntries?: Promise<Map<string, ManagedEndpoint>>;
   /**
-   * Set once a scan found every endpoint row with its claim. This code writes no row without one, so
-   * from then on a claim miss is the answer, and an event about a secret nobody registered (a vault
-   * shared with other apps) costs one point read instead of a scan of every endpoint.
+   * Until when (ms) a claim miss is the answer: a scan found every endpoint row with its claim, so an
+   * event about a secret nobody registered (a vault shared with other apps) costs one point read instead
+   * of a scan of every endpoint. This code writes no row without its claim, but a version from before
+   * claims may still (a rolling deployment), so the scan's word holds for {@link EVERY_ROW_CLAIMED_MS}
+   * from its start, not for the process.
    */
-  private everyRowClaimed = false;
+  private everyRowClaimedUntilMs = 0;
   /** The scan in flight: a burst of events on a cold process shares one walk of the table. */
   private pendingScan?: SecretScan;
 
@@ -144,7 +146,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
 
   /**
    * Two point reads through the secret's claim (one per Key Vault event). A miss scans the table only
-   * while rows written before claims existed may be left; the first scan that finds none stops that.
+   * while rows written before claims existed may be left; a scan that finds none stops that for
+   * {@link EVERY_ROW_CLAIMED_MS}.
    */
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
     // Key Vault events name any secret; one no endpoint can have (a/b, say) is no row key either, and
@@ -159,7 +162,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const claim = await readClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
-    if (this.everyRowClaimed) return undefined;
+    if (this.nowMs() < this.everyRowClaimedUntilMs) return undefined;
     const ownerId = await this.ownerByScan(table, declared, wanted);
     // The walk read keys and secret names only; the owner is read whole, as it is now.
     const owner = ownerId === undefined ? undefined : await readRow(table, ownerId);
@@ -266,19 +269,27 @@ export class TableEndpointRegistry implements EndpointRegistry {
       if (pending) {
         const asked = pending.ask(wanted);
         const everyRowClaimed = await pending.done;
-        if (everyRowClaimed) this.everyRowClaimed = true;
+        if (everyRowClaimed)
+          this.everyRowClaimedUntilMs = Math.max(
+            this.everyRowClaimedUntilMs,
+            pending.startedAtMs + EVERY_ROW_CLAIMED_MS,
+          );
         if (asked) return pending.ownerOf(wanted);
         // A claim miss while every row has its claim: no row owns the secret.
         if (everyRowClaimed) return undefined;
         continue;
       }
-      const scan = new SecretScan(table, declared);
+      const scan = new SecretScan(table, declared, this.nowMs());
       const clear = (): void => {
         if (this.pendingScan === scan) this.pendingScan = undefined;
       };
       void scan.done.then(clear, clear);
       this.pendingScan = scan;
     }
+  }
+
+  private nowMs(): number {
+    return Date.parse(this.options.now());
   }
 
   private declared(): Promise<Map<string, ManagedEndpoint>> {
@@ -300,6 +311,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
 
 /** Rows a secret-name scan reads at once: their keys and secret names only, some 300 KB at most. */
 const SCAN_PAGE = MAX_PAGE_SIZE;
+/**
+ * How long a scan's finding that every row has its claim answers claim misses. A version from before
+ * claims, running beside this one in a rolling deployment, may register an endpoint without its claim
+ * meanwhile: until the next scan its Key Vault events are answered notManaged here, and the admin API
+ * here would let another endpoint register its secret.
+ */
+const EVERY_ROW_CLAIMED_MS = 5 * 60_000;
 /** Claims a scan reads at once. */
 const CLAIM_READS = 16;
 
@@ -321,6 +339,8 @@ class SecretScan {
   constructor(
     private readonly table: TableClient,
     private readonly declared: ReadonlyMap<string, ManagedEndpoint>,
+    /** A row written after this may have been passed. */
+    readonly startedAtMs: number,
   ) {
     this.done = this.walk();
   }

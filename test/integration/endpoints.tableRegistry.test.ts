@@ -397,6 +397,36 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect(scans).toBe(1);
     });
 
+    it('finds a row an older version wrote without its claim after every row was found claimed, within 5 minutes', async () => {
+      // Prepare: a table whose every row has its claim, and a process that has scanned it once
+      const own = TableClient.fromConnectionString(azurite.connectionString, 'olderVersionRows', {
+        allowInsecureConnection: true,
+      });
+      await own.createTable();
+      let nowMs = Date.parse('2026-03-01T00:00:00.000Z');
+      const now = () => new Date(nowMs).toISOString();
+      const instance = new TableEndpointRegistry({ table: own, rules, now });
+      await instance.create(endpoint('claimed-one'));
+      expect(await instance.findBySecretName('some-other-apps-secret')).toBeUndefined();
+
+      // Act: an instance of a version from before claims (a rolling deployment) registers an endpoint
+      const older = endpoint('from-older-version');
+      await own.createEntity({
+        partitionKey: 'endpoint',
+        rowKey: older.id,
+        endpoint: JSON.stringify(older),
+        secretName: older.secretName,
+      });
+      nowMs += 4 * 60_000;
+      const soon = await instance.findBySecretName(older.secretName);
+      nowMs += 60_000;
+      const later = await instance.findBySecretName(older.secretName.toUpperCase());
+
+      // Assess: the scan's word that every row has its claim holds for 5 minutes, not for the process
+      expect(soon).toBeUndefined();
+      expect(later).toEqual(older);
+    });
+
     it('counts a delete whose answer was lost as done', async () => {
       await registry.create(endpoint('deleted-once'));
       flaky.dropNextAnswer();
