@@ -11,6 +11,7 @@ import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
+import { ClientRecordCache, type ClientSlot } from './ClientRecordCache';
 import { ColdReadBudget } from './ColdReadBudget';
 import {
   ClientBackoffError,
@@ -19,7 +20,6 @@ import {
   InvalidClientError,
 } from './errors';
 import { FailureBackoff } from './FailureBackoff';
-import { LruMap } from './LruMap';
 import { SecretHasher } from './SecretHasher';
 
 /** A client that proved it holds one of its secrets, as the broker needs it on the hot path. */
@@ -41,15 +41,7 @@ interface LoadedClient extends AuthenticatedClient {
   readonly backoffCounter: number;
 }
 
-interface Slot {
-  client: LoadedClient | undefined;
-  loadedAtMs: number;
-  /** When the last registry read of this id started (a refusal's re-read waits {@link RECHECK_MS} after it). */
-  readAtMs: number;
-  loading: Promise<LoadedClient | undefined> | undefined;
-  /** A registered client's read started by a request not yet refused: the first refusal pays for it. */
-  unpaidRead: boolean;
-}
+type Slot = ClientSlot<LoadedClient>;
 
 /** Options of {@link ClientAuthenticator}. */
 export interface ClientAuthenticatorOptions {
@@ -129,10 +121,7 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  *   started it).
  */
 export class ClientAuthenticator {
-  /** Registered clients' records (and ids an admin write just touched, unread). */
-  private readonly known: LruMap<string, Slot>;
-  /** Ids read and found to have no record, or whose first read is running. */
-  private readonly absent: LruMap<string, Slot>;
+  private readonly records: ClientRecordCache<LoadedClient>;
   private readonly coldReads: ColdReadBudget;
   private heldBack = 0;
   private heldBackLoggedAtMs = -Infinity;
@@ -147,8 +136,7 @@ export class ClientAuthenticator {
     this.cacheTtlMs = options.cacheTtlMs ?? 30_000;
     this.reloadWaitMs = options.reloadWaitMs ?? 1000;
     this.readTimeLimitMs = options.readTimeLimitMs ?? 10_000;
-    this.known = new LruMap(options.maxCachedClients ?? 10_000);
-    this.absent = new LruMap(options.maxCachedClients ?? 10_000);
+    this.records = new ClientRecordCache(options.maxCachedClients ?? 10_000);
     this.coldReads = options.coldReads ?? new ColdReadBudget();
   }
 
@@ -216,8 +204,8 @@ export class ClientAuthenticator {
     previous: LoadedClient | undefined,
   ): Promise<{ client: LoadedClient | undefined } | undefined> {
     const now = this.options.clock.now();
-    const registered = this.known.get(clientId);
-    const slot = registered ?? this.absent.get(clientId);
+    const registered = this.records.known.get(clientId);
+    const slot = registered ?? this.records.absent.get(clientId);
     if (!slot || now - slot.readAtMs < RECHECK_MS) return undefined;
     const startedHere = slot.loading === undefined;
     // A registered id's read is never held back, but is paid for as an unknown id's (see `payForRead`).
@@ -261,7 +249,7 @@ export class ClientAuthenticator {
    * starts, so that a client's own requests (reading its record again every `cacheTtlMs`) cost nothing.
    */
   private payForRead(clientId: string, now: number): void {
-    const slot = this.known.peek(clientId);
+    const slot = this.records.known.peek(clientId);
     if (!slot?.unpaidRead) return;
     slot.unpaidRead = false;
     this.takeColdRead(now);
@@ -273,7 +261,7 @@ export class ClientAuthenticator {
    * may be a secret pasted into the id field (`curl -u "$SECRET:$ID"`), and nothing may store a secret.
    */
   recordableId(clientId: string): string {
-    return this.known.peek(clientId)?.client !== undefined ? clientId : unregisteredId(clientId);
+    return this.records.holdsRecordOf(clientId) ? clientId : unregisteredId(clientId);
   }
 
   /**
@@ -283,24 +271,20 @@ export class ClientAuthenticator {
    * a flood of made-up ids too.
    */
   invalidate(clientId: string): void {
-    this.absent.delete(clientId);
-    this.known.set(clientId, emptySlot());
+    this.records.forget(clientId);
   }
 
   private async lookup(clientId: string): Promise<LoadedClient | undefined> {
     const now = this.options.clock.now();
-    let slot = this.known.get(clientId);
+    let slot = this.records.known.get(clientId);
     if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return slot.client;
     const registered = slot !== undefined;
     if (!slot) {
-      slot = this.absent.get(clientId);
+      slot = this.records.absent.get(clientId);
       if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return undefined;
       // The read a made-up id costs: within the budget, else the id is refused unread (as no client's).
       if (slot?.loading === undefined && !this.takeColdRead(now)) return undefined;
-      if (!slot) {
-        slot = emptySlot();
-        this.absent.set(clientId, slot);
-      }
+      slot ??= this.records.addAbsent(clientId);
     }
     const startedHere = slot.loading === undefined;
     if (startedHere && registered) slot.unpaidRead = true;
@@ -315,7 +299,7 @@ export class ClientAuthenticator {
       const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs);
       slot.client = record ? this.prepare(record, clientId) : undefined;
       slot.loadedAtMs = this.options.clock.now();
-      this.file(clientId, slot);
+      this.records.fileByAnswer(clientId, slot);
       return slot.client;
     } catch (error) {
       this.options.logger.warn('lookup => registry unavailable', {
@@ -332,20 +316,6 @@ export class ClientAuthenticator {
       });
     } finally {
       slot.loading = undefined;
-    }
-  }
-
-  /**
-   * Moves a slot just read to the cache its answer belongs in (a client created, or deleted, since the
-   * last read), if it is still the one cached for the id: an admin write meanwhile replaced it.
-   */
-  private file(clientId: string, slot: Slot): void {
-    if (slot.client && this.absent.peek(clientId) === slot) {
-      this.absent.delete(clientId);
-      this.known.set(clientId, slot);
-    } else if (!slot.client && this.known.peek(clientId) === slot) {
-      this.known.delete(clientId);
-      this.absent.set(clientId, slot);
     }
   }
 
@@ -376,16 +346,6 @@ export class ClientAuthenticator {
       backoffCounter: this.backoff.counterOf(clientId),
     };
   }
-}
-
-function emptySlot(): Slot {
-  return {
-    client: undefined,
-    loadedAtMs: -Infinity,
-    readAtMs: -Infinity,
-    loading: undefined,
-    unpaidRead: false,
-  };
 }
 
 /** The recorded form of an id no registered client has (see `ClientAuthenticator.recordableId`). */
