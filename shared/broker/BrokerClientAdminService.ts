@@ -76,11 +76,6 @@ export class BrokerClientAdminService {
     return { client: toClientView(record), primarySecret, secondarySecret };
   }
 
-  /** Every client, without secrets or hashes. */
-  async list(): Promise<BrokerClientView[]> {
-    return (await this.options.registry.list()).map(toClientView);
-  }
-
   /** One page of clients in id order, without secrets or hashes (the admin API's list). */
   async listPage(request: PageRequest): Promise<Page<BrokerClientView>> {
     const page = await this.options.registry.listPage(request);

@@ -215,7 +215,7 @@ describe('Class: BrokerClientAdminService', () => {
     });
   });
 
-  describe('Method: list and get', () => {
+  describe('Method: listPage and get', () => {
     it('never return a secret or a hash', async () => {
       // Prepare
       const t = buildTestBroker();
@@ -223,7 +223,7 @@ describe('Class: BrokerClientAdminService', () => {
       const b = await t.addClient();
 
       // Act
-      const listed = JSON.stringify(await t.module.admin.list());
+      const listed = JSON.stringify(await t.module.admin.listPage({ top: 100 }));
       const one = JSON.stringify(await t.module.admin.get(a.id));
 
       // Assess
