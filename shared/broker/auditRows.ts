@@ -31,7 +31,12 @@ export interface DecisionGroup {
 
 /** Rows the groups make. */
 export function rowsFor(groups: readonly DecisionGroup[]): number {
-  return groups.reduce((sum, group) => sum + Math.ceil(group.times.length / MAX_DECISIONS_PER_ROW), 0);
+  return groups.reduce((sum, group) => sum + rowsOf(group), 0);
+}
+
+/** Rows one group makes. */
+function rowsOf(group: DecisionGroup): number {
+  return Math.ceil(group.times.length / MAX_DECISIONS_PER_ROW);
 }
 
 /**
@@ -52,7 +57,7 @@ export function coarsenDenials(
   const coarse = new Map<string, { first: AuditEntry; day: number; times: number[]; merged: number }>();
   let merged = 0;
   for (const group of groups) {
-    const rows = rowsFor([group]);
+    const rows = rowsOf(group);
     if (group.first.outcome === 'issued' || rows <= budget) {
       if (group.first.outcome === 'denied') budget -= rows;
       kept.push(group);
