@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 
+import { timeSpanMs } from '../../shared/settingSchema';
+
 /** The host.json settings the local host honours. */
 export interface HostSettings {
   readonly routePrefix: string;
@@ -24,13 +26,14 @@ export interface HostSettings {
   };
 }
 
-/** Parses a .NET TimeSpan `[d.]hh:mm:ss[.fff]` into milliseconds. */
+/**
+ * Parses a .NET TimeSpan `[d.]hh:mm:ss[.fff]` into milliseconds, as the app's own settings read one
+ * ({@link timeSpanMs}), so the local host and the app agree on what `functionTimeout` means.
+ */
 export function timeSpanToMs(value: string): number {
-  const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(value.trim());
-  if (!m) throw new Error(`Invalid TimeSpan "${value}" (expected hh:mm:ss)`);
-  const [, d, h, min, s, frac] = m;
-  const ms = Number(`0.${frac ?? '0'}`) * 1000;
-  return (((Number(d ?? 0) * 24 + Number(h)) * 60 + Number(min)) * 60 + Number(s)) * 1000 + ms;
+  const ms = timeSpanMs(value.trim());
+  if (ms === undefined) throw new Error(`Invalid TimeSpan "${value}" (expected hh:mm:ss)`);
+  return ms;
 }
 
 const DEFAULT_FUNCTION_TIMEOUT_MS = 30 * 60 * 1000;
