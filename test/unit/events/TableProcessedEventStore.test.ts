@@ -40,17 +40,21 @@ class FakeTable implements ProcessedEventsTable {
 
 const at = (iso: string) => new Date(iso);
 
+/** A store over `table` at time 0 that never purges in the background. */
+const storeOver = (table: FakeTable) =>
+  new TableProcessedEventStore({
+    table,
+    clock: { now: () => 0 },
+    logger: silentLogger,
+    purgeIntervalMs: 1e15,
+  });
+
 describe('Class: TableProcessedEventStore', () => {
   describe('Method: markProcessed / has', () => {
     it('remembers an event under the day of its own time, with a key-safe row key', async () => {
       // Prepare
       const table = new FakeTable();
-      const store = new TableProcessedEventStore({
-        table,
-        clock: { now: () => 0 },
-        logger: silentLogger,
-        purgeIntervalMs: 1e15,
-      });
+      const store = storeOver(table);
 
       // Act
       await store.markProcessed({
@@ -75,12 +79,7 @@ describe('Class: TableProcessedEventStore', () => {
     it('keeps at most 256 characters of the event type, never half of a surrogate pair', async () => {
       // Prepare: the 256th code unit is the first half of an emoji.
       const table = new FakeTable();
-      const store = new TableProcessedEventStore({
-        table,
-        clock: { now: () => 0 },
-        logger: silentLogger,
-        purgeIntervalMs: 1e15,
-      });
+      const store = storeOver(table);
       const type = `${'T'.repeat(255)}\u{1F511}tail`;
 
       // Act
