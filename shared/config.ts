@@ -370,14 +370,13 @@ function crossSettingIssues(v: Parsed, named: readonly FieldIssue[]): FieldIssue
   // As host.json's 10 minutes leave the test step 8 (ROTATION_TEST_TIMEOUT_SECONDS' own bound): a run also
   // waits up to a minute at ARM's write gate for each of its two writes, and the next delivery resumes a
   // test step the run's budget cut, testing for the whole timeout again.
-  const functionTimeoutMs = v.functionTimeout;
+  const functionTimeoutMs = functionTimeoutLimitMs(v);
+  const allowed = functionTimeoutMs === undefined ? undefined : Math.floor(functionTimeoutMs / 1000);
   if (
-    functionTimeoutMs !== undefined &&
-    Number.isFinite(functionTimeoutMs) &&
+    allowed !== undefined &&
     v.rotationTestTimeoutSeconds !== undefined &&
-    v.rotationTestTimeoutSeconds > Math.floor(functionTimeoutMs / 1000) - TEST_STEP_RESERVE_SECONDS
+    v.rotationTestTimeoutSeconds > allowed - TEST_STEP_RESERVE_SECONDS
   ) {
-    const allowed = Math.floor(functionTimeoutMs / 1000);
     issues.push({
       field: SETTINGS.rotationTestTimeoutSeconds.name,
       message: `must be at most ${allowed - TEST_STEP_RESERVE_SECONDS} while ${SETTINGS.functionTimeout.name} allows an invocation ${allowed} s`,
@@ -404,9 +403,20 @@ function crossSettingIssues(v: Parsed, named: readonly FieldIssue[]): FieldIssue
   return issues;
 }
 
+/**
+ * The limit `AzureFunctionsJobHost__functionTimeout` sets on an invocation; undefined when it sets none
+ * (absent, or -1: a run keeps to host.json's).
+ */
+function functionTimeoutLimitMs(v: Parsed): number | undefined {
+  return v.functionTimeout !== undefined && Number.isFinite(v.functionTimeout)
+    ? v.functionTimeout
+    : undefined;
+}
+
 /** The validated settings as the app's typed, frozen configuration. */
 function toAppConfig(v: Parsed): AppConfig {
   const prefix = v.tablePrefix;
+  const functionTimeoutMs = functionTimeoutLimitMs(v);
   return deepFreeze<AppConfig>({
     storage: v.storageConnection
       ? { kind: 'connectionString', connectionString: v.storageConnection }
@@ -433,9 +443,7 @@ function toAppConfig(v: Parsed): AppConfig {
       minGraceHours: v.rotationMinGraceHours,
       leaseSeconds: v.rotationLeaseSeconds,
       testTimeoutSeconds: v.rotationTestTimeoutSeconds,
-      ...(v.functionTimeout !== undefined && Number.isFinite(v.functionTimeout)
-        ? { functionTimeoutMs: v.functionTimeout }
-        : {}),
+      ...(functionTimeoutMs !== undefined ? { functionTimeoutMs } : {}),
       ...(v.endpointsFile ? { endpointsFile: v.endpointsFile } : {}),
     },
     broker: {
