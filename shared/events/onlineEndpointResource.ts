@@ -18,9 +18,7 @@ export type ArmScope = Pick<ArmCoordinates, 'subscriptionId' | 'resourceGroup'> 
  * give undefined: only the endpoint itself carries keys.
  */
 export function parseOnlineEndpointId(resourceId: string): ArmCoordinates | undefined {
-  const m = ONLINE_ENDPOINT_ID.exec(resourceId.trim());
-  if (!m) return undefined;
-  return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '', workspace: m[3] ?? '', name: m[4] ?? '' };
+  return parseEndpointId(ONLINE_ENDPOINT_ID, resourceId);
 }
 
 /**
@@ -28,7 +26,12 @@ export function parseOnlineEndpointId(resourceId: string): ArmCoordinates | unde
  * serverless registration's `arm` names it.
  */
 export function parseServerlessEndpointId(resourceId: string): ArmCoordinates | undefined {
-  const m = SERVERLESS_ENDPOINT_ID.exec(resourceId.trim());
+  return parseEndpointId(SERVERLESS_ENDPOINT_ID, resourceId);
+}
+
+/** The coordinates of an endpoint id matched by `pattern` (subscription, group, workspace, name). */
+function parseEndpointId(pattern: RegExp, resourceId: string): ArmCoordinates | undefined {
+  const m = pattern.exec(resourceId.trim());
   if (!m) return undefined;
   return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '', workspace: m[3] ?? '', name: m[4] ?? '' };
 }
