@@ -1,5 +1,5 @@
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
-import { actions, fixture, send } from './webhookTestKit';
+import { actions, CREDIT_SCORE_REGISTRATION, fixture, send } from './webhookTestKit';
 
 const KV_VERSION = 'ee059b2bb5bc48398a53b168c6cdcb10';
 const CE = { 'content-type': 'application/cloudevents+json; charset=utf-8' };
@@ -7,6 +7,18 @@ const schemas = [
   ['eventgrid', {}],
   ['cloudevents', CE],
 ] as const;
+
+/** The fixtures' online endpoint, auto-registered from its ResourceWriteSuccess, then gone at ARM. */
+async function registeredFromItsWriteThenGone() {
+  const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+  t.describer.add('ml-ws', 'credit-score', {
+    authMode: 'Key',
+    tags: { 'aml-credential-broker': 'rotate' },
+  });
+  await send(t.module, { body: fixture('events', 'arm-resource-write-success-online-endpoint.json') });
+  t.describer.remove('ml-ws', 'credit-score');
+  return t;
+}
 
 describe('Function: eventGridWebhook', () => {
   describe('Method: recorded Azure samples (test/fixtures/azure/eventgrid)', () => {
@@ -326,13 +338,7 @@ describe('Function: eventGridWebhook', () => {
 
     it('retires the endpoints of a workspace on its ResourceDeleteSuccess', async () => {
       // Prepare: registered from its write; then the whole workspace is deleted
-      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
-      t.describer.add('ml-ws', 'credit-score', {
-        authMode: 'Key',
-        tags: { 'aml-credential-broker': 'rotate' },
-      });
-      await send(t.module, { body: fixture('events', 'arm-resource-write-success-online-endpoint.json') });
-      t.describer.remove('ml-ws', 'credit-score');
+      const t = await registeredFromItsWriteThenGone();
 
       // Act
       const remove = await send(t.module, {
@@ -348,17 +354,7 @@ describe('Function: eventGridWebhook', () => {
       // Prepare: the endpoint was deleted at 01:50 and re-created and registered at 01:52; Event Grid
       // delivers the old delete only now, after its retries
       const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
-      t.rotation.addEndpoint({
-        id: 'ml-ws-credit-score',
-        secretName: 'aml-ml-ws-credit-score-key',
-        arm: {
-          subscriptionId: '00000000-0000-0000-0000-000000000001',
-          resourceGroup: 'ml-rg',
-          workspace: 'ml-ws',
-          name: 'credit-score',
-        },
-        createdAt: '2026-11-23T01:52:00.000Z',
-      });
+      t.rotation.addEndpoint({ ...CREDIT_SCORE_REGISTRATION, createdAt: '2026-11-23T01:52:00.000Z' });
 
       // Act
       const endpoint = await send(t.module, {
@@ -376,13 +372,7 @@ describe('Function: eventGridWebhook', () => {
 
     it('retires the endpoints of a resource group on its ResourceDeleteSuccess', async () => {
       // Prepare: registered from its write; then the resource group holding its workspace is deleted
-      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
-      t.describer.add('ml-ws', 'credit-score', {
-        authMode: 'Key',
-        tags: { 'aml-credential-broker': 'rotate' },
-      });
-      await send(t.module, { body: fixture('events', 'arm-resource-write-success-online-endpoint.json') });
-      t.describer.remove('ml-ws', 'credit-score');
+      const t = await registeredFromItsWriteThenGone();
 
       // Act
       const remove = await send(t.module, {

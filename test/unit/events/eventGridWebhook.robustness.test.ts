@@ -5,7 +5,7 @@ import { silentLogger } from '../../../shared/logging';
 import { EndpointChangedError, RotationInProgressError } from '../../../shared/rotation/errors';
 import { noopTelemetry } from '../../../shared/telemetry';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
-import { actions, fixture, send } from './webhookTestKit';
+import { actions, CREDIT_SCORE_REGISTRATION, fixture, send } from './webhookTestKit';
 
 const nearExpiry = fixture('events', 'keyvault-secret-near-expiry-eventgrid-pascal-numbers.json');
 
@@ -193,17 +193,7 @@ describe('Function: eventGridWebhook', () => {
         });
         // ARM has the endpoint no more once it is deleted
         if (action === 'retired') t.describer.remove('ml-ws', 'credit-score');
-        if (action === 'retired')
-          t.rotation.addEndpoint({
-            id: 'ml-ws-credit-score',
-            secretName: 'aml-ml-ws-credit-score-key',
-            arm: {
-              subscriptionId: '00000000-0000-0000-0000-000000000001',
-              resourceGroup: 'ml-rg',
-              workspace: 'ml-ws',
-              name: 'credit-score',
-            },
-          });
+        if (action === 'retired') t.rotation.addEndpoint(CREDIT_SCORE_REGISTRATION);
         t.rotation.failNext('admin', conflict);
         const delivery = fixture('events', body);
 

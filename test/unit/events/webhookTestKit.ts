@@ -47,3 +47,18 @@ export async function send(
 export function actions(reply: { json: () => Record<string, unknown> }): string[] {
   return (reply.json()['results'] as Array<{ action: string }>).map((r) => r.action);
 }
+
+/**
+ * The online endpoint the ARM fixtures in test/fixtures/events name, registered under the id and secret
+ * auto-registration derives for it.
+ */
+export const CREDIT_SCORE_REGISTRATION = {
+  id: 'ml-ws-credit-score',
+  secretName: 'aml-ml-ws-credit-score-key',
+  arm: {
+    subscriptionId: '00000000-0000-0000-0000-000000000001',
+    resourceGroup: 'ml-rg',
+    workspace: 'ml-ws',
+    name: 'credit-score',
+  },
+};
