@@ -12,6 +12,13 @@ import { FakeRotationPorts } from '../../fakes/events/FakeRotationPorts';
 
 const WS =
   '/subscriptions/sub-1/resourceGroups/ml-rg/providers/Microsoft.MachineLearningServices/workspaces/ml-ws';
+/** The ARM coordinates of endpoint `name` in the workspace {@link WS}. */
+const armIn = (name: string) => ({
+  subscriptionId: 'sub-1',
+  resourceGroup: 'ml-rg',
+  workspace: 'ml-ws',
+  name,
+});
 const armEvent = (type: 'Write' | 'Delete', resource: string): IncomingEvent => ({
   schema: 'eventGrid',
   id: `${type}-${resource}`,
@@ -185,29 +192,23 @@ describe('Class: EndpointAutoRegistrar', () => {
     it('does not retire an endpoint registered or reinstated after the delete (delivered late, it was of the resource before)', async () => {
       // Prepare: the delete happened at 01:55; Event Grid delivers it at 02:00, after its retries
       const { rotation, registrar } = build();
-      const arm = (name: string) => ({
-        subscriptionId: 'sub-1',
-        resourceGroup: 'ml-rg',
-        workspace: 'ml-ws',
-        name,
-      });
       rotation.addEndpoint({
         id: 'registered-after',
         secretName: 's1',
-        arm: arm('e1'),
+        arm: armIn('e1'),
         createdAt: '2026-11-23T01:56:00.000Z',
       });
       rotation.addEndpoint({
         id: 'reinstated-after',
         secretName: 's2',
-        arm: arm('e2'),
+        arm: armIn('e2'),
         createdAt: '2026-01-01T00:00:00.000Z',
         reinstatedAt: '2026-11-23T01:57:00.000Z',
       });
       rotation.addEndpoint({
         id: 'before',
         secretName: 's3',
-        arm: arm('e3'),
+        arm: armIn('e3'),
         createdAt: '2026-11-23T01:54:00.000Z',
       });
       const late = (name: string) => ({
@@ -235,7 +236,7 @@ describe('Class: EndpointAutoRegistrar', () => {
       rotation.addEndpoint({
         id: 'ml-ws-e1',
         secretName: 'aml-ml-ws-e1-key',
-        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+        arm: armIn('e1'),
         createdAt: '2026-11-01T00:00:00.000Z',
       });
       describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
@@ -260,7 +261,7 @@ describe('Class: EndpointAutoRegistrar', () => {
       rotation.addEndpoint({
         id: 'ml-ws-e1',
         secretName: 'aml-ml-ws-e1-key',
-        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+        arm: armIn('e1'),
       });
       describer.failNextCheck(new DependencyFailedError('arm', 'ARM refused (HTTP 403).', 403));
 
@@ -278,7 +279,7 @@ describe('Class: EndpointAutoRegistrar', () => {
       rotation.addEndpoint({
         id: 'ml-ws-e1',
         secretName: 'aml-ml-ws-e1-key',
-        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+        arm: armIn('e1'),
       });
       describer.failNextCheck(new DependencyUnavailableError('arm', 'throttled'));
 
@@ -295,15 +296,9 @@ describe('Class: EndpointAutoRegistrar', () => {
       // Prepare: the workspace was deleted and re-created with e1 (its registration never retired), not e2;
       // a v1 web service is no ARM resource and is retired on the delete alone
       const { rotation, describer, registrar } = build();
-      const arm = (name: string) => ({
-        subscriptionId: 'sub-1',
-        resourceGroup: 'ml-rg',
-        workspace: 'ml-ws',
-        name,
-      });
-      rotation.addEndpoint({ id: 'back', secretName: 's1', arm: arm('e1') });
-      rotation.addEndpoint({ id: 'gone', kind: 'serverlessEndpoint', secretName: 's2', arm: arm('e2') });
-      rotation.addEndpoint({ id: 'v1', kind: 'v1WebService', secretName: 's3', arm: arm('svc') });
+      rotation.addEndpoint({ id: 'back', secretName: 's1', arm: armIn('e1') });
+      rotation.addEndpoint({ id: 'gone', kind: 'serverlessEndpoint', secretName: 's2', arm: armIn('e2') });
+      rotation.addEndpoint({ id: 'v1', kind: 'v1WebService', secretName: 's3', arm: armIn('svc') });
       describer.add('ml-ws', 'e1', { authMode: 'Key', tags: {} });
 
       // Act
@@ -388,7 +383,7 @@ describe('Class: EndpointAutoRegistrar', () => {
         rotation.addEndpoint({
           id: 'ml-ws-e1',
           secretName: 'aml-ml-ws-e1-key',
-          arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+          arm: armIn('e1'),
         });
         await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
         if (description) describer.add('ml-ws', 'e1', { ...description });
@@ -412,7 +407,7 @@ describe('Class: EndpointAutoRegistrar', () => {
           id: 'scorer-other',
           kind,
           secretName: 'scorer-other-key',
-          arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'scorer' },
+          arm: armIn('scorer'),
         });
         describer.add('ml-ws', 'scorer', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
 
@@ -453,7 +448,7 @@ describe('Class: EndpointAutoRegistrar', () => {
     it('reinstates a serverless endpoint registered by hand when it is created again after its delete, and queues a drift job', async () => {
       // Prepare: registered by hand, deleted in Azure (retired here), created again under the same name
       const { rotation, describer, registrar } = build();
-      const arm = { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'llm' };
+      const arm = armIn('llm');
       rotation.addEndpoint({ id: 'llm', kind: 'serverlessEndpoint', secretName: 's1', arm });
       await registrar.handle(armEvent('Delete', `${WS}/serverlessEndpoints/llm`));
       describer.addServerless('ml-ws', 'llm');
@@ -481,28 +476,22 @@ describe('Class: EndpointAutoRegistrar', () => {
       // again with Entra ID auth only; an online endpoint "llm-3" retired, a serverless one of that name created;
       // llm-4 never registered
       const { rotation, describer, registrar } = build();
-      const arm = (name: string) => ({
-        subscriptionId: 'sub-1',
-        resourceGroup: 'ml-rg',
-        workspace: 'ml-ws',
-        name,
-      });
       const retiredAt = '2026-11-01T00:00:00.000Z';
       rotation.addEndpoint({
         id: 'gone',
         kind: 'serverlessEndpoint',
         secretName: 's1',
-        arm: arm('llm-1'),
+        arm: armIn('llm-1'),
         retiredAt,
       });
       rotation.addEndpoint({
         id: 'aad',
         kind: 'serverlessEndpoint',
         secretName: 's2',
-        arm: arm('llm-2'),
+        arm: armIn('llm-2'),
         retiredAt,
       });
-      rotation.addEndpoint({ id: 'online', secretName: 's3', arm: arm('llm-3'), retiredAt });
+      rotation.addEndpoint({ id: 'online', secretName: 's3', arm: armIn('llm-3'), retiredAt });
       describer.addServerless('ml-ws', 'llm-2', 'Aad');
       describer.addServerless('ml-ws', 'llm-3');
       describer.addServerless('ml-ws', 'llm-4');
@@ -531,7 +520,7 @@ describe('Class: EndpointAutoRegistrar', () => {
         id: 'llm',
         kind: 'serverlessEndpoint',
         secretName: 's1',
-        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'llm' },
+        arm: armIn('llm'),
         retiredAt: '2026-11-01T00:00:00.000Z',
       });
       describer.addServerless('ml-ws', 'llm');
@@ -547,24 +536,18 @@ describe('Class: EndpointAutoRegistrar', () => {
     it('keeps a serverless endpoint in service when its delete is older than the registration, or ARM has it again', async () => {
       // Prepare
       const { rotation, describer, registrar } = build();
-      const arm = (name: string) => ({
-        subscriptionId: 'sub-1',
-        resourceGroup: 'ml-rg',
-        workspace: 'ml-ws',
-        name,
-      });
       rotation.addEndpoint({
         id: 'registered-after',
         kind: 'serverlessEndpoint',
         secretName: 's1',
-        arm: arm('llm-1'),
+        arm: armIn('llm-1'),
         createdAt: '2026-11-23T01:56:00.000Z',
       });
       rotation.addEndpoint({
         id: 'recreated',
         kind: 'serverlessEndpoint',
         secretName: 's2',
-        arm: arm('llm-2'),
+        arm: armIn('llm-2'),
       });
       describer.addServerless('ml-ws', 'llm-2');
       const late = (name: string) => ({
@@ -624,14 +607,8 @@ describe('Class: EndpointAutoRegistrar', () => {
     it('still retires the other endpoints of a deleted workspace when one cannot be retired', async () => {
       // Prepare: the first one in id order (the registry's) refuses (declared in ENDPOINTS_FILE, say)
       const { rotation, registrar } = build();
-      const arm = (name: string) => ({
-        subscriptionId: 'sub-1',
-        resourceGroup: 'ml-rg',
-        workspace: 'ml-ws',
-        name,
-      });
-      rotation.addEndpoint({ id: 'file-declared', secretName: 's1', arm: arm('e1') });
-      rotation.addEndpoint({ id: 'from-api', secretName: 's2', arm: arm('e2') });
+      rotation.addEndpoint({ id: 'file-declared', secretName: 's1', arm: armIn('e1') });
+      rotation.addEndpoint({ id: 'from-api', secretName: 's2', arm: armIn('e2') });
       rotation.failNext('admin', new ConflictError('Endpoint file-declared is declared in ENDPOINTS_FILE.'));
 
       // Act
@@ -668,7 +645,7 @@ describe('Class: EndpointAutoRegistrar', () => {
       rotation.addEndpoint({
         id: 'by-hand',
         secretName: 'by-hand-key',
-        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+        arm: armIn('e1'),
       });
       rotation.serverPageLimit = 2;
 
@@ -684,7 +661,7 @@ describe('Class: EndpointAutoRegistrar', () => {
     it('counts an endpoint registered in service as registered, not reinstating a retired registration at the same place', async () => {
       // Prepare: the registration it made was retired; a person then registered the endpoint by hand
       const { rotation, describer, registrar } = build();
-      const arm = { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' };
+      const arm = armIn('e1');
       rotation.addEndpoint({
         id: 'ml-ws-e1',
         secretName: 'aml-ml-ws-e1-key',
@@ -804,7 +781,7 @@ describe('Class: EndpointAutoRegistrar', () => {
         rotation.addEndpoint({
           id: `ep-${String(i).padStart(2, '0')}`,
           secretName: `s${i}`,
-          arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: `e${i}` },
+          arm: armIn(`e${i}`),
         });
       describer.latencyMs = 50;
       const event = armEvent('Delete', WS);
@@ -836,14 +813,8 @@ describe('Class: EndpointAutoRegistrar', () => {
     it('answers in time when ARM holds an existence check (a Retry-After wait), retiring nothing it did not hear about', async () => {
       // Prepare: ARM answers e1 after 3 s (throttled), e2 at once
       const { rotation, describer, registrar } = build(true, { budgetMs: 200 });
-      const arm = (name: string) => ({
-        subscriptionId: 'sub-1',
-        resourceGroup: 'ml-rg',
-        workspace: 'ml-ws',
-        name,
-      });
-      rotation.addEndpoint({ id: 'held', secretName: 's1', arm: arm('e1') });
-      rotation.addEndpoint({ id: 'quick', secretName: 's2', arm: arm('e2') });
+      rotation.addEndpoint({ id: 'held', secretName: 's1', arm: armIn('e1') });
+      rotation.addEndpoint({ id: 'quick', secretName: 's2', arm: armIn('e2') });
       describer.slowMs.set('ml-ws/e1', 3000);
 
       // Act
@@ -866,22 +837,16 @@ describe('Class: EndpointAutoRegistrar', () => {
       // Prepare: the group (and workspace) were re-created and one endpoint registered again before the
       // late delete events arrive
       const { rotation, registrar } = build();
-      const arm = (name: string) => ({
-        subscriptionId: 'sub-1',
-        resourceGroup: 'ml-rg',
-        workspace: 'ml-ws',
-        name,
-      });
       rotation.addEndpoint({
         id: 'old',
         secretName: 's1',
-        arm: arm('e1'),
+        arm: armIn('e1'),
         createdAt: '2026-11-01T00:00:00Z',
       });
       rotation.addEndpoint({
         id: 'new',
         secretName: 's2',
-        arm: arm('e2'),
+        arm: armIn('e2'),
         createdAt: '2026-11-23T01:58:00Z',
       });
       const group = '/subscriptions/sub-1/resourceGroups/ml-rg';
@@ -929,7 +894,7 @@ describe('Class: EndpointAutoRegistrar', () => {
       rotation.addEndpoint({
         id: 'e1',
         secretName: 's',
-        arm: { subscriptionId: 'sub-1', resourceGroup: 'ml-rg', workspace: 'ml-ws', name: 'e1' },
+        arm: armIn('e1'),
       });
 
       // Act
@@ -950,23 +915,17 @@ describe('Class: EndpointAutoRegistrar', () => {
 
 describe('Class: EndpointAutoRegistrar (an endpoint a newer version registered)', () => {
   // During a rolling deployment a newer version registered these with a kind or auth mode added since
-  const arm = (name: string) => ({
-    subscriptionId: 'sub-1',
-    resourceGroup: 'ml-rg',
-    workspace: 'ml-ws',
-    name,
-  });
 
   it('leaves an endpoint of a kind this version does not know in a deleted workspace to a version that knows it, retiring the rest', async () => {
     // Prepare: this version cannot tell which ARM resource an endpoint of that kind is, so cannot ask
     // whether ARM has it again (it would ask for an online endpoint of that name)
     const { rotation, describer, registrar } = build();
-    rotation.addEndpoint({ id: 'known', secretName: 's1', arm: arm('e1') });
+    rotation.addEndpoint({ id: 'known', secretName: 's1', arm: armIn('e1') });
     rotation.addEndpoint({
       id: 'newer',
       kind: 'managedComputeEndpoint' as unknown as 'onlineEndpoint',
       secretName: 's2',
-      arm: arm('e2'),
+      arm: armIn('e2'),
     });
 
     // Act
@@ -989,7 +948,7 @@ describe('Class: EndpointAutoRegistrar (an endpoint a newer version registered)'
         id: 'ml-ws-e1',
         authMode: 'ManagedIdentityToken' as unknown as 'Key',
         secretName: 's1',
-        arm: arm('e1'),
+        arm: armIn('e1'),
         retiredAt: '2026-11-22T00:00:00.000Z',
       });
       describer.add('ml-ws', 'e1', { authMode: armAuthMode, tags: { 'aml-credential-broker': 'rotate' } });
@@ -1013,7 +972,7 @@ describe('Class: EndpointAutoRegistrar (an endpoint a newer version registered)'
       id: 'ml-ws-e1',
       authMode: 'ManagedIdentityToken' as unknown as 'Key',
       secretName: 's1',
-      arm: arm('e1'),
+      arm: armIn('e1'),
     });
     describer.add('ml-ws', 'e1', { authMode: 'Key', tags: { 'aml-credential-broker': 'rotate' } });
 
