@@ -66,11 +66,6 @@ export class EndpointAdminService {
     return endpoint;
   }
 
-  /** Every endpoint. */
-  async list(): Promise<readonly ManagedEndpoint[]> {
-    return this.options.registry.list();
-  }
-
   /** One page of endpoints in id order (the admin API's list). */
   async listPage(request: PageRequest): Promise<Page<ManagedEndpoint>> {
     return this.options.registry.listPage(request);
