@@ -1,3 +1,6 @@
+import type { PipelineRequest } from '@azure/core-rest-pipeline';
+
+import type { Sleep } from '../../../shared/clock';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
 import { DependencyFailedError } from '../../../shared/errors';
@@ -26,6 +29,46 @@ const endpoint = (kind: ManagedEndpoint['kind']): ManagedEndpoint => ({
 
 const restError = (statusCode: number) =>
   Object.assign(new Error(`HTTP ${statusCode}`), { name: 'RestError', statusCode });
+
+/** Response headers as the pipeline reads them (names without case). */
+const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
+
+/**
+ * A serverless key client, polling every second, whose regenerate ARM accepts (202, operation op/1) and
+ * whose operation answers each poll with `status()`; `retryAfter` is both answers' Retry-After.
+ */
+const acceptedOperation = (options: {
+  status: () => string;
+  pollTimeoutMs?: number;
+  sleep?: Sleep;
+  retryAfter?: string;
+  sent?: (request: PipelineRequest) => void;
+}): ArmServerlessKeyClient => {
+  const retryAfter: Record<string, string> =
+    options.retryAfter === undefined ? {} : { 'retry-after': options.retryAfter };
+  return new ArmServerlessKeyClient({
+    armEndpoint: 'https://arm.test',
+    apiVersion: '2025-06-01',
+    pollIntervalMs: 1000,
+    pollTimeoutMs: options.pollTimeoutMs ?? 600_000,
+    sleep: options.sleep ?? (async () => undefined),
+    client: () => ({
+      sendRequest: async (request) => {
+        options.sent?.(request);
+        if (request.url.includes('/regenerateKeys'))
+          return {
+            status: 202,
+            headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1', ...retryAfter }),
+          };
+        return {
+          status: 200,
+          headers: headers(retryAfter),
+          bodyAsText: JSON.stringify({ status: options.status() }),
+        };
+      },
+    }),
+  });
+};
 
 describe('Class: ArmEndpointKeyClient', () => {
   it('maps a 400 to our key value to KeyValueRejectedError, and passes other failures through', async () => {
@@ -134,7 +177,6 @@ describe('Class: ArmServerlessKeyClient', () => {
     const seen: string[] = [];
     const waits: number[] = [];
     let polls = 0;
-    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
     const client = new ArmServerlessKeyClient({
       armEndpoint: 'https://arm.test/',
       apiVersion: '2025-06-01',
@@ -187,30 +229,15 @@ describe('Class: ArmServerlessKeyClient polling bounds', () => {
     // Prepare: an operation that never ends and always asks to be polled again at once
     let polls = 0;
     const waits: number[] = [];
-    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
-    const client = new ArmServerlessKeyClient({
-      armEndpoint: 'https://arm.test',
-      apiVersion: '2025-06-01',
-      pollIntervalMs: 1000,
+    const client = acceptedOperation({
       pollTimeoutMs: 10_000,
       sleep: async (ms) => void waits.push(ms),
-      client: () => ({
-        sendRequest: async (request) => {
-          if (request.url.includes('/regenerateKeys'))
-            return {
-              status: 202,
-              headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1', 'retry-after': '0' }),
-            };
-          polls += 1;
-          // A safety stop so the unbounded loop ends the test instead of hanging it.
-          const status = polls > 10_000 ? 'Succeeded' : 'InProgress';
-          return {
-            status: 200,
-            headers: headers({ 'retry-after': '0' }),
-            bodyAsText: JSON.stringify({ status }),
-          };
-        },
-      }),
+      retryAfter: '0',
+      status: () => {
+        polls += 1;
+        // A safety stop so the unbounded loop ends the test instead of hanging it.
+        return polls > 10_000 ? 'Succeeded' : 'InProgress';
+      },
     });
 
     // Act
@@ -228,25 +255,16 @@ describe('Class: ArmServerlessKeyClient polling bounds', () => {
     const signals: unknown[] = [];
     let polls = 0;
     let waits = 0;
-    const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
-    const client = new ArmServerlessKeyClient({
-      armEndpoint: 'https://arm.test',
-      apiVersion: '2025-06-01',
-      pollIntervalMs: 1000,
-      pollTimeoutMs: 600_000,
+    const client = acceptedOperation({
       sleep: async () => {
         waits += 1;
         if (waits === 3) controller.abort(new DOMException('out of time', 'AbortError'));
       },
-      client: () => ({
-        sendRequest: async (request) => {
-          signals.push(request.abortSignal);
-          if (request.url.includes('/regenerateKeys'))
-            return { status: 202, headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1' }) };
-          polls += 1;
-          return { status: 200, headers: headers({}), bodyAsText: JSON.stringify({ status: 'InProgress' }) };
-        },
-      }),
+      sent: (request) => void signals.push(request.abortSignal),
+      status: () => {
+        polls += 1;
+        return 'InProgress';
+      },
     });
 
     // Act
@@ -267,21 +285,11 @@ describe('Class: ArmServerlessKeyClient polling bounds', () => {
     async (status, ending) => {
       // Prepare: the SDK's poller compares statuses without case and takes Cancelled too
       let polls = 0;
-      const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] });
-      const client = new ArmServerlessKeyClient({
-        armEndpoint: 'https://arm.test',
-        apiVersion: '2025-06-01',
-        pollIntervalMs: 1000,
-        pollTimeoutMs: 600_000,
-        sleep: async () => undefined,
-        client: () => ({
-          sendRequest: async (request) => {
-            if (request.url.includes('/regenerateKeys'))
-              return { status: 202, headers: headers({ 'azure-asyncoperation': 'https://arm.test/op/1' }) };
-            polls += 1;
-            return { status: 200, headers: headers({}), bodyAsText: JSON.stringify({ status }) };
-          },
-        }),
+      const client = acceptedOperation({
+        status: () => {
+          polls += 1;
+          return status;
+        },
       });
 
       // Act
