@@ -2,7 +2,6 @@ import { isRestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
-import { systemClock } from '../../shared/clock';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
 import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegistry';
 import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
@@ -12,11 +11,7 @@ import {
   EndpointExistsError,
   EndpointNotFoundError,
 } from '../../shared/rotation/errors';
-import { FakeClock } from '../fakes/FakeClock';
-import { FaultPlan } from '../fakes/rotation/FaultPlan';
-import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
-import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';
-import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
+import { adminOver, writeRowWithoutClaim } from '../support/endpointTable';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
 import { largestEndpointInput } from '../support/tableLimitInputs';
 import { sleep } from '../support/waitFor';
@@ -68,27 +63,13 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       ],
     });
     registry = new TableEndpointRegistry({ table, rules, now: () => new Date().toISOString() });
-    // Only the registry matters to register, update and retire; the other ports are in-memory.
-    const [faults, fakeClock] = [new FaultPlan(), new FakeClock()];
-    admin = new EndpointAdminService({
-      registry,
-      journal: new InMemoryRotationJournal(fakeClock, faults),
-      secrets: new InMemorySecretStore(fakeClock, faults),
-      jobs: new InMemoryRotationJobQueue(),
-      clock: systemClock,
-      rules,
-    });
+    admin = adminOver(registry, rules);
   }, 60_000);
 
   /** An endpoint row as versions before secret-name claims wrote it. */
-  async function writeRowWithoutClaim(id: string): Promise<ManagedEndpoint> {
+  async function legacyRow(id: string): Promise<ManagedEndpoint> {
     const legacy = endpoint(id);
-    await table.createEntity({
-      partitionKey: 'endpoint',
-      rowKey: id,
-      endpoint: JSON.stringify(legacy),
-      secretName: legacy.secretName,
-    });
+    await writeRowWithoutClaim(table, legacy);
     return legacy;
   }
 
@@ -332,7 +313,7 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
 
     it('gives a row written before claims existed its claim on its first replace', async () => {
       // Prepare: an endpoint row as older versions wrote it, with no claim row
-      const legacy = await writeRowWithoutClaim('legacy-one');
+      const legacy = await legacyRow('legacy-one');
 
       // Act
       await admin.update('legacy-one', { rotationPeriodHours: 48 });
@@ -348,7 +329,7 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     it('finds an endpoint by its secret with point reads, and scans on a miss only while a row from before claims is left', async () => {
       // Prepare: a process starts against a table that still holds a row written before claims
       await registry.create(endpoint('found-by-claim'));
-      await writeRowWithoutClaim('found-by-scan');
+      await legacyRow('found-by-scan');
       const restarted = new TableEndpointRegistry({ table, rules, now: () => new Date().toISOString() });
       scans = 0;
 
@@ -382,7 +363,7 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     it('shares one scan among misses that arrive together on a cold process', async () => {
       // Prepare: a row from before claims, and a scan held until all three claim reads have missed
       await table.createTable();
-      await writeRowWithoutClaim('found-by-shared-scan');
+      await legacyRow('found-by-shared-scan');
       const restarted = new TableEndpointRegistry({ table, rules, now: () => new Date().toISOString() });
       const names = ['found-by-shared-scan-key', 'first-other-apps-secret', 'second-other-apps-secret'];
       [scans, pointMisses, scansWaitForPointMisses] = [0, 0, names.length];
@@ -411,12 +392,7 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
 
       // Act: an instance of a version from before claims (a rolling deployment) registers an endpoint
       const older = endpoint('from-older-version');
-      await own.createEntity({
-        partitionKey: 'endpoint',
-        rowKey: older.id,
-        endpoint: JSON.stringify(older),
-        secretName: older.secretName,
-      });
+      await writeRowWithoutClaim(own, older);
       nowMs += 4 * 60_000;
       const soon = await instance.findBySecretName(older.secretName);
       nowMs += 60_000;

@@ -15,7 +15,7 @@ import { FakeClock } from '../fakes/FakeClock';
 import { FaultPlan } from '../fakes/rotation/FaultPlan';
 import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
 import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';
-import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
+import { adminOver, writeRowWithoutClaim } from '../support/endpointTable';
 
 const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
 const at = (workspace: string, name: string) => ({
@@ -94,25 +94,12 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
       endpointsFile: 'endpoints.json',
       readText: async () => JSON.stringify(fileIds.map((id) => ({ id, arm: at('file-ws', id) }))),
     });
-    admin = new EndpointAdminService({
-      registry,
-      journal: new InMemoryRotationJournal(fakeClock, faults),
-      secrets: new InMemorySecretStore(fakeClock, faults),
-      jobs: new InMemoryRotationJobQueue(),
-      clock: systemClock,
-      rules,
-    });
+    admin = adminOver(registry, rules);
     const arm = (id: string) => at(inWorkspace.has(id) ? 'ml-ws' : 'other-ws', id);
     for (const id of tableIds) {
       const endpoint = validateEndpoint({ id, arm: arm(id) }, rules, now());
       // The registry refuses a file entry's id; a row written before the file declared it is still there.
-      if (fileIds.includes(id))
-        await table.createEntity({
-          partitionKey: 'endpoint',
-          rowKey: id,
-          endpoint: JSON.stringify(endpoint),
-          secretName: endpoint.secretName,
-        });
+      if (fileIds.includes(id)) await writeRowWithoutClaim(table, endpoint);
       else await registry.create(endpoint);
     }
     // Registered by auto-registration (its id derives from the coordinates) and by hand under another id.
@@ -193,12 +180,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
       rules,
       new Date().toISOString(),
     );
-    await table.createEntity({
-      partitionKey: 'endpoint',
-      rowKey: legacy.id,
-      endpoint: JSON.stringify(legacy),
-      secretName: legacy.secretName,
-    });
+    await writeRowWithoutClaim(table, legacy);
     [wire.queries, wire.largestAsked] = [0, 0];
 
     // Act
