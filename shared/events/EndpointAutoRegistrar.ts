@@ -1,8 +1,8 @@
 import { isoNow } from '../clock';
-import { type ArmCoordinates, unknownHere } from '../endpoints/ManagedEndpoint';
+import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
 import { ConflictError } from '../errors';
 import { errorName } from '../networkErrors';
-import { EndpointNotKnownHereError } from '../rotation/errors';
+import { requireKnownHere } from '../rotation/errors';
 import { DeleteRetirement, type DeleteRetirementOptions } from './DeleteRetirement';
 import type { ArmEndpointKind } from './EndpointDescriber';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
@@ -76,9 +76,7 @@ export class EndpointAutoRegistrar {
     // Whether a retired endpoint is taken back depends on its auth mode: one a newer version registered with
     // an auth mode this version does not know is left to a version that knows it (temporary: Event Grid
     // delivers the event again), neither reinstated nor acknowledged as notKeyAuth here.
-    const unknown = existing && unknownHere(existing);
-    if (existing && unknown)
-      throw new EndpointNotKnownHereError(existing.id, unknown, String(existing[unknown]));
+    if (existing) requireKnownHere(existing);
     if (description.authMode !== 'Key') return eventOutcome(event, 'notKeyAuth');
     // The endpoint's own tags at ARM only: a ModelDeployed event's ServiceTags are a v1 service's (which
     // may share the name) or whatever a caller with the function key sent, and must not opt anyone in.

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import { type KeySlot, unknownHere } from '../endpoints/ManagedEndpoint';
+import type { KeySlot } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { EndpointKeyClient } from './EndpointKeyClient';
-import { EndpointNotFoundError, EndpointNotKnownHereError } from './errors';
+import { EndpointNotFoundError, requireKnownHere } from './errors';
 import { HeldLease } from './HeldLease';
 import { DRIFT_LEASE_OWNER_PREFIX, type RotationJournal } from './RotationJournal';
 import { driftDetail, slotHolding } from './RotationPlanner';
@@ -58,8 +58,7 @@ export class DriftDetector {
     // No verdict rather than a wrong one (the router has no key client for the kind: a 422 that the event
     // reaction took as a definite no; an unknown auth mode read as "no keys"): the caller tries again, perhaps
     // on an instance of the version that registered it (the webhook answers 503 and Event Grid redelivers).
-    const unknown = unknownHere(endpoint);
-    if (unknown) throw new EndpointNotKnownHereError(endpointId, unknown, String(endpoint[unknown]));
+    requireKnownHere(endpoint);
     const checkedAt = isoNow(clock);
     const report = (r: Omit<DriftReport, 'endpointId' | 'checkedAt'>): DriftReport => ({
       endpointId,

@@ -21,6 +21,7 @@ import {
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointNotKnownHereError,
+  requireKnownHere,
   RotationInProgressError,
 } from './errors';
 import { HeldLease } from './HeldLease';
@@ -147,8 +148,7 @@ export class EndpointAdminService {
    */
   async rotateNow(id: string): Promise<RotationJob> {
     const endpoint = await this.require(id);
-    const unknown = unknownHere(endpoint);
-    if (unknown) throw new EndpointNotKnownHereError(id, unknown, String(endpoint[unknown]));
+    requireKnownHere(endpoint);
     if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(id, endpoint.authMode);
     if (endpoint.retiredAt || !endpoint.enabled)
       throw new ValidationError([

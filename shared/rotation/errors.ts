@@ -3,6 +3,7 @@
  * secret names only — never a key value — because they end up in journal rows and problem bodies.
  */
 
+import { type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import {
   AppError,
   ConflictError,
@@ -102,6 +103,12 @@ export class EndpointNotKnownHereError extends ConflictError {
         `(a newer version registered it); during a deployment, try again once it is complete.`,
     );
   }
+}
+
+/** Throws {@link EndpointNotKnownHereError} when a newer version registered the endpoint with a kind or auth mode this one does not know. */
+export function requireKnownHere(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'authMode'>): void {
+  const unknown = unknownHere(endpoint);
+  if (unknown) throw new EndpointNotKnownHereError(endpoint.id, unknown, String(endpoint[unknown]));
 }
 
 /** Keys can only be rotated for endpoints whose auth mode is `Key`. */
