@@ -68,8 +68,11 @@ export interface KeyRotatorOptions {
   repeat: Repeat;
   logger: Logger;
   leaseSeconds: number;
-  /** How long one run may take ({@link RunBudget}). @default host.json functionTimeout less a minute */
-  runBudgetMs?: number;
+  /**
+   * The host's function timeout; a run may take it less {@link STOP_MARGIN_MS} ({@link RunBudget}).
+   * @default {@link FUNCTION_TIMEOUT_MS} (host.json's)
+   */
+  functionTimeoutMs?: number;
   /** @default crypto.randomUUID */
   newId?: () => string;
 }
@@ -99,7 +102,7 @@ export class KeyRotator {
   async run(job: RotationJob): Promise<RotationOutcome> {
     const budget = new RunBudget(
       this.options.repeat,
-      this.options.runBudgetMs ?? FUNCTION_TIMEOUT_MS - STOP_MARGIN_MS,
+      (this.options.functionTimeoutMs ?? FUNCTION_TIMEOUT_MS) - STOP_MARGIN_MS,
     );
     try {
       return await this.runWithin(job, budget);

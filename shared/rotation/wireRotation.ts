@@ -15,7 +15,6 @@ import type { RotationJournal } from './RotationJournal';
 import { RotationRecorder } from './RotationRecorder';
 import { RotationScheduler } from './RotationScheduler';
 import { RotationSteps } from './RotationSteps';
-import { STOP_MARGIN_MS } from './RunBudget';
 import type { ScoringProbe } from './ScoringProbe';
 import type { SecretStore } from './SecretStore';
 
@@ -98,9 +97,7 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
     repeat: ports.repeat ?? realRepeat,
     logger: logger('KeyRotator'),
     leaseSeconds: settings.leaseSeconds,
-    ...(settings.functionTimeoutMs !== undefined
-      ? { runBudgetMs: settings.functionTimeoutMs - STOP_MARGIN_MS }
-      : {}),
+    ...(settings.functionTimeoutMs !== undefined ? { functionTimeoutMs: settings.functionTimeoutMs } : {}),
     ...(ports.newId ? { newId: ports.newId } : {}),
   });
   return {
