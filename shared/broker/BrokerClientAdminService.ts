@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
-import { NotFoundError } from '../errors';
-import type { Page, PageRequest } from '../listPages';
+import { ConflictError, NotFoundError } from '../errors';
+import { eachListed, type Page, type PageRequest } from '../listPages';
 import type { Logger } from '../logging';
 import { retryWhileStale } from '../optimisticChange';
 import {
@@ -71,9 +71,28 @@ export class BrokerClientAdminService {
       createdAt: now,
       updatedAt: now,
     };
+    if (fields.id !== undefined) await this.refuseCaseVariant(fields.id);
     await this.options.registry.create(record);
     this.changed(record.id, 'create');
     return { client: toClientView(record), primarySecret, secondarySecret };
+  }
+
+  /**
+   * Refuses an id that differs from a registered one only in case. Ids are compared exactly (they are
+   * Table row keys), but client ids are usually GUIDs, which people and managed identity treat as the
+   * same whatever their case: two such clients would be one client to their owners, with two audits,
+   * limits and secrets. An admin create is rare, so one walk of the clients is its price; two case
+   * variants created at the same instant on two instances can still both land.
+   */
+  private async refuseCaseVariant(id: string): Promise<void> {
+    const folded = id.toLowerCase();
+    for await (const client of eachListed((request) => this.options.registry.listPage(request))) {
+      if (client.id !== id && client.id.toLowerCase() === folded) {
+        throw new ConflictError(
+          `Broker client ${client.id} already exists; ids that differ only in case are one id.`,
+        );
+      }
+    }
   }
 
   /** One page of clients in id order, without secrets or hashes (the admin API's list). */

@@ -213,6 +213,22 @@ describe('Class: BrokerClientAdminService', () => {
       // Assess
       await expect(again).rejects.toThrow(ConflictError);
     });
+
+    it('refuses an id that differs from a taken one only in case, naming the taken id', async () => {
+      // Prepare: a GUID registered in lower case, as a client of managed identity would copy it
+      const t = buildTestBroker();
+      await t.addClient({ id: '6f1c0e2a-aaaa-bbbb-cccc-0123456789ab' });
+
+      // Act
+      const error = (await t
+        .addClient({ id: '6F1C0E2A-AAAA-BBBB-CCCC-0123456789AB' })
+        .catch((e: unknown) => e)) as ConflictError;
+
+      // Assess
+      expect(error).toBeInstanceOf(ConflictError);
+      expect(error.message).toContain('6f1c0e2a-aaaa-bbbb-cccc-0123456789ab');
+      expect(t.registry.records.size).toBe(1);
+    });
   });
 
   describe('Method: listPage and get', () => {
