@@ -1,14 +1,15 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
+import { adminRouteUrl } from '../shared/adminLinks';
 import type { BrokerModule } from '../shared/broker/module';
 import { readJsonObject, withHttpErrors } from '../shared/http';
 import { pageBody, readPageRequest } from '../shared/listPages';
-import { getServices } from '../shared/services';
+import { adminRoutes } from '../shared/services';
 
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
-export type ManageClientsResolver = () => Pick<BrokerModule, 'admin'>;
+export type ManageClientsResolver = () => Pick<BrokerModule, 'admin'> & { publicBaseUrl?: string };
 
-const defaultResolver: ManageClientsResolver = () => getServices().broker;
+const defaultResolver: ManageClientsResolver = () => adminRoutes('broker');
 
 /**
  * `GET /api/manage/clients` lists broker clients a page at a time (`$top`, `$skipToken`; `value` and
@@ -18,13 +19,13 @@ const defaultResolver: ManageClientsResolver = () => getServices().broker;
 export function manageClientsHandler(resolve: ManageClientsResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
-      const { admin } = resolve();
+      const { admin, publicBaseUrl } = resolve();
       if (request.method === 'GET') {
         const page = readPageRequest(request, 'clients');
         return {
           status: 200,
           headers: { 'cache-control': 'no-store' },
-          jsonBody: pageBody(request, 'clients', page, await admin.listPage(page)),
+          jsonBody: pageBody(request, 'clients', page, await admin.listPage(page), publicBaseUrl),
         };
       }
       const created = await admin.create(await readJsonObject(request));
@@ -32,7 +33,7 @@ export function manageClientsHandler(resolve: ManageClientsResolver = defaultRes
         status: 201,
         headers: {
           'cache-control': 'no-store',
-          location: `/api/manage/clients/${encodeURIComponent(created.client.id)}`,
+          location: adminRouteUrl(`manage/clients/${encodeURIComponent(created.client.id)}`, publicBaseUrl),
         },
         jsonBody: created,
       };

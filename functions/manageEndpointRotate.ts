@@ -1,25 +1,27 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
+import { adminRouteUrl } from '../shared/adminLinks';
 import { withHttpErrors } from '../shared/http';
 import type { RotationModule } from '../shared/rotation/module';
-import { getServices } from '../shared/services';
+import { adminRoutes } from '../shared/services';
 
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
-export type ManageEndpointRotateResolver = () => Pick<RotationModule, 'admin'>;
+export type ManageEndpointRotateResolver = () => Pick<RotationModule, 'admin'> & { publicBaseUrl?: string };
 
-const defaultResolver: ManageEndpointRotateResolver = () => getServices().rotation;
+const defaultResolver: ManageEndpointRotateResolver = () => adminRoutes('rotation');
 
 /** `POST /api/manage/endpoints/{id}/rotate`: enqueues a rotation now (202; 409 while one runs). Admin key. */
 export function manageEndpointRotateHandler(resolve: ManageEndpointRotateResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
-      const job = await resolve().admin.rotateNow(request.params.id ?? '');
+      const { admin, publicBaseUrl } = resolve();
+      const job = await admin.rotateNow(request.params.id ?? '');
       return {
         status: 202,
-        // The endpoint's status, where the job's outcome shows (an absolute path, as for a create).
+        // The endpoint's status, where the job's outcome shows (built as for a create).
         headers: {
           'cache-control': 'no-store',
-          location: `/api/manage/endpoints/${encodeURIComponent(job.endpointId)}`,
+          location: adminRouteUrl(`manage/endpoints/${encodeURIComponent(job.endpointId)}`, publicBaseUrl),
         },
         jsonBody: { accepted: true, job },
       };

@@ -1,14 +1,15 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
+import { adminRouteUrl } from '../shared/adminLinks';
 import { readJsonObject, withHttpErrors } from '../shared/http';
 import { pageBody, readPageRequest } from '../shared/listPages';
 import type { RotationModule } from '../shared/rotation/module';
-import { getServices } from '../shared/services';
+import { adminRoutes } from '../shared/services';
 
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
-export type ManageEndpointsResolver = () => Pick<RotationModule, 'admin'>;
+export type ManageEndpointsResolver = () => Pick<RotationModule, 'admin'> & { publicBaseUrl?: string };
 
-const defaultResolver: ManageEndpointsResolver = () => getServices().rotation;
+const defaultResolver: ManageEndpointsResolver = () => adminRoutes('rotation');
 
 /**
  * `GET /api/manage/endpoints` lists endpoints a page at a time (`$top`, `$skipToken`; `value` and
@@ -17,22 +18,22 @@ const defaultResolver: ManageEndpointsResolver = () => getServices().rotation;
 export function manageEndpointsHandler(resolve: ManageEndpointsResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
-      const { admin } = resolve();
+      const { admin, publicBaseUrl } = resolve();
       if (request.method === 'GET') {
         const page = readPageRequest(request, 'endpoints');
         return {
           status: 200,
           headers: { 'cache-control': 'no-store' },
-          jsonBody: pageBody(request, 'endpoints', page, await admin.listPage(page)),
+          jsonBody: pageBody(request, 'endpoints', page, await admin.listPage(page), publicBaseUrl),
         };
       }
       const endpoint = await admin.register(await readJsonObject(request));
       return {
         status: 201,
-        // Absolute path: a relative one resolves against the request's own path (manage/manage/...).
+        // A path from the root (or the public base URL): a relative one resolves against the request's own path (manage/manage/...).
         headers: {
           'cache-control': 'no-store',
-          location: `/api/manage/endpoints/${encodeURIComponent(endpoint.id)}`,
+          location: adminRouteUrl(`manage/endpoints/${encodeURIComponent(endpoint.id)}`, publicBaseUrl),
         },
         jsonBody: endpoint,
       };

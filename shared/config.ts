@@ -252,6 +252,10 @@ export const SETTINGS = {
     'Which endpoints are auto-registered: comma-separated entries, each tag, tag=value or name:PATTERN (endpoint name, * wildcard); any match registers (docs/events.md).',
     { default: 'aml-credential-broker=rotate' },
   ),
+  adminPublicBaseUrl: urlSetting(
+    'ADMIN_PUBLIC_BASE_URL',
+    "The URL callers use for this app's /api routes when a gateway (API Management, Front Door) fronts it, such as https://apim.contoso.com/aml-broker; the admin API's nextLink and Location answers are built on it. Empty: on the URL each request reached the app at.",
+  ),
   appInsightsConnectionString: stringSetting(
     'APPLICATIONINSIGHTS_CONNECTION_STRING',
     'Application Insights connection string; telemetry is off when empty.',
@@ -305,6 +309,7 @@ export interface AppConfig {
     readonly autoRegisterEnabled: boolean;
     readonly autoRegisterTag: string;
   };
+  readonly admin: { readonly publicBaseUrl?: string };
   readonly telemetry: { readonly connectionString?: string };
 }
 
@@ -461,6 +466,7 @@ function toAppConfig(v: Parsed): AppConfig {
       autoRegisterEnabled: v.autoRegisterEnabled,
       autoRegisterTag: v.autoRegisterTag,
     },
+    admin: v.adminPublicBaseUrl ? { publicBaseUrl: v.adminPublicBaseUrl } : {},
     telemetry: v.appInsightsConnectionString ? { connectionString: v.appInsightsConnectionString } : {},
   });
 }

@@ -1,5 +1,6 @@
 import type { HttpRequest } from '@azure/functions';
 
+import { adminRouteUrl } from './adminLinks';
 import { type FieldIssue, ValidationError } from './errors';
 
 /**
@@ -88,23 +89,24 @@ export function readPageRequest(request: HttpRequest, list: ListName): PageReque
 
 /**
  * The response body of a page: `value`, and the absolute `nextLink` to the next page unless this is
- * the last. The link is built from the request's own origin and path and carries only `$top` and
- * `$skipToken`: not a `code` query parameter, so the admin key never lands in a response body (send it
- * in the `x-functions-key` header).
+ * the last. The link names the list's route at the request's own origin, or under `publicBaseUrl`
+ * ({@link adminRouteUrl}), and carries only `$top` and `$skipToken`: not a `code` query parameter, so
+ * the admin key never lands in a response body (send it in the `x-functions-key` header).
  */
 export function pageBody<T>(
   request: HttpRequest,
   list: ListName,
   { top }: PageRequest,
   page: Page<T>,
+  publicBaseUrl?: string,
 ): { value: readonly T[]; nextLink?: string } {
   if (page.after === undefined) return { value: page.items };
-  const url = new URL(request.url);
+  const route = adminRouteUrl(`manage/${list}`, publicBaseUrl, new URL(request.url).origin);
   const token = Buffer.from(JSON.stringify({ v: TOKEN_VERSION, list, after: page.after })).toString(
     'base64url',
   );
   // `$` spelled out, as Azure's nextLinks do; base64url needs no escaping.
-  return { value: page.items, nextLink: `${url.origin}${url.pathname}?${TOP}=${top}&${SKIP_TOKEN}=${token}` };
+  return { value: page.items, nextLink: `${route}?${TOP}=${top}&${SKIP_TOKEN}=${token}` };
 }
 
 function readTop(request: HttpRequest, issues: FieldIssue[]): number {

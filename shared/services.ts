@@ -140,6 +140,17 @@ export function getServices(): Services {
   return current;
 }
 
+/**
+ * What an admin function resolves: a module's admin service, and the public base URL the links it answers
+ * are built on (`ADMIN_PUBLIC_BASE_URL`).
+ */
+export function adminRoutes<M extends 'rotation' | 'broker'>(
+  module: M,
+): { admin: Services[M]['admin']; publicBaseUrl?: string } {
+  const services = getServices();
+  return { admin: services[module].admin, ...services.config.admin };
+}
+
 /** Closes the process-wide services if this process built them ({@link Services.close}). */
 export async function closeServices(): Promise<void> {
   await current?.close();

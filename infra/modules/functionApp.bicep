@@ -41,6 +41,8 @@ param brokerDefaultRateLimitPerMinute string = '600'
 param brokerClientColdReadsPerSecond string = '20'
 param autoRegisterEnabled bool = false
 param autoRegisterTag string = 'aml-credential-broker=rotate'
+@description('URL callers use for the app\'s /api routes when API Management or Front Door fronts it; empty: the app\'s own host.')
+param adminPublicBaseUrl string = ''
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 param tags object = {}
@@ -147,6 +149,7 @@ var baseSettings = {
   EVENTS_RETRY_QUEUE: eventsRetryQueue
   AUTO_REGISTER_ENABLED: autoRegisterEnabled ? 'true' : 'false'
   AUTO_REGISTER_TAG: autoRegisterTag
+  ADMIN_PUBLIC_BASE_URL: adminPublicBaseUrl
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   AZURE_CLIENT_ID: userAssignedIdentityClientId
 }

@@ -102,6 +102,19 @@ describe('Function: loadConfig', () => {
     ]);
   });
 
+  it('takes ADMIN_PUBLIC_BASE_URL with a path and without its trailing slash, and refuses one with a query', () => {
+    // Act
+    const config = loadConfig({ ...validEnv, ADMIN_PUBLIC_BASE_URL: 'https://APIM.contoso.com/aml-broker/' });
+    const error = configErrorOf({ ...validEnv, ADMIN_PUBLIC_BASE_URL: 'https://apim.contoso.com/x?code=k' });
+
+    // Assess
+    expect(config.admin.publicBaseUrl).toBe('https://apim.contoso.com/aml-broker');
+    expect(loadConfig(validEnv).admin).toEqual({});
+    expect(error.issues).toEqual([
+      { field: 'ADMIN_PUBLIC_BASE_URL', message: 'must have no query string or fragment' },
+    ]);
+  });
+
   it("refuses a KEY_VAULT_URL with a path, such as a secret's URI, under which every vault call answers 404", () => {
     // Act
     const error = configErrorOf({

@@ -121,6 +121,24 @@ describe('Module: listPages', () => {
       expect(readPageRequest(get(next.search), 'endpoints')).toEqual({ top: 2, after: 'ep-2' });
     });
   });
+  describe('Function: pageBody behind a gateway', () => {
+    it('links the next page under the public base URL, not the Functions host the request reached', () => {
+      // Act
+      const body = pageBody(
+        get('?$top=2'),
+        'clients',
+        { top: 2 },
+        { items: [1, 2], after: 'c-2' },
+        'https://apim.contoso.com/aml-broker',
+      );
+
+      // Assess
+      const next = new URL(body.nextLink!);
+      expect(`${next.origin}${next.pathname}`).toBe('https://apim.contoso.com/aml-broker/manage/clients');
+      expect(readPageRequest(get(next.search), 'clients')).toEqual({ top: 2, after: 'c-2' });
+    });
+  });
+
   describe('Function: eachListed', () => {
     const records = Array.from({ length: 12 }, (_, i) => ({ id: `r-${String(i).padStart(2, '0')}` }));
 

@@ -171,4 +171,37 @@ describe('Admin functions: manage/clients', () => {
     expect(tampered.status).toBe(400);
     expect(body(tampered)).toMatchObject({ code: 'ValidationFailed', errors: [{ field: '$skipToken' }] });
   });
+
+  it('builds Location and nextLink on ADMIN_PUBLIC_BASE_URL when a gateway fronts the app', async () => {
+    // Prepare
+    const t = buildTestBroker();
+    await t.addClient({ id: 'first-app' });
+    const base = 'https://apim.contoso.com/aml-broker';
+    const clients = manageClientsHandler(() => ({ admin: t.module.admin, publicBaseUrl: base }));
+
+    // Act
+    const created = await clients(
+      new HttpRequest({
+        method: 'POST',
+        url: 'https://func-internal.azurewebsites.net/api/manage/clients',
+        body: {
+          string: JSON.stringify({ id: 'second-app', displayName: 'x', allowedScopes: ['demo-token'] }),
+        },
+      }),
+      context,
+    );
+    const listed = await clients(
+      new HttpRequest({
+        method: 'GET',
+        url: 'https://func-internal.azurewebsites.net/api/manage/clients?$top=1',
+      }),
+      context,
+    );
+
+    // Assess
+    expect((created.headers as Record<string, string>)['location']).toBe(`${base}/manage/clients/second-app`);
+    expect(String(body(listed)['nextLink'])).toMatch(
+      /^https:\/\/apim\.contoso\.com\/aml-broker\/manage\/clients\?\$top=1&\$skipToken=/,
+    );
+  });
 });
