@@ -5,7 +5,12 @@ import { errorName } from '../networkErrors';
 import type { Telemetry } from '../telemetry';
 import { type AuditLog, auditText, type BrokerProtocol } from './AuditLog';
 import type { ClientAuthenticator } from './ClientAuthenticator';
-import { ClientRateLimitedError, ScopeNotAllowedError, UpstreamUnavailableError } from './errors';
+import {
+  ClientRateLimitedError,
+  MalformedScopeError,
+  ScopeNotAllowedError,
+  UpstreamUnavailableError,
+} from './errors';
 import { LruMap } from './LruMap';
 import type { RateLimiter } from './RateLimiter';
 import { type ParsedScope, parseScope } from './scope';
@@ -77,7 +82,8 @@ export class TokenBroker {
   /**
    * Vends a token.
    * @throws InvalidClientError, ClientBackoffError, ClientNotAuthorizedError, ClientRateLimitedError,
-   *   ScopeNotAllowedError, UpstreamUnavailableError, DependencyUnavailableError
+   *   ScopeNotAllowedError (MalformedScopeError for a scope that does not parse), UpstreamUnavailableError,
+   *   DependencyUnavailableError
    */
   async vend(request: VendRequest): Promise<VendResult> {
     let scope = request.scope ?? '';
@@ -130,8 +136,8 @@ export class TokenBroker {
       this.parsed.set(scope, parsed);
     }
     if (parsed === null) {
-      if (/\s/.test(scope)) throw new ScopeNotAllowedError('Request exactly one scope per token.');
-      throw new ScopeNotAllowedError('The scope is not a valid endpoint id or https resource URI.');
+      if (/\s/.test(scope)) throw new MalformedScopeError('Request exactly one scope per token.');
+      throw new MalformedScopeError('The scope is not a valid endpoint id or https resource URI.');
     }
     return parsed;
   }

@@ -78,6 +78,15 @@ export class ScopeNotAllowedError extends AppError {
 }
 
 /**
+ * The scope is not one scope of the broker's syntax (an endpoint id or an `https` resource URI, see
+ * `scope.ts`): a mistake in the request rather than a refusal, which the managed identity protocol
+ * answers with 400 where a well-formed scope the client may not have gets 403. A `ScopeNotAllowedError`
+ * with its code, so OAuth (`invalid_scope`), the AML token route, the audit trail and telemetry treat it
+ * as before.
+ */
+export class MalformedScopeError extends ScopeNotAllowedError {}
+
+/**
  * A token request for a v1 web service breaks a v1 auth rule (token auth only on AKS, off by default,
  * never together with key auth). A `ScopeNotAllowedError`, so every protocol answers its 4xx
  * (`invalid_scope` in OAuth); the message names the rule and its code.

@@ -5,7 +5,7 @@ import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { namedClientId, parseIdentityHeader } from './clientCredentials';
-import { InvalidClientError } from './errors';
+import { InvalidClientError, MalformedScopeError } from './errors';
 import { clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
 
@@ -50,9 +50,10 @@ function presentedClientId(request: HttpRequest): string {
  * - `resource` is a resource URI (`https://ml.azure.com`) or an endpoint id (`getToken('<id>/.default')`
  *   sends `resource=<id>`); it is echoed exactly as sent, because MSAL caches under the echoed value.
  * - Success: `{ access_token, expires_on: "<epoch seconds>", resource, token_type: 'Bearer', client_id }`.
- * - Errors: App Service's shape `{ statusCode, message, correlationId }`: 400 bad request, 401 bad
- *   credentials, 403 client or scope refused, 429 backoff or rate limit, 503 no upstream token, the
- *   last two with `Retry-After`. MSAL fails fast on 400/401/403 and retries 429/503.
+ * - Errors: App Service's shape `{ statusCode, message, correlationId }`: 400 bad request (a missing,
+ *   malformed or multiple `resource` included), 401 bad credentials, 403 client or well-formed scope
+ *   refused, 429 backoff or rate limit, 503 no upstream token, the last two with `Retry-After`. MSAL
+ *   fails fast on 400/401/403 and retries 429/503.
  */
 export class MsiTokenProtocol {
   constructor(private readonly options: MsiTokenProtocolOptions) {}
@@ -106,7 +107,14 @@ export class MsiTokenProtocol {
 
   private errorResponse(error: unknown, correlationId: string): HttpResponseInit {
     // The errors of this protocol (see the class comment) have no 413: a request too large is a bad one.
-    let status = error instanceof AppError ? (error.status === 413 ? 400 : error.status) : 500;
+    // Nor is a resource that does not parse a refusal (403): like a missing one it is the caller's mistake.
+    // The broker finds it (after authentication, on its cached parse) so the vend itself does no more work.
+    let status =
+      error instanceof AppError
+        ? error.status === 413 || error instanceof MalformedScopeError
+          ? 400
+          : error.status
+        : 500;
     if (status >= 500 && status !== 503) {
       status = 500;
       this.options.logger.error('token => unexpected error', {

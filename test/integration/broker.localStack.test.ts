@@ -161,6 +161,33 @@ describe('Token broker on the local stack', () => {
     expect(scored.status).toBe(200);
   });
 
+  it('answers a malformed resource with 400 and a well-formed refused one with 403, over HTTP and to the SDK', async () => {
+    // Prepare
+    const ask = (resource: string) =>
+      fetch(
+        `${served.url}/api/msi/token?api-version=2019-08-01&resource=${encodeURIComponent(resource)}&client_id=${client.id}`,
+        { headers: { 'x-identity-header': client.primary } },
+      );
+    const env = { IDENTITY_ENDPOINT: `${served.url}/api/msi/token`, IDENTITY_HEADER: client.secondary };
+
+    // Act
+    const malformed = await ask('http://ml.azure.com');
+    const refused = await ask('https://ml.azure.net');
+    const viaSdk = await runMsiClient(env, 'http://ml.azure.com/.default', client.id);
+
+    // Assess: the App Service error shape for both, the status telling the mistake from the refusal
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toEqual({
+      statusCode: 400,
+      message: 'The scope is not a valid endpoint id or https resource URI.',
+      correlationId: expect.any(String) as unknown,
+    });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ statusCode: 403 });
+    expect(viaSdk.ok).toBe(false);
+    expect(viaSdk.message).toContain('not a valid endpoint id or https resource URI');
+  });
+
   it('serves cached tokens through an ARM outage until the minimum lifetime, then 503, then recovers', async () => {
     // Prepare
     const first = jsonOf(await amlRequest('int-token'));

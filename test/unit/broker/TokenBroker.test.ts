@@ -4,6 +4,7 @@ import {
   ClientNotAuthorizedError,
   ClientRateLimitedError,
   InvalidClientError,
+  MalformedScopeError,
   ScopeNotAllowedError,
   UpstreamUnavailableError,
 } from '../../../shared/broker/errors';
@@ -103,6 +104,31 @@ describe('Class: TokenBroker', () => {
       await expect(vend('Not A Scope!')).rejects.toThrow(ScopeNotAllowedError);
       await expect(vend('demo-token demo-aad')).rejects.toThrow('exactly one scope');
       expect(t.aml.calls + t.mi.calls).toBe(0);
+    });
+
+    it('tells a scope that does not parse apart from a well-formed one it refuses, under the same code', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient({ allowedScopes: ['demo-token'] });
+      const refusal = (scope: string) =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+
+      // Act
+      const malformed = await Promise.all(['Not A Scope!', 'http://ml.azure.com', 'a b'].map(refusal));
+      const wellFormed = await Promise.all(['demo-aad', 'https://management.azure.com'].map(refusal));
+
+      // Assess
+      for (const error of malformed) expect(error).toBeInstanceOf(MalformedScopeError);
+      for (const error of wellFormed) {
+        expect(error).toBeInstanceOf(ScopeNotAllowedError);
+        expect(error).not.toBeInstanceOf(MalformedScopeError);
+      }
+      expect([...malformed, ...wellFormed].map((e) => (e as ScopeNotAllowedError).code)).toEqual(
+        Array(5).fill('ScopeNotAllowed'),
+      );
     });
 
     it('refuses unknown, disabled and retired endpoints even when allowed', async () => {

@@ -148,6 +148,66 @@ describe('Class: MsiTokenProtocol', () => {
       expect(t.audit.text()).not.toContain(c.primary);
     });
 
+    it.each([
+      ['an http resource URI', 'http://ml.azure.com'],
+      ['a resource URI with a query', 'https://ml.azure.com?x=1'],
+      ['a non-URI that is no endpoint id', 'Demo_Token'],
+      ['two resources', 'demo-token https://ml.azure.com'],
+      ['a resource over 512 characters', `https://ml.azure.com/${'a'.repeat(600)}`],
+    ])('answers %s with 400 in the App Service error shape, not 403', async (_name, resource) => {
+      // Act
+      const r = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=${encodeURIComponent(resource)}&client_id=${c.id}`, {
+          'x-identity-header': c.primary,
+        }),
+        'corr-4',
+      );
+
+      // Assess
+      expect(r.status).toBe(400);
+      expect(Object.keys(jsonOf(r)).sort()).toEqual(['correlationId', 'message', 'statusCode']);
+      expect(jsonOf(r)).toMatchObject({ statusCode: 400, correlationId: 'corr-4' });
+    });
+
+    it('audits a malformed resource as the broker refused it, and still authenticates first', async () => {
+      // Act
+      const malformed = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=Demo_Token&client_id=${c.id}`, {
+          'x-identity-header': c.primary,
+        }),
+        'c',
+      );
+      const wrongSecret = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=Demo_Token&client_id=${c.id}`, { 'x-identity-header': 'nope' }),
+        'c',
+      );
+
+      // Assess: the audit reason stays the broker's code for every scope refusal
+      expect([malformed.status, wrongSecret.status]).toEqual([400, 401]);
+      expect(t.audit.entries.map((e) => e.reason)).toEqual(['ScopeNotAllowed', 'InvalidClient']);
+    });
+
+    it.each([
+      ['a resource URI not on its allow-list', 'https://ml.azure.net'],
+      ['an endpoint id not on its allow-list', 'other-endpoint'],
+      ['an endpoint id on its allow-list that names no endpoint', 'no-such-endpoint'],
+    ])('keeps 403 for %s: well-formed, but refused', async (_name, resource) => {
+      // Prepare
+      const asker = await t.addClient({ allowedScopes: ['demo-token', 'no-such-endpoint'] });
+
+      // Act
+      const r = await t.module.msi.handle(
+        get(`api-version=2019-08-01&resource=${encodeURIComponent(resource)}&client_id=${asker.id}`, {
+          'x-identity-header': asker.primary,
+        }),
+        'c',
+      );
+
+      // Assess
+      expect(r.status).toBe(403);
+      expect(jsonOf(r)).toMatchObject({ statusCode: 403, correlationId: 'c' });
+    });
+
     it('answers 403 for a resource the client may not request', async () => {
       // Act
       const r = await t.module.msi.handle(
