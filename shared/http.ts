@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 
 import { AppError, PayloadTooLargeError, ValidationError } from './errors';
@@ -58,7 +60,11 @@ export function errorToResponse(error: unknown, context: InvocationContext): Htt
   return problem(500, 'InternalError', 'An unexpected error occurred.', context.invocationId, {});
 }
 
-/** Builds an `application/problem+json` response. */
+/**
+ * Builds an `application/problem+json` response (RFC 9457). With `type` `about:blank`, `title` is the
+ * status phrase (`Bad Request`), the same for every problem of that status as the RFC asks; the stable,
+ * machine-readable error is the `code` extension member, which clients match on.
+ */
 export function problem(
   status: number,
   code: string,
@@ -77,7 +83,7 @@ export function problem(
     headers,
     body: JSON.stringify({
       type: 'about:blank',
-      title: code,
+      title: STATUS_CODES[status] ?? 'Error',
       status,
       detail,
       code,

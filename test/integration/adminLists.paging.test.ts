@@ -223,7 +223,12 @@ describe('Admin lists: paging through Table storage (Azurite)', () => {
 
     // Assess
     expect(tampered.status).toBe(400);
-    expect(body(tampered)).toMatchObject({ code: 'ValidationFailed', errors: [{ field: '$skipToken' }] });
+    expect(body(tampered)).toMatchObject({
+      type: 'about:blank',
+      title: 'Bad Request',
+      code: 'ValidationFailed',
+      errors: [{ field: '$skipToken' }],
+    });
     // The key is a value in the filter, never filter text: the page starts after it, as for any key.
     expect(quoted.status).toBe(200);
     expect((body(quoted)['value'] as Array<{ id: string }>).map((c) => c.id)).toEqual(

@@ -2,7 +2,15 @@ import { RestError } from '@azure/core-rest-pipeline';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 
 import { TimeLimitError } from '../../shared/clock';
-import { DependencyFailedError, DependencyUnavailableError } from '../../shared/errors';
+import {
+  ConflictError,
+  DependencyFailedError,
+  DependencyUnavailableError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  ValidationError,
+} from '../../shared/errors';
 import { withHttpErrors } from '../../shared/http';
 
 /** Answers of a handler that throws `error`, through the one mapping every HTTP function uses. */
@@ -79,6 +87,38 @@ describe('Function: withHttpErrors', () => {
         instance: 'inv-1',
       });
       expect(JSON.stringify(answer.body)).not.toContain('s3cret-value');
+    },
+  );
+
+  it.each([
+    [
+      'an invalid field',
+      new ValidationError([{ field: 'id', message: 'is required' }]),
+      400,
+      'Bad Request',
+      'ValidationFailed',
+    ],
+    ['a missing record', new NotFoundError('No endpoint named x.'), 404, 'Not Found', 'NotFound'],
+    ['a conflict', new ConflictError('A rotation is running.'), 409, 'Conflict', 'Conflict'],
+    ['a body too large', new PayloadTooLargeError('Too big.'), 413, 'Payload Too Large', 'PayloadTooLarge'],
+    ['a rate limit', new RateLimitedError('Slow down.', 3), 429, 'Too Many Requests', 'RateLimited'],
+    [
+      'an unavailable dependency',
+      new DependencyUnavailableError('keyVault', 'down'),
+      503,
+      'Service Unavailable',
+      'DependencyUnavailable',
+    ],
+    ['an unexpected error', new TypeError('x is undefined'), 500, 'Internal Server Error', 'InternalError'],
+  ])(
+    'titles %s with its status phrase (RFC 9457) and carries the machine-readable code in `code`',
+    async (_what, error, status, title, code) => {
+      // Act
+      const answer = await answerTo(error);
+
+      // Assess: `title` is the same for every problem of a status; clients match on `code`
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      expect(answer.body).toMatchObject({ type: 'about:blank', title, status, code, instance: 'inv-1' });
     },
   );
 });

@@ -171,6 +171,8 @@ describe('Class: AmlTokenProtocol', () => {
       // Assess
       expect(r.status).toBe(403);
       expect(jsonOf(r)['code']).toBe('ScopeNotAllowed');
+      // RFC 9457: the status phrase as title, the machine-readable code in its own member
+      expect(jsonOf(r)['title']).toBe('Forbidden');
     });
 
     it('answers 503 with Retry-After naming the upstream failure class', async () => {
