@@ -21,6 +21,18 @@ export function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/** What an error `code` may look like to be reported: Azure's and Node's codes are short identifiers. */
+const ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * The `code` of an Azure SDK or Node error (`ServerBusy`, `ECONNREFUSED`, …) for a log line or event, if it
+ * has one that looks like a code: a service may put any text of its answer there.
+ */
+export function errorCodeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && ERROR_CODE.test(code) ? code : undefined;
+}
+
 /**
  * True when Key Vault refused to read a secret version because the version is disabled: 403 `Forbidden`
  * "Operation get is not allowed on a disabled secret." (inner code `SecretDisabled`, which the SDK's

@@ -65,7 +65,7 @@ var alerts = [
   {
     name: 'audit-lost'
     severity: 3
-    description: 'Broker decisions missed the audit table (customMetrics AuditDecisionsLost; customDimensions.why says why; the rows are AuditRowLost events, except why == "buffer full").'
+    description: 'Broker decisions missed the audit table (customMetrics AuditDecisionsLost; customDimensions.why says why; AuditRowsLost events sum up each loss: decisions by outcome, their time range and the storage error, except why == "buffer full").'
     query: 'customMetrics | where name == "AuditDecisionsLost"'
   }
 ]

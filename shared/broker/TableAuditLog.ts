@@ -1,7 +1,7 @@
-import { finishesWithin, withinTimeLimit } from '../clock';
+import { finishesWithin, TimeLimitError, withinTimeLimit } from '../clock';
 import { createTableOnce } from '../createOnce';
 import type { Logger } from '../logging';
-import { errorName, statusOf } from '../networkErrors';
+import { errorCodeOf, errorName, statusOf } from '../networkErrors';
 import type { Telemetry, TelemetryProps } from '../telemetry';
 import type { AuditEntry, AuditLog } from './AuditLog';
 import {
@@ -25,7 +25,7 @@ export interface AuditTable {
 export interface TableAuditLogOptions {
   table: AuditTable;
   logger: Logger;
-  /** Where rows that miss the table go instead, as `AuditRowLost` events (never sampled). */
+  /** Where a loss of rows is summed up, as one `AuditRowsLost` event (never sampled) per loss. */
   telemetry: Telemetry;
   /** Delay between the first queued entry and the write. @default 1000 */
   flushDelayMs?: number;
@@ -70,8 +70,9 @@ const DEFINITE_REFUSALS = new Set([400, 413]);
  * decision unless more than `maxHeldRows` rows pile up; a batch whose earlier try landed although its
  * answer was lost comes back 409 and counts as written. The same bound holds while storage is slow but
  * answering, with denials recorded coarse first ({@link coarsenDenials}). Rows the table does not get
- * are counted in the log and the `AuditDecisionsLost` metric, and sent, one by one, as `AuditRowLost`
- * telemetry events. Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
+ * are counted in the log and the `AuditDecisionsLost` metric, and summed up in one `AuditRowsLost`
+ * telemetry event per loss (a flush, a refusal, a close), never one per row: see {@link lose}.
+ * Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
   /** Decisions since the last flush. */
@@ -91,6 +92,8 @@ export class TableAuditLog implements AuditLog {
   private coarse = false;
   /** Writes in a row that ended with rows held (sets the pause before the next try). */
   private failedWrites = 0;
+  /** Why the last write failed (undefined after one that did not): what a loss report names as its cause. */
+  private failure: unknown;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly flushDelayMs: number;
   private readonly maxBuffered: number;
@@ -142,7 +145,8 @@ export class TableAuditLog implements AuditLog {
   async close(): Promise<void> {
     this.closed = true;
     this.stopRetryTimer();
-    await finishesWithin(this.flush(), this.closeTimeoutMs);
+    if (!(await finishesWithin(this.flush(), this.closeTimeoutMs)))
+      this.failure = new TimeLimitError(this.closeTimeoutMs);
     this.stopRetryTimer();
     this.held = [];
     if (this.unwritten.size > 0) this.lose([...this.unwritten], 'closed');
@@ -215,6 +219,7 @@ export class TableAuditLog implements AuditLog {
       failure = error;
     }
     const refused: AuditBatch[] = [];
+    let refusal: unknown;
     const kept: AuditBatch[] = [];
     for (const batch of batches) {
       // A close that could not wait has reported it already.
@@ -232,8 +237,10 @@ export class TableAuditLog implements AuditLog {
         // Row keys are unique to this instance, so a conflict means an earlier try of this very batch
         // landed (every row: a transaction is atomic) and only its answer was lost.
         if (status === 409) this.unwritten.delete(batch);
-        else if (status !== undefined && DEFINITE_REFUSALS.has(status)) refused.push(batch);
-        else {
+        else if (status !== undefined && DEFINITE_REFUSALS.has(status)) {
+          refused.push(batch);
+          refusal ??= error;
+        } else {
           // The table was deleted while the app ran (an operator dropping old rows at once): create it
           // again before the next try, which the rows wait for like any failure.
           if (status === 404) this.createTable = createTableOnce(this.options.table);
@@ -242,7 +249,8 @@ export class TableAuditLog implements AuditLog {
         }
       }
     }
-    if (refused.length > 0) this.lose(refused, 'refused');
+    this.failure = failure;
+    if (refused.length > 0) this.lose(refused, 'refused', refusal);
     this.hold(kept);
     this.afterWrite(failure);
   }
@@ -293,23 +301,27 @@ export class TableAuditLog implements AuditLog {
   }
 
   /**
-   * Logs how many decisions the table will not get, and sends each of their rows (which hold no secret)
-   * as an `AuditRowLost` event: custom events are never sampled, where log lines are, so the trail
-   * lives on in Application Insights.
+   * Logs how many decisions the table will not get, counts them in the `AuditDecisionsLost` metric (the
+   * alert's: log lines are sampled) and sums them up in one `AuditRowsLost` event ({@link lossReport}):
+   * custom events are never sampled, so the loss stays on record in Application Insights.
+   * Why one event and not one per row: a Table outage under load loses every flush's rows, hundreds a
+   * second per instance, and an event per row flooded Application Insights (billed per item) and
+   * overflowed the SDK's queue of 2,048 items, which then dropped other events, `RotationFailed` among them.
+   * @param cause - the refusal of a `refused` batch; other losses name the last write's failure
    */
-  private lose(batches: readonly AuditBatch[], why: 'refused' | 'too many held' | 'closed'): void {
+  private lose(
+    batches: readonly AuditBatch[],
+    why: 'refused' | 'too many held' | 'closed',
+    cause: unknown = this.failure,
+  ): void {
     // A close that could not wait has reported what its write had in hand, which may be answered later.
     const lost = batches.filter((batch) => this.unwritten.has(batch));
     if (lost.length === 0) return;
-    this.options.logger.error('write => entries lost', { lost: decisionsIn(lost), why });
-    // The alert's metric: log lines are sampled, and the events below are one per row, not per decision.
-    this.options.telemetry.trackMetric('AuditDecisionsLost', decisionsIn(lost), { why });
-    for (const batch of lost) {
-      this.unwritten.delete(batch);
-      for (const [, row] of batch.actions) {
-        this.options.telemetry.trackEvent('AuditRowLost', { ...columnsOf(row), why });
-      }
-    }
+    for (const batch of lost) this.unwritten.delete(batch);
+    const report = lossReport(lost);
+    this.options.logger.error('write => entries lost', { lost: report.decisions, why });
+    this.options.telemetry.trackMetric('AuditDecisionsLost', report.decisions, { why });
+    this.options.telemetry.trackEvent('AuditRowsLost', { why, ...report, ...failureProps(cause) });
   }
 
   private stopRetryTimer(): void {
@@ -318,13 +330,61 @@ export class TableAuditLog implements AuditLog {
   }
 }
 
-/** A row's columns but its keys (the time says the day; the row key only made it unique). */
-function columnsOf({ partitionKey: _day, rowKey: _unique, ...columns }: AuditRow): TelemetryProps {
-  const props: TelemetryProps = {};
-  for (const [name, value] of Object.entries(columns)) {
-    if (typeof value === 'string' || typeof value === 'number') props[name] = value;
+/** What an operator needs to know of lost rows, and nothing of who asked for what. */
+interface LossReport {
+  rows: number;
+  decisions: number;
+  issuedRows: number;
+  issuedDecisions: number;
+  deniedRows: number;
+  deniedDecisions: number;
+  /** First and last decision of the lost rows (ISO 8601 UTC): where to look in the request log. */
+  firstTime: string;
+  lastTime: string;
+}
+
+/** Rows and decisions of the batches by outcome, and the time they span. */
+function lossReport(batches: readonly AuditBatch[]): LossReport {
+  const report = {
+    rows: 0,
+    decisions: 0,
+    issuedRows: 0,
+    issuedDecisions: 0,
+    deniedRows: 0,
+    deniedDecisions: 0,
+  };
+  let firstTime = '';
+  let lastTime = '';
+  for (const batch of batches) {
+    for (const [, row] of batch.actions) {
+      const count = Number(row['count']);
+      const time = String(row['time']);
+      const last = String(row['lastTime']);
+      report.rows += 1;
+      report.decisions += count;
+      if (row['outcome'] === 'issued') {
+        report.issuedRows += 1;
+        report.issuedDecisions += count;
+      } else {
+        report.deniedRows += 1;
+        report.deniedDecisions += count;
+      }
+      // ISO 8601 UTC times of one format sort as text.
+      if (firstTime === '' || time < firstTime) firstTime = time;
+      if (last > lastTime) lastTime = last;
+    }
   }
-  return props;
+  return { ...report, firstTime, lastTime };
+}
+
+/**
+ * The Table failure behind a loss as telemetry properties: the error's name, HTTP status and code
+ * (`ServerBusy`, `ECONNREFUSED`, …), never its message, which may quote a request; none when storage
+ * was slow but answering.
+ */
+function failureProps(failure: unknown): TelemetryProps {
+  if (failure === undefined) return {};
+  return { error: errorName(failure), status: statusOf(failure), code: errorCodeOf(failure) };
 }
 
 /** Rows of the batches. */

@@ -45,7 +45,7 @@ class FakeTable implements AuditTable {
     this.tries += 1;
     await this.answers.pass();
     if (this.deleted) throw new RestError('TableNotFound', { statusCode: 404 });
-    if (this.down) throw new RestError('Service Unavailable', { statusCode: 503 });
+    if (this.down) throw new RestError('Service Unavailable', { statusCode: 503, code: 'ServerBusy' });
     if (this.refuse !== undefined) throw new RestError('refused', { statusCode: this.refuse });
     if (actions.some(([, row]) => this.keys.has(row.rowKey)))
       throw new RestError('EntityAlreadyExists', { statusCode: 409 });
@@ -77,7 +77,19 @@ describe('Class: TableAuditLog', () => {
   beforeEach(() => {
     telemetry = new CapturingTelemetry();
   });
-  const lostRows = () => telemetry.events.filter((e) => e.name === 'AuditRowLost').map((e) => e.props);
+  const lossReports = () => telemetry.events.filter((e) => e.name === 'AuditRowsLost').map((e) => e.props);
+  const at = (timeMs: number) => new Date(timeMs).toISOString();
+  /** An `AuditRowsLost` report of `rows` issuances of one decision each, all at `timeMs`. */
+  const issuancesLost = (rows: number, timeMs: number) => ({
+    rows,
+    decisions: rows,
+    issuedRows: rows,
+    issuedDecisions: rows,
+    deniedRows: 0,
+    deniedDecisions: 0,
+    firstTime: at(timeMs),
+    lastTime: at(timeMs),
+  });
   /** The log under test on `table`, reporting to this test's telemetry and a logger of its own. */
   const auditLogOn = (
     table: FakeTable,
@@ -104,7 +116,7 @@ describe('Class: TableAuditLog', () => {
     // Assess
     expect(table.creations).toBe(2);
     expect(table.batches[1]?.[0]).toMatchObject({ clientId: 'after-delete' });
-    expect(lostRows()).toEqual([]);
+    expect(lossReports()).toEqual([]);
   });
 
   it('writes identical decisions of one interval as one row that keeps every decision time, off the hot path', async () => {
@@ -305,7 +317,7 @@ describe('Class: TableAuditLog', () => {
           props: { waitingRows: 4, freshRows: 7, merged: 6 },
         },
       ]);
-      expect(lostRows()).toEqual([]);
+      expect(lossReports()).toEqual([]);
     });
 
     it('holds no more than maxHeldRows rows, and loses the rest at once, counted in AuditDecisionsLost', async () => {
@@ -325,7 +337,8 @@ describe('Class: TableAuditLog', () => {
       expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
         ['write => entries lost', { lost: 2, why: 'too many held' }],
       ]);
-      expect(lostRows().map((row) => row?.['clientId'])).toEqual(['client-1-1', 'client-1-2']);
+      // Storage answered every write so far, if slowly: no failure to name.
+      expect(lossReports()).toEqual([{ why: 'too many held', ...issuancesLost(2, day + 1000) }]);
       expect(telemetry.metrics).toEqual([
         { name: 'AuditDecisionsLost', value: 2, props: { why: 'too many held' } },
       ]);
@@ -358,6 +371,58 @@ describe('Class: TableAuditLog', () => {
     expect(telemetry.metrics).toEqual([
       { name: 'AuditDecisionsLost', value: 2, props: { why: 'buffer full' } },
     ]);
+  });
+
+  it('sums up the rows a Table outage loses in one AuditRowsLost event per flush, whatever the number of rows', async () => {
+    // Prepare: storage down, with room for two held rows, which the first interval fills
+    const table = new FakeTable({ down: true });
+    const { audit } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, maxHeldRows: 2 });
+    audit.record(decision(day, 'held-1'));
+    audit.record(decision(day, 'held-2'));
+    await audit.flush();
+    const denial = (timeMs: number, clientId: string): AuditEntry => ({
+      ...decision(timeMs, clientId),
+      outcome: 'denied',
+      reason: 'InvalidClient',
+      upstream: undefined,
+    });
+
+    // Act: two more intervals of busy traffic, 300 different issuances and 500 made-up ids each
+    for (const interval of [1, 2]) {
+      const at = day + interval * 1000;
+      for (let i = 0; i < 300; i++) audit.record(decision(at + i, `client-${i}`));
+      audit.record(decision(at + 400, 'client-0'));
+      for (let i = 0; i < 500; i++) audit.record(denial(at + 1 + i, `made-up-${i}`));
+      await audit.flush();
+    }
+
+    // Assess: one event per interval, which names no client and no scope
+    const lost = telemetry.events.filter((e) => e.name.startsWith('AuditRow'));
+    expect(lost).toEqual(
+      [1, 2].map((interval) => ({
+        name: 'AuditRowsLost',
+        props: {
+          why: 'too many held',
+          rows: 301,
+          decisions: 801,
+          issuedRows: 300,
+          issuedDecisions: 301,
+          deniedRows: 1,
+          deniedDecisions: 500,
+          firstTime: new Date(day + interval * 1000).toISOString(),
+          lastTime: new Date(day + interval * 1000 + 500).toISOString(),
+          error: 'RestError',
+          status: 503,
+          code: 'ServerBusy',
+        },
+      })),
+    );
+    expect(telemetry.metrics).toEqual([
+      { name: 'AuditDecisionsLost', value: 801, props: { why: 'too many held' } },
+      { name: 'AuditDecisionsLost', value: 801, props: { why: 'too many held' } },
+    ]);
+    expect(telemetry.text()).not.toMatch(/client-|made-up|demo-token/);
+    await audit.close();
   });
 
   it('keeps the rows while Table storage fails and writes each once, in order, when it is back', async () => {
@@ -430,7 +495,7 @@ describe('Class: TableAuditLog', () => {
       ['write => storage back, held entries written', undefined],
     ]);
     expect(table.batches.flat().map((r) => r['clientId'])).toEqual(['silent', 'after']);
-    expect(lostRows()).toEqual([]);
+    expect(lossReports()).toEqual([]);
   });
 
   it('loses a batch the table refuses outright, and rows beyond maxHeldRows, saying how many decisions', async () => {
@@ -464,9 +529,10 @@ describe('Class: TableAuditLog', () => {
       { lost: 1, why: 'refused' },
       { lost: 50, why: 'too many held' },
     ]);
-    expect(lostRows().map((row) => row?.['clientId'])).toEqual([
-      'c',
-      ...Array.from({ length: 50 }, (_, i) => `client-${100 + i}`),
+    expect(lossReports()).toEqual([
+      { why: 'refused', ...issuancesLost(1, day), error: 'RestError', status: 400 },
+      // More rows at once than maxHeldRows, lost before storage was tried: no failure to name.
+      { why: 'too many held', ...issuancesLost(50, day) },
     ]);
     await refusingLog.close();
     full.down = false;
@@ -474,7 +540,7 @@ describe('Class: TableAuditLog', () => {
     expect(full.batches.flat()).toHaveLength(100);
   });
 
-  it('tries the held rows once more on close, then counts the decisions still lost and sends their rows as events', async () => {
+  it('tries the held rows once more on close, then counts the decisions still lost and sums up their rows in one event', async () => {
     // Prepare
     const table = new FakeTable({ down: true });
     const { audit, logger } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS });
@@ -491,21 +557,24 @@ describe('Class: TableAuditLog', () => {
       message: 'write => entries lost',
       props: { lost: 4, why: 'closed' },
     });
-    // The lost row goes to telemetry with its columns, so the trail survives in Application Insights.
-    expect(lostRows()).toEqual([
+    // The loss goes to telemetry (never sampled) with when its decisions were made and why storage failed.
+    expect(lossReports()).toEqual([
       {
-        time: new Date(day).toISOString(),
-        lastTime: new Date(day + 3).toISOString(),
-        count: 4,
-        offsetsMs: '0,1,2,3',
-        clientId: 'c',
-        scope: 'demo-token',
-        protocol: 'oauth',
-        outcome: 'issued',
-        upstream: 'amlToken',
         why: 'closed',
+        rows: 1,
+        decisions: 4,
+        issuedRows: 1,
+        issuedDecisions: 4,
+        deniedRows: 0,
+        deniedDecisions: 0,
+        firstTime: at(day),
+        lastTime: at(day + 3),
+        error: 'RestError',
+        status: 503,
+        code: 'ServerBusy',
       },
     ]);
+    expect(telemetry.metrics).toEqual([{ name: 'AuditDecisionsLost', value: 4, props: { why: 'closed' } }]);
   });
 
   it.each([
@@ -537,7 +606,7 @@ describe('Class: TableAuditLog', () => {
       expect(logger.lines.map((l) => [l.message, l.props])).toEqual([
         ['write => entries lost', { lost: 2, why: 'closed' }],
       ]);
-      expect(lostRows().map((row) => row?.['clientId'])).toEqual(['being-written', 'waiting']);
+      expect(lossReports()).toEqual([{ why: 'closed', ...issuancesLost(2, day), error: 'TimeLimitError' }]);
       expect(table.tries).toBe(1);
     },
   );
