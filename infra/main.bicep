@@ -28,6 +28,9 @@ param userAssignedIdentityId string = ''
 param userAssignedIdentityClientId string = ''
 param userAssignedIdentityPrincipalId string = ''
 param actionGroupId string = ''
+@description('Daily ingestion cap of the Log Analytics workspace behind Application Insights, in GB (-1 = no cap). At the cap telemetry and alerts stop until the daily reset; the daily-cap-reached alert says so.')
+@minValue(-1)
+param logsDailyCapGb int = 10
 param mlApiVersion string = '2025-12-01'
 @description('Host of the Azure ML SDK v1 model-management API for v1 web services; {region} is the service\'s region.')
 param v1MmsHostTemplate string = 'https://{region}.api.azureml.ms'
@@ -61,6 +64,7 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     baseName: baseName
     actionGroupId: actionGroupId
+    dailyCapGb: logsDailyCapGb
     tags: tags
   }
 }

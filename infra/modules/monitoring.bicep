@@ -3,6 +3,9 @@ param location string
 param baseName string
 @description('Resource id of an existing action group to notify; empty = alerts fire without notification.')
 param actionGroupId string = ''
+@description('Daily ingestion cap of the Log Analytics workspace in GB (-1 = no cap): main.bicep logsDailyCapGb.')
+@minValue(-1)
+param dailyCapGb int
 param tags object = {}
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
@@ -14,6 +17,12 @@ resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
       name: 'PerGB2018'
     }
     retentionInDays: 30
+    // A safety net against a runaway (a flood of requests, each one a billed row), not a way to save: at the
+    // cap ingestion stops until the workspace's daily reset, and every alert below goes blind with it but
+    // daily-cap-reached. Application Insights' own cap applies as well (the lower wins); it is left as created.
+    workspaceCapping: {
+      dailyQuotaGb: dailyCapGb
+    }
   }
 }
 
@@ -30,7 +39,8 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 // Event and metric names are the ones shared/ emits (test/unit/infra.alerts.test.ts checks them against the code);
-// request names are the function names of the three token routes.
+// request names are the function names of the three token routes. An alert with onWorkspace queries the Log
+// Analytics workspace itself, the others Application Insights.
 var alerts = [
   {
     name: 'rotation-failed'
@@ -68,6 +78,13 @@ var alerts = [
     description: 'Broker decisions missed the audit table (customMetrics AuditDecisionsLost; customDimensions.why says why; AuditRowsLost events sum up each loss: decisions by outcome, their time range and the storage error, except why == "buffer full").'
     query: 'customMetrics | where name == "AuditDecisionsLost"'
   }
+  {
+    name: 'daily-cap-reached'
+    severity: 2
+    description: 'The Log Analytics workspace reached its daily cap (parameter logsDailyCapGb): telemetry, and every other alert with it, stops until the daily reset. The workspace still writes the _LogOperation row that fires this one.'
+    query: '_LogOperation | where Category =~ "Ingestion" | where Detail contains "OverQuota"'
+    onWorkspace: true
+  }
 ]
 
 resource rules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
@@ -81,7 +98,7 @@ resource rules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
       severity: alert.severity
       enabled: true
       scopes: [
-        insights.id
+        contains(alert, 'onWorkspace') ? logs.id : insights.id
       ]
       evaluationFrequency: 'PT5M'
       windowSize: 'PT15M'

@@ -24,7 +24,7 @@ const namesIn = (query: string, table: string): string[] =>
   [...query.matchAll(new RegExp(`${table} \\| where name == "(\\w+)"`, 'g'))].map((m) => m[1] ?? '');
 
 describe('Module: infra/modules/monitoring.bicep', () => {
-  it('has the four alerts the issue asks for, one for events given up and one for audit rows lost', () => {
+  it('has the four alerts the issue asks for, one for events given up, one for audit rows lost and one for the daily cap', () => {
     // Act
     const names = alerts().map((a) => a.name);
     // Assess
@@ -35,7 +35,30 @@ describe('Module: infra/modules/monitoring.bicep', () => {
       'upstream-failures',
       'events-lost',
       'audit-lost',
+      'daily-cap-reached',
     ]);
+  });
+
+  it('caps the workspace daily ingestion by a main.bicep parameter, and alerts on the workspace when the cap is hit', () => {
+    // Prepare: at the cap ingestion stops and every other alert goes blind, so hitting it must not be silent
+    const main = readRepoFile('infra/main.bicep');
+    const capAlert = /\{\s+name: 'daily-cap-reached'[\s\S]*?\n {2}\}/.exec(monitoring)?.[0] ?? '';
+    // Act
+    const param = /@minValue\((-?\d+)\)\s+param logsDailyCapGb int = (\d+)/.exec(main)?.slice(1);
+    // Assess
+    expect(param).toEqual(['-1', '10']);
+    expect(main).toMatch(/module monitoring [\s\S]*?dailyCapGb: logsDailyCapGb\n/);
+    expect(monitoring).toMatch(/workspaceCapping: \{\s+dailyQuotaGb: dailyCapGb\s+\}/);
+    // The query Azure Monitor documents for the cap; _LogOperation lives in the workspace, not in Application Insights.
+    expect(alerts().find((a) => a.name === 'daily-cap-reached')?.query).toBe(
+      '_LogOperation | where Category =~ "Ingestion" | where Detail contains "OverQuota"',
+    );
+    expect(capAlert).toContain('onWorkspace: true');
+    expect(monitoring.match(/onWorkspace: true/g)).toHaveLength(1);
+    expect(monitoring).toContain(
+      "scopes: [\n        contains(alert, 'onWorkspace') ? logs.id : insights.id\n      ]",
+    );
+    expect(readRepoFile('docs/deployment.md')).toContain('`logsDailyCapGb`');
   });
 
   it('has every alert explained in docs/operations.md', () => {
