@@ -12,12 +12,14 @@ export interface VersionedEndpoint {
  * merges read-only entries declared in `ENDPOINTS_FILE`). Used by rotation and by the broker. Writes
  * never overwrite blindly: a create fails when the id is taken and a replace fails when the endpoint
  * changed since it was read, so two admin calls (or an admin call and an Event Grid retirement) that
- * overlap cannot undo each other.
+ * overlap cannot undo each other. A stored endpoint that cannot be read (its row edited by hand into
+ * something that is not an endpoint) is neither an endpoint nor "unknown": the point reads throw
+ * `EndpointRecordUnreadableError` for it, the listings skip it with a warning, and `delete` removes it.
  */
 export interface EndpointRegistry {
-  /** One endpoint by id; undefined when unknown. */
+  /** One endpoint by id; undefined when unknown. @throws EndpointRecordUnreadableError */
   get(id: string): Promise<ManagedEndpoint | undefined>;
-  /** One endpoint with the version a `replace` must name; undefined when unknown. */
+  /** One endpoint with the version a `replace` must name; undefined when unknown. @throws EndpointRecordUnreadableError */
   getVersioned(id: string): Promise<VersionedEndpoint | undefined>;
   /** Every endpoint, file-declared ones included, sorted by id. */
   list(): Promise<readonly ManagedEndpoint[]>;
@@ -27,7 +29,10 @@ export interface EndpointRegistry {
    * may hold fewer while more follow; only a page without `after` is the last.
    */
   listPage(request: PageRequest): Promise<Page<ManagedEndpoint>>;
-  /** The endpoint whose main secret is `secretName`, compared as Key Vault does (ignoring case). */
+  /**
+   * The endpoint whose main secret is `secretName`, compared as Key Vault does (ignoring case).
+   * @throws EndpointRecordUnreadableError when the secret's owner cannot be read
+   */
   findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined>;
   /**
    * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken or another stored
@@ -41,6 +46,9 @@ export interface EndpointRegistry {
    * stored endpoint owns the new secret, `EndpointReadOnlyError` for file ids.
    */
   replace(endpoint: ManagedEndpoint, version: string): Promise<void>;
-  /** Deletes a table entry (no-op when absent); throws `EndpointReadOnlyError` for file-declared ids. */
+  /**
+   * Deletes a table entry, with its secret-name claim, readable or not (no-op when absent); throws
+   * `EndpointReadOnlyError` for file-declared ids.
+   */
   delete(id: string): Promise<void>;
 }

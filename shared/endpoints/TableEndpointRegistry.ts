@@ -19,10 +19,11 @@ import {
   endpointRowsFilter,
   parse,
   PARTITION,
-  readable,
   readClaim,
   readRow,
+  readStored,
   releaseClaim,
+  releaseClaimsOf,
   toEntity,
 } from './endpointRows';
 import { readEndpointsFile } from './endpointsFile';
@@ -188,10 +189,14 @@ export class TableEndpointRegistry implements EndpointRegistry {
       async () => {
         const stored = await readRow(table, id);
         if (!stored) return;
-        const actions: TransactionAction[] = [
-          ['delete', { partitionKey: PARTITION, rowKey: id }],
-          ...(await releaseClaim(table, id, stored.secretName)),
-        ];
+        // A row that cannot be read (DELETE is the way out of one) may have had its secretName column
+        // edited too: its claim is found by owner instead, or it would keep the secret, and so the id,
+        // from ever being registered again.
+        const claims =
+          'endpoint' in readStored(stored) && isSecretName(stored.secretName)
+            ? await releaseClaim(table, id, stored.secretName)
+            : await releaseClaimsOf(table, id);
+        const actions: TransactionAction[] = [['delete', { partitionKey: PARTITION, rowKey: id }], ...claims];
         try {
           await table.submitTransaction(actions);
         } catch (error) {
@@ -203,18 +208,18 @@ export class TableEndpointRegistry implements EndpointRegistry {
     );
   }
 
-  /** The row's endpoint; undefined, and the row named in a warning, when it cannot be read. */
+  /** The row's endpoint; undefined, and the row named in a warning with what is wrong, when it cannot be read. */
   private readable(row: EndpointEntity, operation: string): ManagedEndpoint | undefined {
-    const endpoint = readable(row);
-    if (!endpoint)
-      (this.options.logger ?? createLogger('EndpointRegistry')).warn(
-        `${operation} => row skipped, unreadable`,
-        {
-          endpointId: row.rowKey,
-          why: 'its endpoint column is not the JSON of an endpoint',
-        },
-      );
-    return endpoint;
+    const read = readStored(row);
+    if ('endpoint' in read) return read.endpoint;
+    (this.options.logger ?? createLogger('EndpointRegistry')).warn(
+      `${operation} => row skipped, unreadable`,
+      {
+        endpointId: row.rowKey,
+        why: read.unreadable,
+      },
+    );
+    return undefined;
   }
 
   /** The table, once `id` is known not to be a file entry. */

@@ -1,8 +1,10 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { statusOf } from '../networkErrors';
+import { EndpointRecordUnreadableError } from '../rotation/errors';
 import { sdk } from '../sdk';
 import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
+import { isSecretName } from './validateEndpoint';
 
 // How the endpoint registry lays out its table: one partition holding a row per endpoint (row key = id)
 // and a row per secret-name claim, and the single-row reads and writes that the registry and its
@@ -74,6 +76,24 @@ export async function releaseClaim(
   return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
 }
 
+/**
+ * The actions that free every secret whose claim names endpoint `id`, found by a query of the claims
+ * rather than by a secret name: for a row whose secretName column cannot be trusted (one edited by hand).
+ */
+export async function releaseClaimsOf(table: TableClient, id: string): Promise<TransactionAction[]> {
+  const { odata } = sdk.tables();
+  const claims = table.listEntities<SecretClaimEntity>({
+    queryOptions: {
+      filter: odata`PartitionKey eq ${PARTITION} and RowKey gt ${CLAIM_PREFIX} and endpointId eq ${id}`,
+      select: ['rowKey'],
+    },
+  });
+  const actions: TransactionAction[] = [];
+  for await (const claim of claims)
+    actions.push(['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]);
+  return actions;
+}
+
 async function readEntity<T extends object>(
   table: TableClient,
   rowKey: string,
@@ -95,18 +115,71 @@ export function toEntity(endpoint: ManagedEndpoint): EndpointEntity {
   };
 }
 
+/**
+ * The row's endpoint.
+ * @throws EndpointRecordUnreadableError when its column is not an endpoint's JSON (see {@link readStored})
+ */
 export function parse(entity: EndpointEntity): ManagedEndpoint {
-  return JSON.parse(entity.endpoint) as ManagedEndpoint;
+  const read = readStored(entity);
+  if ('unreadable' in read) throw new EndpointRecordUnreadableError(entity.rowKey, read.unreadable);
+  return read.endpoint;
 }
 
-/** The row's endpoint; undefined when its column is not JSON of an object with the row's id. */
-export function readable(entity: EndpointEntity): ManagedEndpoint | undefined {
+/**
+ * The row's endpoint, or what keeps it from being one, in words that name fields but never show a value:
+ * the column may hold anything a hand edit pasted into it. Only the shape the code reads without checking
+ * is required (the fields every version writes, of their types), so an endpoint a newer version stored
+ * (a kind or auth mode added since, a field of its own) still reads: rolling deployments rely on that.
+ */
+export function readStored(entity: EndpointEntity): { endpoint: ManagedEndpoint } | { unreadable: string } {
+  if (typeof entity.endpoint !== 'string') return { unreadable: 'the row has no endpoint column' };
+  let value: unknown;
   try {
-    const endpoint = parse(entity) as Partial<ManagedEndpoint> | null;
-    return typeof endpoint === 'object' && endpoint !== null && endpoint.id === entity.rowKey
-      ? (endpoint as ManagedEndpoint)
-      : undefined;
+    value = JSON.parse(entity.endpoint);
   } catch {
-    return undefined;
+    return { unreadable: 'its endpoint column is not JSON' };
   }
+  if (!isObject(value)) return { unreadable: 'its endpoint column is not a JSON object' };
+  if (value.id !== entity.rowKey) return { unreadable: 'its endpoint column holds no id, or another one' };
+  const bad = Object.entries(STORED_SHAPE)
+    .filter(([field, isValid]) => !isValid(value[field], value))
+    .map(([field]) => field);
+  if (bad.length > 0) return { unreadable: `its endpoint column has no valid ${bad.join(', ')}` };
+  return { endpoint: value as unknown as ManagedEndpoint };
 }
+
+type Raw = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Raw =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isText = (value: unknown): boolean => typeof value === 'string' && value !== '';
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const optional =
+  (check: (value: unknown) => boolean) =>
+  (value: unknown): boolean =>
+    value === undefined || check(value);
+const hasTexts = (value: unknown, fields: readonly string[]): value is Raw =>
+  isObject(value) && fields.every((field) => typeof value[field] === 'string');
+
+/**
+ * What each stored field must be for the code to read it as it does (`endpoint.arm.name`, the period
+ * arithmetic of the timer, `secretName` as a row key); `validateEndpoint`'s rules are not applied again:
+ * they are the version's and the settings' of the day, and a stored endpoint outlives both.
+ */
+const STORED_SHAPE: Record<string, (value: unknown, endpoint: Raw) => boolean> = {
+  kind: isText,
+  authMode: isText,
+  arm: (value) => hasTexts(value, ['subscriptionId', 'resourceGroup', 'workspace', 'name']),
+  secretName: isSecretName,
+  rotationPeriodHours: (value) => isNumber(value) && value > 0,
+  gracePeriodHours: (value) => isNumber(value) && value >= 0,
+  probe: (value) => hasTexts(value, ['method', 'path', 'body']) && Array.isArray(value.acceptedStatuses),
+  v1: (value, endpoint) =>
+    value === undefined ? endpoint.kind !== 'v1WebService' : hasTexts(value, ['computeType', 'region']),
+  brokerKeyAccess: (value) => typeof value === 'boolean',
+  enabled: (value) => typeof value === 'boolean',
+  retiredAt: optional(isText),
+  reinstatedAt: optional(isText),
+  createdAt: isText,
+  updatedAt: isText,
+};

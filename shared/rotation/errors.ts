@@ -75,6 +75,28 @@ export class EndpointChangedError extends ConflictError {
   }
 }
 
+/**
+ * The endpoint's row in the registry table cannot be read: its `endpoint` column is not JSON, or not of an
+ * endpoint's shape (a hand edit in Storage Explorer, say). Not "not found": the id is taken, and treating
+ * it as free let a registration of the id start its rotation journal over, a rotation in progress
+ * abandoned, before the create was refused. Not temporary either: it stays so until a person acts, and
+ * `DELETE` still removes the row. The message names the id and what is wrong, never the row's content
+ * (a hand edit may have pasted anything there); the id shows at most 64 characters, as in
+ * {@link EndpointNotFoundError}.
+ */
+export class EndpointRecordUnreadableError extends ConflictError {
+  override readonly code: string = 'ENDPOINT_RECORD_UNREADABLE';
+  constructor(
+    readonly endpointId: string,
+    readonly why: string,
+  ) {
+    super(
+      `Endpoint ${endpointId.slice(0, 64)} is stored in a form this app cannot read: ${why}. ` +
+        `DELETE it and register it again, or correct its row (row key ${endpointId.slice(0, 64)}) in the endpoint registry table.`,
+    );
+  }
+}
+
 /** The endpoint is declared in ENDPOINTS_FILE and cannot be changed through the API. */
 export class EndpointReadOnlyError extends ConflictError {
   override readonly code: string = 'ENDPOINT_READ_ONLY';

@@ -6,7 +6,7 @@ import { TableEndpointRegistry } from '../../../shared/endpoints/TableEndpointRe
 import { validateEndpoint } from '../../../shared/endpoints/validateEndpoint';
 import { ConfigError } from '../../../shared/errors';
 import { createLogger, silentLogger } from '../../../shared/logging';
-import { EndpointReadOnlyError } from '../../../shared/rotation/errors';
+import { EndpointReadOnlyError, EndpointRecordUnreadableError } from '../../../shared/rotation/errors';
 import { RotationScheduler } from '../../../shared/rotation/RotationScheduler';
 import { PagedTable } from '../../fakes/PagedTable';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
@@ -180,6 +180,105 @@ describe('Class: TableEndpointRegistry (an unreadable row)', () => {
         /^warn EndpointRegistry => listPage => row skipped, unreadable endpointId=not-an-object/,
       ),
     ]);
+  });
+});
+
+describe('Class: TableEndpointRegistry (point reads of an unreadable row)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const valid = (id: string, input: Record<string, unknown> = {}) =>
+    validateEndpoint({ id, arm: { ...arm, name: id }, ...input }, rules, at);
+  /** What a hand edit may paste into the column: never to be shown in an error or a log line. */
+  const pasted = 'pasted-key-value-0123456789';
+  const edited = (id: string, change: Record<string, unknown>) => JSON.stringify({ ...valid(id), ...change });
+
+  it.each([
+    ['not JSON', `{"id": "bad-row", "note": "${pasted}"`, 'its endpoint column is not JSON'],
+    ['JSON of a list', `["${pasted}"]`, 'its endpoint column is not a JSON object'],
+    ['another id', edited('bad-row', { id: 'other-row' }), 'its endpoint column holds no id, or another one'],
+    ['no arm', edited('bad-row', { arm: pasted }), 'its endpoint column has no valid arm'],
+    [
+      'periods and flags of the wrong type',
+      edited('bad-row', { rotationPeriodHours: '100', enabled: 'yes', secretName: `${pasted}/x` }),
+      'its endpoint column has no valid secretName, rotationPeriodHours, enabled',
+    ],
+    [
+      'a v1 web service without v1',
+      edited('bad-row', { kind: 'v1WebService' }),
+      'its endpoint column has no valid v1',
+    ],
+  ])(
+    'answers get, getVersioned and findBySecretName with ENDPOINT_RECORD_UNREADABLE for a row of %s, never showing its content',
+    async (_what, column, why) => {
+      // Prepare: the row, its claim as the registry wrote it, and a good row beside it
+      const table = new PagedTable();
+      table.add({ partitionKey: 'endpoint', rowKey: 'bad-row', endpoint: column, secretName: 'bad-row-key' });
+      table.add({ partitionKey: 'endpoint', rowKey: '~secret~bad-row-key', endpointId: 'bad-row' });
+      table.add({
+        partitionKey: 'endpoint',
+        rowKey: 'good-row',
+        endpoint: JSON.stringify(valid('good-row')),
+      });
+      const lines: string[] = [];
+      const registry = new TableEndpointRegistry({
+        table: table.asTableClient(),
+        rules,
+        now: () => at,
+        logger: createLogger('EndpointRegistry', (level, line) => lines.push(`${level} ${line}`)),
+      });
+
+      // Act
+      const answers = await Promise.all(
+        [
+          registry.get('bad-row'),
+          registry.getVersioned('bad-row'),
+          registry.findBySecretName('BAD-ROW-KEY'),
+        ].map((read) =>
+          read.then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        ),
+      );
+      const page = await registry.listPage({ top: 10 });
+
+      // Assess: not "no such endpoint" (which let a registration start the id's journal over), nor a SyntaxError
+      for (const answer of answers) {
+        expect(answer).toBeInstanceOf(EndpointRecordUnreadableError);
+        expect(answer).toMatchObject({
+          code: 'ENDPOINT_RECORD_UNREADABLE',
+          status: 409,
+          endpointId: 'bad-row',
+          why,
+        });
+        expect((answer as Error).message).not.toContain(pasted);
+      }
+      expect(page.items.map((e) => e.id)).toEqual(['good-row']);
+      expect(lines).toEqual([
+        `warn EndpointRegistry => listPage => row skipped, unreadable endpointId=bad-row why=${why}`,
+      ]);
+      expect(await registry.get('good-row')).toEqual(valid('good-row'));
+    },
+  );
+
+  it('reads an endpoint a newer version stored: a kind and auth mode added since, fields of its own', async () => {
+    // Prepare: what a rolling deployment leaves for this version to show (and leave alone)
+    const newer = {
+      ...valid('newer-one'),
+      kind: 'managedComputeEndpoint',
+      authMode: 'Oidc',
+      reviewedBy: 'x',
+    };
+    const table = new PagedTable();
+    table.add({ partitionKey: 'endpoint', rowKey: 'newer-one', endpoint: JSON.stringify(newer) });
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+
+    // Act
+    const read = await registry.get('newer-one');
+    const page = await registry.listPage({ top: 10 });
+
+    // Assess
+    expect(read).toEqual(newer);
+    expect(page.items).toEqual([newer]);
   });
 });
 
