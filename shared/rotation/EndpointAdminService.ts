@@ -21,6 +21,7 @@ import {
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointNotKnownHereError,
+  EndpointRecordUnreadableError,
   requireKnownHere,
   RotationInProgressError,
 } from './errors';
@@ -60,7 +61,8 @@ export class EndpointAdminService {
     const { registry, rules } = this.options;
     const endpoint = validateEndpoint(isObject(input) ? stripServerFields(input) : input, rules, this.now());
     await this.requireOwnSecret(endpoint);
-    // A taken id is refused by create (ENDPOINT_EXISTS, or ENDPOINT_READ_ONLY for a file entry).
+    // A taken id is refused by create (ENDPOINT_EXISTS, or ENDPOINT_READ_ONLY for a file entry); one whose
+    // row cannot be read is refused by this read (ENDPOINT_RECORD_UNREADABLE), before its journal is touched.
     if (!(await registry.get(endpoint.id))) await this.forgetDeletedRegistration(endpoint);
     await registry.create(endpoint);
     this.options.onChange?.(endpoint.id);
@@ -104,9 +106,15 @@ export class EndpointAdminService {
     });
   }
 
-  /** Removes an endpoint from the registry; its secrets are left in Key Vault. */
+  /**
+   * Removes an endpoint from the registry; its secrets are left in Key Vault. One whose row cannot be read
+   * (`ENDPOINT_RECORD_UNREADABLE`) is removed too: that is the way out the error names, and its journal
+   * is left for a registration of the id to start over, as after any delete.
+   */
   async remove(id: string): Promise<void> {
-    await this.require(id);
+    await this.require(id).catch((error: unknown) => {
+      if (!(error instanceof EndpointRecordUnreadableError)) throw error;
+    });
     await this.options.registry.delete(id);
     this.options.onChange?.(id);
   }

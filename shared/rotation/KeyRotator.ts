@@ -11,6 +11,7 @@ import {
   AuthModeNotKeyError,
   DriftDetectedError,
   EndpointBusyError,
+  EndpointRecordUnreadableError,
   errorCode,
   LeaseLostError,
   RotationOutOfTimeError,
@@ -48,7 +49,14 @@ export type RotationOutcome =
       readonly status: 'skipped';
       readonly endpointId: string;
       readonly reason:
-        'notRegistered' | 'disabled' | 'retired' | 'inProgress' | 'notDue' | 'inGrace' | 'notKnownHere';
+        | 'notRegistered'
+        | 'unreadable'
+        | 'disabled'
+        | 'retired'
+        | 'inProgress'
+        | 'notDue'
+        | 'inGrace'
+        | 'notKnownHere';
       readonly detail?: string;
     };
 
@@ -112,8 +120,8 @@ export class KeyRotator {
   }
 
   private async runWithin(job: RotationJob, budget: RunBudget): Promise<RotationOutcome> {
-    const { registry, journal, leaseSeconds } = this.options;
-    const endpoint = await registry.get(job.endpointId);
+    const { journal, leaseSeconds } = this.options;
+    const endpoint = await this.registered(job.endpointId);
     const skip = (
       reason: Extract<RotationOutcome, { status: 'skipped' }>['reason'],
       detail?: string,
@@ -123,6 +131,7 @@ export class KeyRotator {
       reason,
       ...(detail ? { detail } : {}),
     });
+    if (endpoint instanceof EndpointRecordUnreadableError) return skip('unreadable', endpoint.message);
     if (!endpoint) return skip('notRegistered');
     if (endpoint.retiredAt) return skip('retired');
     // A kind or auth mode a newer version registered (a rolling deployment) is no cause to act: this version
@@ -153,6 +162,25 @@ export class KeyRotator {
       return skip('inProgress');
     }
     return held.releaseAfter(() => this.underLease(endpoint, job, held, budget));
+  }
+
+  /**
+   * The job's endpoint, or why its row cannot be read. That waits for a person (operations.md), so the
+   * job ends here, skipped with a warning, rather than fail through the queue's retries into the poison
+   * queue; nothing is journaled, which would hold the timer off the endpoint once it is mended.
+   */
+  private async registered(id: string): Promise<ManagedEndpoint | EndpointRecordUnreadableError | undefined> {
+    try {
+      return await this.options.registry.get(id);
+    } catch (error) {
+      if (!(error instanceof EndpointRecordUnreadableError)) throw error;
+      this.options.logger.warn('rotate => endpoint row unreadable, skipped until a person mends it', {
+        endpointId: id,
+        code: error.code,
+        why: error.why,
+      });
+      return error;
+    }
   }
 
   private async underLease(

@@ -1,7 +1,12 @@
 import { isRestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
+import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
 
+import { manageEndpointHandler } from '../../functions/manageEndpoint';
+import { manageEndpointRotateHandler } from '../../functions/manageEndpointRotate';
+import { manageEndpointsHandler } from '../../functions/manageEndpoints';
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import { systemClock } from '../../shared/clock';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
 import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegistry';
 import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
@@ -11,6 +16,11 @@ import {
   EndpointExistsError,
   EndpointNotFoundError,
 } from '../../shared/rotation/errors';
+import { FakeClock } from '../fakes/FakeClock';
+import { FaultPlan } from '../fakes/rotation/FaultPlan';
+import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
+import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';
+import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
 import { adminOver, writeRowWithoutClaim } from '../support/endpointTable';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
 import { largestEndpointInput } from '../support/tableLimitInputs';
@@ -411,5 +421,133 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect(await registry.get('deleted-once')).toBeUndefined();
       await expect(registry.create(endpoint('deleted-once'))).resolves.toBeUndefined();
     });
+  });
+
+  describe('A row edited by hand into something that is no endpoint (admin API over HTTP)', () => {
+    const pasted = 'pasted-key-value-0123456789';
+    const journal = new InMemoryRotationJournal(new FakeClock(), new FaultPlan());
+    const jobs = new InMemoryRotationJobQueue();
+    let http: { admin: EndpointAdminService };
+    beforeAll(() => {
+      const secrets = new InMemorySecretStore(new FakeClock(), new FaultPlan());
+      http = {
+        admin: new EndpointAdminService({ registry, journal, secrets, jobs, clock: systemClock, rules }),
+      };
+    });
+
+    const call = (
+      handler: (r: HttpRequest, c: InvocationContext) => Promise<HttpResponseInit>,
+      method: string,
+      id: string | undefined,
+      body?: unknown,
+    ): Promise<HttpResponseInit> =>
+      handler(
+        new HttpRequest({
+          method,
+          url: `http://localhost:7071/api/manage/endpoints${id ? `/${id}` : ''}`,
+          headers: { 'content-type': 'application/json' },
+          params: id ? { id } : {},
+          ...(body !== undefined ? { body: { string: JSON.stringify(body) } } : {}),
+        }),
+        new InvocationContext({ invocationId: 'inv-1', logHandler: () => undefined }),
+      );
+    const problemOf = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
+    const rowOf = (rowKey: string) =>
+      table.getEntity('endpoint', rowKey).then(
+        () => true,
+        () => false,
+      );
+
+    /** Registers `id`, leaves a rotation of it in progress in the journal, then edits its row by hand. */
+    async function handEdited(id: string, edit: Record<string, unknown>): Promise<void> {
+      await admin.register({ id, arm: endpoint(id).arm });
+      journal.seedState(id, {
+        lastRotatedAt: '2026-01-01T00:00:00.000Z',
+        lastRotationId: 'r-1',
+        active: {
+          rotationId: 'r-2',
+          slot: 'Secondary',
+          step: 'set',
+          reason: 'schedule',
+          startedAt: '2026-01-05T00:00:00.000Z',
+        },
+      });
+      await table.updateEntity({ partitionKey: 'endpoint', rowKey: id, ...edit }, 'Merge');
+    }
+
+    it('answers GET, PATCH, rotate and a registration of the id 409 ENDPOINT_RECORD_UNREADABLE, its journal untouched', async () => {
+      // Prepare
+      await handEdited('hand-edited', { endpoint: `{"id": "hand-edited", "note": "${pasted}"` });
+      const journalBefore = journal.dump();
+      const item = manageEndpointHandler(() => http);
+
+      // Act
+      const answers = [
+        await call(item, 'GET', 'hand-edited'),
+        await call(item, 'PATCH', 'hand-edited', { enabled: false }),
+        await call(
+          manageEndpointRotateHandler(() => http),
+          'POST',
+          'hand-edited',
+        ),
+        await call(
+          manageEndpointsHandler(() => http),
+          'POST',
+          undefined,
+          {
+            id: 'hand-edited',
+            arm: endpoint('hand-edited').arm,
+            secretName: 'another-secret',
+          },
+        ),
+      ];
+
+      // Assess: problem details that say what is wrong and how to fix it, never the row's content
+      for (const answer of answers) {
+        expect(answer.status).toBe(409);
+        expect((answer.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+        const problem = problemOf(answer);
+        expect(problem).toMatchObject({ status: 409, code: 'ENDPOINT_RECORD_UNREADABLE' });
+        expect(problem['detail']).toBe(
+          'Endpoint hand-edited is stored in a form this app cannot read: its endpoint column is not JSON. ' +
+            'DELETE it and register it again, or correct its row (row key hand-edited) in the endpoint registry table.',
+        );
+        expect(JSON.stringify(problem)).not.toContain(pasted);
+      }
+      expect(journal.dump()).toBe(journalBefore);
+      expect(jobs.jobs).toEqual([]);
+    });
+
+    it.each([
+      ['its secretName column as written', {}],
+      ['its secretName column edited too', { secretName: 'Not a secret name!' }],
+    ])(
+      'deletes it with its secret-name claim (%s), after which the id and its secret register again',
+      async (_what, alsoEdited) => {
+        // Prepare
+        const id = `deleted-${Object.keys(alsoEdited).length}`;
+        await handEdited(id, { endpoint: '42', ...alsoEdited });
+        const item = manageEndpointHandler(() => http);
+
+        // Act
+        const deleted = await call(item, 'DELETE', id);
+        const [row, claim] = [await rowOf(id), await rowOf(`~secret~${id}-key`)];
+        const again = await call(
+          manageEndpointsHandler(() => http),
+          'POST',
+          undefined,
+          {
+            id,
+            arm: endpoint(id).arm,
+          },
+        );
+
+        // Assess
+        expect(deleted.status).toBe(204);
+        expect([row, claim]).toEqual([false, false]);
+        expect(again.status).toBe(201);
+        expect(await registry.get(id)).toMatchObject({ id, secretName: `${id}-key` });
+      },
+    );
   });
 });

@@ -6,6 +6,7 @@ import {
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointReadOnlyError,
+  EndpointRecordUnreadableError,
 } from '../../../shared/rotation/errors';
 import { keyPage } from '../keyPage';
 
@@ -13,21 +14,26 @@ import { keyPage } from '../keyPage';
  * The endpoint registry in memory, each endpoint stored with a version like a Table row's ETag. Ids in
  * `readOnly` behave like ENDPOINTS_FILE entries; `beforeReplace` runs inside the next replace, before
  * its version check (another write landing in between). `serverPageLimit` makes `listPage` answer
- * shorter pages than asked for, as Table storage may.
+ * shorter pages than asked for, as Table storage may. `unreadable` holds rows edited by hand into something
+ * that is no endpoint (id → what is wrong, and the secret whose claim the row holds): point reads of them
+ * throw, listings skip them, `delete` removes them, as the Table registry does.
  */
 export class InMemoryEndpointRegistry implements EndpointRegistry {
   readonly endpoints = new Map<string, ManagedEndpoint>();
   readonly readOnly = new Set<string>();
+  readonly unreadable = new Map<string, { why: string; secretName?: string }>();
   beforeReplace: (() => Promise<void>) | undefined;
   serverPageLimit = Infinity;
   private readonly versions = new Map<string, string>();
   private writes = 0;
 
   async get(id: string): Promise<ManagedEndpoint | undefined> {
+    this.requireReadable(id);
     return this.endpoints.get(id);
   }
 
   async getVersioned(id: string): Promise<VersionedEndpoint | undefined> {
+    this.requireReadable(id);
     const endpoint = this.endpoints.get(id);
     return endpoint && { endpoint, version: this.versionOf(id) };
   }
@@ -41,12 +47,16 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
   }
 
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
+    for (const [id, row] of this.unreadable)
+      if (row.secretName && secretIdentity(row.secretName) === secretIdentity(secretName))
+        this.requireReadable(id);
     return this.ownerOf(secretName);
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
     this.writable(endpoint.id);
-    if (this.endpoints.has(endpoint.id)) throw EndpointExistsError.idTaken(endpoint.id);
+    if (this.endpoints.has(endpoint.id) || this.unreadable.has(endpoint.id))
+      throw EndpointExistsError.idTaken(endpoint.id);
     this.requireSecretFree(endpoint);
     this.store(endpoint);
   }
@@ -65,7 +75,13 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
   async delete(id: string): Promise<void> {
     this.writable(id);
     this.endpoints.delete(id);
+    this.unreadable.delete(id);
     this.versions.delete(id);
+  }
+
+  private requireReadable(id: string): void {
+    const row = this.unreadable.get(id);
+    if (row) throw new EndpointRecordUnreadableError(id, row.why);
   }
 
   private ownerOf(secretName: string): ManagedEndpoint | undefined {

@@ -7,6 +7,7 @@ import {
   EndpointNotFoundError,
   EndpointNotKnownHereError,
   EndpointReadOnlyError,
+  EndpointRecordUnreadableError,
   RotationInProgressError,
 } from '../../../shared/rotation/errors';
 import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
@@ -819,5 +820,110 @@ describe('Class: EndpointAdminService', () => {
         expect(f.jobs.jobs).toEqual([]);
       },
     );
+  });
+
+  describe('An endpoint whose row cannot be read (edited by hand)', () => {
+    const why = 'its endpoint column is not JSON';
+    /** demo-key rotated once and left with a rotation in progress, then its row edited into something unreadable. */
+    async function unreadableMidRotation(): Promise<RotationFixture> {
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(30);
+      f.probe.forceStatus = 401;
+      await rotateDemoKeyNow(f).catch(() => undefined);
+      f.probe.forceStatus = undefined;
+      f.registry.endpoints.delete('demo-key');
+      f.registry.unreadable.set('demo-key', { why, secretName: 'demo-key-secret' });
+      return f;
+    }
+    const refusal = (promise: Promise<unknown>) =>
+      promise.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+    it('answers status, update and rotate now with 409 ENDPOINT_RECORD_UNREADABLE naming the id, what is wrong and the way out', async () => {
+      // Prepare
+      const f = await unreadableMidRotation();
+      const { admin } = f.services;
+
+      // Act
+      const answers = await Promise.all([
+        refusal(admin.status('demo-key')),
+        refusal(admin.update('demo-key', { enabled: false })),
+        refusal(admin.rotateNow('demo-key')),
+        refusal(admin.retire('demo-key', '2026-02-01T00:00:00.000Z')),
+      ]);
+
+      // Assess: not 404 (the id is taken) nor a 500
+      for (const answer of answers) {
+        expect(answer).toBeInstanceOf(EndpointRecordUnreadableError);
+        expect(answer).toMatchObject({
+          status: 409,
+          code: 'ENDPOINT_RECORD_UNREADABLE',
+          endpointId: 'demo-key',
+        });
+        expect((answer as Error).message).toContain(
+          `demo-key is stored in a form this app cannot read: ${why}`,
+        );
+        expect((answer as Error).message).toContain('DELETE it and register it again');
+      }
+      expect(f.jobs.jobs).toEqual([]);
+    });
+
+    it('refuses to register the id again before its journal is touched: the rotation in progress is kept', async () => {
+      // Prepare
+      const f = await unreadableMidRotation();
+      const journalBefore = f.journal.dump();
+
+      // Act
+      const answer = await refusal(
+        f.services.admin.register({ id: 'demo-key', arm, secretName: 'other-secret' }),
+      );
+
+      // Assess: neither reset (an abandoned step, a cleared state) nor a lease taken for it
+      expect(answer).toBeInstanceOf(EndpointRecordUnreadableError);
+      expect(f.journal.dump()).toBe(journalBefore);
+      expect(f.journal.steps.filter((s) => s.step === 'abandoned')).toEqual([]);
+      expect(f.registry.endpoints.has('demo-key')).toBe(false);
+    });
+
+    it('deletes it (the way out), after which the id registers again with a history of its own', async () => {
+      // Prepare
+      const f = await unreadableMidRotation();
+
+      // Act
+      await f.services.admin.remove('demo-key');
+      const registered = await f.services.admin.register({ id: 'demo-key', arm, secretName: 'other-secret' });
+      const status = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(f.registry.unreadable.has('demo-key')).toBe(false);
+      expect(f.changedEndpoints).toContain('demo-key');
+      expect(registered.secretName).toBe('other-secret');
+      expect(status).not.toHaveProperty('inProgress');
+      expect(f.journal.steps.filter((s) => s.step === 'abandoned')).toHaveLength(1);
+    });
+
+    it('ends a queued job for it with a logged reason, on its first delivery, and journals nothing', async () => {
+      // Prepare
+      const f = await unreadableMidRotation();
+      const journalBefore = f.journal.dump();
+      const job = { endpointId: 'demo-key', reason: 'expired', requestedAt: '2026-01-02T00:00:00Z' };
+
+      // Act: the first delivery (a rethrow would be retried 5 times, then poisoned)
+      const outcome = await f.services.worker.handle(job, 1);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'skipped', endpointId: 'demo-key', reason: 'unreadable' });
+      expect((outcome as { detail?: string }).detail).toContain(why);
+      expect(f.journal.dump()).toBe(journalBefore);
+      expect(f.logs).toContainEqual(
+        expect.stringMatching(
+          /^warn .*rotate => endpoint row unreadable, skipped until a person mends it endpointId=demo-key code=ENDPOINT_RECORD_UNREADABLE/,
+        ),
+      );
+    });
   });
 });
