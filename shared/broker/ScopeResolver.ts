@@ -2,6 +2,7 @@ import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimit } 
 import { type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
+import { EndpointRecordUnreadableError } from '../rotation/errors';
 import { ScopeNotAllowedError } from './errors';
 import { LruMap } from './LruMap';
 import { resolveV1TokenScope, type V1ServiceLookup } from './resolveV1Scope';
@@ -170,6 +171,7 @@ export class ScopeResolver {
     try {
       endpoint = await withinTimeLimit(this.options.endpoints.get(scope.value), this.readTimeLimitMs);
     } catch (error) {
+      if (error instanceof EndpointRecordUnreadableError) return this.unreadable(scope, error);
       throw new DependencyUnavailableError('endpointRegistry', 'The endpoint registry is not reachable.', {
         cause: error,
       });
@@ -202,6 +204,25 @@ export class ScopeResolver {
         return endpointScope(endpoint, 'key', sources.keyVault);
       }
     }
+  }
+
+  /**
+   * An endpoint whose registration cannot be read is refused like a disabled one (`invalid_scope`, 403),
+   * not answered 503: the registry answered, and nothing changes until a person mends or deletes the row,
+   * so a 503 would only have clients retry (MSAL and the Azure SDKs do so by themselves) and alerts blame
+   * storage. A refusal is also what every instance answers alike: the last answer an instance still
+   * holds is not served on, as it would be through an outage, since the edit may be the very one that
+   * disabled the endpoint. The refusal is cached like the others, so the row is read again once per TTL.
+   */
+  private unreadable(scope: ParsedScope, error: EndpointRecordUnreadableError): ScopeNotAllowedError {
+    this.options.logger.warn('resolve => endpoint row unreadable, scope refused', {
+      scope: scope.value,
+      code: error.code,
+      why: error.why,
+    });
+    return new ScopeNotAllowedError(
+      'The endpoint this scope names cannot be served until an operator repairs its registration.',
+    );
   }
 
   private resource(resource: string): ResolvedScope {

@@ -1,19 +1,24 @@
 import type { BrokerEndpointLookup } from '../../../shared/broker/module';
 import type { AuthMode, ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { EndpointRecordUnreadableError } from '../../../shared/rotation/errors';
 import { Gate } from '../../support/Gate';
 
 /**
  * Endpoints in a map; `failing` simulates an outage, a closed `answers` gate a registry whose answers
- * do not arrive (read, then held).
+ * do not arrive (read, then held), `unreadable` rows edited by hand (id → what is wrong), as the Table
+ * registry answers them.
  */
 export class InMemoryEndpointLookup implements BrokerEndpointLookup {
   readonly endpoints = new Map<string, ManagedEndpoint>();
   reads = 0;
   failing = false;
+  readonly unreadable = new Map<string, string>();
   readonly answers = new Gate();
   async get(id: string): Promise<ManagedEndpoint | undefined> {
     this.reads++;
     if (this.failing) throw new Error('registry down');
+    const why = this.unreadable.get(id);
+    if (why !== undefined) throw new EndpointRecordUnreadableError(id, why);
     const endpoint = this.endpoints.get(id);
     await this.answers.pass();
     return endpoint;

@@ -1,3 +1,4 @@
+import { ScopeNotAllowedError } from '../../../shared/broker/errors';
 import { parseScope } from '../../../shared/broker/scope';
 import { ScopeResolver, type ScopeResolverOptions } from '../../../shared/broker/ScopeResolver';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
@@ -167,6 +168,53 @@ describe('Class: ScopeResolver', () => {
       await expect(after).rejects.toThrow('The scope names no endpoint the broker serves.');
       expect(endpoints.reads).toBe(2);
     });
+  });
+});
+
+describe('Class: ScopeResolver (an endpoint whose row cannot be read)', () => {
+  it('refuses its scope as one it does not serve, not 503: nothing changes until a person mends the row', async () => {
+    // Prepare
+    const { endpoints, logger, resolver, scope } = setup();
+    endpoints.unreadable.set('demo-token', 'its endpoint column is not JSON');
+
+    // Act
+    const answer = await resolver.resolve(scope).catch((e: unknown) => e);
+
+    // Assess
+    expect(answer).toBeInstanceOf(ScopeNotAllowedError);
+    expect(answer).not.toBeInstanceOf(DependencyUnavailableError);
+    expect((answer as Error).message).toBe(
+      'The endpoint this scope names cannot be served until an operator repairs its registration.',
+    );
+    expect(logger.lines).toContainEqual({
+      level: 'warn',
+      message: 'resolve => endpoint row unreadable, scope refused',
+      props: {
+        scope: 'demo-token',
+        code: 'ENDPOINT_RECORD_UNREADABLE',
+        why: 'its endpoint column is not JSON',
+      },
+    });
+  });
+
+  it('stops serving the last answer once the row turns unreadable (the edit may have disabled it), reading it once per TTL', async () => {
+    // Prepare: a scope served, then its row edited by hand into something unreadable
+    const { clock, endpoints, resolver, scope } = setup();
+    await resolver.resolve(scope);
+    endpoints.unreadable.set('demo-token', 'its endpoint column is not JSON');
+    clock.advance(31_000);
+
+    // Act: the request that starts the re-read waits for it (others meanwhile get the last answer at once)
+    const first = await resolver.resolve(scope).catch((e: unknown) => e);
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => resolver.resolve(scope).catch((e: unknown) => e)),
+    );
+    clock.advance(10_000);
+    const later = await resolver.resolve(scope).catch((e: unknown) => e);
+
+    // Assess
+    for (const answer of [first, ...answers, later]) expect(answer).toBeInstanceOf(ScopeNotAllowedError);
+    expect(endpoints.reads).toBe(2);
   });
 });
 

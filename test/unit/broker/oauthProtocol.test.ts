@@ -149,6 +149,25 @@ describe('Class: OAuthTokenProtocol', () => {
       expect([unlike.status, jsonOf(unlike)['error']]).toEqual([400, 'invalid_scope']);
     });
 
+    it('answers a scope whose endpoint row cannot be read with invalid_scope, not temporarily_unavailable', async () => {
+      // Prepare: the endpoint's row edited by hand into something that is no endpoint
+      t.endpoints.unreadable.set('demo-token', 'its endpoint column is not JSON');
+
+      // Act
+      const r = await t.module.oauth.handle(
+        post(`grant_type=client_credentials&client_id=${c.id}&client_secret=${c.primary}&scope=demo-token`),
+      );
+
+      // Assess: a retry cannot help (no Retry-After to invite one), and the client is told whose move it is
+      expect(r.status).toBe(400);
+      expect(jsonOf(r)).toEqual({
+        error: 'invalid_scope',
+        error_description:
+          'The endpoint this scope names cannot be served until an operator repairs its registration.',
+      });
+      expect(header(r, 'retry-after')).toBeUndefined();
+    });
+
     it('answers an empty body with Basic credentials with invalid_request, as grant_type is missing (§5.2)', async () => {
       // Act
       const r = await t.module.oauth.handle(post('', { authorization: basicAuth(c.id, c.primary) }));
