@@ -2,7 +2,11 @@ import { DependencyUnavailableError, ValidationError } from '../../../shared/err
 import { EventWebhook } from '../../../shared/events/EventWebhook';
 import { TableProcessedEventStore } from '../../../shared/events/TableProcessedEventStore';
 import { silentLogger } from '../../../shared/logging';
-import { EndpointChangedError, RotationInProgressError } from '../../../shared/rotation/errors';
+import {
+  EndpointChangedError,
+  EndpointRecordUnreadableError,
+  RotationInProgressError,
+} from '../../../shared/rotation/errors';
 import { noopTelemetry } from '../../../shared/telemetry';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 import { actions, CREDIT_SCORE_REGISTRATION, fixture, send } from './webhookTestKit';
@@ -149,6 +153,31 @@ describe('Function: eventGridWebhook', () => {
       // Assess
       expect(reply.status).toBe(503);
     });
+
+    it.each([
+      ['a Key Vault event about its secret', nearExpiry],
+      ['an ARM write of its endpoint', fixture('events', 'arm-resource-write-success-online-endpoint.json')],
+    ])(
+      'acknowledges %s as rejected when the endpoint row cannot be read, rather than a retried and dead-lettered 500',
+      async (_what, body) => {
+        // Prepare: the registry's row of the endpoint was edited by hand into something unreadable
+        const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+        t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+        t.rotation.failNext(
+          'registry',
+          new EndpointRecordUnreadableError('demo', 'its endpoint column is not JSON'),
+        );
+
+        // Act
+        const reply = await send(t.module, { body });
+
+        // Assess: a person must mend the row; Event Grid's retries for a day would only meet it again
+        expect(reply.status).toBe(200);
+        expect(actions(reply)).toEqual(['rejected']);
+        const rejections = t.telemetry.metrics.filter((m) => m.name === 'EventsRejected');
+        expect(rejections.map((m) => m.props?.['code'])).toEqual(['ENDPOINT_RECORD_UNREADABLE']);
+      },
+    );
 
     it('acknowledges a definite rejection from the rotation module instead of retrying forever', async () => {
       // Prepare
