@@ -1,34 +1,30 @@
 import { app, type InvocationContext } from '@azure/functions';
 
-import {
-  parsePublishRetry,
-  PUBLISH_RETRY_FORMAT,
-  type PublishRetryHandler,
-} from '../shared/events/PublishRetry';
-import { dequeueCountOf, formatOf, queueMessageFields } from '../shared/queueMessage';
+import type { PublishRetryWorker } from '../shared/events/PublishRetryWorker';
+import { dequeueCountOf } from '../shared/queueMessage';
 import { getServices } from '../shared/services';
 
-/** Resolves the publisher inside the invocation (tests pass one built over fakes). */
-export type PublishRetryResolver = () => PublishRetryHandler;
+/** Resolves the worker inside the invocation (tests pass one built over fakes). */
+export type PublishRetryResolver = () => Pick<PublishRetryWorker, 'handle'>;
 
-const defaultResolver: PublishRetryResolver = () => getServices().rotationEvents;
+const defaultResolver: PublishRetryResolver = () => getServices().publishRetries;
 
 /**
  * Queue trigger (`EVENTS_RETRY_QUEUE`): tries once more to publish a CloudEvent whose publish failed.
  * Still failing, it is held again with a longer delay and this message completes; after a day it is
  * logged as lost. Only a message that can be neither sent nor held again throws, so the host delivers
- * it again (on its last delivery it is logged as lost instead); a malformed one reaches `<queue>-poison`
- * after host.json's `maxDequeueCount`.
+ * it again (on its last delivery it is logged as lost instead); a malformed one goes to `<queue>-poison`
+ * on its first delivery and completes, since no retry could parse it.
  */
 export function eventPublishRetryHandler(resolve: PublishRetryResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const fields = queueMessageFields(message);
-    const dequeueCount = dequeueCountOf(context.triggerMetadata);
-    // A newer version's held event (a rolling deployment) waits for an instance that reads its format.
-    const outcome =
-      formatOf(fields) > PUBLISH_RETRY_FORMAT
-        ? await resolve().holdForNewerVersion(fields, dequeueCount)
-        : await resolve().republish(parsePublishRetry(fields), dequeueCount);
+    const outcome = await resolve().handle(message, dequeueCountOf(context.triggerMetadata));
+    if (outcome.status === 'malformed') {
+      context.log(
+        `EventPublishRetry => run => malformed, moved to ${outcome.poisonQueue} (${outcome.issues})`,
+      );
+      return;
+    }
     const detail =
       outcome.status === 'retryQueued'
         ? ` retryInSeconds=${outcome.retryInSeconds}${outcome.format ? ` (format ${outcome.format})` : ''}`

@@ -14,11 +14,16 @@ const defaultResolver: RotationWorkerResolver = () => getServices().rotation;
  * message visible again and retries; after host.json's `maxDequeueCount` it lands in `<queue>-poison`
  * and the journal says why. A job stopped by ARM throttling is not failed: it is put back on the queue
  * with a delay and the message completes; so does one whose failure only a person can fix, such as drift
- * (`RotationJobHandler`).
+ * (`RotationJobHandler`). A message that is not a job at all goes to `<queue>-poison` on its first
+ * delivery and completes: no retry could parse it.
  */
 export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
     const outcome = await resolve().worker.handle(message, dequeueCountOf(context.triggerMetadata));
+    if (outcome.status === 'malformed') {
+      context.log(`RotationWorker => run => malformed, moved to ${outcome.poisonQueue} (${outcome.issues})`);
+      return;
+    }
     // A skip is journaled nowhere: this line is where an operator finds why a run did nothing.
     const detail =
       outcome.status === 'skipped'

@@ -20,9 +20,9 @@ export interface StorageJsonQueueOptions {
 
 /**
  * Sends JSON messages to one Storage queue: rotation jobs (`RotationJobQueue`) and events waiting to
- * be published again (`PublishRetryQueue`). Messages are base64-encoded JSON, because the Functions
- * host reads queue messages with `messageEncoding: base64` (host.json). The queue is created on first
- * use.
+ * be published again (`PublishRetryQueue`); to a poison queue, malformed messages as delivered
+ * (`PoisonQueue`). Messages are base64-encoded, because the Functions host reads queue messages with
+ * `messageEncoding: base64` (host.json). The queue is created on first use.
  */
 export class StorageJsonQueue<T> {
   private readonly createQueue: () => Promise<void>;
@@ -40,9 +40,22 @@ export class StorageJsonQueue<T> {
    * @param options - `delaySeconds`: the message stays invisible that long
    */
   async enqueue(message: T, options: { delaySeconds?: number } = {}): Promise<void> {
+    await this.enqueueText(JSON.stringify(message), options);
+  }
+
+  /** The queue's name. */
+  get name(): string {
+    return this.options.client.name;
+  }
+
+  /**
+   * Sends `text` as it is (a message that is not JSON, copied to a poison queue).
+   * @param options - `delaySeconds`: the message stays invisible that long
+   */
+  async enqueueText(message: string, options: { delaySeconds?: number } = {}): Promise<void> {
     const { client, sleep } = this.options;
     await this.createQueue();
-    const text = Buffer.from(JSON.stringify(message), 'utf8').toString('base64');
+    const text = Buffer.from(message, 'utf8').toString('base64');
     const delay = Math.max(0, Math.ceil(options.delaySeconds ?? 0));
     await withRetries(
       () =>

@@ -1,4 +1,5 @@
 import { ValidationError } from './errors';
+import type { Logger } from './logging';
 
 /**
  * host.json `extensions.queues.maxDequeueCount`: the delivery after which the host moves a failing message to
@@ -48,4 +49,48 @@ export function fieldsOf(value: unknown): Record<string, unknown> {
  */
 export function formatOf(fields: Readonly<Record<string, unknown>>): number {
   return Number.isInteger(fields.v) && (fields.v as number) > 1 ? (fields.v as number) : 1;
+}
+
+/**
+ * Where a queue message no delivery can handle goes: `<queue>-poison`, where the host itself moves a message
+ * that failed `maxDequeueCount` times, so operators find every dead message in one place (port;
+ * `StorageJsonQueue` is the Storage adapter).
+ */
+export interface PoisonQueue {
+  /** The poison queue's name, for the log line. */
+  readonly name: string;
+  /** Sends `text` as the message's content. */
+  enqueueText(text: string): Promise<void>;
+}
+
+/** A malformed message moved to the poison queue: what a queue handler returns instead of throwing. */
+export interface MalformedMessage {
+  readonly status: 'malformed';
+  /** The queue it went to. */
+  readonly poisonQueue: string;
+  /** The bad fields and what each must be (`ValidationError.message`), never their values. */
+  readonly issues: string;
+}
+
+/**
+ * Moves a message that does not parse to the poison queue on its first delivery and logs why: every
+ * delivery would fail the same way, and throwing would only run it `maxDequeueCount` times before the host
+ * moved it there anyway. The copy holds the text as delivered (a parsed JSON message as JSON again). Only the
+ * issues are logged, never a field's value: a hand-written message may hold anything. Throws when the poison
+ * queue cannot be written, so the host delivers the message again (and moves it itself on the last delivery).
+ * @param what - what the message should have been, for the log line (`job`, `held event`)
+ */
+export async function moveToPoison(
+  message: unknown,
+  error: ValidationError,
+  out: { poison: PoisonQueue; logger: Logger; what: string; dequeueCount: number },
+): Promise<MalformedMessage> {
+  const { poison, logger, what, dequeueCount } = out;
+  await poison.enqueueText(typeof message === 'string' ? message : (JSON.stringify(message) ?? ''));
+  logger.error(`handle => malformed ${what} moved to poison queue`, {
+    queue: poison.name,
+    dequeueCount,
+    issues: error.message,
+  });
+  return { status: 'malformed', poisonQueue: poison.name, issues: error.message };
 }

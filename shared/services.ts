@@ -5,10 +5,12 @@ import { type AppConfig, loadConfig } from './config';
 import { readEndpointsFile } from './endpoints/endpointsFile';
 import {
   createEventsModule,
+  createPublishRetryWorker,
   createRotationEventSink,
   type EventsModule,
   type RotationEventPublisher,
 } from './events/module';
+import type { PublishRetryWorker } from './events/PublishRetryWorker';
 import { dependencyProbes, HealthCheck } from './health';
 import { createLogger } from './logging';
 import { createRotationModule, endpointRulesOf, type RotationModule } from './rotation/module';
@@ -33,6 +35,7 @@ export class Services {
   private telemetryInstance?: Telemetry;
   private healthInstance?: HealthCheck;
   private sinkInstance?: RotationEventPublisher;
+  private publishRetriesInstance?: PublishRetryWorker;
   private rotationInstance?: RotationModule;
   private brokerInstance?: BrokerModule;
   private eventsInstance?: EventsModule;
@@ -75,6 +78,12 @@ export class Services {
   get rotationEvents(): RotationEventPublisher {
     this.sinkInstance ??= createRotationEventSink(this.root);
     return this.sinkInstance;
+  }
+
+  /** Messages on `EVENTS_RETRY_QUEUE` → one more try of their event (the `eventPublishRetry` queue function). */
+  get publishRetries(): PublishRetryWorker {
+    this.publishRetriesInstance ??= createPublishRetryWorker(this.root, this.rotationEvents);
+    return this.publishRetriesInstance;
   }
 
   /** Endpoint registry, rotation protocol, scheduler and admin. */

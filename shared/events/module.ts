@@ -17,6 +17,7 @@ import { KeyVaultReactions } from './KeyVaultReactions';
 import { vaultNameOf } from './keyVaultSecretEvent';
 import type { ProcessedEventStore } from './ProcessedEventStore';
 import { heldEventOf, type PublishRetry, type PublishRetryHandler, reportLostEvent } from './PublishRetry';
+import { PublishRetryWorker } from './PublishRetryWorker';
 import { noopRotationEventSink, type RotationEventSink } from './RotationEvent';
 import { TableProcessedEventStore } from './TableProcessedEventStore';
 
@@ -68,6 +69,25 @@ export function createRotationEventSink(root: ModuleRoot): RotationEventPublishe
     logger,
     telemetry: root.telemetry,
     clock: root.clock,
+  });
+}
+
+/**
+ * The `eventPublishRetry` queue function's worker: held events go to `publisher`, and messages on
+ * `EVENTS_RETRY_QUEUE` that are not held events to its poison queue.
+ */
+export function createPublishRetryWorker(
+  root: ModuleRoot,
+  publisher: PublishRetryHandler,
+): PublishRetryWorker {
+  return new PublishRetryWorker({
+    publisher,
+    poison: new StorageJsonQueue<never>({
+      client: root.clients.queue(`${root.config.events.retryQueue}-poison`),
+      sleep: realSleep,
+      tryTimeLimitMs: root.clients.tryTimeLimitMs,
+    }),
+    logger: createLogger('EventPublishRetry'),
   });
 }
 

@@ -3,7 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { type Clock, isoNow } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
-import { formatOf, MAX_DEQUEUE_COUNT, queueMessageFields } from '../queueMessage';
+import {
+  formatOf,
+  type MalformedMessage,
+  MAX_DEQUEUE_COUNT,
+  moveToPoison,
+  type PoisonQueue,
+  queueMessageFields,
+} from '../queueMessage';
 import { ArmThrottledError, errorCode, LeaseLostError } from './errors';
 import { HeldLease } from './HeldLease';
 import type { KeyRotator, RotationOutcome } from './KeyRotator';
@@ -30,6 +37,8 @@ const POISON_LEASE_MS = 60_000;
  */
 export type RotationJobOutcome =
   | RotationOutcome
+  /** Not a job at all: moved to the poison queue on its first delivery. */
+  | MalformedMessage
   | {
       /**
        * Stopped by ARM throttling, or written by a newer version in a format this one does not read; a
@@ -53,6 +62,8 @@ export interface RotationJobHandlerOptions {
   journal: RotationJournal;
   /** Writes the poison record of a job's last delivery. */
   recorder: Pick<RotationRecorder, 'poisoned'>;
+  /** `<ROTATION_QUEUE>-poison`, where a message that is not a job goes on its first delivery. */
+  poison: PoisonQueue;
   /** Time of the timer's note when a job is put back on the queue. */
   clock: Clock;
   logger: Logger;
@@ -70,6 +81,8 @@ export interface RotationJobHandlerOptions {
  * Turns one queue message into one rotation run. Failures are rethrown so the host retries the message
  * (visibility timeout, then again); on the last delivery the journal gets a `poison` record saying why,
  * because the host is about to move the message to `<queue>-poison` where nobody reads it by default.
+ * A message that is not a job (it does not parse) goes there itself on its first delivery, as outcome
+ * `malformed`: no delivery could run it.
  * A failure only a person can fix (`needsOperator`: drift, an unsafe regeneration, a wrong auth mode)
  * completes the message instead, as outcome `failed`: the run has journaled and published it already.
  *
@@ -89,7 +102,14 @@ export class RotationJobHandler {
   async handle(message: unknown, dequeueCount: number): Promise<RotationJobOutcome> {
     const newer = await this.offerToNewerVersion(message, dequeueCount);
     if (newer) return newer;
-    const job = this.parseOrReport(message, dequeueCount);
+    let job: RotationJob;
+    try {
+      job = parseRotationJob(message);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      const { poison, logger } = this.options;
+      return moveToPoison(message, error, { poison, logger, what: 'job', dequeueCount });
+    }
     try {
       const outcome = await this.options.rotator.run(job);
       // A run at work held the lease and may only be skipping (a duplicate or not-due job): an operator's
@@ -117,31 +137,10 @@ export class RotationJobHandler {
   }
 
   /**
-   * Parses the message; a malformed one is rethrown like any failure, and on its last delivery logged with
-   * the bad fields (never their values), because it has no endpoint whose journal could say why it went to
-   * the poison queue.
-   */
-  private parseOrReport(message: unknown, dequeueCount: number): RotationJob {
-    try {
-      return parseRotationJob(message);
-    } catch (error) {
-      if (
-        error instanceof ValidationError &&
-        dequeueCount >= (this.options.maxDequeueCount ?? MAX_DEQUEUE_COUNT)
-      )
-        this.options.logger.error('handle => malformed job goes to poison queue', {
-          dequeueCount,
-          issues: error.message,
-        });
-      throw error;
-    }
-  }
-
-  /**
    * A job of a format above this version's, which a newer version wrote during a rolling deployment, is
    * put back on the queue as written (one more deferral counted) for an instance of that version, instead
    * of failing it as malformed into the poison queue. Once deferred `maxDeferrals` times (no such
-   * instance took it: a rollback) it is parsed, and refused, like any other job.
+   * instance took it: a rollback) it is parsed like any other job, and moved there if it does not parse.
    */
   private async offerToNewerVersion(
     message: unknown,

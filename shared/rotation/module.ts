@@ -54,7 +54,8 @@ export function endpointRulesOf(config: AppConfig): EndpointRules {
 /**
  * Builds the rotation module over the real adapters: Key Vault, ARM (online and serverless endpoints),
  * the v1 model-management API (v1 web services),
- * fetch for the test step, Table storage for the registry and journal, a Storage queue for jobs.
+ * fetch for the test step, Table storage for the registry and journal, a Storage queue for jobs (and its
+ * poison queue, for messages that are not jobs).
  * @example const rotation = createRotationModule(services.root, { events: createRotationEventSink(services.root) })
  */
 export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps): RotationModule {
@@ -101,6 +102,11 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
       ),
       jobs: new StorageJsonQueue<RotationJob>({
         client: clients.queue(config.rotation.queue),
+        sleep,
+        tryTimeLimitMs: clients.tryTimeLimitMs,
+      }),
+      poison: new StorageJsonQueue<never>({
+        client: clients.queue(`${config.rotation.queue}-poison`),
         sleep,
         tryTimeLimitMs: clients.tryTimeLimitMs,
       }),

@@ -2,6 +2,7 @@ import { type Clock, realRepeat, type Repeat, type Sleep } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import type { EndpointRules } from '../endpoints/validateEndpoint';
 import { createLogger, type LogSink } from '../logging';
+import type { PoisonQueue } from '../queueMessage';
 import type { Telemetry } from '../telemetry';
 import { DriftDetector } from './DriftDetector';
 import { EndpointAdminService } from './EndpointAdminService';
@@ -26,6 +27,8 @@ export interface RotationPorts {
   probe: ScoringProbe;
   journal: RotationJournal;
   jobs: RotationJobQueue;
+  /** `<ROTATION_QUEUE>-poison`, for messages on the job queue that are not jobs. */
+  poison: PoisonQueue;
   events: RotationEventSink;
   telemetry: Telemetry;
   clock: Clock;
@@ -111,6 +114,7 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
       journal,
       recorder,
       jobs,
+      poison: ports.poison,
       clock,
       logger: logger('RotationWorker'),
     }),

@@ -32,7 +32,8 @@ function failureCounter(): { onOutput: (chunk: string) => void; failed: () => nu
       tail = lines.pop() ?? '';
       for (const line of lines) {
         if (line.includes('rotate => failed')) failed += 1;
-        if (line.includes('job goes to poison queue')) poison += 1;
+        // A job that failed its last delivery, or a malformed one moved on its first.
+        if (/job (?:goes|moved) to poison queue/.test(line)) poison += 1;
       }
     },
     failed: () => failed,

@@ -17,10 +17,12 @@ import { loadConfig } from '../../shared/config';
 import { EventGridRotationPublisher } from '../../shared/events/EventGridRotationPublisher';
 import { createRotationEventSink } from '../../shared/events/module';
 import type { PublishRetry } from '../../shared/events/PublishRetry';
+import { PublishRetryWorker } from '../../shared/events/PublishRetryWorker';
 import type { ModuleRoot } from '../../shared/services';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { buildTestEventsModule } from '../fakes/events/buildTestEventsModule';
+import { InMemoryPoisonQueue } from '../fakes/InMemoryPoisonQueue';
 import { call, useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { sleep, waitFor } from '../support/waitFor';
 
@@ -169,7 +171,8 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
       telemetry: new CapturingTelemetry(),
       clock: { now: () => Date.now() },
     });
-    const retryFunction = eventPublishRetryHandler(() => publisher);
+    const worker = new PublishRetryWorker({ publisher, poison: new InMemoryPoisonQueue(), logger });
+    const retryFunction = eventPublishRetryHandler(() => worker);
     const lines: string[] = [];
     const context = new InvocationContext({ logHandler: (_l, ...args) => void lines.push(args.join(' ')) });
     topic.failWith(503);

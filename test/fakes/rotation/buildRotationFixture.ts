@@ -3,6 +3,7 @@ import { DEFAULT_PROBE, type EndpointRules } from '../../../shared/endpoints/val
 import { type RotationServices, wireRotation } from '../../../shared/rotation/wireRotation';
 import { CapturingTelemetry } from '../capture';
 import { FakeClock } from '../FakeClock';
+import { InMemoryPoisonQueue } from '../InMemoryPoisonQueue';
 import { CapturingRotationEventSink } from './CapturingRotationEventSink';
 import { FakeEndpointKeyClient } from './FakeEndpointKeyClient';
 import { FakeScoringProbe } from './FakeScoringProbe';
@@ -22,6 +23,8 @@ export interface RotationFixture {
   journal: InMemoryRotationJournal;
   registry: InMemoryEndpointRegistry;
   jobs: InMemoryRotationJobQueue;
+  /** `rotation-jobs-poison`: messages that are not jobs. */
+  poison: InMemoryPoisonQueue;
   events: CapturingRotationEventSink;
   telemetry: CapturingTelemetry;
   logs: string[];
@@ -55,6 +58,7 @@ export function buildRotationFixture(
   const journal = new InMemoryRotationJournal(clock, faults);
   const registry = new InMemoryEndpointRegistry();
   const jobs = new InMemoryRotationJobQueue();
+  const poison = new InMemoryPoisonQueue('rotation-jobs-poison');
   const events = new CapturingRotationEventSink(faults);
   const telemetry = new CapturingTelemetry();
   const logs: string[] = [];
@@ -69,6 +73,7 @@ export function buildRotationFixture(
         probe,
         journal,
         jobs,
+        poison,
         events,
         telemetry,
         clock,
@@ -118,6 +123,7 @@ export function buildRotationFixture(
     journal,
     registry,
     jobs,
+    poison,
     events,
     telemetry,
     logs,

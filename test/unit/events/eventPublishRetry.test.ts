@@ -1,8 +1,9 @@
 import { InvocationContext } from '@azure/functions';
 
 import { eventPublishRetryHandler } from '../../../functions/eventPublishRetry';
-import { ValidationError } from '../../../shared/errors';
+import { PublishRetryWorker } from '../../../shared/events/PublishRetryWorker';
 import { buildTestPublisher } from '../../fakes/events/buildTestPublisher';
+import { InMemoryPoisonQueue } from '../../fakes/InMemoryPoisonQueue';
 
 function fixture() {
   const lines: string[] = [];
@@ -10,7 +11,11 @@ function fixture() {
     invocationId: 'inv-1',
     logHandler: (_level, ...args) => void lines.push(args.join(' ')),
   });
-  return { ...buildTestPublisher(), context, lines };
+  const publishing = buildTestPublisher();
+  const poison = new InMemoryPoisonQueue('event-publish-retries-poison');
+  const { publisher, logger } = publishing;
+  const worker = new PublishRetryWorker({ publisher, poison, logger });
+  return { ...publishing, poison, worker, context, lines };
 }
 
 const rotated = {
@@ -31,7 +36,7 @@ describe('Function: eventPublishRetry', () => {
     const message = JSON.parse(JSON.stringify(f.retries.take())) as unknown;
 
     // Act
-    await eventPublishRetryHandler(() => f.publisher)(message, f.context);
+    await eventPublishRetryHandler(() => f.worker)(message, f.context);
 
     // Assess
     expect(f.topic.sent.map((e) => [e.id, e.type])).toEqual([['evt-1', 'aml-credential-broker.KeyRotated']]);
@@ -45,7 +50,7 @@ describe('Function: eventPublishRetry', () => {
     await f.publisher.publish(rotated);
 
     // Act
-    await eventPublishRetryHandler(() => f.publisher)(f.retries.take(), f.context);
+    await eventPublishRetryHandler(() => f.worker)(f.retries.take(), f.context);
 
     // Assess
     expect(f.retries.held.map((h) => [h.retry.attempt, h.delaySeconds])).toEqual([[3, 120]]);
@@ -68,7 +73,7 @@ describe('Function: eventPublishRetry', () => {
     });
 
     // Act
-    await eventPublishRetryHandler(() => f.publisher)(message, lastDelivery);
+    await eventPublishRetryHandler(() => f.worker)(message, lastDelivery);
 
     // Assess
     expect(f.telemetry.count('EventsPublishLost')).toBe(1);
@@ -103,11 +108,12 @@ describe('Function: eventPublishRetry', () => {
       const f = fixture();
 
       // Act
-      await eventPublishRetryHandler(() => f.publisher)(JSON.stringify(newer), lastDelivery(f.lines));
+      await eventPublishRetryHandler(() => f.worker)(JSON.stringify(newer), lastDelivery(f.lines));
 
       // Assess
       expect(f.topic.sent).toEqual([]);
       expect(f.retries.held.map((h) => h.retry)).toEqual([newer]);
+      expect(f.poison.texts).toEqual([]);
       expect(f.retries.nextDelaySeconds()).toBeGreaterThanOrEqual(60);
       expect(f.retries.nextDelaySeconds()).toBeLessThanOrEqual(120);
       expect(f.lines).toEqual([
@@ -123,7 +129,7 @@ describe('Function: eventPublishRetry', () => {
       f.clock.advance(23 * 3_600_000);
 
       // Act
-      await eventPublishRetryHandler(() => f.publisher)(newer, f.context);
+      await eventPublishRetryHandler(() => f.worker)(newer, f.context);
 
       // Assess
       expect(f.retries.held).toEqual([]);
@@ -134,14 +140,56 @@ describe('Function: eventPublishRetry', () => {
     });
   });
 
-  it('rejects a malformed message, so it ends in the poison queue', async () => {
+  it('moves a malformed message to the poison queue on its first delivery and completes it', async () => {
+    // Prepare
+    const f = fixture();
+    const malformed = { eventId: 'evt-1', attempt: 2, note: 'NOT-TO-BE-LOGGED' };
+
+    // Act
+    await eventPublishRetryHandler(() => f.worker)(malformed, f.context);
+
+    // Assess: the message as delivered, and the bad fields named (never their values)
+    const issues =
+      'firstFailedAt: an ISO time; event.type: one of KeyRotated, RotationFailed, DriftDetected; event.endpointId: a non-empty string; event.secretName: a non-empty string; event.time: a non-empty string';
+    expect(f.topic.sent).toEqual([]);
+    expect(f.retries.held).toEqual([]);
+    expect(f.poison.texts).toEqual([JSON.stringify(malformed)]);
+    expect(f.lines).toEqual([
+      `EventPublishRetry => run => malformed, moved to event-publish-retries-poison (${issues})`,
+    ]);
+    expect(f.logger.lines).toEqual([
+      {
+        level: 'error',
+        message: 'handle => malformed held event moved to poison queue',
+        props: { queue: 'event-publish-retries-poison', dequeueCount: 1, issues },
+      },
+    ]);
+    expect(JSON.stringify([f.lines, f.logger.lines])).not.toContain('NOT-TO-BE-LOGGED');
+  });
+
+  it('moves text that is not JSON as it was delivered', async () => {
     // Prepare
     const f = fixture();
 
+    // Act
+    await eventPublishRetryHandler(() => f.worker)('publish evt-1 again', f.context);
+
+    // Assess
+    expect(f.poison.texts).toEqual(['publish evt-1 again']);
+    expect(f.lines).toEqual([
+      'EventPublishRetry => run => malformed, moved to event-publish-retries-poison (message: must be JSON)',
+    ]);
+  });
+
+  it('rejects a malformed message it could not move, so the host delivers it again', async () => {
+    // Prepare
+    const f = fixture();
+    f.poison.down = true;
+
     // Act + Assess
-    await expect(
-      eventPublishRetryHandler(() => f.publisher)({ eventId: 'evt-1', attempt: 2 }, f.context),
-    ).rejects.toThrow(ValidationError);
+    await expect(eventPublishRetryHandler(() => f.worker)({ eventId: 'evt-1' }, f.context)).rejects.toThrow(
+      'queue unavailable',
+    );
     expect(f.topic.sent).toEqual([]);
   });
 });

@@ -1,5 +1,4 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
-import { ValidationError } from '../../../shared/errors';
 import { silentLogger } from '../../../shared/logging';
 import {
   ArmThrottledError,
@@ -36,6 +35,7 @@ function handlerFor(
     recorder: recorderFor(f),
     clock: f.clock,
     jobs: f.jobs,
+    poison: f.poison,
     logger: silentLogger,
     ...options,
   });
@@ -90,6 +90,7 @@ describe('Class: RotationJobHandler', () => {
         rotator: { run: () => Promise.reject(new KeyNotAcceptedError('demo-key', 401)) },
         journal: f.journal,
         recorder: recorderFor(f),
+        poison: f.poison,
         clock: f.clock,
         logger: silentLogger,
       });
@@ -259,7 +260,7 @@ describe('Class: RotationJobHandler', () => {
   });
 
   describe('Method: handle (malformed message)', () => {
-    it('says on the last delivery that a malformed job goes to the poison queue, naming the bad fields', async () => {
+    it('moves a malformed job to the poison queue on its first delivery, logging the bad fields (never their values)', async () => {
       // Prepare: a hand-written job with a reason this version does not know
       const f = buildRotationFixture();
       const logger = new CapturingLogger();
@@ -270,23 +271,43 @@ describe('Class: RotationJobHandler', () => {
       const malformed = { endpointId: 'demo-key', reason: 'rotate', key: 'NOT-TO-BE-LOGGED' };
 
       // Act
-      await expect(handler.handle(malformed, 4)).rejects.toThrow(ValidationError);
-      const early = logger.lines.length;
-      await expect(handler.handle(malformed, 5)).rejects.toThrow(ValidationError);
+      const outcome = await handler.handle(malformed, 1);
 
-      // Assess
-      expect(early).toBe(0);
+      // Assess: completed, so the host does not deliver it again; the message as delivered on the poison queue
+      const issues = 'reason: one of schedule, manual, nearExpiry, expired, drift';
+      expect(outcome).toEqual({ status: 'malformed', poisonQueue: 'rotation-jobs-poison', issues });
+      expect(f.poison.texts).toEqual([JSON.stringify(malformed)]);
       expect(logger.lines).toEqual([
         {
           level: 'error',
-          message: 'handle => malformed job goes to poison queue',
-          props: {
-            dequeueCount: 5,
-            issues: 'reason: one of schedule, manual, nearExpiry, expired, drift',
-          },
+          message: 'handle => malformed job moved to poison queue',
+          props: { queue: 'rotation-jobs-poison', dequeueCount: 1, issues },
         },
       ]);
       expect(JSON.stringify(logger.lines)).not.toContain('NOT-TO-BE-LOGGED');
+      expect(f.jobs.jobs).toEqual([]);
+      expect(f.journal.steps).toEqual([]);
+    });
+
+    it('moves text that is not JSON as it was delivered', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+
+      // Act
+      const outcome = await handlerFor(f).handle('rotate demo-key please', 1);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'malformed', issues: 'message: must be JSON' });
+      expect(f.poison.texts).toEqual(['rotate demo-key please']);
+    });
+
+    it('rethrows when the poison queue cannot be written, so the host delivers the job again', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.poison.down = true;
+
+      // Act / Assess
+      await expect(handlerFor(f).handle({ reason: 'rotate' }, 1)).rejects.toThrow('queue unavailable');
     });
   });
 
@@ -310,6 +331,7 @@ describe('Class: RotationJobHandler', () => {
 
       // Assess
       expect(outcome).toMatchObject({ status: 'skipped', endpointId: 'demo-key', reason: 'newerFormat' });
+      expect(f.poison.texts).toEqual([]);
       expect(f.jobs.jobs).toEqual([{ ...newer, deferrals: 1 }]);
       expect(f.jobs.delays[0]).toBeGreaterThanOrEqual(60);
       expect(f.jobs.delays[0]).toBeLessThanOrEqual(120);
@@ -321,11 +343,15 @@ describe('Class: RotationJobHandler', () => {
       const logger = new CapturingLogger();
       const handler = handlerFor(f, { maxDeferrals: 2, logger });
 
-      // Act + Assess
-      await expect(handler.handle({ ...newer, deferrals: 2 }, 5)).rejects.toThrow(ValidationError);
+      // Act
+      const outcome = await handler.handle({ ...newer, deferrals: 2 }, 1);
+
+      // Assess
+      expect(outcome).toMatchObject({ status: 'malformed', poisonQueue: 'rotation-jobs-poison' });
       expect(f.jobs.jobs).toEqual([]);
+      expect(f.poison.texts).toEqual([JSON.stringify({ ...newer, deferrals: 2 })]);
       expect(logger.lines).toMatchObject([
-        { level: 'error', message: 'handle => malformed job goes to poison queue' },
+        { level: 'error', message: 'handle => malformed job moved to poison queue' },
       ]);
     });
   });

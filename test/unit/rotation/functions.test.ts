@@ -5,7 +5,6 @@ import { manageEndpointRotateHandler } from '../../../functions/manageEndpointRo
 import { manageEndpointsHandler } from '../../../functions/manageEndpoints';
 import { rotationTimerHandler } from '../../../functions/rotationTimer';
 import { rotationWorkerHandler } from '../../../functions/rotationWorker';
-import { ValidationError } from '../../../shared/errors';
 import { KeyNotAcceptedError } from '../../../shared/rotation/errors';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
@@ -351,10 +350,34 @@ describe('Functions: rotationTimer and rotationWorker', () => {
     ]);
   });
 
-  it('the worker rejects a malformed message', async () => {
+  it('the worker moves a malformed message to the poison queue on its first delivery and completes it', async () => {
+    // Prepare
     const f = buildRotationFixture();
-    await expect(rotationWorkerHandler(() => f.services)({ reason: 'whenever' }, context())).rejects.toThrow(
-      ValidationError,
-    );
+    const lines: string[] = [];
+    const logged = new InvocationContext({
+      invocationId: 'inv-1',
+      triggerMetadata: { dequeueCount: 1 },
+      logHandler: (_level, ...args) => void lines.push(args.join(' ')),
+    });
+
+    // Act
+    await rotationWorkerHandler(() => f.services)({ reason: 'whenever' }, logged);
+
+    // Assess
+    expect(f.poison.texts).toEqual(['{"reason":"whenever"}']);
+    expect(lines).toEqual([
+      'RotationWorker => run => malformed, moved to rotation-jobs-poison (endpointId: a registered endpoint id; reason: one of schedule, manual, nearExpiry, expired, drift)',
+    ]);
+  });
+
+  it('the worker rejects a malformed message it could not move, so the host delivers it again', async () => {
+    // Prepare
+    const f = buildRotationFixture();
+    f.poison.down = true;
+
+    // Act / Assess
+    await expect(
+      rotationWorkerHandler(() => f.services)({ reason: 'whenever' }, context({ dequeueCount: 1 })),
+    ).rejects.toThrow('queue unavailable');
   });
 });
