@@ -46,6 +46,14 @@ function connectionStringProblem(value: string): string | undefined {
 }
 
 /**
+ * Most `BROKER_MIN_TOKEN_LIFETIME_SECONDS`: MSAL, under `@azure/identity`, treats its cached managed-identity
+ * token as expired only 300 s before its end (`DEFAULT_TOKEN_RENEWAL_OFFSET_SEC`), and refreshes it earlier
+ * only when it lived over 2 h (`refresh_in`). Asking for more lifetime than that, the broker would get the
+ * same token back and refuse it (`tooShortLived`) until MSAL renews it.
+ */
+const MAX_MIN_TOKEN_LIFETIME_SECONDS = 300;
+
+/**
  * Azure Storage's queue naming rule, leaving room for `-poison`: the Functions queues extension moves a
  * failing message to `<queue>-poison` only when that name is valid and the queue is not a poison queue
  * itself; otherwise the message is never moved and comes back every 10 minutes for as long as it lives.
@@ -197,8 +205,8 @@ export const SETTINGS = {
   ),
   brokerMinTokenLifetimeSeconds: intSetting(
     'BROKER_MIN_TOKEN_LIFETIME_SECONDS',
-    'Never hand out a token with less lifetime left than this.',
-    { default: 300, min: 0 },
+    'Never hand out a token with less lifetime left than this (at most 300: the identity library keeps handing out its cached managed-identity token until 300 s before it expires, and a token of 2 h or less gets no earlier refresh, so a higher value would refuse such tokens near their end until the library renewed them).',
+    { default: 300, min: 0, max: MAX_MIN_TOKEN_LIFETIME_SECONDS },
   ),
   brokerRefreshFraction: numberSetting(
     'BROKER_REFRESH_FRACTION',

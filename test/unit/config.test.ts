@@ -200,6 +200,19 @@ describe('Function: loadConfig', () => {
     expect(error.message).toContain(`ROTATION_TEST_TIMEOUT_SECONDS: must be at most ${longest}`);
   });
 
+  it('caps BROKER_MIN_TOKEN_LIFETIME_SECONDS at the 300 s before its end at which the identity library renews a token', () => {
+    // Prepare: MSAL hands out its cached managed-identity token until 300 s before it expires (a token of
+    // 2 h or less gets no earlier refresh), so the broker asking for more would refuse that same token.
+
+    // Act
+    const accepted = loadConfig({ ...validEnv, BROKER_MIN_TOKEN_LIFETIME_SECONDS: '300' });
+    const error = configErrorOf({ ...validEnv, BROKER_MIN_TOKEN_LIFETIME_SECONDS: '301' });
+
+    // Assess
+    expect(accepted.broker.minTokenLifetimeSeconds).toBe(300);
+    expect(error.message).toContain('BROKER_MIN_TOKEN_LIFETIME_SECONDS: must be at most 300, got 301');
+  });
+
   it('reads AzureFunctionsJobHost__functionTimeout, the app setting that overrides host.json functionTimeout in Azure', () => {
     // Act
     const override = loadConfig({
