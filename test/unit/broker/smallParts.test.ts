@@ -1,5 +1,6 @@
 import { parseBasicAuthorization } from '../../../shared/broker/clientCredentials';
 import { InvalidClientError } from '../../../shared/broker/errors';
+import { FailureBackoff } from '../../../shared/broker/FailureBackoff';
 import { formDecode, parseForm } from '../../../shared/broker/formUrlEncoded';
 import { LruMap } from '../../../shared/broker/LruMap';
 import { RateLimiter } from '../../../shared/broker/RateLimiter';
@@ -200,5 +201,29 @@ describe('Class: RateLimiter', () => {
     // Assess: the 61st request of that instant waits, as after any full minute
     expect(burst.filter((r) => r === 0)).toHaveLength(60);
     expect(burst.at(-1)).toBe(1);
+  });
+});
+
+describe('Class: FailureBackoff', () => {
+  const ids = Array.from({ length: 64 }, (_, i) => `client-${i}`);
+
+  it('picks the same counter for an id in every instance given the same seed', () => {
+    // Act
+    const first = ids.map((id) => new FailureBackoff({ seed: 7 }).counterOf(id));
+    const second = ids.map((id) => new FailureBackoff({ seed: 7 }).counterOf(id));
+
+    // Assess
+    expect(second).toEqual(first);
+  });
+
+  it('picks other counters under another seed, and a random seed by default', () => {
+    // Act
+    const seeded = (backoff: FailureBackoff) => ids.map((id) => backoff.counterOf(id));
+    const [seven, eight] = [seeded(new FailureBackoff({ seed: 7 })), seeded(new FailureBackoff({ seed: 8 }))];
+    const [a, b] = [seeded(new FailureBackoff()), seeded(new FailureBackoff())];
+
+    // Assess: 64 ids on the same counters under two seeds would take a 1-in-2^1024 chance (or equal seeds)
+    expect(eight).not.toEqual(seven);
+    expect(b).not.toEqual(a);
   });
 });
