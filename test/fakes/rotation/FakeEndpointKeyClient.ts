@@ -37,6 +37,11 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
   serviceSetsValues = false;
   /** How long a regenerated key takes to be accepted at scoring. */
   propagationMs = 0;
+  /**
+   * How long each listKeys and regenerate waits before ARM serves it, as at ARM's write gate while ARM
+   * throttles writes (`ArmWriteGate`, up to a minute per write). The wait passes on the fake clock.
+   */
+  writeGateWaitMs = 0;
   /** Called before a regenerate is applied; tests assert invariants here. */
   onRegenerate?: (endpointId: string, slot: KeySlot) => void;
   /** Every key value the fake has held, for leak scans. */
@@ -116,12 +121,14 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
 
   async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
     this.enter('listKeys', endpoint.id);
+    await this.writeGate();
     const { keys } = this.get(endpoint.id);
     return { primaryKey: keys.Primary, secondaryKey: keys.Secondary };
   }
 
   async regenerateKey(endpoint: ManagedEndpoint, slot: KeySlot, keyValue?: string): Promise<void> {
     this.enter('regenerateKey', endpoint.id);
+    await this.writeGate();
     if (keyValue !== undefined && this.rejectKeyValues) throw new KeyValueRejectedError();
     await this.nextCall.pass();
     this.onRegenerate?.(endpoint.id, slot);
@@ -136,6 +143,10 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
       withValue: keyValue !== undefined,
     });
     this.faults.mutated(`arm.regenerate:${slot}`);
+  }
+
+  private async writeGate(): Promise<void> {
+    if (this.writeGateWaitMs > 0) await this.clock.sleep(this.writeGateWaitMs);
   }
 
   private enter(method: string, endpointId: string): void {
