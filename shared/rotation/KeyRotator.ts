@@ -347,8 +347,8 @@ export class KeyRotator {
       signal: budget.signal,
     };
     let current = active;
-    const advance = async (step: ActiveRotation['step']): Promise<void> => {
-      current = { ...current, step };
+    const advance = async (step: ActiveRotation['step'], setAt?: string): Promise<void> => {
+      current = { ...current, step, ...(setAt ? { setAt } : {}) };
       state = await recorder.step(held, state, current);
     };
     const inBudget = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -396,10 +396,14 @@ export class KeyRotator {
     }
     if (current.step === 'created') {
       await held.keptAliveWhile(() => inBudget(() => steps.set(ctx)), this.options.repeat);
-      await advance('set');
+      // Journaled with the step, so a run that resumes the test step knows how long the key has had to
+      // propagate: the test window runs from here, not from each run's start (RotationSteps.test).
+      await advance('set', isoNow(this.options.clock));
     }
     if (current.step === 'set') {
-      await inBudget(() => steps.test(ctx, () => held.renew()));
+      const keySetAt = Date.parse(current.setAt ?? '');
+      const testCtx = Number.isNaN(keySetAt) ? ctx : { ...ctx, keySetAt };
+      await inBudget(() => steps.test(testCtx, () => held.renew()));
       await advance('tested');
     }
     const version = await inBudget(() => steps.finish(ctx));

@@ -38,6 +38,12 @@ export interface ActiveRotation {
   readonly step: Exclude<CompletedStep, 'finished'>;
   readonly reason: RotationReason;
   readonly startedAt: string;
+  /**
+   * ISO time the set step ended: the slot has held the pending value since, and the test step's window
+   * (`ROTATION_TEST_TIMEOUT_SECONDS`) runs from it, in whichever run tests. Absent when a version from
+   * before it journaled the set step.
+   */
+  readonly setAt?: string;
   /** First rotation: the main secret was just created from the other slot. */
   readonly onboarding?: boolean;
 }

@@ -17,6 +17,13 @@ import { slotInGrace } from './slotHistory';
 /** Longest wait between two test attempts, and longest one scoring call, whatever the lease. */
 const MAX_TEST_ATTEMPT_MS = 10_000;
 
+/**
+ * What a test step gets when its window has (nearly) passed: a run resumed after a cut or an outage. The
+ * key has had the whole window to propagate by then, so a few attempts (one at least) tell, and one
+ * transient failure (a scoring call timing out) does not fail the rotation. Never more than the timeout.
+ */
+const LAST_TRY_MS = 30_000;
+
 /** Dependencies of {@link RotationSteps}. */
 export interface RotationStepsOptions {
   secrets: SecretStore;
@@ -45,6 +52,12 @@ export interface StepContext {
   readonly slot: KeySlot;
   /** True when continuing a run that an earlier process started. */
   readonly resumed: boolean;
+  /**
+   * Epoch ms the slot took the pending value (the journaled end of the set step): the test step's window
+   * runs from it. Unknown when an older version journaled the set step; the window then runs from the
+   * test step's start.
+   */
+  readonly keySetAt?: number;
   /**
    * Fires when the run's time budget is spent (`RunBudget`): the key client's calls give up, and the test
    * step makes no further attempt.
@@ -128,12 +141,12 @@ export class RotationSteps {
    * @param keepAlive - called between attempts so a long test keeps the lease
    */
   async test(ctx: StepContext, keepAlive?: () => Promise<void>): Promise<void> {
-    const { keys, probe, clock, sleep, testTimeoutMs, leaseMs } = this.options;
+    const { keys, probe, clock, sleep, leaseMs } = this.options;
     const callTimeout = Math.min(MAX_TEST_ATTEMPT_MS, leaseMs / 2);
     const maxDelay = Math.min(MAX_TEST_ATTEMPT_MS, leaseMs / 4);
     const pending = await this.requirePending(ctx);
     const { scoringUri } = await keys.describe(ctx.endpoint);
-    const deadline = clock.now() + testTimeoutMs;
+    const deadline = this.testDeadline(ctx);
     let delay = 250;
     let lastStatus: number | undefined;
     for (;;) {
@@ -143,11 +156,25 @@ export class RotationSteps {
       if (lastStatus !== undefined && ctx.endpoint.probe.acceptedStatuses.includes(lastStatus)) return;
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
       await sleep(Math.min(delay, Math.max(0, deadline - clock.now())));
-      // The run is out of time: it stops here, and the next run tests again for the whole timeout.
+      // The run is out of time: it stops here, and the next run tests for what is left of the window.
       ctx.signal?.throwIfAborted();
       delay = Math.min(delay * 2, maxDelay);
       await keepAlive?.();
     }
+  }
+
+  /**
+   * When the test step gives up: `testTimeoutMs` after the slot took the key, however many runs test it.
+   * Measured from each run's start instead, a window longer than what the run's time budget leaves it
+   * after ARM's write gate was cut on every delivery, and a key never accepted ended in the poison queue
+   * as ROTATION_OUT_OF_TIME rather than NEW_KEY_NOT_ACCEPTED. A window that has passed still leaves
+   * {@link LAST_TRY_MS}; a set time ahead of this clock (another instance's) counts as now.
+   */
+  private testDeadline(ctx: StepContext): number {
+    const { clock, testTimeoutMs } = this.options;
+    const now = clock.now();
+    if (ctx.keySetAt === undefined) return now + testTimeoutMs;
+    return Math.max(Math.min(ctx.keySetAt, now) + testTimeoutMs, now + Math.min(LAST_TRY_MS, testTimeoutMs));
   }
 
   /**

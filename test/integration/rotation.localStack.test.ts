@@ -256,6 +256,36 @@ describe('Rotation on the local stack', () => {
     });
   });
 
+  it('a run that resumes a test step measures its window from the set step the journal row recorded', async () => {
+    // Prepare: the first process dies right after journaling its set step; the key is then refused
+    const first = process_({ decorateJournal: (journal) => crashingJournal(journal, 'set') });
+    const endpoint = await register(first, 'resumed-test');
+    const startedAt = Date.now();
+    await expect(first.rotator.run(job(endpoint.id))).rejects.toThrow(CrashError);
+    emulators.control.setFault('scoring', { status: 401 });
+    const later = process_({ clock: { now: () => Date.now() + 31_000 } }); // after the lease expired
+
+    // Act
+    const { state } = await later.journal.getState(endpoint.id);
+    const resumedAt = Date.now();
+    await expect(later.rotator.run(job(endpoint.id))).rejects.toThrow(KeyNotAcceptedError);
+
+    // Assess: the Table row carries the set step's time; the resumed test, 31 s past its 3-s window, made
+    // its last try (the 3-s timeout, no longer) and failed as not accepted
+    expect(state.active).toMatchObject({ step: 'set', slot: 'Secondary' });
+    const setAt = Date.parse(state.active?.setAt ?? '');
+    expect(setAt).toBeGreaterThanOrEqual(startedAt);
+    expect(setAt).toBeLessThanOrEqual(resumedAt);
+    expect(Date.now() - resumedAt).toBeLessThan(10_000);
+    expect((await later.admin.status(endpoint.id)).lastError).toMatchObject({
+      step: 'test',
+      code: 'NEW_KEY_NOT_ACCEPTED',
+    });
+    expect(emulators.control.secretVersions(endpoint.secretName).map((v) => v.tags['slot'])).toEqual([
+      'Primary',
+    ]);
+  });
+
   it('left no key in any log line, journal row or event', async () => {
     // Prepare: every key the endpoints hold now and every secret value ever written
     const keys = [
@@ -265,6 +295,7 @@ describe('Rotation on the local stack', () => {
       'slow-regenerate',
       'throttled',
       'never-accepted',
+      'resumed-test',
     ].flatMap((n) => Object.values(emulators.control.keys(coords(n))));
     const written = ['zero-downtime', 'contended', 'slow-regenerate', 'throttled'].flatMap((n) =>
       emulators.control.secretVersions(`${n}-secret`).map((v) => v.value),

@@ -120,3 +120,152 @@ describe('Class: KeyRotator (time budget of a run)', () => {
     expect(f.secrets.versions('demo-key-secret')).toEqual(before);
   });
 });
+
+describe('Class: KeyRotator (a test step the time budget cut, resumed)', () => {
+  /**
+   * The first delivery of a due job whose regenerate took 400 s: the key went into the slot 400 s into the
+   * run, and the run's 9 minutes cut its 480-s test step after 140 s.
+   * @returns when the slot took the key
+   */
+  async function cutAfter140sOfTesting(f: RotationFixture): Promise<number> {
+    const regenerate = f.keys.holdNextRegenerate();
+    const startedAt = f.clock.now();
+    const run = f.services.worker.handle(job(), 1);
+    await regenerate.reached;
+    f.clock.advance(400_000);
+    regenerate.release();
+    await hostTime(f, run, startedAt);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    expect((await f.journal.getState('demo-key')).state.lastError).toMatchObject({ step: 'test' });
+    return startedAt + 400_000;
+  }
+
+  it('tests on the next delivery only for what is left of ROTATION_TEST_TIMEOUT_SECONDS since the set step', async () => {
+    // Prepare: a key the scoring URI never accepts; the first delivery tested it for 140 of its 480 s
+    const f = await dueEndpoint(480);
+    f.probe.forceStatus = 401;
+    await cutAfter140sOfTesting(f);
+    const probesBefore = f.probe.calls.length;
+
+    // Act: the next delivery
+    const run = f.services.worker.handle(job(), 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess: it tested for the other 340 s (less the backoff the first run slept past its budget), not for
+    // 480 s again, and says the key was not accepted
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeGreaterThanOrEqual(330_000);
+    expect(lasted).toBeLessThanOrEqual(341_000);
+    expect(f.probe.calls.length).toBeGreaterThan(probesBefore);
+    expect((await f.journal.getState('demo-key')).state.lastError).toMatchObject({
+      code: 'NEW_KEY_NOT_ACCEPTED',
+      step: 'test',
+    });
+  });
+
+  it('fails a resumed test whose window has passed with NEW_KEY_NOT_ACCEPTED, after at least one attempt', async () => {
+    // Prepare: the key is refused; the app was down for three hours after the cut run
+    const f = await dueEndpoint(480);
+    f.probe.forceStatus = 401;
+    await cutAfter140sOfTesting(f);
+    f.clock.advanceHours(3);
+    const probesBefore = f.probe.calls.length;
+
+    // Act
+    const run = f.services.worker.handle(job(), 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess: a short last try (at most 30 s), not another 480 s
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(f.probe.calls.length).toBeGreaterThan(probesBefore);
+    expect(lasted).toBeLessThanOrEqual(31_000);
+  });
+
+  it('finishes a resumed test whose window has passed when the key is accepted now', async () => {
+    // Prepare: the key takes two hours to be accepted; the app was down for three after the cut run
+    const f = await dueEndpoint(480);
+    f.keys.propagationMs = 2 * 3_600_000;
+    await cutAfter140sOfTesting(f);
+    f.clock.advanceHours(3);
+
+    // Act
+    const outcome = await f.services.worker.handle(job(), 2);
+
+    // Assess
+    expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+    expect(f.secrets.versions('demo-key-secret').at(-1)?.value).toBe(f.keys.keysOf('demo-key').Primary);
+  });
+
+  it('keeps trying for a short while a resumed test whose window has passed, for a key accepted 20 s in', async () => {
+    // Prepare: the window ended 480 s after the set step; the next run starts 20 s later, and the key is
+    // accepted 20 s after that
+    const f = await dueEndpoint(480);
+    f.keys.propagationMs = 520_000;
+    const setAt = await cutAfter140sOfTesting(f);
+    f.clock.set(setAt + 500_000);
+
+    // Act
+    const outcome = await f.services.worker.handle(job(), 2);
+
+    // Assess
+    expect(outcome).toMatchObject({ status: 'rotated', resumed: true });
+    expect(f.probe.calls.filter((c) => c.status === 401).length).toBeGreaterThan(1);
+  });
+
+  it('fails a key ARM throttling never lets be tested in full as NEW_KEY_NOT_ACCEPTED, not ROTATION_OUT_OF_TIME in the poison queue', async () => {
+    // Prepare: every ARM write waits a minute at the write gate; the key is never accepted
+    const f = await dueEndpoint(480);
+    f.keys.writeGateWaitMs = 60_000;
+    f.probe.forceStatus = 401;
+
+    // Act: the job's deliveries, 30 s apart (host.json's visibilityTimeout), until one does not fail out of time
+    const codes: string[] = [];
+    for (let delivery = 1; delivery <= 5; delivery += 1) {
+      const run = f.services.worker.handle(job(), delivery);
+      expect(await hostTime(f, run)).toBeDefined();
+      codes.push(errorCode(await run.catch((e: unknown) => e)));
+      if (codes.at(-1) !== 'ROTATION_OUT_OF_TIME') break;
+      f.clock.advance(30_000);
+    }
+
+    // Assess
+    expect(codes).toEqual(['ROTATION_OUT_OF_TIME', 'NEW_KEY_NOT_ACCEPTED']);
+  });
+
+  it('tests for no longer than the timeout when the journaled set step is ahead of this clock (another instance)', async () => {
+    // Prepare: the key is refused; the instance that journaled the set step had a clock an hour ahead
+    const f = await dueEndpoint(480);
+    f.probe.forceStatus = 401;
+    await cutAfter140sOfTesting(f);
+    const { state } = await f.journal.getState('demo-key');
+    const ahead = new Date(f.clock.now() + 3_600_000).toISOString();
+    f.journal.seedState('demo-key', { ...state, active: { ...state.active!, setAt: ahead } });
+
+    // Act
+    const run = f.services.worker.handle(job(), 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the window counts from now, not from an hour on
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeGreaterThanOrEqual(480_000);
+    expect(lasted).toBeLessThanOrEqual(481_000);
+  });
+
+  it('tests for the whole timeout again when the journal does not say when the set step ended (an older version journaled it)', async () => {
+    // Prepare: the key is refused; the run that was cut journaled its set step as an older version does
+    const f = await dueEndpoint(480);
+    f.probe.forceStatus = 401;
+    await cutAfter140sOfTesting(f);
+    const { state } = await f.journal.getState('demo-key');
+    const { setAt: _, ...active } = state.active as NonNullable<typeof state.active> & { setAt?: string };
+    f.journal.seedState('demo-key', { ...state, active });
+
+    // Act
+    const run = f.services.worker.handle(job(), 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the test step's behaviour before the window was journaled
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeGreaterThanOrEqual(480_000);
+  });
+});
