@@ -186,7 +186,7 @@ export const SETTINGS = {
   ),
   rotationTestTimeoutSeconds: intSetting(
     'ROTATION_TEST_TIMEOUT_SECONDS',
-    "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480: host.json's 10-minute functionTimeout less 2 minutes, or less if AzureFunctionsJobHost__functionTimeout lowers it). A run has that timeout less a minute (9 minutes); when its regenerate and ARM's write gate (up to a minute for each of its two writes) took too much of it, it stops in the test step with ROTATION_OUT_OF_TIME and the next delivery tests again for the whole timeout.",
+    "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480: host.json's 10-minute functionTimeout less 2 minutes, or less if AzureFunctionsJobHost__functionTimeout lowers it). The window counts from the end of the set step: a run has the functionTimeout less a minute (9 minutes), and when its regenerate and ARM's write gate (up to a minute for each of its two writes) left too little of it, it stops in the test step with ROTATION_OUT_OF_TIME and the next delivery tests only for what is left of the window (at least 30 s more, as any run resumed past it).",
     { default: 300, min: 1, max: 480 },
   ),
   functionTimeout: timeSpanSetting(
@@ -381,8 +381,10 @@ function crossSettingIssues(v: Parsed, named: readonly FieldIssue[]): FieldIssue
     });
   }
   // As host.json's 10 minutes leave the test step 8 (ROTATION_TEST_TIMEOUT_SECONDS' own bound): a run also
-  // waits up to a minute at ARM's write gate for each of its two writes, and the next delivery resumes a
-  // test step the run's budget cut, testing for the whole timeout again.
+  // waits up to a minute at ARM's write gate for each of its two writes. A test step the run's budget cut
+  // resumes on the next delivery with what is left of its window (it counts from the set step), so a key
+  // never accepted fails NEW_KEY_NOT_ACCEPTED within about two runs; the bound lets the run that set the key
+  // test for the whole window when ARM is neither throttling nor slow to regenerate.
   const functionTimeoutMs = functionTimeoutLimitMs(v);
   const allowed = functionTimeoutMs === undefined ? undefined : Math.floor(functionTimeoutMs / 1000);
   if (
