@@ -1,4 +1,4 @@
-import { realSleep } from '../clock';
+import { realSleep, systemClock } from '../clock';
 import { createLogger, type LogSink } from '../logging';
 import type { ModuleRoot } from '../services';
 import { ModelManagementClient } from '../v1/ModelManagementClient';
@@ -98,6 +98,9 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
       deps.sources?.managedIdentity ??
       new ManagedIdentityTokenSource({
         credential: { getToken: (...args) => clients.credential.getToken(...args) },
+        // MSAL's cache judges its token by the system clock, whatever clock the broker is given.
+        clock: systemClock,
+        sleep: realSleep,
       }),
     keyVault:
       deps.sources?.keyVault ??

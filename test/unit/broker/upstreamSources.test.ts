@@ -5,11 +5,15 @@ import { ArmEndpointTokenSource } from '../../../shared/broker/ArmEndpointTokenS
 import { classifyUpstreamError } from '../../../shared/broker/classifyUpstreamError';
 import { UpstreamTokenError } from '../../../shared/broker/errors';
 import { KeyVaultKeySource, type SecretReader } from '../../../shared/broker/KeyVaultKeySource';
-import { ManagedIdentityTokenSource } from '../../../shared/broker/ManagedIdentityTokenSource';
+import {
+  type AccessTokenCredential,
+  ManagedIdentityTokenSource,
+} from '../../../shared/broker/ManagedIdentityTokenSource';
 import { TokenCache, type TokenCacheOptions, type TokenFetch } from '../../../shared/broker/TokenCache';
 import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { MsalLikeCredential } from '../../fakes/broker/MsalLikeCredential';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
 import { settle } from '../../support/waitFor';
@@ -54,6 +58,14 @@ async function rejection(p: Promise<unknown>): Promise<UpstreamTokenError> {
   );
   expect(error).toBeInstanceOf(UpstreamTokenError);
   return error as UpstreamTokenError;
+}
+
+/** The managed-identity source over `credential`, on a fake clock whose sleep moves it on. */
+function identityOver(
+  credential: AccessTokenCredential,
+  clock = new FakeClock(),
+): ManagedIdentityTokenSource {
+  return new ManagedIdentityTokenSource({ credential, clock, sleep: clock.sleep });
 }
 
 describe('Function: classifyUpstreamError', () => {
@@ -232,12 +244,10 @@ describe('Class: ManagedIdentityTokenSource', () => {
     it('asks the credential for <resource>/.default and passes the refresh hint on', async () => {
       // Prepare
       const scopes: Array<string | string[]> = [];
-      const source = new ManagedIdentityTokenSource({
-        credential: {
-          getToken: async (s) => {
-            scopes.push(s);
-            return { token: 'entra', expiresOnTimestamp: 5000, refreshAfterTimestamp: 4000 };
-          },
+      const source = identityOver({
+        getToken: async (s) => {
+          scopes.push(s);
+          return { token: 'entra', expiresOnTimestamp: 5000, refreshAfterTimestamp: 4000 };
         },
       });
 
@@ -251,7 +261,7 @@ describe('Class: ManagedIdentityTokenSource', () => {
 
     it('turns a null answer into badResponse', async () => {
       // Prepare
-      const source = new ManagedIdentityTokenSource({ credential: { getToken: async () => null } });
+      const source = identityOver({ getToken: async () => null });
 
       // Act
       const error = await rejection(source.getToken('https://ml.azure.com'));
@@ -259,6 +269,124 @@ describe('Class: ManagedIdentityTokenSource', () => {
       // Assess
       expect(error.failure).toBe('badResponse');
     });
+
+    it('waits out MSAL renewing its cached token at 300 s left and asks once more', async () => {
+      // Prepare: MSAL's token of 1 h, asked for again the moment its 300 s renewal offset is reached
+      const clock = new FakeClock();
+      const credential = new MsalLikeCredential(clock);
+      const slept: number[] = [];
+      const source = new ManagedIdentityTokenSource({
+        credential,
+        clock,
+        sleep: (ms) => {
+          slept.push(ms);
+          return clock.sleep(ms);
+        },
+      });
+      const first = await source.getToken('https://ml.azure.com');
+      clock.set(first.expiresOnMs - 300_000);
+
+      // Act
+      const renewed = await source.getToken('https://ml.azure.com');
+
+      // Assess: a new token, got after a wait of about a second (MSAL rounds to whole seconds)
+      expect(renewed.value).toBe('mi-token-2');
+      expect(renewed.expiresOnMs - clock.now()).toBeGreaterThan(3_000_000);
+      expect(slept).toEqual([1000]);
+      expect(credential.calls).toBe(3);
+    });
+
+    it('asks only once more, and not at all for a token already that short-lived, so the cache refuses it as before', async () => {
+      // Prepare: a credential that keeps answering one token (the 2nd ask gets it back), and one whose
+      // fresh tokens live 200 s (a new token already: asking again would only get another)
+      const clock = new FakeClock();
+      let calls = 0;
+      const expiresOnTimestamp = clock.now() + 300_000;
+      const stuck = identityOver(
+        {
+          getToken: async () => {
+            calls++;
+            return { token: 'stuck', expiresOnTimestamp };
+          },
+        },
+        clock,
+      );
+      const shortLived = new MsalLikeCredential(clock, 200);
+      const cache = cacheOn(clock);
+
+      // Act
+      const stuckRefused = await cache
+        .get('mi:stuck', { upstream: 'managedIdentity', fetch: (s) => stuck.getToken('https://stuck', s) })
+        .catch((error: unknown) => error);
+      const shortRefused = await cache
+        .get('mi:short', {
+          upstream: 'managedIdentity',
+          fetch: (s) => identityOver(shortLived, clock).getToken('https://short', s),
+        })
+        .catch((error: unknown) => error);
+
+      // Assess
+      expect(calls).toBe(2);
+      expect(shortLived.calls).toBe(1);
+      expect(stuckRefused).toMatchObject({ failure: 'tooShortLived', retryAfterSeconds: 30 });
+      expect(shortRefused).toMatchObject({ failure: 'tooShortLived', retryAfterSeconds: 30 });
+    });
+
+    it('gives the wait up when the cache gives the call up', async () => {
+      // Prepare: a wait that never ends on its own
+      const clock = new FakeClock();
+      const credential = new MsalLikeCredential(clock);
+      const source = new ManagedIdentityTokenSource({
+        credential,
+        clock,
+        sleep: () => new Promise<void>(() => undefined),
+      });
+      const first = await source.getToken('https://ml.azure.com');
+      clock.set(first.expiresOnMs - 300_000);
+      const giveUp = new AbortController();
+
+      // Act
+      const waiting = source.getToken('https://ml.azure.com', giveUp.signal).catch((error: unknown) => error);
+      await settle();
+      giveUp.abort(new Error('given up'));
+
+      // Assess: no second ask after the call was given up
+      await expect(waiting).resolves.toMatchObject({ message: 'given up' });
+      expect(credential.calls).toBe(2);
+    });
+  });
+});
+
+describe('The managed-identity token through the broker cache across MSAL renewing it', () => {
+  it('is served without a 503, and never with under the minimum lifetime left, under steady requests', async () => {
+    // Prepare: the app's defaults (300 s minimum lifetime, refresh at half), MSAL's cache, 1-h tokens (no
+    // refresh hint: 2 h or less), three concurrent requests every 100 ms for two token lives
+    const clock = new FakeClock();
+    const credential = new MsalLikeCredential(clock);
+    const source = identityOver(credential, clock);
+    const cache = cacheOn(clock);
+    const fetch: TokenFetch = {
+      upstream: 'managedIdentity',
+      fetch: (signal) => source.getToken('https://ml.azure.com', signal),
+    };
+    const failures: unknown[] = [];
+    let shortestLeftMs = Infinity;
+    const endMs = clock.now() + 2 * HOUR + 60_000;
+
+    // Act
+    while (clock.now() < endMs) {
+      const answers = await Promise.allSettled([1, 2, 3].map(() => cache.get('mi:ml', fetch)));
+      for (const answer of answers) {
+        if (answer.status === 'rejected') failures.push(answer.reason);
+        else shortestLeftMs = Math.min(shortestLeftMs, answer.value.expiresOnMs - clock.now());
+      }
+      clock.advance(100);
+    }
+
+    // Assess: two renewals, no refusal, no request served a token MSAL was about to drop
+    expect(failures).toEqual([]);
+    expect(credential.issued).toBe(3);
+    expect(shortestLeftMs).toBeGreaterThanOrEqual(300_000);
   });
 });
 
@@ -424,12 +552,10 @@ describe('Upstream sources and the abort signal', () => {
         },
       }),
     });
-    const identity = new ManagedIdentityTokenSource({
-      credential: {
-        getToken: async (_scopes, options) => {
-          seen.push(options);
-          return { token: 't', expiresOnTimestamp: 2_000_000_000_000 };
-        },
+    const identity = identityOver({
+      getToken: async (_scopes, options) => {
+        seen.push(options);
+        return { token: 't', expiresOnTimestamp: 2_000_000_000_000 };
       },
     });
     const vault = new KeyVaultKeySource({
