@@ -1,0 +1,111 @@
+import type { RunningEmulators } from '../../local/emulators';
+import { AzureClients } from '../../shared/azureClients';
+import { type BrokerModule, createBrokerModule } from '../../shared/broker/module';
+import { systemClock } from '../../shared/clock';
+import { loadConfig } from '../../shared/config';
+import type { ModuleRoot } from '../../shared/services';
+import { CapturingAuditLog } from '../fakes/broker/CapturingAuditLog';
+import { InMemoryBrokerClientRegistry } from '../fakes/broker/InMemoryBrokerClientRegistry';
+import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
+import { serveBroker, type ServedBroker } from '../fakes/broker/serveBroker';
+import { CapturingTelemetry } from '../fakes/capture';
+import { INTEGRATION_PEPPER, useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { basicAuth } from '../support/httpParts';
+import { sleep } from '../support/waitFor';
+
+/**
+ * An `AADToken` endpoint's token across MSAL renewing it, on the real clock: the app's credential
+ * (`DefaultAzureCredential` → MSAL → the managed-identity stand-in) issues tokens of 302 s, so with the
+ * default minimum lifetime of 300 s every token can be served for 1 to 2 s before MSAL, which hands out
+ * its cached token until fewer than 300 s are left, renews it. Each renewal is the moment the broker used
+ * to be handed a token it had to refuse (`tooShortLived`, then 30 s of 503s).
+ */
+const TOKEN_LIFETIME_SECONDS = 302;
+const RUN_MS = 8_000;
+
+jest.setTimeout(60_000);
+
+describe('The managed-identity token across MSAL renewing it', () => {
+  let emulators: RunningEmulators;
+  let module: BrokerModule;
+  let served: ServedBroker;
+  let auth: string;
+  const logs: string[] = [];
+  let restoreEnv: () => void = () => undefined;
+
+  beforeAll(async () => {
+    emulators = await withEmulators();
+    restoreEnv = useEmulatorIdentity(emulators);
+    emulators.control.setTokenLifetimeSeconds(TOKEN_LIFETIME_SECONDS);
+    const config = loadConfig({
+      AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+      KEY_VAULT_URL: emulators.url,
+      BROKER_SECRET_PEPPER: INTEGRATION_PEPPER,
+    });
+    const root: ModuleRoot = {
+      config,
+      clients: new AzureClients(config),
+      telemetry: new CapturingTelemetry(),
+      clock: systemClock,
+    };
+    const endpoints = new InMemoryEndpointLookup();
+    endpoints.add(testEndpoint('demo-aad', 'AADToken'));
+    module = createBrokerModule(root, {
+      endpoints,
+      clients: new InMemoryBrokerClientRegistry(),
+      audit: new CapturingAuditLog(),
+      logSink: (level, line) => void logs.push(`${level} ${line}`),
+    });
+    served = await serveBroker(module);
+    const created = await module.admin.create({
+      id: 'aad-client',
+      displayName: 'AADToken client',
+      allowedScopes: ['demo-aad'],
+      rateLimitPerMinute: 100_000,
+    });
+    auth = basicAuth(created.client.id, created.primarySecret);
+  });
+
+  afterAll(async () => {
+    await module?.audit.close();
+    await served?.close();
+    await emulators?.stop();
+    restoreEnv();
+  });
+
+  it('is served to steady requests without a 503, never with under 300 s left', async () => {
+    // Prepare
+    emulators.control.resetCounters();
+    const statuses: number[] = [];
+    const tokens = new Set<string>();
+    let shortestLeftSeconds = Infinity;
+    const endMs = Date.now() + RUN_MS;
+
+    // Act: two concurrent requests every 50 ms
+    while (Date.now() < endMs) {
+      const replies = await Promise.all(
+        [1, 2].map(() =>
+          fetch(`${served.url}/api/endpoints/demo-aad/token`, {
+            method: 'POST',
+            headers: { authorization: auth },
+          }),
+        ),
+      );
+      for (const reply of replies) {
+        statuses.push(reply.status);
+        if (reply.status !== 200) continue;
+        const body = (await reply.json()) as { accessToken: string; expiryTimeUtc: number };
+        tokens.add(body.accessToken);
+        shortestLeftSeconds = Math.min(shortestLeftSeconds, body.expiryTimeUtc - Date.now() / 1000);
+      }
+      await sleep(50);
+    }
+
+    // Assess: MSAL renewed the token several times, and no request was refused for it
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect(tokens.size).toBeGreaterThanOrEqual(3);
+    expect(emulators.control.counters()['identity.token']).toBe(tokens.size);
+    expect(shortestLeftSeconds).toBeGreaterThanOrEqual(299);
+    expect(logs.filter((line) => line.includes('upstream failed'))).toEqual([]);
+  });
+});
