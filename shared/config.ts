@@ -49,7 +49,8 @@ function connectionStringProblem(value: string): string | undefined {
  * Most `BROKER_MIN_TOKEN_LIFETIME_SECONDS`: MSAL, under `@azure/identity`, treats its cached managed-identity
  * token as expired only 300 s before its end (`DEFAULT_TOKEN_RENEWAL_OFFSET_SEC`), and refreshes it earlier
  * only when it lived over 2 h (`refresh_in`). Asking for more lifetime than that, the broker would get the
- * same token back and refuse it (`tooShortLived`) until MSAL renews it.
+ * same token back and refuse it (`tooShortLived`) until MSAL renews it. At exactly that much, the
+ * managed-identity source waits out MSAL's renewal (`ManagedIdentityTokenSource`).
  */
 const MAX_MIN_TOKEN_LIFETIME_SECONDS = 300;
 
@@ -205,7 +206,7 @@ export const SETTINGS = {
   ),
   brokerMinTokenLifetimeSeconds: intSetting(
     'BROKER_MIN_TOKEN_LIFETIME_SECONDS',
-    'Never hand out a token with less lifetime left than this (at most 300: the identity library keeps handing out its cached managed-identity token until 300 s before it expires, and a token of 2 h or less gets no earlier refresh, so a higher value would refuse such tokens near their end until the library renewed them).',
+    'Never hand out a token with less lifetime left than this (at most 300: the identity library keeps handing out its cached managed-identity token until 300 s before it expires, and a token of 2 h or less gets no earlier refresh, so a higher value would refuse such tokens near their end until the library renewed them; at that point the broker waits the second the library takes to renew, and requests for the scope wait with it).',
     { default: 300, min: 0, max: MAX_MIN_TOKEN_LIFETIME_SECONDS },
   ),
   brokerRefreshFraction: numberSetting(
