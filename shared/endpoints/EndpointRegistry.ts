@@ -1,5 +1,5 @@
 import type { Page, PageRequest } from '../listPages';
-import type { ManagedEndpoint } from './ManagedEndpoint';
+import type { ArmCoordinates, EndpointKind, ManagedEndpoint } from './ManagedEndpoint';
 
 /** An endpoint as read for a change; `version` (the row's ETag) is what `replace` is conditional on. */
 export interface VersionedEndpoint {
@@ -35,19 +35,31 @@ export interface EndpointRegistry {
    */
   findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined>;
   /**
+   * The endpoint registered for the Azure ML endpoint of `kind` at `arm` (compared as ARM does, ignoring
+   * case), whatever its id; one in service before a retired one. Rows that cannot be read are skipped
+   * where it walks the rows, as the listings skip them.
+   * @throws EndpointRecordUnreadableError when the coordinates' claim names a row that cannot be read
+   */
+  findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined>;
+  /**
    * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken or another stored
-   * endpoint owns its secret (however the two creates interleave), `EndpointReadOnlyError` for
-   * file-declared ids.
+   * endpoint owns its secret, `EndpointAlreadyRegisteredError` when another stored endpoint is
+   * registered for its kind and ARM coordinates (however the two creates interleave),
+   * `EndpointRecordUnreadableError` when the coordinates' claim names a row that cannot be read,
+   * `EndpointReadOnlyError` for file-declared ids.
    */
   create(endpoint: ManagedEndpoint): Promise<void>;
   /**
    * Replaces an endpoint if it is still at `version`. Throws `EndpointChangedError` when another write
    * landed since, `EndpointNotFoundError` when it was deleted, `EndpointExistsError` when another
-   * stored endpoint owns the new secret, `EndpointReadOnlyError` for file ids.
+   * stored endpoint owns the new secret, `EndpointAlreadyRegisteredError` when another is registered at
+   * the kind and coordinates it moves to (`EndpointRecordUnreadableError` when the row holding them
+   * cannot be read), `EndpointReadOnlyError` for file ids.
    */
   replace(endpoint: ManagedEndpoint, version: string): Promise<void>;
   /**
-   * Deletes a table entry, with its secret-name claim, readable or not (no-op when absent); throws
+   * Deletes a table entry, with its secret-name and ARM-coordinate claims, readable or not (no-op when
+   * absent); throws
    * `EndpointReadOnlyError` for file-declared ids.
    */
   delete(id: string): Promise<void>;

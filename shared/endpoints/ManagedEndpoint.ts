@@ -134,3 +134,20 @@ export function registeredAfter(
 export function secretIdentity(secretName: string): string {
   return secretName.toLowerCase();
 }
+
+/**
+ * The resource an endpoint's `kind` and `arm` name, as Azure tells resources apart: ARM names ignore
+ * case, so two registrations that differ only in case are one endpoint; the kind is part of it, as an
+ * online endpoint, a serverless endpoint and a v1 web service of one name in a workspace are three. Each
+ * part is URI-encoded, so that no name can run into the next and none puts a character into a Table row
+ * key that storage refuses. Undefined for a row whose `arm` is not four strings (edited by hand).
+ */
+export function armIdentity(endpoint: {
+  readonly kind: string;
+  readonly arm?: Partial<Record<keyof ArmCoordinates, unknown>>;
+}): string | undefined {
+  const { kind, arm } = endpoint;
+  const parts = [kind, arm?.subscriptionId, arm?.resourceGroup, arm?.workspace, arm?.name];
+  if (!parts.every((part): part is string => typeof part === 'string')) return undefined;
+  return parts.map((part) => encodeURIComponent(part.toLowerCase())).join('~');
+}

@@ -6,30 +6,52 @@ import { createLogger, type Logger } from '../logging';
 import { statusOf } from '../networkErrors';
 import { retryWhileStale } from '../optimisticChange';
 import {
+  EndpointAlreadyRegisteredError,
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointReadOnlyError,
+  EndpointRecordUnreadableError,
 } from '../rotation/errors';
 import { readRowsPage } from '../tablePages';
+import { armClaims, ClaimScans, SECRET_CLAIMS } from './ClaimScan';
 import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
 import {
+  type ArmClaimTaking,
   claimOf,
   type EndpointEntity,
   endpointRowsFilter,
   parse,
   PARTITION,
+  readArmClaim,
   readClaim,
   readRow,
   readStored,
+  releaseArmClaim,
   releaseClaim,
   releaseClaimsOf,
+  takeArmClaim,
   toEntity,
 } from './endpointRows';
 import { readEndpointsFile } from './endpointsFile';
-import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
-import { SecretOwnerScans } from './SecretOwnerScan';
+import {
+  type ArmCoordinates,
+  armIdentity,
+  type EndpointKind,
+  type ManagedEndpoint,
+  secretIdentity,
+} from './ManagedEndpoint';
 import { type EndpointRules, isSecretName } from './validateEndpoint';
+
+/**
+ * Why `endpoint` cannot have the coordinates' claim another holds: that registration, or, when its row
+ * cannot be read, that row (a person must mend or DELETE it first: its coordinates may still be these).
+ */
+function armHeldError(endpoint: ManagedEndpoint, arm: ArmClaimTaking): Error {
+  return arm.holderUnreadable !== undefined
+    ? new EndpointRecordUnreadableError(arm.heldBy!, arm.holderUnreadable)
+    : new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, arm.heldBy!);
+}
 
 /** File entries cannot be replaced, so their version is never compared; it only fills the shape. */
 const FILE_VERSION = 'file';
@@ -42,7 +64,7 @@ export interface TableEndpointRegistryOptions {
   endpointsFile?: string;
   /** @default fs.readFile as UTF-8 */
   readText?: (path: string) => Promise<string>;
-  /** Time stamped on file entries without createdAt; the clock of the secret-name scans, too. */
+  /** Time stamped on file entries without createdAt; the clock of the claim scans, too. */
   now: () => string;
   /** Where `list` and `listPage` report a row they skipped. @default the console */
   logger?: Logger;
@@ -54,13 +76,19 @@ export interface TableEndpointRegistryOptions {
  * changed through the API. The file is read and validated once per process; a bad file is a
  * `ConfigError` naming each bad entry and field. A row's ETag is its version: creates are insert-only
  * and replaces carry `If-Match`, so a 409 or 412 from the table becomes the port's typed error. Each
- * write carries the endpoint's secret-name claim in the same transaction (see `endpointRows.ts`).
+ * write carries the endpoint's secret-name and ARM-coordinate claims in the same transaction (see
+ * `endpointRows.ts`).
  */
 export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
   private fileEntries?: Promise<Map<string, ManagedEndpoint>>;
   /** Walks of the table for a secret whose claim was missed (rows written before claims lack one). */
-  private readonly scans = new SecretOwnerScans(() => this.nowMs());
+  private readonly secretScans = new ClaimScans(SECRET_CLAIMS, () => this.nowMs());
+  /** Walks of the table for ARM coordinates whose claim was missed (rows written before those claims). */
+  private readonly armScans = new ClaimScans(
+    armClaims((row) => this.readable(row, 'findByArm')),
+    () => this.nowMs(),
+  );
 
   constructor(private readonly options: TableEndpointRegistryOptions) {
     this.createTable = createTableOnce(options.table);
@@ -118,7 +146,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
   /**
    * Two point reads through the secret's claim (one per Key Vault event). A miss scans the table only
    * while rows written before claims existed may be left; a scan that finds none stops that for
-   * five minutes (see `SecretOwnerScans`).
+   * five minutes (see `ClaimScans`).
    */
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
     // Key Vault events name any secret; one no endpoint can have (a/b, say) is no row key either, and
@@ -133,28 +161,63 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const claim = await readClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
-    const ownerId = await this.scans.ownerOf(table, declared, wanted);
+    const ownerId = await this.secretScans.ownerOf(table, declared, wanted);
     // The walk read keys and secret names only; the owner is read whole, as it is now.
     const owner = ownerId === undefined ? undefined : await readRow(table, ownerId);
     return owner && owns(owner) ? parse(owner) : undefined;
   }
 
+  /**
+   * Two point reads through the coordinates' claim (one per ARM event about an endpoint). A miss, or a
+   * retired registration found, scans the table only while rows written before these claims may be left
+   * (one of them may be registered there, or in service there: see `ClaimScans`).
+   */
+  async findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined> {
+    const wanted = armIdentity({ kind, arm })!;
+    const isAt = (e: ManagedEndpoint): boolean => armIdentity(e) === wanted;
+    const declared = await this.declared();
+    const inFile = [...declared.values()].filter(isAt);
+    const inService = (e: ManagedEndpoint | undefined): boolean => e !== undefined && !e.retiredAt;
+    const fromFile = inFile.find(inService) ?? inFile[0];
+    if (fromFile) return fromFile;
+    const table = await this.table();
+    const claim = await readArmClaim(table, wanted);
+    const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
+    // A point read, as findBySecretName's: a claim naming a row that cannot be read throws (its
+    // coordinates may still be these); the walk below skips such rows, as the listings do.
+    const claimed = row ? parse(row) : undefined;
+    const holder = claimed && isAt(claimed) ? claimed : undefined;
+    if (inService(holder)) return holder;
+    const ownerId = await this.armScans.ownerOf(table, declared, wanted);
+    // The walk read the endpoint as it was; it is read again, as it is now.
+    const ownerRow =
+      ownerId === undefined || ownerId === holder?.id ? undefined : await readRow(table, ownerId);
+    const owner = ownerRow ? this.readable(ownerRow, 'findByArm') : undefined;
+    return owner && isAt(owner) && (inService(owner) || !holder) ? owner : holder;
+  }
+
   async create(endpoint: ManagedEndpoint): Promise<void> {
     const table = await this.writable(endpoint.id);
-    try {
-      await table.submitTransaction([
-        ['create', toEntity(endpoint)],
-        ['create', claimOf(endpoint)],
-      ]);
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-      const [row, claim] = await Promise.all([readRow(table, endpoint.id), readClaim(table, endpoint)]);
-      // The SDK's retry of a create that landed (its answer lost) finds the very rows it sent.
-      if (row?.endpoint === JSON.stringify(endpoint) && claim?.endpointId === endpoint.id) return;
-      throw row || !claim
-        ? EndpointExistsError.idTaken(endpoint.id)
-        : EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
-    }
+    // A left-over coordinate claim taken over (see `takeArmClaim`) that another write took meanwhile: judged again.
+    await retryWhileStale(
+      (error) => error instanceof EndpointChangedError,
+      async () => {
+        const arm = await takeArmClaim(table, endpoint);
+        if (arm.heldBy !== undefined) throw armHeldError(endpoint, arm);
+        try {
+          await table.submitTransaction([
+            ['create', toEntity(endpoint)],
+            ['create', claimOf(endpoint)],
+            ...arm.actions,
+          ]);
+        } catch (error) {
+          if (statusOf(error) === 412) throw new EndpointChangedError(endpoint.id);
+          if (statusOf(error) !== 409) throw error;
+          const conflict = await this.createConflict(table, endpoint);
+          if (conflict) throw conflict;
+        }
+      },
+    );
   }
 
   async replace(endpoint: ManagedEndpoint, version: string): Promise<void> {
@@ -172,6 +235,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     if (!claim) actions.push(['create', claimOf(endpoint)]);
     if (secretIdentity(stored.secretName) !== secretIdentity(endpoint.secretName))
       actions.push(...(await releaseClaim(table, endpoint.id, stored.secretName)));
+    actions.push(...(await this.armClaimActions(table, endpoint, stored)));
     try {
       await table.submitTransaction(actions);
     } catch (error) {
@@ -190,11 +254,15 @@ export class TableEndpointRegistry implements EndpointRegistry {
         const stored = await readRow(table, id);
         if (!stored) return;
         // A row that cannot be read (DELETE is the way out of one) may have had its secretName column
-        // edited too: its claim is found by owner instead, or it would keep the secret, and so the id,
+        // edited too, and its coordinates are as little to be trusted: its claims, the secret's and the
+        // coordinates', are found by owner instead, or the secret's would keep the secret, and so the id,
         // from ever being registered again.
         const claims =
           'endpoint' in readStored(stored) && isSecretName(stored.secretName)
-            ? await releaseClaim(table, id, stored.secretName)
+            ? [
+                ...(await releaseClaim(table, id, stored.secretName)),
+                ...(await releaseArmClaim(table, id, stored)),
+              ]
             : await releaseClaimsOf(table, id);
         const actions: TransactionAction[] = [['delete', { partitionKey: PARTITION, rowKey: id }], ...claims];
         try {
@@ -208,8 +276,48 @@ export class TableEndpointRegistry implements EndpointRegistry {
     );
   }
 
+  /**
+   * Why a create conflicted, read back: nothing, when the SDK's retry of a create that landed (its answer
+   * lost) finds the very rows it sent; else the id, the secret or the coordinates taken (in the order the
+   * admin service checks them).
+   */
+  private async createConflict(table: TableClient, endpoint: ManagedEndpoint): Promise<Error | undefined> {
+    const [row, claim, arm] = await Promise.all([
+      readRow(table, endpoint.id),
+      readClaim(table, endpoint),
+      takeArmClaim(table, endpoint),
+    ]);
+    const armHeld = arm.heldBy !== undefined && arm.heldBy !== endpoint.id;
+    if (row?.endpoint === JSON.stringify(endpoint) && claim?.endpointId === endpoint.id && !armHeld)
+      return undefined;
+    if (row || (!claim && !armHeld)) return EndpointExistsError.idTaken(endpoint.id);
+    if (claim) return EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
+    return armHeldError(endpoint, arm);
+  }
+
+  /**
+   * The actions that keep the endpoint's coordinate claim as a replace moves or keeps them. A move onto
+   * coordinates another endpoint is registered at is refused; a row written before these claims, at
+   * coordinates another registration claimed since (one endpoint registered twice back then), is still
+   * changed (retired, disabled, moved away), without the claim: refusing would keep it in service.
+   */
+  private async armClaimActions(
+    table: TableClient,
+    endpoint: ManagedEndpoint,
+    stored: EndpointEntity,
+  ): Promise<TransactionAction[]> {
+    const before = readStored(stored);
+    const moved = !('endpoint' in before) || armIdentity(before.endpoint) !== armIdentity(endpoint);
+    const arm = await takeArmClaim(table, endpoint);
+    if (arm.heldBy !== undefined && moved) throw armHeldError(endpoint, arm);
+    return [...arm.actions, ...(moved ? await releaseArmClaim(table, endpoint.id, stored) : [])];
+  }
+
   /** The row's endpoint; undefined, and the row named in a warning with what is wrong, when it cannot be read. */
-  private readable(row: EndpointEntity, operation: string): ManagedEndpoint | undefined {
+  private readable(
+    row: Pick<EndpointEntity, 'rowKey' | 'endpoint'>,
+    operation: string,
+  ): ManagedEndpoint | undefined {
     const read = readStored(row);
     if ('endpoint' in read) return read.endpoint;
     (this.options.logger ?? createLogger('EndpointRegistry')).warn(

@@ -3,14 +3,14 @@ import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { statusOf } from '../networkErrors';
 import { EndpointRecordUnreadableError } from '../rotation/errors';
 import { sdk } from '../sdk';
-import { type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
+import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
 import { isSecretName } from './validateEndpoint';
 
-// How the endpoint registry lays out its table: one partition holding a row per endpoint (row key = id)
-// and a row per secret-name claim, and the single-row reads and writes that the registry and its
-// secret-name scan share.
+// How the endpoint registry lays out its table: one partition holding a row per endpoint (row key = id),
+// a row per secret-name claim and a row per ARM-coordinate claim, and the single-row reads and writes
+// that the registry and its claim scans share.
 
-/** The partition of every endpoint row and secret-name claim. */
+/** The partition of every endpoint row and claim: a Table transaction writes within one partition only. */
 export const PARTITION = 'endpoint';
 
 /**
@@ -21,12 +21,25 @@ export const PARTITION = 'endpoint';
  */
 const CLAIM_PREFIX = '~secret~';
 
+/**
+ * Row keys of ARM-coordinate claims: one row per Azure ML endpoint (`armIdentity`: kind and coordinates,
+ * ignoring case), holding the id of the registration that rotates it, written in the endpoint row's
+ * transaction as the secret's claim is. Two registrations of one endpoint would each regenerate the key
+ * they think inactive, which may be the one the other just stored. It sorts after `~secret~`: every
+ * version lists endpoint rows as `RowKey lt '~secret~'`, and one from before these claims, running beside
+ * this one, must not read them as endpoints.
+ */
+const ARM_CLAIM_PREFIX = '~target~';
+
 // Types, not interfaces: transaction actions take rows as a `Record<string, unknown>`.
 export type SecretClaimEntity = {
   partitionKey: string;
   rowKey: string;
   endpointId: string;
 };
+
+/** A claim as read, with the ETag a takeover of it is conditional on. */
+export type ReadClaim = SecretClaimEntity & { etag: string };
 
 export type EndpointEntity = {
   partitionKey: string;
@@ -52,6 +65,21 @@ function claimKey(endpoint: Pick<ManagedEndpoint, 'secretName'>): string {
   return `${CLAIM_PREFIX}${secretIdentity(endpoint.secretName)}`;
 }
 
+/** The ARM-coordinate claim row of an endpoint; undefined when its `arm` cannot be read (a row edited by hand). */
+export function armClaimOf(endpoint: ManagedEndpoint): SecretClaimEntity | undefined {
+  const identity = armIdentity(endpoint);
+  return identity === undefined ? undefined : armClaimAt(identity, endpoint.id);
+}
+
+/** The ARM-coordinate claim row at `identity` (see `armIdentity`), naming endpoint `endpointId`. */
+export function armClaimAt(identity: string, endpointId: string): SecretClaimEntity {
+  return { partitionKey: PARTITION, rowKey: armClaimKey(identity), endpointId };
+}
+
+function armClaimKey(identity: string): string {
+  return `${ARM_CLAIM_PREFIX}${identity}`;
+}
+
 export async function readRow(
   table: TableClient,
   id: string,
@@ -66,6 +94,64 @@ export async function readClaim(
   return readEntity<SecretClaimEntity>(table, claimKey(endpoint));
 }
 
+/** The claim of the endpoint at `identity` (see `armIdentity`). */
+export async function readArmClaim(table: TableClient, identity: string): Promise<ReadClaim | undefined> {
+  return readEntity<SecretClaimEntity>(table, armClaimKey(identity));
+}
+
+/** What taking an endpoint's ARM-coordinate claim needs: its actions, or who holds it. */
+export interface ArmClaimTaking {
+  readonly actions: TransactionAction[];
+  /** The registration that holds the claim, when it is another's. */
+  readonly heldBy?: string;
+  /**
+   * Why the row of `heldBy` cannot be read (see {@link readStored}): a row edited by hand may still be at
+   * these coordinates, so its claim is neither taken over nor a registration to name.
+   */
+  readonly holderUnreadable?: string;
+}
+
+/**
+ * The actions that give `endpoint` its ARM-coordinate claim, or the id of the registration that holds it.
+ * A claim naming an endpoint whose row is gone or no longer at those coordinates is left over: a version
+ * from before these claims deleted or moved the endpoint (a rolling deployment) and left it. Such a claim,
+ * and the endpoint's own, is rewritten `If-Match` the ETag read, so that a write that meanwhile claims it
+ * (or moves its endpoint back) fails one of the two transactions (412, or 409 for a claim created). A
+ * claim naming a row that cannot be read is held (`holderUnreadable`): its coordinates cannot be trusted
+ * either way, and DELETE of that row frees the claim.
+ */
+export async function takeArmClaim(table: TableClient, endpoint: ManagedEndpoint): Promise<ArmClaimTaking> {
+  const wanted = armClaimOf(endpoint);
+  if (!wanted) return { actions: [] };
+  const claim = await readArmClaim(table, armIdentity(endpoint)!);
+  if (!claim) return { actions: [['create', wanted]] };
+  if (claim.endpointId !== endpoint.id) {
+    const holder = await readRow(table, claim.endpointId);
+    const held = holder && readStored(holder);
+    if (held && 'unreadable' in held)
+      return { actions: [], heldBy: claim.endpointId, holderUnreadable: held.unreadable };
+    if (held && armIdentity(held.endpoint) === armIdentity(endpoint))
+      return { actions: [], heldBy: held.endpoint.id };
+  }
+  return { actions: [['update', wanted, 'Replace', { etag: claim.etag }]] };
+}
+
+/**
+ * The action that frees the ARM coordinates of `stored` when endpoint `id` holds their claim; none
+ * otherwise, nor for a row that cannot be read (its coordinates cannot be trusted: see `releaseClaimsOf`).
+ */
+export async function releaseArmClaim(
+  table: TableClient,
+  id: string,
+  stored: EndpointEntity,
+): Promise<TransactionAction[]> {
+  const read = readStored(stored);
+  const identity = 'endpoint' in read ? armIdentity(read.endpoint) : undefined;
+  if (identity === undefined) return [];
+  const claim = await readArmClaim(table, identity);
+  return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
+}
+
 /** The action that frees `secretName` when endpoint `id` holds its claim; none otherwise. */
 export async function releaseClaim(
   table: TableClient,
@@ -77,8 +163,11 @@ export async function releaseClaim(
 }
 
 /**
- * The actions that free every secret whose claim names endpoint `id`, found by a query of the claims
- * rather than by a secret name: for a row whose secretName column cannot be trusted (one edited by hand).
+ * The actions that free every claim naming endpoint `id`, its secrets' and its ARM coordinates', found by
+ * a query of the claims rather than by a secret name or coordinates: for a row whose columns cannot be
+ * trusted (one edited by hand). Its secret's claim would otherwise keep the secret, and so the id, from
+ * ever being registered again, and its coordinates' claim would be left naming a registration that is
+ * gone. One query reads both kinds: `~target~` sorts after `~secret~`.
  */
 export async function releaseClaimsOf(table: TableClient, id: string): Promise<TransactionAction[]> {
   const { odata } = sdk.tables();
@@ -131,7 +220,9 @@ export function parse(entity: EndpointEntity): ManagedEndpoint {
  * is required (the fields every version writes, of their types), so an endpoint a newer version stored
  * (a kind or auth mode added since, a field of its own) still reads: rolling deployments rely on that.
  */
-export function readStored(entity: EndpointEntity): { endpoint: ManagedEndpoint } | { unreadable: string } {
+export function readStored(
+  entity: Pick<EndpointEntity, 'rowKey' | 'endpoint'>,
+): { endpoint: ManagedEndpoint } | { unreadable: string } {
   if (typeof entity.endpoint !== 'string') return { unreadable: 'the row has no endpoint column' };
   let value: unknown;
   try {

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
-import { type ManagedEndpoint, registeredAfter, unknownHere } from '../endpoints/ManagedEndpoint';
+import {
+  armIdentity,
+  type ManagedEndpoint,
+  registeredAfter,
+  unknownHere,
+} from '../endpoints/ManagedEndpoint';
 import {
   type EndpointRules,
   isEndpointId,
@@ -17,6 +22,7 @@ import type { EndpointKeyClient } from './EndpointKeyClient';
 import { type EndpointStatus, endpointStatus } from './endpointStatus';
 import {
   AuthModeNotKeyError,
+  EndpointAlreadyRegisteredError,
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
@@ -62,8 +68,11 @@ export class EndpointAdminService {
     const endpoint = validateEndpoint(isObject(input) ? stripServerFields(input) : input, rules, this.now());
     await this.requireOwnSecret(endpoint);
     // A taken id is refused by create (ENDPOINT_EXISTS, or ENDPOINT_READ_ONLY for a file entry); one whose
-    // row cannot be read is refused by this read (ENDPOINT_RECORD_UNREADABLE), before its journal is touched.
-    if (!(await registry.get(endpoint.id))) await this.forgetDeletedRegistration(endpoint);
+    // row cannot be read is refused by this read (ENDPOINT_RECORD_UNREADABLE), before its journal is touched
+    // and before its coordinates are checked: what such a POST answers is the id's own row.
+    const stored = await registry.get(endpoint.id);
+    await this.requireOwnEndpoint(endpoint);
+    if (!stored) await this.forgetDeletedRegistration(endpoint);
     await registry.create(endpoint);
     this.options.onChange?.(endpoint.id);
     return endpoint;
@@ -101,7 +110,10 @@ export class EndpointAdminService {
       if (unknown && changes[unknown] === undefined)
         throw new EndpointNotKnownHereError(id, unknown, String(stored[unknown]));
       const endpoint = validateEndpoint(merged, this.options.rules, this.now());
+      // Only a move is checked: a registration that shares its place with another (both from before the
+      // registry refused that) may still be disabled, retired or moved away.
       await this.requireOwnSecret(endpoint);
+      if (armIdentity(endpoint) !== armIdentity(stored)) await this.requireOwnEndpoint(endpoint);
       return { ...other, ...endpoint };
     });
   }
@@ -249,6 +261,18 @@ export class EndpointAdminService {
           : {}),
       });
     });
+  }
+
+  /**
+   * One registration per Azure ML endpoint (kind and ARM coordinates): two would each regenerate the key
+   * they think inactive, which may be the one the other just stored in Key Vault. Asked before the write for
+   * the endpoints the registry's claims cannot see (`ENDPOINTS_FILE` entries, rows from before the claims);
+   * the write itself refuses a registration that races this one.
+   */
+  private async requireOwnEndpoint(endpoint: ManagedEndpoint): Promise<void> {
+    const owner = await this.options.registry.findByArm(endpoint.kind, endpoint.arm);
+    if (owner && owner.id !== endpoint.id)
+      throw new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, owner.id);
   }
 
   /** One Key Vault secret belongs to one endpoint: two would overwrite each other's keys. */

@@ -3,7 +3,7 @@
  * secret names only — never a key value — because they end up in journal rows and problem bodies.
  */
 
-import { type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
+import { type ArmCoordinates, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import {
   AppError,
   ConflictError,
@@ -63,6 +63,26 @@ export class EndpointExistsError extends ConflictError {
 
   static secretTaken(secretName: string, ownerId: string): EndpointExistsError {
     return new EndpointExistsError(`Secret ${secretName} already belongs to endpoint ${ownerId}.`);
+  }
+}
+
+/**
+ * The Azure ML endpoint (its kind and ARM coordinates, compared ignoring case as ARM does) is registered
+ * already, under another id: two registrations would each regenerate the key they think inactive, which
+ * may be the one the other just stored in Key Vault, and break the other's clients. The message names the
+ * registration that has it (retired ones included: a write of the endpoint in Azure reinstates those).
+ */
+export class EndpointAlreadyRegisteredError extends ConflictError {
+  override readonly code: string = 'ENDPOINT_ALREADY_REGISTERED';
+  constructor(
+    readonly kind: string,
+    readonly arm: ArmCoordinates,
+    readonly existingId: string,
+  ) {
+    super(
+      `The ${kind} ${arm.name} of workspace ${arm.workspace} (resource group ${arm.resourceGroup}, ` +
+        `subscription ${arm.subscriptionId}) is already registered as endpoint ${existingId}.`,
+    );
   }
 }
 

@@ -12,6 +12,7 @@ import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegis
 import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
 import { EndpointAdminService } from '../../shared/rotation/EndpointAdminService';
 import {
+  EndpointAlreadyRegisteredError,
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
@@ -259,6 +260,195 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
     expect(await registry.get('raced-one')).toEqual(second);
   });
 
+  describe('ARM-coordinate claims: one registration per Azure ML endpoint', () => {
+    const at = (name: string) => ({
+      subscriptionId: 'sub-1',
+      resourceGroup: 'rg',
+      workspace: 'coords-ws',
+      name,
+    });
+    /** The same coordinates, spelt as ARM might in another case. */
+    const shouting = (name: string) => ({
+      subscriptionId: 'SUB-1',
+      resourceGroup: 'RG',
+      workspace: 'Coords-WS',
+      name: name.toUpperCase(),
+    });
+
+    it('refuses a second registration of one endpoint whatever the case, naming the first, and keeps other kinds apart', async () => {
+      // Prepare
+      await admin.register({ id: 'coords-first', arm: at('scoring') });
+
+      // Act
+      const second = await admin
+        .register({ id: 'coords-second', arm: shouting('scoring') })
+        .catch((e: unknown) => e);
+      const direct = await registry
+        .create(
+          validateEndpoint({ id: 'coords-direct', arm: at('scoring') }, rules, new Date().toISOString()),
+        )
+        .catch((e: unknown) => e);
+      const serverless = await admin.register({
+        id: 'coords-serverless',
+        kind: 'serverlessEndpoint',
+        arm: at('scoring'),
+      });
+
+      // Assess: the claim stops a create that skips the admin service's check, too
+      expect(second).toBeInstanceOf(EndpointAlreadyRegisteredError);
+      expect(second).toMatchObject({
+        status: 409,
+        code: 'ENDPOINT_ALREADY_REGISTERED',
+        existingId: 'coords-first',
+      });
+      expect((second as Error).message).toBe(
+        'The onlineEndpoint SCORING of workspace Coords-WS (resource group RG, subscription SUB-1) is already ' +
+          'registered as endpoint coords-first.',
+      );
+      expect(direct).toMatchObject({ code: 'ENDPOINT_ALREADY_REGISTERED', existingId: 'coords-first' });
+      expect(serverless.id).toBe('coords-serverless');
+      expect(await registry.get('coords-second')).toBeUndefined();
+      expect((await registry.list()).map((e) => e.id).filter((id) => id.startsWith('~'))).toEqual([]);
+    });
+
+    it('lets only one of two racing registrations of one endpoint win', async () => {
+      // Prepare: both pass the "endpoint is not registered" check before either writes
+      let second: unknown;
+      flaky.beforeNextWrite(async () => {
+        second = await admin.register({ id: 'race-b', arm: shouting('raced') });
+      });
+
+      // Act
+      const first = await admin.register({ id: 'race-a', arm: at('raced') }).catch((e: unknown) => e);
+
+      // Assess
+      expect(second).toMatchObject({ id: 'race-b' });
+      expect(first).toMatchObject({ code: 'ENDPOINT_ALREADY_REGISTERED', existingId: 'race-b' });
+      expect(await registry.get('race-a')).toBeUndefined();
+      expect((await registry.findByArm('onlineEndpoint', at('raced')))?.id).toBe('race-b');
+    });
+
+    it('keeps the claim while retired, moves it with a PATCH of arm, refuses a move onto a claimed endpoint, and frees it on delete', async () => {
+      // Prepare
+      await admin.register({ id: 'coords-mover', arm: at('before') });
+      await admin.register({ id: 'coords-sitter', arm: at('sitting') });
+      await admin.retire('coords-mover', retiredAt);
+
+      // Act
+      const whileRetired = await admin
+        .register({ id: 'coords-retaker', arm: at('before') })
+        .catch((e: unknown) => e);
+      await admin.update('coords-mover', { arm: { name: 'after' } });
+      const oldPlaceFree = await admin.register({ id: 'coords-old-place', arm: at('before') });
+      const ontoSitter = await admin
+        .update('coords-mover', { arm: { name: 'SITTING' } })
+        .catch((e: unknown) => e);
+      await admin.remove('coords-mover');
+      const freedAfterDelete = await admin.register({ id: 'coords-freed', arm: at('after') });
+
+      // Assess
+      expect(whileRetired).toMatchObject({ code: 'ENDPOINT_ALREADY_REGISTERED', existingId: 'coords-mover' });
+      expect(oldPlaceFree.id).toBe('coords-old-place');
+      expect(ontoSitter).toMatchObject({ code: 'ENDPOINT_ALREADY_REGISTERED', existingId: 'coords-sitter' });
+      expect(freedAfterDelete.id).toBe('coords-freed');
+      expect((await registry.findByArm('onlineEndpoint', at('sitting')))?.id).toBe('coords-sitter');
+    });
+
+    it('takes over a claim an older version left behind when it deleted or moved its endpoint', async () => {
+      // Prepare: this version registered both; a version from before these claims then deleted one and
+      // moved the other (its writes leave the coordinate claims as they were)
+      await admin.register({ id: 'left-deleted', arm: at('deleted-by-older') });
+      await admin.register({ id: 'left-moved', arm: at('moved-by-older') });
+      // An older version's delete frees the secret's claim (it knows that one).
+      await table.deleteEntity('endpoint', 'left-deleted');
+      await table.deleteEntity('endpoint', '~secret~left-deleted-key');
+      const moved = (await registry.get('left-moved'))!;
+      await table.updateEntity(
+        {
+          partitionKey: 'endpoint',
+          rowKey: 'left-moved',
+          endpoint: JSON.stringify({ ...moved, arm: at('elsewhere') }),
+        },
+        'Merge',
+      );
+
+      // Act
+      const again = await admin.register({ id: 'left-deleted', arm: at('deleted-by-older') });
+      const newcomer = await admin.register({ id: 'moved-newcomer', arm: at('moved-by-older') });
+      const twice = await admin
+        .register({ id: 'moved-twice', arm: at('moved-by-older') })
+        .catch((e: unknown) => e);
+
+      // Assess
+      expect(again.id).toBe('left-deleted');
+      expect(newcomer.id).toBe('moved-newcomer');
+      expect(twice).toMatchObject({ code: 'ENDPOINT_ALREADY_REGISTERED', existingId: 'moved-newcomer' });
+    });
+
+    it('still retires and disables a registration that shares its endpoint with another from before these claims', async () => {
+      // Prepare: one endpoint registered twice by a version from before the claims; one of them got the
+      // claim on its first replace since
+      const first = { ...endpoint('dup-first'), arm: at('registered-twice') };
+      const second = { ...endpoint('dup-second'), arm: shouting('registered-twice') };
+      await writeRowWithoutClaim(table, first);
+      await writeRowWithoutClaim(table, second);
+      await admin.update('dup-first', { rotationPeriodHours: 48 });
+
+      // Act
+      const disabled = await admin.update('dup-second', { enabled: false });
+      const retired = await admin.retire('dup-second', retiredAt);
+      const found = await registry.findByArm('onlineEndpoint', at('registered-twice'));
+      await admin.retire('dup-first', retiredAt);
+      const foundWhenBothRetired = await registry.findByArm('onlineEndpoint', at('registered-twice'));
+
+      // Assess: refusing either write would keep a registration of a deleted endpoint in service
+      expect(disabled.enabled).toBe(false);
+      expect(retired.retiredAt).toBe(retiredAt);
+      expect(found?.id).toBe('dup-first');
+      expect(foundWhenBothRetired?.id).toBe('dup-first');
+    });
+
+    it('finds a registration by its coordinates with point reads, and gives rows from before the claims theirs on the first miss', async () => {
+      // Prepare: a process starts against a table that still holds rows written before these claims
+      const own = TableClient.fromConnectionString(azurite.connectionString, 'coordinateLookups', {
+        allowInsecureConnection: true,
+        additionalPolicies: [{ policy: scanCounter, position: 'perCall' }],
+      });
+      await own.createTable();
+      const writer = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+      await writer.create({ ...endpoint('claimed-here'), arm: at('claimed-here') });
+      await writeRowWithoutClaim(own, { ...endpoint('from-before'), arm: at('from-before') });
+      await writeRowWithoutClaim(own, { ...endpoint('nobody-asks'), arm: at('nobody-asks') });
+      const restarted = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+      scans = 0;
+
+      // Act
+      const claimed = await restarted.findByArm('onlineEndpoint', shouting('claimed-here'));
+      const scansForClaimed = scans;
+      const unclaimed = await restarted.findByArm('onlineEndpoint', at('from-before'));
+      const scansForUnclaimed = scans;
+      const misses = await Promise.all(
+        ['untagged-1', 'untagged-2', 'untagged-3'].map((name) =>
+          restarted.findByArm('onlineEndpoint', at(name)),
+        ),
+      );
+      const later = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+      const nobodyAsks = await later.findByArm('onlineEndpoint', at('nobody-asks'));
+      const laterMiss = await later.findByArm('onlineEndpoint', at('untagged-4'));
+
+      // Assess: one walk, which claimed every row it passed: misses are one point read from then on, in
+      // this process and in another
+      expect(claimed?.id).toBe('claimed-here');
+      expect(scansForClaimed).toBe(0);
+      expect(unclaimed?.id).toBe('from-before');
+      expect(scansForUnclaimed).toBe(1);
+      expect(misses).toEqual([undefined, undefined, undefined]);
+      expect(nobodyAsks?.id).toBe('nobody-asks');
+      expect(laterMiss).toBeUndefined();
+      expect(scans).toBe(2);
+    });
+  });
+
   describe('Secret-name claims: one endpoint per Key Vault secret', () => {
     it('lets only one of two racing registrations of one secret win, whatever the case (admin service)', async () => {
       // Prepare: both pass the "secret is free" check before either writes
@@ -288,12 +478,20 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
 
       // Act
       await admin.update('mover', { secretName: 'after-name' });
-      const oldNameFree = await admin.register({ id: 'takes-old', arm, secretName: 'Before-Name' });
+      const oldNameFree = await admin.register({
+        id: 'takes-old',
+        arm: endpoint('takes-old').arm,
+        secretName: 'Before-Name',
+      });
       const newNameTaken = await admin
-        .register({ id: 'takes-new', arm, secretName: 'AFTER-NAME' })
+        .register({ id: 'takes-new', arm: endpoint('takes-new').arm, secretName: 'AFTER-NAME' })
         .catch((e: unknown) => e);
       await admin.remove('mover');
-      const freedAfterDelete = await admin.register({ id: 'takes-freed', arm, secretName: 'after-name' });
+      const freedAfterDelete = await admin.register({
+        id: 'takes-freed',
+        arm: endpoint('takes-freed').arm,
+        secretName: 'after-name',
+      });
 
       // Assess
       expect(oldNameFree.id).toBe('takes-old');
@@ -308,7 +506,11 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       await admin.register({ id: 'renamer', arm });
       let registered: unknown;
       flaky.beforeNextWrite(async () => {
-        registered = await admin.register({ id: 'newcomer', arm, secretName: 'wanted-name' });
+        registered = await admin.register({
+          id: 'newcomer',
+          arm: endpoint('newcomer').arm,
+          secretName: 'wanted-name',
+        });
       });
 
       // Act

@@ -1,7 +1,14 @@
 import type { EndpointRegistry, VersionedEndpoint } from '../../../shared/endpoints/EndpointRegistry';
-import { type ManagedEndpoint, secretIdentity } from '../../../shared/endpoints/ManagedEndpoint';
+import {
+  type ArmCoordinates,
+  armIdentity,
+  type EndpointKind,
+  type ManagedEndpoint,
+  secretIdentity,
+} from '../../../shared/endpoints/ManagedEndpoint';
 import type { Page, PageRequest } from '../../../shared/listPages';
 import {
+  EndpointAlreadyRegisteredError,
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
@@ -15,13 +22,17 @@ import { keyPage } from '../keyPage';
  * `readOnly` behave like ENDPOINTS_FILE entries; `beforeReplace` runs inside the next replace, before
  * its version check (another write landing in between). `serverPageLimit` makes `listPage` answer
  * shorter pages than asked for, as Table storage may. `unreadable` holds rows edited by hand into something
- * that is no endpoint (id → what is wrong, and the secret whose claim the row holds): point reads of them
- * throw, listings skip them, `delete` removes them, as the Table registry does.
+ * that is no endpoint (id → what is wrong, and the secret and the ARM coordinates whose claims the row
+ * holds): point reads of them throw, as do lookups and writes through a claim they hold, listings skip
+ * them, `delete` removes them with their claims, as the Table registry does.
  */
 export class InMemoryEndpointRegistry implements EndpointRegistry {
   readonly endpoints = new Map<string, ManagedEndpoint>();
   readonly readOnly = new Set<string>();
-  readonly unreadable = new Map<string, { why: string; secretName?: string }>();
+  readonly unreadable = new Map<
+    string,
+    { why: string; secretName?: string; at?: { kind: EndpointKind; arm: ArmCoordinates } }
+  >();
   beforeReplace: (() => Promise<void>) | undefined;
   serverPageLimit = Infinity;
   private readonly versions = new Map<string, string>();
@@ -53,10 +64,17 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return this.ownerOf(secretName);
   }
 
+  async findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined> {
+    this.requireArmClaimReadable(armIdentity({ kind, arm }));
+    const at = this.registeredAt(armIdentity({ kind, arm }));
+    return at.find((e) => !e.retiredAt) ?? at[0];
+  }
+
   async create(endpoint: ManagedEndpoint): Promise<void> {
     this.writable(endpoint.id);
     if (this.endpoints.has(endpoint.id) || this.unreadable.has(endpoint.id))
       throw EndpointExistsError.idTaken(endpoint.id);
+    this.requireArmFree(endpoint);
     this.requireSecretFree(endpoint);
     this.store(endpoint);
   }
@@ -68,6 +86,9 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     await meanwhile?.();
     if (!this.endpoints.has(endpoint.id)) throw new EndpointNotFoundError(endpoint.id);
     if (this.versionOf(endpoint.id) !== version) throw new EndpointChangedError(endpoint.id);
+    // As the Table registry: endpoints seeded at one place (registered twice before claims) may still change.
+    if (armIdentity(this.endpoints.get(endpoint.id)!) !== armIdentity(endpoint))
+      this.requireArmFree(endpoint);
     this.requireSecretFree(endpoint);
     this.store(endpoint);
   }
@@ -94,6 +115,23 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     const owner = this.ownerOf(endpoint.secretName);
     if (owner && owner.id !== endpoint.id)
       throw EndpointExistsError.secretTaken(endpoint.secretName, owner.id);
+  }
+
+  private registeredAt(identity: string | undefined): ManagedEndpoint[] {
+    return [...this.endpoints.values()].filter((e) => armIdentity(e) === identity);
+  }
+
+  /** Like the Table registry's claim of coordinates held by a row that cannot be read: that row's error. */
+  private requireArmClaimReadable(identity: string | undefined): void {
+    for (const [id, row] of this.unreadable)
+      if (row.at && armIdentity(row.at) === identity) this.requireReadable(id);
+  }
+
+  /** Like the Table registry's ARM-coordinate claims: one registration per Azure ML endpoint. */
+  private requireArmFree(endpoint: ManagedEndpoint): void {
+    this.requireArmClaimReadable(armIdentity(endpoint));
+    const other = this.registeredAt(armIdentity(endpoint)).find((e) => e.id !== endpoint.id);
+    if (other) throw new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, other.id);
   }
 
   /** Endpoints seeded straight into `endpoints` by a test have a version too. */

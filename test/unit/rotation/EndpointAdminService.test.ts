@@ -271,10 +271,14 @@ describe('Class: EndpointAdminService', () => {
       // Prepare
       const f = buildRotationFixture();
       await f.services.admin.register({ id: 'demo-key', arm, secretName: 'Shared' });
-      await f.services.admin.register({ id: 'other-one', arm });
+      await f.services.admin.register({ id: 'other-one', arm: { ...arm, name: 'ep-2' } });
 
       // Act
-      const registered = f.services.admin.register({ id: 'third-one', arm, secretName: 'SHARED' });
+      const registered = f.services.admin.register({
+        id: 'third-one',
+        arm: { ...arm, name: 'ep-3' },
+        secretName: 'SHARED',
+      });
       const renamed = f.services.admin.update('other-one', { secretName: 'shared' });
 
       // Assess

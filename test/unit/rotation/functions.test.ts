@@ -171,6 +171,32 @@ describe('Functions: manage/endpoints', () => {
     expect(fields).toEqual(['arm.workspace', 'gracePeriodHours', 'id']);
   });
 
+  it('answers 409 problem+json naming the registration that has the endpoint to a second one of it, whatever the case', async () => {
+    // Prepare
+    const collection = manageEndpointsHandler(() => f.services);
+    await collection(request('POST', 'manage/endpoints', { id: 'demo-key', arm }), context());
+
+    // Act
+    const again = await collection(
+      request('POST', 'manage/endpoints', {
+        id: 'demo-key-again',
+        arm: { ...arm, workspace: 'WS1', name: 'Demo-Key' },
+      }),
+      context(),
+    );
+
+    // Assess: two registrations would rotate one endpoint's keys against each other
+    expect(again.status).toBe(409);
+    expect((again.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+    expect(json(again)).toMatchObject({
+      code: 'ENDPOINT_ALREADY_REGISTERED',
+      detail:
+        'The onlineEndpoint Demo-Key of workspace WS1 (resource group rg, subscription sub-1) is already ' +
+        'registered as endpoint demo-key.',
+    });
+    expect([...f.registry.endpoints.keys()]).toEqual(['demo-key']);
+  });
+
   it('answers 400 naming arm to a PATCH whose arm is not an object, as to such a POST', async () => {
     // Prepare
     f.addEndpoint();

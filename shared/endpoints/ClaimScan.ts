@@ -1,0 +1,236 @@
+import type { TableClient } from '@azure/data-tables';
+
+import { forEachLimited } from '../forEachLimited';
+import { MAX_PAGE_SIZE } from '../listPages';
+import { statusOf } from '../networkErrors';
+import { readRowsPage } from '../tablePages';
+import { armClaimAt, type EndpointEntity, endpointRowsFilter, readArmClaim, readClaim } from './endpointRows';
+import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
+
+/**
+ * How long a scan's finding that every row has its claim answers claim misses. A version from before
+ * claims, running beside this one in a rolling deployment, may register an endpoint without its claim
+ * meanwhile: until the next scan its events are answered as if nobody registered it here, and the admin
+ * API here would let another endpoint register what it claims.
+ */
+const EVERY_ROW_CLAIMED_MS = 5 * 60_000;
+/** Claims a scan reads at once. */
+const CLAIM_READS = 16;
+
+/** What a row claims, as a scan reads it. */
+interface RowClaim {
+  /** The identity the row claims (a secret's, an endpoint's ARM coordinates'). */
+  readonly identity: string;
+  /** Whether the row ends the search for its identity: a later row may be a better owner otherwise. */
+  readonly settles: boolean;
+}
+
+/** One kind of claim row, as a scan looks for its owners. */
+export interface ClaimKind<Row extends Pick<EndpointEntity, 'rowKey'>> {
+  /** The columns a scan reads of each endpoint row, `rowKey` among them. */
+  readonly columns: readonly string[];
+  /** Rows a scan reads at once. */
+  readonly pageSize: number;
+  /** What the row claims; undefined when it claims nothing (a row that cannot be read). */
+  claimOf(row: Row): RowClaim | undefined;
+  /** The id the claim of `identity` names; undefined when there is none (one point read). */
+  holderOf(table: TableClient, identity: string): Promise<string | undefined>;
+  /**
+   * Writes the missing claim of `identity` for row `rowKey` (insert-only); true once the row holds it.
+   * Without it, a row from before the claims is left without one until its first replace.
+   */
+  backfill?(table: TableClient, identity: string, rowKey: string): Promise<boolean>;
+}
+
+type SecretRow = Pick<EndpointEntity, 'rowKey' | 'secretName'>;
+
+/**
+ * Secret-name claims: rows read as keys and secret names only, some 300 KB a page at most, and the first
+ * row owning a secret is its owner.
+ */
+export const SECRET_CLAIMS: ClaimKind<SecretRow> = {
+  columns: ['rowKey', 'secretName'],
+  pageSize: MAX_PAGE_SIZE,
+  claimOf: (row) =>
+    typeof row.secretName === 'string'
+      ? { identity: secretIdentity(row.secretName), settles: true }
+      : undefined,
+  holderOf: async (table, identity) => (await readClaim(table, { secretName: identity }))?.endpointId,
+};
+
+type ArmRow = Pick<EndpointEntity, 'rowKey' | 'endpoint'>;
+
+/**
+ * ARM-coordinate claims: the coordinates are inside the endpoint's JSON, so rows are read whole, 100 a
+ * page (an endpoint is 32 KB at most, about 1 KB as usually registered). A registration in service owns
+ * the coordinates before a retired one (versions from before these claims let one endpoint be
+ * registered twice): reinstating the retired one would rotate the endpoint twice. `read` is the
+ * registry's reading of a row (`readStored`), undefined for one that cannot be read: such a row claims
+ * nothing and gets no claim written, as its coordinates cannot be trusted, and is skipped as the
+ * listings skip it (with the warning `read` logs).
+ */
+export const armClaims = (read: (row: ArmRow) => ManagedEndpoint | undefined): ClaimKind<ArmRow> => ({
+  columns: ['rowKey', 'endpoint'],
+  pageSize: 100,
+  claimOf: (row) => {
+    const endpoint = read(row);
+    const identity = endpoint && armIdentity(endpoint);
+    return identity === undefined ? undefined : { identity, settles: !endpoint!.retiredAt };
+  },
+  holderOf: async (table, identity) => (await readArmClaim(table, identity))?.endpointId,
+  // Most endpoints are never written again once registered, so without this a registry from before these
+  // claims would walk the table for every event about an endpoint nobody registered, for good. A claim
+  // written beside a change of the row (a PATCH moving it elsewhere) names it where it no longer is:
+  // lookups check where the row is, and a registration there takes such a claim over (`takeArmClaim`).
+  backfill: async (table, identity, rowKey) => {
+    try {
+      await table.createEntity(armClaimAt(identity, rowKey));
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 409) return false;
+      throw error;
+    }
+  },
+});
+
+/**
+ * Finds the owner of what a claim row missed, by walking the endpoint rows: only rows written before that
+ * kind of claim existed lack one, and such a row may own it. Misses arriving together share one walk, and
+ * a walk that finds every row with its claim answers misses without a walk for
+ * {@link EVERY_ROW_CLAIMED_MS} from its start.
+ */
+export class ClaimScans<Row extends Pick<EndpointEntity, 'rowKey'>> {
+  /**
+   * Until when (ms) a claim miss is the answer: a scan found every endpoint row with its claim, so an
+   * event about something nobody registered (a secret of a vault shared with other apps, an endpoint
+   * nobody tagged) costs one point read instead of a scan of every endpoint. This code writes no row
+   * without its claims, but a version from before them may still (a rolling deployment), so the scan's
+   * word holds for {@link EVERY_ROW_CLAIMED_MS} from its start, not for the process.
+   */
+  private everyRowClaimedUntilMs = 0;
+  /** The scan in flight: a burst of events on a cold process shares one walk of the table. */
+  private pendingScan?: ClaimScan<Row>;
+
+  constructor(
+    private readonly kind: ClaimKind<Row>,
+    private readonly nowMs: () => number,
+  ) {}
+
+  /**
+   * The key of the row that owns `wanted` (the first in key order that settles it, else the first), by a
+   * walk of the table that misses arriving together share: one that arrives after the walk has passed rows
+   * waits for it, and walks again only if rows without claims were found (a row it passed may own it).
+   */
+  async ownerOf(
+    table: TableClient,
+    declared: ReadonlyMap<string, ManagedEndpoint>,
+    wanted: string,
+  ): Promise<string | undefined> {
+    if (this.nowMs() < this.everyRowClaimedUntilMs) return undefined;
+    for (;;) {
+      const pending = this.pendingScan;
+      if (pending) {
+        const asked = pending.ask(wanted);
+        const everyRowClaimed = await pending.done;
+        if (everyRowClaimed)
+          this.everyRowClaimedUntilMs = Math.max(
+            this.everyRowClaimedUntilMs,
+            pending.startedAtMs + EVERY_ROW_CLAIMED_MS,
+          );
+        if (asked) return pending.ownerOf(wanted);
+        // A claim miss while every row has its claim: no row owns it.
+        if (everyRowClaimed) return undefined;
+        continue;
+      }
+      const scan = new ClaimScan(this.kind, table, declared, this.nowMs());
+      const clear = (): void => {
+        if (this.pendingScan === scan) this.pendingScan = undefined;
+      };
+      void scan.done.then(clear, clear);
+      this.pendingScan = scan;
+    }
+  }
+}
+
+/** The owner found so far of an identity asked about. */
+interface Owner {
+  readonly rowKey: string;
+  readonly settles: boolean;
+}
+
+/**
+ * One pass over the endpoint rows, a page at a time, for the identities whose claims were missed: the
+ * owner of each (a file entry wins over a row with its id, so such a row owns nothing), and whether every
+ * row has its claim (only rows written before claims existed lack one). It holds one page, never the
+ * table: once a row without its claim is seen, the claims are not read further, and once every identity
+ * asked about is settled too, no further page is.
+ */
+class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
+  /** Whether every row has its claim. */
+  readonly done: Promise<boolean>;
+  private readonly owners = new Map<string, Owner | undefined>();
+  private started = false;
+
+  constructor(
+    private readonly kind: ClaimKind<Row>,
+    private readonly table: TableClient,
+    private readonly declared: ReadonlyMap<string, ManagedEndpoint>,
+    /** A row written after this may have been passed. */
+    readonly startedAtMs: number,
+  ) {
+    this.done = this.walk();
+  }
+
+  /** Looks for the owner of `identity` too; false once rows were passed (one of them may own it). */
+  ask(identity: string): boolean {
+    if (this.started) return false;
+    if (!this.owners.has(identity)) this.owners.set(identity, undefined);
+    return true;
+  }
+
+  ownerOf(identity: string): string | undefined {
+    return this.owners.get(identity)?.rowKey;
+  }
+
+  private async walk(): Promise<boolean> {
+    let everyRowClaimed = true;
+    let after: string | undefined;
+    do {
+      const { rows, more } = await readRowsPage<Row>(
+        this.table,
+        endpointRowsFilter(after),
+        this.kind.pageSize,
+        [...this.kind.columns],
+      );
+      this.started = true;
+      const claims = rows.map((row) => ({ rowKey: row.rowKey, claim: this.kind.claimOf(row) }));
+      for (const { rowKey, claim } of claims) {
+        if (!claim || this.declared.has(rowKey) || !this.owners.has(claim.identity)) continue;
+        const owner = this.owners.get(claim.identity);
+        if (!owner || (!owner.settles && claim.settles))
+          this.owners.set(claim.identity, { rowKey, settles: claim.settles });
+      }
+      if (everyRowClaimed) everyRowClaimed = await this.everyClaimed(claims);
+      const ownersLeft = [...this.owners.values()].some((owner) => !owner?.settles);
+      after = more && (everyRowClaimed || ownersLeft) ? rows.at(-1)?.rowKey : undefined;
+    } while (after !== undefined);
+    return everyRowClaimed;
+  }
+
+  /** Whether each row's claim names it: one point read per row, a few at a time. */
+  private async everyClaimed(
+    claims: readonly { rowKey: string; claim: RowClaim | undefined }[],
+  ): Promise<boolean> {
+    let claimed = true;
+    await forEachLimited(claims, CLAIM_READS, async ({ rowKey, claim }) => {
+      // A row a file entry shadows (it has its id) owns nothing, claimed or not.
+      if (!claimed || this.declared.has(rowKey)) return;
+      const holder = claim && (await this.kind.holderOf(this.table, claim.identity));
+      if (!claim || holder === rowKey) return;
+      const backfilled =
+        holder === undefined && (await this.kind.backfill?.(this.table, claim.identity, rowKey));
+      if (!backfilled) claimed = false;
+    });
+    return claimed;
+  }
+}
