@@ -10,9 +10,12 @@ export interface EventsRotationPorts {
   readonly registry: {
     /** The endpoint whose main secret is `secretName`. */
     findBySecretName(secretName: string): Promise<EventsManagedEndpoint | undefined>;
-    /** One endpoint by id (an auto-registered endpoint's id derives from its ARM coordinates). */
-    get(id: string): Promise<EventsManagedEndpoint | undefined>;
-    /** One page of endpoints in id order (walked to find endpoints by ARM coordinates). */
+    /**
+     * The endpoint registered for the Azure ML endpoint of `kind` at `arm` (ignoring case), whatever its id;
+     * one in service before a retired one.
+     */
+    findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<EventsManagedEndpoint | undefined>;
+    /** One page of endpoints in id order (walked for the endpoints of a deleted workspace or group). */
     listPage(request: PageRequest): Promise<Page<EventsManagedEndpoint>>;
   };
   readonly jobs: {

@@ -2,33 +2,23 @@ import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
 import { eachListed } from '../listPages';
 import type { ArmEndpointKind } from './EndpointDescriber';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
-import { type ArmScope, deriveEndpointId, sameEndpoint, withinScope } from './onlineEndpointResource';
+import { type ArmScope, withinScope } from './onlineEndpointResource';
 
 type Registry = EventsRotationPorts['registry'];
 
 /**
  * The registered endpoint of `kind` (an online endpoint unless said) at these ARM coordinates, whatever
  * its id, one in service before a retired one: a v1 web service or endpoint of another kind of the same
- * name in the workspace is another resource. The id auto-registration gives it is read first, one point
- * read for the events about an endpoint it registered (every later write of that endpoint raises one);
- * the registry is walked page by page only when that finds none in service (a new endpoint, one
- * registered by hand under another id, a retired one), and stops at the first in service.
+ * name in the workspace is another resource. The registry finds it through the claim of its coordinates
+ * (two point reads; one for an endpoint nobody registered, the many writes of untagged endpoints in a busy
+ * subscription), and walks its rows only while some from before those claims may be left.
  */
 export async function findRegistered(
   registry: Registry,
   coords: ArmCoordinates,
   kind: ArmEndpointKind = 'onlineEndpoint',
 ): Promise<EventsManagedEndpoint | undefined> {
-  const isAt = (e: EventsManagedEndpoint): boolean => e.kind === kind && sameEndpoint(e.arm, coords);
-  const derived = await registry.get(deriveEndpointId(coords));
-  if (derived && isAt(derived) && !derived.retiredAt) return derived;
-  let retired = derived && isAt(derived) ? derived : undefined;
-  for await (const endpoint of eachListed((request) => registry.listPage(request))) {
-    if (!isAt(endpoint)) continue;
-    if (!endpoint.retiredAt) return endpoint;
-    retired ??= endpoint;
-  }
-  return retired;
+  return registry.findByArm(kind, coords);
 }
 
 /** Every endpoint registered in the workspace or resource group, of any kind, retired or not. */

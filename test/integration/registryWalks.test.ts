@@ -173,8 +173,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
   });
 
   it('a Key Vault event about a secret no claim names walks the rows page by page, keys and secret names only', async () => {
-    // Prepare: a row from before claims existed, after every other (the file entry's row has no claim
-    // either, so misses scan)
+    // Prepare: a row from before claims existed, after every other (while one is left, misses scan)
     const legacy = validateEndpoint(
       { id: 'zz-legacy', arm: at('other-ws', 'zz-legacy') },
       rules,
@@ -192,5 +191,45 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
     expect(none).toBeUndefined();
     expect(wire.queries).toBe(14);
     expect(wire.selected).toEqual(['RowKey,secretName']);
+  });
+
+  it('an ARM event about an endpoint nobody registered walks the rows once, then costs a point read', async () => {
+    // Prepare: writes of untagged endpoints in a busy subscription, each raising an event; a process that
+    // starts against this table, whose rows from before coordinate claims are claimed by its first walk
+    const restarted = new TableEndpointRegistry({ table, rules, now: () => new Date().toISOString() });
+    const registrar = new EndpointAutoRegistrar({
+      rotation: {
+        registry: restarted,
+        admin: adminOver(restarted, rules),
+        jobs: new InMemoryRotationJobQueue(),
+        drift: { check: async () => ({ status: 'inSync' as const }) },
+        secrets: { getCurrent: async () => undefined },
+      },
+      describer: new FakeEndpointDescriber(),
+      clock: systemClock,
+      logger: silentLogger,
+      enabled: true,
+      filter: 'aml-credential-broker=rotate',
+    });
+    const untagged = (name: string): IncomingEvent => ({
+      ...deleted(`${WS}/onlineEndpoints/${name}`),
+      id: `write-${name}`,
+      type: 'Microsoft.Resources.ResourceWriteSuccess',
+    });
+    [wire.queries, wire.largestAsked] = [0, 0];
+    wire.selects.clear();
+
+    // Act
+    await registrar.handle(untagged('untagged-0'));
+    const queriesForFirst = wire.queries;
+    for (const name of ['untagged-1', 'untagged-2', 'untagged-3']) await registrar.handle(untagged(name));
+    const byHand = await restarted.findByArm('onlineEndpoint', at('ml-ws', 'ep-130'));
+
+    // Assess: 263 rows read 100 at a time (storage answers 40 a request: 3 + 3 + 2 requests), once
+    expect(queriesForFirst).toBe(8);
+    expect(wire.queries).toBe(8);
+    expect(wire.largestAsked).toBe(100);
+    expect(wire.selected).toEqual(['RowKey,endpoint']);
+    expect(byHand?.id).toBe('ep-130');
   });
 });

@@ -1,4 +1,8 @@
-import { registeredAfter } from '../../../shared/endpoints/ManagedEndpoint';
+import {
+  type ArmCoordinates,
+  type EndpointKind,
+  registeredAfter,
+} from '../../../shared/endpoints/ManagedEndpoint';
 import { ConflictError } from '../../../shared/errors';
 import type {
   EndpointRegistrationInput,
@@ -7,7 +11,8 @@ import type {
   EventsRotationPorts,
   EventsSecretVersion,
 } from '../../../shared/events/EventsRotationPorts';
-import type { PageRequest } from '../../../shared/listPages';
+import { deriveEndpointId, sameEndpoint } from '../../../shared/events/onlineEndpointResource';
+import { eachListed, type PageRequest } from '../../../shared/listPages';
 import type { DriftReport } from '../../../shared/rotation/DriftDetector';
 import { keyPage } from '../keyPage';
 
@@ -59,6 +64,23 @@ export class FakeRotationPorts implements EventsRotationPorts {
       this.endpoints.find((e) => e.secretName === name)
     ),
     get: async (id: string) => (this.fail('registry'), this.endpoints.find((e) => e.id === id)),
+    /**
+     * As the Table registry answers while rows without coordinate claims are left (none claimed here): the
+     * id auto-registration derives first, then a walk of the pages (`pageRequests`) that stops at the first
+     * endpoint in service there.
+     */
+    findByArm: async (kind: EndpointKind, arm: ArmCoordinates) => {
+      const isAt = (e: EventsManagedEndpoint): boolean => e.kind === kind && sameEndpoint(e.arm, arm);
+      const derived = await this.registry.get(deriveEndpointId(arm));
+      if (derived && isAt(derived) && !derived.retiredAt) return derived;
+      let retired = derived && isAt(derived) ? derived : undefined;
+      for await (const endpoint of eachListed((request) => this.registry.listPage(request))) {
+        if (!isAt(endpoint)) continue;
+        if (!endpoint.retiredAt) return endpoint;
+        retired ??= endpoint;
+      }
+      return retired;
+    },
     listPage: async (request: PageRequest) => {
       this.fail('registry');
       this.pageRequests.push(request);
@@ -86,7 +108,9 @@ export class FakeRotationPorts implements EventsRotationPorts {
       this.fail('admin');
       if (this.endpoints.some((e) => e.id === input.id))
         throw new ConflictError(`Endpoint ${input.id} exists.`);
-      // As the admin service: one Key Vault secret belongs to one endpoint.
+      // As the admin service: one registration per Azure ML endpoint, and one Key Vault secret per endpoint.
+      const at = this.endpoints.find((e) => e.kind === input.kind && sameEndpoint(e.arm, input.arm));
+      if (at) throw new ConflictError(`The endpoint is already registered as ${at.id}.`);
       if (this.endpoints.some((e) => e.secretName.toLowerCase() === input.secretName.toLowerCase()))
         throw new ConflictError(`Secret ${input.secretName} belongs to another endpoint.`);
       this.registered.push(input);
