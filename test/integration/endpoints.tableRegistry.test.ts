@@ -7,7 +7,7 @@ import { manageEndpointRotateHandler } from '../../functions/manageEndpointRotat
 import { manageEndpointsHandler } from '../../functions/manageEndpoints';
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import { systemClock } from '../../shared/clock';
-import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
+import { armIdentity, type ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
 import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegistry';
 import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
 import { EndpointAdminService } from '../../shared/rotation/EndpointAdminService';
@@ -16,7 +16,9 @@ import {
   EndpointChangedError,
   EndpointExistsError,
   EndpointNotFoundError,
+  EndpointRecordUnreadableError,
 } from '../../shared/rotation/errors';
+import { CapturingLogger } from '../fakes/capture';
 import { FakeClock } from '../fakes/FakeClock';
 import { FaultPlan } from '../fakes/rotation/FaultPlan';
 import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
@@ -751,5 +753,95 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
         expect(await registry.get(id)).toMatchObject({ id, secretName: `${id}-key` });
       },
     );
+
+    /** The claim rows, of any kind, that name endpoint `id`. */
+    async function claimsNaming(id: string): Promise<string[]> {
+      const keys: string[] = [];
+      const rows = table.listEntities<{ rowKey: string }>({
+        queryOptions: { filter: `PartitionKey eq 'endpoint' and RowKey ge '~' and endpointId eq '${id}'` },
+      });
+      for await (const row of rows) keys.push(row.rowKey);
+      return keys;
+    }
+
+    it('deletes it with the claim of its Azure ML endpoint, whatever its endpoint column now says of its coordinates', async () => {
+      // Prepare: JSON of an endpoint whose coordinates were edited elsewhere and whose period is no number
+      const id = 'deleted-coords';
+      const registered = endpoint(id);
+      const armClaim = `~target~${armIdentity(registered)}`;
+      await handEdited(id, {
+        endpoint: JSON.stringify({
+          ...registered,
+          arm: { ...registered.arm, name: 'edited-elsewhere' },
+          rotationPeriodHours: 'weekly',
+        }),
+      });
+      const claimsBefore = await claimsNaming(id);
+      const item = manageEndpointHandler(() => http);
+
+      // Act
+      const deleted = await call(item, 'DELETE', id);
+
+      // Assess: its secret's claim and its coordinates' claim went in the row's transaction
+      expect(claimsBefore).toEqual(expect.arrayContaining([armClaim, `~secret~${id}-key`]));
+      expect(deleted.status).toBe(204);
+      expect(await rowOf(id)).toBe(false);
+      expect(await rowOf(armClaim)).toBe(false);
+      expect(await claimsNaming(id)).toEqual([]);
+    });
+
+    it('answers a registration of the Azure ML endpoint its claim holds 409 ENDPOINT_RECORD_UNREADABLE naming it, until it is deleted', async () => {
+      // Prepare: its coordinates may still be these, so its claim is neither taken over nor ignored
+      const id = 'held-by-unreadable';
+      await handEdited(id, { endpoint: 'not json' });
+      const other = { id: 'wants-its-place', arm: endpoint(id).arm };
+
+      // Act
+      const byAdmin = await admin.register(other).catch((e: unknown) => e);
+      const direct = await registry
+        .create(validateEndpoint(other, rules, new Date().toISOString()))
+        .catch((e: unknown) => e);
+      const lookup = await registry.findByArm('onlineEndpoint', other.arm).catch((e: unknown) => e);
+      await admin.remove(id);
+      const afterDelete = await admin.register(other);
+
+      // Assess
+      for (const refusal of [byAdmin, direct, lookup]) {
+        expect(refusal).toBeInstanceOf(EndpointRecordUnreadableError);
+        expect(refusal).toMatchObject({ status: 409, code: 'ENDPOINT_RECORD_UNREADABLE', endpointId: id });
+      }
+      expect(afterDelete.id).toBe('wants-its-place');
+      expect((await registry.findByArm('onlineEndpoint', other.arm))?.id).toBe('wants-its-place');
+    });
+
+    it('is skipped, with the reason logged, by the walk for coordinates no claim names', async () => {
+      // Prepare: an unreadable row from before the claims, and a process that has not walked the table yet
+      const id = 'legacy-unreadable';
+      await table.createEntity({
+        partitionKey: 'endpoint',
+        rowKey: id,
+        endpoint: '[]',
+        secretName: `${id}-key`,
+      });
+      const logger = new CapturingLogger();
+      const restarted = new TableEndpointRegistry({
+        table,
+        rules,
+        now: () => new Date().toISOString(),
+        logger,
+      });
+
+      // Act
+      const found = await restarted.findByArm('onlineEndpoint', endpoint('nobody-registered').arm);
+
+      // Assess: no throw, as the listings
+      expect(found).toBeUndefined();
+      expect(logger.lines).toContainEqual({
+        level: 'warn',
+        message: 'findByArm => row skipped, unreadable',
+        props: { endpointId: id, why: 'its endpoint column is not a JSON object' },
+      });
+      await registry.delete(id);
+    });
   });
 });

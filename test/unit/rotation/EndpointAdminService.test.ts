@@ -837,8 +837,9 @@ describe('Class: EndpointAdminService', () => {
       f.probe.forceStatus = 401;
       await rotateDemoKeyNow(f).catch(() => undefined);
       f.probe.forceStatus = undefined;
+      const { kind, arm: at } = f.registry.endpoints.get('demo-key')!;
       f.registry.endpoints.delete('demo-key');
-      f.registry.unreadable.set('demo-key', { why, secretName: 'demo-key-secret' });
+      f.registry.unreadable.set('demo-key', { why, secretName: 'demo-key-secret', at: { kind, arm: at } });
       return f;
     }
     const refusal = (promise: Promise<unknown>) =>
@@ -908,6 +909,28 @@ describe('Class: EndpointAdminService', () => {
       expect(registered.secretName).toBe('other-secret');
       expect(status).not.toHaveProperty('inProgress');
       expect(f.journal.steps.filter((s) => s.step === 'abandoned')).toHaveLength(1);
+    });
+
+    it('refuses another registration of the Azure ML endpoint it holds, naming it, until it is deleted', async () => {
+      // Prepare: its coordinates may still be these
+      const f = await unreadableMidRotation();
+      const { admin } = f.services;
+      const itsPlace = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'demo-key' };
+
+      // Act
+      const whileUnreadable = await refusal(admin.register({ id: 'newcomer', arm: itsPlace }));
+      const lookup = await refusal(f.registry.findByArm('onlineEndpoint', itsPlace));
+      await admin.remove('demo-key');
+      const afterDelete = await admin.register({ id: 'newcomer', arm: itsPlace });
+
+      // Assess: not ENDPOINT_ALREADY_REGISTERED (it is no registration to name), nor a second registration
+      for (const answer of [whileUnreadable, lookup])
+        expect(answer).toMatchObject({
+          status: 409,
+          code: 'ENDPOINT_RECORD_UNREADABLE',
+          endpointId: 'demo-key',
+        });
+      expect(afterDelete.id).toBe('newcomer');
     });
 
     it('ends a queued job for it with a logged reason, on its first delivery, and journals nothing', async () => {
