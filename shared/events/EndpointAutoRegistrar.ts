@@ -4,7 +4,7 @@ import { ConflictError } from '../errors';
 import { errorName } from '../networkErrors';
 import { requireKnownHere } from '../rotation/errors';
 import { DeleteRetirement, type DeleteRetirementOptions } from './DeleteRetirement';
-import type { ArmEndpointKind } from './EndpointDescriber';
+import type { ArmEndpointKind, EndpointDescription } from './EndpointDescriber';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
@@ -34,7 +34,8 @@ export interface EndpointAutoRegistrarOptions extends DeleteRetirementOptions {
  * `ResourceWriteSuccess` events, and retires registered ones on `ResourceDeleteSuccess` of the endpoint
  * (online, or serverless registered by hand), of its workspace or of its resource group (see
  * {@link DeleteRetirement}); a retired endpoint that ARM describes again is reinstated (a serverless one
- * on its own write). Off unless switched on. Idempotent: the registry is checked first, and a
+ * on its own write; one registered by hand for tokens while ARM shows the auth mode it was registered
+ * for). Off unless switched on. Idempotent: the registry is checked first, and a
  * registration conflict counts as already registered when the endpoint now registered at those
  * coordinates is this one. The endpoint is described at ARM (not trusted from the event), so a reordered
  * write after a delete finds nothing.
@@ -77,6 +78,7 @@ export class EndpointAutoRegistrar {
     // an auth mode this version does not know is left to a version that knows it (temporary: Event Grid
     // delivers the event again), neither reinstated nor acknowledged as notKeyAuth here.
     if (existing) requireKnownHere(existing);
+    if (existing && existing.authMode !== 'Key') return this.reinstateForTokens(event, existing, description);
     if (description.authMode !== 'Key') return eventOutcome(event, 'notKeyAuth');
     // The endpoint's own tags at ARM only: a ModelDeployed event's ServiceTags are a v1 service's (which
     // may share the name) or whatever a caller with the function key sent, and must not opt anyone in.
@@ -110,8 +112,9 @@ export class EndpointAutoRegistrar {
 
   /**
    * A serverless endpoint's write: one registered by hand and retired by a delete is reinstated as a
-   * re-created online endpoint is, once ARM has it again with keys (a write delivered after the delete finds
-   * it gone). None is registered from an event: serverless endpoints are registered by hand.
+   * re-created online endpoint is, once ARM has it again with keys, or for a token registration with the
+   * auth mode it was registered for (a write delivered after the delete finds it gone). None is registered
+   * from an event: serverless endpoints are registered by hand.
    */
   private async reinstateServerless(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
     const existing = await findRegistered(this.options.rotation.registry, coords, 'serverlessEndpoint');
@@ -119,9 +122,45 @@ export class EndpointAutoRegistrar {
     if (!existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
     const description = await this.options.describer.describe(coords, 'serverlessEndpoint');
     if (!description) return eventOutcome(event, 'ignored');
+    requireKnownHere(existing);
+    if (existing.authMode !== 'Key') return this.reinstateForTokens(event, existing, description);
     // `KeyAndAad` has keys too; `Aad` alone has none to rotate.
     if (!/^key(andaad)?$/i.test(description.authMode)) return eventOutcome(event, 'notKeyAuth', existing.id);
     return this.reinstate(event, existing);
+  }
+
+  /**
+   * A retired registration for tokens (`AMLToken`, `AADToken`: made by hand, as none is made from an event)
+   * whose endpoint ARM has again: it was deleted in Azure and re-created under the same name, and only a
+   * delete retires a registration. It is served again when ARM shows the auth mode it was registered for;
+   * the opt-in filter is not asked, as a person chose the endpoint. One re-created with another auth mode
+   * stays retired (`authModeChanged`): the broker would vend a credential the endpoint no longer takes, or
+   * a token of a kind nobody registered it for. No drift job: there is no key. The admin service's change
+   * hook drops what the broker on this instance cached about it (`Services.forgetBrokeredEndpoint`).
+   */
+  private async reinstateForTokens(
+    event: IncomingEvent,
+    endpoint: EventsManagedEndpoint,
+    description: EndpointDescription,
+  ): Promise<EventOutcome> {
+    const { rotation, logger } = this.options;
+    if (!servesAuthMode(endpoint, description.authMode)) {
+      logger.warn(
+        'autoRegister => re-created endpoint has another auth mode than its registration, left retired',
+        {
+          endpointId: endpoint.id,
+          registeredAuthMode: endpoint.authMode,
+          armAuthMode: description.authMode,
+        },
+      );
+      return eventOutcome(event, 'authModeChanged', endpoint.id);
+    }
+    await rotation.admin.reinstate(endpoint.id);
+    logger.info('autoRegister => re-created endpoint reinstated, its tokens brokered again', {
+      endpointId: endpoint.id,
+      retiredAt: endpoint.retiredAt,
+    });
+    return eventOutcome(event, 'reinstated', endpoint.id);
   }
 
   /**
@@ -158,6 +197,17 @@ export class EndpointAutoRegistrar {
     });
     return eventOutcome(event, 'reinstated', endpoint.id);
   }
+}
+
+/**
+ * Whether ARM's `properties.authMode` (compared ignoring case) still takes the credential the broker vends
+ * for a token registration: an online endpoint's mode itself; a serverless endpoint's `Aad` or `KeyAndAad`
+ * for an Entra ID token (`AADToken`), and never an `AMLToken` (serverless endpoints issue none).
+ */
+function servesAuthMode(endpoint: EventsManagedEndpoint, armAuthMode: string): boolean {
+  const atArm = armAuthMode.toLowerCase();
+  if (endpoint.kind !== 'serverlessEndpoint') return atArm === endpoint.authMode.toLowerCase();
+  return endpoint.authMode === 'AADToken' && (atArm === 'aad' || atArm === 'keyandaad');
 }
 
 /** The ARM resource id an ARM event is about: `data.resourceUri`, else the subject. */

@@ -18,6 +18,7 @@ export const EVENT_ACTIONS = [
   'autoRegisterDisabled',
   'filteredOut',
   'notKeyAuth',
+  'authModeChanged',
   'notAnOnlineEndpoint',
   'ignored',
   'unknownType',

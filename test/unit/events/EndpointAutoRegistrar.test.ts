@@ -981,3 +981,146 @@ describe('Class: EndpointAutoRegistrar (an endpoint a newer version registered)'
     expect(result).toMatchObject({ action: 'alreadyRegistered', endpointId: 'ml-ws-e1' });
   });
 });
+
+describe('Class: EndpointAutoRegistrar (a registration for tokens, made by hand)', () => {
+  // The broker serves tokens for AMLToken and AADToken endpoints; none is registered from an event, so a
+  // retired one was registered by hand, and retired by a delete (the only writer of retiredAt)
+
+  it.each(['AMLToken', 'AADToken'] as const)(
+    'reinstates a retired %s endpoint re-created with the same auth mode, without a drift job or the opt-in tag',
+    async (authMode) => {
+      // Prepare: registered by hand (untagged at ARM), deleted in Azure (retired here), created again
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({ id: 'scorer', authMode, secretName: 'unused', arm: armIn('e1') });
+      await registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`));
+      describer.add('ml-ws', 'e1', { authMode, tags: {} });
+
+      // Act: the re-creation's write, then a second delivery of it
+      const written = await registrar.handle({
+        ...armEvent('Write', `${WS}/onlineEndpoints/e1`),
+        id: 'again',
+      });
+      const twin = await registrar.handle({ ...armEvent('Write', `${WS}/onlineEndpoints/e1`), id: 'twin' });
+
+      // Assess: served again without a DELETE and POST by hand; no key, so no drift check and no rotation
+      expect(rotation.retired.map((r) => r.id)).toEqual(['scorer']);
+      expect(written).toMatchObject({ action: 'reinstated', endpointId: 'scorer' });
+      expect(twin).toMatchObject({ action: 'alreadyRegistered', endpointId: 'scorer' });
+      expect(rotation.reinstated).toEqual(['scorer']);
+      expect(rotation.endpoints.find((e) => e.id === 'scorer')?.retiredAt).toBeUndefined();
+      expect(rotation.enqueued).toEqual([]);
+      expect(rotation.registered).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['AMLToken', 'AADToken'],
+    ['AADToken', 'AMLToken'],
+    ['AMLToken', 'Key'],
+    ['AADToken', 'Key'],
+  ] as const)(
+    'leaves a retired %s endpoint retired when it is re-created with %s, saying why',
+    async (registered, atArm) => {
+      // Prepare: tagged at ARM, so that a Key endpoint would be registered
+      const logged: Array<[string, Record<string, unknown> | undefined]> = [];
+      const { rotation, describer, registrar } = build(true, {
+        logger: { ...silentLogger, warn: (message, props) => void logged.push([message, props]) },
+      });
+      rotation.addEndpoint({
+        id: 'scorer',
+        authMode: registered,
+        secretName: 'unused',
+        arm: armIn('e1'),
+        retiredAt: '2026-11-22T00:00:00.000Z',
+      });
+      describer.add('ml-ws', 'e1', { authMode: atArm, tags: { 'aml-credential-broker': 'rotate' } });
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+      // Assess: its clients are refused on, rather than served tokens of a mode it was not registered for
+      expect(result).toMatchObject({ action: 'authModeChanged', endpointId: 'scorer' });
+      expect(rotation.reinstated).toEqual([]);
+      expect(rotation.enqueued).toEqual([]);
+      expect(rotation.registered).toEqual([]);
+      expect(logged).toEqual([
+        [
+          expect.stringContaining('auth mode') as unknown,
+          { endpointId: 'scorer', registeredAuthMode: registered, armAuthMode: atArm },
+        ],
+      ]);
+    },
+  );
+
+  it('leaves a retired token endpoint retired while ARM still has no endpoint (a write delivered after the delete)', async () => {
+    // Prepare
+    const { rotation, registrar } = build();
+    rotation.addEndpoint({
+      id: 'scorer',
+      authMode: 'AMLToken',
+      secretName: 'unused',
+      arm: armIn('e1'),
+      retiredAt: '2026-11-22T00:00:00.000Z',
+    });
+
+    // Act
+    const result = await registrar.handle(armEvent('Write', `${WS}/onlineEndpoints/e1`));
+
+    // Assess
+    expect(result.action).toBe('notAnOnlineEndpoint');
+    expect(rotation.reinstated).toEqual([]);
+  });
+
+  it.each([
+    ['AADToken', 'Aad', 'reinstated'],
+    ['AADToken', 'KeyAndAad', 'reinstated'],
+    ['AADToken', 'Key', 'authModeChanged'],
+    ['AMLToken', 'Aad', 'authModeChanged'],
+    ['AMLToken', 'Key', 'authModeChanged'],
+  ] as const)(
+    'answers the write of a retired %s serverless endpoint ARM has again with %s: %s, no drift job',
+    async (registered, atArm, action) => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({
+        id: 'llm',
+        kind: 'serverlessEndpoint',
+        authMode: registered,
+        secretName: 's1',
+        arm: armIn('llm'),
+        retiredAt: '2026-11-22T00:00:00.000Z',
+      });
+      describer.addServerless('ml-ws', 'llm', atArm);
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/serverlessEndpoints/llm`));
+
+      // Assess
+      expect(result).toMatchObject({ action, endpointId: 'llm' });
+      expect(rotation.reinstated).toEqual(action === 'reinstated' ? ['llm'] : []);
+      expect(rotation.enqueued).toEqual([]);
+    },
+  );
+
+  it('leaves the reinstatement of a retired serverless endpoint of an auth mode this version does not know to a version that knows it', async () => {
+    // Prepare: a newer version registered it (a rolling deployment)
+    const { rotation, describer, registrar } = build();
+    rotation.addEndpoint({
+      id: 'llm',
+      kind: 'serverlessEndpoint',
+      authMode: 'ManagedIdentityToken' as unknown as 'Key',
+      secretName: 's1',
+      arm: armIn('llm'),
+      retiredAt: '2026-11-22T00:00:00.000Z',
+    });
+    describer.addServerless('ml-ws', 'llm', 'Key');
+
+    // Act
+    const handled = registrar.handle(armEvent('Write', `${WS}/serverlessEndpoints/llm`));
+
+    // Assess: temporary (503), neither reinstated with a drift job nor acknowledged
+    await expect(handled).rejects.toBeInstanceOf(EndpointNotKnownHereError);
+    expect(rotation.reinstated).toEqual([]);
+    expect(rotation.enqueued).toEqual([]);
+  });
+});
