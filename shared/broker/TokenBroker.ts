@@ -82,8 +82,8 @@ export class TokenBroker {
   /**
    * Vends a token.
    * @throws InvalidClientError, ClientBackoffError, ClientNotAuthorizedError, ClientRateLimitedError,
-   *   ScopeNotAllowedError (MalformedScopeError for a scope that does not parse), UpstreamUnavailableError,
-   *   DependencyUnavailableError
+   *   MalformedScopeError (a scope that does not parse), ScopeNotAllowedError (a well-formed one refused),
+   *   UpstreamUnavailableError, DependencyUnavailableError
    */
   async vend(request: VendRequest): Promise<VendResult> {
     let scope = request.scope ?? '';

@@ -55,8 +55,10 @@ function presentedClientId(request: HttpRequest): string {
  *
  * Client authentication: `Authorization: Basic` (id and secret form-urlencoded as in OAuth), or
  * `X-IDENTITY-HEADER: <secret>` with `?client_id=` (or `<clientId>:<secret>` in the header). Errors are
- * problem details; 401 (also for a malformed Basic value) carries `WWW-Authenticate: Basic`; 429 and
- * 503 carry `Retry-After`; a 503 names the upstream and its failure class. The request body is ignored.
+ * problem details; 401 (also for a malformed Basic value) carries `WWW-Authenticate: Basic`; an `{id}`
+ * that is no endpoint id is a 400 `ScopeMalformed` (checked after authentication), a well-formed one the
+ * client may not use a 403 `ScopeNotAllowed`, registered or not (the route has no 404); 429 and 503
+ * carry `Retry-After`; a 503 names the upstream and its failure class. The request body is ignored.
  */
 export class AmlTokenProtocol {
   private readonly wwwAuthenticate: string;

@@ -69,22 +69,27 @@ export class ClientChangedError extends ConflictError {
 }
 
 /**
- * The scope is malformed, not on the client's allow-list, or names nothing the broker can serve
- * (unknown, disabled or retired endpoint; key access not opted in). `invalid_scope` in OAuth. 403.
+ * The scope is not on the client's allow-list, or names nothing the broker can serve (unknown,
+ * disabled or retired endpoint; key access not opted in). `invalid_scope` in OAuth. 403. Also the
+ * family of every scope refusal (OAuth answers each with `invalid_scope`), whose members may have a
+ * code and status of their own.
  */
 export class ScopeNotAllowedError extends AppError {
-  readonly code = 'ScopeNotAllowed';
-  readonly status = 403;
+  readonly code: string = 'ScopeNotAllowed';
+  readonly status: number = 403;
 }
 
 /**
  * The scope is not one scope of the broker's syntax (an endpoint id or an `https` resource URI, see
- * `scope.ts`): a mistake in the request rather than a refusal, which the managed identity protocol
- * answers with 400 where a well-formed scope the client may not have gets 403. A `ScopeNotAllowedError`
- * with its code, so OAuth (`invalid_scope`), the AML token route, the audit trail and telemetry treat it
- * as before.
+ * `scope.ts`): a mistake in the request rather than a refusal, so a 400 on the managed identity and
+ * Azure ML routes where a well-formed scope the client may not have gets 403. Its own code, so that the
+ * audit trail and the `BrokerTokensDenied` / `TokenDenied` telemetry tell a typo from a grant the client
+ * lacks. A `ScopeNotAllowedError`, so OAuth still answers `invalid_scope`.
  */
-export class MalformedScopeError extends ScopeNotAllowedError {}
+export class MalformedScopeError extends ScopeNotAllowedError {
+  override readonly code = 'ScopeMalformed';
+  override readonly status = 400;
+}
 
 /**
  * A token request for a v1 web service breaks a v1 auth rule (token auth only on AKS, off by default,

@@ -5,7 +5,7 @@ import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { namedClientId, parseIdentityHeader } from './clientCredentials';
-import { InvalidClientError, MalformedScopeError } from './errors';
+import { InvalidClientError } from './errors';
 import { clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
 
@@ -107,14 +107,9 @@ export class MsiTokenProtocol {
 
   private errorResponse(error: unknown, correlationId: string): HttpResponseInit {
     // The errors of this protocol (see the class comment) have no 413: a request too large is a bad one.
-    // Nor is a resource that does not parse a refusal (403): like a missing one it is the caller's mistake.
-    // The broker finds it (after authentication, on its cached parse) so the vend itself does no more work.
-    let status =
-      error instanceof AppError
-        ? error.status === 413 || error instanceof MalformedScopeError
-          ? 400
-          : error.status
-        : 500;
+    // A resource that does not parse is a 400 of its own (MalformedScopeError), found by the broker after
+    // authentication on its cached parse, so the vend itself does no more work.
+    let status = error instanceof AppError ? (error.status === 413 ? 400 : error.status) : 500;
     if (status >= 500 && status !== 503) {
       status = 500;
       this.options.logger.error('token => unexpected error', {

@@ -106,7 +106,7 @@ describe('Class: TokenBroker', () => {
       expect(t.aml.calls + t.mi.calls).toBe(0);
     });
 
-    it('tells a scope that does not parse apart from a well-formed one it refuses, under the same code', async () => {
+    it('tells a scope that does not parse apart from a well-formed one it refuses, by class and code', async () => {
       // Prepare
       const t = buildTestBroker();
       const c = await t.addClient({ allowedScopes: ['demo-token'] });
@@ -126,9 +126,16 @@ describe('Class: TokenBroker', () => {
         expect(error).toBeInstanceOf(ScopeNotAllowedError);
         expect(error).not.toBeInstanceOf(MalformedScopeError);
       }
-      expect([...malformed, ...wellFormed].map((e) => (e as ScopeNotAllowedError).code)).toEqual(
-        Array(5).fill('ScopeNotAllowed'),
-      );
+      expect([...malformed, ...wellFormed].map((e) => (e as ScopeNotAllowedError).code)).toEqual([
+        'ScopeMalformed',
+        'ScopeMalformed',
+        'ScopeMalformed',
+        'ScopeNotAllowed',
+        'ScopeNotAllowed',
+      ]);
+      expect([...malformed, ...wellFormed].map((e) => (e as ScopeNotAllowedError).status)).toEqual([
+        400, 400, 400, 403, 403,
+      ]);
     });
 
     it('refuses unknown, disabled and retired endpoints even when allowed', async () => {

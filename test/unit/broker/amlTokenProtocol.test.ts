@@ -175,6 +175,77 @@ describe('Class: AmlTokenProtocol', () => {
       expect(jsonOf(r)['title']).toBe('Forbidden');
     });
 
+    it.each([
+      ['capitals and an underscore', 'Demo_Token'],
+      ['one character', 'd'],
+      ['64 characters', 'd'.repeat(64)],
+      ['a percent escape the host passes on undecoded', '%FF'],
+      ['a colon, as a resource URI would have', 'https:ml.azure.com'],
+    ])(
+      'answers an endpoint id with %s with 400 ScopeMalformed problem details, not 403',
+      async (_name, id) => {
+        // Act
+        const r = await t.module.amlToken.handle(
+          post(id, { authorization: basicAuth(c.id, c.primary) }),
+          'inv-3',
+        );
+
+        // Assess: the caller's mistake, told apart from a refusal by status and code alike
+        expect(r.status).toBe(400);
+        expect((r.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+        expect(jsonOf(r)).toMatchObject({
+          title: 'Bad Request',
+          status: 400,
+          code: 'ScopeMalformed',
+          detail: 'The scope is not a valid endpoint id or https resource URI.',
+          instance: 'inv-3',
+        });
+      },
+    );
+
+    it('authenticates before it reads the endpoint id: a wrong secret with a malformed id is 401', async () => {
+      // Act
+      const r = await t.module.amlToken.handle(
+        post('Demo_Token', { authorization: basicAuth(c.id, 'nope') }),
+        'i',
+      );
+
+      // Assess
+      expect(r.status).toBe(401);
+      expect(jsonOf(r)['code']).toBe('InvalidClient');
+    });
+
+    it('keeps 403 ScopeNotAllowed for a well-formed id it refuses, a registered or unknown endpoint alike (no 404)', async () => {
+      // Prepare
+      const asker = await t.addClient({ allowedScopes: ['demo-token', 'no-such-endpoint'] });
+      const ask = (id: string) =>
+        t.module.amlToken.handle(post(id, { authorization: basicAuth(asker.id, asker.primary) }), 'i');
+
+      // Act
+      const replies = [await ask('demo-aad'), await ask('other-endpoint'), await ask('no-such-endpoint')];
+
+      // Assess
+      expect(replies.map((r) => [r.status, jsonOf(r)['code']])).toEqual(
+        Array(3).fill([403, 'ScopeNotAllowed']),
+      );
+    });
+
+    it('audits and counts a malformed id as ScopeMalformed, a refused one as ScopeNotAllowed', async () => {
+      // Act
+      await t.module.amlToken.handle(post('Demo_Token', { authorization: basicAuth(c.id, c.primary) }), 'i');
+      await t.module.amlToken.handle(post('demo-aad', { authorization: basicAuth(c.id, c.primary) }), 'i');
+
+      // Assess: the audit row, the TokenDenied event and the BrokerTokensDenied metric tell a typo from a refusal
+      expect(t.audit.entries.map((e) => [e.scope, e.reason])).toEqual([
+        ['Demo_Token', 'ScopeMalformed'],
+        ['demo-aad', 'ScopeNotAllowed'],
+      ]);
+      const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+      expect(events.map((e) => e.props?.['reason'])).toEqual(['ScopeMalformed', 'ScopeNotAllowed']);
+      const metrics = t.telemetry.metrics.filter((m) => m.name === 'BrokerTokensDenied');
+      expect(metrics.map((m) => m.props?.['reason'])).toEqual(['ScopeMalformed', 'ScopeNotAllowed']);
+    });
+
     it('answers 503 with Retry-After naming the upstream failure class', async () => {
       // Prepare
       t.aml.behaviour = { kind: 'error', error: Object.assign(new Error('throttled'), { statusCode: 429 }) };

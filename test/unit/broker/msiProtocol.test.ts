@@ -169,7 +169,7 @@ describe('Class: MsiTokenProtocol', () => {
       expect(jsonOf(r)).toMatchObject({ statusCode: 400, correlationId: 'corr-4' });
     });
 
-    it('audits a malformed resource as the broker refused it, and still authenticates first', async () => {
+    it('audits a malformed resource as ScopeMalformed, and still authenticates first', async () => {
       // Act
       const malformed = await t.module.msi.handle(
         get(`api-version=2019-08-01&resource=Demo_Token&client_id=${c.id}`, {
@@ -182,9 +182,9 @@ describe('Class: MsiTokenProtocol', () => {
         'c',
       );
 
-      // Assess: the audit reason stays the broker's code for every scope refusal
+      // Assess: the audit reason tells the typo from a refused grant (ScopeNotAllowed)
       expect([malformed.status, wrongSecret.status]).toEqual([400, 401]);
-      expect(t.audit.entries.map((e) => e.reason)).toEqual(['ScopeNotAllowed', 'InvalidClient']);
+      expect(t.audit.entries.map((e) => e.reason)).toEqual(['ScopeMalformed', 'InvalidClient']);
     });
 
     it.each([

@@ -149,6 +149,29 @@ describe('Class: OAuthTokenProtocol', () => {
       expect([unlike.status, jsonOf(unlike)['error']]).toEqual([400, 'invalid_scope']);
     });
 
+    it('answers a malformed scope and a refused one alike with invalid_scope, and audits them apart', async () => {
+      // Act
+      const ask = (scope: string) =>
+        t.module.oauth.handle(
+          post(`grant_type=client_credentials&scope=${encodeURIComponent(scope)}`, {
+            authorization: basicAuth(c.id, c.primary),
+          }),
+        );
+      const malformed = await ask('Demo_Token');
+      const two = await ask('demo-token demo-aad');
+      const refused = await ask('demo-aad');
+
+      // Assess: RFC 6749 has one error for both; the audit reason tells the typo from the missing grant
+      for (const r of [malformed, two, refused]) {
+        expect([r.status, jsonOf(r)['error']]).toEqual([400, 'invalid_scope']);
+      }
+      expect(t.audit.entries.map((e) => [e.scope, e.reason])).toEqual([
+        ['Demo_Token', 'ScopeMalformed'],
+        ['demo-token demo-aad', 'ScopeMalformed'],
+        ['demo-aad', 'ScopeNotAllowed'],
+      ]);
+    });
+
     it('answers a scope whose endpoint row cannot be read with invalid_scope, not temporarily_unavailable', async () => {
       // Prepare: the endpoint's row edited by hand into something that is no endpoint
       t.endpoints.unreadable.set('demo-token', 'its endpoint column is not JSON');
