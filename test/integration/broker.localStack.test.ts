@@ -1,3 +1,4 @@
+import { odata } from '@azure/data-tables';
 import { HttpRequest, type HttpResponseInit } from '@azure/functions';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
@@ -43,6 +44,7 @@ describe('Token broker on the local stack', () => {
   const scoring: Record<string, string> = {};
   let restoreEnv: () => void = () => undefined;
   let client: TestClient;
+  const telemetry = new CapturingTelemetry();
 
   beforeAll(async () => {
     [emulators, azurite] = await Promise.all([withEmulators(), startAzurite()]);
@@ -59,7 +61,7 @@ describe('Token broker on the local stack', () => {
     config = loadConfig(standInSettings(emulators, azurite, 'brk'));
     clock = new FakeClock(Date.now());
     clients = new AzureClients(config);
-    const root: ModuleRoot = { config, clients, telemetry: new CapturingTelemetry(), clock };
+    const root: ModuleRoot = { config, clients, telemetry, clock };
     const arm = (name: string) => ({ ...WS, name });
     const endpoints = new InMemoryEndpointLookup();
     endpoints.add(testEndpoint('int-token', 'AMLToken', { arm: arm('int-token') }));
@@ -186,6 +188,56 @@ describe('Token broker on the local stack', () => {
     expect(await refused.json()).toMatchObject({ statusCode: 403 });
     expect(viaSdk.ok).toBe(false);
     expect(viaSdk.message).toContain('not a valid endpoint id or https resource URI');
+  });
+
+  it('answers an Azure ML route id that is no endpoint id with 400 ScopeMalformed, audited and counted as such', async () => {
+    // Prepare: the raw path segment reaches the function undecoded, as on the Functions host
+    const ask = (id: string) =>
+      fetch(`${served.url}/api/endpoints/${id}/token`, {
+        method: 'POST',
+        headers: { authorization: basicAuth(client.id, client.primary) },
+      });
+    const denials = () =>
+      telemetry.metrics
+        .filter((m) => m.name === 'BrokerTokensDenied' && m.props?.['protocol'] === 'amlToken')
+        .map((m) => m.props?.['reason']);
+    const before = denials().length;
+
+    // Act
+    const malformed = [await ask('Int_Token'), await ask('%FF')];
+    const refused = [await ask('int-other'), await ask('int-missing')];
+    await module.audit.flush();
+    const rows: Array<Record<string, unknown>> = [];
+    for await (const row of clients.table(config.tables.audit).listEntities({
+      queryOptions: {
+        filter: odata`clientId eq ${client.id} and protocol eq 'amlToken' and outcome eq 'denied'`,
+      },
+    }))
+      rows.push(row);
+
+    // Assess: problem details whose status and code tell the caller's mistake from a refusal
+    for (const r of malformed) {
+      expect(r.status).toBe(400);
+      expect(r.headers.get('content-type')).toBe('application/problem+json');
+      expect(await r.json()).toMatchObject({ title: 'Bad Request', status: 400, code: 'ScopeMalformed' });
+    }
+    for (const r of refused) {
+      expect(r.status).toBe(403);
+      expect(await r.json()).toMatchObject({ title: 'Forbidden', status: 403, code: 'ScopeNotAllowed' });
+    }
+    // and so do the audit rows in Table storage and the BrokerTokensDenied metric
+    const reasonOf = (scope: string) => rows.filter((r) => r['scope'] === scope).map((r) => r['reason']);
+    expect([reasonOf('Int_Token'), reasonOf('%FF')]).toEqual([['ScopeMalformed'], ['ScopeMalformed']]);
+    expect([reasonOf('int-other'), reasonOf('int-missing')]).toEqual([
+      ['ScopeNotAllowed'],
+      ['ScopeNotAllowed'],
+    ]);
+    expect(denials().slice(before)).toEqual([
+      'ScopeMalformed',
+      'ScopeMalformed',
+      'ScopeNotAllowed',
+      'ScopeNotAllowed',
+    ]);
   });
 
   it('serves cached tokens through an ARM outage until the minimum lifetime, then 503, then recovers', async () => {
