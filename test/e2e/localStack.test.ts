@@ -198,8 +198,8 @@ describe('Local stack (npm start)', () => {
     });
 
     // Assess
-    expect(token.status).toBe(403);
-    expect(await token.json()).toMatchObject({ code: 'ScopeNotAllowed' });
+    expect(token.status).toBe(400);
+    expect(await token.json()).toMatchObject({ code: 'ScopeMalformed' });
     expect(manage.status).toBe(404);
     expect(await manage.json()).toMatchObject({
       code: 'ENDPOINT_NOT_FOUND',
