@@ -50,7 +50,7 @@ describe('Class: TableEndpointRegistry', () => {
         { id: 'ok-one', arm },
         { id: 'ok-one', arm },
         { id: 'x', arm, gracePeriodHours: 1 },
-        { id: 'ok-two', arm, secretName: 'OK-ONE-KEY' },
+        { id: 'ok-two', arm: { ...arm, name: 'ep2' }, secretName: 'OK-ONE-KEY' },
       ]),
     );
 
@@ -66,6 +66,40 @@ describe('Class: TableEndpointRegistry', () => {
       'ENDPOINTS_FILE[3].secretName',
     ]);
     expect((error as ConfigError).issues[3]?.message).toBe('is also the secret of ok-one');
+  });
+
+  it('refuses two entries of one Azure ML endpoint, whatever the case, naming both, and keeps other kinds apart', async () => {
+    // Prepare: ARM names ignore case; a serverless endpoint of the same name is another endpoint
+    const shouting = { subscriptionId: 'SUB-1', resourceGroup: 'RG', workspace: 'WS1', name: 'EP1' };
+    const registry = fileRegistry(
+      JSON.stringify([
+        { id: 'first-one', arm },
+        { id: 'serverless-one', kind: 'serverlessEndpoint', arm },
+        { id: 'second-one', arm: shouting },
+        { id: 'third-one', arm, secretName: 'FIRST-ONE-KEY' },
+      ]),
+    );
+
+    // Act
+    const error = await registry.get('first-one').catch((e: unknown) => e);
+
+    // Assess: every field of every entry that clashes, the first entry of the endpoint named
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toEqual([
+      {
+        field: 'ENDPOINTS_FILE[2].arm',
+        message:
+          'is the onlineEndpoint of first-one too (same subscription, resource group, workspace and name, ' +
+          'ignoring case): second-one and first-one would rotate its keys against each other',
+      },
+      { field: 'ENDPOINTS_FILE[3].secretName', message: 'is also the secret of first-one' },
+      {
+        field: 'ENDPOINTS_FILE[3].arm',
+        message:
+          'is the onlineEndpoint of first-one too (same subscription, resource group, workspace and name, ' +
+          'ignoring case): third-one and first-one would rotate its keys against each other',
+      },
+    ]);
   });
 
   it('says a missing file is missing, and where it was looked for, rather than that it is not JSON', async () => {
