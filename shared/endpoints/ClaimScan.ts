@@ -108,6 +108,12 @@ export class ClaimScans<Row extends Pick<EndpointEntity, 'rowKey'>> {
    * word holds for {@link EVERY_ROW_CLAIMED_MS} from its start, not for the process.
    */
   private everyRowClaimedUntilMs = 0;
+  /**
+   * Until when (ms) a claim miss answered by a scan's "every row claimed" reads the claim again: that scan
+   * wrote claims, maybe the one the miss read before it was written (a lookup meeting the walk), and its
+   * answer would otherwise be "no row owns it" for a row the walk itself just claimed.
+   */
+  private claimsWrittenUntilMs = 0;
   /** The scan in flight: a burst of events on a cold process shares one walk of the table. */
   private pendingScan?: ClaimScan<Row>;
 
@@ -126,20 +132,20 @@ export class ClaimScans<Row extends Pick<EndpointEntity, 'rowKey'>> {
     declared: ReadonlyMap<string, ManagedEndpoint>,
     wanted: string,
   ): Promise<string | undefined> {
-    if (this.nowMs() < this.everyRowClaimedUntilMs) return undefined;
+    if (this.nowMs() < this.everyRowClaimedUntilMs) return this.claimed(table, declared, wanted);
     for (;;) {
       const pending = this.pendingScan;
       if (pending) {
         const asked = pending.ask(wanted);
-        const everyRowClaimed = await pending.done;
-        if (everyRowClaimed)
-          this.everyRowClaimedUntilMs = Math.max(
-            this.everyRowClaimedUntilMs,
-            pending.startedAtMs + EVERY_ROW_CLAIMED_MS,
-          );
+        const { everyRowClaimed, wroteClaims } = await pending.done;
+        if (everyRowClaimed) {
+          const untilMs = pending.startedAtMs + EVERY_ROW_CLAIMED_MS;
+          this.everyRowClaimedUntilMs = Math.max(this.everyRowClaimedUntilMs, untilMs);
+          if (wroteClaims) this.claimsWrittenUntilMs = Math.max(this.claimsWrittenUntilMs, untilMs);
+        }
         if (asked) return pending.ownerOf(wanted);
-        // A claim miss while every row has its claim: no row owns it.
-        if (everyRowClaimed) return undefined;
+        // A claim miss while every row has its claim: no row owns it, but for one the walk claimed.
+        if (everyRowClaimed) return this.claimed(table, declared, wanted);
         continue;
       }
       const scan = new ClaimScan(this.kind, table, declared, this.nowMs());
@@ -150,6 +156,28 @@ export class ClaimScans<Row extends Pick<EndpointEntity, 'rowKey'>> {
       this.pendingScan = scan;
     }
   }
+
+  /**
+   * The owner of a claim missed while every row has its claim: none, unless a scan that wrote claims gave
+   * that word lately (one point read then: the claim may be one it wrote after the miss was read).
+   */
+  private async claimed(
+    table: TableClient,
+    declared: ReadonlyMap<string, ManagedEndpoint>,
+    wanted: string,
+  ): Promise<string | undefined> {
+    if (this.nowMs() >= this.claimsWrittenUntilMs) return undefined;
+    const holder = await this.kind.holderOf(table, wanted);
+    return holder === undefined || declared.has(holder) ? undefined : holder;
+  }
+}
+
+/** What a walk found. */
+interface ScanResult {
+  /** Every row has its claim. */
+  readonly everyRowClaimed: boolean;
+  /** The walk wrote a claim a row was missing. */
+  readonly wroteClaims: boolean;
 }
 
 /** The owner found so far of an identity asked about. */
@@ -166,10 +194,10 @@ interface Owner {
  * asked about is settled too, no further page is.
  */
 class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
-  /** Whether every row has its claim. */
-  readonly done: Promise<boolean>;
+  readonly done: Promise<ScanResult>;
   private readonly owners = new Map<string, Owner | undefined>();
   private started = false;
+  private wroteClaims = false;
 
   constructor(
     private readonly kind: ClaimKind<Row>,
@@ -192,7 +220,7 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
     return this.owners.get(identity)?.rowKey;
   }
 
-  private async walk(): Promise<boolean> {
+  private async walk(): Promise<ScanResult> {
     let everyRowClaimed = true;
     let after: string | undefined;
     do {
@@ -214,7 +242,7 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
       const ownersLeft = [...this.owners.values()].some((owner) => !owner?.settles);
       after = more && (everyRowClaimed || ownersLeft) ? rows.at(-1)?.rowKey : undefined;
     } while (after !== undefined);
-    return everyRowClaimed;
+    return { everyRowClaimed, wroteClaims: this.wroteClaims };
   }
 
   /** Whether each row's claim names it: one point read per row, a few at a time. */
@@ -229,7 +257,8 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
       if (!claim || holder === rowKey) return;
       const backfilled =
         holder === undefined && (await this.kind.backfill?.(this.table, claim.identity, rowKey));
-      if (!backfilled) claimed = false;
+      if (backfilled) this.wroteClaims = true;
+      else claimed = false;
     });
     return claimed;
   }

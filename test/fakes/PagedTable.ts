@@ -5,8 +5,8 @@ type Row = Record<string, unknown> & { partitionKey: string; rowKey: string };
 /**
  * The part of a `TableClient` that paged reads use, over rows in memory: `listEntities(...).byPage`
  * with the SDK's `maxPageSize` and `continuationToken`, `select`, filters of the shape the registries
- * send (`PartitionKey eq`, `RowKey gt`/`lt`, joined by `and`), and point reads (`getEntity`, a 404 for
- * a row not there). Rows come in key order. Like Table storage, an answer may be cut short while rows
+ * send (`PartitionKey eq`, `RowKey gt`/`lt`, joined by `and`), point reads (`getEntity`, a 404 for
+ * a row not there) and inserts (`createEntity`, a 409 for a row there). Rows come in key order. Like Table storage, an answer may be cut short while rows
  * are left: at `serverPageLimit` rows, or empty (with a continuation) for each request `emptyAnswers`
  * still counts, as after a 5-second query limit. Iterating `listEntities(...)` itself reads every
  * matching row and is counted in `asked` as a request for `Infinity`.
@@ -32,6 +32,12 @@ export class PagedTable {
     const row = this.rows.get(`${partitionKey}\u0000${rowKey}`);
     if (!row) throw Object.assign(new Error('ResourceNotFound'), { statusCode: 404 });
     return { ...row, etag: 'e' };
+  }
+
+  /** An insert, as Table storage answers it: a 409 when the row is there. */
+  async createEntity(row: Row): Promise<void> {
+    if (this.rows.has(keyOf(row))) throw Object.assign(new Error('EntityAlreadyExists'), { statusCode: 409 });
+    this.add({ ...row });
   }
 
   listEntities(options: { queryOptions?: { filter?: string; select?: string[] } } = {}) {

@@ -491,3 +491,41 @@ describe('Class: TableEndpointRegistry (Method: findBySecretName, misses meeting
     expect(table.asked).toEqual([1000, 1000]);
   });
 });
+
+describe('Class: TableEndpointRegistry (Method: findByArm, misses meeting a scan)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+
+  it('finds a row whose claim the scan wrote after the miss had read it, when the scan finds every row claimed', async () => {
+    // Prepare: two rows from before the coordinate claims; the lookup of the first misses its claim while
+    // the walk another miss started is between reading that claim and writing it
+    const table = new PagedTable();
+    for (const id of ['aa-legacy', 'zz-legacy']) {
+      const endpoint = valid(id);
+      table.add({ partitionKey: 'endpoint', rowKey: id, endpoint: JSON.stringify(endpoint), secretName: id });
+    }
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+    const claimOfFirst = `~target~onlineendpoint~sub-1~rg~ws1~aa-legacy`;
+    let late: Promise<unknown> | undefined;
+    let lateHasRead!: () => void;
+    const lateRead = new Promise<void>((resolve) => (lateHasRead = resolve));
+    const getEntity = table.getEntity.bind(table);
+    table.getEntity = async (partitionKey, rowKey) => {
+      if (rowKey !== claimOfFirst) return getEntity(partitionKey, rowKey);
+      if (late) return getEntity(partitionKey, rowKey).finally(lateHasRead);
+      late = registry.findByArm('onlineEndpoint', { ...arm, name: 'AA-LEGACY' });
+      return getEntity(partitionKey, rowKey);
+    };
+    const createEntity = table.createEntity.bind(table);
+    table.createEntity = async (row) => (await lateRead, createEntity(row));
+
+    // Act
+    const first = await registry.findByArm('onlineEndpoint', { ...arm, name: 'zz-legacy' });
+    const second = await late;
+
+    // Assess: one walk, and the claim it wrote is the answer, not "nobody is registered there"
+    expect(first).toEqual(valid('zz-legacy'));
+    expect(second).toEqual(valid('aa-legacy'));
+    expect(table.asked).toEqual([100]);
+  });
+});
