@@ -4,8 +4,17 @@ import { forEachLimited } from '../forEachLimited';
 import { MAX_PAGE_SIZE } from '../listPages';
 import { statusOf } from '../networkErrors';
 import { readRowsPage } from '../tablePages';
-import { armClaimAt, type EndpointEntity, endpointRowsFilter, readArmClaim, readClaim } from './endpointRows';
+import {
+  armClaimAt,
+  type EndpointEntity,
+  endpointRowsFilter,
+  readArmClaim,
+  readClaim,
+  secretClaimAt,
+  type SecretClaimEntity,
+} from './endpointRows';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
+import { isSecretName } from './validateEndpoint';
 
 /**
  * How long a scan's finding that every row has its claim answers claim misses. A version from before
@@ -35,27 +44,25 @@ export interface ClaimKind<Row extends Pick<EndpointEntity, 'rowKey'>> {
   claimOf(row: Row): RowClaim | undefined;
   /** The id the claim of `identity` names; undefined when there is none (one point read). */
   holderOf(table: TableClient, identity: string): Promise<string | undefined>;
-  /**
-   * Writes the missing claim of `identity` for row `rowKey` (insert-only); true once the row holds it.
-   * Without it, a row from before the claims is left without one until its first replace.
-   */
-  backfill?(table: TableClient, identity: string, rowKey: string): Promise<boolean>;
+  /** The claim row of `identity` naming row `rowKey`, which a scan writes for a row that has none. */
+  claimAt(identity: string, rowKey: string): SecretClaimEntity;
 }
 
 type SecretRow = Pick<EndpointEntity, 'rowKey' | 'secretName'>;
 
 /**
  * Secret-name claims: rows read as keys and secret names only, some 300 KB a page at most, and the first
- * row owning a secret is its owner.
+ * row owning a secret is its owner. A `secretName` column that names no secret (a hand edit) claims
+ * nothing: storage refuses some such names as row keys (Azurite answers 500), so neither its claim is
+ * read nor one written, and no lookup asks for such a name.
  */
 export const SECRET_CLAIMS: ClaimKind<SecretRow> = {
   columns: ['rowKey', 'secretName'],
   pageSize: MAX_PAGE_SIZE,
   claimOf: (row) =>
-    typeof row.secretName === 'string'
-      ? { identity: secretIdentity(row.secretName), settles: true }
-      : undefined,
+    isSecretName(row.secretName) ? { identity: secretIdentity(row.secretName), settles: true } : undefined,
   holderOf: async (table, identity) => (await readClaim(table, { secretName: identity }))?.endpointId,
+  claimAt: secretClaimAt,
 };
 
 type ArmRow = Pick<EndpointEntity, 'rowKey' | 'endpoint'>;
@@ -78,19 +85,7 @@ export const armClaims = (read: (row: ArmRow) => ManagedEndpoint | undefined): C
     return identity === undefined ? undefined : { identity, settles: !endpoint!.retiredAt };
   },
   holderOf: async (table, identity) => (await readArmClaim(table, identity))?.endpointId,
-  // Most endpoints are never written again once registered, so without this a registry from before these
-  // claims would walk the table for every event about an endpoint nobody registered, for good. A claim
-  // written beside a change of the row (a PATCH moving it elsewhere) names it where it no longer is:
-  // lookups check where the row is, and a registration there takes such a claim over (`takeArmClaim`).
-  backfill: async (table, identity, rowKey) => {
-    try {
-      await table.createEntity(armClaimAt(identity, rowKey));
-      return true;
-    } catch (error) {
-      if (statusOf(error) === 409) return false;
-      throw error;
-    }
-  },
+  claimAt: armClaimAt,
 });
 
 /**
@@ -255,11 +250,28 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
       if (!claimed || this.declared.has(rowKey)) return;
       const holder = claim && (await this.kind.holderOf(this.table, claim.identity));
       if (!claim || holder === rowKey) return;
-      const backfilled =
-        holder === undefined && (await this.kind.backfill?.(this.table, claim.identity, rowKey));
+      const backfilled = holder === undefined && (await this.backfill(claim.identity, rowKey));
       if (backfilled) this.wroteClaims = true;
       else claimed = false;
     });
     return claimed;
+  }
+
+  /**
+   * Writes the missing claim of `identity` for row `rowKey` (insert-only); true once the row holds it. Most
+   * endpoints are never written again once registered, so without this a registry from before the claims
+   * would walk the table for every event about a secret or an endpoint nobody registered, for good. A claim
+   * written beside a change of the row (a PATCH moving it or renaming its secret) names it for what it no
+   * longer has: lookups check the row, a rename takes its new secret's claim, and a registration at its old
+   * coordinates takes such a claim over (`takeArmClaim`).
+   */
+  private async backfill(identity: string, rowKey: string): Promise<boolean> {
+    try {
+      await this.table.createEntity(this.kind.claimAt(identity, rowKey));
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 409) return false;
+      throw error;
+    }
   }
 }

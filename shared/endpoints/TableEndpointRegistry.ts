@@ -145,8 +145,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
 
   /**
    * Two point reads through the secret's claim (one per Key Vault event). A miss scans the table only
-   * while rows written before claims existed may be left; a scan that finds none stops that for
-   * five minutes (see `ClaimScans`).
+   * while rows written before claims existed may be left; the scan writes the claims of those it passes,
+   * and one that finds none left stops that for five minutes (see `ClaimScans`).
    */
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
     // Key Vault events name any secret; one no endpoint can have (a/b, say) is no row key either, and

@@ -58,7 +58,12 @@ export function endpointRowsFilter(after?: string): string {
 }
 
 export function claimOf(endpoint: ManagedEndpoint): SecretClaimEntity {
-  return { partitionKey: PARTITION, rowKey: claimKey(endpoint), endpointId: endpoint.id };
+  return secretClaimAt(secretIdentity(endpoint.secretName), endpoint.id);
+}
+
+/** The secret-name claim row at `identity` (see `secretIdentity`), naming endpoint `endpointId`. */
+export function secretClaimAt(identity: string, endpointId: string): SecretClaimEntity {
+  return { partitionKey: PARTITION, rowKey: `${CLAIM_PREFIX}${identity}`, endpointId };
 }
 
 function claimKey(endpoint: Pick<ManagedEndpoint, 'secretName'>): string {

@@ -540,7 +540,7 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect((await registry.list()).map((e) => e.id).filter((id) => id.startsWith('~'))).toEqual([]);
     });
 
-    it('finds an endpoint by its secret with point reads, and scans on a miss only while a row from before claims is left', async () => {
+    it('finds an endpoint by its secret with point reads, and scans on a miss only while a row from before claims is left, claiming it', async () => {
       // Prepare: a process starts against a table that still holds a row written before claims
       await registry.create(endpoint('found-by-claim'));
       await legacyRow('found-by-scan');
@@ -551,9 +551,9 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       const claimed = await restarted.findBySecretName('FOUND-BY-CLAIM-KEY');
       const scansForClaimed = scans;
       const unclaimed = await restarted.findBySecretName('found-by-scan-key');
-      const missWhileUnclaimed = await restarted.findBySecretName('some-other-apps-secret');
-      const scansWhileUnclaimed = scans;
-      // The old row's first replace gives it its claim; the next miss finds every row claimed.
+      const missAfterScan = await restarted.findBySecretName('some-other-apps-secret');
+      const scansAfterScan = scans;
+      // The scan gave the old row its claim, which its first replace keeps.
       await admin.update('found-by-scan', { rotationPeriodHours: 48 });
       await restarted.findBySecretName('some-other-apps-secret');
       const scansUntilAllClaimed = scans;
@@ -562,16 +562,17 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       );
       const foundByClaimNow = await restarted.findBySecretName('FOUND-BY-SCAN-KEY');
 
-      // Assess
+      // Assess: one scan, which claimed the rows it passed (it used to leave them to their first replace,
+      // and every miss until then scanned again)
       expect(claimed?.id).toBe('found-by-claim');
       expect(scansForClaimed).toBe(0);
       expect(unclaimed?.id).toBe('found-by-scan');
-      expect(missWhileUnclaimed).toBeUndefined();
-      expect(scansWhileUnclaimed).toBe(2);
-      expect(scansUntilAllClaimed).toBe(3);
+      expect(missAfterScan).toBeUndefined();
+      expect(scansAfterScan).toBe(1);
+      expect(scansUntilAllClaimed).toBe(1);
       expect(laterMisses).toEqual([undefined, undefined]);
       expect(foundByClaimNow?.id).toBe('found-by-scan');
-      expect(scans).toBe(3);
+      expect(scans).toBe(1);
     });
 
     it('shares one scan among misses that arrive together on a cold process', async () => {

@@ -456,30 +456,77 @@ describe('Class: TableEndpointRegistry (Method: findBySecretName)', () => {
   });
 });
 
-describe('Class: TableEndpointRegistry (Method: findBySecretName, misses meeting a scan)', () => {
+describe('Class: TableEndpointRegistry (Method: findBySecretName, rows from before claims)', () => {
   const at = '2026-01-01T00:00:00.000Z';
   const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
 
-  it('answers a miss that arrives after the scan passed rows by walking again, when rows without claims are left', async () => {
-    // Prepare: two rows from before claims; the second miss arrives once the first walk has read its page
+  it('gives every row it passes its claim, so that later misses are one point read, in this process and another', async () => {
+    // Prepare: rows from before claims, one of them edited by hand into a secret name no secret can have
     const table = new PagedTable();
-    for (const id of ['aa-legacy', 'zz-legacy']) {
+    for (const id of ['aa-legacy', 'mm-legacy', 'zz-legacy']) {
       const endpoint = valid(id);
       table.add({
         partitionKey: 'endpoint',
         rowKey: id,
         endpoint: JSON.stringify(endpoint),
-        secretName: id + '-key',
+        secretName: endpoint.secretName,
       });
+    }
+    table.add({ partitionKey: 'endpoint', rowKey: 'hand-edited', endpoint: '{', secretName: 'a/b' });
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+
+    // Act
+    const found = await registry.findBySecretName('MM-LEGACY-KEY');
+    const missAfter = await registry.findBySecretName('another-apps-secret');
+    const restarted = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+    const foundByClaim = await restarted.findBySecretName('zz-legacy-key');
+    const missInAnother = await restarted.findBySecretName('yet-another-secret');
+    const laterMissInAnother = await restarted.findBySecretName('still-another-secret');
+
+    // Assess: the first walk wrote a claim for each row with a secret name; the other process walks once
+    // to learn that every row has its claim
+    expect(found).toEqual(valid('mm-legacy'));
+    expect([missAfter, missInAnother, laterMissInAnother]).toEqual([undefined, undefined, undefined]);
+    expect(foundByClaim).toEqual(valid('zz-legacy'));
+    expect(table.asked).toEqual([1000, 1000]);
+    const claims = [...table.rows.values()].filter((row) => row.rowKey.startsWith('~secret~'));
+    expect(claims.map(({ rowKey, endpointId }) => ({ rowKey, endpointId }))).toEqual(
+      ['aa-legacy', 'mm-legacy', 'zz-legacy'].map((id) => ({ rowKey: `~secret~${id}-key`, endpointId: id })),
+    );
+  });
+});
+
+describe('Class: TableEndpointRegistry (Method: findBySecretName, misses meeting a scan)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+
+  it('answers a miss that arrives after the scan passed rows by walking again, when rows without claims are left', async () => {
+    // Prepare: two rows from before claims; the second miss arrives once the first walk has read its page,
+    // and reads its claim before the walk writes it. The walk leaves a row without its claim: two rows
+    // from before claims share a secret, and the first to be claimed holds it.
+    const table = new PagedTable();
+    for (const [id, secretName] of [
+      ['aa-legacy', 'aa-legacy-key'],
+      ['mm-shares-one', 'shared-before-claims'],
+      ['mm-shares-two', 'shared-before-claims'],
+      ['zz-legacy', 'zz-legacy-key'],
+    ] as const) {
+      const endpoint = { ...valid(id), secretName };
+      table.add({ partitionKey: 'endpoint', rowKey: id, endpoint: JSON.stringify(endpoint), secretName });
     }
     const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
     let late: Promise<unknown> | undefined;
+    let lateHasRead!: () => void;
+    const lateRead = new Promise<void>((resolve) => (lateHasRead = resolve));
     const getEntity = table.getEntity.bind(table);
     table.getEntity = async (partitionKey, rowKey) => {
-      if (rowKey.startsWith('~secret~aa-legacy') && table.asked.length === 1)
-        late ??= registry.findBySecretName('aa-legacy-key');
+      if (!rowKey.startsWith('~secret~aa-legacy')) return getEntity(partitionKey, rowKey);
+      if (late) return getEntity(partitionKey, rowKey).finally(lateHasRead);
+      if (table.asked.length === 1) late = registry.findBySecretName('aa-legacy-key');
       return getEntity(partitionKey, rowKey);
     };
+    const createEntity = table.createEntity.bind(table);
+    table.createEntity = async (row) => (await lateRead, createEntity(row));
 
     // Act
     const first = await registry.findBySecretName('zz-legacy-key');
