@@ -46,6 +46,11 @@ export interface ClaimKind<Row extends Pick<EndpointEntity, 'rowKey'>> {
   holderOf(table: TableClient, identity: string): Promise<string | undefined>;
   /** The claim row of `identity` naming row `rowKey`, which a scan writes for a row that has none. */
   claimAt(identity: string, rowKey: string): SecretClaimEntity;
+  /**
+   * Told, once at the end of each walk that passed any, of the rows found claiming what a row before them
+   * in the walk claims (each with that first row: `[first, second]`). Without it, a walk does not look.
+   */
+  registeredTwice?(pairs: readonly (readonly [string, string])[]): void;
 }
 
 type SecretRow = Pick<EndpointEntity, 'rowKey' | 'secretName'>;
@@ -76,7 +81,10 @@ type ArmRow = Pick<EndpointEntity, 'rowKey' | 'endpoint'>;
  * nothing and gets no claim written, as its coordinates cannot be trusted, and is skipped as the
  * listings skip it (with the warning `read` logs).
  */
-export const armClaims = (read: (row: ArmRow) => ManagedEndpoint | undefined): ClaimKind<ArmRow> => ({
+export const armClaims = (
+  read: (row: ArmRow) => ManagedEndpoint | undefined,
+  registeredTwice: ClaimKind<ArmRow>['registeredTwice'],
+): ClaimKind<ArmRow> => ({
   columns: ['rowKey', 'endpoint'],
   pageSize: 100,
   claimOf: (row) => {
@@ -86,6 +94,9 @@ export const armClaims = (read: (row: ArmRow) => ManagedEndpoint | undefined): C
   },
   holderOf: async (table, identity) => (await readArmClaim(table, identity))?.endpointId,
   claimAt: armClaimAt,
+  // Versions from before these claims let one endpoint be registered twice; the second of such a pair
+  // never gets the claim, so every walk passes it (and misses keep walking) until a person deletes one.
+  registeredTwice,
 });
 
 /**
@@ -186,13 +197,17 @@ interface Owner {
  * owner of each (a file entry wins over a row with its id, so such a row owns nothing), and whether every
  * row has its claim (only rows written before claims existed lack one). It holds one page, never the
  * table: once a row without its claim is seen, the claims are not read further, and once every identity
- * asked about is settled too, no further page is.
+ * asked about is settled too, no further page is. For a kind that is told of rows claiming one identity
+ * twice, it holds the identity and key of each row it passed too (some 100 bytes a row, not the rows).
  */
 class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
   readonly done: Promise<ScanResult>;
   private readonly owners = new Map<string, Owner | undefined>();
   private started = false;
   private wroteClaims = false;
+  /** The first row passed claiming each identity, when the kind is told of rows claiming one twice. */
+  private readonly firstClaimants?: Map<string, string>;
+  private readonly claimedTwice: (readonly [string, string])[] = [];
 
   constructor(
     private readonly kind: ClaimKind<Row>,
@@ -201,6 +216,7 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
     /** A row written after this may have been passed. */
     readonly startedAtMs: number,
   ) {
+    if (kind.registeredTwice) this.firstClaimants = new Map();
     this.done = this.walk();
   }
 
@@ -228,7 +244,9 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
       this.started = true;
       const claims = rows.map((row) => ({ rowKey: row.rowKey, claim: this.kind.claimOf(row) }));
       for (const { rowKey, claim } of claims) {
-        if (!claim || this.declared.has(rowKey) || !this.owners.has(claim.identity)) continue;
+        if (!claim || this.declared.has(rowKey)) continue;
+        this.noteClaimant(claim.identity, rowKey);
+        if (!this.owners.has(claim.identity)) continue;
         const owner = this.owners.get(claim.identity);
         if (!owner || (!owner.settles && claim.settles))
           this.owners.set(claim.identity, { rowKey, settles: claim.settles });
@@ -237,7 +255,16 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
       const ownersLeft = [...this.owners.values()].some((owner) => !owner?.settles);
       after = more && (everyRowClaimed || ownersLeft) ? rows.at(-1)?.rowKey : undefined;
     } while (after !== undefined);
+    if (this.claimedTwice.length > 0) this.kind.registeredTwice?.(this.claimedTwice);
     return { everyRowClaimed, wroteClaims: this.wroteClaims };
+  }
+
+  /** Remembers the first row passed claiming `identity`, and pairs a later one with it. */
+  private noteClaimant(identity: string, rowKey: string): void {
+    if (!this.firstClaimants) return;
+    const first = this.firstClaimants.get(identity);
+    if (first === undefined) this.firstClaimants.set(identity, rowKey);
+    else this.claimedTwice.push([first, rowKey]);
   }
 
   /** Whether each row's claim names it: one point read per row, a few at a time. */

@@ -14,6 +14,7 @@ import {
   EndpointRecordUnreadableError,
 } from '../rotation/errors';
 import { readRowsPage } from '../tablePages';
+import type { Telemetry } from '../telemetry';
 import { armClaims, ClaimScans, SECRET_CLAIMS } from './ClaimScan';
 import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
 import {
@@ -68,6 +69,8 @@ export interface TableEndpointRegistryOptions {
   now: () => string;
   /** Where `list` and `listPage` report a row they skipped. @default the console */
   logger?: Logger;
+  /** Where a walk counts endpoints registered twice (`EndpointsRegisteredTwice`). @default none */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -86,7 +89,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
   private readonly secretScans = new ClaimScans(SECRET_CLAIMS, () => this.nowMs());
   /** Walks of the table for ARM coordinates whose claim was missed (rows written before those claims). */
   private readonly armScans = new ClaimScans(
-    armClaims((row) => this.readable(row, 'findByArm')),
+    armClaims(
+      (row) => this.readable(row, 'findByArm'),
+      (pairs) => this.registeredTwice(pairs),
+    ),
     () => this.nowMs(),
   );
 
@@ -328,6 +334,22 @@ export class TableEndpointRegistry implements EndpointRegistry {
       },
     );
     return undefined;
+  }
+
+  /**
+   * Reports the rows a walk found at one Azure ML endpoint: registrations made twice by a version from
+   * before the coordinate claims, which rotate its keys against each other (each may regenerate the key the
+   * other just stored), and whose second, never claimed, keeps every lookup of an endpoint nobody
+   * registered walking the table. Only a person can tell which to keep, so each walk names them again.
+   */
+  private registeredTwice(pairs: readonly (readonly [string, string])[]): void {
+    const logger = this.options.logger ?? createLogger('EndpointRegistry');
+    for (const [first, second] of pairs)
+      logger.warn('findByArm => one Azure ML endpoint registered twice, DELETE one of them', {
+        endpointId: second,
+        alsoRegisteredAs: first,
+      });
+    this.options.telemetry?.trackMetric('EndpointsRegisteredTwice', pairs.length);
   }
 
   /** The table, once `id` is known not to be a file entry. */

@@ -93,6 +93,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
         ...(config.rotation.endpointsFile ? { endpointsFile: config.rotation.endpointsFile } : {}),
         now: () => isoNow(clock),
         logger: createLogger('EndpointRegistry', deps.logSink),
+        telemetry,
       }),
       secrets: new KeyVaultSecretStore({ client: clients.secrets, sleep }),
       keys,

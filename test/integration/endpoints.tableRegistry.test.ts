@@ -18,7 +18,7 @@ import {
   EndpointNotFoundError,
   EndpointRecordUnreadableError,
 } from '../../shared/rotation/errors';
-import { CapturingLogger } from '../fakes/capture';
+import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { FakeClock } from '../fakes/FakeClock';
 import { FaultPlan } from '../fakes/rotation/FaultPlan';
 import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
@@ -447,6 +447,50 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect(misses).toEqual([undefined, undefined, undefined]);
       expect(nobodyAsks?.id).toBe('nobody-asks');
       expect(laterMiss).toBeUndefined();
+      expect(scans).toBe(2);
+    });
+
+    it('names the registrations of one endpoint made twice before these claims on each walk, and counts them', async () => {
+      // Prepare: a table from before the claims holding one endpoint registered twice (in two cases)
+      const own = TableClient.fromConnectionString(azurite.connectionString, 'registeredTwice', {
+        allowInsecureConnection: true,
+        additionalPolicies: [{ policy: scanCounter, position: 'perCall' }],
+      });
+      await own.createTable();
+      await writeRowWithoutClaim(own, { ...endpoint('twice-first'), arm: at('twice') });
+      await writeRowWithoutClaim(own, { ...endpoint('twice-second'), arm: shouting('twice') });
+      await writeRowWithoutClaim(own, { ...endpoint('once-only'), arm: at('once') });
+      const logger = new CapturingLogger();
+      const telemetry = new CapturingTelemetry();
+      const restarted = new TableEndpointRegistry({
+        table: own,
+        rules,
+        now: () => new Date().toISOString(),
+        logger,
+        telemetry,
+      });
+      scans = 0;
+
+      // Act: ARM events about endpoints nobody registered
+      const misses = await Promise.all(
+        ['untagged-1', 'untagged-2'].map((name) => restarted.findByArm('onlineEndpoint', at(name))),
+      );
+      const linesOfFirstWalk = logger.lines.length;
+      const later = await restarted.findByArm('onlineEndpoint', at('untagged-3'));
+      const found = await restarted.findByArm('onlineEndpoint', shouting('twice'));
+
+      // Assess: one line a walk (misses arriving together share one), naming both; the second of the pair
+      // never gets the claim, so the next miss walks again
+      const line = {
+        level: 'warn',
+        message: 'findByArm => one Azure ML endpoint registered twice, DELETE one of them',
+        props: { endpointId: 'twice-second', alsoRegisteredAs: 'twice-first' },
+      };
+      expect([...misses, later]).toEqual([undefined, undefined, undefined]);
+      expect(found?.id).toBe('twice-first');
+      expect(linesOfFirstWalk).toBe(1);
+      expect(logger.lines).toEqual([line, line]);
+      expect(telemetry.count('EndpointsRegisteredTwice')).toBe(2);
       expect(scans).toBe(2);
     });
   });

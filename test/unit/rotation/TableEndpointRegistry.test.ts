@@ -8,6 +8,7 @@ import { ConfigError } from '../../../shared/errors';
 import { createLogger, silentLogger } from '../../../shared/logging';
 import { EndpointReadOnlyError, EndpointRecordUnreadableError } from '../../../shared/rotation/errors';
 import { RotationScheduler } from '../../../shared/rotation/RotationScheduler';
+import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { PagedTable } from '../../fakes/PagedTable';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
 
@@ -574,5 +575,95 @@ describe('Class: TableEndpointRegistry (Method: findByArm, misses meeting a scan
     expect(first).toEqual(valid('zz-legacy'));
     expect(second).toEqual(valid('aa-legacy'));
     expect(table.asked).toEqual([100]);
+  });
+});
+
+describe('Class: TableEndpointRegistry (Method: findByArm, endpoints registered twice before the claims)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const place = { ...arm, name: 'scoring' };
+  const shouting = { subscriptionId: 'SUB-1', resourceGroup: 'RG', workspace: 'WS1', name: 'SCORING' };
+
+  it('names each pair at one Azure ML endpoint once a walk, and counts them, the lookups answered as before', async () => {
+    // Prepare: three registrations of one endpoint from before the coordinate claims (one retired, one in
+    // another case), one elsewhere, and a row a file entry shadows there (it owns nothing); storage answers
+    // two rows a request, so the walk meets the pairs on different pages
+    const table = Object.assign(new PagedTable(), { serverPageLimit: 2 });
+    const rows: [string, typeof arm, Record<string, unknown>?][] = [
+      ['aa-first', place],
+      ['bb-elsewhere', { ...arm, name: 'elsewhere' }],
+      ['ff-shadowed', place],
+      ['mm-second', shouting, { retiredAt: at }],
+      ['zz-third', place],
+    ];
+    for (const [id, where, more] of rows) {
+      const endpoint = { ...validateEndpoint({ id, arm: where }, rules, at), ...more };
+      table.add({
+        partitionKey: 'endpoint',
+        rowKey: id,
+        endpoint: JSON.stringify(endpoint),
+        secretName: endpoint.secretName,
+      });
+    }
+    const logger = new CapturingLogger();
+    const telemetry = new CapturingTelemetry();
+    const registry = new TableEndpointRegistry({
+      table: table.asTableClient(),
+      rules,
+      endpointsFile: 'endpoints.json',
+      readText: async () => JSON.stringify([{ id: 'ff-shadowed', arm: { ...arm, name: 'in-file' } }]),
+      now: () => at,
+      logger,
+      telemetry,
+    });
+
+    // Act: two lookups of endpoints nobody registered, then the registered one
+    const nobody = await registry.findByArm('onlineEndpoint', { ...arm, name: 'untagged-1' });
+    const linesOfFirstWalk = logger.lines.length;
+    await registry.findByArm('onlineEndpoint', { ...arm, name: 'untagged-2' });
+    const found = await registry.findByArm('onlineEndpoint', shouting);
+
+    // Assess: the second of each pair is never claimed, so each miss walks and names them again
+    const pairs = [
+      { endpointId: 'mm-second', alsoRegisteredAs: 'aa-first' },
+      { endpointId: 'zz-third', alsoRegisteredAs: 'aa-first' },
+    ];
+    const warning = 'findByArm => one Azure ML endpoint registered twice, DELETE one of them';
+    expect(nobody).toBeUndefined();
+    expect(found?.id).toBe('aa-first');
+    expect(linesOfFirstWalk).toBe(2);
+    expect(logger.lines).toEqual(
+      [...pairs, ...pairs].map((props) => ({ level: 'warn', message: warning, props })),
+    );
+    expect(telemetry.metrics).toEqual([
+      { name: 'EndpointsRegisteredTwice', value: 2, props: undefined },
+      { name: 'EndpointsRegisteredTwice', value: 2, props: undefined },
+    ]);
+  });
+
+  it('names nothing when every endpoint is registered once', async () => {
+    // Prepare: rows from before the claims, each at its own place
+    const table = new PagedTable();
+    for (const id of ['aa-one', 'bb-two']) {
+      const endpoint = validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+      table.add({ partitionKey: 'endpoint', rowKey: id, endpoint: JSON.stringify(endpoint), secretName: id });
+    }
+    const logger = new CapturingLogger();
+    const telemetry = new CapturingTelemetry();
+    const registry = new TableEndpointRegistry({
+      table: table.asTableClient(),
+      rules,
+      now: () => at,
+      logger,
+      telemetry,
+    });
+
+    // Act
+    const nobody = await registry.findByArm('onlineEndpoint', { ...arm, name: 'untagged' });
+
+    // Assess
+    expect(nobody).toBeUndefined();
+    expect(table.asked).toEqual([100]);
+    expect(logger.lines).toEqual([]);
+    expect(telemetry.metrics).toEqual([]);
   });
 });
