@@ -1,7 +1,7 @@
 import { app, type InvocationContext } from '@azure/functions';
 
 import type { PublishRetryWorker } from '../shared/events/PublishRetryWorker';
-import { dequeueCountOf } from '../shared/queueMessage';
+import { dequeueCountOf, malformedDetail, messageIdOf } from '../shared/queueMessage';
 import { getServices } from '../shared/services';
 
 /** Resolves the worker inside the invocation (tests pass one built over fakes). */
@@ -18,11 +18,11 @@ const defaultResolver: PublishRetryResolver = () => getServices().publishRetries
  */
 export function eventPublishRetryHandler(resolve: PublishRetryResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const outcome = await resolve().handle(message, dequeueCountOf(context.triggerMetadata));
+    const { triggerMetadata } = context;
+    const messageId = messageIdOf(triggerMetadata);
+    const outcome = await resolve().handle(message, dequeueCountOf(triggerMetadata), messageId);
     if (outcome.status === 'malformed') {
-      context.log(
-        `EventPublishRetry => run => malformed, moved to ${outcome.poisonQueue} (${outcome.issues})`,
-      );
+      context.log(`EventPublishRetry => run => malformed, ${malformedDetail(outcome, messageId)}`);
       return;
     }
     const detail =

@@ -1,6 +1,6 @@
 import { app, type InvocationContext } from '@azure/functions';
 
-import { dequeueCountOf } from '../shared/queueMessage';
+import { dequeueCountOf, malformedDetail, messageIdOf } from '../shared/queueMessage';
 import type { RotationModule } from '../shared/rotation/module';
 import { getServices } from '../shared/services';
 
@@ -19,9 +19,11 @@ const defaultResolver: RotationWorkerResolver = () => getServices().rotation;
  */
 export function rotationWorkerHandler(resolve: RotationWorkerResolver = defaultResolver) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
-    const outcome = await resolve().worker.handle(message, dequeueCountOf(context.triggerMetadata));
+    const { triggerMetadata } = context;
+    const messageId = messageIdOf(triggerMetadata);
+    const outcome = await resolve().worker.handle(message, dequeueCountOf(triggerMetadata), messageId);
     if (outcome.status === 'malformed') {
-      context.log(`RotationWorker => run => malformed, moved to ${outcome.poisonQueue} (${outcome.issues})`);
+      context.log(`RotationWorker => run => malformed, ${malformedDetail(outcome, messageId)}`);
       return;
     }
     // A skip is journaled nowhere: this line is where an operator finds why a run did nothing.

@@ -51,13 +51,14 @@ export class StorageJsonQueue<T> {
   /**
    * Sends `text` as it is (a message that is not JSON, copied to a poison queue).
    * @param options - `delaySeconds`: the message stays invisible that long
+   * @returns the id the queue gave the message (of the try that was answered, should a lost answer be retried)
    */
-  async enqueueText(message: string, options: { delaySeconds?: number } = {}): Promise<void> {
+  async enqueueText(message: string, options: { delaySeconds?: number } = {}): Promise<string> {
     const { client, sleep } = this.options;
     await this.createQueue();
     const text = Buffer.from(message, 'utf8').toString('base64');
     const delay = Math.max(0, Math.ceil(options.delaySeconds ?? 0));
-    await withRetries(
+    const sent = await withRetries(
       () =>
         client.sendMessage(text, {
           abortSignal: AbortSignal.timeout(this.tryTimeLimitMs),
@@ -65,5 +66,6 @@ export class StorageJsonQueue<T> {
         }),
       { dependency: 'queue', sleep },
     );
+    return sent.messageId;
   }
 }

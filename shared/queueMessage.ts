@@ -17,6 +17,18 @@ export function dequeueCountOf(triggerMetadata: Readonly<Record<string, unknown>
 }
 
 /**
+ * The delivered queue message's id (`triggerMetadata.id`); undefined when the host did not say. The id the
+ * storage queue gave the message, it is what an operator matches a log line against: a copy moved to the
+ * poison queue gets an id of its own.
+ */
+export function messageIdOf(
+  triggerMetadata: Readonly<Record<string, unknown>> | undefined,
+): string | undefined {
+  const id = triggerMetadata?.['id'];
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/**
  * The fields of a queue message. The Functions host hands a JSON message over parsed, or as text when
  * it could not tell; either way the caller gets an object to validate field by field (empty when the
  * message is not a JSON object, so each missing field is named).
@@ -59,8 +71,11 @@ export function formatOf(fields: Readonly<Record<string, unknown>>): number {
 export interface PoisonQueue {
   /** The poison queue's name, for the log line. */
   readonly name: string;
-  /** Sends `text` as the message's content. */
-  enqueueText(text: string): Promise<void>;
+  /**
+   * Sends `text` as the message's content.
+   * @returns the new message's id when the queue answers one (Storage does), for the log line
+   */
+  enqueueText(text: string): Promise<string | undefined>;
 }
 
 /** A malformed message moved to the poison queue: what a queue handler returns instead of throwing. */
@@ -70,6 +85,19 @@ export interface MalformedMessage {
   readonly poisonQueue: string;
   /** The bad fields and what each must be (`ValidationError.message`), never their values. */
   readonly issues: string;
+  /** The copy's id on the poison queue, when the queue answered one (the copy does not keep the delivered id). */
+  readonly poisonMessageId?: string;
+}
+
+/**
+ * What a queue function's own line says of a malformed message: where it went, why, and the ids that match
+ * the delivered message with its copy on the poison queue (each only when known).
+ */
+export function malformedDetail(outcome: MalformedMessage, messageId: string | undefined): string {
+  const ids =
+    (messageId ? ` messageId=${messageId}` : '') +
+    (outcome.poisonMessageId ? ` poisonMessageId=${outcome.poisonMessageId}` : '');
+  return `moved to ${outcome.poisonQueue} (${outcome.issues})${ids}`;
 }
 
 /**
@@ -78,19 +106,32 @@ export interface MalformedMessage {
  * moved it there anyway. The copy holds the text as delivered (a parsed JSON message as JSON again). Only the
  * issues are logged, never a field's value: a hand-written message may hold anything. Throws when the poison
  * queue cannot be written, so the host delivers the message again (and moves it itself on the last delivery).
+ * The line names the delivered message's id and its copy's: the copy gets a new id, and without both an
+ * operator could match the two only by time.
  * @param what - what the message should have been, for the log line (`job`, `held event`)
+ * @param out - `messageId`: the delivered message's (`triggerMetadata.id`), when the host said
  */
 export async function moveToPoison(
   message: unknown,
   error: ValidationError,
-  out: { poison: PoisonQueue; logger: Logger; what: string; dequeueCount: number },
+  out: { poison: PoisonQueue; logger: Logger; what: string; dequeueCount: number; messageId?: string },
 ): Promise<MalformedMessage> {
-  const { poison, logger, what, dequeueCount } = out;
-  await poison.enqueueText(typeof message === 'string' ? message : (JSON.stringify(message) ?? ''));
+  const { poison, logger, what, dequeueCount, messageId } = out;
+  const poisonMessageId = await poison.enqueueText(
+    typeof message === 'string' ? message : (JSON.stringify(message) ?? ''),
+  );
+  // The ids last, after the documented start of the line (`queue dequeueCount issues`), which alerts may match.
   logger.error(`handle => malformed ${what} moved to poison queue`, {
     queue: poison.name,
     dequeueCount,
     issues: error.message,
+    messageId,
+    poisonMessageId,
   });
-  return { status: 'malformed', poisonQueue: poison.name, issues: error.message };
+  return {
+    status: 'malformed',
+    poisonQueue: poison.name,
+    issues: error.message,
+    ...(poisonMessageId ? { poisonMessageId } : {}),
+  };
 }

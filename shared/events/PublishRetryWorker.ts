@@ -37,8 +37,13 @@ export class PublishRetryWorker {
    * moved, so that the host delivers it again.
    * @param message - the queue message as the host hands it over (parsed JSON object or text)
    * @param dequeueCount - `triggerMetadata.dequeueCount` (1 on the first delivery)
+   * @param messageId - `triggerMetadata.id`, named when a malformed message is moved to the poison queue
    */
-  async handle(message: unknown, dequeueCount: number): Promise<RepublishOutcome | MalformedMessage> {
+  async handle(
+    message: unknown,
+    dequeueCount: number,
+    messageId?: string,
+  ): Promise<RepublishOutcome | MalformedMessage> {
     const { publisher, poison, logger } = this.options;
     let fields: Record<string, unknown>;
     let retry: PublishRetry | undefined;
@@ -47,7 +52,13 @@ export class PublishRetryWorker {
       if (formatOf(fields) <= PUBLISH_RETRY_FORMAT) retry = parsePublishRetry(fields);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      return moveToPoison(message, error, { poison, logger, what: 'held event', dequeueCount });
+      return moveToPoison(message, error, {
+        poison,
+        logger,
+        what: 'held event',
+        dequeueCount,
+        messageId,
+      });
     }
     // A newer version's held event (a rolling deployment) waits for an instance that reads its format.
     return retry

@@ -98,8 +98,9 @@ export class RotationJobHandler {
   /**
    * @param message - the queue message as the host hands it over (parsed JSON object or text)
    * @param dequeueCount - `triggerMetadata.dequeueCount` (1 on the first delivery)
+   * @param messageId - `triggerMetadata.id`, named when a malformed message is moved to the poison queue
    */
-  async handle(message: unknown, dequeueCount: number): Promise<RotationJobOutcome> {
+  async handle(message: unknown, dequeueCount: number, messageId?: string): Promise<RotationJobOutcome> {
     const newer = await this.offerToNewerVersion(message, dequeueCount);
     if (newer) return newer;
     let job: RotationJob;
@@ -108,7 +109,7 @@ export class RotationJobHandler {
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       const { poison, logger } = this.options;
-      return moveToPoison(message, error, { poison, logger, what: 'job', dequeueCount });
+      return moveToPoison(message, error, { poison, logger, what: 'job', dequeueCount, messageId });
     }
     try {
       const outcome = await this.options.rotator.run(job);

@@ -93,6 +93,37 @@ describe('Malformed queue messages on the local stack', () => {
     expect(output).not.toContain(CANARY);
   });
 
+  it("names the delivered message's id and its copy's on the poison queue, which the copy does not keep", async () => {
+    // Prepare
+    const jobs = queue('rotation-jobs');
+    await jobs.createIfNotExists();
+    const text = encode(JSON.stringify({ endpointId: 'ep-ids', reason: 'whenever' }));
+
+    // Act
+    const { messageId } = await jobs.sendMessage(text);
+    await waitFor(
+      "the worker's line naming the message",
+      () => stack.hostOutput().includes(`) messageId=${messageId} poisonMessageId=`),
+      { timeoutMs: 20_000, intervalMs: 200, describe: () => stack.hostOutput().slice(-4000) },
+    );
+
+    // Assess: both lines name the delivered id and the id the copy got on the poison queue
+    const poison = queue('rotation-jobs-poison');
+    const { peekedMessageItems } = await poison.peekMessages({ numberOfMessages: 32 });
+    const copy = peekedMessageItems.find((m) => m.messageText === text);
+    expect(copy?.messageId).toBeDefined();
+    expect(copy?.messageId).not.toBe(messageId);
+    const output = stack.hostOutput();
+    expect(output).toContain(
+      `RotationWorker => handle => malformed job moved to poison queue queue=rotation-jobs-poison dequeueCount=1 issues=reason: one of schedule, manual, nearExpiry, expired, drift messageId=${messageId} poisonMessageId=${copy?.messageId}`,
+    );
+    expect(output).toMatch(
+      new RegExp(
+        `RotationWorker => run => malformed, moved to rotation-jobs-poison \\(.*\\) messageId=${messageId} poisonMessageId=${copy?.messageId}`,
+      ),
+    );
+  });
+
   it('puts a job of a newer format back on its queue for an instance that reads it, never into the poison queue', async () => {
     // Prepare: what a newer version, deployed beside this one, may write
     const newer = encode(JSON.stringify({ v: 2, endpointId: 'ep-newer', reason: 'compromised' }));

@@ -181,6 +181,32 @@ describe('Function: eventPublishRetry', () => {
     ]);
   });
 
+  it("names the delivered message's id and its copy's on the poison queue, in both lines", async () => {
+    // Prepare: the host's trigger metadata, and a queue that answers the copy's id
+    const f = fixture();
+    f.poison.answersIds = true;
+    const delivered = new InvocationContext({
+      invocationId: 'inv-1',
+      triggerMetadata: { dequeueCount: 1, id: 'msg-1' },
+      logHandler: (_level, ...args) => void f.lines.push(args.join(' ')),
+    });
+
+    // Act
+    await eventPublishRetryHandler(() => f.worker)('publish evt-1 again', delivered);
+
+    // Assess
+    expect(f.lines).toEqual([
+      'EventPublishRetry => run => malformed, moved to event-publish-retries-poison (message: must be JSON) messageId=msg-1 poisonMessageId=poison-1',
+    ]);
+    expect(f.logger.lines).toMatchObject([
+      {
+        level: 'error',
+        message: 'handle => malformed held event moved to poison queue',
+        props: { messageId: 'msg-1', poisonMessageId: 'poison-1', dequeueCount: 1 },
+      },
+    ]);
+  });
+
   it('rejects a malformed message it could not move, so the host delivers it again', async () => {
     // Prepare
     const f = fixture();

@@ -289,6 +289,27 @@ describe('Class: RotationJobHandler', () => {
       expect(f.journal.steps).toEqual([]);
     });
 
+    it("names the delivered message's id and its copy's on the poison queue, which gets an id of its own", async () => {
+      // Prepare: the queue answers the copy's id, as Storage does
+      const f = buildRotationFixture();
+      f.poison.answersIds = true;
+      const logger = new CapturingLogger();
+      const handler = handlerFor(f, { logger });
+
+      // Act
+      const outcome = await handler.handle({ endpointId: 'demo-key', reason: 'rotate' }, 1, 'msg-1');
+
+      // Assess: an operator matches the two by id, not by time
+      expect(outcome).toMatchObject({ status: 'malformed', poisonMessageId: 'poison-1' });
+      expect(logger.lines).toMatchObject([
+        {
+          level: 'error',
+          message: 'handle => malformed job moved to poison queue',
+          props: { messageId: 'msg-1', poisonMessageId: 'poison-1', dequeueCount: 1 },
+        },
+      ]);
+    });
+
     it('moves text that is not JSON as it was delivered', async () => {
       // Prepare
       const f = buildRotationFixture();

@@ -396,6 +396,26 @@ describe('Functions: rotationTimer and rotationWorker', () => {
     ]);
   });
 
+  it("the worker's line names the delivered message's id and its copy's on the poison queue", async () => {
+    // Prepare: the host's trigger metadata, and a queue that answers the copy's id
+    const f = buildRotationFixture();
+    f.poison.answersIds = true;
+    const lines: string[] = [];
+    const logged = new InvocationContext({
+      invocationId: 'inv-1',
+      triggerMetadata: { dequeueCount: 1, id: 'msg-1' },
+      logHandler: (_level, ...args) => void lines.push(args.join(' ')),
+    });
+
+    // Act
+    await rotationWorkerHandler(() => f.services)('not a job', logged);
+
+    // Assess
+    expect(lines).toEqual([
+      'RotationWorker => run => malformed, moved to rotation-jobs-poison (message: must be JSON) messageId=msg-1 poisonMessageId=poison-1',
+    ]);
+  });
+
   it('the worker rejects a malformed message it could not move, so the host delivers it again', async () => {
     // Prepare
     const f = buildRotationFixture();
