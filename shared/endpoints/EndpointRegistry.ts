@@ -1,6 +1,15 @@
 import type { Page, PageRequest } from '../listPages';
 import type { ArmCoordinates, EndpointKind, ManagedEndpoint } from './ManagedEndpoint';
 
+/** One page of {@link EndpointRegistry.listPage}. */
+export interface EndpointPage extends Page<ManagedEndpoint> {
+  /**
+   * Ids of the stored rows in this page's key range that were skipped because they cannot be read, in key
+   * order; each is in one page of a walk only, so a walk can count them (the timer's round does).
+   */
+  readonly unreadable?: readonly string[];
+}
+
 /** An endpoint as read for a change; `version` (the row's ETag) is what `replace` is conditional on. */
 export interface VersionedEndpoint {
   readonly endpoint: ManagedEndpoint;
@@ -26,9 +35,10 @@ export interface EndpointRegistry {
   /**
    * One page of endpoints, file-declared ones included, in id order as Table storage orders keys
    * (code point by code point): the ids after `request.after`, at most `request.top` of them. A page
-   * may hold fewer while more follow; only a page without `after` is the last.
+   * may hold fewer while more follow; only a page without `after` is the last. Rows that cannot be read
+   * are skipped (each warned about once per walk) and named in `unreadable`.
    */
-  listPage(request: PageRequest): Promise<Page<ManagedEndpoint>>;
+  listPage(request: PageRequest): Promise<EndpointPage>;
   /**
    * The endpoint whose main secret is `secretName`, compared as Key Vault does (ignoring case).
    * @throws EndpointRecordUnreadableError when the secret's owner cannot be read

@@ -1,7 +1,7 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { createTableOnce } from '../createOnce';
-import type { Page, PageRequest } from '../listPages';
+import type { PageRequest } from '../listPages';
 import { createLogger, type Logger } from '../logging';
 import { statusOf } from '../networkErrors';
 import { retryWhileStale } from '../optimisticChange';
@@ -16,7 +16,7 @@ import {
 import { readRowsPage } from '../tablePages';
 import type { Telemetry } from '../telemetry';
 import { armClaims, ClaimScans, SECRET_CLAIMS } from './ClaimScan';
-import type { EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
+import type { EndpointPage, EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
 import {
   type ArmClaimTaking,
   claimOf,
@@ -129,8 +129,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * At most `top` table rows after `after`, merged with the file entries in the key range those rows
    * cover: while rows are left in the table, a file entry past the last row read waits for the page
    * that reads the table that far, so no row sorts between two entries of different pages unseen.
+   * Unreadable rows are warned about and named only up to where the page ends: a page cut short by file
+   * entries reads the rows past its end again on the next page, which would name them a second time.
    */
-  async listPage({ top, after }: PageRequest): Promise<Page<ManagedEndpoint>> {
+  async listPage({ top, after }: PageRequest): Promise<EndpointPage> {
     const declared = await this.declared();
     const table = await this.table();
     const { rows, more } = await readRowsPage<EndpointEntity>(table, endpointRowsFilter(after), top);
@@ -138,15 +140,24 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const inRange = (id: string): boolean =>
       (after === undefined || id > after) && (readTo === undefined || id <= readTo);
     const found = [...declared.values()].filter((e) => inRange(e.id));
+    const skipped: Array<{ id: string; why: string }> = [];
     for (const row of rows) {
       if (declared.has(row.rowKey)) continue;
-      const endpoint = this.readable(row, 'listPage');
-      if (endpoint) found.push(endpoint);
+      const read = readStored(row);
+      if ('endpoint' in read) found.push(read.endpoint);
+      else skipped.push({ id: row.rowKey, why: read.unreadable });
     }
     // Code point order, as Table storage orders keys (localeCompare would not match the next page's filter).
     const items = found.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, top);
-    if (found.length > top) return { items, after: items[items.length - 1]!.id };
-    return readTo === undefined ? { items } : { items, after: readTo };
+    const end = found.length > top ? items[items.length - 1]!.id : readTo;
+    const unreadable: string[] = [];
+    for (const { id, why } of skipped) {
+      if (end !== undefined && id > end) continue;
+      this.warnSkipped(id, why, 'listPage');
+      unreadable.push(id);
+    }
+    const page: EndpointPage = unreadable.length > 0 ? { items, unreadable } : { items };
+    return end === undefined ? page : { ...page, after: end };
   }
 
   /**
@@ -326,14 +337,19 @@ export class TableEndpointRegistry implements EndpointRegistry {
   ): ManagedEndpoint | undefined {
     const read = readStored(row);
     if ('endpoint' in read) return read.endpoint;
+    this.warnSkipped(row.rowKey, read.unreadable, operation);
+    return undefined;
+  }
+
+  /** Names a row a walk skipped, with what is wrong with it (field names, never the row's content). */
+  private warnSkipped(endpointId: string, why: string, operation: string): void {
     (this.options.logger ?? createLogger('EndpointRegistry')).warn(
       `${operation} => row skipped, unreadable`,
       {
-        endpointId: row.rowKey,
-        why: read.unreadable,
+        endpointId,
+        why,
       },
     );
-    return undefined;
   }
 
   /**

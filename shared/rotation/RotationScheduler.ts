@@ -4,7 +4,7 @@ import { HOUR_MS, type ManagedEndpoint, unknownHere } from '../endpoints/Managed
 import { DependencyUnavailableError } from '../errors';
 import { forEachLimited } from '../forEachLimited';
 import { eachListed } from '../listPages';
-import type { Logger } from '../logging';
+import type { Logger, LogProps } from '../logging';
 import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
 import { operatorHoldEndsAt } from './operatorHold';
@@ -41,6 +41,12 @@ const QUEUED_JOB_WAIT_MS = HOUR_MS;
  */
 const PROGRESS_EVERY_MS = 60_000;
 
+/**
+ * How many ids of unreadable rows a round's lines name: enough to start mending (a `GET` of one answers what
+ * is wrong with it), few enough that a registry of many bad rows still logs one short line per tick.
+ */
+const UNREADABLE_IDS_LOGGED = 5;
+
 /** What a round counts, as its summary line logs it. */
 interface RoundCounts {
   /** Endpoints looked at: not retired, key auth, of a kind that rotates (disabled ones included). */
@@ -56,6 +62,13 @@ interface RoundCounts {
    * rolling deployment): left to that version's timer, not counted in `endpoints`; logged only when not 0.
    */
   notKnownHere: number;
+  /**
+   * Stored rows that cannot be read (edited by hand), skipped by the listing (which warns about each with what
+   * is wrong) and not counted in `endpoints`; logged, with the first few ids, only when not 0.
+   */
+  unreadable: number;
+  /** The first {@link UNREADABLE_IDS_LOGGED} of them, in id order. */
+  unreadableIds: string[];
 }
 
 /**
@@ -91,13 +104,23 @@ export class RotationScheduler {
       failed: 0,
       waiting: 0,
       notKnownHere: 0,
+      unreadable: 0,
+      unreadableIds: [],
     };
     const startedAt = clock.now();
     let loggedAt = startedAt;
     // The last endpoint taken: ids come in key order, so it says how far into the registry the round got.
     let through: string | undefined;
     // Page by page: the round holds one page of endpoints and the counts, whatever the registry's size.
-    const endpoints = eachListed((request) => registry.listPage(request));
+    const endpoints = eachListed(async (request) => {
+      const page = await registry.listPage(request);
+      // The listing warned about each with its cause; the round sums them up, once per tick.
+      for (const id of page.unreadable ?? []) {
+        round.unreadable += 1;
+        if (round.unreadableIds.length < UNREADABLE_IDS_LOGGED) round.unreadableIds.push(id);
+      }
+      return page;
+    });
     try {
       await forEachLimited(endpoints, this.options.concurrency ?? 16, async (endpoint) => {
         through = endpoint.id;
@@ -209,10 +232,17 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
   return Math.abs(now - queuedAt) < wait;
 }
 
-/** A round's counts as logged: `notKnownHere` only when there are such endpoints (during a rolling deployment). */
-function logged(round: RoundCounts): Partial<RoundCounts> {
-  const { notKnownHere, ...counts } = round;
-  return notKnownHere > 0 ? round : counts;
+/**
+ * A round's counts as logged: `notKnownHere` only when there are such endpoints (during a rolling deployment),
+ * `unreadable` and `unreadableIds` (comma-separated) only when rows were skipped.
+ */
+function logged(round: RoundCounts): LogProps {
+  const { notKnownHere, unreadable, unreadableIds, ...counts } = round;
+  return {
+    ...counts,
+    ...(notKnownHere > 0 ? { notKnownHere } : {}),
+    ...(unreadable > 0 ? { unreadable, unreadableIds: unreadableIds.join(',') } : {}),
+  };
 }
 
 function awaitsOperator(state: RotationState, now: number): boolean {

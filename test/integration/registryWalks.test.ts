@@ -7,7 +7,7 @@ import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegis
 import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
 import { EndpointAutoRegistrar } from '../../shared/events/EndpointAutoRegistrar';
 import type { IncomingEvent } from '../../shared/events/IncomingEvent';
-import { silentLogger } from '../../shared/logging';
+import { createLogger, silentLogger } from '../../shared/logging';
 import { EndpointAdminService } from '../../shared/rotation/EndpointAdminService';
 import { RotationScheduler } from '../../shared/rotation/RotationScheduler';
 import { FakeEndpointDescriber } from '../fakes/events/FakeEndpointDescriber';
@@ -234,5 +234,55 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
     expect(wire.largestAsked).toBe(100);
     expect(wire.selected).toEqual(['RowKey,endpoint']);
     expect(byHand?.id).toBe('ep-130');
+  });
+
+  it("the timer's summary counts the rows it skipped as unreadable, each warned about once, pages cut by file entries", async () => {
+    // Prepare: a table of its own, 130 rows, 7 edited by hand, and file entries that cut the first page of
+    // 100 short of its rows, so that the next page reads its last rows (two unreadable) again
+    const own = TableClient.fromConnectionString(azurite.connectionString, 'unreadableEndpoints', {
+      allowInsecureConnection: true,
+    });
+    const ids = Array.from({ length: 130 }, (_, i) => `ep-${String(i).padStart(3, '0')}`);
+    const unreadable = ['ep-001', 'ep-003', 'ep-005', 'ep-007', 'ep-050', 'ep-098', 'ep-099'];
+    const files = Array.from({ length: 10 }, (_, i) => `ep-0${i}0-file`);
+    const now = new Date().toISOString();
+    await own.createTable();
+    for (const id of ids)
+      await own.createEntity({
+        partitionKey: 'endpoint',
+        rowKey: id,
+        endpoint: unreadable.includes(id)
+          ? `{"id": "${id}", `
+          : JSON.stringify(validateEndpoint({ id, arm: at('other-ws', id) }, rules, now)),
+        secretName: `${id}-key`,
+      });
+    const registryLines: string[] = [];
+    const walked = new TableEndpointRegistry({
+      table: own,
+      rules,
+      now: () => now,
+      endpointsFile: 'endpoints.json',
+      readText: async () => JSON.stringify(files.map((id) => ({ id, arm: at('file-ws', id) }))),
+      logger: createLogger('EndpointRegistry', (level, line) => registryLines.push(`${level} ${line}`)),
+    });
+    const lines: string[] = [];
+    const scheduler = new RotationScheduler({
+      registry: walked,
+      journal: new InMemoryRotationJournal(fakeClock, faults),
+      jobs: new InMemoryRotationJobQueue(),
+      clock: fakeClock,
+      logger: createLogger('RotationScheduler', (level, line) => lines.push(`${level} ${line}`)),
+    });
+
+    // Act
+    const result = await scheduler.enqueueDue(fakeClock.now());
+
+    // Assess
+    expect(result).toEqual({ due: 133, enqueued: 133, failed: 0 });
+    expect(lines.filter((l) => l.includes('enqueueDue => done'))).toEqual([
+      expect.stringMatching(/ unreadable=7 unreadableIds=ep-001,ep-003,ep-005,ep-007,ep-050 elapsedMs=\d+$/),
+    ]);
+    const warned = registryLines.map((l) => /row skipped, unreadable endpointId=(\S+)/.exec(l)?.[1]);
+    expect(warned).toEqual(unreadable);
   });
 });

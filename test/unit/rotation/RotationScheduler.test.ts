@@ -2,7 +2,7 @@ import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint'
 import { TableEndpointRegistry } from '../../../shared/endpoints/TableEndpointRegistry';
 import { validateEndpoint } from '../../../shared/endpoints/validateEndpoint';
 import { DependencyUnavailableError } from '../../../shared/errors';
-import { silentLogger } from '../../../shared/logging';
+import { createLogger, silentLogger } from '../../../shared/logging';
 import { ArmThrottledError } from '../../../shared/rotation/errors';
 import { RotationScheduler } from '../../../shared/rotation/RotationScheduler';
 import { PagedTable } from '../../fakes/PagedTable';
@@ -444,6 +444,56 @@ describe('Class: RotationScheduler', () => {
       expect(checked.sort()).toEqual(every);
       expect(result).toEqual({ due: every.length, enqueued: every.length, failed: 0 });
       expect(Math.max(...table.asked)).toBeLessThanOrEqual(100);
+    });
+
+    it('counts the rows skipped as unreadable in its summary, naming the first five, and each is warned about once', async () => {
+      // Prepare: 150 rows, 7 of them edited by hand, and file entries that cut the first page short of its rows
+      // (so its last rows, two unreadable ones among them, are read again by the next page)
+      const f = buildRotationFixture();
+      const table = new PagedTable();
+      const tableIds = Array.from({ length: 150 }, (_, i) => `ep-${String(i).padStart(3, '0')}`);
+      const unreadable = ['ep-001', 'ep-003', 'ep-005', 'ep-007', 'ep-050', 'ep-098', 'ep-099'];
+      const fileIds = Array.from({ length: 10 }, (_, i) => `ep-0${i}0-file`);
+      const at = new Date(f.clock.now()).toISOString();
+      const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+      for (const id of tableIds)
+        table.add({
+          partitionKey: 'endpoint',
+          rowKey: id,
+          endpoint: unreadable.includes(id) ? '{"id": ' : JSON.stringify(valid(id)),
+          secretName: id,
+        });
+      const registryLines: string[] = [];
+      const registry = new TableEndpointRegistry({
+        table: table.asTableClient(),
+        rules,
+        endpointsFile: 'endpoints.json',
+        readText: async () => JSON.stringify(fileIds.map((id) => ({ id, arm: { ...arm, name: id } }))),
+        now: () => at,
+        logger: createLogger('EndpointRegistry', (level, line) => registryLines.push(`${level} ${line}`)),
+      });
+      const lines: string[] = [];
+      const scheduler = new RotationScheduler({
+        registry,
+        journal: f.journal,
+        jobs: f.jobs,
+        clock: f.clock,
+        logger: createLogger('RotationScheduler', (level, line) => lines.push(`${level} ${line}`)),
+      });
+
+      // Act
+      const result = await scheduler.enqueueDue(f.clock.now());
+
+      // Assess: the others are queued; one summary line sums the skipped rows up for the tick
+      expect(result).toEqual({ due: 153, enqueued: 153, failed: 0 });
+      expect(lines.filter((l) => l.includes('enqueueDue => done'))).toEqual([
+        expect.stringMatching(
+          /^info RotationScheduler => enqueueDue => done endpoints=153 .* unreadable=7 unreadableIds=ep-001,ep-003,ep-005,ep-007,ep-050 elapsedMs=\d+$/,
+        ),
+      ]);
+      // The listing's own warning, with what is wrong, once per row and tick, never twice
+      const warned = registryLines.map((l) => /row skipped, unreadable endpointId=(\S+)/.exec(l)?.[1]);
+      expect(warned).toEqual(unreadable);
     });
 
     it('logs how far a long round got once a minute, and how long the round took in its summary', async () => {

@@ -381,6 +381,38 @@ describe('Class: TableEndpointRegistry (Method: listPage)', () => {
     },
   );
 
+  it.each([
+    ['one a page', 1, 1000, 0],
+    ['storage answering 3 rows at most, twice none', 5, 3, 2],
+    ['storage answering one empty page first', 7, 1000, 1],
+    ['one page for all', 100, 1000, 0],
+  ])(
+    'names an unreadable row in one page of a walk only, and warns about it once (%s)',
+    async (_what, top, serverPageLimit, emptyAnswers) => {
+      // Prepare
+      const table = Object.assign(new PagedTable(), { serverPageLimit, emptyAnswers });
+      const lines: string[] = [];
+      const registry = registryOver(table, lines);
+
+      // Act: a walk, as the timer's round makes one
+      const named: string[] = [];
+      let after: string | undefined;
+      do {
+        const page = await registry.listPage(after === undefined ? { top } : { top, after });
+        named.push(...(page.unreadable ?? []));
+        after = page.after;
+      } while (after !== undefined && named.length < 100);
+
+      // Assess
+      expect(named).toEqual(['ep-07']);
+      expect(lines.filter((l) => l.includes('row skipped, unreadable'))).toEqual([
+        expect.stringMatching(
+          /^warn EndpointRegistry => listPage => row skipped, unreadable endpointId=ep-07 /,
+        ),
+      ]);
+    },
+  );
+
   it('reads no more rows than the page holds, however many the table has', async () => {
     // Prepare
     const table = new PagedTable();
