@@ -75,7 +75,7 @@ var alerts = [
   {
     name: 'audit-lost'
     severity: 3
-    description: 'Broker decisions missed the audit table (customMetrics AuditDecisionsLost; customDimensions.why says why; AuditRowsLost events sum up each loss: decisions by outcome, their time range and the storage error, except why == "buffer full").'
+    description: 'Broker decisions missed the audit table (customMetrics AuditDecisionsLost; customDimensions.why says why; AuditRowsLost events sum up each loss: decisions by outcome, their time range and the storage error, if any).'
     query: 'customMetrics | where name == "AuditDecisionsLost"'
   }
   {

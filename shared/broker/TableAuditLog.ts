@@ -71,7 +71,8 @@ const DEFINITE_REFUSALS = new Set([400, 413]);
  * answer was lost comes back 409 and counts as written. The same bound holds while storage is slow but
  * answering, with denials recorded coarse first ({@link coarsenDenials}). Rows the table does not get
  * are counted in the log and the `AuditDecisionsLost` metric, and summed up in one `AuditRowsLost`
- * telemetry event per loss (a flush, a refusal, a close), never one per row: see {@link lose}.
+ * telemetry event per loss (a flush, a refusal, a close), never one per row: see {@link lose}. So are the
+ * decisions a full buffer dropped, at most once per flush ({@link reportDropped}).
  * Identical decisions of a flush interval share one row ({@link AuditRowBuilder}).
  */
 export class TableAuditLog implements AuditLog {
@@ -81,7 +82,11 @@ export class TableAuditLog implements AuditLog {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private createTable: () => Promise<void>;
+  /** Decisions dropped from a full buffer since the last flush; the issuances among them; their time span. */
   private dropped = 0;
+  private droppedIssued = 0;
+  private droppedFirstMs = 0;
+  private droppedLastMs = 0;
   /** Batches a failed write kept for the next try, oldest first. */
   private held: AuditBatch[] = [];
   /** Every batch not yet written or lost: waiting for a write, being written, or held. */
@@ -112,7 +117,11 @@ export class TableAuditLog implements AuditLog {
 
   record(entry: AuditEntry): void {
     if (!this.decisions.add(entry, this.maxBuffered)) {
+      // Counters only (no allocation): the flush sums them up in one event.
       this.dropped++;
+      if (entry.outcome === 'issued') this.droppedIssued++;
+      if (this.dropped === 1 || entry.timeMs < this.droppedFirstMs) this.droppedFirstMs = entry.timeMs;
+      if (entry.timeMs > this.droppedLastMs) this.droppedLastMs = entry.timeMs;
       return;
     }
     if (!this.timer) {
@@ -124,6 +133,7 @@ export class TableAuditLog implements AuditLog {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.reportDropped();
     // Rows already waiting for Table storage, counted once: both steps below go by them.
     const waiting = rowsIn(this.unwritten);
     const groups = this.coarsened(this.decisions.drain(), waiting);
@@ -202,12 +212,33 @@ export class TableAuditLog implements AuditLog {
     return admitted;
   }
 
+  /**
+   * Reports the decisions dropped from a full buffer since the last flush: a log line, the
+   * `AuditDecisionsLost` metric, and one `AuditRowsLost` event (never sampled) by outcome with the time they
+   * span, as a Table loss is summed up ({@link lose}), so that a flood's drops stay on record too. At the
+   * flush, not behind the writes in progress: those may wait for a slow Table a long while. They never
+   * became rows, so the event counts decisions only.
+   */
+  private reportDropped(): void {
+    const dropped = this.dropped;
+    if (dropped === 0) return;
+    const issuedDecisions = this.droppedIssued;
+    const [firstMs, lastMs] = [this.droppedFirstMs, this.droppedLastMs];
+    this.dropped = this.droppedIssued = this.droppedFirstMs = this.droppedLastMs = 0;
+    const { logger, telemetry } = this.options;
+    logger.warn('record => buffer full, entries dropped', { dropped });
+    telemetry.trackMetric('AuditDecisionsLost', dropped, { why: 'buffer full' });
+    telemetry.trackEvent('AuditRowsLost', {
+      why: 'buffer full',
+      decisions: dropped,
+      issuedDecisions,
+      deniedDecisions: dropped - issuedDecisions,
+      firstTime: new Date(firstMs).toISOString(),
+      lastTime: new Date(lastMs).toISOString(),
+    });
+  }
+
   private async write(fresh: AuditBatch[]): Promise<void> {
-    if (this.dropped > 0) {
-      this.options.logger.warn('record => buffer full, entries dropped', { dropped: this.dropped });
-      this.options.telemetry.trackMetric('AuditDecisionsLost', this.dropped, { why: 'buffer full' });
-      this.dropped = 0;
-    }
     // While a retry is pending, Table storage was failing a moment ago: new rows queue behind the held ones.
     if (this.retryTimer) return this.hold(fresh);
     const batches = [...this.takeHeld(), ...fresh];

@@ -373,6 +373,85 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
+  it('sums up the decisions a full buffer dropped in one AuditRowsLost event per flush interval, by outcome and time', async () => {
+    // Prepare: room for 2 different decisions of each outcome an interval
+    const { audit } = auditLogOn(new FakeTable(), { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, maxBuffered: 2 });
+    const denial = (timeMs: number, clientId: string): AuditEntry => ({
+      ...decision(timeMs, clientId),
+      outcome: 'denied',
+      reason: 'InvalidClient',
+      upstream: undefined,
+    });
+
+    // Act: an interval with a flood of made-up ids and too many different issuances, a quiet one, a third
+    for (let i = 0; i < 500; i++) audit.record(denial(day + 10 + i, `made-up-${i}`));
+    for (let i = 0; i < 5; i++) audit.record(decision(day + 20 + i, `client-${i}`));
+    const recorded = lossReports().length;
+    await audit.flush();
+    audit.record(decision(day + 2000, 'client-0'));
+    await audit.flush();
+    audit.record(denial(day + 3000, 'a'));
+    audit.record(denial(day + 3000, 'b'));
+    audit.record(denial(day + 3005, 'c'));
+    await audit.close();
+
+    // Assess: nothing until the flush (record only counts), then one event each for the two intervals that
+    // dropped, which names no client and no scope; those decisions never became rows
+    expect(recorded).toBe(0);
+    expect(lossReports()).toEqual([
+      {
+        why: 'buffer full',
+        decisions: 501,
+        issuedDecisions: 3,
+        deniedDecisions: 498,
+        firstTime: at(day + 12),
+        lastTime: at(day + 509),
+      },
+      {
+        why: 'buffer full',
+        decisions: 1,
+        issuedDecisions: 0,
+        deniedDecisions: 1,
+        firstTime: at(day + 3005),
+        lastTime: at(day + 3005),
+      },
+    ]);
+    expect(telemetry.metrics).toEqual([
+      { name: 'AuditDecisionsLost', value: 501, props: { why: 'buffer full' } },
+      { name: 'AuditDecisionsLost', value: 1, props: { why: 'buffer full' } },
+    ]);
+  });
+
+  it('reports a full buffer at its flush, not behind a write Table storage has not answered yet', async () => {
+    // Prepare: a write in progress that does not answer
+    const table = new FakeTable({ silent: true });
+    const { audit, logger } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, maxBuffered: 1 });
+    audit.record(decision(day, 'a'));
+    void audit.flush();
+
+    // Act: the next interval drops one
+    audit.record(decision(day + 1000, 'b'));
+    audit.record(decision(day + 1001, 'c'));
+    void audit.flush();
+
+    // Assess
+    expect(lossReports()).toEqual([
+      {
+        why: 'buffer full',
+        decisions: 1,
+        issuedDecisions: 1,
+        deniedDecisions: 0,
+        firstTime: at(day + 1001),
+        lastTime: at(day + 1001),
+      },
+    ]);
+    expect(logger.lines).toEqual([
+      { level: 'warn', message: 'record => buffer full, entries dropped', props: { dropped: 1 } },
+    ]);
+    table.answers.open();
+    await audit.close();
+  });
+
   it('sums up the rows a Table outage loses in one AuditRowsLost event per flush, whatever the number of rows', async () => {
     // Prepare: storage down, with room for two held rows, which the first interval fills
     const table = new FakeTable({ down: true });
