@@ -72,6 +72,13 @@ describe('Class: TableAuditLog', () => {
     outcome: 'issued',
     upstream: 'amlToken',
   });
+  /** A decision refusing an unknown client (a made-up id, say), which names no upstream. */
+  const denial = (timeMs: number, clientId: string): AuditEntry => ({
+    ...decision(timeMs, clientId),
+    outcome: 'denied',
+    reason: 'InvalidClient',
+    upstream: undefined,
+  });
   const day = Date.parse('2026-11-23T10:00:00Z');
   let telemetry: CapturingTelemetry;
   beforeEach(() => {
@@ -272,24 +279,17 @@ describe('Class: TableAuditLog', () => {
   });
 
   describe('while Table storage is slow but answering', () => {
-    const refused = (timeMs: number, clientId: string): AuditEntry => ({
-      ...decision(timeMs, clientId),
-      outcome: 'denied',
-      reason: 'InvalidClient',
-      upstream: undefined,
-    });
-
     it('records the denials beyond half of maxHeldRows coarse, keeping every decision and time, and issuances exact', async () => {
       // Prepare: a write that has not answered yet, with four rows in it
       const table = new FakeTable();
       table.answers.close();
       const logger = new CapturingLogger();
       const audit = new TableAuditLog({ table, logger, telemetry, flushDelayMs: 10_000, maxHeldRows: 10 });
-      for (let i = 0; i < 4; i++) audit.record(refused(day, `early-${i}`));
+      for (let i = 0; i < 4; i++) audit.record(denial(day, `early-${i}`));
       void audit.flush();
 
       // Act: the next interval, a flood of made-up ids and a token issued, while those rows wait
-      for (let i = 0; i < 6; i++) audit.record(refused(day + 1000 + i, `made-up-${i}`));
+      for (let i = 0; i < 6; i++) audit.record(denial(day + 1000 + i, `made-up-${i}`));
       audit.record(decision(day + 1003, 'stolen'));
       void audit.flush();
       table.answers.open();
@@ -376,12 +376,6 @@ describe('Class: TableAuditLog', () => {
   it('sums up the decisions a full buffer dropped in one AuditRowsLost event per flush interval, by outcome and time', async () => {
     // Prepare: room for 2 different decisions of each outcome an interval
     const { audit } = auditLogOn(new FakeTable(), { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, maxBuffered: 2 });
-    const denial = (timeMs: number, clientId: string): AuditEntry => ({
-      ...decision(timeMs, clientId),
-      outcome: 'denied',
-      reason: 'InvalidClient',
-      upstream: undefined,
-    });
 
     // Act: an interval with a flood of made-up ids and too many different issuances, a quiet one, a third
     for (let i = 0; i < 500; i++) audit.record(denial(day + 10 + i, `made-up-${i}`));
@@ -459,19 +453,13 @@ describe('Class: TableAuditLog', () => {
     audit.record(decision(day, 'held-1'));
     audit.record(decision(day, 'held-2'));
     await audit.flush();
-    const denial = (timeMs: number, clientId: string): AuditEntry => ({
-      ...decision(timeMs, clientId),
-      outcome: 'denied',
-      reason: 'InvalidClient',
-      upstream: undefined,
-    });
 
     // Act: two more intervals of busy traffic, 300 different issuances and 500 made-up ids each
     for (const interval of [1, 2]) {
-      const at = day + interval * 1000;
-      for (let i = 0; i < 300; i++) audit.record(decision(at + i, `client-${i}`));
-      audit.record(decision(at + 400, 'client-0'));
-      for (let i = 0; i < 500; i++) audit.record(denial(at + 1 + i, `made-up-${i}`));
+      const start = day + interval * 1000;
+      for (let i = 0; i < 300; i++) audit.record(decision(start + i, `client-${i}`));
+      audit.record(decision(start + 400, 'client-0'));
+      for (let i = 0; i < 500; i++) audit.record(denial(start + 1 + i, `made-up-${i}`));
       await audit.flush();
     }
 
@@ -488,8 +476,8 @@ describe('Class: TableAuditLog', () => {
           issuedDecisions: 301,
           deniedRows: 1,
           deniedDecisions: 500,
-          firstTime: new Date(day + interval * 1000).toISOString(),
-          lastTime: new Date(day + interval * 1000 + 500).toISOString(),
+          firstTime: at(day + interval * 1000),
+          lastTime: at(day + interval * 1000 + 500),
           error: 'RestError',
           status: 503,
           code: 'ServerBusy',
