@@ -70,12 +70,6 @@ function claimKey(endpoint: Pick<ManagedEndpoint, 'secretName'>): string {
   return `${CLAIM_PREFIX}${secretIdentity(endpoint.secretName)}`;
 }
 
-/** The ARM-coordinate claim row of an endpoint; undefined when its `arm` cannot be read (a row edited by hand). */
-export function armClaimOf(endpoint: ManagedEndpoint): SecretClaimEntity | undefined {
-  const identity = armIdentity(endpoint);
-  return identity === undefined ? undefined : armClaimAt(identity, endpoint.id);
-}
-
 /** The ARM-coordinate claim row at `identity` (see `armIdentity`), naming endpoint `endpointId`. */
 export function armClaimAt(identity: string, endpointId: string): SecretClaimEntity {
   return { partitionKey: PARTITION, rowKey: armClaimKey(identity), endpointId };
@@ -126,17 +120,18 @@ export interface ArmClaimTaking {
  * either way, and DELETE of that row frees the claim.
  */
 export async function takeArmClaim(table: TableClient, endpoint: ManagedEndpoint): Promise<ArmClaimTaking> {
-  const wanted = armClaimOf(endpoint);
-  if (!wanted) return { actions: [] };
-  const claim = await readArmClaim(table, armIdentity(endpoint)!);
+  // Undefined when its `arm` cannot be read (a row edited by hand): no claim then.
+  const identity = armIdentity(endpoint);
+  if (identity === undefined) return { actions: [] };
+  const wanted = armClaimAt(identity, endpoint.id);
+  const claim = await readArmClaim(table, identity);
   if (!claim) return { actions: [['create', wanted]] };
   if (claim.endpointId !== endpoint.id) {
     const holder = await readRow(table, claim.endpointId);
     const held = holder && readStored(holder);
     if (held && 'unreadable' in held)
       return { actions: [], heldBy: claim.endpointId, holderUnreadable: held.unreadable };
-    if (held && armIdentity(held.endpoint) === armIdentity(endpoint))
-      return { actions: [], heldBy: held.endpoint.id };
+    if (held && armIdentity(held.endpoint) === identity) return { actions: [], heldBy: held.endpoint.id };
   }
   return { actions: [['update', wanted, 'Replace', { etag: claim.etag }]] };
 }
