@@ -274,11 +274,12 @@ export class TableEndpointRegistry implements EndpointRegistry {
         // edited too, and its coordinates are as little to be trusted: its claims, the secret's and the
         // coordinates', are found by owner instead, or the secret's would keep the secret, and so the id,
         // from ever being registered again.
+        const read = readStored(stored);
         const claims =
-          'endpoint' in readStored(stored) && isSecretName(stored.secretName)
+          'endpoint' in read && isSecretName(stored.secretName)
             ? [
                 ...(await releaseClaim(table, id, stored.secretName)),
-                ...(await releaseArmClaim(table, id, stored)),
+                ...(await releaseArmClaim(table, read.endpoint)),
               ]
             : await releaseClaimsOf(table, id);
         const actions: TransactionAction[] = [['delete', { partitionKey: PARTITION, rowKey: id }], ...claims];
@@ -327,7 +328,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const moved = !('endpoint' in before) || armIdentity(before.endpoint) !== armIdentity(endpoint);
     const arm = await takeArmClaim(table, endpoint);
     if (arm.heldBy !== undefined && moved) throw armHeldError(endpoint, arm);
-    return [...arm.actions, ...(moved ? await releaseArmClaim(table, endpoint.id, stored) : [])];
+    const released = moved && 'endpoint' in before ? await releaseArmClaim(table, before.endpoint) : [];
+    return [...arm.actions, ...released];
   }
 
   /** The row's endpoint; undefined, and the row named in a warning with what is wrong, when it cannot be read. */

@@ -137,16 +137,15 @@ export async function takeArmClaim(table: TableClient, endpoint: ManagedEndpoint
 }
 
 /**
- * The action that frees the ARM coordinates of `stored` when endpoint `id` holds their claim; none
- * otherwise, nor for a row that cannot be read (its coordinates cannot be trusted: see `releaseClaimsOf`).
+ * The action that frees the ARM coordinates of `stored` (the endpoint as its row was read) when it holds
+ * their claim; none otherwise. A row that cannot be read has no coordinates to trust: see `releaseClaimsOf`.
  */
 export async function releaseArmClaim(
   table: TableClient,
-  id: string,
-  stored: EndpointEntity,
+  stored: ManagedEndpoint,
 ): Promise<TransactionAction[]> {
-  const read = readStored(stored);
-  const identity = 'endpoint' in read ? armIdentity(read.endpoint) : undefined;
+  const { id } = stored;
+  const identity = armIdentity(stored);
   if (identity === undefined) return [];
   const claim = await readArmClaim(table, identity);
   return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
