@@ -4,7 +4,7 @@ import { statusOf } from '../networkErrors';
 import { EndpointRecordUnreadableError } from '../rotation/errors';
 import { sdk } from '../sdk';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
-import { isSecretName } from './validateEndpoint';
+import { isObject, isSecretName } from './validateEndpoint';
 
 // How the endpoint registry lays out its table: one partition holding a row per endpoint (row key = id),
 // a row per secret-name claim and a row per ARM-coordinate claim, and the single-row reads and writes
@@ -240,8 +240,6 @@ export function readStored(
 
 type Raw = Record<string, unknown>;
 
-const isObject = (value: unknown): value is Raw =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isText = (value: unknown): boolean => typeof value === 'string' && value !== '';
 const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 const optional =

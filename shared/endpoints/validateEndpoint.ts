@@ -315,7 +315,8 @@ function checkText(
   if (typeof value !== 'string' || !pattern.test(value)) bad(field, expected);
 }
 
-function isObject(value: unknown): value is Raw {
+/** True for a JSON object (not null, not an array). */
+export function isObject(value: unknown): value is Raw {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

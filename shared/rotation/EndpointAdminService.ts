@@ -11,6 +11,7 @@ import {
 import {
   type EndpointRules,
   isEndpointId,
+  isObject,
   splitStoredFields,
   validateEndpoint,
 } from '../endpoints/validateEndpoint';
@@ -301,8 +302,4 @@ function stripServerFields(input: Record<string, unknown>): Record<string, unkno
 function mergeNested(stored: object | undefined, change: unknown): unknown {
   if (change === undefined) return stored;
   return isObject(change) ? { ...stored, ...change } : change;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
