@@ -10,7 +10,7 @@ import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
 import type { IncomingEvent } from './IncomingEvent';
 import type { ArmScope } from './onlineEndpointResource';
-import { findRegistered, registeredIn } from './registeredEndpoints';
+import { registeredIn } from './registeredEndpoints';
 
 /** Options of {@link DeleteRetirement}. */
 export interface DeleteRetirementOptions {
@@ -52,7 +52,7 @@ export class DeleteRetirement {
     kind: ArmEndpointKind,
   ): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
-    const existing = await findRegistered(rotation.registry, coords, kind);
+    const existing = await rotation.registry.findByArm(kind, coords);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
       if (deletedBefore(event, existing)) return this.keep(event, [existing], 'registeredAfter');

@@ -19,7 +19,6 @@ import {
   parseServerlessEndpointId,
   parseWorkspaceId,
 } from './onlineEndpointResource';
-import { findRegistered } from './registeredEndpoints';
 
 /** Options of {@link EndpointAutoRegistrar}. */
 export interface EndpointAutoRegistrarOptions extends DeleteRetirementOptions {
@@ -70,7 +69,7 @@ export class EndpointAutoRegistrar {
 
   private async register(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
     const { rotation, describer, logger } = this.options;
-    const existing = await findRegistered(rotation.registry, coords);
+    const existing = await rotation.registry.findByArm('onlineEndpoint', coords);
     if (existing && !existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
     const description = await describer.describe(coords);
     if (!description) return eventOutcome(event, 'notAnOnlineEndpoint');
@@ -98,7 +97,8 @@ export class EndpointAutoRegistrar {
       // A twin delivery registered this endpoint meanwhile. Any other conflict (a workspace of the same
       // name in another resource group took the id, or another endpoint owns the secret name) is
       // rethrown: the router acknowledges it as `rejected` and logs it, as this endpoint is not rotated.
-      const twin = error instanceof ConflictError && (await findRegistered(rotation.registry, coords));
+      const twin =
+        error instanceof ConflictError && (await rotation.registry.findByArm('onlineEndpoint', coords));
       if (twin) return eventOutcome(event, 'alreadyRegistered', twin.id);
       throw error;
     }
@@ -117,7 +117,7 @@ export class EndpointAutoRegistrar {
    * from an event: serverless endpoints are registered by hand.
    */
   private async reinstateServerless(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
-    const existing = await findRegistered(this.options.rotation.registry, coords, 'serverlessEndpoint');
+    const existing = await this.options.rotation.registry.findByArm('serverlessEndpoint', coords);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
     const description = await this.options.describer.describe(coords, 'serverlessEndpoint');
