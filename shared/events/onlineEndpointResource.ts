@@ -50,11 +50,6 @@ export function parseResourceGroupId(resourceId: string): ArmScope | undefined {
   return { subscriptionId: m[1] ?? '', resourceGroup: m[2] ?? '' };
 }
 
-/** True when two coordinates name the same endpoint (ARM names are case-insensitive). */
-export function sameEndpoint(a: ArmCoordinates, b: ArmCoordinates): boolean {
-  return withinScope(a, b) && eq(a.name, b.name);
-}
-
 /** True when the endpoint at `arm` lies in `scope`'s workspace, or resource group (ARM names are case-insensitive). */
 export function withinScope(arm: ArmCoordinates, scope: ArmScope): boolean {
   return (

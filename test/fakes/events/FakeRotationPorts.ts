@@ -1,5 +1,6 @@
 import {
   type ArmCoordinates,
+  armIdentity,
   type EndpointKind,
   registeredAfter,
 } from '../../../shared/endpoints/ManagedEndpoint';
@@ -11,7 +12,7 @@ import type {
   EventsRotationPorts,
   EventsSecretVersion,
 } from '../../../shared/events/EventsRotationPorts';
-import { deriveEndpointId, sameEndpoint } from '../../../shared/events/onlineEndpointResource';
+import { deriveEndpointId } from '../../../shared/events/onlineEndpointResource';
 import { eachListed, type PageRequest } from '../../../shared/listPages';
 import type { DriftReport } from '../../../shared/rotation/DriftDetector';
 import { keyPage } from '../keyPage';
@@ -70,7 +71,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
      * endpoint in service there.
      */
     findByArm: async (kind: EndpointKind, arm: ArmCoordinates) => {
-      const isAt = (e: EventsManagedEndpoint): boolean => e.kind === kind && sameEndpoint(e.arm, arm);
+      const isAt = (e: EventsManagedEndpoint): boolean => armIdentity(e) === armIdentity({ kind, arm });
       const derived = await this.registry.get(deriveEndpointId(arm));
       if (derived && isAt(derived) && !derived.retiredAt) return derived;
       let retired = derived && isAt(derived) ? derived : undefined;
@@ -109,7 +110,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
       if (this.endpoints.some((e) => e.id === input.id))
         throw new ConflictError(`Endpoint ${input.id} exists.`);
       // As the admin service: one registration per Azure ML endpoint, and one Key Vault secret per endpoint.
-      const at = this.endpoints.find((e) => e.kind === input.kind && sameEndpoint(e.arm, input.arm));
+      const at = this.endpoints.find((e) => armIdentity(e) === armIdentity(input));
       if (at) throw new ConflictError(`The endpoint is already registered as ${at.id}.`);
       if (this.endpoints.some((e) => e.secretName.toLowerCase() === input.secretName.toLowerCase()))
         throw new ConflictError(`Secret ${input.secretName} belongs to another endpoint.`);
