@@ -1,3 +1,4 @@
+import { MSAL_RENEWAL_OFFSET_MS } from './broker/ManagedIdentityTokenSource';
 import { MAX_PERIOD_HOURS } from './endpoints/validateEndpoint';
 import { ConfigError, type FieldIssue } from './errors';
 import { NcrontabError, nextOccurrence } from './ncrontab';
@@ -50,9 +51,9 @@ function connectionStringProblem(value: string): string | undefined {
  * token as expired only 300 s before its end (`DEFAULT_TOKEN_RENEWAL_OFFSET_SEC`), and refreshes it earlier
  * only when it lived over 2 h (`refresh_in`). Asking for more lifetime than that, the broker would get the
  * same token back and refuse it (`tooShortLived`) until MSAL renews it. At exactly that much, the
- * managed-identity source waits out MSAL's renewal (`ManagedIdentityTokenSource`).
+ * managed-identity source waits out MSAL's renewal (`ManagedIdentityTokenSource`), by the same constant.
  */
-const MAX_MIN_TOKEN_LIFETIME_SECONDS = 300;
+const MAX_MIN_TOKEN_LIFETIME_SECONDS = MSAL_RENEWAL_OFFSET_MS / 1000;
 
 /**
  * Azure Storage's queue naming rule, leaving room for `-poison`: the Functions queues extension moves a
