@@ -1,13 +1,12 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 
 import { adminRouteUrl } from '../shared/adminLinks';
-import type { BrokerModule } from '../shared/broker/module';
 import { readJsonObject, withHttpErrors } from '../shared/http';
 import { pageBody, readPageRequest } from '../shared/listPages';
-import { adminRoutes } from '../shared/services';
+import { type AdminRoutes, adminRoutes } from '../shared/services';
 
 /** Resolves the broker inside the invocation (tests pass one built over fakes). */
-export type ManageClientsResolver = () => Pick<BrokerModule, 'admin'> & { publicBaseUrl?: string };
+export type ManageClientsResolver = () => AdminRoutes<'broker'>;
 
 const defaultResolver: ManageClientsResolver = () => adminRoutes('broker');
 

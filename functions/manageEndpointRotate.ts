@@ -2,11 +2,10 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 
 import { adminRouteUrl } from '../shared/adminLinks';
 import { withHttpErrors } from '../shared/http';
-import type { RotationModule } from '../shared/rotation/module';
-import { adminRoutes } from '../shared/services';
+import { type AdminRoutes, adminRoutes } from '../shared/services';
 
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
-export type ManageEndpointRotateResolver = () => Pick<RotationModule, 'admin'> & { publicBaseUrl?: string };
+export type ManageEndpointRotateResolver = () => AdminRoutes<'rotation'>;
 
 const defaultResolver: ManageEndpointRotateResolver = () => adminRoutes('rotation');
 

@@ -3,11 +3,10 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { adminRouteUrl } from '../shared/adminLinks';
 import { readJsonObject, withHttpErrors } from '../shared/http';
 import { pageBody, readPageRequest } from '../shared/listPages';
-import type { RotationModule } from '../shared/rotation/module';
-import { adminRoutes } from '../shared/services';
+import { type AdminRoutes, adminRoutes } from '../shared/services';
 
 /** Resolves the rotation module inside the invocation (tests pass one built over fakes). */
-export type ManageEndpointsResolver = () => Pick<RotationModule, 'admin'> & { publicBaseUrl?: string };
+export type ManageEndpointsResolver = () => AdminRoutes<'rotation'>;
 
 const defaultResolver: ManageEndpointsResolver = () => adminRoutes('rotation');
 

@@ -153,9 +153,13 @@ export function getServices(): Services {
  * What an admin function resolves: a module's admin service, and the public base URL the links it answers
  * are built on (`ADMIN_PUBLIC_BASE_URL`).
  */
-export function adminRoutes<M extends 'rotation' | 'broker'>(
-  module: M,
-): { admin: Services[M]['admin']; publicBaseUrl?: string } {
+export interface AdminRoutes<M extends 'rotation' | 'broker'> {
+  readonly admin: Services[M]['admin'];
+  readonly publicBaseUrl?: string;
+}
+
+/** The process-wide {@link AdminRoutes} of a module. */
+export function adminRoutes<M extends 'rotation' | 'broker'>(module: M): AdminRoutes<M> {
   const services = getServices();
   return { admin: services[module].admin, ...services.config.admin };
 }
