@@ -4,11 +4,11 @@ import type { EmulatedService, Fault } from './types';
 export type FaultDecision =
   { kind: 'none' } | { kind: 'outage' } | { kind: 'status'; status: number; retryAfterSeconds?: number };
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Per-service faults: latency, an error status, or a dropped connection, each with a probability. */
 export class FaultInjector {
   private readonly faults = new Map<string, Fault>();
+  /** Latency waits in progress, each ended early by calling it. */
+  private readonly waits = new Set<() => void>();
 
   constructor(private readonly random: () => number = Math.random) {}
 
@@ -27,13 +27,22 @@ export class FaultInjector {
     this.faults.clear();
   }
 
+  /**
+   * Ends the latency waits in progress as outages: the stand-in has stopped and closed their
+   * connections. A wait left to run (20 s in the silent-upstream tests) kept the process that ran the
+   * stand-in alive after its work was done ("Jest did not exit one second after the test run").
+   */
+  stop(): void {
+    for (const end of this.waits) end();
+  }
+
   /** Waits the configured latency, then says whether the request fails and how. */
   async apply(service: EmulatedService, scope?: string): Promise<FaultDecision> {
     const fault =
       (scope !== undefined ? this.faults.get(`${service}:${scope}`) : undefined) ?? this.faults.get(service);
     if (!fault) return { kind: 'none' };
     if (this.random() >= (fault.probability ?? 1)) return { kind: 'none' };
-    if (fault.latencyMs) await sleep(fault.latencyMs);
+    if (fault.latencyMs && !(await this.wait(fault.latencyMs))) return { kind: 'outage' };
     if (fault.outage) return { kind: 'outage' };
     if (fault.status === undefined) return { kind: 'none' };
     const retry =
@@ -41,6 +50,20 @@ export class FaultInjector {
     return retry === undefined
       ? { kind: 'status', status: fault.status }
       : { kind: 'status', status: fault.status, retryAfterSeconds: retry };
+  }
+
+  /** Waits `ms`: true once they have passed, false if `stop` ended the wait first. */
+  private wait(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const end = (waited: boolean): void => {
+        clearTimeout(timer);
+        this.waits.delete(stop);
+        resolve(waited);
+      };
+      const stop = (): void => end(false);
+      const timer = setTimeout(() => end(true), ms);
+      this.waits.add(stop);
+    });
   }
 }
 

@@ -55,6 +55,7 @@ export async function startEmulators(opts: EmulatorOptions): Promise<RunningEmul
     checkToken: (req, audiences) => checkEntraToken(state, { req, now: Date.now() }, audiences),
     stop: () => {
       stopped ??= new Promise<void>((resolve) => {
+        state.faults.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       });
