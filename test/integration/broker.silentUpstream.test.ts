@@ -1,4 +1,5 @@
 import { AzureMachineLearningWorkspaces } from '@azure/arm-machinelearning';
+import { createDefaultHttpClient } from '@azure/core-rest-pipeline';
 import { ManagedIdentityCredential } from '@azure/identity';
 
 import type { RunningEmulators } from '../../local/emulators';
@@ -6,6 +7,7 @@ import { ArmEndpointTokenSource } from '../../shared/broker/ArmEndpointTokenSour
 import { UpstreamUnavailableError } from '../../shared/broker/errors';
 import { TokenCache, type TokenFetch } from '../../shared/broker/TokenCache';
 import { systemClock } from '../../shared/clock';
+import { DEFAULT_TRY_TIME_LIMIT_MS, timeLimitedHttpClient } from '../../shared/timeLimitedHttpClient';
 import { testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { useEmulatorIdentity, withEmulators } from '../support/emulators';
@@ -20,8 +22,11 @@ const FETCH_TIME_LIMIT_MS = 1000;
 
 /**
  * An upstream that stops answering: ARM's `token` action held for 20 s by the stand-in, reached through
- * the real Azure ML SDK client, which sets no time limit of its own. The cache gives the call up, so the
- * request gets a prompt 503 `timeout` instead of hanging, and the next call after the pause succeeds.
+ * the real Azure ML SDK client on the app's transport, whose 30-s try limit is longer than the silence.
+ * The cache gives the call up, so the request gets a prompt 503 `timeout` instead of hanging, and the
+ * next call after the pause succeeds. As in the app, the cache's give-up aborts the SDK call: a call
+ * left running was retried by the SDK against the stopped stand-in, each failed try leaving the SDK's
+ * own 30-s timer, and the test run ended with "Jest did not exit one second after the test run".
  */
 describe('Token cache over an ARM that does not answer', () => {
   let em: RunningEmulators;
@@ -46,10 +51,11 @@ describe('Token cache over an ARM that does not answer', () => {
       $host: em.url,
       apiVersion: '2024-10-01',
       credentialScopes: ['https://management.azure.com/.default'],
+      httpClient: timeLimitedHttpClient(createDefaultHttpClient(), DEFAULT_TRY_TIME_LIMIT_MS),
     });
     const source = new ArmEndpointTokenSource({ onlineEndpoints: () => ml.onlineEndpoints });
     const endpoint = testEndpoint('silent-token', 'AMLToken', { arm: { ...WS, name: 'silent-token' } });
-    const fetch: TokenFetch = { upstream: 'amlToken', fetch: () => source.getToken(endpoint) };
+    const fetch: TokenFetch = { upstream: 'amlToken', fetch: (signal) => source.getToken(endpoint, signal) };
     const logger = new CapturingLogger();
     const cache = new TokenCache({
       clock: systemClock,
