@@ -17,7 +17,7 @@ export const ARM_SCOPE = 'https://management.azure.com/.default';
 /** Options of {@link AzureClients}. */
 export interface AzureClientsOptions {
   /**
-   * Longest one try of a request waits for its answer's headers (see `timeLimitedHttpClient`).
+   * Longest one try of a request waits for its answer, body included (see `timeLimitedHttpClient`).
    * @default 30000
    */
   tryTimeLimitMs?: number;
