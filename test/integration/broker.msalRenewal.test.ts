@@ -107,7 +107,11 @@ describe('The managed-identity token across MSAL renewing it', () => {
     // Assess: MSAL renewed the token twice, and no request was refused for it
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
     expect(tokens.size).toBe(TOKENS);
-    expect(emulators.control.counters()['identity.token']).toBe(tokens.size);
+    // Each identity call gave a token that was served, but one: a refresh ahead may have fetched the next
+    // token while the last replies were read (each 302-s token is servable for 2 s only).
+    const identityCalls = emulators.control.counters()['identity.token'] ?? 0;
+    expect(identityCalls).toBeGreaterThanOrEqual(tokens.size);
+    expect(identityCalls).toBeLessThanOrEqual(tokens.size + 1);
     expect(shortestLeftSeconds).toBeGreaterThanOrEqual(299);
     expect(logs.filter((line) => line.includes('upstream failed'))).toEqual([]);
   });
