@@ -1,4 +1,5 @@
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
+import { fitsEndpointIdRule } from '../endpoints/validateEndpoint';
 
 /**
  * Scope syntax shared by the three protocols and the admin API. A scope names either one managed
@@ -14,8 +15,6 @@ export interface ParsedScope {
   readonly value: string;
 }
 
-/** Endpoint ids as the endpoint registry accepts them. */
-const ENDPOINT_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 const DEFAULT_SUFFIX = '/.default';
 const MAX_SCOPE_LENGTH = 512;
 
@@ -83,7 +82,10 @@ export const ML_RESOURCE = 'https://ml.azure.com';
 export function parseScope(raw: string): ParsedScope | undefined {
   if (raw.length === 0 || raw.length > MAX_SCOPE_LENGTH) return undefined;
   const bare = raw.endsWith(DEFAULT_SUFFIX) ? raw.slice(0, -DEFAULT_SUFFIX.length) : raw;
-  if (ENDPOINT_ID.test(bare)) return { kind: 'endpoint', value: bare };
+  // The registry's own rule (`isEndpointId`): an id it would refuse (`ab`, `churn-`) names no endpoint that can exist, so
+  // it is a mistake in the request (400 ScopeMalformed), not a grant the client lacks (403). The broker
+  // caches each scope's parse, so the rule's cost is paid once per scope.
+  if (fitsEndpointIdRule(bare)) return { kind: 'endpoint', value: bare };
   if (!/^https:\/\//i.test(bare)) return undefined;
   let url: URL;
   try {

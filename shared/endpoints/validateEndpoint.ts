@@ -53,6 +53,9 @@ export const MAX_PERIOD_HOURS = 87_600;
 
 const PENDING_SUFFIX = '-pending';
 const ID = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+/** The endpoint id rule in words, as errors name it (the admin API's and the Azure ML token route's). */
+export const ENDPOINT_ID_RULE =
+  '3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit';
 const SECRET_NAME = /^[0-9a-zA-Z-]+$/;
 const WORKSPACE = /^[a-zA-Z0-9][a-zA-Z0-9_-]{2,32}$/;
 const ARM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$/;
@@ -88,7 +91,15 @@ type Raw = Record<string, unknown>;
  * without asking storage, which refuses some such keys (`a/b`) with a 500 of its own.
  */
 export function isEndpointId(value: unknown): value is string {
-  return typeof value === 'string' && ID.test(value) && !value.includes('--');
+  return typeof value === 'string' && fitsEndpointIdRule(value);
+}
+
+/**
+ * The same test for a string, without narrowing it: the broker's scope parse reads an id that fails
+ * it as something else (a resource URI), which a `value is string` guard would narrow to `never`.
+ */
+export function fitsEndpointIdRule(id: string): boolean {
+  return ID.test(id) && !id.includes('--');
 }
 
 /**
@@ -128,11 +139,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   for (const key of Object.keys(input)) if (!FIELDS.has(key)) bad(key, 'is not a known field');
 
   const id = input.id;
-  if (!isEndpointId(id))
-    bad(
-      'id',
-      '3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit',
-    );
+  if (!isEndpointId(id)) bad('id', ENDPOINT_ID_RULE);
   const kind = input.kind ?? 'onlineEndpoint';
   if (!isKnownKind(kind)) bad('kind', `one of ${ENDPOINT_KINDS.join(', ')}`);
   const authMode = input.authMode ?? 'Key';

@@ -108,6 +108,8 @@ describe('Function: parseScope', () => {
   it.each([
     ['demo-token', { kind: 'endpoint', value: 'demo-token' }],
     ['demo-token/.default', { kind: 'endpoint', value: 'demo-token' }],
+    ['abc', { kind: 'endpoint', value: 'abc' }],
+    ['d'.repeat(63), { kind: 'endpoint', value: 'd'.repeat(63) }],
     ['https://ml.azure.com', { kind: 'resource', value: 'https://ml.azure.com' }],
     ['https://ml.azure.com/', { kind: 'resource', value: 'https://ml.azure.com' }],
     ['https://ML.azure.com/.default', { kind: 'resource', value: 'https://ml.azure.com' }],
@@ -123,6 +125,12 @@ describe('Function: parseScope', () => {
     'UPPER',
     'a b',
     'x'.repeat(600),
+    // endpoint ids the endpoint registry refuses (validateEndpoint): too short, a hyphen at the end, two
+    'ab',
+    'demo-',
+    'demo-/.default',
+    'demo--token',
+    'd'.repeat(64),
   ])('refuses %s', (raw) => {
     expect(parseScope(raw)).toBeUndefined();
   });
