@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 import {
   type Clock,
@@ -10,6 +10,7 @@ import {
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
+import { auditFingerprint } from './AuditLog';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
 import { ClientRecordCache, type ClientSlot } from './ClientRecordCache';
 import { ColdReadBudget } from './ColdReadBudget';
@@ -350,5 +351,5 @@ export class ClientAuthenticator {
 
 /** The recorded form of an id no registered client has (see `ClientAuthenticator.recordableId`). */
 export function unregisteredId(clientId: string): string {
-  return `unregistered:${createHash('sha256').update(clientId, 'utf8').digest('hex').slice(0, 16)}`;
+  return `unregistered:${auditFingerprint(clientId)}`;
 }

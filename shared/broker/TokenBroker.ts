@@ -3,7 +3,7 @@ import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import type { Telemetry } from '../telemetry';
-import { type AuditLog, auditText, type BrokerProtocol } from './AuditLog';
+import { type AuditLog, auditText, type BrokerProtocol, withheldScope } from './AuditLog';
 import type { ClientAuthenticator } from './ClientAuthenticator';
 import {
   ClientRateLimitedError,
@@ -114,7 +114,7 @@ export class TokenBroker {
       this.issued(request, scope, resolved.fetch.upstream);
       return { token, scope };
     } catch (error) {
-      this.denied(request, scope, error);
+      this.denied(request, scope, error, request.secret);
       throw error;
     }
   }
@@ -122,7 +122,8 @@ export class TokenBroker {
   /**
    * Audits and counts a request its protocol refused before {@link vend} (malformed, or without usable
    * credentials), with the client id and scope it presented as far as they could be read (`''` when
-   * not), so that every decision of a token route has its audit row and `TokenDenied` event.
+   * not; each recorded as `vend` records it), so that every decision of a token route has its audit row
+   * and `TokenDenied` event.
    */
   async refused(request: PresentedRequest, error: unknown): Promise<void> {
     await this.options.authenticator.learn(request.clientId);
@@ -174,12 +175,33 @@ export class TokenBroker {
     return true;
   }
 
-  private denied(request: PresentedRequest, scope: string, error: unknown): void {
+  /**
+   * `scope` as an audit row and a `TokenDenied` event may hold it. A presented scope that parses (an
+   * endpoint id or `https` resource URI) is kept, normalised if it got that far: it is what operators
+   * search by. One that does not parse is recorded as a fingerprint and its length, as an unregistered
+   * client id is: a client that pastes its secret, a token or a key where the scope goes must not have
+   * it stored in a Table row and sent to Application Insights. So is one, parsing or not, that holds the
+   * secret the request presented. No scope presented (`''`, or the client's only allowed one chosen for
+   * it) is kept as it is. Off the warm path: only denials come here.
+   * @param presented - the scope as the client sent it
+   * @param secret - the secret the request presented, when the broker had it
+   */
+  private recordableScope(scope: string, presented: string | undefined, secret?: string): string {
+    if (!presented) return auditText(scope);
+    if (secret && presented.includes(secret)) return withheldScope('withheld', presented);
+    // The parse cache is only read: a flood of unauthenticated made-up scopes must not push the warm
+    // path's entries out (only authenticated requests fill it, in `parse`).
+    const cached = this.parsed.peek(presented);
+    const parses = cached === undefined ? parseScope(presented) !== undefined : cached !== null;
+    return parses ? auditText(scope) : withheldScope('malformed', presented);
+  }
+
+  private denied(request: PresentedRequest, scope: string, error: unknown, secret?: string): void {
     const reason = error instanceof AppError ? error.code : 'InternalError';
     const upstream = error instanceof UpstreamUnavailableError ? error.upstream : undefined;
     const failure = error instanceof UpstreamUnavailableError ? error.failure : undefined;
     const clientId = request.clientId && this.options.authenticator.recordableId(request.clientId);
-    const recordedScope = auditText(scope);
+    const recordedScope = this.recordableScope(scope, request.scope, secret);
     const timeMs = this.options.clock.now();
     this.options.audit.record({
       timeMs,

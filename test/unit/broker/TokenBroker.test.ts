@@ -11,6 +11,7 @@ import {
 import { DependencyUnavailableError } from '../../../shared/errors';
 import { buildTestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { malformedScope, withheldScope } from '../../support/recordedScope';
 
 describe('Class: TokenBroker', () => {
   describe('Method: vend', () => {
@@ -353,6 +354,101 @@ describe('Class: TokenBroker', () => {
       expect([t.audit.text(), t.telemetry.text(), t.logs.join('\n')].join('\n')).not.toContain(c.primary);
     });
 
+    it('records a scope that does not parse as a fingerprint and its length, so a secret, token or key pasted into it is stored nowhere', async () => {
+      // Prepare: a client that pastes its secret, a JWT or a key where the scope goes, with its secret
+      // right (ScopeMalformed) or wrong (InvalidClient, refused before the scope is read)
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJl';
+      const key = 'q8Vq3nT0bY7mL2xR9kP4wZ1sD6fH5jA0cE3gB8uN2oI=';
+      const refuse = (secret: string, scope: string) =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret, scope }).catch(() => undefined);
+
+      // Act
+      await refuse(c.primary, c.secondary);
+      await refuse(c.primary, jwt);
+      await refuse('wrong', key);
+      await refuse(c.primary, 'demo-aad');
+      await refuse('wrong', 'https://management.azure.com');
+
+      // Assess: what operators search by stays as it is; the rest is a fingerprint anyone holding the
+      // text can compute (\`printf %s "$SCOPE" | sha256sum | cut -c1-16\`) and its length
+      const recorded = [
+        malformedScope(c.secondary),
+        malformedScope(jwt),
+        malformedScope(key),
+        'demo-aad',
+        'https://management.azure.com',
+      ];
+      expect(t.audit.entries.map((e) => [e.scope, e.reason])).toEqual([
+        [recorded[0], 'ScopeMalformed'],
+        [recorded[1], 'ScopeMalformed'],
+        [recorded[2], 'InvalidClient'],
+        [recorded[3], 'ScopeNotAllowed'],
+        [recorded[4], 'InvalidClient'],
+      ]);
+      const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+      expect(events.map((e) => e.props?.['scope'])).toEqual(recorded);
+      const stored = [t.audit.text(), t.telemetry.text(), t.logs.join('\n')].join('\n');
+      for (const pasted of [c.secondary, jwt, key]) expect(stored).not.toContain(pasted);
+    });
+
+    it('never records a well-formed scope that holds the secret the request presented', async () => {
+      // Prepare: the secret pasted into a resource URI's path, with the right secret and a wrong one, and
+      // as the whole scope (malformed, but `withheld` says more: the client sent its secret twice)
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      const madeUp = 'made-up-secret-0123456789';
+      const scopes = [
+        `https://ml.azure.com/${c.primary}`,
+        `https://ml.azure.com/${madeUp}/.default`,
+        c.primary,
+      ];
+
+      // Act
+      await expect(
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: scopes[0] }),
+      ).rejects.toThrow(ScopeNotAllowedError);
+      await expect(
+        t.module.broker.vend({ protocol: 'msi', clientId: c.id, secret: madeUp, scope: scopes[1] }),
+      ).rejects.toThrow(InvalidClientError);
+      await expect(
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: scopes[2] }),
+      ).rejects.toThrow(MalformedScopeError);
+
+      // Assess: withheld as a fingerprint of what was presented, as a malformed scope is
+      const recorded = scopes.map(withheldScope);
+      expect(t.audit.entries.map((e) => e.scope)).toEqual(recorded);
+      const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+      expect(events.map((e) => e.props?.['scope'])).toEqual(recorded);
+      const stored = [t.audit.text(), t.telemetry.text(), t.logs.join('\n')].join('\n');
+      expect(stored).not.toContain(c.primary);
+      expect(stored).not.toContain(madeUp);
+    });
+
+    it('records no scope as none, and the only allowed one it granted or refused as it is', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      const several = await t.addClient({ allowedScopes: ['demo-token', 'demo-aad'] });
+
+      // Act
+      await t.module.broker
+        .vend({ protocol: 'oauth', clientId: several.id, secret: 'x', scope: undefined })
+        .catch(() => undefined);
+      await t.module.broker
+        .vend({ protocol: 'oauth', clientId: several.id, secret: several.primary, scope: undefined })
+        .catch(() => undefined);
+      await t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: undefined });
+
+      // Assess
+      expect(t.audit.entries.map((e) => [e.scope, e.outcome])).toEqual([
+        ['', 'denied'],
+        ['', 'denied'],
+        ['demo-token', 'issued'],
+      ]);
+    });
+
     it('sends at most 10 TokenDenied events a second, saying how many went without, and counts every denial in BrokerTokensDenied', async () => {
       // Prepare: a flood of made-up client ids (each new, so no backoff slows it)
       const t = buildTestBroker();
@@ -387,20 +483,23 @@ describe('Class: TokenBroker', () => {
     });
 
     it('cuts a long presented scope before a character beyond U+FFFF, never inside its surrogate pair', async () => {
-      // Prepare: an emoji (two UTF-16 code units) across the 256-unit cut
+      // Prepare: an emoji (two UTF-16 code units) across the 256-unit cut, in a scope recorded as presented:
+      // a resource URI (one that does not parse is recorded as a fingerprint), refused before it is read
       const t = buildTestBroker();
       const c = await t.addClient();
-      const scope = `${'a'.repeat(255)}\u{1F600}tail`;
+      const kept = `https://ml.azure.com/${'a'.repeat(234)}`;
+      const scope = `${kept}\u{1F600}tail`;
 
       // Act
       await expect(
-        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope }),
-      ).rejects.toThrow(ScopeNotAllowedError);
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: 'wrong', scope }),
+      ).rejects.toThrow(InvalidClientError);
 
       // Assess: the row and the event keep the 255 characters before it, and no half of it
       const event = t.telemetry.events.find((e) => e.name === 'TokenDenied');
-      expect(t.audit.entries.map((e) => e.scope)).toEqual(['a'.repeat(255)]);
-      expect(event?.props?.['scope']).toBe('a'.repeat(255));
+      expect(kept).toHaveLength(255);
+      expect(t.audit.entries.map((e) => e.scope)).toEqual([kept]);
+      expect(event?.props?.['scope']).toBe(kept);
     });
   });
 });

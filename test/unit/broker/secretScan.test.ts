@@ -125,6 +125,81 @@ describe('Secret hygiene across the broker', () => {
     for (const body of successBodies) for (const secret of secrets) expect(body).not.toContain(secret);
   });
 
+  it('no secret, token or key pasted into a scope, resource or Azure ML route id reaches audit rows or telemetry', async () => {
+    // Prepare: what a client may paste where the scope goes, on each route, refused by the broker (after
+    // authentication or not) and by the route before it (a wrong grant type, no api-version, no credentials)
+    const t = buildTestBroker();
+    const lines: string[] = [];
+    const context = new InvocationContext({
+      invocationId: 'pasted',
+      logHandler: (_l, ...args) => void lines.push(args.join(' ')),
+    });
+    const oauth = oauthTokenHandler(() => t.module);
+    const msi = msiTokenHandler(() => t.module);
+    const aml = endpointTokenHandler(() => t.module);
+    const a = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
+    const jwt = 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL21sLmF6dXJlLmNvbSJ9.c2lnbmF0dXJl';
+    const key = 'pQ3x9+Lk2mV8zR1tY6wB0nH4sD7fG5jK/aE2cU9oI1Y=';
+    const form = (body: string, auth?: string) =>
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://localhost/api/oauth2/token',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(auth ? { authorization: auth } : {}),
+        },
+        body: { string: body },
+      });
+    const msiGet = (query: string, identityHeader: string) =>
+      new HttpRequest({
+        method: 'GET',
+        url: `http://l/api/msi/token?${query}&client_id=${a.id}`,
+        headers: { 'x-identity-header': identityHeader },
+      });
+    const amlPost = (id: string, headers: Record<string, string>) =>
+      new HttpRequest({ method: 'POST', url: 'http://l/api/endpoints/x/token', params: { id }, headers });
+    const ok = basicAuth(a.id, a.primary);
+    const requests: Array<() => Promise<unknown>> = [];
+    for (const pasted of [a.secondary, jwt, key]) {
+      const p = encodeURIComponent(pasted);
+      requests.push(
+        () => oauth(form(`grant_type=client_credentials&scope=${p}`, ok), context),
+        () => oauth(form(`grant_type=client_credentials&resource=${p}`, ok), context),
+        () => oauth(form(`grant_type=client_credentials&scope=${p}`, basicAuth(a.id, 'wrong')), context),
+        () => oauth(form(`grant_type=password&scope=${p}`, ok), context),
+        () => msi(msiGet(`api-version=2019-08-01&resource=${p}`, a.primary), context),
+        () => msi(msiGet(`resource=${p}`, a.primary), context),
+        () => aml(amlPost(pasted, { authorization: ok }), context),
+        () => aml(amlPost(`${a.id}:${pasted}`, {}), context),
+      );
+    }
+    // and a well-formed scope that holds the secret the request presented
+    const inUri = encodeURIComponent(`https://ml.azure.com/${a.primary}`);
+    requests.push(
+      () => oauth(form(`grant_type=client_credentials&scope=${inUri}`, ok), context),
+      () => msi(msiGet(`api-version=2019-08-01&resource=${inUri}`, a.primary), context),
+    );
+
+    // Act: a second apart, so that every denial has its own TokenDenied event to scan
+    for (const send of requests) {
+      await send();
+      t.clock.advance(1000);
+    }
+    await t.module.audit.flush();
+
+    // Assess: every refusal recorded, each scope as a fingerprint, none of the pasted text anywhere
+    expect(t.audit.entries).toHaveLength(requests.length);
+    expect(t.audit.entries.every((e) => e.outcome === 'denied')).toBe(true);
+    const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+    expect(events).toHaveLength(requests.length);
+    for (const scope of [...t.audit.entries.map((e) => e.scope), ...events.map((e) => e.props?.['scope'])]) {
+      expect(scope).toMatch(/^(malformed|withheld):[0-9a-f]{16}:\d+$/);
+    }
+    const everything = [t.audit.text(), t.telemetry.text(), ...t.logs, ...lines].join('\n');
+    for (const pasted of [a.primary, a.secondary, jwt, key]) expect(everything).not.toContain(pasted);
+    expect(everything).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
+  });
+
   it('answers an outage and an unexpected failure on every token route with a generic message, never the error’s own', async () => {
     // Prepare: the client registry down (503), then a failure no one planned for, carrying a secret (500)
     const t = buildTestBroker();
