@@ -81,11 +81,14 @@ export class TokenBroker {
 
   /**
    * Vends a token.
+   * @param presentedScope - the scope as the client sent it, when `request.scope` stands in for it (the
+   *   Azure ML route sends `''` for an id with a colon, which could parse as a resource URI): audited in
+   *   its place. Read only on a denial, so a vend pays nothing for it.
    * @throws InvalidClientError, ClientBackoffError, ClientNotAuthorizedError, ClientRateLimitedError,
    *   MalformedScopeError (a scope that does not parse), ScopeNotAllowedError (a well-formed one refused),
    *   UpstreamUnavailableError, DependencyUnavailableError
    */
-  async vend(request: VendRequest): Promise<VendResult> {
+  async vend(request: VendRequest, presentedScope?: string): Promise<VendResult> {
     let scope = request.scope ?? '';
     try {
       const client = await this.options.authenticator.authenticate(request.clientId, request.secret);
@@ -114,7 +117,11 @@ export class TokenBroker {
       this.issued(request, scope, resolved.fetch.upstream);
       return { token, scope };
     } catch (error) {
-      this.denied(request, scope, error, request.secret);
+      if (presentedScope === undefined) this.denied(request, scope, error, request.secret);
+      else {
+        const { protocol, clientId } = request;
+        this.denied({ protocol, clientId, scope: presentedScope }, presentedScope, error, request.secret);
+      }
       throw error;
     }
   }

@@ -1,12 +1,13 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 
 import type { Clock } from '../clock';
+import { ENDPOINT_ID_RULE } from '../endpoints/validateEndpoint';
 import { AppError, DependencyUnavailableError } from '../errors';
 import { problem } from '../http';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { namedClientId, parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
-import { InvalidClientError, InvalidTokenRequestError } from './errors';
+import { InvalidClientError, InvalidTokenRequestError, MalformedScopeError } from './errors';
 import { basicChallenge, clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
 import { DEFINITE_FAILURE_RETRY_MS } from './TokenCache';
@@ -33,6 +34,12 @@ const JSON_HEADERS = {
 const DUE_REFRESH_AFTER_MS = DEFINITE_FAILURE_RETRY_MS;
 
 /**
+ * The detail of a 400 `ScopeMalformed`: the broker's own message names resource URIs as well, which
+ * this route does not take.
+ */
+const MALFORMED_ID_DETAIL = `The id is not a valid endpoint id: ${ENDPOINT_ID_RULE}.`;
+
+/**
  * The client id a refused request names: from the first of Basic and the identity header that parses (a
  * malformed Basic value names none), else `client_id`.
  */
@@ -56,7 +63,8 @@ function presentedClientId(request: HttpRequest): string {
  * Client authentication: `Authorization: Basic` (id and secret form-urlencoded as in OAuth), or
  * `X-IDENTITY-HEADER: <secret>` with `?client_id=` (or `<clientId>:<secret>` in the header). Errors are
  * problem details; 401 (also for a malformed Basic value) carries `WWW-Authenticate: Basic`; an `{id}`
- * that is no endpoint id is a 400 `ScopeMalformed` (checked after authentication), a well-formed one the
+ * that is no endpoint id (a resource URI included) is a 400 `ScopeMalformed` (checked after
+ * authentication; its detail names the endpoint id rule), a well-formed one the
  * client may not use a 403 `ScopeNotAllowed`, registered or not (the route has no 404); 429 and 503
  * carry `Retry-After`; a 503 names the upstream and its failure class. The request body is ignored.
  */
@@ -86,13 +94,19 @@ export class AmlTokenProtocol {
       const credentials = basic ?? identity;
       if (!credentials) throw new InvalidClientError('Client authentication is required.');
       vending = true;
-      const { token } = await this.options.broker.vend({
-        protocol: 'amlToken',
-        clientId: credentials.clientId,
-        secret: credentials.secret,
-        // Route ids are endpoint ids only; anything else fails the endpoint-id syntax in the broker.
-        scope: endpointId.includes(':') ? '' : endpointId,
-      });
+      // Route ids are endpoint ids only; anything else fails the endpoint-id syntax in the broker. One
+      // with a colon could parse as a resource URI, so it goes as '' (refused as malformed), and the
+      // broker audits the id as it was sent in its place.
+      const colon = endpointId.includes(':');
+      const { token } = await this.options.broker.vend(
+        {
+          protocol: 'amlToken',
+          clientId: credentials.clientId,
+          secret: credentials.secret,
+          scope: colon ? '' : endpointId,
+        },
+        colon ? endpointId : undefined,
+      );
       const now = this.options.clock.now();
       const refreshAfterMs =
         token.refreshAtMs > now ? token.refreshAtMs : Math.min(now + DUE_REFRESH_AFTER_MS, token.expiresOnMs);
@@ -123,7 +137,8 @@ export class AmlTokenProtocol {
       });
       return problem(500, 'InternalError', clientMessage(error), correlationId, {});
     }
-    const response = problem(error.status, error.code, clientMessage(error), correlationId, {
+    const detail = error instanceof MalformedScopeError ? MALFORMED_ID_DETAIL : clientMessage(error);
+    const response = problem(error.status, error.code, detail, correlationId, {
       retryAfterSeconds: error.retryAfterSeconds,
     });
     if (error.status === 401) {

@@ -20,7 +20,7 @@ import {
   withEmulators,
 } from '../support/emulators';
 import { basicAuth, jsonOf } from '../support/httpParts';
-import { malformedScope } from '../support/recordedScope';
+import { malformedScope, withheldScope } from '../support/recordedScope';
 import { sleep } from '../support/waitFor';
 
 /**
@@ -326,6 +326,71 @@ describe('Token broker on the local stack', () => {
       expect(stored).not.toContain(secret);
     }
     expect(stored).not.toContain(emulators.control.keys({ ...WS, name: 'int-key' }).primaryKey);
+    expect(stored).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
+  });
+  it('records a secret, token or key pasted where the scope goes as a fingerprint: none reaches a Table row or TokenDenied', async () => {
+    // Prepare: over HTTP, the secret in an OAuth scope, a JWT as the managed identity resource, a key as
+    // a Bearer-less Azure ML route id, the id and secret pasted as the route id, and the secret in a URI
+    const jwt = 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL21sLmF6dXJlLmNvbSJ9.c2lnbmF0dXJl';
+    const key = 'pQ3x9-Lk2mV8zR1tY6wB0nH4sD7fG5jKaE2cU9oI1Y';
+    const oauth = (scope: string) =>
+      fetch(`${served.url}/api/oauth2/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basicAuth(client.id, client.primary),
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+      });
+    const msi = (resource: string) =>
+      fetch(
+        `${served.url}/api/msi/token?api-version=2019-08-01&resource=${encodeURIComponent(resource)}&client_id=${client.id}`,
+        { headers: { 'x-identity-header': client.primary } },
+      );
+    const aml = (id: string) =>
+      fetch(`${served.url}/api/endpoints/${id}/token`, {
+        method: 'POST',
+        headers: { authorization: basicAuth(client.id, client.primary) },
+      });
+    const inUri = `https://ml.azure.com/${client.primary}`;
+    const sends = [
+      () => oauth(client.secondary),
+      () => msi(jwt),
+      () => aml(key),
+      () => aml(`${client.id}:${client.primary}`),
+      () => oauth(inUri),
+    ];
+    const since = telemetry.events.length;
+
+    // Act: a second apart on the broker's clock, so that each denial has its own TokenDenied event
+    const statuses: number[] = [];
+    for (const send of sends) {
+      statuses.push((await send()).status);
+      clock.advance(1000);
+    }
+    await module.audit.flush();
+    const rows: Array<Record<string, unknown>> = [];
+    for await (const row of clients.table(config.tables.audit).listEntities({
+      queryOptions: { filter: odata`clientId eq ${client.id} and outcome eq 'denied'` },
+    }))
+      rows.push(row);
+
+    // Assess: refused, each recorded (row and event) as a fingerprint of what was sent and its length,
+    // `withheld` where it holds the secret the request presented
+    expect(statuses).toEqual([400, 400, 400, 400, 400]);
+    const recorded = [
+      malformedScope(client.secondary),
+      malformedScope(jwt),
+      malformedScope(key),
+      withheldScope(`${client.id}:${client.primary}`),
+      withheldScope(inUri),
+    ];
+    const scopes = new Set(rows.map((r) => r['scope']));
+    for (const scope of recorded) expect(scopes).toContain(scope);
+    const events = telemetry.events.slice(since).filter((e) => e.name === 'TokenDenied');
+    expect(events.map((e) => e.props?.['scope'])).toEqual(recorded);
+    const stored = JSON.stringify([rows, events, logs]);
+    for (const pasted of [client.primary, client.secondary, jwt, key]) expect(stored).not.toContain(pasted);
     expect(stored).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
   });
 });

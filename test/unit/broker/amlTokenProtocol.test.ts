@@ -2,8 +2,12 @@ import { HttpRequest } from '@azure/functions';
 
 import { buildTestBroker, type TestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { basicAuth, jsonOf } from '../../support/httpParts';
-import { malformedScope } from '../../support/recordedScope';
+import { malformedScope, withheldScope } from '../../support/recordedScope';
 import { settle } from '../../support/waitFor';
+
+/** The 400 detail of an id that is no endpoint id (the route takes no resource URI). */
+const ENDPOINT_ID_DETAIL =
+  'The id is not a valid endpoint id: 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit.';
 
 function post(id: string, headers: Record<string, string> = {}, query = ''): HttpRequest {
   return new HttpRequest({
@@ -182,6 +186,9 @@ describe('Class: AmlTokenProtocol', () => {
       ['64 characters', 'd'.repeat(64)],
       ['a percent escape the host passes on undecoded', '%FF'],
       ['a colon, as a resource URI would have', 'https:ml.azure.com'],
+      ['two characters, which the endpoint registry refuses', 'ab'],
+      ['a trailing hyphen, which the endpoint registry refuses', 'demo-'],
+      ['a double hyphen, which the endpoint registry refuses', 'demo--token'],
     ])(
       'answers an endpoint id with %s with 400 ScopeMalformed problem details, not 403',
       async (_name, id) => {
@@ -198,11 +205,61 @@ describe('Class: AmlTokenProtocol', () => {
           title: 'Bad Request',
           status: 400,
           code: 'ScopeMalformed',
-          detail: 'The scope is not a valid endpoint id or https resource URI.',
+          detail: ENDPOINT_ID_DETAIL,
           instance: 'inv-3',
         });
       },
     );
+
+    it('says a resource URI is no endpoint id, since this route takes endpoint ids only', async () => {
+      // Prepare: a client that may have the resource, which the route still refuses
+      const both = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
+
+      // Act: as the host hands over a percent-encoded URI, and with the colon alone
+      const replies = [
+        await t.module.amlToken.handle(
+          post('https://ml.azure.com', { authorization: basicAuth(both.id, both.primary) }),
+          'i',
+        ),
+        await t.module.amlToken.handle(
+          post('https:ml.azure.com', { authorization: basicAuth(both.id, both.primary) }),
+          'i',
+        ),
+      ];
+
+      // Assess
+      for (const r of replies) {
+        expect(r.status).toBe(400);
+        expect(jsonOf(r)).toMatchObject({ code: 'ScopeMalformed', detail: ENDPOINT_ID_DETAIL });
+      }
+      expect(JSON.stringify(replies.map(jsonOf))).not.toContain('resource URI');
+    });
+
+    it('audits an id with a colon as it was sent, a fingerprint when it parses as no scope, never the secret pasted in it', async () => {
+      // Prepare: ids that hold a colon: the id and secret pasted as in X-IDENTITY-HEADER, a URI's scheme
+      const pasted = `${c.id}:${c.primary}`;
+      const ask = (id: string, auth = basicAuth(c.id, c.primary)) =>
+        t.module.amlToken.handle(post(id, { authorization: auth }), 'i');
+
+      // Act: refused by the broker (ScopeMalformed, InvalidClient) and by the route (no credentials)
+      await ask(pasted);
+      await ask('https:ml.azure.com', basicAuth(c.id, 'wrong'));
+      await ask('https://ml.azure.com');
+      await t.module.amlToken.handle(post(pasted), 'i');
+
+      // Assess: the audit row and the TokenDenied event record what was sent, not ''
+      // (withheld when it holds the secret the request presented, which a route refusal does not read)
+      const recorded = [
+        [withheldScope(pasted), 'ScopeMalformed'],
+        [malformedScope('https:ml.azure.com'), 'InvalidClient'],
+        ['https://ml.azure.com', 'ScopeMalformed'],
+        [malformedScope(pasted), 'InvalidClient'],
+      ];
+      expect(t.audit.entries.map((e) => [e.scope, e.reason])).toEqual(recorded);
+      const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+      expect(events.map((e) => [e.props?.['scope'], e.props?.['reason']])).toEqual(recorded);
+      expect([t.audit.text(), t.telemetry.text(), t.logs.join('\n')].join('\n')).not.toContain(c.primary);
+    });
 
     it('authenticates before it reads the endpoint id: a wrong secret with a malformed id is 401', async () => {
       // Act

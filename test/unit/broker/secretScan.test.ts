@@ -170,6 +170,7 @@ describe('Secret hygiene across the broker', () => {
         () => msi(msiGet(`api-version=2019-08-01&resource=${p}`, a.primary), context),
         () => msi(msiGet(`resource=${p}`, a.primary), context),
         () => aml(amlPost(pasted, { authorization: ok }), context),
+        () => aml(amlPost(`${a.id}:${pasted}`, { authorization: ok }), context),
         () => aml(amlPost(`${a.id}:${pasted}`, {}), context),
       );
     }
