@@ -67,6 +67,31 @@ describe('Class: BrokerClientAdminService', () => {
       );
     });
 
+    it('refuses a grant of an endpoint id no endpoint can have, by the endpoint registry’s own rule', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      const c = await t.addClient();
+
+      // Act: two characters, a trailing hyphen, a double one: ids the registry refuses
+      const refusals = await Promise.all(
+        ['ab', 'churn-', 'a--b'].map((id) =>
+          t.module.admin
+            .create({ displayName: 'x', allowedScopes: ['demo-token', id] })
+            .catch((e: unknown) => e),
+        ),
+      );
+      const patched = await t.module.admin
+        .update(c.id, { allowedScopes: ['demo-'] })
+        .catch((e: unknown) => e);
+
+      // Assess
+      for (const error of [...refusals, patched]) {
+        expect(error).toBeInstanceOf(ValidationError);
+        expect((error as ValidationError).issues.map((i) => i.field)).toEqual(['allowedScopes']);
+      }
+      expect(t.registry.records.size).toBe(1);
+    });
+
     it('refuses scopes that would not fit one Table storage property, naming the field and the limit', async () => {
       // Prepare: one character over the property as stored, and the reviewer's 100 scopes of 490 characters
       const t = buildTestBroker();
