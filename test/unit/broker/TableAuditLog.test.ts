@@ -97,6 +97,19 @@ describe('Class: TableAuditLog', () => {
     firstTime: at(timeMs),
     lastTime: at(timeMs),
   });
+  /** A `buffer full` report of the decisions dropped between `firstMs` and `lastMs`, by outcome. */
+  const bufferFullLoss = (
+    dropped: { issued: number; denied: number },
+    firstMs: number,
+    lastMs = firstMs,
+  ) => ({
+    why: 'buffer full',
+    decisions: dropped.issued + dropped.denied,
+    issuedDecisions: dropped.issued,
+    deniedDecisions: dropped.denied,
+    firstTime: at(firstMs),
+    lastTime: at(lastMs),
+  });
   /** The log under test on `table`, reporting to this test's telemetry and a logger of its own. */
   const auditLogOn = (
     table: FakeTable,
@@ -393,22 +406,8 @@ describe('Class: TableAuditLog', () => {
     // dropped, which names no client and no scope; those decisions never became rows
     expect(recorded).toBe(0);
     expect(lossReports()).toEqual([
-      {
-        why: 'buffer full',
-        decisions: 501,
-        issuedDecisions: 3,
-        deniedDecisions: 498,
-        firstTime: at(day + 12),
-        lastTime: at(day + 509),
-      },
-      {
-        why: 'buffer full',
-        decisions: 1,
-        issuedDecisions: 0,
-        deniedDecisions: 1,
-        firstTime: at(day + 3005),
-        lastTime: at(day + 3005),
-      },
+      bufferFullLoss({ issued: 3, denied: 498 }, day + 12, day + 509),
+      bufferFullLoss({ issued: 0, denied: 1 }, day + 3005),
     ]);
     expect(telemetry.metrics).toEqual([
       { name: 'AuditDecisionsLost', value: 501, props: { why: 'buffer full' } },
@@ -429,16 +428,7 @@ describe('Class: TableAuditLog', () => {
     void audit.flush();
 
     // Assess
-    expect(lossReports()).toEqual([
-      {
-        why: 'buffer full',
-        decisions: 1,
-        issuedDecisions: 1,
-        deniedDecisions: 0,
-        firstTime: at(day + 1001),
-        lastTime: at(day + 1001),
-      },
-    ]);
+    expect(lossReports()).toEqual([bufferFullLoss({ issued: 1, denied: 0 }, day + 1001)]);
     expect(logger.lines).toEqual([
       { level: 'warn', message: 'record => buffer full, entries dropped', props: { dropped: 1 } },
     ]);
