@@ -35,6 +35,23 @@ const deleted = (resource: string): IncomingEvent => ({
   data: { resourceUri: resource },
 });
 
+/** The auto-registrar over `registry` and `admin`, for endpoints tagged to rotate; other ports in memory. */
+const registrarOver = (registry: TableEndpointRegistry, admin: EndpointAdminService) =>
+  new EndpointAutoRegistrar({
+    rotation: {
+      registry,
+      admin,
+      jobs: new InMemoryRotationJobQueue(),
+      drift: { check: async () => ({ status: 'inSync' as const }) },
+      secrets: { getCurrent: async () => undefined },
+    },
+    describer: new FakeEndpointDescriber(),
+    clock: systemClock,
+    logger: silentLogger,
+    enabled: true,
+    filter: 'aml-credential-broker=rotate',
+  });
+
 /**
  * Table storage answers at most `limit` rows a query here (real storage cuts answers short too), and
  * counts the queries (point reads are not queries) and the most rows one asked for.
@@ -139,20 +156,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
 
   it('the auto-registrar finds an endpoint it registered with a point read, and one registered by hand by walking', async () => {
     // Prepare
-    const registrar = new EndpointAutoRegistrar({
-      rotation: {
-        registry,
-        admin,
-        jobs: new InMemoryRotationJobQueue(),
-        drift: { check: async () => ({ status: 'inSync' as const }) },
-        secrets: { getCurrent: async () => undefined },
-      },
-      describer: new FakeEndpointDescriber(),
-      clock: systemClock,
-      logger: silentLogger,
-      enabled: true,
-      filter: 'aml-credential-broker=rotate',
-    });
+    const registrar = registrarOver(registry, admin);
     wire.queries = 0;
 
     // Act
@@ -200,20 +204,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
     // Prepare: writes of untagged endpoints in a busy subscription, each raising an event; a process that
     // starts against this table, whose rows from before coordinate claims are claimed by its first walk
     const restarted = new TableEndpointRegistry({ table, rules, now: () => new Date().toISOString() });
-    const registrar = new EndpointAutoRegistrar({
-      rotation: {
-        registry: restarted,
-        admin: adminOver(restarted, rules),
-        jobs: new InMemoryRotationJobQueue(),
-        drift: { check: async () => ({ status: 'inSync' as const }) },
-        secrets: { getCurrent: async () => undefined },
-      },
-      describer: new FakeEndpointDescriber(),
-      clock: systemClock,
-      logger: silentLogger,
-      enabled: true,
-      filter: 'aml-credential-broker=rotate',
-    });
+    const registrar = registrarOver(restarted, adminOver(restarted, rules));
     const untagged = (name: string): IncomingEvent => ({
       ...deleted(`${WS}/onlineEndpoints/${name}`),
       id: `write-${name}`,
