@@ -5,6 +5,7 @@ import {
   createPipelineRequest,
   type HttpClient,
   type PipelineRequest,
+  type PipelineRequestOptions,
   type PipelineResponse,
   RestError,
 } from '@azure/core-rest-pipeline';
@@ -45,6 +46,12 @@ function silentInner(failWith: () => Error = () => abortError()): {
 const abortError = (): Error =>
   Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' });
 
+/** One try of a request to a stand-in dependency, with what it threw instead of a rejection. */
+const sendCaught = (client: HttpClient, options: Partial<PipelineRequestOptions> = {}): Promise<unknown> =>
+  client
+    .sendRequest(createPipelineRequest({ url: 'https://dependency/x', ...options }))
+    .catch((e: unknown) => e);
+
 describe('Function: timeLimitedHttpClient', () => {
   afterEach(() => {
     jest.useRealTimers();
@@ -57,9 +64,7 @@ describe('Function: timeLimitedHttpClient', () => {
     const client = timeLimitedHttpClient(inner.client, 1000);
 
     // Act
-    const failed = client
-      .sendRequest(createPipelineRequest({ url: 'https://dependency/x' }))
-      .catch((e: unknown) => e);
+    const failed = sendCaught(client);
     jest.advanceTimersByTime(999);
     const abortedEarly = inner.tries[0]?.signal?.aborted;
     jest.advanceTimersByTime(1);
@@ -78,9 +83,7 @@ describe('Function: timeLimitedHttpClient', () => {
     const client = timeLimitedHttpClient({ sendRequest: () => Promise.reject(reset) }, 30_000);
 
     // Act
-    const error = await client
-      .sendRequest(createPipelineRequest({ url: 'https://dependency/x' }))
-      .catch((e: unknown) => e);
+    const error = await sendCaught(client);
 
     // Assess
     expect(error).toBe(reset);
@@ -94,9 +97,7 @@ describe('Function: timeLimitedHttpClient', () => {
     const client = timeLimitedHttpClient(inner.client, 1000);
 
     // Act
-    const failed = client
-      .sendRequest(createPipelineRequest({ url: 'https://dependency/x' }))
-      .catch((e: unknown) => e);
+    const failed = sendCaught(client);
     jest.advanceTimersByTime(1000);
     await failed;
 
@@ -137,9 +138,7 @@ describe('Function: timeLimitedHttpClient', () => {
     const caller = new AbortController();
 
     // Act
-    const failed = client
-      .sendRequest(createPipelineRequest({ url: 'https://dependency/x', abortSignal: caller.signal }))
-      .catch((e: unknown) => e);
+    const failed = sendCaught(client, { abortSignal: caller.signal });
     caller.abort();
     const error = await failed;
 
@@ -157,9 +156,7 @@ describe('Function: timeLimitedHttpClient', () => {
     const client = timeLimitedHttpClient(inner.client, 1000);
 
     // Act
-    const failed = client
-      .sendRequest(createPipelineRequest({ url: 'https://dependency/x' }))
-      .catch((e: unknown) => e);
+    const failed = sendCaught(client);
     jest.advanceTimersByTime(1000);
     const error = await failed;
 
