@@ -2,7 +2,7 @@ import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint'
 import { TableEndpointRegistry } from '../../../shared/endpoints/TableEndpointRegistry';
 import { validateEndpoint } from '../../../shared/endpoints/validateEndpoint';
 import { DependencyUnavailableError } from '../../../shared/errors';
-import { createLogger, silentLogger } from '../../../shared/logging';
+import { createLogger, type Logger, silentLogger } from '../../../shared/logging';
 import { ArmThrottledError } from '../../../shared/rotation/errors';
 import { RotationScheduler } from '../../../shared/rotation/RotationScheduler';
 import { PagedTable } from '../../fakes/PagedTable';
@@ -12,6 +12,35 @@ import { settle } from '../../support/waitFor';
 
 const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
 const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep' };
+
+/**
+ * A Table registry over `table` as of `nowMs`: a row for each of `ids.rows` (those in `ids.unreadable`
+ * edited by hand into JSON it cannot read) and `ids.file` as ENDPOINTS_FILE entries.
+ */
+function registryWithFile(
+  table: PagedTable,
+  nowMs: number,
+  ids: { rows: string[]; file: string[]; unreadable?: string[] },
+  logger?: Logger,
+): TableEndpointRegistry {
+  const at = new Date(nowMs).toISOString();
+  const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+  for (const id of ids.rows)
+    table.add({
+      partitionKey: 'endpoint',
+      rowKey: id,
+      endpoint: ids.unreadable?.includes(id) ? '{"id": ' : JSON.stringify(valid(id)),
+      secretName: id,
+    });
+  return new TableEndpointRegistry({
+    table: table.asTableClient(),
+    rules,
+    endpointsFile: 'endpoints.json',
+    readText: async () => JSON.stringify(ids.file.map((id) => ({ id, arm: { ...arm, name: id } }))),
+    now: () => at,
+    logger,
+  });
+}
 
 describe('Class: RotationScheduler', () => {
   describe('Method: enqueueDue', () => {
@@ -409,22 +438,7 @@ describe('Class: RotationScheduler', () => {
       const table = Object.assign(new PagedTable(), { serverPageLimit: 7, emptyAnswers: 2 });
       const tableIds = Array.from({ length: 40 }, (_, i) => `ep-${String(i * 2).padStart(2, '0')}`);
       const fileIds = ['aa-file', 'ep-13', 'ep-20', 'zz-file'];
-      const at = new Date(f.clock.now()).toISOString();
-      const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
-      for (const id of tableIds)
-        table.add({
-          partitionKey: 'endpoint',
-          rowKey: id,
-          endpoint: JSON.stringify(valid(id)),
-          secretName: id,
-        });
-      const registry = new TableEndpointRegistry({
-        table: table.asTableClient(),
-        rules,
-        endpointsFile: 'endpoints.json',
-        readText: async () => JSON.stringify(fileIds.map((id) => ({ id, arm: { ...arm, name: id } }))),
-        now: () => at,
-      });
+      const registry = registryWithFile(table, f.clock.now(), { rows: tableIds, file: fileIds });
       const checked: string[] = [];
       const getState = f.journal.getState.bind(f.journal);
       f.journal.getState = async (id) => (checked.push(id), getState(id));
@@ -454,24 +468,13 @@ describe('Class: RotationScheduler', () => {
       const tableIds = Array.from({ length: 150 }, (_, i) => `ep-${String(i).padStart(3, '0')}`);
       const unreadable = ['ep-001', 'ep-003', 'ep-005', 'ep-007', 'ep-050', 'ep-098', 'ep-099'];
       const fileIds = Array.from({ length: 10 }, (_, i) => `ep-0${i}0-file`);
-      const at = new Date(f.clock.now()).toISOString();
-      const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
-      for (const id of tableIds)
-        table.add({
-          partitionKey: 'endpoint',
-          rowKey: id,
-          endpoint: unreadable.includes(id) ? '{"id": ' : JSON.stringify(valid(id)),
-          secretName: id,
-        });
       const registryLines: string[] = [];
-      const registry = new TableEndpointRegistry({
-        table: table.asTableClient(),
-        rules,
-        endpointsFile: 'endpoints.json',
-        readText: async () => JSON.stringify(fileIds.map((id) => ({ id, arm: { ...arm, name: id } }))),
-        now: () => at,
-        logger: createLogger('EndpointRegistry', (level, line) => registryLines.push(`${level} ${line}`)),
-      });
+      const registry = registryWithFile(
+        table,
+        f.clock.now(),
+        { rows: tableIds, file: fileIds, unreadable },
+        createLogger('EndpointRegistry', (level, line) => registryLines.push(`${level} ${line}`)),
+      );
       const lines: string[] = [];
       const scheduler = new RotationScheduler({
         registry,
