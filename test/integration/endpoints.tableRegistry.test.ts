@@ -475,12 +475,13 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       const misses = await Promise.all(
         ['untagged-1', 'untagged-2'].map((name) => restarted.findByArm('onlineEndpoint', at(name))),
       );
-      const linesOfFirstWalk = logger.lines.length;
+      const [linesOfFirstMisses, walksOfFirstMisses] = [logger.lines.length, scans];
       const later = await restarted.findByArm('onlineEndpoint', at('untagged-3'));
       const found = await restarted.findByArm('onlineEndpoint', shouting('twice'));
 
-      // Assess: one line a walk (misses arriving together share one), naming both; the second of the pair
-      // never gets the claim, so the next miss walks again
+      // Assess: one line a walk, naming both; the second of the pair never gets the claim, so the next miss
+      // walks again. The two first misses share one walk when the second arrives before the first walk ends,
+      // which a busy machine does not promise (the unit tests pin the sharing with a held walk).
       const line = {
         level: 'warn',
         message: 'findByArm => one Azure ML endpoint registered twice, DELETE one of them',
@@ -488,10 +489,11 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       };
       expect([...misses, later]).toEqual([undefined, undefined, undefined]);
       expect(found?.id).toBe('twice-first');
-      expect(linesOfFirstWalk).toBe(1);
-      expect(logger.lines).toEqual([line, line]);
-      expect(telemetry.count('EndpointsRegisteredTwice')).toBe(2);
-      expect(scans).toBe(2);
+      expect([1, 2]).toContain(walksOfFirstMisses);
+      expect(linesOfFirstMisses).toBe(walksOfFirstMisses);
+      expect(scans).toBe(walksOfFirstMisses + 1);
+      expect(logger.lines).toEqual(Array.from({ length: scans }, () => line));
+      expect(telemetry.count('EndpointsRegisteredTwice')).toBe(scans);
     });
   });
 
