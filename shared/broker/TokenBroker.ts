@@ -27,8 +27,18 @@ export interface VendRequest {
   readonly scope: string | undefined;
 }
 
-/** What a request refused before it reached the broker presented: no secret. */
-export type PresentedRequest = Omit<VendRequest, 'secret'>;
+/** A request as its audit row and `TokenDenied` event describe it: never its secret. */
+type RecordedRequest = Omit<VendRequest, 'secret'>;
+
+/** What a request refused before it reached the broker presented. */
+export interface PresentedRequest extends RecordedRequest {
+  /**
+   * Every secret the request presented, as far as it could be read (Basic's, the form's `client_secret`,
+   * the identity header's; none when there were none): read only so that a scope holding one is
+   * recorded as `withheld:`, as `vend` records it, never stored.
+   */
+  readonly secrets: readonly string[];
+}
 
 /** A vended credential and the (normalised) scope it is for. */
 export interface VendResult {
@@ -117,10 +127,11 @@ export class TokenBroker {
       this.issued(request, scope, resolved.fetch.upstream);
       return { token, scope };
     } catch (error) {
-      if (presentedScope === undefined) this.denied(request, scope, error, request.secret);
+      const secrets = [request.secret];
+      if (presentedScope === undefined) this.denied(request, scope, error, secrets);
       else {
         const { protocol, clientId } = request;
-        this.denied({ protocol, clientId, scope: presentedScope }, presentedScope, error, request.secret);
+        this.denied({ protocol, clientId, scope: presentedScope }, presentedScope, error, secrets);
       }
       throw error;
     }
@@ -129,12 +140,13 @@ export class TokenBroker {
   /**
    * Audits and counts a request its protocol refused before {@link vend} (malformed, or without usable
    * credentials), with the client id and scope it presented as far as they could be read (`''` when
-   * not; each recorded as `vend` records it), so that every decision of a token route has its audit row
-   * and `TokenDenied` event.
+   * not; each recorded as `vend` records it, a scope holding one of the secrets it presented included),
+   * so that every decision of a token route has its audit row and `TokenDenied` event.
    */
   async refused(request: PresentedRequest, error: unknown): Promise<void> {
     await this.options.authenticator.learn(request.clientId);
-    this.denied(request, request.scope ?? '', error);
+    const { protocol, clientId, scope } = request;
+    this.denied({ protocol, clientId, scope }, scope ?? '', error, request.secrets);
   }
 
   private parse(scope: string): ParsedScope {
@@ -188,14 +200,16 @@ export class TokenBroker {
    * search by. One that does not parse is recorded as a fingerprint and its length, as an unregistered
    * client id is: a client that pastes its secret, a token or a key where the scope goes must not have
    * it stored in a Table row and sent to Application Insights. So is one, parsing or not, that holds the
-   * secret the request presented. No scope presented (`''`, or the client's only allowed one chosen for
-   * it) is kept as it is. Off the warm path: only denials come here.
+   * secret (or one of the secrets) the request presented. No scope presented (`''`, or the client's only
+   * allowed one chosen for it) is kept as it is. Off the warm path: only denials come here.
    * @param presented - the scope as the client sent it
-   * @param secret - the secret the request presented, when the broker had it
+   * @param secrets - the secrets the request presented, as far as they could be read
    */
-  private recordableScope(scope: string, presented: string | undefined, secret?: string): string {
+  private recordableScope(scope: string, presented: string | undefined, secrets: readonly string[]): string {
     if (!presented) return auditText(scope);
-    if (secret && presented.includes(secret)) return withheldScope('withheld', presented);
+    if (secrets.some((secret) => secret !== '' && presented.includes(secret))) {
+      return withheldScope('withheld', presented);
+    }
     // The parse cache is only read: a flood of unauthenticated made-up scopes must not push the warm
     // path's entries out (only authenticated requests fill it, in `parse`).
     const cached = this.parsed.peek(presented);
@@ -203,12 +217,12 @@ export class TokenBroker {
     return parses ? auditText(scope) : withheldScope('malformed', presented);
   }
 
-  private denied(request: PresentedRequest, scope: string, error: unknown, secret?: string): void {
+  private denied(request: RecordedRequest, scope: string, error: unknown, secrets: readonly string[]): void {
     const reason = error instanceof AppError ? error.code : 'InternalError';
     const upstream = error instanceof UpstreamUnavailableError ? error.upstream : undefined;
     const failure = error instanceof UpstreamUnavailableError ? error.failure : undefined;
     const clientId = request.clientId && this.options.authenticator.recordableId(request.clientId);
-    const recordedScope = this.recordableScope(scope, request.scope, secret);
+    const recordedScope = this.recordableScope(scope, request.scope, secrets);
     const timeMs = this.options.clock.now();
     this.options.audit.record({
       timeMs,

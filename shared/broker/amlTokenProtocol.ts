@@ -6,7 +6,12 @@ import { AppError, DependencyUnavailableError } from '../errors';
 import { problem } from '../http';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
-import { namedClientId, parseBasicAuthorization, parseIdentityHeader } from './clientCredentials';
+import {
+  namedClientId,
+  parseBasicAuthorization,
+  parseIdentityHeader,
+  presentedSecrets,
+} from './clientCredentials';
 import { InvalidClientError, InvalidTokenRequestError, MalformedScopeError } from './errors';
 import { basicChallenge, clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
@@ -119,7 +124,15 @@ export class AmlTokenProtocol {
       // The broker audits its own refusals; one made here, before it, is audited with what was presented.
       if (!vending) {
         await this.options.broker.refused(
-          { protocol: 'amlToken', clientId: presentedClientId(request), scope: endpointId },
+          {
+            protocol: 'amlToken',
+            clientId: presentedClientId(request),
+            scope: endpointId,
+            secrets: presentedSecrets(
+              request.headers.get('authorization'),
+              request.headers.get('x-identity-header'),
+            ),
+          },
           error,
         );
       }

@@ -104,3 +104,24 @@ export function namedClientId(read: () => PresentedCredentials | undefined): str
     return undefined;
   }
 }
+
+/**
+ * The secrets a request refused before authentication presented in `Authorization: Basic` and
+ * `X-IDENTITY-HEADER`, as far as they can be read: a Basic value that does not parse has none, while an
+ * identity header holds one even when the client id beside it is missing or disagrees. The broker records
+ * a scope that holds one of them as a fingerprint (see `TokenBroker.refused`), never as sent.
+ * @param authorization - the `Authorization` header value (null on a route that reads none)
+ * @param identityHeader - the `X-IDENTITY-HEADER` value (null on a route that reads none)
+ */
+export function presentedSecrets(authorization: string | null, identityHeader: string | null): string[] {
+  const secrets: string[] = [];
+  try {
+    const basic = parseBasicAuthorization(authorization);
+    if (basic) secrets.push(basic.secret);
+  } catch {
+    // nothing in a malformed Basic value can be read as a secret
+  }
+  // Split as `parseIdentityHeader` splits it (after the first colon, or all of it), but without its checks.
+  if (identityHeader) secrets.push(identityHeader.slice(identityHeader.indexOf(':') + 1));
+  return secrets;
+}

@@ -4,7 +4,7 @@ import type { Clock } from '../clock';
 import { AppError } from '../errors';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
-import { namedClientId, parseIdentityHeader } from './clientCredentials';
+import { namedClientId, parseIdentityHeader, presentedSecrets } from './clientCredentials';
 import { InvalidClientError } from './errors';
 import { clientMessage } from './protocolReplies';
 import type { TokenBroker } from './TokenBroker';
@@ -97,7 +97,12 @@ export class MsiTokenProtocol {
       if (!vending) {
         const scope = request.query.get('resource') ?? '';
         await this.options.broker.refused(
-          { protocol: 'msi', clientId: presentedClientId(request), scope },
+          {
+            protocol: 'msi',
+            clientId: presentedClientId(request),
+            scope,
+            secrets: presentedSecrets(null, request.headers.get('x-identity-header')),
+          },
           error,
         );
       }

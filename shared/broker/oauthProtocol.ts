@@ -5,7 +5,7 @@ import { AppError, DependencyUnavailableError, PayloadTooLargeError, RateLimited
 import { readBodyText } from '../http';
 import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
-import { parseBasicAuthorization, type PresentedCredentials } from './clientCredentials';
+import { parseBasicAuthorization, type PresentedCredentials, presentedSecrets } from './clientCredentials';
 import {
   ClientNotAuthorizedError,
   InvalidClientError,
@@ -80,6 +80,14 @@ function presentedClientId(request: HttpRequest, form: Map<string, string> | und
   return form?.get('client_id') ?? '';
 }
 
+/** Every secret a refused request presented: Basic's and the form's `client_secret` (both, when it sent both). */
+function presentedSecretsOf(request: HttpRequest, form: Map<string, string> | undefined): string[] {
+  const secrets = presentedSecrets(request.headers.get('authorization'), null);
+  const postSecret = form?.get('client_secret');
+  if (postSecret !== undefined) secrets.push(postSecret);
+  return secrets;
+}
+
 /**
  * `POST /api/oauth2/token`: the OAuth 2.0 client credentials grant (RFC 6749 §4.4) with
  * `client_secret_basic` (§2.3.1, id and secret form-urlencoded inside Basic) or `client_secret_post`.
@@ -143,6 +151,7 @@ export class OAuthTokenProtocol {
             protocol: 'oauth',
             clientId: presentedClientId(request, form),
             scope: form?.get('scope') ?? form?.get('resource'),
+            secrets: presentedSecretsOf(request, form),
           },
           error,
         );

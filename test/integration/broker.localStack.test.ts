@@ -393,4 +393,52 @@ describe('Token broker on the local stack', () => {
     for (const pasted of [client.primary, client.secondary, jwt, key]) expect(stored).not.toContain(pasted);
     expect(stored).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
   });
+
+  it('records a well-formed scope holding the secret of a request refused before the broker as withheld: no Table row or TokenDenied holds it', async () => {
+    // Prepare: over HTTP, the secret in a resource URI's path on an OAuth request without grant_type and on
+    // a managed identity request without api-version, both refused by their route before authentication
+    const inUri = `https://ml.azure.com/${client.secondary}`;
+    const sends = [
+      () =>
+        fetch(`${served.url}/api/oauth2/token`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: basicAuth(client.id, client.secondary),
+          },
+          body: new URLSearchParams({ scope: inUri }).toString(),
+        }),
+      () =>
+        fetch(`${served.url}/api/msi/token?resource=${encodeURIComponent(inUri)}&client_id=${client.id}`, {
+          headers: { 'x-identity-header': client.secondary },
+        }),
+    ];
+    const since = telemetry.events.length;
+
+    // Act: a second apart on the broker's clock, so that each denial has its own TokenDenied event
+    const statuses: number[] = [];
+    for (const send of sends) {
+      statuses.push((await send()).status);
+      clock.advance(1000);
+    }
+    await module.audit.flush();
+    const rows: Array<Record<string, unknown>> = [];
+    for await (const row of clients.table(config.tables.audit).listEntities({
+      queryOptions: {
+        filter: odata`clientId eq ${client.id} and scope eq ${withheldScope(inUri)}`,
+      },
+    }))
+      rows.push(row);
+
+    // Assess: one row each (the route's reason), the event alike, and the secret nowhere
+    expect(statuses).toEqual([400, 400]);
+    expect(rows.map((r) => [r['protocol'], r['reason']]).sort()).toEqual([
+      ['msi', 'BadRequest'],
+      ['oauth', 'InvalidRequest'],
+    ]);
+    const events = telemetry.events.slice(since).filter((e) => e.name === 'TokenDenied');
+    expect(events.map((e) => e.props?.['scope'])).toEqual([withheldScope(inUri), withheldScope(inUri)]);
+    const stored = JSON.stringify([rows, events, logs]);
+    expect(stored).not.toContain(client.secondary);
+  });
 });

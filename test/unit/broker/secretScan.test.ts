@@ -7,6 +7,7 @@ import { msiTokenHandler } from '../../../functions/msiToken';
 import { oauthTokenHandler } from '../../../functions/oauthToken';
 import { buildTestBroker, TEST_PEPPER } from '../../fakes/broker/buildTestBroker';
 import { basicAuth } from '../../support/httpParts';
+import { withheldScope } from '../../support/recordedScope';
 
 describe('Secret hygiene across the broker', () => {
   it('no client secret, pepper or token reaches logs, audit rows, telemetry or error bodies', async () => {
@@ -199,6 +200,127 @@ describe('Secret hygiene across the broker', () => {
     const everything = [t.audit.text(), t.telemetry.text(), ...t.logs, ...lines].join('\n');
     for (const pasted of [a.primary, a.secondary, jwt, key]) expect(everything).not.toContain(pasted);
     expect(everything).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
+  });
+
+  it('never records a well-formed scope that holds a secret its request presented, when the route refused it before the broker', async () => {
+    // Prepare: on each route, a request refused before authentication (no grant_type, a wrong grant type,
+    // two authentication methods, a secret without an id, no api-version, ids that disagree) that presented
+    // a secret and pasted it into a scope that parses: a resource URI's path, or an Azure ML route id (an
+    // endpoint id is lowercase, so a made-up lowercase secret stands in for a real one there)
+    const t = buildTestBroker();
+    const lines: string[] = [];
+    const context = new InvocationContext({
+      invocationId: 'refused',
+      logHandler: (_l, ...args) => void lines.push(args.join(' ')),
+    });
+    const oauth = oauthTokenHandler(() => t.module);
+    const msi = msiTokenHandler(() => t.module);
+    const aml = endpointTokenHandler(() => t.module);
+    const a = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
+    const lowercase = 'lowercasesecret0123456789';
+    const inUri = (secret: string) => `https://ml.azure.com/${secret}`;
+    const form = (body: string, auth?: string) =>
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://localhost/api/oauth2/token',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(auth ? { authorization: auth } : {}),
+        },
+        body: { string: body },
+      });
+    const msiGet = (query: string, identityHeader: string) =>
+      new HttpRequest({
+        method: 'GET',
+        url: `http://l/api/msi/token?${query}`,
+        headers: { 'x-identity-header': identityHeader },
+      });
+    const amlPost = (id: string, headers: Record<string, string>) =>
+      new HttpRequest({ method: 'POST', url: 'http://l/api/endpoints/x/token', params: { id }, headers });
+    const scope = (secret: string) => `scope=${encodeURIComponent(inUri(secret))}`;
+    const resource = (secret: string) => `resource=${encodeURIComponent(inUri(secret))}`;
+    const sends: Array<[sent: string, send: () => Promise<HttpResponseInit>]> = [
+      [inUri(a.primary), () => oauth(form(scope(a.primary), basicAuth(a.id, a.primary)), context)],
+      [
+        inUri(a.secondary),
+        () =>
+          oauth(
+            form(
+              `grant_type=password&client_id=${a.id}&client_secret=${a.secondary}&${resource(a.secondary)}`,
+            ),
+            context,
+          ),
+      ],
+      [
+        inUri(a.secondary),
+        () =>
+          oauth(
+            form(
+              `grant_type=client_credentials&client_secret=${a.secondary}&${scope(a.secondary)}`,
+              basicAuth(a.id, a.primary),
+            ),
+            context,
+          ),
+      ],
+      [
+        inUri(a.primary),
+        () =>
+          oauth(
+            form(`grant_type=client_credentials&client_secret=${a.primary}&${scope(a.primary)}`),
+            context,
+          ),
+      ],
+      [inUri(a.primary), () => msi(msiGet(`${resource(a.primary)}&client_id=${a.id}`, a.primary), context)],
+      [
+        inUri(a.secondary),
+        () =>
+          msi(
+            msiGet(
+              `api-version=2019-08-01&${resource(a.secondary)}&client_id=${a.id}`,
+              `other:${a.secondary}`,
+            ),
+            context,
+          ),
+      ],
+      [
+        lowercase,
+        () =>
+          aml(
+            amlPost(lowercase, {
+              authorization: basicAuth(a.id, a.primary),
+              'x-identity-header': `${a.id}:${lowercase}`,
+            }),
+            context,
+          ),
+      ],
+    ];
+
+    // Act: a second apart, so that every denial has its own TokenDenied event to scan
+    const statuses: Array<number | undefined> = [];
+    for (const [, send] of sends) {
+      statuses.push((await send()).status);
+      t.clock.advance(1000);
+    }
+    await t.module.audit.flush();
+
+    // Assess: refused by the route (the broker authenticated no one), each scope withheld as a fingerprint of
+    // what was sent, in the row and the event alike, and no secret anywhere
+    expect(statuses).toEqual([400, 400, 400, 401, 400, 401, 400]);
+    expect(t.audit.entries.map((e) => e.reason)).toEqual([
+      'InvalidRequest',
+      'UnsupportedGrantType',
+      'InvalidRequest',
+      'InvalidClient',
+      'BadRequest',
+      'InvalidClient',
+      'InvalidRequest',
+    ]);
+    const recorded = sends.map(([sent]) => withheldScope(sent));
+    expect(t.audit.entries.map((e) => e.scope)).toEqual(recorded);
+    const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+    expect(events.map((e) => e.props?.['scope'])).toEqual(recorded);
+    const everything = [t.audit.text(), t.telemetry.text(), ...t.logs, ...lines].join('\n');
+    for (const secret of [a.primary, a.secondary, lowercase]) expect(everything).not.toContain(secret);
   });
 
   it('answers an outage and an unexpected failure on every token route with a generic message, never the error’s own', async () => {

@@ -1,4 +1,4 @@
-import { parseBasicAuthorization } from '../../../shared/broker/clientCredentials';
+import { parseBasicAuthorization, presentedSecrets } from '../../../shared/broker/clientCredentials';
 import { InvalidClientError } from '../../../shared/broker/errors';
 import { FailureBackoff } from '../../../shared/broker/FailureBackoff';
 import { formDecode, parseForm } from '../../../shared/broker/formUrlEncoded';
@@ -87,6 +87,22 @@ describe('Function: parseBasicAuthorization', () => {
     expect(parseBasicAuthorization('Bearer abc')).toBeUndefined();
     expect(parseBasicAuthorization('Basically')).toBeUndefined();
     expect(parseBasicAuthorization(null)).toBeUndefined();
+  });
+});
+
+describe('Function: presentedSecrets', () => {
+  it('reads the Basic secret and the identity header one, whatever else is wrong with the header, and none from a malformed Basic value', () => {
+    // Act
+    const both = presentedSecrets(`Basic ${btoa('app-1:basic-secret')}`, 'app-2:header-secret');
+    const bareHeader = presentedSecrets(null, 'header-secret');
+    const malformed = presentedSecrets('Basic not base64!', null);
+    const none = presentedSecrets('Bearer abc', null);
+
+    // Assess
+    expect(both).toEqual(['basic-secret', 'header-secret']);
+    expect(bareHeader).toEqual(['header-secret']);
+    expect(malformed).toEqual([]);
+    expect(none).toEqual([]);
   });
 });
 
