@@ -12,6 +12,7 @@ import type { Logger } from '../logging';
 import { errorName } from '../networkErrors';
 import { auditFingerprint } from './AuditLog';
 import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
+import { CLIENT_ID_PATTERN } from './clientInput';
 import { ClientRecordCache, type ClientSlot } from './ClientRecordCache';
 import { ColdReadBudget } from './ColdReadBudget';
 import {
@@ -84,8 +85,11 @@ const RECHECK_MS = 2000;
 /** Least time between two `lookup => cold reads held back` log lines. */
 const HELD_BACK_LOG_MS = 60_000;
 
-/** Ids the registry can hold; anything else is answered as unknown without a registry read. */
-const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
+/**
+ * Characters of a presented id that pick its backoff counter: an id no client can have may be any length,
+ * and ids differing only beyond this share one counter.
+ */
+const BACKOFF_ID_CHARS = 128;
 
 /**
  * Authenticates broker clients by id and secret.
@@ -96,7 +100,9 @@ const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$/;
  *   and compare it in constant time instead, until the record is reloaded or invalidated; a wrong
  *   secret never takes that path, so failures all cost the same.
  * - An unknown id is answered exactly like a wrong secret: same error, and the same work (an HMAC and
- *   two constant-time compares against a random dummy hash); the registry read is cached for both.
+ *   two constant-time compares against a random dummy hash); the registry read is cached for both. An id
+ *   that no client can have (outside `CLIENT_ID_PATTERN`, the rule the admin API creates ids by) is not
+ *   read at all: it costs neither storage nor the cold-read budget below.
  * - Repeated failures for one id back off (429 + `Retry-After`, doubling to 60 s). A request with the
  *   *right* secret still succeeds during a backoff and resets it: secrets are 256-bit random values, so
  *   guessing is hopeless anyway, and an attacker spraying bad secrets at a known id cannot lock the
@@ -148,11 +154,11 @@ export class ClientAuthenticator {
    *   DependencyUnavailableError (503, registry unreachable and nothing cached)
    */
   async authenticate(clientId: string, secret: string): Promise<AuthenticatedClient> {
-    const wellFormed = CLIENT_ID_PATTERN.test(clientId);
-    let client = wellFormed ? await this.lookup(clientId) : undefined;
+    let client = await this.lookup(clientId);
     let now = this.options.clock.now();
     let matches = this.match(client, secret);
-    if (wellFormed && (matches === 0 || !client?.enabled || now >= client.expiresAtMs)) {
+    if (matches === 0 || !client?.enabled || now >= client.expiresAtMs) {
+      // An id outside the id rule has no cached slot (`lookup` never reads it), so it gets no re-read.
       const reRead = await this.recheck(clientId, client);
       // Matched again even when the record came back unchanged (or as no client's), so that a refusal
       // costs unknown ids and wrong secrets the same work.
@@ -164,7 +170,7 @@ export class ClientAuthenticator {
     }
     if (matches === 0 || !client) {
       this.payForRead(clientId, now);
-      const backoffCounter = this.backoff.counterOf(wellFormed ? clientId : clientId.slice(0, 128));
+      const backoffCounter = this.backoff.counterOf(clientId.slice(0, BACKOFF_ID_CHARS));
       const waiting = this.backoff.retryAfterSeconds(backoffCounter, now);
       // Not counted as a failure: the broker, not the client, fell short (a refused read's client may
       // hold the right secret), and counting it would back a client off for a flood it did not send.
@@ -281,6 +287,9 @@ export class ClientAuthenticator {
     if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return slot.client;
     const registered = slot !== undefined;
     if (!slot) {
+      // An id outside the rule ids are created by is no client's: refused unread, at no cost to the budget.
+      // Tested only here, after the cache of registered clients, so a client's own requests never pay for it.
+      if (!CLIENT_ID_PATTERN.test(clientId)) return undefined;
       slot = this.records.absent.get(clientId);
       if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return undefined;
       // The read a made-up id costs: within the budget, else the id is refused unread (as no client's).

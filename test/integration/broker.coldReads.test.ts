@@ -116,6 +116,25 @@ describe('Token routes under a flood of made-up client ids', () => {
     return { status: response.status, headers, body };
   };
 
+  // First: it must find the budget untouched, which the flood below spends for good (the clock stands still).
+  it('refuses an id no client can have (65 characters) on every route with a 401, without reading storage', async () => {
+    // Prepare
+    const readsBefore = registry.reads;
+    const tooLong = `a${'b'.repeat(64)}`;
+
+    // Act
+    const statuses: number[] = [];
+    for (const send of Object.values(routes)) {
+      const response = await send(tooLong, 'guess');
+      statuses.push(response.status);
+      await response.arrayBuffer();
+    }
+
+    // Assess: answered as an unknown id is, with no Table read (and so nothing taken from the budget)
+    expect(statuses).toEqual([401, 401, 401]);
+    expect(registry.reads).toBe(readsBefore);
+  });
+
   it('reads storage within the budget, keeps serving the client in use, and refuses every other request alike', async () => {
     // Prepare: a client created through the admin API and served once, over each route
     const created = await module.admin.create({

@@ -3,6 +3,7 @@ import {
   ClientAuthenticator,
   type ClientAuthenticatorOptions,
 } from '../../../shared/broker/ClientAuthenticator';
+import { CLIENT_ID_PATTERN } from '../../../shared/broker/clientInput';
 import { ColdReadBudget } from '../../../shared/broker/ColdReadBudget';
 import {
   ClientBackoffError,
@@ -526,6 +527,46 @@ describe('Class: ClientAuthenticator', () => {
       expect([...outcomes.keys()].sort()).toEqual(['ClientLookupsBusyError', 'InvalidClientError']);
       const heldBack = logger.lines.filter((l) => l.message === 'lookup => cold reads held back');
       expect(heldBack).toHaveLength(1);
+    });
+
+    it('refuses an id no client can have (the id rule the admin API creates by) unread, at no cost to the budget', async () => {
+      // Prepare: a row under a 65-character id, which only a hand-made Table row could hold, and ids the rule
+      // refuses otherwise (128 characters, too short, a space, a leading dot)
+      const budget = new CountingBudget();
+      const { authenticator, registry, record, primary, clock } = setup({ coldReads: budget });
+      const tooLong = `a${'b'.repeat(64)}`;
+      registry.records.set(tooLong, { ...record, id: tooLong });
+      const ids = [tooLong, 'c'.repeat(128), 'ab', 'made up', '.app'];
+
+      // Act: twice each, a few seconds apart (a refusal re-reads a cached id after 2 s)
+      const refusals: unknown[] = [];
+      for (let round = 0; round < 2; round++) {
+        for (const id of ids) refusals.push(await failure(authenticator.authenticate(id, primary)));
+        await authenticator.learn(tooLong);
+        clock.advance(3000);
+      }
+
+      // Assess: refused as an unknown id is, no read, nothing taken from the budget, recorded as no client's
+      expect(refusals.every((e) => e instanceof InvalidClientError)).toBe(true);
+      expect([registry.reads, budget.takes]).toEqual([0, 0]);
+      expect(authenticator.recordableId(tooLong)).toMatch(/^unregistered:[0-9a-f]{16}$/);
+    });
+
+    it('serves a cached client without testing its id against the id rule', async () => {
+      // Prepare: the client's record cached by a first request
+      const { authenticator, primary } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      const ruleTests = jest.spyOn(CLIENT_ID_PATTERN, 'test');
+
+      // Act
+      try {
+        for (let i = 0; i < 3; i++) await authenticator.authenticate('legacy-app', primary);
+
+        // Assess: the cache of registered clients answers first, so the warm path pays nothing for the rule
+        expect(ruleTests).not.toHaveBeenCalled();
+      } finally {
+        ruleTests.mockRestore();
+      }
     });
 
     it('re-reads a made-up id after the cache TTL only within the budget', async () => {
