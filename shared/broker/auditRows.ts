@@ -182,6 +182,8 @@ export class AuditRowBuilder {
       lastTime: new Date(lastMs).toISOString(),
       count: times.length,
       offsetsMs: times.map((t) => t - firstMs).join(','),
+      // The broker's ids never reach the cut (a registered id is at most 64 characters, any other a
+      // 29-character fingerprint), but a row is what storage takes, whatever the entry it was given.
       clientId: auditText(entry.clientId),
       scope: auditText(entry.scope),
       protocol: entry.protocol,

@@ -325,6 +325,41 @@ describe('Class: TokenBroker', () => {
       expect(t.telemetry.events.filter((e) => e.name === 'TokenDenied')).toHaveLength(1);
     });
 
+    it('records each client id as the registered one (at most 64 characters), a 29-character fingerprint or empty', async () => {
+      // Prepare: a client with the longest id the admin API creates, and ids no client can have: one
+      // character longer, and 300 characters ending in an emoji (past the audit's 256-character cut)
+      const t = buildTestBroker();
+      const longest = await t.addClient({ id: `a${'b'.repeat(63)}` });
+      const tooLong = `${longest.id}c`;
+      const huge = `${'d'.repeat(298)}\u{1F600}`;
+      const vend = (clientId: string, secret: string) =>
+        t.module.broker
+          .vend({ protocol: 'oauth', clientId, secret, scope: 'demo-token' })
+          .catch(() => undefined);
+
+      // Act: issued and refused by the broker, and refused by a route before it
+      await vend(longest.id, longest.primary);
+      await vend(longest.id, 'wrong');
+      await vend(tooLong, longest.primary);
+      await vend(huge, 'wrong');
+      for (const clientId of [longest.id, huge, '']) {
+        await t.module.broker.refused(
+          { protocol: 'msi', clientId, scope: 'demo-token', secrets: [] },
+          new InvalidClientError(),
+        );
+      }
+
+      // Assess: nothing an audit row would have to cut, in the entries and TokenDenied events alike
+      const fingerprint = (id: string) =>
+        `unregistered:${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+      const recorded = [longest.id, longest.id, fingerprint(tooLong), fingerprint(huge)];
+      recorded.push(longest.id, fingerprint(huge), '');
+      expect(t.audit.entries.map((e) => e.clientId)).toEqual(recorded);
+      const events = t.telemetry.events.filter((e) => e.name === 'TokenDenied');
+      expect(events.map((e) => e.props?.['clientId'])).toEqual(recorded.slice(1));
+      expect(Math.max(...recorded.map((id) => id.length))).toBe(64);
+    });
+
     it('records an id that is no registered client as a fingerprint, so a secret sent as the id is stored nowhere', async () => {
       // Prepare: a client that swaps its id and secret, and one that sends a wrong secret
       const t = buildTestBroker();
