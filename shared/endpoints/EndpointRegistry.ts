@@ -1,11 +1,12 @@
 import type { Page, PageRequest } from '../listPages';
 import type { ArmCoordinates, EndpointKind, ManagedEndpoint } from './ManagedEndpoint';
 
-/** One page of {@link EndpointRegistry.listPage}. */
-export interface EndpointPage extends Page<ManagedEndpoint> {
+/** One page of {@link EndpointRegistry.listPage} (of endpoints as `T`, for ports that read fewer fields). */
+export interface EndpointPage<T = ManagedEndpoint> extends Page<T> {
   /**
    * Ids of the stored rows in this page's key range that were skipped because they cannot be read, in key
-   * order; each is in one page of a walk only, so a walk can count them (the timer's round does).
+   * order; each is in one page of a walk only, so a walk can count them (`eachEndpoint`: the timer's round
+   * and the events walk of a deleted workspace or resource group do).
    */
   readonly unreadable?: readonly string[];
 }

@@ -1,5 +1,6 @@
 import { type Clock, isoNow, TimeLimitError, untilAborted } from '../clock';
 import { type ArmCoordinates, isKnownKind, registeredAfter } from '../endpoints/ManagedEndpoint';
+import { IdTally } from '../endpoints/registryWalk';
 import { AppError, DependencyFailedError, DependencyUnavailableError } from '../errors';
 import { forEachLimited } from '../forEachLimited';
 import type { Logger } from '../logging';
@@ -75,7 +76,9 @@ export class DeleteRetirement {
    * which skips the ones retired by this one: every delivery goes further.
    */
   async retireAllIn(event: IncomingEvent, scope: ArmScope): Promise<EventOutcome> {
-    const inScope = await registeredIn(this.options.rotation.registry, scope);
+    const unreadable = new IdTally();
+    const inScope = await registeredIn(this.options.rotation.registry, scope, unreadable);
+    this.warnUnreadable(scope, unreadable);
     if (inScope.length === 0) return eventOutcome(event, 'notManaged');
     const live = inScope.filter((e) => !e.retiredAt);
     const kept = live.filter((e) => deletedBefore(event, e));
@@ -109,6 +112,19 @@ export class DeleteRetirement {
     return staying.length > 0 && staying.length === live.length
       ? eventOutcome(event, 'staleDelete', staying.length === 1 ? staying[0]?.id : undefined)
       : eventOutcome(event, 'retired');
+  }
+
+  /**
+   * Sums up the rows the walk skipped as unreadable (the registry warned about each, with what is wrong): their
+   * coordinates cannot be read, so whether they were of the deleted scope is not known, and such an endpoint
+   * stays in service until a person mends or DELETEs its row. One line per delivery, with the first ids.
+   */
+  private warnUnreadable(scope: ArmScope, unreadable: IdTally): void {
+    if (unreadable.count === 0) return;
+    this.options.logger.warn(
+      `autoRegister => ${scopeKind(scope)} deleted, rows skipped as unreadable left as they are`,
+      { ...unreadable.logged('unreadable'), resourceGroup: scope.resourceGroup, workspace: scope.workspace },
+    );
   }
 
   /**

@@ -1,5 +1,6 @@
+import type { EndpointPage } from '../endpoints/EndpointRegistry';
 import type { ArmCoordinates, AuthMode, EndpointKind } from '../endpoints/ManagedEndpoint';
-import type { Page, PageRequest } from '../listPages';
+import type { PageRequest } from '../listPages';
 import type { DriftReport } from '../rotation/DriftDetector';
 
 /**
@@ -15,8 +16,11 @@ export interface EventsRotationPorts {
      * one in service before a retired one.
      */
     findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<EventsManagedEndpoint | undefined>;
-    /** One page of endpoints in id order (walked for the endpoints of a deleted workspace or group). */
-    listPage(request: PageRequest): Promise<Page<EventsManagedEndpoint>>;
+    /**
+     * One page of endpoints in id order (walked for the endpoints of a deleted workspace or group), naming
+     * the rows in its range it skipped because they cannot be read.
+     */
+    listPage(request: PageRequest): Promise<EndpointPage<EventsManagedEndpoint>>;
   };
   readonly jobs: {
     /** Enqueues one rotation job; duplicates are harmless (lease + journal). */

@@ -1,14 +1,21 @@
-import { eachListed } from '../listPages';
+import { eachEndpoint, type IdTally } from '../endpoints/registryWalk';
 import type { EventsManagedEndpoint, EventsRotationPorts } from './EventsRotationPorts';
 import { type ArmScope, withinScope } from './onlineEndpointResource';
 
 type Registry = EventsRotationPorts['registry'];
 
-/** Every endpoint registered in the workspace or resource group, of any kind, retired or not. */
-export async function registeredIn(registry: Registry, scope: ArmScope): Promise<EventsManagedEndpoint[]> {
+/**
+ * Every endpoint registered in the workspace or resource group, of any kind, retired or not; the rows the
+ * walk skipped because they cannot be read (their coordinates with them) are counted in `unreadable`.
+ */
+export async function registeredIn(
+  registry: Registry,
+  scope: ArmScope,
+  unreadable: IdTally,
+): Promise<EventsManagedEndpoint[]> {
   // Only the scope's endpoints are kept from the walk: a page of the registry at a time.
   const inScope: EventsManagedEndpoint[] = [];
-  for await (const endpoint of eachListed((request) => registry.listPage(request)))
+  for await (const endpoint of eachEndpoint((request) => registry.listPage(request), unreadable))
     if (withinScope(endpoint.arm, scope)) inScope.push(endpoint);
   return inScope;
 }

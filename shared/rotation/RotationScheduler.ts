@@ -1,9 +1,9 @@
 import type { Clock } from '../clock';
 import type { EndpointRegistry } from '../endpoints/EndpointRegistry';
 import { HOUR_MS, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
+import { eachEndpoint, IdTally } from '../endpoints/registryWalk';
 import { DependencyUnavailableError } from '../errors';
 import { forEachLimited } from '../forEachLimited';
-import { eachListed } from '../listPages';
 import type { Logger, LogProps } from '../logging';
 import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
@@ -41,12 +41,6 @@ const QUEUED_JOB_WAIT_MS = HOUR_MS;
  */
 const PROGRESS_EVERY_MS = 60_000;
 
-/**
- * How many ids of unreadable rows a round's lines name: enough to start mending (a `GET` of one answers what
- * is wrong with it), few enough that a registry of many bad rows still logs one short line per tick.
- */
-const UNREADABLE_IDS_LOGGED = 5;
-
 /** What a round counts, as its summary line logs it. */
 interface RoundCounts {
   /** Endpoints looked at: not retired, key auth, of a kind that rotates (disabled ones included). */
@@ -66,9 +60,7 @@ interface RoundCounts {
    * Stored rows that cannot be read (edited by hand), skipped by the listing (which warns about each with what
    * is wrong) and not counted in `endpoints`; logged, with the first few ids, only when not 0.
    */
-  unreadable: number;
-  /** The first {@link UNREADABLE_IDS_LOGGED} of them, in id order. */
-  unreadableIds: string[];
+  unreadable: IdTally;
 }
 
 /**
@@ -104,23 +96,15 @@ export class RotationScheduler {
       failed: 0,
       waiting: 0,
       notKnownHere: 0,
-      unreadable: 0,
-      unreadableIds: [],
+      unreadable: new IdTally(),
     };
     const startedAt = clock.now();
     let loggedAt = startedAt;
     // The last endpoint taken: ids come in key order, so it says how far into the registry the round got.
     let through: string | undefined;
-    // Page by page: the round holds one page of endpoints and the counts, whatever the registry's size.
-    const endpoints = eachListed(async (request) => {
-      const page = await registry.listPage(request);
-      // The listing warned about each with its cause; the round sums them up, once per tick.
-      for (const id of page.unreadable ?? []) {
-        round.unreadable += 1;
-        if (round.unreadableIds.length < UNREADABLE_IDS_LOGGED) round.unreadableIds.push(id);
-      }
-      return page;
-    });
+    // Page by page: the round holds one page of endpoints and the counts, whatever the registry's size. The
+    // listing warns about each unreadable row with its cause; the round sums them up, once per tick.
+    const endpoints = eachEndpoint((request) => registry.listPage(request), round.unreadable);
     try {
       await forEachLimited(endpoints, this.options.concurrency ?? 16, async (endpoint) => {
         through = endpoint.id;
@@ -237,11 +221,11 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
  * `unreadable` and `unreadableIds` (comma-separated) only when rows were skipped.
  */
 function logged(round: RoundCounts): LogProps {
-  const { notKnownHere, unreadable, unreadableIds, ...counts } = round;
+  const { notKnownHere, unreadable, ...counts } = round;
   return {
     ...counts,
     ...(notKnownHere > 0 ? { notKnownHere } : {}),
-    ...(unreadable > 0 ? { unreadable, unreadableIds: unreadableIds.join(',') } : {}),
+    ...unreadable.logged('unreadable'),
   };
 }
 

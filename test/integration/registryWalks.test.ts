@@ -7,7 +7,7 @@ import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegis
 import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
 import { EndpointAutoRegistrar } from '../../shared/events/EndpointAutoRegistrar';
 import type { IncomingEvent } from '../../shared/events/IncomingEvent';
-import { createLogger, silentLogger } from '../../shared/logging';
+import { createLogger, type Logger, silentLogger } from '../../shared/logging';
 import { EndpointAdminService } from '../../shared/rotation/EndpointAdminService';
 import { RotationScheduler } from '../../shared/rotation/RotationScheduler';
 import { FakeEndpointDescriber } from '../fakes/events/FakeEndpointDescriber';
@@ -35,8 +35,15 @@ const deleted = (resource: string): IncomingEvent => ({
   data: { resourceUri: resource },
 });
 
-/** The auto-registrar over `registry` and `admin`, for endpoints tagged to rotate; other ports in memory. */
-const registrarOver = (registry: TableEndpointRegistry, admin: EndpointAdminService) =>
+/**
+ * The auto-registrar over `registry` and `admin`, for endpoints tagged to rotate, logging to `logger`; other
+ * ports in memory.
+ */
+const registrarOver = (
+  registry: TableEndpointRegistry,
+  admin: EndpointAdminService,
+  logger: Logger = silentLogger,
+) =>
   new EndpointAutoRegistrar({
     rotation: {
       registry,
@@ -47,7 +54,7 @@ const registrarOver = (registry: TableEndpointRegistry, admin: EndpointAdminServ
     },
     describer: new FakeEndpointDescriber(),
     clock: systemClock,
-    logger: silentLogger,
+    logger,
     enabled: true,
     filter: 'aml-credential-broker=rotate',
   });
@@ -227,10 +234,13 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
     expect(byHand?.id).toBe('ep-130');
   });
 
-  it("the timer's summary counts the rows it skipped as unreadable, each warned about once, pages cut by file entries", async () => {
-    // Prepare: a table of its own, 130 rows, 7 edited by hand, and file entries that cut the first page of
-    // 100 short of its rows, so that the next page reads its last rows (two unreadable) again
-    const own = TableClient.fromConnectionString(azurite.connectionString, 'unreadableEndpoints', {
+  /**
+   * A table of its own, 130 rows, 7 edited by hand, and file entries that cut the first page of 100 short of
+   * its rows, so that the next page reads its last rows (two unreadable) again; the registry over it logs to
+   * `registryLines`.
+   */
+  async function registryWithUnreadableRows(name: string) {
+    const own = TableClient.fromConnectionString(azurite.connectionString, name, {
       allowInsecureConnection: true,
     });
     const ids = Array.from({ length: 130 }, (_, i) => `ep-${String(i).padStart(3, '0')}`);
@@ -256,6 +266,12 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
       readText: async () => JSON.stringify(files.map((id) => ({ id, arm: at('file-ws', id) }))),
       logger: createLogger('EndpointRegistry', (level, line) => registryLines.push(`${level} ${line}`)),
     });
+    return { walked, unreadable, registryLines };
+  }
+
+  it("the timer's summary counts the rows it skipped as unreadable, each warned about once, pages cut by file entries", async () => {
+    // Prepare
+    const { walked, unreadable, registryLines } = await registryWithUnreadableRows('unreadableEndpoints');
     const lines: string[] = [];
     const scheduler = new RotationScheduler({
       registry: walked,
@@ -274,6 +290,28 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
       expect.stringMatching(/ unreadable=7 unreadableIds=ep-001,ep-003,ep-005,ep-007,ep-050 elapsedMs=\d+$/),
     ]);
     const warned = registryLines.map((l) => /row skipped, unreadable endpointId=(\S+)/.exec(l)?.[1]);
+    expect(warned).toEqual(unreadable);
+  });
+
+  it('the walk of a deleted workspace sums up the rows it skipped as unreadable, each warned about once', async () => {
+    // Prepare
+    const { walked, unreadable, registryLines } = await registryWithUnreadableRows('unreadableWalked');
+    const lines: string[] = [];
+    const logger = createLogger('EndpointAutoRegistrar', (level, line) => lines.push(`${level} ${line}`));
+    const registrar = registrarOver(walked, adminOver(walked, rules), logger);
+
+    // Act
+    const outcome = await registrar.handle(deleted(WS));
+
+    // Assess: none of its endpoints is registered here, but 7 rows that may be were left alone
+    expect(outcome.action).toBe('notManaged');
+    expect(lines).toEqual([
+      'warn EndpointAutoRegistrar => autoRegister => workspace deleted, rows skipped as unreadable left as ' +
+        'they are unreadable=7 unreadableIds=ep-001,ep-003,ep-005,ep-007,ep-050 resourceGroup=ml-rg workspace=ml-ws',
+    ]);
+    const warned = registryLines.map(
+      (l) => /listPage => row skipped, unreadable endpointId=(\S+)/.exec(l)?.[1],
+    );
     expect(warned).toEqual(unreadable);
   });
 });

@@ -38,6 +38,11 @@ export class FakeRotationPorts implements EventsRotationPorts {
   readonly pageRequests: PageRequest[] = [];
   /** Endpoints per page at most, whatever `top` asks (Table storage may answer short pages). */
   serverPageLimit = Infinity;
+  /**
+   * Ids of rows edited by hand into something that is no endpoint: `listPage` skips them and names each in
+   * the page whose key range holds it (`unreadable`), as the Table registry does.
+   */
+  readonly unreadableRows: string[] = [];
   private readonly failures = new Map<PortName, Error>();
 
   /** The next call on `port` throws `error`. */
@@ -85,7 +90,11 @@ export class FakeRotationPorts implements EventsRotationPorts {
     listPage: async (request: PageRequest) => {
       this.fail('registry');
       this.pageRequests.push(request);
-      return keyPage(this.endpoints, request, this.serverPageLimit);
+      const page = keyPage(this.endpoints, request, this.serverPageLimit);
+      const inRange = (id: string): boolean =>
+        (request.after === undefined || id > request.after) && (page.after === undefined || id <= page.after);
+      const unreadable = this.unreadableRows.filter(inRange).sort();
+      return unreadable.length > 0 ? { ...page, unreadable } : page;
     },
   };
 

@@ -706,6 +706,55 @@ describe('Class: EndpointAutoRegistrar', () => {
       expect(rotation.pageRequests).toHaveLength(4);
     });
 
+    it('sums up in one warning the rows the walk of a deleted workspace skipped as unreadable, naming the first five', async () => {
+      // Prepare: the workspace's endpoints over pages of 2, and 7 rows edited by hand among them, whose
+      // coordinates cannot be read (any of them may be of the deleted workspace)
+      const warned: Array<[string, Record<string, unknown> | undefined]> = [];
+      const { rotation, registrar } = build(true, {
+        logger: { ...silentLogger, warn: (message, props) => void warned.push([message, props]) },
+      });
+      for (let i = 0; i < 6; i += 1)
+        rotation.addEndpoint({ id: `ep-${i}0`, secretName: `s${i}`, arm: armIn(`e${i}`) });
+      rotation.unreadableRows.push('ep-01', 'ep-02', 'ep-11', 'ep-21', 'ep-31', 'ep-41', 'ep-51');
+      rotation.serverPageLimit = 2;
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', WS));
+
+      // Assess: every readable endpoint retired, the skipped rows counted once each in one line
+      expect(result.action).toBe('retired');
+      expect(rotation.retired).toHaveLength(6);
+      expect(warned).toEqual([
+        [
+          'autoRegister => workspace deleted, rows skipped as unreadable left as they are',
+          {
+            unreadable: 7,
+            unreadableIds: 'ep-01,ep-02,ep-11,ep-21,ep-31',
+            resourceGroup: 'ml-rg',
+            workspace: 'ml-ws',
+          },
+        ],
+      ]);
+    });
+
+    it('says so when the walk of a deleted workspace skipped unreadable rows and found no endpoint in it', async () => {
+      // Prepare
+      const warned: string[] = [];
+      const { rotation, registrar } = build(true, {
+        logger: { ...silentLogger, warn: (message) => void warned.push(message) },
+      });
+      rotation.unreadableRows.push('ep-01');
+
+      // Act
+      const result = await registrar.handle(armEvent('Delete', WS));
+
+      // Assess
+      expect(result.action).toBe('notManaged');
+      expect(warned).toEqual([
+        'autoRegister => workspace deleted, rows skipped as unreadable left as they are',
+      ]);
+    });
+
     it('acknowledges the delete of a workspace without registered endpoints as not managed', async () => {
       // Prepare
       const { rotation, registrar } = build();
