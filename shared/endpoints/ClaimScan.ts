@@ -42,13 +42,16 @@ export interface ClaimKind<Row extends Pick<EndpointEntity, 'rowKey'>> {
   readonly pageSize: number;
   /** What the row claims; undefined when it claims nothing (a row that cannot be read). */
   claimOf(row: Row): RowClaim | undefined;
+  /** The identity an `ENDPOINTS_FILE` entry claims, as a row of it would. */
+  identityOf(entry: ManagedEndpoint): string;
   /** The id the claim of `identity` names; undefined when there is none (one point read). */
   holderOf(table: TableClient, identity: string): Promise<string | undefined>;
   /** The claim row of `identity` naming row `rowKey`, which a scan writes for a row that has none. */
   claimAt(identity: string, rowKey: string): SecretClaimEntity;
   /**
    * Told, once at the end of each walk that passed any, of the rows found claiming what a row before them
-   * in the walk claims (each with that first row: `[first, second]`). Without it, a walk does not look.
+   * in the walk or an `ENDPOINTS_FILE` entry claims (each with that first row or entry: `[first, second]`).
+   * Without it, a walk does not look.
    */
   registeredTwice?(pairs: readonly (readonly [string, string])[]): void;
 }
@@ -66,6 +69,7 @@ export const SECRET_CLAIMS: ClaimKind<SecretRow> = {
   pageSize: MAX_PAGE_SIZE,
   claimOf: (row) =>
     isSecretName(row.secretName) ? { identity: secretIdentity(row.secretName), settles: true } : undefined,
+  identityOf: (entry) => secretIdentity(entry.secretName),
   holderOf: async (table, identity) => (await readClaim(table, { secretName: identity }))?.endpointId,
   claimAt: secretClaimAt,
 };
@@ -92,10 +96,13 @@ export const armClaims = (
     const identity = endpoint && armIdentity(endpoint);
     return identity === undefined ? undefined : { identity, settles: !endpoint!.retiredAt };
   },
+  // A validated entry's arm is four strings, so it has an identity.
+  identityOf: (entry) => armIdentity(entry)!,
   holderOf: async (table, identity) => (await readArmClaim(table, identity))?.endpointId,
   claimAt: armClaimAt,
   // Versions from before these claims let one endpoint be registered twice; the second of such a pair
-  // never gets the claim, so every walk passes it (and misses keep walking) until a person deletes one.
+  // never gets the claim, so every walk passes it (and misses keep walking) until a person deletes one. A
+  // row registered before an ENDPOINTS_FILE entry of its endpoint was declared pairs with that entry.
   registeredTwice,
 });
 
@@ -198,7 +205,8 @@ interface Owner {
  * row has its claim (only rows written before claims existed lack one). It holds one page, never the
  * table: once a row without its claim is seen, the claims are not read further, and once every identity
  * asked about is settled too, no further page is. For a kind that is told of rows claiming one identity
- * twice, it holds the identity and key of each row it passed too (some 100 bytes a row, not the rows).
+ * twice, it holds the identity and key of each row it passed too (some 100 bytes a row, not the rows), and
+ * of each file entry, the first claimant of what it claims.
  */
 class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
   readonly done: Promise<ScanResult>;
@@ -216,7 +224,10 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
     /** A row written after this may have been passed. */
     readonly startedAtMs: number,
   ) {
-    if (kind.registeredTwice) this.firstClaimants = new Map();
+    // A file entry wins over a row of its endpoint under another id too (lookups answer the entry), so it is
+    // that row's first claimant: both would rotate one endpoint's keys against each other.
+    if (kind.registeredTwice)
+      this.firstClaimants = new Map([...declared.values()].map((e) => [kind.identityOf(e), e.id]));
     this.done = this.walk();
   }
 

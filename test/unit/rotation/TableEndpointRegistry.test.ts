@@ -672,6 +672,45 @@ describe('Class: TableEndpointRegistry (Method: findByArm, endpoints registered 
     ]);
   });
 
+  it('names a row at the Azure ML endpoint of an ENDPOINTS_FILE entry under another id, with the entry', async () => {
+    // Prepare: a row registered before the file declared its endpoint (in another case), and one elsewhere
+    const table = new PagedTable();
+    for (const [id, where] of [
+      ['aa-elsewhere', { ...arm, name: 'elsewhere' }],
+      ['table-scoring', place],
+    ] as const) {
+      const endpoint = validateEndpoint({ id, arm: where }, rules, at);
+      table.add({ partitionKey: 'endpoint', rowKey: id, endpoint: JSON.stringify(endpoint), secretName: id });
+    }
+    const logger = new CapturingLogger();
+    const telemetry = new CapturingTelemetry();
+    const registry = new TableEndpointRegistry({
+      table: table.asTableClient(),
+      rules,
+      endpointsFile: 'endpoints.json',
+      readText: async () => JSON.stringify([{ id: 'file-scoring', arm: shouting }]),
+      now: () => at,
+      logger,
+      telemetry,
+    });
+
+    // Act: a lookup of an endpoint nobody registered walks the rows; the endpoint's own lookup answers the entry
+    const nobody = await registry.findByArm('onlineEndpoint', { ...arm, name: 'untagged' });
+    const found = await registry.findByArm('onlineEndpoint', place);
+
+    // Assess
+    expect(nobody).toBeUndefined();
+    expect(found?.id).toBe('file-scoring');
+    expect(logger.lines).toEqual([
+      {
+        level: 'warn',
+        message: 'findByArm => one Azure ML endpoint registered twice, DELETE one of them',
+        props: { endpointId: 'table-scoring', alsoRegisteredAs: 'file-scoring' },
+      },
+    ]);
+    expect(telemetry.metrics).toEqual([{ name: 'EndpointsRegisteredTwice', value: 1, props: undefined }]);
+  });
+
   it('names nothing when every endpoint is registered once', async () => {
     // Prepare: rows from before the claims, each at its own place
     const table = new PagedTable();
