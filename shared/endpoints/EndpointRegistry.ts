@@ -53,6 +53,14 @@ export interface EndpointRegistry {
    */
   findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined>;
   /**
+   * The id of the `ENDPOINTS_FILE` entry declared at `endpoint`'s Azure ML endpoint (kind and coordinates,
+   * ignoring case) under another id; undefined when there is none, and for the entry itself. A table row
+   * there was registered before the file declared its endpoint: the file is the operator's declared truth,
+   * and the two would rotate one endpoint's keys against each other, so rotation leaves the row alone. No
+   * storage read: the file is read once per process.
+   */
+  fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined>;
+  /**
    * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken or another stored
    * endpoint owns its secret, `EndpointAlreadyRegisteredError` when another stored endpoint is
    * registered for its kind and ARM coordinates (however the two creates interleave),

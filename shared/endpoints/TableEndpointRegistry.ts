@@ -85,6 +85,8 @@ export interface TableEndpointRegistryOptions {
 export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
   private fileEntries?: Promise<Map<string, ManagedEndpoint>>;
+  /** File entry ids by `armIdentity`, for {@link fileEntryAt}: built once, as the file is read once. */
+  private fileEntryPlaces?: Promise<Map<string, string>>;
   /** Walks of the table for a secret whose claim was missed (rows written before claims lack one). */
   private readonly secretScans = new ClaimScans(SECRET_CLAIMS, () => this.nowMs());
   /** Walks of the table for ARM coordinates whose claim was missed (rows written before those claims). */
@@ -211,6 +213,16 @@ export class TableEndpointRegistry implements EndpointRegistry {
       ownerId === undefined || ownerId === holder?.id ? undefined : await readRow(table, ownerId);
     const owner = ownerRow ? this.readable(ownerRow, 'findByArm') : undefined;
     return owner && isAt(owner) && (inService(owner) || !holder) ? owner : holder;
+  }
+
+  async fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined> {
+    // A validated entry's arm is four strings, so it has an identity.
+    this.fileEntryPlaces ??= this.declared().then(
+      (declared) => new Map([...declared.values()].map((e) => [armIdentity(e)!, e.id])),
+    );
+    const identity = armIdentity(endpoint);
+    const entry = identity === undefined ? undefined : (await this.fileEntryPlaces).get(identity);
+    return entry === endpoint.id ? undefined : entry;
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {

@@ -159,7 +159,8 @@ export class EndpointAdminService {
     const { state } = await this.options.journal.getState(id);
     const current =
       endpoint.authMode === 'Key' ? await this.options.secrets.getCurrent(endpoint.secretName) : undefined;
-    return endpointStatus(endpoint, state, current, this.options.clock.now());
+    const fileEntry = await this.options.registry.fileEntryAt(endpoint);
+    return endpointStatus(endpoint, state, current, this.options.clock.now(), fileEntry);
   }
 
   /**

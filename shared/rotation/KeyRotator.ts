@@ -56,7 +56,8 @@ export type RotationOutcome =
         | 'inProgress'
         | 'notDue'
         | 'inGrace'
-        | 'notKnownHere';
+        | 'notKnownHere'
+        | 'declaredInFile';
       readonly detail?: string;
     };
 
@@ -146,6 +147,16 @@ export class KeyRotator {
         [unknown]: value,
       });
       return skip('notKnownHere', `${unknown} ${value}`);
+    }
+    // A row registered before ENDPOINTS_FILE declared its Azure ML endpoint: the entry rotates those keys, and
+    // this run would regenerate the key the entry just stored. Nothing journaled: deleting the row ends it.
+    const entry = await this.options.registry.fileEntryAt(endpoint);
+    if (entry !== undefined) {
+      this.options.logger.warn('rotate => endpoint declared in ENDPOINTS_FILE too, skipped, DELETE it', {
+        endpointId: endpoint.id,
+        alsoRegisteredAs: entry,
+      });
+      return skip('declaredInFile', `its Azure ML endpoint is declared in ENDPOINTS_FILE as ${entry}`);
     }
     // A disabled endpoint is not rotated, but a rotation it finished before it was disabled still has to
     // announce its new key: its consumers hold the old one. (A retired endpoint is gone from Azure, and

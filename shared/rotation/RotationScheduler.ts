@@ -61,6 +61,11 @@ interface RoundCounts {
    * is wrong) and not counted in `endpoints`; logged, with the first few ids, only when not 0.
    */
   unreadable: IdTally;
+  /**
+   * Table rows at the Azure ML endpoint of an `ENDPOINTS_FILE` entry under another id, not queued (the entry
+   * rotates its keys) and not counted in `endpoints`; logged, with the first few ids, only when not 0.
+   */
+  declaredInFile: IdTally;
 }
 
 /**
@@ -97,6 +102,7 @@ export class RotationScheduler {
       waiting: 0,
       notKnownHere: 0,
       unreadable: new IdTally(),
+      declaredInFile: new IdTally(),
     };
     const startedAt = clock.now();
     let loggedAt = startedAt;
@@ -116,6 +122,7 @@ export class RotationScheduler {
           return;
         }
         if (endpoint.authMode !== 'Key' || !supportsRotation(endpoint.kind)) return;
+        if (await this.declaredInFile(endpoint, round)) return;
         round.endpoints += 1;
         // Counted apart, so that `endpoints` is not read as the number kept rotating.
         if (!endpoint.enabled) round.disabled += 1;
@@ -147,6 +154,26 @@ export class RotationScheduler {
         `No endpoint could be checked or enqueued this round (${failed} failed); the next tick tries again.`,
       );
     return { due, enqueued, failed };
+  }
+
+  /**
+   * Whether the endpoint is a table row at the Azure ML endpoint of an `ENDPOINTS_FILE` entry (registered before
+   * the file declared it): the entry, the operator's declared truth, rotates those keys, and a job for the row
+   * would regenerate the key the entry just stored. Counted in `round` and named each tick until a person
+   * DELETEs the row (the rotator skips its jobs all the same).
+   */
+  private async declaredInFile(endpoint: ManagedEndpoint, round: RoundCounts): Promise<boolean> {
+    const entry = await this.options.registry.fileEntryAt(endpoint);
+    if (entry === undefined) return false;
+    round.declaredInFile.add(endpoint.id);
+    this.options.logger.warn(
+      'enqueueDue => endpoint declared in ENDPOINTS_FILE too, not rotated, DELETE it',
+      {
+        endpointId: endpoint.id,
+        alsoRegisteredAs: entry,
+      },
+    );
+    return true;
   }
 
   /** Checks one endpoint and queues its job if it needs one, counting the outcome in `round`. */
@@ -218,14 +245,16 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
 
 /**
  * A round's counts as logged: `notKnownHere` only when there are such endpoints (during a rolling deployment),
- * `unreadable` and `unreadableIds` (comma-separated) only when rows were skipped.
+ * `unreadable` and `unreadableIds` (comma-separated) only when rows were skipped, `declaredInFile` and
+ * `declaredInFileIds` only when rows at a file entry's endpoint were left to it.
  */
 function logged(round: RoundCounts): LogProps {
-  const { notKnownHere, unreadable, ...counts } = round;
+  const { notKnownHere, unreadable, declaredInFile, ...counts } = round;
   return {
     ...counts,
     ...(notKnownHere > 0 ? { notKnownHere } : {}),
     ...unreadable.logged('unreadable'),
+    ...declaredInFile.logged('declaredInFile'),
   };
 }
 

@@ -24,6 +24,11 @@ export interface EndpointStatus {
     readonly note: string;
   };
   /**
+   * The `ENDPOINTS_FILE` entry declared at this registration's Azure ML endpoint under another id: the entry
+   * rotates its keys, and this registration (a table row from before the file declared it) is not rotated.
+   */
+  readonly declaredInFile?: { readonly entry: string; readonly note: string };
+  /**
    * The last run failed in a way only a person can fix: the timer leaves the endpoint alone until then
    * (`POST …/rotate` after the fix runs at once).
    */
@@ -51,12 +56,14 @@ export function endpointStatus(
   state: RotationState,
   current: SecretVersion | undefined,
   now: number,
+  fileEntry?: string,
 ): EndpointStatus {
   return {
     endpoint,
     ...keyVaultStatus(current),
-    ...scheduleStatus(endpoint, state, current, now),
+    ...scheduleStatus(endpoint, state, current, now, fileEntry),
     ...notKnownHereStatus(endpoint),
+    ...(fileEntry !== undefined ? { declaredInFile: declaredInFileStatus(endpoint, fileEntry) } : {}),
     ...journalStatus(state),
   };
 }
@@ -77,6 +84,20 @@ function notKnownHereStatus(endpoint: ManagedEndpoint): Pick<EndpointStatus, 'no
   };
 }
 
+/** Why a registration at a file entry's Azure ML endpoint is not rotated, and what to do. */
+function declaredInFileStatus(
+  endpoint: ManagedEndpoint,
+  entry: string,
+): NonNullable<EndpointStatus['declaredInFile']> {
+  return {
+    entry,
+    note:
+      `ENDPOINTS_FILE declares this Azure ML endpoint as ${entry}, which rotates its keys: ${endpoint.id} is not ` +
+      `rotated, as the two would rotate them against each other. Point its clients at ${entry}'s secret and ` +
+      `DELETE ${endpoint.id}.`,
+  };
+}
+
 /** Which slot Key Vault's current version names, and which version that is. */
 function keyVaultStatus(
   current: SecretVersion | undefined,
@@ -94,11 +115,17 @@ function scheduleStatus(
   state: RotationState,
   current: SecretVersion | undefined,
   now: number,
+  fileEntry: string | undefined,
 ): Pick<EndpointStatus, 'lastRotatedAt' | 'nextDueAt' | 'waitingForOperatorUntil'> {
   const last = lastRotatedAt(state, current);
-  // Not an endpoint this version would rotate (a kind it does not know: `notKnownHere`) shows no due time.
+  // Not an endpoint this version would rotate (a kind it does not know: `notKnownHere`; one a file entry
+  // rotates: `declaredInFile`) shows no due time.
   const scheduled =
-    endpoint.authMode === 'Key' && endpoint.enabled && !endpoint.retiredAt && !unknownHere(endpoint);
+    endpoint.authMode === 'Key' &&
+    endpoint.enabled &&
+    !endpoint.retiredAt &&
+    !unknownHere(endpoint) &&
+    fileEntry === undefined;
   // Never rotated: due at once.
   const dueAt = scheduled ? (nextDueAt(endpoint, state, current) ?? now) : undefined;
   const holdEndsAt = operatorHoldEndsAt(state);

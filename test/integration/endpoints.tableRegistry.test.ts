@@ -495,6 +495,51 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect(logger.lines).toEqual(Array.from({ length: scans }, () => line));
       expect(telemetry.count('EndpointsRegisteredTwice')).toBe(scans);
     });
+
+    it('names a row registered before ENDPOINTS_FILE declared its endpoint, answers the entry, and leaves the row unrotated', async () => {
+      // Prepare: a row registered with its claims; then a deployment declares its endpoint (in another case)
+      // in the file under another id
+      const own = TableClient.fromConnectionString(azurite.connectionString, 'declaredInFile', {
+        allowInsecureConnection: true,
+      });
+      await own.createTable();
+      const before = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+      await before.create({ ...endpoint('old-row'), arm: at('declared') });
+      await before.create({ ...endpoint('other-row'), arm: at('other') });
+      const logger = new CapturingLogger();
+      const telemetry = new CapturingTelemetry();
+      const redeployed = new TableEndpointRegistry({
+        table: own,
+        rules,
+        now: () => new Date().toISOString(),
+        endpointsFile: 'endpoints.json',
+        readText: async () => JSON.stringify([{ id: 'file-entry', arm: shouting('declared') }]),
+        logger,
+        telemetry,
+      });
+
+      // Act: an ARM event about an endpoint nobody registered walks the rows (the process's first miss)
+      const miss = await redeployed.findByArm('onlineEndpoint', at('untagged'));
+      const found = await redeployed.findByArm('onlineEndpoint', at('declared'));
+      const status = await adminOver(redeployed, rules).status('old-row');
+
+      // Assess
+      expect(miss).toBeUndefined();
+      expect(found?.id).toBe('file-entry');
+      expect(logger.lines).toEqual([
+        {
+          level: 'warn',
+          message: 'findByArm => one Azure ML endpoint registered twice, DELETE one of them',
+          props: { endpointId: 'old-row', alsoRegisteredAs: 'file-entry' },
+        },
+      ]);
+      expect(telemetry.count('EndpointsRegisteredTwice')).toBe(1);
+      expect(await redeployed.fileEntryAt((await redeployed.get('old-row'))!)).toBe('file-entry');
+      expect(await redeployed.fileEntryAt((await redeployed.get('other-row'))!)).toBeUndefined();
+      expect(await redeployed.fileEntryAt((await redeployed.get('file-entry'))!)).toBeUndefined();
+      expect(status.declaredInFile?.entry).toBe('file-entry');
+      expect(status.nextDueAt).toBeUndefined();
+    });
   });
 
   describe('Secret-name claims: one endpoint per Key Vault secret', () => {

@@ -314,4 +314,46 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
     );
     expect(warned).toEqual(unreadable);
   });
+
+  it('the timer leaves to an ENDPOINTS_FILE entry the row registered at its endpoint before, counting it', async () => {
+    // Prepare: a table of its own, a row at the endpoint the file later declared under another id
+    const own = TableClient.fromConnectionString(azurite.connectionString, 'declaredInFileWalked', {
+      allowInsecureConnection: true,
+    });
+    await own.createTable();
+    const now = new Date().toISOString();
+    const before = new TableEndpointRegistry({ table: own, rules, now: () => now });
+    for (const id of ['ep-old', 'ep-other'])
+      await before.create(validateEndpoint({ id, arm: at('ml-ws', id) }, rules, now));
+    const redeployed = new TableEndpointRegistry({
+      table: own,
+      rules,
+      now: () => now,
+      endpointsFile: 'endpoints.json',
+      readText: async () => JSON.stringify([{ id: 'ep-file', arm: at('ML-WS', 'EP-OLD') }]),
+    });
+    const lines: string[] = [];
+    const jobs = new InMemoryRotationJobQueue();
+    const scheduler = new RotationScheduler({
+      registry: redeployed,
+      journal: new InMemoryRotationJournal(fakeClock, faults),
+      jobs,
+      clock: fakeClock,
+      logger: createLogger('RotationScheduler', (level, line) => lines.push(`${level} ${line}`)),
+    });
+
+    // Act
+    const result = await scheduler.enqueueDue(fakeClock.now());
+
+    // Assess
+    expect(result).toEqual({ due: 2, enqueued: 2, failed: 0 });
+    expect(jobs.jobs.map((j) => j.endpointId).sort()).toEqual(['ep-file', 'ep-other']);
+    expect(lines.filter((l) => l.startsWith('warn'))).toEqual([
+      'warn RotationScheduler => enqueueDue => endpoint declared in ENDPOINTS_FILE too, not rotated, DELETE it ' +
+        'endpointId=ep-old alsoRegisteredAs=ep-file',
+    ]);
+    expect(lines.filter((l) => l.includes('enqueueDue => done'))).toEqual([
+      expect.stringMatching(/ endpoints=2 .* declaredInFile=1 declaredInFileIds=ep-old elapsedMs=\d+$/),
+    ]);
+  });
 });

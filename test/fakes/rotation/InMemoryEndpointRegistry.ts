@@ -70,6 +70,12 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return at.find((e) => !e.retiredAt) ?? at[0];
   }
 
+  /** As the Table registry: the `readOnly` entry (ENDPOINTS_FILE's stand-in) at the endpoint's place, under another id. */
+  async fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined> {
+    const entry = this.registeredAt(armIdentity(endpoint)).find((e) => this.readOnly.has(e.id));
+    return entry && entry.id !== endpoint.id ? entry.id : undefined;
+  }
+
   async create(endpoint: ManagedEndpoint): Promise<void> {
     this.writable(endpoint.id);
     if (this.endpoints.has(endpoint.id) || this.unreadable.has(endpoint.id))

@@ -763,6 +763,33 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Method: status (a registration at the Azure ML endpoint of an ENDPOINTS_FILE entry)', () => {
+    it('names the entry that rotates its keys and what to do, with no due time of its own', async () => {
+      // Prepare: a row registered before the file declared its endpoint
+      const f = buildRotationFixture();
+      const place = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'scoring' };
+      f.addEndpoint({ id: 'from-file', arm: place });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', arm: place });
+
+      // Act
+      const row = await f.services.admin.status('old-row');
+      const entry = await f.services.admin.status('from-file');
+
+      // Assess
+      expect(row.nextDueAt).toBeUndefined();
+      expect(row.declaredInFile).toEqual({
+        entry: 'from-file',
+        note:
+          'ENDPOINTS_FILE declares this Azure ML endpoint as from-file, which rotates its keys: old-row is not ' +
+          "rotated, as the two would rotate them against each other. Point its clients at from-file's secret and " +
+          'DELETE old-row.',
+      });
+      expect(entry).not.toHaveProperty('declaredInFile');
+      expect(entry.nextDueAt).toBeDefined();
+    });
+  });
+
   describe('Method: status (unsent event)', () => {
     it('shows a KeyRotated event the journal still holds as unsent, until a run sends it and clears it', async () => {
       // Prepare: Table storage fails right after the publish, so the journal keeps the event as unsent

@@ -107,6 +107,40 @@ describe('Class: KeyRotator', () => {
       expect((await f.journal.getState('demo-key')).state.unsentEvent).toBeUndefined();
     });
 
+    it('skips a job for a registration at the Azure ML endpoint of an ENDPOINTS_FILE entry, touching no key', async () => {
+      // Prepare: the row was registered before the file declared its endpoint; a Key Vault event queued its job
+      const f = buildRotationFixture();
+      const place = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'scoring' };
+      f.addEndpoint({ id: 'from-file', arm: place });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', arm: place }, { primaryKey: 'p', secondaryKey: 's' });
+
+      // Act
+      const outcome = await f.services.rotator.run({
+        endpointId: 'old-row',
+        reason: 'nearExpiry',
+        requestedAt: new Date(f.clock.now()).toISOString(),
+      });
+
+      // Assess: nothing regenerated, written or journaled
+      expect(outcome).toEqual({
+        status: 'skipped',
+        endpointId: 'old-row',
+        reason: 'declaredInFile',
+        detail: 'its Azure ML endpoint is declared in ENDPOINTS_FILE as from-file',
+      });
+      expect(await f.keys.listKeys(f.registry.endpoints.get('old-row')!)).toEqual({
+        primaryKey: 'p',
+        secondaryKey: 's',
+      });
+      expect(await f.secrets.getCurrent('old-row-secret')).toBeUndefined();
+      expect((await f.journal.getState('old-row')).state).toEqual({});
+      expect(f.logs).toContain(
+        'warn KeyRotator => rotate => endpoint declared in ENDPOINTS_FILE too, skipped, DELETE it ' +
+          'endpointId=old-row alsoRegisteredAs=from-file',
+      );
+    });
+
     it('rotates the slot that is not in Key Vault once the period and grace have passed', async () => {
       // Prepare
       const f = buildRotationFixture();

@@ -119,6 +119,30 @@ describe('Class: RotationScheduler', () => {
       expect(f.logs.find((l) => l.includes('enqueueDue => done'))).toMatch(/endpoints=1 .*notKnownHere=2/);
     });
 
+    it('queues nothing for a registration at the Azure ML endpoint of an ENDPOINTS_FILE entry, naming and counting it', async () => {
+      // Prepare: a row registered before the file declared its endpoint (in another case), the entry, and another
+      const f = buildRotationFixture();
+      const place = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'scoring' };
+      f.addEndpoint({ id: 'from-file', arm: place });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', arm: { ...place, workspace: 'WS1', name: 'Scoring' } });
+      f.addEndpoint({ id: 'other-one' });
+
+      // Act
+      const result = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess: the entry rotates the endpoint's keys; the row would rotate them against it
+      expect(result).toEqual({ due: 2, enqueued: 2, failed: 0 });
+      expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual(['from-file', 'other-one']);
+      expect(f.logs.filter((l) => l.includes('ENDPOINTS_FILE'))).toEqual([
+        'warn RotationScheduler => enqueueDue => endpoint declared in ENDPOINTS_FILE too, not rotated, DELETE it ' +
+          'endpointId=old-row alsoRegisteredAs=from-file',
+      ]);
+      expect(f.logs.find((l) => l.includes('enqueueDue => done'))).toMatch(
+        /endpoints=2 .* declaredInFile=1 declaredInFileIds=old-row elapsedMs=/,
+      );
+    });
+
     it('enqueues a disabled endpoint only while its journal holds an unsent event, and a retired one never', async () => {
       // Prepare: both were parked right after a run finished their rotation and stopped before the send
       const f = buildRotationFixture();
