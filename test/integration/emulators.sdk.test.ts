@@ -9,6 +9,7 @@ import { ArmEndpointDescriber } from '../../shared/events/EndpointDescriber';
 import { ArmEndpointKeyClient } from '../../shared/rotation/adapters/ArmEndpointKeyClient';
 import { ArmServerlessKeyClient } from '../../shared/rotation/adapters/ArmServerlessKeyClient';
 import { call, withEmulators } from '../support/emulators';
+import { timersLeftBy } from '../support/pendingTimers';
 import { sleep } from '../support/waitFor';
 
 jest.setTimeout(30_000);
@@ -19,6 +20,21 @@ const WS = {
   workspace: 'ws-sdk',
 };
 const API_VERSION = '2024-10-01';
+/** The stand-in's `key-ep` as the registry holds it, for the rotation's key client. */
+const KEY_ENDPOINT: ManagedEndpoint = {
+  id: 'key-ep',
+  kind: 'onlineEndpoint',
+  arm: { ...WS, name: 'key-ep' },
+  authMode: 'Key',
+  secretName: 'key-ep',
+  rotationPeriodHours: 100,
+  gracePeriodHours: 25,
+  probe: DEFAULT_PROBE,
+  brokerKeyAccess: false,
+  enabled: true,
+  createdAt: '',
+  updatedAt: '',
+};
 
 let em: RunningEmulators;
 let credential: ManagedIdentityCredential;
@@ -199,27 +215,15 @@ describe('Class: AzureMachineLearningWorkspaces against the ARM stand-in', () =>
     em.control.setRegenerateDelayMs(3000);
     const keys = new ArmEndpointKeyClient({ onlineEndpoints: () => ml().onlineEndpoints, sleep });
     const controller = new AbortController();
-    const endpoint: ManagedEndpoint = {
-      id: 'key-ep',
-      kind: 'onlineEndpoint',
-      arm: { ...WS, name: 'key-ep' },
-      authMode: 'Key',
-      secretName: 'key-ep',
-      rotationPeriodHours: 100,
-      gracePeriodHours: 25,
-      probe: DEFAULT_PROBE,
-      brokerKeyAccess: false,
-      enabled: true,
-      createdAt: '',
-      updatedAt: '',
-    };
     try {
-      const outcome = keys.regenerateKey(endpoint, 'Secondary', 'abandoned-value', controller.signal).then(
-        () => 'finished',
-        (error: unknown) => (error as Error).name,
-      );
-      // The SDK polls twice at once (beginRegenerateKeys, then pollUntilDone), then waits Retry-After.
-      while ((em.control.counters()['arm.operationStatus'] ?? 0) < 2) await sleep(20);
+      const outcome = keys
+        .regenerateKey(KEY_ENDPOINT, 'Secondary', 'abandoned-value', controller.signal)
+        .then(
+          () => 'finished',
+          (error: unknown) => (error as Error).name,
+        );
+      // The SDK polls once as it starts (beginRegenerateKeys), then the client waits Retry-After.
+      while ((em.control.counters()['arm.operationStatus'] ?? 0) < 1) await sleep(20);
 
       // Act
       controller.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
@@ -228,13 +232,25 @@ describe('Class: AzureMachineLearningWorkspaces against the ARM stand-in', () =>
       const stoppedIn = Date.now() - givenUpAt;
       await sleep(3500);
 
-      // Assess: the call ended without waiting out the SDK's pause, whose next poll the signal refused
+      // Assess: the call ended without waiting out the pause, and polled no more
       expect(ended).toBe('AbortError');
       expect(stoppedIn).toBeLessThan(100);
-      expect(em.control.counters()).toMatchObject({ 'arm.regenerateKeys': 1, 'arm.operationStatus': 2 });
+      expect(em.control.counters()).toMatchObject({ 'arm.regenerateKeys': 1, 'arm.operationStatus': 1 });
     } finally {
       em.control.setRegenerateDelayMs(50);
     }
+  });
+
+  it('leaves no timer behind once a regenerate has returned (ArmEndpointKeyClient over the SDK)', async () => {
+    // Prepare: ARM answers Retry-After: 1 while the operation runs; the SDK's own loop (pollUntilDone)
+    // paused once more after the poll that saw it end, and that 1-s timer held the process
+    const keys = new ArmEndpointKeyClient({ onlineEndpoints: () => ml().onlineEndpoints, sleep });
+    // Act
+    const left = await timersLeftBy(() => keys.regenerateKey(KEY_ENDPOINT, 'Secondary', 'settled-value'));
+    // Assess
+    expect(left).toEqual([]);
+    expect(em.control.keys({ ...WS, name: 'key-ep' }).secondaryKey).toBe('settled-value');
+    expect(em.control.counters()['arm.operationStatus']).toBeGreaterThanOrEqual(2);
   });
 
   it('issues AML tokens that the scoring URI accepts, and refuses /token on a Key endpoint', async () => {

@@ -1,7 +1,7 @@
 import { type Sleep, untilAborted } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
-import { withRetries } from '../../retry';
+import { retryAfterMs, withRetries } from '../../retry';
 import {
   bothKeys,
   type EndpointDescription,
@@ -23,13 +23,29 @@ export interface OnlineEndpointOperations {
     name: string,
     options?: { abortSignal?: AbortSignal },
   ): Promise<{ primaryKey?: string; secondaryKey?: string }>;
-  beginRegenerateKeysAndWait(
+  beginRegenerateKeys(
     resourceGroup: string,
     workspace: string,
     name: string,
     body: { keyType: string; keyValue?: string },
-    options?: { updateIntervalInMs?: number; abortSignal?: AbortSignal },
-  ): Promise<void>;
+    options?: { abortSignal?: AbortSignal; onResponse?: (response: ArmOperationResponse) => void },
+  ): Promise<RegenerateKeysPoller>;
+}
+
+/** What is read of each response of a regenerate (the request and every poll of it): its `Retry-After`. */
+export interface ArmOperationResponse {
+  headers: { get(name: string): string | undefined };
+}
+
+/**
+ * The SDK's poller of a regenerate (core-lro's legacy `PollerLike`), as returned once the request was
+ * accepted and polled once. Only single polls are used: its own loop (`pollUntilDone`) pauses once more
+ * after the operation has ended, for the last `Retry-After`, on a timer nothing can clear.
+ */
+export interface RegenerateKeysPoller {
+  /** One poll of the operation; rejects when it failed or was cancelled. */
+  poll(): Promise<void>;
+  isDone(): boolean;
 }
 
 /** Options of {@link ArmEndpointKeyClient}. */
@@ -37,7 +53,7 @@ export interface ArmEndpointKeyClientOptions {
   /** The operations of the subscription's client (`clients.machineLearning(sub).onlineEndpoints`). */
   onlineEndpoints: (subscriptionId: string) => OnlineEndpointOperations;
   sleep: Sleep;
-  /** LRO polling interval when the service sends no `Retry-After`. @default 1000 */
+  /** Pause between polls of the long-running operation when ARM sends no `Retry-After`. @default 1000 */
   pollIntervalMs?: number;
   /** Our retry attempts on top of the SDK pipeline's. @default 3 */
   attempts?: number;
@@ -45,7 +61,9 @@ export interface ArmEndpointKeyClientOptions {
 
 /**
  * `EndpointKeyClient` for v2 managed/Kubernetes online endpoints over `@azure/arm-machinelearning`.
- * `regenerateKey` waits for the long-running operation (the SDK polls `Location`/`Azure-AsyncOperation`).
+ * `regenerateKey` waits for the long-running operation: the SDK polls `Location`/`Azure-AsyncOperation`,
+ * one poll at a time, and this client pauses before each as `Retry-After` asks, so nothing of the
+ * operation is left running once the call has returned.
  * A 400 to a request that carried our `keyValue` becomes `KeyValueRejectedError` (the accepted format is
  * undocumented), so the rotator regenerates without a value instead.
  */
@@ -69,9 +87,9 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
   }
 
   /**
-   * @param abortSignal - given to the SDK: a write waiting at ARM's write gate leaves it, and the poller,
-   *   which has no time limit of its own, stops at its next request. That may follow a pause as long as
-   *   the operation's `Retry-After`, so the call does not wait for it: it rejects as soon as the signal fires.
+   * @param abortSignal - given to the SDK: a write waiting at ARM's write gate leaves it, and a poll's
+   *   request is refused. The pause before the next poll may be as long as the operation's `Retry-After`,
+   *   so the call does not wait for it: it rejects as soon as the signal fires, and polls no more.
    */
   async regenerateKey(
     endpoint: ManagedEndpoint,
@@ -81,19 +99,24 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
   ): Promise<void> {
     const { resourceGroup, workspace, name } = endpoint.arm;
     const body = keyValue === undefined ? { keyType: slot } : { keyType: slot, keyValue };
-    const options = {
-      updateIntervalInMs: this.options.pollIntervalMs ?? 1000,
-      ...(abortSignal ? { abortSignal } : {}),
-    };
     try {
-      await this.retry(
-        () =>
-          untilAborted(
-            this.ops(endpoint).beginRegenerateKeysAndWait(resourceGroup, workspace, name, body, options),
-            abortSignal,
-          ),
-        abortSignal,
-      );
+      await this.retry(async () => {
+        let asked: number | undefined;
+        const options = {
+          onResponse: (response: ArmOperationResponse) => void (asked = retryAfterMs({ response })),
+          ...(abortSignal ? { abortSignal } : {}),
+        };
+        const poller = await untilAborted(
+          this.ops(endpoint).beginRegenerateKeys(resourceGroup, workspace, name, body, options),
+          abortSignal,
+        );
+        // Pause before each poll, never after the last: the call leaves no timer behind it. Retry-After: 0
+        // (or none) waits the interval, as the SDK's poller does.
+        while (!poller.isDone()) {
+          await untilAborted(this.options.sleep(asked || (this.options.pollIntervalMs ?? 1000)), abortSignal);
+          await untilAborted(poller.poll(), abortSignal);
+        }
+      }, abortSignal);
     } catch (error) {
       throw rejectedValue(error, keyValue);
     }

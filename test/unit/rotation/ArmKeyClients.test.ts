@@ -6,7 +6,9 @@ import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
 import { DependencyFailedError } from '../../../shared/errors';
 import {
   ArmEndpointKeyClient,
+  type ArmOperationResponse,
   type OnlineEndpointOperations,
+  type RegenerateKeysPoller,
 } from '../../../shared/rotation/adapters/ArmEndpointKeyClient';
 import { ArmServerlessKeyClient } from '../../../shared/rotation/adapters/ArmServerlessKeyClient';
 import { EndpointKeyClientRouter } from '../../../shared/rotation/EndpointKeyClientRouter';
@@ -77,7 +79,7 @@ describe('Class: ArmEndpointKeyClient', () => {
     const ops: OnlineEndpointOperations = {
       get: async () => ({ properties: { authMode: 'Key', scoringUri: 'https://x/score' } }),
       listKeys: async () => ({ primaryKey: 'p', secondaryKey: 's' }),
-      beginRegenerateKeysAndWait: async (_rg, _ws, _n, body) => {
+      beginRegenerateKeys: async (_rg, _ws, _n, body) => {
         bodies.push(body);
         if (body.keyValue !== undefined) throw restError(400);
         throw restError(404);
@@ -102,7 +104,7 @@ describe('Class: ArmEndpointKeyClient', () => {
 
 describe('Class: ArmEndpointKeyClient (a caller that gives up)', () => {
   it('stops waiting for a regenerate whose operation never ends once the signal fires, and hands the signal to the SDK', async () => {
-    // Prepare: the SDK polls on for as long as the operation runs; it sees the signal only at its next poll
+    // Prepare: the SDK's request is accepted, and its poll never answers; it sees the signal only at its next request
     const given: Array<AbortSignal | undefined> = [];
     let calls = 0;
     const ops: OnlineEndpointOperations = {
@@ -111,10 +113,10 @@ describe('Class: ArmEndpointKeyClient (a caller that gives up)', () => {
         given.push(options?.abortSignal);
         return { primaryKey: 'p', secondaryKey: 's' };
       },
-      beginRegenerateKeysAndWait: (_rg, _ws, _n, _body, options) => {
+      beginRegenerateKeys: async (_rg, _ws, _n, _body, options) => {
         calls += 1;
         given.push(options?.abortSignal);
-        return new Promise<void>(() => undefined);
+        return { isDone: () => false, poll: () => new Promise<void>(() => undefined) };
       },
     };
     const client = new ArmEndpointKeyClient({ onlineEndpoints: () => ops, sleep: async () => undefined });
@@ -132,6 +134,87 @@ describe('Class: ArmEndpointKeyClient (a caller that gives up)', () => {
   });
 });
 
+describe('Class: ArmEndpointKeyClient (the long-running regenerate)', () => {
+  /**
+   * Operations whose regenerate ARM accepts and whose operation ends at the `polls`-th poll (the SDK
+   * polls once as it starts); each response carries the next of `retryAfters` as its Retry-After.
+   */
+  const operation = (polls: number, retryAfters: ReadonlyArray<string | undefined>, done: string[]) => {
+    let answered = 0;
+    const ops: OnlineEndpointOperations = {
+      get: async () => ({ properties: { authMode: 'Key' } }),
+      listKeys: async () => ({ primaryKey: 'p', secondaryKey: 's' }),
+      beginRegenerateKeys: async (_rg, _ws, _n, _body, options) => {
+        const respond = () => {
+          const value = retryAfters[answered];
+          answered += 1;
+          const response: ArmOperationResponse = {
+            headers: { get: (name) => (name === 'retry-after' ? value : undefined) },
+          };
+          options?.onResponse?.(response);
+        };
+        respond(); // the request's 202
+        respond(); // the SDK's first poll, as beginRegenerateKeys makes it
+        const poller: RegenerateKeysPoller = {
+          isDone: () => answered - 1 >= polls,
+          poll: async () => {
+            done.push('poll');
+            respond();
+          },
+        };
+        return poller;
+      },
+    };
+    return ops;
+  };
+
+  it('pauses as Retry-After asks before each poll, and not after the one that saw the operation end', async () => {
+    // Prepare: ARM asks 3 s, then 2 s, and the third poll sees the operation done (no Retry-After on it)
+    const done: string[] = [];
+    const client = new ArmEndpointKeyClient({
+      onlineEndpoints: () => operation(3, ['3', '3', '2', undefined], done),
+      sleep: async (ms) => void done.push(`sleep ${ms}`),
+    });
+
+    // Act
+    await client.regenerateKey(endpoint('onlineEndpoint'), 'Secondary', 'v');
+
+    // Assess: the SDK's own loop (pollUntilDone) would pause once more after the last poll, on a timer
+    expect(done).toEqual(['sleep 3000', 'poll', 'sleep 2000', 'poll']);
+  });
+
+  it('pauses its poll interval when ARM sends no Retry-After or Retry-After: 0', async () => {
+    // Prepare
+    const done: string[] = [];
+    const client = new ArmEndpointKeyClient({
+      onlineEndpoints: () => operation(3, [undefined, undefined, '0', undefined], done),
+      sleep: async (ms) => void done.push(`sleep ${ms}`),
+      pollIntervalMs: 250,
+    });
+
+    // Act
+    await client.regenerateKey(endpoint('onlineEndpoint'), 'Primary');
+
+    // Assess
+    expect(done).toEqual(['sleep 250', 'poll', 'sleep 250', 'poll']);
+  });
+
+  it('neither pauses nor polls a regenerate ARM answered as done at once', async () => {
+    // Prepare
+    const done: string[] = [];
+    const client = new ArmEndpointKeyClient({
+      onlineEndpoints: () => operation(1, ['1', undefined], done),
+      sleep: async (ms) => void done.push(`sleep ${ms}`),
+    });
+
+    // Act
+    await client.regenerateKey(endpoint('onlineEndpoint'), 'Primary');
+
+    // Assess
+    expect(done).toEqual([]);
+  });
+});
+
 describe('Function: listKeys of the ARM key clients', () => {
   it.each([
     ['no secondaryKey', { primaryKey: 'p' }],
@@ -145,7 +228,7 @@ describe('Function: listKeys of the ARM key clients', () => {
         onlineEndpoints: () => ({
           get: async () => ({ properties: { authMode: 'Key' } }),
           listKeys: async () => answer as { primaryKey?: string; secondaryKey?: string },
-          beginRegenerateKeysAndWait: async () => undefined,
+          beginRegenerateKeys: async () => ({ isDone: () => true, poll: async () => undefined }),
         }),
         sleep: async () => undefined,
       });
