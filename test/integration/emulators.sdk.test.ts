@@ -355,7 +355,12 @@ describe('Class: ArmEndpointDescriber against the ARM stand-in', () => {
     const live = await describer.exists('onlineEndpoint', at('doomed-ep'));
     const poller = await client.onlineEndpoints.beginDelete(WS.resourceGroup, WS.workspace, 'doomed-ep');
     const deleting = await describer.exists('onlineEndpoint', at('doomed-ep'));
-    await poller.pollUntilDone();
+    // Polled one request at a time: pollUntilDone pauses once more after the operation has ended, and
+    // that 1-s timer (ARM's last Retry-After), pending as the file's last test returned, held Jest's exit.
+    while (!poller.isDone()) {
+      await sleep(50);
+      await poller.poll();
+    }
     const deleted = await describer.exists('onlineEndpoint', at('doomed-ep'));
     const serverlessLive = await describer.exists('serverlessEndpoint', at('llm-ep'));
     const serverlessGone = await describer.exists('serverlessEndpoint', at('no-such-llm'));
