@@ -12,11 +12,37 @@ export function isoNow(clock: Clock): string {
   return new Date(clock.now()).toISOString();
 }
 
-/** Resolves after `ms` milliseconds; a port so tests and benchmarks can skip real waiting. */
-export type Sleep = (ms: number) => Promise<void>;
+/**
+ * Resolves after `ms` milliseconds; a port so tests and benchmarks can skip real waiting. Given a signal,
+ * it may reject with the signal's reason once it fires; a fake need not, so callers that must not wait on
+ * still race it with the signal ({@link untilAborted}).
+ */
+export type Sleep = (ms: number, abortSignal?: AbortSignal) => Promise<void>;
 
-/** The real sleep. */
-export const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The real sleep. Given a signal it clears its timer when the signal fires: a pause a caller gave up (a
+ * poll's `Retry-After` when a rotation run is out of time) would otherwise keep the process up to its end.
+ */
+export const realSleep: Sleep = (ms, abortSignal) =>
+  new Promise((resolve, reject) => {
+    if (!abortSignal) {
+      setTimeout(resolve, ms);
+      return;
+    }
+    if (abortSignal.aborted) {
+      reject(abortSignal.reason as Error);
+      return;
+    }
+    const stop = () => {
+      clearTimeout(timer);
+      reject(abortSignal.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      abortSignal.removeEventListener('abort', stop);
+      resolve();
+    }, ms);
+    abortSignal.addEventListener('abort', stop, { once: true });
+  });
 
 /**
  * Calls `tick` every `everyMs` until the returned function is called. A port, like {@link Sleep}, so that

@@ -216,25 +216,30 @@ describe('Class: AzureMachineLearningWorkspaces against the ARM stand-in', () =>
     const keys = new ArmEndpointKeyClient({ onlineEndpoints: () => ml().onlineEndpoints, sleep });
     const controller = new AbortController();
     try {
-      const outcome = keys
-        .regenerateKey(KEY_ENDPOINT, 'Secondary', 'abandoned-value', controller.signal)
-        .then(
-          () => 'finished',
-          (error: unknown) => (error as Error).name,
-        );
-      // The SDK polls once as it starts (beginRegenerateKeys), then the client waits Retry-After.
-      while ((em.control.counters()['arm.operationStatus'] ?? 0) < 1) await sleep(20);
+      let ended = '';
+      let stoppedIn = Infinity;
+      const left = await timersLeftBy(async () => {
+        const outcome = keys
+          .regenerateKey(KEY_ENDPOINT, 'Secondary', 'abandoned-value', controller.signal)
+          .then(
+            () => 'finished',
+            (error: unknown) => (error as Error).name,
+          );
+        // The SDK polls once as it starts (beginRegenerateKeys), then the client waits Retry-After.
+        while ((em.control.counters()['arm.operationStatus'] ?? 0) < 1) await sleep(20);
 
-      // Act
-      controller.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
-      const givenUpAt = Date.now();
-      const ended = await outcome;
-      const stoppedIn = Date.now() - givenUpAt;
+        // Act
+        controller.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
+        const givenUpAt = Date.now();
+        ended = await outcome;
+        stoppedIn = Date.now() - givenUpAt;
+      });
       await sleep(3500);
 
-      // Assess: the call ended without waiting out the pause, and polled no more
+      // Assess: the call ended without waiting out the pause, whose timer went with it, and polled no more
       expect(ended).toBe('AbortError');
       expect(stoppedIn).toBeLessThan(100);
+      expect(left).toEqual([]);
       expect(em.control.counters()).toMatchObject({ 'arm.regenerateKeys': 1, 'arm.operationStatus': 1 });
     } finally {
       em.control.setRegenerateDelayMs(50);

@@ -110,10 +110,11 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
           this.ops(endpoint).beginRegenerateKeys(resourceGroup, workspace, name, body, options),
           abortSignal,
         );
-        // Pause before each poll, never after the last: the call leaves no timer behind it. Retry-After: 0
-        // (or none) waits the interval, as the SDK's poller does.
+        // Pause before each poll, never after the last, and end the pause when the signal fires: the call
+        // leaves no timer behind it. Retry-After: 0 (or none) waits the interval, as the SDK's poller does.
         while (!poller.isDone()) {
-          await untilAborted(this.options.sleep(asked || (this.options.pollIntervalMs ?? 1000)), abortSignal);
+          const pause = asked || (this.options.pollIntervalMs ?? 1000);
+          await untilAborted(this.options.sleep(pause, abortSignal), abortSignal);
           await untilAborted(poller.poll(), abortSignal);
         }
       }, abortSignal);

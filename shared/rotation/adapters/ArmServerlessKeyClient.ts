@@ -100,7 +100,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     while (waited < pollTimeoutMs) {
       // Retry-After: 0 (or none) waits the interval, as the SDK's poller does: no busy loop, and the timeout counts.
       const wait = retryAfterMs({ response: last }) || pollIntervalMs;
-      await untilAborted(sleep(wait), abortSignal);
+      await untilAborted(sleep(wait, abortSignal), abortSignal);
       waited += wait;
       last = await this.send(endpoint, 'GET', url, undefined, abortSignal);
       if (asyncOperation) {
