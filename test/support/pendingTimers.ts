@@ -1,4 +1,4 @@
-import { createHook } from 'node:async_hooks';
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 
 import { settle } from './waitFor';
 
@@ -9,15 +9,18 @@ import { settle } from './waitFor';
  * `--detectOpenHandles` does not explain, since it reports a timer only while its test still runs.
  */
 export async function timersLeftBy(work: () => Promise<unknown>): Promise<number[]> {
+  // Only timers started in the work's own async context: Jest's reporter and the in-process stand-ins
+  // start theirs in the same process meanwhile.
+  const context = new AsyncLocalStorage<true>();
   const started = new Set<NodeJS.Timeout>();
   const hook = createHook({
     init(_id, type, _trigger, resource) {
-      if (type === 'Timeout') started.add(resource as NodeJS.Timeout);
+      if (type === 'Timeout' && context.getStore()) started.add(resource as NodeJS.Timeout);
     },
   });
   hook.enable();
   try {
-    await work();
+    await context.run(true, work);
   } finally {
     hook.disable();
   }
