@@ -9,18 +9,28 @@ import { buildTestBroker, TEST_PEPPER } from '../../fakes/broker/buildTestBroker
 import { basicAuth } from '../../support/httpParts';
 import { withheldScope } from '../../support/recordedScope';
 
+/** A broker over fakes, its three token routes, and an invocation context whose log lines are kept. */
+function tokenRoutes(invocationId: string) {
+  const t = buildTestBroker();
+  const lines: string[] = [];
+  const context = new InvocationContext({
+    invocationId,
+    logHandler: (_l, ...args) => void lines.push(args.join(' ')),
+  });
+  return {
+    t,
+    lines,
+    context,
+    oauth: oauthTokenHandler(() => t.module),
+    msi: msiTokenHandler(() => t.module),
+    aml: endpointTokenHandler(() => t.module),
+  };
+}
+
 describe('Secret hygiene across the broker', () => {
   it('no client secret, pepper or token reaches logs, audit rows, telemetry or error bodies', async () => {
     // Prepare
-    const t = buildTestBroker();
-    const lines: string[] = [];
-    const context = new InvocationContext({
-      invocationId: 'scan',
-      logHandler: (_l, ...args) => void lines.push(args.join(' ')),
-    });
-    const oauth = oauthTokenHandler(() => t.module);
-    const msi = msiTokenHandler(() => t.module);
-    const aml = endpointTokenHandler(() => t.module);
+    const { t, lines, context, oauth, msi, aml } = tokenRoutes('scan');
     const a = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
     const b = await t.addClient({ allowedScopes: ['demo-key'], keyAccess: true });
     const secrets = [a.primary, a.secondary, b.primary, b.secondary];
@@ -129,15 +139,7 @@ describe('Secret hygiene across the broker', () => {
   it('no secret, token or key pasted into a scope, resource or Azure ML route id reaches audit rows or telemetry', async () => {
     // Prepare: what a client may paste where the scope goes, on each route, refused by the broker (after
     // authentication or not) and by the route before it (a wrong grant type, no api-version, no credentials)
-    const t = buildTestBroker();
-    const lines: string[] = [];
-    const context = new InvocationContext({
-      invocationId: 'pasted',
-      logHandler: (_l, ...args) => void lines.push(args.join(' ')),
-    });
-    const oauth = oauthTokenHandler(() => t.module);
-    const msi = msiTokenHandler(() => t.module);
-    const aml = endpointTokenHandler(() => t.module);
+    const { t, lines, context, oauth, msi, aml } = tokenRoutes('pasted');
     const a = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
     const jwt = 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL21sLmF6dXJlLmNvbSJ9.c2lnbmF0dXJl';
     const key = 'pQ3x9+Lk2mV8zR1tY6wB0nH4sD7fG5jK/aE2cU9oI1Y=';
@@ -207,15 +209,7 @@ describe('Secret hygiene across the broker', () => {
     // two authentication methods, a secret without an id, no api-version, ids that disagree) that presented
     // a secret and pasted it into a scope that parses: a resource URI's path, or an Azure ML route id (an
     // endpoint id is lowercase, so a made-up lowercase secret stands in for a real one there)
-    const t = buildTestBroker();
-    const lines: string[] = [];
-    const context = new InvocationContext({
-      invocationId: 'refused',
-      logHandler: (_l, ...args) => void lines.push(args.join(' ')),
-    });
-    const oauth = oauthTokenHandler(() => t.module);
-    const msi = msiTokenHandler(() => t.module);
-    const aml = endpointTokenHandler(() => t.module);
+    const { t, lines, context, oauth, msi, aml } = tokenRoutes('refused');
     const a = await t.addClient({ allowedScopes: ['demo-token', 'https://ml.azure.com'] });
     const lowercase = 'lowercasesecret0123456789';
     const inUri = (secret: string) => `https://ml.azure.com/${secret}`;
