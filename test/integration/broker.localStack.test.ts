@@ -115,6 +115,23 @@ describe('Token broker on the local stack', () => {
       body: '{"data":[[1,2]]}',
     });
 
+  /**
+   * Sends each request a second apart on the broker's clock, so that each denial has its own TokenDenied
+   * event, then reads the audit rows `filter` selects once the audit is flushed.
+   */
+  const sendApart = async (sends: Array<() => Promise<Response>>, filter: string) => {
+    const statuses: number[] = [];
+    for (const send of sends) {
+      statuses.push((await send()).status);
+      clock.advance(1000);
+    }
+    await module.audit.flush();
+    const rows: Array<Record<string, unknown>> = [];
+    for await (const row of clients.table(config.tables.audit).listEntities({ queryOptions: { filter } }))
+      rows.push(row);
+    return { statuses, rows };
+  };
+
   it('200 concurrent cold requests make one ARM token call, and the token scores the AMLToken endpoint', async () => {
     // Prepare
     emulators.control.resetCounters();
@@ -362,18 +379,11 @@ describe('Token broker on the local stack', () => {
     ];
     const since = telemetry.events.length;
 
-    // Act: a second apart on the broker's clock, so that each denial has its own TokenDenied event
-    const statuses: number[] = [];
-    for (const send of sends) {
-      statuses.push((await send()).status);
-      clock.advance(1000);
-    }
-    await module.audit.flush();
-    const rows: Array<Record<string, unknown>> = [];
-    for await (const row of clients.table(config.tables.audit).listEntities({
-      queryOptions: { filter: odata`clientId eq ${client.id} and outcome eq 'denied'` },
-    }))
-      rows.push(row);
+    // Act
+    const { statuses, rows } = await sendApart(
+      sends,
+      odata`clientId eq ${client.id} and outcome eq 'denied'`,
+    );
 
     // Assess: refused, each recorded (row and event) as a fingerprint of what was sent and its length,
     // `withheld` where it holds the secret the request presented
@@ -415,20 +425,11 @@ describe('Token broker on the local stack', () => {
     ];
     const since = telemetry.events.length;
 
-    // Act: a second apart on the broker's clock, so that each denial has its own TokenDenied event
-    const statuses: number[] = [];
-    for (const send of sends) {
-      statuses.push((await send()).status);
-      clock.advance(1000);
-    }
-    await module.audit.flush();
-    const rows: Array<Record<string, unknown>> = [];
-    for await (const row of clients.table(config.tables.audit).listEntities({
-      queryOptions: {
-        filter: odata`clientId eq ${client.id} and scope eq ${withheldScope(inUri)}`,
-      },
-    }))
-      rows.push(row);
+    // Act
+    const { statuses, rows } = await sendApart(
+      sends,
+      odata`clientId eq ${client.id} and scope eq ${withheldScope(inUri)}`,
+    );
 
     // Assess: one row each (the route's reason), the event alike, and the secret nowhere
     expect(statuses).toEqual([400, 400]);
