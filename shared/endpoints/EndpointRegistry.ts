@@ -4,11 +4,18 @@ import type { ArmCoordinates, EndpointKind, ManagedEndpoint } from './ManagedEnd
 /** One page of {@link EndpointRegistry.listPage} (of endpoints as `T`, for ports that read fewer fields). */
 export interface EndpointPage<T = ManagedEndpoint> extends Page<T> {
   /**
-   * Ids of the stored rows in this page's key range that were skipped because they cannot be read, in key
-   * order; each is in one page of a walk only, so a walk can count them (`eachEndpoint`: the timer's round
-   * and the events walk of a deleted workspace or resource group do).
+   * The stored rows in this page's key range that were skipped because they cannot be read, in key order;
+   * each is in one page of a walk only, so a walk can count them (`eachEndpoint`: the timer's round and the
+   * events walk of a deleted workspace or resource group do) and the admin list can name them.
    */
-  readonly unreadable?: readonly string[];
+  readonly unreadable?: readonly UnreadableRow[];
+}
+
+/** A stored row a listing skipped: its id, and what is wrong with it (field names, never the row's content). */
+export interface UnreadableRow {
+  readonly id: string;
+  /** As `EndpointRecordUnreadableError` says it: `its endpoint column is not JSON`, say. */
+  readonly why: string;
 }
 
 /** An endpoint as read for a change; `version` (the row's ETag) is what `replace` is conditional on. */

@@ -16,7 +16,7 @@ import {
 import { readRowsPage } from '../tablePages';
 import type { Telemetry } from '../telemetry';
 import { armClaims, ClaimScans, SECRET_CLAIMS } from './ClaimScan';
-import type { EndpointPage, EndpointRegistry, VersionedEndpoint } from './EndpointRegistry';
+import type { EndpointPage, EndpointRegistry, UnreadableRow, VersionedEndpoint } from './EndpointRegistry';
 import {
   type ArmClaimTaking,
   claimOf,
@@ -142,7 +142,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const inRange = (id: string): boolean =>
       (after === undefined || id > after) && (readTo === undefined || id <= readTo);
     const found = [...declared.values()].filter((e) => inRange(e.id));
-    const skipped: Array<{ id: string; why: string }> = [];
+    const skipped: UnreadableRow[] = [];
     for (const row of rows) {
       if (declared.has(row.rowKey)) continue;
       const read = readStored(row);
@@ -152,11 +152,11 @@ export class TableEndpointRegistry implements EndpointRegistry {
     // Code point order, as Table storage orders keys (localeCompare would not match the next page's filter).
     const items = found.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, top);
     const end = found.length > top ? items[items.length - 1]!.id : readTo;
-    const unreadable: string[] = [];
-    for (const { id, why } of skipped) {
-      if (end !== undefined && id > end) continue;
-      this.warnSkipped(id, why, 'listPage');
-      unreadable.push(id);
+    const unreadable: UnreadableRow[] = [];
+    for (const row of skipped) {
+      if (end !== undefined && row.id > end) continue;
+      this.warnSkipped(row.id, row.why, 'listPage');
+      unreadable.push(row);
     }
     const page: EndpointPage = unreadable.length > 0 ? { items, unreadable } : { items };
     return end === undefined ? page : { ...page, after: end };

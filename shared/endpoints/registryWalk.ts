@@ -40,7 +40,7 @@ export function eachEndpoint<T>(
 ): AsyncGenerator<T> {
   return eachListed(async (request) => {
     const page = await listPage(request);
-    for (const id of page.unreadable ?? []) unreadable.add(id);
+    for (const row of page.unreadable ?? []) unreadable.add(row.id);
     return page;
   });
 }

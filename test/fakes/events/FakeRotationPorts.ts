@@ -93,7 +93,10 @@ export class FakeRotationPorts implements EventsRotationPorts {
       const page = keyPage(this.endpoints, request, this.serverPageLimit);
       const inRange = (id: string): boolean =>
         (request.after === undefined || id > request.after) && (page.after === undefined || id <= page.after);
-      const unreadable = this.unreadableRows.filter(inRange).sort();
+      const unreadable = this.unreadableRows
+        .filter(inRange)
+        .sort()
+        .map((id) => ({ id, why: 'its endpoint column is not JSON' }));
       return unreadable.length > 0 ? { ...page, unreadable } : page;
     },
   };
