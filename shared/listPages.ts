@@ -37,6 +37,24 @@ export interface Page<T> {
   readonly after?: string;
 }
 
+/**
+ * A record a page skipped because it cannot be read (a row edited by hand): its id, and the `code` and
+ * `message` a read of it answers, which name fields, never the row's content. Skipped rows are not in
+ * `value`, so a client that reads `value` only sees records it can use, and one that reads this member
+ * learns that a registration exists and how to mend it, rather than finding it only in the logs.
+ */
+export interface UnreadableRecord {
+  readonly id: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** A page as the admin API answers it: its records, and those in its key range it skipped. */
+export interface ListedPage<T> extends Page<T> {
+  /** In key order, each in one page of a walk only; absent when none. */
+  readonly unreadable?: readonly UnreadableRecord[];
+}
+
 /** Anything that reads a list one page at a time (the registries' `listPage`). */
 export type ListPage<T> = (request: PageRequest) => Promise<Page<T>>;
 
@@ -88,25 +106,31 @@ export function readPageRequest(request: HttpRequest, list: ListName): PageReque
 }
 
 /**
- * The response body of a page: `value`, and the absolute `nextLink` to the next page unless this is
- * the last. The link names the list's route at the request's own origin, or under `publicBaseUrl`
- * ({@link adminRouteUrl}), and carries only `$top` and `$skipToken`: not a `code` query parameter, so
- * the admin key never lands in a response body (send it in the `x-functions-key` header).
+ * The response body of a page: `value`; `unreadable`, only when the page skipped records that cannot be
+ * read (so a page may hold fewer than `$top`, even none, while more follow); and the absolute `nextLink`
+ * to the next page unless this is the last. The link names the list's route at the request's own origin,
+ * or under `publicBaseUrl` ({@link adminRouteUrl}), and carries only `$top` and `$skipToken`: not a
+ * `code` query parameter, so the admin key never lands in a response body (send it in the
+ * `x-functions-key` header).
  */
 export function pageBody<T>(
   request: HttpRequest,
   list: ListName,
   { top }: PageRequest,
-  page: Page<T>,
+  page: ListedPage<T>,
   publicBaseUrl?: string,
-): { value: readonly T[]; nextLink?: string } {
-  if (page.after === undefined) return { value: page.items };
+): { value: readonly T[]; unreadable?: readonly UnreadableRecord[]; nextLink?: string } {
+  // Absent rather than empty when none: a clean page is the body it was before the member existed.
+  const listed = page.unreadable?.length
+    ? { value: page.items, unreadable: page.unreadable }
+    : { value: page.items };
+  if (page.after === undefined) return listed;
   const route = adminRouteUrl(`manage/${list}`, publicBaseUrl, new URL(request.url).origin);
   const token = Buffer.from(JSON.stringify({ v: TOKEN_VERSION, list, after: page.after })).toString(
     'base64url',
   );
   // `$` spelled out, as Azure's nextLinks do; base64url needs no escaping.
-  return { value: page.items, nextLink: `${route}?${TOP}=${top}&${SKIP_TOKEN}=${token}` };
+  return { ...listed, nextLink: `${route}?${TOP}=${top}&${SKIP_TOKEN}=${token}` };
 }
 
 function readTop(request: HttpRequest, issues: FieldIssue[]): number {

@@ -16,7 +16,7 @@ import {
   validateEndpoint,
 } from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
-import type { Page, PageRequest } from '../listPages';
+import type { ListedPage, PageRequest } from '../listPages';
 import { retryWhileStale } from '../optimisticChange';
 import { V1RuleError } from '../v1/v1Rules';
 import type { EndpointKeyClient } from './EndpointKeyClient';
@@ -79,9 +79,21 @@ export class EndpointAdminService {
     return endpoint;
   }
 
-  /** One page of endpoints in id order (the admin API's list). */
-  async listPage(request: PageRequest): Promise<Page<ManagedEndpoint>> {
-    return this.options.registry.listPage(request);
+  /**
+   * One page of endpoints in id order (the admin API's list), naming the rows in its range that cannot be
+   * read with what a `GET` of each answers (409 `ENDPOINT_RECORD_UNREADABLE`): the registration exists,
+   * and only a person can mend it, so the list says so rather than leave it to the logs.
+   */
+  async listPage(request: PageRequest): Promise<ListedPage<ManagedEndpoint>> {
+    const { unreadable, ...page } = await this.options.registry.listPage(request);
+    if (!unreadable?.length) return page;
+    return {
+      ...page,
+      unreadable: unreadable.map(({ id, why }) => {
+        const { code, message } = new EndpointRecordUnreadableError(id, why);
+        return { id, code, message };
+      }),
+    };
   }
 
   /**

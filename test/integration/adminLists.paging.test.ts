@@ -176,6 +176,81 @@ describe('Admin lists: paging through Table storage (Azurite)', () => {
     await endpointRegistry.create(validateEndpoint({ id: removed, arm: arm(removed) }, rules, now));
   });
 
+  it('names each registration whose row was edited by hand once, with what is wrong, and pages on past them', async () => {
+    // Prepare: a table of its own; rows written by hand with the Tables SDK as Storage Explorer would, one
+    // page of them with no endpoint at all, one cut short by file entries just before a bad row
+    const own = TableClient.fromConnectionString(azurite.connectionString, 'handEditedEndpoints', {
+      allowInsecureConnection: true,
+    });
+    const now = new Date().toISOString();
+    // Two, so that the page reading ep-10..ep-14 holds more endpoints than $top and ends before ep-14.
+    const ownFiles = ['ep-11-file', 'ep-12-file'];
+    const registry = new TableEndpointRegistry({
+      table: own,
+      rules,
+      now: () => now,
+      endpointsFile: 'endpoints.json',
+      readText: async () => JSON.stringify(ownFiles.map((id) => ({ id, arm: arm(id) }))),
+      logger: silentLogger,
+    });
+    const ids = Array.from({ length: 20 }, (_, i) => `ep-${String(i).padStart(2, '0')}`);
+    const pasted = 'pasted-primary-key-0123456789';
+    const byHand: Record<string, Record<string, unknown>> = {
+      'ep-02': { endpoint: `{"id": "ep-02", "key": "${pasted}"` },
+      ...Object.fromEntries(
+        ['ep-05', 'ep-06', 'ep-07', 'ep-08', 'ep-09'].map((id) => [
+          id,
+          { endpoint: JSON.stringify({ id, kind: 'onlineEndpoint', note: pasted }) },
+        ]),
+      ),
+      'ep-14': { secretName: 'ep-14-key', note: pasted },
+      'ep-19': { endpoint: '[1, 2]' },
+    };
+    for (const id of ids.filter((i) => !(i in byHand)))
+      await registry.create(validateEndpoint({ id, arm: arm(`hand-${id}`) }, rules, now));
+    for (const [id, columns] of Object.entries(byHand))
+      await own.createEntity({ partitionKey: 'endpoint', rowKey: id, ...columns });
+    const admin = new EndpointAdminService({
+      registry,
+      journal: new InMemoryRotationJournal(new FakeClock(), new FaultPlan()),
+      secrets: new InMemorySecretStore(new FakeClock(), new FaultPlan()),
+      jobs: new InMemoryRotationJobQueue(),
+      clock: systemClock,
+      rules,
+    });
+    const api = manageEndpointsHandler(() => ({ admin }));
+
+    // Act
+    const answers: Array<Record<string, unknown>> = [];
+    let next: string | undefined = 'http://localhost:7071/api/manage/endpoints?$top=5';
+    while (next !== undefined && answers.length < 20) {
+      const response = await api(new HttpRequest({ method: 'GET', url: next }), context);
+      expect(response.status).toBe(200);
+      answers.push(body(response));
+      next = answers.at(-1)!['nextLink'] as string | undefined;
+    }
+
+    // Assess: value holds endpoints only, every one once
+    const value = answers.flatMap((a) => (a['value'] as Array<{ id: string }>).map((e) => e.id));
+    expect(value).toEqual([...ids.filter((id) => !(id in byHand)), ...ownFiles].sort());
+    expect(answers.every((a) => (a['value'] as unknown[]).length <= 5)).toBe(true);
+    // Each bad row named once, in key order, whichever page read it, with what a GET of it answers
+    const named = answers.flatMap((a) => (a['unreadable'] ?? []) as Array<Record<string, string>>);
+    expect(named.map((u) => u['id'])).toEqual(Object.keys(byHand).sort());
+    expect(named.every((u) => u['code'] === 'ENDPOINT_RECORD_UNREADABLE')).toBe(true);
+    const message = (id: string) => named.find((u) => u['id'] === id)?.['message'];
+    expect(message('ep-02')).toContain('its endpoint column is not JSON');
+    expect(message('ep-05')).toMatch(/its endpoint column has no valid .*\barm\b/);
+    expect(message('ep-14')).toContain('the row has no endpoint column');
+    expect(message('ep-19')).toContain('its endpoint column is not a JSON object');
+    // A page that read only bad rows holds no endpoint and still links the next: it is not the last
+    const onlyBad = answers.find((a) => (a['value'] as unknown[]).length === 0 && a['unreadable']);
+    expect(onlyBad?.['nextLink']).toMatch(/\$skipToken=/);
+    expect(answers.at(-1)).not.toHaveProperty('nextLink');
+    // Field names, never what the row holds
+    expect(JSON.stringify(answers)).not.toContain(pasted);
+  });
+
   it('walks every client exactly once, in key order, with one page of $top 1 per client', async () => {
     // Prepare: only the walks count (creating a client reads the others, for ids differing only in case)
     clientsWire.largestAsked = 0;

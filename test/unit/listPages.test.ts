@@ -121,6 +121,38 @@ describe('Module: listPages', () => {
       expect(readPageRequest(get(next.search), 'endpoints')).toEqual({ top: 2, after: 'ep-2' });
     });
   });
+  describe('Function: pageBody of a page that skipped records', () => {
+    const skipped = [
+      { id: 'ep-3', code: 'ENDPOINT_RECORD_UNREADABLE', message: 'Endpoint ep-3 is stored …' },
+    ];
+
+    it('names them beside value, on the last page and on one that links the next', () => {
+      // Act
+      const last = pageBody(get(''), 'endpoints', { top: 5 }, { items: [1], unreadable: skipped });
+      const empty = pageBody(
+        get(''),
+        'endpoints',
+        { top: 2 },
+        { items: [], unreadable: skipped, after: 'ep-4' },
+      );
+
+      // Assess: value stays the records; a page of skipped records only still links the next
+      expect(last).toEqual({ value: [1], unreadable: skipped });
+      expect(empty.value).toEqual([]);
+      expect(empty.unreadable).toEqual(skipped);
+      expect(readPageRequest(get(new URL(empty.nextLink!).search), 'endpoints')).toEqual({
+        top: 2,
+        after: 'ep-4',
+      });
+    });
+
+    it('leaves the member out when none was skipped, so a clean page is the body it always was', () => {
+      expect(pageBody(get(''), 'clients', { top: 5 }, { items: [1], unreadable: [] })).toEqual({
+        value: [1],
+      });
+    });
+  });
+
   describe('Function: pageBody behind a gateway', () => {
     it('links the next page under the public base URL, not the Functions host the request reached', () => {
       // Act

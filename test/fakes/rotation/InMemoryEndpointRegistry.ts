@@ -1,4 +1,8 @@
-import type { EndpointRegistry, VersionedEndpoint } from '../../../shared/endpoints/EndpointRegistry';
+import type {
+  EndpointPage,
+  EndpointRegistry,
+  VersionedEndpoint,
+} from '../../../shared/endpoints/EndpointRegistry';
 import {
   type ArmCoordinates,
   armIdentity,
@@ -6,7 +10,7 @@ import {
   type ManagedEndpoint,
   secretIdentity,
 } from '../../../shared/endpoints/ManagedEndpoint';
-import type { Page, PageRequest } from '../../../shared/listPages';
+import type { PageRequest } from '../../../shared/listPages';
 import {
   EndpointAlreadyRegisteredError,
   EndpointChangedError,
@@ -53,8 +57,22 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return [...this.endpoints.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  async listPage(request: PageRequest): Promise<Page<ManagedEndpoint>> {
-    return keyPage(this.endpoints.values(), request, this.serverPageLimit);
+  /**
+   * As the Table registry: unreadable rows take their place among the rows a page reads, so a page may hold
+   * fewer endpoints than asked for (none, even) while more follow, and each is named in the page that read it.
+   */
+  async listPage(request: PageRequest): Promise<EndpointPage> {
+    const rows = [
+      ...[...this.endpoints.values()].map((endpoint) => ({ id: endpoint.id, endpoint })),
+      ...[...this.unreadable].map(([id, { why }]) => ({ id, why })),
+    ];
+    const { items, after } = keyPage(rows, request, this.serverPageLimit);
+    const unreadable = items.flatMap((row) => ('why' in row ? [{ id: row.id, why: row.why }] : []));
+    return {
+      items: items.flatMap((row) => ('endpoint' in row ? [row.endpoint] : [])),
+      ...(unreadable.length > 0 ? { unreadable } : {}),
+      ...(after !== undefined ? { after } : {}),
+    };
   }
 
   async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {

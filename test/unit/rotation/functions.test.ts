@@ -105,6 +105,54 @@ describe('Functions: manage/endpoints', () => {
     expect(firstDefault.nextLink).toContain('$top=100&');
   });
 
+  it('names the registrations a page skipped as unreadable, with what a GET of each answers, and still links the next page', async () => {
+    // Prepare: ep-01..ep-07, three of them edited by hand; pages of 2 rows, so one page reads only those
+    for (const id of ['ep-01', 'ep-02', 'ep-05', 'ep-07']) f.addEndpoint({ id });
+    f.registry.unreadable.set('ep-03', { why: 'its endpoint column is not JSON' });
+    f.registry.unreadable.set('ep-04', { why: 'its endpoint column has no valid arm' });
+    f.registry.unreadable.set('ep-06', { why: 'the row has no endpoint column' });
+    const list = manageEndpointsHandler(() => f.services);
+    const item = manageEndpointHandler(() => f.services);
+
+    // Act
+    const pages: Array<Record<string, unknown>> = [];
+    let next: string | undefined = 'http://localhost:7071/api/manage/endpoints?$top=2';
+    while (next !== undefined && pages.length < 20) {
+      const response = await list(new HttpRequest({ method: 'GET', url: next }), context());
+      expect(response.status).toBe(200);
+      pages.push(json(response));
+      next = json(response).nextLink as string | undefined;
+    }
+    const read = await item(request('GET', 'manage/endpoints/ep-04', undefined, { id: 'ep-04' }), context());
+
+    // Assess: value holds endpoints only; each skipped row is named once, in key order, in its own page
+    const ids = (p: Record<string, unknown>) => (p.value as Array<{ id: string }>).map((e) => e.id);
+    expect(pages.map(ids)).toEqual([['ep-01', 'ep-02'], [], ['ep-05'], ['ep-07']]);
+    expect(pages.map((p) => p.unreadable)).toEqual([
+      undefined,
+      [
+        {
+          id: 'ep-03',
+          code: 'ENDPOINT_RECORD_UNREADABLE',
+          message: expect.stringContaining('not JSON') as unknown,
+        },
+        { id: 'ep-04', code: 'ENDPOINT_RECORD_UNREADABLE', message: json(read).detail },
+      ],
+      [
+        {
+          id: 'ep-06',
+          code: 'ENDPOINT_RECORD_UNREADABLE',
+          message: expect.stringContaining('no endpoint column') as unknown,
+        },
+      ],
+      undefined,
+    ]);
+    // A page of skipped rows only still links the next page: only a page without nextLink is the last.
+    expect(pages.map((p) => 'nextLink' in p)).toEqual([true, true, true, false]);
+    expect(pages[0]).not.toHaveProperty('unreadable');
+    expect(read.status).toBe(409);
+  });
+
   it('answers a bad $top or $skipToken with 400 problem details naming the parameter, never a 500', async () => {
     // Prepare
     f.addEndpoint({ id: 'ep-01' });
