@@ -25,6 +25,7 @@ import {
   AuthModeNotKeyError,
   EndpointAlreadyRegisteredError,
   EndpointChangedError,
+  EndpointDeclaredInFileError,
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointNotKnownHereError,
@@ -178,11 +179,16 @@ export class EndpointAdminService {
   /**
    * Enqueues a manual rotation now; 409 while one is running, 422 for endpoints without keys, 409
    * `ENDPOINT_NOT_KNOWN_HERE` for one of a kind or auth mode this version does not know (a newer version's):
-   * whether it has keys, and what must hold before they rotate, is not known here.
+   * whether it has keys, and what must hold before they rotate, is not known here. 409
+   * `ENDPOINT_DECLARED_IN_FILE` for a registration at an `ENDPOINTS_FILE` entry's Azure ML endpoint: the
+   * worker skips its jobs (the entry rotates those keys), so a 202 would promise what never happens. That is
+   * asked before its own auth mode and state: the entry's are the ones that count, and it names the way out.
    */
   async rotateNow(id: string): Promise<RotationJob> {
     const endpoint = await this.require(id);
     requireKnownHere(endpoint);
+    const fileEntry = await this.options.registry.fileEntryAt(endpoint);
+    if (fileEntry !== undefined) throw new EndpointDeclaredInFileError(id, fileEntry);
     if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(id, endpoint.authMode);
     if (endpoint.retiredAt || !endpoint.enabled)
       throw new ValidationError([

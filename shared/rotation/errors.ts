@@ -126,6 +126,26 @@ export class EndpointReadOnlyError extends ConflictError {
 }
 
 /**
+ * A manual rotation of a registration at the Azure ML endpoint (kind and coordinates, ignoring case) of an
+ * `ENDPOINTS_FILE` entry under another id: a table row registered before the file declared that endpoint. The
+ * entry rotates its keys and the worker skips this row's jobs (`declaredInFile`), so accepting the request
+ * (202) would promise a rotation that never happens. Not temporary: it stays so until the row is deleted.
+ */
+export class EndpointDeclaredInFileError extends ConflictError {
+  override readonly code: string = 'ENDPOINT_DECLARED_IN_FILE';
+  constructor(
+    readonly endpointId: string,
+    readonly entryId: string,
+  ) {
+    super(
+      `Endpoint ${endpointId} is not rotated: ENDPOINTS_FILE declares its Azure ML endpoint as ${entryId}, which ` +
+        `rotates its keys. Rotate ${entryId} instead; point the clients of ${endpointId} at the secret of ` +
+        `${entryId} and DELETE ${endpointId}.`,
+    );
+  }
+}
+
+/**
  * The stored endpoint has a kind or auth mode this version does not know: a newer version, deployed beside
  * this one (a rolling deployment), registered it. This version cannot validate a change to it, nor judge
  * its keys, so it changes and judges nothing, rather than answer 400 naming a field the caller never sent

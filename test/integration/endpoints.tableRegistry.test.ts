@@ -540,6 +540,63 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect(status.declaredInFile?.entry).toBe('file-entry');
       expect(status.nextDueAt).toBeUndefined();
     });
+
+    it('answers POST …/rotate of a row registered before ENDPOINTS_FILE declared its endpoint 409 ENDPOINT_DECLARED_IN_FILE, queueing nothing', async () => {
+      // Prepare: as above, a row registered with its claims, then the file declares its endpoint under another id
+      const own = TableClient.fromConnectionString(azurite.connectionString, 'declaredInFileRotate', {
+        allowInsecureConnection: true,
+      });
+      await own.createTable();
+      const now = () => new Date().toISOString();
+      await new TableEndpointRegistry({ table: own, rules, now }).create({
+        ...endpoint('old-row'),
+        arm: at('declared'),
+      });
+      const redeployed = new TableEndpointRegistry({
+        table: own,
+        rules,
+        now,
+        endpointsFile: 'endpoints.json',
+        readText: async () => JSON.stringify([{ id: 'file-entry', arm: shouting('declared') }]),
+      });
+      const jobs = new InMemoryRotationJobQueue();
+      const [faults, clock] = [new FaultPlan(), new FakeClock()];
+      const admin = new EndpointAdminService({
+        registry: redeployed,
+        journal: new InMemoryRotationJournal(clock, faults),
+        secrets: new InMemorySecretStore(clock, faults),
+        jobs,
+        clock: systemClock,
+        rules,
+      });
+      const rotate = (id: string) =>
+        manageEndpointRotateHandler(() => ({ admin }))(
+          new HttpRequest({
+            method: 'POST',
+            url: `http://localhost:7071/api/manage/endpoints/${id}/rotate`,
+            params: { id },
+          }),
+          new InvocationContext({ invocationId: 'inv-1', logHandler: () => undefined }),
+        );
+
+      // Act
+      const refused = await rotate('old-row');
+      const accepted = await rotate('file-entry');
+
+      // Assess: problem details naming the entry and the way out; only the entry's rotation is queued
+      expect(refused.status).toBe(409);
+      expect((refused.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+      expect(JSON.parse(refused.body as string)).toMatchObject({
+        status: 409,
+        code: 'ENDPOINT_DECLARED_IN_FILE',
+        detail:
+          'Endpoint old-row is not rotated: ENDPOINTS_FILE declares its Azure ML endpoint as file-entry, which ' +
+          'rotates its keys. Rotate file-entry instead; point the clients of old-row at the secret of ' +
+          'file-entry and DELETE old-row.',
+      });
+      expect(accepted.status).toBe(202);
+      expect(jobs.jobs.map((job) => job.endpointId)).toEqual(['file-entry']);
+    });
   });
 
   describe('Secret-name claims: one endpoint per Key Vault secret', () => {

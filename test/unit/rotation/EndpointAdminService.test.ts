@@ -3,6 +3,7 @@ import { ValidationError } from '../../../shared/errors';
 import {
   AuthModeNotKeyError,
   EndpointChangedError,
+  EndpointDeclaredInFileError,
   EndpointExistsError,
   EndpointNotFoundError,
   EndpointNotKnownHereError,
@@ -851,6 +852,37 @@ describe('Class: EndpointAdminService', () => {
         expect(f.jobs.jobs).toEqual([]);
       },
     );
+
+    it('refuses to rotate a registration at the Azure ML endpoint of an ENDPOINTS_FILE entry 409 ENDPOINT_DECLARED_IN_FILE naming the entry, and queues nothing', async () => {
+      // Prepare: a row registered before the file declared its endpoint under another id
+      const f = buildRotationFixture();
+      const place = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'scoring' };
+      f.addEndpoint({ id: 'from-file', arm: place });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', arm: place });
+
+      // Act
+      const refused = await f.services.admin.rotateNow('old-row').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const queuedForEntry = await f.services.admin.rotateNow('from-file');
+
+      // Assess: not 202 for a job the worker would skip (reason declaredInFile); the entry itself rotates
+      expect(refused).toBeInstanceOf(EndpointDeclaredInFileError);
+      expect(refused).toMatchObject({
+        status: 409,
+        code: 'ENDPOINT_DECLARED_IN_FILE',
+        endpointId: 'old-row',
+        entryId: 'from-file',
+      });
+      expect((refused as Error).message).toBe(
+        'Endpoint old-row is not rotated: ENDPOINTS_FILE declares its Azure ML endpoint as from-file, which ' +
+          'rotates its keys. Rotate from-file instead; point the clients of old-row at the secret of from-file ' +
+          'and DELETE old-row.',
+      );
+      expect(f.jobs.jobs).toEqual([queuedForEntry]);
+    });
   });
 
   describe('An endpoint whose row cannot be read (edited by hand)', () => {
