@@ -29,14 +29,21 @@ export function endpointCacheKey(kind: (typeof ENDPOINT_TOKEN_KINDS)[number], en
 /**
  * What an endpoint's token or key is fetched from: the fields the upstream sources read (ARM
  * coordinates, kind and v1 host; the Key Vault secret and the periods a key's lifetime and refresh
- * derive from). The token cache hands a cached token only to requests for the same origin, so an
- * endpoint changed on another instance (re-registered elsewhere under its id, `arm` or `secretName`
- * patched) is served from the new origin once this instance's lookup runs out, not from a token or
- * key of the old one until that would have been refreshed.
+ * derive from), and the registration's generation (`createdAt`, `reinstatedAt`). The token cache hands a
+ * cached token only to requests for the same origin, so an endpoint changed on another instance
+ * (re-registered elsewhere under its id, `arm` or `secretName` patched) is served from the new origin once
+ * this instance's lookup runs out, not from a token or key of the old one until that would have been
+ * refreshed. The generation covers an endpoint deleted in Azure and created again at the same coordinates:
+ * its row is retired and then reinstated (or `DELETE`d and registered again under the id), and a token
+ * fetched for the resource that was deleted is not one for the resource there now. Fields that only
+ * change with such an event are in it, not `updatedAt`: a PATCH of, say, the probe keeps the cached token.
+ * Computed once per endpoint lookup (`ScopeResolver`), never per request.
  */
 export function endpointOrigin(endpoint: ManagedEndpoint): string {
   const { arm, v1 } = endpoint;
   return JSON.stringify([
+    endpoint.createdAt,
+    endpoint.reinstatedAt ?? '',
     endpoint.kind,
     arm.subscriptionId,
     arm.resourceGroup,

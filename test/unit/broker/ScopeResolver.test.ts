@@ -168,6 +168,31 @@ describe('Class: ScopeResolver', () => {
       await expect(after).rejects.toThrow('The scope names no endpoint the broker serves.');
       expect(endpoints.reads).toBe(2);
     });
+
+    it('gives an endpoint reinstated or registered again at the same coordinates another origin, a PATCH of its probe none', async () => {
+      // Prepare: each origin as a re-read past the TTL finds the endpoint (the token cache serves only its own)
+      const { clock, endpoints, resolver, scope } = setup();
+      const registered = endpoints.endpoints.get('demo-token')!;
+      const originAfter = async (endpoint: ManagedEndpoint) => {
+        endpoints.add(endpoint);
+        clock.advance(31_000);
+        return (await resolver.resolve(scope)).fetch.origin;
+      };
+
+      // Act
+      const first = await originAfter(registered);
+      const patched = await originAfter({
+        ...registered,
+        probe: { ...registered.probe, path: '/score' },
+        updatedAt: '2026-11-02T00:00:00.000Z',
+      });
+      const reinstated = await originAfter({ ...registered, reinstatedAt: '2026-11-03T00:00:00.000Z' });
+      const registeredAgain = await originAfter({ ...registered, createdAt: '2026-11-04T00:00:00.000Z' });
+
+      // Assess
+      expect(patched).toBe(first);
+      expect(new Set([first, reinstated, registeredAgain]).size).toBe(3);
+    });
   });
 });
 

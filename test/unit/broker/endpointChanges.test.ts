@@ -55,6 +55,79 @@ describe('Broker: an endpoint changed while tokens for it are cached', () => {
     expect(after.token.value).toBe('keyVault-token-2');
   });
 
+  it('hands out a fresh token, not the deleted endpoint’s, once an endpoint re-created in Azure is reinstated', async () => {
+    // Prepare
+    const t = buildTestBroker();
+    const c = await t.addClient({ allowedScopes: ['demo-token'] });
+    const vend = () =>
+      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const registered = t.endpoints.endpoints.get('demo-token')!;
+    const before = await vend();
+
+    // Act: deleted in Azure (retired), then created again at the same coordinates (reinstated), on another
+    // instance; this one's lookup runs out while it is retired, and again once it is back
+    t.endpoints.add({ ...registered, retiredAt: '2026-01-01T00:00:10.000Z' });
+    t.clock.advance(PAST_LOOKUP_TTL_MS);
+    const whileRetired = await vend().catch((e: unknown) => e);
+    const { retiredAt: _, ...back } = t.endpoints.endpoints.get('demo-token')!;
+    t.endpoints.add({ ...back, reinstatedAt: '2026-01-01T00:00:40.000Z' });
+    t.clock.advance(PAST_LOOKUP_TTL_MS);
+    const after = await vend();
+
+    // Assess: the same coordinates, but a token fetched for the endpoint as it is now
+    expect(before.token.value).toBe('amlToken-token-1');
+    expect(whileRetired).toMatchObject({ status: 403 });
+    expect(after.token.value).toBe('amlToken-token-2');
+    expect(t.aml.targets.map((e) => e.reinstatedAt)).toEqual([undefined, '2026-01-01T00:00:40.000Z']);
+  });
+
+  it('hands out a fresh token once the id is deleted and registered again at the same coordinates', async () => {
+    // Prepare
+    const t = buildTestBroker();
+    const c = await t.addClient({ allowedScopes: ['demo-token'] });
+    const vend = () =>
+      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const before = await vend();
+
+    // Act: DELETE and POST again on another instance (the endpoint re-created in Azure meanwhile), all
+    // within one lookup of this one
+    t.endpoints.add(
+      testEndpoint('demo-token', 'AMLToken', {
+        createdAt: '2026-01-01T00:00:20.000Z',
+        updatedAt: '2026-01-01T00:00:20.000Z',
+      }),
+    );
+    t.clock.advance(PAST_LOOKUP_TTL_MS);
+    const after = await vend();
+
+    // Assess
+    expect(before.token.value).toBe('amlToken-token-1');
+    expect(after.token.value).toBe('amlToken-token-2');
+  });
+
+  it('keeps serving the cached token when only fields no upstream reads change (a probe PATCH)', async () => {
+    // Prepare
+    const t = buildTestBroker();
+    const c = await t.addClient({ allowedScopes: ['demo-token'] });
+    const vend = () =>
+      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const registered = t.endpoints.endpoints.get('demo-token')!;
+    const before = await vend();
+
+    // Act
+    t.endpoints.add({
+      ...registered,
+      probe: { ...registered.probe, acceptedStatuses: [200, 422] },
+      updatedAt: '2026-01-01T00:00:20.000Z',
+    });
+    t.clock.advance(PAST_LOOKUP_TTL_MS);
+    const after = await vend();
+
+    // Assess: one upstream fetch
+    expect(after.token.value).toBe(before.token.value);
+    expect(t.aml.targets).toHaveLength(1);
+  });
+
   it('does not keep a token fetched for the old endpoint by a lookup that read it before an admin write here', async () => {
     // Prepare: a lookup reads the registry and its answer is held until after the admin write
     const t = buildTestBroker();
