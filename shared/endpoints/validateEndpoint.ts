@@ -184,15 +184,22 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
       );
   }
 
-  const secretName = input.secretName ?? (typeof id === 'string' ? `${id}-key` : '');
-  if (!isSecretName(secretName))
-    bad(
-      'secretName',
-      `1-${MAX_SECRET_NAME} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
-    );
-  // Key Vault names ignore case, so "X-PENDING" would be the pending secret of the endpoint whose secret is "x".
-  else if (secretIdentity(secretName).endsWith(PENDING_SUFFIX))
-    bad('secretName', `must not end in "${PENDING_SUFFIX}": that name is the pending secret of another one`);
+  // Left out, the secret name is `<id>-key`, a valid name for every valid id: with the id refused above,
+  // refusing that default as well would name a field the caller never sent.
+  const secretName = input.secretName ?? (isEndpointId(id) ? `${id}-key` : undefined);
+  if (secretName !== undefined) {
+    if (!isSecretName(secretName))
+      bad(
+        'secretName',
+        `1-${MAX_SECRET_NAME} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
+      );
+    // Key Vault names ignore case, so "X-PENDING" would be the pending secret of the endpoint whose secret is "x".
+    else if (secretIdentity(secretName).endsWith(PENDING_SUFFIX))
+      bad(
+        'secretName',
+        `must not end in "${PENDING_SUFFIX}": that name is the pending secret of another one`,
+      );
+  }
 
   const period = input.rotationPeriodHours ?? rules.defaultPeriodHours;
   const grace = input.gracePeriodHours ?? rules.defaultGraceHours;

@@ -111,6 +111,23 @@ describe('Class: EndpointAdminService', () => {
       ]);
     });
 
+    it('names only the id, not the secretName the caller left out, when the id is missing or malformed', async () => {
+      // Prepare: the default secret name is derived from the id, so a bad id used to make it bad as well
+      const f = buildRotationFixture();
+
+      // Act
+      const missing = await issuesOf(f.services.admin.register({ arm }));
+      const malformed = await issuesOf(f.services.admin.register({ id: 'Fraud_1', arm }));
+      const both = await issuesOf(
+        f.services.admin.register({ id: 'Fraud_1', arm, secretName: 'has spaces' }),
+      );
+
+      // Assess: a secretName the caller did send is still checked
+      expect(missing).toEqual(['id']);
+      expect(malformed).toEqual(['id']);
+      expect(both).toEqual(['id', 'secretName']);
+    });
+
     it('enforces secret-name length with room for the -pending suffix, and period longer than grace', async () => {
       const f = buildRotationFixture();
       const fields = await issuesOf(
