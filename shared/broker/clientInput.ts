@@ -1,3 +1,4 @@
+import { ENDPOINT_ID_RULE } from '../endpoints/validateEndpoint';
 import { type FieldIssue, ValidationError } from '../errors';
 import { parseIsoDateTime } from '../isoDateTime';
 import { TABLE_STRING_MAX_CHARS } from '../tableLimits';
@@ -16,6 +17,7 @@ export interface BrokerClientFields {
 /** Client ids: letters, digits, `.`, `_`, `-`, starting with a letter or digit; 3-64 characters (GUIDs fit). */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
 const MAX_SCOPES = 100;
+const SCOPES_RULE = `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`;
 const MAX_RATE = 1_000_000;
 /** The instants whose UTC date-time has four year digits, as RFC 3339 requires. */
 const MIN_EXPIRY_MS = Date.parse('0000-01-01T00:00:00.000Z');
@@ -95,7 +97,15 @@ function isRateLimit(perMinute: number): boolean {
 /** The normalised scopes as the registry stores them, or why they cannot be granted. */
 function parseAllowedScopes(value: unknown): string[] | Refusal {
   const parsed = parseScopes(value);
-  if (!parsed) return { issue: `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs` };
+  if (typeof parsed === 'number') {
+    // Named by position, not echoed: a grant that is no scope may be anything pasted there.
+    return {
+      issue:
+        `${SCOPES_RULE}; allowedScopes[${parsed}] is neither: an endpoint id is ${ENDPOINT_ID_RULE}, ` +
+        'a resource URI starts with https:// and has no query or fragment',
+    };
+  }
+  if (!parsed) return { issue: SCOPES_RULE };
   const privileged = parsed.filter(isPrivilegedResource).map((scope) => scope.value);
   if (privileged.length > 0) {
     return {
@@ -132,12 +142,13 @@ function parseExpiresAt(value: unknown): string | Refusal {
   return new Date(at).toISOString();
 }
 
-function parseScopes(value: unknown): ParsedScope[] | undefined {
+/** The scopes, undefined for no list of 1-100, or the index of the first entry that is no scope. */
+function parseScopes(value: unknown): ParsedScope[] | number | undefined {
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_SCOPES) return undefined;
   const scopes = new Map<string, ParsedScope>();
-  for (const item of value) {
+  for (const [index, item] of value.entries()) {
     const parsed = typeof item === 'string' ? parseScope(item) : undefined;
-    if (!parsed) return undefined;
+    if (!parsed) return index;
     scopes.set(parsed.value, parsed);
   }
   return [...scopes.values()];

@@ -92,6 +92,39 @@ describe('Class: BrokerClientAdminService', () => {
       expect(t.registry.records.size).toBe(1);
     });
 
+    it('says which grant it refuses and by what rule, by position rather than by echoing it', async () => {
+      // Prepare: a newcomer's typical grants: an id with a capital, one with an underscore, a plain-http URI
+      const t = buildTestBroker();
+      const c = await t.addClient();
+
+      // Act
+      const created = (await t.module.admin
+        .create({ displayName: 'x', allowedScopes: ['fraud', 'Churn'] })
+        .catch((e: unknown) => e)) as ValidationError;
+      const patched = (await t.module.admin
+        .update(c.id, { allowedScopes: ['churn_v2', 'fraud'] })
+        .catch((e: unknown) => e)) as ValidationError;
+      const notText = (await t.module.admin
+        .create({ displayName: 'x', allowedScopes: ['fraud', 'churn', 42] })
+        .catch((e: unknown) => e)) as ValidationError;
+
+      // Assess
+      for (const [error, index] of [
+        [created, 1],
+        [patched, 0],
+        [notText, 2],
+      ] as const) {
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(error.issues.map((i) => i.field)).toEqual(['allowedScopes']);
+        expect(error.message).toContain(`allowedScopes[${index}] is neither`);
+        expect(error.message).toContain('3-63 lowercase letters, digits and single hyphens');
+        expect(error.message).toContain('https://');
+      }
+      expect(created.message).not.toContain('Churn');
+      expect(patched.message).not.toContain('churn_v2');
+      expect(t.registry.records.size).toBe(1);
+    });
+
     it('refuses scopes that would not fit one Table storage property, naming the field and the limit', async () => {
       // Prepare: one character over the property as stored, and the reviewer's 100 scopes of 490 characters
       const t = buildTestBroker();
