@@ -1,4 +1,4 @@
-import { type Sleep, TimeLimitError } from './clock';
+import { type Sleep, TimeLimitError, untilAborted } from './clock';
 import { AppError, DependencyFailedError, DependencyUnavailableError } from './errors';
 import { isNetworkErrorCode, statusOf } from './networkErrors';
 
@@ -13,7 +13,10 @@ export interface RetryOptions {
   readonly baseDelayMs?: number;
   /** Longest wait honoured, whatever `Retry-After` says (beyond it the job is better retried by the queue). @default 60000 */
   readonly maxDelayMs?: number;
-  /** The caller's: once it fires, a failure is not tried again (the call it aborted would only fail again). */
+  /**
+   * The caller's: once it fires, a failure is not tried again (the call it aborted would only fail again),
+   * and a pause between two tries ends at once, rejecting with the signal's reason.
+   */
   readonly abortSignal?: AbortSignal;
 }
 
@@ -81,7 +84,10 @@ export async function withRetries<T>(operation: () => Promise<T>, options: Retry
             retryAfterSeconds: Math.ceil((asked ?? delay) / 1000),
           },
         );
-      await options.sleep(asked ?? delay);
+      // The pause ends when the caller gives the call up, timer and all (a fake sleep may not heed the
+      // signal, hence the race): a run out of its budget must not sit out a Retry-After of up to a
+      // minute, then send once more. It fails with the signal's reason, as a call the signal reached does.
+      await untilAborted(options.sleep(asked ?? delay, options.abortSignal), options.abortSignal);
       delay *= 2;
     }
   }

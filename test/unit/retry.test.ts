@@ -1,7 +1,10 @@
 import { RestError } from '@azure/core-rest-pipeline';
 
+import { realSleep } from '../../shared/clock';
 import { DependencyFailedError, DependencyUnavailableError } from '../../shared/errors';
 import { isTransientError, retryAfterMs, withRetries } from '../../shared/retry';
+import { timersLeftBy } from '../support/pendingTimers';
+import { settle } from '../support/waitFor';
 
 function restError(statusCode: number, headers: Record<string, string> = {}): RestError {
   return new RestError(`HTTP ${statusCode}`, {
@@ -70,6 +73,56 @@ describe('Function: withRetries', () => {
     const promise = withRetries(failing.op, { dependency: 'arm', sleep: async () => undefined });
     await expect(promise).rejects.toThrow(DependencyFailedError);
     await expect(promise).rejects.toMatchObject({ dependencyStatus: 403 });
+    expect(failing.calls()).toBe(1);
+  });
+
+  it('ends its pause as soon as the caller gives the call up, with the reason, and tries no more', async () => {
+    // Prepare: ARM asks for the longest pause honoured; a fake sleep that never ends on its own (a real
+    // one ends with the signal) and records the signal it was handed, so that it can clear its timer
+    const failing = alwaysFailing(restError(429, { 'retry-after': '60' }));
+    const given: Array<AbortSignal | undefined> = [];
+    const controller = new AbortController();
+    const reason = new DOMException('The rotation run is out of time.', 'AbortError');
+    const outcome = withRetries(failing.op, {
+      dependency: 'arm',
+      sleep: (_ms, abortSignal) => {
+        given.push(abortSignal);
+        return new Promise<void>(() => undefined);
+      },
+      abortSignal: controller.signal,
+    }).catch((error: unknown) => error);
+    await settle();
+
+    // Act
+    controller.abort(reason);
+
+    // Assess: the run's own AbortError, as a call the signal reached fails with; no call after the abort
+    expect(await Promise.race([outcome, settle().then(() => 'still pausing')])).toBe(reason);
+    expect(given).toEqual([controller.signal]);
+    expect(failing.calls()).toBe(1);
+  });
+
+  it('leaves no timer behind when the caller gives the call up during a real pause', async () => {
+    // Prepare
+    const failing = alwaysFailing(restError(503, { 'retry-after': '60' }));
+    const controller = new AbortController();
+    let outcome: unknown;
+
+    // Act
+    const left = await timersLeftBy(async () => {
+      const call = withRetries(failing.op, {
+        dependency: 'keyVault',
+        sleep: realSleep,
+        abortSignal: controller.signal,
+      }).catch((error: unknown) => (error as Error).name);
+      await settle();
+      controller.abort();
+      outcome = await call;
+    });
+
+    // Assess
+    expect(outcome).toBe('AbortError');
+    expect(left).toEqual([]);
     expect(failing.calls()).toBe(1);
   });
 
