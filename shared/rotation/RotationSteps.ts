@@ -1,4 +1,4 @@
-import type { Clock, Sleep } from '../clock';
+import { type Clock, type Sleep, untilAborted } from '../clock';
 import { HOUR_MS, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import { type EndpointKeyClient, keyOf } from './EndpointKeyClient';
@@ -155,9 +155,9 @@ export class RotationSteps {
         .catch(() => undefined);
       if (lastStatus !== undefined && ctx.endpoint.probe.acceptedStatuses.includes(lastStatus)) return;
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
-      await sleep(Math.min(delay, Math.max(0, deadline - clock.now())));
-      // The run is out of time: it stops here, and the next run tests for what is left of the window.
-      ctx.signal?.throwIfAborted();
+      // The run is out of time: it stops here, at once and with no timer left behind, and the next run
+      // tests for what is left of the window.
+      await untilAborted(sleep(Math.min(delay, Math.max(0, deadline - clock.now())), ctx.signal), ctx.signal);
       delay = Math.min(delay * 2, maxDelay);
       await keepAlive?.();
     }

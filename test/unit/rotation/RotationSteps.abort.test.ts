@@ -1,0 +1,86 @@
+import type { Sleep } from '../../../shared/clock';
+import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
+import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
+import { silentLogger } from '../../../shared/logging';
+import { RotationSteps, type StepContext } from '../../../shared/rotation/RotationSteps';
+import { FakeClock } from '../../fakes/FakeClock';
+import { FakeEndpointKeyClient } from '../../fakes/rotation/FakeEndpointKeyClient';
+import { FakeScoringProbe } from '../../fakes/rotation/FakeScoringProbe';
+import { InMemorySecretStore } from '../../fakes/rotation/InMemorySecretStore';
+import { settle } from '../../support/waitFor';
+
+const ENDPOINT: ManagedEndpoint = {
+  id: 'demo-key',
+  kind: 'onlineEndpoint',
+  arm: { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'demo-key' },
+  authMode: 'Key',
+  secretName: 'demo-key-secret',
+  rotationPeriodHours: 100,
+  gracePeriodHours: 25,
+  probe: DEFAULT_PROBE,
+  brokerKeyAccess: false,
+  enabled: true,
+  createdAt: '2026-01-01T00:00:00Z',
+  updatedAt: '2026-01-01T00:00:00Z',
+};
+
+/**
+ * The test step of a rotation whose new key the endpoint keeps refusing (401), over `sleep`, with its pending
+ * secret created, and the run's signal.
+ */
+async function refusedKeyTest(sleep: Sleep): Promise<{
+  steps: RotationSteps;
+  ctx: StepContext;
+  probe: FakeScoringProbe;
+  run: AbortController;
+}> {
+  const clock = new FakeClock();
+  const keys = new FakeEndpointKeyClient(clock);
+  keys.add(ENDPOINT.id, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+  const probe = new FakeScoringProbe(keys);
+  probe.forceStatus = 401;
+  const steps = new RotationSteps({
+    secrets: new InMemorySecretStore(clock),
+    keys,
+    probe,
+    clock,
+    sleep,
+    logger: silentLogger,
+    generateKey: () => 'new-key',
+    testTimeoutMs: 60_000,
+    leaseMs: 600_000,
+  });
+  const run = new AbortController();
+  const ctx: StepContext = {
+    endpoint: ENDPOINT,
+    rotationId: 'rotation-1',
+    slot: 'Secondary',
+    resumed: false,
+    signal: run.signal,
+  };
+  await steps.create(ctx);
+  return { steps, ctx, probe, run };
+}
+
+describe('Class: RotationSteps (a test step the run gives up)', () => {
+  it('ends the pause between two attempts when the run is out of time, and makes no further attempt', async () => {
+    // Prepare: a sleep that never ends on its own and records the signal it is handed: realSleep ends with
+    // that signal and clears its timer (clock.test.ts), a pause of up to 10 s between two attempts
+    const given: Array<AbortSignal | undefined> = [];
+    const { steps, ctx, probe, run } = await refusedKeyTest((_ms, abortSignal) => {
+      given.push(abortSignal);
+      return new Promise<void>(() => undefined);
+    });
+    const reason = new DOMException('The rotation run is out of time.', 'AbortError');
+    const outcome = steps.test(ctx).catch((error: unknown) => error);
+    await settle();
+
+    // Act
+    run.abort(reason);
+
+    // Assess
+    expect(await Promise.race([outcome, settle().then(() => 'still pausing')])).toBe(reason);
+    expect(given).toEqual([run.signal]);
+    expect(probe.calls).toHaveLength(1);
+  });
+});
