@@ -1,4 +1,4 @@
-import { type Clock, realSleep, type Sleep, systemClock } from '../clock';
+import { type Clock, realSleep, type Sleep, systemClock, untilAborted } from '../clock';
 
 /** Options of {@link ArmWriteGate}. */
 export interface ArmWriteGateOptions {
@@ -86,7 +86,7 @@ export class ArmWriteGate {
         const now = this.clock.now();
         if (bucket.closedUntil > now) {
           if (bucket.closedUntil > deadline) return false;
-          await untilAborted(this.sleep(bucket.closedUntil - now), abortSignal);
+          await this.pause(bucket.closedUntil - now, abortSignal);
           continue;
         }
         if (bucket.paced && bucket.inFlight >= this.pacedConcurrency) {
@@ -129,6 +129,23 @@ export class ArmWriteGate {
     return this.buckets.get(key)?.paced ?? false;
   }
 
+  /**
+   * Sleeps `ms` (until the bucket reopens); ends at once, timer and all, with an `AbortError` when
+   * `abortSignal` fires: up to a minute of `Retry-After` would otherwise outlive the write given up. The
+   * sleep takes a DOM signal and the SDK's `AbortSignalLike` is none, so one of the gate's own follows it.
+   */
+  private async pause(ms: number, abortSignal: GiveUpSignal | undefined): Promise<void> {
+    if (!abortSignal) return this.sleep(ms);
+    const pause = new AbortController();
+    const stop = (): void => pause.abort(abortError());
+    abortSignal.addEventListener('abort', stop, { once: true });
+    try {
+      await untilAborted(this.sleep(ms, pause.signal), pause.signal);
+    } finally {
+      abortSignal.removeEventListener('abort', stop);
+    }
+  }
+
   /** Waits for a release to wake this call; leaves the line, taking no turn, when `abortSignal` fires. */
   private inLine(bucket: Bucket, abortSignal: GiveUpSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -159,19 +176,4 @@ export class ArmWriteGate {
 /** What a write given up while it waited at the gate fails with, as the SDK's aborted requests do. */
 function abortError(): Error {
   return new DOMException('The write was given up while it waited at the ARM write gate.', 'AbortError');
-}
-
-/** `wait`, or an `AbortError` as soon as `abortSignal` fires (the wait itself runs on, unheeded). */
-async function untilAborted(wait: Promise<void>, abortSignal: GiveUpSignal | undefined): Promise<void> {
-  if (!abortSignal) return wait;
-  let leave: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    leave = () => reject(abortError());
-    abortSignal.addEventListener('abort', leave, { once: true });
-  });
-  try {
-    await Promise.race([wait, aborted]);
-  } finally {
-    if (leave) abortSignal.removeEventListener('abort', leave);
-  }
 }

@@ -161,4 +161,31 @@ describe('Class: ArmWriteGate', () => {
     expect(await t).toBe('AbortError');
     expect(admittedR).toBe(true);
   });
+
+  it('ends the wait for a closed bucket when the write is given up, handing the sleep a signal that fires', async () => {
+    // Prepare: ARM closed the bucket for 30 s; a sleep that never ends on its own and records the signal it
+    // is handed (realSleep clears its timer when that signal fires: a 30-s timer would outlive the write)
+    const clock = new FakeClock();
+    const given: Array<AbortSignal | undefined> = [];
+    const gate = new ArmWriteGate({
+      clock,
+      sleep: (_ms, abortSignal) => {
+        given.push(abortSignal);
+        return new Promise<void>(() => undefined);
+      },
+    });
+    gate.release('sub', { retryAfterMs: 30_000 });
+    const givenUp = new AbortController();
+    const waiting = gate
+      .acquire('sub', clock.now() + 60_000, givenUp.signal)
+      .catch((e: unknown) => (e as Error).name);
+    await flush();
+
+    // Act
+    givenUp.abort();
+
+    // Assess: the gate's own AbortError, and the sleep's signal fired with the caller's
+    expect(await Promise.race([waiting, flush().then(() => 'still waiting')])).toBe('AbortError');
+    expect(given.map((signal) => signal?.aborted)).toEqual([true]);
+  });
 });

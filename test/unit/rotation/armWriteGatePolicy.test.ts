@@ -6,11 +6,13 @@ import {
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
 
+import { realSleep } from '../../../shared/clock';
 import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { ArmThrottledError } from '../../../shared/rotation/errors';
 import { FakeClock } from '../../fakes/FakeClock';
 import { Gate } from '../../support/Gate';
+import { timersLeftBy } from '../../support/pendingTimers';
 import { settle } from '../../support/waitFor';
 
 const SUB = '00000000-0000-0000-0000-000000000001';
@@ -156,6 +158,34 @@ describe('Function: armWriteGatePolicy', () => {
 
     // Assess
     expect(whileClosed).toBe('AbortError');
+    expect(seen).toEqual([]);
+  });
+
+  it('leaves no timer behind for a write its caller gave up while the gate is closed (real sleep)', async () => {
+    // Prepare: ARM closed the bucket for 45 s; the signal reaches the gate through the SDK's pipeline
+    const clock = new FakeClock();
+    const gate = new ArmWriteGate({ clock, sleep: realSleep });
+    gate.release(SUB, { retryAfterMs: 45_000 });
+    const { client, seen } = scriptedHttp([{ status: 200, body: { accessToken: 't', expiryTimeUtc: 2e9 } }]);
+    const givenUp = new AbortController();
+    let outcome: unknown;
+
+    // Act
+    const left = await timersLeftBy(async () => {
+      const call = mlClient(client, gate, clock)
+        .onlineEndpoints.getToken('rg', 'ws', 'ep', { abortSignal: givenUp.signal })
+        .then(
+          () => 'answered',
+          (error: unknown) => (error as Error).name,
+        );
+      await settle();
+      givenUp.abort();
+      outcome = await call;
+    });
+
+    // Assess: the 45-s pause was cleared with the write
+    expect(outcome).toBe('AbortError');
+    expect(left).toEqual([]);
     expect(seen).toEqual([]);
   });
 
