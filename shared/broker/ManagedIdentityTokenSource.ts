@@ -60,7 +60,8 @@ export class ManagedIdentityTokenSource implements UpstreamTokenSource<string> {
     // Outside the window the token is either good for longer, or already a new one that short-lived:
     // asking again would only get it back.
     if (renewedInMs <= 0 || renewedInMs > 2 * RENEWAL_MARGIN_MS) return token;
-    await untilAborted(this.options.sleep(renewedInMs), abortSignal);
+    // The signal reaches the sleep too: a call the cache gave up (its time limit) leaves no timer behind.
+    await untilAborted(this.options.sleep(renewedInMs, abortSignal), abortSignal);
     return this.ask(resource, abortSignal);
   }
 

@@ -354,6 +354,34 @@ describe('Class: ManagedIdentityTokenSource', () => {
       await expect(waiting).resolves.toMatchObject({ message: 'given up' });
       expect(credential.calls).toBe(2);
     });
+
+    it('hands the wait the signal of the call, so that a real sleep clears its timer when the cache gives up', async () => {
+      // Prepare: a wait that never ends on its own, recording the signal it is handed
+      const clock = new FakeClock();
+      const credential = new MsalLikeCredential(clock);
+      const given: Array<AbortSignal | undefined> = [];
+      const source = new ManagedIdentityTokenSource({
+        credential,
+        clock,
+        sleep: (_ms, abortSignal) => {
+          given.push(abortSignal);
+          return new Promise<void>(() => undefined);
+        },
+      });
+      const first = await source.getToken('https://ml.azure.com');
+      clock.set(first.expiresOnMs - 300_000);
+      const giveUp = new AbortController();
+
+      // Act
+      const waiting = source.getToken('https://ml.azure.com', giveUp.signal).catch((error: unknown) => error);
+      await settle();
+      giveUp.abort(new Error('given up'));
+
+      // Assess
+      await expect(waiting).resolves.toMatchObject({ message: 'given up' });
+      expect(given).toEqual([giveUp.signal]);
+      expect(credential.calls).toBe(2);
+    });
   });
 });
 
