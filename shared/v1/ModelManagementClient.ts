@@ -127,7 +127,8 @@ export class ModelManagementClient {
     const poll = this.operationUrl(endpoint, location);
     const { pollIntervalMs = 5000, pollTimeoutMs = 600_000, sleep } = this.options;
     for (let waited = 0; waited < pollTimeoutMs; waited += pollIntervalMs) {
-      await untilAborted(sleep(pollIntervalMs), abortSignal);
+      // The signal reaches the pause too, so that a run out of time leaves no timer behind it.
+      await untilAborted(sleep(pollIntervalMs, abortSignal), abortSignal);
       const state = text(json(await this.send('GET', poll, undefined, abortSignal)).state);
       // As the v1 SDK: an answer without a state is no operation status, and polling it would only wait.
       if (!state)

@@ -178,6 +178,43 @@ describe('Class: ModelManagementClient', () => {
     expect(signals.every((signal) => signal === controller.signal)).toBe(true);
   });
 
+  it('hands the pause between two polls the signal of the caller, and ends it at once when the signal fires', async () => {
+    // Prepare: an operation that keeps running; a pause that never ends on its own and records its signal
+    // (realSleep clears its timer, up to pollIntervalMs, when that signal fires)
+    const controller = new AbortController();
+    const given: Array<AbortSignal | undefined> = [];
+    let polls = 0;
+    const mms = new ModelManagementClient({
+      sender: {
+        sendRequest: async (request) => {
+          if (request.method === 'POST')
+            return {
+              status: 202,
+              headers: { get: (n) => (n === 'operation-location' ? 'op-7' : undefined) },
+            };
+          polls += 1;
+          return { status: 200, bodyAsText: '{"state":"Running"}', headers: { get: () => undefined } };
+        },
+      },
+      hostTemplate: 'https://{region}.api.azureml.ms',
+      sleep: (_ms, abortSignal) => {
+        given.push(abortSignal);
+        return new Promise<void>(() => undefined);
+      },
+      retries: {},
+    });
+    const regenerate = mms.regenerateKey(endpoint, 'Primary', controller.signal).catch((e: unknown) => e);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // Act
+    controller.abort(new DOMException('out of time', 'AbortError'));
+
+    // Assess
+    await expect(regenerate).resolves.toMatchObject({ name: 'AbortError' });
+    expect(given).toEqual([controller.signal]);
+    expect(polls).toBe(0);
+  });
+
   it('refuses a 202 without Operation-Location (the v1 SDK requires it too)', async () => {
     const { mms } = scripted([{ status: 202 }]);
     await expect(mms.regenerateKey(endpoint, 'Primary')).rejects.toThrow(DependencyFailedError);
