@@ -1,17 +1,21 @@
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import type { RunningEmulators } from '../../local/emulators';
 import { AzureClients } from '../../shared/azureClients';
+import { realSleep } from '../../shared/clock';
 import { type AppConfig, loadConfig } from '../../shared/config';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../../shared/errors';
 import { createRotationModule, type RotationModule } from '../../shared/rotation/module';
 import type { RotationJob } from '../../shared/rotation/RotationJob';
 import { noopTelemetry } from '../../shared/telemetry';
+import { ModelManagementClient } from '../../shared/v1/ModelManagementClient';
 import { V1RuleError } from '../../shared/v1/v1Rules';
+import { testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationEventSink';
 import { standInSettings, useEmulatorIdentity, withEmulators } from '../support/emulators';
+import { timersLeftBy } from '../support/pendingTimers';
 import { standInVaultClient, startProbeClient } from '../support/probeClient';
-import { sleep } from '../support/waitFor';
+import { sleep, waitFor } from '../support/waitFor';
 
 /**
  * Rotation of Azure ML SDK v1 web services with the real adapters (the MMS pipeline with the managed
@@ -173,6 +177,47 @@ describe('v1 web service rotation on the local stack', () => {
     expect(untouched).toEqual([]);
     expect(after).toMatchObject({ status: 'rotated', slot: 'Secondary' });
     expect(emulators.control.counters()['mms.get.faulted']).toBeGreaterThan(0);
+  });
+
+  it('a run out of time during the pause a 503 asked for stops at once, sends no more and leaves no timer', async () => {
+    // Prepare: the region answers 503 with Retry-After: 30; the client as the rotation module builds it
+    // (the MMS pipeline does not retry, withRetries does), and the run's signal
+    emulators.control.addV1Service({ ...coords('aks-busy'), computeType: 'AKS' });
+    emulators.control.setFault('modelManagement', { status: 503, retryAfterSeconds: 30 }, REGION);
+    const clients = new AzureClients(config);
+    const mms = new ModelManagementClient({
+      sender: clients.modelManagement,
+      hostTemplate: config.v1.mmsHostTemplate,
+      sleep: realSleep,
+      retries: {},
+    });
+    const endpoint = {
+      ...testEndpoint('aks-busy', 'Key', { arm: coords('aks-busy') }),
+      kind: 'v1WebService' as const,
+      v1: { computeType: 'AKS' as const, region: REGION },
+    };
+    const run = new AbortController();
+    const sent = () => emulators.control.counters()['mms.listKeys'] ?? 0;
+    const before = sent();
+    let outcome: unknown;
+    let stoppedIn = Infinity;
+
+    // Act: the run's budget is spent while the client waits out the 503's Retry-After
+    const left = await timersLeftBy(async () => {
+      const call = mms.listKeys(endpoint, run.signal).catch((error: unknown) => (error as Error).name);
+      await waitFor('the first listKeys answered', () => sent() > before);
+      await sleep(100);
+      const givenUpAt = Date.now();
+      run.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
+      outcome = await call;
+      stoppedIn = Date.now() - givenUpAt;
+    });
+
+    // Assess
+    expect(outcome).toBe('AbortError');
+    expect(stoppedIn).toBeLessThan(1000);
+    expect(left).toEqual([]);
+    expect(sent() - before).toBe(1);
   });
 
   it('left no v1 key in any log line, journal row or event', async () => {
