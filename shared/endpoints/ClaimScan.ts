@@ -6,12 +6,12 @@ import { statusOf } from '../networkErrors';
 import { readRowsPage } from '../tablePages';
 import {
   armClaimAt,
+  type ClaimEntity,
   type EndpointEntity,
   endpointRowsFilter,
   readArmClaim,
-  readClaim,
+  readSecretClaim,
   secretClaimAt,
-  type SecretClaimEntity,
 } from './endpointRows';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
 import { isSecretName } from './validateEndpoint';
@@ -47,7 +47,7 @@ export interface ClaimKind<Row extends Pick<EndpointEntity, 'rowKey'>> {
   /** The id the claim of `identity` names; undefined when there is none (one point read). */
   holderOf(table: TableClient, identity: string): Promise<string | undefined>;
   /** The claim row of `identity` naming row `rowKey`, which a scan writes for a row that has none. */
-  claimAt(identity: string, rowKey: string): SecretClaimEntity;
+  claimAt(identity: string, rowKey: string): ClaimEntity;
   /**
    * Told, once at the end of each walk that passed any, of the rows found claiming what a row before them
    * in the walk or an `ENDPOINTS_FILE` entry claims (each with that first row or entry: `[first, second]`).
@@ -70,7 +70,7 @@ export const SECRET_CLAIMS: ClaimKind<SecretRow> = {
   claimOf: (row) =>
     isSecretName(row.secretName) ? { identity: secretIdentity(row.secretName), settles: true } : undefined,
   identityOf: (entry) => secretIdentity(entry.secretName),
-  holderOf: async (table, identity) => (await readClaim(table, { secretName: identity }))?.endpointId,
+  holderOf: async (table, identity) => (await readSecretClaim(table, { secretName: identity }))?.endpointId,
   claimAt: secretClaimAt,
 };
 

@@ -19,18 +19,18 @@ import { armClaims, ClaimScans, SECRET_CLAIMS } from './ClaimScan';
 import type { EndpointPage, EndpointRegistry, UnreadableRow, VersionedEndpoint } from './EndpointRegistry';
 import {
   type ArmClaimTaking,
-  claimOf,
   type EndpointEntity,
   endpointRowsFilter,
   parse,
   PARTITION,
   readArmClaim,
-  readClaim,
   readRow,
+  readSecretClaim,
   readStored,
   releaseArmClaim,
-  releaseClaim,
   releaseClaimsOf,
+  releaseSecretClaim,
+  secretClaimOf,
   takeArmClaim,
   toEntity,
 } from './endpointRows';
@@ -177,7 +177,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const declaredOwner = [...declared.values()].find(owns);
     if (declaredOwner) return declaredOwner;
     const table = await this.table();
-    const claim = await readClaim(table, { secretName });
+    const claim = await readSecretClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     if (row) return parse(row);
     const ownerId = await this.secretScans.ownerOf(table, declared, wanted);
@@ -236,7 +236,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
         try {
           await table.submitTransaction([
             ['create', toEntity(endpoint)],
-            ['create', claimOf(endpoint)],
+            ['create', secretClaimOf(endpoint)],
             ...arm.actions,
           ]);
         } catch (error) {
@@ -257,13 +257,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
     // Merge: the row's two columns are rewritten whole, and a column another version wrote beside them
     // (a rolling deployment runs two at once) stays.
     const actions: TransactionAction[] = [['update', toEntity(endpoint), 'Merge', { etag: version }]];
-    const claim = await readClaim(table, endpoint);
+    const claim = await readSecretClaim(table, endpoint);
     if (claim && claim.endpointId !== endpoint.id)
       throw EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
     // Rows written before claims existed get theirs on their first replace.
-    if (!claim) actions.push(['create', claimOf(endpoint)]);
+    if (!claim) actions.push(['create', secretClaimOf(endpoint)]);
     if (secretIdentity(stored.secretName) !== secretIdentity(endpoint.secretName))
-      actions.push(...(await releaseClaim(table, endpoint.id, stored.secretName)));
+      actions.push(...(await releaseSecretClaim(table, endpoint.id, stored.secretName)));
     actions.push(...(await this.armClaimActions(table, endpoint, stored)));
     try {
       await table.submitTransaction(actions);
@@ -290,7 +290,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
         const claims =
           'endpoint' in read && isSecretName(stored.secretName)
             ? [
-                ...(await releaseClaim(table, id, stored.secretName)),
+                ...(await releaseSecretClaim(table, id, stored.secretName)),
                 ...(await releaseArmClaim(table, read.endpoint)),
               ]
             : await releaseClaimsOf(table, id);
@@ -314,7 +314,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
   private async createConflict(table: TableClient, endpoint: ManagedEndpoint): Promise<Error | undefined> {
     const [row, claim, arm] = await Promise.all([
       readRow(table, endpoint.id),
-      readClaim(table, endpoint),
+      readSecretClaim(table, endpoint),
       takeArmClaim(table, endpoint),
     ]);
     const armHeld = arm.heldBy !== undefined && arm.heldBy !== endpoint.id;

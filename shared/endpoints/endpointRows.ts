@@ -19,7 +19,7 @@ export const PARTITION = 'endpoint';
  * own one secret, however their writes interleave. `~` sorts after every character of an endpoint id,
  * so `RowKey lt '~'` lists endpoint rows only.
  */
-const CLAIM_PREFIX = '~secret~';
+const SECRET_CLAIM_PREFIX = '~secret~';
 
 /**
  * Row keys of ARM-coordinate claims: one row per Azure ML endpoint (`armIdentity`: kind and coordinates,
@@ -32,14 +32,15 @@ const CLAIM_PREFIX = '~secret~';
 const ARM_CLAIM_PREFIX = '~target~';
 
 // Types, not interfaces: transaction actions take rows as a `Record<string, unknown>`.
-export type SecretClaimEntity = {
+/** A claim row, of a secret name or of ARM coordinates: the id of the endpoint that holds it. */
+export type ClaimEntity = {
   partitionKey: string;
   rowKey: string;
   endpointId: string;
 };
 
 /** A claim as read, with the ETag a takeover of it is conditional on. */
-export type ReadClaim = SecretClaimEntity & { etag: string };
+export type ReadClaim = ClaimEntity & { etag: string };
 
 export type EndpointEntity = {
   partitionKey: string;
@@ -53,25 +54,26 @@ export type EndpointEntity = {
 export function endpointRowsFilter(after?: string): string {
   const { odata } = sdk.tables();
   return after === undefined
-    ? odata`PartitionKey eq ${PARTITION} and RowKey lt ${CLAIM_PREFIX}`
-    : odata`PartitionKey eq ${PARTITION} and RowKey gt ${after} and RowKey lt ${CLAIM_PREFIX}`;
+    ? odata`PartitionKey eq ${PARTITION} and RowKey lt ${SECRET_CLAIM_PREFIX}`
+    : odata`PartitionKey eq ${PARTITION} and RowKey gt ${after} and RowKey lt ${SECRET_CLAIM_PREFIX}`;
 }
 
-export function claimOf(endpoint: ManagedEndpoint): SecretClaimEntity {
+/** The secret-name claim row `endpoint` writes beside its own row. */
+export function secretClaimOf(endpoint: ManagedEndpoint): ClaimEntity {
   return secretClaimAt(secretIdentity(endpoint.secretName), endpoint.id);
 }
 
 /** The secret-name claim row at `identity` (see `secretIdentity`), naming endpoint `endpointId`. */
-export function secretClaimAt(identity: string, endpointId: string): SecretClaimEntity {
-  return { partitionKey: PARTITION, rowKey: `${CLAIM_PREFIX}${identity}`, endpointId };
+export function secretClaimAt(identity: string, endpointId: string): ClaimEntity {
+  return { partitionKey: PARTITION, rowKey: `${SECRET_CLAIM_PREFIX}${identity}`, endpointId };
 }
 
-function claimKey(endpoint: Pick<ManagedEndpoint, 'secretName'>): string {
-  return `${CLAIM_PREFIX}${secretIdentity(endpoint.secretName)}`;
+function secretClaimKey(endpoint: Pick<ManagedEndpoint, 'secretName'>): string {
+  return `${SECRET_CLAIM_PREFIX}${secretIdentity(endpoint.secretName)}`;
 }
 
 /** The ARM-coordinate claim row at `identity` (see `armIdentity`), naming endpoint `endpointId`. */
-export function armClaimAt(identity: string, endpointId: string): SecretClaimEntity {
+export function armClaimAt(identity: string, endpointId: string): ClaimEntity {
   return { partitionKey: PARTITION, rowKey: armClaimKey(identity), endpointId };
 }
 
@@ -86,16 +88,17 @@ export async function readRow(
   return readEntity<EndpointEntity>(table, id);
 }
 
-export async function readClaim(
+/** The claim of `endpoint`'s secret name (see `secretIdentity`). */
+export async function readSecretClaim(
   table: TableClient,
   endpoint: Pick<ManagedEndpoint, 'secretName'>,
-): Promise<SecretClaimEntity | undefined> {
-  return readEntity<SecretClaimEntity>(table, claimKey(endpoint));
+): Promise<ClaimEntity | undefined> {
+  return readEntity<ClaimEntity>(table, secretClaimKey(endpoint));
 }
 
 /** The claim of the endpoint at `identity` (see `armIdentity`). */
 export async function readArmClaim(table: TableClient, identity: string): Promise<ReadClaim | undefined> {
-  return readEntity<SecretClaimEntity>(table, armClaimKey(identity));
+  return readEntity<ClaimEntity>(table, armClaimKey(identity));
 }
 
 /** What taking an endpoint's ARM-coordinate claim needs: its actions, or who holds it. */
@@ -152,12 +155,12 @@ export async function releaseArmClaim(
 }
 
 /** The action that frees `secretName` when endpoint `id` holds its claim; none otherwise. */
-export async function releaseClaim(
+export async function releaseSecretClaim(
   table: TableClient,
   id: string,
   secretName: string,
 ): Promise<TransactionAction[]> {
-  const claim = await readClaim(table, { secretName });
+  const claim = await readSecretClaim(table, { secretName });
   return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
 }
 
@@ -170,9 +173,9 @@ export async function releaseClaim(
  */
 export async function releaseClaimsOf(table: TableClient, id: string): Promise<TransactionAction[]> {
   const { odata } = sdk.tables();
-  const claims = table.listEntities<SecretClaimEntity>({
+  const claims = table.listEntities<ClaimEntity>({
     queryOptions: {
-      filter: odata`PartitionKey eq ${PARTITION} and RowKey gt ${CLAIM_PREFIX} and endpointId eq ${id}`,
+      filter: odata`PartitionKey eq ${PARTITION} and RowKey gt ${SECRET_CLAIM_PREFIX} and endpointId eq ${id}`,
       select: ['rowKey'],
     },
   });
