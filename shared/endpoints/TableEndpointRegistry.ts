@@ -21,12 +21,10 @@ import {
   type ArmClaimTaking,
   type EndpointEntity,
   endpointRowsFilter,
-  parse,
   PARTITION,
   readArmClaim,
   readRow,
   readSecretClaim,
-  readStored,
   releaseArmClaim,
   releaseClaimsOf,
   releaseSecretClaim,
@@ -42,6 +40,7 @@ import {
   type ManagedEndpoint,
   secretIdentity,
 } from './ManagedEndpoint';
+import { parseRow, readStored } from './storedEndpoint';
 import { type EndpointRules, isSecretName } from './validateEndpoint';
 
 /**
@@ -110,7 +109,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const declared = (await this.declared()).get(id);
     if (declared) return { endpoint: declared, version: FILE_VERSION };
     const row = await readRow(await this.table(), id);
-    return row && { endpoint: parse(row), version: row.etag };
+    return row && { endpoint: parseRow(row), version: row.etag };
   }
 
   async list(): Promise<readonly ManagedEndpoint[]> {
@@ -179,11 +178,11 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const table = await this.table();
     const claim = await readSecretClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
-    if (row) return parse(row);
+    if (row) return parseRow(row);
     const ownerId = await this.secretScans.ownerOf(table, declared, wanted);
     // The walk read keys and secret names only; the owner is read whole, as it is now.
     const owner = ownerId === undefined ? undefined : await readRow(table, ownerId);
-    return owner && owns(owner) ? parse(owner) : undefined;
+    return owner && owns(owner) ? parseRow(owner) : undefined;
   }
 
   /**
@@ -204,7 +203,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     // A point read, as findBySecretName's: a claim naming a row that cannot be read throws (its
     // coordinates may still be these); the walk below skips such rows, as the listings do.
-    const claimed = row ? parse(row) : undefined;
+    const claimed = row ? parseRow(row) : undefined;
     const holder = claimed && isAt(claimed) ? claimed : undefined;
     if (inService(holder)) return holder;
     const ownerId = await this.armScans.ownerOf(table, declared, wanted);

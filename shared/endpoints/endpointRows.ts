@@ -1,10 +1,9 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { statusOf } from '../networkErrors';
-import { EndpointRecordUnreadableError } from '../rotation/errors';
 import { sdk } from '../sdk';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
-import { isObject, isSecretName } from './validateEndpoint';
+import { readStored } from './storedEndpoint';
 
 // How the endpoint registry lays out its table: one partition holding a row per endpoint (row key = id),
 // a row per secret-name claim and a row per ARM-coordinate claim, and the single-row reads and writes
@@ -205,72 +204,3 @@ export function toEntity(endpoint: ManagedEndpoint): EndpointEntity {
     secretName: endpoint.secretName,
   };
 }
-
-/**
- * The row's endpoint.
- * @throws EndpointRecordUnreadableError when its column is not an endpoint's JSON (see {@link readStored})
- */
-export function parse(entity: EndpointEntity): ManagedEndpoint {
-  const read = readStored(entity);
-  if ('unreadable' in read) throw new EndpointRecordUnreadableError(entity.rowKey, read.unreadable);
-  return read.endpoint;
-}
-
-/**
- * The row's endpoint, or what keeps it from being one, in words that name fields but never show a value:
- * the column may hold anything a hand edit pasted into it. Only the shape the code reads without checking
- * is required (the fields every version writes, of their types), so an endpoint a newer version stored
- * (a kind or auth mode added since, a field of its own) still reads: rolling deployments rely on that.
- */
-export function readStored(
-  entity: Pick<EndpointEntity, 'rowKey' | 'endpoint'>,
-): { endpoint: ManagedEndpoint } | { unreadable: string } {
-  if (typeof entity.endpoint !== 'string') return { unreadable: 'the row has no endpoint column' };
-  let value: unknown;
-  try {
-    value = JSON.parse(entity.endpoint);
-  } catch {
-    return { unreadable: 'its endpoint column is not JSON' };
-  }
-  if (!isObject(value)) return { unreadable: 'its endpoint column is not a JSON object' };
-  if (value.id !== entity.rowKey) return { unreadable: 'its endpoint column holds no id, or another one' };
-  const bad = Object.entries(STORED_SHAPE)
-    .filter(([field, isValid]) => !isValid(value[field], value))
-    .map(([field]) => field);
-  if (bad.length > 0) return { unreadable: `its endpoint column has no valid ${bad.join(', ')}` };
-  return { endpoint: value as unknown as ManagedEndpoint };
-}
-
-type Raw = Record<string, unknown>;
-
-const isText = (value: unknown): boolean => typeof value === 'string' && value !== '';
-const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-const optional =
-  (check: (value: unknown) => boolean) =>
-  (value: unknown): boolean =>
-    value === undefined || check(value);
-const hasTexts = (value: unknown, fields: readonly string[]): value is Raw =>
-  isObject(value) && fields.every((field) => typeof value[field] === 'string');
-
-/**
- * What each stored field must be for the code to read it as it does (`endpoint.arm.name`, the period
- * arithmetic of the timer, `secretName` as a row key); `validateEndpoint`'s rules are not applied again:
- * they are the version's and the settings' of the day, and a stored endpoint outlives both.
- */
-const STORED_SHAPE: Record<string, (value: unknown, endpoint: Raw) => boolean> = {
-  kind: isText,
-  authMode: isText,
-  arm: (value) => hasTexts(value, ['subscriptionId', 'resourceGroup', 'workspace', 'name']),
-  secretName: isSecretName,
-  rotationPeriodHours: (value) => isNumber(value) && value > 0,
-  gracePeriodHours: (value) => isNumber(value) && value >= 0,
-  probe: (value) => hasTexts(value, ['method', 'path', 'body']) && Array.isArray(value.acceptedStatuses),
-  v1: (value, endpoint) =>
-    value === undefined ? endpoint.kind !== 'v1WebService' : hasTexts(value, ['computeType', 'region']),
-  brokerKeyAccess: (value) => typeof value === 'boolean',
-  enabled: (value) => typeof value === 'boolean',
-  retiredAt: optional(isText),
-  reinstatedAt: optional(isText),
-  createdAt: isText,
-  updatedAt: isText,
-};
