@@ -1,6 +1,7 @@
 import { type FieldIssue, ValidationError } from '../errors';
 import { jsonStringLength, TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import {
+  type ArmCoordinates,
   AUTH_MODES,
   type AuthMode,
   ENDPOINT_KINDS,
@@ -134,7 +135,7 @@ export function isSecretName(value: unknown): value is string {
  */
 export function validateEndpoint(input: unknown, rules: EndpointRules, now: string): ManagedEndpoint {
   const issues: FieldIssue[] = [];
-  const bad = (field: string, message: string): void => void issues.push({ field, message });
+  const bad: Bad = (field, message) => void issues.push({ field, message });
   if (!isObject(input)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
   for (const key of Object.keys(input)) if (!FIELDS.has(key)) bad(key, 'is not a known field');
 
@@ -145,8 +146,54 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   const authMode = input.authMode ?? 'Key';
   if (!isKnownAuthMode(authMode)) bad('authMode', `one of ${AUTH_MODES.join(', ')}`);
 
-  const arm = isObject(input.arm) ? input.arm : {};
-  if (!isObject(input.arm)) bad('arm', 'an object with subscriptionId, resourceGroup, workspace and name');
+  const arm = validateArm(input.arm, kind, bad);
+  // Left out, the secret name is `<id>-key`, a valid name for every valid id: with the id refused above,
+  // refusing that default as well would name a field the caller never sent.
+  const secretName = input.secretName ?? (isEndpointId(id) ? `${id}-key` : undefined);
+  if (secretName !== undefined) checkSecretName(secretName, bad);
+  const period = input.rotationPeriodHours ?? rules.defaultPeriodHours;
+  const grace = input.gracePeriodHours ?? rules.defaultGraceHours;
+  const brokered = authMode === 'Key' && input.brokerKeyAccess === true;
+  checkPeriods(period, grace, brokered, rules, bad);
+
+  const probe = validateProbe(input.probe, bad);
+  const v1 = validateV1Service(input.v1, kind, authMode, (i) => void issues.push(i));
+  for (const flag of ['brokerKeyAccess', 'enabled'] as const)
+    if (input[flag] !== undefined && typeof input[flag] !== 'boolean') bad(flag, 'true or false');
+  for (const time of ['retiredAt', 'reinstatedAt', 'createdAt', 'updatedAt'] as const)
+    if (
+      input[time] !== undefined &&
+      (typeof input[time] !== 'string' || Number.isNaN(Date.parse(input[time])))
+    )
+      bad(time, 'an ISO date-time');
+  if (issues.length > 0) throw new ValidationError(issues);
+
+  return {
+    id: id as string,
+    kind: kind as EndpointKind,
+    arm,
+    authMode: authMode as AuthMode,
+    secretName: secretName as string,
+    rotationPeriodHours: period as number,
+    gracePeriodHours: grace as number,
+    probe,
+    ...(v1 ? { v1 } : {}),
+    brokerKeyAccess: (input.brokerKeyAccess as boolean | undefined) ?? false,
+    enabled: (input.enabled as boolean | undefined) ?? true,
+    ...(typeof input.retiredAt === 'string' ? { retiredAt: input.retiredAt } : {}),
+    ...(typeof input.reinstatedAt === 'string' ? { reinstatedAt: input.reinstatedAt } : {}),
+    createdAt: (input.createdAt as string | undefined) ?? now,
+    updatedAt: now,
+  };
+}
+
+/** Reports a bad field with what it must be. */
+type Bad = (field: string, message: string) => void;
+
+/** The ARM coordinates as given; each bad or unknown one reported (`arm.<field>`). */
+function validateArm(raw: unknown, kind: unknown, bad: Bad): ArmCoordinates {
+  const arm = isObject(raw) ? raw : {};
+  if (!isObject(raw)) bad('arm', 'an object with subscriptionId, resourceGroup, workspace and name');
   else {
     // Unknown keys are refused here and in probe as at the top level and in v1: a PATCH with a misspelt
     // field would otherwise answer 200 and keep the stored value.
@@ -183,26 +230,36 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
         bad,
       );
   }
+  return {
+    subscriptionId: arm.subscriptionId as string,
+    resourceGroup: arm.resourceGroup as string,
+    workspace: arm.workspace as string,
+    name: arm.name as string,
+  };
+}
 
-  // Left out, the secret name is `<id>-key`, a valid name for every valid id: with the id refused above,
-  // refusing that default as well would name a field the caller never sent.
-  const secretName = input.secretName ?? (isEndpointId(id) ? `${id}-key` : undefined);
-  if (secretName !== undefined) {
-    if (!isSecretName(secretName))
-      bad(
-        'secretName',
-        `1-${MAX_SECRET_NAME} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
-      );
-    // Key Vault names ignore case, so "X-PENDING" would be the pending secret of the endpoint whose secret is "x".
-    else if (secretIdentity(secretName).endsWith(PENDING_SUFFIX))
-      bad(
-        'secretName',
-        `must not end in "${PENDING_SUFFIX}": that name is the pending secret of another one`,
-      );
-  }
+function checkSecretName(secretName: unknown, bad: Bad): void {
+  if (!isSecretName(secretName))
+    bad(
+      'secretName',
+      `1-${MAX_SECRET_NAME} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
+    );
+  // Key Vault names ignore case, so "X-PENDING" would be the pending secret of the endpoint whose secret is "x".
+  else if (secretIdentity(secretName).endsWith(PENDING_SUFFIX))
+    bad('secretName', `must not end in "${PENDING_SUFFIX}": that name is the pending secret of another one`);
+}
 
-  const period = input.rotationPeriodHours ?? rules.defaultPeriodHours;
-  const grace = input.gracePeriodHours ?? rules.defaultGraceHours;
+/**
+ * Checks the rotation and grace periods, each alone and against each other, and, for an endpoint whose
+ * key is `brokered`, the grace period against the broker's token lifetime.
+ */
+function checkPeriods(
+  period: unknown,
+  grace: unknown,
+  brokered: boolean,
+  rules: EndpointRules,
+  bad: Bad,
+): void {
   const periodOk = isPositive(period) && period <= MAX_PERIOD_HOURS;
   if (!periodOk)
     bad('rotationPeriodHours', `a positive number of hours, at most ${MAX_PERIOD_HOURS} (10 years)`);
@@ -219,8 +276,7 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   else if (periodOk && period <= grace)
     bad('rotationPeriodHours', `must be longer than gracePeriodHours (${grace})`);
   else if (
-    authMode === 'Key' &&
-    input.brokerKeyAccess === true &&
+    brokered &&
     rules.brokerMinLifetimeSeconds !== undefined &&
     grace * 3600 <= rules.brokerMinLifetimeSeconds
   )
@@ -228,44 +284,9 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
       'brokerKeyAccess',
       `needs gracePeriodHours above BROKER_MIN_TOKEN_LIFETIME_SECONDS (${rules.brokerMinLifetimeSeconds} s): a brokered key is promised for the grace period only`,
     );
-
-  const probe = validateProbe(input.probe, bad);
-  const v1 = validateV1Service(input.v1, kind, authMode, (i) => void issues.push(i));
-  for (const flag of ['brokerKeyAccess', 'enabled'] as const)
-    if (input[flag] !== undefined && typeof input[flag] !== 'boolean') bad(flag, 'true or false');
-  for (const time of ['retiredAt', 'reinstatedAt', 'createdAt', 'updatedAt'] as const)
-    if (
-      input[time] !== undefined &&
-      (typeof input[time] !== 'string' || Number.isNaN(Date.parse(input[time])))
-    )
-      bad(time, 'an ISO date-time');
-  if (issues.length > 0) throw new ValidationError(issues);
-
-  return {
-    id: id as string,
-    kind: kind as EndpointKind,
-    arm: {
-      subscriptionId: arm.subscriptionId as string,
-      resourceGroup: arm.resourceGroup as string,
-      workspace: arm.workspace as string,
-      name: arm.name as string,
-    },
-    authMode: authMode as AuthMode,
-    secretName: secretName as string,
-    rotationPeriodHours: period as number,
-    gracePeriodHours: grace as number,
-    probe,
-    ...(v1 ? { v1 } : {}),
-    brokerKeyAccess: (input.brokerKeyAccess as boolean | undefined) ?? false,
-    enabled: (input.enabled as boolean | undefined) ?? true,
-    ...(typeof input.retiredAt === 'string' ? { retiredAt: input.retiredAt } : {}),
-    ...(typeof input.reinstatedAt === 'string' ? { reinstatedAt: input.reinstatedAt } : {}),
-    createdAt: (input.createdAt as string | undefined) ?? now,
-    updatedAt: now,
-  };
 }
 
-function validateProbe(raw: unknown, bad: (field: string, message: string) => void): ScoringProbeSpec {
+function validateProbe(raw: unknown, bad: Bad): ScoringProbeSpec {
   if (raw === undefined) return DEFAULT_PROBE;
   if (!isObject(raw)) {
     bad('probe', 'an object with method, path, body and acceptedStatuses');
@@ -319,13 +340,7 @@ function probeBodyText(raw: unknown): string | undefined {
   }
 }
 
-function checkText(
-  value: unknown,
-  pattern: RegExp,
-  field: string,
-  expected: string,
-  bad: (f: string, m: string) => void,
-): void {
+function checkText(value: unknown, pattern: RegExp, field: string, expected: string, bad: Bad): void {
   if (typeof value !== 'string' || !pattern.test(value)) bad(field, expected);
 }
 
