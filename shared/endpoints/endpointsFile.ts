@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 
 import { ConfigError, type FieldIssue, ValidationError } from '../errors';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
-import { type EndpointRules, validateEndpoint } from './validateEndpoint';
+import { type EndpointRules, isObject, validateEndpoint } from './validateEndpoint';
 
 /** Where `ENDPOINTS_FILE` is and how its entries are validated. */
 export interface EndpointsFileOptions {
@@ -26,26 +26,31 @@ export interface EndpointsFileOptions {
 export async function readEndpointsFile(
   options: EndpointsFileOptions,
 ): Promise<Map<string, ManagedEndpoint>> {
-  const { path: endpointsFile, rules, now } = options;
-  const entries = new Map<string, ManagedEndpoint>();
-  const secretOwners = new Map<string, string>();
-  /** Entry ids by `armIdentity`, the key of the table's coordinate claims: kind and coordinates, ignoring case. */
-  const armOwners = new Map<string, string>();
-  if (!endpointsFile) return entries;
-  const read = options.readText ?? ((path: string) => readFile(path, 'utf8'));
-  let text: string;
+  if (!options.path) return new Map();
+  const text = await readFileText(options.path, options.readText);
+  return validateEntries(entryList(text), options.rules, options.now);
+}
+
+async function readFileText(
+  path: string,
+  readText: (path: string) => Promise<string> = (path) => readFile(path, 'utf8'),
+): Promise<string> {
   try {
-    text = await read(endpointsFile);
+    return await readText(path);
   } catch (error) {
     // Missing or unreadable says so, and where a relative path led (the worker's working directory).
     const code = (error as { code?: unknown } | null)?.code;
     throw new ConfigError([
       {
         field: 'ENDPOINTS_FILE',
-        message: `cannot be read at ${resolve(endpointsFile)}${typeof code === 'string' ? ` (${code})` : ''}`,
+        message: `cannot be read at ${resolve(path)}${typeof code === 'string' ? ` (${code})` : ''}`,
       },
     ]);
   }
+}
+
+/** The file's entries, unchecked: its top-level array, or the array under `endpoints`. */
+function entryList(text: string): unknown[] {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -57,45 +62,54 @@ export async function readEndpointsFile(
       },
     ]);
   }
-  const list = Array.isArray(raw) ? raw : (raw as { endpoints?: unknown } | null)?.endpoints;
+  const list = Array.isArray(raw) ? raw : isObject(raw) ? raw.endpoints : undefined;
   if (!Array.isArray(list))
     throw new ConfigError([
       { field: 'ENDPOINTS_FILE', message: 'must hold an array of endpoints or { "endpoints": [...] }' },
     ]);
-  const issues = list.flatMap((item, index) => {
+  return list;
+}
+
+/** The entries by id, once each is valid and none declares an id, a secret or an Azure ML endpoint again. */
+function validateEntries(
+  list: readonly unknown[],
+  rules: EndpointRules,
+  now: () => string,
+): Map<string, ManagedEndpoint> {
+  const entries = new Map<string, ManagedEndpoint>();
+  const secretOwners = new Map<string, string>();
+  /** Entry ids by `armIdentity`, the key of the table's coordinate claims: kind and coordinates, ignoring case. */
+  const armOwners = new Map<string, string>();
+  const issues = list.flatMap((item, index): FieldIssue[] => {
+    const field = (name: string): string => `ENDPOINTS_FILE[${index}].${name}`;
+    let endpoint: ManagedEndpoint;
     try {
-      const endpoint = validateEndpoint(item, rules, now());
-      if (entries.has(endpoint.id))
-        return [{ field: `ENDPOINTS_FILE[${index}].id`, message: 'is declared twice' }];
-      const issues: FieldIssue[] = [];
-      const owner = secretOwners.get(secretIdentity(endpoint.secretName));
-      if (owner)
-        issues.push({
-          field: `ENDPOINTS_FILE[${index}].secretName`,
-          message: `is also the secret of ${owner}`,
-        });
-      // A validated entry's arm is four strings, so it has an identity.
-      const place = armIdentity(endpoint)!;
-      const registered = armOwners.get(place);
-      if (registered)
-        issues.push({
-          field: `ENDPOINTS_FILE[${index}].arm`,
-          message:
-            `is the ${endpoint.kind} of ${registered} too (same subscription, resource group, workspace and ` +
-            `name, ignoring case): ${endpoint.id} and ${registered} would rotate its keys against each other`,
-        });
-      if (issues.length > 0) return issues;
-      entries.set(endpoint.id, endpoint);
-      secretOwners.set(secretIdentity(endpoint.secretName), endpoint.id);
-      armOwners.set(place, endpoint.id);
-      return [];
+      endpoint = validateEndpoint(item, rules, now());
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      return error.issues.map((i) => ({
-        field: `ENDPOINTS_FILE[${index}].${i.field}`,
-        message: i.message,
-      }));
+      return error.issues.map((i) => ({ field: field(i.field), message: i.message }));
     }
+    if (entries.has(endpoint.id)) return [{ field: field('id'), message: 'is declared twice' }];
+    const secret = secretIdentity(endpoint.secretName);
+    // A validated entry's arm is four strings, so it has an identity.
+    const place = armIdentity(endpoint)!;
+    const secretOwner = secretOwners.get(secret);
+    const armOwner = armOwners.get(place);
+    const twice: FieldIssue[] = [];
+    if (secretOwner)
+      twice.push({ field: field('secretName'), message: `is also the secret of ${secretOwner}` });
+    if (armOwner)
+      twice.push({
+        field: field('arm'),
+        message:
+          `is the ${endpoint.kind} of ${armOwner} too (same subscription, resource group, workspace and ` +
+          `name, ignoring case): ${endpoint.id} and ${armOwner} would rotate its keys against each other`,
+      });
+    if (twice.length > 0) return twice;
+    entries.set(endpoint.id, endpoint);
+    secretOwners.set(secret, endpoint.id);
+    armOwners.set(place, endpoint.id);
+    return [];
   });
   if (issues.length > 0) throw new ConfigError(issues);
   return entries;
