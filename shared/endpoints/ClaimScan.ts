@@ -93,11 +93,9 @@ export const armClaims = (
   pageSize: 100,
   claimOf: (row) => {
     const endpoint = read(row);
-    const identity = endpoint && armIdentity(endpoint);
-    return identity === undefined ? undefined : { identity, settles: !endpoint!.retiredAt };
+    return endpoint && { identity: armIdentity(endpoint), settles: !endpoint.retiredAt };
   },
-  // A validated entry's arm is four strings, so it has an identity.
-  identityOf: (entry) => armIdentity(entry)!,
+  identityOf: armIdentity,
   holderOf: async (table, identity) => (await readArmClaim(table, identity))?.endpointId,
   claimAt: armClaimAt,
   // Versions from before these claims let one endpoint be registered twice; the second of such a pair

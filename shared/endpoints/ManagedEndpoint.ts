@@ -140,8 +140,15 @@ export function secretIdentity(secretName: string): string {
  * case, so two registrations that differ only in case are one endpoint; the kind is part of it, as an
  * online endpoint, a serverless endpoint and a v1 web service of one name in a workspace are three. Each
  * part is URI-encoded, so that no name can run into the next and none puts a character into a Table row
- * key that storage refuses. Undefined for a row whose `arm` is not four strings (edited by hand).
+ * key that storage refuses. Undefined for a value whose `arm` is not four strings; a `ManagedEndpoint`'s
+ * always is (`validateEndpoint` and the registry's reading of a stored row check it), so its identity is
+ * a string.
  */
+export function armIdentity(endpoint: Pick<ManagedEndpoint, 'kind' | 'arm'>): string;
+export function armIdentity(endpoint: {
+  readonly kind: string;
+  readonly arm?: Partial<Record<keyof ArmCoordinates, unknown>>;
+}): string | undefined;
 export function armIdentity(endpoint: {
   readonly kind: string;
   readonly arm?: Partial<Record<keyof ArmCoordinates, unknown>>;

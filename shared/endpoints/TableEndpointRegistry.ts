@@ -191,7 +191,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * (one of them may be registered there, or in service there: see `ClaimScans`).
    */
   async findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined> {
-    const wanted = armIdentity({ kind, arm })!;
+    const wanted = armIdentity({ kind, arm });
     const isAt = (e: ManagedEndpoint): boolean => armIdentity(e) === wanted;
     const declared = await this.declared();
     const inFile = [...declared.values()].filter(isAt);
@@ -215,12 +215,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
   }
 
   async fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined> {
-    // A validated entry's arm is four strings, so it has an identity.
     this.fileEntryPlaces ??= this.declared().then(
-      (declared) => new Map([...declared.values()].map((e) => [armIdentity(e)!, e.id])),
+      (declared) => new Map([...declared.values()].map((e) => [armIdentity(e), e.id])),
     );
-    const identity = armIdentity(endpoint);
-    const entry = identity === undefined ? undefined : (await this.fileEntryPlaces).get(identity);
+    const entry = (await this.fileEntryPlaces).get(armIdentity(endpoint));
     return entry === endpoint.id ? undefined : entry;
   }
 

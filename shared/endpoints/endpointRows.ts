@@ -122,9 +122,7 @@ export interface ArmClaimTaking {
  * either way, and DELETE of that row frees the claim.
  */
 export async function takeArmClaim(table: TableClient, endpoint: ManagedEndpoint): Promise<ArmClaimTaking> {
-  // Undefined when its `arm` cannot be read (a row edited by hand): no claim then.
   const identity = armIdentity(endpoint);
-  if (identity === undefined) return { actions: [] };
   const wanted = armClaimAt(identity, endpoint.id);
   const claim = await readArmClaim(table, identity);
   if (!claim) return { actions: [['create', wanted]] };
@@ -146,11 +144,10 @@ export async function releaseArmClaim(
   table: TableClient,
   stored: ManagedEndpoint,
 ): Promise<TransactionAction[]> {
-  const { id } = stored;
-  const identity = armIdentity(stored);
-  if (identity === undefined) return [];
-  const claim = await readArmClaim(table, identity);
-  return claim?.endpointId === id ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]] : [];
+  const claim = await readArmClaim(table, armIdentity(stored));
+  return claim?.endpointId === stored.id
+    ? [['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]]
+    : [];
 }
 
 /** The action that frees `secretName` when endpoint `id` holds its claim; none otherwise. */

@@ -91,8 +91,7 @@ function validateEntries(
     }
     if (entries.has(endpoint.id)) return [{ field: field('id'), message: 'is declared twice' }];
     const secret = secretIdentity(endpoint.secretName);
-    // A validated entry's arm is four strings, so it has an identity.
-    const place = armIdentity(endpoint)!;
+    const place = armIdentity(endpoint);
     const secretOwner = secretOwners.get(secret);
     const armOwner = armOwners.get(place);
     const twice: FieldIssue[] = [];
