@@ -85,8 +85,7 @@ export interface EndpointRegistry {
   replace(endpoint: ManagedEndpoint, version: string): Promise<void>;
   /**
    * Deletes a table entry, with its secret-name and ARM-coordinate claims, readable or not (no-op when
-   * absent); throws
-   * `EndpointReadOnlyError` for file-declared ids.
+   * absent); throws `EndpointReadOnlyError` for file-declared ids.
    */
   delete(id: string): Promise<void>;
 }

@@ -66,7 +66,7 @@ export interface TableEndpointRegistryOptions {
   readText?: (path: string) => Promise<string>;
   /** Time stamped on file entries without createdAt; the clock of the claim scans, too. */
   now: () => string;
-  /** Where `list` and `listPage` report a row they skipped. @default the console */
+  /** Where rows skipped as unreadable and endpoints registered twice are warned of. @default the console */
   logger?: Logger;
   /** Where a walk counts endpoints registered twice (`EndpointsRegisteredTwice`). @default none */
   telemetry?: Telemetry;
@@ -83,6 +83,7 @@ export interface TableEndpointRegistryOptions {
  */
 export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
+  private readonly logger: Logger;
   private fileEntries?: Promise<Map<string, ManagedEndpoint>>;
   /** File entry ids by `armIdentity`, for {@link fileEntryAt}: built once, as the file is read once. */
   private fileEntryPlaces?: Promise<Map<string, string>>;
@@ -99,6 +100,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
 
   constructor(private readonly options: TableEndpointRegistryOptions) {
     this.createTable = createTableOnce(options.table);
+    this.logger = options.logger ?? createLogger('EndpointRegistry');
   }
 
   async get(id: string): Promise<ManagedEndpoint | undefined> {
@@ -354,13 +356,7 @@ export class TableEndpointRegistry implements EndpointRegistry {
 
   /** Names a row a walk skipped, with what is wrong with it (field names, never the row's content). */
   private warnSkipped(endpointId: string, why: string, operation: string): void {
-    (this.options.logger ?? createLogger('EndpointRegistry')).warn(
-      `${operation} => row skipped, unreadable`,
-      {
-        endpointId,
-        why,
-      },
-    );
+    this.logger.warn(`${operation} => row skipped, unreadable`, { endpointId, why });
   }
 
   /**
@@ -370,9 +366,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * registered walking the table. Only a person can tell which to keep, so each walk names them again.
    */
   private registeredTwice(pairs: readonly (readonly [string, string])[]): void {
-    const logger = this.options.logger ?? createLogger('EndpointRegistry');
     for (const [first, second] of pairs)
-      logger.warn('findByArm => one Azure ML endpoint registered twice, DELETE one of them', {
+      this.logger.warn('findByArm => one Azure ML endpoint registered twice, DELETE one of them', {
         endpointId: second,
         alsoRegisteredAs: first,
       });
