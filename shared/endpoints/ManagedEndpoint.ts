@@ -72,6 +72,14 @@ export interface ArmCoordinates {
   readonly name: string;
 }
 
+/** The fields of {@link ArmCoordinates}, as input and stored rows are checked for them. */
+export const ARM_FIELDS = [
+  'subscriptionId',
+  'resourceGroup',
+  'workspace',
+  'name',
+] as const satisfies readonly (keyof ArmCoordinates)[];
+
 /** How the rotation's test step calls the scoring URI with a new key. */
 export interface ScoringProbeSpec {
   readonly method: 'POST' | 'GET';

@@ -1,6 +1,6 @@
 import { EndpointRecordUnreadableError } from '../rotation/errors';
 import type { EndpointEntity } from './endpointRows';
-import type { ManagedEndpoint } from './ManagedEndpoint';
+import { ARM_FIELDS, type ManagedEndpoint } from './ManagedEndpoint';
 import { isObject, isSecretName } from './validateEndpoint';
 
 // How a stored row's `endpoint` column is read back: leniently, as a newer version may have written it,
@@ -60,7 +60,7 @@ const hasTexts = (value: unknown, fields: readonly string[]): value is Raw =>
 const STORED_SHAPE: Record<string, (value: unknown, endpoint: Raw) => boolean> = {
   kind: isText,
   authMode: isText,
-  arm: (value) => hasTexts(value, ['subscriptionId', 'resourceGroup', 'workspace', 'name']),
+  arm: (value) => hasTexts(value, ARM_FIELDS),
   secretName: isSecretName,
   rotationPeriodHours: (value) => isNumber(value) && value > 0,
   gracePeriodHours: (value) => isNumber(value) && value >= 0,

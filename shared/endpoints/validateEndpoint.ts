@@ -1,6 +1,7 @@
 import { type FieldIssue, ValidationError } from '../errors';
 import { jsonStringLength, TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import {
+  ARM_FIELDS,
   type ArmCoordinates,
   AUTH_MODES,
   type AuthMode,
@@ -82,7 +83,7 @@ const FIELDS = new Set([
   'updatedAt',
 ]);
 
-const ARM_FIELDS = new Set(['subscriptionId', 'resourceGroup', 'workspace', 'name']);
+const ARM_FIELD_SET: ReadonlySet<string> = new Set(ARM_FIELDS);
 const PROBE_FIELDS = new Set(['method', 'path', 'body', 'acceptedStatuses']);
 
 type Raw = Record<string, unknown>;
@@ -197,7 +198,8 @@ function validateArm(raw: unknown, kind: unknown, bad: Bad): ArmCoordinates {
   else {
     // Unknown keys are refused here and in probe as at the top level and in v1: a PATCH with a misspelt
     // field would otherwise answer 200 and keep the stored value.
-    for (const key of Object.keys(arm)) if (!ARM_FIELDS.has(key)) bad(`arm.${key}`, 'is not a known field');
+    for (const key of Object.keys(arm))
+      if (!ARM_FIELD_SET.has(key)) bad(`arm.${key}`, 'is not a known field');
     checkText(arm.subscriptionId, SUBSCRIPTION, 'arm.subscriptionId', 'a subscription id', bad);
     checkText(
       arm.resourceGroup,
