@@ -26,7 +26,7 @@ import {
   readRow,
   readSecretClaim,
   releaseArmClaim,
-  releaseClaimsOf,
+  releaseClaimsOfRow,
   releaseSecretClaim,
   secretClaimOf,
   takeArmClaim,
@@ -281,19 +281,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
       async () => {
         const stored = await readRow(table, id);
         if (!stored) return;
-        // A row that cannot be read (DELETE is the way out of one) may have had its secretName column
-        // edited too, and its coordinates are as little to be trusted: its claims, the secret's and the
-        // coordinates', are found by owner instead, or the secret's would keep the secret, and so the id,
-        // from ever being registered again.
-        const read = readStored(stored);
-        const claims =
-          'endpoint' in read && isSecretName(stored.secretName)
-            ? [
-                ...(await releaseSecretClaim(table, id, stored.secretName)),
-                ...(await releaseArmClaim(table, read.endpoint)),
-              ]
-            : await releaseClaimsOf(table, id);
-        const actions: TransactionAction[] = [['delete', { partitionKey: PARTITION, rowKey: id }], ...claims];
+        const actions: TransactionAction[] = [
+          ['delete', { partitionKey: PARTITION, rowKey: id }],
+          ...(await releaseClaimsOfRow(table, stored)),
+        ];
         try {
           await table.submitTransaction(actions);
         } catch (error) {

@@ -4,6 +4,7 @@ import { statusOf } from '../networkErrors';
 import { sdk } from '../sdk';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
 import { readStored } from './storedEndpoint';
+import { isSecretName } from './validateEndpoint';
 
 // How the endpoint registry lays out its table: one partition holding a row per endpoint (row key = id),
 // a row per secret-name claim and a row per ARM-coordinate claim, and the single-row reads and writes
@@ -167,7 +168,7 @@ export async function releaseSecretClaim(
  * ever being registered again, and its coordinates' claim would be left naming a registration that is
  * gone. One query reads both kinds: `~target~` sorts after `~secret~`.
  */
-export async function releaseClaimsOf(table: TableClient, id: string): Promise<TransactionAction[]> {
+async function releaseClaimsOf(table: TableClient, id: string): Promise<TransactionAction[]> {
   const { odata } = sdk.tables();
   const claims = table.listEntities<ClaimEntity>({
     queryOptions: {
@@ -179,6 +180,24 @@ export async function releaseClaimsOf(table: TableClient, id: string): Promise<T
   for await (const claim of claims)
     actions.push(['delete', { partitionKey: PARTITION, rowKey: claim.rowKey }]);
   return actions;
+}
+
+/**
+ * The actions that free the claims of the endpoint row `stored`, as it is deleted: by its secret name and
+ * coordinates, or by owner ({@link releaseClaimsOf}) when the row cannot be read (DELETE is the way out of
+ * one): a hand edit may have changed its secretName column too.
+ */
+export async function releaseClaimsOfRow(
+  table: TableClient,
+  stored: EndpointEntity,
+): Promise<TransactionAction[]> {
+  const id = stored.rowKey;
+  const read = readStored(stored);
+  if (!('endpoint' in read) || !isSecretName(stored.secretName)) return releaseClaimsOf(table, id);
+  return [
+    ...(await releaseSecretClaim(table, id, stored.secretName)),
+    ...(await releaseArmClaim(table, read.endpoint)),
+  ];
 }
 
 async function readEntity<T extends object>(
