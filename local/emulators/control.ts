@@ -84,6 +84,14 @@ export function createControl(state: EmulatorState): EmulatorControl {
       return { scoringUri: v1ScoringUri(state, r) };
     },
     deleteEndpoint: (c) => void (state.removeEndpoint(c) || state.v1.remove(c)),
+    scoringUri: (c) => {
+      state.settle(Date.now());
+      const e = state.endpoint('online', c) ?? state.endpoint('serverless', c);
+      if (e) return state.scoringUri(e);
+      const s = state.v1.get(c);
+      if (!s) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
+      return v1ScoringUri(state, s);
+    },
     keys: (c) => authKeys(endpointOrService(c)),
     keyChanges: (c) => {
       const e = endpointOrService(c);

@@ -105,6 +105,11 @@ export interface EmulatorControl {
   /** Adds an Azure ML SDK v1 web service (AKS or ACI) with the v1 auth defaults and rules. */
   addV1Service(s: V1ServiceInput): { scoringUri: string };
   deleteEndpoint(coords: EndpointCoordinates): void;
+  /**
+   * Scoring URI of an online or serverless endpoint or v1 service, as the management API's GET answers it
+   * (`npm start` prints the demo's, whose seed does not return them).
+   */
+  scoringUri(coords: EndpointCoordinates): string;
   /** Current keys of an endpoint or v1 service (for assertions; never log them). */
   keys(coords: EndpointCoordinates): { primaryKey: string; secondaryKey: string };
   /**

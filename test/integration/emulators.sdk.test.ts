@@ -381,6 +381,31 @@ describe('Class: ArmEndpointDescriber against the ARM stand-in', () => {
   });
 });
 
+describe('Method: scoringUri (what npm start prints for the demo)', () => {
+  it('names the scoring URI ARM answers for an online and a serverless endpoint, and refuses an unknown one', async () => {
+    // Prepare
+    const client = ml();
+    const serverless = new ArmServerlessKeyClient({
+      client: () => client,
+      armEndpoint: em.url,
+      apiVersion: API_VERSION,
+      sleep,
+    });
+    em.control.addServerlessEndpoint({ ...WS, name: 'scored-llm' });
+
+    // Act
+    const online = await client.onlineEndpoints.get(WS.resourceGroup, WS.workspace, 'token-ep');
+    const described = await serverless.describe({ arm: { ...WS, name: 'scored-llm' } });
+
+    // Assess
+    expect(em.control.scoringUri({ ...WS, name: 'token-ep' })).toBe(online.properties.scoringUri);
+    expect(em.control.scoringUri({ ...WS, name: 'scored-llm' })).toBe(described.scoringUri);
+    expect(() => em.control.scoringUri({ ...WS, name: 'no-such-ep' })).toThrow(
+      'no endpoint ws-sdk/no-such-ep',
+    );
+  });
+});
+
 describe('Method: restrictRoles', () => {
   let restricted: RunningEmulators;
   afterAll(async () => {
