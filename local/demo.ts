@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 import demoSeed from './emulators/seed.demo.json';
 import type { LocalStack } from './stack';
@@ -64,6 +64,8 @@ const DEMO_ENDPOINTS = [
 /** What the demo created, for the banner and `.local/stack.json`. */
 export interface DemoResult {
   readonly endpointIds: readonly string[];
+  /** Each demo endpoint's scoring URI at the stand-in, by endpoint id (what the Azure ML studio shows). */
+  readonly scoringUris: Readonly<Record<string, string>>;
   readonly clientId: string;
   /** Written to `.local/stack.json` (mode 600); never printed. */
   readonly files: {
@@ -133,14 +135,22 @@ export async function seedDemo(
     defaultKey: stack.defaultKey,
   };
   writeFileSync(join(stateDir, fileName), JSON.stringify(files, null, 2), { mode: 0o600 });
-  return { endpointIds: DEMO_ENDPOINTS.map((e) => e.id), clientId: client.clientId, files };
+  const scoringUris = Object.fromEntries(
+    DEMO_ENDPOINTS.map((e) => [e.id, stack.emulators.control.scoringUri({ ...DEMO_ARM, name: e.name })]),
+  );
+  return { endpointIds: DEMO_ENDPOINTS.map((e) => e.id), scoringUris, clientId: client.clientId, files };
 }
 
 /** Prints what is running and commands to try; secrets are read from `.local/stack.json` by the shell. */
-export function printBanner(stack: LocalStack, demo: DemoResult): void {
+export function printBanner(stack: LocalStack, demo: DemoResult, root: string): void {
   const api = `${stack.functionsUrl}/api`;
   const secret = `$(node -p "require('./.local/stack.json').clientSecret")`;
   const master = `$(node -p "require('./.local/stack.json').masterKey")`;
+  // jq is not everywhere; node is, so the token is read from the broker's answer with node as the secrets are.
+  const accessToken = `node -p "JSON.parse(require('fs').readFileSync(0, 'utf8')).access_token"`;
+  const scoringUri = demo.scoringUris['demo-token-endpoint'] ?? '';
+  // The stand-ins serve the local certificate, which curl trusts only when told (no -k: it checks the same chain the app does).
+  const caCertificate = relative(root, stack.caCertificatePath);
   console.log(
     [
       '',
@@ -149,6 +159,7 @@ export function printBanner(stack: LocalStack, demo: DemoResult): void {
       `  Azure stand-ins  ${stack.emulatorUrl}   (managed identity, Key Vault, Azure ML, scoring)`,
       `  Demo endpoints   ${demo.endpointIds.join(', ')}`,
       `  Demo client      ${demo.clientId}   (secret and host keys in .local/stack.json)`,
+      `  Scoring URI      ${scoringUri}   (demo-token-endpoint, AMLToken)`,
       '',
       'Try (from the repository root):',
       `  curl -s ${api}/health`,
@@ -156,6 +167,11 @@ export function printBanner(stack: LocalStack, demo: DemoResult): void {
       `  curl -s -H "X-IDENTITY-HEADER: ${secret}" "${api}/msi/token?api-version=2019-08-01&resource=https://ml.azure.com&client_id=${demo.clientId}"`,
       `  curl -s -X POST -u "${demo.clientId}:${secret}" ${api}/endpoints/demo-token-endpoint/token`,
       `  curl -s -H "x-functions-key: ${master}" ${api}/manage/endpoints/demo-key-endpoint`,
+      '',
+      `Score the AMLToken endpoint with a token from the broker, as a legacy client does (its scoring URI is`,
+      `demo.scoringUris in .local/stack.json; the stand-in's model answers each row's sum):`,
+      `  TOKEN=$(curl -s -u "${demo.clientId}:${secret}" -d grant_type=client_credentials -d scope=demo-token-endpoint ${api}/oauth2/token | ${accessToken})`,
+      `  curl -s --cacert ${caCertificate} -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"data":[[1,2,3]]}' ${scoringUri}`,
       '',
       'The Key endpoint\'s current key, for a client allowed key access (docs/clients.md, "Refresh"):',
       `  curl -s -X POST -u "${demo.clientId}:${secret}" ${api}/endpoints/demo-key-endpoint/token`,

@@ -86,11 +86,11 @@ async function main(): Promise<void> {
     armEndpoint: stack.emulatorUrl,
     emulatorUrl: stack.emulatorUrl,
     eventGridTopicUrl: stack.topic.url,
-    demo: { ...DEMO_ARM, endpointIds: demo.endpointIds },
+    demo: { ...DEMO_ARM, endpointIds: demo.endpointIds, scoringUris: demo.scoringUris },
     ...demo.files,
   };
   writeFileSync(join(root, '.local', 'stack.json'), JSON.stringify(stackFile, null, 2), { mode: 0o600 });
-  printBanner(stack, demo);
+  printBanner(stack, demo, root);
   showHost = true;
 }
 

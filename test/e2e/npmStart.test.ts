@@ -128,13 +128,22 @@ async function waitForEveryProcessToExit(started: SeenProcess[]): Promise<void> 
 }
 
 /** What each kind of printed command must answer, recognised by its route. */
-function expectedShape(command: string): { route: string; fields: string[] } {
+function expectedShape(command: string): { route: string; accepts: (answer: unknown) => boolean } {
+  const withFields =
+    (...fields: string[]) =>
+    (answer: unknown): boolean =>
+      typeof answer === 'object' && answer !== null && fields.every((field) => field in answer);
   const shapes = [
-    { route: '/api/health', fields: ['status', 'dependencies'] },
-    { route: '/api/oauth2/token', fields: ['access_token', 'token_type', 'expires_in', 'scope'] },
-    { route: '/api/msi/token', fields: ['access_token', 'expires_on', 'resource', 'token_type'] },
-    { route: '/token', fields: ['accessToken', 'tokenType', 'expiryTimeUtc', 'refreshAfterTimeUtc'] },
-    { route: '/api/manage/endpoints/', fields: ['endpoint'] },
+    { route: '/api/health', accepts: withFields('status', 'dependencies') },
+    { route: '/api/oauth2/token', accepts: withFields('access_token', 'token_type', 'expires_in', 'scope') },
+    { route: '/api/msi/token', accepts: withFields('access_token', 'expires_on', 'resource', 'token_type') },
+    {
+      route: '/token',
+      accepts: withFields('accessToken', 'tokenType', 'expiryTimeUtc', 'refreshAfterTimeUtc'),
+    },
+    { route: '/api/manage/endpoints/', accepts: withFields('endpoint') },
+    // The stand-in's model answers a list (one sum per row) only with a 200; a refusal is an object.
+    { route: '/inference/', accepts: (answer: unknown) => Array.isArray(answer) },
   ];
   const shape = shapes.find((s) => command.includes(s.route));
   if (!shape) throw new Error(`the banner printed a command this test does not know: ${command}`);
@@ -146,25 +155,33 @@ describe('npm start (the start script in its own process)', () => {
   const npmStart = useStackInCopy();
 
   it('prints a curl line for each protocol, and every printed curl line works as pasted', async () => {
-    // Prepare
+    // Prepare: a printed `NAME=$(…)` line (the scoring line's token) is pasted before the curl lines after it
     const { stack } = npmStart;
-    const commands = stack
+    const pasted = stack
       .output()
       .split('\n')
-      .filter((line) => /^\s+curl /.test(line))
+      .filter((line) => /^\s+(curl |[A-Z_]+=\$\()/.test(line))
       .map((line) => line.trim());
+    const commands = pasted.filter((line) => line.startsWith('curl '));
+    const script = (command: string): string =>
+      [...pasted.slice(0, pasted.indexOf(command)).filter((line) => !line.startsWith('curl ')), command].join(
+        '\n',
+      );
 
     // Act: the Key endpoint's key exists once its first rotation has run, seconds after the banner
     const answers = [];
     for (const command of commands) {
       const shape = expectedShape(command);
       const body = await waitFor(
-        `an answer with ${shape.fields.join(', ')} to: ${command}`,
+        `an answer ${shape.route} accepts to: ${command}`,
         async () => {
           try {
-            const { stdout } = await run('bash', ['-c', command], { cwd: stack.root, timeout: 30_000 });
-            const parsed = JSON.parse(stdout) as Record<string, unknown>;
-            return shape.fields.every((field) => field in parsed) ? parsed : undefined;
+            const { stdout } = await run('bash', ['-c', script(command)], {
+              cwd: stack.root,
+              timeout: 30_000,
+            });
+            const parsed = JSON.parse(stdout) as unknown;
+            return shape.accepts(parsed) ? (parsed as Record<string, unknown>) : undefined;
           } catch {
             return undefined; // curl failed, or the answer was not JSON yet
           }
@@ -175,15 +192,26 @@ describe('npm start (the start script in its own process)', () => {
     }
 
     // Assess
-    for (const route of ['/api/oauth2/token', '/api/msi/token', '/token', '/api/health'])
+    for (const route of ['/api/oauth2/token', '/api/msi/token', '/token', '/api/health', '/inference/'])
       expect(commands.some((c) => expectedShape(c).route === route)).toBe(true);
+    // The demo AMLToken endpoint scored its sample row (1 + 2 + 3) with a token the broker handed out
+    expect(answers.filter((a) => a.route === '/inference/').map((a) => a.body)).toContainEqual([6]);
     expect(answers.filter((a) => a.route === '/token').map((a) => a.body['tokenType'])).toEqual(
       expect.arrayContaining(['Bearer']),
     );
     const stackFile = JSON.parse(readFileSync(join(stack.root, '.local', 'stack.json'), 'utf8')) as {
       clientSecret: string;
       masterKey: string;
+      demo: { scoringUris: Record<string, string> };
     };
+    // The scoring URI a user reads in stack.json is the one the banner printed and the line scored
+    const scoringUri = stackFile.demo.scoringUris['demo-token-endpoint'] ?? '(none)';
+    expect(scoringUri).toMatch(
+      /^https:\/\/127\.0\.0\.1:\d+\/inference\/demo-ws\/demo-token-endpoint\/score$/,
+    );
+    expect(commands.some((c) => expectedShape(c).route === '/inference/' && c.includes(scoringUri))).toBe(
+      true,
+    );
     expect(stack.output()).not.toContain(stackFile.clientSecret);
     expect(stack.output()).not.toContain(stackFile.masterKey);
     for (const { body } of answers) {
