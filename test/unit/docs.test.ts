@@ -37,6 +37,7 @@ const NOT_APP_SETTINGS: Record<string, string> = {
   IDENTITY_HEADER: 'client side, as above',
   MSI_ENDPOINT: 'client side: must stay unset',
   MSI_SECRET: 'client side: must stay unset',
+  SCORING_URI: "client side: the endpoint's scoring URI (locally demo.scoringUris in .local/stack.json)",
   LOCAL_FUNCTIONS_PORT: 'local stack',
   LOCAL_EMULATOR_PORT: 'local stack',
   LOCAL_VERBOSE: 'local stack',
