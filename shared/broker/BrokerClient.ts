@@ -1,4 +1,5 @@
 import type { Page, PageRequest } from '../listPages';
+import type { ClientColumn } from './clientRows';
 
 /**
  * Broker clients: callers that cannot use Microsoft Entra ID and authenticate to the broker with a
@@ -49,17 +50,35 @@ export function toClientView(record: BrokerClientRecord): BrokerClientView {
   return { ...view, allowedScopes: [...view.allowedScopes] };
 }
 
-/** Where broker clients are kept. Table storage in Azure; in memory in tests. */
+/** A stored client a listing skipped because it cannot be read: its id and the columns at fault (by name). */
+export interface UnreadableClientRow {
+  readonly id: string;
+  readonly fields: readonly ClientColumn[];
+}
+
+/** One page of clients, and the rows in its key range that cannot be read. */
+export interface ClientPage extends Page<BrokerClientRecord> {
+  /** In key order; absent when none. */
+  readonly unreadable?: readonly UnreadableClientRow[];
+}
+
+/**
+ * Where broker clients are kept. Table storage in Azure; in memory in tests. A stored client that cannot
+ * be read (its row edited by hand into something this version does not write) is neither a client nor
+ * "none": `get` throws `ClientRecordUnreadableError` for it, the listings skip it (`listPage` names it),
+ * and `delete` removes it.
+ */
 export interface BrokerClientRegistry {
-  /** The client, or undefined when there is none with that id. */
+  /** The client, or undefined when there is none with that id. @throws ClientRecordUnreadableError */
   get(id: string): Promise<BrokerClientRecord | undefined>;
-  /** Every client, in id order. */
+  /** Every readable client, in id order. */
   list(): Promise<BrokerClientRecord[]>;
   /**
    * One page of clients in id order as Table storage orders keys (code point by code point): the ids
-   * after `request.after`, at most `request.top` of them. Only a page without `after` is the last.
+   * after `request.after`, at most `request.top` of them. Only a page without `after` is the last. Rows
+   * that cannot be read count against `top`, are not in `items`, and are named in `unreadable`.
    */
-  listPage(request: PageRequest): Promise<Page<BrokerClientRecord>>;
+  listPage(request: PageRequest): Promise<ClientPage>;
   /** Stores a new client; `ConflictError` when the id is taken. */
   create(record: BrokerClientRecord): Promise<void>;
   /**
@@ -68,6 +87,6 @@ export interface BrokerClientRegistry {
    * not exist, `ClientChangedError` when another write came first.
    */
   update(record: BrokerClientRecord): Promise<void>;
-  /** Deletes a client; `NotFoundError` when it does not exist. */
+  /** Deletes a client, readable or not; `NotFoundError` when it does not exist. */
   delete(id: string): Promise<void>;
 }

@@ -2,17 +2,26 @@ import type { TableClient, TableEntity, TableEntityResult } from '@azure/data-ta
 
 import { createTableOnce } from '../createOnce';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
-import type { Page, PageRequest } from '../listPages';
+import type { PageRequest } from '../listPages';
+import { createLogger, type Logger } from '../logging';
 import { statusOf } from '../networkErrors';
 import { sdk } from '../sdk';
 import { readRowsPage } from '../tablePages';
-import type { BrokerClientRecord, BrokerClientRegistry } from './BrokerClient';
-import { ClientChangedError } from './errors';
+import type {
+  BrokerClientRecord,
+  BrokerClientRegistry,
+  ClientPage,
+  UnreadableClientRow,
+} from './BrokerClient';
+import { readClientRow } from './clientRows';
+import { ClientChangedError, ClientRecordUnreadableError } from './errors';
 
 /** Options of {@link TableBrokerClientRegistry}. */
 export interface TableBrokerClientRegistryOptions {
   /** The clients table (`config.tables.clients`). */
   table: TableClient;
+  /** Where rows skipped as unreadable are named. @default createLogger('ClientRegistry') */
+  logger?: Logger;
 }
 
 /** Every client row lives in one partition, which the admin API lists a page at a time. */
@@ -21,32 +30,11 @@ const PARTITION = 'client';
 type Row = Record<string, unknown>;
 
 /**
- * The columns this version writes, and those storage adds to a row it reads. Any other column was
- * written by another version and is carried through an update as it was read (`otherColumns`): an
- * update replaces the whole row, since clearing a rate limit or an expiry removes its column.
- */
-const OWN_COLUMNS = new Set([
-  'partitionKey',
-  'rowKey',
-  'etag',
-  'timestamp',
-  'displayName',
-  'primarySecretHash',
-  'secondarySecretHash',
-  'allowedScopes',
-  'rateLimitPerMinute',
-  'enabled',
-  'expiresAt',
-  'keyAccess',
-  'createdAt',
-  'updatedAt',
-]);
-
-/**
  * Broker clients in Table storage: PartitionKey `client`, RowKey = client id; scopes as a JSON array;
  * the two secret HMACs as base64url strings (never the secrets); the row's ETag is the record's
  * `version`, and updates are conditional on it. Storage errors other than the expected 404/409/412
- * become `DependencyUnavailableError('clientRegistry')`.
+ * become `DependencyUnavailableError('clientRegistry')`. A row that cannot be read (`readClientRow`) is
+ * `ClientRecordUnreadableError` to `get` and skipped, with a warning, by the listings.
  */
 export class TableBrokerClientRegistry implements BrokerClientRegistry {
   private readonly createTable: () => Promise<void>;
@@ -57,12 +45,16 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
 
   async get(id: string): Promise<BrokerClientRecord | undefined> {
     await this.ensureTable();
+    let row: Row;
     try {
-      return fromRow(await this.options.table.getEntity<Row>(PARTITION, id));
+      row = await this.options.table.getEntity<Row>(PARTITION, id);
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw unavailable(error);
     }
+    const read = readClientRow(row);
+    if ('unreadable' in read) throw new ClientRecordUnreadableError(id, read.unreadable);
+    return read.record;
   }
 
   async list(): Promise<BrokerClientRecord[]> {
@@ -72,28 +64,46 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
       const rows = this.options.table.listEntities<Row>({
         queryOptions: { filter: `PartitionKey eq '${PARTITION}'` },
       });
-      for await (const row of rows) records.push(fromRow(row));
+      for await (const row of rows) {
+        const read = readClientRow(row);
+        if ('record' in read) records.push(read.record);
+        else this.warnSkipped(row.rowKey ?? '', read.unreadable, 'list');
+      }
     } catch (error) {
       throw unavailable(error);
     }
     return records.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  async listPage({ top, after }: PageRequest): Promise<Page<BrokerClientRecord>> {
+  async listPage({ top, after }: PageRequest): Promise<ClientPage> {
     await this.ensureTable();
     const { odata } = sdk.tables();
+    let rows: readonly TableEntityResult<Row>[];
+    let more: boolean;
     const filter =
       after === undefined
         ? odata`PartitionKey eq ${PARTITION}`
         : odata`PartitionKey eq ${PARTITION} and RowKey gt ${after}`;
     try {
-      const { rows, more } = await readRowsPage<Row>(this.options.table, filter, top);
-      const items = rows.map(fromRow);
-      const last = items.at(-1);
-      return more && last ? { items, after: last.id } : { items };
+      ({ rows, more } = await readRowsPage<Row>(this.options.table, filter, top));
     } catch (error) {
       throw unavailable(error);
     }
+    const items: BrokerClientRecord[] = [];
+    const unreadable: UnreadableClientRow[] = [];
+    for (const row of rows) {
+      const read = readClientRow(row);
+      if ('record' in read) items.push(read.record);
+      else {
+        const id = row.rowKey ?? '';
+        this.warnSkipped(id, read.unreadable, 'listPage');
+        unreadable.push({ id, fields: read.unreadable });
+      }
+    }
+    const page: ClientPage = unreadable.length > 0 ? { items, unreadable } : { items };
+    // The next page starts after the last row read, readable or not: a page of bad rows only is not the last.
+    const last = rows.at(-1)?.rowKey;
+    return more && last !== undefined ? { ...page, after: last } : page;
   }
 
   async create(record: BrokerClientRecord): Promise<void> {
@@ -132,6 +142,14 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
     }
   }
 
+  /** Names a row a listing skipped, with the columns at fault (by name, never with what they hold). */
+  private warnSkipped(clientId: string, fields: readonly string[], operation: string): void {
+    (this.options.logger ?? createLogger('ClientRegistry')).warn(`${operation} => row skipped, unreadable`, {
+      clientId,
+      fields: fields.join(','),
+    });
+  }
+
   private async ensureTable(): Promise<void> {
     await this.createTable().catch((error: unknown) => {
       throw unavailable(error);
@@ -161,36 +179,4 @@ function toRow(record: BrokerClientRecord): TableEntity<Row> {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
-}
-
-function fromRow(row: TableEntityResult<Row> | Row): BrokerClientRecord {
-  const text = (name: string): string => (typeof row[name] === 'string' ? row[name] : '');
-  let scopes: unknown;
-  try {
-    scopes = JSON.parse(text('allowedScopes') || '[]');
-  } catch {
-    scopes = [];
-  }
-  const rate = row['rateLimitPerMinute'];
-  return {
-    id: text('rowKey'),
-    displayName: text('displayName'),
-    primarySecretHash: text('primarySecretHash'),
-    secondarySecretHash: text('secondarySecretHash'),
-    allowedScopes: Array.isArray(scopes) ? scopes.filter((s): s is string => typeof s === 'string') : [],
-    ...(typeof rate === 'number' ? { rateLimitPerMinute: rate } : {}),
-    enabled: row['enabled'] === true,
-    ...(text('expiresAt') ? { expiresAt: text('expiresAt') } : {}),
-    keyAccess: row['keyAccess'] === true,
-    createdAt: text('createdAt'),
-    updatedAt: text('updatedAt'),
-    ...(typeof row['etag'] === 'string' ? { version: row['etag'] } : {}),
-    ...otherColumnsOf(row),
-  };
-}
-
-/** The row's columns this version does not write (`otherColumns`); none when it has none. */
-function otherColumnsOf(row: Row): { otherColumns?: Row } {
-  const other = Object.entries(row).filter(([name]) => !OWN_COLUMNS.has(name) && !name.startsWith('odata.'));
-  return other.length > 0 ? { otherColumns: Object.fromEntries(other) } : {};
 }

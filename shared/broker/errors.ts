@@ -1,4 +1,5 @@
 import { AppError, ConflictError, DependencyUnavailableError, RateLimitedError } from '../errors';
+import { type ClientColumn, STORED_FORMS } from './clientRows';
 import type { UpstreamClass, UpstreamFailure } from './UpstreamToken';
 
 /**
@@ -66,6 +67,31 @@ export class ClientNotAuthorizedError extends AppError {
 /** A client changed between the read and the write of an admin call (retried before it gets out). 409. */
 export class ClientChangedError extends ConflictError {
   override readonly code = 'ClientChanged';
+}
+
+/**
+ * The client's row in the broker client table cannot be read: a column every version writes is missing, or
+ * holds a value of another type or form (a hand edit in Storage Explorer, say). Not "not found": the id is
+ * taken, and a `DELETE` still removes the row. Not read as something else either: the scopes it had were
+ * shown as none, an `enabled` written as text as a disabled client, and the next admin write stored that
+ * over the edit. The message names the id (at most 64 characters, as it is answered to whoever sent it)
+ * and the columns at fault, never what they hold: a hand edit may have pasted anything there.
+ */
+export class ClientRecordUnreadableError extends ConflictError {
+  override readonly code = 'CLIENT_RECORD_UNREADABLE';
+  constructor(
+    readonly clientId: string,
+    /** The columns at fault, by name. */
+    readonly fields: readonly ClientColumn[],
+  ) {
+    const named = fields.map((field) => `${field} (${STORED_FORMS[field]})`).join(', ');
+    super(
+      `Broker client ${clientId.slice(0, 64)} is stored in a form this app cannot read: ` +
+        `${fields.length === 1 ? 'column' : 'columns'} ${named} ${fields.length === 1 ? 'is' : 'are'} ` +
+        `missing or of another form. Correct its row (row key ${clientId.slice(0, 64)}) in the broker client ` +
+        `table, or DELETE the client and create it again (with new secrets).`,
+    );
+  }
 }
 
 /**

@@ -75,7 +75,11 @@ export function createBrokerModule(root: ModuleRoot, deps: BrokerModuleDeps): Br
   const logger = (component: string) => createLogger(component, deps.logSink);
   const hasher = new SecretHasher(config.broker.secretPepper);
   const registry =
-    deps.clients ?? new TableBrokerClientRegistry({ table: clients.table(config.tables.clients) });
+    deps.clients ??
+    new TableBrokerClientRegistry({
+      table: clients.table(config.tables.clients),
+      logger: logger('ClientRegistry'),
+    });
   const audit =
     deps.audit ??
     new TableAuditLog({
