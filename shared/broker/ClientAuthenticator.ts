@@ -19,6 +19,7 @@ import {
   ClientBackoffError,
   ClientLookupsBusyError,
   ClientNotAuthorizedError,
+  ClientRecordUnreadableError,
   InvalidClientError,
 } from './errors';
 import { FailureBackoff } from './FailureBackoff';
@@ -137,6 +138,8 @@ export class ClientAuthenticator {
   private readonly reloadWaitMs: number;
   private readonly readTimeLimitMs: number;
   private readonly dummyHash = randomBytes(32);
+  /** When each record {@link refused} built was last warned about (carried to the next read of its id). */
+  private readonly refusedWarnedAtMs = new WeakMap<LoadedClient, number>();
 
   constructor(private readonly options: ClientAuthenticatorOptions) {
     this.backoff = options.backoff ?? new FailureBackoff();
@@ -306,8 +309,16 @@ export class ClientAuthenticator {
   private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {
     slot.readAtMs = this.options.clock.now();
     try {
-      const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs);
-      slot.client = record ? this.prepare(record, clientId) : undefined;
+      const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs).catch(
+        (error: unknown) => {
+          if (error instanceof ClientRecordUnreadableError) return error;
+          throw error;
+        },
+      );
+      slot.client =
+        record instanceof ClientRecordUnreadableError
+          ? this.refused(record, slot.client)
+          : record && this.prepare(record, clientId);
       slot.loadedAtMs = this.options.clock.now();
       this.records.fileByAnswer(clientId, slot);
       return slot.client;
@@ -339,6 +350,41 @@ export class ClientAuthenticator {
       this.heldBackLoggedAtMs = now;
     }
     return false;
+  }
+
+  /**
+   * A client whose row cannot be read (edited by hand), as held here: a registered id that no secret
+   * matches, so every request of it is answered as a wrong secret's is (401, then the backoff), with the
+   * same work (an HMAC, two compares), and the refusal's re-read sees a mended row within 2 s. Not a 403
+   * like a disabled client's: that comes only after the secret checked out, and a row that cannot be read
+   * may hold no hash to check it with; nor a 503, since only a person can mend it. The row is named in a
+   * warning (id and columns, never what they hold) once per `cacheTtlMs` while it stays so, however often
+   * refusals re-read it. Built in the shape of {@link prepare}'s records, so the warm path sees one shape.
+   */
+  private refused(error: ClientRecordUnreadableError, previous: LoadedClient | undefined): LoadedClient {
+    const now = this.options.clock.now();
+    let warnedAtMs = previous && this.refusedWarnedAtMs.get(previous);
+    if (warnedAtMs === undefined || now - warnedAtMs >= this.cacheTtlMs) {
+      this.options.logger.warn('lookup => client row unreadable, its requests refused as a wrong secret', {
+        clientId: error.clientId,
+        fields: error.fields.join(','),
+      });
+      warnedAtMs = now;
+    }
+    const client: LoadedClient = {
+      id: error.clientId,
+      allowedScopes: new Set(),
+      rateLimitPerMinute: this.options.defaultRateLimitPerMinute,
+      keyAccess: false,
+      enabled: false,
+      expiresAtMs: -Infinity,
+      primary: this.dummyHash,
+      secondary: this.dummyHash,
+      verified: [],
+      backoffCounter: this.backoff.counterOf(error.clientId),
+    };
+    this.refusedWarnedAtMs.set(client, warnedAtMs);
+    return client;
   }
 
   private prepare(record: BrokerClientRecord, clientId: string): LoadedClient {

@@ -777,4 +777,112 @@ describe('Class: ClientAuthenticator', () => {
       expect(authenticator.recordableId('new-app')).toMatch(/^unregistered:/);
     });
   });
+  describe('A client whose row cannot be read (edited by hand)', () => {
+    const unreadableWarnings = (logger: CapturingLogger) =>
+      logger.lines.filter((l) => l.level === 'warn' && l.message.includes('client row unreadable'));
+
+    it('is refused with its right secret exactly as a wrong secret is: 401, not a 503 outage', async () => {
+      // Prepare
+      const { authenticator, registry, primary, logger } = setup();
+      registry.unreadable.set('legacy-app', ['allowedScopes', 'enabled']);
+
+      // Act
+      const refused = (await failure(
+        authenticator.authenticate('legacy-app', primary),
+      )) as InvalidClientError;
+      const wrong = (await failure(authenticator.authenticate('legacy-app', 'nope'))) as InvalidClientError;
+
+      // Assess
+      expect(refused).toBeInstanceOf(InvalidClientError);
+      expect([refused.code, refused.status, refused.message]).toEqual([
+        wrong.code,
+        wrong.status,
+        wrong.message,
+      ]);
+      expect(unreadableWarnings(logger)).toEqual([
+        expect.objectContaining({ props: { clientId: 'legacy-app', fields: 'allowedScopes,enabled' } }),
+      ]);
+      expect(logger.text()).not.toContain('registry unavailable');
+      expect(logger.text()).not.toContain(primary);
+    });
+
+    it('does the same work as a wrong secret: one HMAC per request', async () => {
+      // Prepare
+      const { authenticator, registry, primary, hasher } = setup({
+        backoff: new FailureBackoff({ freeAttempts: 1000, baseDelayMs: 1000, maxDelayMs: 60_000 }),
+      });
+      registry.unreadable.set('legacy-app', ['primarySecretHash']);
+      await failure(authenticator.authenticate('legacy-app', primary));
+      const before = hasher.hmacs;
+
+      // Act
+      for (let i = 0; i < 10; i++) await failure(authenticator.authenticate('legacy-app', primary));
+
+      // Assess
+      expect(hasher.hmacs - before).toBe(10);
+    });
+
+    it('is backed off like a wrong secret, its id recorded as sent (a registered row)', async () => {
+      // Prepare
+      const { authenticator, registry, primary } = setup();
+      registry.unreadable.set('legacy-app', ['enabled']);
+
+      // Act
+      const errors: unknown[] = [];
+      for (let i = 0; i < 5; i++)
+        errors.push(await failure(authenticator.authenticate('legacy-app', primary)));
+
+      // Assess
+      expect(errors.at(-1)).toBeInstanceOf(ClientBackoffError);
+      expect(authenticator.recordableId('legacy-app')).toBe('legacy-app');
+    });
+
+    it('is warned about once per cache TTL while it stays so, however often refusals re-read it', async () => {
+      // Prepare
+      const { authenticator, registry, primary, clock, logger } = setup({
+        backoff: new FailureBackoff({ freeAttempts: 1000, baseDelayMs: 1000, maxDelayMs: 60_000 }),
+      });
+      registry.unreadable.set('legacy-app', ['keyAccess']);
+
+      // Act: a refusal every 2 s for 40 s (each re-reads the row)
+      for (let i = 0; i < 20; i++) {
+        await failure(authenticator.authenticate('legacy-app', primary));
+        clock.advance(2_000);
+      }
+      const readsMeanwhile = registry.reads;
+
+      // Assess: the first read, then the first re-read 30 s (the TTL) after it
+      expect(readsMeanwhile).toBeGreaterThanOrEqual(19);
+      expect(unreadableWarnings(logger)).toHaveLength(2);
+    });
+
+    it('serves the client at once when the row is mended (the refusal re-reads it)', async () => {
+      // Prepare
+      const { authenticator, registry, primary, clock } = setup();
+      registry.unreadable.set('legacy-app', ['enabled']);
+      await failure(authenticator.authenticate('legacy-app', primary));
+      registry.unreadable.delete('legacy-app');
+      clock.advance(2_000);
+
+      // Act
+      const client = await authenticator.authenticate('legacy-app', primary);
+
+      // Assess
+      expect(client.allowedScopes.has('demo-token')).toBe(true);
+    });
+
+    it('stops a client that was served as soon as its row is found unreadable (not served stale)', async () => {
+      // Prepare
+      const { authenticator, registry, primary, clock } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      registry.unreadable.set('legacy-app', ['allowedScopes']);
+      clock.advance(31_000);
+
+      // Act
+      const attempt = failure(authenticator.authenticate('legacy-app', primary));
+
+      // Assess
+      expect(await attempt).toBeInstanceOf(InvalidClientError);
+    });
+  });
 });
