@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import { ConflictError, NotFoundError } from '../errors';
-import { eachListed, type Page, type PageRequest } from '../listPages';
+import { eachListed, type ListedPage, type Page, type PageRequest } from '../listPages';
 import type { Logger } from '../logging';
 import { retryWhileStale } from '../optimisticChange';
 import {
@@ -13,7 +13,7 @@ import {
   toClientView,
 } from './BrokerClient';
 import { CLIENT_ID_PATTERN, parseClientFields } from './clientInput';
-import { ClientChangedError } from './errors';
+import { ClientChangedError, ClientRecordUnreadableError } from './errors';
 import { SecretHasher } from './SecretHasher';
 
 /** A created client and both its secrets: the only time they are shown. */
@@ -86,22 +86,42 @@ export class BrokerClientAdminService {
    */
   private async refuseCaseVariant(id: string): Promise<void> {
     const folded = id.toLowerCase();
-    for await (const client of eachListed((request) => this.options.registry.listPage(request))) {
-      if (client.id !== id && client.id.toLowerCase() === folded) {
+    // The ids of rows that cannot be read are taken too.
+    const idsOf = async (request: PageRequest): Promise<Page<string>> => {
+      const { items, unreadable = [], ...page } = await this.options.registry.listPage(request);
+      return { ...page, items: [...items.map((c) => c.id), ...unreadable.map((u) => u.id)] };
+    };
+    for await (const taken of eachListed(idsOf)) {
+      if (taken !== id && taken.toLowerCase() === folded) {
         throw new ConflictError(
-          `Broker client ${client.id} already exists; ids that differ only in case are one id.`,
+          `Broker client ${taken} already exists; ids that differ only in case are one id.`,
         );
       }
     }
   }
 
-  /** One page of clients in id order, without secrets or hashes (the admin API's list). */
-  async listPage(request: PageRequest): Promise<Page<BrokerClientView>> {
-    const page = await this.options.registry.listPage(request);
-    return { ...page, items: page.items.map(toClientView) };
+  /**
+   * One page of clients in id order, without secrets or hashes (the admin API's list), naming the rows in
+   * its range that cannot be read with what a `GET` of each answers (409 `CLIENT_RECORD_UNREADABLE`), as
+   * the endpoints list does: the client exists, and only a person can mend it.
+   */
+  async listPage(request: PageRequest): Promise<ListedPage<BrokerClientView>> {
+    const { unreadable, ...page } = await this.options.registry.listPage(request);
+    const listed = { ...page, items: page.items.map(toClientView) };
+    if (!unreadable?.length) return listed;
+    return {
+      ...listed,
+      unreadable: unreadable.map(({ id, fields }) => {
+        const { code, message } = new ClientRecordUnreadableError(id, fields);
+        return { id, code, message };
+      }),
+    };
   }
 
-  /** One client, without secrets or hashes; `NotFoundError` when absent. */
+  /**
+   * One client, without secrets or hashes; `NotFoundError` when absent, `ClientRecordUnreadableError` when
+   * its row cannot be read (as for `update` and `regenerate`, which then write nothing).
+   */
   async get(id: string): Promise<BrokerClientView> {
     return toClientView(await this.require(id));
   }
@@ -125,7 +145,7 @@ export class BrokerClientAdminService {
     return toClientView(record);
   }
 
-  /** Deletes a client; `NotFoundError` when absent. */
+  /** Deletes a client, also one whose row cannot be read (the way out its error names); `NotFoundError` when absent. */
   async delete(id: string): Promise<void> {
     if (!CLIENT_ID_PATTERN.test(id)) throw new NotFoundError(`No broker client ${id.slice(0, 64)}.`);
     await this.options.registry.delete(id);

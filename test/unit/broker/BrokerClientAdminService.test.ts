@@ -1,4 +1,8 @@
-import { ClientChangedError, InvalidClientError } from '../../../shared/broker/errors';
+import {
+  ClientChangedError,
+  ClientRecordUnreadableError,
+  InvalidClientError,
+} from '../../../shared/broker/errors';
 import { ConflictError, NotFoundError, ValidationError } from '../../../shared/errors';
 import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
 import { scopesStoredAs } from '../../support/tableLimitInputs';
@@ -444,6 +448,125 @@ describe('Class: BrokerClientAdminService', () => {
       expect(error).toMatchObject({ status: 409, code: 'ClientChanged' });
       expect(interleaved).toBe(5);
       expect((await t.module.admin.get(c.id)).enabled).toBe(true);
+    });
+  });
+
+  describe('A client whose row cannot be read (edited by hand)', () => {
+    /** A client, then its row edited into one whose `allowedScopes` and `enabled` this version cannot read. */
+    async function editedByHand() {
+      const t = buildTestBroker();
+      const c = await t.addClient({ id: 'hand-edited' });
+      const before = t.registry.records.get(c.id)!;
+      t.registry.unreadable.set(c.id, ['allowedScopes', 'enabled']);
+      return { t, c, before };
+    }
+
+    it.each([
+      ['GET', (t: ReturnType<typeof buildTestBroker>) => t.module.admin.get('hand-edited')],
+      [
+        'PATCH',
+        (t: ReturnType<typeof buildTestBroker>) => t.module.admin.update('hand-edited', { displayName: 'y' }),
+      ],
+      [
+        'disable',
+        (t: ReturnType<typeof buildTestBroker>) => t.module.admin.update('hand-edited', { enabled: false }),
+      ],
+      [
+        'regenerate',
+        (t: ReturnType<typeof buildTestBroker>) => t.module.admin.regenerate('hand-edited', 'primary'),
+      ],
+    ])(
+      '%s answers 409 CLIENT_RECORD_UNREADABLE naming the id and the columns, and writes nothing',
+      async (_, call) => {
+        // Prepare
+        const { t, before } = await editedByHand();
+
+        // Act
+        const error = await call(t).catch((e: unknown) => e);
+
+        // Assess
+        expect(error).toBeInstanceOf(ClientRecordUnreadableError);
+        expect(error).toMatchObject({
+          status: 409,
+          code: 'CLIENT_RECORD_UNREADABLE',
+          fields: ['allowedScopes', 'enabled'],
+        });
+        expect((error as Error).message).toMatch(
+          /hand-edited .*allowedScopes \(a String holding a JSON array of strings\), enabled \(a Boolean\)/,
+        );
+        expect(t.registry.records.get('hand-edited')).toEqual(before);
+      },
+    );
+
+    it('DELETE removes it, and its id can be created again', async () => {
+      // Prepare
+      const { t } = await editedByHand();
+
+      // Act
+      await t.module.admin.delete('hand-edited');
+      await t.addClient({ id: 'hand-edited' });
+
+      // Assess
+      expect((await t.module.admin.get('hand-edited')).id).toBe('hand-edited');
+    });
+
+    it('the list leaves it out of the items and names it in unreadable with what a GET answers', async () => {
+      // Prepare: one readable client on each side of it
+      const { t } = await editedByHand();
+      await t.addClient({ id: 'aaa-first' });
+      await t.addClient({ id: 'zzz-last' });
+      const get = (await t.module.admin
+        .get('hand-edited')
+        .catch((e: unknown) => e)) as ClientRecordUnreadableError;
+
+      // Act
+      const page = await t.module.admin.listPage({ top: 100 });
+
+      // Assess
+      expect(page.items.map((c) => c.id)).toEqual(['aaa-first', 'zzz-last']);
+      expect(page.unreadable).toEqual([
+        { id: 'hand-edited', code: 'CLIENT_RECORD_UNREADABLE', message: get.message },
+      ]);
+    });
+
+    it('a page of clean rows has no unreadable member', async () => {
+      // Prepare
+      const t = buildTestBroker();
+      await t.addClient({ id: 'clean-one' });
+
+      // Act
+      const page = await t.module.admin.listPage({ top: 100 });
+
+      // Assess
+      expect(page).not.toHaveProperty('unreadable');
+    });
+
+    it('its id, in another case, is refused on create as taken', async () => {
+      // Prepare
+      const { t } = await editedByHand();
+
+      // Act
+      const error = await t.addClient({ id: 'HAND-EDITED' }).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(ConflictError);
+      expect((error as Error).message).toContain('hand-edited already exists');
+    });
+
+    it('its token requests are refused as a wrong secret’s, with its right secret too', async () => {
+      // Prepare
+      const { t, c } = await editedByHand();
+
+      // Act
+      const attempt = t.module.broker.vend({
+        protocol: 'oauth',
+        clientId: c.id,
+        secret: c.primary,
+        scope: 'demo-token',
+      });
+
+      // Assess
+      await expect(attempt).rejects.toThrow(InvalidClientError);
     });
   });
 
