@@ -113,7 +113,7 @@ describe('Broker client rows edited by hand (Azurite)', () => {
     expect(await admin.get('rate-int64')).toMatchObject({ displayName: 'renamed', rateLimitPerMinute: 120 });
   });
 
-  it('answers GET, PATCH, a disable and a secret regeneration with 409 CLIENT_RECORD_UNREADABLE, and leaves the row as edited', async () => {
+  it('answers GET, PATCH, a disable, a secret regeneration and a create of its id with 409 CLIENT_RECORD_UNREADABLE, and leaves the row as edited', async () => {
     // Prepare
     const before = await table.getEntity('client', 'enabled-as-text');
 
@@ -123,6 +123,10 @@ describe('Broker client rows edited by hand (Azurite)', () => {
       await clientApi(call('PATCH', '/enabled-as-text', { displayName: 'renamed' }), context),
       await clientApi(call('PATCH', '/enabled-as-text', { enabled: false }), context),
       await secretApi(call('POST', '/enabled-as-text/secrets/primary'), context),
+      await listApi(
+        call('POST', '', { id: 'enabled-as-text', displayName: 'again', allowedScopes: ['demo-token'] }),
+        context,
+      ),
     ];
 
     // Assess
