@@ -59,8 +59,8 @@ export interface StepContext {
    */
   readonly keySetAt?: number;
   /**
-   * Fires when the run's time budget is spent (`RunBudget`): the key client's calls give up, and the test
-   * step makes no further attempt.
+   * Fires when the run's time budget is spent (`RunBudget`): the key client's calls give up, and so does the
+   * test step's scoring call in flight, which makes no further attempt.
    */
   readonly signal?: AbortSignal;
 }
@@ -151,8 +151,11 @@ export class RotationSteps {
     let lastStatus: number | undefined;
     for (;;) {
       lastStatus = await probe
-        .call(scoringUri, pending.value, ctx.endpoint.probe, callTimeout)
+        .call(scoringUri, pending.value, ctx.endpoint.probe, callTimeout, ctx.signal)
         .catch(() => undefined);
+      // A call the run gave up answered nothing about the key: the step stops as out of time, never as a
+      // key not accepted, however far past its window.
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
       if (lastStatus !== undefined && ctx.endpoint.probe.acceptedStatuses.includes(lastStatus)) return;
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
       // The run is out of time: it stops here, at once and with no timer left behind, and the next run

@@ -14,13 +14,22 @@ export interface HttpScoringProbeOptions {
 export class HttpScoringProbe implements ScoringProbe {
   constructor(private readonly options: HttpScoringProbeOptions = {}) {}
 
-  async call(scoringUri: string, key: string, spec: ScoringProbeSpec, timeoutMs: number): Promise<number> {
+  async call(
+    scoringUri: string,
+    key: string,
+    spec: ScoringProbeSpec,
+    timeoutMs: number,
+    abortSignal?: AbortSignal,
+  ): Promise<number> {
     const doFetch = this.options.fetch ?? fetch;
+    // Whichever comes first ends the request and the drain of its body: the time limit (TimeoutError) or the
+    // caller giving up (its reason), so a run out of time leaves no probe open for up to `timeoutMs`.
+    const timeout = AbortSignal.timeout(timeoutMs);
     const response = await doFetch(`${scoringUri}${spec.path}`, {
       method: spec.method,
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       ...(spec.method === 'POST' ? { body: spec.body } : {}),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: abortSignal ? AbortSignal.any([abortSignal, timeout]) : timeout,
     });
     await response.arrayBuffer().catch(() => undefined);
     return response.status;

@@ -1,3 +1,4 @@
+import { untilAborted } from '../../../shared/clock';
 import type { ScoringProbeSpec } from '../../../shared/endpoints/ManagedEndpoint';
 import type { ScoringProbe } from '../../../shared/rotation/ScoringProbe';
 import type { FakeEndpointKeyClient } from './FakeEndpointKeyClient';
@@ -7,6 +8,8 @@ import { type HeldCall, NextCallHold } from './NextCallHold';
 export class FakeScoringProbe implements ScoringProbe {
   /** Every call: where it went, what it answered, and the time limit the caller gave it. */
   readonly calls: Array<{ scoringUri: string; status: number; timeoutMs: number }> = [];
+  /** The signal each call was handed (in call order, held calls included). */
+  readonly signals: Array<AbortSignal | undefined> = [];
   /** Answer this status to every call (e.g. 401 to simulate an endpoint that keeps rejecting). */
   forceStatus: number | undefined;
 
@@ -16,14 +19,22 @@ export class FakeScoringProbe implements ScoringProbe {
 
   /**
    * Makes the next call wait (a slow scoring URI) until the returned `release` is called; `reached`
-   * resolves once that call is waiting. Later calls are not held.
+   * resolves once that call is waiting. Later calls are not held. A held call ends as fetch does when
+   * its signal fires: rejected with the signal's reason, answering nothing.
    */
   holdNextCall(): HeldCall {
     return this.nextCall.hold();
   }
 
-  async call(scoringUri: string, key: string, _spec: ScoringProbeSpec, timeoutMs: number): Promise<number> {
-    await this.nextCall.pass();
+  async call(
+    scoringUri: string,
+    key: string,
+    _spec: ScoringProbeSpec,
+    timeoutMs: number,
+    abortSignal?: AbortSignal,
+  ): Promise<number> {
+    this.signals.push(abortSignal);
+    await untilAborted(this.nextCall.pass(), abortSignal);
     const endpointId = /^https:\/\/scoring\.test\/([^/]+)\/score$/.exec(scoringUri)?.[1] ?? '';
     const status = this.forceStatus ?? (this.keys.accepts(endpointId, key) ? 200 : 401);
     this.calls.push({ scoringUri, status, timeoutMs });

@@ -2,6 +2,7 @@ import type { Sleep } from '../../../shared/clock';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
 import { silentLogger } from '../../../shared/logging';
+import { errorCode } from '../../../shared/rotation/errors';
 import { RotationSteps, type StepContext } from '../../../shared/rotation/RotationSteps';
 import { FakeClock } from '../../fakes/FakeClock';
 import { FakeEndpointKeyClient } from '../../fakes/rotation/FakeEndpointKeyClient';
@@ -33,6 +34,7 @@ async function refusedKeyTest(sleep: Sleep): Promise<{
   ctx: StepContext;
   probe: FakeScoringProbe;
   run: AbortController;
+  clock: FakeClock;
 }> {
   const clock = new FakeClock();
   const keys = new FakeEndpointKeyClient(clock);
@@ -59,8 +61,10 @@ async function refusedKeyTest(sleep: Sleep): Promise<{
     signal: run.signal,
   };
   await steps.create(ctx);
-  return { steps, ctx, probe, run };
+  return { steps, ctx, probe, run, clock };
 }
+
+const neverEnds: Sleep = () => new Promise<void>(() => undefined);
 
 describe('Class: RotationSteps (a test step the run gives up)', () => {
   it('ends the pause between two attempts when the run is out of time, and makes no further attempt', async () => {
@@ -82,5 +86,42 @@ describe('Class: RotationSteps (a test step the run gives up)', () => {
     expect(await Promise.race([outcome, settle().then(() => 'still pausing')])).toBe(reason);
     expect(given).toEqual([run.signal]);
     expect(probe.calls).toHaveLength(1);
+  });
+
+  it('gives up a scoring call in flight when the run is out of time, and makes no further attempt', async () => {
+    // Prepare: the first scoring call hangs (a scoring URI that stopped answering: up to 10 s each)
+    const { steps, ctx, probe, run } = await refusedKeyTest(neverEnds);
+    const held = probe.holdNextCall();
+    const reason = new DOMException('The rotation run is out of time.', 'AbortError');
+    const outcome = steps.test(ctx).catch((error: unknown) => error);
+    await held.reached;
+
+    // Act
+    run.abort(reason);
+
+    // Assess: the call got the run's signal and ended with it, and the step with the signal's reason
+    expect(await Promise.race([outcome, settle().then(() => 'still probing')])).toBe(reason);
+    expect(probe.signals).toEqual([run.signal]);
+    held.release();
+    await settle();
+    expect(probe.calls).toHaveLength(0);
+  });
+
+  it('stops as out of time, not as a key not accepted, when the run ends a probe after the test window', async () => {
+    // Prepare: the window passes while the call hangs; an unanswered call past the window is a refusal
+    const { steps, ctx, probe, run, clock } = await refusedKeyTest(neverEnds);
+    const held = probe.holdNextCall();
+    const reason = new DOMException('The rotation run is out of time.', 'AbortError');
+    const outcome = steps.test(ctx).catch((error: unknown) => error);
+    await held.reached;
+    clock.advance(61_000);
+
+    // Act
+    run.abort(reason);
+
+    // Assess: the signal's reason (KeyRotator makes it ROTATION_OUT_OF_TIME), never NEW_KEY_NOT_ACCEPTED
+    const error = await Promise.race([outcome, settle().then(() => 'still probing')]);
+    expect(error).toBe(reason);
+    expect(errorCode(error)).not.toBe('NEW_KEY_NOT_ACCEPTED');
   });
 });
