@@ -59,8 +59,9 @@ export interface StepContext {
    */
   readonly keySetAt?: number;
   /**
-   * Fires when the run's time budget is spent (`RunBudget`): the key client's calls give up, and so does the
-   * test step's scoring call in flight, which makes no further attempt.
+   * Fires when the run's time budget is spent (`RunBudget`): the key client's and Key Vault's calls give up
+   * (their retries too), and so does the test step's scoring call in flight, which makes no further attempt.
+   * Every step's writes can be repeated, so one given up after it landed is found by the next run.
    */
   readonly signal?: AbortSignal;
 }
@@ -79,9 +80,12 @@ export class RotationSteps {
     const existing = await this.pending(ctx);
     if (existing) return existing;
     const value = this.options.generateKey();
-    const written = await this.options.secrets.setVersion(pendingSecretName(ctx.endpoint.secretName), value, {
-      tags: this.tags(ctx),
-    });
+    const written = await this.options.secrets.setVersion(
+      pendingSecretName(ctx.endpoint.secretName),
+      value,
+      { tags: this.tags(ctx) },
+      ctx.signal,
+    );
     return { ...written, value };
   }
 
@@ -130,9 +134,12 @@ export class RotationSteps {
     const { keys, secrets } = this.options;
     await keys.regenerateKey(ctx.endpoint, ctx.slot, undefined, ctx.signal);
     const value = keyOf(await keys.listKeys(ctx.endpoint, ctx.signal), ctx.slot);
-    const written = await secrets.setVersion(pendingSecretName(ctx.endpoint.secretName), value, {
-      tags: this.tags(ctx),
-    });
+    const written = await secrets.setVersion(
+      pendingSecretName(ctx.endpoint.secretName),
+      value,
+      { tags: this.tags(ctx) },
+      ctx.signal,
+    );
     return { ...written, value };
   }
 
@@ -193,7 +200,7 @@ export class RotationSteps {
    * disabled. A current version carrying this rotation id means the write already happened.
    */
   async finish(ctx: StepContext): Promise<string> {
-    const current = await this.options.secrets.getCurrent(ctx.endpoint.secretName);
+    const current = await this.options.secrets.getCurrent(ctx.endpoint.secretName, ctx.signal);
     const pending = await this.pending(ctx);
     let version: string;
     if (current?.tags[SECRET_TAGS.rotationId] === ctx.rotationId) version = current.version;
@@ -213,10 +220,15 @@ export class RotationSteps {
     const { secrets, clock } = this.options;
     const { secretName, rotationPeriodHours, gracePeriodHours } = ctx.endpoint;
     const now = clock.now();
-    return secrets.setVersion(secretName, value, {
-      tags: { ...this.tags(ctx), [SECRET_TAGS.rotatedAt]: new Date(now).toISOString() },
-      expiresOn: new Date(now + (rotationPeriodHours + gracePeriodHours) * HOUR_MS),
-    });
+    return secrets.setVersion(
+      secretName,
+      value,
+      {
+        tags: { ...this.tags(ctx), [SECRET_TAGS.rotatedAt]: new Date(now).toISOString() },
+        expiresOn: new Date(now + (rotationPeriodHours + gracePeriodHours) * HOUR_MS),
+      },
+      ctx.signal,
+    );
   }
 
   /**
@@ -227,11 +239,11 @@ export class RotationSteps {
   private async disableSupersededPending(ctx: StepContext, latest: string): Promise<void> {
     const { secrets } = this.options;
     const name = pendingSecretName(ctx.endpoint.secretName);
-    const older = (await secrets.listVersions(name)).filter(
+    const older = (await secrets.listVersions(name, ctx.signal)).filter(
       (v) => v.enabled && v.version !== latest && v.tags[SECRET_TAGS.rotationId] === ctx.rotationId,
     );
-    for (const v of older.reverse()) await secrets.disableVersion(name, v.version);
-    await secrets.disableVersion(name, latest);
+    for (const v of older.reverse()) await secrets.disableVersion(name, v.version, ctx.signal);
+    await secrets.disableVersion(name, latest, ctx.signal);
   }
 
   /**
@@ -246,7 +258,10 @@ export class RotationSteps {
 
   /** The pending version of this rotation, if one exists and is enabled. */
   async pending(ctx: StepContext): Promise<SecretVersion | undefined> {
-    const pending = await this.options.secrets.getCurrent(pendingSecretName(ctx.endpoint.secretName));
+    const pending = await this.options.secrets.getCurrent(
+      pendingSecretName(ctx.endpoint.secretName),
+      ctx.signal,
+    );
     const ours = pending?.enabled && pending.tags[SECRET_TAGS.rotationId] === ctx.rotationId;
     return ours ? pending : undefined;
   }
@@ -268,14 +283,14 @@ export class RotationSteps {
    */
   private async assertNotCurrent(ctx: StepContext, slotKey?: string): Promise<void> {
     const { secrets, clock } = this.options;
-    const current = await secrets.getCurrent(ctx.endpoint.secretName);
+    const current = await secrets.getCurrent(ctx.endpoint.secretName, ctx.signal);
     if (current === undefined || current.tags[SECRET_TAGS.rotationId] === ctx.rotationId) return;
     if (current.tags[SECRET_TAGS.slot] === ctx.slot || (current.enabled && current.value === slotKey))
       throw new UnsafeRegenerationError(
         `Refusing to regenerate ${ctx.slot} of endpoint ${ctx.endpoint.id}: it is the slot in the current Key Vault version.`,
       );
     if (!ctx.resumed) return;
-    const versions = await secrets.listVersions(ctx.endpoint.secretName);
+    const versions = await secrets.listVersions(ctx.endpoint.secretName, ctx.signal);
     const grace = slotInGrace(versions, ctx.slot, ctx.endpoint.gracePeriodHours, clock.now());
     if (grace && !grace.heldByExpired)
       throw new UnsafeRegenerationError(

@@ -21,16 +21,24 @@ export interface SetSecretOptions {
 /**
  * The Key Vault operations rotation needs (port; `KeyVaultSecretStore` is the SDK adapter). The pending
  * secret `<name>-pending` is just another secret name here.
+ * Each takes an optional `abortSignal`, which fires when the caller gave up (a rotation run out of time):
+ * the call rejects, its request is given up and it is not tried again. A write given up may still have
+ * landed; the rotation steps that make one can be repeated (RotationSteps).
  */
 export interface SecretStore {
   /** The latest version of `name` (what clients without a version read); undefined when the secret does not exist. */
-  getCurrent(name: string): Promise<SecretVersion | undefined>;
+  getCurrent(name: string, abortSignal?: AbortSignal): Promise<SecretVersion | undefined>;
   /** Properties of every version, newest first (no values). */
-  listVersions(name: string): Promise<SecretVersionInfo[]>;
+  listVersions(name: string, abortSignal?: AbortSignal): Promise<SecretVersionInfo[]>;
   /** Writes a new version (enabled) and returns its properties. */
-  setVersion(name: string, value: string, options: SetSecretOptions): Promise<SecretVersionInfo>;
+  setVersion(
+    name: string,
+    value: string,
+    options: SetSecretOptions,
+    abortSignal?: AbortSignal,
+  ): Promise<SecretVersionInfo>;
   /** Disables one version (it stays in history). */
-  disableVersion(name: string, version: string): Promise<void>;
+  disableVersion(name: string, version: string, abortSignal?: AbortSignal): Promise<void>;
 }
 
 /** Name of the pending secret that carries a new key between the create and finish steps. */

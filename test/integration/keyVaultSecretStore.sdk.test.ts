@@ -70,3 +70,27 @@ describe('Class: KeyVaultSecretStore writing a secret that was deleted', () => {
     expect((failure as Error).message).not.toContain('new-key');
   });
 });
+
+describe('Class: KeyVaultSecretStore given up by its caller (a rotation run out of time)', () => {
+  it('gives up a write Key Vault is slow to answer as soon as the signal fires, through the real SecretClient', async () => {
+    // Prepare: a token for the store (read once, unhurried); then Key Vault takes 20 s per request
+    await store.getCurrent('given-up');
+    em.control.setFault('keyVault', { latencyMs: 20_000 });
+    const run = new AbortController();
+    setTimeout(() => run.abort(new DOMException('The rotation run is out of time.', 'AbortError')), 300);
+
+    // Act
+    const started = Date.now();
+    const failure = await store.setVersion('given-up', 'new-key', { tags: {} }, run.signal).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const ms = Date.now() - started;
+    em.control.clearFaults();
+
+    // Assess: an abort (KeyRotator: ROTATION_OUT_OF_TIME), not Key Vault's answer 20 s later or a retry
+    expect((failure as Error).name).toBe('AbortError');
+    expect(ms).toBeLessThan(5000);
+    expect((failure as Error).message).not.toContain('new-key');
+  }, 30_000);
+});

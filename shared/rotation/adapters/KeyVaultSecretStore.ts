@@ -25,13 +25,16 @@ export interface KeyVaultSecretStoreOptions {
  * `SecretStore` over `@azure/keyvault-secrets`. 404 means "absent". Reading a disabled version is
  * refused by Key Vault (403 "...disabled secret"); that is answered from the version list instead, with
  * an empty value and `enabled: false`. Writing a deleted secret's name is `SecretDeletedError`. 429/5xx are retried honouring `Retry-After` (see `withRetries`).
+ * A caller's abort signal goes to the SDK call (its request and its retries) and to our retries.
  */
 export class KeyVaultSecretStore implements SecretStore {
   constructor(private readonly options: KeyVaultSecretStoreOptions) {}
 
-  async getCurrent(name: string): Promise<SecretVersion | undefined> {
+  async getCurrent(name: string, abortSignal?: AbortSignal): Promise<SecretVersion | undefined> {
     try {
-      return toVersion(await this.retry(() => this.options.client.getSecret(name)));
+      return toVersion(
+        await this.retry(() => this.options.client.getSecret(name, given(abortSignal)), abortSignal),
+      );
     } catch (error) {
       const status = error instanceof DependencyFailedError ? error.dependencyStatus : undefined;
       if (status === 404) return undefined;
@@ -39,33 +42,45 @@ export class KeyVaultSecretStore implements SecretStore {
         // The latest version was refused for being disabled, so it is the newest disabled one: the newest
         // of all may be an enabled one (a `rotatedAt` tag from a clock ahead of Key Vault's, a version
         // written in the same second), and its empty value would read as a key matching nothing.
-        const found = (await this.listVersions(name)).find((v) => !v.enabled);
+        const found = (await this.listVersions(name, abortSignal)).find((v) => !v.enabled);
         return found && { ...found, value: '' };
       }
       throw error;
     }
   }
 
-  async listVersions(name: string): Promise<SecretVersionInfo[]> {
+  async listVersions(name: string, abortSignal?: AbortSignal): Promise<SecretVersionInfo[]> {
     const versions = await this.retry(async () => {
       const out: SecretVersionInfo[] = [];
-      for await (const properties of this.options.client.listPropertiesOfSecretVersions(name))
+      // The signal reaches every page's request.
+      for await (const properties of this.options.client.listPropertiesOfSecretVersions(
+        name,
+        given(abortSignal),
+      ))
         out.push(toInfo(properties));
       return out;
-    });
+    }, abortSignal);
     // Key Vault lists by version id, and `createdOn` has one-second resolution: order by our
     // millisecond `rotatedAt` tag where present, so two versions written in one second stay in order.
     return versions.sort((a, b) => orderKey(b) - orderKey(a));
   }
 
-  async setVersion(name: string, value: string, options: SetSecretOptions): Promise<SecretVersionInfo> {
+  async setVersion(
+    name: string,
+    value: string,
+    options: SetSecretOptions,
+    abortSignal?: AbortSignal,
+  ): Promise<SecretVersionInfo> {
     try {
-      const secret = await this.retry(() =>
-        this.options.client.setSecret(name, value, {
-          tags: { ...options.tags },
-          ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
-          enabled: true,
-        }),
+      const secret = await this.retry(
+        () =>
+          this.options.client.setSecret(name, value, {
+            tags: { ...options.tags },
+            ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
+            enabled: true,
+            ...given(abortSignal),
+          }),
+        abortSignal,
       );
       return toInfo(secret.properties);
     } catch (error) {
@@ -75,17 +90,31 @@ export class KeyVaultSecretStore implements SecretStore {
     }
   }
 
-  async disableVersion(name: string, version: string): Promise<void> {
-    await this.retry(() => this.options.client.updateSecretProperties(name, version, { enabled: false }));
+  async disableVersion(name: string, version: string, abortSignal?: AbortSignal): Promise<void> {
+    await this.retry(
+      () =>
+        this.options.client.updateSecretProperties(name, version, { enabled: false, ...given(abortSignal) }),
+      abortSignal,
+    );
   }
 
-  private retry<T>(operation: () => Promise<T>): Promise<T> {
+  /**
+   * Our retries on top of the SDK's; a signal ends the pause between two tries, and no try follows it (the
+   * SDK's own retries and request heed the signal in its options).
+   */
+  private retry<T>(operation: () => Promise<T>, abortSignal: AbortSignal | undefined): Promise<T> {
     return withRetries(operation, {
       dependency: 'keyVault',
       sleep: this.options.sleep,
       attempts: this.options.attempts ?? 3,
+      ...given(abortSignal),
     });
   }
+}
+
+/** The SDK's `OperationOptions` field for a caller's signal, when there is one. */
+function given(abortSignal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return abortSignal ? { abortSignal } : {};
 }
 
 function orderKey(version: SecretVersionInfo): number {

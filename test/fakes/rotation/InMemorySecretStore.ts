@@ -14,6 +14,8 @@ export class InMemorySecretStore implements SecretStore {
   private failure: Error | undefined;
   /** Every value ever written, for leak scans. */
   readonly writtenValues: string[] = [];
+  /** The signal each call was handed, in call order. */
+  readonly signals: Array<AbortSignal | undefined> = [];
 
   constructor(
     private readonly clock: FakeClock,
@@ -43,26 +45,31 @@ export class InMemorySecretStore implements SecretStore {
     if (found) list[index] = { ...found, expiresOn };
   }
 
-  async getCurrent(name: string): Promise<SecretVersion | undefined> {
-    this.enter();
+  async getCurrent(name: string, abortSignal?: AbortSignal): Promise<SecretVersion | undefined> {
+    this.enter(abortSignal);
     const latest = this.secrets.get(name)?.at(-1);
     return latest && this.readable(latest);
   }
 
-  async listVersions(name: string): Promise<SecretVersionInfo[]> {
-    this.enter();
+  async listVersions(name: string, abortSignal?: AbortSignal): Promise<SecretVersionInfo[]> {
+    this.enter(abortSignal);
     return [...(this.secrets.get(name) ?? [])].reverse().map(infoOf);
   }
 
-  async setVersion(name: string, value: string, options: SetSecretOptions): Promise<SecretVersionInfo> {
-    this.enter();
+  async setVersion(
+    name: string,
+    value: string,
+    options: SetSecretOptions,
+    abortSignal?: AbortSignal,
+  ): Promise<SecretVersionInfo> {
+    this.enter(abortSignal);
     const info = infoOf(this.append(name, value, options));
     this.faults.mutated(`kv.set:${name}`);
     return info;
   }
 
-  async disableVersion(name: string, version: string): Promise<void> {
-    this.enter();
+  async disableVersion(name: string, version: string, abortSignal?: AbortSignal): Promise<void> {
+    this.enter(abortSignal);
     const list = this.secrets.get(name) ?? [];
     const index = list.findIndex((v) => v.version === version);
     const found = list[index];
@@ -91,7 +98,10 @@ export class InMemorySecretStore implements SecretStore {
     return version.enabled ? version : { ...version, value: '' };
   }
 
-  private enter(): void {
+  /** As the SDK's pipeline does, a call handed a signal that has fired sends nothing and rejects (here with its reason). */
+  private enter(abortSignal: AbortSignal | undefined): void {
+    this.signals.push(abortSignal);
+    if (abortSignal?.aborted) throw abortSignal.reason;
     this.faults.check();
     const failure = this.failure;
     this.failure = undefined;

@@ -35,14 +35,16 @@ async function refusedKeyTest(sleep: Sleep): Promise<{
   probe: FakeScoringProbe;
   run: AbortController;
   clock: FakeClock;
+  secrets: InMemorySecretStore;
 }> {
   const clock = new FakeClock();
   const keys = new FakeEndpointKeyClient(clock);
   keys.add(ENDPOINT.id, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
   const probe = new FakeScoringProbe(keys);
   probe.forceStatus = 401;
+  const secrets = new InMemorySecretStore(clock);
   const steps = new RotationSteps({
-    secrets: new InMemorySecretStore(clock),
+    secrets,
     keys,
     probe,
     clock,
@@ -61,7 +63,7 @@ async function refusedKeyTest(sleep: Sleep): Promise<{
     signal: run.signal,
   };
   await steps.create(ctx);
-  return { steps, ctx, probe, run, clock };
+  return { steps, ctx, probe, run, clock, secrets };
 }
 
 const neverEnds: Sleep = () => new Promise<void>(() => undefined);
@@ -123,5 +125,52 @@ describe('Class: RotationSteps (a test step the run gives up)', () => {
     const error = await Promise.race([outcome, settle().then(() => 'still probing')]);
     expect(error).toBe(reason);
     expect(errorCode(error)).not.toBe('NEW_KEY_NOT_ACCEPTED');
+  });
+});
+
+describe('Class: RotationSteps (Key Vault calls the run gives up)', () => {
+  it('hands the run signal to every Key Vault call of the create, set, test and finish steps', async () => {
+    // Prepare: the create step has run; the endpoint accepts the new key
+    const { steps, ctx, probe, run, secrets } = await refusedKeyTest(neverEnds);
+    probe.forceStatus = undefined;
+
+    // Act: a resumed set step reads the version list too
+    await steps.set({ ...ctx, resumed: true });
+    await steps.test(ctx);
+    await steps.finish(ctx);
+
+    // Assess: KeyVaultSecretStore hands it to the SDK and to its retries (KeyVaultSecretStore.test.ts)
+    expect(secrets.signals.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(secrets.signals)).toEqual(new Set([run.signal]));
+  });
+
+  it('sends no Key Vault call after the run is out of time mid-finish, and the next run completes the finish', async () => {
+    // Prepare: the run's time is spent while Key Vault writes the new current version
+    const { steps, ctx, probe, run, secrets } = await refusedKeyTest(neverEnds);
+    probe.forceStatus = undefined;
+    await steps.set(ctx);
+    await steps.test(ctx);
+    const reason = new DOMException('The rotation run is out of time.', 'AbortError');
+    const setVersion = secrets.setVersion.bind(secrets);
+    secrets.setVersion = async (...args) => {
+      const written = await setVersion(...args);
+      run.abort(reason);
+      return written;
+    };
+
+    // Act
+    const outcome = await steps.finish(ctx).catch((error: unknown) => error);
+
+    // Assess: the pending secret was not disabled behind the stopped run's back
+    expect(outcome).toBe(reason);
+    expect(secrets.versions('demo-key-secret-pending').at(-1)?.enabled).toBe(true);
+
+    // Act: the next delivery resumes the finish step
+    secrets.setVersion = setVersion;
+    const version = await steps.finish({ ...ctx, resumed: true, signal: new AbortController().signal });
+
+    // Assess: the version the stopped run wrote is the current one, and the pending secret is disabled
+    expect(secrets.versions('demo-key-secret').at(-1)).toMatchObject({ version, value: 'new-key' });
+    expect(secrets.versions('demo-key-secret-pending').at(-1)?.enabled).toBe(false);
   });
 });
