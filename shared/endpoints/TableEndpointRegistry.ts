@@ -53,6 +53,19 @@ function armHeldError(endpoint: ManagedEndpoint, arm: ArmClaimTaking): Error {
     : new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, arm.heldBy!);
 }
 
+/**
+ * Which of two registrations found at one endpoint's coordinates owns them: the one in service before a
+ * retired one (versions from before the coordinate claims let one endpoint be registered twice, and
+ * reinstating the retired one would rotate the endpoint twice), else the one found first.
+ */
+function ownerOfCoordinates(
+  first: ManagedEndpoint | undefined,
+  second: ManagedEndpoint | undefined,
+): ManagedEndpoint | undefined {
+  if (!first || !second) return first ?? second;
+  return first.retiredAt && !second.retiredAt ? second : first;
+}
+
 /** File entries cannot be replaced, so their version is never compared; it only fills the shape. */
 const FILE_VERSION = 'file';
 
@@ -190,30 +203,29 @@ export class TableEndpointRegistry implements EndpointRegistry {
   /**
    * Two point reads through the coordinates' claim (one per ARM event about an endpoint). A miss, or a
    * retired registration found, scans the table only while rows written before these claims may be left
-   * (one of them may be registered there, or in service there: see `ClaimScans`).
+   * (one of them may be registered there, or in service there: see `ClaimScans`). Where several
+   * registrations are found, {@link ownerOfCoordinates} picks one; file entries are looked at first.
    */
   async findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined> {
     const wanted = armIdentity({ kind, arm });
-    const isAt = (e: ManagedEndpoint): boolean => armIdentity(e) === wanted;
+    const at = (e: ManagedEndpoint | undefined): ManagedEndpoint | undefined =>
+      e && armIdentity(e) === wanted ? e : undefined;
     const declared = await this.declared();
-    const inFile = [...declared.values()].filter(isAt);
-    const inService = (e: ManagedEndpoint | undefined): boolean => e !== undefined && !e.retiredAt;
-    const fromFile = inFile.find(inService) ?? inFile[0];
+    const fromFile = [...declared.values()].map(at).reduce(ownerOfCoordinates, undefined);
     if (fromFile) return fromFile;
     const table = await this.table();
     const claim = await readArmClaim(table, wanted);
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
     // A point read, as findBySecretName's: a claim naming a row that cannot be read throws (its
     // coordinates may still be these); the walk below skips such rows, as the listings do.
-    const claimed = row ? parseRow(row) : undefined;
-    const holder = claimed && isAt(claimed) ? claimed : undefined;
-    if (inService(holder)) return holder;
+    const holder = at(row ? parseRow(row) : undefined);
+    if (holder && !holder.retiredAt) return holder;
     const ownerId = await this.armScans.ownerOf(table, declared, wanted);
     // The walk read the endpoint as it was; it is read again, as it is now.
     const ownerRow =
       ownerId === undefined || ownerId === holder?.id ? undefined : await readRow(table, ownerId);
-    const owner = ownerRow ? this.readable(ownerRow, 'findByArm') : undefined;
-    return owner && isAt(owner) && (inService(owner) || !holder) ? owner : holder;
+    const walked = ownerRow ? at(this.readable(ownerRow, 'findByArm')) : undefined;
+    return ownerOfCoordinates(holder, walked);
   }
 
   async fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined> {
