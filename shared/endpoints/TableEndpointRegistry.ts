@@ -5,31 +5,20 @@ import type { PageRequest } from '../listPages';
 import { createLogger, type Logger } from '../logging';
 import { statusOf } from '../networkErrors';
 import { retryWhileStale } from '../optimisticChange';
-import {
-  EndpointAlreadyRegisteredError,
-  EndpointChangedError,
-  EndpointExistsError,
-  EndpointNotFoundError,
-  EndpointReadOnlyError,
-  EndpointRecordUnreadableError,
-} from '../rotation/errors';
+import { EndpointChangedError, EndpointNotFoundError, EndpointReadOnlyError } from '../rotation/errors';
 import { readRowsPage } from '../tablePages';
 import type { Telemetry } from '../telemetry';
 import { armClaims, ClaimScans, SECRET_CLAIMS } from './ClaimScan';
+import { armClaimOnReplace, createActions, createConflict, secretClaimOnReplace } from './claimWrites';
 import type { EndpointPage, EndpointRegistry, UnreadableRow, VersionedEndpoint } from './EndpointRegistry';
 import {
-  type ArmClaimTaking,
   type EndpointEntity,
   endpointRowsFilter,
   PARTITION,
   readArmClaim,
   readRow,
   readSecretClaim,
-  releaseArmClaim,
   releaseClaimsOfRow,
-  releaseSecretClaim,
-  secretClaimOf,
-  takeArmClaim,
   toEntity,
 } from './endpointRows';
 import { readEndpointsFile } from './endpointsFile';
@@ -42,16 +31,6 @@ import {
 } from './ManagedEndpoint';
 import { parseRow, readStored } from './storedEndpoint';
 import { type EndpointRules, isSecretName } from './validateEndpoint';
-
-/**
- * Why `endpoint` cannot have the coordinates' claim another holds: that registration, or, when its row
- * cannot be read, that row (a person must mend or DELETE it first: its coordinates may still be these).
- */
-function armHeldError(endpoint: ManagedEndpoint, arm: ArmClaimTaking): Error {
-  return arm.holderUnreadable !== undefined
-    ? new EndpointRecordUnreadableError(arm.heldBy!, arm.holderUnreadable)
-    : new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, arm.heldBy!);
-}
 
 /**
  * Which of two registrations found at one endpoint's coordinates owns them: the one in service before a
@@ -91,8 +70,8 @@ export interface TableEndpointRegistryOptions {
  * changed through the API. The file is read and validated once per process; a bad file is a
  * `ConfigError` naming each bad entry and field. A row's ETag is its version: creates are insert-only
  * and replaces carry `If-Match`, so a 409 or 412 from the table becomes the port's typed error. Each
- * write carries the endpoint's secret-name and ARM-coordinate claims in the same transaction (see
- * `endpointRows.ts`).
+ * write carries the endpoint's secret-name and ARM-coordinate claims in the same transaction (the claim
+ * rows: `endpointRows.ts`; which a create or replace writes: `claimWrites.ts`).
  */
 export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
@@ -242,18 +221,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
     await retryWhileStale(
       (error) => error instanceof EndpointChangedError,
       async () => {
-        const arm = await takeArmClaim(table, endpoint);
-        if (arm.heldBy !== undefined) throw armHeldError(endpoint, arm);
+        const actions = await createActions(table, endpoint);
         try {
-          await table.submitTransaction([
-            ['create', toEntity(endpoint)],
-            ['create', secretClaimOf(endpoint)],
-            ...arm.actions,
-          ]);
+          await table.submitTransaction(actions);
         } catch (error) {
           if (statusOf(error) === 412) throw new EndpointChangedError(endpoint.id);
           if (statusOf(error) !== 409) throw error;
-          const conflict = await this.createConflict(table, endpoint);
+          const conflict = await createConflict(table, endpoint);
           if (conflict) throw conflict;
         }
       },
@@ -265,17 +239,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const stored = await readRow(table, endpoint.id);
     if (!stored) throw new EndpointNotFoundError(endpoint.id);
     if (stored.etag !== version) throw new EndpointChangedError(endpoint.id);
-    // Merge: the row's two columns are rewritten whole, and a column another version wrote beside them
-    // (a rolling deployment runs two at once) stays.
-    const actions: TransactionAction[] = [['update', toEntity(endpoint), 'Merge', { etag: version }]];
-    const claim = await readSecretClaim(table, endpoint);
-    if (claim && claim.endpointId !== endpoint.id)
-      throw EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
-    // Rows written before claims existed get theirs on their first replace.
-    if (!claim) actions.push(['create', secretClaimOf(endpoint)]);
-    if (secretIdentity(stored.secretName) !== secretIdentity(endpoint.secretName))
-      actions.push(...(await releaseSecretClaim(table, endpoint.id, stored.secretName)));
-    actions.push(...(await this.armClaimActions(table, endpoint, stored)));
+    const actions: TransactionAction[] = [
+      // Merge: the row's two columns are rewritten whole, and a column another version wrote beside them
+      // (a rolling deployment runs two at once) stays.
+      ['update', toEntity(endpoint), 'Merge', { etag: version }],
+      ...(await secretClaimOnReplace(table, endpoint, stored)),
+      ...(await armClaimOnReplace(table, endpoint, stored)),
+    ];
     try {
       await table.submitTransaction(actions);
     } catch (error) {
@@ -306,44 +276,6 @@ export class TableEndpointRegistry implements EndpointRegistry {
         }
       },
     );
-  }
-
-  /**
-   * Why a create conflicted, read back: nothing, when the SDK's retry of a create that landed (its answer
-   * lost) finds the very rows it sent; else the id, the secret or the coordinates taken (in the order the
-   * admin service checks them).
-   */
-  private async createConflict(table: TableClient, endpoint: ManagedEndpoint): Promise<Error | undefined> {
-    const [row, claim, arm] = await Promise.all([
-      readRow(table, endpoint.id),
-      readSecretClaim(table, endpoint),
-      takeArmClaim(table, endpoint),
-    ]);
-    const armHeld = arm.heldBy !== undefined && arm.heldBy !== endpoint.id;
-    if (row?.endpoint === JSON.stringify(endpoint) && claim?.endpointId === endpoint.id && !armHeld)
-      return undefined;
-    if (row || (!claim && !armHeld)) return EndpointExistsError.idTaken(endpoint.id);
-    if (claim) return EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
-    return armHeldError(endpoint, arm);
-  }
-
-  /**
-   * The actions that keep the endpoint's coordinate claim as a replace moves or keeps them. A move onto
-   * coordinates another endpoint is registered at is refused; a row written before these claims, at
-   * coordinates another registration claimed since (one endpoint registered twice back then), is still
-   * changed (retired, disabled, moved away), without the claim: refusing would keep it in service.
-   */
-  private async armClaimActions(
-    table: TableClient,
-    endpoint: ManagedEndpoint,
-    stored: EndpointEntity,
-  ): Promise<TransactionAction[]> {
-    const before = readStored(stored);
-    const moved = !('endpoint' in before) || armIdentity(before.endpoint) !== armIdentity(endpoint);
-    const arm = await takeArmClaim(table, endpoint);
-    if (arm.heldBy !== undefined && moved) throw armHeldError(endpoint, arm);
-    const released = moved && 'endpoint' in before ? await releaseArmClaim(table, before.endpoint) : [];
-    return [...arm.actions, ...released];
   }
 
   /** The row's endpoint; undefined, and the row named in a warning with what is wrong, when it cannot be read. */

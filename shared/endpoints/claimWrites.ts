@@ -1,0 +1,105 @@
+import type { TableClient, TransactionAction } from '@azure/data-tables';
+
+import {
+  EndpointAlreadyRegisteredError,
+  EndpointExistsError,
+  EndpointRecordUnreadableError,
+} from '../rotation/errors';
+import {
+  type ArmClaimTaking,
+  type EndpointEntity,
+  readRow,
+  readSecretClaim,
+  releaseArmClaim,
+  releaseSecretClaim,
+  secretClaimOf,
+  takeArmClaim,
+  toEntity,
+} from './endpointRows';
+import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
+import { readStored } from './storedEndpoint';
+
+// The claims a create or replace of an endpoint row writes in its transaction, and the typed error of a
+// write a claim another endpoint holds refuses (see `endpointRows.ts` for the claims themselves).
+
+/**
+ * Why `endpoint` cannot have the coordinates' claim another holds: that registration, or, when its row
+ * cannot be read, that row (a person must mend or DELETE it first: its coordinates may still be these).
+ */
+function armHeldError(endpoint: ManagedEndpoint, arm: ArmClaimTaking): Error {
+  return arm.holderUnreadable !== undefined
+    ? new EndpointRecordUnreadableError(arm.heldBy!, arm.holderUnreadable)
+    : new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, arm.heldBy!);
+}
+
+/**
+ * The actions that create `endpoint`'s row with its secret-name and coordinate claims.
+ * @throws (see {@link armHeldError}) when another registration holds the coordinates' claim
+ */
+export async function createActions(
+  table: TableClient,
+  endpoint: ManagedEndpoint,
+): Promise<TransactionAction[]> {
+  const arm = await takeArmClaim(table, endpoint);
+  if (arm.heldBy !== undefined) throw armHeldError(endpoint, arm);
+  return [['create', toEntity(endpoint)], ['create', secretClaimOf(endpoint)], ...arm.actions];
+}
+
+/**
+ * Why a create conflicted, read back: nothing, when the SDK's retry of a create that landed (its answer
+ * lost) finds the very rows it sent; else the id, the secret or the coordinates taken (in the order the
+ * admin service checks them).
+ */
+export async function createConflict(
+  table: TableClient,
+  endpoint: ManagedEndpoint,
+): Promise<Error | undefined> {
+  const [row, claim, arm] = await Promise.all([
+    readRow(table, endpoint.id),
+    readSecretClaim(table, endpoint),
+    takeArmClaim(table, endpoint),
+  ]);
+  const armHeld = arm.heldBy !== undefined && arm.heldBy !== endpoint.id;
+  if (row?.endpoint === JSON.stringify(endpoint) && claim?.endpointId === endpoint.id && !armHeld)
+    return undefined;
+  if (row || (!claim && !armHeld)) return EndpointExistsError.idTaken(endpoint.id);
+  if (claim) return EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
+  return armHeldError(endpoint, arm);
+}
+
+/**
+ * The actions that keep the endpoint's secret-name claim as a replace renames or keeps its secret: a
+ * secret another endpoint claims is refused; a row written before claims existed gets its claim now.
+ */
+export async function secretClaimOnReplace(
+  table: TableClient,
+  endpoint: ManagedEndpoint,
+  stored: EndpointEntity,
+): Promise<TransactionAction[]> {
+  const claim = await readSecretClaim(table, endpoint);
+  if (claim && claim.endpointId !== endpoint.id)
+    throw EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
+  const actions: TransactionAction[] = claim ? [] : [['create', secretClaimOf(endpoint)]];
+  if (secretIdentity(stored.secretName) !== secretIdentity(endpoint.secretName))
+    actions.push(...(await releaseSecretClaim(table, endpoint.id, stored.secretName)));
+  return actions;
+}
+
+/**
+ * The actions that keep the endpoint's coordinate claim as a replace moves or keeps them. A move onto
+ * coordinates another endpoint is registered at is refused; a row written before these claims, at
+ * coordinates another registration claimed since (one endpoint registered twice back then), is still
+ * changed (retired, disabled, moved away), without the claim: refusing would keep it in service.
+ */
+export async function armClaimOnReplace(
+  table: TableClient,
+  endpoint: ManagedEndpoint,
+  stored: EndpointEntity,
+): Promise<TransactionAction[]> {
+  const before = readStored(stored);
+  const moved = !('endpoint' in before) || armIdentity(before.endpoint) !== armIdentity(endpoint);
+  const arm = await takeArmClaim(table, endpoint);
+  if (arm.heldBy !== undefined && moved) throw armHeldError(endpoint, arm);
+  const released = moved && 'endpoint' in before ? await releaseArmClaim(table, before.endpoint) : [];
+  return [...arm.actions, ...released];
+}
