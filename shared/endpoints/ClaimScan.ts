@@ -17,10 +17,11 @@ import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndp
 import { isSecretName } from './validateEndpoint';
 
 /**
- * How long a scan's finding that every row has its claim answers claim misses. A version from before
- * claims, running beside this one in a rolling deployment, may register an endpoint without its claim
- * meanwhile: until the next scan its events are answered as if nobody registered it here, and the admin
- * API here would let another endpoint register what it claims.
+ * How long a scan's finding that every row has its claim answers claim misses, from the scan's start. This
+ * code writes no row without its claims, but a version from before them, running beside this one in a
+ * rolling deployment, may register an endpoint without its claim meanwhile: until the next scan its events
+ * are answered as if nobody registered it here, and the admin API here would let another endpoint register
+ * what it claims. So the finding holds for a while, not for the process.
  */
 const EVERY_ROW_CLAIMED_MS = 5 * 60_000;
 /** Claims a scan reads at once. */
@@ -114,9 +115,8 @@ export class ClaimScans<Row extends Pick<EndpointEntity, 'rowKey'>> {
   /**
    * Until when (ms) a claim miss is the answer: a scan found every endpoint row with its claim, so an
    * event about something nobody registered (a secret of a vault shared with other apps, an endpoint
-   * nobody tagged) costs one point read instead of a scan of every endpoint. This code writes no row
-   * without its claims, but a version from before them may still (a rolling deployment), so the scan's
-   * word holds for {@link EVERY_ROW_CLAIMED_MS} from its start, not for the process.
+   * nobody tagged) costs one point read instead of a scan of every endpoint (see
+   * {@link EVERY_ROW_CLAIMED_MS} for how long).
    */
   private everyRowClaimedUntilMs = 0;
   /**
@@ -145,27 +145,38 @@ export class ClaimScans<Row extends Pick<EndpointEntity, 'rowKey'>> {
   ): Promise<string | undefined> {
     if (this.nowMs() < this.everyRowClaimedUntilMs) return this.claimed(table, declared, wanted);
     for (;;) {
-      const pending = this.pendingScan;
-      if (pending) {
-        const asked = pending.ask(wanted);
-        const { everyRowClaimed, wroteClaims } = await pending.done;
-        if (everyRowClaimed) {
-          const untilMs = pending.startedAtMs + EVERY_ROW_CLAIMED_MS;
-          this.everyRowClaimedUntilMs = Math.max(this.everyRowClaimedUntilMs, untilMs);
-          if (wroteClaims) this.claimsWrittenUntilMs = Math.max(this.claimsWrittenUntilMs, untilMs);
-        }
-        if (asked) return pending.ownerOf(wanted);
-        // A claim miss while every row has its claim: no row owns it, but for one the walk claimed.
-        if (everyRowClaimed) return this.claimed(table, declared, wanted);
-        continue;
-      }
-      const scan = new ClaimScan(this.kind, table, declared, this.nowMs());
-      const clear = (): void => {
-        if (this.pendingScan === scan) this.pendingScan = undefined;
-      };
-      void scan.done.then(clear, clear);
-      this.pendingScan = scan;
+      const scan = this.pendingScan ?? this.startScan(table, declared);
+      const asked = scan.ask(wanted);
+      const result = await scan.done;
+      this.keepFinding(scan, result);
+      if (asked) return scan.ownerOf(wanted);
+      // A claim miss while every row has its claim: no row owns it, but for one the walk claimed.
+      if (result.everyRowClaimed) return this.claimed(table, declared, wanted);
+      // The scan had passed rows when this miss came (one of them may own it) and found rows without
+      // claims: the miss joins the next walk, or starts it.
     }
+  }
+
+  /** A new walk, which later misses join until it is done. */
+  private startScan(table: TableClient, declared: ReadonlyMap<string, ManagedEndpoint>): ClaimScan<Row> {
+    const scan = new ClaimScan(this.kind, table, declared, this.nowMs());
+    const clear = (): void => {
+      if (this.pendingScan === scan) this.pendingScan = undefined;
+    };
+    void scan.done.then(clear, clear);
+    this.pendingScan = scan;
+    return scan;
+  }
+
+  /**
+   * Keeps a scan's "every row claimed", and whether it wrote claims on the way, for
+   * {@link EVERY_ROW_CLAIMED_MS} from its start.
+   */
+  private keepFinding(scan: ClaimScan<Row>, { everyRowClaimed, wroteClaims }: ScanResult): void {
+    if (!everyRowClaimed) return;
+    const untilMs = scan.startedAtMs + EVERY_ROW_CLAIMED_MS;
+    this.everyRowClaimedUntilMs = Math.max(this.everyRowClaimedUntilMs, untilMs);
+    if (wroteClaims) this.claimsWrittenUntilMs = Math.max(this.claimsWrittenUntilMs, untilMs);
   }
 
   /**
