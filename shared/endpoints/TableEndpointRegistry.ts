@@ -45,6 +45,21 @@ function ownerOfCoordinates(
   return first.retiredAt && !second.retiredAt ? second : first;
 }
 
+/** The endpoints of `rows`, and the rows that cannot be read, each with what is wrong with it. */
+function readRows(rows: readonly EndpointEntity[]): {
+  endpoints: ManagedEndpoint[];
+  skipped: UnreadableRow[];
+} {
+  const endpoints: ManagedEndpoint[] = [];
+  const skipped: UnreadableRow[] = [];
+  for (const row of rows) {
+    const read = readStored(row);
+    if ('endpoint' in read) endpoints.push(read.endpoint);
+    else skipped.push({ id: row.rowKey, why: read.unreadable });
+  }
+  return { endpoints, skipped };
+}
+
 /** File entries cannot be replaced, so their version is never compared; it only fills the shape. */
 const FILE_VERSION = 'file';
 
@@ -124,8 +139,6 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * At most `top` table rows after `after`, merged with the file entries in the key range those rows
    * cover: while rows are left in the table, a file entry past the last row read waits for the page
    * that reads the table that far, so no row sorts between two entries of different pages unseen.
-   * Unreadable rows are warned about and named only up to where the page ends: a page cut short by file
-   * entries reads the rows past its end again on the next page, which would name them a second time.
    */
   async listPage({ top, after }: PageRequest): Promise<EndpointPage> {
     const declared = await this.declared();
@@ -134,25 +147,26 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const readTo = more ? rows.at(-1)?.rowKey : undefined;
     const inRange = (id: string): boolean =>
       (after === undefined || id > after) && (readTo === undefined || id <= readTo);
-    const found = [...declared.values()].filter((e) => inRange(e.id));
-    const skipped: UnreadableRow[] = [];
-    for (const row of rows) {
-      if (declared.has(row.rowKey)) continue;
-      const read = readStored(row);
-      if ('endpoint' in read) found.push(read.endpoint);
-      else skipped.push({ id: row.rowKey, why: read.unreadable });
-    }
+    const fileEntries = [...declared.values()].filter((e) => inRange(e.id));
+    const { endpoints, skipped } = readRows(rows.filter((row) => !declared.has(row.rowKey)));
+    const found = [...fileEntries, ...endpoints];
     // Code point order, as Table storage orders keys (localeCompare would not match the next page's filter).
     const items = found.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, top);
     const end = found.length > top ? items[items.length - 1]!.id : readTo;
-    const unreadable: UnreadableRow[] = [];
-    for (const row of skipped) {
-      if (end !== undefined && row.id > end) continue;
-      this.warnSkipped(row.id, row.why, 'listPage');
-      unreadable.push(row);
-    }
+    const unreadable = this.unreadableUpTo(skipped, end);
     const page: EndpointPage = unreadable.length > 0 ? { items, unreadable } : { items };
     return end === undefined ? page : { ...page, after: end };
+  }
+
+  /**
+   * The rows `listPage` skipped as unreadable up to the page's `end` (all, when it has none), each warned
+   * about. A page cut short by file entries reads the rows past its end again on the next page, which
+   * would name them a second time.
+   */
+  private unreadableUpTo(skipped: readonly UnreadableRow[], end: string | undefined): UnreadableRow[] {
+    const named = skipped.filter((row) => end === undefined || row.id <= end);
+    for (const row of named) this.warnSkipped(row.id, row.why, 'listPage');
+    return named;
   }
 
   /**
