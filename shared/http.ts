@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 
 import { AppError, PayloadTooLargeError, ValidationError } from './errors';
+import { isObject } from './isObject';
 import { contextSink, createLogger } from './logging';
 import { errorName } from './networkErrors';
 import { isTransientError } from './retry';
@@ -167,8 +168,6 @@ export async function readJsonObject(
   } catch {
     throw new ValidationError([{ field: 'body', message: 'must be valid JSON' }]);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
-  }
-  return parsed as Record<string, unknown>;
+  if (!isObject(parsed)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
+  return parsed;
 }

@@ -1,4 +1,5 @@
 import { ValidationError } from './errors';
+import { isObject } from './isObject';
 import type { Logger } from './logging';
 
 /**
@@ -47,9 +48,7 @@ export function queueMessageFields(message: unknown): Record<string, unknown> {
 
 /** `value` as a record of fields; empty when it is not an object. */
 export function fieldsOf(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : {};
+  return isObject(value) ? value : {};
 }
 
 /**

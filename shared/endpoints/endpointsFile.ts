@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import { ConfigError, type FieldIssue, ValidationError } from '../errors';
+import { isObject } from '../isObject';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
-import { type EndpointRules, isObject, validateEndpoint } from './validateEndpoint';
+import { type EndpointRules, validateEndpoint } from './validateEndpoint';
 
 /** Where `ENDPOINTS_FILE` is and how its entries are validated. */
 export interface EndpointsFileOptions {

@@ -1,7 +1,8 @@
+import { isObject } from '../isObject';
 import { EndpointRecordUnreadableError } from '../rotation/errors';
 import type { EndpointEntity } from './endpointRows';
 import { ARM_FIELDS, type ManagedEndpoint } from './ManagedEndpoint';
-import { isObject, isSecretName } from './validateEndpoint';
+import { isSecretName } from './validateEndpoint';
 
 // How a stored row's `endpoint` column is read back: leniently, as a newer version may have written it,
 // and without trusting it, as a hand edit may have.

@@ -1,4 +1,5 @@
 import { type FieldIssue, ValidationError } from '../errors';
+import { isObject } from '../isObject';
 import { jsonStringLength, TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import {
   ARM_FIELDS,
@@ -344,11 +345,6 @@ function probeBodyText(raw: unknown): string | undefined {
 
 function checkText(value: unknown, pattern: RegExp, field: string, expected: string, bad: Bad): void {
   if (typeof value !== 'string' || !pattern.test(value)) bad(field, expected);
-}
-
-/** True for a JSON object (not null, not an array). */
-export function isObject(value: unknown): value is Raw {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isPositive(value: unknown): value is number {

@@ -1,4 +1,5 @@
 import type { FieldIssue } from '../errors';
+import { isObject } from '../isObject';
 import { V1_COMPUTE_TYPES, type V1ComputeType, type V1ServiceSpec } from './ManagedEndpoint';
 
 const REGION = /^[a-z][a-z0-9]{1,39}$/;
@@ -20,14 +21,14 @@ export function validateV1Service(
     if (raw !== undefined) bad({ field: 'v1', message: 'only for kind v1WebService' });
     return undefined;
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+  if (!isObject(raw)) {
     bad({
       field: 'v1',
       message: 'an object with computeType (AKS or ACI) and region (the workspace region)',
     });
     return undefined;
   }
-  const { computeType, region, ...rest } = raw as Record<string, unknown>;
+  const { computeType, region, ...rest } = raw;
   for (const key of Object.keys(rest)) bad({ field: `v1.${key}`, message: 'is not a known field' });
   const issuesBefore: string[] = [];
   const report = (field: string, message: string): void => {

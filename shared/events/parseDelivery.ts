@@ -1,4 +1,5 @@
 import type { FieldIssue } from '../errors';
+import { isObject } from '../isObject';
 import { MalformedEventError } from './errors';
 import { type Delivery, EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import { readString } from './lenientData';
@@ -14,7 +15,6 @@ export interface DeliveryRequest {
 export const MAX_DELIVERY_BYTES = 1024 * 1024;
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Parses a webhook POST in any form Event Grid (or a CloudEvents sender) uses: Event Grid schema

@@ -11,11 +11,11 @@ import {
 import {
   type EndpointRules,
   isEndpointId,
-  isObject,
   splitStoredFields,
   validateEndpoint,
 } from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
+import { isObject } from '../isObject';
 import type { ListedPage, PageRequest } from '../listPages';
 import { retryWhileStale } from '../optimisticChange';
 import { V1RuleError } from '../v1/v1Rules';
