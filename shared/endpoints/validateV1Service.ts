@@ -30,9 +30,10 @@ export function validateV1Service(
   }
   const { computeType, region, ...rest } = raw;
   for (const key of Object.keys(rest)) bad({ field: `v1.${key}`, message: 'is not a known field' });
-  const issuesBefore: string[] = [];
+  // An unknown field is reported but leaves the spec whole; a bad value of a known one leaves none.
+  const refusedFields: string[] = [];
   const report = (field: string, message: string): void => {
-    issuesBefore.push(field);
+    refusedFields.push(field);
     bad({ field, message });
   };
   if (!V1_COMPUTE_TYPES.includes(computeType as V1ComputeType))
@@ -49,6 +50,6 @@ export function validateV1Service(
       'authMode',
       'token auth exists only on AKS web services (v1 rule: token_auth_enabled is not supported on ACI); use Key',
     );
-  if (issuesBefore.length > 0) return undefined;
+  if (refusedFields.length > 0) return undefined;
   return { computeType: computeType as V1ComputeType, region: region as string };
 }
