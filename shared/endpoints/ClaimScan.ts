@@ -10,7 +10,7 @@ import {
   type EndpointEntity,
   endpointRowsFilter,
   readArmClaim,
-  readSecretClaim,
+  readSecretClaimAt,
   secretClaimAt,
 } from './endpointRows';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
@@ -71,7 +71,7 @@ export const SECRET_CLAIMS: ClaimKind<SecretRow> = {
   claimOf: (row) =>
     isSecretName(row.secretName) ? { identity: secretIdentity(row.secretName), settles: true } : undefined,
   identityOf: (entry) => secretIdentity(entry.secretName),
-  holderOf: async (table, identity) => (await readSecretClaim(table, { secretName: identity }))?.endpointId,
+  holderOf: async (table, identity) => (await readSecretClaimAt(table, identity))?.endpointId,
   claimAt: secretClaimAt,
 };
 

@@ -65,11 +65,11 @@ export function secretClaimOf(endpoint: ManagedEndpoint): ClaimEntity {
 
 /** The secret-name claim row at `identity` (see `secretIdentity`), naming endpoint `endpointId`. */
 export function secretClaimAt(identity: string, endpointId: string): ClaimEntity {
-  return { partitionKey: PARTITION, rowKey: `${SECRET_CLAIM_PREFIX}${identity}`, endpointId };
+  return { partitionKey: PARTITION, rowKey: secretClaimKey(identity), endpointId };
 }
 
-function secretClaimKey(endpoint: Pick<ManagedEndpoint, 'secretName'>): string {
-  return `${SECRET_CLAIM_PREFIX}${secretIdentity(endpoint.secretName)}`;
+function secretClaimKey(identity: string): string {
+  return `${SECRET_CLAIM_PREFIX}${identity}`;
 }
 
 /** The ARM-coordinate claim row at `identity` (see `armIdentity`), naming endpoint `endpointId`. */
@@ -93,7 +93,15 @@ export async function readSecretClaim(
   table: TableClient,
   endpoint: Pick<ManagedEndpoint, 'secretName'>,
 ): Promise<ClaimEntity | undefined> {
-  return readEntity<ClaimEntity>(table, secretClaimKey(endpoint));
+  return readSecretClaimAt(table, secretIdentity(endpoint.secretName));
+}
+
+/** The claim of the secret at `identity` (see `secretIdentity`). */
+export async function readSecretClaimAt(
+  table: TableClient,
+  identity: string,
+): Promise<ClaimEntity | undefined> {
+  return readEntity<ClaimEntity>(table, secretClaimKey(identity));
 }
 
 /** The claim of the endpoint at `identity` (see `armIdentity`). */
