@@ -40,7 +40,7 @@ export type ClaimEntity = {
 };
 
 /** A claim as read, with the ETag a takeover of it is conditional on. */
-export type ReadClaim = ClaimEntity & { etag: string };
+type ReadClaim = ClaimEntity & { etag: string };
 
 export type EndpointEntity = {
   partitionKey: string;

@@ -7,7 +7,7 @@ import type { EndpointPage } from './EndpointRegistry';
  * start mending (a `GET` of one answers what is wrong with it), few enough that a registry of many bad rows
  * still logs one short line per walk.
  */
-export const IDS_LOGGED = 5;
+const IDS_LOGGED = 5;
 
 /**
  * Rows a walk of the registry counted apart: how many, and the first {@link IDS_LOGGED} ids in the walk's
