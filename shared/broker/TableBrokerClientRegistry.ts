@@ -38,9 +38,11 @@ type Row = Record<string, unknown>;
  */
 export class TableBrokerClientRegistry implements BrokerClientRegistry {
   private readonly createTable: () => Promise<void>;
+  private readonly logger: Logger;
 
   constructor(private readonly options: TableBrokerClientRegistryOptions) {
     this.createTable = createTableOnce(options.table);
+    this.logger = options.logger ?? createLogger('ClientRegistry');
   }
 
   async get(id: string): Promise<BrokerClientRecord | undefined> {
@@ -144,10 +146,7 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
 
   /** Names a row a listing skipped, with the columns at fault (by name, never with what they hold). */
   private warnSkipped(clientId: string, fields: readonly string[], operation: string): void {
-    (this.options.logger ?? createLogger('ClientRegistry')).warn(`${operation} => row skipped, unreadable`, {
-      clientId,
-      fields: fields.join(','),
-    });
+    this.logger.warn(`${operation} => row skipped, unreadable`, { clientId, fields: fields.join(',') });
   }
 
   private async ensureTable(): Promise<void> {
