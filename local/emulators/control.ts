@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { authKeys, type KeyedRecord, newKeySlots } from './keySlots';
+import { authKeys, newKeySlots } from './keySlots';
 import type { EmulatorState, EndpointRecord } from './state';
 import {
   type EmulatorControl,
@@ -13,7 +13,7 @@ import {
   type ServerlessEndpointInput,
 } from './types';
 import { v1ScoringUri } from './v1Services';
-import { newV1Service, type V1ComputeType, type V1ServiceInput } from './v1State';
+import { newV1Service, type V1ComputeType, type V1ServiceInput, type V1ServiceRecord } from './v1State';
 
 function nonNegative(value: number, what: string): number {
   if (!Number.isFinite(value) || value < 0) throw new TypeError(`${what} must be a non-negative number`);
@@ -56,7 +56,7 @@ function readyEndpoint(
 /** The {@link EmulatorControl} over one server's state. */
 export function createControl(state: EmulatorState): EmulatorControl {
   /** The online or serverless endpoint or v1 service at `c`, its finished operations applied. */
-  const endpointOrService = (c: EndpointCoordinates): KeyedRecord => {
+  const endpointOrService = (c: EndpointCoordinates): EndpointRecord | V1ServiceRecord => {
     state.settle(Date.now());
     const e = state.endpoint('online', c) ?? state.endpoint('serverless', c) ?? state.v1.get(c);
     if (!e) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
@@ -85,12 +85,8 @@ export function createControl(state: EmulatorState): EmulatorControl {
     },
     deleteEndpoint: (c) => void (state.removeEndpoint(c) || state.v1.remove(c)),
     scoringUri: (c) => {
-      state.settle(Date.now());
-      const e = state.endpoint('online', c) ?? state.endpoint('serverless', c);
-      if (e) return state.scoringUri(e);
-      const s = state.v1.get(c);
-      if (!s) throw new RangeError(`no endpoint ${c.workspace}/${c.name}`);
-      return v1ScoringUri(state, s);
+      const e = endpointOrService(c);
+      return 'kind' in e ? state.scoringUri(e) : v1ScoringUri(state, e);
     },
     keys: (c) => authKeys(endpointOrService(c)),
     keyChanges: (c) => {
