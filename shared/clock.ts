@@ -15,7 +15,7 @@ export function isoNow(clock: Clock): string {
 /**
  * Resolves after `ms` milliseconds; a port so tests and benchmarks can skip real waiting. Given a signal,
  * it may reject with the signal's reason once it fires; a fake need not, so callers that must not wait on
- * still race it with the signal ({@link untilAborted}).
+ * pause through {@link abortableSleep}.
  */
 export type Sleep = (ms: number, abortSignal?: AbortSignal) => Promise<void>;
 
@@ -43,6 +43,19 @@ export const realSleep: Sleep = (ms, abortSignal) =>
     }, ms);
     abortSignal.addEventListener('abort', stop, { once: true });
   });
+
+/**
+ * `sleep(ms)`, ending at once with the signal's reason when `abortSignal` fires: the pause of a call its
+ * caller gave up (a rotation run out of time, a token call past its limit). The signal reaches the sleep,
+ * so the real one clears its timer and leaves none behind, and races it, since a fake sleep need not heed it.
+ */
+export function abortableSleep(
+  sleep: Sleep,
+  ms: number,
+  abortSignal: AbortSignal | undefined,
+): Promise<void> {
+  return untilAborted(sleep(ms, abortSignal), abortSignal);
+}
 
 /**
  * Calls `tick` every `everyMs` until the returned function is called. A port, like {@link Sleep}, so that

@@ -1,4 +1,4 @@
-import { type Sleep, TimeLimitError, untilAborted } from './clock';
+import { abortableSleep, type Sleep, TimeLimitError } from './clock';
 import { AppError, DependencyFailedError, DependencyUnavailableError } from './errors';
 import { isNetworkErrorCode, statusOf } from './networkErrors';
 
@@ -84,10 +84,10 @@ export async function withRetries<T>(operation: () => Promise<T>, options: Retry
             retryAfterSeconds: Math.ceil((asked ?? delay) / 1000),
           },
         );
-      // The pause ends when the caller gives the call up, timer and all (a fake sleep may not heed the
-      // signal, hence the race): a run out of its budget must not sit out a Retry-After of up to a
-      // minute, then send once more. It fails with the signal's reason, as a call the signal reached does.
-      await untilAborted(options.sleep(asked ?? delay, options.abortSignal), options.abortSignal);
+      // The pause ends when the caller gives the call up, timer and all: a run out of its budget must not
+      // sit out a Retry-After of up to a minute, then send once more. It fails with the signal's reason, as
+      // a call the signal reached does.
+      await abortableSleep(options.sleep, asked ?? delay, options.abortSignal);
       delay *= 2;
     }
   }

@@ -1,4 +1,4 @@
-import { type Clock, type Sleep, untilAborted } from '../clock';
+import { abortableSleep, type Clock, type Sleep } from '../clock';
 import { classifyUpstreamError } from './classifyUpstreamError';
 import { UpstreamTokenError } from './errors';
 import type { UpstreamToken, UpstreamTokenSource } from './UpstreamToken';
@@ -60,8 +60,8 @@ export class ManagedIdentityTokenSource implements UpstreamTokenSource<string> {
     // Outside the window the token is either good for longer, or already a new one that short-lived:
     // asking again would only get it back.
     if (renewedInMs <= 0 || renewedInMs > 2 * RENEWAL_MARGIN_MS) return token;
-    // The signal reaches the sleep too: a call the cache gave up (its time limit) leaves no timer behind.
-    await untilAborted(this.options.sleep(renewedInMs, abortSignal), abortSignal);
+    // A call the cache gave up (its time limit) leaves no timer behind.
+    await abortableSleep(this.options.sleep, renewedInMs, abortSignal);
     return this.ask(resource, abortSignal);
   }
 

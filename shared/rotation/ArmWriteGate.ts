@@ -1,4 +1,4 @@
-import { type Clock, realSleep, type Sleep, systemClock, untilAborted } from '../clock';
+import { abortableSleep, type Clock, realSleep, type Sleep, systemClock } from '../clock';
 
 /** Options of {@link ArmWriteGate}. */
 export interface ArmWriteGateOptions {
@@ -140,7 +140,7 @@ export class ArmWriteGate {
     const stop = (): void => pause.abort(abortError());
     abortSignal.addEventListener('abort', stop, { once: true });
     try {
-      await untilAborted(this.sleep(ms, pause.signal), pause.signal);
+      await abortableSleep(this.sleep, ms, pause.signal);
     } finally {
       abortSignal.removeEventListener('abort', stop);
     }

@@ -1,4 +1,4 @@
-import { type Clock, type Sleep, untilAborted } from '../clock';
+import { abortableSleep, type Clock, type Sleep } from '../clock';
 import { HOUR_MS, type KeySlot, type ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import { type EndpointKeyClient, keyOf } from './EndpointKeyClient';
@@ -167,7 +167,7 @@ export class RotationSteps {
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
       // The run is out of time: it stops here, at once and with no timer left behind, and the next run
       // tests for what is left of the window.
-      await untilAborted(sleep(Math.min(delay, Math.max(0, deadline - clock.now())), ctx.signal), ctx.signal);
+      await abortableSleep(sleep, Math.min(delay, Math.max(0, deadline - clock.now())), ctx.signal);
       delay = Math.min(delay * 2, maxDelay);
       await keepAlive?.();
     }

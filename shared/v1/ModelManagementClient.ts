@@ -1,6 +1,6 @@
 import type { PipelineRequest } from '@azure/core-rest-pipeline';
 
-import { type Sleep, untilAborted } from '../clock';
+import { abortableSleep, type Sleep } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import { DependencyFailedError, DependencyUnavailableError } from '../errors';
 import { fieldsOf } from '../queueMessage';
@@ -127,8 +127,7 @@ export class ModelManagementClient {
     const poll = this.operationUrl(endpoint, location);
     const { pollIntervalMs = 5000, pollTimeoutMs = 600_000, sleep } = this.options;
     for (let waited = 0; waited < pollTimeoutMs; waited += pollIntervalMs) {
-      // The signal reaches the pause too, so that a run out of time leaves no timer behind it.
-      await untilAborted(sleep(pollIntervalMs, abortSignal), abortSignal);
+      await abortableSleep(sleep, pollIntervalMs, abortSignal);
       const state = text(json(await this.send('GET', poll, undefined, abortSignal)).state);
       // As the v1 SDK: an answer without a state is no operation status, and polling it would only wait.
       if (!state)

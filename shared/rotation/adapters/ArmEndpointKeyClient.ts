@@ -1,4 +1,4 @@
-import { type Sleep, untilAborted } from '../../clock';
+import { abortableSleep, type Sleep, untilAborted } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
 import { retryAfterMs, withRetries } from '../../retry';
@@ -114,7 +114,7 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
         // leaves no timer behind it. Retry-After: 0 (or none) waits the interval, as the SDK's poller does.
         while (!poller.isDone()) {
           const pause = asked || (this.options.pollIntervalMs ?? 1000);
-          await untilAborted(this.options.sleep(pause, abortSignal), abortSignal);
+          await abortableSleep(this.options.sleep, pause, abortSignal);
           await untilAborted(poller.poll(), abortSignal);
         }
       }, abortSignal);

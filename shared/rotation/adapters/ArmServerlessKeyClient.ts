@@ -1,6 +1,6 @@
 import type { PipelineRequest } from '@azure/core-rest-pipeline';
 
-import { type Sleep, untilAborted } from '../../clock';
+import { abortableSleep, type Sleep } from '../../clock';
 import type { KeySlot, ManagedEndpoint } from '../../endpoints/ManagedEndpoint';
 import { DependencyFailedError } from '../../errors';
 import { fieldsOf } from '../../queueMessage';
@@ -100,7 +100,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     while (waited < pollTimeoutMs) {
       // Retry-After: 0 (or none) waits the interval, as the SDK's poller does: no busy loop, and the timeout counts.
       const wait = retryAfterMs({ response: last }) || pollIntervalMs;
-      await untilAborted(sleep(wait, abortSignal), abortSignal);
+      await abortableSleep(sleep, wait, abortSignal);
       waited += wait;
       last = await this.send(endpoint, 'GET', url, undefined, abortSignal);
       if (asyncOperation) {
