@@ -3,6 +3,7 @@ import { RestError } from '@azure/core-rest-pipeline';
 import { realSleep } from '../../shared/clock';
 import { DependencyFailedError, DependencyUnavailableError } from '../../shared/errors';
 import { isTransientError, retryAfterMs, withRetries } from '../../shared/retry';
+import { signalRecordingSleep } from '../fakes/sleeps';
 import { timersLeftBy } from '../support/pendingTimers';
 import { settle } from '../support/waitFor';
 
@@ -80,15 +81,12 @@ describe('Function: withRetries', () => {
     // Prepare: ARM asks for the longest pause honoured; a fake sleep that never ends on its own (a real
     // one ends with the signal) and records the signal it was handed, so that it can clear its timer
     const failing = alwaysFailing(restError(429, { 'retry-after': '60' }));
-    const given: Array<AbortSignal | undefined> = [];
+    const { sleep, given } = signalRecordingSleep();
     const controller = new AbortController();
     const reason = new DOMException('The rotation run is out of time.', 'AbortError');
     const outcome = withRetries(failing.op, {
       dependency: 'arm',
-      sleep: (_ms, abortSignal) => {
-        given.push(abortSignal);
-        return new Promise<void>(() => undefined);
-      },
+      sleep,
       abortSignal: controller.signal,
     }).catch((error: unknown) => error);
     await settle();

@@ -1,5 +1,6 @@
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { FakeClock } from '../../fakes/FakeClock';
+import { signalRecordingSleep } from '../../fakes/sleeps';
 
 /** Lets queued promise callbacks run (the gate wakes waiters through resolved promises). */
 const flush = async (): Promise<void> => {
@@ -166,14 +167,8 @@ describe('Class: ArmWriteGate', () => {
     // Prepare: ARM closed the bucket for 30 s; a sleep that never ends on its own and records the signal it
     // is handed (realSleep clears its timer when that signal fires: a 30-s timer would outlive the write)
     const clock = new FakeClock();
-    const given: Array<AbortSignal | undefined> = [];
-    const gate = new ArmWriteGate({
-      clock,
-      sleep: (_ms, abortSignal) => {
-        given.push(abortSignal);
-        return new Promise<void>(() => undefined);
-      },
-    });
+    const { sleep, given } = signalRecordingSleep();
+    const gate = new ArmWriteGate({ clock, sleep });
     gate.release('sub', { retryAfterMs: 30_000 });
     const givenUp = new AbortController();
     const waiting = gate

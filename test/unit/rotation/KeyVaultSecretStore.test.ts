@@ -1,8 +1,8 @@
 import { RestError } from '@azure/core-rest-pipeline';
 import type { SecretClient } from '@azure/keyvault-secrets';
 
-import type { Sleep } from '../../../shared/clock';
 import { KeyVaultSecretStore } from '../../../shared/rotation/adapters/KeyVaultSecretStore';
+import { signalRecordingSleep } from '../../fakes/sleeps';
 import { settle } from '../../support/waitFor';
 
 /** The SDK operations the store calls, each recording the options it was handed. */
@@ -66,11 +66,7 @@ describe('Class: KeyVaultSecretStore (a caller that gives up)', () => {
     // Prepare: Key Vault throttles every write (Retry-After: 30 s); a sleep that never ends on its own
     // records the signal it is handed, which realSleep ends with, clearing its timer
     const { client, calls } = recordingClient(throttled);
-    const given: Array<AbortSignal | undefined> = [];
-    const sleep: Sleep = (_ms, abortSignal) => {
-      given.push(abortSignal);
-      return new Promise<void>(() => undefined);
-    };
+    const { sleep, given } = signalRecordingSleep();
     const store = new KeyVaultSecretStore({ client, sleep });
     const run = new AbortController();
     const reason = new DOMException('The rotation run is out of time.', 'AbortError');

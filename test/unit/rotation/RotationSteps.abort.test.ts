@@ -8,6 +8,7 @@ import { FakeClock } from '../../fakes/FakeClock';
 import { FakeEndpointKeyClient } from '../../fakes/rotation/FakeEndpointKeyClient';
 import { FakeScoringProbe } from '../../fakes/rotation/FakeScoringProbe';
 import { InMemorySecretStore } from '../../fakes/rotation/InMemorySecretStore';
+import { neverEnds, signalRecordingSleep } from '../../fakes/sleeps';
 import { settle } from '../../support/waitFor';
 
 const ENDPOINT: ManagedEndpoint = {
@@ -66,17 +67,12 @@ async function refusedKeyTest(sleep: Sleep): Promise<{
   return { steps, ctx, probe, run, clock, secrets };
 }
 
-const neverEnds: Sleep = () => new Promise<void>(() => undefined);
-
 describe('Class: RotationSteps (a test step the run gives up)', () => {
   it('ends the pause between two attempts when the run is out of time, and makes no further attempt', async () => {
     // Prepare: a sleep that never ends on its own and records the signal it is handed: realSleep ends with
     // that signal and clears its timer (clock.test.ts), a pause of up to 10 s between two attempts
-    const given: Array<AbortSignal | undefined> = [];
-    const { steps, ctx, probe, run } = await refusedKeyTest((_ms, abortSignal) => {
-      given.push(abortSignal);
-      return new Promise<void>(() => undefined);
-    });
+    const { sleep, given } = signalRecordingSleep();
+    const { steps, ctx, probe, run } = await refusedKeyTest(sleep);
     const reason = new DOMException('The rotation run is out of time.', 'AbortError');
     const outcome = steps.test(ctx).catch((error: unknown) => error);
     await settle();

@@ -7,6 +7,7 @@ import { V1WebServiceKeyClient } from '../../../shared/rotation/adapters/V1WebSe
 import { KeyValueRejectedError } from '../../../shared/rotation/errors';
 import { type MmsResponse, ModelManagementClient } from '../../../shared/v1/ModelManagementClient';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
+import { signalRecordingSleep } from '../../fakes/sleeps';
 
 const endpoint: ManagedEndpoint = testEndpoint('legacy', 'Key', {
   kind: 'v1WebService',
@@ -182,7 +183,7 @@ describe('Class: ModelManagementClient', () => {
     // Prepare: an operation that keeps running; a pause that never ends on its own and records its signal
     // (realSleep clears its timer, up to pollIntervalMs, when that signal fires)
     const controller = new AbortController();
-    const given: Array<AbortSignal | undefined> = [];
+    const { sleep, given } = signalRecordingSleep();
     let polls = 0;
     const mms = new ModelManagementClient({
       sender: {
@@ -197,10 +198,7 @@ describe('Class: ModelManagementClient', () => {
         },
       },
       hostTemplate: 'https://{region}.api.azureml.ms',
-      sleep: (_ms, abortSignal) => {
-        given.push(abortSignal);
-        return new Promise<void>(() => undefined);
-      },
+      sleep,
       retries: {},
     });
     const regenerate = mms.regenerateKey(endpoint, 'Primary', controller.signal).catch((e: unknown) => e);
