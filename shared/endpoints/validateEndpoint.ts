@@ -5,7 +5,6 @@ import {
   ARM_FIELDS,
   type ArmCoordinates,
   AUTH_MODES,
-  type AuthMode,
   ENDPOINT_KINDS,
   type EndpointKind,
   isKnownAuthMode,
@@ -131,6 +130,7 @@ export function isSecretName(value: unknown): value is string {
 /**
  * Validates registration input (API body, ENDPOINTS_FILE entry, or an update merged over the stored
  * endpoint) and returns the complete endpoint. Every bad field is named at once in a `ValidationError`.
+ * Each check returns the field's value, narrowed, or undefined once it has reported the field as bad.
  * @param input - untrusted JSON value
  * @param rules - defaults and the minimum grace period
  * @param now - ISO time used for createdAt/updatedAt when absent
@@ -141,137 +141,177 @@ export function validateEndpoint(input: unknown, rules: EndpointRules, now: stri
   if (!isObject(input)) throw new ValidationError([{ field: 'body', message: 'must be a JSON object' }]);
   for (const key of Object.keys(input)) if (!FIELDS.has(key)) bad(key, 'is not a known field');
 
-  const id = input.id;
-  if (!isEndpointId(id)) bad('id', ENDPOINT_ID_RULE);
-  const kind = input.kind ?? 'onlineEndpoint';
-  if (!isKnownKind(kind)) bad('kind', `one of ${ENDPOINT_KINDS.join(', ')}`);
-  const authMode = input.authMode ?? 'Key';
-  if (!isKnownAuthMode(authMode)) bad('authMode', `one of ${AUTH_MODES.join(', ')}`);
+  const id = accepted(input.id, isEndpointId, 'id', ENDPOINT_ID_RULE, bad);
+  const kind = accepted(input.kind ?? 'onlineEndpoint', isKnownKind, 'kind', oneOf(ENDPOINT_KINDS), bad);
+  const authMode = accepted(input.authMode ?? 'Key', isKnownAuthMode, 'authMode', oneOf(AUTH_MODES), bad);
 
   const arm = validateArm(input.arm, kind, bad);
   // Left out, the secret name is `<id>-key`, a valid name for every valid id: with the id refused above,
   // refusing that default as well would name a field the caller never sent.
-  const secretName = input.secretName ?? (isEndpointId(id) ? `${id}-key` : undefined);
-  if (secretName !== undefined) checkSecretName(secretName, bad);
-  const period = input.rotationPeriodHours ?? rules.defaultPeriodHours;
-  const grace = input.gracePeriodHours ?? rules.defaultGraceHours;
-  const brokered = authMode === 'Key' && input.brokerKeyAccess === true;
-  checkPeriods(period, grace, brokered, rules, bad);
+  const givenSecretName = input.secretName ?? (id === undefined ? undefined : `${id}-key`);
+  const secretName = givenSecretName === undefined ? undefined : validateSecretName(givenSecretName, bad);
+  const periods = validatePeriods(
+    input.rotationPeriodHours ?? rules.defaultPeriodHours,
+    input.gracePeriodHours ?? rules.defaultGraceHours,
+    authMode === 'Key' && input.brokerKeyAccess === true,
+    rules,
+    bad,
+  );
 
   const probe = validateProbe(input.probe, bad);
   const v1 = validateV1Service(input.v1, kind, authMode, (i) => void issues.push(i));
-  for (const flag of ['brokerKeyAccess', 'enabled'] as const)
-    if (input[flag] !== undefined && typeof input[flag] !== 'boolean') bad(flag, 'true or false');
-  for (const time of ['retiredAt', 'reinstatedAt', 'createdAt', 'updatedAt'] as const)
-    if (
-      input[time] !== undefined &&
-      (typeof input[time] !== 'string' || Number.isNaN(Date.parse(input[time])))
-    )
-      bad(time, 'an ISO date-time');
-  if (issues.length > 0) throw new ValidationError(issues);
+  const flagsAndTimes = validateFlagsAndTimes(input, now, bad);
 
-  return {
-    id: id as string,
-    kind: kind as EndpointKind,
-    arm,
-    authMode: authMode as AuthMode,
-    secretName: secretName as string,
-    rotationPeriodHours: period as number,
-    gracePeriodHours: grace as number,
-    probe,
-    ...(v1 ? { v1 } : {}),
-    brokerKeyAccess: (input.brokerKeyAccess as boolean | undefined) ?? false,
-    enabled: (input.enabled as boolean | undefined) ?? true,
-    ...(typeof input.retiredAt === 'string' ? { retiredAt: input.retiredAt } : {}),
-    ...(typeof input.reinstatedAt === 'string' ? { reinstatedAt: input.reinstatedAt } : {}),
-    createdAt: (input.createdAt as string | undefined) ?? now,
-    updatedAt: now,
-  };
+  // Each undefined was reported: testing them too tells TypeScript what the issues already say.
+  if (
+    issues.length > 0 ||
+    id === undefined ||
+    kind === undefined ||
+    authMode === undefined ||
+    arm === undefined ||
+    secretName === undefined ||
+    periods === undefined ||
+    probe === undefined
+  )
+    throw new ValidationError(issues);
+  return { id, kind, arm, authMode, secretName, ...periods, probe, ...(v1 ? { v1 } : {}), ...flagsAndTimes };
 }
 
 /** Reports a bad field with what it must be. */
 type Bad = (field: string, message: string) => void;
 
-/** The ARM coordinates as given; each bad or unknown one reported (`arm.<field>`). */
-function validateArm(raw: unknown, kind: unknown, bad: Bad): ArmCoordinates {
-  const arm = isObject(raw) ? raw : {};
-  if (!isObject(raw)) bad('arm', 'an object with subscriptionId, resourceGroup, workspace and name');
-  else {
-    // Unknown keys are refused here and in probe as at the top level and in v1: a PATCH with a misspelt
-    // field would otherwise answer 200 and keep the stored value.
-    for (const key of Object.keys(arm))
-      if (!ARM_FIELD_SET.has(key)) bad(`arm.${key}`, 'is not a known field');
-    checkText(arm.subscriptionId, SUBSCRIPTION, 'arm.subscriptionId', 'a subscription id', bad);
-    checkText(
-      arm.resourceGroup,
-      RESOURCE_GROUP,
-      'arm.resourceGroup',
-      'a resource group name (1-90 characters)',
-      bad,
-    );
-    checkText(
-      arm.workspace,
-      WORKSPACE,
-      'arm.workspace',
-      'a workspace name (3-33 letters, digits, _ and -)',
-      bad,
-    );
-    if (kind === 'v1WebService')
-      checkText(
-        arm.name,
-        V1_SERVICE_NAME,
-        'arm.name',
-        'a v1 web service name (3-32 lowercase letters, digits and -, starting with a letter and ending with a letter or digit, as azureml-core requires)',
-        bad,
-      );
-    else
-      checkText(
-        arm.name,
-        ARM_NAME,
-        'arm.name',
-        'an endpoint name (letters, digits, - and _; up to 255)',
-        bad,
-      );
-  }
+/** `value` when it passes `isValid`; else undefined, with `field` reported as bad (`expected` says why). */
+function accepted<T>(
+  value: unknown,
+  isValid: (value: unknown) => value is T,
+  field: string,
+  expected: string,
+  bad: Bad,
+): T | undefined {
+  if (isValid(value)) return value;
+  bad(field, expected);
+  return undefined;
+}
+
+/** As {@link accepted}, for a field that may be left out: undefined, then, and not reported. */
+function optional<T>(
+  value: unknown,
+  isValid: (value: unknown) => value is T,
+  field: string,
+  expected: string,
+  bad: Bad,
+): T | undefined {
+  return value === undefined ? undefined : accepted(value, isValid, field, expected, bad);
+}
+
+/** A check that `value` is a string matching `pattern`, as {@link accepted} takes one. */
+function matching(pattern: RegExp): (value: unknown) => value is string {
+  return (value): value is string => typeof value === 'string' && pattern.test(value);
+}
+
+/** The message of a field that must be one of `values`. */
+function oneOf(values: readonly string[]): string {
+  return `one of ${values.join(', ')}`;
+}
+
+/**
+ * The endpoint's switches and lifecycle times, each checked only when sent: the switches default to a key
+ * not brokered and an endpoint enabled, `createdAt` to `now`, and `updatedAt` is always `now`.
+ */
+function validateFlagsAndTimes(
+  input: Raw,
+  now: string,
+  bad: Bad,
+): Pick<
+  ManagedEndpoint,
+  'brokerKeyAccess' | 'enabled' | 'retiredAt' | 'reinstatedAt' | 'createdAt' | 'updatedAt'
+> {
+  const flag = (field: 'brokerKeyAccess' | 'enabled'): boolean | undefined =>
+    optional(input[field], isBoolean, field, 'true or false', bad);
+  const time = (field: 'retiredAt' | 'reinstatedAt' | 'createdAt' | 'updatedAt'): string | undefined =>
+    optional(input[field], isDateTime, field, 'an ISO date-time', bad);
+  const [brokerKeyAccess, enabled] = [flag('brokerKeyAccess'), flag('enabled')];
+  const [retiredAt, reinstatedAt, createdAt] = [time('retiredAt'), time('reinstatedAt'), time('createdAt')];
+  // Checked as sent, though a write stamps its own.
+  time('updatedAt');
   return {
-    subscriptionId: arm.subscriptionId as string,
-    resourceGroup: arm.resourceGroup as string,
-    workspace: arm.workspace as string,
-    name: arm.name as string,
+    brokerKeyAccess: brokerKeyAccess ?? false,
+    enabled: enabled ?? true,
+    ...(retiredAt !== undefined ? { retiredAt } : {}),
+    ...(reinstatedAt !== undefined ? { reinstatedAt } : {}),
+    createdAt: createdAt ?? now,
+    updatedAt: now,
   };
 }
 
-function checkSecretName(secretName: unknown, bad: Bad): void {
-  if (!isSecretName(secretName))
+/** The ARM coordinates; each bad or unknown one reported (`arm.<field>`). */
+function validateArm(raw: unknown, kind: EndpointKind | undefined, bad: Bad): ArmCoordinates | undefined {
+  if (!isObject(raw)) {
+    bad('arm', 'an object with subscriptionId, resourceGroup, workspace and name');
+    return undefined;
+  }
+  // Unknown keys are refused here and in probe as at the top level and in v1: a PATCH with a misspelt
+  // field would otherwise answer 200 and keep the stored value.
+  for (const key of Object.keys(raw)) if (!ARM_FIELD_SET.has(key)) bad(`arm.${key}`, 'is not a known field');
+  const text = (field: keyof ArmCoordinates, pattern: RegExp, expected: string): string | undefined =>
+    accepted(raw[field], matching(pattern), `arm.${field}`, expected, bad);
+  const subscriptionId = text('subscriptionId', SUBSCRIPTION, 'a subscription id');
+  const resourceGroup = text('resourceGroup', RESOURCE_GROUP, 'a resource group name (1-90 characters)');
+  const workspace = text('workspace', WORKSPACE, 'a workspace name (3-33 letters, digits, _ and -)');
+  const name =
+    kind === 'v1WebService'
+      ? text(
+          'name',
+          V1_SERVICE_NAME,
+          'a v1 web service name (3-32 lowercase letters, digits and -, starting with a letter and ending with a letter or digit, as azureml-core requires)',
+        )
+      : text('name', ARM_NAME, 'an endpoint name (letters, digits, - and _; up to 255)');
+  if (
+    subscriptionId === undefined ||
+    resourceGroup === undefined ||
+    workspace === undefined ||
+    name === undefined
+  )
+    return undefined;
+  return { subscriptionId, resourceGroup, workspace, name };
+}
+
+function validateSecretName(secretName: unknown, bad: Bad): string | undefined {
+  if (!isSecretName(secretName)) {
     bad(
       'secretName',
       `1-${MAX_SECRET_NAME} letters, digits and hyphens (Key Vault rules; "${PENDING_SUFFIX}" is appended for the pending secret)`,
     );
+    return undefined;
+  }
   // Key Vault names ignore case, so "X-PENDING" would be the pending secret of the endpoint whose secret is "x".
-  else if (secretIdentity(secretName).endsWith(PENDING_SUFFIX))
+  if (secretIdentity(secretName).endsWith(PENDING_SUFFIX)) {
     bad('secretName', `must not end in "${PENDING_SUFFIX}": that name is the pending secret of another one`);
+    return undefined;
+  }
+  return secretName;
 }
 
 /**
  * Checks the rotation and grace periods, each alone and against each other, and, for an endpoint whose
  * key is `brokered`, the grace period against the broker's token lifetime.
  */
-function checkPeriods(
+function validatePeriods(
   period: unknown,
   grace: unknown,
   brokered: boolean,
   rules: EndpointRules,
   bad: Bad,
-): void {
+): Pick<ManagedEndpoint, 'rotationPeriodHours' | 'gracePeriodHours'> | undefined {
   const periodOk = isPositive(period) && period <= MAX_PERIOD_HOURS;
   if (!periodOk)
     bad('rotationPeriodHours', `a positive number of hours, at most ${MAX_PERIOD_HOURS} (10 years)`);
-  if (
-    typeof grace !== 'number' ||
-    !Number.isFinite(grace) ||
-    grace < rules.minGraceHours ||
-    grace > MAX_PERIOD_HOURS
-  )
+  const graceOk =
+    typeof grace === 'number' &&
+    Number.isFinite(grace) &&
+    grace >= rules.minGraceHours &&
+    grace <= MAX_PERIOD_HOURS;
+  if (!graceOk)
     bad(
       'gracePeriodHours',
       `a number of hours of at least ${rules.minGraceHours} (consumers re-read Key Vault only every 24 h) and at most ${MAX_PERIOD_HOURS} (10 years)`,
@@ -287,20 +327,30 @@ function checkPeriods(
       'brokerKeyAccess',
       `needs gracePeriodHours above BROKER_MIN_TOKEN_LIFETIME_SECONDS (${rules.brokerMinLifetimeSeconds} s): a brokered key is promised for the grace period only`,
     );
+  return periodOk && graceOk ? { rotationPeriodHours: period, gracePeriodHours: grace } : undefined;
 }
 
-function validateProbe(raw: unknown, bad: Bad): ScoringProbeSpec {
+function validateProbe(raw: unknown, bad: Bad): ScoringProbeSpec | undefined {
   if (raw === undefined) return DEFAULT_PROBE;
   if (!isObject(raw)) {
     bad('probe', 'an object with method, path, body and acceptedStatuses');
-    return DEFAULT_PROBE;
+    return undefined;
   }
   for (const key of Object.keys(raw)) if (!PROBE_FIELDS.has(key)) bad(`probe.${key}`, 'is not a known field');
-  const method = raw.method ?? DEFAULT_PROBE.method;
-  if (method !== 'POST' && method !== 'GET') bad('probe.method', 'POST or GET');
-  const path = raw.path ?? DEFAULT_PROBE.path;
-  if (typeof path !== 'string' || path.length > MAX_PROBE_PATH || (path !== '' && !/^[/?]/.test(path)))
-    bad('probe.path', `empty, or a path starting with / or ? (up to ${MAX_PROBE_PATH} characters)`);
+  const method = accepted(
+    raw.method ?? DEFAULT_PROBE.method,
+    isProbeMethod,
+    'probe.method',
+    'POST or GET',
+    bad,
+  );
+  const path = accepted(
+    raw.path ?? DEFAULT_PROBE.path,
+    isProbePath,
+    'probe.path',
+    `empty, or a path starting with / or ? (up to ${MAX_PROBE_PATH} characters)`,
+    bad,
+  );
   const body = probeBodyText(raw.body);
   if (body === undefined)
     bad('probe.body', 'a string, or JSON nested shallowly enough to be written out (send it as a string)');
@@ -309,23 +359,16 @@ function validateProbe(raw: unknown, bad: Bad): ScoringProbeSpec {
       'probe.body',
       `at most ${MAX_PROBE_BODY_STORED} characters as stored (JSON-escaped: a quote, backslash or line break counts 2, another control character 6), so the endpoint fits one Table storage property (${TABLE_STRING_MAX_CHARS} characters)`,
     );
-  const statuses = raw.acceptedStatuses ?? DEFAULT_PROBE.acceptedStatuses;
-  const okStatuses =
-    Array.isArray(statuses) &&
-    statuses.length > 0 &&
-    statuses.length <= MAX_PROBE_STATUSES &&
-    statuses.every((s) => Number.isInteger(s) && s >= 200 && s <= 599 && s !== 401 && s !== 403);
-  if (!okStatuses)
-    bad(
-      'probe.acceptedStatuses',
-      `a list of 1-${MAX_PROBE_STATUSES} HTTP statuses (200-599, not 401 or 403)`,
-    );
-  return {
-    method: method as 'POST' | 'GET',
-    path: path as string,
-    body: body ?? DEFAULT_PROBE.body,
-    acceptedStatuses: statuses as number[],
-  };
+  const acceptedStatuses = accepted(
+    raw.acceptedStatuses ?? DEFAULT_PROBE.acceptedStatuses,
+    isAcceptedStatuses,
+    'probe.acceptedStatuses',
+    `a list of 1-${MAX_PROBE_STATUSES} HTTP statuses (200-599, not 401 or 403)`,
+    bad,
+  );
+  if (method === undefined || path === undefined || body === undefined || acceptedStatuses === undefined)
+    return undefined;
+  return { method, path, body, acceptedStatuses };
 }
 
 /**
@@ -343,10 +386,31 @@ function probeBodyText(raw: unknown): string | undefined {
   }
 }
 
-function checkText(value: unknown, pattern: RegExp, field: string, expected: string, bad: Bad): void {
-  if (typeof value !== 'string' || !pattern.test(value)) bad(field, expected);
+function isProbeMethod(value: unknown): value is ScoringProbeSpec['method'] {
+  return value === 'POST' || value === 'GET';
+}
+
+function isProbePath(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_PROBE_PATH && (value === '' || /^[/?]/.test(value));
+}
+
+function isAcceptedStatuses(value: unknown): value is readonly number[] {
+  return (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.length <= MAX_PROBE_STATUSES &&
+    value.every((s) => Number.isInteger(s) && s >= 200 && s <= 599 && s !== 401 && s !== 403)
+  );
 }
 
 function isPositive(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}
+
+function isBoolean(value: unknown): value is boolean {
+  return typeof value === 'boolean';
+}
+
+function isDateTime(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }
