@@ -6,7 +6,7 @@ import {
   EndpointRecordUnreadableError,
 } from '../rotation/errors';
 import {
-  type ArmClaimTaking,
+  type ArmClaimHeld,
   type EndpointEntity,
   readRow,
   readSecretClaim,
@@ -26,10 +26,10 @@ import { readStored } from './storedEndpoint';
  * Why `endpoint` cannot have the coordinates' claim another holds: that registration, or, when its row
  * cannot be read, that row (a person must mend or DELETE it first: its coordinates may still be these).
  */
-function armHeldError(endpoint: ManagedEndpoint, arm: ArmClaimTaking): Error {
-  return arm.holderUnreadable !== undefined
-    ? new EndpointRecordUnreadableError(arm.heldBy!, arm.holderUnreadable)
-    : new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, arm.heldBy!);
+function armHeldError(endpoint: ManagedEndpoint, held: ArmClaimHeld): Error {
+  return held.holderUnreadable !== undefined
+    ? new EndpointRecordUnreadableError(held.heldBy, held.holderUnreadable)
+    : new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, held.heldBy);
 }
 
 /**
@@ -41,7 +41,7 @@ export async function createActions(
   endpoint: ManagedEndpoint,
 ): Promise<TransactionAction[]> {
   const arm = await takeArmClaim(table, endpoint);
-  if (arm.heldBy !== undefined) throw armHeldError(endpoint, arm);
+  if ('heldBy' in arm) throw armHeldError(endpoint, arm);
   return [['create', toEntity(endpoint)], ['create', secretClaimOf(endpoint)], ...arm.actions];
 }
 
@@ -59,12 +59,13 @@ export async function createConflict(
     readSecretClaim(table, endpoint),
     takeArmClaim(table, endpoint),
   ]);
-  const armHeld = arm.heldBy !== undefined && arm.heldBy !== endpoint.id;
+  const armHeld = 'heldBy' in arm && arm.heldBy !== endpoint.id ? arm : undefined;
   if (row?.endpoint === JSON.stringify(endpoint) && claim?.endpointId === endpoint.id && !armHeld)
     return undefined;
-  if (row || (!claim && !armHeld)) return EndpointExistsError.idTaken(endpoint.id);
+  if (row) return EndpointExistsError.idTaken(endpoint.id);
   if (claim) return EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
-  return armHeldError(endpoint, arm);
+  if (armHeld) return armHeldError(endpoint, armHeld);
+  return EndpointExistsError.idTaken(endpoint.id);
 }
 
 /**
@@ -99,7 +100,11 @@ export async function armClaimOnReplace(
   const before = readStored(stored);
   const moved = !('endpoint' in before) || armIdentity(before.endpoint) !== armIdentity(endpoint);
   const arm = await takeArmClaim(table, endpoint);
-  if (arm.heldBy !== undefined && moved) throw armHeldError(endpoint, arm);
+  if ('heldBy' in arm) {
+    if (moved) throw armHeldError(endpoint, arm);
+    // Kept at coordinates another registration claimed since: changed without the claim (see above).
+    return [];
+  }
   const released = moved && 'endpoint' in before ? await releaseArmClaim(table, before.endpoint) : [];
   return [...arm.actions, ...released];
 }

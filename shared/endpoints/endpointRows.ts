@@ -109,11 +109,13 @@ export async function readArmClaim(table: TableClient, identity: string): Promis
   return readEntity<ClaimEntity>(table, armClaimKey(identity));
 }
 
-/** What taking an endpoint's ARM-coordinate claim needs: its actions, or who holds it. */
-export interface ArmClaimTaking {
-  readonly actions: TransactionAction[];
-  /** The registration that holds the claim, when it is another's. */
-  readonly heldBy?: string;
+/** What taking an endpoint's ARM-coordinate claim needs: its actions, or, held by another, who holds it. */
+export type ArmClaimTaking = { readonly actions: TransactionAction[] } | ArmClaimHeld;
+
+/** An ARM-coordinate claim another registration holds. */
+export interface ArmClaimHeld {
+  /** The registration that holds the claim. */
+  readonly heldBy: string;
   /**
    * Why the row of `heldBy` cannot be read (see {@link readStored}): a row edited by hand may still be at
    * these coordinates, so its claim is neither taken over nor a registration to name.
@@ -138,9 +140,8 @@ export async function takeArmClaim(table: TableClient, endpoint: ManagedEndpoint
   if (claim.endpointId !== endpoint.id) {
     const holder = await readRow(table, claim.endpointId);
     const held = holder && readStored(holder);
-    if (held && 'unreadable' in held)
-      return { actions: [], heldBy: claim.endpointId, holderUnreadable: held.unreadable };
-    if (held && armIdentity(held.endpoint) === identity) return { actions: [], heldBy: held.endpoint.id };
+    if (held && 'unreadable' in held) return { heldBy: claim.endpointId, holderUnreadable: held.unreadable };
+    if (held && armIdentity(held.endpoint) === identity) return { heldBy: held.endpoint.id };
   }
   return { actions: [['update', wanted, 'Replace', { etag: claim.etag }]] };
 }
