@@ -38,8 +38,6 @@ export interface EndpointRegistry {
   get(id: string): Promise<ManagedEndpoint | undefined>;
   /** One endpoint with the version a `replace` must name; undefined when unknown. @throws EndpointRecordUnreadableError */
   getVersioned(id: string): Promise<VersionedEndpoint | undefined>;
-  /** Every endpoint, file-declared ones included, sorted by id. */
-  list(): Promise<readonly ManagedEndpoint[]>;
   /**
    * One page of endpoints, file-declared ones included, in id order as Table storage orders keys
    * (code point by code point): the ids after `request.after`, at most `request.top` of them. A page

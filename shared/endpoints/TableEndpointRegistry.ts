@@ -121,20 +121,6 @@ export class TableEndpointRegistry implements EndpointRegistry {
     return row && { endpoint: parseRow(row), version: row.etag };
   }
 
-  async list(): Promise<readonly ManagedEndpoint[]> {
-    const declared = await this.declared();
-    const table = await this.table();
-    const all = new Map(declared);
-    const rows = table.listEntities<EndpointEntity>({ queryOptions: { filter: endpointRowsFilter() } });
-    for await (const row of rows) {
-      if (all.has(row.rowKey)) continue;
-      // One row edited by hand must not fail the listing, and with it the timer's whole round.
-      const endpoint = this.readable(row, 'list');
-      if (endpoint) all.set(row.rowKey, endpoint);
-    }
-    return [...all.values()].sort((a, b) => a.id.localeCompare(b.id));
-  }
-
   /**
    * At most `top` table rows after `after`, merged with the file entries in the key range those rows
    * cover: while rows are left in the table, a file entry past the last row read waits for the page

@@ -4,6 +4,7 @@ import { systemClock } from '../../shared/clock';
 import type { EndpointRegistry } from '../../shared/endpoints/EndpointRegistry';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
 import type { EndpointRules } from '../../shared/endpoints/validateEndpoint';
+import { eachListed } from '../../shared/listPages';
 import { EndpointAdminService } from '../../shared/rotation/EndpointAdminService';
 import { FakeClock } from '../fakes/FakeClock';
 import { FaultPlan } from '../fakes/rotation/FaultPlan';
@@ -35,4 +36,11 @@ export async function writeRowWithoutClaim(table: TableClient, endpoint: Managed
     endpoint: JSON.stringify(endpoint),
     secretName: endpoint.secretName,
   });
+}
+
+/** The ids of every endpoint the registry lists, its pages walked as the timer walks them. */
+export async function listedIds(registry: Pick<EndpointRegistry, 'listPage'>): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const endpoint of eachListed((request) => registry.listPage(request))) ids.push(endpoint.id);
+  return ids;
 }

@@ -53,10 +53,6 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return endpoint && { endpoint, version: this.versionOf(id) };
   }
 
-  async list(): Promise<readonly ManagedEndpoint[]> {
-    return [...this.endpoints.values()].sort((a, b) => a.id.localeCompare(b.id));
-  }
-
   /**
    * As the Table registry: unreadable rows take their place among the rows a page reads, so a page may hold
    * fewer endpoints than asked for (none, even) while more follow, and each is named in the page that read it.
