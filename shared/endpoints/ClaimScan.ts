@@ -209,13 +209,14 @@ interface Owner {
 }
 
 /**
- * One pass over the endpoint rows, a page at a time, for the identities whose claims were missed: the
- * owner of each (a file entry wins over a row with its id, so such a row owns nothing), and whether every
- * row has its claim (only rows written before claims existed lack one). It holds one page, never the
- * table: once a row without its claim is seen, the claims are not read further, and once every identity
- * asked about is settled too, no further page is. For a kind that is told of rows claiming one identity
- * twice, it holds the identity and key of each row it passed too (some 100 bytes a row, not the rows), and
- * of each file entry, the first claimant of what it claims.
+ * One pass over the endpoint rows, a page at a time, for the identities whose claims were missed. It finds
+ * the owner of each (a row a file entry shadows, having its id, owns nothing) and whether every row has its
+ * claim (only rows written before claims existed lack one).
+ *
+ * It holds one page, never the table. Once it has seen a row without its claim it reads no more claims, and
+ * once every identity asked about is settled as well it reads no more pages. For a kind told of rows
+ * claiming one identity twice, it also keeps the first claimant of each identity: the key of each row
+ * passed and of each file entry (some 100 bytes a row, not the rows).
  */
 class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
   readonly done: Promise<ScanResult>;
@@ -305,12 +306,16 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
   }
 
   /**
-   * Writes the missing claim of `identity` for row `rowKey` (insert-only); true once the row holds it. Most
-   * endpoints are never written again once registered, so without this a registry from before the claims
-   * would walk the table for every event about a secret or an endpoint nobody registered, for good. A claim
-   * written beside a change of the row (a PATCH moving it or renaming its secret) names it for what it no
-   * longer has: lookups check the row, a rename takes its new secret's claim, and a registration at its old
-   * coordinates takes such a claim over (`takeArmClaim`).
+   * Writes the missing claim of `identity` for row `rowKey` (insert-only): true once the row holds it, false
+   * when a claim was written there meanwhile (409).
+   *
+   * Most endpoints are never written again once registered, so without this a registry from before the
+   * claims would walk the table for every event about a secret or an endpoint nobody registered, for good.
+   *
+   * A PATCH of the row while the walk passes it (moving it, renaming its secret) can leave this claim naming
+   * it for what it no longer has. A rename takes its new secret's claim; `findByArm` checks the row a
+   * coordinates' claim names, and a registration at the old coordinates takes such a claim over
+   * (`takeArmClaim`).
    */
   private async backfill(identity: string, rowKey: string): Promise<boolean> {
     try {
