@@ -1,6 +1,12 @@
-import type { FieldIssue } from '../errors';
 import { isObject } from '../isObject';
-import { type AuthMode, type EndpointKind, V1_COMPUTE_TYPES, type V1ServiceSpec } from './ManagedEndpoint';
+import { accepted, type Bad, matching, oneOf } from './fieldChecks';
+import {
+  type AuthMode,
+  type EndpointKind,
+  V1_COMPUTE_TYPES,
+  type V1ComputeType,
+  type V1ServiceSpec,
+} from './ManagedEndpoint';
 
 const REGION = /^[a-z][a-z0-9]{1,39}$/;
 
@@ -16,41 +22,45 @@ export function validateV1Service(
   raw: unknown,
   kind: EndpointKind | undefined,
   authMode: AuthMode | undefined,
-  bad: (issue: FieldIssue) => void,
+  bad: Bad,
 ): V1ServiceSpec | undefined {
   if (kind !== 'v1WebService') {
-    if (raw !== undefined) bad({ field: 'v1', message: 'only for kind v1WebService' });
+    if (raw !== undefined) bad('v1', 'only for kind v1WebService');
     return undefined;
   }
   if (!isObject(raw)) {
-    bad({
-      field: 'v1',
-      message: 'an object with computeType (AKS or ACI) and region (the workspace region)',
-    });
+    bad('v1', 'an object with computeType (AKS or ACI) and region (the workspace region)');
     return undefined;
   }
   const { computeType: givenComputeType, region: givenRegion, ...rest } = raw;
-  for (const key of Object.keys(rest)) bad({ field: `v1.${key}`, message: 'is not a known field' });
-  const computeType = V1_COMPUTE_TYPES.find((type) => type === givenComputeType);
-  if (computeType === undefined)
-    bad({ field: 'v1.computeType', message: `one of ${V1_COMPUTE_TYPES.join(', ')}` });
-  const region = typeof givenRegion === 'string' && REGION.test(givenRegion) ? givenRegion : undefined;
-  if (region === undefined)
-    bad({
-      field: 'v1.region',
-      message: 'an Azure region name such as westeurope (lowercase letters and digits)',
-    });
+  for (const key of Object.keys(rest)) bad(`v1.${key}`, 'is not a known field');
+  const computeType = accepted(
+    givenComputeType,
+    isV1ComputeType,
+    'v1.computeType',
+    oneOf(V1_COMPUTE_TYPES),
+    bad,
+  );
+  const region = accepted(
+    givenRegion,
+    matching(REGION),
+    'v1.region',
+    'an Azure region name such as westeurope (lowercase letters and digits)',
+    bad,
+  );
   if (authMode === 'AADToken')
-    bad({
-      field: 'authMode',
-      message:
-        'v1 web services support Key (auth_enabled) or AMLToken (token_auth_enabled) only; Entra tokens are for v2 endpoints',
-    });
+    bad(
+      'authMode',
+      'v1 web services support Key (auth_enabled) or AMLToken (token_auth_enabled) only; Entra tokens are for v2 endpoints',
+    );
   else if (authMode === 'AMLToken' && computeType === 'ACI')
-    bad({
-      field: 'authMode',
-      message:
-        'token auth exists only on AKS web services (v1 rule: token_auth_enabled is not supported on ACI); use Key',
-    });
+    bad(
+      'authMode',
+      'token auth exists only on AKS web services (v1 rule: token_auth_enabled is not supported on ACI); use Key',
+    );
   return computeType === undefined || region === undefined ? undefined : { computeType, region };
+}
+
+function isV1ComputeType(value: unknown): value is V1ComputeType {
+  return V1_COMPUTE_TYPES.some((type) => type === value);
 }

@@ -4,7 +4,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 
 import type { RunningEmulators } from '../../local/emulators';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
-import { DEFAULT_PROBE } from '../../shared/endpoints/validateEndpoint';
+import { DEFAULT_PROBE } from '../../shared/endpoints/validateProbe';
 import { ArmEndpointDescriber } from '../../shared/events/EndpointDescriber';
 import { ArmEndpointKeyClient } from '../../shared/rotation/adapters/ArmEndpointKeyClient';
 import { ArmServerlessKeyClient } from '../../shared/rotation/adapters/ArmServerlessKeyClient';

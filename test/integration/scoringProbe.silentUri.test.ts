@@ -1,4 +1,4 @@
-import { DEFAULT_PROBE } from '../../shared/endpoints/validateEndpoint';
+import { DEFAULT_PROBE } from '../../shared/endpoints/validateProbe';
 import { HttpScoringProbe } from '../../shared/rotation/adapters/HttpScoringProbe';
 import { failureOf, SilentServer } from '../support/SilentServer';
 import { waitFor } from '../support/waitFor';

@@ -1,4 +1,4 @@
-import { MAX_PROBE_BODY_STORED } from '../../shared/endpoints/validateEndpoint';
+import { MAX_PROBE_BODY_STORED } from '../../shared/endpoints/validateProbe';
 
 /**
  * The registration body whose stored JSON is the longest validateEndpoint accepts: every text field at

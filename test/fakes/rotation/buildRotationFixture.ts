@@ -1,5 +1,6 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
-import { DEFAULT_PROBE, type EndpointRules } from '../../../shared/endpoints/validateEndpoint';
+import type { EndpointRules } from '../../../shared/endpoints/validateEndpoint';
+import { DEFAULT_PROBE } from '../../../shared/endpoints/validateProbe';
 import { type RotationServices, wireRotation } from '../../../shared/rotation/wireRotation';
 import { CapturingTelemetry } from '../capture';
 import { FakeClock } from '../FakeClock';

@@ -2,7 +2,7 @@ import type { PipelineRequest } from '@azure/core-rest-pipeline';
 
 import type { Sleep } from '../../../shared/clock';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
-import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
+import { DEFAULT_PROBE } from '../../../shared/endpoints/validateProbe';
 import { DependencyFailedError } from '../../../shared/errors';
 import {
   ArmEndpointKeyClient,

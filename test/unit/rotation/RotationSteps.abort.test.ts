@@ -1,6 +1,6 @@
 import type { Sleep } from '../../../shared/clock';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
-import { DEFAULT_PROBE } from '../../../shared/endpoints/validateEndpoint';
+import { DEFAULT_PROBE } from '../../../shared/endpoints/validateProbe';
 import { silentLogger } from '../../../shared/logging';
 import { errorCode } from '../../../shared/rotation/errors';
 import { RotationSteps, type StepContext } from '../../../shared/rotation/RotationSteps';
