@@ -27,8 +27,11 @@ export interface EndpointKeyClient {
    * regenerates without one and reads the new value back. Absent means true.
    */
   setsKeyValue?(endpoint: ManagedEndpoint): boolean;
-  /** Auth mode and scoring URI. */
-  describe(endpoint: ManagedEndpoint): Promise<EndpointDescription>;
+  /**
+   * Auth mode and scoring URI.
+   * @param abortSignal - fires when the caller gave up (a rotation run out of time): the read and its retries stop
+   */
+  describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointDescription>;
   /**
    * Both current keys.
    * @param abortSignal - fires when the caller gave up (a rotation run out of time): the call stops waiting

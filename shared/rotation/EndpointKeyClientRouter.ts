@@ -26,8 +26,8 @@ export class EndpointKeyClientRouter implements EndpointKeyClient {
     return client.setsKeyValue?.(endpoint) ?? true;
   }
 
-  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
-    return this.client(endpoint).describe(endpoint);
+  async describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointDescription> {
+    return this.client(endpoint).describe(endpoint, abortSignal);
   }
 
   async listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys> {

@@ -25,6 +25,7 @@ import {
   isRotationRunning,
   type RotationJournal,
   type RotationState,
+  type RotationStepName,
 } from './RotationJournal';
 import { RotationPlanner } from './RotationPlanner';
 import { nextStep, RotationRecorder } from './RotationRecorder';
@@ -208,7 +209,13 @@ export class KeyRotator {
       state = await this.sendLeftBehindEvent(endpoint, state, held);
       // That event is all a disabled endpoint's run is for.
       if (!endpoint.enabled) return { status: 'skipped', endpointId: endpoint.id, reason: 'disabled' };
-      await this.requireKeyAuth(endpoint);
+      // Read under the budget: an ARM GET that stops answering would otherwise hold the run past it.
+      await this.inBudget(
+        budget,
+        endpoint,
+        () => nextStep(active),
+        () => this.requireKeyAuth(endpoint, budget),
+      );
       if (!active) return await this.start(endpoint, job, state, held, budget);
       return await this.drive(endpoint, state, active, true, held, budget);
     } catch (error) {
@@ -233,9 +240,9 @@ export class KeyRotator {
   }
 
   /** Both the registration and the endpoint itself must say `Key`: a token endpoint has no keys to rotate. */
-  private async requireKeyAuth(endpoint: ManagedEndpoint): Promise<void> {
+  private async requireKeyAuth(endpoint: ManagedEndpoint, budget: RunBudget): Promise<void> {
     if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
-    const described = await this.options.keys.describe(endpoint);
+    const described = await this.options.keys.describe(endpoint, budget.signal);
     if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
   }
 
@@ -282,12 +289,21 @@ export class KeyRotator {
         await recorder.drift(held, endpoint, state, plan.detail);
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
       case 'repair': {
-        const version = await steps.finish({
+        // Under the budget like every finish: a repair cut midway is left as a crash would leave it, and the
+        // next delivery plans the repair again (or, if Key Vault took the value, finds nothing to repair).
+        const ctx = {
           endpoint,
           rotationId: plan.rotationId,
           slot: plan.slot,
           resumed: true,
-        });
+          signal: budget.signal,
+        };
+        const version = await this.inBudget(
+          budget,
+          endpoint,
+          () => 'plan',
+          () => steps.finish(ctx),
+        );
         return recorder.repaired(held, endpoint, plan.rotationId, plan.slot, version);
       }
       case 'onboard':
@@ -362,15 +378,8 @@ export class KeyRotator {
       current = { ...current, step, ...(setAt ? { setAt } : {}) };
       state = await recorder.step(held, state, current);
     };
-    const inBudget = async <T>(work: () => Promise<T>): Promise<T> => {
-      try {
-        if (budget.spent) throw budget.signal.reason;
-        return await budget.race(work());
-      } catch (error) {
-        if (!budget.spent) throw error;
-        throw new RotationOutOfTimeError(endpoint.id, nextStep(current), budget.ms, { cause: error });
-      }
-    };
+    const inBudget = <T>(work: () => Promise<T>): Promise<T> =>
+      this.inBudget(budget, endpoint, () => nextStep(current), work);
     // Each journaled advance renews the lease before the next step; only the first step needs its own.
     // Within a step: set renews on a timer (its regenerate cannot be paused), test between attempts.
     await held.renew();
@@ -419,6 +428,25 @@ export class KeyRotator {
     }
     const version = await inBudget(() => steps.finish(ctx));
     return recorder.finished(held, endpoint, current, version, resumed);
+  }
+
+  /**
+   * `work`, begun only while the budget lasts and given up once it is spent (its calls, handed the budget's
+   * signal, stop too), as `RotationOutOfTimeError` naming the step `step()` says the run was in.
+   */
+  private async inBudget<T>(
+    budget: RunBudget,
+    endpoint: ManagedEndpoint,
+    step: () => RotationStepName,
+    work: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      if (budget.spent) throw budget.signal.reason;
+      return await budget.race(work());
+    } catch (error) {
+      if (!budget.spent) throw error;
+      throw new RotationOutOfTimeError(endpoint.id, step(), budget.ms, { cause: error });
+    }
   }
 }
 

@@ -152,7 +152,7 @@ export class RotationSteps {
     const callTimeout = Math.min(MAX_TEST_ATTEMPT_MS, leaseMs / 2);
     const maxDelay = Math.min(MAX_TEST_ATTEMPT_MS, leaseMs / 4);
     const pending = await this.requirePending(ctx);
-    const { scoringUri } = await keys.describe(ctx.endpoint);
+    const { scoringUri } = await keys.describe(ctx.endpoint, ctx.signal);
     const deadline = this.testDeadline(ctx);
     let delay = 250;
     let lastStatus: number | undefined;

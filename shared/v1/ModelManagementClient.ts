@@ -72,8 +72,8 @@ export class ModelManagementClient {
    * `ServiceResponseBase`) is no service description, e.g. another host's page under a wrong
    * `V1_MMS_HOST_TEMPLATE`: a `DependencyFailedError`, not a compute type that breaks a v1 rule.
    */
-  async describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription> {
-    const body = json(await this.send('GET', this.url(endpoint, '')));
+  async describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<V1ServiceDescription> {
+    const body = json(await this.send('GET', this.url(endpoint, ''), undefined, abortSignal));
     const computeType = body.computeType;
     if (typeof computeType !== 'string' || computeType === '')
       throw new DependencyFailedError(

@@ -16,6 +16,7 @@ export interface OnlineEndpointOperations {
     resourceGroup: string,
     workspace: string,
     name: string,
+    options?: { abortSignal?: AbortSignal },
   ): Promise<{ properties: { authMode: string; scoringUri?: string } }>;
   listKeys(
     resourceGroup: string,
@@ -70,9 +71,13 @@ export interface ArmEndpointKeyClientOptions {
 export class ArmEndpointKeyClient implements EndpointKeyClient {
   constructor(private readonly options: ArmEndpointKeyClientOptions) {}
 
-  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
+  /** @param abortSignal - given to the SDK call and its retries: the read stops when it fires */
+  async describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointDescription> {
     const { resourceGroup, workspace, name } = endpoint.arm;
-    const found = await this.retry(() => this.ops(endpoint).get(resourceGroup, workspace, name));
+    const found = await this.retry(
+      () => this.ops(endpoint).get(resourceGroup, workspace, name, abortSignal ? { abortSignal } : {}),
+      abortSignal,
+    );
     return { authMode: found.properties.authMode, scoringUri: found.properties.scoringUri ?? '' };
   }
 

@@ -49,8 +49,13 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
   constructor(private readonly options: ArmServerlessKeyClientOptions) {}
 
   /** Only the ARM coordinates are read: the events module asks whether an endpoint still exists with them. */
-  async describe(endpoint: Pick<ManagedEndpoint, 'arm'>): Promise<EndpointDescription> {
-    const { properties } = json(await this.send(endpoint, 'GET', this.url(endpoint, '')));
+  async describe(
+    endpoint: Pick<ManagedEndpoint, 'arm'>,
+    abortSignal?: AbortSignal,
+  ): Promise<EndpointDescription> {
+    const { properties } = json(
+      await this.send(endpoint, 'GET', this.url(endpoint, ''), undefined, abortSignal),
+    );
     const { authMode, inferenceEndpoint, provisioningState } = fieldsOf(properties);
     const { uri } = fieldsOf(inferenceEndpoint);
     return {

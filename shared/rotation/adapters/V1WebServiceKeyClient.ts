@@ -21,8 +21,8 @@ export class V1WebServiceKeyClient implements EndpointKeyClient {
   }
 
   /** Scoring URI of a key-auth service; throws `V1RuleError` when the service's flags forbid key rotation. */
-  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
-    const service = await this.mms.describe(endpoint);
+  async describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointDescription> {
+    const service = await this.mms.describe(endpoint, abortSignal);
     const rule = keyRotationRule(endpoint, service);
     if (rule) throw new V1RuleError(rule, endpoint.id);
     return { authMode: 'Key', scoringUri: service.scoringUri };

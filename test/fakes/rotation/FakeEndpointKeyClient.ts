@@ -1,3 +1,4 @@
+import { untilAborted } from '../../../shared/clock';
 import type { KeySlot, ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import type {
   EndpointDescription,
@@ -6,6 +7,7 @@ import type {
 } from '../../../shared/rotation/EndpointKeyClient';
 import { KeyValueRejectedError } from '../../../shared/rotation/errors';
 import type { FakeClock } from '../FakeClock';
+import { neverEnds } from '../sleeps';
 import { FaultPlan } from './FaultPlan';
 import { type HeldCall, NextCallHold } from './NextCallHold';
 
@@ -42,6 +44,13 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
    * throttles writes (`ArmWriteGate`, up to a minute per write). The wait passes on the fake clock.
    */
   writeGateWaitMs = 0;
+  /**
+   * Whether describe never answers (an ARM GET that hangs): it then ends only when its signal fires, as the
+   * SDK's request does.
+   */
+  describeHangs = false;
+  /** The signal each describe was handed, in call order. */
+  readonly describeSignals: Array<AbortSignal | undefined> = [];
   /** Called before a regenerate is applied; tests assert invariants here. */
   onRegenerate?: (endpointId: string, slot: KeySlot) => void;
   /** Every key value the fake has held, for leak scans. */
@@ -111,8 +120,10 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
     return !this.serviceSetsValues;
   }
 
-  async describe(endpoint: ManagedEndpoint): Promise<EndpointDescription> {
+  async describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointDescription> {
     this.enter('describe', endpoint.id);
+    this.describeSignals.push(abortSignal);
+    if (this.describeHangs) await untilAborted(neverEnds(0), abortSignal);
     return {
       authMode: this.get(endpoint.id).authMode,
       scoringUri: `https://scoring.test/${endpoint.id}/score`,

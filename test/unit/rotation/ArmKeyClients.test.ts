@@ -134,6 +134,48 @@ describe('Class: ArmEndpointKeyClient (a caller that gives up)', () => {
   });
 });
 
+describe('Function: describe of the ARM key clients (a caller that gives up)', () => {
+  it("hands the caller's signal to the read, and tries no more once it fired (online and serverless)", async () => {
+    // Prepare: ARM answers 503 (a retryable failure) while the rotation run runs out of time
+    const controller = new AbortController();
+    const given: unknown[] = [];
+    const online = new ArmEndpointKeyClient({
+      onlineEndpoints: () => ({
+        get: async (_rg, _ws, _n, options) => {
+          given.push(options?.abortSignal);
+          controller.abort(new DOMException('out of time', 'AbortError'));
+          throw restError(503);
+        },
+        listKeys: async () => ({ primaryKey: 'p', secondaryKey: 's' }),
+        beginRegenerateKeys: async () => ({ isDone: () => true, poll: async () => undefined }),
+      }),
+      sleep: async () => undefined,
+    });
+    const sent: unknown[] = [];
+    const serverless = new ArmServerlessKeyClient({
+      armEndpoint: 'https://arm.test/',
+      apiVersion: '2025-06-01',
+      sleep: async () => undefined,
+      client: () => ({
+        sendRequest: async (request) => {
+          sent.push(request.abortSignal);
+          return { status: 503, headers: { get: () => undefined } };
+        },
+      }),
+    });
+
+    // Act
+    const onlineRead = online.describe(endpoint('onlineEndpoint'), controller.signal);
+    await expect(onlineRead).rejects.toThrow();
+    const serverlessRead = serverless.describe(endpoint('serverlessEndpoint'), controller.signal);
+
+    // Assess: one request each, carrying the signal (the SDK's pipeline ends it when the signal fires)
+    await expect(serverlessRead).rejects.toThrow();
+    expect(given).toEqual([controller.signal]);
+    expect(sent).toEqual([controller.signal]);
+  });
+});
+
 describe('Class: ArmEndpointKeyClient (the long-running regenerate)', () => {
   /**
    * Operations whose regenerate ARM accepts and whose operation ends at the `polls`-th poll (the SDK

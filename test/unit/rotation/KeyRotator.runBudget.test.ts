@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 
 import { readHostJson } from '../../../local/host/hostJson';
+import { untilAborted } from '../../../shared/clock';
 import { errorCode } from '../../../shared/rotation/errors';
 import type { RotationJob } from '../../../shared/rotation/RotationJob';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
@@ -118,6 +119,63 @@ describe('Class: KeyRotator (time budget of a run)', () => {
     expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'test' });
     expect(state.active?.step).toBe('set');
     expect(f.secrets.versions('demo-key-secret')).toEqual(before);
+  });
+
+  it("stops a run whose read of the endpoint's auth mode never answers, and hands that read the run's signal", async () => {
+    // Prepare: ARM's GET of the endpoint hangs (it ends only when its signal fires, as the SDK's request does)
+    const f = await dueEndpoint();
+    f.keys.describeHangs = true;
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess: ended by itself before functionTimeout, as out of time, before anything was written
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    const { state, lease } = await f.journal.getState('demo-key');
+    expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
+    expect(lease).toBeUndefined();
+    const signal = f.keys.describeSignals.at(-1);
+    expect(signal?.aborted).toBe(true);
+    expect(f.keys.regenerations).toHaveLength(1);
+  });
+
+  it('stops a repair whose Key Vault write never answers, and the next delivery repairs', async () => {
+    // Prepare: a run set the key at the endpoint, then its journal and Key Vault's main secret went astray
+    // (the repair plan); Key Vault's write of the main secret hangs until its signal fires
+    const f = await dueEndpoint();
+    f.probe.forceStatus = 401;
+    await expect(f.services.rotator.run(job())).rejects.toMatchObject({ code: 'NEW_KEY_NOT_ACCEPTED' });
+    f.probe.forceStatus = undefined;
+    f.journal.seedState('demo-key', {});
+    f.secrets.seed('demo-key-secret', 'typed-by-hand');
+    const setVersion = f.secrets.setVersion.bind(f.secrets);
+    const signals: Array<AbortSignal | undefined> = [];
+    f.secrets.setVersion = (...args) => {
+      signals.push(args[3]);
+      return untilAborted(new Promise<never>(() => undefined), args[3]);
+    };
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the repair stopped before functionTimeout, as out of time, its write handed the run's signal
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    expect(signals).toHaveLength(1);
+    expect(signals[0]?.aborted).toBe(true);
+
+    // Act: the next delivery, Key Vault answering again
+    f.secrets.setVersion = setVersion;
+    const repaired = await f.services.worker.handle(job(), 2);
+
+    // Assess
+    expect(repaired).toMatchObject({ status: 'repaired', slot: 'Primary' });
+    expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
   });
 });
 

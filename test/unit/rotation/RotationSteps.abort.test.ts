@@ -37,6 +37,7 @@ async function refusedKeyTest(sleep: Sleep): Promise<{
   run: AbortController;
   clock: FakeClock;
   secrets: InMemorySecretStore;
+  keys: FakeEndpointKeyClient;
 }> {
   const clock = new FakeClock();
   const keys = new FakeEndpointKeyClient(clock);
@@ -64,7 +65,7 @@ async function refusedKeyTest(sleep: Sleep): Promise<{
     signal: run.signal,
   };
   await steps.create(ctx);
-  return { steps, ctx, probe, run, clock, secrets };
+  return { steps, ctx, probe, run, clock, secrets, keys };
 }
 
 describe('Class: RotationSteps (a test step the run gives up)', () => {
@@ -102,6 +103,23 @@ describe('Class: RotationSteps (a test step the run gives up)', () => {
     expect(probe.signals).toEqual([run.signal]);
     held.release();
     await settle();
+    expect(probe.calls).toHaveLength(0);
+  });
+
+  it('gives up its read of the scoring URI (an ARM GET and its retries) when the run is out of time', async () => {
+    // Prepare: ARM's GET of the endpoint never answers
+    const { steps, ctx, probe, run, keys } = await refusedKeyTest(neverEnds);
+    keys.describeHangs = true;
+    const reason = new DOMException('The rotation run is out of time.', 'AbortError');
+    const outcome = steps.test(ctx).catch((error: unknown) => error);
+    await settle();
+
+    // Act
+    run.abort(reason);
+
+    // Assess: the read was handed the run's signal and ended with it, before any scoring call
+    expect(await Promise.race([outcome, settle().then(() => 'still reading')])).toBe(reason);
+    expect(keys.describeSignals).toEqual([run.signal]);
     expect(probe.calls).toHaveLength(0);
   });
 

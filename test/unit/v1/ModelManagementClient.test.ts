@@ -277,6 +277,19 @@ describe('Class: ModelManagementClient', () => {
     },
   );
 
+  it("the v1 key client hands its caller's signal to the service read, and tries no more once it fired", async () => {
+    // Prepare: the region answers 503 (this fake pipeline, unlike the SDK's, sends even when the signal has
+    // fired); the rotation run is out of time
+    const controller = new AbortController();
+    const { mms, signals } = scripted([{ status: 503 }, { status: 503 }, { status: 503 }]);
+    controller.abort(new DOMException('out of time', 'AbortError'));
+    // Act
+    const described = new V1WebServiceKeyClient(mms).describe(endpoint, controller.signal);
+    // Assess: one request, no retry (withRetries stops on a fired signal)
+    await expect(described).rejects.toThrow();
+    expect(signals).toEqual([controller.signal]);
+  });
+
   it('the v1 key client refuses a caller-chosen value (v1 cannot set one) and says so through its capability', async () => {
     const client = new V1WebServiceKeyClient(scripted([]).mms);
     expect(client.setsKeyValue()).toBe(false);
