@@ -55,6 +55,26 @@ export interface ListedPage<T> extends Page<T> {
   readonly unreadable?: readonly UnreadableRecord[];
 }
 
+/**
+ * A registry's page as the admin API lists it: each row it skipped becomes the id with the `code` and
+ * `message` a read of that row answers (`readError`, the registry's unreadable-record error), and
+ * `unreadable` is absent when it skipped none.
+ */
+export function listedPage<T, Skipped extends { readonly id: string }>(
+  page: Page<T>,
+  skipped: readonly Skipped[] | undefined,
+  readError: (row: Skipped) => { readonly code: string; readonly message: string },
+): ListedPage<T> {
+  if (!skipped?.length) return page;
+  return {
+    ...page,
+    unreadable: skipped.map((row) => {
+      const { code, message } = readError(row);
+      return { id: row.id, code, message };
+    }),
+  };
+}
+
 /** Anything that reads a list one page at a time (the registries' `listPage`). */
 export type ListPage<T> = (request: PageRequest) => Promise<Page<T>>;
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { type Clock, isoNow } from '../clock';
 import { ConflictError, NotFoundError } from '../errors';
-import { eachListed, type ListedPage, type Page, type PageRequest } from '../listPages';
+import { eachListed, type ListedPage, listedPage, type Page, type PageRequest } from '../listPages';
 import type { Logger } from '../logging';
 import { retryWhileStale } from '../optimisticChange';
 import {
@@ -107,15 +107,11 @@ export class BrokerClientAdminService {
    */
   async listPage(request: PageRequest): Promise<ListedPage<BrokerClientView>> {
     const { unreadable, ...page } = await this.options.registry.listPage(request);
-    const listed = { ...page, items: page.items.map(toClientView) };
-    if (!unreadable?.length) return listed;
-    return {
-      ...listed,
-      unreadable: unreadable.map(({ id, fields }) => {
-        const { code, message } = new ClientRecordUnreadableError(id, fields);
-        return { id, code, message };
-      }),
-    };
+    return listedPage(
+      { ...page, items: page.items.map(toClientView) },
+      unreadable,
+      ({ id, fields }) => new ClientRecordUnreadableError(id, fields),
+    );
   }
 
   /**

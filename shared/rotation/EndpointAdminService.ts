@@ -16,7 +16,7 @@ import {
 } from '../endpoints/validateEndpoint';
 import { ValidationError } from '../errors';
 import { isObject } from '../isObject';
-import type { ListedPage, PageRequest } from '../listPages';
+import { type ListedPage, listedPage, type PageRequest } from '../listPages';
 import { retryWhileStale } from '../optimisticChange';
 import { V1RuleError } from '../v1/v1Rules';
 import type { EndpointKeyClient } from './EndpointKeyClient';
@@ -87,14 +87,7 @@ export class EndpointAdminService {
    */
   async listPage(request: PageRequest): Promise<ListedPage<ManagedEndpoint>> {
     const { unreadable, ...page } = await this.options.registry.listPage(request);
-    if (!unreadable?.length) return page;
-    return {
-      ...page,
-      unreadable: unreadable.map(({ id, why }) => {
-        const { code, message } = new EndpointRecordUnreadableError(id, why);
-        return { id, code, message };
-      }),
-    };
+    return listedPage(page, unreadable, ({ id, why }) => new EndpointRecordUnreadableError(id, why));
   }
 
   /**

@@ -4,6 +4,7 @@ import { ValidationError } from '../../shared/errors';
 import {
   DEFAULT_PAGE_SIZE,
   eachListed,
+  listedPage,
   type ListName,
   MAX_PAGE_SIZE,
   pageBody,
@@ -168,6 +169,34 @@ describe('Module: listPages', () => {
       const next = new URL(body.nextLink!);
       expect(`${next.origin}${next.pathname}`).toBe('https://apim.contoso.com/aml-broker/manage/clients');
       expect(readPageRequest(get(next.search), 'clients')).toEqual({ top: 2, after: 'c-2' });
+    });
+  });
+
+  describe('Function: listedPage', () => {
+    it('names each skipped row with the code and message a read of it answers, and nothing of the row else', () => {
+      // Prepare: a skipped row carries what the registry knows of it (here a field name and its content)
+      const skipped = [{ id: 'ep-1', why: 'probe', row: 'hand-edited content' }];
+      const readError = ({ id, why }: { id: string; why: string }) =>
+        Object.assign(new Error(`${id} cannot be read: ${why}`), { code: 'RECORD_UNREADABLE' });
+
+      // Act
+      const page = listedPage({ items: ['ep-0'], after: 'ep-1' }, skipped, readError);
+
+      // Assess
+      expect(page).toEqual({
+        items: ['ep-0'],
+        after: 'ep-1',
+        unreadable: [{ id: 'ep-1', code: 'RECORD_UNREADABLE', message: 'ep-1 cannot be read: probe' }],
+      });
+    });
+
+    it.each([undefined, []])('leaves unreadable out when the page skipped none (%p)', (skipped) => {
+      const readError = (): never => {
+        throw new Error('no row to name');
+      };
+      expect(listedPage<string, { id: string }>({ items: ['ep-0'] }, skipped, readError)).toEqual({
+        items: ['ep-0'],
+      });
     });
   });
 
