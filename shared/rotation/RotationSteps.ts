@@ -162,7 +162,7 @@ export class RotationSteps {
         .catch(() => undefined);
       // A call the run gave up answered nothing about the key: the step stops as out of time, never as a
       // key not accepted, however far past its window.
-      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      ctx.signal?.throwIfAborted();
       if (lastStatus !== undefined && ctx.endpoint.probe.acceptedStatuses.includes(lastStatus)) return;
       if (clock.now() >= deadline) throw new KeyNotAcceptedError(ctx.endpoint.id, lastStatus);
       // The run is out of time: it stops here, at once and with no timer left behind, and the next run
