@@ -16,6 +16,7 @@ import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
 import { MsalLikeCredential } from '../../fakes/broker/MsalLikeCredential';
 import { CapturingLogger, CapturingTelemetry } from '../../fakes/capture';
 import { FakeClock } from '../../fakes/FakeClock';
+import { neverEnds, signalRecordingSleep } from '../../fakes/sleeps';
 import { settle } from '../../support/waitFor';
 
 const HOUR = 3_600_000;
@@ -210,7 +211,7 @@ describe('Class: ArmEndpointTokenSource', () => {
         clock,
         sleep: (ms) => {
           slept.push(ms);
-          return new Promise<void>(() => undefined);
+          return neverEnds(ms);
         },
       });
       gate.release(SUB, { retryAfterMs: 45_000 });
@@ -339,7 +340,7 @@ describe('Class: ManagedIdentityTokenSource', () => {
       const source = new ManagedIdentityTokenSource({
         credential,
         clock,
-        sleep: () => new Promise<void>(() => undefined),
+        sleep: neverEnds,
       });
       const first = await source.getToken('https://ml.azure.com');
       clock.set(first.expiresOnMs - 300_000);
@@ -359,15 +360,8 @@ describe('Class: ManagedIdentityTokenSource', () => {
       // Prepare: a wait that never ends on its own, recording the signal it is handed
       const clock = new FakeClock();
       const credential = new MsalLikeCredential(clock);
-      const given: Array<AbortSignal | undefined> = [];
-      const source = new ManagedIdentityTokenSource({
-        credential,
-        clock,
-        sleep: (_ms, abortSignal) => {
-          given.push(abortSignal);
-          return new Promise<void>(() => undefined);
-        },
-      });
+      const { sleep, given } = signalRecordingSleep();
+      const source = new ManagedIdentityTokenSource({ credential, clock, sleep });
       const first = await source.getToken('https://ml.azure.com');
       clock.set(first.expiresOnMs - 300_000);
       const giveUp = new AbortController();
