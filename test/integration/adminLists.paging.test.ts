@@ -18,11 +18,11 @@ import { FaultPlan } from '../fakes/rotation/FaultPlan';
 import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
 import { InMemoryRotationJournal } from '../fakes/rotation/InMemoryRotationJournal';
 import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
+import { bodyOf } from '../support/httpParts';
 
 const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
 const arm = (name: string) => ({ subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name });
 const context = new InvocationContext({ invocationId: 'paging', logHandler: () => undefined });
-const body = (r: HttpResponseInit) => (r.jsonBody ?? JSON.parse(r.body as string)) as Record<string, unknown>;
 
 /**
  * Table storage answers at most `limit` rows per request here, whatever `$top` the SDK sends: real
@@ -58,7 +58,7 @@ async function walk(
   while (next !== undefined && pages.length < 100) {
     const response = await handler(new HttpRequest({ method: 'GET', url: next }), context);
     expect(response.status).toBe(200);
-    const answer = body(response);
+    const answer = bodyOf(response);
     next = answer['nextLink'] as string | undefined;
     pages.push({
       ids: (answer['value'] as Array<{ id: string }>).map((r) => r.id),
@@ -226,7 +226,7 @@ describe('Admin lists: paging through Table storage (Azurite)', () => {
     while (next !== undefined && answers.length < 20) {
       const response = await api(new HttpRequest({ method: 'GET', url: next }), context);
       expect(response.status).toBe(200);
-      answers.push(body(response));
+      answers.push(bodyOf(response));
       next = answers.at(-1)!['nextLink'] as string | undefined;
     }
 
@@ -269,7 +269,7 @@ describe('Admin lists: paging through Table storage (Azurite)', () => {
 
   it('answers a tampered $skipToken with 400 naming it, and a well-formed token at any key with a page, not a 500', async () => {
     // Prepare
-    const first = body(
+    const first = bodyOf(
       await clientsApi(
         new HttpRequest({ method: 'GET', url: 'http://l/api/manage/clients?$top=2' }),
         context,
@@ -301,7 +301,7 @@ describe('Admin lists: paging through Table storage (Azurite)', () => {
 
     // Assess
     expect(tampered.status).toBe(400);
-    expect(body(tampered)).toMatchObject({
+    expect(bodyOf(tampered)).toMatchObject({
       type: 'about:blank',
       title: 'Bad Request',
       code: 'ValidationFailed',
@@ -309,11 +309,11 @@ describe('Admin lists: paging through Table storage (Azurite)', () => {
     });
     // The key is a value in the filter, never filter text: the page starts after it, as for any key.
     expect(quoted.status).toBe(200);
-    expect((body(quoted)['value'] as Array<{ id: string }>).map((c) => c.id)).toEqual(
+    expect((bodyOf(quoted)['value'] as Array<{ id: string }>).map((c) => c.id)).toEqual(
       clientIds.filter((id) => id > "client-2' or RowKey gt '").sort(),
     );
     // Past the endpoint rows, at the secret-name claims: an empty last page, never a claim row.
     expect(past.status).toBe(200);
-    expect(body(past)).toEqual({ value: [] });
+    expect(bodyOf(past)).toEqual({ value: [] });
   });
 });

@@ -1,5 +1,5 @@
 import { TableClient } from '@azure/data-tables';
-import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/functions';
+import { HttpRequest, InvocationContext } from '@azure/functions';
 
 import { manageClientHandler } from '../../functions/manageClient';
 import { manageClientsHandler } from '../../functions/manageClients';
@@ -12,10 +12,10 @@ import { SecretHasher } from '../../shared/broker/SecretHasher';
 import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
 import { systemClock } from '../../shared/clock';
 import { CapturingLogger } from '../fakes/capture';
+import { bodyOf } from '../support/httpParts';
 
 const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
 const context = new InvocationContext({ invocationId: 'hand-edited', logHandler: () => undefined });
-const body = (r: HttpResponseInit) => (r.jsonBody ?? JSON.parse(r.body as string)) as Record<string, unknown>;
 /** A secret pasted by hand where the scopes go: no answer or log line may show it. */
 const PASTED = 'pasted-by-hand-0123456789abcdefghijklmnopq';
 
@@ -132,8 +132,8 @@ describe('Broker client rows edited by hand (Azurite)', () => {
     // Assess
     for (const answer of answers) {
       expect(answer.status).toBe(409);
-      expect(body(answer)).toMatchObject({ code: 'CLIENT_RECORD_UNREADABLE' });
-      expect(String(body(answer)['detail'])).toMatch(/enabled-as-text .*enabled \(a Boolean\)/);
+      expect(bodyOf(answer)).toMatchObject({ code: 'CLIENT_RECORD_UNREADABLE' });
+      expect(String(bodyOf(answer)['detail'])).toMatch(/enabled-as-text .*enabled \(a Boolean\)/);
     }
     const after = await table.getEntity('client', 'enabled-as-text');
     expect(after.etag).toBe(before.etag);
@@ -142,7 +142,7 @@ describe('Broker client rows edited by hand (Azurite)', () => {
 
   it('names the rows it skips in the list, in key order, with what a GET answers, and never what they hold', async () => {
     // Act
-    const answer = body(await listApi(call('GET', ''), context));
+    const answer = bodyOf(await listApi(call('GET', ''), context));
 
     // Assess
     const value = answer['value'] as Array<{ id: string; rateLimitPerMinute?: number }>;
@@ -155,7 +155,7 @@ describe('Broker client rows edited by hand (Azurite)', () => {
       'scopes-not-json',
     ]);
     expect(unreadable.every((u) => u['code'] === 'CLIENT_RECORD_UNREADABLE')).toBe(true);
-    const get = body(await clientApi(call('GET', '/scopes-not-json'), context));
+    const get = bodyOf(await clientApi(call('GET', '/scopes-not-json'), context));
     expect(unreadable.find((u) => u['id'] === 'scopes-not-json')?.['message']).toBe(get['detail']);
     expect(JSON.stringify(answer)).not.toContain(PASTED);
     expect(logger.text()).not.toContain(PASTED);

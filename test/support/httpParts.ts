@@ -10,3 +10,7 @@ export const basicAuth = (id: string, secret: string): string =>
 /** The JSON object a protocol handler answered with. */
 export const jsonOf = (response: HttpResponseInit): Record<string, unknown> =>
   JSON.parse(response.body as string) as Record<string, unknown>;
+
+/** The JSON object an admin handler answered with: its `jsonBody`, or its `body` parsed when sent as text. */
+export const bodyOf = (response: HttpResponseInit): Record<string, unknown> =>
+  (response.jsonBody ?? JSON.parse(response.body as string)) as Record<string, unknown>;

@@ -4,10 +4,9 @@ import { manageClientHandler } from '../../../functions/manageClient';
 import { manageClientsHandler } from '../../../functions/manageClients';
 import { manageClientSecretHandler } from '../../../functions/manageClientSecret';
 import { buildTestBroker } from '../../fakes/broker/buildTestBroker';
+import { bodyOf } from '../../support/httpParts';
 
 const context = new InvocationContext({ invocationId: 'admin', logHandler: () => undefined });
-const body = (r: { jsonBody?: unknown; body?: unknown }) =>
-  (r.jsonBody ?? JSON.parse(String(r.body))) as Record<string, unknown>;
 
 describe('Admin functions: manage/clients', () => {
   it('create answers 201 with both secrets once; list and get show neither', async () => {
@@ -43,19 +42,19 @@ describe('Admin functions: manage/clients', () => {
     // Assess
     expect(created.status).toBe(201);
     expect((created.headers as Record<string, string>)['location']).toBe('/api/manage/clients/legacy-app');
-    const { primarySecret, secondarySecret } = body(created) as {
+    const { primarySecret, secondarySecret } = bodyOf(created) as {
       primarySecret: string;
       secondarySecret: string;
     };
     expect(primarySecret).toHaveLength(43);
     expect(listed.status).toBe(200);
     for (const r of [listed, one]) {
-      const text = JSON.stringify(body(r));
+      const text = JSON.stringify(bodyOf(r));
       expect(text).not.toContain(primarySecret);
       expect(text).not.toContain(secondarySecret);
       expect(text).not.toMatch(/Hash/);
     }
-    expect((body(one)['client'] as { id: string }).id).toBe('legacy-app');
+    expect((bodyOf(one)['client'] as { id: string }).id).toBe('legacy-app');
   });
 
   it('patch disables, the secret route regenerates one slot, delete answers 204, bad input 400/404', async () => {
@@ -102,10 +101,10 @@ describe('Admin functions: manage/clients', () => {
     );
 
     // Assess
-    expect((body(patched)['client'] as { enabled: boolean }).enabled).toBe(false);
+    expect((bodyOf(patched)['client'] as { enabled: boolean }).enabled).toBe(false);
     expect(regenerated.status).toBe(200);
-    expect(body(regenerated)['slot']).toBe('secondary');
-    expect(body(regenerated)['secret']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(bodyOf(regenerated)['slot']).toBe('secondary');
+    expect(bodyOf(regenerated)['secret']).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(badSlot.status).toBe(400);
     expect(badPatch.status).toBe(400);
     expect(deleted.status).toBe(204);
@@ -133,13 +132,13 @@ describe('Admin functions: manage/clients', () => {
 
     // Assess
     expect(latin1.status).toBe(400);
-    expect(body(latin1)).toMatchObject({
+    expect(bodyOf(latin1)).toMatchObject({
       code: 'ValidationFailed',
       errors: [{ field: 'body', message: 'must be UTF-8' }],
     });
-    expect(body(listed)['value']).toEqual([]);
+    expect(bodyOf(listed)['value']).toEqual([]);
     expect(withBom.status).toBe(201);
-    expect((body(withBom)['client'] as { displayName: string }).displayName).toBe('Caf\u00e9');
+    expect((bodyOf(withBom)['client'] as { displayName: string }).displayName).toBe('Caf\u00e9');
   });
 
   it('lists a page at a time and follows nextLink to the last page; a tampered $skipToken is a 400', async () => {
@@ -155,7 +154,7 @@ describe('Admin functions: manage/clients', () => {
     const links: string[] = [];
     let next: string | undefined = 'http://l/api/manage/clients?$top=5';
     while (next !== undefined && links.length < 50) {
-      const answer = body(await clients(new HttpRequest({ method: 'GET', url: next }), context));
+      const answer = bodyOf(await clients(new HttpRequest({ method: 'GET', url: next }), context));
       seen.push(...(answer['value'] as Array<{ id: string }>).map((c) => c.id));
       next = answer['nextLink'] as string | undefined;
       if (next) links.push(next);
@@ -169,7 +168,7 @@ describe('Admin functions: manage/clients', () => {
     expect(seen).toEqual([...ids].sort());
     expect(links.length).toBe(5);
     expect(tampered.status).toBe(400);
-    expect(body(tampered)).toMatchObject({ code: 'ValidationFailed', errors: [{ field: '$skipToken' }] });
+    expect(bodyOf(tampered)).toMatchObject({ code: 'ValidationFailed', errors: [{ field: '$skipToken' }] });
   });
 
   it('builds Location and nextLink on ADMIN_PUBLIC_BASE_URL when a gateway fronts the app', async () => {
@@ -200,7 +199,7 @@ describe('Admin functions: manage/clients', () => {
 
     // Assess
     expect((created.headers as Record<string, string>)['location']).toBe(`${base}/manage/clients/second-app`);
-    expect(String(body(listed)['nextLink'])).toMatch(
+    expect(String(bodyOf(listed)['nextLink'])).toMatch(
       /^https:\/\/apim\.contoso\.com\/aml-broker\/manage\/clients\?\$top=1&\$skipToken=/,
     );
   });
