@@ -27,7 +27,7 @@ import {
   type RotationState,
   type RotationStepName,
 } from './RotationJournal';
-import { RotationPlanner } from './RotationPlanner';
+import { type RotationPlan, RotationPlanner } from './RotationPlanner';
 import { nextStep, RotationRecorder } from './RotationRecorder';
 import type { RotationSteps } from './RotationSteps';
 import { FUNCTION_TIMEOUT_MS, RunBudget, STOP_MARGIN_MS } from './RunBudget';
@@ -272,14 +272,22 @@ export class KeyRotator {
     budget: RunBudget,
   ): Promise<RotationOutcome> {
     const { recorder, clock, steps } = this.options;
-    let plan = await this.planner.plan(endpoint, job, state, clock.now());
+    // The plan's reads, an onboarding's write and a repair draw from the budget, and are handed its signal:
+    // with their retries (and the SDKs' under them, 30 s a try) each may take minutes, more than the minute
+    // STOP_MARGIN_MS keeps. Cut, they stop in step plan, as a crash leaves it: nothing journaled a rotation.
+    const inBudget = <T>(work: () => Promise<T>): Promise<T> =>
+      this.inBudget(budget, endpoint, () => 'plan', work);
+    const planned = (asked: RotationJob): Promise<RotationPlan> =>
+      inBudget(() => this.planner.plan(endpoint, asked, state, clock.now(), budget.signal));
+    let plan = await planned(job);
     let onboarding = false;
     if (plan.kind === 'onboard') {
       // No secret yet: publish the key clients can use today (Primary), then rotate the other slot.
-      await steps.onboard(endpoint, this.newId(), plan.keys.primaryKey);
+      const { primaryKey } = plan.keys;
+      await inBudget(() => steps.onboard(endpoint, this.newId(), primaryKey, budget.signal));
       onboarding = true;
       // Re-plan as a forced run: the version just written must not make a scheduled job "not due".
-      plan = await this.planner.plan(endpoint, { ...job, reason: 'manual' }, state, clock.now());
+      plan = await planned({ ...job, reason: 'manual' });
     }
     switch (plan.kind) {
       case 'skip':
@@ -298,12 +306,7 @@ export class KeyRotator {
           resumed: true,
           signal: budget.signal,
         };
-        const version = await this.inBudget(
-          budget,
-          endpoint,
-          () => 'plan',
-          () => steps.finish(ctx),
-        );
+        const version = await inBudget(() => steps.finish(ctx));
         return recorder.repaired(held, endpoint, plan.rotationId, plan.slot, version);
       }
       case 'onboard':

@@ -49,15 +49,18 @@ export class RotationPlanner {
    *   `waitsForSchedule`; `expired` + urgent may skip grace)
    * @param state - the endpoint's journal row
    * @param now - epoch ms
+   * @param abortSignal - the run's (its time budget): each read of Key Vault and of the endpoint's keys, and
+   *   their retries, stop when it fires
    */
   async plan(
     endpoint: ManagedEndpoint,
     job: RotationJob,
     state: RotationState,
     now: number,
+    abortSignal?: AbortSignal,
   ): Promise<RotationPlan> {
     const { secrets, keys } = this.options;
-    const current = await secrets.getCurrent(endpoint.secretName);
+    const current = await secrets.getCurrent(endpoint.secretName, abortSignal);
     if (current && waitsForSchedule(job, endpoint, state, current, now))
       return {
         kind: 'skip',
@@ -65,14 +68,14 @@ export class RotationPlanner {
         detail: 'the last rotation is more recent than the period',
         ...rotatedLaterInKeyVault(state, current),
       };
-    const endpointKeys = await keys.listKeys(endpoint);
+    const endpointKeys = await keys.listKeys(endpoint, abortSignal);
     if (!current) return { kind: 'onboard', keys: endpointKeys };
 
     const currentSlot = current.enabled ? slotHolding(current, endpointKeys) : undefined;
-    if (!currentSlot) return this.driftOrRepair(endpoint, endpointKeys, current);
+    if (!currentSlot) return this.driftOrRepair(endpoint, endpointKeys, current, abortSignal);
 
     const target = otherSlot(currentSlot);
-    const versions = await secrets.listVersions(endpoint.secretName);
+    const versions = await secrets.listVersions(endpoint.secretName, abortSignal);
     const grace = slotInGrace(versions, target, endpoint.gracePeriodHours, now);
     // An urgent `expired` job may cut grace short only when the version that held the target slot has
     // itself expired.
@@ -94,8 +97,12 @@ export class RotationPlanner {
     endpoint: ManagedEndpoint,
     keys: EndpointKeys,
     current: SecretVersion,
+    abortSignal: AbortSignal | undefined,
   ): Promise<RotationPlan> {
-    const pending = await this.options.secrets.getCurrent(pendingSecretName(endpoint.secretName));
+    const pending = await this.options.secrets.getCurrent(
+      pendingSecretName(endpoint.secretName),
+      abortSignal,
+    );
     const slot = pending?.tags[SECRET_TAGS.slot];
     const rotationId = pending?.tags[SECRET_TAGS.rotationId];
     if (pending?.enabled && rotationId && isKeySlot(slot))

@@ -190,9 +190,15 @@ export class RotationSteps {
   /**
    * onboard: an endpoint with no secret yet gets the key its clients can use today as the first
    * version, tagged and expiring like a finished rotation's, so that the run can rotate the other slot.
+   * @param signal - the run's, as a step's {@link StepContext.signal}: the write and its retries stop when it fires
    */
-  async onboard(endpoint: ManagedEndpoint, rotationId: string, primaryKey: string): Promise<void> {
-    await this.publish({ endpoint, rotationId, slot: 'Primary', resumed: false }, primaryKey);
+  async onboard(
+    endpoint: ManagedEndpoint,
+    rotationId: string,
+    primaryKey: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.publish({ endpoint, rotationId, slot: 'Primary', resumed: false, signal }, primaryKey);
   }
 
   /**

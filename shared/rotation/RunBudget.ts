@@ -10,7 +10,8 @@ export const FUNCTION_TIMEOUT_MS = 10 * 60_000;
 /**
  * What a run keeps back from {@link FUNCTION_TIMEOUT_MS} for the work no budget interrupts: once it is spent,
  * journaling the stop (with the journal's retries), releasing the lease, and on the last delivery the poison
- * record; and a plan that was still reading Key Vault and the endpoint's keys when it ran out.
+ * record. A plan's reads of Key Vault and of the endpoint's keys draw from the budget like the steps: with
+ * their retries, 30 s a try, one read could outlast this minute many times over.
  */
 export const STOP_MARGIN_MS = 60_000;
 

@@ -51,6 +51,8 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
   describeHangs = false;
   /** The signal each describe was handed, in call order. */
   readonly describeSignals: Array<AbortSignal | undefined> = [];
+  /** The signal each listKeys was handed, in call order. */
+  readonly listKeysSignals: Array<AbortSignal | undefined> = [];
   /** Called before a regenerate is applied; tests assert invariants here. */
   onRegenerate?: (endpointId: string, slot: KeySlot) => void;
   /** Every key value the fake has held, for leak scans. */
@@ -130,8 +132,9 @@ export class FakeEndpointKeyClient implements EndpointKeyClient {
     };
   }
 
-  async listKeys(endpoint: ManagedEndpoint): Promise<EndpointKeys> {
+  async listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys> {
     this.enter('listKeys', endpoint.id);
+    this.listKeysSignals.push(abortSignal);
     await this.writeGate();
     const { keys } = this.get(endpoint.id);
     return { primaryKey: keys.Primary, secondaryKey: keys.Secondary };

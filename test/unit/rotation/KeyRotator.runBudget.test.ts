@@ -177,6 +177,94 @@ describe('Class: KeyRotator (time budget of a run)', () => {
     expect(repaired).toMatchObject({ status: 'repaired', slot: 'Primary' });
     expect((await f.secrets.getCurrent('demo-key-secret'))?.value).toBe(f.keys.keysOf('demo-key').Primary);
   });
+  it('stops an onboarding whose Key Vault write never answers, and the next delivery onboards', async () => {
+    // Prepare: an endpoint with no secret yet; Key Vault's write of its first version hangs until its signal fires
+    const f = buildRotationFixture();
+    f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+    const setVersion = f.secrets.setVersion.bind(f.secrets);
+    const signals: Array<AbortSignal | undefined> = [];
+    f.secrets.setVersion = (...args) => {
+      signals.push(args[3]);
+      return untilAborted(new Promise<never>(() => undefined), args[3]);
+    };
+
+    // Act
+    const run = f.services.worker.handle(job('manual'), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the onboarding stopped before functionTimeout, as out of time in step plan, its write handed
+    // the run's signal
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    const { state, lease } = await f.journal.getState('demo-key');
+    expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
+    expect(lease).toBeUndefined();
+    expect(signals).toHaveLength(1);
+    expect(signals[0]?.aborted).toBe(true);
+
+    // Act: the next delivery, Key Vault answering again
+    f.secrets.setVersion = setVersion;
+    const onboarded = await f.services.worker.handle(job('manual'), 2);
+
+    // Assess: Primary published first, then Secondary rotated, as an onboarding that was never cut
+    expect(onboarded).toMatchObject({ status: 'rotated', slot: 'Secondary' });
+    expect(f.secrets.versions('demo-key-secret').map((v) => v.tags.slot)).toEqual(['Primary', 'Secondary']);
+  });
+
+  it.each([
+    ['Key Vault: the current version', 'getCurrent'],
+    ["ARM: the endpoint's keys", 'listKeys'],
+    ['Key Vault: the versions, for grace', 'listVersions'],
+  ] as const)(
+    "stops a run whose plan read never answers (%s), handing it the run's signal",
+    async (_, read) => {
+      // Prepare: a due endpoint; one read of the plan hangs until its signal fires, as the SDK's request does
+      const f = await dueEndpoint();
+      const signals: Array<AbortSignal | undefined> = [];
+      const hangs = (signal: AbortSignal | undefined): Promise<never> => {
+        signals.push(signal);
+        return untilAborted(new Promise<never>(() => undefined), signal);
+      };
+      if (read === 'listKeys') f.keys.listKeys = (_endpoint, signal) => hangs(signal);
+      else f.secrets[read] = (_name, signal) => hangs(signal);
+      const before = f.secrets.versions('demo-key-secret');
+
+      // Act
+      const run = f.services.worker.handle(job(), 1);
+      const lasted = await hostTime(f, run);
+
+      // Assess: ended by itself before functionTimeout, as out of time in step plan, with nothing written
+      expect(lasted).toBeDefined();
+      expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
+      expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+      const { state, lease } = await f.journal.getState('demo-key');
+      expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
+      expect(state.active).toBeUndefined();
+      expect(lease).toBeUndefined();
+      expect(signals).toHaveLength(1);
+      expect(signals[0]?.aborted).toBe(true);
+      expect(f.secrets.versions('demo-key-secret')).toEqual(before);
+      expect(f.keys.regenerations).toHaveLength(1);
+    },
+  );
+
+  it("hands the run's signal to every read of a plan that finds drift", async () => {
+    // Prepare: Key Vault's current version was typed by hand; the plan also reads the pending secret
+    const f = await dueEndpoint();
+    f.secrets.seed('demo-key-secret', 'typed-by-hand');
+    const readsBefore = f.secrets.signals.length;
+    const keyReadsBefore = f.keys.listKeysSignals.length;
+
+    // Act
+    await expect(f.services.rotator.run(job('manual'))).rejects.toMatchObject({ code: 'DRIFT_DETECTED' });
+
+    // Assess: the main secret, then the pending one, and the keys, each read with the run's signal
+    const reads = f.secrets.signals.slice(readsBefore);
+    expect(reads).toHaveLength(2);
+    expect(reads.every((signal) => signal instanceof AbortSignal)).toBe(true);
+    expect(f.keys.listKeysSignals.slice(keyReadsBefore)).toEqual([reads[0]]);
+  });
 });
 
 describe('Class: KeyRotator (a test step the time budget cut, resumed)', () => {
