@@ -1,4 +1,4 @@
-import { withinTimeLimit } from '../clock';
+import { TimeLimitError, withinTimeLimit } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { V1ServiceDescription } from '../v1/ModelManagementClient';
 import { tokenRule } from '../v1/v1Rules';
@@ -11,7 +11,8 @@ import type { UpstreamTokenSource } from './UpstreamToken';
 
 /** Reads a v1 web service's auth flags (port; `ModelManagementClient` satisfies it). */
 export interface V1ServiceLookup {
-  describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription>;
+  /** @param abortSignal - the read, its request included, stops when it fires */
+  describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<V1ServiceDescription>;
 }
 
 /** How {@link resolveV1TokenScope} reads a v1 service and its token. */
@@ -42,9 +43,13 @@ export async function resolveV1TokenScope(
   if (registered) return new V1TokenRuleError(registered.code, registered.text);
   if (!services || !source) return new ScopeNotAllowedError('v1 service tokens are not configured.');
   let service: V1ServiceDescription;
+  // Past the time limit the read is given up, not left running: its request would hold a socket to the
+  // silent region until the transport's 30-s try limit, one per scope and TTL while the region is down.
+  const giveUp = new AbortController();
   try {
-    service = await withinTimeLimit(services.describe(endpoint), timeLimitMs);
+    service = await withinTimeLimit(services.describe(endpoint, giveUp.signal), timeLimitMs);
   } catch (error) {
+    if (error instanceof TimeLimitError) giveUp.abort(error);
     const failure = classifyUpstreamError('v1ServiceToken', error);
     if (failure.failure === 'notFound')
       return new ScopeNotAllowedError('The v1 web service was not found in its workspace.');

@@ -2,8 +2,12 @@ import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import type { RunningEmulators } from '../../local/emulators';
 import { AzureClients } from '../../shared/azureClients';
 import { type BrokerModule, createBrokerModule } from '../../shared/broker/module';
+import { resolveV1TokenScope } from '../../shared/broker/resolveV1Scope';
+import { V1ServiceTokenSource } from '../../shared/broker/V1ServiceTokenSource';
+import { realSleep } from '../../shared/clock';
 import { loadConfig } from '../../shared/config';
 import type { ModuleRoot } from '../../shared/services';
+import { ModelManagementClient } from '../../shared/v1/ModelManagementClient';
 import { type TestClient, testClientOf } from '../fakes/broker/buildTestBroker';
 import { InMemoryEndpointLookup, testEndpoint } from '../fakes/broker/InMemoryEndpointLookup';
 import { runMsiClient, runOAuthClient } from '../fakes/broker/offTheShelfClients';
@@ -17,6 +21,7 @@ import {
   withEmulators,
 } from '../support/emulators';
 import { basicAuth } from '../support/httpParts';
+import { timersLeftBy } from '../support/pendingTimers';
 import { sleep } from '../support/waitFor';
 
 /**
@@ -192,6 +197,33 @@ describe('v1 service tokens through the broker on the local stack', () => {
     expect(recovered.status).toBe(200);
     expect(recoveredBody['accessToken']).not.toBe(first['accessToken']);
     expect(emulators.control.counters()['mms.token.faulted']).toBeGreaterThan(0);
+  });
+
+  it('gives up the service read of a silent region at the time limit, closing its request', async () => {
+    // Prepare: the model-management client as the broker module builds it (no retries), its identity's
+    // token already held; then the region accepts requests and stays silent for 20 s
+    const mms = new ModelManagementClient({
+      sender: { sendRequest: (request) => clients.modelManagement.sendRequest(request) },
+      hostTemplate: config.v1.mmsHostTemplate,
+      sleep: realSleep,
+    });
+    const endpoint = v1('aks-token', 'AKS');
+    await mms.describe(endpoint);
+    emulators.control.setFault('modelManagement', { latencyMs: 20_000 }, REGION);
+    let refused: unknown;
+
+    // Act
+    const left = await timersLeftBy(async () => {
+      refused = await resolveV1TokenScope(endpoint, {
+        services: mms,
+        source: new V1ServiceTokenSource(mms),
+        timeLimitMs: 500,
+      }).catch((error: unknown) => error);
+    });
+
+    // Assess: a 503 timeout, and no request left waiting on the region (its 30-s try limit's timer pending)
+    expect(refused).toMatchObject({ status: 503, failure: 'timeout' });
+    expect(left).toEqual([]);
   });
 
   it('reports upstream latency per region, and no token or secret reaches logs, telemetry or tables', async () => {

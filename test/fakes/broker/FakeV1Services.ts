@@ -1,4 +1,5 @@
 import type { V1ServiceLookup } from '../../../shared/broker/resolveV1Scope';
+import { untilAborted } from '../../../shared/clock';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import type { V1ServiceDescription } from '../../../shared/v1/ModelManagementClient';
 import { Gate } from '../../support/Gate';
@@ -13,6 +14,8 @@ export class FakeV1Services implements V1ServiceLookup {
   /** Thrown by every describe while set (e.g. a connection reset: the region is down). */
   failWith: Error | undefined;
   readonly answers = new Gate();
+  /** The signal each describe was handed, in call order. */
+  readonly signals: Array<AbortSignal | undefined> = [];
 
   set(endpointId: string, flags: Partial<V1ServiceDescription> & { computeType: string }): void {
     this.services.set(endpointId, {
@@ -23,9 +26,11 @@ export class FakeV1Services implements V1ServiceLookup {
     });
   }
 
-  async describe(endpoint: ManagedEndpoint): Promise<V1ServiceDescription> {
+  async describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<V1ServiceDescription> {
     this.reads++;
-    await this.answers.pass();
+    this.signals.push(abortSignal);
+    // A held answer ends when the read's signal fires, as the pipeline's request does.
+    await untilAborted(this.answers.pass(), abortSignal);
     if (this.failWith !== undefined) throw this.failWith;
     const service = this.services.get(endpoint.id);
     if (!service) throw Object.assign(new Error('not found'), { name: 'RestError', statusCode: 404 });

@@ -156,4 +156,48 @@ describe('Broker: v1 AKS service tokens', () => {
     expect(refused).toMatchObject({ upstream: 'v1ServiceToken', failure: 'timeout', retryAfterSeconds: 5 });
     services.answers.open();
   });
+
+  it('gives the service read up when the time limit passes: its signal fires, so its request ends too', async () => {
+    // Prepare: the region stops answering
+    const endpoint = testEndpoint('demo-aks', 'AMLToken', {
+      kind: 'v1WebService',
+      v1: { computeType: 'AKS', region: 'westeurope' },
+    });
+    const services = new FakeV1Services();
+    services.set('demo-aks', { computeType: 'AKS', tokenAuthEnabled: true, authEnabled: false });
+    services.answers.close();
+    const source = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', new FakeClock());
+
+    // Act
+    const refused = await resolveV1TokenScope(endpoint, { services, source, timeLimitMs: 30 }).catch(
+      (error: unknown) => error,
+    );
+
+    // Assess: one read, handed a signal that fired with the refusal, naming the time limit
+    expect(refused).toMatchObject({ failure: 'timeout' });
+    expect(services.signals).toHaveLength(1);
+    expect(services.signals[0]?.aborted).toBe(true);
+    expect(services.signals[0]?.reason).toMatchObject({ name: 'TimeLimitError', limitMs: 30 });
+    services.answers.open();
+  });
+
+  it('hands the service read a signal that does not fire when the region answers in time', async () => {
+    // Prepare
+    const endpoint = testEndpoint('demo-aks', 'AMLToken', {
+      kind: 'v1WebService',
+      v1: { computeType: 'AKS', region: 'westeurope' },
+    });
+    const services = new FakeV1Services();
+    services.set('demo-aks', { computeType: 'AKS', tokenAuthEnabled: true, authEnabled: false });
+    const source = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', new FakeClock());
+
+    // Act
+    const resolved = await resolveV1TokenScope(endpoint, { services, source, timeLimitMs: 30 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+
+    // Assess
+    expect(resolved).toMatchObject({ requiresKeyAccess: false });
+    expect(services.signals).toHaveLength(1);
+    expect(services.signals[0]?.aborted).toBe(false);
+  });
 });
