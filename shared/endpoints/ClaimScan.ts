@@ -313,9 +313,9 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
    * claims would walk the table for every event about a secret or an endpoint nobody registered, for good.
    *
    * A PATCH of the row while the walk passes it (moving it, renaming its secret) can leave this claim naming
-   * it for what it no longer has. A rename takes its new secret's claim; `findByArm` checks the row a
-   * coordinates' claim names, and a registration at the old coordinates takes such a claim over
-   * (`takeArmClaim`).
+   * it for what it no longer has. The move or rename takes its new claim; `findBySecretName` and `findByArm`
+   * check that the row a claim names still has what it claims, and a registration or rename onto the old
+   * secret or coordinates takes such a claim over (`takeSecretClaim`, `takeArmClaim`).
    */
   private async backfill(identity: string, rowKey: string): Promise<boolean> {
     try {

@@ -172,7 +172,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const table = await this.table();
     const claim = await readSecretClaim(table, { secretName });
     const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
-    if (row) return parseRow(row);
+    // A claim naming a row gone or renamed away from the secret is left over (see `takeSecretClaim`): as
+    // none. A row that cannot be read throws, its secret unknown.
+    const holder = row ? parseRow(row) : undefined;
+    if (holder && owns(holder)) return holder;
     const ownerId = await this.secretScans.ownerOf(table, declared, wanted);
     // The walk read keys and secret names only; the owner is read whole, as it is now.
     const owner = ownerId === undefined ? undefined : await readRow(table, ownerId);
@@ -225,7 +228,8 @@ export class TableEndpointRegistry implements EndpointRegistry {
         try {
           await table.submitTransaction(actions);
         } catch (error) {
-          if (statusOf(error) === 412) throw new EndpointChangedError(endpoint.id);
+          // 412 (404: gone): a left-over claim being taken over was taken or freed meanwhile.
+          if ([404, 412].includes(statusOf(error) ?? 0)) throw new EndpointChangedError(endpoint.id);
           if (statusOf(error) !== 409) throw error;
           const conflict = await createConflict(table, endpoint);
           if (conflict) throw conflict;

@@ -9,11 +9,11 @@ import {
   type ArmClaimHeld,
   type EndpointEntity,
   readRow,
-  readSecretClaim,
   releaseArmClaim,
   releaseSecretClaim,
   secretClaimOf,
   takeArmClaim,
+  takeSecretClaim,
   toEntity,
 } from './endpointRows';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
@@ -33,16 +33,21 @@ function armHeldError(endpoint: ManagedEndpoint, held: ArmClaimHeld): Error {
 }
 
 /**
- * The actions that create `endpoint`'s row with its secret-name and coordinate claims.
+ * The actions that create `endpoint`'s row with its secret-name and coordinate claims, taking over claims
+ * left over (see `takeSecretClaim`, `takeArmClaim`).
  * @throws (see {@link armHeldError}) when another registration holds the coordinates' claim
  */
 export async function createActions(
   table: TableClient,
   endpoint: ManagedEndpoint,
 ): Promise<TransactionAction[]> {
-  const arm = await takeArmClaim(table, endpoint);
+  const [secret, arm] = await Promise.all([takeSecretClaim(table, endpoint), takeArmClaim(table, endpoint)]);
   if ('heldBy' in arm) throw armHeldError(endpoint, arm);
-  return [['create', toEntity(endpoint)], ['create', secretClaimOf(endpoint)], ...arm.actions];
+  // A secret another endpoint holds is left to the transaction's 409: `createConflict` then names what was
+  // taken in the admin service's order (the id before the secret).
+  const secretActions: TransactionAction[] =
+    'heldBy' in secret ? [['create', secretClaimOf(endpoint)]] : secret.actions;
+  return [['create', toEntity(endpoint)], ...secretActions, ...arm.actions];
 }
 
 /**
@@ -54,33 +59,33 @@ export async function createConflict(
   table: TableClient,
   endpoint: ManagedEndpoint,
 ): Promise<Error | undefined> {
-  const [row, claim, arm] = await Promise.all([
+  const [row, secret, arm] = await Promise.all([
     readRow(table, endpoint.id),
-    readSecretClaim(table, endpoint),
+    takeSecretClaim(table, endpoint),
     takeArmClaim(table, endpoint),
   ]);
   const armHeld = 'heldBy' in arm && arm.heldBy !== endpoint.id ? arm : undefined;
-  if (row?.endpoint === JSON.stringify(endpoint) && claim?.endpointId === endpoint.id && !armHeld)
-    return undefined;
+  // The row and its claims are written in one transaction: the very row read back means they all landed.
+  if (row?.endpoint === JSON.stringify(endpoint) && !('heldBy' in secret) && !armHeld) return undefined;
   if (row) return EndpointExistsError.idTaken(endpoint.id);
-  if (claim) return EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
+  if ('heldBy' in secret) return EndpointExistsError.secretTaken(endpoint.secretName, secret.heldBy);
   if (armHeld) return armHeldError(endpoint, armHeld);
   return EndpointExistsError.idTaken(endpoint.id);
 }
 
 /**
  * The actions that keep the endpoint's secret-name claim as a replace renames or keeps its secret: a
- * secret another endpoint claims is refused; a row written before claims existed gets its claim now.
+ * secret another endpoint holds is refused; a row written before claims existed gets its claim now, and a
+ * claim left over naming an endpoint that no longer has the secret is taken over (`takeSecretClaim`).
  */
 export async function secretClaimOnReplace(
   table: TableClient,
   endpoint: ManagedEndpoint,
   stored: EndpointEntity,
 ): Promise<TransactionAction[]> {
-  const claim = await readSecretClaim(table, endpoint);
-  if (claim && claim.endpointId !== endpoint.id)
-    throw EndpointExistsError.secretTaken(endpoint.secretName, claim.endpointId);
-  const actions: TransactionAction[] = claim ? [] : [['create', secretClaimOf(endpoint)]];
+  const secret = await takeSecretClaim(table, endpoint);
+  if ('heldBy' in secret) throw EndpointExistsError.secretTaken(endpoint.secretName, secret.heldBy);
+  const actions = [...secret.actions];
   if (secretIdentity(stored.secretName) !== secretIdentity(endpoint.secretName))
     actions.push(...(await releaseSecretClaim(table, endpoint.id, stored.secretName)));
   return actions;

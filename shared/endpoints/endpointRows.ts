@@ -92,7 +92,7 @@ export async function readRow(
 export async function readSecretClaim(
   table: TableClient,
   endpoint: Pick<ManagedEndpoint, 'secretName'>,
-): Promise<ClaimEntity | undefined> {
+): Promise<ReadClaim | undefined> {
   return readSecretClaimAt(table, secretIdentity(endpoint.secretName));
 }
 
@@ -100,7 +100,7 @@ export async function readSecretClaim(
 export async function readSecretClaimAt(
   table: TableClient,
   identity: string,
-): Promise<ClaimEntity | undefined> {
+): Promise<ReadClaim | undefined> {
   return readEntity<ClaimEntity>(table, secretClaimKey(identity));
 }
 
@@ -143,6 +143,37 @@ export async function takeArmClaim(table: TableClient, endpoint: ManagedEndpoint
     if (held && 'unreadable' in held) return { heldBy: claim.endpointId, holderUnreadable: held.unreadable };
     if (held && armIdentity(held.endpoint) === identity) return { heldBy: held.endpoint.id };
   }
+  return { actions: [['update', wanted, 'Replace', { etag: claim.etag }]] };
+}
+
+/**
+ * Whether the endpoint row `row` (undefined: gone) still holds the secret at `identity` (see
+ * `secretIdentity`), as a claim naming it says. A row that cannot be read holds it: its columns cannot be
+ * trusted either way (lookups through its claim answer `ENDPOINT_RECORD_UNREADABLE`; DELETE frees it).
+ */
+function holdsSecret(row: EndpointEntity | undefined, identity: string): boolean {
+  if (!row) return false;
+  const read = readStored(row);
+  return !('endpoint' in read) || secretIdentity(read.endpoint.secretName) === identity;
+}
+
+/**
+ * The actions that give `endpoint` its secret-name claim, or the id of the endpoint that holds it. A claim
+ * naming an endpoint whose row is gone or no longer has that secret is left over, and taken over `If-Match`
+ * the ETag read, as `takeArmClaim` takes over a coordinate claim: a claim scan wrote it for a row renamed as
+ * the scan passed it, or a version from before the claims deleted or renamed the endpoint and left it.
+ * Without the takeover the secret could never be registered again, nor renamed to.
+ */
+export async function takeSecretClaim(
+  table: TableClient,
+  endpoint: ManagedEndpoint,
+): Promise<{ readonly actions: TransactionAction[] } | { readonly heldBy: string }> {
+  const identity = secretIdentity(endpoint.secretName);
+  const wanted = secretClaimAt(identity, endpoint.id);
+  const claim = await readSecretClaimAt(table, identity);
+  if (!claim) return { actions: [['create', wanted]] };
+  if (claim.endpointId !== endpoint.id && holdsSecret(await readRow(table, claim.endpointId), identity))
+    return { heldBy: claim.endpointId };
   return { actions: [['update', wanted, 'Replace', { etag: claim.etag }]] };
 }
 

@@ -766,6 +766,130 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect(later).toEqual(older);
     });
 
+    describe('A claim whose endpoint no longer has that secret (left over)', () => {
+      /** Writes the claim of `secretName` naming `endpointId`, as a claim scan's backfill or an older version leaves it. */
+      async function leftOverClaim(on: TableClient, secretName: string, endpointId: string): Promise<void> {
+        await on.upsertEntity(
+          { partitionKey: 'endpoint', rowKey: `~secret~${secretName}`, endpointId },
+          'Replace',
+        );
+      }
+
+      it('answers the secret of an endpoint renamed since as nobody’s, and lets another endpoint register it', async () => {
+        // Prepare: a claim scan's backfill met a rename of the endpoint's secret and wrote the old secret's claim
+        await admin.register({
+          id: 'stale-renamed',
+          arm: endpoint('stale-renamed').arm,
+          secretName: 'stale-old',
+        });
+        await admin.update('stale-renamed', { secretName: 'stale-new' });
+        await leftOverClaim(table, 'stale-old', 'stale-renamed');
+
+        // Act
+        const beforeTaken = await registry.findBySecretName('STALE-OLD');
+        const taker = await admin
+          .register({ id: 'stale-taker', arm: endpoint('stale-taker').arm, secretName: 'Stale-Old' })
+          .catch((e: unknown) => e);
+        const second = await registry
+          .create({ ...endpoint('stale-second'), secretName: 'stale-old' })
+          .catch((e: unknown) => e);
+
+        // Assess: Key Vault events about the old secret no longer reach the renamed endpoint
+        expect(beforeTaken).toBeUndefined();
+        expect(taker).toMatchObject({ id: 'stale-taker' });
+        expect((await registry.findBySecretName('stale-old'))?.id).toBe('stale-taker');
+        expect((await registry.findBySecretName('stale-new'))?.id).toBe('stale-renamed');
+        expect(second).toBeInstanceOf(EndpointExistsError);
+        expect((second as Error).message).toBe('Secret stale-old already belongs to endpoint stale-taker.');
+      });
+
+      it('lets a rename take the secret of an endpoint an older version deleted, leaving its claim', async () => {
+        // Prepare: a version from before the claims deleted the endpoint's row only
+        await leftOverClaim(table, 'orphaned-key', 'deleted-by-older');
+        await admin.register({ id: 'orphan-heir', arm: endpoint('orphan-heir').arm });
+
+        // Act
+        const missed = await registry.findBySecretName('orphaned-key');
+        const renamed = await admin
+          .update('orphan-heir', { secretName: 'Orphaned-Key' })
+          .catch((e: unknown) => e);
+
+        // Assess
+        expect(missed).toBeUndefined();
+        expect(renamed).toMatchObject({ id: 'orphan-heir', secretName: 'Orphaned-Key' });
+        expect((await registry.findBySecretName('orphaned-key'))?.id).toBe('orphan-heir');
+        expect(await table.getEntity('endpoint', '~secret~orphaned-key')).toMatchObject({
+          endpointId: 'orphan-heir',
+        });
+      });
+
+      it('finds the row that holds a secret whose claim names another that renamed it', async () => {
+        // Prepare: an older version renamed a row away from its secret and registered another with it, unclaimed
+        const own = TableClient.fromConnectionString(azurite.connectionString, 'staleSecretHolders', {
+          allowInsecureConnection: true,
+        });
+        await own.createTable();
+        const here = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+        await here.create({ ...endpoint('moved-away'), secretName: 'passed-on' });
+        const moved = { ...(await here.get('moved-away'))!, secretName: 'moved-away-key' };
+        await own.updateEntity(
+          {
+            partitionKey: 'endpoint',
+            rowKey: 'moved-away',
+            endpoint: JSON.stringify(moved),
+            secretName: moved.secretName,
+          },
+          'Merge',
+        );
+        await writeRowWithoutClaim(own, { ...endpoint('passed-to'), secretName: 'passed-on' });
+
+        // Act
+        const owner = await here.findBySecretName('passed-on');
+
+        // Assess
+        expect(owner?.id).toBe('passed-to');
+      });
+
+      it('is left inert by a claim scan that meets a rename of the secret it claims', async () => {
+        // Prepare: a row from before claims, renamed just before the scan that passed it writes its claim
+        const raced = new FlakyTableWrites();
+        const own = TableClient.fromConnectionString(azurite.connectionString, 'scanMeetsRename', {
+          allowInsecureConnection: true,
+          retryOptions: { retryDelayInMs: 10 },
+          additionalPolicies: [{ policy: raced.policy, position: 'perRetry' }],
+        });
+        await own.createTable();
+        await writeRowWithoutClaim(own, { ...endpoint('scan-renamed'), secretName: 'scanned-name' });
+        const instance = new TableEndpointRegistry({
+          table: own,
+          rules,
+          now: () => new Date().toISOString(),
+        });
+        const ownAdmin = adminOver(instance, rules);
+        // Another instance renames it (its registry write alone: its admin service would join this walk).
+        const other = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+        raced.beforeNextWrite(async () => {
+          const { endpoint: stored, version } = (await other.getVersioned('scan-renamed'))!;
+          await other.replace({ ...stored, secretName: 'renamed-name' }, version);
+        });
+
+        // Act
+        await instance.findBySecretName('some-other-apps-secret');
+        const leftOver = await own.getEntity('endpoint', '~secret~scanned-name').catch(() => undefined);
+        const oldName = await instance.findBySecretName('scanned-name');
+        const registered = await ownAdmin
+          .register({ id: 'scan-taker', arm: endpoint('scan-taker').arm, secretName: 'scanned-name' })
+          .catch((e: unknown) => e);
+
+        // Assess: the scan wrote the old name's claim, which neither routes events nor refuses the name
+        expect(raced.pending).toBe(false);
+        expect(leftOver).toMatchObject({ endpointId: 'scan-renamed' });
+        expect(oldName).toBeUndefined();
+        expect(registered).toMatchObject({ id: 'scan-taker' });
+        expect((await instance.findBySecretName('renamed-name'))?.id).toBe('scan-renamed');
+      });
+    });
+
     it('counts a delete whose answer was lost as done', async () => {
       await registry.create(endpoint('deleted-once'));
       flaky.dropNextAnswer();

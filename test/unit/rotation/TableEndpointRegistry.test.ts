@@ -522,6 +522,51 @@ describe('Class: TableEndpointRegistry (Method: findBySecretName, rows from befo
   });
 });
 
+describe('Class: TableEndpointRegistry (Method: findBySecretName, claims left over)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
+  const row = (endpoint: ReturnType<typeof valid>) => ({
+    partitionKey: 'endpoint',
+    rowKey: endpoint.id,
+    endpoint: JSON.stringify(endpoint),
+    secretName: endpoint.secretName,
+  });
+  const claim = (secretName: string, endpointId: string) => ({
+    partitionKey: 'endpoint',
+    rowKey: `~secret~${secretName}`,
+    endpointId,
+  });
+
+  it('answers a claim naming a row renamed away from the secret, or gone, as none, and finds the row that holds it', async () => {
+    // Prepare: a claim scan met a rename; an older version deleted a row and, before claims, renamed one and
+    // gave its secret to another
+    const table = new PagedTable();
+    const renamed = { ...valid('renamed'), secretName: 'renamed-now' };
+    const heir = { ...valid('heir'), secretName: 'passed-on' };
+    for (const endpoint of [renamed, { ...valid('gave-away'), secretName: 'gave-away-now' }, heir])
+      table.add(row(endpoint));
+    table.add(claim('renamed-now', 'renamed'));
+    table.add(claim('renamed-before', 'renamed'));
+    table.add(claim('deleted-key', 'deleted'));
+    table.add(claim('passed-on', 'gave-away'));
+    table.add({ partitionKey: 'endpoint', rowKey: 'hand-edited', endpoint: '{', secretName: 'pasted' });
+    table.add(claim('pasted', 'hand-edited'));
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+
+    // Act
+    const found = await Promise.all(
+      ['renamed-before', 'deleted-key', 'PASSED-ON', 'Renamed-Now'].map((name) =>
+        registry.findBySecretName(name),
+      ),
+    );
+    const unreadable = await registry.findBySecretName('pasted').catch((e: unknown) => e);
+
+    // Assess: a row that cannot be read keeps its claim (its secret cannot be told)
+    expect(found.map((e) => e?.id)).toEqual([undefined, undefined, 'heir', 'renamed']);
+    expect(unreadable).toBeInstanceOf(EndpointRecordUnreadableError);
+  });
+});
+
 describe('Class: TableEndpointRegistry (Method: findBySecretName, misses meeting a scan)', () => {
   const at = '2026-01-01T00:00:00.000Z';
   const valid = (id: string) => validateEndpoint({ id, arm: { ...arm, name: id } }, rules, at);
