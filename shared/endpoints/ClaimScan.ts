@@ -1,4 +1,4 @@
-import type { TableClient } from '@azure/data-tables';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
 
 import { forEachLimited } from '../forEachLimited';
 import { MAX_PAGE_SIZE } from '../listPages';
@@ -12,6 +12,8 @@ import {
   readArmClaim,
   readSecretClaimAt,
   secretClaimAt,
+  takeArmClaim,
+  takeSecretClaim,
 } from './endpointRows';
 import { armIdentity, type ManagedEndpoint, secretIdentity } from './ManagedEndpoint';
 import { isSecretName } from './validateEndpoint';
@@ -50,6 +52,12 @@ export interface ClaimKind<Row extends Pick<EndpointEntity, 'rowKey'>> {
   /** The claim row of `identity` naming row `rowKey`, which a scan writes for a row that has none. */
   claimAt(identity: string, rowKey: string): ClaimEntity;
   /**
+   * The actions that take over for `row` the claim of what it claims, when that claim is left over (it
+   * names a row gone or no longer holding it); undefined when its holder still holds it (see
+   * `takeSecretClaim`, `takeArmClaim`: two point reads).
+   */
+  takeOver(table: TableClient, row: Row): Promise<TransactionAction[] | undefined>;
+  /**
    * Told, once at the end of each walk that passed any, of the rows found claiming what a row before them
    * in the walk or an `ENDPOINTS_FILE` entry claims (each with that first row or entry: `[first, second]`).
    * Without it, a walk does not look.
@@ -73,7 +81,16 @@ export const SECRET_CLAIMS: ClaimKind<SecretRow> = {
   identityOf: (entry) => secretIdentity(entry.secretName),
   holderOf: async (table, identity) => (await readSecretClaimAt(table, identity))?.endpointId,
   claimAt: secretClaimAt,
+  takeOver: async (table, row) =>
+    actionsOf(await takeSecretClaim(table, { id: row.rowKey, secretName: row.secretName })),
 };
+
+/** The actions of a claim's taking; undefined when another holds it. */
+function actionsOf(
+  taking: { readonly actions: TransactionAction[] } | { readonly heldBy: string },
+): TransactionAction[] | undefined {
+  return 'actions' in taking ? taking.actions : undefined;
+}
 
 type ArmRow = Pick<EndpointEntity, 'rowKey' | 'endpoint'>;
 
@@ -99,6 +116,12 @@ export const armClaims = (
   identityOf: armIdentity,
   holderOf: async (table, identity) => (await readArmClaim(table, identity))?.endpointId,
   claimAt: armClaimAt,
+  // Only rows `claimOf` read are taken for, so `read` warns of none here. A claim naming a row that cannot
+  // be read is held (its coordinates cannot be trusted either way), as it is against a registration.
+  takeOver: async (table, row) => {
+    const endpoint = read(row);
+    return endpoint && actionsOf(await takeArmClaim(table, endpoint));
+  },
   // Versions from before these claims let one endpoint be registered twice; the second of such a pair
   // never gets the claim, so every walk passes it (and misses keep walking) until a person deletes one. A
   // row registered before an ENDPOINTS_FILE entry of its endpoint was declared pairs with that entry.
@@ -263,7 +286,7 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
         [...this.kind.columns],
       );
       this.started = true;
-      const claims = rows.map((row) => ({ rowKey: row.rowKey, claim: this.kind.claimOf(row) }));
+      const claims = rows.map((row) => ({ row, rowKey: row.rowKey, claim: this.kind.claimOf(row) }));
       for (const { rowKey, claim } of claims) {
         if (!claim || this.declared.has(rowKey)) continue;
         this.noteClaimant(claim.identity, rowKey);
@@ -290,19 +313,43 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
 
   /** Whether each row's claim names it: one point read per row, a few at a time. */
   private async everyClaimed(
-    claims: readonly { rowKey: string; claim: RowClaim | undefined }[],
+    claims: readonly { row: Row; rowKey: string; claim: RowClaim | undefined }[],
   ): Promise<boolean> {
     let claimed = true;
-    await forEachLimited(claims, CLAIM_READS, async ({ rowKey, claim }) => {
+    await forEachLimited(claims, CLAIM_READS, async ({ row, rowKey, claim }) => {
       // A row a file entry shadows (it has its id) owns nothing, claimed or not.
       if (!claimed || this.declared.has(rowKey)) return;
       const holder = claim && (await this.kind.holderOf(this.table, claim.identity));
       if (!claim || holder === rowKey) return;
-      const backfilled = holder === undefined && (await this.backfill(claim.identity, rowKey));
+      const backfilled =
+        holder === undefined ? await this.backfill(claim.identity, rowKey) : await this.takeOver(row);
       if (backfilled) this.wroteClaims = true;
       else claimed = false;
     });
     return claimed;
+  }
+
+  /**
+   * Takes over for `row` a claim naming another row, when that row is gone or no longer holds what it
+   * claims (a rename or delete by a version from before the claims, or a backfill that met a rename): true
+   * once the row holds it. Without this the row never gets its claim, and every miss walks the table until
+   * someone edits that row. A claim its holder still holds (two rows sharing one secret or endpoint, from
+   * before the claims) is left as it is: false, as before.
+   *
+   * The takeover is `If-Match` the ETag of the claim read: a write that took or freed it meanwhile makes it
+   * fail (412, 404, or 409 for a claim created), false, and the next walk judges again. A PATCH of the row
+   * itself meanwhile can leave the claim naming it for what it no longer has, as {@link backfill} can.
+   */
+  private async takeOver(row: Row): Promise<boolean> {
+    const actions = await this.kind.takeOver(this.table, row);
+    if (!actions) return false;
+    try {
+      await this.table.submitTransaction(actions);
+      return true;
+    } catch (error) {
+      if ([404, 409, 412].includes(statusOf(error) ?? 0)) return false;
+      throw error;
+    }
   }
 
   /**
@@ -315,7 +362,8 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
    * A PATCH of the row while the walk passes it (moving it, renaming its secret) can leave this claim naming
    * it for what it no longer has. The move or rename takes its new claim; `findBySecretName` and `findByArm`
    * check that the row a claim names still has what it claims, and a registration or rename onto the old
-   * secret or coordinates takes such a claim over (`takeSecretClaim`, `takeArmClaim`).
+   * secret or coordinates takes such a claim over (`takeSecretClaim`, `takeArmClaim`), as does a later walk
+   * passing a row that holds them ({@link takeOver}).
    */
   private async backfill(identity: string, rowKey: string): Promise<boolean> {
     try {

@@ -166,7 +166,7 @@ function holdsSecret(row: EndpointEntity | undefined, identity: string): boolean
  */
 export async function takeSecretClaim(
   table: TableClient,
-  endpoint: ManagedEndpoint,
+  endpoint: Pick<ManagedEndpoint, 'id' | 'secretName'>,
 ): Promise<{ readonly actions: TransactionAction[] } | { readonly heldBy: string }> {
   const identity = secretIdentity(endpoint.secretName);
   const wanted = secretClaimAt(identity, endpoint.id);

@@ -6,7 +6,7 @@ type Row = Record<string, unknown> & { partitionKey: string; rowKey: string };
  * The part of a `TableClient` that paged reads use, over rows in memory: `listEntities(...).byPage`
  * with the SDK's `maxPageSize` and `continuationToken`, `select`, filters of the shape the registries
  * send (`PartitionKey eq`, `RowKey gt`/`lt`, joined by `and`), point reads (`getEntity`, a 404 for
- * a row not there) and inserts (`createEntity`, a 409 for a row there). Rows come in key order. Like Table storage, an answer may be cut short while rows
+ * a row not there), inserts (`createEntity`, a 409 for a row there) and transactions of inserts and replaces. Rows come in key order. Like Table storage, an answer may be cut short while rows
  * are left: at `serverPageLimit` rows, or empty (with a continuation) for each request `emptyAnswers`
  * still counts, as after a 5-second query limit. Iterating `listEntities(...)` itself reads every
  * matching row and is counted in `asked` as a request for `Infinity`.
@@ -38,6 +38,21 @@ export class PagedTable {
   async createEntity(row: Row): Promise<void> {
     if (this.rows.has(keyOf(row))) throw Object.assign(new Error('EntityAlreadyExists'), { statusCode: 409 });
     this.add({ ...row });
+  }
+
+  /**
+   * A transaction of inserts and replaces, all or none, as Table storage answers it: a 409 for an insert of
+   * a row there, a 404 for a replace of a row not there. Every row's ETag is `e`, so `If-Match` holds.
+   */
+  async submitTransaction(actions: Array<['create', Row] | ['update', Row, ...unknown[]]>): Promise<void> {
+    for (const [kind, row] of actions) {
+      const there = this.rows.has(keyOf(row));
+      if (kind === 'create' && there)
+        throw Object.assign(new Error('EntityAlreadyExists'), { statusCode: 409 });
+      if (kind === 'update' && !there)
+        throw Object.assign(new Error('ResourceNotFound'), { statusCode: 404 });
+    }
+    for (const [, row] of actions) this.add({ ...row });
   }
 
   listEntities(options: { queryOptions?: { filter?: string; select?: string[] } } = {}) {

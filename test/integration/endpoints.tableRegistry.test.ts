@@ -450,6 +450,46 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
       expect(scans).toBe(2);
     });
 
+    it('gives a row from before these claims the coordinates a claim left behind by a move names, so misses stop walking', async () => {
+      // Prepare: a version from before these claims moved a registration away (its claim left naming it) and
+      // registered another at the coordinates it left, without a claim
+      const own = TableClient.fromConnectionString(azurite.connectionString, 'coordinateTakeovers', {
+        allowInsecureConnection: true,
+        additionalPolicies: [{ policy: scanCounter, position: 'perCall' }],
+      });
+      await own.createTable();
+      const here = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+      await here.create({ ...endpoint('arm-gave-away'), arm: at('handed-on') });
+      const moved = (await here.get('arm-gave-away'))!;
+      await own.updateEntity(
+        {
+          partitionKey: 'endpoint',
+          rowKey: 'arm-gave-away',
+          endpoint: JSON.stringify({ ...moved, arm: at('moved-on') }),
+        },
+        'Merge',
+      );
+      await writeRowWithoutClaim(own, { ...endpoint('arm-heir'), arm: at('handed-on') });
+      const restarted = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+      scans = 0;
+
+      // Act: ARM events about endpoints nobody registered, then about the one handed on
+      const first = await restarted.findByArm('onlineEndpoint', at('untagged-1'));
+      const walksOfFirst = scans;
+      const second = await restarted.findByArm('onlineEndpoint', at('untagged-2'));
+      const heir = await restarted.findByArm('onlineEndpoint', shouting('handed-on'));
+
+      // Assess: the walk took the left-over claim over for the row at those coordinates, and found every row
+      // claimed (it used to find that row's claim held, and every miss walked the table again)
+      expect([first, second]).toEqual([undefined, undefined]);
+      expect(heir?.id).toBe('arm-heir');
+      expect(walksOfFirst).toBe(1);
+      expect(scans).toBe(1);
+      expect(await restarted.findByArm('onlineEndpoint', at('moved-on'))).toMatchObject({
+        id: 'arm-gave-away',
+      });
+    });
+
     it('names the registrations of one endpoint made twice before these claims on each walk, and counts them', async () => {
       // Prepare: a table from before the claims holding one endpoint registered twice (in two cases)
       const own = TableClient.fromConnectionString(azurite.connectionString, 'registeredTwice', {
@@ -848,6 +888,74 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
 
         // Assess
         expect(owner?.id).toBe('passed-to');
+      });
+
+      it('is taken over by a claim scan for the row that holds the secret, so misses stop walking the table', async () => {
+        // Prepare: a claim naming an endpoint renamed away from the secret, and a row from before claims
+        // that holds it (an older version renamed the one and registered the other)
+        const own = TableClient.fromConnectionString(azurite.connectionString, 'staleClaimScans', {
+          allowInsecureConnection: true,
+          additionalPolicies: [{ policy: scanCounter, position: 'perCall' }],
+        });
+        await own.createTable();
+        const here = new TableEndpointRegistry({ table: own, rules, now: () => new Date().toISOString() });
+        await here.create(endpoint('gave-away'));
+        await leftOverClaim(own, 'handed-on', 'gave-away');
+        await writeRowWithoutClaim(own, { ...endpoint('handed-to'), secretName: 'handed-on' });
+        const restarted = new TableEndpointRegistry({
+          table: own,
+          rules,
+          now: () => new Date().toISOString(),
+        });
+        scans = 0;
+
+        // Act: Key Vault events about other apps' secrets, then about the one handed on
+        const first = await restarted.findBySecretName('some-other-apps-secret');
+        const walksOfFirst = scans;
+        const second = await restarted.findBySecretName('another-apps-secret');
+        const heir = await restarted.findBySecretName('HANDED-ON');
+
+        // Assess: one walk, which claimed the secret for the row that holds it (it used to find the claim
+        // held, and every miss walked the table again until someone edited that row)
+        expect([first, second]).toEqual([undefined, undefined]);
+        expect(heir?.id).toBe('handed-to');
+        expect(walksOfFirst).toBe(1);
+        expect(scans).toBe(1);
+        expect(await own.getEntity('endpoint', '~secret~handed-on')).toMatchObject({
+          endpointId: 'handed-to',
+        });
+      });
+
+      it('is not what two rows from before claims sharing a secret hold: the first keeps it, and misses keep walking', async () => {
+        // Prepare: two rows from before claims with one secret (versions before claims let that happen)
+        const own = TableClient.fromConnectionString(azurite.connectionString, 'sharedSecretScans', {
+          allowInsecureConnection: true,
+          additionalPolicies: [{ policy: scanCounter, position: 'perCall' }],
+        });
+        await own.createTable();
+        await writeRowWithoutClaim(own, { ...endpoint('shared-first'), secretName: 'shared-key' });
+        await writeRowWithoutClaim(own, { ...endpoint('shared-second'), secretName: 'shared-key' });
+        const restarted = new TableEndpointRegistry({
+          table: own,
+          rules,
+          now: () => new Date().toISOString(),
+        });
+        scans = 0;
+
+        // Act
+        const misses = [
+          await restarted.findBySecretName('some-other-apps-secret'),
+          await restarted.findBySecretName('another-apps-secret'),
+        ];
+        const owner = await restarted.findBySecretName('shared-key');
+
+        // Assess: the claim names the first row, which holds the secret; the second never takes it
+        expect(misses).toEqual([undefined, undefined]);
+        expect(owner?.id).toBe('shared-first');
+        expect(scans).toBe(2);
+        expect(await own.getEntity('endpoint', '~secret~shared-key')).toMatchObject({
+          endpointId: 'shared-first',
+        });
       });
 
       it('is left inert by a claim scan that meets a rename of the secret it claims', async () => {

@@ -565,6 +565,48 @@ describe('Class: TableEndpointRegistry (Method: findBySecretName, claims left ov
     expect(found.map((e) => e?.id)).toEqual([undefined, undefined, 'heir', 'renamed']);
     expect(unreadable).toBeInstanceOf(EndpointRecordUnreadableError);
   });
+
+  it('is taken over by a miss’s walk for the row that holds the secret, so later misses are one point read', async () => {
+    // Prepare: before claims, an older version renamed a row away from its secret and gave it to another
+    const table = new PagedTable();
+    table.add(row({ ...valid('gave-away'), secretName: 'gave-away-now' }));
+    table.add(claim('gave-away-now', 'gave-away'));
+    table.add(row({ ...valid('heir'), secretName: 'passed-on' }));
+    table.add(claim('passed-on', 'gave-away'));
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+
+    // Act
+    const misses = [
+      await registry.findBySecretName('some-other-apps-secret'),
+      await registry.findBySecretName('another-apps-secret'),
+    ];
+
+    // Assess: one walk, which found every row claimed once it took the claim over
+    expect(misses).toEqual([undefined, undefined]);
+    expect(table.asked).toEqual([1000]);
+    expect(await table.getEntity('endpoint', '~secret~passed-on')).toMatchObject({ endpointId: 'heir' });
+  });
+
+  it('leaves a claim whose holder still has the secret, or cannot be read, and walks again on the next miss', async () => {
+    // Prepare: rows from before claims sharing a secret, one of them claimed; a claim naming a hand-edited row
+    const table = new PagedTable();
+    table.add(row({ ...valid('first'), secretName: 'shared' }));
+    table.add(claim('shared', 'first'));
+    table.add(row({ ...valid('second'), secretName: 'shared' }));
+    table.add({ partitionKey: 'endpoint', rowKey: 'hand-edited', endpoint: '{', secretName: 'pasted' });
+    table.add(claim('pasted', 'hand-edited'));
+    table.add(row({ ...valid('pasted-too'), secretName: 'pasted' }));
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+
+    // Act
+    await registry.findBySecretName('some-other-apps-secret');
+    await registry.findBySecretName('another-apps-secret');
+
+    // Assess
+    expect(table.asked).toEqual([1000, 1000]);
+    expect(await table.getEntity('endpoint', '~secret~shared')).toMatchObject({ endpointId: 'first' });
+    expect(await table.getEntity('endpoint', '~secret~pasted')).toMatchObject({ endpointId: 'hand-edited' });
+  });
 });
 
 describe('Class: TableEndpointRegistry (Method: findBySecretName, misses meeting a scan)', () => {
