@@ -206,7 +206,14 @@ export class KeyRotator {
     if (refusedAndRequestedAgain(state, job)) state = await recorder.abandoned(held, endpoint, state);
     const active = state.active;
     try {
-      state = await this.sendLeftBehindEvent(endpoint, state, held);
+      // Under the budget: a send that never answers would otherwise hold the run past it. Cut, the run stops
+      // out of time and the event stays journaled for the next delivery.
+      state = await this.inBudget(
+        budget,
+        endpoint,
+        () => nextStep(active),
+        () => this.sendLeftBehindEvent(endpoint, state, held, budget.signal),
+      );
       // That event is all a disabled endpoint's run is for.
       if (!endpoint.enabled) return { status: 'skipped', endpointId: endpoint.id, reason: 'disabled' };
       // Read under the budget: an ARM GET that stops answering would otherwise hold the run past it.
@@ -229,6 +236,7 @@ export class KeyRotator {
     endpoint: ManagedEndpoint,
     state: RotationState,
     held: HeldLease,
+    signal: AbortSignal,
   ): Promise<RotationState> {
     if (!state.unsentEvent) return state;
     this.options.logger.info('rotate => sending the event a stopped run left in the journal', {
@@ -236,7 +244,7 @@ export class KeyRotator {
       type: state.unsentEvent.event.type,
       eventId: state.unsentEvent.eventId,
     });
-    return this.options.recorder.sendUnsent(held, state);
+    return this.options.recorder.sendUnsent(held, state, signal);
   }
 
   /** Both the registration and the endpoint itself must say `Key`: a token endpoint has no keys to rotate. */
@@ -307,7 +315,7 @@ export class KeyRotator {
           signal: budget.signal,
         };
         const version = await inBudget(() => steps.finish(ctx));
-        return recorder.repaired(held, endpoint, plan.rotationId, plan.slot, version);
+        return recorder.repaired(held, endpoint, plan.rotationId, plan.slot, version, budget.signal);
       }
       case 'onboard':
         // Only possible if the secret vanished between the write and the re-read: a retry, not drift (which
@@ -430,7 +438,9 @@ export class KeyRotator {
       await advance('tested');
     }
     const version = await inBudget(() => steps.finish(ctx));
-    return recorder.finished(held, endpoint, current, version, resumed);
+    // Not under inBudget: the rotation is done, and a send the budget cuts is left in the journal for the
+    // next run (the timer queues one for it), the outcome staying the rotation's.
+    return recorder.finished(held, endpoint, current, version, resumed, budget.signal);
   }
 
   /**

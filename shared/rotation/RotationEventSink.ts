@@ -24,6 +24,9 @@ export interface RotationEventSink {
    * @param eventId - the CloudEvent id. A rotation passes the id it journaled with the event, so that a
    *   run sending again an event a stopped run may have sent uses the same id, and consumers that dedupe
    *   by id see it once. @default a new random id
+   * @param signal - a rotation run's time budget (`RunBudget`): once it fires the send is given up and
+   *   the publish rejects with its reason, the event neither sent for sure nor held for a retry: the caller
+   *   still has it (the journal's `unsentEvent`), and the next run sends it under the same id.
    */
-  publish(event: RotationEvent, eventId?: string): Promise<void>;
+  publish(event: RotationEvent, eventId?: string, signal?: AbortSignal): Promise<void>;
 }

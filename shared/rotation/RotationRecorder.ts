@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { type Clock, isoNow } from '../clock';
+import { type Clock, isoNow, untilAborted } from '../clock';
 import type { KeySlot, ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
@@ -97,6 +97,7 @@ export class RotationRecorder {
     active: ActiveRotation,
     secretVersion: string,
     resumed: boolean,
+    signal?: AbortSignal,
   ): Promise<RotationOutcome> {
     const { telemetry, logger } = this.options;
     const at = this.now();
@@ -114,7 +115,7 @@ export class RotationRecorder {
         endpointId: endpoint.id,
       });
     logger.info('rotate => finished', props);
-    await this.sendUnsent(writer, state);
+    await this.sendUnsent(writer, state, signal);
     return { status: 'rotated', endpointId: endpoint.id, rotationId, slot, secretVersion, resumed };
   }
 
@@ -125,6 +126,7 @@ export class RotationRecorder {
     rotationId: string,
     slot: KeySlot,
     secretVersion: string,
+    signal?: AbortSignal,
   ): Promise<RotationOutcome> {
     const at = this.now();
     const state = this.finishedState(endpoint, { rotationId, slot, secretVersion, reason: 'drift' }, at);
@@ -138,7 +140,7 @@ export class RotationRecorder {
       slot,
       secretVersion,
     });
-    await this.sendUnsent(writer, state);
+    await this.sendUnsent(writer, state, signal);
     return { status: 'repaired', endpointId: endpoint.id, rotationId, slot, secretVersion, resumed: true };
   }
 
@@ -147,12 +149,30 @@ export class RotationRecorder {
    * after its own finish, and first thing under its lease for an event a stopped run left behind. A
    * clear that fails only means the next run sends the event again under the same id, so it is logged,
    * not thrown: the outcome it reports stands.
+   * @param signal - the run's time budget. A send it cuts (or that it finds spent) leaves the event in the
+   *   journal, uncleared, for the next run: the rotation it announces is done either way, and its outcome
+   *   stands; the consumers' old key stays valid until the next rotation.
    * @returns the state as journaled now
    */
-  async sendUnsent(writer: JournalWriter, state: RotationState): Promise<RotationState> {
+  async sendUnsent(
+    writer: JournalWriter,
+    state: RotationState,
+    signal?: AbortSignal,
+  ): Promise<RotationState> {
     const { unsentEvent, ...sent } = state;
     if (!unsentEvent) return state;
-    await this.publish(unsentEvent.event, unsentEvent.eventId);
+    try {
+      // Raced too: the run stops on time even with a sink that heeds the signal late, or not at all.
+      await untilAborted(this.publish(unsentEvent.event, unsentEvent.eventId, signal), signal);
+    } catch (error) {
+      if (!signal?.aborted) throw error;
+      this.options.logger.warn('publish => cut, the run is out of time; the next run sends it', {
+        endpointId: unsentEvent.event.endpointId,
+        type: unsentEvent.event.type,
+        eventId: unsentEvent.eventId,
+      });
+      return state;
+    }
     try {
       await writer.write({ state: sent });
       return sent;
@@ -288,10 +308,12 @@ export class RotationRecorder {
     };
   }
 
-  private async publish(event: RotationEvent, eventId?: string): Promise<void> {
+  /** Logs and swallows a failed publish; one its `signal` cut rejects, for {@link sendUnsent} to keep. */
+  private async publish(event: RotationEvent, eventId?: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.options.events.publish(event, eventId);
+      await this.options.events.publish(event, eventId, signal);
     } catch (error) {
+      if (signal?.aborted) throw error;
       this.options.logger.warn('publish => event not sent', { type: event.type, error: errorCode(error) });
     }
   }

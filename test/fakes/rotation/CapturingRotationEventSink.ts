@@ -1,4 +1,6 @@
+import { untilAborted } from '../../../shared/clock';
 import type { RotationEvent, RotationEventSink } from '../../../shared/rotation/RotationEventSink';
+import { neverEnds } from '../sleeps';
 import type { FaultPlan } from './FaultPlan';
 
 /**
@@ -9,12 +11,23 @@ export class CapturingRotationEventSink implements RotationEventSink {
   readonly events: RotationEvent[] = [];
   /** The `eventId` each publish was given, in order (undefined when the caller left it to the sink). */
   readonly eventIds: Array<string | undefined> = [];
+  /** The signal each publish was handed, in call order (hung ones included). */
+  readonly signals: Array<AbortSignal | undefined> = [];
+  /**
+   * Publishes of this type never answer: each ends only when its signal fires, as the SDK's request does
+   * (and never without one), and is not recorded as published.
+   */
+  hangs: RotationEvent['type'] | undefined;
+  /** False: a hung publish ignores its signal too (a sink whose retry queue hangs), and never ends. */
+  heedsSignal = true;
   /** Called after each recorded publish (a test's moment to break what comes next). */
   onPublish: ((event: RotationEvent) => void) | undefined;
 
   constructor(private readonly faults?: FaultPlan) {}
 
-  async publish(event: RotationEvent, eventId?: string): Promise<void> {
+  async publish(event: RotationEvent, eventId?: string, signal?: AbortSignal): Promise<void> {
+    this.signals.push(signal);
+    if (this.hangs === event.type) await untilAborted(neverEnds(0), this.heedsSignal ? signal : undefined);
     this.faults?.check();
     this.events.push(event);
     this.eventIds.push(eventId);

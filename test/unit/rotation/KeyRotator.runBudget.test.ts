@@ -415,3 +415,97 @@ describe('Class: KeyRotator (a test step the time budget cut, resumed)', () => {
     expect(lasted).toBeGreaterThanOrEqual(480_000);
   });
 });
+
+describe('Class: KeyRotator (time budget of a run, event sends)', () => {
+  it('stops a run whose send of the event a stopped run left behind never answers, and keeps that event for the next', async () => {
+    // Prepare: a finished rotation's KeyRotated event left unsent in the journal; Event Grid hangs (its send
+    // ends only when its signal fires, as the SDK's request does)
+    const f = await dueEndpoint();
+    const { state } = await f.journal.getState('demo-key');
+    const unsentEvent = {
+      eventId: 'left-behind-id',
+      event: {
+        type: 'KeyRotated' as const,
+        endpointId: 'demo-key',
+        secretName: 'demo-key-secret',
+        time: '2026-01-01T00:00:00Z',
+      },
+    };
+    f.journal.seedState('demo-key', { ...state, unsentEvent });
+    f.events.hangs = 'KeyRotated';
+    const sendsBefore = f.events.signals.length;
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess: ended by itself before functionTimeout, as out of time in step plan, the event still journaled
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    const after = await f.journal.getState('demo-key');
+    expect(after.state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
+    expect(after.state.unsentEvent).toEqual(unsentEvent);
+    expect(after.lease).toBeUndefined();
+    expect(f.events.signals[sendsBefore]?.aborted).toBe(true);
+    expect(f.keys.regenerations).toHaveLength(1);
+
+    // Act: the next delivery, Event Grid answering again
+    f.events.hangs = undefined;
+    const sentBefore = f.events.eventIds.length;
+    const outcome = await f.services.worker.handle(job(), 2);
+
+    // Assess: the event went out under its journaled id, and the run rotated
+    expect(outcome).toMatchObject({ status: 'rotated' });
+    expect(f.events.eventIds[sentBefore]).toBe('left-behind-id');
+  });
+
+  it('keeps a finished rotation rotated when its event send never answers, the event left in the journal for the next run', async () => {
+    // Prepare: Event Grid hangs on KeyRotated
+    const f = await dueEndpoint();
+    f.events.hangs = 'KeyRotated';
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the run ended by itself within its budget, its outcome the rotation's; the event, unsent, is journaled
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThanOrEqual(FUNCTION_TIMEOUT_MS - 60_000);
+    expect(await run).toMatchObject({ status: 'rotated', slot: 'Primary' });
+    const { state, lease } = await f.journal.getState('demo-key');
+    expect(state.lastOutcome).toBe('succeeded');
+    expect(state.lastError).toBeUndefined();
+    expect(state.unsentEvent?.event).toMatchObject({ type: 'KeyRotated', slot: 'Primary' });
+    expect(lease).toBeUndefined();
+    expect(f.events.signals.at(-1)?.aborted).toBe(true);
+    expect(f.logs.some((l) => /publish => cut, the run is out of time.*type=KeyRotated/.test(l))).toBe(true);
+
+    // Act: the next run (the timer queues one for the unsent event)
+    f.events.hangs = undefined;
+    const next = await f.services.worker.handle(job(), 1);
+
+    // Assess: it sent the event under the journaled id and cleared it; nothing else to do
+    expect(next).toMatchObject({ status: 'skipped', reason: 'notDue' });
+    expect(f.events.events.at(-1)).toMatchObject({ type: 'KeyRotated', slot: 'Primary' });
+    expect(f.events.eventIds.at(-1)).toBe(state.unsentEvent?.eventId);
+    expect((await f.journal.getState('demo-key')).state.unsentEvent).toBeUndefined();
+  });
+
+  it('keeps a finished rotation rotated within its budget when the sink does not heed the signal', async () => {
+    // Prepare: a send that hangs whatever its signal says (a sink holding the event on a retry queue that hangs)
+    const f = await dueEndpoint();
+    f.events.hangs = 'KeyRotated';
+    f.events.heedsSignal = false;
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThanOrEqual(FUNCTION_TIMEOUT_MS - 60_000);
+    expect(await run).toMatchObject({ status: 'rotated' });
+    expect((await f.journal.getState('demo-key')).state.unsentEvent).toBeDefined();
+  });
+});
