@@ -47,7 +47,8 @@ export interface RotationEventData {
 
 /** Port over `EventGridPublisherClient` in CloudEvent mode. */
 export interface CloudEventPublisher {
-  send(events: OutgoingCloudEvent[]): Promise<void>;
+  /** @param options - `abortSignal` gives the request up (the SDK's option, so its client fits as it is) */
+  send(events: OutgoingCloudEvent[], options?: { abortSignal?: AbortSignal }): Promise<void>;
 }
 
 /** Options of {@link EventGridRotationPublisher}. */
@@ -72,7 +73,8 @@ export interface EventGridRotationPublisherOptions {
  * can re-read the secret at once instead of waiting for their refresh. `publish` never throws: the
  * rotation has already happened and must not be undone or retried for an event. A publish that still
  * fails after the SDK's retries is held on the retry queue and tried again for a day (`republish`),
- * with the same CloudEvent id, so consumers that dedupe by id see it once.
+ * with the same CloudEvent id, so consumers that dedupe by id see it once. A send a rotation run's signal
+ * cuts is not held: its caller keeps the event in the journal (`RotationEventSink.publish`).
  */
 export class EventGridRotationPublisher implements RotationEventSink, PublishRetryHandler {
   private readonly policy: PublishRetryPolicy;
@@ -81,9 +83,15 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
     this.policy = options.retryPolicy ?? DEFAULT_PUBLISH_RETRY_POLICY;
   }
 
-  async publish(event: RotationEvent, eventId = (this.options.newId ?? randomUUID)()): Promise<void> {
-    const failure = await this.send(event, eventId, 1);
+  async publish(
+    event: RotationEvent,
+    eventId = (this.options.newId ?? randomUUID)(),
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const failure = await this.send(event, eventId, 1, signal);
     if (!failure) return;
+    // The run is out of time: holding the event would be more work past its budget, and the journal has it.
+    if (signal?.aborted) throw signal.reason;
     const retry: PublishRetry = {
       eventId,
       event: eventFields(event),
@@ -149,11 +157,18 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
   }
 
   /** One try; the error when it failed. */
-  private async send(event: RotationEvent, eventId: string, attempt: number): Promise<unknown> {
+  private async send(
+    event: RotationEvent,
+    eventId: string,
+    attempt: number,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     const { client, logger, telemetry } = this.options;
     try {
-      await client.send([toCloudEvent(event, eventId)]);
+      await client.send([toCloudEvent(event, eventId)], signal ? { abortSignal: signal } : undefined);
     } catch (error) {
+      // Given up by its caller, not failed by Event Grid: no failure to count.
+      if (signal?.aborted) return error ?? signal.reason;
       telemetry.trackMetric('EventsPublishFailed', 1, { type: event.type });
       return error ?? new Error('publish failed');
     }

@@ -60,7 +60,7 @@ export function createRotationEventSink(root: ModuleRoot): RotationEventPublishe
     httpClient: root.clients.httpClient,
   });
   return new EventGridRotationPublisher({
-    client: { send: async (events) => client.send(events) },
+    client: { send: async (events, options) => client.send(events, options) },
     retries: new StorageJsonQueue<PublishRetry>({
       client: root.clients.queue(retryQueue),
       sleep: realSleep,

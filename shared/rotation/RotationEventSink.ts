@@ -20,7 +20,8 @@ export interface RotationEvent {
 /** Where rotation events go (port; the events module supplies the Event Grid implementation). */
 export interface RotationEventSink {
   /**
-   * Publishes one event. Implementations should not throw; `RotationRecorder` logs and swallows failures too.
+   * Publishes one event. Implementations should not throw (but for a send `signal` cut); `RotationRecorder`
+   * logs and swallows failures too.
    * @param eventId - the CloudEvent id. A rotation passes the id it journaled with the event, so that a
    *   run sending again an event a stopped run may have sent uses the same id, and consumers that dedupe
    *   by id see it once. @default a new random id

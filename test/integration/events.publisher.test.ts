@@ -94,6 +94,7 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
   });
   afterEach(async () => {
     topic.failWith(undefined);
+    topic.stall(false);
     topic.clear();
     await retries.clearMessages().catch(() => undefined);
   });
@@ -135,6 +136,37 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
     const wire = JSON.stringify(topic.received());
     expect(wire).not.toContain(ROTATED_KEY);
     expect(wire).not.toContain(TOPIC_KEY);
+  });
+
+  it("gives a publish up when a rotation run's signal fires while the topic does not answer, holding nothing", async () => {
+    // Prepare: the topic leaves publishes unanswered
+    const telemetry = new CapturingTelemetry();
+    const sink = createRotationEventSink(rootFor(topic, TOPIC_KEY, azurite.connectionString, telemetry));
+    await retries.createIfNotExists();
+    topic.stall(true);
+    const budget = new AbortController();
+
+    // Act: the run's budget ends half a second into the send
+    const publishing = sink.publish(
+      {
+        type: 'KeyRotated',
+        endpointId: 'demo-key',
+        secretName: 'demo-key-secret',
+        time: new Date().toISOString(),
+      },
+      'journaled-id',
+      budget.signal,
+    );
+    await sleep(500);
+    budget.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
+
+    // Assess: the SDK's request was given up (the topic records nothing once let go), nothing is held
+    await expect(publishing).rejects.toMatchObject({ name: 'AbortError' });
+    topic.stall(false);
+    await sleep(300);
+    expect(topic.received()).toHaveLength(0);
+    expect(telemetry.count('EventsPublishFailed')).toBe(0);
+    expect((await retries.getProperties()).approximateMessagesCount).toBe(0);
   });
 
   it('holds an event the topic refuses on the retry queue, without failing the caller', async () => {

@@ -119,6 +119,36 @@ describe('Class: EventGridRotationPublisher', () => {
       ]);
     });
 
+    it("gives a send up when its caller's signal fires, and neither holds nor counts it: the caller keeps the event", async () => {
+      // Prepare: the topic never answers; a rotation run's budget (its signal) ends meanwhile
+      const { publisher, logger, telemetry, retries, topic } = buildTestPublisher();
+      topic.hangs = true;
+      const budget = new AbortController();
+
+      // Act
+      const publishing = publisher.publish(rotated, 'journaled-id', budget.signal);
+      budget.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
+
+      // Assess: the send was handed the signal, and the publish rejects with its reason
+      await expect(publishing).rejects.toMatchObject({ name: 'AbortError' });
+      expect(topic.signals).toEqual([budget.signal]);
+      expect(retries.held).toEqual([]);
+      expect(telemetry.count('EventsPublishFailed')).toBe(0);
+      expect(logger.lines).toEqual([]);
+    });
+
+    it('holds a publish that failed before its signal fired, as any failed publish', async () => {
+      // Prepare
+      const { publisher, retries, topic } = buildTestPublisher();
+      topic.fail(1);
+
+      // Act
+      await publisher.publish(rotated, 'journaled-id', new AbortController().signal);
+
+      // Assess
+      expect(retries.held.map((h) => h.retry.eventId)).toEqual(['journaled-id']);
+    });
+
     it('logs the event as lost when the retry queue fails too, and still does not throw', async () => {
       // Prepare
       const { publisher, logger, telemetry, retries, topic } = buildTestPublisher();
