@@ -162,7 +162,9 @@ export class RotationRecorder {
     const { unsentEvent, ...sent } = state;
     if (!unsentEvent) return state;
     try {
-      // Raced too: the run stops on time even with a sink that heeds the signal late, or not at all.
+      // Not begun once the budget is spent; raced, so the run stops on time even with a sink that heeds the
+      // signal late, or not at all.
+      if (signal?.aborted) throw signal.reason;
       await untilAborted(this.publish(unsentEvent.event, unsentEvent.eventId, signal), signal);
     } catch (error) {
       if (!signal?.aborted) throw error;
