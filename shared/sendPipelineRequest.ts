@@ -29,7 +29,7 @@ export async function sendPipelineRequest<R extends { status: number }>(
       body === undefined ? { 'content-length': '0' } : { 'content-type': 'application/json' },
     ),
     ...(body === undefined ? {} : { body }),
-    ...(abortSignal ? { abortSignal } : {}),
+    abortSignal,
   });
   const response = await sender.sendRequest(request);
   if (response.status >= 400)

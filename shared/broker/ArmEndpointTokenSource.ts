@@ -53,7 +53,7 @@ export class ArmEndpointTokenSource implements UpstreamTokenSource<ManagedEndpoi
     let answer: EndpointAuthTokenShape;
     try {
       answer = await this.options.onlineEndpoints(subscriptionId).getToken(resourceGroup, workspace, name, {
-        ...(abortSignal ? { abortSignal } : {}),
+        abortSignal,
         requestOptions: { timeout: this.options.fetchTimeLimitMs ?? DEFAULT_FETCH_TIME_LIMIT_MS },
       });
     } catch (error) {

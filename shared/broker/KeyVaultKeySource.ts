@@ -49,7 +49,7 @@ export class KeyVaultKeySource implements UpstreamTokenSource<ManagedEndpoint> {
   async getToken(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<UpstreamToken> {
     let secret: Awaited<ReturnType<SecretReader['getSecret']>>;
     try {
-      secret = await this.options.secrets.getSecret(endpoint.secretName, abortSignal ? { abortSignal } : {});
+      secret = await this.options.secrets.getSecret(endpoint.secretName, { abortSignal });
     } catch (error) {
       // A disabled current version is refused with 403 too; it is the secret, not a role, that is missing.
       if (isDisabledSecretRefusal(error)) {

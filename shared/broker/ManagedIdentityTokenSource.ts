@@ -68,10 +68,7 @@ export class ManagedIdentityTokenSource implements UpstreamTokenSource<string> {
   private async ask(resource: string, abortSignal: AbortSignal | undefined): Promise<UpstreamToken> {
     let answer: Awaited<ReturnType<AccessTokenCredential['getToken']>>;
     try {
-      answer = await this.options.credential.getToken(
-        `${resource}/.default`,
-        abortSignal ? { abortSignal } : {},
-      );
+      answer = await this.options.credential.getToken(`${resource}/.default`, { abortSignal });
     } catch (error) {
       throw classifyUpstreamError(this.upstream, error);
     }

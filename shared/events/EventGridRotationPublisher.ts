@@ -165,7 +165,7 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
   ): Promise<unknown> {
     const { client, logger, telemetry } = this.options;
     try {
-      await client.send([toCloudEvent(event, eventId)], signal ? { abortSignal: signal } : undefined);
+      await client.send([toCloudEvent(event, eventId)], { abortSignal: signal });
     } catch (error) {
       // Given up by its caller, not failed by Event Grid: no failure to count.
       if (signal?.aborted) return error ?? signal.reason;

@@ -202,7 +202,7 @@ export class ModelManagementClient {
           ...retries,
           dependency: 'modelManagement',
           sleep,
-          ...(abortSignal ? { abortSignal } : {}),
+          abortSignal,
         })
       : once();
   }

@@ -75,7 +75,7 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
   async describe(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointDescription> {
     const { resourceGroup, workspace, name } = endpoint.arm;
     const found = await this.retry(
-      () => this.ops(endpoint).get(resourceGroup, workspace, name, abortSignal ? { abortSignal } : {}),
+      () => this.ops(endpoint).get(resourceGroup, workspace, name, { abortSignal }),
       abortSignal,
     );
     return { authMode: found.properties.authMode, scoringUri: found.properties.scoringUri ?? '' };
@@ -85,7 +85,7 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
   async listKeys(endpoint: ManagedEndpoint, abortSignal?: AbortSignal): Promise<EndpointKeys> {
     const { resourceGroup, workspace, name } = endpoint.arm;
     const keys = await this.retry(
-      () => this.ops(endpoint).listKeys(resourceGroup, workspace, name, abortSignal ? { abortSignal } : {}),
+      () => this.ops(endpoint).listKeys(resourceGroup, workspace, name, { abortSignal }),
       abortSignal,
     );
     return bothKeys('arm', endpoint.id, keys);
@@ -109,7 +109,7 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
         let asked: number | undefined;
         const options = {
           onResponse: (response: ArmOperationResponse) => void (asked = retryAfterMs({ response })),
-          ...(abortSignal ? { abortSignal } : {}),
+          abortSignal,
         };
         const poller = await untilAborted(
           this.ops(endpoint).beginRegenerateKeys(resourceGroup, workspace, name, body, options),
@@ -137,7 +137,7 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
       dependency: 'arm',
       sleep: this.options.sleep,
       attempts: this.options.attempts ?? 3,
-      ...(abortSignal ? { abortSignal } : {}),
+      abortSignal,
     });
   }
 }

@@ -147,7 +147,7 @@ export class ArmServerlessKeyClient implements EndpointKeyClient {
     return withRetries(() => sendPipelineRequest(client, 'ARM', method, url, body, abortSignal), {
       dependency: 'arm',
       sleep: this.options.sleep,
-      ...(abortSignal ? { abortSignal } : {}),
+      abortSignal,
     });
   }
 }

@@ -33,7 +33,7 @@ export class KeyVaultSecretStore implements SecretStore {
   async getCurrent(name: string, abortSignal?: AbortSignal): Promise<SecretVersion | undefined> {
     try {
       return toVersion(
-        await this.retry(() => this.options.client.getSecret(name, given(abortSignal)), abortSignal),
+        await this.retry(() => this.options.client.getSecret(name, { abortSignal }), abortSignal),
       );
     } catch (error) {
       const status = error instanceof DependencyFailedError ? error.dependencyStatus : undefined;
@@ -53,10 +53,9 @@ export class KeyVaultSecretStore implements SecretStore {
     const versions = await this.retry(async () => {
       const out: SecretVersionInfo[] = [];
       // The signal reaches every page's request.
-      for await (const properties of this.options.client.listPropertiesOfSecretVersions(
-        name,
-        given(abortSignal),
-      ))
+      for await (const properties of this.options.client.listPropertiesOfSecretVersions(name, {
+        abortSignal,
+      }))
         out.push(toInfo(properties));
       return out;
     }, abortSignal);
@@ -78,7 +77,7 @@ export class KeyVaultSecretStore implements SecretStore {
             tags: { ...options.tags },
             ...(options.expiresOn ? { expiresOn: options.expiresOn } : {}),
             enabled: true,
-            ...given(abortSignal),
+            abortSignal,
           }),
         abortSignal,
       );
@@ -92,8 +91,7 @@ export class KeyVaultSecretStore implements SecretStore {
 
   async disableVersion(name: string, version: string, abortSignal?: AbortSignal): Promise<void> {
     await this.retry(
-      () =>
-        this.options.client.updateSecretProperties(name, version, { enabled: false, ...given(abortSignal) }),
+      () => this.options.client.updateSecretProperties(name, version, { enabled: false, abortSignal }),
       abortSignal,
     );
   }
@@ -107,14 +105,9 @@ export class KeyVaultSecretStore implements SecretStore {
       dependency: 'keyVault',
       sleep: this.options.sleep,
       attempts: this.options.attempts ?? 3,
-      ...given(abortSignal),
+      abortSignal,
     });
   }
-}
-
-/** The SDK's `OperationOptions` field for a caller's signal, when there is one. */
-function given(abortSignal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
-  return abortSignal ? { abortSignal } : {};
 }
 
 function orderKey(version: SecretVersionInfo): number {
