@@ -286,8 +286,9 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
         [...this.kind.columns],
       );
       this.started = true;
-      const claims = rows.map((row) => ({ row, rowKey: row.rowKey, claim: this.kind.claimOf(row) }));
-      for (const { rowKey, claim } of claims) {
+      const claims = rows.map((row) => ({ row, claim: this.kind.claimOf(row) }));
+      for (const { row, claim } of claims) {
+        const { rowKey } = row;
         if (!claim || this.declared.has(rowKey)) continue;
         this.noteClaimant(claim.identity, rowKey);
         if (!this.owners.has(claim.identity)) continue;
@@ -312,11 +313,10 @@ class ClaimScan<Row extends Pick<EndpointEntity, 'rowKey'>> {
   }
 
   /** Whether each row's claim names it: one point read per row, a few at a time. */
-  private async everyClaimed(
-    claims: readonly { row: Row; rowKey: string; claim: RowClaim | undefined }[],
-  ): Promise<boolean> {
+  private async everyClaimed(claims: readonly { row: Row; claim: RowClaim | undefined }[]): Promise<boolean> {
     let claimed = true;
-    await forEachLimited(claims, CLAIM_READS, async ({ row, rowKey, claim }) => {
+    await forEachLimited(claims, CLAIM_READS, async ({ row, claim }) => {
+      const { rowKey } = row;
       // A row a file entry shadows (it has its id) owns nothing, claimed or not.
       if (!claimed || this.declared.has(rowKey)) return;
       const holder = claim && (await this.kind.holderOf(this.table, claim.identity));
