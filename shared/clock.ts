@@ -97,6 +97,23 @@ export async function withinTimeLimit<T>(work: Promise<T>, ms: number): Promise<
 }
 
 /**
+ * As {@link withinTimeLimit}, for work that takes a signal: past the limit the signal fires (its reason the
+ * `TimeLimitError`), so that the work is given up, not left running (an SDK request holding its socket).
+ */
+export async function withinTimeLimitGivingUp<T>(
+  work: (abortSignal: AbortSignal) => Promise<T>,
+  ms: number,
+): Promise<T> {
+  const giveUp = new AbortController();
+  try {
+    return await withinTimeLimit(work(giveUp.signal), ms);
+  } catch (error) {
+    if (error instanceof TimeLimitError) giveUp.abort(error);
+    throw error;
+  }
+}
+
+/**
  * `work`'s outcome, or the signal's reason as soon as `abortSignal` fires (its caller gave the work up):
  * for waits the signal cannot reach, such as a pause between two polls. The work goes on until it heeds
  * the signal itself; its late outcome is dropped.

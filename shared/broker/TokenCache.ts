@@ -1,4 +1,4 @@
-import { type Clock, TimeLimitError, withinTimeLimit } from '../clock';
+import { type Clock, withinTimeLimitGivingUp } from '../clock';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
 import { classifyUpstreamError } from './classifyUpstreamError';
@@ -201,13 +201,11 @@ export class TokenCache {
   /** Starts the upstream call of `key` as the entry's single flight; its callers share the answer. */
   private refresh(key: string, entry: Entry, source: TokenFetch): Promise<CachedToken> {
     const startedMs = this.options.clock.now();
-    const giveUp = new AbortController();
-    const inflight = withinTimeLimit(source.fetch(giveUp.signal), this.fetchTimeLimitMs)
+    const inflight = withinTimeLimitGivingUp((signal) => source.fetch(signal), this.fetchTimeLimitMs)
       .then((upstream) => this.accept(source, upstream, this.options.clock.now()))
       .then(
         (token) => this.fetched(key, entry, source, token, startedMs),
         (error: unknown) => {
-          if (error instanceof TimeLimitError) giveUp.abort(error);
           throw this.fetchFailed(key, entry, source, error, startedMs);
         },
       );

@@ -1,4 +1,4 @@
-import { TimeLimitError, withinTimeLimit } from '../clock';
+import { withinTimeLimitGivingUp } from '../clock';
 import type { ManagedEndpoint } from '../endpoints/ManagedEndpoint';
 import type { V1ServiceDescription } from '../v1/ModelManagementClient';
 import { tokenRule } from '../v1/v1Rules';
@@ -45,11 +45,9 @@ export async function resolveV1TokenScope(
   let service: V1ServiceDescription;
   // Past the time limit the read is given up, not left running: its request would hold a socket to the
   // silent region until the transport's 30-s try limit, one per scope and TTL while the region is down.
-  const giveUp = new AbortController();
   try {
-    service = await withinTimeLimit(services.describe(endpoint, giveUp.signal), timeLimitMs);
+    service = await withinTimeLimitGivingUp((signal) => services.describe(endpoint, signal), timeLimitMs);
   } catch (error) {
-    if (error instanceof TimeLimitError) giveUp.abort(error);
     const failure = classifyUpstreamError('v1ServiceToken', error);
     if (failure.failure === 'notFound')
       return new ScopeNotAllowedError('The v1 web service was not found in its workspace.');
