@@ -7,6 +7,7 @@ import { readRowsPage } from '../tablePages';
 import {
   armClaimAt,
   type ClaimEntity,
+  type ClaimTaking,
   type EndpointEntity,
   endpointRowsFilter,
   readArmClaim,
@@ -86,9 +87,7 @@ export const SECRET_CLAIMS: ClaimKind<SecretRow> = {
 };
 
 /** The actions of a claim's taking; undefined when another holds it. */
-function actionsOf(
-  taking: { readonly actions: TransactionAction[] } | { readonly heldBy: string },
-): TransactionAction[] | undefined {
+function actionsOf(taking: ClaimTaking): TransactionAction[] | undefined {
   return 'actions' in taking ? taking.actions : undefined;
 }
 

@@ -109,8 +109,12 @@ export async function readArmClaim(table: TableClient, identity: string): Promis
   return readEntity<ClaimEntity>(table, armClaimKey(identity));
 }
 
-/** What taking an endpoint's ARM-coordinate claim needs: its actions, or, held by another, who holds it. */
-export type ArmClaimTaking = { readonly actions: TransactionAction[] } | ArmClaimHeld;
+/**
+ * What taking a claim needs: its actions, or, held by another, who holds it (`Held`: for ARM coordinates,
+ * {@link ArmClaimHeld}).
+ */
+export type ClaimTaking<Held extends { readonly heldBy: string } = { readonly heldBy: string }> =
+  { readonly actions: TransactionAction[] } | Held;
 
 /** An ARM-coordinate claim another registration holds. */
 export interface ArmClaimHeld {
@@ -132,7 +136,10 @@ export interface ArmClaimHeld {
  * claim naming a row that cannot be read is held (`holderUnreadable`): its coordinates cannot be trusted
  * either way, and DELETE of that row frees the claim.
  */
-export async function takeArmClaim(table: TableClient, endpoint: ManagedEndpoint): Promise<ArmClaimTaking> {
+export async function takeArmClaim(
+  table: TableClient,
+  endpoint: ManagedEndpoint,
+): Promise<ClaimTaking<ArmClaimHeld>> {
   const identity = armIdentity(endpoint);
   const wanted = armClaimAt(identity, endpoint.id);
   const claim = await readArmClaim(table, identity);
@@ -167,7 +174,7 @@ function holdsSecret(row: EndpointEntity | undefined, identity: string): boolean
 export async function takeSecretClaim(
   table: TableClient,
   endpoint: Pick<ManagedEndpoint, 'id' | 'secretName'>,
-): Promise<{ readonly actions: TransactionAction[] } | { readonly heldBy: string }> {
+): Promise<ClaimTaking> {
   const identity = secretIdentity(endpoint.secretName);
   const wanted = secretClaimAt(identity, endpoint.id);
   const claim = await readSecretClaimAt(table, identity);
