@@ -137,14 +137,8 @@ describe('Broker: v1 AKS service tokens', () => {
 
   it('answers 503 timeout when the region does not answer the service read within the time limit', async () => {
     // Prepare
-    const endpoint = testEndpoint('demo-aks', 'AMLToken', {
-      kind: 'v1WebService',
-      v1: { computeType: 'AKS', region: 'westeurope' },
-    });
-    const services = new FakeV1Services();
-    services.set('demo-aks', { computeType: 'AKS', tokenAuthEnabled: true, authEnabled: false });
+    const { endpoint, services, source } = aksTokenService();
     services.answers.close();
-    const source = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', new FakeClock());
 
     // Act
     const refused = await resolveV1TokenScope(endpoint, { services, source, timeLimitMs: 30 }).catch(
@@ -159,14 +153,8 @@ describe('Broker: v1 AKS service tokens', () => {
 
   it('gives the service read up when the time limit passes: its signal fires, so its request ends too', async () => {
     // Prepare: the region stops answering
-    const endpoint = testEndpoint('demo-aks', 'AMLToken', {
-      kind: 'v1WebService',
-      v1: { computeType: 'AKS', region: 'westeurope' },
-    });
-    const services = new FakeV1Services();
-    services.set('demo-aks', { computeType: 'AKS', tokenAuthEnabled: true, authEnabled: false });
+    const { endpoint, services, source } = aksTokenService();
     services.answers.close();
-    const source = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', new FakeClock());
 
     // Act
     const refused = await resolveV1TokenScope(endpoint, { services, source, timeLimitMs: 30 }).catch(
@@ -183,13 +171,7 @@ describe('Broker: v1 AKS service tokens', () => {
 
   it('hands the service read a signal that does not fire when the region answers in time', async () => {
     // Prepare
-    const endpoint = testEndpoint('demo-aks', 'AMLToken', {
-      kind: 'v1WebService',
-      v1: { computeType: 'AKS', region: 'westeurope' },
-    });
-    const services = new FakeV1Services();
-    services.set('demo-aks', { computeType: 'AKS', tokenAuthEnabled: true, authEnabled: false });
-    const source = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', new FakeClock());
+    const { endpoint, services, source } = aksTokenService();
 
     // Act
     const resolved = await resolveV1TokenScope(endpoint, { services, source, timeLimitMs: 30 });
@@ -201,3 +183,15 @@ describe('Broker: v1 AKS service tokens', () => {
     expect(services.signals[0]?.aborted).toBe(false);
   });
 });
+
+/** A v1 AKS service with token auth on, its endpoint, and a source of its tokens. */
+function aksTokenService() {
+  const endpoint = testEndpoint('demo-aks', 'AMLToken', {
+    kind: 'v1WebService',
+    v1: { computeType: 'AKS', region: 'westeurope' },
+  });
+  const services = new FakeV1Services();
+  services.set('demo-aks', { computeType: 'AKS', tokenAuthEnabled: true, authEnabled: false });
+  const source = new FakeUpstreamSource<ManagedEndpoint>('v1ServiceToken', new FakeClock());
+  return { endpoint, services, source };
+}
