@@ -26,6 +26,16 @@ async function dueEndpoint(testTimeoutSeconds = 60, functionTimeoutMs?: number):
   return f;
 }
 
+/** The run ended itself before the host's functionTimeout would have, as `ROTATION_OUT_OF_TIME`. */
+async function expectOutOfTimeBeforeHostTimeout(
+  lasted: number | undefined,
+  run: Promise<unknown>,
+): Promise<void> {
+  expect(lasted).toBeDefined();
+  expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
+  expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+}
+
 /**
  * Lets fake time pass a second at a time, as a queue delivery would live it, until `run` settles or the
  * host's functionTimeout since `startedAt` is reached (where the real host would kill the invocation).
@@ -131,9 +141,7 @@ describe('Class: KeyRotator (time budget of a run)', () => {
     const lasted = await hostTime(f, run);
 
     // Assess: ended by itself before functionTimeout, as out of time, before anything was written
-    expect(lasted).toBeDefined();
-    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
-    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    await expectOutOfTimeBeforeHostTimeout(lasted, run);
     const { state, lease } = await f.journal.getState('demo-key');
     expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
     expect(lease).toBeUndefined();
@@ -163,9 +171,7 @@ describe('Class: KeyRotator (time budget of a run)', () => {
     const lasted = await hostTime(f, run);
 
     // Assess: the repair stopped before functionTimeout, as out of time, its write handed the run's signal
-    expect(lasted).toBeDefined();
-    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
-    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    await expectOutOfTimeBeforeHostTimeout(lasted, run);
     expect(signals).toHaveLength(1);
     expect(signals[0]?.aborted).toBe(true);
 
@@ -194,9 +200,7 @@ describe('Class: KeyRotator (time budget of a run)', () => {
 
     // Assess: the onboarding stopped before functionTimeout, as out of time in step plan, its write handed
     // the run's signal
-    expect(lasted).toBeDefined();
-    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
-    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    await expectOutOfTimeBeforeHostTimeout(lasted, run);
     const { state, lease } = await f.journal.getState('demo-key');
     expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
     expect(lease).toBeUndefined();
@@ -235,9 +239,7 @@ describe('Class: KeyRotator (time budget of a run)', () => {
       const lasted = await hostTime(f, run);
 
       // Assess: ended by itself before functionTimeout, as out of time in step plan, with nothing written
-      expect(lasted).toBeDefined();
-      expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
-      expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+      await expectOutOfTimeBeforeHostTimeout(lasted, run);
       const { state, lease } = await f.journal.getState('demo-key');
       expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
       expect(state.active).toBeUndefined();
@@ -440,9 +442,7 @@ describe('Class: KeyRotator (time budget of a run, event sends)', () => {
     const lasted = await hostTime(f, run);
 
     // Assess: ended by itself before functionTimeout, as out of time in step plan, the event still journaled
-    expect(lasted).toBeDefined();
-    expect(lasted).toBeLessThan(FUNCTION_TIMEOUT_MS);
-    expect(errorCode(await run.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+    await expectOutOfTimeBeforeHostTimeout(lasted, run);
     const after = await f.journal.getState('demo-key');
     expect(after.state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'plan' });
     expect(after.state.unsentEvent).toEqual(unsentEvent);
