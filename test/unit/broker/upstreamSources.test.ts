@@ -10,6 +10,7 @@ import {
   ManagedIdentityTokenSource,
 } from '../../../shared/broker/ManagedIdentityTokenSource';
 import { TokenCache, type TokenCacheOptions, type TokenFetch } from '../../../shared/broker/TokenCache';
+import type { Sleep } from '../../../shared/clock';
 import { armWriteGatePolicy } from '../../../shared/rotation/adapters/armWriteGatePolicy';
 import { ArmWriteGate } from '../../../shared/rotation/ArmWriteGate';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
@@ -334,22 +335,8 @@ describe('Class: ManagedIdentityTokenSource', () => {
     });
 
     it('gives the wait up when the cache gives the call up', async () => {
-      // Prepare: a wait that never ends on its own
-      const clock = new FakeClock();
-      const credential = new MsalLikeCredential(clock);
-      const source = new ManagedIdentityTokenSource({
-        credential,
-        clock,
-        sleep: neverEnds,
-      });
-      const first = await source.getToken('https://ml.azure.com');
-      clock.set(first.expiresOnMs - 300_000);
-      const giveUp = new AbortController();
-
-      // Act
-      const waiting = source.getToken('https://ml.azure.com', giveUp.signal).catch((error: unknown) => error);
-      await settle();
-      giveUp.abort(new Error('given up'));
+      // Prepare + Act: a wait that never ends on its own, given up
+      const { waiting, credential } = await giveUpRenewalWait(neverEnds);
 
       // Assess: no second ask after the call was given up
       await expect(waiting).resolves.toMatchObject({ message: 'given up' });
@@ -357,19 +344,9 @@ describe('Class: ManagedIdentityTokenSource', () => {
     });
 
     it('hands the wait the signal of the call, so that a real sleep clears its timer when the cache gives up', async () => {
-      // Prepare: a wait that never ends on its own, recording the signal it is handed
-      const clock = new FakeClock();
-      const credential = new MsalLikeCredential(clock);
+      // Prepare + Act: a wait that never ends on its own, recording the signal it is handed, given up
       const { sleep, given } = signalRecordingSleep();
-      const source = new ManagedIdentityTokenSource({ credential, clock, sleep });
-      const first = await source.getToken('https://ml.azure.com');
-      clock.set(first.expiresOnMs - 300_000);
-      const giveUp = new AbortController();
-
-      // Act
-      const waiting = source.getToken('https://ml.azure.com', giveUp.signal).catch((error: unknown) => error);
-      await settle();
-      giveUp.abort(new Error('given up'));
+      const { waiting, credential, giveUp } = await giveUpRenewalWait(sleep);
 
       // Assess
       await expect(waiting).resolves.toMatchObject({ message: 'given up' });
@@ -599,3 +576,20 @@ describe('Upstream sources and the abort signal', () => {
     expect(seen.map((options) => options?.abortSignal)).toEqual([signal, signal, signal]);
   });
 });
+
+/**
+ * A managed-identity token call that waits out MSAL's renewal point with `sleep`, given up by its caller
+ * while it waits: the call's outcome, the credential (its calls counted) and the controller that gave up.
+ */
+async function giveUpRenewalWait(sleep: Sleep) {
+  const clock = new FakeClock();
+  const credential = new MsalLikeCredential(clock);
+  const source = new ManagedIdentityTokenSource({ credential, clock, sleep });
+  const first = await source.getToken('https://ml.azure.com');
+  clock.set(first.expiresOnMs - 300_000);
+  const giveUp = new AbortController();
+  const waiting = source.getToken('https://ml.azure.com', giveUp.signal).catch((error: unknown) => error);
+  await settle();
+  giveUp.abort(new Error('given up'));
+  return { waiting, credential, giveUp };
+}
