@@ -91,7 +91,7 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
     const failure = await this.send(event, eventId, 1, signal);
     if (!failure) return;
     // The run is out of time: holding the event would be more work past its budget, and the journal has it.
-    if (signal?.aborted) throw signal.reason;
+    signal?.throwIfAborted();
     const retry: PublishRetry = {
       eventId,
       event: eventFields(event),

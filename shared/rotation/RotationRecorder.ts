@@ -164,7 +164,7 @@ export class RotationRecorder {
     try {
       // Not begun once the budget is spent; raced, so the run stops on time even with a sink that heeds the
       // signal late, or not at all.
-      if (signal?.aborted) throw signal.reason;
+      signal?.throwIfAborted();
       await untilAborted(this.publish(unsentEvent.event, unsentEvent.eventId, signal), signal);
     } catch (error) {
       if (!signal?.aborted) throw error;

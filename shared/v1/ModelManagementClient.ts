@@ -46,7 +46,7 @@ export interface ModelManagementClientOptions {
   hostTemplate: string;
   sleep: Sleep;
   /** Retries of transient failures (rotation); omitted = one attempt, the raw `RestError` is thrown (broker). */
-  retries?: Omit<RetryOptions, 'dependency' | 'sleep'>;
+  retries?: Omit<RetryOptions, 'dependency' | 'sleep' | 'abortSignal'>;
   /** Interval between operation polls (the v1 SDK polls every 5 s). @default 5000 */
   pollIntervalMs?: number;
   /** Longest an operation is polled. @default 600000 */
