@@ -15,10 +15,7 @@ const PAST_LOOKUP_TTL_MS = 30_001;
 describe('Broker: an endpoint changed while tokens for it are cached', () => {
   it('hands out the re-registered endpoint’s token, not the deleted one’s, once the lookup runs out', async () => {
     // Prepare
-    const t = buildTestBroker();
-    const c = await t.addClient({ allowedScopes: ['demo-token'] });
-    const vend = () =>
-      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const { t, vend } = await demoTokenClient();
     const before = await vend();
 
     // Act: deleted and registered again under the same id for another endpoint, on another instance
@@ -57,10 +54,7 @@ describe('Broker: an endpoint changed while tokens for it are cached', () => {
 
   it('hands out a fresh token, not the deleted endpoint’s, once an endpoint re-created in Azure is reinstated', async () => {
     // Prepare
-    const t = buildTestBroker();
-    const c = await t.addClient({ allowedScopes: ['demo-token'] });
-    const vend = () =>
-      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const { t, vend } = await demoTokenClient();
     const registered = t.endpoints.endpoints.get('demo-token')!;
     const before = await vend();
 
@@ -83,10 +77,7 @@ describe('Broker: an endpoint changed while tokens for it are cached', () => {
 
   it('hands out a fresh token once the id is deleted and registered again at the same coordinates', async () => {
     // Prepare
-    const t = buildTestBroker();
-    const c = await t.addClient({ allowedScopes: ['demo-token'] });
-    const vend = () =>
-      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const { t, vend } = await demoTokenClient();
     const before = await vend();
 
     // Act: DELETE and POST again on another instance (the endpoint re-created in Azure meanwhile), all
@@ -107,10 +98,7 @@ describe('Broker: an endpoint changed while tokens for it are cached', () => {
 
   it('keeps serving the cached token when only fields no upstream reads change (a probe PATCH)', async () => {
     // Prepare
-    const t = buildTestBroker();
-    const c = await t.addClient({ allowedScopes: ['demo-token'] });
-    const vend = () =>
-      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const { t, vend } = await demoTokenClient();
     const registered = t.endpoints.endpoints.get('demo-token')!;
     const before = await vend();
 
@@ -130,10 +118,7 @@ describe('Broker: an endpoint changed while tokens for it are cached', () => {
 
   it('does not keep a token fetched for the old endpoint by a lookup that read it before an admin write here', async () => {
     // Prepare: a lookup reads the registry and its answer is held until after the admin write
-    const t = buildTestBroker();
-    const c = await t.addClient({ allowedScopes: ['demo-token'] });
-    const vend = () =>
-      t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+    const { t, vend } = await demoTokenClient();
     t.endpoints.answers.close();
     const racing = vend();
     await waitFor('the lookup’s registry read', () => t.endpoints.reads === 1, { intervalMs: 1 });
@@ -150,3 +135,12 @@ describe('Broker: an endpoint changed while tokens for it are cached', () => {
     expect(after.token.value).toBe('amlToken-token-2');
   });
 });
+
+/** A broker over fakes and a client allowed `demo-token`, with the OAuth vend of its token. */
+async function demoTokenClient() {
+  const t = buildTestBroker();
+  const c = await t.addClient({ allowedScopes: ['demo-token'] });
+  const vend = () =>
+    t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+  return { t, vend };
+}
