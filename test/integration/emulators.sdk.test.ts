@@ -39,6 +39,16 @@ const KEY_ENDPOINT: ManagedEndpoint = {
 let em: RunningEmulators;
 let credential: ManagedIdentityCredential;
 
+/** The serverless endpoints' key client over `client`'s pipeline, as the rotation module builds it. */
+function serverlessKeys(client: AzureMachineLearningWorkspaces): ArmServerlessKeyClient {
+  return new ArmServerlessKeyClient({
+    client: () => client,
+    armEndpoint: em.url,
+    apiVersion: API_VERSION,
+    sleep,
+  });
+}
+
 function ml(): AzureMachineLearningWorkspaces {
   // Same options as shared/azureClients.ts.
   return new AzureMachineLearningWorkspaces(credential, WS.subscriptionId, {
@@ -342,12 +352,7 @@ describe('Class: ArmEndpointDescriber against the ARM stand-in', () => {
   it('tells an endpoint ARM has from one being deleted or gone, online and serverless (a delete event is checked so)', async () => {
     // Prepare: built as the events module builds it, over the SDK and the serverless client's pipeline
     const client = ml();
-    const serverless = new ArmServerlessKeyClient({
-      client: () => client,
-      armEndpoint: em.url,
-      apiVersion: API_VERSION,
-      sleep,
-    });
+    const serverless = serverlessKeys(client);
     const describer = new ArmEndpointDescriber({
       onlineEndpoints: () => client.onlineEndpoints,
       serverlessEndpoints: (arm) => serverless.describe({ arm }),
@@ -385,12 +390,7 @@ describe('Method: scoringUri (what npm start prints for the demo)', () => {
   it('names the scoring URI ARM answers for an online and a serverless endpoint, and refuses an unknown one', async () => {
     // Prepare
     const client = ml();
-    const serverless = new ArmServerlessKeyClient({
-      client: () => client,
-      armEndpoint: em.url,
-      apiVersion: API_VERSION,
-      sleep,
-    });
+    const serverless = serverlessKeys(client);
     em.control.addServerlessEndpoint({ ...WS, name: 'scored-llm' });
 
     // Act
