@@ -71,8 +71,6 @@ export interface ClientPage extends Page<BrokerClientRecord> {
 export interface BrokerClientRegistry {
   /** The client, or undefined when there is none with that id. @throws ClientRecordUnreadableError */
   get(id: string): Promise<BrokerClientRecord | undefined>;
-  /** Every readable client, in id order. */
-  list(): Promise<BrokerClientRecord[]>;
   /**
    * One page of clients in id order as Table storage orders keys (code point by code point): the ids
    * after `request.after`, at most `request.top` of them. Only a page without `after` is the last. Rows

@@ -59,24 +59,6 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
     return read.record;
   }
 
-  async list(): Promise<BrokerClientRecord[]> {
-    await this.ensureTable();
-    const records: BrokerClientRecord[] = [];
-    try {
-      const rows = this.options.table.listEntities<Row>({
-        queryOptions: { filter: `PartitionKey eq '${PARTITION}'` },
-      });
-      for await (const row of rows) {
-        const read = readClientRow(row);
-        if ('record' in read) records.push(read.record);
-        else this.warnSkipped(row.rowKey ?? '', read.unreadable, 'list');
-      }
-    } catch (error) {
-      throw unavailable(error);
-    }
-    return records.sort((a, b) => a.id.localeCompare(b.id));
-  }
-
   async listPage({ top, after }: PageRequest): Promise<ClientPage> {
     await this.ensureTable();
     const { odata } = sdk.tables();
@@ -98,7 +80,7 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
       if ('record' in read) items.push(read.record);
       else {
         const id = row.rowKey ?? '';
-        this.warnSkipped(id, read.unreadable, 'listPage');
+        this.warnSkipped(id, read.unreadable);
         unreadable.push({ id, fields: read.unreadable });
       }
     }
@@ -145,8 +127,8 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
   }
 
   /** Names a row a listing skipped, with the columns at fault (by name, never with what they hold). */
-  private warnSkipped(clientId: string, fields: readonly string[], operation: string): void {
-    this.logger.warn(`${operation} => row skipped, unreadable`, { clientId, fields: fields.join(',') });
+  private warnSkipped(clientId: string, fields: readonly string[]): void {
+    this.logger.warn('listPage => row skipped, unreadable', { clientId, fields: fields.join(',') });
   }
 
   private async ensureTable(): Promise<void> {

@@ -22,7 +22,6 @@ class CountingRegistry implements BrokerClientRegistry {
     this.reads++;
     return this.inner.get(id);
   }
-  list = () => this.inner.list();
   listPage = (request: PageRequest) => this.inner.listPage(request);
   create = (record: BrokerClientRecord) => this.inner.create(record);
   update = (record: BrokerClientRecord) => this.inner.update(record);

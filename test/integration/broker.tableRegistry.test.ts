@@ -8,6 +8,7 @@ import { SecretHasher } from '../../shared/broker/SecretHasher';
 import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
 import { systemClock } from '../../shared/clock';
 import { ConflictError } from '../../shared/errors';
+import { eachListed } from '../../shared/listPages';
 import { silentLogger } from '../../shared/logging';
 import { clientRecord } from '../support/clientRecords';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
@@ -57,7 +58,9 @@ describe('Class: TableBrokerClientRegistry', () => {
     expect(version).toMatch(/\S/);
     expect(second).toMatchObject({ displayName: 'renamed' });
     expect(second!.version).not.toBe(first!.version);
-    expect((await registry.list()).find((c) => c.id === 'versioned')?.version).toBe(second!.version);
+    const listed: BrokerClientRecord[] = [];
+    for await (const client of eachListed((request) => registry.listPage(request))) listed.push(client);
+    expect(listed.find((c) => c.id === 'versioned')?.version).toBe(second!.version);
   });
 
   it('refuses an update read at a version that is no longer current, and keeps the newer write', async () => {

@@ -37,10 +37,6 @@ export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
     if (fields) throw new ClientRecordUnreadableError(id, fields);
     return record;
   }
-  async list(): Promise<BrokerClientRecord[]> {
-    this.check();
-    return [...this.records.values()].sort((a, b) => a.id.localeCompare(b.id));
-  }
   async listPage(request: PageRequest): Promise<ClientPage> {
     this.check();
     const rows = [
