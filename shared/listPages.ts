@@ -103,6 +103,7 @@ export type ListName = 'endpoints' | 'clients';
 
 const TOP = '$top';
 const SKIP_TOKEN = '$skipToken';
+const PAGING_PARAMETERS = [TOP, SKIP_TOKEN];
 const TOKEN_VERSION = 1;
 /** A row key is at most 1 KiB; its token (JSON, base64url) stays well inside this. */
 const MAX_TOKEN_CHARS = 4096;
@@ -112,7 +113,7 @@ const NOT_IN_ROW_KEY = /[/\\#?\u0000-\u001f\u007f-\u009f]/;
 
 /** Reads `$top` and `$skipToken` of a list request; a 400 names each bad one. */
 export function readPageRequest(request: HttpRequest, list: ListName): PageRequest {
-  const issues: FieldIssue[] = [];
+  const issues: FieldIssue[] = misspelledPaging(request);
   const top = readTop(request, issues);
   const token = single(request, SKIP_TOKEN, issues);
   const after = token === undefined ? undefined : readSkipToken(token, list);
@@ -166,6 +167,21 @@ function readTop(request: HttpRequest, issues: FieldIssue[]): number {
  * The parameter's one value; undefined when absent, and when empty or repeated, which is also an
  * issue: which page was meant?
  */
+/**
+ * `top=5` or `$skiptoken=…` would otherwise be ignored like any unknown parameter, and the caller would get
+ * the default page, or the first page again, with no sign why. The names are exact, as ARM's own lists
+ * document them.
+ */
+function misspelledPaging(request: HttpRequest): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const name of new Set(request.query.keys())) {
+    const meant = PAGING_PARAMETERS.find((p) => p.toLowerCase() === name.replace(/^\$?/, '$').toLowerCase());
+    if (meant !== undefined && meant !== name)
+      issues.push({ field: name, message: `is not a parameter of this list; did you mean ${meant}?` });
+  }
+  return issues;
+}
+
 function single(request: HttpRequest, name: string, issues: FieldIssue[]): string | undefined {
   const values = request.query.getAll(name);
   if (values.length > 1) issues.push({ field: name, message: 'must be given once' });

@@ -51,6 +51,27 @@ describe('Module: listPages', () => {
       },
     );
 
+    it.each([
+      ['top=5', 'top', '$top'],
+      ['$Top=5', '$Top', '$top'],
+      ['skipToken=abc', 'skipToken', '$skipToken'],
+      ['$skiptoken=abc', '$skiptoken', '$skipToken'],
+    ])('refuses ?%s, which would be ignored, naming the parameter meant', (query, field, meant) => {
+      // Act
+      let refused: unknown;
+      try {
+        readPageRequest(get(`?${query}`), 'endpoints');
+      } catch (error) {
+        refused = error;
+      }
+
+      // Assert
+      expect(refused).toBeInstanceOf(ValidationError);
+      const issues = (refused as ValidationError).issues;
+      expect(issues.map((i) => i.field)).toEqual([field]);
+      expect(issues[0]!.message).toContain(meant);
+    });
+
     it('refuses a $top given twice rather than guess which was meant', () => {
       expect(refusedFields(() => readPageRequest(get('?$top=5&$top=50'), 'endpoints'))).toEqual(['$top']);
     });
