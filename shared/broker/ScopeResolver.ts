@@ -3,7 +3,7 @@ import { type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint'
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { EndpointRecordUnreadableError } from '../rotation/errors';
-import { ScopeNotAllowedError } from './errors';
+import { EndpointRecordUnreadableScopeError, ScopeNotAllowedError } from './errors';
 import { LruMap } from './LruMap';
 import { resolveV1TokenScope, type V1ServiceLookup } from './resolveV1Scope';
 import {
@@ -214,13 +214,16 @@ export class ScopeResolver {
    * holds is not served on, as it would be through an outage, since the edit may be the very one that
    * disabled the endpoint. The refusal is cached like the others, so the row is read again once per TTL.
    */
-  private unreadable(scope: ParsedScope, error: EndpointRecordUnreadableError): ScopeNotAllowedError {
+  private unreadable(
+    scope: ParsedScope,
+    error: EndpointRecordUnreadableError,
+  ): EndpointRecordUnreadableScopeError {
     this.options.logger.warn('resolve => endpoint row unreadable, scope refused', {
       scope: scope.value,
       code: error.code,
       why: error.why,
     });
-    return new ScopeNotAllowedError(
+    return new EndpointRecordUnreadableScopeError(
       'The endpoint this scope names cannot be served until an operator repairs its registration.',
     );
   }

@@ -106,6 +106,15 @@ export class ScopeNotAllowedError extends AppError {
 }
 
 /**
+ * The scope names an endpoint whose registration cannot be read (edited by hand): refused like a disabled
+ * one, 403 and OAuth's `invalid_scope`, but under its own code so that the audit trail and the
+ * `TokenDenied` telemetry show the operator a registration to mend rather than a grant the client lacks.
+ */
+export class EndpointRecordUnreadableScopeError extends ScopeNotAllowedError {
+  override readonly code = 'EndpointRecordUnreadable';
+}
+
+/**
  * The scope is not one scope of the broker's syntax (an endpoint id or an `https` resource URI, see
  * `scope.ts`): a mistake in the request rather than a refusal, so a 400 on the managed identity and
  * Azure ML routes where a well-formed scope the client may not have gets 403. Its own code, so that the

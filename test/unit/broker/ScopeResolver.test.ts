@@ -211,6 +211,8 @@ describe('Class: ScopeResolver (an endpoint whose row cannot be read)', () => {
     expect((answer as Error).message).toBe(
       'The endpoint this scope names cannot be served until an operator repairs its registration.',
     );
+    // Its own reason, so the audit trail and TokenDenied tell a broken registration from a disabled one
+    expect((answer as ScopeNotAllowedError).code).toBe('EndpointRecordUnreadable');
     expect(logger.lines).toContainEqual({
       level: 'warn',
       message: 'resolve => endpoint row unreadable, scope refused',
