@@ -27,6 +27,13 @@ export function parseIsoDateTime(text: string): number | undefined {
   return at.getTime() - offset;
 }
 
+/**
+ * The instants whose UTC form is an RFC 3339 date-time: `toISOString` writes the years past 9999 (an
+ * offset can carry 9999-12-31 there) as "+010000-…", which no reader of RFC 3339 takes.
+ */
+export const EARLIEST_DATE_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
+export const LATEST_DATE_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function daysInMonth(year: number, month: number): number {

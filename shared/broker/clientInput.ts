@@ -1,6 +1,6 @@
 import { ENDPOINT_ID_RULE } from '../endpoints/validateEndpoint';
 import { type FieldIssue, ValidationError } from '../errors';
-import { parseIsoDateTime } from '../isoDateTime';
+import { EARLIEST_DATE_TIME_MS, LATEST_DATE_TIME_MS, parseIsoDateTime } from '../isoDateTime';
 import { TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import { isPrivilegedResource, type ParsedScope, parseScope } from './scope';
 
@@ -20,8 +20,6 @@ const MAX_SCOPES = 100;
 const SCOPES_RULE = `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`;
 const MAX_RATE = 1_000_000;
 /** The instants whose UTC date-time has four year digits, as RFC 3339 requires. */
-const MIN_EXPIRY_MS = Date.parse('0000-01-01T00:00:00.000Z');
-const MAX_EXPIRY_MS = Date.parse('9999-12-31T23:59:59.999Z');
 const FIELDS = ['displayName', 'allowedScopes', 'rateLimitPerMinute', 'enabled', 'expiresAt', 'keyAccess'];
 
 /** What is wrong with one field, as its {@link FieldIssue} message. */
@@ -134,9 +132,8 @@ function parseExpiresAt(value: unknown): string | Refusal {
         'must be an ISO 8601 date-time with seconds and an offset, such as 2030-12-31T00:00:00Z, on a real date',
     };
   }
-  // An offset can carry 9999-12-31 past the year 9999 in UTC (or 0000-01-01 before the year 0), which
-  // toISOString writes "+010000-…": no RFC 3339 date-time, so this API would refuse its own answer.
-  if (at < MIN_EXPIRY_MS || at > MAX_EXPIRY_MS) {
+  // Else this API would answer a date-time it refuses (see LATEST_DATE_TIME_MS).
+  if (at < EARLIEST_DATE_TIME_MS || at > LATEST_DATE_TIME_MS) {
     return { issue: 'must fall between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z once kept in UTC' };
   }
   return new Date(at).toISOString();

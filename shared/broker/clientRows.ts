@@ -1,3 +1,4 @@
+import { EARLIEST_DATE_TIME_MS, LATEST_DATE_TIME_MS, parseIsoDateTime } from '../isoDateTime';
 import type { BrokerClientRecord } from './BrokerClient';
 
 type Row = Record<string, unknown>;
@@ -116,12 +117,18 @@ function flag(value: unknown): boolean | undefined {
 }
 
 /**
- * A date-time as stored: a string a date parses from (this app writes ISO 8601), or a DateTime column.
- * A string that is no date was once read as an expiry already past; it is a hand edit like any other.
+ * A date-time as stored, in UTC as this app writes it: an RFC 3339 string (what the admin API takes), or
+ * a DateTime column. Anything else is a hand edit whose meaning would be a guess (`Date.parse` reads
+ * `12/31/2030` as local time and rolls February 31 over into March), so the row is unreadable; a string
+ * that is no date was once even read as an expiry already past.
  */
 function dateTime(value: unknown): string | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
-  return typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? value : undefined;
+  const at =
+    value instanceof Date ? value.getTime() : typeof value === 'string' ? parseIsoDateTime(value) : NaN;
+  // toISOString throws past ±275,760 years and writes years past 9999 as no RFC 3339 date-time.
+  return at !== undefined && at >= EARLIEST_DATE_TIME_MS && at <= LATEST_DATE_TIME_MS
+    ? new Date(at).toISOString()
+    : undefined;
 }
 
 /** The row's columns this version does not write (`otherColumns`); none when it has none. */

@@ -78,6 +78,11 @@ describe('Function: readClientRow', () => {
     ['a secret hash that is no HMAC of ours', { primarySecretHash: 'not-a-hash' }, ['primarySecretHash']],
     ['expiresAt that is no date', { expiresAt: 'never' }, ['expiresAt']],
     ['expiresAt written as a number', { expiresAt: 20301231 }, ['expiresAt']],
+    // Date.parse reads these, as local time or a rolled-over date: a hand edit whose meaning is a guess
+    ['expiresAt in US notation', { expiresAt: '12/31/2030' }, ['expiresAt']],
+    ['expiresAt without a time or offset', { expiresAt: '2030-12-31' }, ['expiresAt']],
+    ['expiresAt on a day that does not exist', { expiresAt: '2030-02-31T00:00:00Z' }, ['expiresAt']],
+    ['updatedAt without an offset', { updatedAt: '2026-11-01T00:00:00' }, ['updatedAt']],
     ['displayName written as a number', { displayName: 42 }, ['displayName']],
     ['createdAt missing', { createdAt: undefined }, ['createdAt']],
   ])('names the column of %s, and reads nothing of the row', (_, edit, fields) => {
@@ -112,6 +117,14 @@ describe('Function: readClientRow', () => {
         createdAt: '2026-11-01T00:00:00.000Z',
       },
     });
+  });
+
+  it('reads an expiry written with an offset as the instant it names', () => {
+    // Act
+    const read = readClientRow({ ...written(), expiresAt: '2030-12-31T01:00:00+01:00' });
+
+    // Assess
+    expect(read).toMatchObject({ record: { expiresAt: '2030-12-31T00:00:00.000Z' } });
   });
 
   it('keeps columns a newer version wrote as otherColumns rather than call the row unreadable', () => {
