@@ -27,6 +27,11 @@ export function parseIsoDateTime(text: string): number | undefined {
   return at.getTime() - offset;
 }
 
+/** Text that {@link parseIsoDateTime} reads: what this app writes for every stored time. */
+export function isIsoDateTime(value: unknown): value is string {
+  return typeof value === 'string' && parseIsoDateTime(value) !== undefined;
+}
+
 /**
  * The instants whose UTC form is an RFC 3339 date-time: `toISOString` writes the years past 9999 (an
  * offset can carry 9999-12-31 there) as "+010000-…", which no reader of RFC 3339 takes.

@@ -1,4 +1,5 @@
 import { isObject } from '../isObject';
+import { isIsoDateTime } from '../isoDateTime';
 import { EndpointRecordUnreadableError } from '../rotation/errors';
 import type { EndpointEntity } from './endpointRows';
 import { ARM_FIELDS, type ManagedEndpoint } from './ManagedEndpoint';
@@ -70,8 +71,9 @@ const STORED_SHAPE: Record<string, (value: unknown, endpoint: Raw) => boolean> =
     value === undefined ? endpoint.kind !== 'v1WebService' : hasTexts(value, ['computeType', 'region']),
   brokerKeyAccess: (value) => typeof value === 'boolean',
   enabled: (value) => typeof value === 'boolean',
-  retiredAt: optional(isText),
-  reinstatedAt: optional(isText),
-  createdAt: isText,
-  updatedAt: isText,
+  // RFC 3339, as written: Date.parse reads a hand-edited `12/31/2030` as some time zone's midnight.
+  retiredAt: optional(isIsoDateTime),
+  reinstatedAt: optional(isIsoDateTime),
+  createdAt: isIsoDateTime,
+  updatedAt: isIsoDateTime,
 };

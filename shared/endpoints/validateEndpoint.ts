@@ -1,5 +1,6 @@
 import { type FieldIssue, ValidationError } from '../errors';
 import { isObject } from '../isObject';
+import { isIsoDateTime } from '../isoDateTime';
 import { accepted, type Bad, matching, oneOf, optional } from './fieldChecks';
 import {
   ARM_FIELDS,
@@ -171,7 +172,7 @@ function validateFlagsAndTimes(
   const flag = (field: 'brokerKeyAccess' | 'enabled'): boolean | undefined =>
     optional(input[field], isBoolean, field, 'true or false', bad);
   const time = (field: 'retiredAt' | 'reinstatedAt' | 'createdAt' | 'updatedAt'): string | undefined =>
-    optional(input[field], isDateTime, field, 'an ISO date-time', bad);
+    optional(input[field], isIsoDateTime, field, 'an RFC 3339 date-time such as 2030-12-31T00:00:00Z', bad);
   const [brokerKeyAccess, enabled] = [flag('brokerKeyAccess'), flag('enabled')];
   const [retiredAt, reinstatedAt, createdAt] = [time('retiredAt'), time('reinstatedAt'), time('createdAt')];
   // Checked as sent, though a write stamps its own.
@@ -278,8 +279,4 @@ function isPositive(value: unknown): value is number {
 
 function isBoolean(value: unknown): value is boolean {
   return typeof value === 'boolean';
-}
-
-function isDateTime(value: unknown): value is string {
-  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }

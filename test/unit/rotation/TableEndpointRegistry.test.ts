@@ -230,6 +230,16 @@ describe('Class: TableEndpointRegistry (point reads of an unreadable row)', () =
       'its endpoint column has no valid secretName, rotationPeriodHours, enabled',
     ],
     [
+      // Date.parse reads these as some time zone's midnight, or rolls February 31 into March
+      'times that are no RFC 3339 date-time',
+      edited('bad-row', {
+        retiredAt: '12/31/2030',
+        reinstatedAt: '2030-02-31T00:00:00Z',
+        createdAt: '2026-01-01',
+      }),
+      'its endpoint column has no valid retiredAt, reinstatedAt, createdAt',
+    ],
+    [
       'a v1 web service without v1',
       edited('bad-row', { kind: 'v1WebService' }),
       'its endpoint column has no valid v1',
