@@ -18,6 +18,14 @@ export interface UnreadableRow {
   readonly why: string;
 }
 
+/** An `ENDPOINTS_FILE` entry a table row collides with ({@link EndpointRegistry.fileEntryClash}). */
+export interface FileEntryClash {
+  /** The entry's id. */
+  readonly entry: string;
+  /** What the two share: `endpoint`, the Azure ML endpoint (the secret may be shared too); `secret`, the Key Vault secret only. */
+  readonly shares: 'endpoint' | 'secret';
+}
+
 /** An endpoint as read for a change; `version` (the row's ETag) is what `replace` is conditional on. */
 export interface VersionedEndpoint {
   readonly endpoint: ManagedEndpoint;
@@ -58,13 +66,16 @@ export interface EndpointRegistry {
    */
   findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined>;
   /**
-   * The id of the `ENDPOINTS_FILE` entry declared at `endpoint`'s Azure ML endpoint (kind and coordinates,
-   * ignoring case) under another id; undefined when there is none, and for the entry itself. A table row
-   * there was registered before the file declared its endpoint: the file is the operator's declared truth,
-   * and the two would rotate one endpoint's keys against each other, so rotation leaves the row alone. No
-   * storage read: the file is read once per process.
+   * The `ENDPOINTS_FILE` entry a table row collides with under another id, and what the two share: the Azure
+   * ML endpoint (kind and coordinates, ignoring case), else the Key Vault secret (ignoring case); undefined
+   * when there is none, and for the entry itself. Such a row was registered before the file declared that
+   * endpoint or secret: the file is the operator's declared truth (lookups answer the entry), and the two
+   * would rotate one endpoint's keys against each other, or two endpoints' keys into one secret, so rotation
+   * leaves the row alone. No storage read: the file is read once per process.
    */
-  fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined>;
+  fileEntryClash(
+    endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm' | 'secretName'>,
+  ): Promise<FileEntryClash | undefined>;
   /**
    * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken or another stored
    * endpoint owns its secret, `EndpointAlreadyRegisteredError` when another stored endpoint is

@@ -10,7 +10,13 @@ import { readRowsPage } from '../tablePages';
 import type { Telemetry } from '../telemetry';
 import { armClaims, ClaimScans, SECRET_CLAIMS } from './ClaimScan';
 import { armClaimOnReplace, createActions, createConflict, secretClaimOnReplace } from './claimWrites';
-import type { EndpointPage, EndpointRegistry, UnreadableRow, VersionedEndpoint } from './EndpointRegistry';
+import type {
+  EndpointPage,
+  EndpointRegistry,
+  FileEntryClash,
+  UnreadableRow,
+  VersionedEndpoint,
+} from './EndpointRegistry';
 import {
   type EndpointEntity,
   endpointRowsFilter,
@@ -92,8 +98,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
   private readonly createTable: () => Promise<void>;
   private readonly logger: Logger;
   private fileEntries?: Promise<Map<string, ManagedEndpoint>>;
-  /** File entry ids by `armIdentity`, for {@link fileEntryAt}: built once, as the file is read once. */
-  private fileEntryPlaces?: Promise<Map<string, string>>;
+  /** File entry ids by `armIdentity` and by `secretIdentity`, for {@link fileEntryClash}: built once, as the file is read once. */
+  private fileEntryPlaces?: Promise<{ byArm: Map<string, string>; bySecret: Map<string, string> }>;
+  /** Rows found sharing a file entry's secret, each warned of once per process (see {@link fileEntryClash}). */
+  private readonly secretSharersWarned = new Set<string>();
   /** Walks of the table for a secret whose claim was missed (rows written before claims lack one). */
   private readonly secretScans = new ClaimScans(SECRET_CLAIMS, () => this.nowMs());
   /** Walks of the table for ARM coordinates whose claim was missed (rows written before those claims). */
@@ -210,12 +218,24 @@ export class TableEndpointRegistry implements EndpointRegistry {
     return ownerOfCoordinates(holder, walked);
   }
 
-  async fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined> {
-    this.fileEntryPlaces ??= this.declared().then(
-      (declared) => new Map([...declared.values()].map((e) => [armIdentity(e), e.id])),
-    );
-    const entry = (await this.fileEntryPlaces).get(armIdentity(endpoint));
-    return entry === endpoint.id ? undefined : entry;
+  async fileEntryClash(
+    endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm' | 'secretName'>,
+  ): Promise<FileEntryClash | undefined> {
+    this.fileEntryPlaces ??= this.declared().then((declared) => {
+      const entries = [...declared.values()];
+      return {
+        byArm: new Map(entries.map((e) => [armIdentity(e), e.id])),
+        bySecret: new Map(entries.map((e) => [secretIdentity(e.secretName), e.id])),
+      };
+    });
+    const { byArm, bySecret } = await this.fileEntryPlaces;
+    const atEndpoint = byArm.get(armIdentity(endpoint));
+    if (atEndpoint !== undefined && atEndpoint !== endpoint.id)
+      return { entry: atEndpoint, shares: 'endpoint' };
+    const withSecret = bySecret.get(secretIdentity(endpoint.secretName));
+    if (withSecret === undefined || withSecret === endpoint.id) return undefined;
+    this.warnSecretShared(endpoint.id, withSecret);
+    return { entry: withSecret, shares: 'secret' };
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
@@ -311,6 +331,21 @@ export class TableEndpointRegistry implements EndpointRegistry {
         alsoRegisteredAs: first,
       });
     this.options.telemetry?.trackMetric('EndpointsRegisteredTwice', pairs.length);
+  }
+
+  /**
+   * Names, once per process, a row holding the Key Vault secret of a file entry: no walk pairs such rows (the
+   * secret scan reads a secret's owner, not its sharers), and Key Vault events of the secret go to the entry
+   * without a word. Once, not each time asked: the timer asks of every row each tick, and its summary counts
+   * them (`declaredInFile`). Named by the two ids, as the timer and the rotator name the rows at a file entry's endpoint.
+   */
+  private warnSecretShared(endpointId: string, entry: string): void {
+    if (this.secretSharersWarned.has(endpointId)) return;
+    this.secretSharersWarned.add(endpointId);
+    this.logger.warn(
+      'fileEntryClash => Key Vault secret declared in ENDPOINTS_FILE too, row not rotated, PATCH its secretName or DELETE it',
+      { endpointId, alsoRegisteredAs: entry },
+    );
   }
 
   /** The table, once `id` is known not to be a file entry. */

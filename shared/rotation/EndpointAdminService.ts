@@ -165,7 +165,7 @@ export class EndpointAdminService {
     const { state } = await this.options.journal.getState(id);
     const current =
       endpoint.authMode === 'Key' ? await this.options.secrets.getCurrent(endpoint.secretName) : undefined;
-    const fileEntry = await this.options.registry.fileEntryAt(endpoint);
+    const fileEntry = await this.options.registry.fileEntryClash(endpoint);
     return endpointStatus(endpoint, state, current, this.options.clock.now(), fileEntry);
   }
 
@@ -173,15 +173,15 @@ export class EndpointAdminService {
    * Enqueues a manual rotation now; 409 while one is running, 422 for endpoints without keys, 409
    * `ENDPOINT_NOT_KNOWN_HERE` for one of a kind or auth mode this version does not know (a newer version's):
    * whether it has keys, and what must hold before they rotate, is not known here. 409
-   * `ENDPOINT_DECLARED_IN_FILE` for a registration at an `ENDPOINTS_FILE` entry's Azure ML endpoint: the
-   * worker skips its jobs (the entry rotates those keys), so a 202 would promise what never happens. That is
+   * `ENDPOINT_DECLARED_IN_FILE` for a registration at an `ENDPOINTS_FILE` entry's Azure ML endpoint, or with
+   * its Key Vault secret: the worker skips its jobs (the entry rotates those keys), so a 202 would promise what never happens. That is
    * asked before its own auth mode and state: the entry's are the ones that count, and it names the way out.
    */
   async rotateNow(id: string): Promise<RotationJob> {
     const endpoint = await this.require(id);
     requireKnownHere(endpoint);
-    const fileEntry = await this.options.registry.fileEntryAt(endpoint);
-    if (fileEntry !== undefined) throw new EndpointDeclaredInFileError(id, fileEntry);
+    const fileEntry = await this.options.registry.fileEntryClash(endpoint);
+    if (fileEntry !== undefined) throw new EndpointDeclaredInFileError(id, fileEntry, endpoint.secretName);
     if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(id, endpoint.authMode);
     if (endpoint.retiredAt || !endpoint.enabled)
       throw new ValidationError([

@@ -150,14 +150,21 @@ export class KeyRotator {
       return skip('notKnownHere', `${unknown} ${value}`);
     }
     // A row registered before ENDPOINTS_FILE declared its Azure ML endpoint: the entry rotates those keys, and
-    // this run would regenerate the key the entry just stored. Nothing journaled: deleting the row ends it.
-    const entry = await this.options.registry.fileEntryAt(endpoint);
-    if (entry !== undefined) {
+    // this run would regenerate the key the entry just stored; or its Key Vault secret, for another endpoint:
+    // this run would store its keys over the entry's. Nothing journaled: deleting the row (or renaming its
+    // secret) ends it.
+    const clash = await this.options.registry.fileEntryClash(endpoint);
+    if (clash !== undefined) {
       this.options.logger.warn('rotate => endpoint declared in ENDPOINTS_FILE too, skipped, DELETE it', {
         endpointId: endpoint.id,
-        alsoRegisteredAs: entry,
+        alsoRegisteredAs: clash.entry,
       });
-      return skip('declaredInFile', `its Azure ML endpoint is declared in ENDPOINTS_FILE as ${entry}`);
+      return skip(
+        'declaredInFile',
+        clash.shares === 'endpoint'
+          ? `its Azure ML endpoint is declared in ENDPOINTS_FILE as ${clash.entry}`
+          : `its Key Vault secret is declared in ENDPOINTS_FILE for ${clash.entry}`,
+      );
     }
     // A disabled endpoint is not rotated, but a rotation it finished before it was disabled still has to
     // announce its new key: its consumers hold the old one. (A retired endpoint is gone from Azure, and

@@ -62,8 +62,9 @@ interface RoundCounts {
    */
   unreadable: IdTally;
   /**
-   * Table rows at the Azure ML endpoint of an `ENDPOINTS_FILE` entry under another id, not queued (the entry
-   * rotates its keys) and not counted in `endpoints`; logged, with the first few ids, only when not 0.
+   * Table rows at the Azure ML endpoint, or with the Key Vault secret, of an `ENDPOINTS_FILE` entry under another
+   * id, not queued (the entry rotates those keys, or into that secret) and not counted in `endpoints`; logged,
+   * with the first few ids, only when not 0.
    */
   declaredInFile: IdTally;
 }
@@ -157,22 +158,25 @@ export class RotationScheduler {
   }
 
   /**
-   * Whether the endpoint is a table row at the Azure ML endpoint of an `ENDPOINTS_FILE` entry (registered before
-   * the file declared it): the entry, the operator's declared truth, rotates those keys, and a job for the row
-   * would regenerate the key the entry just stored. Counted in `round` and named each tick until a person
-   * DELETEs the row (the rotator skips its jobs all the same).
+   * Whether the endpoint is a table row that collides with an `ENDPOINTS_FILE` entry (registered before the file
+   * declared it): the entry, the operator's declared truth, rotates the keys of its endpoint into its secret, and
+   * a job for a row at that endpoint would regenerate the key the entry just stored, one for a row with that
+   * secret store its own endpoint's keys over the entry's. Counted in `round`; a row at the entry's endpoint is
+   * named each tick until a person DELETEs it, one with its secret once per process by the registry
+   * (`fileEntryClash`). The rotator skips their jobs all the same.
    */
   private async declaredInFile(endpoint: ManagedEndpoint, round: RoundCounts): Promise<boolean> {
-    const entry = await this.options.registry.fileEntryAt(endpoint);
-    if (entry === undefined) return false;
+    const clash = await this.options.registry.fileEntryClash(endpoint);
+    if (clash === undefined) return false;
     round.declaredInFile.add(endpoint.id);
-    this.options.logger.warn(
-      'enqueueDue => endpoint declared in ENDPOINTS_FILE too, not rotated, DELETE it',
-      {
-        endpointId: endpoint.id,
-        alsoRegisteredAs: entry,
-      },
-    );
+    if (clash.shares === 'endpoint')
+      this.options.logger.warn(
+        'enqueueDue => endpoint declared in ENDPOINTS_FILE too, not rotated, DELETE it',
+        {
+          endpointId: endpoint.id,
+          alsoRegisteredAs: clash.entry,
+        },
+      );
     return true;
   }
 
@@ -246,7 +250,7 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
 /**
  * A round's counts as logged: `notKnownHere` only when there are such endpoints (during a rolling deployment),
  * `unreadable` and `unreadableIds` (comma-separated) only when rows were skipped, `declaredInFile` and
- * `declaredInFileIds` only when rows at a file entry's endpoint were left to it.
+ * `declaredInFileIds` only when rows at a file entry's endpoint, or with its secret, were left to it.
  */
 function logged(round: RoundCounts): LogProps {
   const { notKnownHere, unreadable, declaredInFile, ...counts } = round;

@@ -1,3 +1,4 @@
+import type { FileEntryClash } from '../endpoints/EndpointRegistry';
 import { isKeySlot, type KeySlot, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { operatorHoldEndsAt } from './operatorHold';
 import type { RotationEvent } from './RotationEventSink';
@@ -24,8 +25,9 @@ export interface EndpointStatus {
     readonly note: string;
   };
   /**
-   * The `ENDPOINTS_FILE` entry declared at this registration's Azure ML endpoint under another id: the entry
-   * rotates its keys, and this registration (a table row from before the file declared it) is not rotated.
+   * The `ENDPOINTS_FILE` entry declared under another id at this registration's Azure ML endpoint (the entry
+   * rotates its keys), or with its Key Vault secret (the entry rotates its own endpoint's keys into it): this
+   * registration, a table row from before the file declared either, is not rotated. The note says which.
    */
   readonly declaredInFile?: { readonly entry: string; readonly note: string };
   /**
@@ -56,7 +58,7 @@ export function endpointStatus(
   state: RotationState,
   current: SecretVersion | undefined,
   now: number,
-  fileEntry?: string,
+  fileEntry?: FileEntryClash,
 ): EndpointStatus {
   return {
     endpoint,
@@ -84,17 +86,22 @@ function notKnownHereStatus(endpoint: ManagedEndpoint): Pick<EndpointStatus, 'no
   };
 }
 
-/** Why a registration at a file entry's Azure ML endpoint is not rotated, and what to do. */
+/** Why a registration that collides with a file entry is not rotated, and what to do. */
 function declaredInFileStatus(
   endpoint: ManagedEndpoint,
-  entry: string,
+  { entry, shares }: FileEntryClash,
 ): NonNullable<EndpointStatus['declaredInFile']> {
   return {
     entry,
     note:
-      `ENDPOINTS_FILE declares this Azure ML endpoint as ${entry}, which rotates its keys: ${endpoint.id} is not ` +
-      `rotated, as the two would rotate them against each other. Point its clients at ${entry}'s secret and ` +
-      `DELETE ${endpoint.id}.`,
+      shares === 'endpoint'
+        ? `ENDPOINTS_FILE declares this Azure ML endpoint as ${entry}, which rotates its keys: ${endpoint.id} is not ` +
+          `rotated, as the two would rotate them against each other. Point its clients at ${entry}'s secret and ` +
+          `DELETE ${endpoint.id}.`
+        : `ENDPOINTS_FILE declares this Key Vault secret, ${endpoint.secretName}, for ${entry}, which rotates the keys ` +
+          `of its own Azure ML endpoint into it: ${endpoint.id} is not rotated, as the two would overwrite each ` +
+          `other's keys there. PATCH its secretName to a secret of its own and point its clients at that, or ` +
+          `DELETE ${endpoint.id}.`,
   };
 }
 
@@ -115,7 +122,7 @@ function scheduleStatus(
   state: RotationState,
   current: SecretVersion | undefined,
   now: number,
-  fileEntry: string | undefined,
+  fileEntry: FileEntryClash | undefined,
 ): Pick<EndpointStatus, 'lastRotatedAt' | 'nextDueAt' | 'waitingForOperatorUntil'> {
   const last = lastRotatedAt(state, current);
   // Not an endpoint this version would rotate (a kind it does not know: `notKnownHere`; one a file entry

@@ -3,6 +3,7 @@
  * secret names only — never a key value — because they end up in journal rows and problem bodies.
  */
 
+import type { FileEntryClash } from '../endpoints/EndpointRegistry';
 import { type ArmCoordinates, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import {
   AppError,
@@ -126,22 +127,30 @@ export class EndpointReadOnlyError extends ConflictError {
 }
 
 /**
- * A manual rotation of a registration at the Azure ML endpoint (kind and coordinates, ignoring case) of an
- * `ENDPOINTS_FILE` entry under another id: a table row registered before the file declared that endpoint. The
- * entry rotates its keys and the worker skips this row's jobs (`declaredInFile`), so accepting the request
- * (202) would promise a rotation that never happens. Not temporary: it stays so until the row is deleted.
+ * A manual rotation of a table row that collides with an `ENDPOINTS_FILE` entry under another id: a row
+ * registered before the file declared its Azure ML endpoint (kind and coordinates, ignoring case), or its Key
+ * Vault secret for another endpoint. The entry rotates those keys, or its own endpoint's into that secret, and
+ * the worker skips this row's jobs (`declaredInFile`), so accepting the request (202) would promise a rotation
+ * that never happens. Not temporary: it stays so until the row is deleted, or given a secret of its own.
  */
 export class EndpointDeclaredInFileError extends ConflictError {
   override readonly code: string = 'ENDPOINT_DECLARED_IN_FILE';
+  readonly entryId: string;
   constructor(
     readonly endpointId: string,
-    readonly entryId: string,
+    clash: FileEntryClash,
+    secretName: string,
   ) {
     super(
-      `Endpoint ${endpointId} is not rotated: ENDPOINTS_FILE declares its Azure ML endpoint as ${entryId}, which ` +
-        `rotates its keys. Rotate ${entryId} instead; point the clients of ${endpointId} at the secret of ` +
-        `${entryId} and DELETE ${endpointId}.`,
+      clash.shares === 'endpoint'
+        ? `Endpoint ${endpointId} is not rotated: ENDPOINTS_FILE declares its Azure ML endpoint as ${clash.entry}, ` +
+            `which rotates its keys. Rotate ${clash.entry} instead; point the clients of ${endpointId} at the ` +
+            `secret of ${clash.entry} and DELETE ${endpointId}.`
+        : `Endpoint ${endpointId} is not rotated: ENDPOINTS_FILE declares its Key Vault secret ${secretName} for ` +
+            `${clash.entry}, which rotates the keys of its own Azure ML endpoint into it. PATCH the secretName of ` +
+            `${endpointId} to a secret of its own and point its clients at that, or DELETE ${endpointId}.`,
     );
+    this.entryId = clash.entry;
   }
 }
 

@@ -574,9 +574,12 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
         },
       ]);
       expect(telemetry.count('EndpointsRegisteredTwice')).toBe(1);
-      expect(await redeployed.fileEntryAt((await redeployed.get('old-row'))!)).toBe('file-entry');
-      expect(await redeployed.fileEntryAt((await redeployed.get('other-row'))!)).toBeUndefined();
-      expect(await redeployed.fileEntryAt((await redeployed.get('file-entry'))!)).toBeUndefined();
+      expect(await redeployed.fileEntryClash((await redeployed.get('old-row'))!)).toEqual({
+        entry: 'file-entry',
+        shares: 'endpoint',
+      });
+      expect(await redeployed.fileEntryClash((await redeployed.get('other-row'))!)).toBeUndefined();
+      expect(await redeployed.fileEntryClash((await redeployed.get('file-entry'))!)).toBeUndefined();
       expect(status.declaredInFile?.entry).toBe('file-entry');
       expect(status.nextDueAt).toBeUndefined();
     });
@@ -1223,6 +1226,171 @@ describe('Class: TableEndpointRegistry (Azurite)', () => {
         props: { endpointId: id, why: 'its endpoint column is not a JSON object' },
       });
       await registry.delete(id);
+    });
+  });
+
+  describe('A row registered before ENDPOINTS_FILE declared its Key Vault secret for another endpoint (admin API over HTTP)', () => {
+    const jobs = new InMemoryRotationJobQueue();
+    const logger = new CapturingLogger();
+    let http: { admin: EndpointAdminService };
+    const place = (name: string) => ({
+      subscriptionId: 'sub-1',
+      resourceGroup: 'rg',
+      workspace: 'shared-ws',
+      name,
+    });
+    beforeAll(async () => {
+      // A row holding the secret, and another; then a deployment declares the secret (in another case) for an
+      // entry of another Azure ML endpoint, under another id
+      const own = TableClient.fromConnectionString(azurite.connectionString, 'secretDeclaredInFile', {
+        allowInsecureConnection: true,
+      });
+      await own.createTable();
+      const now = () => new Date().toISOString();
+      const before = new TableEndpointRegistry({ table: own, rules, now });
+      await before.create(
+        validateEndpoint({ id: 'old-row', arm: place('old'), secretName: 'shared-secret' }, rules, now()),
+      );
+      await before.create(validateEndpoint({ id: 'other-row', arm: place('other') }, rules, now()));
+      const redeployed = new TableEndpointRegistry({
+        table: own,
+        rules,
+        now,
+        logger,
+        endpointsFile: 'endpoints.json',
+        readText: async () =>
+          JSON.stringify([{ id: 'file-entry', arm: place('declared'), secretName: 'Shared-Secret' }]),
+      });
+      const [faults, clock] = [new FaultPlan(), new FakeClock()];
+      http = {
+        admin: new EndpointAdminService({
+          registry: redeployed,
+          journal: new InMemoryRotationJournal(clock, faults),
+          secrets: new InMemorySecretStore(clock, faults),
+          jobs,
+          clock: systemClock,
+          rules,
+        }),
+      };
+    });
+
+    const call = (
+      handler: (r: HttpRequest, c: InvocationContext) => Promise<HttpResponseInit>,
+      method: string,
+      path: string,
+      id: string | undefined,
+      body?: unknown,
+    ): Promise<HttpResponseInit> =>
+      handler(
+        new HttpRequest({
+          method,
+          url: `http://localhost:7071/api/manage/endpoints${path}`,
+          headers: { 'content-type': 'application/json' },
+          params: id ? { id } : {},
+          ...(body !== undefined ? { body: { string: JSON.stringify(body) } } : {}),
+        }),
+        new InvocationContext({ invocationId: 'inv-1', logHandler: () => undefined }),
+      );
+    const bodyOf = (r: HttpResponseInit) => JSON.parse(r.body as string) as Record<string, unknown>;
+    const item = () => manageEndpointHandler(() => http);
+
+    it('shows why the row is not rotated, answers its POST …/rotate 409 ENDPOINT_DECLARED_IN_FILE, and warns once naming both ids', async () => {
+      // Act
+      const status = await call(item(), 'GET', '/old-row', 'old-row');
+      const again = await call(item(), 'GET', '/old-row', 'old-row');
+      const rotate = await call(
+        manageEndpointRotateHandler(() => http),
+        'POST',
+        '/old-row/rotate',
+        'old-row',
+      );
+
+      // Assess: the entry rotates its own endpoint's keys into the secret; the row would store its keys over them
+      expect(status.status).toBe(200);
+      const shown = status.jsonBody as Record<string, unknown>;
+      expect(shown['declaredInFile']).toEqual({
+        entry: 'file-entry',
+        note:
+          'ENDPOINTS_FILE declares this Key Vault secret, shared-secret, for file-entry, which rotates the keys of ' +
+          "its own Azure ML endpoint into it: old-row is not rotated, as the two would overwrite each other's keys " +
+          'there. PATCH its secretName to a secret of its own and point its clients at that, or DELETE old-row.',
+      });
+      expect(shown).not.toHaveProperty('nextDueAt');
+      expect(again.jsonBody).toEqual(status.jsonBody);
+      expect(rotate.status).toBe(409);
+      expect((rotate.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+      expect(bodyOf(rotate)).toMatchObject({
+        status: 409,
+        code: 'ENDPOINT_DECLARED_IN_FILE',
+        detail:
+          'Endpoint old-row is not rotated: ENDPOINTS_FILE declares its Key Vault secret shared-secret for ' +
+          'file-entry, which rotates the keys of its own Azure ML endpoint into it. PATCH the secretName of ' +
+          'old-row to a secret of its own and point its clients at that, or DELETE old-row.',
+      });
+      expect(jobs.jobs).toEqual([]);
+      expect(logger.lines).toEqual([
+        {
+          level: 'warn',
+          message:
+            'fileEntryClash => Key Vault secret declared in ENDPOINTS_FILE too, row not rotated, PATCH its ' +
+            'secretName or DELETE it',
+          props: { endpointId: 'old-row', alsoRegisteredAs: 'file-entry' },
+        },
+      ]);
+    });
+
+    it('answers a registration or a rename onto the secret, and any other PATCH of the row holding it, 409 ENDPOINT_EXISTS naming the entry, writing nothing', async () => {
+      // Act
+      const registered = await call(
+        manageEndpointsHandler(() => http),
+        'POST',
+        '',
+        undefined,
+        {
+          id: 'new-row',
+          arm: place('new'),
+          secretName: 'SHARED-SECRET',
+        },
+      );
+      const renamed = await call(item(), 'PATCH', '/other-row', 'other-row', { secretName: 'shared-SECRET' });
+      const disabled = await call(item(), 'PATCH', '/old-row', 'old-row', { enabled: false });
+
+      // Assess
+      for (const [answer, name] of [
+        [registered, 'SHARED-SECRET'],
+        [renamed, 'shared-SECRET'],
+        [disabled, 'shared-secret'],
+      ] as const) {
+        expect(answer.status).toBe(409);
+        expect(bodyOf(answer)).toMatchObject({
+          code: 'ENDPOINT_EXISTS',
+          detail: `Secret ${name} already belongs to endpoint file-entry.`,
+        });
+      }
+      expect((await call(item(), 'GET', '/new-row', 'new-row')).status).toBe(404);
+      const other = (await call(item(), 'GET', '/other-row', 'other-row')).jsonBody as {
+        endpoint: ManagedEndpoint;
+      };
+      expect(other.endpoint.secretName).toBe('other-row-key');
+    });
+
+    it('rotates the row again once a PATCH gives it a secret of its own', async () => {
+      // Act
+      const renamed = await call(item(), 'PATCH', '/old-row', 'old-row', { secretName: 'old-row-own' });
+      const status = (await call(item(), 'GET', '/old-row', 'old-row')).jsonBody as Record<string, unknown>;
+      const rotate = await call(
+        manageEndpointRotateHandler(() => http),
+        'POST',
+        '/old-row/rotate',
+        'old-row',
+      );
+
+      // Assess
+      expect(renamed.status).toBe(200);
+      expect(status).not.toHaveProperty('declaredInFile');
+      expect(status['nextDueAt']).toBeDefined();
+      expect(rotate.status).toBe(202);
+      expect(jobs.jobs.map((job) => job.endpointId)).toEqual(['old-row']);
     });
   });
 });

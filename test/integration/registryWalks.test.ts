@@ -356,4 +356,53 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
       expect.stringMatching(/ endpoints=2 .* declaredInFile=1 declaredInFileIds=ep-old elapsedMs=\d+$/),
     ]);
   });
+
+  it('the timer leaves to an ENDPOINTS_FILE entry the row registered before with its Key Vault secret, the registry naming the pair once', async () => {
+    // Prepare: a row holding a secret the file later declared (in another case) for another endpoint under another id
+    const own = TableClient.fromConnectionString(azurite.connectionString, 'secretDeclaredInFileWalked', {
+      allowInsecureConnection: true,
+    });
+    await own.createTable();
+    const now = new Date().toISOString();
+    const before = new TableEndpointRegistry({ table: own, rules, now: () => now });
+    await before.create(
+      validateEndpoint({ id: 'ep-old', arm: at('ml-ws', 'ep-old'), secretName: 'shared' }, rules, now),
+    );
+    await before.create(validateEndpoint({ id: 'ep-other', arm: at('ml-ws', 'ep-other') }, rules, now));
+    const registryLines: string[] = [];
+    const redeployed = new TableEndpointRegistry({
+      table: own,
+      rules,
+      now: () => now,
+      endpointsFile: 'endpoints.json',
+      readText: async () =>
+        JSON.stringify([{ id: 'ep-file', arm: at('ml-ws', 'ep-file'), secretName: 'SHARED' }]),
+      logger: createLogger('EndpointRegistry', (level, line) => registryLines.push(`${level} ${line}`)),
+    });
+    const lines: string[] = [];
+    const jobs = new InMemoryRotationJobQueue();
+    const scheduler = new RotationScheduler({
+      registry: redeployed,
+      journal: new InMemoryRotationJournal(fakeClock, faults),
+      jobs,
+      clock: fakeClock,
+      logger: createLogger('RotationScheduler', (level, line) => lines.push(`${level} ${line}`)),
+    });
+
+    // Act: two ticks of one process
+    const result = await scheduler.enqueueDue(fakeClock.now());
+    await scheduler.enqueueDue(fakeClock.now());
+
+    // Assess: the row would rotate its own endpoint's keys into the secret the entry rotates its keys into
+    expect(result).toEqual({ due: 2, enqueued: 2, failed: 0 });
+    expect(jobs.jobs.map((j) => j.endpointId).sort()).toEqual(['ep-file', 'ep-other']);
+    expect(registryLines).toEqual([
+      'warn EndpointRegistry => fileEntryClash => Key Vault secret declared in ENDPOINTS_FILE too, row not rotated, ' +
+        'PATCH its secretName or DELETE it endpointId=ep-old alsoRegisteredAs=ep-file',
+    ]);
+    expect(lines.filter((l) => l.includes('enqueueDue => done'))).toEqual([
+      expect.stringMatching(/ endpoints=2 .* declaredInFile=1 declaredInFileIds=ep-old elapsedMs=\d+$/),
+      expect.stringMatching(/ endpoints=2 .* declaredInFile=1 declaredInFileIds=ep-old elapsedMs=\d+$/),
+    ]);
+  });
 });

@@ -1,6 +1,7 @@
 import type {
   EndpointPage,
   EndpointRegistry,
+  FileEntryClash,
   VersionedEndpoint,
 } from '../../../shared/endpoints/EndpointRegistry';
 import {
@@ -84,10 +85,18 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return at.find((e) => !e.retiredAt) ?? at[0];
   }
 
-  /** As the Table registry: the `readOnly` entry (ENDPOINTS_FILE's stand-in) at the endpoint's place, under another id. */
-  async fileEntryAt(endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm'>): Promise<string | undefined> {
-    const entry = this.registeredAt(armIdentity(endpoint)).find((e) => this.readOnly.has(e.id));
-    return entry && entry.id !== endpoint.id ? entry.id : undefined;
+  /**
+   * As the Table registry: the `readOnly` entry (ENDPOINTS_FILE's stand-in) at the endpoint's place under another
+   * id, else the one with its secret.
+   */
+  async fileEntryClash(
+    endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm' | 'secretName'>,
+  ): Promise<FileEntryClash | undefined> {
+    const other = (e: ManagedEndpoint): boolean => this.readOnly.has(e.id) && e.id !== endpoint.id;
+    const atEndpoint = this.registeredAt(armIdentity(endpoint)).find(other);
+    if (atEndpoint) return { entry: atEndpoint.id, shares: 'endpoint' };
+    const withSecret = this.sharersOf(endpoint.secretName).find(other);
+    return withSecret && { entry: withSecret.id, shares: 'secret' };
   }
 
   async create(endpoint: ManagedEndpoint): Promise<void> {
@@ -125,9 +134,15 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     if (row) throw new EndpointRecordUnreadableError(id, row.why);
   }
 
+  /** As the Table registry: a `readOnly` entry (ENDPOINTS_FILE's stand-in) before a row sharing its secret. */
   private ownerOf(secretName: string): ManagedEndpoint | undefined {
+    const sharers = this.sharersOf(secretName);
+    return sharers.find((e) => this.readOnly.has(e.id)) ?? sharers[0];
+  }
+
+  private sharersOf(secretName: string): ManagedEndpoint[] {
     const wanted = secretIdentity(secretName);
-    return [...this.endpoints.values()].find((e) => secretIdentity(e.secretName) === wanted);
+    return [...this.endpoints.values()].filter((e) => secretIdentity(e.secretName) === wanted);
   }
 
   /** Like the Table registry's secret-name claims: one owner per Key Vault secret. */

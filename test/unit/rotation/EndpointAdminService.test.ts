@@ -808,6 +808,46 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Method: status (a registration with the Key Vault secret of an ENDPOINTS_FILE entry)', () => {
+    it('names the entry that rotates its own keys into that secret and what to do, with no due time of its own', async () => {
+      // Prepare: a row registered before the file declared its secret (in another case) for another endpoint
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'from-file', secretName: 'shared-secret' });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', secretName: 'Shared-Secret' });
+
+      // Act
+      const row = await f.services.admin.status('old-row');
+
+      // Assess
+      expect(row.nextDueAt).toBeUndefined();
+      expect(row.declaredInFile).toEqual({
+        entry: 'from-file',
+        note:
+          'ENDPOINTS_FILE declares this Key Vault secret, Shared-Secret, for from-file, which rotates the keys of ' +
+          "its own Azure ML endpoint into it: old-row is not rotated, as the two would overwrite each other's keys " +
+          'there. PATCH its secretName to a secret of its own and point its clients at that, or DELETE old-row.',
+      });
+    });
+
+    it('names the Azure ML endpoint, not the secret, of an entry that shares both', async () => {
+      // Prepare: the file declares the row's very endpoint and secret under another id
+      const f = buildRotationFixture();
+      const place = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'scoring' };
+      f.addEndpoint({ id: 'from-file', arm: place, secretName: 'shared-secret' });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', arm: place, secretName: 'shared-secret' });
+
+      // Act
+      const row = await f.services.admin.status('old-row');
+
+      // Assess: deleting the row is the way out; a secret of its own would leave the endpoint rotated twice
+      expect(row.declaredInFile?.note).toMatch(
+        /^ENDPOINTS_FILE declares this Azure ML endpoint as from-file/,
+      );
+    });
+  });
+
   describe('Method: status (unsent event)', () => {
     it('shows a KeyRotated event the journal still holds as unsent, until a run sends it and clears it', async () => {
       // Prepare: Table storage fails right after the publish, so the journal keeps the event as unsent
@@ -869,6 +909,35 @@ describe('Class: EndpointAdminService', () => {
         expect(f.jobs.jobs).toEqual([]);
       },
     );
+
+    it('refuses to rotate a registration with the Key Vault secret of an ENDPOINTS_FILE entry 409 ENDPOINT_DECLARED_IN_FILE naming the entry, and queues nothing', async () => {
+      // Prepare: a row registered before the file declared its secret for another endpoint under another id
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'from-file', secretName: 'shared-secret' });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', secretName: 'shared-secret' });
+
+      // Act
+      const refused = await f.services.admin.rotateNow('old-row').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+
+      // Assess: a job would store the row's endpoint's keys over the entry's
+      expect(refused).toBeInstanceOf(EndpointDeclaredInFileError);
+      expect(refused).toMatchObject({
+        status: 409,
+        code: 'ENDPOINT_DECLARED_IN_FILE',
+        endpointId: 'old-row',
+        entryId: 'from-file',
+      });
+      expect((refused as Error).message).toBe(
+        'Endpoint old-row is not rotated: ENDPOINTS_FILE declares its Key Vault secret shared-secret for from-file, ' +
+          'which rotates the keys of its own Azure ML endpoint into it. PATCH the secretName of old-row to a ' +
+          'secret of its own and point its clients at that, or DELETE old-row.',
+      );
+      expect(f.jobs.jobs).toEqual([]);
+    });
 
     it('refuses to rotate a registration at the Azure ML endpoint of an ENDPOINTS_FILE entry 409 ENDPOINT_DECLARED_IN_FILE naming the entry, and queues nothing', async () => {
       // Prepare: a row registered before the file declared its endpoint under another id

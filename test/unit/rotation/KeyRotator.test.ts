@@ -107,6 +107,35 @@ describe('Class: KeyRotator', () => {
       expect((await f.journal.getState('demo-key')).state.unsentEvent).toBeUndefined();
     });
 
+    it('skips a job for a registration with the Key Vault secret of an ENDPOINTS_FILE entry, touching no key', async () => {
+      // Prepare: the row was registered before the file declared its secret for another endpoint
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'from-file', secretName: 'shared-secret' });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', secretName: 'shared-secret' }, { primaryKey: 'p', secondaryKey: 's' });
+
+      // Act
+      const outcome = await f.services.rotator.run({
+        endpointId: 'old-row',
+        reason: 'schedule',
+        requestedAt: new Date(f.clock.now()).toISOString(),
+      });
+
+      // Assess: nothing regenerated, and nothing stored over the entry's keys in the secret
+      expect(outcome).toEqual({
+        status: 'skipped',
+        endpointId: 'old-row',
+        reason: 'declaredInFile',
+        detail: 'its Key Vault secret is declared in ENDPOINTS_FILE for from-file',
+      });
+      expect(await f.keys.listKeys(f.registry.endpoints.get('old-row')!)).toEqual({
+        primaryKey: 'p',
+        secondaryKey: 's',
+      });
+      expect(await f.secrets.getCurrent('shared-secret')).toBeUndefined();
+      expect((await f.journal.getState('old-row')).state).toEqual({});
+    });
+
     it('skips a job for a registration at the Azure ML endpoint of an ENDPOINTS_FILE entry, touching no key', async () => {
       // Prepare: the row was registered before the file declared its endpoint; a Key Vault event queued its job
       const f = buildRotationFixture();

@@ -143,6 +143,27 @@ describe('Class: RotationScheduler', () => {
       );
     });
 
+    it('queues nothing for a registration with the Key Vault secret of an ENDPOINTS_FILE entry, counting it (the registry names it)', async () => {
+      // Prepare: a row registered before the file declared its secret (in another case) for another endpoint
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'from-file', secretName: 'shared-secret' });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', secretName: 'SHARED-secret' });
+      f.addEndpoint({ id: 'other-one' });
+
+      // Act
+      const result = await f.services.scheduler.enqueueDue(f.clock.now());
+
+      // Assess: the row would store its endpoint's keys over the entry's; the registry warns of it once per
+      // process, not each tick
+      expect(result).toEqual({ due: 2, enqueued: 2, failed: 0 });
+      expect(f.jobs.jobs.map((j) => j.endpointId).sort()).toEqual(['from-file', 'other-one']);
+      expect(f.logs.filter((l) => l.startsWith('warn'))).toEqual([]);
+      expect(f.logs.find((l) => l.includes('enqueueDue => done'))).toMatch(
+        /endpoints=2 .* declaredInFile=1 declaredInFileIds=old-row elapsedMs=/,
+      );
+    });
+
     it('enqueues a disabled endpoint only while its journal holds an unsent event, and a retired one never', async () => {
       // Prepare: both were parked right after a run finished their rotation and stopped before the send
       const f = buildRotationFixture();

@@ -828,3 +828,64 @@ describe('Class: TableEndpointRegistry (Method: findByArm, endpoints registered 
     expect(telemetry.metrics).toEqual([]);
   });
 });
+
+describe('Class: TableEndpointRegistry (Method: fileEntryClash)', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  /** Rows as the rotation timer reads them: the file answers, so the table is never touched. */
+  const row = (id: string, name: string, secretName: string) =>
+    validateEndpoint({ id, arm: { ...arm, name }, secretName }, rules, at);
+  const registryWith = (logger: CapturingLogger) =>
+    new TableEndpointRegistry({
+      table: unusedTable,
+      rules,
+      endpointsFile: 'endpoints.json',
+      readText: async () =>
+        JSON.stringify([
+          { id: 'file-a', arm: { ...arm, name: 'a' }, secretName: 'Secret-A' },
+          { id: 'file-b', arm: { ...arm, name: 'b' }, secretName: 'secret-b' },
+        ]),
+      now: () => at,
+      logger,
+    });
+
+  it("names the entry a row shares its Azure ML endpoint with before one it shares its secret with, and none for the entry's own", async () => {
+    // Prepare
+    const registry = registryWith(new CapturingLogger());
+
+    // Act
+    const [both, secretOnly, none, entry] = await Promise.all([
+      registry.fileEntryClash(row('row-1', 'a', 'secret-b')),
+      registry.fileEntryClash(row('row-2', 'elsewhere', 'SECRET-A')),
+      registry.fileEntryClash(row('row-3', 'elsewhere', 'secret-c')),
+      registry.fileEntryClash(row('file-a', 'a', 'Secret-A')),
+    ]);
+
+    // Assess
+    expect(both).toEqual({ entry: 'file-a', shares: 'endpoint' });
+    expect(secretOnly).toEqual({ entry: 'file-a', shares: 'secret' });
+    expect(none).toBeUndefined();
+    expect(entry).toBeUndefined();
+  });
+
+  it('warns of each row sharing an entry secret once per process, naming both ids and no secret', async () => {
+    // Prepare: the timer asks of every row each tick
+    const logger = new CapturingLogger();
+    const registry = registryWith(logger);
+
+    // Act
+    for (let tick = 0; tick < 3; tick++) {
+      await registry.fileEntryClash(row('row-1', 'one', 'secret-a'));
+      await registry.fileEntryClash(row('row-2', 'two', 'secret-b'));
+      await registry.fileEntryClash(row('row-3', 'a', 'secret-c'));
+    }
+
+    // Assess: a row at an entry's endpoint is named by the timer and the walks instead
+    const message =
+      'fileEntryClash => Key Vault secret declared in ENDPOINTS_FILE too, row not rotated, PATCH its secretName or DELETE it';
+    expect(logger.lines).toEqual([
+      { level: 'warn', message, props: { endpointId: 'row-1', alsoRegisteredAs: 'file-a' } },
+      { level: 'warn', message, props: { endpointId: 'row-2', alsoRegisteredAs: 'file-b' } },
+    ]);
+    expect(logger.text()).not.toMatch(/secret-[abc]/i);
+  });
+});
