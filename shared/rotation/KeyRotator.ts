@@ -295,14 +295,17 @@ export class KeyRotator {
     const planned = (asked: RotationJob): Promise<RotationPlan> =>
       inBudget(() => this.planner.plan(endpoint, asked, state, clock.now(), budget.signal));
     let plan = await planned(job);
-    let onboarding = false;
     if (plan.kind === 'onboard') {
-      // No secret yet: publish the key clients can use today (Primary), then rotate the other slot.
+      // No secret yet: publish the key clients can use today (Primary), then rotate the other slot. The
+      // onboarding is journaled before its write: a run cut or dead after the write leaves a fresh version
+      // that would otherwise read as a rotation, and make every job "not due" for a whole period.
+      const onboardingId = this.newId();
+      state = await recorder.onboarding(held, endpoint, state, onboardingId);
       const { primaryKey } = plan.keys;
-      await inBudget(() => steps.onboard(endpoint, this.newId(), primaryKey, budget.signal));
-      onboarding = true;
-      // Re-plan as a forced run: the version just written must not make a scheduled job "not due".
-      plan = await planned({ ...job, reason: 'manual' });
+      await inBudget(() => steps.onboard(endpoint, onboardingId, primaryKey, budget.signal));
+      // The planner knows the version just written for the journaled onboarding's, and goes on to the
+      // rotation, as a later run does when this one stops here.
+      plan = await planned(job);
     }
     switch (plan.kind) {
       case 'skip':
@@ -338,7 +341,9 @@ export class KeyRotator {
           step: 'started',
           reason: job.reason,
           startedAt: isoNow(clock),
-          ...(onboarding ? { onboarding } : {}),
+          // The first rotation after an onboarding, whether this run onboarded or a run that stopped after the
+          // write did (a finish drops the id).
+          ...(state.onboardingId !== undefined ? { onboarding: true } : {}),
         };
         const started = await recorder.started(held, endpoint, state, active);
         return this.drive(endpoint, started, active, false, held, budget);

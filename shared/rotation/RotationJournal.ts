@@ -83,6 +83,14 @@ export interface RotationState {
    * by `markEnqueued`; a run's next journal write drops it (`HeldLease.write`).
    */
   readonly enqueuedAt?: string;
+  /**
+   * The id of the endpoint's onboarding, journaled before it writes the first Key Vault version (from
+   * Primary), which carries it as its `rotationId` tag. That version is no rotation: the rotation of the
+   * other slot that follows it is still to come, so a run that finds it current (the onboarding's run was
+   * cut or died after the write) rotates at once instead of waiting a period from its `rotatedAt` tag
+   * (`RotationPlanner`). A finish drops it. A row from before it has none, and such a version waits.
+   */
+  readonly onboardingId?: string;
 }
 
 /** An event journaled with the outcome it reports (an outbox entry). Names, versions and ids only. */
@@ -98,8 +106,9 @@ export interface StepRecord {
   /**
    * `abandoned`: a rotation dropped unfinished, refused as unsafe and then requested again
    * (`POST …/rotate`), or left behind by an endpoint deleted and registered again (`abandonedStep`).
+   * `onboarding`: the first Key Vault version is about to be written, under this id (`onboardingId`).
    */
-  readonly step: CompletedStep | 'failed' | 'skipped' | 'poison' | 'abandoned';
+  readonly step: CompletedStep | 'failed' | 'skipped' | 'poison' | 'abandoned' | 'onboarding';
   readonly at: string;
   readonly slot?: KeySlot;
   readonly detail?: string;

@@ -159,7 +159,9 @@ export function nextDueAt(
  * before the schedule whenever the grace period is under 30 days (with the defaults, 25 h after each
  * rotation). Rotating then would override `rotationPeriodHours`. Only a version that expires before its
  * scheduled rotation (one written by hand with an earlier expiry) is rotated ahead of it. Other reasons
- * (manual, expired, drift) never wait.
+ * (manual, expired, drift) never wait, and no job waits while the current version is the journaled
+ * onboarding's (`RotationState.onboardingId`): that version is no rotation, and the rotation of the other
+ * slot that follows an onboarding is due at once.
  */
 function waitsForSchedule(
   job: RotationJob,
@@ -169,6 +171,9 @@ function waitsForSchedule(
   now: number,
 ): boolean {
   if (job.reason !== 'schedule' && job.reason !== 'nearExpiry') return false;
+  // The onboarding's own version, journaled before its write: its rotation of the other slot follows at once.
+  if (state.onboardingId !== undefined && current.tags[SECRET_TAGS.rotationId] === state.onboardingId)
+    return false;
   if (isDue(endpoint, state, current, now)) return false;
   if (job.reason === 'schedule') return true;
   // Not due, so there is a last rotation and a next due time.

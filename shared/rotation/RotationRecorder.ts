@@ -57,6 +57,30 @@ export class RotationRecorder {
     return next;
   }
 
+  /**
+   * An onboarding is about to write the endpoint's first Key Vault version from Primary, tagged with
+   * `onboardingId`: journaled before that write, so a run that finds the version after this one stopped
+   * knows it for the onboarding's and goes on to rotate Secondary (`RotationState.onboardingId`).
+   * @returns the state as journaled now
+   */
+  async onboarding(
+    writer: JournalWriter,
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    onboardingId: string,
+  ): Promise<RotationState> {
+    const next: RotationState = { ...state, onboardingId };
+    await writer.write({
+      state: next,
+      step: { rotationId: onboardingId, step: 'onboarding', at: this.now(), slot: 'Primary' },
+    });
+    this.options.logger.info('rotate => onboarding, Primary to Key Vault first', {
+      endpointId: endpoint.id,
+      rotationId: onboardingId,
+    });
+    return next;
+  }
+
   /** A step completed. */
   async step(writer: JournalWriter, state: RotationState, active: ActiveRotation): Promise<RotationState> {
     const next: RotationState = { ...state, active };

@@ -13,6 +13,7 @@ import { CapturingRotationEventSink } from '../fakes/rotation/CapturingRotationE
 import { CrashError } from '../fakes/rotation/FaultPlan';
 import { standInSettings, useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { standInVaultClient, startProbeClient } from '../support/probeClient';
+import { journalReader } from '../support/storageTables';
 import { sleep, waitFor } from '../support/waitFor';
 
 /**
@@ -286,6 +287,37 @@ describe('Rotation on the local stack', () => {
     ]);
   });
 
+  it('an onboarding that died after its Key Vault write is followed by its rotation on the next scheduled job', async () => {
+    // Prepare: the first process dies once Key Vault has the first version (Primary), as it journals the rotation
+    const first = process_({ decorateJournal: (journal) => crashingJournal(journal, 'started', 'before') });
+    const endpoint = await register(first, 'crash-onboarded');
+    const scheduled = (): RotationJob => ({ ...job(endpoint.id), reason: 'schedule' });
+    await expect(first.rotator.run(scheduled())).rejects.toThrow(CrashError);
+    const slots = (): Array<string | undefined> =>
+      emulators.control.secretVersions(endpoint.secretName).map((v) => v.tags['slot']);
+    const written = slots();
+    const later = process_({ clock: { now: () => Date.now() + 31_000 } }); // after the lease expired
+
+    // Act: the queue's next delivery of the timer's job
+    const outcome = await later.rotator.run(scheduled());
+
+    // Assess: the Table row told the version for the onboarding's own, so Secondary is rotated now rather than
+    // a period later; the step rows show the onboarding before the rotation
+    expect(written).toEqual(['Primary']);
+    expect(outcome).toMatchObject({ status: 'rotated', slot: 'Secondary' });
+    expect(slots()).toEqual(['Primary', 'Secondary']);
+    const prefix = config.tables.journal.replace(/RotationJournal$/, '');
+    const steps = await journalReader(azurite.connectionString, prefix).steps(endpoint.id);
+    expect(steps.map((r) => r.step)).toEqual([
+      'onboarding',
+      'started',
+      'created',
+      'set',
+      'tested',
+      'finished',
+    ]);
+  });
+
   it('left no key in any log line, journal row or event', async () => {
     // Prepare: every key the endpoints hold now and every secret value ever written
     const keys = [
@@ -296,9 +328,10 @@ describe('Rotation on the local stack', () => {
       'throttled',
       'never-accepted',
       'resumed-test',
+      'crash-onboarded',
     ].flatMap((n) => Object.values(emulators.control.keys(coords(n))));
-    const written = ['zero-downtime', 'contended', 'slow-regenerate', 'throttled'].flatMap((n) =>
-      emulators.control.secretVersions(`${n}-secret`).map((v) => v.value),
+    const written = ['zero-downtime', 'contended', 'slow-regenerate', 'throttled', 'crash-onboarded'].flatMap(
+      (n) => emulators.control.secretVersions(`${n}-secret`).map((v) => v.value),
     );
     const module = process_();
     const rows: string[] = [];
@@ -314,8 +347,15 @@ describe('Rotation on the local stack', () => {
   });
 });
 
-/** Decorates a journal so the process "dies" right after `step` is journaled (or after finish's secret write). */
-function crashingJournal(inner: RotationJournal, step: string): RotationJournal {
+/**
+ * Decorates a journal so the process "dies" right after `step` is journaled (or after finish's secret write),
+ * or, `before`, as it is about to journal it (nothing of that write lands).
+ */
+function crashingJournal(
+  inner: RotationJournal,
+  step: string,
+  when: 'before' | 'after' = 'after',
+): RotationJournal {
   let dead = false;
   const guard = <T>(fn: () => Promise<T>): Promise<T> => (dead ? Promise.reject(new CrashError()) : fn());
   return {
@@ -327,7 +367,8 @@ function crashingJournal(inner: RotationJournal, step: string): RotationJournal 
     write: (lease, ttl, entry) =>
       guard(async () => {
         // 'finish': die when the success row is about to be written, i.e. after the main secret version exists.
-        if (step === 'finish' && entry.state.lastOutcome === 'succeeded') {
+        const dies = when === 'before' && entry.state.active?.step === step;
+        if (dies || (step === 'finish' && entry.state.lastOutcome === 'succeeded')) {
           dead = true;
           throw new CrashError();
         }

@@ -19,6 +19,14 @@ function keyVaultWorks(f: RotationFixture): boolean {
   return latest.value === keys.Primary || latest.value === keys.Secondary;
 }
 
+/** The 1-based number of an uninterrupted onboarding rotation's durable write of the first Key Vault version. */
+async function onboardWrite(): Promise<number> {
+  const reference = buildRotationFixture();
+  reference.addEndpoint();
+  await reference.services.rotator.run(job());
+  return reference.faults.mutations.indexOf('kv.set:demo-key-secret') + 1;
+}
+
 describe('Class: KeyRotator', () => {
   describe('Method: run (crash and resume)', () => {
     // Count the durable writes of an uninterrupted onboarding rotation, then crash after each one.
@@ -67,6 +75,55 @@ describe('Class: KeyRotator', () => {
         });
       },
     );
+  });
+
+  describe('Method: run (crash after the onboarding write)', () => {
+    it('rotates the other slot on the next scheduled delivery, not a period later', async () => {
+      // Prepare: the run dies right after Key Vault took the endpoint's first version (Primary)
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+      f.faults.crashAfter(await onboardWrite());
+
+      // Act: the queue delivers the scheduled job again once the crashed run's lease has lapsed
+      const first = await runSurvivingCrash(f, job('schedule'));
+      const written = f.secrets.versions('demo-key-secret').map((v) => v.tags.slot);
+      f.clock.advance(601_000);
+      const second = await runSurvivingCrash(f, job('schedule'));
+
+      // Assess: the fresh version is the onboarding's own, no rotation: Secondary is rotated now
+      expect(first).toBe('crashed');
+      expect(written).toEqual(['Primary']);
+      expect(second).toBe('rotated');
+      expect(f.secrets.versions('demo-key-secret').map((v) => v.tags.slot)).toEqual(['Primary', 'Secondary']);
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary']);
+      const { state } = await f.journal.getState('demo-key');
+      expect(state).toMatchObject({ lastOutcome: 'succeeded', lastSlot: 'Secondary' });
+      expect(state.active).toBeUndefined();
+      // The finish dropped the onboarding's id: from here on the period counts from this rotation.
+      expect(state.onboardingId).toBeUndefined();
+    });
+
+    it('resumes the rotation after an onboarding that the previous version journaled (its row has no onboardingId)', async () => {
+      // Prepare: the run dies right after journaling its rotation's first step; its row is made the previous
+      // version's, which journaled nothing before the onboarding's write
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+      const started = (await onboardWrite()) + 1;
+      f.faults.crashAfter(started);
+      expect(await runSurvivingCrash(f, job('schedule'))).toBe('crashed');
+      const { onboardingId: _new, ...previous } = (await f.journal.getState('demo-key')).state;
+      f.journal.seedState('demo-key', previous);
+
+      // Act
+      f.clock.advance(601_000);
+      const resumed = await f.services.rotator.run(job('schedule'));
+
+      // Assess
+      expect(previous.active).toMatchObject({ step: 'started', slot: 'Secondary', onboarding: true });
+      expect(resumed).toMatchObject({ status: 'rotated', slot: 'Secondary', resumed: true });
+      expect(f.secrets.versions('demo-key-secret').map((v) => v.tags.slot)).toEqual(['Primary', 'Secondary']);
+      expect(f.keys.regenerations.map((r) => r.slot)).toEqual(['Secondary']);
+    });
   });
 
   describe('Method: run (property: invariants over random histories)', () => {

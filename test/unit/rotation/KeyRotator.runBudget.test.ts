@@ -216,6 +216,28 @@ describe('Class: KeyRotator (time budget of a run)', () => {
     expect(f.secrets.versions('demo-key-secret').map((v) => v.tags.slot)).toEqual(['Primary', 'Secondary']);
   });
 
+  it('stops an onboarding whose Key Vault write landed but never answered, and the next scheduled delivery rotates Secondary', async () => {
+    // Prepare: an endpoint with no secret yet; Key Vault takes the first version, and its answer never comes
+    const f = buildRotationFixture();
+    f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+    const setVersion = f.secrets.setVersion.bind(f.secrets);
+    f.secrets.setVersion = async (...args) => {
+      await setVersion(...args);
+      return untilAborted(new Promise<never>(() => undefined), args[3]);
+    };
+
+    // Act: the timer's job, cut in step plan with the version written
+    const run = f.services.worker.handle(job('schedule'), 1);
+    await expectOutOfTimeBeforeHostTimeout(await hostTime(f, run), run);
+    f.secrets.setVersion = setVersion;
+    const next = await f.services.worker.handle(job('schedule'), 2);
+
+    // Assess: the fresh version is the onboarding's own, no rotation: Secondary is rotated now, not a period later
+    expect(f.secrets.versions('demo-key-secret')[0]?.value).toBe('initial-primary');
+    expect(next).toMatchObject({ status: 'rotated', slot: 'Secondary' });
+    expect(f.secrets.versions('demo-key-secret').map((v) => v.tags.slot)).toEqual(['Primary', 'Secondary']);
+  });
+
   it.each([
     ['Key Vault: the current version', 'getCurrent'],
     ["ARM: the endpoint's keys", 'listKeys'],

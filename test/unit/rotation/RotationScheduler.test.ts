@@ -353,14 +353,18 @@ describe('Class: RotationScheduler', () => {
     });
 
     it('queues a job again at the first tick after a run that took it died mid-rotation and its lease lapsed', async () => {
-      // Prepare: the run dies right after it journaled its first step (counted on an uninterrupted run)
+      // Prepare: the run dies right after it journaled its rotation's first step, which follows the onboarding's
+      // Key Vault write (counted on an uninterrupted run)
       const reference = buildRotationFixture();
       reference.addEndpoint();
       await reference.services.rotator.run({ endpointId: 'demo-key', reason: 'schedule', requestedAt: '' });
+      const { mutations } = reference.faults;
       const f = buildRotationFixture();
       f.addEndpoint();
       await f.services.scheduler.enqueueDue(f.clock.now());
-      f.faults.crashAfter(reference.faults.mutations.indexOf('journal.write') + 1);
+      f.faults.crashAfter(
+        mutations.indexOf('journal.write', mutations.indexOf('kv.set:demo-key-secret')) + 1,
+      );
       await expect(f.services.worker.handle(f.jobs.jobs[0], 1)).rejects.toBeInstanceOf(CrashError);
       f.faults.revive();
 

@@ -54,6 +54,7 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
     // The create step's placeholder never reached the service.
     expect(Object.values(f.keys.keysOf('demo-key'))).not.toContain(pending[0]?.value);
     expect(await reference).toEqual([
+      'journal.write',
       'kv.set:demo-key-secret',
       'journal.write',
       'kv.set:demo-key-secret-pending',
@@ -71,11 +72,11 @@ describe('Protocol: v1 rotation (regenerate, then read the service-generated val
     ]);
   });
 
-  // Crash after each durable write: onboarding, create, the regenerate (before the read-back), the
-  // read-back into the pending secret, set/test journal rows, finish's Key Vault write, the two pending
-  // disables (the create step's placeholder, then the read-back value), the finishing journal write, the
-  // KeyRotated publish and the journal write that marks it sent.
-  it.each(Array.from({ length: 14 }, (_, i) => i + 1))(
+  // Crash after each durable write: the onboarding's journal row, its Key Vault write, create, the regenerate
+  // (before the read-back), the read-back into the pending secret, set/test journal rows, finish's Key Vault
+  // write, the two pending disables (the create step's placeholder, then the read-back value), the finishing
+  // journal write, the KeyRotated publish and the journal write that marks it sent.
+  it.each(Array.from({ length: 15 }, (_, i) => i + 1))(
     'converges after a crash following write %i, never regenerating the current slot',
     async (crashAfter) => {
       // Prepare
