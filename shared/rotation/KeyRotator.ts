@@ -231,7 +231,7 @@ export class KeyRotator {
         () => this.requireKeyAuth(endpoint, budget),
       );
       if (!active) return await this.start(endpoint, job, state, held, budget);
-      return await this.drive(endpoint, state, active, true, held, budget);
+      return await this.drive(endpoint, job, state, active, true, held, budget);
     } catch (error) {
       await this.reportStopped(endpoint, error, held);
       throw error;
@@ -346,7 +346,7 @@ export class KeyRotator {
           ...(state.onboardingId !== undefined ? { onboarding: true } : {}),
         };
         const started = await recorder.started(held, endpoint, state, active);
-        return this.drive(endpoint, started, active, false, held, budget);
+        return this.drive(endpoint, job, started, active, false, held, budget);
       }
     }
   }
@@ -382,6 +382,7 @@ export class KeyRotator {
    */
   private async drive(
     endpoint: ManagedEndpoint,
+    job: RotationJob,
     state: RotationState,
     active: ActiveRotation,
     resumed: boolean,
@@ -398,7 +399,10 @@ export class KeyRotator {
     };
     let current = active;
     const advance = async (step: ActiveRotation['step'], setAt?: string): Promise<void> => {
-      current = { ...current, step, ...(setAt ? { setAt } : {}) };
+      // A set step opens the test step's window anew: one an operator reopened before the slot was lost and
+      // set again is over.
+      const { testWindowFrom: _over, ...rest } = current;
+      current = setAt ? { ...rest, step, setAt } : { ...current, step };
       state = await recorder.step(held, state, current);
     };
     const inBudget = <T>(work: () => Promise<T>): Promise<T> =>
@@ -444,8 +448,15 @@ export class KeyRotator {
       await advance('set', isoNow(this.options.clock));
     }
     if (current.step === 'set') {
-      const keySetAt = Date.parse(current.setAt ?? '');
-      const testCtx = Number.isNaN(keySetAt) ? ctx : { ...ctx, keySetAt };
+      if (resumed && retestRequested(current, job)) {
+        // Journaled before the first attempt, so a run that resumes after a cut or a crash tests for what is
+        // left of this window, and a redelivery of this job (requested before it opened) reopens nothing.
+        const opensAt = Math.max(this.options.clock.now(), Date.parse(job.requestedAt));
+        current = { ...current, testWindowFrom: new Date(opensAt).toISOString() };
+        state = await recorder.testWindowReopened(held, endpoint, state, current, job.requestedAt);
+      }
+      const testWindowFrom = Date.parse(current.testWindowFrom ?? current.setAt ?? '');
+      const testCtx = Number.isNaN(testWindowFrom) ? ctx : { ...ctx, testWindowFrom };
       await inBudget(() => steps.test(testCtx, () => held.renew()));
       await advance('tested');
     }
@@ -473,6 +484,22 @@ export class KeyRotator {
       throw new RotationOutOfTimeError(endpoint.id, step(), budget.ms, { cause: error });
     }
   }
+}
+
+/**
+ * An operator's `POST …/rotate` asked after the test step's window opened: typically after
+ * `NEW_KEY_NOT_ACCEPTED`, once the scoring deployment was mended. The key has been in the slot all along;
+ * what the operator expects is a whole window for the mended deployment to accept it, not the last try a
+ * resumed run gets once the window has passed. Redeliveries of that job, of the job that started the
+ * rotation, and the timer's jobs keep the window they find journaled: requested before it opened, or not
+ * by an operator. A window of unknown start (an older version journaled the set step) is a whole one
+ * already.
+ */
+function retestRequested(active: ActiveRotation, job: RotationJob): boolean {
+  return (
+    job.reason === 'manual' &&
+    Date.parse(job.requestedAt) > Date.parse(active.testWindowFrom ?? active.setAt ?? '')
+  );
 }
 
 /**

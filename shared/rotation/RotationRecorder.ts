@@ -92,6 +92,42 @@ export class RotationRecorder {
   }
 
   /**
+   * An operator's `POST …/rotate` opened the test step's window again (`KeyRotator`): journaled with its
+   * start (`active.testWindowFrom`) before the first attempt, so a run resumed after a cut or a crash tests
+   * for what is left of this window rather than the one that had passed.
+   * @param requestedAt - the request's time, as its job carries it
+   * @returns the state as journaled now
+   */
+  async testWindowReopened(
+    writer: JournalWriter,
+    endpoint: ManagedEndpoint,
+    state: RotationState,
+    active: ActiveRotation,
+    requestedAt: string,
+  ): Promise<RotationState> {
+    const next: RotationState = { ...state, active };
+    const { rotationId, slot, step, testWindowFrom } = active;
+    await writer.write({
+      state: next,
+      step: {
+        rotationId,
+        step,
+        at: this.now(),
+        slot,
+        detail: `test window reopened from ${testWindowFrom ?? 'now'} by POST …/rotate requested at ${requestedAt.slice(0, 64)}`,
+      },
+    });
+    this.options.logger.info("rotate => test window reopened at an operator's request", {
+      endpointId: endpoint.id,
+      rotationId,
+      slot,
+      testWindowFrom: testWindowFrom ?? '',
+      requestedAt: requestedAt.slice(0, 64),
+    });
+    return next;
+  }
+
+  /**
    * A rotation refused as unsafe is dropped at an operator's request (`KeyRotator`), so that the run
    * plans a new one; its step record says so, and its last error stays until a rotation finishes.
    * @returns the state as journaled now, with no rotation in progress

@@ -53,11 +53,12 @@ export interface StepContext {
   /** True when continuing a run that an earlier process started. */
   readonly resumed: boolean;
   /**
-   * Epoch ms the slot took the pending value (the journaled end of the set step): the test step's window
-   * runs from it. Unknown when an older version journaled the set step; the window then runs from the
-   * test step's start.
+   * Epoch ms the test step's window opened: when the slot took the pending value (the journaled end of
+   * the set step), or later, when an operator's `POST …/rotate` opened it again
+   * (`ActiveRotation.testWindowFrom`). Unknown when an older version journaled the set step; the window
+   * then runs from the test step's start.
    */
-  readonly keySetAt?: number;
+  readonly testWindowFrom?: number;
   /**
    * Fires when the run's time budget is spent (`RunBudget`): the key client's and Key Vault's calls give up
    * (their retries too), and so does the test step's scoring call in flight, which makes no further attempt.
@@ -174,17 +175,21 @@ export class RotationSteps {
   }
 
   /**
-   * When the test step gives up: `testTimeoutMs` after the slot took the key, however many runs test it.
-   * Measured from each run's start instead, a window longer than what the run's time budget leaves it
-   * after ARM's write gate was cut on every delivery, and a key never accepted ended in the poison queue
-   * as ROTATION_OUT_OF_TIME rather than NEW_KEY_NOT_ACCEPTED. A window that has passed still leaves
-   * {@link LAST_TRY_MS}; a set time ahead of this clock (another instance's) counts as now.
+   * When the test step gives up: `testTimeoutMs` after its window opened (the slot took the key, or an
+   * operator asked again), however many runs test it. Measured from each run's start instead, a window
+   * longer than what the run's time budget leaves it after ARM's write gate was cut on every delivery, and
+   * a key never accepted ended in the poison queue as ROTATION_OUT_OF_TIME rather than
+   * NEW_KEY_NOT_ACCEPTED. A window that has passed still leaves {@link LAST_TRY_MS}; a window start ahead
+   * of this clock (another instance's) counts as now.
    */
   private testDeadline(ctx: StepContext): number {
     const { clock, testTimeoutMs } = this.options;
     const now = clock.now();
-    if (ctx.keySetAt === undefined) return now + testTimeoutMs;
-    return Math.max(Math.min(ctx.keySetAt, now) + testTimeoutMs, now + Math.min(LAST_TRY_MS, testTimeoutMs));
+    if (ctx.testWindowFrom === undefined) return now + testTimeoutMs;
+    return Math.max(
+      Math.min(ctx.testWindowFrom, now) + testTimeoutMs,
+      now + Math.min(LAST_TRY_MS, testTimeoutMs),
+    );
   }
 
   /**

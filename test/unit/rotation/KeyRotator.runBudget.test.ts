@@ -5,6 +5,7 @@ import { untilAborted } from '../../../shared/clock';
 import { errorCode } from '../../../shared/rotation/errors';
 import type { RotationJob } from '../../../shared/rotation/RotationJob';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import { runSurvivingCrash } from '../../fakes/rotation/crashHarness';
 import { settle } from '../../support/waitFor';
 
 /** What the Functions host allows one invocation (host.json `functionTimeout`): it kills a run still going then. */
@@ -529,5 +530,214 @@ describe('Class: KeyRotator (time budget of a run, event sends)', () => {
     expect(lasted).toBeLessThanOrEqual(FUNCTION_TIMEOUT_MS - 60_000);
     expect(await run).toMatchObject({ status: 'rotated' });
     expect((await f.journal.getState('demo-key')).state.unsentEvent).toBeDefined();
+  });
+});
+
+describe("Class: KeyRotator (an operator's POST …/rotate after NEW_KEY_NOT_ACCEPTED)", () => {
+  /**
+   * A due endpoint whose scoring deployment refuses the new key for the whole test window: its first
+   * delivery fails NEW_KEY_NOT_ACCEPTED with the key in the slot and the rotation left at step set.
+   */
+  async function keyNotAccepted(testTimeoutSeconds = 120): Promise<RotationFixture> {
+    // A 30-s lease, so that a crashed run's lease lapses well within the window
+    const f = buildRotationFixture({ testTimeoutSeconds, leaseSeconds: 30 });
+    f.addEndpoint({}, { primaryKey: 'initial-primary', secondaryKey: 'initial-secondary' });
+    await f.services.rotator.run(job('manual'));
+    f.clock.advanceHours(100);
+    f.probe.forceStatus = 401;
+    const run = f.services.worker.handle(job(), 1);
+    expect(await hostTime(f, run)).toBeGreaterThanOrEqual(testTimeoutSeconds * 1000);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect((await f.journal.getState('demo-key')).state.active?.step).toBe('set');
+    return f;
+  }
+
+  /** The job `POST …/rotate` enqueues now. */
+  async function rotateNow(f: RotationFixture): Promise<RotationJob> {
+    return f.services.admin.rotateNow('demo-key');
+  }
+
+  it('tests for the whole ROTATION_TEST_TIMEOUT_SECONDS again, not only a 30-s last try', async () => {
+    // Prepare: the rotation failed; an hour later the operator asks again (the deployment still refuses)
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+    const asked = await rotateNow(f);
+
+    // Act
+    const run = f.services.worker.handle(asked, 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeGreaterThanOrEqual(120_000);
+    expect(lasted).toBeLessThanOrEqual(121_000);
+  });
+
+  it('finishes when the mended deployment accepts the key 90 s into the fresh window', async () => {
+    // Prepare: the operator mends the deployment, which takes 90 s after the request to score again
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+    const asked = await rotateNow(f);
+    const mendedAt = f.clock.now() + 90_000;
+    f.probe.forceStatus = undefined;
+    const accepts = f.keys.accepts.bind(f.keys);
+    f.keys.accepts = (id, key) => f.clock.now() >= mendedAt && accepts(id, key);
+
+    // Act
+    const run = f.services.worker.handle(asked, 1);
+    await hostTime(f, run);
+
+    // Assess
+    expect(await run).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+    expect(f.secrets.versions('demo-key-secret').at(-1)?.value).toBe(f.keys.keysOf('demo-key').Primary);
+  });
+
+  it("makes only the 30-s last try on a redelivery of the operator's job that failed again", async () => {
+    // Prepare: the operator's request had its whole window, and the key was still refused
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+    const asked = await rotateNow(f);
+    const first = f.services.worker.handle(asked, 1);
+    await hostTime(f, first);
+    expect(errorCode(await first.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    f.clock.advance(30_000);
+
+    // Act: the queue delivers the same job again
+    const run = f.services.worker.handle(asked, 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeLessThanOrEqual(31_000);
+  });
+
+  it('keeps the window it opened when the run crashes in it: the next delivery tests for what is left of it', async () => {
+    // Prepare: the operator's run dies right after journaling the window it opens; its lease lapses 31 s on
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+    const asked = await rotateNow(f);
+    f.faults.crashAfter(1);
+    expect(await runSurvivingCrash(f, asked)).toBe('crashed');
+    const { active } = (await f.journal.getState('demo-key')).state;
+    expect(active).toMatchObject({ step: 'set', testWindowFrom: asked.requestedAt });
+    f.clock.advance(31_000);
+
+    // Act: the queue delivers the job again
+    const run = f.services.worker.handle(asked, 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the other 89 s of the operator's window, neither a last try nor a window reopened again
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeGreaterThanOrEqual(88_000);
+    expect(lasted).toBeLessThanOrEqual(90_000);
+    expect(f.journal.steps.filter((s) => /test window reopened/.test(s.detail ?? ''))).toHaveLength(1);
+  });
+
+  it('opens one window for a request stamped by an instance whose clock is ahead: its redelivery opens none', async () => {
+    // Prepare: the admin API's instance stamps the request 5 s ahead of the worker's clock; the window it
+    // opens passes with the key still refused
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+    const asked = await rotateNow(f);
+    f.clock.set(f.clock.now() - 5_000);
+    const first = f.services.worker.handle(asked, 1);
+    const firstLasted = await hostTime(f, first);
+    expect(errorCode(await first.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(firstLasted).toBeLessThanOrEqual(121_000);
+    f.clock.advance(30_000);
+
+    // Act
+    const run = f.services.worker.handle(asked, 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeLessThanOrEqual(31_000);
+  });
+
+  it("gives a timer's job after the failure only the last try", async () => {
+    // Prepare
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+
+    // Act
+    const run = f.services.worker.handle({ ...job(), requestedAt: new Date(f.clock.now()).toISOString() }, 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeLessThanOrEqual(31_000);
+  });
+
+  it('resumes the window of the set step, not a new one, for a redelivery of the request that started the rotation', async () => {
+    // Prepare: the operator's request started the rotation; the run was cut 140 s into its 480-s test step
+    const f = await dueEndpoint(480);
+    f.probe.forceStatus = 401;
+    const asked = await rotateNow(f);
+    const regenerate = f.keys.holdNextRegenerate();
+    const startedAt = f.clock.now();
+    const first = f.services.worker.handle(asked, 1);
+    await regenerate.reached;
+    f.clock.advance(400_000);
+    regenerate.release();
+    await hostTime(f, first, startedAt);
+    expect(errorCode(await first.catch((e: unknown) => e))).toBe('ROTATION_OUT_OF_TIME');
+
+    // Act
+    const run = f.services.worker.handle(asked, 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess: what is left of the window since the set step, as for any redelivery
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeGreaterThanOrEqual(330_000);
+    expect(lasted).toBeLessThanOrEqual(341_000);
+    expect(f.journal.steps.some((s) => /test window reopened/.test(s.detail ?? ''))).toBe(false);
+  });
+
+  it('journals the reopened window with a step record and says so in the log, naming no key', async () => {
+    // Prepare
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+    const asked = await rotateNow(f);
+
+    // Act
+    const run = f.services.worker.handle(asked, 1);
+    await hostTime(f, run);
+    await run.catch(() => undefined);
+
+    // Assess
+    const { active } = (await f.journal.getState('demo-key')).state;
+    expect(active?.testWindowFrom).toBe(asked.requestedAt);
+    expect(f.journal.steps.at(-2)).toMatchObject({
+      step: 'set',
+      slot: 'Primary',
+      rotationId: active?.rotationId,
+    });
+    expect(f.logs.some((l) => /rotate => test window reopened at an operator's request/.test(l))).toBe(true);
+    const keys = f.keys.keysOf('demo-key');
+    for (const key of [keys.Primary, keys.Secondary])
+      expect([...f.logs, f.journal.dump()].join('\n')).not.toContain(key);
+  });
+
+  it('gives a key set again (the slot was regenerated outside the app) a whole window from that set step', async () => {
+    // Prepare: the operator's run dies right after opening its window; 31 s on, someone regenerates the slot
+    // in the portal
+    const f = await keyNotAccepted();
+    f.clock.advanceHours(1);
+    const asked = await rotateNow(f);
+    f.faults.crashAfter(1);
+    expect(await runSurvivingCrash(f, asked)).toBe('crashed');
+    f.clock.advance(31_000);
+    f.keys.setKey('demo-key', 'Primary', 'regenerated-in-the-portal');
+
+    // Act: the queue delivers the job again; the run sets the pending value again
+    const run = f.services.worker.handle(asked, 2);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the window of the new set step, not what was left of the operator's
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
+    expect(lasted).toBeGreaterThanOrEqual(120_000);
+    expect(lasted).toBeLessThanOrEqual(121_000);
+    expect((await f.journal.getState('demo-key')).state.active?.testWindowFrom).toBeUndefined();
   });
 });
