@@ -318,6 +318,42 @@ describe('Rotation on the local stack', () => {
     ]);
   });
 
+  it("an operator's rotate after NEW_KEY_NOT_ACCEPTED journals a new test window in the Table row, which the next process resumes", async () => {
+    // Prepare: the key was refused for the whole window; the operator mends the scoring deployment and asks
+    // again; the process that takes the job dies right after journaling the window it opens
+    const first = process_();
+    const endpoint = await register(first, 'retest-asked');
+    await first.rotator.run(job(endpoint.id));
+    await pastGrace();
+    emulators.control.setFault('scoring', { status: 401 });
+    await expect(first.rotator.run(job(endpoint.id))).rejects.toThrow(KeyNotAcceptedError);
+    emulators.control.setFault('scoring', undefined);
+    const asked = await first.admin.rotateNow(endpoint.id);
+    const crashing = process_({ decorateJournal: (journal) => crashingJournal(journal, 'set') });
+    await expect(crashing.rotator.run(asked)).rejects.toThrow(CrashError);
+    const later = process_({ clock: { now: () => Date.now() + 31_000 } }); // after the lease expired
+
+    // Act
+    const { state } = await later.journal.getState(endpoint.id);
+    const outcome = await later.rotator.run(asked);
+
+    // Assess: the row carries the window the request opened (never before it was asked); the next process
+    // resumed it without opening another, and the mended deployment accepted the key
+    expect(state.active).toMatchObject({ step: 'set', slot: 'Primary' });
+    const opened = Date.parse(state.active?.testWindowFrom ?? '');
+    expect(opened).toBeGreaterThanOrEqual(Date.parse(asked.requestedAt));
+    expect(opened).toBeGreaterThan(Date.parse(state.active?.setAt ?? ''));
+    expect(outcome).toMatchObject({ status: 'rotated', slot: 'Primary', resumed: true });
+    const table = later.journal as unknown as {
+      options: { table: { listEntities(): AsyncIterable<{ partitionKey?: string; detail?: string }> } };
+    };
+    const reopened: string[] = [];
+    for await (const row of table.options.table.listEntities())
+      if (row.partitionKey === endpoint.id && row.detail?.includes('test window reopened'))
+        reopened.push(row.detail);
+    expect(reopened).toHaveLength(1);
+  });
+
   it('left no key in any log line, journal row or event', async () => {
     // Prepare: every key the endpoints hold now and every secret value ever written
     const keys = [
@@ -329,10 +365,16 @@ describe('Rotation on the local stack', () => {
       'never-accepted',
       'resumed-test',
       'crash-onboarded',
+      'retest-asked',
     ].flatMap((n) => Object.values(emulators.control.keys(coords(n))));
-    const written = ['zero-downtime', 'contended', 'slow-regenerate', 'throttled', 'crash-onboarded'].flatMap(
-      (n) => emulators.control.secretVersions(`${n}-secret`).map((v) => v.value),
-    );
+    const written = [
+      'zero-downtime',
+      'contended',
+      'slow-regenerate',
+      'throttled',
+      'crash-onboarded',
+      'retest-asked',
+    ].flatMap((n) => emulators.control.secretVersions(`${n}-secret`).map((v) => v.value));
     const module = process_();
     const rows: string[] = [];
     const table = module.journal as unknown as {
