@@ -399,10 +399,7 @@ export class KeyRotator {
     };
     let current = active;
     const advance = async (step: ActiveRotation['step'], setAt?: string): Promise<void> => {
-      // A set step opens the test step's window anew: one an operator reopened before the slot was lost and
-      // set again is over.
-      const { testWindowFrom: _over, ...rest } = current;
-      current = setAt ? { ...rest, step, setAt } : { ...current, step };
+      current = { ...current, step, ...(setAt ? { setAt } : {}) };
       state = await recorder.step(held, state, current);
     };
     const inBudget = <T>(work: () => Promise<T>): Promise<T> =>
@@ -455,8 +452,8 @@ export class KeyRotator {
         current = { ...current, testWindowFrom: new Date(opensAt).toISOString() };
         state = await recorder.testWindowReopened(held, endpoint, state, current, job.requestedAt);
       }
-      const testWindowFrom = Date.parse(current.testWindowFrom ?? current.setAt ?? '');
-      const testCtx = Number.isNaN(testWindowFrom) ? ctx : { ...ctx, testWindowFrom };
+      const testWindowFrom = testWindowOpenedAt(current);
+      const testCtx = testWindowFrom === undefined ? ctx : { ...ctx, testWindowFrom };
       await inBudget(() => steps.test(testCtx, () => held.renew()));
       await advance('tested');
     }
@@ -496,10 +493,21 @@ export class KeyRotator {
  * already.
  */
 function retestRequested(active: ActiveRotation, job: RotationJob): boolean {
-  return (
-    job.reason === 'manual' &&
-    Date.parse(job.requestedAt) > Date.parse(active.testWindowFrom ?? active.setAt ?? '')
-  );
+  const opened = testWindowOpenedAt(active);
+  return job.reason === 'manual' && opened !== undefined && Date.parse(job.requestedAt) > opened;
+}
+
+/**
+ * Epoch ms the test step's window opened: the later of the set step's end and an operator's reopening. A set
+ * step done again (the slot was regenerated outside the app) starts its own window, also when it keeps a
+ * `testWindowFrom` from before (every journal write carries the fields it read, an older version's too).
+ * Undefined when neither is known: a version from before `setAt` journaled the set step.
+ */
+function testWindowOpenedAt(active: ActiveRotation): number | undefined {
+  const setAt = Date.parse(active.setAt ?? '');
+  const reopenedAt = Date.parse(active.testWindowFrom ?? '');
+  if (Number.isNaN(reopenedAt)) return Number.isNaN(setAt) ? undefined : setAt;
+  return Number.isNaN(setAt) ? reopenedAt : Math.max(setAt, reopenedAt);
 }
 
 /**

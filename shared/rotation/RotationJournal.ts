@@ -46,10 +46,11 @@ export interface ActiveRotation {
   readonly setAt?: string;
   /**
    * ISO time an operator's `POST …/rotate`, asked after the test step's window had opened, opened it again
-   * (`KeyRotator`): the window runs from here instead of `setAt`, so an operator who mended the scoring
-   * deployment after `NEW_KEY_NOT_ACCEPTED` gets a whole `ROTATION_TEST_TIMEOUT_SECONDS`, and a run that
-   * resumes it after a cut or a crash gets what is left of that. Never before the request's `requestedAt`,
-   * so a redelivery of the same job is never taken for a later request. Absent until an operator asks.
+   * (`KeyRotator`): the window runs from here (or from `setAt`, when a set step done again is later), so an
+   * operator who mended the scoring deployment after `NEW_KEY_NOT_ACCEPTED` gets a whole
+   * `ROTATION_TEST_TIMEOUT_SECONDS`, and a run that resumes it after a cut or a crash gets what is left of
+   * that. Never before the request's `requestedAt`, so a redelivery of the same job is never taken for a
+   * later request. Absent until an operator asks.
    */
   readonly testWindowFrom?: string;
   /** First rotation: the main secret was just created from the other slot. */
