@@ -188,7 +188,7 @@ export const SETTINGS = {
   ),
   rotationTestTimeoutSeconds: intSetting(
     'ROTATION_TEST_TIMEOUT_SECONDS',
-    "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480: host.json's 10-minute functionTimeout less 2 minutes, or less if AzureFunctionsJobHost__functionTimeout lowers it). The window counts from the end of the set step: a run has the functionTimeout less a minute (9 minutes), and when its regenerate and ARM's write gate (up to a minute for each of its two writes) left too little of it, it stops in the test step with ROTATION_OUT_OF_TIME and the next delivery tests only for what is left of the window (at least 30 s more, as any run resumed past it).",
+    "How long the test step keeps trying the new key at the scoring URI before failing the rotation (at most 480: host.json's 10-minute functionTimeout less 2 minutes, or less if AzureFunctionsJobHost__functionTimeout lowers it). The window counts from the end of the set step: a run has the functionTimeout less a minute (9 minutes), and when its regenerate and ARM's write gate (up to a minute for each of its two writes) left too little of it, it stops in the test step with ROTATION_OUT_OF_TIME and the next delivery tests only for what is left of the window (at least 30 s more, as any run resumed past it). A POST …/rotate asked after the window opened (after NEW_KEY_NOT_ACCEPTED, once the scoring deployment is mended) opens a whole window again.",
     { default: 300, min: 1, max: 480 },
   ),
   functionTimeout: timeSpanSetting(

@@ -176,6 +176,8 @@ export class EndpointAdminService {
    * `ENDPOINT_DECLARED_IN_FILE` for a registration at an `ENDPOINTS_FILE` entry's Azure ML endpoint, or with
    * its Key Vault secret: the worker skips its jobs (the entry rotates those keys), so a 202 would promise what never happens. That is
    * asked before its own auth mode and state: the entry's are the ones that count, and it names the way out.
+   * A rotation left in its test step (after `NEW_KEY_NOT_ACCEPTED`) is resumed with a whole test window from
+   * the job's `requestedAt` (`KeyRotator`), not only the last try a redelivery gets.
    */
   async rotateNow(id: string): Promise<RotationJob> {
     const endpoint = await this.require(id);
