@@ -1,4 +1,4 @@
-import type { KeySlot } from '../endpoints/ManagedEndpoint';
+import { HOUR_MS, type KeySlot } from '../endpoints/ManagedEndpoint';
 import type { RotationEvent } from './RotationEventSink';
 import type { RotationReason } from './RotationJob';
 
@@ -21,6 +21,30 @@ export const DRIFT_LEASE_OWNER_PREFIX = 'drift-';
  */
 export function isRotationRunning(lease: { readonly owner: string } | undefined): boolean {
   return lease !== undefined && !lease.owner.startsWith(DRIFT_LEASE_OWNER_PREFIX);
+}
+
+/**
+ * How long the note of a manual job queued by `POST …/rotate` holds off another such request. A run takes the
+ * job up within seconds, and the worker drops the note then; a backlog held up by ARM throttling drains within
+ * the hour (the timer's own wait for a job it queued, `RotationScheduler`). The bound is for a message lost
+ * all the same (the queue cleared by hand, a host that died with it on every delivery): the note lapses, and
+ * the endpoint can be rotated by hand again an hour after the request at the latest.
+ */
+export const MANUAL_ROTATION_WAIT_MS = HOUR_MS;
+
+/**
+ * Whether a manual rotation queued at `queuedAt` (ISO) may still wait on the queue: queued less than
+ * {@link MANUAL_ROTATION_WAIT_MS} ago (or as far ahead, another instance's clock being off).
+ * @param now - epoch ms
+ */
+export function manualRotationWaits(queuedAt: string, now: number): boolean {
+  return Math.abs(now - Date.parse(queuedAt)) < MANUAL_ROTATION_WAIT_MS;
+}
+
+/** The time an operator's manual rotation was queued, while its job may still wait ({@link manualRotationWaits}). */
+export function manualRotationQueued(state: RotationState, now: number): string | undefined {
+  const queuedAt = state.queuedManual?.queuedAt;
+  return queuedAt !== undefined && manualRotationWaits(queuedAt, now) ? queuedAt : undefined;
 }
 
 /** Where in the protocol a rotation failed. */
@@ -100,6 +124,20 @@ export interface RotationState {
    * (`RotationPlanner`). A finish drops it. A row from before it has none, and such a version waits.
    */
   readonly onboardingId?: string;
+  /**
+   * An operator's `POST …/rotate` whose manual job no run has taken up since (`markManualRotation`): another
+   * such request is refused while it waits ({@link manualRotationQueued}). The worker drops it once it is
+   * done with that job (`clearManualRotation`); a run's writes keep it.
+   */
+  readonly queuedManual?: QueuedManualRotation;
+}
+
+/** The note of one `POST …/rotate` in the journal's state row. */
+export interface QueuedManualRotation {
+  /** The request's own id, which its job carries (`RotationJob.requestId`): times alone may coincide. */
+  readonly requestId: string;
+  /** ISO time the job was queued (its `requestedAt`). */
+  readonly queuedAt: string;
 }
 
 /** An event journaled with the outcome it reports (an outbox entry). Names, versions and ids only. */
@@ -172,4 +210,23 @@ export interface RotationJournal {
    * @returns whether the mark landed
    */
   markEnqueued(endpointId: string, at: string): Promise<boolean>;
+  /**
+   * Notes an operator's `POST …/rotate` as `queuedManual`, unless the state row holds one queued at a time
+   * `waits` says it may still wait: then nothing is written and that one's time is returned. Without the
+   * lease, like `markEnqueued`, and conditional on the row read just before, so of two requests that race
+   * exactly one lands: the other reads again and finds it. A write of ours whose answer was lost reads as ours on the
+   * next read. Given up with `EndpointChangedError` when other writes kept coming first (`CHANGE_ATTEMPTS`).
+   * @returns undefined when `request` was noted; otherwise the time the waiting one was queued
+   */
+  markManualRotation(
+    endpointId: string,
+    request: QueuedManualRotation,
+    waits: (queuedAt: string) => boolean,
+  ): Promise<string | undefined>;
+  /**
+   * Drops `queuedManual` when it is still request `requestId`'s: the worker is done with its job (or its
+   * enqueue failed). Conditional like the mark; a write that lands first is read again, and another
+   * request's note is left alone.
+   */
+  clearManualRotation(endpointId: string, requestId: string): Promise<void>;
 }

@@ -406,6 +406,8 @@ function crashingJournal(
     releaseLease: (lease) => guard(() => inner.releaseLease(lease)),
     getState: (id) => guard(() => inner.getState(id)),
     markEnqueued: (id, at) => guard(() => inner.markEnqueued(id, at)),
+    markManualRotation: (id, request, waits) => guard(() => inner.markManualRotation(id, request, waits)),
+    clearManualRotation: (id, at) => guard(() => inner.clearManualRotation(id, at)),
     write: (lease, ttl, entry) =>
       guard(async () => {
         // 'finish': die when the success row is about to be written, i.e. after the main secret version exists.

@@ -261,6 +261,77 @@ describe('Class: TableRotationJournal', () => {
     });
   });
 
+  describe('Methods: markManualRotation, clearManualRotation', () => {
+    const note = (requestId: string, queuedAt = '2026-01-01T00:15:00.000Z') => ({ requestId, queuedAt });
+    const always = () => true;
+
+    it('lets exactly one of two racing requests note itself; the other gets its time', async () => {
+      // Prepare: a run journaled a step and stopped
+      const lease = await journal.acquireLease('ep-manual-race', 'run-a', TTL);
+      await journal.releaseLease(await journal.write(lease!, TTL, entry('created')));
+
+      // Act
+      const answers = await Promise.all([
+        journal.markManualRotation('ep-manual-race', note('req-a', '2026-01-01T00:15:00.000Z'), always),
+        journal.markManualRotation('ep-manual-race', note('req-b', '2026-01-01T00:15:00.001Z'), always),
+      ]);
+
+      // Assess: the row holds the winner's note beside what the run wrote; the loser was told the winner's time
+      const { queuedManual, ...rest } = await reader.state('ep-manual-race');
+      expect(rest).toEqual(entry('created').state);
+      expect(answers.filter((a) => a === undefined)).toHaveLength(1);
+      expect(answers).toContain(queuedManual?.queuedAt);
+    });
+
+    it('counts a note whose answer was lost as its own, and replaces one that no longer waits', async () => {
+      // Prepare: an old note that `waits` says has lapsed
+      await journal.markManualRotation('ep-manual-lost', note('req-old'), always);
+      flaky.dropNextAnswer();
+
+      // Act
+      const answer = await journal.markManualRotation('ep-manual-lost', note('req-new'), () => false);
+
+      // Assess
+      expect(flaky.pending).toBe(false);
+      expect(answer).toBeUndefined();
+      expect((await reader.state('ep-manual-lost')).queuedManual).toEqual(note('req-new'));
+    });
+
+    it("reads again when a run writes the state row between the note's read and its write, keeping the run's write", async () => {
+      // Prepare
+      const first = await journal.acquireLease('ep-manual-run', 'run-a', TTL);
+      const held = await journal.write(first!, TTL, entry('created'));
+      flaky.beforeNextWrite(async () => void (await journal.write(held, TTL, entry('set'))));
+
+      // Act
+      const answer = await journal.markManualRotation('ep-manual-run', note('req-a'), always);
+
+      // Assess
+      expect(flaky.pending).toBe(false);
+      expect(answer).toBeUndefined();
+      expect(await reader.state('ep-manual-run')).toEqual({
+        ...entry('set').state,
+        queuedManual: note('req-a'),
+      });
+    });
+
+    it("drops its own request's note only, and leaves the rest of the row", async () => {
+      // Prepare
+      await journal.markManualRotation('ep-manual-clear', note('req-a'), always);
+
+      // Act
+      await journal.clearManualRotation('ep-manual-clear', 'req-other');
+      const kept = await reader.state('ep-manual-clear');
+      await journal.clearManualRotation('ep-manual-clear', 'req-a');
+      await journal.clearManualRotation('ep-manual-none', 'req-a');
+
+      // Assess
+      expect(kept.queuedManual).toEqual(note('req-a'));
+      expect(await reader.state('ep-manual-clear')).toEqual({});
+      expect(await reader.state('ep-manual-none')).toEqual({});
+    });
+  });
+
   describe('Method: releaseLease', () => {
     it('frees the lease even when the answer to the delete was lost', async () => {
       // Prepare

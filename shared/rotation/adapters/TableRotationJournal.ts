@@ -3,9 +3,17 @@ import type { TableClient, TableEntity, TransactionAction } from '@azure/data-ta
 import type { Clock, Sleep } from '../../clock';
 import { createTableOnce } from '../../createOnce';
 import { statusOf } from '../../networkErrors';
+import { retryWhileStale } from '../../optimisticChange';
 import { withRetries } from '../../retry';
-import { LeaseLostError } from '../errors';
-import type { JournalEntry, Lease, RotationJournal, RotationState, StepRecord } from '../RotationJournal';
+import { EndpointChangedError, LeaseLostError } from '../errors';
+import type {
+  JournalEntry,
+  Lease,
+  QueuedManualRotation,
+  RotationJournal,
+  RotationState,
+  StepRecord,
+} from '../RotationJournal';
 
 // A type, not an interface: transaction actions take it as a `Record<string, unknown>`.
 type LeaseEntity = {
@@ -30,9 +38,9 @@ const STATE = 'state';
  * the lease row replaced with `If-Match: <etag>` plus the state row and the step row. Table storage
  * applies all of it or none of it, so the lease check and the write cannot come apart — not even when
  * a retry of the write lands long after the lease lapsed. A renewal is that transaction with the lease
- * row alone. `markEnqueued` (the timer's note of a queued job) is the one write without the lease: a
- * replace of the state row `If-Match` the ETag it just read (or a create when there is none), refused when
- * a run wrote first.
+ * row alone. `markEnqueued` (the timer's note of a queued job) and the admin API's note of a manual
+ * rotation (`markManualRotation`, `clearManualRotation`) are the writes without the lease: a replace of the
+ * state row `If-Match` the ETag just read (or a create when there is none), refused when a run wrote first.
  *
  * Every conditional write is retried when transient. A retry of a write that had landed (its answer
  * lost) finds the row changed and is refused; the lease row then carries our owner and the expiry we
@@ -103,6 +111,58 @@ export class TableRotationJournal implements RotationJournal {
       row ? table.updateEntity(entity, 'Replace', { etag: row.etag }) : table.createEntity(entity),
     );
     return written !== undefined;
+  }
+
+  async markManualRotation(
+    endpointId: string,
+    request: QueuedManualRotation,
+    waits: (queuedAt: string) => boolean,
+  ): Promise<string | undefined> {
+    let queued: string | undefined;
+    await this.editState(endpointId, (state) => {
+      queued = undefined;
+      // Ours already: a write whose answer was lost, retried and refused, had landed.
+      if (state.queuedManual?.requestId === request.requestId) return undefined;
+      const waiting = state.queuedManual?.queuedAt;
+      if (waiting !== undefined && waits(waiting)) {
+        queued = waiting;
+        return undefined;
+      }
+      return { ...state, queuedManual: request };
+    });
+    return queued;
+  }
+
+  async clearManualRotation(endpointId: string, requestId: string): Promise<void> {
+    await this.editState(endpointId, ({ queuedManual, ...rest }) =>
+      queuedManual?.requestId === requestId ? rest : undefined,
+    );
+  }
+
+  /**
+   * A read-modify-write of the state row without the lease: `edit` returns the row to write (undefined: leave
+   * it), which lands only on the row it read (`If-Match` its ETag, or a create when there was none). When a
+   * run (or another request) wrote in between, the row is read and edited again.
+   */
+  private async editState(
+    endpointId: string,
+    edit: (state: RotationState) => RotationState | undefined,
+  ): Promise<void> {
+    const table = await this.table();
+    await retryWhileStale(
+      (error) => error instanceof EndpointChangedError,
+      async () => {
+        const row = await this.retry(() => this.find<{ state: string }>(endpointId, STATE));
+        const next = edit(stateOf(row));
+        if (!next) return;
+        const entity = { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(next) };
+        // 409: created by another writer first; 412 or 404: written (or gone) since we read it.
+        const written = await this.conditionally([404, 409, 412], () =>
+          row ? table.updateEntity(entity, 'Replace', { etag: row.etag }) : table.createEntity(entity),
+        );
+        if (!written) throw new EndpointChangedError(endpointId);
+      },
+    );
   }
 
   /** Renews `lease` and applies `rows` in one transaction, or throws `LeaseLostError` and applies nothing. */

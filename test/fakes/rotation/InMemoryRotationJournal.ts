@@ -1,7 +1,9 @@
-import { LeaseLostError } from '../../../shared/rotation/errors';
+import { retryWhileStale } from '../../../shared/optimisticChange';
+import { EndpointChangedError, LeaseLostError } from '../../../shared/rotation/errors';
 import type {
   JournalEntry,
   Lease,
+  QueuedManualRotation,
   RotationJournal,
   RotationState,
   StepRecord,
@@ -102,9 +104,55 @@ export class InMemoryRotationJournal implements RotationJournal {
     return true;
   }
 
+  async markManualRotation(
+    endpointId: string,
+    request: QueuedManualRotation,
+    waits: (queuedAt: string) => boolean,
+  ): Promise<string | undefined> {
+    let queued: string | undefined;
+    await this.editState(endpointId, (state) => {
+      queued = undefined;
+      // Ours already: a write whose answer was lost, retried and refused, had landed.
+      if (state.queuedManual?.requestId === request.requestId) return undefined;
+      const waiting = state.queuedManual?.queuedAt;
+      if (waiting !== undefined && waits(waiting)) {
+        queued = waiting;
+        return undefined;
+      }
+      return { ...state, queuedManual: request };
+    });
+    return queued;
+  }
+
+  async clearManualRotation(endpointId: string, requestId: string): Promise<void> {
+    await this.editState(endpointId, ({ queuedManual, ...rest }) =>
+      queuedManual?.requestId === requestId ? rest : undefined,
+    );
+  }
+
   /** Test set-up: a state row as an earlier run would have left it (no lease, no fault). */
   seedState(endpointId: string, state: RotationState): void {
     this.states.set(endpointId, state);
+  }
+
+  /** As the Table adapter's: read, edit, write if nobody wrote in between, else read again (5 tries). */
+  private async editState(
+    endpointId: string,
+    edit: (state: RotationState) => RotationState | undefined,
+  ): Promise<void> {
+    await retryWhileStale(
+      (error) => error instanceof EndpointChangedError,
+      async () => {
+        this.faults.check();
+        const seen = this.states.get(endpointId);
+        const next = edit(seen ?? {});
+        if (!next) return;
+        // Yield once, as the read and the conditional write would; a write meanwhile wins.
+        await Promise.resolve();
+        if (this.states.get(endpointId) !== seen) throw new EndpointChangedError(endpointId);
+        this.states.set(endpointId, next);
+      },
+    );
   }
 
   private nextEtag(): string {
