@@ -31,11 +31,17 @@ import {
   EndpointNotKnownHereError,
   EndpointRecordUnreadableError,
   requireKnownHere,
+  RotationAlreadyQueuedError,
   RotationInProgressError,
 } from './errors';
 import { HeldLease } from './HeldLease';
 import type { RotationJob, RotationJobQueue } from './RotationJob';
-import { abandonedStep, isRotationRunning, type RotationJournal } from './RotationJournal';
+import {
+  abandonedStep,
+  isRotationRunning,
+  manualRotationWaits,
+  type RotationJournal,
+} from './RotationJournal';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
 
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
@@ -170,7 +176,9 @@ export class EndpointAdminService {
   }
 
   /**
-   * Enqueues a manual rotation now; 409 while one is running, 422 for endpoints without keys, 409
+   * Enqueues a manual rotation now; 409 `ROTATION_IN_PROGRESS` while one is running, 409
+   * `ROTATION_ALREADY_QUEUED` (naming when) while one queued by an earlier request waits for the worker, 422
+   * for endpoints without keys, 409
    * `ENDPOINT_NOT_KNOWN_HERE` for one of a kind or auth mode this version does not know (a newer version's):
    * whether it has keys, and what must hold before they rotate, is not known here. 409
    * `ENDPOINT_DECLARED_IN_FILE` for a registration at an `ENDPOINTS_FILE` entry's Azure ML endpoint, or with
@@ -192,9 +200,34 @@ export class EndpointAdminService {
     const { lease } = await this.options.journal.getState(id);
     if (isRotationRunning(lease)) throw new RotationInProgressError(id);
     if (endpoint.kind === 'v1WebService') await this.checkV1Rules(endpoint);
-    const job: RotationJob = { endpointId: id, reason: 'manual', requestedAt: this.now() };
-    await this.options.jobs.enqueue(job);
+    const job: RotationJob & { requestId: string } = {
+      endpointId: id,
+      reason: 'manual',
+      requestedAt: this.now(),
+      requestId: randomUUID(),
+    };
+    await this.queueOnce(job);
     return job;
+  }
+
+  /**
+   * Enqueues the manual job unless one queued by an earlier request still waits: the journal's note
+   * (`queuedManual`) is written first, conditionally, so of two requests that race only one queues. A failed
+   * enqueue takes its note back (best effort: else it lapses), so that a retry is not refused.
+   */
+  private async queueOnce(job: RotationJob & { requestId: string }): Promise<void> {
+    const { journal, jobs, clock } = this.options;
+    const { endpointId, requestId, requestedAt: queuedAt } = job;
+    const waiting = await journal.markManualRotation(endpointId, { requestId, queuedAt }, (at) =>
+      manualRotationWaits(at, clock.now()),
+    );
+    if (waiting !== undefined) throw new RotationAlreadyQueuedError(endpointId, waiting);
+    try {
+      await jobs.enqueue(job);
+    } catch (error) {
+      await journal.clearManualRotation(endpointId, requestId).catch(() => undefined);
+      throw error;
+    }
   }
 
   /**

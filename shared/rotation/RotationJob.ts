@@ -10,6 +10,11 @@ export interface RotationJob {
   urgent?: boolean;
   /** ISO time the job was requested. */
   requestedAt: string;
+  /**
+   * Set for `manual`: the id of the `POST …/rotate` that queued it, whose note in the journal
+   * (`queuedManual`) the worker drops once it is done with the job.
+   */
+  requestId?: string;
   /** How many times ARM throttling already pushed this job back (see `RotationJobHandler`). */
   deferrals?: number;
 }

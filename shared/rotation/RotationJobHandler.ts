@@ -111,14 +111,38 @@ export class RotationJobHandler {
       const { poison, logger } = this.options;
       return moveToPoison(message, error, { poison, logger, what: 'job', dequeueCount, messageId });
     }
+    // An operator's "rotate now" is noted in the journal while its job waits, and `POST …/rotate` refused
+    // meanwhile (ROTATION_ALREADY_QUEUED). The note goes once the job is done with: not while a copy waits
+    // on the queue, nor while the host delivers it again after a failure, but after its last delivery.
+    const turn = { queuedAgain: false };
+    try {
+      const outcome = await this.run(job, dequeueCount, turn);
+      if (!turn.queuedAgain) await this.clearManualNote(job);
+      return outcome;
+    } catch (error) {
+      if (dequeueCount >= (this.options.maxDequeueCount ?? MAX_DEQUEUE_COUNT))
+        await this.clearManualNote(job);
+      throw error;
+    }
+  }
+
+  /**
+   * Runs the job; a failure the queue should retry is rethrown (journaled as poison on the last delivery).
+   * @param turn - `queuedAgain` is set when a copy of the job was put back on the queue
+   */
+  private async run(
+    job: RotationJob,
+    dequeueCount: number,
+    turn: { queuedAgain: boolean },
+  ): Promise<RotationJobOutcome> {
     try {
       const outcome = await this.options.rotator.run(job);
       // A run at work held the lease and may only be skipping (a duplicate or not-due job): an operator's
       // "rotate now", answered 202, must not be dropped with it.
       if (job.reason === 'manual' && outcome.status === 'skipped' && outcome.reason === 'inProgress')
-        return await this.deferBusy(job);
+        return await this.deferBusy(job, turn);
       if (outcome.status === 'skipped' && outcome.reason === 'notKnownHere')
-        return await this.offerToVersionThatKnows(job, outcome);
+        return await this.offerToVersionThatKnows(job, outcome, turn);
       return outcome;
     } catch (error) {
       // Another run took the lapsed lease and owns the rotation now; should it die, the timer re-enqueues
@@ -126,7 +150,7 @@ export class RotationJobHandler {
       // poison record over its progress).
       if (error instanceof LeaseLostError)
         return { status: 'skipped', endpointId: job.endpointId, reason: 'inProgress', detail: 'lease lost' };
-      const deferred = await this.deferIfThrottled(job, error);
+      const deferred = await this.deferIfThrottled(job, error, turn);
       if (deferred) return deferred;
       // The run journaled and published this failure; every redelivery would only fail and alert again.
       const code = errorCode(error);
@@ -176,10 +200,14 @@ export class RotationJobHandler {
     };
   }
 
-  private async deferIfThrottled(job: RotationJob, error: unknown): Promise<RotationJobOutcome | undefined> {
+  private async deferIfThrottled(
+    job: RotationJob,
+    error: unknown,
+    turn: { queuedAgain: boolean },
+  ): Promise<RotationJobOutcome | undefined> {
     if (!(error instanceof ArmThrottledError) || !this.mayDefer(job)) return undefined;
     const wait = error.retryAfterSeconds ?? 1;
-    const delaySeconds = await this.putBack(job, wait, Math.max(wait, 10), 'ARM is throttling writes');
+    const delaySeconds = await this.putBack(job, turn, wait, Math.max(wait, 10), 'ARM is throttling writes');
     return {
       status: 'skipped',
       endpointId: job.endpointId,
@@ -193,7 +221,7 @@ export class RotationJobHandler {
    * If that run rotated, the deferred job then finds the other slot within grace and skips: nothing
    * rotates twice.
    */
-  private async deferBusy(job: RotationJob): Promise<RotationOutcome> {
+  private async deferBusy(job: RotationJob, turn: { queuedAgain: boolean }): Promise<RotationOutcome> {
     const skipped = (detail: string): RotationOutcome => ({
       status: 'skipped',
       endpointId: job.endpointId,
@@ -203,6 +231,7 @@ export class RotationJobHandler {
     if (!this.mayDefer(job)) return skipped('a rotation kept the lease; not tried again');
     const delaySeconds = await this.putBack(
       job,
+      turn,
       BUSY_RETRY_SECONDS,
       BUSY_RETRY_SECONDS,
       'another run holds the lease',
@@ -219,10 +248,12 @@ export class RotationJobHandler {
   private async offerToVersionThatKnows(
     job: RotationJob,
     outcome: Extract<RotationOutcome, { status: 'skipped' }>,
+    turn: { queuedAgain: boolean },
   ): Promise<RotationOutcome> {
     if (!this.mayDefer(job)) return outcome;
     const delaySeconds = await this.putBack(
       job,
+      turn,
       NEWER_FORMAT_RETRY_SECONDS,
       NEWER_FORMAT_RETRY_SECONDS,
       'its endpoint is of a kind or auth mode this version does not know',
@@ -242,6 +273,7 @@ export class RotationJobHandler {
    */
   private async putBack(
     job: RotationJob,
+    turn: { queuedAgain: boolean },
     minSeconds: number,
     jitterSeconds: number,
     why: string,
@@ -250,6 +282,7 @@ export class RotationJobHandler {
     const deferrals = (job.deferrals ?? 0) + 1;
     const delaySeconds = Math.ceil(minSeconds + random() * jitterSeconds);
     await jobs?.enqueue({ ...job, deferrals }, { delaySeconds });
+    turn.queuedAgain = true;
     logger.info(`handle => job deferred, ${why}`, { endpointId: job.endpointId, delaySeconds, deferrals });
     await this.markEnqueued(job.endpointId);
     return delaySeconds;
@@ -266,6 +299,23 @@ export class RotationJobHandler {
       await journal.markEnqueued(endpointId, isoNow(clock));
     } catch (error) {
       logger.warn('handle => job deferred, journal not marked', { endpointId, error: errorCode(error) });
+    }
+  }
+
+  /**
+   * Drops the journal's note of the "rotate now" that queued `job`, if it was one. Best effort: a note left
+   * behind only refuses `POST …/rotate` until it lapses (`MANUAL_ROTATION_WAIT_MS`).
+   */
+  private async clearManualNote(job: RotationJob): Promise<void> {
+    if (job.requestId === undefined) return;
+    const { journal, logger } = this.options;
+    try {
+      await journal.clearManualRotation(job.endpointId, job.requestId);
+    } catch (error) {
+      logger.warn('handle => manual rotation done, journal note not dropped', {
+        endpointId: job.endpointId,
+        error: errorCode(error),
+      });
     }
   }
 
@@ -306,6 +356,7 @@ export function parseRotationJob(message: unknown): RotationJob {
     reason,
     ...(raw.urgent === true ? { urgent: true } : {}),
     requestedAt: typeof raw.requestedAt === 'string' ? raw.requestedAt : new Date(0).toISOString(),
+    ...(typeof raw.requestId === 'string' && raw.requestId !== '' ? { requestId: raw.requestId } : {}),
     ...(typeof raw.deferrals === 'number' && Number.isInteger(raw.deferrals) && raw.deferrals > 0
       ? { deferrals: raw.deferrals }
       : {}),

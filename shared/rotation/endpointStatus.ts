@@ -2,7 +2,12 @@ import type { FileEntryClash } from '../endpoints/EndpointRegistry';
 import { isKeySlot, type KeySlot, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { operatorHoldEndsAt } from './operatorHold';
 import type { RotationEvent } from './RotationEventSink';
-import type { ActiveRotation, RotationFailure, RotationState } from './RotationJournal';
+import {
+  type ActiveRotation,
+  manualRotationQueued,
+  type RotationFailure,
+  type RotationState,
+} from './RotationJournal';
 import { lastRotatedAt, nextDueAt } from './RotationPlanner';
 import { SECRET_TAGS, type SecretVersion } from './SecretStore';
 
@@ -38,6 +43,11 @@ export interface EndpointStatus {
   readonly lastOutcome?: RotationState['lastOutcome'];
   readonly lastError?: RotationFailure;
   readonly drift?: RotationState['drift'];
+  /**
+   * When an operator's `POST …/rotate` queued the manual rotation that waits for the worker: another is
+   * refused (409 `ROTATION_ALREADY_QUEUED`) until its run has taken it up.
+   */
+  readonly manualRotationQueuedAt?: string;
   /** The rotation under way: the step it last completed (`ActiveRotation`). */
   readonly inProgress?: Pick<ActiveRotation, 'rotationId' | 'slot' | 'step' | 'startedAt'>;
   /** A finished rotation's `KeyRotated` event its run stopped before sending; the next run sends it. */
@@ -67,7 +77,14 @@ export function endpointStatus(
     ...notKnownHereStatus(endpoint),
     ...(fileEntry !== undefined ? { declaredInFile: declaredInFileStatus(endpoint, fileEntry) } : {}),
     ...journalStatus(state),
+    ...queuedStatus(state, now),
   };
+}
+
+/** A manual rotation queued and not yet taken up, while its note holds. */
+function queuedStatus(state: RotationState, now: number): Pick<EndpointStatus, 'manualRotationQueuedAt'> {
+  const queuedAt = manualRotationQueued(state, now);
+  return queuedAt !== undefined ? { manualRotationQueuedAt: queuedAt } : {};
 }
 
 /** What this version does not know about the endpoint (a newer version's kind or auth mode), and what it does. */

@@ -35,6 +35,26 @@ export class RotationInProgressError extends ConflictError {
 }
 
 /**
+ * An operator's `POST …/rotate` queued a job for the endpoint that no run has taken up yet. A second one (a
+ * retried POST) would be a second rotation when the grace period is 0, and otherwise a job skipped in the
+ * grace period with nothing to show for its 202; the operator learns instead when the waiting one was queued.
+ * Temporary: the worker takes the job up within seconds, or the mark lapses (`MANUAL_ROTATION_WAIT_MS`).
+ */
+export class RotationAlreadyQueuedError extends ConflictError {
+  override readonly code: string = 'ROTATION_ALREADY_QUEUED';
+  override readonly temporary = true;
+  constructor(
+    readonly endpointId: string,
+    readonly queuedAt: string,
+  ) {
+    super(
+      `A manual rotation of endpoint ${endpointId} was queued at ${queuedAt} and has not run yet; its outcome ` +
+        `shows in the endpoint's status.`,
+    );
+  }
+}
+
+/**
  * A drift check holds the endpoint's lease for a moment (`DriftDetector`). A job that meets it is tried
  * again by the queue rather than dropped: nothing would enqueue an operator's "rotate now" again.
  */

@@ -1,10 +1,18 @@
 import { TableClient } from '@azure/data-tables';
+import { HttpRequest, InvocationContext } from '@azure/functions';
 
+import { manageEndpointRotateHandler } from '../../functions/manageEndpointRotate';
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import { realSleep, systemClock } from '../../shared/clock';
+import { validateEndpoint } from '../../shared/endpoints/validateEndpoint';
 import { TableRotationJournal } from '../../shared/rotation/adapters/TableRotationJournal';
+import { EndpointAdminService } from '../../shared/rotation/EndpointAdminService';
 import { LeaseLostError } from '../../shared/rotation/errors';
 import type { JournalEntry } from '../../shared/rotation/RotationJournal';
+import { FakeClock } from '../fakes/FakeClock';
+import { InMemoryEndpointRegistry } from '../fakes/rotation/InMemoryEndpointRegistry';
+import { InMemoryRotationJobQueue } from '../fakes/rotation/InMemoryRotationJobQueue';
+import { InMemorySecretStore } from '../fakes/rotation/InMemorySecretStore';
 import { FlakyTableWrites } from '../support/FlakyTableWrites';
 import { journalReader } from '../support/storageTables';
 
@@ -329,6 +337,52 @@ describe('Class: TableRotationJournal', () => {
       expect(kept.queuedManual).toEqual(note('req-a'));
       expect(await reader.state('ep-manual-clear')).toEqual({});
       expect(await reader.state('ep-manual-none')).toEqual({});
+    });
+
+    it('answers one of two POST …/rotate sent at once 202 and the other 409 ROTATION_ALREADY_QUEUED naming when, queueing one job', async () => {
+      // Prepare: the admin API over this journal
+      const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
+      const registry = new InMemoryEndpointRegistry();
+      const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep-manual-http' };
+      const endpoint = validateEndpoint({ id: 'ep-manual-http', arm }, rules, new Date().toISOString());
+      registry.endpoints.set(endpoint.id, endpoint);
+      const jobs = new InMemoryRotationJobQueue();
+      const admin = new EndpointAdminService({
+        registry,
+        journal,
+        secrets: new InMemorySecretStore(new FakeClock()),
+        jobs,
+        clock: systemClock,
+        rules,
+      });
+      const rotate = () =>
+        manageEndpointRotateHandler(() => ({ admin }))(
+          new HttpRequest({
+            method: 'POST',
+            url: 'http://localhost:7071/api/manage/endpoints/ep-manual-http/rotate',
+            params: { id: 'ep-manual-http' },
+          }),
+          new InvocationContext({ invocationId: 'inv-1', logHandler: () => undefined }),
+        );
+
+      // Act
+      const answers = await Promise.all([rotate(), rotate()]);
+
+      // Assess
+      expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
+      expect(jobs.jobs).toHaveLength(1);
+      const [job] = jobs.jobs;
+      const refused = answers.find((a) => a.status === 409)!;
+      expect((refused.headers as Record<string, string>)['content-type']).toBe('application/problem+json');
+      expect(JSON.parse(refused.body as string)).toMatchObject({
+        status: 409,
+        code: 'ROTATION_ALREADY_QUEUED',
+        detail: `A manual rotation of endpoint ep-manual-http was queued at ${job!.requestedAt} and has not run yet; its outcome shows in the endpoint's status.`,
+      });
+      expect((await reader.state('ep-manual-http')).queuedManual).toEqual({
+        requestId: job!.requestId,
+        queuedAt: job!.requestedAt,
+      });
     });
   });
 

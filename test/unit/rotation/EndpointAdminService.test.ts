@@ -9,6 +9,7 @@ import {
   EndpointNotKnownHereError,
   EndpointReadOnlyError,
   EndpointRecordUnreadableError,
+  RotationAlreadyQueuedError,
   RotationInProgressError,
 } from '../../../shared/rotation/errors';
 import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
@@ -968,6 +969,130 @@ describe('Class: EndpointAdminService', () => {
           'and DELETE old-row.',
       );
       expect(f.jobs.jobs).toEqual([queuedForEntry]);
+    });
+  });
+
+  describe('Method: rotateNow (a manual rotation already queued)', () => {
+    /** Runs every queued job through the worker, as the queue trigger would, first delivery each. */
+    async function drain(f: RotationFixture): Promise<void> {
+      for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
+        await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
+    }
+
+    /** The answer to `POST …/rotate`: the job, or the error. */
+    const answer = (f: RotationFixture) =>
+      f.services.admin.rotateNow('demo-key').then(
+        (job) => job,
+        (e: unknown) => e,
+      );
+
+    it('answers a retried request 409 ROTATION_ALREADY_QUEUED naming when the waiting one was queued, so the endpoint rotates once', async () => {
+      // Prepare: a grace period of 0 (ROTATION_MIN_GRACE_HOURS=0), so a second job would rotate the other slot
+      const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
+      f.addEndpoint({ gracePeriodHours: 0 });
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(200);
+      const before = f.keys.regenerations.length;
+
+      // Act: the operator's script sends the POST again before the worker took the first job up
+      const first = await f.services.admin.rotateNow('demo-key');
+      f.clock.advance(5_000);
+      const second = await answer(f);
+      await drain(f);
+
+      // Assess
+      expect(second).toBeInstanceOf(RotationAlreadyQueuedError);
+      expect(second).toMatchObject({
+        status: 409,
+        code: 'ROTATION_ALREADY_QUEUED',
+        queuedAt: first.requestedAt,
+      });
+      expect((second as Error).message).toBe(
+        `A manual rotation of endpoint demo-key was queued at ${first.requestedAt} and has not run yet; its ` +
+          `outcome shows in the endpoint's status.`,
+      );
+      expect(f.keys.regenerations.length - before).toBe(1);
+    });
+
+    it('queues one job when two requests race, and answers the other 409', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+
+      // Act: both read the journal before either writes its note
+      const answers = await Promise.all([answer(f), answer(f)]);
+
+      // Assess
+      expect(f.jobs.jobs).toHaveLength(1);
+      expect(answers).toContainEqual(f.jobs.jobs[0]);
+      expect(answers.filter((a) => a instanceof RotationAlreadyQueuedError)).toHaveLength(1);
+    });
+
+    it('shows the waiting request in the status, and takes a new one once the worker is done with its job', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      const queued = await f.services.admin.rotateNow('demo-key');
+      const waiting = await f.services.admin.status('demo-key');
+
+      // Act
+      await drain(f);
+      const after = await f.services.admin.status('demo-key');
+      const again = await answer(f);
+
+      // Assess
+      expect(waiting.manualRotationQueuedAt).toBe(queued.requestedAt);
+      expect(after.manualRotationQueuedAt).toBeUndefined();
+      expect(after.lastOutcome).toBe('succeeded');
+      expect(again).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+      expect((await f.journal.getState('demo-key')).state.queuedManual?.requestId).toBe(
+        (again as { requestId: string }).requestId,
+      );
+    });
+
+    it('takes a new request an hour after a queued job that never ran (its message lost), not before', async () => {
+      // Prepare: the message is gone (the queue cleared by hand)
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.admin.rotateNow('demo-key');
+      f.jobs.jobs.length = 0;
+
+      // Act
+      f.clock.advance(60 * 60_000 - 1);
+      const within = await answer(f);
+      f.clock.advance(1);
+      const after = await answer(f);
+
+      // Assess
+      expect(within).toBeInstanceOf(RotationAlreadyQueuedError);
+      expect(after).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+      expect(f.jobs.jobs).toEqual([after]);
+    });
+
+    it('takes its note back when the job could not be queued, so that the retry is accepted', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      jest.spyOn(f.jobs, 'enqueue').mockRejectedValueOnce(new Error('queue unavailable'));
+
+      // Act
+      const failed = await answer(f);
+      const retried = await answer(f);
+
+      // Assess
+      expect(failed).toEqual(new Error('queue unavailable'));
+      expect(f.jobs.jobs).toEqual([retried]);
+    });
+
+    it('still answers 409 ROTATION_IN_PROGRESS while a run holds the lease', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.admin.rotateNow('demo-key');
+      await f.journal.acquireLease('demo-key', 'the-run', 60_000);
+
+      // Act / Assess
+      await expect(f.services.admin.rotateNow('demo-key')).rejects.toThrow(RotationInProgressError);
     });
   });
 

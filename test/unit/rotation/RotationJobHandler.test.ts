@@ -259,6 +259,75 @@ describe('Class: RotationJobHandler', () => {
     });
   });
 
+  describe("Method: handle (an operator's rotate now, noted in the journal)", () => {
+    /** A manual job as `POST …/rotate` queues it, with its note in the journal. */
+    async function queuedByOperator(f: RotationFixture) {
+      await f.services.admin.rotateNow('demo-key');
+      const job = f.jobs.jobs.shift()!;
+      return JSON.parse(JSON.stringify(job)) as Record<string, unknown>;
+    }
+    const note = async (f: RotationFixture) => (await f.journal.getState('demo-key')).state.queuedManual;
+
+    it('keeps the note while a copy waits on the queue for another run to let go of the lease, and drops it once the copy ran', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      const job = await queuedByOperator(f);
+      const other = await f.journal.acquireLease('demo-key', 'another-run', 600_000);
+
+      // Act
+      const met = await f.services.worker.handle(job, 1);
+      const whileWaiting = await note(f);
+      await f.journal.releaseLease(other!);
+      const copy = JSON.parse(JSON.stringify(f.jobs.jobs.shift())) as unknown;
+      const ran = await f.services.worker.handle(copy, 1);
+
+      // Assess
+      expect(met).toMatchObject({ status: 'skipped', reason: 'inProgress' });
+      expect(whileWaiting).toEqual({ requestId: job.requestId, queuedAt: job.requestedAt });
+      expect(copy).toMatchObject({ requestId: job.requestId, deferrals: 1 });
+      expect(ran).toMatchObject({ status: 'rotated' });
+      expect(await note(f)).toBeUndefined();
+    });
+
+    it('keeps the note while the host delivers a failed job again, and drops it after the last delivery', async () => {
+      // Prepare: the new key is never accepted
+      const f = buildRotationFixture({ testTimeoutSeconds: 1 });
+      f.addEndpoint();
+      f.probe.forceStatus = 401;
+      const job = await queuedByOperator(f);
+
+      // Act
+      await expect(f.services.worker.handle(job, 1)).rejects.toThrow(KeyNotAcceptedError);
+      const afterFirst = await note(f);
+      await expect(f.services.worker.handle(job, 5)).rejects.toThrow(KeyNotAcceptedError);
+
+      // Assess
+      expect(afterFirst?.requestId).toBe(job.requestId);
+      expect(await note(f)).toBeUndefined();
+    });
+
+    it('drops the note of a job skipped in the grace period, and leaves the note of a later request alone', async () => {
+      // Prepare: just rotated, so the job finds the other slot in its grace period; a later request is noted
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await f.services.rotator.run({ ...message, reason: 'manual' });
+      const job = await queuedByOperator(f);
+      const later = { requestId: 'later-request', queuedAt: new Date(f.clock.now()).toISOString() };
+
+      // Act
+      const skipped = await f.services.worker.handle(job, 1);
+      const dropped = await note(f);
+      await f.journal.markManualRotation('demo-key', later, () => false);
+      await f.services.worker.handle(job, 1);
+
+      // Assess
+      expect(skipped).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+      expect(dropped).toBeUndefined();
+      expect(await note(f)).toEqual(later);
+    });
+  });
+
   describe('Method: handle (malformed message)', () => {
     it('moves a malformed job to the poison queue on its first delivery, logging the bad fields (never their values)', async () => {
       // Prepare: a hand-written job with a reason this version does not know
@@ -432,6 +501,12 @@ describe('Class: RotationJobHandler', () => {
       expect(parseRotationJob({ ...message, deferrals: 3 }).deferrals).toBe(3);
       expect(parseRotationJob({ ...message, deferrals: -1 })).not.toHaveProperty('deferrals');
       expect(parseRotationJob({ ...message, deferrals: 'x' })).not.toHaveProperty('deferrals');
+    });
+
+    it('keeps the id of the request that queued a manual job, a non-empty string, and drops anything else', () => {
+      expect(parseRotationJob({ ...message, requestId: 'r-1' }).requestId).toBe('r-1');
+      expect(parseRotationJob({ ...message, requestId: '' })).not.toHaveProperty('requestId');
+      expect(parseRotationJob({ ...message, requestId: 7 })).not.toHaveProperty('requestId');
     });
   });
 });
