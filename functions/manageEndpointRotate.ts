@@ -9,7 +9,10 @@ export type ManageEndpointRotateResolver = () => AdminRoutes<'rotation'>;
 
 const defaultResolver: ManageEndpointRotateResolver = () => adminRoutes('rotation');
 
-/** `POST /api/manage/endpoints/{id}/rotate`: enqueues a rotation now (202; 409 while one runs). Admin key. */
+/**
+ * `POST /api/manage/endpoints/{id}/rotate`: enqueues a rotation now (202; 409 while one runs, or while the job an
+ * earlier request queued waits). Admin key.
+ */
 export function manageEndpointRotateHandler(resolve: ManageEndpointRotateResolver = defaultResolver) {
   return withHttpErrors(
     async (request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> => {
