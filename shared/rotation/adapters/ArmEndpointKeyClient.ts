@@ -17,7 +17,7 @@ export interface OnlineEndpointOperations {
     workspace: string,
     name: string,
     options?: { abortSignal?: AbortSignal },
-  ): Promise<{ properties: { authMode: string; scoringUri?: string } }>;
+  ): Promise<{ properties: { authMode: string; scoringUri?: string; provisioningState?: string } }>;
   listKeys(
     resourceGroup: string,
     workspace: string,
@@ -78,7 +78,8 @@ export class ArmEndpointKeyClient implements EndpointKeyClient {
       () => this.ops(endpoint).get(resourceGroup, workspace, name, { abortSignal }),
       abortSignal,
     );
-    return { authMode: found.properties.authMode, scoringUri: found.properties.scoringUri ?? '' };
+    const { authMode, scoringUri, provisioningState } = found.properties;
+    return { authMode, scoringUri: scoringUri ?? '', ...(provisioningState ? { provisioningState } : {}) };
   }
 
   /** @param abortSignal - given to the SDK call: it leaves ARM's write gate, or its request, when it fires */
