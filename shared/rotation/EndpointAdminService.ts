@@ -47,6 +47,15 @@ import { SECRET_TAGS, type SecretStore } from './SecretStore';
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
 const REGISTER_LEASE_MS = 60_000;
 
+/**
+ * Reads the Azure ML endpoint a registration names before it is written (port; `AzureEndpointCheck` over
+ * ARM). Throws the refusal to answer: not found, auth mode without keys, permission missing, or ARM
+ * unavailable (503).
+ */
+export interface RegistrationCheck {
+  verify(endpoint: ManagedEndpoint): Promise<void>;
+}
+
 /** Dependencies of {@link EndpointAdminService}. */
 export interface EndpointAdminServiceOptions {
   registry: EndpointRegistry;
@@ -55,6 +64,11 @@ export interface EndpointAdminServiceOptions {
   jobs: RotationJobQueue;
   /** Checks a v1 web service's live auth flags before a manual rotation is accepted (omit to skip). */
   keys?: Pick<EndpointKeyClient, 'describe'>;
+  /**
+   * Reads the endpoint at Azure before a registration, or a `PATCH` that moves one, is written (omit to skip:
+   * tests of the registry alone).
+   */
+  check?: RegistrationCheck;
   clock: Clock;
   rules: EndpointRules;
   /** Told the endpoint's id after each write, so this process stops using what it cached about it. */
@@ -70,7 +84,11 @@ export interface EndpointAdminServiceOptions {
 export class EndpointAdminService {
   constructor(private readonly options: EndpointAdminServiceOptions) {}
 
-  /** Validates and stores a new endpoint; unset fields take the rotation defaults. */
+  /**
+   * Validates and stores a new endpoint; unset fields take the rotation defaults. The endpoint is read at
+   * Azure first (the `check`), after the refusals this app can answer alone and before anything is written:
+   * a typo in its coordinates is a 422 now rather than a failed rotation later, and ARM down a 503.
+   */
   async register(input: unknown): Promise<ManagedEndpoint> {
     const { registry, rules } = this.options;
     const endpoint = validateEndpoint(isObject(input) ? stripServerFields(input) : input, rules, this.now());
@@ -80,7 +98,10 @@ export class EndpointAdminService {
     // and before its coordinates are checked: what such a POST answers is the id's own row.
     const stored = await registry.get(endpoint.id);
     await this.requireOwnEndpoint(endpoint);
-    if (!stored) await this.forgetDeletedRegistration(endpoint);
+    if (!stored) {
+      await this.options.check?.verify(endpoint);
+      await this.forgetDeletedRegistration(endpoint);
+    }
     await registry.create(endpoint);
     this.options.onChange?.(endpoint.id);
     return endpoint;
@@ -126,7 +147,11 @@ export class EndpointAdminService {
       // Only a move is checked: a registration that shares its place with another (both from before the
       // registry refused that) may still be disabled, retired or moved away.
       await this.requireOwnSecret(endpoint);
-      if (armIdentity(endpoint) !== armIdentity(stored)) await this.requireOwnEndpoint(endpoint);
+      const moved = armIdentity(endpoint) !== armIdentity(stored);
+      if (moved) await this.requireOwnEndpoint(endpoint);
+      // Read at Azure as a registration is when it names another endpoint, or now asks it for keys; a
+      // change of anything else (periods, probe, enabled) needs no ARM, and works while ARM is down.
+      if (moved || endpoint.authMode !== stored.authMode) await this.options.check?.verify(endpoint);
       return { ...other, ...endpoint };
     });
   }

@@ -14,6 +14,7 @@ import {
   EndpointRecordUnreadableError,
   errorCode,
   LeaseLostError,
+  requireKeyAuthAt,
   RotationOutOfTimeError,
   UNSAFE_REGENERATION,
 } from './errors';
@@ -258,7 +259,7 @@ export class KeyRotator {
   private async requireKeyAuth(endpoint: ManagedEndpoint, budget: RunBudget): Promise<void> {
     if (endpoint.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, endpoint.authMode);
     const described = await this.options.keys.describe(endpoint, budget.signal);
-    if (described.authMode !== 'Key') throw new AuthModeNotKeyError(endpoint.id, described.authMode);
+    requireKeyAuthAt(endpoint.id, described.authMode);
   }
 
   /**

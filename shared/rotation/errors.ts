@@ -10,6 +10,7 @@ import {
   ConflictError,
   DependencyFailedError,
   DependencyUnavailableError,
+  type FieldIssue,
   NotFoundError,
 } from '../errors';
 import { statusOf } from '../networkErrors';
@@ -213,6 +214,58 @@ export class AuthModeNotKeyError extends AppError {
     super(
       `Endpoint ${endpointId} uses auth mode ${authMode}; only Key endpoints have keys to rotate ` +
         `(AMLToken/AADToken endpoints are served by the token broker instead).`,
+    );
+  }
+}
+
+/**
+ * What the rotator and a registration both ask of ARM's auth mode for a `Key` endpoint: exactly `Key` (a
+ * token endpoint has no keys to rotate; the rotator has always compared it so, serverless `KeyAndAad` included).
+ */
+export function requireKeyAuthAt(endpointId: string, armAuthMode: string): void {
+  if (armAuthMode !== 'Key') throw new AuthModeNotKeyError(endpointId, armAuthMode);
+}
+
+/**
+ * A registration (or a `PATCH` that moves one) names an Azure ML endpoint ARM does not have: ARM answered 404
+ * at its resource id, or shows it being deleted. Refused before anything is written, so a typo in `arm` or
+ * `kind` is not found only at the first rotation (`DependencyFailed … 404`). `issues` (shown as `errors`)
+ * names the fields ARM's answer points at: its error code tells a missing resource group or subscription
+ * apart; any other 404 leaves the workspace or the name (or the kind, which picks the resource type).
+ */
+export class AzureEndpointNotFoundError extends AppError {
+  readonly code = 'AZURE_ENDPOINT_NOT_FOUND';
+  readonly status = 422;
+  readonly issues: FieldIssue[];
+  constructor(
+    readonly armId: string,
+    fields: readonly string[],
+    why: string,
+  ) {
+    super(
+      `No Azure ML endpoint was found at ${armId} (${why}); check ${fields.join(' and ')}, and kind. ` +
+        `Register an endpoint once it is deployed (nothing was registered).`,
+    );
+    this.issues = fields.map((field) => ({ field, message: `ARM has no endpoint at ${armId} (${why})` }));
+  }
+}
+
+/**
+ * ARM refused the app's identity a read of the endpoint a registration names (403), so whether it exists
+ * cannot be told; rotation and the broker would be refused the same way. The message names the RBAC action
+ * to grant (from `shared/permissions.ts`). 422, not 403: the admin caller was not refused, the app was.
+ */
+export class AzureEndpointReadForbiddenError extends AppError {
+  readonly code = 'AZURE_ENDPOINT_READ_FORBIDDEN';
+  readonly status = 422;
+  constructor(
+    readonly armId: string,
+    readonly action: string,
+  ) {
+    super(
+      `ARM refused the app's managed identity a read of ${armId} (403): grant it ${action} ` +
+        `(the custom role infra/ml-custom-role.json has it) at that endpoint, its workspace or resource group. ` +
+        `ARM also answers 403 for a subscription the identity cannot see: check arm.subscriptionId. Nothing was registered.`,
     );
   }
 }

@@ -12,6 +12,7 @@ import { HttpScoringProbe } from './adapters/HttpScoringProbe';
 import { KeyVaultSecretStore } from './adapters/KeyVaultSecretStore';
 import { TableRotationJournal } from './adapters/TableRotationJournal';
 import { V1WebServiceKeyClient } from './adapters/V1WebServiceKeyClient';
+import { AzureEndpointCheck } from './AzureEndpointCheck';
 import { EndpointKeyClientRouter } from './EndpointKeyClientRouter';
 import type { RotationEventSink } from './RotationEventSink';
 import type { RotationJob } from './RotationJob';
@@ -97,6 +98,7 @@ export function createRotationModule(root: ModuleRoot, deps: RotationModuleDeps)
       }),
       secrets: new KeyVaultSecretStore({ client: clients.secrets, sleep }),
       keys,
+      registrationCheck: new AzureEndpointCheck({ keys }),
       probe: new HttpScoringProbe(),
       journal: decorate(
         new TableRotationJournal({ table: clients.table(config.tables.journal), clock, sleep }),

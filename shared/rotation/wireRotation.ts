@@ -5,7 +5,7 @@ import { createLogger, type LogSink } from '../logging';
 import type { PoisonQueue } from '../queueMessage';
 import type { Telemetry } from '../telemetry';
 import { DriftDetector } from './DriftDetector';
-import { EndpointAdminService } from './EndpointAdminService';
+import { EndpointAdminService, type RegistrationCheck } from './EndpointAdminService';
 import type { EndpointKeyClient } from './EndpointKeyClient';
 import { generateKeyValue } from './generateKeyValue';
 import { KeyRotator } from './KeyRotator';
@@ -42,6 +42,8 @@ export interface RotationPorts {
   newId?: () => string;
   /** Told an endpoint's id after the admin service wrote it (the broker drops what it cached). */
   onEndpointChange?: (endpointId: string) => void;
+  /** Reads a registration's endpoint at Azure before it is written (`AzureEndpointCheck`); omitted: not read. */
+  registrationCheck?: RegistrationCheck;
 }
 
 /** Numbers from `AppConfig.rotation`. */
@@ -128,6 +130,7 @@ export function wireRotation(ports: RotationPorts, settings: RotationSettings): 
       keys,
       clock,
       rules: settings.rules,
+      ...(ports.registrationCheck ? { check: ports.registrationCheck } : {}),
       ...(ports.onEndpointChange ? { onChange: ports.onEndpointChange } : {}),
     }),
   };

@@ -1,6 +1,7 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import type { EndpointRules } from '../../../shared/endpoints/validateEndpoint';
 import { DEFAULT_PROBE } from '../../../shared/endpoints/validateProbe';
+import type { RegistrationCheck } from '../../../shared/rotation/EndpointAdminService';
 import { type RotationServices, wireRotation } from '../../../shared/rotation/wireRotation';
 import { CapturingTelemetry } from '../capture';
 import { FakeClock } from '../FakeClock';
@@ -49,6 +50,8 @@ export function buildRotationFixture(
     /** The host's functionTimeout when an app setting overrides host.json's. */
     functionTimeoutMs?: number;
     rules?: Partial<EndpointRules>;
+    /** Reads each registration's endpoint at Azure first (none by default: the fake ARM knows endpoints by id). */
+    registrationCheck?: RegistrationCheck;
   } = {},
 ): RotationFixture {
   const clock = new FakeClock();
@@ -82,6 +85,7 @@ export function buildRotationFixture(
         repeat: clock.repeat,
         logSink: (level, line) => logs.push(`${level} ${line}`),
         onEndpointChange: (id) => void changedEndpoints.push(id),
+        ...(options.registrationCheck ? { registrationCheck: options.registrationCheck } : {}),
         generateKey: () => `new-key-${(keyCounter += 1)}-${Math.random().toString(36).slice(2, 10)}`,
       },
       {

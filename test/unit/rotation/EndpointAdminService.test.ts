@@ -1,7 +1,9 @@
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { ValidationError } from '../../../shared/errors';
+import type { RegistrationCheck } from '../../../shared/rotation/EndpointAdminService';
 import {
   AuthModeNotKeyError,
+  AzureEndpointNotFoundError,
   EndpointChangedError,
   EndpointDeclaredInFileError,
   EndpointExistsError,
@@ -1222,5 +1224,90 @@ describe('Class: EndpointAdminService', () => {
         ),
       );
     });
+  });
+});
+
+describe('Class: EndpointAdminService (the endpoint read at Azure first)', () => {
+  /** A registration check that records what it was asked, and refuses with `refusal` when set. */
+  class RecordingCheck implements RegistrationCheck {
+    readonly verified: string[] = [];
+    refusal?: Error;
+    async verify(endpoint: ManagedEndpoint): Promise<void> {
+      this.verified.push(`${endpoint.id}:${endpoint.arm.name}:${endpoint.authMode}`);
+      if (this.refusal) throw this.refusal;
+    }
+  }
+  const notFound = () =>
+    new AzureEndpointNotFoundError('/subscriptions/…/onlineEndpoints/ep-x', ['arm.name'], '404');
+
+  it('reads the endpoint before a registration, and writes nothing, journal included, when refused', async () => {
+    // Prepare: the id was registered before, deleted, and left rotation state in the journal
+    const check = new RecordingCheck();
+    const f = buildRotationFixture({ registrationCheck: check });
+    f.journal.seedState('demo-key', { lastRotatedAt: '2026-01-01T00:00:00.000Z', lastRotationId: 'r-old' });
+    const journalBefore = f.journal.dump();
+    check.refusal = notFound();
+
+    // Act
+    const refused = f.services.admin.register({ id: 'demo-key', arm });
+
+    // Assess
+    await expect(refused).rejects.toBe(check.refusal);
+    expect(check.verified).toEqual(['demo-key:ep-1:Key']);
+    expect(await f.registry.get('demo-key')).toBeUndefined();
+    expect(f.journal.dump()).toBe(journalBefore);
+    expect(f.changedEndpoints).toEqual([]);
+  });
+
+  it('answers a taken id or Azure ML endpoint from the registry alone, without reading ARM', async () => {
+    // Prepare
+    const check = new RecordingCheck();
+    const f = buildRotationFixture({ registrationCheck: check });
+    await f.services.admin.register({ id: 'first', arm });
+    check.verified.length = 0;
+
+    // Act
+    const sameId = f.services.admin.register({
+      id: 'first',
+      arm: { ...arm, name: 'ep-2' },
+      secretName: 's2',
+    });
+    const sameEndpoint = f.services.admin.register({ id: 'second', arm });
+
+    // Assess
+    await expect(sameId).rejects.toThrow(EndpointExistsError);
+    await expect(sameEndpoint).rejects.toMatchObject({ code: 'ENDPOINT_ALREADY_REGISTERED' });
+    expect(check.verified).toEqual([]);
+  });
+
+  it('reads the endpoint on a PATCH that moves it or asks it for keys, not on one that changes nothing of that', async () => {
+    // Prepare
+    const check = new RecordingCheck();
+    const f = buildRotationFixture({ registrationCheck: check });
+    await f.services.admin.register({ id: 'tok', arm, authMode: 'AMLToken' });
+    check.verified.length = 0;
+
+    // Act
+    await f.services.admin.update('tok', { rotationPeriodHours: 200, enabled: false });
+    await f.services.admin.update('tok', { arm: { name: 'ep-2' } });
+    await f.services.admin.update('tok', { authMode: 'Key' });
+
+    // Assess
+    expect(check.verified).toEqual(['tok:ep-2:AMLToken', 'tok:ep-2:Key']);
+  });
+
+  it('keeps the stored endpoint when the move is refused', async () => {
+    // Prepare
+    const check = new RecordingCheck();
+    const f = buildRotationFixture({ registrationCheck: check });
+    const before = await f.services.admin.register({ id: 'demo-key', arm });
+    check.refusal = notFound();
+
+    // Act
+    const moved = f.services.admin.update('demo-key', { arm: { name: 'ep-typo' } });
+
+    // Assess
+    await expect(moved).rejects.toBeInstanceOf(AzureEndpointNotFoundError);
+    expect(await f.registry.get('demo-key')).toEqual(before);
   });
 });
