@@ -69,8 +69,11 @@ export interface ClientPage extends Page<BrokerClientRecord> {
  * and `delete` removes it.
  */
 export interface BrokerClientRegistry {
-  /** The client, or undefined when there is none with that id. @throws ClientRecordUnreadableError */
-  get(id: string): Promise<BrokerClientRecord | undefined>;
+  /**
+   * The client, or undefined when there is none with that id. @throws ClientRecordUnreadableError
+   * @param abortSignal - the read, its request included, stops when it fires (a caller past its time limit)
+   */
+  get(id: string, abortSignal?: AbortSignal): Promise<BrokerClientRecord | undefined>;
   /**
    * One page of clients in id order as Table storage orders keys (code point by code point): the ids
    * after `request.after`, at most `request.top` of them. Only a page without `after` is the last. Rows

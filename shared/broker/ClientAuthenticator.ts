@@ -5,7 +5,7 @@ import {
   finishesWithin,
   keptAfterFailedReRead,
   reReadOrPrevious,
-  withinTimeLimit,
+  withinTimeLimitGivingUp,
 } from '../clock';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -74,8 +74,9 @@ export interface ClientAuthenticatorOptions {
    */
   reloadWaitMs?: number;
   /**
-   * Longest a registry read may take before it counts as failed: the Tables SDK sets no time limit, and
-   * a read that never answers would hold its client's lookups for good. @default 10000
+   * Longest a registry read may take before it counts as failed (and is aborted, its request closed):
+   * the Tables SDK sets no time limit, and a read that never answers would hold its client's lookups for
+   * good. @default 10000
    */
   readTimeLimitMs?: number;
 }
@@ -309,12 +310,16 @@ export class ClientAuthenticator {
   private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {
     slot.readAtMs = this.options.clock.now();
     try {
-      const record = await withinTimeLimit(this.options.registry.get(clientId), this.readTimeLimitMs).catch(
-        (error: unknown) => {
-          if (error instanceof ClientRecordUnreadableError) return error;
-          throw error;
-        },
-      );
+      // Past the time limit the read is given up, not left running: under a silent table its request would
+      // hold a socket until the transport's 30-s try limit, one per cold or refused id every few seconds.
+      // Only a cache miss, expiry or refusal reads; a warm vend never gets here.
+      const record = await withinTimeLimitGivingUp(
+        (signal) => this.options.registry.get(clientId, signal),
+        this.readTimeLimitMs,
+      ).catch((error: unknown) => {
+        if (error instanceof ClientRecordUnreadableError) return error;
+        throw error;
+      });
       slot.client =
         record instanceof ClientRecordUnreadableError
           ? this.refused(record, slot.client)

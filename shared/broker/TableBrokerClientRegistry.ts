@@ -45,11 +45,12 @@ export class TableBrokerClientRegistry implements BrokerClientRegistry {
     this.logger = options.logger ?? createLogger('ClientRegistry');
   }
 
-  async get(id: string): Promise<BrokerClientRecord | undefined> {
+  async get(id: string, abortSignal?: AbortSignal): Promise<BrokerClientRecord | undefined> {
+    // The table's creation is shared by every caller of this process, so no one caller's signal ends it.
     await this.ensureTable();
     let row: Row;
     try {
-      row = await this.options.table.getEntity<Row>(PARTITION, id);
+      row = await this.options.table.getEntity<Row>(PARTITION, id, { abortSignal });
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw unavailable(error);

@@ -5,6 +5,7 @@ import type {
 } from '../../../shared/broker/BrokerClient';
 import type { ClientColumn } from '../../../shared/broker/clientRows';
 import { ClientChangedError, ClientRecordUnreadableError } from '../../../shared/broker/errors';
+import { untilAborted } from '../../../shared/clock';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../../../shared/errors';
 import type { PageRequest } from '../../../shared/listPages';
 import { Gate } from '../../support/Gate';
@@ -12,7 +13,9 @@ import { keyPage } from '../keyPage';
 
 /**
  * Broker clients in a map, each stored with a version like a Table row's ETag; `failing` simulates a
- * storage outage, a closed `answers` gate answers that do not arrive (read, then held); `reads` counts `get` calls; `beforeUpdate` runs inside the next update, before its
+ * storage outage, a closed `answers` gate answers that do not arrive (read, then held, until the read's
+ * signal fires, as the SDK's request ends); `reads` counts `get` calls and `signals` holds the signal each
+ * was handed; `beforeUpdate` runs inside the next update, before its
  * version check (another admin call landing in between); `serverPageLimit` makes `listPage` answer
  * shorter pages than asked for, as Table storage may. `unreadable` holds rows edited by hand into something
  * the registry cannot read (id and the columns at fault; a record of the same id is then the row as it was
@@ -24,15 +27,17 @@ export class InMemoryBrokerClientRegistry implements BrokerClientRegistry {
   failing = false;
   readonly answers = new Gate();
   reads = 0;
+  readonly signals: Array<AbortSignal | undefined> = [];
   beforeUpdate: (() => Promise<void>) | undefined;
   serverPageLimit = Infinity;
   private versions = 0;
 
-  async get(id: string): Promise<BrokerClientRecord | undefined> {
+  async get(id: string, abortSignal?: AbortSignal): Promise<BrokerClientRecord | undefined> {
     this.reads++;
+    this.signals.push(abortSignal);
     this.check();
     const record = this.records.get(id);
-    await this.answers.pass();
+    await untilAborted(this.answers.pass(), abortSignal);
     const fields = this.unreadable.get(id);
     if (fields) throw new ClientRecordUnreadableError(id, fields);
     return record;

@@ -385,6 +385,36 @@ describe('Class: ClientAuthenticator', () => {
       expect(registry.reads).toBe(2);
     });
 
+    it('gives the registry read up at readTimeLimitMs: its signal fires, so its request ends too', async () => {
+      // Prepare: nothing cached, and a registry that has stopped answering
+      const { authenticator, registry, primary } = setup({ readTimeLimitMs: 30 });
+      registry.answers.close();
+
+      // Act
+      const cold = await failure(authenticator.authenticate('legacy-app', primary));
+
+      // Assess: one read, handed a signal that fired with the 503, naming the time limit
+      expect(cold).toBeInstanceOf(DependencyUnavailableError);
+      expect(registry.signals).toHaveLength(1);
+      expect(registry.signals[0]?.aborted).toBe(true);
+      expect(registry.signals[0]?.reason).toMatchObject({ name: 'TimeLimitError', limitMs: 30 });
+      registry.answers.open();
+    });
+
+    it('hands the registry read a signal that does not fire when the registry answers in time', async () => {
+      // Prepare
+      const { authenticator, registry, primary } = setup({ readTimeLimitMs: 30 });
+
+      // Act
+      const client = await authenticator.authenticate('legacy-app', primary);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+
+      // Assess
+      expect(client.id).toBe('legacy-app');
+      expect(registry.signals).toHaveLength(1);
+      expect(registry.signals[0]?.aborted).toBe(false);
+    });
+
     it('accepts at once a secret regenerated, or a client created or enabled, on another instance', async () => {
       // Prepare: this instance holds the record (and an unknown id's absence) from 5 s ago
       const { authenticator, registry, record, primary, hasher, clock } = setup();
