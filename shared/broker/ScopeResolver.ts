@@ -1,4 +1,4 @@
-import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimit } from '../clock';
+import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimitGivingUp } from '../clock';
 import { type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -18,8 +18,11 @@ import type { UpstreamTokenSource } from './UpstreamToken';
 
 /** The broker's view of the endpoint registry (the rotation module's registry satisfies it). */
 export interface BrokerEndpointLookup {
-  /** The endpoint, or undefined when none has that id. */
-  get(id: string): Promise<ManagedEndpoint | undefined>;
+  /**
+   * The endpoint, or undefined when none has that id.
+   * @param abortSignal - the read, its request included, stops when it fires (a caller past its time limit)
+   */
+  get(id: string, abortSignal?: AbortSignal): Promise<ManagedEndpoint | undefined>;
 }
 
 /** The upstream adapters, one per upstream class. */
@@ -67,8 +70,9 @@ export interface ScopeResolverOptions {
    */
   reloadWaitMs?: number;
   /**
-   * Longest a registry or v1 service read may take before it counts as failed: the SDKs set no time
-   * limit, and a read that never answers would hold its scope's lookups for good. @default 10000
+   * Longest a registry or v1 service read may take before it counts as failed (and is aborted, its
+   * request closed): the SDKs set no time limit, and a read that never answers would hold its scope's
+   * lookups for good. @default 10000
    */
   readTimeLimitMs?: number;
 }
@@ -169,7 +173,12 @@ export class ScopeResolver {
     if (scope.kind === 'resource') return this.resource(scope.value);
     let endpoint: ManagedEndpoint | undefined;
     try {
-      endpoint = await withinTimeLimit(this.options.endpoints.get(scope.value), this.readTimeLimitMs);
+      // Past the time limit the read is given up, not left running: under a silent table its request would
+      // hold a socket until the transport's 30-s try limit, one per scope every 5 s while the read fails.
+      endpoint = await withinTimeLimitGivingUp(
+        (signal) => this.options.endpoints.get(scope.value, signal),
+        this.readTimeLimitMs,
+      );
     } catch (error) {
       if (error instanceof EndpointRecordUnreadableError) return this.unreadable(scope, error);
       throw new DependencyUnavailableError('endpointRegistry', 'The endpoint registry is not reachable.', {

@@ -42,8 +42,11 @@ export interface VersionedEndpoint {
  * `EndpointRecordUnreadableError` for it, the listings skip it with a warning, and `delete` removes it.
  */
 export interface EndpointRegistry {
-  /** One endpoint by id; undefined when unknown. @throws EndpointRecordUnreadableError */
-  get(id: string): Promise<ManagedEndpoint | undefined>;
+  /**
+   * One endpoint by id; undefined when unknown. @throws EndpointRecordUnreadableError
+   * @param abortSignal - the read, its request included, stops when it fires (a caller past its time limit)
+   */
+  get(id: string, abortSignal?: AbortSignal): Promise<ManagedEndpoint | undefined>;
   /** One endpoint with the version a `replace` must name; undefined when unknown. @throws EndpointRecordUnreadableError */
   getVersioned(id: string): Promise<VersionedEndpoint | undefined>;
   /**

@@ -118,14 +118,15 @@ export class TableEndpointRegistry implements EndpointRegistry {
     this.logger = options.logger ?? createLogger('EndpointRegistry');
   }
 
-  async get(id: string): Promise<ManagedEndpoint | undefined> {
-    return (await this.getVersioned(id))?.endpoint;
+  async get(id: string, abortSignal?: AbortSignal): Promise<ManagedEndpoint | undefined> {
+    return (await this.getVersioned(id, abortSignal))?.endpoint;
   }
 
-  async getVersioned(id: string): Promise<VersionedEndpoint | undefined> {
+  /** @param abortSignal - ends the row's read; the table's creation, shared by every caller, goes on */
+  async getVersioned(id: string, abortSignal?: AbortSignal): Promise<VersionedEndpoint | undefined> {
     const declared = (await this.declared()).get(id);
     if (declared) return { endpoint: declared, version: FILE_VERSION };
-    const row = await readRow(await this.table(), id);
+    const row = await readRow(await this.table(), id, abortSignal);
     return row && { endpoint: parseRow(row), version: row.etag };
   }
 

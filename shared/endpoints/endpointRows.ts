@@ -84,8 +84,9 @@ function armClaimKey(identity: string): string {
 export async function readRow(
   table: TableClient,
   id: string,
+  abortSignal?: AbortSignal,
 ): Promise<(EndpointEntity & { etag: string }) | undefined> {
-  return readEntity<EndpointEntity>(table, id);
+  return readEntity<EndpointEntity>(table, id, abortSignal);
 }
 
 /** The claim of `endpoint`'s secret name (see `secretIdentity`). */
@@ -250,9 +251,10 @@ export async function releaseClaimsOfRow(
 async function readEntity<T extends object>(
   table: TableClient,
   rowKey: string,
+  abortSignal?: AbortSignal,
 ): Promise<(T & { etag: string }) | undefined> {
   try {
-    return await table.getEntity<T>(PARTITION, rowKey);
+    return await table.getEntity<T>(PARTITION, rowKey, { abortSignal });
   } catch (error) {
     if (statusOf(error) === 404) return undefined;
     throw error;

@@ -1,26 +1,30 @@
 import type { BrokerEndpointLookup } from '../../../shared/broker/module';
+import { untilAborted } from '../../../shared/clock';
 import type { AuthMode, ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { EndpointRecordUnreadableError } from '../../../shared/rotation/errors';
 import { Gate } from '../../support/Gate';
 
 /**
  * Endpoints in a map; `failing` simulates an outage, a closed `answers` gate a registry whose answers
- * do not arrive (read, then held), `unreadable` rows edited by hand (id → what is wrong), as the Table
- * registry answers them.
+ * do not arrive (read, then held until the read's signal fires, as the SDK's request ends), `unreadable`
+ * rows edited by hand (id → what is wrong), as the Table registry answers them. `signals` holds the
+ * signal each read was handed.
  */
 export class InMemoryEndpointLookup implements BrokerEndpointLookup {
   readonly endpoints = new Map<string, ManagedEndpoint>();
   reads = 0;
+  readonly signals: Array<AbortSignal | undefined> = [];
   failing = false;
   readonly unreadable = new Map<string, string>();
   readonly answers = new Gate();
-  async get(id: string): Promise<ManagedEndpoint | undefined> {
+  async get(id: string, abortSignal?: AbortSignal): Promise<ManagedEndpoint | undefined> {
     this.reads++;
+    this.signals.push(abortSignal);
     if (this.failing) throw new Error('registry down');
     const why = this.unreadable.get(id);
     if (why !== undefined) throw new EndpointRecordUnreadableError(id, why);
     const endpoint = this.endpoints.get(id);
-    await this.answers.pass();
+    await untilAborted(this.answers.pass(), abortSignal);
     return endpoint;
   }
   add(endpoint: ManagedEndpoint): ManagedEndpoint {

@@ -131,6 +131,36 @@ describe('Class: ScopeResolver', () => {
       expect(endpoints.reads).toBe(2);
     });
 
+    it('gives the registry read up at readTimeLimitMs: its signal fires, so its request ends too', async () => {
+      // Prepare: nothing cached, and a registry that has stopped answering
+      const { endpoints, resolver, scope } = setup({ readTimeLimitMs: 30 });
+      endpoints.answers.close();
+
+      // Act
+      const cold = await resolver.resolve(scope).catch((error: unknown) => error);
+
+      // Assess: one read, handed a signal that fired with the 503, naming the time limit
+      expect(cold).toBeInstanceOf(DependencyUnavailableError);
+      expect(endpoints.signals).toHaveLength(1);
+      expect(endpoints.signals[0]?.aborted).toBe(true);
+      expect(endpoints.signals[0]?.reason).toMatchObject({ name: 'TimeLimitError', limitMs: 30 });
+      endpoints.answers.open();
+    });
+
+    it('hands the registry read a signal that does not fire when the registry answers in time', async () => {
+      // Prepare
+      const { endpoints, resolver, scope } = setup({ readTimeLimitMs: 30 });
+
+      // Act
+      const resolved = await resolver.resolve(scope);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+
+      // Assess
+      expect(resolved.cacheKey).toBe('aml:demo-token');
+      expect(endpoints.signals).toHaveLength(1);
+      expect(endpoints.signals[0]?.aborted).toBe(false);
+    });
+
     it('answers a cold scope whose read failed with that failure for a few seconds, not a read per request', async () => {
       // Prepare: nothing cached, and a failing registry
       const { clock, endpoints, resolver, scope } = setup({ readTimeLimitMs: 30 });
