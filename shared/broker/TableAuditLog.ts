@@ -1,4 +1,4 @@
-import { finishesWithin, TimeLimitError, withinTimeLimit } from '../clock';
+import { finishesWithin, TimeLimitError, withinTimeLimitGivingUp } from '../clock';
 import { createTableOnce } from '../createOnce';
 import type { Logger } from '../logging';
 import { errorCodeOf, errorName, statusOf } from '../networkErrors';
@@ -18,7 +18,8 @@ import {
 /** The `TableClient` operations the audit log uses (structural, so tests can pass a capturing fake). */
 export interface AuditTable {
   createTable(): Promise<unknown>;
-  submitTransaction(actions: Array<['create', AuditRow]>): Promise<unknown>;
+  /** @param abortSignal - the write, its request included, stops when it fires (past its time limit) */
+  submitTransaction(actions: Array<['create', AuditRow]>, abortSignal?: AbortSignal): Promise<unknown>;
 }
 
 /** Options of {@link TableAuditLog}. */
@@ -49,9 +50,11 @@ export interface TableAuditLogOptions {
    */
   closeTimeoutMs?: number;
   /**
-   * Longest one write may take before it counts as failed and its rows are held for another try: the
-   * Tables SDK sets no time limit, and one write that never answered would stop every later one. A write
-   * that lands after all comes back 409 on the next try and counts as written. @default 30000
+   * Longest one write may take before it counts as failed, is aborted (its request, and the SDK's
+   * retries of it, closed) and its rows are held for another try: the Tables SDK sets no time limit, and
+   * one write that never answered would stop every later one. A write that lands after all (storage may
+   * store a batch whose request was given up) comes back 409 on the next try and counts as written.
+   * @default 30000
    */
   writeTimeLimitMs?: number;
 }
@@ -261,7 +264,11 @@ export class TableAuditLog implements AuditLog {
         continue;
       }
       try {
-        await withinTimeLimit(this.options.table.submitTransaction(batch.actions), this.writeTimeLimitMs);
+        // Given up, not left running beside the next try (the SDK retries a failing write with pauses).
+        await withinTimeLimitGivingUp(
+          (signal) => this.options.table.submitTransaction(batch.actions, signal),
+          this.writeTimeLimitMs,
+        );
         this.unwritten.delete(batch);
       } catch (error) {
         const status = statusOf(error);

@@ -59,9 +59,10 @@ export class TableBatchInserts implements AuditTable {
 
   /**
    * Inserts every row in one atomic batch (all rows must share a partition, at most 100).
+   * @param abortSignal - ends the request (and the pipeline's retries of it) when it fires
    * @throws RestError when the batch or one of its inserts is refused (e.g. 409 for a duplicate row)
    */
-  async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
+  async submitTransaction(actions: Array<['create', AuditRow]>, abortSignal?: AbortSignal): Promise<void> {
     const { createHttpHeaders, createPipelineRequest, RestError } = sdk.corePipeline();
     const [base, sas] = this.client.url.replace(/\/+$/, '').split('?');
     const tableUrl = `${base}/${this.client.tableName}`;
@@ -97,6 +98,7 @@ export class TableBatchInserts implements AuditTable {
         'Content-Type': `multipart/mixed; boundary=${batch}`,
       }),
       allowInsecureConnection: base?.startsWith('http:') ?? false,
+      abortSignal,
     });
     this.pipeline ??= this.leanPipeline();
     const response = await this.pipeline.sendRequest(this.httpClient, request);

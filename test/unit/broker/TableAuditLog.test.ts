@@ -15,12 +15,14 @@ import { settle, waitFor } from '../../support/waitFor';
  * A Table that stores batches atomically (a batch with an existing row key is refused 409, as Table
  * storage does) and fails on demand: down (503 after the SDK's retries), refusing with a status, or
  * storing the next batch and then losing the answer (a network error); a closed `answers` gate holds
- * every answer, as a connection into a black hole would.
+ * every answer, as a connection into a black hole would. `signals` holds the signal each write was handed;
+ * a held write does not heed it, since Table storage may still store a batch whose request was given up.
  */
 class FakeTable implements AuditTable {
   readonly batches: AuditRow[][] = [];
   private readonly keys = new Set<string>();
   tries = 0;
+  readonly signals: Array<AbortSignal | undefined> = [];
   down = false;
   refuse: number | undefined;
   loseNextAnswer = false;
@@ -41,8 +43,9 @@ class FakeTable implements AuditTable {
     this.creations += 1;
     this.deleted = false;
   }
-  async submitTransaction(actions: Array<['create', AuditRow]>): Promise<void> {
+  async submitTransaction(actions: Array<['create', AuditRow]>, abortSignal?: AbortSignal): Promise<void> {
     this.tries += 1;
+    this.signals.push(abortSignal);
     await this.answers.pass();
     if (this.deleted) throw new RestError('TableNotFound', { statusCode: 404 });
     if (this.down) throw new RestError('Service Unavailable', { statusCode: 503, code: 'ServerBusy' });
@@ -553,6 +556,23 @@ describe('Class: TableAuditLog', () => {
     ]);
     expect(table.batches.flat().map((r) => r['clientId'])).toEqual(['silent', 'after']);
     expect(lossReports()).toEqual([]);
+  });
+
+  it('gives a write up at writeTimeLimitMs: its signal fires, so its request ends too; one answered keeps its signal', async () => {
+    // Prepare
+    const table = new FakeTable({ silent: true });
+    const { audit } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, writeTimeLimitMs: 30 });
+    audit.record(decision(day, 'silent'));
+
+    // Act: the write gets no answer; the table answers the next try (the close's)
+    await audit.flush();
+    table.answers.open();
+    await audit.close();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+
+    // Assess: the second signal outlived its time limit unfired
+    expect(table.signals.map((signal) => signal?.aborted)).toEqual([true, false]);
+    expect(table.signals[0]?.reason).toMatchObject({ name: 'TimeLimitError', limitMs: 30 });
   });
 
   it('loses a batch the table refuses outright, and rows beyond maxHeldRows, saying how many decisions', async () => {
