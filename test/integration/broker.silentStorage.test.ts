@@ -1,19 +1,54 @@
+import {
+  createDefaultHttpClient,
+  type HttpClient,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import type { AuditEntry } from '../../shared/broker/AuditLog';
 import { ClientAuthenticator } from '../../shared/broker/ClientAuthenticator';
 import { ClientNotAuthorizedError } from '../../shared/broker/errors';
+import { parseScope } from '../../shared/broker/scope';
+import { ScopeResolver } from '../../shared/broker/ScopeResolver';
 import { SecretHasher } from '../../shared/broker/SecretHasher';
+import { TableAuditLog } from '../../shared/broker/TableAuditLog';
+import { TableBatchInserts } from '../../shared/broker/TableBatchInserts';
 import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
 import { finishesWithin, systemClock } from '../../shared/clock';
-import { CapturingLogger } from '../fakes/capture';
+import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
+import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegistry';
+import { DependencyUnavailableError } from '../../shared/errors';
+import { timeLimitedHttpClient } from '../../shared/timeLimitedHttpClient';
+import { FakeUpstreamSource } from '../fakes/broker/FakeUpstreamSource';
+import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { clientRecord } from '../support/clientRecords';
 import { ProcessPause } from '../support/ProcessPause';
-import { sleep } from '../support/waitFor';
+import { sleep, waitFor } from '../support/waitFor';
 
 const hasher = new SecretHasher('integration-pepper-0123456789-abcdefghij');
 const CACHE_TTL_MS = 300;
 const RELOAD_WAIT_MS = 400;
+/** The broker's time limit on a Table read or write, cut short. */
+const TIME_LIMIT_MS = 300;
+/** The transport's limit on one try, far beyond the broker's time limit (as 30 s is beyond 10 s). */
+const TRY_TIME_LIMIT_MS = 20_000;
+
+/** The transport the app's Azure clients share (a time limit on each try), counting the requests it holds. */
+class CountedTransport implements HttpClient {
+  open = 0;
+  private readonly inner = timeLimitedHttpClient(createDefaultHttpClient(), TRY_TIME_LIMIT_MS);
+
+  async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
+    this.open += 1;
+    try {
+      return await this.inner.sendRequest(request);
+    } finally {
+      this.open -= 1;
+    }
+  }
+}
 
 /**
  * Table storage that stops answering (Azurite paused with SIGSTOP: connections open, no answer). The
@@ -79,4 +114,125 @@ describe('Broker client lookups while Table storage is silent', () => {
     expect(firstMs).toBeLessThan(RELOAD_WAIT_MS + 2000);
     await expect(afterwards).rejects.toThrow(ClientNotAuthorizedError);
   }, 30_000);
+
+  describe('a read or write given up at its time limit closes its request', () => {
+    let transport: CountedTransport;
+    const tableClient = (name: string): TableClient =>
+      TableClient.fromConnectionString(azurite.connectionString, name, {
+        httpClient: transport,
+        allowInsecureConnection: true,
+      });
+
+    beforeEach(() => {
+      transport = new CountedTransport();
+    });
+
+    /**
+     * Runs `work` while storage is silent, then checks that no request is left open once it is over: given
+     * up, not held on the silent connection until the transport's try limit (one per read, at request rate).
+     */
+    async function whileSilent<T>(work: () => Promise<T>): Promise<T> {
+      storage?.pause();
+      try {
+        const outcome = await work();
+        await waitFor('no request left open', () => transport.open === 0, {
+          timeoutMs: 2000,
+          intervalMs: 20,
+          describe: () => `${transport.open} request(s) still open`,
+        });
+        return outcome;
+      } finally {
+        storage?.resume();
+      }
+    }
+
+    it('a client record read (a client not cached): 503 at the limit', async () => {
+      // Prepare: the table exists (its creation is shared, and not what is given up)
+      const registry = new TableBrokerClientRegistry({ table: tableClient('abortBrokerClients') });
+      await registry.get('nobody');
+      const authenticator = new ClientAuthenticator({
+        registry,
+        hasher,
+        clock: systemClock,
+        logger: new CapturingLogger(),
+        defaultRateLimitPerMinute: 600,
+        readTimeLimitMs: TIME_LIMIT_MS,
+      });
+
+      // Act
+      const refused = await whileSilent(() =>
+        authenticator.authenticate('cold-client', SecretHasher.generateSecret()).catch((e: unknown) => e),
+      );
+
+      // Assess
+      expect(refused).toMatchObject({ dependency: 'clientRegistry' });
+    }, 30_000);
+
+    it('an endpoint lookup (a scope not cached): 503 at the limit', async () => {
+      // Prepare
+      const endpoints = new TableEndpointRegistry({
+        table: tableClient('abortEndpoints'),
+        rules: { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 },
+        now: () => new Date().toISOString(),
+      });
+      await endpoints.get('nobody');
+      const resolver = new ScopeResolver({
+        endpoints,
+        clock: systemClock,
+        logger: new CapturingLogger(),
+        sources: {
+          amlToken: new FakeUpstreamSource<ManagedEndpoint>('amlToken', systemClock),
+          managedIdentity: new FakeUpstreamSource<string>('managedIdentity', systemClock),
+          keyVault: new FakeUpstreamSource<ManagedEndpoint>('keyVault', systemClock),
+        },
+        readTimeLimitMs: TIME_LIMIT_MS,
+      });
+      const scope = parseScope('cold-endpoint');
+      if (!scope) throw new Error('test scope did not parse');
+
+      // Act
+      const refused = await whileSilent(() => resolver.resolve(scope).catch((e: unknown) => e));
+
+      // Assess
+      expect(refused).toBeInstanceOf(DependencyUnavailableError);
+      expect(refused).toMatchObject({ dependency: 'endpointRegistry' });
+    }, 30_000);
+
+    it('an audit batch write: its rows held for the next try, written once storage answers', async () => {
+      // Prepare: the table exists, a first decision written
+      const table = tableClient('abortAudit');
+      const logger = new CapturingLogger();
+      const audit = new TableAuditLog({
+        table: new TableBatchInserts(table, transport),
+        logger,
+        telemetry: new CapturingTelemetry(),
+        flushDelayMs: 10_000,
+        writeTimeLimitMs: TIME_LIMIT_MS,
+      });
+      const decision = (clientId: string): AuditEntry => ({
+        timeMs: Date.now(),
+        clientId,
+        scope: 'demo-token',
+        protocol: 'oauth',
+        outcome: 'issued',
+        upstream: 'amlToken',
+      });
+      audit.record(decision('before'));
+      await audit.flush();
+
+      // Act
+      audit.record(decision('silent'));
+      await whileSilent(() => audit.flush());
+      await audit.close();
+
+      // Assess
+      expect(logger.lines.map((l) => [l.message, l.props?.['error']])).toContainEqual([
+        'write => storage failing, entries held for retry',
+        'TimeLimitError',
+      ]);
+      const written: string[] = [];
+      for await (const row of table.listEntities<{ clientId: string }>()) written.push(row.clientId);
+      expect(written.sort()).toEqual(['before', 'silent']);
+    }, 30_000);
+  });
 });
