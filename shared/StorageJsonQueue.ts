@@ -1,6 +1,6 @@
 import type { QueueClient } from '@azure/storage-queue';
 
-import type { Sleep } from './clock';
+import { type Sleep, untilAborted } from './clock';
 import { createOnce } from './createOnce';
 import { withRetries } from './retry';
 import { DEFAULT_TRY_TIME_LIMIT_MS } from './timeLimitedHttpClient';
@@ -37,9 +37,11 @@ export class StorageJsonQueue<T> {
 
   /**
    * Sends one message.
-   * @param options - `delaySeconds`: the message stays invisible that long
+   * @param options - `delaySeconds`: the message stays invisible that long. `abortSignal`: the caller's; once
+   *   it fires the send is given up, its request aborted and no try or pause follows, rejecting with the
+   *   signal's reason (a request aborted after the queue took it leaves the message there)
    */
-  async enqueue(message: T, options: { delaySeconds?: number } = {}): Promise<void> {
+  async enqueue(message: T, options: SendOptions = {}): Promise<void> {
     await this.enqueueText(JSON.stringify(message), options);
   }
 
@@ -50,22 +52,38 @@ export class StorageJsonQueue<T> {
 
   /**
    * Sends `text` as it is (a message that is not JSON, copied to a poison queue).
-   * @param options - `delaySeconds`: the message stays invisible that long
+   * @param options - as {@link enqueue}'s
    * @returns the id the queue gave the message (of the try that was answered, should a lost answer be retried)
    */
-  async enqueueText(message: string, options: { delaySeconds?: number } = {}): Promise<string> {
+  async enqueueText(message: string, options: SendOptions = {}): Promise<string> {
     const { client, sleep } = this.options;
-    await this.createQueue();
+    const { abortSignal } = options;
+    abortSignal?.throwIfAborted();
+    // Raced: the queue's creation is shared by every send, so the signal cannot be handed to it.
+    await untilAborted(this.createQueue(), abortSignal);
     const text = Buffer.from(message, 'utf8').toString('base64');
     const delay = Math.max(0, Math.ceil(options.delaySeconds ?? 0));
-    const sent = await withRetries(
+    const sending = withRetries(
       () =>
         client.sendMessage(text, {
-          abortSignal: AbortSignal.timeout(this.tryTimeLimitMs),
+          abortSignal: this.tryLimit(abortSignal),
           ...(delay > 0 ? { visibilityTimeout: delay } : {}),
         }),
-      { dependency: 'queue', sleep },
+      { dependency: 'queue', sleep, abortSignal },
     );
-    return sent.messageId;
+    // The SDK's own AbortError would stand in for the caller's reason.
+    return (await untilAborted(sending, abortSignal)).messageId;
   }
+
+  /** One try's signal: its time limit, or the caller's signal if that fires first. */
+  private tryLimit(abortSignal: AbortSignal | undefined): AbortSignal {
+    const limit = AbortSignal.timeout(this.tryTimeLimitMs);
+    return abortSignal ? AbortSignal.any([limit, abortSignal]) : limit;
+  }
+}
+
+/** Options of a send ({@link StorageJsonQueue.enqueue}). */
+interface SendOptions {
+  delaySeconds?: number;
+  abortSignal?: AbortSignal;
 }

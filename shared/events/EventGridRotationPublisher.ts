@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import { type Clock, isoNow } from '../clock';
+import { type Clock, isoNow, untilAborted, withinTimeLimitGivingUp } from '../clock';
 import type { Logger } from '../logging';
 import { errorName, statusOf } from '../networkErrors';
 import { formatOf, MAX_DEQUEUE_COUNT } from '../queueMessage';
@@ -17,7 +17,13 @@ import {
   type RepublishOutcome,
   retryDelaySeconds,
 } from './PublishRetry';
-import { PUBLISHED_EVENT_TYPE_PREFIX, type RotationEvent, type RotationEventSink } from './RotationEvent';
+import {
+  HOLD_WITHIN_MS,
+  type IfSendCut,
+  PUBLISHED_EVENT_TYPE_PREFIX,
+  type RotationEvent,
+  type RotationEventSink,
+} from './RotationEvent';
 
 /** Delay before a held event of a newer format is offered again, for an instance of its version to take. */
 const NEWER_FORMAT_RETRY_SECONDS = 60;
@@ -65,6 +71,11 @@ export interface EventGridRotationPublisherOptions {
   newId?: () => string;
   /** host.json `extensions.queues.maxDequeueCount`. @default 5 */
   maxDequeueCount?: number;
+  /**
+   * Longest a `hold` publish's write to the retry queue may take (its tries and pauses included) before the
+   * event is reported lost: such a publish runs in a rotation run's stop margin. @default HOLD_WITHIN_MS
+   */
+  holdTimeLimitMs?: number;
 }
 
 /**
@@ -73,8 +84,10 @@ export interface EventGridRotationPublisherOptions {
  * can re-read the secret at once instead of waiting for their refresh. `publish` never throws: the
  * rotation has already happened and must not be undone or retried for an event. A publish that still
  * fails after the SDK's retries is held on the retry queue and tried again for a day (`republish`),
- * with the same CloudEvent id, so consumers that dedupe by id see it once. A send a rotation run's signal
- * cuts is not held: its caller keeps the event in the journal (`RotationEventSink.publish`).
+ * with the same CloudEvent id, so consumers that dedupe by id see it once. A send its caller's signal cuts
+ * is not held, but for a `hold` publish: its caller keeps the event (a rotation run's journal, an incoming
+ * event Event Grid delivers again). A `hold` publish (an event nothing else keeps) holds it, its write to the
+ * queue bounded so the run sending it still stops in its margin (`RotationEventSink.publish`).
  */
 export class EventGridRotationPublisher implements RotationEventSink, PublishRetryHandler {
   private readonly policy: PublishRetryPolicy;
@@ -87,11 +100,16 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
     event: RotationEvent,
     eventId = (this.options.newId ?? randomUUID)(),
     signal?: AbortSignal,
+    ifCut: IfSendCut = 'reject',
   ): Promise<void> {
     const failure = await this.send(event, eventId, 1, signal);
     if (!failure) return;
-    // The run is out of time: holding the event would be more work past its budget, and the journal has it.
-    signal?.throwIfAborted();
+    const keptByCaller = ifCut === 'reject';
+    // Cut: the caller has the event, and holding it would be more work past the caller's time limit.
+    if (keptByCaller) signal?.throwIfAborted();
+    // Held like a failed send, so counted like one.
+    else if (signal?.aborted)
+      this.options.telemetry.trackMetric('EventsPublishFailed', 1, { type: event.type });
     const retry: PublishRetry = {
       eventId,
       event: eventFields(event),
@@ -99,8 +117,17 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
       firstFailedAt: isoNow(this.options.clock),
     };
     try {
-      await this.hold(retry, failure);
+      // A hold the caller's signal cuts is given up with the send, so the event is never both held and
+      // kept by the caller (but for a write aborted after the queue took it: sent twice then, under one id).
+      // A `hold` publish's signal has fired, or will: its write has a limit of its own.
+      await (keptByCaller
+        ? untilAborted(this.hold(retry, failure, signal), signal)
+        : withinTimeLimitGivingUp(
+            (limit) => this.hold(retry, failure, limit),
+            this.options.holdTimeLimitMs ?? HOLD_WITHIN_MS,
+          ));
     } catch (error) {
+      if (keptByCaller) signal?.throwIfAborted();
       this.lost(retry, 1, `retry queue unavailable (${errorName(error)})`);
     }
   }
@@ -165,6 +192,8 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
   ): Promise<unknown> {
     const { client, logger, telemetry } = this.options;
     try {
+      // Not begun once given up (a run's failure event sent after its send bound passed).
+      signal?.throwIfAborted();
       await client.send([toCloudEvent(event, eventId)], { abortSignal: signal });
     } catch (error) {
       // Given up by its caller, not failed by Event Grid: no failure to count.
@@ -183,9 +212,9 @@ export class EventGridRotationPublisher implements RotationEventSink, PublishRet
   }
 
   /** Puts `retry` on the queue for its next try; returns the wait. */
-  private async hold(retry: PublishRetry, failure: unknown): Promise<number> {
+  private async hold(retry: PublishRetry, failure: unknown, abortSignal?: AbortSignal): Promise<number> {
     const delaySeconds = retryDelaySeconds(this.policy, retry.attempt);
-    await this.options.retries.enqueue(retry, { delaySeconds });
+    await this.options.retries.enqueue(retry, { delaySeconds, abortSignal });
     this.options.logger.warn('publish => failed, held for retry', {
       type: retry.event.type,
       endpointId: retry.event.endpointId,

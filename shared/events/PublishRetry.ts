@@ -21,7 +21,11 @@ export interface PublishRetry {
 
 /** Where failed publishes wait for their next try (port; `StorageJsonQueue` is the Storage adapter). */
 export interface PublishRetryQueue {
-  enqueue(retry: PublishRetry, options: { delaySeconds: number }): Promise<void>;
+  /**
+   * @param options - `delaySeconds`: the message stays invisible that long. `abortSignal`: the write is given
+   *   up once it fires (rejecting with its reason), pauses between tries included
+   */
+  enqueue(retry: PublishRetry, options: { delaySeconds: number; abortSignal?: AbortSignal }): Promise<void>;
 }
 
 /** How long a failed publish keeps being tried. */

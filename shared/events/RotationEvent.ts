@@ -4,6 +4,8 @@ import type { RotationEventSink } from '../rotation/RotationEventSink';
 
 /** The port is declared by its consumer, the rotator; this module supplies the Event Grid side of it. */
 export {
+  HOLD_WITHIN_MS,
+  type IfSendCut,
   ROTATION_EVENT_TYPES,
   type RotationEvent,
   type RotationEventSink,

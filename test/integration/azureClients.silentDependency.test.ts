@@ -105,6 +105,26 @@ describe('Azure clients facing a dependency that does not answer', () => {
     await expectGivenUpAndClosed(() => queue.enqueue({ n: 1 }), 10 * TRY_TIME_LIMIT_MS);
   });
 
+  it('Storage queue: a send its caller gives up ends then, with the reason it was given, its connection closed', async () => {
+    // Prepare: the caller gives up well before the try's own limit
+    const queue = new StorageJsonQueue<{ n: number }>({
+      client: clients.queue('silent-queue-given-up'),
+      sleep: () => Promise.resolve(),
+      tryTimeLimitMs: clients.tryTimeLimitMs,
+    });
+    const giveUp = new AbortController();
+    const reason = new Error('given up');
+    setTimeout(() => giveUp.abort(reason), 100);
+
+    // Act
+    const { error, ms } = await failureOf(() => queue.enqueue({ n: 1 }, { abortSignal: giveUp.signal }));
+
+    // Assess
+    expect(error).toBe(reason);
+    expect(ms).toBeLessThan(TRY_TIME_LIMIT_MS - 100);
+    await waitFor('every connection closed', () => silent.connections().open === 0, { timeoutMs: 2000 });
+  });
+
   it('Event Grid: publishing a rotation event, then holding it on the retry queue', async () => {
     // Prepare
     const sink = createRotationEventSink(root);

@@ -13,6 +13,7 @@ import { ensureLocalCertificate } from '../../local/certs';
 import type { RunningEmulators } from '../../local/emulators';
 import { type RunningEventGridTopic, startEventGridTopic } from '../../local/eventGridTopic';
 import { AzureClients } from '../../shared/azureClients';
+import { TimeLimitError } from '../../shared/clock';
 import { loadConfig } from '../../shared/config';
 import { EventGridRotationPublisher } from '../../shared/events/EventGridRotationPublisher';
 import { createRotationEventSink } from '../../shared/events/module';
@@ -167,6 +168,56 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
     expect(topic.received()).toHaveLength(0);
     expect(telemetry.count('EventsPublishFailed')).toBe(0);
     expect((await retries.getProperties()).approximateMessagesCount).toBe(0);
+  });
+
+  it("holds a failure event the topic leaves unanswered on the retry queue, under its id, once the send's bound ends it ('hold')", async () => {
+    // Prepare: the real SDK clients, with a one-second first retry; the topic leaves publishes unanswered
+    const telemetry = new CapturingTelemetry();
+    const sink = new EventGridRotationPublisher({
+      client: new EventGridPublisherClient(topic.endpoint, 'CloudEvent', new AzureKeyCredential(TOPIC_KEY)),
+      retries: new StorageJsonQueue<PublishRetry>({ client: retries, sleep }),
+      retryPolicy: { firstDelaySeconds: 1, maxDelaySeconds: 1, giveUpAfterHours: 1 },
+      logger: new CapturingLogger(),
+      telemetry,
+      clock: { now: () => Date.now() },
+    });
+    topic.stall(true);
+    const bound = new AbortController();
+
+    // Act: the run's stop-margin bound ends half a second into the send
+    const publishing = sink.publish(
+      {
+        type: 'RotationFailed',
+        endpointId: 'demo-key',
+        secretName: 'demo-key-secret',
+        step: 'set',
+        reason: 'ROTATION_OUT_OF_TIME',
+        time: new Date().toISOString(),
+      },
+      'failure-id',
+      bound.signal,
+      'hold',
+    );
+    await sleep(500);
+    bound.abort(new TimeLimitError(10_000));
+    await publishing;
+
+    // Assess: the SDK's request was given up (the topic records nothing once let go); the event is held
+    topic.stall(false);
+    await sleep(300);
+    expect(topic.received()).toHaveLength(0);
+    expect(telemetry.count('EventsPublishFailed')).toBe(1);
+    expect((await retries.getProperties()).approximateMessagesCount).toBe(1);
+    const held = await waitFor(
+      'the held event to become visible',
+      async () => (await retries.receiveMessages()).receivedMessageItems[0],
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    expect(JSON.parse(Buffer.from(held.messageText, 'base64').toString('utf8'))).toMatchObject({
+      eventId: 'failure-id',
+      attempt: 2,
+      event: { type: 'RotationFailed', step: 'set' },
+    });
   });
 
   it('holds an event the topic refuses on the retry queue, without failing the caller', async () => {

@@ -6,9 +6,9 @@ import { ScriptedTopic } from './ScriptedTopic';
 
 /**
  * An `EventGridRotationPublisher` over fakes: a topic the test scripts, an in-memory retry queue and a
- * clock at 2026-11-23T02:00Z; event ids are `evt-1`, `evt-2`, … in publish order.
+ * clock at 2026-11-23T02:00Z (`options` set the rest); event ids are `evt-1`, `evt-2`, … in publish order.
  */
-export function buildTestPublisher() {
+export function buildTestPublisher(options: { holdTimeLimitMs?: number } = {}) {
   const topic = new ScriptedTopic();
   const logger = new CapturingLogger();
   const telemetry = new CapturingTelemetry();
@@ -22,6 +22,7 @@ export function buildTestPublisher() {
     clock,
     retries,
     newId: () => `evt-${++ids}`,
+    ...options,
   });
   return { publisher, topic, logger, telemetry, clock, retries };
 }

@@ -1,4 +1,5 @@
 import { AzureClients } from '../../../shared/azureClients';
+import { TimeLimitError } from '../../../shared/clock';
 import { loadConfig } from '../../../shared/config';
 import { ValidationError } from '../../../shared/errors';
 import { EventGridRotationPublisher } from '../../../shared/events/EventGridRotationPublisher';
@@ -147,6 +148,90 @@ describe('Class: EventGridRotationPublisher', () => {
 
       // Assess
       expect(retries.held.map((h) => h.retry.eventId)).toEqual(['journaled-id']);
+    });
+
+    it("gives a hold begun before its caller's signal fired up with the send: the event is left to the caller, not held as well", async () => {
+      // Prepare: the topic refuses the send; the retry queue is slow to take the event; a rotation run's
+      // budget (its signal) ends while it does
+      const { publisher, telemetry, retries, topic } = buildTestPublisher();
+      topic.fail(1);
+      const stalled = retries.stallNext();
+      const budget = new AbortController();
+
+      // Act
+      const publishing = publisher.publish(rotated, 'journaled-id', budget.signal);
+      await stalled.reached;
+      budget.abort(new DOMException('The rotation run is out of time.', 'AbortError'));
+      stalled.release();
+
+      // Assess: the write was handed the signal and given up; the caller (the journal) keeps the event
+      await expect(publishing).rejects.toMatchObject({ name: 'AbortError' });
+      expect(retries.signals).toEqual([budget.signal]);
+      expect(retries.held).toEqual([]);
+      expect(telemetry.count('EventsPublishLost')).toBe(0);
+    });
+
+    it("holds a send its caller's signal cut when asked to ('hold'), under the same id, without throwing", async () => {
+      // Prepare: the topic never answers; the send's time limit (its signal) ends meanwhile
+      const { publisher, logger, telemetry, retries, topic } = buildTestPublisher();
+      topic.hangs = true;
+      const limit = new AbortController();
+      const failed: RotationEvent = { ...rotated, type: 'RotationFailed', step: 'set', reason: 'X' };
+
+      // Act
+      const publishing = publisher.publish(failed, 'failure-id', limit.signal, 'hold');
+      limit.abort(new TimeLimitError(10_000));
+      await publishing;
+
+      // Assess: held for the first retry a minute later, counted as a failed publish, named in the log
+      expect(topic.signals).toEqual([limit.signal]);
+      expect(retries.held).toEqual([
+        {
+          retry: expect.objectContaining({ eventId: 'failure-id', attempt: 2 }) as unknown,
+          delaySeconds: 60,
+        },
+      ]);
+      expect(retries.held[0]?.retry.event).toMatchObject({ type: 'RotationFailed', step: 'set' });
+      expect(telemetry.count('EventsPublishFailed')).toBe(1);
+      expect(logger.lines.map((l) => [l.level, l.message, l.props?.['error']])).toEqual([
+        ['warn', 'publish => failed, held for retry', 'TimeLimitError'],
+      ]);
+    });
+
+    it('holds a send asked to be held whose signal fired before it began, without sending it', async () => {
+      // Prepare
+      const { publisher, retries, topic } = buildTestPublisher();
+      const limit = new AbortController();
+      limit.abort(new TimeLimitError(10_000));
+
+      // Act
+      await publisher.publish({ ...rotated, type: 'DriftDetected' }, 'drift-id', limit.signal, 'hold');
+
+      // Assess
+      expect(topic.sent).toEqual([]);
+      expect(retries.held.map((h) => h.retry.eventId)).toEqual(['drift-id']);
+    });
+
+    it('gives a hold up at its own time limit when the retry queue does not answer, reporting the event lost', async () => {
+      // Prepare: neither the topic nor the queue answers
+      const { publisher, logger, telemetry, retries, topic } = buildTestPublisher({ holdTimeLimitMs: 50 });
+      topic.hangs = true;
+      retries.hangs = true;
+      const limit = new AbortController();
+
+      // Act
+      const publishing = publisher.publish(rotated, 'failure-id', limit.signal, 'hold');
+      limit.abort(new TimeLimitError(10_000));
+      await publishing;
+
+      // Assess: the write was handed a signal that fired at the limit; nothing held; reported lost
+      expect(retries.signals[0]?.aborted).toBe(true);
+      expect(retries.held).toEqual([]);
+      expect(telemetry.count('EventsPublishLost')).toBe(1);
+      expect(logger.lines.at(-1)?.props).toMatchObject({
+        eventId: 'failure-id',
+        why: 'retry queue unavailable (TimeLimitError)',
+      });
     });
 
     it('logs the event as lost when the retry queue fails too, and still does not throw', async () => {
