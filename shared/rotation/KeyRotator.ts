@@ -234,7 +234,7 @@ export class KeyRotator {
       if (!active) return await this.start(endpoint, job, state, held, budget);
       return await this.drive(endpoint, job, state, active, true, held, budget);
     } catch (error) {
-      await this.reportStopped(endpoint, error, held);
+      await this.reportStopped(endpoint, error, held, budget);
       throw error;
     }
   }
@@ -267,7 +267,12 @@ export class KeyRotator {
    * record or event, and the journal keeps the step reached, so the deferred job resumes there
    * (RotationJobHandler). A run that lost its lease leaves the journal to the run that took it.
    */
-  private async reportStopped(endpoint: ManagedEndpoint, error: unknown, held: HeldLease): Promise<void> {
+  private async reportStopped(
+    endpoint: ManagedEndpoint,
+    error: unknown,
+    held: HeldLease,
+    budget: RunBudget,
+  ): Promise<void> {
     const { logger, recorder } = this.options;
     if (error instanceof ArmThrottledError)
       logger.info('rotate => deferred, ARM is throttling writes', {
@@ -276,7 +281,8 @@ export class KeyRotator {
       });
     else if (error instanceof LeaseLostError)
       logger.warn('rotate => lease lost to another run, which carries on', { endpointId: endpoint.id });
-    else await recorder.failed(held, endpoint, error);
+    // Its RotationFailed send has a short bound of its own: this may be the stop margin already.
+    else await recorder.failed(held, endpoint, error, budget);
   }
 
   /** Plans a new rotation and drives it; onboarding and repair happen here. */
@@ -313,7 +319,7 @@ export class KeyRotator {
         if (plan.rotatedAt) await this.journalRotatedAt(endpoint, state, plan.rotatedAt, held);
         return { status: 'skipped', endpointId: endpoint.id, reason: plan.reason, detail: plan.detail };
       case 'drift':
-        await recorder.drift(held, endpoint, state, plan.detail);
+        await recorder.drift(held, endpoint, state, plan.detail, budget);
         throw new DriftDetectedError(endpoint.id, endpoint.secretName);
       case 'repair': {
         // Under the budget like every finish: a repair cut midway is left as a crash would leave it, and the

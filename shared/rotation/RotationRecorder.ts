@@ -16,6 +16,7 @@ import {
   type RotationState,
   type RotationStepName,
 } from './RotationJournal';
+import type { RunBudget } from './RunBudget';
 
 /** Dependencies of {@link RotationRecorder}. */
 export interface RotationRecorderOptions {
@@ -252,12 +253,16 @@ export class RotationRecorder {
     }
   }
 
-  /** Key Vault matches neither key and nothing safe can be done. */
+  /**
+   * Key Vault matches neither key and nothing safe can be done.
+   * @param budget - the run's: its event send is bounded as the run stops (`RunBudget.stopSend`)
+   */
   async drift(
     writer: JournalWriter,
     endpoint: ManagedEndpoint,
     state: RotationState,
     detail: string,
+    budget?: Pick<RunBudget, 'stopSend'>,
   ): Promise<void> {
     const at = this.now();
     await writer.write({ state: { ...state, drift: { detected: true, at, detail } } });
@@ -269,21 +274,31 @@ export class RotationRecorder {
       endpointId: endpoint.id,
       detail,
     });
-    await this.publish({
-      type: 'DriftDetected',
-      endpointId: endpoint.id,
-      secretName: endpoint.secretName,
-      reason: detail,
-      time: at,
-    });
+    await this.publishHeldIfCut(
+      {
+        type: 'DriftDetected',
+        endpointId: endpoint.id,
+        secretName: endpoint.secretName,
+        reason: detail,
+        time: at,
+      },
+      budget,
+    );
   }
 
   /**
    * The run failed; the journal write is best effort (the journal itself may be what is down, or the
    * lease may have passed to another run meanwhile, whose journal it then is). The failure is logged,
    * counted and published either way.
+   * @param budget - the run's: the event send is bounded as the run stops (`RunBudget.stopSend`), in the stop
+   *   margin when the budget ran out
    */
-  async failed(writer: JournalWriter, endpoint: ManagedEndpoint, error: unknown): Promise<void> {
+  async failed(
+    writer: JournalWriter,
+    endpoint: ManagedEndpoint,
+    error: unknown,
+    budget?: Pick<RunBudget, 'stopSend'>,
+  ): Promise<void> {
     const { journal, telemetry, logger } = this.options;
     const at = this.now();
     const code = errorCode(error);
@@ -304,15 +319,18 @@ export class RotationRecorder {
     const props = { endpointId: endpoint.id, rotationId, step, code };
     telemetry.trackEvent('RotationFailed', props);
     logger.error('rotate => failed', { ...props, error: message });
-    await this.publish({
-      type: 'RotationFailed',
-      endpointId: endpoint.id,
-      secretName: endpoint.secretName,
-      step,
-      reason: code,
-      time: at,
-      ...(rotationId ? { rotationId } : {}),
-    });
+    await this.publishHeldIfCut(
+      {
+        type: 'RotationFailed',
+        endpointId: endpoint.id,
+        secretName: endpoint.secretName,
+        step,
+        reason: code,
+        time: at,
+        ...(rotationId ? { rotationId } : {}),
+      },
+      budget,
+    );
   }
 
   /**
@@ -377,6 +395,25 @@ export class RotationRecorder {
     } catch (error) {
       if (signal?.aborted) throw error;
       this.options.logger.warn('publish => event not sent', { type: event.type, error: errorCode(error) });
+    }
+  }
+
+  /**
+   * Publishes an event nothing else keeps (`RotationFailed`, `DriftDetected`) within the bounds of a send as
+   * the run stops: Event Grid not answering by `send`, the sink holds the event for a retry, under the id
+   * it was sent with. A sink not settled by `settled` is left to it, so that the run still stops in time,
+   * logged at warn: whether it held the event is not known. Logs and swallows failures, as {@link publish}.
+   */
+  private async publishHeldIfCut(event: RotationEvent, budget?: Pick<RunBudget, 'stopSend'>): Promise<void> {
+    if (!budget) return this.publish(event);
+    const { send, settled } = budget.stopSend();
+    try {
+      await untilAborted(this.options.events.publish(event, undefined, send, 'hold'), settled);
+    } catch (error) {
+      const props = { type: event.type, endpointId: event.endpointId, error: errorCode(error) };
+      if (settled.aborted)
+        this.options.logger.warn('publish => not settled in time, the run stops without it', props);
+      else this.options.logger.warn('publish => event not sent', props);
     }
   }
 

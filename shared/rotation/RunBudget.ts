@@ -1,4 +1,5 @@
-import { type Repeat, untilAborted } from '../clock';
+import { type Repeat, TimeLimitError, untilAborted } from '../clock';
+import { HOLD_WITHIN_MS } from './RotationEventSink';
 
 /**
  * host.json `functionTimeout` (a unit test keeps the two equal): the host kills an invocation still running
@@ -9,11 +10,28 @@ export const FUNCTION_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * What a run keeps back from {@link FUNCTION_TIMEOUT_MS} for the work no budget interrupts: once it is spent,
- * journaling the stop (with the journal's retries), releasing the lease, and on the last delivery the poison
- * record. A plan's reads of Key Vault and of the endpoint's keys draw from the budget like the steps: with
+ * journaling the stop (with the journal's retries), its `RotationFailed` send (bounded by {@link STOP_SEND_MS}
+ * instead), releasing the lease, and on the last delivery the poison record. A plan's reads of Key Vault and of the endpoint's keys draw from the budget like the steps: with
  * their retries, 30 s a try, one read could outlast this minute many times over.
  */
 export const STOP_MARGIN_MS = 60_000;
+
+/**
+ * How long a run's `RotationFailed` or `DriftDetected` send waits for Event Grid ({@link RunBudget.stopSend}).
+ * They are sent as the run stops, a failure's in the stop margin when the budget ran out, and with the SDK's
+ * retries (30 s a try) one could outlast the margin. Nothing else keeps these events, so the sink holds a cut
+ * one for a retry, within `HOLD_WITHIN_MS`: a drift and the failure it ends in take 40 s at most together,
+ * well inside {@link STOP_MARGIN_MS}, which leaves the rest to the stop's journal write and lease release.
+ */
+export const STOP_SEND_MS = 10_000;
+
+/** The bounds of one send as a run stops ({@link RunBudget.stopSend}). */
+export interface StopSend {
+  /** Fires {@link STOP_SEND_MS} on: the sink gives Event Grid up and holds the event instead. */
+  readonly send: AbortSignal;
+  /** Fires `HOLD_WITHIN_MS` after `send`: the run goes on, whatever the sink is still doing. */
+  readonly settled: AbortSignal;
+}
 
 /**
  * The time one rotation run may take. Every wait of the steps draws from it: the set step's
@@ -25,12 +43,14 @@ export const STOP_MARGIN_MS = 60_000;
 export class RunBudget {
   private readonly controller = new AbortController();
   private readonly stopTimer: () => void;
+  /** The timers of {@link stopSend}'s signals, ended with the budget's. */
+  private readonly sendTimers = new Set<() => void>();
 
   /**
    * @param repeat - the timer that ends the budget (`realRepeat`; the fake clock's in tests)
    */
   constructor(
-    repeat: Repeat,
+    private readonly repeat: Repeat,
     readonly ms: number,
   ) {
     this.stopTimer = repeat(ms, () => {
@@ -56,8 +76,30 @@ export class RunBudget {
     return untilAborted(work, this.controller.signal);
   }
 
-  /** Ends the timer; call once the run is over. */
+  /**
+   * The bounds of one send as the run stops (its `RotationFailed` or `DriftDetected` event), from now: a run
+   * that stops early has the same bound as one out of time, which has it in the stop margin.
+   */
+  stopSend(): StopSend {
+    return { send: this.firesIn(STOP_SEND_MS), settled: this.firesIn(STOP_SEND_MS + HOLD_WITHIN_MS) };
+  }
+
+  /** Ends the timers; call once the run is over. */
   end(): void {
     this.stopTimer();
+    for (const stop of this.sendTimers) stop();
+    this.sendTimers.clear();
+  }
+
+  /** A signal that fires `ms` from now, its reason a `TimeLimitError`. */
+  private firesIn(ms: number): AbortSignal {
+    const controller = new AbortController();
+    const stop = this.repeat(ms, () => {
+      stop();
+      this.sendTimers.delete(stop);
+      controller.abort(new TimeLimitError(ms));
+    });
+    this.sendTimers.add(stop);
+    return controller.signal;
   }
 }

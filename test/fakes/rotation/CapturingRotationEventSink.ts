@@ -1,5 +1,5 @@
 import { untilAborted } from '../../../shared/clock';
-import type { RotationEvent, RotationEventSink } from '../../../shared/rotation/RotationEventSink';
+import type { IfSendCut, RotationEvent, RotationEventSink } from '../../../shared/rotation/RotationEventSink';
 import { neverEnds } from '../sleeps';
 import type { FaultPlan } from './FaultPlan';
 
@@ -20,14 +20,31 @@ export class CapturingRotationEventSink implements RotationEventSink {
   hangs: RotationEvent['type'] | undefined;
   /** False: a hung publish ignores its signal too (a sink whose retry queue hangs), and never ends. */
   heedsSignal = true;
+  /**
+   * Events a hung publish asked to `hold` when cut (RotationFailed, DriftDetected) left to the sink, as the
+   * Event Grid publisher holds them on its retry queue, with the id they were to go out under.
+   */
+  readonly held: Array<{ event: RotationEvent; eventId: string | undefined }> = [];
   /** Called after each recorded publish (a test's moment to break what comes next). */
   onPublish: ((event: RotationEvent) => void) | undefined;
 
   constructor(private readonly faults?: FaultPlan) {}
 
-  async publish(event: RotationEvent, eventId?: string, signal?: AbortSignal): Promise<void> {
+  async publish(
+    event: RotationEvent,
+    eventId?: string,
+    signal?: AbortSignal,
+    ifCut?: IfSendCut,
+  ): Promise<void> {
     this.signals.push(signal);
-    if (this.hangs === event.type) await untilAborted(neverEnds(0), this.heedsSignal ? signal : undefined);
+    if (this.hangs === event.type)
+      try {
+        await untilAborted(neverEnds(0), this.heedsSignal ? signal : undefined);
+      } catch (error) {
+        if (ifCut !== 'hold') throw error;
+        this.held.push({ event, eventId });
+        return;
+      }
     this.faults?.check();
     this.events.push(event);
     this.eventIds.push(eventId);

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { readHostJson } from '../../../local/host/hostJson';
 import { untilAborted } from '../../../shared/clock';
 import { errorCode } from '../../../shared/rotation/errors';
+import { HOLD_WITHIN_MS } from '../../../shared/rotation/RotationEventSink';
 import type { RotationJob } from '../../../shared/rotation/RotationJob';
+import { STOP_MARGIN_MS, STOP_SEND_MS } from '../../../shared/rotation/RunBudget';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
 import { runSurvivingCrash } from '../../fakes/rotation/crashHarness';
 import { settle } from '../../support/waitFor';
@@ -738,5 +740,74 @@ describe("Class: KeyRotator (an operator's POST …/rotate after NEW_KEY_NOT_ACC
     expect(errorCode(await run.catch((e: unknown) => e))).toBe('NEW_KEY_NOT_ACCEPTED');
     expect(lasted).toBeGreaterThanOrEqual(120_000);
     expect(lasted).toBeLessThanOrEqual(121_000);
+  });
+});
+
+describe('Class: KeyRotator (time budget of a run, sends in the stop margin)', () => {
+  /** What the stop margin must keep free for the stop's journal write and lease release: half of it. */
+  const WELL_INSIDE_MARGIN_MS = FUNCTION_TIMEOUT_MS - 30_000;
+
+  it('ends a run stopped out of time well inside the stop margin when its RotationFailed send never answers, the event held for a retry', async () => {
+    // Prepare: ARM's regenerate never finishes, and then Event Grid does not answer the failure's send
+    const f = await dueEndpoint();
+    f.keys.holdNextRegenerate();
+    f.events.hangs = 'RotationFailed';
+    const sendsBefore = f.events.signals.length;
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess: out of time as before, the host not killing it, the event handed to the sink to hold once the
+    // send's bound passed
+    await expectOutOfTimeBeforeHostTimeout(lasted, run);
+    expect(lasted).toBeLessThanOrEqual(FUNCTION_TIMEOUT_MS - STOP_MARGIN_MS + STOP_SEND_MS);
+    expect(lasted).toBeLessThan(WELL_INSIDE_MARGIN_MS);
+    expect(f.events.signals[sendsBefore]?.aborted).toBe(true);
+    expect(f.events.held.map((h) => h.event)).toEqual([
+      expect.objectContaining({ type: 'RotationFailed', step: 'set', reason: 'ROTATION_OUT_OF_TIME' }),
+    ]);
+    const { state, lease } = await f.journal.getState('demo-key');
+    expect(state.lastError).toMatchObject({ code: 'ROTATION_OUT_OF_TIME', step: 'set' });
+    expect(lease).toBeUndefined();
+  });
+
+  it('ends such a run well inside the stop margin when the sink does not heed the signal either', async () => {
+    // Prepare: a failure send that hangs whatever its signal says (a sink whose retry queue hangs)
+    const f = await dueEndpoint();
+    f.keys.holdNextRegenerate();
+    f.events.hangs = 'RotationFailed';
+    f.events.heedsSignal = false;
+
+    // Act
+    const run = f.services.worker.handle(job(), 1);
+    const lasted = await hostTime(f, run);
+
+    // Assess: the run went on once the sink had had its time to hold the event
+    await expectOutOfTimeBeforeHostTimeout(lasted, run);
+    expect(lasted).toBeLessThanOrEqual(FUNCTION_TIMEOUT_MS - STOP_MARGIN_MS + STOP_SEND_MS + HOLD_WITHIN_MS);
+    expect(lasted).toBeLessThan(WELL_INSIDE_MARGIN_MS);
+    expect(f.logs.some((l) => /publish => not settled in time.*type=RotationFailed/.test(l))).toBe(true);
+    expect((await f.journal.getState('demo-key')).lease).toBeUndefined();
+  });
+
+  it('ends a run that found drift when its DriftDetected send never answers, the event held for a retry', async () => {
+    // Prepare: Key Vault's current version was typed by hand; Event Grid does not answer the drift's send
+    const f = await dueEndpoint();
+    f.secrets.seed('demo-key-secret', 'typed-by-hand');
+    f.events.hangs = 'DriftDetected';
+    const sentBefore = f.events.events.length;
+
+    // Act
+    const run = f.services.rotator.run(job('manual'));
+    const lasted = await hostTime(f, run);
+
+    // Assess: refused as drift as before, in a few seconds; the drift event held, the failure event sent
+    expect(lasted).toBeDefined();
+    expect(lasted).toBeLessThanOrEqual(STOP_SEND_MS);
+    expect(errorCode(await run.catch((e: unknown) => e))).toBe('DRIFT_DETECTED');
+    expect(f.events.held.map((h) => h.event.type)).toEqual(['DriftDetected']);
+    expect(f.events.events.slice(sentBefore).map((e) => e.type)).toEqual(['RotationFailed']);
+    expect((await f.journal.getState('demo-key')).state.drift).toMatchObject({ detected: true });
   });
 });
