@@ -1,4 +1,5 @@
-import { type Clock, isoNow } from '../clock';
+import { type Clock, isoNow, TimeLimitError, withinTimeLimitGivingUp } from '../clock';
+import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { SECRET_TAGS } from '../rotation/SecretStore';
 import type { Telemetry } from '../telemetry';
@@ -6,7 +7,7 @@ import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventsRotationPorts } from './EventsRotationPorts';
 import { EVENT_TYPES, type IncomingEvent } from './IncomingEvent';
 import { type KeyVaultSecretEvent, readKeyVaultSecretEvent } from './keyVaultSecretEvent';
-import { reactionEventId, type RotationEventSink } from './RotationEvent';
+import { reactionEventId, type RotationEvent, type RotationEventSink } from './RotationEvent';
 
 /** Options of {@link KeyVaultReactions}. */
 export interface KeyVaultReactionsOptions {
@@ -22,7 +23,18 @@ export interface KeyVaultReactionsOptions {
    * is not ours, whatever its secret is called. Undefined (a local stand-in): not compared.
    */
   vaultName?: string;
+  /**
+   * Longest a reaction's publish (`DriftDetected`) may wait for the sink before the delivery is answered 503,
+   * for Event Grid to deliver it again. @default 10000
+   */
+  publishTimeLimitMs?: number;
 }
+
+/**
+ * Default of {@link KeyVaultReactionsOptions.publishTimeLimitMs}: Event Grid waits 30 s for the webhook's
+ * answer, and the reaction's reads (registry, Key Vault, the drift check's) come before the publish.
+ */
+const PUBLISH_TIME_LIMIT_MS = 10_000;
 
 /**
  * Reactions to Key Vault secret events on secrets the registry manages. Every reaction first reads the
@@ -71,7 +83,7 @@ export class KeyVaultReactions {
    * overwrite: a human may have set it on purpose.
    */
   async onNewVersion(event: IncomingEvent): Promise<EventOutcome> {
-    const { rotation, logger, telemetry, sink, clock } = this.options;
+    const { rotation, logger, telemetry, clock } = this.options;
     const kv = readKeyVaultSecretEvent(event);
     if (this.fromAnotherVault(kv, 'newVersion')) return eventOutcome(event, 'notManaged');
     const endpoint = await rotation.registry.findBySecretName(kv.secretName);
@@ -107,9 +119,8 @@ export class KeyVaultReactions {
     const props = { endpointId: endpoint.id, secretName: kv.secretName, version: current.version };
     logger.warn('newVersion => drift detected, secret left as written', props);
     telemetry.trackEvent('DriftDetected', { ...props, source: 'SecretNewVersionCreated' });
-    // Named after the incoming event: a redelivery of it (a 503 after this, a twin) publishes the same id.
-    await sink.publish(
-      {
+    await this.publishOrRetry({
+      event: {
         type: 'DriftDetected',
         endpointId: endpoint.id,
         secretName: kv.secretName,
@@ -117,9 +128,33 @@ export class KeyVaultReactions {
         reason: 'externalWrite',
         time: isoNow(clock),
       },
-      reactionEventId(event.id, 'DriftDetected'),
-    );
+      // Named after the incoming event: a redelivery of it (a 503 after this, a twin) publishes the same id.
+      eventId: reactionEventId(event.id, 'DriftDetected'),
+    });
     return eventOutcome(event, 'driftDetected', endpoint.id);
+  }
+
+  /**
+   * Publishes a reaction's event within {@link KeyVaultReactionsOptions.publishTimeLimitMs}. A sink that
+   * answers takes the event (sent, or held for a retry when the topic refused it: the delivery is answered
+   * 200 either way). One that does not is given up, its send and any hold aborted, and the delivery is
+   * answered 503 rather than late: Event Grid delivers it again, and the reaction publishes under the same
+   * id then. Holding the event as well would send it twice.
+   * @throws DependencyUnavailableError (503) when the time limit passed
+   */
+  private async publishOrRetry(published: { event: RotationEvent; eventId: string }): Promise<void> {
+    const { event, eventId } = published;
+    const limitMs = this.options.publishTimeLimitMs ?? PUBLISH_TIME_LIMIT_MS;
+    try {
+      await withinTimeLimitGivingUp((signal) => this.options.sink.publish(event, eventId, signal), limitMs);
+    } catch (error) {
+      if (!(error instanceof TimeLimitError)) throw error;
+      throw new DependencyUnavailableError(
+        'eventGrid',
+        `Event Grid did not take the ${event.type} event within ${limitMs / 1000} s; the delivery is retried.`,
+        { cause: error },
+      );
+    }
   }
 
   /**

@@ -15,14 +15,19 @@ import { type RunningEventGridTopic, startEventGridTopic } from '../../local/eve
 import { AzureClients } from '../../shared/azureClients';
 import { TimeLimitError } from '../../shared/clock';
 import { loadConfig } from '../../shared/config';
+import { DependencyUnavailableError } from '../../shared/errors';
 import { EventGridRotationPublisher } from '../../shared/events/EventGridRotationPublisher';
+import type { IncomingEvent } from '../../shared/events/IncomingEvent';
+import { KeyVaultReactions } from '../../shared/events/KeyVaultReactions';
 import { createRotationEventSink } from '../../shared/events/module';
 import type { PublishRetry } from '../../shared/events/PublishRetry';
 import { PublishRetryWorker } from '../../shared/events/PublishRetryWorker';
+import { reactionEventId } from '../../shared/events/RotationEvent';
 import type { ModuleRoot } from '../../shared/services';
 import { StorageJsonQueue } from '../../shared/StorageJsonQueue';
 import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
 import { buildTestEventsModule } from '../fakes/events/buildTestEventsModule';
+import { FakeRotationPorts } from '../fakes/events/FakeRotationPorts';
 import { InMemoryPoisonQueue } from '../fakes/InMemoryPoisonQueue';
 import { call, useEmulatorIdentity, withEmulators } from '../support/emulators';
 import { sleep, waitFor } from '../support/waitFor';
@@ -218,6 +223,52 @@ describe('Function: createRotationEventSink (real EventGridPublisherClient → l
       attempt: 2,
       event: { type: 'RotationFailed', step: 'set' },
     });
+  });
+
+  it('answers a Key Vault reaction whose DriftDetected send the topic leaves unanswered with a retryable error, and publishes it under the same id on the redelivery', async () => {
+    // Prepare: a person's write that drifts; the real publisher; the topic leaves publishes unanswered
+    const sink = createRotationEventSink(rootFor(topic, TOPIC_KEY, azurite.connectionString));
+    const rotation = new FakeRotationPorts();
+    rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+    rotation.setCurrent('demo-key', 'v2', { owner: 'a-human' });
+    rotation.driftReport = { status: 'drift' };
+    const reactions = new KeyVaultReactions({
+      rotation,
+      sink,
+      clock: { now: () => Date.now() },
+      logger: new CapturingLogger(),
+      telemetry: new CapturingTelemetry(),
+      publishTimeLimitMs: 500,
+    });
+    const write: IncomingEvent = {
+      schema: 'eventGrid',
+      id: 'w-1',
+      type: 'Microsoft.KeyVault.SecretNewVersionCreated',
+      source: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
+      subject: 'demo-key',
+      data: { ObjectName: 'demo-key', Version: 'v2' },
+    };
+    await retries.createIfNotExists();
+    topic.stall(true);
+
+    // Act
+    const started = Date.now();
+    const failed = await reactions.onNewVersion(write).catch((e: unknown) => e);
+    const answeredInMs = Date.now() - started;
+    topic.stall(false);
+    await sleep(300);
+    const receivedMeanwhile = topic.received().length;
+    const retried = await reactions.onNewVersion(write);
+
+    // Assess: retryable (the webhook's 503) at the limit, nothing sent or held; the redelivery sent it
+    expect(failed).toBeInstanceOf(DependencyUnavailableError);
+    expect(answeredInMs).toBeLessThan(2000);
+    expect(receivedMeanwhile).toBe(0);
+    expect((await retries.getProperties()).approximateMessagesCount).toBe(0);
+    expect(retried.action).toBe('driftDetected');
+    expect(topic.received().map((e) => [e.id, e.type])).toEqual([
+      [reactionEventId('w-1', 'DriftDetected'), 'aml-credential-broker.DriftDetected'],
+    ]);
   });
 
   it('holds an event the topic refuses on the retry queue, without failing the caller', async () => {

@@ -2,6 +2,7 @@ import { AzureClients } from '../../../shared/azureClients';
 import { loadConfig } from '../../../shared/config';
 import type { EndpointDescriber } from '../../../shared/events/EndpointDescriber';
 import { createEventsModule, type EventsModule } from '../../../shared/events/module';
+import type { RotationEventSink } from '../../../shared/events/RotationEvent';
 import type { ModuleRoot } from '../../../shared/services';
 import { capturingSink, CapturingTelemetry } from '../capture';
 import { FakeClock } from '../FakeClock';
@@ -25,10 +26,13 @@ export interface TestEventsModule {
   keysReplaced: string[];
 }
 
-/** Builds the events module through `createEventsModule` with fakes for every port (or the describer given). */
+/**
+ * Builds the events module through `createEventsModule` with fakes for every port (or the describer, or the
+ * sink, given: `sink` is then the capturing one, which nothing publishes to).
+ */
 export function buildTestEventsModule(
   env: Record<string, string> = {},
-  ports: { describer?: EndpointDescriber } = {},
+  ports: { describer?: EndpointDescriber; sink?: RotationEventSink } = {},
 ): TestEventsModule {
   const config = loadConfig({
     AzureWebJobsStorage: 'UseDevelopmentStorage=true',
@@ -51,7 +55,7 @@ export function buildTestEventsModule(
     rotation,
     describer: ports.describer ?? describer,
     processed,
-    sink,
+    sink: ports.sink ?? sink,
     logSink: log.sink,
     onKeyReplaced: (id) => void keysReplaced.push(id),
   });

@@ -1,5 +1,6 @@
 import { DependencyUnavailableError, ValidationError } from '../../../shared/errors';
 import { EventWebhook } from '../../../shared/events/EventWebhook';
+import { reactionEventId } from '../../../shared/events/RotationEvent';
 import { TableProcessedEventStore } from '../../../shared/events/TableProcessedEventStore';
 import { silentLogger } from '../../../shared/logging';
 import {
@@ -9,6 +10,8 @@ import {
 } from '../../../shared/rotation/errors';
 import { noopTelemetry } from '../../../shared/telemetry';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
+import { buildTestPublisher } from '../../fakes/events/buildTestPublisher';
+import { settle } from '../../support/waitFor';
 import { actions, CREDIT_SCORE_REGISTRATION, fixture, send } from './webhookTestKit';
 
 const nearExpiry = fixture('events', 'keyvault-secret-near-expiry-eventgrid-pascal-numbers.json');
@@ -140,6 +143,58 @@ describe('Function: eventGridWebhook', () => {
       expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(again).toBe(first);
       expect(other).not.toBe(first);
+    });
+
+    it("answers 503 when Event Grid does not take a person's write's DriftDetected event in time, and the redelivery publishes it under the same id", async () => {
+      // Prepare: a person's write that drifts; the topic does not answer the DriftDetected send
+      const t = managedDemo();
+      t.rotation.setCurrent('demo-key', 'v2', { owner: 'a-human' });
+      t.rotation.driftReport = { status: 'drift' };
+      t.sink.hangs = 'DriftDetected';
+      const write = JSON.stringify([kvEvent('w-1', 'Microsoft.KeyVault.SecretNewVersionCreated', 'v2')]);
+
+      // Act: the delivery, answered before Event Grid's 30 s are up (timers faked: the limit is 10 s)
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      let failed: Awaited<ReturnType<typeof send>> | undefined;
+      try {
+        void send(t.module, { body: write }).then((reply) => (failed = reply));
+        await jest.advanceTimersByTimeAsync(9_999);
+        expect(failed).toBeUndefined();
+        await jest.advanceTimersByTimeAsync(1);
+      } finally {
+        jest.useRealTimers();
+      }
+      for (let i = 0; i < 5 && !failed; i += 1) await settle();
+      t.sink.hangs = undefined;
+      const retried = await send(t.module, { body: write });
+
+      // Assess: retryable, nothing remembered, the send given up; the redelivery published it, same id
+      expect(failed?.status).toBe(503);
+      expect(failed?.headers).toEqual(expect.objectContaining({ 'retry-after': '5' }));
+      expect(t.sink.signals[0]?.aborted).toBe(true);
+      expect(actions(retried)).toEqual(['driftDetected']);
+      expect(t.sink.eventIds).toEqual([reactionEventId('w-1', 'DriftDetected')]);
+      expect(t.logs.some((l) => /route => dependency unavailable.*eventId=w-1/.test(l))).toBe(true);
+    });
+
+    it('still acknowledges a DriftDetected event the topic refused: the publisher holds it for a retry', async () => {
+      // Prepare: a person's write that drifts; the topic refuses the send (the Event Grid publisher then
+      // holds the event on its retry queue)
+      const { publisher, retries, topic } = buildTestPublisher();
+      const t = buildTestEventsModule({}, { sink: publisher });
+      t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+      t.rotation.setCurrent('demo-key', 'v2', { owner: 'a-human' });
+      t.rotation.driftReport = { status: 'drift' };
+      topic.fail(1);
+
+      // Act
+      const reply = await send(t.module, {
+        body: JSON.stringify([kvEvent('w-1', 'Microsoft.KeyVault.SecretNewVersionCreated', 'v2')]),
+      });
+
+      // Assess: answered 200 as before, the event held under the id derived from the incoming one
+      expect(actions(reply)).toEqual(['driftDetected']);
+      expect(retries.take().eventId).toBe(reactionEventId('w-1', 'DriftDetected'));
     });
 
     it('maps a raw SDK throttling error to 503', async () => {
