@@ -26,6 +26,15 @@ const OPERATOR_ACTION_CODES: ReadonlySet<string> = new Set([
   V1_RULES.computeTypeMismatch.code,
 ]);
 
+/**
+ * Codes the queue still redelivers (each delivery tests the key again), but after which the timer, too,
+ * waits {@link OPERATOR_REMINDER_MS}: a key the scoring deployment refused for the whole test window gets
+ * only a 30-s last try from the timer's jobs, which a deployment that needs mending refuses as well, and
+ * every tick then raised another `RotationFailed` (96 a day). The endpoint is safe meanwhile: Key Vault
+ * still holds the key in use. `POST …/rotate` after the fix tests for a whole window at once.
+ */
+const TIMER_HOLD_ONLY_CODES: ReadonlySet<string> = new Set(['NEW_KEY_NOT_ACCEPTED']);
+
 /** How long the timer leaves a failure only a person can fix before it runs (and reports) it again. */
 const OPERATOR_REMINDER_MS = 24 * HOUR_MS;
 
@@ -42,8 +51,8 @@ export function needsOperator(code: string): boolean {
  */
 export function operatorHoldEndsAt(state: RotationState): number | undefined {
   const failure = state.lastError;
-  if (state.lastOutcome !== 'failed' || failure === undefined || !needsOperator(failure.code))
-    return undefined;
+  if (state.lastOutcome !== 'failed' || failure === undefined) return undefined;
+  if (!needsOperator(failure.code) && !TIMER_HOLD_ONLY_CODES.has(failure.code)) return undefined;
   if (failure.code === 'DRIFT_DETECTED' && state.drift?.detected === false) return undefined;
   const at = Date.parse(failure.at);
   return Number.isNaN(at) ? undefined : at + OPERATOR_REMINDER_MS;

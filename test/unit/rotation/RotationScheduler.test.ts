@@ -239,6 +239,9 @@ describe('Class: RotationScheduler', () => {
       f.journal.seedState('drifted', failedWith('DRIFT_DETECTED'));
       f.journal.seedState('outage-hit', failedWith('DependencyUnavailable'));
       f.journal.seedState('v1-key-auth-off', failedWith('V1_KEY_AUTH_DISABLED'));
+      // Retried by the queue, but each tick after would only make a 30-s last try and raise another alert
+      f.addEndpoint({ id: 'key-refused' });
+      f.journal.seedState('key-refused', failedWith('NEW_KEY_NOT_ACCEPTED'));
       const getCurrent = f.secrets.getCurrent.bind(f.secrets);
       f.secrets.getCurrent = async (name) => {
         if (name.startsWith('outage-hit')) throw new DependencyUnavailableError('keyVault', 'down');
@@ -261,6 +264,9 @@ describe('Class: RotationScheduler', () => {
       expect(ticks.map((ids) => ids.includes('drifted')).lastIndexOf(false)).toBe(95);
       expect(ticks.filter((ids) => ids.includes('drifted'))).toHaveLength(1);
       expect(ticks.map((ids) => ids.includes('v1-key-auth-off'))).toEqual(
+        ticks.map((ids) => ids.includes('drifted')),
+      );
+      expect(ticks.map((ids) => ids.includes('key-refused'))).toEqual(
         ticks.map((ids) => ids.includes('drifted')),
       );
     });
