@@ -201,7 +201,7 @@ export function batchOf(actions: Array<['create', AuditRow]>): AuditBatch {
   return { actions, decisions: actions.reduce((sum, [, row]) => sum + Number(row['count']), 0) };
 }
 
-/** What identical decisions share, besides their UTC day: every field but the time. */
+/** What identical decisions share, besides their UTC day: every field but the time (see `sameDecision`). */
 const DECISION_FIELDS = [
   'clientId',
   'scope',
@@ -220,6 +220,19 @@ function groupKey(day: number, entry: AuditEntry): string {
   return JSON.stringify([day, ...DECISION_FIELDS.map((field) => entry[field])]);
 }
 
+/**
+ * Whether two decisions share every {@link DECISION_FIELDS} field, written out rather than looped over
+ * the list: every vend asks this of the previous decision, and `every` with a closure reading the fields
+ * by name (two absent on an issuance) cost about 0.2 µs of the in-process vend's 1 µs, more inside the host.
+ */
 function sameDecision(a: AuditEntry, b: AuditEntry): boolean {
-  return DECISION_FIELDS.every((field) => a[field] === b[field]);
+  return (
+    a.clientId === b.clientId &&
+    a.scope === b.scope &&
+    a.protocol === b.protocol &&
+    a.outcome === b.outcome &&
+    a.reason === b.reason &&
+    a.upstream === b.upstream &&
+    a.failure === b.failure
+  );
 }

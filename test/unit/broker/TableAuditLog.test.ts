@@ -229,6 +229,40 @@ describe('Class: TableAuditLog', () => {
     ]);
   });
 
+  it('keeps a decision apart from the one before it when any one field but the time differs', async () => {
+    // Prepare: every field of a decision (a field added to AuditEntry must be named here to compile)
+    const table = new FakeTable();
+    const { audit } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS });
+    const base: Required<AuditEntry> = {
+      timeMs: day,
+      clientId: 'c',
+      scope: 'demo-token',
+      protocol: 'oauth',
+      outcome: 'denied',
+      reason: 'UpstreamUnavailable',
+      upstream: 'amlToken',
+      failure: 'throttled',
+    };
+    const fields = Object.keys(base).filter((field) => field !== 'timeMs') as Array<
+      Exclude<keyof AuditEntry, 'timeMs'>
+    >;
+
+    // Act: each variant right after the base decision, where the previous decision's group is checked first
+    for (const field of fields) {
+      audit.record(base);
+      audit.record({
+        ...base,
+        [field]: field === 'protocol' ? 'msi' : field === 'outcome' ? 'issued' : 'other',
+      });
+    }
+    await audit.close();
+
+    // Assess: one row for the base decision, one per variant
+    const rows = table.batches.flat();
+    expect(rows).toHaveLength(fields.length + 1);
+    expect(rows[0]?.['count']).toBe(fields.length);
+  });
+
   it('cuts a client id or scope at 256 characters without splitting a surrogate pair', async () => {
     // Prepare: a row that half an emoji would make text no Table accepts for certain
     const table = new FakeTable();
