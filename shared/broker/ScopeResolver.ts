@@ -1,9 +1,14 @@
 import { type Clock, keptAfterFailedReRead, reReadOrPrevious, withinTimeLimitGivingUp } from '../clock';
+import type { EndpointRegistry, FileEntryClash } from '../endpoints/EndpointRegistry';
 import { type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
 import { EndpointRecordUnreadableError } from '../rotation/errors';
-import { EndpointRecordUnreadableScopeError, ScopeNotAllowedError } from './errors';
+import {
+  EndpointDeclaredInFileScopeError,
+  EndpointRecordUnreadableScopeError,
+  ScopeNotAllowedError,
+} from './errors';
 import { LruMap } from './LruMap';
 import { resolveV1TokenScope, type V1ServiceLookup } from './resolveV1Scope';
 import {
@@ -23,6 +28,11 @@ export interface BrokerEndpointLookup {
    * @param abortSignal - the read, its request included, stops when it fires (a caller past its time limit)
    */
   get(id: string, abortSignal?: AbortSignal): Promise<ManagedEndpoint | undefined>;
+  /**
+   * The `ENDPOINTS_FILE` entry a table registration collides with, as the registry answers it (no storage
+   * read): asked of `Key` registrations only, whose key is read from a secret an entry may have taken over.
+   */
+  fileEntryClash: EndpointRegistry['fileEntryClash'];
 }
 
 /** The upstream adapters, one per upstream class. */
@@ -81,8 +91,8 @@ export interface ScopeResolverOptions {
  * Maps a scope to its upstream: resource URIs to a managed-identity token for that resource; endpoint
  * ids by auth mode: `AMLToken` online endpoints to ARM's endpoint token, `AMLToken` v1 web services to
  * the service token (after the v1 rules, `resolveV1Scope.ts`), `AADToken` endpoints to a
- * managed-identity token for `https://ml.azure.com`, `Key` endpoints (only with `brokerKeyAccess`) to
- * the current key in Key Vault. Unknown, disabled and retired endpoints are refused, and so are those of a
+ * managed-identity token for `https://ml.azure.com`, `Key` endpoints (only with `brokerKeyAccess`, and not
+ * when `ENDPOINTS_FILE` declares their secret for another endpoint) to the current key in Key Vault. Unknown, disabled and retired endpoints are refused, and so are those of a
  * kind or auth mode this version does not know (a newer one registered them). Lookups are cached
  * for `ttlMs` (also negative ones) and built once for concurrent callers (single flight); an outage of
  * the registry or of a v1 region keeps using the last answer, retried every few seconds, and so does a
@@ -210,6 +220,9 @@ export class ScopeResolver {
         if (!endpoint.brokerKeyAccess) {
           return new ScopeNotAllowedError('Key access is not enabled for this endpoint.');
         }
+        // Asked here, as the scope is built (once per TTL), never on a cached vend: a refusal is cached like the others.
+        const clash = await this.fileEntryClash(endpoint);
+        if (clash?.shares === 'secret') return this.secretDeclaredInFile(endpoint, clash);
         return endpointScope(endpoint, 'key', sources.keyVault);
       }
     }
@@ -234,6 +247,37 @@ export class ScopeResolver {
     });
     return new EndpointRecordUnreadableScopeError(
       'The endpoint this scope names cannot be served until an operator repairs its registration.',
+    );
+  }
+
+  /** The registry's answer, a failure of it as the registry's (the file is read once, so this is rare). */
+  private async fileEntryClash(endpoint: ManagedEndpoint): Promise<FileEntryClash | undefined> {
+    try {
+      return await this.options.endpoints.fileEntryClash(endpoint);
+    } catch (error) {
+      throw new DependencyUnavailableError('endpointRegistry', 'The endpoint registry is not reachable.', {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * A `Key` registration whose secret `ENDPOINTS_FILE` declares for another Azure ML endpoint is refused: the
+   * entry rotates its own endpoint's keys into that secret, so the key read there is another endpoint's. One at
+   * an entry's endpoint (`shares: 'endpoint'`) is served, as its token registrations are: its key, and a token
+   * for it, are for that very endpoint. Refused as an unreadable registration is (403, not 503): only a person
+   * can mend it. The warning names the two ids, never the secret's value.
+   */
+  private secretDeclaredInFile(
+    endpoint: ManagedEndpoint,
+    clash: FileEntryClash,
+  ): EndpointDeclaredInFileScopeError {
+    this.options.logger.warn(
+      'resolve => Key Vault secret declared in ENDPOINTS_FILE for another endpoint, key refused',
+      { endpointId: endpoint.id, alsoRegisteredAs: clash.entry },
+    );
+    return new EndpointDeclaredInFileScopeError(
+      "This endpoint's key cannot be brokered until an operator gives its registration a Key Vault secret of its own.",
     );
   }
 

@@ -115,6 +115,18 @@ export class EndpointRecordUnreadableScopeError extends ScopeNotAllowedError {
 }
 
 /**
+ * The scope names a `Key` registration whose Key Vault secret `ENDPOINTS_FILE` declares for an entry of another
+ * Azure ML endpoint (the registration was made before the file declared it): once the entry has rotated, the
+ * secret holds that endpoint's key, which a client allowed this scope only must not get. Refused like an
+ * unreadable registration, 403 and OAuth's `invalid_scope`, under its own code so that the audit trail and
+ * `TokenDenied` point the operator at a registration to mend (`PATCH` its `secretName`, or `DELETE` it). The
+ * message names neither the entry nor the secret: it is answered to the client.
+ */
+export class EndpointDeclaredInFileScopeError extends ScopeNotAllowedError {
+  override readonly code = 'EndpointDeclaredInFile';
+}
+
+/**
  * The scope is not one scope of the broker's syntax (an endpoint id or an `https` resource URI, see
  * `scope.ts`): a mistake in the request rather than a refusal, so a 400 on the managed identity and
  * Azure ML routes where a well-formed scope the client may not have gets 403. Its own code, so that the

@@ -1,5 +1,6 @@
 import type { BrokerEndpointLookup } from '../../../shared/broker/module';
 import { untilAborted } from '../../../shared/clock';
+import type { FileEntryClash } from '../../../shared/endpoints/EndpointRegistry';
 import type { AuthMode, ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { EndpointRecordUnreadableError } from '../../../shared/rotation/errors';
 import { Gate } from '../../support/Gate';
@@ -7,8 +8,8 @@ import { Gate } from '../../support/Gate';
 /**
  * Endpoints in a map; `failing` simulates an outage, a closed `answers` gate a registry whose answers
  * do not arrive (read, then held until the read's signal fires, as the SDK's request ends), `unreadable`
- * rows edited by hand (id → what is wrong), as the Table registry answers them. `signals` holds the
- * signal each read was handed.
+ * rows edited by hand (id → what is wrong), as the Table registry answers them, and `clashes` the
+ * `ENDPOINTS_FILE` entries rows collide with (id → clash). `signals` holds the signal each read was handed.
  */
 export class InMemoryEndpointLookup implements BrokerEndpointLookup {
   readonly endpoints = new Map<string, ManagedEndpoint>();
@@ -17,6 +18,8 @@ export class InMemoryEndpointLookup implements BrokerEndpointLookup {
   failing = false;
   readonly unreadable = new Map<string, string>();
   readonly answers = new Gate();
+  readonly clashes = new Map<string, FileEntryClash>();
+  clashQuestions = 0;
   async get(id: string, abortSignal?: AbortSignal): Promise<ManagedEndpoint | undefined> {
     this.reads++;
     this.signals.push(abortSignal);
@@ -26,6 +29,11 @@ export class InMemoryEndpointLookup implements BrokerEndpointLookup {
     const endpoint = this.endpoints.get(id);
     await untilAborted(this.answers.pass(), abortSignal);
     return endpoint;
+  }
+  async fileEntryClash(endpoint: Pick<ManagedEndpoint, 'id'>): Promise<FileEntryClash | undefined> {
+    this.clashQuestions++;
+    if (this.failing) throw new Error('registry down');
+    return this.clashes.get(endpoint.id);
   }
   add(endpoint: ManagedEndpoint): ManagedEndpoint {
     this.endpoints.set(endpoint.id, endpoint);

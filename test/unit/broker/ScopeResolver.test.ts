@@ -296,3 +296,93 @@ describe('Class: ScopeResolver (an endpoint a newer version registered)', () => 
     },
   );
 });
+
+describe('Class: ScopeResolver (a registration an ENDPOINTS_FILE entry clashes with)', () => {
+  const keyScope = parseScope('row-key')!;
+
+  it('refuses the key of a Key registration whose secret the file declares for another endpoint, naming both ids in a warning and neither to the client', async () => {
+    // Prepare
+    const { endpoints, logger, resolver } = setup();
+    endpoints.add(testEndpoint('row-key', 'Key', { brokerKeyAccess: true, secretName: 'shared' }));
+    endpoints.clashes.set('row-key', { entry: 'file-entry', shares: 'secret' });
+
+    // Act
+    const answer = await resolver.resolve(keyScope).catch((e: unknown) => e);
+
+    // Assess: 403 invalid_scope under its own code, as an unreadable registration is
+    expect(answer).toBeInstanceOf(ScopeNotAllowedError);
+    expect((answer as ScopeNotAllowedError).code).toBe('EndpointDeclaredInFile');
+    expect((answer as ScopeNotAllowedError).status).toBe(403);
+    expect((answer as Error).message).toBe(
+      "This endpoint's key cannot be brokered until an operator gives its registration a Key Vault secret of its own.",
+    );
+    expect(logger.lines).toEqual([
+      {
+        level: 'warn',
+        message: 'resolve => Key Vault secret declared in ENDPOINTS_FILE for another endpoint, key refused',
+        props: { endpointId: 'row-key', alsoRegisteredAs: 'file-entry' },
+      },
+    ]);
+  });
+
+  it("serves registrations at an entry's Azure ML endpoint (their key or token is that endpoint's), and token registrations sharing an entry's secret (no key is read)", async () => {
+    // Prepare
+    const { endpoints, logger, resolver } = setup();
+    endpoints.add(testEndpoint('row-key', 'Key', { brokerKeyAccess: true }));
+    endpoints.clashes.set('row-key', { entry: 'file-entry', shares: 'endpoint' });
+    for (const [id, authMode] of [
+      ['row-aml', 'AMLToken'],
+      ['row-aad', 'AADToken'],
+    ] as const) {
+      endpoints.add(testEndpoint(id, authMode));
+      endpoints.clashes.set(id, { entry: 'file-entry', shares: 'secret' });
+    }
+
+    // Act
+    const resolved = await Promise.all(
+      ['row-key', 'row-aml', 'row-aad'].map((id) => resolver.resolve(parseScope(id)!)),
+    );
+
+    // Assess
+    expect(resolved.map((r) => r.cacheKey)).toEqual([
+      'key:row-key',
+      'aml:row-aml',
+      'mi:https://ml.azure.com',
+    ]);
+    expect(logger.lines).toEqual([]);
+  });
+
+  it('asks only as the scope is built, for Key registrations with key access: a cached vend and token scopes ask nothing', async () => {
+    // Prepare
+    const { clock, endpoints, resolver, scope } = setup();
+    endpoints.add(testEndpoint('row-key', 'Key', { brokerKeyAccess: true }));
+    endpoints.add(testEndpoint('no-access', 'Key'));
+
+    // Act
+    await Promise.all(Array.from({ length: 20 }, () => resolver.resolve(keyScope)));
+    await resolver.resolve(scope);
+    await resolver.resolve(parseScope('no-access')!).catch(() => undefined);
+    const withinTtl = endpoints.clashQuestions;
+    clock.advance(31_000);
+    await resolver.resolve(keyScope);
+
+    // Assess
+    expect(withinTtl).toBe(1);
+    expect(endpoints.clashQuestions).toBe(2);
+  });
+
+  it('stops serving a Key scope once the file declares its secret, at the next read of the registration', async () => {
+    // Prepare: served, then a deployment's ENDPOINTS_FILE declares its secret for another endpoint
+    const { clock, endpoints, resolver } = setup();
+    endpoints.add(testEndpoint('row-key', 'Key', { brokerKeyAccess: true }));
+    await resolver.resolve(keyScope);
+    endpoints.clashes.set('row-key', { entry: 'file-entry', shares: 'secret' });
+    clock.advance(31_000);
+
+    // Act
+    const answer = await resolver.resolve(keyScope).catch((e: unknown) => e);
+
+    // Assess
+    expect((answer as ScopeNotAllowedError).code).toBe('EndpointDeclaredInFile');
+  });
+});
