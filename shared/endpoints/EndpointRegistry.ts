@@ -80,6 +80,11 @@ export interface EndpointRegistry {
     endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'arm' | 'secretName'>,
   ): Promise<FileEntryClash | undefined>;
   /**
+   * Whether `id` is an `ENDPOINTS_FILE` entry's (no storage read): the file's entries hold no claim rows, so
+   * the admin service asks this of a secret's owner to say so, and to tell which clash a `PATCH` may keep.
+   */
+  declaredInFile(id: string): Promise<boolean>;
+  /**
    * Stores a new endpoint. Throws `EndpointExistsError` when the id is taken or another stored
    * endpoint owns its secret, `EndpointAlreadyRegisteredError` when another stored endpoint is
    * registered for its kind and ARM coordinates (however the two creates interleave),

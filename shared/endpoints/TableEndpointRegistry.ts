@@ -239,6 +239,10 @@ export class TableEndpointRegistry implements EndpointRegistry {
     return { entry: withSecret, shares: 'secret' };
   }
 
+  async declaredInFile(id: string): Promise<boolean> {
+    return (await this.declared()).has(id);
+  }
+
   async create(endpoint: ManagedEndpoint): Promise<void> {
     const table = await this.writable(endpoint.id);
     // A left-over coordinate claim taken over (see `takeArmClaim`) that another write took meanwhile: judged again.

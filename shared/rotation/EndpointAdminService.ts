@@ -6,6 +6,7 @@ import {
   armIdentity,
   type ManagedEndpoint,
   registeredAfter,
+  secretIdentity,
   unknownHere,
 } from '../endpoints/ManagedEndpoint';
 import {
@@ -144,9 +145,9 @@ export class EndpointAdminService {
       if (unknown && changes[unknown] === undefined)
         throw new EndpointNotKnownHereError(id, unknown, String(stored[unknown]));
       const endpoint = validateEndpoint(merged, this.options.rules, this.now());
+      await this.requireOwnSecret(endpoint, stored);
       // Only a move is checked: a registration that shares its place with another (both from before the
       // registry refused that) may still be disabled, retired or moved away.
-      await this.requireOwnSecret(endpoint);
       const moved = armIdentity(endpoint) !== armIdentity(stored);
       if (moved) await this.requireOwnEndpoint(endpoint);
       // Read at Azure as a registration is when it names another endpoint, or now asks it for keys; a
@@ -348,11 +349,24 @@ export class EndpointAdminService {
       throw new EndpointAlreadyRegisteredError(endpoint.kind, endpoint.arm, owner.id);
   }
 
-  /** One Key Vault secret belongs to one endpoint: two would overwrite each other's keys. */
-  private async requireOwnSecret(endpoint: ManagedEndpoint): Promise<void> {
-    const owner = await this.options.registry.findBySecretName(endpoint.secretName);
-    if (owner && owner.id !== endpoint.id)
+  /**
+   * One Key Vault secret belongs to one endpoint: two would overwrite each other's keys. Asked of every write,
+   * not only of a rename, for the owners the registry's claims cannot see: `ENDPOINTS_FILE` entries, and rows
+   * from before the claims (a `PATCH` of one sharing its secret with another such row would otherwise give it
+   * the claim, and Key Vault's events of the secret, from the row a walk of the registry found first). One
+   * exception: a `PATCH` (`stored`: the endpoint as read) that keeps a secret an entry declares. Such a row was
+   * registered before the file declared the secret; the entry has it already (lookups answer the entry, and
+   * rotation and the broker's key leave the row alone), so keeping it shares nothing new, and refusing left
+   * the operator no way to disable or retire the row but `DELETE`.
+   */
+  private async requireOwnSecret(endpoint: ManagedEndpoint, stored?: ManagedEndpoint): Promise<void> {
+    const { registry } = this.options;
+    const owner = await registry.findBySecretName(endpoint.secretName);
+    if (!owner || owner.id === endpoint.id) return;
+    if (!(await registry.declaredInFile(owner.id)))
       throw EndpointExistsError.secretTaken(endpoint.secretName, owner.id);
+    const kept = stored && secretIdentity(stored.secretName) === secretIdentity(endpoint.secretName);
+    if (!kept) throw EndpointExistsError.secretDeclaredInFile(endpoint.secretName, owner.id);
   }
 
   private now(): string {

@@ -86,6 +86,18 @@ export class EndpointExistsError extends ConflictError {
   static secretTaken(secretName: string, ownerId: string): EndpointExistsError {
     return new EndpointExistsError(`Secret ${secretName} already belongs to endpoint ${ownerId}.`);
   }
+
+  /**
+   * The secret's owner is an `ENDPOINTS_FILE` entry: said so, as the entry cannot be changed or deleted through
+   * the API, and with the way out (as `ENDPOINT_DECLARED_IN_FILE` names it for a registration at an entry's endpoint).
+   */
+  static secretDeclaredInFile(secretName: string, entryId: string): EndpointExistsError {
+    return new EndpointExistsError(
+      `Secret ${secretName} already belongs to endpoint ${entryId}, which ENDPOINTS_FILE declares: it rotates the ` +
+        `keys of its own Azure ML endpoint into that secret. Name a Key Vault secret of its own in secretName ` +
+        `(the entry changes only with ENDPOINTS_FILE).`,
+    );
+  }
 }
 
 /**

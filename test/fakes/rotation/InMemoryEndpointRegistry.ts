@@ -99,6 +99,10 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return withSecret && { entry: withSecret.id, shares: 'secret' };
   }
 
+  async declaredInFile(id: string): Promise<boolean> {
+    return this.readOnly.has(id);
+  }
+
   async create(endpoint: ManagedEndpoint): Promise<void> {
     this.writable(endpoint.id);
     if (this.endpoints.has(endpoint.id) || this.unreadable.has(endpoint.id))
@@ -118,7 +122,9 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     // As the Table registry: endpoints seeded at one place (registered twice before claims) may still change.
     if (armIdentity(this.endpoints.get(endpoint.id)!) !== armIdentity(endpoint))
       this.requireArmFree(endpoint);
-    this.requireSecretFree(endpoint);
+    // As the Table registry, whose claims `readOnly` entries do not hold: a stored row keeping the secret an
+    // entry declares is changed; only the admin service refuses a rename onto it.
+    this.requireSecretFree(endpoint, { claimsOnly: true });
     this.store(endpoint);
   }
 
@@ -145,9 +151,14 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
     return [...this.endpoints.values()].filter((e) => secretIdentity(e.secretName) === wanted);
   }
 
-  /** Like the Table registry's secret-name claims: one owner per Key Vault secret. */
-  private requireSecretFree(endpoint: ManagedEndpoint): void {
-    const owner = this.ownerOf(endpoint.secretName);
+  /**
+   * Like the Table registry's secret-name claims: one owner per Key Vault secret. `claimsOnly`: as a replace
+   * sees it, through the claims of stored rows alone (`readOnly` entries hold none).
+   */
+  private requireSecretFree(endpoint: ManagedEndpoint, { claimsOnly = false } = {}): void {
+    const owner = claimsOnly
+      ? this.sharersOf(endpoint.secretName).find((e) => !this.readOnly.has(e.id))
+      : this.ownerOf(endpoint.secretName);
     if (owner && owner.id !== endpoint.id)
       throw EndpointExistsError.secretTaken(endpoint.secretName, owner.id);
   }

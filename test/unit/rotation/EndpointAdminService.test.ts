@@ -450,6 +450,90 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Method: register / update (the Key Vault secret of an ENDPOINTS_FILE entry)', () => {
+    const entryOwns = (name: string) =>
+      `Secret ${name} already belongs to endpoint from-file, which ENDPOINTS_FILE declares: it rotates the keys ` +
+      'of its own Azure ML endpoint into that secret. Name a Key Vault secret of its own in secretName (the ' +
+      'entry changes only with ENDPOINTS_FILE).';
+    /** A row registered before the file declared its secret (in another case) for another endpoint, and another row. */
+    const fixture = () => {
+      const f = buildRotationFixture();
+      f.addEndpoint({ id: 'from-file', secretName: 'shared-secret' });
+      f.registry.readOnly.add('from-file');
+      f.addEndpoint({ id: 'old-row', secretName: 'Shared-Secret' });
+      f.addEndpoint({ id: 'other-row' });
+      return f;
+    };
+
+    it('refuses a registration or a rename onto the secret 409 ENDPOINT_EXISTS, saying the owner is an ENDPOINTS_FILE entry and what to do', async () => {
+      // Prepare
+      const f = fixture();
+
+      // Act
+      const registered = await f.services.admin
+        .register({ id: 'new-row', arm, secretName: 'SHARED-SECRET' })
+        .catch((e: unknown) => e);
+      const renamed = await f.services.admin
+        .update('other-row', { secretName: 'shared-SECRET' })
+        .catch((e: unknown) => e);
+
+      // Assess
+      expect(registered).toBeInstanceOf(EndpointExistsError);
+      expect(registered).toMatchObject({ status: 409, message: entryOwns('SHARED-SECRET') });
+      expect(renamed).toMatchObject({ code: 'ENDPOINT_EXISTS', message: entryOwns('shared-SECRET') });
+      expect(f.registry.endpoints.has('new-row')).toBe(false);
+      expect(f.registry.endpoints.get('other-row')?.secretName).toBe('other-row-secret');
+    });
+
+    it('changes a row that keeps the secret (disabled, enabled again, its probe): it stays not rotated, the entry keeps the secret', async () => {
+      // Prepare
+      const f = fixture();
+
+      // Act
+      const disabled = await f.services.admin.update('old-row', { enabled: false });
+      const probed = await f.services.admin.update('old-row', { enabled: true, probe: { path: '/score' } });
+      const status = await f.services.admin.status('old-row');
+
+      // Assess
+      expect(disabled.enabled).toBe(false);
+      expect(probed).toMatchObject({ enabled: true, secretName: 'Shared-Secret', probe: { path: '/score' } });
+      expect(status.declaredInFile?.entry).toBe('from-file');
+      expect((await f.registry.findBySecretName('shared-secret'))?.id).toBe('from-file');
+    });
+
+    it("still refuses a PATCH of a row onto another entry's secret, and one of a row keeping a secret another stored row owns", async () => {
+      // Prepare: a second entry, and two rows from before the claims sharing a secret
+      const f = fixture();
+      f.addEndpoint({ id: 'file-two', secretName: 'second-secret' });
+      f.registry.readOnly.add('file-two');
+      f.addEndpoint({ id: 'first-sharer', secretName: 'pair-secret' });
+      f.addEndpoint({ id: 'second-sharer', secretName: 'PAIR-secret' });
+
+      // Act
+      const moved = await f.services.admin
+        .update('old-row', { secretName: 'second-secret', enabled: false })
+        .catch((e: unknown) => e);
+      const sharer = await f.services.admin
+        .update('second-sharer', { enabled: false })
+        .catch((e: unknown) => e);
+
+      // Assess
+      expect(moved).toMatchObject({
+        code: 'ENDPOINT_EXISTS',
+        message: entryOwns('second-secret').replace('from-file', 'file-two'),
+      });
+      expect(sharer).toMatchObject({
+        code: 'ENDPOINT_EXISTS',
+        message: 'Secret PAIR-secret already belongs to endpoint first-sharer.',
+      });
+      expect(f.registry.endpoints.get('old-row')).toMatchObject({
+        secretName: 'Shared-Secret',
+        enabled: true,
+      });
+      expect(f.registry.endpoints.get('second-sharer')?.enabled).toBe(true);
+    });
+  });
+
   describe('Method: remove / retire', () => {
     it('removes and retires endpoints, and 404s unknown ones', async () => {
       const f = buildRotationFixture();
