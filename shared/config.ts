@@ -199,7 +199,8 @@ export const SETTINGS = {
   endpointsFile: stringSetting(
     'ENDPOINTS_FILE',
     'Optional JSON file declaring endpoints (merged into the registry at start, read-only). An entry wins over a ' +
-      'table registration of its Azure ML endpoint or Key Vault secret under another id, which is then not rotated.',
+      'table registration of its Azure ML endpoint or Key Vault secret under another id, which is then not rotated ' +
+      '(nor, for its secret, its key brokered).',
   ),
   brokerSecretPepper: stringSetting(
     'BROKER_SECRET_PEPPER',
