@@ -222,7 +222,8 @@ export class ScopeResolver {
         }
         // Asked here, as the scope is built (once per TTL), never on a cached vend: a refusal is cached like the others.
         const clash = await this.fileEntryClash(endpoint);
-        if (clash?.shares === 'secret') return this.secretDeclaredInFile(endpoint, clash);
+        const secretEntry = clash?.shares === 'secret' ? clash.entry : clash?.secretOf;
+        if (secretEntry !== undefined) return this.secretDeclaredInFile(endpoint, secretEntry);
         return endpointScope(endpoint, 'key', sources.keyVault);
       }
     }
@@ -265,16 +266,13 @@ export class ScopeResolver {
    * A `Key` registration whose secret `ENDPOINTS_FILE` declares for another Azure ML endpoint is refused: the
    * entry rotates its own endpoint's keys into that secret, so the key read there is another endpoint's. One at
    * an entry's endpoint (`shares: 'endpoint'`) is served, as its token registrations are: its key, and a token
-   * for it, are for that very endpoint. Refused as an unreadable registration is (403, not 503): only a person
+   * for it, are for that very endpoint, unless it holds another entry's secret (`secretOf`). Refused as an unreadable registration is (403, not 503): only a person
    * can mend it. The warning names the two ids, never the secret's value.
    */
-  private secretDeclaredInFile(
-    endpoint: ManagedEndpoint,
-    clash: FileEntryClash,
-  ): EndpointDeclaredInFileScopeError {
+  private secretDeclaredInFile(endpoint: ManagedEndpoint, entry: string): EndpointDeclaredInFileScopeError {
     this.options.logger.warn(
       'resolve => Key Vault secret declared in ENDPOINTS_FILE for another endpoint, key refused',
-      { endpointId: endpoint.id, alsoRegisteredAs: clash.entry },
+      { endpointId: endpoint.id, alsoRegisteredAs: entry },
     );
     return new EndpointDeclaredInFileScopeError(
       "This endpoint's key cannot be brokered until an operator gives its registration a Key Vault secret of its own.",

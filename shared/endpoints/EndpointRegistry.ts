@@ -24,6 +24,11 @@ export interface FileEntryClash {
   readonly entry: string;
   /** What the two share: `endpoint`, the Azure ML endpoint (the secret may be shared too); `secret`, the Key Vault secret only. */
   readonly shares: 'endpoint' | 'secret';
+  /**
+   * With `shares: 'endpoint'`, another entry that declares the row's Key Vault secret, if any: that entry
+   * rotates its own endpoint's keys into it, so a key read there is not this endpoint's.
+   */
+  readonly secretOf?: string;
 }
 
 /** An endpoint as read for a change; `version` (the row's ETag) is what `replace` is conditional on. */

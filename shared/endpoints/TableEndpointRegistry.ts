@@ -231,9 +231,11 @@ export class TableEndpointRegistry implements EndpointRegistry {
     });
     const { byArm, bySecret } = await this.fileEntryPlaces;
     const atEndpoint = byArm.get(armIdentity(endpoint));
-    if (atEndpoint !== undefined && atEndpoint !== endpoint.id)
-      return { entry: atEndpoint, shares: 'endpoint' };
     const withSecret = bySecret.get(secretIdentity(endpoint.secretName));
+    if (atEndpoint !== undefined && atEndpoint !== endpoint.id) {
+      const secretOf = withSecret !== undefined && withSecret !== atEndpoint ? { secretOf: withSecret } : {};
+      return { entry: atEndpoint, shares: 'endpoint', ...secretOf };
+    }
     if (withSecret === undefined || withSecret === endpoint.id) return undefined;
     this.warnSecretShared(endpoint.id, withSecret);
     return { entry: withSecret, shares: 'secret' };

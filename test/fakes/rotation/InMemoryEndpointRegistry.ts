@@ -94,8 +94,11 @@ export class InMemoryEndpointRegistry implements EndpointRegistry {
   ): Promise<FileEntryClash | undefined> {
     const other = (e: ManagedEndpoint): boolean => this.readOnly.has(e.id) && e.id !== endpoint.id;
     const atEndpoint = this.registeredAt(armIdentity(endpoint)).find(other);
-    if (atEndpoint) return { entry: atEndpoint.id, shares: 'endpoint' };
     const withSecret = this.sharersOf(endpoint.secretName).find(other);
+    if (atEndpoint) {
+      const secretOf = withSecret && withSecret.id !== atEndpoint.id ? { secretOf: withSecret.id } : {};
+      return { entry: atEndpoint.id, shares: 'endpoint', ...secretOf };
+    }
     return withSecret && { entry: withSecret.id, shares: 'secret' };
   }
 

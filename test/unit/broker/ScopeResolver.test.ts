@@ -325,6 +325,26 @@ describe('Class: ScopeResolver (a registration an ENDPOINTS_FILE entry clashes w
     ]);
   });
 
+  it("refuses the key of a registration at one entry's Azure ML endpoint that holds another entry's secret: that secret holds the other endpoint's key", async () => {
+    // Prepare
+    const { endpoints, logger, resolver } = setup();
+    endpoints.add(testEndpoint('row-key', 'Key', { brokerKeyAccess: true, secretName: 'entry-y-key' }));
+    endpoints.clashes.set('row-key', { entry: 'entry-x', shares: 'endpoint', secretOf: 'entry-y' });
+
+    // Act
+    const answer = await resolver.resolve(keyScope).catch((e: unknown) => e);
+
+    // Assess
+    expect((answer as ScopeNotAllowedError).code).toBe('EndpointDeclaredInFile');
+    expect(logger.lines).toEqual([
+      {
+        level: 'warn',
+        message: 'resolve => Key Vault secret declared in ENDPOINTS_FILE for another endpoint, key refused',
+        props: { endpointId: 'row-key', alsoRegisteredAs: 'entry-y' },
+      },
+    ]);
+  });
+
   it("serves registrations at an entry's Azure ML endpoint (their key or token is that endpoint's), and token registrations sharing an entry's secret (no key is read)", async () => {
     // Prepare
     const { endpoints, logger, resolver } = setup();

@@ -853,15 +853,17 @@ describe('Class: TableEndpointRegistry (Method: fileEntryClash)', () => {
     const registry = registryWith(new CapturingLogger());
 
     // Act
-    const [both, secretOnly, none, entry] = await Promise.all([
+    const [both, secretOnly, none, entry, sameEntry] = await Promise.all([
       registry.fileEntryClash(row('row-1', 'a', 'secret-b')),
       registry.fileEntryClash(row('row-2', 'elsewhere', 'SECRET-A')),
       registry.fileEntryClash(row('row-3', 'elsewhere', 'secret-c')),
       registry.fileEntryClash(row('file-a', 'a', 'Secret-A')),
+      registry.fileEntryClash(row('row-4', 'a', 'secret-a')),
     ]);
 
-    // Assess
-    expect(both).toEqual({ entry: 'file-a', shares: 'endpoint' });
+    // Assess: the entry whose secret a row at another entry's endpoint holds is named too (a key read there is its)
+    expect(both).toEqual({ entry: 'file-a', shares: 'endpoint', secretOf: 'file-b' });
+    expect(sameEntry).toEqual({ entry: 'file-a', shares: 'endpoint' });
     expect(secretOnly).toEqual({ entry: 'file-a', shares: 'secret' });
     expect(none).toBeUndefined();
     expect(entry).toBeUndefined();
