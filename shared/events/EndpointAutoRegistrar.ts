@@ -1,4 +1,5 @@
 import { isoNow } from '../clock';
+import { hasKeyAuth, servesAuthMode } from '../endpoints/armAuthMode';
 import type { ArmCoordinates } from '../endpoints/ManagedEndpoint';
 import { ConflictError } from '../errors';
 import { errorName } from '../networkErrors';
@@ -78,7 +79,7 @@ export class EndpointAutoRegistrar {
     // delivers the event again), neither reinstated nor acknowledged as notKeyAuth here.
     if (existing) requireKnownHere(existing);
     if (existing && existing.authMode !== 'Key') return this.reinstateForTokens(event, existing, description);
-    if (description.authMode !== 'Key') return eventOutcome(event, 'notKeyAuth');
+    if (!hasKeyAuth(description.authMode)) return eventOutcome(event, 'notKeyAuth');
     // The endpoint's own tags at ARM only: a ModelDeployed event's ServiceTags are a v1 service's (which
     // may share the name) or whatever a caller with the function key sent, and must not opt anyone in.
     if (!matchesAutoRegisterFilter(this.options.filter, coords.name, description.tags))
@@ -197,17 +198,6 @@ export class EndpointAutoRegistrar {
     });
     return eventOutcome(event, 'reinstated', endpoint.id);
   }
-}
-
-/**
- * Whether ARM's `properties.authMode` (compared ignoring case) still takes the credential the broker vends
- * for a token registration: an online endpoint's mode itself; a serverless endpoint's `Aad` or `KeyAndAad`
- * for an Entra ID token (`AADToken`), and never an `AMLToken` (serverless endpoints issue none).
- */
-function servesAuthMode(endpoint: EventsManagedEndpoint, armAuthMode: string): boolean {
-  const atArm = armAuthMode.toLowerCase();
-  if (endpoint.kind !== 'serverlessEndpoint') return atArm === endpoint.authMode.toLowerCase();
-  return endpoint.authMode === 'AADToken' && (atArm === 'aad' || atArm === 'keyandaad');
 }
 
 /** The ARM resource id an ARM event is about: `data.resourceUri`, else the subject. */

@@ -5,7 +5,7 @@ import { PERMISSIONS } from '../permissions';
 import { isTransientError } from '../retry';
 import type { RegistrationCheck } from './EndpointAdminService';
 import type { EndpointKeyClient } from './EndpointKeyClient';
-import { AzureEndpointNotFoundError, AzureEndpointReadForbiddenError, requireKeyAuthAt } from './errors';
+import { AzureEndpointNotFoundError, AzureEndpointReadForbiddenError, requireAuthModeAt } from './errors';
 
 /**
  * Longest a registration waits for ARM's answer, retries included. The rotation's reads retry for as long
@@ -38,8 +38,10 @@ export interface AzureEndpointCheckOptions {
  * Reads the endpoint a registration names at ARM before the admin service writes it, with the very read
  * the rotation's describe step makes: ARM's 404 (or an endpoint being deleted) is a 422 naming the ARM id
  * and the fields, a `Key` registration of an endpoint ARM shows with token auth the rotator's own 422
- * (`AUTH_MODE_NOT_KEY`), a 403 a 422 naming the RBAC action to grant, and no answer in time (5xx, 429,
- * network, timeout) a 503 with `Retry-After`. v1 web services are not ARM resources and are not read here.
+ * (`AUTH_MODE_NOT_KEY`), a token registration whose token ARM's auth mode does not take a 422
+ * `AUTH_MODE_MISMATCH` (`servesAuthMode`, the rule the reinstatement of a re-created endpoint follows), a
+ * 403 a 422 naming the RBAC action to grant, and no answer in time (5xx, 429, network, timeout) a 503 with
+ * `Retry-After`. v1 web services are not ARM resources and are not read here.
  */
 export class AzureEndpointCheck implements RegistrationCheck {
   constructor(private readonly options: AzureEndpointCheckOptions) {}
@@ -59,7 +61,7 @@ export class AzureEndpointCheck implements RegistrationCheck {
     // A delete is a long-running operation: until it ends, ARM still shows the endpoint, as Deleting.
     if (described.provisioningState?.toLowerCase() === 'deleting')
       throw new AzureEndpointNotFoundError(armId, ['arm.name'], 'it is being deleted');
-    if (endpoint.authMode === 'Key') requireKeyAuthAt(endpoint.id, described.authMode);
+    requireAuthModeAt(endpoint, described.authMode);
   }
 }
 

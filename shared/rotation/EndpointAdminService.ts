@@ -50,8 +50,8 @@ const REGISTER_LEASE_MS = 60_000;
 
 /**
  * Reads the Azure ML endpoint a registration names before it is written (port; `AzureEndpointCheck` over
- * ARM). Throws the refusal to answer: not found, auth mode without keys, permission missing, or ARM
- * unavailable (503).
+ * ARM). Throws the refusal to answer: not found, auth mode without keys or without the token registered,
+ * permission missing, or ARM unavailable (503).
  */
 export interface RegistrationCheck {
   verify(endpoint: ManagedEndpoint): Promise<void>;
@@ -150,8 +150,9 @@ export class EndpointAdminService {
       // registry refused that) may still be disabled, retired or moved away.
       const moved = armIdentity(endpoint) !== armIdentity(stored);
       if (moved) await this.requireOwnEndpoint(endpoint);
-      // Read at Azure as a registration is when it names another endpoint, or now asks it for keys; a
-      // change of anything else (periods, probe, enabled) needs no ARM, and works while ARM is down.
+      // Read at Azure as a registration is when it names another endpoint, or asks it for another credential
+      // (keys, or the other token); a change of anything else (periods, probe, enabled) needs no ARM, and
+      // works while ARM is down.
       if (moved || endpoint.authMode !== stored.authMode) await this.options.check?.verify(endpoint);
       return { ...other, ...endpoint };
     });

@@ -3,8 +3,15 @@
  * secret names only — never a key value — because they end up in journal rows and problem bodies.
  */
 
+import { hasKeyAuth, servesAuthMode } from '../endpoints/armAuthMode';
 import type { FileEntryClash } from '../endpoints/EndpointRegistry';
-import { type ArmCoordinates, type ManagedEndpoint, unknownHere } from '../endpoints/ManagedEndpoint';
+import {
+  type ArmCoordinates,
+  type AuthMode,
+  type EndpointKind,
+  type ManagedEndpoint,
+  unknownHere,
+} from '../endpoints/ManagedEndpoint';
 import {
   AppError,
   ConflictError,
@@ -231,11 +238,59 @@ export class AuthModeNotKeyError extends AppError {
 }
 
 /**
- * What the rotator and a registration both ask of ARM's auth mode for a `Key` endpoint: exactly `Key` (a
- * token endpoint has no keys to rotate; the rotator has always compared it so, serverless `KeyAndAad` included).
+ * What the rotator and a registration both ask of ARM's auth mode for a `Key` endpoint: exactly `Key`
+ * (`hasKeyAuth`: a token endpoint has no keys to rotate, and serverless `KeyAndAAD` is not rotated).
  */
 export function requireKeyAuthAt(endpointId: string, armAuthMode: string): void {
-  if (armAuthMode !== 'Key') throw new AuthModeNotKeyError(endpointId, armAuthMode);
+  if (!hasKeyAuth(armAuthMode)) throw new AuthModeNotKeyError(endpointId, armAuthMode);
+}
+
+/**
+ * A token registration (`AMLToken`, `AADToken`) names an endpoint whose auth mode at ARM does not take that
+ * token (`servesAuthMode`): the broker would hand clients a credential the endpoint refuses (ARM's `/token`
+ * answers 400 for an endpoint without `AMLToken`; a scoring URI answers 401 to a token of the other kind).
+ * Refused before anything is written; `issues` (shown as `errors`) names `authMode`. A `Key` registration
+ * is refused with {@link AuthModeNotKeyError} instead, the rotator's own answer.
+ */
+export class AuthModeMismatchError extends AppError {
+  readonly code = 'AUTH_MODE_MISMATCH';
+  readonly status = 422;
+  readonly issues: FieldIssue[];
+  /** ARM's auth mode as it answered (at most 64 characters). */
+  readonly armAuthMode: string;
+  constructor(
+    readonly endpointId: string,
+    readonly kind: EndpointKind,
+    readonly authMode: AuthMode,
+    armAuthMode: string,
+  ) {
+    const atArm = armAuthMode.slice(0, 64);
+    const token = authMode === 'AMLToken' ? 'an Azure ML token' : 'a Microsoft Entra ID token';
+    const fix =
+      kind === 'serverlessEndpoint'
+        ? 'A serverless endpoint issues no Azure ML tokens and takes Entra ID tokens (AADToken) only with AAD or KeyAndAAD'
+        : 'Register it with the auth mode ARM shows, or change the endpoint in Azure first';
+    super(
+      `Endpoint ${endpointId} asks for authMode ${authMode}, but ARM shows the ${kind} with auth mode ${atArm}, ` +
+        `which does not take ${token}: clients would be handed a credential the endpoint refuses. ${fix} ` +
+        `(nothing was registered).`,
+    );
+    this.armAuthMode = atArm;
+    this.issues = [{ field: 'authMode', message: `ARM shows auth mode ${atArm}` }];
+  }
+}
+
+/**
+ * What a registration asks of ARM's auth mode: a `Key` one {@link requireKeyAuthAt}, a token one that it takes
+ * the token the broker hands out ({@link AuthModeMismatchError} otherwise).
+ */
+export function requireAuthModeAt(
+  endpoint: Pick<ManagedEndpoint, 'id' | 'kind' | 'authMode'>,
+  armAuthMode: string,
+): void {
+  if (endpoint.authMode === 'Key') return requireKeyAuthAt(endpoint.id, armAuthMode);
+  if (!servesAuthMode(endpoint, armAuthMode))
+    throw new AuthModeMismatchError(endpoint.id, endpoint.kind, endpoint.authMode, armAuthMode);
 }
 
 /**

@@ -38,6 +38,11 @@ describe('Admin API: a registration reads the endpoint at ARM first (local stack
     control.addOnlineEndpoint({ ...WS, name: 'ck-token', authMode: 'AMLToken' });
     control.addOnlineEndpoint({ ...WS, name: 'ck-aad', authMode: 'AADToken' });
     control.addServerlessEndpoint({ ...WS, name: 'ck-serverless', authMode: 'Key' });
+    // Each registered at most once with the auth mode ARM shows: an endpoint is registered under one id only.
+    control.addOnlineEndpoint({ ...WS, name: 'ck-mm-aad', authMode: 'AADToken' });
+    control.addOnlineEndpoint({ ...WS, name: 'ck-mm-token', authMode: 'AMLToken' });
+    control.addServerlessEndpoint({ ...WS, name: 'ck-mm-serverless', authMode: 'Key' });
+    control.addOnlineEndpoint({ ...WS, name: 'ck-mm-patch', authMode: 'AADToken' });
     control.addOnlineEndpoint({ ...WS, subscriptionId: SUB_DENIED, name: 'ck-denied', authMode: 'Key' });
     control.restrictRoles();
     control.grantRole(emulators.systemPrincipalId, `/subscriptions/${SUB}`, 'Owner');
@@ -127,6 +132,58 @@ describe('Admin API: a registration reads the endpoint at ARM first (local stack
     expect(problemOf(response).code).toBe('AUTH_MODE_NOT_KEY');
     expect(problemOf(response).detail).toContain('AADToken');
     expect(await stored('ck-aad-as-key')).toBeUndefined();
+  });
+
+  it('refuses a token registration whose auth mode ARM does not show (422 AUTH_MODE_MISMATCH naming both and authMode)', async () => {
+    // Act: AML tokens for an Entra ID endpoint (ARM's /token refuses it), Entra ID tokens for an AML-token
+    // endpoint (its scoring URI refuses them), AML tokens for a serverless endpoint (which issues none)
+    const amlForAad = await register({
+      id: 'ck-aml-aad',
+      arm: { ...WS, name: 'ck-aad' },
+      authMode: 'AMLToken',
+    });
+    const aadForAml = await register({
+      id: 'ck-aad-aml',
+      arm: { ...WS, name: 'ck-mm-token' },
+      authMode: 'AADToken',
+    });
+    const amlServerless = await register({
+      id: 'ck-aml-serverless',
+      kind: 'serverlessEndpoint',
+      arm: { ...WS, name: 'ck-mm-serverless' },
+      authMode: 'AMLToken',
+    });
+
+    // Assess
+    expect([amlForAad.status, aadForAml.status, amlServerless.status]).toEqual([422, 422, 422]);
+    for (const response of [amlForAad, aadForAml, amlServerless]) {
+      expect(problemOf(response).code).toBe('AUTH_MODE_MISMATCH');
+      expect(problemOf(response).errors?.map((e) => e.field)).toEqual(['authMode']);
+    }
+    expect(problemOf(amlForAad).detail).toMatch(/AMLToken.*AADToken/);
+    expect(problemOf(aadForAml).detail).toMatch(/AADToken.*AMLToken/);
+    expect(problemOf(amlServerless).detail).toMatch(/AMLToken.*Key/);
+    expect(await stored('ck-aml-aad')).toBeUndefined();
+    expect(await stored('ck-aad-aml')).toBeUndefined();
+    expect(await stored('ck-aml-serverless')).toBeUndefined();
+  });
+
+  it('refuses a PATCH that gives an endpoint a token auth mode ARM does not show, and keeps it as it was', async () => {
+    // Prepare
+    const registered = await register({
+      id: 'ck-aad-ok',
+      arm: { ...WS, name: 'ck-mm-patch' },
+      authMode: 'AADToken',
+    });
+
+    // Act
+    const response = await send('PATCH', 'ck-aad-ok', { authMode: 'AMLToken' });
+
+    // Assess
+    expect(registered.status).toBe(201);
+    expect(response.status).toBe(422);
+    expect(problemOf(response).code).toBe('AUTH_MODE_MISMATCH');
+    expect(await stored('ck-aad-ok')).toMatchObject({ authMode: 'AADToken' });
   });
 
   it('names the permission the app lacks when ARM answers 403, and writes nothing', async () => {

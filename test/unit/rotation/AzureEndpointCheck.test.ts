@@ -8,6 +8,7 @@ import {
 } from '../../../shared/rotation/adapters/ArmEndpointKeyClient';
 import { AzureEndpointCheck } from '../../../shared/rotation/AzureEndpointCheck';
 import {
+  AuthModeMismatchError,
   AuthModeNotKeyError,
   AzureEndpointNotFoundError,
   AzureEndpointReadForbiddenError,
@@ -51,6 +52,12 @@ function checkOver(get: OnlineEndpointOperations['get'], timeoutMs?: number): Az
 
 const found = (authMode: string, provisioningState = 'Succeeded') =>
   checkOver(async () => ({ properties: { authMode, scoringUri: 'https://x/score', provisioningState } }));
+
+/** The check over a key client whose `describe` shows `authMode` (any kind: the serverless client's reads alike). */
+const describedAs = (authMode: string) =>
+  new AzureEndpointCheck({
+    keys: { describe: async () => ({ authMode, scoringUri: '', provisioningState: 'Succeeded' }) },
+  });
 
 async function refusalOf(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -104,6 +111,44 @@ describe('Class: AzureEndpointCheck', () => {
     const error = await refusalOf(found('AADToken').verify(endpoint()));
     expect(error).toBeInstanceOf(AuthModeNotKeyError);
     expect((error as AuthModeNotKeyError).authMode).toBe('AADToken');
+  });
+
+  it.each([
+    ['onlineEndpoint', 'AMLToken', 'AADToken'],
+    ['onlineEndpoint', 'AADToken', 'AMLToken'],
+    ['onlineEndpoint', 'AMLToken', 'Key'],
+    ['serverlessEndpoint', 'AMLToken', 'Key'],
+    ['serverlessEndpoint', 'AMLToken', 'AAD'],
+    ['serverlessEndpoint', 'AADToken', 'Key'],
+  ] as const)(
+    'refuses a %s registered for %s that ARM shows with %s: 422 AUTH_MODE_MISMATCH naming both and authMode',
+    async (kind, authMode, atArm) => {
+      // Act
+      const error = await refusalOf(describedAs(atArm).verify(endpoint({ kind, authMode })));
+
+      // Assess
+      expect(error).toBeInstanceOf(AuthModeMismatchError);
+      const refused = error as AuthModeMismatchError;
+      expect([refused.status, refused.code]).toEqual([422, 'AUTH_MODE_MISMATCH']);
+      expect(refused.message).toContain(`authMode ${authMode}`);
+      expect(refused.message).toContain(`auth mode ${atArm}`);
+      expect(refused.issues.map((i) => i.field)).toEqual(['authMode']);
+    },
+  );
+
+  it.each([
+    ['onlineEndpoint', 'AADToken', 'AADToken'],
+    ['serverlessEndpoint', 'AADToken', 'AAD'],
+    ['serverlessEndpoint', 'AADToken', 'KeyAndAAD'],
+    ['serverlessEndpoint', 'AADToken', 'Aad'],
+  ] as const)('passes a %s registered for %s that ARM shows with %s', async (kind, authMode, atArm) => {
+    await expect(describedAs(atArm).verify(endpoint({ kind, authMode }))).resolves.toBeUndefined();
+  });
+
+  it('shows at most 64 characters of the auth mode ARM answered', async () => {
+    const error = await refusalOf(describedAs('X'.repeat(500)).verify(endpoint({ authMode: 'AMLToken' })));
+    expect((error as AuthModeMismatchError).armAuthMode).toHaveLength(64);
+    expect((error as Error).message).not.toContain('X'.repeat(65));
   });
 
   it('turns ARM 403 into 422 naming the RBAC action the identity lacks', async () => {
