@@ -113,7 +113,7 @@ export class EndpointAutoRegistrar {
 
   /**
    * A serverless endpoint's write: one registered by hand and retired by a delete is reinstated as a
-   * re-created online endpoint is, once ARM has it again with keys, or for a token registration with the
+   * re-created online endpoint is, once ARM has it again with `Key` auth, or for a token registration with the
    * auth mode it was registered for (a write delivered after the delete finds it gone). None is registered
    * from an event: serverless endpoints are registered by hand.
    */
@@ -125,8 +125,9 @@ export class EndpointAutoRegistrar {
     if (!description) return eventOutcome(event, 'ignored');
     requireKnownHere(existing);
     if (existing.authMode !== 'Key') return this.reinstateForTokens(event, existing, description);
-    // `KeyAndAad` has keys too; `Aad` alone has none to rotate.
-    if (!/^key(andaad)?$/i.test(description.authMode)) return eventOutcome(event, 'notKeyAuth', existing.id);
+    // As the rotator and a registration judge it (exactly `Key`): `AAD` has no keys and `KeyAndAAD` is not
+    // rotated, so one taken back would fail every run with AUTH_MODE_NOT_KEY, as a POST of it is refused.
+    if (!hasKeyAuth(description.authMode)) return eventOutcome(event, 'notKeyAuth', existing.id);
     return this.reinstate(event, existing);
   }
 

@@ -6,7 +6,11 @@ import {
 import type { IncomingEvent } from '../../../shared/events/IncomingEvent';
 import { silentLogger } from '../../../shared/logging';
 import { isTransientError } from '../../../shared/retry';
-import { EndpointNotKnownHereError } from '../../../shared/rotation/errors';
+import {
+  AuthModeNotKeyError,
+  EndpointNotKnownHereError,
+  requireKeyAuthAt,
+} from '../../../shared/rotation/errors';
 import { FakeEndpointDescriber } from '../../fakes/events/FakeEndpointDescriber';
 import { FakeRotationPorts } from '../../fakes/events/FakeRotationPorts';
 
@@ -1147,6 +1151,31 @@ describe('Class: EndpointAutoRegistrar (a registration for tokens, made by hand)
       // Assess
       expect(result).toMatchObject({ action, endpointId: 'llm' });
       expect(rotation.reinstated).toEqual(action === 'reinstated' ? ['llm'] : []);
+      expect(rotation.enqueued).toEqual([]);
+    },
+  );
+
+  it.each(['KeyAndAAD', 'KeyAndAad', 'key'])(
+    'leaves a retired Key serverless endpoint ARM has again with %s retired (notKeyAuth): the rotator and a registration refuse it',
+    async (atArm) => {
+      // Prepare
+      const { rotation, describer, registrar } = build();
+      rotation.addEndpoint({
+        id: 'llm',
+        kind: 'serverlessEndpoint',
+        secretName: 's1',
+        arm: armIn('llm'),
+        retiredAt: '2026-11-22T00:00:00.000Z',
+      });
+      describer.addServerless('ml-ws', 'llm', atArm);
+
+      // Act
+      const result = await registrar.handle(armEvent('Write', `${WS}/serverlessEndpoints/llm`));
+
+      // Assess: taken back, every run would fail AUTH_MODE_NOT_KEY, as a POST of it now answers
+      expect(result).toMatchObject({ action: 'notKeyAuth', endpointId: 'llm' });
+      expect(() => requireKeyAuthAt('llm', atArm)).toThrow(AuthModeNotKeyError);
+      expect(rotation.reinstated).toEqual([]);
       expect(rotation.enqueued).toEqual([]);
     },
   );
