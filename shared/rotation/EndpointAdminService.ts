@@ -33,6 +33,7 @@ import {
   EndpointRecordUnreadableError,
   requireKnownHere,
   RotationAlreadyQueuedError,
+  RotationInGraceError,
   RotationInProgressError,
 } from './errors';
 import { HeldLease } from './HeldLease';
@@ -44,6 +45,7 @@ import {
   type RotationJournal,
 } from './RotationJournal';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
+import { targetSlotInGrace } from './slotHistory';
 
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
 const REGISTER_LEASE_MS = 60_000;
@@ -204,7 +206,8 @@ export class EndpointAdminService {
 
   /**
    * Enqueues a manual rotation now; 409 `ROTATION_IN_PROGRESS` while one is running, 409
-   * `ROTATION_ALREADY_QUEUED` (naming when) while one queued by an earlier request waits for the worker, 422
+   * `ROTATION_ALREADY_QUEUED` (naming when) while one queued by an earlier request waits for the worker, 409 `ROTATION_IN_GRACE` (naming when it ends) while the slot a new rotation
+   * would regenerate is in its grace period, so the worker would skip the job, 422
    * for endpoints without keys, 409
    * `ENDPOINT_NOT_KNOWN_HERE` for one of a kind or auth mode this version does not know (a newer version's):
    * whether it has keys, and what must hold before they rotate, is not known here. 409
@@ -224,9 +227,12 @@ export class EndpointAdminService {
       throw new ValidationError([
         { field: 'id', message: `endpoint ${id} is ${endpoint.retiredAt ? 'retired' : 'disabled'}` },
       ]);
-    const { lease } = await this.options.journal.getState(id);
+    const { state, lease } = await this.options.journal.getState(id);
     if (isRotationRunning(lease)) throw new RotationInProgressError(id);
     if (endpoint.kind === 'v1WebService') await this.checkV1Rules(endpoint);
+    // A rotation left unfinished is resumed by the job (its slot was checked when it was planned), and an
+    // operator's job may reopen its test window or drop one refused as unsafe: no grace check for it.
+    if (state.active === undefined) await this.requireOutOfGrace(endpoint);
     const job: RotationJob & { requestId: string } = {
       endpointId: id,
       reason: 'manual',
@@ -235,6 +241,29 @@ export class EndpointAdminService {
     };
     await this.queueOnce(job);
     return job;
+  }
+
+  /**
+   * 409 `ROTATION_IN_GRACE`, naming when the grace period ends, while the slot a new rotation would regenerate
+   * stopped being current less than the grace period ago: the worker would skip the job (`inGrace`) by the
+   * same rule (`slotInGrace`), read here from Key Vault's versions (`targetSlotInGrace`). There is no switch
+   * past it: regenerating that slot now breaks the clients that still hold its key, which is what the grace
+   * period is for. For a leaked key, operations.md says what to do by hand. A version the planner would
+   * establish by value differently (a slot tag copied by hand) is left to the worker, which decides again.
+   */
+  private async requireOutOfGrace(endpoint: ManagedEndpoint): Promise<void> {
+    const { secrets, clock } = this.options;
+    const current = await secrets.getCurrent(endpoint.secretName);
+    if (!current) return;
+    const versions = await secrets.listVersions(endpoint.secretName);
+    const grace = targetSlotInGrace(current, versions, endpoint.gracePeriodHours, clock.now());
+    if (grace)
+      throw new RotationInGraceError(
+        endpoint.id,
+        endpoint.gracePeriodHours,
+        new Date(grace.endsAt).toISOString(),
+        grace.slot,
+      );
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   type ArmCoordinates,
   type AuthMode,
   type EndpointKind,
+  type KeySlot,
   type ManagedEndpoint,
   unknownHere,
 } from '../endpoints/ManagedEndpoint';
@@ -58,6 +59,31 @@ export class RotationAlreadyQueuedError extends ConflictError {
     super(
       `A manual rotation of endpoint ${endpointId} was queued at ${queuedAt} and has not run yet; its outcome ` +
         `shows in the endpoint's status.`,
+    );
+  }
+}
+
+/**
+ * An operator's `POST …/rotate` while the slot a rotation would regenerate stopped being current less than the
+ * grace period ago (`slotInGrace`, the planner's rule): clients, such as Key Vault references that re-read only
+ * every 24 h, may still hold its key, so the worker would skip the job (`inGrace`) and the 202 would promise
+ * nothing. `slot` is the one the rotation would regenerate, absent when Key Vault's current version carries no
+ * slot tag (written by hand): then both slots are in grace, and `graceEndsAt` is the later end. Temporary: the
+ * grace period ends at `graceEndsAt`.
+ */
+export class RotationInGraceError extends ConflictError {
+  override readonly code: string = 'ROTATION_IN_GRACE';
+  override readonly temporary = true;
+  constructor(
+    readonly endpointId: string,
+    gracePeriodHours: number,
+    readonly graceEndsAt: string,
+    readonly slot?: KeySlot,
+  ) {
+    super(
+      `Endpoint ${endpointId} rotated less than its grace period (${gracePeriodHours} h) ago: a rotation now ` +
+        `would regenerate ${slot ?? 'a key'}, which clients may still hold. Its grace period ends at ` +
+        `${graceEndsAt}; POST again then.`,
     );
   }
 }

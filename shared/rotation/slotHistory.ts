@@ -1,4 +1,4 @@
-import { HOUR_MS, type KeySlot, otherSlot } from '../endpoints/ManagedEndpoint';
+import { HOUR_MS, isKeySlot, type KeySlot, otherSlot } from '../endpoints/ManagedEndpoint';
 import { SECRET_TAGS, type SecretVersionInfo } from './SecretStore';
 
 /** The grace period a slot is still in. */
@@ -32,6 +32,35 @@ export function slotInGrace(
   if (now >= endsAt) return undefined;
   const expiresOn = stopped.heldBy.expiresOn?.getTime();
   return { endsAt, heldByExpired: expiresOn !== undefined && expiresOn <= now };
+}
+
+/**
+ * The grace period the slot a new rotation would regenerate is in, judged from Key Vault alone, for the admin
+ * API's `POST …/rotate` (which reads no keys: ARM counts a listKeys among its writes). The planner establishes
+ * the current slot by value; here it is the current version's `slot` tag, and for a version without one
+ * (written by hand) either slot may be the target, so both must be in grace, until the later end. A disabled
+ * current version is drift, for the worker to report. Undefined when nothing here says the worker would skip
+ * the job `inGrace`.
+ * @param current - Key Vault's current version (`SecretStore.getCurrent`)
+ * @param versions - properties of every version, newest first (`SecretStore.listVersions`)
+ */
+export function targetSlotInGrace(
+  current: Pick<SecretVersionInfo, 'enabled' | 'tags'>,
+  versions: readonly SecretVersionInfo[],
+  gracePeriodHours: number,
+  now: number,
+): (SlotGrace & { readonly slot?: KeySlot }) | undefined {
+  if (!current.enabled) return undefined;
+  const tagged = current.tags[SECRET_TAGS.slot];
+  if (isKeySlot(tagged)) {
+    const slot = otherSlot(tagged);
+    const grace = slotInGrace(versions, slot, gracePeriodHours, now);
+    return grace && { ...grace, slot };
+  }
+  const primary = slotInGrace(versions, 'Primary', gracePeriodHours, now);
+  const secondary = slotInGrace(versions, 'Secondary', gracePeriodHours, now);
+  if (!primary || !secondary) return undefined;
+  return primary.endsAt >= secondary.endsAt ? primary : secondary;
 }
 
 /**

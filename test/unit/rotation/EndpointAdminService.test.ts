@@ -12,6 +12,7 @@ import {
   EndpointReadOnlyError,
   EndpointRecordUnreadableError,
   RotationAlreadyQueuedError,
+  RotationInGraceError,
   RotationInProgressError,
 } from '../../../shared/rotation/errors';
 import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
@@ -1118,9 +1119,10 @@ describe('Class: EndpointAdminService', () => {
     });
 
     it('shows the waiting request in the status, and takes a new one once the worker is done with its job', async () => {
-      // Prepare
-      const f = buildRotationFixture();
-      f.addEndpoint();
+      // Prepare: a grace period of 0, so that the rotation the job makes does not hold the next request off
+      // (ROTATION_IN_GRACE)
+      const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
+      f.addEndpoint({ gracePeriodHours: 0 });
       const queued = await f.services.admin.rotateNow('demo-key');
       const waiting = await f.services.admin.status('demo-key');
 
@@ -1182,6 +1184,156 @@ describe('Class: EndpointAdminService', () => {
 
       // Act / Assess
       await expect(f.services.admin.rotateNow('demo-key')).rejects.toThrow(RotationInProgressError);
+    });
+  });
+
+  describe('Method: rotateNow (inside the grace period)', () => {
+    /** The answer to `POST …/rotate`: the job, or the error. */
+    const answer = (f: RotationFixture) =>
+      f.services.admin.rotateNow('demo-key').then(
+        (job) => job,
+        (e: unknown) => e,
+      );
+    /** Runs every queued job through the worker, as the queue trigger would, first delivery each. */
+    async function drain(f: RotationFixture): Promise<void> {
+      for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
+        await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
+    }
+
+    it('answers 409 ROTATION_IN_GRACE naming when the grace period ends, and queues nothing, where the worker would skip the job', async () => {
+      // Prepare: rotated (onboarded from Primary, then Secondary rotated) an hour ago, by the timer say
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      const rotatedAt = f.clock.now();
+      f.clock.advanceHours(1);
+      const before = f.keys.regenerations.length;
+
+      // Act
+      const refused = await answer(f);
+      const skipped = await f.services.rotator.run({
+        endpointId: 'demo-key',
+        reason: 'manual',
+        requestedAt: new Date(f.clock.now()).toISOString(),
+      });
+
+      // Assess: Primary (what clients read until an hour ago) stays; the operator is told until when
+      const endsAt = new Date(rotatedAt + 25 * 3_600_000).toISOString();
+      expect(refused).toBeInstanceOf(RotationInGraceError);
+      expect(refused).toMatchObject({
+        status: 409,
+        code: 'ROTATION_IN_GRACE',
+        endpointId: 'demo-key',
+        slot: 'Primary',
+        graceEndsAt: endsAt,
+      });
+      expect((refused as Error).message).toBe(
+        `Endpoint demo-key rotated less than its grace period (25 h) ago: a rotation now would regenerate ` +
+          `Primary, which clients may still hold. Its grace period ends at ${endsAt}; POST again then.`,
+      );
+      expect(skipped).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+      expect((skipped as { detail: string }).detail).toContain(`grace ends ${endsAt}`);
+      expect(f.jobs.jobs).toEqual([]);
+      expect((await f.journal.getState('demo-key')).state.queuedManual).toBeUndefined();
+      expect(f.keys.regenerations.length).toBe(before);
+    });
+
+    it('accepts the request once the grace period has ended, and the job rotates', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(25);
+      f.clock.advance(-1);
+      const within = await answer(f);
+      f.clock.advance(1);
+      const before = f.keys.regenerations.length;
+
+      // Act
+      const accepted = await answer(f);
+      await drain(f);
+
+      // Assess
+      expect(within).toBeInstanceOf(RotationInGraceError);
+      expect(accepted).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+      expect(f.keys.regenerations.length - before).toBe(1);
+      expect((await f.services.admin.status('demo-key')).slotInUse).toBe('Primary');
+    });
+
+    it('accepts a request for an endpoint never rotated (its job onboards it)', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+
+      // Act
+      const first = await answer(f);
+      await drain(f);
+
+      // Assess
+      expect(first).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+      expect((await f.services.admin.status('demo-key')).lastOutcome).toBe('succeeded');
+    });
+
+    it('refuses a request after a version written by hand (no slot tag) only while both slots are in grace, naming the later end', async () => {
+      // Prepare: rotated at t0 (Secondary current); an hour later a person writes the Primary key as a new
+      // version without tags (the drift remedy of operations.md)
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      const rotatedAt = f.clock.now();
+      f.clock.advanceHours(1);
+      const { primaryKey } = await f.keys.listKeys(f.registry.endpoints.get('demo-key')!);
+      f.secrets.seed('demo-key-secret', primaryKey);
+      const writtenAt = f.clock.now();
+
+      // Act: either slot may be the one the hand-written value holds; each is in grace
+      f.clock.advanceHours(1);
+      const bothInGrace = await answer(f);
+      f.clock.advance(rotatedAt + 25 * 3_600_000 - f.clock.now());
+      const oneInGrace = await answer(f);
+
+      // Assess: which slot the value holds is established by value, by the worker; the admin API does not read keys
+      expect(bothInGrace).toBeInstanceOf(RotationInGraceError);
+      expect(bothInGrace).toMatchObject({
+        code: 'ROTATION_IN_GRACE',
+        graceEndsAt: new Date(writtenAt + 25 * 3_600_000).toISOString(),
+      });
+      expect((bothInGrace as RotationInGraceError).slot).toBeUndefined();
+      expect(oneInGrace).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    });
+
+    it('accepts a request while a rotation is unfinished, which its job resumes (a new test window after NEW_KEY_NOT_ACCEPTED)', async () => {
+      // Prepare: rotated 30 h ago; the next rotation's new key was refused for the whole test window
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(30);
+      f.probe.forceStatus = 401;
+      await rotateDemoKeyNow(f).catch(() => undefined);
+      f.probe.forceStatus = undefined;
+
+      // Act: the slot rotated is in its own grace period by now no more than it was when the rotation started
+      const asked = await answer(f);
+
+      // Assess
+      expect((await f.journal.getState('demo-key')).state.active).toBeDefined();
+      expect(asked).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    });
+
+    it('reads Key Vault once a request passes the checks of the journal, not for a refused one', async () => {
+      // Prepare: a run holds the lease
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      await f.journal.acquireLease('demo-key', 'the-run', 60_000);
+      const reads = f.secrets.signals.length;
+
+      // Act
+      const refused = await answer(f);
+
+      // Assess
+      expect(refused).toBeInstanceOf(RotationInProgressError);
+      expect(f.secrets.signals.length).toBe(reads);
     });
   });
 

@@ -308,11 +308,12 @@ describe('Class: RotationJobHandler', () => {
     });
 
     it('drops the note of a job skipped in the grace period, and leaves the note of a later request alone', async () => {
-      // Prepare: just rotated, so the job finds the other slot in its grace period; a later request is noted
+      // Prepare: another job rotated the endpoint after the operator's was queued (POST …/rotate refuses one in
+      // grace: ROTATION_IN_GRACE), so the job finds the other slot in its grace period; a later request is noted
       const f = buildRotationFixture();
       f.addEndpoint();
-      await f.services.rotator.run({ ...message, reason: 'manual' });
       const job = await queuedByOperator(f);
+      await f.services.rotator.run({ ...message, reason: 'manual' });
       const later = { requestId: 'later-request', queuedAt: new Date(f.clock.now()).toISOString() };
 
       // Act
