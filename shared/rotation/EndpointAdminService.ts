@@ -41,9 +41,12 @@ import type { RotationJob, RotationJobQueue } from './RotationJob';
 import {
   abandonedStep,
   isRotationRunning,
+  manualRotationQueued,
   manualRotationWaits,
   type RotationJournal,
+  type RotationState,
 } from './RotationJournal';
+import { scheduledJobQueued } from './RotationScheduler';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
 import { targetSlotInGrace } from './slotHistory';
 
@@ -206,7 +209,8 @@ export class EndpointAdminService {
 
   /**
    * Enqueues a manual rotation now; 409 `ROTATION_IN_PROGRESS` while one is running, 409
-   * `ROTATION_ALREADY_QUEUED` (naming when) while one queued by an earlier request waits for the worker, 409 `ROTATION_IN_GRACE` (naming when it ends) while the slot a new rotation
+   * `ROTATION_ALREADY_QUEUED` (naming when) while one queued by an earlier request, the timer's or one the worker
+   * put back waits for the worker, 409 `ROTATION_IN_GRACE` (naming when it ends) while the slot a new rotation
    * would regenerate is in its grace period, so the worker would skip the job, 422
    * for endpoints without keys, 409
    * `ENDPOINT_NOT_KNOWN_HERE` for one of a kind or auth mode this version does not know (a newer version's):
@@ -230,6 +234,7 @@ export class EndpointAdminService {
     const { state, lease } = await this.options.journal.getState(id);
     if (isRotationRunning(lease)) throw new RotationInProgressError(id);
     if (endpoint.kind === 'v1WebService') await this.checkV1Rules(endpoint);
+    this.requireNoJobWaiting(endpoint, state);
     // A rotation left unfinished is resumed by the job (its slot was checked when it was planned), and an
     // operator's job may reopen its test window or drop one refused as unsafe: no grace check for it.
     if (state.active === undefined) await this.requireOutOfGrace(endpoint);
@@ -241,6 +246,23 @@ export class EndpointAdminService {
     };
     await this.queueOnce(job);
     return job;
+  }
+
+  /**
+   * Refuses a second job while one for the endpoint still waits on the queue: 409 `ROTATION_ALREADY_QUEUED`,
+   * naming when it was queued. The journal row read here answers first for the note of an earlier request (so
+   * its answer names that request, also while a copy the worker put back carries the timer's mark); the
+   * conditional write of `queueOnce` decides the race of two. For the timer's mark (`enqueuedAt`), the one
+   * answer: a job of the timer's or the worker's waits, which rotates a due endpoint or resumes its rotation,
+   * and a second would be skipped in grace after it, or rotate again with a grace period of 0. Its wait is
+   * bounded as the timer's, so a lost message holds the endpoint off an hour (or its period) at most.
+   */
+  private requireNoJobWaiting(endpoint: ManagedEndpoint, state: RotationState): void {
+    const now = this.options.clock.now();
+    const manual = manualRotationQueued(state, now);
+    if (manual !== undefined) throw new RotationAlreadyQueuedError(endpoint.id, manual);
+    const scheduled = scheduledJobQueued(endpoint, state, now);
+    if (scheduled !== undefined) throw new RotationAlreadyQueuedError(endpoint.id, scheduled, 'timer');
   }
 
   /**

@@ -248,6 +248,20 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
 }
 
 /**
+ * The time (`state.enqueuedAt`) the timer queued a job for the endpoint, or the worker put one back, while it
+ * may still wait ({@link queuedJobWaits}): the admin API's `POST …/rotate` refuses to queue a second one then,
+ * held off no longer than the timer is.
+ * @param now - epoch ms
+ */
+export function scheduledJobQueued(
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  now: number,
+): string | undefined {
+  return queuedJobWaits(endpoint, state, now) ? state.enqueuedAt : undefined;
+}
+
+/**
  * A round's counts as logged: `notKnownHere` only when there are such endpoints (during a rolling deployment),
  * `unreadable` and `unreadableIds` (comma-separated) only when rows were skipped, `declaredInFile` and
  * `declaredInFileIds` only when rows at a file entry's endpoint, or with its secret, were left to it.

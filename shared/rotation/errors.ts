@@ -44,10 +44,12 @@ export class RotationInProgressError extends ConflictError {
 }
 
 /**
- * An operator's `POST …/rotate` queued a job for the endpoint that no run has taken up yet. A second one (a
- * retried POST) would be a second rotation when the grace period is 0, and otherwise a job skipped in the
- * grace period with nothing to show for its 202; the operator learns instead when the waiting one was queued.
- * Temporary: the worker takes the job up within seconds, or the mark lapses (`MANUAL_ROTATION_WAIT_MS`).
+ * A job for the endpoint waits on the queue that no run has taken up yet: one an operator's `POST …/rotate`
+ * queued (`queuedBy` `operator`), or the timer's, or one the worker put back (`timer`: the journal's
+ * `enqueuedAt`). A second one (a retried POST) would be a second rotation when the grace period is 0, and
+ * otherwise a job skipped in the grace period with nothing to show for its 202; the operator learns instead
+ * when the waiting one was queued. Temporary: the worker takes the job up within seconds, or the mark lapses
+ * (`MANUAL_ROTATION_WAIT_MS`, the timer's `QUEUED_JOB_WAIT_MS`).
  */
 export class RotationAlreadyQueuedError extends ConflictError {
   override readonly code: string = 'ROTATION_ALREADY_QUEUED';
@@ -55,10 +57,14 @@ export class RotationAlreadyQueuedError extends ConflictError {
   constructor(
     readonly endpointId: string,
     readonly queuedAt: string,
+    readonly queuedBy: 'operator' | 'timer' = 'operator',
   ) {
     super(
-      `A manual rotation of endpoint ${endpointId} was queued at ${queuedAt} and has not run yet; its outcome ` +
-        `shows in the endpoint's status.`,
+      queuedBy === 'operator'
+        ? `A manual rotation of endpoint ${endpointId} was queued at ${queuedAt} and has not run yet; its outcome ` +
+            `shows in the endpoint's status.`
+        : `A rotation job for endpoint ${endpointId} was queued at ${queuedAt} (by the rotation timer, or put back ` +
+            `on the queue by the worker) and has not run yet; its outcome shows in the endpoint's status.`,
     );
   }
 }

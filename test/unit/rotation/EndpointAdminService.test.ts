@@ -1337,6 +1337,90 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe("Method: rotateNow (the timer's job waiting)", () => {
+    /** The answer to `POST …/rotate`: the job, or the error. */
+    const answer = (f: RotationFixture) =>
+      f.services.admin.rotateNow('demo-key').then(
+        (job) => job,
+        (e: unknown) => e,
+      );
+
+    /** demo-key rotated long ago and due again, with the timer's job for it queued and not yet taken up. */
+    async function dueWithTimerJob(options: { gracePeriodHours?: number } = {}): Promise<RotationFixture> {
+      const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
+      f.addEndpoint({ gracePeriodHours: options.gracePeriodHours ?? 25 });
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(200);
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      expect(f.jobs.jobs).toHaveLength(1);
+      return f;
+    }
+
+    it("answers 409 ROTATION_ALREADY_QUEUED naming when the timer's job was queued, and queues no second job", async () => {
+      // Prepare: a grace period of 0, so a second job would rotate the other slot as well
+      const f = await dueWithTimerJob({ gracePeriodHours: 0 });
+      const [timerJob] = f.jobs.jobs;
+      f.clock.advance(5_000);
+      const before = f.keys.regenerations.length;
+
+      // Act
+      const refused = await answer(f);
+      for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
+        await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
+
+      // Assess: the endpoint rotates once, by the timer's job
+      expect(refused).toBeInstanceOf(RotationAlreadyQueuedError);
+      expect(refused).toMatchObject({
+        status: 409,
+        code: 'ROTATION_ALREADY_QUEUED',
+        queuedAt: timerJob!.requestedAt,
+      });
+      expect((refused as Error).message).toBe(
+        `A rotation job for endpoint demo-key was queued at ${timerJob!.requestedAt} (by the rotation timer, or ` +
+          `put back on the queue by the worker) and has not run yet; its outcome shows in the endpoint's status.`,
+      );
+      expect(f.keys.regenerations.length - before).toBe(1);
+      expect((await f.journal.getState('demo-key')).state.queuedManual).toBeUndefined();
+    });
+
+    it("accepts a request once a run took the timer's job up, and once the mark is an hour old (its message lost)", async () => {
+      // Prepare
+      const f = await dueWithTimerJob({ gracePeriodHours: 0 });
+      f.jobs.jobs.length = 0; // the message is lost (the queue cleared by hand)
+
+      // Act
+      f.clock.advance(60 * 60_000 - 1);
+      const within = await answer(f);
+      f.clock.advance(1);
+      const after = await answer(f);
+
+      // Assess
+      expect(within).toBeInstanceOf(RotationAlreadyQueuedError);
+      expect(after).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+      expect(f.jobs.jobs).toEqual([after]);
+    });
+
+    it('holds a request off for no longer than the endpoint period, as the timer does', async () => {
+      // Prepare: a period of half an hour (grace 0): the timer queues again after that, so the mark lapses then
+      const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
+      f.addEndpoint({ gracePeriodHours: 0, rotationPeriodHours: 0.5 });
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(1);
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      f.jobs.jobs.length = 0;
+
+      // Act
+      f.clock.advance(30 * 60_000 - 1);
+      const within = await answer(f);
+      f.clock.advance(1);
+      const after = await answer(f);
+
+      // Assess
+      expect(within).toBeInstanceOf(RotationAlreadyQueuedError);
+      expect(after).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    });
+  });
+
   describe('An endpoint whose row cannot be read (edited by hand)', () => {
     const why = 'its endpoint column is not JSON';
     /** demo-key rotated once and left with a rotation in progress, then its row edited into something unreadable. */
