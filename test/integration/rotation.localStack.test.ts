@@ -1,3 +1,6 @@
+import { HttpRequest, InvocationContext } from '@azure/functions';
+
+import { manageEndpointRotateHandler } from '../../functions/manageEndpointRotate';
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import type { RunningEmulators } from '../../local/emulators';
 import { AzureClients } from '../../shared/azureClients';
@@ -354,6 +357,48 @@ describe('Rotation on the local stack', () => {
     expect(reopened).toHaveLength(1);
   });
 
+  it("answers POST …/rotate 409 ROTATION_IN_GRACE from Key Vault's versions, naming the end the worker skips the job until", async () => {
+    // Prepare: an endpoint with an hour's grace, onboarded and rotated just now (Secondary current)
+    const module = process_();
+    emulators.control.addOnlineEndpoint({ ...WS, name: 'grace-asked', authMode: 'Key' });
+    const endpoint = await module.admin.register({
+      id: 'grace-asked',
+      arm: { ...WS, name: 'grace-asked' },
+      secretName: 'grace-asked-secret',
+      gracePeriodHours: 1,
+      rotationPeriodHours: 2,
+    });
+    await module.rotator.run(job(endpoint.id));
+    const [current] = emulators.control.secretVersions(endpoint.secretName).slice(-1);
+    const endsAt = new Date(Date.parse(current!.tags['rotatedAt']!) + 3_600_000).toISOString();
+    const rotate = () =>
+      manageEndpointRotateHandler(() => ({ admin: module.admin }))(
+        new HttpRequest({
+          method: 'POST',
+          url: `http://localhost:7071/api/manage/endpoints/${endpoint.id}/rotate`,
+          params: { id: endpoint.id },
+        }),
+        new InvocationContext({ invocationId: 'inv-grace', logHandler: () => undefined }),
+      );
+
+    // Act
+    const answer = await rotate();
+    const worker = await module.rotator.run(job(endpoint.id));
+
+    // Assess: the answer names the end the worker's own skip names, and nothing was noted or queued
+    expect(answer.status).toBe(409);
+    expect(JSON.parse(answer.body as string)).toMatchObject({
+      status: 409,
+      code: 'ROTATION_IN_GRACE',
+      detail:
+        `Endpoint grace-asked rotated less than its grace period (1 h) ago: a rotation now would regenerate ` +
+        `Primary, which clients may still hold. Its grace period ends at ${endsAt}; POST again then.`,
+    });
+    expect(worker).toMatchObject({ status: 'skipped', reason: 'inGrace' });
+    expect((worker as { detail: string }).detail).toContain(`grace ends ${endsAt}`);
+    expect((await module.journal.getState(endpoint.id)).state.queuedManual).toBeUndefined();
+  });
+
   it('left no key in any log line, journal row or event', async () => {
     // Prepare: every key the endpoints hold now and every secret value ever written
     const keys = [
@@ -366,6 +411,7 @@ describe('Rotation on the local stack', () => {
       'resumed-test',
       'crash-onboarded',
       'retest-asked',
+      'grace-asked',
     ].flatMap((n) => Object.values(emulators.control.keys(coords(n))));
     const written = [
       'zero-downtime',
@@ -374,6 +420,7 @@ describe('Rotation on the local stack', () => {
       'throttled',
       'crash-onboarded',
       'retest-asked',
+      'grace-asked',
     ].flatMap((n) => emulators.control.secretVersions(`${n}-secret`).map((v) => v.value));
     const module = process_();
     const rows: string[] = [];

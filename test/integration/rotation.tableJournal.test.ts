@@ -384,6 +384,49 @@ describe('Class: TableRotationJournal', () => {
         queuedAt: job!.requestedAt,
       });
     });
+    it("answers POST …/rotate 409 ROTATION_ALREADY_QUEUED while the timer's job waits (its mark in the Table row), naming when, and queues nothing", async () => {
+      // Prepare: the admin API over this journal; the timer queued a job for the endpoint and marked the row
+      const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
+      const registry = new InMemoryEndpointRegistry();
+      const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep-timer-http' };
+      const endpoint = validateEndpoint({ id: 'ep-timer-http', arm }, rules, new Date().toISOString());
+      registry.endpoints.set(endpoint.id, endpoint);
+      const jobs = new InMemoryRotationJobQueue();
+      const admin = new EndpointAdminService({
+        registry,
+        journal,
+        secrets: new InMemorySecretStore(new FakeClock()),
+        jobs,
+        clock: systemClock,
+        rules,
+      });
+      const queuedAt = new Date(Date.now() - 60_000).toISOString();
+      expect(await journal.markEnqueued('ep-timer-http', queuedAt)).toBe(true);
+      const rotate = () =>
+        manageEndpointRotateHandler(() => ({ admin }))(
+          new HttpRequest({
+            method: 'POST',
+            url: 'http://localhost:7071/api/manage/endpoints/ep-timer-http/rotate',
+            params: { id: 'ep-timer-http' },
+          }),
+          new InvocationContext({ invocationId: 'inv-2', logHandler: () => undefined }),
+        );
+
+      // Act
+      const refused = await rotate();
+
+      // Assess
+      expect(refused.status).toBe(409);
+      expect(JSON.parse(refused.body as string)).toMatchObject({
+        status: 409,
+        code: 'ROTATION_ALREADY_QUEUED',
+        detail:
+          `A rotation job for endpoint ep-timer-http was queued at ${queuedAt} (by the rotation timer, or put back ` +
+          `on the queue by the worker) and has not run yet; its outcome shows in the endpoint's status.`,
+      });
+      expect(jobs.jobs).toEqual([]);
+      expect(await reader.state('ep-timer-http')).toEqual({ enqueuedAt: queuedAt });
+    });
   });
 
   describe('Method: releaseLease', () => {
