@@ -249,8 +249,10 @@ function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: nu
 
 /**
  * The time (`state.enqueuedAt`) the timer queued a job for the endpoint, or the worker put one back, while it
- * may still wait ({@link queuedJobWaits}): the admin API's `POST …/rotate` refuses to queue a second one then,
- * held off no longer than the timer is.
+ * may still wait ({@link queuedJobWaits}) and would rotate the endpoint or resume its rotation: the admin API's
+ * `POST …/rotate` refuses to queue a second one then, held off no longer than the timer is. A mark whose job
+ * finds nothing to do does not count: one that landed after the last write of a run that rotated the endpoint
+ * meanwhile (a tick that read the row just before) stays until it lapses, its job skipped as not due.
  * @param now - epoch ms
  */
 export function scheduledJobQueued(
@@ -258,7 +260,8 @@ export function scheduledJobQueued(
   state: RotationState,
   now: number,
 ): string | undefined {
-  return queuedJobWaits(endpoint, state, now) ? state.enqueuedAt : undefined;
+  const rotates = state.active !== undefined || isDue(endpoint, state, undefined, now);
+  return rotates && queuedJobWaits(endpoint, state, now) ? state.enqueuedAt : undefined;
 }
 
 /**

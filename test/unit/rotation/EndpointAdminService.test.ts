@@ -1400,6 +1400,22 @@ describe('Class: EndpointAdminService', () => {
       expect(f.jobs.jobs).toEqual([after]);
     });
 
+    it('accepts a request while a mark waits whose job finds nothing to do (it landed after a run rotated the endpoint)', async () => {
+      // Prepare: a tick read the row before a run rotated the endpoint, and its mark landed after the run's last
+      // write; its job will be skipped as not due (grace 0, so no grace period holds the request off either)
+      const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
+      f.addEndpoint({ gracePeriodHours: 0 });
+      await rotateDemoKeyNow(f);
+      await f.journal.markEnqueued('demo-key', new Date(f.clock.now()).toISOString());
+      f.clock.advance(5_000);
+
+      // Act
+      const accepted = await answer(f);
+
+      // Assess
+      expect(accepted).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    });
+
     it('holds a request off for no longer than the endpoint period, as the timer does', async () => {
       // Prepare: a period of half an hour (grace 0): the timer queues again after that, so the mark lapses then
       const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
