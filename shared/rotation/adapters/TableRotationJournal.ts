@@ -102,15 +102,7 @@ export class TableRotationJournal implements RotationJournal {
   }
 
   async markEnqueued(endpointId: string, at: string): Promise<boolean> {
-    const table = await this.table();
-    const row = await this.retry(() => this.find<{ state: string }>(endpointId, STATE));
-    const state: RotationState = { ...stateOf(row), enqueuedAt: at };
-    const entity = { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(state) };
-    // 409: a run created the row first; 412 or 404: a run wrote it (or it went) since we read it.
-    const written = await this.conditionally([404, 409, 412], () =>
-      row ? table.updateEntity(entity, 'Replace', { etag: row.etag }) : table.createEntity(entity),
-    );
-    return written !== undefined;
+    return this.editStateOnce(endpointId, (state) => ({ ...state, enqueuedAt: at }));
   }
 
   async markManualRotation(
@@ -140,29 +132,39 @@ export class TableRotationJournal implements RotationJournal {
   }
 
   /**
-   * A read-modify-write of the state row without the lease: `edit` returns the row to write (undefined: leave
-   * it), which lands only on the row it read (`If-Match` its ETag, or a create when there was none). When a
-   * run (or another request) wrote in between, the row is read and edited again.
+   * {@link editStateOnce}, read and edited again when a run (or another request) wrote in between.
    */
   private async editState(
     endpointId: string,
     edit: (state: RotationState) => RotationState | undefined,
   ): Promise<void> {
-    const table = await this.table();
     await retryWhileStale(
       (error) => error instanceof EndpointChangedError,
       async () => {
-        const row = await this.retry(() => this.find<{ state: string }>(endpointId, STATE));
-        const next = edit(stateOf(row));
-        if (!next) return;
-        const entity = { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(next) };
-        // 409: created by another writer first; 412 or 404: written (or gone) since we read it.
-        const written = await this.conditionally([404, 409, 412], () =>
-          row ? table.updateEntity(entity, 'Replace', { etag: row.etag }) : table.createEntity(entity),
-        );
-        if (!written) throw new EndpointChangedError(endpointId);
+        if (!(await this.editStateOnce(endpointId, edit))) throw new EndpointChangedError(endpointId);
       },
     );
+  }
+
+  /**
+   * A read-modify-write of the state row without the lease: `edit` returns the row to write (undefined: leave
+   * it), which lands only on the row it read (`If-Match` its ETag, or a create when there was none).
+   * @returns false when another writer wrote (or removed) the row in between, and nothing was written
+   */
+  private async editStateOnce(
+    endpointId: string,
+    edit: (state: RotationState) => RotationState | undefined,
+  ): Promise<boolean> {
+    const table = await this.table();
+    const row = await this.retry(() => this.find<{ state: string }>(endpointId, STATE));
+    const next = edit(stateOf(row));
+    if (!next) return true;
+    const entity = { partitionKey: endpointId, rowKey: STATE, state: JSON.stringify(next) };
+    // 409: created by another writer first; 412 or 404: written (or gone) since we read it.
+    const written = await this.conditionally([404, 409, 412], () =>
+      row ? table.updateEntity(entity, 'Replace', { etag: row.etag }) : table.createEntity(entity),
+    );
+    return written !== undefined;
   }
 
   /** Renews `lease` and applies `rows` in one transaction, or throws `LeaseLostError` and applies nothing. */

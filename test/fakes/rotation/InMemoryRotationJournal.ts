@@ -95,13 +95,7 @@ export class InMemoryRotationJournal implements RotationJournal {
   }
 
   async markEnqueued(endpointId: string, at: string): Promise<boolean> {
-    this.faults.check();
-    const seen = this.states.get(endpointId);
-    // Yield once, as the read and the conditional write would; a run's write meanwhile wins.
-    await Promise.resolve();
-    if (this.states.get(endpointId) !== seen) return false;
-    this.states.set(endpointId, { ...seen, enqueuedAt: at });
-    return true;
+    return this.editStateOnce(endpointId, (state) => ({ ...state, enqueuedAt: at }));
   }
 
   async markManualRotation(
@@ -135,7 +129,7 @@ export class InMemoryRotationJournal implements RotationJournal {
     this.states.set(endpointId, state);
   }
 
-  /** As the Table adapter's: read, edit, write if nobody wrote in between, else read again (5 tries). */
+  /** As the Table adapter's: {@link editStateOnce}, read again while another write came first (5 tries). */
   private async editState(
     endpointId: string,
     edit: (state: RotationState) => RotationState | undefined,
@@ -143,16 +137,25 @@ export class InMemoryRotationJournal implements RotationJournal {
     await retryWhileStale(
       (error) => error instanceof EndpointChangedError,
       async () => {
-        this.faults.check();
-        const seen = this.states.get(endpointId);
-        const next = edit(seen ?? {});
-        if (!next) return;
-        // Yield once, as the read and the conditional write would; a write meanwhile wins.
-        await Promise.resolve();
-        if (this.states.get(endpointId) !== seen) throw new EndpointChangedError(endpointId);
-        this.states.set(endpointId, next);
+        if (!(await this.editStateOnce(endpointId, edit))) throw new EndpointChangedError(endpointId);
       },
     );
+  }
+
+  /** As the Table adapter's: read, edit, write if nobody wrote in between; false when someone did. */
+  private async editStateOnce(
+    endpointId: string,
+    edit: (state: RotationState) => RotationState | undefined,
+  ): Promise<boolean> {
+    this.faults.check();
+    const seen = this.states.get(endpointId);
+    const next = edit(seen ?? {});
+    if (!next) return true;
+    // Yield once, as the read and the conditional write would; a write meanwhile wins.
+    await Promise.resolve();
+    if (this.states.get(endpointId) !== seen) return false;
+    this.states.set(endpointId, next);
+    return true;
   }
 
   private nextEtag(): string {
