@@ -47,6 +47,32 @@ export function manualRotationQueued(state: RotationState, now: number): string 
   return queuedAt !== undefined && manualRotationWaits(queuedAt, now) ? queuedAt : undefined;
 }
 
+/**
+ * The edit every journal's `markManualRotation` makes of the state row it read: `request` noted, unless the
+ * row notes it already (a write of ours whose answer was lost had landed) or notes another that `waits`
+ * says may still wait.
+ * @returns `next`: the row to write (none: leave it as it is); `waiting`: the time the waiting one was queued
+ */
+export function manualRotationNoted(
+  state: RotationState,
+  request: QueuedManualRotation,
+  waits: (queuedAt: string) => boolean,
+): { next?: RotationState; waiting?: string } {
+  if (state.queuedManual?.requestId === request.requestId) return {};
+  const waiting = state.queuedManual?.queuedAt;
+  if (waiting !== undefined && waits(waiting)) return { waiting };
+  return { next: { ...state, queuedManual: request } };
+}
+
+/**
+ * The edit every journal's `clearManualRotation` makes of the state row it read: `queuedManual` dropped
+ * while it is still request `requestId`'s; undefined (leave the row) otherwise.
+ */
+export function manualRotationCleared(state: RotationState, requestId: string): RotationState | undefined {
+  const { queuedManual, ...rest } = state;
+  return queuedManual?.requestId === requestId ? rest : undefined;
+}
+
 /** Where in the protocol a rotation failed. */
 export const ROTATION_STEPS = ['plan', 'create', 'set', 'test', 'finish'] as const;
 export type RotationStepName = (typeof ROTATION_STEPS)[number];

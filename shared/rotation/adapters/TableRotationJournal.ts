@@ -6,13 +6,15 @@ import { statusOf } from '../../networkErrors';
 import { retryWhileStale } from '../../optimisticChange';
 import { withRetries } from '../../retry';
 import { EndpointChangedError, LeaseLostError } from '../errors';
-import type {
-  JournalEntry,
-  Lease,
-  QueuedManualRotation,
-  RotationJournal,
-  RotationState,
-  StepRecord,
+import {
+  type JournalEntry,
+  type Lease,
+  manualRotationCleared,
+  manualRotationNoted,
+  type QueuedManualRotation,
+  type RotationJournal,
+  type RotationState,
+  type StepRecord,
 } from '../RotationJournal';
 
 // A type, not an interface: transaction actions take it as a `Record<string, unknown>`.
@@ -112,23 +114,15 @@ export class TableRotationJournal implements RotationJournal {
   ): Promise<string | undefined> {
     let queued: string | undefined;
     await this.editState(endpointId, (state) => {
-      queued = undefined;
-      // Ours already: a write whose answer was lost, retried and refused, had landed.
-      if (state.queuedManual?.requestId === request.requestId) return undefined;
-      const waiting = state.queuedManual?.queuedAt;
-      if (waiting !== undefined && waits(waiting)) {
-        queued = waiting;
-        return undefined;
-      }
-      return { ...state, queuedManual: request };
+      const { next, waiting } = manualRotationNoted(state, request, waits);
+      queued = waiting;
+      return next;
     });
     return queued;
   }
 
   async clearManualRotation(endpointId: string, requestId: string): Promise<void> {
-    await this.editState(endpointId, ({ queuedManual, ...rest }) =>
-      queuedManual?.requestId === requestId ? rest : undefined,
-    );
+    await this.editState(endpointId, (state) => manualRotationCleared(state, requestId));
   }
 
   /**

@@ -1,12 +1,14 @@
 import { retryWhileStale } from '../../../shared/optimisticChange';
 import { EndpointChangedError, LeaseLostError } from '../../../shared/rotation/errors';
-import type {
-  JournalEntry,
-  Lease,
-  QueuedManualRotation,
-  RotationJournal,
-  RotationState,
-  StepRecord,
+import {
+  type JournalEntry,
+  type Lease,
+  manualRotationCleared,
+  manualRotationNoted,
+  type QueuedManualRotation,
+  type RotationJournal,
+  type RotationState,
+  type StepRecord,
 } from '../../../shared/rotation/RotationJournal';
 import type { FakeClock } from '../FakeClock';
 import { FaultPlan } from './FaultPlan';
@@ -105,23 +107,15 @@ export class InMemoryRotationJournal implements RotationJournal {
   ): Promise<string | undefined> {
     let queued: string | undefined;
     await this.editState(endpointId, (state) => {
-      queued = undefined;
-      // Ours already: a write whose answer was lost, retried and refused, had landed.
-      if (state.queuedManual?.requestId === request.requestId) return undefined;
-      const waiting = state.queuedManual?.queuedAt;
-      if (waiting !== undefined && waits(waiting)) {
-        queued = waiting;
-        return undefined;
-      }
-      return { ...state, queuedManual: request };
+      const { next, waiting } = manualRotationNoted(state, request, waits);
+      queued = waiting;
+      return next;
     });
     return queued;
   }
 
   async clearManualRotation(endpointId: string, requestId: string): Promise<void> {
-    await this.editState(endpointId, ({ queuedManual, ...rest }) =>
-      queuedManual?.requestId === requestId ? rest : undefined,
-    );
+    await this.editState(endpointId, (state) => manualRotationCleared(state, requestId));
   }
 
   /** Test set-up: a state row as an earlier run would have left it (no lease, no fault). */
