@@ -42,7 +42,7 @@ import {
   abandonedStep,
   isRotationRunning,
   manualRotationQueued,
-  manualRotationWaits,
+  queuedJobWaits,
   type RotationJournal,
   type RotationState,
 } from './RotationJournal';
@@ -297,7 +297,7 @@ export class EndpointAdminService {
     const { journal, jobs, clock } = this.options;
     const { endpointId, requestId, requestedAt: queuedAt } = job;
     const waiting = await journal.markManualRotation(endpointId, { requestId, queuedAt }, (at) =>
-      manualRotationWaits(at, clock.now()),
+      queuedJobWaits(at, clock.now()),
     );
     if (waiting !== undefined) throw new RotationAlreadyQueuedError(endpointId, waiting);
     try {

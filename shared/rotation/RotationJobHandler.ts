@@ -304,7 +304,7 @@ export class RotationJobHandler {
 
   /**
    * Drops the journal's note of the "rotate now" that queued `job`, if it was one. Best effort: a note left
-   * behind only refuses `POST …/rotate` until it lapses (`MANUAL_ROTATION_WAIT_MS`).
+   * behind only refuses `POST …/rotate` until it lapses (`QUEUED_JOB_WAIT_MS`).
    */
   private async clearManualNote(job: RotationJob): Promise<void> {
     if (job.requestId === undefined) return;

@@ -24,27 +24,35 @@ export function isRotationRunning(lease: { readonly owner: string } | undefined)
 }
 
 /**
- * How long the note of a manual job queued by `POST …/rotate` holds off another such request. A run takes the
- * job up within seconds, and the worker drops the note then; a backlog held up by ARM throttling drains within
- * the hour (the timer's own wait for a job it queued, `RotationScheduler`). The bound is for a message lost
- * all the same (the queue cleared by hand, a host that died with it on every delivery): the note lapses, and
- * the endpoint can be rotated by hand again an hour after the request at the latest.
+ * How long a job queued with a note in the journal may still be waiting on the queue: the timer's
+ * (`enqueuedAt`), so that it is not queued again, and an operator's (`queuedManual`), so that
+ * `POST …/rotate` is refused meanwhile. A backlog drains at ARM's write refill (2 writes per scheduled
+ * rotation, 10/s after a burst of 200): 5,000 endpoints take about 17 minutes, longer than the default tick
+ * of 15, so every tick would add a duplicate for each endpoint still waiting. An hour covers a backlog of
+ * about 18,000 endpoints (four default ticks). A message lost all the same (expired, cleared by hand, a host
+ * that died with it on every delivery) lets the note lapse: the timer queues the endpoint again, and it can be
+ * rotated by hand again, an hour after the job was sent at the latest, a small delay against rotation
+ * periods of days.
  */
-export const MANUAL_ROTATION_WAIT_MS = HOUR_MS;
+export const QUEUED_JOB_WAIT_MS = HOUR_MS;
 
 /**
- * Whether a manual rotation queued at `queuedAt` (ISO) may still wait on the queue: queued less than
- * {@link MANUAL_ROTATION_WAIT_MS} ago (or as far ahead, another instance's clock being off).
+ * Whether a job queued at `queuedAt` (ISO) may still wait on the queue: queued less than `waitMs` ago (or as
+ * far ahead, another instance's clock being off). No time (or not one): it does not.
  * @param now - epoch ms
  */
-export function manualRotationWaits(queuedAt: string, now: number): boolean {
-  return Math.abs(now - Date.parse(queuedAt)) < MANUAL_ROTATION_WAIT_MS;
+export function queuedJobWaits(
+  queuedAt: string | undefined,
+  now: number,
+  waitMs: number = QUEUED_JOB_WAIT_MS,
+): boolean {
+  return Math.abs(now - Date.parse(queuedAt ?? '')) < waitMs;
 }
 
-/** The time an operator's manual rotation was queued, while its job may still wait ({@link manualRotationWaits}). */
+/** The time an operator's manual rotation was queued, while its job may still wait ({@link queuedJobWaits}). */
 export function manualRotationQueued(state: RotationState, now: number): string | undefined {
   const queuedAt = state.queuedManual?.queuedAt;
-  return queuedAt !== undefined && manualRotationWaits(queuedAt, now) ? queuedAt : undefined;
+  return queuedJobWaits(queuedAt, now) ? queuedAt : undefined;
 }
 
 /**

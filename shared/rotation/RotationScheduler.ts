@@ -9,7 +9,13 @@ import { errorName } from '../networkErrors';
 import { supportsRotation } from './EndpointKeyClientRouter';
 import { operatorHoldEndsAt } from './operatorHold';
 import type { RotationJobQueue } from './RotationJob';
-import { isRotationRunning, type RotationJournal, type RotationState } from './RotationJournal';
+import {
+  isRotationRunning,
+  QUEUED_JOB_WAIT_MS,
+  queuedJobWaits,
+  type RotationJournal,
+  type RotationState,
+} from './RotationJournal';
 import { isDue } from './RotationPlanner';
 
 /** Dependencies of {@link RotationScheduler}. */
@@ -22,17 +28,6 @@ export interface RotationSchedulerOptions {
   /** Journal reads and enqueues in flight at once. @default 16 */
   concurrency?: number;
 }
-
-/**
- * How long a job the timer queued may still be waiting on the queue, so that it is not queued again.
- * A backlog drains at ARM's write refill (2 writes per scheduled rotation, 10/s after a burst of 200):
- * 5,000 endpoints take about 17 minutes, longer than the default tick of 15, so every tick would add a
- * duplicate for each endpoint still waiting. An hour covers a backlog of about 18,000 endpoints (four
- * default ticks); a message that was lost all the same (expired, cleared by hand) is queued again an hour
- * after it was sent, a small delay against rotation periods of days. Never longer than the endpoint's
- * own period.
- */
-const QUEUED_JOB_WAIT_MS = HOUR_MS;
 
 /**
  * How often a round still going logs how far it got. A round over 5,000 endpoints takes seconds while
@@ -215,7 +210,7 @@ export class RotationScheduler {
       (endpoint.enabled &&
         !awaitsOperator(state, now) &&
         (state.active !== undefined || isDue(endpoint, state, undefined, now)));
-    return needed && queuedJobWaits(endpoint, state, now) ? 'queued' : needed;
+    return needed && timerJobWaits(endpoint, state, now) ? 'queued' : needed;
   }
 
   /**
@@ -240,16 +235,17 @@ export class RotationScheduler {
  * (each run's write drops the mark, `HeldLease.write`; a job put back by the worker marks it again). A
  * mark further in the future than that (a clock far off) does not hold the endpoint back either.
  */
-function queuedJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: number): boolean {
-  const queuedAt = Date.parse(state.enqueuedAt ?? '');
-  if (Number.isNaN(queuedAt)) return false;
-  const wait = Math.min(QUEUED_JOB_WAIT_MS, endpoint.rotationPeriodHours * HOUR_MS);
-  return Math.abs(now - queuedAt) < wait;
+function timerJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: number): boolean {
+  return queuedJobWaits(
+    state.enqueuedAt,
+    now,
+    Math.min(QUEUED_JOB_WAIT_MS, endpoint.rotationPeriodHours * HOUR_MS),
+  );
 }
 
 /**
  * The time (`state.enqueuedAt`) the timer queued a job for the endpoint, or the worker put one back, while it
- * may still wait ({@link queuedJobWaits}) and would rotate the endpoint or resume its rotation: the admin API's
+ * may still wait ({@link timerJobWaits}) and would rotate the endpoint or resume its rotation: the admin API's
  * `POST …/rotate` refuses to queue a second one then, held off no longer than the timer is. A mark whose job
  * finds nothing to do does not count: one that landed after the last write of a run that rotated the endpoint
  * meanwhile (a tick that read the row just before) stays until it lapses, its job skipped as not due.
@@ -261,7 +257,7 @@ export function scheduledJobQueued(
   now: number,
 ): string | undefined {
   const rotates = state.active !== undefined || isDue(endpoint, state, undefined, now);
-  return rotates && queuedJobWaits(endpoint, state, now) ? state.enqueuedAt : undefined;
+  return rotates && timerJobWaits(endpoint, state, now) ? state.enqueuedAt : undefined;
 }
 
 /**

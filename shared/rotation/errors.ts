@@ -49,7 +49,7 @@ export class RotationInProgressError extends ConflictError {
  * `enqueuedAt`). A second one (a retried POST) would be a second rotation when the grace period is 0, and
  * otherwise a job skipped in the grace period with nothing to show for its 202; the operator learns instead
  * when the waiting one was queued. Temporary: the worker takes the job up within seconds, or the mark lapses
- * (`MANUAL_ROTATION_WAIT_MS`, the timer's `QUEUED_JOB_WAIT_MS`).
+ * (`QUEUED_JOB_WAIT_MS`).
  */
 export class RotationAlreadyQueuedError extends ConflictError {
   override readonly code: string = 'ROTATION_ALREADY_QUEUED';
