@@ -63,9 +63,10 @@ export interface EndpointRegistry {
   listPage(request: PageRequest): Promise<EndpointPage>;
   /**
    * The endpoint whose main secret is `secretName`, compared as Key Vault does (ignoring case).
+   * @param abortSignal - the lookup stops when it fires (a caller past its time limit: an Event Grid delivery)
    * @throws EndpointRecordUnreadableError when the secret's owner cannot be read
    */
-  findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined>;
+  findBySecretName(secretName: string, abortSignal?: AbortSignal): Promise<ManagedEndpoint | undefined>;
   /**
    * The endpoint registered for the Azure ML endpoint of `kind` at `arm` (compared as ARM does, ignoring
    * case), whatever its id; one in service before a retired one. Rows that cannot be read are skipped

@@ -1,5 +1,6 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 
+import { untilAborted } from '../clock';
 import { createTableOnce } from '../createOnce';
 import type { PageRequest } from '../listPages';
 import { createLogger, type Logger } from '../logging';
@@ -168,8 +169,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * Two point reads through the secret's claim (one per Key Vault event). A miss scans the table only
    * while rows written before claims existed may be left; the scan writes the claims of those it passes,
    * and one that finds none left stops that for five minutes (see `ClaimScans`).
+   * @param abortSignal - ends the point reads, and the wait for a walk; the walk, shared by every miss, and the
+   *   table's creation go on
    */
-  async findBySecretName(secretName: string): Promise<ManagedEndpoint | undefined> {
+  async findBySecretName(
+    secretName: string,
+    abortSignal?: AbortSignal,
+  ): Promise<ManagedEndpoint | undefined> {
     // Key Vault events name any secret; one no endpoint can have (a/b, say) is no row key either, and
     // storage answers such a read with an error (Azurite: 500) that would be retried for a day.
     if (!isSecretName(secretName)) return undefined;
@@ -179,15 +185,16 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const declaredOwner = [...declared.values()].find(owns);
     if (declaredOwner) return declaredOwner;
     const table = await this.table();
-    const claim = await readSecretClaim(table, { secretName });
-    const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
+    const claim = await readSecretClaim(table, { secretName }, abortSignal);
+    const row =
+      claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId, abortSignal));
     // A claim naming a row gone or renamed away from the secret is left over (see `takeSecretClaim`): as
     // none. A row that cannot be read throws, its secret unknown.
     const holder = row ? parseRow(row) : undefined;
     if (holder && owns(holder)) return holder;
-    const ownerId = await this.secretScans.ownerOf(table, declared, wanted);
+    const ownerId = await untilAborted(this.secretScans.ownerOf(table, declared, wanted), abortSignal);
     // The walk read keys and secret names only; the owner is read whole, as it is now.
-    const owner = ownerId === undefined ? undefined : await readRow(table, ownerId);
+    const owner = ownerId === undefined ? undefined : await readRow(table, ownerId, abortSignal);
     return owner && owns(owner) ? parseRow(owner) : undefined;
   }
 

@@ -93,16 +93,18 @@ export async function readRow(
 export async function readSecretClaim(
   table: TableClient,
   endpoint: Pick<ManagedEndpoint, 'secretName'>,
+  abortSignal?: AbortSignal,
 ): Promise<ReadClaim | undefined> {
-  return readSecretClaimAt(table, secretIdentity(endpoint.secretName));
+  return readSecretClaimAt(table, secretIdentity(endpoint.secretName), abortSignal);
 }
 
-/** The claim of the secret at `identity` (see `secretIdentity`). */
+/** The claim of the secret at `identity` (see `secretIdentity`). @param abortSignal - ends the read */
 export async function readSecretClaimAt(
   table: TableClient,
   identity: string,
+  abortSignal?: AbortSignal,
 ): Promise<ReadClaim | undefined> {
-  return readEntity<ClaimEntity>(table, secretClaimKey(identity));
+  return readEntity<ClaimEntity>(table, secretClaimKey(identity), abortSignal);
 }
 
 /** The claim of the endpoint at `identity` (see `armIdentity`). */

@@ -9,8 +9,11 @@ import type { DriftReport } from '../rotation/DriftDetector';
  */
 export interface EventsRotationPorts {
   readonly registry: {
-    /** The endpoint whose main secret is `secretName`. */
-    findBySecretName(secretName: string): Promise<EventsManagedEndpoint | undefined>;
+    /** The endpoint whose main secret is `secretName`. `abortSignal` ends the lookup (a delivery out of time). */
+    findBySecretName(
+      secretName: string,
+      abortSignal?: AbortSignal,
+    ): Promise<EventsManagedEndpoint | undefined>;
     /**
      * The endpoint registered for the Azure ML endpoint of `kind` at `arm` (ignoring case), whatever its id;
      * one in service before a retired one.
@@ -23,12 +26,15 @@ export interface EventsRotationPorts {
     listPage(request: PageRequest): Promise<EndpointPage<EventsManagedEndpoint>>;
   };
   readonly jobs: {
-    /** Enqueues one rotation job; duplicates are harmless (lease + journal). */
-    enqueue(job: EventsRotationJob): Promise<void>;
+    /**
+     * Enqueues one rotation job; duplicates are harmless (lease + journal). `abortSignal` gives the send up
+     * (a delivery out of time), though one aborted after the queue took it leaves the job there.
+     */
+    enqueue(job: EventsRotationJob, options?: { abortSignal?: AbortSignal }): Promise<void>;
   };
   readonly drift: {
-    /** Compares the current Key Vault value with the endpoint's keys. */
-    check(endpointId: string): Promise<Pick<DriftReport, 'status'>>;
+    /** Compares the current Key Vault value with the endpoint's keys. `abortSignal`: see `DriftDetector.check`. */
+    check(endpointId: string, abortSignal?: AbortSignal): Promise<Pick<DriftReport, 'status'>>;
   };
   readonly admin: {
     /** Registers a new endpoint (validates; conflicts when the id exists). */
@@ -42,8 +48,8 @@ export interface EventsRotationPorts {
     reinstate(endpointId: string): Promise<unknown>;
   };
   readonly secrets: {
-    /** The current version of a secret, undefined when it does not exist. */
-    getCurrent(name: string): Promise<EventsSecretVersion | undefined>;
+    /** The current version of a secret, undefined when it does not exist. `abortSignal` ends the read. */
+    getCurrent(name: string, abortSignal?: AbortSignal): Promise<EventsSecretVersion | undefined>;
   };
 }
 

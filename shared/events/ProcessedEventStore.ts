@@ -12,10 +12,17 @@ export interface ProcessedEventRecord {
  * and retries for up to 24 h, so a few days' retention is enough; older rows are purged lazily.
  */
 export interface ProcessedEventStore {
-  /** True when an event with this id and time was already processed. */
-  has(id: string, eventTime: Date): Promise<boolean>;
-  /** Records an event as processed (insert-if-absent: a concurrent duplicate is not an error). */
-  markProcessed(record: ProcessedEventRecord): Promise<void>;
+  /**
+   * True when an event with this id and time was already processed.
+   * @param abortSignal - ends the read (a delivery out of time)
+   */
+  has(id: string, eventTime: Date, abortSignal?: AbortSignal): Promise<boolean>;
+  /**
+   * Records an event as processed (insert-if-absent: a concurrent duplicate is not an error).
+   * @param abortSignal - ends the write (a delivery out of time): the event is delivered again and reacted to
+   *   again, unless the write landed before it was aborted
+   */
+  markProcessed(record: ProcessedEventRecord, abortSignal?: AbortSignal): Promise<void>;
   /** Deletes records older than `cutoff`; returns how many went. */
   purgeOlderThan(cutoff: Date): Promise<number>;
 }

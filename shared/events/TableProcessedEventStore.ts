@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { type Clock, isoNow } from '../clock';
+import { type Clock, isoNow, untilAborted } from '../clock';
 import { createTableOnce } from '../createOnce';
 import { DependencyUnavailableError } from '../errors';
 import type { Logger } from '../logging';
@@ -11,8 +11,11 @@ import { dayPartition, type ProcessedEventRecord, type ProcessedEventStore } fro
 /** Structural view of the `@azure/data-tables` TableClient methods used. */
 export interface ProcessedEventsTable {
   createTable(): Promise<unknown>;
-  getEntity(partitionKey: string, rowKey: string): Promise<unknown>;
-  createEntity(entity: Record<string, unknown> & { partitionKey: string; rowKey: string }): Promise<unknown>;
+  getEntity(partitionKey: string, rowKey: string, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
+  createEntity(
+    entity: Record<string, unknown> & { partitionKey: string; rowKey: string },
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<unknown>;
   deleteEntity(partitionKey: string, rowKey: string): Promise<unknown>;
   listEntities(options: {
     queryOptions: { filter: string; select: string[] };
@@ -48,10 +51,10 @@ export class TableProcessedEventStore implements ProcessedEventStore {
     this.purgeIntervalMs = options.purgeIntervalMs ?? 3_600_000;
   }
 
-  async has(id: string, eventTime: Date): Promise<boolean> {
-    await this.ensureTable();
+  async has(id: string, eventTime: Date, abortSignal?: AbortSignal): Promise<boolean> {
+    await this.ensureTable(abortSignal);
     try {
-      await this.options.table.getEntity(dayPartition(eventTime), rowKeyOf(id));
+      await this.options.table.getEntity(dayPartition(eventTime), rowKeyOf(id), { abortSignal });
       return true;
     } catch (error) {
       if (statusOf(error) === 404) return false;
@@ -59,17 +62,20 @@ export class TableProcessedEventStore implements ProcessedEventStore {
     }
   }
 
-  async markProcessed(record: ProcessedEventRecord): Promise<void> {
-    await this.ensureTable();
+  async markProcessed(record: ProcessedEventRecord, abortSignal?: AbortSignal): Promise<void> {
+    await this.ensureTable(abortSignal);
     try {
-      await this.options.table.createEntity({
-        partitionKey: dayPartition(record.eventTime),
-        rowKey: rowKeyOf(record.id),
-        eventId: record.id.slice(0, 512),
-        eventType: cutText(record.type, 256),
-        outcome: record.outcome,
-        processedAt: isoNow(this.options.clock),
-      });
+      await this.options.table.createEntity(
+        {
+          partitionKey: dayPartition(record.eventTime),
+          rowKey: rowKeyOf(record.id),
+          eventId: record.id.slice(0, 512),
+          eventType: cutText(record.type, 256),
+          outcome: record.outcome,
+          processedAt: isoNow(this.options.clock),
+        },
+        { abortSignal },
+      );
     } catch (error) {
       if (statusOf(error) !== 409) throw unavailable(error, 'write');
     }
@@ -112,8 +118,9 @@ export class TableProcessedEventStore implements ProcessedEventStore {
     );
   }
 
-  private async ensureTable(): Promise<void> {
-    await this.createTable().catch((error: unknown) => {
+  /** Raced with `abortSignal`, not handed it: the table's creation is shared by every call. */
+  private async ensureTable(abortSignal?: AbortSignal): Promise<void> {
+    await untilAborted(this.createTable(), abortSignal).catch((error: unknown) => {
       throw unavailable(error, 'createTable');
     });
   }

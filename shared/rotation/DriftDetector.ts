@@ -50,10 +50,13 @@ export class DriftDetector {
    * Checks one endpoint; throws `EndpointNotFoundError` when it is not registered, and
    * `EndpointNotKnownHereError` (temporary) when a newer version registered it with a kind or auth mode this
    * version does not know: it cannot tell how to read its keys, or whether it has any.
+   * @param abortSignal - fires when the caller gave up (an Event Grid delivery out of time): the reads of the
+   *   registry, Key Vault and the endpoint's keys stop, and no lease is taken after it. The journal's calls are
+   *   not cut, so a lease taken is always released (a drift check's lease left behind holds rotation up).
    */
-  async check(endpointId: string): Promise<DriftReport> {
+  async check(endpointId: string, abortSignal?: AbortSignal): Promise<DriftReport> {
     const { registry, secrets, keys, journal, clock, logger } = this.options;
-    const endpoint = await registry.get(endpointId);
+    const endpoint = await registry.get(endpointId, abortSignal);
     if (!endpoint) throw new EndpointNotFoundError(endpointId);
     // No verdict rather than a wrong one (the router has no key client for the kind: a 422 that the event
     // reaction took as a definite no; an unknown auth mode read as "no keys"): the caller tries again, perhaps
@@ -67,15 +70,18 @@ export class DriftDetector {
     });
     if (endpoint.authMode !== 'Key') return report({ inSync: true, status: 'notKeyAuth' });
 
+    abortSignal?.throwIfAborted();
     const owner = `${DRIFT_LEASE_OWNER_PREFIX}${randomUUID()}`;
     const held = await HeldLease.acquire(journal, endpointId, owner, DRIFT_LEASE_MS);
     if (!held) return report({ inSync: true, status: 'rotationInProgress' });
     return held.releaseAfter(async () => {
       const { state } = await journal.getState(endpointId);
       if (state.active) return report({ inSync: true, status: 'rotationInProgress' });
-      const current = await secrets.getCurrent(endpoint.secretName);
+      const current = await secrets.getCurrent(endpoint.secretName, abortSignal);
       if (!current) return report({ inSync: true, status: 'noSecret' });
-      const slot = current.enabled ? slotHolding(current, await keys.listKeys(endpoint)) : undefined;
+      const slot = current.enabled
+        ? slotHolding(current, await keys.listKeys(endpoint, abortSignal))
+        : undefined;
       if (slot) {
         if (state.drift?.detected)
           await held.write({

@@ -23,7 +23,9 @@ export interface RotationJob {
 export interface RotationJobQueue {
   /**
    * Enqueues one job.
-   * @param options - `delaySeconds`: the job stays invisible that long (throttled jobs wait out ARM)
+   * @param options - `delaySeconds`: the job stays invisible that long (throttled jobs wait out ARM).
+   *   `abortSignal`: the caller gave up (an Event Grid delivery out of time); the send and its retries stop
+   *   (one aborted after the queue took it leaves the job there: duplicates are harmless)
    */
-  enqueue(job: RotationJob, options?: { delaySeconds?: number }): Promise<void>;
+  enqueue(job: RotationJob, options?: { delaySeconds?: number; abortSignal?: AbortSignal }): Promise<void>;
 }

@@ -17,6 +17,8 @@ export class PagedTable {
   emptyAnswers = 0;
   /** The `maxPageSize` of each request, for "never asks for more than it keeps" checks. */
   readonly asked: number[] = [];
+  /** The row key and abort signal of each point read, in call order. */
+  readonly pointReads: Array<{ rowKey: string; abortSignal: AbortSignal | undefined }> = [];
 
   add(row: Row): void {
     this.rows.set(`${row.partitionKey}\u0000${row.rowKey}`, row);
@@ -28,7 +30,12 @@ export class PagedTable {
 
   async createTable(): Promise<void> {}
 
-  async getEntity(partitionKey: string, rowKey: string): Promise<Row & { etag: string }> {
+  async getEntity(
+    partitionKey: string,
+    rowKey: string,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<Row & { etag: string }> {
+    this.pointReads.push({ rowKey, abortSignal: options.abortSignal });
     const row = this.rows.get(`${partitionKey}\u0000${rowKey}`);
     if (!row) throw Object.assign(new Error('ResourceNotFound'), { statusCode: 404 });
     return { ...row, etag: 'e' };

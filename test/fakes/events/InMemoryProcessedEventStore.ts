@@ -8,11 +8,14 @@ import {
 export class InMemoryProcessedEventStore implements ProcessedEventStore {
   readonly records = new Map<string, ProcessedEventRecord>();
 
-  async has(id: string, eventTime: Date): Promise<boolean> {
+  /** As the Table store, a call handed a signal that has fired fails at once. */
+  async has(id: string, eventTime: Date, abortSignal?: AbortSignal): Promise<boolean> {
+    abortSignal?.throwIfAborted();
     return this.records.has(`${dayPartition(eventTime)}/${id}`);
   }
 
-  async markProcessed(record: ProcessedEventRecord): Promise<void> {
+  async markProcessed(record: ProcessedEventRecord, abortSignal?: AbortSignal): Promise<void> {
+    abortSignal?.throwIfAborted();
     const key = `${dayPartition(record.eventTime)}/${record.id}`;
     if (!this.records.has(key)) this.records.set(key, record);
   }

@@ -10,16 +10,23 @@ import { settle } from '../../support/waitFor';
 class FakeTable implements ProcessedEventsTable {
   readonly rows = new Map<string, Record<string, unknown>>();
   down = false;
+  /** The abort signal each read and insert was handed, in call order. */
+  readonly signals: Array<AbortSignal | undefined> = [];
   async createTable() {
     return undefined;
   }
-  async getEntity(pk: string, rk: string) {
+  async getEntity(pk: string, rk: string, options: { abortSignal?: AbortSignal } = {}) {
+    this.signals.push(options.abortSignal);
     if (this.down) throw Object.assign(new Error('ECONNREFUSED'), { code: 'ECONNREFUSED' });
     const row = this.rows.get(`${pk}|${rk}`);
     if (!row) throw Object.assign(new Error('not found'), { statusCode: 404 });
     return row;
   }
-  async createEntity(entity: Record<string, unknown> & { partitionKey: string; rowKey: string }) {
+  async createEntity(
+    entity: Record<string, unknown> & { partitionKey: string; rowKey: string },
+    options: { abortSignal?: AbortSignal } = {},
+  ) {
+    this.signals.push(options.abortSignal);
     const key = `${entity.partitionKey}|${entity.rowKey}`;
     if (this.rows.has(key)) throw Object.assign(new Error('exists'), { statusCode: 409 });
     this.rows.set(key, entity);
@@ -98,6 +105,27 @@ describe('Class: TableProcessedEventStore', () => {
 
       // Act + Assess
       await expect(store.has('x', at('2026-11-20T10:00:00Z'))).rejects.toThrow(DependencyUnavailableError);
+    });
+
+    it("hands the delivery's signal to the read and the insert, and gives up a table creation that hangs", async () => {
+      // Prepare
+      const table = new FakeTable();
+      const store = storeOver(table);
+      const signal = new AbortController().signal;
+      const time = at('2026-11-20T10:00:00Z');
+      const hung = new FakeTable();
+      hung.createTable = () => new Promise<undefined>(() => undefined);
+      const giveUp = new AbortController();
+
+      // Act
+      await store.has('e1', time, signal);
+      await store.markProcessed({ id: 'e1', type: 'T', eventTime: time, outcome: 'ok' }, signal);
+      const waiting = storeOver(hung).has('e1', time, giveUp.signal);
+      giveUp.abort(new Error('out of time'));
+
+      // Assess
+      expect(table.signals).toEqual([signal, signal]);
+      await expect(waiting).rejects.toThrow(DependencyUnavailableError);
     });
   });
 

@@ -1,3 +1,4 @@
+import { TimeLimitError } from '../../../shared/clock';
 import type { ManagedEndpoint } from '../../../shared/endpoints/ManagedEndpoint';
 import { EndpointNotFoundError, EndpointNotKnownHereError } from '../../../shared/rotation/errors';
 import { buildRotationFixture } from '../../fakes/rotation/buildRotationFixture';
@@ -54,6 +55,57 @@ describe('Class: DriftDetector', () => {
     it('throws for an unknown endpoint', async () => {
       const f = buildRotationFixture();
       await expect(f.services.drift.check('nope-one')).rejects.toThrow(EndpointNotFoundError);
+    });
+
+    it("hands its caller's signal to the Key Vault read, and releases the lease when it is given up there", async () => {
+      // Prepare: the caller (an Event Grid delivery) runs out of time while Key Vault is read
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'p-1', secondaryKey: 's-1' });
+      f.secrets.seed('demo-key-secret', 's-1');
+      const giveUp = new AbortController();
+      const getCurrent = f.secrets.getCurrent.bind(f.secrets);
+      f.secrets.getCurrent = async (name, abortSignal) => {
+        await getCurrent(name, abortSignal);
+        giveUp.abort(new TimeLimitError(25_000));
+        throw abortSignal?.reason;
+      };
+
+      // Act
+      const checked = f.services.drift.check('demo-key', giveUp.signal);
+
+      // Assess: the read had the signal, ARM was not asked, and a rotation can take the lease at once
+      await expect(checked).rejects.toThrow(TimeLimitError);
+      expect(f.secrets.signals).toEqual([giveUp.signal]);
+      expect(f.keys.listKeysSignals).toHaveLength(0);
+      expect(await f.journal.acquireLease('demo-key', 'a-run', 60_000)).toBeDefined();
+    });
+
+    it('takes no lease for a caller that has given up already', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'p-1', secondaryKey: 's-1' });
+      const acquire = jest.spyOn(f.journal, 'acquireLease');
+
+      // Act
+      const checked = f.services.drift.check('demo-key', AbortSignal.abort(new TimeLimitError(25_000)));
+
+      // Assess
+      await expect(checked).rejects.toThrow(TimeLimitError);
+      expect(acquire).not.toHaveBeenCalled();
+    });
+
+    it('hands the signal to the endpoint key read too', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint({}, { primaryKey: 'p-1', secondaryKey: 's-1' });
+      f.secrets.seed('demo-key-secret', 's-1');
+      const signal = new AbortController().signal;
+
+      // Act
+      await f.services.drift.check('demo-key', signal);
+
+      // Assess
+      expect(f.keys.listKeysSignals).toEqual([signal]);
     });
   });
 });

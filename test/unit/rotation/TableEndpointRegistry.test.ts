@@ -490,6 +490,24 @@ describe('Class: TableEndpointRegistry (Method: findBySecretName)', () => {
     expect(found[0]).toEqual(valid('zz-legacy'));
     expect(Math.max(...table.asked)).toBeLessThanOrEqual(1000);
   });
+
+  it("hands its caller's signal to the claim's and the row's reads (an Event Grid delivery's budget)", async () => {
+    // Prepare
+    const table = new PagedTable();
+    claimedRows(table, 2);
+    const registry = new TableEndpointRegistry({ table: table.asTableClient(), rules, now: () => at });
+    const signal = new AbortController().signal;
+
+    // Act
+    const found = await registry.findBySecretName('ep-0001-key', signal);
+
+    // Assess
+    expect(found?.id).toBe('ep-0001');
+    expect(table.pointReads).toEqual([
+      { rowKey: '~secret~ep-0001-key', abortSignal: signal },
+      { rowKey: 'ep-0001', abortSignal: signal },
+    ]);
+  });
 });
 
 describe('Class: TableEndpointRegistry (Method: findBySecretName, rows from before claims)', () => {
