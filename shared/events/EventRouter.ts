@@ -35,11 +35,15 @@ export class EventRouter {
     if (KEY_VAULT_TYPES.has(event.type)) readKeyVaultSecretEvent(event);
   }
 
-  /** Runs the reaction for one event. */
-  async route(event: IncomingEvent): Promise<EventOutcome> {
+  /**
+   * Runs the reaction for one event.
+   * @param abortSignal - the delivery's budget (`EventWebhook`): the Key Vault reactions hand it to each of
+   *   their calls, which give up when it fires
+   */
+  async route(event: IncomingEvent, abortSignal?: AbortSignal): Promise<EventOutcome> {
     const { logger, telemetry } = this.options;
     try {
-      const result = await this.dispatch(event);
+      const result = await this.dispatch(event, abortSignal);
       logger.info(`route => ${result.action}`, {
         eventId: event.id,
         type: event.type,
@@ -52,6 +56,8 @@ export class EventRouter {
         type: event.type,
         error: errorName(error),
       };
+      // Given up by the webhook, which has answered already and said so in its own log line.
+      if (abortSignal?.aborted && isTransientError(error)) throw error;
       if (isTransientError(error)) {
         logger.warn('route => dependency unavailable, delivery will be retried', props);
         throw error instanceof DependencyUnavailableError
@@ -79,13 +85,13 @@ export class EventRouter {
     }
   }
 
-  private async dispatch(event: IncomingEvent): Promise<EventOutcome> {
+  private async dispatch(event: IncomingEvent, abortSignal: AbortSignal | undefined): Promise<EventOutcome> {
     switch (event.type) {
       case EVENT_TYPES.secretNearExpiry:
       case EVENT_TYPES.secretExpired:
-        return this.options.keyVault.onExpiry(event);
+        return this.options.keyVault.onExpiry(event, abortSignal);
       case EVENT_TYPES.secretNewVersionCreated:
-        return this.options.keyVault.onNewVersion(event);
+        return this.options.keyVault.onNewVersion(event, abortSignal);
       case EVENT_TYPES.modelDeployed:
       case EVENT_TYPES.resourceWriteSuccess:
       case EVENT_TYPES.resourceDeleteSuccess:

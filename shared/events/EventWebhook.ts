@@ -1,8 +1,8 @@
-import type { Clock } from '../clock';
+import { type Clock, TimeLimitError, withinTimeLimitGivingUp } from '../clock';
 import { ValidationError } from '../errors';
 import type { Logger } from '../logging';
 import type { Telemetry } from '../telemetry';
-import { MalformedEventError } from './errors';
+import { EventDeliveryOutOfTimeError, MalformedEventError } from './errors';
 import { type EventOutcome, eventOutcome } from './EventOutcome';
 import type { EventRouter } from './EventRouter';
 import type { IncomingEvent } from './IncomingEvent';
@@ -23,7 +23,19 @@ export interface EventWebhookOptions {
   clock: Clock;
   logger: Logger;
   telemetry: Telemetry;
+  /**
+   * How long the events of one delivery may take, all of them together, before it is answered 503 for Event
+   * Grid to deliver it again. @default DELIVERY_BUDGET_MS
+   */
+  budgetMs?: number;
 }
+
+/**
+ * Default of {@link EventWebhookOptions.budgetMs}: Event Grid waits 30 s for a delivery's answer, then counts
+ * it failed and delivers it again while this one may still be running. 5 s are left for the host and the
+ * network to carry the answer back.
+ */
+export const DELIVERY_BUDGET_MS = 25_000;
 
 /**
  * The Event Grid webhook: handshakes, then parse → validate all → for each event skip if already
@@ -64,9 +76,43 @@ export class EventWebhook {
     }
     // Validate the whole batch before reacting to any of it: a 400 then means "nothing happened".
     this.logMalformed(() => delivery.events.forEach((event) => router.validate(event)));
-    const results: EventOutcome[] = [];
-    for (const event of delivery.events) results.push(await this.handleOne(event));
+    const results = await this.handleAll(delivery.events);
     return { status: 200, headers: {}, jsonBody: { results } };
+  }
+
+  /**
+   * Handles the events in order within the delivery's budget, which every call draws from: the dedup
+   * store's, the reactions' (registry, Key Vault, drift check, queue, topic). Once it is spent, the calls
+   * under way are given up through the signal and the delivery is answered 503: events done before are
+   * remembered and skipped by the redelivery, and the one cut reacts again then (every reaction is
+   * idempotent: version checks, the rotation lease, event ids derived from the incoming event's).
+   * @throws EventDeliveryOutOfTimeError (503) when the budget ran out
+   */
+  private async handleAll(events: readonly IncomingEvent[]): Promise<EventOutcome[]> {
+    const budgetMs = this.options.budgetMs ?? DELIVERY_BUDGET_MS;
+    const results: EventOutcome[] = [];
+    try {
+      // Raced as well as handed the signal: a call that heeds it late still does not hold the answer up.
+      await withinTimeLimitGivingUp(async (budget) => {
+        for (const event of events) {
+          // A call that ignored the signal and answered late: the next event is not begun.
+          budget.throwIfAborted();
+          results.push(await this.handleOne(event, budget));
+        }
+      }, budgetMs);
+    } catch (error) {
+      if (!(error instanceof TimeLimitError)) throw error;
+      const cut = events[results.length];
+      this.options.logger.warn('deliver => out of time, answered 503 for Event Grid to deliver it again', {
+        eventId: cut?.id,
+        type: cut?.type,
+        done: results.length,
+        events: events.length,
+        budgetMs,
+      });
+      throw new EventDeliveryOutOfTimeError(budgetMs, results.length, events.length, { cause: error });
+    }
+    return results;
   }
 
   private parseAndLog(request: DeliveryRequest): ReturnType<typeof parseDelivery> {
@@ -88,15 +134,16 @@ export class EventWebhook {
     }
   }
 
-  private async handleOne(event: IncomingEvent): Promise<EventOutcome> {
+  private async handleOne(event: IncomingEvent, budget: AbortSignal): Promise<EventOutcome> {
     const { processed, router, clock, telemetry } = this.options;
     const eventTime = timeOf(event) ?? new Date(clock.now());
-    if (await processed.has(event.id, eventTime)) {
+    if (await processed.has(event.id, eventTime, budget)) {
       telemetry.trackMetric('EventsDuplicate', 1, { type: event.type });
       return eventOutcome(event, 'duplicate');
     }
-    const result = await router.route(event);
-    await processed.markProcessed({ id: event.id, type: event.type, eventTime, outcome: result.action });
+    const result = await router.route(event, budget);
+    const record = { id: event.id, type: event.type, eventTime, outcome: result.action };
+    await processed.markProcessed(record, budget);
     telemetry.trackMetric('EventsProcessed', 1, { type: event.type, action: result.action });
     return result;
   }

@@ -1,3 +1,4 @@
+import { untilAborted } from '../../../shared/clock';
 import {
   type ArmCoordinates,
   armIdentity,
@@ -16,6 +17,7 @@ import { deriveEndpointId } from '../../../shared/events/onlineEndpointResource'
 import { eachListed, type PageRequest } from '../../../shared/listPages';
 import type { DriftReport } from '../../../shared/rotation/DriftDetector';
 import { keyPage } from '../keyPage';
+import { neverEnds } from '../sleeps';
 
 type PortName = 'registry' | 'jobs' | 'drift' | 'admin' | 'secrets';
 
@@ -44,10 +46,25 @@ export class FakeRotationPorts implements EventsRotationPorts {
    */
   readonly unreadableRows: string[] = [];
   private readonly failures = new Map<PortName, Error>();
+  /** Ports whose next call never answers (see {@link hangNext}). */
+  private readonly hangs = new Map<PortName, { heedsSignal: boolean }>();
+  /**
+   * The abort signal each call of the reactions' reads and writes was handed (`findBySecretName`,
+   * `getCurrent`, `enqueue`, `check`), in call order; undefined when it was handed none.
+   */
+  readonly signals: Array<{ call: string; signal: AbortSignal | undefined }> = [];
 
   /** The next call on `port` throws `error`. */
   failNext(port: PortName, error: Error): void {
     this.failures.set(port, error);
+  }
+
+  /**
+   * The next reaction read or write on `port` never answers: it ends only when its signal fires, as an SDK
+   * request does, or (`heedsSignal: false`, a call that never looks at it) not at all. Nothing is recorded.
+   */
+  hangNext(port: PortName, options: { heedsSignal?: boolean } = {}): void {
+    this.hangs.set(port, { heedsSignal: options.heedsSignal ?? true });
   }
 
   addEndpoint(e: Partial<EventsManagedEndpoint> & { id: string; secretName: string }): void {
@@ -65,10 +82,10 @@ export class FakeRotationPorts implements EventsRotationPorts {
   }
 
   readonly registry = {
-    findBySecretName: async (name: string) => (
-      this.fail('registry'),
-      this.endpoints.find((e) => e.secretName === name)
-    ),
+    findBySecretName: async (name: string, abortSignal?: AbortSignal) => {
+      await this.called('registry', 'findBySecretName', abortSignal);
+      return this.endpoints.find((e) => e.secretName === name);
+    },
     get: async (id: string) => (this.fail('registry'), this.endpoints.find((e) => e.id === id)),
     /**
      * As the Table registry answers while rows without coordinate claims are left (none claimed here): the
@@ -102,15 +119,15 @@ export class FakeRotationPorts implements EventsRotationPorts {
   };
 
   readonly jobs = {
-    enqueue: async (job: EventsRotationJob) => {
-      this.fail('jobs');
+    enqueue: async (job: EventsRotationJob, options: { abortSignal?: AbortSignal } = {}) => {
+      await this.called('jobs', 'enqueue', options.abortSignal);
       this.enqueued.push(job);
     },
   };
 
   readonly drift = {
-    check: async (endpointId: string) => {
-      this.fail('drift');
+    check: async (endpointId: string, abortSignal?: AbortSignal) => {
+      await this.called('drift', 'check', abortSignal);
       this.driftChecks.push(endpointId);
       return this.driftReport;
     },
@@ -158,8 +175,26 @@ export class FakeRotationPorts implements EventsRotationPorts {
   };
 
   readonly secrets = {
-    getCurrent: async (name: string) => (this.fail('secrets'), this.currentSecrets.get(name)),
+    getCurrent: async (name: string, abortSignal?: AbortSignal) => {
+      await this.called('secrets', 'getCurrent', abortSignal);
+      return this.currentSecrets.get(name);
+    },
   };
+
+  /**
+   * One call of a reaction's read or write: its signal recorded; one that has fired fails it at once, as it
+   * does the SDK adapters' calls (`StorageJsonQueue`, `KeyVaultSecretStore`, the Table reads); then the failure
+   * or hang set for `port`.
+   */
+  private async called(port: PortName, call: string, abortSignal: AbortSignal | undefined): Promise<void> {
+    this.signals.push({ call, signal: abortSignal });
+    abortSignal?.throwIfAborted();
+    this.fail(port);
+    const hang = this.hangs.get(port);
+    if (hang === undefined) return;
+    this.hangs.delete(port);
+    await untilAborted(neverEnds(0), hang.heedsSignal ? abortSignal : undefined);
+  }
 
   private fail(port: PortName): void {
     const error = this.failures.get(port);
