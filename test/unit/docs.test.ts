@@ -5,6 +5,7 @@ import { readHostJson } from '../../local/host/hostJson';
 import { OAUTH_MAX_BODY_BYTES } from '../../shared/broker/oauthProtocol';
 import { UPSTREAM_CLASSES, UPSTREAM_FAILURES } from '../../shared/broker/UpstreamToken';
 import { loadConfig, SETTINGS } from '../../shared/config';
+import { DELIVERY_BUDGET_MS } from '../../shared/events/EventWebhook';
 import { MAX_DELIVERY_BYTES } from '../../shared/events/parseDelivery';
 import { DEFAULT_MAX_BODY_BYTES } from '../../shared/http';
 import { MAX_DEQUEUE_COUNT } from '../../shared/queueMessage';
@@ -219,6 +220,18 @@ describe('Docs: names', () => {
 
   it("knows host.json's functionTimeout, which a rotation run's time budget is cut from", () => {
     expect(readHostJson(join(repoRoot, 'host.json')).functionTimeoutMs).toBe(FUNCTION_TIMEOUT_MS);
+  });
+
+  it("states the time a webhook delivery gets, inside Event Grid's 30 s", () => {
+    // Prepare
+    const events = (docs.get('docs/events.md') ?? '').replace(/\s+/g, ' ');
+    const seconds = DELIVERY_BUDGET_MS / 1000;
+
+    // Assess
+    expect(seconds).toBeLessThan(30);
+    expect(events).toContain(`**A delivery's ${seconds} seconds.**`);
+    expect(events).toContain(`the delivery not done within its ${seconds} s`);
+    expect(docs.get('README.md')?.replace(/\s+/g, ' ')).toContain(`each answered within ${seconds} s`);
   });
 
   it('explains every upstream and failure class a broker 503 can name', () => {
