@@ -53,8 +53,9 @@ export class TableBatchInserts implements AuditTable {
     private readonly httpClient: HttpClient,
   ) {}
 
-  createTable(): Promise<unknown> {
-    return this.client.createTable();
+  /** @param options.abortSignal - ends the creation's request when it fires (past its time limit) */
+  createTable(options?: { abortSignal?: AbortSignal }): Promise<unknown> {
+    return this.client.createTable(options);
   }
 
   /**

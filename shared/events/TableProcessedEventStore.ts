@@ -10,7 +10,7 @@ import { dayPartition, type ProcessedEventRecord, type ProcessedEventStore } fro
 
 /** Structural view of the `@azure/data-tables` TableClient methods used. */
 export interface ProcessedEventsTable {
-  createTable(): Promise<unknown>;
+  createTable(options?: { abortSignal?: AbortSignal }): Promise<unknown>;
   getEntity(partitionKey: string, rowKey: string, options?: { abortSignal?: AbortSignal }): Promise<unknown>;
   createEntity(
     entity: Record<string, unknown> & { partitionKey: string; rowKey: string },
