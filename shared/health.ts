@@ -1,19 +1,25 @@
 import { ARM_SCOPE, type AzureClients } from './azureClients';
-import { TimeLimitError, withinTimeLimit } from './clock';
+import { TimeLimitError, withinTimeLimitGivingUp } from './clock';
 import type { AppConfig } from './config';
 
 /** One dependency the app needs, checked cheaply. */
 export interface HealthProbe {
   /** Dependency name shown in the report, e.g. `keyVault`. */
   readonly name: string;
-  /** Resolves when the dependency is usable; rejects with a reason otherwise. */
-  check(): Promise<void>;
+  /**
+   * Resolves when the dependency is usable; rejects with a reason otherwise.
+   * @param abortSignal - fires when the check is given up (past its time limit): hand it to the call
+   */
+  check(abortSignal: AbortSignal): Promise<void>;
 }
 
 /**
  * The app's dependencies, each checked with the cheapest call that proves it usable: the journal table
  * and the rotation queue answer (each created if missing), Key Vault lists one page of secrets, and the
- * managed identity gets an ARM token.
+ * managed identity gets an ARM token. The Storage and Key Vault calls take the check's signal, so that a
+ * check given up closes its request: left running, each health call on a silent dependency held a socket
+ * for the transport's 30-s try limit (the queue client, with a transport of its own, for as long as the
+ * silence lasted). The identity library does not stop a token request on a signal, so none is handed.
  */
 export function dependencyProbes(
   clients: Pick<AzureClients, 'table' | 'queue' | 'secrets' | 'credential'>,
@@ -22,17 +28,22 @@ export function dependencyProbes(
   return [
     {
       name: 'tables',
-      check: async () => void (await clients.table(config.tables.journal).createTable()),
+      check: async (abortSignal) =>
+        void (await clients.table(config.tables.journal).createTable({ abortSignal })),
     },
     {
       name: 'queue',
-      check: async () => void (await clients.queue(config.rotation.queue).createIfNotExists()),
+      check: async (abortSignal) =>
+        void (await clients.queue(config.rotation.queue).createIfNotExists({ abortSignal })),
     },
     {
       name: 'keyVault',
       // Reading one page of secret properties proves reachability, identity and permission at once.
-      check: async () =>
-        void (await clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: 1 }).next()),
+      check: async (abortSignal) =>
+        void (await clients.secrets
+          .listPropertiesOfSecrets({ abortSignal })
+          .byPage({ maxPageSize: 1 })
+          .next()),
     },
     {
       name: 'managedIdentity',
@@ -58,10 +69,10 @@ export interface HealthReport {
 
 /**
  * Checks every dependency in parallel, each bounded by a timeout so a hung dependency cannot hang the
- * health endpoint. One check runs at a time, and its report answers the callers that come within
- * `reuseMs` of its end: the endpoint is anonymous, and each check calls Key Vault, whose request limit
- * is per vault, so a flood of calls must not become one on the vault the rotation and the key's
- * consumers read.
+ * health endpoint, and given up past it (its probe's signal fires, closing the probe's request). One
+ * check runs at a time, and its report answers the callers that come within `reuseMs` of its end: the
+ * endpoint is anonymous, and each check calls Key Vault, whose request limit is per vault, so a flood of
+ * calls must not become one on the vault the rotation and the key's consumers read.
  * @example await new HealthCheck({ probes: [storageProbe, keyVaultProbe] }).run()
  */
 export class HealthCheck {
@@ -104,7 +115,7 @@ export class HealthCheck {
   private async runProbe(probe: HealthProbe): Promise<DependencyHealth> {
     const started = Date.now();
     try {
-      await withinTimeLimit(probe.check(), this.timeoutMs);
+      await withinTimeLimitGivingUp((abortSignal) => probe.check(abortSignal), this.timeoutMs);
       return { name: probe.name, status: 'up', latencyMs: Date.now() - started };
     } catch (error) {
       return { name: probe.name, status: 'down', latencyMs: Date.now() - started, reason: reasonOf(error) };

@@ -1,4 +1,6 @@
-import { HealthCheck } from '../../shared/health';
+import type { AzureClients } from '../../shared/azureClients';
+import type { AppConfig } from '../../shared/config';
+import { dependencyProbes, HealthCheck } from '../../shared/health';
 
 describe('Class: HealthCheck', () => {
   describe('Method: run', () => {
@@ -86,5 +88,77 @@ describe('Class: HealthCheck', () => {
       // Assess
       expect(report.dependencies[0]).toEqual(expect.objectContaining({ status: 'down', reason: 'Timeout' }));
     });
+
+    it('gives a hung probe up at the timeout: its signal fires, so its request ends too; one answered keeps its signal', async () => {
+      // Prepare
+      const signals: Record<string, AbortSignal | undefined> = {};
+      const check = new HealthCheck({
+        probes: [
+          {
+            name: 'hung',
+            check: (abortSignal?: AbortSignal) => {
+              signals['hung'] = abortSignal;
+              return new Promise(() => undefined);
+            },
+          },
+          {
+            name: 'answering',
+            check: async (abortSignal?: AbortSignal) => void (signals['answering'] = abortSignal),
+          },
+        ],
+        timeoutMs: 20,
+      });
+
+      // Act
+      await check.run();
+      await new Promise((resolve) => setTimeout(resolve, 40));
+
+      // Assess
+      expect(signals['hung']?.aborted).toBe(true);
+      expect(signals['hung']?.reason).toMatchObject({ name: 'TimeLimitError', limitMs: 20 });
+      expect(signals['answering']?.aborted).toBe(false);
+    });
+  });
+});
+
+describe('Function: dependencyProbes', () => {
+  it("hands each Storage and Key Vault call the probe's signal, so a check given up closes its request", async () => {
+    // Prepare: dependencies that never answer, recording the signal of each call
+    const signals: Record<string, AbortSignal | undefined> = {};
+    const silent = (name: string) => (options?: { abortSignal?: AbortSignal }) => {
+      signals[name] = options?.abortSignal;
+      return new Promise<never>(() => undefined);
+    };
+    const clients = {
+      table: () => ({ createTable: silent('tables') }),
+      queue: () => ({ createIfNotExists: silent('queue') }),
+      secrets: {
+        listPropertiesOfSecrets: (options?: { abortSignal?: AbortSignal }) => ({
+          byPage: () => ({ next: () => silent('keyVault')(options) }),
+        }),
+      },
+      credential: { getToken: async () => ({ token: 'unused', expiresOnTimestamp: 0 }) },
+    } as unknown as Pick<AzureClients, 'table' | 'queue' | 'secrets' | 'credential'>;
+    const config = { tables: { journal: 'journal' }, rotation: { queue: 'jobs' } } as Pick<
+      AppConfig,
+      'tables' | 'rotation'
+    >;
+    const check = new HealthCheck({ probes: dependencyProbes(clients, config), timeoutMs: 20 });
+
+    // Act
+    const report = await check.run();
+
+    // Assess
+    expect(report.dependencies.map((d) => [d.name, d.status])).toEqual([
+      ['tables', 'down'],
+      ['queue', 'down'],
+      ['keyVault', 'down'],
+      ['managedIdentity', 'up'],
+    ]);
+    expect([signals['tables'], signals['queue'], signals['keyVault']].map((s) => s?.aborted)).toEqual([
+      true,
+      true,
+      true,
+    ]);
   });
 });
