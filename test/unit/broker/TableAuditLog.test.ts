@@ -609,6 +609,21 @@ describe('Class: TableAuditLog', () => {
     expect(table.signals[0]?.reason).toMatchObject({ name: 'TimeLimitError', limitMs: 30 });
   });
 
+  it('aborts the write in progress when close stops waiting for it at closeTimeoutMs, long before writeTimeLimitMs', async () => {
+    // Prepare
+    const table = new FakeTable({ silent: true });
+    const { audit } = auditLogOn(table, { flushDelayMs: FLUSH_ONLY_WHEN_ASKED_MS, closeTimeoutMs: 20 });
+    audit.record(decision(day, 'silent'));
+
+    // Act
+    await audit.close();
+
+    // Assess: its rows were reported lost, and its request is not left to run on for 30 s
+    expect(lossReports()).toEqual([{ why: 'closed', ...issuancesLost(1, day), error: 'TimeLimitError' }]);
+    expect(table.signals.map((signal) => signal?.aborted)).toEqual([true]);
+    expect(table.signals[0]?.reason).toMatchObject({ name: 'TimeLimitError', limitMs: 20 });
+  });
+
   it('loses a batch the table refuses outright, and rows beyond maxHeldRows, saying how many decisions', async () => {
     // Prepare
     const refusing = new FakeTable({ refuse: 400 });
