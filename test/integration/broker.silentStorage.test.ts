@@ -7,6 +7,7 @@ import {
 import { TableClient } from '@azure/data-tables';
 
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
+import type { AzureClients } from '../../shared/azureClients';
 import type { AuditEntry } from '../../shared/broker/AuditLog';
 import { ClientAuthenticator } from '../../shared/broker/ClientAuthenticator';
 import { ClientNotAuthorizedError } from '../../shared/broker/errors';
@@ -16,10 +17,13 @@ import { SecretHasher } from '../../shared/broker/SecretHasher';
 import { TableAuditLog } from '../../shared/broker/TableAuditLog';
 import { TableBatchInserts } from '../../shared/broker/TableBatchInserts';
 import { TableBrokerClientRegistry } from '../../shared/broker/TableBrokerClientRegistry';
-import { finishesWithin, systemClock } from '../../shared/clock';
+import { finishesWithin, systemClock, TimeLimitError } from '../../shared/clock';
+import type { AppConfig } from '../../shared/config';
+import { createTableOnce } from '../../shared/createOnce';
 import type { ManagedEndpoint } from '../../shared/endpoints/ManagedEndpoint';
 import { TableEndpointRegistry } from '../../shared/endpoints/TableEndpointRegistry';
 import { DependencyUnavailableError } from '../../shared/errors';
+import { dependencyProbes, HealthCheck } from '../../shared/health';
 import { timeLimitedHttpClient } from '../../shared/timeLimitedHttpClient';
 import { FakeUpstreamSource } from '../fakes/broker/FakeUpstreamSource';
 import { CapturingLogger, CapturingTelemetry } from '../fakes/capture';
@@ -126,6 +130,14 @@ describe('Broker client lookups while Table storage is silent', () => {
     beforeEach(() => {
       transport = new CountedTransport();
     });
+    const decision = (clientId: string): AuditEntry => ({
+      timeMs: Date.now(),
+      clientId,
+      scope: 'demo-token',
+      protocol: 'oauth',
+      outcome: 'issued',
+      upstream: 'amlToken',
+    });
 
     /**
      * Runs `work` while storage is silent, then checks that no request is left open once it is over: given
@@ -209,14 +221,6 @@ describe('Broker client lookups while Table storage is silent', () => {
         flushDelayMs: 10_000,
         writeTimeLimitMs: TIME_LIMIT_MS,
       });
-      const decision = (clientId: string): AuditEntry => ({
-        timeMs: Date.now(),
-        clientId,
-        scope: 'demo-token',
-        protocol: 'oauth',
-        outcome: 'issued',
-        upstream: 'amlToken',
-      });
       audit.record(decision('before'));
       await audit.flush();
 
@@ -233,6 +237,55 @@ describe('Broker client lookups while Table storage is silent', () => {
       const written: string[] = [];
       for await (const row of table.listEntities<{ clientId: string }>()) written.push(row.clientId);
       expect(written.sort()).toEqual(['before', 'silent']);
+    }, 30_000);
+
+    it('an audit write in progress when close stops waiting: its rows reported lost at closeTimeoutMs', async () => {
+      // Prepare: the table exists; the write's own limit is far beyond the close's
+      const telemetry = new CapturingTelemetry();
+      const audit = new TableAuditLog({
+        table: new TableBatchInserts(tableClient('abortAuditClose'), transport),
+        logger: new CapturingLogger(),
+        telemetry,
+        flushDelayMs: 10_000,
+        closeTimeoutMs: TIME_LIMIT_MS,
+      });
+      audit.record(decision('before'));
+      await audit.flush();
+
+      // Act
+      audit.record(decision('silent'));
+      await whileSilent(() => audit.close());
+
+      // Assess (the row may still land: storage may read a request whose connection closed)
+      expect(telemetry.events.map((e) => [e.name, e.props?.['why']])).toEqual([['AuditRowsLost', 'closed']]);
+    }, 30_000);
+
+    it('a table creation (createTableOnce): TimeLimitError at its limit', async () => {
+      // Prepare
+      const ensure = createTableOnce(tableClient('abortCreation'), TIME_LIMIT_MS);
+
+      // Act
+      const outcome = await whileSilent(() => ensure().catch((e: unknown) => e));
+
+      // Assess
+      expect(outcome).toBeInstanceOf(TimeLimitError);
+    }, 30_000);
+
+    it("the health check's Table probe: down (Timeout) at its limit", async () => {
+      // Prepare: only the Table probe, on this transport
+      const clients = { table: tableClient } as unknown as Pick<
+        AzureClients,
+        'table' | 'queue' | 'secrets' | 'credential'
+      >;
+      const config = { tables: { journal: 'abortHealth' } } as Pick<AppConfig, 'tables' | 'rotation'>;
+      const probes = dependencyProbes(clients, config).filter((probe) => probe.name === 'tables');
+      const health = new HealthCheck({ probes, timeoutMs: TIME_LIMIT_MS });
+
+      // Act
+      const report = await whileSilent(() => health.run());
+
+      // Assess
+      expect(report.dependencies).toEqual([expect.objectContaining({ status: 'down', reason: 'Timeout' })]);
     }, 30_000);
   });
 });
