@@ -171,15 +171,26 @@ function waitsForSchedule(
   now: number,
 ): boolean {
   if (job.reason !== 'schedule' && job.reason !== 'nearExpiry') return false;
-  // The onboarding's own version, journaled before its write: its rotation of the other slot follows at once.
-  if (state.onboardingId !== undefined && current.tags[SECRET_TAGS.rotationId] === state.onboardingId)
-    return false;
+  if (isOnboardingVersion(state, current)) return false;
   if (isDue(endpoint, state, current, now)) return false;
   if (job.reason === 'schedule') return true;
   // Not due, so there is a last rotation and a next due time.
   const nextDueMs = nextDueAt(endpoint, state, current) ?? now;
   const expiresOnMs = current.expiresOn?.getTime();
   return expiresOnMs === undefined || expiresOnMs >= nextDueMs;
+}
+
+/**
+ * Whether Key Vault's current version is the journaled onboarding's own (`RotationState.onboardingId`, its
+ * `rotationId` tag): journaled before its write, so a run that stopped after the write left it current. It is no
+ * rotation, so its `rotatedAt` tag puts nothing off: the rotation of the other slot that follows is due at once.
+ * The status's `nextDueAt` asks the same, so it shows what the next run does.
+ */
+export function isOnboardingVersion(
+  state: RotationState,
+  current: { tags: Readonly<Record<string, string>> } | undefined,
+): boolean {
+  return state.onboardingId !== undefined && current?.tags[SECRET_TAGS.rotationId] === state.onboardingId;
 }
 
 /** Key Vault's `rotatedAt` tag (ISO) when it is later than the journal's last rotation, or nothing. */

@@ -8,7 +8,7 @@ import {
   type RotationFailure,
   type RotationState,
 } from './RotationJournal';
-import { lastRotatedAt, nextDueAt } from './RotationPlanner';
+import { isOnboardingVersion, lastRotatedAt, nextDueAt } from './RotationPlanner';
 import { SECRET_TAGS, type SecretVersion } from './SecretStore';
 
 /** What the status API shows. Never contains a key. */
@@ -18,7 +18,11 @@ export interface EndpointStatus {
   readonly slotInUse?: KeySlot;
   readonly secretVersion?: string;
   readonly lastRotatedAt?: string;
-  /** When this version's timer would rotate it: only for an enabled `Key` endpoint it knows. */
+  /**
+   * When this version's timer would rotate it: only for an enabled `Key` endpoint it knows. Due at once (the
+   * time of the answer) when never rotated, and after an onboarding that stopped between its Key Vault write
+   * and the rotation that follows it: that version is no rotation, and the next run rotates the other slot.
+   */
   readonly nextDueAt?: string;
   /**
    * The endpoint's kind or auth mode is one this version does not know (a newer version registered it, during
@@ -150,8 +154,10 @@ function scheduleStatus(
     !endpoint.retiredAt &&
     !unknownHere(endpoint) &&
     fileEntry === undefined;
-  // Never rotated: due at once.
-  const dueAt = scheduled ? (nextDueAt(endpoint, state, current) ?? now) : undefined;
+  // Never rotated: due at once. The version of an onboarding that stopped before its rotation is no rotation
+  // (the planner's rule): only the journal's last rotation, if any, puts the next one off.
+  const counted = isOnboardingVersion(state, current) ? undefined : current;
+  const dueAt = scheduled ? (nextDueAt(endpoint, state, counted) ?? now) : undefined;
   const holdEndsAt = operatorHoldEndsAt(state);
   return {
     ...(last !== undefined ? { lastRotatedAt: new Date(last).toISOString() } : {}),

@@ -17,6 +17,7 @@ import {
 } from '../../../shared/rotation/errors';
 import type { RotationOutcome } from '../../../shared/rotation/KeyRotator';
 import { buildRotationFixture, type RotationFixture } from '../../fakes/rotation/buildRotationFixture';
+import { CrashError } from '../../fakes/rotation/FaultPlan';
 import { largestEndpointInput } from '../../support/tableLimitInputs';
 
 const arm = {
@@ -961,6 +962,63 @@ describe('Class: EndpointAdminService', () => {
         time: journaled?.event.time,
       });
       expect(sent.unsentEvent).toBeUndefined();
+    });
+  });
+
+  describe('Method: status (an onboarding that stopped before its rotation)', () => {
+    it('shows nextDueAt due now after an onboarding that stopped between its Key Vault write and its rotation', async () => {
+      // Prepare: the run dies right after Key Vault took the endpoint's first version (Primary)
+      const reference = buildRotationFixture();
+      reference.addEndpoint();
+      await rotateDemoKeyNow(reference);
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.faults.crashAfter(reference.faults.mutations.indexOf('kv.set:demo-key-secret') + 1);
+      await expect(rotateDemoKeyNow(f)).rejects.toThrow(CrashError);
+      f.faults.revive();
+      f.clock.advanceHours(1);
+
+      // Act
+      const stopped = await f.services.admin.status('demo-key');
+      f.clock.advance(601_000); // the crashed run's lease lapsed
+      const outcome = await f.services.rotator.run({
+        endpointId: 'demo-key',
+        reason: 'schedule',
+        requestedAt: '',
+      });
+      const rotatedAt = f.clock.now();
+      const rotated = await f.services.admin.status('demo-key');
+
+      // Assess: the next run rotates at once (the planner's rule), and the period counts from that rotation
+      expect(stopped.slotInUse).toBe('Primary');
+      expect(stopped.nextDueAt).toBe(new Date(f.clock.now() - 601_000).toISOString());
+      expect(outcome).toMatchObject({ status: 'rotated', slot: 'Secondary' });
+      expect(rotated.nextDueAt).toBe(new Date(rotatedAt + 100 * 3_600_000).toISOString());
+    });
+
+    it("counts the journal's last rotation, which the timer waits for, but not the onboarding version's tag", async () => {
+      // Prepare: rotated at t0; 10 h later its secretName moved to a new secret, whose onboarding stopped after
+      // its write (the journal keeps the rotation of the old secret)
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      const rotatedAt = f.clock.now();
+      f.clock.advanceHours(10);
+      await f.services.admin.update('demo-key', { secretName: 'demo-key-moved' });
+      const { state } = await f.journal.getState('demo-key');
+      f.journal.seedState('demo-key', { ...state, onboardingId: 'onboarding-1' });
+      const { primaryKey } = await f.keys.listKeys(f.registry.endpoints.get('demo-key')!);
+      f.secrets.seed('demo-key-moved', primaryKey, {
+        slot: 'Primary',
+        rotationId: 'onboarding-1',
+        rotatedAt: new Date(f.clock.now()).toISOString(),
+      });
+
+      // Act
+      const status = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(status.nextDueAt).toBe(new Date(rotatedAt + 100 * 3_600_000).toISOString());
     });
   });
 
