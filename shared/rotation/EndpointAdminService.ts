@@ -41,12 +41,11 @@ import type { RotationJob, RotationJobQueue } from './RotationJob';
 import {
   abandonedStep,
   isRotationRunning,
-  manualRotationQueued,
   queuedJobWaits,
   type RotationJournal,
   type RotationState,
 } from './RotationJournal';
-import { scheduledJobQueued } from './RotationScheduler';
+import { waitingRotationJob } from './RotationScheduler';
 import { SECRET_TAGS, type SecretStore } from './SecretStore';
 import { targetSlotInGrace } from './slotHistory';
 
@@ -258,11 +257,9 @@ export class EndpointAdminService {
    * bounded as the timer's, so a lost message holds the endpoint off an hour (or its period) at most.
    */
   private requireNoJobWaiting(endpoint: ManagedEndpoint, state: RotationState): void {
-    const now = this.options.clock.now();
-    const manual = manualRotationQueued(state, now);
-    if (manual !== undefined) throw new RotationAlreadyQueuedError(endpoint.id, manual);
-    const scheduled = scheduledJobQueued(endpoint, state, now);
-    if (scheduled !== undefined) throw new RotationAlreadyQueuedError(endpoint.id, scheduled, 'timer');
+    const waiting = waitingRotationJob(endpoint, state, this.options.clock.now());
+    if (waiting !== undefined)
+      throw new RotationAlreadyQueuedError(endpoint.id, waiting.queuedAt, waiting.queuedBy);
   }
 
   /**

@@ -11,6 +11,7 @@ import { operatorHoldEndsAt } from './operatorHold';
 import type { RotationJobQueue } from './RotationJob';
 import {
   isRotationRunning,
+  manualRotationQueued,
   QUEUED_JOB_WAIT_MS,
   queuedJobWaits,
   type RotationJournal,
@@ -258,6 +259,35 @@ export function scheduledJobQueued(
 ): string | undefined {
   const rotates = state.active !== undefined || isDue(endpoint, state, undefined, now);
   return rotates && timerJobWaits(endpoint, state, now) ? state.enqueuedAt : undefined;
+}
+
+/** A rotation job waiting for the worker, which `POST …/rotate` answers 409 `ROTATION_ALREADY_QUEUED` for. */
+export interface WaitingRotationJob {
+  /** ISO time it was queued. */
+  readonly queuedAt: string;
+  /**
+   * `operator`: an earlier `POST …/rotate` (the journal's `queuedManual`); `timer`: the rotation timer, or the
+   * worker that put a job back on the queue (`enqueuedAt`).
+   */
+  readonly queuedBy: 'operator' | 'timer';
+}
+
+/**
+ * The job waiting for the endpoint that the admin API's `POST …/rotate` refuses a second one for, and the status
+ * shows (`rotationQueued`): an operator's earlier request first ({@link manualRotationQueued}), so the answer
+ * names that request also while a copy the worker put back carries the timer's mark, then the timer's
+ * ({@link scheduledJobQueued}). One rule for both, so the status shows exactly what the POST would answer.
+ * @param now - epoch ms
+ */
+export function waitingRotationJob(
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  now: number,
+): WaitingRotationJob | undefined {
+  const manual = manualRotationQueued(state, now);
+  if (manual !== undefined) return { queuedAt: manual, queuedBy: 'operator' };
+  const scheduled = scheduledJobQueued(endpoint, state, now);
+  return scheduled !== undefined ? { queuedAt: scheduled, queuedBy: 'timer' } : undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type RotationState,
 } from './RotationJournal';
 import { isOnboardingVersion, lastRotatedAt, nextDueAt } from './RotationPlanner';
+import { type WaitingRotationJob, waitingRotationJob } from './RotationScheduler';
 import { SECRET_TAGS, type SecretVersion } from './SecretStore';
 
 /** What the status API shows. Never contains a key. */
@@ -52,6 +53,12 @@ export interface EndpointStatus {
    * refused (409 `ROTATION_ALREADY_QUEUED`) until its run has taken it up.
    */
   readonly manualRotationQueuedAt?: string;
+  /**
+   * The rotation job waiting for the worker that `POST …/rotate` answers 409 `ROTATION_ALREADY_QUEUED` for (the
+   * same rule, `waitingRotationJob`): when it was queued, and by an operator's `POST …/rotate` or by the timer (or
+   * the worker, which put it back). Only for an endpoint this version rotates, as `nextDueAt`.
+   */
+  readonly rotationQueued?: WaitingRotationJob;
   /** The rotation under way: the step it last completed (`ActiveRotation`). */
   readonly inProgress?: Pick<ActiveRotation, 'rotationId' | 'slot' | 'step' | 'startedAt'>;
   /** A finished rotation's `KeyRotated` event its run stopped before sending; the next run sends it. */
@@ -74,21 +81,46 @@ export function endpointStatus(
   now: number,
   fileEntry?: FileEntryClash,
 ): EndpointStatus {
+  const rotated = rotatedHere(endpoint, fileEntry);
   return {
     endpoint,
     ...keyVaultStatus(current),
-    ...scheduleStatus(endpoint, state, current, now, fileEntry),
+    ...scheduleStatus(endpoint, state, current, now, rotated),
     ...notKnownHereStatus(endpoint),
     ...(fileEntry !== undefined ? { declaredInFile: declaredInFileStatus(endpoint, fileEntry) } : {}),
     ...journalStatus(state),
-    ...queuedStatus(state, now),
+    ...queuedStatus(endpoint, state, now, rotated),
   };
 }
 
-/** A manual rotation queued and not yet taken up, while its note holds. */
-function queuedStatus(state: RotationState, now: number): Pick<EndpointStatus, 'manualRotationQueuedAt'> {
+/**
+ * Whether this version rotates the endpoint: an enabled `Key` endpoint, not retired, of a kind it knows
+ * (`notKnownHere` otherwise), and not one an `ENDPOINTS_FILE` entry rotates (`declaredInFile`). Only such an
+ * endpoint shows a due time, and what `POST …/rotate` would refuse it for: the POST refuses the others for that.
+ */
+export function rotatedHere(endpoint: ManagedEndpoint, fileEntry: FileEntryClash | undefined): boolean {
+  return (
+    endpoint.authMode === 'Key' &&
+    endpoint.enabled &&
+    !endpoint.retiredAt &&
+    !unknownHere(endpoint) &&
+    fileEntry === undefined
+  );
+}
+
+/** A manual rotation queued and not yet taken up, while its note holds; the job a `POST …/rotate` would meet. */
+function queuedStatus(
+  endpoint: ManagedEndpoint,
+  state: RotationState,
+  now: number,
+  rotated: boolean,
+): Pick<EndpointStatus, 'manualRotationQueuedAt' | 'rotationQueued'> {
   const queuedAt = manualRotationQueued(state, now);
-  return queuedAt !== undefined ? { manualRotationQueuedAt: queuedAt } : {};
+  const waiting = rotated ? waitingRotationJob(endpoint, state, now) : undefined;
+  return {
+    ...(queuedAt !== undefined ? { manualRotationQueuedAt: queuedAt } : {}),
+    ...(waiting !== undefined ? { rotationQueued: waiting } : {}),
+  };
 }
 
 /** What this version does not know about the endpoint (a newer version's kind or auth mode), and what it does. */
@@ -143,21 +175,13 @@ function scheduleStatus(
   state: RotationState,
   current: SecretVersion | undefined,
   now: number,
-  fileEntry: FileEntryClash | undefined,
+  rotated: boolean,
 ): Pick<EndpointStatus, 'lastRotatedAt' | 'nextDueAt' | 'waitingForOperatorUntil'> {
   const last = lastRotatedAt(state, current);
-  // Not an endpoint this version would rotate (a kind it does not know: `notKnownHere`; one a file entry
-  // rotates: `declaredInFile`) shows no due time.
-  const scheduled =
-    endpoint.authMode === 'Key' &&
-    endpoint.enabled &&
-    !endpoint.retiredAt &&
-    !unknownHere(endpoint) &&
-    fileEntry === undefined;
   // Never rotated: due at once. The version of an onboarding that stopped before its rotation is no rotation
   // (the planner's rule): only the journal's last rotation, if any, puts the next one off.
   const counted = isOnboardingVersion(state, current) ? undefined : current;
-  const dueAt = scheduled ? (nextDueAt(endpoint, state, counted) ?? now) : undefined;
+  const dueAt = rotated ? (nextDueAt(endpoint, state, counted) ?? now) : undefined;
   const holdEndsAt = operatorHoldEndsAt(state);
   return {
     ...(last !== undefined ? { lastRotatedAt: new Date(last).toISOString() } : {}),

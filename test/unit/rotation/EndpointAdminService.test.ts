@@ -1022,6 +1022,82 @@ describe('Class: EndpointAdminService', () => {
     });
   });
 
+  describe('Method: status (what POST …/rotate would answer)', () => {
+    /** The answer to `POST …/rotate`: the job, or the error. */
+    const answer = (f: RotationFixture) =>
+      f.services.admin.rotateNow('demo-key').then(
+        (job) => job,
+        (e: unknown) => e,
+      );
+    /** Runs every queued job through the worker, as the queue trigger would, first delivery each. */
+    async function drain(f: RotationFixture): Promise<void> {
+      for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
+        await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
+    }
+
+    it("shows rotationQueued naming the timer's waiting job, as ROTATION_ALREADY_QUEUED does, until a run takes it up", async () => {
+      // Prepare: rotated long ago and due again; the timer queued its job
+      const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
+      f.addEndpoint({ gracePeriodHours: 0 });
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(200);
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      const [timerJob] = f.jobs.jobs;
+      f.clock.advance(5_000);
+
+      // Act
+      const waiting = await f.services.admin.status('demo-key');
+      const refused = await answer(f);
+      await drain(f);
+      const after = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(waiting.rotationQueued).toEqual({ queuedAt: timerJob!.requestedAt, queuedBy: 'timer' });
+      expect(refused).toMatchObject({ code: 'ROTATION_ALREADY_QUEUED', ...waiting.rotationQueued });
+      expect(waiting.manualRotationQueuedAt).toBeUndefined();
+      expect(after.rotationQueued).toBeUndefined();
+    });
+
+    it("shows rotationQueued naming an operator's waiting job beside manualRotationQueuedAt, and none for a mark whose job finds nothing to do", async () => {
+      // Prepare: a grace period of 0, so no grace period holds a request off
+      const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
+      f.addEndpoint({ gracePeriodHours: 0 });
+      await rotateDemoKeyNow(f);
+      // A tick's mark that landed after the run's last write: its job would be skipped as not due
+      await f.journal.markEnqueued('demo-key', new Date(f.clock.now()).toISOString());
+      f.clock.advance(5_000);
+      const stale = await f.services.admin.status('demo-key');
+
+      // Act
+      const queued = await f.services.admin.rotateNow('demo-key');
+      const waiting = await f.services.admin.status('demo-key');
+      const refused = await answer(f);
+
+      // Assess
+      expect(stale.rotationQueued).toBeUndefined();
+      expect(waiting.rotationQueued).toEqual({ queuedAt: queued.requestedAt, queuedBy: 'operator' });
+      expect(waiting.manualRotationQueuedAt).toBe(queued.requestedAt);
+      expect(refused).toMatchObject({ code: 'ROTATION_ALREADY_QUEUED', ...waiting.rotationQueued });
+    });
+
+    it('shows no rotationQueued for an endpoint disabled since its job was queued: the worker skips the job, the POST answers 422', async () => {
+      // Prepare
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(200);
+      await f.services.scheduler.enqueueDue(f.clock.now());
+      await f.services.admin.update('demo-key', { enabled: false });
+
+      // Act
+      const status = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(status.rotationQueued).toBeUndefined();
+      expect(f.jobs.jobs).toHaveLength(1);
+    });
+  });
+
   describe('Method: rotateNow', () => {
     it('enqueues a manual job, 409s while a rotation runs and 422s token endpoints', async () => {
       const f = buildRotationFixture();
