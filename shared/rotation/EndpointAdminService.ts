@@ -21,7 +21,7 @@ import { type ListedPage, listedPage, type PageRequest } from '../listPages';
 import { retryWhileStale } from '../optimisticChange';
 import { V1RuleError } from '../v1/v1Rules';
 import type { EndpointKeyClient } from './EndpointKeyClient';
-import { type EndpointStatus, endpointStatus } from './endpointStatus';
+import { type EndpointStatus, endpointStatus, rotatedHere } from './endpointStatus';
 import {
   AuthModeNotKeyError,
   EndpointAlreadyRegisteredError,
@@ -46,7 +46,7 @@ import {
   type RotationState,
 } from './RotationJournal';
 import { waitingRotationJob } from './RotationScheduler';
-import { SECRET_TAGS, type SecretStore } from './SecretStore';
+import { SECRET_TAGS, type SecretStore, type SecretVersion } from './SecretStore';
 import { targetSlotInGrace } from './slotHistory';
 
 /** How long a registration holds the lease of its id while it clears a deleted endpoint's journal state. */
@@ -196,14 +196,25 @@ export class EndpointAdminService {
     );
   }
 
-  /** Slot in use, last rotation, next due time, last error with its step, drift; never a key. */
+  /**
+   * Slot in use, last rotation, next due time, last error with its step, drift, and what `POST …/rotate` would
+   * be refused for (a job waiting, the grace period); never a key. Reads the registry, the journal row and Key
+   * Vault (the current version, and its versions' properties for the grace period where the POST would ask it);
+   * never ARM.
+   */
   async status(id: string): Promise<EndpointStatus> {
     const endpoint = await this.require(id);
     const { state } = await this.options.journal.getState(id);
     const current =
       endpoint.authMode === 'Key' ? await this.options.secrets.getCurrent(endpoint.secretName) : undefined;
     const fileEntry = await this.options.registry.fileEntryClash(endpoint);
-    return endpointStatus(endpoint, state, current, this.options.clock.now(), fileEntry);
+    const now = this.options.clock.now();
+    // The POST asks the grace period of an endpoint it would rotate and no rotation it would resume: so does this.
+    const grace =
+      rotatedHere(endpoint, fileEntry) && state.active === undefined
+        ? await this.targetGrace(endpoint, current, now)
+        : undefined;
+    return endpointStatus(endpoint, state, current, now, fileEntry, grace);
   }
 
   /**
@@ -273,9 +284,7 @@ export class EndpointAdminService {
   private async requireOutOfGrace(endpoint: ManagedEndpoint): Promise<void> {
     const { secrets, clock } = this.options;
     const current = await secrets.getCurrent(endpoint.secretName);
-    if (!current) return;
-    const versions = await secrets.listVersions(endpoint.secretName);
-    const grace = targetSlotInGrace(current, versions, endpoint.gracePeriodHours, clock.now());
+    const grace = await this.targetGrace(endpoint, current, clock.now());
     if (grace)
       throw new RotationInGraceError(
         endpoint.id,
@@ -283,6 +292,23 @@ export class EndpointAdminService {
         new Date(grace.endsAt).toISOString(),
         grace.slot,
       );
+  }
+
+  /**
+   * The grace period the slot a new rotation would regenerate is in, from Key Vault's versions
+   * (`targetSlotInGrace`): what `POST …/rotate` refuses with `ROTATION_IN_GRACE`, and the status shows as
+   * `graceEndsAt`. None before onboarding (no current version): the job onboards the endpoint.
+   * @param current - Key Vault's current version, as the caller read it
+   * @param now - epoch ms
+   */
+  private async targetGrace(
+    endpoint: ManagedEndpoint,
+    current: SecretVersion | undefined,
+    now: number,
+  ): Promise<ReturnType<typeof targetSlotInGrace>> {
+    if (!current) return undefined;
+    const versions = await this.options.secrets.listVersions(endpoint.secretName);
+    return targetSlotInGrace(current, versions, endpoint.gracePeriodHours, now);
   }
 
   /**

@@ -11,6 +11,7 @@ import {
 import { isOnboardingVersion, lastRotatedAt, nextDueAt } from './RotationPlanner';
 import { type WaitingRotationJob, waitingRotationJob } from './RotationScheduler';
 import { SECRET_TAGS, type SecretVersion } from './SecretStore';
+import type { SlotGrace } from './slotHistory';
 
 /** What the status API shows. Never contains a key. */
 export interface EndpointStatus {
@@ -19,6 +20,13 @@ export interface EndpointStatus {
   readonly slotInUse?: KeySlot;
   readonly secretVersion?: string;
   readonly lastRotatedAt?: string;
+  /**
+   * When the grace period of the slot a new rotation would regenerate ends: until then `POST …/rotate` answers
+   * 409 `ROTATION_IN_GRACE` naming this time (the same rule, `targetSlotInGrace` over Key Vault's versions), and
+   * the worker skips a job `inGrace`. Not shown while a rotation is unfinished (the POST resumes it), nor for an
+   * endpoint this version does not rotate, as `nextDueAt`.
+   */
+  readonly graceEndsAt?: string;
   /**
    * When this version's timer would rotate it: only for an enabled `Key` endpoint it knows. Due at once (the
    * time of the answer) when never rotated, and after an onboarding that stopped between its Key Vault write
@@ -73,6 +81,8 @@ export interface EndpointStatus {
  * The status API's answer for one endpoint, from its registration, its journal row and Key Vault's
  * current version (undefined before onboarding, and not read for an endpoint without keys).
  * @param now - epoch ms
+ * @param targetGrace - the grace period the slot a new rotation would regenerate is in (`targetSlotInGrace`),
+ *   asked only where `POST …/rotate` asks it
  */
 export function endpointStatus(
   endpoint: ManagedEndpoint,
@@ -80,12 +90,14 @@ export function endpointStatus(
   current: SecretVersion | undefined,
   now: number,
   fileEntry?: FileEntryClash,
+  targetGrace?: SlotGrace,
 ): EndpointStatus {
   const rotated = rotatedHere(endpoint, fileEntry);
   return {
     endpoint,
     ...keyVaultStatus(current),
     ...scheduleStatus(endpoint, state, current, now, rotated),
+    ...(targetGrace !== undefined ? { graceEndsAt: new Date(targetGrace.endsAt).toISOString() } : {}),
     ...notKnownHereStatus(endpoint),
     ...(fileEntry !== undefined ? { declaredInFile: declaredInFileStatus(endpoint, fileEntry) } : {}),
     ...journalStatus(state),

@@ -1035,6 +1035,96 @@ describe('Class: EndpointAdminService', () => {
         await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
     }
 
+    it('shows graceEndsAt, the end ROTATION_IN_GRACE names, until the grace period ends', async () => {
+      // Prepare: rotated (onboarded from Primary, then Secondary rotated) an hour ago
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      const rotatedAt = f.clock.now();
+      f.clock.advanceHours(1);
+
+      // Act
+      const inGrace = await f.services.admin.status('demo-key');
+      const refused = await answer(f);
+      f.clock.advance(rotatedAt + 25 * 3_600_000 - f.clock.now());
+      const after = await f.services.admin.status('demo-key');
+      const accepted = await answer(f);
+
+      // Assess
+      expect(refused).toBeInstanceOf(RotationInGraceError);
+      expect(inGrace.graceEndsAt).toBe(new Date(rotatedAt + 25 * 3_600_000).toISOString());
+      expect(inGrace.graceEndsAt).toBe((refused as RotationInGraceError).graceEndsAt);
+      expect(after.graceEndsAt).toBeUndefined();
+      expect(accepted).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    });
+
+    it('shows the later end after a version written by hand (no slot tag) while both slots are in grace, as the POST does', async () => {
+      // Prepare: rotated at t0 (Secondary current); an hour later a person writes the Primary key without tags
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      const rotatedAt = f.clock.now();
+      f.clock.advanceHours(1);
+      const { primaryKey } = await f.keys.listKeys(f.registry.endpoints.get('demo-key')!);
+      f.secrets.seed('demo-key-secret', primaryKey);
+      const writtenAt = f.clock.now();
+      f.clock.advanceHours(1);
+
+      // Act
+      const bothInGrace = await f.services.admin.status('demo-key');
+      const refused = await answer(f);
+      f.clock.advance(rotatedAt + 25 * 3_600_000 - f.clock.now());
+      const oneInGrace = await f.services.admin.status('demo-key');
+
+      // Assess
+      expect(bothInGrace.graceEndsAt).toBe(new Date(writtenAt + 25 * 3_600_000).toISOString());
+      expect(bothInGrace.graceEndsAt).toBe((refused as RotationInGraceError).graceEndsAt);
+      expect(oneInGrace.graceEndsAt).toBeUndefined();
+    });
+
+    it('shows no graceEndsAt while a rotation is unfinished, which a POST resumes', async () => {
+      // Prepare: rotated an hour ago; a later rotation stopped after its create step (as a run cut there leaves it)
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(1);
+      const { state } = await f.journal.getState('demo-key');
+      const startedAt = new Date(f.clock.now()).toISOString();
+      f.journal.seedState('demo-key', {
+        ...state,
+        active: { rotationId: 'r-cut', slot: 'Primary', step: 'created', reason: 'manual', startedAt },
+      });
+
+      // Act
+      const status = await f.services.admin.status('demo-key');
+      const asked = await answer(f);
+
+      // Assess
+      expect(status.graceEndsAt).toBeUndefined();
+      expect(status.inProgress).toMatchObject({ rotationId: 'r-cut', step: 'created' });
+      expect(asked).toMatchObject({ endpointId: 'demo-key', reason: 'manual' });
+    });
+
+    it("reads Key Vault's versions only for an endpoint a POST would check for grace: none for a disabled one, or one never onboarded", async () => {
+      // Prepare: rotated an hour ago, then disabled; another endpoint not onboarded yet
+      const f = buildRotationFixture();
+      f.addEndpoint();
+      f.addEndpoint({ id: 'fresh-key' });
+      await rotateDemoKeyNow(f);
+      f.clock.advanceHours(1);
+      await f.services.admin.update('demo-key', { enabled: false });
+      const listed = jest.spyOn(f.secrets, 'listVersions');
+
+      // Act
+      const disabled = await f.services.admin.status('demo-key');
+      const fresh = await f.services.admin.status('fresh-key');
+
+      // Assess: a disabled endpoint's POST answers 422; a fresh one's job onboards it
+      expect(disabled.graceEndsAt).toBeUndefined();
+      expect(fresh.graceEndsAt).toBeUndefined();
+      expect(listed).not.toHaveBeenCalled();
+    });
+
     it("shows rotationQueued naming the timer's waiting job, as ROTATION_ALREADY_QUEUED does, until a run takes it up", async () => {
       // Prepare: rotated long ago and due again; the timer queued its job
       const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
