@@ -1,5 +1,6 @@
 import { HttpRequest, InvocationContext } from '@azure/functions';
 
+import { manageEndpointHandler } from '../../functions/manageEndpoint';
 import { manageEndpointRotateHandler } from '../../functions/manageEndpointRotate';
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import type { RunningEmulators } from '../../local/emulators';
@@ -300,6 +301,8 @@ describe('Rotation on the local stack', () => {
       emulators.control.secretVersions(endpoint.secretName).map((v) => v.tags['slot']);
     const written = slots();
     const later = process_({ clock: { now: () => Date.now() + 31_000 } }); // after the lease expired
+    const asked = Date.now();
+    const stopped = await later.admin.status(endpoint.id);
 
     // Act: the queue's next delivery of the timer's job
     const outcome = await later.rotator.run(scheduled());
@@ -307,6 +310,10 @@ describe('Rotation on the local stack', () => {
     // Assess: the Table row told the version for the onboarding's own, so Secondary is rotated now rather than
     // a period later; the step rows show the onboarding before the rotation
     expect(written).toEqual(['Primary']);
+    // The status told the operator so beforehand: due now (the answer's time), not a period after the write
+    expect(stopped.slotInUse).toBe('Primary');
+    expect(Date.parse(stopped.nextDueAt!)).toBeGreaterThanOrEqual(asked + 31_000);
+    expect(Date.parse(stopped.nextDueAt!)).toBeLessThan(Date.now() + 31_000);
     expect(outcome).toMatchObject({ status: 'rotated', slot: 'Secondary' });
     expect(slots()).toEqual(['Primary', 'Secondary']);
     const prefix = config.tables.journal.replace(/RotationJournal$/, '');
@@ -381,7 +388,21 @@ describe('Rotation on the local stack', () => {
         new InvocationContext({ invocationId: 'inv-grace', logHandler: () => undefined }),
       );
 
+    const status = async (): Promise<Record<string, unknown>> => {
+      const got = await manageEndpointHandler(() => ({ admin: module.admin }))(
+        new HttpRequest({
+          method: 'GET',
+          url: `http://localhost:7071/api/manage/endpoints/${endpoint.id}`,
+          params: { id: endpoint.id },
+        }),
+        new InvocationContext({ invocationId: 'inv-grace-status', logHandler: () => undefined }),
+      );
+      expect(got.status).toBe(200);
+      return got.jsonBody as Record<string, unknown>;
+    };
+
     // Act
+    const shown = await status();
     const answer = await rotate();
     const worker = await module.rotator.run(job(endpoint.id));
 
@@ -397,6 +418,8 @@ describe('Rotation on the local stack', () => {
     expect(worker).toMatchObject({ status: 'skipped', reason: 'inGrace' });
     expect((worker as { detail: string }).detail).toContain(`grace ends ${endsAt}`);
     expect((await module.journal.getState(endpoint.id)).state.queuedManual).toBeUndefined();
+    // The status (GET …/endpoints/{id}) names the same end, from the same versions, before anyone POSTs
+    expect(shown).toMatchObject({ slotInUse: 'Secondary', graceEndsAt: endsAt });
   });
 
   it('left no key in any log line, journal row or event', async () => {

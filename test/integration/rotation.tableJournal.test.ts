@@ -1,6 +1,7 @@
 import { TableClient } from '@azure/data-tables';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 
+import { manageEndpointHandler } from '../../functions/manageEndpoint';
 import { manageEndpointRotateHandler } from '../../functions/manageEndpointRotate';
 import { type RunningAzurite, startAzurite } from '../../local/azurite';
 import { realSleep, systemClock } from '../../shared/clock';
@@ -412,10 +413,23 @@ describe('Class: TableRotationJournal', () => {
           new InvocationContext({ invocationId: 'inv-2', logHandler: () => undefined }),
         );
 
+      const status = () =>
+        manageEndpointHandler(() => ({ admin }))(
+          new HttpRequest({
+            method: 'GET',
+            url: 'http://localhost:7071/api/manage/endpoints/ep-timer-http',
+            params: { id: 'ep-timer-http' },
+          }),
+          new InvocationContext({ invocationId: 'inv-3', logHandler: () => undefined }),
+        );
+
       // Act
+      const shown = await status();
       const refused = await rotate();
 
-      // Assess
+      // Assess: the status names the job the 409 names, read from the same Table row
+      expect(shown.status).toBe(200);
+      expect(shown.jsonBody).toMatchObject({ rotationQueued: { queuedAt, queuedBy: 'timer' } });
       expect(refused.status).toBe(409);
       expect(JSON.parse(refused.body as string)).toMatchObject({
         status: 409,
