@@ -137,21 +137,11 @@ export class TokenCache {
    */
   async get(key: string, source: TokenFetch): Promise<CachedToken> {
     const now = this.options.clock.now();
-    if (now - this.statsSinceMs >= this.statsIntervalMs) this.emitStats(now);
-    let entry = this.entries.get(key) ?? this.takeBack(key);
-    if (entry && entry.origin !== source.origin) {
-      // The key stands for something else now (an endpoint changed on another instance, or a lookup
-      // read before a change here): its token, or the fetch running for it, belongs to the old one.
-      this.invalidate(key);
-      entry = undefined;
-    }
-    const token = entry?.token;
-    if (entry && token && now < token.servableUntilMs) {
-      this.hits++;
-      if (this.shouldRefresh(entry, token, now)) this.refresh(key, entry, source).catch(() => undefined);
-      return token;
-    }
+    const cached = this.getCached(key, source, now);
+    if (cached) return cached;
     this.misses++;
+    // getCached left the key's entry, if it has one, in `entries` (taken back, or dropped for its origin).
+    let entry = this.entries.get(key);
     if (!entry) {
       entry = {
         origin: source.origin,
@@ -167,6 +157,31 @@ export class TokenCache {
       throw this.unavailable(entry.lastFailure, entry.retryAtMs - now);
     }
     return this.refresh(key, entry, source);
+  }
+
+  /**
+   * The token `get` would answer at once, synchronously (the warm path of a vend): a cached one that can
+   * still be served at `now` (its background refresh started when due, the hit counted); else undefined,
+   * and `get` must fetch or wait.
+   * @param key - cache key, e.g. `aml:<endpointId>` or `mi:<resource>`
+   * @param source - how to fetch it (for the refresh ahead)
+   * @param now - the clock's time
+   */
+  getCached(key: string, source: TokenFetch, now: number): CachedToken | undefined {
+    if (now - this.statsSinceMs >= this.statsIntervalMs) this.emitStats(now);
+    const entry = this.entries.get(key) ?? this.takeBack(key);
+    if (!entry) return undefined;
+    if (entry.origin !== source.origin) {
+      // The key stands for something else now (an endpoint changed on another instance, or a lookup
+      // read before a change here): its token, or the fetch running for it, belongs to the old one.
+      this.invalidate(key);
+      return undefined;
+    }
+    const token = entry.token;
+    if (!token || now >= token.servableUntilMs) return undefined;
+    this.hits++;
+    if (this.shouldRefresh(entry, token, now)) this.refresh(key, entry, source).catch(() => undefined);
+    return token;
   }
 
   /**

@@ -446,6 +446,74 @@ describe('Class: TokenCache', () => {
     });
   });
 
+  describe('Method: getCached', () => {
+    it('answers the servable token get cached, without calling upstream, and undefined for a key with none', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup();
+      const before = cache.getCached('k', fetch, clock.now());
+      const fetched = await cache.get('k', fetch);
+
+      // Act
+      const warm = cache.getCached('k', fetch, clock.now() + 10 * 60_000);
+
+      // Assess
+      expect(before).toBeUndefined();
+      expect(warm).toBe(fetched);
+      expect(source.calls).toBe(1);
+    });
+
+    it('starts one background refresh once the token is due, serving it meanwhile', async () => {
+      // Prepare
+      const { cache, source, fetch, clock } = setup();
+      await cache.get('k', fetch);
+      clock.advance(HOUR / 2 + 1);
+
+      // Act
+      const during = [1, 2, 3].map(() => cache.getCached('k', fetch, clock.now())?.value);
+      await settle();
+      const after = cache.getCached('k', fetch, clock.now());
+
+      // Assess
+      expect(during).toEqual(Array(3).fill('managedIdentity-token-1'));
+      expect(after?.value).toBe('managedIdentity-token-2');
+      expect(source.calls).toBe(2);
+    });
+
+    it('leaves to get a token with less than the minimum lifetime left, or cached for another origin', async () => {
+      // Prepare: the minimum lifetime is 300 s
+      const { cache, source, fetch, clock } = setup();
+      await cache.get('k', fetch);
+      const moved: TokenFetch = { ...fetch, origin: 'https://elsewhere' };
+
+      // Act
+      const late = cache.getCached('k', fetch, clock.now() + HOUR - 299_000);
+      const elsewhere = cache.getCached('k', moved, clock.now());
+      const fetchedAgain = await cache.get('k', moved);
+
+      // Assess: the other origin's token is dropped, not served
+      expect([late, elsewhere]).toEqual([undefined, undefined]);
+      expect(fetchedAgain.value).toBe('managedIdentity-token-2');
+      expect(source.calls).toBe(2);
+    });
+
+    it('counts its answers as hits in the hit ratio', async () => {
+      // Prepare
+      const { cache, fetch, clock, telemetry } = setup();
+      await cache.get('k', fetch);
+      cache.getCached('k', fetch, clock.now());
+      cache.getCached('k', fetch, clock.now());
+      cache.getCached('k', fetch, clock.now());
+
+      // Act
+      clock.advance(61_000);
+      cache.getCached('k', fetch, clock.now());
+
+      // Assess
+      const ratio = telemetry.metrics.find((m) => m.name === 'BrokerCacheHitRatio');
+      expect(ratio?.value).toBeCloseTo(3 / 4);
+    });
+  });
+
   describe('Method: invalidate', () => {
     it('drops one key so the next request fetches again', async () => {
       // Prepare
