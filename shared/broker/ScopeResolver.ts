@@ -119,11 +119,32 @@ export class ScopeResolver {
   async resolve(scope: ParsedScope): Promise<ResolvedScope> {
     const now = this.options.clock.now();
     let slot = this.slots.get(scope.value);
-    if (!slot || now - slot.resolvedAtMs >= this.ttlMs) {
+    if (!slot || !this.fresh(slot, now)) {
       const startedHere = !this.building.has(scope.value);
       const building = this.buildOnce(scope, slot, now);
       slot = await (slot ? reReadOrPrevious(building, slot, startedHere, this.reloadWaitMs) : building);
     }
+    return this.answer(slot);
+  }
+
+  /**
+   * What {@link resolve} answers at once, synchronously (the warm path of a vend): the resolution cached
+   * less than `ttlMs` before `now`, else undefined, and `resolve` must read.
+   * @param now - the clock's time
+   * @throws ScopeNotAllowedError (or the failure) cached for the scope
+   */
+  resolveCached(scope: ParsedScope, now: number): ResolvedScope | undefined {
+    const slot = this.slots.get(scope.value);
+    return slot && this.fresh(slot, now) ? this.answer(slot) : undefined;
+  }
+
+  /** Whether the slot still answers at `now` (a failed read's answer until its next try, seconds on). */
+  private fresh(slot: Slot, now: number): boolean {
+    return now - slot.resolvedAtMs < this.ttlMs;
+  }
+
+  /** A slot's answer: its resolution, or its refusal (or failure) thrown. */
+  private answer(slot: Slot): ResolvedScope {
     if (slot.resolved instanceof Error) throw slot.resolved;
     return slot.resolved;
   }

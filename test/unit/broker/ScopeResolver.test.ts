@@ -226,6 +226,41 @@ describe('Class: ScopeResolver', () => {
   });
 });
 
+describe('Class: ScopeResolver (answers from memory)', () => {
+  describe('Method: resolveCached', () => {
+    it('answers what resolve cached, without a read, until the TTL runs out; then leaves the read to resolve', async () => {
+      // Prepare
+      const { clock, endpoints, resolver, scope } = setup();
+      const before = resolver.resolveCached(scope, clock.now());
+      const resolved = await resolver.resolve(scope);
+
+      // Act
+      const warm = resolver.resolveCached(scope, clock.now());
+      const expired = resolver.resolveCached(scope, clock.now() + 30_000);
+
+      // Assess
+      expect(before).toBeUndefined();
+      expect(warm).toBe(resolved);
+      expect(expired).toBeUndefined();
+      expect(endpoints.reads).toBe(1);
+    });
+
+    it('throws the refusal cached for a scope, as resolve does', async () => {
+      // Prepare
+      const { clock, endpoints, resolver } = setup();
+      const unknown = parseScope('no-such-endpoint')!;
+      await expect(resolver.resolve(unknown)).rejects.toThrow(ScopeNotAllowedError);
+
+      // Act
+      const cached = () => resolver.resolveCached(unknown, clock.now());
+
+      // Assess
+      expect(cached).toThrow(ScopeNotAllowedError);
+      expect(endpoints.reads).toBe(1);
+    });
+  });
+});
+
 describe('Class: ScopeResolver (an endpoint whose row cannot be read)', () => {
   it('refuses its scope as one it does not serve, not 503: nothing changes until a person mends the row', async () => {
     // Prepare
