@@ -191,9 +191,23 @@ export class ClientAuthenticator {
     return client;
   }
 
+  /**
+   * What {@link authenticate} answers at once, synchronously (the warm path of a vend): the client when its
+   * record is cached and fresh, `secret` matched it before (so no HMAC), and it is enabled and unexpired
+   * at `now`; else undefined with nothing changed, and `authenticate` decides (an HMAC, a read, a refusal).
+   * @param now - the clock's time
+   */
+  authenticateCached(clientId: string, secret: string, now: number): AuthenticatedClient | undefined {
+    const slot = this.records.known.get(clientId);
+    const client = slot && this.fresh(slot, now) ? slot.client : undefined;
+    if (!client?.enabled || now >= client.expiresAtMs || !matchedBefore(client, secret)) return undefined;
+    this.backoff.reset(client.backoffCounter);
+    return client;
+  }
+
   /** 1 when the secret is one of the client's, else 0; a secret that matched is remembered with the record. */
   private match(client: LoadedClient | undefined, secret: string): number {
-    if (client?.verified.some((previous) => SecretHasher.sameSecret(secret, previous))) return 1;
+    if (client && matchedBefore(client, secret)) return 1;
     const matches = this.verify(client, secret);
     if (matches === 1 && client) {
       // Two live secrets per client; more entries only after a rotation, before the record reloads.
@@ -288,14 +302,14 @@ export class ClientAuthenticator {
   private async lookup(clientId: string): Promise<LoadedClient | undefined> {
     const now = this.options.clock.now();
     let slot = this.records.known.get(clientId);
-    if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return slot.client;
+    if (slot && this.fresh(slot, now)) return slot.client;
     const registered = slot !== undefined;
     if (!slot) {
       // An id outside the rule ids are created by is no client's: refused unread, at no cost to the budget.
       // Tested only here, after the cache of registered clients, so a client's own requests never pay for it.
       if (!CLIENT_ID_PATTERN.test(clientId)) return undefined;
       slot = this.records.absent.get(clientId);
-      if (slot && now - slot.loadedAtMs < this.cacheTtlMs) return undefined;
+      if (slot && this.fresh(slot, now)) return undefined;
       // The read a made-up id costs: within the budget, else the id is refused unread (as no client's).
       if (slot?.loading === undefined && !this.takeColdRead(now)) return undefined;
       slot ??= this.records.addAbsent(clientId);
@@ -305,6 +319,11 @@ export class ClientAuthenticator {
     const loading = (slot.loading ??= this.load(clientId, slot));
     if (slot.loadedAtMs === -Infinity) return loading; // nothing to serve meanwhile
     return reReadOrPrevious(loading, slot.client, startedHere, this.reloadWaitMs);
+  }
+
+  /** Whether the slot's answer (a record, or none) was read less than `cacheTtlMs` ago. */
+  private fresh(slot: Slot, now: number): boolean {
+    return now - slot.loadedAtMs < this.cacheTtlMs;
   }
 
   private async load(clientId: string, slot: Slot): Promise<LoadedClient | undefined> {
@@ -407,6 +426,12 @@ export class ClientAuthenticator {
       backoffCounter: this.backoff.counterOf(clientId),
     };
   }
+}
+
+/** Whether `secret` matched the client's record before (constant time for each remembered secret). */
+function matchedBefore(client: LoadedClient, secret: string): boolean {
+  for (const previous of client.verified) if (SecretHasher.sameSecret(secret, previous)) return true;
+  return false;
 }
 
 /** The recorded form of an id no registered client has (see `ClientAuthenticator.recordableId`). */

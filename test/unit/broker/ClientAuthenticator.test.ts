@@ -514,6 +514,70 @@ describe('Class: ClientAuthenticator', () => {
     });
   });
 
+  describe('Method: authenticateCached', () => {
+    it('answers a client whose secret matched before from memory, without an HMAC or a read', async () => {
+      // Prepare
+      const { authenticator, clock, hasher, registry, primary } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      const work = [hasher.hmacs, registry.reads];
+
+      // Act
+      const client = authenticator.authenticateCached('legacy-app', primary, clock.now());
+
+      // Assess
+      expect(client?.id).toBe('legacy-app');
+      expect(client?.allowedScopes.has('demo-token')).toBe(true);
+      expect([hasher.hmacs, registry.reads]).toEqual(work);
+    });
+
+    it('leaves to authenticate, doing nothing, every answer that needs an HMAC, a read or a refusal', async () => {
+      // Prepare: a record read and the primary matched; the secondary never presented
+      const { authenticator, clock, hasher, registry, primary, secondary } = setup();
+      await authenticator.authenticate('legacy-app', primary);
+      const work = [hasher.hmacs, registry.reads];
+
+      // Act
+      const answers = [
+        authenticator.authenticateCached('legacy-app', secondary, clock.now()),
+        authenticator.authenticateCached('who-is-this', primary, clock.now()),
+        authenticator.authenticateCached('legacy-app', primary, clock.now() + 30_000),
+      ];
+      for (let i = 0; i < 5; i++)
+        answers.push(authenticator.authenticateCached('legacy-app', 'bad', clock.now()));
+      const workDone = [hasher.hmacs, registry.reads];
+      // Three free failures (the setup's backoff), then the backoff: none was counted above.
+      const refusals = [];
+      for (let i = 0; i < 4; i++)
+        refusals.push(await failure(authenticator.authenticate('legacy-app', 'bad')));
+
+      // Assess
+      expect(answers).toEqual(Array(8).fill(undefined));
+      expect(workDone).toEqual(work);
+      expect(refusals.map((e) => (e as Error).constructor)).toEqual([
+        InvalidClientError,
+        InvalidClientError,
+        InvalidClientError,
+        ClientBackoffError,
+      ]);
+    });
+
+    it('leaves a disabled or expired client to authenticate, which refuses it', async () => {
+      // Prepare: both matched their secret once (and were refused after it)
+      const { authenticator, clock, registry, record, primary } = setup();
+      registry.records.set('off-app', { ...record, id: 'off-app', enabled: false });
+      registry.records.set('old-app', { ...record, id: 'old-app', expiresAt: '2025-01-01T00:00:00.000Z' });
+      await failure(authenticator.authenticate('off-app', primary));
+      await failure(authenticator.authenticate('old-app', primary));
+
+      // Act
+      const off = authenticator.authenticateCached('off-app', primary, clock.now());
+      const old = authenticator.authenticateCached('old-app', primary, clock.now());
+
+      // Assess
+      expect([off, old]).toEqual([undefined, undefined]);
+    });
+  });
+
   describe('A flood of made-up client ids', () => {
     it('never pushes a registered client out of the cache, even with reads to spare', async () => {
       // Prepare: room for 50 records, and a budget that reads every made-up id
