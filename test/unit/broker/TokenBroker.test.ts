@@ -8,10 +8,12 @@ import {
   ScopeNotAllowedError,
   UpstreamUnavailableError,
 } from '../../../shared/broker/errors';
+import type { VendResult } from '../../../shared/broker/TokenBroker';
 import { DependencyUnavailableError } from '../../../shared/errors';
 import { buildTestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { testEndpoint } from '../../fakes/broker/InMemoryEndpointLookup';
 import { malformedScope, withheldScope } from '../../support/recordedScope';
+import { settle } from '../../support/waitFor';
 
 describe('Class: TokenBroker', () => {
   describe('Method: vend', () => {
@@ -535,6 +537,50 @@ describe('Class: TokenBroker', () => {
       expect(kept).toHaveLength(255);
       expect(t.audit.entries.map((e) => e.scope)).toEqual([kept]);
       expect(event?.props?.['scope']).toBe(kept);
+    });
+
+    it('answers a warm vend from memory: settled one microtask turn after the call, audited as before', async () => {
+      // Prepare: the first vend reads the client, the endpoint and the token, and matches the secret's HMAC
+      const t = buildTestBroker();
+      const c = await t.addClient();
+      const request = { protocol: 'oauth' as const, clientId: c.id, secret: c.primary, scope: 'demo-token' };
+      await t.module.broker.vend(request);
+      let vended: VendResult | undefined;
+
+      // Act: one turn is what awaiting any promise costs; each awaited step of the vend would add more
+      void t.module.broker.vend(request).then((result) => (vended = result));
+      await Promise.resolve();
+
+      // Assess
+      expect(vended?.token.value).toBe('amlToken-token-1');
+      expect(vended?.scope).toBe('demo-token');
+      expect(t.audit.entries.map((e) => [e.outcome, e.clientId, e.scope, e.upstream])).toEqual([
+        ['issued', c.id, 'demo-token', 'amlToken'],
+        ['issued', c.id, 'demo-token', 'amlToken'],
+      ]);
+      expect([t.registry.reads, t.endpoints.reads, t.aml.calls]).toEqual([1, 1, 1]);
+    });
+
+    it('starts one background refresh from warm vends once the token is due, serving the cached one meanwhile', async () => {
+      // Prepare: 40-s tokens served for 30 s are refreshed ahead after 20 s, while the client record and the
+      // endpoint lookup (30 s) are still held, so the vends below are warm
+      const t = buildTestBroker({ BROKER_MIN_TOKEN_LIFETIME_SECONDS: '10', BROKER_REFRESH_FRACTION: '0.5' });
+      t.aml.behaviour = { kind: 'token', lifetimeMs: 40_000 };
+      const c = await t.addClient();
+      const vend = () =>
+        t.module.broker.vend({ protocol: 'oauth', clientId: c.id, secret: c.primary, scope: 'demo-token' });
+      await vend();
+      t.clock.advance(21_000);
+
+      // Act
+      const during = await Promise.all([vend(), vend(), vend()]);
+      await settle();
+      const after = await vend();
+
+      // Assess
+      expect(during.map((r) => r.token.value)).toEqual(Array(3).fill('amlToken-token-1'));
+      expect(after.token.value).toBe('amlToken-token-2');
+      expect([t.registry.reads, t.endpoints.reads, t.aml.calls]).toEqual([1, 1, 2]);
     });
   });
 });

@@ -1,5 +1,6 @@
 import { HttpRequest, type HttpResponseInit } from '@azure/functions';
 
+import { readBodyText } from '../../../shared/http';
 import { buildTestBroker, type TestBroker, type TestClient } from '../../fakes/broker/buildTestBroker';
 import { basicAuth, jsonOf } from '../../support/httpParts';
 import { malformedScope } from '../../support/recordedScope';
@@ -13,6 +14,21 @@ function post(body: string, headers: Record<string, string> = {}): HttpRequest {
   });
 }
 const header = (r: HttpResponseInit, name: string) => (r.headers as Record<string, string>)[name];
+
+/** The microtask turns until `work` settles, counted by a loop that awaits one turn at a time beside it. */
+async function turnsUntilSettled(work: Promise<unknown>): Promise<number> {
+  let settled = false;
+  const done = () => {
+    settled = true;
+  };
+  void work.then(done, done);
+  let turns = 0;
+  while (!settled) {
+    await Promise.resolve();
+    turns++;
+  }
+  return turns;
+}
 
 describe('Class: OAuthTokenProtocol', () => {
   let t: TestBroker;
@@ -401,6 +417,20 @@ describe('Class: OAuthTokenProtocol', () => {
       expect(jsonOf(r)['error']).toBe('temporarily_unavailable');
       expect(jsonOf(r)['error_description']).toContain('amlToken failed (network)');
       expect(header(r, 'retry-after')).toBe('2');
+    });
+
+    it('waits on nothing but its body read for a warm vend', async () => {
+      // Prepare: the first request reads the client, the endpoint and the token, and matches the HMAC
+      const body = 'grant_type=client_credentials&scope=demo-token';
+      const request = () => post(body, { authorization: basicAuth(c.id, c.primary) });
+      await t.module.oauth.handle(request());
+
+      // Act: microtask turns until each settles, counted alongside (stable for a given Node.js)
+      const bodyRead = await turnsUntilSettled(readBodyText(request()));
+      const vend = await turnsUntilSettled(t.module.oauth.handle(request()));
+
+      // Assess: handle's own await of the body read, and one for the vend's promise (already settled)
+      expect(vend - bodyRead).toBeLessThanOrEqual(2);
     });
   });
 });
