@@ -11,19 +11,20 @@ export interface RowsPage<T> {
  * a query with fewer rows than asked for, even none, and a continuation (at a 5 s or partition
  * boundary, or at 1,000 rows); the next request goes on from that continuation and asks only for the
  * rows still missing, so no more than `top` rows are ever held. `select` names the only properties
- * read (the keys too, when wanted).
+ * read (the keys too, when wanted). `abortSignal` ends the page's requests (a caller past its time limit).
  */
 export async function readRowsPage<T extends object>(
   table: Pick<TableClient, 'listEntities'>,
   filter: string,
   top: number,
   select?: string[],
+  abortSignal?: AbortSignal,
 ): Promise<RowsPage<T>> {
   const rows: TableEntityResult<T>[] = [];
   let continuationToken: string | undefined;
   do {
     const pages = table
-      .listEntities<T>({ queryOptions: { filter, ...(select ? { select } : {}) } })
+      .listEntities<T>({ queryOptions: { filter, ...(select ? { select } : {}) }, abortSignal })
       .byPage({ maxPageSize: top - rows.length, ...(continuationToken ? { continuationToken } : {}) });
     // The first `next()` of `byPage` always answers one request's page.
     const answer: IteratorResult<TableEntityResultPage<T>, unknown> = await pages.next();

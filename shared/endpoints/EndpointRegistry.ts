@@ -59,8 +59,9 @@ export interface EndpointRegistry {
    * (code point by code point): the ids after `request.after`, at most `request.top` of them. A page
    * may hold fewer while more follow; only a page without `after` is the last. Rows that cannot be read
    * are skipped (each warned about once per walk) and named in `unreadable`.
+   * @param abortSignal - the page's requests stop when it fires (a caller past its time limit)
    */
-  listPage(request: PageRequest): Promise<EndpointPage>;
+  listPage(request: PageRequest, abortSignal?: AbortSignal): Promise<EndpointPage>;
   /**
    * The endpoint whose main secret is `secretName`, compared as Key Vault does (ignoring case).
    * @param abortSignal - the lookup stops when it fires (a caller past its time limit: an Event Grid delivery)
@@ -71,9 +72,14 @@ export interface EndpointRegistry {
    * The endpoint registered for the Azure ML endpoint of `kind` at `arm` (compared as ARM does, ignoring
    * case), whatever its id; one in service before a retired one. Rows that cannot be read are skipped
    * where it walks the rows, as the listings skip them.
+   * @param abortSignal - the lookup stops when it fires (a caller past its time limit: an Event Grid delivery)
    * @throws EndpointRecordUnreadableError when the coordinates' claim names a row that cannot be read
    */
-  findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined>;
+  findByArm(
+    kind: EndpointKind,
+    arm: ArmCoordinates,
+    abortSignal?: AbortSignal,
+  ): Promise<ManagedEndpoint | undefined>;
   /**
    * The `ENDPOINTS_FILE` entry a table row collides with under another id, and what the two share: the Azure
    * ML endpoint (kind and coordinates, ignoring case), else the Key Vault secret (ignoring case); undefined

@@ -135,11 +135,13 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * At most `top` table rows after `after`, merged with the file entries in the key range those rows
    * cover: while rows are left in the table, a file entry past the last row read waits for the page
    * that reads the table that far, so no row sorts between two entries of different pages unseen.
+   * @param abortSignal - ends the page's requests; the table's creation, shared by every caller, goes on
    */
-  async listPage({ top, after }: PageRequest): Promise<EndpointPage> {
+  async listPage({ top, after }: PageRequest, abortSignal?: AbortSignal): Promise<EndpointPage> {
     const declared = await this.declared();
     const table = await this.table();
-    const { rows, more } = await readRowsPage<EndpointEntity>(table, endpointRowsFilter(after), top);
+    const filter = endpointRowsFilter(after);
+    const { rows, more } = await readRowsPage<EndpointEntity>(table, filter, top, undefined, abortSignal);
     const readTo = more ? rows.at(-1)?.rowKey : undefined;
     const inRange = (id: string): boolean =>
       (after === undefined || id > after) && (readTo === undefined || id <= readTo);
@@ -203,8 +205,14 @@ export class TableEndpointRegistry implements EndpointRegistry {
    * retired registration found, scans the table only while rows written before these claims may be left
    * (one of them may be registered there, or in service there: see `ClaimScans`). Where several
    * registrations are found, {@link ownerOfCoordinates} picks one; file entries are looked at first.
+   * @param abortSignal - ends the point reads, and the wait for a walk; the walk, shared by every miss, and the
+   *   table's creation go on
    */
-  async findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<ManagedEndpoint | undefined> {
+  async findByArm(
+    kind: EndpointKind,
+    arm: ArmCoordinates,
+    abortSignal?: AbortSignal,
+  ): Promise<ManagedEndpoint | undefined> {
     const wanted = armIdentity({ kind, arm });
     const at = (e: ManagedEndpoint | undefined): ManagedEndpoint | undefined =>
       e && armIdentity(e) === wanted ? e : undefined;
@@ -212,16 +220,19 @@ export class TableEndpointRegistry implements EndpointRegistry {
     const fromFile = [...declared.values()].map(at).reduce(ownerOfCoordinates, undefined);
     if (fromFile) return fromFile;
     const table = await this.table();
-    const claim = await readArmClaim(table, wanted);
-    const row = claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId));
+    const claim = await readArmClaim(table, wanted, abortSignal);
+    const row =
+      claim && !declared.has(claim.endpointId) && (await readRow(table, claim.endpointId, abortSignal));
     // A point read, as findBySecretName's: a claim naming a row that cannot be read throws (its
     // coordinates may still be these); the walk below skips such rows, as the listings do.
     const holder = at(row ? parseRow(row) : undefined);
     if (holder && !holder.retiredAt) return holder;
-    const ownerId = await this.armScans.ownerOf(table, declared, wanted);
+    const ownerId = await untilAborted(this.armScans.ownerOf(table, declared, wanted), abortSignal);
     // The walk read the endpoint as it was; it is read again, as it is now.
     const ownerRow =
-      ownerId === undefined || ownerId === holder?.id ? undefined : await readRow(table, ownerId);
+      ownerId === undefined || ownerId === holder?.id
+        ? undefined
+        : await readRow(table, ownerId, abortSignal);
     const walked = ownerRow ? at(this.readable(ownerRow, 'findByArm')) : undefined;
     return ownerOfCoordinates(holder, walked);
   }

@@ -107,9 +107,13 @@ export async function readSecretClaimAt(
   return readEntity<ClaimEntity>(table, secretClaimKey(identity), abortSignal);
 }
 
-/** The claim of the endpoint at `identity` (see `armIdentity`). */
-export async function readArmClaim(table: TableClient, identity: string): Promise<ReadClaim | undefined> {
-  return readEntity<ClaimEntity>(table, armClaimKey(identity));
+/** The claim of the endpoint at `identity` (see `armIdentity`). @param abortSignal - ends the read */
+export async function readArmClaim(
+  table: TableClient,
+  identity: string,
+  abortSignal?: AbortSignal,
+): Promise<ReadClaim | undefined> {
+  return readEntity<ClaimEntity>(table, armClaimKey(identity), abortSignal);
 }
 
 /**

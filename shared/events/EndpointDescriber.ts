@@ -18,14 +18,19 @@ export interface EndpointDescriber {
   /**
    * Undefined when the endpoint of `kind` (an online endpoint unless said) does not exist (deleted since, or
    * not of that kind); a serverless endpoint has no tags here, and one being deleted does not exist.
+   * `abortSignal` ends the read, its request included (a delivery out of time).
    */
-  describe(coords: ArmCoordinates, kind?: ArmEndpointKind): Promise<EndpointDescription | undefined>;
+  describe(
+    coords: ArmCoordinates,
+    kind?: ArmEndpointKind,
+    abortSignal?: AbortSignal,
+  ): Promise<EndpointDescription | undefined>;
   /**
    * Whether ARM has the endpoint of `kind` at `coords` now: false for a 404 (the endpoint, its workspace or
    * its resource group is gone) and for one being deleted (`provisioningState` `Deleting`). A definite
-   * refusal (403) is a `DependencyFailedError`; transient failures propagate.
+   * refusal (403) is a `DependencyFailedError`; transient failures propagate. `abortSignal` ends the read.
    */
-  exists(kind: ArmEndpointKind, coords: ArmCoordinates): Promise<boolean>;
+  exists(kind: ArmEndpointKind, coords: ArmCoordinates, abortSignal?: AbortSignal): Promise<boolean>;
 }
 
 /** Structural view of `AzureMachineLearningWorkspaces(sub).onlineEndpoints.get`. */
@@ -34,6 +39,7 @@ export interface OnlineEndpointsGetter {
     resourceGroup: string,
     workspace: string,
     name: string,
+    options?: { abortSignal?: AbortSignal },
   ): Promise<{ tags?: Record<string, string>; properties: { authMode: string; provisioningState?: string } }>;
 }
 
@@ -43,6 +49,7 @@ export interface OnlineEndpointsGetter {
  */
 export type ServerlessEndpointGetter = (
   coords: ArmCoordinates,
+  abortSignal?: AbortSignal,
 ) => Promise<{ provisioningState?: string; authMode?: string }>;
 
 /**
@@ -58,16 +65,12 @@ export class ArmEndpointDescriber implements EndpointDescriber {
     },
   ) {}
 
-  async exists(kind: ArmEndpointKind, coords: ArmCoordinates): Promise<boolean> {
+  async exists(kind: ArmEndpointKind, coords: ArmCoordinates, abortSignal?: AbortSignal): Promise<boolean> {
     try {
       const { provisioningState } =
         kind === 'serverlessEndpoint'
-          ? await this.options.serverlessEndpoints(coords)
-          : (
-              await this.options
-                .onlineEndpoints(coords.subscriptionId)
-                .get(coords.resourceGroup, coords.workspace, coords.name)
-            ).properties;
+          ? await this.options.serverlessEndpoints(coords, abortSignal)
+          : (await this.getOnline(coords, abortSignal)).properties;
       // A delete is a long-running operation: until it ends, ARM still shows the endpoint, as Deleting.
       return provisioningState?.toLowerCase() !== 'deleting';
     } catch (error) {
@@ -84,12 +87,11 @@ export class ArmEndpointDescriber implements EndpointDescriber {
   async describe(
     coords: ArmCoordinates,
     kind: ArmEndpointKind = 'onlineEndpoint',
+    abortSignal?: AbortSignal,
   ): Promise<EndpointDescription | undefined> {
-    if (kind === 'serverlessEndpoint') return this.describeServerless(coords);
+    if (kind === 'serverlessEndpoint') return this.describeServerless(coords, abortSignal);
     try {
-      const endpoint = await this.options
-        .onlineEndpoints(coords.subscriptionId)
-        .get(coords.resourceGroup, coords.workspace, coords.name);
+      const endpoint = await this.getOnline(coords, abortSignal);
       return { authMode: endpoint.properties.authMode, tags: endpoint.tags ?? {} };
     } catch (error) {
       const status = statusOf(error);
@@ -109,10 +111,20 @@ export class ArmEndpointDescriber implements EndpointDescriber {
     }
   }
 
+  /** ARM `onlineEndpoints.get`; the signal reaches the SDK, which aborts the request. */
+  private getOnline(coords: ArmCoordinates, abortSignal: AbortSignal | undefined) {
+    return this.options
+      .onlineEndpoints(coords.subscriptionId)
+      .get(coords.resourceGroup, coords.workspace, coords.name, abortSignal ? { abortSignal } : undefined);
+  }
+
   /** A serverless endpoint's auth mode (its failures are `withRetries`'s: a 404 is a `DependencyFailedError`). */
-  private async describeServerless(coords: ArmCoordinates): Promise<EndpointDescription | undefined> {
+  private async describeServerless(
+    coords: ArmCoordinates,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<EndpointDescription | undefined> {
     try {
-      const { authMode, provisioningState } = await this.options.serverlessEndpoints(coords);
+      const { authMode, provisioningState } = await this.options.serverlessEndpoints(coords, abortSignal);
       if (provisioningState?.toLowerCase() === 'deleting') return undefined;
       return { authMode: authMode ?? 'Unknown', tags: {} };
     } catch (error) {

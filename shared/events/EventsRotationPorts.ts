@@ -16,14 +16,18 @@ export interface EventsRotationPorts {
     ): Promise<EventsManagedEndpoint | undefined>;
     /**
      * The endpoint registered for the Azure ML endpoint of `kind` at `arm` (ignoring case), whatever its id;
-     * one in service before a retired one.
+     * one in service before a retired one. `abortSignal` ends the lookup (a delivery out of time).
      */
-    findByArm(kind: EndpointKind, arm: ArmCoordinates): Promise<EventsManagedEndpoint | undefined>;
+    findByArm(
+      kind: EndpointKind,
+      arm: ArmCoordinates,
+      abortSignal?: AbortSignal,
+    ): Promise<EventsManagedEndpoint | undefined>;
     /**
      * One page of endpoints in id order (walked for the endpoints of a deleted workspace or group), naming
-     * the rows in its range it skipped because they cannot be read.
+     * the rows in its range it skipped because they cannot be read. `abortSignal` ends the page's read.
      */
-    listPage(request: PageRequest): Promise<EndpointPage<EventsManagedEndpoint>>;
+    listPage(request: PageRequest, abortSignal?: AbortSignal): Promise<EndpointPage<EventsManagedEndpoint>>;
   };
   readonly jobs: {
     /**
@@ -36,6 +40,12 @@ export interface EventsRotationPorts {
     /** Compares the current Key Vault value with the endpoint's keys. `abortSignal`: see `DriftDetector.check`. */
     check(endpointId: string, abortSignal?: AbortSignal): Promise<Pick<DriftReport, 'status'>>;
   };
+  /**
+   * The writes take no signal: one begun runs to its end, after the delivery's answer if need be, as each is
+   * repeatable on redelivery (a registration found `alreadyRegistered`, a retirement found retired, a
+   * reinstatement whose drift job could not be queued retired again). The reactions begin none once the
+   * delivery's budget is spent.
+   */
   readonly admin: {
     /** Registers a new endpoint (validates; conflicts when the id exists). */
     register(input: EndpointRegistrationInput): Promise<unknown>;

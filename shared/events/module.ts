@@ -134,7 +134,7 @@ export function createEventsModule(root: ModuleRoot, deps: EventsModuleDeps): Ev
     deps.describer ??
     new ArmEndpointDescriber({
       onlineEndpoints: (sub) => clients.machineLearning(sub).onlineEndpoints,
-      serverlessEndpoints: (arm) => serverless.describe({ arm }),
+      serverlessEndpoints: (arm, abortSignal) => serverless.describe({ arm }, abortSignal),
     });
   const router = new EventRouter({
     keyVault: new KeyVaultReactions({

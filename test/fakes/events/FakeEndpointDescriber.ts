@@ -1,3 +1,4 @@
+import { untilAborted } from '../../../shared/clock';
 import type { ArmCoordinates } from '../../../shared/endpoints/ManagedEndpoint';
 import type {
   ArmEndpointKind,
@@ -24,6 +25,20 @@ export class FakeEndpointDescriber implements EndpointDescriber {
   /** Existence checks in flight now, and the most at once. */
   inFlight = 0;
   maxInFlight = 0;
+  /** The abort signal each `describe` and `exists` was handed, in call order; undefined when none. */
+  readonly signals: Array<{ call: 'describe' | 'exists'; signal: AbortSignal | undefined }> = [];
+  /** What the next call waits for (see {@link holdNext}). */
+  private held: Promise<void> | undefined;
+
+  /**
+   * The next `describe` or `exists` answers only once the returned function is called, or ends as soon as its
+   * signal fires (an SDK request aborted): ARM holding a request (a `Retry-After` waited out, a silent socket).
+   */
+  holdNext(): () => void {
+    let release: () => void = () => undefined;
+    this.held = new Promise<void>((resolve) => (release = resolve));
+    return release;
+  }
 
   add(workspace: string, name: string, description: EndpointDescription): void {
     this.endpoints.set(`${workspace}/${name}`.toLowerCase(), description);
@@ -47,7 +62,9 @@ export class FakeEndpointDescriber implements EndpointDescriber {
   async describe(
     coords: ArmCoordinates,
     kind: ArmEndpointKind = 'onlineEndpoint',
+    abortSignal?: AbortSignal,
   ): Promise<EndpointDescription | undefined> {
+    await this.called('describe', abortSignal);
     this.described.push(coords);
     this.describedKinds.push(kind);
     const key = `${coords.workspace}/${coords.name}`.toLowerCase();
@@ -56,7 +73,12 @@ export class FakeEndpointDescriber implements EndpointDescriber {
     return authMode === undefined ? undefined : { authMode, tags: {} };
   }
 
-  async exists(kind: 'onlineEndpoint' | 'serverlessEndpoint', coords: ArmCoordinates): Promise<boolean> {
+  async exists(
+    kind: 'onlineEndpoint' | 'serverlessEndpoint',
+    coords: ArmCoordinates,
+    abortSignal?: AbortSignal,
+  ): Promise<boolean> {
+    await this.called('exists', abortSignal);
     const key = `${coords.workspace}/${coords.name}`.toLowerCase();
     this.checked.push(`${kind} ${key}`);
     const latency = this.slowMs.get(key) ?? this.latencyMs;
@@ -70,5 +92,14 @@ export class FakeEndpointDescriber implements EndpointDescriber {
     this.failure = undefined;
     if (failure) throw failure;
     return kind === 'onlineEndpoint' ? this.endpoints.has(key) : this.serverless.has(key);
+  }
+
+  /** One call: its signal recorded; one that has fired fails it at once, as it does the SDK's; then any hold. */
+  private async called(call: 'describe' | 'exists', abortSignal: AbortSignal | undefined): Promise<void> {
+    this.signals.push({ call, signal: abortSignal });
+    abortSignal?.throwIfAborted();
+    const held = this.held;
+    this.held = undefined;
+    if (held) await untilAborted(held, abortSignal);
   }
 }

@@ -50,7 +50,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
   private readonly hangs = new Map<PortName, { heedsSignal: boolean }>();
   /**
    * The abort signal each call of the reactions' reads and writes was handed (`findBySecretName`,
-   * `getCurrent`, `enqueue`, `check`), in call order; undefined when it was handed none.
+   * `findByArm`, `listPage`, `getCurrent`, `enqueue`, `check`), in call order; undefined when it was handed none.
    */
   readonly signals: Array<{ call: string; signal: AbortSignal | undefined }> = [];
 
@@ -92,7 +92,8 @@ export class FakeRotationPorts implements EventsRotationPorts {
      * id auto-registration derives first, then a walk of the pages (`pageRequests`) that stops at the first
      * endpoint in service there.
      */
-    findByArm: async (kind: EndpointKind, arm: ArmCoordinates) => {
+    findByArm: async (kind: EndpointKind, arm: ArmCoordinates, abortSignal?: AbortSignal) => {
+      await this.called('registry', 'findByArm', abortSignal);
       const isAt = (e: EventsManagedEndpoint): boolean => armIdentity(e) === armIdentity({ kind, arm });
       const derived = await this.registry.get(deriveEndpointId(arm));
       if (derived && isAt(derived) && !derived.retiredAt) return derived;
@@ -104,7 +105,9 @@ export class FakeRotationPorts implements EventsRotationPorts {
       }
       return retired;
     },
-    listPage: async (request: PageRequest) => {
+    listPage: async (request: PageRequest, abortSignal?: AbortSignal) => {
+      this.signals.push({ call: 'listPage', signal: abortSignal });
+      abortSignal?.throwIfAborted();
       this.fail('registry');
       this.pageRequests.push(request);
       const page = keyPage(this.endpoints, request, this.serverPageLimit);
