@@ -1,4 +1,4 @@
-import { type Clock, isoNow, TimeLimitError, untilAborted } from '../clock';
+import { type Clock, isoNow, untilAborted } from '../clock';
 import { type ArmCoordinates, isKnownKind, registeredAfter } from '../endpoints/ManagedEndpoint';
 import { IdTally } from '../endpoints/registryWalk';
 import { AppError, DependencyFailedError, DependencyUnavailableError } from '../errors';
@@ -19,17 +19,10 @@ export interface DeleteRetirementOptions {
   describer: EndpointDescriber;
   clock: Clock;
   logger: Logger;
-  /**
-   * How long a delete's ARM checks may take before the webhook answers: Event Grid waits 30 s for it, then
-   * delivers the event again. @default 20000
-   */
-  budgetMs?: number;
   /** ARM checks in flight at once for the endpoints of a deleted workspace or resource group. @default 4 */
   armConcurrency?: number;
 }
 
-/** Default of {@link DeleteRetirementOptions.budgetMs}: Event Grid's 30 s, less room for the rest. */
-const DELETE_BUDGET_MS = 20_000;
 /** Default of {@link DeleteRetirementOptions.armConcurrency}: a few reads, far below ARM's limits. */
 const ARM_CONCURRENCY = 4;
 
@@ -42,6 +35,9 @@ type Unfinished = { recreated: EventsManagedEndpoint[]; left: EventsManagedEndpo
  * while they move on. Event Grid retries a delete for a day and keeps no order, so a delete can arrive
  * after its endpoint was re-created under the same name: one from before the registration (or its
  * reinstatement), or of an endpoint ARM has again, is answered `staleDelete` and retires nothing.
+ * Each reaction draws from its delivery's budget (`abortSignal`, from `EventWebhook`): the registry and ARM
+ * reads are handed it, and no retirement is begun once it is spent; one begun finishes (a retirement is
+ * repeatable: the redelivery finds the endpoint retired).
  */
 export class DeleteRetirement {
   constructor(private readonly options: DeleteRetirementOptions) {}
@@ -51,14 +47,17 @@ export class DeleteRetirement {
     event: IncomingEvent,
     coords: ArmCoordinates,
     kind: ArmEndpointKind,
+    abortSignal?: AbortSignal,
   ): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
-    const existing = await rotation.registry.findByArm(kind, coords);
+    const existing = await rotation.registry.findByArm(kind, coords, abortSignal);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) {
       if (deletedBefore(event, existing)) return this.keep(event, [existing], 'registeredAfter');
-      const exists = await this.withinBudget((budget) => this.existsAtArm(existing, budget));
+      const exists = await this.existsAtArm(existing, abortSignal);
       if (exists) return this.keep(event, [existing], 'existsAtArm');
+      // A check that answered as the budget ran out: the delivery is answered 503, and nothing begun after.
+      abortSignal?.throwIfAborted();
       await rotation.admin.retire(existing.id, isoNow(clock), event.time);
       logger.info('autoRegister => retired, secret left in place', { endpointId: existing.id });
     }
@@ -72,12 +71,12 @@ export class DeleteRetirement {
    * would retire it. One that cannot be retired (declared in ENDPOINTS_FILE, say) does not keep the
    * others in service; its error is thrown after them, a retryable one first, so that the router retries
    * the event or acknowledges it as `rejected`. The endpoints are checked at ARM a few at a time within the
-   * budget; those left when it is spent are thrown as unavailable (503), for Event Grid's next delivery,
-   * which skips the ones retired by this one: every delivery goes further.
+   * delivery's budget; those left when it is spent are thrown as unavailable (503), for Event Grid's next
+   * delivery, which skips the ones retired by this one: every delivery goes further.
    */
-  async retireAllIn(event: IncomingEvent, scope: ArmScope): Promise<EventOutcome> {
+  async retireAllIn(event: IncomingEvent, scope: ArmScope, abortSignal?: AbortSignal): Promise<EventOutcome> {
     const unreadable = new IdTally();
-    const inScope = await registeredIn(this.options.rotation.registry, scope, unreadable);
+    const inScope = await registeredIn(this.options.rotation.registry, scope, unreadable, abortSignal);
     this.warnUnreadable(scope, unreadable);
     if (inScope.length === 0) return eventOutcome(event, 'notManaged');
     const live = inScope.filter((e) => !e.retiredAt);
@@ -87,6 +86,7 @@ export class DeleteRetirement {
       event,
       scope,
       live.filter((e) => !kept.includes(e)),
+      abortSignal,
     );
     if (recreated.length > 0) this.keep(event, recreated, 'existsAtArm');
     if (left.length > 0) {
@@ -128,41 +128,39 @@ export class DeleteRetirement {
   }
 
   /**
-   * Retires each endpoint of the deleted scope that ARM no longer has, a few at a time within the budget;
-   * returns those it did not retire: re-created since, left when the budget ran out, or failed.
+   * Retires each endpoint of the deleted scope that ARM no longer has, a few at a time within the delivery's
+   * budget; returns those it did not retire: re-created since, left when the budget ran out, or failed.
    */
   private async retireEach(
     event: IncomingEvent,
     scope: ArmScope,
     endpoints: readonly EventsManagedEndpoint[],
+    abortSignal: AbortSignal | undefined,
   ): Promise<Unfinished> {
     const { rotation, logger, clock } = this.options;
     const unfinished: Unfinished = { recreated: [], left: [], errors: [] };
-    await this.withinBudget((budget) =>
-      forEachLimited(endpoints, this.options.armConcurrency ?? ARM_CONCURRENCY, async (endpoint) => {
-        // Out of time: left for the next delivery, which skips the ones retired by this one.
-        if (budget.aborted) {
-          unfinished.left.push(endpoint);
+    await forEachLimited(endpoints, this.options.armConcurrency ?? ARM_CONCURRENCY, async (endpoint) => {
+      try {
+        // Out of time (before its check, or as the check answered): left for the next delivery, which
+        // skips the ones retired by this one.
+        abortSignal?.throwIfAborted();
+        // The scope's delete took its endpoints with it: one ARM has now was created since.
+        if (await this.existsAtArm(endpoint, abortSignal)) {
+          unfinished.recreated.push(endpoint);
           return;
         }
-        try {
-          // The scope's delete took its endpoints with it: one ARM has now was created since.
-          if (await this.existsAtArm(endpoint, budget)) {
-            unfinished.recreated.push(endpoint);
-            return;
-          }
-          await rotation.admin.retire(endpoint.id, isoNow(clock), event.time);
-          logger.info(`autoRegister => ${scopeKind(scope)} deleted, endpoint retired, secret left in place`, {
-            endpointId: endpoint.id,
-            resourceGroup: scope.resourceGroup,
-            workspace: scope.workspace,
-          });
-        } catch (error) {
-          if (budget.aborted && error === budget.reason) unfinished.left.push(endpoint);
-          else unfinished.errors.push(error);
-        }
-      }),
-    );
+        abortSignal?.throwIfAborted();
+        await rotation.admin.retire(endpoint.id, isoNow(clock), event.time);
+        logger.info(`autoRegister => ${scopeKind(scope)} deleted, endpoint retired, secret left in place`, {
+          endpointId: endpoint.id,
+          resourceGroup: scope.resourceGroup,
+          workspace: scope.workspace,
+        });
+      } catch (error) {
+        if (abortSignal?.aborted && error === abortSignal.reason) unfinished.left.push(endpoint);
+        else unfinished.errors.push(error);
+      }
+    });
     return unfinished;
   }
 
@@ -175,7 +173,10 @@ export class DeleteRetirement {
    * rather than failing every delivery for a day and leaving the endpoint in service; ARM unavailable
    * (throttled, down) is thrown, so that Event Grid delivers the delete again.
    */
-  private async existsAtArm(endpoint: EventsManagedEndpoint, budget: AbortSignal): Promise<boolean> {
+  private async existsAtArm(
+    endpoint: EventsManagedEndpoint,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<boolean> {
     // A kind a newer version registered (a rolling deployment): which resource to ask for is not known here,
     // and asking for an online endpoint of that name answers another question. Temporary: Event Grid
     // delivers the delete again, perhaps to an instance that knows the kind.
@@ -183,8 +184,10 @@ export class DeleteRetirement {
       throw new EndpointNotKnownHereError(endpoint.id, 'kind', String(endpoint.kind));
     if (endpoint.kind === 'v1WebService') return false;
     try {
-      // A check ARM holds past the budget (a `Retry-After` waited out) is given up: its answer is not used.
-      return await untilAborted(this.options.describer.exists(endpoint.kind, endpoint.arm), budget);
+      // Handed the delivery's budget, and raced with it: a check ARM holds past it (a `Retry-After` waited
+      // out) is given up even where the signal does not reach the wait, and its answer is not used.
+      const exists = this.options.describer.exists(endpoint.kind, endpoint.arm, abortSignal);
+      return await untilAborted(exists, abortSignal);
     } catch (error) {
       if (!(error instanceof DependencyFailedError)) throw error;
       this.options.logger.warn(
@@ -192,22 +195,6 @@ export class DeleteRetirement {
         { endpointId: endpoint.id, status: error.dependencyStatus },
       );
       return false;
-    }
-  }
-
-  /**
-   * Runs `work` with a signal that fires (a `TimeLimitError`, transient: the webhook answers 503) once the
-   * delete's budget is spent, so that the answer reaches Event Grid within its 30 s and the event is
-   * delivered again, rather than answered late and delivered again while it still runs.
-   */
-  private async withinBudget<T>(work: (budget: AbortSignal) => Promise<T>): Promise<T> {
-    const budgetMs = this.options.budgetMs ?? DELETE_BUDGET_MS;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeLimitError(budgetMs)), budgetMs);
-    try {
-      return await work(controller.signal);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -38,7 +38,9 @@ export interface EndpointAutoRegistrarOptions extends DeleteRetirementOptions {
  * for). Off unless switched on. Idempotent: the registry is checked first, and a
  * registration conflict counts as already registered when the endpoint now registered at those
  * coordinates is this one. The endpoint is described at ARM (not trusted from the event), so a reordered
- * write after a delete finds nothing.
+ * write after a delete finds nothing. Each reaction draws from its delivery's budget (`abortSignal`, from
+ * `EventWebhook`): the registry and ARM reads and the job enqueue are handed it, and no registry write is
+ * begun once it is spent; one begun finishes, as each is repeatable on redelivery (see `EventsRotationPorts`).
  */
 export class EndpointAutoRegistrar {
   private readonly retirement: DeleteRetirement;
@@ -47,45 +49,59 @@ export class EndpointAutoRegistrar {
     this.retirement = new DeleteRetirement(options);
   }
 
-  /** Handles one ML/ARM event already known to be of a handled type. */
-  async handle(event: IncomingEvent): Promise<EventOutcome> {
-    const reaction = this.reactionTo(event);
+  /**
+   * Handles one ML/ARM event already known to be of a handled type.
+   * @param abortSignal - the delivery's budget (`EventWebhook`)
+   */
+  async handle(event: IncomingEvent, abortSignal?: AbortSignal): Promise<EventOutcome> {
+    const reaction = this.reactionTo(event, abortSignal);
     if (!reaction) return eventOutcome(event, 'ignored');
     if (!this.options.enabled) return eventOutcome(event, 'autoRegisterDisabled');
     return reaction();
   }
 
   /** What the event asks of auto-registration, by the resource it names; undefined when nothing. */
-  private reactionTo(event: IncomingEvent): (() => Promise<EventOutcome>) | undefined {
+  private reactionTo(
+    event: IncomingEvent,
+    abortSignal: AbortSignal | undefined,
+  ): (() => Promise<EventOutcome>) | undefined {
     const scope = deletedScopeOf(event);
-    if (scope) return () => this.retirement.retireAllIn(event, scope);
+    if (scope) return () => this.retirement.retireAllIn(event, scope, abortSignal);
     const deleted = deletedEndpointOf(event);
-    if (deleted) return () => this.retirement.retireEndpoint(event, deleted.coords, deleted.kind);
+    if (deleted)
+      return () => this.retirement.retireEndpoint(event, deleted.coords, deleted.kind, abortSignal);
     const serverless = writtenServerlessEndpointOf(event);
-    if (serverless) return () => this.reinstateServerless(event, serverless);
+    if (serverless) return () => this.reinstateServerless(event, serverless, abortSignal);
     const coords = writtenOnlineEndpointOf(event);
-    if (coords) return () => this.register(event, coords);
+    if (coords) return () => this.register(event, coords, abortSignal);
     return undefined;
   }
 
-  private async register(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
+  private async register(
+    event: IncomingEvent,
+    coords: ArmCoordinates,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<EventOutcome> {
     const { rotation, describer, logger } = this.options;
-    const existing = await rotation.registry.findByArm('onlineEndpoint', coords);
+    const existing = await rotation.registry.findByArm('onlineEndpoint', coords, abortSignal);
     if (existing && !existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
-    const description = await describer.describe(coords);
+    const description = await describer.describe(coords, 'onlineEndpoint', abortSignal);
     if (!description) return eventOutcome(event, 'notAnOnlineEndpoint');
     // Whether a retired endpoint is taken back depends on its auth mode: one a newer version registered with
     // an auth mode this version does not know is left to a version that knows it (temporary: Event Grid
     // delivers the event again), neither reinstated nor acknowledged as notKeyAuth here.
     if (existing) requireKnownHere(existing);
-    if (existing && existing.authMode !== 'Key') return this.reinstateForTokens(event, existing, description);
+    if (existing && existing.authMode !== 'Key')
+      return this.reinstateForTokens(event, existing, description, abortSignal);
     if (!hasKeyAuth(description.authMode)) return eventOutcome(event, 'notKeyAuth');
     // The endpoint's own tags at ARM only: a ModelDeployed event's ServiceTags are a v1 service's (which
     // may share the name) or whatever a caller with the function key sent, and must not opt anyone in.
     if (!matchesAutoRegisterFilter(this.options.filter, coords.name, description.tags))
       return eventOutcome(event, 'filteredOut');
-    if (existing) return this.reinstate(event, existing);
+    if (existing) return this.reinstate(event, existing, abortSignal);
     const id = deriveEndpointId(coords);
+    // Begun only within the budget; once begun it finishes: a redelivery finds it `alreadyRegistered`.
+    abortSignal?.throwIfAborted();
     try {
       await rotation.admin.register({
         id,
@@ -117,18 +133,24 @@ export class EndpointAutoRegistrar {
    * auth mode it was registered for (a write delivered after the delete finds it gone). None is registered
    * from an event: serverless endpoints are registered by hand.
    */
-  private async reinstateServerless(event: IncomingEvent, coords: ArmCoordinates): Promise<EventOutcome> {
-    const existing = await this.options.rotation.registry.findByArm('serverlessEndpoint', coords);
+  private async reinstateServerless(
+    event: IncomingEvent,
+    coords: ArmCoordinates,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<EventOutcome> {
+    const { rotation, describer } = this.options;
+    const existing = await rotation.registry.findByArm('serverlessEndpoint', coords, abortSignal);
     if (!existing) return eventOutcome(event, 'notManaged');
     if (!existing.retiredAt) return eventOutcome(event, 'alreadyRegistered', existing.id);
-    const description = await this.options.describer.describe(coords, 'serverlessEndpoint');
+    const description = await describer.describe(coords, 'serverlessEndpoint', abortSignal);
     if (!description) return eventOutcome(event, 'ignored');
     requireKnownHere(existing);
-    if (existing.authMode !== 'Key') return this.reinstateForTokens(event, existing, description);
+    if (existing.authMode !== 'Key')
+      return this.reinstateForTokens(event, existing, description, abortSignal);
     // As the rotator and a registration judge it (exactly `Key`): `AAD` has no keys and `KeyAndAAD` is not
     // rotated, so one taken back would fail every run with AUTH_MODE_NOT_KEY, as a POST of it is refused.
     if (!hasKeyAuth(description.authMode)) return eventOutcome(event, 'notKeyAuth', existing.id);
-    return this.reinstate(event, existing);
+    return this.reinstate(event, existing, abortSignal);
   }
 
   /**
@@ -144,6 +166,7 @@ export class EndpointAutoRegistrar {
     event: IncomingEvent,
     endpoint: EventsManagedEndpoint,
     description: EndpointDescription,
+    abortSignal: AbortSignal | undefined,
   ): Promise<EventOutcome> {
     const { rotation, logger } = this.options;
     if (!servesAuthMode(endpoint, description.authMode)) {
@@ -157,6 +180,8 @@ export class EndpointAutoRegistrar {
       );
       return eventOutcome(event, 'authModeChanged', endpoint.id);
     }
+    // Begun only within the budget; once begun it finishes: a redelivery finds it `alreadyRegistered`.
+    abortSignal?.throwIfAborted();
     await rotation.admin.reinstate(endpoint.id);
     logger.info('autoRegister => re-created endpoint reinstated, its tokens brokered again', {
       endpointId: endpoint.id,
@@ -173,18 +198,24 @@ export class EndpointAutoRegistrar {
    * fix), since which key clients should get is a person's call, not a guess; if someone already wrote
    * a current key, it rotates as usual.
    */
-  private async reinstate(event: IncomingEvent, endpoint: EventsManagedEndpoint): Promise<EventOutcome> {
+  private async reinstate(
+    event: IncomingEvent,
+    endpoint: EventsManagedEndpoint,
+    abortSignal: AbortSignal | undefined,
+  ): Promise<EventOutcome> {
     const { rotation, logger, clock } = this.options;
+    abortSignal?.throwIfAborted();
     await rotation.admin.reinstate(endpoint.id);
     try {
-      await rotation.jobs.enqueue({
-        endpointId: endpoint.id,
-        reason: 'drift',
-        requestedAt: isoNow(clock),
-      });
+      // Given up with the delivery's budget (one the queue took stays: duplicate jobs are harmless).
+      await rotation.jobs.enqueue(
+        { endpointId: endpoint.id, reason: 'drift', requestedAt: isoNow(clock) },
+        { abortSignal },
+      );
     } catch (error) {
       // Retired again, as it was: Event Grid's retry (a 503) must come this way again, whereas finding the
-      // endpoint in service it would answer alreadyRegistered and the drift job would never be queued.
+      // endpoint in service it would answer alreadyRegistered and the drift job would never be queued. Not
+      // cut by the budget, even spent: it undoes a write that landed.
       await rotation.admin.retire(endpoint.id, endpoint.retiredAt ?? isoNow(clock)).catch((undo: unknown) =>
         logger.error('autoRegister => reinstated, but its drift check could not be queued', {
           endpointId: endpoint.id,

@@ -37,8 +37,8 @@ export class EventRouter {
 
   /**
    * Runs the reaction for one event.
-   * @param abortSignal - the delivery's budget (`EventWebhook`): the Key Vault reactions hand it to each of
-   *   their calls, which give up when it fires
+   * @param abortSignal - the delivery's budget (`EventWebhook`): the reactions hand it to each of their calls,
+   *   which give up when it fires
    */
   async route(event: IncomingEvent, abortSignal?: AbortSignal): Promise<EventOutcome> {
     const { logger, telemetry } = this.options;
@@ -95,7 +95,7 @@ export class EventRouter {
       case EVENT_TYPES.modelDeployed:
       case EVENT_TYPES.resourceWriteSuccess:
       case EVENT_TYPES.resourceDeleteSuccess:
-        return this.options.autoRegistrar.handle(event);
+        return this.options.autoRegistrar.handle(event, abortSignal);
       default:
         this.options.telemetry.trackMetric('EventsUnknownType', 1, { type: event.type.slice(0, 200) });
         return eventOutcome(event, 'unknownType');

@@ -828,8 +828,8 @@ describe('Class: EndpointAutoRegistrar', () => {
     });
 
     it('answers a delete with more endpoints than its time allows in time, for Event Grid to deliver it again, each delivery going further', async () => {
-      // Prepare: 30 endpoints, 50 ms per ARM GET, 200 ms of time per delivery
-      const { rotation, describer, registrar } = build(true, { budgetMs: 200 });
+      // Prepare: 30 endpoints, 50 ms per ARM GET, 200 ms of time per delivery (the webhook's budget)
+      const { rotation, describer, registrar } = build(true);
       for (let i = 0; i < 30; i += 1)
         rotation.addEndpoint({
           id: `ep-${String(i).padStart(2, '0')}`,
@@ -846,7 +846,7 @@ describe('Class: EndpointAutoRegistrar', () => {
       for (let delivery = 0; delivery < 10 && result === undefined; delivery += 1) {
         const started = Date.now();
         try {
-          result = await registrar.handle(event);
+          result = await registrar.handle(event, AbortSignal.timeout(200));
         } catch (error) {
           expect(isTransientError(error)).toBe(true);
         }
@@ -864,18 +864,22 @@ describe('Class: EndpointAutoRegistrar', () => {
     });
 
     it('answers in time when ARM holds an existence check (a Retry-After wait), retiring nothing it did not hear about', async () => {
-      // Prepare: ARM answers e1 after 3 s (throttled), e2 at once
-      const { rotation, describer, registrar } = build(true, { budgetMs: 200 });
+      // Prepare: ARM answers e1 after 3 s (throttled), e2 at once; 200 ms per delivery (the webhook's budget)
+      const { rotation, describer, registrar } = build(true);
       rotation.addEndpoint({ id: 'held', secretName: 's1', arm: armIn('e1') });
       rotation.addEndpoint({ id: 'quick', secretName: 's2', arm: armIn('e2') });
       describer.slowMs.set('ml-ws/e1', 3000);
 
       // Act
       const started = Date.now();
-      const own = registrar.handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`)).catch((e: unknown) => e);
+      const own = registrar
+        .handle(armEvent('Delete', `${WS}/onlineEndpoints/e1`), AbortSignal.timeout(200))
+        .catch((e: unknown) => e);
       const ownError = await own;
       const ownMs = Date.now() - started;
-      const workspace = await registrar.handle(armEvent('Delete', WS)).catch((e: unknown) => e);
+      const workspace = await registrar
+        .handle(armEvent('Delete', WS), AbortSignal.timeout(200))
+        .catch((e: unknown) => e);
       const allMs = Date.now() - started;
 
       // Assess: both answered (503: Event Grid delivers them again) well within Event Grid's 30 s

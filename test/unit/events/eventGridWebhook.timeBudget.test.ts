@@ -56,6 +56,46 @@ async function deliverWithin(
   return { reply, answeredAtMs };
 }
 
+/** An ARM event about the online endpoint `name` of workspace `ws` (resource group `rg`, subscription `sub-1`). */
+function armEvent(id: string, verb: 'Write' | 'Delete', name: string) {
+  const resourceUri = `/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/onlineEndpoints/${name}`;
+  return {
+    id,
+    topic: '/subscriptions/sub-1',
+    subject: resourceUri,
+    eventType: `Microsoft.Resources.Resource${verb}Success`,
+    eventTime: '2026-11-23T01:00:00Z',
+    data: { resourceUri },
+    dataVersion: '2',
+  };
+}
+
+/**
+ * Sends a delivery with the timers faked and moves them on the whole `ms`, past the reply: what the
+ * delivery's calls do after the answer happens too. The reply, if it came, and when.
+ */
+async function deliverAndRunOn(
+  t: ReturnType<typeof managedDemo>,
+  events: unknown[],
+  ms: number,
+): Promise<{ reply: Reply | undefined; answeredAtMs: number | undefined }> {
+  jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+  let reply: Reply | undefined;
+  let answeredAtMs: number | undefined;
+  try {
+    const started = Date.now();
+    void send(t.module, { body: JSON.stringify(events) }).then((r) => {
+      reply = r;
+      answeredAtMs = Date.now() - started;
+    });
+    for (let at = 0; at < ms; at += 500) await jest.advanceTimersByTimeAsync(500);
+  } finally {
+    jest.useRealTimers();
+  }
+  for (let i = 0; i < 5; i += 1) await settle();
+  return { reply, answeredAtMs };
+}
+
 describe('Function: eventGridWebhook', () => {
   describe('Method: one time budget per delivery', () => {
     it.each([
@@ -181,6 +221,82 @@ describe('Function: eventGridWebhook', () => {
       expect(actions(reply)).toEqual(['rotationEnqueued']);
       expect(t.rotation.signals.map((s) => s.call)).toEqual(['findBySecretName', 'getCurrent', 'enqueue']);
       expect(t.rotation.signals.every((s) => s.signal !== undefined && !s.signal.aborted)).toBe(true);
+    });
+  });
+  describe('Method: one time budget per delivery, ARM reactions', () => {
+    it('answers a write whose ARM read hangs 503 within 25 s, gives the read up, and registers nothing after the answer', async () => {
+      // Prepare: a tagged Key endpoint at ARM, whose read ARM holds until told
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true', AUTO_REGISTER_TAG: 'rotate=yes' });
+      t.describer.add('ws', 'e1', { authMode: 'Key', tags: { rotate: 'yes' } });
+      const release = t.describer.holdNext();
+
+      // Act: ARM answers after the delivery was answered; then Event Grid delivers it again
+      const { reply, answeredAtMs } = await deliverWithin(
+        t,
+        [armEvent('w-1', 'Write', 'e1')],
+        EVENT_GRID_WAITS_MS,
+      );
+      release();
+      for (let i = 0; i < 5; i += 1) await settle();
+      const registeredLate = t.rotation.registered.length;
+      const again = await send(t.module, { body: JSON.stringify([armEvent('w-1', 'Write', 'e1')]) });
+
+      // Assess: the read was handed the delivery's signal and given up; no registration landed after the 503
+      expect(reply?.status).toBe(503);
+      expect(answeredAtMs).toBe(25_000);
+      expect(t.describer.signals[0]?.signal?.aborted).toBe(true);
+      expect(registeredLate).toBe(0);
+      expect(actions(again)).toEqual(['registered']);
+      expect(t.rotation.registered).toHaveLength(1);
+    });
+
+    it("checks a deleted endpoint at ARM within the delivery's 25 s, not 20 s of its own from after the registry lookup", async () => {
+      // Prepare: the registry lookup takes 6 s, ARM's answer (the endpoint is gone) 19.5 s more
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+      t.rotation.addEndpoint({ id: 'e1', secretName: 'e1-key', createdAt: '2026-11-01T00:00:00Z' });
+      const findByArm = t.rotation.registry.findByArm;
+      t.rotation.registry.findByArm = async (kind, arm, abortSignal) => {
+        await new Promise((resolve) => setTimeout(resolve, 6_000));
+        return findByArm(kind, arm, abortSignal);
+      };
+      t.describer.slowMs.set('ws/e1', 19_500);
+
+      // Act: time runs on to Event Grid's 30 s, past the answer
+      const { reply, answeredAtMs } = await deliverAndRunOn(
+        t,
+        [armEvent('d-1', 'Delete', 'e1')],
+        EVENT_GRID_WAITS_MS,
+      );
+      const retiredLate = t.rotation.retired.length;
+      t.rotation.registry.findByArm = findByArm;
+      t.describer.slowMs.clear();
+      const again = await send(t.module, { body: JSON.stringify([armEvent('d-1', 'Delete', 'e1')]) });
+
+      // Assess: answered 503 at 25 s; the ARM check (handed the delivery's signal) did not retire at 25.5 s
+      expect(reply?.status).toBe(503);
+      expect(answeredAtMs).toBe(25_000);
+      expect(t.describer.signals.find((s) => s.call === 'exists')?.signal?.aborted).toBe(true);
+      expect(retiredLate).toBe(0);
+      expect(actions(again)).toEqual(['retired']);
+      expect(t.rotation.retired).toHaveLength(1);
+    });
+
+    it("hands the registry walk of a deleted workspace the delivery's signal", async () => {
+      // Prepare
+      const t = buildTestEventsModule({ AUTO_REGISTER_ENABLED: 'true' });
+      t.rotation.addEndpoint({ id: 'e1', secretName: 'e1-key', createdAt: '2026-11-01T00:00:00Z' });
+      const workspace = armEvent('d-ws', 'Delete', 'e1');
+      const resourceUri = workspace.data.resourceUri.replace(/\/onlineEndpoints\/e1$/, '');
+      const event = { ...workspace, subject: resourceUri, data: { resourceUri } };
+
+      // Act
+      const reply = await send(t.module, { body: JSON.stringify([event]) });
+
+      // Assess
+      expect(actions(reply)).toEqual(['retired']);
+      const calls = [...t.rotation.signals, ...t.describer.signals];
+      expect(calls.map((c) => c.call)).toEqual(expect.arrayContaining(['listPage', 'exists']));
+      expect(calls.every((c) => c.signal !== undefined && !c.signal.aborted)).toBe(true);
     });
   });
 });
