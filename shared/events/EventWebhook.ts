@@ -103,6 +103,10 @@ export class EventWebhook {
     } catch (error) {
       if (!(error instanceof TimeLimitError)) throw error;
       const cut = events[results.length];
+      // Counted, not only logged, for an alert or a chart: a dependency slow enough to cost retries.
+      this.options.telemetry.trackMetric('EventsOutOfTime', 1, {
+        type: cut?.type.slice(0, 200) ?? 'unknown',
+      });
       this.options.logger.warn('deliver => out of time, answered 503 for Event Grid to deliver it again', {
         eventId: cut?.id,
         type: cut?.type,

@@ -298,5 +298,20 @@ describe('Function: eventGridWebhook', () => {
       expect(calls.map((c) => c.call)).toEqual(expect.arrayContaining(['listPage', 'exists']));
       expect(calls.every((c) => c.signal !== undefined && !c.signal.aborted)).toBe(true);
     });
+
+    it('counts a delivery out of time (metric EventsOutOfTime, by the type of the event cut)', async () => {
+      // Prepare
+      const t = managedDemo();
+      t.rotation.hangNext('secrets');
+
+      // Act
+      const { reply } = await deliverWithin(t, [nearExpiry()], EVENT_GRID_WAITS_MS);
+
+      // Assess
+      expect(reply?.status).toBe(503);
+      expect(t.telemetry.metrics.filter((m) => m.name === 'EventsOutOfTime')).toEqual([
+        { name: 'EventsOutOfTime', value: 1, props: { type: 'Microsoft.KeyVault.SecretNearExpiry' } },
+      ]);
+    });
   });
 });
