@@ -115,7 +115,8 @@ export class EndpointAutoRegistrar {
       // name in another resource group took the id, or another endpoint owns the secret name) is
       // rethrown: the router acknowledges it as `rejected` and logs it, as this endpoint is not rotated.
       const twin =
-        error instanceof ConflictError && (await rotation.registry.findByArm('onlineEndpoint', coords));
+        error instanceof ConflictError &&
+        (await rotation.registry.findByArm('onlineEndpoint', coords, abortSignal));
       if (twin) return eventOutcome(event, 'alreadyRegistered', twin.id);
       throw error;
     }
