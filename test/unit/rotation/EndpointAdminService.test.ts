@@ -45,6 +45,19 @@ async function issuesOf(promise: Promise<unknown>): Promise<string[]> {
   return (error as ValidationError).issues.map((i) => i.field).sort();
 }
 
+/** The answer to `POST …/rotate`: the job, or the error. */
+const answer = (f: RotationFixture) =>
+  f.services.admin.rotateNow('demo-key').then(
+    (job) => job,
+    (e: unknown) => e,
+  );
+
+/** Runs every queued job through the worker, as the queue trigger would, first delivery each. */
+async function drain(f: RotationFixture): Promise<void> {
+  for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
+    await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
+}
+
 describe('Class: EndpointAdminService', () => {
   describe('Method: register', () => {
     it('stores a valid endpoint with defaults filled in', async () => {
@@ -1023,18 +1036,6 @@ describe('Class: EndpointAdminService', () => {
   });
 
   describe('Method: status (what POST …/rotate would answer)', () => {
-    /** The answer to `POST …/rotate`: the job, or the error. */
-    const answer = (f: RotationFixture) =>
-      f.services.admin.rotateNow('demo-key').then(
-        (job) => job,
-        (e: unknown) => e,
-      );
-    /** Runs every queued job through the worker, as the queue trigger would, first delivery each. */
-    async function drain(f: RotationFixture): Promise<void> {
-      for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
-        await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
-    }
-
     it('shows graceEndsAt, the end ROTATION_IN_GRACE names, until the grace period ends', async () => {
       // Prepare: rotated (onboarded from Primary, then Secondary rotated) an hour ago
       const f = buildRotationFixture();
@@ -1287,19 +1288,6 @@ describe('Class: EndpointAdminService', () => {
   });
 
   describe('Method: rotateNow (a manual rotation already queued)', () => {
-    /** Runs every queued job through the worker, as the queue trigger would, first delivery each. */
-    async function drain(f: RotationFixture): Promise<void> {
-      for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
-        await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
-    }
-
-    /** The answer to `POST …/rotate`: the job, or the error. */
-    const answer = (f: RotationFixture) =>
-      f.services.admin.rotateNow('demo-key').then(
-        (job) => job,
-        (e: unknown) => e,
-      );
-
     it('answers a retried request 409 ROTATION_ALREADY_QUEUED naming when the waiting one was queued, so the endpoint rotates once', async () => {
       // Prepare: a grace period of 0 (ROTATION_MIN_GRACE_HOURS=0), so a second job would rotate the other slot
       const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
@@ -1412,18 +1400,6 @@ describe('Class: EndpointAdminService', () => {
   });
 
   describe('Method: rotateNow (inside the grace period)', () => {
-    /** The answer to `POST …/rotate`: the job, or the error. */
-    const answer = (f: RotationFixture) =>
-      f.services.admin.rotateNow('demo-key').then(
-        (job) => job,
-        (e: unknown) => e,
-      );
-    /** Runs every queued job through the worker, as the queue trigger would, first delivery each. */
-    async function drain(f: RotationFixture): Promise<void> {
-      for (let job = f.jobs.jobs.shift(); job; job = f.jobs.jobs.shift())
-        await f.services.worker.handle(JSON.parse(JSON.stringify(job)) as unknown, 1);
-    }
-
     it('answers 409 ROTATION_IN_GRACE naming when the grace period ends, and queues nothing, where the worker would skip the job', async () => {
       // Prepare: rotated (onboarded from Primary, then Secondary rotated) an hour ago, by the timer say
       const f = buildRotationFixture();
@@ -1562,13 +1538,6 @@ describe('Class: EndpointAdminService', () => {
   });
 
   describe("Method: rotateNow (the timer's job waiting)", () => {
-    /** The answer to `POST …/rotate`: the job, or the error. */
-    const answer = (f: RotationFixture) =>
-      f.services.admin.rotateNow('demo-key').then(
-        (job) => job,
-        (e: unknown) => e,
-      );
-
     /** demo-key rotated long ago and due again, with the timer's job for it queued and not yet taken up. */
     async function dueWithTimerJob(options: { gracePeriodHours?: number } = {}): Promise<RotationFixture> {
       const f = buildRotationFixture({ rules: { minGraceHours: 0 } });
