@@ -208,9 +208,7 @@ export class RotationScheduler {
     if (isRotationRunning(lease)) return false;
     const needed =
       state.unsentEvent !== undefined ||
-      (endpoint.enabled &&
-        !awaitsOperator(state, now) &&
-        (state.active !== undefined || isDue(endpoint, state, undefined, now)));
+      (endpoint.enabled && !awaitsOperator(state, now) && jobRotates(endpoint, state, now));
     return needed && timerJobWaits(endpoint, state, now) ? 'queued' : needed;
   }
 
@@ -252,13 +250,23 @@ function timerJobWaits(endpoint: ManagedEndpoint, state: RotationState, now: num
  * meanwhile (a tick that read the row just before) stays until it lapses, its job skipped as not due.
  * @param now - epoch ms
  */
-export function scheduledJobQueued(
+function scheduledJobQueued(
   endpoint: ManagedEndpoint,
   state: RotationState,
   now: number,
 ): string | undefined {
-  const rotates = state.active !== undefined || isDue(endpoint, state, undefined, now);
-  return rotates && timerJobWaits(endpoint, state, now) ? state.enqueuedAt : undefined;
+  return jobRotates(endpoint, state, now) && timerJobWaits(endpoint, state, now)
+    ? state.enqueuedAt
+    : undefined;
+}
+
+/**
+ * Whether a job run now would rotate the endpoint (it is due) or resume its rotation: what the timer queues a job
+ * for, and what a waiting timer's job must do to refuse `POST …/rotate` ({@link scheduledJobQueued}).
+ * @param now - epoch ms
+ */
+function jobRotates(endpoint: ManagedEndpoint, state: RotationState, now: number): boolean {
+  return state.active !== undefined || isDue(endpoint, state, undefined, now);
 }
 
 /** A rotation job waiting for the worker, which `POST …/rotate` answers 409 `ROTATION_ALREADY_QUEUED` for. */
