@@ -270,6 +270,40 @@ describe('Class: TableRotationJournal', () => {
     });
   });
 
+  /**
+   * The admin API over this journal for one registered endpoint, and its `POST …/rotate` and `GET` as the host
+   * calls them.
+   */
+  const adminApi = (id: string) => {
+    const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
+    const registry = new InMemoryEndpointRegistry();
+    const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: id };
+    const endpoint = validateEndpoint({ id, arm }, rules, new Date().toISOString());
+    registry.endpoints.set(endpoint.id, endpoint);
+    const jobs = new InMemoryRotationJobQueue();
+    const admin = new EndpointAdminService({
+      registry,
+      journal,
+      secrets: new InMemorySecretStore(new FakeClock()),
+      jobs,
+      clock: systemClock,
+      rules,
+    });
+    const url = `http://localhost:7071/api/manage/endpoints/${id}`;
+    const context = () => new InvocationContext({ invocationId: `inv-${id}`, logHandler: () => undefined });
+    const rotate = () =>
+      manageEndpointRotateHandler(() => ({ admin }))(
+        new HttpRequest({ method: 'POST', url: `${url}/rotate`, params: { id } }),
+        context(),
+      );
+    const status = () =>
+      manageEndpointHandler(() => ({ admin }))(
+        new HttpRequest({ method: 'GET', url, params: { id } }),
+        context(),
+      );
+    return { jobs, rotate, status };
+  };
+
   describe('Methods: markManualRotation, clearManualRotation', () => {
     const note = (requestId: string, queuedAt = '2026-01-01T00:15:00.000Z') => ({ requestId, queuedAt });
     const always = () => true;
@@ -342,29 +376,7 @@ describe('Class: TableRotationJournal', () => {
 
     it('answers one of two POST …/rotate sent at once 202 and the other 409 ROTATION_ALREADY_QUEUED naming when, queueing one job', async () => {
       // Prepare: the admin API over this journal
-      const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
-      const registry = new InMemoryEndpointRegistry();
-      const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep-manual-http' };
-      const endpoint = validateEndpoint({ id: 'ep-manual-http', arm }, rules, new Date().toISOString());
-      registry.endpoints.set(endpoint.id, endpoint);
-      const jobs = new InMemoryRotationJobQueue();
-      const admin = new EndpointAdminService({
-        registry,
-        journal,
-        secrets: new InMemorySecretStore(new FakeClock()),
-        jobs,
-        clock: systemClock,
-        rules,
-      });
-      const rotate = () =>
-        manageEndpointRotateHandler(() => ({ admin }))(
-          new HttpRequest({
-            method: 'POST',
-            url: 'http://localhost:7071/api/manage/endpoints/ep-manual-http/rotate',
-            params: { id: 'ep-manual-http' },
-          }),
-          new InvocationContext({ invocationId: 'inv-1', logHandler: () => undefined }),
-        );
+      const { jobs, rotate } = adminApi('ep-manual-http');
 
       // Act
       const answers = await Promise.all([rotate(), rotate()]);
@@ -387,41 +399,9 @@ describe('Class: TableRotationJournal', () => {
     });
     it("answers POST …/rotate 409 ROTATION_ALREADY_QUEUED while the timer's job waits (its mark in the Table row), naming when, and queues nothing", async () => {
       // Prepare: the admin API over this journal; the timer queued a job for the endpoint and marked the row
-      const rules = { defaultPeriodHours: 100, defaultGraceHours: 25, minGraceHours: 24 };
-      const registry = new InMemoryEndpointRegistry();
-      const arm = { subscriptionId: 'sub-1', resourceGroup: 'rg', workspace: 'ws1', name: 'ep-timer-http' };
-      const endpoint = validateEndpoint({ id: 'ep-timer-http', arm }, rules, new Date().toISOString());
-      registry.endpoints.set(endpoint.id, endpoint);
-      const jobs = new InMemoryRotationJobQueue();
-      const admin = new EndpointAdminService({
-        registry,
-        journal,
-        secrets: new InMemorySecretStore(new FakeClock()),
-        jobs,
-        clock: systemClock,
-        rules,
-      });
+      const { jobs, rotate, status } = adminApi('ep-timer-http');
       const queuedAt = new Date(Date.now() - 60_000).toISOString();
       expect(await journal.markEnqueued('ep-timer-http', queuedAt)).toBe(true);
-      const rotate = () =>
-        manageEndpointRotateHandler(() => ({ admin }))(
-          new HttpRequest({
-            method: 'POST',
-            url: 'http://localhost:7071/api/manage/endpoints/ep-timer-http/rotate',
-            params: { id: 'ep-timer-http' },
-          }),
-          new InvocationContext({ invocationId: 'inv-2', logHandler: () => undefined }),
-        );
-
-      const status = () =>
-        manageEndpointHandler(() => ({ admin }))(
-          new HttpRequest({
-            method: 'GET',
-            url: 'http://localhost:7071/api/manage/endpoints/ep-timer-http',
-            params: { id: 'ep-timer-http' },
-          }),
-          new InvocationContext({ invocationId: 'inv-3', logHandler: () => undefined }),
-        );
 
       // Act
       const shown = await status();
