@@ -234,20 +234,26 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
     expect(byHand?.id).toBe('ep-130');
   });
 
+  /** A new, empty table of the test's own in Azurite. */
+  async function newTable(name: string): Promise<TableClient> {
+    const own = TableClient.fromConnectionString(azurite.connectionString, name, {
+      allowInsecureConnection: true,
+    });
+    await own.createTable();
+    return own;
+  }
+
   /**
    * A table of its own, 130 rows, 7 edited by hand, and file entries that cut the first page of 100 short of
    * its rows, so that the next page reads its last rows (two unreadable) again; the registry over it logs to
    * `registryLines`.
    */
   async function registryWithUnreadableRows(name: string) {
-    const own = TableClient.fromConnectionString(azurite.connectionString, name, {
-      allowInsecureConnection: true,
-    });
+    const own = await newTable(name);
     const ids = Array.from({ length: 130 }, (_, i) => `ep-${String(i).padStart(3, '0')}`);
     const unreadable = ['ep-001', 'ep-003', 'ep-005', 'ep-007', 'ep-050', 'ep-098', 'ep-099'];
     const files = Array.from({ length: 10 }, (_, i) => `ep-0${i}0-file`);
     const now = new Date().toISOString();
-    await own.createTable();
     for (const id of ids)
       await own.createEntity({
         partitionKey: 'endpoint',
@@ -269,17 +275,24 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
     return { walked, unreadable, registryLines };
   }
 
-  it("the timer's summary counts the rows it skipped as unreadable, each warned about once, pages cut by file entries", async () => {
-    // Prepare
-    const { walked, unreadable, registryLines } = await registryWithUnreadableRows('unreadableEndpoints');
+  /** A rotation timer over `walked` and a journal of its own, its log lines kept, as in production. */
+  const loggedScheduler = (walked: TableEndpointRegistry) => {
     const lines: string[] = [];
+    const jobs = new InMemoryRotationJobQueue();
     const scheduler = new RotationScheduler({
       registry: walked,
       journal: new InMemoryRotationJournal(fakeClock, faults),
-      jobs: new InMemoryRotationJobQueue(),
+      jobs,
       clock: fakeClock,
       logger: createLogger('RotationScheduler', (level, line) => lines.push(`${level} ${line}`)),
     });
+    return { scheduler, jobs, lines };
+  };
+
+  it("the timer's summary counts the rows it skipped as unreadable, each warned about once, pages cut by file entries", async () => {
+    // Prepare
+    const { walked, unreadable, registryLines } = await registryWithUnreadableRows('unreadableEndpoints');
+    const { scheduler, lines } = loggedScheduler(walked);
 
     // Act
     const result = await scheduler.enqueueDue(fakeClock.now());
@@ -317,10 +330,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
 
   it('the timer leaves to an ENDPOINTS_FILE entry the row registered at its endpoint before, counting it', async () => {
     // Prepare: a table of its own, a row at the endpoint the file later declared under another id
-    const own = TableClient.fromConnectionString(azurite.connectionString, 'declaredInFileWalked', {
-      allowInsecureConnection: true,
-    });
-    await own.createTable();
+    const own = await newTable('declaredInFileWalked');
     const now = new Date().toISOString();
     const before = new TableEndpointRegistry({ table: own, rules, now: () => now });
     for (const id of ['ep-old', 'ep-other'])
@@ -332,15 +342,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
       endpointsFile: 'endpoints.json',
       readText: async () => JSON.stringify([{ id: 'ep-file', arm: at('ML-WS', 'EP-OLD') }]),
     });
-    const lines: string[] = [];
-    const jobs = new InMemoryRotationJobQueue();
-    const scheduler = new RotationScheduler({
-      registry: redeployed,
-      journal: new InMemoryRotationJournal(fakeClock, faults),
-      jobs,
-      clock: fakeClock,
-      logger: createLogger('RotationScheduler', (level, line) => lines.push(`${level} ${line}`)),
-    });
+    const { scheduler, jobs, lines } = loggedScheduler(redeployed);
 
     // Act
     const result = await scheduler.enqueueDue(fakeClock.now());
@@ -359,10 +361,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
 
   it('the timer leaves to an ENDPOINTS_FILE entry the row registered before with its Key Vault secret, the registry naming the pair once', async () => {
     // Prepare: a row holding a secret the file later declared (in another case) for another endpoint under another id
-    const own = TableClient.fromConnectionString(azurite.connectionString, 'secretDeclaredInFileWalked', {
-      allowInsecureConnection: true,
-    });
-    await own.createTable();
+    const own = await newTable('secretDeclaredInFileWalked');
     const now = new Date().toISOString();
     const before = new TableEndpointRegistry({ table: own, rules, now: () => now });
     await before.create(
@@ -379,15 +378,7 @@ describe('Registry walks: the rotation timer and the auto-registrar (Azurite)', 
         JSON.stringify([{ id: 'ep-file', arm: at('ml-ws', 'ep-file'), secretName: 'SHARED' }]),
       logger: createLogger('EndpointRegistry', (level, line) => registryLines.push(`${level} ${line}`)),
     });
-    const lines: string[] = [];
-    const jobs = new InMemoryRotationJobQueue();
-    const scheduler = new RotationScheduler({
-      registry: redeployed,
-      journal: new InMemoryRotationJournal(fakeClock, faults),
-      jobs,
-      clock: fakeClock,
-      logger: createLogger('RotationScheduler', (level, line) => lines.push(`${level} ${line}`)),
-    });
+    const { scheduler, jobs, lines } = loggedScheduler(redeployed);
 
     // Act: two ticks of one process
     const result = await scheduler.enqueueDue(fakeClock.now());
