@@ -51,6 +51,34 @@ async function stoppedAfterCreate(): Promise<RotationFixture> {
   return f;
 }
 
+/** A job for `old-row`, a registration that collides with the ENDPOINTS_FILE entry `from-file`. */
+function runOldRow(f: RotationFixture, reason: RotationJob['reason']): Promise<RotationOutcome> {
+  return f.services.rotator.run({
+    endpointId: 'old-row',
+    reason,
+    requestedAt: new Date(f.clock.now()).toISOString(),
+  });
+}
+
+/**
+ * `old-row`'s job was skipped as `declaredInFile` with `detail`: its keys (`p`, `s`) not regenerated,
+ * `secretName` not written, nothing journaled.
+ */
+async function expectSkippedUntouched(
+  f: RotationFixture,
+  outcome: RotationOutcome,
+  detail: string,
+  secretName: string,
+): Promise<void> {
+  expect(outcome).toEqual({ status: 'skipped', endpointId: 'old-row', reason: 'declaredInFile', detail });
+  expect(await f.keys.listKeys(f.registry.endpoints.get('old-row')!)).toEqual({
+    primaryKey: 'p',
+    secondaryKey: 's',
+  });
+  expect(await f.secrets.getCurrent(secretName)).toBeUndefined();
+  expect((await f.journal.getState('old-row')).state).toEqual({});
+}
+
 describe('Class: KeyRotator', () => {
   describe('Method: run', () => {
     it('onboards an endpoint without a secret: Primary to Key Vault first, then rotates Secondary', async () => {
@@ -115,25 +143,15 @@ describe('Class: KeyRotator', () => {
       f.addEndpoint({ id: 'old-row', secretName: 'shared-secret' }, { primaryKey: 'p', secondaryKey: 's' });
 
       // Act
-      const outcome = await f.services.rotator.run({
-        endpointId: 'old-row',
-        reason: 'schedule',
-        requestedAt: new Date(f.clock.now()).toISOString(),
-      });
+      const outcome = await runOldRow(f, 'schedule');
 
       // Assess: nothing regenerated, and nothing stored over the entry's keys in the secret
-      expect(outcome).toEqual({
-        status: 'skipped',
-        endpointId: 'old-row',
-        reason: 'declaredInFile',
-        detail: 'its Key Vault secret is declared in ENDPOINTS_FILE for from-file',
-      });
-      expect(await f.keys.listKeys(f.registry.endpoints.get('old-row')!)).toEqual({
-        primaryKey: 'p',
-        secondaryKey: 's',
-      });
-      expect(await f.secrets.getCurrent('shared-secret')).toBeUndefined();
-      expect((await f.journal.getState('old-row')).state).toEqual({});
+      await expectSkippedUntouched(
+        f,
+        outcome,
+        'its Key Vault secret is declared in ENDPOINTS_FILE for from-file',
+        'shared-secret',
+      );
     });
 
     it('skips a job for a registration at the Azure ML endpoint of an ENDPOINTS_FILE entry, touching no key', async () => {
@@ -145,25 +163,15 @@ describe('Class: KeyRotator', () => {
       f.addEndpoint({ id: 'old-row', arm: place }, { primaryKey: 'p', secondaryKey: 's' });
 
       // Act
-      const outcome = await f.services.rotator.run({
-        endpointId: 'old-row',
-        reason: 'nearExpiry',
-        requestedAt: new Date(f.clock.now()).toISOString(),
-      });
+      const outcome = await runOldRow(f, 'nearExpiry');
 
       // Assess: nothing regenerated, written or journaled
-      expect(outcome).toEqual({
-        status: 'skipped',
-        endpointId: 'old-row',
-        reason: 'declaredInFile',
-        detail: 'its Azure ML endpoint is declared in ENDPOINTS_FILE as from-file',
-      });
-      expect(await f.keys.listKeys(f.registry.endpoints.get('old-row')!)).toEqual({
-        primaryKey: 'p',
-        secondaryKey: 's',
-      });
-      expect(await f.secrets.getCurrent('old-row-secret')).toBeUndefined();
-      expect((await f.journal.getState('old-row')).state).toEqual({});
+      await expectSkippedUntouched(
+        f,
+        outcome,
+        'its Azure ML endpoint is declared in ENDPOINTS_FILE as from-file',
+        'old-row-secret',
+      );
       expect(f.logs).toContain(
         'warn KeyRotator => rotate => endpoint declared in ENDPOINTS_FILE too, skipped, DELETE it ' +
           'endpointId=old-row alsoRegisteredAs=from-file',
