@@ -3,14 +3,12 @@ import type { TableClient, TableEntity, TransactionAction } from '@azure/data-ta
 import type { Clock, Sleep } from '../../clock';
 import { createTableOnce } from '../../createOnce';
 import { statusOf } from '../../networkErrors';
-import { retryWhileStale } from '../../optimisticChange';
 import { withRetries } from '../../retry';
-import { EndpointChangedError, LeaseLostError } from '../errors';
+import { LeaseLostError } from '../errors';
+import { leaseFreeStateEdits } from '../leaseFreeStateEdits';
 import {
   type JournalEntry,
   type Lease,
-  manualRotationCleared,
-  manualRotationNoted,
   type QueuedManualRotation,
   type RotationJournal,
   type RotationState,
@@ -50,6 +48,8 @@ const STATE = 'state';
  */
 export class TableRotationJournal implements RotationJournal {
   private readonly createTable: () => Promise<void>;
+  /** The lease-free edits (the timer's mark, an operator's note), on {@link editStateOnce}. */
+  private readonly edits = leaseFreeStateEdits((endpointId, edit) => this.editStateOnce(endpointId, edit));
 
   constructor(private readonly options: { table: TableClient; clock: Clock; sleep: Sleep }) {
     this.createTable = createTableOnce(options.table);
@@ -103,41 +103,20 @@ export class TableRotationJournal implements RotationJournal {
     return this.fencedWrite(lease, ttlMs, rows);
   }
 
-  async markEnqueued(endpointId: string, at: string): Promise<boolean> {
-    return this.editStateOnce(endpointId, (state) => ({ ...state, enqueuedAt: at }));
+  markEnqueued(endpointId: string, at: string): Promise<boolean> {
+    return this.edits.markEnqueued(endpointId, at);
   }
 
-  async markManualRotation(
+  markManualRotation(
     endpointId: string,
     request: QueuedManualRotation,
     waits: (queuedAt: string) => boolean,
   ): Promise<string | undefined> {
-    let queued: string | undefined;
-    await this.editState(endpointId, (state) => {
-      const { next, waiting } = manualRotationNoted(state, request, waits);
-      queued = waiting;
-      return next;
-    });
-    return queued;
+    return this.edits.markManualRotation(endpointId, request, waits);
   }
 
-  async clearManualRotation(endpointId: string, requestId: string): Promise<void> {
-    await this.editState(endpointId, (state) => manualRotationCleared(state, requestId));
-  }
-
-  /**
-   * {@link editStateOnce}, read and edited again when a run (or another request) wrote in between.
-   */
-  private async editState(
-    endpointId: string,
-    edit: (state: RotationState) => RotationState | undefined,
-  ): Promise<void> {
-    await retryWhileStale(
-      (error) => error instanceof EndpointChangedError,
-      async () => {
-        if (!(await this.editStateOnce(endpointId, edit))) throw new EndpointChangedError(endpointId);
-      },
-    );
+  clearManualRotation(endpointId: string, requestId: string): Promise<void> {
+    return this.edits.clearManualRotation(endpointId, requestId);
   }
 
   /**

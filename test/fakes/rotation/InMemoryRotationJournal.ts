@@ -1,10 +1,8 @@
-import { retryWhileStale } from '../../../shared/optimisticChange';
-import { EndpointChangedError, LeaseLostError } from '../../../shared/rotation/errors';
+import { LeaseLostError } from '../../../shared/rotation/errors';
+import { leaseFreeStateEdits } from '../../../shared/rotation/leaseFreeStateEdits';
 import {
   type JournalEntry,
   type Lease,
-  manualRotationCleared,
-  manualRotationNoted,
   type QueuedManualRotation,
   type RotationJournal,
   type RotationState,
@@ -26,6 +24,8 @@ interface LeaseRow {
 export class InMemoryRotationJournal implements RotationJournal {
   private readonly leases = new Map<string, LeaseRow>();
   private readonly states = new Map<string, RotationState>();
+  /** The lease-free edits (the timer's mark, an operator's note), on {@link editStateOnce}. */
+  private readonly edits = leaseFreeStateEdits((endpointId, edit) => this.editStateOnce(endpointId, edit));
   readonly steps: StepRecord[] = [];
   /** Renewals that came after the lease had expired: windows in which another run could have taken over. */
   lapsedRenewals = 0;
@@ -96,44 +96,25 @@ export class InMemoryRotationJournal implements RotationJournal {
     return renewed;
   }
 
-  async markEnqueued(endpointId: string, at: string): Promise<boolean> {
-    return this.editStateOnce(endpointId, (state) => ({ ...state, enqueuedAt: at }));
+  markEnqueued(endpointId: string, at: string): Promise<boolean> {
+    return this.edits.markEnqueued(endpointId, at);
   }
 
-  async markManualRotation(
+  markManualRotation(
     endpointId: string,
     request: QueuedManualRotation,
     waits: (queuedAt: string) => boolean,
   ): Promise<string | undefined> {
-    let queued: string | undefined;
-    await this.editState(endpointId, (state) => {
-      const { next, waiting } = manualRotationNoted(state, request, waits);
-      queued = waiting;
-      return next;
-    });
-    return queued;
+    return this.edits.markManualRotation(endpointId, request, waits);
   }
 
-  async clearManualRotation(endpointId: string, requestId: string): Promise<void> {
-    await this.editState(endpointId, (state) => manualRotationCleared(state, requestId));
+  clearManualRotation(endpointId: string, requestId: string): Promise<void> {
+    return this.edits.clearManualRotation(endpointId, requestId);
   }
 
   /** Test set-up: a state row as an earlier run would have left it (no lease, no fault). */
   seedState(endpointId: string, state: RotationState): void {
     this.states.set(endpointId, state);
-  }
-
-  /** As the Table adapter's: {@link editStateOnce}, read again while another write came first (5 tries). */
-  private async editState(
-    endpointId: string,
-    edit: (state: RotationState) => RotationState | undefined,
-  ): Promise<void> {
-    await retryWhileStale(
-      (error) => error instanceof EndpointChangedError,
-      async () => {
-        if (!(await this.editStateOnce(endpointId, edit))) throw new EndpointChangedError(endpointId);
-      },
-    );
   }
 
   /** As the Table adapter's: read, edit, write if nobody wrote in between; false when someone did. */
