@@ -84,21 +84,7 @@ describe('Event Grid webhook facing a Key Vault that does not answer', () => {
     fakes.addEndpoint({ id: 'demo', secretName: 'demo-key' });
     const store = new KeyVaultSecretStore({ client: root.clients.secrets, sleep: realSleep });
     const rotation = { ...fakes, secrets: { getCurrent: store.getCurrent.bind(store) } };
-    const processed = new InMemoryProcessedEventStore();
-    const { router } = createEventsModule(root, {
-      rotation,
-      processed,
-      sink: new CapturingRotationEventSink(),
-      logSink: () => undefined,
-    });
-    const webhook = new EventWebhook({
-      router,
-      processed,
-      clock: systemClock,
-      logger: silentLogger,
-      telemetry: root.telemetry,
-      budgetMs: BUDGET_MS,
-    });
+    const { module, processed } = webhookOver(root, rotation);
     const before = silent.connections().accepted;
     const event = {
       id: 'e-1',
@@ -112,7 +98,7 @@ describe('Event Grid webhook facing a Key Vault that does not answer', () => {
 
     // Act
     const started = Date.now();
-    const reply = await send({ webhook } as unknown as EventsModule, { body: JSON.stringify([event]) });
+    const reply = await send(module, { body: JSON.stringify([event]) });
     const ms = Date.now() - started;
 
     // Assess: on time and retryable; Key Vault was reached, and its connection closed again
