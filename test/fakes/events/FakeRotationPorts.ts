@@ -47,7 +47,7 @@ export class FakeRotationPorts implements EventsRotationPorts {
   readonly unreadableRows: string[] = [];
   private readonly failures = new Map<PortName, Error>();
   /** Ports whose next call never answers (see {@link hangNext}). */
-  private readonly hangs = new Map<PortName, { heedsSignal: boolean }>();
+  private readonly hangs = new Set<PortName>();
   /**
    * The abort signal each call of the reactions' reads and writes was handed (`findBySecretName`,
    * `findByArm`, `listPage`, `getCurrent`, `enqueue`, `check`), in call order; undefined when it was handed none.
@@ -61,10 +61,10 @@ export class FakeRotationPorts implements EventsRotationPorts {
 
   /**
    * The next reaction read or write on `port` never answers: it ends only when its signal fires, as an SDK
-   * request does, or (`heedsSignal: false`, a call that never looks at it) not at all. Nothing is recorded.
+   * request does. Nothing is recorded.
    */
-  hangNext(port: PortName, options: { heedsSignal?: boolean } = {}): void {
-    this.hangs.set(port, { heedsSignal: options.heedsSignal ?? true });
+  hangNext(port: PortName): void {
+    this.hangs.add(port);
   }
 
   addEndpoint(e: Partial<EventsManagedEndpoint> & { id: string; secretName: string }): void {
@@ -193,10 +193,8 @@ export class FakeRotationPorts implements EventsRotationPorts {
     this.signals.push({ call, signal: abortSignal });
     abortSignal?.throwIfAborted();
     this.fail(port);
-    const hang = this.hangs.get(port);
-    if (hang === undefined) return;
-    this.hangs.delete(port);
-    await untilAborted(neverEnds(0), hang.heedsSignal ? abortSignal : undefined);
+    if (!this.hangs.delete(port)) return;
+    await untilAborted(neverEnds(0), abortSignal);
   }
 
   private fail(port: PortName): void {
