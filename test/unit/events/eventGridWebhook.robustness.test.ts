@@ -12,28 +12,9 @@ import { noopTelemetry } from '../../../shared/telemetry';
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 import { buildTestPublisher } from '../../fakes/events/buildTestPublisher';
 import { settle } from '../../support/waitFor';
-import { actions, CREDIT_SCORE_REGISTRATION, fixture, send } from './webhookTestKit';
+import { actions, CREDIT_SCORE_REGISTRATION, fixture, kvEvent, managedDemo, send } from './webhookTestKit';
 
 const nearExpiry = fixture('events', 'keyvault-secret-near-expiry-eventgrid-pascal-numbers.json');
-
-function managedDemo() {
-  const t = buildTestEventsModule();
-  t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
-  t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
-  return t;
-}
-
-function kvEvent(id: string, type: string, version: string, time = '2026-11-23T01:00:00Z') {
-  return {
-    id,
-    topic: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
-    subject: 'demo-key',
-    eventType: type,
-    eventTime: time,
-    data: { ObjectName: 'demo-key', Version: version, NBF: null, EXP: 1766451600 },
-    dataVersion: '1',
-  };
-}
 
 describe('Function: eventGridWebhook', () => {
   describe('Method: at-least-once delivery', () => {

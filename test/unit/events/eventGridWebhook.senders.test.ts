@@ -6,8 +6,7 @@ import type {
 } from '@azure/eventgrid';
 import { CloudEvent, HTTP } from 'cloudevents';
 
-import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
-import { actions, send } from './webhookTestKit';
+import { actions, managedDemo, send } from './webhookTestKit';
 
 const SOURCE = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/sample-kv';
 const nearExpiryData: KeyVaultSecretNearExpiryEventData = {
@@ -19,13 +18,6 @@ const nearExpiryData: KeyVaultSecretNearExpiryEventData = {
   nbf: 1763859600,
   exp: 1766451600,
 };
-
-function managedDemo() {
-  const t = buildTestEventsModule();
-  t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
-  t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
-  return t;
-}
 
 function asStrings(headers: Record<string, unknown>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)]));

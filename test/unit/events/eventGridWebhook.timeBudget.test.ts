@@ -1,29 +1,10 @@
 import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 import { neverEnds } from '../../fakes/sleeps';
 import { settle } from '../../support/waitFor';
-import { actions, send } from './webhookTestKit';
+import { actions, kvEvent, managedDemo, send } from './webhookTestKit';
 
 /** Event Grid waits this long for a delivery's answer, then counts it failed and delivers it again. */
 const EVENT_GRID_WAITS_MS = 30_000;
-
-function managedDemo() {
-  const t = buildTestEventsModule();
-  t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
-  t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
-  return t;
-}
-
-function kvEvent(id: string, type: string, version: string) {
-  return {
-    id,
-    topic: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
-    subject: 'demo-key',
-    eventType: type,
-    eventTime: '2026-11-23T01:00:00Z',
-    data: { ObjectName: 'demo-key', Version: version, NBF: null, EXP: 1766451600 },
-    dataVersion: '1',
-  };
-}
 
 const nearExpiry = (id = 'e-1') => kvEvent(id, 'Microsoft.KeyVault.SecretNearExpiry', 'v1');
 const newVersion = (id = 'w-1') => kvEvent(id, 'Microsoft.KeyVault.SecretNewVersionCreated', 'v2');

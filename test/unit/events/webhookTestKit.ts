@@ -5,6 +5,7 @@ import { HttpRequest, type HttpResponseInit, InvocationContext } from '@azure/fu
 
 import { eventGridWebhookHandler } from '../../../functions/eventGridWebhook';
 import type { EventsModule } from '../../../shared/events/module';
+import { buildTestEventsModule } from '../../fakes/events/buildTestEventsModule';
 
 type FixtureFolder = 'azure/eventgrid' | 'events';
 
@@ -62,3 +63,24 @@ export const CREDIT_SCORE_REGISTRATION = {
     name: 'credit-score',
   },
 };
+
+/** The test events module with `demo` registered, its secret `demo-key` at version v1 (written by a rotation). */
+export function managedDemo(): ReturnType<typeof buildTestEventsModule> {
+  const t = buildTestEventsModule();
+  t.rotation.addEndpoint({ id: 'demo', secretName: 'demo-key' });
+  t.rotation.setCurrent('demo-key', 'v1', { rotationId: 'r-0' });
+  return t;
+}
+
+/** An Event Grid Key Vault event of `type` about version `version` of `demo-key`. */
+export function kvEvent(id: string, type: string, version: string, time = '2026-11-23T01:00:00Z') {
+  return {
+    id,
+    topic: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
+    subject: 'demo-key',
+    eventType: type,
+    eventTime: time,
+    data: { ObjectName: 'demo-key', Version: version, NBF: null, EXP: 1766451600 },
+    dataVersion: '1',
+  };
+}
