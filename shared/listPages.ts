@@ -164,10 +164,6 @@ function readTop(request: HttpRequest, issues: FieldIssue[]): number {
 }
 
 /**
- * The parameter's one value; undefined when absent, and when empty or repeated, which is also an
- * issue: which page was meant?
- */
-/**
  * `top=5` or `$skiptoken=…` would otherwise be ignored like any unknown parameter, and the caller would get
  * the default page, or the first page again, with no sign why. The names are exact, as ARM's own lists
  * document them.
@@ -182,6 +178,10 @@ function misspelledPaging(request: HttpRequest): FieldIssue[] {
   return issues;
 }
 
+/**
+ * The parameter's one value; undefined when absent, and when empty or repeated, which is also an
+ * issue: which page was meant?
+ */
 function single(request: HttpRequest, name: string, issues: FieldIssue[]): string | undefined {
   const values = request.query.getAll(name);
   if (values.length > 1) issues.push({ field: name, message: 'must be given once' });
