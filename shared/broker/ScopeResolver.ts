@@ -212,9 +212,7 @@ export class ScopeResolver {
       );
     } catch (error) {
       if (error instanceof EndpointRecordUnreadableError) return this.unreadable(scope, error);
-      throw new DependencyUnavailableError('endpointRegistry', 'The endpoint registry is not reachable.', {
-        cause: error,
-      });
+      throw registryUnreachable(error);
     }
     // A kind or auth mode a newer version registered (a rolling deployment) is no cause to act: this
     // version cannot tell which upstream serves it, so it serves none.
@@ -277,9 +275,7 @@ export class ScopeResolver {
     try {
       return await this.options.endpoints.fileEntryClash(endpoint);
     } catch (error) {
-      throw new DependencyUnavailableError('endpointRegistry', 'The endpoint registry is not reachable.', {
-        cause: error,
-      });
+      throw registryUnreachable(error);
     }
   }
 
@@ -329,4 +325,11 @@ function endpointScope(
       fetch: (signal) => source.getToken(endpoint, signal),
     },
   };
+}
+
+/** A failed registry read (the endpoint's, or the file's behind `fileEntryClash`) as the 503 it is answered with. */
+function registryUnreachable(cause: unknown): DependencyUnavailableError {
+  return new DependencyUnavailableError('endpointRegistry', 'The endpoint registry is not reachable.', {
+    cause,
+  });
 }
