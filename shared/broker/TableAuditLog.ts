@@ -272,16 +272,14 @@ export class TableAuditLog implements AuditLog {
         continue;
       }
       // Given up, not left running beside the next try (the SDK retries a failing write with pauses), at
-      // its time limit or by a close that stops waiting. A controller per write, not one for the log's
-      // life: joined to every write's limit by AbortSignal.any, a long-lived signal keeps each joined
-      // signal until it fires (measured on Node 20.20: one kept per call), a leak at the write rate.
+      // its time limit or by a close that stops waiting.
       const giveUp = new AbortController();
       this.writeInProgress = giveUp;
       try {
         await withinTimeLimitGivingUp(
-          (limit) =>
-            this.options.table.submitTransaction(batch.actions, AbortSignal.any([limit, giveUp.signal])),
+          (signal) => this.options.table.submitTransaction(batch.actions, signal),
           this.writeTimeLimitMs,
+          giveUp.signal,
         );
         this.unwritten.delete(batch);
       } catch (error) {

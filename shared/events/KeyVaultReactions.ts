@@ -161,13 +161,9 @@ export class KeyVaultReactions {
     const limitMs = this.options.publishTimeLimitMs ?? PUBLISH_TIME_LIMIT_MS;
     try {
       await withinTimeLimitGivingUp(
-        (signal) =>
-          this.options.sink.publish(
-            event,
-            eventId,
-            abortSignal ? AbortSignal.any([signal, abortSignal]) : signal,
-          ),
+        (signal) => this.options.sink.publish(event, eventId, signal),
         limitMs,
+        abortSignal,
       );
     } catch (error) {
       // The delivery's budget, spent: the webhook answers for it.

@@ -1,4 +1,4 @@
-import { realSleep } from '../../shared/clock';
+import { realSleep, withinTimeLimitGivingUp } from '../../shared/clock';
 import { timersLeftBy } from '../support/pendingTimers';
 
 describe('Function: realSleep', () => {
@@ -29,5 +29,31 @@ describe('Function: realSleep', () => {
     // Assess
     expect(await refused).toBe('AbortError');
     expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+  });
+});
+
+describe('Function: withinTimeLimitGivingUp', () => {
+  it("hands the work a signal that a caller's signal fires too, with its reason, fired already or during the work", async () => {
+    // Prepare
+    const caller = new AbortController();
+    const reason = new DOMException('The delivery is out of time.', 'AbortError');
+    const handed: AbortSignal[] = [];
+    const work = (signal: AbortSignal): Promise<void> =>
+      new Promise((_, reject) => {
+        handed.push(signal);
+        if (signal.aborted) reject(signal.reason as Error);
+        signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+      });
+    // Act
+    const cut = withinTimeLimitGivingUp(work, 60_000, caller.signal).catch((error: unknown) => error);
+    caller.abort(reason);
+    const outcome = await cut;
+    const refused = await withinTimeLimitGivingUp(work, 60_000, caller.signal).catch(
+      (error: unknown) => error,
+    );
+    // Assess
+    expect(outcome).toBe(reason);
+    expect(refused).toBe(reason);
+    expect(handed.map((signal) => signal.reason as unknown)).toEqual([reason, reason]);
   });
 });
