@@ -29,6 +29,11 @@ export abstract class AppError extends Error {
    * than take it as a definite "no".
    */
   readonly temporary?: boolean;
+  /**
+   * The input fields the refusal names for the caller to correct, answered as the problem's `errors`: every
+   * field of a `ValidationError`, and those of a refusal that is no validation (a 422 pointing at `arm.name`).
+   */
+  readonly issues?: FieldIssue[];
 
   constructor(message: string, options?: ErrorOptions & { retryAfterSeconds?: number }) {
     super(message, options);
@@ -47,7 +52,7 @@ export class ValidationError extends AppError {
   readonly code = 'ValidationFailed';
   readonly status = 400;
   constructor(
-    readonly issues: FieldIssue[],
+    override readonly issues: FieldIssue[],
     options?: ErrorOptions,
   ) {
     super(issues.map((i) => `${i.field}: ${i.message}`).join('; '), options);
@@ -58,7 +63,7 @@ export class ValidationError extends AppError {
 export class ConfigError extends AppError {
   readonly code = 'InvalidConfiguration';
   readonly status = 500;
-  constructor(readonly issues: FieldIssue[]) {
+  constructor(override readonly issues: FieldIssue[]) {
     super(`Invalid configuration:\n${issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n')}`);
   }
 }

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 
-import { AppError, type FieldIssue, PayloadTooLargeError, ValidationError } from './errors';
+import { AppError, PayloadTooLargeError, ValidationError } from './errors';
 import { isObject } from './isObject';
 import { contextSink, createLogger } from './logging';
 import { errorName } from './networkErrors';
@@ -38,7 +38,7 @@ export function errorToResponse(error: unknown, context: InvocationContext): Htt
   const log = createLogger('Http', contextSink(context));
   if (error instanceof AppError && error.expose) {
     return problem(error.status, error.code, error.message, context.invocationId, {
-      ...(issuesOf(error) ? { errors: issuesOf(error) } : {}),
+      ...(error.issues ? { errors: error.issues } : {}),
       retryAfterSeconds: error.retryAfterSeconds,
     });
   }
@@ -59,16 +59,6 @@ export function errorToResponse(error: unknown, context: InvocationContext): Htt
     error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
   });
   return problem(500, 'InternalError', 'An unexpected error occurred.', context.invocationId, {});
-}
-
-/**
- * The input fields a refusal names for the caller to correct (`errors`): every field of a `ValidationError`,
- * and those of a refusal that is no validation (a 422 pointing at `arm.name`) that carries `issues` too.
- */
-function issuesOf(error: AppError): FieldIssue[] | undefined {
-  if (error instanceof ValidationError) return error.issues;
-  const { issues } = error as { issues?: unknown };
-  return Array.isArray(issues) ? (issues as FieldIssue[]) : undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ export class MalformedEventError extends AppError {
   readonly code = 'MalformedEvent';
   readonly status = 400;
   constructor(
-    readonly issues: FieldIssue[],
+    override readonly issues: FieldIssue[],
     options?: ErrorOptions,
   ) {
     super(issues.map((i) => `${i.field}: ${i.message}`).join('; '), options);

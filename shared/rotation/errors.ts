@@ -287,7 +287,7 @@ export function requireKeyAuthAt(endpointId: string, armAuthMode: string): void 
 export class AuthModeMismatchError extends AppError {
   readonly code = 'AUTH_MODE_MISMATCH';
   readonly status = 422;
-  readonly issues: FieldIssue[];
+  override readonly issues: FieldIssue[];
   /** ARM's auth mode as it answered (at most 64 characters). */
   readonly armAuthMode: string;
   constructor(
@@ -335,7 +335,7 @@ export function requireAuthModeAt(
 export class AzureEndpointNotFoundError extends AppError {
   readonly code = 'AZURE_ENDPOINT_NOT_FOUND';
   readonly status = 422;
-  readonly issues: FieldIssue[];
+  override readonly issues: FieldIssue[];
   constructor(
     readonly armId: string,
     fields: readonly string[],
