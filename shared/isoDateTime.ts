@@ -32,12 +32,19 @@ export function isIsoDateTime(value: unknown): value is string {
   return typeof value === 'string' && parseIsoDateTime(value) !== undefined;
 }
 
+const EARLIEST_DATE_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
+const LATEST_DATE_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
 /**
- * The instants whose UTC form is an RFC 3339 date-time: `toISOString` writes the years past 9999 (an
- * offset can carry 9999-12-31 there) as "+010000-…", which no reader of RFC 3339 takes.
+ * The instant in UTC as `toISOString` writes it, or undefined when that is no RFC 3339 date-time: it writes the
+ * years past 9999 (an offset can carry 9999-12-31 there) as "+010000-…", which no reader of RFC 3339 takes,
+ * and throws past ±275,760 years. Undefined for NaN and undefined too.
  */
-export const EARLIEST_DATE_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
-export const LATEST_DATE_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+export function utcDateTime(at: number | undefined): string | undefined {
+  return at !== undefined && at >= EARLIEST_DATE_TIME_MS && at <= LATEST_DATE_TIME_MS
+    ? new Date(at).toISOString()
+    : undefined;
+}
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 

@@ -1,6 +1,6 @@
 import { ENDPOINT_ID_RULE } from '../endpoints/validateEndpoint';
 import { type FieldIssue, ValidationError } from '../errors';
-import { EARLIEST_DATE_TIME_MS, LATEST_DATE_TIME_MS, parseIsoDateTime } from '../isoDateTime';
+import { parseIsoDateTime, utcDateTime } from '../isoDateTime';
 import { TABLE_STRING_MAX_CHARS } from '../tableLimits';
 import { isPrivilegedResource, type ParsedScope, parseScope } from './scope';
 
@@ -19,7 +19,6 @@ export const CLIENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
 const MAX_SCOPES = 100;
 const SCOPES_RULE = `must be 1-${MAX_SCOPES} endpoint ids or https resource URIs`;
 const MAX_RATE = 1_000_000;
-/** The instants whose UTC date-time has four year digits, as RFC 3339 requires. */
 const FIELDS = ['displayName', 'allowedScopes', 'rateLimitPerMinute', 'enabled', 'expiresAt', 'keyAccess'];
 
 /** What is wrong with one field, as its {@link FieldIssue} message. */
@@ -132,11 +131,12 @@ function parseExpiresAt(value: unknown): string | Refusal {
         'must be an ISO 8601 date-time with seconds and an offset, such as 2030-12-31T00:00:00Z, on a real date',
     };
   }
-  // Else this API would answer a date-time it refuses (see LATEST_DATE_TIME_MS).
-  if (at < EARLIEST_DATE_TIME_MS || at > LATEST_DATE_TIME_MS) {
-    return { issue: 'must fall between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z once kept in UTC' };
-  }
-  return new Date(at).toISOString();
+  // Else this API would answer a date-time it refuses.
+  return (
+    utcDateTime(at) ?? {
+      issue: 'must fall between 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z once kept in UTC',
+    }
+  );
 }
 
 /** The scopes, undefined for no list of 1-100, or the index of the first entry that is no scope. */

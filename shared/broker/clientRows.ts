@@ -1,4 +1,4 @@
-import { EARLIEST_DATE_TIME_MS, LATEST_DATE_TIME_MS, parseIsoDateTime } from '../isoDateTime';
+import { parseIsoDateTime, utcDateTime } from '../isoDateTime';
 import type { BrokerClientRecord } from './BrokerClient';
 
 type Row = Record<string, unknown>;
@@ -125,10 +125,7 @@ function flag(value: unknown): boolean | undefined {
 function dateTime(value: unknown): string | undefined {
   const at =
     value instanceof Date ? value.getTime() : typeof value === 'string' ? parseIsoDateTime(value) : NaN;
-  // toISOString throws past ±275,760 years and writes years past 9999 as no RFC 3339 date-time.
-  return at !== undefined && at >= EARLIEST_DATE_TIME_MS && at <= LATEST_DATE_TIME_MS
-    ? new Date(at).toISOString()
-    : undefined;
+  return utcDateTime(at);
 }
 
 /** The row's columns this version does not write (`otherColumns`); none when it has none. */
